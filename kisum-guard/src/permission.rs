@@ -1,0 +1,475 @@
+//! Permission keys, permission patterns and the compiled [`PermissionSet`].
+//!
+//! A permission key names one action: `module.resource.action` (two or more dot-separated
+//! segments of `[a-z0-9_-]`; the first segment is always the module). A pattern is a key, a
+//! prefix ending in `.*` (`finance.*`, `finance.invoices.*`) or `*` (everything). Patterns form a
+//! tree: two patterns either nest or are disjoint, which keeps intersection exact.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use rustc_hash::FxHashSet;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::ids::InvalidId;
+
+const MAX_LEN: usize = 128;
+
+fn is_segment(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_'))
+}
+
+fn is_valid_permission(s: &str) -> bool {
+    s.len() <= MAX_LEN && s.split('.').count() >= 2 && s.split('.').all(is_segment)
+}
+
+fn is_valid_pattern(s: &str) -> bool {
+    if s == "*" {
+        return true;
+    }
+    if s.len() > MAX_LEN {
+        return false;
+    }
+    match s.strip_suffix(".*") {
+        Some(prefix) => prefix.split('.').all(is_segment),
+        None => is_valid_permission(s),
+    }
+}
+
+fn module_of(s: &str) -> &str {
+    s.split('.').next().unwrap_or(s)
+}
+
+/// A concrete permission key such as `finance.invoices.read`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Permission(Arc<str>);
+
+impl Permission {
+    /// Validates and wraps a permission key.
+    ///
+    /// # Errors
+    /// [`InvalidId`] unless `s` has two or more non-empty `[a-z0-9_-]` segments.
+    pub fn new(s: &str) -> Result<Self, InvalidId> {
+        if is_valid_permission(s) {
+            Ok(Self(Arc::from(s)))
+        } else {
+            Err(InvalidId::new("permission", s))
+        }
+    }
+
+    /// The key as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The module this permission belongs to (its first segment).
+    #[must_use]
+    pub fn module(&self) -> &str {
+        module_of(&self.0)
+    }
+}
+
+/// A permission pattern: a key, a `prefix.*` wildcard, or `*`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PermissionPattern(Arc<str>);
+
+impl PermissionPattern {
+    /// Validates and wraps a pattern.
+    ///
+    /// # Errors
+    /// [`InvalidId`] when `s` is neither `*`, a permission key, nor segments followed by `.*`.
+    pub fn new(s: &str) -> Result<Self, InvalidId> {
+        if is_valid_pattern(s) {
+            Ok(Self(Arc::from(s)))
+        } else {
+            Err(InvalidId::new("permission pattern", s))
+        }
+    }
+
+    /// The pattern `*`, which matches every permission.
+    #[must_use]
+    pub fn all() -> Self {
+        Self(Arc::from("*"))
+    }
+
+    /// The pattern `module.*`.
+    #[must_use]
+    pub fn module_wildcard(module: &crate::ModuleKey) -> Self {
+        Self(Arc::from(format!("{module}.*")))
+    }
+
+    /// The pattern as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is `*`.
+    #[must_use]
+    pub fn is_all(&self) -> bool {
+        &*self.0 == "*"
+    }
+
+    /// The module the pattern is confined to, or `None` for `*`.
+    #[must_use]
+    pub fn module(&self) -> Option<&str> {
+        if self.is_all() {
+            None
+        } else {
+            Some(module_of(&self.0))
+        }
+    }
+
+    /// For a `prefix.*` pattern, the prefix including its trailing dot (`finance.`).
+    fn wildcard_prefix(&self) -> Option<&str> {
+        if self.is_all() {
+            return Some("");
+        }
+        self.0.strip_suffix('*')
+    }
+
+    /// Whether the pattern matches the permission key `permission`.
+    #[must_use]
+    pub fn matches_str(&self, permission: &str) -> bool {
+        match self.wildcard_prefix() {
+            Some(prefix) => permission.starts_with(prefix),
+            None => *self.0 == *permission,
+        }
+    }
+
+    /// Whether the pattern matches `permission`.
+    #[must_use]
+    pub fn matches(&self, permission: &Permission) -> bool {
+        self.matches_str(permission.as_str())
+    }
+
+    /// Whether every permission matched by `other` is also matched by `self`.
+    #[must_use]
+    pub fn covers(&self, other: &PermissionPattern) -> bool {
+        match (self.wildcard_prefix(), other.wildcard_prefix()) {
+            (Some(mine), Some(theirs)) => theirs.starts_with(mine),
+            (Some(mine), None) => other.0.starts_with(mine),
+            (None, Some(_)) => false,
+            (None, None) => self.0 == other.0,
+        }
+    }
+
+    /// The permissions matched by both patterns, as one pattern, or `None` when disjoint.
+    ///
+    /// Exact because patterns either nest or are disjoint.
+    #[must_use]
+    pub fn intersect(&self, other: &PermissionPattern) -> Option<PermissionPattern> {
+        if self.covers(other) {
+            Some(other.clone())
+        } else if other.covers(self) {
+            Some(self.clone())
+        } else {
+            None
+        }
+    }
+}
+
+macro_rules! string_impls {
+    ($name:ident) => {
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({:?})"), &*self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                Self::new(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+string_impls!(Permission);
+string_impls!(PermissionPattern);
+
+impl From<Permission> for PermissionPattern {
+    fn from(p: Permission) -> Self {
+        Self(p.0)
+    }
+}
+
+/// A set of permission patterns compiled for fast matching.
+///
+/// Serializes as the sorted list of its patterns. Matching a key costs one hash lookup plus one
+/// prefix comparison per wildcard pattern.
+#[derive(Clone, Default)]
+pub struct PermissionSet {
+    patterns: BTreeSet<PermissionPattern>,
+    all: bool,
+    exact: FxHashSet<Arc<str>>,
+    prefixes: Vec<Arc<str>>,
+}
+
+impl PermissionSet {
+    /// An empty set, which matches nothing.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a pattern; returns whether it was new.
+    pub fn insert(&mut self, pattern: PermissionPattern) -> bool {
+        if self.patterns.contains(&pattern) {
+            return false;
+        }
+        if pattern.is_all() {
+            self.all = true;
+        } else if let Some(prefix) = pattern.wildcard_prefix() {
+            self.prefixes.push(Arc::from(prefix));
+        } else {
+            self.exact.insert(pattern.0.clone());
+        }
+        self.patterns.insert(pattern)
+    }
+
+    /// Whether any pattern of the set matches the permission key `permission`.
+    #[must_use]
+    pub fn matches_str(&self, permission: &str) -> bool {
+        self.all
+            || self.exact.contains(permission)
+            || self.prefixes.iter().any(|p| permission.starts_with(&**p))
+    }
+
+    /// Whether any pattern of the set matches `permission`.
+    #[must_use]
+    pub fn matches(&self, permission: &Permission) -> bool {
+        self.matches_str(permission.as_str())
+    }
+
+    /// Whether some pattern of the set covers `pattern` entirely.
+    #[must_use]
+    pub fn covers(&self, pattern: &PermissionPattern) -> bool {
+        self.patterns.iter().any(|mine| mine.covers(pattern))
+    }
+
+    /// The patterns, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &PermissionPattern> {
+        self.patterns.iter()
+    }
+
+    /// Whether the set holds `pattern` literally.
+    #[must_use]
+    pub fn contains(&self, pattern: &PermissionPattern) -> bool {
+        self.patterns.contains(pattern)
+    }
+
+    /// The number of patterns.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// Whether the set is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+}
+
+impl PartialEq for PermissionSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.patterns == other.patterns
+    }
+}
+
+impl Eq for PermissionSet {}
+
+impl fmt::Debug for PermissionSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.patterns.iter()).finish()
+    }
+}
+
+impl FromIterator<PermissionPattern> for PermissionSet {
+    fn from_iter<I: IntoIterator<Item = PermissionPattern>>(iter: I) -> Self {
+        let mut set = Self::new();
+        set.extend(iter);
+        set
+    }
+}
+
+impl Extend<PermissionPattern> for PermissionSet {
+    fn extend<I: IntoIterator<Item = PermissionPattern>>(&mut self, iter: I) {
+        for pattern in iter {
+            self.insert(pattern);
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a PermissionSet {
+    type Item = &'a PermissionPattern;
+    type IntoIter = std::collections::btree_set::Iter<'a, PermissionPattern>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.patterns.iter()
+    }
+}
+
+impl Serialize for PermissionSet {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.patterns.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for PermissionSet {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let patterns = Vec::<PermissionPattern>::deserialize(deserializer)?;
+        Ok(patterns.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pat(s: &str) -> PermissionPattern {
+        PermissionPattern::new(s).unwrap()
+    }
+
+    fn perm(s: &str) -> Permission {
+        Permission::new(s).unwrap()
+    }
+
+    #[test]
+    fn permission_keys_are_validated() {
+        assert!(Permission::new("finance.invoices.read").is_ok());
+        assert!(Permission::new("ai.use").is_ok());
+        for bad in ["finance", "finance.", ".x", "finance..read", "finance.*", "*", "Finance.a"] {
+            assert!(Permission::new(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(perm("finance.invoices.read").module(), "finance");
+    }
+
+    #[test]
+    fn patterns_are_validated() {
+        for good in ["*", "finance.*", "finance.invoices.*", "finance.invoices.read"] {
+            assert!(PermissionPattern::new(good).is_ok(), "{good:?} rejected");
+        }
+        for bad in ["", "finance", "finance*", "*.read", "finance.*.read", "fin ance.*", "**"] {
+            assert!(PermissionPattern::new(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn exact_patterns_match_only_themselves() {
+        let p = pat("finance.invoices.read");
+        assert!(p.matches(&perm("finance.invoices.read")));
+        assert!(!p.matches(&perm("finance.invoices.readx")));
+        assert!(!p.matches(&perm("finance.invoices.write")));
+    }
+
+    #[test]
+    fn wildcards_match_whole_segments_only() {
+        let p = pat("finance.*");
+        assert!(p.matches(&perm("finance.invoices.read")));
+        assert!(!p.matches(&perm("financex.invoices.read")));
+        assert!(pat("*").matches(&perm("market.x.y")));
+        assert!(pat("finance.invoices.*").matches(&perm("finance.invoices.approve")));
+        assert!(!pat("finance.invoices.*").matches(&perm("finance.payments.read")));
+    }
+
+    #[test]
+    fn modules_of_patterns() {
+        assert_eq!(pat("*").module(), None);
+        assert_eq!(pat("finance.*").module(), Some("finance"));
+        assert_eq!(pat("company.members.read").module(), Some("company"));
+    }
+
+    #[test]
+    fn intersection_of_nested_and_disjoint_patterns() {
+        assert_eq!(pat("finance.*").intersect(&pat("finance.invoices.read")), Some(pat("finance.invoices.read")));
+        assert_eq!(pat("*").intersect(&pat("finance.*")), Some(pat("finance.*")));
+        assert_eq!(pat("finance.*").intersect(&pat("market.*")), None);
+        assert_eq!(pat("finance.a.read").intersect(&pat("finance.a.write")), None);
+    }
+
+    #[test]
+    fn set_matches_like_any_of_its_patterns() {
+        let set: PermissionSet = ["finance.invoices.read", "market.*"].into_iter().map(pat).collect();
+        assert!(set.matches(&perm("finance.invoices.read")));
+        assert!(set.matches(&perm("market.stalls.write")));
+        assert!(!set.matches(&perm("finance.invoices.write")));
+        assert!(!PermissionSet::new().matches(&perm("a.b")));
+    }
+
+    #[test]
+    fn set_serializes_sorted_and_deduplicated() {
+        let set: PermissionSet = ["market.*", "finance.invoices.read", "market.*"].into_iter().map(pat).collect();
+        assert_eq!(serde_json::to_string(&set).unwrap(), r#"["finance.invoices.read","market.*"]"#);
+        let back: PermissionSet = serde_json::from_str(r#"["market.*","finance.invoices.read"]"#).unwrap();
+        assert_eq!(back, set);
+        assert!(back.matches(&perm("market.a.b")));
+        assert!(serde_json::from_str::<PermissionSet>(r#"["bad pattern"]"#).is_err());
+    }
+
+    fn arb_pattern() -> impl Strategy<Value = PermissionPattern> {
+        let seg = prop::sample::select(vec!["a", "b", "c"]);
+        prop_oneof![
+            Just(pat("*")),
+            prop::collection::vec(seg.clone(), 1..3).prop_map(|s| pat(&format!("{}.*", s.join(".")))),
+            prop::collection::vec(seg, 2..4).prop_map(|s| pat(&s.join("."))),
+        ]
+    }
+
+    fn arb_permission() -> impl Strategy<Value = Permission> {
+        prop::collection::vec(prop::sample::select(vec!["a", "b", "c"]), 2..4)
+            .prop_map(|s| perm(&s.join(".")))
+    }
+
+    proptest! {
+        /// Intersection is exact: a key matches `a ∩ b` exactly when it matches both.
+        #[test]
+        fn intersection_matches_exactly_what_both_match(a in arb_pattern(), b in arb_pattern(), p in arb_permission()) {
+            let both = a.matches(&p) && b.matches(&p);
+            let via = a.intersect(&b).is_some_and(|i| i.matches(&p));
+            prop_assert_eq!(both, via);
+        }
+
+        /// `covers` agrees with matching: whatever the covered pattern matches, the cover matches.
+        #[test]
+        fn covers_implies_matches(a in arb_pattern(), b in arb_pattern(), p in arb_permission()) {
+            if a.covers(&b) && b.matches(&p) {
+                prop_assert!(a.matches(&p));
+            }
+        }
+
+        /// The compiled set matches exactly when one of its patterns does.
+        #[test]
+        fn compiled_set_agrees_with_linear_scan(ps in prop::collection::vec(arb_pattern(), 0..6), p in arb_permission()) {
+            let set: PermissionSet = ps.iter().cloned().collect();
+            prop_assert_eq!(set.matches(&p), ps.iter().any(|x| x.matches(&p)));
+        }
+    }
+}
