@@ -1,1 +1,47 @@
-//! placeholder
+//! `kisum-core`: commercial entitlements.
+//!
+//! The catalog ([`Module`]s, [`Package`]s, [`AddOn`]s), company [`Subscription`]s and
+//! [`CompanyAddOn`]s, and their [resolution](resolve) into the modules a company may use. The
+//! `core` module is enabled only through an active, trialing or in-grace *basic* package;
+//! add-on modules are enabled by their add-ons whatever the subscription. Every change that can
+//! alter a company's entitlements raises its `entitlement_version`.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use kisum_core::{EntitlementService, MemoryCoreStore, Module, ModuleKind, Package, Subscription, SubscriptionStatus};
+//! use kisum_guard::{CompanyId, ModuleKey, PackageKey, SystemClock};
+//!
+//! # tokio_test_block_on(async {
+//! let service = EntitlementService::new(Arc::new(MemoryCoreStore::new()), Arc::new(SystemClock));
+//! service.put_module(Module { key: ModuleKey::core(), name: "Core".into(), kind: ModuleKind::Core, permissions: vec![] }).await?;
+//! service.put_package(Package {
+//!     key: PackageKey::new("basic")?, name: "Basic".into(), is_basic: true,
+//!     modules: [ModuleKey::core()].into_iter().collect(),
+//! }).await?;
+//! let company = CompanyId::new();
+//! let e = service.set_subscription(Subscription {
+//!     company_id: company, package: PackageKey::new("basic")?, status: SubscriptionStatus::Active,
+//!     current_period_end: None, grace_until: None,
+//! }).await?;
+//! assert!(e.basic_active && e.has_module("core"));
+//! assert_eq!(e.entitlement_version, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! # }
+//! ```
+
+pub mod catalog;
+pub mod entitlements;
+pub mod service;
+pub mod store;
+pub mod subscription;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use catalog::{AddOn, Catalog, Module, ModuleKind, Package};
+pub use entitlements::{CompanyEntitlementState, EnabledModule, Entitlements, ModuleSource, resolve};
+pub use service::{EntitlementError, EntitlementService};
+pub use store::{CatalogStore, CoreStore, MemoryCoreStore, StoreError, StoreErrorKind, SubscriptionStore, VersionBump};
+pub use subscription::{CompanyAddOn, Subscription, SubscriptionStatus};

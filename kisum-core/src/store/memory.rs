@@ -1,0 +1,150 @@
+//! The in-memory backend: for tests, examples and single-process embedding without persistence.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use kisum_guard::{AddOnKey, CompanyId};
+
+use super::{CatalogStore, StoreError, SubscriptionStore, VersionBump};
+use crate::catalog::{AddOn, Catalog, Module, Package};
+use crate::entitlements::CompanyEntitlementState;
+use crate::subscription::{CompanyAddOn, Subscription};
+
+#[derive(Default)]
+struct State {
+    catalog: Arc<Catalog>,
+    companies: HashMap<CompanyId, CompanyEntitlementState>,
+}
+
+impl State {
+    fn bump_where(&mut self, affected: impl Fn(&CompanyEntitlementState) -> bool) -> Vec<VersionBump> {
+        let mut bumps: Vec<VersionBump> = self
+            .companies
+            .values_mut()
+            .filter(|c| affected(c))
+            .map(|c| {
+                c.entitlement_version += 1;
+                VersionBump {
+                    company_id: c.company_id,
+                    entitlement_version: c.entitlement_version,
+                }
+            })
+            .collect();
+        bumps.sort_by_key(|b| b.company_id);
+        bumps
+    }
+
+    fn company(&mut self, company_id: CompanyId) -> &mut CompanyEntitlementState {
+        self.companies
+            .entry(company_id)
+            .or_insert_with(|| CompanyEntitlementState::empty(company_id))
+    }
+}
+
+/// Catalog and entitlements kept in process memory behind one mutex.
+#[derive(Default)]
+pub struct MemoryCoreStore {
+    state: Mutex<State>,
+}
+
+impl MemoryCoreStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl CatalogStore for MemoryCoreStore {
+    async fn put_module(&self, module: Module) -> Result<Vec<VersionBump>, StoreError> {
+        let mut state = self.lock();
+        let key = module.key.clone();
+        Arc::make_mut(&mut state.catalog).modules.insert(key.clone(), module);
+        let catalog = Arc::clone(&state.catalog);
+        Ok(state.bump_where(|c| {
+            let by_package = c
+                .subscription
+                .as_ref()
+                .and_then(|s| catalog.packages.get(&s.package))
+                .is_some_and(|p| p.modules.contains(&key));
+            let by_addon = c
+                .add_ons
+                .iter()
+                .any(|a| catalog.addons.get(&a.addon).is_some_and(|a| a.module == key));
+            by_package || by_addon
+        }))
+    }
+
+    async fn put_package(&self, package: Package) -> Result<Vec<VersionBump>, StoreError> {
+        let mut state = self.lock();
+        let key = package.key.clone();
+        Arc::make_mut(&mut state.catalog).packages.insert(key.clone(), package);
+        Ok(state.bump_where(|c| c.subscription.as_ref().is_some_and(|s| s.package == key)))
+    }
+
+    async fn put_addon(&self, addon: AddOn) -> Result<Vec<VersionBump>, StoreError> {
+        let mut state = self.lock();
+        let key = addon.key.clone();
+        Arc::make_mut(&mut state.catalog).addons.insert(key.clone(), addon);
+        Ok(state.bump_where(|c| c.add_ons.iter().any(|a| a.addon == key)))
+    }
+
+    async fn catalog(&self) -> Result<Arc<Catalog>, StoreError> {
+        Ok(Arc::clone(&self.lock().catalog))
+    }
+}
+
+#[async_trait]
+impl SubscriptionStore for MemoryCoreStore {
+    async fn company_state(&self, company_id: CompanyId) -> Result<CompanyEntitlementState, StoreError> {
+        Ok(self
+            .lock()
+            .companies
+            .get(&company_id)
+            .cloned()
+            .unwrap_or_else(|| CompanyEntitlementState::empty(company_id)))
+    }
+
+    async fn put_subscription(&self, subscription: Subscription) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let company = state.company(subscription.company_id);
+        company.subscription = Some(subscription);
+        company.entitlement_version += 1;
+        Ok(company.entitlement_version)
+    }
+
+    async fn put_company_addon(&self, addon: CompanyAddOn) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let company = state.company(addon.company_id);
+        match company.add_ons.binary_search_by(|a| a.addon.cmp(&addon.addon)) {
+            Ok(i) => {
+                if let Some(slot) = company.add_ons.get_mut(i) {
+                    *slot = addon;
+                }
+            }
+            Err(i) => company.add_ons.insert(i, addon),
+        }
+        company.entitlement_version += 1;
+        Ok(company.entitlement_version)
+    }
+
+    async fn remove_company_addon(&self, company_id: CompanyId, addon: &AddOnKey) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let Some(company) = state.companies.get_mut(&company_id) else {
+            return Err(StoreError::not_found(format!("company add-on `{addon}`")));
+        };
+        let before = company.add_ons.len();
+        company.add_ons.retain(|a| &a.addon != addon);
+        if company.add_ons.len() == before {
+            return Err(StoreError::not_found(format!("company add-on `{addon}`")));
+        }
+        company.entitlement_version += 1;
+        Ok(company.entitlement_version)
+    }
+}

@@ -1,0 +1,198 @@
+//! Store traits for the catalog and company entitlements, their error type, and backends.
+//!
+//! Every backend keeps the same contract, proven by the conformance suite in
+//! [`testkit`](crate::testkit) (feature `testkit`).
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kisum_guard::{AddOnKey, CompanyId};
+
+use crate::catalog::{AddOn, Catalog, Module, Package};
+use crate::entitlements::CompanyEntitlementState;
+use crate::subscription::{CompanyAddOn, Subscription};
+
+pub mod memory;
+
+pub use memory::MemoryCoreStore;
+
+/// What went wrong in a store, independent of the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The addressed row does not exist.
+    NotFound,
+    /// A uniqueness rule was violated.
+    Conflict,
+    /// The backend cannot be reached or is overloaded; the operation may succeed later.
+    Unavailable,
+    /// The stored data or the request is malformed.
+    Invalid,
+    /// Anything else.
+    Internal,
+}
+
+impl fmt::Display for StoreErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotFound => "not found",
+            Self::Conflict => "conflict",
+            Self::Unavailable => "unavailable",
+            Self::Invalid => "invalid",
+            Self::Internal => "internal error",
+        })
+    }
+}
+
+/// A store error: a kind to branch on, a message, and the underlying cause.
+#[derive(Debug)]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    message: String,
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+impl StoreError {
+    /// An error of `kind` with `message`.
+    #[must_use]
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying cause.
+    #[must_use]
+    pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// A `NotFound` error.
+    #[must_use]
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StoreErrorKind::NotFound, message)
+    }
+
+    /// A `Conflict` error.
+    #[must_use]
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StoreErrorKind::Conflict, message)
+    }
+
+    /// An `Unavailable` error.
+    #[must_use]
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StoreErrorKind::Unavailable, message)
+    }
+
+    /// The kind.
+    #[must_use]
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+
+    /// The message.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+impl StdError for StoreError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// A company whose entitlement version a write raised, and its new version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VersionBump {
+    /// The company.
+    pub company_id: CompanyId,
+    /// Its new entitlement version.
+    pub entitlement_version: u64,
+}
+
+/// The commercial catalog.
+///
+/// Catalog edits change the entitlements of the companies that use the edited item, so each
+/// write raises, in the same transaction, the entitlement version of every company affected and
+/// reports those bumps (for invalidation events). Referential checks (a package naming unknown
+/// modules) are the caller's; the store keeps what it is given.
+#[async_trait]
+pub trait CatalogStore: Send + Sync + 'static {
+    /// Creates or replaces the module `module.key`. Bumps every company whose subscribed
+    /// package includes the module or that holds an add-on for it (any status).
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached.
+    async fn put_module(&self, module: Module) -> Result<Vec<VersionBump>, StoreError>;
+
+    /// Creates or replaces the package `package.key`. Bumps every company subscribed to it
+    /// (any status).
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached.
+    async fn put_package(&self, package: Package) -> Result<Vec<VersionBump>, StoreError>;
+
+    /// Creates or replaces the add-on `addon.key`. Bumps every company holding it (any status).
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached.
+    async fn put_addon(&self, addon: AddOn) -> Result<Vec<VersionBump>, StoreError>;
+
+    /// The whole catalog as one consistent snapshot.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached.
+    async fn catalog(&self) -> Result<Arc<Catalog>, StoreError>;
+}
+
+/// Company subscriptions, company add-ons and entitlement versions.
+///
+/// Versions start at 0 for a company never written; every write below raises the company's
+/// version by exactly one in the same transaction as the change, and returns the new version.
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync + 'static {
+    /// The company's stored state; an unknown company yields the empty state at version 0.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached.
+    async fn company_state(&self, company_id: CompanyId) -> Result<CompanyEntitlementState, StoreError>;
+
+    /// Creates or replaces the company's subscription (one per company) and bumps its version.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached.
+    async fn put_subscription(&self, subscription: Subscription) -> Result<u64, StoreError>;
+
+    /// Creates or replaces one company add-on and bumps the company's version.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached.
+    async fn put_company_addon(&self, addon: CompanyAddOn) -> Result<u64, StoreError>;
+
+    /// Removes one company add-on and bumps the company's version.
+    ///
+    /// # Errors
+    /// `NotFound` when the company does not hold the add-on; `Unavailable` when the backend
+    /// cannot be reached.
+    async fn remove_company_addon(&self, company_id: CompanyId, addon: &AddOnKey) -> Result<u64, StoreError>;
+}
+
+/// A backend holding both the catalog and company entitlements, so that catalog edits can bump
+/// company versions in one transaction.
+pub trait CoreStore: CatalogStore + SubscriptionStore {}
+
+impl<T: CatalogStore + SubscriptionStore> CoreStore for T {}
