@@ -1,0 +1,213 @@
+//! Sessions: the `sid` of every access token, with idle and absolute lifetimes.
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use kisum_core::StoreError;
+use kisum_guard::{SessionId, UserId};
+use serde::{Deserialize, Serialize};
+
+/// Why a session was revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeReason {
+    /// The user signed out of this session.
+    Logout,
+    /// The user signed out everywhere.
+    LogoutAll,
+    /// The user deleted the session from their session list.
+    Deleted,
+    /// The password was changed.
+    PasswordChanged,
+    /// The password was reset.
+    PasswordReset,
+    /// A spent refresh token was presented again.
+    RefreshReuse,
+    /// Evicted by the concurrent-session limit.
+    Evicted,
+    /// Revoked by an operator.
+    Admin,
+}
+
+impl RevokeReason {
+    /// Every reason.
+    pub const ALL: [RevokeReason; 8] = [
+        Self::Logout,
+        Self::LogoutAll,
+        Self::Deleted,
+        Self::PasswordChanged,
+        Self::PasswordReset,
+        Self::RefreshReuse,
+        Self::Evicted,
+        Self::Admin,
+    ];
+
+    /// The wire and storage string.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::LogoutAll => "logout_all",
+            Self::Deleted => "deleted",
+            Self::PasswordChanged => "password_changed",
+            Self::PasswordReset => "password_reset",
+            Self::RefreshReuse => "refresh_reuse",
+            Self::Evicted => "evicted",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Parses the storage string.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A signed-in session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The id (the `sid` claim).
+    pub id: SessionId,
+    /// The user.
+    pub user_id: UserId,
+    /// Sign-in time.
+    pub created_at: DateTime<Utc>,
+    /// Last refresh.
+    pub last_seen_at: DateTime<Utc>,
+    /// The session ends if not refreshed before this instant.
+    pub idle_expires_at: DateTime<Utc>,
+    /// The session ends at this instant whatever happens.
+    pub absolute_expires_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Why it was revoked.
+    pub revoked_reason: Option<RevokeReason>,
+    /// The client's user agent at sign-in.
+    pub user_agent: Option<String>,
+    /// The client's address at sign-in.
+    pub ip: Option<String>,
+}
+
+impl Session {
+    /// A session for `user_id` starting at `now`.
+    #[must_use]
+    pub fn new(user_id: UserId, now: DateTime<Utc>, idle: TimeDelta, absolute: TimeDelta) -> Self {
+        let absolute_expires_at = now.checked_add_signed(absolute).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let idle_expires_at = now
+            .checked_add_signed(idle)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+            .min(absolute_expires_at);
+        Self {
+            id: SessionId::new(),
+            user_id,
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at,
+            absolute_expires_at,
+            revoked_at: None,
+            revoked_reason: None,
+            user_agent: None,
+            ip: None,
+        }
+    }
+
+    /// Whether the session is usable at `now`: not revoked, not idle too long, not too old.
+    #[must_use]
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && now < self.idle_expires_at && now < self.absolute_expires_at
+    }
+}
+
+/// Sessions by id and by user.
+///
+/// Backends return revoked and expired sessions as stored; callers decide with
+/// [`Session::is_active`].
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores a new session.
+    ///
+    /// # Errors
+    /// `Conflict` when the id exists; `Unavailable`.
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
+
+    /// The session `id`, or `None`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached.
+    async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+
+    /// Every session of the user, oldest first, revoked and expired ones included.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached.
+    async fn list_user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError>;
+
+    /// Records activity: sets `last_seen_at` and `idle_expires_at`.
+    ///
+    /// # Errors
+    /// `NotFound` when the session does not exist; `Unavailable`.
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: DateTime<Utc>,
+        idle_expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Revokes one session. Returns `true` when this call revoked it, `false` when it already was
+    /// revoked (the first revocation's time and reason are kept).
+    ///
+    /// # Errors
+    /// `NotFound` when the session does not exist; `Unavailable`.
+    async fn revoke_session(&self, id: SessionId, reason: RevokeReason, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Revokes every not-yet-revoked session of the user except `except`, and returns their ids.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+        except: Option<SessionId>,
+    ) -> Result<Vec<SessionId>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn sessions_end_when_idle_or_old_or_revoked() {
+        let s = Session::new(UserId::new(), t(0), TimeDelta::seconds(100), TimeDelta::seconds(1_000));
+        assert!(s.is_active(t(99)));
+        assert!(!s.is_active(t(100)), "idle expiry");
+        let mut touched = s.clone();
+        touched.idle_expires_at = t(1_500).min(touched.absolute_expires_at);
+        assert!(touched.is_active(t(999)));
+        assert!(!touched.is_active(t(1_000)), "absolute expiry");
+        let mut revoked = s;
+        revoked.revoked_at = Some(t(1));
+        assert!(!revoked.is_active(t(2)));
+    }
+
+    #[test]
+    fn idle_expiry_never_exceeds_absolute_and_huge_lifetimes_do_not_overflow() {
+        let s = Session::new(UserId::new(), t(0), TimeDelta::seconds(500), TimeDelta::seconds(100));
+        assert_eq!(s.idle_expires_at, t(100));
+        let s = Session::new(UserId::new(), t(0), TimeDelta::MAX, TimeDelta::MAX);
+        assert!(s.is_active(t(1_000_000)));
+    }
+
+    #[test]
+    fn reasons_round_trip() {
+        for r in RevokeReason::ALL {
+            assert_eq!(RevokeReason::parse(r.as_str()), Some(r));
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{}\"", r.as_str()));
+        }
+    }
+}

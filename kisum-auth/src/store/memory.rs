@@ -1,0 +1,408 @@
+//! The in-memory backend of every Auth store trait, behind one mutex.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kisum_core::StoreError;
+use kisum_guard::{CompanyId, CompanySlug, DelegationId, MembershipId, RoleKey, SessionId, UserId};
+
+use crate::directory::{
+    AccessBump, AccessInputs, Company, Delegation, DelegationGrant, DirectoryStore, Membership, MembershipPatch, Role,
+};
+use crate::identity::{Email, User, UserStore};
+use crate::session::{RevokeReason, Session, SessionStore};
+
+#[derive(Default)]
+struct State {
+    users: HashMap<UserId, User>,
+    users_by_email: HashMap<Email, UserId>,
+    sessions: HashMap<SessionId, Session>,
+    sessions_by_user: HashMap<UserId, Vec<SessionId>>,
+    companies: HashMap<CompanyId, Company>,
+    companies_by_slug: HashMap<CompanySlug, CompanyId>,
+    memberships: HashMap<MembershipId, Membership>,
+    membership_by_pair: HashMap<(CompanyId, UserId), MembershipId>,
+    memberships_by_company: HashMap<CompanyId, Vec<MembershipId>>,
+    memberships_by_user: HashMap<UserId, Vec<MembershipId>>,
+    roles: HashMap<CompanyId, BTreeMap<RoleKey, Role>>,
+    delegations: HashMap<DelegationId, Delegation>,
+    delegations_by_company: HashMap<CompanyId, Vec<DelegationId>>,
+}
+
+impl State {
+    fn held_roles(&self, membership: &Membership) -> Vec<Role> {
+        let Some(roles) = self.roles.get(&membership.company_id) else {
+            return Vec::new();
+        };
+        membership.roles.iter().filter_map(|k| roles.get(k).cloned()).collect()
+    }
+
+    fn company_delegations(&self, company_id: CompanyId) -> impl Iterator<Item = &Delegation> {
+        self.delegations_by_company
+            .get(&company_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.delegations.get(id))
+    }
+
+    /// Bumps `ids` and every member holding a non-revoked delegation from one of them.
+    fn bump(&mut self, ids: &[MembershipId], at: DateTime<Utc>) -> Vec<AccessBump> {
+        let mut targets: Vec<MembershipId> = ids.to_vec();
+        let sources: BTreeSet<MembershipId> = ids.iter().copied().collect();
+        let companies: BTreeSet<CompanyId> =
+            ids.iter().filter_map(|id| self.memberships.get(id)).map(|m| m.company_id).collect();
+        for company in companies {
+            for d in self.company_delegations(company) {
+                if d.revoked_at.is_none()
+                    && sources.contains(&d.from_membership_id)
+                    && !targets.contains(&d.to_membership_id)
+                {
+                    targets.push(d.to_membership_id);
+                }
+            }
+        }
+        targets
+            .into_iter()
+            .filter_map(|id| {
+                let m = self.memberships.get_mut(&id)?;
+                m.access_version += 1;
+                m.updated_at = at;
+                Some(AccessBump {
+                    membership_id: id,
+                    access_version: m.access_version,
+                })
+            })
+            .collect()
+    }
+
+    fn sorted_memberships(&self, ids: Option<&Vec<MembershipId>>) -> Vec<Membership> {
+        let mut v: Vec<Membership> = ids
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.memberships.get(id).cloned())
+            .collect();
+        v.sort_by_key(|m| (m.created_at, m.id));
+        v
+    }
+
+    fn insert_membership(&mut self, m: &Membership) -> Result<(), StoreError> {
+        if !self.companies.contains_key(&m.company_id) {
+            return Err(StoreError::not_found(format!("company {}", m.company_id)));
+        }
+        if self.memberships.contains_key(&m.id) || self.membership_by_pair.contains_key(&(m.company_id, m.user_id)) {
+            return Err(StoreError::conflict("the user is already a member of the company"));
+        }
+        self.memberships.insert(m.id, m.clone());
+        self.membership_by_pair.insert((m.company_id, m.user_id), m.id);
+        self.memberships_by_company.entry(m.company_id).or_default().push(m.id);
+        self.memberships_by_user.entry(m.user_id).or_default().push(m.id);
+        Ok(())
+    }
+}
+
+/// Users, sessions, companies, memberships, roles and delegations in process memory.
+#[derive(Default)]
+pub struct MemoryAuthStore {
+    state: Mutex<State>,
+}
+
+impl MemoryAuthStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryAuthStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if s.users.contains_key(&user.id) || s.users_by_email.contains_key(&user.email) {
+            return Err(StoreError::conflict("email already registered"));
+        }
+        s.users_by_email.insert(user.email.clone(), user.id);
+        s.users.insert(user.id, user.clone());
+        Ok(())
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        Ok(self.lock().users.get(&id).cloned())
+    }
+
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let s = self.lock();
+        Ok(s.users_by_email.get(email).and_then(|id| s.users.get(id)).cloned())
+    }
+
+    async fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let Some(old_email) = s.users.get(&user.id).map(|u| u.email.clone()) else {
+            return Err(StoreError::not_found(format!("user {}", user.id)));
+        };
+        if old_email != user.email {
+            if s.users_by_email.contains_key(&user.email) {
+                return Err(StoreError::conflict("email already registered"));
+            }
+            s.users_by_email.remove(&old_email);
+            s.users_by_email.insert(user.email.clone(), user.id);
+        }
+        s.users.insert(user.id, user.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryAuthStore {
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if s.sessions.contains_key(&session.id) {
+            return Err(StoreError::conflict("session id exists"));
+        }
+        s.sessions.insert(session.id, session.clone());
+        s.sessions_by_user.entry(session.user_id).or_default().push(session.id);
+        Ok(())
+    }
+
+    async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        Ok(self.lock().sessions.get(&id).cloned())
+    }
+
+    async fn list_user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError> {
+        let s = self.lock();
+        let mut v: Vec<Session> = s
+            .sessions_by_user
+            .get(&user_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| s.sessions.get(id).cloned())
+            .collect();
+        v.sort_by_key(|x| (x.created_at, x.id));
+        Ok(v)
+    }
+
+    async fn touch_session(&self, id: SessionId, last_seen_at: DateTime<Utc>, idle_expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let session = s.sessions.get_mut(&id).ok_or_else(|| StoreError::not_found(format!("session {id}")))?;
+        session.last_seen_at = last_seen_at;
+        session.idle_expires_at = idle_expires_at;
+        Ok(())
+    }
+
+    async fn revoke_session(&self, id: SessionId, reason: RevokeReason, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let session = s.sessions.get_mut(&id).ok_or_else(|| StoreError::not_found(format!("session {id}")))?;
+        if session.revoked_at.is_some() {
+            return Ok(false);
+        }
+        session.revoked_at = Some(at);
+        session.revoked_reason = Some(reason);
+        Ok(true)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+        except: Option<SessionId>,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let mut s = self.lock();
+        let ids = s.sessions_by_user.get(&user_id).cloned().unwrap_or_default();
+        let mut revoked = Vec::new();
+        for id in ids {
+            if Some(id) == except {
+                continue;
+            }
+            if let Some(session) = s.sessions.get_mut(&id).filter(|x| x.revoked_at.is_none()) {
+                session.revoked_at = Some(at);
+                session.revoked_reason = Some(reason);
+                revoked.push(id);
+            }
+        }
+        Ok(revoked)
+    }
+}
+
+#[async_trait]
+impl DirectoryStore for MemoryAuthStore {
+    async fn create_company(&self, company: &Company, owner: Option<&Membership>) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if s.companies.contains_key(&company.id) || s.companies_by_slug.contains_key(&company.slug) {
+            return Err(StoreError::conflict(format!("company slug `{}` is taken", company.slug)));
+        }
+        if let Some(m) = owner
+            && (m.company_id != company.id || s.memberships.contains_key(&m.id))
+        {
+            return Err(StoreError::conflict("the owner membership does not fit the company"));
+        }
+        s.companies.insert(company.id, company.clone());
+        s.companies_by_slug.insert(company.slug.clone(), company.id);
+        if let Some(m) = owner {
+            s.insert_membership(m)?;
+        }
+        Ok(())
+    }
+
+    async fn get_company(&self, id: CompanyId) -> Result<Option<Company>, StoreError> {
+        Ok(self.lock().companies.get(&id).cloned())
+    }
+
+    async fn find_company_by_slug(&self, slug: &CompanySlug) -> Result<Option<Company>, StoreError> {
+        let s = self.lock();
+        Ok(s.companies_by_slug.get(slug).and_then(|id| s.companies.get(id)).cloned())
+    }
+
+    async fn create_membership(&self, membership: &Membership) -> Result<(), StoreError> {
+        self.lock().insert_membership(membership)
+    }
+
+    async fn get_membership(&self, id: MembershipId) -> Result<Option<Membership>, StoreError> {
+        Ok(self.lock().memberships.get(&id).cloned())
+    }
+
+    async fn find_membership(&self, company_id: CompanyId, user_id: UserId) -> Result<Option<Membership>, StoreError> {
+        let s = self.lock();
+        Ok(s.membership_by_pair.get(&(company_id, user_id)).and_then(|id| s.memberships.get(id)).cloned())
+    }
+
+    async fn list_company_memberships(&self, company_id: CompanyId) -> Result<Vec<Membership>, StoreError> {
+        let s = self.lock();
+        Ok(s.sorted_memberships(s.memberships_by_company.get(&company_id)))
+    }
+
+    async fn list_user_memberships(&self, user_id: UserId) -> Result<Vec<Membership>, StoreError> {
+        let s = self.lock();
+        Ok(s.sorted_memberships(s.memberships_by_user.get(&user_id)))
+    }
+
+    async fn update_membership(
+        &self,
+        id: MembershipId,
+        patch: &MembershipPatch,
+        at: DateTime<Utc>,
+    ) -> Result<(Membership, Vec<AccessBump>), StoreError> {
+        let mut s = self.lock();
+        let m = s.memberships.get_mut(&id).ok_or_else(|| StoreError::not_found(format!("membership {id}")))?;
+        if let Some(roles) = &patch.roles {
+            m.roles.clone_from(roles);
+        }
+        if let Some(grants) = &patch.module_grants {
+            m.module_grants.clone_from(grants);
+        }
+        if let Some(status) = patch.status {
+            m.status = status;
+        }
+        let bumps = s.bump(&[id], at);
+        let m = s.memberships.get(&id).cloned().ok_or_else(|| StoreError::not_found(format!("membership {id}")))?;
+        Ok((m, bumps))
+    }
+
+    async fn put_role(&self, role: &Role, at: DateTime<Utc>) -> Result<Vec<AccessBump>, StoreError> {
+        let mut s = self.lock();
+        s.roles.entry(role.company_id).or_default().insert(role.key.clone(), role.clone());
+        let holders: Vec<MembershipId> = s
+            .sorted_memberships(s.memberships_by_company.get(&role.company_id))
+            .into_iter()
+            .filter(|m| m.roles.contains(&role.key))
+            .map(|m| m.id)
+            .collect();
+        Ok(s.bump(&holders, at))
+    }
+
+    async fn delete_role(&self, company_id: CompanyId, key: &RoleKey, at: DateTime<Utc>) -> Result<Vec<AccessBump>, StoreError> {
+        let mut s = self.lock();
+        if s.roles.get_mut(&company_id).and_then(|r| r.remove(key)).is_none() {
+            return Err(StoreError::not_found(format!("role `{key}`")));
+        }
+        let ids = s.memberships_by_company.get(&company_id).cloned().unwrap_or_default();
+        let mut holders = Vec::new();
+        for id in ids {
+            if let Some(m) = s.memberships.get_mut(&id)
+                && m.roles.remove(key)
+            {
+                holders.push(id);
+            }
+        }
+        Ok(s.bump(&holders, at))
+    }
+
+    async fn get_role(&self, company_id: CompanyId, key: &RoleKey) -> Result<Option<Role>, StoreError> {
+        Ok(self.lock().roles.get(&company_id).and_then(|r| r.get(key)).cloned())
+    }
+
+    async fn list_roles(&self, company_id: CompanyId) -> Result<Vec<Role>, StoreError> {
+        Ok(self.lock().roles.get(&company_id).map(|r| r.values().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn create_delegation(&self, delegation: &Delegation) -> Result<Vec<AccessBump>, StoreError> {
+        let mut s = self.lock();
+        if s.delegations.contains_key(&delegation.id) {
+            return Err(StoreError::conflict("delegation id exists"));
+        }
+        for id in [delegation.from_membership_id, delegation.to_membership_id] {
+            if !s.memberships.get(&id).is_some_and(|m| m.company_id == delegation.company_id) {
+                return Err(StoreError::not_found(format!("membership {id}")));
+            }
+        }
+        s.delegations.insert(delegation.id, delegation.clone());
+        s.delegations_by_company.entry(delegation.company_id).or_default().push(delegation.id);
+        Ok(s.bump(&[delegation.to_membership_id], delegation.created_at))
+    }
+
+    async fn revoke_delegation(&self, company_id: CompanyId, id: DelegationId, at: DateTime<Utc>) -> Result<Vec<AccessBump>, StoreError> {
+        let mut s = self.lock();
+        let d = s
+            .delegations
+            .get_mut(&id)
+            .filter(|d| d.company_id == company_id)
+            .ok_or_else(|| StoreError::not_found(format!("delegation {id}")))?;
+        if d.revoked_at.is_some() {
+            return Ok(Vec::new());
+        }
+        d.revoked_at = Some(at);
+        let to = d.to_membership_id;
+        Ok(s.bump(&[to], at))
+    }
+
+    async fn get_delegation(&self, id: DelegationId) -> Result<Option<Delegation>, StoreError> {
+        Ok(self.lock().delegations.get(&id).cloned())
+    }
+
+    async fn list_delegations(&self, company_id: CompanyId) -> Result<Vec<Delegation>, StoreError> {
+        let s = self.lock();
+        let mut v: Vec<Delegation> = s.company_delegations(company_id).cloned().collect();
+        v.sort_by_key(|d| (d.created_at, d.id));
+        Ok(v)
+    }
+
+    async fn load_access(&self, company_id: CompanyId, user_id: UserId) -> Result<Option<AccessInputs>, StoreError> {
+        let s = self.lock();
+        let Some(membership) = s.membership_by_pair.get(&(company_id, user_id)).and_then(|id| s.memberships.get(id)) else {
+            return Ok(None);
+        };
+        let delegations = s
+            .company_delegations(company_id)
+            .filter(|d| d.to_membership_id == membership.id && d.revoked_at.is_none())
+            .filter_map(|d| {
+                let delegator = s.memberships.get(&d.from_membership_id)?;
+                Some(DelegationGrant {
+                    delegation: d.clone(),
+                    delegator: delegator.clone(),
+                    delegator_roles: s.held_roles(delegator),
+                })
+            })
+            .collect();
+        Ok(Some(AccessInputs {
+            membership: membership.clone(),
+            roles: s.held_roles(membership),
+            delegations,
+        }))
+    }
+}
