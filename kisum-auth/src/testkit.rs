@@ -1,1 +1,550 @@
+//! The conformance suites every Auth store backend must pass, written once and generic over the
+//! store. Each macro stamps out one `#[tokio::test]` per check for the store made by an async fn:
+//!
+//! ```text
+//! async fn make_store() -> MyStore { MyStore::connect(...).await.unwrap() }
+//! kisum_auth::user_store_conformance!(make_store);
+//! kisum_auth::session_store_conformance!(make_store);
+//! kisum_auth::directory_store_conformance!(make_store);
+//! ```
+//!
+//! Each check takes a fresh store; checks only rely on rows they create themselves, so a shared
+//! database works too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use kisum_core::StoreErrorKind;
+use kisum_guard::{CompanyId, CompanySlug, DelegationId, PermissionPattern, RoleKey, SessionId, UserId};
+
+use crate::directory::{
+    Company, CompanyStatus, Delegation, DirectoryStore, Membership, MembershipPatch, MembershipStatus, Role,
+};
+use crate::identity::{Email, PasswordHash, User, UserStore};
+use crate::session::{RevokeReason, Session, SessionStore};
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __kisum_auth_conformance_tests {
+    ($make:path; $($name:ident,)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let store = $make().await;
+                $crate::testkit::$name(::std::sync::Arc::new(store)).await;
+            }
+        )*
+    };
+}
+
+/// Stamps out the [`UserStore`] conformance suite.
+#[macro_export]
+macro_rules! user_store_conformance {
+    ($make:path) => {
+        $crate::__kisum_auth_conformance_tests!($make;
+            user_round_trips,
+            email_lookup_is_case_insensitive,
+            duplicate_email_conflicts,
+            unknown_user_is_none,
+            update_replaces_fields_and_moves_the_email,
+            update_to_a_taken_email_conflicts,
+            update_of_unknown_user_is_not_found,
+        );
+    };
+}
+
+/// Stamps out the [`SessionStore`] conformance suite.
+#[macro_export]
+macro_rules! session_store_conformance {
+    ($make:path) => {
+        $crate::__kisum_auth_conformance_tests!($make;
+            session_round_trips,
+            duplicate_session_conflicts,
+            user_sessions_list_oldest_first_with_revoked,
+            touch_records_activity,
+            revocation_keeps_the_first_reason,
+            revoke_user_sessions_spares_the_exception,
+        );
+    };
+}
+
+/// Stamps out the [`DirectoryStore`] conformance suite.
+#[macro_export]
+macro_rules! directory_store_conformance {
+    ($make:path) => {
+        $crate::__kisum_auth_conformance_tests!($make;
+            company_round_trips_by_id_and_slug,
+            taken_slug_conflicts_and_creates_nothing,
+            company_owner_membership_is_created_with_it,
+            one_membership_per_user_and_company,
+            membership_needs_its_company,
+            memberships_list_by_company_and_user,
+            membership_patch_applies_and_bumps,
+            patching_unknown_membership_is_not_found,
+            role_edit_bumps_holders_only,
+            role_delete_takes_the_role_from_holders,
+            roles_belong_to_one_company,
+            delegation_create_and_revoke_bump_the_receiver,
+            delegator_changes_bump_delegatees,
+            delegation_needs_members_of_its_company,
+            load_access_gathers_everything_for_aggregation,
+            load_access_of_non_member_is_none,
+            concurrent_membership_edits_each_bump_once,
+        );
+    };
+}
+
+fn t(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+}
+
+fn email(prefix: &str) -> Email {
+    Email::parse(&format!("{prefix}-{}@example.test", UserId::new())).unwrap()
+}
+
+fn user(prefix: &str) -> User {
+    let mut u = User::new(email(prefix), Some("Ada Lovelace".into()), Some(PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g")), t(0) + TimeDelta::microseconds(250));
+    u.email_verified = true;
+    u
+}
+
+fn unique_slug() -> CompanySlug {
+    CompanySlug::new(&format!("co-{}", UserId::new().as_uuid().simple())).unwrap()
+}
+
+fn company() -> Company {
+    Company { id: CompanyId::new(), slug: unique_slug(), name: "Acme Ltd".into(), status: CompanyStatus::Active, created_at: t(0) }
+}
+
+fn keys<T: std::str::FromStr>(items: &[&str]) -> BTreeSet<T>
+where
+    T::Err: std::fmt::Debug,
+    T: Ord,
+{
+    items.iter().map(|s| s.parse().unwrap()).collect()
+}
+
+fn membership(c: &Company, roles: &[&str], modules: &[&str], created: i64) -> Membership {
+    Membership::new(c.id, UserId::new(), MembershipStatus::Active, keys(roles), keys(modules), t(created))
+}
+
+fn role(c: &Company, key: &str, perms: &[&str]) -> Role {
+    Role { company_id: c.id, key: RoleKey::new(key).unwrap(), name: format!("{key} role"), permissions: keys::<PermissionPattern>(perms) }
+}
+
+fn delegation(c: &Company, from: &Membership, to: &Membership) -> Delegation {
+    Delegation {
+        id: DelegationId::new(),
+        company_id: c.id,
+        from_membership_id: from.id,
+        to_membership_id: to.id,
+        permissions: keys(&["finance.invoices.*"]),
+        modules: keys(&["finance"]),
+        starts_at: t(10),
+        expires_at: t(1_000) + TimeDelta::microseconds(5),
+        revoked_at: None,
+        created_at: t(5),
+    }
+}
+
+async fn version<S: DirectoryStore>(store: &S, m: &Membership) -> u64 {
+    store.get_membership(m.id).await.unwrap().unwrap().access_version
+}
+
+// ---- UserStore ----------------------------------------------------------------------------
+
+pub async fn user_round_trips<S: UserStore>(store: Arc<S>) {
+    let u = user("round");
+    store.create_user(&u).await.unwrap();
+    assert_eq!(store.get_user(u.id).await.unwrap(), Some(u.clone()));
+    assert_eq!(store.find_user_by_email(&u.email).await.unwrap(), Some(u.clone()));
+    let mut bare = user("bare");
+    bare.name = None;
+    bare.password_hash = None;
+    bare.email_verified = false;
+    bare.disabled = true;
+    store.create_user(&bare).await.unwrap();
+    assert_eq!(store.get_user(bare.id).await.unwrap(), Some(bare));
+}
+
+pub async fn email_lookup_is_case_insensitive<S: UserStore>(store: Arc<S>) {
+    let u = user("Case");
+    store.create_user(&u).await.unwrap();
+    let shouted = Email::parse(&u.email.as_str().to_uppercase()).unwrap();
+    assert_eq!(store.find_user_by_email(&shouted).await.unwrap().map(|x| x.id), Some(u.id));
+}
+
+pub async fn duplicate_email_conflicts<S: UserStore>(store: Arc<S>) {
+    let u = user("dup");
+    store.create_user(&u).await.unwrap();
+    let twin = User { id: UserId::new(), ..u.clone() };
+    assert_eq!(store.create_user(&twin).await.unwrap_err().kind(), StoreErrorKind::Conflict);
+    assert_eq!(store.get_user(twin.id).await.unwrap(), None);
+}
+
+pub async fn unknown_user_is_none<S: UserStore>(store: Arc<S>) {
+    assert_eq!(store.get_user(UserId::new()).await.unwrap(), None);
+    assert_eq!(store.find_user_by_email(&email("nobody")).await.unwrap(), None);
+}
+
+pub async fn update_replaces_fields_and_moves_the_email<S: UserStore>(store: Arc<S>) {
+    let u = user("before");
+    store.create_user(&u).await.unwrap();
+    let mut changed = u.clone();
+    changed.email = email("after");
+    changed.name = Some("Grace".into());
+    changed.password_hash = Some(PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA"));
+    changed.disabled = true;
+    changed.updated_at = t(60);
+    store.update_user(&changed).await.unwrap();
+    assert_eq!(store.get_user(u.id).await.unwrap(), Some(changed.clone()));
+    assert_eq!(store.find_user_by_email(&u.email).await.unwrap(), None, "the old email is free");
+    assert_eq!(store.find_user_by_email(&changed.email).await.unwrap().map(|x| x.id), Some(u.id));
+    let reuse = user("reuse");
+    let reuse = User { email: u.email.clone(), ..reuse };
+    store.create_user(&reuse).await.unwrap();
+}
+
+pub async fn update_to_a_taken_email_conflicts<S: UserStore>(store: Arc<S>) {
+    let (a, b) = (user("a"), user("b"));
+    store.create_user(&a).await.unwrap();
+    store.create_user(&b).await.unwrap();
+    let stolen = User { email: a.email.clone(), ..b.clone() };
+    assert_eq!(store.update_user(&stolen).await.unwrap_err().kind(), StoreErrorKind::Conflict);
+    assert_eq!(store.get_user(b.id).await.unwrap(), Some(b));
+}
+
+pub async fn update_of_unknown_user_is_not_found<S: UserStore>(store: Arc<S>) {
+    assert_eq!(store.update_user(&user("ghost")).await.unwrap_err().kind(), StoreErrorKind::NotFound);
+}
+
+// ---- SessionStore -------------------------------------------------------------------------
+
+fn session(user_id: UserId, start: i64) -> Session {
+    let mut s = Session::new(user_id, t(start) + TimeDelta::microseconds(7), TimeDelta::hours(1), TimeDelta::days(30));
+    s.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64)".into());
+    s.ip = Some("203.0.113.9".into());
+    s
+}
+
+pub async fn session_round_trips<S: SessionStore>(store: Arc<S>) {
+    let s = session(UserId::new(), 0);
+    store.create_session(&s).await.unwrap();
+    assert_eq!(store.get_session(s.id).await.unwrap(), Some(s.clone()));
+    let mut bare = session(UserId::new(), 0);
+    bare.user_agent = None;
+    bare.ip = None;
+    store.create_session(&bare).await.unwrap();
+    assert_eq!(store.get_session(bare.id).await.unwrap(), Some(bare));
+    assert_eq!(store.get_session(SessionId::new()).await.unwrap(), None);
+}
+
+pub async fn duplicate_session_conflicts<S: SessionStore>(store: Arc<S>) {
+    let s = session(UserId::new(), 0);
+    store.create_session(&s).await.unwrap();
+    assert_eq!(store.create_session(&s).await.unwrap_err().kind(), StoreErrorKind::Conflict);
+}
+
+pub async fn user_sessions_list_oldest_first_with_revoked<S: SessionStore>(store: Arc<S>) {
+    let user_id = UserId::new();
+    let (late, early) = (session(user_id, 100), session(user_id, 0));
+    store.create_session(&late).await.unwrap();
+    store.create_session(&early).await.unwrap();
+    store.create_session(&session(UserId::new(), 50)).await.unwrap();
+    store.revoke_session(early.id, RevokeReason::Logout, t(200)).await.unwrap();
+    let listed: Vec<_> = store.list_user_sessions(user_id).await.unwrap().into_iter().map(|s| s.id).collect();
+    assert_eq!(listed, [early.id, late.id]);
+    assert!(store.list_user_sessions(UserId::new()).await.unwrap().is_empty());
+}
+
+pub async fn touch_records_activity<S: SessionStore>(store: Arc<S>) {
+    let s = session(UserId::new(), 0);
+    store.create_session(&s).await.unwrap();
+    store.touch_session(s.id, t(30), t(3_630)).await.unwrap();
+    let got = store.get_session(s.id).await.unwrap().unwrap();
+    assert_eq!((got.last_seen_at, got.idle_expires_at), (t(30), t(3_630)));
+    assert_eq!(got.created_at, s.created_at);
+    let err = store.touch_session(SessionId::new(), t(30), t(60)).await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::NotFound);
+}
+
+pub async fn revocation_keeps_the_first_reason<S: SessionStore>(store: Arc<S>) {
+    let s = session(UserId::new(), 0);
+    store.create_session(&s).await.unwrap();
+    assert!(store.revoke_session(s.id, RevokeReason::RefreshReuse, t(10)).await.unwrap());
+    assert!(!store.revoke_session(s.id, RevokeReason::Logout, t(20)).await.unwrap());
+    let got = store.get_session(s.id).await.unwrap().unwrap();
+    assert_eq!((got.revoked_at, got.revoked_reason), (Some(t(10)), Some(RevokeReason::RefreshReuse)));
+    assert!(!got.is_active(t(11)));
+    let err = store.revoke_session(SessionId::new(), RevokeReason::Logout, t(0)).await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::NotFound);
+}
+
+pub async fn revoke_user_sessions_spares_the_exception<S: SessionStore>(store: Arc<S>) {
+    let user_id = UserId::new();
+    let (a, b, c) = (session(user_id, 0), session(user_id, 1), session(user_id, 2));
+    let other = session(UserId::new(), 0);
+    for s in [&a, &b, &c, &other] {
+        store.create_session(s).await.unwrap();
+    }
+    store.revoke_session(c.id, RevokeReason::Logout, t(5)).await.unwrap();
+    let mut revoked = store.revoke_user_sessions(user_id, RevokeReason::PasswordChanged, t(10), Some(b.id)).await.unwrap();
+    revoked.sort();
+    assert_eq!(revoked, [a.id]);
+    assert!(store.get_session(b.id).await.unwrap().unwrap().revoked_at.is_none());
+    assert_eq!(store.get_session(c.id).await.unwrap().unwrap().revoked_reason, Some(RevokeReason::Logout));
+    assert!(store.get_session(other.id).await.unwrap().unwrap().revoked_at.is_none());
+    let all = store.revoke_user_sessions(user_id, RevokeReason::LogoutAll, t(20), None).await.unwrap();
+    assert_eq!(all, [b.id]);
+}
+
+// ---- DirectoryStore -----------------------------------------------------------------------
+
+pub async fn company_round_trips_by_id_and_slug<S: DirectoryStore>(store: Arc<S>) {
+    let c = company();
+    store.create_company(&c, None).await.unwrap();
+    assert_eq!(store.get_company(c.id).await.unwrap(), Some(c.clone()));
+    assert_eq!(store.find_company_by_slug(&c.slug).await.unwrap(), Some(c));
+    assert_eq!(store.get_company(CompanyId::new()).await.unwrap(), None);
+    assert_eq!(store.find_company_by_slug(&unique_slug()).await.unwrap(), None);
+}
+
+pub async fn taken_slug_conflicts_and_creates_nothing<S: DirectoryStore>(store: Arc<S>) {
+    let c = company();
+    store.create_company(&c, None).await.unwrap();
+    let twin = Company { id: CompanyId::new(), ..c.clone() };
+    let owner = membership(&twin, &["owner"], &[], 0);
+    assert_eq!(store.create_company(&twin, Some(&owner)).await.unwrap_err().kind(), StoreErrorKind::Conflict);
+    assert_eq!(store.get_company(twin.id).await.unwrap(), None);
+    assert_eq!(store.get_membership(owner.id).await.unwrap(), None, "nothing half-created");
+}
+
+pub async fn company_owner_membership_is_created_with_it<S: DirectoryStore>(store: Arc<S>) {
+    let c = company();
+    let owner = membership(&c, &["owner"], &[], 0);
+    store.create_company(&c, Some(&owner)).await.unwrap();
+    assert_eq!(store.get_membership(owner.id).await.unwrap(), Some(owner.clone()));
+    assert_eq!(store.find_membership(c.id, owner.user_id).await.unwrap(), Some(owner));
+}
+
+pub async fn one_membership_per_user_and_company<S: DirectoryStore>(store: Arc<S>) {
+    let c = company();
+    store.create_company(&c, None).await.unwrap();
+    let m = membership(&c, &[], &["finance"], 0);
+    store.create_membership(&m).await.unwrap();
+    let again = Membership { id: kisum_guard::MembershipId::new(), status: MembershipStatus::Invited, ..m.clone() };
+    assert_eq!(store.create_membership(&again).await.unwrap_err().kind(), StoreErrorKind::Conflict);
+    let other = company();
+    store.create_company(&other, None).await.unwrap();
+    let elsewhere = Membership { id: kisum_guard::MembershipId::new(), company_id: other.id, ..m };
+    store.create_membership(&elsewhere).await.unwrap();
+}
+
+pub async fn membership_needs_its_company<S: DirectoryStore>(store: Arc<S>) {
+    let m = membership(&company(), &[], &[], 0);
+    assert_eq!(store.create_membership(&m).await.unwrap_err().kind(), StoreErrorKind::NotFound);
+}
+
+pub async fn memberships_list_by_company_and_user<S: DirectoryStore>(store: Arc<S>) {
+    let (a, b) = (company(), company());
+    store.create_company(&a, None).await.unwrap();
+    store.create_company(&b, None).await.unwrap();
+    let late = membership(&a, &[], &[], 20);
+    let early = membership(&a, &[], &[], 10);
+    let user_in_b = Membership::new(b.id, early.user_id, MembershipStatus::Invited, BTreeSet::new(), BTreeSet::new(), t(5));
+    for m in [&late, &early, &user_in_b] {
+        store.create_membership(m).await.unwrap();
+    }
+    let ids: Vec<_> = store.list_company_memberships(a.id).await.unwrap().into_iter().map(|m| m.id).collect();
+    assert_eq!(ids, [early.id, late.id]);
+    let ids: Vec<_> = store.list_user_memberships(early.user_id).await.unwrap().into_iter().map(|m| m.id).collect();
+    assert_eq!(ids, [user_in_b.id, early.id]);
+}
+
+pub async fn membership_patch_applies_and_bumps<S: DirectoryStore>(store: Arc<S>) {
+    let c = company();
+    store.create_company(&c, None).await.unwrap();
+    let m = membership(&c, &["viewer"], &["finance"], 0);
+    store.create_membership(&m).await.unwrap();
+    let patch = MembershipPatch { roles: Some(keys(&["editor", "viewer"])), module_grants: None, status: Some(MembershipStatus::Suspended) };
+    let (updated, bumps) = store.update_membership(m.id, &patch, t(50)).await.unwrap();
+    assert_eq!(updated.roles, keys(&["editor", "viewer"]));
+    assert_eq!(updated.module_grants, keys(&["finance"]), "untouched field kept");
+    assert_eq!(updated.status, MembershipStatus::Suspended);
+    assert_eq!(updated.access_version, m.access_version + 1);
+    assert_eq!(updated.updated_at, t(50));
+    assert_eq!(bumps.len(), 1);
+    assert_eq!((bumps[0].membership_id, bumps[0].access_version), (m.id, m.access_version + 1));
+    assert_eq!(store.get_membership(m.id).await.unwrap(), Some(updated));
+}
+
+pub async fn patching_unknown_membership_is_not_found<S: DirectoryStore>(store: Arc<S>) {
+    let err = store.update_membership(kisum_guard::MembershipId::new(), &MembershipPatch::default(), t(0)).await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::NotFound);
+}
+
+pub async fn role_edit_bumps_holders_only<S: DirectoryStore>(store: Arc<S>) {
+    let c = company();
+    store.create_company(&c, None).await.unwrap();
+    let holder = membership(&c, &["viewer"], &[], 0);
+    let bystander = membership(&c, &["other"], &[], 1);
+    store.create_membership(&holder).await.unwrap();
+    store.create_membership(&bystander).await.unwrap();
+    let r = role(&c, "viewer", &["finance.invoices.read", "market.*"]);
+    let bumps = store.put_role(&r, t(5)).await.unwrap();
+    assert_eq!(bumps.iter().map(|b| b.membership_id).collect::<Vec<_>>(), [holder.id]);
+    assert_eq!(store.get_role(c.id, &r.key).await.unwrap(), Some(r.clone()));
+    let edited = role(&c, "viewer", &["finance.*"]);
+    store.put_role(&edited, t(6)).await.unwrap();
+    assert_eq!(store.get_role(c.id, &r.key).await.unwrap(), Some(edited));
+    assert_eq!(version(&*store, &holder).await, holder.access_version + 2);
+    assert_eq!(version(&*store, &bystander).await, bystander.access_version);
+}
+
+pub async fn role_delete_takes_the_role_from_holders<S: DirectoryStore>(store: Arc<S>) {
+    let c = company();
+    store.create_company(&c, None).await.unwrap();
+    let holder = membership(&c, &["viewer", "editor"], &[], 0);
+    store.create_membership(&holder).await.unwrap();
+    store.put_role(&role(&c, "viewer", &["finance.invoices.read"]), t(1)).await.unwrap();
+    let key = RoleKey::new("viewer").unwrap();
+    let bumps = store.delete_role(c.id, &key, t(2)).await.unwrap();
+    assert_eq!(bumps.len(), 1);
+    let m = store.get_membership(holder.id).await.unwrap().unwrap();
+    assert_eq!(m.roles, keys(&["editor"]));
+    assert_eq!(m.access_version, holder.access_version + 2);
+    assert_eq!(store.get_role(c.id, &key).await.unwrap(), None);
+    assert_eq!(store.delete_role(c.id, &key, t(3)).await.unwrap_err().kind(), StoreErrorKind::NotFound);
+}
+
+pub async fn roles_belong_to_one_company<S: DirectoryStore>(store: Arc<S>) {
+    let (a, b) = (company(), company());
+    store.create_company(&a, None).await.unwrap();
+    store.create_company(&b, None).await.unwrap();
+    store.put_role(&role(&a, "viewer", &["finance.invoices.read"]), t(0)).await.unwrap();
+    store.put_role(&role(&a, "auditor", &["finance.*"]), t(0)).await.unwrap();
+    let listed: Vec<_> = store.list_roles(a.id).await.unwrap().into_iter().map(|r| r.key.to_string()).collect();
+    assert_eq!(listed, ["auditor", "viewer"]);
+    assert!(store.list_roles(b.id).await.unwrap().is_empty());
+    assert_eq!(store.get_role(b.id, &RoleKey::new("viewer").unwrap()).await.unwrap(), None);
+}
+
+pub async fn delegation_create_and_revoke_bump_the_receiver<S: DirectoryStore>(store: Arc<S>) {
+    let c = company();
+    store.create_company(&c, None).await.unwrap();
+    let (from, to) = (membership(&c, &[], &[], 0), membership(&c, &[], &[], 1));
+    store.create_membership(&from).await.unwrap();
+    store.create_membership(&to).await.unwrap();
+    let d = delegation(&c, &from, &to);
+    let bumps = store.create_delegation(&d).await.unwrap();
+    assert_eq!(bumps.iter().map(|b| b.membership_id).collect::<Vec<_>>(), [to.id]);
+    assert_eq!(store.get_delegation(d.id).await.unwrap(), Some(d.clone()));
+    assert_eq!(store.list_delegations(c.id).await.unwrap(), [d.clone()]);
+    let other = company();
+    store.create_company(&other, None).await.unwrap();
+    assert_eq!(store.revoke_delegation(other.id, d.id, t(20)).await.unwrap_err().kind(), StoreErrorKind::NotFound);
+    assert_eq!(store.revoke_delegation(c.id, d.id, t(20)).await.unwrap().len(), 1);
+    assert!(store.revoke_delegation(c.id, d.id, t(30)).await.unwrap().is_empty(), "second revoke is a no-op");
+    assert_eq!(store.get_delegation(d.id).await.unwrap().unwrap().revoked_at, Some(t(20)));
+    assert_eq!(version(&*store, &to).await, to.access_version + 2);
+    assert_eq!(version(&*store, &from).await, from.access_version);
+    assert_eq!(store.create_delegation(&d).await.unwrap_err().kind(), StoreErrorKind::Conflict);
+}
+
+pub async fn delegator_changes_bump_delegatees<S: DirectoryStore>(store: Arc<S>) {
+    let c = company();
+    store.create_company(&c, None).await.unwrap();
+    let (boss, deputy, bystander) = (membership(&c, &["fin"], &[], 0), membership(&c, &[], &[], 1), membership(&c, &[], &[], 2));
+    for m in [&boss, &deputy, &bystander] {
+        store.create_membership(m).await.unwrap();
+    }
+    store.create_delegation(&delegation(&c, &boss, &deputy)).await.unwrap();
+    let after_create = version(&*store, &deputy).await;
+    let patch = MembershipPatch { module_grants: Some(keys(&["finance"])), ..MembershipPatch::default() };
+    let (_, bumps) = store.update_membership(boss.id, &patch, t(40)).await.unwrap();
+    assert_eq!(bumps.len(), 2);
+    assert_eq!(bumps[0].membership_id, boss.id, "its own bump first");
+    assert_eq!(version(&*store, &deputy).await, after_create + 1);
+    store.put_role(&role(&c, "fin", &["finance.*"]), t(41)).await.unwrap();
+    assert_eq!(version(&*store, &deputy).await, after_create + 2, "a role edit of the delegator reaches the delegatee");
+    assert_eq!(version(&*store, &bystander).await, bystander.access_version);
+}
+
+pub async fn delegation_needs_members_of_its_company<S: DirectoryStore>(store: Arc<S>) {
+    let (a, b) = (company(), company());
+    store.create_company(&a, None).await.unwrap();
+    store.create_company(&b, None).await.unwrap();
+    let from = membership(&a, &[], &[], 0);
+    let outsider = membership(&b, &[], &[], 0);
+    store.create_membership(&from).await.unwrap();
+    store.create_membership(&outsider).await.unwrap();
+    let err = store.create_delegation(&delegation(&a, &from, &outsider)).await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::NotFound);
+    assert!(store.list_delegations(a.id).await.unwrap().is_empty());
+}
+
+pub async fn load_access_gathers_everything_for_aggregation<S: DirectoryStore>(store: Arc<S>) {
+    let c = company();
+    store.create_company(&c, None).await.unwrap();
+    let boss = membership(&c, &["fin", "owner"], &["finance"], 0);
+    let deputy = membership(&c, &["viewer", "ghost"], &["market"], 1);
+    let third = membership(&c, &[], &[], 2);
+    for m in [&boss, &deputy, &third] {
+        store.create_membership(m).await.unwrap();
+    }
+    store.put_role(&role(&c, "fin", &["finance.*"]), t(1)).await.unwrap();
+    store.put_role(&role(&c, "viewer", &["market.stalls.read"]), t(1)).await.unwrap();
+    store.put_role(&role(&c, "unused", &["venue.*"]), t(1)).await.unwrap();
+    let live = delegation(&c, &boss, &deputy);
+    let revoked = Delegation { id: DelegationId::new(), ..delegation(&c, &third, &deputy) };
+    let outgoing = Delegation { id: DelegationId::new(), ..delegation(&c, &deputy, &third) };
+    for d in [&live, &revoked, &outgoing] {
+        store.create_delegation(d).await.unwrap();
+    }
+    store.revoke_delegation(c.id, revoked.id, t(3)).await.unwrap();
+
+    let inputs = store.load_access(c.id, deputy.user_id).await.unwrap().unwrap();
+    assert_eq!(inputs.membership, store.get_membership(deputy.id).await.unwrap().unwrap());
+    let roles: Vec<_> = inputs.roles.iter().map(|r| r.key.to_string()).collect();
+    assert_eq!(roles, ["viewer"], "only stored roles it holds; unknown keys yield nothing");
+    assert_eq!(inputs.delegations.len(), 1, "revoked and outgoing delegations are left out");
+    let grant = &inputs.delegations[0];
+    assert_eq!(grant.delegation, live);
+    assert_eq!(grant.delegator, store.get_membership(boss.id).await.unwrap().unwrap());
+    let delegator_roles: Vec<_> = grant.delegator_roles.iter().map(|r| r.key.to_string()).collect();
+    assert_eq!(delegator_roles, ["fin"]);
+    assert_eq!(grant.delegator_roles[0].permissions, keys(&["finance.*"]));
+}
+
+pub async fn load_access_of_non_member_is_none<S: DirectoryStore>(store: Arc<S>) {
+    let c = company();
+    store.create_company(&c, None).await.unwrap();
+    assert!(store.load_access(c.id, UserId::new()).await.unwrap().is_none());
+    assert!(store.load_access(CompanyId::new(), UserId::new()).await.unwrap().is_none());
+}
+
+pub async fn concurrent_membership_edits_each_bump_once<S: DirectoryStore>(store: Arc<S>) {
+    let c = company();
+    store.create_company(&c, None).await.unwrap();
+    let m = membership(&c, &[], &[], 0);
+    store.create_membership(&m).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            let roles = keys(&[if i % 2 == 0 { "even" } else { "odd" }]);
+            let patch = MembershipPatch { roles: Some(roles), ..MembershipPatch::default() };
+            store.update_membership(m.id, &patch, t(i)).await.unwrap().0.access_version
+        });
+    }
+    let mut versions = Vec::new();
+    while let Some(v) = tasks.join_next().await {
+        versions.push(v.unwrap());
+    }
+    versions.sort_unstable();
+    let expected: Vec<u64> = (1..=20).map(|i| m.access_version + i).collect();
+    assert_eq!(versions, expected, "every edit gets its own version");
+    assert_eq!(version(&*store, &m).await, m.access_version + 20);
+}
