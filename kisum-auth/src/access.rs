@@ -24,7 +24,9 @@ use kisum_guard::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::directory::{AccessInputs, Company, CompanyStatus, DirectoryStore, MembershipStatus, Role};
+use crate::directory::{
+    AccessInputs, Company, CompanyStatus, DirectoryStore, MembershipStatus, Role,
+};
 use crate::session::SessionStore;
 
 /// Where Auth gets a company's entitlements: Core in process, or Core over HTTP.
@@ -86,11 +88,18 @@ impl Trace<'_> {
 
 fn join<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     let v: Vec<&str> = items.into_iter().collect();
-    if v.is_empty() { "none".to_owned() } else { v.join(", ") }
+    if v.is_empty() {
+        "none".to_owned()
+    } else {
+        v.join(", ")
+    }
 }
 
 /// The patterns a membership's roles grant (the built-in `owner` grants `*`).
-fn role_patterns<'a>(role_keys: &'a BTreeSet<kisum_guard::RoleKey>, roles: &'a [Role]) -> impl Iterator<Item = PermissionPattern> + 'a {
+fn role_patterns<'a>(
+    role_keys: &'a BTreeSet<kisum_guard::RoleKey>,
+    roles: &'a [Role],
+) -> impl Iterator<Item = PermissionPattern> + 'a {
     role_keys.iter().flat_map(move |key| {
         let owner = (key.as_str() == OWNER_ROLE).then(PermissionPattern::all);
         let stored = roles
@@ -103,11 +112,19 @@ fn role_patterns<'a>(role_keys: &'a BTreeSet<kisum_guard::RoleKey>, roles: &'a [
 
 /// A member's own modules: the entitled ones they were granted (all of them with `*`), plus
 /// `company`.
-fn own_modules(grants: &BTreeSet<ModuleKey>, holds_all: bool, entitled: &BTreeSet<ModuleKey>) -> BTreeSet<ModuleKey> {
+fn own_modules(
+    grants: &BTreeSet<ModuleKey>,
+    holds_all: bool,
+    entitled: &BTreeSet<ModuleKey>,
+) -> BTreeSet<ModuleKey> {
     let mut modules: BTreeSet<ModuleKey> = if holds_all {
         entitled.clone()
     } else {
-        grants.iter().filter(|m| entitled.contains(*m)).cloned().collect()
+        grants
+            .iter()
+            .filter(|m| entitled.contains(*m))
+            .cloned()
+            .collect()
     };
     modules.insert(ModuleKey::company());
     modules
@@ -133,7 +150,15 @@ pub fn aggregate(
     entitlements: &Entitlements,
     now: DateTime<Utc>,
 ) -> Result<AccessContext, DenialCode> {
-    evaluate(user_id, session_id, company, inputs, entitlements, now, &mut Trace(None))
+    evaluate(
+        user_id,
+        session_id,
+        company,
+        inputs,
+        entitlements,
+        now,
+        &mut Trace(None),
+    )
 }
 
 #[allow(clippy::too_many_lines)]
@@ -147,21 +172,33 @@ fn evaluate(
     trace: &mut Trace<'_>,
 ) -> Result<AccessContext, DenialCode> {
     // Step 3: membership and status.
-    let Some(inputs) = inputs.filter(|i| i.membership.company_id == company.id && i.membership.user_id == user_id) else {
-        trace.step("membership", false, || format!("no membership in `{}`", company.slug));
+    let Some(inputs) =
+        inputs.filter(|i| i.membership.company_id == company.id && i.membership.user_id == user_id)
+    else {
+        trace.step("membership", false, || {
+            format!("no membership in `{}`", company.slug)
+        });
         return Err(DenialCode::NotAMember);
     };
     let membership = &inputs.membership;
-    trace.step("membership", true, || format!("membership {} in `{}`", membership.id, company.slug));
+    trace.step("membership", true, || {
+        format!("membership {} in `{}`", membership.id, company.slug)
+    });
     if company.status != CompanyStatus::Active {
-        trace.step("membership_status", false, || format!("company `{}` is {}", company.slug, company.status.as_str()));
+        trace.step("membership_status", false, || {
+            format!("company `{}` is {}", company.slug, company.status.as_str())
+        });
         return Err(DenialCode::MembershipInactive);
     }
     if membership.status != MembershipStatus::Active {
-        trace.step("membership_status", false, || format!("membership is {}", membership.status.as_str()));
+        trace.step("membership_status", false, || {
+            format!("membership is {}", membership.status.as_str())
+        });
         return Err(DenialCode::MembershipInactive);
     }
-    trace.step("membership_status", true, || "membership is active".to_owned());
+    trace.step("membership_status", true, || {
+        "membership is active".to_owned()
+    });
 
     // Step 4: entitlements.
     let mut entitled = entitlements.module_keys();
@@ -169,7 +206,11 @@ fn evaluate(
         format!(
             "company modules: {} (basic {}, entitlement version {})",
             join(entitled.iter().map(ModuleKey::as_str)),
-            if entitlements.basic_active { "active" } else { "inactive" },
+            if entitlements.basic_active {
+                "active"
+            } else {
+                "inactive"
+            },
             entitlements.entitlement_version
         )
     });
@@ -186,7 +227,10 @@ fn evaluate(
     // modules; the delegator's own delegations are never passed on.
     for grant in &inputs.delegations {
         let d = &grant.delegation;
-        if d.revoked_at.is_some() || d.company_id != company.id || d.to_membership_id != membership.id {
+        if d.revoked_at.is_some()
+            || d.company_id != company.id
+            || d.to_membership_id != membership.id
+        {
             continue;
         }
         if now < d.starts_at {
@@ -199,21 +243,41 @@ fn evaluate(
         valid_until = earliest(valid_until, d.expires_at);
         let delegator = &grant.delegator;
         if delegator.status != MembershipStatus::Active || delegator.company_id != company.id {
-            trace.step("delegation", false, || format!("delegation {} ignored: delegator is {}", d.id, delegator.status.as_str()));
+            trace.step("delegation", false, || {
+                format!(
+                    "delegation {} ignored: delegator is {}",
+                    d.id,
+                    delegator.status.as_str()
+                )
+            });
             continue;
         }
-        let held: Vec<PermissionPattern> = role_patterns(&delegator.roles, &grant.delegator_roles).collect();
-        let delegator_modules = own_modules(&delegator.module_grants, held.iter().any(PermissionPattern::is_all), &entitled);
+        let held: Vec<PermissionPattern> =
+            role_patterns(&delegator.roles, &grant.delegator_roles).collect();
+        let delegator_modules = own_modules(
+            &delegator.module_grants,
+            held.iter().any(PermissionPattern::is_all),
+            &entitled,
+        );
         let scope: BTreeSet<ModuleKey> = if d.modules.is_empty() {
-            d.permissions.iter().filter_map(|p| p.module()).filter_map(|m| ModuleKey::new(m).ok()).collect()
+            d.permissions
+                .iter()
+                .filter_map(|p| p.module())
+                .filter_map(|m| ModuleKey::new(m).ok())
+                .collect()
         } else {
             d.modules.clone()
         };
-        let scope: BTreeSet<ModuleKey> = scope.into_iter().filter(|m| delegator_modules.contains(m)).collect();
+        let scope: BTreeSet<ModuleKey> = scope
+            .into_iter()
+            .filter(|m| delegator_modules.contains(m))
+            .collect();
         let before = permissions.len();
         for wanted in &d.permissions {
             for had in held.iter().filter(|h| in_modules(h, &delegator_modules)) {
-                let Some(both) = wanted.intersect(had) else { continue };
+                let Some(both) = wanted.intersect(had) else {
+                    continue;
+                };
                 if both.is_all() {
                     permissions.extend(scope.iter().map(PermissionPattern::module_wildcard));
                 } else if both.module().is_some_and(|m| scope.contains(m)) {
@@ -233,9 +297,22 @@ fn evaluate(
         modules.extend(scope);
     }
 
-    trace.step("modules", true, || format!("member modules: {}", join(modules.iter().map(ModuleKey::as_str))));
-    let permissions: PermissionSet = permissions.into_iter().filter(|p| in_modules(p, &modules)).collect();
-    trace.step("permissions", true, || format!("member permissions: {}", join(permissions.iter().map(PermissionPattern::as_str))));
+    trace.step("modules", true, || {
+        format!(
+            "member modules: {}",
+            join(modules.iter().map(ModuleKey::as_str))
+        )
+    });
+    let permissions: PermissionSet = permissions
+        .into_iter()
+        .filter(|p| in_modules(p, &modules))
+        .collect();
+    trace.step("permissions", true, || {
+        format!(
+            "member permissions: {}",
+            join(permissions.iter().map(PermissionPattern::as_str))
+        )
+    });
 
     // Step 7.
     Ok(AccessContext {
@@ -304,7 +381,10 @@ impl AccessService {
     /// `org_required` when empty or missing, `org_unknown` when it names no company, or the
     /// store failure.
     pub async fn resolve_company(&self, org: Option<&str>) -> Result<Company, AccessError> {
-        let org = org.map(str::trim).filter(|o| !o.is_empty()).ok_or(DenialCode::OrgRequired)?;
+        let org = org
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .ok_or(DenialCode::OrgRequired)?;
         let found = if let Ok(id) = org.parse::<CompanyId>() {
             self.directory.get_company(id).await?
         } else if let Ok(slug) = CompanySlug::new(&org.to_ascii_lowercase()) {
@@ -320,7 +400,12 @@ impl AccessService {
     /// # Errors
     /// [`AccessError::Denied`] with the denial in order of precedence, or
     /// [`AccessError::Unavailable`] when a store or Core cannot answer.
-    pub async fn resolve(&self, user_id: UserId, session_id: SessionId, org: Option<&str>) -> Result<AccessContext, AccessError> {
+    pub async fn resolve(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        org: Option<&str>,
+    ) -> Result<AccessContext, AccessError> {
         let now = self.clock.now();
         // Step 1.
         let session = self.sessions.get_session(session_id).await?;
@@ -335,7 +420,14 @@ impl AccessService {
             return Err(DenialCode::NotAMember.into());
         }
         let entitlements = self.entitlements.entitlements(company.id).await?;
-        Ok(aggregate(user_id, session_id, &company, inputs.as_ref(), &entitlements, now)?)
+        Ok(aggregate(
+            user_id,
+            session_id,
+            &company,
+            inputs.as_ref(),
+            &entitlements,
+            now,
+        )?)
     }
 
     /// Explains, step by step, whether the membership may use `module` and hold `permission`
@@ -362,45 +454,66 @@ impl AccessService {
             .await?
             .filter(|m| m.company_id == company.id);
         let (user_id, inputs) = match membership {
-            Some(m) => (m.user_id, self.directory.load_access(company.id, m.user_id).await?),
+            Some(m) => (
+                m.user_id,
+                self.directory.load_access(company.id, m.user_id).await?,
+            ),
             None => (UserId::from_uuid(uuid::Uuid::nil()), None),
         };
         let entitlements = if inputs.is_some() {
             self.entitlements.entitlements(company.id).await?
         } else {
-            kisum_core::resolve(&kisum_core::Catalog::default(), &kisum_core::CompanyEntitlementState::empty(company.id), now)
+            kisum_core::resolve(
+                &kisum_core::Catalog::default(),
+                &kisum_core::CompanyEntitlementState::empty(company.id),
+                now,
+            )
         };
         let session_id = SessionId::from_uuid(uuid::Uuid::nil());
-        let result = evaluate(user_id, session_id, company, inputs.as_ref(), &entitlements, now, &mut Trace(Some(&mut steps)))
-            .and_then(|ctx| {
-                if let Some(module) = module {
-                    let r = ctx.check_module(module.as_str());
-                    steps.push(Step {
-                        check: "module".to_owned(),
-                        ok: r.is_ok(),
-                        detail: match r {
-                            Ok(()) => format!("module `{module}` is usable"),
-                            Err(DenialCode::ModuleNotGranted) => format!("company has `{module}` but the member was not granted it"),
-                            Err(_) => format!("company is not entitled to `{module}`"),
-                        },
-                    });
-                    r?;
-                }
-                if let Some(permission) = permission {
-                    let r = ctx.check_permission(permission);
-                    steps.push(Step {
-                        check: "permission".to_owned(),
-                        ok: r.is_ok(),
-                        detail: match r {
-                            Ok(()) => format!("`{permission}` is held"),
-                            Err(DenialCode::PermissionDenied) => format!("no pattern grants `{permission}`"),
-                            Err(code) => format!("module `{}` of `{permission}`: {code}", permission.module()),
-                        },
-                    });
-                    r?;
-                }
-                Ok(ctx)
-            });
+        let result = evaluate(
+            user_id,
+            session_id,
+            company,
+            inputs.as_ref(),
+            &entitlements,
+            now,
+            &mut Trace(Some(&mut steps)),
+        )
+        .and_then(|ctx| {
+            if let Some(module) = module {
+                let r = ctx.check_module(module.as_str());
+                steps.push(Step {
+                    check: "module".to_owned(),
+                    ok: r.is_ok(),
+                    detail: match r {
+                        Ok(()) => format!("module `{module}` is usable"),
+                        Err(DenialCode::ModuleNotGranted) => {
+                            format!("company has `{module}` but the member was not granted it")
+                        }
+                        Err(_) => format!("company is not entitled to `{module}`"),
+                    },
+                });
+                r?;
+            }
+            if let Some(permission) = permission {
+                let r = ctx.check_permission(permission);
+                steps.push(Step {
+                    check: "permission".to_owned(),
+                    ok: r.is_ok(),
+                    detail: match r {
+                        Ok(()) => format!("`{permission}` is held"),
+                        Err(DenialCode::PermissionDenied) => {
+                            format!("no pattern grants `{permission}`")
+                        }
+                        Err(code) => {
+                            format!("module `{}` of `{permission}`: {code}", permission.module())
+                        }
+                    },
+                });
+                r?;
+            }
+            Ok(ctx)
+        });
         Ok(Explanation {
             allowed: result.is_ok(),
             code: result.err(),
@@ -421,7 +534,13 @@ mod tests {
     }
 
     fn company() -> Company {
-        Company { id: CompanyId::new(), slug: CompanySlug::new("acme").unwrap(), name: "Acme".into(), status: CompanyStatus::Active, created_at: t(0) }
+        Company {
+            id: CompanyId::new(),
+            slug: CompanySlug::new("acme").unwrap(),
+            name: "Acme".into(),
+            status: CompanyStatus::Active,
+            created_at: t(0),
+        }
     }
 
     fn ents(company: &Company, modules: &[&str]) -> Entitlements {
@@ -431,7 +550,10 @@ mod tests {
             basic_active: modules.contains(&"core"),
             modules: modules
                 .iter()
-                .map(|m| EnabledModule { key: ModuleKey::new(m).unwrap(), source: ModuleSource::AddOn(AddOnKey::new(m).unwrap()) })
+                .map(|m| EnabledModule {
+                    key: ModuleKey::new(m).unwrap(),
+                    source: ModuleSource::AddOn(AddOnKey::new(m).unwrap()),
+                })
                 .collect(),
             subscription: None,
             add_ons: vec![],
@@ -455,7 +577,10 @@ mod tests {
             company_id: company.id,
             key: RoleKey::new(key).unwrap(),
             name: key.into(),
-            permissions: perms.iter().map(|p| PermissionPattern::new(p).unwrap()).collect(),
+            permissions: perms
+                .iter()
+                .map(|p| PermissionPattern::new(p).unwrap())
+                .collect(),
         }
     }
 
@@ -463,21 +588,40 @@ mod tests {
         Permission::new(s).unwrap()
     }
 
-    fn run(c: &Company, inputs: &AccessInputs, e: &Entitlements, now: DateTime<Utc>) -> Result<AccessContext, DenialCode> {
-        aggregate(inputs.membership.user_id, SessionId::new(), c, Some(inputs), e, now)
+    fn run(
+        c: &Company,
+        inputs: &AccessInputs,
+        e: &Entitlements,
+        now: DateTime<Utc>,
+    ) -> Result<AccessContext, DenialCode> {
+        aggregate(
+            inputs.membership.user_id,
+            SessionId::new(),
+            c,
+            Some(inputs),
+            e,
+            now,
+        )
     }
 
     #[test]
     fn owner_gets_every_entitled_module_and_company() {
         let c = company();
-        let inputs = AccessInputs { membership: member(&c, &["owner"], &[]), roles: vec![], delegations: vec![] };
+        let inputs = AccessInputs {
+            membership: member(&c, &["owner"], &[]),
+            roles: vec![],
+            delegations: vec![],
+        };
         let ctx = run(&c, &inputs, &ents(&c, &["core", "finance"]), t(1)).unwrap();
         let mods: Vec<_> = ctx.modules.iter().map(ModuleKey::as_str).collect();
         assert_eq!(mods, ["company", "core", "finance"]);
         assert!(ctx.core_app_visible);
         assert!(ctx.allows(&perm("finance.invoices.write")));
         assert!(ctx.allows(&perm("company.roles.manage")));
-        assert_eq!(ctx.check("market", &perm("market.a.b")), Err(DenialCode::ModuleNotEntitled));
+        assert_eq!(
+            ctx.check("market", &perm("market.a.b")),
+            Err(DenialCode::ModuleNotEntitled)
+        );
     }
 
     #[test]
@@ -485,48 +629,109 @@ mod tests {
         let c = company();
         let inputs = AccessInputs {
             membership: member(&c, &["viewer"], &["finance", "market"]),
-            roles: vec![role(&c, "viewer", &["finance.invoices.read", "market.*", "venue.halls.read", "company.members.read"])],
+            roles: vec![role(
+                &c,
+                "viewer",
+                &[
+                    "finance.invoices.read",
+                    "market.*",
+                    "venue.halls.read",
+                    "company.members.read",
+                ],
+            )],
             delegations: vec![],
         };
         let ctx = run(&c, &inputs, &ents(&c, &["finance", "venue"]), t(1)).unwrap();
         let mods: Vec<_> = ctx.modules.iter().map(ModuleKey::as_str).collect();
         assert_eq!(mods, ["company", "finance"]);
-        let perms: Vec<_> = ctx.permissions.iter().map(PermissionPattern::as_str).collect();
+        let perms: Vec<_> = ctx
+            .permissions
+            .iter()
+            .map(PermissionPattern::as_str)
+            .collect();
         assert_eq!(perms, ["company.members.read", "finance.invoices.read"]);
         assert!(!ctx.core_app_visible);
-        assert_eq!(ctx.check("venue", &perm("venue.halls.read")), Err(DenialCode::ModuleNotGranted));
+        assert_eq!(
+            ctx.check("venue", &perm("venue.halls.read")),
+            Err(DenialCode::ModuleNotGranted)
+        );
     }
 
     #[test]
     fn inactive_membership_or_company_is_denied() {
         let c = company();
-        for status in [MembershipStatus::Invited, MembershipStatus::Suspended, MembershipStatus::Revoked] {
+        for status in [
+            MembershipStatus::Invited,
+            MembershipStatus::Suspended,
+            MembershipStatus::Revoked,
+        ] {
             let mut m = member(&c, &["owner"], &[]);
             m.status = status;
-            let inputs = AccessInputs { membership: m, roles: vec![], delegations: vec![] };
-            assert_eq!(run(&c, &inputs, &ents(&c, &[]), t(1)), Err(DenialCode::MembershipInactive));
+            let inputs = AccessInputs {
+                membership: m,
+                roles: vec![],
+                delegations: vec![],
+            };
+            assert_eq!(
+                run(&c, &inputs, &ents(&c, &[]), t(1)),
+                Err(DenialCode::MembershipInactive)
+            );
         }
         let mut suspended = company();
         suspended.status = CompanyStatus::Suspended;
-        let inputs = AccessInputs { membership: member(&suspended, &["owner"], &[]), roles: vec![], delegations: vec![] };
-        assert_eq!(run(&suspended, &inputs, &ents(&suspended, &[]), t(1)), Err(DenialCode::MembershipInactive));
+        let inputs = AccessInputs {
+            membership: member(&suspended, &["owner"], &[]),
+            roles: vec![],
+            delegations: vec![],
+        };
+        assert_eq!(
+            run(&suspended, &inputs, &ents(&suspended, &[]), t(1)),
+            Err(DenialCode::MembershipInactive)
+        );
     }
 
     #[test]
     fn inputs_of_another_company_are_not_membership() {
         let (c, other) = (company(), company());
-        let inputs = AccessInputs { membership: member(&other, &["owner"], &[]), roles: vec![], delegations: vec![] };
-        assert_eq!(run(&c, &inputs, &ents(&c, &[]), t(1)), Err(DenialCode::NotAMember));
-        assert_eq!(aggregate(UserId::new(), SessionId::new(), &c, None, &ents(&c, &[]), t(1)), Err(DenialCode::NotAMember));
+        let inputs = AccessInputs {
+            membership: member(&other, &["owner"], &[]),
+            roles: vec![],
+            delegations: vec![],
+        };
+        assert_eq!(
+            run(&c, &inputs, &ents(&c, &[]), t(1)),
+            Err(DenialCode::NotAMember)
+        );
+        assert_eq!(
+            aggregate(
+                UserId::new(),
+                SessionId::new(),
+                &c,
+                None,
+                &ents(&c, &[]),
+                t(1)
+            ),
+            Err(DenialCode::NotAMember)
+        );
     }
 
-    fn delegation(c: &Company, from: &Membership, to: &Membership, perms: &[&str], modules: &[&str], window: (i64, i64)) -> Delegation {
+    fn delegation(
+        c: &Company,
+        from: &Membership,
+        to: &Membership,
+        perms: &[&str],
+        modules: &[&str],
+        window: (i64, i64),
+    ) -> Delegation {
         Delegation {
             id: DelegationId::new(),
             company_id: c.id,
             from_membership_id: from.id,
             to_membership_id: to.id,
-            permissions: perms.iter().map(|p| PermissionPattern::new(p).unwrap()).collect(),
+            permissions: perms
+                .iter()
+                .map(|p| PermissionPattern::new(p).unwrap())
+                .collect(),
             modules: modules.iter().map(|m| ModuleKey::new(m).unwrap()).collect(),
             starts_at: t(window.0),
             expires_at: t(window.1),
@@ -545,26 +750,45 @@ mod tests {
         let inputs = AccessInputs {
             membership: deputy.clone(),
             roles: vec![],
-            delegations: vec![crate::directory::DelegationGrant { delegation: d, delegator: boss.clone(), delegator_roles: boss_roles }],
+            delegations: vec![crate::directory::DelegationGrant {
+                delegation: d,
+                delegator: boss.clone(),
+                delegator_roles: boss_roles,
+            }],
         };
         let e = ents(&c, &["finance"]);
         let before = run(&c, &inputs, &e, t(5)).unwrap();
         assert!(!before.allows(&perm("finance.invoices.read")));
-        assert_eq!(before.valid_until, Some(t(10)), "cache must not outlive the start");
+        assert_eq!(
+            before.valid_until,
+            Some(t(10)),
+            "cache must not outlive the start"
+        );
         let during = run(&c, &inputs, &e, t(10)).unwrap();
         assert!(during.allows(&perm("finance.invoices.approve")));
-        assert!(!during.allows(&perm("finance.payments.read")), "the delegator lacks it");
+        assert!(
+            !during.allows(&perm("finance.payments.read")),
+            "the delegator lacks it"
+        );
         assert_eq!(during.valid_until, Some(t(20)));
         let after = run(&c, &inputs, &e, t(20)).unwrap();
         assert!(!after.allows(&perm("finance.invoices.read")));
 
         let mut suspended = inputs.clone();
         suspended.delegations[0].delegator.status = MembershipStatus::Suspended;
-        assert!(!run(&c, &suspended, &e, t(15)).unwrap().allows(&perm("finance.invoices.read")));
+        assert!(
+            !run(&c, &suspended, &e, t(15))
+                .unwrap()
+                .allows(&perm("finance.invoices.read"))
+        );
 
         let mut revoked = inputs;
         revoked.delegations[0].delegation.revoked_at = Some(t(11));
-        assert!(!run(&c, &revoked, &e, t(15)).unwrap().allows(&perm("finance.invoices.read")));
+        assert!(
+            !run(&c, &revoked, &e, t(15))
+                .unwrap()
+                .allows(&perm("finance.invoices.read"))
+        );
     }
 
     #[test]
@@ -576,11 +800,18 @@ mod tests {
         let inputs = AccessInputs {
             membership: helper,
             roles: vec![],
-            delegations: vec![crate::directory::DelegationGrant { delegation: d, delegator: owner, delegator_roles: vec![] }],
+            delegations: vec![crate::directory::DelegationGrant {
+                delegation: d,
+                delegator: owner,
+                delegator_roles: vec![],
+            }],
         };
         let ctx = run(&c, &inputs, &ents(&c, &["finance", "market"]), t(1)).unwrap();
         assert!(ctx.allows(&perm("finance.invoices.write")));
-        assert!(!ctx.allows(&perm("market.stalls.write")), "`*` was delegated for finance only");
+        assert!(
+            !ctx.allows(&perm("market.stalls.write")),
+            "`*` was delegated for finance only"
+        );
         assert!(!ctx.allows(&perm("company.roles.manage")));
     }
 
@@ -589,7 +820,14 @@ mod tests {
         let c = company();
         let boss = member(&c, &["fin"], &["finance"]);
         let deputy = member(&c, &[], &[]);
-        let d = delegation(&c, &boss, &deputy, &["market.*", "finance.*"], &[], (0, 100));
+        let d = delegation(
+            &c,
+            &boss,
+            &deputy,
+            &["market.*", "finance.*"],
+            &[],
+            (0, 100),
+        );
         let inputs = AccessInputs {
             membership: deputy,
             roles: vec![],
@@ -601,7 +839,10 @@ mod tests {
         };
         let ctx = run(&c, &inputs, &ents(&c, &["finance", "market"]), t(1)).unwrap();
         assert!(ctx.has_module("finance"));
-        assert!(!ctx.has_module("market"), "the delegator was never granted market");
+        assert!(
+            !ctx.has_module("market"),
+            "the delegator was never granted market"
+        );
         assert!(!ctx.allows(&perm("market.stalls.read")));
     }
 }

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use kisum_core::{StoreError, StoreErrorKind};
 use kisum_guard::{
-    Clock, CompanyId, CompanySlug, DelegationId, MembershipId, ModuleKey, OWNER_ROLE, PermissionPattern, RoleKey,
-    UserId,
+    Clock, CompanyId, CompanySlug, DelegationId, MembershipId, ModuleKey, OWNER_ROLE,
+    PermissionPattern, RoleKey, UserId,
 };
 
 use crate::directory::{
-    AccessBump, Company, CompanyStatus, Delegation, DirectoryStore, Membership, MembershipPatch, MembershipStatus,
-    Role,
+    AccessBump, Company, CompanyStatus, Delegation, DirectoryStore, Membership, MembershipPatch,
+    MembershipStatus, Role,
 };
 
 /// The reserved permissions of the always-available `company` module.
@@ -154,7 +154,11 @@ impl DirectoryService {
         }
     }
 
-    async fn check_roles(&self, company_id: CompanyId, roles: &BTreeSet<RoleKey>) -> Result<(), DirectoryError> {
+    async fn check_roles(
+        &self,
+        company_id: CompanyId,
+        roles: &BTreeSet<RoleKey>,
+    ) -> Result<(), DirectoryError> {
         for key in roles.iter().filter(|k| k.as_str() != OWNER_ROLE) {
             if self.store.get_role(company_id, key).await?.is_none() {
                 return Err(DirectoryError::UnknownRole(key.clone()));
@@ -163,7 +167,11 @@ impl DirectoryService {
         Ok(())
     }
 
-    async fn membership_in(&self, company_id: CompanyId, id: MembershipId) -> Result<Membership, DirectoryError> {
+    async fn membership_in(
+        &self,
+        company_id: CompanyId,
+        id: MembershipId,
+    ) -> Result<Membership, DirectoryError> {
         self.store
             .get_membership(id)
             .await?
@@ -184,7 +192,14 @@ impl DirectoryService {
         modules: BTreeSet<ModuleKey>,
     ) -> Result<Membership, DirectoryError> {
         self.check_roles(company_id, &roles).await?;
-        let m = Membership::new(company_id, user_id, status, roles, modules, self.clock.now());
+        let m = Membership::new(
+            company_id,
+            user_id,
+            status,
+            roles,
+            modules,
+            self.clock.now(),
+        );
         match self.store.create_membership(&m).await {
             Ok(()) => Ok(m),
             Err(e) if e.kind() == StoreErrorKind::Conflict => Err(DirectoryError::AlreadyMember),
@@ -206,14 +221,21 @@ impl DirectoryService {
         if let Some(roles) = &patch.roles {
             self.check_roles(company_id, roles).await?;
         }
-        Ok(self.store.update_membership(id, patch, self.clock.now()).await?)
+        Ok(self
+            .store
+            .update_membership(id, patch, self.clock.now())
+            .await?)
     }
 
     /// Removes a member (status `revoked`).
     ///
     /// # Errors
     /// `MembershipNotFound`, or a store error.
-    pub async fn remove_member(&self, company_id: CompanyId, id: MembershipId) -> Result<Vec<AccessBump>, DirectoryError> {
+    pub async fn remove_member(
+        &self,
+        company_id: CompanyId,
+        id: MembershipId,
+    ) -> Result<Vec<AccessBump>, DirectoryError> {
         let patch = MembershipPatch {
             status: Some(MembershipStatus::Revoked),
             ..MembershipPatch::default()
@@ -264,12 +286,22 @@ impl DirectoryService {
     ///
     /// # Errors
     /// `ReservedRole`, `RoleNotFound`, or a store error.
-    pub async fn delete_role(&self, company_id: CompanyId, key: &RoleKey) -> Result<Vec<AccessBump>, DirectoryError> {
+    pub async fn delete_role(
+        &self,
+        company_id: CompanyId,
+        key: &RoleKey,
+    ) -> Result<Vec<AccessBump>, DirectoryError> {
         if key.as_str() == OWNER_ROLE {
             return Err(DirectoryError::ReservedRole);
         }
-        match self.store.delete_role(company_id, key, self.clock.now()).await {
-            Err(e) if e.kind() == StoreErrorKind::NotFound => Err(DirectoryError::RoleNotFound(key.clone())),
+        match self
+            .store
+            .delete_role(company_id, key, self.clock.now())
+            .await
+        {
+            Err(e) if e.kind() == StoreErrorKind::NotFound => {
+                Err(DirectoryError::RoleNotFound(key.clone()))
+            }
             other => Ok(other?),
         }
     }
@@ -295,7 +327,8 @@ impl DirectoryService {
         if new.expires_at <= starts_at || new.expires_at <= now {
             return Err(DirectoryError::InvalidWindow);
         }
-        self.membership_in(company_id, new.from_membership_id).await?;
+        self.membership_in(company_id, new.from_membership_id)
+            .await?;
         self.membership_in(company_id, new.to_membership_id).await?;
         let d = Delegation {
             id: DelegationId::new(),
@@ -317,9 +350,19 @@ impl DirectoryService {
     ///
     /// # Errors
     /// `DelegationNotFound`, or a store error.
-    pub async fn revoke_delegation(&self, company_id: CompanyId, id: DelegationId) -> Result<Vec<AccessBump>, DirectoryError> {
-        match self.store.revoke_delegation(company_id, id, self.clock.now()).await {
-            Err(e) if e.kind() == StoreErrorKind::NotFound => Err(DirectoryError::DelegationNotFound(id)),
+    pub async fn revoke_delegation(
+        &self,
+        company_id: CompanyId,
+        id: DelegationId,
+    ) -> Result<Vec<AccessBump>, DirectoryError> {
+        match self
+            .store
+            .revoke_delegation(company_id, id, self.clock.now())
+            .await
+        {
+            Err(e) if e.kind() == StoreErrorKind::NotFound => {
+                Err(DirectoryError::DelegationNotFound(id))
+            }
             other => Ok(other?),
         }
     }

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kisum_core::StoreError;
 use kisum_guard::{
-    CompanyId, CompanySlug, DelegationId, MembershipId, ModuleKey, PermissionPattern, RoleKey, UserId,
+    CompanyId, CompanySlug, DelegationId, MembershipId, ModuleKey, PermissionPattern, RoleKey,
+    UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +34,9 @@ impl CompanyStatus {
     /// Parses the storage string.
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Active, Self::Suspended].into_iter().find(|x| x.as_str() == s)
+        [Self::Active, Self::Suspended]
+            .into_iter()
+            .find(|x| x.as_str() == s)
     }
 }
 
@@ -68,7 +71,8 @@ pub enum MembershipStatus {
 
 impl MembershipStatus {
     /// Every status.
-    pub const ALL: [MembershipStatus; 4] = [Self::Active, Self::Invited, Self::Suspended, Self::Revoked];
+    pub const ALL: [MembershipStatus; 4] =
+        [Self::Active, Self::Invited, Self::Suspended, Self::Revoked];
 
     /// The storage string.
     #[must_use]
@@ -240,7 +244,11 @@ pub trait DirectoryStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// `Conflict` when the id or slug is taken; `Unavailable`.
-    async fn create_company(&self, company: &Company, owner: Option<&Membership>) -> Result<(), StoreError>;
+    async fn create_company(
+        &self,
+        company: &Company,
+        owner: Option<&Membership>,
+    ) -> Result<(), StoreError>;
 
     /// The company `id`, or `None`.
     ///
@@ -252,7 +260,8 @@ pub trait DirectoryStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// `Unavailable` when the backend cannot be reached.
-    async fn find_company_by_slug(&self, slug: &CompanySlug) -> Result<Option<Company>, StoreError>;
+    async fn find_company_by_slug(&self, slug: &CompanySlug)
+    -> Result<Option<Company>, StoreError>;
 
     /// Stores a new membership.
     ///
@@ -271,13 +280,20 @@ pub trait DirectoryStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// `Unavailable` when the backend cannot be reached.
-    async fn find_membership(&self, company_id: CompanyId, user_id: UserId) -> Result<Option<Membership>, StoreError>;
+    async fn find_membership(
+        &self,
+        company_id: CompanyId,
+        user_id: UserId,
+    ) -> Result<Option<Membership>, StoreError>;
 
     /// Every membership of the company, oldest first.
     ///
     /// # Errors
     /// `Unavailable` when the backend cannot be reached.
-    async fn list_company_memberships(&self, company_id: CompanyId) -> Result<Vec<Membership>, StoreError>;
+    async fn list_company_memberships(
+        &self,
+        company_id: CompanyId,
+    ) -> Result<Vec<Membership>, StoreError>;
 
     /// Every membership of the user, oldest first.
     ///
@@ -301,19 +317,29 @@ pub trait DirectoryStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// `Unavailable` when the backend cannot be reached.
-    async fn put_role(&self, role: &Role, at: DateTime<Utc>) -> Result<Vec<AccessBump>, StoreError>;
+    async fn put_role(&self, role: &Role, at: DateTime<Utc>)
+    -> Result<Vec<AccessBump>, StoreError>;
 
     /// Deletes a role, removes its key from every holder, and bumps them.
     ///
     /// # Errors
     /// `NotFound` when the role does not exist; `Unavailable`.
-    async fn delete_role(&self, company_id: CompanyId, key: &RoleKey, at: DateTime<Utc>) -> Result<Vec<AccessBump>, StoreError>;
+    async fn delete_role(
+        &self,
+        company_id: CompanyId,
+        key: &RoleKey,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AccessBump>, StoreError>;
 
     /// The role, or `None`.
     ///
     /// # Errors
     /// `Unavailable` when the backend cannot be reached.
-    async fn get_role(&self, company_id: CompanyId, key: &RoleKey) -> Result<Option<Role>, StoreError>;
+    async fn get_role(
+        &self,
+        company_id: CompanyId,
+        key: &RoleKey,
+    ) -> Result<Option<Role>, StoreError>;
 
     /// Every stored role of the company, by key.
     ///
@@ -326,7 +352,10 @@ pub trait DirectoryStore: Send + Sync + 'static {
     /// # Errors
     /// `Conflict` when the id exists; `NotFound` when either membership does not exist;
     /// `Unavailable`.
-    async fn create_delegation(&self, delegation: &Delegation) -> Result<Vec<AccessBump>, StoreError>;
+    async fn create_delegation(
+        &self,
+        delegation: &Delegation,
+    ) -> Result<Vec<AccessBump>, StoreError>;
 
     /// Revokes a delegation of the company and bumps the receiving membership. Revoking an
     /// already revoked delegation changes nothing and returns no bump.
@@ -357,5 +386,9 @@ pub trait DirectoryStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// `Unavailable` when the backend cannot be reached.
-    async fn load_access(&self, company_id: CompanyId, user_id: UserId) -> Result<Option<AccessInputs>, StoreError>;
+    async fn load_access(
+        &self,
+        company_id: CompanyId,
+        user_id: UserId,
+    ) -> Result<Option<AccessInputs>, StoreError>;
 }

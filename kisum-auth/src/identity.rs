@@ -113,7 +113,12 @@ pub struct User {
 impl User {
     /// A new, enabled, unverified user.
     #[must_use]
-    pub fn new(email: Email, name: Option<String>, password_hash: Option<PasswordHash>, now: DateTime<Utc>) -> Self {
+    pub fn new(
+        email: Email,
+        name: Option<String>,
+        password_hash: Option<PasswordHash>,
+        now: DateTime<Utc>,
+    ) -> Self {
         Self {
             id: UserId::new(),
             email,
@@ -161,8 +166,21 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_and_checked() {
-        assert_eq!(Email::parse("  Owner@ACME.test ").unwrap().as_str(), "owner@acme.test");
-        for bad in ["", "owner", "@acme.test", "owner@", "owner@acme", "a@b@c.d", "own er@acme.test", "a@.acme.test", "a@acme..test"] {
+        assert_eq!(
+            Email::parse("  Owner@ACME.test ").unwrap().as_str(),
+            "owner@acme.test"
+        );
+        for bad in [
+            "",
+            "owner",
+            "@acme.test",
+            "owner@",
+            "owner@acme",
+            "a@b@c.d",
+            "own er@acme.test",
+            "a@.acme.test",
+            "a@acme..test",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(serde_json::from_str::<Email>("\"nope\"").is_err());
@@ -172,7 +190,12 @@ mod tests {
     fn password_hashes_never_print() {
         let h = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
         assert_eq!(format!("{h:?}"), "PasswordHash(<redacted>)");
-        let u = User::new(Email::parse("a@b.co").unwrap(), None, Some(h), chrono::DateTime::UNIX_EPOCH);
+        let u = User::new(
+            Email::parse("a@b.co").unwrap(),
+            None,
+            Some(h),
+            chrono::DateTime::UNIX_EPOCH,
+        );
         assert!(!format!("{u:?}").contains("argon2"));
     }
 }

@@ -50,8 +50,8 @@ pub mod testkit;
 pub use access::{AccessError, AccessService, EntitlementSource, Explanation, Step, aggregate};
 pub use admin::{COMPANY_PERMISSIONS, DirectoryError, DirectoryService, NewDelegation, slugify};
 pub use directory::{
-    AccessBump, AccessInputs, Company, CompanyStatus, Delegation, DelegationGrant, DirectoryStore, Membership,
-    MembershipPatch, MembershipStatus, Role,
+    AccessBump, AccessInputs, Company, CompanyStatus, Delegation, DelegationGrant, DirectoryStore,
+    Membership, MembershipPatch, MembershipStatus, Role,
 };
 pub use identity::{Email, InvalidEmail, PasswordHash, User, UserStore};
 pub use kisum_guard::AccessContext;

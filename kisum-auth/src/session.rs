@@ -92,7 +92,9 @@ impl Session {
     /// A session for `user_id` starting at `now`.
     #[must_use]
     pub fn new(user_id: UserId, now: DateTime<Utc>, idle: TimeDelta, absolute: TimeDelta) -> Self {
-        let absolute_expires_at = now.checked_add_signed(absolute).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let absolute_expires_at = now
+            .checked_add_signed(absolute)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let idle_expires_at = now
             .checked_add_signed(idle)
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
@@ -158,7 +160,12 @@ pub trait SessionStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// `NotFound` when the session does not exist; `Unavailable`.
-    async fn revoke_session(&self, id: SessionId, reason: RevokeReason, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    async fn revoke_session(
+        &self,
+        id: SessionId,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 
     /// Revokes every not-yet-revoked session of the user except `except`, and returns their ids.
     ///
@@ -183,7 +190,12 @@ mod tests {
 
     #[test]
     fn sessions_end_when_idle_or_old_or_revoked() {
-        let s = Session::new(UserId::new(), t(0), TimeDelta::seconds(100), TimeDelta::seconds(1_000));
+        let s = Session::new(
+            UserId::new(),
+            t(0),
+            TimeDelta::seconds(100),
+            TimeDelta::seconds(1_000),
+        );
         assert!(s.is_active(t(99)));
         assert!(!s.is_active(t(100)), "idle expiry");
         let mut touched = s.clone();
@@ -197,7 +209,12 @@ mod tests {
 
     #[test]
     fn idle_expiry_never_exceeds_absolute_and_huge_lifetimes_do_not_overflow() {
-        let s = Session::new(UserId::new(), t(0), TimeDelta::seconds(500), TimeDelta::seconds(100));
+        let s = Session::new(
+            UserId::new(),
+            t(0),
+            TimeDelta::seconds(500),
+            TimeDelta::seconds(100),
+        );
         assert_eq!(s.idle_expires_at, t(100));
         let s = Session::new(UserId::new(), t(0), TimeDelta::MAX, TimeDelta::MAX);
         assert!(s.is_active(t(1_000_000)));
@@ -207,7 +224,10 @@ mod tests {
     fn reasons_round_trip() {
         for r in RevokeReason::ALL {
             assert_eq!(RevokeReason::parse(r.as_str()), Some(r));
-            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{}\"", r.as_str()));
+            assert_eq!(
+                serde_json::to_string(&r).unwrap(),
+                format!("\"{}\"", r.as_str())
+            );
         }
     }
 }

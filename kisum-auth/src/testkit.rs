@@ -10,17 +10,26 @@
 //!
 //! Each check takes a fresh store; checks only rely on rows they create themselves, so a shared
 //! database works too.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_core::StoreErrorKind;
-use kisum_guard::{CompanyId, CompanySlug, DelegationId, PermissionPattern, RoleKey, SessionId, UserId};
+use kisum_guard::{
+    CompanyId, CompanySlug, DelegationId, PermissionPattern, RoleKey, SessionId, UserId,
+};
 
 use crate::directory::{
-    Company, CompanyStatus, Delegation, DirectoryStore, Membership, MembershipPatch, MembershipStatus, Role,
+    Company, CompanyStatus, Delegation, DirectoryStore, Membership, MembershipPatch,
+    MembershipStatus, Role,
 };
 use crate::identity::{Email, PasswordHash, User, UserStore};
 use crate::session::{RevokeReason, Session, SessionStore};
@@ -105,7 +114,14 @@ fn email(prefix: &str) -> Email {
 }
 
 fn user(prefix: &str) -> User {
-    let mut u = User::new(email(prefix), Some("Ada Lovelace".into()), Some(PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g")), t(0) + TimeDelta::microseconds(250));
+    let mut u = User::new(
+        email(prefix),
+        Some("Ada Lovelace".into()),
+        Some(PasswordHash::new(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+        )),
+        t(0) + TimeDelta::microseconds(250),
+    );
     u.email_verified = true;
     u
 }
@@ -115,7 +131,13 @@ fn unique_slug() -> CompanySlug {
 }
 
 fn company() -> Company {
-    Company { id: CompanyId::new(), slug: unique_slug(), name: "Acme Ltd".into(), status: CompanyStatus::Active, created_at: t(0) }
+    Company {
+        id: CompanyId::new(),
+        slug: unique_slug(),
+        name: "Acme Ltd".into(),
+        status: CompanyStatus::Active,
+        created_at: t(0),
+    }
 }
 
 fn keys<T: std::str::FromStr>(items: &[&str]) -> BTreeSet<T>
@@ -127,11 +149,23 @@ where
 }
 
 fn membership(c: &Company, roles: &[&str], modules: &[&str], created: i64) -> Membership {
-    Membership::new(c.id, UserId::new(), MembershipStatus::Active, keys(roles), keys(modules), t(created))
+    Membership::new(
+        c.id,
+        UserId::new(),
+        MembershipStatus::Active,
+        keys(roles),
+        keys(modules),
+        t(created),
+    )
 }
 
 fn role(c: &Company, key: &str, perms: &[&str]) -> Role {
-    Role { company_id: c.id, key: RoleKey::new(key).unwrap(), name: format!("{key} role"), permissions: keys::<PermissionPattern>(perms) }
+    Role {
+        company_id: c.id,
+        key: RoleKey::new(key).unwrap(),
+        name: format!("{key} role"),
+        permissions: keys::<PermissionPattern>(perms),
+    }
 }
 
 fn delegation(c: &Company, from: &Membership, to: &Membership) -> Delegation {
@@ -150,7 +184,12 @@ fn delegation(c: &Company, from: &Membership, to: &Membership) -> Delegation {
 }
 
 async fn version<S: DirectoryStore>(store: &S, m: &Membership) -> u64 {
-    store.get_membership(m.id).await.unwrap().unwrap().access_version
+    store
+        .get_membership(m.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .access_version
 }
 
 // ---- UserStore ----------------------------------------------------------------------------
@@ -159,7 +198,10 @@ pub async fn user_round_trips<S: UserStore>(store: Arc<S>) {
     let u = user("round");
     store.create_user(&u).await.unwrap();
     assert_eq!(store.get_user(u.id).await.unwrap(), Some(u.clone()));
-    assert_eq!(store.find_user_by_email(&u.email).await.unwrap(), Some(u.clone()));
+    assert_eq!(
+        store.find_user_by_email(&u.email).await.unwrap(),
+        Some(u.clone())
+    );
     let mut bare = user("bare");
     bare.name = None;
     bare.password_hash = None;
@@ -173,20 +215,36 @@ pub async fn email_lookup_is_case_insensitive<S: UserStore>(store: Arc<S>) {
     let u = user("Case");
     store.create_user(&u).await.unwrap();
     let shouted = Email::parse(&u.email.as_str().to_uppercase()).unwrap();
-    assert_eq!(store.find_user_by_email(&shouted).await.unwrap().map(|x| x.id), Some(u.id));
+    assert_eq!(
+        store
+            .find_user_by_email(&shouted)
+            .await
+            .unwrap()
+            .map(|x| x.id),
+        Some(u.id)
+    );
 }
 
 pub async fn duplicate_email_conflicts<S: UserStore>(store: Arc<S>) {
     let u = user("dup");
     store.create_user(&u).await.unwrap();
-    let twin = User { id: UserId::new(), ..u.clone() };
-    assert_eq!(store.create_user(&twin).await.unwrap_err().kind(), StoreErrorKind::Conflict);
+    let twin = User {
+        id: UserId::new(),
+        ..u.clone()
+    };
+    assert_eq!(
+        store.create_user(&twin).await.unwrap_err().kind(),
+        StoreErrorKind::Conflict
+    );
     assert_eq!(store.get_user(twin.id).await.unwrap(), None);
 }
 
 pub async fn unknown_user_is_none<S: UserStore>(store: Arc<S>) {
     assert_eq!(store.get_user(UserId::new()).await.unwrap(), None);
-    assert_eq!(store.find_user_by_email(&email("nobody")).await.unwrap(), None);
+    assert_eq!(
+        store.find_user_by_email(&email("nobody")).await.unwrap(),
+        None
+    );
 }
 
 pub async fn update_replaces_fields_and_moves_the_email<S: UserStore>(store: Arc<S>) {
@@ -195,15 +253,31 @@ pub async fn update_replaces_fields_and_moves_the_email<S: UserStore>(store: Arc
     let mut changed = u.clone();
     changed.email = email("after");
     changed.name = Some("Grace".into());
-    changed.password_hash = Some(PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA"));
+    changed.password_hash = Some(PasswordHash::new(
+        "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA",
+    ));
     changed.disabled = true;
     changed.updated_at = t(60);
     store.update_user(&changed).await.unwrap();
     assert_eq!(store.get_user(u.id).await.unwrap(), Some(changed.clone()));
-    assert_eq!(store.find_user_by_email(&u.email).await.unwrap(), None, "the old email is free");
-    assert_eq!(store.find_user_by_email(&changed.email).await.unwrap().map(|x| x.id), Some(u.id));
+    assert_eq!(
+        store.find_user_by_email(&u.email).await.unwrap(),
+        None,
+        "the old email is free"
+    );
+    assert_eq!(
+        store
+            .find_user_by_email(&changed.email)
+            .await
+            .unwrap()
+            .map(|x| x.id),
+        Some(u.id)
+    );
     let reuse = user("reuse");
-    let reuse = User { email: u.email.clone(), ..reuse };
+    let reuse = User {
+        email: u.email.clone(),
+        ..reuse
+    };
     store.create_user(&reuse).await.unwrap();
 }
 
@@ -211,19 +285,33 @@ pub async fn update_to_a_taken_email_conflicts<S: UserStore>(store: Arc<S>) {
     let (a, b) = (user("a"), user("b"));
     store.create_user(&a).await.unwrap();
     store.create_user(&b).await.unwrap();
-    let stolen = User { email: a.email.clone(), ..b.clone() };
-    assert_eq!(store.update_user(&stolen).await.unwrap_err().kind(), StoreErrorKind::Conflict);
+    let stolen = User {
+        email: a.email.clone(),
+        ..b.clone()
+    };
+    assert_eq!(
+        store.update_user(&stolen).await.unwrap_err().kind(),
+        StoreErrorKind::Conflict
+    );
     assert_eq!(store.get_user(b.id).await.unwrap(), Some(b));
 }
 
 pub async fn update_of_unknown_user_is_not_found<S: UserStore>(store: Arc<S>) {
-    assert_eq!(store.update_user(&user("ghost")).await.unwrap_err().kind(), StoreErrorKind::NotFound);
+    assert_eq!(
+        store.update_user(&user("ghost")).await.unwrap_err().kind(),
+        StoreErrorKind::NotFound
+    );
 }
 
 // ---- SessionStore -------------------------------------------------------------------------
 
 fn session(user_id: UserId, start: i64) -> Session {
-    let mut s = Session::new(user_id, t(start) + TimeDelta::microseconds(7), TimeDelta::hours(1), TimeDelta::days(30));
+    let mut s = Session::new(
+        user_id,
+        t(start) + TimeDelta::microseconds(7),
+        TimeDelta::hours(1),
+        TimeDelta::days(30),
+    );
     s.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64)".into());
     s.ip = Some("203.0.113.9".into());
     s
@@ -244,7 +332,10 @@ pub async fn session_round_trips<S: SessionStore>(store: Arc<S>) {
 pub async fn duplicate_session_conflicts<S: SessionStore>(store: Arc<S>) {
     let s = session(UserId::new(), 0);
     store.create_session(&s).await.unwrap();
-    assert_eq!(store.create_session(&s).await.unwrap_err().kind(), StoreErrorKind::Conflict);
+    assert_eq!(
+        store.create_session(&s).await.unwrap_err().kind(),
+        StoreErrorKind::Conflict
+    );
 }
 
 pub async fn user_sessions_list_oldest_first_with_revoked<S: SessionStore>(store: Arc<S>) {
@@ -252,11 +343,29 @@ pub async fn user_sessions_list_oldest_first_with_revoked<S: SessionStore>(store
     let (late, early) = (session(user_id, 100), session(user_id, 0));
     store.create_session(&late).await.unwrap();
     store.create_session(&early).await.unwrap();
-    store.create_session(&session(UserId::new(), 50)).await.unwrap();
-    store.revoke_session(early.id, RevokeReason::Logout, t(200)).await.unwrap();
-    let listed: Vec<_> = store.list_user_sessions(user_id).await.unwrap().into_iter().map(|s| s.id).collect();
+    store
+        .create_session(&session(UserId::new(), 50))
+        .await
+        .unwrap();
+    store
+        .revoke_session(early.id, RevokeReason::Logout, t(200))
+        .await
+        .unwrap();
+    let listed: Vec<_> = store
+        .list_user_sessions(user_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
     assert_eq!(listed, [early.id, late.id]);
-    assert!(store.list_user_sessions(UserId::new()).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_user_sessions(UserId::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn touch_records_activity<S: SessionStore>(store: Arc<S>) {
@@ -266,37 +375,93 @@ pub async fn touch_records_activity<S: SessionStore>(store: Arc<S>) {
     let got = store.get_session(s.id).await.unwrap().unwrap();
     assert_eq!((got.last_seen_at, got.idle_expires_at), (t(30), t(3_630)));
     assert_eq!(got.created_at, s.created_at);
-    let err = store.touch_session(SessionId::new(), t(30), t(60)).await.unwrap_err();
+    let err = store
+        .touch_session(SessionId::new(), t(30), t(60))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::NotFound);
 }
 
 pub async fn revocation_keeps_the_first_reason<S: SessionStore>(store: Arc<S>) {
     let s = session(UserId::new(), 0);
     store.create_session(&s).await.unwrap();
-    assert!(store.revoke_session(s.id, RevokeReason::RefreshReuse, t(10)).await.unwrap());
-    assert!(!store.revoke_session(s.id, RevokeReason::Logout, t(20)).await.unwrap());
+    assert!(
+        store
+            .revoke_session(s.id, RevokeReason::RefreshReuse, t(10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_session(s.id, RevokeReason::Logout, t(20))
+            .await
+            .unwrap()
+    );
     let got = store.get_session(s.id).await.unwrap().unwrap();
-    assert_eq!((got.revoked_at, got.revoked_reason), (Some(t(10)), Some(RevokeReason::RefreshReuse)));
+    assert_eq!(
+        (got.revoked_at, got.revoked_reason),
+        (Some(t(10)), Some(RevokeReason::RefreshReuse))
+    );
     assert!(!got.is_active(t(11)));
-    let err = store.revoke_session(SessionId::new(), RevokeReason::Logout, t(0)).await.unwrap_err();
+    let err = store
+        .revoke_session(SessionId::new(), RevokeReason::Logout, t(0))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::NotFound);
 }
 
 pub async fn revoke_user_sessions_spares_the_exception<S: SessionStore>(store: Arc<S>) {
     let user_id = UserId::new();
-    let (a, b, c) = (session(user_id, 0), session(user_id, 1), session(user_id, 2));
+    let (a, b, c) = (
+        session(user_id, 0),
+        session(user_id, 1),
+        session(user_id, 2),
+    );
     let other = session(UserId::new(), 0);
     for s in [&a, &b, &c, &other] {
         store.create_session(s).await.unwrap();
     }
-    store.revoke_session(c.id, RevokeReason::Logout, t(5)).await.unwrap();
-    let mut revoked = store.revoke_user_sessions(user_id, RevokeReason::PasswordChanged, t(10), Some(b.id)).await.unwrap();
+    store
+        .revoke_session(c.id, RevokeReason::Logout, t(5))
+        .await
+        .unwrap();
+    let mut revoked = store
+        .revoke_user_sessions(user_id, RevokeReason::PasswordChanged, t(10), Some(b.id))
+        .await
+        .unwrap();
     revoked.sort();
     assert_eq!(revoked, [a.id]);
-    assert!(store.get_session(b.id).await.unwrap().unwrap().revoked_at.is_none());
-    assert_eq!(store.get_session(c.id).await.unwrap().unwrap().revoked_reason, Some(RevokeReason::Logout));
-    assert!(store.get_session(other.id).await.unwrap().unwrap().revoked_at.is_none());
-    let all = store.revoke_user_sessions(user_id, RevokeReason::LogoutAll, t(20), None).await.unwrap();
+    assert!(
+        store
+            .get_session(b.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .get_session(c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_reason,
+        Some(RevokeReason::Logout)
+    );
+    assert!(
+        store
+            .get_session(other.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    let all = store
+        .revoke_user_sessions(user_id, RevokeReason::LogoutAll, t(20), None)
+        .await
+        .unwrap();
     assert_eq!(all, [b.id]);
 }
 
@@ -308,25 +473,48 @@ pub async fn company_round_trips_by_id_and_slug<S: DirectoryStore>(store: Arc<S>
     assert_eq!(store.get_company(c.id).await.unwrap(), Some(c.clone()));
     assert_eq!(store.find_company_by_slug(&c.slug).await.unwrap(), Some(c));
     assert_eq!(store.get_company(CompanyId::new()).await.unwrap(), None);
-    assert_eq!(store.find_company_by_slug(&unique_slug()).await.unwrap(), None);
+    assert_eq!(
+        store.find_company_by_slug(&unique_slug()).await.unwrap(),
+        None
+    );
 }
 
 pub async fn taken_slug_conflicts_and_creates_nothing<S: DirectoryStore>(store: Arc<S>) {
     let c = company();
     store.create_company(&c, None).await.unwrap();
-    let twin = Company { id: CompanyId::new(), ..c.clone() };
+    let twin = Company {
+        id: CompanyId::new(),
+        ..c.clone()
+    };
     let owner = membership(&twin, &["owner"], &[], 0);
-    assert_eq!(store.create_company(&twin, Some(&owner)).await.unwrap_err().kind(), StoreErrorKind::Conflict);
+    assert_eq!(
+        store
+            .create_company(&twin, Some(&owner))
+            .await
+            .unwrap_err()
+            .kind(),
+        StoreErrorKind::Conflict
+    );
     assert_eq!(store.get_company(twin.id).await.unwrap(), None);
-    assert_eq!(store.get_membership(owner.id).await.unwrap(), None, "nothing half-created");
+    assert_eq!(
+        store.get_membership(owner.id).await.unwrap(),
+        None,
+        "nothing half-created"
+    );
 }
 
 pub async fn company_owner_membership_is_created_with_it<S: DirectoryStore>(store: Arc<S>) {
     let c = company();
     let owner = membership(&c, &["owner"], &[], 0);
     store.create_company(&c, Some(&owner)).await.unwrap();
-    assert_eq!(store.get_membership(owner.id).await.unwrap(), Some(owner.clone()));
-    assert_eq!(store.find_membership(c.id, owner.user_id).await.unwrap(), Some(owner));
+    assert_eq!(
+        store.get_membership(owner.id).await.unwrap(),
+        Some(owner.clone())
+    );
+    assert_eq!(
+        store.find_membership(c.id, owner.user_id).await.unwrap(),
+        Some(owner)
+    );
 }
 
 pub async fn one_membership_per_user_and_company<S: DirectoryStore>(store: Arc<S>) {
@@ -334,17 +522,31 @@ pub async fn one_membership_per_user_and_company<S: DirectoryStore>(store: Arc<S
     store.create_company(&c, None).await.unwrap();
     let m = membership(&c, &[], &["finance"], 0);
     store.create_membership(&m).await.unwrap();
-    let again = Membership { id: kisum_guard::MembershipId::new(), status: MembershipStatus::Invited, ..m.clone() };
-    assert_eq!(store.create_membership(&again).await.unwrap_err().kind(), StoreErrorKind::Conflict);
+    let again = Membership {
+        id: kisum_guard::MembershipId::new(),
+        status: MembershipStatus::Invited,
+        ..m.clone()
+    };
+    assert_eq!(
+        store.create_membership(&again).await.unwrap_err().kind(),
+        StoreErrorKind::Conflict
+    );
     let other = company();
     store.create_company(&other, None).await.unwrap();
-    let elsewhere = Membership { id: kisum_guard::MembershipId::new(), company_id: other.id, ..m };
+    let elsewhere = Membership {
+        id: kisum_guard::MembershipId::new(),
+        company_id: other.id,
+        ..m
+    };
     store.create_membership(&elsewhere).await.unwrap();
 }
 
 pub async fn membership_needs_its_company<S: DirectoryStore>(store: Arc<S>) {
     let m = membership(&company(), &[], &[], 0);
-    assert_eq!(store.create_membership(&m).await.unwrap_err().kind(), StoreErrorKind::NotFound);
+    assert_eq!(
+        store.create_membership(&m).await.unwrap_err().kind(),
+        StoreErrorKind::NotFound
+    );
 }
 
 pub async fn memberships_list_by_company_and_user<S: DirectoryStore>(store: Arc<S>) {
@@ -353,13 +555,32 @@ pub async fn memberships_list_by_company_and_user<S: DirectoryStore>(store: Arc<
     store.create_company(&b, None).await.unwrap();
     let late = membership(&a, &[], &[], 20);
     let early = membership(&a, &[], &[], 10);
-    let user_in_b = Membership::new(b.id, early.user_id, MembershipStatus::Invited, BTreeSet::new(), BTreeSet::new(), t(5));
+    let user_in_b = Membership::new(
+        b.id,
+        early.user_id,
+        MembershipStatus::Invited,
+        BTreeSet::new(),
+        BTreeSet::new(),
+        t(5),
+    );
     for m in [&late, &early, &user_in_b] {
         store.create_membership(m).await.unwrap();
     }
-    let ids: Vec<_> = store.list_company_memberships(a.id).await.unwrap().into_iter().map(|m| m.id).collect();
+    let ids: Vec<_> = store
+        .list_company_memberships(a.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
     assert_eq!(ids, [early.id, late.id]);
-    let ids: Vec<_> = store.list_user_memberships(early.user_id).await.unwrap().into_iter().map(|m| m.id).collect();
+    let ids: Vec<_> = store
+        .list_user_memberships(early.user_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
     assert_eq!(ids, [user_in_b.id, early.id]);
 }
 
@@ -368,20 +589,38 @@ pub async fn membership_patch_applies_and_bumps<S: DirectoryStore>(store: Arc<S>
     store.create_company(&c, None).await.unwrap();
     let m = membership(&c, &["viewer"], &["finance"], 0);
     store.create_membership(&m).await.unwrap();
-    let patch = MembershipPatch { roles: Some(keys(&["editor", "viewer"])), module_grants: None, status: Some(MembershipStatus::Suspended) };
+    let patch = MembershipPatch {
+        roles: Some(keys(&["editor", "viewer"])),
+        module_grants: None,
+        status: Some(MembershipStatus::Suspended),
+    };
     let (updated, bumps) = store.update_membership(m.id, &patch, t(50)).await.unwrap();
     assert_eq!(updated.roles, keys(&["editor", "viewer"]));
-    assert_eq!(updated.module_grants, keys(&["finance"]), "untouched field kept");
+    assert_eq!(
+        updated.module_grants,
+        keys(&["finance"]),
+        "untouched field kept"
+    );
     assert_eq!(updated.status, MembershipStatus::Suspended);
     assert_eq!(updated.access_version, m.access_version + 1);
     assert_eq!(updated.updated_at, t(50));
     assert_eq!(bumps.len(), 1);
-    assert_eq!((bumps[0].membership_id, bumps[0].access_version), (m.id, m.access_version + 1));
+    assert_eq!(
+        (bumps[0].membership_id, bumps[0].access_version),
+        (m.id, m.access_version + 1)
+    );
     assert_eq!(store.get_membership(m.id).await.unwrap(), Some(updated));
 }
 
 pub async fn patching_unknown_membership_is_not_found<S: DirectoryStore>(store: Arc<S>) {
-    let err = store.update_membership(kisum_guard::MembershipId::new(), &MembershipPatch::default(), t(0)).await.unwrap_err();
+    let err = store
+        .update_membership(
+            kisum_guard::MembershipId::new(),
+            &MembershipPatch::default(),
+            t(0),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::NotFound);
 }
 
@@ -394,7 +633,10 @@ pub async fn role_edit_bumps_holders_only<S: DirectoryStore>(store: Arc<S>) {
     store.create_membership(&bystander).await.unwrap();
     let r = role(&c, "viewer", &["finance.invoices.read", "market.*"]);
     let bumps = store.put_role(&r, t(5)).await.unwrap();
-    assert_eq!(bumps.iter().map(|b| b.membership_id).collect::<Vec<_>>(), [holder.id]);
+    assert_eq!(
+        bumps.iter().map(|b| b.membership_id).collect::<Vec<_>>(),
+        [holder.id]
+    );
     assert_eq!(store.get_role(c.id, &r.key).await.unwrap(), Some(r.clone()));
     let edited = role(&c, "viewer", &["finance.*"]);
     store.put_role(&edited, t(6)).await.unwrap();
@@ -408,7 +650,10 @@ pub async fn role_delete_takes_the_role_from_holders<S: DirectoryStore>(store: A
     store.create_company(&c, None).await.unwrap();
     let holder = membership(&c, &["viewer", "editor"], &[], 0);
     store.create_membership(&holder).await.unwrap();
-    store.put_role(&role(&c, "viewer", &["finance.invoices.read"]), t(1)).await.unwrap();
+    store
+        .put_role(&role(&c, "viewer", &["finance.invoices.read"]), t(1))
+        .await
+        .unwrap();
     let key = RoleKey::new("viewer").unwrap();
     let bumps = store.delete_role(c.id, &key, t(2)).await.unwrap();
     assert_eq!(bumps.len(), 1);
@@ -416,19 +661,44 @@ pub async fn role_delete_takes_the_role_from_holders<S: DirectoryStore>(store: A
     assert_eq!(m.roles, keys(&["editor"]));
     assert_eq!(m.access_version, holder.access_version + 2);
     assert_eq!(store.get_role(c.id, &key).await.unwrap(), None);
-    assert_eq!(store.delete_role(c.id, &key, t(3)).await.unwrap_err().kind(), StoreErrorKind::NotFound);
+    assert_eq!(
+        store
+            .delete_role(c.id, &key, t(3))
+            .await
+            .unwrap_err()
+            .kind(),
+        StoreErrorKind::NotFound
+    );
 }
 
 pub async fn roles_belong_to_one_company<S: DirectoryStore>(store: Arc<S>) {
     let (a, b) = (company(), company());
     store.create_company(&a, None).await.unwrap();
     store.create_company(&b, None).await.unwrap();
-    store.put_role(&role(&a, "viewer", &["finance.invoices.read"]), t(0)).await.unwrap();
-    store.put_role(&role(&a, "auditor", &["finance.*"]), t(0)).await.unwrap();
-    let listed: Vec<_> = store.list_roles(a.id).await.unwrap().into_iter().map(|r| r.key.to_string()).collect();
+    store
+        .put_role(&role(&a, "viewer", &["finance.invoices.read"]), t(0))
+        .await
+        .unwrap();
+    store
+        .put_role(&role(&a, "auditor", &["finance.*"]), t(0))
+        .await
+        .unwrap();
+    let listed: Vec<_> = store
+        .list_roles(a.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key.to_string())
+        .collect();
     assert_eq!(listed, ["auditor", "viewer"]);
     assert!(store.list_roles(b.id).await.unwrap().is_empty());
-    assert_eq!(store.get_role(b.id, &RoleKey::new("viewer").unwrap()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_role(b.id, &RoleKey::new("viewer").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 pub async fn delegation_create_and_revoke_bump_the_receiver<S: DirectoryStore>(store: Arc<S>) {
@@ -439,36 +709,91 @@ pub async fn delegation_create_and_revoke_bump_the_receiver<S: DirectoryStore>(s
     store.create_membership(&to).await.unwrap();
     let d = delegation(&c, &from, &to);
     let bumps = store.create_delegation(&d).await.unwrap();
-    assert_eq!(bumps.iter().map(|b| b.membership_id).collect::<Vec<_>>(), [to.id]);
+    assert_eq!(
+        bumps.iter().map(|b| b.membership_id).collect::<Vec<_>>(),
+        [to.id]
+    );
     assert_eq!(store.get_delegation(d.id).await.unwrap(), Some(d.clone()));
     assert_eq!(store.list_delegations(c.id).await.unwrap(), [d.clone()]);
     let other = company();
     store.create_company(&other, None).await.unwrap();
-    assert_eq!(store.revoke_delegation(other.id, d.id, t(20)).await.unwrap_err().kind(), StoreErrorKind::NotFound);
-    assert_eq!(store.revoke_delegation(c.id, d.id, t(20)).await.unwrap().len(), 1);
-    assert!(store.revoke_delegation(c.id, d.id, t(30)).await.unwrap().is_empty(), "second revoke is a no-op");
-    assert_eq!(store.get_delegation(d.id).await.unwrap().unwrap().revoked_at, Some(t(20)));
+    assert_eq!(
+        store
+            .revoke_delegation(other.id, d.id, t(20))
+            .await
+            .unwrap_err()
+            .kind(),
+        StoreErrorKind::NotFound
+    );
+    assert_eq!(
+        store
+            .revoke_delegation(c.id, d.id, t(20))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .revoke_delegation(c.id, d.id, t(30))
+            .await
+            .unwrap()
+            .is_empty(),
+        "second revoke is a no-op"
+    );
+    assert_eq!(
+        store
+            .get_delegation(d.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(t(20))
+    );
     assert_eq!(version(&*store, &to).await, to.access_version + 2);
     assert_eq!(version(&*store, &from).await, from.access_version);
-    assert_eq!(store.create_delegation(&d).await.unwrap_err().kind(), StoreErrorKind::Conflict);
+    assert_eq!(
+        store.create_delegation(&d).await.unwrap_err().kind(),
+        StoreErrorKind::Conflict
+    );
 }
 
 pub async fn delegator_changes_bump_delegatees<S: DirectoryStore>(store: Arc<S>) {
     let c = company();
     store.create_company(&c, None).await.unwrap();
-    let (boss, deputy, bystander) = (membership(&c, &["fin"], &[], 0), membership(&c, &[], &[], 1), membership(&c, &[], &[], 2));
+    let (boss, deputy, bystander) = (
+        membership(&c, &["fin"], &[], 0),
+        membership(&c, &[], &[], 1),
+        membership(&c, &[], &[], 2),
+    );
     for m in [&boss, &deputy, &bystander] {
         store.create_membership(m).await.unwrap();
     }
-    store.create_delegation(&delegation(&c, &boss, &deputy)).await.unwrap();
+    store
+        .create_delegation(&delegation(&c, &boss, &deputy))
+        .await
+        .unwrap();
     let after_create = version(&*store, &deputy).await;
-    let patch = MembershipPatch { module_grants: Some(keys(&["finance"])), ..MembershipPatch::default() };
-    let (_, bumps) = store.update_membership(boss.id, &patch, t(40)).await.unwrap();
+    let patch = MembershipPatch {
+        module_grants: Some(keys(&["finance"])),
+        ..MembershipPatch::default()
+    };
+    let (_, bumps) = store
+        .update_membership(boss.id, &patch, t(40))
+        .await
+        .unwrap();
     assert_eq!(bumps.len(), 2);
     assert_eq!(bumps[0].membership_id, boss.id, "its own bump first");
     assert_eq!(version(&*store, &deputy).await, after_create + 1);
-    store.put_role(&role(&c, "fin", &["finance.*"]), t(41)).await.unwrap();
-    assert_eq!(version(&*store, &deputy).await, after_create + 2, "a role edit of the delegator reaches the delegatee");
+    store
+        .put_role(&role(&c, "fin", &["finance.*"]), t(41))
+        .await
+        .unwrap();
+    assert_eq!(
+        version(&*store, &deputy).await,
+        after_create + 2,
+        "a role edit of the delegator reaches the delegatee"
+    );
     assert_eq!(version(&*store, &bystander).await, bystander.access_version);
 }
 
@@ -480,7 +805,10 @@ pub async fn delegation_needs_members_of_its_company<S: DirectoryStore>(store: A
     let outsider = membership(&b, &[], &[], 0);
     store.create_membership(&from).await.unwrap();
     store.create_membership(&outsider).await.unwrap();
-    let err = store.create_delegation(&delegation(&a, &from, &outsider)).await.unwrap_err();
+    let err = store
+        .create_delegation(&delegation(&a, &from, &outsider))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::NotFound);
     assert!(store.list_delegations(a.id).await.unwrap().is_empty());
 }
@@ -494,26 +822,66 @@ pub async fn load_access_gathers_everything_for_aggregation<S: DirectoryStore>(s
     for m in [&boss, &deputy, &third] {
         store.create_membership(m).await.unwrap();
     }
-    store.put_role(&role(&c, "fin", &["finance.*"]), t(1)).await.unwrap();
-    store.put_role(&role(&c, "viewer", &["market.stalls.read"]), t(1)).await.unwrap();
-    store.put_role(&role(&c, "unused", &["venue.*"]), t(1)).await.unwrap();
+    store
+        .put_role(&role(&c, "fin", &["finance.*"]), t(1))
+        .await
+        .unwrap();
+    store
+        .put_role(&role(&c, "viewer", &["market.stalls.read"]), t(1))
+        .await
+        .unwrap();
+    store
+        .put_role(&role(&c, "unused", &["venue.*"]), t(1))
+        .await
+        .unwrap();
     let live = delegation(&c, &boss, &deputy);
-    let revoked = Delegation { id: DelegationId::new(), ..delegation(&c, &third, &deputy) };
-    let outgoing = Delegation { id: DelegationId::new(), ..delegation(&c, &deputy, &third) };
+    let revoked = Delegation {
+        id: DelegationId::new(),
+        ..delegation(&c, &third, &deputy)
+    };
+    let outgoing = Delegation {
+        id: DelegationId::new(),
+        ..delegation(&c, &deputy, &third)
+    };
     for d in [&live, &revoked, &outgoing] {
         store.create_delegation(d).await.unwrap();
     }
-    store.revoke_delegation(c.id, revoked.id, t(3)).await.unwrap();
+    store
+        .revoke_delegation(c.id, revoked.id, t(3))
+        .await
+        .unwrap();
 
-    let inputs = store.load_access(c.id, deputy.user_id).await.unwrap().unwrap();
-    assert_eq!(inputs.membership, store.get_membership(deputy.id).await.unwrap().unwrap());
+    let inputs = store
+        .load_access(c.id, deputy.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        inputs.membership,
+        store.get_membership(deputy.id).await.unwrap().unwrap()
+    );
     let roles: Vec<_> = inputs.roles.iter().map(|r| r.key.to_string()).collect();
-    assert_eq!(roles, ["viewer"], "only stored roles it holds; unknown keys yield nothing");
-    assert_eq!(inputs.delegations.len(), 1, "revoked and outgoing delegations are left out");
+    assert_eq!(
+        roles,
+        ["viewer"],
+        "only stored roles it holds; unknown keys yield nothing"
+    );
+    assert_eq!(
+        inputs.delegations.len(),
+        1,
+        "revoked and outgoing delegations are left out"
+    );
     let grant = &inputs.delegations[0];
     assert_eq!(grant.delegation, live);
-    assert_eq!(grant.delegator, store.get_membership(boss.id).await.unwrap().unwrap());
-    let delegator_roles: Vec<_> = grant.delegator_roles.iter().map(|r| r.key.to_string()).collect();
+    assert_eq!(
+        grant.delegator,
+        store.get_membership(boss.id).await.unwrap().unwrap()
+    );
+    let delegator_roles: Vec<_> = grant
+        .delegator_roles
+        .iter()
+        .map(|r| r.key.to_string())
+        .collect();
     assert_eq!(delegator_roles, ["fin"]);
     assert_eq!(grant.delegator_roles[0].permissions, keys(&["finance.*"]));
 }
@@ -521,8 +889,20 @@ pub async fn load_access_gathers_everything_for_aggregation<S: DirectoryStore>(s
 pub async fn load_access_of_non_member_is_none<S: DirectoryStore>(store: Arc<S>) {
     let c = company();
     store.create_company(&c, None).await.unwrap();
-    assert!(store.load_access(c.id, UserId::new()).await.unwrap().is_none());
-    assert!(store.load_access(CompanyId::new(), UserId::new()).await.unwrap().is_none());
+    assert!(
+        store
+            .load_access(c.id, UserId::new())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .load_access(CompanyId::new(), UserId::new())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub async fn concurrent_membership_edits_each_bump_once<S: DirectoryStore>(store: Arc<S>) {
@@ -535,8 +915,16 @@ pub async fn concurrent_membership_edits_each_bump_once<S: DirectoryStore>(store
         let store = Arc::clone(&store);
         tasks.spawn(async move {
             let roles = keys(&[if i % 2 == 0 { "even" } else { "odd" }]);
-            let patch = MembershipPatch { roles: Some(roles), ..MembershipPatch::default() };
-            store.update_membership(m.id, &patch, t(i)).await.unwrap().0.access_version
+            let patch = MembershipPatch {
+                roles: Some(roles),
+                ..MembershipPatch::default()
+            };
+            store
+                .update_membership(m.id, &patch, t(i))
+                .await
+                .unwrap()
+                .0
+                .access_version
         });
     }
     let mut versions = Vec::new();

@@ -68,12 +68,20 @@ pub struct Catalog {
 
 impl Catalog {
     /// The packages that include `module`.
-    pub fn packages_with_module<'a>(&'a self, module: &'a ModuleKey) -> impl Iterator<Item = &'a Package> + 'a {
-        self.packages.values().filter(move |p| p.modules.contains(module))
+    pub fn packages_with_module<'a>(
+        &'a self,
+        module: &'a ModuleKey,
+    ) -> impl Iterator<Item = &'a Package> + 'a {
+        self.packages
+            .values()
+            .filter(move |p| p.modules.contains(module))
     }
 
     /// The add-ons that enable `module`.
-    pub fn addons_for_module<'a>(&'a self, module: &'a ModuleKey) -> impl Iterator<Item = &'a AddOn> + 'a {
+    pub fn addons_for_module<'a>(
+        &'a self,
+        module: &'a ModuleKey,
+    ) -> impl Iterator<Item = &'a AddOn> + 'a {
         self.addons.values().filter(move |a| &a.module == module)
     }
 }

@@ -39,7 +39,9 @@ impl<'de> Deserialize<'de> for ModuleSource {
         use serde::de::Error;
         let s = String::deserialize(deserializer)?;
         match s.split_once(':') {
-            Some(("package", k)) => PackageKey::new(k).map(Self::Package).map_err(D::Error::custom),
+            Some(("package", k)) => PackageKey::new(k)
+                .map(Self::Package)
+                .map_err(D::Error::custom),
             Some(("addon", k)) => AddOnKey::new(k).map(Self::AddOn).map_err(D::Error::custom),
             _ => Err(D::Error::custom(format!("`{s}` is not a module source"))),
         }
@@ -132,24 +134,39 @@ fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTi
 ///   never enable a `core` module.
 /// - Keys missing from the catalog enable nothing.
 #[must_use]
-pub fn resolve(catalog: &Catalog, state: &CompanyEntitlementState, now: DateTime<Utc>) -> Entitlements {
+pub fn resolve(
+    catalog: &Catalog,
+    state: &CompanyEntitlementState,
+    now: DateTime<Utc>,
+) -> Entitlements {
     let mut modules: Vec<EnabledModule> = Vec::new();
     let mut basic_active = false;
     let mut valid_until = None;
     let enable = |key: &ModuleKey, source: ModuleSource, modules: &mut Vec<EnabledModule>| {
         if !modules.iter().any(|m| &m.key == key) {
-            modules.push(EnabledModule { key: key.clone(), source });
+            modules.push(EnabledModule {
+                key: key.clone(),
+                source,
+            });
         }
     };
 
     if let Some(sub) = &state.subscription {
         valid_until = earliest(valid_until, sub.next_change(now));
-        if let Some(package) = catalog.packages.get(&sub.package).filter(|_| sub.is_entitling(now)) {
+        if let Some(package) = catalog
+            .packages
+            .get(&sub.package)
+            .filter(|_| sub.is_entitling(now))
+        {
             basic_active = package.is_basic;
             for key in &package.modules {
                 match catalog.modules.get(key) {
                     Some(m) if m.kind != ModuleKind::Core || package.is_basic => {
-                        enable(key, ModuleSource::Package(package.key.clone()), &mut modules);
+                        enable(
+                            key,
+                            ModuleSource::Package(package.key.clone()),
+                            &mut modules,
+                        );
                     }
                     _ => {}
                 }
@@ -166,7 +183,11 @@ pub fn resolve(catalog: &Catalog, state: &CompanyEntitlementState, now: DateTime
         };
         match catalog.modules.get(&addon.module) {
             Some(m) if m.kind != ModuleKind::Core => {
-                enable(&addon.module, ModuleSource::AddOn(addon.key.clone()), &mut modules);
+                enable(
+                    &addon.module,
+                    ModuleSource::AddOn(addon.key.clone()),
+                    &mut modules,
+                );
             }
             _ => {}
         }
@@ -195,32 +216,63 @@ mod tests {
 
     fn catalog() -> Catalog {
         let mut c = Catalog::default();
-        for (key, kind) in [("core", ModuleKind::Core), ("finance", ModuleKind::Addon), ("market", ModuleKind::Addon), ("reports", ModuleKind::Standard)] {
+        for (key, kind) in [
+            ("core", ModuleKind::Core),
+            ("finance", ModuleKind::Addon),
+            ("market", ModuleKind::Addon),
+            ("reports", ModuleKind::Standard),
+        ] {
             let key = ModuleKey::new(key).unwrap();
-            c.modules.insert(key.clone(), Module { key, name: "m".into(), kind, permissions: vec![] });
+            c.modules.insert(
+                key.clone(),
+                Module {
+                    key,
+                    name: "m".into(),
+                    kind,
+                    permissions: vec![],
+                },
+            );
         }
         let basic = Package {
             key: PackageKey::new("basic").unwrap(),
             name: "Basic".into(),
             is_basic: true,
-            modules: [ModuleKey::core(), ModuleKey::new("reports").unwrap()].into_iter().collect(),
+            modules: [ModuleKey::core(), ModuleKey::new("reports").unwrap()]
+                .into_iter()
+                .collect(),
         };
         let pro = Package {
             key: PackageKey::new("pro").unwrap(),
             name: "Pro".into(),
             is_basic: false,
-            modules: [ModuleKey::core(), ModuleKey::new("finance").unwrap()].into_iter().collect(),
+            modules: [ModuleKey::core(), ModuleKey::new("finance").unwrap()]
+                .into_iter()
+                .collect(),
         };
         c.packages.insert(basic.key.clone(), basic);
         c.packages.insert(pro.key.clone(), pro);
-        for (key, module) in [("finance", "finance"), ("market", "market"), ("sneaky", "core")] {
+        for (key, module) in [
+            ("finance", "finance"),
+            ("market", "market"),
+            ("sneaky", "core"),
+        ] {
             let key = AddOnKey::new(key).unwrap();
-            c.addons.insert(key.clone(), AddOn { key, name: "a".into(), module: ModuleKey::new(module).unwrap() });
+            c.addons.insert(
+                key.clone(),
+                AddOn {
+                    key,
+                    name: "a".into(),
+                    module: ModuleKey::new(module).unwrap(),
+                },
+            );
         }
         c
     }
 
-    fn state(package: Option<(&str, SubscriptionStatus)>, addons: &[(&str, SubscriptionStatus)]) -> CompanyEntitlementState {
+    fn state(
+        package: Option<(&str, SubscriptionStatus)>,
+        addons: &[(&str, SubscriptionStatus)],
+    ) -> CompanyEntitlementState {
         let company_id = CompanyId::new();
         CompanyEntitlementState {
             company_id,
@@ -234,7 +286,12 @@ mod tests {
             }),
             add_ons: addons
                 .iter()
-                .map(|(a, status)| CompanyAddOn { company_id, addon: AddOnKey::new(a).unwrap(), status: *status, current_period_end: None })
+                .map(|(a, status)| CompanyAddOn {
+                    company_id,
+                    addon: AddOnKey::new(a).unwrap(),
+                    status: *status,
+                    current_period_end: None,
+                })
                 .collect(),
         }
     }
@@ -257,43 +314,73 @@ mod tests {
 
     #[test]
     fn lapsed_basic_hides_core_but_keeps_addons() {
-        let e = resolve(&catalog(), &state(Some(("basic", Active)), &[("finance", Active)]), t(100));
+        let e = resolve(
+            &catalog(),
+            &state(Some(("basic", Active)), &[("finance", Active)]),
+            t(100),
+        );
         assert!(!e.basic_active);
         assert_eq!(keys(&e), ["finance"]);
-        assert_eq!(e.modules[0].source, ModuleSource::AddOn(AddOnKey::new("finance").unwrap()));
+        assert_eq!(
+            e.modules[0].source,
+            ModuleSource::AddOn(AddOnKey::new("finance").unwrap())
+        );
     }
 
     #[test]
     fn addons_work_without_any_subscription() {
-        let e = resolve(&catalog(), &state(None, &[("market", Trialing), ("finance", Canceled)]), t(0));
+        let e = resolve(
+            &catalog(),
+            &state(None, &[("market", Trialing), ("finance", Canceled)]),
+            t(0),
+        );
         assert_eq!(keys(&e), ["market"]);
         assert!(!e.basic_active);
     }
 
     #[test]
     fn core_only_through_a_basic_package() {
-        let e = resolve(&catalog(), &state(Some(("pro", Active)), &[("sneaky", Active)]), t(0));
+        let e = resolve(
+            &catalog(),
+            &state(Some(("pro", Active)), &[("sneaky", Active)]),
+            t(0),
+        );
         assert_eq!(keys(&e), ["finance"]);
         assert!(!e.basic_active);
     }
 
     #[test]
     fn package_wins_the_source_when_both_enable_a_module() {
-        let e = resolve(&catalog(), &state(Some(("pro", Active)), &[("finance", Active)]), t(0));
+        let e = resolve(
+            &catalog(),
+            &state(Some(("pro", Active)), &[("finance", Active)]),
+            t(0),
+        );
         assert_eq!(e.modules[0].source.to_string(), "package:pro");
     }
 
     #[test]
     fn unknown_keys_enable_nothing() {
-        let e = resolve(&catalog(), &state(Some(("gone", Active)), &[("gone", Active)]), t(0));
+        let e = resolve(
+            &catalog(),
+            &state(Some(("gone", Active)), &[("gone", Active)]),
+            t(0),
+        );
         assert!(e.modules.is_empty());
     }
 
     #[test]
     fn json_shape() {
-        let e = resolve(&catalog(), &state(Some(("basic", Active)), &[("finance", Active)]), t(0));
+        let e = resolve(
+            &catalog(),
+            &state(Some(("basic", Active)), &[("finance", Active)]),
+            t(0),
+        );
         let v = serde_json::to_value(&e).unwrap();
-        assert_eq!(v["modules"][0], serde_json::json!({"key": "core", "source": "package:basic"}));
+        assert_eq!(
+            v["modules"][0],
+            serde_json::json!({"key": "core", "source": "package:basic"})
+        );
         assert_eq!(v["subscription"]["status"], "active");
         assert_eq!(v["add_ons"][0]["addon"], "finance");
         let back: Entitlements = serde_json::from_value(v).unwrap();

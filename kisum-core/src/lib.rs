@@ -41,7 +41,12 @@ pub mod subscription;
 pub mod testkit;
 
 pub use catalog::{AddOn, Catalog, Module, ModuleKind, Package};
-pub use entitlements::{CompanyEntitlementState, EnabledModule, Entitlements, ModuleSource, resolve};
+pub use entitlements::{
+    CompanyEntitlementState, EnabledModule, Entitlements, ModuleSource, resolve,
+};
 pub use service::{EntitlementError, EntitlementService};
-pub use store::{CatalogStore, CoreStore, MemoryCoreStore, StoreError, StoreErrorKind, SubscriptionStore, VersionBump};
+pub use store::{
+    CatalogStore, CoreStore, MemoryCoreStore, StoreError, StoreErrorKind, SubscriptionStore,
+    VersionBump,
+};
 pub use subscription::{CompanyAddOn, Subscription, SubscriptionStatus};

@@ -83,7 +83,11 @@ impl EntitlementService {
     /// # Errors
     /// `ForeignPermission` when a declared permission belongs to another module; a store error.
     pub async fn put_module(&self, module: Module) -> Result<Vec<VersionBump>, EntitlementError> {
-        if let Some(p) = module.permissions.iter().find(|p| p.module() != module.key.as_str()) {
+        if let Some(p) = module
+            .permissions
+            .iter()
+            .find(|p| p.module() != module.key.as_str())
+        {
             return Err(EntitlementError::ForeignPermission {
                 module: module.key.clone(),
                 permission: p.clone(),
@@ -105,9 +109,16 @@ impl EntitlementService {
     ///
     /// # Errors
     /// `UnknownModule` when it names a module not in the catalog; a store error.
-    pub async fn put_package(&self, package: Package) -> Result<Vec<VersionBump>, EntitlementError> {
+    pub async fn put_package(
+        &self,
+        package: Package,
+    ) -> Result<Vec<VersionBump>, EntitlementError> {
         let catalog = self.store.catalog().await?;
-        if let Some(m) = package.modules.iter().find(|m| !catalog.modules.contains_key(*m)) {
+        if let Some(m) = package
+            .modules
+            .iter()
+            .find(|m| !catalog.modules.contains_key(*m))
+        {
             return Err(EntitlementError::UnknownModule(m.clone()));
         }
         Ok(self.store.put_package(package).await?)
@@ -136,7 +147,10 @@ impl EntitlementService {
     ///
     /// # Errors
     /// `UnknownPackage`; a store error.
-    pub async fn set_subscription(&self, subscription: Subscription) -> Result<Entitlements, EntitlementError> {
+    pub async fn set_subscription(
+        &self,
+        subscription: Subscription,
+    ) -> Result<Entitlements, EntitlementError> {
         let catalog = self.store.catalog().await?;
         if !catalog.packages.contains_key(&subscription.package) {
             return Err(EntitlementError::UnknownPackage(subscription.package));
@@ -150,7 +164,10 @@ impl EntitlementService {
     ///
     /// # Errors
     /// `UnknownAddOn`; a store error.
-    pub async fn set_company_addon(&self, addon: CompanyAddOn) -> Result<Entitlements, EntitlementError> {
+    pub async fn set_company_addon(
+        &self,
+        addon: CompanyAddOn,
+    ) -> Result<Entitlements, EntitlementError> {
         let catalog = self.store.catalog().await?;
         if !catalog.addons.contains_key(&addon.addon) {
             return Err(EntitlementError::UnknownAddOn(addon.addon));

@@ -207,7 +207,10 @@ mod tests {
             current_period_end: Some(t(100)),
         };
         assert!(!a.is_entitling(t(0)));
-        let a = CompanyAddOn { status: Active, ..a };
+        let a = CompanyAddOn {
+            status: Active,
+            ..a
+        };
         assert!(a.is_entitling(t(0)));
         assert!(!a.is_entitling(t(0) + TimeDelta::seconds(100)));
     }
@@ -215,7 +218,10 @@ mod tests {
     #[test]
     fn statuses_use_snake_case_on_the_wire() {
         for s in SubscriptionStatus::ALL {
-            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
             assert_eq!(SubscriptionStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(SubscriptionStatus::parse("paused"), None);

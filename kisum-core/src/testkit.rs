@@ -9,7 +9,13 @@
 //! ```
 //!
 //! Each check takes a fresh, empty store.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::sync::Arc;
 
@@ -102,17 +108,31 @@ fn company_addon(company_id: CompanyId, key: &str, status: SubscriptionStatus) -
 }
 
 async fn seed_catalog<S: CoreStore>(store: &S) {
-    for (k, kind) in [("core", ModuleKind::Core), ("finance", ModuleKind::Addon), ("market", ModuleKind::Addon)] {
+    for (k, kind) in [
+        ("core", ModuleKind::Core),
+        ("finance", ModuleKind::Addon),
+        ("market", ModuleKind::Addon),
+    ] {
         store.put_module(module(k, kind)).await.unwrap();
     }
-    store.put_package(package("basic", true, &["core"])).await.unwrap();
-    store.put_package(package("plus", false, &["finance"])).await.unwrap();
+    store
+        .put_package(package("basic", true, &["core"]))
+        .await
+        .unwrap();
+    store
+        .put_package(package("plus", false, &["finance"]))
+        .await
+        .unwrap();
     store.put_addon(addon("finance", "finance")).await.unwrap();
     store.put_addon(addon("market", "market")).await.unwrap();
 }
 
 async fn version<S: CoreStore>(store: &S, company: CompanyId) -> u64 {
-    store.company_state(company).await.unwrap().entitlement_version
+    store
+        .company_state(company)
+        .await
+        .unwrap()
+        .entitlement_version
 }
 
 pub async fn catalog_starts_empty<S: CoreStore>(store: Arc<S>) {
@@ -127,7 +147,9 @@ pub async fn modules_round_trip_and_replace<S: CoreStore>(store: Arc<S>) {
     let mut renamed = m.clone();
     renamed.name = "Finance & Accounting".into();
     renamed.kind = ModuleKind::Standard;
-    renamed.permissions.push(Permission::new("finance.invoices.write").unwrap());
+    renamed
+        .permissions
+        .push(Permission::new("finance.invoices.write").unwrap());
     store.put_module(renamed.clone()).await.unwrap();
     let c = store.catalog().await.unwrap();
     assert_eq!(c.modules.len(), 1);
@@ -143,7 +165,10 @@ pub async fn packages_round_trip_and_replace<S: CoreStore>(store: Arc<S>) {
     assert_eq!(c.packages.len(), 2);
     let emptied = package("basic", false, &[]);
     store.put_package(emptied.clone()).await.unwrap();
-    assert_eq!(store.catalog().await.unwrap().packages.get(&p.key), Some(&emptied));
+    assert_eq!(
+        store.catalog().await.unwrap().packages.get(&p.key),
+        Some(&emptied)
+    );
 }
 
 pub async fn addons_round_trip_and_replace<S: CoreStore>(store: Arc<S>) {
@@ -168,7 +193,10 @@ pub async fn subscription_write_bumps_and_replaces<S: CoreStore>(store: Arc<S>) 
     let company = CompanyId::new();
     let s = subscription(company, "basic", SubscriptionStatus::Trialing);
     assert_eq!(store.put_subscription(s.clone()).await.unwrap(), 1);
-    assert_eq!(store.company_state(company).await.unwrap().subscription, Some(s));
+    assert_eq!(
+        store.company_state(company).await.unwrap().subscription,
+        Some(s)
+    );
     let replaced = Subscription {
         package: PackageKey::new("plus").unwrap(),
         status: SubscriptionStatus::PastDue,
@@ -185,9 +213,28 @@ pub async fn subscription_write_bumps_and_replaces<S: CoreStore>(store: Arc<S>) 
 pub async fn company_addons_upsert_sorted_and_bump<S: CoreStore>(store: Arc<S>) {
     seed_catalog(&*store).await;
     let company = CompanyId::new();
-    assert_eq!(store.put_company_addon(company_addon(company, "market", SubscriptionStatus::Active)).await.unwrap(), 1);
-    assert_eq!(store.put_company_addon(company_addon(company, "finance", SubscriptionStatus::Trialing)).await.unwrap(), 2);
-    let updated = CompanyAddOn { current_period_end: Some(t(60)), ..company_addon(company, "market", SubscriptionStatus::Canceled) };
+    assert_eq!(
+        store
+            .put_company_addon(company_addon(company, "market", SubscriptionStatus::Active))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .put_company_addon(company_addon(
+                company,
+                "finance",
+                SubscriptionStatus::Trialing
+            ))
+            .await
+            .unwrap(),
+        2
+    );
+    let updated = CompanyAddOn {
+        current_period_end: Some(t(60)),
+        ..company_addon(company, "market", SubscriptionStatus::Canceled)
+    };
     assert_eq!(store.put_company_addon(updated.clone()).await.unwrap(), 3);
     let state = store.company_state(company).await.unwrap();
     let keys: Vec<_> = state.add_ons.iter().map(|a| a.addon.as_str()).collect();
@@ -200,27 +247,72 @@ pub async fn removing_a_company_addon_bumps_or_is_not_found<S: CoreStore>(store:
     seed_catalog(&*store).await;
     let company = CompanyId::new();
     let finance = AddOnKey::new("finance").unwrap();
-    let err = store.remove_company_addon(company, &finance).await.unwrap_err();
+    let err = store
+        .remove_company_addon(company, &finance)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::NotFound);
-    store.put_company_addon(company_addon(company, "finance", SubscriptionStatus::Active)).await.unwrap();
-    assert_eq!(store.remove_company_addon(company, &finance).await.unwrap(), 2);
-    assert!(store.company_state(company).await.unwrap().add_ons.is_empty());
-    let err = store.remove_company_addon(company, &finance).await.unwrap_err();
+    store
+        .put_company_addon(company_addon(
+            company,
+            "finance",
+            SubscriptionStatus::Active,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.remove_company_addon(company, &finance).await.unwrap(),
+        2
+    );
+    assert!(
+        store
+            .company_state(company)
+            .await
+            .unwrap()
+            .add_ons
+            .is_empty()
+    );
+    let err = store
+        .remove_company_addon(company, &finance)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::NotFound);
-    assert_eq!(version(&*store, company).await, 2, "a failed removal must not bump");
+    assert_eq!(
+        version(&*store, company).await,
+        2,
+        "a failed removal must not bump"
+    );
 }
 
 pub async fn package_edit_bumps_only_its_subscribers<S: CoreStore>(store: Arc<S>) {
     seed_catalog(&*store).await;
     let (a, b, c) = (CompanyId::new(), CompanyId::new(), CompanyId::new());
-    store.put_subscription(subscription(a, "basic", SubscriptionStatus::Active)).await.unwrap();
-    store.put_subscription(subscription(b, "basic", SubscriptionStatus::Canceled)).await.unwrap();
-    store.put_subscription(subscription(c, "plus", SubscriptionStatus::Active)).await.unwrap();
-    let mut bumps = store.put_package(package("basic", true, &["core", "market"])).await.unwrap();
+    store
+        .put_subscription(subscription(a, "basic", SubscriptionStatus::Active))
+        .await
+        .unwrap();
+    store
+        .put_subscription(subscription(b, "basic", SubscriptionStatus::Canceled))
+        .await
+        .unwrap();
+    store
+        .put_subscription(subscription(c, "plus", SubscriptionStatus::Active))
+        .await
+        .unwrap();
+    let mut bumps = store
+        .put_package(package("basic", true, &["core", "market"]))
+        .await
+        .unwrap();
     bumps.sort_by_key(|x| x.company_id);
     let mut expected = vec![(a, 2), (b, 2)];
     expected.sort();
-    assert_eq!(bumps.iter().map(|x| (x.company_id, x.entitlement_version)).collect::<Vec<_>>(), expected);
+    assert_eq!(
+        bumps
+            .iter()
+            .map(|x| (x.company_id, x.entitlement_version))
+            .collect::<Vec<_>>(),
+        expected
+    );
     assert_eq!(version(&*store, a).await, 2);
     assert_eq!(version(&*store, b).await, 2);
     assert_eq!(version(&*store, c).await, 1);
@@ -229,8 +321,14 @@ pub async fn package_edit_bumps_only_its_subscribers<S: CoreStore>(store: Arc<S>
 pub async fn addon_edit_bumps_only_its_holders<S: CoreStore>(store: Arc<S>) {
     seed_catalog(&*store).await;
     let (a, b) = (CompanyId::new(), CompanyId::new());
-    store.put_company_addon(company_addon(a, "finance", SubscriptionStatus::Active)).await.unwrap();
-    store.put_company_addon(company_addon(b, "market", SubscriptionStatus::Active)).await.unwrap();
+    store
+        .put_company_addon(company_addon(a, "finance", SubscriptionStatus::Active))
+        .await
+        .unwrap();
+    store
+        .put_company_addon(company_addon(b, "market", SubscriptionStatus::Active))
+        .await
+        .unwrap();
     let bumps = store.put_addon(addon("finance", "market")).await.unwrap();
     assert_eq!(bumps.len(), 1);
     assert_eq!((bumps[0].company_id, bumps[0].entitlement_version), (a, 2));
@@ -240,11 +338,30 @@ pub async fn addon_edit_bumps_only_its_holders<S: CoreStore>(store: Arc<S>) {
 pub async fn module_edit_bumps_companies_reaching_it<S: CoreStore>(store: Arc<S>) {
     seed_catalog(&*store).await;
     let (by_package, by_addon, neither) = (CompanyId::new(), CompanyId::new(), CompanyId::new());
-    store.put_subscription(subscription(by_package, "plus", SubscriptionStatus::Active)).await.unwrap();
-    store.put_company_addon(company_addon(by_addon, "finance", SubscriptionStatus::Active)).await.unwrap();
-    store.put_subscription(subscription(neither, "basic", SubscriptionStatus::Active)).await.unwrap();
-    store.put_company_addon(company_addon(neither, "market", SubscriptionStatus::Active)).await.unwrap();
-    let bumps = store.put_module(module("finance", ModuleKind::Addon)).await.unwrap();
+    store
+        .put_subscription(subscription(by_package, "plus", SubscriptionStatus::Active))
+        .await
+        .unwrap();
+    store
+        .put_company_addon(company_addon(
+            by_addon,
+            "finance",
+            SubscriptionStatus::Active,
+        ))
+        .await
+        .unwrap();
+    store
+        .put_subscription(subscription(neither, "basic", SubscriptionStatus::Active))
+        .await
+        .unwrap();
+    store
+        .put_company_addon(company_addon(neither, "market", SubscriptionStatus::Active))
+        .await
+        .unwrap();
+    let bumps = store
+        .put_module(module("finance", ModuleKind::Addon))
+        .await
+        .unwrap();
     let mut companies: Vec<_> = bumps.iter().map(|b| b.company_id).collect();
     companies.sort();
     let mut expected = vec![by_package, by_addon];
@@ -252,14 +369,24 @@ pub async fn module_edit_bumps_companies_reaching_it<S: CoreStore>(store: Arc<S>
     assert_eq!(companies, expected);
     assert_eq!(version(&*store, by_package).await, 2);
     assert_eq!(version(&*store, by_addon).await, 2);
-    assert_eq!(version(&*store, neither).await, 2, "two writes, no catalog bump");
+    assert_eq!(
+        version(&*store, neither).await,
+        2,
+        "two writes, no catalog bump"
+    );
 }
 
 pub async fn companies_are_isolated<S: CoreStore>(store: Arc<S>) {
     seed_catalog(&*store).await;
     let (a, b) = (CompanyId::new(), CompanyId::new());
-    store.put_subscription(subscription(a, "basic", SubscriptionStatus::Active)).await.unwrap();
-    store.put_company_addon(company_addon(a, "finance", SubscriptionStatus::Active)).await.unwrap();
+    store
+        .put_subscription(subscription(a, "basic", SubscriptionStatus::Active))
+        .await
+        .unwrap();
+    store
+        .put_company_addon(company_addon(a, "finance", SubscriptionStatus::Active))
+        .await
+        .unwrap();
     let state = store.company_state(b).await.unwrap();
     assert_eq!(state.entitlement_version, 0);
     assert!(state.subscription.is_none() && state.add_ons.is_empty());
@@ -269,9 +396,16 @@ pub async fn times_keep_microseconds<S: CoreStore>(store: Arc<S>) {
     seed_catalog(&*store).await;
     let company = CompanyId::new();
     let precise = t(10) + TimeDelta::microseconds(123_456);
-    let s = Subscription { current_period_end: Some(precise), grace_until: None, ..subscription(company, "basic", SubscriptionStatus::Active) };
+    let s = Subscription {
+        current_period_end: Some(precise),
+        grace_until: None,
+        ..subscription(company, "basic", SubscriptionStatus::Active)
+    };
     store.put_subscription(s.clone()).await.unwrap();
-    assert_eq!(store.company_state(company).await.unwrap().subscription, Some(s));
+    assert_eq!(
+        store.company_state(company).await.unwrap().subscription,
+        Some(s)
+    );
 }
 
 pub async fn concurrent_writes_lose_nothing<S: CoreStore>(store: Arc<S>) {
@@ -282,11 +416,21 @@ pub async fn concurrent_writes_lose_nothing<S: CoreStore>(store: Arc<S>) {
         let store = Arc::clone(&store);
         tasks.spawn(async move {
             if i % 2 == 0 {
-                let status = if i % 4 == 0 { SubscriptionStatus::Active } else { SubscriptionStatus::PastDue };
-                store.put_subscription(subscription(company, "basic", status)).await.unwrap()
+                let status = if i % 4 == 0 {
+                    SubscriptionStatus::Active
+                } else {
+                    SubscriptionStatus::PastDue
+                };
+                store
+                    .put_subscription(subscription(company, "basic", status))
+                    .await
+                    .unwrap()
             } else {
                 let key = if i % 4 == 1 { "finance" } else { "market" };
-                store.put_company_addon(company_addon(company, key, SubscriptionStatus::Active)).await.unwrap()
+                store
+                    .put_company_addon(company_addon(company, key, SubscriptionStatus::Active))
+                    .await
+                    .unwrap()
             }
         });
     }
@@ -295,7 +439,11 @@ pub async fn concurrent_writes_lose_nothing<S: CoreStore>(store: Arc<S>) {
         versions.push(v.unwrap());
     }
     versions.sort_unstable();
-    assert_eq!(versions, (1..=20).collect::<Vec<u64>>(), "every write gets its own version");
+    assert_eq!(
+        versions,
+        (1..=20).collect::<Vec<u64>>(),
+        "every write gets its own version"
+    );
     let state = store.company_state(company).await.unwrap();
     assert_eq!(state.entitlement_version, 20);
     assert_eq!(state.add_ons.len(), 2);

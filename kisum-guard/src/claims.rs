@@ -78,11 +78,21 @@ mod tests {
     #[test]
     fn claims_have_exactly_the_identity_fields() {
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let c = Claims::new("https://auth.example", "kisum", UserId::new(), SessionId::new(), now, TimeDelta::minutes(10));
+        let c = Claims::new(
+            "https://auth.example",
+            "kisum",
+            UserId::new(),
+            SessionId::new(),
+            now,
+            TimeDelta::minutes(10),
+        );
         let v = serde_json::to_value(&c).unwrap();
         let mut keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
         keys.sort();
-        assert_eq!(keys, ["aud", "exp", "iat", "iss", "jti", "nbf", "sid", "sub"]);
+        assert_eq!(
+            keys,
+            ["aud", "exp", "iat", "iss", "jti", "nbf", "sid", "sub"]
+        );
         assert_eq!(v["exp"], 1_800_000_600);
         assert_eq!(serde_json::from_value::<Claims>(v).unwrap(), c);
     }
@@ -90,7 +100,14 @@ mod tests {
     #[test]
     fn validity_window_with_leeway_and_extreme_values() {
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let mut c = Claims::new("i", "a", UserId::new(), SessionId::new(), now, TimeDelta::minutes(10));
+        let mut c = Claims::new(
+            "i",
+            "a",
+            UserId::new(),
+            SessionId::new(),
+            now,
+            TimeDelta::minutes(10),
+        );
         assert!(c.is_current(now, 0));
         assert!(!c.is_current(now + TimeDelta::minutes(10), 0));
         assert!(c.is_current(now + TimeDelta::minutes(10), 30));

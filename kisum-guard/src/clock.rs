@@ -21,7 +21,10 @@ pub fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[expect(clippy::disallowed_methods, reason = "this is the one place that reads the wall clock")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "this is the one place that reads the wall clock"
+    )]
     fn now(&self) -> DateTime<Utc> {
         to_micros(Utc::now())
     }

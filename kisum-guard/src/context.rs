@@ -120,7 +120,9 @@ mod tests {
             membership_id: MembershipId::new(),
             roles: vec![RoleKey::new("finance-viewer").unwrap()],
             modules: [m("company"), m("finance")].into_iter().collect(),
-            entitled_modules: [m("company"), m("core"), m("finance"), m("market")].into_iter().collect(),
+            entitled_modules: [m("company"), m("core"), m("finance"), m("market")]
+                .into_iter()
+                .collect(),
             permissions: ["finance.invoices.read", "company.members.read"]
                 .into_iter()
                 .map(|p| PermissionPattern::new(p).unwrap())
@@ -139,18 +141,33 @@ mod tests {
 
     #[test]
     fn check_passes_with_module_and_permission() {
-        assert_eq!(ctx().check("finance", &perm("finance.invoices.read")), Ok(()));
+        assert_eq!(
+            ctx().check("finance", &perm("finance.invoices.read")),
+            Ok(())
+        );
         assert!(ctx().allows(&perm("company.members.read")));
     }
 
     #[test]
     fn check_denials_follow_precedence() {
         let c = ctx();
-        assert_eq!(c.check("ai", &perm("ai.chat.use")), Err(DenialCode::ModuleNotEntitled));
-        assert_eq!(c.check("market", &perm("market.stalls.read")), Err(DenialCode::ModuleNotGranted));
-        assert_eq!(c.check("finance", &perm("finance.invoices.write")), Err(DenialCode::PermissionDenied));
+        assert_eq!(
+            c.check("ai", &perm("ai.chat.use")),
+            Err(DenialCode::ModuleNotEntitled)
+        );
+        assert_eq!(
+            c.check("market", &perm("market.stalls.read")),
+            Err(DenialCode::ModuleNotGranted)
+        );
+        assert_eq!(
+            c.check("finance", &perm("finance.invoices.write")),
+            Err(DenialCode::PermissionDenied)
+        );
         // A permission of another module is checked against that module too.
-        assert_eq!(c.check("finance", &perm("market.stalls.read")), Err(DenialCode::ModuleNotGranted));
+        assert_eq!(
+            c.check("finance", &perm("market.stalls.read")),
+            Err(DenialCode::ModuleNotGranted)
+        );
     }
 
     #[test]
@@ -170,13 +187,25 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "access_version", "company_id", "computed_at", "core_app_visible", "entitled_modules",
-                "entitlement_version", "membership_id", "modules", "permissions", "roles", "session_id",
+                "access_version",
+                "company_id",
+                "computed_at",
+                "core_app_visible",
+                "entitled_modules",
+                "entitlement_version",
+                "membership_id",
+                "modules",
+                "permissions",
+                "roles",
+                "session_id",
                 "user_id"
             ]
         );
         assert_eq!(v["modules"], serde_json::json!(["company", "finance"]));
-        assert_eq!(v["permissions"], serde_json::json!(["company.members.read", "finance.invoices.read"]));
+        assert_eq!(
+            v["permissions"],
+            serde_json::json!(["company.members.read", "finance.invoices.read"])
+        );
         assert_eq!(v["computed_at"], "2027-01-15T08:00:00Z");
         let back: AccessContext = serde_json::from_value(v).unwrap();
         assert_eq!(back, c);
@@ -190,6 +219,11 @@ mod tests {
         c.valid_until = Some(c.computed_at + chrono::TimeDelta::seconds(5));
         assert!(c.is_valid_at(c.computed_at));
         assert!(!c.is_valid_at(c.computed_at + chrono::TimeDelta::seconds(5)));
-        assert!(serde_json::to_value(&c).unwrap().get("valid_until").is_some());
+        assert!(
+            serde_json::to_value(&c)
+                .unwrap()
+                .get("valid_until")
+                .is_some()
+        );
     }
 }

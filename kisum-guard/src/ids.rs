@@ -308,7 +308,15 @@ mod tests {
     fn keys_validate_their_alphabet() {
         assert!(ModuleKey::new("finance").is_ok());
         assert!(RoleKey::new("finance-viewer_2").is_ok());
-        for bad in ["", "Finance", "1abc", "fi.nance", "a b", "é", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "Finance",
+            "1abc",
+            "fi.nance",
+            "a b",
+            "é",
+            &"a".repeat(65),
+        ] {
             assert!(ModuleKey::new(bad).is_err(), "{bad:?} accepted");
         }
         let err = serde_json::from_str::<ModuleKey>("\"Bad Key\"").unwrap_err();

@@ -44,7 +44,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::AccessContext;
 pub use denial::{DenialCode, FieldError, PROBLEM_CONTENT_TYPE, Problem};
 pub use ids::{
-    AddOnKey, COMPANY_MODULE, CORE_MODULE, CompanyId, CompanySlug, DelegationId, InvalidId, MembershipId,
-    ModuleKey, OWNER_ROLE, PackageKey, RoleKey, SessionId, UserId,
+    AddOnKey, COMPANY_MODULE, CORE_MODULE, CompanyId, CompanySlug, DelegationId, InvalidId,
+    MembershipId, ModuleKey, OWNER_ROLE, PackageKey, RoleKey, SessionId, UserId,
 };
 pub use permission::{Permission, PermissionPattern, PermissionSet};

@@ -366,7 +366,15 @@ mod tests {
     fn permission_keys_are_validated() {
         assert!(Permission::new("finance.invoices.read").is_ok());
         assert!(Permission::new("ai.use").is_ok());
-        for bad in ["finance", "finance.", ".x", "finance..read", "finance.*", "*", "Finance.a"] {
+        for bad in [
+            "finance",
+            "finance.",
+            ".x",
+            "finance..read",
+            "finance.*",
+            "*",
+            "Finance.a",
+        ] {
             assert!(Permission::new(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(perm("finance.invoices.read").module(), "finance");
@@ -374,10 +382,23 @@ mod tests {
 
     #[test]
     fn patterns_are_validated() {
-        for good in ["*", "finance.*", "finance.invoices.*", "finance.invoices.read"] {
+        for good in [
+            "*",
+            "finance.*",
+            "finance.invoices.*",
+            "finance.invoices.read",
+        ] {
             assert!(PermissionPattern::new(good).is_ok(), "{good:?} rejected");
         }
-        for bad in ["", "finance", "finance*", "*.read", "finance.*.read", "fin ance.*", "**"] {
+        for bad in [
+            "",
+            "finance",
+            "finance*",
+            "*.read",
+            "finance.*.read",
+            "fin ance.*",
+            "**",
+        ] {
             assert!(PermissionPattern::new(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -409,15 +430,27 @@ mod tests {
 
     #[test]
     fn intersection_of_nested_and_disjoint_patterns() {
-        assert_eq!(pat("finance.*").intersect(&pat("finance.invoices.read")), Some(pat("finance.invoices.read")));
-        assert_eq!(pat("*").intersect(&pat("finance.*")), Some(pat("finance.*")));
+        assert_eq!(
+            pat("finance.*").intersect(&pat("finance.invoices.read")),
+            Some(pat("finance.invoices.read"))
+        );
+        assert_eq!(
+            pat("*").intersect(&pat("finance.*")),
+            Some(pat("finance.*"))
+        );
         assert_eq!(pat("finance.*").intersect(&pat("market.*")), None);
-        assert_eq!(pat("finance.a.read").intersect(&pat("finance.a.write")), None);
+        assert_eq!(
+            pat("finance.a.read").intersect(&pat("finance.a.write")),
+            None
+        );
     }
 
     #[test]
     fn set_matches_like_any_of_its_patterns() {
-        let set: PermissionSet = ["finance.invoices.read", "market.*"].into_iter().map(pat).collect();
+        let set: PermissionSet = ["finance.invoices.read", "market.*"]
+            .into_iter()
+            .map(pat)
+            .collect();
         assert!(set.matches(&perm("finance.invoices.read")));
         assert!(set.matches(&perm("market.stalls.write")));
         assert!(!set.matches(&perm("finance.invoices.write")));
@@ -426,9 +459,16 @@ mod tests {
 
     #[test]
     fn set_serializes_sorted_and_deduplicated() {
-        let set: PermissionSet = ["market.*", "finance.invoices.read", "market.*"].into_iter().map(pat).collect();
-        assert_eq!(serde_json::to_string(&set).unwrap(), r#"["finance.invoices.read","market.*"]"#);
-        let back: PermissionSet = serde_json::from_str(r#"["market.*","finance.invoices.read"]"#).unwrap();
+        let set: PermissionSet = ["market.*", "finance.invoices.read", "market.*"]
+            .into_iter()
+            .map(pat)
+            .collect();
+        assert_eq!(
+            serde_json::to_string(&set).unwrap(),
+            r#"["finance.invoices.read","market.*"]"#
+        );
+        let back: PermissionSet =
+            serde_json::from_str(r#"["market.*","finance.invoices.read"]"#).unwrap();
         assert_eq!(back, set);
         assert!(back.matches(&perm("market.a.b")));
         assert!(serde_json::from_str::<PermissionSet>(r#"["bad pattern"]"#).is_err());
@@ -438,7 +478,8 @@ mod tests {
         let seg = prop::sample::select(vec!["a", "b", "c"]);
         prop_oneof![
             Just(pat("*")),
-            prop::collection::vec(seg.clone(), 1..3).prop_map(|s| pat(&format!("{}.*", s.join(".")))),
+            prop::collection::vec(seg.clone(), 1..3)
+                .prop_map(|s| pat(&format!("{}.*", s.join(".")))),
             prop::collection::vec(seg, 2..4).prop_map(|s| pat(&s.join("."))),
         ]
     }

@@ -9,7 +9,8 @@ use kisum_core::StoreError;
 use kisum_guard::{CompanyId, CompanySlug, DelegationId, MembershipId, RoleKey, SessionId, UserId};
 
 use crate::directory::{
-    AccessBump, AccessInputs, Company, Delegation, DelegationGrant, DirectoryStore, Membership, MembershipPatch, Role,
+    AccessBump, AccessInputs, Company, Delegation, DelegationGrant, DirectoryStore, Membership,
+    MembershipPatch, Role,
 };
 use crate::identity::{Email, User, UserStore};
 use crate::session::{RevokeReason, Session, SessionStore};
@@ -36,7 +37,11 @@ impl State {
         let Some(roles) = self.roles.get(&membership.company_id) else {
             return Vec::new();
         };
-        membership.roles.iter().filter_map(|k| roles.get(k).cloned()).collect()
+        membership
+            .roles
+            .iter()
+            .filter_map(|k| roles.get(k).cloned())
+            .collect()
     }
 
     fn company_delegations(&self, company_id: CompanyId) -> impl Iterator<Item = &Delegation> {
@@ -51,8 +56,11 @@ impl State {
     fn bump(&mut self, ids: &[MembershipId], at: DateTime<Utc>) -> Vec<AccessBump> {
         let mut targets: Vec<MembershipId> = ids.to_vec();
         let sources: BTreeSet<MembershipId> = ids.iter().copied().collect();
-        let companies: BTreeSet<CompanyId> =
-            ids.iter().filter_map(|id| self.memberships.get(id)).map(|m| m.company_id).collect();
+        let companies: BTreeSet<CompanyId> = ids
+            .iter()
+            .filter_map(|id| self.memberships.get(id))
+            .map(|m| m.company_id)
+            .collect();
         for company in companies {
             for d in self.company_delegations(company) {
                 if d.revoked_at.is_none()
@@ -91,13 +99,26 @@ impl State {
         if !self.companies.contains_key(&m.company_id) {
             return Err(StoreError::not_found(format!("company {}", m.company_id)));
         }
-        if self.memberships.contains_key(&m.id) || self.membership_by_pair.contains_key(&(m.company_id, m.user_id)) {
-            return Err(StoreError::conflict("the user is already a member of the company"));
+        if self.memberships.contains_key(&m.id)
+            || self
+                .membership_by_pair
+                .contains_key(&(m.company_id, m.user_id))
+        {
+            return Err(StoreError::conflict(
+                "the user is already a member of the company",
+            ));
         }
         self.memberships.insert(m.id, m.clone());
-        self.membership_by_pair.insert((m.company_id, m.user_id), m.id);
-        self.memberships_by_company.entry(m.company_id).or_default().push(m.id);
-        self.memberships_by_user.entry(m.user_id).or_default().push(m.id);
+        self.membership_by_pair
+            .insert((m.company_id, m.user_id), m.id);
+        self.memberships_by_company
+            .entry(m.company_id)
+            .or_default()
+            .push(m.id);
+        self.memberships_by_user
+            .entry(m.user_id)
+            .or_default()
+            .push(m.id);
         Ok(())
     }
 }
@@ -138,7 +159,10 @@ impl UserStore for MemoryAuthStore {
 
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let s = self.lock();
-        Ok(s.users_by_email.get(email).and_then(|id| s.users.get(id)).cloned())
+        Ok(s.users_by_email
+            .get(email)
+            .and_then(|id| s.users.get(id))
+            .cloned())
     }
 
     async fn update_user(&self, user: &User) -> Result<(), StoreError> {
@@ -166,7 +190,10 @@ impl SessionStore for MemoryAuthStore {
             return Err(StoreError::conflict("session id exists"));
         }
         s.sessions.insert(session.id, session.clone());
-        s.sessions_by_user.entry(session.user_id).or_default().push(session.id);
+        s.sessions_by_user
+            .entry(session.user_id)
+            .or_default()
+            .push(session.id);
         Ok(())
     }
 
@@ -187,17 +214,33 @@ impl SessionStore for MemoryAuthStore {
         Ok(v)
     }
 
-    async fn touch_session(&self, id: SessionId, last_seen_at: DateTime<Utc>, idle_expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: DateTime<Utc>,
+        idle_expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut s = self.lock();
-        let session = s.sessions.get_mut(&id).ok_or_else(|| StoreError::not_found(format!("session {id}")))?;
+        let session = s
+            .sessions
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::not_found(format!("session {id}")))?;
         session.last_seen_at = last_seen_at;
         session.idle_expires_at = idle_expires_at;
         Ok(())
     }
 
-    async fn revoke_session(&self, id: SessionId, reason: RevokeReason, at: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn revoke_session(
+        &self,
+        id: SessionId,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let mut s = self.lock();
-        let session = s.sessions.get_mut(&id).ok_or_else(|| StoreError::not_found(format!("session {id}")))?;
+        let session = s
+            .sessions
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::not_found(format!("session {id}")))?;
         if session.revoked_at.is_some() {
             return Ok(false);
         }
@@ -214,7 +257,11 @@ impl SessionStore for MemoryAuthStore {
         except: Option<SessionId>,
     ) -> Result<Vec<SessionId>, StoreError> {
         let mut s = self.lock();
-        let ids = s.sessions_by_user.get(&user_id).cloned().unwrap_or_default();
+        let ids = s
+            .sessions_by_user
+            .get(&user_id)
+            .cloned()
+            .unwrap_or_default();
         let mut revoked = Vec::new();
         for id in ids {
             if Some(id) == except {
@@ -232,15 +279,25 @@ impl SessionStore for MemoryAuthStore {
 
 #[async_trait]
 impl DirectoryStore for MemoryAuthStore {
-    async fn create_company(&self, company: &Company, owner: Option<&Membership>) -> Result<(), StoreError> {
+    async fn create_company(
+        &self,
+        company: &Company,
+        owner: Option<&Membership>,
+    ) -> Result<(), StoreError> {
         let mut s = self.lock();
-        if s.companies.contains_key(&company.id) || s.companies_by_slug.contains_key(&company.slug) {
-            return Err(StoreError::conflict(format!("company slug `{}` is taken", company.slug)));
+        if s.companies.contains_key(&company.id) || s.companies_by_slug.contains_key(&company.slug)
+        {
+            return Err(StoreError::conflict(format!(
+                "company slug `{}` is taken",
+                company.slug
+            )));
         }
         if let Some(m) = owner
             && (m.company_id != company.id || s.memberships.contains_key(&m.id))
         {
-            return Err(StoreError::conflict("the owner membership does not fit the company"));
+            return Err(StoreError::conflict(
+                "the owner membership does not fit the company",
+            ));
         }
         s.companies.insert(company.id, company.clone());
         s.companies_by_slug.insert(company.slug.clone(), company.id);
@@ -254,9 +311,15 @@ impl DirectoryStore for MemoryAuthStore {
         Ok(self.lock().companies.get(&id).cloned())
     }
 
-    async fn find_company_by_slug(&self, slug: &CompanySlug) -> Result<Option<Company>, StoreError> {
+    async fn find_company_by_slug(
+        &self,
+        slug: &CompanySlug,
+    ) -> Result<Option<Company>, StoreError> {
         let s = self.lock();
-        Ok(s.companies_by_slug.get(slug).and_then(|id| s.companies.get(id)).cloned())
+        Ok(s.companies_by_slug
+            .get(slug)
+            .and_then(|id| s.companies.get(id))
+            .cloned())
     }
 
     async fn create_membership(&self, membership: &Membership) -> Result<(), StoreError> {
@@ -267,12 +330,22 @@ impl DirectoryStore for MemoryAuthStore {
         Ok(self.lock().memberships.get(&id).cloned())
     }
 
-    async fn find_membership(&self, company_id: CompanyId, user_id: UserId) -> Result<Option<Membership>, StoreError> {
+    async fn find_membership(
+        &self,
+        company_id: CompanyId,
+        user_id: UserId,
+    ) -> Result<Option<Membership>, StoreError> {
         let s = self.lock();
-        Ok(s.membership_by_pair.get(&(company_id, user_id)).and_then(|id| s.memberships.get(id)).cloned())
+        Ok(s.membership_by_pair
+            .get(&(company_id, user_id))
+            .and_then(|id| s.memberships.get(id))
+            .cloned())
     }
 
-    async fn list_company_memberships(&self, company_id: CompanyId) -> Result<Vec<Membership>, StoreError> {
+    async fn list_company_memberships(
+        &self,
+        company_id: CompanyId,
+    ) -> Result<Vec<Membership>, StoreError> {
         let s = self.lock();
         Ok(s.sorted_memberships(s.memberships_by_company.get(&company_id)))
     }
@@ -289,7 +362,10 @@ impl DirectoryStore for MemoryAuthStore {
         at: DateTime<Utc>,
     ) -> Result<(Membership, Vec<AccessBump>), StoreError> {
         let mut s = self.lock();
-        let m = s.memberships.get_mut(&id).ok_or_else(|| StoreError::not_found(format!("membership {id}")))?;
+        let m = s
+            .memberships
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::not_found(format!("membership {id}")))?;
         if let Some(roles) = &patch.roles {
             m.roles.clone_from(roles);
         }
@@ -300,13 +376,24 @@ impl DirectoryStore for MemoryAuthStore {
             m.status = status;
         }
         let bumps = s.bump(&[id], at);
-        let m = s.memberships.get(&id).cloned().ok_or_else(|| StoreError::not_found(format!("membership {id}")))?;
+        let m = s
+            .memberships
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| StoreError::not_found(format!("membership {id}")))?;
         Ok((m, bumps))
     }
 
-    async fn put_role(&self, role: &Role, at: DateTime<Utc>) -> Result<Vec<AccessBump>, StoreError> {
+    async fn put_role(
+        &self,
+        role: &Role,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AccessBump>, StoreError> {
         let mut s = self.lock();
-        s.roles.entry(role.company_id).or_default().insert(role.key.clone(), role.clone());
+        s.roles
+            .entry(role.company_id)
+            .or_default()
+            .insert(role.key.clone(), role.clone());
         let holders: Vec<MembershipId> = s
             .sorted_memberships(s.memberships_by_company.get(&role.company_id))
             .into_iter()
@@ -316,12 +403,25 @@ impl DirectoryStore for MemoryAuthStore {
         Ok(s.bump(&holders, at))
     }
 
-    async fn delete_role(&self, company_id: CompanyId, key: &RoleKey, at: DateTime<Utc>) -> Result<Vec<AccessBump>, StoreError> {
+    async fn delete_role(
+        &self,
+        company_id: CompanyId,
+        key: &RoleKey,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AccessBump>, StoreError> {
         let mut s = self.lock();
-        if s.roles.get_mut(&company_id).and_then(|r| r.remove(key)).is_none() {
+        if s.roles
+            .get_mut(&company_id)
+            .and_then(|r| r.remove(key))
+            .is_none()
+        {
             return Err(StoreError::not_found(format!("role `{key}`")));
         }
-        let ids = s.memberships_by_company.get(&company_id).cloned().unwrap_or_default();
+        let ids = s
+            .memberships_by_company
+            .get(&company_id)
+            .cloned()
+            .unwrap_or_default();
         let mut holders = Vec::new();
         for id in ids {
             if let Some(m) = s.memberships.get_mut(&id)
@@ -333,30 +433,59 @@ impl DirectoryStore for MemoryAuthStore {
         Ok(s.bump(&holders, at))
     }
 
-    async fn get_role(&self, company_id: CompanyId, key: &RoleKey) -> Result<Option<Role>, StoreError> {
-        Ok(self.lock().roles.get(&company_id).and_then(|r| r.get(key)).cloned())
+    async fn get_role(
+        &self,
+        company_id: CompanyId,
+        key: &RoleKey,
+    ) -> Result<Option<Role>, StoreError> {
+        Ok(self
+            .lock()
+            .roles
+            .get(&company_id)
+            .and_then(|r| r.get(key))
+            .cloned())
     }
 
     async fn list_roles(&self, company_id: CompanyId) -> Result<Vec<Role>, StoreError> {
-        Ok(self.lock().roles.get(&company_id).map(|r| r.values().cloned().collect()).unwrap_or_default())
+        Ok(self
+            .lock()
+            .roles
+            .get(&company_id)
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default())
     }
 
-    async fn create_delegation(&self, delegation: &Delegation) -> Result<Vec<AccessBump>, StoreError> {
+    async fn create_delegation(
+        &self,
+        delegation: &Delegation,
+    ) -> Result<Vec<AccessBump>, StoreError> {
         let mut s = self.lock();
         if s.delegations.contains_key(&delegation.id) {
             return Err(StoreError::conflict("delegation id exists"));
         }
         for id in [delegation.from_membership_id, delegation.to_membership_id] {
-            if !s.memberships.get(&id).is_some_and(|m| m.company_id == delegation.company_id) {
+            if !s
+                .memberships
+                .get(&id)
+                .is_some_and(|m| m.company_id == delegation.company_id)
+            {
                 return Err(StoreError::not_found(format!("membership {id}")));
             }
         }
         s.delegations.insert(delegation.id, delegation.clone());
-        s.delegations_by_company.entry(delegation.company_id).or_default().push(delegation.id);
+        s.delegations_by_company
+            .entry(delegation.company_id)
+            .or_default()
+            .push(delegation.id);
         Ok(s.bump(&[delegation.to_membership_id], delegation.created_at))
     }
 
-    async fn revoke_delegation(&self, company_id: CompanyId, id: DelegationId, at: DateTime<Utc>) -> Result<Vec<AccessBump>, StoreError> {
+    async fn revoke_delegation(
+        &self,
+        company_id: CompanyId,
+        id: DelegationId,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AccessBump>, StoreError> {
         let mut s = self.lock();
         let d = s
             .delegations
@@ -382,9 +511,17 @@ impl DirectoryStore for MemoryAuthStore {
         Ok(v)
     }
 
-    async fn load_access(&self, company_id: CompanyId, user_id: UserId) -> Result<Option<AccessInputs>, StoreError> {
+    async fn load_access(
+        &self,
+        company_id: CompanyId,
+        user_id: UserId,
+    ) -> Result<Option<AccessInputs>, StoreError> {
         let s = self.lock();
-        let Some(membership) = s.membership_by_pair.get(&(company_id, user_id)).and_then(|id| s.memberships.get(id)) else {
+        let Some(membership) = s
+            .membership_by_pair
+            .get(&(company_id, user_id))
+            .and_then(|id| s.memberships.get(id))
+        else {
             return Ok(None);
         };
         let delegations = s

@@ -3,9 +3,17 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use kisum_auth::{AccessService, Company, DirectoryService, MemoryAuthStore, Membership, MembershipStatus, Session, SessionStore};
-use kisum_core::{AddOn, CompanyAddOn, EntitlementService, MemoryCoreStore, Module, ModuleKind, Package, Subscription, SubscriptionStatus};
-use kisum_guard::{AddOnKey, ManualClock, ModuleKey, PackageKey, PermissionPattern, RoleKey, UserId};
+use kisum_auth::{
+    AccessService, Company, DirectoryService, Membership, MembershipStatus, MemoryAuthStore,
+    Session, SessionStore,
+};
+use kisum_core::{
+    AddOn, CompanyAddOn, EntitlementService, MemoryCoreStore, Module, ModuleKind, Package,
+    Subscription, SubscriptionStatus,
+};
+use kisum_guard::{
+    AddOnKey, ManualClock, ModuleKey, PackageKey, PermissionPattern, RoleKey, UserId,
+};
 
 pub(crate) fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap()
@@ -28,17 +36,42 @@ impl World {
         let store = Arc::new(MemoryAuthStore::new());
         let core = EntitlementService::new(Arc::new(MemoryCoreStore::new()), clock.clone());
         for key in ["core", "finance", "market", "touring", "venue", "ai"] {
-            let kind = if key == "core" { ModuleKind::Core } else { ModuleKind::Addon };
-            core.put_module(Module { key: ModuleKey::new(key).unwrap(), name: key.into(), kind, permissions: vec![] }).await.unwrap();
-            if key != "core" {
-                core.put_addon(AddOn { key: AddOnKey::new(key).unwrap(), name: key.into(), module: ModuleKey::new(key).unwrap() }).await.unwrap();
-            }
-        }
-        core.put_package(Package { key: PackageKey::new("basic").unwrap(), name: "Basic".into(), is_basic: true, modules: [ModuleKey::core()].into() })
+            let kind = if key == "core" {
+                ModuleKind::Core
+            } else {
+                ModuleKind::Addon
+            };
+            core.put_module(Module {
+                key: ModuleKey::new(key).unwrap(),
+                name: key.into(),
+                kind,
+                permissions: vec![],
+            })
             .await
             .unwrap();
+            if key != "core" {
+                core.put_addon(AddOn {
+                    key: AddOnKey::new(key).unwrap(),
+                    name: key.into(),
+                    module: ModuleKey::new(key).unwrap(),
+                })
+                .await
+                .unwrap();
+            }
+        }
+        core.put_package(Package {
+            key: PackageKey::new("basic").unwrap(),
+            name: "Basic".into(),
+            is_basic: true,
+            modules: [ModuleKey::core()].into(),
+        })
+        .await
+        .unwrap();
         let directory = DirectoryService::new(store.clone(), clock.clone());
-        let (acme, owner) = directory.create_company("Acme", None, UserId::new()).await.unwrap();
+        let (acme, owner) = directory
+            .create_company("Acme", None, UserId::new())
+            .await
+            .unwrap();
         core.set_subscription(Subscription {
             company_id: acme.id,
             package: PackageKey::new("basic").unwrap(),
@@ -48,19 +81,49 @@ impl World {
         })
         .await
         .unwrap();
-        core.set_company_addon(CompanyAddOn { company_id: acme.id, addon: AddOnKey::new("finance").unwrap(), status: SubscriptionStatus::Active, current_period_end: None })
-            .await
-            .unwrap();
+        core.set_company_addon(CompanyAddOn {
+            company_id: acme.id,
+            addon: AddOnKey::new("finance").unwrap(),
+            status: SubscriptionStatus::Active,
+            current_period_end: None,
+        })
+        .await
+        .unwrap();
         directory
-            .put_role(acme.id, RoleKey::new("finance-viewer").unwrap(), "Finance viewer", [PermissionPattern::new("finance.invoices.read").unwrap()].into())
+            .put_role(
+                acme.id,
+                RoleKey::new("finance-viewer").unwrap(),
+                "Finance viewer",
+                [PermissionPattern::new("finance.invoices.read").unwrap()].into(),
+            )
             .await
             .unwrap();
         let member = directory
-            .add_member(acme.id, UserId::new(), MembershipStatus::Active, [RoleKey::new("finance-viewer").unwrap()].into(), [ModuleKey::new("finance").unwrap()].into())
+            .add_member(
+                acme.id,
+                UserId::new(),
+                MembershipStatus::Active,
+                [RoleKey::new("finance-viewer").unwrap()].into(),
+                [ModuleKey::new("finance").unwrap()].into(),
+            )
             .await
             .unwrap();
-        let access = AccessService::new(store.clone(), store.clone(), Arc::new(core.clone()), clock.clone());
-        Self { clock, store, core, directory, access, acme, owner, member }
+        let access = AccessService::new(
+            store.clone(),
+            store.clone(),
+            Arc::new(core.clone()),
+            clock.clone(),
+        );
+        Self {
+            clock,
+            store,
+            core,
+            directory,
+            access,
+            acme,
+            owner,
+            member,
+        }
     }
 
     /// Signs `user` in: a session of one hour idle, one day absolute.

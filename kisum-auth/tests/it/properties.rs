@@ -5,13 +5,13 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_auth::{
-    AccessInputs, Company, CompanyStatus, Delegation, DelegationGrant, Membership, MembershipPatch, MembershipStatus,
-    NewDelegation, Role, aggregate,
+    AccessInputs, Company, CompanyStatus, Delegation, DelegationGrant, Membership, MembershipPatch,
+    MembershipStatus, NewDelegation, Role, aggregate,
 };
 use kisum_core::{EnabledModule, Entitlements, ModuleSource};
 use kisum_guard::{
-    AccessContext, AddOnKey, CompanyId, CompanySlug, DelegationId, DenialCode, ModuleKey, PackageKey, Permission,
-    PermissionPattern, RoleKey, SessionId, UserId,
+    AccessContext, AddOnKey, CompanyId, CompanySlug, DelegationId, DenialCode, ModuleKey,
+    PackageKey, Permission, PermissionPattern, RoleKey, SessionId, UserId,
 };
 use proptest::prelude::*;
 
@@ -28,14 +28,27 @@ fn mk(s: &str) -> ModuleKey {
 fn universe() -> Vec<Permission> {
     let mut v: Vec<Permission> = MODULES
         .iter()
-        .flat_map(|m| ["a.read", "a.write", "b.read"].map(|rest| Permission::new(&format!("{m}.{rest}")).unwrap()))
+        .flat_map(|m| {
+            ["a.read", "a.write", "b.read"]
+                .map(|rest| Permission::new(&format!("{m}.{rest}")).unwrap())
+        })
         .collect();
-    v.extend(kisum_auth::COMPANY_PERMISSIONS.iter().map(|p| Permission::new(p).unwrap()));
+    v.extend(
+        kisum_auth::COMPANY_PERMISSIONS
+            .iter()
+            .map(|p| Permission::new(p).unwrap()),
+    );
     v
 }
 
 fn arb_module() -> impl Strategy<Value = &'static str> {
-    prop::sample::select(MODULES.iter().copied().chain(["company"]).collect::<Vec<_>>())
+    prop::sample::select(
+        MODULES
+            .iter()
+            .copied()
+            .chain(["company"])
+            .collect::<Vec<_>>(),
+    )
 }
 
 fn arb_pattern() -> impl Strategy<Value = PermissionPattern> {
@@ -69,10 +82,15 @@ struct MemberSpec {
 
 fn arb_member() -> impl Strategy<Value = MemberSpec> {
     let roles = prop::collection::btree_set(
-        prop_oneof![1 => Just("owner"), 3 => Just("r1"), 3 => Just("r2")].prop_map(|r| RoleKey::new(r).unwrap()),
+        prop_oneof![1 => Just("owner"), 3 => Just("r1"), 3 => Just("r2")]
+            .prop_map(|r| RoleKey::new(r).unwrap()),
         0..3,
     );
-    (arb_status(), roles, arb_modules()).prop_map(|(status, roles, grants)| MemberSpec { status, roles, grants })
+    (arb_status(), roles, arb_modules()).prop_map(|(status, roles, grants)| MemberSpec {
+        status,
+        roles,
+        grants,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -85,9 +103,23 @@ struct DelegationSpec {
 }
 
 fn arb_delegation() -> impl Strategy<Value = DelegationSpec> {
-    (arb_member(), arb_patterns(), arb_modules(), -20i64..20, 1i64..40, prop::bool::weighted(0.2)).prop_map(
-        |(delegator, patterns, modules, start, len, revoked)| DelegationSpec { delegator, patterns, modules, window: (start, start + len), revoked },
+    (
+        arb_member(),
+        arb_patterns(),
+        arb_modules(),
+        -20i64..20,
+        1i64..40,
+        prop::bool::weighted(0.2),
     )
+        .prop_map(
+            |(delegator, patterns, modules, start, len, revoked)| DelegationSpec {
+                delegator,
+                patterns,
+                modules,
+                window: (start, start + len),
+                revoked,
+            },
+        )
 }
 
 #[derive(Debug, Clone)]
@@ -110,11 +142,18 @@ fn arb_scenario() -> impl Strategy<Value = Scenario> {
     )
         .prop_map(|(mods, basic_active, r1, r2, member, delegations)| {
             // `core` is entitled exactly when basic is, as Core resolves it.
-            let mut entitled: BTreeSet<ModuleKey> = mods.into_iter().filter(|m| *m != "core").map(mk).collect();
+            let mut entitled: BTreeSet<ModuleKey> =
+                mods.into_iter().filter(|m| *m != "core").map(mk).collect();
             if basic_active {
                 entitled.insert(ModuleKey::core());
             }
-            Scenario { entitled, basic_active, roles: [r1, r2], member, delegations }
+            Scenario {
+                entitled,
+                basic_active,
+                roles: [r1, r2],
+                member,
+                delegations,
+            }
         })
 }
 
@@ -130,18 +169,42 @@ fn now() -> DateTime<Utc> {
 }
 
 fn build(s: &Scenario) -> Built {
-    let company = Company { id: CompanyId::new(), slug: CompanySlug::new("acme").unwrap(), name: "Acme".into(), status: CompanyStatus::Active, created_at: t0() };
+    let company = Company {
+        id: CompanyId::new(),
+        slug: CompanySlug::new("acme").unwrap(),
+        name: "Acme".into(),
+        status: CompanyStatus::Active,
+        created_at: t0(),
+    };
     let roles: Vec<Role> = ROLE_KEYS[1..]
         .iter()
         .zip(&s.roles)
-        .map(|(k, p)| Role { company_id: company.id, key: RoleKey::new(k).unwrap(), name: (*k).into(), permissions: p.clone() })
+        .map(|(k, p)| Role {
+            company_id: company.id,
+            key: RoleKey::new(k).unwrap(),
+            name: (*k).into(),
+            permissions: p.clone(),
+        })
         .collect();
     let membership = |m: &MemberSpec| {
-        let mut x = Membership::new(company.id, UserId::new(), MembershipStatus::Active, m.roles.clone(), m.grants.clone(), t0());
+        let mut x = Membership::new(
+            company.id,
+            UserId::new(),
+            MembershipStatus::Active,
+            m.roles.clone(),
+            m.grants.clone(),
+            t0(),
+        );
         x.status = m.status;
         x
     };
-    let held = |m: &Membership| roles.iter().filter(|r| m.roles.contains(&r.key)).cloned().collect::<Vec<_>>();
+    let held = |m: &Membership| {
+        roles
+            .iter()
+            .filter(|r| m.roles.contains(&r.key))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     let member = membership(&s.member);
     let mut delegators = Vec::new();
     let grants = s
@@ -149,7 +212,11 @@ fn build(s: &Scenario) -> Built {
         .iter()
         .map(|d| {
             let delegator = membership(&d.delegator);
-            delegators.push(AccessInputs { membership: delegator.clone(), roles: held(&delegator), delegations: vec![] });
+            delegators.push(AccessInputs {
+                membership: delegator.clone(),
+                roles: held(&delegator),
+                delegations: vec![],
+            });
             DelegationGrant {
                 delegation: Delegation {
                     id: DelegationId::new(),
@@ -177,19 +244,39 @@ fn build(s: &Scenario) -> Built {
             .iter()
             .map(|k| EnabledModule {
                 key: k.clone(),
-                source: if k.as_str() == "core" { ModuleSource::Package(PackageKey::new("basic").unwrap()) } else { ModuleSource::AddOn(AddOnKey::new(k.as_str()).unwrap()) },
+                source: if k.as_str() == "core" {
+                    ModuleSource::Package(PackageKey::new("basic").unwrap())
+                } else {
+                    ModuleSource::AddOn(AddOnKey::new(k.as_str()).unwrap())
+                },
             })
             .collect(),
         subscription: None,
         add_ons: vec![],
         valid_until: None,
     };
-    let inputs = AccessInputs { roles: held(&member), membership: member, delegations: grants };
-    Built { company, entitlements, inputs, delegators }
+    let inputs = AccessInputs {
+        roles: held(&member),
+        membership: member,
+        delegations: grants,
+    };
+    Built {
+        company,
+        entitlements,
+        inputs,
+        delegators,
+    }
 }
 
 fn run(b: &Built, inputs: &AccessInputs) -> Result<AccessContext, DenialCode> {
-    aggregate(inputs.membership.user_id, SessionId::new(), &b.company, Some(inputs), &b.entitlements, now())
+    aggregate(
+        inputs.membership.user_id,
+        SessionId::new(),
+        &b.company,
+        Some(inputs),
+        &b.entitlements,
+        now(),
+    )
 }
 
 proptest! {
@@ -297,7 +384,10 @@ enum Edit {
 }
 
 fn arb_edit() -> impl Strategy<Value = Edit> {
-    let roles = prop::collection::btree_set(prop::sample::select(vec!["r1", "r2"]).prop_map(|r| RoleKey::new(r).unwrap()), 0..3);
+    let roles = prop::collection::btree_set(
+        prop::sample::select(vec!["r1", "r2"]).prop_map(|r| RoleKey::new(r).unwrap()),
+        0..3,
+    );
     prop_oneof![
         (0usize..2, arb_patterns()).prop_map(|(i, p)| Edit::Role(i, p)),
         (0usize..3, roles, arb_modules()).prop_map(|(i, r, m)| Edit::Patch(i, r, m)),
@@ -308,11 +398,25 @@ fn arb_edit() -> impl Strategy<Value = Edit> {
 async fn world_with_members() -> (World, Vec<Membership>) {
     let w = World::new().await;
     for key in ["r1", "r2"] {
-        w.directory.put_role(w.acme.id, RoleKey::new(key).unwrap(), key, BTreeSet::new()).await.unwrap();
+        w.directory
+            .put_role(w.acme.id, RoleKey::new(key).unwrap(), key, BTreeSet::new())
+            .await
+            .unwrap();
     }
     let mut members = Vec::new();
     for _ in 0..3 {
-        members.push(w.directory.add_member(w.acme.id, UserId::new(), MembershipStatus::Active, BTreeSet::new(), BTreeSet::new()).await.unwrap());
+        members.push(
+            w.directory
+                .add_member(
+                    w.acme.id,
+                    UserId::new(),
+                    MembershipStatus::Active,
+                    BTreeSet::new(),
+                    BTreeSet::new(),
+                )
+                .await
+                .unwrap(),
+        );
     }
     (w, members)
 }
@@ -320,11 +424,26 @@ async fn world_with_members() -> (World, Vec<Membership>) {
 async fn apply(w: &World, members: &[Membership], edit: &Edit) {
     match edit {
         Edit::Role(i, p) => {
-            w.directory.put_role(w.acme.id, RoleKey::new(["r1", "r2"][*i]).unwrap(), "r", p.clone()).await.unwrap();
+            w.directory
+                .put_role(
+                    w.acme.id,
+                    RoleKey::new(["r1", "r2"][*i]).unwrap(),
+                    "r",
+                    p.clone(),
+                )
+                .await
+                .unwrap();
         }
         Edit::Patch(i, roles, modules) => {
-            let patch = MembershipPatch { roles: Some(roles.clone()), module_grants: Some(modules.clone()), status: None };
-            w.directory.update_member(w.acme.id, members[*i].id, &patch).await.unwrap();
+            let patch = MembershipPatch {
+                roles: Some(roles.clone()),
+                module_grants: Some(modules.clone()),
+                status: None,
+            };
+            w.directory
+                .update_member(w.acme.id, members[*i].id, &patch)
+                .await
+                .unwrap();
         }
         Edit::Delegate(a, b, p) => {
             let new = NewDelegation {
@@ -360,7 +479,11 @@ impl MemberLookup for World {
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 proptest! {

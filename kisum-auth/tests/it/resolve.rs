@@ -2,9 +2,15 @@
 //! precedence, versions, explanations, and the administrative rules.
 
 use chrono::TimeDelta;
-use kisum_auth::{AccessError, DirectoryError, MembershipPatch, MembershipStatus, NewDelegation, RevokeReason, SessionStore};
+use kisum_auth::{
+    AccessError, DirectoryError, MembershipPatch, MembershipStatus, NewDelegation, RevokeReason,
+    SessionStore,
+};
 use kisum_core::{CompanyAddOn, Subscription, SubscriptionStatus};
-use kisum_guard::{AddOnKey, DenialCode, ModuleKey, PackageKey, Permission, PermissionPattern, RoleKey, SessionId, UserId};
+use kisum_guard::{
+    AddOnKey, DenialCode, ModuleKey, PackageKey, Permission, PermissionPattern, RoleKey, SessionId,
+    UserId,
+};
 
 use crate::fixture::{World, t0};
 
@@ -23,31 +29,75 @@ fn denied<T: std::fmt::Debug>(r: Result<T, AccessError>) -> DenialCode {
 async fn member_resolves_by_slug_and_by_id() {
     let w = World::new().await;
     let s = w.session(w.member.user_id).await;
-    let by_slug = w.access.resolve(w.member.user_id, s.id, Some("acme")).await.unwrap();
+    let by_slug = w
+        .access
+        .resolve(w.member.user_id, s.id, Some("acme"))
+        .await
+        .unwrap();
     let id = w.acme.id.to_string();
-    let by_id = w.access.resolve(w.member.user_id, s.id, Some(&id)).await.unwrap();
+    let by_id = w
+        .access
+        .resolve(w.member.user_id, s.id, Some(&id))
+        .await
+        .unwrap();
     assert_eq!(by_slug, by_id);
     assert_eq!(by_slug.membership_id, w.member.id);
     assert_eq!(by_slug.session_id, s.id);
-    assert_eq!(by_slug.modules.iter().map(ModuleKey::as_str).collect::<Vec<_>>(), ["company", "finance"]);
+    assert_eq!(
+        by_slug
+            .modules
+            .iter()
+            .map(ModuleKey::as_str)
+            .collect::<Vec<_>>(),
+        ["company", "finance"]
+    );
     assert!(!by_slug.core_app_visible, "the member was not granted core");
-    assert_eq!(by_slug.check("finance", &perm("finance.invoices.read")), Ok(()));
-    assert_eq!(by_slug.check("finance", &perm("finance.invoices.write")), Err(DenialCode::PermissionDenied));
-    assert_eq!(by_slug.check("core", &perm("core.home.view")), Err(DenialCode::ModuleNotGranted));
-    assert_eq!(by_slug.check("market", &perm("market.stalls.read")), Err(DenialCode::ModuleNotEntitled));
+    assert_eq!(
+        by_slug.check("finance", &perm("finance.invoices.read")),
+        Ok(())
+    );
+    assert_eq!(
+        by_slug.check("finance", &perm("finance.invoices.write")),
+        Err(DenialCode::PermissionDenied)
+    );
+    assert_eq!(
+        by_slug.check("core", &perm("core.home.view")),
+        Err(DenialCode::ModuleNotGranted)
+    );
+    assert_eq!(
+        by_slug.check("market", &perm("market.stalls.read")),
+        Err(DenialCode::ModuleNotEntitled)
+    );
     assert_eq!(by_slug.entitlement_version, 2);
     assert_eq!(by_slug.computed_at, t0());
-    let upper = w.access.resolve(w.member.user_id, s.id, Some(" ACME ")).await.unwrap();
-    assert_eq!(upper.company_id, w.acme.id, "slugs are matched case-insensitively");
+    let upper = w
+        .access
+        .resolve(w.member.user_id, s.id, Some(" ACME "))
+        .await
+        .unwrap();
+    assert_eq!(
+        upper.company_id, w.acme.id,
+        "slugs are matched case-insensitively"
+    );
 }
 
 #[tokio::test]
 async fn owner_sees_the_core_app_and_every_entitled_module() {
     let w = World::new().await;
     let s = w.session(w.owner.user_id).await;
-    let ctx = w.access.resolve(w.owner.user_id, s.id, Some("acme")).await.unwrap();
+    let ctx = w
+        .access
+        .resolve(w.owner.user_id, s.id, Some("acme"))
+        .await
+        .unwrap();
     assert!(ctx.core_app_visible);
-    assert_eq!(ctx.modules.iter().map(ModuleKey::as_str).collect::<Vec<_>>(), ["company", "core", "finance"]);
+    assert_eq!(
+        ctx.modules
+            .iter()
+            .map(ModuleKey::as_str)
+            .collect::<Vec<_>>(),
+        ["company", "core", "finance"]
+    );
     assert_eq!(ctx.roles, [RoleKey::owner()]);
     assert!(ctx.allows(&perm("company.delegations.manage")));
 }
@@ -56,21 +106,45 @@ async fn owner_sees_the_core_app_and_every_entitled_module() {
 async fn session_failures_are_session_revoked() {
     let w = World::new().await;
     let user = w.member.user_id;
-    assert_eq!(denied(w.access.resolve(user, SessionId::new(), Some("acme")).await), DenialCode::SessionRevoked);
+    assert_eq!(
+        denied(w.access.resolve(user, SessionId::new(), Some("acme")).await),
+        DenialCode::SessionRevoked
+    );
     let other = w.session(UserId::new()).await;
-    assert_eq!(denied(w.access.resolve(user, other.id, Some("acme")).await), DenialCode::SessionRevoked, "someone else's session");
+    assert_eq!(
+        denied(w.access.resolve(user, other.id, Some("acme")).await),
+        DenialCode::SessionRevoked,
+        "someone else's session"
+    );
     let s = w.session(user).await;
-    w.store.revoke_session(s.id, RevokeReason::Logout, t0()).await.unwrap();
-    assert_eq!(denied(w.access.resolve(user, s.id, Some("acme")).await), DenialCode::SessionRevoked);
+    w.store
+        .revoke_session(s.id, RevokeReason::Logout, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        denied(w.access.resolve(user, s.id, Some("acme")).await),
+        DenialCode::SessionRevoked
+    );
     let s = w.session(user).await;
     w.clock.advance(TimeDelta::hours(1));
-    assert_eq!(denied(w.access.resolve(user, s.id, Some("acme")).await), DenialCode::SessionRevoked, "idle expiry");
+    assert_eq!(
+        denied(w.access.resolve(user, s.id, Some("acme")).await),
+        DenialCode::SessionRevoked,
+        "idle expiry"
+    );
 }
 
 #[tokio::test]
 async fn session_is_checked_before_the_org_header() {
     let w = World::new().await;
-    assert_eq!(denied(w.access.resolve(w.member.user_id, SessionId::new(), None).await), DenialCode::SessionRevoked);
+    assert_eq!(
+        denied(
+            w.access
+                .resolve(w.member.user_id, SessionId::new(), None)
+                .await
+        ),
+        DenialCode::SessionRevoked
+    );
 }
 
 #[tokio::test]
@@ -79,10 +153,22 @@ async fn org_header_failures() {
     let user = w.member.user_id;
     let s = w.session(user).await;
     for missing in [None, Some(""), Some("   ")] {
-        assert_eq!(denied(w.access.resolve(user, s.id, missing).await), DenialCode::OrgRequired);
+        assert_eq!(
+            denied(w.access.resolve(user, s.id, missing).await),
+            DenialCode::OrgRequired
+        );
     }
-    for unknown in ["globex", "01936f3e-1a2b-7c3d-8e4f-5a6b7c8d9e0f", "not a slug!", "\u{0}"] {
-        assert_eq!(denied(w.access.resolve(user, s.id, Some(unknown)).await), DenialCode::OrgUnknown, "{unknown:?}");
+    for unknown in [
+        "globex",
+        "01936f3e-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+        "not a slug!",
+        "\u{0}",
+    ] {
+        assert_eq!(
+            denied(w.access.resolve(user, s.id, Some(unknown)).await),
+            DenialCode::OrgUnknown,
+            "{unknown:?}"
+        );
     }
 }
 
@@ -91,12 +177,28 @@ async fn strangers_and_inactive_members_are_denied() {
     let w = World::new().await;
     let stranger = UserId::new();
     let s = w.session(stranger).await;
-    assert_eq!(denied(w.access.resolve(stranger, s.id, Some("acme")).await), DenialCode::NotAMember);
+    assert_eq!(
+        denied(w.access.resolve(stranger, s.id, Some("acme")).await),
+        DenialCode::NotAMember
+    );
     let s = w.session(w.member.user_id).await;
-    for status in [MembershipStatus::Suspended, MembershipStatus::Invited, MembershipStatus::Revoked] {
-        let patch = MembershipPatch { status: Some(status), ..Default::default() };
-        w.directory.update_member(w.acme.id, w.member.id, &patch).await.unwrap();
-        assert_eq!(denied(w.access.resolve(w.member.user_id, s.id, Some("acme")).await), DenialCode::MembershipInactive);
+    for status in [
+        MembershipStatus::Suspended,
+        MembershipStatus::Invited,
+        MembershipStatus::Revoked,
+    ] {
+        let patch = MembershipPatch {
+            status: Some(status),
+            ..Default::default()
+        };
+        w.directory
+            .update_member(w.acme.id, w.member.id, &patch)
+            .await
+            .unwrap();
+        assert_eq!(
+            denied(w.access.resolve(w.member.user_id, s.id, Some("acme")).await),
+            DenialCode::MembershipInactive
+        );
     }
 }
 
@@ -104,75 +206,185 @@ async fn strangers_and_inactive_members_are_denied() {
 async fn every_change_shows_up_with_a_new_version() {
     let w = World::new().await;
     let s = w.session(w.member.user_id).await;
-    let before = w.access.resolve(w.member.user_id, s.id, Some("acme")).await.unwrap();
+    let before = w
+        .access
+        .resolve(w.member.user_id, s.id, Some("acme"))
+        .await
+        .unwrap();
     let (_, bumps) = w
         .directory
-        .put_role(w.acme.id, RoleKey::new("finance-viewer").unwrap(), "Finance viewer", [PermissionPattern::new("finance.*").unwrap()].into())
+        .put_role(
+            w.acme.id,
+            RoleKey::new("finance-viewer").unwrap(),
+            "Finance viewer",
+            [PermissionPattern::new("finance.*").unwrap()].into(),
+        )
         .await
         .unwrap();
     assert_eq!(bumps.len(), 1);
-    let after_role = w.access.resolve(w.member.user_id, s.id, Some("acme")).await.unwrap();
+    let after_role = w
+        .access
+        .resolve(w.member.user_id, s.id, Some("acme"))
+        .await
+        .unwrap();
     assert_eq!(after_role.access_version, before.access_version + 1);
     assert!(after_role.allows(&perm("finance.invoices.write")));
 
     w.core
-        .set_subscription(Subscription { company_id: w.acme.id, package: PackageKey::new("basic").unwrap(), status: SubscriptionStatus::Canceled, current_period_end: None, grace_until: None })
+        .set_subscription(Subscription {
+            company_id: w.acme.id,
+            package: PackageKey::new("basic").unwrap(),
+            status: SubscriptionStatus::Canceled,
+            current_period_end: None,
+            grace_until: None,
+        })
         .await
         .unwrap();
     let owner_s = w.session(w.owner.user_id).await;
-    let owner = w.access.resolve(w.owner.user_id, owner_s.id, Some("acme")).await.unwrap();
+    let owner = w
+        .access
+        .resolve(w.owner.user_id, owner_s.id, Some("acme"))
+        .await
+        .unwrap();
     assert!(!owner.core_app_visible, "canceled basic hides the Core App");
     assert!(owner.has_module("finance"), "the add-on stays");
     assert_eq!(owner.entitlement_version, before.entitlement_version + 1);
 
-    w.core.remove_company_addon(w.acme.id, &AddOnKey::new("finance").unwrap()).await.unwrap();
-    let member = w.access.resolve(w.member.user_id, s.id, Some("acme")).await.unwrap();
-    assert_eq!(member.check("finance", &perm("finance.invoices.read")), Err(DenialCode::ModuleNotEntitled));
-    assert!(member.permissions.is_empty(), "permissions outside the modules are dropped");
+    w.core
+        .remove_company_addon(w.acme.id, &AddOnKey::new("finance").unwrap())
+        .await
+        .unwrap();
+    let member = w
+        .access
+        .resolve(w.member.user_id, s.id, Some("acme"))
+        .await
+        .unwrap();
+    assert_eq!(
+        member.check("finance", &perm("finance.invoices.read")),
+        Err(DenialCode::ModuleNotEntitled)
+    );
+    assert!(
+        member.permissions.is_empty(),
+        "permissions outside the modules are dropped"
+    );
 }
 
 #[tokio::test]
 async fn delegation_through_the_stores_is_bounded_and_not_transitive() {
     let w = World::new().await;
     w.core
-        .set_company_addon(CompanyAddOn { company_id: w.acme.id, addon: AddOnKey::new("market").unwrap(), status: SubscriptionStatus::Active, current_period_end: None })
+        .set_company_addon(CompanyAddOn {
+            company_id: w.acme.id,
+            addon: AddOnKey::new("market").unwrap(),
+            status: SubscriptionStatus::Active,
+            current_period_end: None,
+        })
         .await
         .unwrap();
-    let deputy = w.directory.add_member(w.acme.id, UserId::new(), MembershipStatus::Active, Default::default(), Default::default()).await.unwrap();
-    let third = w.directory.add_member(w.acme.id, UserId::new(), MembershipStatus::Active, Default::default(), Default::default()).await.unwrap();
+    let deputy = w
+        .directory
+        .add_member(
+            w.acme.id,
+            UserId::new(),
+            MembershipStatus::Active,
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let third = w
+        .directory
+        .add_member(
+            w.acme.id,
+            UserId::new(),
+            MembershipStatus::Active,
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
     let window = |hours| NewDelegation {
         from_membership_id: w.member.id,
         to_membership_id: deputy.id,
-        permissions: [PermissionPattern::new("finance.*").unwrap(), PermissionPattern::new("market.*").unwrap()].into(),
+        permissions: [
+            PermissionPattern::new("finance.*").unwrap(),
+            PermissionPattern::new("market.*").unwrap(),
+        ]
+        .into(),
         modules: Default::default(),
         starts_at: None,
         expires_at: t0() + TimeDelta::hours(hours),
     };
-    w.directory.create_delegation(w.acme.id, window(2)).await.unwrap();
     w.directory
-        .create_delegation(w.acme.id, NewDelegation { from_membership_id: deputy.id, to_membership_id: third.id, ..window(2) })
+        .create_delegation(w.acme.id, window(2))
+        .await
+        .unwrap();
+    w.directory
+        .create_delegation(
+            w.acme.id,
+            NewDelegation {
+                from_membership_id: deputy.id,
+                to_membership_id: third.id,
+                ..window(2)
+            },
+        )
         .await
         .unwrap();
 
     let s = w.session(deputy.user_id).await;
-    let ctx = w.access.resolve(deputy.user_id, s.id, Some("acme")).await.unwrap();
-    assert!(ctx.allows(&perm("finance.invoices.read")), "what the delegator holds");
-    assert!(!ctx.allows(&perm("finance.invoices.write")), "never more than the delegator holds");
-    assert!(!ctx.has_module("market"), "the delegator has no market module to pass on");
+    let ctx = w
+        .access
+        .resolve(deputy.user_id, s.id, Some("acme"))
+        .await
+        .unwrap();
+    assert!(
+        ctx.allows(&perm("finance.invoices.read")),
+        "what the delegator holds"
+    );
+    assert!(
+        !ctx.allows(&perm("finance.invoices.write")),
+        "never more than the delegator holds"
+    );
+    assert!(
+        !ctx.has_module("market"),
+        "the delegator has no market module to pass on"
+    );
     assert_eq!(ctx.valid_until, Some(t0() + TimeDelta::hours(2)));
 
     let s3 = w.session(third.user_id).await;
-    let third_ctx = w.access.resolve(third.user_id, s3.id, Some("acme")).await.unwrap();
-    assert!(!third_ctx.allows(&perm("finance.invoices.read")), "delegations are not transitive");
+    let third_ctx = w
+        .access
+        .resolve(third.user_id, s3.id, Some("acme"))
+        .await
+        .unwrap();
+    assert!(
+        !third_ctx.allows(&perm("finance.invoices.read")),
+        "delegations are not transitive"
+    );
 
     // The delegator loses the permission: the delegate loses it at the next check.
     w.directory
-        .update_member(w.acme.id, w.member.id, &MembershipPatch { roles: Some(Default::default()), ..Default::default() })
+        .update_member(
+            w.acme.id,
+            w.member.id,
+            &MembershipPatch {
+                roles: Some(Default::default()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
-    let after = w.access.resolve(deputy.user_id, s.id, Some("acme")).await.unwrap();
+    let after = w
+        .access
+        .resolve(deputy.user_id, s.id, Some("acme"))
+        .await
+        .unwrap();
     assert!(!after.allows(&perm("finance.invoices.read")));
-    assert_eq!(after.access_version, ctx.access_version + 1, "the delegator's change bumped the delegate");
+    assert_eq!(
+        after.access_version,
+        ctx.access_version + 1,
+        "the delegator's change bumped the delegate"
+    );
 }
 
 #[tokio::test]
@@ -186,87 +398,267 @@ async fn delegation_rules_are_enforced_on_creation() {
         starts_at: None,
         expires_at: t0() + TimeDelta::hours(1),
     };
-    let err = w.directory.create_delegation(w.acme.id, NewDelegation { to_membership_id: w.owner.id, ..base.clone() }).await.unwrap_err();
-    assert!(matches!(err, DirectoryError::SelfDelegation));
-    let err = w.directory.create_delegation(w.acme.id, NewDelegation { permissions: Default::default(), ..base.clone() }).await.unwrap_err();
-    assert!(matches!(err, DirectoryError::EmptyDelegation));
-    let err = w.directory.create_delegation(w.acme.id, NewDelegation { expires_at: t0(), ..base.clone() }).await.unwrap_err();
-    assert!(matches!(err, DirectoryError::InvalidWindow));
     let err = w
         .directory
-        .create_delegation(w.acme.id, NewDelegation { starts_at: Some(t0() + TimeDelta::hours(2)), ..base.clone() })
+        .create_delegation(
+            w.acme.id,
+            NewDelegation {
+                to_membership_id: w.owner.id,
+                ..base.clone()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DirectoryError::SelfDelegation));
+    let err = w
+        .directory
+        .create_delegation(
+            w.acme.id,
+            NewDelegation {
+                permissions: Default::default(),
+                ..base.clone()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DirectoryError::EmptyDelegation));
+    let err = w
+        .directory
+        .create_delegation(
+            w.acme.id,
+            NewDelegation {
+                expires_at: t0(),
+                ..base.clone()
+            },
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, DirectoryError::InvalidWindow));
-    let (other, _) = w.directory.create_company("Globex", None, UserId::new()).await.unwrap();
-    let err = w.directory.create_delegation(other.id, base.clone()).await.unwrap_err();
-    assert!(matches!(err, DirectoryError::MembershipNotFound(_)), "members of another company");
-    let (d, _) = w.directory.create_delegation(w.acme.id, base).await.unwrap();
-    assert!(matches!(w.directory.revoke_delegation(other.id, d.id).await.unwrap_err(), DirectoryError::DelegationNotFound(_)));
-    assert_eq!(w.directory.revoke_delegation(w.acme.id, d.id).await.unwrap().len(), 1);
+    let err = w
+        .directory
+        .create_delegation(
+            w.acme.id,
+            NewDelegation {
+                starts_at: Some(t0() + TimeDelta::hours(2)),
+                ..base.clone()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DirectoryError::InvalidWindow));
+    let (other, _) = w
+        .directory
+        .create_company("Globex", None, UserId::new())
+        .await
+        .unwrap();
+    let err = w
+        .directory
+        .create_delegation(other.id, base.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DirectoryError::MembershipNotFound(_)),
+        "members of another company"
+    );
+    let (d, _) = w
+        .directory
+        .create_delegation(w.acme.id, base)
+        .await
+        .unwrap();
+    assert!(matches!(
+        w.directory
+            .revoke_delegation(other.id, d.id)
+            .await
+            .unwrap_err(),
+        DirectoryError::DelegationNotFound(_)
+    ));
+    assert_eq!(
+        w.directory
+            .revoke_delegation(w.acme.id, d.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn roles_and_members_follow_the_rules() {
     let w = World::new().await;
-    let err = w.directory.put_role(w.acme.id, RoleKey::owner(), "Boss", Default::default()).await.unwrap_err();
+    let err = w
+        .directory
+        .put_role(w.acme.id, RoleKey::owner(), "Boss", Default::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, DirectoryError::ReservedRole));
-    assert!(matches!(w.directory.delete_role(w.acme.id, &RoleKey::owner()).await.unwrap_err(), DirectoryError::ReservedRole));
-    let err = w.directory.delete_role(w.acme.id, &RoleKey::new("nope").unwrap()).await.unwrap_err();
+    assert!(matches!(
+        w.directory
+            .delete_role(w.acme.id, &RoleKey::owner())
+            .await
+            .unwrap_err(),
+        DirectoryError::ReservedRole
+    ));
+    let err = w
+        .directory
+        .delete_role(w.acme.id, &RoleKey::new("nope").unwrap())
+        .await
+        .unwrap_err();
     assert!(matches!(err, DirectoryError::RoleNotFound(_)));
     let err = w
         .directory
-        .add_member(w.acme.id, UserId::new(), MembershipStatus::Invited, [RoleKey::new("nope").unwrap()].into(), Default::default())
+        .add_member(
+            w.acme.id,
+            UserId::new(),
+            MembershipStatus::Invited,
+            [RoleKey::new("nope").unwrap()].into(),
+            Default::default(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, DirectoryError::UnknownRole(_)));
     let err = w
         .directory
-        .add_member(w.acme.id, w.member.user_id, MembershipStatus::Active, Default::default(), Default::default())
+        .add_member(
+            w.acme.id,
+            w.member.user_id,
+            MembershipStatus::Active,
+            Default::default(),
+            Default::default(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, DirectoryError::AlreadyMember));
-    let roles: Vec<_> = w.directory.list_roles(w.acme.id).await.unwrap().into_iter().map(|r| r.key.to_string()).collect();
+    let roles: Vec<_> = w
+        .directory
+        .list_roles(w.acme.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key.to_string())
+        .collect();
     assert_eq!(roles, ["owner", "finance-viewer"]);
-    let err = w.directory.create_company("Acme", None, UserId::new()).await.unwrap_err();
+    let err = w
+        .directory
+        .create_company("Acme", None, UserId::new())
+        .await
+        .unwrap_err();
     assert!(matches!(err, DirectoryError::SlugTaken(_)));
-    let err = w.directory.create_company("!!!", None, UserId::new()).await.unwrap_err();
+    let err = w
+        .directory
+        .create_company("!!!", None, UserId::new())
+        .await
+        .unwrap_err();
     assert!(matches!(err, DirectoryError::SlugRequired));
-    let bumps = w.directory.remove_member(w.acme.id, w.member.id).await.unwrap();
+    let bumps = w
+        .directory
+        .remove_member(w.acme.id, w.member.id)
+        .await
+        .unwrap();
     assert_eq!(bumps.len(), 1);
-    let (other, _) = w.directory.create_company("Globex", None, UserId::new()).await.unwrap();
-    assert!(matches!(w.directory.remove_member(other.id, w.owner.id).await.unwrap_err(), DirectoryError::MembershipNotFound(_)));
+    let (other, _) = w
+        .directory
+        .create_company("Globex", None, UserId::new())
+        .await
+        .unwrap();
+    assert!(matches!(
+        w.directory
+            .remove_member(other.id, w.owner.id)
+            .await
+            .unwrap_err(),
+        DirectoryError::MembershipNotFound(_)
+    ));
 }
 
 #[tokio::test]
 async fn explain_walks_the_steps() {
     let w = World::new().await;
     let finance = ModuleKey::new("finance").unwrap();
-    let e = w.access.explain(&w.acme, w.member.id, Some(&finance), Some(&perm("finance.invoices.read"))).await.unwrap();
+    let e = w
+        .access
+        .explain(
+            &w.acme,
+            w.member.id,
+            Some(&finance),
+            Some(&perm("finance.invoices.read")),
+        )
+        .await
+        .unwrap();
     assert!(e.allowed, "{e:?}");
     assert_eq!(e.code, None);
     let checks: Vec<_> = e.steps.iter().map(|s| s.check.as_str()).collect();
-    assert_eq!(checks, ["company", "membership", "membership_status", "entitlements", "modules", "permissions", "module", "permission"]);
+    assert_eq!(
+        checks,
+        [
+            "company",
+            "membership",
+            "membership_status",
+            "entitlements",
+            "modules",
+            "permissions",
+            "module",
+            "permission"
+        ]
+    );
     assert!(e.steps.iter().all(|s| s.ok));
 
-    let e = w.access.explain(&w.acme, w.member.id, None, Some(&perm("finance.invoices.write"))).await.unwrap();
+    let e = w
+        .access
+        .explain(
+            &w.acme,
+            w.member.id,
+            None,
+            Some(&perm("finance.invoices.write")),
+        )
+        .await
+        .unwrap();
     assert_eq!(e.code, Some(DenialCode::PermissionDenied));
     let last = e.steps.last().unwrap();
-    assert!(!last.ok && last.detail.contains("finance.invoices.write"), "{last:?}");
+    assert!(
+        !last.ok && last.detail.contains("finance.invoices.write"),
+        "{last:?}"
+    );
 
     let market = ModuleKey::new("market").unwrap();
-    let e = w.access.explain(&w.acme, w.member.id, Some(&market), None).await.unwrap();
+    let e = w
+        .access
+        .explain(&w.acme, w.member.id, Some(&market), None)
+        .await
+        .unwrap();
     assert_eq!(e.code, Some(DenialCode::ModuleNotEntitled));
     let core = ModuleKey::core();
-    let e = w.access.explain(&w.acme, w.member.id, Some(&core), None).await.unwrap();
+    let e = w
+        .access
+        .explain(&w.acme, w.member.id, Some(&core), None)
+        .await
+        .unwrap();
     assert_eq!(e.code, Some(DenialCode::ModuleNotGranted));
 
-    let e = w.access.explain(&w.acme, kisum_guard::MembershipId::new(), Some(&finance), None).await.unwrap();
+    let e = w
+        .access
+        .explain(
+            &w.acme,
+            kisum_guard::MembershipId::new(),
+            Some(&finance),
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(e.code, Some(DenialCode::NotAMember));
-    w.directory.remove_member(w.acme.id, w.member.id).await.unwrap();
-    let e = w.access.explain(&w.acme, w.member.id, None, None).await.unwrap();
+    w.directory
+        .remove_member(w.acme.id, w.member.id)
+        .await
+        .unwrap();
+    let e = w
+        .access
+        .explain(&w.acme, w.member.id, None, None)
+        .await
+        .unwrap();
     assert_eq!(e.code, Some(DenialCode::MembershipInactive));
-    assert!(e.steps.iter().any(|s| !s.ok && s.detail.contains("revoked")));
+    assert!(
+        e.steps
+            .iter()
+            .any(|s| !s.ok && s.detail.contains("revoked"))
+    );
     let json = serde_json::to_value(&e).unwrap();
     assert_eq!(json["code"], "membership_inactive");
     assert_eq!(json["allowed"], false);
@@ -276,13 +668,32 @@ async fn explain_walks_the_steps() {
 async fn owner_without_subscription_still_manages_the_company() {
     let w = World::new().await;
     w.core
-        .set_subscription(Subscription { company_id: w.acme.id, package: PackageKey::new("basic").unwrap(), status: SubscriptionStatus::Expired, current_period_end: None, grace_until: None })
+        .set_subscription(Subscription {
+            company_id: w.acme.id,
+            package: PackageKey::new("basic").unwrap(),
+            status: SubscriptionStatus::Expired,
+            current_period_end: None,
+            grace_until: None,
+        })
         .await
         .unwrap();
-    w.core.remove_company_addon(w.acme.id, &AddOnKey::new("finance").unwrap()).await.unwrap();
+    w.core
+        .remove_company_addon(w.acme.id, &AddOnKey::new("finance").unwrap())
+        .await
+        .unwrap();
     let s = w.session(w.owner.user_id).await;
-    let ctx = w.access.resolve(w.owner.user_id, s.id, Some("acme")).await.unwrap();
-    assert_eq!(ctx.modules.iter().map(ModuleKey::as_str).collect::<Vec<_>>(), ["company"]);
+    let ctx = w
+        .access
+        .resolve(w.owner.user_id, s.id, Some("acme"))
+        .await
+        .unwrap();
+    assert_eq!(
+        ctx.modules
+            .iter()
+            .map(ModuleKey::as_str)
+            .collect::<Vec<_>>(),
+        ["company"]
+    );
     for p in kisum_auth::COMPANY_PERMISSIONS {
         assert!(ctx.allows(&perm(p)), "{p}");
     }

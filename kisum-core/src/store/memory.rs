@@ -18,7 +18,10 @@ struct State {
 }
 
 impl State {
-    fn bump_where(&mut self, affected: impl Fn(&CompanyEntitlementState) -> bool) -> Vec<VersionBump> {
+    fn bump_where(
+        &mut self,
+        affected: impl Fn(&CompanyEntitlementState) -> bool,
+    ) -> Vec<VersionBump> {
         let mut bumps: Vec<VersionBump> = self
             .companies
             .values_mut()
@@ -65,7 +68,9 @@ impl CatalogStore for MemoryCoreStore {
     async fn put_module(&self, module: Module) -> Result<Vec<VersionBump>, StoreError> {
         let mut state = self.lock();
         let key = module.key.clone();
-        Arc::make_mut(&mut state.catalog).modules.insert(key.clone(), module);
+        Arc::make_mut(&mut state.catalog)
+            .modules
+            .insert(key.clone(), module);
         let catalog = Arc::clone(&state.catalog);
         Ok(state.bump_where(|c| {
             let by_package = c
@@ -73,10 +78,12 @@ impl CatalogStore for MemoryCoreStore {
                 .as_ref()
                 .and_then(|s| catalog.packages.get(&s.package))
                 .is_some_and(|p| p.modules.contains(&key));
-            let by_addon = c
-                .add_ons
-                .iter()
-                .any(|a| catalog.addons.get(&a.addon).is_some_and(|a| a.module == key));
+            let by_addon = c.add_ons.iter().any(|a| {
+                catalog
+                    .addons
+                    .get(&a.addon)
+                    .is_some_and(|a| a.module == key)
+            });
             by_package || by_addon
         }))
     }
@@ -84,14 +91,18 @@ impl CatalogStore for MemoryCoreStore {
     async fn put_package(&self, package: Package) -> Result<Vec<VersionBump>, StoreError> {
         let mut state = self.lock();
         let key = package.key.clone();
-        Arc::make_mut(&mut state.catalog).packages.insert(key.clone(), package);
+        Arc::make_mut(&mut state.catalog)
+            .packages
+            .insert(key.clone(), package);
         Ok(state.bump_where(|c| c.subscription.as_ref().is_some_and(|s| s.package == key)))
     }
 
     async fn put_addon(&self, addon: AddOn) -> Result<Vec<VersionBump>, StoreError> {
         let mut state = self.lock();
         let key = addon.key.clone();
-        Arc::make_mut(&mut state.catalog).addons.insert(key.clone(), addon);
+        Arc::make_mut(&mut state.catalog)
+            .addons
+            .insert(key.clone(), addon);
         Ok(state.bump_where(|c| c.add_ons.iter().any(|a| a.addon == key)))
     }
 
@@ -102,7 +113,10 @@ impl CatalogStore for MemoryCoreStore {
 
 #[async_trait]
 impl SubscriptionStore for MemoryCoreStore {
-    async fn company_state(&self, company_id: CompanyId) -> Result<CompanyEntitlementState, StoreError> {
+    async fn company_state(
+        &self,
+        company_id: CompanyId,
+    ) -> Result<CompanyEntitlementState, StoreError> {
         Ok(self
             .lock()
             .companies
@@ -122,7 +136,10 @@ impl SubscriptionStore for MemoryCoreStore {
     async fn put_company_addon(&self, addon: CompanyAddOn) -> Result<u64, StoreError> {
         let mut state = self.lock();
         let company = state.company(addon.company_id);
-        match company.add_ons.binary_search_by(|a| a.addon.cmp(&addon.addon)) {
+        match company
+            .add_ons
+            .binary_search_by(|a| a.addon.cmp(&addon.addon))
+        {
             Ok(i) => {
                 if let Some(slot) = company.add_ons.get_mut(i) {
                     *slot = addon;
@@ -134,7 +151,11 @@ impl SubscriptionStore for MemoryCoreStore {
         Ok(company.entitlement_version)
     }
 
-    async fn remove_company_addon(&self, company_id: CompanyId, addon: &AddOnKey) -> Result<u64, StoreError> {
+    async fn remove_company_addon(
+        &self,
+        company_id: CompanyId,
+        addon: &AddOnKey,
+    ) -> Result<u64, StoreError> {
         let mut state = self.lock();
         let Some(company) = state.companies.get_mut(&company_id) else {
             return Err(StoreError::not_found(format!("company add-on `{addon}`")));

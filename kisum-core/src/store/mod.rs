@@ -111,7 +111,9 @@ impl fmt::Display for StoreError {
 
 impl StdError for StoreError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
     }
 }
 
@@ -169,7 +171,10 @@ pub trait SubscriptionStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// `Unavailable` when the backend cannot be reached.
-    async fn company_state(&self, company_id: CompanyId) -> Result<CompanyEntitlementState, StoreError>;
+    async fn company_state(
+        &self,
+        company_id: CompanyId,
+    ) -> Result<CompanyEntitlementState, StoreError>;
 
     /// Creates or replaces the company's subscription (one per company) and bumps its version.
     ///
@@ -188,7 +193,11 @@ pub trait SubscriptionStore: Send + Sync + 'static {
     /// # Errors
     /// `NotFound` when the company does not hold the add-on; `Unavailable` when the backend
     /// cannot be reached.
-    async fn remove_company_addon(&self, company_id: CompanyId, addon: &AddOnKey) -> Result<u64, StoreError>;
+    async fn remove_company_addon(
+        &self,
+        company_id: CompanyId,
+        addon: &AddOnKey,
+    ) -> Result<u64, StoreError>;
 }
 
 /// A backend holding both the catalog and company entitlements, so that catalog edits can bump

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_core::{
-    AddOn, CompanyAddOn, EntitlementError, EntitlementService, MemoryCoreStore, Module, ModuleKind, Package,
-    Subscription, SubscriptionStatus,
+    AddOn, CompanyAddOn, EntitlementError, EntitlementService, MemoryCoreStore, Module, ModuleKind,
+    Package, Subscription, SubscriptionStatus,
 };
 use kisum_guard::{AddOnKey, CompanyId, ManualClock, ModuleKey, PackageKey, Permission};
 use proptest::prelude::*;
@@ -22,24 +22,61 @@ fn mk(s: &str) -> ModuleKey {
 async fn service() -> (EntitlementService, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(t0()));
     let s = EntitlementService::new(Arc::new(MemoryCoreStore::new()), clock.clone());
-    for (key, kind) in [("core", ModuleKind::Core), ("finance", ModuleKind::Addon), ("market", ModuleKind::Addon)] {
-        s.put_module(Module { key: mk(key), name: key.into(), kind, permissions: vec![] }).await.unwrap();
-    }
-    s.put_package(Package { key: PackageKey::new("basic").unwrap(), name: "Basic".into(), is_basic: true, modules: [mk("core")].into() })
+    for (key, kind) in [
+        ("core", ModuleKind::Core),
+        ("finance", ModuleKind::Addon),
+        ("market", ModuleKind::Addon),
+    ] {
+        s.put_module(Module {
+            key: mk(key),
+            name: key.into(),
+            kind,
+            permissions: vec![],
+        })
         .await
         .unwrap();
+    }
+    s.put_package(Package {
+        key: PackageKey::new("basic").unwrap(),
+        name: "Basic".into(),
+        is_basic: true,
+        modules: [mk("core")].into(),
+    })
+    .await
+    .unwrap();
     for key in ["finance", "market"] {
-        s.put_addon(AddOn { key: AddOnKey::new(key).unwrap(), name: key.into(), module: mk(key) }).await.unwrap();
+        s.put_addon(AddOn {
+            key: AddOnKey::new(key).unwrap(),
+            name: key.into(),
+            module: mk(key),
+        })
+        .await
+        .unwrap();
     }
     (s, clock)
 }
 
-fn basic(company_id: CompanyId, status: SubscriptionStatus, end: Option<DateTime<Utc>>) -> Subscription {
-    Subscription { company_id, package: PackageKey::new("basic").unwrap(), status, current_period_end: end, grace_until: None }
+fn basic(
+    company_id: CompanyId,
+    status: SubscriptionStatus,
+    end: Option<DateTime<Utc>>,
+) -> Subscription {
+    Subscription {
+        company_id,
+        package: PackageKey::new("basic").unwrap(),
+        status,
+        current_period_end: end,
+        grace_until: None,
+    }
 }
 
 fn addon(company_id: CompanyId, key: &str, status: SubscriptionStatus) -> CompanyAddOn {
-    CompanyAddOn { company_id, addon: AddOnKey::new(key).unwrap(), status, current_period_end: None }
+    CompanyAddOn {
+        company_id,
+        addon: AddOnKey::new(key).unwrap(),
+        status,
+        current_period_end: None,
+    }
 }
 
 #[tokio::test]
@@ -47,32 +84,69 @@ async fn unknown_references_are_refused() {
     let (s, _) = service().await;
     let company = CompanyId::new();
     let err = s
-        .set_subscription(Subscription { package: PackageKey::new("gold").unwrap(), ..basic(company, SubscriptionStatus::Active, None) })
+        .set_subscription(Subscription {
+            package: PackageKey::new("gold").unwrap(),
+            ..basic(company, SubscriptionStatus::Active, None)
+        })
         .await
         .unwrap_err();
     assert!(matches!(err, EntitlementError::UnknownPackage(_)), "{err}");
-    let err = s.set_company_addon(addon(company, "venue", SubscriptionStatus::Active)).await.unwrap_err();
+    let err = s
+        .set_company_addon(addon(company, "venue", SubscriptionStatus::Active))
+        .await
+        .unwrap_err();
     assert!(matches!(err, EntitlementError::UnknownAddOn(_)), "{err}");
     let err = s
-        .put_package(Package { key: PackageKey::new("x").unwrap(), name: "x".into(), is_basic: false, modules: [mk("venue")].into() })
+        .put_package(Package {
+            key: PackageKey::new("x").unwrap(),
+            name: "x".into(),
+            is_basic: false,
+            modules: [mk("venue")].into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "unknown module `venue`");
-    let err = s.put_addon(AddOn { key: AddOnKey::new("v").unwrap(), name: "v".into(), module: mk("venue") }).await.unwrap_err();
+    let err = s
+        .put_addon(AddOn {
+            key: AddOnKey::new("v").unwrap(),
+            name: "v".into(),
+            module: mk("venue"),
+        })
+        .await
+        .unwrap_err();
     assert!(matches!(err, EntitlementError::UnknownModule(_)));
-    assert_eq!(s.entitlements(company).await.unwrap().entitlement_version, 0, "refused writes bump nothing");
+    assert_eq!(
+        s.entitlements(company).await.unwrap().entitlement_version,
+        0,
+        "refused writes bump nothing"
+    );
 }
 
 #[tokio::test]
 async fn core_modules_cannot_be_sold_as_addons() {
     let (s, _) = service().await;
-    let err = s.put_addon(AddOn { key: AddOnKey::new("core").unwrap(), name: "c".into(), module: mk("core") }).await.unwrap_err();
-    assert!(matches!(err, EntitlementError::AddOnForCoreModule { .. }));
     let err = s
-        .put_module(Module { key: mk("finance"), name: "f".into(), kind: ModuleKind::Core, permissions: vec![] })
+        .put_addon(AddOn {
+            key: AddOnKey::new("core").unwrap(),
+            name: "c".into(),
+            module: mk("core"),
+        })
         .await
         .unwrap_err();
-    assert!(matches!(err, EntitlementError::AddOnForCoreModule { .. }), "turning an add-on module into core is refused");
+    assert!(matches!(err, EntitlementError::AddOnForCoreModule { .. }));
+    let err = s
+        .put_module(Module {
+            key: mk("finance"),
+            name: "f".into(),
+            kind: ModuleKind::Core,
+            permissions: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EntitlementError::AddOnForCoreModule { .. }),
+        "turning an add-on module into core is refused"
+    );
 }
 
 #[tokio::test]
@@ -87,13 +161,19 @@ async fn modules_declare_only_their_own_permissions() {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "permission `market.stalls.read` does not belong to module `finance`");
+    assert_eq!(
+        err.to_string(),
+        "permission `market.stalls.read` does not belong to module `finance`"
+    );
 }
 
 #[tokio::test]
 async fn removing_an_addon_not_held_is_reported() {
     let (s, _) = service().await;
-    let err = s.remove_company_addon(CompanyId::new(), &AddOnKey::new("finance").unwrap()).await.unwrap_err();
+    let err = s
+        .remove_company_addon(CompanyId::new(), &AddOnKey::new("finance").unwrap())
+        .await
+        .unwrap_err();
     assert!(matches!(err, EntitlementError::AddOnNotHeld(_)));
 }
 
@@ -101,13 +181,22 @@ async fn removing_an_addon_not_held_is_reported() {
 async fn writes_answer_the_new_entitlements_and_version() {
     let (s, _) = service().await;
     let company = CompanyId::new();
-    let e = s.set_subscription(basic(company, SubscriptionStatus::Active, None)).await.unwrap();
+    let e = s
+        .set_subscription(basic(company, SubscriptionStatus::Active, None))
+        .await
+        .unwrap();
     assert!(e.basic_active && e.has_module("core"));
     assert_eq!(e.entitlement_version, 1);
-    let e = s.set_company_addon(addon(company, "finance", SubscriptionStatus::Active)).await.unwrap();
+    let e = s
+        .set_company_addon(addon(company, "finance", SubscriptionStatus::Active))
+        .await
+        .unwrap();
     assert_eq!(e.module_keys(), [mk("core"), mk("finance")].into());
     assert_eq!(e.entitlement_version, 2);
-    let e = s.remove_company_addon(company, &AddOnKey::new("finance").unwrap()).await.unwrap();
+    let e = s
+        .remove_company_addon(company, &AddOnKey::new("finance").unwrap())
+        .await
+        .unwrap();
     assert!(!e.has_module("finance"));
     assert_eq!(e.entitlement_version, 3);
 }
@@ -116,7 +205,9 @@ async fn writes_answer_the_new_entitlements_and_version() {
 async fn catalog_edits_bump_companies_using_them() {
     let (s, _) = service().await;
     let company = CompanyId::new();
-    s.set_subscription(basic(company, SubscriptionStatus::Active, None)).await.unwrap();
+    s.set_subscription(basic(company, SubscriptionStatus::Active, None))
+        .await
+        .unwrap();
     let bumps = s
         .put_package(Package {
             key: PackageKey::new("basic").unwrap(),
@@ -130,16 +221,28 @@ async fn catalog_edits_bump_companies_using_them() {
     assert_eq!(bumps[0].entitlement_version, 2);
     let e = s.entitlements(company).await.unwrap();
     assert_eq!(e.entitlement_version, 2);
-    assert!(e.has_module("market"), "the package edit reaches the company at once");
+    assert!(
+        e.has_module("market"),
+        "the package edit reaches the company at once"
+    );
 }
 
 #[tokio::test]
 async fn grace_and_expiry_follow_the_clock() {
     let (s, clock) = service().await;
     let company = CompanyId::new();
-    let sub = Subscription { grace_until: Some(t0() + TimeDelta::days(3)), ..basic(company, SubscriptionStatus::Active, Some(t0() + TimeDelta::days(1))) };
+    let sub = Subscription {
+        grace_until: Some(t0() + TimeDelta::days(3)),
+        ..basic(
+            company,
+            SubscriptionStatus::Active,
+            Some(t0() + TimeDelta::days(1)),
+        )
+    };
     s.set_subscription(sub).await.unwrap();
-    s.set_company_addon(addon(company, "market", SubscriptionStatus::Active)).await.unwrap();
+    s.set_company_addon(addon(company, "market", SubscriptionStatus::Active))
+        .await
+        .unwrap();
     assert!(s.entitlements(company).await.unwrap().basic_active);
     clock.advance(TimeDelta::days(2));
     let e = s.entitlements(company).await.unwrap();
@@ -148,7 +251,10 @@ async fn grace_and_expiry_follow_the_clock() {
     clock.advance(TimeDelta::days(1));
     let e = s.entitlements(company).await.unwrap();
     assert!(!e.basic_active && !e.has_module("core"));
-    assert!(e.has_module("market"), "the add-on outlives the basic subscription");
+    assert!(
+        e.has_module("market"),
+        "the add-on outlives the basic subscription"
+    );
 }
 
 // ---- properties -------------------------------------------------------------------------
@@ -171,7 +277,12 @@ fn arb_offset() -> impl Strategy<Value = Option<i64>> {
 fn arb_edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         (arb_status(), arb_offset(), arb_offset()).prop_map(|(s, e, g)| Edit::Subscribe(s, e, g)),
-        (prop::sample::select(vec!["finance", "market"]), arb_status(), arb_offset()).prop_map(|(k, s, e)| Edit::AddOn(k, s, e)),
+        (
+            prop::sample::select(vec!["finance", "market"]),
+            arb_status(),
+            arb_offset()
+        )
+            .prop_map(|(k, s, e)| Edit::AddOn(k, s, e)),
         prop::sample::select(vec!["finance", "market"]).prop_map(Edit::RemoveAddOn),
     ]
 }
@@ -179,19 +290,33 @@ fn arb_edit() -> impl Strategy<Value = Edit> {
 async fn apply(s: &EntitlementService, company: CompanyId, edit: &Edit) -> bool {
     let at = |o: Option<i64>| o.map(|x| t0() + TimeDelta::seconds(x));
     match edit {
-        Edit::Subscribe(status, end, grace) => {
-            s.set_subscription(Subscription { grace_until: at(*grace), ..basic(company, *status, at(*end)) }).await.is_ok()
-        }
-        Edit::AddOn(key, status, end) => s
-            .set_company_addon(CompanyAddOn { current_period_end: at(*end), ..addon(company, key, *status) })
+        Edit::Subscribe(status, end, grace) => s
+            .set_subscription(Subscription {
+                grace_until: at(*grace),
+                ..basic(company, *status, at(*end))
+            })
             .await
             .is_ok(),
-        Edit::RemoveAddOn(key) => s.remove_company_addon(company, &AddOnKey::new(key).unwrap()).await.is_ok(),
+        Edit::AddOn(key, status, end) => s
+            .set_company_addon(CompanyAddOn {
+                current_period_end: at(*end),
+                ..addon(company, key, *status)
+            })
+            .await
+            .is_ok(),
+        Edit::RemoveAddOn(key) => s
+            .remove_company_addon(company, &AddOnKey::new(key).unwrap())
+            .await
+            .is_ok(),
     }
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 proptest! {
