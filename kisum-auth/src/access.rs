@@ -161,7 +161,6 @@ pub fn aggregate(
     )
 }
 
-#[allow(clippy::too_many_lines)]
 fn evaluate(
     user_id: UserId,
     session_id: SessionId,
