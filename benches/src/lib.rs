@@ -33,16 +33,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_auth::{
-    AccessService, DirectoryService, MemoryAuthStore, MembershipPatch, MembershipStatus, NewDelegation, Session,
-    SessionStore,
+    AccessService, DirectoryService, MembershipPatch, MembershipStatus, MemoryAuthStore,
+    NewDelegation, Session, SessionStore,
 };
 use kisum_core::{
-    AddOn, CompanyAddOn, EntitlementService, MemoryCoreStore, Module, ModuleKind, Package, Subscription,
-    SubscriptionStatus,
+    AddOn, CompanyAddOn, EntitlementService, MemoryCoreStore, Module, ModuleKind, Package,
+    Subscription, SubscriptionStatus,
 };
 use kisum_guard::{
-    AccessContext, AddOnKey, Clock, CompanyId, CompanySlug, DenialCode, ManualClock, MembershipId, ModuleKey,
-    PackageKey, Permission, PermissionPattern, RoleKey, SessionId, UserId,
+    AccessContext, AddOnKey, Clock, CompanyId, CompanySlug, DenialCode, ManualClock, MembershipId,
+    ModuleKey, PackageKey, Permission, PermissionPattern, RoleKey, SessionId, UserId,
 };
 
 /// Any error while building or probing the population.
@@ -60,12 +60,45 @@ pub const RESOURCES_PER_MODULE: usize = 8;
 
 /// The resources of each module, in the order of [`MODULES`].
 const RESOURCES: [[&str; RESOURCES_PER_MODULE]; 6] = [
-    ["home", "calendar", "contacts", "documents", "tasks", "notes", "files", "settings"],
-    ["invoices", "payments", "budgets", "expenses", "ledgers", "payouts", "taxes", "reports"],
-    ["stalls", "vendors", "listings", "orders", "fees", "maps", "events", "reports"],
-    ["tours", "dates", "routes", "crews", "riders", "travel", "budgets", "reports"],
-    ["halls", "bookings", "seating", "tickets", "staff", "equipment", "catering", "reports"],
-    ["chat", "summaries", "forecasts", "drafts", "insights", "prompts", "models", "usage"],
+    [
+        "home",
+        "calendar",
+        "contacts",
+        "documents",
+        "tasks",
+        "notes",
+        "files",
+        "settings",
+    ],
+    [
+        "invoices", "payments", "budgets", "expenses", "ledgers", "payouts", "taxes", "reports",
+    ],
+    [
+        "stalls", "vendors", "listings", "orders", "fees", "maps", "events", "reports",
+    ],
+    [
+        "tours", "dates", "routes", "crews", "riders", "travel", "budgets", "reports",
+    ],
+    [
+        "halls",
+        "bookings",
+        "seating",
+        "tickets",
+        "staff",
+        "equipment",
+        "catering",
+        "reports",
+    ],
+    [
+        "chat",
+        "summaries",
+        "forecasts",
+        "drafts",
+        "insights",
+        "prompts",
+        "models",
+        "usage",
+    ],
 ];
 
 /// Names of the per-company roles (further roles are called `role-N`).
@@ -170,7 +203,12 @@ pub type AccessKey = (CompanyId, MembershipId, u64, u64);
 /// The cache key of `ctx`.
 #[must_use]
 pub fn access_key(ctx: &AccessContext) -> AccessKey {
-    (ctx.company_id, ctx.membership_id, ctx.access_version, ctx.entitlement_version)
+    (
+        ctx.company_id,
+        ctx.membership_id,
+        ctx.access_version,
+        ctx.entitlement_version,
+    )
 }
 
 /// A current-thread Tokio runtime, for driving the async services from a bench.
@@ -226,9 +264,15 @@ impl Population {
         let clock = Arc::new(ManualClock::new(now));
         let dyn_clock: Arc<dyn Clock> = clock.clone();
         let auth = Arc::new(MemoryAuthStore::new());
-        let entitlements = EntitlementService::new(Arc::new(MemoryCoreStore::new()), dyn_clock.clone());
+        let entitlements =
+            EntitlementService::new(Arc::new(MemoryCoreStore::new()), dyn_clock.clone());
         let directory = DirectoryService::new(auth.clone(), dyn_clock.clone());
-        let access = AccessService::new(auth.clone(), auth.clone(), Arc::new(entitlements.clone()), dyn_clock);
+        let access = AccessService::new(
+            auth.clone(),
+            auth.clone(),
+            Arc::new(entitlements.clone()),
+            dyn_clock,
+        );
 
         let permissions = put_catalog(&entitlements).await?;
         let keys: Vec<&Permission> = permissions.values().flatten().collect();
@@ -263,7 +307,9 @@ impl Population {
             }
             probes.extend(company_probes);
         }
-        let typical = typical.or_else(|| probes.first().cloned()).ok_or("no probe")?;
+        let typical = typical
+            .or_else(|| probes.first().cloned())
+            .ok_or("no probe")?;
         shuffle(&mut probes, config.seed);
 
         Ok(Self {
@@ -283,9 +329,16 @@ impl Population {
     /// # Errors
     /// When resolution is denied or lands elsewhere.
     pub async fn resolve(&self, probe: &Probe) -> Result<AccessContext, Error> {
-        let ctx = self.access.resolve(probe.user_id, probe.session_id, Some(probe.org())).await?;
+        let ctx = self
+            .access
+            .resolve(probe.user_id, probe.session_id, Some(probe.org()))
+            .await?;
         if ctx.membership_id != probe.membership_id || ctx.company_id != probe.company_id {
-            return Err(format!("probe {probe:?} resolved to membership {}", ctx.membership_id).into());
+            return Err(format!(
+                "probe {probe:?} resolved to membership {}",
+                ctx.membership_id
+            )
+            .into());
         }
         Ok(ctx)
     }
@@ -341,13 +394,18 @@ struct Ctx<'a> {
 }
 
 fn module_keys() -> Result<Vec<ModuleKey>, Error> {
-    Ok(MODULES.iter().map(|m| ModuleKey::new(m)).collect::<Result<_, _>>()?)
+    Ok(MODULES
+        .iter()
+        .map(|m| ModuleKey::new(m))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Writes the catalog and answers every declared permission key by module.
-async fn put_catalog(entitlements: &EntitlementService) -> Result<BTreeMap<ModuleKey, Vec<Permission>>, Error> {
+async fn put_catalog(
+    entitlements: &EntitlementService,
+) -> Result<BTreeMap<ModuleKey, Vec<Permission>>, Error> {
     let mut all = BTreeMap::new();
-    for (module, resources) in MODULES.iter().zip(RESOURCES) {
+    for (module, resources) in MODULES.into_iter().zip(RESOURCES) {
         let key = ModuleKey::new(module)?;
         let mut declared = Vec::with_capacity(resources.len() * ACTIONS.len());
         for resource in resources {
@@ -355,7 +413,11 @@ async fn put_catalog(entitlements: &EntitlementService) -> Result<BTreeMap<Modul
                 declared.push(Permission::new(&format!("{module}.{resource}.{action}"))?);
             }
         }
-        let kind = if key == ModuleKey::core() { ModuleKind::Core } else { ModuleKind::Addon };
+        let kind = if key == ModuleKey::core() {
+            ModuleKind::Core
+        } else {
+            ModuleKind::Addon
+        };
         entitlements
             .put_module(Module {
                 key: key.clone(),
@@ -418,7 +480,13 @@ fn role_key(r: usize) -> Result<RoleKey, Error> {
 /// Module grants of member `j` of company `c`: 3 to 6 modules, rotating.
 fn grants(cx: &Ctx<'_>, c: usize, j: usize) -> BTreeSet<ModuleKey> {
     let count = 3 + j % 4;
-    cx.modules.iter().cycle().skip((c + j) % MODULES.len()).take(count).cloned().collect()
+    cx.modules
+        .iter()
+        .cycle()
+        .skip((c + j) % MODULES.len())
+        .take(count)
+        .cloned()
+        .collect()
 }
 
 /// Creates company `c` with its entitlements, roles, members, sessions and delegations, and
@@ -427,8 +495,10 @@ async fn populate_company(cx: &Ctx<'_>, c: usize) -> Result<Vec<Probe>, Error> {
     let config = cx.config;
     let slug = CompanySlug::new(&format!("company-{c:05}"))?;
     let owner = UserId::new();
-    let (company, owner_membership) =
-        cx.directory.create_company(&format!("Company {c:05}"), Some(slug.clone()), owner).await?;
+    let (company, owner_membership) = cx
+        .directory
+        .create_company(&format!("Company {c:05}"), Some(slug.clone()), owner)
+        .await?;
 
     // Entitlements: basic active, a few add-ons active, the next one canceled.
     cx.entitlements
@@ -441,8 +511,19 @@ async fn populate_company(cx: &Ctx<'_>, c: usize) -> Result<Vec<Probe>, Error> {
         })
         .await?;
     let held = (config.active_add_ons + 1).min(cx.add_ons.len());
-    for (a, addon) in cx.add_ons.iter().cycle().skip(c % cx.add_ons.len()).take(held).enumerate() {
-        let status = if a < config.active_add_ons { SubscriptionStatus::Active } else { SubscriptionStatus::Canceled };
+    for (a, addon) in cx
+        .add_ons
+        .iter()
+        .cycle()
+        .skip(c % cx.add_ons.len())
+        .take(held)
+        .enumerate()
+    {
+        let status = if a < config.active_add_ons {
+            SubscriptionStatus::Active
+        } else {
+            SubscriptionStatus::Canceled
+        };
         cx.entitlements
             .set_company_addon(CompanyAddOn {
                 company_id: company.id,
@@ -458,7 +539,9 @@ async fn populate_company(cx: &Ctx<'_>, c: usize) -> Result<Vec<Probe>, Error> {
     for r in 0..config.roles_per_company {
         let key = role_key(r)?;
         let name = key.to_string();
-        cx.directory.put_role(company.id, key.clone(), &name, role_patterns(cx, c, r)?).await?;
+        cx.directory
+            .put_role(company.id, key.clone(), &name, role_patterns(cx, c, r)?)
+            .await?;
         roles.insert(key);
     }
     let mut owner_roles = roles.clone();
@@ -468,21 +551,33 @@ async fn populate_company(cx: &Ctx<'_>, c: usize) -> Result<Vec<Probe>, Error> {
         module_grants: Some(grants(cx, c, 0)),
         status: None,
     };
-    cx.directory.update_member(company.id, owner_membership.id, &patch).await?;
+    cx.directory
+        .update_member(company.id, owner_membership.id, &patch)
+        .await?;
 
     let mut memberships = vec![(owner, owner_membership.id)];
     for j in 1..config.members_per_company {
         let user = UserId::new();
         let m = cx
             .directory
-            .add_member(company.id, user, MembershipStatus::Active, roles.clone(), grants(cx, c, j))
+            .add_member(
+                company.id,
+                user,
+                MembershipStatus::Active,
+                roles.clone(),
+                grants(cx, c, j),
+            )
             .await?;
         memberships.push((user, m.id));
     }
 
     // Delegations to the last members: from the owner (`finance.*`), or from member 1.
     let mut delegates = BTreeSet::new();
-    let receivers = memberships.iter().skip(2).rev().take(config.delegations_per_company);
+    let receivers = memberships
+        .iter()
+        .skip(2)
+        .rev()
+        .take(config.delegations_per_company);
     for (d, (_, to)) in receivers.enumerate() {
         let (from, permissions, modules) = if d % 2 == 0 {
             (owner_membership.id, vec!["finance.*"], vec!["finance"])
@@ -496,8 +591,14 @@ async fn populate_company(cx: &Ctx<'_>, c: usize) -> Result<Vec<Probe>, Error> {
                 NewDelegation {
                     from_membership_id: from,
                     to_membership_id: *to,
-                    permissions: permissions.into_iter().map(PermissionPattern::new).collect::<Result<_, _>>()?,
-                    modules: modules.into_iter().map(ModuleKey::new).collect::<Result<_, _>>()?,
+                    permissions: permissions
+                        .into_iter()
+                        .map(PermissionPattern::new)
+                        .collect::<Result<_, _>>()?,
+                    modules: modules
+                        .into_iter()
+                        .map(ModuleKey::new)
+                        .collect::<Result<_, _>>()?,
                     starts_at: None,
                     expires_at: cx.period_end,
                 },
@@ -570,12 +671,25 @@ mod tests {
         assert_eq!(p.probes.len(), 6 * 20);
         let kinds: Vec<MemberKind> = p.probes.iter().map(|x| x.kind).collect();
         assert_eq!(kinds.iter().filter(|k| **k == MemberKind::Owner).count(), 6);
-        assert_eq!(kinds.iter().filter(|k| **k == MemberKind::Delegate).count(), 12);
+        assert_eq!(
+            kinds.iter().filter(|k| **k == MemberKind::Delegate).count(),
+            12
+        );
         for probe in &p.probes {
             let ctx = rt.block_on(p.resolve(probe)).unwrap();
             assert!(ctx.core_app_visible || probe.kind != MemberKind::Owner);
-            assert!(ctx.valid_until.is_some(), "the subscription period bounds every context");
-            assert_eq!(ctx.roles.len(), if probe.kind == MemberKind::Owner { 6 } else { 5 });
+            assert!(
+                ctx.valid_until.is_some(),
+                "the subscription period bounds every context"
+            );
+            assert_eq!(
+                ctx.roles.len(),
+                if probe.kind == MemberKind::Owner {
+                    6
+                } else {
+                    5
+                }
+            );
         }
     }
 
@@ -586,11 +700,17 @@ mod tests {
         let ctx = rt.block_on(p.typical_context()).unwrap();
         let modules: Vec<&str> = ctx.modules.iter().map(ModuleKey::as_str).collect();
         assert_eq!(modules, ["company", "core", "finance", "market"]);
-        assert!(ctx.permissions.len() > 30, "five roles of 30 patterns, cut to the modules");
+        assert!(
+            ctx.permissions.len() > 30,
+            "five roles of 30 patterns, cut to the modules"
+        );
         let case = p.check_case(&ctx).unwrap();
         assert_eq!(case.module.as_str(), "finance");
         assert_eq!(ctx.check("finance", &case.allowed), Ok(()));
-        assert_eq!(ctx.check("finance", &case.denied), Err(DenialCode::PermissionDenied));
+        assert_eq!(
+            ctx.check("finance", &case.denied),
+            Err(DenialCode::PermissionDenied)
+        );
     }
 
     #[test]
@@ -612,7 +732,11 @@ mod tests {
     fn owners_have_no_check_case() {
         let rt = runtime().unwrap();
         let p = rt.block_on(Population::build(&small())).unwrap();
-        let owner = p.probes.iter().find(|x| x.kind == MemberKind::Owner).unwrap();
+        let owner = p
+            .probes
+            .iter()
+            .find(|x| x.kind == MemberKind::Owner)
+            .unwrap();
         let ctx = rt.block_on(p.resolve(owner)).unwrap();
         assert!(p.check_case(&ctx).is_none());
     }
