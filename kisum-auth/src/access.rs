@@ -98,14 +98,15 @@ fn join<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
 /// The patterns a membership's roles grant (the built-in `owner` grants `*`).
 fn role_patterns<'a>(
     role_keys: &'a BTreeSet<kisum_guard::RoleKey>,
-    roles: &'a [Role],
-) -> impl Iterator<Item = PermissionPattern> + 'a {
+    roles: &'a [Arc<Role>],
+    all: &'a PermissionPattern,
+) -> impl Iterator<Item = &'a PermissionPattern> + 'a {
     role_keys.iter().flat_map(move |key| {
-        let owner = (key.as_str() == OWNER_ROLE).then(PermissionPattern::all);
+        let owner = (key.as_str() == OWNER_ROLE).then_some(all);
         let stored = roles
             .iter()
             .filter(move |r| &r.key == key && key.as_str() != OWNER_ROLE)
-            .flat_map(|r| r.permissions.iter().cloned());
+            .flat_map(|r| r.permissions.iter());
         owner.into_iter().chain(stored)
     })
 }
@@ -216,10 +217,15 @@ fn evaluate(
     entitled.insert(ModuleKey::company());
 
     // Steps 5 and 6 for the member's own roles and grants.
-    let own: Vec<PermissionPattern> = role_patterns(&membership.roles, &inputs.roles).collect();
-    let holds_all = own.iter().any(PermissionPattern::is_all);
+    let all = PermissionPattern::all();
+    let own: Vec<&PermissionPattern> =
+        role_patterns(&membership.roles, &inputs.roles, &all).collect();
+    let holds_all = own.iter().any(|p| p.is_all());
     let mut modules = own_modules(&membership.module_grants, holds_all, &entitled);
-    let mut permissions: Vec<PermissionPattern> = own;
+    // What delegations bring is kept apart: a delegated module must not unlock the member's
+    // own patterns for it, or the delegation would yield more than the delegator holds.
+    let mut delegated: Vec<PermissionPattern> = Vec::new();
+    let mut delegated_modules: Vec<ModuleKey> = Vec::new();
     let mut valid_until = entitlements.valid_until;
 
     // Delegations: each yields at most what the delegator holds now, within the delegated
@@ -251,11 +257,11 @@ fn evaluate(
             });
             continue;
         }
-        let held: Vec<PermissionPattern> =
-            role_patterns(&delegator.roles, &grant.delegator_roles).collect();
+        let held: Vec<&PermissionPattern> =
+            role_patterns(&delegator.roles, &grant.delegator_roles, &all).collect();
         let delegator_modules = own_modules(
             &delegator.module_grants,
-            held.iter().any(PermissionPattern::is_all),
+            held.iter().any(|p| p.is_all()),
             &entitled,
         );
         let scope: BTreeSet<ModuleKey> = if d.modules.is_empty() {
@@ -271,16 +277,16 @@ fn evaluate(
             .into_iter()
             .filter(|m| delegator_modules.contains(m))
             .collect();
-        let before = permissions.len();
+        let before = delegated.len();
         for wanted in &d.permissions {
             for had in held.iter().filter(|h| in_modules(h, &delegator_modules)) {
                 let Some(both) = wanted.intersect(had) else {
                     continue;
                 };
                 if both.is_all() {
-                    permissions.extend(scope.iter().map(PermissionPattern::module_wildcard));
+                    delegated.extend(scope.iter().map(PermissionPattern::module_wildcard));
                 } else if both.module().is_some_and(|m| scope.contains(m)) {
-                    permissions.push(both);
+                    delegated.push(both);
                 }
             }
         }
@@ -290,22 +296,27 @@ fn evaluate(
                 d.id,
                 delegator.id,
                 join(scope.iter().map(ModuleKey::as_str)),
-                permissions.len().saturating_sub(before)
+                delegated.len().saturating_sub(before)
             )
         });
-        modules.extend(scope);
+        delegated_modules.extend(scope);
     }
 
+    let mut permissions = PermissionSet::with_capacity(own.len() + delegated.len());
+    for p in own.into_iter().filter(|p| in_modules(p, &modules)) {
+        permissions.insert(p.clone());
+    }
+    // Delegated patterns are already confined to their delegation's modules.
+    for p in delegated {
+        permissions.insert(p);
+    }
+    modules.extend(delegated_modules);
     trace.step("modules", true, || {
         format!(
             "member modules: {}",
             join(modules.iter().map(ModuleKey::as_str))
         )
     });
-    let permissions: PermissionSet = permissions
-        .into_iter()
-        .filter(|p| in_modules(p, &modules))
-        .collect();
     trace.step("permissions", true, || {
         format!(
             "member permissions: {}",
@@ -571,8 +582,8 @@ mod tests {
         )
     }
 
-    fn role(company: &Company, key: &str, perms: &[&str]) -> Role {
-        Role {
+    fn role(company: &Company, key: &str, perms: &[&str]) -> Arc<Role> {
+        Arc::new(Role {
             company_id: company.id,
             key: RoleKey::new(key).unwrap(),
             name: key.into(),
@@ -580,7 +591,7 @@ mod tests {
                 .iter()
                 .map(|p| PermissionPattern::new(p).unwrap())
                 .collect(),
-        }
+        })
     }
 
     fn perm(s: &str) -> Permission {
@@ -788,6 +799,36 @@ mod tests {
                 .unwrap()
                 .allows(&perm("finance.invoices.read"))
         );
+    }
+
+    #[test]
+    fn a_delegated_module_does_not_unlock_the_members_own_patterns() {
+        // The member's role holds `market.*` but they were never granted `market`; a delegator
+        // with a `market` grant and no market permission delegates the module. The member must
+        // not gain `market.*`: the delegator does not hold it.
+        let c = company();
+        let member = member(&c, &["r"], &[]);
+        let delegator = super::tests::member(&c, &[], &["market"]);
+        let d = delegation(
+            &c,
+            &delegator,
+            &member,
+            &["market.*"],
+            &["market"],
+            (0, 100),
+        );
+        let inputs = AccessInputs {
+            membership: member,
+            roles: vec![role(&c, "r", &["market.*"])],
+            delegations: vec![crate::directory::DelegationGrant {
+                delegation: d,
+                delegator,
+                delegator_roles: vec![],
+            }],
+        };
+        let ctx = run(&c, &inputs, &ents(&c, &["market"]), t(1)).unwrap();
+        assert!(ctx.has_module("market"));
+        assert!(!ctx.allows(&perm("market.stalls.read")));
     }
 
     #[test]

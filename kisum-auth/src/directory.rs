@@ -1,6 +1,7 @@
 //! Companies, memberships, roles and delegations, and the store that keeps them.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -215,8 +216,8 @@ pub struct AccessBump {
 pub struct AccessInputs {
     /// The membership (any status).
     pub membership: Membership,
-    /// The stored roles of the company that the membership holds.
-    pub roles: Vec<Role>,
+    /// The stored roles of the company that the membership holds (shared, not copied).
+    pub roles: Vec<Arc<Role>>,
     /// The non-revoked delegations to the membership (expired or future ones included).
     pub delegations: Vec<DelegationGrant>,
 }
@@ -229,7 +230,7 @@ pub struct DelegationGrant {
     /// The delegator's membership now.
     pub delegator: Membership,
     /// The stored roles the delegator holds now.
-    pub delegator_roles: Vec<Role>,
+    pub delegator_roles: Vec<Arc<Role>>,
 }
 
 /// Companies, memberships, roles and delegations.

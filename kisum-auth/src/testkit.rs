@@ -140,10 +140,9 @@ fn company() -> Company {
     }
 }
 
-fn keys<T: std::str::FromStr>(items: &[&str]) -> BTreeSet<T>
+fn keys<T: std::str::FromStr + Ord>(items: &[&str]) -> BTreeSet<T>
 where
     T::Err: std::fmt::Debug,
-    T: Ord,
 {
     items.iter().map(|s| s.parse().unwrap()).collect()
 }
@@ -714,7 +713,10 @@ pub async fn delegation_create_and_revoke_bump_the_receiver<S: DirectoryStore>(s
         [to.id]
     );
     assert_eq!(store.get_delegation(d.id).await.unwrap(), Some(d.clone()));
-    assert_eq!(store.list_delegations(c.id).await.unwrap(), [d.clone()]);
+    assert_eq!(
+        store.list_delegations(c.id).await.unwrap(),
+        std::slice::from_ref(&d)
+    );
     let other = company();
     store.create_company(&other, None).await.unwrap();
     assert_eq!(

@@ -5,7 +5,7 @@
 //! prefix ending in `.*` (`finance.*`, `finance.invoices.*`) or `*` (everything). Patterns form a
 //! tree: two patterns either nest or are disjoint, which keeps intersection exact.
 
-use std::collections::BTreeSet;
+use std::borrow::Borrow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -213,6 +213,12 @@ macro_rules! string_impls {
 string_impls!(Permission);
 string_impls!(PermissionPattern);
 
+impl Borrow<str> for PermissionPattern {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl From<Permission> for PermissionPattern {
     fn from(p: Permission) -> Self {
         Self(p.0)
@@ -221,14 +227,14 @@ impl From<Permission> for PermissionPattern {
 
 /// A set of permission patterns compiled for fast matching.
 ///
-/// Serializes as the sorted list of its patterns. Matching a key costs one hash lookup plus one
-/// prefix comparison per wildcard pattern.
+/// Exact keys live in a hash set, `prefix.*` wildcards in a short list, `*` in a flag: matching a
+/// key costs one hash lookup plus one prefix comparison per wildcard. Building one costs a hash
+/// insert per pattern (no ordering is kept); it serializes as the sorted list of its patterns.
 #[derive(Clone, Default)]
 pub struct PermissionSet {
-    patterns: BTreeSet<PermissionPattern>,
-    all: bool,
-    exact: FxHashSet<Arc<str>>,
-    prefixes: Vec<Arc<str>>,
+    all: Option<PermissionPattern>,
+    exact: FxHashSet<PermissionPattern>,
+    prefixes: Vec<PermissionPattern>,
 }
 
 impl PermissionSet {
@@ -238,27 +244,40 @@ impl PermissionSet {
         Self::default()
     }
 
+    /// An empty set with room for `capacity` exact keys.
+    #[must_use]
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            all: None,
+            exact: FxHashSet::with_capacity_and_hasher(capacity, Default::default()),
+            prefixes: Vec::new(),
+        }
+    }
+
     /// Adds a pattern; returns whether it was new.
     pub fn insert(&mut self, pattern: PermissionPattern) -> bool {
-        if self.patterns.contains(&pattern) {
-            return false;
-        }
         if pattern.is_all() {
-            self.all = true;
-        } else if let Some(prefix) = pattern.wildcard_prefix() {
-            self.prefixes.push(Arc::from(prefix));
+            let new = self.all.is_none();
+            self.all = Some(pattern);
+            new
+        } else if pattern.wildcard_prefix().is_some() {
+            if self.prefixes.contains(&pattern) {
+                false
+            } else {
+                self.prefixes.push(pattern);
+                true
+            }
         } else {
-            self.exact.insert(pattern.0.clone());
+            self.exact.insert(pattern)
         }
-        self.patterns.insert(pattern)
     }
 
     /// Whether any pattern of the set matches the permission key `permission`.
     #[must_use]
     pub fn matches_str(&self, permission: &str) -> bool {
-        self.all
+        self.all.is_some()
             || self.exact.contains(permission)
-            || self.prefixes.iter().any(|p| permission.starts_with(&**p))
+            || self.prefixes.iter().any(|p| p.matches_str(permission))
     }
 
     /// Whether any pattern of the set matches `permission`.
@@ -270,36 +289,50 @@ impl PermissionSet {
     /// Whether some pattern of the set covers `pattern` entirely.
     #[must_use]
     pub fn covers(&self, pattern: &PermissionPattern) -> bool {
-        self.patterns.iter().any(|mine| mine.covers(pattern))
+        self.all.is_some()
+            || self.exact.contains(pattern)
+            || self.prefixes.iter().any(|p| p.covers(pattern))
     }
 
     /// The patterns, sorted.
-    pub fn iter(&self) -> impl Iterator<Item = &PermissionPattern> {
-        self.patterns.iter()
+    pub fn iter(&self) -> std::vec::IntoIter<&PermissionPattern> {
+        let mut v: Vec<&PermissionPattern> = self
+            .all
+            .iter()
+            .chain(&self.prefixes)
+            .chain(&self.exact)
+            .collect();
+        v.sort_unstable();
+        v.into_iter()
     }
 
     /// Whether the set holds `pattern` literally.
     #[must_use]
     pub fn contains(&self, pattern: &PermissionPattern) -> bool {
-        self.patterns.contains(pattern)
+        self.all.as_ref() == Some(pattern)
+            || self.exact.contains(pattern)
+            || self.prefixes.contains(pattern)
     }
 
     /// The number of patterns.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.patterns.len()
+        usize::from(self.all.is_some()) + self.exact.len() + self.prefixes.len()
     }
 
     /// Whether the set is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.patterns.is_empty()
+        self.len() == 0
     }
 }
 
 impl PartialEq for PermissionSet {
     fn eq(&self, other: &Self) -> bool {
-        self.patterns == other.patterns
+        self.all == other.all
+            && self.exact == other.exact
+            && self.prefixes.len() == other.prefixes.len()
+            && self.prefixes.iter().all(|p| other.prefixes.contains(p))
     }
 }
 
@@ -307,13 +340,14 @@ impl Eq for PermissionSet {}
 
 impl fmt::Debug for PermissionSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.patterns.iter()).finish()
+        f.debug_set().entries(self.iter()).finish()
     }
 }
 
 impl FromIterator<PermissionPattern> for PermissionSet {
     fn from_iter<I: IntoIterator<Item = PermissionPattern>>(iter: I) -> Self {
-        let mut set = Self::new();
+        let iter = iter.into_iter();
+        let mut set = Self::with_capacity(iter.size_hint().0);
         set.extend(iter);
         set
     }
@@ -329,16 +363,16 @@ impl Extend<PermissionPattern> for PermissionSet {
 
 impl<'a> IntoIterator for &'a PermissionSet {
     type Item = &'a PermissionPattern;
-    type IntoIter = std::collections::btree_set::Iter<'a, PermissionPattern>;
+    type IntoIter = std::vec::IntoIter<&'a PermissionPattern>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.patterns.iter()
+        self.iter()
     }
 }
 
 impl Serialize for PermissionSet {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.patterns.iter())
+        serializer.collect_seq(self.iter())
     }
 }
 

@@ -1,7 +1,7 @@
 //! The in-memory backend of every Auth store trait, behind one mutex.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -27,13 +27,13 @@ struct State {
     membership_by_pair: HashMap<(CompanyId, UserId), MembershipId>,
     memberships_by_company: HashMap<CompanyId, Vec<MembershipId>>,
     memberships_by_user: HashMap<UserId, Vec<MembershipId>>,
-    roles: HashMap<CompanyId, BTreeMap<RoleKey, Role>>,
+    roles: HashMap<CompanyId, BTreeMap<RoleKey, Arc<Role>>>,
     delegations: HashMap<DelegationId, Delegation>,
     delegations_by_company: HashMap<CompanyId, Vec<DelegationId>>,
 }
 
 impl State {
-    fn held_roles(&self, membership: &Membership) -> Vec<Role> {
+    fn held_roles(&self, membership: &Membership) -> Vec<Arc<Role>> {
         let Some(roles) = self.roles.get(&membership.company_id) else {
             return Vec::new();
         };
@@ -393,7 +393,7 @@ impl DirectoryStore for MemoryAuthStore {
         s.roles
             .entry(role.company_id)
             .or_default()
-            .insert(role.key.clone(), role.clone());
+            .insert(role.key.clone(), Arc::new(role.clone()));
         let holders: Vec<MembershipId> = s
             .sorted_memberships(s.memberships_by_company.get(&role.company_id))
             .into_iter()
@@ -443,7 +443,7 @@ impl DirectoryStore for MemoryAuthStore {
             .roles
             .get(&company_id)
             .and_then(|r| r.get(key))
-            .cloned())
+            .map(|r| Role::clone(r)))
     }
 
     async fn list_roles(&self, company_id: CompanyId) -> Result<Vec<Role>, StoreError> {
@@ -451,7 +451,7 @@ impl DirectoryStore for MemoryAuthStore {
             .lock()
             .roles
             .get(&company_id)
-            .map(|r| r.values().cloned().collect())
+            .map(|r| r.values().map(|x| Role::clone(x)).collect())
             .unwrap_or_default())
     }
 
@@ -464,10 +464,9 @@ impl DirectoryStore for MemoryAuthStore {
             return Err(StoreError::conflict("delegation id exists"));
         }
         for id in [delegation.from_membership_id, delegation.to_membership_id] {
-            if !s
-                .memberships
+            if s.memberships
                 .get(&id)
-                .is_some_and(|m| m.company_id == delegation.company_id)
+                .is_none_or(|m| m.company_id != delegation.company_id)
             {
                 return Err(StoreError::not_found(format!("membership {id}")));
             }

@@ -2,6 +2,7 @@
 //! delegations and entitlements.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_auth::{
@@ -176,14 +177,16 @@ fn build(s: &Scenario) -> Built {
         status: CompanyStatus::Active,
         created_at: t0(),
     };
-    let roles: Vec<Role> = ROLE_KEYS[1..]
+    let roles: Vec<Arc<Role>> = ROLE_KEYS[1..]
         .iter()
         .zip(&s.roles)
-        .map(|(k, p)| Role {
-            company_id: company.id,
-            key: RoleKey::new(k).unwrap(),
-            name: (*k).into(),
-            permissions: p.clone(),
+        .map(|(k, p)| {
+            Arc::new(Role {
+                company_id: company.id,
+                key: RoleKey::new(k).unwrap(),
+                name: (*k).into(),
+                permissions: p.clone(),
+            })
         })
         .collect();
     let membership = |m: &MemberSpec| {

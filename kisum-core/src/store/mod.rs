@@ -1,7 +1,7 @@
 //! Store traits for the catalog and company entitlements, their error type, and backends.
 //!
 //! Every backend keeps the same contract, proven by the conformance suite in
-//! [`testkit`](crate::testkit) (feature `testkit`).
+//! `testkit` module (feature `testkit`).
 
 use std::error::Error as StdError;
 use std::fmt;
