@@ -95,20 +95,19 @@ fn join<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     }
 }
 
-/// The patterns a membership's roles grant (the built-in `owner` grants `*`).
+/// The patterns a membership's roles grant (the built-in `owner` grants `*`). Only roles whose
+/// key the membership holds count, and a stored role named `owner` never does.
 fn role_patterns<'a>(
     role_keys: &'a BTreeSet<kisum_guard::RoleKey>,
     roles: &'a [Arc<Role>],
     all: &'a PermissionPattern,
-) -> impl Iterator<Item = &'a PermissionPattern> + 'a {
-    role_keys.iter().flat_map(move |key| {
-        let owner = (key.as_str() == OWNER_ROLE).then_some(all);
-        let stored = roles
-            .iter()
-            .filter(move |r| &r.key == key && key.as_str() != OWNER_ROLE)
-            .flat_map(|r| r.permissions.iter());
-        owner.into_iter().chain(stored)
-    })
+) -> impl Iterator<Item = &'a PermissionPattern> + Clone + 'a {
+    let owner = role_keys.contains(OWNER_ROLE).then_some(all);
+    let stored = roles
+        .iter()
+        .filter(|r| r.key.as_str() != OWNER_ROLE && role_keys.contains(&r.key))
+        .flat_map(|r| r.permissions.iter());
+    owner.into_iter().chain(stored)
 }
 
 /// A member's own modules: the entitled ones they were granted (all of them with `*`), plus
@@ -137,6 +136,40 @@ fn earliest(a: Option<DateTime<Utc>>, b: DateTime<Utc>) -> Option<DateTime<Utc>>
 
 fn in_modules(pattern: &PermissionPattern, modules: &BTreeSet<ModuleKey>) -> bool {
     pattern.module().is_none_or(|m| modules.contains(m))
+}
+
+/// [`in_modules`] remembering its last answer: role patterns come sorted, so consecutive
+/// patterns mostly share their module.
+struct ModuleFilter<'a> {
+    modules: &'a BTreeSet<ModuleKey>,
+    last: Option<(&'a str, bool)>,
+}
+
+impl<'a> ModuleFilter<'a> {
+    fn new(modules: &'a BTreeSet<ModuleKey>) -> Self {
+        Self {
+            modules,
+            last: None,
+        }
+    }
+
+    fn admits(&mut self, pattern: &'a PermissionPattern) -> bool {
+        if let Some((last, ok)) = self.last {
+            let s = pattern.as_str();
+            if s.len() > last.len()
+                && s.starts_with(last)
+                && s.as_bytes().get(last.len()) == Some(&b'.')
+            {
+                return ok;
+            }
+        }
+        let Some(module) = pattern.module() else {
+            return true;
+        };
+        let ok = self.modules.contains(module);
+        self.last = Some((module, ok));
+        ok
+    }
 }
 
 /// Steps 3 to 7 for one member, given what the stores hold. `inputs` is `None` for a non-member.
@@ -218,9 +251,12 @@ fn evaluate(
 
     // Steps 5 and 6 for the member's own roles and grants.
     let all = PermissionPattern::all();
-    let own: Vec<&PermissionPattern> =
-        role_patterns(&membership.roles, &inputs.roles, &all).collect();
-    let holds_all = own.iter().any(|p| p.is_all());
+    let own = role_patterns(&membership.roles, &inputs.roles, &all);
+    let holds_all = membership.roles.contains(OWNER_ROLE)
+        || inputs
+            .roles
+            .iter()
+            .any(|r| membership.roles.contains(&r.key) && r.permissions.contains(&all));
     let mut modules = own_modules(&membership.module_grants, holds_all, &entitled);
     // What delegations bring is kept apart: a delegated module must not unlock the member's
     // own patterns for it, or the delegation would yield more than the delegator holds.
@@ -302,9 +338,13 @@ fn evaluate(
         delegated_modules.extend(scope);
     }
 
-    let mut permissions = PermissionSet::with_capacity(own.len() + delegated.len());
-    for p in own.into_iter().filter(|p| in_modules(p, &modules)) {
-        permissions.insert(p.clone());
+    let own_count: usize = inputs.roles.iter().map(|r| r.permissions.len()).sum();
+    let mut permissions = PermissionSet::with_capacity(own_count + delegated.len());
+    let mut filter = ModuleFilter::new(&modules);
+    for p in own {
+        if filter.admits(p) {
+            permissions.insert(p.clone());
+        }
     }
     // Delegated patterns are already confined to their delegation's modules.
     for p in delegated {
@@ -397,7 +437,11 @@ impl AccessService {
             .ok_or(DenialCode::OrgRequired)?;
         let found = if let Ok(id) = org.parse::<CompanyId>() {
             self.directory.get_company(id).await?
-        } else if let Ok(slug) = CompanySlug::new(&org.to_ascii_lowercase()) {
+        } else if let Ok(slug) = CompanySlug::new(&if org.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(org.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(org)
+        }) {
             self.directory.find_company_by_slug(&slug).await?
         } else {
             None

@@ -41,7 +41,7 @@ fn is_valid_pattern(s: &str) -> bool {
 }
 
 fn module_of(s: &str) -> &str {
-    s.split('.').next().unwrap_or(s)
+    s.find('.').and_then(|i| s.get(..i)).unwrap_or(s)
 }
 
 /// A concrete permission key such as `finance.invoices.read`.
