@@ -35,6 +35,8 @@
 pub mod catalog;
 pub mod entitlements;
 pub mod service;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod sql;
 pub mod store;
 pub mod subscription;
 #[cfg(feature = "testkit")]
@@ -45,6 +47,10 @@ pub use entitlements::{
     CompanyEntitlementState, EnabledModule, Entitlements, ModuleSource, resolve,
 };
 pub use service::{EntitlementError, EntitlementService};
+#[cfg(feature = "postgres")]
+pub use store::PgCoreStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteCoreStore;
 pub use store::{
     CatalogStore, CoreStore, MemoryCoreStore, StoreError, StoreErrorKind, SubscriptionStore,
     VersionBump,

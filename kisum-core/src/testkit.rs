@@ -27,10 +27,19 @@ use crate::store::{CoreStore, StoreErrorKind};
 use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
 
 /// Stamps out the core store conformance suite for the store made by the async fn `$make`.
+///
+/// With `ignore_unless = some_cfg`, the tests are `#[ignore]`d (and reported as such) unless
+/// that cfg is set, for backends that need a server.
 #[macro_export]
 macro_rules! core_store_conformance {
     ($make:path) => {
-        $crate::core_store_conformance!(@tests $make;
+        $crate::core_store_conformance!(@list $make; []);
+    };
+    ($make:path, ignore_unless = $cfg:ident, $reason:literal) => {
+        $crate::core_store_conformance!(@list $make; [#[cfg_attr(not($cfg), ignore = $reason)]]);
+    };
+    (@list $make:path; $attrs:tt) => {
+        $crate::core_store_conformance!(@tests $make; $attrs;
             catalog_starts_empty,
             modules_round_trip_and_replace,
             packages_round_trip_and_replace,
@@ -47,15 +56,101 @@ macro_rules! core_store_conformance {
             concurrent_writes_lose_nothing,
         );
     };
-    (@tests $make:path; $($name:ident,)*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let store = $make().await;
-                $crate::testkit::$name(::std::sync::Arc::new(store)).await;
-            }
-        )*
+    (@tests $make:path; $attrs:tt;) => {};
+    (@tests $make:path; [$($attr:tt)*]; $name:ident, $($rest:ident,)*) => {
+        $($attr)*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let store = $make().await;
+            $crate::testkit::$name(::std::sync::Arc::new(store)).await;
+        }
+        $crate::core_store_conformance!(@tests $make; [$($attr)*]; $($rest,)*);
     };
+}
+
+/// Test databases: a fresh PostgreSQL database per test, a fresh SQLite file per test.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod db {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+    fn unique_suffix() -> String {
+        format!(
+            "{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// A new, empty SQLite database file under the system temp dir, as a `sqlite://` URL.
+    #[cfg(feature = "sqlite")]
+    #[must_use]
+    pub fn sqlite_url() -> String {
+        let dir = std::env::temp_dir().join("kisum-tests");
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join(format!(
+            "t_{}_{}.db",
+            uuid::Uuid::now_v7().simple(),
+            unique_suffix()
+        ));
+        format!("sqlite://{}", path.display())
+    }
+
+    /// A new, empty PostgreSQL database on the server of `KISUM_TEST_DATABASE_URL`, as connect
+    /// options. Databases of earlier runs older than two hours are dropped on the way.
+    ///
+    /// # Panics
+    /// When the variable is unset or the server cannot be reached: a test that asked for
+    /// PostgreSQL must not pass without it.
+    #[cfg(feature = "postgres")]
+    pub async fn postgres() -> sqlx::postgres::PgConnectOptions {
+        use sqlx::{Connection, Executor};
+        use std::str::FromStr;
+
+        let url = std::env::var("KISUM_TEST_DATABASE_URL")
+            .expect("KISUM_TEST_DATABASE_URL must point at a PostgreSQL server for this test");
+        let admin = sqlx::postgres::PgConnectOptions::from_str(&url)
+            .expect("KISUM_TEST_DATABASE_URL is not a valid URL");
+        let mut conn = sqlx::PgConnection::connect_with(&admin)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL at KISUM_TEST_DATABASE_URL is unreachable: {e}")
+            });
+        let now = chrono::Utc::now().timestamp();
+        let name = format!("kisum_t_{now}_{}", unique_suffix());
+        // Serialize database creation across test processes (CREATE DATABASE copies template1).
+        conn.execute("SELECT pg_advisory_lock(7461731)")
+            .await
+            .expect("advisory lock");
+        let stale: Vec<String> = sqlx::query_scalar(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'kisum\\_t\\_%'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("list test databases");
+        for db in stale {
+            let born = db
+                .split('_')
+                .nth(2)
+                .and_then(|s| s.parse::<i64>().ok())
+                .unwrap_or(now);
+            if now - born > 2 * 3600 {
+                let _ = conn
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
+                    )))
+                    .await;
+            }
+        }
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .await
+            .expect("create test database");
+        conn.execute("SELECT pg_advisory_unlock(7461731)")
+            .await
+            .expect("advisory unlock");
+        admin.database(&name)
+    }
 }
 
 fn module(key: &str, kind: ModuleKind) -> Module {

@@ -15,8 +15,16 @@ use crate::entitlements::CompanyEntitlementState;
 use crate::subscription::{CompanyAddOn, Subscription};
 
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 pub use memory::MemoryCoreStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PgCoreStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteCoreStore;
 
 /// What went wrong in a store, independent of the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

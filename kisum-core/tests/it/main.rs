@@ -17,3 +17,27 @@ mod memory {
 }
 
 mod service;
+
+mod sqlite {
+    async fn make_store() -> kisum_core::SqliteCoreStore {
+        kisum_core::SqliteCoreStore::connect(&kisum_core::testkit::db::sqlite_url())
+            .await
+            .unwrap()
+    }
+
+    kisum_core::core_store_conformance!(make_store);
+}
+
+mod postgres {
+    async fn make_store() -> kisum_core::PgCoreStore {
+        kisum_core::PgCoreStore::connect_with(kisum_core::testkit::db::postgres().await)
+            .await
+            .unwrap()
+    }
+
+    kisum_core::core_store_conformance!(
+        make_store,
+        ignore_unless = kisum_test_pg,
+        "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+    );
+}
