@@ -57,3 +57,7 @@ pub use identity::{Email, InvalidEmail, PasswordHash, User, UserStore};
 pub use kisum_guard::AccessContext;
 pub use session::{RevokeReason, Session, SessionStore};
 pub use store::MemoryAuthStore;
+#[cfg(feature = "postgres")]
+pub use store::PgAuthStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteAuthStore;

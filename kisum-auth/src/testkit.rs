@@ -37,22 +37,30 @@ use crate::session::{RevokeReason, Session, SessionStore};
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __kisum_auth_conformance_tests {
-    ($make:path; $($name:ident,)*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let store = $make().await;
-                $crate::testkit::$name(::std::sync::Arc::new(store)).await;
-            }
-        )*
+    ($make:path; $attrs:tt;) => {};
+    ($make:path; [$($attr:tt)*]; $name:ident, $($rest:ident,)*) => {
+        $($attr)*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let store = $make().await;
+            $crate::testkit::$name(::std::sync::Arc::new(store)).await;
+        }
+        $crate::__kisum_auth_conformance_tests!($make; [$($attr)*]; $($rest,)*);
     };
 }
 
-/// Stamps out the [`UserStore`] conformance suite.
+/// Stamps out the [`UserStore`] conformance suite; with `ignore_unless = cfg, "reason"` the
+/// tests are ignored unless that cfg is set.
 #[macro_export]
 macro_rules! user_store_conformance {
     ($make:path) => {
-        $crate::__kisum_auth_conformance_tests!($make;
+        $crate::user_store_conformance!(@list $make; []);
+    };
+    ($make:path, ignore_unless = $cfg:ident, $reason:literal) => {
+        $crate::user_store_conformance!(@list $make; [#[cfg_attr(not($cfg), ignore = $reason)]]);
+    };
+    (@list $make:path; $attrs:tt) => {
+        $crate::__kisum_auth_conformance_tests!($make; $attrs;
             user_round_trips,
             email_lookup_is_case_insensitive,
             duplicate_email_conflicts,
@@ -64,11 +72,18 @@ macro_rules! user_store_conformance {
     };
 }
 
-/// Stamps out the [`SessionStore`] conformance suite.
+/// Stamps out the [`SessionStore`] conformance suite; with `ignore_unless = cfg, "reason"` the
+/// tests are ignored unless that cfg is set.
 #[macro_export]
 macro_rules! session_store_conformance {
     ($make:path) => {
-        $crate::__kisum_auth_conformance_tests!($make;
+        $crate::session_store_conformance!(@list $make; []);
+    };
+    ($make:path, ignore_unless = $cfg:ident, $reason:literal) => {
+        $crate::session_store_conformance!(@list $make; [#[cfg_attr(not($cfg), ignore = $reason)]]);
+    };
+    (@list $make:path; $attrs:tt) => {
+        $crate::__kisum_auth_conformance_tests!($make; $attrs;
             session_round_trips,
             duplicate_session_conflicts,
             user_sessions_list_oldest_first_with_revoked,
@@ -79,11 +94,18 @@ macro_rules! session_store_conformance {
     };
 }
 
-/// Stamps out the [`DirectoryStore`] conformance suite.
+/// Stamps out the [`DirectoryStore`] conformance suite; with `ignore_unless = cfg, "reason"` the
+/// tests are ignored unless that cfg is set.
 #[macro_export]
 macro_rules! directory_store_conformance {
     ($make:path) => {
-        $crate::__kisum_auth_conformance_tests!($make;
+        $crate::directory_store_conformance!(@list $make; []);
+    };
+    ($make:path, ignore_unless = $cfg:ident, $reason:literal) => {
+        $crate::directory_store_conformance!(@list $make; [#[cfg_attr(not($cfg), ignore = $reason)]]);
+    };
+    (@list $make:path; $attrs:tt) => {
+        $crate::__kisum_auth_conformance_tests!($make; $attrs;
             company_round_trips_by_id_and_slug,
             taken_slug_conflicts_and_creates_nothing,
             company_owner_membership_is_created_with_it,

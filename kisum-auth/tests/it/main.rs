@@ -19,6 +19,44 @@ mod memory {
     kisum_auth::directory_store_conformance!(make_store);
 }
 
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    async fn make_store() -> kisum_auth::SqliteAuthStore {
+        kisum_auth::SqliteAuthStore::connect(&kisum_core::testkit::db::sqlite_url())
+            .await
+            .unwrap()
+    }
+
+    kisum_auth::user_store_conformance!(make_store);
+    kisum_auth::session_store_conformance!(make_store);
+    kisum_auth::directory_store_conformance!(make_store);
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    async fn make_store() -> kisum_auth::PgAuthStore {
+        kisum_auth::PgAuthStore::connect_with(kisum_core::testkit::db::postgres().await)
+            .await
+            .unwrap()
+    }
+
+    kisum_auth::user_store_conformance!(
+        make_store,
+        ignore_unless = kisum_test_pg,
+        "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+    );
+    kisum_auth::session_store_conformance!(
+        make_store,
+        ignore_unless = kisum_test_pg,
+        "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+    );
+    kisum_auth::directory_store_conformance!(
+        make_store,
+        ignore_unless = kisum_test_pg,
+        "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+    );
+}
+
 mod fixture;
 mod properties;
 mod resolve;
