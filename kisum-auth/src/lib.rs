@@ -56,7 +56,7 @@ pub use directory::{
 pub use identity::{Email, InvalidEmail, PasswordHash, User, UserStore};
 pub use kisum_guard::AccessContext;
 pub use session::{RevokeReason, Session, SessionStore};
-pub use store::MemoryAuthStore;
+pub use store::{AuthStore, MemoryAuthStore};
 #[cfg(feature = "postgres")]
 pub use store::PgAuthStore;
 #[cfg(feature = "sqlite")]

@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_auth::{
-    AccessService, Company, DirectoryService, Membership, MembershipStatus, MemoryAuthStore,
-    Session, SessionStore,
+    AccessService, AuthStore, Company, DirectoryService, Membership, MembershipStatus,
+    MemoryAuthStore, Session,
 };
 use kisum_core::{
-    AddOn, CompanyAddOn, EntitlementService, MemoryCoreStore, Module, ModuleKind, Package,
-    Subscription, SubscriptionStatus,
+    AddOn, CompanyAddOn, CoreStore, EntitlementService, MemoryCoreStore, Module, ModuleKind,
+    Package, Subscription, SubscriptionStatus,
 };
 use kisum_guard::{
     AddOnKey, ManualClock, ModuleKey, PackageKey, PermissionPattern, RoleKey, UserId,
@@ -21,7 +21,7 @@ pub(crate) fn t0() -> DateTime<Utc> {
 
 pub(crate) struct World {
     pub(crate) clock: Arc<ManualClock>,
-    pub(crate) store: Arc<MemoryAuthStore>,
+    pub(crate) store: Arc<dyn AuthStore>,
     pub(crate) core: EntitlementService,
     pub(crate) directory: DirectoryService,
     pub(crate) access: AccessService,
@@ -32,9 +32,17 @@ pub(crate) struct World {
 
 impl World {
     pub(crate) async fn new() -> Self {
+        Self::on(
+            Arc::new(MemoryAuthStore::new()),
+            Arc::new(MemoryCoreStore::new()),
+        )
+        .await
+    }
+
+    /// The same world on the given backends.
+    pub(crate) async fn on(store: Arc<dyn AuthStore>, core_store: Arc<dyn CoreStore>) -> Self {
         let clock = Arc::new(ManualClock::new(t0()));
-        let store = Arc::new(MemoryAuthStore::new());
-        let core = EntitlementService::new(Arc::new(MemoryCoreStore::new()), clock.clone());
+        let core = EntitlementService::new(core_store, clock.clone());
         for key in ["core", "finance", "market", "touring", "venue", "ai"] {
             let kind = if key == "core" {
                 ModuleKind::Core

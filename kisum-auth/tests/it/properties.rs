@@ -398,8 +398,42 @@ fn arb_edit() -> impl Strategy<Value = Edit> {
     ]
 }
 
-async fn world_with_members() -> (World, Vec<Membership>) {
-    let w = World::new().await;
+/// Where the store properties run.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Memory,
+    #[cfg(feature = "sqlite")]
+    Sqlite,
+    #[cfg(feature = "postgres")]
+    Postgres,
+}
+
+async fn world(backend: Backend) -> World {
+    match backend {
+        Backend::Memory => World::new().await,
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => {
+            let url = kisum_core::testkit::db::sqlite_url();
+            let core = kisum_core::SqliteCoreStore::connect(&url).await.unwrap();
+            let auth = kisum_auth::SqliteAuthStore::connect(&url).await.unwrap();
+            World::on(Arc::new(auth), Arc::new(core)).await
+        }
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            let options = kisum_core::testkit::db::postgres().await;
+            let core = kisum_core::PgCoreStore::connect_with(options.clone())
+                .await
+                .unwrap();
+            let auth = kisum_auth::PgAuthStore::connect_with(options)
+                .await
+                .unwrap();
+            World::on(Arc::new(auth), Arc::new(core)).await
+        }
+    }
+}
+
+async fn world_with_members(backend: Backend) -> (World, Vec<Membership>) {
+    let w = world(backend).await;
     for key in ["r1", "r2"] {
         w.directory
             .put_role(w.acme.id, RoleKey::new(key).unwrap(), key, BTreeSet::new())
@@ -476,7 +510,6 @@ trait MemberLookup {
 
 impl MemberLookup for World {
     async fn directory_member(&self, m: &Membership) -> Membership {
-        use kisum_auth::DirectoryStore;
         self.store.get_membership(m.id).await.unwrap().unwrap()
     }
 }
@@ -489,65 +522,113 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
-
-    /// Access versions never decrease, and every edit raises the version of each member whose
-    /// access it can change.
-    #[test]
-    fn access_versions_never_decrease(edits in prop::collection::vec(arb_edit(), 1..10)) {
-        block_on(async {
-            let (w, members) = world_with_members().await;
-            let mut last = versions(&w, &members).await;
-            for edit in &edits {
-                apply(&w, &members, edit).await;
-                let now = versions(&w, &members).await;
-                for (a, b) in last.iter().zip(&now) {
-                    assert!(b >= a, "a version went down: {last:?} -> {now:?}");
-                }
-                if let Edit::Patch(i, ..) = edit {
-                    assert_eq!(now[*i], last[*i] + 1, "the edited member is bumped exactly once");
-                }
-                last = now;
-            }
-        });
-    }
-
-    /// The access a member ends up with depends on the final state only, not on the order in
-    /// which the same independent edits were made (role definitions, one patch per member,
-    /// delegations).
-    #[test]
-    fn result_does_not_depend_on_edit_order(
-        r1 in arb_patterns(),
-        r2 in arb_patterns(),
-        patches in prop::collection::vec((prop::collection::btree_set(prop::sample::select(vec!["r1", "r2"]).prop_map(|r| RoleKey::new(r).unwrap()), 0..3), arb_modules()), 3),
-        delegations in prop::collection::vec((0usize..3, 0usize..3, arb_patterns()), 0..3),
-        seed in any::<u64>(),
-    ) {
-        let mut edits = vec![Edit::Role(0, r1), Edit::Role(1, r2)];
-        edits.extend(patches.into_iter().enumerate().map(|(i, (r, m))| Edit::Patch(i, r, m)));
-        edits.extend(delegations.into_iter().map(|(a, b, p)| Edit::Delegate(a, b, p)));
-        let mut shuffled = edits.clone();
-        // A deterministic shuffle from the seed.
-        let mut x = seed | 1;
-        for i in (1..shuffled.len()).rev() {
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-            shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+/// Access versions never decrease, and every edit raises the version of the member it edits.
+async fn versions_never_decrease(backend: Backend, edits: Vec<Edit>) {
+    let (w, members) = world_with_members(backend).await;
+    let mut last = versions(&w, &members).await;
+    for edit in &edits {
+        apply(&w, &members, edit).await;
+        let now = versions(&w, &members).await;
+        for (a, b) in last.iter().zip(&now) {
+            assert!(b >= a, "a version went down: {last:?} -> {now:?}");
         }
-        block_on(async {
-            let mut results = Vec::new();
-            for order in [&edits, &shuffled] {
-                let (w, members) = world_with_members().await;
-                for e in order.iter() { apply(&w, &members, e).await; }
-                let mut contexts = Vec::new();
-                for m in &members {
-                    let s = w.session(m.user_id).await;
-                    let ctx = w.access.resolve(m.user_id, s.id, Some("acme")).await.unwrap();
-                    contexts.push((ctx.roles, ctx.modules, ctx.permissions));
-                }
-                results.push(contexts);
-            }
-            assert_eq!(results[0], results[1]);
-        });
+        if let Edit::Patch(i, ..) = edit {
+            assert_eq!(
+                now[*i],
+                last[*i] + 1,
+                "the edited member is bumped exactly once"
+            );
+        }
+        last = now;
     }
 }
+
+/// The access members end up with depends on the final state only, not on the order in which
+/// the same independent edits were made.
+async fn order_does_not_matter(backend: Backend, edits: Vec<Edit>, shuffled: Vec<Edit>) {
+    let mut results = Vec::new();
+    for order in [&edits, &shuffled] {
+        let (w, members) = world_with_members(backend).await;
+        for e in order {
+            apply(&w, &members, e).await;
+        }
+        let mut contexts = Vec::new();
+        for m in &members {
+            let s = w.session(m.user_id).await;
+            let ctx = w
+                .access
+                .resolve(m.user_id, s.id, Some(&w.acme.id.to_string()))
+                .await
+                .unwrap();
+            contexts.push((ctx.roles, ctx.modules, ctx.permissions));
+        }
+        results.push(contexts);
+    }
+    assert_eq!(results[0], results[1]);
+}
+
+/// Independent edits (role definitions, one patch per member, delegations) and a shuffled copy.
+fn arb_independent_edits() -> impl Strategy<Value = (Vec<Edit>, Vec<Edit>)> {
+    let role_keys = prop::collection::btree_set(
+        prop::sample::select(vec!["r1", "r2"]).prop_map(|r| RoleKey::new(r).unwrap()),
+        0..3,
+    );
+    (
+        arb_patterns(),
+        arb_patterns(),
+        prop::collection::vec((role_keys, arb_modules()), 3),
+        prop::collection::vec((0usize..3, 0usize..3, arb_patterns()), 0..3),
+    )
+        .prop_flat_map(|(r1, r2, patches, delegations)| {
+            let mut edits = vec![Edit::Role(0, r1), Edit::Role(1, r2)];
+            edits.extend(
+                patches
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (r, m))| Edit::Patch(i, r, m)),
+            );
+            edits.extend(
+                delegations
+                    .into_iter()
+                    .map(|(a, b, p)| Edit::Delegate(a, b, p)),
+            );
+            (Just(edits.clone()), Just(edits).prop_shuffle())
+        })
+}
+
+macro_rules! store_properties {
+    ($module:ident, $backend:expr, $cases:expr $(, #[$attr:meta])*) => {
+        mod $module {
+            use super::*;
+
+            proptest! {
+                #![proptest_config(ProptestConfig::with_cases($cases))]
+
+                /// Access versions never decrease; an edited member is bumped exactly once.
+                $(#[$attr])*
+                #[test]
+                fn access_versions_never_decrease(edits in prop::collection::vec(arb_edit(), 1..10)) {
+                    block_on(versions_never_decrease($backend, edits));
+                }
+
+                /// The result does not depend on the order of the same independent edits.
+                $(#[$attr])*
+                #[test]
+                fn result_does_not_depend_on_edit_order((edits, shuffled) in arb_independent_edits()) {
+                    block_on(order_does_not_matter($backend, edits, shuffled));
+                }
+            }
+        }
+    };
+}
+
+store_properties!(memory_store, Backend::Memory, 64);
+#[cfg(feature = "sqlite")]
+store_properties!(sqlite_store, Backend::Sqlite, 16);
+#[cfg(feature = "postgres")]
+store_properties!(
+    postgres_store,
+    Backend::Postgres,
+    12,
+    #[cfg_attr(not(kisum_test_pg), ignore = "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites")]
+);

@@ -4,7 +4,6 @@
 use chrono::TimeDelta;
 use kisum_auth::{
     AccessError, DirectoryError, MembershipPatch, MembershipStatus, NewDelegation, RevokeReason,
-    SessionStore,
 };
 use kisum_core::{CompanyAddOn, Subscription, SubscriptionStatus};
 use kisum_guard::{

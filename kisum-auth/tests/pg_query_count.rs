@@ -1,0 +1,164 @@
+//! Aggregation from PostgreSQL takes a small, fixed number of queries whatever the number of
+//! roles and delegations. Counted independently of the store: every statement sqlx runs emits a
+//! `sqlx::query` tracing event, and a subscriber installed for this test's thread counts them.
+//!
+//! A test binary of its own (not a module of `tests/it`): tracing caches per-callsite interest
+//! process-wide, and other tests running queries in parallel threads would race the scoped
+//! subscriber.
+#![cfg(feature = "postgres")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use kisum_auth::{
+    Company, CompanyStatus, Delegation, DirectoryStore, Membership, MembershipStatus, PgAuthStore,
+    Role,
+};
+use kisum_guard::{
+    CompanyId, CompanySlug, DelegationId, ModuleKey, PermissionPattern, RoleKey, UserId,
+};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+
+struct QueryCounter(Arc<AtomicUsize>);
+
+impl Subscriber for QueryCounter {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.target() == "sqlx::query"
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        if event.metadata().target() == "sqlx::query" {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+}
+
+fn member(c: &Company, roles: &[String]) -> Membership {
+    Membership::new(
+        c.id,
+        UserId::new(),
+        MembershipStatus::Active,
+        roles.iter().map(|r| RoleKey::new(r).unwrap()).collect(),
+        [ModuleKey::new("finance").unwrap()].into(),
+        t0(),
+    )
+}
+
+/// Queries `load_access` runs for a member holding `roles` roles and receiving `delegations`
+/// delegations, each from a different delegator holding its own two roles.
+async fn queries_for(
+    store: &PgAuthStore,
+    counter: &AtomicUsize,
+    roles: usize,
+    delegations: usize,
+) -> usize {
+    let company = Company {
+        id: CompanyId::new(),
+        slug: CompanySlug::new(&format!("co-{}", UserId::new().as_uuid().simple())).unwrap(),
+        name: "Counted".into(),
+        status: CompanyStatus::Active,
+        created_at: t0(),
+    };
+    store.create_company(&company, None).await.unwrap();
+    let keys: Vec<String> = (0..roles + 2 * delegations)
+        .map(|i| format!("role-{i}"))
+        .collect();
+    for key in &keys {
+        let role = Role {
+            company_id: company.id,
+            key: RoleKey::new(key).unwrap(),
+            name: key.clone(),
+            permissions: (0..30)
+                .map(|p| PermissionPattern::new(&format!("finance.r{p}.read")).unwrap())
+                .collect(),
+        };
+        store.put_role(&role, t0()).await.unwrap();
+    }
+    let m = member(&company, &keys[..roles]);
+    store.create_membership(&m).await.unwrap();
+    for d in 0..delegations {
+        let delegator = member(&company, &keys[roles + 2 * d..roles + 2 * d + 2]);
+        store.create_membership(&delegator).await.unwrap();
+        let delegation = Delegation {
+            id: DelegationId::new(),
+            company_id: company.id,
+            from_membership_id: delegator.id,
+            to_membership_id: m.id,
+            permissions: BTreeSet::from([PermissionPattern::new("finance.*").unwrap()]),
+            modules: BTreeSet::new(),
+            starts_at: t0(),
+            expires_at: t0() + TimeDelta::days(1),
+            revoked_at: None,
+            created_at: t0(),
+        };
+        store.create_delegation(&delegation).await.unwrap();
+    }
+    let before = counter.load(Ordering::SeqCst);
+    let inputs = store
+        .load_access(company.id, m.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let used = counter.load(Ordering::SeqCst) - before;
+    assert_eq!(inputs.roles.len(), roles);
+    assert_eq!(inputs.delegations.len(), delegations);
+    assert!(
+        inputs
+            .delegations
+            .iter()
+            .all(|g| g.delegator_roles.len() == 2)
+    );
+    used
+}
+
+#[test]
+#[cfg_attr(
+    not(kisum_test_pg),
+    ignore = "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+)]
+fn load_access_takes_at_most_three_queries_whatever_the_shape() {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let subscriber = QueryCounter(Arc::clone(&counter));
+    tracing::subscriber::with_default(subscriber, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = PgAuthStore::connect_with(kisum_core::testkit::db::postgres().await)
+                .await
+                .unwrap();
+            let small = queries_for(&store, &counter, 1, 0).await;
+            let large = queries_for(&store, &counter, 5, 4).await;
+            let huge = queries_for(&store, &counter, 20, 12).await;
+            assert!(small >= 1, "the counter must see the queries ({small})");
+            assert!(
+                large <= 3 && huge <= 3,
+                "load_access used {large} and {huge} queries"
+            );
+            assert_eq!(
+                large, huge,
+                "the query count must not grow with roles or delegations"
+            );
+        });
+    });
+}
