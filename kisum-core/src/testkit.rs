@@ -105,6 +105,16 @@ pub mod db {
     /// PostgreSQL must not pass without it.
     #[cfg(feature = "postgres")]
     pub async fn postgres() -> sqlx::postgres::PgConnectOptions {
+        use std::str::FromStr;
+        sqlx::postgres::PgConnectOptions::from_str(&postgres_url().await).expect("test database URL")
+    }
+
+    /// As [`postgres`], as a URL (`KISUM_TEST_DATABASE_URL` with the database name replaced).
+    ///
+    /// # Panics
+    /// As [`postgres`].
+    #[cfg(feature = "postgres")]
+    pub async fn postgres_url() -> String {
         use sqlx::{Connection, Executor};
         use std::str::FromStr;
 
@@ -149,7 +159,19 @@ pub mod db {
         conn.execute("SELECT pg_advisory_unlock(7461731)")
             .await
             .expect("advisory unlock");
-        admin.database(&name)
+        let (base, query) = match url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (url.as_str(), None),
+        };
+        let prefix = match base.rfind('/') {
+            Some(i) if base[..i].ends_with('/') => format!("{base}/"),
+            Some(i) => base[..=i].to_owned(),
+            None => format!("{base}/"),
+        };
+        match query {
+            Some(q) => format!("{prefix}{name}?{q}"),
+            None => format!("{prefix}{name}"),
+        }
     }
 }
 
