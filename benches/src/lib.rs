@@ -33,12 +33,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_auth::{
-    AccessService, DirectoryService, MembershipPatch, MembershipStatus, MemoryAuthStore,
-    NewDelegation, Session, SessionStore,
+    AccessService, AuthStore, DirectoryService, MembershipPatch, MembershipStatus, MemoryAuthStore,
+    NewDelegation, Session,
 };
 use kisum_core::{
-    AddOn, CompanyAddOn, EntitlementService, MemoryCoreStore, Module, ModuleKind, Package,
-    Subscription, SubscriptionStatus,
+    AddOn, CompanyAddOn, CoreStore, EntitlementService, MemoryCoreStore, Module, ModuleKind,
+    Package, Subscription, SubscriptionStatus,
 };
 use kisum_guard::{
     AccessContext, AddOnKey, Clock, CompanyId, CompanySlug, DenialCode, ManualClock, MembershipId,
@@ -216,7 +216,9 @@ pub fn access_key(ctx: &AccessContext) -> AccessKey {
 /// # Errors
 /// When the runtime cannot be created.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().build()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 /// A populated set of in-memory stores and the services over them.
@@ -228,7 +230,7 @@ pub struct Population {
     /// Catalog and company entitlements over the Core store.
     pub entitlements: EntitlementService,
     /// The Auth store (users, sessions, companies, memberships, roles, delegations).
-    pub auth: Arc<MemoryAuthStore>,
+    pub auth: Arc<dyn AuthStore>,
     /// The clock every service reads, stopped at [`EPOCH`].
     pub clock: Arc<ManualClock>,
     /// One probe per membership, shuffled so that consecutive probes hit different companies.
@@ -246,6 +248,24 @@ impl Population {
     /// When `config` is unusable (no company, no member, more exact patterns than catalog
     /// keys, more than five add-ons) or a service refuses a write.
     pub async fn build(config: &PopulationConfig) -> Result<Self, Error> {
+        Self::build_on(
+            config,
+            Arc::new(MemoryAuthStore::new()),
+            Arc::new(MemoryCoreStore::new()),
+        )
+        .await
+    }
+
+    /// As [`build`](Self::build), in the given (empty) stores: SQLite, PostgreSQL or any other
+    /// backend.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build).
+    pub async fn build_on(
+        config: &PopulationConfig,
+        auth: Arc<dyn AuthStore>,
+        core: Arc<dyn CoreStore>,
+    ) -> Result<Self, Error> {
         let exact_per_role = config
             .patterns_per_role
             .checked_sub(config.wildcards_per_role)
@@ -263,9 +283,7 @@ impl Population {
         let now = DateTime::<Utc>::from_timestamp(EPOCH, 0).ok_or("EPOCH out of range")?;
         let clock = Arc::new(ManualClock::new(now));
         let dyn_clock: Arc<dyn Clock> = clock.clone();
-        let auth = Arc::new(MemoryAuthStore::new());
-        let entitlements =
-            EntitlementService::new(Arc::new(MemoryCoreStore::new()), dyn_clock.clone());
+        let entitlements = EntitlementService::new(core, dyn_clock.clone());
         let directory = DirectoryService::new(auth.clone(), dyn_clock.clone());
         let access = AccessService::new(
             auth.clone(),
@@ -292,7 +310,7 @@ impl Population {
                     config,
                     directory: &directory,
                     entitlements: &entitlements,
-                    auth: &auth,
+                    auth: &*auth,
                     keys: &keys,
                     modules: &modules,
                     add_ons: &add_ons,
@@ -385,7 +403,7 @@ struct Ctx<'a> {
     config: &'a PopulationConfig,
     directory: &'a DirectoryService,
     entitlements: &'a EntitlementService,
-    auth: &'a MemoryAuthStore,
+    auth: &'a dyn AuthStore,
     keys: &'a [&'a Permission],
     modules: &'a [ModuleKey],
     add_ons: &'a [AddOnKey],

@@ -317,7 +317,7 @@ pub trait DirectoryStore: Send + Sync + 'static {
     /// Creates or replaces a role; bumps every holder.
     ///
     /// # Errors
-    /// `Unavailable` when the backend cannot be reached.
+    /// `NotFound` when the company does not exist; `Unavailable`.
     async fn put_role(&self, role: &Role, at: DateTime<Utc>)
     -> Result<Vec<AccessBump>, StoreError>;
 

@@ -56,8 +56,8 @@ pub use directory::{
 pub use identity::{Email, InvalidEmail, PasswordHash, User, UserStore};
 pub use kisum_guard::AccessContext;
 pub use session::{RevokeReason, Session, SessionStore};
-pub use store::{AuthStore, MemoryAuthStore};
 #[cfg(feature = "postgres")]
 pub use store::PgAuthStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteAuthStore;
+pub use store::{AuthStore, MemoryAuthStore};

@@ -117,6 +117,7 @@ macro_rules! directory_store_conformance {
             role_edit_bumps_holders_only,
             role_delete_takes_the_role_from_holders,
             roles_belong_to_one_company,
+            role_needs_its_company,
             delegation_create_and_revoke_bump_the_receiver,
             delegator_changes_bump_delegatees,
             delegation_needs_members_of_its_company,
@@ -720,6 +721,16 @@ pub async fn roles_belong_to_one_company<S: DirectoryStore>(store: Arc<S>) {
             .unwrap(),
         None
     );
+}
+
+pub async fn role_needs_its_company<S: DirectoryStore>(store: Arc<S>) {
+    let ghost = company();
+    let err = store
+        .put_role(&role(&ghost, "viewer", &["finance.*"]), t(0))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::NotFound);
+    assert!(store.list_roles(ghost.id).await.unwrap().is_empty());
 }
 
 pub async fn delegation_create_and_revoke_bump_the_receiver<S: DirectoryStore>(store: Arc<S>) {

@@ -17,6 +17,26 @@ pub enum ModuleKind {
     Standard,
 }
 
+impl ModuleKind {
+    /// The wire and storage string.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Core => "core",
+            Self::Addon => "addon",
+            Self::Standard => "standard",
+        }
+    }
+
+    /// Parses the storage string.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Core, Self::Addon, Self::Standard]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
 /// A module of the platform (`core`, `finance`, …) and the permission keys it declares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Module {

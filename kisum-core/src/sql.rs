@@ -48,7 +48,7 @@ pub fn store_error(e: sqlx::Error) -> StoreError {
 
 /// Classifies a database error code that sqlx does not name: PostgreSQL's connection, resource
 /// and shutdown classes (`08`, `53`, `57P`) and serialization failures (`40`), SQLite's busy and
-/// locked codes, are all "try again later".
+/// locked codes and its I/O, disk-full and cannot-open codes, are all "try again later".
 fn classify_code(code: Option<&str>) -> (StoreErrorKind, &'static str) {
     match code {
         Some(c)
@@ -59,7 +59,9 @@ fn classify_code(code: Option<&str>) -> (StoreErrorKind, &'static str) {
         {
             (StoreErrorKind::Unavailable, "database unavailable")
         }
-        Some("5" | "6" | "261" | "262" | "517") => (StoreErrorKind::Unavailable, "database busy"),
+        Some("5" | "6" | "10" | "13" | "14" | "261" | "262" | "517") => {
+            (StoreErrorKind::Unavailable, "database busy")
+        }
         _ => (StoreErrorKind::Internal, "database error"),
     }
 }

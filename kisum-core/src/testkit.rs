@@ -106,7 +106,8 @@ pub mod db {
     #[cfg(feature = "postgres")]
     pub async fn postgres() -> sqlx::postgres::PgConnectOptions {
         use std::str::FromStr;
-        sqlx::postgres::PgConnectOptions::from_str(&postgres_url().await).expect("test database URL")
+        sqlx::postgres::PgConnectOptions::from_str(&postgres_url().await)
+            .expect("test database URL")
     }
 
     /// As [`postgres`], as a URL (`KISUM_TEST_DATABASE_URL` with the database name replaced).
@@ -127,7 +128,7 @@ pub mod db {
             .unwrap_or_else(|e| {
                 panic!("PostgreSQL at KISUM_TEST_DATABASE_URL is unreachable: {e}")
             });
-        let now = chrono::Utc::now().timestamp();
+        let now = kisum_guard::Clock::now(&kisum_guard::SystemClock).timestamp();
         let name = format!("kisum_t_{now}_{}", unique_suffix());
         // Serialize database creation across test processes (CREATE DATABASE copies template1).
         conn.execute("SELECT pg_advisory_lock(7461731)")

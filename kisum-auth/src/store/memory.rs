@@ -390,6 +390,12 @@ impl DirectoryStore for MemoryAuthStore {
         at: DateTime<Utc>,
     ) -> Result<Vec<AccessBump>, StoreError> {
         let mut s = self.lock();
+        if !s.companies.contains_key(&role.company_id) {
+            return Err(StoreError::not_found(format!(
+                "company {}",
+                role.company_id
+            )));
+        }
         s.roles
             .entry(role.company_id)
             .or_default()

@@ -1,5 +1,4 @@
-//! Store backends for the Auth traits ([`UserStore`](crate::UserStore),
-//! [`SessionStore`](crate::SessionStore), [`DirectoryStore`](crate::DirectoryStore)).
+//! Store backends for the Auth traits ([`UserStore`], [`SessionStore`], [`DirectoryStore`]).
 
 pub mod memory;
 #[cfg(feature = "postgres")]

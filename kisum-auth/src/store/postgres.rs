@@ -12,18 +12,21 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kisum_core::sql::{EmbeddedMigration, MigrationSet, parse_enum, parse_list, store_error, version_from_db};
+use kisum_core::sql::{
+    EmbeddedMigration, MigrationSet, parse_enum, parse_list, store_error, version_from_db,
+};
 use kisum_core::{StoreError, StoreErrorKind};
 use kisum_guard::{
-    CompanyId, CompanySlug, DelegationId, MembershipId, ModuleKey, PermissionPattern, RoleKey, SessionId, UserId,
+    CompanyId, CompanySlug, DelegationId, MembershipId, ModuleKey, PermissionPattern, RoleKey,
+    SessionId, UserId,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::directory::{
-    AccessBump, AccessInputs, Company, CompanyStatus, Delegation, DelegationGrant, DirectoryStore, Membership,
-    MembershipPatch, MembershipStatus, Role,
+    AccessBump, AccessInputs, Company, CompanyStatus, Delegation, DelegationGrant, DirectoryStore,
+    Membership, MembershipPatch, MembershipStatus, Role,
 };
 use crate::identity::{Email, PasswordHash, User, UserStore};
 use crate::session::{RevokeReason, Session, SessionStore};
@@ -93,7 +96,10 @@ impl PgAuthStore {
 
 // ---- row decoding -------------------------------------------------------------------------
 
-fn get<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(r: &'r PgRow, col: &str) -> Result<T, StoreError> {
+fn get<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
+    r: &'r PgRow,
+    col: &str,
+) -> Result<T, StoreError> {
     r.try_get(col).map_err(store_error)
 }
 
@@ -101,17 +107,22 @@ fn strings<T: AsRef<str>>(items: impl IntoIterator<Item = T>) -> Vec<String> {
     items.into_iter().map(|s| s.as_ref().to_owned()).collect()
 }
 
-fn key_set<T: Ord, E>(items: &[String], parse: impl Fn(&str) -> Result<T, E>) -> Result<BTreeSet<T>, StoreError> {
+fn key_set<T: Ord, E>(
+    items: &[String],
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<BTreeSet<T>, StoreError> {
     Ok(parse_list(items, parse)?.into_iter().collect())
 }
 
-const USER_COLUMNS: &str = "id, email, name, password_hash, email_verified, disabled, created_at, updated_at";
+const USER_COLUMNS: &str =
+    "id, email, name, password_hash, email_verified, disabled, created_at, updated_at";
 
 fn user_from_row(r: &PgRow) -> Result<User, StoreError> {
     Ok(User {
         id: UserId::from_uuid(get(r, "id")?),
-        email: Email::parse(get::<&str>(r, "email")?)
-            .map_err(|e| StoreError::new(StoreErrorKind::Invalid, "stored email is not valid").with_source(e))?,
+        email: Email::parse(get::<&str>(r, "email")?).map_err(|e| {
+            StoreError::new(StoreErrorKind::Invalid, "stored email is not valid").with_source(e)
+        })?,
         name: get(r, "name")?,
         password_hash: get::<Option<String>>(r, "password_hash")?.map(PasswordHash::new),
         email_verified: get(r, "email_verified")?,
@@ -165,7 +176,10 @@ fn membership_from_row(r: &PgRow, prefix: &str) -> Result<Membership, StoreError
         user_id: UserId::from_uuid(get(r, &col("user_id"))?),
         status: parse_enum(get::<&str>(r, &col("status"))?, MembershipStatus::parse)?,
         roles: key_set(&get::<Vec<String>>(r, &col("roles"))?, RoleKey::new)?,
-        module_grants: key_set(&get::<Vec<String>>(r, &col("module_grants"))?, ModuleKey::new)?,
+        module_grants: key_set(
+            &get::<Vec<String>>(r, &col("module_grants"))?,
+            ModuleKey::new,
+        )?,
         access_version: version_from_db(get(r, &col("access_version"))?)?,
         created_at: get(r, &col("created_at"))?,
         updated_at: get(r, &col("updated_at"))?,
@@ -177,7 +191,10 @@ fn role_from_row(r: &PgRow) -> Result<Role, StoreError> {
         company_id: CompanyId::from_uuid(get(r, "company_id")?),
         key: parse_enum(get::<&str>(r, "key")?, |s| RoleKey::new(s).ok())?,
         name: get(r, "name")?,
-        permissions: key_set(&get::<Vec<String>>(r, "permissions")?, PermissionPattern::new)?,
+        permissions: key_set(
+            &get::<Vec<String>>(r, "permissions")?,
+            PermissionPattern::new,
+        )?,
     })
 }
 
@@ -190,7 +207,10 @@ fn delegation_from_row(r: &PgRow) -> Result<Delegation, StoreError> {
         company_id: CompanyId::from_uuid(get(r, "company_id")?),
         from_membership_id: MembershipId::from_uuid(get(r, "from_membership_id")?),
         to_membership_id: MembershipId::from_uuid(get(r, "to_membership_id")?),
-        permissions: key_set(&get::<Vec<String>>(r, "permissions")?, PermissionPattern::new)?,
+        permissions: key_set(
+            &get::<Vec<String>>(r, "permissions")?,
+            PermissionPattern::new,
+        )?,
         modules: key_set(&get::<Vec<String>>(r, "modules")?, ModuleKey::new)?,
         starts_at: get(r, "starts_at")?,
         expires_at: get(r, "expires_at")?,
@@ -232,7 +252,10 @@ async fn bump(
     .fetch_all(&mut **tx)
     .await
     .map_err(store_error)?;
-    let mut own = rows.iter().map(bump_from_row).collect::<Result<Vec<_>, _>>()?;
+    let mut own = rows
+        .iter()
+        .map(bump_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     own.sort_by_key(|b| ids.iter().position(|id| id == b.membership_id.as_uuid()));
     let rows = sqlx::query(
         "UPDATE memberships SET access_version = access_version + 1, updated_at = $2
@@ -246,7 +269,10 @@ async fn bump(
     .fetch_all(&mut **tx)
     .await
     .map_err(store_error)?;
-    let mut delegatees = rows.iter().map(bump_from_row).collect::<Result<Vec<_>, _>>()?;
+    let mut delegatees = rows
+        .iter()
+        .map(bump_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     delegatees.sort();
     own.extend(delegatees);
     Ok(own)
@@ -287,14 +313,16 @@ impl UserStore for PgAuthStore {
     }
 
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        sqlx::query(q(format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1")))
-            .bind(email.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        sqlx::query(q(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+        )))
+        .bind(email.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
     }
 
     async fn update_user(&self, user: &User) -> Result<(), StoreError> {
@@ -347,14 +375,16 @@ impl SessionStore for PgAuthStore {
     }
 
     async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        sqlx::query(q(format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1")))
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?
-            .as_ref()
-            .map(session_from_row)
-            .transpose()
+        sqlx::query(q(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
+        )))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()
     }
 
     async fn list_user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError> {
@@ -376,21 +406,28 @@ impl SessionStore for PgAuthStore {
         last_seen_at: DateTime<Utc>,
         idle_expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let updated = sqlx::query("UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id = $1")
-            .bind(id.as_uuid())
-            .bind(last_seen_at)
-            .bind(idle_expires_at)
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?
-            .rows_affected();
+        let updated = sqlx::query(
+            "UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .bind(last_seen_at)
+        .bind(idle_expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
         if updated == 0 {
             return Err(StoreError::not_found(format!("session {id}")));
         }
         Ok(())
     }
 
-    async fn revoke_session(&self, id: SessionId, reason: RevokeReason, at: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn revoke_session(
+        &self,
+        id: SessionId,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let row = sqlx::query(
             "WITH target AS (SELECT id FROM sessions WHERE id = $1),
                   revoked AS (UPDATE sessions SET revoked_at = $2, revoked_reason = $3
@@ -436,7 +473,10 @@ impl SessionStore for PgAuthStore {
 
 // ---- DirectoryStore -----------------------------------------------------------------------
 
-async fn insert_membership(tx: &mut Transaction<'static, Postgres>, m: &Membership) -> Result<(), StoreError> {
+async fn insert_membership(
+    tx: &mut Transaction<'static, Postgres>,
+    m: &Membership,
+) -> Result<(), StoreError> {
     sqlx::query(q(format!(
         "INSERT INTO memberships ({MEMBERSHIP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     )))
@@ -457,20 +497,28 @@ async fn insert_membership(tx: &mut Transaction<'static, Postgres>, m: &Membersh
 
 #[async_trait]
 impl DirectoryStore for PgAuthStore {
-    async fn create_company(&self, company: &Company, owner: Option<&Membership>) -> Result<(), StoreError> {
+    async fn create_company(
+        &self,
+        company: &Company,
+        owner: Option<&Membership>,
+    ) -> Result<(), StoreError> {
         if owner.is_some_and(|m| m.company_id != company.id) {
-            return Err(StoreError::conflict("the owner membership does not fit the company"));
+            return Err(StoreError::conflict(
+                "the owner membership does not fit the company",
+            ));
         }
         let mut tx = self.begin().await?;
-        sqlx::query(q(format!("INSERT INTO companies ({COMPANY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)")))
-            .bind(company.id.as_uuid())
-            .bind(company.slug.as_str())
-            .bind(&company.name)
-            .bind(company.status.as_str())
-            .bind(company.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
+        sqlx::query(q(format!(
+            "INSERT INTO companies ({COMPANY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+        )))
+        .bind(company.id.as_uuid())
+        .bind(company.slug.as_str())
+        .bind(&company.name)
+        .bind(company.status.as_str())
+        .bind(company.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
         if let Some(m) = owner {
             insert_membership(&mut tx, m).await?;
         }
@@ -478,25 +526,32 @@ impl DirectoryStore for PgAuthStore {
     }
 
     async fn get_company(&self, id: CompanyId) -> Result<Option<Company>, StoreError> {
-        sqlx::query(q(format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE id = $1")))
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?
-            .as_ref()
-            .map(company_from_row)
-            .transpose()
+        sqlx::query(q(format!(
+            "SELECT {COMPANY_COLUMNS} FROM companies WHERE id = $1"
+        )))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .as_ref()
+        .map(company_from_row)
+        .transpose()
     }
 
-    async fn find_company_by_slug(&self, slug: &CompanySlug) -> Result<Option<Company>, StoreError> {
-        sqlx::query(q(format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE slug = $1")))
-            .bind(slug.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?
-            .as_ref()
-            .map(company_from_row)
-            .transpose()
+    async fn find_company_by_slug(
+        &self,
+        slug: &CompanySlug,
+    ) -> Result<Option<Company>, StoreError> {
+        sqlx::query(q(format!(
+            "SELECT {COMPANY_COLUMNS} FROM companies WHERE slug = $1"
+        )))
+        .bind(slug.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .as_ref()
+        .map(company_from_row)
+        .transpose()
     }
 
     async fn create_membership(&self, membership: &Membership) -> Result<(), StoreError> {
@@ -506,17 +561,23 @@ impl DirectoryStore for PgAuthStore {
     }
 
     async fn get_membership(&self, id: MembershipId) -> Result<Option<Membership>, StoreError> {
-        sqlx::query(q(format!("SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE id = $1")))
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?
-            .as_ref()
-            .map(|r| membership_from_row(r, ""))
-            .transpose()
+        sqlx::query(q(format!(
+            "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE id = $1"
+        )))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .as_ref()
+        .map(|r| membership_from_row(r, ""))
+        .transpose()
     }
 
-    async fn find_membership(&self, company_id: CompanyId, user_id: UserId) -> Result<Option<Membership>, StoreError> {
+    async fn find_membership(
+        &self,
+        company_id: CompanyId,
+        user_id: UserId,
+    ) -> Result<Option<Membership>, StoreError> {
         sqlx::query(q(format!(
             "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE company_id = $1 AND user_id = $2"
         )))
@@ -530,7 +591,10 @@ impl DirectoryStore for PgAuthStore {
         .transpose()
     }
 
-    async fn list_company_memberships(&self, company_id: CompanyId) -> Result<Vec<Membership>, StoreError> {
+    async fn list_company_memberships(
+        &self,
+        company_id: CompanyId,
+    ) -> Result<Vec<Membership>, StoreError> {
         sqlx::query(q(format!(
             "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE company_id = $1 ORDER BY created_at, id"
         )))
@@ -580,17 +644,23 @@ impl DirectoryStore for PgAuthStore {
             return Err(StoreError::not_found(format!("membership {id}")));
         }
         let bumps = bump(&mut tx, &[*id.as_uuid()], at).await?;
-        let row = sqlx::query(q(format!("SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE id = $1")))
-            .bind(id.as_uuid())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(store_error)?;
+        let row = sqlx::query(q(format!(
+            "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE id = $1"
+        )))
+        .bind(id.as_uuid())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
         let membership = membership_from_row(&row, "")?;
         tx.commit().await.map_err(store_error)?;
         Ok((membership, bumps))
     }
 
-    async fn put_role(&self, role: &Role, at: DateTime<Utc>) -> Result<Vec<AccessBump>, StoreError> {
+    async fn put_role(
+        &self,
+        role: &Role,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AccessBump>, StoreError> {
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO roles (company_id, key, name, permissions) VALUES ($1, $2, $3, $4)
@@ -616,7 +686,12 @@ impl DirectoryStore for PgAuthStore {
         Ok(bumps)
     }
 
-    async fn delete_role(&self, company_id: CompanyId, key: &RoleKey, at: DateTime<Utc>) -> Result<Vec<AccessBump>, StoreError> {
+    async fn delete_role(
+        &self,
+        company_id: CompanyId,
+        key: &RoleKey,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AccessBump>, StoreError> {
         let mut tx = self.begin().await?;
         let deleted = sqlx::query("DELETE FROM roles WHERE company_id = $1 AND key = $2")
             .bind(company_id.as_uuid())
@@ -642,7 +717,11 @@ impl DirectoryStore for PgAuthStore {
         Ok(bumps)
     }
 
-    async fn get_role(&self, company_id: CompanyId, key: &RoleKey) -> Result<Option<Role>, StoreError> {
+    async fn get_role(
+        &self,
+        company_id: CompanyId,
+        key: &RoleKey,
+    ) -> Result<Option<Role>, StoreError> {
         sqlx::query("SELECT company_id, key, name, permissions FROM roles WHERE company_id = $1 AND key = $2")
             .bind(company_id.as_uuid())
             .bind(key.as_str())
@@ -665,14 +744,24 @@ impl DirectoryStore for PgAuthStore {
             .collect()
     }
 
-    async fn create_delegation(&self, delegation: &Delegation) -> Result<Vec<AccessBump>, StoreError> {
+    async fn create_delegation(
+        &self,
+        delegation: &Delegation,
+    ) -> Result<Vec<AccessBump>, StoreError> {
         let mut tx = self.begin().await?;
-        let found: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM memberships WHERE company_id = $1 AND id = ANY($2)")
-            .bind(delegation.company_id.as_uuid())
-            .bind([*delegation.from_membership_id.as_uuid(), *delegation.to_membership_id.as_uuid()].as_slice())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(store_error)?;
+        let found: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM memberships WHERE company_id = $1 AND id = ANY($2)")
+                .bind(delegation.company_id.as_uuid())
+                .bind(
+                    [
+                        *delegation.from_membership_id.as_uuid(),
+                        *delegation.to_membership_id.as_uuid(),
+                    ]
+                    .as_slice(),
+                )
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_error)?;
         for id in [delegation.from_membership_id, delegation.to_membership_id] {
             if !found.contains(id.as_uuid()) {
                 return Err(StoreError::not_found(format!("membership {id}")));
@@ -694,12 +783,22 @@ impl DirectoryStore for PgAuthStore {
         .execute(&mut *tx)
         .await
         .map_err(store_error)?;
-        let bumps = bump(&mut tx, &[*delegation.to_membership_id.as_uuid()], delegation.created_at).await?;
+        let bumps = bump(
+            &mut tx,
+            &[*delegation.to_membership_id.as_uuid()],
+            delegation.created_at,
+        )
+        .await?;
         tx.commit().await.map_err(store_error)?;
         Ok(bumps)
     }
 
-    async fn revoke_delegation(&self, company_id: CompanyId, id: DelegationId, at: DateTime<Utc>) -> Result<Vec<AccessBump>, StoreError> {
+    async fn revoke_delegation(
+        &self,
+        company_id: CompanyId,
+        id: DelegationId,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AccessBump>, StoreError> {
         let mut tx = self.begin().await?;
         let row = sqlx::query(
             "WITH target AS (SELECT id FROM delegations WHERE id = $1 AND company_id = $2),
@@ -726,14 +825,16 @@ impl DirectoryStore for PgAuthStore {
     }
 
     async fn get_delegation(&self, id: DelegationId) -> Result<Option<Delegation>, StoreError> {
-        sqlx::query(q(format!("SELECT {DELEGATION_COLUMNS} FROM delegations WHERE id = $1")))
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?
-            .as_ref()
-            .map(delegation_from_row)
-            .transpose()
+        sqlx::query(q(format!(
+            "SELECT {DELEGATION_COLUMNS} FROM delegations WHERE id = $1"
+        )))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .as_ref()
+        .map(delegation_from_row)
+        .transpose()
     }
 
     async fn list_delegations(&self, company_id: CompanyId) -> Result<Vec<Delegation>, StoreError> {
@@ -749,7 +850,11 @@ impl DirectoryStore for PgAuthStore {
         .collect()
     }
 
-    async fn load_access(&self, company_id: CompanyId, user_id: UserId) -> Result<Option<AccessInputs>, StoreError> {
+    async fn load_access(
+        &self,
+        company_id: CompanyId,
+        user_id: UserId,
+    ) -> Result<Option<AccessInputs>, StoreError> {
         // Query 1: the membership.
         let Some(row) = sqlx::query(q(format!(
             "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE company_id = $1 AND user_id = $2"
@@ -802,7 +907,13 @@ impl DirectoryStore for PgAuthStore {
             .map(|r| role_from_row(r).map(Arc::new))
             .collect::<Result<_, _>>()?
         };
-        let held = |m: &Membership| roles.iter().filter(|r| m.roles.contains(&r.key)).cloned().collect::<Vec<_>>();
+        let held = |m: &Membership| {
+            roles
+                .iter()
+                .filter(|r| m.roles.contains(&r.key))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         Ok(Some(AccessInputs {
             roles: held(&membership),
             delegations: delegations

@@ -57,6 +57,7 @@ mod postgres {
     );
 }
 
+mod faults;
 mod fixture;
 mod properties;
 mod resolve;

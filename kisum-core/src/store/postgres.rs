@@ -87,23 +87,6 @@ fn strings<T: AsRef<str>>(items: impl IntoIterator<Item = T>) -> Vec<String> {
     items.into_iter().map(|s| s.as_ref().to_owned()).collect()
 }
 
-fn kind_str(kind: ModuleKind) -> &'static str {
-    match kind {
-        ModuleKind::Core => "core",
-        ModuleKind::Addon => "addon",
-        ModuleKind::Standard => "standard",
-    }
-}
-
-fn parse_kind(s: &str) -> Option<ModuleKind> {
-    match s {
-        "core" => Some(ModuleKind::Core),
-        "addon" => Some(ModuleKind::Addon),
-        "standard" => Some(ModuleKind::Standard),
-        _ => None,
-    }
-}
-
 fn bumps(rows: Vec<PgRow>) -> Result<Vec<VersionBump>, StoreError> {
     let mut v = rows
         .iter()
@@ -191,8 +174,8 @@ impl CatalogStore for PgCoreStore {
         )
         .bind(module.key.as_str())
         .bind(&module.name)
-        .bind(kind_str(module.kind))
-        .bind(strings(&module.permissions.iter().map(Permission::as_str).collect::<Vec<_>>()))
+        .bind(module.kind.as_str())
+        .bind(strings(&module.permissions))
         .execute(&mut *tx)
         .await
         .map_err(store_error)?;
@@ -258,7 +241,7 @@ impl CatalogStore for PgCoreStore {
                 name: r.try_get("name").map_err(store_error)?,
                 kind: parse_enum(
                     r.try_get::<&str, _>("kind").map_err(store_error)?,
-                    parse_kind,
+                    ModuleKind::parse,
                 )?,
                 permissions: parse_list(&perms, Permission::new)?,
             };

@@ -98,23 +98,6 @@ impl SqliteCoreStore {
     }
 }
 
-fn kind_str(kind: ModuleKind) -> &'static str {
-    match kind {
-        ModuleKind::Core => "core",
-        ModuleKind::Addon => "addon",
-        ModuleKind::Standard => "standard",
-    }
-}
-
-fn parse_kind(s: &str) -> Option<ModuleKind> {
-    match s {
-        "core" => Some(ModuleKind::Core),
-        "addon" => Some(ModuleKind::Addon),
-        "standard" => Some(ModuleKind::Standard),
-        _ => None,
-    }
-}
-
 fn bumps(rows: &[SqliteRow]) -> Result<Vec<VersionBump>, StoreError> {
     let mut v = rows
         .iter()
@@ -157,7 +140,7 @@ impl CatalogStore for SqliteCoreStore {
         )
         .bind(module.key.as_str())
         .bind(&module.name)
-        .bind(kind_str(module.kind))
+        .bind(module.kind.as_str())
         .bind(to_json_list(module.permissions.iter().map(Permission::as_str)))
         .execute(&mut *tx)
         .await
@@ -248,7 +231,7 @@ impl CatalogStore for SqliteCoreStore {
                 name: r.try_get("name").map_err(store_error)?,
                 kind: parse_enum(
                     r.try_get::<&str, _>("kind").map_err(store_error)?,
-                    parse_kind,
+                    ModuleKind::parse,
                 )?,
                 permissions: from_json_list(
                     r.try_get::<&str, _>("permissions").map_err(store_error)?,

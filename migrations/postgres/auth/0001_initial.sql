@@ -75,3 +75,15 @@ CREATE TABLE delegations (
 CREATE INDEX delegations_company_idx ON delegations (company_id, created_at);
 CREATE INDEX delegations_to_idx ON delegations (to_membership_id) WHERE revoked_at IS NULL;
 CREATE INDEX delegations_from_idx ON delegations (from_membership_id) WHERE revoked_at IS NULL;
+
+-- Refresh tokens: opaque secrets stored only as SHA-256 hashes, one row per issued token,
+-- looked up by hash on every refresh. The refresh-token store arrives with the identity service.
+CREATE TABLE refresh_tokens (
+    token_hash  BYTEA PRIMARY KEY,
+    session_id  UUID NOT NULL REFERENCES sessions (id),
+    created_at  TIMESTAMPTZ NOT NULL,
+    expires_at  TIMESTAMPTZ NOT NULL,
+    used_at     TIMESTAMPTZ,
+    replaced_by BYTEA
+);
+CREATE INDEX refresh_tokens_session_idx ON refresh_tokens (session_id);
