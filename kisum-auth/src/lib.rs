@@ -40,12 +40,21 @@
 
 pub mod access;
 pub mod admin;
+pub mod credentials;
 pub mod directory;
+pub mod email;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod identity;
+pub mod keys;
+pub mod ratelimit;
+pub mod refresh;
+pub mod service;
 pub mod session;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod tokens;
 
 pub use access::{AccessError, AccessService, EntitlementSource, Explanation, Step, aggregate};
 pub use admin::{COMPANY_PERMISSIONS, DirectoryError, DirectoryService, NewDelegation, slugify};

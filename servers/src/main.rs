@@ -1,12 +1,13 @@
 //! The `kisum` binary: reference servers and operator commands.
 //!
-//! Implemented so far: `kisum migrate`. The servers (`auth`, `core`, `module`, `dev`) and the
+//! Implemented so far: `kisum migrate` and `kisum keys`. The servers (`auth`, `core`, `module`, `dev`) and the
 //! other operator commands (`keys`, `audit`) arrive with their issues.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod keys;
 mod migrate;
 
 /// Kisum: auth and entitlements for Rust backends.
@@ -22,10 +23,22 @@ enum Command {
     /// Apply the SQL migrations of Auth and/or Core (idempotent; refuses a database migrated by
     /// a newer kisum).
     Migrate(migrate::MigrateArgs),
+    /// Generate and list signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Keys(command) = &cli.command {
+        return match keys::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kisum keys: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -47,5 +60,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Keys(_) => ExitCode::SUCCESS,
     }
 }

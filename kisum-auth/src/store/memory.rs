@@ -13,6 +13,7 @@ use crate::directory::{
     MembershipPatch, Role,
 };
 use crate::identity::{Email, User, UserStore};
+use crate::refresh::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
 use crate::session::{RevokeReason, Session, SessionStore};
 
 #[derive(Default)]
@@ -30,6 +31,7 @@ struct State {
     roles: HashMap<CompanyId, BTreeMap<RoleKey, Arc<Role>>>,
     delegations: HashMap<DelegationId, Delegation>,
     delegations_by_company: HashMap<CompanyId, Vec<DelegationId>>,
+    refresh_tokens: HashMap<TokenHash, RefreshRecord>,
 }
 
 impl State {
@@ -546,5 +548,56 @@ impl DirectoryStore for MemoryAuthStore {
             roles: s.held_roles(membership),
             delegations,
         }))
+    }
+}
+
+#[async_trait]
+impl RefreshTokenStore for MemoryAuthStore {
+    async fn insert_refresh_token(&self, record: &RefreshRecord) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if !s.sessions.contains_key(&record.session_id) {
+            return Err(StoreError::not_found(format!(
+                "session {}",
+                record.session_id
+            )));
+        }
+        if s.refresh_tokens.contains_key(&record.hash) {
+            return Err(StoreError::conflict("refresh token exists"));
+        }
+        s.refresh_tokens.insert(record.hash, record.clone());
+        Ok(())
+    }
+
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        Ok(self.lock().refresh_tokens.get(hash).cloned())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &TokenHash,
+        at: DateTime<Utc>,
+        next: &RefreshRecord,
+    ) -> Result<Rotation, StoreError> {
+        let mut s = self.lock();
+        let Some(current) = s.refresh_tokens.get(old).cloned() else {
+            return Err(StoreError::not_found("refresh token"));
+        };
+        if current.used_at.is_some() {
+            return Ok(Rotation::AlreadyUsed(current));
+        }
+        if s.refresh_tokens.contains_key(&next.hash) {
+            return Err(StoreError::conflict("refresh token exists"));
+        }
+        let spent = RefreshRecord {
+            used_at: Some(at),
+            replaced_by: Some(next.hash),
+            ..current
+        };
+        s.refresh_tokens.insert(*old, spent.clone());
+        s.refresh_tokens.insert(next.hash, next.clone());
+        Ok(Rotation::Rotated(spent))
     }
 }

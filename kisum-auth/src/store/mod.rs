@@ -10,13 +10,14 @@ pub use kisum_core::{StoreError, StoreErrorKind};
 
 use crate::directory::DirectoryStore;
 use crate::identity::UserStore;
+use crate::refresh::RefreshTokenStore;
 use crate::session::SessionStore;
 
-/// A backend holding all of Auth's data: users, sessions and the directory. Every built-in
+/// A backend holding all of Auth's data: users, sessions, refresh tokens and the directory. Every built-in
 /// backend is one; an embedder may also back the three traits separately.
-pub trait AuthStore: UserStore + SessionStore + DirectoryStore {}
+pub trait AuthStore: UserStore + SessionStore + RefreshTokenStore + DirectoryStore {}
 
-impl<T: UserStore + SessionStore + DirectoryStore> AuthStore for T {}
+impl<T: UserStore + SessionStore + RefreshTokenStore + DirectoryStore> AuthStore for T {}
 pub use memory::MemoryAuthStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PgAuthStore;

@@ -1,9 +1,10 @@
-//! The PostgreSQL backend of [`UserStore`], [`SessionStore`] and [`DirectoryStore`] (feature
-//! `postgres`).
+//! The PostgreSQL backend of [`UserStore`], [`SessionStore`], [`DirectoryStore`] and
+//! [`RefreshTokenStore`] (feature `postgres`).
 //!
 //! Every write is one transaction. Access versions are raised with `UPDATE … RETURNING` inside
 //! the writing transaction, so concurrent edits of one membership are serialized by its row lock
-//! and each gets its own version. [`DirectoryStore::load_access`] takes three queries whatever
+//! and each gets its own version; a refresh token is spent the same way, so of two concurrent
+//! rotations exactly one finds it unspent. [`DirectoryStore::load_access`] takes three queries whatever
 //! the number of roles and delegations.
 
 use std::collections::BTreeSet;
@@ -29,6 +30,7 @@ use crate::directory::{
     Membership, MembershipPatch, MembershipStatus, Role,
 };
 use crate::identity::{Email, PasswordHash, User, UserStore};
+use crate::refresh::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
 use crate::session::{RevokeReason, Session, SessionStore};
 
 /// Auth's PostgreSQL migrations, tracked in `kisum_auth_migrations`.
@@ -42,7 +44,7 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
     }],
 };
 
-/// Users, sessions, companies, memberships, roles and delegations in PostgreSQL.
+/// Users, sessions, companies, memberships, roles, delegations and refresh tokens in PostgreSQL.
 #[derive(Clone, Debug)]
 pub struct PgAuthStore {
     pool: PgPool,
@@ -216,6 +218,30 @@ fn delegation_from_row(r: &PgRow) -> Result<Delegation, StoreError> {
         expires_at: get(r, "expires_at")?,
         revoked_at: get(r, "revoked_at")?,
         created_at: get(r, "created_at")?,
+    })
+}
+
+const REFRESH_COLUMNS: &str =
+    "token_hash, session_id, created_at, expires_at, used_at, replaced_by";
+
+/// A stored SHA-256 (`BYTEA`).
+fn token_hash(bytes: &[u8]) -> Result<TokenHash, StoreError> {
+    bytes
+        .try_into()
+        .map(TokenHash)
+        .map_err(|_| StoreError::new(StoreErrorKind::Invalid, "stored token hash is not 32 bytes"))
+}
+
+fn refresh_from_row(r: &PgRow) -> Result<RefreshRecord, StoreError> {
+    Ok(RefreshRecord {
+        hash: token_hash(get(r, "token_hash")?)?,
+        session_id: SessionId::from_uuid(get(r, "session_id")?),
+        created_at: get(r, "created_at")?,
+        expires_at: get(r, "expires_at")?,
+        used_at: get(r, "used_at")?,
+        replaced_by: get::<Option<&[u8]>>(r, "replaced_by")?
+            .map(token_hash)
+            .transpose()?,
     })
 }
 
@@ -926,5 +952,94 @@ impl DirectoryStore for PgAuthStore {
                 .collect(),
             membership,
         }))
+    }
+}
+
+// ---- RefreshTokenStore --------------------------------------------------------------------
+
+/// Inserts a refresh token; `Conflict` when its hash exists, `NotFound` (the foreign key) when
+/// its session does not.
+async fn insert_refresh<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    record: &RefreshRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(q(format!(
+        "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+    )))
+    .bind(record.hash.0.as_slice())
+    .bind(record.session_id.as_uuid())
+    .bind(record.created_at)
+    .bind(record.expires_at)
+    .bind(record.used_at)
+    .bind(record.replaced_by.as_ref().map(|h| h.0.as_slice()))
+    .execute(executor)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl RefreshTokenStore for PgAuthStore {
+    async fn insert_refresh_token(&self, record: &RefreshRecord) -> Result<(), StoreError> {
+        insert_refresh(&self.pool, record).await
+    }
+
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        sqlx::query(q(format!(
+            "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1"
+        )))
+        .bind(hash.0.as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .as_ref()
+        .map(refresh_from_row)
+        .transpose()
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &TokenHash,
+        at: DateTime<Utc>,
+        next: &RefreshRecord,
+    ) -> Result<Rotation, StoreError> {
+        let mut tx = self.begin().await?;
+        // The row lock serializes concurrent rotations: a waiting one re-checks `used_at IS NULL`
+        // once the winner commits, and finds nothing to update.
+        let spent = sqlx::query(q(format!(
+            "UPDATE refresh_tokens SET used_at = $2, replaced_by = $3
+             WHERE token_hash = $1 AND used_at IS NULL
+             RETURNING {REFRESH_COLUMNS}"
+        )))
+        .bind(old.0.as_slice())
+        .bind(at)
+        .bind(next.hash.0.as_slice())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let Some(spent) = spent else {
+            let found = sqlx::query(q(format!(
+                "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1"
+            )))
+            .bind(old.0.as_slice())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(refresh_from_row)
+            .transpose()?;
+            tx.rollback().await.map_err(store_error)?;
+            return match found {
+                Some(record) => Ok(Rotation::AlreadyUsed(record)),
+                None => Err(StoreError::not_found("refresh token")),
+            };
+        };
+        let spent = refresh_from_row(&spent)?;
+        insert_refresh(&mut *tx, next).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Rotation::Rotated(spent))
     }
 }

@@ -1,10 +1,11 @@
-//! The embedded SQLite backend of [`UserStore`], [`SessionStore`] and [`DirectoryStore`]
-//! (feature `sqlite`).
+//! The embedded SQLite backend of [`UserStore`], [`SessionStore`], [`DirectoryStore`] and
+//! [`RefreshTokenStore`] (feature `sqlite`).
 //!
-//! Ids are 16-byte BLOBs, times INTEGER microseconds since the Unix epoch, lists JSON arrays.
-//! Writes run in `BEGIN IMMEDIATE` transactions (one writer at a time, others wait up to the busy
-//! timeout), in WAL mode so readers are never blocked. Every access-version bump happens in the
-//! transaction of the write that causes it.
+//! Ids and token hashes are BLOBs, times INTEGER microseconds since the Unix epoch, lists JSON
+//! arrays. Writes run in `BEGIN IMMEDIATE` transactions (one writer at a time, others wait up to
+//! the busy timeout), in WAL mode so readers are never blocked. Every access-version bump happens
+//! in the transaction of the write that causes it, and a refresh-token rotation is one such
+//! transaction, so of two concurrent rotations exactly one finds the token unspent.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use crate::directory::{
     Membership, MembershipPatch, MembershipStatus, Role,
 };
 use crate::identity::{Email, PasswordHash, User, UserStore};
+use crate::refresh::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
 use crate::session::{RevokeReason, Session, SessionStore};
 
 /// Auth's SQLite migrations, tracked in `kisum_auth_migrations`.
@@ -81,7 +83,14 @@ macro_rules! delegation_cols {
     };
 }
 
-/// Users, sessions, companies, memberships, roles and delegations in SQLite.
+/// The columns of `refresh_tokens`.
+macro_rules! refresh_cols {
+    () => {
+        "token_hash, session_id, created_at, expires_at, used_at, replaced_by"
+    };
+}
+
+/// Users, sessions, companies, memberships, roles, delegations and refresh tokens in SQLite.
 #[derive(Clone, Debug)]
 pub struct SqliteAuthStore {
     pool: SqlitePool,
@@ -223,6 +232,27 @@ fn delegation_from_row(r: &SqliteRow) -> Result<Delegation, StoreError> {
         expires_at: from_micros(col(r, "expires_at")?)?,
         revoked_at: from_micros_opt(col(r, "revoked_at")?)?,
         created_at: from_micros(col(r, "created_at")?)?,
+    })
+}
+
+/// A stored SHA-256 (`BLOB`).
+fn token_hash(bytes: &[u8]) -> Result<TokenHash, StoreError> {
+    bytes
+        .try_into()
+        .map(TokenHash)
+        .map_err(|_| StoreError::new(StoreErrorKind::Invalid, "stored token hash is not 32 bytes"))
+}
+
+fn refresh_from_row(r: &SqliteRow) -> Result<RefreshRecord, StoreError> {
+    Ok(RefreshRecord {
+        hash: token_hash(col(r, "token_hash")?)?,
+        session_id: SessionId::from_uuid(col(r, "session_id")?),
+        created_at: from_micros(col(r, "created_at")?)?,
+        expires_at: from_micros(col(r, "expires_at")?)?,
+        used_at: from_micros_opt(col(r, "used_at")?)?,
+        replaced_by: col::<Option<&[u8]>>(r, "replaced_by")?
+            .map(token_hash)
+            .transpose()?,
     })
 }
 
@@ -1048,5 +1078,101 @@ impl DirectoryStore for SqliteAuthStore {
             membership,
             delegations,
         }))
+    }
+}
+
+// ---- RefreshTokenStore ----------------------------------------------------------------------
+
+/// Inserts a refresh token; `Conflict` when its hash exists, `NotFound` (the foreign key) when
+/// its session does not.
+async fn insert_refresh<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    record: &RefreshRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(concat!(
+        "INSERT INTO refresh_tokens (",
+        refresh_cols!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    ))
+    .bind(record.hash.0.as_slice())
+    .bind(record.session_id.as_uuid())
+    .bind(to_micros(record.created_at))
+    .bind(to_micros(record.expires_at))
+    .bind(record.used_at.map(to_micros))
+    .bind(record.replaced_by.as_ref().map(|h| h.0.as_slice()))
+    .execute(executor)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl RefreshTokenStore for SqliteAuthStore {
+    async fn insert_refresh_token(&self, record: &RefreshRecord) -> Result<(), StoreError> {
+        insert_refresh(&self.pool, record).await
+    }
+
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            refresh_cols!(),
+            " FROM refresh_tokens WHERE token_hash = ?1"
+        ))
+        .bind(hash.0.as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .as_ref()
+        .map(refresh_from_row)
+        .transpose()
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &TokenHash,
+        at: DateTime<Utc>,
+        next: &RefreshRecord,
+    ) -> Result<Rotation, StoreError> {
+        // `BEGIN IMMEDIATE` makes concurrent rotations take turns: only the first finds the token
+        // unspent.
+        let mut tx = self.begin_write().await?;
+        let spent = sqlx::query(concat!(
+            "UPDATE refresh_tokens SET used_at = ?2, replaced_by = ?3
+             WHERE token_hash = ?1 AND used_at IS NULL
+             RETURNING ",
+            refresh_cols!()
+        ))
+        .bind(old.0.as_slice())
+        .bind(to_micros(at))
+        .bind(next.hash.0.as_slice())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let Some(spent) = spent else {
+            let found = sqlx::query(concat!(
+                "SELECT ",
+                refresh_cols!(),
+                " FROM refresh_tokens WHERE token_hash = ?1"
+            ))
+            .bind(old.0.as_slice())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(refresh_from_row)
+            .transpose()?;
+            tx.rollback().await.map_err(store_error)?;
+            return match found {
+                Some(record) => Ok(Rotation::AlreadyUsed(record)),
+                None => Err(StoreError::not_found("refresh token")),
+            };
+        };
+        let spent = refresh_from_row(&spent)?;
+        insert_refresh(&mut *tx, next).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Rotation::Rotated(spent))
     }
 }

@@ -1,13 +1,14 @@
 //! Database down: every SQL store answers `Unavailable` — never a panic, never a wrong answer.
 
 use kisum_core::StoreErrorKind;
-use kisum_guard::{CompanyId, SessionId, UserId};
+use kisum_guard::CompanyId;
 
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn postgres_down_is_unavailable() {
     use kisum_auth::{DirectoryStore, PgAuthStore, SessionStore, UserStore};
     use kisum_core::{PgCoreStore, SubscriptionStore};
+    use kisum_guard::{SessionId, UserId};
 
     let err = PgAuthStore::connect("postgres://kisum@127.0.0.1:1/kisum")
         .await

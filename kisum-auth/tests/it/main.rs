@@ -17,6 +17,7 @@ mod memory {
     kisum_auth::user_store_conformance!(make_store);
     kisum_auth::session_store_conformance!(make_store);
     kisum_auth::directory_store_conformance!(make_store);
+    kisum_auth::refresh_store_conformance!(make_store);
 }
 
 #[cfg(feature = "sqlite")]
@@ -30,6 +31,7 @@ mod sqlite {
     kisum_auth::user_store_conformance!(make_store);
     kisum_auth::session_store_conformance!(make_store);
     kisum_auth::directory_store_conformance!(make_store);
+    kisum_auth::refresh_store_conformance!(make_store);
 }
 
 #[cfg(feature = "postgres")]
@@ -55,9 +57,18 @@ mod postgres {
         ignore_unless = kisum_test_pg,
         "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
     );
+    kisum_auth::refresh_store_conformance!(
+        make_store,
+        ignore_unless = kisum_test_pg,
+        "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+    );
 }
 
+mod email;
 mod faults;
 mod fixture;
+mod http_auth;
+mod identity;
 mod properties;
+mod ratelimit;
 mod resolve;

@@ -1,0 +1,455 @@
+//! Sending email: the `EmailSender` trait, a development sender and an SMTP sender.
+//!
+//! The auth service sends password-reset links and one-time codes through an
+//! [`Arc<dyn EmailSender>`](EmailSender). Three senders are provided:
+//!
+//! - `SmtpEmailSender` (feature `smtp`): delivers to an SMTP relay; the one for production.
+//! - [`MemoryEmailSender`]: keeps messages in memory, for tests.
+//! - [`LogEmailSender`]: writes messages, bodies included, to the log; **development only**.
+//!
+//! Message bodies carry secrets (codes, reset tokens), so [`EmailMessage`]'s `Debug` redacts
+//! the body; only [`LogEmailSender`] ever writes it out, on purpose.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use kisum_auth::Email;
+//! use kisum_auth::email::{EmailMessage, EmailSender, MemoryEmailSender};
+//!
+//! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! # }
+//! # block_on(async {
+//! let outbox = Arc::new(MemoryEmailSender::new());
+//! let sender: Arc<dyn EmailSender> = outbox.clone();
+//!
+//! let to = Email::parse("owner@acme.test")?;
+//! sender
+//!     .send(&EmailMessage::new(to.clone(), "Your sign-in code", "Your code is 123456."))
+//!     .await?;
+//!
+//! let sent = outbox.last_to(&to).expect("one message");
+//! assert_eq!(sent.subject, "Your sign-in code");
+//! assert!(!format!("{sent:?}").contains("123456"), "Debug redacts the body");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+
+use crate::identity::Email;
+
+#[cfg(feature = "smtp")]
+pub use smtp::{SmtpConfig, SmtpConfigError, SmtpCredentials, SmtpEmailSender, SmtpPassword};
+
+/// The `tracing` target [`LogEmailSender`] writes to.
+pub const DEV_EMAIL_TARGET: &str = "kisum::dev_email";
+
+/// A plain-text email to one recipient.
+///
+/// `Debug` prints the recipient and subject but redacts the body, which carries one-time codes
+/// and reset tokens. Keep secrets out of the subject.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EmailMessage {
+    /// The recipient.
+    pub to: Email,
+    /// The subject line (one line; line breaks are replaced by spaces when sent over SMTP).
+    pub subject: String,
+    /// The plain-text body. Secret: redacted in `Debug`.
+    pub text: String,
+}
+
+impl EmailMessage {
+    /// A message to `to` with `subject` and the plain-text body `text`.
+    #[must_use]
+    pub fn new(to: Email, subject: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            to,
+            subject: subject.into(),
+            text: text.into(),
+        }
+    }
+}
+
+impl fmt::Debug for EmailMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmailMessage")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .field("text", &format_args!("<redacted>"))
+            .finish()
+    }
+}
+
+/// The cause of an [`EmailError`], kept for logs and error reports.
+pub type EmailErrorSource = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Why a message was not sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmailError {
+    /// The mail server could not be reached, timed out, or refused temporarily (a 4xx reply);
+    /// sending again later may succeed.
+    #[error("mail server unavailable")]
+    Unavailable(#[source] EmailErrorSource),
+    /// The mail server refused the message permanently (a 5xx reply other than an
+    /// authentication failure): usually an unknown or unacceptable recipient, possibly the
+    /// sender address or the content. Sending the same message again will not help.
+    #[error("mail server rejected the message")]
+    Rejected(#[source] EmailErrorSource),
+    /// The sender is misconfigured: the server refused its credentials, offers no
+    /// authentication mechanism it supports, lacks a required extension, or does not speak
+    /// SMTP. An operator must act; the recipient is not known to be at fault.
+    #[error("email sender misconfigured")]
+    Misconfigured(#[source] EmailErrorSource),
+}
+
+/// Sends email.
+///
+/// Held as `Arc<dyn EmailSender>` by the services that send codes and links.
+#[async_trait]
+pub trait EmailSender: Send + Sync + 'static {
+    /// Sends `message`. Returns once the message is accepted for delivery (by the relay, or by
+    /// the in-memory or log sink); delivery to the mailbox itself is not confirmed.
+    ///
+    /// # Errors
+    /// [`EmailError::Unavailable`] when sending may succeed later (no connection, timeout,
+    /// temporary refusal); [`EmailError::Rejected`] when the message was refused for good
+    /// (e.g. an unknown recipient); [`EmailError::Misconfigured`] when the sender itself
+    /// needs fixing.
+    async fn send(&self, message: &EmailMessage) -> Result<(), EmailError>;
+}
+
+/// A development sender that writes every message, **body included**, to the log.
+///
+/// # ⚠ Never use in production
+///
+/// Bodies contain one-time sign-in codes and password-reset tokens: anyone who can read the
+/// logs can then sign in as any user. This sender exists so that a developer running
+/// `kisum dev` can read the code from the console; the servers refuse it in every other mode.
+///
+/// Messages are logged with [`tracing::info!`] at the target [`DEV_EMAIL_TARGET`]
+/// (`kisum::dev_email`), with the fields `to`, `subject` and `body`. Nothing is sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogEmailSender;
+
+impl LogEmailSender {
+    /// A log sender. **Development only**: see the type's documentation.
+    #[must_use]
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+#[async_trait]
+impl EmailSender for LogEmailSender {
+    /// Logs the message, body included; never fails.
+    ///
+    /// # Errors
+    /// None.
+    async fn send(&self, message: &EmailMessage) -> Result<(), EmailError> {
+        tracing::info!(
+            target: DEV_EMAIL_TARGET,
+            to = %message.to,
+            subject = %message.subject,
+            body = %message.text,
+            "development email (not sent; contains secrets)"
+        );
+        Ok(())
+    }
+}
+
+/// A sender that keeps messages in memory, for tests.
+///
+/// Keep an `Arc<MemoryEmailSender>` and hand a clone to the service as `Arc<dyn EmailSender>`;
+/// then read what was "sent" with [`sent`](Self::sent) or [`last_to`](Self::last_to).
+#[derive(Debug, Default)]
+pub struct MemoryEmailSender {
+    sent: Mutex<Vec<EmailMessage>>,
+}
+
+impl MemoryEmailSender {
+    /// An empty outbox.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Copies of every message sent so far, oldest first.
+    #[must_use]
+    pub fn sent(&self) -> Vec<EmailMessage> {
+        self.lock().clone()
+    }
+
+    /// A copy of the latest message sent to `to`, or `None`.
+    #[must_use]
+    pub fn last_to(&self, to: &Email) -> Option<EmailMessage> {
+        self.lock().iter().rev().find(|m| &m.to == to).cloned()
+    }
+
+    /// Forgets every message sent so far.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<EmailMessage>> {
+        // A panic while holding the lock cannot leave the Vec half-updated (push and clear are
+        // atomic from the outside), so a poisoned lock is still safe to use.
+        self.sent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl EmailSender for MemoryEmailSender {
+    /// Records the message; never fails.
+    ///
+    /// # Errors
+    /// None.
+    async fn send(&self, message: &EmailMessage) -> Result<(), EmailError> {
+        self.lock().push(message.clone());
+        Ok(())
+    }
+}
+
+#[cfg(feature = "smtp")]
+mod smtp {
+    use std::fmt;
+    use std::io;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use lettre::message::header::ContentType;
+    use lettre::message::{Mailbox, Message};
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::{Address, AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
+
+    use super::{EmailError, EmailMessage, EmailSender};
+
+    /// An SMTP password. Redacted in `Debug`.
+    #[derive(Clone, PartialEq, Eq)]
+    pub struct SmtpPassword(String);
+
+    impl SmtpPassword {
+        /// Wraps a password.
+        #[must_use]
+        pub fn new(s: impl Into<String>) -> Self {
+            Self(s.into())
+        }
+
+        /// The plaintext, for authenticating to the relay only.
+        #[must_use]
+        pub fn expose(&self) -> &str {
+            &self.0
+        }
+    }
+
+    impl fmt::Debug for SmtpPassword {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("SmtpPassword(<redacted>)")
+        }
+    }
+
+    /// The account the sender authenticates as (`AUTH PLAIN` or `AUTH LOGIN`, whichever the
+    /// server offers).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct SmtpCredentials {
+        /// The user name.
+        pub username: String,
+        /// The password.
+        pub password: SmtpPassword,
+    }
+
+    /// How to reach the SMTP relay.
+    ///
+    /// # Known gap: no TLS
+    ///
+    /// The connection is **plain SMTP**: neither implicit TLS (port 465) nor STARTTLS is
+    /// compiled in yet, so the messages (which carry codes and reset tokens) and the
+    /// credentials cross the network unencrypted. Point this only at a relay on the same host
+    /// or a trusted private network (a local Postfix, a sidecar) that forwards with TLS.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct SmtpConfig {
+        /// The relay's host name or IP address.
+        pub host: String,
+        /// The relay's port (25 or 587 for plain SMTP submission; see the TLS gap above).
+        pub port: u16,
+        /// Credentials, when the relay requires authentication. Sent in clear (no TLS).
+        pub credentials: Option<SmtpCredentials>,
+        /// The `From` mailbox, e.g. `Kisum <no-reply@acme.test>` or `no-reply@acme.test`; also
+        /// the envelope sender.
+        pub from: String,
+        /// The longest one delivery may take, from connecting to the server's final reply.
+        pub timeout: Duration,
+    }
+
+    /// An [`SmtpConfig`] that cannot be used.
+    #[derive(Debug, thiserror::Error)]
+    #[non_exhaustive]
+    pub enum SmtpConfigError {
+        /// `from` is not a mailbox.
+        #[error("invalid sender mailbox `{from}`")]
+        InvalidFrom {
+            /// The value given.
+            from: String,
+            /// Why it was refused.
+            #[source]
+            source: super::EmailErrorSource,
+        },
+    }
+
+    /// Delivers messages to an SMTP relay, one connection per message.
+    ///
+    /// Messages are sent as `text/plain; charset=utf-8` with a `Date` and a `Message-ID`.
+    /// Plain SMTP only: see the TLS gap on [`SmtpConfig`].
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use kisum_auth::Email;
+    /// use kisum_auth::email::{EmailMessage, EmailSender, SmtpConfig, SmtpEmailSender};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sender = SmtpEmailSender::new(SmtpConfig {
+    ///     host: "localhost".into(),
+    ///     port: 25,
+    ///     credentials: None,
+    ///     from: "Kisum <no-reply@acme.test>".into(),
+    ///     timeout: Duration::from_secs(10),
+    /// })?;
+    /// let to = Email::parse("owner@acme.test")?;
+    /// sender.send(&EmailMessage::new(to, "Reset your password", "Open the link…")).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub struct SmtpEmailSender {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        from: Mailbox,
+        host: String,
+        port: u16,
+        timeout: Duration,
+    }
+
+    impl SmtpEmailSender {
+        /// A sender for `config`. Does not connect: the first [`send`](EmailSender::send)
+        /// does.
+        ///
+        /// # Errors
+        /// [`SmtpConfigError::InvalidFrom`] when `config.from` is not a mailbox.
+        pub fn new(config: SmtpConfig) -> Result<Self, SmtpConfigError> {
+            let from =
+                config
+                    .from
+                    .parse::<Mailbox>()
+                    .map_err(|e| SmtpConfigError::InvalidFrom {
+                        from: config.from.clone(),
+                        source: Box::new(e),
+                    })?;
+            let mut builder =
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.as_str())
+                    .port(config.port)
+                    .timeout(Some(config.timeout));
+            if let Some(credentials) = config.credentials {
+                builder = builder.credentials(Credentials::new(
+                    credentials.username,
+                    credentials.password.0,
+                ));
+            }
+            Ok(Self {
+                transport: builder.build(),
+                from,
+                host: config.host,
+                port: config.port,
+                timeout: config.timeout,
+            })
+        }
+
+        fn build(&self, message: &EmailMessage) -> Result<Message, EmailError> {
+            // `Email` is looser than RFC 5321; an address lettre cannot put in an envelope
+            // cannot be delivered, which is a permanent failure for this recipient.
+            let to = message
+                .to
+                .as_str()
+                .parse::<Address>()
+                .map_err(|e| EmailError::Rejected(Box::new(e)))?;
+            Message::builder()
+                .from(self.from.clone())
+                .to(Mailbox::new(None, to))
+                .subject(one_line(&message.subject))
+                .message_id(None)
+                .header(ContentType::TEXT_PLAIN)
+                .body(message.text.clone())
+                // Only a missing or ambiguous originator fails here, and both are set above.
+                .map_err(|e| EmailError::Misconfigured(Box::new(e)))
+        }
+    }
+
+    impl fmt::Debug for SmtpEmailSender {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("SmtpEmailSender")
+                .field("host", &self.host)
+                .field("port", &self.port)
+                .field("from", &self.from.to_string())
+                .field("timeout", &self.timeout)
+                .finish_non_exhaustive()
+        }
+    }
+
+    #[async_trait]
+    impl EmailSender for SmtpEmailSender {
+        /// Delivers `message` to the relay within the configured timeout.
+        ///
+        /// # Errors
+        /// [`EmailError::Unavailable`] when the relay cannot be reached, the timeout expires,
+        /// or it answers 4xx; [`EmailError::Rejected`] when it answers 5xx (other than to
+        /// authentication) or the recipient cannot be expressed as an SMTP address;
+        /// [`EmailError::Misconfigured`] when authentication fails or the relay's replies
+        /// are not SMTP.
+        async fn send(&self, message: &EmailMessage) -> Result<(), EmailError> {
+            let email = self.build(message)?;
+            // lettre bounds only the TCP connect; this bounds the whole dialogue, so a relay
+            // that accepts and then stalls cannot hold the request forever.
+            match tokio::time::timeout(self.timeout, self.transport.send(email)).await {
+                Ok(Ok(_response)) => Ok(()),
+                Ok(Err(e)) => Err(classify(e)),
+                Err(_elapsed) => Err(EmailError::Unavailable(Box::new(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("mail delivery timed out after {:?}", self.timeout),
+                )))),
+            }
+        }
+    }
+
+    /// Replaces line breaks so a subject reads as one line. (lettre already encodes them, so
+    /// they cannot add headers; this keeps the subject plain instead of RFC 2047-encoded.)
+    fn one_line(s: &str) -> String {
+        s.replace(['\r', '\n'], " ")
+    }
+
+    /// Sorts a lettre SMTP error into a kind, keeping it as the source.
+    fn classify(e: lettre::transport::smtp::Error) -> EmailError {
+        if e.is_transient() {
+            return EmailError::Unavailable(Box::new(e));
+        }
+        if e.is_permanent() {
+            // 530 authentication required, 534 mechanism too weak, 535 credentials invalid,
+            // 538 encryption required for the mechanism: the sender's fault, not the message's.
+            let auth = e
+                .status()
+                .is_some_and(|code| matches!(u16::from(code), 530 | 534 | 535 | 538));
+            return if auth {
+                EmailError::Misconfigured(Box::new(e))
+            } else {
+                EmailError::Rejected(Box::new(e))
+            };
+        }
+        if e.is_client() || e.is_response() {
+            // No common authentication mechanism, a missing extension, or replies that are not
+            // SMTP (a wrong port): none will fix itself.
+            return EmailError::Misconfigured(Box::new(e));
+        }
+        // Connection refused, DNS failure, I/O error or timeout, transport shut down.
+        EmailError::Unavailable(Box::new(e))
+    }
+}

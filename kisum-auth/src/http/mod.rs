@@ -1,0 +1,599 @@
+//! The Auth HTTP routers (feature `http`), mountable by an embedder: the public router
+//! (`/v1/auth/*`, `/.well-known/jwks.json`) and the internal one (`/internal/v1/*`, behind
+//! service keys). Errors are RFC 9457 problem documents carrying `code` and `request_id`.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use kisum_guard::{AccessContext, Claims, DenialCode, PROBLEM_CONTENT_TYPE, SessionId, UserId};
+use serde::{Deserialize, Serialize};
+
+use crate::access::AccessService;
+use crate::credentials::Password;
+use crate::directory::DirectoryStore;
+use crate::identity::Email;
+use crate::ratelimit::{RateLimit, RateLimiter, login_email_key, login_ip_key, register_ip_key};
+use crate::service::{AuthService, ClientInfo, TokenPair};
+use crate::session::Session;
+
+pub mod error;
+
+pub use error::ApiError;
+
+/// The `X-Request-Id` header.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The default request body limit (1 MiB).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// What the routers need.
+#[derive(Clone)]
+pub struct AuthState {
+    /// Identity: register, sign in, refresh, sign out.
+    pub auth: AuthService,
+    /// Access resolution.
+    pub access: AccessService,
+    /// The directory (for `me`).
+    pub directory: Arc<dyn DirectoryStore>,
+    /// Accepted service keys of the internal router: `(name, secret)`.
+    pub service_keys: Arc<Vec<(String, String)>>,
+    /// Rate limits of sign-in and registration.
+    pub limits: RateLimits,
+}
+
+/// The rate limiter and the limits the public routes apply.
+#[derive(Clone)]
+pub struct RateLimits {
+    /// The limiter (Redis-backed when configured, in process otherwise).
+    pub limiter: Arc<dyn RateLimiter>,
+    /// Sign-in attempts per client address (default 30 per 5 minutes).
+    pub login_per_ip: RateLimit,
+    /// Sign-in attempts per email (default 10 per 15 minutes).
+    pub login_per_email: RateLimit,
+    /// Registrations per client address (default 10 per hour).
+    pub register_per_ip: RateLimit,
+}
+
+impl RateLimits {
+    /// The default limits over `limiter`.
+    #[must_use]
+    pub fn new(limiter: Arc<dyn RateLimiter>) -> Self {
+        use std::time::Duration;
+        Self {
+            limiter,
+            login_per_ip: RateLimit::new(30, Duration::from_secs(300)),
+            login_per_email: RateLimit::new(10, Duration::from_secs(900)),
+            register_per_ip: RateLimit::new(10, Duration::from_secs(3600)),
+        }
+    }
+
+    /// Hits every `(key, limit)`; the longest `Retry-After` of those refused, if any.
+    async fn check(&self, hits: &[(String, RateLimit)]) -> Result<(), ApiError> {
+        let mut retry = None;
+        for (key, limit) in hits {
+            if let Some(after) = self.limiter.hit(key, *limit).await.retry_after() {
+                retry = Some(retry.map_or(after, |r: std::time::Duration| r.max(after)));
+            }
+        }
+        match retry {
+            None => Ok(()),
+            Some(after) => Err(ApiError::rate_limited(after)),
+        }
+    }
+}
+
+/// The request id of the current request (generated when the client sent none or an unusable
+/// one).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn usable_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| s.to_owned())
+}
+
+/// Propagates or generates `X-Request-Id`, echoes it on every response, and writes it into
+/// problem documents.
+pub async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(usable_request_id)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_CONTENT_TYPE.as_bytes()));
+    if is_problem {
+        let (mut parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 64 * 1024)
+            .await
+            .unwrap_or_default();
+        let body = match serde_json::from_slice::<kisum_guard::Problem>(&bytes) {
+            Ok(problem) => serde_json::to_vec(&problem.with_request_id(id.clone()))
+                .unwrap_or_else(|_| bytes.to_vec()),
+            Err(_) => bytes.to_vec(),
+        };
+        parts.headers.remove(header::CONTENT_LENGTH);
+        response = Response::from_parts(parts, axum::body::Body::from(body));
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    response
+}
+
+/// A JSON body whose rejections are problem documents (400 malformed, 422 wrong shape, 413 too
+/// large).
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(rejection) => Err(ApiError::from(rejection as JsonRejection)),
+        }
+    }
+}
+
+/// The signed-in caller of a Bearer route.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The verified claims.
+    pub claims: Claims,
+    /// The live session.
+    pub session: Session,
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequestParts<AuthState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AuthState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
+        let (claims, session) = state.auth.authenticate(token).await?;
+        Ok(Self { claims, session })
+    }
+}
+
+fn client(headers: &HeaderMap) -> ClientInfo {
+    ClientInfo {
+        ip: headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|s| s.trim().chars().take(64).collect()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
+}
+
+/// `TokenResponse` of API.md.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The refresh token.
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: i64,
+    /// The session.
+    pub session_id: SessionId,
+}
+
+impl From<TokenPair> for TokenResponse {
+    fn from(p: TokenPair) -> Self {
+        Self {
+            access_token: p.access.token,
+            token_type: "Bearer".to_owned(),
+            expires_in: p.access.expires_in,
+            refresh_token: p.refresh.expose().to_owned(),
+            refresh_expires_in: p.refresh_expires_in,
+            session_id: p.session_id,
+        }
+    }
+}
+
+/// A user as shown to themselves.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UserView {
+    /// Id.
+    pub id: UserId,
+    /// Email.
+    pub email: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Whether the email was verified.
+    pub email_verified: bool,
+}
+
+#[derive(Deserialize)]
+struct RegisterBody {
+    email: String,
+    password: String,
+    name: Option<String>,
+    company_name: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RegisterResponse {
+    #[serde(flatten)]
+    tokens: TokenResponse,
+    user: UserView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    company: Option<crate::directory::Company>,
+}
+
+fn client_ip(headers: &HeaderMap) -> Option<std::net::IpAddr> {
+    client(headers).ip.and_then(|ip| ip.parse().ok())
+}
+
+async fn register(
+    State(s): State<AuthState>,
+    headers: HeaderMap,
+    ApiJson(b): ApiJson<RegisterBody>,
+) -> Result<Response, ApiError> {
+    if let Some(ip) = client_ip(&headers) {
+        s.limits
+            .check(&[(register_ip_key(ip), s.limits.register_per_ip)])
+            .await?;
+    }
+    let (user, pair, company) = s
+        .auth
+        .register(
+            &b.email,
+            Password::new(b.password),
+            b.name,
+            b.company_name.as_deref(),
+            client(&headers),
+        )
+        .await?;
+    let body = RegisterResponse {
+        tokens: pair.into(),
+        user: UserView {
+            id: user.id,
+            email: user.email.to_string(),
+            name: user.name,
+            email_verified: user.email_verified,
+        },
+        company,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+async fn login(
+    State(s): State<AuthState>,
+    headers: HeaderMap,
+    ApiJson(b): ApiJson<LoginBody>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let mut hits = Vec::new();
+    if let Some(ip) = client_ip(&headers) {
+        hits.push((login_ip_key(ip), s.limits.login_per_ip));
+    }
+    if let Ok(email) = Email::parse(&b.email) {
+        hits.push((login_email_key(&email), s.limits.login_per_email));
+    }
+    s.limits.check(&hits).await?;
+    Ok(Json(
+        s.auth
+            .login(&b.email, Password::new(b.password), client(&headers))
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+async fn refresh(
+    State(s): State<AuthState>,
+    ApiJson(b): ApiJson<RefreshBody>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    Ok(Json(s.auth.refresh(&b.refresh_token).await?.into()))
+}
+
+async fn logout(State(s): State<AuthState>, caller: Caller) -> Result<StatusCode, ApiError> {
+    s.auth.logout(caller.session.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn logout_all(State(s): State<AuthState>, caller: Caller) -> Result<StatusCode, ApiError> {
+    s.auth.logout_all(caller.claims.sub).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, Deserialize)]
+struct SessionView {
+    session_id: SessionId,
+    user_id: UserId,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+async fn session(caller: Caller) -> Json<SessionView> {
+    let s = caller.session;
+    Json(SessionView {
+        session_id: s.id,
+        user_id: s.user_id,
+        created_at: s.created_at,
+        expires_at: s.idle_expires_at.min(s.absolute_expires_at),
+    })
+}
+
+#[derive(Serialize)]
+struct SessionListItem {
+    session_id: SessionId,
+    created_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+    user_agent: Option<String>,
+    ip: Option<String>,
+    current: bool,
+}
+
+async fn sessions(
+    State(s): State<AuthState>,
+    caller: Caller,
+) -> Result<Json<Vec<SessionListItem>>, ApiError> {
+    let list = s.auth.sessions(caller.claims.sub).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|x| SessionListItem {
+                current: x.id == caller.session.id,
+                session_id: x.id,
+                created_at: x.created_at,
+                last_seen_at: x.last_seen_at,
+                user_agent: x.user_agent,
+                ip: x.ip,
+            })
+            .collect(),
+    ))
+}
+
+async fn delete_session(
+    State(s): State<AuthState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: SessionId = id.parse().map_err(|_| ApiError::not_found("session"))?;
+    s.auth.delete_session(caller.claims.sub, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct MembershipView {
+    membership_id: kisum_guard::MembershipId,
+    company_id: kisum_guard::CompanyId,
+    company_slug: String,
+    company_name: String,
+    status: crate::directory::MembershipStatus,
+    roles: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct MeView {
+    user: UserView,
+    memberships: Vec<MembershipView>,
+}
+
+async fn me(State(s): State<AuthState>, caller: Caller) -> Result<Json<MeView>, ApiError> {
+    let user = s
+        .auth
+        .user(caller.claims.sub)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    let mut memberships = Vec::new();
+    for m in s.directory.list_user_memberships(user.id).await? {
+        if let Some(c) = s.directory.get_company(m.company_id).await? {
+            memberships.push(MembershipView {
+                membership_id: m.id,
+                company_id: c.id,
+                company_slug: c.slug.to_string(),
+                company_name: c.name,
+                status: m.status,
+                roles: m.roles.iter().map(ToString::to_string).collect(),
+            });
+        }
+    }
+    Ok(Json(MeView {
+        user: UserView {
+            id: user.id,
+            email: user.email.to_string(),
+            name: user.name,
+            email_verified: user.email_verified,
+        },
+        memberships,
+    }))
+}
+
+async fn me_access(
+    State(s): State<AuthState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Json<AccessContext>, ApiError> {
+    let org = headers.get("x-org").and_then(|v| v.to_str().ok());
+    Ok(Json(
+        s.access
+            .resolve(caller.claims.sub, caller.session.id, org)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct ChangePasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(s): State<AuthState>,
+    caller: Caller,
+    ApiJson(b): ApiJson<ChangePasswordBody>,
+) -> Result<StatusCode, ApiError> {
+    s.auth
+        .change_password(
+            caller.claims.sub,
+            caller.session.id,
+            Password::new(b.current_password),
+            Password::new(b.new_password),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn jwks(State(s): State<AuthState>) -> Response {
+    let mut response = Json(s.auth.tokens().keys().jwks()).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("route")
+}
+
+/// The public router: `/v1/auth/*` and `/.well-known/jwks.json`.
+pub fn public_router(state: AuthState) -> Router {
+    Router::new()
+        .route("/v1/auth/register", post(register))
+        .route("/v1/auth/login", post(login))
+        .route("/v1/auth/refresh", post(refresh))
+        .route("/v1/auth/logout", post(logout))
+        .route("/v1/auth/logout-all", post(logout_all))
+        .route("/v1/auth/session", get(session))
+        .route("/v1/auth/sessions", get(sessions))
+        .route("/v1/auth/sessions/{session_id}", delete(delete_session))
+        .route("/v1/auth/me", get(me))
+        .route("/v1/auth/me/access", get(me_access))
+        .route("/v1/auth/password/change", post(change_password))
+        .route("/.well-known/jwks.json", get(jwks))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+// ---- internal ------------------------------------------------------------------------------
+
+/// Requires `Authorization: Bearer <service key>` matching one of the configured keys,
+/// compared in constant time.
+async fn service_key(State(s): State<AuthState>, request: Request, next: Next) -> Response {
+    use subtle::ConstantTimeEq as _;
+    let presented = bearer(request.headers())
+        .unwrap_or_default()
+        .as_bytes()
+        .to_vec();
+    let mut ok = subtle::Choice::from(0u8);
+    for (_, secret) in s.service_keys.iter() {
+        let same_len = secret.len() == presented.len();
+        let eq = if same_len {
+            secret.as_bytes().ct_eq(&presented)
+        } else {
+            subtle::Choice::from(0u8)
+        };
+        ok |= eq;
+    }
+    if bool::from(ok) && !presented.is_empty() {
+        next.run(request).await
+    } else {
+        ApiError::unauthenticated()
+            .detail("a valid service key is required")
+            .into_response()
+    }
+}
+
+#[derive(Deserialize)]
+struct ResolveBody {
+    user_id: UserId,
+    session_id: SessionId,
+    org: Option<String>,
+}
+
+async fn resolve(
+    State(s): State<AuthState>,
+    ApiJson(b): ApiJson<ResolveBody>,
+) -> Result<Json<AccessContext>, ApiError> {
+    Ok(Json(
+        s.access
+            .resolve(b.user_id, b.session_id, b.org.as_deref())
+            .await?,
+    ))
+}
+
+#[derive(Serialize)]
+struct SessionState {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+async fn session_state(
+    State(s): State<AuthState>,
+    Path(id): Path<String>,
+) -> Result<Json<SessionState>, ApiError> {
+    let id: SessionId = id.parse().map_err(|_| ApiError::not_found("session"))?;
+    let (active, revoked_at) = s
+        .auth
+        .session_state(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("session"))?;
+    Ok(Json(SessionState { active, revoked_at }))
+}
+
+/// The internal router (`/internal/v1/*`), behind service keys.
+pub fn internal_router(state: AuthState) -> Router {
+    Router::new()
+        .route("/internal/v1/access/resolve", post(resolve))
+        .route("/internal/v1/sessions/{session_id}", get(session_state))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), service_key))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// A denial as a problem (for embedders mapping their own checks).
+#[must_use]
+pub fn denial(code: DenialCode) -> Response {
+    ApiError::from(code).into_response()
+}

@@ -1,0 +1,517 @@
+//! [`AuthService`]: what Auth does for a person — register, sign in, refresh, sign out, prove
+//! who they are — over the stores, the password hasher and the token service.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use kisum_core::{StoreError, StoreErrorKind};
+use kisum_guard::{Claims, Clock, CompanySlug, SessionId, UserId};
+
+use crate::admin::{DirectoryError, DirectoryService, slugify};
+use crate::credentials::{Password, PasswordHasher, PasswordPolicy, PolicyViolation, Verification};
+use crate::directory::Company;
+use crate::identity::{Email, User};
+use crate::refresh::{RefreshRecord, RefreshToken, Rotation};
+use crate::session::{RevokeReason, Session};
+use crate::store::AuthStore;
+use crate::tokens::{IssuedToken, TokenError, TokenService};
+
+/// Session lifetimes and the refresh reuse grace window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// A session ends when not refreshed for this long (default 7 days).
+    pub idle: TimeDelta,
+    /// A session ends this long after sign-in whatever happens (default 30 days).
+    pub absolute: TimeDelta,
+    /// Tolerance for presenting the immediate predecessor of the current refresh token (racing
+    /// browser tabs): off (zero) by default, capped at 30 s.
+    pub reuse_grace: TimeDelta,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle: TimeDelta::days(7),
+            absolute: TimeDelta::days(30),
+            reuse_grace: TimeDelta::zero(),
+        }
+    }
+}
+
+/// Where a request came from, recorded on the session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The client address.
+    pub ip: Option<String>,
+    /// The `User-Agent`.
+    pub user_agent: Option<String>,
+}
+
+/// What a successful sign-in or refresh hands the client.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    /// The access token.
+    pub access: IssuedToken,
+    /// The new refresh token (shown once).
+    pub refresh: RefreshToken,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: i64,
+    /// The session.
+    pub session_id: SessionId,
+}
+
+/// Why an identity operation failed; each maps to one HTTP answer and machine code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The email is not an acceptable address (422).
+    #[error("not a valid email address")]
+    InvalidEmail,
+    /// The password breaks the policy (422).
+    #[error("{0}")]
+    WeakPassword(PolicyViolation),
+    /// Registration with an email already registered (409 `email_taken`).
+    #[error("email already registered")]
+    EmailTaken,
+    /// Wrong email or password, or a disabled account: one answer for all (401
+    /// `invalid_credentials`).
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// An unknown or expired refresh token (401 `invalid_refresh_token`).
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// A spent refresh token was presented again; the session is now revoked (401
+    /// `refresh_token_reused`).
+    #[error("refresh token reused; the session is revoked")]
+    RefreshTokenReused,
+    /// The access token is missing, malformed, expired or not ours (401 `unauthenticated`).
+    #[error("authentication required")]
+    Unauthenticated,
+    /// The session is revoked or expired (401 `session_revoked`).
+    #[error("session is no longer valid")]
+    SessionRevoked,
+    /// The session does not belong to the caller (404).
+    #[error("no such session")]
+    SessionNotFound,
+    /// Creating the company failed.
+    #[error(transparent)]
+    Company(#[from] DirectoryError),
+    /// A store failed (503 when unavailable).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Token signing failed (500-class, configuration).
+    #[error("token service: {0}")]
+    Token(TokenError),
+    /// Password hashing failed or its worker died.
+    #[error("password hashing failed")]
+    Hashing,
+}
+
+/// Register, sign in, refresh, sign out.
+#[derive(Clone)]
+pub struct AuthService {
+    store: Arc<dyn AuthStore>,
+    directory: DirectoryService,
+    hasher: PasswordHasher,
+    policy: PasswordPolicy,
+    tokens: TokenService,
+    sessions: SessionConfig,
+    clock: Arc<dyn Clock>,
+}
+
+impl AuthService {
+    /// A service over `store`.
+    #[must_use]
+    pub fn new(
+        store: Arc<dyn AuthStore>,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        tokens: TokenService,
+        sessions: SessionConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let directory = DirectoryService::new(store.clone(), clock.clone());
+        let sessions = SessionConfig {
+            reuse_grace: sessions
+                .reuse_grace
+                .clamp(TimeDelta::zero(), TimeDelta::seconds(30)),
+            ..sessions
+        };
+        Self {
+            store,
+            directory,
+            hasher,
+            policy,
+            tokens,
+            sessions,
+            clock,
+        }
+    }
+
+    /// The token service (for the JWKS and bearer checks).
+    #[must_use]
+    pub fn tokens(&self) -> &TokenService {
+        &self.tokens
+    }
+
+    async fn hash(&self, password: Password) -> Result<crate::identity::PasswordHash, AuthError> {
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || hasher.hash(&password))
+            .await
+            .map_err(|_| AuthError::Hashing)?
+            .map_err(|_| AuthError::Hashing)
+    }
+
+    async fn verify(
+        &self,
+        password: Password,
+        stored: Option<crate::identity::PasswordHash>,
+    ) -> Result<Verification, AuthError> {
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || match stored {
+            Some(hash) => hasher.verify(&password, &hash),
+            None => hasher.verify_unknown(&password),
+        })
+        .await
+        .map_err(|_| AuthError::Hashing)
+    }
+
+    async fn start_session(
+        &self,
+        user: UserId,
+        client: ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
+        let now = self.clock.now();
+        let mut session = Session::new(user, now, self.sessions.idle, self.sessions.absolute);
+        session.ip = client.ip;
+        session.user_agent = client.user_agent.map(|ua| ua.chars().take(512).collect());
+        self.store.create_session(&session).await?;
+        self.issue(&session, now, None).await
+    }
+
+    /// Issues an access token and a refresh token for `session`; with `spend`, the refresh
+    /// token replaces that predecessor atomically.
+    async fn issue(
+        &self,
+        session: &Session,
+        now: DateTime<Utc>,
+        spend: Option<&RefreshToken>,
+    ) -> Result<TokenPair, AuthError> {
+        let refresh = RefreshToken::generate()?;
+        let expires_at = (now + self.sessions.idle).min(session.absolute_expires_at);
+        let record = RefreshRecord {
+            hash: refresh.hash(),
+            session_id: session.id,
+            created_at: now,
+            expires_at,
+            used_at: None,
+            replaced_by: None,
+        };
+        match spend {
+            None => self.store.insert_refresh_token(&record).await?,
+            Some(old) => match self
+                .store
+                .rotate_refresh_token(&old.hash(), now, &record)
+                .await?
+            {
+                Rotation::Rotated(_) => {}
+                Rotation::AlreadyUsed(spent) => {
+                    let racing = spent
+                        .used_at
+                        .is_some_and(|used| now - used <= self.sessions.reuse_grace)
+                        && self.sessions.reuse_grace > TimeDelta::zero();
+                    if !racing {
+                        self.store
+                            .revoke_session(session.id, RevokeReason::RefreshReuse, now)
+                            .await?;
+                        tracing::warn!(session = %session.id, user = %session.user_id, "refresh token reuse detected; session revoked");
+                        return Err(AuthError::RefreshTokenReused);
+                    }
+                    // A racing tab within the grace window: give it a sibling token.
+                    self.store.insert_refresh_token(&record).await?;
+                }
+            },
+        }
+        let access = self
+            .tokens
+            .issue(session.user_id, session.id, now)
+            .map_err(AuthError::Token)?;
+        Ok(TokenPair {
+            access,
+            refresh,
+            refresh_expires_in: (expires_at - now).num_seconds().max(0),
+            session_id: session.id,
+        })
+    }
+
+    /// Registers a user and signs them in; with `company_name`, creates that company with the
+    /// user as its `owner`.
+    ///
+    /// # Errors
+    /// `InvalidEmail`, `WeakPassword`, `EmailTaken`, `Company`, `Store`.
+    pub async fn register(
+        &self,
+        email: &str,
+        password: Password,
+        name: Option<String>,
+        company_name: Option<&str>,
+        client: ClientInfo,
+    ) -> Result<(User, TokenPair, Option<Company>), AuthError> {
+        let email = Email::parse(email).map_err(|_| AuthError::InvalidEmail)?;
+        self.policy
+            .check(&password, Some(&email))
+            .map_err(AuthError::WeakPassword)?;
+        if self.store.find_user_by_email(&email).await?.is_some() {
+            return Err(AuthError::EmailTaken);
+        }
+        let hash = self.hash(password).await?;
+        let user = User::new(
+            email,
+            name.map(|n| n.trim().chars().take(200).collect()),
+            Some(hash),
+            self.clock.now(),
+        );
+        match self.store.create_user(&user).await {
+            Err(e) if e.kind() == StoreErrorKind::Conflict => return Err(AuthError::EmailTaken),
+            other => other?,
+        }
+        let company = match company_name.map(str::trim).filter(|n| !n.is_empty()) {
+            None => None,
+            Some(name) => Some(self.create_company(name, user.id).await?),
+        };
+        let pair = self.start_session(user.id, client).await?;
+        Ok((user, pair, company))
+    }
+
+    /// Creates a company owned by `owner`, deriving a free slug from the name.
+    ///
+    /// # Errors
+    /// `Company` when no slug can be derived; `Store`.
+    pub async fn create_company(&self, name: &str, owner: UserId) -> Result<Company, AuthError> {
+        let base = slugify(name).ok_or(DirectoryError::SlugRequired)?;
+        let mut slug = base.clone();
+        for attempt in 0..5u32 {
+            match self
+                .directory
+                .create_company(name, Some(slug.clone()), owner)
+                .await
+            {
+                Ok((company, _)) => return Ok(company),
+                Err(DirectoryError::SlugTaken(_)) if attempt < 4 => {
+                    let mut n = [0u8; 2];
+                    aws_lc_rs::rand::fill(&mut n).map_err(|_| AuthError::Hashing)?;
+                    let suffix = format!(
+                        "{}-{:04x}",
+                        base.as_str().chars().take(43).collect::<String>(),
+                        u16::from_be_bytes(n)
+                    );
+                    slug = CompanySlug::new(&suffix).unwrap_or_else(|_| base.clone());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(DirectoryError::SlugTaken(slug).into())
+    }
+
+    /// Signs in with email and password. Unknown emails, wrong passwords and disabled accounts
+    /// all answer `InvalidCredentials` after similar work (a dummy hash is verified for unknown
+    /// emails). Rehashes the password when the parameters changed.
+    ///
+    /// # Errors
+    /// `InvalidCredentials`, `Store`.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: Password,
+        client: ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
+        let user = match Email::parse(email) {
+            Ok(email) => self.store.find_user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+        let verification = self.verify(password.clone(), stored).await?;
+        let (Some(mut user), Verification::Valid { needs_rehash }) = (user, verification) else {
+            return Err(AuthError::InvalidCredentials);
+        };
+        if user.disabled {
+            return Err(AuthError::InvalidCredentials);
+        }
+        if needs_rehash {
+            user.password_hash = Some(self.hash(password).await?);
+            user.updated_at = self.clock.now();
+            self.store.update_user(&user).await?;
+        }
+        self.start_session(user.id, client).await
+    }
+
+    /// Exchanges a refresh token for a new pair; the old token is spent. Presenting a spent
+    /// token again revokes the whole session.
+    ///
+    /// # Errors
+    /// `InvalidRefreshToken`, `RefreshTokenReused`, `SessionRevoked`, `Store`.
+    pub async fn refresh(&self, token: &str) -> Result<TokenPair, AuthError> {
+        let now = self.clock.now();
+        let presented = RefreshToken::from_client(token);
+        let record = self
+            .store
+            .find_refresh_token(&presented.hash())
+            .await?
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        let session = self
+            .store
+            .get_session(record.session_id)
+            .await?
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        if record.used_at.is_none() && now >= record.expires_at {
+            return Err(AuthError::InvalidRefreshToken);
+        }
+        if !session.is_active(now) {
+            return Err(AuthError::SessionRevoked);
+        }
+        let pair = self.issue(&session, now, Some(&presented)).await?;
+        let idle = (now + self.sessions.idle).min(session.absolute_expires_at);
+        self.store.touch_session(session.id, now, idle).await?;
+        Ok(pair)
+    }
+
+    /// Checks a bearer access token and its session: the identity of the caller.
+    ///
+    /// # Errors
+    /// `Unauthenticated` for a bad token, `SessionRevoked` for a revoked or expired session.
+    pub async fn authenticate(&self, bearer: &str) -> Result<(Claims, Session), AuthError> {
+        let now = self.clock.now();
+        let claims = self
+            .tokens
+            .verify(bearer, now)
+            .map_err(|_| AuthError::Unauthenticated)?;
+        let session = self
+            .store
+            .get_session(claims.sid)
+            .await?
+            .filter(|s| s.user_id == claims.sub && s.is_active(now))
+            .ok_or(AuthError::SessionRevoked)?;
+        Ok((claims, session))
+    }
+
+    /// The user, if any.
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn user(&self, id: UserId) -> Result<Option<User>, AuthError> {
+        Ok(self.store.get_user(id).await?)
+    }
+
+    /// Whether a session is active now, and when it was revoked: `None` for an unknown session.
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn session_state(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(bool, Option<DateTime<Utc>>)>, AuthError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .get_session(id)
+            .await?
+            .map(|s| (s.is_active(now), s.revoked_at)))
+    }
+
+    /// Ends one session.
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn logout(&self, session: SessionId) -> Result<(), AuthError> {
+        match self
+            .store
+            .revoke_session(session, RevokeReason::Logout, self.clock.now())
+            .await
+        {
+            Err(e) if e.kind() == StoreErrorKind::NotFound => Ok(()),
+            other => other.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    /// Ends every session of the user; returns them.
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn logout_all(&self, user: UserId) -> Result<Vec<SessionId>, AuthError> {
+        Ok(self
+            .store
+            .revoke_user_sessions(user, RevokeReason::LogoutAll, self.clock.now(), None)
+            .await?)
+    }
+
+    /// The user's active sessions, oldest first.
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn sessions(&self, user: UserId) -> Result<Vec<Session>, AuthError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .list_user_sessions(user)
+            .await?
+            .into_iter()
+            .filter(|s| s.is_active(now))
+            .collect())
+    }
+
+    /// Ends one of the user's own sessions.
+    ///
+    /// # Errors
+    /// `SessionNotFound` when it is not theirs; `Store`.
+    pub async fn delete_session(&self, user: UserId, session: SessionId) -> Result<(), AuthError> {
+        let found = self
+            .store
+            .get_session(session)
+            .await?
+            .filter(|s| s.user_id == user)
+            .ok_or(AuthError::SessionNotFound)?;
+        self.store
+            .revoke_session(found.id, RevokeReason::Deleted, self.clock.now())
+            .await?;
+        Ok(())
+    }
+
+    /// Changes the password after checking the current one; every other session is revoked.
+    ///
+    /// # Errors
+    /// `InvalidCredentials` for a wrong current password, `WeakPassword`, `Store`.
+    pub async fn change_password(
+        &self,
+        user: UserId,
+        current_session: SessionId,
+        current: Password,
+        new: Password,
+    ) -> Result<(), AuthError> {
+        let mut account = self
+            .store
+            .get_user(user)
+            .await?
+            .ok_or(AuthError::InvalidCredentials)?;
+        if !matches!(
+            self.verify(current, account.password_hash.clone()).await?,
+            Verification::Valid { .. }
+        ) {
+            return Err(AuthError::InvalidCredentials);
+        }
+        self.policy
+            .check(&new, Some(&account.email))
+            .map_err(AuthError::WeakPassword)?;
+        account.password_hash = Some(self.hash(new).await?);
+        account.updated_at = self.clock.now();
+        self.store.update_user(&account).await?;
+        self.store
+            .revoke_user_sessions(
+                user,
+                RevokeReason::PasswordChanged,
+                self.clock.now(),
+                Some(current_session),
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,740 @@
+//! The Auth routers through `Router` + `oneshot`: routes, bodies and error codes of API.md.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use kisum_auth::credentials::{Argon2Params, PasswordHasher, PasswordPolicy};
+use kisum_auth::http::{AuthState, RateLimits, internal_router, public_router};
+use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
+use kisum_auth::ratelimit::LocalRateLimiter;
+use kisum_auth::service::{AuthService, SessionConfig};
+use kisum_auth::tokens::{TokenConfig, TokenService};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+use crate::fixture::{World, t0};
+
+const PW: &str = "correct horse battery staple";
+
+struct App {
+    public: Router,
+    internal: Router,
+    world: World,
+}
+
+async fn app() -> App {
+    let world = World::new().await;
+    let (kid, pem) = generate(SigningAlgorithm::Es256, t0().date_naive()).unwrap();
+    let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
+    let tokens = TokenService::new(
+        TokenConfig::new("https://auth.example.test", "kisum"),
+        KeyRing::new(&kid, [key]).unwrap(),
+    );
+    let auth = AuthService::new(
+        world.store.clone(),
+        PasswordHasher::new(Argon2Params {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap(),
+        PasswordPolicy::default(),
+        tokens,
+        SessionConfig::default(),
+        world.clock.clone(),
+    );
+    let state = AuthState {
+        auth,
+        access: world.access.clone(),
+        directory: world.store.clone(),
+        service_keys: Arc::new(vec![("finance".into(), "s3rvice-key-for-tests".into())]),
+        limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
+    };
+    App {
+        public: public_router(state.clone()),
+        internal: internal_router(state),
+        world,
+    }
+}
+
+async fn call(
+    router: &Router,
+    method: Method,
+    uri: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+    extra: &[(&str, &str)],
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = bearer {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let req = match body {
+        Some(b) => req
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(b.to_string()))
+            .unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let response = router.clone().oneshot(req).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    (status, headers, value)
+}
+
+async fn register(app: &App, email: &str) -> Value {
+    let (status, _, body) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/register",
+        None,
+        Some(json!({"email": email, "password": PW, "name": "Ada"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+fn assert_problem(
+    status: StatusCode,
+    headers: &axum::http::HeaderMap,
+    body: &Value,
+    want: StatusCode,
+    code: &str,
+) {
+    assert_eq!(status, want, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], want.as_u16());
+    assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+    assert!(
+        body["request_id"].as_str().is_some_and(|s| !s.is_empty()),
+        "{body}"
+    );
+    assert_eq!(
+        body["request_id"].as_str(),
+        headers["x-request-id"].to_str().ok()
+    );
+}
+
+#[tokio::test]
+async fn register_login_refresh_logout_over_http() {
+    let app = app().await;
+    let reg = register(&app, "ada@example.test").await;
+    assert_eq!(reg["token_type"], "Bearer");
+    assert_eq!(reg["expires_in"], 600);
+    assert_eq!(reg["user"]["email"], "ada@example.test");
+    assert_eq!(reg["user"]["email_verified"], false);
+    for field in [
+        "access_token",
+        "refresh_token",
+        "session_id",
+        "refresh_expires_in",
+    ] {
+        assert!(!reg[field].is_null(), "{field}");
+    }
+
+    let (s, h, b) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/register",
+        None,
+        Some(json!({"email": "ADA@example.test", "password": PW})),
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::CONFLICT, "email_taken");
+    let (s, h, b) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/register",
+        None,
+        Some(json!({"email": "bob@example.test", "password": "password123"})),
+        &[],
+    )
+    .await;
+    assert_problem(
+        s,
+        &h,
+        &b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(b["errors"][0]["field"], "password");
+
+    let (s, _, login) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": "ada@example.test", "password": PW})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s1, h1, wrong_pw) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": "ada@example.test", "password": "nope nope nope"})),
+        &[],
+    )
+    .await;
+    assert_problem(
+        s1,
+        &h1,
+        &wrong_pw,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    );
+    assert_eq!(h1[header::WWW_AUTHENTICATE], "Bearer");
+    let (_, _, unknown) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": "who@example.test", "password": PW})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        unknown["title"], wrong_pw["title"],
+        "same body for unknown email and wrong password"
+    );
+    assert_eq!(unknown["code"], wrong_pw["code"]);
+
+    let refresh = login["refresh_token"].as_str().unwrap();
+    let (s, _, next) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/refresh",
+        None,
+        Some(json!({"refresh_token": refresh})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_ne!(next["refresh_token"], login["refresh_token"]);
+    let (s, h, b) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/refresh",
+        None,
+        Some(json!({"refresh_token": refresh})),
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "refresh_token_reused");
+    let (s, h, b) = call(
+        &app.public,
+        Method::GET,
+        "/v1/auth/session",
+        next["access_token"].as_str(),
+        None,
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "session_revoked");
+
+    let token = reg["access_token"].as_str().unwrap();
+    let (s, _, sess) = call(
+        &app.public,
+        Method::GET,
+        "/v1/auth/session",
+        Some(token),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(sess["session_id"], reg["session_id"]);
+    let (s, _, list) = call(
+        &app.public,
+        Method::GET,
+        "/v1/auth/sessions",
+        Some(token),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "the reused session is gone: {list}"
+    );
+    assert_eq!(list[0]["current"], true);
+    let (s, _, _) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/logout",
+        Some(token),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, h, b) = call(
+        &app.public,
+        Method::GET,
+        "/v1/auth/me",
+        Some(token),
+        None,
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "session_revoked");
+}
+
+#[tokio::test]
+async fn bad_input_is_a_clear_4xx_never_a_500() {
+    let app = app().await;
+    let (s, h, b) = call(&app.public, Method::GET, "/v1/auth/me", None, None, &[]).await;
+    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let (s, h, b) = call(
+        &app.public,
+        Method::GET,
+        "/v1/auth/me",
+        Some("garbage"),
+        None,
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
+
+    let req = Request::post("/v1/auth/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    let r = app.public.clone().oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (s, _, b) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": 42})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed"))
+    );
+    let req = Request::post("/v1/auth/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(vec![b' '; 2 << 20]))
+        .unwrap();
+    assert_eq!(
+        app.public.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let (s, h, b) = call(
+        &app.public,
+        Method::GET,
+        "/v1/nothing-here",
+        None,
+        None,
+        &[("x-request-id", "req-123")],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(
+        b["request_id"], "req-123",
+        "a client's request id is echoed"
+    );
+}
+
+#[tokio::test]
+async fn me_and_me_access_follow_the_directory() {
+    let app = app().await;
+    let reg = register(&app, "ada@example.test").await;
+    let token = reg["access_token"].as_str().unwrap();
+    let user_id: kisum_guard::UserId = reg["user"]["id"].as_str().unwrap().parse().unwrap();
+    app.world
+        .directory
+        .add_member(
+            app.world.acme.id,
+            user_id,
+            kisum_auth::MembershipStatus::Active,
+            [kisum_guard::RoleKey::new("finance-viewer").unwrap()].into(),
+            [kisum_guard::ModuleKey::new("finance").unwrap()].into(),
+        )
+        .await
+        .unwrap();
+    let (s, _, me) = call(
+        &app.public,
+        Method::GET,
+        "/v1/auth/me",
+        Some(token),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(me["memberships"][0]["company_slug"], "acme");
+    assert_eq!(me["memberships"][0]["roles"], json!(["finance-viewer"]));
+
+    let (s, _, ctx) = call(
+        &app.public,
+        Method::GET,
+        "/v1/auth/me/access",
+        Some(token),
+        None,
+        &[("x-org", "acme")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{ctx}");
+    assert_eq!(ctx["modules"], json!(["company", "finance"]));
+    assert_eq!(ctx["permissions"], json!(["finance.invoices.read"]));
+    let (s, h, b) = call(
+        &app.public,
+        Method::GET,
+        "/v1/auth/me/access",
+        Some(token),
+        None,
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::BAD_REQUEST, "org_required");
+    let (s, h, b) = call(
+        &app.public,
+        Method::GET,
+        "/v1/auth/me/access",
+        Some(token),
+        None,
+        &[("x-org", "globex")],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::NOT_FOUND, "org_unknown");
+    let other = register(&app, "bob@example.test").await;
+    let (s, h, b) = call(
+        &app.public,
+        Method::GET,
+        "/v1/auth/me/access",
+        other["access_token"].as_str(),
+        None,
+        &[("x-org", "acme")],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::FORBIDDEN, "not_a_member");
+}
+
+#[tokio::test]
+async fn jwks_publishes_public_keys_with_cache_control() {
+    let app = app().await;
+    let (s, h, b) = call(
+        &app.public,
+        Method::GET,
+        "/.well-known/jwks.json",
+        None,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        h[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
+    let key = &b["keys"][0];
+    assert_eq!(
+        (
+            key["use"].as_str(),
+            key["alg"].as_str(),
+            key["kty"].as_str()
+        ),
+        (Some("sig"), Some("ES256"), Some("EC"))
+    );
+    assert!(key["kid"].is_string() && key.get("d").is_none());
+}
+
+#[tokio::test]
+async fn password_change_and_session_deletion() {
+    let app = app().await;
+    let reg = register(&app, "ada@example.test").await;
+    let token = reg["access_token"].as_str().unwrap();
+    let (_, _, other) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": "ada@example.test", "password": PW})),
+        &[],
+    )
+    .await;
+    let (s, h, b) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/password/change",
+        Some(token),
+        Some(json!({"current_password": "wrong wrong", "new_password": "another long passphrase"})),
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "invalid_credentials");
+    let (s, _, _) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/password/change",
+        Some(token),
+        Some(json!({"current_password": PW, "new_password": "another long passphrase"})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, _) = call(
+        &app.public,
+        Method::GET,
+        "/v1/auth/session",
+        other["access_token"].as_str(),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "other sessions end with a password change"
+    );
+
+    let (_, _, third) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": "ada@example.test", "password": "another long passphrase"})),
+        &[],
+    )
+    .await;
+    let sid = third["session_id"].as_str().unwrap();
+    let stranger = register(&app, "eve@example.test").await;
+    let (s, h, b) = call(
+        &app.public,
+        Method::DELETE,
+        &format!("/v1/auth/sessions/{sid}"),
+        stranger["access_token"].as_str(),
+        None,
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::NOT_FOUND, "not_found");
+    let (s, _, _) = call(
+        &app.public,
+        Method::DELETE,
+        &format!("/v1/auth/sessions/{sid}"),
+        Some(token),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, _) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/logout-all",
+        Some(token),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, _) = call(
+        &app.public,
+        Method::GET,
+        "/v1/auth/session",
+        Some(token),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn internal_routes_need_a_service_key() {
+    let app = app().await;
+    let reg = register(&app, "ada@example.test").await;
+    let body =
+        json!({"user_id": reg["user"]["id"], "session_id": reg["session_id"], "org": "acme"});
+    let (s, h, b) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/access/resolve",
+        None,
+        Some(body.clone()),
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let (s, _, _) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/access/resolve",
+        Some("s3rvice-key-for-test"),
+        Some(body.clone()),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "a prefix of a key is not a key"
+    );
+    let key = Some("s3rvice-key-for-tests");
+    let (s, h, b) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/access/resolve",
+        key,
+        Some(body),
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::FORBIDDEN, "not_a_member");
+    let owner = app.world.session(app.world.owner.user_id).await;
+    let body = json!({"user_id": app.world.owner.user_id, "session_id": owner.id, "org": "acme"});
+    let (s, _, ctx) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/access/resolve",
+        key,
+        Some(body),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{ctx}");
+    assert_eq!(ctx["core_app_visible"], true);
+
+    let sid = reg["session_id"].as_str().unwrap();
+    let (s, _, state) = call(
+        &app.internal,
+        Method::GET,
+        &format!("/internal/v1/sessions/{sid}"),
+        key,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!((s, &state["active"]), (StatusCode::OK, &json!(true)));
+    let (s, _, _) = call(
+        &app.internal,
+        Method::GET,
+        "/internal/v1/sessions/not-a-uuid",
+        key,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_email_and_per_ip_with_retry_after() {
+    let app = app().await;
+    register(&app, "ada@example.test").await;
+    let attempt = |email: &'static str, ip: &'static str| {
+        let router = app.public.clone();
+        async move {
+            call(
+                &router,
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"email": email, "password": "wrong password!"})),
+                &[("x-forwarded-for", ip)],
+            )
+            .await
+        }
+    };
+    for i in 0..10 {
+        let (s, _, b) = attempt(
+            "ada@example.test",
+            if i % 2 == 0 {
+                "198.51.100.1"
+            } else {
+                "198.51.100.2"
+            },
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "attempt {i}: {b}");
+    }
+    let (s, h, b) = attempt("ada@example.test", "198.51.100.3").await;
+    assert_problem(s, &h, &b, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    let retry: u64 = h[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    // Even the right password waits: the limit is on attempts, not failures.
+    let (s, _, _) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": "ada@example.test", "password": PW})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    // Another email from the same addresses is not limited by ada's counter.
+    let (s, _, _) = attempt("bob@example.test", "198.51.100.1").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Once the window has passed, sign-in works again.
+    app.world
+        .clock
+        .advance(chrono::TimeDelta::seconds(i64::try_from(retry).unwrap()));
+    let (s, _, _) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": "ada@example.test", "password": PW})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn per_ip_limit_applies_across_emails() {
+    let app = app().await;
+    for i in 0..30 {
+        let email = format!("user{i}@example.test");
+        let (s, _, _) = call(
+            &app.public,
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": "whatever it is"})),
+            &[("x-forwarded-for", "192.0.2.7")],
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, h, _) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": "new@example.test", "password": "whatever it is"})),
+        &[("x-forwarded-for", "192.0.2.7")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert!(h.contains_key(header::RETRY_AFTER));
+}
