@@ -40,14 +40,19 @@
 
 pub mod access;
 pub mod admin;
+// The audit log needs `serde_json`, an optional dependency enabled by these features.
+pub mod audit;
 pub mod credentials;
 pub mod directory;
 pub mod email;
+pub mod events;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod identity;
 pub mod keys;
+pub mod onetime;
 pub mod ratelimit;
+pub mod recovery;
 pub mod refresh;
 pub mod service;
 pub mod session;

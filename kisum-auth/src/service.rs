@@ -10,6 +10,7 @@ use kisum_guard::{Claims, Clock, CompanySlug, SessionId, UserId};
 use crate::admin::{DirectoryError, DirectoryService, slugify};
 use crate::credentials::{Password, PasswordHasher, PasswordPolicy, PolicyViolation, Verification};
 use crate::directory::Company;
+use crate::events::{EventPublisher, InvalidationEvent, NoEvents};
 use crate::identity::{Email, User};
 use crate::refresh::{RefreshRecord, RefreshToken, Rotation};
 use crate::session::{RevokeReason, Session};
@@ -102,6 +103,18 @@ pub enum AuthError {
     /// Token signing failed (500-class, configuration).
     #[error("token service: {0}")]
     Token(TokenError),
+    /// A wrong, expired or absent one-time code (401 `invalid_code`).
+    #[error("invalid code")]
+    InvalidCode,
+    /// Too many wrong codes; retry after the lockout (429 `otp_locked`).
+    #[error("too many wrong codes")]
+    OtpLocked(std::time::Duration),
+    /// An unknown, spent or expired password-reset token (400 `invalid_token`).
+    #[error("invalid or expired reset token")]
+    InvalidResetToken,
+    /// Password reset and email codes are not configured (no email sender).
+    #[error("email flows are not configured")]
+    RecoveryDisabled,
     /// Password hashing failed or its worker died.
     #[error("password hashing failed")]
     Hashing,
@@ -117,6 +130,8 @@ pub struct AuthService {
     tokens: TokenService,
     sessions: SessionConfig,
     clock: Arc<dyn Clock>,
+    events: Arc<dyn EventPublisher>,
+    recovery: Option<crate::recovery::Recovery>,
 }
 
 impl AuthService {
@@ -145,6 +160,87 @@ impl AuthService {
             tokens,
             sessions,
             clock,
+            events: Arc::new(NoEvents),
+            recovery: None,
+        }
+    }
+
+    /// Enables password reset and email codes.
+    #[must_use]
+    pub fn with_recovery(mut self, recovery: crate::recovery::Recovery) -> Self {
+        self.recovery = Some(recovery);
+        self
+    }
+
+    pub(crate) fn recovery_config(&self) -> Option<&crate::recovery::Recovery> {
+        self.recovery.as_ref()
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub(crate) async fn store_update_user(&self, user: &User) -> Result<(), AuthError> {
+        Ok(self.store.update_user(user).await?)
+    }
+
+    pub(crate) async fn sign_in(
+        &self,
+        user: UserId,
+        client: ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
+        self.start_session(user, client).await
+    }
+
+    pub(crate) fn check_policy(
+        &self,
+        password: &Password,
+        email: Option<&Email>,
+    ) -> Result<(), AuthError> {
+        self.policy
+            .check(password, email)
+            .map_err(AuthError::WeakPassword)
+    }
+
+    /// Stores a new password hash and revokes every session of the user for `reason`.
+    pub(crate) async fn set_password(
+        &self,
+        user: UserId,
+        password: Password,
+        reason: RevokeReason,
+    ) -> Result<(), AuthError> {
+        let mut account = self
+            .store
+            .get_user(user)
+            .await?
+            .ok_or(AuthError::InvalidResetToken)?;
+        self.check_policy(&password, Some(&account.email))?;
+        account.password_hash = Some(self.hash(password).await?);
+        account.updated_at = self.clock.now();
+        self.store.update_user(&account).await?;
+        let revoked = self
+            .store
+            .revoke_user_sessions(user, reason, self.clock.now(), None)
+            .await?;
+        self.announce_revoked(&revoked).await;
+        Ok(())
+    }
+
+    /// Publishes invalidation events (session revocations) to `events`, e.g. Redis.
+    #[must_use]
+    pub fn with_events(mut self, events: Arc<dyn EventPublisher>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Tells the guards that `sessions` are revoked (markers live as long as an access token).
+    async fn announce_revoked(&self, sessions: &[SessionId]) {
+        let ttl = self.tokens.config().access_ttl.to_std().unwrap_or_default()
+            + std::time::Duration::from_secs(60);
+        for id in sessions {
+            self.events
+                .publish(&InvalidationEvent::SessionRevoked { session_id: *id }, ttl)
+                .await;
         }
     }
 
@@ -402,6 +498,14 @@ impl AuthService {
         Ok(self.store.get_user(id).await?)
     }
 
+    /// The user with `email`, if any.
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn user_by_email(&self, email: &Email) -> Result<Option<User>, AuthError> {
+        Ok(self.store.find_user_by_email(email).await?)
+    }
+
     /// Whether a session is active now, and when it was revoked: `None` for an unknown session.
     ///
     /// # Errors
@@ -429,7 +533,11 @@ impl AuthService {
             .await
         {
             Err(e) if e.kind() == StoreErrorKind::NotFound => Ok(()),
-            other => other.map(|_| ()).map_err(Into::into),
+            Err(e) => Err(e.into()),
+            Ok(_) => {
+                self.announce_revoked(&[session]).await;
+                Ok(())
+            }
         }
     }
 
@@ -438,10 +546,12 @@ impl AuthService {
     /// # Errors
     /// `Store`.
     pub async fn logout_all(&self, user: UserId) -> Result<Vec<SessionId>, AuthError> {
-        Ok(self
+        let revoked = self
             .store
             .revoke_user_sessions(user, RevokeReason::LogoutAll, self.clock.now(), None)
-            .await?)
+            .await?;
+        self.announce_revoked(&revoked).await;
+        Ok(revoked)
     }
 
     /// The user's active sessions, oldest first.
@@ -473,6 +583,7 @@ impl AuthService {
         self.store
             .revoke_session(found.id, RevokeReason::Deleted, self.clock.now())
             .await?;
+        self.announce_revoked(&[found.id]).await;
         Ok(())
     }
 
@@ -504,7 +615,8 @@ impl AuthService {
         account.password_hash = Some(self.hash(new).await?);
         account.updated_at = self.clock.now();
         self.store.update_user(&account).await?;
-        self.store
+        let revoked = self
+            .store
             .revoke_user_sessions(
                 user,
                 RevokeReason::PasswordChanged,
@@ -512,6 +624,7 @@ impl AuthService {
                 Some(current_session),
             )
             .await?;
+        self.announce_revoked(&revoked).await;
         Ok(())
     }
 }

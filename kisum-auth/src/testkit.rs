@@ -116,6 +116,30 @@ macro_rules! refresh_store_conformance {
     };
 }
 
+/// Stamps out the [`OneTimeStore`](crate::onetime::OneTimeStore) conformance suite (the store
+/// must also be a [`UserStore`]); with `ignore_unless = cfg, "reason"` the tests are ignored
+/// unless that cfg is set.
+#[macro_export]
+macro_rules! onetime_store_conformance {
+    ($make:path) => {
+        $crate::onetime_store_conformance!(@list $make; []);
+    };
+    ($make:path, ignore_unless = $cfg:ident, $reason:literal) => {
+        $crate::onetime_store_conformance!(@list $make; [#[cfg_attr(not($cfg), ignore = $reason)]]);
+    };
+    (@list $make:path; $attrs:tt) => {
+        $crate::__kisum_auth_conformance_tests!($make; $attrs;
+            otp_state_round_trips,
+            otp_writes_need_the_next_version,
+            otp_states_are_per_email_and_purpose,
+            concurrent_otp_writes_one_wins,
+            reset_tokens_are_spent_once,
+            reset_tokens_expire,
+            reset_tokens_need_their_user,
+        );
+    };
+}
+
 /// Stamps out the [`DirectoryStore`] conformance suite; with `ignore_unless = cfg, "reason"` the
 /// tests are ignored unless that cfg is set.
 #[macro_export]
@@ -1136,3 +1160,170 @@ pub async fn concurrent_rotations_of_one_token_rotate_once<S: SessionStore + Ref
     }
     assert_eq!(rotated, 1, "exactly one of the racing rotations wins");
 }
+
+// ---- OneTimeStore -------------------------------------------------------------------------
+
+use crate::onetime::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
+
+fn otp(email: &Email, purpose: OtpPurpose, version: u64) -> OtpState {
+    OtpState {
+        code_hash: Some(SecretHash::of(&[b"123456", email.as_str().as_bytes()])),
+        salt: [7; 16],
+        expires_at: Some(t(600) + TimeDelta::microseconds(11)),
+        attempts: 2,
+        locked_until: Some(t(900)),
+        last_sent_at: Some(t(0)),
+        quota_started_at: Some(t(-10)),
+        sent_in_window: 3,
+        version,
+        ..OtpState::empty(email.clone(), purpose)
+    }
+}
+
+pub async fn otp_state_round_trips<S: UserStore + OneTimeStore>(store: Arc<S>) {
+    let e = email("otp");
+    assert_eq!(store.get_otp(&e, OtpPurpose::Login).await.unwrap(), None);
+    let state = otp(&e, OtpPurpose::Login, 1);
+    assert!(store.put_otp(&state).await.unwrap());
+    assert_eq!(
+        store.get_otp(&e, OtpPurpose::Login).await.unwrap(),
+        Some(state.clone())
+    );
+    let cleared = OtpState {
+        code_hash: None,
+        expires_at: None,
+        locked_until: None,
+        version: 2,
+        ..state
+    };
+    assert!(store.put_otp(&cleared).await.unwrap());
+    assert_eq!(
+        store.get_otp(&e, OtpPurpose::Login).await.unwrap(),
+        Some(cleared)
+    );
+}
+
+pub async fn otp_writes_need_the_next_version<S: UserStore + OneTimeStore>(store: Arc<S>) {
+    let e = email("ver");
+    assert!(
+        !store.put_otp(&otp(&e, OtpPurpose::Login, 2)).await.unwrap(),
+        "nothing stored: only version 1 fits"
+    );
+    assert!(store.put_otp(&otp(&e, OtpPurpose::Login, 1)).await.unwrap());
+    assert!(
+        !store.put_otp(&otp(&e, OtpPurpose::Login, 1)).await.unwrap(),
+        "stale"
+    );
+    assert!(
+        !store.put_otp(&otp(&e, OtpPurpose::Login, 3)).await.unwrap(),
+        "skipping ahead"
+    );
+    assert!(store.put_otp(&otp(&e, OtpPurpose::Login, 2)).await.unwrap());
+}
+
+pub async fn otp_states_are_per_email_and_purpose<S: UserStore + OneTimeStore>(store: Arc<S>) {
+    let (a, b) = (email("a"), email("b"));
+    assert!(store.put_otp(&otp(&a, OtpPurpose::Login, 1)).await.unwrap());
+    assert_eq!(
+        store.get_otp(&a, OtpPurpose::VerifyEmail).await.unwrap(),
+        None
+    );
+    assert_eq!(store.get_otp(&b, OtpPurpose::Login).await.unwrap(), None);
+    assert!(
+        store
+            .put_otp(&otp(&a, OtpPurpose::VerifyEmail, 1))
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn concurrent_otp_writes_one_wins<S: UserStore + OneTimeStore>(store: Arc<S>) {
+    let e = email("race");
+    assert!(store.put_otp(&otp(&e, OtpPurpose::Login, 1)).await.unwrap());
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8u32 {
+        let store = Arc::clone(&store);
+        let state = OtpState {
+            attempts: i,
+            ..otp(&e, OtpPurpose::Login, 2)
+        };
+        tasks.spawn(async move { store.put_otp(&state).await.unwrap() });
+    }
+    let mut won = 0;
+    while let Some(w) = tasks.join_next().await {
+        won += usize::from(w.unwrap());
+    }
+    assert_eq!(won, 1, "exactly one guess is recorded per version");
+}
+
+pub async fn reset_tokens_are_spent_once<S: UserStore + OneTimeStore>(store: Arc<S>) {
+    let u = user("reset");
+    store.create_user(&u).await.unwrap();
+    let hash = SecretHash::of(&[b"reset-token", u.id.to_string().as_bytes()]);
+    store.insert_reset(&hash, u.id, t(1_800)).await.unwrap();
+    assert_eq!(
+        store
+            .insert_reset(&hash, u.id, t(1_800))
+            .await
+            .unwrap_err()
+            .kind(),
+        StoreErrorKind::Conflict
+    );
+    assert_eq!(store.consume_reset(&hash, t(10)).await.unwrap(), Some(u.id));
+    assert_eq!(
+        store.consume_reset(&hash, t(11)).await.unwrap(),
+        None,
+        "spent"
+    );
+    assert_eq!(
+        store
+            .consume_reset(&SecretHash::of(&[b"unknown"]), t(11))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn reset_tokens_expire<S: UserStore + OneTimeStore>(store: Arc<S>) {
+    let u = user("late");
+    store.create_user(&u).await.unwrap();
+    let hash = SecretHash::of(&[b"late-token", u.id.to_string().as_bytes()]);
+    store.insert_reset(&hash, u.id, t(1_800)).await.unwrap();
+    assert_eq!(store.consume_reset(&hash, t(1_800)).await.unwrap(), None);
+}
+
+pub async fn reset_tokens_need_their_user<S: UserStore + OneTimeStore>(store: Arc<S>) {
+    let err = store
+        .insert_reset(&SecretHash::of(&[b"ghost"]), UserId::new(), t(10))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::NotFound);
+}
+
+// ---- AuditStore ---------------------------------------------------------------------------
+
+/// Stamps out the [`AuditStore`](crate::audit::AuditStore) conformance suite; with
+/// `ignore_unless = cfg, "reason"` the tests are ignored unless that cfg is set.
+#[macro_export]
+macro_rules! audit_store_conformance {
+    ($make:path) => {
+        $crate::audit_store_conformance!(@list $make; []);
+    };
+    ($make:path, ignore_unless = $cfg:ident, $reason:literal) => {
+        $crate::audit_store_conformance!(@list $make; [#[cfg_attr(not($cfg), ignore = $reason)]]);
+    };
+    (@list $make:path; $attrs:tt) => {
+        $crate::__kisum_auth_conformance_tests!($make; $attrs;
+            audit_events_round_trip,
+            audit_list_is_newest_first,
+            audit_list_filters_by_company,
+            audit_list_since_is_inclusive,
+            audit_list_keeps_the_newest_within_the_limit,
+            audit_list_returns_at_most_the_cap,
+            audit_prune_deletes_strictly_older,
+        );
+    };
+}
+
+mod audit;
+pub use audit::*;

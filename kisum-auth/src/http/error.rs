@@ -168,6 +168,24 @@ impl From<AuthError> for ApiError {
             AuthError::Unauthenticated => DenialCode::Unauthenticated.into(),
             AuthError::SessionRevoked => DenialCode::SessionRevoked.into(),
             AuthError::SessionNotFound => Self::not_found("session"),
+            AuthError::InvalidCode => unauthorized("invalid_code", "invalid code"),
+            AuthError::OtpLocked(after) => {
+                let mut e = Self::rate_limited(after);
+                e.problem.code = "otp_locked".to_owned();
+                e.problem.type_uri = "urn:kisum:problem:otp_locked".to_owned();
+                e.problem.title = "too many wrong codes".to_owned();
+                e
+            }
+            AuthError::InvalidResetToken => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_token",
+                "invalid or expired reset token",
+            ),
+            AuthError::RecoveryDisabled => Self::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "not_configured",
+                "email flows are not configured on this server",
+            ),
             AuthError::Company(e) => Self::invalid_field("company_name", e.to_string()),
             AuthError::Store(e) => e.into(),
             other => {

@@ -20,10 +20,15 @@ use crate::access::AccessService;
 use crate::credentials::Password;
 use crate::directory::DirectoryStore;
 use crate::identity::Email;
-use crate::ratelimit::{RateLimit, RateLimiter, login_email_key, login_ip_key, register_ip_key};
+use crate::onetime::OtpPurpose;
+use crate::ratelimit::{
+    RateLimit, RateLimiter, login_email_key, login_ip_key, otp_email_key,
+    password_forgot_email_key, register_ip_key,
+};
 use crate::service::{AuthService, ClientInfo, TokenPair};
 use crate::session::Session;
 
+pub mod companies;
 pub mod error;
 
 pub use error::ApiError;
@@ -43,6 +48,8 @@ pub struct AuthState {
     pub access: AccessService,
     /// The directory (for `me`).
     pub directory: Arc<dyn DirectoryStore>,
+    /// Company administration.
+    pub admin: crate::admin::DirectoryService,
     /// Accepted service keys of the internal router: `(name, secret)`.
     pub service_keys: Arc<Vec<(String, String)>>,
     /// Rate limits of sign-in and registration.
@@ -60,6 +67,10 @@ pub struct RateLimits {
     pub login_per_email: RateLimit,
     /// Registrations per client address (default 10 per hour).
     pub register_per_ip: RateLimit,
+    /// Password-forgot requests per email (default 5 per hour).
+    pub forgot_per_email: RateLimit,
+    /// One-time-code requests per email (default 10 per hour).
+    pub otp_per_email: RateLimit,
 }
 
 impl RateLimits {
@@ -72,6 +83,8 @@ impl RateLimits {
             login_per_ip: RateLimit::new(30, Duration::from_secs(300)),
             login_per_email: RateLimit::new(10, Duration::from_secs(900)),
             register_per_ip: RateLimit::new(10, Duration::from_secs(3600)),
+            forgot_per_email: RateLimit::new(5, Duration::from_secs(3600)),
+            otp_per_email: RateLimit::new(10, Duration::from_secs(3600)),
         }
     }
 
@@ -479,6 +492,89 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The one body every "we sent it if the account exists" route answers.
+#[derive(Serialize)]
+struct Accepted {
+    status: &'static str,
+}
+
+const ACCEPTED: Accepted = Accepted { status: "accepted" };
+
+#[derive(Deserialize)]
+struct EmailBody {
+    email: String,
+}
+
+async fn password_forgot(
+    State(s): State<AuthState>,
+    ApiJson(b): ApiJson<EmailBody>,
+) -> Result<Response, ApiError> {
+    if let Ok(email) = Email::parse(&b.email) {
+        s.limits
+            .check(&[(password_forgot_email_key(&email), s.limits.forgot_per_email)])
+            .await?;
+    }
+    s.auth.forgot_password(&b.email).await?;
+    Ok((StatusCode::ACCEPTED, Json(ACCEPTED)).into_response())
+}
+
+#[derive(Deserialize)]
+struct ResetBody {
+    token: String,
+    password: String,
+}
+
+async fn password_reset(
+    State(s): State<AuthState>,
+    ApiJson(b): ApiJson<ResetBody>,
+) -> Result<StatusCode, ApiError> {
+    s.auth
+        .reset_password(&b.token, Password::new(b.password))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct OtpRequestBody {
+    email: String,
+    purpose: OtpPurpose,
+}
+
+async fn otp_request(
+    State(s): State<AuthState>,
+    ApiJson(b): ApiJson<OtpRequestBody>,
+) -> Result<Response, ApiError> {
+    if let Ok(email) = Email::parse(&b.email) {
+        s.limits
+            .check(&[(otp_email_key(&email), s.limits.otp_per_email)])
+            .await?;
+    }
+    s.auth.request_otp(&b.email, b.purpose).await?;
+    Ok((StatusCode::ACCEPTED, Json(ACCEPTED)).into_response())
+}
+
+#[derive(Deserialize)]
+struct OtpVerifyBody {
+    email: String,
+    code: String,
+    purpose: OtpPurpose,
+}
+
+async fn otp_verify(
+    State(s): State<AuthState>,
+    headers: HeaderMap,
+    ApiJson(b): ApiJson<OtpVerifyBody>,
+) -> Result<Response, ApiError> {
+    match s
+        .auth
+        .verify_otp(&b.email, &b.code, b.purpose, client(&headers))
+        .await?
+    {
+        Some(pair) => Ok(Json(TokenResponse::from(pair)).into_response()),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
 async fn jwks(State(s): State<AuthState>) -> Response {
     let mut response = Json(s.auth.tokens().keys().jwks()).into_response();
     response.headers_mut().insert(
@@ -506,7 +602,12 @@ pub fn public_router(state: AuthState) -> Router {
         .route("/v1/auth/me", get(me))
         .route("/v1/auth/me/access", get(me_access))
         .route("/v1/auth/password/change", post(change_password))
+        .route("/v1/auth/password/forgot", post(password_forgot))
+        .route("/v1/auth/password/reset", post(password_reset))
+        .route("/v1/auth/email-otp/request", post(otp_request))
+        .route("/v1/auth/email-otp/verify", post(otp_verify))
         .route("/.well-known/jwks.json", get(jwks))
+        .merge(companies::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(request_id))

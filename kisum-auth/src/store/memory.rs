@@ -13,6 +13,7 @@ use crate::directory::{
     MembershipPatch, Role,
 };
 use crate::identity::{Email, User, UserStore};
+use crate::onetime::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
 use crate::refresh::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
 use crate::session::{RevokeReason, Session, SessionStore};
 
@@ -32,6 +33,11 @@ struct State {
     delegations: HashMap<DelegationId, Delegation>,
     delegations_by_company: HashMap<CompanyId, Vec<DelegationId>>,
     refresh_tokens: HashMap<TokenHash, RefreshRecord>,
+    /// The audit log by (time, id), and the ids in it.
+    audit: BTreeMap<(DateTime<Utc>, AuditEventId), AuditEvent>,
+    audit_ids: std::collections::HashSet<AuditEventId>,
+    otps: HashMap<(Email, OtpPurpose), OtpState>,
+    resets: HashMap<[u8; 32], (UserId, DateTime<Utc>, bool)>,
 }
 
 impl State {
@@ -599,5 +605,110 @@ impl RefreshTokenStore for MemoryAuthStore {
         s.refresh_tokens.insert(*old, spent.clone());
         s.refresh_tokens.insert(next.hash, next.clone());
         Ok(Rotation::Rotated(spent))
+    }
+}
+
+#[async_trait]
+impl OneTimeStore for MemoryAuthStore {
+    async fn get_otp(
+        &self,
+        email: &Email,
+        purpose: OtpPurpose,
+    ) -> Result<Option<OtpState>, StoreError> {
+        Ok(self.lock().otps.get(&(email.clone(), purpose)).cloned())
+    }
+
+    async fn put_otp(&self, state: &OtpState) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let key = (state.email.clone(), state.purpose);
+        let current = s.otps.get(&key).map_or(0, |o| o.version);
+        if state.version != current + 1 {
+            return Ok(false);
+        }
+        s.otps.insert(key, state.clone());
+        Ok(true)
+    }
+
+    async fn insert_reset(
+        &self,
+        hash: &SecretHash,
+        user: UserId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if !s.users.contains_key(&user) {
+            return Err(StoreError::not_found(format!("user {user}")));
+        }
+        if s.resets.contains_key(&hash.0) {
+            return Err(StoreError::conflict("reset token exists"));
+        }
+        s.resets.insert(hash.0, (user, expires_at, false));
+        Ok(())
+    }
+
+    async fn consume_reset(
+        &self,
+        hash: &SecretHash,
+        at: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError> {
+        let mut s = self.lock();
+        match s.resets.get_mut(&hash.0) {
+            Some((user, expires_at, used)) if !*used && at < *expires_at => {
+                *used = true;
+                Ok(Some(*user))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+// ---- AuditStore -----------------------------------------------------------------------------
+
+use crate::audit::{AuditEvent, AuditEventId, AuditStore, MAX_LIST_LIMIT};
+
+/// The smallest key at `at`: every event at or after `at` sorts at or after it.
+fn audit_key_from(at: DateTime<Utc>) -> (DateTime<Utc>, AuditEventId) {
+    (at, AuditEventId::from_uuid(uuid::Uuid::nil()))
+}
+
+#[async_trait]
+impl AuditStore for MemoryAuthStore {
+    async fn append(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        event.validate()?;
+        let mut s = self.lock();
+        if !s.audit_ids.insert(event.id) {
+            return Err(StoreError::conflict("audit event exists"));
+        }
+        s.audit.insert((event.at, event.id), event.clone());
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        company_id: Option<CompanyId>,
+        since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let s = self.lock();
+        let limit = usize::try_from(limit.min(MAX_LIST_LIMIT)).unwrap_or(0);
+        let from = audit_key_from(since.unwrap_or(DateTime::<Utc>::MIN_UTC));
+        Ok(s.audit
+            .range(from..)
+            .rev()
+            .map(|(_, e)| e)
+            .filter(|e| company_id.is_none() || e.company_id == company_id)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn prune(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let kept = s.audit.split_off(&audit_key_from(older_than));
+        let pruned = std::mem::replace(&mut s.audit, kept);
+        for (_, id) in pruned.keys() {
+            s.audit_ids.remove(id);
+        }
+        Ok(u64::try_from(pruned.len()).unwrap_or(u64::MAX))
     }
 }

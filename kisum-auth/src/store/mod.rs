@@ -1,4 +1,5 @@
-//! Store backends for the Auth traits ([`UserStore`], [`SessionStore`], [`DirectoryStore`]).
+//! Store backends for the Auth traits ([`UserStore`], [`SessionStore`], [`DirectoryStore`],
+//! [`RefreshTokenStore`], the audit log).
 
 pub mod memory;
 #[cfg(feature = "postgres")]
@@ -13,11 +14,17 @@ use crate::identity::UserStore;
 use crate::refresh::RefreshTokenStore;
 use crate::session::SessionStore;
 
-/// A backend holding all of Auth's data: users, sessions, refresh tokens and the directory. Every built-in
-/// backend is one; an embedder may also back the three traits separately.
-pub trait AuthStore: UserStore + SessionStore + RefreshTokenStore + DirectoryStore {}
+/// A backend holding all of Auth's data: users, sessions, refresh tokens, the directory and the
+/// audit log. Every built-in backend is one; an embedder may also back the traits separately.
+pub trait AuthStore:
+    UserStore + SessionStore + RefreshTokenStore + DirectoryStore + crate::audit::AuditStore
+{
+}
 
-impl<T: UserStore + SessionStore + RefreshTokenStore + DirectoryStore> AuthStore for T {}
+impl<T: UserStore + SessionStore + RefreshTokenStore + DirectoryStore + crate::audit::AuditStore>
+    AuthStore for T
+{
+}
 pub use memory::MemoryAuthStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PgAuthStore;

@@ -37,11 +37,23 @@ use crate::session::{RevokeReason, Session, SessionStore};
 pub const MIGRATIONS: MigrationSet = MigrationSet {
     component: "auth",
     table: "kisum_auth_migrations",
-    migrations: &[EmbeddedMigration {
-        version: 1,
-        description: "initial",
-        sql: include_str!("../../../migrations/postgres/auth/0001_initial.sql"),
-    }],
+    migrations: &[
+        EmbeddedMigration {
+            version: 1,
+            description: "initial",
+            sql: include_str!("../../../migrations/postgres/auth/0001_initial.sql"),
+        },
+        EmbeddedMigration {
+            version: 2,
+            description: "audit",
+            sql: include_str!("../../../migrations/postgres/auth/0002_audit.sql"),
+        },
+        EmbeddedMigration {
+            version: 3,
+            description: "one_time",
+            sql: include_str!("../../../migrations/postgres/auth/0003_one_time.sql"),
+        },
+    ],
 };
 
 /// Users, sessions, companies, memberships, roles, delegations and refresh tokens in PostgreSQL.
@@ -1041,5 +1053,103 @@ impl RefreshTokenStore for PgAuthStore {
         insert_refresh(&mut *tx, next).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(Rotation::Rotated(spent))
+    }
+}
+
+// ---- AuditStore ---------------------------------------------------------------------------
+
+use crate::audit::{AuditEvent, AuditEventId, AuditOutcome, AuditStore, MAX_LIST_LIMIT};
+
+/// The columns of `audit_events`; `details` read back as text (bound as text and cast to
+/// `JSONB` on the way in), so no sqlx JSON feature is needed.
+const AUDIT_COLUMNS: &str =
+    "id, at, actor_user_id, company_id, action, outcome, ip, request_id, details::text AS details";
+
+fn audit_from_row(r: &PgRow) -> Result<AuditEvent, StoreError> {
+    Ok(AuditEvent {
+        id: AuditEventId::from_uuid(get(r, "id")?),
+        at: get(r, "at")?,
+        actor_user_id: get::<Option<Uuid>>(r, "actor_user_id")?.map(UserId::from_uuid),
+        company_id: get::<Option<Uuid>>(r, "company_id")?.map(CompanyId::from_uuid),
+        action: get(r, "action")?,
+        outcome: parse_enum(get::<&str>(r, "outcome")?, AuditOutcome::parse)?,
+        ip: get(r, "ip")?,
+        request_id: get(r, "request_id")?,
+        details: serde_json::from_str(get::<&str>(r, "details")?).map_err(|e| {
+            StoreError::new(StoreErrorKind::Invalid, "stored audit details are not JSON")
+                .with_source(e)
+        })?,
+    })
+}
+
+#[async_trait]
+impl AuditStore for PgAuthStore {
+    async fn append(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        event.validate()?;
+        let details = serde_json::to_string(&event.details).map_err(|e| {
+            StoreError::new(StoreErrorKind::Invalid, "audit details cannot be encoded")
+                .with_source(e)
+        })?;
+        sqlx::query(
+            "INSERT INTO audit_events
+                 (id, at, actor_user_id, company_id, action, outcome, ip, request_id, details)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
+        )
+        .bind(event.id.as_uuid())
+        .bind(event.at)
+        .bind(event.actor_user_id.map(|u| *u.as_uuid()))
+        .bind(event.company_id.map(|c| *c.as_uuid()))
+        .bind(&event.action)
+        .bind(event.outcome.as_str())
+        .bind(event.ip.as_deref())
+        .bind(event.request_id.as_deref())
+        .bind(details)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        company_id: Option<CompanyId>,
+        since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        // One statement per filter combination (rather than `$1 IS NULL OR …`), so each can use
+        // its index.
+        let (filter, limit_param) = match (company_id.is_some(), since.is_some()) {
+            (false, false) => ("", "$1"),
+            (true, false) => ("WHERE company_id = $1", "$2"),
+            (false, true) => ("WHERE at >= $1", "$2"),
+            (true, true) => ("WHERE company_id = $1 AND at >= $2", "$3"),
+        };
+        let mut query = sqlx::query(q(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events {filter}
+             ORDER BY at DESC, id DESC LIMIT {limit_param}"
+        )));
+        if let Some(c) = company_id {
+            query = query.bind(*c.as_uuid());
+        }
+        if let Some(since) = since {
+            query = query.bind(since);
+        }
+        query
+            .bind(i64::from(limit.min(MAX_LIST_LIMIT)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?
+            .iter()
+            .map(audit_from_row)
+            .collect()
+    }
+
+    async fn prune(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM audit_events WHERE at < $1")
+            .bind(older_than)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?
+            .rows_affected())
     }
 }

@@ -38,11 +38,23 @@ use crate::session::{RevokeReason, Session, SessionStore};
 pub const MIGRATIONS: MigrationSet = MigrationSet {
     component: "auth",
     table: "kisum_auth_migrations",
-    migrations: &[EmbeddedMigration {
-        version: 1,
-        description: "initial",
-        sql: include_str!("../../../migrations/sqlite/auth/0001_initial.sql"),
-    }],
+    migrations: &[
+        EmbeddedMigration {
+            version: 1,
+            description: "initial",
+            sql: include_str!("../../../migrations/sqlite/auth/0001_initial.sql"),
+        },
+        EmbeddedMigration {
+            version: 2,
+            description: "audit",
+            sql: include_str!("../../../migrations/sqlite/auth/0002_audit.sql"),
+        },
+        EmbeddedMigration {
+            version: 3,
+            description: "one_time",
+            sql: include_str!("../../../migrations/sqlite/auth/0003_one_time.sql"),
+        },
+    ],
 };
 
 /// The columns of `users`, in decoding order.
@@ -1174,5 +1186,109 @@ impl RefreshTokenStore for SqliteAuthStore {
         insert_refresh(&mut *tx, next).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(Rotation::Rotated(spent))
+    }
+}
+
+// ---- AuditStore -----------------------------------------------------------------------------
+
+use crate::audit::{AuditEvent, AuditEventId, AuditOutcome, AuditStore, MAX_LIST_LIMIT};
+
+/// The columns of `audit_events`.
+macro_rules! audit_cols {
+    () => {
+        "id, at, actor_user_id, company_id, action, outcome, ip, request_id, details"
+    };
+}
+
+fn audit_from_row(r: &SqliteRow) -> Result<AuditEvent, StoreError> {
+    Ok(AuditEvent {
+        id: AuditEventId::from_uuid(col(r, "id")?),
+        at: from_micros(col(r, "at")?)?,
+        actor_user_id: col::<Option<Uuid>>(r, "actor_user_id")?.map(UserId::from_uuid),
+        company_id: col::<Option<Uuid>>(r, "company_id")?.map(CompanyId::from_uuid),
+        action: col(r, "action")?,
+        outcome: parse_enum(col::<&str>(r, "outcome")?, AuditOutcome::parse)?,
+        ip: col(r, "ip")?,
+        request_id: col(r, "request_id")?,
+        details: serde_json::from_str(col::<&str>(r, "details")?).map_err(|e| {
+            StoreError::new(StoreErrorKind::Invalid, "stored audit details are not JSON")
+                .with_source(e)
+        })?,
+    })
+}
+
+#[async_trait]
+impl AuditStore for SqliteAuthStore {
+    async fn append(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        event.validate()?;
+        let details = serde_json::to_string(&event.details).map_err(|e| {
+            StoreError::new(StoreErrorKind::Invalid, "audit details cannot be encoded")
+                .with_source(e)
+        })?;
+        sqlx::query(concat!(
+            "INSERT INTO audit_events (",
+            audit_cols!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ))
+        .bind(event.id.as_uuid())
+        .bind(to_micros(event.at))
+        .bind(event.actor_user_id.map(|u| *u.as_uuid()))
+        .bind(event.company_id.map(|c| *c.as_uuid()))
+        .bind(&event.action)
+        .bind(event.outcome.as_str())
+        .bind(event.ip.as_deref())
+        .bind(event.request_id.as_deref())
+        .bind(details)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        company_id: Option<CompanyId>,
+        since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        // One statement per filter combination, so each can use its index.
+        let filter = match (company_id.is_some(), since.is_some()) {
+            (false, false) => "",
+            (true, false) => "WHERE company_id = ?",
+            (false, true) => "WHERE at >= ?",
+            (true, true) => "WHERE company_id = ? AND at >= ?",
+        };
+        let sql = format!(
+            concat!(
+                "SELECT ",
+                audit_cols!(),
+                " FROM audit_events {} ORDER BY at DESC, id DESC LIMIT ?"
+            ),
+            filter
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(c) = company_id {
+            query = query.bind(*c.as_uuid());
+        }
+        if let Some(since) = since {
+            query = query.bind(to_micros(since));
+        }
+        query
+            .bind(i64::from(limit.min(MAX_LIST_LIMIT)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?
+            .iter()
+            .map(audit_from_row)
+            .collect()
+    }
+
+    async fn prune(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM audit_events WHERE at < ?1")
+            .bind(to_micros(older_than))
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?
+            .rows_affected())
     }
 }

@@ -49,6 +49,7 @@ async fn app() -> App {
         auth,
         access: world.access.clone(),
         directory: world.store.clone(),
+        admin: world.directory.clone(),
         service_keys: Arc::new(vec![("finance".into(), "s3rvice-key-for-tests".into())]),
         limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
     };

@@ -18,6 +18,8 @@ mod memory {
     kisum_auth::session_store_conformance!(make_store);
     kisum_auth::directory_store_conformance!(make_store);
     kisum_auth::refresh_store_conformance!(make_store);
+    kisum_auth::onetime_store_conformance!(make_store);
+    kisum_auth::audit_store_conformance!(make_store);
 }
 
 #[cfg(feature = "sqlite")]
@@ -32,6 +34,7 @@ mod sqlite {
     kisum_auth::session_store_conformance!(make_store);
     kisum_auth::directory_store_conformance!(make_store);
     kisum_auth::refresh_store_conformance!(make_store);
+    kisum_auth::audit_store_conformance!(make_store);
 }
 
 #[cfg(feature = "postgres")]
@@ -62,13 +65,21 @@ mod postgres {
         ignore_unless = kisum_test_pg,
         "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
     );
+    kisum_auth::audit_store_conformance!(
+        make_store,
+        ignore_unless = kisum_test_pg,
+        "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+    );
 }
 
 mod email;
+mod events;
 mod faults;
 mod fixture;
 mod http_auth;
+mod http_companies;
 mod identity;
 mod properties;
 mod ratelimit;
+mod recovery;
 mod resolve;

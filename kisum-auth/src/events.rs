@@ -1,0 +1,170 @@
+//! Invalidation events: what Auth tells every guard and replica when access changes.
+//!
+//! With Redis configured, a revoked session is written as `revoked:session:{id}` (with a TTL at
+//! least the longest access-token lifetime, so guards deny that `sid` until its tokens are dead
+//! anyway) and every event is published on the `kisum:events` channel. Without Redis the
+//! database stays the truth and guards bound staleness with their TTL. Publishing never fails a
+//! request: a Redis outage is logged and the answer stands.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kisum_guard::{CompanyId, MembershipId, SessionId};
+use serde::{Deserialize, Serialize};
+
+/// The Redis channel invalidation events are published on (after the key prefix).
+pub const EVENTS_CHANNEL: &str = "kisum:events";
+
+/// An invalidation event, as published and as accepted by `POST /internal/v1/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InvalidationEvent {
+    /// A session was revoked: deny its `sid` from now on.
+    SessionRevoked {
+        /// The session.
+        session_id: SessionId,
+    },
+    /// A membership's access changed (its `access_version` was raised).
+    Membership {
+        /// The company.
+        company_id: CompanyId,
+        /// The membership.
+        membership_id: MembershipId,
+    },
+    /// A company's entitlements changed (its `entitlement_version` was raised).
+    Company {
+        /// The company.
+        company_id: CompanyId,
+    },
+    /// Signing keys were rotated: refetch the JWKS.
+    KeyRotated,
+}
+
+/// Where Auth sends invalidation events.
+#[async_trait]
+pub trait EventPublisher: Send + Sync + 'static {
+    /// Publishes `event`; for a revoked session also writes the revocation marker, kept for
+    /// `ttl`. Never fails: outages are logged.
+    async fn publish(&self, event: &InvalidationEvent, ttl: Duration);
+}
+
+/// Publishes nothing: for deployments without Redis (the database is the truth).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoEvents;
+
+#[async_trait]
+impl EventPublisher for NoEvents {
+    async fn publish(&self, _event: &InvalidationEvent, _ttl: Duration) {}
+}
+
+#[cfg(feature = "redis")]
+pub use self::redis_publisher::RedisEvents;
+
+#[cfg(feature = "redis")]
+mod redis_publisher {
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+    use super::{EVENTS_CHANNEL, EventPublisher, InvalidationEvent};
+
+    /// Publishes on Redis: markers under `{prefix}revoked:session:{id}`, events on
+    /// `{prefix}kisum:events`.
+    #[derive(Clone)]
+    pub struct RedisEvents {
+        conn: ConnectionManager,
+        prefix: String,
+        budget: Duration,
+    }
+
+    impl std::fmt::Debug for RedisEvents {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("RedisEvents")
+                .field("prefix", &self.prefix)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl RedisEvents {
+        /// A publisher to the Redis at `url` (connected lazily; an unreachable Redis is
+        /// tolerated and logged at each publish), with key `prefix` and a per-call time budget.
+        ///
+        /// # Errors
+        /// A malformed URL.
+        pub fn new(url: &str, prefix: &str, budget: Duration) -> Result<Self, redis::RedisError> {
+            let client = redis::Client::open(url)?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(budget))
+                .set_response_timeout(Some(budget))
+                .set_number_of_retries(0);
+            let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+            Ok(Self {
+                conn,
+                prefix: prefix.to_owned(),
+                budget,
+            })
+        }
+
+        /// The revocation marker key of `session`.
+        #[must_use]
+        pub fn revoked_key(&self, session: kisum_guard::SessionId) -> String {
+            format!("{}revoked:session:{session}", self.prefix)
+        }
+
+        /// The channel events go to.
+        #[must_use]
+        pub fn channel(&self) -> String {
+            format!("{}{EVENTS_CHANNEL}", self.prefix)
+        }
+
+        async fn send(&self, event: &InvalidationEvent, ttl: Duration) -> Result<(), String> {
+            let payload = serde_json::to_string(event).map_err(|e| e.to_string())?;
+            let mut pipe = redis::pipe();
+            if let InvalidationEvent::SessionRevoked { session_id } = event {
+                pipe.set_ex(self.revoked_key(*session_id), 1, ttl.as_secs().max(1))
+                    .ignore();
+            }
+            pipe.publish(self.channel(), payload).ignore();
+            let mut conn = self.conn.clone();
+            match tokio::time::timeout(
+                self.budget.saturating_mul(2),
+                pipe.query_async::<()>(&mut conn),
+            )
+            .await
+            {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("timed out".to_owned()),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl EventPublisher for RedisEvents {
+        async fn publish(&self, event: &InvalidationEvent, ttl: Duration) {
+            if let Err(e) = self.send(event, ttl).await {
+                tracing::warn!(error = %e, "redis unavailable: invalidation event not published; guards fall back to their TTL");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_have_the_wire_shape_of_the_internal_api() {
+        let sid = SessionId::new();
+        let v =
+            serde_json::to_value(InvalidationEvent::SessionRevoked { session_id: sid }).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"kind": "session_revoked", "session_id": sid.to_string()})
+        );
+        let back: InvalidationEvent = serde_json::from_str(r#"{"kind":"key_rotated"}"#).unwrap();
+        assert_eq!(back, InvalidationEvent::KeyRotated);
+        assert!(serde_json::from_str::<InvalidationEvent>(r#"{"kind":"nope"}"#).is_err());
+    }
+}

@@ -1,0 +1,303 @@
+//! Password reset and email one-time codes, on [`AuthService`].
+//!
+//! Both answer the same whether or not the email exists; codes and tokens are stored hashed;
+//! a code allows [`OtpConfig::max_attempts`] wrong guesses and then locks for
+//! [`OtpConfig::lockout`]; a new code needs [`OtpConfig::resend_cooldown`] since the last one
+//! and fits a daily quota.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use subtle::ConstantTimeEq as _;
+
+use crate::credentials::Password;
+use crate::email::{EmailMessage, EmailSender};
+use crate::identity::Email;
+use crate::onetime::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
+use crate::refresh::RefreshToken;
+use crate::service::{AuthError, AuthService, ClientInfo, TokenPair};
+
+/// Limits of email one-time codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OtpConfig {
+    /// How long a code works (default 10 minutes).
+    pub code_ttl: TimeDelta,
+    /// Wrong guesses allowed per code (default 5).
+    pub max_attempts: u32,
+    /// How long verification is refused after too many wrong guesses (default 15 minutes).
+    pub lockout: TimeDelta,
+    /// Minimum time between two codes (default 60 s).
+    pub resend_cooldown: TimeDelta,
+    /// Codes per email and purpose per 24 hours (default 10).
+    pub daily_quota: u32,
+    /// How long a password-reset token works (default 30 minutes).
+    pub reset_ttl: TimeDelta,
+}
+
+impl Default for OtpConfig {
+    fn default() -> Self {
+        Self {
+            code_ttl: TimeDelta::minutes(10),
+            max_attempts: 5,
+            lockout: TimeDelta::minutes(15),
+            resend_cooldown: TimeDelta::seconds(60),
+            daily_quota: 10,
+            reset_ttl: TimeDelta::minutes(30),
+        }
+    }
+}
+
+/// What password reset and email codes need besides the identity stores.
+#[derive(Clone)]
+pub struct Recovery {
+    /// Where codes and reset tokens are kept.
+    pub store: Arc<dyn OneTimeStore>,
+    /// How they are sent.
+    pub email: Arc<dyn EmailSender>,
+    /// The limits.
+    pub config: OtpConfig,
+    /// The public URL of the password-reset page; the token is appended as `?token=`.
+    pub reset_url: String,
+}
+
+fn random_code() -> Result<String, AuthError> {
+    // Rejection sampling: a uniform 6-digit code.
+    loop {
+        let mut b = [0u8; 4];
+        aws_lc_rs::rand::fill(&mut b).map_err(|_| AuthError::Hashing)?;
+        let n = u32::from_be_bytes(b);
+        if n < 4_294_000_000 {
+            return Ok(format!("{:06}", n % 1_000_000));
+        }
+    }
+}
+
+fn code_hash(salt: &[u8; 16], email: &Email, purpose: OtpPurpose, code: &str) -> SecretHash {
+    SecretHash::of(&[
+        salt,
+        email.as_str().as_bytes(),
+        purpose.as_str().as_bytes(),
+        code.as_bytes(),
+    ])
+}
+
+impl AuthService {
+    fn recovery(&self) -> Result<&Recovery, AuthError> {
+        self.recovery_config().ok_or(AuthError::RecoveryDisabled)
+    }
+
+    /// Sends a one-time code to `email` for `purpose` — when the account exists, the previous
+    /// code is not locked, the resend cooldown has passed and the daily quota allows. Answers
+    /// the same in every case; a failed delivery is logged, not reported.
+    ///
+    /// # Errors
+    /// `Store` when the stores are unavailable; `RecoveryDisabled` when not configured.
+    pub async fn request_otp(&self, email: &str, purpose: OtpPurpose) -> Result<(), AuthError> {
+        let recovery = self.recovery()?;
+        let Ok(email) = Email::parse(email) else {
+            return Ok(());
+        };
+        let Some(user) = self.user_by_email(&email).await? else {
+            return Ok(());
+        };
+        if user.disabled {
+            return Ok(());
+        }
+        let now = self.now();
+        let cfg = recovery.config;
+        let current = recovery
+            .store
+            .get_otp(&email, purpose)
+            .await?
+            .unwrap_or_else(|| OtpState::empty(email.clone(), purpose));
+        if current.locked_until.is_some_and(|t| now < t)
+            || current
+                .last_sent_at
+                .is_some_and(|t| now < t + cfg.resend_cooldown)
+        {
+            return Ok(());
+        }
+        let (window_start, sent) = match current.quota_started_at {
+            Some(start) if now < start + TimeDelta::days(1) => (start, current.sent_in_window),
+            _ => (now, 0),
+        };
+        if sent >= cfg.daily_quota {
+            return Ok(());
+        }
+        let code = random_code()?;
+        let mut salt = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut salt).map_err(|_| AuthError::Hashing)?;
+        let next = OtpState {
+            code_hash: Some(code_hash(&salt, &email, purpose, &code)),
+            salt,
+            expires_at: Some(now + cfg.code_ttl),
+            attempts: 0,
+            locked_until: None,
+            last_sent_at: Some(now),
+            quota_started_at: Some(window_start),
+            sent_in_window: sent + 1,
+            version: current.version + 1,
+            ..current
+        };
+        if !recovery.store.put_otp(&next).await? {
+            return Ok(()); // a concurrent request sent one
+        }
+        let (subject, what) = match purpose {
+            OtpPurpose::Login => ("Your sign-in code", "sign in"),
+            OtpPurpose::VerifyEmail => ("Your verification code", "verify your email address"),
+        };
+        let text = format!(
+            "Your code to {what} is {code}. It works for {} minutes. If you did not ask for it, ignore this email.",
+            cfg.code_ttl.num_minutes()
+        );
+        if let Err(e) = recovery
+            .email
+            .send(&EmailMessage::new(email, subject.to_owned(), text))
+            .await
+        {
+            tracing::warn!(error = %e, "one-time code not delivered");
+        }
+        Ok(())
+    }
+
+    /// Checks a one-time code: for `login`, signs the user in (and marks the email verified);
+    /// for `verify_email`, marks the email verified and answers `None`.
+    ///
+    /// # Errors
+    /// `InvalidCode` for a wrong, expired or absent code; `OtpLocked` after too many wrong
+    /// guesses; `Store`.
+    pub async fn verify_otp(
+        &self,
+        email: &str,
+        code: &str,
+        purpose: OtpPurpose,
+        client: ClientInfo,
+    ) -> Result<Option<TokenPair>, AuthError> {
+        let recovery = self.recovery()?;
+        let email = Email::parse(email).map_err(|_| AuthError::InvalidCode)?;
+        let cfg = recovery.config;
+        // Optimistic concurrency: a guess counts only once its attempt is recorded.
+        for _ in 0..5 {
+            let now = self.now();
+            let Some(state) = recovery.store.get_otp(&email, purpose).await? else {
+                return Err(AuthError::InvalidCode);
+            };
+            if let Some(until) = state.locked_until.filter(|t| now < *t) {
+                return Err(AuthError::OtpLocked(
+                    (until - now).to_std().unwrap_or(Duration::from_secs(1)),
+                ));
+            }
+            let (Some(expected), Some(expires)) = (state.code_hash, state.expires_at) else {
+                return Err(AuthError::InvalidCode);
+            };
+            if now >= expires {
+                return Err(AuthError::InvalidCode);
+            }
+            let presented = code_hash(&state.salt, &email, purpose, code.trim());
+            let right = bool::from(presented.0.ct_eq(&expected.0));
+            let mut next = OtpState {
+                version: state.version + 1,
+                ..state.clone()
+            };
+            if right {
+                next.code_hash = None;
+                next.expires_at = None;
+                next.attempts = 0;
+            } else {
+                next.attempts += 1;
+                if next.attempts >= cfg.max_attempts {
+                    next.code_hash = None;
+                    next.locked_until = Some(now + cfg.lockout);
+                }
+            }
+            if !recovery.store.put_otp(&next).await? {
+                continue;
+            }
+            if !right {
+                return Err(match next.locked_until {
+                    Some(until) if now < until => AuthError::OtpLocked(
+                        (until - now).to_std().unwrap_or(Duration::from_secs(1)),
+                    ),
+                    _ => AuthError::InvalidCode,
+                });
+            }
+            let mut user = self
+                .user_by_email(&email)
+                .await?
+                .filter(|u| !u.disabled)
+                .ok_or(AuthError::InvalidCode)?;
+            if !user.email_verified {
+                user.email_verified = true;
+                user.updated_at = now;
+                self.store_update_user(&user).await?;
+            }
+            return match purpose {
+                OtpPurpose::Login => Ok(Some(self.sign_in(user.id, client).await?)),
+                OtpPurpose::VerifyEmail => Ok(None),
+            };
+        }
+        Err(AuthError::InvalidCode)
+    }
+
+    /// Emails a password-reset link when the account exists; answers the same either way.
+    ///
+    /// # Errors
+    /// `Store`; `RecoveryDisabled`.
+    pub async fn forgot_password(&self, email: &str) -> Result<(), AuthError> {
+        let recovery = self.recovery()?;
+        let Ok(email) = Email::parse(email) else {
+            return Ok(());
+        };
+        let Some(user) = self.user_by_email(&email).await?.filter(|u| !u.disabled) else {
+            return Ok(());
+        };
+        let token = RefreshToken::generate()?;
+        let hash = SecretHash::of(&[token.expose().as_bytes()]);
+        recovery
+            .store
+            .insert_reset(&hash, user.id, self.now() + recovery.config.reset_ttl)
+            .await?;
+        let text = format!(
+            "Reset your password: {}?token={}\nThe link works for {} minutes. If you did not ask for it, ignore this email.",
+            recovery.reset_url,
+            token.expose(),
+            recovery.config.reset_ttl.num_minutes()
+        );
+        if let Err(e) = recovery
+            .email
+            .send(&EmailMessage::new(
+                email,
+                "Reset your password".to_owned(),
+                text,
+            ))
+            .await
+        {
+            tracing::warn!(error = %e, "password reset email not delivered");
+        }
+        Ok(())
+    }
+
+    /// Sets a new password with a reset token (spent by this call) and revokes every session.
+    ///
+    /// # Errors
+    /// `InvalidResetToken`, `WeakPassword`, `Store`.
+    pub async fn reset_password(&self, token: &str, password: Password) -> Result<(), AuthError> {
+        let recovery = self.recovery()?;
+        let hash = SecretHash::of(&[token.as_bytes()]);
+        // Check the policy first so a weak password does not spend the token; the user's email
+        // is checked after the token resolves.
+        self.check_policy(&password, None)?;
+        let user_id = recovery
+            .store
+            .consume_reset(&hash, self.now())
+            .await?
+            .ok_or(AuthError::InvalidResetToken)?;
+        self.set_password(
+            user_id,
+            password,
+            crate::session::RevokeReason::PasswordReset,
+        )
+        .await
+    }
+}

@@ -1,0 +1,130 @@
+//! Session revocation reaches Redis (marker + `kisum:events`), and Redis down changes no answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kisum_auth::MemoryAuthStore;
+use kisum_auth::credentials::{Argon2Params, Password, PasswordHasher, PasswordPolicy};
+use kisum_auth::events::{EventPublisher, InvalidationEvent, RedisEvents};
+use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
+use kisum_auth::service::{AuthError, AuthService, ClientInfo, SessionConfig};
+use kisum_auth::tokens::{TokenConfig, TokenService};
+use kisum_guard::ManualClock;
+
+use crate::fixture::t0;
+
+const PW: &str = "correct horse battery staple";
+
+fn service(events: Arc<dyn EventPublisher>) -> AuthService {
+    let (kid, pem) = generate(SigningAlgorithm::Es256, t0().date_naive()).unwrap();
+    let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
+    AuthService::new(
+        Arc::new(MemoryAuthStore::new()),
+        PasswordHasher::new(Argon2Params {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap(),
+        PasswordPolicy::default(),
+        TokenService::new(
+            TokenConfig::new("i", "a"),
+            KeyRing::new(&kid, [key]).unwrap(),
+        ),
+        SessionConfig::default(),
+        Arc::new(ManualClock::new(t0())),
+    )
+    .with_events(events)
+}
+
+fn prefix() -> String {
+    format!("test-{}:", uuid::Uuid::now_v7().simple())
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(kisum_test_redis),
+    ignore = "set KISUM_TEST_REDIS_URL to run the Redis suites"
+)]
+async fn logout_writes_the_marker_and_publishes() {
+    let url = std::env::var("KISUM_TEST_REDIS_URL").unwrap();
+    let prefix = prefix();
+    let events = RedisEvents::new(&url, &prefix, Duration::from_millis(500)).unwrap();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut pubsub = client.get_async_pubsub().await.unwrap();
+    pubsub.subscribe(events.channel()).await.unwrap();
+    let mut messages = pubsub.into_on_message();
+
+    let auth = service(Arc::new(events.clone()));
+    let (_, pair, _) = auth
+        .register(
+            "ada@example.test",
+            Password::new(PW),
+            None,
+            None,
+            ClientInfo::default(),
+        )
+        .await
+        .unwrap();
+    auth.logout(pair.session_id).await.unwrap();
+
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(events.revoked_key(pair.session_id))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        (600..=660).contains(&ttl),
+        "the marker outlives every access token of the session: {ttl}"
+    );
+    let msg = tokio::time::timeout(
+        Duration::from_secs(5),
+        futures_util::StreamExt::next(&mut messages),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let payload: String = msg.get_payload().unwrap();
+    let event: InvalidationEvent = serde_json::from_str(&payload).unwrap();
+    assert_eq!(
+        event,
+        InvalidationEvent::SessionRevoked {
+            session_id: pair.session_id
+        }
+    );
+}
+
+#[tokio::test]
+async fn redis_down_changes_no_answer() {
+    let events = RedisEvents::new("redis://127.0.0.1:1", "", Duration::from_millis(200)).unwrap();
+    let auth = service(Arc::new(events));
+    let (user, pair, _) = auth
+        .register(
+            "ada@example.test",
+            Password::new(PW),
+            None,
+            None,
+            ClientInfo::default(),
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    auth.logout(pair.session_id).await.unwrap();
+    assert!(
+        matches!(
+            auth.authenticate(&pair.access.token).await,
+            Err(AuthError::SessionRevoked)
+        ),
+        "the database is the truth"
+    );
+    let other = auth
+        .login("ada@example.test", Password::new(PW), ClientInfo::default())
+        .await
+        .unwrap();
+    assert_eq!(auth.logout_all(user.id).await.unwrap(), [other.session_id]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "an outage costs at most the time budget per publish"
+    );
+}

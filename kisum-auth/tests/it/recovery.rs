@@ -1,0 +1,391 @@
+//! Password reset and email one-time codes through the Auth router: same answers whether or not
+//! the email exists, hashed secrets, attempt limits, lockout, cooldown and daily quota.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use chrono::TimeDelta;
+use kisum_auth::credentials::{Argon2Params, PasswordHasher, PasswordPolicy};
+use kisum_auth::email::MemoryEmailSender;
+use kisum_auth::http::{AuthState, RateLimits, public_router};
+use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
+use kisum_auth::ratelimit::LocalRateLimiter;
+use kisum_auth::recovery::{OtpConfig, Recovery};
+use kisum_auth::service::{AuthService, SessionConfig};
+use kisum_auth::tokens::{TokenConfig, TokenService};
+use kisum_auth::{Email, MemoryAuthStore, UserStore};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+use crate::fixture::{World, t0};
+
+const PW: &str = "correct horse battery staple";
+
+struct App {
+    router: Router,
+    mail: Arc<MemoryEmailSender>,
+    world: World,
+    store: Arc<MemoryAuthStore>,
+}
+
+async fn app() -> App {
+    let world = World::new().await;
+    let store = Arc::new(MemoryAuthStore::new());
+    let (kid, pem) = generate(SigningAlgorithm::Es256, t0().date_naive()).unwrap();
+    let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
+    let mail = Arc::new(MemoryEmailSender::new());
+    let auth = AuthService::new(
+        store.clone(),
+        PasswordHasher::new(Argon2Params {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap(),
+        PasswordPolicy::default(),
+        TokenService::new(
+            TokenConfig::new("i", "a"),
+            KeyRing::new(&kid, [key]).unwrap(),
+        ),
+        SessionConfig::default(),
+        world.clock.clone(),
+    )
+    .with_recovery(Recovery {
+        store: store.clone(),
+        email: mail.clone(),
+        config: OtpConfig::default(),
+        reset_url: "https://app.example.test/reset".into(),
+    });
+    let state = AuthState {
+        auth,
+        access: world.access.clone(),
+        directory: store.clone(),
+        admin: world.directory.clone(),
+        service_keys: Arc::new(vec![]),
+        limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
+    };
+    App {
+        router: public_router(state),
+        mail,
+        world,
+        store,
+    }
+}
+
+async fn post(app: &App, uri: &str, body: Value) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let r = app.router.clone().oneshot(req).await.unwrap();
+    let (status, headers) = (r.status(), r.headers().clone());
+    let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    (
+        status,
+        headers,
+        if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        },
+    )
+}
+
+async fn register(app: &App, email: &str) -> Value {
+    let (s, _, b) = post(
+        app,
+        "/v1/auth/register",
+        json!({"email": email, "password": PW}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    b
+}
+
+fn code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap()
+        .to_owned()
+}
+
+fn last_mail(app: &App, email: &str) -> Option<String> {
+    app.mail
+        .last_to(&Email::parse(email).unwrap())
+        .map(|m| m.text)
+}
+
+#[tokio::test]
+async fn password_reset_end_to_end() {
+    let app = app().await;
+    let reg = register(&app, "ada@example.test").await;
+    let (s1, _, b1) = post(
+        &app,
+        "/v1/auth/password/forgot",
+        json!({"email": "ada@example.test"}),
+    )
+    .await;
+    let (s2, _, b2) = post(
+        &app,
+        "/v1/auth/password/forgot",
+        json!({"email": "nobody@example.test"}),
+    )
+    .await;
+    assert_eq!((s1, s2), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    assert_eq!(b1, b2, "the same answer whether or not the email exists");
+    assert_eq!(
+        app.mail.sent().len(),
+        1,
+        "only the existing account gets mail"
+    );
+    let text = last_mail(&app, "ada@example.test").unwrap();
+    let token = text
+        .split("?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let (s, _, b) = post(
+        &app,
+        "/v1/auth/password/reset",
+        json!({"token": token, "password": "password123"}),
+    )
+    .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed")),
+        "weak passwords keep the token"
+    );
+    let (s, _, _) = post(
+        &app,
+        "/v1/auth/password/reset",
+        json!({"token": token, "password": "a fresh new passphrase"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, b) = post(
+        &app,
+        "/v1/auth/password/reset",
+        json!({"token": token, "password": "another passphrase!"}),
+    )
+    .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_token")),
+        "a token works once"
+    );
+
+    let (s, _, _) = post(
+        &app,
+        "/v1/auth/login",
+        json!({"email": "ada@example.test", "password": PW}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, _) = post(
+        &app,
+        "/v1/auth/login",
+        json!({"email": "ada@example.test", "password": "a fresh new passphrase"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, b) = post(
+        &app,
+        "/v1/auth/refresh",
+        json!({"refresh_token": reg["refresh_token"]}),
+    )
+    .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("session_revoked")),
+        "a reset ends every session"
+    );
+
+    post(
+        &app,
+        "/v1/auth/password/forgot",
+        json!({"email": "ada@example.test"}),
+    )
+    .await;
+    let text = last_mail(&app, "ada@example.test").unwrap();
+    let late = text
+        .split("?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    app.world.clock.advance(TimeDelta::minutes(31));
+    let (s, _, b) = post(
+        &app,
+        "/v1/auth/password/reset",
+        json!({"token": late, "password": "yet another passphrase"}),
+    )
+    .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_token")),
+        "expired"
+    );
+}
+
+#[tokio::test]
+async fn login_codes_lock_after_five_wrong_guesses() {
+    let app = app().await;
+    register(&app, "ada@example.test").await;
+    let (s, _, accepted) = post(
+        &app,
+        "/v1/auth/email-otp/request",
+        json!({"email": "ada@example.test", "purpose": "login"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (_, _, unknown) = post(
+        &app,
+        "/v1/auth/email-otp/request",
+        json!({"email": "nobody@example.test", "purpose": "login"}),
+    )
+    .await;
+    assert_eq!(accepted, unknown, "same answer for unknown emails");
+    assert_eq!(app.mail.sent().len(), 1);
+    let code = code_in(&last_mail(&app, "ada@example.test").unwrap());
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for i in 0..4 {
+        let (s, _, b) = post(
+            &app,
+            "/v1/auth/email-otp/verify",
+            json!({"email": "ada@example.test", "code": wrong, "purpose": "login"}),
+        )
+        .await;
+        assert_eq!(
+            (s, b["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_code")),
+            "guess {i}"
+        );
+    }
+    let (s, h, b) = post(
+        &app,
+        "/v1/auth/email-otp/verify",
+        json!({"email": "ada@example.test", "code": wrong, "purpose": "login"}),
+    )
+    .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("otp_locked"))
+    );
+    assert!(h.contains_key(header::RETRY_AFTER));
+    let (s, _, _) = post(
+        &app,
+        "/v1/auth/email-otp/verify",
+        json!({"email": "ada@example.test", "code": code, "purpose": "login"}),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right code waits out the lockout"
+    );
+
+    app.world.clock.advance(TimeDelta::minutes(15));
+    post(
+        &app,
+        "/v1/auth/email-otp/request",
+        json!({"email": "ada@example.test", "purpose": "login"}),
+    )
+    .await;
+    let code = code_in(&last_mail(&app, "ada@example.test").unwrap());
+    let (s, _, tokens) = post(
+        &app,
+        "/v1/auth/email-otp/verify",
+        json!({"email": "ada@example.test", "code": code, "purpose": "login"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["token_type"], "Bearer");
+    let (s, _, _) = post(
+        &app,
+        "/v1/auth/email-otp/verify",
+        json!({"email": "ada@example.test", "code": code, "purpose": "login"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "a code works once");
+}
+
+#[tokio::test]
+async fn codes_expire_and_respect_cooldown_and_daily_quota() {
+    let app = app().await;
+    register(&app, "ada@example.test").await;
+    let request = || {
+        post(
+            &app,
+            "/v1/auth/email-otp/request",
+            json!({"email": "ada@example.test", "purpose": "verify_email"}),
+        )
+    };
+    request().await;
+    request().await;
+    assert_eq!(app.mail.sent().len(), 1, "the 60 s cooldown");
+    let code = code_in(&last_mail(&app, "ada@example.test").unwrap());
+    app.world.clock.advance(TimeDelta::minutes(11));
+    let (s, _, _) = post(
+        &app,
+        "/v1/auth/email-otp/verify",
+        json!({"email": "ada@example.test", "code": code, "purpose": "verify_email"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "expired after 10 minutes");
+    for _ in 0..12 {
+        request().await;
+        app.world.clock.advance(TimeDelta::minutes(7));
+    }
+    assert_eq!(app.mail.sent().len(), 10, "a daily quota of 10 codes");
+    app.world.clock.advance(TimeDelta::days(1));
+    request().await;
+    assert_eq!(app.mail.sent().len(), 11, "the quota renews");
+    let code = code_in(&last_mail(&app, "ada@example.test").unwrap());
+    let (s, _, _) = post(
+        &app,
+        "/v1/auth/email-otp/verify",
+        json!({"email": "ada@example.test", "code": code, "purpose": "verify_email"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let user = app
+        .store
+        .find_user_by_email(&Email::parse("ada@example.test").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.email_verified);
+}
+
+#[tokio::test]
+async fn secrets_are_stored_hashed() {
+    let app = app().await;
+    register(&app, "ada@example.test").await;
+    post(
+        &app,
+        "/v1/auth/email-otp/request",
+        json!({"email": "ada@example.test", "purpose": "login"}),
+    )
+    .await;
+    let code = code_in(&last_mail(&app, "ada@example.test").unwrap());
+    let state = kisum_auth::onetime::OneTimeStore::get_otp(
+        &*app.store,
+        &Email::parse("ada@example.test").unwrap(),
+        kisum_auth::onetime::OtpPurpose::Login,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(!format!("{state:?}").contains(&code));
+    assert_ne!(state.code_hash.unwrap().0[..6], *code.as_bytes());
+}
