@@ -9,36 +9,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kisum_guard::{CompanyId, MembershipId, SessionId};
-use serde::{Deserialize, Serialize};
 
-/// The Redis channel invalidation events are published on (after the key prefix).
-pub const EVENTS_CHANNEL: &str = "kisum:events";
-
-/// An invalidation event, as published and as accepted by `POST /internal/v1/events`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum InvalidationEvent {
-    /// A session was revoked: deny its `sid` from now on.
-    SessionRevoked {
-        /// The session.
-        session_id: SessionId,
-    },
-    /// A membership's access changed (its `access_version` was raised).
-    Membership {
-        /// The company.
-        company_id: CompanyId,
-        /// The membership.
-        membership_id: MembershipId,
-    },
-    /// A company's entitlements changed (its `entitlement_version` was raised).
-    Company {
-        /// The company.
-        company_id: CompanyId,
-    },
-    /// Signing keys were rotated: refetch the JWKS.
-    KeyRotated,
-}
+pub use kisum_guard::{EVENTS_CHANNEL, InvalidationEvent};
 
 /// Where Auth sends invalidation events.
 #[async_trait]
@@ -67,7 +39,7 @@ mod redis_publisher {
     use async_trait::async_trait;
     use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-    use super::{EVENTS_CHANNEL, EventPublisher, InvalidationEvent};
+    use super::{EventPublisher, InvalidationEvent};
 
     /// Publishes on Redis: markers under `{prefix}revoked:session:{id}`, events on
     /// `{prefix}kisum:events`.
@@ -109,13 +81,13 @@ mod redis_publisher {
         /// The revocation marker key of `session`.
         #[must_use]
         pub fn revoked_key(&self, session: kisum_guard::SessionId) -> String {
-            format!("{}revoked:session:{session}", self.prefix)
+            kisum_guard::revoked_session_key(&self.prefix, session)
         }
 
         /// The channel events go to.
         #[must_use]
         pub fn channel(&self) -> String {
-            format!("{}{EVENTS_CHANNEL}", self.prefix)
+            kisum_guard::events_channel(&self.prefix)
         }
 
         async fn send(&self, event: &InvalidationEvent, ttl: Duration) -> Result<(), String> {
@@ -153,6 +125,7 @@ mod redis_publisher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kisum_guard::SessionId;
 
     #[test]
     fn events_have_the_wire_shape_of_the_internal_api() {

@@ -34,17 +34,23 @@
 
 pub mod claims;
 pub mod clock;
+pub mod consistency;
 pub mod context;
 pub mod denial;
+pub mod events;
 pub mod ids;
 pub mod permission;
+pub mod service_key;
 
 pub use claims::{ACCESS_TOKEN_TYPE, Claims};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use consistency::{CONSISTENCY_HEADER, ConsistencyToken, InvalidConsistencyToken};
 pub use context::AccessContext;
 pub use denial::{DenialCode, FieldError, PROBLEM_CONTENT_TYPE, Problem};
+pub use events::{EVENTS_CHANNEL, InvalidationEvent, events_channel, revoked_session_key};
 pub use ids::{
     AddOnKey, COMPANY_MODULE, CORE_MODULE, CompanyId, CompanySlug, DelegationId, InvalidId,
     MembershipId, ModuleKey, OWNER_ROLE, PackageKey, RoleKey, SessionId, UserId,
 };
 pub use permission::{Permission, PermissionPattern, PermissionSet};
+pub use service_key::{InvalidServiceKeys, ServiceKeys};

@@ -1,0 +1,54 @@
+//! Invalidation events: what writers (Auth, Core) tell every guard and replica when access
+//! changes, published on the Redis channel [`EVENTS_CHANNEL`] (after the key prefix) or posted
+//! to Auth's `POST /internal/v1/events` in deployments without Redis.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CompanyId, MembershipId, SessionId};
+
+/// The Redis channel invalidation events are published on (after the key prefix).
+pub const EVENTS_CHANNEL: &str = "kisum:events";
+
+/// An invalidation event, as published and as accepted by `POST /internal/v1/events`.
+///
+/// ```
+/// use kisum_guard::InvalidationEvent;
+/// let e: InvalidationEvent = serde_json::from_str(r#"{"kind": "key_rotated"}"#)?;
+/// assert_eq!(e, InvalidationEvent::KeyRotated);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InvalidationEvent {
+    /// A session was revoked: deny its `sid` from now on.
+    SessionRevoked {
+        /// The session.
+        session_id: SessionId,
+    },
+    /// A membership's access changed (its `access_version` was raised).
+    Membership {
+        /// The company.
+        company_id: CompanyId,
+        /// The membership.
+        membership_id: MembershipId,
+    },
+    /// A company's entitlements changed (its `entitlement_version` was raised).
+    Company {
+        /// The company.
+        company_id: CompanyId,
+    },
+    /// Signing keys were rotated: refetch the JWKS.
+    KeyRotated,
+}
+
+/// The Redis key of a session's revocation marker, under `prefix` (may be empty).
+#[must_use]
+pub fn revoked_session_key(prefix: &str, session: SessionId) -> String {
+    format!("{prefix}revoked:session:{session}")
+}
+
+/// The Redis channel of invalidation events under `prefix` (may be empty).
+#[must_use]
+pub fn events_channel(prefix: &str) -> String {
+    format!("{prefix}{EVENTS_CHANNEL}")
+}
