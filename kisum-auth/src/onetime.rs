@@ -110,6 +110,72 @@ impl OtpState {
     }
 }
 
+/// The stored columns of an [`OtpState`] as a SQL backend reads them (times already decoded).
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) struct OtpRow<'r> {
+    pub(crate) email: &'r str,
+    pub(crate) purpose: &'r str,
+    pub(crate) code_hash: Option<&'r [u8]>,
+    pub(crate) salt: &'r [u8],
+    pub(crate) expires_at: Option<DateTime<Utc>>,
+    pub(crate) attempts: i64,
+    pub(crate) locked_until: Option<DateTime<Utc>>,
+    pub(crate) last_sent_at: Option<DateTime<Utc>>,
+    pub(crate) quota_started_at: Option<DateTime<Utc>>,
+    pub(crate) sent_in_window: i64,
+    pub(crate) version: i64,
+}
+
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+impl OtpRow<'_> {
+    /// The state, or `Invalid` when a stored value is out of range.
+    pub(crate) fn decode(self) -> Result<OtpState, StoreError> {
+        use kisum_core::StoreErrorKind;
+        let invalid = |what: &str| {
+            StoreError::new(
+                StoreErrorKind::Invalid,
+                format!("stored email code {what} is not valid"),
+            )
+        };
+        let count = |v: i64, what: &str| u32::try_from(v).map_err(|_| invalid(what));
+        Ok(OtpState {
+            email: Email::parse(self.email).map_err(|_| invalid("email"))?,
+            purpose: OtpPurpose::parse(self.purpose).ok_or_else(|| invalid("purpose"))?,
+            code_hash: self
+                .code_hash
+                .map(|h| h.try_into().map(SecretHash).map_err(|_| invalid("hash")))
+                .transpose()?,
+            salt: self.salt.try_into().map_err(|_| invalid("salt"))?,
+            expires_at: self.expires_at,
+            attempts: count(self.attempts, "attempt count")?,
+            locked_until: self.locked_until,
+            last_sent_at: self.last_sent_at,
+            quota_started_at: self.quota_started_at,
+            sent_in_window: count(self.sent_in_window, "quota count")?,
+            version: u64::try_from(self.version).map_err(|_| invalid("version"))?,
+        })
+    }
+}
+
+/// `(attempts, sent_in_window, version)` of `state` as stored (`INTEGER`, `INTEGER`, `BIGINT`).
+///
+/// # Errors
+/// `Invalid` for a value the columns cannot hold.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) fn otp_numbers(state: &OtpState) -> Result<(i32, i32, i64), StoreError> {
+    let out_of_range = || {
+        StoreError::new(
+            kisum_core::StoreErrorKind::Invalid,
+            "email code counter out of range",
+        )
+    };
+    Ok((
+        i32::try_from(state.attempts).map_err(|_| out_of_range())?,
+        i32::try_from(state.sent_in_window).map_err(|_| out_of_range())?,
+        i64::try_from(state.version).map_err(|_| out_of_range())?,
+    ))
+}
+
 /// Email codes and password-reset tokens.
 #[async_trait]
 pub trait OneTimeStore: Send + Sync + 'static {

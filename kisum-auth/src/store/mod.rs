@@ -1,5 +1,5 @@
 //! Store backends for the Auth traits ([`UserStore`], [`SessionStore`], [`DirectoryStore`],
-//! [`RefreshTokenStore`], the audit log).
+//! [`RefreshTokenStore`], the audit log, one-time secrets).
 
 pub mod memory;
 #[cfg(feature = "postgres")]
@@ -14,15 +14,27 @@ use crate::identity::UserStore;
 use crate::refresh::RefreshTokenStore;
 use crate::session::SessionStore;
 
-/// A backend holding all of Auth's data: users, sessions, refresh tokens, the directory and the
-/// audit log. Every built-in backend is one; an embedder may also back the traits separately.
+/// A backend holding all of Auth's data: users, sessions, refresh tokens, the directory, the
+/// audit log and one-time secrets (email codes, reset tokens). Every built-in backend is one; an
+/// embedder may also back the traits separately.
 pub trait AuthStore:
-    UserStore + SessionStore + RefreshTokenStore + DirectoryStore + crate::audit::AuditStore
+    UserStore
+    + SessionStore
+    + RefreshTokenStore
+    + DirectoryStore
+    + crate::audit::AuditStore
+    + crate::onetime::OneTimeStore
 {
 }
 
-impl<T: UserStore + SessionStore + RefreshTokenStore + DirectoryStore + crate::audit::AuditStore>
-    AuthStore for T
+impl<
+    T: UserStore
+        + SessionStore
+        + RefreshTokenStore
+        + DirectoryStore
+        + crate::audit::AuditStore
+        + crate::onetime::OneTimeStore,
+> AuthStore for T
 {
 }
 pub use memory::MemoryAuthStore;

@@ -34,6 +34,7 @@ mod sqlite {
     kisum_auth::session_store_conformance!(make_store);
     kisum_auth::directory_store_conformance!(make_store);
     kisum_auth::refresh_store_conformance!(make_store);
+    kisum_auth::onetime_store_conformance!(make_store);
     kisum_auth::audit_store_conformance!(make_store);
 }
 
@@ -61,6 +62,11 @@ mod postgres {
         "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
     );
     kisum_auth::refresh_store_conformance!(
+        make_store,
+        ignore_unless = kisum_test_pg,
+        "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+    );
+    kisum_auth::onetime_store_conformance!(
         make_store,
         ignore_unless = kisum_test_pg,
         "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
