@@ -425,6 +425,20 @@ impl AccessService {
         }
     }
 
+    /// Whether `session_id` is active at the clock's now and belongs to `user_id`.
+    ///
+    /// # Errors
+    /// The store failure.
+    pub async fn session_is_active(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let session = self.sessions.get_session(session_id).await?;
+        Ok(session.is_some_and(|s| s.user_id == user_id && s.is_active(now)))
+    }
+
     /// Resolves the `X-Org` value (a company id or slug).
     ///
     /// # Errors

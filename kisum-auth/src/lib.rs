@@ -46,6 +46,7 @@ pub mod credentials;
 pub mod directory;
 pub mod email;
 pub mod events;
+mod guard_source;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod identity;

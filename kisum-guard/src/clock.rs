@@ -16,6 +16,17 @@ pub fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t)
 }
 
+/// Seconds since the Unix epoch by the wall clock; only for sizing cache lifetimes, never
+/// for a decision (decisions read a [`Clock`]).
+#[must_use]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "cache sizing follows the wall clock, decisions follow the injected Clock"
+)]
+pub fn epoch_seconds() -> i64 {
+    Utc::now().timestamp()
+}
+
 /// The wall clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;

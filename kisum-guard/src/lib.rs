@@ -32,15 +32,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod cache;
 pub mod claims;
 pub mod clock;
 pub mod consistency;
 pub mod context;
 pub mod denial;
 pub mod events;
+#[cfg(feature = "axum")]
+pub mod extract;
 pub mod ids;
+pub mod jwks;
+pub mod layer;
 pub mod permission;
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod service_key;
+pub mod source;
+pub mod verify;
 
 pub use claims::{ACCESS_TOKEN_TYPE, Claims};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -52,5 +63,11 @@ pub use ids::{
     AddOnKey, COMPANY_MODULE, CORE_MODULE, CompanyId, CompanySlug, DelegationId, InvalidId,
     MembershipId, ModuleKey, OWNER_ROLE, PackageKey, RoleKey, SessionId, UserId,
 };
+pub use jwks::{JwksDocument, JwksError, JwksSource, KeyCache, StaticJwks};
+pub use layer::{
+    Access, AccessGuard, Guard, GuardConfig, GuardLayer, ORG_HEADER, Principal, Require, SharedTier,
+};
 pub use permission::{Permission, PermissionPattern, PermissionSet};
 pub use service_key::{InvalidServiceKeys, ServiceKeys};
+pub use source::{AccessSource, SourceError};
+pub use verify::{TokenRejection, TokenVerifier, VerifierConfig};

@@ -1,0 +1,52 @@
+//! Auth in the same process as a guard: [`AccessService`] is a [`kisum_guard::AccessSource`]
+//! and [`TokenService`] a [`kisum_guard::JwksSource`], so `kisum dev` and embedders need no
+//! HTTP hop between the guard and Auth.
+
+use async_trait::async_trait;
+use kisum_guard::{
+    AccessContext, AccessSource, JwksDocument, JwksError, JwksSource, SessionId, SourceError,
+    UserId,
+};
+
+use crate::access::{AccessError, AccessService};
+use crate::tokens::TokenService;
+
+#[async_trait]
+impl AccessSource for AccessService {
+    async fn resolve(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        org: &str,
+    ) -> Result<AccessContext, SourceError> {
+        AccessService::resolve(self, user_id, session_id, Some(org))
+            .await
+            .map_err(|e| match e {
+                AccessError::Denied(code) => SourceError::Denied(code),
+                AccessError::Unavailable(e) => SourceError::Unavailable(e.to_string()),
+            })
+    }
+
+    async fn session_active(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+    ) -> Result<bool, SourceError> {
+        self.session_is_active(user_id, session_id)
+            .await
+            .map_err(|e| SourceError::Unavailable(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl JwksSource for TokenService {
+    async fn fetch(&self) -> Result<JwksDocument, JwksError> {
+        let jwks = self.keys().jwks();
+        let value = serde_json::to_value(&jwks).map_err(|e| JwksError(e.to_string()))?;
+        let keys = serde_json::from_value(value).map_err(|e| JwksError(e.to_string()))?;
+        Ok(JwksDocument {
+            keys,
+            max_age: None,
+        })
+    }
+}

@@ -1,0 +1,257 @@
+//! The guard's in-process caches: access contexts (L1), revoked sessions and session liveness,
+//! with logical invalidation by events.
+//!
+//! Invalidation is logical: an event records a *floor* for its company or membership (a
+//! sequence number taken when the event arrives); an entry resolved before the floor is never
+//! served again. This also covers the race of a resolution that started before an event and
+//! finished after it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::consistency::ConsistencyToken;
+use crate::context::AccessContext;
+use crate::events::InvalidationEvent;
+use crate::ids::{CompanyId, MembershipId, SessionId};
+
+/// A cached context and the sequence number its resolution started at.
+#[derive(Debug, Clone)]
+struct Entry {
+    context: Arc<AccessContext>,
+    seq: u64,
+}
+
+/// Sizes and lifetimes of the caches.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// How long a context is served without being resolved again: the staleness bound when
+    /// events cannot reach the guard (default 30 s).
+    pub access_ttl: Duration,
+    /// How many contexts are kept (default 100 000).
+    pub access_capacity: u64,
+    /// How long a revoked session is remembered: at least the longest access-token lifetime
+    /// (default 1 hour).
+    pub revoked_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            access_ttl: Duration::from_secs(30),
+            access_capacity: 100_000,
+            revoked_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The in-process caches.
+pub struct AccessCache {
+    contexts: moka::sync::Cache<(SessionId, Box<str>), Entry>,
+    sessions: moka::sync::Cache<SessionId, bool>,
+    revoked: moka::sync::Cache<SessionId, ()>,
+    company_floors: moka::sync::Cache<CompanyId, u64>,
+    membership_floors: moka::sync::Cache<MembershipId, u64>,
+    seq: AtomicU64,
+    floor_all: AtomicU64,
+    last_event: AtomicU64,
+}
+
+impl std::fmt::Debug for AccessCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessCache")
+            .field("contexts", &self.contexts.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A ticket taken before asking the source; presented when storing its answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket(u64);
+
+impl AccessCache {
+    /// Empty caches.
+    #[must_use]
+    pub fn new(config: &CacheConfig) -> Self {
+        let floor_ttl = config.access_ttl.saturating_add(Duration::from_secs(1));
+        Self {
+            contexts: moka::sync::Cache::builder()
+                .max_capacity(config.access_capacity)
+                .time_to_live(config.access_ttl)
+                .build(),
+            sessions: moka::sync::Cache::builder()
+                .max_capacity(config.access_capacity)
+                .time_to_live(config.access_ttl)
+                .build(),
+            revoked: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(config.revoked_ttl)
+                .build(),
+            company_floors: moka::sync::Cache::builder().time_to_live(floor_ttl).build(),
+            membership_floors: moka::sync::Cache::builder().time_to_live(floor_ttl).build(),
+            seq: AtomicU64::new(1),
+            floor_all: AtomicU64::new(0),
+            last_event: AtomicU64::new(0),
+        }
+    }
+
+    /// A ticket for a resolution starting now.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.seq.load(Ordering::Acquire))
+    }
+
+    /// The cached context of `session` in `org`, if it is still fresh at `now` and at least
+    /// as new as `consistency` demands.
+    #[must_use]
+    pub fn get(
+        &self,
+        session: SessionId,
+        org: &str,
+        now: DateTime<Utc>,
+        consistency: Option<&ConsistencyToken>,
+    ) -> Option<Arc<AccessContext>> {
+        let entry = self.contexts.get(&(session, Box::from(org)))?;
+        if !self.is_current(&entry.context, entry.seq) || !entry.context.is_valid_at(now) {
+            return None;
+        }
+        if consistency.is_some_and(|t| !t.is_satisfied_by(&entry.context)) {
+            return None;
+        }
+        Some(entry.context)
+    }
+
+    fn is_current(&self, context: &AccessContext, seq: u64) -> bool {
+        if seq <= self.floor_all.load(Ordering::Acquire) {
+            return false;
+        }
+        if seq > self.last_event.load(Ordering::Acquire) {
+            return true;
+        }
+        let below = |floor: Option<u64>| floor.is_some_and(|f| seq <= f);
+        !below(self.company_floors.get(&context.company_id))
+            && !below(self.membership_floors.get(&context.membership_id))
+    }
+
+    /// Stores a context resolved under `ticket`; dropped if an event about it arrived since.
+    pub fn put(&self, session: SessionId, org: &str, context: Arc<AccessContext>, ticket: Ticket) {
+        if self.is_current(&context, ticket.0) {
+            self.contexts.insert(
+                (session, Box::from(org)),
+                Entry {
+                    context,
+                    seq: ticket.0,
+                },
+            );
+        }
+    }
+
+    /// Whether the session is known to be revoked.
+    #[must_use]
+    pub fn is_revoked(&self, session: SessionId) -> bool {
+        self.revoked.contains_key(&session)
+    }
+
+    /// Remembers a revoked session.
+    pub fn revoke(&self, session: SessionId) {
+        self.revoked.insert(session, ());
+        self.sessions.invalidate(&session);
+    }
+
+    /// The cached liveness of a session.
+    #[must_use]
+    pub fn session_active(&self, session: SessionId) -> Option<bool> {
+        self.sessions.get(&session)
+    }
+
+    /// Remembers a session's liveness (within the access TTL).
+    pub fn set_session_active(&self, session: SessionId, active: bool) {
+        self.sessions.insert(session, active);
+    }
+
+    fn bump(&self) -> u64 {
+        let s = self.seq.fetch_add(1, Ordering::AcqRel);
+        self.last_event.fetch_max(s, Ordering::AcqRel);
+        s
+    }
+
+    /// Applies an invalidation event: nothing cached before it is served again.
+    pub fn apply(&self, event: &InvalidationEvent) {
+        match event {
+            InvalidationEvent::SessionRevoked { session_id } => self.revoke(*session_id),
+            InvalidationEvent::Membership { membership_id, .. } => {
+                let s = self.bump();
+                self.membership_floors.insert(*membership_id, s);
+            }
+            InvalidationEvent::Company { company_id } => {
+                let s = self.bump();
+                self.company_floors.insert(*company_id, s);
+            }
+            InvalidationEvent::KeyRotated => {}
+        }
+    }
+
+    /// Forgets every context and session liveness (events may have been missed).
+    pub fn invalidate_all(&self) {
+        let s = self.bump();
+        self.floor_all.fetch_max(s, Ordering::AcqRel);
+        self.sessions.invalidate_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::UserId;
+
+    fn ctx(c: CompanyId, m: MembershipId) -> Arc<AccessContext> {
+        Arc::new(AccessContext {
+            user_id: UserId::new(),
+            session_id: SessionId::new(),
+            company_id: c,
+            membership_id: m,
+            roles: vec![],
+            modules: Default::default(),
+            entitled_modules: Default::default(),
+            permissions: Default::default(),
+            core_app_visible: false,
+            access_version: 1,
+            entitlement_version: 1,
+            computed_at: DateTime::UNIX_EPOCH,
+            valid_until: None,
+        })
+    }
+
+    #[test]
+    fn events_hide_older_entries_and_late_answers() {
+        let cache = AccessCache::new(&CacheConfig::default());
+        let now = DateTime::UNIX_EPOCH;
+        let (c, m, s) = (CompanyId::new(), MembershipId::new(), SessionId::new());
+        let t = cache.ticket();
+        cache.put(s, "acme", ctx(c, m), t);
+        assert!(cache.get(s, "acme", now, None).is_some());
+        cache.apply(&InvalidationEvent::Membership {
+            company_id: c,
+            membership_id: m,
+        });
+        assert!(cache.get(s, "acme", now, None).is_none());
+        // A resolution that started before the event must not be stored.
+        cache.put(s, "acme", ctx(c, m), t);
+        assert!(cache.get(s, "acme", now, None).is_none());
+        let t2 = cache.ticket();
+        cache.put(s, "acme", ctx(c, m), t2);
+        assert!(cache.get(s, "acme", now, None).is_some());
+        // Another company's event leaves it alone; its own company's does not.
+        cache.apply(&InvalidationEvent::Company {
+            company_id: CompanyId::new(),
+        });
+        assert!(cache.get(s, "acme", now, None).is_some());
+        cache.apply(&InvalidationEvent::Company { company_id: c });
+        assert!(cache.get(s, "acme", now, None).is_none());
+        let t3 = cache.ticket();
+        cache.put(s, "acme", ctx(c, m), t3);
+        cache.invalidate_all();
+        assert!(cache.get(s, "acme", now, None).is_none());
+    }
+}

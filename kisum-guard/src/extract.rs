@@ -1,0 +1,95 @@
+//! axum extractors (feature `axum`): [`Principal`], `Option<Principal>` and [`Access`].
+//!
+//! A handler taking them on a route without the guard is a wiring error: it answers 500 with
+//! code `guard_missing` and logs why, never a misleading 401.
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+
+use crate::denial::{DenialCode, PROBLEM_CONTENT_TYPE, Problem};
+use crate::layer::{Access, Guarded, Principal};
+
+/// Why an extractor could not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtractError {
+    /// The guard layer is not installed on this route.
+    GuardMissing,
+    /// The route's requirement does not resolve access (no `X-Org` needed), so there is no
+    /// [`Access`] to hand out.
+    NoAccess,
+}
+
+impl IntoResponse for ExtractError {
+    fn into_response(self) -> Response {
+        tracing::error!(
+            ?self,
+            "kisum-guard extractor used on a route whose guard does not provide it"
+        );
+        let problem = match self {
+            Self::GuardMissing => Problem::new(500, "guard_missing", "server misconfiguration")
+                .with_detail("this route is not protected by the Kisum guard layer"),
+            Self::NoAccess => Problem::new(500, "guard_missing", "server misconfiguration")
+                .with_detail("this route's guard requirement does not resolve company access"),
+        };
+        (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            [(axum::http::header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE)],
+            serde_json::to_vec(&problem).unwrap_or_default(),
+        )
+            .into_response()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
+        if parts.extensions.get::<Guarded>().is_some() {
+            // An optional route without a token, extracted as if required.
+            let p = Problem::from(DenialCode::Unauthenticated);
+            return Err((
+                axum::http::StatusCode::UNAUTHORIZED,
+                [
+                    (axum::http::header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE),
+                    (axum::http::header::WWW_AUTHENTICATE, "Bearer"),
+                ],
+                serde_json::to_vec(&p).unwrap_or_default(),
+            )
+                .into_response());
+        }
+        Err(ExtractError::GuardMissing.into_response())
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
+    type Rejection = ExtractError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, ExtractError> {
+        if parts.extensions.get::<Guarded>().is_none() {
+            return Err(ExtractError::GuardMissing);
+        }
+        Ok(parts.extensions.get::<Principal>().cloned())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Access {
+    type Rejection = ExtractError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ExtractError> {
+        if parts.extensions.get::<Guarded>().is_none() {
+            return Err(ExtractError::GuardMissing);
+        }
+        parts
+            .extensions
+            .get::<Access>()
+            .cloned()
+            .ok_or(ExtractError::NoAccess)
+    }
+}

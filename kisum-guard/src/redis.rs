@@ -1,0 +1,237 @@
+//! Redis (feature `redis`): the shared cache tier, revocation markers, and the listener on
+//! `kisum:events` that evicts at once.
+//!
+//! Contexts are stored under `access:{companyId}:{membershipId}:{accessVersion}:{entitlementVersion}`
+//! and found through a per-session pointer `access-session:{sessionId}:{org}`. Every event about
+//! a company or membership also writes a floor (`access-floor:company:{id}`,
+//! `access-floor:membership:{id}`, the event time in microseconds): a shared entry resolved
+//! before its floor is ignored by every guard. Every Redis call has a small time budget; a
+//! failure is a miss, never an error.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt as _;
+use redis::AsyncCommands as _;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::context::AccessContext;
+use crate::events::{InvalidationEvent, events_channel, revoked_session_key};
+use crate::ids::SessionId;
+use crate::layer::{AccessGuard, SharedTier};
+
+/// The Redis tier.
+#[derive(Clone)]
+pub struct RedisTier {
+    conn: ConnectionManager,
+    prefix: String,
+    budget: Duration,
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for RedisTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTier")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    resolved_at: i64,
+    context: AccessContext,
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+impl RedisTier {
+    /// A tier on the Redis at `url` (connected lazily), keys under `prefix`, entries kept for
+    /// `ttl`, each call within `budget`.
+    ///
+    /// # Errors
+    /// A malformed URL.
+    pub fn new(
+        url: &str,
+        prefix: &str,
+        ttl: Duration,
+        budget: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(budget))
+            .set_response_timeout(Some(budget))
+            .set_number_of_retries(0);
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+            budget,
+            ttl,
+            clock,
+        })
+    }
+
+    fn pointer(&self, session: SessionId, org: &str) -> String {
+        format!("{}access-session:{session}:{org}", self.prefix)
+    }
+
+    fn entry_key(&self, c: &AccessContext) -> String {
+        format!(
+            "{}access:{}:{}:{}:{}",
+            self.prefix, c.company_id, c.membership_id, c.access_version, c.entitlement_version
+        )
+    }
+
+    async fn timed<T>(
+        &self,
+        f: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Option<T> {
+        match tokio::time::timeout(self.budget.saturating_mul(2), f).await {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "redis tier unavailable");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+#[async_trait]
+impl SharedTier for RedisTier {
+    async fn get(&self, session: SessionId, org: &str) -> Option<AccessContext> {
+        let mut conn = self.conn.clone();
+        let key: Option<String> = self.timed(conn.get(self.pointer(session, org))).await?;
+        let raw: Option<String> = self.timed(conn.get(key?)).await?;
+        let stored: Stored = serde_json::from_str(&raw?).ok()?;
+        let c = &stored.context;
+        let (company_floor, membership_floor): (Option<i64>, Option<i64>) = self
+            .timed(
+                redis::pipe()
+                    .get(format!(
+                        "{}access-floor:company:{}",
+                        self.prefix, c.company_id
+                    ))
+                    .get(format!(
+                        "{}access-floor:membership:{}",
+                        self.prefix, c.membership_id
+                    ))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        let floor = company_floor.max(membership_floor).unwrap_or(i64::MIN);
+        (stored.resolved_at > floor && c.session_id == session).then_some(stored.context)
+    }
+
+    async fn put(&self, session: SessionId, org: &str, context: &AccessContext) {
+        let stored = Stored {
+            // Stamped when stored, by this guard's clock: an event arriving later is a floor
+            // above it; one that arrived earlier was already applied to the answer's source.
+            resolved_at: micros(context.computed_at.min(self.clock.now())),
+            context: context.clone(),
+        };
+        let Ok(json) = serde_json::to_string(&stored) else {
+            return;
+        };
+        let ttl = self.ttl.as_secs().max(1);
+        let key = self.entry_key(context);
+        let mut conn = self.conn.clone();
+        let _: Option<()> = self
+            .timed(
+                redis::pipe()
+                    .set_ex(&key, json, ttl)
+                    .ignore()
+                    .set_ex(self.pointer(session, org), &key, ttl)
+                    .ignore()
+                    .query_async(&mut conn),
+            )
+            .await;
+    }
+
+    async fn is_revoked(&self, session: SessionId) -> Option<bool> {
+        let mut conn = self.conn.clone();
+        self.timed(conn.exists(revoked_session_key(&self.prefix, session)))
+            .await
+    }
+
+    async fn on_event(&self, event: &InvalidationEvent) {
+        let key = match event {
+            InvalidationEvent::Membership { membership_id, .. } => {
+                format!("{}access-floor:membership:{membership_id}", self.prefix)
+            }
+            InvalidationEvent::Company { company_id } => {
+                format!("{}access-floor:company:{company_id}", self.prefix)
+            }
+            _ => return,
+        };
+        let now = micros(self.clock.now());
+        let ttl = self.ttl.as_secs().saturating_add(1);
+        let mut conn = self.conn.clone();
+        let _: Option<()> = self.timed(conn.set_ex(key, now, ttl)).await;
+    }
+}
+
+/// Listens on `{prefix}kisum:events` and applies every event to `guard`, reconnecting with
+/// backoff. After a reconnect everything cached is forgotten (events may have been missed).
+/// Runs until the returned handle is aborted or dropped with the runtime.
+///
+/// # Errors
+/// A malformed URL.
+pub fn spawn_listener(
+    url: &str,
+    prefix: &str,
+    guard: AccessGuard,
+) -> Result<tokio::task::JoinHandle<()>, redis::RedisError> {
+    let client = redis::Client::open(url)?;
+    let channel = events_channel(prefix);
+    Ok(tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        let mut connected_before = false;
+        loop {
+            match listen(&client, &channel, &guard, &mut connected_before).await {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    tracing::warn!(error = %e, "kisum:events listener disconnected; caches fall back to their TTL until it reconnects");
+                }
+            }
+            metrics::counter!("kisum_guard_listener_reconnects_total").increment(1);
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }))
+}
+
+async fn listen(
+    client: &redis::Client,
+    channel: &str,
+    guard: &AccessGuard,
+    connected_before: &mut bool,
+) -> Result<(), redis::RedisError> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(channel).await?;
+    if *connected_before {
+        guard.invalidate_all();
+    }
+    *connected_before = true;
+    tracing::info!(channel, "listening for invalidation events");
+    let mut messages = pubsub.into_on_message();
+    while let Some(msg) = messages.next().await {
+        let Ok(payload) = msg.get_payload::<String>() else {
+            continue;
+        };
+        match serde_json::from_str::<InvalidationEvent>(&payload) {
+            Ok(event) => guard.apply(&event).await,
+            Err(e) => tracing::warn!(error = %e, "ignored a malformed invalidation event"),
+        }
+    }
+    Ok(())
+}

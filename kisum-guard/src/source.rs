@@ -1,0 +1,46 @@
+//! Where access contexts come from: an [`AccessSource`] is the truth the guard's caches sit in
+//! front of — Auth in the same process, or Auth's internal API over HTTP.
+
+use async_trait::async_trait;
+
+use crate::context::AccessContext;
+use crate::denial::DenialCode;
+use crate::ids::{SessionId, UserId};
+
+/// Why a source gave no context.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// A decision: access is denied with this code.
+    #[error("access denied: {0}")]
+    Denied(DenialCode),
+    /// The source could not answer; nothing was decided.
+    #[error("access source unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The source of truth for access contexts.
+#[async_trait]
+pub trait AccessSource: Send + Sync + 'static {
+    /// The access context of `user_id`, signed in with `session_id`, in the company named by
+    /// `org` (an id or a slug), computed from the stores now.
+    ///
+    /// # Errors
+    /// [`SourceError::Denied`] with the first denial in order of precedence, or
+    /// [`SourceError::Unavailable`].
+    async fn resolve(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        org: &str,
+    ) -> Result<AccessContext, SourceError>;
+
+    /// Whether the session is active (not revoked, not expired) and belongs to `user_id`.
+    ///
+    /// # Errors
+    /// [`SourceError::Unavailable`].
+    async fn session_active(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+    ) -> Result<bool, SourceError>;
+}
