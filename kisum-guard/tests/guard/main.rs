@@ -1,0 +1,17 @@
+//! The guard, end to end through axum: verification attacks, requirements and denials,
+//! extractors, caching, outages, key rotation, Redis invalidation, remote sources.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+#![allow(missing_docs, unreachable_pub)]
+
+mod access;
+mod outages;
+mod redis;
+mod remote;
+mod support;
+mod tokens;

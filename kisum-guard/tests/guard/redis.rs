@@ -1,0 +1,221 @@
+//! Against the real local Redis (`KISUM_TEST_REDIS_URL`); the Redis-down test needs no server.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use kisum_guard::redis::{RedisTier, spawn_listener};
+use kisum_guard::{InvalidationEvent, SystemClock};
+
+use crate::support::*;
+
+fn prefix() -> String {
+    format!("test-{}:", uuid::Uuid::now_v7())
+}
+
+fn url() -> String {
+    std::env::var("KISUM_TEST_REDIS_URL").unwrap()
+}
+
+fn tier(url: &str, prefix: &str) -> Arc<RedisTier> {
+    Arc::new(
+        RedisTier::new(
+            url,
+            prefix,
+            Duration::from_secs(30),
+            Duration::from_millis(200),
+            Arc::new(SystemClock),
+        )
+        .unwrap(),
+    )
+}
+
+async fn publish(prefix: &str, event: &InvalidationEvent) {
+    let client = redis::Client::open(url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(kisum_guard::events_channel(prefix))
+        .arg(serde_json::to_string(event).unwrap())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+async fn until(
+    app: &axum::Router,
+    token: &str,
+    org: Option<&str>,
+    path: &str,
+    code: &str,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let a = call(app, path, Some(token), org).await;
+        if a.code() == code {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "never denied with {code}: {}",
+            a.body
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(kisum_test_redis),
+    ignore = "set KISUM_TEST_REDIS_URL to run the Redis suites"
+)]
+async fn revocation_and_entitlement_changes_are_denied_within_100ms() {
+    let prefix = prefix();
+    let p = prefix.clone();
+    // A long TTL: only the pushed event can explain a fast denial.
+    let w = World::build(
+        |c| c.access_ttl(Duration::from_secs(600)),
+        |g| g.with_shared_tier(tier(&url(), &p)),
+    );
+    let listener = spawn_listener(&url(), &prefix, w.guard.clone()).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await; // subscribed
+    let app = w.app();
+    assert_eq!(
+        call(&app, "/invoices", Some(&w.token), Some("acme"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // Core removes the add-on, then publishes.
+    w.set_context(|c| {
+        c.modules.remove("finance");
+        c.entitled_modules.remove("finance");
+        c.entitlement_version = 2;
+    });
+    assert_eq!(
+        call(&app, "/invoices", Some(&w.token), Some("acme"))
+            .await
+            .status,
+        StatusCode::OK,
+        "cached before the event"
+    );
+    publish(
+        &prefix,
+        &InvalidationEvent::Company {
+            company_id: w.company,
+        },
+    )
+    .await;
+    let took = until(
+        &app,
+        &w.token,
+        Some("acme"),
+        "/invoices",
+        "module_not_entitled",
+    )
+    .await;
+    assert!(
+        took < Duration::from_millis(100),
+        "entitlement change seen after {took:?}"
+    );
+
+    // Auth revokes the session: marker + event.
+    publish(
+        &prefix,
+        &InvalidationEvent::SessionRevoked {
+            session_id: w.session,
+        },
+    )
+    .await;
+    let took = until(&app, &w.token, None, "/me", "session_revoked").await;
+    assert!(
+        took < Duration::from_millis(100),
+        "revocation seen after {took:?}"
+    );
+    listener.abort();
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(kisum_test_redis),
+    ignore = "set KISUM_TEST_REDIS_URL to run the Redis suites"
+)]
+async fn the_shared_tier_serves_other_guards_and_respects_floors_and_markers() {
+    let prefix = prefix();
+    let a = World::build(|c| c, |g| g.with_shared_tier(tier(&url(), &prefix)));
+    let app_a = a.app();
+    assert_eq!(
+        call(&app_a, "/invoices", Some(&a.token), Some("acme"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(a.source.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // A second guard (another replica) over the same Redis, whose source is down: served from L2.
+    let b = kisum_guard::AccessGuard::new(
+        kisum_guard::GuardConfig::new(ISS, AUD),
+        a.jwks.clone(),
+        Arc::new(FakeSource {
+            down: true.into(),
+            ..Default::default()
+        }),
+    )
+    .with_shared_tier(tier(&url(), &prefix));
+    let app_b = app(&b);
+    let r = call(&app_b, "/invoices", Some(&a.token), Some("acme")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // An event seen by b writes a floor: a third replica no longer trusts the shared entry.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    b.apply(&InvalidationEvent::Company {
+        company_id: a.company,
+    })
+    .await;
+    let c = kisum_guard::AccessGuard::new(
+        kisum_guard::GuardConfig::new(ISS, AUD),
+        a.jwks.clone(),
+        Arc::new(FakeSource {
+            down: true.into(),
+            ..Default::default()
+        }),
+    )
+    .with_shared_tier(tier(&url(), &prefix));
+    let r = call(&app(&c), "/invoices", Some(&a.token), Some("acme")).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "access_unavailable")
+    );
+    // A revocation marker written by Auth is honoured on first sight of a token.
+    let client = redis::Client::open(url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(kisum_guard::revoked_session_key(&prefix, a.session))
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let d = World::build(|cfg| cfg, |g| g.with_shared_tier(tier(&url(), &prefix)));
+    let token = d.key.sign(&claims(a.user, a.session));
+    let appd = d.app();
+    let r = call(&appd, "/me", Some(&token), None).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::UNAUTHORIZED, "session_revoked")
+    );
+}
+
+#[tokio::test]
+async fn redis_down_changes_no_answer() {
+    let prefix = prefix();
+    let dead = "redis://127.0.0.1:1";
+    let w = World::build(|c| c, |g| g.with_shared_tier(tier(dead, &prefix)));
+    let _listener = spawn_listener(dead, &prefix, w.guard.clone()).unwrap();
+    let app = w.app();
+    let ok = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let denied = call(&app, "/invoices/new", Some(&w.token), Some("acme")).await;
+    assert_eq!(denied.code(), "permission_denied");
+    assert_eq!(
+        call(&app, "/me", Some(&w.token), None).await.status,
+        StatusCode::OK
+    );
+}

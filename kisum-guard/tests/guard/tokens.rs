@@ -1,0 +1,225 @@
+use axum::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{EncodingKey, Header};
+use kisum_guard::{Claims, SessionId, UserId};
+
+use crate::support::*;
+
+fn b64(v: &serde_json::Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+}
+
+async fn refused(w: &World, token: &str, why: &str) {
+    let a = call(&w.app(), "/invoices", Some(token), Some("acme")).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{why}: {}", a.body);
+    assert_eq!(a.code(), "unauthenticated", "{why}");
+    let challenge = a.headers["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer"), "{why}: {challenge}");
+    assert_eq!(a.headers["content-type"], "application/problem+json");
+    assert!(a.json()["request_id"].is_string());
+}
+
+#[tokio::test]
+async fn a_valid_token_passes_and_the_handler_sees_principal_and_access() {
+    let w = World::new();
+    let a = call(&w.app(), "/invoices", Some(&w.token), Some("acme")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body, format!("{} {} 1", w.user, w.company));
+}
+
+#[tokio::test]
+async fn alg_none_is_refused() {
+    let w = World::new();
+    let c = claims(w.user, w.session);
+    let header = serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": "k1"});
+    let token = format!(
+        "{}.{}.",
+        b64(&header),
+        b64(&serde_json::to_value(&c).unwrap())
+    );
+    refused(&w, &token, "alg none").await;
+}
+
+#[tokio::test]
+async fn hs256_signed_with_the_public_key_is_refused() {
+    let w = World::new();
+    let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some("k1".into());
+    header.typ = Some("at+jwt".into());
+    for secret in [w.key.public.clone(), w.key.jwk.to_string().into_bytes()] {
+        let token = jsonwebtoken::encode(
+            &header,
+            &claims(w.user, w.session),
+            &EncodingKey::from_secret(&secret),
+        )
+        .unwrap();
+        refused(&w, &token, "HS256 with the public key").await;
+    }
+}
+
+#[tokio::test]
+async fn a_tampered_payload_is_refused() {
+    let w = World::new();
+    let other = claims(UserId::new(), w.session);
+    let parts: Vec<&str> = w.token.split('.').collect();
+    let token = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(&serde_json::to_value(&other).unwrap()),
+        parts[2]
+    );
+    refused(&w, &token, "tampered").await;
+}
+
+#[tokio::test]
+async fn expired_and_not_yet_valid_tokens_are_refused_beyond_the_leeway() {
+    let w = World::new();
+    let mut c = claims(w.user, w.session);
+    c.exp = now().timestamp() - 31;
+    refused(&w, &w.key.sign(&c), "expired").await;
+    let mut c = claims(w.user, w.session);
+    c.nbf = now().timestamp() + 120;
+    refused(&w, &w.key.sign(&c), "not yet valid").await;
+    // Within the 30 s leeway: accepted.
+    let mut c = claims(w.user, w.session);
+    c.exp = now().timestamp() - 5;
+    let a = call(&w.app(), "/invoices", Some(&w.key.sign(&c)), Some("acme")).await;
+    assert_eq!(a.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn wrong_issuer_audience_and_type_are_refused() {
+    let w = World::new();
+    let c = Claims {
+        iss: "https://evil.test".into(),
+        ..claims(w.user, w.session)
+    };
+    refused(&w, &w.key.sign(&c), "iss").await;
+    let c = Claims {
+        aud: "other".into(),
+        ..claims(w.user, w.session)
+    };
+    refused(&w, &w.key.sign(&c), "aud").await;
+    let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("k1".into());
+    header.typ = Some("JWT".into());
+    let token = jsonwebtoken::encode(&header, &claims(w.user, w.session), &w.key.encoding).unwrap();
+    refused(&w, &token, "typ").await;
+    header.typ = Some("at+jwt".into());
+    header.jku = Some("https://evil.test/jwks.json".into());
+    let token = jsonwebtoken::encode(&header, &claims(w.user, w.session), &w.key.encoding).unwrap();
+    refused(&w, &token, "jku").await;
+}
+
+#[tokio::test]
+async fn garbage_never_panics() {
+    let w = World::new();
+    let long = "a".repeat(10_000);
+    for token in [
+        "",
+        "x",
+        "a.b",
+        "a.b.c",
+        "....",
+        "e30.e30.",
+        &long,
+        "eyJhbGciOiJFUzI1NiJ9.%%%.x",
+    ] {
+        let a = call(&w.app(), "/invoices", Some(token), Some("acme")).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{token:?}");
+    }
+    let a = call_with(
+        &w.app(),
+        "GET",
+        "/invoices",
+        None,
+        Some("acme"),
+        &[("authorization", "Basic Zm9vOmJhcg==")],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let a = call(&w.app(), "/invoices", None, Some("acme")).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(a.headers["www-authenticate"], "Bearer");
+}
+
+#[tokio::test]
+async fn an_unknown_kid_causes_one_refetch_then_401_without_more_fetches() {
+    let w = World::with_config(|c| c.jwks_min_refetch_interval(std::time::Duration::from_secs(60)));
+    let app = w.app();
+    assert_eq!(
+        call(&app, "/invoices", Some(&w.token), Some("acme"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(w.jwks.inner.fetches(), 1);
+    let ghost = TestKey::new("ghost");
+    let token = ghost.sign(&claims(w.user, w.session));
+    refused(&w, &token, "unknown kid").await;
+    assert_eq!(w.jwks.inner.fetches(), 2, "one refetch for the unknown kid");
+    for _ in 0..5 {
+        let t = TestKey::new("ghost2").sign(&claims(w.user, w.session));
+        refused(&w, &t, "unknown kid again").await;
+    }
+    assert_eq!(w.jwks.inner.fetches(), 2, "rate-limited: no further fetch");
+}
+
+#[tokio::test]
+async fn rotation_in_the_middle_of_traffic_fails_no_request() {
+    let w =
+        World::with_config(|c| c.jwks_min_refetch_interval(std::time::Duration::from_millis(50)));
+    let app = w.app();
+    let next = TestKey::new("k2");
+    let mut failures = 0;
+    for i in 0..200 {
+        if i == 100 {
+            // Auth publishes both keys, then signs with the new one.
+            w.jwks.inner.set(jwks(&[&w.key, &next]));
+        }
+        let key = if i >= 100 { &next } else { &w.key };
+        // A fresh token each time (no verified-token cache help), old tokens mixed in.
+        let token = if i % 3 == 0 {
+            w.token.clone()
+        } else {
+            key.sign(&claims(w.user, w.session))
+        };
+        let a = call(&app, "/invoices", Some(&token), Some("acme")).await;
+        if a.status != StatusCode::OK {
+            failures += 1;
+        }
+    }
+    assert_eq!(failures, 0);
+    assert_eq!(w.guard.keys().kids(), ["k1", "k2"]);
+}
+
+#[tokio::test]
+async fn a_token_seen_before_costs_no_key_lookup() {
+    let w = World::new();
+    let app = w.app();
+    assert_eq!(
+        call(&app, "/invoices", Some(&w.token), Some("acme"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // Keys gone from the source and the cache emptied of unknown kids: a cached token still passes.
+    w.jwks.inner.set(jwks(&[]));
+    w.guard.keys().refresh().await;
+    assert!(w.guard.keys().kids().is_empty());
+    assert_eq!(
+        call(&app, "/invoices", Some(&w.token), Some("acme"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let fresh = w.key.sign(&claims(w.user, w.session));
+    assert_eq!(
+        call(&app, "/invoices", Some(&fresh), Some("acme"))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let _ = SessionId::new();
+}
