@@ -6,6 +6,10 @@
 //! add-on modules are enabled by their add-ons whatever the subscription. Every change that can
 //! alter a company's entitlements raises its `entitlement_version`.
 //!
+//! Writes go through [`CoreAdmin`], which records each in the [audit log](audit) and publishes
+//! an [invalidation event](events) for every company it changed. With the `http` feature,
+//! [`internal_router`] serves Core's internal API behind service keys.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use kisum_core::{EntitlementService, MemoryCoreStore, Module, ModuleKind, Package, Subscription, SubscriptionStatus};
@@ -32,8 +36,13 @@
 //! # }
 //! ```
 
+pub mod admin;
+pub mod audit;
 pub mod catalog;
 pub mod entitlements;
+pub mod events;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod service;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod sql;
@@ -42,17 +51,22 @@ pub mod subscription;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use admin::{Actor, CoreAdmin};
+pub use audit::{CoreAudit, CoreAuditRecord, LogAudit};
 pub use catalog::{AddOn, Catalog, Module, ModuleKind, Package};
 pub use entitlements::{
     CompanyEntitlementState, EnabledModule, Entitlements, ModuleSource, resolve,
 };
+pub use events::{CoreEvents, MemoryEvents, NoEvents};
+#[cfg(feature = "http")]
+pub use http::{CoreState, internal_router};
 pub use service::{EntitlementError, EntitlementService};
 #[cfg(feature = "postgres")]
 pub use store::PgCoreStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteCoreStore;
 pub use store::{
-    CatalogStore, CoreStore, MemoryCoreStore, StoreError, StoreErrorKind, SubscriptionStore,
-    VersionBump,
+    CatalogStore, CoreStore, MemoryCoreAudit, MemoryCoreStore, StoreError, StoreErrorKind,
+    SubscriptionStore, VersionBump,
 };
 pub use subscription::{CompanyAddOn, Subscription, SubscriptionStatus};

@@ -180,12 +180,16 @@ impl EntitlementService {
     /// Removes one company add-on and answers the new entitlements.
     ///
     /// # Errors
-    /// `AddOnNotHeld`; a store error.
+    /// `UnknownAddOn` when the catalog has no such add-on; `AddOnNotHeld`; a store error.
     pub async fn remove_company_addon(
         &self,
         company_id: CompanyId,
         addon: &AddOnKey,
     ) -> Result<Entitlements, EntitlementError> {
+        let catalog = self.store.catalog().await?;
+        if !catalog.addons.contains_key(addon) {
+            return Err(EntitlementError::UnknownAddOn(addon.clone()));
+        }
         match self.store.remove_company_addon(company_id, addon).await {
             Ok(_) => Ok(self.entitlements(company_id).await?),
             Err(e) if e.kind() == crate::store::StoreErrorKind::NotFound => {

@@ -361,3 +361,23 @@ impl MigrationSet {
         self.run_on(&mut *conn).await
     }
 }
+
+/// An audit detail as stored (JSON text; PostgreSQL casts it to `jsonb`).
+///
+/// # Errors
+/// `Invalid` when it cannot be encoded.
+pub fn detail_to_db(detail: &serde_json::Value) -> Result<String, StoreError> {
+    serde_json::to_string(detail).map_err(|e| {
+        StoreError::new(StoreErrorKind::Invalid, "audit detail cannot be encoded").with_source(e)
+    })
+}
+
+/// An audit detail from its stored JSON text.
+///
+/// # Errors
+/// `Invalid` when the text is not JSON.
+pub fn detail_from_db(text: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::new(StoreErrorKind::Invalid, "stored audit detail is not JSON").with_source(e)
+    })
+}

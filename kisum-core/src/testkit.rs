@@ -26,6 +26,8 @@ use crate::catalog::{AddOn, Module, ModuleKind, Package};
 use crate::store::{CoreStore, StoreErrorKind};
 use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
 
+pub mod audit;
+
 /// Stamps out the core store conformance suite for the store made by the async fn `$make`.
 ///
 /// With `ignore_unless = some_cfg`, the tests are `#[ignore]`d (and reported as such) unless

@@ -1,12 +1,14 @@
-//! The in-memory backend: for tests, examples and single-process embedding without persistence.
+//! The in-memory backends (the core store and the audit log): for tests, examples and single-process embedding without persistence.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use kisum_guard::{AddOnKey, CompanyId};
 
 use super::{CatalogStore, StoreError, SubscriptionStore, VersionBump};
+use crate::audit::{CoreAudit, CoreAuditRecord, MAX_LIST_LIMIT};
 use crate::catalog::{AddOn, Catalog, Module, Package};
 use crate::entitlements::CompanyEntitlementState;
 use crate::subscription::{CompanyAddOn, Subscription};
@@ -167,5 +169,58 @@ impl SubscriptionStore for MemoryCoreStore {
         }
         company.entitlement_version += 1;
         Ok(company.entitlement_version)
+    }
+}
+
+/// The audit log kept in process memory: for tests and single-process embedding.
+#[derive(Debug, Default)]
+pub struct MemoryCoreAudit {
+    records: Mutex<Vec<CoreAuditRecord>>,
+}
+
+impl MemoryCoreAudit {
+    /// An empty log.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl CoreAudit for MemoryCoreAudit {
+    async fn append(&self, record: &CoreAuditRecord) -> Result<(), StoreError> {
+        record.validate()?;
+        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        if records.iter().any(|r| r.id == record.id) {
+            return Err(StoreError::conflict("audit record id already exists"));
+        }
+        records.push(CoreAuditRecord {
+            at: kisum_guard::clock::to_micros(record.at),
+            ..record.clone()
+        });
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        company_id: Option<CompanyId>,
+        limit: u32,
+    ) -> Result<Vec<CoreAuditRecord>, StoreError> {
+        let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut found: Vec<CoreAuditRecord> = records
+            .iter()
+            .filter(|r| company_id.is_none_or(|c| r.company_id == Some(c)))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| b.at.cmp(&a.at).then(b.id.cmp(&a.id)));
+        found.truncate(usize::try_from(limit.min(MAX_LIST_LIMIT)).unwrap_or(0));
+        Ok(found)
+    }
+
+    async fn prune(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = records.len();
+        records.retain(|r| r.at >= older_than);
+        Ok(u64::try_from(before - records.len()).unwrap_or(u64::MAX))
     }
 }

@@ -20,7 +20,7 @@ pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-pub use memory::MemoryCoreStore;
+pub use memory::{MemoryCoreAudit, MemoryCoreStore};
 #[cfg(feature = "postgres")]
 pub use postgres::PgCoreStore;
 #[cfg(feature = "sqlite")]

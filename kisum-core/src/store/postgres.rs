@@ -1,4 +1,5 @@
-//! The PostgreSQL backend of [`CatalogStore`] and [`SubscriptionStore`] (feature `postgres`).
+//! The PostgreSQL backend of [`CatalogStore`], [`SubscriptionStore`] and [`CoreAudit`]
+//! (feature `postgres`).
 //!
 //! Every write is one transaction; every entitlement version bump locks the company's version
 //! row first (`INSERT … ON CONFLICT … DO UPDATE` or `UPDATE … RETURNING`), so concurrent writes to
@@ -12,12 +13,15 @@ use chrono::{DateTime, Utc};
 use kisum_guard::{AddOnKey, CompanyId, ModuleKey, PackageKey, Permission};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
 
 use super::{CatalogStore, StoreError, SubscriptionStore, VersionBump};
+use crate::audit::{CoreAudit, CoreAuditRecord, MAX_LIST_LIMIT};
 use crate::catalog::{AddOn, Catalog, Module, ModuleKind, Package};
 use crate::entitlements::CompanyEntitlementState;
 use crate::sql::{
-    EmbeddedMigration, MigrationSet, parse_enum, parse_list, store_error, version_from_db,
+    EmbeddedMigration, MigrationSet, detail_from_db, detail_to_db, parse_enum, parse_list,
+    store_error, version_from_db,
 };
 use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
 
@@ -25,11 +29,18 @@ use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
 pub const MIGRATIONS: MigrationSet = MigrationSet {
     component: "core",
     table: "kisum_core_migrations",
-    migrations: &[EmbeddedMigration {
-        version: 1,
-        description: "initial",
-        sql: include_str!("../../../migrations/postgres/core/0001_initial.sql"),
-    }],
+    migrations: &[
+        EmbeddedMigration {
+            version: 1,
+            description: "initial",
+            sql: include_str!("../../../migrations/postgres/core/0001_initial.sql"),
+        },
+        EmbeddedMigration {
+            version: 2,
+            description: "audit",
+            sql: include_str!("../../../migrations/postgres/core/0002_audit.sql"),
+        },
+    ],
 };
 
 /// Catalog and company entitlements in PostgreSQL.
@@ -430,5 +441,85 @@ impl SubscriptionStore for PgCoreStore {
                 Err(StoreError::not_found(format!("company add-on `{addon}`")))
             }
         }
+    }
+}
+
+/// The columns of `core_audit`; `detail` read back as text (bound as text and cast to `jsonb`).
+const AUDIT_COLUMNS: &str = "id, at, actor, action, company_id, request_id, detail::text AS detail";
+
+fn audit_from_row(r: &PgRow) -> Result<CoreAuditRecord, StoreError> {
+    Ok(CoreAuditRecord {
+        id: r.try_get("id").map_err(store_error)?,
+        at: r.try_get("at").map_err(store_error)?,
+        actor: r.try_get("actor").map_err(store_error)?,
+        action: r.try_get("action").map_err(store_error)?,
+        company_id: r
+            .try_get::<Option<Uuid>, _>("company_id")
+            .map_err(store_error)?
+            .map(CompanyId::from_uuid),
+        request_id: r.try_get("request_id").map_err(store_error)?,
+        detail: detail_from_db(r.try_get::<&str, _>("detail").map_err(store_error)?)?,
+    })
+}
+
+/// The audit log in the `core_audit` table of the same database.
+#[async_trait]
+impl CoreAudit for PgCoreStore {
+    async fn append(&self, record: &CoreAuditRecord) -> Result<(), StoreError> {
+        record.validate()?;
+        sqlx::query(
+            "INSERT INTO core_audit (id, at, actor, action, company_id, request_id, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
+        )
+        .bind(record.id)
+        .bind(record.at)
+        .bind(&record.actor)
+        .bind(&record.action)
+        .bind(record.company_id.map(|c| *c.as_uuid()))
+        .bind(record.request_id.as_deref())
+        .bind(detail_to_db(&record.detail)?)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        company_id: Option<CompanyId>,
+        limit: u32,
+    ) -> Result<Vec<CoreAuditRecord>, StoreError> {
+        let limit = i64::from(limit.min(MAX_LIST_LIMIT));
+        let rows = match company_id {
+            Some(c) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {AUDIT_COLUMNS} FROM core_audit WHERE company_id = $1
+                     ORDER BY at DESC, id DESC LIMIT $2"
+                )))
+                .bind(*c.as_uuid())
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {AUDIT_COLUMNS} FROM core_audit ORDER BY at DESC, id DESC LIMIT $1"
+                )))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(store_error)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn prune(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM core_audit WHERE at < $1")
+            .bind(older_than)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?
+            .rows_affected())
     }
 }

@@ -1,4 +1,5 @@
-//! The embedded SQLite backend of [`CatalogStore`] and [`SubscriptionStore`] (feature `sqlite`).
+//! The embedded SQLite backend of [`CatalogStore`], [`SubscriptionStore`] and
+//! [`CoreAudit`] (feature `sqlite`).
 //!
 //! Ids are 16-byte BLOBs, times INTEGER microseconds since the Unix epoch, lists JSON arrays.
 //! Writes run in `BEGIN IMMEDIATE` transactions (one writer at a time, others wait up to the busy
@@ -9,19 +10,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use kisum_guard::{AddOnKey, CompanyId, ModuleKey, PackageKey, Permission};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
+use uuid::Uuid;
 
 use super::{CatalogStore, StoreError, StoreErrorKind, SubscriptionStore, VersionBump};
+use crate::audit::{CoreAudit, CoreAuditRecord, MAX_LIST_LIMIT};
 use crate::catalog::{AddOn, Catalog, Module, ModuleKind, Package};
 use crate::entitlements::CompanyEntitlementState;
 use crate::sql::{
-    EmbeddedMigration, MigrationSet, from_json_list, from_micros_opt, parse_enum, store_error,
-    to_json_list, to_micros, version_from_db,
+    EmbeddedMigration, MigrationSet, detail_from_db, detail_to_db, from_json_list, from_micros,
+    from_micros_opt, parse_enum, store_error, to_json_list, to_micros, version_from_db,
 };
 use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
 
@@ -29,11 +33,18 @@ use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
 pub const MIGRATIONS: MigrationSet = MigrationSet {
     component: "core",
     table: "kisum_core_migrations",
-    migrations: &[EmbeddedMigration {
-        version: 1,
-        description: "initial",
-        sql: include_str!("../../../migrations/sqlite/core/0001_initial.sql"),
-    }],
+    migrations: &[
+        EmbeddedMigration {
+            version: 1,
+            description: "initial",
+            sql: include_str!("../../../migrations/sqlite/core/0001_initial.sql"),
+        },
+        EmbeddedMigration {
+            version: 2,
+            description: "audit",
+            sql: include_str!("../../../migrations/sqlite/core/0002_audit.sql"),
+        },
+    ],
 };
 
 /// Opens (creating if missing) the SQLite database at `url` with the settings every Kisum
@@ -413,5 +424,85 @@ impl SubscriptionStore for SqliteCoreStore {
         let version = bump_company(&mut tx, company_id).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(version)
+    }
+}
+
+/// The columns of `core_audit`.
+const AUDIT_COLUMNS: &str = "id, at, actor, action, company_id, request_id, detail";
+
+fn audit_from_row(r: &SqliteRow) -> Result<CoreAuditRecord, StoreError> {
+    Ok(CoreAuditRecord {
+        id: r.try_get("id").map_err(store_error)?,
+        at: from_micros(r.try_get("at").map_err(store_error)?)?,
+        actor: r.try_get("actor").map_err(store_error)?,
+        action: r.try_get("action").map_err(store_error)?,
+        company_id: r
+            .try_get::<Option<Uuid>, _>("company_id")
+            .map_err(store_error)?
+            .map(CompanyId::from_uuid),
+        request_id: r.try_get("request_id").map_err(store_error)?,
+        detail: detail_from_db(r.try_get::<&str, _>("detail").map_err(store_error)?)?,
+    })
+}
+
+/// The audit log in the `core_audit` table of the same database.
+#[async_trait]
+impl CoreAudit for SqliteCoreStore {
+    async fn append(&self, record: &CoreAuditRecord) -> Result<(), StoreError> {
+        record.validate()?;
+        sqlx::query(
+            "INSERT INTO core_audit (id, at, actor, action, company_id, request_id, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(record.id)
+        .bind(to_micros(record.at))
+        .bind(&record.actor)
+        .bind(&record.action)
+        .bind(record.company_id.map(|c| *c.as_uuid()))
+        .bind(record.request_id.as_deref())
+        .bind(detail_to_db(&record.detail)?)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        company_id: Option<CompanyId>,
+        limit: u32,
+    ) -> Result<Vec<CoreAuditRecord>, StoreError> {
+        let limit = i64::from(limit.min(MAX_LIST_LIMIT));
+        let rows = match company_id {
+            Some(c) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {AUDIT_COLUMNS} FROM core_audit WHERE company_id = ?1
+                     ORDER BY at DESC, id DESC LIMIT ?2"
+                )))
+                .bind(*c.as_uuid())
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {AUDIT_COLUMNS} FROM core_audit ORDER BY at DESC, id DESC LIMIT ?1"
+                )))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(store_error)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn prune(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM core_audit WHERE at < ?1")
+            .bind(to_micros(older_than))
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?
+            .rows_affected())
     }
 }

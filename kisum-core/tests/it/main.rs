@@ -1,4 +1,5 @@
-//! Integration tests of kisum-core: the store conformance suite against every backend built here.
+//! Integration tests of kisum-core: the store and audit conformance suites against every backend
+//! built here, the entitlement service, and the internal HTTP API.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(
@@ -13,9 +14,15 @@ mod memory {
         kisum_core::MemoryCoreStore::new()
     }
 
+    async fn make_audit() -> kisum_core::MemoryCoreAudit {
+        kisum_core::MemoryCoreAudit::new()
+    }
+
     kisum_core::core_store_conformance!(make_store);
+    kisum_core::core_audit_conformance!(make_audit);
 }
 
+mod http;
 mod service;
 
 mod sqlite {
@@ -26,6 +33,7 @@ mod sqlite {
     }
 
     kisum_core::core_store_conformance!(make_store);
+    kisum_core::core_audit_conformance!(make_store);
 }
 
 mod postgres {
@@ -36,6 +44,11 @@ mod postgres {
     }
 
     kisum_core::core_store_conformance!(
+        make_store,
+        ignore_unless = kisum_test_pg,
+        "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+    );
+    kisum_core::core_audit_conformance!(
         make_store,
         ignore_unless = kisum_test_pg,
         "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"

@@ -1,0 +1,482 @@
+//! Core's internal HTTP API (feature `http`): the catalog and company entitlements, behind
+//! service keys, for other Kisum components and billing systems — never for browsers.
+//!
+//! | method & path | body → answer |
+//! |---|---|
+//! | `GET /internal/v1/modules`, `PUT /internal/v1/modules/{key}` | `{name, kind, permissions}` → 200 the module |
+//! | `GET /internal/v1/packages`, `PUT /internal/v1/packages/{key}` | `{name, is_basic, modules}` → 200 the package |
+//! | `GET /internal/v1/addons`, `PUT /internal/v1/addons/{key}` | `{name, module}` → 200 the add-on |
+//! | `GET /internal/v1/companies/{company_id}/entitlements` | → 200 [`Entitlements`] |
+//! | `PUT /internal/v1/companies/{company_id}/subscription` | `{package, status, current_period_end?, grace_until?}` → 200 [`Entitlements`] |
+//! | `PUT /internal/v1/companies/{company_id}/addons/{key}` | `{status, current_period_end?}` → 200 [`Entitlements`] |
+//! | `DELETE /internal/v1/companies/{company_id}/addons/{key}` | → 200 [`Entitlements`] |
+//!
+//! - **Service keys.** Every route, and the 404 of unknown routes, requires
+//!   `Authorization: Bearer <secret>` matching one of the configured [`ServiceKeys`] (named,
+//!   several valid at once for rotation, compared in constant time); otherwise 401
+//!   `unauthenticated` with `WWW-Authenticate: Bearer`. The key's *name* is the audit actor.
+//! - **Writes** go through [`CoreAdmin`]: each is audited and publishes
+//!   `InvalidationEvent::Company` for every company whose entitlements it changed. Company
+//!   writes answer `X-Kisum-Consistency: <ConsistencyToken::company(company, new version)>`.
+//!   Catalog writes answer the stored item and no token (they may touch many companies, each
+//!   of which gets its version raised and its event; see [`crate::admin`]).
+//! - **Errors** are RFC 9457 problem documents with `code` and `request_id`: malformed JSON or
+//!   a missing JSON content type 400 `invalid_request`; wrong types or missing fields 422
+//!   `validation_failed`; unknown module, package or add-on keys 422 `validation_failed` naming
+//!   the field; bodies over 1 MiB 413 `payload_too_large`; a company add-on not held 404
+//!   `not_found`; an unknown route 404 `not_found`; a wrong method 405 `method_not_allowed`;
+//!   an unreachable store 503 `unavailable`.
+//! - **Path parameters** that are not a valid company id (a UUID) or key
+//!   (`[a-z][a-z0-9_-]{0,63}`) answer 400 `invalid_request`: the caller is a program with a
+//!   bug, not a reader asking for something missing — and an unknown but well-formed company is
+//!   not an error at all (it has the empty entitlements at version 0).
+//! - Every answer carries `X-Request-Id` (echoed when the client sent a usable one).
+
+use std::str::FromStr;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use kisum_guard::{
+    AddOnKey, CONSISTENCY_HEADER, CompanyId, ConsistencyToken, InvalidId, ModuleKey,
+    PROBLEM_CONTENT_TYPE, PackageKey, Permission, ServiceKeys,
+};
+use serde::Deserialize;
+
+use crate::admin::{Actor, CoreAdmin};
+use crate::catalog::{AddOn, Module, ModuleKind, Package};
+use crate::entitlements::Entitlements;
+use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
+
+pub mod error;
+
+pub use error::ApiError;
+
+/// The `X-Request-Id` header.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The `X-Kisum-Consistency` header.
+pub static CONSISTENCY: HeaderName = HeaderName::from_static(CONSISTENCY_HEADER);
+
+/// The default request body limit (1 MiB).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// What the internal router needs.
+#[derive(Clone)]
+pub struct CoreState {
+    /// Audited, invalidating writes (and reads through its service).
+    pub admin: CoreAdmin,
+    /// The accepted service keys.
+    pub service_keys: ServiceKeys,
+}
+
+impl CoreState {
+    /// The state of a router writing through `admin` and accepting `service_keys`.
+    #[must_use]
+    pub fn new(admin: CoreAdmin, service_keys: ServiceKeys) -> Self {
+        Self {
+            admin,
+            service_keys,
+        }
+    }
+}
+
+/// The request id of the current request (generated when the client sent none or an unusable
+/// one).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The name of the service key the current request presented.
+#[derive(Debug, Clone)]
+pub struct ServiceKeyName(pub String);
+
+fn usable_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| s.to_owned())
+}
+
+/// Propagates or generates `X-Request-Id`, echoes it on every response, and writes it into
+/// problem documents.
+pub async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(usable_request_id)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_CONTENT_TYPE.as_bytes()));
+    if is_problem {
+        let (mut parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 64 * 1024)
+            .await
+            .unwrap_or_default();
+        let body = match serde_json::from_slice::<kisum_guard::Problem>(&bytes) {
+            Ok(problem) => serde_json::to_vec(&problem.with_request_id(id.clone()))
+                .unwrap_or_else(|_| bytes.to_vec()),
+            Err(_) => bytes.to_vec(),
+        };
+        parts.headers.remove(header::CONTENT_LENGTH);
+        response = Response::from_parts(parts, axum::body::Body::from(body));
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    response
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Requires `Authorization: Bearer <secret>` matching one of the service keys (compared in
+/// constant time by [`ServiceKeys::verify`]) and records the key's name for the handlers.
+async fn service_key(State(s): State<CoreState>, mut request: Request, next: Next) -> Response {
+    let name = bearer(request.headers())
+        .and_then(|secret| s.service_keys.verify(secret))
+        .map(str::to_owned);
+    match name {
+        Some(name) => {
+            request.extensions_mut().insert(ServiceKeyName(name));
+            next.run(request).await
+        }
+        None => {
+            tracing::info!("internal request without a valid service key");
+            ApiError::unauthenticated()
+                .detail("a valid service key is required")
+                .into_response()
+        }
+    }
+}
+
+/// The acting service key (and request id) of a write, for the audit log.
+struct Caller(Actor);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ServiceKeyName(name) = parts
+            .extensions
+            .get::<ServiceKeyName>()
+            .ok_or_else(ApiError::unauthenticated)?;
+        let actor = Actor::new(name.as_str());
+        Ok(Self(match parts.extensions.get::<RequestId>() {
+            Some(RequestId(id)) => actor.with_request_id(id.as_str()),
+            None => actor,
+        }))
+    }
+}
+
+/// A JSON body whose rejections are problem documents (400 malformed, 422 wrong shape, 413 too
+/// large).
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(rejection) => Err(rejection.into()),
+        }
+    }
+}
+
+/// Path parameters whose rejections are problem documents (400).
+struct ApiPath<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(Self(v)),
+            Err(rejection) => Err(rejection.into()),
+        }
+    }
+}
+
+/// Parses a path parameter; an invalid one is 400 `invalid_request`.
+fn parse<T: FromStr<Err = InvalidId>>(s: &str) -> Result<T, ApiError> {
+    s.parse()
+        .map_err(|e: InvalidId| ApiError::invalid_request(e.to_string()))
+}
+
+/// A display name: not blank.
+fn name(name: String) -> Result<String, ApiError> {
+    if name.trim().is_empty() {
+        Err(ApiError::invalid_field("name", "name must not be empty"))
+    } else {
+        Ok(name)
+    }
+}
+
+/// A company write's answer: its entitlements and the consistency token of its new version.
+fn written(e: Entitlements) -> Response {
+    let token = ConsistencyToken::company(e.company_id, e.entitlement_version);
+    let mut response = Json(e).into_response();
+    if let Ok(v) = HeaderValue::from_str(&token.to_string()) {
+        response.headers_mut().insert(CONSISTENCY.clone(), v);
+    }
+    response
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+async fn list_modules(State(s): State<CoreState>) -> Result<Json<Vec<Module>>, ApiError> {
+    let catalog = s.admin.service().catalog().await?;
+    Ok(Json(catalog.modules.values().cloned().collect()))
+}
+
+#[derive(Deserialize)]
+struct ModuleBody {
+    name: String,
+    kind: ModuleKind,
+    #[serde(default)]
+    permissions: Vec<Permission>,
+}
+
+async fn put_module(
+    State(s): State<CoreState>,
+    Caller(actor): Caller,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(b): ApiJson<ModuleBody>,
+) -> Result<Json<Module>, ApiError> {
+    let module = Module {
+        key: parse::<ModuleKey>(&key)?,
+        name: name(b.name)?,
+        kind: b.kind,
+        permissions: b.permissions,
+    };
+    s.admin
+        .put_module(&actor, module.clone())
+        .await
+        .map_err(|e| ApiError::entitlement(e, "kind"))?;
+    Ok(Json(module))
+}
+
+async fn list_packages(State(s): State<CoreState>) -> Result<Json<Vec<Package>>, ApiError> {
+    let catalog = s.admin.service().catalog().await?;
+    Ok(Json(catalog.packages.values().cloned().collect()))
+}
+
+#[derive(Deserialize)]
+struct PackageBody {
+    name: String,
+    is_basic: bool,
+    modules: std::collections::BTreeSet<ModuleKey>,
+}
+
+async fn put_package(
+    State(s): State<CoreState>,
+    Caller(actor): Caller,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(b): ApiJson<PackageBody>,
+) -> Result<Json<Package>, ApiError> {
+    let package = Package {
+        key: parse::<PackageKey>(&key)?,
+        name: name(b.name)?,
+        is_basic: b.is_basic,
+        modules: b.modules,
+    };
+    s.admin
+        .put_package(&actor, package.clone())
+        .await
+        .map_err(|e| ApiError::entitlement(e, "modules"))?;
+    Ok(Json(package))
+}
+
+async fn list_addons(State(s): State<CoreState>) -> Result<Json<Vec<AddOn>>, ApiError> {
+    let catalog = s.admin.service().catalog().await?;
+    Ok(Json(catalog.addons.values().cloned().collect()))
+}
+
+#[derive(Deserialize)]
+struct AddOnBody {
+    name: String,
+    module: ModuleKey,
+}
+
+async fn put_addon(
+    State(s): State<CoreState>,
+    Caller(actor): Caller,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(b): ApiJson<AddOnBody>,
+) -> Result<Json<AddOn>, ApiError> {
+    let addon = AddOn {
+        key: parse::<AddOnKey>(&key)?,
+        name: name(b.name)?,
+        module: b.module,
+    };
+    s.admin
+        .put_addon(&actor, addon.clone())
+        .await
+        .map_err(|e| ApiError::entitlement(e, "module"))?;
+    Ok(Json(addon))
+}
+
+// ---- companies -----------------------------------------------------------------------------
+
+async fn entitlements(
+    State(s): State<CoreState>,
+    ApiPath(company): ApiPath<String>,
+) -> Result<Json<Entitlements>, ApiError> {
+    let company_id = parse::<CompanyId>(&company)?;
+    Ok(Json(s.admin.service().entitlements(company_id).await?))
+}
+
+#[derive(Deserialize)]
+struct SubscriptionBody {
+    package: PackageKey,
+    status: SubscriptionStatus,
+    current_period_end: Option<DateTime<Utc>>,
+    grace_until: Option<DateTime<Utc>>,
+}
+
+async fn put_subscription(
+    State(s): State<CoreState>,
+    Caller(actor): Caller,
+    ApiPath(company): ApiPath<String>,
+    ApiJson(b): ApiJson<SubscriptionBody>,
+) -> Result<Response, ApiError> {
+    let subscription = Subscription {
+        company_id: parse(&company)?,
+        package: b.package,
+        status: b.status,
+        current_period_end: b.current_period_end,
+        grace_until: b.grace_until,
+    };
+    let e = s
+        .admin
+        .set_subscription(&actor, subscription)
+        .await
+        .map_err(|e| ApiError::entitlement(e, "package"))?;
+    Ok(written(e))
+}
+
+#[derive(Deserialize)]
+struct CompanyAddOnBody {
+    status: SubscriptionStatus,
+    current_period_end: Option<DateTime<Utc>>,
+}
+
+async fn put_company_addon(
+    State(s): State<CoreState>,
+    Caller(actor): Caller,
+    ApiPath((company, key)): ApiPath<(String, String)>,
+    ApiJson(b): ApiJson<CompanyAddOnBody>,
+) -> Result<Response, ApiError> {
+    let addon = CompanyAddOn {
+        company_id: parse(&company)?,
+        addon: parse(&key)?,
+        status: b.status,
+        current_period_end: b.current_period_end,
+    };
+    let e = s
+        .admin
+        .set_company_addon(&actor, addon)
+        .await
+        .map_err(|e| ApiError::entitlement(e, "key"))?;
+    Ok(written(e))
+}
+
+async fn delete_company_addon(
+    State(s): State<CoreState>,
+    Caller(actor): Caller,
+    ApiPath((company, key)): ApiPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    let company_id = parse(&company)?;
+    let addon: AddOnKey = parse(&key)?;
+    let e = s
+        .admin
+        .remove_company_addon(&actor, company_id, &addon)
+        .await
+        .map_err(|e| ApiError::entitlement(e, "key"))?;
+    Ok(written(e))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed",
+    )
+}
+
+/// Core's internal router (`/internal/v1/*`, see the [module docs](self)), behind service keys,
+/// with request ids and the 1 MiB body limit. Mount it on the internal listener only.
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::{body::Body, http::{Request, StatusCode}};
+/// use kisum_core::{CoreAdmin, CoreState, EntitlementService, MemoryCoreAudit, MemoryCoreStore, NoEvents, internal_router};
+/// use kisum_guard::SystemClock;
+/// use tower::ServiceExt as _;
+///
+/// # tokio_test_block_on(async {
+/// let clock = Arc::new(SystemClock);
+/// let service = EntitlementService::new(Arc::new(MemoryCoreStore::new()), clock.clone());
+/// let admin = CoreAdmin::new(service, clock, Arc::new(MemoryCoreAudit::new()), Arc::new(NoEvents));
+/// let router = internal_router(CoreState::new(admin, "billing:a-long-billing-secret".parse()?));
+///
+/// let put = Request::put("/internal/v1/modules/finance")
+///     .header("authorization", "Bearer a-long-billing-secret")
+///     .header("content-type", "application/json")
+///     .body(Body::from(r#"{"name": "Finance", "kind": "addon", "permissions": ["finance.invoices.read"]}"#))?;
+/// assert_eq!(router.clone().oneshot(put).await?.status(), StatusCode::OK);
+///
+/// let anonymous = Request::get("/internal/v1/modules").body(Body::empty())?;
+/// assert_eq!(router.oneshot(anonymous).await?.status(), StatusCode::UNAUTHORIZED);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+pub fn internal_router(state: CoreState) -> Router {
+    Router::new()
+        .route("/internal/v1/modules", get(list_modules))
+        .route("/internal/v1/modules/{key}", put(put_module))
+        .route("/internal/v1/packages", get(list_packages))
+        .route("/internal/v1/packages/{key}", put(put_package))
+        .route("/internal/v1/addons", get(list_addons))
+        .route("/internal/v1/addons/{key}", put(put_addon))
+        .route(
+            "/internal/v1/companies/{company_id}/entitlements",
+            get(entitlements),
+        )
+        .route(
+            "/internal/v1/companies/{company_id}/subscription",
+            put(put_subscription),
+        )
+        .route(
+            "/internal/v1/companies/{company_id}/addons/{key}",
+            put(put_company_addon).delete(delete_company_addon),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), service_key))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
