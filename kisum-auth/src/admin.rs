@@ -12,6 +12,7 @@ use kisum_guard::{
     PermissionPattern, RoleKey, UserId,
 };
 
+use crate::audit::{AuditContext, AuditEvent, AuditOutcome, AuditStore, action};
 use crate::directory::{
     AccessBump, Company, CompanyStatus, Delegation, DirectoryStore, Membership, MembershipPatch,
     MembershipStatus, Role,
@@ -104,17 +105,57 @@ pub fn slugify(name: &str) -> Option<CompanySlug> {
 }
 
 /// Company administration with the model's rules.
+///
+/// With [`with_audit`](Self::with_audit), every successful change appends one audit event in
+/// the same call, right after the change (attributed to the [`acting_as`](Self::acting_as)
+/// context); a failed audit write is logged in full and does not undo or fail the change (see
+/// [`crate::audit`]).
 #[derive(Clone)]
 pub struct DirectoryService {
     store: Arc<dyn DirectoryStore>,
     clock: Arc<dyn Clock>,
+    audit: Option<Arc<dyn AuditStore>>,
+    context: AuditContext,
 }
 
 impl DirectoryService {
-    /// A service over `store`.
+    /// A service over `store`, without an audit log.
     #[must_use]
     pub fn new(store: Arc<dyn DirectoryStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            audit: None,
+            context: AuditContext::default(),
+        }
+    }
+
+    /// Audits every change to `audit`.
+    #[must_use]
+    pub fn with_audit(mut self, audit: Arc<dyn AuditStore>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// The same service with its changes attributed to `context` (the acting user, their
+    /// address and request id) in the audit log.
+    #[must_use]
+    pub fn acting_as(&self, context: AuditContext) -> Self {
+        Self {
+            context,
+            ..self.clone()
+        }
+    }
+
+    /// Appends the audit event of a successful change in `company_id`.
+    async fn audited(&self, action: &str, company_id: CompanyId, details: serde_json::Value) {
+        if let Some(audit) = &self.audit {
+            let event = AuditEvent::new(self.clock.now(), action, AuditOutcome::Success)
+                .with_company(company_id)
+                .with_context(&self.context)
+                .with_details(details);
+            crate::audit::record(audit.as_ref(), event).await;
+        }
     }
 
     /// Creates a company whose first member, `owner`, holds the built-in `owner` role.
@@ -148,7 +189,18 @@ impl DirectoryService {
             now,
         );
         match self.store.create_company(&company, Some(&membership)).await {
-            Ok(()) => Ok((company, membership)),
+            Ok(()) => {
+                self.audited(
+                    action::COMPANY_CREATE,
+                    company.id,
+                    serde_json::json!({
+                        "slug": company.slug,
+                        "owner_membership_id": membership.id,
+                    }),
+                )
+                .await;
+                Ok((company, membership))
+            }
             Err(e) if e.kind() == StoreErrorKind::Conflict => Err(DirectoryError::SlugTaken(slug)),
             Err(e) => Err(e.into()),
         }
@@ -201,7 +253,21 @@ impl DirectoryService {
             self.clock.now(),
         );
         match self.store.create_membership(&m).await {
-            Ok(()) => Ok(m),
+            Ok(()) => {
+                self.audited(
+                    action::MEMBERSHIP_CREATE,
+                    company_id,
+                    serde_json::json!({
+                        "membership_id": m.id,
+                        "user_id": m.user_id,
+                        "status": m.status,
+                        "roles": m.roles,
+                        "modules": m.module_grants,
+                    }),
+                )
+                .await;
+                Ok(m)
+            }
             Err(e) if e.kind() == StoreErrorKind::Conflict => Err(DirectoryError::AlreadyMember),
             Err(e) => Err(e.into()),
         }
@@ -212,6 +278,28 @@ impl DirectoryService {
     /// # Errors
     /// `MembershipNotFound`, `UnknownRole`, or a store error.
     pub async fn update_member(
+        &self,
+        company_id: CompanyId,
+        id: MembershipId,
+        patch: &MembershipPatch,
+    ) -> Result<(Membership, Vec<AccessBump>), DirectoryError> {
+        let (m, bumps) = self.patch_member(company_id, id, patch).await?;
+        self.audited(
+            action::MEMBERSHIP_UPDATE,
+            company_id,
+            serde_json::json!({
+                "membership_id": id,
+                "roles": patch.roles,
+                "modules": patch.module_grants,
+                "status": patch.status,
+                "access_version": m.access_version,
+            }),
+        )
+        .await;
+        Ok((m, bumps))
+    }
+
+    async fn patch_member(
         &self,
         company_id: CompanyId,
         id: MembershipId,
@@ -240,7 +328,18 @@ impl DirectoryService {
             status: Some(MembershipStatus::Revoked),
             ..MembershipPatch::default()
         };
-        Ok(self.update_member(company_id, id, &patch).await?.1)
+        let (m, bumps) = self.patch_member(company_id, id, &patch).await?;
+        self.audited(
+            action::MEMBERSHIP_REMOVE,
+            company_id,
+            serde_json::json!({
+                "membership_id": id,
+                "user_id": m.user_id,
+                "access_version": m.access_version,
+            }),
+        )
+        .await;
+        Ok(bumps)
     }
 
     /// Creates or replaces a role; bumps every holder.
@@ -264,6 +363,17 @@ impl DirectoryService {
             permissions,
         };
         let bumps = self.store.put_role(&role, self.clock.now()).await?;
+        self.audited(
+            action::ROLE_PUT,
+            company_id,
+            serde_json::json!({
+                "role": role.key,
+                "name": role.name,
+                "permissions": role.permissions,
+                "bumped_memberships": bumps.len(),
+            }),
+        )
+        .await;
         Ok((role, bumps))
     }
 
@@ -294,16 +404,23 @@ impl DirectoryService {
         if key.as_str() == OWNER_ROLE {
             return Err(DirectoryError::ReservedRole);
         }
-        match self
+        let bumps = match self
             .store
             .delete_role(company_id, key, self.clock.now())
             .await
         {
             Err(e) if e.kind() == StoreErrorKind::NotFound => {
-                Err(DirectoryError::RoleNotFound(key.clone()))
+                return Err(DirectoryError::RoleNotFound(key.clone()));
             }
-            other => Ok(other?),
-        }
+            other => other?,
+        };
+        self.audited(
+            action::ROLE_DELETE,
+            company_id,
+            serde_json::json!({ "role": key, "bumped_memberships": bumps.len() }),
+        )
+        .await;
+        Ok(bumps)
     }
 
     /// Creates a delegation between two members of the company.
@@ -343,6 +460,20 @@ impl DirectoryService {
             created_at: now,
         };
         let bumps = self.store.create_delegation(&d).await?;
+        self.audited(
+            action::DELEGATION_CREATE,
+            company_id,
+            serde_json::json!({
+                "delegation_id": d.id,
+                "from_membership_id": d.from_membership_id,
+                "to_membership_id": d.to_membership_id,
+                "permissions": d.permissions,
+                "modules": d.modules,
+                "starts_at": d.starts_at,
+                "expires_at": d.expires_at,
+            }),
+        )
+        .await;
         Ok((d, bumps))
     }
 
@@ -355,16 +486,23 @@ impl DirectoryService {
         company_id: CompanyId,
         id: DelegationId,
     ) -> Result<Vec<AccessBump>, DirectoryError> {
-        match self
+        let bumps = match self
             .store
             .revoke_delegation(company_id, id, self.clock.now())
             .await
         {
             Err(e) if e.kind() == StoreErrorKind::NotFound => {
-                Err(DirectoryError::DelegationNotFound(id))
+                return Err(DirectoryError::DelegationNotFound(id));
             }
-            other => Ok(other?),
-        }
+            other => other?,
+        };
+        self.audited(
+            action::DELEGATION_REVOKE,
+            company_id,
+            serde_json::json!({ "delegation_id": id, "already_revoked": bumps.is_empty() }),
+        )
+        .await;
+        Ok(bumps)
     }
 }
 

@@ -7,6 +7,14 @@
 //! **No secrets in events.** Passwords, password hashes, refresh or access tokens, reset tokens,
 //! one-time codes and keys must never be written to an event — not in [`details`](AuditEvent::details),
 //! not in any other field. Name the thing instead (a session id, a membership id, a role key).
+//! A failed sign-in of an unknown email names no one and records no email either: people type
+//! passwords into the email field.
+//!
+//! **A failed audit write never fails the request.** The flows write their event with
+//! [`record`] right after the change it describes (in the same call, before answering): by then
+//! the change is committed, so answering an error would misreport what happened and invite a
+//! retry of a write that succeeded. Instead the event is logged at `error` level in full (it
+//! holds no secret), so nothing is lost silently: the log carries what the store could not.
 //!
 //! ```
 //! use chrono::{DateTime, Utc};
@@ -51,6 +59,10 @@ pub mod action {
     pub const LOGOUT: &str = "logout";
     /// The user signed out of every session.
     pub const LOGOUT_ALL: &str = "logout_all";
+    /// The user ended one of their sessions by id (`DELETE /v1/auth/sessions/{id}`).
+    pub const SESSION_DELETE: &str = "session.delete";
+    /// A user registered.
+    pub const USER_REGISTER: &str = "user.register";
     /// The user changed their password.
     pub const PASSWORD_CHANGE: &str = "password.change";
     /// A password was reset through an emailed token.
@@ -61,6 +73,8 @@ pub mod action {
     pub const MEMBERSHIP_CREATE: &str = "membership.create";
     /// A membership's status, roles or module grants changed.
     pub const MEMBERSHIP_UPDATE: &str = "membership.update";
+    /// A member was removed from the company (status `revoked`).
+    pub const MEMBERSHIP_REMOVE: &str = "membership.remove";
     /// A role was created or replaced.
     pub const ROLE_PUT: &str = "role.put";
     /// A role was deleted.
@@ -244,6 +258,38 @@ impl AuditEvent {
             ));
         }
         Ok(())
+    }
+}
+
+/// Who acted and from where: what every event written for one request shares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditContext {
+    /// The acting user, when known.
+    pub actor: Option<UserId>,
+    /// The client's address.
+    pub ip: Option<String>,
+    /// The request id.
+    pub request_id: Option<String>,
+}
+
+impl AuditEvent {
+    /// With the actor, ip and request id of `context` (those it has).
+    #[must_use]
+    pub fn with_context(mut self, context: &AuditContext) -> Self {
+        self.actor_user_id = context.actor.or(self.actor_user_id);
+        self.ip = context.ip.clone().or(self.ip);
+        self.request_id = context.request_id.clone().or(self.request_id);
+        self
+    }
+}
+
+/// Appends `event` to `store`. A failed write does not fail the caller: it is logged at `error`
+/// level with the whole event (which never holds a secret), so the record survives in the logs
+/// (see the [module docs](self)).
+pub async fn record(store: &dyn AuditStore, event: AuditEvent) {
+    if let Err(error) = store.append(&event).await {
+        let event = serde_json::to_string(&event).unwrap_or_default();
+        tracing::error!(%error, %event, "audit event not stored");
     }
 }
 

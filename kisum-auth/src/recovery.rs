@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use subtle::ConstantTimeEq as _;
 
+use crate::audit::{AuditOutcome, action};
 use crate::credentials::Password;
 use crate::email::{EmailMessage, EmailSender};
 use crate::identity::Email;
@@ -215,6 +216,22 @@ impl AuthService {
                 continue;
             }
             if !right {
+                if purpose == OtpPurpose::Login {
+                    let actor = self.user_by_email(&email).await?.map(|u| u.id);
+                    let reason = if next.locked_until.is_some() {
+                        "locked"
+                    } else {
+                        "invalid_code"
+                    };
+                    self.audit(
+                        action::LOGIN_FAILURE,
+                        AuditOutcome::Failure,
+                        actor,
+                        &client,
+                        serde_json::json!({ "method": "email_otp", "reason": reason }),
+                    )
+                    .await;
+                }
                 return Err(match next.locked_until {
                     Some(until) if now < until => AuthError::OtpLocked(
                         (until - now).to_std().unwrap_or(Duration::from_secs(1)),
@@ -233,7 +250,9 @@ impl AuthService {
                 self.store_update_user(&user).await?;
             }
             return match purpose {
-                OtpPurpose::Login => Ok(Some(self.sign_in(user.id, client).await?)),
+                OtpPurpose::Login => {
+                    Ok(Some(self.sign_in_with(user.id, client, "email_otp").await?))
+                }
                 OtpPurpose::VerifyEmail => Ok(None),
             };
         }
@@ -278,11 +297,17 @@ impl AuthService {
         Ok(())
     }
 
-    /// Sets a new password with a reset token (spent by this call) and revokes every session.
+    /// Sets a new password with a reset token (spent by this call) and revokes every session;
+    /// audited as `password.reset`.
     ///
     /// # Errors
     /// `InvalidResetToken`, `WeakPassword`, `Store`.
-    pub async fn reset_password(&self, token: &str, password: Password) -> Result<(), AuthError> {
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        password: Password,
+        client: ClientInfo,
+    ) -> Result<(), AuthError> {
         let recovery = self.recovery()?;
         let hash = SecretHash::of(&[token.as_bytes()]);
         // Check the policy first so a weak password does not spend the token; the user's email
@@ -297,6 +322,7 @@ impl AuthService {
             user_id,
             password,
             crate::session::RevokeReason::PasswordReset,
+            &client,
         )
         .await
     }

@@ -8,6 +8,7 @@ use kisum_core::{StoreError, StoreErrorKind};
 use kisum_guard::{Claims, Clock, CompanySlug, SessionId, UserId};
 
 use crate::admin::{DirectoryError, DirectoryService, slugify};
+use crate::audit::{AuditContext, AuditEvent, AuditOutcome, action};
 use crate::credentials::{Password, PasswordHasher, PasswordPolicy, PolicyViolation, Verification};
 use crate::directory::Company;
 use crate::events::{EventPublisher, InvalidationEvent, NoEvents};
@@ -39,13 +40,27 @@ impl Default for SessionConfig {
     }
 }
 
-/// Where a request came from, recorded on the session.
+/// Where a request came from, recorded on the session and in audit events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientInfo {
     /// The client address.
     pub ip: Option<String>,
     /// The `User-Agent`.
     pub user_agent: Option<String>,
+    /// The request id (joins audit events with the logs).
+    pub request_id: Option<String>,
+}
+
+impl ClientInfo {
+    /// The audit context of `actor` acting from this client.
+    #[must_use]
+    pub fn audit_context(&self, actor: Option<UserId>) -> AuditContext {
+        AuditContext {
+            actor,
+            ip: self.ip.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
 }
 
 /// What a successful sign-in or refresh hands the client.
@@ -145,7 +160,8 @@ impl AuthService {
         sessions: SessionConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let directory = DirectoryService::new(store.clone(), clock.clone());
+        let directory =
+            DirectoryService::new(store.clone(), clock.clone()).with_audit(store.clone());
         let sessions = SessionConfig {
             reuse_grace: sessions
                 .reuse_grace
@@ -184,14 +200,6 @@ impl AuthService {
         Ok(self.store.update_user(user).await?)
     }
 
-    pub(crate) async fn sign_in(
-        &self,
-        user: UserId,
-        client: ClientInfo,
-    ) -> Result<TokenPair, AuthError> {
-        self.start_session(user, client).await
-    }
-
     pub(crate) fn check_policy(
         &self,
         password: &Password,
@@ -202,12 +210,30 @@ impl AuthService {
             .map_err(AuthError::WeakPassword)
     }
 
-    /// Stores a new password hash and revokes every session of the user for `reason`.
+    /// Appends an audit event of `action` by `actor` from `client` (see [`crate::audit::record`]:
+    /// a failed write is logged, not returned).
+    pub(crate) async fn audit(
+        &self,
+        action: &str,
+        outcome: AuditOutcome,
+        actor: Option<UserId>,
+        client: &ClientInfo,
+        details: serde_json::Value,
+    ) {
+        let event = AuditEvent::new(self.clock.now(), action, outcome)
+            .with_context(&client.audit_context(actor))
+            .with_details(details);
+        crate::audit::record(self.store.as_ref(), event).await;
+    }
+
+    /// Stores a new password hash and revokes every session of the user for `reason`
+    /// (audited as a password reset).
     pub(crate) async fn set_password(
         &self,
         user: UserId,
         password: Password,
         reason: RevokeReason,
+        client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let mut account = self
             .store
@@ -223,6 +249,14 @@ impl AuthService {
             .revoke_user_sessions(user, reason, self.clock.now(), None)
             .await?;
         self.announce_revoked(&revoked).await;
+        self.audit(
+            action::PASSWORD_RESET,
+            AuditOutcome::Success,
+            Some(user),
+            client,
+            serde_json::json!({ "revoked_sessions": revoked.len() }),
+        )
+        .await;
         Ok(())
     }
 
@@ -317,10 +351,14 @@ impl AuthService {
                         .is_some_and(|used| now - used <= self.sessions.reuse_grace)
                         && self.sessions.reuse_grace > TimeDelta::zero();
                     if !racing {
-                        self.store
+                        let revoked = self
+                            .store
                             .revoke_session(session.id, RevokeReason::RefreshReuse, now)
                             .await?;
                         tracing::warn!(session = %session.id, user = %session.user_id, "refresh token reuse detected; session revoked");
+                        if revoked {
+                            self.announce_revoked(&[session.id]).await;
+                        }
                         return Err(AuthError::RefreshTokenReused);
                     }
                     // A racing tab within the grace window: give it a sibling token.
@@ -371,24 +409,41 @@ impl AuthService {
             Err(e) if e.kind() == StoreErrorKind::Conflict => return Err(AuthError::EmailTaken),
             other => other?,
         }
+        self.audit(
+            action::USER_REGISTER,
+            AuditOutcome::Success,
+            Some(user.id),
+            &client,
+            serde_json::json!({}),
+        )
+        .await;
         let company = match company_name.map(str::trim).filter(|n| !n.is_empty()) {
             None => None,
-            Some(name) => Some(self.create_company(name, user.id).await?),
+            Some(name) => Some(
+                self.create_company(name, user.id, &client.audit_context(Some(user.id)))
+                    .await?,
+            ),
         };
         let pair = self.start_session(user.id, client).await?;
         Ok((user, pair, company))
     }
 
-    /// Creates a company owned by `owner`, deriving a free slug from the name.
+    /// Creates a company owned by `owner`, deriving a free slug from the name; audited with
+    /// `context`.
     ///
     /// # Errors
     /// `Company` when no slug can be derived; `Store`.
-    pub async fn create_company(&self, name: &str, owner: UserId) -> Result<Company, AuthError> {
+    pub async fn create_company(
+        &self,
+        name: &str,
+        owner: UserId,
+        context: &AuditContext,
+    ) -> Result<Company, AuthError> {
         let base = slugify(name).ok_or(DirectoryError::SlugRequired)?;
         let mut slug = base.clone();
+        let directory = self.directory.acting_as(context.clone());
         for attempt in 0..5u32 {
-            match self
-                .directory
+            match directory
                 .create_company(name, Some(slug.clone()), owner)
                 .await
             {
@@ -427,26 +482,60 @@ impl AuthService {
         };
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let verification = self.verify(password.clone(), stored).await?;
-        let (Some(mut user), Verification::Valid { needs_rehash }) = (user, verification) else {
+        let failure = match (&user, &verification) {
+            (None, _) => Some("unknown_email"),
+            (Some(_), Verification::Invalid) => Some("bad_password"),
+            (Some(u), _) if u.disabled => Some("disabled"),
+            (Some(_), Verification::Valid { .. }) => None,
+        };
+        let actor = user.as_ref().map(|u| u.id);
+        let (Some(mut user), Verification::Valid { needs_rehash }, None) =
+            (user, verification, failure)
+        else {
+            self.audit(
+                action::LOGIN_FAILURE,
+                AuditOutcome::Failure,
+                actor,
+                &client,
+                serde_json::json!({ "method": "password", "reason": failure }),
+            )
+            .await;
             return Err(AuthError::InvalidCredentials);
         };
-        if user.disabled {
-            return Err(AuthError::InvalidCredentials);
-        }
         if needs_rehash {
             user.password_hash = Some(self.hash(password).await?);
             user.updated_at = self.clock.now();
             self.store.update_user(&user).await?;
         }
-        self.start_session(user.id, client).await
+        self.sign_in_with(user.id, client, "password").await
+    }
+
+    /// Starts a session for `user` signed in by `method`, audited as a successful sign-in.
+    pub(crate) async fn sign_in_with(
+        &self,
+        user: UserId,
+        client: ClientInfo,
+        method: &str,
+    ) -> Result<TokenPair, AuthError> {
+        let context = client.clone();
+        let pair = self.start_session(user, client).await?;
+        self.audit(
+            action::LOGIN_SUCCESS,
+            AuditOutcome::Success,
+            Some(user),
+            &context,
+            serde_json::json!({ "method": method, "session_id": pair.session_id }),
+        )
+        .await;
+        Ok(pair)
     }
 
     /// Exchanges a refresh token for a new pair; the old token is spent. Presenting a spent
-    /// token again revokes the whole session.
+    /// token again revokes the whole session (audited as `refresh.reuse`).
     ///
     /// # Errors
     /// `InvalidRefreshToken`, `RefreshTokenReused`, `SessionRevoked`, `Store`.
-    pub async fn refresh(&self, token: &str) -> Result<TokenPair, AuthError> {
+    pub async fn refresh(&self, token: &str, client: ClientInfo) -> Result<TokenPair, AuthError> {
         let now = self.clock.now();
         let presented = RefreshToken::from_client(token);
         let record = self
@@ -465,9 +554,31 @@ impl AuthService {
         if !session.is_active(now) {
             return Err(AuthError::SessionRevoked);
         }
-        let pair = self.issue(&session, now, Some(&presented)).await?;
+        let details = serde_json::json!({ "session_id": session.id });
+        let pair = match self.issue(&session, now, Some(&presented)).await {
+            Err(AuthError::RefreshTokenReused) => {
+                self.audit(
+                    action::REFRESH_REUSE,
+                    AuditOutcome::Failure,
+                    Some(session.user_id),
+                    &client,
+                    details,
+                )
+                .await;
+                return Err(AuthError::RefreshTokenReused);
+            }
+            other => other?,
+        };
         let idle = (now + self.sessions.idle).min(session.absolute_expires_at);
         self.store.touch_session(session.id, now, idle).await?;
+        self.audit(
+            action::REFRESH,
+            AuditOutcome::Success,
+            Some(session.user_id),
+            &client,
+            details,
+        )
+        .await;
         Ok(pair)
     }
 
@@ -522,11 +633,16 @@ impl AuthService {
             .map(|s| (s.is_active(now), s.revoked_at)))
     }
 
-    /// Ends one session.
+    /// Ends one session of `user`.
     ///
     /// # Errors
     /// `Store`.
-    pub async fn logout(&self, session: SessionId) -> Result<(), AuthError> {
+    pub async fn logout(
+        &self,
+        user: UserId,
+        session: SessionId,
+        client: ClientInfo,
+    ) -> Result<(), AuthError> {
         match self
             .store
             .revoke_session(session, RevokeReason::Logout, self.clock.now())
@@ -536,6 +652,14 @@ impl AuthService {
             Err(e) => Err(e.into()),
             Ok(_) => {
                 self.announce_revoked(&[session]).await;
+                self.audit(
+                    action::LOGOUT,
+                    AuditOutcome::Success,
+                    Some(user),
+                    &client,
+                    serde_json::json!({ "session_id": session }),
+                )
+                .await;
                 Ok(())
             }
         }
@@ -545,12 +669,24 @@ impl AuthService {
     ///
     /// # Errors
     /// `Store`.
-    pub async fn logout_all(&self, user: UserId) -> Result<Vec<SessionId>, AuthError> {
+    pub async fn logout_all(
+        &self,
+        user: UserId,
+        client: ClientInfo,
+    ) -> Result<Vec<SessionId>, AuthError> {
         let revoked = self
             .store
             .revoke_user_sessions(user, RevokeReason::LogoutAll, self.clock.now(), None)
             .await?;
         self.announce_revoked(&revoked).await;
+        self.audit(
+            action::LOGOUT_ALL,
+            AuditOutcome::Success,
+            Some(user),
+            &client,
+            serde_json::json!({ "revoked_sessions": revoked }),
+        )
+        .await;
         Ok(revoked)
     }
 
@@ -573,7 +709,12 @@ impl AuthService {
     ///
     /// # Errors
     /// `SessionNotFound` when it is not theirs; `Store`.
-    pub async fn delete_session(&self, user: UserId, session: SessionId) -> Result<(), AuthError> {
+    pub async fn delete_session(
+        &self,
+        user: UserId,
+        session: SessionId,
+        client: ClientInfo,
+    ) -> Result<(), AuthError> {
         let found = self
             .store
             .get_session(session)
@@ -584,10 +725,19 @@ impl AuthService {
             .revoke_session(found.id, RevokeReason::Deleted, self.clock.now())
             .await?;
         self.announce_revoked(&[found.id]).await;
+        self.audit(
+            action::SESSION_DELETE,
+            AuditOutcome::Success,
+            Some(user),
+            &client,
+            serde_json::json!({ "session_id": found.id }),
+        )
+        .await;
         Ok(())
     }
 
     /// Changes the password after checking the current one; every other session is revoked.
+    /// A wrong current password is audited as a failed `password.change`.
     ///
     /// # Errors
     /// `InvalidCredentials` for a wrong current password, `WeakPassword`, `Store`.
@@ -597,6 +747,7 @@ impl AuthService {
         current_session: SessionId,
         current: Password,
         new: Password,
+        client: ClientInfo,
     ) -> Result<(), AuthError> {
         let mut account = self
             .store
@@ -607,6 +758,14 @@ impl AuthService {
             self.verify(current, account.password_hash.clone()).await?,
             Verification::Valid { .. }
         ) {
+            self.audit(
+                action::PASSWORD_CHANGE,
+                AuditOutcome::Failure,
+                Some(user),
+                &client,
+                serde_json::json!({ "reason": "bad_password" }),
+            )
+            .await;
             return Err(AuthError::InvalidCredentials);
         }
         self.policy
@@ -625,6 +784,14 @@ impl AuthService {
             )
             .await?;
         self.announce_revoked(&revoked).await;
+        self.audit(
+            action::PASSWORD_CHANGE,
+            AuditOutcome::Success,
+            Some(user),
+            &client,
+            serde_json::json!({ "revoked_sessions": revoked }),
+        )
+        .await;
         Ok(())
     }
 }

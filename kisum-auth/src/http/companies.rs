@@ -35,9 +35,9 @@ use kisum_guard::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiJson, AuthState, Caller};
+use super::{ApiError, ApiJson, AuthState, Caller, Client};
 use crate::access::Explanation;
-use crate::admin::{DirectoryError, NewDelegation};
+use crate::admin::{DirectoryError, DirectoryService, NewDelegation};
 use crate::directory::{Company, Delegation, Membership, MembershipPatch, MembershipStatus, Role};
 use crate::identity::Email;
 
@@ -139,6 +139,12 @@ async fn authorize(
     Ok(ctx)
 }
 
+/// The administration service acting as the caller (for the audit log).
+fn admin(s: &AuthState, caller: &Caller, client: &Client) -> DirectoryService {
+    s.admin
+        .acting_as(client.0.audit_context(Some(caller.claims.sub)))
+}
+
 /// Parses every item of `field` (role keys, module keys, permission patterns): 422 naming the
 /// first invalid one.
 fn parse_set<T>(field: &str, items: &[String]) -> Result<BTreeSet<T>, ApiError>
@@ -215,6 +221,7 @@ struct CompanyBody {
 async fn create_company(
     State(s): State<AuthState>,
     caller: Caller,
+    client: Client,
     b: Body<CompanyBody>,
 ) -> Result<Response, ApiError> {
     let b = body(b)?;
@@ -225,8 +232,7 @@ async fn create_company(
         .map(CompanySlug::new)
         .transpose()
         .map_err(|e| ApiError::invalid_field("slug", e.to_string()))?;
-    let (company, _) = s
-        .admin
+    let (company, _) = admin(&s, &caller, &client)
         .create_company(&name, slug, caller.claims.sub)
         .await
         .map_err(admin_error)?;
@@ -296,6 +302,7 @@ struct AddMemberBody {
 async fn add_member(
     State(s): State<AuthState>,
     caller: Caller,
+    client: Client,
     ApiPath(org): ApiPath<String>,
     b: Body<AddMemberBody>,
 ) -> Result<Response, ApiError> {
@@ -312,8 +319,7 @@ async fn add_member(
             "no such user; invitations of people without an account arrive with the email flows",
         )
     })?;
-    let m = s
-        .admin
+    let m = admin(&s, &caller, &client)
         .add_member(
             ctx.company_id,
             user.id,
@@ -337,6 +343,7 @@ struct UpdateMemberBody {
 async fn update_member(
     State(s): State<AuthState>,
     caller: Caller,
+    client: Client,
     ApiPath((org, id)): ApiPath<(String, String)>,
     b: Body<UpdateMemberBody>,
 ) -> Result<Json<MemberView>, ApiError> {
@@ -363,8 +370,7 @@ async fn update_member(
         patch.module_grants.as_ref().unwrap_or(&BTreeSet::new()),
     )
     .await?;
-    let (m, _bumps) = s
-        .admin
+    let (m, _bumps) = admin(&s, &caller, &client)
         .update_member(ctx.company_id, id, &patch)
         .await
         .map_err(admin_error)?;
@@ -374,11 +380,12 @@ async fn update_member(
 async fn remove_member(
     State(s): State<AuthState>,
     caller: Caller,
+    client: Client,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let ctx = authorize(&s, &caller, &org, MEMBERS_MANAGE).await?;
     let id: MembershipId = path_id(&id, "membership")?;
-    s.admin
+    admin(&s, &caller, &client)
         .remove_member(ctx.company_id, id)
         .await
         .map_err(admin_error)?;
@@ -445,7 +452,7 @@ async fn grantable_roles(
 }
 
 async fn store_role(
-    s: &AuthState,
+    admin: &DirectoryService,
     ctx: &AccessContext,
     key: RoleKey,
     b: RoleBody,
@@ -453,8 +460,7 @@ async fn store_role(
     let name = parse_name("name", &b.name)?;
     let permissions = parse_set::<PermissionPattern>("permissions", &b.permissions)?;
     grantable(ctx, &permissions)?;
-    let (role, _bumps) = s
-        .admin
+    let (role, _bumps) = admin
         .put_role(ctx.company_id, key, &name, permissions)
         .await
         .map_err(admin_error)?;
@@ -468,6 +474,7 @@ fn role_key(raw: &str) -> Result<RoleKey, ApiError> {
 async fn create_role(
     State(s): State<AuthState>,
     caller: Caller,
+    client: Client,
     ApiPath(org): ApiPath<String>,
     b: Body<RoleBody>,
 ) -> Result<Response, ApiError> {
@@ -484,13 +491,14 @@ async fn create_role(
                 .detail(format!("role `{key}` exists; use PUT to replace it")),
         );
     }
-    let role = store_role(&s, &ctx, key, b).await?;
+    let role = store_role(&admin(&s, &caller, &client), &ctx, key, b).await?;
     Ok((StatusCode::CREATED, Json(role)).into_response())
 }
 
 async fn put_role(
     State(s): State<AuthState>,
     caller: Caller,
+    client: Client,
     ApiPath((org, key)): ApiPath<(String, String)>,
     b: Body<RoleBody>,
 ) -> Result<Json<Role>, ApiError> {
@@ -503,17 +511,20 @@ async fn put_role(
             "differs from the key in the path; roles cannot be renamed",
         ));
     }
-    Ok(Json(store_role(&s, &ctx, key, b).await?))
+    Ok(Json(
+        store_role(&admin(&s, &caller, &client), &ctx, key, b).await?,
+    ))
 }
 
 async fn delete_role(
     State(s): State<AuthState>,
     caller: Caller,
+    client: Client,
     ApiPath((org, key)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let ctx = authorize(&s, &caller, &org, ROLES_MANAGE).await?;
     let key: RoleKey = path_id(&key, "role")?;
-    s.admin
+    admin(&s, &caller, &client)
         .delete_role(ctx.company_id, &key)
         .await
         .map_err(admin_error)?;
@@ -555,6 +566,7 @@ async fn list_delegations(
 async fn create_delegation(
     State(s): State<AuthState>,
     caller: Caller,
+    client: Client,
     ApiPath(org): ApiPath<String>,
     b: Body<DelegationBody>,
 ) -> Result<Response, ApiError> {
@@ -576,8 +588,7 @@ async fn create_delegation(
         expires_at: b.expires_at,
     };
     let to = new.to_membership_id;
-    let (d, _bumps) = s
-        .admin
+    let (d, _bumps) = admin(&s, &caller, &client)
         .create_delegation(ctx.company_id, new)
         .await
         .map_err(|e| match e {
@@ -597,6 +608,7 @@ async fn create_delegation(
 async fn revoke_delegation(
     State(s): State<AuthState>,
     caller: Caller,
+    client: Client,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let ctx = access_in(&s, &caller, &org).await?;
@@ -610,7 +622,7 @@ async fn revoke_delegation(
     if d.from_membership_id != ctx.membership_id {
         require(&ctx, DELEGATIONS_MANAGE)?;
     }
-    s.admin
+    admin(&s, &caller, &client)
         .revoke_delegation(ctx.company_id, id)
         .await
         .map_err(admin_error)?;

@@ -205,6 +205,22 @@ fn client(headers: &HeaderMap) -> ClientInfo {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        request_id: None,
+    }
+}
+
+/// Where the request came from: address, user agent and request id (for sessions and audit
+/// events).
+#[derive(Debug, Clone)]
+pub struct Client(pub ClientInfo);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let mut info = client(&parts.headers);
+        info.request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
+        Ok(Self(info))
     }
 }
 
@@ -268,16 +284,16 @@ struct RegisterResponse {
     company: Option<crate::directory::Company>,
 }
 
-fn client_ip(headers: &HeaderMap) -> Option<std::net::IpAddr> {
-    client(headers).ip.and_then(|ip| ip.parse().ok())
+fn client_ip(client: &ClientInfo) -> Option<std::net::IpAddr> {
+    client.ip.as_deref().and_then(|ip| ip.parse().ok())
 }
 
 async fn register(
     State(s): State<AuthState>,
-    headers: HeaderMap,
+    Client(client): Client,
     ApiJson(b): ApiJson<RegisterBody>,
 ) -> Result<Response, ApiError> {
-    if let Some(ip) = client_ip(&headers) {
+    if let Some(ip) = client_ip(&client) {
         s.limits
             .check(&[(register_ip_key(ip), s.limits.register_per_ip)])
             .await?;
@@ -289,7 +305,7 @@ async fn register(
             Password::new(b.password),
             b.name,
             b.company_name.as_deref(),
-            client(&headers),
+            client,
         )
         .await?;
     let body = RegisterResponse {
@@ -313,11 +329,11 @@ struct LoginBody {
 
 async fn login(
     State(s): State<AuthState>,
-    headers: HeaderMap,
+    Client(client): Client,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let mut hits = Vec::new();
-    if let Some(ip) = client_ip(&headers) {
+    if let Some(ip) = client_ip(&client) {
         hits.push((login_ip_key(ip), s.limits.login_per_ip));
     }
     if let Ok(email) = Email::parse(&b.email) {
@@ -326,7 +342,7 @@ async fn login(
     s.limits.check(&hits).await?;
     Ok(Json(
         s.auth
-            .login(&b.email, Password::new(b.password), client(&headers))
+            .login(&b.email, Password::new(b.password), client)
             .await?
             .into(),
     ))
@@ -339,18 +355,29 @@ struct RefreshBody {
 
 async fn refresh(
     State(s): State<AuthState>,
+    Client(client): Client,
     ApiJson(b): ApiJson<RefreshBody>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    Ok(Json(s.auth.refresh(&b.refresh_token).await?.into()))
+    Ok(Json(s.auth.refresh(&b.refresh_token, client).await?.into()))
 }
 
-async fn logout(State(s): State<AuthState>, caller: Caller) -> Result<StatusCode, ApiError> {
-    s.auth.logout(caller.session.id).await?;
+async fn logout(
+    State(s): State<AuthState>,
+    caller: Caller,
+    Client(client): Client,
+) -> Result<StatusCode, ApiError> {
+    s.auth
+        .logout(caller.claims.sub, caller.session.id, client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn logout_all(State(s): State<AuthState>, caller: Caller) -> Result<StatusCode, ApiError> {
-    s.auth.logout_all(caller.claims.sub).await?;
+async fn logout_all(
+    State(s): State<AuthState>,
+    caller: Caller,
+    Client(client): Client,
+) -> Result<StatusCode, ApiError> {
+    s.auth.logout_all(caller.claims.sub, client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -404,10 +431,11 @@ async fn sessions(
 async fn delete_session(
     State(s): State<AuthState>,
     caller: Caller,
+    Client(client): Client,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id: SessionId = id.parse().map_err(|_| ApiError::not_found("session"))?;
-    s.auth.delete_session(caller.claims.sub, id).await?;
+    s.auth.delete_session(caller.claims.sub, id, client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -479,6 +507,7 @@ struct ChangePasswordBody {
 async fn change_password(
     State(s): State<AuthState>,
     caller: Caller,
+    Client(client): Client,
     ApiJson(b): ApiJson<ChangePasswordBody>,
 ) -> Result<StatusCode, ApiError> {
     s.auth
@@ -487,6 +516,7 @@ async fn change_password(
             caller.session.id,
             Password::new(b.current_password),
             Password::new(b.new_password),
+            client,
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -526,10 +556,11 @@ struct ResetBody {
 
 async fn password_reset(
     State(s): State<AuthState>,
+    Client(client): Client,
     ApiJson(b): ApiJson<ResetBody>,
 ) -> Result<StatusCode, ApiError> {
     s.auth
-        .reset_password(&b.token, Password::new(b.password))
+        .reset_password(&b.token, Password::new(b.password), client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -562,12 +593,12 @@ struct OtpVerifyBody {
 
 async fn otp_verify(
     State(s): State<AuthState>,
-    headers: HeaderMap,
+    Client(client): Client,
     ApiJson(b): ApiJson<OtpVerifyBody>,
 ) -> Result<Response, ApiError> {
     match s
         .auth
-        .verify_otp(&b.email, &b.code, b.purpose, client(&headers))
+        .verify_otp(&b.email, &b.code, b.purpose, client)
         .await?
     {
         Some(pair) => Ok(Json(TokenResponse::from(pair)).into_response()),

@@ -4,34 +4,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kisum_auth::MemoryAuthStore;
-use kisum_auth::credentials::{Argon2Params, Password, PasswordHasher, PasswordPolicy};
+use kisum_auth::credentials::Password;
 use kisum_auth::events::{EventPublisher, InvalidationEvent, RedisEvents};
-use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
-use kisum_auth::service::{AuthError, AuthService, ClientInfo, SessionConfig};
-use kisum_auth::tokens::{TokenConfig, TokenService};
+use kisum_auth::service::{AuthError, AuthService, ClientInfo};
 use kisum_guard::ManualClock;
 
-use crate::fixture::t0;
+use crate::fixture::{auth_service, t0};
 
 const PW: &str = "correct horse battery staple";
 
 fn service(events: Arc<dyn EventPublisher>) -> AuthService {
-    let (kid, pem) = generate(SigningAlgorithm::Es256, t0().date_naive()).unwrap();
-    let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
-    AuthService::new(
+    auth_service(
         Arc::new(MemoryAuthStore::new()),
-        PasswordHasher::new(Argon2Params {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap(),
-        PasswordPolicy::default(),
-        TokenService::new(
-            TokenConfig::new("i", "a"),
-            KeyRing::new(&kid, [key]).unwrap(),
-        ),
-        SessionConfig::default(),
         Arc::new(ManualClock::new(t0())),
     )
     .with_events(events)
@@ -56,7 +40,7 @@ async fn logout_writes_the_marker_and_publishes() {
     let mut messages = pubsub.into_on_message();
 
     let auth = service(Arc::new(events.clone()));
-    let (_, pair, _) = auth
+    let (user, pair, _) = auth
         .register(
             "ada@example.test",
             Password::new(PW),
@@ -66,7 +50,9 @@ async fn logout_writes_the_marker_and_publishes() {
         )
         .await
         .unwrap();
-    auth.logout(pair.session_id).await.unwrap();
+    auth.logout(user.id, pair.session_id, ClientInfo::default())
+        .await
+        .unwrap();
 
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let ttl: i64 = redis::cmd("TTL")
@@ -110,7 +96,9 @@ async fn redis_down_changes_no_answer() {
         .await
         .unwrap();
     let started = std::time::Instant::now();
-    auth.logout(pair.session_id).await.unwrap();
+    auth.logout(user.id, pair.session_id, ClientInfo::default())
+        .await
+        .unwrap();
     assert!(
         matches!(
             auth.authenticate(&pair.access.token).await,
@@ -122,7 +110,12 @@ async fn redis_down_changes_no_answer() {
         .login("ada@example.test", Password::new(PW), ClientInfo::default())
         .await
         .unwrap();
-    assert_eq!(auth.logout_all(user.id).await.unwrap(), [other.session_id]);
+    assert_eq!(
+        auth.logout_all(user.id, ClientInfo::default())
+            .await
+            .unwrap(),
+        [other.session_id]
+    );
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "an outage costs at most the time budget per publish"

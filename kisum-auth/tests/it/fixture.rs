@@ -3,6 +3,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use kisum_auth::credentials::{Argon2Params, PasswordHasher, PasswordPolicy};
+use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
+use kisum_auth::service::{AuthService, SessionConfig};
+use kisum_auth::tokens::{TokenConfig, TokenService};
 use kisum_auth::{
     AccessService, AuthStore, Company, DirectoryService, Membership, MembershipStatus,
     MemoryAuthStore, Session,
@@ -12,8 +16,30 @@ use kisum_core::{
     Package, Subscription, SubscriptionStatus,
 };
 use kisum_guard::{
-    AddOnKey, ManualClock, ModuleKey, PackageKey, PermissionPattern, RoleKey, UserId,
+    AddOnKey, Clock, ManualClock, ModuleKey, PackageKey, PermissionPattern, RoleKey, UserId,
 };
+
+/// An identity service over `store` with cheap password hashing and a fresh ES256 key.
+pub(crate) fn auth_service(store: Arc<dyn AuthStore>, clock: Arc<dyn Clock>) -> AuthService {
+    let (kid, pem) = generate(SigningAlgorithm::Es256, t0().date_naive()).unwrap();
+    let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
+    AuthService::new(
+        store,
+        PasswordHasher::new(Argon2Params {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap(),
+        PasswordPolicy::default(),
+        TokenService::new(
+            TokenConfig::new("https://auth.example.test", "kisum"),
+            KeyRing::new(&kid, [key]).unwrap(),
+        ),
+        SessionConfig::default(),
+        clock,
+    )
+}
 
 pub(crate) fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap()
@@ -75,7 +101,8 @@ impl World {
         })
         .await
         .unwrap();
-        let directory = DirectoryService::new(store.clone(), clock.clone());
+        let directory =
+            DirectoryService::new(store.clone(), clock.clone()).with_audit(store.clone());
         let (acme, owner) = directory
             .create_company("Acme", None, UserId::new())
             .await

@@ -5,16 +5,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use kisum_auth::credentials::{Argon2Params, PasswordHasher, PasswordPolicy};
 use kisum_auth::http::{AuthState, RateLimits, internal_router, public_router};
-use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
 use kisum_auth::ratelimit::LocalRateLimiter;
-use kisum_auth::service::{AuthService, SessionConfig};
-use kisum_auth::tokens::{TokenConfig, TokenService};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-use crate::fixture::{World, t0};
+use crate::fixture::{World, auth_service};
 
 const PW: &str = "correct horse battery staple";
 
@@ -26,25 +22,7 @@ struct App {
 
 async fn app() -> App {
     let world = World::new().await;
-    let (kid, pem) = generate(SigningAlgorithm::Es256, t0().date_naive()).unwrap();
-    let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
-    let tokens = TokenService::new(
-        TokenConfig::new("https://auth.example.test", "kisum"),
-        KeyRing::new(&kid, [key]).unwrap(),
-    );
-    let auth = AuthService::new(
-        world.store.clone(),
-        PasswordHasher::new(Argon2Params {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap(),
-        PasswordPolicy::default(),
-        tokens,
-        SessionConfig::default(),
-        world.clock.clone(),
-    );
+    let auth = auth_service(world.store.clone(), world.clock.clone());
     let state = AuthState {
         auth,
         access: world.access.clone(),

@@ -8,17 +8,14 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use chrono::TimeDelta;
-use kisum_auth::credentials::{Argon2Params, PasswordHasher, PasswordPolicy};
 use kisum_auth::http::{AuthState, RateLimits, public_router};
-use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
 use kisum_auth::ratelimit::LocalRateLimiter;
-use kisum_auth::service::{AuthService, SessionConfig};
-use kisum_auth::tokens::{TokenConfig, TokenService};
+use kisum_auth::service::AuthService;
 use kisum_guard::{MembershipId, UserId};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-use crate::fixture::{World, t0};
+use crate::fixture::{World, auth_service, t0};
 
 const PW: &str = "correct horse battery staple";
 
@@ -30,25 +27,7 @@ struct App {
 
 async fn app() -> App {
     let world = World::new().await;
-    let (kid, pem) = generate(SigningAlgorithm::Es256, t0().date_naive()).unwrap();
-    let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
-    let tokens = TokenService::new(
-        TokenConfig::new("https://auth.example.test", "kisum"),
-        KeyRing::new(&kid, [key]).unwrap(),
-    );
-    let auth = AuthService::new(
-        world.store.clone(),
-        PasswordHasher::new(Argon2Params {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap(),
-        PasswordPolicy::default(),
-        tokens,
-        SessionConfig::default(),
-        world.clock.clone(),
-    );
+    let auth = auth_service(world.store.clone(), world.clock.clone());
     let state = AuthState {
         auth: auth.clone(),
         access: world.access.clone(),
@@ -146,9 +125,23 @@ async fn call(
     bearer: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, HeaderMap, Value) {
+    call_with(router, method, uri, bearer, body, &[]).await
+}
+
+async fn call_with(
+    router: &Router,
+    method: Method,
+    uri: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+    extra: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Value) {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(t) = bearer {
         req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
     }
     let req = match body {
         Some(b) => req
@@ -778,7 +771,14 @@ async fn strangers_unknown_companies_and_missing_tokens_are_refused() {
         .issue(app.world.owner.user_id, session.id, t0())
         .unwrap()
         .token;
-    app.auth.logout(session.id).await.unwrap();
+    app.auth
+        .logout(
+            app.world.owner.user_id,
+            session.id,
+            kisum_auth::service::ClientInfo::default(),
+        )
+        .await
+        .unwrap();
     app.problem(
         Method::GET,
         &app.acme("/members"),
@@ -1540,4 +1540,189 @@ async fn administrators_cannot_grant_more_than_they_hold() {
         "permission_denied",
     )
     .await;
+}
+
+#[tokio::test]
+async fn administration_writes_are_audited_with_actor_and_company() {
+    let app = app().await;
+    let owner = app.owner().await;
+    let w = &app.world;
+    let owner_id = w.owner.user_id;
+    let (bob_id, _) = app.register("bob@example.test").await;
+    let write = |method: Method, uri: String, body: Option<Value>, request_id: &'static str| {
+        let (router, owner) = (app.public.clone(), owner.clone());
+        async move {
+            let (status, _, value) = call_with(
+                &router,
+                method,
+                &uri,
+                Some(&owner),
+                body,
+                &[
+                    ("x-request-id", request_id),
+                    ("x-forwarded-for", "198.51.100.4"),
+                ],
+            )
+            .await;
+            assert!(status.is_success(), "{request_id}: {status} {value}");
+            value
+        }
+    };
+    let bob = write(
+        Method::POST,
+        app.acme("/members"),
+        Some(json!({"email": "bob@example.test", "roles": [], "modules": []})),
+        "a-member-add",
+    )
+    .await;
+    let bob_m = bob["membership_id"].as_str().unwrap().to_owned();
+    write(
+        Method::PATCH,
+        app.acme(&format!("/members/{bob_m}")),
+        Some(json!({"roles": ["finance-viewer"]})),
+        "a-member-patch",
+    )
+    .await;
+    write(
+        Method::POST,
+        app.acme("/roles"),
+        Some(
+            json!({"key": "auditor", "name": "Auditor", "permissions": ["finance.invoices.read"]}),
+        ),
+        "a-role-create",
+    )
+    .await;
+    write(
+        Method::PUT,
+        app.acme("/roles/auditor"),
+        Some(json!({"name": "Auditor", "permissions": ["finance.*"]})),
+        "a-role-put",
+    )
+    .await;
+    write(
+        Method::DELETE,
+        app.acme("/roles/auditor"),
+        None,
+        "a-role-delete",
+    )
+    .await;
+    let d = write(
+        Method::POST,
+        app.acme("/delegations"),
+        Some(json!({"to_membership_id": bob_m, "permissions": ["finance.invoices.read"], "expires_at": in_a_day()})),
+        "a-delegation-create",
+    )
+    .await;
+    let d_id = d["id"].as_str().unwrap().to_owned();
+    write(
+        Method::DELETE,
+        app.acme(&format!("/delegations/{d_id}")),
+        None,
+        "a-delegation-revoke",
+    )
+    .await;
+    write(
+        Method::DELETE,
+        app.acme(&format!("/members/{bob_m}")),
+        None,
+        "a-member-remove",
+    )
+    .await;
+    let created = write(
+        Method::POST,
+        "/v1/companies".to_owned(),
+        Some(json!({"name": "Globex"})),
+        "a-company-create",
+    )
+    .await;
+
+    let events = kisum_auth::audit::AuditStore::list(&*w.store, None, None, 1000)
+        .await
+        .unwrap();
+    use kisum_auth::audit::action;
+    let globex: kisum_guard::CompanyId = created["id"].as_str().unwrap().parse().unwrap();
+    for (request_id, act, company, key, value) in [
+        (
+            "a-member-add",
+            action::MEMBERSHIP_CREATE,
+            w.acme.id,
+            "user_id",
+            json!(bob_id),
+        ),
+        (
+            "a-member-patch",
+            action::MEMBERSHIP_UPDATE,
+            w.acme.id,
+            "roles",
+            json!(["finance-viewer"]),
+        ),
+        (
+            "a-role-create",
+            action::ROLE_PUT,
+            w.acme.id,
+            "role",
+            json!("auditor"),
+        ),
+        (
+            "a-role-put",
+            action::ROLE_PUT,
+            w.acme.id,
+            "permissions",
+            json!(["finance.*"]),
+        ),
+        (
+            "a-role-delete",
+            action::ROLE_DELETE,
+            w.acme.id,
+            "role",
+            json!("auditor"),
+        ),
+        (
+            "a-delegation-create",
+            action::DELEGATION_CREATE,
+            w.acme.id,
+            "to_membership_id",
+            json!(bob_m),
+        ),
+        (
+            "a-delegation-revoke",
+            action::DELEGATION_REVOKE,
+            w.acme.id,
+            "delegation_id",
+            json!(d_id),
+        ),
+        (
+            "a-member-remove",
+            action::MEMBERSHIP_REMOVE,
+            w.acme.id,
+            "membership_id",
+            json!(bob_m),
+        ),
+        (
+            "a-company-create",
+            action::COMPANY_CREATE,
+            globex,
+            "slug",
+            json!("globex"),
+        ),
+    ] {
+        let found: Vec<_> = events
+            .iter()
+            .filter(|e| e.request_id.as_deref() == Some(request_id))
+            .collect();
+        assert_eq!(found.len(), 1, "{request_id}: {found:?}");
+        let e = found[0];
+        assert_eq!(
+            (e.action.as_str(), e.actor_user_id, e.company_id, e.outcome),
+            (
+                act,
+                Some(owner_id),
+                Some(company),
+                kisum_auth::audit::AuditOutcome::Success
+            ),
+            "{request_id}"
+        );
+        assert_eq!(e.ip.as_deref(), Some("198.51.100.4"), "{request_id}");
+        assert_eq!(e.details[key], value, "{request_id}: {e:?}");
+    }
 }

@@ -68,6 +68,7 @@ fn client() -> ClientInfo {
     ClientInfo {
         ip: Some("203.0.113.9".into()),
         user_agent: Some("test-agent/1.0".into()),
+        request_id: Some("req-identity".into()),
     }
 }
 
@@ -270,14 +271,22 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
         .await
         .unwrap();
     e.clock.advance(TimeDelta::minutes(5));
-    let second = e.auth.refresh(first.refresh.expose()).await.unwrap();
+    let second = e
+        .auth
+        .refresh(first.refresh.expose(), client())
+        .await
+        .unwrap();
     assert_ne!(second.refresh, first.refresh);
     assert_eq!(second.session_id, first.session_id);
-    let third = e.auth.refresh(second.refresh.expose()).await.unwrap();
+    let third = e
+        .auth
+        .refresh(second.refresh.expose(), client())
+        .await
+        .unwrap();
 
     // The spent first token comes back: reuse. The session dies, with every token of it.
     assert!(matches!(
-        e.auth.refresh(first.refresh.expose()).await,
+        e.auth.refresh(first.refresh.expose(), client()).await,
         Err(AuthError::RefreshTokenReused)
     ));
     assert!(matches!(
@@ -285,7 +294,7 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
         Err(AuthError::SessionRevoked)
     ));
     assert!(matches!(
-        e.auth.refresh(third.refresh.expose()).await,
+        e.auth.refresh(third.refresh.expose(), client()).await,
         Err(AuthError::SessionRevoked)
     ));
     let session = kisum_auth::SessionStore::get_session(&*e.store, first.session_id)
@@ -297,7 +306,7 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
         Some(kisum_auth::RevokeReason::RefreshReuse)
     );
     assert!(matches!(
-        e.auth.refresh("no-such-token").await,
+        e.auth.refresh("no-such-token", client()).await,
         Err(AuthError::InvalidRefreshToken)
     ));
 }
@@ -316,21 +325,25 @@ async fn grace_window_tolerates_a_racing_predecessor_only_briefly() {
         .register("ada@example.test", Password::new(PW), None, None, client())
         .await
         .unwrap();
-    let second = e.auth.refresh(first.refresh.expose()).await.unwrap();
+    let second = e
+        .auth
+        .refresh(first.refresh.expose(), client())
+        .await
+        .unwrap();
     e.clock.advance(TimeDelta::seconds(5));
     let sibling = e
         .auth
-        .refresh(first.refresh.expose())
+        .refresh(first.refresh.expose(), client())
         .await
         .expect("a racing tab within the grace window");
     assert!(e.auth.authenticate(&sibling.access.token).await.is_ok());
     e.clock.advance(TimeDelta::seconds(6));
     assert!(matches!(
-        e.auth.refresh(first.refresh.expose()).await,
+        e.auth.refresh(first.refresh.expose(), client()).await,
         Err(AuthError::RefreshTokenReused)
     ));
     assert!(matches!(
-        e.auth.refresh(second.refresh.expose()).await,
+        e.auth.refresh(second.refresh.expose(), client()).await,
         Err(AuthError::SessionRevoked)
     ));
 }
@@ -352,11 +365,15 @@ async fn idle_sessions_expire_and_refresh_keeps_them_alive() {
         .unwrap();
     for _ in 0..2 {
         e.clock.advance(TimeDelta::minutes(50));
-        pair = e.auth.refresh(pair.refresh.expose()).await.unwrap();
+        pair = e
+            .auth
+            .refresh(pair.refresh.expose(), client())
+            .await
+            .unwrap();
     }
     e.clock.advance(TimeDelta::minutes(61));
     assert!(matches!(
-        e.auth.refresh(pair.refresh.expose()).await,
+        e.auth.refresh(pair.refresh.expose(), client()).await,
         Err(AuthError::InvalidRefreshToken | AuthError::SessionRevoked)
     ));
 }
@@ -380,7 +397,10 @@ async fn logout_logout_all_and_own_sessions_only() {
         .await
         .unwrap();
     assert_eq!(e.auth.sessions(user.id).await.unwrap().len(), 3);
-    e.auth.logout(a.session_id).await.unwrap();
+    e.auth
+        .logout(user.id, a.session_id, client())
+        .await
+        .unwrap();
     assert!(matches!(
         e.auth.authenticate(&a.access.token).await,
         Err(AuthError::SessionRevoked)
@@ -393,16 +413,24 @@ async fn logout_logout_all_and_own_sessions_only() {
         .await
         .unwrap();
     assert!(matches!(
-        e.auth.delete_session(other.id, b.session_id).await,
+        e.auth
+            .delete_session(other.id, b.session_id, client())
+            .await,
         Err(AuthError::SessionNotFound)
     ));
-    e.auth.delete_session(user.id, b.session_id).await.unwrap();
+    e.auth
+        .delete_session(user.id, b.session_id, client())
+        .await
+        .unwrap();
     assert!(matches!(
         e.auth.authenticate(&b.access.token).await,
         Err(AuthError::SessionRevoked)
     ));
 
-    assert_eq!(e.auth.logout_all(user.id).await.unwrap(), [c.session_id]);
+    assert_eq!(
+        e.auth.logout_all(user.id, client()).await.unwrap(),
+        [c.session_id]
+    );
     assert!(e.auth.sessions(user.id).await.unwrap().is_empty());
     assert!(matches!(
         e.auth.authenticate("not.a.token").await,
@@ -430,6 +458,7 @@ async fn password_change_keeps_this_session_and_ends_the_others() {
             here.session_id,
             Password::new("not my password"),
             Password::new("a brand new passphrase"),
+            client(),
         )
         .await;
     assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
@@ -439,6 +468,7 @@ async fn password_change_keeps_this_session_and_ends_the_others() {
             here.session_id,
             Password::new(PW),
             Password::new("a brand new passphrase"),
+            client(),
         )
         .await
         .unwrap();
@@ -485,7 +515,11 @@ async fn retiring_a_key_keeps_sessions_alive_through_refresh() {
         e.auth.authenticate(&before.access.token).await,
         Err(AuthError::Unauthenticated)
     ));
-    let after = e.auth.refresh(before.refresh.expose()).await.unwrap();
+    let after = e
+        .auth
+        .refresh(before.refresh.expose(), client())
+        .await
+        .unwrap();
     let header = jsonwebtoken::decode_header(&after.access.token).unwrap();
     assert_eq!(header.kid.as_deref(), Some(new_kid.as_str()));
     assert!(e.auth.authenticate(&after.access.token).await.is_ok());

@@ -7,19 +7,15 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::TimeDelta;
-use kisum_auth::credentials::{Argon2Params, PasswordHasher, PasswordPolicy};
 use kisum_auth::email::MemoryEmailSender;
 use kisum_auth::http::{AuthState, RateLimits, public_router};
-use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
 use kisum_auth::ratelimit::LocalRateLimiter;
 use kisum_auth::recovery::{OtpConfig, Recovery};
-use kisum_auth::service::{AuthService, SessionConfig};
-use kisum_auth::tokens::{TokenConfig, TokenService};
 use kisum_auth::{Email, MemoryAuthStore, UserStore};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-use crate::fixture::{World, t0};
+use crate::fixture::{World, auth_service};
 
 const PW: &str = "correct horse battery staple";
 
@@ -33,26 +29,8 @@ struct App {
 async fn app() -> App {
     let world = World::new().await;
     let store = Arc::new(MemoryAuthStore::new());
-    let (kid, pem) = generate(SigningAlgorithm::Es256, t0().date_naive()).unwrap();
-    let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
     let mail = Arc::new(MemoryEmailSender::new());
-    let auth = AuthService::new(
-        store.clone(),
-        PasswordHasher::new(Argon2Params {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap(),
-        PasswordPolicy::default(),
-        TokenService::new(
-            TokenConfig::new("i", "a"),
-            KeyRing::new(&kid, [key]).unwrap(),
-        ),
-        SessionConfig::default(),
-        world.clock.clone(),
-    )
-    .with_recovery(Recovery {
+    let auth = auth_service(store.clone(), world.clock.clone()).with_recovery(Recovery {
         store: store.clone(),
         email: mail.clone(),
         config: OtpConfig::default(),
