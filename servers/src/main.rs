@@ -1,11 +1,16 @@
 //! The `kisum` binary: reference servers and operator commands.
 //!
-//! Implemented so far: `kisum migrate` and `kisum keys`. The servers (`auth`, `core`, `module`, `dev`) and the
-//! other operator commands (`keys`, `audit`) arrive with their issues.
+//! Implemented so far: `kisum migrate`, `kisum keys`, `kisum audit prune` and `kisum config`
+//! (validate a server's configuration without starting it). The servers (`auth`, `core`,
+//! `module`, `dev`) arrive with their issue, on the foundation of the `kisum_servers` library
+//! (configuration, ops endpoints and layers, logging).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use kisum_guard::SystemClock;
+use kisum_servers::audit::{self, AuditCommand};
+use kisum_servers::config::{AuthArgs, ConfigProblem, ConfigProblems, CoreArgs, ModuleArgs};
 
 mod keys;
 mod migrate;
@@ -26,6 +31,40 @@ enum Command {
     /// Generate and list signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Audit log maintenance.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Validate a server's configuration (flags, `KISUM_*`, `*_FILE`) without starting it:
+    /// prints it with secrets redacted, or every problem (exit status 2).
+    #[command(subcommand)]
+    Config(Box<ConfigCommand>),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// The configuration of `kisum auth`.
+    Auth(AuthArgs),
+    /// The configuration of `kisum core`.
+    Core(CoreArgs),
+    /// The configuration of `kisum module`.
+    Module(ModuleArgs),
+}
+
+/// Prints a validated configuration, or its problems with exit status 2.
+fn report_config<C: std::fmt::Debug>(
+    component: &str,
+    result: Result<C, Vec<ConfigProblem>>,
+) -> ExitCode {
+    match result {
+        Ok(config) => {
+            println!("kisum {component}: the configuration is valid\n{config:#?}");
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            eprintln!("kisum {component}: {}", ConfigProblems(problems));
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -37,6 +76,13 @@ fn main() -> ExitCode {
                 eprintln!("kisum keys: {e}");
                 ExitCode::FAILURE
             }
+        };
+    }
+    if let Command::Config(command) = &cli.command {
+        return match command.as_ref() {
+            ConfigCommand::Auth(args) => report_config("auth", args.validate()),
+            ConfigCommand::Core(args) => report_config("core", args.validate()),
+            ConfigCommand::Module(args) => report_config("module", args.validate()),
         };
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -60,6 +106,31 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Keys(_) => ExitCode::SUCCESS,
+        Command::Audit(AuditCommand::Prune(args)) => {
+            let (url, older_than) = match args.validate() {
+                Ok(v) => v,
+                Err(problems) => {
+                    eprintln!("kisum audit prune: {}", ConfigProblems(problems));
+                    return ExitCode::from(2);
+                }
+            };
+            match runtime.block_on(audit::prune(&url, older_than, &SystemClock)) {
+                Ok(report) => {
+                    println!(
+                        "deleted {} audit event(s) older than {}",
+                        report.deleted,
+                        report
+                            .cutoff
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("kisum audit prune: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Keys(_) | Command::Config(_) => ExitCode::SUCCESS,
     }
 }

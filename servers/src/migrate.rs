@@ -4,6 +4,7 @@ use std::fmt;
 
 use clap::{Args, ValueEnum};
 use kisum_core::sql::{MigrationError, MigrationReport, MigrationSet};
+use kisum_servers::config::redact_url as redact;
 
 /// Which component's schema to migrate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,24 +56,6 @@ impl fmt::Display for Failure {
             }
             Self::Migration(e) => write!(f, "{e}"),
         }
-    }
-}
-
-/// The URL with any password replaced by `***`, for messages.
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
     }
 }
 

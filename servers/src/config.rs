@@ -1,0 +1,1518 @@
+//! Typed configuration of the servers: flags, `KISUM_*` environment variables, `*_FILE` secrets,
+//! and start-up validation that reports every problem at once.
+//!
+//! Each server has an argument group ([`AuthArgs`], [`CoreArgs`], [`ModuleArgs`]) sharing
+//! [`CommonArgs`] (and the other shared groups) through `#[command(flatten)]`. The groups hold the
+//! settings as given — strings, so that a malformed value is one more problem in the list rather
+//! than a parse error that hides the others; `validate()` turns a group into its typed
+//! configuration ([`AuthConfig`], [`CoreConfig`], [`ModuleConfig`]) or into the list of every
+//! [`ConfigProblem`].
+//!
+//! A flag wins over its variable (clap's rule). A secret — the database URL, the Redis URL, the
+//! service keys, the key this process presents — may also come from `<NAME>_FILE` (the file is
+//! read and its trailing newline dropped); setting both the value and the file is a problem.
+//! Secrets are held as [`Secret`], which never shows its value in `Debug` or `Display`, and no
+//! problem message repeats a secret.
+//!
+//! ```
+//! use clap::Parser;
+//! use kisum_servers::config::ModuleArgs;
+//!
+//! #[derive(Parser)]
+//! struct Cli {
+//!     #[command(flatten)]
+//!     module: ModuleArgs,
+//! }
+//!
+//! let cli = Cli::try_parse_from(["kisum", "--name", "finance", "--mode", "chaos"])?;
+//! let problems = cli.module.validate().unwrap_err();
+//! // Every problem at once: the mode, and each setting the module needs.
+//! assert!(problems.iter().any(|p| p.setting == "KISUM_MODE"));
+//! assert!(problems.iter().any(|p| p.setting == "KISUM_INTERNAL_API_KEY"));
+//! assert!(problems.iter().any(|p| p.setting == "KISUM_ISSUER"));
+//! # Ok::<(), clap::Error>(())
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Args;
+use http::HeaderValue;
+use kisum_auth::keys::KeyRing;
+use kisum_guard::ServiceKeys;
+use kisum_guard::ids::ModuleKey;
+
+use crate::ops::HttpSettings;
+
+// ---- secrets --------------------------------------------------------------------------------
+
+/// A secret setting (a URL with a password, a service key). Its value shows in neither `Debug`
+/// nor `Display`; read it with [`expose`](Self::expose) where it is used, never to log it.
+///
+/// ```
+/// use kisum_servers::config::Secret;
+/// let s = Secret::new("postgres://kisum:hunter2@db/kisum");
+/// assert_eq!(format!("{s:?}"), "Secret(***)");
+/// assert_eq!(s.expose(), "postgres://kisum:hunter2@db/kisum");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that uses it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+// ---- problems -------------------------------------------------------------------------------
+
+/// One thing wrong with the configuration: the setting (its `KISUM_*` name; the flag is the
+/// same name in kebab case, e.g. `--database-url`) and what is wrong, without its value when it
+/// is a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The environment variable of the setting, e.g. `KISUM_DATABASE_URL`.
+    pub setting: &'static str,
+    /// What is wrong, lowercase, without a secret's value.
+    pub message: String,
+}
+
+impl ConfigProblem {
+    fn new(setting: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            setting,
+            message: message.into(),
+        }
+    }
+
+    /// The flag of the setting: `KISUM_DATABASE_URL_FILE` → `--database-url-file`.
+    #[must_use]
+    pub fn flag(&self) -> String {
+        flag_of(self.setting)
+    }
+}
+
+fn flag_of(env: &str) -> String {
+    if env == "KISUM_MODULE_NAME" {
+        // `kisum module --name finance` reads better than `--module-name`.
+        return "--name".to_owned();
+    }
+    let name = env.strip_prefix("KISUM_").unwrap_or(env);
+    format!("--{}", name.to_ascii_lowercase().replace('_', "-"))
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.setting, self.flag(), self.message)
+    }
+}
+
+/// Every problem of a configuration, for one message at start-up (one problem a line).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigProblems(pub Vec<ConfigProblem>);
+
+impl fmt::Display for ConfigProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the configuration has {} problem(s):", self.0.len())?;
+        for p in &self.0 {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects problems while a configuration is resolved.
+#[derive(Default)]
+struct Problems(Vec<ConfigProblem>);
+
+impl Problems {
+    fn add(&mut self, setting: &'static str, message: impl Into<String>) {
+        self.0.push(ConfigProblem::new(setting, message));
+    }
+
+    /// `value` parsed by `parse`, or `None` with the problem recorded.
+    fn parse<T>(
+        &mut self,
+        setting: &'static str,
+        value: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match parse(value.trim()) {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.add(setting, message);
+                None
+            }
+        }
+    }
+
+    /// A required setting, or `None` with the problem recorded.
+    fn required<T>(&mut self, setting: &'static str, value: Option<T>, what: &str) -> Option<T> {
+        if value.is_none() {
+            self.add(setting, format!("required: {what}"));
+        }
+        value
+    }
+
+    fn finish<T>(self, config: Option<T>) -> Result<T, Vec<ConfigProblem>> {
+        match config {
+            Some(c) if self.0.is_empty() => Ok(c),
+            _ => Err(self.0),
+        }
+    }
+}
+
+/// A non-empty trimmed string.
+fn present(value: Option<&String>) -> Option<&str> {
+    value.map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
+/// Whether a secret's value or file is given (empty counts as not given).
+fn given(value: Option<&Secret>, file: Option<&PathBuf>) -> bool {
+    value.is_some_and(|v| !v.expose().trim().is_empty())
+        || file.is_some_and(|f| !f.as_os_str().is_empty())
+}
+
+/// The secret from its value or its file; both set, an unreadable or empty file are problems.
+fn resolve_secret(
+    problems: &mut Problems,
+    (env, env_file): (&'static str, &'static str),
+    value: Option<&Secret>,
+    file: Option<&PathBuf>,
+) -> Option<Secret> {
+    let value = value.filter(|v| !v.expose().trim().is_empty());
+    let file = file.filter(|f| !f.as_os_str().is_empty());
+    match (value, file) {
+        (Some(_), Some(_)) => {
+            problems.add(env, format!("set either {env} or {env_file}, not both"));
+            None
+        }
+        (Some(v), None) => Some(Secret::new(v.expose().trim())),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let text = text.trim_end_matches(['\n', '\r']);
+                if text.trim().is_empty() {
+                    problems.add(env_file, format!("`{}` is empty", path.display()));
+                    None
+                } else {
+                    Some(Secret::new(text))
+                }
+            }
+            Err(e) => {
+                problems.add(env_file, format!("cannot read `{}`: {e}", path.display()));
+                None
+            }
+        },
+        (None, None) => None,
+    }
+}
+
+/// The URL with any password replaced by `***`, for messages.
+///
+/// ```
+/// use kisum_servers::config::redact_url;
+/// assert_eq!(redact_url("postgres://kisum:hunter2@db:5432/auth"), "postgres://kisum:***@db:5432/auth");
+/// assert_eq!(redact_url("sqlite://./auth.db"), "sqlite://./auth.db");
+/// ```
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+// ---- value parsers --------------------------------------------------------------------------
+
+/// Parses a duration such as `30s`, `5m`, `90d` or `1h 30m`.
+///
+/// # Errors
+/// The message for a malformed duration.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("`{s}` is not a duration like `30s`, `5m` or `90d`: {e}"))
+}
+
+/// Parses a byte size: a number of bytes, or with a unit `KiB`, `MiB`, `GiB` (1024-based) or
+/// `KB`, `MB`, `GB` (1000-based), e.g. `1MiB`, `512KiB`, `2000000`.
+///
+/// # Errors
+/// The message for a malformed or zero size.
+pub fn parse_byte_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let unit = unit.trim();
+    let bad = || format!("`{s}` is not a size like `1MiB`, `512KiB` or a number of bytes");
+    let n: usize = digits.parse().map_err(|_| bad())?;
+    let factor: usize = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return Err(bad()),
+    };
+    match n.checked_mul(factor) {
+        Some(0) => Err(format!("`{s}` must be more than zero bytes")),
+        Some(v) => Ok(v),
+        None => Err(bad()),
+    }
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| format!("`{s}` is not an address like `127.0.0.1:8080` or `[::]:8080`"))
+}
+
+/// An `http(s)://` base URL without query or fragment; returns it without a trailing slash.
+fn parse_base_url(s: &str) -> Result<String, String> {
+    let bad = || format!("`{s}` is not an `http://` or `https://` URL");
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || rest.contains(['?', '#', ' ']) || host.contains('@') {
+        return Err(bad());
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+/// A CORS origin: `scheme://host[:port]`, nothing after.
+fn parse_origin(s: &str) -> Result<HeaderValue, String> {
+    let bad = || {
+        format!(
+            "`{s}` is not an origin like `https://app.example.com` (scheme, host and port only; no `*`)"
+        )
+    };
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '*', '@', ' ']) || !rest.is_ascii() {
+        return Err(bad());
+    }
+    HeaderValue::from_str(s).map_err(|_| bad())
+}
+
+// ---- shared groups --------------------------------------------------------------------------
+
+/// How strict start-up validation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The default: refuses `http://` public URLs and internal listeners without service keys.
+    Production,
+    /// For a developer's machine: allows `http://` public URLs, and internal listeners without
+    /// service keys as long as they listen on loopback.
+    Development,
+}
+
+/// The log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line, for log shippers.
+    Json,
+}
+
+/// Settings every server reads.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// `production` (default) or `development`: production refuses `http://` public URLs and
+    /// internal listeners without service keys.
+    #[arg(long, env = "KISUM_MODE", default_value = "production")]
+    pub mode: String,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "KISUM_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// Log filter (`tracing` env-filter syntax), e.g. `info` or `info,kisum_auth=debug`.
+    #[arg(long, env = "KISUM_LOG", default_value = "info")]
+    pub log: String,
+    /// The public base URL clients use (`https://…` in production); HSTS is sent when https.
+    #[arg(long, env = "KISUM_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Browser origins allowed by CORS, comma-separated (none by default).
+    #[arg(long, env = "KISUM_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Largest accepted request body, e.g. `1MiB` (the default) or `65536`.
+    #[arg(long, env = "KISUM_BODY_LIMIT", default_value = "1MiB")]
+    pub body_limit: String,
+    /// Redis (`redis://` or `rediss://`): the shared cache, rate limits and pushed invalidation.
+    #[arg(long, env = "KISUM_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<Secret>,
+    /// A file holding the Redis URL (instead of `--redis-url`).
+    #[arg(long, env = "KISUM_REDIS_URL_FILE")]
+    pub redis_url_file: Option<PathBuf>,
+    /// Prefix of every Redis key and channel.
+    #[arg(long, env = "KISUM_REDIS_PREFIX", default_value = "kisum:")]
+    pub redis_prefix: String,
+}
+
+/// The resolved [`CommonArgs`].
+#[derive(Debug, Clone)]
+pub struct CommonConfig {
+    /// How strict validation was.
+    pub mode: Mode,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_filter: String,
+    /// Public base URL, without a trailing slash.
+    pub public_url: Option<String>,
+    /// Allowed CORS origins.
+    pub cors_origins: Vec<HeaderValue>,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Redis, when configured.
+    pub redis: Option<RedisConfig>,
+}
+
+/// Where Redis is and how its keys are named.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `redis://` or `rediss://` URL (may hold a password).
+    pub url: Secret,
+    /// Prefix of every key and channel, e.g. `kisum:`.
+    pub prefix: String,
+}
+
+impl CommonConfig {
+    /// The HTTP layer settings of [`crate::ops::layers`]: body limit, CORS origins, and HSTS
+    /// when the public URL is https.
+    #[must_use]
+    pub fn http_settings(&self) -> HttpSettings {
+        HttpSettings {
+            body_limit: self.body_limit,
+            cors_origins: self.cors_origins.clone(),
+            hsts: self
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://")),
+        }
+    }
+}
+
+impl CommonArgs {
+    fn resolve(&self, p: &mut Problems) -> Option<CommonConfig> {
+        let mode = p.parse("KISUM_MODE", &self.mode, |s| match s {
+            "production" => Ok(Mode::Production),
+            "development" => Ok(Mode::Development),
+            _ => Err(format!("`{s}` is neither `production` nor `development`")),
+        });
+        let log_format = p.parse("KISUM_LOG_FORMAT", &self.log_format, |s| match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("`{s}` is neither `text` nor `json`")),
+        });
+        let log_filter = p.parse("KISUM_LOG", &self.log, |s| {
+            tracing_subscriber::EnvFilter::try_new(s)
+                .map(|_| s.to_owned())
+                .map_err(|e| format!("`{s}` is not a log filter: {e}"))
+        });
+        let public_url = match present(self.public_url.as_ref()) {
+            Some(u) => {
+                let url = p.parse("KISUM_PUBLIC_URL", u, parse_base_url);
+                if mode == Some(Mode::Production)
+                    && url.as_deref().is_some_and(|u| u.starts_with("http://"))
+                {
+                    p.add(
+                        "KISUM_PUBLIC_URL",
+                        "an `http://` public URL is refused in production mode: serve it over \
+                         https, or set KISUM_MODE=development on a developer's machine",
+                    );
+                }
+                url.map(Some)
+            }
+            None => Some(None),
+        };
+        let mut cors_origins = Some(Vec::new());
+        for origin in self
+            .cors_origins
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+        {
+            match (
+                p.parse("KISUM_CORS_ORIGINS", origin, parse_origin),
+                &mut cors_origins,
+            ) {
+                (Some(v), Some(list)) => list.push(v),
+                _ => cors_origins = None,
+            }
+        }
+        let body_limit = p.parse("KISUM_BODY_LIMIT", &self.body_limit, parse_byte_size);
+        let redis_url = resolve_secret(
+            p,
+            ("KISUM_REDIS_URL", "KISUM_REDIS_URL_FILE"),
+            self.redis_url.as_ref(),
+            self.redis_url_file.as_ref(),
+        );
+        let redis = match redis_url {
+            Some(url)
+                if !(url.expose().starts_with("redis://")
+                    || url.expose().starts_with("rediss://")
+                    || url.expose().starts_with("redis+unix://")
+                    || url.expose().starts_with("unix://")) =>
+            {
+                p.add(
+                    "KISUM_REDIS_URL",
+                    "is not a `redis://`, `rediss://` or `unix://` URL",
+                );
+                None
+            }
+            Some(url) => Some(Some(RedisConfig {
+                url,
+                prefix: self.redis_prefix.trim().to_owned(),
+            })),
+            None => Some(None),
+        };
+        Some(CommonConfig {
+            mode: mode?,
+            log_format: log_format?,
+            log_filter: log_filter?,
+            public_url: public_url?,
+            cors_origins: cors_origins?,
+            body_limit: body_limit?,
+            redis: redis?,
+        })
+    }
+}
+
+/// The component's own database.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// The component's database: `postgres://user:password@host/db` or `sqlite://path`.
+    #[arg(long, env = "KISUM_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+    /// A file holding the database URL (instead of `--database-url`).
+    #[arg(long, env = "KISUM_DATABASE_URL_FILE")]
+    pub database_url_file: Option<PathBuf>,
+}
+
+impl DatabaseArgs {
+    /// The database URL, for an operator command that needs only it.
+    ///
+    /// # Errors
+    /// Missing, both value and file set, an unreadable file, or not a `postgres://` or
+    /// `sqlite://` URL.
+    pub fn validate(&self) -> Result<Secret, Vec<ConfigProblem>> {
+        let mut p = Problems::default();
+        let url = self.resolve(&mut p);
+        p.finish(url)
+    }
+
+    fn resolve(&self, p: &mut Problems) -> Option<Secret> {
+        let url = resolve_secret(
+            p,
+            ("KISUM_DATABASE_URL", "KISUM_DATABASE_URL_FILE"),
+            self.database_url.as_ref(),
+            self.database_url_file.as_ref(),
+        );
+        if url.is_none() && given(self.database_url.as_ref(), self.database_url_file.as_ref()) {
+            return None; // the problem is recorded
+        }
+        let url = p.required(
+            "KISUM_DATABASE_URL",
+            url,
+            "the component's database (`postgres://…` or `sqlite://…`), or KISUM_DATABASE_URL_FILE",
+        )?;
+        let u = url.expose();
+        if u.starts_with("postgres://")
+            || u.starts_with("postgresql://")
+            || u.starts_with("sqlite:")
+        {
+            Some(url)
+        } else {
+            // The value is not repeated: it may hold a password.
+            p.add(
+                "KISUM_DATABASE_URL",
+                "is neither a `postgres://` nor a `sqlite://` URL",
+            );
+            None
+        }
+    }
+}
+
+/// The service keys an internal listener accepts.
+#[derive(Debug, Clone, Args)]
+pub struct ServiceKeysArgs {
+    /// Accepted service keys, `name:secret` comma-separated (several valid at once for rotation).
+    #[arg(long, env = "KISUM_INTERNAL_API_KEYS", hide_env_values = true)]
+    pub internal_api_keys: Option<Secret>,
+    /// A file holding the accepted service keys (instead of `--internal-api-keys`).
+    #[arg(long, env = "KISUM_INTERNAL_API_KEYS_FILE")]
+    pub internal_api_keys_file: Option<PathBuf>,
+}
+
+impl ServiceKeysArgs {
+    /// The keys, with the production and loopback rules applied to `internal_listen`.
+    fn resolve(
+        &self,
+        p: &mut Problems,
+        mode: Option<Mode>,
+        internal_listen: Option<SocketAddr>,
+    ) -> Option<ServiceKeys> {
+        const SETTING: &str = "KISUM_INTERNAL_API_KEYS";
+        let raw = resolve_secret(
+            p,
+            (SETTING, "KISUM_INTERNAL_API_KEYS_FILE"),
+            self.internal_api_keys.as_ref(),
+            self.internal_api_keys_file.as_ref(),
+        );
+        let failed_before = raw.is_none() && self.set();
+        let keys = match raw {
+            Some(raw) => match raw.expose().parse::<ServiceKeys>() {
+                Ok(k) => k,
+                Err(e) => {
+                    p.add(SETTING, e.to_string());
+                    return None;
+                }
+            },
+            None if failed_before => return None,
+            None => ServiceKeys::default(),
+        };
+        if keys.is_empty() {
+            match (mode, internal_listen) {
+                (Some(Mode::Production), _) => p.add(
+                    SETTING,
+                    "required in production mode: the internal listener accepts only service \
+                     keys (`name:secret`, at least 16 characters each)",
+                ),
+                (Some(Mode::Development), Some(addr)) if !addr.ip().is_loopback() => p.add(
+                    SETTING,
+                    format!("required when the internal listener `{addr}` is not on loopback"),
+                ),
+                _ => {}
+            }
+        }
+        Some(keys)
+    }
+
+    fn set(&self) -> bool {
+        given(
+            self.internal_api_keys.as_ref(),
+            self.internal_api_keys_file.as_ref(),
+        )
+    }
+}
+
+/// The service key this process presents when it calls another component.
+#[derive(Debug, Clone, Args)]
+pub struct ClientKeyArgs {
+    /// The service key this process presents to Auth or Core (the secret part only).
+    #[arg(long, env = "KISUM_INTERNAL_API_KEY", hide_env_values = true)]
+    pub internal_api_key: Option<Secret>,
+    /// A file holding the service key this process presents (instead of `--internal-api-key`).
+    #[arg(long, env = "KISUM_INTERNAL_API_KEY_FILE")]
+    pub internal_api_key_file: Option<PathBuf>,
+}
+
+impl ClientKeyArgs {
+    fn resolve(&self, p: &mut Problems) -> Option<Secret> {
+        let key = resolve_secret(
+            p,
+            ("KISUM_INTERNAL_API_KEY", "KISUM_INTERNAL_API_KEY_FILE"),
+            self.internal_api_key.as_ref(),
+            self.internal_api_key_file.as_ref(),
+        )?;
+        if key.expose().len() < ServiceKeys::MIN_SECRET_LEN {
+            p.add(
+                "KISUM_INTERNAL_API_KEY",
+                format!("is shorter than {} characters", ServiceKeys::MIN_SECRET_LEN),
+            );
+            return None;
+        }
+        Some(key)
+    }
+
+    fn set(&self) -> bool {
+        given(
+            self.internal_api_key.as_ref(),
+            self.internal_api_key_file.as_ref(),
+        )
+    }
+}
+
+/// The JWT `iss` and `aud` that Auth issues and backends accept.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// JWT issuer (`iss`), e.g. Auth's public URL.
+    #[arg(long, env = "KISUM_ISSUER")]
+    pub issuer: Option<String>,
+    /// JWT audience (`aud`).
+    #[arg(long, env = "KISUM_AUDIENCE")]
+    pub audience: Option<String>,
+    /// Staleness bound of cached access without Redis, e.g. `30s`.
+    #[arg(long, env = "KISUM_ACCESS_CACHE_TTL", default_value = "30s")]
+    pub access_cache_ttl: String,
+}
+
+impl TokenArgs {
+    fn resolve(&self, p: &mut Problems) -> Option<(String, String, Duration)> {
+        let issuer = p.required(
+            "KISUM_ISSUER",
+            present(self.issuer.as_ref()),
+            "the JWT issuer (`iss`)",
+        );
+        let audience = p.required(
+            "KISUM_AUDIENCE",
+            present(self.audience.as_ref()),
+            "the JWT audience (`aud`)",
+        );
+        let ttl =
+            p.parse(
+                "KISUM_ACCESS_CACHE_TTL",
+                &self.access_cache_ttl,
+                |s| match parse_duration(s)? {
+                    d if d.is_zero() => Err("must be more than zero".to_owned()),
+                    d => Ok(d),
+                },
+            );
+        Some((issuer?.to_owned(), audience?.to_owned(), ttl?))
+    }
+}
+
+fn required_url(
+    p: &mut Problems,
+    setting: &'static str,
+    value: Option<&String>,
+    what: &str,
+) -> Option<String> {
+    let v = p.required(setting, present(value), what)?;
+    p.parse(setting, v, parse_base_url)
+}
+
+// ---- Auth -----------------------------------------------------------------------------------
+
+/// The settings of `kisum auth`.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// Settings every server reads.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Auth's database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Public listener (`/v1/auth/*`, `/v1/companies/*`, JWKS).
+    #[arg(long, env = "KISUM_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Internal listener (`/internal/v1/*`, service keys only).
+    #[arg(long, env = "KISUM_INTERNAL_LISTEN", default_value = "127.0.0.1:8081")]
+    pub internal_listen: String,
+    /// Keys the internal listener accepts.
+    #[command(flatten)]
+    pub service_keys: ServiceKeysArgs,
+    /// The key Auth presents to Core.
+    #[command(flatten)]
+    pub client_key: ClientKeyArgs,
+    /// Directory of PEM signing keys (`<kid>.pem`).
+    #[arg(long, env = "KISUM_SIGNING_KEYS_DIR")]
+    pub signing_keys_dir: Option<PathBuf>,
+    /// The kid that signs new tokens.
+    #[arg(long, env = "KISUM_ACTIVE_KID")]
+    pub active_kid: Option<String>,
+    /// Token issuer, audience and access cache.
+    #[command(flatten)]
+    pub token: TokenArgs,
+    /// Core's internal base URL (entitlements).
+    #[arg(long, env = "KISUM_CORE_URL")]
+    pub core_url: Option<String>,
+}
+
+/// A validated configuration of `kisum auth`.
+#[derive(Debug)]
+pub struct AuthConfig {
+    /// Shared settings.
+    pub common: CommonConfig,
+    /// Auth's database URL.
+    pub database_url: Secret,
+    /// Public listener.
+    pub listen: SocketAddr,
+    /// Internal listener.
+    pub internal_listen: SocketAddr,
+    /// Keys the internal listener accepts (empty only in development mode on loopback).
+    pub service_keys: ServiceKeys,
+    /// The key presented to Core.
+    pub internal_api_key: Secret,
+    /// The signing key directory.
+    pub signing_keys_dir: PathBuf,
+    /// The signing keys, loaded, with the active one present.
+    pub signing_keys: KeyRing,
+    /// JWT issuer.
+    pub issuer: String,
+    /// JWT audience.
+    pub audience: String,
+    /// Staleness bound of cached access without Redis.
+    pub access_cache_ttl: Duration,
+    /// Core's internal base URL.
+    pub core_url: String,
+}
+
+impl AuthArgs {
+    /// The typed configuration, or every problem: missing signing keys, missing service keys
+    /// (production, or a non-loopback internal listener), an `http://` public URL in
+    /// production, malformed values, unreadable secret files, and value-and-file conflicts.
+    ///
+    /// # Errors
+    /// Every [`ConfigProblem`] found.
+    pub fn validate(&self) -> Result<AuthConfig, Vec<ConfigProblem>> {
+        let mut p = Problems::default();
+        let common = self.common.resolve(&mut p);
+        let mode = common.as_ref().map(|c| c.mode);
+        let database_url = self.database.resolve(&mut p);
+        let listen = p.parse("KISUM_LISTEN", &self.listen, parse_listen);
+        let internal_listen = p.parse("KISUM_INTERNAL_LISTEN", &self.internal_listen, parse_listen);
+        let service_keys = self.service_keys.resolve(&mut p, mode, internal_listen);
+        let key = self.client_key.resolve(&mut p);
+        let internal_api_key = if self.client_key.set() {
+            key
+        } else {
+            p.required(
+                "KISUM_INTERNAL_API_KEY",
+                None,
+                "the service key Auth presents to Core, or KISUM_INTERNAL_API_KEY_FILE",
+            )
+        };
+        let dir = p.required(
+            "KISUM_SIGNING_KEYS_DIR",
+            self.signing_keys_dir
+                .clone()
+                .filter(|d| !d.as_os_str().is_empty()),
+            "the directory of PEM signing keys (create one with `kisum keys generate`)",
+        );
+        let kid = p.required(
+            "KISUM_ACTIVE_KID",
+            present(self.active_kid.as_ref()),
+            "the kid that signs new tokens (see `kisum keys list`)",
+        );
+        let signing_keys = match (&dir, kid) {
+            (Some(dir), Some(kid)) => load_keys(&mut p, dir, kid),
+            _ => None,
+        };
+        let token = self.token.resolve(&mut p);
+        let core_url = required_url(
+            &mut p,
+            "KISUM_CORE_URL",
+            self.core_url.as_ref(),
+            "Core's internal base URL, e.g. `http://core:8082`",
+        );
+        let config = (|| {
+            let (issuer, audience, access_cache_ttl) = token?;
+            Some(AuthConfig {
+                common: common?,
+                database_url: database_url?,
+                listen: listen?,
+                internal_listen: internal_listen?,
+                service_keys: service_keys?,
+                internal_api_key: internal_api_key?,
+                signing_keys_dir: dir?,
+                signing_keys: signing_keys?,
+                issuer,
+                audience,
+                access_cache_ttl,
+                core_url: core_url?,
+            })
+        })();
+        p.finish(config)
+    }
+}
+
+fn load_keys(p: &mut Problems, dir: &Path, kid: &str) -> Option<KeyRing> {
+    if !dir.is_dir() {
+        p.add(
+            "KISUM_SIGNING_KEYS_DIR",
+            format!("`{}` is not a directory", dir.display()),
+        );
+        return None;
+    }
+    match KeyRing::load_dir(dir, kid) {
+        Ok(ring) => Some(ring),
+        Err(e @ kisum_auth::keys::KeyError::ActiveMissing(_)) => {
+            p.add("KISUM_ACTIVE_KID", e.to_string());
+            None
+        }
+        Err(e) => {
+            p.add("KISUM_SIGNING_KEYS_DIR", e.to_string());
+            None
+        }
+    }
+}
+
+// ---- Core -----------------------------------------------------------------------------------
+
+/// The settings of `kisum core` (internal listener only).
+#[derive(Debug, Clone, Args)]
+pub struct CoreArgs {
+    /// Settings every server reads.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Core's database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Internal listener (Core has no public one).
+    #[arg(long, env = "KISUM_INTERNAL_LISTEN", default_value = "127.0.0.1:8082")]
+    pub internal_listen: String,
+    /// Keys the internal listener accepts.
+    #[command(flatten)]
+    pub service_keys: ServiceKeysArgs,
+    /// The key Core presents to Auth when it posts invalidation events (without Redis).
+    #[command(flatten)]
+    pub client_key: ClientKeyArgs,
+    /// Auth's internal base URL, where events go when Redis is not configured.
+    #[arg(long, env = "KISUM_AUTH_INTERNAL_URL")]
+    pub auth_internal_url: Option<String>,
+}
+
+/// A validated configuration of `kisum core`.
+#[derive(Debug)]
+pub struct CoreConfig {
+    /// Shared settings.
+    pub common: CommonConfig,
+    /// Core's database URL.
+    pub database_url: Secret,
+    /// Internal listener.
+    pub internal_listen: SocketAddr,
+    /// Keys the internal listener accepts.
+    pub service_keys: ServiceKeys,
+    /// The key presented to Auth, when events go over HTTP.
+    pub internal_api_key: Option<Secret>,
+    /// Auth's internal base URL, when events go over HTTP.
+    pub auth_internal_url: Option<String>,
+}
+
+impl CoreArgs {
+    /// The typed configuration, or every problem (see [`AuthArgs::validate`]); Core also needs
+    /// a way to publish invalidation events: Redis, or Auth's internal URL and a key for it.
+    ///
+    /// # Errors
+    /// Every [`ConfigProblem`] found.
+    pub fn validate(&self) -> Result<CoreConfig, Vec<ConfigProblem>> {
+        let mut p = Problems::default();
+        let common = self.common.resolve(&mut p);
+        let mode = common.as_ref().map(|c| c.mode);
+        let database_url = self.database.resolve(&mut p);
+        let internal_listen = p.parse("KISUM_INTERNAL_LISTEN", &self.internal_listen, parse_listen);
+        let service_keys = self.service_keys.resolve(&mut p, mode, internal_listen);
+        let key = self.client_key.resolve(&mut p);
+        let auth_internal_url = match present(self.auth_internal_url.as_ref()) {
+            Some(u) => p
+                .parse("KISUM_AUTH_INTERNAL_URL", u, parse_base_url)
+                .map(Some),
+            None => Some(None),
+        };
+        let redis = common.as_ref().is_some_and(|c| c.redis.is_some());
+        let redis_given = given(
+            self.common.redis_url.as_ref(),
+            self.common.redis_url_file.as_ref(),
+        );
+        if !redis_given && present(self.auth_internal_url.as_ref()).is_none() {
+            p.add(
+                "KISUM_AUTH_INTERNAL_URL",
+                "required without KISUM_REDIS_URL: Core posts invalidation events to Auth's \
+                 internal listener when there is no Redis",
+            );
+        }
+        if !redis && present(self.auth_internal_url.as_ref()).is_some() && !self.client_key.set() {
+            p.add(
+                "KISUM_INTERNAL_API_KEY",
+                "required with KISUM_AUTH_INTERNAL_URL: the service key Core presents to Auth",
+            );
+        }
+        let config = (|| {
+            Some(CoreConfig {
+                common: common?,
+                database_url: database_url?,
+                internal_listen: internal_listen?,
+                service_keys: service_keys?,
+                internal_api_key: if self.client_key.set() {
+                    Some(key?)
+                } else {
+                    None
+                },
+                auth_internal_url: auth_internal_url?,
+            })
+        })();
+        p.finish(config)
+    }
+}
+
+// ---- module ---------------------------------------------------------------------------------
+
+/// The settings of `kisum module --name <module>` (the reference business backend).
+#[derive(Debug, Clone, Args)]
+pub struct ModuleArgs {
+    /// Settings every server reads.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The module this backend serves, e.g. `finance`.
+    #[arg(long, env = "KISUM_MODULE_NAME")]
+    pub name: Option<String>,
+    /// The backend's database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Public listener.
+    #[arg(long, env = "KISUM_LISTEN", default_value = "127.0.0.1:8090")]
+    pub listen: String,
+    /// The key the backend presents to Auth's internal listener.
+    #[command(flatten)]
+    pub client_key: ClientKeyArgs,
+    /// Token issuer, audience and access cache.
+    #[command(flatten)]
+    pub token: TokenArgs,
+    /// Auth's public base URL (the JWKS).
+    #[arg(long, env = "KISUM_AUTH_URL")]
+    pub auth_url: Option<String>,
+    /// Auth's internal base URL (access resolve).
+    #[arg(long, env = "KISUM_AUTH_INTERNAL_URL")]
+    pub auth_internal_url: Option<String>,
+}
+
+/// A validated configuration of `kisum module`.
+#[derive(Debug)]
+pub struct ModuleConfig {
+    /// Shared settings.
+    pub common: CommonConfig,
+    /// The module served.
+    pub name: ModuleKey,
+    /// The backend's database URL.
+    pub database_url: Secret,
+    /// Public listener.
+    pub listen: SocketAddr,
+    /// The key presented to Auth.
+    pub internal_api_key: Secret,
+    /// JWT issuer.
+    pub issuer: String,
+    /// JWT audience.
+    pub audience: String,
+    /// Staleness bound of cached access without Redis.
+    pub access_cache_ttl: Duration,
+    /// Auth's public base URL.
+    pub auth_url: String,
+    /// Auth's internal base URL.
+    pub auth_internal_url: String,
+}
+
+impl ModuleArgs {
+    /// The typed configuration, or every problem (see [`AuthArgs::validate`]); a module always
+    /// needs `KISUM_INTERNAL_API_KEY` to ask Auth for access.
+    ///
+    /// # Errors
+    /// Every [`ConfigProblem`] found.
+    pub fn validate(&self) -> Result<ModuleConfig, Vec<ConfigProblem>> {
+        let mut p = Problems::default();
+        let common = self.common.resolve(&mut p);
+        let name = p
+            .required(
+                "KISUM_MODULE_NAME",
+                present(self.name.as_ref()),
+                "the module this backend serves, e.g. `finance`",
+            )
+            .and_then(|n| {
+                p.parse("KISUM_MODULE_NAME", n, |s| {
+                    ModuleKey::new(s).map_err(|e| e.to_string())
+                })
+            });
+        let database_url = self.database.resolve(&mut p);
+        let listen = p.parse("KISUM_LISTEN", &self.listen, parse_listen);
+        let key = self.client_key.resolve(&mut p);
+        let internal_api_key = if self.client_key.set() {
+            key
+        } else {
+            p.required(
+                "KISUM_INTERNAL_API_KEY",
+                None,
+                "the service key this backend presents to Auth, or KISUM_INTERNAL_API_KEY_FILE",
+            )
+        };
+        let token = self.token.resolve(&mut p);
+        let auth_url = required_url(
+            &mut p,
+            "KISUM_AUTH_URL",
+            self.auth_url.as_ref(),
+            "Auth's public base URL (the JWKS), e.g. `https://auth.example.com`",
+        );
+        let auth_internal_url = required_url(
+            &mut p,
+            "KISUM_AUTH_INTERNAL_URL",
+            self.auth_internal_url.as_ref(),
+            "Auth's internal base URL, e.g. `http://auth:8081`",
+        );
+        let config = (|| {
+            let (issuer, audience, access_cache_ttl) = token?;
+            Some(ModuleConfig {
+                common: common?,
+                name: name?,
+                database_url: database_url?,
+                listen: listen?,
+                internal_api_key: internal_api_key?,
+                issuer,
+                audience,
+                access_cache_ttl,
+                auth_url: auth_url?,
+                auth_internal_url: auth_internal_url?,
+            })
+        })();
+        p.finish(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser, Subcommand};
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Cmd,
+    }
+
+    #[derive(Debug, Subcommand)]
+    enum Cmd {
+        Auth(AuthArgs),
+        Core(CoreArgs),
+        Module(ModuleArgs),
+    }
+
+    fn parse(args: &[&str]) -> Cmd {
+        Cli::try_parse_from(std::iter::once("kisum").chain(args.iter().copied()))
+            .unwrap()
+            .command
+    }
+
+    fn settings(problems: &[ConfigProblem]) -> Vec<&'static str> {
+        problems.iter().map(|p| p.setting).collect()
+    }
+
+    const KEYS: &str = "auth:0123456789abcdef0123,module:fedcba9876543210fedc";
+
+    fn key_dir() -> (PathBuf, String) {
+        let dir = std::env::temp_dir().join(format!(
+            "kisum-config-keys-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        let (kid, _) = kisum_auth::keys::generate_into(
+            &dir,
+            kisum_auth::keys::SigningAlgorithm::Es256,
+            chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap(),
+        )
+        .unwrap();
+        (dir, kid)
+    }
+
+    #[test]
+    fn every_setting_of_every_group_is_an_env_var_named_like_its_flag() {
+        let cmd = Cli::command();
+        for sub in cmd.get_subcommands() {
+            for arg in sub.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                let env = arg
+                    .get_env()
+                    .unwrap_or_else(|| panic!("--{long} of {} has no env", sub.get_name()));
+                assert_eq!(
+                    flag_of(env.to_str().unwrap()),
+                    format!("--{long}"),
+                    "{long} of {}",
+                    sub.get_name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_complete_auth_configuration_validates() {
+        let (dir, kid) = key_dir();
+        let Cmd::Auth(args) = parse(&[
+            "auth",
+            "--database-url",
+            "sqlite://auth.db",
+            "--internal-api-keys",
+            KEYS,
+            "--internal-api-key",
+            "0123456789abcdef-core",
+            "--signing-keys-dir",
+            dir.to_str().unwrap(),
+            "--active-kid",
+            &kid,
+            "--issuer",
+            "https://auth.example.com",
+            "--audience",
+            "kisum",
+            "--core-url",
+            "http://core:8082/",
+            "--public-url",
+            "https://auth.example.com",
+            "--cors-origins",
+            "https://app.example.com,http://localhost:3000",
+        ]) else {
+            unreachable!()
+        };
+        let config = args.validate().unwrap();
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.internal_listen, "127.0.0.1:8081".parse().unwrap());
+        assert_eq!(config.access_cache_ttl, Duration::from_secs(30));
+        assert_eq!(config.core_url, "http://core:8082");
+        assert_eq!(config.common.body_limit, 1 << 20);
+        assert_eq!(config.common.mode, Mode::Production);
+        assert_eq!(
+            config.service_keys.names().collect::<Vec<_>>(),
+            ["auth", "module"]
+        );
+        assert_eq!(config.signing_keys.active().unwrap().kid(), kid);
+        let http = config.common.http_settings();
+        assert!(http.hsts);
+        assert_eq!(http.cors_origins.len(), 2);
+        let debug = format!("{config:?}");
+        for secret in [
+            "0123456789abcdef0123",
+            "fedcba9876543210fedc",
+            "0123456789abcdef-core",
+            "auth.db",
+        ] {
+            assert!(!debug.contains(secret), "{secret} leaked: {debug}");
+        }
+    }
+
+    #[test]
+    fn an_empty_auth_configuration_reports_every_problem_at_once() {
+        let Cmd::Auth(args) = parse(&["auth"]) else {
+            unreachable!()
+        };
+        let problems = args.validate().unwrap_err();
+        assert_eq!(
+            settings(&problems),
+            [
+                "KISUM_DATABASE_URL",
+                "KISUM_INTERNAL_API_KEYS",
+                "KISUM_INTERNAL_API_KEY",
+                "KISUM_SIGNING_KEYS_DIR",
+                "KISUM_ACTIVE_KID",
+                "KISUM_ISSUER",
+                "KISUM_AUDIENCE",
+                "KISUM_CORE_URL",
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_all_reported_with_the_missing_ones() {
+        let Cmd::Auth(args) = parse(&[
+            "auth",
+            "--mode",
+            "prod",
+            "--log-format",
+            "xml",
+            "--log",
+            "info,kisum=loud",
+            "--public-url",
+            "ftp://x",
+            "--cors-origins",
+            "*,https://ok.example.com,https://bad.example.com/path",
+            "--body-limit",
+            "lots",
+            "--database-url",
+            "mysql://root:hunter2@db/x",
+            "--listen",
+            "localhost:80",
+            "--internal-listen",
+            "nope",
+            "--internal-api-keys",
+            "a:short",
+            "--access-cache-ttl",
+            "soon",
+            "--core-url",
+            "core:8082",
+        ]) else {
+            unreachable!()
+        };
+        let problems = args.validate().unwrap_err();
+        assert_eq!(
+            settings(&problems),
+            [
+                "KISUM_MODE",
+                "KISUM_LOG_FORMAT",
+                "KISUM_LOG",
+                "KISUM_PUBLIC_URL",
+                "KISUM_CORS_ORIGINS",
+                "KISUM_CORS_ORIGINS",
+                "KISUM_BODY_LIMIT",
+                "KISUM_DATABASE_URL",
+                "KISUM_LISTEN",
+                "KISUM_INTERNAL_LISTEN",
+                "KISUM_INTERNAL_API_KEYS",
+                "KISUM_INTERNAL_API_KEY",
+                "KISUM_SIGNING_KEYS_DIR",
+                "KISUM_ACTIVE_KID",
+                "KISUM_ISSUER",
+                "KISUM_AUDIENCE",
+                "KISUM_ACCESS_CACHE_TTL",
+                "KISUM_CORE_URL",
+            ],
+            "{problems:#?}"
+        );
+        let all = ConfigProblems(problems).to_string();
+        assert!(!all.contains("hunter2"), "{all}");
+        assert!(
+            all.contains("KISUM_DATABASE_URL (--database-url): is neither"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn production_refuses_http_public_urls_and_missing_service_keys() {
+        let Cmd::Core(args) = parse(&[
+            "core",
+            "--database-url",
+            "sqlite://core.db",
+            "--public-url",
+            "http://core.example.com",
+            "--redis-url",
+            "redis://127.0.0.1",
+        ]) else {
+            unreachable!()
+        };
+        let problems = args.validate().unwrap_err();
+        assert_eq!(
+            settings(&problems),
+            ["KISUM_PUBLIC_URL", "KISUM_INTERNAL_API_KEYS"]
+        );
+        assert!(problems[0].message.contains("production mode"));
+    }
+
+    #[test]
+    fn development_allows_http_and_no_keys_on_loopback_only() {
+        let base = [
+            "core",
+            "--mode",
+            "development",
+            "--database-url",
+            "sqlite://core.db",
+            "--public-url",
+            "http://localhost:8082",
+            "--redis-url",
+            "redis://127.0.0.1",
+        ];
+        let Cmd::Core(args) = parse(&base) else {
+            unreachable!()
+        };
+        let config = args.validate().unwrap();
+        assert!(config.service_keys.is_empty());
+        assert!(!config.common.http_settings().hsts);
+        let mut exposed = base.to_vec();
+        exposed.extend(["--internal-listen", "0.0.0.0:8082"]);
+        let Cmd::Core(args) = parse(&exposed) else {
+            unreachable!()
+        };
+        let problems = args.validate().unwrap_err();
+        assert_eq!(settings(&problems), ["KISUM_INTERNAL_API_KEYS"]);
+        assert!(
+            problems[0].message.contains("0.0.0.0:8082"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn core_needs_a_way_to_publish_events() {
+        let Cmd::Core(args) = parse(&[
+            "core",
+            "--database-url",
+            "sqlite://core.db",
+            "--internal-api-keys",
+            KEYS,
+        ]) else {
+            unreachable!()
+        };
+        assert_eq!(
+            settings(&args.validate().unwrap_err()),
+            ["KISUM_AUTH_INTERNAL_URL"]
+        );
+        let Cmd::Core(args) = parse(&[
+            "core",
+            "--database-url",
+            "sqlite://core.db",
+            "--internal-api-keys",
+            KEYS,
+            "--auth-internal-url",
+            "http://auth:8081",
+        ]) else {
+            unreachable!()
+        };
+        assert_eq!(
+            settings(&args.validate().unwrap_err()),
+            ["KISUM_INTERNAL_API_KEY"]
+        );
+    }
+
+    #[test]
+    fn a_module_needs_its_service_key() {
+        let Cmd::Module(args) = parse(&[
+            "module",
+            "--name",
+            "finance",
+            "--database-url",
+            "sqlite://finance.db",
+            "--issuer",
+            "kisum",
+            "--audience",
+            "kisum",
+            "--auth-url",
+            "http://127.0.0.1:8080",
+            "--auth-internal-url",
+            "http://127.0.0.1:8081",
+        ]) else {
+            unreachable!()
+        };
+        assert_eq!(
+            settings(&args.validate().unwrap_err()),
+            ["KISUM_INTERNAL_API_KEY"]
+        );
+        let Cmd::Module(mut args) = parse(&[
+            "module",
+            "--name",
+            "finance",
+            "--database-url",
+            "sqlite://finance.db",
+            "--issuer",
+            "kisum",
+            "--audience",
+            "kisum",
+            "--auth-url",
+            "http://127.0.0.1:8080",
+            "--auth-internal-url",
+            "http://127.0.0.1:8081",
+            "--internal-api-key",
+            "0123456789abcdef-finance",
+            "--access-cache-ttl",
+            "5m",
+        ]) else {
+            unreachable!()
+        };
+        let config = args.validate().unwrap();
+        assert_eq!(config.name.as_str(), "finance");
+        assert_eq!(config.access_cache_ttl, Duration::from_secs(300));
+        assert!(!format!("{config:?}").contains("0123456789abcdef-finance"));
+        args.name = Some("Finance!".into());
+        assert_eq!(
+            settings(&args.validate().unwrap_err()),
+            ["KISUM_MODULE_NAME"]
+        );
+    }
+
+    #[test]
+    fn secret_files_are_read_trimmed_and_conflict_with_values() {
+        let dir = std::env::temp_dir().join(format!(
+            "kisum-config-files-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("database_url");
+        std::fs::write(&file, "sqlite://from-file.db\n").unwrap();
+        let mut p = Problems::default();
+        let db = DatabaseArgs {
+            database_url: None,
+            database_url_file: Some(file.clone()),
+        };
+        assert_eq!(
+            db.resolve(&mut p).unwrap().expose(),
+            "sqlite://from-file.db"
+        );
+        assert!(p.0.is_empty());
+
+        let both = DatabaseArgs {
+            database_url: Some(Secret::new("sqlite://x.db")),
+            database_url_file: Some(file),
+        };
+        assert!(both.resolve(&mut p).is_none());
+        assert_eq!(settings(&p.0), ["KISUM_DATABASE_URL"]);
+        assert!(p.0[0].message.contains("not both"));
+
+        let mut p = Problems::default();
+        let missing = DatabaseArgs {
+            database_url: None,
+            database_url_file: Some(dir.join("absent")),
+        };
+        assert!(missing.resolve(&mut p).is_none());
+        assert_eq!(settings(&p.0), ["KISUM_DATABASE_URL_FILE"]);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_of_the_arguments_too() {
+        let Cmd::Core(args) = parse(&[
+            "core",
+            "--database-url",
+            "postgres://kisum:hunter2@db/core",
+            "--internal-api-keys",
+            "auth:very-secret-key-123456",
+            "--redis-url",
+            "redis://:redis-password@cache",
+        ]) else {
+            unreachable!()
+        };
+        let debug = format!("{args:?}");
+        for secret in ["hunter2", "very-secret-key", "redis-password"] {
+            assert!(!debug.contains(secret), "{secret} leaked: {debug}");
+        }
+        assert_eq!(format!("{}", Secret::new("x")), "***");
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_byte_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_byte_size("512 KiB"), Ok(512 << 10));
+        assert_eq!(parse_byte_size("2000"), Ok(2000));
+        assert_eq!(parse_byte_size("1MB"), Ok(1_000_000));
+        assert!(parse_byte_size("0").is_err());
+        assert!(parse_byte_size("1XB").is_err());
+        assert!(parse_byte_size("99999999999999999999GiB").is_err());
+        assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("soon").is_err());
+    }
+}
