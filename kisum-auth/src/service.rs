@@ -267,10 +267,17 @@ impl AuthService {
         self
     }
 
+    /// How long a session's revocation marker must live: the longest access-token lifetime
+    /// plus a minute of leeway.
+    #[must_use]
+    pub fn revocation_ttl(&self) -> std::time::Duration {
+        self.tokens.config().access_ttl.to_std().unwrap_or_default()
+            + std::time::Duration::from_secs(60)
+    }
+
     /// Tells the guards that `sessions` are revoked (markers live as long as an access token).
     async fn announce_revoked(&self, sessions: &[SessionId]) {
-        let ttl = self.tokens.config().access_ttl.to_std().unwrap_or_default()
-            + std::time::Duration::from_secs(60);
+        let ttl = self.revocation_ttl();
         for id in sessions {
             self.events
                 .publish(&InvalidationEvent::SessionRevoked { session_id: *id }, ttl)

@@ -13,12 +13,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use kisum_guard::{AccessContext, Claims, DenialCode, PROBLEM_CONTENT_TYPE, SessionId, UserId};
+use kisum_guard::{
+    AccessContext, Claims, CompanyId, DenialCode, InvalidationEvent, PROBLEM_CONTENT_TYPE,
+    ServiceKeys, SessionId, UserId,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::access::AccessService;
+use crate::audit::{AuditEvent, AuditStore, MAX_LIST_LIMIT};
 use crate::credentials::Password;
 use crate::directory::DirectoryStore;
+use crate::events::EventPublisher;
 use crate::identity::Email;
 use crate::onetime::OtpPurpose;
 use crate::ratelimit::{
@@ -48,10 +53,16 @@ pub struct AuthState {
     pub access: AccessService,
     /// The directory (for `me`).
     pub directory: Arc<dyn DirectoryStore>,
-    /// Company administration.
+    /// Company administration (give it the audit log and the event publisher: its writes
+    /// are audited and announced through them).
     pub admin: crate::admin::DirectoryService,
-    /// Accepted service keys of the internal router: `(name, secret)`.
-    pub service_keys: Arc<Vec<(String, String)>>,
+    /// The audit log, read by `GET /internal/v1/audit`.
+    pub audit: Arc<dyn AuditStore>,
+    /// Where `POST /internal/v1/events` republishes the events it receives (the same
+    /// publisher the services use; `NoEvents` without Redis).
+    pub events: Arc<dyn EventPublisher>,
+    /// Accepted service keys of the internal router (none: every internal request is refused).
+    pub service_keys: ServiceKeys,
     /// Rate limits of sign-in and registration.
     pub limits: RateLimits,
 }
@@ -647,30 +658,18 @@ pub fn public_router(state: AuthState) -> Router {
 
 // ---- internal ------------------------------------------------------------------------------
 
-/// Requires `Authorization: Bearer <service key>` matching one of the configured keys,
-/// compared in constant time.
+/// Requires `Authorization: Bearer <service key>` matching one of the configured keys
+/// ([`ServiceKeys::verify`]: every key compared in constant time).
 async fn service_key(State(s): State<AuthState>, request: Request, next: Next) -> Response {
-    use subtle::ConstantTimeEq as _;
-    let presented = bearer(request.headers())
-        .unwrap_or_default()
-        .as_bytes()
-        .to_vec();
-    let mut ok = subtle::Choice::from(0u8);
-    for (_, secret) in s.service_keys.iter() {
-        let same_len = secret.len() == presented.len();
-        let eq = if same_len {
-            secret.as_bytes().ct_eq(&presented)
-        } else {
-            subtle::Choice::from(0u8)
-        };
-        ok |= eq;
-    }
-    if bool::from(ok) && !presented.is_empty() {
-        next.run(request).await
-    } else {
-        ApiError::unauthenticated()
+    let presented = bearer(request.headers()).unwrap_or_default();
+    match s.service_keys.verify(presented) {
+        Some(service) => {
+            tracing::debug!(service, "service key accepted");
+            next.run(request).await
+        }
+        None => ApiError::unauthenticated()
             .detail("a valid service key is required")
-            .into_response()
+            .into_response(),
     }
 }
 
@@ -712,11 +711,69 @@ async fn session_state(
     Ok(Json(SessionState { active, revoked_at }))
 }
 
+/// `POST /internal/v1/events`: republishes an invalidation event (from a component without
+/// Redis access) so every guard and replica hears it.
+async fn publish_event(
+    State(s): State<AuthState>,
+    ApiJson(event): ApiJson<InvalidationEvent>,
+) -> Response {
+    s.events.publish(&event, s.auth.revocation_ttl()).await;
+    (StatusCode::ACCEPTED, Json(ACCEPTED)).into_response()
+}
+
+/// How many audit events `GET /internal/v1/audit` answers without a `limit`.
+pub const DEFAULT_AUDIT_LIMIT: u32 = 100;
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    company_id: Option<String>,
+    since: Option<String>,
+    limit: Option<String>,
+}
+
+/// A query parameter, `None` when absent or blank.
+fn param(v: Option<&String>) -> Option<&str> {
+    v.map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
+/// `GET /internal/v1/audit?company_id=&since=&limit=`: events newest first; `limit` from 1 to
+/// [`MAX_LIST_LIMIT`] (default [`DEFAULT_AUDIT_LIMIT`]), `since` RFC 3339 (inclusive).
+async fn audit_log(
+    State(s): State<AuthState>,
+    q: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<AuditEvent>>, ApiError> {
+    let axum::extract::Query(q) = q.map_err(|e| ApiError::invalid_request(e.body_text()))?;
+    let company_id = param(q.company_id.as_ref())
+        .map(str::parse::<CompanyId>)
+        .transpose()
+        .map_err(|_| ApiError::invalid_request("`company_id` is not a company id"))?;
+    let since = param(q.since.as_ref())
+        .map(DateTime::parse_from_rfc3339)
+        .transpose()
+        .map_err(|_| ApiError::invalid_request("`since` is not an RFC 3339 time"))?
+        .map(|t| t.with_timezone(&Utc));
+    let limit = match param(q.limit.as_ref()) {
+        None => DEFAULT_AUDIT_LIMIT,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid_request(format!(
+                    "`limit` must be a whole number from 1 to {MAX_LIST_LIMIT}"
+                ))
+            })?,
+    };
+    Ok(Json(s.audit.list(company_id, since, limit).await?))
+}
+
 /// The internal router (`/internal/v1/*`), behind service keys.
 pub fn internal_router(state: AuthState) -> Router {
     Router::new()
         .route("/internal/v1/access/resolve", post(resolve))
         .route("/internal/v1/sessions/{session_id}", get(session_state))
+        .route("/internal/v1/events", post(publish_event))
+        .route("/internal/v1/audit", get(audit_log))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), service_key))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_auth::credentials::{Argon2Params, PasswordHasher, PasswordPolicy};
+use kisum_auth::events::{EventPublisher, InvalidationEvent};
 use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
 use kisum_auth::service::{AuthService, SessionConfig};
 use kisum_auth::tokens::{TokenConfig, TokenService};
@@ -41,6 +42,29 @@ pub(crate) fn auth_service(store: Arc<dyn AuthStore>, clock: Arc<dyn Clock>) -> 
     )
 }
 
+/// An event publisher that remembers what it was given.
+#[derive(Default)]
+pub(crate) struct Recorder(std::sync::Mutex<Vec<(InvalidationEvent, std::time::Duration)>>);
+
+impl Recorder {
+    /// The events published since the last call, oldest first.
+    pub(crate) fn take(&self) -> Vec<InvalidationEvent> {
+        self.take_with_ttl().into_iter().map(|(e, _)| e).collect()
+    }
+
+    /// As [`take`](Self::take), with the marker lifetimes they were published with.
+    pub(crate) fn take_with_ttl(&self) -> Vec<(InvalidationEvent, std::time::Duration)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+#[async_trait::async_trait]
+impl EventPublisher for Recorder {
+    async fn publish(&self, event: &InvalidationEvent, ttl: std::time::Duration) {
+        self.0.lock().unwrap().push((event.clone(), ttl));
+    }
+}
+
 pub(crate) fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap()
 }
@@ -48,6 +72,8 @@ pub(crate) fn t0() -> DateTime<Utc> {
 pub(crate) struct World {
     pub(crate) clock: Arc<ManualClock>,
     pub(crate) store: Arc<dyn AuthStore>,
+    /// What the directory service published.
+    pub(crate) events: Arc<Recorder>,
     pub(crate) core: EntitlementService,
     pub(crate) directory: DirectoryService,
     pub(crate) access: AccessService,
@@ -143,6 +169,7 @@ impl World {
             )
             .await
             .unwrap();
+        let events = Arc::new(Recorder::default());
         let access = AccessService::new(
             store.clone(),
             store.clone(),
@@ -152,6 +179,7 @@ impl World {
         Self {
             clock,
             store,
+            events,
             core,
             directory,
             access,

@@ -10,7 +10,7 @@ use kisum_auth::ratelimit::LocalRateLimiter;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-use crate::fixture::{World, auth_service};
+use crate::fixture::{World, auth_service, t0};
 
 const PW: &str = "correct horse battery staple";
 
@@ -28,7 +28,11 @@ async fn app() -> App {
         access: world.access.clone(),
         directory: world.store.clone(),
         admin: world.directory.clone(),
-        service_keys: Arc::new(vec![("finance".into(), "s3rvice-key-for-tests".into())]),
+        audit: world.store.clone(),
+        events: world.events.clone(),
+        service_keys: "finance:s3rvice-key-for-tests,ops:0ps-key-after-rotation"
+            .parse()
+            .unwrap(),
         limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
     };
     App {
@@ -601,6 +605,21 @@ async fn internal_routes_need_a_service_key() {
     .await;
     assert_eq!(s, StatusCode::OK, "{ctx}");
     assert_eq!(ctx["core_app_visible"], true);
+    let body = json!({"user_id": app.world.owner.user_id, "session_id": owner.id, "org": "acme"});
+    let (s, _, _) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/access/resolve",
+        Some("0ps-key-after-rotation"),
+        Some(body),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "every configured key is accepted (rotation)"
+    );
 
     let sid = reg["session_id"].as_str().unwrap();
     let (s, _, state) = call(
@@ -716,4 +735,200 @@ async fn per_ip_limit_applies_across_emails() {
     .await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
     assert!(h.contains_key(header::RETRY_AFTER));
+}
+
+const KEY: Option<&str> = Some("s3rvice-key-for-tests");
+
+#[tokio::test]
+async fn internal_events_are_republished_to_the_guards() {
+    let app = app().await;
+    let recorder = &app.world.events;
+    recorder.take();
+    let membership = json!({
+        "kind": "membership",
+        "company_id": app.world.acme.id,
+        "membership_id": app.world.member.id,
+    });
+    let (s, h, b) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/events",
+        None,
+        Some(membership.clone()),
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert!(
+        recorder.take().is_empty(),
+        "nothing published without a key"
+    );
+
+    let session = kisum_guard::SessionId::new();
+    for body in [
+        membership,
+        json!({"kind": "company", "company_id": app.world.acme.id}),
+        json!({"kind": "session_revoked", "session_id": session}),
+        json!({"kind": "key_rotated"}),
+    ] {
+        let (s, _, b) = call(
+            &app.internal,
+            Method::POST,
+            "/internal/v1/events",
+            KEY,
+            Some(body.clone()),
+            &[],
+        )
+        .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{body}: {b}");
+        let published = recorder.take_with_ttl();
+        assert_eq!(published.len(), 1, "{body}");
+        assert_eq!(serde_json::to_value(&published[0].0).unwrap(), body);
+        if body["kind"] == "session_revoked" {
+            assert_eq!(
+                published[0].1,
+                std::time::Duration::from_secs(660),
+                "the marker outlives every access token"
+            );
+        }
+    }
+
+    let req = Request::post("/internal/v1/events")
+        .header(header::AUTHORIZATION, "Bearer s3rvice-key-for-tests")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    let r = app.internal.clone().oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    for (body, why) in [
+        (json!({"kind": "nope"}), "unknown kind"),
+        (json!({"kind": "membership"}), "missing ids"),
+        (
+            json!({"kind": "session_revoked", "session_id": "not-a-uuid"}),
+            "bad id",
+        ),
+        (json!([1, 2]), "not an object"),
+    ] {
+        let (s, h, b) = call(
+            &app.internal,
+            Method::POST,
+            "/internal/v1/events",
+            KEY,
+            Some(body),
+            &[],
+        )
+        .await;
+        assert_problem(
+            s,
+            &h,
+            &b,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert!(recorder.take().is_empty(), "{why}: nothing published");
+    }
+}
+
+#[tokio::test]
+async fn internal_audit_lists_newest_first_with_filters() {
+    let app = app().await;
+    let w = &app.world;
+    let (s, _, all) = call(
+        &app.internal,
+        Method::GET,
+        "/internal/v1/audit",
+        KEY,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    let setup = all.as_array().unwrap().len();
+    assert!(setup >= 3, "the fixture's company, role and member: {all}");
+
+    w.clock.advance(chrono::TimeDelta::minutes(1));
+    let since = (t0() + chrono::TimeDelta::minutes(1)).to_rfc3339();
+    register(&app, "ada@example.test").await;
+    w.clock.advance(chrono::TimeDelta::minutes(1));
+    let (s, _, _) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": "ada@example.test", "password": "wrong password!"})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    let get = |query: String| {
+        let router = app.internal.clone();
+        async move {
+            let (s, h, b) = call(
+                &router,
+                Method::GET,
+                &format!("/internal/v1/audit{query}"),
+                KEY,
+                None,
+                &[],
+            )
+            .await;
+            (s, h, b)
+        }
+    };
+    let (s, _, all) = get(String::new()).await;
+    assert_eq!(s, StatusCode::OK);
+    let all = all.as_array().unwrap().clone();
+    assert_eq!(all.len(), setup + 2, "{all:?}");
+    assert_eq!(all[0]["action"], "login.failure", "newest first");
+    assert_eq!(all[1]["action"], "user.register");
+    let times: Vec<chrono::DateTime<chrono::Utc>> = all
+        .iter()
+        .map(|e| e["at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|p| p[0] >= p[1]), "{times:?}");
+
+    let (_, _, recent) = get(format!("?since={}", since.replace('+', "%2B"))).await;
+    assert_eq!(
+        recent
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["login.failure", "user.register"],
+        "since is inclusive and filters older events"
+    );
+    let (_, _, one) = get("?limit=1".into()).await;
+    assert_eq!(one.as_array().unwrap().len(), 1);
+    assert_eq!(one[0]["action"], "login.failure");
+    let (_, _, acme) = get(format!("?company_id={}&limit=1000&since=", w.acme.id)).await;
+    let acme = acme.as_array().unwrap();
+    assert_eq!(acme.len(), setup, "only acme's events");
+    assert!(
+        acme.iter()
+            .all(|e| e["company_id"] == w.acme.id.to_string())
+    );
+
+    for bad in [
+        "?company_id=acme",
+        "?since=yesterday",
+        "?limit=0",
+        "?limit=1001",
+        "?limit=-5",
+        "?limit=ten",
+    ] {
+        let (s, h, b) = get(bad.to_owned()).await;
+        assert_problem(s, &h, &b, StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    let (s, h, b) = call(
+        &app.internal,
+        Method::GET,
+        "/internal/v1/audit",
+        Some("not-the-service-key"),
+        None,
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
 }

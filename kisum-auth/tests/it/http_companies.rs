@@ -33,7 +33,9 @@ async fn app() -> App {
         access: world.access.clone(),
         directory: world.store.clone(),
         admin: world.directory.clone(),
-        service_keys: Arc::new(vec![("finance".into(), "s3rvice-key-for-tests".into())]),
+        audit: world.store.clone(),
+        events: world.events.clone(),
+        service_keys: "finance:s3rvice-key-for-tests".parse().unwrap(),
         limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
     };
     App {

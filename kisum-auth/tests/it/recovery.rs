@@ -41,7 +41,9 @@ async fn app() -> App {
         access: world.access.clone(),
         directory: store.clone(),
         admin: world.directory.clone(),
-        service_keys: Arc::new(vec![]),
+        audit: store.clone(),
+        events: world.events.clone(),
+        service_keys: kisum_guard::ServiceKeys::default(),
         limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
     };
     App {
