@@ -45,7 +45,7 @@ pub enum PruneError {
     Config(Vec<ConfigProblem>),
     /// The database cannot be reached or the delete failed (e.g. Auth's schema is missing:
     /// run `kisum migrate --component auth` first).
-    #[error("cannot prune the audit log at `{url}`: {source}")]
+    #[error("cannot prune the audit log at `{url}`: {}", causes(.source))]
     Store {
         /// The URL with its password replaced by `***`.
         url: String,
@@ -53,6 +53,20 @@ pub enum PruneError {
         #[source]
         source: kisum_auth::store::StoreError,
     },
+}
+
+/// The error and its causes, `: `-separated (a store error alone says only "database error").
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let line = c.to_string();
+        if !text.contains(&line) {
+            text = format!("{text}: {line}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 impl PruneArgs {
@@ -117,6 +131,15 @@ async fn open(url: &str) -> Result<Box<dyn AuditStore>, kisum_auth::store::Store
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
         {
+            use sqlx::Connection as _;
+            // One direct connection first: an unreachable server fails at once instead of
+            // after the pool's retry window.
+            sqlx::PgConnection::connect(url)
+                .await
+                .map_err(kisum_core::sql::store_error)?
+                .close()
+                .await
+                .map_err(kisum_core::sql::store_error)?;
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(5))

@@ -124,9 +124,12 @@ impl ConfigProblem {
 }
 
 fn flag_of(env: &str) -> String {
-    if env == "KISUM_MODULE_NAME" {
-        // `kisum module --name finance` reads better than `--module-name`.
-        return "--name".to_owned();
+    // Two flags read better short: `kisum module --name finance`, `kisum audit prune
+    // --older-than 90d`.
+    match env {
+        "KISUM_MODULE_NAME" => return "--name".to_owned(),
+        "KISUM_AUDIT_OLDER_THAN" => return "--older-than".to_owned(),
+        _ => {}
     }
     let name = env.strip_prefix("KISUM_").unwrap_or(env);
     format!("--{}", name.to_ascii_lowercase().replace('_', "-"))
@@ -438,13 +441,23 @@ impl CommonConfig {
     }
 }
 
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    match s.trim() {
+        "production" => Ok(Mode::Production),
+        "development" => Ok(Mode::Development),
+        _ => Err(format!("`{s}` is neither `production` nor `development`")),
+    }
+}
+
 impl CommonArgs {
+    /// The mode, when valid, whatever else is wrong (the rules of the other settings depend
+    /// on it).
+    fn mode(&self) -> Option<Mode> {
+        parse_mode(&self.mode).ok()
+    }
+
     fn resolve(&self, p: &mut Problems) -> Option<CommonConfig> {
-        let mode = p.parse("KISUM_MODE", &self.mode, |s| match s {
-            "production" => Ok(Mode::Production),
-            "development" => Ok(Mode::Development),
-            _ => Err(format!("`{s}` is neither `production` nor `development`")),
-        });
+        let mode = p.parse("KISUM_MODE", &self.mode, parse_mode);
         let log_format = p.parse("KISUM_LOG_FORMAT", &self.log_format, |s| match s {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
@@ -804,7 +817,7 @@ impl AuthArgs {
     pub fn validate(&self) -> Result<AuthConfig, Vec<ConfigProblem>> {
         let mut p = Problems::default();
         let common = self.common.resolve(&mut p);
-        let mode = common.as_ref().map(|c| c.mode);
+        let mode = self.common.mode();
         let database_url = self.database.resolve(&mut p);
         let listen = p.parse("KISUM_LISTEN", &self.listen, parse_listen);
         let internal_listen = p.parse("KISUM_INTERNAL_LISTEN", &self.internal_listen, parse_listen);
@@ -935,7 +948,7 @@ impl CoreArgs {
     pub fn validate(&self) -> Result<CoreConfig, Vec<ConfigProblem>> {
         let mut p = Problems::default();
         let common = self.common.resolve(&mut p);
-        let mode = common.as_ref().map(|c| c.mode);
+        let mode = self.common.mode();
         let database_url = self.database.resolve(&mut p);
         let internal_listen = p.parse("KISUM_INTERNAL_LISTEN", &self.internal_listen, parse_listen);
         let service_keys = self.service_keys.resolve(&mut p, mode, internal_listen);

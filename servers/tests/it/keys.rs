@@ -1,10 +1,4 @@
 //! `kisum keys` end to end: generate writes an owner-only key named by its kid; list shows it.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::process::Command;
 

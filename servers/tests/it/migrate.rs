@@ -1,10 +1,4 @@
 //! `kisum migrate` end to end: the real binary against real databases.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::process::{Command, Output};
 
@@ -40,13 +34,13 @@ fn sqlite_twice_then_up_to_date_with_separate_tables() {
     assert!(first.status.success(), "{}", stderr(&first));
     assert_eq!(
         stdout(&first),
-        "core: applied 0001 initial\nauth: applied 0001 initial\nauth: applied 0002 audit\nauth: applied 0003 one_time\n"
+        "core: applied 0001 initial\ncore: applied 0002 audit\nauth: applied 0001 initial\nauth: applied 0002 audit\nauth: applied 0003 one_time\n"
     );
     let second = kisum(&["migrate", "--database-url", &url]);
     assert!(second.status.success(), "{}", stderr(&second));
     assert_eq!(
         stdout(&second),
-        "core: up to date (1 migration(s) already applied)\nauth: up to date (3 migration(s) already applied)\n"
+        "core: up to date (2 migration(s) already applied)\nauth: up to date (3 migration(s) already applied)\n"
     );
     let tables: Vec<String> = block_on(async {
         let pool = kisum_core::store::sqlite::open_pool(&url).await.unwrap();
@@ -67,11 +61,14 @@ fn sqlite_twice_then_up_to_date_with_separate_tables() {
 fn one_component_at_a_time() {
     let url = kisum_core::testkit::db::sqlite_url();
     let core = kisum(&["migrate", "--database-url", &url, "--component", "core"]);
-    assert_eq!(stdout(&core), "core: applied 0001 initial\n");
+    assert_eq!(
+        stdout(&core),
+        "core: applied 0001 initial\ncore: applied 0002 audit\n"
+    );
     let all = kisum(&["migrate", "--database-url", &url]);
     assert_eq!(
         stdout(&all),
-        "core: up to date (1 migration(s) already applied)\nauth: applied 0001 initial\nauth: applied 0002 audit\nauth: applied 0003 one_time\n"
+        "core: up to date (2 migration(s) already applied)\nauth: applied 0001 initial\nauth: applied 0002 audit\nauth: applied 0003 one_time\n"
     );
 }
 
@@ -115,7 +112,7 @@ mod postgres {
         assert!(first.status.success(), "{}", stderr(&first));
         assert_eq!(
             stdout(&first),
-            "core: applied 0001 initial\nauth: applied 0001 initial\nauth: applied 0002 audit\nauth: applied 0003 one_time\n"
+            "core: applied 0001 initial\ncore: applied 0002 audit\nauth: applied 0001 initial\nauth: applied 0002 audit\nauth: applied 0003 one_time\n"
         );
         let second = kisum(&["migrate", "--database-url", &url, "--component", "all"]);
         assert!(second.status.success(), "{}", stderr(&second));

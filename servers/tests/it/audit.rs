@@ -1,0 +1,144 @@
+//! `kisum audit prune --older-than`: the real binary against real databases.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use kisum_auth::audit::{AuditEvent, AuditOutcome, AuditStore};
+use kisum_guard::{Clock, SystemClock};
+
+use super::{err, kisum_env, out};
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn days_ago(now: DateTime<Utc>, days: i64) -> DateTime<Utc> {
+    kisum_guard::clock::to_micros(now - TimeDelta::days(days))
+}
+
+/// Appends events 100, 40 and 1 days old; prunes at 30 days; checks what is left.
+fn prune_keeps_the_recent_events(url: &str, store: &dyn AuditStore) {
+    let now = SystemClock.now();
+    block_on(async {
+        for days in [100, 40, 1] {
+            let event =
+                AuditEvent::new(days_ago(now, days), "login.success", AuditOutcome::Success);
+            store.append(&event).await.unwrap();
+        }
+    });
+    let o = kisum_env(
+        &[
+            "audit",
+            "prune",
+            "--older-than",
+            "30d",
+            "--database-url",
+            url,
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        out(&o).starts_with("deleted 2 audit event(s) older than "),
+        "{}",
+        out(&o)
+    );
+    let left = block_on(store.list(None, None, 10)).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].at, days_ago(now, 1));
+
+    // From the environment, and idempotent.
+    let o = kisum_env(
+        &["audit", "prune"],
+        &[
+            ("KISUM_DATABASE_URL", url),
+            ("KISUM_AUDIT_OLDER_THAN", "720h"),
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        out(&o).starts_with("deleted 0 audit event(s)"),
+        "{}",
+        out(&o)
+    );
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_prune_deletes_only_old_events() {
+    let url = kisum_core::testkit::db::sqlite_url();
+    let store = block_on(kisum_auth::SqliteAuthStore::connect(&url)).unwrap();
+    prune_keeps_the_recent_events(&url, &store);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+#[cfg_attr(
+    not(kisum_test_pg),
+    ignore = "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+)]
+fn postgres_prune_deletes_only_old_events() {
+    let url = block_on(kisum_core::testkit::db::postgres_url());
+    let store = block_on(kisum_auth::PgAuthStore::connect(&url)).unwrap();
+    prune_keeps_the_recent_events(&url, &store);
+}
+
+#[test]
+fn bad_arguments_are_all_reported_and_nothing_is_pruned() {
+    let o = kisum_env(&["audit", "prune", "--older-than", "soon"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = err(&o);
+    assert!(
+        e.contains("KISUM_DATABASE_URL (--database-url): required"),
+        "{e}"
+    );
+    assert!(
+        e.contains("KISUM_AUDIT_OLDER_THAN (--older-than): `soon` is not a duration"),
+        "{e}"
+    );
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn an_unmigrated_database_is_a_clear_error_and_is_not_migrated() {
+    let url = kisum_core::testkit::db::sqlite_url();
+    let o = kisum_env(
+        &[
+            "audit",
+            "prune",
+            "--older-than",
+            "90d",
+            "--database-url",
+            &url,
+        ],
+        &[],
+    );
+    assert!(!o.status.success());
+    let e = err(&o);
+    assert!(
+        e.contains("cannot prune the audit log at `sqlite://"),
+        "{e}"
+    );
+    assert!(e.contains("audit_events"), "{e}");
+}
+
+#[test]
+fn an_unreachable_database_never_shows_its_password() {
+    let o = kisum_env(
+        &[
+            "audit",
+            "prune",
+            "--older-than",
+            "90d",
+            "--database-url",
+            "postgres://kisum:hunter2@127.0.0.1:1/auth",
+        ],
+        &[],
+    );
+    assert!(!o.status.success());
+    let e = err(&o);
+    assert!(e.contains("postgres://kisum:***@127.0.0.1:1/auth"), "{e}");
+    assert!(!e.contains("hunter2"), "{e}");
+}

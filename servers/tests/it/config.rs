@@ -1,0 +1,178 @@
+//! Configuration through the real binary (`kisum config …`), where the environment can be set:
+//! `KISUM_*` variables, `*_FILE` secrets, precedence and conflicts, every problem at once, and
+//! secrets kept out of every output.
+
+use super::{err, kisum_env, out, temp_dir};
+
+const DB: &str = "postgres://kisum:db-password-123@db:5432/core";
+const KEYS: &str = "auth:service-secret-0123456789";
+
+#[test]
+fn env_vars_configure_a_server_and_secrets_stay_hidden() {
+    let o = kisum_env(
+        &["config", "core"],
+        &[
+            ("KISUM_DATABASE_URL", DB),
+            ("KISUM_INTERNAL_API_KEYS", KEYS),
+            ("KISUM_REDIS_URL", "redis://:redis-password-1@cache:6379"),
+            ("KISUM_INTERNAL_LISTEN", "0.0.0.0:9082"),
+            ("KISUM_BODY_LIMIT", "64KiB"),
+            ("KISUM_LOG_FORMAT", "json"),
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let text = out(&o);
+    assert!(text.contains("internal_listen: 0.0.0.0:9082"), "{text}");
+    assert!(text.contains("body_limit: 65536"), "{text}");
+    assert!(text.contains("log_format: Json"), "{text}");
+    assert!(text.contains("\"auth\""), "key names are shown: {text}");
+    for secret in ["db-password-123", "service-secret", "redis-password"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+}
+
+#[test]
+fn a_flag_wins_over_its_variable() {
+    let o = kisum_env(
+        &["config", "core", "--internal-listen", "127.0.0.1:9001"],
+        &[
+            ("KISUM_DATABASE_URL", DB),
+            ("KISUM_INTERNAL_API_KEYS", KEYS),
+            ("KISUM_REDIS_URL", "redis://cache"),
+            ("KISUM_INTERNAL_LISTEN", "127.0.0.1:9000"),
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        out(&o).contains("internal_listen: 127.0.0.1:9001"),
+        "{}",
+        out(&o)
+    );
+}
+
+#[test]
+fn secrets_come_from_files_and_a_value_with_a_file_is_a_conflict() {
+    let dir = temp_dir("config-files");
+    let db_file = dir.join("database-url");
+    let keys_file = dir.join("service-keys");
+    std::fs::write(&db_file, format!("{DB}\n")).unwrap();
+    std::fs::write(&keys_file, format!("{KEYS}\r\n")).unwrap();
+    let db_path = db_file.to_str().unwrap();
+    let keys_path = keys_file.to_str().unwrap();
+
+    let o = kisum_env(
+        &["config", "core"],
+        &[
+            ("KISUM_DATABASE_URL_FILE", db_path),
+            ("KISUM_INTERNAL_API_KEYS_FILE", keys_path),
+            ("KISUM_REDIS_URL", "redis://cache"),
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(out(&o).contains("\"auth\""), "{}", out(&o));
+
+    // Both the value and the file, of two secrets: both conflicts at once, exit status 2.
+    let o = kisum_env(
+        &["config", "core"],
+        &[
+            ("KISUM_DATABASE_URL", DB),
+            ("KISUM_DATABASE_URL_FILE", db_path),
+            ("KISUM_INTERNAL_API_KEYS", KEYS),
+            ("KISUM_INTERNAL_API_KEYS_FILE", keys_path),
+            ("KISUM_REDIS_URL", "redis://cache"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let e = err(&o);
+    assert!(
+        e.contains("KISUM_DATABASE_URL (--database-url): set either KISUM_DATABASE_URL or KISUM_DATABASE_URL_FILE, not both"),
+        "{e}"
+    );
+    assert!(
+        e.contains("set either KISUM_INTERNAL_API_KEYS or KISUM_INTERNAL_API_KEYS_FILE, not both"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("db-password") && !e.contains("service-secret"),
+        "{e}"
+    );
+
+    // A flag value and a file from the environment conflict the same way.
+    let o = kisum_env(
+        &["config", "core", "--database-url", DB],
+        &[
+            ("KISUM_DATABASE_URL_FILE", db_path),
+            ("KISUM_INTERNAL_API_KEYS", KEYS),
+            ("KISUM_REDIS_URL", "redis://cache"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("not both"), "{}", err(&o));
+
+    let o = kisum_env(
+        &["config", "core"],
+        &[
+            (
+                "KISUM_DATABASE_URL_FILE",
+                dir.join("absent").to_str().unwrap(),
+            ),
+            ("KISUM_INTERNAL_API_KEYS", KEYS),
+            ("KISUM_REDIS_URL", "redis://cache"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).contains("KISUM_DATABASE_URL_FILE (--database-url-file): cannot read"),
+        "{}",
+        err(&o)
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let o = kisum_env(
+        &["config", "auth"],
+        &[
+            ("KISUM_PUBLIC_URL", "http://auth.example.com"),
+            ("KISUM_LOG_FORMAT", "yaml"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let e = err(&o);
+    assert!(e.contains("the configuration has 10 problem(s):"), "{e}");
+    for setting in [
+        "KISUM_LOG_FORMAT",
+        "KISUM_PUBLIC_URL",
+        "KISUM_DATABASE_URL",
+        "KISUM_INTERNAL_API_KEYS",
+        "KISUM_INTERNAL_API_KEY",
+        "KISUM_SIGNING_KEYS_DIR",
+        "KISUM_ACTIVE_KID",
+        "KISUM_ISSUER",
+        "KISUM_AUDIENCE",
+        "KISUM_CORE_URL",
+    ] {
+        assert!(
+            e.contains(&format!("  - {setting} (")),
+            "{setting} missing from:\n{e}"
+        );
+    }
+}
+
+#[test]
+fn help_never_shows_a_secret_from_the_environment() {
+    let o = kisum_env(
+        &["config", "core", "--help"],
+        &[
+            ("KISUM_DATABASE_URL", DB),
+            ("KISUM_INTERNAL_API_KEYS", KEYS),
+        ],
+    );
+    assert!(o.status.success());
+    let help = out(&o);
+    assert!(help.contains("KISUM_DATABASE_URL"), "{help}");
+    assert!(
+        !help.contains("db-password") && !help.contains("service-secret"),
+        "{help}"
+    );
+}

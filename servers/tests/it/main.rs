@@ -1,0 +1,43 @@
+//! The integration tests of the `kisum` binary and the `kisum_servers` library: one test
+//! binary (see STYLE.md), one module per concern.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod audit;
+mod config;
+mod keys;
+mod migrate;
+mod ops;
+
+use std::process::{Command, Output};
+
+/// Runs the real binary with exactly `env` as its environment (nothing inherited, so a
+/// developer's own `KISUM_*` variables cannot change the outcome).
+pub(crate) fn kisum_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kisum"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+pub(crate) fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub(crate) fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh directory under the system temp dir.
+pub(crate) fn temp_dir(what: &str) -> std::path::PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("kisum-it-{what}-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
