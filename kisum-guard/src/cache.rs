@@ -20,8 +20,18 @@ use crate::ids::{CompanyId, MembershipId, SessionId};
 /// A cached context and the sequence number its resolution started at.
 #[derive(Debug, Clone)]
 struct Entry {
+    org: Box<str>,
     context: Arc<AccessContext>,
     seq: u64,
+}
+
+type Fx = std::hash::BuildHasherDefault<rustc_hash::FxHasher>;
+
+/// The context cache key: the session and a hash of the normalised `X-Org` value (the value
+/// itself is kept in the entry and compared on every hit).
+fn key(session: SessionId, org: &str) -> (SessionId, u64) {
+    use std::hash::BuildHasher as _;
+    (session, Fx::default().hash_one(org))
 }
 
 /// Sizes and lifetimes of the caches.
@@ -49,11 +59,12 @@ impl Default for CacheConfig {
 
 /// The in-process caches.
 pub struct AccessCache {
-    contexts: moka::sync::Cache<(SessionId, Box<str>), Entry>,
+    contexts: moka::sync::Cache<(SessionId, u64), Entry, Fx>,
     sessions: moka::sync::Cache<SessionId, bool>,
     revoked: moka::sync::Cache<SessionId, ()>,
     company_floors: moka::sync::Cache<CompanyId, u64>,
     membership_floors: moka::sync::Cache<MembershipId, u64>,
+    revocations: AtomicU64,
     seq: AtomicU64,
     floor_all: AtomicU64,
     last_event: AtomicU64,
@@ -80,7 +91,7 @@ impl AccessCache {
             contexts: moka::sync::Cache::builder()
                 .max_capacity(config.access_capacity)
                 .time_to_live(config.access_ttl)
-                .build(),
+                .build_with_hasher(Fx::default()),
             sessions: moka::sync::Cache::builder()
                 .max_capacity(config.access_capacity)
                 .time_to_live(config.access_ttl)
@@ -91,6 +102,7 @@ impl AccessCache {
                 .build(),
             company_floors: moka::sync::Cache::builder().time_to_live(floor_ttl).build(),
             membership_floors: moka::sync::Cache::builder().time_to_live(floor_ttl).build(),
+            revocations: AtomicU64::new(0),
             seq: AtomicU64::new(1),
             floor_all: AtomicU64::new(0),
             last_event: AtomicU64::new(0),
@@ -112,7 +124,10 @@ impl AccessCache {
         now: DateTime<Utc>,
         consistency: Option<&ConsistencyToken>,
     ) -> Option<Arc<AccessContext>> {
-        let entry = self.contexts.get(&(session, Box::from(org)))?;
+        let entry = self.contexts.get(&key(session, org))?;
+        if *entry.org != *org {
+            return None;
+        }
         if !self.is_current(&entry.context, entry.seq) || !entry.context.is_valid_at(now) {
             return None;
         }
@@ -138,8 +153,9 @@ impl AccessCache {
     pub fn put(&self, session: SessionId, org: &str, context: Arc<AccessContext>, ticket: Ticket) {
         if self.is_current(&context, ticket.0) {
             self.contexts.insert(
-                (session, Box::from(org)),
+                key(session, org),
                 Entry {
+                    org: Box::from(org),
                     context,
                     seq: ticket.0,
                 },
@@ -150,12 +166,13 @@ impl AccessCache {
     /// Whether the session is known to be revoked.
     #[must_use]
     pub fn is_revoked(&self, session: SessionId) -> bool {
-        self.revoked.contains_key(&session)
+        self.revocations.load(Ordering::Acquire) > 0 && self.revoked.contains_key(&session)
     }
 
     /// Remembers a revoked session.
     pub fn revoke(&self, session: SessionId) {
         self.revoked.insert(session, ());
+        self.revocations.fetch_add(1, Ordering::AcqRel);
         self.sessions.invalidate(&session);
     }
 

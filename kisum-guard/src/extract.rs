@@ -45,10 +45,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
-        if let Some(p) = parts.extensions.get::<Principal>() {
+        let guarded = parts.extensions.get::<Guarded>();
+        if let Some(p) = guarded.and_then(|g| g.principal.as_ref()) {
             return Ok(p.clone());
         }
-        if parts.extensions.get::<Guarded>().is_some() {
+        if guarded.is_some() {
             // An optional route without a token, extracted as if required.
             let p = Problem::from(DenialCode::Unauthenticated);
             return Err((
@@ -72,10 +73,11 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, ExtractError> {
-        if parts.extensions.get::<Guarded>().is_none() {
-            return Err(ExtractError::GuardMissing);
-        }
-        Ok(parts.extensions.get::<Principal>().cloned())
+        let guarded = parts
+            .extensions
+            .get::<Guarded>()
+            .ok_or(ExtractError::GuardMissing)?;
+        Ok(guarded.principal.clone())
     }
 }
 
@@ -83,13 +85,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Access {
     type Rejection = ExtractError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ExtractError> {
-        if parts.extensions.get::<Guarded>().is_none() {
-            return Err(ExtractError::GuardMissing);
-        }
-        parts
+        let guarded = parts
             .extensions
-            .get::<Access>()
-            .cloned()
-            .ok_or(ExtractError::NoAccess)
+            .get::<Guarded>()
+            .ok_or(ExtractError::GuardMissing)?;
+        guarded.access.clone().ok_or(ExtractError::NoAccess)
     }
 }

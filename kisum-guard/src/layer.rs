@@ -51,10 +51,16 @@ impl std::ops::Deref for Access {
     }
 }
 
-/// Put in the request extensions by every guard, so extractors can tell a public route (guard
-/// present, no token) from a route where the guard was never installed (a wiring error).
-#[derive(Debug, Clone, Copy)]
-pub struct Guarded;
+/// What a guard decided, put in the request extensions of every request it lets through, so
+/// extractors can tell a public route (guard present, no token) from a route where the guard
+/// was never installed (a wiring error).
+#[derive(Debug, Clone)]
+pub struct Guarded {
+    /// The verified identity, when a token was presented.
+    pub principal: Option<Principal>,
+    /// The access context, when the requirement resolves one.
+    pub access: Option<Access>,
+}
 
 /// What a route requires.
 ///
@@ -638,14 +644,9 @@ where
                         metrics::counter!("kisum_guard_decisions_total", "code" => "allowed")
                             .increment(1);
                         tracing::Span::current().record("code", "allowed");
-                        let ext = request.extensions_mut();
-                        ext.insert(Guarded);
-                        if let Some(p) = principal {
-                            ext.insert(p);
-                        }
-                        if let Some(a) = access {
-                            ext.insert(a);
-                        }
+                        request
+                            .extensions_mut()
+                            .insert(Guarded { principal, access });
                         inner.call(request).await.map(|r| r.map(Either::Left))
                     }
                     Err(problem) => {

@@ -79,12 +79,35 @@ pub enum TokenRejection {
 /// The SHA-256 of a token: the verified-token cache key.
 pub type TokenHash = [u8; 32];
 
+/// Hashes a [`TokenHash`] by its first eight bytes: the key is already a uniformly
+/// distributed digest, so hashing it again would only cost time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DigestPrefixHasher(u64);
+
+impl std::hash::Hasher for DigestPrefixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut prefix = [0u8; 8];
+        for (p, b) in prefix.iter_mut().zip(bytes) {
+            *p = *b;
+        }
+        self.0 ^= u64::from_le_bytes(prefix);
+    }
+
+    fn write_usize(&mut self, _len: usize) {}
+}
+
+type DigestHash = std::hash::BuildHasherDefault<DigestPrefixHasher>;
+
 /// Verifies access tokens.
 pub struct TokenVerifier {
     keys: Arc<KeyCache>,
     config: VerifierConfig,
     leeway: i64,
-    seen: moka::sync::Cache<TokenHash, Arc<Claims>>,
+    seen: moka::sync::Cache<TokenHash, Arc<Claims>, DigestHash>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -122,7 +145,7 @@ impl TokenVerifier {
         let seen = moka::sync::Cache::builder()
             .max_capacity(config.token_cache_capacity)
             .expire_after(UntilExpiry)
-            .build();
+            .build_with_hasher(DigestHash::default());
         Self {
             keys,
             config,
