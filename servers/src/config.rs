@@ -1405,7 +1405,7 @@ mod tests {
 
     #[test]
     fn a_module_needs_its_service_key() {
-        let Cmd::Module(args) = parse(&[
+        let base = [
             "module",
             "--name",
             "finance",
@@ -1419,32 +1419,22 @@ mod tests {
             "http://127.0.0.1:8080",
             "--auth-internal-url",
             "http://127.0.0.1:8081",
-        ]) else {
+        ];
+        let Cmd::Module(args) = parse(&base) else {
             unreachable!()
         };
         assert_eq!(
             settings(&args.validate().unwrap_err()),
             ["KISUM_INTERNAL_API_KEY"]
         );
-        let Cmd::Module(mut args) = parse(&[
-            "module",
-            "--name",
-            "finance",
-            "--database-url",
-            "sqlite://finance.db",
-            "--issuer",
-            "kisum",
-            "--audience",
-            "kisum",
-            "--auth-url",
-            "http://127.0.0.1:8080",
-            "--auth-internal-url",
-            "http://127.0.0.1:8081",
+        let mut complete = base.to_vec();
+        complete.extend([
             "--internal-api-key",
             "0123456789abcdef-finance",
             "--access-cache-ttl",
             "5m",
-        ]) else {
+        ]);
+        let Cmd::Module(mut args) = parse(&complete) else {
             unreachable!()
         };
         let config = args.validate().unwrap();

@@ -4,7 +4,7 @@ use std::fmt;
 
 use clap::{Args, ValueEnum};
 use kisum_core::sql::{MigrationError, MigrationReport, MigrationSet};
-use kisum_servers::config::redact_url as redact;
+use kisum_servers::config::{ConfigProblem, DatabaseArgs, redact_url as redact};
 
 /// Which component's schema to migrate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -20,9 +20,9 @@ pub(crate) enum Component {
 /// Arguments of `kisum migrate`.
 #[derive(Debug, Args)]
 pub(crate) struct MigrateArgs {
-    /// The database: `postgres://user[:password]@host[:port]/db` or `sqlite://path`.
-    #[arg(long, env = "KISUM_DATABASE_URL", hide_env_values = true)]
-    database_url: String,
+    /// The database (`KISUM_DATABASE_URL` or `KISUM_DATABASE_URL_FILE`).
+    #[command(flatten)]
+    database: DatabaseArgs,
     /// The component whose schema to apply.
     #[arg(
         long,
@@ -36,6 +36,8 @@ pub(crate) struct MigrateArgs {
 /// Why `kisum migrate` failed.
 #[derive(Debug)]
 pub(crate) enum Failure {
+    /// The database URL is missing, unreadable or of no supported kind.
+    Config(Vec<ConfigProblem>),
     /// The URL names no supported database.
     Scheme(String),
     /// The database cannot be reached.
@@ -47,6 +49,10 @@ pub(crate) enum Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Config(problems) => {
+                let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                write!(f, "{}", lines.join("; "))
+            }
             Self::Scheme(url) => write!(
                 f,
                 "`{url}` is neither a `postgres://` nor a `sqlite://` URL"
@@ -69,7 +75,8 @@ fn sets(component: Component, auth: MigrationSet, core: MigrationSet) -> Vec<Mig
 
 /// Applies the migrations and returns what each component did.
 pub(crate) async fn run(args: &MigrateArgs) -> Result<Vec<MigrationReport>, Failure> {
-    let url = args.database_url.trim();
+    let url = args.database.validate().map_err(Failure::Config)?;
+    let url = url.expose();
     let shown = redact(url);
     let mut reports = Vec::new();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {

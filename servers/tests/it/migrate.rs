@@ -196,3 +196,17 @@ mod postgres {
         );
     }
 }
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn the_database_url_can_come_from_a_file() {
+    let url = kisum_core::testkit::db::sqlite_url();
+    let file = super::temp_dir("migrate-file").join("database-url");
+    std::fs::write(&file, format!("{url}\n")).unwrap();
+    let o = super::kisum_env(
+        &["migrate", "--component", "auth"],
+        &[("KISUM_DATABASE_URL_FILE", file.to_str().unwrap())],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("auth: applied 0001 initial\n"));
+}
