@@ -19,7 +19,7 @@ pub enum LoggingError {
     AlreadyInitialised(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Installs the global subscriber: `format` on stderr-free stdout, `filter` such as `info` or
+/// Installs the global subscriber writing `format` to stdout, filtered by `filter` such as `info` or
 /// `info,kisum_auth=debug`. In JSON each line holds the event's fields, the current span's
 /// fields (`request_id`, `method`, `path`) and the target.
 ///
