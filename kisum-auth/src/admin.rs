@@ -17,6 +17,7 @@ use crate::directory::{
     AccessBump, Company, CompanyStatus, Delegation, DirectoryStore, Membership, MembershipPatch,
     MembershipStatus, Role,
 };
+use crate::events::{EventPublisher, InvalidationEvent, NoEvents};
 
 /// The reserved permissions of the always-available `company` module.
 pub const COMPANY_PERMISSIONS: [&str; 4] = [
@@ -110,23 +111,51 @@ pub fn slugify(name: &str) -> Option<CompanySlug> {
 /// the same call, right after the change (attributed to the [`acting_as`](Self::acting_as)
 /// context); a failed audit write is logged in full and does not undo or fail the change (see
 /// [`crate::audit`]).
+///
+/// With [`with_events`](Self::with_events), every change that raises access versions
+/// publishes one [`InvalidationEvent::Membership`] per membership whose version it raised (the
+/// member edited, every holder of an edited role, the receiver of a delegation, and the
+/// receivers of the delegations of those), and a new member is announced too, so guards and
+/// replicas evict what they cached at once.
 #[derive(Clone)]
 pub struct DirectoryService {
     store: Arc<dyn DirectoryStore>,
     clock: Arc<dyn Clock>,
     audit: Option<Arc<dyn AuditStore>>,
+    events: Arc<dyn EventPublisher>,
     context: AuditContext,
 }
 
 impl DirectoryService {
-    /// A service over `store`, without an audit log.
+    /// A service over `store`, without an audit log, publishing no events.
     #[must_use]
     pub fn new(store: Arc<dyn DirectoryStore>, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
             clock,
             audit: None,
+            events: Arc::new(NoEvents),
             context: AuditContext::default(),
+        }
+    }
+
+    /// Publishes the invalidation events of every change to `events`.
+    #[must_use]
+    pub fn with_events(mut self, events: Arc<dyn EventPublisher>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Tells guards and replicas that the access of the memberships `bumps` raised (in
+    /// `company_id`) changed.
+    async fn announce(&self, company_id: CompanyId, bumps: &[AccessBump]) {
+        for membership_id in bumps.iter().map(|b| b.membership_id) {
+            let event = InvalidationEvent::Membership {
+                company_id,
+                membership_id,
+            };
+            // Only session revocations leave a marker; the lifetime is unused here.
+            self.events.publish(&event, std::time::Duration::ZERO).await;
         }
     }
 
@@ -254,6 +283,11 @@ impl DirectoryService {
         );
         match self.store.create_membership(&m).await {
             Ok(()) => {
+                let new = AccessBump {
+                    membership_id: m.id,
+                    access_version: m.access_version,
+                };
+                self.announce(company_id, &[new]).await;
                 self.audited(
                     action::MEMBERSHIP_CREATE,
                     company_id,
@@ -284,6 +318,7 @@ impl DirectoryService {
         patch: &MembershipPatch,
     ) -> Result<(Membership, Vec<AccessBump>), DirectoryError> {
         let (m, bumps) = self.patch_member(company_id, id, patch).await?;
+        self.announce(company_id, &bumps).await;
         self.audited(
             action::MEMBERSHIP_UPDATE,
             company_id,
@@ -329,6 +364,7 @@ impl DirectoryService {
             ..MembershipPatch::default()
         };
         let (m, bumps) = self.patch_member(company_id, id, &patch).await?;
+        self.announce(company_id, &bumps).await;
         self.audited(
             action::MEMBERSHIP_REMOVE,
             company_id,
@@ -363,6 +399,7 @@ impl DirectoryService {
             permissions,
         };
         let bumps = self.store.put_role(&role, self.clock.now()).await?;
+        self.announce(company_id, &bumps).await;
         self.audited(
             action::ROLE_PUT,
             company_id,
@@ -414,6 +451,7 @@ impl DirectoryService {
             }
             other => other?,
         };
+        self.announce(company_id, &bumps).await;
         self.audited(
             action::ROLE_DELETE,
             company_id,
@@ -460,6 +498,7 @@ impl DirectoryService {
             created_at: now,
         };
         let bumps = self.store.create_delegation(&d).await?;
+        self.announce(company_id, &bumps).await;
         self.audited(
             action::DELEGATION_CREATE,
             company_id,
@@ -496,6 +535,7 @@ impl DirectoryService {
             }
             other => other?,
         };
+        self.announce(company_id, &bumps).await;
         self.audited(
             action::DELEGATION_REVOKE,
             company_id,

@@ -260,9 +260,11 @@ impl AuthService {
         Ok(())
     }
 
-    /// Publishes invalidation events (session revocations) to `events`, e.g. Redis.
+    /// Publishes invalidation events (session revocations, and the membership events of the
+    /// companies created here) to `events`, e.g. Redis.
     #[must_use]
     pub fn with_events(mut self, events: Arc<dyn EventPublisher>) -> Self {
+        self.directory = self.directory.with_events(events.clone());
         self.events = events;
         self
     }

@@ -29,16 +29,18 @@ use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use kisum_guard::{
-    AccessContext, CompanySlug, DelegationId, DenialCode, InvalidId, MembershipId, ModuleKey,
-    Permission, PermissionPattern, RoleKey, UserId,
+    AccessContext, CONSISTENCY_HEADER, CompanyId, CompanySlug, ConsistencyToken, DelegationId,
+    DenialCode, InvalidId, MembershipId, ModuleKey, Permission, PermissionPattern, RoleKey, UserId,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiJson, AuthState, Caller, Client};
+use super::{ApiError, ApiJson, AuthState, Caller, Client, param};
 use crate::access::Explanation;
 use crate::admin::{DirectoryError, DirectoryService, NewDelegation};
-use crate::directory::{Company, Delegation, Membership, MembershipPatch, MembershipStatus, Role};
+use crate::directory::{
+    AccessBump, Company, Delegation, Membership, MembershipPatch, MembershipStatus, Role,
+};
 use crate::identity::Email;
 
 /// Reading the members, roles and access explanations of the company.
@@ -145,6 +147,50 @@ fn admin(s: &AuthState, caller: &Caller, client: &Client) -> DirectoryService {
         .acting_as(client.0.audit_context(Some(caller.claims.sub)))
 }
 
+/// `response` with `X-Kisum-Consistency: token`: a read presenting it is never answered from a
+/// state older than the write.
+fn consistent(mut response: Response, token: ConsistencyToken) -> Response {
+    if let Ok(value) = axum::http::HeaderValue::from_str(&token.to_string()) {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_static(CONSISTENCY_HEADER),
+            value,
+        );
+    }
+    response
+}
+
+/// The token after a write about membership `id`: the version the write gave it, or its
+/// current version when the write raised none (revoking a revoked delegation).
+async fn membership_token(
+    s: &AuthState,
+    company_id: CompanyId,
+    id: MembershipId,
+    bumps: &[AccessBump],
+) -> Result<ConsistencyToken, ApiError> {
+    let version = match bumps.iter().find(|b| b.membership_id == id) {
+        Some(b) => b.access_version,
+        None => s
+            .directory
+            .get_membership(id)
+            .await?
+            .map_or(0, |m| m.access_version),
+    };
+    Ok(ConsistencyToken::membership(company_id, id, version))
+}
+
+/// The token after a role edit, which raises every holder's version: the caller's own new
+/// version when they hold the role (what their next read must reflect), otherwise a company
+/// token at the entitlement version they saw (a role edit changes no entitlement; the holders'
+/// caches are evicted by the membership events).
+fn role_token(ctx: &AccessContext, bumps: &[AccessBump]) -> ConsistencyToken {
+    match bumps.iter().find(|b| b.membership_id == ctx.membership_id) {
+        Some(b) => {
+            ConsistencyToken::membership(ctx.company_id, ctx.membership_id, b.access_version)
+        }
+        None => ConsistencyToken::company(ctx.company_id, ctx.entitlement_version),
+    }
+}
+
 /// Parses every item of `field` (role keys, module keys, permission patterns): 422 naming the
 /// first invalid one.
 fn parse_set<T>(field: &str, items: &[String]) -> Result<BTreeSet<T>, ApiError>
@@ -232,11 +278,15 @@ async fn create_company(
         .map(CompanySlug::new)
         .transpose()
         .map_err(|e| ApiError::invalid_field("slug", e.to_string()))?;
-    let (company, _) = admin(&s, &caller, &client)
+    let (company, owner) = admin(&s, &caller, &client)
         .create_company(&name, slug, caller.claims.sub)
         .await
         .map_err(admin_error)?;
-    Ok((StatusCode::CREATED, Json::<Company>(company)).into_response())
+    let token = ConsistencyToken::membership(company.id, owner.id, owner.access_version);
+    Ok(consistent(
+        (StatusCode::CREATED, Json::<Company>(company)).into_response(),
+        token,
+    ))
 }
 
 // ---- members -------------------------------------------------------------------------------
@@ -329,8 +379,12 @@ async fn add_member(
         )
         .await
         .map_err(admin_error)?;
+    let token = ConsistencyToken::membership(ctx.company_id, m.id, m.access_version);
     let view = MemberView::new(m, Some(user.email.to_string()));
-    Ok((StatusCode::CREATED, Json(view)).into_response())
+    Ok(consistent(
+        (StatusCode::CREATED, Json(view)).into_response(),
+        token,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -346,7 +400,7 @@ async fn update_member(
     client: Client,
     ApiPath((org, id)): ApiPath<(String, String)>,
     b: Body<UpdateMemberBody>,
-) -> Result<Json<MemberView>, ApiError> {
+) -> Result<Response, ApiError> {
     let ctx = authorize(&s, &caller, &org, MEMBERS_MANAGE).await?;
     let id: MembershipId = path_id(&id, "membership")?;
     let b = body(b)?;
@@ -374,7 +428,11 @@ async fn update_member(
         .update_member(ctx.company_id, id, &patch)
         .await
         .map_err(admin_error)?;
-    Ok(Json(member_view(&s, m).await?))
+    let token = ConsistencyToken::membership(ctx.company_id, m.id, m.access_version);
+    Ok(consistent(
+        Json(member_view(&s, m).await?).into_response(),
+        token,
+    ))
 }
 
 async fn remove_member(
@@ -382,14 +440,15 @@ async fn remove_member(
     caller: Caller,
     client: Client,
     ApiPath((org, id)): ApiPath<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let ctx = authorize(&s, &caller, &org, MEMBERS_MANAGE).await?;
     let id: MembershipId = path_id(&id, "membership")?;
-    admin(&s, &caller, &client)
+    let bumps = admin(&s, &caller, &client)
         .remove_member(ctx.company_id, id)
         .await
         .map_err(admin_error)?;
-    Ok(StatusCode::NO_CONTENT)
+    let token = membership_token(&s, ctx.company_id, id, &bumps).await?;
+    Ok(consistent(StatusCode::NO_CONTENT.into_response(), token))
 }
 
 // ---- roles ---------------------------------------------------------------------------------
@@ -456,15 +515,15 @@ async fn store_role(
     ctx: &AccessContext,
     key: RoleKey,
     b: RoleBody,
-) -> Result<Role, ApiError> {
+) -> Result<(Role, ConsistencyToken), ApiError> {
     let name = parse_name("name", &b.name)?;
     let permissions = parse_set::<PermissionPattern>("permissions", &b.permissions)?;
     grantable(ctx, &permissions)?;
-    let (role, _bumps) = admin
+    let (role, bumps) = admin
         .put_role(ctx.company_id, key, &name, permissions)
         .await
         .map_err(admin_error)?;
-    Ok(role)
+    Ok((role, role_token(ctx, &bumps)))
 }
 
 fn role_key(raw: &str) -> Result<RoleKey, ApiError> {
@@ -491,8 +550,11 @@ async fn create_role(
                 .detail(format!("role `{key}` exists; use PUT to replace it")),
         );
     }
-    let role = store_role(&admin(&s, &caller, &client), &ctx, key, b).await?;
-    Ok((StatusCode::CREATED, Json(role)).into_response())
+    let (role, token) = store_role(&admin(&s, &caller, &client), &ctx, key, b).await?;
+    Ok(consistent(
+        (StatusCode::CREATED, Json(role)).into_response(),
+        token,
+    ))
 }
 
 async fn put_role(
@@ -501,7 +563,7 @@ async fn put_role(
     client: Client,
     ApiPath((org, key)): ApiPath<(String, String)>,
     b: Body<RoleBody>,
-) -> Result<Json<Role>, ApiError> {
+) -> Result<Response, ApiError> {
     let ctx = authorize(&s, &caller, &org, ROLES_MANAGE).await?;
     let key = role_key(&key)?;
     let b = body(b)?;
@@ -511,9 +573,8 @@ async fn put_role(
             "differs from the key in the path; roles cannot be renamed",
         ));
     }
-    Ok(Json(
-        store_role(&admin(&s, &caller, &client), &ctx, key, b).await?,
-    ))
+    let (role, token) = store_role(&admin(&s, &caller, &client), &ctx, key, b).await?;
+    Ok(consistent(Json(role).into_response(), token))
 }
 
 async fn delete_role(
@@ -521,14 +582,17 @@ async fn delete_role(
     caller: Caller,
     client: Client,
     ApiPath((org, key)): ApiPath<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let ctx = authorize(&s, &caller, &org, ROLES_MANAGE).await?;
     let key: RoleKey = path_id(&key, "role")?;
-    admin(&s, &caller, &client)
+    let bumps = admin(&s, &caller, &client)
         .delete_role(ctx.company_id, &key)
         .await
         .map_err(admin_error)?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(consistent(
+        StatusCode::NO_CONTENT.into_response(),
+        role_token(&ctx, &bumps),
+    ))
 }
 
 // ---- delegations ---------------------------------------------------------------------------
@@ -588,7 +652,7 @@ async fn create_delegation(
         expires_at: b.expires_at,
     };
     let to = new.to_membership_id;
-    let (d, _bumps) = admin(&s, &caller, &client)
+    let (d, bumps) = admin(&s, &caller, &client)
         .create_delegation(ctx.company_id, new)
         .await
         .map_err(|e| match e {
@@ -602,7 +666,11 @@ async fn create_delegation(
             ),
             other => admin_error(other),
         })?;
-    Ok((StatusCode::CREATED, Json(d)).into_response())
+    let token = membership_token(&s, ctx.company_id, d.to_membership_id, &bumps).await?;
+    Ok(consistent(
+        (StatusCode::CREATED, Json(d)).into_response(),
+        token,
+    ))
 }
 
 async fn revoke_delegation(
@@ -610,7 +678,7 @@ async fn revoke_delegation(
     caller: Caller,
     client: Client,
     ApiPath((org, id)): ApiPath<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let ctx = access_in(&s, &caller, &org).await?;
     let id: DelegationId = path_id(&id, "delegation")?;
     let d = s
@@ -622,11 +690,12 @@ async fn revoke_delegation(
     if d.from_membership_id != ctx.membership_id {
         require(&ctx, DELEGATIONS_MANAGE)?;
     }
-    admin(&s, &caller, &client)
+    let bumps = admin(&s, &caller, &client)
         .revoke_delegation(ctx.company_id, id)
         .await
         .map_err(admin_error)?;
-    Ok(StatusCode::NO_CONTENT)
+    let token = membership_token(&s, ctx.company_id, d.to_membership_id, &bumps).await?;
+    Ok(consistent(StatusCode::NO_CONTENT.into_response(), token))
 }
 
 // ---- explain -------------------------------------------------------------------------------
@@ -638,11 +707,6 @@ struct ExplainQuery {
     permission: Option<String>,
 }
 
-/// A query value, `None` when absent or blank.
-fn present(v: Option<&String>) -> Option<&str> {
-    v.map(|s| s.trim()).filter(|s| !s.is_empty())
-}
-
 async fn explain(
     State(s): State<AuthState>,
     caller: Caller,
@@ -651,15 +715,15 @@ async fn explain(
 ) -> Result<Json<Explanation>, ApiError> {
     let ctx = authorize(&s, &caller, &org, MEMBERS_READ).await?;
     let Query(q) = q.map_err(|e| ApiError::invalid_field("query", e.body_text()))?;
-    let membership_id: MembershipId = present(q.membership_id.as_ref())
+    let membership_id: MembershipId = param(q.membership_id.as_ref())
         .ok_or_else(|| ApiError::invalid_field("membership_id", "required"))?
         .parse()
         .map_err(|e: InvalidId| ApiError::invalid_field("membership_id", e.to_string()))?;
-    let module = present(q.module.as_ref())
+    let module = param(q.module.as_ref())
         .map(ModuleKey::new)
         .transpose()
         .map_err(|e| ApiError::invalid_field("module", e.to_string()))?;
-    let permission = present(q.permission.as_ref())
+    let permission = param(q.permission.as_ref())
         .map(Permission::new)
         .transpose()
         .map_err(|e| ApiError::invalid_field("permission", e.to_string()))?;

@@ -14,8 +14,8 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use kisum_guard::{
-    AccessContext, Claims, CompanyId, DenialCode, InvalidationEvent, PROBLEM_CONTENT_TYPE,
-    ServiceKeys, SessionId, UserId,
+    AccessContext, CONSISTENCY_HEADER, Claims, CompanyId, ConsistencyToken, DenialCode,
+    InvalidationEvent, PROBLEM_CONTENT_TYPE, ServiceKeys, SessionId, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -496,9 +496,33 @@ async fn me(State(s): State<AuthState>, caller: Caller) -> Result<Json<MeView>, 
     }))
 }
 
+/// The `X-Kisum-Consistency` token a request presents, if any (a malformed one is 400
+/// `invalid_request`). Access is resolved from the stores on every call here, so any token is
+/// satisfied; the header is accepted so clients can send it everywhere they read access.
+#[derive(Debug, Clone, Copy)]
+pub struct Consistency(pub Option<ConsistencyToken>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Consistency {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(raw) = parts.headers.get(CONSISTENCY_HEADER) else {
+            return Ok(Self(None));
+        };
+        raw.to_str()
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(|t| Self(Some(t)))
+            .ok_or_else(|| {
+                ApiError::invalid_request(format!("malformed `{CONSISTENCY_HEADER}` header"))
+            })
+    }
+}
+
 async fn me_access(
     State(s): State<AuthState>,
     caller: Caller,
+    _consistency: Consistency,
     headers: HeaderMap,
 ) -> Result<Json<AccessContext>, ApiError> {
     let org = headers.get("x-org").and_then(|v| v.to_str().ok());
@@ -682,6 +706,7 @@ struct ResolveBody {
 
 async fn resolve(
     State(s): State<AuthState>,
+    _consistency: Consistency,
     ApiJson(b): ApiJson<ResolveBody>,
 ) -> Result<Json<AccessContext>, ApiError> {
     Ok(Json(

@@ -127,8 +127,10 @@ impl World {
         })
         .await
         .unwrap();
-        let directory =
-            DirectoryService::new(store.clone(), clock.clone()).with_audit(store.clone());
+        let events = Arc::new(Recorder::default());
+        let directory = DirectoryService::new(store.clone(), clock.clone())
+            .with_audit(store.clone())
+            .with_events(events.clone());
         let (acme, owner) = directory
             .create_company("Acme", None, UserId::new())
             .await
@@ -169,7 +171,6 @@ impl World {
             )
             .await
             .unwrap();
-        let events = Arc::new(Recorder::default());
         let access = AccessService::new(
             store.clone(),
             store.clone(),

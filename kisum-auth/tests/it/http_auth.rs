@@ -620,6 +620,28 @@ async fn internal_routes_need_a_service_key() {
         StatusCode::OK,
         "every configured key is accepted (rotation)"
     );
+    let body = json!({"user_id": app.world.owner.user_id, "session_id": owner.id, "org": "acme"});
+    let token = kisum_guard::ConsistencyToken::membership(app.world.acme.id, app.world.owner.id, 1);
+    let (s, _, ctx) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/access/resolve",
+        key,
+        Some(body.clone()),
+        &[("x-kisum-consistency", &token.to_string())],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "a satisfied token: {ctx}");
+    let (s, h, b) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/access/resolve",
+        key,
+        Some(body),
+        &[("x-kisum-consistency", "v1.garbage")],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::BAD_REQUEST, "invalid_request");
 
     let sid = reg["session_id"].as_str().unwrap();
     let (s, _, state) = call(

@@ -1728,3 +1728,214 @@ async fn administration_writes_are_audited_with_actor_and_company() {
         assert_eq!(e.details[key], value, "{request_id}: {e:?}");
     }
 }
+
+/// The `X-Kisum-Consistency` token of a write answer.
+fn token_of(headers: &HeaderMap) -> kisum_guard::ConsistencyToken {
+    headers
+        .get("x-kisum-consistency")
+        .expect("a write answers with a consistency token")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn administration_writes_answer_consistency_tokens_and_publish_events() {
+    use kisum_auth::events::InvalidationEvent;
+    use kisum_guard::ConsistencyToken;
+
+    let app = app().await;
+    let w = &app.world;
+    let acme = w.acme.id;
+    let owner = app.owner().await;
+    let (_, bob_token) = app.register("bob@example.test").await;
+    w.events.take();
+    let membership = |m: MembershipId| InvalidationEvent::Membership {
+        company_id: acme,
+        membership_id: m,
+    };
+    let write = |method: Method, uri: String, token: String, body: Option<Value>| {
+        let router = app.public.clone();
+        async move {
+            let (status, headers, value) =
+                call(&router, method.clone(), &uri, Some(&token), body).await;
+            assert!(status.is_success(), "{method} {uri}: {status} {value}");
+            (token_of(&headers), value)
+        }
+    };
+
+    let (t, bob) = write(
+        Method::POST,
+        app.acme("/members"),
+        owner.clone(),
+        Some(json!({"email": "bob@example.test", "roles": [], "modules": []})),
+    )
+    .await;
+    let bob_m: MembershipId = bob["membership_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(t, ConsistencyToken::membership(acme, bob_m, 1));
+    assert_eq!(w.events.take(), [membership(bob_m)]);
+
+    let (t, _) = write(
+        Method::PATCH,
+        app.acme(&format!("/members/{bob_m}")),
+        owner.clone(),
+        Some(json!({"roles": ["finance-viewer"], "modules": ["finance"]})),
+    )
+    .await;
+    assert_eq!(t, ConsistencyToken::membership(acme, bob_m, 2));
+    assert_eq!(w.events.take(), [membership(bob_m)]);
+    // Read-your-writes: bob's access presenting the token reflects the write.
+    let (s, _, ctx) = call_with(
+        &app.public,
+        Method::GET,
+        "/v1/auth/me/access",
+        Some(&bob_token),
+        None,
+        &[("x-org", "acme"), ("x-kisum-consistency", &t.to_string())],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{ctx}");
+    assert_eq!(ctx["access_version"], 2);
+    let ev = ctx["entitlement_version"].as_u64().unwrap();
+
+    let (t, d) = write(
+        Method::POST,
+        app.acme("/delegations"),
+        owner.clone(),
+        Some(json!({"to_membership_id": bob_m, "permissions": ["finance.invoices.write"], "expires_at": in_a_day()})),
+    )
+    .await;
+    let d_id = d["id"].as_str().unwrap().to_owned();
+    assert_eq!(t, ConsistencyToken::membership(acme, bob_m, 3));
+    assert_eq!(w.events.take(), [membership(bob_m)]);
+
+    // A role edit raises every holder: the fixture's viewer and bob.
+    let (t, _) = write(
+        Method::PUT,
+        app.acme("/roles/finance-viewer"),
+        owner.clone(),
+        Some(json!({"name": "Finance viewer", "permissions": ["finance.invoices.read", "finance.reports.read"]})),
+    )
+    .await;
+    assert_eq!(
+        t,
+        ConsistencyToken::company(acme, ev),
+        "the owner holds no edited role: a company token"
+    );
+    let mut raised = w.events.take();
+    raised.sort_by_key(|e| format!("{e:?}"));
+    let mut want = vec![membership(w.member.id), membership(bob_m)];
+    want.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(raised, want, "one event per holder");
+
+    // A caller editing a role they hold gets their own new version.
+    write(
+        Method::POST,
+        app.acme("/roles"),
+        owner.clone(),
+        Some(json!({"key": "role-admin", "name": "Role admin", "permissions": ["company.roles.manage", "company.members.read"]})),
+    )
+    .await;
+    write(
+        Method::PATCH,
+        app.acme(&format!("/members/{bob_m}")),
+        owner.clone(),
+        Some(json!({"roles": ["finance-viewer", "role-admin"]})),
+    )
+    .await;
+    w.events.take();
+    let (t, _) = write(
+        Method::PUT,
+        app.acme("/roles/role-admin"),
+        bob_token.clone(),
+        Some(json!({"name": "Role administrator", "permissions": ["company.roles.manage", "company.members.read"]})),
+    )
+    .await;
+    assert_eq!(t, ConsistencyToken::membership(acme, bob_m, 6));
+    assert_eq!(w.events.take(), [membership(bob_m)]);
+    let (t, _) = write(
+        Method::DELETE,
+        app.acme("/roles/role-admin"),
+        owner.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(t, ConsistencyToken::company(acme, ev));
+    assert_eq!(w.events.take(), [membership(bob_m)]);
+
+    let (t, _) = write(
+        Method::DELETE,
+        app.acme(&format!("/delegations/{d_id}")),
+        owner.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(t, ConsistencyToken::membership(acme, bob_m, 8));
+    assert_eq!(w.events.take(), [membership(bob_m)]);
+    let (t, _) = write(
+        Method::DELETE,
+        app.acme(&format!("/delegations/{d_id}")),
+        owner.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(
+        t,
+        ConsistencyToken::membership(acme, bob_m, 8),
+        "revoking again changes nothing and says so"
+    );
+    assert!(w.events.take().is_empty());
+
+    let (t, _) = write(
+        Method::DELETE,
+        app.acme(&format!("/members/{bob_m}")),
+        owner.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(t, ConsistencyToken::membership(acme, bob_m, 9));
+    assert_eq!(w.events.take(), [membership(bob_m)]);
+
+    let (t, globex) = write(
+        Method::POST,
+        "/v1/companies".to_owned(),
+        owner.clone(),
+        Some(json!({"name": "Globex"})),
+    )
+    .await;
+    assert_eq!(t.company_id.to_string(), globex["id"].as_str().unwrap());
+    assert_eq!(t.access_version, 1, "the new owner membership");
+}
+
+#[tokio::test]
+async fn a_malformed_consistency_token_is_a_bad_request() {
+    let app = app().await;
+    let owner = app.owner().await;
+    for bad in ["nope", "v1.acme.-.1.1", "v1"] {
+        let (s, h, b) = call_with(
+            &app.public,
+            Method::GET,
+            "/v1/auth/me/access",
+            Some(&owner),
+            None,
+            &[("x-org", "acme"), ("x-kisum-consistency", bad)],
+        )
+        .await;
+        assert_problem(s, &h, &b, StatusCode::BAD_REQUEST, "invalid_request", bad);
+    }
+    let stale = kisum_guard::ConsistencyToken::membership(app.world.acme.id, app.world.owner.id, 1);
+    let (s, _, ctx) = call_with(
+        &app.public,
+        Method::GET,
+        "/v1/auth/me/access",
+        Some(&owner),
+        None,
+        &[
+            ("x-org", "acme"),
+            ("x-kisum-consistency", &stale.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{ctx}");
+}
