@@ -61,6 +61,8 @@ pub mod action {
     pub const LOGOUT_ALL: &str = "logout_all";
     /// The user ended one of their sessions by id (`DELETE /v1/auth/sessions/{id}`).
     pub const SESSION_DELETE: &str = "session.delete";
+    /// Sessions beyond the per-user limit were revoked by a new sign-in.
+    pub const SESSION_EVICT: &str = "session.evict";
     /// A user registered.
     pub const USER_REGISTER: &str = "user.register";
     /// The user changed their password.

@@ -28,6 +28,10 @@ pub struct SessionConfig {
     /// Tolerance for presenting the immediate predecessor of the current refresh token (racing
     /// browser tabs): off (zero) by default, capped at 30 s.
     pub reuse_grace: TimeDelta,
+    /// The most sessions one user may hold at once (default 50; `None`: no limit). A sign-in
+    /// beyond it revokes the user's oldest active sessions (reason `evicted`). Two sign-ins
+    /// racing may briefly leave one session over the limit; the next sign-in corrects it.
+    pub max_per_user: Option<u32>,
 }
 
 impl Default for SessionConfig {
@@ -36,6 +40,7 @@ impl Default for SessionConfig {
             idle: TimeDelta::days(7),
             absolute: TimeDelta::days(30),
             reuse_grace: TimeDelta::zero(),
+            max_per_user: Some(50),
         }
     }
 }
@@ -322,10 +327,64 @@ impl AuthService {
     ) -> Result<TokenPair, AuthError> {
         let now = self.clock.now();
         let mut session = Session::new(user, now, self.sessions.idle, self.sessions.absolute);
-        session.ip = client.ip;
-        session.user_agent = client.user_agent.map(|ua| ua.chars().take(512).collect());
+        session.ip.clone_from(&client.ip);
+        session.user_agent = client
+            .user_agent
+            .as_deref()
+            .map(|ua| ua.chars().take(512).collect());
         self.store.create_session(&session).await?;
+        if let Some(max) = self.sessions.max_per_user {
+            self.evict_beyond(&session, max, &client).await?;
+        }
         self.issue(&session, now, None).await
+    }
+
+    /// Revokes the oldest active sessions of `newest.user_id` beyond `max` (at least 1: the
+    /// newest session always stays), announcing and auditing each.
+    async fn evict_beyond(
+        &self,
+        newest: &Session,
+        max: u32,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let now = self.clock.now();
+        let max = usize::try_from(max.max(1)).unwrap_or(usize::MAX);
+        let others: Vec<Session> = self
+            .store
+            .list_user_sessions(newest.user_id)
+            .await?
+            .into_iter()
+            .filter(|s| s.id != newest.id && s.is_active(now))
+            .collect();
+        // Oldest first (the store's order); keep the `max - 1` newest others.
+        let excess = others.len().saturating_sub(max - 1);
+        let mut evicted = Vec::new();
+        for old in others.iter().take(excess) {
+            if self
+                .store
+                .revoke_session(old.id, RevokeReason::Evicted, now)
+                .await?
+            {
+                evicted.push(old.id);
+            }
+        }
+        if evicted.is_empty() {
+            return Ok(());
+        }
+        self.announce_revoked(&evicted).await;
+        self.audit(
+            action::SESSION_EVICT,
+            AuditOutcome::Success,
+            Some(newest.user_id),
+            client,
+            serde_json::json!({
+                "revoked_sessions": evicted,
+                "new_session_id": newest.id,
+                "limit": max,
+            }),
+        )
+        .await;
+        Ok(())
     }
 
     /// Issues an access token and a refresh token for `session`; with `spend`, the refresh

@@ -65,6 +65,89 @@ pub struct AuthState {
     pub service_keys: ServiceKeys,
     /// Rate limits of sign-in and registration.
     pub limits: RateLimits,
+    /// The optional cookie mode: when set, token answers also set the refresh token as an
+    /// `HttpOnly; Secure; SameSite=Strict` cookie, `/v1/auth/refresh` accepts it when the body
+    /// names no token, and sign-out clears it. `None` (the default): tokens travel in bodies
+    /// only.
+    pub refresh_cookie: Option<RefreshCookie>,
+}
+
+/// The refresh-token cookie of the cookie mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshCookie {
+    /// The cookie name (default `kisum_refresh`).
+    pub name: String,
+    /// The cookie path (default `/v1/auth`: the browser sends it to the Auth routes only).
+    pub path: String,
+}
+
+impl Default for RefreshCookie {
+    fn default() -> Self {
+        Self {
+            name: "kisum_refresh".to_owned(),
+            path: "/v1/auth".to_owned(),
+        }
+    }
+}
+
+impl RefreshCookie {
+    /// The `Set-Cookie` value carrying `token` for `max_age` seconds (0 clears the cookie).
+    #[must_use]
+    pub fn set_cookie(&self, token: &str, max_age: i64) -> String {
+        format!(
+            "{}={token}; Path={}; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
+            self.name,
+            self.path,
+            max_age.max(0)
+        )
+    }
+
+    /// The cookie's value in the request's `Cookie` headers, if present and not empty.
+    #[must_use]
+    pub fn read(&self, headers: &HeaderMap) -> Option<String> {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, value)| *name == self.name && !value.is_empty())
+            .map(|(_, value)| value.to_owned())
+    }
+
+    /// `response` with the cookie set (or cleared when `token` is `None`).
+    fn apply(&self, mut response: Response, token: Option<(&str, i64)>) -> Response {
+        let value = match token {
+            Some((token, max_age)) => self.set_cookie(token, max_age),
+            None => self.set_cookie("", 0),
+        };
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+        response
+    }
+}
+
+/// A token answer: `body` with `status`, and in cookie mode the refresh cookie of `tokens`.
+fn token_answer(
+    s: &AuthState,
+    status: StatusCode,
+    body: impl Serialize,
+    tokens: (&str, i64),
+) -> Response {
+    let response = (status, Json(body)).into_response();
+    match &s.refresh_cookie {
+        Some(cookie) => cookie.apply(response, Some(tokens)),
+        None => response,
+    }
+}
+
+/// `response`, clearing the refresh cookie in cookie mode.
+fn clear_cookie(s: &AuthState, response: Response) -> Response {
+    match &s.refresh_cookie {
+        Some(cookie) => cookie.apply(response, None),
+        None => response,
+    }
 }
 
 /// The rate limiter and the limits the public routes apply.
@@ -319,8 +402,10 @@ async fn register(
             client,
         )
         .await?;
+    let tokens = TokenResponse::from(pair);
+    let cookie = (tokens.refresh_token.clone(), tokens.refresh_expires_in);
     let body = RegisterResponse {
-        tokens: pair.into(),
+        tokens,
         user: UserView {
             id: user.id,
             email: user.email.to_string(),
@@ -329,7 +414,12 @@ async fn register(
         },
         company,
     };
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok(token_answer(
+        &s,
+        StatusCode::CREATED,
+        body,
+        (&cookie.0, cookie.1),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -342,7 +432,7 @@ async fn login(
     State(s): State<AuthState>,
     Client(client): Client,
     ApiJson(b): ApiJson<LoginBody>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut hits = Vec::new();
     if let Some(ip) = client_ip(&client) {
         hits.push((login_ip_key(ip), s.limits.login_per_ip));
@@ -351,45 +441,75 @@ async fn login(
         hits.push((login_email_key(&email), s.limits.login_per_email));
     }
     s.limits.check(&hits).await?;
-    Ok(Json(
-        s.auth
-            .login(&b.email, Password::new(b.password), client)
-            .await?
-            .into(),
-    ))
+    let pair = s
+        .auth
+        .login(&b.email, Password::new(b.password), client)
+        .await?;
+    Ok(tokens_ok(&s, pair))
+}
+
+/// 200 `TokenResponse` (with the refresh cookie in cookie mode).
+fn tokens_ok(s: &AuthState, pair: TokenPair) -> Response {
+    let body = TokenResponse::from(pair);
+    let cookie = (body.refresh_token.clone(), body.refresh_expires_in);
+    token_answer(s, StatusCode::OK, body, (&cookie.0, cookie.1))
 }
 
 #[derive(Deserialize)]
 struct RefreshBody {
-    refresh_token: String,
+    refresh_token: Option<String>,
 }
 
+/// `POST /v1/auth/refresh`: the token from the body, or in cookie mode from the refresh
+/// cookie when the body names none (an empty body is then accepted too).
 async fn refresh(
     State(s): State<AuthState>,
     Client(client): Client,
-    ApiJson(b): ApiJson<RefreshBody>,
-) -> Result<Json<TokenResponse>, ApiError> {
-    Ok(Json(s.auth.refresh(&b.refresh_token, client).await?.into()))
+    request: Request,
+) -> Result<Response, ApiError> {
+    let cookie = s
+        .refresh_cookie
+        .as_ref()
+        .and_then(|c| c.read(request.headers()));
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request body too large",
+        )
+    })?;
+    let from_body = if cookie.is_some() && bytes.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+        let ApiJson(b) = ApiJson::<RefreshBody>::from_request(request, &s).await?;
+        b.refresh_token
+    };
+    let token = from_body
+        .or(cookie)
+        .ok_or_else(|| ApiError::invalid_field("refresh_token", "required"))?;
+    Ok(tokens_ok(&s, s.auth.refresh(&token, client).await?))
 }
 
 async fn logout(
     State(s): State<AuthState>,
     caller: Caller,
     Client(client): Client,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     s.auth
         .logout(caller.claims.sub, caller.session.id, client)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(clear_cookie(&s, StatusCode::NO_CONTENT.into_response()))
 }
 
 async fn logout_all(
     State(s): State<AuthState>,
     caller: Caller,
     Client(client): Client,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     s.auth.logout_all(caller.claims.sub, client).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(clear_cookie(&s, StatusCode::NO_CONTENT.into_response()))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -636,7 +756,7 @@ async fn otp_verify(
         .verify_otp(&b.email, &b.code, b.purpose, client)
         .await?
     {
-        Some(pair) => Ok(Json(TokenResponse::from(pair)).into_response()),
+        Some(pair) => Ok(tokens_ok(&s, pair)),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }

@@ -37,6 +37,7 @@ async fn app() -> App {
         events: world.events.clone(),
         service_keys: "finance:s3rvice-key-for-tests".parse().unwrap(),
         limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
+        refresh_cookie: None,
     };
     App {
         public: public_router(state),

@@ -524,3 +524,95 @@ async fn retiring_a_key_keeps_sessions_alive_through_refresh() {
     assert_eq!(header.kid.as_deref(), Some(new_kid.as_str()));
     assert!(e.auth.authenticate(&after.access.token).await.is_ok());
 }
+
+#[tokio::test]
+async fn the_oldest_sessions_are_evicted_beyond_the_per_user_limit() {
+    assert_eq!(SessionConfig::default().max_per_user, Some(50));
+    let e = env_with(
+        cheap(),
+        SessionConfig {
+            max_per_user: Some(2),
+            ..SessionConfig::default()
+        },
+    );
+    let (user, first, _) = e
+        .auth
+        .register("ada@example.test", Password::new(PW), None, None, client())
+        .await
+        .unwrap();
+    e.clock.advance(TimeDelta::seconds(1));
+    let second = e
+        .auth
+        .login("ada@example.test", Password::new(PW), client())
+        .await
+        .unwrap();
+    assert!(
+        e.auth.authenticate(&first.access.token).await.is_ok(),
+        "two sessions fit"
+    );
+    e.clock.advance(TimeDelta::seconds(1));
+    let third = e
+        .auth
+        .login("ada@example.test", Password::new(PW), client())
+        .await
+        .unwrap();
+    assert!(matches!(
+        e.auth.authenticate(&first.access.token).await,
+        Err(AuthError::SessionRevoked)
+    ));
+    let evicted = kisum_auth::SessionStore::get_session(&*e.store, first.session_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        evicted.revoked_reason,
+        Some(kisum_auth::RevokeReason::Evicted)
+    );
+    assert_eq!(
+        e.auth
+            .sessions(user.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect::<Vec<_>>(),
+        [second.session_id, third.session_id]
+    );
+    let events = kisum_auth::audit::AuditStore::list(&*e.store, None, None, 100)
+        .await
+        .unwrap();
+    let evict = events
+        .iter()
+        .find(|ev| ev.action == kisum_auth::audit::action::SESSION_EVICT)
+        .unwrap();
+    assert_eq!(evict.actor_user_id, Some(user.id));
+    assert_eq!(
+        evict.details["revoked_sessions"],
+        serde_json::json!([first.session_id])
+    );
+    assert!(matches!(
+        e.auth.refresh(first.refresh.expose(), client()).await,
+        Err(AuthError::SessionRevoked)
+    ));
+
+    // Without a limit nothing is evicted.
+    let e = env_with(
+        cheap(),
+        SessionConfig {
+            max_per_user: None,
+            ..SessionConfig::default()
+        },
+    );
+    let (user, _, _) = e
+        .auth
+        .register("bob@example.test", Password::new(PW), None, None, client())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        e.auth
+            .login("bob@example.test", Password::new(PW), client())
+            .await
+            .unwrap();
+    }
+    assert_eq!(e.auth.sessions(user.id).await.unwrap().len(), 4);
+}

@@ -45,6 +45,7 @@ async fn app() -> App {
         events: world.events.clone(),
         service_keys: kisum_guard::ServiceKeys::default(),
         limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
+        refresh_cookie: None,
     };
     App {
         router: public_router(state),
