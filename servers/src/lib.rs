@@ -30,7 +30,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod app;
 pub mod audit;
 pub mod config;
 pub mod logging;
+pub mod module;
 pub mod ops;
+pub mod run;
+pub mod seed;

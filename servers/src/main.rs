@@ -1,16 +1,18 @@
 //! The `kisum` binary: reference servers and operator commands.
 //!
-//! Implemented so far: `kisum migrate`, `kisum keys`, `kisum audit prune` and `kisum config`
-//! (validate a server's configuration without starting it). The servers (`auth`, `core`,
-//! `module`, `dev`) arrive with their issue, on the foundation of the `kisum_servers` library
-//! (configuration, ops endpoints and layers, logging).
+//! Servers: `kisum auth`, `kisum core`, `kisum module`, `kisum dev`. Operator commands:
+//! `kisum migrate`, `kisum keys`, `kisum audit prune` and `kisum config` (validate a server's
+//! configuration without starting it). Built on the `kisum_servers` library.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use kisum_guard::SystemClock;
 use kisum_servers::audit::{self, AuditCommand};
-use kisum_servers::config::{AuthArgs, ConfigProblem, ConfigProblems, CoreArgs, ModuleArgs};
+use kisum_servers::config::{
+    AuthArgs, ConfigProblem, ConfigProblems, CoreArgs, LogFormat, ModuleArgs,
+};
+use kisum_servers::{ops, run};
 
 mod keys;
 mod migrate;
@@ -25,6 +27,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run Auth: the public listener (`/v1/auth/*`, `/v1/companies/*`, JWKS) and the internal
+    /// one (`/internal/v1/*`, service keys).
+    Auth(Box<AuthArgs>),
+    /// Run Core: its internal listener only (service keys).
+    Core(Box<CoreArgs>),
+    /// Run the reference business backend (guarded invoices of one module).
+    Module(Box<ModuleArgs>),
+    /// Run everything in one process on SQLite under `--data-dir`, migrated and seeded with a
+    /// demo company; prints what to try next.
+    Dev(Box<kisum_servers::run::DevArgs>),
     /// Apply the SQL migrations of Auth and/or Core (idempotent; refuses a database migrated by
     /// a newer kisum).
     Migrate(migrate::MigrateArgs),
@@ -63,6 +75,41 @@ fn report_config<C: std::fmt::Debug>(
         Err(problems) => {
             eprintln!("kisum {component}: {}", ConfigProblems(problems));
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints every configuration problem and exits with status 2.
+fn refuse(component: &str, problems: Vec<ConfigProblem>) -> ExitCode {
+    eprintln!(
+        "kisum {component}: refusing to start: {}",
+        ConfigProblems(problems)
+    );
+    ExitCode::from(2)
+}
+
+fn init_logs(format: LogFormat, filter: &str) {
+    if let Err(e) = kisum_servers::logging::init(format, filter) {
+        eprintln!("kisum: logging: {e}");
+    }
+}
+
+/// Runs a server until ctrl-c or SIGTERM.
+fn serve<F, Fut>(component: &str, runtime: &tokio::runtime::Runtime, run: F) -> ExitCode
+where
+    F: FnOnce(ops::Shutdown) -> Fut,
+    Fut: std::future::Future<Output = Result<(), kisum_servers::app::StartError>>,
+{
+    let result = runtime.block_on(async {
+        let shutdown = ops::Shutdown::on_signal();
+        run(shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "kisum {component} stopped");
+            eprintln!("kisum {component}: {e}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -130,6 +177,39 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Auth(args) => {
+            let config = match args.validate() {
+                Ok(c) => c,
+                Err(problems) => return refuse("auth", problems),
+            };
+            init_logs(config.common.log_format, &config.common.log_filter);
+            serve("auth", &runtime, |s| run::auth(config, s))
+        }
+        Command::Core(args) => {
+            let config = match args.validate() {
+                Ok(c) => c,
+                Err(problems) => return refuse("core", problems),
+            };
+            init_logs(config.common.log_format, &config.common.log_filter);
+            serve("core", &runtime, |s| run::core(config, s))
+        }
+        Command::Module(args) => {
+            let config = match args.validate() {
+                Ok(c) => c,
+                Err(problems) => return refuse("module", problems),
+            };
+            init_logs(config.common.log_format, &config.common.log_filter);
+            serve("module", &runtime, |s| run::module(config, s))
+        }
+        Command::Dev(args) => {
+            let format = if args.log_format.eq_ignore_ascii_case("json") {
+                LogFormat::Json
+            } else {
+                LogFormat::Text
+            };
+            init_logs(format, "info");
+            serve("dev", &runtime, |s| run::dev(*args, s))
         }
         Command::Keys(_) | Command::Config(_) => ExitCode::SUCCESS,
     }

@@ -1,0 +1,450 @@
+//! The reference business backend (`kisum module --name <module>`): invoices of the caller's
+//! company, every route behind the guard.
+//!
+//! - `GET /v1/{module}/invoices` (`{module}.invoices.read`)
+//! - `POST /v1/{module}/invoices` (`{module}.invoices.write`), body
+//!   `{customer, amount_cents, currency?}` → 201
+//! - `GET /v1/{module}/invoices/{id}` (`{module}.invoices.read`), 404 outside the company
+//!
+//! Invoices live in memory, SQLite or PostgreSQL (its own `module_invoices` table, migrated
+//! on start-up and tracked in `kisum_module_migrations`).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use kisum_core::sql::{EmbeddedMigration, MigrationSet};
+use kisum_guard::{Access, AccessGuard, Clock, CompanyId, Principal, Problem, Require, UserId};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::ops::problem_response;
+
+/// The module's PostgreSQL migrations.
+pub const PG_MIGRATIONS: MigrationSet = MigrationSet {
+    component: "module",
+    table: "kisum_module_migrations",
+    migrations: &[EmbeddedMigration {
+        version: 1,
+        description: "invoices",
+        sql: include_str!("../../migrations/postgres/module/0001_invoices.sql"),
+    }],
+};
+
+/// The module's SQLite migrations.
+pub const SQLITE_MIGRATIONS: MigrationSet = MigrationSet {
+    component: "module",
+    table: "kisum_module_migrations",
+    migrations: &[EmbeddedMigration {
+        version: 1,
+        description: "invoices",
+        sql: include_str!("../../migrations/sqlite/module/0001_invoices.sql"),
+    }],
+};
+
+/// An invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Invoice {
+    /// Its id.
+    pub id: Uuid,
+    /// The company it belongs to.
+    pub company_id: CompanyId,
+    /// Sequential number within the company.
+    pub number: i64,
+    /// Who is billed.
+    pub customer: String,
+    /// Amount in cents.
+    pub amount_cents: i64,
+    /// ISO 4217 currency code.
+    pub currency: String,
+    /// Who created it.
+    pub created_by: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where invoices are kept.
+#[derive(Debug, Clone)]
+pub enum InvoiceDb {
+    /// In memory (tests, demos).
+    Memory(Arc<Mutex<Vec<Invoice>>>),
+    /// SQLite.
+    Sqlite(sqlx::SqlitePool),
+    /// PostgreSQL.
+    Postgres(sqlx::PgPool),
+}
+
+/// A database failure (answered 503; details logged, never sent).
+#[derive(Debug, thiserror::Error)]
+#[error("invoice store unavailable: {0}")]
+pub struct DbError(String);
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
+type Row = (Uuid, Uuid, i64, String, i64, String, Uuid, i64);
+
+fn from_row(r: Row) -> Result<Invoice, DbError> {
+    Ok(Invoice {
+        id: r.0,
+        company_id: CompanyId::from(r.1),
+        number: r.2,
+        customer: r.3,
+        amount_cents: r.4,
+        currency: r.5,
+        created_by: UserId::from(r.6),
+        created_at: DateTime::from_timestamp_micros(r.7)
+            .ok_or_else(|| DbError("stored time out of range".into()))?,
+    })
+}
+
+macro_rules! columns {
+    () => {
+        "id, company_id, number, customer, amount_cents, currency, created_by, created_at"
+    };
+}
+
+const LIST: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM module_invoices WHERE company_id = $1 ORDER BY number DESC LIMIT 1000"
+);
+const GET: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM module_invoices WHERE company_id = $1 AND id = $2"
+);
+const INSERT: &str = concat!(
+    "INSERT INTO module_invoices (",
+    columns!(),
+    ") SELECT $1, $2, COALESCE(MAX(number), 0) + 1, $3, $4, $5, $6, $7 \
+     FROM module_invoices WHERE company_id = $2 RETURNING number"
+);
+
+impl InvoiceDb {
+    /// Opens (and migrates) the database at `url`: `sqlite://…`, `postgres://…`, or `memory`.
+    ///
+    /// # Errors
+    /// The database cannot be opened or migrated.
+    pub async fn open(url: &str) -> Result<Self, DbError> {
+        if url == "memory" {
+            return Ok(Self::Memory(Arc::default()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(std::time::Duration::from_secs(5))
+                .connect(url)
+                .await?;
+            PG_MIGRATIONS
+                .run_postgres(&pool)
+                .await
+                .map_err(|e| DbError(e.to_string()))?;
+            return Ok(Self::Postgres(pool));
+        }
+        let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(
+                options
+                    .create_if_missing(true)
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(std::time::Duration::from_secs(5)),
+            )
+            .await?;
+        SQLITE_MIGRATIONS
+            .run_sqlite(&pool)
+            .await
+            .map_err(|e| DbError(e.to_string()))?;
+        Ok(Self::Sqlite(pool))
+    }
+
+    /// The company's invoices, newest first.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn list(&self, company: CompanyId) -> Result<Vec<Invoice>, DbError> {
+        let rows: Vec<Row> = match self {
+            Self::Memory(m) => {
+                let mut v: Vec<_> = m
+                    .lock()
+                    .await
+                    .iter()
+                    .filter(|i| i.company_id == company)
+                    .cloned()
+                    .collect();
+                v.sort_by(|a, b| b.number.cmp(&a.number));
+                return Ok(v);
+            }
+            Self::Sqlite(p) => {
+                sqlx::query_as(LIST)
+                    .bind(*company.as_uuid())
+                    .fetch_all(p)
+                    .await?
+            }
+            Self::Postgres(p) => {
+                sqlx::query_as(LIST)
+                    .bind(*company.as_uuid())
+                    .fetch_all(p)
+                    .await?
+            }
+        };
+        rows.into_iter().map(from_row).collect()
+    }
+
+    /// One invoice of the company.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn get(&self, company: CompanyId, id: Uuid) -> Result<Option<Invoice>, DbError> {
+        let row: Option<Row> = match self {
+            Self::Memory(m) => {
+                return Ok(m
+                    .lock()
+                    .await
+                    .iter()
+                    .find(|i| i.company_id == company && i.id == id)
+                    .cloned());
+            }
+            Self::Sqlite(p) => {
+                sqlx::query_as(GET)
+                    .bind(*company.as_uuid())
+                    .bind(id)
+                    .fetch_optional(p)
+                    .await?
+            }
+            Self::Postgres(p) => {
+                sqlx::query_as(GET)
+                    .bind(*company.as_uuid())
+                    .bind(id)
+                    .fetch_optional(p)
+                    .await?
+            }
+        };
+        row.map(from_row).transpose()
+    }
+
+    /// Creates an invoice with the company's next number.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn create(&self, mut invoice: Invoice) -> Result<Invoice, DbError> {
+        let company = invoice.company_id.as_uuid();
+        let at = invoice.created_at.timestamp_micros();
+        let created_by = invoice.created_by.as_uuid();
+        invoice.number = match self {
+            Self::Memory(m) => {
+                let mut m = m.lock().await;
+                let next = m
+                    .iter()
+                    .filter(|i| i.company_id == invoice.company_id)
+                    .map(|i| i.number)
+                    .max()
+                    .unwrap_or(0)
+                    .saturating_add(1);
+                invoice.number = next;
+                m.push(invoice.clone());
+                return Ok(invoice);
+            }
+            Self::Sqlite(p) => {
+                sqlx::query_scalar(INSERT)
+                    .bind(invoice.id)
+                    .bind(company)
+                    .bind(&invoice.customer)
+                    .bind(invoice.amount_cents)
+                    .bind(&invoice.currency)
+                    .bind(created_by)
+                    .bind(at)
+                    .fetch_one(p)
+                    .await?
+            }
+            Self::Postgres(p) => {
+                sqlx::query_scalar(INSERT)
+                    .bind(invoice.id)
+                    .bind(company)
+                    .bind(&invoice.customer)
+                    .bind(invoice.amount_cents)
+                    .bind(&invoice.currency)
+                    .bind(created_by)
+                    .bind(at)
+                    .fetch_one(p)
+                    .await?
+            }
+        };
+        Ok(invoice)
+    }
+
+    /// Whether the database answers (for `/ready`).
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        match self {
+            Self::Memory(_) => Ok(()),
+            Self::Sqlite(p) => sqlx::query("SELECT 1")
+                .execute(p)
+                .await
+                .map(|_| ())
+                .map_err(Into::into),
+            Self::Postgres(p) => sqlx::query("SELECT 1")
+                .execute(p)
+                .await
+                .map(|_| ())
+                .map_err(Into::into),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct ModuleState {
+    db: InvoiceDb,
+    clock: Arc<dyn Clock>,
+}
+
+#[derive(Deserialize)]
+struct NewInvoice {
+    customer: String,
+    amount_cents: i64,
+    currency: Option<String>,
+}
+
+fn problem(status: StatusCode, code: &str, title: &str, detail: &str) -> Response {
+    problem_response(
+        status,
+        &Problem::new(status.as_u16(), code, title).with_detail(detail),
+    )
+}
+
+fn unavailable(e: &DbError) -> Response {
+    tracing::error!(error = %e, "invoice store unavailable");
+    problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "service unavailable",
+        "the invoice store cannot be reached",
+    )
+}
+
+async fn list(
+    State(s): State<ModuleState>,
+    access: Access,
+) -> Result<Json<Vec<Invoice>>, Response> {
+    s.db.list(access.company_id)
+        .await
+        .map(Json)
+        .map_err(|e| unavailable(&e))
+}
+
+async fn get_one(
+    State(s): State<ModuleState>,
+    access: Access,
+    Path(id): Path<String>,
+) -> Result<Json<Invoice>, Response> {
+    let not_found = || {
+        problem(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "not found",
+            "no such invoice in this company",
+        )
+    };
+    let id: Uuid = id.parse().map_err(|_| not_found())?;
+    s.db.get(access.company_id, id)
+        .await
+        .map_err(|e| unavailable(&e))?
+        .map(Json)
+        .ok_or_else(not_found)
+}
+
+async fn create(
+    State(s): State<ModuleState>,
+    principal: Principal,
+    access: Access,
+    body: Result<Json<NewInvoice>, JsonRejection>,
+) -> Result<(StatusCode, Json<Invoice>), Response> {
+    let Json(body) = body.map_err(|e| {
+        let status = e.status();
+        let (status, code) = if status == StatusCode::UNPROCESSABLE_ENTITY {
+            (status, "validation_failed")
+        } else if status == StatusCode::PAYLOAD_TOO_LARGE {
+            (status, "payload_too_large")
+        } else {
+            (StatusCode::BAD_REQUEST, "invalid_request")
+        };
+        problem(status, code, "invalid request body", &e.body_text())
+    })?;
+    let customer = body.customer.trim();
+    let currency = body
+        .currency
+        .as_deref()
+        .unwrap_or("EUR")
+        .trim()
+        .to_ascii_uppercase();
+    let mut errors = Vec::new();
+    if customer.is_empty() || customer.len() > 200 {
+        errors.push(kisum_guard::FieldError {
+            field: "customer".into(),
+            message: "1 to 200 characters".into(),
+        });
+    }
+    if body.amount_cents <= 0 {
+        errors.push(kisum_guard::FieldError {
+            field: "amount_cents".into(),
+            message: "must be positive".into(),
+        });
+    }
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        errors.push(kisum_guard::FieldError {
+            field: "currency".into(),
+            message: "a three-letter ISO 4217 code".into(),
+        });
+    }
+    if !errors.is_empty() {
+        let mut p = Problem::new(422, "validation_failed", "validation failed");
+        p.errors = errors;
+        return Err(problem_response(StatusCode::UNPROCESSABLE_ENTITY, &p));
+    }
+    let invoice = Invoice {
+        id: Uuid::now_v7(),
+        company_id: access.company_id,
+        number: 0,
+        customer: customer.to_owned(),
+        amount_cents: body.amount_cents,
+        currency,
+        created_by: principal.user_id,
+        created_at: s.clock.now(),
+    };
+    let created = s.db.create(invoice).await.map_err(|e| unavailable(&e))?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// The module's public router: invoices of `module`, each route behind `guard`.
+pub fn router(module: &str, guard: &AccessGuard, db: InvoiceDb, clock: Arc<dyn Clock>) -> Router {
+    let read_perm = format!("{module}.invoices.read");
+    let write_perm = format!("{module}.invoices.write");
+    let state = ModuleState { db, clock };
+    let base = format!("/v1/{module}/invoices");
+    let read = Router::new()
+        .route(&base, get(list))
+        .route(&format!("{base}/{{id}}"), get(get_one))
+        .route_layer(guard.layer(Require::module(module).permission(&read_perm)));
+    let write = Router::new()
+        .route(&base, axum::routing::post(create))
+        .route_layer(guard.layer(Require::module(module).permission(&write_perm)));
+    read.merge(write).with_state(state)
+}
+
+impl IntoResponse for DbError {
+    fn into_response(self) -> Response {
+        unavailable(&self)
+    }
+}

@@ -1,0 +1,429 @@
+//! The server subcommands: `kisum auth`, `kisum core`, `kisum module`, `kisum dev`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use kisum_auth::keys::{KeyRing, SigningAlgorithm, generate_into};
+use kisum_core::admin::CoreAdmin;
+use kisum_core::{CoreState, EntitlementService};
+use kisum_guard::remote::{HttpJwks, RemoteAccessSource};
+use kisum_guard::{AccessSource, Clock, JwksSource, ServiceKeys, SystemClock};
+
+use crate::app::{
+    self, AuthParts, CountedEvents, LocalEvents, PostedEvents, RedisCoreEvents, StartError,
+};
+use crate::config::{AuthConfig, CoreConfig, ModuleConfig};
+use crate::module::{self, InvoiceDb};
+use crate::ops::{self, HttpSettings, Shutdown};
+use crate::seed;
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<tokio::net::TcpListener, StartError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::new(&format!("cannot listen on {addr} ({what})"), e))
+}
+
+/// Serves every `(listener, router)` until `shutdown`; the first failure stops them all.
+async fn serve_all(
+    servers: Vec<(tokio::net::TcpListener, axum::Router)>,
+    shutdown: Shutdown,
+) -> Result<(), StartError> {
+    let mut set = tokio::task::JoinSet::new();
+    for (listener, router) in servers {
+        set.spawn(ops::serve(listener, router, shutdown.clone()));
+    }
+    let mut result = Ok(());
+    while let Some(done) = set.join_next().await {
+        let failed = match done {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(e) = failed {
+            shutdown.trigger();
+            result = Err(StartError::new("server stopped", e));
+        }
+    }
+    result
+}
+
+/// `kisum auth`: the public and internal listeners of Auth.
+///
+/// # Errors
+/// A start-up failure.
+pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let redis = config.common.redis.as_ref();
+    let store = app::open_auth_store(config.database_url.expose()).await?;
+    let entitlements: Arc<dyn kisum_auth::EntitlementSource> = Arc::new(
+        app::RemoteEntitlements::new(&config.core_url, config.internal_api_key.expose())?,
+    );
+    let public_url = config
+        .common
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let email: Option<Arc<dyn kisum_auth::email::EmailSender>> =
+        if config.common.mode == crate::config::Mode::Development {
+            Some(Arc::new(kisum_auth::email::LogEmailSender::new()))
+        } else {
+            None
+        };
+    let built = app::build_auth(AuthParts {
+        store: store.clone(),
+        keys: config.signing_keys,
+        issuer: config.issuer,
+        audience: config.audience,
+        entitlements: entitlements.clone(),
+        events: app::auth_events(redis)?,
+        limiter: app::rate_limiter(redis, clock.clone()).await?,
+        service_keys: config.service_keys,
+        email,
+        public_url,
+        clock,
+    })?;
+    let settings = config.common.http_settings();
+    let readiness = app::auth_readiness(store, entitlements, redis);
+    let public = app::finish(
+        kisum_auth::http::public_router(built.state.clone()),
+        readiness.clone(),
+        &settings,
+    )?;
+    let internal = app::finish(
+        kisum_auth::http::internal_router(built.state),
+        readiness,
+        &internal_settings(&settings),
+    )?;
+    let servers = vec![
+        (bind(config.listen, "auth public").await?, public),
+        (
+            bind(config.internal_listen, "auth internal").await?,
+            internal,
+        ),
+    ];
+    serve_all(servers, shutdown).await
+}
+
+/// Internal listeners never answer browsers: no CORS.
+fn internal_settings(settings: &HttpSettings) -> HttpSettings {
+    HttpSettings {
+        cors_origins: Vec::new(),
+        ..settings.clone()
+    }
+}
+
+/// `kisum core`: Core's internal listener.
+///
+/// # Errors
+/// A start-up failure.
+pub async fn core(config: CoreConfig, shutdown: Shutdown) -> Result<(), StartError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let redis = config.common.redis.as_ref();
+    let stores = app::open_core_store(config.database_url.expose()).await?;
+    let service = EntitlementService::new(stores.store, clock.clone());
+    let events: Arc<dyn kisum_core::CoreEvents> = match (redis, &config.auth_internal_url) {
+        (Some(r), _) => Arc::new(CountedEvents(RedisCoreEvents(
+            kisum_auth::events::RedisEvents::new(
+                r.url.expose(),
+                &r.prefix,
+                Duration::from_millis(250),
+            )
+            .map_err(|e| StartError::new("redis", e))?,
+        ))),
+        (None, Some(url)) => {
+            let key = config
+                .internal_api_key
+                .as_ref()
+                .map(|k| k.expose().to_owned())
+                .unwrap_or_default();
+            Arc::new(CountedEvents(PostedEvents::new(url, &key)?))
+        }
+        (None, None) => Arc::new(CountedEvents(kisum_core::NoEvents)),
+    };
+    let admin = CoreAdmin::new(service.clone(), clock, stores.audit, events);
+    let readiness = app::core_readiness(service, redis);
+    let router = app::finish(
+        kisum_core::internal_router(CoreState::new(admin, config.service_keys)),
+        readiness,
+        &internal_settings(&config.common.http_settings()),
+    )?;
+    serve_all(
+        vec![(bind(config.internal_listen, "core internal").await?, router)],
+        shutdown,
+    )
+    .await
+}
+
+/// `kisum module`: the reference business backend, guarded.
+///
+/// # Errors
+/// A start-up failure.
+pub async fn module(config: ModuleConfig, shutdown: Shutdown) -> Result<(), StartError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let redis = config.common.redis.as_ref();
+    let db = InvoiceDb::open(config.database_url.expose())
+        .await
+        .map_err(|e| StartError::new("module database", e))?;
+    let jwks: Arc<dyn JwksSource> = Arc::new(
+        HttpJwks::new(
+            format!("{}/.well-known/jwks.json", config.auth_url),
+            Duration::from_secs(3),
+        )
+        .map_err(|e| StartError::new("HTTP client", e))?,
+    );
+    let source: Arc<dyn AccessSource> = Arc::new(
+        RemoteAccessSource::new(
+            &config.auth_internal_url,
+            config.internal_api_key.expose(),
+            Duration::from_secs(3),
+        )
+        .map_err(|e| StartError::new("HTTP client", e))?,
+    );
+    let guard = app::guard(
+        &config.issuer,
+        &config.audience,
+        config.access_cache_ttl,
+        jwks,
+        source,
+        redis,
+        clock.clone(),
+    )?;
+    // Prefetch the keys; an unreachable Auth is not fatal (readiness says so).
+    guard.keys().refresh().await;
+    let readiness = app::module_readiness(db.clone(), guard.clone(), redis);
+    let router = app::finish(
+        module::router(config.name.as_str(), &guard, db, clock),
+        readiness,
+        &config.common.http_settings(),
+    )?;
+    serve_all(
+        vec![(bind(config.listen, "module").await?, router)],
+        shutdown,
+    )
+    .await
+}
+
+/// Arguments of `kisum dev`.
+#[derive(Debug, Clone, Args)]
+pub struct DevArgs {
+    /// Where the SQLite databases, the signing key and the service key live.
+    #[arg(long, env = "KISUM_DATA_DIR", default_value = "./.kisum")]
+    pub data_dir: PathBuf,
+    /// Auth's public listener.
+    #[arg(long, env = "KISUM_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Auth's internal listener.
+    #[arg(long, env = "KISUM_INTERNAL_LISTEN", default_value = "127.0.0.1:8081")]
+    pub internal_listen: SocketAddr,
+    /// Core's internal listener.
+    #[arg(long, env = "KISUM_CORE_LISTEN", default_value = "127.0.0.1:8082")]
+    pub core_listen: SocketAddr,
+    /// The reference `finance` backend.
+    #[arg(long, env = "KISUM_MODULE_LISTEN", default_value = "127.0.0.1:8090")]
+    pub module_listen: SocketAddr,
+    /// The internal service key (generated and kept in the data directory when unset).
+    #[arg(long, env = "KISUM_INTERNAL_API_KEY", hide_env_values = true)]
+    pub internal_api_key: Option<String>,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "KISUM_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+fn random_hex(bytes: usize) -> Result<String, StartError> {
+    let mut b = vec![0u8; bytes];
+    aws_lc_rs::rand::fill(&mut b).map_err(|_| StartError("no system randomness".into()))?;
+    Ok(b.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The signing keys of the data directory, generating the first one when there is none.
+fn dev_keys(dir: &Path, clock: &dyn Clock) -> Result<KeyRing, StartError> {
+    let mut kids: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()?
+                        .strip_suffix(".pem")
+                        .map(str::to_owned)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if kids.is_empty() {
+        let (kid, _) = generate_into(dir, SigningAlgorithm::Es256, clock.now().date_naive())
+            .map_err(|e| StartError::new("generating the signing key", e))?;
+        kids.push(kid);
+    }
+    kids.sort();
+    let active = kids
+        .last()
+        .ok_or_else(|| StartError("no signing key".into()))?;
+    KeyRing::load_dir(dir, active).map_err(|e| StartError::new("signing keys", e))
+}
+
+fn dev_service_key(args: &DevArgs) -> Result<String, StartError> {
+    if let Some(k) = args.internal_api_key.as_deref().filter(|k| !k.is_empty()) {
+        return Ok(k.to_owned());
+    }
+    let path = args.data_dir.join("internal-api-key");
+    if let Ok(k) = std::fs::read_to_string(&path) {
+        let k = k.trim().to_owned();
+        if k.len() >= ServiceKeys::MIN_SECRET_LEN {
+            return Ok(k);
+        }
+    }
+    let k = random_hex(24)?;
+    std::fs::write(&path, &k).map_err(|e| StartError::new("writing the service key", e))?;
+    Ok(k)
+}
+
+fn sqlite_url(dir: &Path, file: &str) -> String {
+    format!("sqlite://{}", dir.join(file).display())
+}
+
+/// `kisum dev`: Auth, Core and the `finance` backend in one process on SQLite, migrated and
+/// seeded; prints what to try.
+///
+/// # Errors
+/// A start-up failure.
+pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| StartError::new(&format!("data directory {}", args.data_dir.display()), e))?;
+    let keys = dev_keys(&args.data_dir.join("keys"), clock.as_ref())?;
+    let service_key = dev_service_key(&args)?;
+    let service_keys = ServiceKeys::new([("dev".to_owned(), service_key.clone())])
+        .map_err(|e| StartError::new("KISUM_INTERNAL_API_KEY", e))?;
+    let issuer = format!("http://{}", args.listen);
+    let audience = "kisum".to_owned();
+
+    // Core.
+    let stores = app::open_core_store(&sqlite_url(&args.data_dir, "core.db")).await?;
+    let entitlements = EntitlementService::new(stores.store, clock.clone());
+    let events = LocalEvents::default();
+    let core_admin = CoreAdmin::new(
+        entitlements.clone(),
+        clock.clone(),
+        stores.audit,
+        Arc::new(CountedEvents(events.clone())),
+    );
+
+    // Auth, with Core in process.
+    let store = app::open_auth_store(&sqlite_url(&args.data_dir, "auth.db")).await?;
+    let built = app::build_auth(AuthParts {
+        store: store.clone(),
+        keys,
+        issuer: issuer.clone(),
+        audience: audience.clone(),
+        entitlements: Arc::new(entitlements.clone()),
+        events: Arc::new(events.clone()),
+        limiter: app::rate_limiter(None, clock.clone()).await?,
+        service_keys: service_keys.clone(),
+        email: Some(Arc::new(kisum_auth::email::LogEmailSender::new())),
+        public_url: issuer.clone(),
+        clock: clock.clone(),
+    })?;
+
+    // The finance backend, with Auth in process.
+    let db = InvoiceDb::open(&sqlite_url(&args.data_dir, "finance.db"))
+        .await
+        .map_err(|e| StartError::new("finance database", e))?;
+    let guard = app::guard(
+        &issuer,
+        &audience,
+        Duration::from_secs(30),
+        Arc::new(built.tokens.clone()),
+        Arc::new(built.state.access.clone()),
+        None,
+        clock.clone(),
+    )?;
+    events.subscribe(guard.clone());
+
+    let seeded = seed::seed(&built.state.auth, &built.state.admin, &core_admin)
+        .await
+        .map_err(|e| StartError::new("seeding", e))?;
+
+    let settings = HttpSettings::default();
+    let auth_ready = app::auth_readiness(store, Arc::new(entitlements.clone()), None);
+    let servers = vec![
+        (
+            bind(args.listen, "auth public").await?,
+            app::finish(
+                kisum_auth::http::public_router(built.state.clone()),
+                auth_ready.clone(),
+                &settings,
+            )?,
+        ),
+        (
+            bind(args.internal_listen, "auth internal").await?,
+            app::finish(
+                kisum_auth::http::internal_router(built.state.clone()),
+                auth_ready,
+                &settings,
+            )?,
+        ),
+        (
+            bind(args.core_listen, "core internal").await?,
+            app::finish(
+                kisum_core::internal_router(CoreState::new(core_admin, service_keys)),
+                app::core_readiness(entitlements, None),
+                &settings,
+            )?,
+        ),
+        (
+            bind(args.module_listen, "finance").await?,
+            app::finish(
+                module::router("finance", &guard, db.clone(), clock),
+                app::module_readiness(db, guard, None),
+                &settings,
+            )?,
+        ),
+    ];
+    println!("{}", banner(&args, &service_key, seeded));
+    serve_all(servers, shutdown).await
+}
+
+fn banner(args: &DevArgs, service_key: &str, seeded: seed::Seeded) -> String {
+    let auth = format!("http://{}", args.listen);
+    let internal = format!("http://{}", args.internal_listen);
+    let core = format!("http://{}", args.core_listen);
+    let finance = format!("http://{}", args.module_listen);
+    let data = args.data_dir.display();
+    let seeded = match seeded {
+        seed::Seeded::Created => "seeded now",
+        seed::Seeded::AlreadyThere => "already seeded",
+    };
+    format!(
+        r#"
+kisum dev is running (data in {data}, {seeded})
+
+  Auth (public)     {auth}        JWKS: {auth}/.well-known/jwks.json
+  Auth (internal)   {internal}
+  Core (internal)   {core}
+  finance backend   {finance}
+  service key       {service_key}   (Authorization: Bearer … on the internal listeners)
+
+Demo company `acme` (basic + finance add-on), password `{pw}`:
+  {owner}   owner
+  {member}  finance-viewer (finance.invoices.read)
+
+Try:
+  TOKEN=$(curl -s {auth}/v1/auth/login -H 'content-type: application/json' \
+    -d '{{"email":"{member}","password":"{pw}"}}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  curl -s {auth}/v1/auth/me/access -H "authorization: Bearer $TOKEN" -H 'x-org: acme'
+  curl -s {finance}/v1/finance/invoices -H "authorization: Bearer $TOKEN" -H 'x-org: acme'
+  curl -s -X POST {finance}/v1/finance/invoices -H "authorization: Bearer $TOKEN" -H 'x-org: acme' \
+    -H 'content-type: application/json' -d '{{"customer":"Globex","amount_cents":1200}}'   # 403: read-only
+  curl -s {core}/internal/v1/modules -H 'authorization: Bearer {service_key}'   # Core: internal, service key only
+
+Stop with Ctrl-C.
+"#,
+        pw = seed::DEMO_PASSWORD,
+        owner = seed::OWNER_EMAIL,
+        member = seed::MEMBER_EMAIL,
+    )
+}

@@ -1,0 +1,191 @@
+//! The demo data of `kisum dev`, exactly as API.md describes it: the catalog (modules `core`,
+//! `finance`, `market`, `touring`, `venue`, `ai`; package `basic`; an add-on per non-core
+//! module), company `acme` with `basic` and the `finance` add-on active, and two users.
+//! Seeding is idempotent: a second start finds `owner@acme.test` and changes nothing.
+
+use kisum_auth::credentials::Password;
+use kisum_auth::service::{AuthService, ClientInfo};
+use kisum_auth::{DirectoryService, Email, MembershipStatus};
+use kisum_core::admin::{Actor, CoreAdmin};
+use kisum_core::{
+    AddOn, CompanyAddOn, Module, ModuleKind, Package, Subscription, SubscriptionStatus,
+};
+use kisum_guard::{AddOnKey, ModuleKey, PackageKey, Permission, PermissionPattern, RoleKey};
+
+/// The demo password of both users.
+pub const DEMO_PASSWORD: &str = "kisum-demo-password";
+/// The owner's email.
+pub const OWNER_EMAIL: &str = "owner@acme.test";
+/// The finance viewer's email.
+pub const MEMBER_EMAIL: &str = "member@acme.test";
+
+/// The demo modules; `core` is the Core App, the others are add-ons.
+pub const MODULES: [&str; 6] = ["core", "finance", "market", "touring", "venue", "ai"];
+
+/// Why seeding failed.
+#[derive(Debug, thiserror::Error)]
+#[error("seeding the demo data failed: {0}")]
+pub struct SeedError(String);
+
+fn err(e: impl std::fmt::Display) -> SeedError {
+    SeedError(e.to_string())
+}
+
+/// What seeding did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seeded {
+    /// The demo data was written now.
+    Created,
+    /// It was there already.
+    AlreadyThere,
+}
+
+fn permissions(module: &str) -> Result<Vec<Permission>, SeedError> {
+    let keys: &[&str] = match module {
+        "core" => &["core.home.view", "core.settings.manage"],
+        _ => &["invoices.read", "invoices.write", "reports.read"],
+    };
+    keys.iter()
+        .map(|k| {
+            let key = if module == "core" {
+                (*k).to_owned()
+            } else {
+                format!("{module}.{k}")
+            };
+            Permission::new(&key).map_err(err)
+        })
+        .collect()
+}
+
+/// Seeds the catalog through `core` and the company and users through `auth`.
+///
+/// # Errors
+/// A store failed or the demo data is inconsistent with what is there.
+pub async fn seed(
+    auth: &AuthService,
+    directory: &DirectoryService,
+    core: &CoreAdmin,
+) -> Result<Seeded, SeedError> {
+    let owner_email = Email::parse(OWNER_EMAIL).map_err(err)?;
+    if auth
+        .user_by_email(&owner_email)
+        .await
+        .map_err(err)?
+        .is_some()
+    {
+        return Ok(Seeded::AlreadyThere);
+    }
+    let actor = Actor::new("kisum-dev");
+    for key in MODULES {
+        let kind = if key == "core" {
+            ModuleKind::Core
+        } else {
+            ModuleKind::Addon
+        };
+        core.put_module(
+            &actor,
+            Module {
+                key: ModuleKey::new(key).map_err(err)?,
+                name: format!(
+                    "{}{}",
+                    key.get(..1).unwrap_or_default().to_uppercase(),
+                    key.get(1..).unwrap_or_default()
+                ),
+                kind,
+                permissions: permissions(key)?,
+            },
+        )
+        .await
+        .map_err(err)?;
+        if key != "core" {
+            core.put_addon(
+                &actor,
+                AddOn {
+                    key: AddOnKey::new(key).map_err(err)?,
+                    name: key.to_owned(),
+                    module: ModuleKey::new(key).map_err(err)?,
+                },
+            )
+            .await
+            .map_err(err)?;
+        }
+    }
+    core.put_package(
+        &actor,
+        Package {
+            key: PackageKey::new("basic").map_err(err)?,
+            name: "Basic".into(),
+            is_basic: true,
+            modules: [ModuleKey::core()].into(),
+        },
+    )
+    .await
+    .map_err(err)?;
+
+    let client = ClientInfo::default();
+    let (_, _, company) = auth
+        .register(
+            OWNER_EMAIL,
+            Password::new(DEMO_PASSWORD),
+            Some("Acme Owner".into()),
+            Some("Acme"),
+            client.clone(),
+        )
+        .await
+        .map_err(err)?;
+    let acme = company.ok_or_else(|| SeedError("registration created no company".into()))?;
+    let (member, _, _) = auth
+        .register(
+            MEMBER_EMAIL,
+            Password::new(DEMO_PASSWORD),
+            Some("Acme Member".into()),
+            None,
+            client,
+        )
+        .await
+        .map_err(err)?;
+    let viewer = RoleKey::new("finance-viewer").map_err(err)?;
+    directory
+        .put_role(
+            acme.id,
+            viewer.clone(),
+            "Finance viewer",
+            [PermissionPattern::new("finance.invoices.read").map_err(err)?].into(),
+        )
+        .await
+        .map_err(err)?;
+    directory
+        .add_member(
+            acme.id,
+            member.id,
+            MembershipStatus::Active,
+            [viewer].into(),
+            [ModuleKey::new("finance").map_err(err)?].into(),
+        )
+        .await
+        .map_err(err)?;
+    core.set_subscription(
+        &actor,
+        Subscription {
+            company_id: acme.id,
+            package: PackageKey::new("basic").map_err(err)?,
+            status: SubscriptionStatus::Active,
+            current_period_end: None,
+            grace_until: None,
+        },
+    )
+    .await
+    .map_err(err)?;
+    core.set_company_addon(
+        &actor,
+        CompanyAddOn {
+            company_id: acme.id,
+            addon: AddOnKey::new("finance").map_err(err)?,
+            status: SubscriptionStatus::Active,
+            current_period_end: None,
+        },
+    )
+    .await
+    .map_err(err)?;
+    Ok(Seeded::Created)
+}
