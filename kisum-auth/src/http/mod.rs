@@ -774,6 +774,15 @@ async fn not_found() -> ApiError {
     ApiError::not_found("route")
 }
 
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed",
+    )
+    .detail("this route does not answer that method")
+}
+
 /// The public router: `/v1/auth/*` and `/.well-known/jwks.json`.
 pub fn public_router(state: AuthState) -> Router {
     Router::new()
@@ -795,6 +804,7 @@ pub fn public_router(state: AuthState) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .merge(companies::routes())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
@@ -920,6 +930,7 @@ pub fn internal_router(state: AuthState) -> Router {
         .route("/internal/v1/events", post(publish_event))
         .route("/internal/v1/audit", get(audit_log))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), service_key))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(request_id))

@@ -1125,3 +1125,303 @@ async fn without_cookie_mode_no_cookie_is_set_or_read() {
     assert_eq!(s, StatusCode::OK);
     assert!(set_cookies(&h).is_empty());
 }
+
+/// Sends a raw request; its status, headers and JSON body (`Null` when empty).
+async fn raw(router: &Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let r = router.clone().oneshot(req).await.unwrap();
+    let (status, headers) = (r.status(), r.headers().clone());
+    let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (status, headers, body)
+}
+
+#[tokio::test]
+async fn every_generic_failure_is_a_problem_document() {
+    let app = app().await;
+    let post = |uri: &str, content_type: Option<&str>, body: Body| {
+        let mut req = Request::post(uri);
+        if let Some(ct) = content_type {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        req.body(body).unwrap()
+    };
+    let json = Some("application/json");
+    for (req, status, code) in [
+        (
+            post(
+                "/v1/auth/login",
+                json,
+                Body::from(vec![b' '; (1 << 20) + 1]),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            post("/v1/auth/register", json, Body::from("{\"email\": ")),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            post("/v1/auth/login", Some("text/plain"), Body::from("{}")),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            post("/v1/auth/login", None, Body::empty()),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            post(
+                "/v1/auth/register",
+                json,
+                Body::from(r#"{"email": "a@b.test", "password": ["x"]}"#),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            post(
+                "/v1/auth/refresh",
+                json,
+                Body::from(vec![b' '; (1 << 20) + 1]),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            Request::get("/v1/auth/login").body(Body::empty()).unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            Request::delete("/v1/companies/acme/members")
+                .body(Body::empty())
+                .unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            Request::get("/v1/auth/nothing")
+                .body(Body::empty())
+                .unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ] {
+        let what = format!("{} {}", req.method(), req.uri());
+        let (s, h, b) = raw(&app.public, req).await;
+        assert_eq!(s, status, "{what}: {b}");
+        assert_problem(s, &h, &b, status, code);
+    }
+    let internal = |req: axum::http::request::Builder| {
+        req.header(header::AUTHORIZATION, "Bearer s3rvice-key-for-tests")
+            .body(Body::empty())
+            .unwrap()
+    };
+    for (req, status, code) in [
+        (
+            internal(Request::get("/internal/v1/nothing")),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            internal(Request::get("/internal/v1/events")),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            Request::get("/internal/v1/nothing")
+                .body(Body::empty())
+                .unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        ),
+    ] {
+        let (s, h, b) = raw(&app.internal, req).await;
+        assert_problem(s, &h, &b, status, code);
+    }
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let app = app().await;
+    let get = |id: Option<&str>| {
+        let mut req = Request::get("/.well-known/jwks.json");
+        if let Some(id) = id {
+            req = req.header("x-request-id", id);
+        }
+        req.body(Body::empty()).unwrap()
+    };
+    let (s, h, _) = raw(&app.public, get(Some("client-req-7"))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["x-request-id"], "client-req-7", "echoed on success too");
+    let (_, h1, _) = raw(&app.public, get(None)).await;
+    let (_, h2, _) = raw(&app.public, get(None)).await;
+    let (g1, g2) = (
+        h1["x-request-id"].to_str().unwrap(),
+        h2["x-request-id"].to_str().unwrap(),
+    );
+    assert!(!g1.is_empty() && g1 != g2, "generated, one per request");
+    let long = "x".repeat(200);
+    let (_, h, _) = raw(&app.public, get(Some(&long))).await;
+    let replaced = h["x-request-id"].to_str().unwrap();
+    assert!(
+        replaced != long && !replaced.is_empty(),
+        "an unusable id is replaced"
+    );
+    let (s, h, _) = call(
+        &app.internal,
+        Method::GET,
+        &format!("/internal/v1/sessions/{}", kisum_guard::SessionId::new()),
+        KEY,
+        None,
+        &[("x-request-id", "internal-req-1")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "an unknown session");
+    assert_eq!(h["x-request-id"], "internal-req-1");
+}
+
+#[tokio::test]
+async fn remaining_auth_routes_answer_their_codes() {
+    let app = app().await;
+    // Registration with a company makes the user its owner.
+    let (s, _, reg) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/register",
+        None,
+        Some(json!({"email": "ada@example.test", "password": PW, "company_name": "Initech Labs"})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{reg}");
+    assert_eq!(reg["company"]["slug"], "initech-labs");
+    let token = reg["access_token"].as_str().unwrap();
+    let (_, _, me) = call(
+        &app.public,
+        Method::GET,
+        "/v1/auth/me",
+        Some(token),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(me["memberships"][0]["company_slug"], "initech-labs");
+    assert_eq!(me["memberships"][0]["roles"], json!(["owner"]));
+
+    // An unknown refresh token.
+    let (s, h, b) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/refresh",
+        None,
+        Some(json!({"refresh_token": "never-issued"})),
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+    // A malformed session id names no session.
+    let (s, h, b) = call(
+        &app.public,
+        Method::DELETE,
+        "/v1/auth/sessions/not-a-session",
+        Some(token),
+        None,
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::NOT_FOUND, "not_found");
+    // A weak new password, and no bearer at all.
+    let (s, h, b) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/password/change",
+        Some(token),
+        Some(json!({"current_password": PW, "new_password": "short"})),
+        &[],
+    )
+    .await;
+    assert_problem(
+        s,
+        &h,
+        &b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(b["errors"][0]["field"], "password");
+    for (method, uri) in [
+        (Method::POST, "/v1/auth/password/change"),
+        (Method::POST, "/v1/auth/logout"),
+        (Method::POST, "/v1/auth/logout-all"),
+        (Method::GET, "/v1/auth/sessions"),
+        (Method::GET, "/v1/auth/session"),
+        (Method::GET, "/v1/auth/me/access"),
+    ] {
+        let (s, h, b) = call(&app.public, method, uri, None, None, &[]).await;
+        assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
+    }
+
+    // An inactive membership, then a revoked session, on /v1/auth/me/access.
+    let user: kisum_guard::UserId = reg["user"]["id"].as_str().unwrap().parse().unwrap();
+    let m = app
+        .world
+        .directory
+        .add_member(
+            app.world.acme.id,
+            user,
+            kisum_auth::MembershipStatus::Suspended,
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let (s, h, b) = call(
+        &app.public,
+        Method::GET,
+        "/v1/auth/me/access",
+        Some(token),
+        None,
+        &[("x-org", "acme")],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::FORBIDDEN, "membership_inactive");
+    assert_eq!(m.status, kisum_auth::MembershipStatus::Suspended);
+    let sid = reg["session_id"].as_str().unwrap();
+    call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/logout",
+        Some(token),
+        None,
+        &[],
+    )
+    .await;
+    let (s, h, b) = call(
+        &app.public,
+        Method::GET,
+        "/v1/auth/me/access",
+        Some(token),
+        None,
+        &[("x-org", "initech-labs")],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "session_revoked");
+    let (s, _, state) = call(
+        &app.internal,
+        Method::GET,
+        &format!("/internal/v1/sessions/{sid}"),
+        KEY,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(state["active"], false);
+    assert!(state["revoked_at"].is_string(), "{state}");
+}

@@ -370,3 +370,89 @@ async fn secrets_are_stored_hashed() {
     assert!(!format!("{state:?}").contains(&code));
     assert_ne!(state.code_hash.unwrap().0[..6], *code.as_bytes());
 }
+
+#[tokio::test]
+async fn register_forgot_and_code_requests_are_rate_limited() {
+    let app = app().await;
+    register(&app, "ada@example.test").await;
+    // Registration: 10 per address per hour.
+    let register_from = |i: usize| {
+        let req = Request::post("/v1/auth/register")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-forwarded-for", "192.0.2.44")
+            .body(Body::from(
+                json!({"email": format!("user{i}@example.test"), "password": PW}).to_string(),
+            ))
+            .unwrap();
+        app.router.clone().oneshot(req)
+    };
+    for i in 0..10 {
+        assert_eq!(
+            register_from(i).await.unwrap().status(),
+            StatusCode::CREATED
+        );
+    }
+    let r = register_from(10).await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key(header::RETRY_AFTER));
+
+    // Password forgot: 5 per email per hour; other emails are not affected.
+    for _ in 0..5 {
+        let (s, _, _) = post(
+            &app,
+            "/v1/auth/password/forgot",
+            json!({"email": "ada@example.test"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+    }
+    let (s, h, b) = post(
+        &app,
+        "/v1/auth/password/forgot",
+        json!({"email": "ada@example.test"}),
+    )
+    .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
+    );
+    assert!(h.contains_key(header::RETRY_AFTER));
+    let (s, _, _) = post(
+        &app,
+        "/v1/auth/password/forgot",
+        json!({"email": "bob@example.test"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+
+    // Code requests: 10 per email per hour (whatever the purpose).
+    for i in 0..10 {
+        let purpose = if i % 2 == 0 { "login" } else { "verify_email" };
+        let (s, _, _) = post(
+            &app,
+            "/v1/auth/email-otp/request",
+            json!({"email": "ada@example.test", "purpose": purpose}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+    }
+    let (s, h, b) = post(
+        &app,
+        "/v1/auth/email-otp/request",
+        json!({"email": "ada@example.test", "purpose": "login"}),
+    )
+    .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
+    );
+    assert!(h.contains_key(header::RETRY_AFTER));
+    app.world.clock.advance(TimeDelta::hours(1));
+    let (s, _, _) = post(
+        &app,
+        "/v1/auth/email-otp/request",
+        json!({"email": "ada@example.test", "purpose": "login"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "the window passes");
+}
