@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The production smoke test of a Kisum deployment.
+#
+#   KISUM_INTERNAL_API_KEY=… scripts/smoke.sh AUTH_URL CORE_INTERNAL_URL MODULE_URL
+#
+# AUTH_URL is Auth's public base URL, CORE_INTERNAL_URL Core's internal base URL (reached with
+# the service key in KISUM_INTERNAL_API_KEY), MODULE_URL the reference `finance` backend.
+# It registers a fresh user with a fresh company, signs in, reads the session and
+# `me/access`, makes a denied and then an allowed backend request around an entitlement
+# change, checks that a subscription change is visible in `me/access`, signs out and
+# confirms that the token is refused. Needs curl and jq. Exit status 0 only if every step
+# answered as API.md says.
+set -euo pipefail
+
+if [ $# -ne 3 ]; then
+    echo "usage: KISUM_INTERNAL_API_KEY=… $0 AUTH_URL CORE_INTERNAL_URL MODULE_URL" >&2
+    exit 64
+fi
+AUTH=${1%/}
+CORE=${2%/}
+MODULE=${3%/}
+KEY=${KISUM_INTERNAL_API_KEY:?set KISUM_INTERNAL_API_KEY to the service key Core accepts}
+# How long a change may take to reach the backend's guard (its cache TTL without events).
+PROPAGATION=${SMOKE_PROPAGATION_SECONDS:-40}
+
+STEP=0
+BODY=$(mktemp)
+trap 'rm -f "$BODY"' EXIT
+
+fail() {
+    echo "FAIL (step $STEP): $*" >&2
+    echo "last body: $(head -c 600 "$BODY")" >&2
+    exit 1
+}
+
+step() {
+    STEP=$((STEP + 1))
+    printf '%2d. %s\n' "$STEP" "$*"
+}
+
+# request METHOD URL [curl args…] -> prints the status; the body is in $BODY
+request() {
+    local method=$1 url=$2
+    shift 2
+    curl -sS -o "$BODY" -w '%{http_code}' -X "$method" "$url" --max-time 10 "$@" \
+        || echo "000"
+}
+
+expect() {
+    local want=$1 got=$2 what=$3
+    [ "$got" = "$want" ] || fail "$what: expected $want, got $got"
+}
+
+field() { jq -r "$1" "$BODY"; }
+
+SUFFIX="$(date +%s)-$RANDOM"
+EMAIL="smoke-$SUFFIX@example.test"
+PASSWORD="smoke-password-$SUFFIX"
+COMPANY="Smoke $SUFFIX"
+
+step "health of every component"
+for url in "$AUTH" "$CORE" "$MODULE"; do
+    expect 200 "$(request GET "$url/health")" "GET $url/health"
+done
+
+step "register $EMAIL with a new company"
+status=$(request POST "$AUTH/v1/auth/register" -H 'content-type: application/json' \
+    -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\",\"name\":\"Smoke\",\"company_name\":\"$COMPANY\"}")
+expect 201 "$status" "register"
+COMPANY_ID=$(field '.company.id // .company_id // empty')
+ORG=$(field '.company.slug // empty')
+if [ -z "$COMPANY_ID" ] || [ -z "$ORG" ]; then fail "register answered no company"; fi
+
+step "sign in"
+status=$(request POST "$AUTH/v1/auth/login" -H 'content-type: application/json' \
+    -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}")
+expect 200 "$status" "login"
+TOKEN=$(field .access_token)
+[ "$(field .token_type)" = "Bearer" ] || fail "token_type is not Bearer"
+AUTHZ=(-H "authorization: Bearer $TOKEN")
+
+step "the session"
+expect 200 "$(request GET "$AUTH/v1/auth/session" "${AUTHZ[@]}")" "GET session"
+[ "$(field .session_id)" != "null" ] || fail "no session_id"
+
+step "me/access without a subscription: the company, no Core App"
+expect 200 "$(request GET "$AUTH/v1/auth/me/access" "${AUTHZ[@]}" -H "x-org: $ORG")" "me/access"
+[ "$(field .core_app_visible)" = "false" ] || fail "core app visible without a subscription"
+[ "$(field .company_id)" = "$COMPANY_ID" ] || fail "me/access for another company"
+
+step "a denied backend request: the company is not entitled to finance"
+status=$(request GET "$MODULE/v1/finance/invoices" "${AUTHZ[@]}" -H "x-org: $ORG")
+expect 403 "$status" "GET invoices before the add-on"
+[ "$(field .code)" = "module_not_entitled" ] || fail "denial code $(field .code)"
+
+step "Core activates the finance add-on (service key)"
+status=$(request PUT "$CORE/internal/v1/companies/$COMPANY_ID/addons/finance" \
+    -H "authorization: Bearer $KEY" -H 'content-type: application/json' -d '{"status":"active"}')
+expect 200 "$status" "PUT add-on"
+
+step "an allowed backend request (within ${PROPAGATION}s of the change)"
+deadline=$((SECONDS + PROPAGATION))
+while :; do
+    status=$(request GET "$MODULE/v1/finance/invoices" "${AUTHZ[@]}" -H "x-org: $ORG")
+    [ "$status" = 200 ] && break
+    [ $SECONDS -lt $deadline ] || fail "invoices still $status after the add-on"
+    sleep 1
+done
+status=$(request POST "$MODULE/v1/finance/invoices" "${AUTHZ[@]}" -H "x-org: $ORG" \
+    -H 'content-type: application/json' -d '{"customer":"Smoke Ltd","amount_cents":4200}')
+expect 201 "$status" "POST invoice as owner"
+
+step "Core subscribes the company to basic: visible in me/access"
+status=$(request PUT "$CORE/internal/v1/companies/$COMPANY_ID/subscription" \
+    -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
+    -d '{"package":"basic","status":"active"}')
+expect 200 "$status" "PUT subscription"
+expect 200 "$(request GET "$AUTH/v1/auth/me/access" "${AUTHZ[@]}" -H "x-org: $ORG")" "me/access"
+[ "$(field .core_app_visible)" = "true" ] || fail "core app not visible after the subscription"
+
+step "sign out"
+expect 204 "$(request POST "$AUTH/v1/auth/logout" "${AUTHZ[@]}")" "logout"
+
+step "the token is refused after sign-out"
+expect 401 "$(request GET "$AUTH/v1/auth/session" "${AUTHZ[@]}")" "GET session after logout"
+deadline=$((SECONDS + PROPAGATION))
+while :; do
+    status=$(request GET "$MODULE/v1/finance/invoices" "${AUTHZ[@]}" -H "x-org: $ORG")
+    [ "$status" = 401 ] && break
+    [ $SECONDS -lt $deadline ] || fail "backend still answers $status after logout"
+    sleep 1
+done
+[ "$(field .code)" = "session_revoked" ] || fail "denial code $(field .code)"
+
+echo "smoke: all $STEP steps passed against $AUTH, $CORE, $MODULE"
