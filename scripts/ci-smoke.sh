@@ -61,6 +61,26 @@ PIDS+=($!)
 for port in $A $I $C $M; do wait_healthy "http://127.0.0.1:$port" dev "${PIDS[0]}"; done
 KISUM_INTERNAL_API_KEY=$(cat "$WORK/dev/internal-api-key") \
     scripts/smoke.sh "http://127.0.0.1:$A" "http://127.0.0.1:$C" "http://127.0.0.1:$M"
+
+echo "==> kisum dev: the seeded demo member reads invoices and may not write them"
+TOKEN=$(curl -fsS "http://127.0.0.1:$A/v1/auth/login" -H 'content-type: application/json' \
+    -d '{"email":"member@acme.test","password":"kisum-demo-password"}' | jq -r .access_token)
+read_status=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$M/v1/finance/invoices" \
+    -H "authorization: Bearer $TOKEN" -H 'x-org: acme')
+write_status=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$M/v1/finance/invoices" \
+    -H "authorization: Bearer $TOKEN" -H 'x-org: acme' -H 'content-type: application/json' \
+    -d '{"customer":"Globex","amount_cents":1200}')
+if [ "$read_status" != 200 ] || [ "$write_status" != 403 ]; then
+    echo "FAIL: demo member read $read_status, write $write_status (want 200, 403)" >&2
+    exit 1
+fi
+
+echo "==> kisum dev: /metrics carries the domain counters"
+metrics=$(curl -fsS "http://127.0.0.1:$M/metrics")
+for name in kisum_http_requests_total kisum_auth_logins_total kisum_auth_refresh_total \
+    kisum_guard_decisions_total kisum_guard_access_cache_total kisum_core_entitlement_bumps_total; do
+    grep -q "^$name" <<<"$metrics" || { echo "FAIL: /metrics lacks $name" >&2; exit 1; }
+done
 stop_all
 
 # ---- 2. separate processes on PostgreSQL and Redis -------------------------------------------

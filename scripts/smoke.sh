@@ -75,8 +75,15 @@ step "sign in"
 status=$(request POST "$AUTH/v1/auth/login" -H 'content-type: application/json' \
     -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}")
 expect 200 "$status" "login"
-TOKEN=$(field .access_token)
 [ "$(field .token_type)" = "Bearer" ] || fail "token_type is not Bearer"
+REFRESH=$(field .refresh_token)
+
+step "refresh: a new pair, the old refresh token spent"
+status=$(request POST "$AUTH/v1/auth/refresh" -H 'content-type: application/json' \
+    -d "{\"refresh_token\":\"$REFRESH\"}")
+expect 200 "$status" "refresh"
+[ "$(field .refresh_token)" != "$REFRESH" ] || fail "the refresh token was not rotated"
+TOKEN=$(field .access_token)
 AUTHZ=(-H "authorization: Bearer $TOKEN")
 
 step "the session"

@@ -560,6 +560,7 @@ impl AuthService {
         let (Some(mut user), Verification::Valid { needs_rehash }, None) =
             (user, verification, failure)
         else {
+            metrics::counter!("kisum_auth_logins_total", "result" => "failure").increment(1);
             self.audit(
                 action::LOGIN_FAILURE,
                 AuditOutcome::Failure,
@@ -587,6 +588,8 @@ impl AuthService {
     ) -> Result<TokenPair, AuthError> {
         let context = client.clone();
         let pair = self.start_session(user, client).await?;
+        metrics::counter!("kisum_auth_logins_total", "result" => "success", "method" => method.to_owned())
+            .increment(1);
         self.audit(
             action::LOGIN_SUCCESS,
             AuditOutcome::Success,
@@ -625,6 +628,7 @@ impl AuthService {
         let details = serde_json::json!({ "session_id": session.id });
         let pair = match self.issue(&session, now, Some(&presented)).await {
             Err(AuthError::RefreshTokenReused) => {
+                metrics::counter!("kisum_auth_refresh_reuse_total").increment(1);
                 self.audit(
                     action::REFRESH_REUSE,
                     AuditOutcome::Failure,
@@ -639,6 +643,7 @@ impl AuthService {
         };
         let idle = (now + self.sessions.idle).min(session.absolute_expires_at);
         self.store.touch_session(session.id, now, idle).await?;
+        metrics::counter!("kisum_auth_refresh_total").increment(1);
         self.audit(
             action::REFRESH,
             AuditOutcome::Success,
