@@ -223,3 +223,47 @@ async fn a_token_seen_before_costs_no_key_lookup() {
     );
     let _ = SessionId::new();
 }
+
+/// A JWKS source that takes its time, to let concurrent callers pile up.
+struct SlowJwks(std::sync::Arc<kisum_guard::StaticJwks>);
+
+#[async_trait::async_trait]
+impl kisum_guard::JwksSource for SlowJwks {
+    async fn fetch(&self) -> Result<kisum_guard::JwksDocument, kisum_guard::JwksError> {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        self.0.fetch().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_unknown_kids_share_one_fetch() {
+    let w = World::new();
+    let next = TestKey::new("k2");
+    let keys = std::sync::Arc::new(kisum_guard::StaticJwks::new(jwks(&[&w.key])));
+    let guard = kisum_guard::AccessGuard::new(
+        // No rate limit: only the single flight can keep the fetches down.
+        kisum_guard::GuardConfig::new(ISS, AUD)
+            .jwks_min_refetch_interval(std::time::Duration::ZERO),
+        std::sync::Arc::new(SlowJwks(keys.clone())),
+        w.source.clone(),
+    );
+    let app = app(&guard);
+    assert_eq!(
+        call(&app, "/me", Some(&w.token), None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(keys.fetches(), 1);
+    keys.set(jwks(&[&w.key, &next]));
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let app = app.clone();
+        let token = next.sign(&claims(w.user, w.session));
+        tasks.push(tokio::spawn(async move {
+            call(&app, "/me", Some(&token), None).await.status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(keys.fetches(), 2, "twenty callers, one fetch");
+}
