@@ -267,7 +267,7 @@ get() {
         if [[ $token != - ]]; then
             headers=(-H "Authorization: Bearer $token" -H "X-Org: $ORG")
         fi
-        "$oha" --no-tui "${oha_json[@]}" -z "${DURATION_SECS}s" -c "$CONCURRENCY" \
+        "$oha" --no-tui "${oha_json[@]}" -z "${DURATION_SECS}s" -w -c "$CONCURRENCY" \
             "${headers[@]}" "$url" | python3 "$helper" oha "$name"
     else
         python3 "$helper" get "$name" "$url" "$token" "$ORG" "$DURATION_SECS" "$CONCURRENCY"
