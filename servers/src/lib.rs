@@ -35,6 +35,7 @@ pub mod audit;
 pub mod config;
 pub mod logging;
 pub mod module;
+pub mod openapi;
 pub mod ops;
 pub mod run;
 pub mod seed;

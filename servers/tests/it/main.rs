@@ -11,6 +11,7 @@ mod audit;
 mod config;
 mod keys;
 mod migrate;
+mod openapi;
 mod ops;
 
 use std::process::{Command, Output};
