@@ -75,6 +75,12 @@ if [ "$read_status" != 200 ] || [ "$write_status" != 403 ]; then
     exit 1
 fi
 
+echo "==> kisum dev: every listener serves its OpenAPI document"
+for port in $A $I $C $M; do
+    curl -fsS "http://127.0.0.1:$port/openapi.json" | jq -e '.openapi == "3.1.0" and (.paths | length > 3)' >/dev/null \
+        || { echo "FAIL: no OpenAPI document on :$port" >&2; exit 1; }
+done
+
 echo "==> kisum dev: /metrics carries the domain counters"
 metrics=$(curl -fsS "http://127.0.0.1:$M/metrics")
 for name in kisum_http_requests_total kisum_auth_logins_total kisum_auth_refresh_total \

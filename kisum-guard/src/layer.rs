@@ -339,6 +339,9 @@ impl AccessGuard {
             shared.on_event(event).await;
         }
         if *event == InvalidationEvent::KeyRotated {
+            // A retired (perhaps compromised) key must stop verifying at once: forget the
+            // tokens verified with it and fetch the current keys.
+            self.inner.verifier.forget_all();
             self.inner.verifier.keys().refresh().await;
         }
     }
@@ -392,9 +395,10 @@ impl AccessGuard {
             }
         }
         if !require.needs_access() {
-            if inner.shared.is_none() {
-                self.check_session(&principal).await?;
-            }
+            // Identity-only routes get no access context (which would carry the session check):
+            // ask the source, cached within the TTL, even with Redis (a flushed marker or a
+            // missed event must not let a revoked session through for the token's lifetime).
+            self.check_session(&principal).await?;
             return Ok((Some(principal), None));
         }
         let org = headers

@@ -223,18 +223,10 @@ impl CoreEvents for RedisCoreEvents {
     }
 }
 
-/// Events delivered straight to the guards of this process (and on to `next`): `kisum dev`.
-#[derive(Clone)]
+/// Events delivered straight to the guards of this process: `kisum dev`.
+#[derive(Clone, Default)]
 pub struct LocalEvents {
     guards: Arc<std::sync::Mutex<Vec<AccessGuard>>>,
-}
-
-impl Default for LocalEvents {
-    fn default() -> Self {
-        Self {
-            guards: Arc::default(),
-        }
-    }
 }
 
 impl LocalEvents {
@@ -548,8 +540,29 @@ pub fn finish(
     settings: &crate::ops::HttpSettings,
 ) -> Result<Router, StartError> {
     let metrics = crate::ops::prometheus().map_err(|e| StartError::new("metrics", e))?;
-    Ok(crate::ops::layers(
-        app.merge(crate::ops::router(readiness, metrics)),
-        settings,
-    ))
+    let mut app = app.merge(crate::ops::router(readiness, metrics));
+    if !settings.trust_forwarded_for {
+        app = app.layer(axum::middleware::from_fn(peer_address));
+    }
+    Ok(crate::ops::layers(app, settings))
+}
+
+/// Replaces any client-sent `X-Forwarded-For` with the connection's peer address, so the
+/// routers' per-address limits see the real client (when no trusted proxy is in front).
+async fn peer_address(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let headers = request.headers_mut();
+    headers.remove("x-forwarded-for");
+    if let Some(ip) = peer
+        && let Ok(v) = http::HeaderValue::from_str(&ip.to_string())
+    {
+        headers.insert("x-forwarded-for", v);
+    }
+    next.run(request).await
 }

@@ -392,9 +392,16 @@ pub struct CommonArgs {
     /// A file holding the Redis URL (instead of `--redis-url`).
     #[arg(long, env = "KISUM_REDIS_URL_FILE")]
     pub redis_url_file: Option<PathBuf>,
-    /// Prefix of every Redis key and channel.
-    #[arg(long, env = "KISUM_REDIS_PREFIX", default_value = "kisum:")]
+    /// Prefix of every Redis key and channel (none by default: keys are exactly those of
+    /// ARCHITECTURE.md, e.g. `revoked:session:{id}` and the channel `kisum:events`).
+    #[arg(long, env = "KISUM_REDIS_PREFIX", default_value = "")]
     pub redis_prefix: String,
+    /// Take the client address from the first `X-Forwarded-For` entry: only behind a proxy
+    /// that replaces that header. Off by default: the connection's peer address is used (and
+    /// any `X-Forwarded-For` sent by a client is overwritten), so per-address rate limits
+    /// cannot be dodged by a made-up header.
+    #[arg(long, env = "KISUM_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_forwarded_for: bool,
 }
 
 /// The resolved [`CommonArgs`].
@@ -414,6 +421,8 @@ pub struct CommonConfig {
     pub body_limit: usize,
     /// Redis, when configured.
     pub redis: Option<RedisConfig>,
+    /// Whether `X-Forwarded-For` is trusted (behind a proxy that replaces it).
+    pub trust_forwarded_for: bool,
 }
 
 /// Where Redis is and how its keys are named.
@@ -437,6 +446,7 @@ impl CommonConfig {
                 .public_url
                 .as_deref()
                 .is_some_and(|u| u.starts_with("https://")),
+            trust_forwarded_for: self.trust_forwarded_for,
         }
     }
 }
@@ -533,6 +543,7 @@ impl CommonArgs {
             cors_origins: cors_origins?,
             body_limit: body_limit?,
             redis: redis?,
+            trust_forwarded_for: self.trust_forwarded_for,
         })
     }
 }

@@ -182,7 +182,7 @@ impl InvoiceDb {
                     .filter(|i| i.company_id == company)
                     .cloned()
                     .collect();
-                v.sort_by(|a, b| b.number.cmp(&a.number));
+                v.sort_by_key(|i| std::cmp::Reverse(i.number));
                 return Ok(v);
             }
             Self::Sqlite(p) => {

@@ -348,6 +348,9 @@ pub struct HttpSettings {
     pub cors_origins: Vec<HeaderValue>,
     /// Whether to send `Strict-Transport-Security` (when the public URL is https).
     pub hsts: bool,
+    /// Whether a client's `X-Forwarded-For` is trusted; when not, it is replaced by the peer
+    /// address of the connection (see `crate::app::finish`).
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for HttpSettings {
@@ -356,6 +359,7 @@ impl Default for HttpSettings {
             body_limit: DEFAULT_BODY_LIMIT,
             cors_origins: Vec::new(),
             hsts: false,
+            trust_forwarded_for: false,
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::app::{
 };
 use crate::config::{AuthConfig, CoreConfig, ModuleConfig};
 use crate::module::{self, InvoiceDb};
+use crate::openapi;
 use crate::ops::{self, HttpSettings, Shutdown};
 use crate::seed;
 
@@ -72,13 +73,21 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
         } else {
             None
         };
+    let events = app::auth_events(redis)?;
+    // Guards refetch the JWKS (and forget tokens verified with a retired key) at once.
+    events
+        .publish(
+            &kisum_guard::InvalidationEvent::KeyRotated,
+            Duration::from_secs(60),
+        )
+        .await;
     let built = app::build_auth(AuthParts {
         store: store.clone(),
         keys: config.signing_keys,
         issuer: config.issuer,
         audience: config.audience,
         entitlements: entitlements.clone(),
-        events: app::auth_events(redis)?,
+        events,
         limiter: app::rate_limiter(redis, clock.clone()).await?,
         service_keys: config.service_keys,
         email,
@@ -88,12 +97,14 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
     let settings = config.common.http_settings();
     let readiness = app::auth_readiness(store, entitlements, redis);
     let public = app::finish(
-        kisum_auth::http::public_router(built.state.clone()),
+        kisum_auth::http::public_router(built.state.clone())
+            .merge(openapi::router(openapi::auth_public())),
         readiness.clone(),
         &settings,
     )?;
     let internal = app::finish(
-        kisum_auth::http::internal_router(built.state),
+        kisum_auth::http::internal_router(built.state)
+            .merge(openapi::router(openapi::auth_internal())),
         readiness,
         &internal_settings(&settings),
     )?;
@@ -146,7 +157,8 @@ pub async fn core(config: CoreConfig, shutdown: Shutdown) -> Result<(), StartErr
     let admin = CoreAdmin::new(service.clone(), clock, stores.audit, events);
     let readiness = app::core_readiness(service, redis);
     let router = app::finish(
-        kisum_core::internal_router(CoreState::new(admin, config.service_keys)),
+        kisum_core::internal_router(CoreState::new(admin, config.service_keys))
+            .merge(openapi::router(openapi::core_internal())),
         readiness,
         &internal_settings(&config.common.http_settings()),
     )?;
@@ -195,7 +207,8 @@ pub async fn module(config: ModuleConfig, shutdown: Shutdown) -> Result<(), Star
     guard.keys().refresh().await;
     let readiness = app::module_readiness(db.clone(), guard.clone(), redis);
     let router = app::finish(
-        module::router(config.name.as_str(), &guard, db, clock),
+        module::router(config.name.as_str(), &guard, db, clock)
+            .merge(openapi::router(openapi::module(config.name.as_str()))),
         readiness,
         &config.common.http_settings(),
     )?;
@@ -353,7 +366,8 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         (
             bind(args.listen, "auth public").await?,
             app::finish(
-                kisum_auth::http::public_router(built.state.clone()),
+                kisum_auth::http::public_router(built.state.clone())
+                    .merge(openapi::router(openapi::auth_public())),
                 auth_ready.clone(),
                 &settings,
             )?,
@@ -361,7 +375,8 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         (
             bind(args.internal_listen, "auth internal").await?,
             app::finish(
-                kisum_auth::http::internal_router(built.state.clone()),
+                kisum_auth::http::internal_router(built.state.clone())
+                    .merge(openapi::router(openapi::auth_internal())),
                 auth_ready,
                 &settings,
             )?,
@@ -369,7 +384,8 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         (
             bind(args.core_listen, "core internal").await?,
             app::finish(
-                kisum_core::internal_router(CoreState::new(core_admin, service_keys)),
+                kisum_core::internal_router(CoreState::new(core_admin, service_keys))
+                    .merge(openapi::router(openapi::core_internal())),
                 app::core_readiness(entitlements, None),
                 &settings,
             )?,
@@ -377,7 +393,8 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         (
             bind(args.module_listen, "finance").await?,
             app::finish(
-                module::router("finance", &guard, db.clone(), clock),
+                module::router("finance", &guard, db.clone(), clock)
+                    .merge(openapi::router(openapi::module("finance"))),
                 app::module_readiness(db, guard, None),
                 &settings,
             )?,

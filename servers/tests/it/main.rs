@@ -7,6 +7,7 @@
     clippy::indexing_slicing
 )]
 
+mod app;
 mod audit;
 mod config;
 mod keys;

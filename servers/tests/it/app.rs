@@ -1,0 +1,57 @@
+//! Server assembly: client addresses, and the OpenAPI document on every server.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::routing::get;
+use kisum_servers::app::finish;
+use kisum_servers::ops::{HttpSettings, Readiness};
+use tower::ServiceExt as _;
+
+fn echo() -> Router {
+    Router::new().route(
+        "/v1/echo",
+        get(|headers: HeaderMap| async move {
+            headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("none")
+                .to_owned()
+        }),
+    )
+}
+
+async fn forwarded(trust: bool, connect: Option<&str>) -> String {
+    let settings = HttpSettings {
+        trust_forwarded_for: trust,
+        ..HttpSettings::default()
+    };
+    let app = finish(echo(), Readiness::new(), &settings).unwrap();
+    let mut request = Request::get("/v1/echo")
+        .header("x-forwarded-for", "203.0.113.7, 10.0.0.1")
+        .body(Body::empty())
+        .unwrap();
+    if let Some(peer) = connect {
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo::<std::net::SocketAddr>(
+                peer.parse().unwrap(),
+            ));
+    }
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), 1024)
+        .await
+        .unwrap();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn a_client_sent_forwarded_for_is_replaced_by_the_peer_unless_trusted() {
+    assert_eq!(forwarded(false, Some("192.0.2.1:5555")).await, "192.0.2.1");
+    assert_eq!(forwarded(false, None).await, "none");
+    assert_eq!(
+        forwarded(true, Some("192.0.2.1:5555")).await,
+        "203.0.113.7, 10.0.0.1"
+    );
+}
