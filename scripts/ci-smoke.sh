@@ -18,38 +18,15 @@ rm -rf "$LOGS"
 mkdir -p "$LOGS"
 WORK=$(mktemp -d)
 PIDS=()
+DBS=()
+# shellcheck source=scripts/lib/separate.sh
+. scripts/lib/separate.sh
 cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    stop_all
+    drop_dbs
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_healthy() {
-    local url=$1 name=$2 pid=$3
-    for _ in $(seq 1 100); do
-        if curl -fsS -o /dev/null --max-time 1 "$url/health" 2>/dev/null; then return 0; fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "FAIL: $name exited during start-up; its log:" >&2
-            cat "$LOGS/$name.log" >&2
-            exit 1
-        fi
-        sleep 0.2
-    done
-    echo "FAIL: $name not healthy at $url; its log:" >&2
-    cat "$LOGS/$name.log" >&2
-    exit 1
-}
-
-stop_all() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    PIDS=()
-}
 
 # ---- 1. kisum dev ---------------------------------------------------------------------------
 echo "==> smoke: kisum dev"
@@ -91,60 +68,10 @@ stop_all
 
 # ---- 2. separate processes on PostgreSQL and Redis -------------------------------------------
 echo "==> smoke: kisum auth + kisum core + kisum module on PostgreSQL and Redis"
-SERVER=${KISUM_TEST_DATABASE_URL%/*}
-SUFFIX="$(date +%s)_$$"
-for db in auth core finance; do
-    psql -q "$KISUM_TEST_DATABASE_URL" -c "CREATE DATABASE kisum_smoke_${db}_$SUFFIX" >/dev/null
-done
-drop_dbs() {
-    for db in auth core finance; do
-        psql -q "$KISUM_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS kisum_smoke_${db}_$SUFFIX WITH (FORCE)" >/dev/null 2>&1 || true
-    done
-}
-trap 'cleanup; drop_dbs' EXIT
+start_separate smoke
 
-A=$(free_port) I=$(free_port) C=$(free_port) M=$(free_port)
-KEY="smoke-service-key-$SUFFIX"
-PREFIX="smoke-$SUFFIX:"
-"$KISUM" keys generate --alg ES256 --dir "$WORK/keys" >"$LOGS/keys.log"
-KID=$(basename "$(ls "$WORK"/keys/*.pem)" .pem)
-common=(KISUM_MODE=development KISUM_REDIS_URL="$KISUM_TEST_REDIS_URL" KISUM_REDIS_PREFIX="$PREFIX")
-
-env "${common[@]}" KISUM_DATABASE_URL="$SERVER/kisum_smoke_core_$SUFFIX" \
-    KISUM_INTERNAL_LISTEN="127.0.0.1:$C" KISUM_INTERNAL_API_KEYS="auth:$KEY" \
-    "$KISUM" core >"$LOGS/core.log" 2>&1 &
-PIDS+=($!)
-wait_healthy "http://127.0.0.1:$C" core "${PIDS[-1]}"
-
-env "${common[@]}" KISUM_DATABASE_URL="$SERVER/kisum_smoke_auth_$SUFFIX" \
-    KISUM_LISTEN="127.0.0.1:$A" KISUM_INTERNAL_LISTEN="127.0.0.1:$I" \
-    KISUM_INTERNAL_API_KEYS="finance:$KEY" KISUM_INTERNAL_API_KEY="$KEY" \
-    KISUM_SIGNING_KEYS_DIR="$WORK/keys" KISUM_ACTIVE_KID="$KID" \
-    KISUM_ISSUER="http://127.0.0.1:$A" KISUM_AUDIENCE=kisum \
-    KISUM_PUBLIC_URL="http://127.0.0.1:$A" KISUM_CORE_URL="http://127.0.0.1:$C" \
-    "$KISUM" auth >"$LOGS/auth.log" 2>&1 &
-PIDS+=($!)
-wait_healthy "http://127.0.0.1:$A" auth "${PIDS[-1]}"
-
-env "${common[@]}" KISUM_DATABASE_URL="$SERVER/kisum_smoke_finance_$SUFFIX" \
-    KISUM_LISTEN="127.0.0.1:$M" KISUM_INTERNAL_API_KEY="$KEY" \
-    KISUM_ISSUER="http://127.0.0.1:$A" KISUM_AUDIENCE=kisum \
-    KISUM_AUTH_URL="http://127.0.0.1:$A" KISUM_AUTH_INTERNAL_URL="http://127.0.0.1:$I" \
-    "$KISUM" module --name finance >"$LOGS/finance.log" 2>&1 &
-PIDS+=($!)
-wait_healthy "http://127.0.0.1:$M" finance "${PIDS[-1]}"
-
-# The catalog the smoke test relies on, through Core's internal API.
-put() {
-    local status
-    status=$(curl -sS -o "$LOGS/put.json" -w '%{http_code}' -X PUT "http://127.0.0.1:$C$1" \
-        -H "authorization: Bearer $KEY" -H 'content-type: application/json' -d "$2")
-    [ "$status" = 200 ] || { echo "FAIL: PUT $1 answered $status: $(cat "$LOGS/put.json")" >&2; exit 1; }
-}
-put /internal/v1/modules/core '{"name":"Core","kind":"core","permissions":["core.home.view"]}'
-put /internal/v1/modules/finance '{"name":"Finance","kind":"addon","permissions":["finance.invoices.read","finance.invoices.write"]}'
-put /internal/v1/packages/basic '{"name":"Basic","is_basic":true,"modules":["core"]}'
-put /internal/v1/addons/finance '{"name":"Finance","module":"finance"}'
+# The demo catalog, company and users, through the APIs (the smoke test makes its own company).
+KISUM_INTERNAL_API_KEY=$KEY scripts/seed-demo.sh "http://127.0.0.1:$A" "http://127.0.0.1:$C"
 
 for port in $A $I $C $M; do
     curl -fsS "http://127.0.0.1:$port/ready" >/dev/null || { echo "FAIL: :$port not ready" >&2; curl -sS "http://127.0.0.1:$port/ready" >&2; exit 1; }

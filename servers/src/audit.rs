@@ -1,5 +1,6 @@
-//! `kisum audit prune --older-than <duration>`: deletes Auth's audit events older than a
-//! retention period, through the [`AuditStore`] of the database's backend.
+//! `kisum audit prune --older-than <duration> [--component auth|core]`: deletes Auth's audit
+//! events (or Core's audit records) older than a retention period, through the audit store of
+//! the database's backend.
 
 use std::time::Duration;
 
@@ -26,6 +27,24 @@ pub struct PruneArgs {
     /// Retention: events older than this are deleted, e.g. `90d` or `2160h`.
     #[arg(long, env = "KISUM_AUDIT_OLDER_THAN")]
     pub older_than: String,
+    /// Whose audit log: Auth's (`audit_events`, the default) or Core's (`core_audit`).
+    #[arg(
+        long,
+        env = "KISUM_AUDIT_COMPONENT",
+        value_enum,
+        default_value = "auth"
+    )]
+    pub component: AuditComponent,
+}
+
+/// Whose audit log to prune.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AuditComponent {
+    /// Auth's audit events.
+    #[default]
+    Auth,
+    /// Core's audit records.
+    Core,
 }
 
 /// What a prune did.
@@ -104,6 +123,19 @@ pub async fn prune(
     older_than: Duration,
     clock: &dyn Clock,
 ) -> Result<PruneReport, PruneError> {
+    prune_component(AuditComponent::Auth, database_url, older_than, clock).await
+}
+
+/// [`prune`] for the audit log of `component`.
+///
+/// # Errors
+/// As [`prune`].
+pub async fn prune_component(
+    component: AuditComponent,
+    database_url: &Secret,
+    older_than: Duration,
+    clock: &dyn Clock,
+) -> Result<PruneReport, PruneError> {
     let too_long = || {
         PruneError::Config(vec![ConfigProblem {
             setting: "KISUM_AUDIT_OLDER_THAN",
@@ -120,13 +152,50 @@ pub async fn prune(
         url: shown.clone(),
         source,
     };
-    let store = open(url).await.map_err(store_error)?;
-    let deleted = store.prune(cutoff).await.map_err(store_error)?;
+    let deleted = match component {
+        AuditComponent::Auth => {
+            let store = open(url).await.map_err(store_error)?;
+            store.prune(cutoff).await.map_err(store_error)?
+        }
+        AuditComponent::Core => {
+            let store = open_core(url).await.map_err(store_error)?;
+            store.prune(cutoff).await.map_err(store_error)?
+        }
+    };
     Ok(PruneReport { cutoff, deleted })
+}
+
+/// Core's audit log in the database at `url`, without migrating it.
+async fn open_core(
+    url: &str,
+) -> Result<Box<dyn kisum_core::CoreAudit>, kisum_auth::store::StoreError> {
+    Ok(match open_pool(url).await? {
+        #[cfg(feature = "postgres")]
+        Pool::Pg(pool) => Box::new(kisum_core::PgCoreStore::new(pool)),
+        #[cfg(feature = "sqlite")]
+        Pool::Sqlite(pool) => Box::new(kisum_core::SqliteCoreStore::new(pool)),
+    })
 }
 
 /// The audit store of the database at `url`, without migrating it.
 async fn open(url: &str) -> Result<Box<dyn AuditStore>, kisum_auth::store::StoreError> {
+    Ok(match open_pool(url).await? {
+        #[cfg(feature = "postgres")]
+        Pool::Pg(pool) => Box::new(kisum_auth::PgAuthStore::new(pool)),
+        #[cfg(feature = "sqlite")]
+        Pool::Sqlite(pool) => Box::new(kisum_auth::SqliteAuthStore::new(pool)),
+    })
+}
+
+enum Pool {
+    #[cfg(feature = "postgres")]
+    Pg(sqlx::PgPool),
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::SqlitePool),
+}
+
+/// A pool on the database at `url`, without migrating it.
+async fn open_pool(url: &str) -> Result<Pool, kisum_auth::store::StoreError> {
     use kisum_auth::store::{StoreError, StoreErrorKind};
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
@@ -146,13 +215,13 @@ async fn open(url: &str) -> Result<Box<dyn AuditStore>, kisum_auth::store::Store
                 .connect(url)
                 .await
                 .map_err(kisum_core::sql::store_error)?;
-            return Ok(Box::new(kisum_auth::PgAuthStore::new(pool)));
+            return Ok(Pool::Pg(pool));
         }
     } else if url.starts_with("sqlite:") {
         #[cfg(feature = "sqlite")]
         {
             let pool = kisum_core::store::sqlite::open_pool(url).await?;
-            return Ok(Box::new(kisum_auth::SqliteAuthStore::new(pool)));
+            return Ok(Pool::Sqlite(pool));
         }
     }
     Err(StoreError::new(

@@ -161,7 +161,12 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match runtime.block_on(audit::prune(&url, older_than, &SystemClock)) {
+            match runtime.block_on(audit::prune_component(
+                args.component,
+                &url,
+                older_than,
+                &SystemClock,
+            )) {
                 Ok(report) => {
                     println!(
                         "deleted {} audit event(s) older than {}",

@@ -142,3 +142,46 @@ fn an_unreachable_database_never_shows_its_password() {
     assert!(e.contains("postgres://kisum:***@127.0.0.1:1/auth"), "{e}");
     assert!(!e.contains("hunter2"), "{e}");
 }
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn core_audit_records_are_pruned_with_component_core() {
+    use kisum_core::{CoreAudit, CoreAuditRecord};
+    let url = kisum_core::testkit::db::sqlite_url();
+    let store = block_on(kisum_core::SqliteCoreStore::connect(&url)).unwrap();
+    let now = SystemClock.now();
+    block_on(async {
+        for days in [100, 1] {
+            store
+                .append(&CoreAuditRecord::new(
+                    days_ago(now, days),
+                    "ops",
+                    "subscription.set",
+                ))
+                .await
+                .unwrap();
+        }
+    });
+    let o = kisum_env(
+        &[
+            "audit",
+            "prune",
+            "--older-than",
+            "30d",
+            "--component",
+            "core",
+            "--database-url",
+            &url,
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        out(&o).starts_with("deleted 1 audit event(s)"),
+        "{}",
+        out(&o)
+    );
+    let left = block_on(store.list(None, 10)).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].at, days_ago(now, 1));
+}

@@ -1,0 +1,84 @@
+# shellcheck shell=bash
+# Helpers for starting Kisum deployments on this machine (sourced by ci-smoke.sh and
+# load-separate.sh). The caller sets KISUM (the binary), WORK (a scratch directory), LOGS, and
+# an array PIDS; KISUM_TEST_DATABASE_URL and KISUM_TEST_REDIS_URL name the servers.
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_healthy URL NAME PID: until URL/health answers, or fail with the process's log.
+wait_healthy() {
+    local url=$1 name=$2 pid=$3
+    for _ in $(seq 1 150); do
+        if curl -fsS -o /dev/null --max-time 1 "$url/health" 2>/dev/null; then return 0; fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "FAIL: $name exited during start-up; its log:" >&2
+            cat "$LOGS/$name.log" >&2
+            exit 1
+        fi
+        sleep 0.2
+    done
+    echo "FAIL: $name not healthy at $url; its log:" >&2
+    cat "$LOGS/$name.log" >&2
+    exit 1
+}
+
+stop_all() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    PIDS=()
+}
+
+# start_separate TAG: a fresh PostgreSQL database per component, a signing key, and
+# `kisum core`, `kisum auth`, `kisum module --name finance` on free loopback ports with Redis.
+# Sets A (Auth public), I (Auth internal), C (Core), M (finance) ports, KEY (service key) and
+# DBS (the databases to drop afterwards).
+start_separate() {
+    local tag=$1
+    local server=${KISUM_TEST_DATABASE_URL%/*}
+    local suffix
+    suffix="$(date +%s)_$$"
+    DBS=()
+    for db in auth core finance; do
+        DBS+=("kisum_${tag}_${db}_$suffix")
+        psql -q "$KISUM_TEST_DATABASE_URL" -c "CREATE DATABASE kisum_${tag}_${db}_$suffix" >/dev/null
+    done
+    A=$(free_port) I=$(free_port) C=$(free_port) M=$(free_port)
+    KEY="$tag-service-key-$suffix"
+    local prefix="$tag-$suffix:"
+    "$KISUM" keys generate --alg ES256 --dir "$WORK/keys" >"$LOGS/keys.log"
+    local kid
+    kid=$(basename "$(ls "$WORK"/keys/*.pem)" .pem)
+    local common=(KISUM_MODE=development KISUM_REDIS_URL="$KISUM_TEST_REDIS_URL" KISUM_REDIS_PREFIX="$prefix")
+
+    env "${common[@]}" KISUM_DATABASE_URL="$server/kisum_${tag}_core_$suffix" \
+        KISUM_INTERNAL_LISTEN="127.0.0.1:$C" KISUM_INTERNAL_API_KEYS="auth:$KEY" \
+        "$KISUM" core >"$LOGS/core.log" 2>&1 &
+    PIDS+=($!)
+    wait_healthy "http://127.0.0.1:$C" core "${PIDS[-1]}"
+
+    env "${common[@]}" KISUM_DATABASE_URL="$server/kisum_${tag}_auth_$suffix" \
+        KISUM_LISTEN="127.0.0.1:$A" KISUM_INTERNAL_LISTEN="127.0.0.1:$I" \
+        KISUM_INTERNAL_API_KEYS="finance:$KEY" KISUM_INTERNAL_API_KEY="$KEY" \
+        KISUM_SIGNING_KEYS_DIR="$WORK/keys" KISUM_ACTIVE_KID="$kid" \
+        KISUM_ISSUER="http://127.0.0.1:$A" KISUM_AUDIENCE=kisum \
+        KISUM_PUBLIC_URL="http://127.0.0.1:$A" KISUM_CORE_URL="http://127.0.0.1:$C" \
+        "$KISUM" auth >"$LOGS/auth.log" 2>&1 &
+    PIDS+=($!)
+    wait_healthy "http://127.0.0.1:$A" auth "${PIDS[-1]}"
+
+    env "${common[@]}" KISUM_DATABASE_URL="$server/kisum_${tag}_finance_$suffix" \
+        KISUM_LISTEN="127.0.0.1:$M" KISUM_INTERNAL_API_KEY="$KEY" \
+        KISUM_ISSUER="http://127.0.0.1:$A" KISUM_AUDIENCE=kisum \
+        KISUM_AUTH_URL="http://127.0.0.1:$A" KISUM_AUTH_INTERNAL_URL="http://127.0.0.1:$I" \
+        "$KISUM" module --name finance >"$LOGS/finance.log" 2>&1 &
+    PIDS+=($!)
+    wait_healthy "http://127.0.0.1:$M" finance "${PIDS[-1]}"
+}
+
+drop_dbs() {
+    for db in "${DBS[@]}"; do
+        psql -q "$KISUM_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+}
