@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 : "${KISUM_TEST_REDIS_URL:?set KISUM_TEST_REDIS_URL}"
 
 cargo build -q -p kisum-servers --bin kisum
-KISUM=$PWD/target/debug/kisum
-LOGS=$PWD/target/smoke
+KISUM=${CARGO_TARGET_DIR:-$PWD/target}/debug/kisum
+LOGS=${CARGO_TARGET_DIR:-$PWD/target}/smoke
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
 WORK=$(mktemp -d)

@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 : "${KISUM_TEST_REDIS_URL:?set KISUM_TEST_REDIS_URL}"
 
 cargo build -q --release -p kisum-servers --bin kisum
-KISUM=$PWD/target/release/kisum
-LOGS=$PWD/target/load
+KISUM=${CARGO_TARGET_DIR:-$PWD/target}/release/kisum
+LOGS=${CARGO_TARGET_DIR:-$PWD/target}/load
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
 WORK=$(mktemp -d)
