@@ -6,6 +6,56 @@
 //! statuses, RFC 9457 [`Problem`] documents, typed ids and the [`Clock`]. It depends on no other
 //! Kisum crate and on nothing heavy.
 //!
+//! The guard itself is a [`tower::Layer`]: build one [`AccessGuard`] per service (keys from a
+//! [`JwksSource`], access contexts from an [`AccessSource`]) and put a [`Require`]ment on each
+//! route. The `remote` feature brings Auth's JWKS and internal API over HTTP
+//! (`remote::HttpJwks`, `remote::RemoteAccessSource`), `redis` the shared cache tier and the
+//! `kisum:events` listener, `axum` the extractors ([`Principal`], [`Access`]).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use kisum_guard::{
+//!     AccessContext, AccessGuard, AccessSource, GuardConfig, Require, SessionId, SourceError,
+//!     StaticJwks, UserId,
+//! };
+//! use tower::{Layer as _, ServiceExt as _};
+//!
+//! /// Where contexts come from (in production: Auth, in process or over HTTP).
+//! struct NoOne;
+//! #[async_trait::async_trait]
+//! impl AccessSource for NoOne {
+//!     async fn resolve(&self, _: UserId, _: SessionId, _: &str) -> Result<AccessContext, SourceError> {
+//!         Err(SourceError::Denied(kisum_guard::DenialCode::NotAMember))
+//!     }
+//!     async fn session_active(&self, _: UserId, _: SessionId) -> Result<bool, SourceError> {
+//!         Ok(true)
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+//! let keys = serde_json::from_str(r#"{"keys": []}"#)?;
+//! let guard = AccessGuard::new(
+//!     GuardConfig::new("https://auth.example.com", "kisum"),
+//!     Arc::new(StaticJwks::new(keys)),
+//!     Arc::new(NoOne),
+//! );
+//! let handler = tower::service_fn(|_req: http::Request<String>| async {
+//!     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("invoices")))
+//! });
+//! let service = guard
+//!     .layer(Require::module("finance").permission("finance.invoices.read"))
+//!     .layer(handler);
+//! // No token: 401 with a problem document saying why.
+//! let response = service.oneshot(http::Request::new(String::new())).await?;
+//! assert_eq!(response.status(), 401);
+//! assert_eq!(response.headers()["www-authenticate"], "Bearer");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The wire types:
+//!
 //! ```
 //! use kisum_guard::{AccessContext, DenialCode, Permission};
 //!
