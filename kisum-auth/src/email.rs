@@ -43,7 +43,9 @@ use async_trait::async_trait;
 use crate::identity::Email;
 
 #[cfg(feature = "smtp")]
-pub use smtp::{SmtpConfig, SmtpConfigError, SmtpCredentials, SmtpEmailSender, SmtpPassword};
+pub use smtp::{
+    SmtpConfig, SmtpConfigError, SmtpCredentials, SmtpEmailSender, SmtpPassword, SmtpSecurity,
+};
 
 /// The `tracing` target [`LogEmailSender`] writes to.
 pub const DEV_EMAIL_TARGET: &str = "kisum::dev_email";
@@ -262,21 +264,31 @@ mod smtp {
         pub password: SmtpPassword,
     }
 
+    /// How the connection to the relay is protected.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum SmtpSecurity {
+        /// STARTTLS, required (the default; submission port 587): the relay must offer it and
+        /// present a certificate valid for `host` (webpki roots).
+        #[default]
+        StartTls,
+        /// Implicit TLS from the first byte (port 465).
+        Tls,
+        /// Plain SMTP, no encryption: only for a relay on the same host or a trusted private
+        /// network (a local Postfix, a sidecar, a test sink). Codes, reset tokens and the
+        /// credentials cross the network in clear.
+        Plain,
+    }
+
     /// How to reach the SMTP relay.
-    ///
-    /// # Known gap: no TLS
-    ///
-    /// The connection is **plain SMTP**: neither implicit TLS (port 465) nor STARTTLS is
-    /// compiled in yet, so the messages (which carry codes and reset tokens) and the
-    /// credentials cross the network unencrypted. Point this only at a relay on the same host
-    /// or a trusted private network (a local Postfix, a sidecar) that forwards with TLS.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct SmtpConfig {
         /// The relay's host name or IP address.
         pub host: String,
-        /// The relay's port (25 or 587 for plain SMTP submission; see the TLS gap above).
+        /// The relay's port (587 for STARTTLS submission, 465 for implicit TLS, 25 plain).
         pub port: u16,
-        /// Credentials, when the relay requires authentication. Sent in clear (no TLS).
+        /// How the connection is protected.
+        pub security: SmtpSecurity,
+        /// Credentials, when the relay requires authentication.
         pub credentials: Option<SmtpCredentials>,
         /// The `From` mailbox, e.g. `Kisum <no-reply@acme.test>` or `no-reply@acme.test`; also
         /// the envelope sender.
@@ -285,10 +297,94 @@ mod smtp {
         pub timeout: Duration,
     }
 
+    impl SmtpConfig {
+        /// A configuration from a URL: `smtp://[user[:password]@]host[:port]` (STARTTLS
+        /// required, port 587), `smtps://…` (implicit TLS, port 465), or
+        /// `smtp://…?tls=none` (plain, port 25 — local relays only). User and password are
+        /// percent-decoded.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use kisum_auth::email::{SmtpConfig, SmtpSecurity};
+        /// let c = SmtpConfig::from_url("smtps://mailer:p%40ss@smtp.example.com", "no-reply@example.com", Duration::from_secs(10))?;
+        /// assert_eq!((c.host.as_str(), c.port, c.security), ("smtp.example.com", 465, SmtpSecurity::Tls));
+        /// assert_eq!(c.credentials.map(|c| c.password.expose().to_owned()).as_deref(), Some("p@ss"));
+        /// assert!(!format!("{:?}", SmtpConfig::from_url("smtp://u:secret@h", "a@b.c", Duration::from_secs(1))?).contains("secret"));
+        /// # Ok::<(), kisum_auth::email::SmtpConfigError>(())
+        /// ```
+        ///
+        /// # Errors
+        /// [`SmtpConfigError::InvalidUrl`] (the message never holds the password).
+        pub fn from_url(
+            url: &str,
+            from: impl Into<String>,
+            timeout: Duration,
+        ) -> Result<Self, SmtpConfigError> {
+            let invalid = |why: &str| SmtpConfigError::InvalidUrl(why.to_owned());
+            let parsed = url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+            let mut security = match parsed.scheme() {
+                "smtp" => SmtpSecurity::StartTls,
+                "smtps" => SmtpSecurity::Tls,
+                other => return Err(invalid(&format!("scheme `{other}` is not smtp or smtps"))),
+            };
+            for (key, value) in parsed.query_pairs() {
+                match (key.as_ref(), value.as_ref()) {
+                    ("tls", "none") if security == SmtpSecurity::StartTls => {
+                        security = SmtpSecurity::Plain;
+                    }
+                    ("tls", "starttls") if security == SmtpSecurity::StartTls => {}
+                    (k, _) => return Err(invalid(&format!("unsupported parameter `{k}`"))),
+                }
+            }
+            let host = parsed
+                .host_str()
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| invalid("no host"))?
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            let port = parsed.port().unwrap_or(match security {
+                SmtpSecurity::StartTls => 587,
+                SmtpSecurity::Tls => 465,
+                SmtpSecurity::Plain => 25,
+            });
+            let decode = |s: &str| {
+                url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            let credentials = (!parsed.username().is_empty()).then(|| SmtpCredentials {
+                username: decode(parsed.username()),
+                password: SmtpPassword::new(decode(parsed.password().unwrap_or_default())),
+            });
+            Ok(Self {
+                host,
+                port,
+                security,
+                credentials,
+                from: from.into(),
+                timeout,
+            })
+        }
+    }
+
     /// An [`SmtpConfig`] that cannot be used.
     #[derive(Debug, thiserror::Error)]
     #[non_exhaustive]
     pub enum SmtpConfigError {
+        /// The relay URL cannot be used.
+        #[error("invalid SMTP URL: {0}")]
+        InvalidUrl(String),
+        /// The TLS connector could not be set up for the host.
+        #[error("cannot set up TLS for the SMTP relay `{host}`")]
+        Tls {
+            /// The relay host.
+            host: String,
+            /// Why.
+            #[source]
+            source: super::EmailErrorSource,
+        },
         /// `from` is not a mailbox.
         #[error("invalid sender mailbox `{from}`")]
         InvalidFrom {
@@ -300,20 +396,21 @@ mod smtp {
         },
     }
 
-    /// Delivers messages to an SMTP relay, one connection per message.
+    /// Delivers messages to an SMTP relay, one connection per message, over STARTTLS,
+    /// implicit TLS or (for local relays) plain SMTP: see [`SmtpSecurity`].
     ///
     /// Messages are sent as `text/plain; charset=utf-8` with a `Date` and a `Message-ID`.
-    /// Plain SMTP only: see the TLS gap on [`SmtpConfig`].
     ///
     /// ```no_run
     /// use std::time::Duration;
     /// use kisum_auth::Email;
-    /// use kisum_auth::email::{EmailMessage, EmailSender, SmtpConfig, SmtpEmailSender};
+    /// use kisum_auth::email::{EmailMessage, EmailSender, SmtpConfig, SmtpEmailSender, SmtpSecurity};
     ///
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
     /// let sender = SmtpEmailSender::new(SmtpConfig {
     ///     host: "localhost".into(),
     ///     port: 25,
+    ///     security: SmtpSecurity::Plain,
     ///     credentials: None,
     ///     from: "Kisum <no-reply@acme.test>".into(),
     ///     timeout: Duration::from_secs(10),
@@ -346,10 +443,24 @@ mod smtp {
                         from: config.from.clone(),
                         source: Box::new(e),
                     })?;
-            let mut builder =
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.as_str())
-                    .port(config.port)
-                    .timeout(Some(config.timeout));
+            let tls_error = |e: lettre::transport::smtp::Error| SmtpConfigError::Tls {
+                host: config.host.clone(),
+                source: Box::new(e),
+            };
+            let builder = match config.security {
+                SmtpSecurity::Plain => {
+                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.as_str())
+                }
+                SmtpSecurity::StartTls => {
+                    AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(config.host.as_str())
+                        .map_err(tls_error)?
+                }
+                SmtpSecurity::Tls => {
+                    AsyncSmtpTransport::<Tokio1Executor>::relay(config.host.as_str())
+                        .map_err(tls_error)?
+                }
+            };
+            let mut builder = builder.port(config.port).timeout(Some(config.timeout));
             if let Some(credentials) = config.credentials {
                 builder = builder.credentials(Credentials::new(
                     credentials.username,

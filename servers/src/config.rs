@@ -787,6 +787,18 @@ pub struct AuthArgs {
     /// Core's internal base URL (entitlements).
     #[arg(long, env = "KISUM_CORE_URL")]
     pub core_url: Option<String>,
+    /// The SMTP relay for password-reset and sign-in emails:
+    /// `smtp://user:password@host[:587]` (STARTTLS required), `smtps://…` (implicit TLS) or
+    /// `smtp://host:25?tls=none` (plain, loopback only in production). Unset: the email routes
+    /// answer 501 `not_configured` (development mode logs the messages instead).
+    #[arg(long, env = "KISUM_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+    /// A file holding the SMTP URL (instead of `--smtp-url`).
+    #[arg(long, env = "KISUM_SMTP_URL_FILE")]
+    pub smtp_url_file: Option<PathBuf>,
+    /// The `From` of those emails, e.g. `Acme <no-reply@acme.example>`.
+    #[arg(long, env = "KISUM_SMTP_FROM")]
+    pub smtp_from: Option<String>,
 }
 
 /// A validated configuration of `kisum auth`.
@@ -816,6 +828,8 @@ pub struct AuthConfig {
     pub access_cache_ttl: Duration,
     /// Core's internal base URL.
     pub core_url: String,
+    /// The SMTP relay, when configured.
+    pub smtp: Option<kisum_auth::email::SmtpConfig>,
 }
 
 impl AuthArgs {
@@ -866,6 +880,7 @@ impl AuthArgs {
             self.core_url.as_ref(),
             "Core's internal base URL, e.g. `http://core:8082`",
         );
+        let smtp = self.smtp(&mut p, mode);
         let config = (|| {
             let (issuer, audience, access_cache_ttl) = token?;
             Some(AuthConfig {
@@ -881,9 +896,61 @@ impl AuthArgs {
                 audience,
                 access_cache_ttl,
                 core_url: core_url?,
+                smtp: smtp?,
             })
         })();
         p.finish(config)
+    }
+
+    /// The SMTP relay: none, or a usable URL with a sender; plain SMTP to another host is
+    /// refused in production (codes and reset tokens would cross the network in clear).
+    fn smtp(
+        &self,
+        p: &mut Problems,
+        mode: Option<Mode>,
+    ) -> Option<Option<kisum_auth::email::SmtpConfig>> {
+        use kisum_auth::email::{SmtpConfig, SmtpSecurity};
+        let url = resolve_secret(
+            p,
+            ("KISUM_SMTP_URL", "KISUM_SMTP_URL_FILE"),
+            self.smtp_url.as_ref(),
+            self.smtp_url_file.as_ref(),
+        );
+        let from = present(self.smtp_from.as_ref());
+        let Some(url) = url else {
+            if from.is_some() && !given(self.smtp_url.as_ref(), self.smtp_url_file.as_ref()) {
+                p.add(
+                    "KISUM_SMTP_URL",
+                    "required with KISUM_SMTP_FROM: the SMTP relay",
+                );
+            }
+            return Some(None);
+        };
+        let from = p.required(
+            "KISUM_SMTP_FROM",
+            from,
+            "the `From` of password-reset and sign-in emails",
+        )?;
+        let config = match SmtpConfig::from_url(url.expose(), from, Duration::from_secs(10)) {
+            Ok(c) => c,
+            Err(e) => {
+                p.add("KISUM_SMTP_URL", e.to_string());
+                return None;
+            }
+        };
+        let loopback = config.host == "localhost"
+            || config
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if mode != Some(Mode::Development) && config.security == SmtpSecurity::Plain && !loopback {
+            p.add(
+                "KISUM_SMTP_URL",
+                "plain SMTP (`?tls=none`) to another host is refused in production: use smtp:// (STARTTLS) or smtps://",
+            );
+            return None;
+        }
+        Some(Some(config))
     }
 }
 
@@ -1189,10 +1256,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_complete_auth_configuration_validates() {
+    /// A complete `kisum auth` command line plus `extra`.
+    fn auth_with(extra: &[&str]) -> Result<AuthConfig, Vec<ConfigProblem>> {
         let (dir, kid) = key_dir();
-        let Cmd::Auth(args) = parse(&[
+        let mut args = vec![
             "auth",
             "--database-url",
             "sqlite://auth.db",
@@ -1212,12 +1279,72 @@ mod tests {
             "http://core:8082/",
             "--public-url",
             "https://auth.example.com",
-            "--cors-origins",
-            "https://app.example.com,http://localhost:3000",
-        ]) else {
+        ];
+        args.extend_from_slice(extra);
+        let Cmd::Auth(args) = parse(&args) else {
             unreachable!()
         };
-        let config = args.validate().unwrap();
+        args.validate()
+    }
+
+    #[test]
+    fn smtp_needs_a_sender_and_tls_to_another_host_in_production() {
+        use kisum_auth::email::SmtpSecurity;
+        assert!(auth_with(&[]).unwrap().smtp.is_none());
+        let c = auth_with(&[
+            "--smtp-url",
+            "smtp://mailer:s3cret-smtp@smtp.example.com",
+            "--smtp-from",
+            "Acme <no-reply@acme.example>",
+        ])
+        .unwrap();
+        let smtp = c.smtp.unwrap();
+        assert_eq!((smtp.port, smtp.security), (587, SmtpSecurity::StartTls));
+        let problems = auth_with(&["--smtp-url", "smtp://relay.internal?tls=none"]).unwrap_err();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter().any(|t| t.contains("KISUM_SMTP_FROM")),
+            "{text:?}"
+        );
+        let problems = auth_with(&[
+            "--smtp-url",
+            "smtp://relay.internal?tls=none",
+            "--smtp-from",
+            "no-reply@acme.example",
+        ])
+        .unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.to_string().contains("plain SMTP")),
+            "{problems:?}"
+        );
+        // Plain SMTP to a local relay is fine.
+        let c = auth_with(&[
+            "--smtp-url",
+            "smtp://127.0.0.1:25?tls=none",
+            "--smtp-from",
+            "a@b.example",
+        ])
+        .unwrap();
+        assert_eq!(c.smtp.unwrap().security, SmtpSecurity::Plain);
+        let problems = auth_with(&[
+            "--smtp-url",
+            "smtp://u:hunter2@",
+            "--smtp-from",
+            "a@b.example",
+        ])
+        .unwrap_err();
+        assert!(!format!("{problems:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_complete_auth_configuration_validates() {
+        let config = auth_with(&[
+            "--cors-origins",
+            "https://app.example.com,http://localhost:3000",
+        ])
+        .unwrap();
         assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.internal_listen, "127.0.0.1:8081".parse().unwrap());
         assert_eq!(config.access_cache_ttl, Duration::from_secs(30));
@@ -1228,7 +1355,19 @@ mod tests {
             config.service_keys.names().collect::<Vec<_>>(),
             ["auth", "module"]
         );
-        assert_eq!(config.signing_keys.active().unwrap().kid(), kid);
+        let on_disk: Vec<String> = std::fs::read_dir(&config.signing_keys_dir)
+            .unwrap()
+            .filter_map(|e| {
+                Some(
+                    e.ok()?
+                        .file_name()
+                        .to_str()?
+                        .strip_suffix(".pem")?
+                        .to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(on_disk, [config.signing_keys.active().unwrap().kid()]);
         let http = config.common.http_settings();
         assert!(http.hsts);
         assert_eq!(http.cors_origins.len(), 2);

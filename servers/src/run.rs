@@ -67,12 +67,16 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.listen));
-    let email: Option<Arc<dyn kisum_auth::email::EmailSender>> =
-        if config.common.mode == crate::config::Mode::Development {
+    let email: Option<Arc<dyn kisum_auth::email::EmailSender>> = match config.smtp {
+        Some(smtp) => Some(Arc::new(
+            kisum_auth::email::SmtpEmailSender::new(smtp)
+                .map_err(|e| StartError::new("KISUM_SMTP_URL", e))?,
+        )),
+        None if config.common.mode == crate::config::Mode::Development => {
             Some(Arc::new(kisum_auth::email::LogEmailSender::new()))
-        } else {
-            None
-        };
+        }
+        None => None,
+    };
     let events = app::auth_events(redis)?;
     // Guards refetch the JWKS (and forget tokens verified with a retired key) at once.
     events

@@ -154,7 +154,7 @@ mod smtp {
     use base64::Engine as _;
     use kisum_auth::email::{
         EmailError, EmailMessage, EmailSender, SmtpConfig, SmtpConfigError, SmtpCredentials,
-        SmtpEmailSender, SmtpPassword,
+        SmtpEmailSender, SmtpPassword, SmtpSecurity,
     };
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     use tokio::net::{TcpListener, TcpStream};
@@ -235,6 +235,7 @@ mod smtp {
             SmtpConfig {
                 host: self.addr.ip().to_string(),
                 port: self.addr.port(),
+                security: SmtpSecurity::Plain,
                 credentials: None,
                 from: "Kisum <no-reply@acme.test>".into(),
                 timeout: Duration::from_secs(10),
@@ -474,6 +475,48 @@ mod smtp {
     }
 
     #[tokio::test]
+    async fn required_starttls_never_sends_to_a_relay_without_it() {
+        // The sink speaks plain SMTP and offers no STARTTLS: nothing may go out in clear.
+        let sink = Sink::start(Mode::Accept).await;
+        let sender = SmtpEmailSender::new(SmtpConfig {
+            security: SmtpSecurity::StartTls,
+            credentials: Some(SmtpCredentials {
+                username: "kisum".into(),
+                password: SmtpPassword::new("s3cret-relay-pw"),
+            }),
+            ..sink.config()
+        })
+        .unwrap();
+        assert!(sender.send(&code_message()).await.is_err());
+        assert!(sink.deliveries().is_empty());
+    }
+
+    #[test]
+    fn relay_urls_choose_the_protection_and_never_show_the_password() {
+        let t = Duration::from_secs(5);
+        let c = SmtpConfig::from_url("smtp://mailer@smtp.example.com", "a@b.test", t).unwrap();
+        assert_eq!((c.port, c.security), (587, SmtpSecurity::StartTls));
+        let c = SmtpConfig::from_url("smtp://127.0.0.1:2525?tls=none", "a@b.test", t).unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.port, c.security),
+            ("127.0.0.1", 2525, SmtpSecurity::Plain)
+        );
+        assert!(c.credentials.is_none());
+        for bad in [
+            "http://x",
+            "smtps://x?tls=none",
+            "smtp://",
+            "smtp://x?foo=1",
+            "nonsense",
+        ] {
+            let e = SmtpConfig::from_url(bad, "a@b.test", t).unwrap_err();
+            assert!(matches!(e, SmtpConfigError::InvalidUrl(_)), "{bad}: {e}");
+        }
+        let e = SmtpConfig::from_url("ftp://u:hunter2@x", "a@b.test", t).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"));
+    }
+
+    #[tokio::test]
     async fn a_closed_port_is_unavailable_quickly() {
         let addr = {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -482,6 +525,7 @@ mod smtp {
         let sender = SmtpEmailSender::new(SmtpConfig {
             host: addr.ip().to_string(),
             port: addr.port(),
+            security: SmtpSecurity::Plain,
             credentials: None,
             from: "no-reply@acme.test".into(),
             timeout: Duration::from_millis(500),
@@ -514,6 +558,7 @@ mod smtp {
         let err = SmtpEmailSender::new(SmtpConfig {
             host: "localhost".into(),
             port: 25,
+            security: SmtpSecurity::Plain,
             credentials: None,
             from: "not a mailbox".into(),
             timeout: Duration::from_secs(1),
@@ -531,6 +576,7 @@ mod smtp {
         let config = SmtpConfig {
             host: "localhost".into(),
             port: 25,
+            security: SmtpSecurity::Plain,
             credentials: Some(SmtpCredentials {
                 username: "kisum".into(),
                 password: SmtpPassword::new("s3cret-relay-pw"),
