@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Router;
+use chrono::TimeDelta;
 use kisum_auth::credentials::{Argon2Params, PasswordHasher, PasswordPolicy};
 use kisum_auth::events::{EventPublisher, NoEvents};
 use kisum_auth::http::{AuthState, RateLimits};
 use kisum_auth::keys::KeyRing;
 use kisum_auth::ratelimit::{LocalRateLimiter, RateLimiter};
-use kisum_auth::service::{AuthService, SessionConfig};
+use kisum_auth::service::AuthService;
 use kisum_auth::tokens::{TokenConfig, TokenService};
 use kisum_auth::{AccessService, AuthStore, DirectoryService, EntitlementSource};
 use kisum_core::audit::CoreAudit;
@@ -294,6 +295,8 @@ pub struct AuthParts {
     pub email: Option<Arc<dyn kisum_auth::email::EmailSender>>,
     /// Public base URL (for reset links).
     pub public_url: String,
+    /// Lifetimes and limits.
+    pub tuning: crate::config::AuthTuning,
     /// The clock.
     pub clock: Arc<dyn Clock>,
 }
@@ -314,13 +317,16 @@ pub struct AuthApp {
 pub fn build_auth(parts: AuthParts) -> Result<AuthApp, StartError> {
     let hasher = PasswordHasher::new(Argon2Params::default())
         .map_err(|e| StartError::new("password hasher", e))?;
-    let tokens = TokenService::new(TokenConfig::new(parts.issuer, parts.audience), parts.keys);
+    let mut token_config = TokenConfig::new(parts.issuer, parts.audience);
+    token_config.access_ttl = TimeDelta::from_std(parts.tuning.access_token_ttl)
+        .map_err(|e| StartError::new("KISUM_ACCESS_TOKEN_TTL", e))?;
+    let tokens = TokenService::new(token_config, parts.keys);
     let mut auth = AuthService::new(
         parts.store.clone(),
         hasher,
         PasswordPolicy::default(),
         tokens.clone(),
-        SessionConfig::default(),
+        parts.tuning.sessions,
         parts.clock.clone(),
     )
     .with_events(parts.events.clone());
@@ -349,7 +355,11 @@ pub fn build_auth(parts: AuthParts) -> Result<AuthApp, StartError> {
         audit: parts.store.clone(),
         events: parts.events,
         service_keys: parts.service_keys,
-        limits: RateLimits::new(parts.limiter),
+        limits: RateLimits {
+            login_per_ip: parts.tuning.login_per_ip,
+            login_per_email: parts.tuning.login_per_email,
+            ..RateLimits::new(parts.limiter)
+        },
         refresh_cookie: None,
     };
     Ok(AuthApp { state, tokens })

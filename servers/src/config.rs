@@ -799,6 +799,151 @@ pub struct AuthArgs {
     /// The `From` of those emails, e.g. `Acme <no-reply@acme.example>`.
     #[arg(long, env = "KISUM_SMTP_FROM")]
     pub smtp_from: Option<String>,
+    /// Token and session lifetimes and sign-in limits.
+    #[command(flatten)]
+    pub tuning: AuthTuningArgs,
+}
+
+/// Lifetimes and limits of `kisum auth` (all have safe defaults).
+#[derive(Debug, Clone, Args)]
+pub struct AuthTuningArgs {
+    /// Access-token lifetime, 1 minute to 1 hour.
+    #[arg(long, env = "KISUM_ACCESS_TOKEN_TTL", default_value = "10m")]
+    pub access_token_ttl: String,
+    /// A session ends when not refreshed for this long.
+    #[arg(long, env = "KISUM_SESSION_IDLE", default_value = "7d")]
+    pub session_idle: String,
+    /// A session ends this long after sign-in, whatever happens (at least the idle lifetime).
+    #[arg(long, env = "KISUM_SESSION_ABSOLUTE", default_value = "30d")]
+    pub session_absolute: String,
+    /// Tolerance for a just-spent refresh token presented again (racing tabs), at most 30 s;
+    /// `0s` (the default) revokes the session at once.
+    #[arg(long, env = "KISUM_REFRESH_REUSE_GRACE", default_value = "0s")]
+    pub refresh_reuse_grace: String,
+    /// The most sessions one user may hold (the oldest is revoked beyond it); `0`: no limit.
+    #[arg(long, env = "KISUM_MAX_SESSIONS_PER_USER", default_value = "50")]
+    pub max_sessions_per_user: String,
+    /// Sign-in attempts per client address, as `count/window`.
+    #[arg(long, env = "KISUM_LOGIN_LIMIT_PER_IP", default_value = "30/5m")]
+    pub login_limit_per_ip: String,
+    /// Sign-in attempts per email, as `count/window`.
+    #[arg(long, env = "KISUM_LOGIN_LIMIT_PER_EMAIL", default_value = "10/15m")]
+    pub login_limit_per_email: String,
+}
+
+/// The resolved [`AuthTuningArgs`].
+#[derive(Debug, Clone)]
+pub struct AuthTuning {
+    /// Access-token lifetime.
+    pub access_token_ttl: Duration,
+    /// Session lifetimes, refresh grace and the per-user limit.
+    pub sessions: kisum_auth::service::SessionConfig,
+    /// Sign-in attempts per client address.
+    pub login_per_ip: kisum_auth::ratelimit::RateLimit,
+    /// Sign-in attempts per email.
+    pub login_per_email: kisum_auth::ratelimit::RateLimit,
+}
+
+impl Default for AuthTuning {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: Duration::from_secs(600),
+            sessions: kisum_auth::service::SessionConfig::default(),
+            login_per_ip: kisum_auth::ratelimit::RateLimit::new(30, Duration::from_secs(300)),
+            login_per_email: kisum_auth::ratelimit::RateLimit::new(10, Duration::from_secs(900)),
+        }
+    }
+}
+
+/// Parses `count/window`, e.g. `30/5m`.
+///
+/// # Errors
+/// The reason, for the problem list.
+pub fn parse_rate_limit(s: &str) -> Result<kisum_auth::ratelimit::RateLimit, String> {
+    let (count, window) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not `count/window`, e.g. `30/5m`"))?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{count}` is not a count"))?;
+    let window = parse_duration(window.trim())?;
+    if window < Duration::from_secs(1) || window > Duration::from_secs(86_400) {
+        return Err("the window must be between 1s and 24h".to_owned());
+    }
+    Ok(kisum_auth::ratelimit::RateLimit::new(count, window))
+}
+
+impl AuthTuningArgs {
+    fn resolve(&self, p: &mut Problems) -> Option<AuthTuning> {
+        let delta =
+            |d: Duration| chrono::TimeDelta::from_std(d).map_err(|_| "is too long".to_owned());
+        let within = |lo: u64, hi: u64, what: &'static str| {
+            move |s: &str| {
+                let d = parse_duration(s)?;
+                if d < Duration::from_secs(lo) || d > Duration::from_secs(hi) {
+                    return Err(what.to_owned());
+                }
+                Ok(d)
+            }
+        };
+        let ttl = p.parse(
+            "KISUM_ACCESS_TOKEN_TTL",
+            &self.access_token_ttl,
+            within(60, 3600, "must be between 1m and 1h"),
+        );
+        let idle = p.parse("KISUM_SESSION_IDLE", &self.session_idle, |s| {
+            delta(within(60, 366 * 86_400, "must be between 1m and 366d")(s)?)
+        });
+        let absolute = p.parse("KISUM_SESSION_ABSOLUTE", &self.session_absolute, |s| {
+            delta(within(60, 366 * 86_400, "must be between 1m and 366d")(s)?)
+        });
+        let grace = p.parse(
+            "KISUM_REFRESH_REUSE_GRACE",
+            &self.refresh_reuse_grace,
+            |s| delta(within(0, 30, "must be between 0s and 30s")(s)?),
+        );
+        let max = p.parse(
+            "KISUM_MAX_SESSIONS_PER_USER",
+            &self.max_sessions_per_user,
+            |s| {
+                s.trim()
+                    .parse::<u32>()
+                    .map(|n| (n > 0).then_some(n))
+                    .map_err(|_| format!("`{s}` is not a count"))
+            },
+        );
+        let per_ip = p.parse(
+            "KISUM_LOGIN_LIMIT_PER_IP",
+            &self.login_limit_per_ip,
+            parse_rate_limit,
+        );
+        let per_email = p.parse(
+            "KISUM_LOGIN_LIMIT_PER_EMAIL",
+            &self.login_limit_per_email,
+            parse_rate_limit,
+        );
+        if let (Some(i), Some(a)) = (idle, absolute)
+            && i > a
+        {
+            p.add(
+                "KISUM_SESSION_IDLE",
+                "must not be longer than KISUM_SESSION_ABSOLUTE",
+            );
+            return None;
+        }
+        Some(AuthTuning {
+            access_token_ttl: ttl?,
+            sessions: kisum_auth::service::SessionConfig {
+                idle: idle?,
+                absolute: absolute?,
+                reuse_grace: grace?,
+                max_per_user: max?,
+            },
+            login_per_ip: per_ip?,
+            login_per_email: per_email?,
+        })
+    }
 }
 
 /// A validated configuration of `kisum auth`.
@@ -830,6 +975,8 @@ pub struct AuthConfig {
     pub core_url: String,
     /// The SMTP relay, when configured.
     pub smtp: Option<kisum_auth::email::SmtpConfig>,
+    /// Lifetimes and limits.
+    pub tuning: AuthTuning,
 }
 
 impl AuthArgs {
@@ -881,6 +1028,7 @@ impl AuthArgs {
             "Core's internal base URL, e.g. `http://core:8082`",
         );
         let smtp = self.smtp(&mut p, mode);
+        let tuning = self.tuning.resolve(&mut p);
         let config = (|| {
             let (issuer, audience, access_cache_ttl) = token?;
             Some(AuthConfig {
@@ -897,6 +1045,7 @@ impl AuthArgs {
                 access_cache_ttl,
                 core_url: core_url?,
                 smtp: smtp?,
+                tuning: tuning?,
             })
         })();
         p.finish(config)
@@ -1205,6 +1354,7 @@ mod tests {
     }
 
     #[derive(Debug, Subcommand)]
+    #[expect(clippy::large_enum_variant, reason = "parsed once per test")]
     enum Cmd {
         Auth(AuthArgs),
         Core(CoreArgs),
@@ -1285,6 +1435,61 @@ mod tests {
             unreachable!()
         };
         args.validate()
+    }
+
+    #[test]
+    fn lifetimes_and_sign_in_limits_are_configurable_and_checked() {
+        let t = auth_with(&[]).unwrap().tuning;
+        assert_eq!(t.access_token_ttl, Duration::from_secs(600));
+        assert_eq!(t.sessions.max_per_user, Some(50));
+        assert_eq!(t.login_per_email.limit, 10);
+        let t = auth_with(&[
+            "--access-token-ttl",
+            "5m",
+            "--session-idle",
+            "1d",
+            "--session-absolute",
+            "7d",
+            "--refresh-reuse-grace",
+            "10s",
+            "--max-sessions-per-user",
+            "0",
+            "--login-limit-per-ip",
+            "100/1m",
+        ])
+        .unwrap()
+        .tuning;
+        assert_eq!(t.access_token_ttl, Duration::from_secs(300));
+        assert_eq!(t.sessions.idle, chrono::TimeDelta::days(1));
+        assert_eq!(t.sessions.reuse_grace, chrono::TimeDelta::seconds(10));
+        assert_eq!(t.sessions.max_per_user, None);
+        assert_eq!(
+            (t.login_per_ip.limit, t.login_per_ip.window),
+            (100, Duration::from_secs(60))
+        );
+        let problems = auth_with(&[
+            "--access-token-ttl",
+            "2h",
+            "--refresh-reuse-grace",
+            "1m",
+            "--login-limit-per-email",
+            "ten",
+            "--max-sessions-per-user=many",
+        ])
+        .unwrap_err();
+        let settings: Vec<&str> = problems.iter().map(|p| p.setting).collect();
+        for s in [
+            "KISUM_ACCESS_TOKEN_TTL",
+            "KISUM_REFRESH_REUSE_GRACE",
+            "KISUM_LOGIN_LIMIT_PER_EMAIL",
+            "KISUM_MAX_SESSIONS_PER_USER",
+        ] {
+            assert!(settings.contains(&s), "{s} not reported: {problems:?}");
+        }
+        let problems =
+            auth_with(&["--session-idle", "30d", "--session-absolute", "1d"]).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].setting, "KISUM_SESSION_IDLE");
     }
 
     #[test]

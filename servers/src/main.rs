@@ -55,7 +55,7 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// The configuration of `kisum auth`.
-    Auth(AuthArgs),
+    Auth(Box<AuthArgs>),
     /// The configuration of `kisum core`.
     Core(CoreArgs),
     /// The configuration of `kisum module`.

@@ -96,6 +96,7 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
         service_keys: config.service_keys,
         email,
         public_url,
+        tuning: config.tuning,
         clock,
     })?;
     let settings = config.common.http_settings();
@@ -342,6 +343,7 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         service_keys: service_keys.clone(),
         email: Some(Arc::new(kisum_auth::email::LogEmailSender::new())),
         public_url: issuer.clone(),
+        tuning: crate::config::AuthTuning::default(),
         clock: clock.clone(),
     })?;
 
