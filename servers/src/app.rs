@@ -549,8 +549,35 @@ pub fn finish(
     readiness: Readiness,
     settings: &crate::ops::HttpSettings,
 ) -> Result<Router, StartError> {
+    finish_with(app, readiness, settings, true)
+}
+
+/// [`finish`] without `/metrics` (for Auth's public listener: its metrics are on the internal
+/// one, so they are not exposed to browsers).
+///
+/// # Errors
+/// The metrics recorder could not be installed.
+pub fn finish_public(
+    app: Router,
+    readiness: Readiness,
+    settings: &crate::ops::HttpSettings,
+) -> Result<Router, StartError> {
+    finish_with(app, readiness, settings, false)
+}
+
+fn finish_with(
+    app: Router,
+    readiness: Readiness,
+    settings: &crate::ops::HttpSettings,
+    with_metrics: bool,
+) -> Result<Router, StartError> {
     let metrics = crate::ops::prometheus().map_err(|e| StartError::new("metrics", e))?;
-    let mut app = app.merge(crate::ops::router(readiness, metrics));
+    let ops = if with_metrics {
+        crate::ops::router(readiness, metrics)
+    } else {
+        crate::ops::router_without_metrics(readiness, metrics)
+    };
+    let mut app = app.merge(ops);
     if !settings.trust_forwarded_for {
         app = app.layer(axum::middleware::from_fn(peer_address));
     }

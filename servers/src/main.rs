@@ -69,7 +69,12 @@ fn report_config<C: std::fmt::Debug>(
 ) -> ExitCode {
     match result {
         Ok(config) => {
-            println!("kisum {component}: the configuration is valid\n{config:#?}");
+            use std::io::Write as _;
+            // A closed pipe (`kisum config … | head`) is not an error worth a panic.
+            let _ = writeln!(
+                std::io::stdout(),
+                "kisum {component}: the configuration is valid\n{config:#?}"
+            );
             ExitCode::SUCCESS
         }
         Err(problems) => {

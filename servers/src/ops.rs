@@ -311,6 +311,15 @@ pub fn router(readiness: Readiness, metrics: PrometheusHandle) -> Router {
         .with_state(OpsState { readiness, metrics })
 }
 
+/// `GET /health` and `GET /ready` only: for a public listener whose process serves `/metrics`
+/// on its internal listener.
+pub fn router_without_metrics(readiness: Readiness, metrics: PrometheusHandle) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .with_state(OpsState { readiness, metrics })
+}
+
 async fn health() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }

@@ -101,7 +101,7 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
     })?;
     let settings = config.common.http_settings();
     let readiness = app::auth_readiness(store, entitlements, redis);
-    let public = app::finish(
+    let public = app::finish_public(
         kisum_auth::http::public_router(built.state.clone())
             .merge(openapi::router(openapi::auth_public())),
         readiness.clone(),
@@ -371,7 +371,7 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
     let servers = vec![
         (
             bind(args.listen, "auth public").await?,
-            app::finish(
+            app::finish_public(
                 kisum_auth::http::public_router(built.state.clone())
                     .merge(openapi::router(openapi::auth_public())),
                 auth_ready.clone(),

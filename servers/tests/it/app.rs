@@ -55,3 +55,19 @@ async fn a_client_sent_forwarded_for_is_replaced_by_the_peer_unless_trusted() {
         "203.0.113.7, 10.0.0.1"
     );
 }
+
+#[tokio::test]
+async fn public_listeners_of_auth_keep_metrics_to_themselves() {
+    let get = |app: Router, path: &'static str| async move {
+        app.oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+            .status()
+    };
+    let settings = HttpSettings::default();
+    let public = kisum_servers::app::finish_public(echo(), Readiness::new(), &settings).unwrap();
+    assert_eq!(get(public.clone(), "/metrics").await, StatusCode::NOT_FOUND);
+    assert_eq!(get(public, "/health").await, StatusCode::OK);
+    let internal = finish(echo(), Readiness::new(), &settings).unwrap();
+    assert_eq!(get(internal, "/metrics").await, StatusCode::OK);
+}
