@@ -71,3 +71,40 @@ async fn public_listeners_of_auth_keep_metrics_to_themselves() {
     let internal = finish(echo(), Readiness::new(), &settings).unwrap();
     assert_eq!(get(internal, "/metrics").await, StatusCode::OK);
 }
+
+/// The servers' PostgreSQL connections can use TLS (`sslmode` in the URL): the local server
+/// has TLS with a self-signed certificate, so `require` encrypts and `verify-full` refuses it.
+#[cfg(feature = "postgres")]
+#[test]
+#[cfg_attr(
+    not(kisum_test_pg),
+    ignore = "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+)]
+fn postgres_urls_may_require_tls_and_verification_is_real() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = kisum_core::testkit::db::postgres_url().await;
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let pool = sqlx::PgPool::connect(&format!("{url}{sep}sslmode=require"))
+            .await
+            .unwrap();
+        let ssl: bool =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert!(ssl, "sslmode=require must encrypt");
+        let store =
+            kisum_servers::app::open_auth_store(&format!("{url}{sep}sslmode=require")).await;
+        assert!(store.is_ok(), "Auth's store over TLS");
+        let refused =
+            kisum_servers::app::open_auth_store(&format!("{url}{sep}sslmode=verify-full")).await;
+        assert!(
+            refused.is_err(),
+            "a self-signed certificate must not pass verify-full"
+        );
+    });
+}
