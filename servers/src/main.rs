@@ -46,10 +46,32 @@ enum Command {
     /// Audit log maintenance.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print the OpenAPI document a server serves at `/openapi.json`.
+    Openapi {
+        /// Which listener: `auth-public`, `auth-internal`, `core` or `module`.
+        #[arg(value_enum)]
+        listener: OpenapiListener,
+        /// The module's name (for `module`).
+        #[arg(long, default_value = "finance")]
+        name: String,
+    },
     /// Validate a server's configuration (flags, `KISUM_*`, `*_FILE`) without starting it:
     /// prints it with secrets redacted, or every problem (exit status 2).
     #[command(subcommand)]
     Config(Box<ConfigCommand>),
+}
+
+/// The listeners with an OpenAPI document.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum OpenapiListener {
+    /// Auth's public listener.
+    AuthPublic,
+    /// Auth's internal listener.
+    AuthInternal,
+    /// Core's internal listener.
+    Core,
+    /// A module backend.
+    Module,
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +148,26 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("kisum keys: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Command::Openapi { listener, name } = &cli.command {
+        use kisum_servers::openapi;
+        let doc = match listener {
+            OpenapiListener::AuthPublic => openapi::auth_public(),
+            OpenapiListener::AuthInternal => openapi::auth_internal(),
+            OpenapiListener::Core => openapi::core_internal(),
+            OpenapiListener::Module => openapi::module(name),
+        };
+        return match serde_json::to_string_pretty(&doc) {
+            Ok(json) => {
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stdout(), "{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kisum openapi: {e}");
                 ExitCode::FAILURE
             }
         };
@@ -221,6 +263,6 @@ fn main() -> ExitCode {
             init_logs(format, "info");
             serve("dev", &runtime, |s| run::dev(*args, s))
         }
-        Command::Keys(_) | Command::Config(_) => ExitCode::SUCCESS,
+        Command::Keys(_) | Command::Config(_) | Command::Openapi { .. } => ExitCode::SUCCESS,
     }
 }

@@ -108,3 +108,25 @@ fn postgres_urls_may_require_tls_and_verification_is_real() {
         );
     });
 }
+
+/// `docs/api/*.json` are the documents the servers serve; regenerate them with
+/// `kisum openapi <listener> > docs/api/<listener>.json` when a route changes.
+#[test]
+fn the_committed_openapi_documents_are_in_step_with_the_servers() {
+    use kisum_servers::openapi;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api");
+    for (file, doc) in [
+        ("auth-public.json", openapi::auth_public()),
+        ("auth-internal.json", openapi::auth_internal()),
+        ("core.json", openapi::core_internal()),
+        ("module-finance.json", openapi::module("finance")),
+    ] {
+        let committed: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+        assert_eq!(
+            committed,
+            serde_json::to_value(&doc).unwrap(),
+            "docs/api/{file} is out of date: run `cargo run --bin kisum -- openapi …`"
+        );
+    }
+}
