@@ -378,6 +378,47 @@ impl DirectoryService {
         Ok(bumps)
     }
 
+    /// Makes every `invited` membership of `user_id` `active`: the invitee proved they own the
+    /// invited email (an emailed code or link). Each one is bumped, announced and audited as
+    /// `membership.accept`; memberships in any other status are left alone.
+    ///
+    /// # Errors
+    /// A store error (memberships accepted before it stay accepted; calling again finishes).
+    pub async fn accept_invitations(
+        &self,
+        user_id: UserId,
+    ) -> Result<Vec<Membership>, DirectoryError> {
+        let patch = MembershipPatch {
+            status: Some(MembershipStatus::Active),
+            ..MembershipPatch::default()
+        };
+        let mut accepted = Vec::new();
+        for invited in self
+            .store
+            .list_user_memberships(user_id)
+            .await?
+            .into_iter()
+            .filter(|m| m.status == MembershipStatus::Invited)
+        {
+            let (m, bumps) = self
+                .patch_member(invited.company_id, invited.id, &patch)
+                .await?;
+            self.announce(m.company_id, &bumps).await;
+            self.audited(
+                action::MEMBERSHIP_ACCEPT,
+                m.company_id,
+                serde_json::json!({
+                    "membership_id": m.id,
+                    "user_id": m.user_id,
+                    "access_version": m.access_version,
+                }),
+            )
+            .await;
+            accepted.push(m);
+        }
+        Ok(accepted)
+    }
+
     /// Creates or replaces a role; bumps every holder.
     ///
     /// # Errors

@@ -71,10 +71,14 @@ pub mod action {
     pub const PASSWORD_RESET: &str = "password.reset";
     /// A company was created (with its owner membership).
     pub const COMPANY_CREATE: &str = "company.create";
+    /// An account was created for a person invited by email who had none (no password yet).
+    pub const USER_INVITE: &str = "user.invite";
     /// A membership was created.
     pub const MEMBERSHIP_CREATE: &str = "membership.create";
     /// A membership's status, roles or module grants changed.
     pub const MEMBERSHIP_UPDATE: &str = "membership.update";
+    /// An invited membership became active: the invitee proved they own the email.
+    pub const MEMBERSHIP_ACCEPT: &str = "membership.accept";
     /// A member was removed from the company (status `revoked`).
     pub const MEMBERSHIP_REMOVE: &str = "membership.remove";
     /// A role was created or replaced.

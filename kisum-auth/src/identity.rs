@@ -130,6 +130,13 @@ impl User {
             updated_at: now,
         }
     }
+
+    /// Whether this is the account of an invitee who has not taken it up: no password and an
+    /// unverified email (see [`AuthService::invitee`](crate::service::AuthService::invitee)).
+    #[must_use]
+    pub fn awaiting_sign_up(&self) -> bool {
+        self.password_hash.is_none() && !self.email_verified
+    }
 }
 
 /// Users by id and by email.

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq as _;
 use crate::audit::{AuditOutcome, action};
 use crate::credentials::Password;
 use crate::email::{EmailMessage, EmailSender};
-use crate::identity::Email;
+use crate::identity::{Email, User};
 use crate::onetime::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
 use crate::refresh::RefreshToken;
 use crate::service::{AuthError, AuthService, ClientInfo, TokenPair};
@@ -34,6 +34,8 @@ pub struct OtpConfig {
     pub daily_quota: u32,
     /// How long a password-reset token works (default 30 minutes).
     pub reset_ttl: TimeDelta,
+    /// How long the link of an invitation email works (default 7 days).
+    pub invitation_ttl: TimeDelta,
 }
 
 impl Default for OtpConfig {
@@ -45,6 +47,7 @@ impl Default for OtpConfig {
             resend_cooldown: TimeDelta::seconds(60),
             daily_quota: 10,
             reset_ttl: TimeDelta::minutes(30),
+            invitation_ttl: TimeDelta::days(7),
         }
     }
 }
@@ -239,19 +242,16 @@ impl AuthService {
                     _ => AuthError::InvalidCode,
                 });
             }
-            let mut user = self
+            let user = self
                 .user_by_email(&email)
                 .await?
                 .filter(|u| !u.disabled)
                 .ok_or(AuthError::InvalidCode)?;
-            if !user.email_verified {
-                user.email_verified = true;
-                user.updated_at = now;
-                self.store_update_user(&user).await?;
-            }
+            let user_id = user.id;
+            self.email_proven(user, &client).await?;
             return match purpose {
                 OtpPurpose::Login => {
-                    Ok(Some(self.sign_in_with(user.id, client, "email_otp").await?))
+                    Ok(Some(self.sign_in_with(user_id, client, "email_otp").await?))
                 }
                 OtpPurpose::VerifyEmail => Ok(None),
             };
@@ -324,6 +324,62 @@ impl AuthService {
             crate::session::RevokeReason::PasswordReset,
             &client,
         )
-        .await
+        .await?;
+        // The link reached the address: the email is proven, and pending invitations accepted.
+        if let Some(user) = self.user(user_id).await? {
+            self.email_proven(user, &client).await?;
+        }
+        Ok(())
+    }
+
+    /// Emails `user` (an invitee [awaiting sign-up](User::awaiting_sign_up)) that they were
+    /// invited to `company_name`, with a link to choose a password (a reset token valid for
+    /// [`OtpConfig::invitation_ttl`]); following it proves the address and accepts every pending
+    /// invitation, as does signing in with an email code. Best effort: without email flows, or
+    /// when the token cannot be stored or the email not sent, it logs why and returns — the
+    /// invitee can still ask for a code or a password reset.
+    pub async fn send_invitation(&self, user: &User, company_name: &str) {
+        let Ok(recovery) = self.recovery() else {
+            tracing::info!(
+                user_id = %user.id,
+                "invitation not emailed: email flows are not configured"
+            );
+            return;
+        };
+        let token = match RefreshToken::generate() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "invitation not emailed: no randomness");
+                return;
+            }
+        };
+        let hash = SecretHash::of(&[token.expose().as_bytes()]);
+        let ttl = recovery.config.invitation_ttl;
+        if let Err(e) = recovery
+            .store
+            .insert_reset(&hash, user.id, self.now() + ttl)
+            .await
+        {
+            tracing::warn!(error = %e, "invitation not emailed: its link could not be stored");
+            return;
+        }
+        let company: String = company_name.chars().filter(|c| !c.is_control()).collect();
+        let text = format!(
+            "You have been invited to {company} on Kisum. Choose your password to join: {}?token={}\nThe link works for {} days; after that, use \"forgot password\" with this address, or sign in with an email code.",
+            recovery.reset_url,
+            token.expose(),
+            ttl.num_days().max(1)
+        );
+        if let Err(e) = recovery
+            .email
+            .send(&EmailMessage::new(
+                user.email.clone(),
+                format!("You are invited to {company}"),
+                text,
+            ))
+            .await
+        {
+            tracing::warn!(error = %e, "invitation email not delivered");
+        }
     }
 }

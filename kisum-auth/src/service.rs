@@ -201,10 +201,6 @@ impl AuthService {
         self.clock.now()
     }
 
-    pub(crate) async fn store_update_user(&self, user: &User) -> Result<(), AuthError> {
-        Ok(self.store.update_user(user).await?)
-    }
-
     pub(crate) fn check_policy(
         &self,
         password: &Password,
@@ -688,6 +684,79 @@ impl AuthService {
     /// `Store`.
     pub async fn user_by_email(&self, email: &Email) -> Result<Option<User>, AuthError> {
         Ok(self.store.find_user_by_email(email).await?)
+    }
+
+    /// The account an invitation to `email` goes to: the existing user, or a new account with
+    /// no password and an unverified email (audited as `user.invite` in `context`). The flag
+    /// says whether the account is [awaiting sign-up](User::awaiting_sign_up): such an
+    /// invitee's memberships start `invited` and become `active` once they prove they own the
+    /// email ([`AuthService::accept_invitations`]).
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn invitee(
+        &self,
+        email: &Email,
+        context: &AuditContext,
+    ) -> Result<(User, bool), AuthError> {
+        if let Some(user) = self.store.find_user_by_email(email).await? {
+            let awaiting = user.awaiting_sign_up();
+            return Ok((user, awaiting));
+        }
+        let user = User::new(email.clone(), None, None, self.clock.now());
+        match self.store.create_user(&user).await {
+            Ok(()) => {}
+            // Invited twice at once: the other call created it.
+            Err(e) if e.kind() == StoreErrorKind::Conflict => {
+                let user = self
+                    .store
+                    .find_user_by_email(email)
+                    .await?
+                    .ok_or(AuthError::Store(e))?;
+                let awaiting = user.awaiting_sign_up();
+                return Ok((user, awaiting));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let event = AuditEvent::new(self.clock.now(), action::USER_INVITE, AuditOutcome::Success)
+            .with_context(context)
+            .with_details(serde_json::json!({ "user_id": user.id }));
+        crate::audit::record(self.store.as_ref(), event).await;
+        Ok((user, true))
+    }
+
+    /// Marks `user`'s email verified (they proved they own it) and makes their `invited`
+    /// memberships `active`, attributed to them from `client`.
+    pub(crate) async fn email_proven(
+        &self,
+        mut user: User,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        if !user.email_verified {
+            user.email_verified = true;
+            user.updated_at = self.clock.now();
+            self.store.update_user(&user).await?;
+        }
+        self.accept_invitations(user.id, client).await?;
+        Ok(())
+    }
+
+    /// Makes every `invited` membership of `user` `active` (audited as `membership.accept`,
+    /// announced to the guards). Called when the user proves they own their email; an embedder
+    /// with its own proof can call it too.
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn accept_invitations(
+        &self,
+        user: UserId,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        self.directory
+            .acting_as(client.audit_context(Some(user)))
+            .accept_invitations(user)
+            .await?;
+        Ok(())
     }
 
     /// Whether a session is active now, and when it was revoked: `None` for an unknown session.

@@ -882,7 +882,10 @@ fn company_routes(paths: &mut Paths) {
         )
         .description(
             "Permission: `company.members.manage`. The membership is `active` for an existing \
-             user, `invited` otherwise.",
+             user, `invited` otherwise: someone without an account gets one awaiting sign-up \
+             and, when email flows are configured, an email with a link to choose a password. \
+             An invited membership becomes `active` once the invitee proves the address (that \
+             link, an email code or a password reset).",
         )
         .body("AddMemberRequest")
         .problem(409, "`already_member`: the user is already a member")

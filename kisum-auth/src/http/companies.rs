@@ -363,22 +363,25 @@ async fn add_member(
     let roles = parse_set::<RoleKey>("roles", &b.roles)?;
     let modules = parse_set::<ModuleKey>("modules", &b.modules)?;
     grantable_roles(&s, &ctx, &roles, &modules).await?;
-    let user = s.auth.user_by_email(&email).await?.ok_or_else(|| {
-        ApiError::invalid_field(
-            "email",
-            "no such user; invitations of people without an account arrive with the email flows",
-        )
-    })?;
+    // Someone without an account (or who has not taken up the one an earlier invitation
+    // made) is invited: the membership starts `invited` and becomes `active` once they prove
+    // they own the address (the emailed link, an email code or a password reset).
+    let context = client.0.audit_context(Some(caller.claims.sub));
+    let (user, awaiting) = s.auth.invitee(&email, &context).await?;
+    let status = if awaiting {
+        MembershipStatus::Invited
+    } else {
+        MembershipStatus::Active
+    };
     let m = admin(&s, &caller, &client)
-        .add_member(
-            ctx.company_id,
-            user.id,
-            MembershipStatus::Active,
-            roles,
-            modules,
-        )
+        .add_member(ctx.company_id, user.id, status, roles, modules)
         .await
         .map_err(admin_error)?;
+    if awaiting {
+        let company = s.directory.get_company(ctx.company_id).await?;
+        let name = company.map_or_else(|| org.clone(), |c| c.name);
+        s.auth.send_invitation(&user, &name).await;
+    }
     let token = ConsistencyToken::membership(ctx.company_id, m.id, m.access_version);
     let view = MemberView::new(m, Some(user.email.to_string()));
     Ok(consistent(
@@ -499,7 +502,13 @@ async fn grantable_roles(
                 return Err(ApiError::from(kisum_guard::DenialCode::PermissionDenied)
                     .detail("only an owner can make someone an owner"));
             }
-        } else if let Some(role) = s.directory.get_role(ctx.company_id, key).await? {
+        } else {
+            // Refused before anything is written (an invitation creates an account).
+            let role = s
+                .directory
+                .get_role(ctx.company_id, key)
+                .await?
+                .ok_or_else(|| admin_error(DirectoryError::UnknownRole(key.clone())))?;
             grantable(ctx, &role.permissions)?;
         }
     }

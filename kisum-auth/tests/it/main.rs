@@ -86,6 +86,7 @@ mod fixture;
 mod http_auth;
 mod http_companies;
 mod identity;
+mod invitations;
 mod properties;
 mod ratelimit;
 mod recovery;

@@ -1,0 +1,425 @@
+//! Inviting someone without an account (`POST /v1/companies/{org}/members` with an unknown
+//! email): the membership starts `invited`, the invitee gets an email with a link, and the
+//! membership becomes `active` only when they prove they own the address — the link, an email
+//! code or a password reset — never by merely registering or signing in.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use kisum_auth::audit::AuditStore;
+use kisum_auth::email::MemoryEmailSender;
+use kisum_auth::events::InvalidationEvent;
+use kisum_auth::http::{AuthState, RateLimits, public_router};
+use kisum_auth::ratelimit::LocalRateLimiter;
+use kisum_auth::recovery::{OtpConfig, Recovery};
+use kisum_auth::service::AuthService;
+use kisum_auth::{Email, MemoryAuthStore, UserStore};
+use kisum_core::MemoryCoreStore;
+use kisum_guard::UserId;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+use crate::fixture::{World, auth_service, t0};
+
+const PW: &str = "correct horse battery staple";
+
+struct App {
+    router: Router,
+    auth: AuthService,
+    mail: Arc<MemoryEmailSender>,
+    store: Arc<MemoryAuthStore>,
+    world: World,
+}
+
+async fn app() -> App {
+    let store = Arc::new(MemoryAuthStore::new());
+    let world = World::on(store.clone(), Arc::new(MemoryCoreStore::new())).await;
+    let mail = Arc::new(MemoryEmailSender::new());
+    let auth = auth_service(store.clone(), world.clock.clone())
+        .with_events(world.events.clone())
+        .with_recovery(Recovery {
+            store: store.clone(),
+            email: mail.clone(),
+            config: OtpConfig::default(),
+            reset_url: "https://app.example.test/reset".into(),
+        });
+    let state = AuthState {
+        auth: auth.clone(),
+        access: world.access.clone(),
+        directory: store.clone(),
+        admin: world.directory.clone(),
+        audit: store.clone(),
+        events: world.events.clone(),
+        service_keys: kisum_guard::ServiceKeys::default(),
+        limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
+        refresh_cookie: None,
+    };
+    App {
+        router: public_router(state),
+        auth,
+        mail,
+        store,
+        world,
+    }
+}
+
+impl App {
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        bearer: Option<&str>,
+        org: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(token) = bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(org) = org {
+            req = req.header("x-org", org);
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let r = self.router.clone().oneshot(req).await.unwrap();
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        (status, value)
+    }
+
+    /// An access token of the owner of `acme`.
+    async fn owner(&self) -> String {
+        let user = self.world.owner.user_id;
+        let session = self.world.session(user).await;
+        self.auth
+            .tokens()
+            .issue(user, session.id, t0())
+            .unwrap()
+            .token
+    }
+
+    async fn invite(&self, org: &str, email: &str) -> Value {
+        let owner = self.owner().await;
+        let (status, body) = self
+            .call(
+                Method::POST,
+                &format!("/v1/companies/{org}/members"),
+                Some(&owner),
+                None,
+                Some(json!({"email": email, "roles": ["finance-viewer"], "modules": ["finance"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    async fn member_status(&self, org: &str, membership_id: &str) -> (String, i64) {
+        let owner = self.owner().await;
+        let (status, list) = self
+            .call(
+                Method::GET,
+                &format!("/v1/companies/{org}/members"),
+                Some(&owner),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        let m = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["membership_id"] == membership_id)
+            .unwrap_or_else(|| panic!("{membership_id} not in {list}"));
+        (
+            m["status"].as_str().unwrap().to_owned(),
+            m["access_version"].as_i64().unwrap(),
+        )
+    }
+
+    async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// `GET /v1/auth/me/access` in `org`: the status and the problem code, if any.
+    async fn access(&self, token: &str, org: &str) -> (StatusCode, Option<String>) {
+        let (status, body) = self
+            .call(
+                Method::GET,
+                "/v1/auth/me/access",
+                Some(token),
+                Some(org),
+                None,
+            )
+            .await;
+        (status, body["code"].as_str().map(str::to_owned))
+    }
+
+    fn last_mail(&self, email: &str) -> kisum_auth::email::EmailMessage {
+        self.mail
+            .last_to(&Email::parse(email).unwrap())
+            .unwrap_or_else(|| panic!("no mail to {email}"))
+    }
+
+    async fn actions(&self) -> Vec<String> {
+        self.store
+            .list(None, None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    }
+}
+
+fn link_token(text: &str) -> String {
+    text.split("?token=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no link in {text:?}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_invitee_without_an_account_joins_through_the_emailed_link() {
+    let app = app().await;
+    let invited = app.invite("acme", " Newbie@Example.test ").await;
+    assert_eq!(invited["status"], "invited", "{invited}");
+    assert_eq!(invited["email"], "newbie@example.test");
+    assert_eq!(invited["roles"], json!(["finance-viewer"]));
+    let membership_id = invited["membership_id"].as_str().unwrap().to_owned();
+    let user_id: UserId = invited["user_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        app.member_status("acme", &membership_id).await,
+        ("invited".to_owned(), 1)
+    );
+    let account = app
+        .store
+        .find_user_by_email(&Email::parse("newbie@example.test").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.id, user_id);
+    assert!(account.awaiting_sign_up(), "{account:?}");
+    let actions = app.actions().await;
+    assert!(actions.iter().any(|a| a == "user.invite"), "{actions:?}");
+
+    let mail = app.last_mail("newbie@example.test");
+    assert!(mail.subject.contains("Acme"), "{}", mail.subject);
+    let token = link_token(&mail.text);
+
+    // No password yet: the same answer as for a wrong one; registering does not take over the
+    // invited address.
+    let (status, body) = app.login("newbie@example.test", PW).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["code"], "invalid_credentials");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            None,
+            Some(json!({"email": "newbie@example.test", "password": PW})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "email_taken");
+    assert_eq!(app.member_status("acme", &membership_id).await.0, "invited");
+
+    app.world.events.take();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/auth/password/reset",
+            None,
+            None,
+            Some(json!({"token": token, "password": PW})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(
+        app.member_status("acme", &membership_id).await,
+        ("active".to_owned(), 2),
+        "accepting bumps the access version"
+    );
+    assert!(
+        app.world.events.take().iter().any(|e| matches!(
+            e,
+            InvalidationEvent::Membership { membership_id: m, .. } if m.to_string() == membership_id
+        )),
+        "the guards hear that the membership changed"
+    );
+    let actions = app.actions().await;
+    assert!(
+        actions.iter().any(|a| a == "membership.accept"),
+        "{actions:?}"
+    );
+
+    let (status, tokens) = app.login("newbie@example.test", PW).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(app.access(access, "acme").await, (StatusCode::OK, None));
+
+    // The link is spent.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/auth/password/reset",
+            None,
+            None,
+            Some(json!({"token": link_token(&mail.text), "password": "another long password"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn an_email_code_accepts_every_pending_invitation_and_a_second_invite_stays_pending() {
+    let app = app().await;
+    let first = app.invite("acme", "sam@example.test").await;
+    // A second company of the same owner invites the same person: still no account taken up,
+    // so that membership is pending too.
+    let (beta, _) = app
+        .world
+        .directory
+        .create_company("Beta", None, app.world.owner.user_id)
+        .await
+        .unwrap();
+    app.world
+        .core
+        .set_company_addon(kisum_core::CompanyAddOn {
+            company_id: beta.id,
+            addon: kisum_guard::AddOnKey::new("finance").unwrap(),
+            status: kisum_core::SubscriptionStatus::Active,
+            current_period_end: None,
+        })
+        .await
+        .unwrap();
+    app.world
+        .directory
+        .put_role(
+            beta.id,
+            kisum_guard::RoleKey::new("finance-viewer").unwrap(),
+            "Finance viewer",
+            [kisum_guard::PermissionPattern::new("finance.invoices.read").unwrap()].into(),
+        )
+        .await
+        .unwrap();
+    let second = app.invite("beta", "sam@example.test").await;
+    assert_eq!(
+        (first["status"].as_str(), second["status"].as_str()),
+        (Some("invited"), Some("invited"))
+    );
+    assert_eq!(first["user_id"], second["user_id"], "one account");
+    assert!(app.last_mail("sam@example.test").subject.contains("Beta"));
+
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/email-otp/request",
+            None,
+            None,
+            Some(json!({"email": "sam@example.test", "purpose": "login"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let code = code_in(&app.last_mail("sam@example.test").text);
+    let (status, tokens) = app
+        .call(
+            Method::POST,
+            "/v1/auth/email-otp/verify",
+            None,
+            None,
+            Some(json!({"email": "sam@example.test", "code": code, "purpose": "login"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    for org in ["acme", "beta"] {
+        assert_eq!(
+            app.access(access, org).await,
+            (StatusCode::OK, None),
+            "{org}"
+        );
+    }
+    for (org, m) in [("acme", &first), ("beta", &second)] {
+        let id = m["membership_id"].as_str().unwrap();
+        assert_eq!(app.member_status(org, id).await.0, "active", "{org}");
+    }
+}
+
+#[tokio::test]
+async fn a_pending_invitee_signed_in_before_proving_the_email_has_no_access() {
+    let app = app().await;
+    let invited = app.invite("acme", "eve@example.test").await;
+    // An account with a session but an unproven email (e.g. made by an embedder): the
+    // invitation is still pending, so the company answers `membership_inactive`.
+    let user: UserId = invited["user_id"].as_str().unwrap().parse().unwrap();
+    let session = app.world.session(user).await;
+    let token = app
+        .auth
+        .tokens()
+        .issue(user, session.id, t0())
+        .unwrap()
+        .token;
+    assert_eq!(
+        app.access(&token, "acme").await,
+        (
+            StatusCode::FORBIDDEN,
+            Some("membership_inactive".to_owned())
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_refused_invitation_creates_no_account() {
+    let app = app().await;
+    let owner = app.owner().await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/companies/acme/members",
+            Some(&owner),
+            None,
+            Some(json!({"email": "nobody@example.test", "roles": ["no-such-role"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "unknown_role");
+    assert!(
+        app.store
+            .find_user_by_email(&Email::parse("nobody@example.test").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(app.mail.sent().is_empty());
+}
