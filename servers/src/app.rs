@@ -358,6 +358,9 @@ pub fn build_auth(parts: AuthParts) -> Result<AuthApp, StartError> {
         limits: RateLimits {
             login_per_ip: parts.tuning.login_per_ip,
             login_per_email: parts.tuning.login_per_email,
+            register_per_ip: parts.tuning.register_per_ip,
+            forgot_per_email: parts.tuning.forgot_per_email,
+            otp_per_email: parts.tuning.otp_per_email,
             ..RateLimits::new(parts.limiter)
         },
         refresh_cookie: None,

@@ -829,6 +829,16 @@ pub struct AuthTuningArgs {
     /// Sign-in attempts per email, as `count/window`.
     #[arg(long, env = "KISUM_LOGIN_LIMIT_PER_EMAIL", default_value = "10/15m")]
     pub login_limit_per_email: String,
+    /// Registrations per client address, as `count/window`.
+    #[arg(long, env = "KISUM_REGISTER_LIMIT_PER_IP", default_value = "10/1h")]
+    pub register_limit_per_ip: String,
+    /// Password-forgot requests per email, as `count/window`.
+    #[arg(long, env = "KISUM_FORGOT_LIMIT_PER_EMAIL", default_value = "5/1h")]
+    pub forgot_limit_per_email: String,
+    /// Email-code requests per email, as `count/window` (on top of the per-code cooldown and
+    /// daily quota).
+    #[arg(long, env = "KISUM_OTP_LIMIT_PER_EMAIL", default_value = "10/1h")]
+    pub otp_limit_per_email: String,
 }
 
 /// The resolved [`AuthTuningArgs`].
@@ -842,6 +852,12 @@ pub struct AuthTuning {
     pub login_per_ip: kisum_auth::ratelimit::RateLimit,
     /// Sign-in attempts per email.
     pub login_per_email: kisum_auth::ratelimit::RateLimit,
+    /// Registrations per client address.
+    pub register_per_ip: kisum_auth::ratelimit::RateLimit,
+    /// Password-forgot requests per email.
+    pub forgot_per_email: kisum_auth::ratelimit::RateLimit,
+    /// Email-code requests per email.
+    pub otp_per_email: kisum_auth::ratelimit::RateLimit,
 }
 
 impl Default for AuthTuning {
@@ -851,6 +867,9 @@ impl Default for AuthTuning {
             sessions: kisum_auth::service::SessionConfig::default(),
             login_per_ip: kisum_auth::ratelimit::RateLimit::new(30, Duration::from_secs(300)),
             login_per_email: kisum_auth::ratelimit::RateLimit::new(10, Duration::from_secs(900)),
+            register_per_ip: kisum_auth::ratelimit::RateLimit::new(10, Duration::from_secs(3600)),
+            forgot_per_email: kisum_auth::ratelimit::RateLimit::new(5, Duration::from_secs(3600)),
+            otp_per_email: kisum_auth::ratelimit::RateLimit::new(10, Duration::from_secs(3600)),
         }
     }
 }
@@ -923,6 +942,21 @@ impl AuthTuningArgs {
             &self.login_limit_per_email,
             parse_rate_limit,
         );
+        let register = p.parse(
+            "KISUM_REGISTER_LIMIT_PER_IP",
+            &self.register_limit_per_ip,
+            parse_rate_limit,
+        );
+        let forgot = p.parse(
+            "KISUM_FORGOT_LIMIT_PER_EMAIL",
+            &self.forgot_limit_per_email,
+            parse_rate_limit,
+        );
+        let otp = p.parse(
+            "KISUM_OTP_LIMIT_PER_EMAIL",
+            &self.otp_limit_per_email,
+            parse_rate_limit,
+        );
         if let (Some(i), Some(a)) = (idle, absolute)
             && i > a
         {
@@ -942,6 +976,9 @@ impl AuthTuningArgs {
             },
             login_per_ip: per_ip?,
             login_per_email: per_email?,
+            register_per_ip: register?,
+            forgot_per_email: forgot?,
+            otp_per_email: otp?,
         })
     }
 }
@@ -1456,6 +1493,12 @@ mod tests {
             "0",
             "--login-limit-per-ip",
             "100/1m",
+            "--register-limit-per-ip",
+            "3/10m",
+            "--forgot-limit-per-email",
+            "2/1h",
+            "--otp-limit-per-email",
+            "4/30m",
         ])
         .unwrap()
         .tuning;
@@ -1467,6 +1510,11 @@ mod tests {
             (t.login_per_ip.limit, t.login_per_ip.window),
             (100, Duration::from_secs(60))
         );
+        assert_eq!(
+            [t.register_per_ip, t.forgot_per_email, t.otp_per_email]
+                .map(|l| (l.limit, l.window.as_secs())),
+            [(3, 600), (2, 3600), (4, 1800)]
+        );
         let problems = auth_with(&[
             "--access-token-ttl",
             "2h",
@@ -1474,6 +1522,8 @@ mod tests {
             "1m",
             "--login-limit-per-email",
             "ten",
+            "--otp-limit-per-email",
+            "4/2d",
             "--max-sessions-per-user=many",
         ])
         .unwrap_err();
@@ -1482,6 +1532,7 @@ mod tests {
             "KISUM_ACCESS_TOKEN_TTL",
             "KISUM_REFRESH_REUSE_GRACE",
             "KISUM_LOGIN_LIMIT_PER_EMAIL",
+            "KISUM_OTP_LIMIT_PER_EMAIL",
             "KISUM_MAX_SESSIONS_PER_USER",
         ] {
             assert!(settings.contains(&s), "{s} not reported: {problems:?}");

@@ -130,3 +130,81 @@ fn the_committed_openapi_documents_are_in_step_with_the_servers() {
         );
     }
 }
+
+/// The sign-up, password-forgot and email-code limits of `kisum auth` come from its settings.
+#[tokio::test]
+async fn auth_applies_the_configured_request_limits() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
+    use kisum_auth::ratelimit::{LocalRateLimiter, RateLimit};
+    use kisum_guard::{Clock, SystemClock};
+    use kisum_servers::app::{AuthParts, build_auth};
+    use kisum_servers::config::AuthTuning;
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (kid, pem) = generate(SigningAlgorithm::Es256, clock.now().date_naive()).unwrap();
+    let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
+    let once = RateLimit::new(1, Duration::from_secs(3600));
+    let built = build_auth(AuthParts {
+        store: Arc::new(kisum_auth::MemoryAuthStore::new()),
+        keys: KeyRing::new(&kid, [key]).unwrap(),
+        issuer: "https://auth.example.test".into(),
+        audience: "kisum".into(),
+        entitlements: Arc::new(kisum_core::EntitlementService::new(
+            Arc::new(kisum_core::MemoryCoreStore::new()),
+            clock.clone(),
+        )),
+        events: Arc::new(kisum_auth::events::NoEvents),
+        limiter: Arc::new(LocalRateLimiter::new(clock.clone())),
+        service_keys: kisum_guard::ServiceKeys::default(),
+        email: Some(Arc::new(kisum_auth::email::MemoryEmailSender::new())),
+        public_url: "https://auth.example.test".into(),
+        tuning: AuthTuning {
+            register_per_ip: once,
+            forgot_per_email: once,
+            otp_per_email: once,
+            ..AuthTuning::default()
+        },
+        clock,
+    })
+    .unwrap();
+    let router = kisum_auth::http::public_router(built.state);
+    let post = |uri: &'static str, body: serde_json::Value| {
+        let router = router.clone();
+        async move {
+            // The client address, as the server's outer layers pass it on.
+            let request = Request::post(uri)
+                .header("content-type", "application/json")
+                .header("x-forwarded-for", "192.0.2.1")
+                .body(Body::from(body.to_string()))
+                .unwrap();
+            router.oneshot(request).await.unwrap().status()
+        }
+    };
+    for (uri, body, first) in [
+        (
+            "/v1/auth/register",
+            serde_json::json!({"email": "a@example.test", "password": "short"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/v1/auth/password/forgot",
+            serde_json::json!({"email": "a@example.test"}),
+            StatusCode::ACCEPTED,
+        ),
+        (
+            "/v1/auth/email-otp/request",
+            serde_json::json!({"email": "a@example.test", "purpose": "login"}),
+            StatusCode::ACCEPTED,
+        ),
+    ] {
+        assert_eq!(post(uri, body.clone()).await, first, "{uri}");
+        assert_eq!(
+            post(uri, body).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{uri}: one request per hour was configured"
+        );
+    }
+}
