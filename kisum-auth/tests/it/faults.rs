@@ -92,3 +92,113 @@ async fn access_resolution_reports_unavailability_not_a_denial() {
         other => panic!("expected unavailability, got {other:?}"),
     }
 }
+
+/// Auth's routes with the database gone: every request that needs it answers 503 `unavailable`
+/// as problem+json — never a 500, never a misleading 401/422.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn every_route_answers_503_when_the_database_is_down() {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode, header};
+    use kisum_auth::http::{AuthState, RateLimits, public_router};
+    use kisum_auth::ratelimit::LocalRateLimiter;
+    use kisum_auth::{AccessService, AuthStore, DirectoryService, PgAuthStore};
+    use kisum_core::{EntitlementService, PgCoreStore};
+    use kisum_guard::{Clock, SessionId, UserId};
+    use serde_json::{Value, json};
+    use tower::ServiceExt as _;
+
+    use crate::fixture::auth_service;
+
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_millis(300))
+        .connect_lazy("postgres://kisum@127.0.0.1:1/kisum")
+        .unwrap();
+    let store: Arc<dyn AuthStore> = Arc::new(PgAuthStore::new(pool.clone()));
+    let clock: Arc<dyn Clock> = Arc::new(kisum_guard::SystemClock);
+    let auth = auth_service(store.clone(), clock.clone());
+    let entitlements = Arc::new(EntitlementService::new(
+        Arc::new(PgCoreStore::new(pool)),
+        clock.clone(),
+    ));
+    let state = AuthState {
+        auth: auth.clone(),
+        access: AccessService::new(store.clone(), store.clone(), entitlements, clock.clone()),
+        directory: store.clone(),
+        admin: DirectoryService::new(store.clone(), clock.clone()),
+        audit: store.clone(),
+        events: Arc::new(kisum_auth::events::NoEvents),
+        service_keys: kisum_guard::ServiceKeys::default(),
+        limits: RateLimits::new(Arc::new(LocalRateLimiter::new(clock.clone()))),
+        refresh_cookie: None,
+    };
+    let router = public_router(state);
+    // A well-signed token: only the session lookup needs the database.
+    let token = auth
+        .tokens()
+        .issue(UserId::new(), SessionId::new(), clock.now())
+        .unwrap()
+        .token;
+    let calls: [(Method, &str, Option<Value>, bool); 9] = [
+        (
+            Method::POST,
+            "/v1/auth/register",
+            Some(
+                json!({"email": "a@example.test", "password": "correct horse battery", "company_name": "Acme"}),
+            ),
+            false,
+        ),
+        (
+            Method::POST,
+            "/v1/auth/login",
+            Some(json!({"email": "a@example.test", "password": "correct horse battery"})),
+            false,
+        ),
+        (
+            Method::POST,
+            "/v1/auth/refresh",
+            Some(json!({"refresh_token": "a".repeat(43)})),
+            false,
+        ),
+        (Method::GET, "/v1/auth/me", None, true),
+        (Method::GET, "/v1/auth/me/access", None, true),
+        (Method::GET, "/v1/auth/sessions", None, true),
+        (Method::POST, "/v1/auth/logout-all", None, true),
+        (
+            Method::POST,
+            "/v1/companies",
+            Some(json!({"name": "Beta"})),
+            true,
+        ),
+        (Method::GET, "/v1/companies/acme/members", None, true),
+    ];
+    for (method, uri, body, bearer) in calls {
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(uri)
+            .header("x-org", "acme");
+        if bearer {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(b) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let problem: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
+            "{method} {uri}: {problem}"
+        );
+    }
+}
