@@ -260,10 +260,12 @@ impl DirectoryService {
             .ok_or(DirectoryError::MembershipNotFound(id))
     }
 
-    /// Adds a member with `status` (`active` for an existing user, `invited` otherwise).
+    /// Adds a member with `status` (`active` for an existing user, `invited` otherwise). A
+    /// user whose membership was removed (`revoked`) is added back: the same membership takes
+    /// the new status, roles and module grants, with its access version bumped.
     ///
     /// # Errors
-    /// `UnknownRole`, `AlreadyMember`, or a store error.
+    /// `UnknownRole`, `AlreadyMember` (a membership in any other status), or a store error.
     pub async fn add_member(
         &self,
         company_id: CompanyId,
@@ -302,7 +304,38 @@ impl DirectoryService {
                 .await;
                 Ok(m)
             }
-            Err(e) if e.kind() == StoreErrorKind::Conflict => Err(DirectoryError::AlreadyMember),
+            Err(e) if e.kind() == StoreErrorKind::Conflict => {
+                let Some(old) = self
+                    .store
+                    .find_membership(company_id, user_id)
+                    .await?
+                    .filter(|old| old.status == MembershipStatus::Revoked)
+                else {
+                    return Err(DirectoryError::AlreadyMember);
+                };
+                let patch = MembershipPatch {
+                    roles: Some(m.roles),
+                    module_grants: Some(m.module_grants),
+                    status: Some(status),
+                };
+                let (back, bumps) = self.patch_member(company_id, old.id, &patch).await?;
+                self.announce(company_id, &bumps).await;
+                self.audited(
+                    action::MEMBERSHIP_CREATE,
+                    company_id,
+                    serde_json::json!({
+                        "membership_id": back.id,
+                        "user_id": back.user_id,
+                        "status": back.status,
+                        "roles": back.roles,
+                        "modules": back.module_grants,
+                        "readded": true,
+                        "access_version": back.access_version,
+                    }),
+                )
+                .await;
+                Ok(back)
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -459,6 +459,11 @@ impl AuthService {
         self.policy
             .check(&password, Some(&email))
             .map_err(AuthError::WeakPassword)?;
+        let company_name = company_name.map(str::trim).filter(|n| !n.is_empty());
+        // Refuse a company name that cannot become a slug before the account exists.
+        if company_name.is_some_and(|n| slugify(n).is_none()) {
+            return Err(DirectoryError::SlugRequired.into());
+        }
         if self.store.find_user_by_email(&email).await?.is_some() {
             return Err(AuthError::EmailTaken);
         }
@@ -481,7 +486,7 @@ impl AuthService {
             serde_json::json!({}),
         )
         .await;
-        let company = match company_name.map(str::trim).filter(|n| !n.is_empty()) {
+        let company = match company_name {
             None => None,
             Some(name) => Some(
                 self.create_company(name, user.id, &client.audit_context(Some(user.id)))

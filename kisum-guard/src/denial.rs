@@ -116,6 +116,44 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl FieldError {
+    /// The field error of a JSON body that parsed but does not fit its type, read from the
+    /// deserializer's message in the `path: error` form of `serde_path_to_error` (what axum's
+    /// `Json` rejection reports, after its own `…target type: ` prefix): the field is the dotted
+    /// path of the offending value (`roles.0`), extended by the name of a missing field
+    /// (`email`); empty when the message names neither (a body that is not an object). The
+    /// message is the deserializer's, without the prefix.
+    #[must_use]
+    pub fn from_json_error(message: &str) -> Self {
+        const PREFIX: &str = "into the target type: ";
+        let text = message
+            .find(PREFIX)
+            .map_or(message, |i| &message[i + PREFIX.len()..]);
+        let (path, rest) = match text.split_once(": ") {
+            Some((p, r)) if !p.is_empty() && !p.contains(char::is_whitespace) => (p, r),
+            _ => ("", text),
+        };
+        let mut field = path
+            .replace('[', ".")
+            .replace(']', "")
+            .trim_start_matches('.')
+            .to_owned();
+        if let Some(missing) = rest
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(missing);
+        }
+        Self {
+            field,
+            message: text.to_owned(),
+        }
+    }
+}
+
 /// An RFC 9457 `application/problem+json` document with Kisum's `code` and `request_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
@@ -187,6 +225,32 @@ impl From<DenialCode> for Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_errors_name_their_field() {
+        let prefix = "Failed to deserialize the JSON body into the target type: ";
+        for (message, field) in [
+            ("missing field `email` at line 1 column 2", "email"),
+            (
+                "email: invalid type: integer `1`, expected a string at line 1 column 10",
+                "email",
+            ),
+            ("roles[1]: invalid type: null, expected a string", "roles.1"),
+            ("b[0]: missing field `y` at line 1 column 23", "b.0.y"),
+            (
+                "purpose: unknown variant `x`, expected `login` or `verify_email`",
+                "purpose",
+            ),
+            (
+                "invalid type: integer `3`, expected struct Body at line 1 column 1",
+                "",
+            ),
+        ] {
+            let e = FieldError::from_json_error(&format!("{prefix}{message}"));
+            assert_eq!(e.field, field, "{message}");
+            assert_eq!(e.message, message);
+        }
+    }
 
     #[test]
     fn codes_statuses_and_precedence() {

@@ -363,7 +363,10 @@ pub fn build_auth(parts: AuthParts) -> Result<AuthApp, StartError> {
             otp_per_email: parts.tuning.otp_per_email,
             ..RateLimits::new(parts.limiter)
         },
-        refresh_cookie: None,
+        refresh_cookie: parts
+            .tuning
+            .refresh_cookie
+            .then(kisum_auth::http::RefreshCookie::default),
     };
     Ok(AuthApp { state, tokens })
 }

@@ -839,6 +839,11 @@ pub struct AuthTuningArgs {
     /// daily quota).
     #[arg(long, env = "KISUM_OTP_LIMIT_PER_EMAIL", default_value = "10/1h")]
     pub otp_limit_per_email: String,
+    /// Cookie mode for browser clients: token answers also set the refresh token as an
+    /// `HttpOnly; Secure; SameSite=Strict` cookie `kisum_refresh` (path `/v1/auth`),
+    /// `/v1/auth/refresh` accepts it when the body names no token, sign-out clears it.
+    #[arg(long, env = "KISUM_REFRESH_COOKIE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub refresh_cookie: bool,
 }
 
 /// The resolved [`AuthTuningArgs`].
@@ -858,6 +863,8 @@ pub struct AuthTuning {
     pub forgot_per_email: kisum_auth::ratelimit::RateLimit,
     /// Email-code requests per email.
     pub otp_per_email: kisum_auth::ratelimit::RateLimit,
+    /// Whether the refresh token also travels as a cookie (see `KISUM_REFRESH_COOKIE`).
+    pub refresh_cookie: bool,
 }
 
 impl Default for AuthTuning {
@@ -870,6 +877,7 @@ impl Default for AuthTuning {
             register_per_ip: kisum_auth::ratelimit::RateLimit::new(10, Duration::from_secs(3600)),
             forgot_per_email: kisum_auth::ratelimit::RateLimit::new(5, Duration::from_secs(3600)),
             otp_per_email: kisum_auth::ratelimit::RateLimit::new(10, Duration::from_secs(3600)),
+            refresh_cookie: false,
         }
     }
 }
@@ -979,6 +987,7 @@ impl AuthTuningArgs {
             register_per_ip: register?,
             forgot_per_email: forgot?,
             otp_per_email: otp?,
+            refresh_cookie: self.refresh_cookie,
         })
     }
 }
@@ -1480,6 +1489,7 @@ mod tests {
         assert_eq!(t.access_token_ttl, Duration::from_secs(600));
         assert_eq!(t.sessions.max_per_user, Some(50));
         assert_eq!(t.login_per_email.limit, 10);
+        assert!(!t.refresh_cookie, "tokens travel in bodies only by default");
         let t = auth_with(&[
             "--access-token-ttl",
             "5m",
@@ -1499,6 +1509,8 @@ mod tests {
             "2/1h",
             "--otp-limit-per-email",
             "4/30m",
+            "--refresh-cookie",
+            "true",
         ])
         .unwrap()
         .tuning;
@@ -1515,6 +1527,7 @@ mod tests {
                 .map(|l| (l.limit, l.window.as_secs())),
             [(3, 600), (2, 3600), (4, 1800)]
         );
+        assert!(t.refresh_cookie);
         let problems = auth_with(&[
             "--access-token-ttl",
             "2h",

@@ -373,9 +373,13 @@ async fn create(
 ) -> Result<(StatusCode, Json<Invoice>), Response> {
     let Json(body) = body.map_err(|e| {
         let status = e.status();
-        let (status, code) = if status == StatusCode::UNPROCESSABLE_ENTITY {
-            (status, "validation_failed")
-        } else if status == StatusCode::PAYLOAD_TOO_LARGE {
+        if status == StatusCode::UNPROCESSABLE_ENTITY {
+            let mut p = Problem::new(422, "validation_failed", "validation failed")
+                .with_detail(e.body_text());
+            p.errors = vec![kisum_guard::FieldError::from_json_error(&e.body_text())];
+            return problem_response(status, &p);
+        }
+        let (status, code) = if status == StatusCode::PAYLOAD_TOO_LARGE {
             (status, "payload_too_large")
         } else {
             (StatusCode::BAD_REQUEST, "invalid_request")

@@ -69,13 +69,15 @@ const JSON: &str = "application/json";
 // ---- the documents --------------------------------------------------------------------------
 
 /// The document of Auth's public listener: every route of API.md's "Auth — public listener"
-/// and "Company administration" tables, plus the routes every server mounts.
+/// and "Company administration" tables, plus the routes every server mounts — except
+/// `/metrics`, which Auth serves on its internal listener only.
 #[must_use]
 pub fn auth_public() -> OpenApi {
     let mut paths = Paths::new();
     auth_routes(&mut paths);
     company_routes(&mut paths);
     every_server_routes(&mut paths);
+    paths.paths.shift_remove("/metrics");
     document(
         "Kisum Auth — public listener",
         "Sign-up, sign-in, sessions, the caller's access context, the signing keys (JWKS) and \
@@ -165,6 +167,7 @@ pub fn auth_internal() -> OpenApi {
             "AccessContext",
             "SessionState",
             "InvalidationEvent",
+            "Accepted",
             "AuditEvent",
         ],
         &[SERVICE_KEY],
@@ -1087,7 +1090,7 @@ fn auth_internal_routes(paths: &mut Paths) {
         .description("For deployments without Redis: Core posts its events here.")
         .service_key()
         .body("InvalidationEvent")
-        .empty(202, "The event is applied")
+        .ok(202, "The event is applied", reference("Accepted"))
         .problem(
             422,
             "`validation_failed`: an unknown `kind` or missing fields",

@@ -9,8 +9,8 @@
 //! own; other members' need `company.delegations.manage`. The `company` module is always
 //! available, so entitlements never block these routes.
 //!
-//! Invitations of people without an account arrive with the email flows: until then, adding a
-//! member by an unknown email answers 422.
+//! Adding a member by an email without an account invites them (status `invited`, see
+//! `docs/decisions/0007-invitations.md`).
 
 #![allow(
     clippy::result_large_err,

@@ -211,10 +211,9 @@ impl From<JsonRejection> for ApiError {
                     "validation failed",
                 )
                 .detail(e.body_text());
-                err.problem.errors.push(FieldError {
-                    field: String::new(),
-                    message: e.body_text(),
-                });
+                err.problem
+                    .errors
+                    .push(FieldError::from_json_error(&e.body_text()));
                 err
             }
             JsonRejection::BytesRejection(_) => Self::new(

@@ -30,7 +30,7 @@ use crate::ratelimit::{
     RateLimit, RateLimiter, login_email_key, login_ip_key, otp_email_key,
     password_forgot_email_key, register_ip_key,
 };
-use crate::service::{AuthService, ClientInfo, TokenPair};
+use crate::service::{AuthError, AuthService, ClientInfo, TokenPair};
 use crate::session::Session;
 
 pub mod companies;
@@ -673,7 +673,12 @@ async fn change_password(
             Password::new(b.new_password),
             client,
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // The field of this body is `new_password`.
+            AuthError::WeakPassword(v) => ApiError::invalid_field("new_password", v.to_string()),
+            other => other.into(),
+        })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -892,7 +897,8 @@ fn param(v: Option<&String>) -> Option<&str> {
 }
 
 /// `GET /internal/v1/audit?company_id=&since=&limit=`: events newest first; `limit` from 1 to
-/// [`MAX_LIST_LIMIT`] (default [`DEFAULT_AUDIT_LIMIT`]), `since` RFC 3339 (inclusive).
+/// [`MAX_LIST_LIMIT`] (default [`DEFAULT_AUDIT_LIMIT`]), `since` RFC 3339 (inclusive). A
+/// malformed parameter is 422 `validation_failed` naming it.
 async fn audit_log(
     State(s): State<AuthState>,
     q: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
@@ -901,11 +907,11 @@ async fn audit_log(
     let company_id = param(q.company_id.as_ref())
         .map(str::parse::<CompanyId>)
         .transpose()
-        .map_err(|_| ApiError::invalid_request("`company_id` is not a company id"))?;
+        .map_err(|_| ApiError::invalid_field("company_id", "not a company id"))?;
     let since = param(q.since.as_ref())
         .map(DateTime::parse_from_rfc3339)
         .transpose()
-        .map_err(|_| ApiError::invalid_request("`since` is not an RFC 3339 time"))?
+        .map_err(|_| ApiError::invalid_field("since", "not an RFC 3339 time"))?
         .map(|t| t.with_timezone(&Utc));
     let limit = match param(q.limit.as_ref()) {
         None => DEFAULT_AUDIT_LIMIT,
@@ -914,9 +920,10 @@ async fn audit_log(
             .ok()
             .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
             .ok_or_else(|| {
-                ApiError::invalid_request(format!(
-                    "`limit` must be a whole number from 1 to {MAX_LIST_LIMIT}"
-                ))
+                ApiError::invalid_field(
+                    "limit",
+                    format!("a whole number from 1 to {MAX_LIST_LIMIT}"),
+                )
             })?,
     };
     Ok(Json(s.audit.list(company_id, since, limit).await?))

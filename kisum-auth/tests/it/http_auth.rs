@@ -324,6 +324,19 @@ async fn bad_input_is_a_clear_4xx_never_a_500() {
         (s, b["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed"))
     );
+    assert_eq!(b["errors"][0]["field"], "email", "{b}");
+    // A missing field is named too.
+    let (s, _, b) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": "ada@example.test"})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(b["errors"][0]["field"], "password", "{b}");
     let req = Request::post("/v1/auth/login")
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(vec![b' '; 2 << 20]))
@@ -937,16 +950,23 @@ async fn internal_audit_lists_newest_first_with_filters() {
             .all(|e| e["company_id"] == w.acme.id.to_string())
     );
 
-    for bad in [
-        "?company_id=acme",
-        "?since=yesterday",
-        "?limit=0",
-        "?limit=1001",
-        "?limit=-5",
-        "?limit=ten",
+    for (bad, field) in [
+        ("?company_id=acme", "company_id"),
+        ("?since=yesterday", "since"),
+        ("?limit=0", "limit"),
+        ("?limit=1001", "limit"),
+        ("?limit=-5", "limit"),
+        ("?limit=ten", "limit"),
     ] {
         let (s, h, b) = get(bad.to_owned()).await;
-        assert_problem(s, &h, &b, StatusCode::BAD_REQUEST, "invalid_request");
+        assert_problem(
+            s,
+            &h,
+            &b,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert_eq!(b["errors"][0]["field"], field, "{bad}: {b}");
     }
     let (s, h, b) = call(
         &app.internal,
@@ -1290,6 +1310,25 @@ async fn every_answer_carries_a_request_id() {
 #[tokio::test]
 async fn remaining_auth_routes_answer_their_codes() {
     let app = app().await;
+    // A company name that cannot become a slug is refused before the account exists: the same
+    // email registers fine afterwards.
+    let (s, h, b) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/register",
+        None,
+        Some(json!({"email": "ada@example.test", "password": PW, "company_name": "!!!"})),
+        &[],
+    )
+    .await;
+    assert_problem(
+        s,
+        &h,
+        &b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(b["errors"][0]["field"], "company_name");
     // Registration with a company makes the user its owner.
     let (s, _, reg) = call(
         &app.public,
@@ -1354,7 +1393,7 @@ async fn remaining_auth_routes_answer_their_codes() {
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     );
-    assert_eq!(b["errors"][0]["field"], "password");
+    assert_eq!(b["errors"][0]["field"], "new_password");
     for (method, uri) in [
         (Method::POST, "/v1/auth/password/change"),
         (Method::POST, "/v1/auth/logout"),
@@ -1424,4 +1463,32 @@ async fn remaining_auth_routes_answer_their_codes() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(state["active"], false);
     assert!(state["revoked_at"].is_string(), "{state}");
+}
+
+/// Without an email sender the email routes say so (501 `not_configured`) instead of
+/// pretending a message went out.
+#[tokio::test]
+async fn email_routes_without_email_flows_answer_not_configured() {
+    let app = app().await;
+    for (uri, body) in [
+        (
+            "/v1/auth/password/forgot",
+            json!({"email": "a@example.test"}),
+        ),
+        (
+            "/v1/auth/password/reset",
+            json!({"token": "t", "password": PW}),
+        ),
+        (
+            "/v1/auth/email-otp/request",
+            json!({"email": "a@example.test", "purpose": "login"}),
+        ),
+        (
+            "/v1/auth/email-otp/verify",
+            json!({"email": "a@example.test", "code": "123456", "purpose": "login"}),
+        ),
+    ] {
+        let (s, h, b) = call(&app.public, Method::POST, uri, None, Some(body), &[]).await;
+        assert_problem(s, &h, &b, StatusCode::NOT_IMPLEMENTED, "not_configured");
+    }
 }

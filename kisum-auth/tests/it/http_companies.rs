@@ -555,6 +555,35 @@ async fn members_are_listed_added_changed_and_removed() {
     let bob = by_id(&list, bob_membership.parse().unwrap());
     assert_eq!(bob["status"], "revoked");
     assert_eq!(bob["access_version"], 4);
+
+    // A removed member can be added back: the same membership, with what the request says.
+    let back = app
+        .ok(
+            Method::POST,
+            &app.acme("/members"),
+            &owner,
+            Some(json!({"email": "bob@example.test", "roles": ["finance-viewer"], "modules": ["finance"]})),
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(back["membership_id"], bob_membership.as_str());
+    assert_eq!(back["status"], "active");
+    assert_eq!(back["roles"], json!(["finance-viewer"]));
+    assert_eq!(back["modules"], json!(["finance"]));
+    assert_eq!(back["access_version"], 5);
+    let r = app
+        .public
+        .clone()
+        .oneshot(
+            Request::get("/v1/auth/me/access")
+                .header(header::AUTHORIZATION, format!("Bearer {bob_token}"))
+                .header("x-org", "acme")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "bob is back in");
 }
 
 #[tokio::test]

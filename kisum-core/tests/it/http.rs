@@ -687,6 +687,32 @@ async fn malformed_json_is_400_and_wrong_shapes_are_422() {
         .await;
         a.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     }
+    // Bodies of the wrong shape name the offending field.
+    for (uri, body, field) in [
+        (
+            "/internal/v1/packages/p",
+            json!({"name": "P", "is_basic": true}),
+            "modules",
+        ),
+        (
+            "/internal/v1/packages/p",
+            json!({"name": "P", "is_basic": "yes", "modules": []}),
+            "is_basic",
+        ),
+        (
+            "/internal/v1/addons/a",
+            json!({"name": 7, "module": "finance"}),
+            "name",
+        ),
+    ] {
+        let a = send(
+            &app.router,
+            raw(uri, Some("application/json"), &body.to_string()),
+        )
+        .await;
+        a.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(a.field(), field, "{uri} {body}: {}", a.body);
+    }
     for uri in [
         "/internal/v1/modules/x",
         "/internal/v1/packages/p",

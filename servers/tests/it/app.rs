@@ -131,22 +131,18 @@ fn the_committed_openapi_documents_are_in_step_with_the_servers() {
     }
 }
 
-/// The sign-up, password-forgot and email-code limits of `kisum auth` come from its settings.
-#[tokio::test]
-async fn auth_applies_the_configured_request_limits() {
+/// Auth as `kisum auth` builds it (in memory) with `tuning`: its public router.
+fn auth_router(tuning: kisum_servers::config::AuthTuning) -> Router {
     use std::sync::Arc;
-    use std::time::Duration;
 
     use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
-    use kisum_auth::ratelimit::{LocalRateLimiter, RateLimit};
+    use kisum_auth::ratelimit::LocalRateLimiter;
     use kisum_guard::{Clock, SystemClock};
     use kisum_servers::app::{AuthParts, build_auth};
-    use kisum_servers::config::AuthTuning;
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (kid, pem) = generate(SigningAlgorithm::Es256, clock.now().date_naive()).unwrap();
     let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
-    let once = RateLimit::new(1, Duration::from_secs(3600));
     let built = build_auth(AuthParts {
         store: Arc::new(kisum_auth::MemoryAuthStore::new()),
         keys: KeyRing::new(&kid, [key]).unwrap(),
@@ -161,16 +157,28 @@ async fn auth_applies_the_configured_request_limits() {
         service_keys: kisum_guard::ServiceKeys::default(),
         email: Some(Arc::new(kisum_auth::email::MemoryEmailSender::new())),
         public_url: "https://auth.example.test".into(),
-        tuning: AuthTuning {
-            register_per_ip: once,
-            forgot_per_email: once,
-            otp_per_email: once,
-            ..AuthTuning::default()
-        },
+        tuning,
         clock,
     })
     .unwrap();
-    let router = kisum_auth::http::public_router(built.state);
+    kisum_auth::http::public_router(built.state)
+}
+
+/// The sign-up, password-forgot and email-code limits of `kisum auth` come from its settings.
+#[tokio::test]
+async fn auth_applies_the_configured_request_limits() {
+    use std::time::Duration;
+
+    use kisum_auth::ratelimit::RateLimit;
+    use kisum_servers::config::AuthTuning;
+
+    let once = RateLimit::new(1, Duration::from_secs(3600));
+    let router = auth_router(AuthTuning {
+        register_per_ip: once,
+        forgot_per_email: once,
+        otp_per_email: once,
+        ..AuthTuning::default()
+    });
     let post = |uri: &'static str, body: serde_json::Value| {
         let router = router.clone();
         async move {
@@ -206,5 +214,41 @@ async fn auth_applies_the_configured_request_limits() {
             StatusCode::TOO_MANY_REQUESTS,
             "{uri}: one request per hour was configured"
         );
+    }
+}
+
+/// `KISUM_REFRESH_COOKIE` turns the cookie mode on: a registration answers the refresh token as
+/// an `HttpOnly; Secure; SameSite=Strict` cookie too; by default no cookie is set.
+#[tokio::test]
+async fn auth_sets_the_refresh_cookie_only_when_configured() {
+    use kisum_servers::config::AuthTuning;
+
+    for on in [false, true] {
+        let router = auth_router(AuthTuning {
+            refresh_cookie: on,
+            ..AuthTuning::default()
+        });
+        let request = Request::post("/v1/auth/register")
+            .header("content-type", "application/json")
+            .body(Body::from(
+                serde_json::json!({"email": "c@example.test", "password": "correct horse battery"})
+                    .to_string(),
+            ))
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_owned());
+        match cookie {
+            None => assert!(!on, "cookie mode is on but no cookie was set"),
+            Some(c) => {
+                assert!(on, "a cookie without cookie mode: {c}");
+                for part in ["kisum_refresh=", "HttpOnly", "Secure", "SameSite=Strict"] {
+                    assert!(c.contains(part), "{part} missing from {c}");
+                }
+            }
+        }
     }
 }
