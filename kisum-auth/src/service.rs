@@ -623,23 +623,30 @@ impl AuthService {
         if record.used_at.is_none() && now >= record.expires_at {
             return Err(AuthError::InvalidRefreshToken);
         }
-        if !session.is_active(now) {
-            return Err(AuthError::SessionRevoked);
-        }
         let details = serde_json::json!({ "session_id": session.id });
+        let reused = |details: serde_json::Value| async {
+            metrics::counter!("kisum_auth_refresh_reuse_total").increment(1);
+            self.audit(
+                action::REFRESH_REUSE,
+                AuditOutcome::Failure,
+                Some(session.user_id),
+                &client,
+                details,
+            )
+            .await;
+            AuthError::RefreshTokenReused
+        };
+        if !session.is_active(now) {
+            // A spent token is a reuse whatever became of its session since (a stolen token
+            // tried after sign-out, or again after the reuse that ended the session).
+            return Err(if record.used_at.is_some() {
+                reused(serde_json::json!({ "session_id": session.id, "session_ended": true })).await
+            } else {
+                AuthError::SessionRevoked
+            });
+        }
         let pair = match self.issue(&session, now, Some(&presented)).await {
-            Err(AuthError::RefreshTokenReused) => {
-                metrics::counter!("kisum_auth_refresh_reuse_total").increment(1);
-                self.audit(
-                    action::REFRESH_REUSE,
-                    AuditOutcome::Failure,
-                    Some(session.user_id),
-                    &client,
-                    details,
-                )
-                .await;
-                return Err(AuthError::RefreshTokenReused);
-            }
+            Err(AuthError::RefreshTokenReused) => return Err(reused(details.clone()).await),
             other => other?,
         };
         let idle = (now + self.sessions.idle).min(session.absolute_expires_at);

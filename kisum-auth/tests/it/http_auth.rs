@@ -238,6 +238,23 @@ async fn register_login_refresh_logout_over_http() {
     )
     .await;
     assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "session_revoked");
+    // The spent token presented once more, its session already over: still a reuse (and
+    // audited as one); the unspent successor is merely a token of a revoked session.
+    for (token, code) in [
+        (refresh, "refresh_token_reused"),
+        (next["refresh_token"].as_str().unwrap(), "session_revoked"),
+    ] {
+        let (s, h, b) = call(
+            &app.public,
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": token})),
+            &[],
+        )
+        .await;
+        assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, code);
+    }
 
     let token = reg["access_token"].as_str().unwrap();
     let (s, _, sess) = call(
