@@ -268,7 +268,14 @@ impl InvoiceDb {
                     .await?
             }
             Self::Postgres(p) => {
-                sqlx::query_scalar(INSERT)
+                // Concurrent creates in one company would read the same MAX(number): they take
+                // a per-company transaction lock first, so numbers stay 1, 2, 3… without gaps.
+                let mut tx = p.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+                    .bind(company)
+                    .execute(&mut *tx)
+                    .await?;
+                let number = sqlx::query_scalar(INSERT)
                     .bind(invoice.id)
                     .bind(company)
                     .bind(&invoice.customer)
@@ -276,8 +283,10 @@ impl InvoiceDb {
                     .bind(&invoice.currency)
                     .bind(created_by)
                     .bind(at)
-                    .fetch_one(p)
-                    .await?
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                number
             }
         };
         Ok(invoice)
@@ -394,7 +403,7 @@ async fn create(
         .trim()
         .to_ascii_uppercase();
     let mut errors = Vec::new();
-    if customer.is_empty() || customer.len() > 200 {
+    if customer.is_empty() || customer.chars().count() > 200 {
         errors.push(kisum_guard::FieldError {
             field: "customer".into(),
             message: "1 to 200 characters".into(),
@@ -444,7 +453,10 @@ pub fn router(module: &str, guard: &AccessGuard, db: InvoiceDb, clock: Arc<dyn C
     let write = Router::new()
         .route(&base, axum::routing::post(create))
         .route_layer(guard.layer(Require::module(module).permission(&write_perm)));
-    read.merge(write).with_state(state)
+    read.merge(write)
+        .with_state(state)
+        // Problem documents carry the request id, as Auth's and Core's do.
+        .layer(axum::middleware::from_fn(kisum_auth::http::request_id))
 }
 
 impl IntoResponse for DbError {

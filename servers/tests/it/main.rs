@@ -12,6 +12,7 @@ mod audit;
 mod config;
 mod keys;
 mod migrate;
+mod module;
 mod openapi;
 mod ops;
 
