@@ -1427,7 +1427,7 @@ async fn concurrent_invoices_on_postgres_get_distinct_sequential_numbers() {
         amount_cents: 100 + i,
         currency: "EUR".into(),
         created_by: kisum_guard::UserId::new(),
-        created_at: chrono::Utc::now(),
+        created_at: SystemClock.now(),
     };
     let n = 24;
     let mut tasks = tokio::task::JoinSet::new();
