@@ -381,19 +381,9 @@ async fn create(
     body: Result<Json<NewInvoice>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Invoice>), Response> {
     let Json(body) = body.map_err(|e| {
-        let status = e.status();
-        if status == StatusCode::UNPROCESSABLE_ENTITY {
-            let mut p = Problem::new(422, "validation_failed", "validation failed")
-                .with_detail(e.body_text());
-            p.errors = vec![kisum_guard::FieldError::from_json_error(&e.body_text())];
-            return problem_response(status, &p);
-        }
-        let (status, code) = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            (status, "payload_too_large")
-        } else {
-            (StatusCode::BAD_REQUEST, "invalid_request")
-        };
-        problem(status, code, "invalid request body", &e.body_text())
+        let p = kisum_guard::extract::json_rejection_problem(&e);
+        let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
+        problem_response(status, &p)
     })?;
     let customer = body.customer.trim();
     let currency = body

@@ -203,25 +203,10 @@ impl From<AuthError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
-        match r {
-            JsonRejection::JsonDataError(e) => {
-                let mut err = Self::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "validation_failed",
-                    "validation failed",
-                )
-                .detail(e.body_text());
-                err.problem
-                    .errors
-                    .push(FieldError::from_json_error(&e.body_text()));
-                err
-            }
-            JsonRejection::BytesRejection(_) => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "request body too large",
-            ),
-            other => Self::invalid_request(other.body_text()),
+        Self {
+            problem: kisum_guard::extract::json_rejection_problem(&r),
+            bearer_challenge: false,
+            retry_after: None,
         }
     }
 }

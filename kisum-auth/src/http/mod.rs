@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use kisum_guard::{
     AccessContext, CONSISTENCY_HEADER, Claims, CompanyId, ConsistencyToken, DenialCode,
-    InvalidationEvent, PROBLEM_CONTENT_TYPE, ServiceKeys, SessionId, UserId,
+    InvalidationEvent, ServiceKeys, SessionId, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -38,8 +38,8 @@ pub mod error;
 
 pub use error::ApiError;
 
-/// The `X-Request-Id` header.
-pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+// Request ids work as in Core: one middleware for every Kisum router.
+pub use kisum_core::http::{REQUEST_ID, RequestId, request_id};
 
 /// The default request body limit (1 MiB).
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -195,51 +195,6 @@ impl RateLimits {
             Some(after) => Err(ApiError::rate_limited(after)),
         }
     }
-}
-
-/// The request id of the current request (generated when the client sent none or an unusable
-/// one).
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
-fn usable_request_id(v: &HeaderValue) -> Option<String> {
-    let s = v.to_str().ok()?;
-    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
-        .then(|| s.to_owned())
-}
-
-/// Propagates or generates `X-Request-Id`, echoes it on every response, and writes it into
-/// problem documents.
-pub async fn request_id(mut request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(usable_request_id)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
-    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_CONTENT_TYPE.as_bytes()));
-    if is_problem {
-        let (mut parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, 64 * 1024)
-            .await
-            .unwrap_or_default();
-        let body = match serde_json::from_slice::<kisum_guard::Problem>(&bytes) {
-            Ok(problem) => serde_json::to_vec(&problem.with_request_id(id.clone()))
-                .unwrap_or_else(|_| bytes.to_vec()),
-            Err(_) => bytes.to_vec(),
-        };
-        parts.headers.remove(header::CONTENT_LENGTH);
-        response = Response::from_parts(parts, axum::body::Body::from(body));
-    }
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID.clone(), v);
-    }
-    response
 }
 
 /// A JSON body whose rejections are problem documents (400 malformed, 422 wrong shape, 413 too
