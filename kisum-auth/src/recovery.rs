@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use kisum_guard::UserId;
 use subtle::ConstantTimeEq as _;
 
 use crate::audit::{AuditOutcome, action};
@@ -89,6 +90,22 @@ fn code_hash(salt: &[u8; 16], email: &Email, purpose: OtpPurpose, code: &str) ->
 impl AuthService {
     fn recovery(&self) -> Result<&Recovery, AuthError> {
         self.recovery_config().ok_or(AuthError::RecoveryDisabled)
+    }
+
+    /// Stores a one-time reset token for `user` valid for `ttl`; the link that carries it.
+    async fn reset_link(
+        &self,
+        recovery: &Recovery,
+        user: UserId,
+        ttl: TimeDelta,
+    ) -> Result<String, AuthError> {
+        let token = RefreshToken::generate()?;
+        let hash = SecretHash::of(&[token.expose().as_bytes()]);
+        recovery
+            .store
+            .insert_reset(&hash, user, self.now() + ttl)
+            .await?;
+        Ok(format!("{}?token={}", recovery.reset_url, token.expose()))
     }
 
     /// Sends a one-time code to `email` for `purpose` — when the account exists, the previous
@@ -271,16 +288,11 @@ impl AuthService {
         let Some(user) = self.user_by_email(&email).await?.filter(|u| !u.disabled) else {
             return Ok(());
         };
-        let token = RefreshToken::generate()?;
-        let hash = SecretHash::of(&[token.expose().as_bytes()]);
-        recovery
-            .store
-            .insert_reset(&hash, user.id, self.now() + recovery.config.reset_ttl)
+        let link = self
+            .reset_link(recovery, user.id, recovery.config.reset_ttl)
             .await?;
         let text = format!(
-            "Reset your password: {}?token={}\nThe link works for {} minutes. If you did not ask for it, ignore this email.",
-            recovery.reset_url,
-            token.expose(),
+            "Reset your password: {link}\nThe link works for {} minutes. If you did not ask for it, ignore this email.",
             recovery.config.reset_ttl.num_minutes()
         );
         if let Err(e) = recovery
@@ -324,12 +336,7 @@ impl AuthService {
             crate::session::RevokeReason::PasswordReset,
             &client,
         )
-        .await?;
-        // The link reached the address: the email is proven, and pending invitations accepted.
-        if let Some(user) = self.user(user_id).await? {
-            self.email_proven(user, &client).await?;
-        }
-        Ok(())
+        .await
     }
 
     /// Emails `user` (an invitee [awaiting sign-up](User::awaiting_sign_up)) that they were
@@ -346,28 +353,17 @@ impl AuthService {
             );
             return;
         };
-        let token = match RefreshToken::generate() {
-            Ok(t) => t,
+        let ttl = recovery.config.invitation_ttl;
+        let link = match self.reset_link(recovery, user.id, ttl).await {
+            Ok(link) => link,
             Err(e) => {
-                tracing::warn!(error = %e, "invitation not emailed: no randomness");
+                tracing::warn!(error = %e, "invitation not emailed: its link could not be made");
                 return;
             }
         };
-        let hash = SecretHash::of(&[token.expose().as_bytes()]);
-        let ttl = recovery.config.invitation_ttl;
-        if let Err(e) = recovery
-            .store
-            .insert_reset(&hash, user.id, self.now() + ttl)
-            .await
-        {
-            tracing::warn!(error = %e, "invitation not emailed: its link could not be stored");
-            return;
-        }
         let company: String = company_name.chars().filter(|c| !c.is_control()).collect();
         let text = format!(
-            "You have been invited to {company} on Kisum. Choose your password to join: {}?token={}\nThe link works for {} days; after that, use \"forgot password\" with this address, or sign in with an email code.",
-            recovery.reset_url,
-            token.expose(),
+            "You have been invited to {company} on Kisum. Choose your password to join: {link}\nThe link works for {} days; after that, use \"forgot password\" with this address, or sign in with an email code.",
             ttl.num_days().max(1)
         );
         if let Err(e) = recovery

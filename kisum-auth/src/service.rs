@@ -228,7 +228,8 @@ impl AuthService {
     }
 
     /// Stores a new password hash and revokes every session of the user for `reason`
-    /// (audited as a password reset).
+    /// (audited as a password reset). The emailed token reached the address: the email counts
+    /// as verified and the user's pending invitations are accepted.
     pub(crate) async fn set_password(
         &self,
         user: UserId,
@@ -243,8 +244,10 @@ impl AuthService {
             .ok_or(AuthError::InvalidResetToken)?;
         self.check_policy(&password, Some(&account.email))?;
         account.password_hash = Some(self.hash(password).await?);
+        account.email_verified = true;
         account.updated_at = self.clock.now();
         self.store.update_user(&account).await?;
+        self.accept_invitations(user, client).await?;
         let revoked = self
             .store
             .revoke_user_sessions(user, reason, self.clock.now(), None)
