@@ -295,11 +295,13 @@ fn evaluate(
         }
         let held: Vec<&PermissionPattern> =
             role_patterns(&delegator.roles, &grant.delegator_roles, &all).collect();
-        let delegator_modules = own_modules(
+        let mut delegator_modules = own_modules(
             &delegator.module_grants,
             held.iter().any(|p| p.is_all()),
             &entitled,
         );
+        // Delegated permissions never administer: the `company` module is not delegable.
+        delegator_modules.remove(ModuleKey::company().as_str());
         let scope: BTreeSet<ModuleKey> = if d.modules.is_empty() {
             d.permissions
                 .iter()
@@ -314,16 +316,25 @@ fn evaluate(
             .filter(|m| delegator_modules.contains(m))
             .collect();
         let before = delegated.len();
-        for wanted in &d.permissions {
-            for had in held.iter().filter(|h| in_modules(h, &delegator_modules)) {
-                let Some(both) = wanted.intersect(had) else {
-                    continue;
-                };
-                if both.is_all() {
-                    delegated.extend(scope.iter().map(PermissionPattern::module_wildcard));
-                } else if both.module().is_some_and(|m| scope.contains(m)) {
-                    delegated.push(both);
-                }
+        // Patterns nest or are disjoint, so the pairwise intersections of the wanted and the
+        // held patterns are the held patterns some wanted one covers plus the wanted
+        // patterns some held one covers: two linear passes over sets, not a product.
+        let held: Vec<&PermissionPattern> = held
+            .into_iter()
+            .filter(|h| in_modules(h, &delegator_modules))
+            .collect();
+        let held_set: PermissionSet = held.iter().map(|p| (*p).clone()).collect();
+        let wanted_set: PermissionSet = d.permissions.iter().cloned().collect();
+        let both = held
+            .iter()
+            .copied()
+            .filter(|h| wanted_set.covers(h))
+            .chain(d.permissions.iter().filter(|w| held_set.covers(w)));
+        for both in both {
+            if both.is_all() {
+                delegated.extend(scope.iter().map(PermissionPattern::module_wildcard));
+            } else if both.module().is_some_and(|m| scope.contains(m)) {
+                delegated.push(both.clone());
             }
         }
         trace.step("delegation", true, || {

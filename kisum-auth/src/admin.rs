@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use kisum_core::{StoreError, StoreErrorKind};
 use kisum_guard::{
     Clock, CompanyId, CompanySlug, DelegationId, MembershipId, ModuleKey, OWNER_ROLE,
-    PermissionPattern, RoleKey, UserId,
+    PermissionPattern, PermissionSet, RoleKey, UserId,
 };
 
 use crate::audit::{AuditContext, AuditEvent, AuditOutcome, AuditStore, action};
@@ -64,9 +64,84 @@ pub enum DirectoryError {
     /// No such delegation in this company.
     #[error("no delegation {0} in this company")]
     DelegationNotFound(DelegationId),
+    /// The caller does not hold, through its own roles, what the change needs or hands out.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The change would leave the company without an active owner.
+    #[error("the company would be left without an active owner; make another member owner first")]
+    LastOwner,
+    /// A configured bound on policy data (see [`PolicyLimits`]).
+    #[error("{what}: at most {limit}")]
+    LimitExceeded {
+        /// The bounded field (`permissions`, `roles`, `modules`, `expires_at`, `delegations`).
+        what: &'static str,
+        /// The bound in force.
+        limit: u64,
+    },
+    /// Administration of the company (`company.*`) cannot be delegated.
+    #[error("`{0}`: administering the company (`company.*`) cannot be delegated")]
+    NotDelegable(PermissionPattern),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Bounds on policy data, so that no company can make aggregation (in Auth and in every guard
+/// that reads the context) arbitrarily expensive. Every bound is a `kisum auth` setting;
+/// exceeding one is refused with [`DirectoryError::LimitExceeded`] (422 `limit_exceeded`).
+///
+/// The defaults bound the largest possible permission set of one member to
+/// `membership_roles × role_patterns + delegations_per_member × delegation_patterns`
+/// (16 × 256 + 16 × 64 = 5,120 patterns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyLimits {
+    /// Patterns in one role (default 256).
+    pub role_patterns: usize,
+    /// Stored roles in one company (default 100).
+    pub company_roles: usize,
+    /// Roles held by one membership (default 16).
+    pub membership_roles: usize,
+    /// Modules explicitly granted to one membership, and modules of one delegation
+    /// (default 64).
+    pub module_grants: usize,
+    /// Patterns in one delegation (default 64).
+    pub delegation_patterns: usize,
+    /// Delegations in force or pending that one member receives (default 16).
+    pub delegations_per_member: usize,
+    /// The longest a delegation may last, and the furthest ahead it may start (default 365
+    /// days).
+    pub delegation_lifetime: chrono::TimeDelta,
+}
+
+impl Default for PolicyLimits {
+    fn default() -> Self {
+        Self {
+            role_patterns: 256,
+            company_roles: 100,
+            membership_roles: 16,
+            module_grants: 64,
+            delegation_patterns: 64,
+            delegations_per_member: 16,
+            delegation_lifetime: chrono::TimeDelta::days(365),
+        }
+    }
+}
+
+/// `LimitExceeded` when `len` is over `limit`.
+fn bounded(what: &'static str, len: usize, limit: usize) -> Result<(), DirectoryError> {
+    if len > limit {
+        Err(DirectoryError::LimitExceeded {
+            what,
+            limit: limit as u64,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `m` is an active owner of its company.
+fn is_active_owner(m: &Membership) -> bool {
+    m.status == MembershipStatus::Active && m.roles.contains(OWNER_ROLE)
 }
 
 /// A new delegation, as requested.
@@ -124,6 +199,7 @@ pub struct DirectoryService {
     audit: Option<Arc<dyn AuditStore>>,
     events: Arc<dyn EventPublisher>,
     context: AuditContext,
+    limits: PolicyLimits,
 }
 
 impl DirectoryService {
@@ -136,7 +212,27 @@ impl DirectoryService {
             audit: None,
             events: Arc::new(NoEvents),
             context: AuditContext::default(),
+            limits: PolicyLimits::default(),
         }
+    }
+
+    /// Enforces `limits` instead of the defaults.
+    #[must_use]
+    pub fn with_limits(mut self, limits: PolicyLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The bounds in force.
+    #[must_use]
+    pub fn limits(&self) -> &PolicyLimits {
+        &self.limits
+    }
+
+    /// The store this service writes to.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn DirectoryStore> {
+        &self.store
     }
 
     /// Publishes the invalidation events of every change to `events`.
@@ -274,6 +370,8 @@ impl DirectoryService {
         roles: BTreeSet<RoleKey>,
         modules: BTreeSet<ModuleKey>,
     ) -> Result<Membership, DirectoryError> {
+        bounded("roles", roles.len(), self.limits.membership_roles)?;
+        bounded("modules", modules.len(), self.limits.module_grants)?;
         self.check_roles(company_id, &roles).await?;
         let m = Membership::new(
             company_id,
@@ -373,9 +471,27 @@ impl DirectoryService {
         id: MembershipId,
         patch: &MembershipPatch,
     ) -> Result<(Membership, Vec<AccessBump>), DirectoryError> {
-        self.membership_in(company_id, id).await?;
+        let current = self.membership_in(company_id, id).await?;
         if let Some(roles) = &patch.roles {
+            bounded("roles", roles.len(), self.limits.membership_roles)?;
             self.check_roles(company_id, roles).await?;
+        }
+        if let Some(modules) = &patch.module_grants {
+            bounded("modules", modules.len(), self.limits.module_grants)?;
+        }
+        let stays_owner = patch.status.unwrap_or(current.status) == MembershipStatus::Active
+            && patch.roles.as_ref().is_none_or(|r| r.contains(OWNER_ROLE));
+        if is_active_owner(&current) && !stays_owner {
+            let others = self
+                .store
+                .list_company_memberships(company_id)
+                .await?
+                .iter()
+                .filter(|m| m.id != id && is_active_owner(m))
+                .count();
+            if others == 0 {
+                return Err(DirectoryError::LastOwner);
+            }
         }
         Ok(self
             .store
@@ -396,7 +512,28 @@ impl DirectoryService {
             status: Some(MembershipStatus::Revoked),
             ..MembershipPatch::default()
         };
-        let (m, bumps) = self.patch_member(company_id, id, &patch).await?;
+        let (m, mut bumps) = self.patch_member(company_id, id, &patch).await?;
+        // Its delegations, given and received, end with it: adding the member back must not
+        // bring them back.
+        let now = self.clock.now();
+        let mut revoked = Vec::new();
+        for d in self.store.list_delegations(company_id).await? {
+            if d.revoked_at.is_none()
+                && now < d.expires_at
+                && (d.from_membership_id == id || d.to_membership_id == id)
+            {
+                match self.store.revoke_delegation(company_id, d.id, now).await {
+                    Ok(more) => {
+                        bumps.extend(more);
+                        revoked.push(d.id);
+                    }
+                    Err(e) if e.kind() == StoreErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        bumps.sort_unstable();
+        bumps.dedup_by_key(|b| b.membership_id);
         self.announce(company_id, &bumps).await;
         self.audited(
             action::MEMBERSHIP_REMOVE,
@@ -405,6 +542,7 @@ impl DirectoryService {
                 "membership_id": id,
                 "user_id": m.user_id,
                 "access_version": m.access_version,
+                "revoked_delegations": revoked,
             }),
         )
         .await;
@@ -465,6 +603,11 @@ impl DirectoryService {
     ) -> Result<(Role, Vec<AccessBump>), DirectoryError> {
         if key.as_str() == OWNER_ROLE {
             return Err(DirectoryError::ReservedRole);
+        }
+        bounded("permissions", permissions.len(), self.limits.role_patterns)?;
+        if self.store.get_role(company_id, &key).await?.is_none() {
+            let count = self.store.list_roles(company_id).await?.len();
+            bounded("roles", count + 1, self.limits.company_roles)?;
         }
         let role = Role {
             company_id,
@@ -551,14 +694,47 @@ impl DirectoryService {
         if new.permissions.is_empty() {
             return Err(DirectoryError::EmptyDelegation);
         }
+        if let Some(p) = new
+            .permissions
+            .iter()
+            .find(|p| p.module() == Some(ModuleKey::company().as_str()))
+        {
+            return Err(DirectoryError::NotDelegable(p.clone()));
+        }
+        let limits = &self.limits;
+        bounded(
+            "permissions",
+            new.permissions.len(),
+            limits.delegation_patterns,
+        )?;
+        bounded("modules", new.modules.len(), limits.module_grants)?;
         let now = self.clock.now();
         let starts_at = new.starts_at.unwrap_or(now);
         if new.expires_at <= starts_at || new.expires_at <= now {
             return Err(DirectoryError::InvalidWindow);
         }
+        let lifetime = limits.delegation_lifetime;
+        if new.expires_at - starts_at > lifetime || starts_at - now > lifetime {
+            return Err(DirectoryError::LimitExceeded {
+                what: "expires_at",
+                limit: u64::try_from(lifetime.num_days()).unwrap_or(0),
+            });
+        }
         self.membership_in(company_id, new.from_membership_id)
             .await?;
         self.membership_in(company_id, new.to_membership_id).await?;
+        let received = self
+            .store
+            .list_delegations(company_id)
+            .await?
+            .iter()
+            .filter(|d| {
+                d.to_membership_id == new.to_membership_id
+                    && d.revoked_at.is_none()
+                    && now < d.expires_at
+            })
+            .count();
+        bounded("delegations", received + 1, limits.delegations_per_member)?;
         let d = Delegation {
             id: DelegationId::new(),
             company_id,
@@ -617,6 +793,396 @@ impl DirectoryService {
         )
         .await;
         Ok(bumps)
+    }
+}
+
+/// What a member holds through its *own* roles and module grants: the most it may hand out or
+/// administer. Delegations it received never count (ARCHITECTURE.md, "Administration never
+/// escalates").
+#[derive(Debug, Clone)]
+pub struct Authority {
+    membership: Membership,
+    holds_all: bool,
+    permissions: PermissionSet,
+    modules: BTreeSet<ModuleKey>,
+}
+
+impl Authority {
+    /// The authority of `membership`, given the stored roles of its company. An inactive
+    /// membership holds nothing.
+    #[must_use]
+    pub fn new(membership: Membership, company_roles: &[Role]) -> Self {
+        let all = PermissionPattern::all();
+        let held: Vec<&Role> = company_roles
+            .iter()
+            .filter(|r| r.key.as_str() != OWNER_ROLE && membership.roles.contains(&r.key))
+            .collect();
+        let active = membership.status == MembershipStatus::Active;
+        let holds_all = active
+            && (membership.roles.contains(OWNER_ROLE)
+                || held.iter().any(|r| r.permissions.contains(&all)));
+        let mut modules = membership.module_grants.clone();
+        modules.insert(ModuleKey::company());
+        let mut permissions = PermissionSet::new();
+        if holds_all {
+            permissions.insert(all);
+        } else if active {
+            for p in held.iter().flat_map(|r| r.permissions.iter()) {
+                if p.module().is_some_and(|m| modules.contains(m)) {
+                    permissions.insert(p.clone());
+                }
+            }
+        }
+        Self {
+            membership,
+            holds_all,
+            permissions,
+            modules,
+        }
+    }
+
+    /// The member.
+    #[must_use]
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    /// Whether the member holds everything (`owner`, or a role with `*`).
+    #[must_use]
+    pub fn holds_all(&self) -> bool {
+        self.holds_all
+    }
+
+    /// Whether the member holds `permission` through its own roles.
+    #[must_use]
+    pub fn holds(&self, permission: &str) -> bool {
+        self.permissions.matches_str(permission)
+    }
+
+    /// Whether the member's own roles cover every permission `pattern` matches.
+    #[must_use]
+    pub fn covers(&self, pattern: &PermissionPattern) -> bool {
+        self.permissions.covers(pattern)
+    }
+
+    /// Whether the member may hand out `module`.
+    #[must_use]
+    pub fn covers_module(&self, module: &ModuleKey) -> bool {
+        self.holds_all || self.modules.contains(module)
+    }
+
+    /// `Forbidden` naming the first role key, pattern or module the member does not cover.
+    fn grants(
+        &self,
+        roles: &BTreeSet<RoleKey>,
+        modules: &BTreeSet<ModuleKey>,
+        company_roles: &[Role],
+    ) -> Result<(), DirectoryError> {
+        for key in roles {
+            if key.as_str() == OWNER_ROLE {
+                if !self.holds_all {
+                    return Err(DirectoryError::Forbidden(
+                        "only an owner can make someone an owner or change an owner".to_owned(),
+                    ));
+                }
+                continue;
+            }
+            let role = company_roles
+                .iter()
+                .find(|r| &r.key == key)
+                .ok_or_else(|| DirectoryError::UnknownRole(key.clone()))?;
+            self.patterns(&role.permissions)?;
+        }
+        if let Some(m) = modules.iter().find(|m| !self.covers_module(m)) {
+            return Err(DirectoryError::Forbidden(format!(
+                "cannot grant module `{m}`: your own roles do not give it to you"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `Forbidden` naming the first pattern the member does not cover.
+    fn patterns<'a>(
+        &self,
+        patterns: impl IntoIterator<Item = &'a PermissionPattern>,
+    ) -> Result<(), DirectoryError> {
+        match patterns.into_iter().find(|p| !self.covers(p)) {
+            None => Ok(()),
+            Some(p) => Err(DirectoryError::Forbidden(format!(
+                "cannot grant `{p}`: you do not hold it through your own roles"
+            ))),
+        }
+    }
+
+    /// `Forbidden` unless the member holds `permission` through its own roles.
+    fn require(&self, permission: &str) -> Result<(), DirectoryError> {
+        if self.holds(permission) {
+            Ok(())
+        } else {
+            Err(DirectoryError::Forbidden(format!(
+                "needs `{permission}` through your own roles"
+            )))
+        }
+    }
+}
+
+/// Company administration performed by one member: every change is checked against the
+/// member's [`Authority`] before the [`DirectoryService`] applies it with the model's rules.
+///
+/// - each route's `company.*` permission must be held through the member's own roles;
+/// - roles, module grants and delegations hand out only what the member covers, even when
+///   delegating on another member's behalf;
+/// - a membership is changed or removed only by a member who covers everything it holds (so
+///   only owners touch owners), and a role only by one who covers it;
+/// - the company keeps an active owner (enforced by the service for every caller).
+///
+/// [`DirectoryService`]'s own methods act as the platform (seeding, provisioning, accepting
+/// invitations) and check none of this: the HTTP routes use an `Administrator`.
+#[derive(Clone)]
+pub struct Administrator {
+    service: DirectoryService,
+    authority: Authority,
+    roles: Vec<Role>,
+}
+
+impl DirectoryService {
+    /// The member `membership_id` of `company_id` as an administrator.
+    ///
+    /// # Errors
+    /// `MembershipNotFound`, or a store error.
+    pub async fn administrator(
+        &self,
+        company_id: CompanyId,
+        membership_id: MembershipId,
+    ) -> Result<Administrator, DirectoryError> {
+        let membership = self.membership_in(company_id, membership_id).await?;
+        let roles = self.store.list_roles(company_id).await?;
+        Ok(Administrator {
+            service: self.clone(),
+            authority: Authority::new(membership, &roles),
+            roles,
+        })
+    }
+}
+
+impl Administrator {
+    /// What the member holds through its own roles.
+    #[must_use]
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    fn company_id(&self) -> CompanyId {
+        self.authority.membership.company_id
+    }
+
+    /// `Forbidden` unless the member holds `permission` through its own roles.
+    ///
+    /// # Errors
+    /// `Forbidden`.
+    pub fn require(&self, permission: &str) -> Result<(), DirectoryError> {
+        self.authority.require(permission)
+    }
+
+    /// `Forbidden` unless the member covers everything `target` holds.
+    fn covers_member(&self, target: &Membership) -> Result<(), DirectoryError> {
+        self.authority
+            .grants(&target.roles, &target.module_grants, &self.roles)
+            .map_err(|e| match e {
+                DirectoryError::Forbidden(why) => DirectoryError::Forbidden(format!(
+                    "membership {} holds more than you: {why}",
+                    target.id
+                )),
+                // A role deleted meanwhile grants nothing.
+                DirectoryError::UnknownRole(_) => DirectoryError::Forbidden(format!(
+                    "membership {} changed meanwhile; try again",
+                    target.id
+                )),
+                other => other,
+            })
+    }
+
+    /// Checks that the member may hand out `roles` and `modules` (`company.members.manage`
+    /// and coverage) without writing anything: an invitation can then create the invitee's
+    /// account knowing the membership will be accepted.
+    ///
+    /// # Errors
+    /// `Forbidden`, `UnknownRole`, `LimitExceeded`.
+    pub fn check_new_member(
+        &self,
+        roles: &BTreeSet<RoleKey>,
+        modules: &BTreeSet<ModuleKey>,
+    ) -> Result<(), DirectoryError> {
+        self.require("company.members.manage")?;
+        let limits = self.service.limits;
+        bounded("roles", roles.len(), limits.membership_roles)?;
+        bounded("modules", modules.len(), limits.module_grants)?;
+        self.authority.grants(roles, modules, &self.roles)
+    }
+
+    /// [`DirectoryService::add_member`] within the member's authority.
+    ///
+    /// # Errors
+    /// `Forbidden`, then as [`DirectoryService::add_member`].
+    pub async fn add_member(
+        &self,
+        user_id: UserId,
+        status: MembershipStatus,
+        roles: BTreeSet<RoleKey>,
+        modules: BTreeSet<ModuleKey>,
+    ) -> Result<Membership, DirectoryError> {
+        self.check_new_member(&roles, &modules)?;
+        // Adding back a removed member changes it: the caller must cover what it held too.
+        if let Some(old) = self
+            .service
+            .store
+            .find_membership(self.company_id(), user_id)
+            .await?
+        {
+            self.covers_member(&old)?;
+        }
+        self.service
+            .add_member(self.company_id(), user_id, status, roles, modules)
+            .await
+    }
+
+    /// [`DirectoryService::update_member`] within the member's authority.
+    ///
+    /// # Errors
+    /// `Forbidden`, then as [`DirectoryService::update_member`].
+    pub async fn update_member(
+        &self,
+        id: MembershipId,
+        patch: &MembershipPatch,
+    ) -> Result<(Membership, Vec<AccessBump>), DirectoryError> {
+        self.require("company.members.manage")?;
+        let target = self.service.membership_in(self.company_id(), id).await?;
+        self.covers_member(&target)?;
+        self.authority.grants(
+            patch.roles.as_ref().unwrap_or(&BTreeSet::new()),
+            patch.module_grants.as_ref().unwrap_or(&BTreeSet::new()),
+            &self.roles,
+        )?;
+        self.service
+            .update_member(self.company_id(), id, patch)
+            .await
+    }
+
+    /// [`DirectoryService::remove_member`] within the member's authority.
+    ///
+    /// # Errors
+    /// `Forbidden`, then as [`DirectoryService::remove_member`].
+    pub async fn remove_member(&self, id: MembershipId) -> Result<Vec<AccessBump>, DirectoryError> {
+        self.require("company.members.manage")?;
+        let target = self.service.membership_in(self.company_id(), id).await?;
+        self.covers_member(&target)?;
+        self.service.remove_member(self.company_id(), id).await
+    }
+
+    /// [`DirectoryService::put_role`] within the member's authority: the member covers the
+    /// new patterns and, when the role exists, its current ones.
+    ///
+    /// # Errors
+    /// `Forbidden`, then as [`DirectoryService::put_role`].
+    pub async fn put_role(
+        &self,
+        key: RoleKey,
+        name: &str,
+        permissions: BTreeSet<PermissionPattern>,
+    ) -> Result<(Role, Vec<AccessBump>), DirectoryError> {
+        self.require("company.roles.manage")?;
+        if key.as_str() == OWNER_ROLE {
+            return Err(DirectoryError::ReservedRole);
+        }
+        bounded(
+            "permissions",
+            permissions.len(),
+            self.service.limits.role_patterns,
+        )?;
+        self.authority.patterns(&permissions)?;
+        if let Some(old) = self.roles.iter().find(|r| r.key == key) {
+            self.authority.patterns(&old.permissions)?;
+        }
+        self.service
+            .put_role(self.company_id(), key, name, permissions)
+            .await
+    }
+
+    /// [`DirectoryService::delete_role`] within the member's authority.
+    ///
+    /// # Errors
+    /// `Forbidden`, then as [`DirectoryService::delete_role`].
+    pub async fn delete_role(&self, key: &RoleKey) -> Result<Vec<AccessBump>, DirectoryError> {
+        self.require("company.roles.manage")?;
+        if key.as_str() == OWNER_ROLE {
+            return Err(DirectoryError::ReservedRole);
+        }
+        let role = self
+            .roles
+            .iter()
+            .find(|r| &r.key == key)
+            .ok_or_else(|| DirectoryError::RoleNotFound(key.clone()))?;
+        self.authority.patterns(&role.permissions)?;
+        self.service.delete_role(self.company_id(), key).await
+    }
+
+    /// [`DirectoryService::create_delegation`] within the member's authority: delegating on
+    /// another member's behalf needs `company.delegations.manage`, and in every case the
+    /// member must hold what is delegated through its own roles.
+    ///
+    /// # Errors
+    /// `Forbidden`, then as [`DirectoryService::create_delegation`].
+    pub async fn create_delegation(
+        &self,
+        new: NewDelegation,
+    ) -> Result<(Delegation, Vec<AccessBump>), DirectoryError> {
+        if new.from_membership_id != self.authority.membership.id {
+            self.require("company.delegations.manage")?;
+        }
+        if let Some(p) = new
+            .permissions
+            .iter()
+            .find(|p| p.module() == Some(ModuleKey::company().as_str()))
+        {
+            return Err(DirectoryError::NotDelegable(p.clone()));
+        }
+        self.authority.patterns(&new.permissions)?;
+        if let Some(m) = new
+            .modules
+            .iter()
+            .find(|m| !self.authority.covers_module(m))
+        {
+            return Err(DirectoryError::Forbidden(format!(
+                "cannot delegate module `{m}`: your own roles do not give it to you"
+            )));
+        }
+        self.service.create_delegation(self.company_id(), new).await
+    }
+
+    /// [`DirectoryService::revoke_delegation`]: the delegator revokes its own; any other
+    /// needs `company.delegations.manage`.
+    ///
+    /// # Errors
+    /// `DelegationNotFound`, `Forbidden`, or a store error.
+    pub async fn revoke_delegation(
+        &self,
+        id: DelegationId,
+    ) -> Result<(Delegation, Vec<AccessBump>), DirectoryError> {
+        let d = self
+            .service
+            .store
+            .get_delegation(id)
+            .await?
+            .filter(|d| d.company_id == self.company_id())
+            .ok_or(DirectoryError::DelegationNotFound(id))?;
+        if d.from_membership_id != self.authority.membership.id {
+            self.require("company.delegations.manage")?;
+        }
+        let bumps = self
+            .service
+            .revoke_delegation(self.company_id(), id)
+            .await?;
+        Ok((d, bumps))
     }
 }
 

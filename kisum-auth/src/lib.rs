@@ -63,7 +63,10 @@ pub mod testkit;
 pub mod tokens;
 
 pub use access::{AccessError, AccessService, EntitlementSource, Explanation, Step, aggregate};
-pub use admin::{COMPANY_PERMISSIONS, DirectoryError, DirectoryService, NewDelegation, slugify};
+pub use admin::{
+    Administrator, Authority, COMPANY_PERMISSIONS, DirectoryError, DirectoryService, NewDelegation,
+    PolicyLimits, slugify,
+};
 pub use directory::{
     AccessBump, AccessInputs, Company, CompanyStatus, Delegation, DelegationGrant, DirectoryStore,
     Membership, MembershipPatch, MembershipStatus, Role,

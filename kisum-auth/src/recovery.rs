@@ -195,6 +195,25 @@ impl AuthService {
         purpose: OtpPurpose,
         client: ClientInfo,
     ) -> Result<Option<TokenPair>, AuthError> {
+        self.verify_otp_from(email, code, purpose, None, client)
+            .await
+    }
+
+    /// [`verify_otp`](Self::verify_otp) presented by `signed_in` (the user of the session the
+    /// request carried, if any): a first proof of the email from the account's own session
+    /// keeps a password set before it; any other first proof clears it (see
+    /// `docs/decisions/0008-administration-never-escalates.md`).
+    ///
+    /// # Errors
+    /// As [`verify_otp`](Self::verify_otp).
+    pub async fn verify_otp_from(
+        &self,
+        email: &str,
+        code: &str,
+        purpose: OtpPurpose,
+        signed_in: Option<UserId>,
+        client: ClientInfo,
+    ) -> Result<Option<TokenPair>, AuthError> {
         let recovery = self.recovery()?;
         let email = Email::parse(email).map_err(|_| AuthError::InvalidCode)?;
         let cfg = recovery.config;
@@ -265,7 +284,8 @@ impl AuthService {
                 .filter(|u| !u.disabled)
                 .ok_or(AuthError::InvalidCode)?;
             let user_id = user.id;
-            self.email_proven(user, &client).await?;
+            self.email_proven(user, signed_in == Some(user_id), &client)
+                .await?;
             return match purpose {
                 OtpPurpose::Login => {
                     Ok(Some(self.sign_in_with(user_id, client, "email_otp").await?))

@@ -467,20 +467,34 @@ impl AuthService {
         if company_name.is_some_and(|n| slugify(n).is_none()) {
             return Err(DirectoryError::SlugRequired.into());
         }
-        if self.store.find_user_by_email(&email).await?.is_some() {
+        // An invitation made an account awaiting sign-up: its owner may still register it.
+        // Nothing is claimed by doing so: the email stays unproven, so the invitations stay
+        // pending, and a later proof by anyone else clears this password (`email_proven`).
+        let existing = self.store.find_user_by_email(&email).await?;
+        if existing.as_ref().is_some_and(|u| !u.awaiting_sign_up()) {
             return Err(AuthError::EmailTaken);
         }
         let hash = self.hash(password).await?;
-        let user = User::new(
-            email,
-            name.map(|n| n.trim().chars().take(200).collect()),
-            Some(hash),
-            self.clock.now(),
-        );
-        match self.store.create_user(&user).await {
-            Err(e) if e.kind() == StoreErrorKind::Conflict => return Err(AuthError::EmailTaken),
-            other => other?,
-        }
+        let name = name.map(|n| n.trim().chars().take(200).collect());
+        let user = match existing {
+            Some(mut invited) => {
+                invited.password_hash = Some(hash);
+                invited.name = name.or(invited.name);
+                invited.updated_at = self.clock.now();
+                self.store.update_user(&invited).await?;
+                invited
+            }
+            None => {
+                let user = User::new(email, name, Some(hash), self.clock.now());
+                match self.store.create_user(&user).await {
+                    Err(e) if e.kind() == StoreErrorKind::Conflict => {
+                        return Err(AuthError::EmailTaken);
+                    }
+                    other => other?,
+                }
+                user
+            }
+        };
         self.audit(
             action::USER_REGISTER,
             AuditOutcome::Success,
@@ -703,9 +717,11 @@ impl AuthService {
 
     /// The account an invitation to `email` goes to: the existing user, or a new account with
     /// no password and an unverified email (audited as `user.invite` in `context`). The flag
-    /// says whether the account is [awaiting sign-up](User::awaiting_sign_up): such an
-    /// invitee's memberships start `invited` and become `active` once they prove they own the
-    /// email ([`AuthService::accept_invitations`]).
+    /// says whether the account's email is still unproven — a new account, one awaiting
+    /// sign-up, or one someone registered without proving the address: such an invitee's
+    /// memberships start `invited` and become `active` only once they prove they own the
+    /// email ([`AuthService::accept_invitations`]), so registering someone else's address
+    /// before they are invited yields nothing.
     ///
     /// # Errors
     /// `Store`.
@@ -715,7 +731,7 @@ impl AuthService {
         context: &AuditContext,
     ) -> Result<(User, bool), AuthError> {
         if let Some(user) = self.store.find_user_by_email(email).await? {
-            let awaiting = user.awaiting_sign_up();
+            let awaiting = !user.email_verified;
             return Ok((user, awaiting));
         }
         let user = User::new(email.clone(), None, None, self.clock.now());
@@ -728,7 +744,7 @@ impl AuthService {
                     .find_user_by_email(email)
                     .await?
                     .ok_or(AuthError::Store(e))?;
-                let awaiting = user.awaiting_sign_up();
+                let awaiting = !user.email_verified;
                 return Ok((user, awaiting));
             }
             Err(e) => return Err(e.into()),
@@ -742,15 +758,50 @@ impl AuthService {
 
     /// Marks `user`'s email verified (they proved they own it) and makes their `invited`
     /// memberships `active`, attributed to them from `client`.
+    ///
+    /// A password set before the email was ever proven may have been chosen by someone else
+    /// (registering a stranger's address ahead of them). Unless the proof is presented from a
+    /// session of this account (`from_own_session`: the password holder proves the mailbox),
+    /// that password is cleared and every session of the account made before the proof is
+    /// revoked: the mailbox owner then sets a password with "forgot password" or keeps
+    /// signing in by email code.
     pub(crate) async fn email_proven(
         &self,
         mut user: User,
+        from_own_session: bool,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         if !user.email_verified {
+            let unproven_password = user.password_hash.is_some() && !from_own_session;
             user.email_verified = true;
+            if unproven_password {
+                user.password_hash = None;
+            }
             user.updated_at = self.clock.now();
             self.store.update_user(&user).await?;
+            if unproven_password {
+                let revoked = self
+                    .store
+                    .revoke_user_sessions(
+                        user.id,
+                        RevokeReason::PasswordReset,
+                        self.clock.now(),
+                        None,
+                    )
+                    .await?;
+                self.announce_revoked(&revoked).await;
+                self.audit(
+                    action::PASSWORD_RESET,
+                    AuditOutcome::Success,
+                    Some(user.id),
+                    client,
+                    serde_json::json!({
+                        "reason": "unproven_password_cleared",
+                        "revoked_sessions": revoked.len(),
+                    }),
+                )
+                .await;
+            }
         }
         self.accept_invitations(user.id, client).await?;
         Ok(())

@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, AuthState, Caller, Client, param};
 use crate::access::Explanation;
-use crate::admin::{DirectoryError, DirectoryService, NewDelegation};
+use crate::admin::{Administrator, DirectoryError, DirectoryService, NewDelegation};
 use crate::directory::{
     AccessBump, Company, Delegation, Membership, MembershipPatch, MembershipStatus, Role,
 };
@@ -147,6 +147,26 @@ fn admin(s: &AuthState, caller: &Caller, client: &Client) -> DirectoryService {
         .acting_as(client.0.audit_context(Some(caller.claims.sub)))
 }
 
+/// The caller's access context in `org` and the caller as an administrator there (what it
+/// holds through its own roles), checked for `permission` when given.
+async fn administrator(
+    s: &AuthState,
+    caller: &Caller,
+    client: &Client,
+    org: &str,
+    permission: Option<&str>,
+) -> Result<(AccessContext, Administrator), ApiError> {
+    let ctx = access_in(s, caller, org).await?;
+    let adm = admin(s, caller, client)
+        .administrator(ctx.company_id, ctx.membership_id)
+        .await
+        .map_err(admin_error)?;
+    if let Some(permission) = permission {
+        adm.require(permission).map_err(admin_error)?;
+    }
+    Ok((ctx, adm))
+}
+
 /// `response` with `X-Kisum-Consistency: token`: a read presenting it is never answered from a
 /// state older than the write.
 fn consistent(mut response: Response, token: ConsistencyToken) -> Response {
@@ -252,6 +272,18 @@ fn admin_error(e: DirectoryError) -> ApiError {
         DirectoryError::InvalidWindow => ApiError::invalid_field("expires_at", detail),
         DirectoryError::EmptyDelegation => ApiError::invalid_field("permissions", detail),
         DirectoryError::DelegationNotFound(_) => ApiError::not_found("delegation"),
+        DirectoryError::Forbidden(_) => ApiError::from(DenialCode::PermissionDenied).detail(detail),
+        DirectoryError::LastOwner => {
+            ApiError::new(StatusCode::CONFLICT, "last_owner", "last owner").detail(detail)
+        }
+        DirectoryError::LimitExceeded { what, .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit_exceeded",
+            "limit exceeded",
+        )
+        .detail(detail)
+        .field(what),
+        DirectoryError::NotDelegable(_) => ApiError::invalid_field("permissions", detail),
         DirectoryError::Store(e) => e.into(),
     }
 }
@@ -356,16 +388,39 @@ async fn add_member(
     ApiPath(org): ApiPath<String>,
     b: Body<AddMemberBody>,
 ) -> Result<Response, ApiError> {
-    let ctx = authorize(&s, &caller, &org, MEMBERS_MANAGE).await?;
+    let (ctx, adm) = administrator(&s, &caller, &client, &org, Some(MEMBERS_MANAGE)).await?;
     let b = body(b)?;
     let email = Email::parse(&b.email)
         .map_err(|_| ApiError::invalid_field("email", "not a valid email address"))?;
     let roles = parse_set::<RoleKey>("roles", &b.roles)?;
     let modules = parse_set::<ModuleKey>("modules", &b.modules)?;
-    grantable_roles(&s, &ctx, &roles, &modules).await?;
-    // Someone without an account (or who has not taken up the one an earlier invitation
-    // made) is invited: the membership starts `invited` and becomes `active` once they prove
-    // they own the address (the emailed link, an email code or a password reset).
+    // Refused before anything is written (an invitation creates an account).
+    adm.check_new_member(&roles, &modules)
+        .map_err(admin_error)?;
+    // Someone whose email was never proven (no account yet, an account awaiting sign-up, or
+    // one registered without proving the address) is invited: the membership starts
+    // `invited` and becomes `active` once they prove they own the address (the emailed link,
+    // an email code or a password reset).
+    let invites = s
+        .auth
+        .user_by_email(&email)
+        .await?
+        .is_none_or(|u| !u.email_verified);
+    if invites {
+        // Invitation emails are bounded per company and per address (no mail bombing).
+        s.limits
+            .check(&[
+                (
+                    format!("invite:company:{}", ctx.company_id),
+                    s.limits.invite_per_company,
+                ),
+                (
+                    format!("invite:email:{}", email.as_str()),
+                    s.limits.invite_per_email,
+                ),
+            ])
+            .await?;
+    }
     let context = client.0.audit_context(Some(caller.claims.sub));
     let (user, awaiting) = s.auth.invitee(&email, &context).await?;
     let status = if awaiting {
@@ -373,8 +428,8 @@ async fn add_member(
     } else {
         MembershipStatus::Active
     };
-    let m = admin(&s, &caller, &client)
-        .add_member(ctx.company_id, user.id, status, roles, modules)
+    let m = adm
+        .add_member(user.id, status, roles, modules)
         .await
         .map_err(admin_error)?;
     if awaiting {
@@ -404,7 +459,7 @@ async fn update_member(
     ApiPath((org, id)): ApiPath<(String, String)>,
     b: Body<UpdateMemberBody>,
 ) -> Result<Response, ApiError> {
-    let ctx = authorize(&s, &caller, &org, MEMBERS_MANAGE).await?;
+    let (ctx, adm) = administrator(&s, &caller, &client, &org, Some(MEMBERS_MANAGE)).await?;
     let id: MembershipId = path_id(&id, "membership")?;
     let b = body(b)?;
     let patch = MembershipPatch {
@@ -420,17 +475,7 @@ async fn update_member(
             .transpose()?,
         status: b.status,
     };
-    grantable_roles(
-        &s,
-        &ctx,
-        patch.roles.as_ref().unwrap_or(&BTreeSet::new()),
-        patch.module_grants.as_ref().unwrap_or(&BTreeSet::new()),
-    )
-    .await?;
-    let (m, _bumps) = admin(&s, &caller, &client)
-        .update_member(ctx.company_id, id, &patch)
-        .await
-        .map_err(admin_error)?;
+    let (m, _bumps) = adm.update_member(id, &patch).await.map_err(admin_error)?;
     let token = ConsistencyToken::membership(ctx.company_id, m.id, m.access_version);
     Ok(consistent(
         Json(member_view(&s, m).await?).into_response(),
@@ -444,12 +489,9 @@ async fn remove_member(
     client: Client,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let ctx = authorize(&s, &caller, &org, MEMBERS_MANAGE).await?;
+    let (ctx, adm) = administrator(&s, &caller, &client, &org, Some(MEMBERS_MANAGE)).await?;
     let id: MembershipId = path_id(&id, "membership")?;
-    let bumps = admin(&s, &caller, &client)
-        .remove_member(ctx.company_id, id)
-        .await
-        .map_err(admin_error)?;
+    let bumps = adm.remove_member(id).await.map_err(admin_error)?;
     let token = membership_token(&s, ctx.company_id, id, &bumps).await?;
     Ok(consistent(StatusCode::NO_CONTENT.into_response(), token))
 }
@@ -478,58 +520,17 @@ async fn list_roles(
     ))
 }
 
-/// Validates the role body for `key` and stores it.
-/// No escalation: an administrator can only hand out what they hold themselves.
-fn grantable(ctx: &AccessContext, patterns: &BTreeSet<PermissionPattern>) -> Result<(), ApiError> {
-    match patterns.iter().find(|p| !ctx.permissions.covers(p)) {
-        None => Ok(()),
-        Some(p) => Err(ApiError::from(kisum_guard::DenialCode::PermissionDenied)
-            .detail(format!("cannot grant `{p}`: you do not hold it"))),
-    }
-}
-
-/// The roles and modules handed to a member must be within what the administrator holds.
-async fn grantable_roles(
-    s: &AuthState,
-    ctx: &AccessContext,
-    roles: &BTreeSet<RoleKey>,
-    modules: &BTreeSet<ModuleKey>,
-) -> Result<(), ApiError> {
-    let holds_all = ctx.permissions.contains(&PermissionPattern::all());
-    for key in roles {
-        if key.as_str() == kisum_guard::OWNER_ROLE {
-            if !holds_all {
-                return Err(ApiError::from(kisum_guard::DenialCode::PermissionDenied)
-                    .detail("only an owner can make someone an owner"));
-            }
-        } else {
-            // Refused before anything is written (an invitation creates an account).
-            let role = s
-                .directory
-                .get_role(ctx.company_id, key)
-                .await?
-                .ok_or_else(|| admin_error(DirectoryError::UnknownRole(key.clone())))?;
-            grantable(ctx, &role.permissions)?;
-        }
-    }
-    if !holds_all && let Some(m) = modules.iter().find(|m| !ctx.modules.contains(*m)) {
-        return Err(ApiError::from(kisum_guard::DenialCode::PermissionDenied)
-            .detail(format!("cannot grant module `{m}`: you do not have it")));
-    }
-    Ok(())
-}
-
+/// Validates the role body for `key` and stores it within the caller's authority.
 async fn store_role(
-    admin: &DirectoryService,
+    adm: &Administrator,
     ctx: &AccessContext,
     key: RoleKey,
     b: RoleBody,
 ) -> Result<(Role, ConsistencyToken), ApiError> {
     let name = parse_name("name", &b.name)?;
     let permissions = parse_set::<PermissionPattern>("permissions", &b.permissions)?;
-    grantable(ctx, &permissions)?;
-    let (role, bumps) = admin
-        .put_role(ctx.company_id, key, &name, permissions)
+    let (role, bumps) = adm
+        .put_role(key, &name, permissions)
         .await
         .map_err(admin_error)?;
     Ok((role, role_token(ctx, &bumps)))
@@ -546,7 +547,7 @@ async fn create_role(
     ApiPath(org): ApiPath<String>,
     b: Body<RoleBody>,
 ) -> Result<Response, ApiError> {
-    let ctx = authorize(&s, &caller, &org, ROLES_MANAGE).await?;
+    let (ctx, adm) = administrator(&s, &caller, &client, &org, Some(ROLES_MANAGE)).await?;
     let b = body(b)?;
     let key = role_key(
         b.key
@@ -559,7 +560,7 @@ async fn create_role(
                 .detail(format!("role `{key}` exists; use PUT to replace it")),
         );
     }
-    let (role, token) = store_role(&admin(&s, &caller, &client), &ctx, key, b).await?;
+    let (role, token) = store_role(&adm, &ctx, key, b).await?;
     Ok(consistent(
         (StatusCode::CREATED, Json(role)).into_response(),
         token,
@@ -573,7 +574,7 @@ async fn put_role(
     ApiPath((org, key)): ApiPath<(String, String)>,
     b: Body<RoleBody>,
 ) -> Result<Response, ApiError> {
-    let ctx = authorize(&s, &caller, &org, ROLES_MANAGE).await?;
+    let (ctx, adm) = administrator(&s, &caller, &client, &org, Some(ROLES_MANAGE)).await?;
     let key = role_key(&key)?;
     let b = body(b)?;
     if b.key.as_deref().is_some_and(|k| k != key.as_str()) {
@@ -582,7 +583,7 @@ async fn put_role(
             "differs from the key in the path; roles cannot be renamed",
         ));
     }
-    let (role, token) = store_role(&admin(&s, &caller, &client), &ctx, key, b).await?;
+    let (role, token) = store_role(&adm, &ctx, key, b).await?;
     Ok(consistent(Json(role).into_response(), token))
 }
 
@@ -592,12 +593,9 @@ async fn delete_role(
     client: Client,
     ApiPath((org, key)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let ctx = authorize(&s, &caller, &org, ROLES_MANAGE).await?;
+    let (ctx, adm) = administrator(&s, &caller, &client, &org, Some(ROLES_MANAGE)).await?;
     let key: RoleKey = path_id(&key, "role")?;
-    let bumps = admin(&s, &caller, &client)
-        .delete_role(ctx.company_id, &key)
-        .await
-        .map_err(admin_error)?;
+    let bumps = adm.delete_role(&key).await.map_err(admin_error)?;
     Ok(consistent(
         StatusCode::NO_CONTENT.into_response(),
         role_token(&ctx, &bumps),
@@ -643,14 +641,14 @@ async fn create_delegation(
     ApiPath(org): ApiPath<String>,
     b: Body<DelegationBody>,
 ) -> Result<Response, ApiError> {
-    let ctx = access_in(&s, &caller, &org).await?;
-    // Any active member may delegate their own permissions (a delegation never yields more
-    // than its delegator holds); delegating on behalf of another member needs the management
-    // permission.
+    // Any active member may delegate what their own roles give them (never more); delegating
+    // on behalf of another member needs the management permission and, still, holding what
+    // is delegated.
+    let (ctx, adm) = administrator(&s, &caller, &client, &org, None).await?;
     let b = body(b)?;
     let from = b.from_membership_id.unwrap_or(ctx.membership_id);
     if from != ctx.membership_id {
-        require(&ctx, DELEGATIONS_MANAGE)?;
+        adm.require(DELEGATIONS_MANAGE).map_err(admin_error)?;
     }
     let new = NewDelegation {
         from_membership_id: from,
@@ -661,20 +659,17 @@ async fn create_delegation(
         expires_at: b.expires_at,
     };
     let to = new.to_membership_id;
-    let (d, bumps) = admin(&s, &caller, &client)
-        .create_delegation(ctx.company_id, new)
-        .await
-        .map_err(|e| match e {
-            DirectoryError::MembershipNotFound(id) => ApiError::invalid_field(
-                if id == to {
-                    "to_membership_id"
-                } else {
-                    "from_membership_id"
-                },
-                "no such member in this company",
-            ),
-            other => admin_error(other),
-        })?;
+    let (d, bumps) = adm.create_delegation(new).await.map_err(|e| match e {
+        DirectoryError::MembershipNotFound(id) => ApiError::invalid_field(
+            if id == to {
+                "to_membership_id"
+            } else {
+                "from_membership_id"
+            },
+            "no such member in this company",
+        ),
+        other => admin_error(other),
+    })?;
     let token = membership_token(&s, ctx.company_id, d.to_membership_id, &bumps).await?;
     Ok(consistent(
         (StatusCode::CREATED, Json(d)).into_response(),
@@ -688,21 +683,9 @@ async fn revoke_delegation(
     client: Client,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let ctx = access_in(&s, &caller, &org).await?;
+    let (ctx, adm) = administrator(&s, &caller, &client, &org, None).await?;
     let id: DelegationId = path_id(&id, "delegation")?;
-    let d = s
-        .directory
-        .get_delegation(id)
-        .await?
-        .filter(|d| d.company_id == ctx.company_id)
-        .ok_or_else(|| ApiError::not_found("delegation"))?;
-    if d.from_membership_id != ctx.membership_id {
-        require(&ctx, DELEGATIONS_MANAGE)?;
-    }
-    let bumps = admin(&s, &caller, &client)
-        .revoke_delegation(ctx.company_id, id)
-        .await
-        .map_err(admin_error)?;
+    let (d, bumps) = adm.revoke_delegation(id).await.map_err(admin_error)?;
     let token = membership_token(&s, ctx.company_id, d.to_membership_id, &bumps).await?;
     Ok(consistent(StatusCode::NO_CONTENT.into_response(), token))
 }

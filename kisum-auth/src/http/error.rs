@@ -65,6 +65,17 @@ impl ApiError {
         e
     }
 
+    /// Names `field` as the cause (keeping the detail as its message).
+    #[must_use]
+    pub fn field(mut self, field: &str) -> Self {
+        let message = self.problem.detail.clone().unwrap_or_default();
+        self.problem.errors.push(FieldError {
+            field: field.to_owned(),
+            message,
+        });
+        self
+    }
+
     /// 404 `not_found`.
     #[must_use]
     pub fn not_found(what: &str) -> Self {

@@ -165,6 +165,12 @@ pub struct RateLimits {
     pub forgot_per_email: RateLimit,
     /// One-time-code requests per email (default 10 per hour).
     pub otp_per_email: RateLimit,
+    /// Invitation emails per company (default 50 per hour).
+    pub invite_per_company: RateLimit,
+    /// Invitation emails per invited address (default 3 per day).
+    pub invite_per_email: RateLimit,
+    /// Password changes per user (default 10 per 15 minutes): each verifies a password.
+    pub password_change_per_user: RateLimit,
 }
 
 impl RateLimits {
@@ -179,11 +185,14 @@ impl RateLimits {
             register_per_ip: RateLimit::new(10, Duration::from_secs(3600)),
             forgot_per_email: RateLimit::new(5, Duration::from_secs(3600)),
             otp_per_email: RateLimit::new(10, Duration::from_secs(3600)),
+            invite_per_company: RateLimit::new(50, Duration::from_secs(3600)),
+            invite_per_email: RateLimit::new(3, Duration::from_secs(86_400)),
+            password_change_per_user: RateLimit::new(10, Duration::from_secs(900)),
         }
     }
 
     /// Hits every `(key, limit)`; the longest `Retry-After` of those refused, if any.
-    async fn check(&self, hits: &[(String, RateLimit)]) -> Result<(), ApiError> {
+    pub(crate) async fn check(&self, hits: &[(String, RateLimit)]) -> Result<(), ApiError> {
         let mut retry = None;
         for (key, limit) in hits {
             if let Some(after) = self.limiter.hit(key, *limit).await.retry_after() {
@@ -620,6 +629,13 @@ async fn change_password(
     Client(client): Client,
     ApiJson(b): ApiJson<ChangePasswordBody>,
 ) -> Result<StatusCode, ApiError> {
+    // Every route that verifies a password is limited: this one per user.
+    s.limits
+        .check(&[(
+            format!("password_change:user:{}", caller.claims.sub),
+            s.limits.password_change_per_user,
+        )])
+        .await?;
     s.auth
         .change_password(
             caller.claims.sub,
@@ -709,11 +725,18 @@ struct OtpVerifyBody {
 async fn otp_verify(
     State(s): State<AuthState>,
     Client(client): Client,
+    headers: HeaderMap,
     ApiJson(b): ApiJson<OtpVerifyBody>,
 ) -> Result<Response, ApiError> {
+    // A valid session presented with the code says the password holder proves the mailbox;
+    // anything else is an anonymous proof.
+    let signed_in = match bearer(&headers) {
+        Some(token) => s.auth.authenticate(token).await.ok().map(|(c, _)| c.sub),
+        None => None,
+    };
     match s
         .auth
-        .verify_otp(&b.email, &b.code, b.purpose, client)
+        .verify_otp_from(&b.email, &b.code, b.purpose, signed_in, client)
         .await?
     {
         Some(pair) => Ok(tokens_ok(&s, pair)),

@@ -236,8 +236,9 @@ async fn an_invitee_without_an_account_joins_through_the_emailed_link() {
     assert!(mail.subject.contains("Acme"), "{}", mail.subject);
     let token = link_token(&mail.text);
 
-    // No password yet: the same answer as for a wrong one; registering does not take over the
-    // invited address.
+    // No password yet: the same answer as for a wrong one. Registering the invited address
+    // stays possible (its owner may not have seen the email) but proves nothing: the
+    // invitation stays pending and the registration's session has no access.
     let (status, body) = app.login("newbie@example.test", PW).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["code"], "invalid_credentials");
@@ -247,11 +248,23 @@ async fn an_invitee_without_an_account_joins_through_the_emailed_link() {
             "/v1/auth/register",
             None,
             None,
-            Some(json!({"email": "newbie@example.test", "password": PW})),
+            Some(json!({"email": "newbie@example.test", "password": "a registration password"})),
         )
         .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["code"], "email_taken");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["user"]["id"],
+        user_id.to_string(),
+        "the invited account"
+    );
+    let registered = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.access(&registered, "acme").await,
+        (
+            StatusCode::FORBIDDEN,
+            Some("membership_inactive".to_owned())
+        )
+    );
     assert_eq!(app.member_status("acme", &membership_id).await.0, "invited");
 
     app.world.events.take();
@@ -270,6 +283,15 @@ async fn an_invitee_without_an_account_joins_through_the_emailed_link() {
         ("active".to_owned(), 2),
         "accepting bumps the access version"
     );
+    // Following the link set the password and ended the registration's session.
+    assert_eq!(
+        app.access(&registered, "acme").await,
+        (StatusCode::UNAUTHORIZED, Some("session_revoked".to_owned()))
+    );
+    let (status, _) = app
+        .login("newbie@example.test", "a registration password")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(
         app.world.events.take().iter().any(|e| matches!(
             e,
@@ -422,4 +444,157 @@ async fn a_refused_invitation_creates_no_account() {
             .is_none()
     );
     assert!(app.mail.sent().is_empty());
+}
+
+/// Registers `email` with `password` over HTTP (no proof of the address); the access token.
+async fn register(app: &App, email: &str, password: &str) -> String {
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Issue 11, attack 3: a stranger registers `new.hire@acme.test` with their own password
+/// before the owner invites that address. The membership must start `invited` (an email goes
+/// out), the stranger gets no access, and when the real owner of the mailbox proves it with an
+/// email code the stranger's password and sessions are gone.
+#[tokio::test]
+async fn pre_registration_takeover_of_an_invited_address_is_refused() {
+    let app = app().await;
+    let stranger = register(&app, "new.hire@acme.test", "the stranger's password").await;
+    let invited = app.invite("acme", "new.hire@acme.test").await;
+    assert_eq!(invited["status"], "invited", "{invited}");
+    let membership_id = invited["membership_id"].as_str().unwrap().to_owned();
+    assert!(
+        app.last_mail("new.hire@acme.test").subject.contains("Acme"),
+        "the invitation is emailed"
+    );
+    assert_eq!(
+        app.access(&stranger, "acme").await,
+        (
+            StatusCode::FORBIDDEN,
+            Some("membership_inactive".to_owned())
+        ),
+        "the stranger reads nothing of acme"
+    );
+
+    // The real owner of the mailbox signs in with an email code.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/email-otp/request",
+            None,
+            None,
+            Some(json!({"email": "new.hire@acme.test", "purpose": "login"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let code = code_in(&app.last_mail("new.hire@acme.test").text);
+    let (status, tokens) = app
+        .call(
+            Method::POST,
+            "/v1/auth/email-otp/verify",
+            None,
+            None,
+            Some(json!({"email": "new.hire@acme.test", "code": code, "purpose": "login"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let owner_of_mailbox = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.access(owner_of_mailbox, "acme").await,
+        (StatusCode::OK, None)
+    );
+    assert_eq!(app.member_status("acme", &membership_id).await.0, "active");
+
+    // The stranger's session and password no longer work.
+    assert_eq!(
+        app.access(&stranger, "acme").await,
+        (StatusCode::UNAUTHORIZED, Some("session_revoked".to_owned()))
+    );
+    let (status, body) = app
+        .login("new.hire@acme.test", "the stranger's password")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+}
+
+/// The account holder who registered and then proves the address from their own session
+/// keeps their password (the normal "verify your email" flow).
+#[tokio::test]
+async fn proving_the_email_from_ones_own_session_keeps_the_password() {
+    let app = app().await;
+    let token = register(&app, "kim@example.test", PW).await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/email-otp/request",
+            None,
+            None,
+            Some(json!({"email": "kim@example.test", "purpose": "verify_email"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let code = code_in(&app.last_mail("kim@example.test").text);
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/auth/email-otp/verify",
+            Some(&token),
+            None,
+            Some(json!({"email": "kim@example.test", "code": code, "purpose": "verify_email"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, body) = app.login("kim@example.test", PW).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Invitation emails are bounded per address: a company cannot mail-bomb someone by adding
+/// and removing them.
+#[tokio::test]
+async fn invitation_emails_are_rate_limited_per_address() {
+    let app = app().await;
+    let owner = app.owner().await;
+    let mut last = StatusCode::OK;
+    for _ in 0..4 {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/v1/companies/acme/members",
+                Some(&owner),
+                None,
+                Some(json!({"email": "target@example.test"})),
+            )
+            .await;
+        last = status;
+        if status == StatusCode::CREATED {
+            let id = body["membership_id"].as_str().unwrap();
+            let (status, body) = app
+                .call(
+                    Method::DELETE,
+                    &format!("/v1/companies/acme/members/{id}"),
+                    Some(&owner),
+                    None,
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        } else {
+            assert_eq!(body["code"], "rate_limited", "{body}");
+        }
+    }
+    assert_eq!(
+        last,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the fourth invitation in a day"
+    );
+    let to = Email::parse("target@example.test").unwrap();
+    assert_eq!(app.mail.sent().iter().filter(|m| m.to == to).count(), 3);
 }
