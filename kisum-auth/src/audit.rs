@@ -73,6 +73,10 @@ pub mod action {
     pub const COMPANY_CREATE: &str = "company.create";
     /// An account was created for a person invited by email who had none (no password yet).
     pub const USER_INVITE: &str = "user.invite";
+    /// An account was disabled (every session revoked).
+    pub const USER_DISABLE: &str = "user.disable";
+    /// A disabled account was enabled again.
+    pub const USER_ENABLE: &str = "user.enable";
     /// A membership was created.
     pub const MEMBERSHIP_CREATE: &str = "membership.create";
     /// A membership's status, roles or module grants changed.

@@ -218,4 +218,19 @@ pub trait OneTimeStore: Send + Sync + 'static {
         hash: &SecretHash,
         at: DateTime<Utc>,
     ) -> Result<Option<UserId>, StoreError>;
+
+    /// Spends every unspent reset token of `user` at `at` (a password change makes the links
+    /// already emailed useless); returns how many.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn spend_resets(&self, user: UserId, at: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Deletes reset tokens expired or spent before `before`, and email-code states with
+    /// nothing in force at or after `before` (no live code, lockout, cooldown or quota
+    /// window); returns how many rows were deleted.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn prune_one_time(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

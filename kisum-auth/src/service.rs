@@ -138,6 +138,13 @@ pub enum AuthError {
     /// Password hashing failed or its worker died.
     #[error("password hashing failed")]
     Hashing,
+    /// Every password-hashing worker is busy and the queue is full (503 `overloaded` with
+    /// `Retry-After`).
+    #[error("password hashing is overloaded; retry shortly")]
+    Overloaded,
+    /// No such user.
+    #[error("no such user")]
+    UserNotFound,
 }
 
 /// Register, sign in, refresh, sign out.
@@ -146,6 +153,7 @@ pub struct AuthService {
     store: Arc<dyn AuthStore>,
     directory: DirectoryService,
     hasher: PasswordHasher,
+    hashing: crate::credentials::HashGate,
     policy: PasswordPolicy,
     tokens: TokenService,
     sessions: SessionConfig,
@@ -177,6 +185,7 @@ impl AuthService {
             store,
             directory,
             hasher,
+            hashing: crate::credentials::HashGate::default(),
             policy,
             tokens,
             sessions,
@@ -184,6 +193,14 @@ impl AuthService {
             events: Arc::new(NoEvents),
             recovery: None,
         }
+    }
+
+    /// Bounds password hashing with `gate` instead of the default (one worker per core, a
+    /// queue of 32).
+    #[must_use]
+    pub fn with_hashing(mut self, gate: crate::credentials::HashGate) -> Self {
+        self.hashing = gate;
+        self
     }
 
     /// Enables password reset and email codes.
@@ -247,6 +264,8 @@ impl AuthService {
         account.email_verified = true;
         account.updated_at = self.clock.now();
         self.store.update_user(&account).await?;
+        // Every other reset or invitation link of the account is spent with this one.
+        self.store.spend_resets(user, self.clock.now()).await?;
         self.accept_invitations(user, client).await?;
         let revoked = self
             .store
@@ -299,9 +318,11 @@ impl AuthService {
 
     async fn hash(&self, password: Password) -> Result<crate::identity::PasswordHash, AuthError> {
         let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || hasher.hash(&password))
+        self.hashing
+            .run(move || hasher.hash(&password))
             .await
-            .map_err(|_| AuthError::Hashing)?
+            .map_err(|_| AuthError::Overloaded)?
+            .ok_or(AuthError::Hashing)?
             .map_err(|_| AuthError::Hashing)
     }
 
@@ -311,12 +332,14 @@ impl AuthService {
         stored: Option<crate::identity::PasswordHash>,
     ) -> Result<Verification, AuthError> {
         let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || match stored {
-            Some(hash) => hasher.verify(&password, &hash),
-            None => hasher.verify_unknown(&password),
-        })
-        .await
-        .map_err(|_| AuthError::Hashing)
+        self.hashing
+            .run(move || match stored {
+                Some(hash) => hasher.verify(&password, &hash),
+                None => hasher.verify_unknown(&password),
+            })
+            .await
+            .map_err(|_| AuthError::Overloaded)?
+            .ok_or(AuthError::Hashing)
     }
 
     async fn start_session(
@@ -662,6 +685,16 @@ impl AuthService {
                 AuthError::SessionRevoked
             });
         }
+        // A disabled user's sessions were revoked when it was disabled; a refresh racing the
+        // disabling is refused here.
+        if self
+            .store
+            .get_user(session.user_id)
+            .await?
+            .is_none_or(|u| u.disabled)
+        {
+            return Err(AuthError::SessionRevoked);
+        }
         let pair = match self.issue(&session, now, Some(&presented)).await {
             Err(AuthError::RefreshTokenReused) => return Err(reused(details.clone()).await),
             other => other?,
@@ -913,6 +946,68 @@ impl AuthService {
             .collect())
     }
 
+    /// Deletes what can no longer be used: sessions that ended, refresh tokens, reset tokens
+    /// and email-code states, each once `retention` has passed since it stopped mattering
+    /// (keeping recent spent refresh tokens lets reuse still be recognised). Run periodically
+    /// by the servers; returns the rows deleted.
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn prune(&self, retention: TimeDelta) -> Result<u64, AuthError> {
+        let before = self.clock.now() - retention.max(TimeDelta::days(1));
+        let sessions = self.store.prune_sessions(before).await?;
+        let one_time = self.store.prune_one_time(before).await?;
+        metrics::counter!("kisum_auth_pruned_total").increment(sessions + one_time);
+        tracing::info!(sessions, one_time, %before, "pruned expired sessions, tokens and codes");
+        Ok(sessions + one_time)
+    }
+
+    /// Disables (or enables again) an account. Disabling revokes every session of the user
+    /// at once and announces it, so Auth, replicas and guards stop accepting them within the
+    /// freshness bound; refresh also refuses a disabled user, and sign-in, email codes and
+    /// password resets already do. Audited as `user.disable` / `user.enable` in `context`.
+    ///
+    /// # Errors
+    /// `UserNotFound`; `Store`.
+    pub async fn set_disabled(
+        &self,
+        user: UserId,
+        disabled: bool,
+        context: &AuditContext,
+    ) -> Result<(), AuthError> {
+        let mut account = self
+            .store
+            .get_user(user)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        let now = self.clock.now();
+        if account.disabled != disabled {
+            account.disabled = disabled;
+            account.updated_at = now;
+            self.store.update_user(&account).await?;
+        }
+        let revoked = if disabled {
+            let revoked = self
+                .store
+                .revoke_user_sessions(user, RevokeReason::Admin, now, None)
+                .await?;
+            self.announce_revoked(&revoked).await;
+            revoked.len()
+        } else {
+            0
+        };
+        let action = if disabled {
+            action::USER_DISABLE
+        } else {
+            action::USER_ENABLE
+        };
+        let event = AuditEvent::new(now, action, AuditOutcome::Success)
+            .with_context(context)
+            .with_details(serde_json::json!({ "user_id": user, "revoked_sessions": revoked }));
+        crate::audit::record(self.store.as_ref(), event).await;
+        Ok(())
+    }
+
     /// Ends one of the user's own sessions.
     ///
     /// # Errors
@@ -982,6 +1077,8 @@ impl AuthService {
         account.password_hash = Some(self.hash(new).await?);
         account.updated_at = self.clock.now();
         self.store.update_user(&account).await?;
+        // Reset and invitation links emailed before the change no longer work.
+        self.store.spend_resets(user, self.clock.now()).await?;
         let revoked = self
             .store
             .revoke_user_sessions(

@@ -178,6 +178,15 @@ pub trait SessionStore: Send + Sync + 'static {
         at: DateTime<Utc>,
         except: Option<SessionId>,
     ) -> Result<Vec<SessionId>, StoreError>;
+
+    /// Deletes the sessions that ended (revoked, idle-expired or past their absolute expiry)
+    /// before `before`, with their refresh tokens, and every refresh token that expired before
+    /// `before`; returns how many sessions were deleted. The pruning job calls it with a
+    /// retention margin, so reuse of a recently spent token is still recognised.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached.
+    async fn prune_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 #[cfg(test)]

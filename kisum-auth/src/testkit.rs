@@ -90,6 +90,7 @@ macro_rules! session_store_conformance {
             touch_records_activity,
             revocation_keeps_the_first_reason,
             revoke_user_sessions_spares_the_exception,
+            pruning_deletes_only_sessions_ended_before_the_cutoff,
         );
     };
 }
@@ -112,6 +113,7 @@ macro_rules! refresh_store_conformance {
             rotation_spends_once_and_stores_the_successor,
             rotating_a_spent_token_reports_reuse,
             concurrent_rotations_of_one_token_rotate_once,
+            pruning_a_session_deletes_its_refresh_tokens,
         );
     };
 }
@@ -136,6 +138,8 @@ macro_rules! onetime_store_conformance {
             reset_tokens_are_spent_once,
             reset_tokens_expire,
             reset_tokens_need_their_user,
+            a_users_reset_tokens_are_spent_together,
+            pruning_deletes_only_one_time_state_over_before_the_cutoff,
         );
     };
 }
@@ -373,6 +377,12 @@ pub async fn update_of_unknown_user_is_not_found<S: UserStore>(store: Arc<S>) {
 
 // ---- SessionStore -------------------------------------------------------------------------
 
+/// A time range far before every other check's, so pruning in a shared database only touches
+/// the rows of the check that prunes (each pruning check has its own `era`).
+fn era(era: i64, seconds: i64) -> DateTime<Utc> {
+    t(-100_000_000 * era + seconds)
+}
+
 fn session(user_id: UserId, start: i64) -> Session {
     let mut s = Session::new(
         user_id,
@@ -383,6 +393,29 @@ fn session(user_id: UserId, start: i64) -> Session {
     s.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64)".into());
     s.ip = Some("203.0.113.9".into());
     s
+}
+
+pub async fn pruning_deletes_only_sessions_ended_before_the_cutoff<S: SessionStore>(store: Arc<S>) {
+    let start = era(1, 0);
+    let idle = Session::new(
+        UserId::new(),
+        start,
+        TimeDelta::seconds(100),
+        TimeDelta::days(1),
+    );
+    let revoked = Session::new(UserId::new(), start, TimeDelta::days(1), TimeDelta::days(2));
+    let live = Session::new(UserId::new(), start, TimeDelta::days(1), TimeDelta::days(2));
+    for s in [&idle, &revoked, &live] {
+        store.create_session(s).await.unwrap();
+    }
+    store
+        .revoke_session(revoked.id, RevokeReason::Logout, era(1, 50))
+        .await
+        .unwrap();
+    assert_eq!(store.prune_sessions(era(1, 1_000)).await.unwrap(), 2);
+    assert_eq!(store.get_session(idle.id).await.unwrap(), None);
+    assert_eq!(store.get_session(revoked.id).await.unwrap(), None);
+    assert_eq!(store.get_session(live.id).await.unwrap(), Some(live));
 }
 
 pub async fn session_round_trips<S: SessionStore>(store: Arc<S>) {
@@ -1062,6 +1095,39 @@ pub async fn refresh_tokens_round_trip_by_hash<S: SessionStore + RefreshTokenSto
     );
 }
 
+pub async fn pruning_a_session_deletes_its_refresh_tokens<S: SessionStore + RefreshTokenStore>(
+    store: Arc<S>,
+) {
+    let mut ended = Session::new(
+        UserId::new(),
+        era(2, 0),
+        TimeDelta::hours(1),
+        TimeDelta::days(1),
+    );
+    ended.user_agent = None;
+    store.create_session(&ended).await.unwrap();
+    let token = RefreshToken::generate().unwrap();
+    let r = RefreshRecord {
+        hash: token.hash(),
+        session_id: ended.id,
+        created_at: era(2, 0),
+        expires_at: era(2, 3_600),
+        used_at: None,
+        replaced_by: None,
+    };
+    store.insert_refresh_token(&r).await.unwrap();
+    let live = live_session(&*store).await;
+    let (kept, kr) = record(&live, 0);
+    store.insert_refresh_token(&kr).await.unwrap();
+    assert_eq!(store.prune_sessions(era(2, 100_000)).await.unwrap(), 1);
+    assert_eq!(store.find_refresh_token(&token.hash()).await.unwrap(), None);
+    assert_eq!(store.get_session(ended.id).await.unwrap(), None);
+    assert_eq!(
+        store.find_refresh_token(&kept.hash()).await.unwrap(),
+        Some(kr)
+    );
+}
+
 pub async fn refresh_tokens_need_their_session<S: SessionStore + RefreshTokenStore>(store: Arc<S>) {
     let ghost = session(UserId::new(), 0);
     let (_, r) = record(&ghost, 0);
@@ -1298,6 +1364,81 @@ pub async fn reset_tokens_need_their_user<S: UserStore + OneTimeStore>(store: Ar
         .await
         .unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::NotFound);
+}
+
+pub async fn a_users_reset_tokens_are_spent_together<S: UserStore + OneTimeStore>(store: Arc<S>) {
+    let (u, other) = (user("spend"), user("keep"));
+    store.create_user(&u).await.unwrap();
+    store.create_user(&other).await.unwrap();
+    let mine: Vec<SecretHash> = (0..2u8)
+        .map(|i| SecretHash::of(&[b"mine", &[i], u.id.to_string().as_bytes()]))
+        .collect();
+    for h in &mine {
+        store.insert_reset(h, u.id, t(1_800)).await.unwrap();
+    }
+    let theirs = SecretHash::of(&[b"theirs", other.id.to_string().as_bytes()]);
+    store
+        .insert_reset(&theirs, other.id, t(1_800))
+        .await
+        .unwrap();
+    assert_eq!(store.spend_resets(u.id, t(10)).await.unwrap(), 2);
+    for h in &mine {
+        assert_eq!(store.consume_reset(h, t(11)).await.unwrap(), None, "spent");
+    }
+    assert_eq!(
+        store.consume_reset(&theirs, t(11)).await.unwrap(),
+        Some(other.id),
+        "another user's link is untouched"
+    );
+    assert_eq!(store.spend_resets(u.id, t(12)).await.unwrap(), 0);
+}
+
+pub async fn pruning_deletes_only_one_time_state_over_before_the_cutoff<
+    S: UserStore + OneTimeStore,
+>(
+    store: Arc<S>,
+) {
+    let u = user("prune");
+    store.create_user(&u).await.unwrap();
+    let old = SecretHash::of(&[b"old", u.id.to_string().as_bytes()]);
+    store.insert_reset(&old, u.id, era(3, 100)).await.unwrap();
+    let live = SecretHash::of(&[b"live", u.id.to_string().as_bytes()]);
+    store.insert_reset(&live, u.id, t(1_800)).await.unwrap();
+    let stale_email = email("stale");
+    let stale = OtpState {
+        expires_at: Some(era(3, 100)),
+        locked_until: None,
+        last_sent_at: Some(era(3, 0)),
+        quota_started_at: Some(era(3, 0)),
+        ..otp(&stale_email, OtpPurpose::Login, 1)
+    };
+    assert!(store.put_otp(&stale).await.unwrap());
+    let locked_email = email("locked");
+    let locked = OtpState {
+        expires_at: Some(era(3, 100)),
+        locked_until: Some(era(3, 5_000)),
+        last_sent_at: Some(era(3, 0)),
+        quota_started_at: Some(era(3, 0)),
+        ..otp(&locked_email, OtpPurpose::Login, 1)
+    };
+    assert!(store.put_otp(&locked).await.unwrap());
+    assert_eq!(store.prune_one_time(era(3, 1_000)).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .get_otp(&stale_email, OtpPurpose::Login)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .get_otp(&locked_email, OtpPurpose::Login)
+            .await
+            .unwrap()
+            .is_some(),
+        "a lockout still in force is kept"
+    );
+    assert_eq!(store.consume_reset(&live, t(10)).await.unwrap(), Some(u.id));
 }
 
 // ---- AuditStore ---------------------------------------------------------------------------

@@ -179,6 +179,17 @@ impl From<AuthError> for ApiError {
             AuthError::Unauthenticated => DenialCode::Unauthenticated.into(),
             AuthError::SessionRevoked => DenialCode::SessionRevoked.into(),
             AuthError::SessionNotFound => Self::not_found("session"),
+            AuthError::UserNotFound => Self::not_found("user"),
+            AuthError::Overloaded => {
+                let mut e = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    "too many sign-ins at once",
+                )
+                .detail("every password-hashing worker is busy; retry shortly");
+                e.retry_after = Some(1);
+                e
+            }
             AuthError::InvalidCode => unauthorized("invalid_code", "invalid code"),
             AuthError::OtpLocked(after) => {
                 let mut e = Self::rate_limited(after);

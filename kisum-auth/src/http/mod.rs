@@ -342,8 +342,17 @@ struct RegisterResponse {
     company: Option<crate::directory::Company>,
 }
 
+/// The client address for per-address limits. A missing or unparsable address (no proxy
+/// rewrote the header, or it was tampered with) falls back to the unspecified address: such
+/// requests share one bucket instead of escaping the limit.
 fn client_ip(client: &ClientInfo) -> Option<std::net::IpAddr> {
-    client.ip.as_deref().and_then(|ip| ip.parse().ok())
+    Some(
+        client
+            .ip
+            .as_deref()
+            .and_then(|ip| ip.trim().parse().ok())
+            .unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)),
+    )
 }
 
 async fn register(

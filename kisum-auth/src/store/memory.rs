@@ -283,6 +283,31 @@ impl SessionStore for MemoryAuthStore {
         }
         Ok(revoked)
     }
+
+    async fn prune_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let ended: Vec<SessionId> = s
+            .sessions
+            .values()
+            .filter(|x| {
+                x.revoked_at.is_some_and(|r| r < before)
+                    || x.idle_expires_at < before
+                    || x.absolute_expires_at < before
+            })
+            .map(|x| x.id)
+            .collect();
+        for id in &ended {
+            if let Some(session) = s.sessions.remove(id)
+                && let Some(ids) = s.sessions_by_user.get_mut(&session.user_id)
+            {
+                ids.retain(|x| x != id);
+            }
+        }
+        let gone: std::collections::HashSet<SessionId> = ended.iter().copied().collect();
+        s.refresh_tokens
+            .retain(|_, r| !gone.contains(&r.session_id) && r.expires_at >= before);
+        Ok(ended.len() as u64)
+    }
 }
 
 #[async_trait]
@@ -659,6 +684,35 @@ impl OneTimeStore for MemoryAuthStore {
             }
             _ => Ok(None),
         }
+    }
+
+    async fn spend_resets(&self, user: UserId, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let mut n = 0;
+        for (owner, expires_at, used) in s.resets.values_mut() {
+            if *owner == user && !*used && at < *expires_at {
+                *used = true;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn prune_one_time(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let resets = s.resets.len();
+        // A spent token has no spend time here: it goes once it would have expired.
+        s.resets
+            .retain(|_, (_, expires_at, _)| *expires_at >= before);
+        let otps = s.otps.len();
+        let old = |t: Option<DateTime<Utc>>| t.is_none_or(|t| t < before);
+        s.otps.retain(|_, o| {
+            !(old(o.expires_at)
+                && old(o.locked_until)
+                && old(o.last_sent_at)
+                && old(o.quota_started_at))
+        });
+        Ok((resets - s.resets.len() + otps - s.otps.len()) as u64)
     }
 }
 

@@ -507,6 +507,33 @@ impl SessionStore for PgAuthStore {
         ids.sort();
         Ok(ids)
     }
+
+    async fn prune_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        sqlx::query(
+            "DELETE FROM refresh_tokens WHERE expires_at < $1 OR session_id IN (
+             SELECT id FROM sessions
+             WHERE (revoked_at IS NOT NULL AND revoked_at < $1)
+                OR idle_expires_at < $1 OR absolute_expires_at < $1)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let deleted = sqlx::query(
+            "DELETE FROM sessions WHERE id IN (
+             SELECT id FROM sessions
+             WHERE (revoked_at IS NOT NULL AND revoked_at < $1)
+                OR idle_expires_at < $1 OR absolute_expires_at < $1)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        tx.commit().await.map_err(store_error)?;
+        Ok(deleted)
+    }
 }
 
 // ---- DirectoryStore -----------------------------------------------------------------------
@@ -1276,5 +1303,45 @@ impl OneTimeStore for PgAuthStore {
         .await
         .map_err(store_error)?;
         Ok(user.map(UserId::from_uuid))
+    }
+
+    async fn spend_resets(&self, user: UserId, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE password_resets SET used_at = $2
+             WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(user.as_uuid())
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?
+        .rows_affected())
+    }
+
+    async fn prune_one_time(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let resets = sqlx::query(
+            "DELETE FROM password_resets
+             WHERE expires_at < $1 OR (used_at IS NOT NULL AND used_at < $1)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        let otps = sqlx::query(
+            "DELETE FROM email_otps
+             WHERE (expires_at IS NULL OR expires_at < $1)
+               AND (locked_until IS NULL OR locked_until < $1)
+               AND (last_sent_at IS NULL OR last_sent_at < $1)
+               AND (quota_started_at IS NULL OR quota_started_at < $1)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        tx.commit().await.map_err(store_error)?;
+        Ok(resets + otps)
     }
 }

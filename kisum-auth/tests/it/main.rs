@@ -78,6 +78,7 @@ mod postgres {
     );
 }
 
+mod attacks;
 mod audit_flows;
 mod email;
 mod events;
