@@ -39,11 +39,43 @@ impl RefreshToken {
         &self.0
     }
 
+    /// This token sealed for the holder of `predecessor`: its 32 bytes XOR the SHA-256 of the
+    /// predecessor (domain-separated). Only someone holding the predecessor can open it; the
+    /// database, which keeps hashes only, cannot. `None` for a token that is not 32 bytes of
+    /// base64url (never one of ours).
+    #[must_use]
+    pub fn seal_for(&self, predecessor: &RefreshToken) -> Option<[u8; 32]> {
+        let mine: [u8; 32] = URL_SAFE_NO_PAD.decode(&self.0).ok()?.try_into().ok()?;
+        Some(xor(&mine, &Self::pad(predecessor)))
+    }
+
+    /// Opens `sealed` with the predecessor token that sealed it ([`seal_for`](Self::seal_for)).
+    /// The caller checks the result's hash against the stored one.
+    #[must_use]
+    pub fn unseal(sealed: &[u8; 32], predecessor: &RefreshToken) -> Self {
+        Self(URL_SAFE_NO_PAD.encode(xor(sealed, &Self::pad(predecessor))))
+    }
+
+    fn pad(predecessor: &RefreshToken) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"kisum refresh successor v1\0");
+        h.update(predecessor.0.as_bytes());
+        h.finalize().into()
+    }
+
     /// Its SHA-256, the only form ever stored.
     #[must_use]
     pub fn hash(&self) -> TokenHash {
         TokenHash(Sha256::digest(self.0.as_bytes()).into())
     }
+}
+
+fn xor(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
+    let mut out = *a;
+    for (o, p) in out.iter_mut().zip(b) {
+        *o ^= p;
+    }
+    out
 }
 
 impl fmt::Debug for RefreshToken {
@@ -78,6 +110,12 @@ pub struct RefreshRecord {
     pub used_at: Option<DateTime<Utc>>,
     /// The hash of its successor.
     pub replaced_by: Option<TokenHash>,
+    /// This token sealed for the holder of its predecessor ([`RefreshToken::seal_for`]), kept
+    /// only while the refresh grace window is on: a racing tab presenting the predecessor
+    /// within the window gets this same token back, never a new one.
+    pub sealed: Option<[u8; 32]>,
+    /// How many times the grace window handed this token out again.
+    pub grace_uses: u32,
 }
 
 /// What a rotation found.
@@ -120,6 +158,18 @@ pub trait RefreshTokenStore: Send + Sync + 'static {
         at: DateTime<Utc>,
         next: &RefreshRecord,
     ) -> Result<Rotation, StoreError>;
+
+    /// Counts one grace use of the token `hash` and returns it — only while it is unspent (it
+    /// is the live token) and has been handed out again fewer than `max_uses` times; `None`
+    /// otherwise. Atomic: of concurrent claims at most `max_uses` succeed.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn claim_grace(
+        &self,
+        hash: &TokenHash,
+        max_uses: u32,
+    ) -> Result<Option<RefreshRecord>, StoreError>;
 }
 
 #[cfg(test)]
@@ -134,5 +184,26 @@ mod tests {
         assert_eq!(t.hash(), RefreshToken::from_client(t.expose()).hash());
         assert_eq!(format!("{t:?}"), "RefreshToken(<redacted>)");
         assert!(!format!("{:?}", t.hash()).contains(t.expose()));
+    }
+
+    #[test]
+    fn a_sealed_successor_opens_only_with_its_predecessor() {
+        let (old, next) = (
+            RefreshToken::generate().unwrap(),
+            RefreshToken::generate().unwrap(),
+        );
+        let sealed = next.seal_for(&old).unwrap();
+        assert_eq!(RefreshToken::unseal(&sealed, &old), next);
+        let other = RefreshToken::generate().unwrap();
+        assert_ne!(RefreshToken::unseal(&sealed, &other), next);
+        assert_ne!(
+            &sealed[..],
+            URL_SAFE_NO_PAD.decode(next.expose()).unwrap().as_slice()
+        );
+        assert!(
+            RefreshToken::from_client("not ours")
+                .seal_for(&old)
+                .is_none()
+        );
     }
 }

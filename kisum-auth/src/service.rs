@@ -147,6 +147,10 @@ pub enum AuthError {
     UserNotFound,
 }
 
+/// How many times the refresh grace window hands the live token out again to the holder of
+/// its immediate predecessor (racing tabs), after which that predecessor counts as reuse.
+pub const MAX_GRACE_USES: u32 = 3;
+
 /// Register, sign in, refresh, sign out.
 #[derive(Clone)]
 pub struct AuthService {
@@ -411,6 +415,32 @@ impl AuthService {
 
     /// Issues an access token and a refresh token for `session`; with `spend`, the refresh
     /// token replaces that predecessor atomically.
+    /// Within the grace window, the live token that replaced `spent` — only when `spent` is
+    /// its immediate predecessor (the successor is still unspent), at most
+    /// [`MAX_GRACE_USES`] times, and only for the holder of `presented` (the successor is
+    /// sealed for it). `None` means: treat as reuse.
+    async fn grace_successor(
+        &self,
+        spent: &RefreshRecord,
+        presented: &RefreshToken,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(RefreshToken, DateTime<Utc>)>, AuthError> {
+        let Some(next) = spent.replaced_by else {
+            return Ok(None);
+        };
+        let Some(live) = self.store.claim_grace(&next, MAX_GRACE_USES).await? else {
+            return Ok(None);
+        };
+        if now >= live.expires_at {
+            return Ok(None);
+        }
+        let Some(sealed) = live.sealed else {
+            return Ok(None);
+        };
+        let successor = RefreshToken::unseal(&sealed, presented);
+        Ok((successor.hash() == live.hash).then_some((successor, live.expires_at)))
+    }
+
     async fn issue(
         &self,
         session: &Session,
@@ -419,6 +449,7 @@ impl AuthService {
     ) -> Result<TokenPair, AuthError> {
         let refresh = RefreshToken::generate()?;
         let expires_at = (now + self.sessions.idle).min(session.absolute_expires_at);
+        let grace_on = self.sessions.reuse_grace > TimeDelta::zero();
         let record = RefreshRecord {
             hash: refresh.hash(),
             session_id: session.id,
@@ -426,6 +457,12 @@ impl AuthService {
             expires_at,
             used_at: None,
             replaced_by: None,
+            // Only with the grace window on is the successor kept, sealed for the holder of
+            // the token it replaces.
+            sealed: spend
+                .filter(|_| grace_on)
+                .and_then(|old| refresh.seal_for(old)),
+            grace_uses: 0,
         };
         match spend {
             None => self.store.insert_refresh_token(&record).await?,
@@ -439,8 +476,13 @@ impl AuthService {
                     let racing = spent
                         .used_at
                         .is_some_and(|used| now - used <= self.sessions.reuse_grace)
-                        && self.sessions.reuse_grace > TimeDelta::zero();
-                    if !racing {
+                        && grace_on;
+                    let again = if racing {
+                        self.grace_successor(&spent, old, now).await?
+                    } else {
+                        None
+                    };
+                    let Some((successor, successor_expires)) = again else {
                         let revoked = self
                             .store
                             .revoke_session(session.id, RevokeReason::RefreshReuse, now)
@@ -450,9 +492,18 @@ impl AuthService {
                             self.announce_revoked(&[session.id]).await;
                         }
                         return Err(AuthError::RefreshTokenReused);
-                    }
-                    // A racing tab within the grace window: give it a sibling token.
-                    self.store.insert_refresh_token(&record).await?;
+                    };
+                    // A racing tab within the grace window: the same live token again.
+                    let access = self
+                        .tokens
+                        .issue(session.user_id, session.id, now)
+                        .map_err(AuthError::Token)?;
+                    return Ok(TokenPair {
+                        access,
+                        refresh: successor,
+                        refresh_expires_in: (successor_expires - now).num_seconds().max(0),
+                        session_id: session.id,
+                    });
                 }
             },
         }

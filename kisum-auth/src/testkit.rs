@@ -1070,6 +1070,8 @@ fn record(session: &Session, created: i64) -> (RefreshToken, RefreshRecord) {
         expires_at: t(created + 86_400),
         used_at: None,
         replaced_by: None,
+        sealed: None,
+        grace_uses: 0,
     };
     (token, record)
 }
@@ -1114,6 +1116,8 @@ pub async fn pruning_a_session_deletes_its_refresh_tokens<S: SessionStore + Refr
         expires_at: era(2, 3_600),
         used_at: None,
         replaced_by: None,
+        sealed: None,
+        grace_uses: 0,
     };
     store.insert_refresh_token(&r).await.unwrap();
     let live = live_session(&*store).await;

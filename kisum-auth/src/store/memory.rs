@@ -606,6 +606,21 @@ impl RefreshTokenStore for MemoryAuthStore {
         Ok(self.lock().refresh_tokens.get(hash).cloned())
     }
 
+    async fn claim_grace(
+        &self,
+        hash: &TokenHash,
+        max_uses: u32,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        let mut s = self.lock();
+        Ok(s.refresh_tokens
+            .get_mut(hash)
+            .filter(|r| r.used_at.is_none() && r.grace_uses < max_uses)
+            .map(|r| {
+                r.grace_uses += 1;
+                r.clone()
+            }))
+    }
+
     async fn rotate_refresh_token(
         &self,
         old: &TokenHash,

@@ -53,6 +53,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             description: "one_time",
             sql: include_str!("../../../migrations/postgres/auth/0003_one_time.sql"),
         },
+        EmbeddedMigration {
+            version: 4,
+            description: "refresh_grace",
+            sql: include_str!("../../../migrations/postgres/auth/0004_refresh_grace.sql"),
+        },
     ],
 };
 
@@ -234,7 +239,7 @@ fn delegation_from_row(r: &PgRow) -> Result<Delegation, StoreError> {
 }
 
 const REFRESH_COLUMNS: &str =
-    "token_hash, session_id, created_at, expires_at, used_at, replaced_by";
+    "token_hash, session_id, created_at, expires_at, used_at, replaced_by, sealed, grace_uses";
 
 /// A stored SHA-256 (`BYTEA`).
 fn token_hash(bytes: &[u8]) -> Result<TokenHash, StoreError> {
@@ -254,6 +259,10 @@ fn refresh_from_row(r: &PgRow) -> Result<RefreshRecord, StoreError> {
         replaced_by: get::<Option<&[u8]>>(r, "replaced_by")?
             .map(token_hash)
             .transpose()?,
+        sealed: get::<Option<&[u8]>>(r, "sealed")?
+            .map(|b| token_hash(b).map(|h| h.0))
+            .transpose()?,
+        grace_uses: u32::try_from(get::<i32>(r, "grace_uses")?).unwrap_or(0),
     })
 }
 
@@ -1003,7 +1012,7 @@ async fn insert_refresh<'e>(
     record: &RefreshRecord,
 ) -> Result<(), StoreError> {
     sqlx::query(q(format!(
-        "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     )))
     .bind(record.hash.0.as_slice())
     .bind(record.session_id.as_uuid())
@@ -1011,6 +1020,8 @@ async fn insert_refresh<'e>(
     .bind(record.expires_at)
     .bind(record.used_at)
     .bind(record.replaced_by.as_ref().map(|h| h.0.as_slice()))
+    .bind(record.sealed.as_ref().map(<[u8; 32]>::as_slice))
+    .bind(i32::try_from(record.grace_uses).unwrap_or(i32::MAX))
     .execute(executor)
     .await
     .map_err(store_error)?;
@@ -1031,6 +1042,26 @@ impl RefreshTokenStore for PgAuthStore {
             "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1"
         )))
         .bind(hash.0.as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .as_ref()
+        .map(refresh_from_row)
+        .transpose()
+    }
+
+    async fn claim_grace(
+        &self,
+        hash: &TokenHash,
+        max_uses: u32,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        sqlx::query(q(format!(
+            "UPDATE refresh_tokens SET grace_uses = grace_uses + 1
+             WHERE token_hash = $1 AND used_at IS NULL AND grace_uses < $2
+             RETURNING {REFRESH_COLUMNS}"
+        )))
+        .bind(hash.0.as_slice())
+        .bind(i32::try_from(max_uses).unwrap_or(i32::MAX))
         .fetch_optional(&self.pool)
         .await
         .map_err(store_error)?

@@ -54,6 +54,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             description: "one_time",
             sql: include_str!("../../../migrations/sqlite/auth/0003_one_time.sql"),
         },
+        EmbeddedMigration {
+            version: 4,
+            description: "refresh_grace",
+            sql: include_str!("../../../migrations/sqlite/auth/0004_refresh_grace.sql"),
+        },
     ],
 };
 
@@ -98,7 +103,7 @@ macro_rules! delegation_cols {
 /// The columns of `refresh_tokens`.
 macro_rules! refresh_cols {
     () => {
-        "token_hash, session_id, created_at, expires_at, used_at, replaced_by"
+        "token_hash, session_id, created_at, expires_at, used_at, replaced_by, sealed, grace_uses"
     };
 }
 
@@ -265,6 +270,10 @@ fn refresh_from_row(r: &SqliteRow) -> Result<RefreshRecord, StoreError> {
         replaced_by: col::<Option<&[u8]>>(r, "replaced_by")?
             .map(token_hash)
             .transpose()?,
+        sealed: col::<Option<&[u8]>>(r, "sealed")?
+            .map(|b| token_hash(b).map(|h| h.0))
+            .transpose()?,
+        grace_uses: u32::try_from(col::<i64>(r, "grace_uses")?).unwrap_or(0),
     })
 }
 
@@ -1131,7 +1140,7 @@ async fn insert_refresh<'e>(
     sqlx::query(concat!(
         "INSERT INTO refresh_tokens (",
         refresh_cols!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
     ))
     .bind(record.hash.0.as_slice())
     .bind(record.session_id.as_uuid())
@@ -1139,6 +1148,8 @@ async fn insert_refresh<'e>(
     .bind(to_micros(record.expires_at))
     .bind(record.used_at.map(to_micros))
     .bind(record.replaced_by.as_ref().map(|h| h.0.as_slice()))
+    .bind(record.sealed.as_ref().map(<[u8; 32]>::as_slice))
+    .bind(i64::from(record.grace_uses))
     .execute(executor)
     .await
     .map_err(store_error)?;
@@ -1161,6 +1172,27 @@ impl RefreshTokenStore for SqliteAuthStore {
             " FROM refresh_tokens WHERE token_hash = ?1"
         ))
         .bind(hash.0.as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .as_ref()
+        .map(refresh_from_row)
+        .transpose()
+    }
+
+    async fn claim_grace(
+        &self,
+        hash: &TokenHash,
+        max_uses: u32,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        sqlx::query(concat!(
+            "UPDATE refresh_tokens SET grace_uses = grace_uses + 1
+             WHERE token_hash = ?1 AND used_at IS NULL AND grace_uses < ?2
+             RETURNING ",
+            refresh_cols!()
+        ))
+        .bind(hash.0.as_slice())
+        .bind(i64::from(max_uses))
         .fetch_optional(&self.pool)
         .await
         .map_err(store_error)?

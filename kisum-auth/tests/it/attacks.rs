@@ -16,13 +16,13 @@ use kisum_auth::email::{
 use kisum_auth::http::{AuthState, RateLimits, public_router};
 use kisum_auth::ratelimit::LocalRateLimiter;
 use kisum_auth::recovery::{OtpConfig, Recovery};
-use kisum_auth::service::AuthService;
+use kisum_auth::service::{AuthService, SessionConfig};
 use kisum_auth::{Email, MemoryAuthStore, UserStore as _};
 use kisum_core::MemoryCoreStore;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-use crate::fixture::{World, auth_service};
+use crate::fixture::{World, auth_service_with};
 
 const PW: &str = "correct horse battery staple";
 
@@ -31,15 +31,24 @@ struct App {
     auth: AuthService,
     store: Arc<MemoryAuthStore>,
     mail: Arc<MemoryEmailSender>,
+    clock: Arc<kisum_guard::ManualClock>,
 }
 
 /// The public router with email flows through `email` (default: straight to memory) and
 /// password hashing bounded by `gate` (default: the library's).
 async fn app_with(email: Option<Arc<dyn EmailSender>>, gate: Option<HashGate>) -> App {
+    app_full(email, gate, SessionConfig::default()).await
+}
+
+async fn app_full(
+    email: Option<Arc<dyn EmailSender>>,
+    gate: Option<HashGate>,
+    sessions: SessionConfig,
+) -> App {
     let store = Arc::new(MemoryAuthStore::new());
     let world = World::on(store.clone(), Arc::new(MemoryCoreStore::new())).await;
     let mail = Arc::new(MemoryEmailSender::new());
-    let mut auth = auth_service(store.clone(), world.clock.clone())
+    let mut auth = auth_service_with(store.clone(), world.clock.clone(), sessions)
         .with_events(world.events.clone())
         .with_recovery(Recovery {
             store: store.clone(),
@@ -66,6 +75,7 @@ async fn app_with(email: Option<Arc<dyn EmailSender>>, gate: Option<HashGate>) -
         auth,
         store,
         mail,
+        clock: world.clock.clone(),
     }
 }
 
@@ -406,4 +416,89 @@ async fn unparsable_or_rotating_client_addresses_do_not_escape_the_per_address_l
         last = app.login(&email, "wrong password", &ip).await.0;
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS, "one /64 is one client");
+}
+
+impl App {
+    /// `POST /v1/auth/refresh` with `token`: status and body.
+    async fn refresh(&self, token: &str) -> (StatusCode, Value) {
+        let (status, _, body) = self
+            .call(
+                Method::POST,
+                "/v1/auth/refresh",
+                None,
+                Some(json!({"refresh_token": token})),
+                &[],
+            )
+            .await;
+        (status, body)
+    }
+}
+
+/// With the refresh grace window on, a spent token used to mint a new unlinked token every
+/// time it was presented within the window. Now only the immediate predecessor of the live
+/// token is honoured, at most three times, and always with that same live token.
+#[tokio::test]
+async fn the_refresh_grace_window_never_starts_a_new_chain() {
+    let app = app_full(
+        None,
+        None,
+        SessionConfig {
+            reuse_grace: chrono::TimeDelta::seconds(10),
+            ..SessionConfig::default()
+        },
+    )
+    .await;
+    let reg = app.register("tabs@example.test").await;
+    let r0 = reg["refresh_token"].as_str().unwrap().to_owned();
+    let (status, first) = app.refresh(&r0).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+    app.clock.advance(chrono::TimeDelta::seconds(2));
+    for _ in 0..3 {
+        let (status, again) = app.refresh(&r0).await;
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(
+            again["refresh_token"],
+            r1.as_str(),
+            "the same live token, not a new one"
+        );
+        assert!(again["access_token"].as_str().is_some());
+    }
+    // A fourth time is reuse: the session ends.
+    let (status, body) = app.refresh(&r0).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("refresh_token_reused"))
+    );
+    let (status, body) = app.refresh(&r1).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("session_revoked"))
+    );
+}
+
+/// Only the immediate predecessor: once the live token moved on, an older one is reuse even
+/// within the window.
+#[tokio::test]
+async fn the_refresh_grace_window_honours_only_the_immediate_predecessor() {
+    let app = app_full(
+        None,
+        None,
+        SessionConfig {
+            reuse_grace: chrono::TimeDelta::seconds(10),
+            ..SessionConfig::default()
+        },
+    )
+    .await;
+    let reg = app.register("old@example.test").await;
+    let r0 = reg["refresh_token"].as_str().unwrap().to_owned();
+    let (_, first) = app.refresh(&r0).await;
+    let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let (status, second) = app.refresh(&r1).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let (status, body) = app.refresh(&r0).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("refresh_token_reused"))
+    );
 }

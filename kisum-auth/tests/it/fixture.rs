@@ -22,6 +22,15 @@ use kisum_guard::{
 
 /// An identity service over `store` with cheap password hashing and a fresh ES256 key.
 pub(crate) fn auth_service(store: Arc<dyn AuthStore>, clock: Arc<dyn Clock>) -> AuthService {
+    auth_service_with(store, clock, SessionConfig::default())
+}
+
+/// [`auth_service`] with the session settings `sessions`.
+pub(crate) fn auth_service_with(
+    store: Arc<dyn AuthStore>,
+    clock: Arc<dyn Clock>,
+    sessions: SessionConfig,
+) -> AuthService {
     let (kid, pem) = generate(SigningAlgorithm::Es256, t0().date_naive()).unwrap();
     let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
     AuthService::new(
@@ -37,7 +46,7 @@ pub(crate) fn auth_service(store: Arc<dyn AuthStore>, clock: Arc<dyn Clock>) -> 
             TokenConfig::new("https://auth.example.test", "kisum"),
             KeyRing::new(&kid, [key]).unwrap(),
         ),
-        SessionConfig::default(),
+        sessions,
         clock,
     )
 }
