@@ -5,6 +5,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use jsonwebtoken::{Header, Validation};
+use kisum_guard::verify::{MAX_TOKEN_LEN, reject_critical_header};
 use kisum_guard::{ACCESS_TOKEN_TYPE, Claims, SessionId, UserId};
 
 use crate::keys::KeyRing;
@@ -45,8 +46,8 @@ pub enum TokenError {
     /// Signing failed.
     #[error("signing failed")]
     Signing,
-    /// The token is malformed, unsigned, signed by an unknown key or with the wrong algorithm,
-    /// not an access token, or its signature does not verify.
+    /// The token is malformed or too long, unsigned, signed by an unknown key or with the wrong
+    /// algorithm, not an access token, has a `crit` header, or its signature does not verify.
     #[error("invalid token")]
     Invalid,
     /// The token expired.
@@ -147,14 +148,22 @@ impl TokenService {
         })
     }
 
-    /// Verifies an access token at `now`: a known `kid`, the algorithm of that key (never the
-    /// token's choice), `typ` `at+jwt`, no `jku`/`x5u`/`jwk`/`x5c` header, a valid signature,
-    /// and `iss`, `aud`, `exp`, `nbf` within the leeway.
+    /// Verifies an access token at `now`, as strictly as the guard does: at most
+    /// [`MAX_TOKEN_LEN`] bytes, a known `kid`, the algorithm of that key (never the token's
+    /// choice), `typ` `at+jwt`, no `crit` header (no extension is understood) and no
+    /// `jku`/`x5u`/`jwk`/`x5c` header, a valid signature, and `iss`, `aud`, `exp`, `nbf` within
+    /// the leeway.
     ///
     /// # Errors
     /// [`TokenError::Invalid`], [`TokenError::Expired`], [`TokenError::NotYetValid`],
     /// [`TokenError::WrongAudience`].
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        // The guard's bound and `crit` rule, so a token Auth accepts is never one the guard
+        // refuses (or the reverse).
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Invalid);
+        }
+        reject_critical_header(token).map_err(|_| TokenError::Invalid)?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE)
             || header.jku.is_some()
@@ -363,6 +372,103 @@ mod tests {
         for junk in ["", ".", "..", "a.b.c", "eyJ.eyJ.sig", &"x".repeat(10_000)] {
             assert!(s.verify(junk, t(1)).is_err());
         }
+    }
+
+    /// A token signed with the service's real active key under `header` (any JSON).
+    fn sign_with_header(s: &TokenService, header: &serde_json::Value, claims: &Claims) -> String {
+        let ring = s.keys();
+        let key = ring.active().unwrap();
+        let message = format!(
+            "{}.{}",
+            b64(header),
+            b64(&serde_json::to_value(claims).unwrap())
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), key.encoding(), key.alg().jwt())
+                .unwrap();
+        format!("{message}.{signature}")
+    }
+
+    fn issued_header(s: &TokenService) -> serde_json::Value {
+        let token = s
+            .issue(UserId::new(), SessionId::new(), t(0))
+            .unwrap()
+            .token;
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts(&token)[0]).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_properly_signed_token_with_a_crit_header_is_refused() {
+        for alg in [SigningAlgorithm::Es256, SigningAlgorithm::EdDsa] {
+            let s = service(alg);
+            let claims = s
+                .issue(UserId::new(), SessionId::new(), t(0))
+                .unwrap()
+                .claims;
+            let header = issued_header(&s);
+            let control = sign_with_header(&s, &header, &claims);
+            assert_eq!(s.verify(&control, t(1)), Ok(claims.clone()), "without crit");
+            for crit in [
+                serde_json::json!(["exp"]),
+                serde_json::json!([]),
+                serde_json::Value::Null,
+                serde_json::json!("exp"),
+            ] {
+                let mut h = header.clone();
+                h["crit"] = crit.clone();
+                let token = sign_with_header(&s, &h, &claims);
+                assert_eq!(
+                    s.verify(&token, t(1)),
+                    Err(TokenError::Invalid),
+                    "crit {crit}"
+                );
+            }
+            // Through jsonwebtoken's own header type too.
+            let mut h: Header = serde_json::from_value(header).unwrap();
+            h.crit = Some(vec!["exp".into()]);
+            let ring = s.keys();
+            let token =
+                jsonwebtoken::encode(&h, &claims, ring.active().unwrap().encoding()).unwrap();
+            assert_eq!(s.verify(&token, t(1)), Err(TokenError::Invalid));
+        }
+    }
+
+    #[test]
+    fn a_properly_signed_token_longer_than_the_guard_bound_is_refused() {
+        let s = service(SigningAlgorithm::Es256);
+        let claims = s
+            .issue(UserId::new(), SessionId::new(), t(0))
+            .unwrap()
+            .claims;
+        let header = issued_header(&s);
+        let padded = |n: usize| {
+            let mut h = header.clone();
+            h["pad"] = "x".repeat(n).into();
+            sign_with_header(&s, &h, &claims)
+        };
+        // The last token within `MAX_TOKEN_LEN` verifies, the first beyond it is refused, with
+        // nothing else different; and so is the 20 KB token Auth used to accept.
+        let mut n = (MAX_TOKEN_LEN - padded(0).len()) * 3 / 4 - 30;
+        let mut last_within = None;
+        let first_beyond = loop {
+            let token = padded(n);
+            if token.len() > MAX_TOKEN_LEN {
+                break token;
+            }
+            last_within = Some(token);
+            n += 1;
+        };
+        let last_within = last_within.unwrap();
+        assert!(
+            last_within.len() > MAX_TOKEN_LEN - 3,
+            "{}",
+            last_within.len()
+        );
+        assert_eq!(s.verify(&last_within, t(1)), Ok(claims.clone()));
+        assert_eq!(s.verify(&first_beyond, t(1)), Err(TokenError::Invalid));
+        let twenty_kb = padded(15_000);
+        assert!(twenty_kb.len() > 20_000);
+        assert_eq!(s.verify(&twenty_kb, t(1)), Err(TokenError::Invalid));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use crate::consistency::ConsistencyToken;
 use crate::context::AccessContext;
 use crate::events::InvalidationEvent;
-use crate::ids::{CompanyId, MembershipId, SessionId};
+use crate::ids::{CompanyId, MembershipId, SessionId, UserId};
 
 /// A cached context and the sequence number its resolution started at.
 #[derive(Debug, Clone)]
@@ -114,18 +114,23 @@ impl AccessCache {
         Ticket(self.seq.load(Ordering::Acquire))
     }
 
-    /// The cached context of `session` in `org`, if it is still fresh at `now` and at least
-    /// as new as `consistency` demands.
+    /// The cached context of `user`'s `session` in `org`, if it is still fresh at `now` and at
+    /// least as new as `consistency` demands.
+    ///
+    /// An entry is served only to the user and session it was resolved for: one whose
+    /// `user_id` is not `user` or whose `session_id` is not `session` is a miss, whatever key it
+    /// was found under.
     #[must_use]
     pub fn get(
         &self,
+        user: UserId,
         session: SessionId,
         org: &str,
         now: DateTime<Utc>,
         consistency: Option<&ConsistencyToken>,
     ) -> Option<Arc<AccessContext>> {
         let entry = self.contexts.get(&key(session, org))?;
-        if *entry.org != *org {
+        if *entry.org != *org || !entry.context.belongs_to(user, session) {
             return None;
         }
         if !self.is_current(&entry.context, entry.seq) || !entry.context.is_valid_at(now) {
@@ -149,9 +154,10 @@ impl AccessCache {
             && !below(self.membership_floors.get(&context.membership_id))
     }
 
-    /// Stores a context resolved under `ticket`; dropped if an event about it arrived since.
+    /// Stores a context resolved under `ticket` for `session`; dropped if an event about it
+    /// arrived since, or if it is another session's context.
     pub fn put(&self, session: SessionId, org: &str, context: Arc<AccessContext>, ticket: Ticket) {
-        if self.is_current(&context, ticket.0) {
+        if context.session_id == session && self.is_current(&context, ticket.0) {
             self.contexts.insert(
                 key(session, org),
                 Entry {
@@ -220,12 +226,11 @@ impl AccessCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::UserId;
 
-    fn ctx(c: CompanyId, m: MembershipId) -> Arc<AccessContext> {
+    fn ctx(u: UserId, s: SessionId, c: CompanyId, m: MembershipId) -> Arc<AccessContext> {
         Arc::new(AccessContext {
-            user_id: UserId::new(),
-            session_id: SessionId::new(),
+            user_id: u,
+            session_id: s,
             company_id: c,
             membership_id: m,
             roles: vec![],
@@ -244,31 +249,58 @@ mod tests {
     fn events_hide_older_entries_and_late_answers() {
         let cache = AccessCache::new(&CacheConfig::default());
         let now = DateTime::UNIX_EPOCH;
-        let (c, m, s) = (CompanyId::new(), MembershipId::new(), SessionId::new());
+        let (u, c, m, s) = (
+            UserId::new(),
+            CompanyId::new(),
+            MembershipId::new(),
+            SessionId::new(),
+        );
+        let ctx = |c, m| ctx(u, s, c, m);
         let t = cache.ticket();
         cache.put(s, "acme", ctx(c, m), t);
-        assert!(cache.get(s, "acme", now, None).is_some());
+        assert!(cache.get(u, s, "acme", now, None).is_some());
         cache.apply(&InvalidationEvent::Membership {
             company_id: c,
             membership_id: m,
         });
-        assert!(cache.get(s, "acme", now, None).is_none());
+        assert!(cache.get(u, s, "acme", now, None).is_none());
         // A resolution that started before the event must not be stored.
         cache.put(s, "acme", ctx(c, m), t);
-        assert!(cache.get(s, "acme", now, None).is_none());
+        assert!(cache.get(u, s, "acme", now, None).is_none());
         let t2 = cache.ticket();
         cache.put(s, "acme", ctx(c, m), t2);
-        assert!(cache.get(s, "acme", now, None).is_some());
+        assert!(cache.get(u, s, "acme", now, None).is_some());
         // Another company's event leaves it alone; its own company's does not.
         cache.apply(&InvalidationEvent::Company {
             company_id: CompanyId::new(),
         });
-        assert!(cache.get(s, "acme", now, None).is_some());
+        assert!(cache.get(u, s, "acme", now, None).is_some());
         cache.apply(&InvalidationEvent::Company { company_id: c });
-        assert!(cache.get(s, "acme", now, None).is_none());
+        assert!(cache.get(u, s, "acme", now, None).is_none());
         let t3 = cache.ticket();
         cache.put(s, "acme", ctx(c, m), t3);
         cache.invalidate_all();
-        assert!(cache.get(s, "acme", now, None).is_none());
+        assert!(cache.get(u, s, "acme", now, None).is_none());
+    }
+
+    /// A context is served only to the user and session it was resolved for, whatever key it
+    /// sits under.
+    #[test]
+    fn a_context_is_served_only_to_its_own_user_and_session() {
+        let cache = AccessCache::new(&CacheConfig::default());
+        let now = DateTime::UNIX_EPOCH;
+        let (u, s) = (UserId::new(), SessionId::new());
+        let (c, m) = (CompanyId::new(), MembershipId::new());
+        cache.put(s, "acme", ctx(u, s, c, m), cache.ticket());
+        assert!(cache.get(u, s, "acme", now, None).is_some());
+        assert!(
+            cache.get(UserId::new(), s, "acme", now, None).is_none(),
+            "another user's token with the same sid"
+        );
+        // Another session's context is not even stored under this session.
+        let other = SessionId::new();
+        cache.put(s, "globex", ctx(u, other, c, m), cache.ticket());
+        assert!(cache.get(u, s, "globex", now, None).is_none());
+        assert!(cache.get(u, other, "globex", now, None).is_none());
     }
 }

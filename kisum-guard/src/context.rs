@@ -49,6 +49,13 @@ pub struct AccessContext {
 }
 
 impl AccessContext {
+    /// Whether this context was resolved for `user` in `session`: the only caller a cache may
+    /// serve it to.
+    #[must_use]
+    pub fn belongs_to(&self, user: UserId, session: SessionId) -> bool {
+        self.user_id == user && self.session_id == session
+    }
+
     /// Whether the member may use `module`.
     #[must_use]
     pub fn has_module(&self, module: &str) -> bool {

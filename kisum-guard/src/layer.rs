@@ -236,6 +236,10 @@ impl GuardConfig {
 pub trait SharedTier: Send + Sync + 'static {
     /// A context cached by any guard for `session` in `org`, resolved after every event about
     /// its company and membership.
+    ///
+    /// The guard does not trust the tier for whom the context is: it serves it only when its
+    /// `user_id` and `session_id` are the token's `sub` and `sid`, and counts anything else as a
+    /// miss.
     async fn get(&self, session: SessionId, org: &str) -> Option<AccessContext>;
     /// Shares a context.
     async fn put(&self, session: SessionId, org: &str, context: &AccessContext);
@@ -461,7 +465,13 @@ impl AccessGuard {
         } else {
             org.into()
         };
-        if let Some(ctx) = inner.cache.get(sid, &org_key, now, consistency) {
+        // Both tiers serve a context only to the user and session it was resolved for (the
+        // memory tier checks it in `get`, the shared one below): a key collision, a planted or
+        // corrupted entry, or a token for another user carrying this `sid` is a miss.
+        if let Some(ctx) = inner
+            .cache
+            .get(principal.user_id, sid, &org_key, now, consistency)
+        {
             metrics::counter!("kisum_guard_access_cache_total", "tier" => "memory", "result" => "hit").increment(1);
             return Ok(ctx);
         }
@@ -471,7 +481,7 @@ impl AccessGuard {
         if let Some(shared) = &inner.shared {
             if let Some(ctx) = shared.get(sid, &org_key).await {
                 let fresh = ctx.is_valid_at(now)
-                    && ctx.user_id == principal.user_id
+                    && ctx.belongs_to(principal.user_id, sid)
                     && consistency.is_none_or(|t| t.is_satisfied_by(&ctx));
                 if fresh {
                     metrics::counter!("kisum_guard_access_cache_total", "tier" => "shared", "result" => "hit").increment(1);
@@ -487,7 +497,7 @@ impl AccessGuard {
             .resolve(principal.user_id, sid, org)
             .await
             .map_err(source_problem)?;
-        if ctx.user_id != principal.user_id || ctx.session_id != sid {
+        if !ctx.belongs_to(principal.user_id, sid) {
             tracing::error!("access source answered for another user or session; refused");
             return Err(unavailable());
         }

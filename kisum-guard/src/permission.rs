@@ -231,16 +231,58 @@ impl From<Permission> for PermissionPattern {
     }
 }
 
+/// A `prefix.*` pattern stored under its prefix (`finance.invoices.`, trailing dot included), so a
+/// hash set of them can be probed with a slice of the key being checked.
+#[derive(Clone)]
+struct Wildcard(PermissionPattern);
+
+impl Wildcard {
+    fn prefix(&self) -> &str {
+        // Only `prefix.*` patterns are wrapped, so the `*` is always there to strip.
+        let s = self.0.as_str();
+        s.strip_suffix('*').unwrap_or(s)
+    }
+}
+
+impl PartialEq for Wildcard {
+    fn eq(&self, other: &Self) -> bool {
+        self.prefix() == other.prefix()
+    }
+}
+
+impl Eq for Wildcard {}
+
+impl std::hash::Hash for Wildcard {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Must hash exactly like the `&str` it borrows as.
+        self.prefix().hash(state);
+    }
+}
+
+impl Borrow<str> for Wildcard {
+    fn borrow(&self) -> &str {
+        self.prefix()
+    }
+}
+
+/// Every prefix of `key` that ends in a dot (`a.`, `a.b.` for `a.b.c`), shortest first: the
+/// prefixes a `prefix.*` pattern matching `key` can have.
+fn dotted_prefixes(key: &str) -> impl Iterator<Item = &str> {
+    key.match_indices('.').filter_map(|(i, _)| key.get(..=i))
+}
+
 /// A set of permission patterns compiled for fast matching.
 ///
-/// Exact keys live in a hash set, `prefix.*` wildcards in a short list, `*` in a flag: matching a
-/// key costs one hash lookup plus one prefix comparison per wildcard. Building one costs a hash
-/// insert per pattern (no ordering is kept); it serializes as the sorted list of its patterns.
+/// Exact keys live in one hash set, `prefix.*` wildcards in another (keyed by their prefix), `*`
+/// in a flag. Matching a key with `n` dot-separated segments costs at most `n` hash lookups,
+/// however many patterns the set holds: the exact key, then each of its prefixes ending at a dot.
+/// Building one costs a hash insert per pattern (no ordering is kept); it serializes as the
+/// sorted list of its patterns.
 #[derive(Clone, Default)]
 pub struct PermissionSet {
     all: Option<PermissionPattern>,
     exact: FxHashSet<PermissionPattern>,
-    prefixes: Vec<PermissionPattern>,
+    wildcards: FxHashSet<Wildcard>,
 }
 
 impl PermissionSet {
@@ -250,13 +292,14 @@ impl PermissionSet {
         Self::default()
     }
 
-    /// An empty set with room for `capacity` exact keys.
+    /// An empty set with room for `capacity` exact keys (wildcards are usually few; their set
+    /// grows as they come).
     #[must_use]
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             all: None,
             exact: FxHashSet::with_capacity_and_hasher(capacity, Default::default()),
-            prefixes: Vec::new(),
+            wildcards: FxHashSet::default(),
         }
     }
 
@@ -267,23 +310,26 @@ impl PermissionSet {
             self.all = Some(pattern);
             new
         } else if pattern.wildcard_prefix().is_some() {
-            if self.prefixes.contains(&pattern) {
-                false
-            } else {
-                self.prefixes.push(pattern);
-                true
-            }
+            self.wildcards.insert(Wildcard(pattern))
         } else {
             self.exact.insert(pattern)
         }
     }
 
+    /// Whether `s` (a key or a pattern's text) is held exactly or lies under a held wildcard.
+    fn holds_or_under(&self, s: &str) -> bool {
+        self.all.is_some()
+            || self.exact.contains(s)
+            || (!self.wildcards.is_empty()
+                && dotted_prefixes(s).any(|prefix| self.wildcards.contains(prefix)))
+    }
+
     /// Whether any pattern of the set matches the permission key `permission`.
     #[must_use]
     pub fn matches_str(&self, permission: &str) -> bool {
-        self.all.is_some()
-            || self.exact.contains(permission)
-            || self.prefixes.iter().any(|p| p.matches_str(permission))
+        // `prefix.*` matches exactly the keys starting with `prefix.`, i.e. those that have
+        // `prefix.` among their prefixes ending at a dot.
+        self.holds_or_under(permission)
     }
 
     /// Whether any pattern of the set matches `permission`.
@@ -295,9 +341,13 @@ impl PermissionSet {
     /// Whether some pattern of the set covers `pattern` entirely.
     #[must_use]
     pub fn covers(&self, pattern: &PermissionPattern) -> bool {
-        self.all.is_some()
-            || self.exact.contains(pattern)
-            || self.prefixes.iter().any(|p| p.covers(pattern))
+        // `*` is covered only by `*`; `a.b.*` by `a.b.*` and `a.*` (its text's dotted prefixes);
+        // a key by itself and by the wildcards over it. Exact keys never cover a wildcard, and
+        // `exact` holds no wildcard text, so one lookup there is enough.
+        if pattern.is_all() {
+            return self.all.is_some();
+        }
+        self.holds_or_under(pattern.as_str())
     }
 
     /// The patterns, sorted.
@@ -305,7 +355,7 @@ impl PermissionSet {
         let mut v: Vec<&PermissionPattern> = self
             .all
             .iter()
-            .chain(&self.prefixes)
+            .chain(self.wildcards.iter().map(|w| &w.0))
             .chain(&self.exact)
             .collect();
         v.sort_unstable();
@@ -315,15 +365,19 @@ impl PermissionSet {
     /// Whether the set holds `pattern` literally.
     #[must_use]
     pub fn contains(&self, pattern: &PermissionPattern) -> bool {
-        self.all.as_ref() == Some(pattern)
-            || self.exact.contains(pattern)
-            || self.prefixes.contains(pattern)
+        if pattern.is_all() {
+            self.all.is_some()
+        } else if let Some(prefix) = pattern.wildcard_prefix() {
+            self.wildcards.contains(prefix)
+        } else {
+            self.exact.contains(pattern)
+        }
     }
 
     /// The number of patterns.
     #[must_use]
     pub fn len(&self) -> usize {
-        usize::from(self.all.is_some()) + self.exact.len() + self.prefixes.len()
+        usize::from(self.all.is_some()) + self.exact.len() + self.wildcards.len()
     }
 
     /// Whether the set is empty.
@@ -335,10 +389,7 @@ impl PermissionSet {
 
 impl PartialEq for PermissionSet {
     fn eq(&self, other: &Self) -> bool {
-        self.all == other.all
-            && self.exact == other.exact
-            && self.prefixes.len() == other.prefixes.len()
-            && self.prefixes.iter().all(|p| other.prefixes.contains(p))
+        self.all == other.all && self.exact == other.exact && self.wildcards == other.wildcards
     }
 }
 
@@ -529,6 +580,54 @@ mod tests {
             .prop_map(|s| perm(&s.join(".")))
     }
 
+    /// Segments that are prefixes of one another, so `a.*` must not match `ab.x`.
+    const DEEP_SEGMENTS: [&str; 4] = ["a", "ab", "b", "b_1"];
+
+    fn arb_deep_pattern() -> impl Strategy<Value = PermissionPattern> {
+        let seg = prop::sample::select(DEEP_SEGMENTS.to_vec());
+        prop_oneof![
+            1 => Just(pat("*")),
+            4 => prop::collection::vec(seg.clone(), 1..5)
+                .prop_map(|s| pat(&format!("{}.*", s.join(".")))),
+            4 => prop::collection::vec(seg, 2..6).prop_map(|s| pat(&s.join("."))),
+        ]
+    }
+
+    fn arb_deep_permission() -> impl Strategy<Value = Permission> {
+        prop::collection::vec(prop::sample::select(DEEP_SEGMENTS.to_vec()), 2..6)
+            .prop_map(|s| perm(&s.join(".")))
+    }
+
+    #[test]
+    fn wildcard_set_matches_whole_segments_and_covers_nested_patterns() {
+        let set: PermissionSet = ["a.*", "b.c.*", "d.e.f"].into_iter().map(pat).collect();
+        assert!(set.matches(&perm("a.x")));
+        assert!(!set.matches(&perm("ab.x")));
+        assert!(set.matches(&perm("b.c.d")));
+        assert!(!set.matches(&perm("b.cd.e")));
+        assert!(!set.matches(&perm("b.d")));
+        assert!(set.covers(&pat("a.b.*")));
+        assert!(set.covers(&pat("b.c.*")));
+        assert!(!set.covers(&pat("b.*")));
+        assert!(set.covers(&pat("d.e.f")));
+        assert!(!set.covers(&pat("d.e.*")));
+        assert!(!set.covers(&pat("*")));
+        assert!(set.contains(&pat("b.c.*")));
+        assert!(!set.contains(&pat("b.c.d")));
+        assert!(!set.contains(&pat("d.e.*")));
+    }
+
+    #[test]
+    fn building_twenty_thousand_wildcards_keeps_every_one() {
+        let set: PermissionSet = (0..20_000)
+            .map(|n| pat(&format!("company.p{n}.*")))
+            .collect();
+        assert_eq!(set.len(), 20_000);
+        assert!(set.matches(&perm("company.p19999.read")));
+        assert!(!set.matches(&perm("company.p20000.read")));
+        assert!(set.contains(&pat("company.p0.*")));
+    }
+
     proptest! {
         /// Intersection is exact: a key matches `a ∩ b` exactly when it matches both.
         #[test]
@@ -551,6 +650,48 @@ mod tests {
         fn compiled_set_agrees_with_linear_scan(ps in prop::collection::vec(arb_pattern(), 0..6), p in arb_permission()) {
             let set: PermissionSet = ps.iter().cloned().collect();
             prop_assert_eq!(set.matches(&p), ps.iter().any(|x| x.matches(&p)));
+        }
+
+        /// The compiled set answers `matches` and `covers` exactly as "does any of its patterns
+        /// match / cover it" would, for any patterns and keys, including segments that are
+        /// prefixes of one another (`a`, `ab`) so a prefix probe that ignored the dot would show.
+        #[test]
+        fn compiled_set_agrees_with_naive_any(
+            ps in prop::collection::vec(arb_deep_pattern(), 0..24),
+            keys in prop::collection::vec(arb_deep_permission(), 1..8),
+            others in prop::collection::vec(arb_deep_pattern(), 1..8),
+        ) {
+            let set: PermissionSet = ps.iter().cloned().collect();
+            for key in &keys {
+                prop_assert_eq!(set.matches(key), ps.iter().any(|x| x.matches(key)), "matches {}", key);
+                prop_assert_eq!(set.matches_str(key.as_str()), set.matches(key));
+            }
+            for other in others.iter().chain(&ps) {
+                prop_assert_eq!(set.covers(other), ps.iter().any(|x| x.covers(other)), "covers {}", other);
+            }
+        }
+
+        /// The set holds its patterns literally, without duplicates: `len`, `contains`, `iter`
+        /// (sorted), equality and the JSON round trip all agree with a sorted, deduplicated list.
+        #[test]
+        fn compiled_set_holds_its_patterns_sorted_once(
+            ps in prop::collection::vec(arb_deep_pattern(), 0..24),
+            probes in prop::collection::vec(arb_deep_pattern(), 1..8),
+        ) {
+            let set: PermissionSet = ps.iter().cloned().collect();
+            let naive: std::collections::BTreeSet<PermissionPattern> = ps.iter().cloned().collect();
+            prop_assert_eq!(set.len(), naive.len());
+            prop_assert_eq!(set.is_empty(), naive.is_empty());
+            prop_assert!(set.iter().eq(naive.iter()));
+            for probe in probes.iter().chain(&ps) {
+                prop_assert_eq!(set.contains(probe), naive.contains(probe));
+            }
+            let reversed: PermissionSet = ps.iter().rev().cloned().collect();
+            prop_assert_eq!(&reversed, &set);
+            let json = serde_json::to_string(&set).unwrap();
+            prop_assert_eq!(&json, &serde_json::to_string(&naive).unwrap());
+            let back: PermissionSet = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(back, set);
         }
     }
 }

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::Validation;
 use sha2::{Digest as _, Sha256};
@@ -11,8 +13,35 @@ use sha2::{Digest as _, Sha256};
 use crate::claims::{ACCESS_TOKEN_TYPE, Claims};
 use crate::jwks::KeyCache;
 
-/// The longest token accepted, in bytes; longer values are refused before any parsing.
+/// The longest token accepted, in bytes; longer values are refused before any parsing. Auth's
+/// own verification uses the same bound, so a token is never good for one and not the other.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// Refuses a token whose JOSE header has a `crit` member, whatever its value.
+///
+/// `crit` lists header extensions a recipient must understand or reject the token
+/// (RFC 7515 §4.1.11); Kisum understands none, and `jsonwebtoken` does not enforce it. The
+/// header segment is decoded and parsed here rather than through `jsonwebtoken`'s `Header`, so a
+/// `"crit": null` or a `crit` of an unexpected shape is refused too. Call it on a token no longer
+/// than [`MAX_TOKEN_LEN`].
+///
+/// # Errors
+/// [`TokenRejection::CriticalHeader`] when the header has `crit`;
+/// [`TokenRejection::Malformed`] when the first segment is not base64url (unpadded) of a JSON
+/// object.
+pub fn reject_critical_header(token: &str) -> Result<(), TokenRejection> {
+    let segment = token.split('.').next().unwrap_or_default();
+    let json = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| TokenRejection::Malformed)?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&json).map_err(|_| TokenRejection::Malformed)?;
+    if header.contains_key("crit") {
+        Err(TokenRejection::CriticalHeader)
+    } else {
+        Ok(())
+    }
+}
 
 /// What a verifier accepts.
 #[derive(Debug, Clone)]
@@ -53,6 +82,9 @@ pub enum TokenRejection {
     /// A `jku`, `x5u`, `jwk` or `x5c` header: never followed, always refused.
     #[error("token names its own key")]
     ForbiddenHeader,
+    /// A `crit` header: the token demands extensions no Kisum verifier understands.
+    #[error("token demands unsupported header extensions")]
+    CriticalHeader,
     /// No key with that `kid`, even after a refetch.
     #[error("unknown signing key")]
     UnknownKey,
@@ -209,6 +241,8 @@ impl TokenVerifier {
     }
 
     async fn verify_signature(&self, token: &str) -> Result<Claims, TokenRejection> {
+        // Before `decode_header`: a `crit` it cannot parse is still a `crit`.
+        reject_critical_header(token)?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Malformed)?;
         if header.jku.is_some()
             || header.x5u.is_some()
@@ -245,5 +279,169 @@ impl TokenVerifier {
                     _ => TokenRejection::Malformed,
                 }
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{SessionId, UserId};
+    use crate::jwks::{KeyCacheConfig, StaticJwks};
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+    const ISS: &str = "https://auth.test";
+    const AUD: &str = "kisum";
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    /// A real ES256 key pair, the verifier that trusts it, and valid claims.
+    fn setup() -> (EncodingKey, TokenVerifier, Claims) {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let public = pair.public_key().as_ref();
+        let jwks = serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": "k1",
+            "x": URL_SAFE_NO_PAD.encode(public.get(1..33).unwrap()),
+            "y": URL_SAFE_NO_PAD.encode(public.get(33..65).unwrap()),
+        }]});
+        let keys = KeyCache::new(
+            Arc::new(StaticJwks::new(serde_json::from_value(jwks).unwrap())),
+            KeyCacheConfig::default(),
+        );
+        let verifier = TokenVerifier::new(Arc::new(keys), VerifierConfig::new(ISS, AUD));
+        let claims = Claims::new(
+            ISS,
+            AUD,
+            UserId::new(),
+            SessionId::new(),
+            now(),
+            chrono::TimeDelta::minutes(10),
+        );
+        (EncodingKey::from_ec_der(pkcs8.as_ref()), verifier, claims)
+    }
+
+    fn header() -> Header {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("k1".into());
+        header.typ = Some(ACCESS_TOKEN_TYPE.into());
+        header
+    }
+
+    /// Signs `header_json` (any JSON, not only what `Header` can express) and `claims`.
+    fn sign_raw(key: &EncodingKey, header_json: &serde_json::Value, claims: &Claims) -> String {
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(header_json).unwrap()),
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap())
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), key, Algorithm::ES256).unwrap();
+        format!("{message}.{signature}")
+    }
+
+    #[tokio::test]
+    async fn a_properly_signed_token_with_a_crit_header_is_refused() {
+        let (key, verifier, claims) = setup();
+        let plain = jsonwebtoken::encode(&header(), &claims, &key).unwrap();
+        assert!(
+            verifier.verify(&plain, now()).await.is_ok(),
+            "the same token without crit verifies"
+        );
+        let mut h = header();
+        h.crit = Some(vec!["exp".into()]);
+        let token = jsonwebtoken::encode(&h, &claims, &key).unwrap();
+        assert_eq!(
+            verifier.verify(&token, now()).await.unwrap_err(),
+            TokenRejection::CriticalHeader
+        );
+        // Any `crit` member at all, whatever its value.
+        let base = serde_json::to_value(header()).unwrap();
+        for value in [
+            serde_json::json!([]),
+            serde_json::Value::Null,
+            serde_json::json!("exp"),
+        ] {
+            let mut h = base.clone();
+            h["crit"] = value.clone();
+            let token = sign_raw(&key, &h, &claims);
+            assert_eq!(
+                verifier.verify(&token, now()).await.unwrap_err(),
+                TokenRejection::CriticalHeader,
+                "crit {value}"
+            );
+        }
+        let control = sign_raw(&key, &base, &claims);
+        assert!(verifier.verify(&control, now()).await.is_ok());
+    }
+
+    #[test]
+    fn the_crit_check_reads_the_header_segment_only() {
+        let enc = |v: serde_json::Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).unwrap());
+        let crit_in_payload = format!(
+            "{}.{}.sig",
+            enc(serde_json::json!({"alg": "ES256"})),
+            enc(serde_json::json!({"crit": ["exp"]}))
+        );
+        assert_eq!(reject_critical_header(&crit_in_payload), Ok(()));
+        let escaped = format!(
+            "{}.e30.sig",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","cr\u0069t":["exp"]}"#)
+        );
+        assert_eq!(
+            reject_critical_header(&escaped),
+            Err(TokenRejection::CriticalHeader)
+        );
+        for junk in ["", ".", "%%%.e30.x", "W10.e30.x", "bnVsbA.e30.x"] {
+            assert_eq!(
+                reject_critical_header(junk),
+                Err(TokenRejection::Malformed),
+                "{junk:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_properly_signed_token_longer_than_max_token_len_is_refused() {
+        let (key, verifier, claims) = setup();
+        // Pad the header until the token crosses the bound: the last token within it verifies,
+        // the first beyond it is refused, with nothing else different.
+        let padded = |n: usize| {
+            let mut h = header();
+            h.extras.insert("pad".into(), "x".repeat(n));
+            jsonwebtoken::encode(&h, &claims, &key).unwrap()
+        };
+        // Each padding byte adds 4/3 of a character: start a little short of the bound.
+        let mut n = (MAX_TOKEN_LEN - padded(0).len()) * 3 / 4 - 30;
+        let mut last_within = None;
+        let first_beyond = loop {
+            let token = padded(n);
+            if token.len() > MAX_TOKEN_LEN {
+                break token;
+            }
+            last_within = Some(token);
+            n += 1;
+        };
+        let last_within = last_within.unwrap();
+        assert!(
+            last_within.len() > MAX_TOKEN_LEN - 3,
+            "{}",
+            last_within.len()
+        );
+        assert!(verifier.verify(&last_within, now()).await.is_ok());
+        assert_eq!(
+            verifier.verify(&first_beyond, now()).await.unwrap_err(),
+            TokenRejection::Malformed
+        );
+        let twenty_kib = padded(15 * 1024);
+        assert!(twenty_kib.len() > 20_000);
+        assert_eq!(
+            verifier.verify(&twenty_kib, now()).await.unwrap_err(),
+            TokenRejection::Malformed
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! The guard, end to end through axum: verification attacks, requirements and denials,
-//! extractors, caching, outages, key rotation, Redis invalidation, remote sources.
+//! extractors, caching (and whom a cached context is served to), outages, key rotation, Redis
+//! invalidation, remote sources.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,6 +12,7 @@
 
 mod access;
 mod outages;
+mod planted;
 mod redis;
 mod remote;
 mod support;

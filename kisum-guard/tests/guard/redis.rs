@@ -219,3 +219,68 @@ async fn redis_down_changes_no_answer() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+#[cfg_attr(
+    not(kisum_test_redis),
+    ignore = "set KISUM_TEST_REDIS_URL to run the Redis suites"
+)]
+async fn a_context_planted_in_redis_for_another_user_or_session_is_not_served() {
+    let prefix = prefix();
+    let w = World::build(|c| c, |g| g.with_shared_tier(tier(&url(), &prefix)));
+    let app = w.app();
+    // Only Redis can answer: the source is down and the memory tier is empty.
+    w.source
+        .down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let client = redis::Client::open(url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let pointer = format!("{prefix}access-session:{}:acme", w.session);
+    let entry = format!("{prefix}access:planted");
+    let plant = |user: kisum_guard::UserId, session: kisum_guard::SessionId| {
+        let context = context(
+            user,
+            session,
+            w.company,
+            &["company", "finance"],
+            &["company", "finance"],
+            &["finance.invoices.read"],
+        );
+        serde_json::json!({
+            "resolved_at": now().timestamp_micros(),
+            "context": context,
+        })
+        .to_string()
+    };
+    for (who, stored) in [
+        (
+            "another user, same sid",
+            plant(kisum_guard::UserId::new(), w.session),
+        ),
+        (
+            "same user, another sid",
+            plant(w.user, kisum_guard::SessionId::new()),
+        ),
+        ("the member's own", plant(w.user, w.session)),
+    ] {
+        let _: () = redis::pipe()
+            .set_ex(&entry, stored, 60)
+            .ignore()
+            .set_ex(&pointer, &entry, 60)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+        if who == "the member's own" {
+            assert_eq!(a.status, StatusCode::OK, "{who}: {}", a.body);
+        } else {
+            assert_eq!(
+                (a.status, a.code().as_str()),
+                (StatusCode::SERVICE_UNAVAILABLE, "access_unavailable"),
+                "{who}: {}",
+                a.body
+            );
+        }
+    }
+}

@@ -267,3 +267,38 @@ async fn concurrent_unknown_kids_share_one_fetch() {
     }
     assert_eq!(keys.fetches(), 2, "twenty callers, one fetch");
 }
+
+#[tokio::test]
+async fn a_properly_signed_token_with_a_crit_header_is_refused() {
+    let w = World::new();
+    let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("k1".into());
+    header.typ = Some("at+jwt".into());
+    let plain = jsonwebtoken::encode(&header, &claims(w.user, w.session), &w.key.encoding).unwrap();
+    let a = call(&w.app(), "/invoices", Some(&plain), Some("acme")).await;
+    assert_eq!(a.status, StatusCode::OK, "without crit: {}", a.body);
+    header.crit = Some(vec!["exp".into()]);
+    let token = jsonwebtoken::encode(&header, &claims(w.user, w.session), &w.key.encoding).unwrap();
+    refused(&w, &token, "crit").await;
+}
+
+#[tokio::test]
+async fn a_properly_signed_token_longer_than_8_kib_is_refused() {
+    let w = World::new();
+    let padded = |n: usize| {
+        let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("k1".into());
+        header.typ = Some("at+jwt".into());
+        header.extras.insert("pad".into(), "x".repeat(n));
+        jsonwebtoken::encode(&header, &claims(w.user, w.session), &w.key.encoding).unwrap()
+    };
+    let within = padded(5_000);
+    assert!(within.len() <= kisum_guard::verify::MAX_TOKEN_LEN);
+    let a = call(&w.app(), "/invoices", Some(&within), Some("acme")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    for n in [6_500, 15_000] {
+        let token = padded(n);
+        assert!(token.len() > kisum_guard::verify::MAX_TOKEN_LEN);
+        refused(&w, &token, &format!("{} bytes", token.len())).await;
+    }
+}

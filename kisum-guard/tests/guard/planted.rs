@@ -1,0 +1,119 @@
+//! A cached context is served only to the user and session it was resolved for: on every hit,
+//! in the in-process tier and in the shared tier, its `user_id` must be the token's `sub` and its
+//! `session_id` the token's `sid`, whatever key it was found under; anything else is a miss.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+use kisum_guard::{AccessContext, InvalidationEvent, SessionId, SharedTier, UserId};
+
+use crate::support::*;
+
+/// A shared tier answering whatever context was planted in it, for any session and org.
+#[derive(Default)]
+struct PlantedTier {
+    planted: Mutex<Option<AccessContext>>,
+}
+
+impl PlantedTier {
+    fn plant(&self, context: AccessContext) {
+        *self.planted.lock().unwrap() = Some(context);
+    }
+}
+
+#[async_trait::async_trait]
+impl SharedTier for PlantedTier {
+    async fn get(&self, _session: SessionId, _org: &str) -> Option<AccessContext> {
+        self.planted.lock().unwrap().clone()
+    }
+    async fn put(&self, _session: SessionId, _org: &str, _context: &AccessContext) {}
+    async fn is_revoked(&self, _session: SessionId) -> Option<bool> {
+        Some(false)
+    }
+    async fn on_event(&self, _event: &InvalidationEvent) {}
+}
+
+fn planted_for(w: &World, user: UserId, session: SessionId) -> AccessContext {
+    context(
+        user,
+        session,
+        w.company,
+        &["company", "finance"],
+        &["company", "finance"],
+        &["finance.invoices.read"],
+    )
+}
+
+#[tokio::test]
+async fn the_memory_tier_does_not_serve_a_context_to_another_user_with_the_same_sid() {
+    let w = World::new();
+    let app = w.app();
+    let ok = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(w.source.calls.load(Ordering::SeqCst), 1);
+    // A properly signed token for another user that carries the member's `sid`: its cache key
+    // is the member's, but the member's context is not its own.
+    let intruder = w.key.sign(&claims(UserId::new(), w.session));
+    let a = call(&app, "/invoices", Some(&intruder), Some("acme")).await;
+    assert_eq!(
+        (a.status, a.code().as_str()),
+        (StatusCode::FORBIDDEN, "not_a_member"),
+        "answered by the source, not from the member's cached context: {}",
+        a.body
+    );
+    assert_eq!(w.source.calls.load(Ordering::SeqCst), 2, "a miss");
+    // With the source down the intruder gets nothing cached either.
+    w.source.down.store(true, Ordering::SeqCst);
+    let a = call(&app, "/invoices", Some(&intruder), Some("acme")).await;
+    assert_eq!(
+        (a.status, a.code().as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "access_unavailable")
+    );
+    // The member is still served from the cache.
+    let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+}
+
+#[tokio::test]
+async fn the_shared_tier_does_not_serve_another_users_or_sessions_context_under_the_key() {
+    let tier = Arc::new(PlantedTier::default());
+    let t = tier.clone();
+    let w = World::build(|c| c, |g| g.with_shared_tier(t));
+    let app = w.app();
+    // Only the shared tier can answer: the source is down and the memory tier is empty.
+    w.source.down.store(true, Ordering::SeqCst);
+    for (who, planted) in [
+        (
+            "another user, same sid",
+            planted_for(&w, UserId::new(), w.session),
+        ),
+        (
+            "same user, another sid",
+            planted_for(&w, w.user, SessionId::new()),
+        ),
+    ] {
+        tier.plant(planted);
+        let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+        assert_eq!(
+            (a.status, a.code().as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, "access_unavailable"),
+            "{who}: {}",
+            a.body
+        );
+    }
+    // Control: the member's own context under the same key is served.
+    tier.plant(planted_for(&w, w.user, w.session));
+    let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    // Now in the memory tier too, and not served from there to another user with the sid.
+    tier.plant(planted_for(&w, UserId::new(), w.session));
+    let intruder = w.key.sign(&claims(UserId::new(), w.session));
+    let a = call(&app, "/invoices", Some(&intruder), Some("acme")).await;
+    assert_eq!(
+        (a.status, a.code().as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "access_unavailable"),
+        "{}",
+        a.body
+    );
+}
