@@ -909,20 +909,21 @@ impl AuthService {
         Ok(())
     }
 
-    /// Whether a session is active now, and when it was revoked: `None` for an unknown session.
+    /// Whose session it is, whether it is active now, and when it was revoked: `None` for an
+    /// unknown session.
     ///
     /// # Errors
     /// `Store`.
     pub async fn session_state(
         &self,
         id: SessionId,
-    ) -> Result<Option<(bool, Option<DateTime<Utc>>)>, AuthError> {
+    ) -> Result<Option<(UserId, bool, Option<DateTime<Utc>>)>, AuthError> {
         let now = self.clock.now();
         Ok(self
             .store
             .get_session(id)
             .await?
-            .map(|s| (s.is_active(now), s.revoked_at)))
+            .map(|s| (s.user_id, s.is_active(now), s.revoked_at)))
     }
 
     /// Ends one session of `user`.

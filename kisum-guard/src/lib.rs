@@ -118,6 +118,6 @@ pub use layer::{
     Access, AccessGuard, Guard, GuardConfig, GuardLayer, ORG_HEADER, Principal, Require, SharedTier,
 };
 pub use permission::{Permission, PermissionPattern, PermissionSet};
-pub use service_key::{InvalidServiceKeys, ServiceKeys};
+pub use service_key::{InvalidServiceKeys, Scopes, ServiceKeyRejection, ServiceKeys, ServiceScope};
 pub use source::{AccessSource, SourceError};
 pub use verify::{TokenRejection, TokenVerifier, VerifierConfig};

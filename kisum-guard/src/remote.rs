@@ -163,10 +163,14 @@ impl AccessSource for RemoteAccessSource {
         user_id: UserId,
         session_id: SessionId,
     ) -> Result<bool, SourceError> {
-        let _ = user_id;
+        // Auth answers 404 for a session of another user: a token whose `sub` does not own
+        // its `sid` is never told "active".
         let response = self
             .client
-            .get(format!("{}/internal/v1/sessions/{session_id}", self.base))
+            .get(format!(
+                "{}/internal/v1/sessions/{session_id}?user_id={user_id}",
+                self.base
+            ))
             .bearer_auth(&self.service_key)
             .send()
             .await

@@ -295,7 +295,7 @@ pub struct AuthParts {
     pub email: Option<Arc<dyn kisum_auth::email::EmailSender>>,
     /// Public base URL (for reset links).
     pub public_url: String,
-    /// Lifetimes and limits.
+    /// Lifetimes, request limits and policy bounds.
     pub tuning: crate::config::AuthTuning,
     /// The clock.
     pub clock: Arc<dyn Clock>,
@@ -330,7 +330,12 @@ pub fn build_auth(parts: AuthParts) -> Result<AuthApp, StartError> {
         parts.clock.clone(),
     )
     .with_events(parts.events.clone());
-    if let Some(email) = parts.email {
+    if let Some(mut email) = parts.email {
+        // Mail goes out from a queue after the request is answered: the anonymous email
+        // routes take the same time whether or not the account exists.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            email = Arc::new(kisum_auth::email::QueuedEmailSender::spawn(email, 1024));
+        }
         auth = auth.with_recovery(kisum_auth::recovery::Recovery {
             store: parts.store.clone(),
             email,
@@ -345,6 +350,7 @@ pub fn build_auth(parts: AuthParts) -> Result<AuthApp, StartError> {
         parts.clock.clone(),
     );
     let admin = DirectoryService::new(parts.store.clone(), parts.clock.clone())
+        .with_limits(parts.tuning.policy)
         .with_audit(parts.store.clone())
         .with_events(parts.events.clone());
     let state = AuthState {
@@ -361,6 +367,9 @@ pub fn build_auth(parts: AuthParts) -> Result<AuthApp, StartError> {
             register_per_ip: parts.tuning.register_per_ip,
             forgot_per_email: parts.tuning.forgot_per_email,
             otp_per_email: parts.tuning.otp_per_email,
+            invite_per_company: parts.tuning.invite_per_company,
+            invite_per_email: parts.tuning.invite_per_email,
+            password_change_per_user: parts.tuning.password_change_per_user,
             ..RateLimits::new(parts.limiter)
         },
         refresh_cookie: parts
@@ -583,16 +592,46 @@ fn finish_with(
     } else {
         crate::ops::router_without_metrics(readiness, metrics)
     };
-    let mut app = app.merge(ops);
-    if !settings.trust_forwarded_for {
-        app = app.layer(axum::middleware::from_fn(peer_address));
-    }
+    let hops = settings.trusted_proxy_hops;
+    let app = app
+        .merge(ops)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            client_address_middleware(hops, request, next)
+        }));
     Ok(crate::ops::layers(app, settings))
 }
 
-/// Replaces any client-sent `X-Forwarded-For` with the connection's peer address, so the
-/// routers' per-address limits see the real client (when no trusted proxy is in front).
-async fn peer_address(
+/// The client address a request is attributed to, given `hops` trusted proxies in front of
+/// the listener: the `hops`-th `X-Forwarded-For` entry from the right (what the outermost
+/// trusted proxy saw); with no trusted proxy, fewer entries than proxies, or an unparsable
+/// entry there, the connection's peer address. Entries further left were written by the
+/// client and are never used.
+#[must_use]
+pub fn client_address(
+    hops: u8,
+    forwarded_for: &[&str],
+    peer: Option<std::net::IpAddr>,
+) -> Option<std::net::IpAddr> {
+    if hops == 0 {
+        return peer;
+    }
+    let entries: Vec<&str> = forwarded_for
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    entries
+        .len()
+        .checked_sub(usize::from(hops))
+        .and_then(|i| entries.get(i))
+        .and_then(|e| e.parse().ok())
+        .or(peer)
+}
+
+/// Replaces `X-Forwarded-For` with the one address [`client_address`] attributes the request
+/// to, so the routers' per-address limits see the real client and nothing a client wrote.
+async fn client_address_middleware(
+    hops: u8,
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -601,11 +640,40 @@ async fn peer_address(
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
     let headers = request.headers_mut();
+    let forwarded: Vec<String> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    let forwarded: Vec<&str> = forwarded.iter().map(String::as_str).collect();
+    let client = client_address(hops, &forwarded, peer);
     headers.remove("x-forwarded-for");
-    if let Some(ip) = peer
+    if let Some(ip) = client
         && let Ok(v) = http::HeaderValue::from_str(&ip.to_string())
     {
         headers.insert("x-forwarded-for", v);
     }
     next.run(request).await
+}
+
+/// How long ended sessions, spent tokens and stale codes are kept before the pruning job
+/// deletes them (a spent refresh token presented within it is still recognised as reuse).
+pub const PRUNE_RETENTION: TimeDelta = TimeDelta::days(30);
+
+/// How often the pruning job runs.
+pub const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Starts the job that deletes what can no longer be used ([`kisum_auth::service::AuthService::prune`]) every
+/// [`PRUNE_EVERY`], first right away. A failed run is logged and retried at the next tick.
+pub fn spawn_pruning(auth: kisum_auth::service::AuthService) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(PRUNE_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = auth.prune(PRUNE_RETENTION).await {
+                tracing::warn!(error = %e, "pruning expired sessions and tokens failed; retrying later");
+            }
+        }
+    })
 }

@@ -306,6 +306,27 @@ pub fn parse_byte_size(s: &str) -> Result<usize, String> {
     }
 }
 
+/// The longest `KISUM_REQUEST_TIMEOUT`: 10 minutes.
+const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+/// The largest `KISUM_MAX_CONCURRENT_REQUESTS`.
+const MAX_CONCURRENT_REQUESTS: usize = 100_000;
+/// The longest `KISUM_ACCESS_CACHE_TTL` (5 minutes): it is the staleness bound of access
+/// decisions without Redis (ARCHITECTURE.md, *Caching, invalidation, freshness*), so a longer one
+/// would let a revoked grant keep working for that long.
+pub const MAX_ACCESS_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// A count from 1 to `max`.
+fn parse_count(s: &str, max: usize) -> Result<usize, String> {
+    let n: usize = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a count"))?;
+    if n == 0 || n > max {
+        return Err(format!("must be between 1 and {max} (`{s}`)"));
+    }
+    Ok(n)
+}
+
 fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     s.parse()
         .map_err(|_| format!("`{s}` is not an address like `127.0.0.1:8080` or `[::]:8080`"))
@@ -323,6 +344,50 @@ fn parse_base_url(s: &str) -> Result<String, String> {
         return Err(bad());
     }
     Ok(s.trim_end_matches('/').to_owned())
+}
+
+/// Whether the host of an `http(s)://` URL is loopback: `localhost`, `127.0.0.0/8` or `::1`.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        // `[::1]:8081`
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Production refuses a plain `http://` URL to another host for `setting`: what crosses it
+/// (a service key, the keys that verify every token) would travel in clear.
+fn refuse_plain_http(
+    p: &mut Problems,
+    mode: Option<Mode>,
+    setting: &'static str,
+    url: Option<&str>,
+    what: &str,
+) {
+    if mode == Some(Mode::Production)
+        && let Some(url) = url
+        && url.starts_with("http://")
+        && !is_loopback_url(url)
+    {
+        p.add(
+            setting,
+            format!(
+                "an `http://` URL to another host is refused in production mode: {what} would \
+                 cross the network in clear; use `https://` (a TLS-terminating proxy in front of \
+                 the listener) or a loopback address; on a private network you trust, set \
+                 KISUM_INTERNAL_PLAIN_HTTP=true"
+            ),
+        );
+    }
 }
 
 /// A CORS origin: `scheme://host[:port]`, nothing after.
@@ -347,10 +412,12 @@ fn parse_origin(s: &str) -> Result<HeaderValue, String> {
 /// How strict start-up validation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// The default: refuses `http://` public URLs and internal listeners without service keys.
+    /// The default: refuses `http://` public URLs, `http://` URLs of the other components
+    /// that are not on loopback, and internal listeners without service keys.
     Production,
-    /// For a developer's machine: allows `http://` public URLs, and internal listeners without
-    /// service keys as long as they listen on loopback.
+    /// For a developer's machine: allows `http://` public URLs and `http://` URLs of the other
+    /// components, and internal listeners without service keys as long as they listen on
+    /// loopback.
     Development,
 }
 
@@ -367,10 +434,16 @@ pub enum LogFormat {
 /// Settings every server reads.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
-    /// `production` (default) or `development`: production refuses `http://` public URLs and
-    /// internal listeners without service keys.
+    /// `production` (default) or `development`: production refuses `http://` public URLs,
+    /// `http://` URLs of the other components off loopback, and internal listeners without
+    /// service keys.
     #[arg(long, env = "KISUM_MODE", default_value = "production")]
     pub mode: String,
+    /// Allow plain `http://` URLs of the other components off loopback in production: only for
+    /// a private network the operator trusts (a compose network, a mesh that encrypts), since
+    /// service keys and the JWKS then cross it in clear. Off by default.
+    #[arg(long, env = "KISUM_INTERNAL_PLAIN_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub internal_plain_http: bool,
     /// Log format: `text` or `json`.
     #[arg(long, env = "KISUM_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -402,6 +475,19 @@ pub struct CommonArgs {
     /// cannot be dodged by a made-up header.
     #[arg(long, env = "KISUM_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
     pub trust_forwarded_for: bool,
+    /// How many proxies in front of the listener append to `X-Forwarded-For` (0 to 10): the
+    /// client address is then the entry the outermost of them saw, never a client-written
+    /// one. `KISUM_TRUST_FORWARDED_FOR=true` alone means 1.
+    #[arg(long, env = "KISUM_TRUSTED_PROXY_HOPS", default_value = "0")]
+    pub trusted_proxy_hops: String,
+    /// The longest a request may take, body upload included, before it is answered 503
+    /// `timeout` (1s to 10m).
+    #[arg(long, env = "KISUM_REQUEST_TIMEOUT", default_value = "30s")]
+    pub request_timeout: String,
+    /// Requests served at once by one listener; beyond it requests are answered 503
+    /// `overloaded` with `Retry-After` (1 to 100000).
+    #[arg(long, env = "KISUM_MAX_CONCURRENT_REQUESTS", default_value = "1024")]
+    pub max_concurrent_requests: String,
 }
 
 /// The resolved [`CommonArgs`].
@@ -421,8 +507,12 @@ pub struct CommonConfig {
     pub body_limit: usize,
     /// Redis, when configured.
     pub redis: Option<RedisConfig>,
-    /// Whether `X-Forwarded-For` is trusted (behind a proxy that replaces it).
-    pub trust_forwarded_for: bool,
+    /// How many proxies append to `X-Forwarded-For` (0: the header is not trusted).
+    pub trusted_proxy_hops: u8,
+    /// The longest a request may take.
+    pub request_timeout: Duration,
+    /// Requests served at once by one listener.
+    pub max_concurrent_requests: usize,
 }
 
 /// Where Redis is and how its keys are named.
@@ -435,8 +525,8 @@ pub struct RedisConfig {
 }
 
 impl CommonConfig {
-    /// The HTTP layer settings of [`crate::ops::layers`]: body limit, CORS origins, and HSTS
-    /// when the public URL is https.
+    /// The HTTP layer settings of [`crate::ops::layers`]: body limit, CORS origins, HSTS
+    /// when the public URL is https, request timeout and concurrency limit.
     #[must_use]
     pub fn http_settings(&self) -> HttpSettings {
         HttpSettings {
@@ -446,7 +536,9 @@ impl CommonConfig {
                 .public_url
                 .as_deref()
                 .is_some_and(|u| u.starts_with("https://")),
-            trust_forwarded_for: self.trust_forwarded_for,
+            trusted_proxy_hops: self.trusted_proxy_hops,
+            request_timeout: self.request_timeout,
+            max_concurrent_requests: self.max_concurrent_requests,
         }
     }
 }
@@ -464,6 +556,16 @@ impl CommonArgs {
     /// on it).
     fn mode(&self) -> Option<Mode> {
         parse_mode(&self.mode).ok()
+    }
+
+    /// The mode whose rules apply to the URLs of the other components: none when the operator
+    /// vouched for a private network (`KISUM_INTERNAL_PLAIN_HTTP`).
+    fn internal_url_mode(&self) -> Option<Mode> {
+        if self.internal_plain_http {
+            None
+        } else {
+            self.mode()
+        }
     }
 
     fn resolve(&self, p: &mut Problems) -> Option<CommonConfig> {
@@ -535,6 +637,28 @@ impl CommonArgs {
             })),
             None => Some(None),
         };
+        let request_timeout = p.parse("KISUM_REQUEST_TIMEOUT", &self.request_timeout, |s| {
+            let d = parse_duration(s)?;
+            if d < Duration::from_secs(1) || d > MAX_REQUEST_TIMEOUT {
+                return Err(format!(
+                    "must be between 1s and 10m (`{s}`): requests may not hold the server longer"
+                ));
+            }
+            Ok(d)
+        });
+        let trusted_proxy_hops =
+            p.parse("KISUM_TRUSTED_PROXY_HOPS", &self.trusted_proxy_hops, |s| {
+                s.trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|n| *n <= 10)
+                    .ok_or_else(|| format!("`{s}` is not a whole number from 0 to 10"))
+            });
+        let max_concurrent_requests = p.parse(
+            "KISUM_MAX_CONCURRENT_REQUESTS",
+            &self.max_concurrent_requests,
+            |s| parse_count(s, MAX_CONCURRENT_REQUESTS),
+        );
         Some(CommonConfig {
             mode: mode?,
             log_format: log_format?,
@@ -543,7 +667,12 @@ impl CommonArgs {
             cors_origins: cors_origins?,
             body_limit: body_limit?,
             redis: redis?,
-            trust_forwarded_for: self.trust_forwarded_for,
+            trusted_proxy_hops: match trusted_proxy_hops? {
+                0 if self.trust_forwarded_for => 1,
+                n => n,
+            },
+            request_timeout: request_timeout?,
+            max_concurrent_requests: max_concurrent_requests?,
         })
     }
 }
@@ -735,6 +864,10 @@ impl TokenArgs {
                 &self.access_cache_ttl,
                 |s| match parse_duration(s)? {
                     d if d.is_zero() => Err("must be more than zero".to_owned()),
+                    d if d > MAX_ACCESS_CACHE_TTL => Err(format!(
+                        "`{s}` is longer than 5m (300s): cached access decisions must not \
+                         outlive the freshness bound"
+                    )),
                     d => Ok(d),
                 },
             );
@@ -839,11 +972,27 @@ pub struct AuthTuningArgs {
     /// daily quota).
     #[arg(long, env = "KISUM_OTP_LIMIT_PER_EMAIL", default_value = "10/1h")]
     pub otp_limit_per_email: String,
+    /// Invitation emails per company, as `count/window`.
+    #[arg(long, env = "KISUM_INVITE_LIMIT_PER_COMPANY", default_value = "50/1h")]
+    pub invite_limit_per_company: String,
+    /// Invitation emails per invited address, as `count/window`.
+    #[arg(long, env = "KISUM_INVITE_LIMIT_PER_EMAIL", default_value = "3/24h")]
+    pub invite_limit_per_email: String,
+    /// Password changes per user, as `count/window` (each verifies a password).
+    #[arg(
+        long,
+        env = "KISUM_PASSWORD_CHANGE_LIMIT_PER_USER",
+        default_value = "10/15m"
+    )]
+    pub password_change_limit_per_user: String,
     /// Cookie mode for browser clients: token answers also set the refresh token as an
     /// `HttpOnly; Secure; SameSite=Strict` cookie `kisum_refresh` (path `/v1/auth`),
     /// `/v1/auth/refresh` accepts it when the body names no token, sign-out clears it.
     #[arg(long, env = "KISUM_REFRESH_COOKIE", default_value_t = false, action = clap::ArgAction::Set)]
     pub refresh_cookie: bool,
+    /// Bounds on the policy data of companies.
+    #[command(flatten)]
+    pub policy: PolicyLimitsArgs,
 }
 
 /// The resolved [`AuthTuningArgs`].
@@ -863,8 +1012,16 @@ pub struct AuthTuning {
     pub forgot_per_email: kisum_auth::ratelimit::RateLimit,
     /// Email-code requests per email.
     pub otp_per_email: kisum_auth::ratelimit::RateLimit,
+    /// Invitation emails per company.
+    pub invite_per_company: kisum_auth::ratelimit::RateLimit,
+    /// Invitation emails per invited address.
+    pub invite_per_email: kisum_auth::ratelimit::RateLimit,
+    /// Password changes per user.
+    pub password_change_per_user: kisum_auth::ratelimit::RateLimit,
     /// Whether the refresh token also travels as a cookie (see `KISUM_REFRESH_COOKIE`).
     pub refresh_cookie: bool,
+    /// Bounds on the policy data of companies (roles, patterns, grants, delegations).
+    pub policy: kisum_auth::PolicyLimits,
 }
 
 impl Default for AuthTuning {
@@ -877,7 +1034,17 @@ impl Default for AuthTuning {
             register_per_ip: kisum_auth::ratelimit::RateLimit::new(10, Duration::from_secs(3600)),
             forgot_per_email: kisum_auth::ratelimit::RateLimit::new(5, Duration::from_secs(3600)),
             otp_per_email: kisum_auth::ratelimit::RateLimit::new(10, Duration::from_secs(3600)),
+            invite_per_company: kisum_auth::ratelimit::RateLimit::new(
+                50,
+                Duration::from_secs(3600),
+            ),
+            invite_per_email: kisum_auth::ratelimit::RateLimit::new(3, Duration::from_secs(86_400)),
+            password_change_per_user: kisum_auth::ratelimit::RateLimit::new(
+                10,
+                Duration::from_secs(900),
+            ),
             refresh_cookie: false,
+            policy: kisum_auth::PolicyLimits::default(),
         }
     }
 }
@@ -965,6 +1132,22 @@ impl AuthTuningArgs {
             &self.otp_limit_per_email,
             parse_rate_limit,
         );
+        let invite_company = p.parse(
+            "KISUM_INVITE_LIMIT_PER_COMPANY",
+            &self.invite_limit_per_company,
+            parse_rate_limit,
+        );
+        let invite_email = p.parse(
+            "KISUM_INVITE_LIMIT_PER_EMAIL",
+            &self.invite_limit_per_email,
+            parse_rate_limit,
+        );
+        let password_change = p.parse(
+            "KISUM_PASSWORD_CHANGE_LIMIT_PER_USER",
+            &self.password_change_limit_per_user,
+            parse_rate_limit,
+        );
+        let policy = self.policy.resolve(p);
         if let (Some(i), Some(a)) = (idle, absolute)
             && i > a
         {
@@ -987,7 +1170,102 @@ impl AuthTuningArgs {
             register_per_ip: register?,
             forgot_per_email: forgot?,
             otp_per_email: otp?,
+            invite_per_company: invite_company?,
+            invite_per_email: invite_email?,
+            password_change_per_user: password_change?,
             refresh_cookie: self.refresh_cookie,
+            policy: policy?,
+        })
+    }
+}
+
+/// Bounds on the policy data of companies, so that no company can make access aggregation
+/// arbitrarily expensive (`kisum auth` and `kisum dev`; see [`kisum_auth::PolicyLimits`]).
+/// Exceeding one is answered 422 `limit_exceeded`.
+#[derive(Debug, Clone, Args)]
+pub struct PolicyLimitsArgs {
+    /// Patterns in one role (1 to 10000).
+    #[arg(long, env = "KISUM_MAX_ROLE_PATTERNS", default_value = "256")]
+    pub max_role_patterns: String,
+    /// Stored roles in one company (1 to 1000).
+    #[arg(long, env = "KISUM_MAX_COMPANY_ROLES", default_value = "100")]
+    pub max_company_roles: String,
+    /// Roles held by one membership (1 to 1000).
+    #[arg(long, env = "KISUM_MAX_MEMBERSHIP_ROLES", default_value = "16")]
+    pub max_membership_roles: String,
+    /// Modules granted to one membership, and modules of one delegation (1 to 1000).
+    #[arg(long, env = "KISUM_MAX_MODULE_GRANTS", default_value = "64")]
+    pub max_module_grants: String,
+    /// Patterns in one delegation (1 to 10000).
+    #[arg(long, env = "KISUM_MAX_DELEGATION_PATTERNS", default_value = "64")]
+    pub max_delegation_patterns: String,
+    /// Delegations in force or pending that one member receives (1 to 1000).
+    #[arg(long, env = "KISUM_MAX_DELEGATIONS_PER_MEMBER", default_value = "16")]
+    pub max_delegations_per_member: String,
+    /// The longest a delegation may last, and the furthest ahead it may start (1m to 10y).
+    #[arg(long, env = "KISUM_MAX_DELEGATION_LIFETIME", default_value = "365d")]
+    pub max_delegation_lifetime: String,
+}
+
+/// The most patterns a role or a delegation may be configured to hold.
+const MAX_PATTERNS_BOUND: usize = 10_000;
+/// The most roles, module grants or delegations a bound may be configured to.
+const MAX_ROLES_BOUND: usize = 1_000;
+/// The longest configurable delegation lifetime: 10 years (`10y`).
+const MAX_DELEGATION_LIFETIME: Duration = Duration::from_secs(315_576_000);
+
+impl PolicyLimitsArgs {
+    /// The bounds, or every problem (`kisum dev`, which has no other checked setting).
+    ///
+    /// # Errors
+    /// A value that is not a count, zero, above its upper bound, or a lifetime outside 1m to
+    /// 10y.
+    pub fn validate(&self) -> Result<kisum_auth::PolicyLimits, Vec<ConfigProblem>> {
+        let mut p = Problems::default();
+        let limits = self.resolve(&mut p);
+        p.finish(limits)
+    }
+
+    fn resolve(&self, p: &mut Problems) -> Option<kisum_auth::PolicyLimits> {
+        let patterns = |s: &str| parse_count(s, MAX_PATTERNS_BOUND);
+        let roles = |s: &str| parse_count(s, MAX_ROLES_BOUND);
+        let role_patterns = p.parse("KISUM_MAX_ROLE_PATTERNS", &self.max_role_patterns, patterns);
+        let company_roles = p.parse("KISUM_MAX_COMPANY_ROLES", &self.max_company_roles, roles);
+        let membership_roles = p.parse(
+            "KISUM_MAX_MEMBERSHIP_ROLES",
+            &self.max_membership_roles,
+            roles,
+        );
+        let module_grants = p.parse("KISUM_MAX_MODULE_GRANTS", &self.max_module_grants, roles);
+        let delegation_patterns = p.parse(
+            "KISUM_MAX_DELEGATION_PATTERNS",
+            &self.max_delegation_patterns,
+            patterns,
+        );
+        let delegations_per_member = p.parse(
+            "KISUM_MAX_DELEGATIONS_PER_MEMBER",
+            &self.max_delegations_per_member,
+            roles,
+        );
+        let delegation_lifetime = p.parse(
+            "KISUM_MAX_DELEGATION_LIFETIME",
+            &self.max_delegation_lifetime,
+            |s| {
+                let d = parse_duration(s)?;
+                if d < Duration::from_secs(60) || d > MAX_DELEGATION_LIFETIME {
+                    return Err(format!("must be between 1m and 10y (`{s}`)"));
+                }
+                chrono::TimeDelta::from_std(d).map_err(|_| format!("`{s}` is too long"))
+            },
+        );
+        Some(kisum_auth::PolicyLimits {
+            role_patterns: role_patterns?,
+            company_roles: company_roles?,
+            membership_roles: membership_roles?,
+            module_grants: module_grants?,
+            delegation_patterns: delegation_patterns?,
+            delegations_per_member: delegations_per_member?,
+            delegation_lifetime: delegation_lifetime?,
         })
     }
 }
@@ -1071,7 +1349,14 @@ impl AuthArgs {
             &mut p,
             "KISUM_CORE_URL",
             self.core_url.as_ref(),
-            "Core's internal base URL, e.g. `http://core:8082`",
+            "Core's internal base URL, e.g. `https://core.internal:8082`",
+        );
+        refuse_plain_http(
+            &mut p,
+            self.common.internal_url_mode(),
+            "KISUM_CORE_URL",
+            core_url.as_deref(),
+            "the service key Auth presents to Core",
         );
         let smtp = self.smtp(&mut p, mode);
         let tuning = self.tuning.resolve(&mut p);
@@ -1232,6 +1517,13 @@ impl CoreArgs {
                 .map(Some),
             None => Some(None),
         };
+        refuse_plain_http(
+            &mut p,
+            self.common.internal_url_mode(),
+            "KISUM_AUTH_INTERNAL_URL",
+            auth_internal_url.as_ref().and_then(Option::as_deref),
+            "the service key Core presents to Auth",
+        );
         let redis = common.as_ref().is_some_and(|c| c.redis.is_some());
         let redis_given = given(
             self.common.redis_url.as_ref(),
@@ -1367,7 +1659,21 @@ impl ModuleArgs {
             &mut p,
             "KISUM_AUTH_INTERNAL_URL",
             self.auth_internal_url.as_ref(),
-            "Auth's internal base URL, e.g. `http://auth:8081`",
+            "Auth's internal base URL, e.g. `https://auth-internal.example:8081`",
+        );
+        refuse_plain_http(
+            &mut p,
+            self.common.internal_url_mode(),
+            "KISUM_AUTH_URL",
+            auth_url.as_deref(),
+            "the keys that verify every token (the JWKS)",
+        );
+        refuse_plain_http(
+            &mut p,
+            self.common.internal_url_mode(),
+            "KISUM_AUTH_INTERNAL_URL",
+            auth_internal_url.as_deref(),
+            "the service key this backend presents to Auth",
         );
         let config = (|| {
             let (issuer, audience, access_cache_ttl) = token?;
@@ -1452,30 +1758,27 @@ mod tests {
         }
     }
 
-    /// A complete `kisum auth` command line plus `extra`.
+    /// A complete `kisum auth` command line plus `extra` (whose flags replace those of the
+    /// complete line).
     fn auth_with(extra: &[&str]) -> Result<AuthConfig, Vec<ConfigProblem>> {
         let (dir, kid) = key_dir();
-        let mut args = vec![
-            "auth",
-            "--database-url",
-            "sqlite://auth.db",
-            "--internal-api-keys",
-            KEYS,
-            "--internal-api-key",
-            "0123456789abcdef-core",
-            "--signing-keys-dir",
-            dir.to_str().unwrap(),
-            "--active-kid",
-            &kid,
-            "--issuer",
-            "https://auth.example.com",
-            "--audience",
-            "kisum",
-            "--core-url",
-            "http://core:8082/",
-            "--public-url",
-            "https://auth.example.com",
+        let complete = [
+            ("--database-url", "sqlite://auth.db"),
+            ("--internal-api-keys", KEYS),
+            ("--internal-api-key", "0123456789abcdef-core"),
+            ("--signing-keys-dir", dir.to_str().unwrap()),
+            ("--active-kid", &kid),
+            ("--issuer", "https://auth.example.com"),
+            ("--audience", "kisum"),
+            ("--core-url", "https://core:8082/"),
+            ("--public-url", "https://auth.example.com"),
         ];
+        let mut args = vec!["auth"];
+        for (flag, value) in complete {
+            if !extra.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
         args.extend_from_slice(extra);
         let Cmd::Auth(args) = parse(&args) else {
             unreachable!()
@@ -1509,8 +1812,28 @@ mod tests {
             "2/1h",
             "--otp-limit-per-email",
             "4/30m",
+            "--invite-limit-per-company",
+            "7/2h",
+            "--invite-limit-per-email",
+            "1/12h",
+            "--password-change-limit-per-user",
+            "2/5m",
             "--refresh-cookie",
             "true",
+            "--max-role-patterns",
+            "3",
+            "--max-company-roles",
+            "1000",
+            "--max-membership-roles",
+            "2",
+            "--max-module-grants",
+            "5",
+            "--max-delegation-patterns",
+            "10000",
+            "--max-delegations-per-member",
+            "1",
+            "--max-delegation-lifetime",
+            "30d",
         ])
         .unwrap()
         .tuning;
@@ -1527,7 +1850,28 @@ mod tests {
                 .map(|l| (l.limit, l.window.as_secs())),
             [(3, 600), (2, 3600), (4, 1800)]
         );
+        assert_eq!(
+            [
+                t.invite_per_company,
+                t.invite_per_email,
+                t.password_change_per_user
+            ]
+            .map(|l| (l.limit, l.window.as_secs())),
+            [(7, 7200), (1, 43_200), (2, 300)]
+        );
         assert!(t.refresh_cookie);
+        assert_eq!(
+            t.policy,
+            kisum_auth::PolicyLimits {
+                role_patterns: 3,
+                company_roles: 1000,
+                membership_roles: 2,
+                module_grants: 5,
+                delegation_patterns: 10_000,
+                delegations_per_member: 1,
+                delegation_lifetime: chrono::TimeDelta::days(30),
+            }
+        );
         let problems = auth_with(&[
             "--access-token-ttl",
             "2h",
@@ -1538,6 +1882,25 @@ mod tests {
             "--otp-limit-per-email",
             "4/2d",
             "--max-sessions-per-user=many",
+            "--invite-limit-per-company",
+            "50",
+            "--invite-limit-per-email",
+            "3/2d",
+            "--password-change-limit-per-user",
+            "x/15m",
+            "--max-role-patterns",
+            "0",
+            "--max-company-roles",
+            "1001",
+            "--max-membership-roles=-1",
+            "--max-module-grants",
+            "many",
+            "--max-delegation-patterns",
+            "10001",
+            "--max-delegations-per-member",
+            "0",
+            "--max-delegation-lifetime",
+            "11y",
         ])
         .unwrap_err();
         let settings: Vec<&str> = problems.iter().map(|p| p.setting).collect();
@@ -1547,9 +1910,50 @@ mod tests {
             "KISUM_LOGIN_LIMIT_PER_EMAIL",
             "KISUM_OTP_LIMIT_PER_EMAIL",
             "KISUM_MAX_SESSIONS_PER_USER",
+            "KISUM_INVITE_LIMIT_PER_COMPANY",
+            "KISUM_INVITE_LIMIT_PER_EMAIL",
+            "KISUM_PASSWORD_CHANGE_LIMIT_PER_USER",
+            "KISUM_MAX_ROLE_PATTERNS",
+            "KISUM_MAX_COMPANY_ROLES",
+            "KISUM_MAX_MEMBERSHIP_ROLES",
+            "KISUM_MAX_MODULE_GRANTS",
+            "KISUM_MAX_DELEGATION_PATTERNS",
+            "KISUM_MAX_DELEGATIONS_PER_MEMBER",
+            "KISUM_MAX_DELEGATION_LIFETIME",
         ] {
             assert!(settings.contains(&s), "{s} not reported: {problems:?}");
         }
+        let message = |setting: &str| {
+            problems
+                .iter()
+                .find(|p| p.setting == setting)
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        };
+        assert!(
+            message("KISUM_MAX_ROLE_PATTERNS").contains("between 1 and 10000"),
+            "{problems:?}"
+        );
+        assert!(
+            message("KISUM_MAX_COMPANY_ROLES").contains("between 1 and 1000"),
+            "{problems:?}"
+        );
+        assert!(
+            message("KISUM_MAX_DELEGATION_LIFETIME").contains("between 1m and 10y"),
+            "{problems:?}"
+        );
+        // The defaults are the library's.
+        let t = auth_with(&[]).unwrap().tuning;
+        assert_eq!(t.policy, kisum_auth::PolicyLimits::default());
+        assert_eq!(
+            [
+                t.invite_per_company,
+                t.invite_per_email,
+                t.password_change_per_user
+            ]
+            .map(|l| (l.limit, l.window.as_secs())),
+            [(50, 3600), (3, 86_400), (10, 900)]
+        );
         let problems =
             auth_with(&["--session-idle", "30d", "--session-absolute", "1d"]).unwrap_err();
         assert_eq!(problems.len(), 1, "{problems:?}");
@@ -1617,7 +2021,7 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.internal_listen, "127.0.0.1:8081".parse().unwrap());
         assert_eq!(config.access_cache_ttl, Duration::from_secs(30));
-        assert_eq!(config.core_url, "http://core:8082");
+        assert_eq!(config.core_url, "https://core:8082");
         assert_eq!(config.common.body_limit, 1 << 20);
         assert_eq!(config.common.mode, Mode::Production);
         assert_eq!(
@@ -1812,7 +2216,7 @@ mod tests {
             "--internal-api-keys",
             KEYS,
             "--auth-internal-url",
-            "http://auth:8081",
+            "https://auth:8081",
         ]) else {
             unreachable!()
         };
@@ -1922,6 +2326,159 @@ mod tests {
             assert!(!debug.contains(secret), "{secret} leaked: {debug}");
         }
         assert_eq!(format!("{}", Secret::new("x")), "***");
+    }
+
+    #[test]
+    fn the_access_cache_ttl_is_bounded_by_the_freshness_bound() {
+        assert_eq!(
+            auth_with(&["--access-cache-ttl", "5m"])
+                .unwrap()
+                .access_cache_ttl,
+            MAX_ACCESS_CACHE_TTL
+        );
+        let problems = auth_with(&["--access-cache-ttl", "301s"]).unwrap_err();
+        assert_eq!(settings(&problems), ["KISUM_ACCESS_CACHE_TTL"]);
+        assert!(
+            problems[0].message.contains("longer than 5m (300s)"),
+            "{}",
+            problems[0]
+        );
+        let problems = auth_with(&["--access-cache-ttl", "0s"]).unwrap_err();
+        assert_eq!(settings(&problems), ["KISUM_ACCESS_CACHE_TTL"]);
+    }
+
+    #[test]
+    fn request_timeout_and_concurrency_are_configurable_and_checked() {
+        let http = auth_with(&[]).unwrap().common.http_settings();
+        assert_eq!(http.request_timeout, Duration::from_secs(30));
+        assert_eq!(http.max_concurrent_requests, 1024);
+        let http = auth_with(&["--request-timeout", "5s", "--max-concurrent-requests", "64"])
+            .unwrap()
+            .common
+            .http_settings();
+        assert_eq!(
+            (http.request_timeout, http.max_concurrent_requests),
+            (Duration::from_secs(5), 64)
+        );
+        for (timeout, max) in [("0s", "0"), ("11m", "100001"), ("soon", "lots")] {
+            let problems = auth_with(&[
+                "--request-timeout",
+                timeout,
+                "--max-concurrent-requests",
+                max,
+            ])
+            .unwrap_err();
+            assert_eq!(
+                settings(&problems),
+                ["KISUM_REQUEST_TIMEOUT", "KISUM_MAX_CONCURRENT_REQUESTS"],
+                "{timeout} {max}"
+            );
+        }
+    }
+
+    #[test]
+    fn production_refuses_plain_http_to_other_components_off_loopback() {
+        // Auth → Core.
+        let problems = auth_with(&["--core-url", "http://core:8082"]).unwrap_err();
+        assert_eq!(settings(&problems), ["KISUM_CORE_URL"]);
+        assert!(
+            problems[0].message.contains("refused in production mode"),
+            "{}",
+            problems[0]
+        );
+        for loopback in [
+            "http://127.0.0.1:8082",
+            "http://127.3.2.1:8082",
+            "http://localhost:8082",
+            "http://LOCALHOST",
+            "http://[::1]:8082/",
+        ] {
+            assert!(
+                auth_with(&["--core-url", loopback]).is_ok(),
+                "{loopback} is loopback"
+            );
+        }
+        for remote in [
+            "http://10.0.0.5:8082",
+            "http://[::2]:8082",
+            "http://localhost.evil.example",
+            "http://128.0.0.1",
+        ] {
+            assert_eq!(
+                settings(&auth_with(&["--core-url", remote]).unwrap_err()),
+                ["KISUM_CORE_URL"],
+                "{remote}"
+            );
+        }
+        // An operator who vouches for a private network opts out explicitly.
+        assert!(
+            auth_with(&[
+                "--core-url",
+                "http://core:8082",
+                "--internal-plain-http",
+                "true"
+            ])
+            .is_ok()
+        );
+        // Core → Auth (events without Redis).
+        let core = |mode: &str, url: &str| {
+            let Cmd::Core(args) = parse(&[
+                "core",
+                "--mode",
+                mode,
+                "--database-url",
+                "sqlite://core.db",
+                "--internal-api-keys",
+                KEYS,
+                "--internal-api-key",
+                "0123456789abcdef-core",
+                "--auth-internal-url",
+                url,
+            ]) else {
+                unreachable!()
+            };
+            args.validate().map(|_| ())
+        };
+        assert_eq!(
+            settings(&core("production", "http://auth:8081").unwrap_err()),
+            ["KISUM_AUTH_INTERNAL_URL"]
+        );
+        assert!(core("production", "http://127.0.0.1:8081").is_ok());
+        assert!(core("development", "http://auth:8081").is_ok());
+        // A module → Auth: the JWKS and the access resolve.
+        let module = |mode: &str, auth: &str, internal: &str| {
+            let Cmd::Module(args) = parse(&[
+                "module",
+                "--mode",
+                mode,
+                "--name",
+                "finance",
+                "--database-url",
+                "sqlite://finance.db",
+                "--issuer",
+                "kisum",
+                "--audience",
+                "kisum",
+                "--internal-api-key",
+                "0123456789abcdef-finance",
+                "--auth-url",
+                auth,
+                "--auth-internal-url",
+                internal,
+            ]) else {
+                unreachable!()
+            };
+            args.validate().map(|_| ())
+        };
+        let problems = module("production", "http://auth:8080", "http://auth:8081").unwrap_err();
+        assert_eq!(
+            settings(&problems),
+            ["KISUM_AUTH_URL", "KISUM_AUTH_INTERNAL_URL"]
+        );
+        assert!(problems[0].message.contains("JWKS"), "{}", problems[0]);
+        assert!(module("production", "https://auth:8080", "https://auth:8081").is_ok());
+        assert!(module("production", "http://localhost:8080", "http://[::1]:8081").is_ok());
+        assert!(module("development", "http://auth:8080", "http://auth:8081").is_ok());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! - [`config`]: typed settings from flags, `KISUM_*` variables and `*_FILE` secrets, validated
 //!   at start-up with every problem reported at once;
 //! - [`ops`]: `/health`, `/ready`, `/metrics`, the shared layer stack (request ids, metrics,
-//!   security headers, CORS, body limit) and graceful shutdown;
+//!   security headers, CORS, load shedding, request timeout, body limit) and serving with a
+//!   header read timeout and graceful shutdown;
 //! - [`logging`]: text or JSON logs;
 //! - [`audit`]: `kisum audit prune`.
 //!

@@ -255,6 +255,9 @@ fn main() -> ExitCode {
             serve("module", &runtime, |s| run::module(config, s))
         }
         Command::Dev(args) => {
+            if let Err(problems) = args.policy.validate() {
+                return refuse("dev", problems);
+            }
             let format = if args.log_format.eq_ignore_ascii_case("json") {
                 LogFormat::Json
             } else {

@@ -1,6 +1,7 @@
 //! What every Kisum server mounts: `/health`, `/ready` with named checks, `/metrics`, and the
-//! layer stack of [`layers`] (request ids, request metrics, security headers, CORS, body limit),
-//! plus graceful shutdown for `axum::serve`.
+//! layer stack of [`layers`] (request ids, request metrics, security headers, CORS, load
+//! shedding, request timeout, body limit), plus [`serve`]: HTTP/1.1 with a header read timeout
+//! and graceful shutdown.
 //!
 //! ```
 //! use axum::{Router, routing::get};
@@ -24,7 +25,6 @@
 //! ```
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -40,6 +40,7 @@ use http::{Method, StatusCode};
 use kisum_guard::{PROBLEM_CONTENT_TYPE, Problem};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
+use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
@@ -53,12 +54,24 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 /// Counter of answered requests, labelled `method`, `route` (the matched route pattern, or
 /// `unmatched`) and `status`.
 pub const HTTP_REQUESTS_TOTAL: &str = "kisum_http_requests_total";
+/// Counter of requests refused with 503 `overloaded` by the concurrency limit (they are
+/// counted in [`HTTP_REQUESTS_TOTAL`] too, with status 503).
+pub const HTTP_REQUESTS_SHED_TOTAL: &str = "kisum_http_requests_shed_total";
 /// Histogram of request latency in seconds, labelled like [`HTTP_REQUESTS_TOTAL`].
 pub const HTTP_REQUEST_DURATION: &str = "kisum_http_request_duration_seconds";
 /// The default largest request body: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 /// The longest propagated request id; longer or unusual ones are replaced by a fresh one.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
+/// The default longest time a request may take (body upload included): 30 s.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default most requests one listener serves at once.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 1024;
+/// The default longest time a client may take to send a request's headers (and the longest a
+/// kept-alive connection may stay idle between requests) before [`serve`] closes it: 10 s.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The `Retry-After` (seconds) of a 503 `overloaded`.
+const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
 
 // ---- readiness ------------------------------------------------------------------------------
 
@@ -284,6 +297,10 @@ pub fn prometheus() -> Result<PrometheusHandle, MetricsInstallError> {
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
             metrics::describe_counter!(HTTP_REQUESTS_TOTAL, "HTTP requests answered");
+            metrics::describe_counter!(
+                HTTP_REQUESTS_SHED_TOTAL,
+                "HTTP requests refused with 503 overloaded (concurrency limit)"
+            );
             metrics::describe_histogram!(
                 HTTP_REQUEST_DURATION,
                 metrics::Unit::Seconds,
@@ -357,9 +374,17 @@ pub struct HttpSettings {
     pub cors_origins: Vec<HeaderValue>,
     /// Whether to send `Strict-Transport-Security` (when the public URL is https).
     pub hsts: bool,
-    /// Whether a client's `X-Forwarded-For` is trusted; when not, it is replaced by the peer
-    /// address of the connection (see `crate::app::finish`).
-    pub trust_forwarded_for: bool,
+    /// How many proxies in front of the listener append to `X-Forwarded-For` (0: none, the
+    /// header is untrusted). The client address is the entry the outermost trusted proxy
+    /// saw (the `n`-th from the right); with fewer entries, or an unparsable one, it is the
+    /// connection's peer address (see `crate::app::finish`).
+    pub trusted_proxy_hops: u8,
+    /// The longest a request may take (its body read included) before it is answered 503
+    /// `timeout` and its handler dropped.
+    pub request_timeout: Duration,
+    /// The most requests served at once (one count for the whole router); beyond it requests
+    /// are answered 503 `overloaded` with `Retry-After` at once, not queued.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for HttpSettings {
@@ -368,7 +393,9 @@ impl Default for HttpSettings {
             body_limit: DEFAULT_BODY_LIMIT,
             cors_origins: Vec::new(),
             hsts: false,
-            trust_forwarded_for: false,
+            trusted_proxy_hops: 0,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
         }
     }
 }
@@ -395,7 +422,12 @@ impl MakeRequestId for MakeRequestUuidV7 {
 ///    `Referrer-Policy: no-referrer`, and HSTS when [`HttpSettings::hsts`];
 /// 4. CORS for the allowed origins only (no origin by default);
 /// 5. request count and latency by method, matched route and status;
-/// 6. the body limit, answered as a 413 `application/problem+json`.
+/// 6. the concurrency limit: beyond [`HttpSettings::max_concurrent_requests`] requests in
+///    flight, a 503 `overloaded` problem with `Retry-After: 1` at once (`/health`, `/ready` and
+///    `/metrics` are never refused, so probes and scrapes see an overloaded server as alive);
+/// 7. the request timeout: a request not answered within [`HttpSettings::request_timeout`]
+///    (body upload included) gets a 503 `timeout` problem and its handler is dropped;
+/// 8. the body limit, answered as a 413 `application/problem+json`.
 ///
 /// Apply it last, over the whole router (ops routes included).
 pub fn layers(router: Router, settings: &HttpSettings) -> Router {
@@ -424,6 +456,13 @@ pub fn layers(router: Router, settings: &HttpSettings) -> Router {
         .hsts
         .then(|| HeaderValue::from_static("max-age=63072000; includeSubDomains"));
     let limit = settings.body_limit;
+    let timeout = settings.request_timeout;
+    // One count for the whole router: `Router::layer` wraps every route on its own, so the
+    // semaphore is created here and shared by the clones of the middleware.
+    let in_flight = Arc::new(Semaphore::new(
+        settings.max_concurrent_requests.min(Semaphore::MAX_PERMITS),
+    ));
+    let max_in_flight = settings.max_concurrent_requests;
     // `Router::layer` wraps in reverse: the last `.layer` is the outermost.
     router
         .layer(RequestBodyLimitLayer::new(limit))
@@ -431,6 +470,12 @@ pub fn layers(router: Router, settings: &HttpSettings) -> Router {
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn(move |req, next| {
             problem_for_too_large(limit, req, next)
+        }))
+        .layer(middleware::from_fn(move |req, next| {
+            answer_within(timeout, req, next)
+        }))
+        .layer(middleware::from_fn(move |req, next| {
+            shed_load(Arc::clone(&in_flight), max_in_flight, req, next)
         }))
         .layer(middleware::from_fn(record_metrics))
         .layer(cors)
@@ -524,11 +569,7 @@ async fn record_metrics(req: Request, next: Next) -> Response {
 /// Turns any 413 that is not already a problem document (the body limit's, an extractor's)
 /// into one.
 async fn problem_for_too_large(limit: usize, req: Request, next: Next) -> Response {
-    let request_id = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let request_id = request_id_of(&req);
     let response = next.run(req).await;
     let is_problem = response
         .headers()
@@ -543,6 +584,65 @@ async fn problem_for_too_large(limit: usize, req: Request, next: Next) -> Respon
         problem = problem.with_request_id(id);
     }
     problem_response(StatusCode::PAYLOAD_TOO_LARGE, &problem)
+}
+
+fn request_id_of(req: &Request) -> Option<String> {
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Answers 503 `timeout` when the rest of the stack has not answered within `timeout` (the
+/// handler, and the body it reads, are dropped).
+async fn answer_within(timeout: Duration, req: Request, next: Next) -> Response {
+    let request_id = request_id_of(&req);
+    if let Ok(response) = tokio::time::timeout(timeout, next.run(req)).await {
+        return response;
+    }
+    tracing::warn!(
+        timeout_ms = timeout.as_millis(),
+        "request timed out: answered 503"
+    );
+    let mut problem = Problem::new(503, "timeout", "Request timed out").with_detail(format!(
+        "the request was not answered within {} ms",
+        timeout.as_millis()
+    ));
+    if let Some(id) = request_id {
+        problem = problem.with_request_id(id);
+    }
+    problem_response(StatusCode::SERVICE_UNAVAILABLE, &problem)
+}
+
+/// Whether `path` is an ops endpoint, which load shedding never refuses.
+fn is_ops_path(path: &str) -> bool {
+    matches!(path, "/health" | "/ready" | "/metrics")
+}
+
+/// Serves the request while fewer than `max` are in flight; otherwise answers 503
+/// `overloaded` with `Retry-After` at once (no queue: a flood cannot pile up work).
+async fn shed_load(in_flight: Arc<Semaphore>, max: usize, req: Request, next: Next) -> Response {
+    if is_ops_path(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let Ok(permit) = in_flight.try_acquire_owned() else {
+        metrics::counter!(HTTP_REQUESTS_SHED_TOTAL).increment(1);
+        let mut problem = Problem::new(503, "overloaded", "Server overloaded").with_detail(
+            format!("{max} requests are in flight on this listener; retry shortly"),
+        );
+        if let Some(id) = request_id_of(&req) {
+            problem = problem.with_request_id(id);
+        }
+        let mut response = problem_response(StatusCode::SERVICE_UNAVAILABLE, &problem);
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(OVERLOADED_RETRY_AFTER_SECS),
+        );
+        return response;
+    };
+    let response = next.run(req).await;
+    drop(permit);
+    response
 }
 
 /// A problem document as an `application/problem+json` response.
@@ -634,8 +734,26 @@ pub async fn os_signal() {
     }
 }
 
+/// How [`serve_with`] handles connections.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The longest a client may take to send a request's headers, and the longest a kept-alive
+    /// connection may stay idle between requests; the connection is closed after it (a
+    /// slow-headers client cannot hold a connection open).
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+        }
+    }
+}
+
 /// Serves `app` on `listener` (with the peer address as `ConnectInfo<SocketAddr>`) until
-/// `shutdown` starts, then lets in-flight requests finish.
+/// `shutdown` starts, then lets in-flight requests finish; with the default
+/// [`ServeOptions`] (headers within [`DEFAULT_HEADER_READ_TIMEOUT`]).
 ///
 /// # Errors
 /// The listener's I/O error.
@@ -644,15 +762,76 @@ pub async fn serve(
     app: Router,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
+    serve_with(listener, app, shutdown, &ServeOptions::default()).await
+}
+
+/// [`serve`] with `options`: HTTP/1.1 connections whose headers must arrive within
+/// [`ServeOptions::header_read_timeout`] (`axum::serve` sets no such timeout).
+///
+/// # Errors
+/// The listener's I/O error.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: Shutdown,
+    options: &ServeOptions,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::error!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        let service =
+            hyper_util::service::TowerToHyperService::new(tower::ServiceExt::map_request(
+                app.clone(),
+                move |mut req: http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    req.map(axum::body::Body::new)
+                },
+            ));
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    // In-flight requests finish; idle connections close at once.
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Errors of one connection, not of the listener (axum's rule).
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
     )
-    .with_graceful_shutdown(shutdown.wait())
-    .await
 }
 
 #[cfg(test)]

@@ -99,6 +99,7 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
         tuning: config.tuning,
         clock,
     })?;
+    let _pruning = app::spawn_pruning(built.state.auth.clone());
     let settings = config.common.http_settings();
     let readiness = app::auth_readiness(store, entitlements, redis);
     let public = app::finish_public(
@@ -248,6 +249,9 @@ pub struct DevArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "KISUM_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// Bounds on the policy data of companies (as in `kisum auth`).
+    #[command(flatten)]
+    pub policy: crate::config::PolicyLimitsArgs,
 }
 
 fn random_hex(bytes: usize) -> Result<String, StartError> {
@@ -291,12 +295,46 @@ fn dev_service_key(args: &DevArgs) -> Result<String, StartError> {
     if let Ok(k) = std::fs::read_to_string(&path) {
         let k = k.trim().to_owned();
         if k.len() >= ServiceKeys::MIN_SECRET_LEN {
+            // Kept by an older `kisum dev` that wrote it world-readable: narrow it.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                let wide = std::fs::metadata(&path)
+                    .map(|m| m.permissions().mode() & 0o077 != 0)
+                    .unwrap_or(false);
+                if wide {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| StartError::new("narrowing the service key's mode", e))?;
+                }
+            }
             return Ok(k);
         }
     }
     let k = random_hex(24)?;
-    std::fs::write(&path, &k).map_err(|e| StartError::new("writing the service key", e))?;
+    write_private(&path, &k).map_err(|e| StartError::new("writing the service key", e))?;
     Ok(k)
+}
+
+/// Writes `contents` to `path` readable by its owner only (mode 0600 on Unix), also when the
+/// file existed with a wider mode.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    // `mode` applies only when the file is created: narrow an older, wider file too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
 }
 
 fn sqlite_url(dir: &Path, file: &str) -> String {
@@ -309,13 +347,22 @@ fn sqlite_url(dir: &Path, file: &str) -> String {
 /// # Errors
 /// A start-up failure.
 pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
+    let policy = args
+        .policy
+        .validate()
+        .map_err(|problems| StartError(crate::config::ConfigProblems(problems).to_string()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| StartError::new(&format!("data directory {}", args.data_dir.display()), e))?;
     let keys = dev_keys(&args.data_dir.join("keys"), clock.as_ref())?;
     let service_key = dev_service_key(&args)?;
-    let service_keys = ServiceKeys::new([("dev".to_owned(), service_key.clone())])
-        .map_err(|e| StartError::new("KISUM_INTERNAL_API_KEY", e))?;
+    // The developer's own key: every internal scope (resolve, events, audit, admin).
+    let service_keys = ServiceKeys::scoped([(
+        "dev".to_owned(),
+        service_key.clone(),
+        kisum_guard::Scopes::ALL,
+    )])
+    .map_err(|e| StartError::new("KISUM_INTERNAL_API_KEY", e))?;
     let issuer = format!("http://{}", args.listen);
     let audience = "kisum".to_owned();
 
@@ -343,7 +390,10 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         service_keys: service_keys.clone(),
         email: Some(Arc::new(kisum_auth::email::LogEmailSender::new())),
         public_url: issuer.clone(),
-        tuning: crate::config::AuthTuning::default(),
+        tuning: crate::config::AuthTuning {
+            policy,
+            ..crate::config::AuthTuning::default()
+        },
         clock: clock.clone(),
     })?;
 
@@ -362,6 +412,7 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
     )?;
     events.subscribe(guard.clone());
 
+    let _pruning = app::spawn_pruning(built.state.auth.clone());
     let seeded = seed::seed(&built.state.auth, &built.state.admin, &core_admin)
         .await
         .map_err(|e| StartError::new("seeding", e))?;
@@ -449,4 +500,76 @@ Stop with Ctrl-C.
         owner = seed::OWNER_EMAIL,
         member = seed::MEMBER_EMAIL,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        dev: DevArgs,
+    }
+
+    fn dev_args(data_dir: &Path) -> DevArgs {
+        Cli::try_parse_from(["kisum", "--data-dir", data_dir.to_str().unwrap()])
+            .unwrap()
+            .dev
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_dev_service_key_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir =
+            std::env::temp_dir().join(format!("kisum-dev-key-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let args = dev_args(&dir);
+        let path = dir.join("internal-api-key");
+        let key = dev_service_key(&args).unwrap();
+        assert_eq!(mode(&path), 0o600, "a new key file is 0600");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), key);
+        // Kept across restarts; a key file left world-readable by an older version is
+        // narrowed.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(dev_service_key(&args).unwrap(), key);
+        assert_eq!(mode(&path), 0o600);
+        // A short (damaged) key is replaced, still 0600.
+        std::fs::write(&path, "short").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let fresh = dev_service_key(&args).unwrap();
+        assert_ne!(fresh, key);
+        assert_eq!(mode(&path), 0o600);
+    }
+
+    #[test]
+    fn dev_takes_the_policy_bounds_and_checks_them() {
+        let args = Cli::try_parse_from(["kisum", "--max-role-patterns", "3"])
+            .unwrap()
+            .dev;
+        assert_eq!(args.policy.validate().unwrap().role_patterns, 3);
+        let args = Cli::try_parse_from([
+            "kisum",
+            "--max-role-patterns",
+            "0",
+            "--max-delegation-lifetime",
+            "20y",
+        ])
+        .unwrap()
+        .dev;
+        let problems = args.policy.validate().unwrap_err();
+        let settings: Vec<&str> = problems.iter().map(|p| p.setting).collect();
+        assert_eq!(
+            settings,
+            ["KISUM_MAX_ROLE_PATTERNS", "KISUM_MAX_DELEGATION_LIFETIME"]
+        );
+    }
 }

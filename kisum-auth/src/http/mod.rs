@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use kisum_guard::{
     AccessContext, CONSISTENCY_HEADER, Claims, CompanyId, ConsistencyToken, DenialCode,
-    InvalidationEvent, ServiceKeys, SessionId, UserId,
+    InvalidationEvent, Scopes, ServiceKeys, ServiceScope, SessionId, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -135,10 +135,17 @@ fn token_answer(
     body: impl Serialize,
     tokens: (&str, i64),
 ) -> Response {
-    let response = (status, Json(body)).into_response();
     match &s.refresh_cookie {
-        Some(cookie) => cookie.apply(response, Some(tokens)),
-        None => response,
+        Some(cookie) => {
+            // In cookie mode the refresh token lives only in the HttpOnly cookie: script on
+            // the page never sees it, so the body does not carry it.
+            let mut body = serde_json::to_value(body).unwrap_or_default();
+            if let Some(map) = body.as_object_mut() {
+                map.remove("refresh_token");
+            }
+            cookie.apply((status, Json(body)).into_response(), Some(tokens))
+        }
+        None => (status, Json(body)).into_response(),
     }
 }
 
@@ -806,17 +813,53 @@ pub fn public_router(state: AuthState) -> Router {
 
 /// Requires `Authorization: Bearer <service key>` matching one of the configured keys
 /// ([`ServiceKeys::verify`]: every key compared in constant time).
-async fn service_key(State(s): State<AuthState>, request: Request, next: Next) -> Response {
+async fn service_key(State(s): State<AuthState>, mut request: Request, next: Next) -> Response {
     let presented = bearer(request.headers()).unwrap_or_default();
-    match s.service_keys.verify(presented) {
-        Some(service) => {
+    match s.service_keys.identify(presented) {
+        Some((service, scopes)) => {
             tracing::debug!(service, "service key accepted");
+            request.extensions_mut().insert(ServiceCaller {
+                name: service.to_owned(),
+                scopes,
+            });
             next.run(request).await
         }
         None => ApiError::unauthenticated()
             .detail("a valid service key is required")
             .into_response(),
     }
+}
+
+/// The service whose key the internal request carried, and what that key may call.
+#[derive(Clone)]
+struct ServiceCaller {
+    name: String,
+    scopes: Scopes,
+}
+
+/// Each internal route needs its own scope: a guard's key resolves access, it does not read
+/// the audit log or publish events (403 `insufficient_scope`).
+fn scoped<S: Clone + Send + Sync + 'static>(
+    route: axum::routing::MethodRouter<S>,
+    scope: ServiceScope,
+) -> axum::routing::MethodRouter<S> {
+    route.route_layer(middleware::from_fn(
+        move |request: Request, next: Next| async move {
+            match request.extensions().get::<ServiceCaller>() {
+                Some(c) if c.scopes.contains(scope) => next.run(request).await,
+                caller => {
+                    let name = caller.map_or("?", |c| c.name.as_str());
+                    ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "insufficient_scope",
+                        "insufficient scope",
+                    )
+                    .detail(format!("service key `{name}` lacks the `{scope}` scope"))
+                    .into_response()
+                }
+            }
+        },
+    ))
 }
 
 #[derive(Deserialize)]
@@ -845,16 +888,32 @@ struct SessionState {
     revoked_at: Option<DateTime<Utc>>,
 }
 
+#[derive(Deserialize)]
+struct SessionQuery {
+    user_id: Option<String>,
+}
+
+/// `GET /internal/v1/sessions/{id}[?user_id=]`: with `user_id`, a session of another user is
+/// answered as unknown (404): a guard asks about the session *of the token's subject*.
 async fn session_state(
     State(s): State<AuthState>,
     Path(id): Path<String>,
+    q: Result<Query<SessionQuery>, QueryRejection>,
 ) -> Result<Json<SessionState>, ApiError> {
     let id: SessionId = id.parse().map_err(|_| ApiError::not_found("session"))?;
-    let (active, revoked_at) = s
+    let Query(q) = q.map_err(|e| ApiError::invalid_field("query", e.body_text()))?;
+    let user: Option<UserId> = param(q.user_id.as_ref())
+        .map(str::parse)
+        .transpose()
+        .map_err(|_| ApiError::invalid_field("user_id", "not a user id"))?;
+    let (owner, active, revoked_at) = s
         .auth
         .session_state(id)
         .await?
         .ok_or_else(|| ApiError::not_found("session"))?;
+    if user.is_some_and(|u| u != owner) {
+        return Err(ApiError::not_found("session"));
+    }
     Ok(Json(SessionState { active, revoked_at }))
 }
 
@@ -919,10 +978,22 @@ async fn audit_log(
 /// The internal router (`/internal/v1/*`), behind service keys.
 pub fn internal_router(state: AuthState) -> Router {
     Router::new()
-        .route("/internal/v1/access/resolve", post(resolve))
-        .route("/internal/v1/sessions/{session_id}", get(session_state))
-        .route("/internal/v1/events", post(publish_event))
-        .route("/internal/v1/audit", get(audit_log))
+        .route(
+            "/internal/v1/access/resolve",
+            scoped(post(resolve), ServiceScope::Resolve),
+        )
+        .route(
+            "/internal/v1/sessions/{session_id}",
+            scoped(get(session_state), ServiceScope::Resolve),
+        )
+        .route(
+            "/internal/v1/events",
+            scoped(post(publish_event), ServiceScope::Events),
+        )
+        .route(
+            "/internal/v1/audit",
+            scoped(get(audit_log), ServiceScope::Audit),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), service_key))

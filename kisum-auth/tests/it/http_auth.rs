@@ -34,9 +34,10 @@ async fn app_with(refresh_cookie: Option<RefreshCookie>) -> App {
         admin: world.directory.clone(),
         audit: world.store.clone(),
         events: world.events.clone(),
-        service_keys: "finance:s3rvice-key-for-tests,ops:0ps-key-after-rotation"
-            .parse()
-            .unwrap(),
+        service_keys:
+            "finance[resolve+events+audit]:s3rvice-key-for-tests,ops:0ps-key-after-rotation"
+                .parse()
+                .unwrap(),
         limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
         refresh_cookie,
     };
@@ -1006,6 +1007,15 @@ fn set_cookies(headers: &axum::http::HeaderMap) -> Vec<String> {
         .collect()
 }
 
+/// The value of a `Set-Cookie` line.
+fn cookie_value(line: &str) -> String {
+    line.split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .unwrap()
+}
+
 #[tokio::test]
 async fn cookie_mode_sets_and_accepts_the_refresh_cookie() {
     let app = app_with(Some(RefreshCookie::default())).await;
@@ -1020,7 +1030,11 @@ async fn cookie_mode_sets_and_accepts_the_refresh_cookie() {
     .await;
     assert_eq!(s, StatusCode::CREATED, "{login}");
     let cookie = &set_cookies(&h)[0];
-    let refresh = login["refresh_token"].as_str().unwrap();
+    // The refresh token lives only in the HttpOnly cookie: the body never carries it.
+    assert!(login.get("refresh_token").is_none(), "{login}");
+    assert!(login["access_token"].as_str().is_some(), "{login}");
+    let refresh = cookie_value(cookie);
+    let refresh = refresh.as_str();
     assert!(
         cookie.starts_with(&format!("kisum_refresh={refresh}; ")),
         "{cookie}"
@@ -1052,7 +1066,9 @@ async fn cookie_mode_sets_and_accepts_the_refresh_cookie() {
     let next: Value =
         serde_json::from_slice(&axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap())
             .unwrap();
-    let next_refresh = next["refresh_token"].as_str().unwrap();
+    assert!(next.get("refresh_token").is_none(), "{next}");
+    let next_refresh = cookie_value(&next_cookie);
+    let next_refresh = next_refresh.as_str();
     assert_ne!(next_refresh, refresh, "rotated");
     assert!(next_cookie.starts_with(&format!("kisum_refresh={next_refresh};")));
     let (s, h, b) = call(
@@ -1508,4 +1524,62 @@ async fn email_routes_without_email_flows_answer_not_configured() {
         let (s, h, b) = call(&app.public, Method::POST, uri, None, Some(body), &[]).await;
         assert_problem(s, &h, &b, StatusCode::NOT_IMPLEMENTED, "not_configured");
     }
+}
+
+/// A compromised backend's service key (resolve only, the default) cannot read the audit log
+/// or publish invalidation events, and asking about another user's session learns nothing.
+#[tokio::test]
+async fn a_guards_service_key_cannot_read_the_audit_log_or_publish_events() {
+    let app = app().await;
+    let guard_key = Some("0ps-key-after-rotation");
+    let (s, h, b) = call(
+        &app.internal,
+        Method::GET,
+        "/internal/v1/audit",
+        guard_key,
+        None,
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::FORBIDDEN, "insufficient_scope");
+    let event = json!({"kind": "session_revoked", "session_id": app.world.owner.id});
+    let (s, h, b) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/events",
+        guard_key,
+        Some(event),
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::FORBIDDEN, "insufficient_scope");
+
+    // Its own scope works; another user's session is unknown to it.
+    let session = app.world.session(app.world.owner.user_id).await;
+    let (s, _, b) = call(
+        &app.internal,
+        Method::GET,
+        &format!(
+            "/internal/v1/sessions/{}?user_id={}",
+            session.id, app.world.owner.user_id
+        ),
+        guard_key,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!((s, &b["active"]), (StatusCode::OK, &json!(true)), "{b}");
+    let (s, h, b) = call(
+        &app.internal,
+        Method::GET,
+        &format!(
+            "/internal/v1/sessions/{}?user_id={}",
+            session.id, app.world.member.user_id
+        ),
+        guard_key,
+        None,
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::NOT_FOUND, "not_found");
 }

@@ -21,14 +21,14 @@ fn echo() -> Router {
     )
 }
 
-async fn forwarded(trust: bool, connect: Option<&str>) -> String {
+async fn forwarded(hops: u8, header: &str, connect: Option<&str>) -> String {
     let settings = HttpSettings {
-        trust_forwarded_for: trust,
+        trusted_proxy_hops: hops,
         ..HttpSettings::default()
     };
     let app = finish(echo(), Readiness::new(), &settings).unwrap();
     let mut request = Request::get("/v1/echo")
-        .header("x-forwarded-for", "203.0.113.7, 10.0.0.1")
+        .header("x-forwarded-for", header)
         .body(Body::empty())
         .unwrap();
     if let Some(peer) = connect {
@@ -48,12 +48,35 @@ async fn forwarded(trust: bool, connect: Option<&str>) -> String {
 
 #[tokio::test]
 async fn a_client_sent_forwarded_for_is_replaced_by_the_peer_unless_trusted() {
-    assert_eq!(forwarded(false, Some("192.0.2.1:5555")).await, "192.0.2.1");
-    assert_eq!(forwarded(false, None).await, "none");
+    let spoofed = "203.0.113.7, 10.0.0.1";
     assert_eq!(
-        forwarded(true, Some("192.0.2.1:5555")).await,
-        "203.0.113.7, 10.0.0.1"
+        forwarded(0, spoofed, Some("192.0.2.1:5555")).await,
+        "192.0.2.1"
     );
+    assert_eq!(forwarded(0, spoofed, None).await, "none");
+}
+
+/// Issue 11: behind one trusted proxy the client-controlled leftmost entry used to be taken.
+/// Now the entry the trusted proxy appended (what it saw) is, and garbage falls back to the
+/// peer instead of switching per-address limits off.
+#[tokio::test]
+async fn a_spoofed_leftmost_forwarded_for_entry_is_never_the_client_address() {
+    let peer = Some("10.0.0.9:443");
+    // The client wrote 203.0.113.7; the ingress appended what it saw, 198.51.100.4.
+    let header = "203.0.113.7, 198.51.100.4";
+    assert_eq!(forwarded(1, header, peer).await, "198.51.100.4");
+    // Two proxies: the outer one saw 203.0.113.7 only if it is the second from the right.
+    assert_eq!(
+        forwarded(2, "1.2.3.4, 203.0.113.7, 10.1.1.1", peer).await,
+        "203.0.113.7"
+    );
+    // Fewer entries than proxies, or an unparsable entry where the address should be.
+    assert_eq!(forwarded(2, "198.51.100.4", peer).await, "10.0.0.9");
+    assert_eq!(
+        forwarded(1, "203.0.113.7, not-an-ip", peer).await,
+        "10.0.0.9"
+    );
+    assert_eq!(forwarded(1, "2001:db8::1", peer).await, "2001:db8::1");
 }
 
 #[tokio::test]
@@ -164,7 +187,63 @@ fn auth_router(tuning: kisum_servers::config::AuthTuning) -> Router {
     kisum_auth::http::public_router(built.state)
 }
 
-/// The sign-up, password-forgot and email-code limits of `kisum auth` come from its settings.
+/// Sends `body` (JSON) with `token` as the bearer; the status and the JSON answer.
+async fn call(
+    router: &Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", "192.0.2.1");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Registers `email` and creates the company `acme` it owns; its access token.
+async fn owner_of_acme(router: &Router, email: &str) -> String {
+    let (status, registered) = call(
+        router,
+        "POST",
+        "/v1/auth/register",
+        None,
+        serde_json::json!({"email": email, "password": "correct horse battery"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    let token = registered["access_token"].as_str().unwrap().to_owned();
+    let (status, company) = call(
+        router,
+        "POST",
+        "/v1/companies",
+        Some(&token),
+        serde_json::json!({"name": "Acme", "slug": "acme"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{company}");
+    token
+}
+
+/// The sign-up, password-forgot, email-code, invitation and password-change limits of
+/// `kisum auth` come from its settings.
 #[tokio::test]
 async fn auth_applies_the_configured_request_limits() {
     use std::time::Duration;
@@ -215,6 +294,92 @@ async fn auth_applies_the_configured_request_limits() {
             "{uri}: one request per hour was configured"
         );
     }
+
+    // Invitations: two per company, one per address; password changes: one per user.
+    let router = auth_router(AuthTuning {
+        invite_per_company: RateLimit::new(2, Duration::from_secs(3600)),
+        invite_per_email: once,
+        password_change_per_user: once,
+        ..AuthTuning::default()
+    });
+    let owner = owner_of_acme(&router, "owner@example.test").await;
+    let invite = |email: &'static str| {
+        call(
+            &router,
+            "POST",
+            "/v1/companies/acme/members",
+            Some(&owner),
+            serde_json::json!({"email": email}),
+        )
+    };
+    let (status, first) = invite("x@example.test").await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let (status, again) = invite("x@example.test").await;
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")),
+        "one invitation per address was configured: {again}"
+    );
+    // The company's third invitation, to a fresh address.
+    let (status, third) = invite("y@example.test").await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "two invitations per company were configured: {third}"
+    );
+    let change = || {
+        call(
+            &router,
+            "POST",
+            "/v1/auth/password/change",
+            Some(&owner),
+            serde_json::json!({
+                "current_password": "correct horse battery",
+                "new_password": "another correct horse",
+            }),
+        )
+    };
+    let (status, changed) = change().await;
+    assert!(status.is_success(), "{status} {changed}");
+    assert_eq!(
+        change().await.0,
+        StatusCode::TOO_MANY_REQUESTS,
+        "one password change per user was configured"
+    );
+}
+
+/// The policy bounds of `kisum auth` (`KISUM_MAX_ROLE_PATTERNS`, …) reach the directory: with
+/// at most 3 patterns a role, a role of 4 is 422 `limit_exceeded`.
+#[tokio::test]
+async fn auth_applies_the_configured_policy_limits() {
+    use kisum_servers::config::AuthTuning;
+
+    let router = auth_router(AuthTuning {
+        policy: kisum_auth::PolicyLimits {
+            role_patterns: 3,
+            ..kisum_auth::PolicyLimits::default()
+        },
+        ..AuthTuning::default()
+    });
+    let owner = owner_of_acme(&router, "policy-owner@example.test").await;
+    let role = |key: &str, n: usize| {
+        let patterns: Vec<String> = (0..n).map(|i| format!("company.p{i}.*")).collect();
+        call(
+            &router,
+            "POST",
+            "/v1/companies/acme/roles",
+            Some(&owner),
+            serde_json::json!({"key": key, "name": key, "permissions": patterns}),
+        )
+    };
+    let (status, created) = role("three", 3).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, problem) = role("four", 4).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("limit_exceeded")),
+        "{problem}"
+    );
 }
 
 /// `KISUM_REFRESH_COOKIE` turns the cookie mode on: a registration answers the refresh token as

@@ -176,3 +176,50 @@ fn help_never_shows_a_secret_from_the_environment() {
         "{help}"
     );
 }
+
+#[test]
+fn bounds_from_the_environment_are_checked_for_auth_and_dev() {
+    let o = kisum_env(
+        &["config", "auth"],
+        &[
+            ("KISUM_ACCESS_CACHE_TTL", "10m"),
+            ("KISUM_REQUEST_TIMEOUT", "1h"),
+            ("KISUM_MAX_CONCURRENT_REQUESTS", "0"),
+            ("KISUM_MAX_ROLE_PATTERNS", "0"),
+            ("KISUM_MAX_DELEGATION_LIFETIME", "100y"),
+            ("KISUM_INVITE_LIMIT_PER_EMAIL", "3/2d"),
+            ("KISUM_CORE_URL", "http://core:8082"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let e = err(&o);
+    for setting in [
+        "KISUM_ACCESS_CACHE_TTL (--access-cache-ttl): `10m` is longer than 5m",
+        "KISUM_REQUEST_TIMEOUT (--request-timeout): must be between 1s and 10m",
+        "KISUM_MAX_CONCURRENT_REQUESTS (--max-concurrent-requests): must be between 1 and",
+        "KISUM_MAX_ROLE_PATTERNS (--max-role-patterns): must be between 1 and 10000",
+        "KISUM_MAX_DELEGATION_LIFETIME (--max-delegation-lifetime): must be between 1m and 10y",
+        "KISUM_INVITE_LIMIT_PER_EMAIL (--invite-limit-per-email): the window must be",
+        "KISUM_CORE_URL (--core-url): an `http://` URL to another host is refused in production",
+    ] {
+        assert!(e.contains(setting), "{setting} missing from:\n{e}");
+    }
+
+    // `kisum dev` refuses a bad bound before it touches its data directory.
+    let dir = temp_dir("dev-bounds").join("data");
+    let o = kisum_env(
+        &["dev"],
+        &[
+            ("KISUM_DATA_DIR", dir.to_str().unwrap()),
+            ("KISUM_MAX_MODULE_GRANTS", "1001"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(
+        err(&o)
+            .contains("KISUM_MAX_MODULE_GRANTS (--max-module-grants): must be between 1 and 1000"),
+        "{}",
+        err(&o)
+    );
+    assert!(!dir.exists());
+}

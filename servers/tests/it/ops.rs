@@ -403,3 +403,136 @@ async fn graceful_shutdown_over_a_real_socket() {
         "the listener is closed"
     );
 }
+
+/// A router whose `/v1/slow` waits on `gate` (for ever when it is never opened).
+fn slow_app(settings: &HttpSettings, gate: std::sync::Arc<tokio::sync::Notify>) -> Router {
+    let routes = Router::new()
+        .route(
+            "/v1/slow",
+            get(move || {
+                let gate = gate.clone();
+                async move {
+                    gate.notified().await;
+                    "done"
+                }
+            }),
+        )
+        .route("/v1/fast", get(|| async { "fast" }))
+        .merge(ops::router(Readiness::new(), ops::prometheus().unwrap()));
+    ops::layers(routes, settings)
+}
+
+#[tokio::test]
+async fn a_request_over_the_timeout_is_a_503_timeout_problem() {
+    let settings = HttpSettings {
+        request_timeout: Duration::from_millis(50),
+        ..HttpSettings::default()
+    };
+    let app = slow_app(&settings, std::sync::Arc::default());
+    let req = Request::get("/v1/slow")
+        .header("x-request-id", "slow-1")
+        .body(Body::empty())
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (status, headers, body) = send(&app, req).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(headers["x-request-id"], "slow-1");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["status"], 503);
+    assert_eq!(problem["code"], "timeout");
+    assert_eq!(problem["request_id"], "slow-1");
+    // A quick request is unaffected.
+    let (status, _, body) = send(&app, get_req("/v1/fast")).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "fast"));
+}
+
+#[tokio::test]
+async fn requests_beyond_the_concurrency_limit_are_shed_with_retry_after() {
+    let settings = HttpSettings {
+        max_concurrent_requests: 1,
+        ..HttpSettings::default()
+    };
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let app = slow_app(&settings, gate.clone());
+    // One request in flight, held at the gate.
+    let held = tokio::spawn({
+        let app = app.clone();
+        async move { send(&app, get_req("/v1/slow")).await }
+    });
+    let mut shed = None;
+    for _ in 0..200 {
+        let (status, headers, body) = send(&app, get_req("/v1/fast")).await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            shed = Some((headers, body));
+            break;
+        }
+        // The held request has not reached the limit yet.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (headers, body) = shed.expect("a second request in flight is shed");
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+    let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["code"], "overloaded");
+    // Probes and scrapes are never shed.
+    for path in ["/health", "/ready", "/metrics"] {
+        assert_eq!(send(&app, get_req(path)).await.0, StatusCode::OK, "{path}");
+    }
+    // Once the held request is answered, the next one is served.
+    gate.notify_one();
+    let (status, _, body) = held.await.unwrap();
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "done"));
+    let (status, _, _) = send(&app, get_req("/v1/fast")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_client_slow_to_send_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = ops::Shutdown::new();
+    let options = ops::ServeOptions {
+        header_read_timeout: Duration::from_millis(200),
+    };
+    let server = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { ops::serve_with(listener, plain(), shutdown, &options).await }
+    });
+
+    // Half a request line, then nothing: the server hangs up without answering.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: te")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection after the header read timeout");
+    assert!(
+        read.is_err() || !String::from_utf8_lossy(&answer).contains(" 200 "),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // A prompt client is served, with the peer address available to the stack.
+    let mut prompt = tokio::net::TcpStream::connect(addr).await.unwrap();
+    prompt
+        .write_all(b"GET /health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    prompt.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    shutdown.trigger();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
