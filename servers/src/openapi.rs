@@ -411,6 +411,14 @@ impl Op {
             )
     }
 
+    /// Behind a service key holding `scope` (Auth's internal listener).
+    fn scoped_key(self, scope: &str) -> Self {
+        self.service_key().problem(
+            403,
+            &format!("`insufficient_scope`: the service key lacks the `{scope}` scope"),
+        )
+    }
+
     /// A path parameter.
     fn path_param(self, name: &str, description: &str, schema: ObjectBuilder) -> Self {
         self.with(|o| {
@@ -598,6 +606,10 @@ fn key_param() -> ObjectBuilder {
         .pattern(Some("^[a-z][a-z0-9_-]{0,63}$"))
 }
 
+/// The 503 of the routes that hash or verify a password.
+const OVERLOADED: &str = "`overloaded`: every password-hashing worker is busy and the queue is \
+                          full; `Retry-After` says when to retry";
+
 fn auth_routes(paths: &mut Paths) {
     let rate_limited = |op: Op| {
         op.problem(
@@ -626,6 +638,7 @@ fn auth_routes(paths: &mut Paths) {
             ),
     )
     .store()
+    .problem(503, OVERLOADED)
     .add(paths, HttpMethod::Post, "/v1/auth/register");
 
     rate_limited(
@@ -640,6 +653,7 @@ fn auth_routes(paths: &mut Paths) {
             .problem(422, "`validation_failed`: wrong types or missing fields"),
     )
     .store()
+    .problem(503, OVERLOADED)
     .add(paths, HttpMethod::Post, "/v1/auth/login");
 
     Op::new("refresh", "auth", "Exchange a refresh token for new tokens")
@@ -781,7 +795,12 @@ fn auth_routes(paths: &mut Paths) {
         422,
         "`validation_failed`: wrong types, missing fields or a weak new password",
     )
+    .problem(
+        429,
+        "`rate_limited`: too many password changes by this user; `Retry-After` says when",
+    )
     .store()
+    .problem(503, OVERLOADED)
     .add(paths, HttpMethod::Post, "/v1/auth/password/change");
 
     rate_limited(
@@ -829,9 +848,14 @@ fn auth_routes(paths: &mut Paths) {
 fn company_routes(paths: &mut Paths) {
     const ORG: &str = "The company: its id or slug";
     const DENIED: &str = "`not_a_member`, `membership_inactive`, or `permission_denied` (the \
-                          caller lacks the route's permission in the company)";
+                          caller lacks the route's permission through its own roles, or the \
+                          change hands out or touches more than it holds; `detail` says what)";
     const VALIDATION: &str = "`validation_failed`: wrong types, missing fields or invalid \
                               values (per-field `errors`)";
+    const BOUNDED: &str = "`validation_failed`: wrong types, missing fields or invalid values \
+                           (per-field `errors`); `limit_exceeded`: over a policy bound \
+                           (`KISUM_MAX_*`; the field is named)";
+    const LAST_OWNER: &str = "`last_owner`: the company would be left without an active owner";
     // Every administration route: bearer, `{org}`, a denial, an unknown company.
     let admin = |id: &str, summary: &str, permission: &str| {
         Op::new(id, "companies", summary)
@@ -892,7 +916,11 @@ fn company_routes(paths: &mut Paths) {
         )
         .body("AddMemberRequest")
         .problem(409, "`already_member`: the user is already a member")
-        .problem(422, VALIDATION),
+        .problem(422, BOUNDED)
+        .problem(
+            429,
+            "`rate_limited`: too many invitation emails for this company or address",
+        ),
         201,
         "The membership",
         Some("Member"),
@@ -907,7 +935,8 @@ fn company_routes(paths: &mut Paths) {
         )
         .path_param("membership_id", "The membership", uuid_param())
         .body("UpdateMemberRequest")
-        .problem(422, VALIDATION),
+        .problem(409, LAST_OWNER)
+        .problem(422, BOUNDED),
         200,
         "The membership",
         Some("Member"),
@@ -922,9 +951,10 @@ fn company_routes(paths: &mut Paths) {
         admin(
             "remove_member",
             "Remove a member (status `revoked`)",
-            "`company.members.manage`",
+            "`company.members.manage`; the member's delegations, given and received, end",
         )
-        .path_param("membership_id", "The membership", uuid_param()),
+        .path_param("membership_id", "The membership", uuid_param())
+        .problem(409, LAST_OWNER),
         204,
         "The membership is revoked",
         None,
@@ -947,7 +977,7 @@ fn company_routes(paths: &mut Paths) {
         admin("create_role", "Create a role", "`company.roles.manage`")
             .body("RoleRequest")
             .problem(409, "`role_exists`: a role has that key")
-            .problem(422, VALIDATION),
+            .problem(422, BOUNDED),
         201,
         "The role",
         Some("Role"),
@@ -966,7 +996,7 @@ fn company_routes(paths: &mut Paths) {
             ObjectBuilder::new().schema_type(Type::String),
         )
         .body("RoleRequest")
-        .problem(422, VALIDATION),
+        .problem(422, BOUNDED),
         200,
         "The role",
         Some("Role"),
@@ -1006,10 +1036,11 @@ fn company_routes(paths: &mut Paths) {
         admin(
             "create_delegation",
             "Delegate permissions and modules to another member until `expires_at`",
-            "the caller delegating what they hold, or `company.delegations.manage`",
+            "the caller delegating what its own roles give it (never `company.*`); on another \
+             member's behalf also `company.delegations.manage`",
         )
         .body("DelegationRequest")
-        .problem(422, VALIDATION),
+        .problem(422, BOUNDED),
         201,
         "The delegation",
         Some("Delegation"),
@@ -1059,7 +1090,7 @@ fn auth_internal_routes(paths: &mut Paths) {
         "internal",
         "Resolve a user's access context in a company",
     )
-    .service_key()
+    .scoped_key("resolve")
     .consistency()
     .body("ResolveRequest")
     .ok(200, "The access context", reference("AccessContext"))
@@ -1073,22 +1104,35 @@ fn auth_internal_routes(paths: &mut Paths) {
         "`session_revoked`: the session is revoked, expired, unknown or another user's",
     )
     .problem(404, "`org_unknown`: no company has that id or slug")
-    .problem(403, "`not_a_member` or `membership_inactive`")
+    .problem(
+        403,
+        "`not_a_member`, `membership_inactive`, or `insufficient_scope` (the service key \
+         lacks the `resolve` scope)",
+    )
     .problem(422, "`validation_failed`: wrong types or missing fields")
     .store()
     .add(paths, HttpMethod::Post, "/internal/v1/access/resolve");
 
     Op::new("session_state", "internal", "Whether a session is active")
-        .service_key()
+        .scoped_key("resolve")
         .path_param("session_id", "The session", uuid_param())
+        .query_param(
+            "user_id",
+            "The token's subject: a session of another user is answered 404",
+            false,
+        )
         .ok(200, "The session's state", reference("SessionState"))
-        .problem(404, "`not_found`: no such session (or not a session id)")
+        .problem(
+            404,
+            "`not_found`: no such session (or not a session id, or another user's)",
+        )
+        .problem(422, "`validation_failed`: a malformed `user_id`")
         .store()
         .add(paths, HttpMethod::Get, "/internal/v1/sessions/{session_id}");
 
     Op::new("publish_event", "internal", "Deliver an invalidation event")
         .description("For deployments without Redis: Core posts its events here.")
-        .service_key()
+        .scoped_key("events")
         .body("InvalidationEvent")
         .ok(202, "The event is applied", reference("Accepted"))
         .problem(
@@ -1098,7 +1142,7 @@ fn auth_internal_routes(paths: &mut Paths) {
         .add(paths, HttpMethod::Post, "/internal/v1/events");
 
     Op::new("audit_log", "internal", "Audit events, newest first")
-        .service_key()
+        .scoped_key("audit")
         .query_param("company_id", "Only this company's events", false)
         .query_param("since", "Only events at or after this RFC 3339 time", false)
         .query_param("limit", "At most this many events", false)
@@ -1508,7 +1552,13 @@ fn object_schema(name: &str) -> Option<ObjectBuilder> {
                     "expires_in",
                     integer("Seconds until the access token expires"),
                 ),
-                req("refresh_token", text("The refresh token (single use)")),
+                opt(
+                    "refresh_token",
+                    text(
+                        "The refresh token (single use); absent in cookie mode, where only the \
+                         HttpOnly cookie carries it",
+                    ),
+                ),
                 req(
                     "refresh_expires_in",
                     integer("Seconds until the refresh token expires"),

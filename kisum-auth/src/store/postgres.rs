@@ -929,13 +929,20 @@ impl DirectoryStore for PgAuthStore {
         company_id: CompanyId,
         user_id: UserId,
     ) -> Result<Option<AccessInputs>, StoreError> {
+        // The three reads see one snapshot: a role edit or a delegation committed between
+        // them cannot yield a mix of before and after.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(store_error)?;
         // Query 1: the membership.
         let Some(row) = sqlx::query(q(format!(
             "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE company_id = $1 AND user_id = $2"
         )))
         .bind(company_id.as_uuid())
         .bind(user_id.as_uuid())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(store_error)?
         else {
@@ -954,7 +961,7 @@ impl DirectoryStore for PgAuthStore {
              ORDER BY d.created_at, d.id",
         )
         .bind(membership.id.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;
         let delegations = rows
@@ -974,13 +981,14 @@ impl DirectoryStore for PgAuthStore {
             )
             .bind(company_id.as_uuid())
             .bind(keys.iter().map(|k| (*k).to_owned()).collect::<Vec<String>>())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await
             .map_err(store_error)?
             .iter()
             .map(|r| role_from_row(r).map(Arc::new))
             .collect::<Result<_, _>>()?
         };
+        tx.commit().await.map_err(store_error)?;
         let held = |m: &Membership| {
             roles
                 .iter()
