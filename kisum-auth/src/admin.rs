@@ -78,6 +78,9 @@ pub enum DirectoryError {
         /// The bound in force.
         limit: u64,
     },
+    /// An invited membership becomes active only when the invitee proves the address.
+    #[error("the invitation is pending: the invitee becomes active by proving their email address")]
+    InvitationPending,
     /// Administration of the company (`company.*`) cannot be delegated.
     #[error("`{0}`: administering the company (`company.*`) cannot be delegated")]
     NotDelegable(PermissionPattern),
@@ -984,8 +987,29 @@ impl Administrator {
         self.authority.require(permission)
     }
 
-    /// `Forbidden` unless the member covers everything `target` holds.
-    fn covers_member(&self, target: &Membership) -> Result<(), DirectoryError> {
+    /// `Forbidden` unless the member covers everything `target` holds: its roles, its module
+    /// grants, and the delegations it receives (in force or pending) — reactivating a
+    /// suspended member must not hand back powers someone else delegated to it.
+    async fn covers_member(&self, target: &Membership) -> Result<(), DirectoryError> {
+        let now = self.service.clock.now();
+        for d in self
+            .service
+            .store
+            .list_delegations(self.company_id())
+            .await?
+            .iter()
+            .filter(|d| d.to_membership_id == target.id && d.revoked_at.is_none())
+            .filter(|d| now < d.expires_at)
+        {
+            let modules_covered = d.modules.iter().all(|m| self.authority.covers_module(m));
+            if !modules_covered || self.authority.patterns(&d.permissions).is_err() {
+                return Err(DirectoryError::Forbidden(format!(
+                    "membership {} holds more than you: delegation {} gives it what your own \
+                     roles do not",
+                    target.id, d.id
+                )));
+            }
+        }
         self.authority
             .grants(&target.roles, &target.module_grants, &self.roles)
             .map_err(|e| match e {
@@ -1038,8 +1062,9 @@ impl Administrator {
             .store
             .find_membership(self.company_id(), user_id)
             .await?
+            .filter(|old| old.status == MembershipStatus::Revoked)
         {
-            self.covers_member(&old)?;
+            self.covers_member(&old).await?;
         }
         self.service
             .add_member(self.company_id(), user_id, status, roles, modules)
@@ -1057,7 +1082,12 @@ impl Administrator {
     ) -> Result<(Membership, Vec<AccessBump>), DirectoryError> {
         self.require("company.members.manage")?;
         let target = self.service.membership_in(self.company_id(), id).await?;
-        self.covers_member(&target)?;
+        if target.status == MembershipStatus::Invited
+            && patch.status == Some(MembershipStatus::Active)
+        {
+            return Err(DirectoryError::InvitationPending);
+        }
+        self.covers_member(&target).await?;
         self.authority.grants(
             patch.roles.as_ref().unwrap_or(&BTreeSet::new()),
             patch.module_grants.as_ref().unwrap_or(&BTreeSet::new()),
@@ -1075,7 +1105,7 @@ impl Administrator {
     pub async fn remove_member(&self, id: MembershipId) -> Result<Vec<AccessBump>, DirectoryError> {
         self.require("company.members.manage")?;
         let target = self.service.membership_in(self.company_id(), id).await?;
-        self.covers_member(&target)?;
+        self.covers_member(&target).await?;
         self.service.remove_member(self.company_id(), id).await
     }
 

@@ -998,6 +998,21 @@ impl AuthService {
             .collect())
     }
 
+    /// Marks `user`'s email as proven on the platform's word (seeding, provisioning from a
+    /// directory that already verified it): the password and the sessions are kept, pending
+    /// invitations are accepted. Never call it for an address nobody proved.
+    ///
+    /// # Errors
+    /// `UserNotFound`; `Store`.
+    pub async fn confirm_email(&self, user: UserId, client: &ClientInfo) -> Result<(), AuthError> {
+        let account = self
+            .store
+            .get_user(user)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        self.email_proven(account, true, client).await
+    }
+
     /// Deletes what can no longer be used: sessions that ended, refresh tokens, reset tokens
     /// and email-code states, each once `retention` has passed since it stopped mattering
     /// (keeping recent spent refresh tokens lets reuse still be recognised). Run periodically

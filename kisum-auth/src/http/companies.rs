@@ -273,6 +273,12 @@ fn admin_error(e: DirectoryError) -> ApiError {
         DirectoryError::EmptyDelegation => ApiError::invalid_field("permissions", detail),
         DirectoryError::DelegationNotFound(_) => ApiError::not_found("delegation"),
         DirectoryError::Forbidden(_) => ApiError::from(DenialCode::PermissionDenied).detail(detail),
+        DirectoryError::InvitationPending => ApiError::new(
+            StatusCode::CONFLICT,
+            "invitation_pending",
+            "invitation pending",
+        )
+        .detail(detail),
         DirectoryError::LastOwner => {
             ApiError::new(StatusCode::CONFLICT, "last_owner", "last owner").detail(detail)
         }

@@ -502,3 +502,56 @@ async fn the_refresh_grace_window_honours_only_the_immediate_predecessor() {
         (StatusCode::UNAUTHORIZED, Some("refresh_token_reused"))
     );
 }
+
+/// Re-signs `token`'s claims (plus `extra` fields) with Auth's real active key under its own
+/// header changed by `edit`: only the edit can make it fail.
+fn resign(
+    app: &App,
+    token: &str,
+    edit: impl FnOnce(&mut jsonwebtoken::Header),
+    extra: Option<(&str, Value)>,
+) -> String {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts = token.split('.');
+    let header = engine.decode(parts.next().unwrap()).unwrap();
+    let mut claims: Value =
+        serde_json::from_slice(&engine.decode(parts.next().unwrap()).unwrap()).unwrap();
+    let mut header: jsonwebtoken::Header = serde_json::from_slice(&header).unwrap();
+    edit(&mut header);
+    if let Some((k, v)) = extra {
+        claims[k] = v;
+    }
+    let ring = app.auth.tokens().keys();
+    jsonwebtoken::encode(&header, &claims, ring.active().unwrap().encoding()).unwrap()
+}
+
+/// JWT checked with the real signing key: a token with a `crit` header, or longer than the
+/// guard's 8 KiB bound, is refused by Auth as it is by every guard.
+#[tokio::test]
+async fn auth_refuses_a_crit_header_and_an_oversized_token_like_the_guard() {
+    let app = app().await;
+    let reg = app.register("jwt@example.test").await;
+    let token = reg["access_token"].as_str().unwrap();
+    let control = resign(&app, token, |_| {}, None);
+    assert_eq!(me(&app, &control).await, (StatusCode::OK, None), "control");
+    let unauthenticated = (StatusCode::UNAUTHORIZED, Some("unauthenticated".to_owned()));
+    let crit = resign(&app, token, |h| h.crit = Some(vec!["exp".into()]), None);
+    assert_eq!(me(&app, &crit).await, unauthenticated);
+    let big = resign(
+        &app,
+        token,
+        |_| {},
+        Some(("pad", json!("x".repeat(20_000)))),
+    );
+    assert!(big.len() > kisum_guard::verify::MAX_TOKEN_LEN);
+    assert_eq!(me(&app, &big).await, unauthenticated);
+}
+
+/// `GET /v1/auth/me` with `token`: the status and the problem code, if any.
+async fn me(app: &App, token: &str) -> (StatusCode, Option<String>) {
+    let (status, _, body) = app
+        .call(Method::GET, "/v1/auth/me", Some(token), None, &[])
+        .await;
+    (status, body["code"].as_str().map(str::to_owned))
+}

@@ -2389,3 +2389,54 @@ async fn a_removed_member_added_back_does_not_get_its_delegations_back() {
     let held = permissions_of(&app.my_access(&viewer).await);
     assert_eq!(held, ["finance.invoices.read"], "no delegation came back");
 }
+
+/// Reactivating a suspended member hands back what others delegated to it: a lesser
+/// administrator who does not hold that cannot do it.
+#[tokio::test]
+async fn a_lesser_administrator_cannot_reactivate_a_member_holding_a_delegation_it_lacks() {
+    let app = app().await;
+    let owner = app.owner().await;
+    let (_, hr) = app
+        .member_with_role(
+            "hr2@example.test",
+            "hr",
+            &["company.members.manage", "finance.invoices.read"],
+            &["finance"],
+        )
+        .await;
+    let viewer = app.world.member.id;
+    app.ok(
+        Method::POST,
+        &app.acme("/delegations"),
+        &owner,
+        Some(json!({
+            "to_membership_id": viewer,
+            "permissions": ["finance.invoices.write"],
+            "expires_at": in_a_day(),
+        })),
+        StatusCode::CREATED,
+    )
+    .await;
+    app.ok(
+        Method::PATCH,
+        &app.acme(&format!("/members/{viewer}")),
+        &owner,
+        Some(json!({"status": "suspended"})),
+        StatusCode::OK,
+    )
+    .await;
+    let problem = app
+        .problem(
+            Method::PATCH,
+            &app.acme(&format!("/members/{viewer}")),
+            Some(&hr),
+            Some(json!({"status": "active"})),
+            StatusCode::FORBIDDEN,
+            "permission_denied",
+        )
+        .await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("delegation"),
+        "{problem}"
+    );
+}

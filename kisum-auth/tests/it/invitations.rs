@@ -598,3 +598,26 @@ async fn invitation_emails_are_rate_limited_per_address() {
     let to = Email::parse("target@example.test").unwrap();
     assert_eq!(app.mail.sent().iter().filter(|m| m.to == to).count(), 3);
 }
+
+/// An administrator cannot make an invitation active by itself: only the invitee's proof of
+/// the address does (otherwise pre-registering an address and asking an admin to "activate"
+/// it would be a takeover).
+#[tokio::test]
+async fn an_administrator_cannot_activate_an_invitation_without_proof() {
+    let app = app().await;
+    let invited = app.invite("acme", "pending@example.test").await;
+    let id = invited["membership_id"].as_str().unwrap().to_owned();
+    let owner = app.owner().await;
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/companies/acme/members/{id}"),
+            Some(&owner),
+            None,
+            Some(json!({"status": "active"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "invitation_pending");
+    assert_eq!(app.member_status("acme", &id).await.0, "invited");
+}

@@ -1113,6 +1113,9 @@ async fn the_dev_seed_is_the_documented_demo_data() {
     // Company `acme`: the owner holds `owner`, the member `finance-viewer`, both active.
     let owner_me = dev.me(&owner).await;
     assert_eq!(owner_me["user"]["email"], seed::OWNER_EMAIL);
+    // The demo addresses count as proven: an email-code sign-in keeps the demo password.
+    assert_eq!(owner_me["user"]["email_verified"], true);
+    assert_eq!(dev.me(&member).await["user"]["email_verified"], true);
     assert_eq!(owner_me["memberships"].as_array().unwrap().len(), 1);
     let m = membership(&owner_me, "acme");
     assert_eq!(m["status"], "active");
