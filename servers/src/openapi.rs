@@ -936,6 +936,11 @@ fn company_routes(paths: &mut Paths) {
         .path_param("membership_id", "The membership", uuid_param())
         .body("UpdateMemberRequest")
         .problem(409, LAST_OWNER)
+        .problem(
+            409,
+            "`invitation_pending`: an invited membership becomes active only when the invitee \
+             proves the address",
+        )
         .problem(422, BOUNDED),
         200,
         "The membership",
