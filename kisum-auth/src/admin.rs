@@ -723,9 +723,12 @@ impl DirectoryService {
                 limit: u64::try_from(lifetime.num_days()).unwrap_or(0),
             });
         }
-        self.membership_in(company_id, new.from_membership_id)
-            .await?;
-        self.membership_in(company_id, new.to_membership_id).await?;
+        // A removed member neither gives nor receives delegations.
+        for id in [new.from_membership_id, new.to_membership_id] {
+            if self.membership_in(company_id, id).await?.status == MembershipStatus::Revoked {
+                return Err(DirectoryError::MembershipNotFound(id));
+            }
+        }
         let received = self
             .store
             .list_delegations(company_id)

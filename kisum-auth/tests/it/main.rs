@@ -78,6 +78,7 @@ mod postgres {
     );
 }
 
+mod admin_properties;
 mod attacks;
 mod audit_flows;
 mod email;
