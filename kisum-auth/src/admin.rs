@@ -496,10 +496,15 @@ impl DirectoryService {
                 return Err(DirectoryError::LastOwner);
             }
         }
-        Ok(self
+        // The check above answers early; the store enforces it atomically (racing demotions).
+        match self
             .store
             .update_membership(id, patch, self.clock.now())
-            .await?)
+            .await
+        {
+            Err(e) if e.kind() == StoreErrorKind::Conflict => Err(DirectoryError::LastOwner),
+            other => Ok(other?),
+        }
     }
 
     /// Removes a member (status `revoked`).

@@ -233,6 +233,10 @@ pub struct DelegationGrant {
     pub delegator_roles: Vec<Arc<Role>>,
 }
 
+/// The message of the `Conflict` a store answers when a change would leave a company without
+/// an active owner.
+pub const LAST_OWNER: &str = "the company would be left without an active owner";
+
 /// Companies, memberships, roles and delegations.
 ///
 /// Every write that can change a member's access raises that membership's `access_version` by
@@ -305,8 +309,12 @@ pub trait DirectoryStore: Send + Sync + 'static {
     /// Applies `patch`, sets `updated_at`, bumps, and returns the updated membership with
     /// every bump (its own first).
     ///
+    /// Atomically refuses a change that turns the company's last active owner into anything
+    /// else (`Conflict` with the message [`LAST_OWNER`]), also when two such changes race.
+    ///
     /// # Errors
-    /// `NotFound` when the membership does not exist; `Unavailable`.
+    /// `NotFound` when the membership does not exist; `Conflict` for the last active owner;
+    /// `Unavailable`.
     async fn update_membership(
         &self,
         id: MembershipId,

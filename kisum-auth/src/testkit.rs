@@ -24,7 +24,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_core::StoreErrorKind;
 use kisum_guard::{
-    CompanyId, CompanySlug, DelegationId, PermissionPattern, RoleKey, SessionId, UserId,
+    CompanyId, CompanySlug, DelegationId, MembershipId, PermissionPattern, RoleKey, SessionId,
+    UserId,
 };
 
 use crate::directory::{
@@ -174,6 +175,8 @@ macro_rules! directory_store_conformance {
             load_access_gathers_everything_for_aggregation,
             load_access_of_non_member_is_none,
             concurrent_membership_edits_each_bump_once,
+            the_last_active_owner_cannot_be_demoted,
+            racing_demotions_keep_an_active_owner,
         );
     };
 }
@@ -416,6 +419,102 @@ pub async fn pruning_deletes_only_sessions_ended_before_the_cutoff<S: SessionSto
     assert_eq!(store.get_session(idle.id).await.unwrap(), None);
     assert_eq!(store.get_session(revoked.id).await.unwrap(), None);
     assert_eq!(store.get_session(live.id).await.unwrap(), Some(live));
+}
+
+/// A company with `owners` active owners; their memberships.
+async fn company_with_owners<S: DirectoryStore>(store: &S, owners: usize) -> Vec<Membership> {
+    let company = Company {
+        id: CompanyId::new(),
+        slug: unique_slug(),
+        name: "Owners".into(),
+        status: CompanyStatus::Active,
+        created_at: t(0),
+    };
+    let first = Membership::new(
+        company.id,
+        UserId::new(),
+        MembershipStatus::Active,
+        [RoleKey::owner()].into(),
+        BTreeSet::new(),
+        t(0),
+    );
+    store.create_company(&company, Some(&first)).await.unwrap();
+    let mut all = vec![first];
+    for _ in 1..owners {
+        let m = Membership::new(
+            company.id,
+            UserId::new(),
+            MembershipStatus::Active,
+            [RoleKey::owner()].into(),
+            BTreeSet::new(),
+            t(0),
+        );
+        store.create_membership(&m).await.unwrap();
+        all.push(m);
+    }
+    all
+}
+
+pub async fn the_last_active_owner_cannot_be_demoted<S: DirectoryStore>(store: Arc<S>) {
+    let owners = company_with_owners(&*store, 1).await;
+    let last = owners[0].id;
+    for patch in [
+        MembershipPatch {
+            status: Some(MembershipStatus::Suspended),
+            ..MembershipPatch::default()
+        },
+        MembershipPatch {
+            status: Some(MembershipStatus::Revoked),
+            ..MembershipPatch::default()
+        },
+        MembershipPatch {
+            roles: Some(BTreeSet::new()),
+            ..MembershipPatch::default()
+        },
+    ] {
+        let err = store
+            .update_membership(last, &patch, t(10))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Conflict, "{patch:?}");
+    }
+    let m = store.get_membership(last).await.unwrap().unwrap();
+    assert_eq!(
+        (m.status, m.access_version),
+        (MembershipStatus::Active, 1),
+        "unchanged"
+    );
+    // Changes that keep it an active owner pass.
+    let grants = MembershipPatch {
+        module_grants: Some([kisum_guard::ModuleKey::new("finance").unwrap()].into()),
+        ..MembershipPatch::default()
+    };
+    store.update_membership(last, &grants, t(11)).await.unwrap();
+}
+
+pub async fn racing_demotions_keep_an_active_owner<S: DirectoryStore>(store: Arc<S>) {
+    let owners = company_with_owners(&*store, 2).await;
+    let demote = MembershipPatch {
+        roles: Some(BTreeSet::new()),
+        ..MembershipPatch::default()
+    };
+    let racing = |id: MembershipId| {
+        let (store, demote) = (store.clone(), demote.clone());
+        tokio::spawn(async move { store.update_membership(id, &demote, t(10)).await })
+    };
+    let (a, b) = (racing(owners[0].id), racing(owners[1].id));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert_eq!(
+        usize::from(a.is_ok()) + usize::from(b.is_ok()),
+        1,
+        "exactly one of two racing demotions passes: {a:?} {b:?}"
+    );
+    let mut still = 0;
+    for m in &owners {
+        let m = store.get_membership(m.id).await.unwrap().unwrap();
+        still += usize::from(m.roles.contains(kisum_guard::OWNER_ROLE));
+    }
+    assert_eq!(still, 1);
 }
 
 pub async fn session_round_trips<S: SessionStore>(store: Arc<S>) {

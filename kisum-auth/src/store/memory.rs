@@ -6,11 +6,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kisum_core::StoreError;
-use kisum_guard::{CompanyId, CompanySlug, DelegationId, MembershipId, RoleKey, SessionId, UserId};
+use kisum_guard::{
+    CompanyId, CompanySlug, DelegationId, MembershipId, OWNER_ROLE, RoleKey, SessionId, UserId,
+};
 
 use crate::directory::{
-    AccessBump, AccessInputs, Company, Delegation, DelegationGrant, DirectoryStore, Membership,
-    MembershipPatch, Role,
+    AccessBump, AccessInputs, Company, Delegation, DelegationGrant, DirectoryStore, LAST_OWNER,
+    Membership, MembershipPatch, Role,
 };
 use crate::identity::{Email, User, UserStore};
 use crate::onetime::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
@@ -399,6 +401,7 @@ impl DirectoryStore for MemoryAuthStore {
             .memberships
             .get_mut(&id)
             .ok_or_else(|| StoreError::not_found(format!("membership {id}")))?;
+        let before = m.clone();
         if let Some(roles) = &patch.roles {
             m.roles.clone_from(roles);
         }
@@ -407,6 +410,18 @@ impl DirectoryStore for MemoryAuthStore {
         }
         if let Some(status) = patch.status {
             m.status = status;
+        }
+        let active_owner = |m: &Membership| {
+            m.status == crate::directory::MembershipStatus::Active && m.roles.contains(OWNER_ROLE)
+        };
+        if active_owner(&before)
+            && !s
+                .memberships
+                .values()
+                .any(|o| o.company_id == before.company_id && active_owner(o))
+        {
+            s.memberships.insert(id, before);
+            return Err(StoreError::conflict(LAST_OWNER));
         }
         let bumps = s.bump(&[id], at);
         let m = s

@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::directory::{
     AccessBump, AccessInputs, Company, CompanyStatus, Delegation, DelegationGrant, DirectoryStore,
-    Membership, MembershipPatch, MembershipStatus, Role,
+    LAST_OWNER, Membership, MembershipPatch, MembershipStatus, Role,
 };
 use crate::identity::{Email, PasswordHash, User, UserStore};
 use crate::refresh::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
@@ -701,6 +701,26 @@ impl DirectoryStore for PgAuthStore {
         at: DateTime<Utc>,
     ) -> Result<(Membership, Vec<AccessBump>), StoreError> {
         let mut tx = self.begin().await?;
+        // The last active owner: changes to an active owner take the company's row lock, so
+        // two owners demoting each other at once are serialized and the second sees the first.
+        let before = sqlx::query(
+            "SELECT company_id, (status = 'active' AND 'owner' = ANY(roles)) AS owner
+             FROM memberships WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| StoreError::not_found(format!("membership {id}")))?;
+        let company: Uuid = get(&before, "company_id")?;
+        let was_owner: bool = get(&before, "owner")?;
+        if was_owner {
+            sqlx::query("SELECT id FROM companies WHERE id = $1 FOR UPDATE")
+                .bind(company)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        }
         let updated = sqlx::query(
             "UPDATE memberships SET roles = COALESCE($2, roles), module_grants = COALESCE($3, module_grants),
                  status = COALESCE($4, status)
@@ -716,6 +736,19 @@ impl DirectoryStore for PgAuthStore {
         .rows_affected();
         if updated == 0 {
             return Err(StoreError::not_found(format!("membership {id}")));
+        }
+        if was_owner {
+            let owners: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM memberships
+                 WHERE company_id = $1 AND status = 'active' AND 'owner' = ANY(roles)",
+            )
+            .bind(company)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            if owners == 0 {
+                return Err(StoreError::conflict(LAST_OWNER));
+            }
         }
         let bumps = bump(&mut tx, &[*id.as_uuid()], at).await?;
         let row = sqlx::query(q(format!(

@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::directory::{
     AccessBump, AccessInputs, Company, CompanyStatus, Delegation, DelegationGrant, DirectoryStore,
-    Membership, MembershipPatch, MembershipStatus, Role,
+    LAST_OWNER, Membership, MembershipPatch, MembershipStatus, Role,
 };
 use crate::identity::{Email, PasswordHash, User, UserStore};
 use crate::refresh::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
@@ -782,6 +782,15 @@ impl DirectoryStore for SqliteAuthStore {
         at: DateTime<Utc>,
     ) -> Result<(Membership, Vec<AccessBump>), StoreError> {
         let mut tx = self.begin_write().await?;
+        // Writes take turns (`BEGIN IMMEDIATE`): the owner count below sees every other change.
+        let was_owner: Option<bool> = sqlx::query_scalar(
+            "SELECT status = 'active' AND EXISTS (SELECT 1 FROM json_each(roles) WHERE value = 'owner')
+             FROM memberships WHERE id = ?1",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
         let row = sqlx::query(concat!(
             "UPDATE memberships SET roles = COALESCE(?2, roles),
                  module_grants = COALESCE(?3, module_grants), status = COALESCE(?4, status),
@@ -800,6 +809,20 @@ impl DirectoryStore for SqliteAuthStore {
         .map_err(store_error)?
         .ok_or_else(|| StoreError::not_found(format!("membership {id}")))?;
         let membership = membership_from_row(&row, "")?;
+        if was_owner == Some(true) {
+            let owners: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM memberships
+                 WHERE company_id = ?1 AND status = 'active'
+                   AND EXISTS (SELECT 1 FROM json_each(roles) WHERE value = 'owner')",
+            )
+            .bind(membership.company_id.as_uuid())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            if owners == 0 {
+                return Err(StoreError::conflict(LAST_OWNER));
+            }
+        }
         let own = vec![AccessBump {
             membership_id: membership.id,
             access_version: membership.access_version,
