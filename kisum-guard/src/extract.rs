@@ -7,7 +7,7 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
-use crate::denial::{DenialCode, PROBLEM_CONTENT_TYPE, Problem};
+use crate::denial::{DenialCode, Problem};
 use crate::layer::{Access, Guarded, Principal};
 
 /// The problem document of a JSON body axum's `Json` refused, the same in every Kisum router:
@@ -57,12 +57,7 @@ impl IntoResponse for ExtractError {
             Self::NoAccess => Problem::new(500, "guard_missing", "server misconfiguration")
                 .with_detail("this route's guard requirement does not resolve company access"),
         };
-        (
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            [(axum::http::header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE)],
-            serde_json::to_vec(&problem).unwrap_or_default(),
-        )
-            .into_response()
+        problem.into_response()
     }
 }
 
@@ -77,14 +72,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
         if guarded.is_some() {
             // An optional route without a token, extracted as if required.
             let p = Problem::from(DenialCode::Unauthenticated);
-            return Err((
-                axum::http::StatusCode::UNAUTHORIZED,
-                [
-                    (axum::http::header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE),
-                    (axum::http::header::WWW_AUTHENTICATE, "Bearer"),
-                ],
-                serde_json::to_vec(&p).unwrap_or_default(),
-            )
+            return Err(crate::http::ProblemResponse::new(p)
+                .with_challenge("Bearer")
                 .into_response());
         }
         Err(ExtractError::GuardMissing.into_response())

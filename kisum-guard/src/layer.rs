@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderMap, Request, Response, header};
 use http_body_util::{Either, Full};
 use tracing::Instrument as _;
 
@@ -16,7 +16,7 @@ use crate::claims::Claims;
 use crate::clock::{Clock, SystemClock};
 use crate::consistency::{CONSISTENCY_HEADER, ConsistencyToken};
 use crate::context::AccessContext;
-use crate::denial::{DenialCode, PROBLEM_CONTENT_TYPE, Problem};
+use crate::denial::{DenialCode, Problem};
 use crate::events::InvalidationEvent;
 use crate::ids::{SessionId, UserId};
 use crate::jwks::{JwksSource, KeyCache, KeyCacheConfig};
@@ -26,8 +26,7 @@ use crate::verify::{TokenVerifier, VerifierConfig};
 
 /// The company header.
 pub const ORG_HEADER: &str = "x-org";
-/// The request-id header.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub use crate::http::REQUEST_ID_HEADER;
 
 /// The verified identity of a request.
 #[derive(Debug, Clone)]
@@ -533,14 +532,7 @@ fn unauthenticated(detail: &str) -> Problem {
     Problem::from(DenialCode::Unauthenticated).with_detail(detail)
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
-        .filter(|t| !t.is_empty())
-}
+use crate::http::bearer;
 
 /// The body of a guarded response: the inner service's, or a problem document.
 pub type GuardBody<B> = Either<B, Full<Bytes>>;
@@ -553,36 +545,24 @@ pub fn problem_response<B>(
     request_id: Option<&str>,
 ) -> Response<GuardBody<B>> {
     let request_id = request_id.map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
-    problem.request_id = Some(request_id.clone());
-    let body = serde_json::to_vec(&problem).unwrap_or_default();
-    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
-    *response.status_mut() =
-        StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        headers.insert(REQUEST_ID_HEADER, v);
-    }
-    if problem.status == 401 {
-        let challenge = match problem.code.as_str() {
-            "unauthenticated"
-                if problem.detail.as_deref() == Some("a bearer access token is required") =>
-            {
-                "Bearer".to_owned()
-            }
-            _ => format!(
-                "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                problem.code
-            ),
-        };
-        if let Ok(v) = HeaderValue::from_str(&challenge) {
-            headers.insert(header::WWW_AUTHENTICATE, v);
+    problem.request_id = Some(request_id);
+    let challenge = (problem.status == 401).then(|| match problem.code.as_str() {
+        "unauthenticated"
+            if problem.detail.as_deref() == Some("a bearer access token is required") =>
+        {
+            "Bearer".to_owned()
         }
-    }
+        _ => format!(
+            "Bearer error=\"invalid_token\", error_description=\"{}\"",
+            problem.code
+        ),
+    });
+    let mut answer = crate::http::ProblemResponse::new(problem);
+    answer.challenge = challenge;
+    let (status, headers, body) = answer.into_parts();
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
     response
 }
 

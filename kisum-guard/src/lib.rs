@@ -91,6 +91,7 @@ pub mod denial;
 pub mod events;
 #[cfg(feature = "axum")]
 pub mod extract;
+pub mod http;
 pub mod ids;
 pub mod jwks;
 pub mod layer;

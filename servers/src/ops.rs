@@ -50,7 +50,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// The request id header, generated when absent and echoed on every response.
-pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+pub use kisum_guard::http::REQUEST_ID_HEADER;
 /// Counter of answered requests, labelled `method`, `route` (the matched route pattern, or
 /// `unmatched`) and `status`.
 pub const HTTP_REQUESTS_TOTAL: &str = "kisum_http_requests_total";
@@ -645,19 +645,13 @@ async fn shed_load(in_flight: Arc<Semaphore>, max: usize, req: Request, next: Ne
     response
 }
 
-/// A problem document as an `application/problem+json` response.
+/// A problem document as an `application/problem+json` response with `status`, rendered by
+/// the one renderer of the workspace ([`kisum_guard::http::ProblemResponse`]).
 #[must_use]
 pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
-    let body = serde_json::to_vec(problem).unwrap_or_default();
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
-        )],
-        body,
-    )
-        .into_response()
+    let mut problem = problem.clone();
+    problem.status = status.as_u16();
+    kisum_guard::http::ProblemResponse::new(problem).into_response()
 }
 
 // ---- serving and shutdown -------------------------------------------------------------------

@@ -1,12 +1,11 @@
 //! Problem documents for the Auth routers: every failure is a status, a machine `code` and a
 //! human `title`; stores failing answer 503, never a panic.
 
-use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kisum_core::{StoreError, StoreErrorKind};
-use kisum_guard::{DenialCode, FieldError, PROBLEM_CONTENT_TYPE, Problem};
+use kisum_guard::{DenialCode, FieldError, Problem};
 
 use crate::access::AccessError;
 use crate::service::AuthError;
@@ -235,22 +234,11 @@ impl From<JsonRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, Json(self.problem)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
-        );
-        if let Some(secs) = self.retry_after
-            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-        {
-            headers.insert(header::RETRY_AFTER, v);
-        }
+        let mut answer = kisum_guard::http::ProblemResponse::new(self.problem);
+        answer.retry_after = self.retry_after;
         if self.bearer_challenge {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            answer = answer.with_challenge("Bearer");
         }
-        response
+        answer.into_response()
     }
 }

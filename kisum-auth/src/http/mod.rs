@@ -237,14 +237,7 @@ pub struct Caller {
     pub session: Session,
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
+use kisum_guard::http::bearer;
 
 impl FromRequestParts<AuthState> for Caller {
     type Rejection = ApiError;

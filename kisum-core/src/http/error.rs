@@ -1,11 +1,10 @@
 //! Problem documents for the Core router: every failure is a status, a machine `code` and a
 //! human `title`; an unreachable store answers 503, any other store failure 500, never a panic.
 
-use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use kisum_guard::{DenialCode, FieldError, PROBLEM_CONTENT_TYPE, Problem};
+use kisum_guard::{DenialCode, FieldError, Problem};
 
 use crate::service::EntitlementError;
 use crate::store::{StoreError, StoreErrorKind};
@@ -140,17 +139,11 @@ impl From<PathRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, Json(self.problem)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
-        );
-        if status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        let unauthorized = self.problem.status == StatusCode::UNAUTHORIZED.as_u16();
+        let mut answer = kisum_guard::http::ProblemResponse::new(*self.problem);
+        if unauthorized {
+            answer = answer.with_challenge("Bearer");
         }
-        response
+        answer.into_response()
     }
 }

@@ -36,7 +36,7 @@ use std::str::FromStr;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -57,8 +57,8 @@ pub mod error;
 
 pub use error::ApiError;
 
-/// The `X-Request-Id` header.
-pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The `X-Request-Id` header (the one constant, [`kisum_guard::http::REQUEST_ID_HEADER`]).
+pub use kisum_guard::http::REQUEST_ID_HEADER as REQUEST_ID;
 
 /// The `X-Kisum-Consistency` header.
 pub static CONSISTENCY: HeaderName = HeaderName::from_static(CONSISTENCY_HEADER);
@@ -135,14 +135,7 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
+use kisum_guard::http::bearer;
 
 /// Requires `Authorization: Bearer <secret>` matching one of the service keys (compared in
 /// constant time by [`ServiceKeys::verify`]) and records the key's name for the handlers.

@@ -1,0 +1,164 @@
+//! The HTTP edge every Kisum listener shares — the guard layer, Auth, Core, the reference module
+//! and the servers' own answers: one bearer parser, one request-id header, and one renderer of
+//! problem documents ([`ProblemResponse`]) that owns the content type, `Cache-Control: no-store`,
+//! `WWW-Authenticate`, `Retry-After` and `X-Request-Id`.
+
+use http::StatusCode;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use crate::denial::{PROBLEM_CONTENT_TYPE, Problem};
+
+/// The request-id header, read from clients and proxies and set on every answer.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, surrounding
+/// spaces trimmed), or `None` when there is no such header or it is empty.
+///
+/// ```
+/// use http::HeaderMap;
+/// let mut h = HeaderMap::new();
+/// h.insert("authorization", "bearer  abc ".parse().unwrap());
+/// assert_eq!(kisum_guard::http::bearer(&h), Some("abc"));
+/// h.insert("authorization", "Basic abc".parse().unwrap());
+/// assert_eq!(kisum_guard::http::bearer(&h), None);
+/// ```
+#[must_use]
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// A problem document on its way out: the one place where a [`Problem`] becomes an HTTP answer.
+///
+/// The status is the problem's; the body is `application/problem+json`; every answer carries
+/// `Cache-Control: no-store` (errors are about this request, never to be cached) and, when the
+/// problem names its request, `X-Request-Id`. A `WWW-Authenticate` challenge and `Retry-After`
+/// are added when set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProblemResponse {
+    /// The problem.
+    pub problem: Problem,
+    /// The `WWW-Authenticate` value, if any (for 401s).
+    pub challenge: Option<String>,
+    /// `Retry-After`, in whole seconds, if any (for 429 and 503).
+    pub retry_after: Option<u64>,
+}
+
+impl ProblemResponse {
+    /// `problem`, with no challenge and no `Retry-After`.
+    #[must_use]
+    pub fn new(problem: Problem) -> Self {
+        Self {
+            problem,
+            challenge: None,
+            retry_after: None,
+        }
+    }
+
+    /// With `WWW-Authenticate: value`.
+    #[must_use]
+    pub fn with_challenge(mut self, value: impl Into<String>) -> Self {
+        self.challenge = Some(value.into());
+        self
+    }
+
+    /// With `Retry-After: seconds`.
+    #[must_use]
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The status, headers and body of the answer.
+    #[must_use]
+    pub fn into_parts(self) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let status =
+            StatusCode::from_u16(self.problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(id) = &self.problem.request_id
+            && let Ok(v) = HeaderValue::from_str(id)
+        {
+            headers.insert(REQUEST_ID_HEADER, v);
+        }
+        if let Some(challenge) = &self.challenge
+            && let Ok(v) = HeaderValue::from_str(challenge)
+        {
+            headers.insert(header::WWW_AUTHENTICATE, v);
+        }
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        let body = serde_json::to_vec(&self.problem).unwrap_or_default();
+        (status, headers, body)
+    }
+}
+
+impl From<Problem> for ProblemResponse {
+    fn from(problem: Problem) -> Self {
+        Self::new(problem)
+    }
+}
+
+#[cfg(feature = "axum")]
+impl axum::response::IntoResponse for ProblemResponse {
+    fn into_response(self) -> axum::response::Response {
+        let (status, headers, body) = self.into_parts();
+        (status, headers, body).into_response()
+    }
+}
+
+#[cfg(feature = "axum")]
+impl axum::response::IntoResponse for Problem {
+    fn into_response(self) -> axum::response::Response {
+        ProblemResponse::new(self).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_renderer_owns_every_problem_header() {
+        let problem = Problem::new(429, "rate_limited", "too many requests").with_request_id("r-1");
+        let (status, headers, body) = ProblemResponse::new(problem.clone())
+            .with_retry_after(7)
+            .with_challenge("Bearer")
+            .into_parts();
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(headers[header::CONTENT_TYPE], PROBLEM_CONTENT_TYPE);
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+        assert_eq!(headers[REQUEST_ID_HEADER], "r-1");
+        assert_eq!(headers[header::RETRY_AFTER], "7");
+        assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(serde_json::from_slice::<Problem>(&body).unwrap(), problem);
+        let (_, bare, _) =
+            ProblemResponse::new(Problem::new(404, "not_found", "not found")).into_parts();
+        assert!(!bare.contains_key(REQUEST_ID_HEADER) && !bare.contains_key(header::RETRY_AFTER));
+    }
+
+    #[test]
+    fn bearer_tokens_are_parsed_one_way() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        for (value, want) in [
+            ("Bearer abc", Some("abc")),
+            ("BEARER abc", Some("abc")),
+            ("Bearer   ", None),
+            ("Bearer", None),
+            ("Token abc", None),
+        ] {
+            h.insert(header::AUTHORIZATION, value.parse().unwrap());
+            assert_eq!(bearer(&h), want, "{value}");
+        }
+    }
+}
