@@ -123,6 +123,76 @@ impl axum::response::IntoResponse for Problem {
     }
 }
 
+/// The service whose key an internal request carried, and what that key may call: put in the
+/// request's extensions by [`service_key`] (for handlers and the audit log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCaller {
+    /// The key's name (never its secret).
+    pub name: String,
+    /// The key's scopes.
+    pub scopes: crate::Scopes,
+}
+
+/// Middleware of an internal listener (with `axum::middleware::from_fn_with_state(keys, ..)`):
+/// requires `Authorization: Bearer <secret>` matching one of `keys` (compared in constant time)
+/// and records the [`ServiceCaller`]; anything else is answered 401 `unauthenticated`.
+///
+/// # Errors
+/// None: a refusal is the response.
+#[cfg(feature = "axum")]
+pub async fn service_key(
+    axum::extract::State(keys): axum::extract::State<crate::ServiceKeys>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let presented = bearer(request.headers()).unwrap_or_default();
+    match keys.identify(presented) {
+        Some((name, scopes)) => {
+            tracing::debug!(service = name, "service key accepted");
+            let caller = ServiceCaller {
+                name: name.to_owned(),
+                scopes,
+            };
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        None => {
+            tracing::info!("internal request without a valid service key");
+            ProblemResponse::new(
+                Problem::from(crate::DenialCode::Unauthenticated)
+                    .with_detail("a valid service key is required"),
+            )
+            .with_challenge("Bearer")
+            .into_response()
+        }
+    }
+}
+
+/// `route` callable only with a service key holding `scope` (after [`service_key`]); others are
+/// answered 403 `insufficient_scope`. Method-not-allowed answers are unaffected.
+#[cfg(feature = "axum")]
+#[must_use]
+pub fn scoped<S: Clone + Send + Sync + 'static>(
+    route: axum::routing::MethodRouter<S>,
+    scope: crate::ServiceScope,
+) -> axum::routing::MethodRouter<S> {
+    use axum::response::IntoResponse as _;
+    route.route_layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+            match request.extensions().get::<ServiceCaller>() {
+                Some(c) if c.scopes.contains(scope) => next.run(request).await,
+                caller => {
+                    let name = caller.map_or("?", |c| c.name.as_str());
+                    Problem::new(403, "insufficient_scope", "insufficient scope")
+                        .with_detail(format!("service key `{name}` lacks the `{scope}` scope"))
+                        .into_response()
+                }
+            }
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

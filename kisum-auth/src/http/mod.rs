@@ -8,14 +8,14 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use kisum_guard::{
     AccessContext, CONSISTENCY_HEADER, Claims, CompanyId, ConsistencyToken, DenialCode,
-    InvalidationEvent, Scopes, ServiceKeys, ServiceScope, SessionId, UserId,
+    InvalidationEvent, ServiceKeys, ServiceScope, SessionId, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -237,7 +237,7 @@ pub struct Caller {
     pub session: Session,
 }
 
-use kisum_guard::http::bearer;
+use kisum_guard::http::{bearer, scoped};
 
 impl FromRequestParts<AuthState> for Caller {
     type Rejection = ApiError;
@@ -804,57 +804,6 @@ pub fn public_router(state: AuthState) -> Router {
 
 // ---- internal ------------------------------------------------------------------------------
 
-/// Requires `Authorization: Bearer <service key>` matching one of the configured keys
-/// ([`ServiceKeys::verify`]: every key compared in constant time).
-async fn service_key(State(s): State<AuthState>, mut request: Request, next: Next) -> Response {
-    let presented = bearer(request.headers()).unwrap_or_default();
-    match s.service_keys.identify(presented) {
-        Some((service, scopes)) => {
-            tracing::debug!(service, "service key accepted");
-            request.extensions_mut().insert(ServiceCaller {
-                name: service.to_owned(),
-                scopes,
-            });
-            next.run(request).await
-        }
-        None => ApiError::unauthenticated()
-            .detail("a valid service key is required")
-            .into_response(),
-    }
-}
-
-/// The service whose key the internal request carried, and what that key may call.
-#[derive(Clone)]
-struct ServiceCaller {
-    name: String,
-    scopes: Scopes,
-}
-
-/// Each internal route needs its own scope: a guard's key resolves access, it does not read
-/// the audit log or publish events (403 `insufficient_scope`).
-fn scoped<S: Clone + Send + Sync + 'static>(
-    route: axum::routing::MethodRouter<S>,
-    scope: ServiceScope,
-) -> axum::routing::MethodRouter<S> {
-    route.route_layer(middleware::from_fn(
-        move |request: Request, next: Next| async move {
-            match request.extensions().get::<ServiceCaller>() {
-                Some(c) if c.scopes.contains(scope) => next.run(request).await,
-                caller => {
-                    let name = caller.map_or("?", |c| c.name.as_str());
-                    ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        "insufficient_scope",
-                        "insufficient scope",
-                    )
-                    .detail(format!("service key `{name}` lacks the `{scope}` scope"))
-                    .into_response()
-                }
-            }
-        },
-    ))
-}
-
 #[derive(Deserialize)]
 struct ResolveBody {
     user_id: UserId,
@@ -989,7 +938,10 @@ pub fn internal_router(state: AuthState) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), service_key))
+        .layer(middleware::from_fn_with_state(
+            state.service_keys.clone(),
+            kisum_guard::http::service_key,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(request_id))
         .with_state(state)

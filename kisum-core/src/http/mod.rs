@@ -91,9 +91,8 @@ impl CoreState {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// The name of the service key the current request presented.
-#[derive(Debug, Clone)]
-pub struct ServiceKeyName(pub String);
+/// The service key the current request presented (set by the shared middleware).
+pub use kisum_guard::http::ServiceCaller;
 
 fn usable_request_id(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
@@ -135,28 +134,6 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
-use kisum_guard::http::bearer;
-
-/// Requires `Authorization: Bearer <secret>` matching one of the service keys (compared in
-/// constant time by [`ServiceKeys::verify`]) and records the key's name for the handlers.
-async fn service_key(State(s): State<CoreState>, mut request: Request, next: Next) -> Response {
-    let name = bearer(request.headers())
-        .and_then(|secret| s.service_keys.verify(secret))
-        .map(str::to_owned);
-    match name {
-        Some(name) => {
-            request.extensions_mut().insert(ServiceKeyName(name));
-            next.run(request).await
-        }
-        None => {
-            tracing::info!("internal request without a valid service key");
-            ApiError::unauthenticated()
-                .detail("a valid service key is required")
-                .into_response()
-        }
-    }
-}
-
 /// The acting service key (and request id) of a write, for the audit log.
 struct Caller(Actor);
 
@@ -164,9 +141,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ServiceKeyName(name) = parts
+        let ServiceCaller { name, .. } = parts
             .extensions
-            .get::<ServiceKeyName>()
+            .get::<ServiceCaller>()
             .ok_or_else(ApiError::unauthenticated)?;
         let actor = Actor::new(name.as_str());
         Ok(Self(match parts.extensions.get::<RequestId>() {
@@ -468,7 +445,10 @@ pub fn internal_router(state: CoreState) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), service_key))
+        .layer(middleware::from_fn_with_state(
+            state.service_keys.clone(),
+            kisum_guard::http::service_key,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
