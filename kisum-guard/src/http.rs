@@ -172,7 +172,6 @@ pub async fn service_key(
 /// `route` callable only with a service key holding `scope` (after [`service_key`]); others are
 /// answered 403 `insufficient_scope`. Method-not-allowed answers are unaffected.
 #[cfg(feature = "axum")]
-#[must_use]
 pub fn scoped<S: Clone + Send + Sync + 'static>(
     route: axum::routing::MethodRouter<S>,
     scope: crate::ServiceScope,
