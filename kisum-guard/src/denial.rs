@@ -117,39 +117,34 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    /// The field error of a JSON body that parsed but does not fit its type, read from the
-    /// deserializer's message in the `path: error` form of `serde_path_to_error` (what axum's
-    /// `Json` rejection reports, after its own `…target type: ` prefix): the field is the dotted
-    /// path of the offending value (`roles.0`), extended by the name of a missing field
-    /// (`email`); empty when the message names neither (a body that is not an object). The
-    /// message is the deserializer's, without the prefix.
+    /// The field error of a JSON body that parsed but does not fit its type: the field is the
+    /// deserializer's path to the offending value, dotted (`roles.0`), extended by the name of a
+    /// missing field (`email`, which serde reports only in its message); empty when the body is
+    /// not an object. The message is the error as `serde_path_to_error` shows it (`path: why`).
+    #[cfg(feature = "axum")]
     #[must_use]
-    pub fn from_json_error(message: &str) -> Self {
-        const PREFIX: &str = "into the target type: ";
-        let text = message
-            .find(PREFIX)
-            .map_or(message, |i| &message[i + PREFIX.len()..]);
-        let (path, rest) = match text.split_once(": ") {
-            Some((p, r)) if !p.is_empty() && !p.contains(char::is_whitespace) => (p, r),
-            _ => ("", text),
-        };
-        let mut field = path
-            .replace('[', ".")
-            .replace(']', "")
-            .trim_start_matches('.')
-            .to_owned();
-        if let Some(missing) = rest
+    pub fn from_path_error(error: &serde_path_to_error::Error<serde_json::Error>) -> Self {
+        use serde_path_to_error::Segment;
+        let mut parts: Vec<String> = error
+            .path()
+            .iter()
+            .filter_map(|segment| match segment {
+                Segment::Seq { index } => Some(index.to_string()),
+                Segment::Map { key } => Some(key.clone()),
+                Segment::Enum { variant } => Some(variant.clone()),
+                Segment::Unknown => None,
+            })
+            .collect();
+        let inner = error.inner().to_string();
+        if let Some(missing) = inner
             .strip_prefix("missing field `")
             .and_then(|r| r.split('`').next())
         {
-            if !field.is_empty() {
-                field.push('.');
-            }
-            field.push_str(missing);
+            parts.push(missing.to_owned());
         }
         Self {
-            field,
-            message: text.to_owned(),
+            field: parts.join("."),
+            message: error.to_string(),
         }
     }
 }
@@ -226,29 +221,44 @@ impl From<DenialCode> for Problem {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "axum")]
     #[test]
     fn json_errors_name_their_field() {
-        let prefix = "Failed to deserialize the JSON body into the target type: ";
-        for (message, field) in [
-            ("missing field `email` at line 1 column 2", "email"),
-            (
-                "email: invalid type: integer `1`, expected a string at line 1 column 10",
-                "email",
-            ),
-            ("roles[1]: invalid type: null, expected a string", "roles.1"),
-            ("b[0]: missing field `y` at line 1 column 23", "b.0.y"),
-            (
-                "purpose: unknown variant `x`, expected `login` or `verify_email`",
-                "purpose",
-            ),
-            (
-                "invalid type: integer `3`, expected struct Body at line 1 column 1",
-                "",
-            ),
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code, reason = "only deserialized")]
+        struct Point {
+            y: i32,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        #[allow(dead_code, reason = "only deserialized")]
+        enum Purpose {
+            Login,
+            VerifyEmail,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code, reason = "only deserialized")]
+        struct Body {
+            email: String,
+            #[serde(default)]
+            roles: Vec<String>,
+            #[serde(default)]
+            b: Vec<Point>,
+            purpose: Option<Purpose>,
+        }
+        for (body, field) in [
+            (r#"{}"#, "email"),
+            (r#"{"email": 1}"#, "email"),
+            (r#"{"email": "a", "roles": ["x", null]}"#, "roles.1"),
+            (r#"{"email": "a", "b": [{}]}"#, "b.0.y"),
+            (r#"{"email": "a", "purpose": "x"}"#, "purpose"),
+            (r#"3"#, ""),
         ] {
-            let e = FieldError::from_json_error(&format!("{prefix}{message}"));
-            assert_eq!(e.field, field, "{message}");
-            assert_eq!(e.message, message);
+            let mut de = serde_json::Deserializer::from_str(body);
+            let e = serde_path_to_error::deserialize::<_, Body>(&mut de).unwrap_err();
+            let f = FieldError::from_path_error(&e);
+            assert_eq!(f.field, field, "{body}");
+            assert_eq!(f.message, e.to_string());
         }
     }
 

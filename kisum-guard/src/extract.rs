@@ -10,31 +10,6 @@ use axum::response::{IntoResponse, Response};
 use crate::denial::{DenialCode, Problem};
 use crate::layer::{Access, Guarded, Principal};
 
-/// The problem document of a JSON body axum's `Json` refused, the same in every Kisum router:
-/// a body that parsed but does not fit its type is 422 `validation_failed` naming the field
-/// ([`FieldError::from_json_error`](crate::FieldError::from_json_error)); a body that could not
-/// be read (over the size limit) 413 `payload_too_large`; anything else (malformed JSON, no JSON
-/// content type) 400 `invalid_request`.
-#[must_use]
-pub fn json_rejection_problem(rejection: &axum::extract::rejection::JsonRejection) -> Problem {
-    use axum::extract::rejection::JsonRejection;
-    match rejection {
-        JsonRejection::JsonDataError(e) => {
-            let text = e.body_text();
-            let mut p =
-                Problem::new(422, "validation_failed", "validation failed").with_detail(&text);
-            p.errors.push(crate::FieldError::from_json_error(&text));
-            p
-        }
-        JsonRejection::BytesRejection(_) => {
-            Problem::new(413, "payload_too_large", "request body too large")
-        }
-        other => {
-            Problem::new(400, "invalid_request", "invalid request").with_detail(other.body_text())
-        }
-    }
-}
-
 /// Why an extractor could not answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtractError {

@@ -11,7 +11,6 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -378,10 +377,9 @@ async fn create(
     State(s): State<ModuleState>,
     principal: Principal,
     access: Access,
-    body: Result<Json<NewInvoice>, JsonRejection>,
+    body: Result<kisum_guard::http::ApiJson<NewInvoice>, Problem>,
 ) -> Result<(StatusCode, Json<Invoice>), Response> {
-    let Json(body) = body.map_err(|e| {
-        let p = kisum_guard::extract::json_rejection_problem(&e);
+    let kisum_guard::http::ApiJson(body) = body.map_err(|p| {
         let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
         problem_response(status, &p)
     })?;

@@ -104,10 +104,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
 
 /// A JSON body whose rejection is answered only after the access checks, so that a caller
 /// without access learns nothing from the shape of their request.
-type Body<T> = Result<ApiJson<T>, ApiError>;
+type Body<T> = Result<ApiJson<T>, kisum_guard::Problem>;
 
 fn body<T>(b: Body<T>) -> Result<T, ApiError> {
-    b.map(|ApiJson(v)| v)
+    b.map(|ApiJson(v)| v).map_err(ApiError::from)
 }
 
 /// The caller's access context in the company `org` (an id or a slug).

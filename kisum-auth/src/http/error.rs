@@ -1,7 +1,6 @@
 //! Problem documents for the Auth routers: every failure is a status, a machine `code` and a
 //! human `title`; stores failing answer 503, never a panic.
 
-use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kisum_core::{StoreError, StoreErrorKind};
@@ -222,10 +221,10 @@ impl From<AuthError> for ApiError {
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> Self {
+impl From<Problem> for ApiError {
+    fn from(problem: Problem) -> Self {
         Self {
-            problem: kisum_guard::extract::json_rejection_problem(&r),
+            problem,
             bearer_challenge: false,
             retry_after: None,
         }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -213,20 +213,7 @@ impl RateLimits {
     }
 }
 
-/// A JSON body whose rejections are problem documents (400 malformed, 422 wrong shape, 413 too
-/// large).
-pub struct ApiJson<T>(pub T);
-
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Self(v)),
-            Err(rejection) => Err(ApiError::from(rejection as JsonRejection)),
-        }
-    }
-}
+pub use kisum_guard::http::ApiJson;
 
 /// The signed-in caller of a Bearer route.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! Problem documents for the Core router: every failure is a status, a machine `code` and a
 //! human `title`; an unreachable store answers 503, any other store failure 500, never a panic.
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kisum_guard::{DenialCode, FieldError, Problem};
@@ -123,10 +123,10 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> Self {
+impl From<Problem> for ApiError {
+    fn from(problem: Problem) -> Self {
         Self {
-            problem: Box::new(kisum_guard::extract::json_rejection_problem(&r)),
+            problem: Box::new(problem),
         }
     }
 }
