@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use kisum_auth::audit::AuditStore as _;
 use kisum_auth::credentials::HashGate;
 use kisum_auth::email::{
@@ -20,8 +19,8 @@ use kisum_auth::service::{AuthService, SessionConfig};
 use kisum_auth::{Email, MemoryAuthStore, UserStore as _};
 use kisum_core::MemoryCoreStore;
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
+use crate::client::call_json;
 use crate::fixture::{World, auth_service_with};
 
 const PW: &str = "correct horse battery staple";
@@ -92,32 +91,7 @@ impl App {
         body: Option<Value>,
         extra: &[(&str, &str)],
     ) -> (StatusCode, HeaderMap, Value) {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(t) = bearer {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        for (k, v) in extra {
-            req = req.header(*k, *v);
-        }
-        let req = match body {
-            Some(b) => req
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(b.to_string()))
-                .unwrap(),
-            None => req.body(Body::empty()).unwrap(),
-        };
-        let response = self.router.clone().oneshot(req).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        (status, headers, value)
+        call_json(&self.router, method, uri, bearer, body, extra).await
     }
 
     /// Registers `email` with [`PW`]; the token response.

@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use kisum_auth::audit::AuditStore;
 use kisum_auth::email::MemoryEmailSender;
 use kisum_auth::events::InvalidationEvent;
@@ -19,8 +18,8 @@ use kisum_auth::{Email, MemoryAuthStore, UserStore};
 use kisum_core::MemoryCoreStore;
 use kisum_guard::UserId;
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
+use crate::client::TestRequest;
 use crate::fixture::{World, auth_service, t0};
 
 const PW: &str = "correct horse battery staple";
@@ -74,28 +73,12 @@ impl App {
         org: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(token) = bearer {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        if let Some(org) = org {
-            req = req.header("x-org", org);
-        }
-        let req = match body {
-            Some(b) => req
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        let r = self.router.clone().oneshot(req).await.unwrap();
-        let status = r.status();
-        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
+        let (status, _, value) = TestRequest::new(method, uri)
+            .bearer(bearer)
+            .org(org)
+            .json(body)
+            .send_json(&self.router)
+            .await;
         (status, value)
     }
 

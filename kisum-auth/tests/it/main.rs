@@ -81,6 +81,7 @@ mod postgres {
 mod admin_properties;
 mod attacks;
 mod audit_flows;
+mod client;
 mod email;
 mod events;
 mod faults;

@@ -15,6 +15,7 @@ use kisum_auth::{Email, MemoryAuthStore, UserStore};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
+use crate::client::call_json;
 use crate::fixture::{World, auth_service};
 
 const PW: &str = "correct horse battery staple";
@@ -56,24 +57,7 @@ async fn app() -> App {
 }
 
 async fn post(app: &App, uri: &str, body: Value) -> (StatusCode, axum::http::HeaderMap, Value) {
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let r = app.router.clone().oneshot(req).await.unwrap();
-    let (status, headers) = (r.status(), r.headers().clone());
-    let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
-    (
-        status,
-        headers,
-        if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        },
-    )
+    call_json(&app.router, Method::POST, uri, None, Some(body), &[]).await
 }
 
 async fn register(app: &App, email: &str) -> Value {

@@ -22,6 +22,7 @@ mod memory {
     kisum_core::core_audit_conformance!(make_audit);
 }
 
+mod client;
 mod http;
 mod service;
 

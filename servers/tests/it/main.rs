@@ -9,6 +9,7 @@
 
 mod app;
 mod audit;
+mod client;
 mod config;
 mod keys;
 mod migrate;

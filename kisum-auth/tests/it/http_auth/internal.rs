@@ -1,0 +1,385 @@
+//! The internal listener of Auth: service keys and their scopes, republished events and the
+//! audit log.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::json;
+use tower::ServiceExt as _;
+
+use super::{KEY, app, register};
+use crate::client::{assert_problem, call};
+use crate::fixture::t0;
+
+#[tokio::test]
+async fn internal_routes_need_a_service_key() {
+    let app = app().await;
+    let reg = register(&app, "ada@example.test").await;
+    let body =
+        json!({"user_id": reg["user"]["id"], "session_id": reg["session_id"], "org": "acme"});
+    let (s, h, b) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/access/resolve",
+        None,
+        Some(body.clone()),
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let (s, _, _) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/access/resolve",
+        Some("s3rvice-key-for-test"),
+        Some(body.clone()),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "a prefix of a key is not a key"
+    );
+    let key = Some("s3rvice-key-for-tests");
+    let (s, h, b) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/access/resolve",
+        key,
+        Some(body),
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::FORBIDDEN, "not_a_member");
+    let owner = app.world.session(app.world.owner.user_id).await;
+    let body = json!({"user_id": app.world.owner.user_id, "session_id": owner.id, "org": "acme"});
+    let (s, _, ctx) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/access/resolve",
+        key,
+        Some(body),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{ctx}");
+    assert_eq!(ctx["core_app_visible"], true);
+    let body = json!({"user_id": app.world.owner.user_id, "session_id": owner.id, "org": "acme"});
+    let (s, _, _) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/access/resolve",
+        Some("0ps-key-after-rotation"),
+        Some(body),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "every configured key is accepted (rotation)"
+    );
+    let body = json!({"user_id": app.world.owner.user_id, "session_id": owner.id, "org": "acme"});
+    let token = kisum_guard::ConsistencyToken::membership(app.world.acme.id, app.world.owner.id, 1);
+    let (s, _, ctx) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/access/resolve",
+        key,
+        Some(body.clone()),
+        &[("x-kisum-consistency", &token.to_string())],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "a satisfied token: {ctx}");
+    let (s, h, b) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/access/resolve",
+        key,
+        Some(body),
+        &[("x-kisum-consistency", "v1.garbage")],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::BAD_REQUEST, "invalid_request");
+
+    let sid = reg["session_id"].as_str().unwrap();
+    let (s, _, state) = call(
+        &app.internal,
+        Method::GET,
+        &format!("/internal/v1/sessions/{sid}"),
+        key,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!((s, &state["active"]), (StatusCode::OK, &json!(true)));
+    let (s, _, _) = call(
+        &app.internal,
+        Method::GET,
+        "/internal/v1/sessions/not-a-uuid",
+        key,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn internal_events_are_republished_to_the_guards() {
+    let app = app().await;
+    let recorder = &app.world.events;
+    recorder.take();
+    let membership = json!({
+        "kind": "membership",
+        "company_id": app.world.acme.id,
+        "membership_id": app.world.member.id,
+    });
+    let (s, h, b) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/events",
+        None,
+        Some(membership.clone()),
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert!(
+        recorder.take().is_empty(),
+        "nothing published without a key"
+    );
+
+    let session = kisum_guard::SessionId::new();
+    for body in [
+        membership,
+        json!({"kind": "company", "company_id": app.world.acme.id}),
+        json!({"kind": "session_revoked", "session_id": session}),
+        json!({"kind": "key_rotated"}),
+    ] {
+        let (s, _, b) = call(
+            &app.internal,
+            Method::POST,
+            "/internal/v1/events",
+            KEY,
+            Some(body.clone()),
+            &[],
+        )
+        .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{body}: {b}");
+        let published = recorder.take_with_ttl();
+        assert_eq!(published.len(), 1, "{body}");
+        assert_eq!(serde_json::to_value(&published[0].0).unwrap(), body);
+        if body["kind"] == "session_revoked" {
+            assert_eq!(
+                published[0].1,
+                std::time::Duration::from_secs(660),
+                "the marker outlives every access token"
+            );
+        }
+    }
+
+    let req = Request::post("/internal/v1/events")
+        .header(header::AUTHORIZATION, "Bearer s3rvice-key-for-tests")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    let r = app.internal.clone().oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    for (body, why) in [
+        (json!({"kind": "nope"}), "unknown kind"),
+        (json!({"kind": "membership"}), "missing ids"),
+        (
+            json!({"kind": "session_revoked", "session_id": "not-a-uuid"}),
+            "bad id",
+        ),
+        (json!([1, 2]), "not an object"),
+    ] {
+        let (s, h, b) = call(
+            &app.internal,
+            Method::POST,
+            "/internal/v1/events",
+            KEY,
+            Some(body),
+            &[],
+        )
+        .await;
+        assert_problem(
+            s,
+            &h,
+            &b,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert!(recorder.take().is_empty(), "{why}: nothing published");
+    }
+}
+
+#[tokio::test]
+async fn internal_audit_lists_newest_first_with_filters() {
+    let app = app().await;
+    let w = &app.world;
+    let (s, _, all) = call(
+        &app.internal,
+        Method::GET,
+        "/internal/v1/audit",
+        KEY,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    let setup = all.as_array().unwrap().len();
+    assert!(setup >= 3, "the fixture's company, role and member: {all}");
+
+    w.clock.advance(chrono::TimeDelta::minutes(1));
+    let since = (t0() + chrono::TimeDelta::minutes(1)).to_rfc3339();
+    register(&app, "ada@example.test").await;
+    w.clock.advance(chrono::TimeDelta::minutes(1));
+    let (s, _, _) = call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": "ada@example.test", "password": "wrong password!"})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    let get = |query: String| {
+        let router = app.internal.clone();
+        async move {
+            let (s, h, b) = call(
+                &router,
+                Method::GET,
+                &format!("/internal/v1/audit{query}"),
+                KEY,
+                None,
+                &[],
+            )
+            .await;
+            (s, h, b)
+        }
+    };
+    let (s, _, all) = get(String::new()).await;
+    assert_eq!(s, StatusCode::OK);
+    let all = all.as_array().unwrap().clone();
+    assert_eq!(all.len(), setup + 2, "{all:?}");
+    assert_eq!(all[0]["action"], "login.failure", "newest first");
+    assert_eq!(all[1]["action"], "user.register");
+    let times: Vec<chrono::DateTime<chrono::Utc>> = all
+        .iter()
+        .map(|e| e["at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|p| p[0] >= p[1]), "{times:?}");
+
+    let (_, _, recent) = get(format!("?since={}", since.replace('+', "%2B"))).await;
+    assert_eq!(
+        recent
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["login.failure", "user.register"],
+        "since is inclusive and filters older events"
+    );
+    let (_, _, one) = get("?limit=1".into()).await;
+    assert_eq!(one.as_array().unwrap().len(), 1);
+    assert_eq!(one[0]["action"], "login.failure");
+    let (_, _, acme) = get(format!("?company_id={}&limit=1000&since=", w.acme.id)).await;
+    let acme = acme.as_array().unwrap();
+    assert_eq!(acme.len(), setup, "only acme's events");
+    assert!(
+        acme.iter()
+            .all(|e| e["company_id"] == w.acme.id.to_string())
+    );
+
+    for (bad, field) in [
+        ("?company_id=acme", "company_id"),
+        ("?since=yesterday", "since"),
+        ("?limit=0", "limit"),
+        ("?limit=1001", "limit"),
+        ("?limit=-5", "limit"),
+        ("?limit=ten", "limit"),
+    ] {
+        let (s, h, b) = get(bad.to_owned()).await;
+        assert_problem(
+            s,
+            &h,
+            &b,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert_eq!(b["errors"][0]["field"], field, "{bad}: {b}");
+    }
+    let (s, h, b) = call(
+        &app.internal,
+        Method::GET,
+        "/internal/v1/audit",
+        Some("not-the-service-key"),
+        None,
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
+}
+
+/// A compromised backend's service key (resolve only, the default) cannot read the audit log
+/// or publish invalidation events, and asking about another user's session learns nothing.
+#[tokio::test]
+async fn a_guards_service_key_cannot_read_the_audit_log_or_publish_events() {
+    let app = app().await;
+    let guard_key = Some("0ps-key-after-rotation");
+    let (s, h, b) = call(
+        &app.internal,
+        Method::GET,
+        "/internal/v1/audit",
+        guard_key,
+        None,
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::FORBIDDEN, "insufficient_scope");
+    let event = json!({"kind": "session_revoked", "session_id": app.world.owner.id});
+    let (s, h, b) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/events",
+        guard_key,
+        Some(event),
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::FORBIDDEN, "insufficient_scope");
+
+    // Its own scope works; another user's session is unknown to it.
+    let session = app.world.session(app.world.owner.user_id).await;
+    let (s, _, b) = call(
+        &app.internal,
+        Method::GET,
+        &format!(
+            "/internal/v1/sessions/{}?user_id={}",
+            session.id, app.world.owner.user_id
+        ),
+        guard_key,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!((s, &b["active"]), (StatusCode::OK, &json!(true)), "{b}");
+    let (s, h, b) = call(
+        &app.internal,
+        Method::GET,
+        &format!(
+            "/internal/v1/sessions/{}?user_id={}",
+            session.id, app.world.member.user_id
+        ),
+        guard_key,
+        None,
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::NOT_FOUND, "not_found");
+}

@@ -1,0 +1,327 @@
+//! The reference `finance` backend and the demo data of `kisum dev`, wired as `kisum dev` wires
+//! them (SQLite files in a data directory, Auth and Core in process, the guard over the
+//! in-process access source, Core's events delivered to the guard) and driven over HTTP with
+//! tokens obtained by signing in with the seeded demo credentials.
+//!
+//! Password hashing (argon2id, default parameters) is slow in debug builds: each test signs in
+//! each user it needs once and reuses the token.
+//!
+//! This module holds the shared fixture (`Dev` and the invoice helpers); the tests live in the
+//! submodules and speak HTTP through [`crate::client`].
+
+mod dev_seed;
+mod invoices;
+mod refusals;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, StatusCode, header};
+use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
+use kisum_core::admin::{Actor, CoreAdmin};
+use kisum_core::{CompanyAddOn, EntitlementService, SubscriptionStatus};
+use kisum_guard::{AccessGuard, AddOnKey, Clock, CompanyId, ServiceKeys, SystemClock};
+use kisum_servers::app::{self, AuthApp, AuthParts, CountedEvents, LocalEvents};
+use kisum_servers::module::{self, InvoiceDb};
+use kisum_servers::ops::HttpSettings;
+use kisum_servers::{openapi, seed};
+use serde_json::{Value, json};
+
+use crate::client::{Reply, call, request, send};
+
+/// What `kisum dev` uses with its default listener.
+const ISSUER: &str = "http://127.0.0.1:8080";
+const AUDIENCE: &str = "kisum";
+const INVOICES: &str = "/v1/finance/invoices";
+
+/// One `kisum dev` process over the data directory it was started on.
+struct Dev {
+    /// Auth's public router.
+    auth: Router,
+    /// The `finance` backend as `kisum dev` serves it (ops endpoints and layers included).
+    finance: Router,
+    built: AuthApp,
+    core: CoreAdmin,
+    guard: AccessGuard,
+    clock: Arc<dyn Clock>,
+    seeded: seed::Seeded,
+}
+
+fn sqlite_url(dir: &Path, file: &str) -> String {
+    format!("sqlite://{}", dir.join(file).display())
+}
+
+impl Dev {
+    /// Starts as `kisum dev --data-dir dir` does (see `servers/src/run.rs`), seeding included.
+    async fn start(dir: &Path) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let (kid, pem) = generate(SigningAlgorithm::Es256, clock.now().date_naive()).unwrap();
+        let key = SigningKey::from_pem(&kid, &pem, Path::new("mem")).unwrap();
+        let service_keys =
+            ServiceKeys::new([("dev".to_owned(), "0123456789abcdef0123456789".to_owned())])
+                .unwrap();
+
+        let stores = app::open_core_store(&sqlite_url(dir, "core.db"))
+            .await
+            .unwrap();
+        let entitlements = EntitlementService::new(stores.store, clock.clone());
+        let events = LocalEvents::default();
+        let core = CoreAdmin::new(
+            entitlements.clone(),
+            clock.clone(),
+            stores.audit,
+            Arc::new(CountedEvents(events.clone())),
+        );
+
+        let store = app::open_auth_store(&sqlite_url(dir, "auth.db"))
+            .await
+            .unwrap();
+        let built = app::build_auth(AuthParts {
+            store,
+            keys: KeyRing::new(&kid, [key]).unwrap(),
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            entitlements: Arc::new(entitlements),
+            events: Arc::new(events.clone()),
+            limiter: app::rate_limiter(None, clock.clone()).await.unwrap(),
+            service_keys,
+            email: Some(Arc::new(kisum_auth::email::MemoryEmailSender::new())),
+            public_url: ISSUER.into(),
+            tuning: kisum_servers::config::AuthTuning::default(),
+            clock: clock.clone(),
+        })
+        .unwrap();
+
+        let db = InvoiceDb::open(&sqlite_url(dir, "finance.db"))
+            .await
+            .unwrap();
+        let guard = app::guard(
+            ISSUER,
+            AUDIENCE,
+            Duration::from_secs(30),
+            Arc::new(built.tokens.clone()),
+            Arc::new(built.state.access.clone()),
+            None,
+            clock.clone(),
+        )
+        .unwrap();
+        events.subscribe(guard.clone());
+
+        let seeded = seed::seed(&built.state.auth, &built.state.admin, &core)
+            .await
+            .unwrap();
+
+        let mut dev = Self {
+            auth: kisum_auth::http::public_router(built.state.clone()),
+            finance: Router::new(),
+            built,
+            core,
+            guard,
+            clock,
+            seeded,
+        };
+        dev.finance = dev.finance_over(db);
+        dev
+    }
+
+    /// The `finance` backend of this process over the invoice store `db`.
+    fn finance_over(&self, db: InvoiceDb) -> Router {
+        app::finish(
+            module::router("finance", &self.guard, db.clone(), self.clock.clone())
+                .merge(openapi::router(openapi::module("finance"))),
+            app::module_readiness(db, self.guard.clone(), None),
+            &HttpSettings::default(),
+        )
+        .unwrap()
+    }
+
+    /// Signs in over HTTP and answers the access token.
+    async fn login(&self, email: &str, password: &str) -> String {
+        let r = send(
+            &self.auth,
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "sign-in of {email}: {}", r.body);
+        r.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn owner(&self) -> String {
+        self.login(seed::OWNER_EMAIL, seed::DEMO_PASSWORD).await
+    }
+
+    async fn member(&self) -> String {
+        self.login(seed::MEMBER_EMAIL, seed::DEMO_PASSWORD).await
+    }
+
+    /// `GET /v1/auth/me` of `token`.
+    async fn me(&self, token: &str) -> Value {
+        let r = send(
+            &self.auth,
+            Method::GET,
+            "/v1/auth/me",
+            Some(token),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body
+    }
+
+    /// Registers a user with a company of their own over HTTP: (access token, company id).
+    async fn register_with_company(&self, email: &str, company: &str) -> (String, CompanyId) {
+        let r = send(
+            &self.auth,
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            None,
+            Some(json!({
+                "email": email,
+                "password": "correct-horse-battery-staple-7",
+                "company_name": company,
+            })),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let token = r.body["access_token"].as_str().unwrap().to_owned();
+        let me = self.me(&token).await;
+        let id = me["memberships"][0]["company_id"].as_str().unwrap();
+        (token, id.parse().unwrap())
+    }
+
+    /// Activates the `finance` add-on of `company`, as an operator would through Core.
+    async fn buy_finance(&self, company: CompanyId) {
+        self.core
+            .set_company_addon(
+                &Actor::new("it"),
+                CompanyAddOn {
+                    company_id: company,
+                    addon: AddOnKey::new("finance").unwrap(),
+                    status: SubscriptionStatus::Active,
+                    current_period_end: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// `POST /v1/finance/invoices` with a raw body and content type.
+async fn post_raw(
+    app: &Router,
+    token: &str,
+    content_type: Option<&str>,
+    body: impl Into<Body>,
+) -> Reply {
+    let mut r = request(Method::POST, INVOICES, Some(token), Some("acme"));
+    if let Some(c) = content_type {
+        r = r.header(header::CONTENT_TYPE, c);
+    }
+    call(app, r.body(body.into()).unwrap()).await
+}
+
+async fn list(app: &Router, token: &str, org: &str) -> Reply {
+    send(app, Method::GET, INVOICES, Some(token), Some(org), None).await
+}
+
+async fn create(app: &Router, token: &str, org: &str, body: Value) -> Reply {
+    send(
+        app,
+        Method::POST,
+        INVOICES,
+        Some(token),
+        Some(org),
+        Some(body),
+    )
+    .await
+}
+
+async fn get_one(app: &Router, token: &str, org: &str, id: &str) -> Reply {
+    let uri = format!("{INVOICES}/{id}");
+    send(app, Method::GET, &uri, Some(token), Some(org), None).await
+}
+
+/// The company `slug` among the memberships of a `GET /v1/auth/me` answer.
+fn membership<'a>(me: &'a Value, slug: &str) -> &'a Value {
+    me["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["company_slug"] == slug)
+        .unwrap_or_else(|| panic!("no membership in `{slug}`: {me}"))
+}
+
+fn strings(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+/// Asserts the invoice shape of the OpenAPI document (`Invoice`): exactly these fields, a
+/// UUIDv7 id, RFC 3339 UTC time.
+#[track_caller]
+fn assert_invoice(
+    v: &Value,
+    company: &str,
+    created_by: &str,
+    number: i64,
+    customer: &str,
+    amount_cents: i64,
+    currency: &str,
+) {
+    assert_eq!(
+        keys(v),
+        set(&[
+            "id",
+            "company_id",
+            "number",
+            "customer",
+            "amount_cents",
+            "currency",
+            "created_by",
+            "created_at",
+        ]),
+        "{v}"
+    );
+    let id: uuid::Uuid = v["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(id.get_version_num(), 7, "{v}");
+    assert_eq!(v["company_id"], company, "{v}");
+    assert_eq!(v["created_by"], created_by, "{v}");
+    assert_eq!(v["number"], number, "{v}");
+    assert_eq!(v["customer"], customer, "{v}");
+    assert_eq!(v["amount_cents"], amount_cents, "{v}");
+    assert_eq!(v["currency"], currency, "{v}");
+    let at = v["created_at"].as_str().unwrap();
+    assert!(at.ends_with('Z'), "UTC: {at}");
+    let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+    let age = SystemClock.now().signed_duration_since(at);
+    assert!(
+        age >= chrono::TimeDelta::zero() && age < chrono::TimeDelta::minutes(5),
+        "created now: {at}"
+    );
+}
+
+/// The data directory of one test.
+fn data_dir() -> PathBuf {
+    crate::temp_dir("module")
+}
