@@ -441,10 +441,8 @@ pub fn router(module: &str, guard: &AccessGuard, db: InvoiceDb, clock: Arc<dyn C
     let write = Router::new()
         .route(&base, axum::routing::post(create))
         .route_layer(guard.layer(Require::module(module).permission(&write_perm)));
-    read.merge(write)
-        .with_state(state)
-        // Problem documents carry the request id, as Auth's and Core's do.
-        .layer(axum::middleware::from_fn(kisum_auth::http::request_id))
+    // Problem documents carry the request id, as Auth's and Core's do.
+    kisum_guard::http::with_request_ids(read.merge(write).with_state(state))
 }
 
 impl IntoResponse for DbError {

@@ -43,9 +43,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
@@ -62,7 +60,7 @@ pub const HTTP_REQUEST_DURATION: &str = "kisum_http_request_duration_seconds";
 /// The default largest request body: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 /// The longest propagated request id; longer or unusual ones are replaced by a fresh one.
-pub const MAX_REQUEST_ID_LEN: usize = 128;
+pub use kisum_guard::http::MAX_REQUEST_ID_LEN;
 /// The default longest time a request may take (body upload included): 30 s.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default most requests one listener serves at once.
@@ -400,17 +398,7 @@ impl Default for HttpSettings {
     }
 }
 
-/// Fresh request ids: UUIDv7, so they sort by time.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MakeRequestUuidV7;
-
-impl MakeRequestId for MakeRequestUuidV7 {
-    fn make_request_id<B>(&mut self, _request: &http::Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
-            .ok()
-            .map(RequestId::new)
-    }
-}
+pub use kisum_guard::http::MakeRequestUuidV7;
 
 /// Applies the stack every server shares, outermost first:
 /// 1. request id: a propagated `X-Request-Id` (at most [`MAX_REQUEST_ID_LEN`] characters of
@@ -517,27 +505,9 @@ pub fn layers(router: Router, settings: &HttpSettings) -> Router {
         .layer(middleware::from_fn(drop_unusual_request_id))
 }
 
-/// Whether a client-supplied request id is safe to propagate into logs and responses.
-fn usable_request_id(v: &HeaderValue) -> bool {
-    let b = v.as_bytes();
-    !b.is_empty()
-        && b.len() <= MAX_REQUEST_ID_LEN
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
-}
-
-async fn drop_unusual_request_id(mut req: Request, next: Next) -> Response {
-    let usable = req
-        .headers()
-        .get_all(REQUEST_ID_HEADER)
-        .iter()
-        .enumerate()
-        .all(|(i, v)| i == 0 && usable_request_id(v));
-    if !usable {
-        req.headers_mut().remove(REQUEST_ID_HEADER);
-    }
-    next.run(req).await
-}
+use kisum_guard::http::drop_unusual_request_id;
+#[cfg(test)]
+use kisum_guard::http::usable_request_id;
 
 async fn record_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();

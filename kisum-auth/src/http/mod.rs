@@ -39,7 +39,7 @@ pub mod error;
 pub use error::ApiError;
 
 // Request ids work as in Core: one middleware for every Kisum router.
-pub use kisum_core::http::{REQUEST_ID, RequestId, request_id};
+pub use kisum_core::http::REQUEST_ID;
 
 /// The default request body limit (1 MiB).
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -264,7 +264,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let mut info = client(&parts.headers);
-        info.request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
+        info.request_id = kisum_guard::http::request_id_of(&parts.extensions);
         Ok(Self(info))
     }
 }
@@ -764,7 +764,7 @@ async fn method_not_allowed() -> ApiError {
 
 /// The public router: `/v1/auth/*` and `/.well-known/jwks.json`.
 pub fn public_router(state: AuthState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/v1/auth/register", post(register))
         .route("/v1/auth/login", post(login))
         .route("/v1/auth/refresh", post(refresh))
@@ -785,8 +785,8 @@ pub fn public_router(state: AuthState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(request_id))
-        .with_state(state)
+        .with_state(state);
+    kisum_guard::http::with_request_ids(router)
 }
 
 // ---- internal ------------------------------------------------------------------------------
@@ -906,7 +906,7 @@ async fn audit_log(
 
 /// The internal router (`/internal/v1/*`), behind service keys.
 pub fn internal_router(state: AuthState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route(
             "/internal/v1/access/resolve",
             scoped(post(resolve), ServiceScope::Resolve),
@@ -930,8 +930,8 @@ pub fn internal_router(state: AuthState) -> Router {
             kisum_guard::http::service_key,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(request_id))
-        .with_state(state)
+        .with_state(state);
+    kisum_guard::http::with_request_ids(router)
 }
 
 /// A denial as a problem (for embedders mapping their own checks).

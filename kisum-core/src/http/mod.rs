@@ -34,17 +34,17 @@
 
 use std::str::FromStr;
 
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use kisum_guard::{
-    AddOnKey, CONSISTENCY_HEADER, CompanyId, ConsistencyToken, InvalidId, ModuleKey,
-    PROBLEM_CONTENT_TYPE, PackageKey, Permission, ServiceKeys,
+    AddOnKey, CONSISTENCY_HEADER, CompanyId, ConsistencyToken, InvalidId, ModuleKey, PackageKey,
+    Permission, ServiceKeys,
 };
 use serde::Deserialize;
 
@@ -86,53 +86,8 @@ impl CoreState {
     }
 }
 
-/// The request id of the current request (generated when the client sent none or an unusable
-/// one).
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
 /// The service key the current request presented (set by the shared middleware).
 pub use kisum_guard::http::ServiceCaller;
-
-fn usable_request_id(v: &HeaderValue) -> Option<String> {
-    let s = v.to_str().ok()?;
-    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
-        .then(|| s.to_owned())
-}
-
-/// Propagates or generates `X-Request-Id`, echoes it on every response, and writes it into
-/// problem documents.
-pub async fn request_id(mut request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(usable_request_id)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
-    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_CONTENT_TYPE.as_bytes()));
-    if is_problem {
-        let (mut parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, 64 * 1024)
-            .await
-            .unwrap_or_default();
-        let body = match serde_json::from_slice::<kisum_guard::Problem>(&bytes) {
-            Ok(problem) => serde_json::to_vec(&problem.with_request_id(id.clone()))
-                .unwrap_or_else(|_| bytes.to_vec()),
-            Err(_) => bytes.to_vec(),
-        };
-        parts.headers.remove(header::CONTENT_LENGTH);
-        response = Response::from_parts(parts, axum::body::Body::from(body));
-    }
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID.clone(), v);
-    }
-    response
-}
 
 /// The acting service key (and request id) of a write, for the audit log.
 struct Caller(Actor);
@@ -146,10 +101,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get::<ServiceCaller>()
             .ok_or_else(ApiError::unauthenticated)?;
         let actor = Actor::new(name.as_str());
-        Ok(Self(match parts.extensions.get::<RequestId>() {
-            Some(RequestId(id)) => actor.with_request_id(id.as_str()),
-            None => actor,
-        }))
+        Ok(Self(
+            match kisum_guard::http::request_id_of(&parts.extensions) {
+                Some(id) => actor.with_request_id(id.as_str()),
+                None => actor,
+            },
+        ))
     }
 }
 
@@ -411,7 +368,7 @@ async fn method_not_allowed() -> ApiError {
 /// # }
 /// ```
 pub fn internal_router(state: CoreState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/internal/v1/modules", get(list_modules))
         .route("/internal/v1/modules/{key}", put(put_module))
         .route("/internal/v1/packages", get(list_packages))
@@ -437,6 +394,6 @@ pub fn internal_router(state: CoreState) -> Router {
             kisum_guard::http::service_key,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(request_id))
-        .with_state(state)
+        .with_state(state);
+    kisum_guard::http::with_request_ids(router)
 }
