@@ -15,7 +15,8 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
-    missing_docs
+    missing_docs,
+    reason = "conformance suites are test code: a failed unwrap is a failed check"
 )]
 
 use std::collections::BTreeSet;

@@ -6,9 +6,10 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
-    clippy::panic
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
 )]
-#![allow(missing_docs, unreachable_pub)]
+#![allow(missing_docs, unreachable_pub, reason = "a test binary: nothing here is public API")]
 
 mod access;
 mod outages;
