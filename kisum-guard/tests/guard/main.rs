@@ -9,7 +9,11 @@
     clippy::panic,
     reason = "test code: a failed unwrap is a failed test"
 )]
-#![allow(missing_docs, unreachable_pub, reason = "a test binary: nothing here is public API")]
+#![allow(
+    missing_docs,
+    unreachable_pub,
+    reason = "a test binary: nothing here is public API"
+)]
 
 mod access;
 mod outages;
