@@ -142,9 +142,15 @@ fn bounded(what: &'static str, len: usize, limit: usize) -> Result<(), Directory
     }
 }
 
-/// Whether `m` is an active owner of its company.
-fn is_active_owner(m: &Membership) -> bool {
-    m.status == MembershipStatus::Active && m.roles.contains(OWNER_ROLE)
+/// `NotDelegable` for the first pattern administering the company (`company.*`).
+fn delegable(permissions: &BTreeSet<PermissionPattern>) -> Result<(), DirectoryError> {
+    match permissions
+        .iter()
+        .find(|p| p.module() == Some(ModuleKey::company().as_str()))
+    {
+        Some(p) => Err(DirectoryError::NotDelegable(p.clone())),
+        None => Ok(()),
+    }
 }
 
 /// A new delegation, as requested.
@@ -224,18 +230,6 @@ impl DirectoryService {
     pub fn with_limits(mut self, limits: PolicyLimits) -> Self {
         self.limits = limits;
         self
-    }
-
-    /// The bounds in force.
-    #[must_use]
-    pub fn limits(&self) -> &PolicyLimits {
-        &self.limits
-    }
-
-    /// The store this service writes to.
-    #[must_use]
-    pub fn store(&self) -> &Arc<dyn DirectoryStore> {
-        &self.store
     }
 
     /// Publishes the invalidation events of every change to `events`.
@@ -474,7 +468,7 @@ impl DirectoryService {
         id: MembershipId,
         patch: &MembershipPatch,
     ) -> Result<(Membership, Vec<AccessBump>), DirectoryError> {
-        let current = self.membership_in(company_id, id).await?;
+        self.membership_in(company_id, id).await?;
         if let Some(roles) = &patch.roles {
             bounded("roles", roles.len(), self.limits.membership_roles)?;
             self.check_roles(company_id, roles).await?;
@@ -482,21 +476,7 @@ impl DirectoryService {
         if let Some(modules) = &patch.module_grants {
             bounded("modules", modules.len(), self.limits.module_grants)?;
         }
-        let stays_owner = patch.status.unwrap_or(current.status) == MembershipStatus::Active
-            && patch.roles.as_ref().is_none_or(|r| r.contains(OWNER_ROLE));
-        if is_active_owner(&current) && !stays_owner {
-            let others = self
-                .store
-                .list_company_memberships(company_id)
-                .await?
-                .iter()
-                .filter(|m| m.id != id && is_active_owner(m))
-                .count();
-            if others == 0 {
-                return Err(DirectoryError::LastOwner);
-            }
-        }
-        // The check above answers early; the store enforces it atomically (racing demotions).
+        // The store keeps the last active owner, atomically (racing demotions included).
         match self
             .store
             .update_membership(id, patch, self.clock.now())
@@ -702,13 +682,7 @@ impl DirectoryService {
         if new.permissions.is_empty() {
             return Err(DirectoryError::EmptyDelegation);
         }
-        if let Some(p) = new
-            .permissions
-            .iter()
-            .find(|p| p.module() == Some(ModuleKey::company().as_str()))
-        {
-            return Err(DirectoryError::NotDelegable(p.clone()));
-        }
+        delegable(&new.permissions)?;
         let limits = &self.limits;
         bounded(
             "permissions",
@@ -1177,13 +1151,7 @@ impl Administrator {
         if new.from_membership_id != self.authority.membership.id {
             self.require("company.delegations.manage")?;
         }
-        if let Some(p) = new
-            .permissions
-            .iter()
-            .find(|p| p.module() == Some(ModuleKey::company().as_str()))
-        {
-            return Err(DirectoryError::NotDelegable(p.clone()));
-        }
+        delegable(&new.permissions)?;
         self.authority.patterns(&new.permissions)?;
         if let Some(m) = new
             .modules
