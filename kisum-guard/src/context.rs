@@ -62,19 +62,23 @@ impl AccessContext {
         self.modules.contains(module)
     }
 
+    /// The sets this context's checks read.
+    #[must_use]
+    pub fn grants(&self) -> Grants<'_> {
+        Grants {
+            modules: &self.modules,
+            entitled_modules: &self.entitled_modules,
+            permissions: &self.permissions,
+        }
+    }
+
     /// Checks that the member may use `module`.
     ///
     /// # Errors
     /// `module_not_entitled` when the company lacks the module, `module_not_granted` when the
     /// member does.
     pub fn check_module(&self, module: &str) -> Result<(), DenialCode> {
-        if self.modules.contains(module) {
-            Ok(())
-        } else if self.entitled_modules.contains(module) {
-            Err(DenialCode::ModuleNotGranted)
-        } else {
-            Err(DenialCode::ModuleNotEntitled)
-        }
+        self.grants().check_module(module)
     }
 
     /// Checks that the member holds `permission`, whose module must also be usable.
@@ -83,12 +87,7 @@ impl AccessContext {
     /// The module denials of [`check_module`](Self::check_module) for the permission's module,
     /// then `permission_denied`.
     pub fn check_permission(&self, permission: &Permission) -> Result<(), DenialCode> {
-        self.check_module(permission.module())?;
-        if self.permissions.matches(permission) {
-            Ok(())
-        } else {
-            Err(DenialCode::PermissionDenied)
-        }
+        self.grants().check_permission(permission)
     }
 
     /// Checks a route requirement: `module` usable and `permission` held.
@@ -110,6 +109,48 @@ impl AccessContext {
     #[must_use]
     pub fn is_valid_at(&self, now: DateTime<Utc>) -> bool {
         self.valid_until.is_none_or(|until| now < until)
+    }
+}
+
+/// The three sets a module or permission check reads, borrowed: from an [`AccessContext`], or
+/// from an aggregation that has no session to put in one (Auth's "why can't this member …?").
+#[derive(Debug, Clone, Copy)]
+pub struct Grants<'a> {
+    /// The modules the member may use.
+    pub modules: &'a BTreeSet<ModuleKey>,
+    /// The modules the company is entitled to.
+    pub entitled_modules: &'a BTreeSet<ModuleKey>,
+    /// The member's permission patterns.
+    pub permissions: &'a PermissionSet,
+}
+
+impl Grants<'_> {
+    /// Checks that the member may use `module`.
+    ///
+    /// # Errors
+    /// `module_not_entitled` when the company lacks the module, `module_not_granted` when the
+    /// member does.
+    pub fn check_module(&self, module: &str) -> Result<(), DenialCode> {
+        if self.modules.contains(module) {
+            Ok(())
+        } else if self.entitled_modules.contains(module) {
+            Err(DenialCode::ModuleNotGranted)
+        } else {
+            Err(DenialCode::ModuleNotEntitled)
+        }
+    }
+
+    /// Checks that the member holds `permission`, whose module must also be usable.
+    ///
+    /// # Errors
+    /// The module denials of [`check_module`](Self::check_module), then `permission_denied`.
+    pub fn check_permission(&self, permission: &Permission) -> Result<(), DenialCode> {
+        self.check_module(permission.module())?;
+        if self.permissions.matches(permission) {
+            Ok(())
+        } else {
+            Err(DenialCode::PermissionDenied)
+        }
     }
 }
 

@@ -107,7 +107,7 @@ pub mod verify;
 pub use claims::{ACCESS_TOKEN_TYPE, Claims};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use consistency::{CONSISTENCY_HEADER, ConsistencyToken, InvalidConsistencyToken};
-pub use context::AccessContext;
+pub use context::{AccessContext, Grants};
 pub use denial::{DenialCode, FieldError, PROBLEM_CONTENT_TYPE, Problem};
 pub use events::{EVENTS_CHANNEL, InvalidationEvent, events_channel, revoked_session_key};
 pub use ids::{

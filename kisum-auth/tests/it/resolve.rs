@@ -584,7 +584,7 @@ async fn explain_walks_the_steps() {
         .unwrap();
     assert!(e.allowed, "{e:?}");
     assert_eq!(e.code, None);
-    let checks: Vec<_> = e.steps.iter().map(|s| s.check.as_str()).collect();
+    let checks: Vec<_> = e.steps.iter().map(kisum_auth::Step::check).collect();
     assert_eq!(
         checks,
         [
@@ -598,7 +598,7 @@ async fn explain_walks_the_steps() {
             "permission"
         ]
     );
-    assert!(e.steps.iter().all(|s| s.ok));
+    assert!(e.steps.iter().all(kisum_auth::Step::passed));
 
     let e = w
         .access
@@ -613,7 +613,7 @@ async fn explain_walks_the_steps() {
     assert_eq!(e.code, Some(DenialCode::PermissionDenied));
     let last = e.steps.last().unwrap();
     assert!(
-        !last.ok && last.detail.contains("finance.invoices.write"),
+        !last.passed() && last.to_string().contains("finance.invoices.write"),
         "{last:?}"
     );
 
@@ -656,7 +656,7 @@ async fn explain_walks_the_steps() {
     assert!(
         e.steps
             .iter()
-            .any(|s| !s.ok && s.detail.contains("revoked"))
+            .any(|s| !s.passed() && s.to_string().contains("revoked"))
     );
     let json = serde_json::to_value(&e).unwrap();
     assert_eq!(json["code"], "membership_inactive");

@@ -1,0 +1,219 @@
+//! Steps 1 and 2 over the stores, the entitlement source, and the explanation of a decision.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kisum_core::{EntitlementService, Entitlements, StoreError};
+use kisum_guard::{
+    AccessContext, Clock, CompanyId, CompanySlug, DenialCode, MembershipId, ModuleKey, Permission,
+    SessionId, UserId,
+};
+
+use super::aggregate::{aggregate, evaluate};
+use super::explain::{Explanation, Step, Trace};
+use crate::directory::{Company, DirectoryStore};
+use crate::session::SessionStore;
+
+/// Where Auth gets a company's entitlements: Core in process, or Core over HTTP.
+#[async_trait]
+pub trait EntitlementSource: Send + Sync + 'static {
+    /// The company's current entitlements.
+    ///
+    /// # Errors
+    /// `Unavailable` when Core cannot be reached.
+    async fn entitlements(&self, company_id: CompanyId) -> Result<Entitlements, StoreError>;
+}
+
+/// The in-process source: Core's service in the same binary.
+#[async_trait]
+impl EntitlementSource for EntitlementService {
+    async fn entitlements(&self, company_id: CompanyId) -> Result<Entitlements, StoreError> {
+        EntitlementService::entitlements(self, company_id).await
+    }
+}
+
+/// Why access could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// A decision: access is denied with this code.
+    #[error("access denied: {0}")]
+    Denied(DenialCode),
+    /// A store or source could not answer; nothing was decided.
+    #[error(transparent)]
+    Unavailable(#[from] StoreError),
+}
+
+impl From<DenialCode> for AccessError {
+    fn from(code: DenialCode) -> Self {
+        Self::Denied(code)
+    }
+}
+
+/// Resolves and explains access over the stores and an entitlement source.
+#[derive(Clone)]
+pub struct AccessService {
+    sessions: Arc<dyn SessionStore>,
+    directory: Arc<dyn DirectoryStore>,
+    entitlements: Arc<dyn EntitlementSource>,
+    clock: Arc<dyn Clock>,
+}
+
+impl AccessService {
+    /// A service over the given stores and source.
+    #[must_use]
+    pub fn new(
+        sessions: Arc<dyn SessionStore>,
+        directory: Arc<dyn DirectoryStore>,
+        entitlements: Arc<dyn EntitlementSource>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            sessions,
+            directory,
+            entitlements,
+            clock,
+        }
+    }
+
+    /// Whether `session_id` is active at the clock's now and belongs to `user_id`.
+    ///
+    /// # Errors
+    /// The store failure.
+    pub async fn session_is_active(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let session = self.sessions.get_session(session_id).await?;
+        Ok(session.is_some_and(|s| s.user_id == user_id && s.is_active(now)))
+    }
+
+    /// Resolves the `X-Org` value (a company id or slug).
+    ///
+    /// # Errors
+    /// `org_required` when empty or missing, `org_unknown` when it names no company, or the
+    /// store failure.
+    pub async fn resolve_company(&self, org: Option<&str>) -> Result<Company, AccessError> {
+        let org = org
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .ok_or(DenialCode::OrgRequired)?;
+        let found = if let Ok(id) = org.parse::<CompanyId>() {
+            self.directory.get_company(id).await?
+        } else if let Ok(slug) = CompanySlug::new(&if org.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(org.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(org)
+        }) {
+            self.directory.find_company_by_slug(&slug).await?
+        } else {
+            None
+        };
+        Ok(found.ok_or(DenialCode::OrgUnknown)?)
+    }
+
+    /// The seven steps for a signed-in user: the access context, or the first denial.
+    ///
+    /// # Errors
+    /// [`AccessError::Denied`] with the denial in order of precedence, or
+    /// [`AccessError::Unavailable`] when a store or Core cannot answer.
+    pub async fn resolve(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        org: Option<&str>,
+    ) -> Result<AccessContext, AccessError> {
+        let now = self.clock.now();
+        // Step 1.
+        let session = self.sessions.get_session(session_id).await?;
+        if !session.is_some_and(|s| s.user_id == user_id && s.is_active(now)) {
+            return Err(DenialCode::SessionRevoked.into());
+        }
+        // Step 2.
+        let company = self.resolve_company(org).await?;
+        // Steps 3 to 7.
+        let inputs = self.directory.load_access(company.id, user_id).await?;
+        if inputs.is_none() {
+            return Err(DenialCode::NotAMember.into());
+        }
+        let entitlements = self.entitlements.entitlements(company.id).await?;
+        Ok(aggregate(
+            user_id,
+            session_id,
+            &company,
+            inputs.as_ref(),
+            &entitlements,
+            now,
+        )?)
+    }
+
+    /// Explains, step by step, whether the membership may use `module` and hold `permission`
+    /// (either may be omitted). The session step does not apply: this is an administrator's view.
+    ///
+    /// # Errors
+    /// [`AccessError::Unavailable`] when a store or Core cannot answer.
+    pub async fn explain(
+        &self,
+        company: &Company,
+        membership_id: MembershipId,
+        module: Option<&ModuleKey>,
+        permission: Option<&Permission>,
+    ) -> Result<Explanation, AccessError> {
+        let now = self.clock.now();
+        let mut steps = vec![Step::Company {
+            slug: company.slug.clone(),
+            id: company.id,
+        }];
+        let membership = self
+            .directory
+            .get_membership(membership_id)
+            .await?
+            .filter(|m| m.company_id == company.id);
+        let inputs = match membership {
+            Some(m) => self.directory.load_access(company.id, m.user_id).await?,
+            None => None,
+        };
+        let entitlements = if inputs.is_some() {
+            self.entitlements.entitlements(company.id).await?
+        } else {
+            kisum_core::resolve(
+                &kisum_core::Catalog::default(),
+                &kisum_core::CompanyEntitlementState::empty(company.id),
+                now,
+            )
+        };
+        let result = evaluate(
+            company,
+            inputs.as_ref(),
+            &entitlements,
+            now,
+            &mut Trace(Some(&mut steps)),
+        )
+        .and_then(|resolved| {
+            let grants = resolved.grants();
+            if let Some(module) = module {
+                let result = grants.check_module(module.as_str());
+                steps.push(Step::Module {
+                    module: module.clone(),
+                    result,
+                });
+                result?;
+            }
+            if let Some(permission) = permission {
+                let result = grants.check_permission(permission);
+                steps.push(Step::Permission {
+                    permission: permission.clone(),
+                    result,
+                });
+                result?;
+            }
+            Ok(())
+        });
+        Ok(Explanation {
+            allowed: result.is_ok(),
+            code: result.err(),
+            steps,
+        })
+    }
+}
