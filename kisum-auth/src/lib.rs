@@ -39,7 +39,6 @@
 //! ```
 
 pub mod access;
-pub mod admin;
 // The audit log needs `serde_json`, an optional dependency enabled by these features.
 pub mod audit;
 pub mod credentials;
@@ -63,13 +62,10 @@ pub mod testkit;
 pub mod tokens;
 
 pub use access::{AccessError, AccessService, EntitlementSource, Explanation, Step, aggregate};
-pub use admin::{
-    Administrator, Authority, COMPANY_PERMISSIONS, DirectoryError, DirectoryService, NewDelegation,
-    PolicyLimits, slugify,
-};
 pub use directory::{
-    AccessBump, AccessInputs, Company, CompanyStatus, Delegation, DelegationGrant, DirectoryStore,
-    Membership, MembershipPatch, MembershipStatus, Role,
+    AccessBump, AccessInputs, Administrator, Authority, COMPANY_PERMISSIONS, Company,
+    CompanyStatus, Delegation, DelegationGrant, DirectoryError, DirectoryService, DirectoryStore,
+    Membership, MembershipPatch, MembershipStatus, NewDelegation, PolicyLimits, Role, slugify,
 };
 pub use identity::{Email, InvalidEmail, PasswordHash, User, UserStore};
 pub use kisum_guard::AccessContext;

@@ -12,7 +12,7 @@ use chrono::TimeDelta;
 use kisum_guard::UserId;
 use subtle::ConstantTimeEq as _;
 
-use crate::audit::{AuditOutcome, action};
+use crate::audit::action::Action;
 use crate::credentials::Password;
 use crate::email::{EmailMessage, EmailSender};
 use crate::identity::{Email, User};
@@ -262,14 +262,11 @@ impl AuthService {
                     } else {
                         "invalid_code"
                     };
-                    self.audit(
-                        action::LOGIN_FAILURE,
-                        AuditOutcome::Failure,
-                        actor,
-                        &client,
-                        serde_json::json!({ "method": "email_otp", "reason": reason }),
-                    )
-                    .await;
+                    let failed = Action::LoginFailure {
+                        method: "email_otp",
+                        reason,
+                    };
+                    self.audit(actor, &client, failed).await;
                 }
                 return Err(match next.locked_until {
                     Some(until) if now < until => AuthError::OtpLocked(

@@ -7,10 +7,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use kisum_core::{StoreError, StoreErrorKind};
 use kisum_guard::{Claims, Clock, CompanySlug, SessionId, UserId};
 
-use crate::admin::{DirectoryError, DirectoryService, slugify};
-use crate::audit::{AuditContext, AuditEvent, AuditOutcome, action};
+use crate::audit::action::Action;
+use crate::audit::{AuditContext, AuditEvent};
 use crate::credentials::{Password, PasswordHasher, PasswordPolicy, PolicyViolation, Verification};
 use crate::directory::Company;
+use crate::directory::{DirectoryError, DirectoryService, slugify};
 use crate::events::{EventPublisher, InvalidationEvent, NoEvents};
 use crate::identity::{Email, User};
 use crate::refresh::{RefreshRecord, RefreshToken, Rotation};
@@ -234,17 +235,9 @@ impl AuthService {
 
     /// Appends an audit event of `action` by `actor` from `client` (see [`crate::audit::record`]:
     /// a failed write is logged, not returned).
-    pub(crate) async fn audit(
-        &self,
-        action: &str,
-        outcome: AuditOutcome,
-        actor: Option<UserId>,
-        client: &ClientInfo,
-        details: serde_json::Value,
-    ) {
-        let event = AuditEvent::new(self.clock.now(), action, outcome)
-            .with_context(&client.audit_context(actor))
-            .with_details(details);
+    pub(crate) async fn audit(&self, actor: Option<UserId>, client: &ClientInfo, action: Action) {
+        let event =
+            AuditEvent::of(self.clock.now(), &action).with_context(&client.audit_context(actor));
         crate::audit::record(self.store.as_ref(), event).await;
     }
 
@@ -277,11 +270,12 @@ impl AuthService {
             .await?;
         self.announce_revoked(&revoked).await;
         self.audit(
-            action::PASSWORD_RESET,
-            AuditOutcome::Success,
             Some(user),
             client,
-            serde_json::json!({ "revoked_sessions": revoked.len() }),
+            Action::PasswordReset {
+                reason: None,
+                revoked_sessions: revoked.len(),
+            },
         )
         .await;
         Ok(())
@@ -399,15 +393,13 @@ impl AuthService {
         }
         self.announce_revoked(&evicted).await;
         self.audit(
-            action::SESSION_EVICT,
-            AuditOutcome::Success,
             Some(newest.user_id),
             client,
-            serde_json::json!({
-                "revoked_sessions": evicted,
-                "new_session_id": newest.id,
-                "limit": max,
-            }),
+            Action::SessionEvict {
+                revoked_sessions: evicted,
+                new_session_id: newest.id,
+                limit: max,
+            },
         )
         .await;
         Ok(())
@@ -569,14 +561,8 @@ impl AuthService {
                 user
             }
         };
-        self.audit(
-            action::USER_REGISTER,
-            AuditOutcome::Success,
-            Some(user.id),
-            &client,
-            serde_json::json!({}),
-        )
-        .await;
+        self.audit(Some(user.id), &client, Action::UserRegister {})
+            .await;
         let company = match company_name {
             None => None,
             Some(name) => Some(
@@ -654,11 +640,12 @@ impl AuthService {
         else {
             metrics::counter!("kisum_auth_logins_total", "result" => "failure").increment(1);
             self.audit(
-                action::LOGIN_FAILURE,
-                AuditOutcome::Failure,
                 actor,
                 &client,
-                serde_json::json!({ "method": "password", "reason": failure }),
+                Action::LoginFailure {
+                    method: "password",
+                    reason: failure.unwrap_or("invalid_credentials"),
+                },
             )
             .await;
             return Err(AuthError::InvalidCredentials);
@@ -676,18 +663,19 @@ impl AuthService {
         &self,
         user: UserId,
         client: ClientInfo,
-        method: &str,
+        method: &'static str,
     ) -> Result<TokenPair, AuthError> {
         let context = client.clone();
         let pair = self.start_session(user, client).await?;
         metrics::counter!("kisum_auth_logins_total", "result" => "success", "method" => method.to_owned())
             .increment(1);
         self.audit(
-            action::LOGIN_SUCCESS,
-            AuditOutcome::Success,
             Some(user),
             &context,
-            serde_json::json!({ "method": method, "session_id": pair.session_id }),
+            Action::LoginSuccess {
+                method,
+                session_id: pair.session_id,
+            },
         )
         .await;
         Ok(pair)
@@ -714,24 +702,21 @@ impl AuthService {
         if record.used_at.is_none() && now >= record.expires_at {
             return Err(AuthError::InvalidRefreshToken);
         }
-        let details = serde_json::json!({ "session_id": session.id });
-        let reused = |details: serde_json::Value| async {
+        let (user_id, session_id, from) = (session.user_id, session.id, &client);
+        let reused = |session_ended: bool| async move {
             metrics::counter!("kisum_auth_refresh_reuse_total").increment(1);
-            self.audit(
-                action::REFRESH_REUSE,
-                AuditOutcome::Failure,
-                Some(session.user_id),
-                &client,
-                details,
-            )
-            .await;
+            let reuse = Action::RefreshReuse {
+                session_id,
+                session_ended,
+            };
+            self.audit(Some(user_id), from, reuse).await;
             AuthError::RefreshTokenReused
         };
         if !session.is_active(now) {
             // A spent token is a reuse whatever became of its session since (a stolen token
             // tried after sign-out, or again after the reuse that ended the session).
             return Err(if record.used_at.is_some() {
-                reused(serde_json::json!({ "session_id": session.id, "session_ended": true })).await
+                reused(true).await
             } else {
                 AuthError::SessionRevoked
             });
@@ -747,18 +732,18 @@ impl AuthService {
             return Err(AuthError::SessionRevoked);
         }
         let pair = match self.issue(&session, now, Some(&presented)).await {
-            Err(AuthError::RefreshTokenReused) => return Err(reused(details.clone()).await),
+            Err(AuthError::RefreshTokenReused) => return Err(reused(false).await),
             other => other?,
         };
         let idle = (now + self.sessions.idle).min(session.absolute_expires_at);
         self.store.touch_session(session.id, now, idle).await?;
         metrics::counter!("kisum_auth_refresh_total").increment(1);
         self.audit(
-            action::REFRESH,
-            AuditOutcome::Success,
             Some(session.user_id),
             &client,
-            details,
+            Action::Refresh {
+                session_id: session.id,
+            },
         )
         .await;
         Ok(pair)
@@ -833,9 +818,8 @@ impl AuthService {
             }
             Err(e) => return Err(e.into()),
         }
-        let event = AuditEvent::new(self.clock.now(), action::USER_INVITE, AuditOutcome::Success)
-            .with_context(context)
-            .with_details(serde_json::json!({ "user_id": user.id }));
+        let invited = Action::UserInvite { user_id: user.id };
+        let event = AuditEvent::of(self.clock.now(), &invited).with_context(context);
         crate::audit::record(self.store.as_ref(), event).await;
         Ok((user, true))
     }
@@ -875,14 +859,12 @@ impl AuthService {
                     .await?;
                 self.announce_revoked(&revoked).await;
                 self.audit(
-                    action::PASSWORD_RESET,
-                    AuditOutcome::Success,
                     Some(user.id),
                     client,
-                    serde_json::json!({
-                        "reason": "unproven_password_cleared",
-                        "revoked_sessions": revoked.len(),
-                    }),
+                    Action::PasswordReset {
+                        reason: Some("unproven_password_cleared"),
+                        revoked_sessions: revoked.len(),
+                    },
                 )
                 .await;
             }
@@ -946,11 +928,11 @@ impl AuthService {
             Ok(_) => {
                 self.announce_revoked(&[session]).await;
                 self.audit(
-                    action::LOGOUT,
-                    AuditOutcome::Success,
                     Some(user),
                     &client,
-                    serde_json::json!({ "session_id": session }),
+                    Action::Logout {
+                        session_id: session,
+                    },
                 )
                 .await;
                 Ok(())
@@ -973,11 +955,11 @@ impl AuthService {
             .await?;
         self.announce_revoked(&revoked).await;
         self.audit(
-            action::LOGOUT_ALL,
-            AuditOutcome::Success,
             Some(user),
             &client,
-            serde_json::json!({ "revoked_sessions": revoked }),
+            Action::LogoutAll {
+                revoked_sessions: revoked.clone(),
+            },
         )
         .await;
         Ok(revoked)
@@ -1064,13 +1046,17 @@ impl AuthService {
             0
         };
         let action = if disabled {
-            action::USER_DISABLE
+            Action::UserDisable {
+                user_id: user,
+                revoked_sessions: revoked,
+            }
         } else {
-            action::USER_ENABLE
+            Action::UserEnable {
+                user_id: user,
+                revoked_sessions: revoked,
+            }
         };
-        let event = AuditEvent::new(now, action, AuditOutcome::Success)
-            .with_context(context)
-            .with_details(serde_json::json!({ "user_id": user, "revoked_sessions": revoked }));
+        let event = AuditEvent::of(now, &action).with_context(context);
         crate::audit::record(self.store.as_ref(), event).await;
         Ok(())
     }
@@ -1096,11 +1082,11 @@ impl AuthService {
             .await?;
         self.announce_revoked(&[found.id]).await;
         self.audit(
-            action::SESSION_DELETE,
-            AuditOutcome::Success,
             Some(user),
             &client,
-            serde_json::json!({ "session_id": found.id }),
+            Action::SessionDelete {
+                session_id: found.id,
+            },
         )
         .await;
         Ok(())
@@ -1129,11 +1115,11 @@ impl AuthService {
             Verification::Valid { .. }
         ) {
             self.audit(
-                action::PASSWORD_CHANGE,
-                AuditOutcome::Failure,
                 Some(user),
                 &client,
-                serde_json::json!({ "reason": "bad_password" }),
+                Action::PasswordChangeRefused {
+                    reason: "bad_password",
+                },
             )
             .await;
             return Err(AuthError::InvalidCredentials);
@@ -1157,11 +1143,11 @@ impl AuthService {
             .await?;
         self.announce_revoked(&revoked).await;
         self.audit(
-            action::PASSWORD_CHANGE,
-            AuditOutcome::Success,
             Some(user),
             &client,
-            serde_json::json!({ "revoked_sessions": revoked }),
+            Action::PasswordChange {
+                revoked_sessions: revoked,
+            },
         )
         .await;
         Ok(())

@@ -37,10 +37,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, AuthState, Caller, Client, param};
 use crate::access::Explanation;
-use crate::admin::{Administrator, DirectoryError, DirectoryService, NewDelegation};
 use crate::directory::{
     AccessBump, Company, Delegation, Membership, MembershipPatch, MembershipStatus, Role,
 };
+use crate::directory::{Administrator, DirectoryError, DirectoryService, NewDelegation};
 use crate::identity::Email;
 
 /// Reading the members, roles and access explanations of the company.

@@ -206,7 +206,7 @@ impl From<AuthError> for ApiError {
                 "not_configured",
                 "email flows are not configured on this server",
             ),
-            AuthError::Company(crate::admin::DirectoryError::Store(e)) => e.into(),
+            AuthError::Company(crate::directory::DirectoryError::Store(e)) => e.into(),
             AuthError::Company(e) => Self::invalid_field("company_name", e.to_string()),
             AuthError::Store(e) => e.into(),
             other => {

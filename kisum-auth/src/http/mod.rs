@@ -55,7 +55,7 @@ pub struct AuthState {
     pub directory: Arc<dyn DirectoryStore>,
     /// Company administration (give it the audit log and the event publisher: its writes
     /// are audited and announced through them).
-    pub admin: crate::admin::DirectoryService,
+    pub admin: crate::directory::DirectoryService,
     /// The audit log, read by `GET /internal/v1/audit`.
     pub audit: Arc<dyn AuditStore>,
     /// Where `POST /internal/v1/events` republishes the events it receives (the same

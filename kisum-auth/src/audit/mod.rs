@@ -44,56 +44,7 @@ use uuid::Uuid;
 /// The most events one [`AuditStore::list`] call returns, whatever limit is asked for.
 pub const MAX_LIST_LIMIT: u32 = 1000;
 
-/// The names of the audited actions (`noun.verb`, lowercase). An event's
-/// [`action`](AuditEvent::action) is one of these or a name of the same shape.
-pub mod action {
-    /// A password sign-in succeeded.
-    pub const LOGIN_SUCCESS: &str = "login.success";
-    /// A sign-in was refused (unknown email, wrong password, disabled user, locked out).
-    pub const LOGIN_FAILURE: &str = "login.failure";
-    /// A refresh token was exchanged for a new pair.
-    pub const REFRESH: &str = "refresh";
-    /// A spent refresh token was presented again; its session was revoked.
-    pub const REFRESH_REUSE: &str = "refresh.reuse";
-    /// The user signed out of one session.
-    pub const LOGOUT: &str = "logout";
-    /// The user signed out of every session.
-    pub const LOGOUT_ALL: &str = "logout_all";
-    /// The user ended one of their sessions by id (`DELETE /v1/auth/sessions/{id}`).
-    pub const SESSION_DELETE: &str = "session.delete";
-    /// Sessions beyond the per-user limit were revoked by a new sign-in.
-    pub const SESSION_EVICT: &str = "session.evict";
-    /// A user registered.
-    pub const USER_REGISTER: &str = "user.register";
-    /// The user changed their password.
-    pub const PASSWORD_CHANGE: &str = "password.change";
-    /// A password was reset through an emailed token.
-    pub const PASSWORD_RESET: &str = "password.reset";
-    /// A company was created (with its owner membership).
-    pub const COMPANY_CREATE: &str = "company.create";
-    /// An account was created for a person invited by email who had none (no password yet).
-    pub const USER_INVITE: &str = "user.invite";
-    /// An account was disabled (every session revoked).
-    pub const USER_DISABLE: &str = "user.disable";
-    /// A disabled account was enabled again.
-    pub const USER_ENABLE: &str = "user.enable";
-    /// A membership was created.
-    pub const MEMBERSHIP_CREATE: &str = "membership.create";
-    /// A membership's status, roles or module grants changed.
-    pub const MEMBERSHIP_UPDATE: &str = "membership.update";
-    /// An invited membership became active: the invitee proved they own the email.
-    pub const MEMBERSHIP_ACCEPT: &str = "membership.accept";
-    /// A member was removed from the company (status `revoked`).
-    pub const MEMBERSHIP_REMOVE: &str = "membership.remove";
-    /// A role was created or replaced.
-    pub const ROLE_PUT: &str = "role.put";
-    /// A role was deleted.
-    pub const ROLE_DELETE: &str = "role.delete";
-    /// A delegation was created.
-    pub const DELEGATION_CREATE: &str = "delegation.create";
-    /// A delegation was revoked.
-    pub const DELEGATION_REVOKE: &str = "delegation.revoke";
-}
+pub mod action;
 
 /// The id of an audit event (a UUIDv7, so ids sort roughly by time).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -280,6 +231,14 @@ pub struct AuditContext {
     pub ip: Option<String>,
     /// The request id.
     pub request_id: Option<String>,
+}
+
+impl AuditEvent {
+    /// The event of `action` at `at`: its name, outcome and details.
+    #[must_use]
+    pub fn of(at: DateTime<Utc>, action: &action::Action) -> Self {
+        Self::new(at, action.name(), action.outcome()).with_details(action.details())
+    }
 }
 
 impl AuditEvent {

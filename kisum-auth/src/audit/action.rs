@@ -1,0 +1,347 @@
+//! The audited actions: their names (`noun.verb`, lowercase) and, as [`Action`], each with the
+//! details the log keeps about it.
+//!
+//! The flows build an [`Action`] and [`AuditEvent::of`](super::AuditEvent::of) turns it into an
+//! event: the name, the outcome and the details all come from the one value, so an action
+//! cannot be recorded with another action's details or the wrong outcome. The details never hold
+//! a secret (see the [audit module](super)); every field here is an id, a count, a status or a
+//! pattern.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use kisum_guard::{
+    CompanySlug, DelegationId, MembershipId, ModuleKey, PermissionPattern, RoleKey, SessionId,
+    UserId,
+};
+use serde::Serialize;
+
+use super::AuditOutcome;
+use crate::directory::MembershipStatus;
+
+/// A password sign-in succeeded.
+pub const LOGIN_SUCCESS: &str = "login.success";
+/// A sign-in was refused (unknown email, wrong password, disabled user, locked out).
+pub const LOGIN_FAILURE: &str = "login.failure";
+/// A refresh token was exchanged for a new pair.
+pub const REFRESH: &str = "refresh";
+/// A spent refresh token was presented again; its session was revoked.
+pub const REFRESH_REUSE: &str = "refresh.reuse";
+/// The user signed out of one session.
+pub const LOGOUT: &str = "logout";
+/// The user signed out of every session.
+pub const LOGOUT_ALL: &str = "logout_all";
+/// The user ended one of their sessions by id (`DELETE /v1/auth/sessions/{id}`).
+pub const SESSION_DELETE: &str = "session.delete";
+/// Sessions beyond the per-user limit were revoked by a new sign-in.
+pub const SESSION_EVICT: &str = "session.evict";
+/// A user registered.
+pub const USER_REGISTER: &str = "user.register";
+/// The user changed their password.
+pub const PASSWORD_CHANGE: &str = "password.change";
+/// A password was reset through an emailed token.
+pub const PASSWORD_RESET: &str = "password.reset";
+/// A company was created (with its owner membership).
+pub const COMPANY_CREATE: &str = "company.create";
+/// An account was created for a person invited by email who had none (no password yet).
+pub const USER_INVITE: &str = "user.invite";
+/// An account was disabled (every session revoked).
+pub const USER_DISABLE: &str = "user.disable";
+/// A disabled account was enabled again.
+pub const USER_ENABLE: &str = "user.enable";
+/// A membership was created.
+pub const MEMBERSHIP_CREATE: &str = "membership.create";
+/// A membership's status, roles or module grants changed.
+pub const MEMBERSHIP_UPDATE: &str = "membership.update";
+/// An invited membership became active: the invitee proved they own the email.
+pub const MEMBERSHIP_ACCEPT: &str = "membership.accept";
+/// A member was removed from the company (status `revoked`).
+pub const MEMBERSHIP_REMOVE: &str = "membership.remove";
+/// A role was created or replaced.
+pub const ROLE_PUT: &str = "role.put";
+/// A role was deleted.
+pub const ROLE_DELETE: &str = "role.delete";
+/// A delegation was created.
+pub const DELEGATION_CREATE: &str = "delegation.create";
+/// A delegation was revoked.
+pub const DELEGATION_REVOKE: &str = "delegation.revoke";
+
+/// An audited action with its details. Serialized, it is the event's `details` object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum Action {
+    /// [`LOGIN_SUCCESS`].
+    LoginSuccess {
+        /// `password` or `email_otp`.
+        method: &'static str,
+        /// The session started.
+        session_id: SessionId,
+    },
+    /// [`LOGIN_FAILURE`].
+    LoginFailure {
+        /// `password` or `email_otp`.
+        method: &'static str,
+        /// Why (`unknown_email`, `bad_password`, `disabled`, `invalid_code`, …).
+        reason: &'static str,
+    },
+    /// [`REFRESH`].
+    Refresh {
+        /// The session refreshed.
+        session_id: SessionId,
+    },
+    /// [`REFRESH_REUSE`]: a failure.
+    RefreshReuse {
+        /// The session the spent token belongs to.
+        session_id: SessionId,
+        /// Whether the session had already ended when the token came back.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        session_ended: bool,
+    },
+    /// [`LOGOUT`].
+    Logout {
+        /// The session ended.
+        session_id: SessionId,
+    },
+    /// [`LOGOUT_ALL`].
+    LogoutAll {
+        /// The sessions ended.
+        revoked_sessions: Vec<SessionId>,
+    },
+    /// [`SESSION_DELETE`].
+    SessionDelete {
+        /// The session ended.
+        session_id: SessionId,
+    },
+    /// [`SESSION_EVICT`].
+    SessionEvict {
+        /// The sessions ended.
+        revoked_sessions: Vec<SessionId>,
+        /// The session whose start went over the limit.
+        new_session_id: SessionId,
+        /// The per-user limit.
+        limit: usize,
+    },
+    /// [`USER_REGISTER`].
+    UserRegister {},
+    /// [`USER_INVITE`].
+    UserInvite {
+        /// The account created.
+        user_id: UserId,
+    },
+    /// [`USER_DISABLE`].
+    UserDisable {
+        /// The account.
+        user_id: UserId,
+        /// How many sessions ended.
+        revoked_sessions: usize,
+    },
+    /// [`USER_ENABLE`].
+    UserEnable {
+        /// The account.
+        user_id: UserId,
+        /// Always 0: enabling ends no session.
+        revoked_sessions: usize,
+    },
+    /// [`PASSWORD_CHANGE`].
+    PasswordChange {
+        /// The other sessions, ended.
+        revoked_sessions: Vec<SessionId>,
+    },
+    /// [`PASSWORD_CHANGE`], refused: a failure.
+    PasswordChangeRefused {
+        /// Why (`bad_password`).
+        reason: &'static str,
+    },
+    /// [`PASSWORD_RESET`].
+    PasswordReset {
+        /// Why, when it was not the user's own reset (`unproven_password_cleared`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'static str>,
+        /// How many sessions ended.
+        revoked_sessions: usize,
+    },
+    /// [`COMPANY_CREATE`].
+    CompanyCreate {
+        /// The company's slug.
+        slug: CompanySlug,
+        /// The owner's membership.
+        owner_membership_id: MembershipId,
+    },
+    /// [`MEMBERSHIP_CREATE`].
+    MembershipCreate {
+        /// The membership.
+        membership_id: MembershipId,
+        /// The member.
+        user_id: UserId,
+        /// Its status.
+        status: MembershipStatus,
+        /// Its roles.
+        roles: BTreeSet<RoleKey>,
+        /// Its module grants.
+        modules: BTreeSet<ModuleKey>,
+        /// Whether a removed membership was brought back.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        readded: bool,
+        /// The access version, when a removed membership was brought back.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        access_version: Option<u64>,
+    },
+    /// [`MEMBERSHIP_UPDATE`].
+    MembershipUpdate {
+        /// The membership.
+        membership_id: MembershipId,
+        /// The new roles, if changed.
+        roles: Option<BTreeSet<RoleKey>>,
+        /// The new module grants, if changed.
+        modules: Option<BTreeSet<ModuleKey>>,
+        /// The new status, if changed.
+        status: Option<MembershipStatus>,
+        /// The access version after the change.
+        access_version: u64,
+    },
+    /// [`MEMBERSHIP_ACCEPT`].
+    MembershipAccept {
+        /// The membership.
+        membership_id: MembershipId,
+        /// The member.
+        user_id: UserId,
+        /// The access version after the change.
+        access_version: u64,
+    },
+    /// [`MEMBERSHIP_REMOVE`].
+    MembershipRemove {
+        /// The membership.
+        membership_id: MembershipId,
+        /// The member.
+        user_id: UserId,
+        /// The access version after the change.
+        access_version: u64,
+        /// The delegations, given and received, that ended with it.
+        revoked_delegations: Vec<DelegationId>,
+    },
+    /// [`ROLE_PUT`].
+    RolePut {
+        /// The role.
+        role: RoleKey,
+        /// Its name.
+        name: String,
+        /// Its patterns.
+        permissions: BTreeSet<PermissionPattern>,
+        /// How many memberships' access changed.
+        bumped_memberships: usize,
+    },
+    /// [`ROLE_DELETE`].
+    RoleDelete {
+        /// The role.
+        role: RoleKey,
+        /// How many memberships' access changed.
+        bumped_memberships: usize,
+    },
+    /// [`DELEGATION_CREATE`].
+    DelegationCreate {
+        /// The delegation.
+        delegation_id: DelegationId,
+        /// The delegator.
+        from_membership_id: MembershipId,
+        /// The delegatee.
+        to_membership_id: MembershipId,
+        /// The delegated patterns.
+        permissions: BTreeSet<PermissionPattern>,
+        /// The delegated modules.
+        modules: BTreeSet<ModuleKey>,
+        /// When it starts.
+        starts_at: DateTime<Utc>,
+        /// When it ends.
+        expires_at: DateTime<Utc>,
+    },
+    /// [`DELEGATION_REVOKE`].
+    DelegationRevoke {
+        /// The delegation.
+        delegation_id: DelegationId,
+        /// Whether it had already been revoked (nothing changed).
+        already_revoked: bool,
+    },
+}
+
+impl Action {
+    /// The action's name: the event's `action`.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::LoginSuccess { .. } => LOGIN_SUCCESS,
+            Self::LoginFailure { .. } => LOGIN_FAILURE,
+            Self::Refresh { .. } => REFRESH,
+            Self::RefreshReuse { .. } => REFRESH_REUSE,
+            Self::Logout { .. } => LOGOUT,
+            Self::LogoutAll { .. } => LOGOUT_ALL,
+            Self::SessionDelete { .. } => SESSION_DELETE,
+            Self::SessionEvict { .. } => SESSION_EVICT,
+            Self::UserRegister {} => USER_REGISTER,
+            Self::UserInvite { .. } => USER_INVITE,
+            Self::UserDisable { .. } => USER_DISABLE,
+            Self::UserEnable { .. } => USER_ENABLE,
+            Self::PasswordChange { .. } | Self::PasswordChangeRefused { .. } => PASSWORD_CHANGE,
+            Self::PasswordReset { .. } => PASSWORD_RESET,
+            Self::CompanyCreate { .. } => COMPANY_CREATE,
+            Self::MembershipCreate { .. } => MEMBERSHIP_CREATE,
+            Self::MembershipUpdate { .. } => MEMBERSHIP_UPDATE,
+            Self::MembershipAccept { .. } => MEMBERSHIP_ACCEPT,
+            Self::MembershipRemove { .. } => MEMBERSHIP_REMOVE,
+            Self::RolePut { .. } => ROLE_PUT,
+            Self::RoleDelete { .. } => ROLE_DELETE,
+            Self::DelegationCreate { .. } => DELEGATION_CREATE,
+            Self::DelegationRevoke { .. } => DELEGATION_REVOKE,
+        }
+    }
+
+    /// How it ended: refusals are failures, everything else a success.
+    #[must_use]
+    pub const fn outcome(&self) -> AuditOutcome {
+        match self {
+            Self::LoginFailure { .. }
+            | Self::RefreshReuse { .. }
+            | Self::PasswordChangeRefused { .. } => AuditOutcome::Failure,
+            _ => AuditOutcome::Success,
+        }
+    }
+
+    /// The details object.
+    #[must_use]
+    pub fn details(&self) -> serde_json::Value {
+        // Every variant is a struct of ids, counts, statuses and strings: it always serializes
+        // to an object.
+        serde_json::to_value(self)
+            .unwrap_or_else(|_| serde_json::Value::Object(serde_json::Map::new()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_are_objects_named_as_before() {
+        let session = SessionId::new();
+        let a = Action::RefreshReuse {
+            session_id: session,
+            session_ended: false,
+        };
+        assert_eq!(a.name(), "refresh.reuse");
+        assert_eq!(a.outcome(), AuditOutcome::Failure);
+        assert_eq!(
+            a.details(),
+            serde_json::json!({ "session_id": session.to_string() })
+        );
+        assert_eq!(Action::UserRegister {}.details(), serde_json::json!({}));
+        let reset = Action::PasswordReset {
+            reason: None,
+            revoked_sessions: 2,
+        };
+        assert_eq!(
+            reset.details(),
+            serde_json::json!({ "revoked_sessions": 2 })
+        );
+        assert_eq!(reset.outcome(), AuditOutcome::Success);
+    }
+}
