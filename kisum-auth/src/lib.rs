@@ -41,7 +41,6 @@
 pub mod access;
 // The audit log needs `serde_json`, an optional dependency enabled by these features.
 pub mod audit;
-pub mod credentials;
 pub mod directory;
 pub mod email;
 pub mod events;
@@ -50,10 +49,8 @@ mod guard_source;
 pub mod http;
 pub mod identity;
 pub mod keys;
-pub mod onetime;
+pub mod otp;
 pub mod ratelimit;
-pub mod recovery;
-pub mod refresh;
 pub mod service;
 pub mod session;
 pub mod store;

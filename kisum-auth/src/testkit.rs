@@ -97,7 +97,7 @@ macro_rules! session_store_conformance {
     };
 }
 
-/// Stamps out the [`RefreshTokenStore`](crate::refresh::RefreshTokenStore) conformance suite
+/// Stamps out the [`RefreshTokenStore`](crate::session::RefreshTokenStore) conformance suite
 /// (the store must also be a [`SessionStore`]); with `ignore_unless = cfg, "reason"` the tests
 /// are ignored unless that cfg is set.
 #[macro_export]
@@ -120,7 +120,7 @@ macro_rules! refresh_store_conformance {
     };
 }
 
-/// Stamps out the [`OneTimeStore`](crate::onetime::OneTimeStore) conformance suite (the store
+/// Stamps out the [`OneTimeStore`](crate::otp::OneTimeStore) conformance suite (the store
 /// must also be a [`UserStore`]); with `ignore_unless = cfg, "reason"` the tests are ignored
 /// unless that cfg is set.
 #[macro_export]
@@ -1153,7 +1153,7 @@ pub async fn concurrent_membership_edits_each_bump_once<S: DirectoryStore>(store
 
 // ---- RefreshTokenStore --------------------------------------------------------------------
 
-use crate::refresh::{RefreshRecord, RefreshToken, RefreshTokenStore, Rotation};
+use crate::session::{RefreshRecord, RefreshToken, RefreshTokenStore, Rotation};
 
 async fn live_session<S: SessionStore>(store: &S) -> Session {
     let s = session(UserId::new(), 0);
@@ -1333,7 +1333,7 @@ pub async fn concurrent_rotations_of_one_token_rotate_once<S: SessionStore + Ref
 
 // ---- OneTimeStore -------------------------------------------------------------------------
 
-use crate::onetime::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
+use crate::otp::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
 
 fn otp(email: &Email, purpose: OtpPurpose, version: u64) -> OtpState {
     OtpState {

@@ -7,9 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::Router;
 use chrono::TimeDelta;
-use kisum_auth::credentials::{Argon2Params, PasswordHasher, PasswordPolicy};
 use kisum_auth::events::{EventPublisher, NoEvents};
 use kisum_auth::http::{AuthState, RateLimits};
+use kisum_auth::identity::{Argon2Params, PasswordHasher, PasswordPolicy};
 use kisum_auth::keys::KeyRing;
 use kisum_auth::ratelimit::{LocalRateLimiter, RateLimiter};
 use kisum_auth::service::AuthService;
@@ -336,10 +336,10 @@ pub fn build_auth(parts: AuthParts) -> Result<AuthApp, StartError> {
         if tokio::runtime::Handle::try_current().is_ok() {
             email = Arc::new(kisum_auth::email::QueuedEmailSender::spawn(email, 1024));
         }
-        auth = auth.with_recovery(kisum_auth::recovery::Recovery {
+        auth = auth.with_recovery(kisum_auth::otp::Recovery {
             store: parts.store.clone(),
             email,
-            config: kisum_auth::recovery::OtpConfig::default(),
+            config: kisum_auth::otp::OtpConfig::default(),
             reset_url: format!("{}/reset-password", parts.public_url.trim_end_matches('/')),
         });
     }

@@ -1001,7 +1001,7 @@ pub struct AuthTuning {
     /// Access-token lifetime.
     pub access_token_ttl: Duration,
     /// Session lifetimes, refresh grace and the per-user limit.
-    pub sessions: kisum_auth::service::SessionConfig,
+    pub sessions: kisum_auth::session::SessionConfig,
     /// Sign-in attempts per client address.
     pub login_per_ip: kisum_auth::ratelimit::RateLimit,
     /// Sign-in attempts per email.
@@ -1028,7 +1028,7 @@ impl Default for AuthTuning {
     fn default() -> Self {
         Self {
             access_token_ttl: Duration::from_secs(600),
-            sessions: kisum_auth::service::SessionConfig::default(),
+            sessions: kisum_auth::session::SessionConfig::default(),
             login_per_ip: kisum_auth::ratelimit::RateLimit::new(30, Duration::from_secs(300)),
             login_per_email: kisum_auth::ratelimit::RateLimit::new(10, Duration::from_secs(900)),
             register_per_ip: kisum_auth::ratelimit::RateLimit::new(10, Duration::from_secs(3600)),
@@ -1159,7 +1159,7 @@ impl AuthTuningArgs {
         }
         Some(AuthTuning {
             access_token_ttl: ttl?,
-            sessions: kisum_auth::service::SessionConfig {
+            sessions: kisum_auth::session::SessionConfig {
                 idle: idle?,
                 absolute: absolute?,
                 reuse_grace: grace?,

@@ -3,7 +3,7 @@
 //! module), company `acme` with `basic` and the `finance` add-on active, and two users.
 //! Seeding is idempotent: a second start finds `owner@acme.test` and changes nothing.
 
-use kisum_auth::credentials::Password;
+use kisum_auth::identity::Password;
 use kisum_auth::service::{AuthService, ClientInfo};
 use kisum_auth::{DirectoryService, Email, MembershipStatus};
 use kisum_core::admin::{Actor, CoreAdmin};

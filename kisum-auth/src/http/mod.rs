@@ -21,17 +21,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::AccessService;
 use crate::audit::{AuditEvent, AuditStore, MAX_LIST_LIMIT};
-use crate::credentials::Password;
 use crate::directory::DirectoryStore;
 use crate::events::EventPublisher;
 use crate::identity::Email;
-use crate::onetime::OtpPurpose;
+use crate::identity::Password;
+use crate::otp::OtpPurpose;
 use crate::ratelimit::{
     RateLimit, RateLimiter, login_email_key, login_ip_key, otp_email_key,
     password_forgot_email_key, register_ip_key,
 };
-use crate::service::{AuthError, AuthService, ClientInfo, TokenPair};
+use crate::service::{AuthError, AuthService, ClientInfo};
 use crate::session::Session;
+use crate::session::TokenPair;
 
 pub mod companies;
 pub mod error;

@@ -15,8 +15,8 @@ use crate::directory::{
     Membership, MembershipPatch, Role,
 };
 use crate::identity::{Email, User, UserStore};
-use crate::onetime::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
-use crate::refresh::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
+use crate::otp::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
+use crate::session::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
 use crate::session::{RevokeReason, Session, SessionStore};
 
 #[derive(Default)]

@@ -11,7 +11,7 @@ pub use kisum_core::{StoreError, StoreErrorKind};
 
 use crate::directory::DirectoryStore;
 use crate::identity::UserStore;
-use crate::refresh::RefreshTokenStore;
+use crate::session::RefreshTokenStore;
 use crate::session::SessionStore;
 
 /// A backend holding all of Auth's data: users, sessions, refresh tokens, the directory, the
@@ -23,7 +23,7 @@ pub trait AuthStore:
     + RefreshTokenStore
     + DirectoryStore
     + crate::audit::AuditStore
-    + crate::onetime::OneTimeStore
+    + crate::otp::OneTimeStore
 {
 }
 
@@ -33,7 +33,7 @@ impl<
         + RefreshTokenStore
         + DirectoryStore
         + crate::audit::AuditStore
-        + crate::onetime::OneTimeStore,
+        + crate::otp::OneTimeStore,
 > AuthStore for T
 {
 }

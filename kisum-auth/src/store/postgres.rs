@@ -30,7 +30,7 @@ use crate::directory::{
     LAST_OWNER, Membership, MembershipPatch, MembershipStatus, Role,
 };
 use crate::identity::{Email, PasswordHash, User, UserStore};
-use crate::refresh::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
+use crate::session::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
 use crate::session::{RevokeReason, Session, SessionStore};
 
 /// Auth's PostgreSQL migrations, tracked in `kisum_auth_migrations`.
@@ -1255,7 +1255,7 @@ impl AuditStore for PgAuthStore {
 
 // ---- OneTimeStore -------------------------------------------------------------------------
 
-use crate::onetime::{OneTimeStore, OtpPurpose, OtpRow, OtpState, SecretHash, otp_numbers};
+use crate::otp::{OneTimeStore, OtpPurpose, OtpRow, OtpState, SecretHash, otp_numbers};
 
 const OTP_COLUMNS: &str = "email, purpose, code_hash, salt, expires_at, attempts, locked_until, \
                            last_sent_at, quota_started_at, sent_in_window, version";

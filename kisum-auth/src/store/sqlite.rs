@@ -31,7 +31,7 @@ use crate::directory::{
     LAST_OWNER, Membership, MembershipPatch, MembershipStatus, Role,
 };
 use crate::identity::{Email, PasswordHash, User, UserStore};
-use crate::refresh::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
+use crate::session::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
 use crate::session::{RevokeReason, Session, SessionStore};
 
 /// Auth's SQLite migrations, tracked in `kisum_auth_migrations`.
@@ -1377,7 +1377,7 @@ impl AuditStore for SqliteAuthStore {
 
 // ---- OneTimeStore ---------------------------------------------------------------------------
 
-use crate::onetime::{OneTimeStore, OtpPurpose, OtpRow, OtpState, SecretHash, otp_numbers};
+use crate::otp::{OneTimeStore, OtpPurpose, OtpRow, OtpState, SecretHash, otp_numbers};
 
 /// The columns of `email_otps`.
 macro_rules! otp_cols {

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use kisum_auth::audit::AuditStore as _;
-use kisum_auth::credentials::HashGate;
 use kisum_auth::email::{
     EmailError, EmailMessage, EmailSender, MemoryEmailSender, QueuedEmailSender,
 };
 use kisum_auth::http::{AuthState, RateLimits, public_router};
+use kisum_auth::identity::HashGate;
+use kisum_auth::otp::{OtpConfig, Recovery};
 use kisum_auth::ratelimit::LocalRateLimiter;
-use kisum_auth::recovery::{OtpConfig, Recovery};
-use kisum_auth::service::{AuthService, SessionConfig};
+use kisum_auth::service::AuthService;
+use kisum_auth::session::SessionConfig;
 use kisum_auth::{Email, MemoryAuthStore, UserStore as _};
 use kisum_core::MemoryCoreStore;
 use serde_json::{Value, json};

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kisum_auth::MemoryAuthStore;
-use kisum_auth::credentials::Password;
 use kisum_auth::events::{EventPublisher, InvalidationEvent, RedisEvents};
+use kisum_auth::identity::Password;
 use kisum_auth::service::{AuthError, AuthService, ClientInfo};
 use kisum_guard::ManualClock;
 

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use kisum_auth::credentials::{Argon2Params, PasswordHasher, PasswordPolicy};
 use kisum_auth::events::{EventPublisher, InvalidationEvent};
+use kisum_auth::identity::{Argon2Params, PasswordHasher, PasswordPolicy};
 use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
-use kisum_auth::service::{AuthService, SessionConfig};
+use kisum_auth::service::AuthService;
+use kisum_auth::session::SessionConfig;
 use kisum_auth::tokens::{TokenConfig, TokenService};
 use kisum_auth::{
     AccessService, AuthStore, Company, DirectoryService, Membership, MembershipStatus,

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use chrono::TimeDelta;
-use kisum_auth::credentials::{
+use kisum_auth::identity::{
     Argon2Params, Password, PasswordHasher, PasswordPolicy, PolicyViolation,
 };
 use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
-use kisum_auth::service::{AuthError, AuthService, ClientInfo, SessionConfig};
+use kisum_auth::service::{AuthError, AuthService, ClientInfo};
+use kisum_auth::session::SessionConfig;
 use kisum_auth::tokens::{TokenConfig, TokenService};
 use kisum_auth::{DirectoryStore, MemoryAuthStore, UserStore};
 use kisum_guard::ManualClock;

@@ -9,8 +9,8 @@ use axum::http::{Method, Request, StatusCode, header};
 use chrono::TimeDelta;
 use kisum_auth::email::MemoryEmailSender;
 use kisum_auth::http::{AuthState, RateLimits, public_router};
+use kisum_auth::otp::{OtpConfig, Recovery};
 use kisum_auth::ratelimit::LocalRateLimiter;
-use kisum_auth::recovery::{OtpConfig, Recovery};
 use kisum_auth::{Email, MemoryAuthStore, UserStore};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -343,10 +343,10 @@ async fn secrets_are_stored_hashed() {
     )
     .await;
     let code = code_in(&last_mail(&app, "ada@example.test").unwrap());
-    let state = kisum_auth::onetime::OneTimeStore::get_otp(
+    let state = kisum_auth::otp::OneTimeStore::get_otp(
         &*app.store,
         &Email::parse("ada@example.test").unwrap(),
-        kisum_auth::onetime::OtpPurpose::Login,
+        kisum_auth::otp::OtpPurpose::Login,
     )
     .await
     .unwrap()

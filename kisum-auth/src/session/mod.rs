@@ -1,10 +1,25 @@
 //! Sessions: the `sid` of every access token, with idle and absolute lifetimes.
+//!
+//! `mod.rs` holds [`Session`], the [`SessionStore`] and the lifetimes ([`SessionConfig`]);
+//! `issue.rs` starts sessions and issues token pairs; `refresh.rs` the refresh tokens and their
+//! rotation with reuse detection; `logout.rs` ends sessions; `state.rs` answers who is calling.
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_core::StoreError;
 use kisum_guard::{SessionId, UserId};
 use serde::{Deserialize, Serialize};
+
+use crate::tokens::IssuedToken;
+
+mod issue;
+mod logout;
+mod refresh;
+mod state;
+
+pub use refresh::{
+    MAX_GRACE_USES, RefreshRecord, RefreshToken, RefreshTokenStore, Rotation, TokenHash,
+};
 
 /// Why a session was revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -187,6 +202,46 @@ pub trait SessionStore: Send + Sync + 'static {
     /// # Errors
     /// `Unavailable` when the backend cannot be reached.
     async fn prune_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// Session lifetimes and the refresh reuse grace window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// A session ends when not refreshed for this long (default 7 days).
+    pub idle: TimeDelta,
+    /// A session ends this long after sign-in whatever happens (default 30 days).
+    pub absolute: TimeDelta,
+    /// Tolerance for presenting the immediate predecessor of the current refresh token (racing
+    /// browser tabs): off (zero) by default, capped at 30 s.
+    pub reuse_grace: TimeDelta,
+    /// The most sessions one user may hold at once (default 50; `None`: no limit). A sign-in
+    /// beyond it revokes the user's oldest active sessions (reason `evicted`). Two sign-ins
+    /// racing may briefly leave one session over the limit; the next sign-in corrects it.
+    pub max_per_user: Option<u32>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle: TimeDelta::days(7),
+            absolute: TimeDelta::days(30),
+            reuse_grace: TimeDelta::zero(),
+            max_per_user: Some(50),
+        }
+    }
+}
+
+/// What a successful sign-in or refresh hands the client.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    /// The access token.
+    pub access: IssuedToken,
+    /// The new refresh token (shown once).
+    pub refresh: RefreshToken,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: i64,
+    /// The session.
+    pub session_id: SessionId,
 }
 
 #[cfg(test)]

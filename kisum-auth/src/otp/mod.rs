@@ -1,4 +1,7 @@
 //! One-time secrets: password-reset tokens and email one-time codes (OTP), stored hashed.
+//!
+//! `mod.rs` holds the stored state and the [`OneTimeStore`]; `recovery.rs` the flows over it:
+//! requesting and verifying codes, forgotten passwords, and invitation emails.
 
 use std::fmt;
 
@@ -10,6 +13,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::identity::Email;
+
+mod recovery;
+
+pub use recovery::{OtpConfig, Recovery};
 
 /// What an email code is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

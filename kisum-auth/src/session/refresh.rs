@@ -11,6 +11,10 @@ use kisum_core::StoreError;
 use kisum_guard::SessionId;
 use sha2::{Digest, Sha256};
 
+use crate::audit::action::Action;
+use crate::service::{AuthError, AuthService, ClientInfo};
+use crate::session::TokenPair;
+
 /// A refresh token as the client holds it (base64url of 32 random bytes). Redacted in `Debug`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RefreshToken(String);
@@ -170,6 +174,80 @@ pub trait RefreshTokenStore: Send + Sync + 'static {
         hash: &TokenHash,
         max_uses: u32,
     ) -> Result<Option<RefreshRecord>, StoreError>;
+}
+
+/// How many times the refresh grace window hands the live token out again to the holder of
+/// its immediate predecessor (racing tabs), after which that predecessor counts as reuse.
+pub const MAX_GRACE_USES: u32 = 3;
+
+impl AuthService {
+    /// Exchanges a refresh token for a new pair; the old token is spent. Presenting a spent
+    /// token again revokes the whole session (audited as `refresh.reuse`).
+    ///
+    /// # Errors
+    /// `InvalidRefreshToken`, `RefreshTokenReused`, `SessionRevoked`, `Store`.
+    pub async fn refresh(&self, token: &str, client: ClientInfo) -> Result<TokenPair, AuthError> {
+        let now = self.clock.now();
+        let presented = RefreshToken::from_client(token);
+        let record = self
+            .store
+            .find_refresh_token(&presented.hash())
+            .await?
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        let session = self
+            .store
+            .get_session(record.session_id)
+            .await?
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        if record.used_at.is_none() && now >= record.expires_at {
+            return Err(AuthError::InvalidRefreshToken);
+        }
+        let (user_id, session_id, from) = (session.user_id, session.id, &client);
+        let reused = |session_ended: bool| async move {
+            metrics::counter!("kisum_auth_refresh_reuse_total").increment(1);
+            let reuse = Action::RefreshReuse {
+                session_id,
+                session_ended,
+            };
+            self.audit(Some(user_id), from, reuse).await;
+            AuthError::RefreshTokenReused
+        };
+        if !session.is_active(now) {
+            // A spent token is a reuse whatever became of its session since (a stolen token
+            // tried after sign-out, or again after the reuse that ended the session).
+            return Err(if record.used_at.is_some() {
+                reused(true).await
+            } else {
+                AuthError::SessionRevoked
+            });
+        }
+        // A disabled user's sessions were revoked when it was disabled; a refresh racing the
+        // disabling is refused here.
+        if self
+            .store
+            .get_user(session.user_id)
+            .await?
+            .is_none_or(|u| u.disabled)
+        {
+            return Err(AuthError::SessionRevoked);
+        }
+        let pair = match self.issue(&session, now, Some(&presented)).await {
+            Err(AuthError::RefreshTokenReused) => return Err(reused(false).await),
+            other => other?,
+        };
+        let idle = (now + self.sessions.idle).min(session.absolute_expires_at);
+        self.store.touch_session(session.id, now, idle).await?;
+        metrics::counter!("kisum_auth_refresh_total").increment(1);
+        self.audit(
+            Some(session.user_id),
+            &client,
+            Action::Refresh {
+                session_id: session.id,
+            },
+        )
+        .await;
+        Ok(pair)
+    }
 }
 
 #[cfg(test)]

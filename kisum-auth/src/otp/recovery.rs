@@ -13,12 +13,13 @@ use kisum_guard::UserId;
 use subtle::ConstantTimeEq as _;
 
 use crate::audit::action::Action;
-use crate::credentials::Password;
 use crate::email::{EmailMessage, EmailSender};
+use crate::identity::Password;
 use crate::identity::{Email, User};
-use crate::onetime::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
-use crate::refresh::RefreshToken;
-use crate::service::{AuthError, AuthService, ClientInfo, TokenPair};
+use crate::otp::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
+use crate::service::{AuthError, AuthService, ClientInfo};
+use crate::session::RefreshToken;
+use crate::session::TokenPair;
 
 /// Limits of email one-time codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,10 @@
-//! Users: identity and credentials at rest.
+//! Identity: users, their credentials, and what Auth does for a person before a session
+//! exists.
+//!
+//! `mod.rs` holds [`User`], [`Email`] and the [`UserStore`]; `password.rs` the argon2id hasher and
+//! the policy; `hashing.rs` hashing off the runtime, bounded; `change.rs` password changes; `register.rs` registration (and the company it may create);
+//! `login.rs` password sign-in; `invite.rs` invited people; `account.rs` reading and disabling
+//! accounts. Sessions are in [`crate::session`], one-time codes and resets in [`crate::otp`].
 
 use std::fmt;
 
@@ -7,6 +13,20 @@ use chrono::{DateTime, Utc};
 use kisum_core::StoreError;
 use kisum_guard::UserId;
 use serde::{Deserialize, Serialize};
+
+mod account;
+mod change;
+mod hashing;
+mod invite;
+mod login;
+mod password;
+mod register;
+
+pub use hashing::{HashGate, Overloaded};
+pub use password::{
+    Argon2Params, COMMON_PASSWORDS, CredentialError, Password, PasswordHasher, PasswordPolicy,
+    PolicyViolation, Verification,
+};
 
 /// An email address, trimmed and lowercased so that uniqueness is case-insensitive.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -1,0 +1,81 @@
+//! Password sign-in, and the session every sign-in method ends with.
+
+use kisum_guard::UserId;
+
+use crate::audit::action::Action;
+use crate::identity::{Email, Password, Verification};
+use crate::service::{AuthError, AuthService, ClientInfo};
+use crate::session::TokenPair;
+
+impl AuthService {
+    /// Signs in with email and password. Unknown emails, wrong passwords and disabled accounts
+    /// all answer `InvalidCredentials` after similar work (a dummy hash is verified for unknown
+    /// emails). Rehashes the password when the parameters changed.
+    ///
+    /// # Errors
+    /// `InvalidCredentials`, `Store`.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: Password,
+        client: ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
+        let user = match Email::parse(email) {
+            Ok(email) => self.store.find_user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+        let verification = self.verify(password.clone(), stored).await?;
+        let failure = match (&user, &verification) {
+            (None, _) => Some("unknown_email"),
+            (Some(_), Verification::Invalid) => Some("bad_password"),
+            (Some(u), _) if u.disabled => Some("disabled"),
+            (Some(_), Verification::Valid { .. }) => None,
+        };
+        let actor = user.as_ref().map(|u| u.id);
+        let (Some(mut user), Verification::Valid { needs_rehash }, None) =
+            (user, verification, failure)
+        else {
+            metrics::counter!("kisum_auth_logins_total", "result" => "failure").increment(1);
+            self.audit(
+                actor,
+                &client,
+                Action::LoginFailure {
+                    method: "password",
+                    reason: failure.unwrap_or("invalid_credentials"),
+                },
+            )
+            .await;
+            return Err(AuthError::InvalidCredentials);
+        };
+        if needs_rehash {
+            user.password_hash = Some(self.hash(password).await?);
+            user.updated_at = self.clock.now();
+            self.store.update_user(&user).await?;
+        }
+        self.sign_in_with(user.id, client, "password").await
+    }
+
+    /// Starts a session for `user` signed in by `method`, audited as a successful sign-in.
+    pub(crate) async fn sign_in_with(
+        &self,
+        user: UserId,
+        client: ClientInfo,
+        method: &'static str,
+    ) -> Result<TokenPair, AuthError> {
+        let context = client.clone();
+        let pair = self.start_session(user, client).await?;
+        metrics::counter!("kisum_auth_logins_total", "result" => "success", "method" => method.to_owned())
+            .increment(1);
+        self.audit(
+            Some(user),
+            &context,
+            Action::LoginSuccess {
+                method,
+                session_id: pair.session_id,
+            },
+        )
+        .await;
+        Ok(pair)
+    }
+}

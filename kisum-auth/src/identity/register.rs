@@ -1,0 +1,112 @@
+//! Registration: a new account, and the company it may create.
+
+use kisum_core::StoreErrorKind;
+use kisum_guard::{CompanySlug, UserId};
+
+use crate::audit::AuditContext;
+use crate::audit::action::Action;
+use crate::directory::{Company, DirectoryError, slugify};
+use crate::identity::{Email, Password, User};
+use crate::service::{AuthError, AuthService, ClientInfo};
+use crate::session::TokenPair;
+
+impl AuthService {
+    /// Registers a user and signs them in; with `company_name`, creates that company with the
+    /// user as its `owner`.
+    ///
+    /// # Errors
+    /// `InvalidEmail`, `WeakPassword`, `EmailTaken`, `Company`, `Store`.
+    pub async fn register(
+        &self,
+        email: &str,
+        password: Password,
+        name: Option<String>,
+        company_name: Option<&str>,
+        client: ClientInfo,
+    ) -> Result<(User, TokenPair, Option<Company>), AuthError> {
+        let email = Email::parse(email).map_err(|_| AuthError::InvalidEmail)?;
+        self.policy
+            .check(&password, Some(&email))
+            .map_err(AuthError::WeakPassword)?;
+        let company_name = company_name.map(str::trim).filter(|n| !n.is_empty());
+        // Refuse a company name that cannot become a slug before the account exists.
+        if company_name.is_some_and(|n| slugify(n).is_none()) {
+            return Err(DirectoryError::SlugRequired.into());
+        }
+        // An invitation made an account awaiting sign-up: its owner may still register it.
+        // Nothing is claimed by doing so: the email stays unproven, so the invitations stay
+        // pending, and a later proof by anyone else clears this password (`email_proven`).
+        let existing = self.store.find_user_by_email(&email).await?;
+        if existing.as_ref().is_some_and(|u| !u.awaiting_sign_up()) {
+            return Err(AuthError::EmailTaken);
+        }
+        let hash = self.hash(password).await?;
+        let name = name.map(|n| n.trim().chars().take(200).collect());
+        let user = match existing {
+            Some(mut invited) => {
+                invited.password_hash = Some(hash);
+                invited.name = name.or(invited.name);
+                invited.updated_at = self.clock.now();
+                self.store.update_user(&invited).await?;
+                invited
+            }
+            None => {
+                let user = User::new(email, name, Some(hash), self.clock.now());
+                match self.store.create_user(&user).await {
+                    Err(e) if e.kind() == StoreErrorKind::Conflict => {
+                        return Err(AuthError::EmailTaken);
+                    }
+                    other => other?,
+                }
+                user
+            }
+        };
+        self.audit(Some(user.id), &client, Action::UserRegister {})
+            .await;
+        let company = match company_name {
+            None => None,
+            Some(name) => Some(
+                self.create_company(name, user.id, &client.audit_context(Some(user.id)))
+                    .await?,
+            ),
+        };
+        let pair = self.start_session(user.id, client).await?;
+        Ok((user, pair, company))
+    }
+
+    /// Creates a company owned by `owner`, deriving a free slug from the name; audited with
+    /// `context`.
+    ///
+    /// # Errors
+    /// `Company` when no slug can be derived; `Store`.
+    pub async fn create_company(
+        &self,
+        name: &str,
+        owner: UserId,
+        context: &AuditContext,
+    ) -> Result<Company, AuthError> {
+        let base = slugify(name).ok_or(DirectoryError::SlugRequired)?;
+        let mut slug = base.clone();
+        let directory = self.directory.acting_as(context.clone());
+        for attempt in 0..5u32 {
+            match directory
+                .create_company(name, Some(slug.clone()), owner)
+                .await
+            {
+                Ok((company, _)) => return Ok(company),
+                Err(DirectoryError::SlugTaken(_)) if attempt < 4 => {
+                    let mut n = [0u8; 2];
+                    aws_lc_rs::rand::fill(&mut n).map_err(|_| AuthError::Hashing)?;
+                    let suffix = format!(
+                        "{}-{:04x}",
+                        base.as_str().chars().take(43).collect::<String>(),
+                        u16::from_be_bytes(n)
+                    );
+                    slug = CompanySlug::new(&suffix).unwrap_or_else(|_| base.clone());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(DirectoryError::SlugTaken(slug).into())
+    }
+}

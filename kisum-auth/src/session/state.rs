@@ -1,0 +1,60 @@
+//! Who is calling: a bearer token and its session, and a user's sessions.
+
+use chrono::{DateTime, Utc};
+use kisum_guard::{Claims, SessionId, UserId};
+
+use crate::service::{AuthError, AuthService};
+use crate::session::Session;
+
+impl AuthService {
+    /// Checks a bearer access token and its session: the identity of the caller.
+    ///
+    /// # Errors
+    /// `Unauthenticated` for a bad token, `SessionRevoked` for a revoked or expired session.
+    pub async fn authenticate(&self, bearer: &str) -> Result<(Claims, Session), AuthError> {
+        let now = self.clock.now();
+        let claims = self
+            .tokens
+            .verify(bearer, now)
+            .map_err(|_| AuthError::Unauthenticated)?;
+        let session = self
+            .store
+            .get_session(claims.sid)
+            .await?
+            .filter(|s| s.user_id == claims.sub && s.is_active(now))
+            .ok_or(AuthError::SessionRevoked)?;
+        Ok((claims, session))
+    }
+
+    /// Whose session it is, whether it is active now, and when it was revoked: `None` for an
+    /// unknown session.
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn session_state(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(UserId, bool, Option<DateTime<Utc>>)>, AuthError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .get_session(id)
+            .await?
+            .map(|s| (s.user_id, s.is_active(now), s.revoked_at)))
+    }
+
+    /// The user's active sessions, oldest first.
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn sessions(&self, user: UserId) -> Result<Vec<Session>, AuthError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .list_user_sessions(user)
+            .await?
+            .into_iter()
+            .filter(|s| s.is_active(now))
+            .collect())
+    }
+}
