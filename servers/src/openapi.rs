@@ -39,7 +39,6 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::StatusCode;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use kisum_guard::{PROBLEM_CONTENT_TYPE, Problem};
 use utoipa::openapi::header::{Header, HeaderBuilder};
@@ -54,8 +53,6 @@ use utoipa::openapi::{
     KnownFormat, ObjectBuilder, OpenApi, OpenApiBuilder, Paths, Ref, RefOr, Required, Schema,
     SchemaFormat, Type,
 };
-
-use crate::ops::problem_response;
 
 /// Where every server serves its document.
 pub const OPENAPI_PATH: &str = "/openapi.json";
@@ -279,11 +276,9 @@ pub fn router(doc: OpenApi) -> Router {
 }
 
 fn unserializable() -> Response {
-    problem_response(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        &Problem::new(500, "internal_error", "internal error")
-            .with_detail("the OpenAPI document cannot be serialized"),
-    )
+    Problem::new(500, "internal_error", "internal error")
+        .with_detail("the OpenAPI document cannot be serialized")
+        .into_response()
 }
 
 fn document(

@@ -36,7 +36,7 @@ use std::str::FromStr;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -55,16 +55,11 @@ use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
 
 pub mod error;
 
-pub use error::ApiError;
-
-/// The `X-Request-Id` header (the one constant, [`kisum_guard::http::REQUEST_ID_HEADER`]).
-pub use kisum_guard::http::REQUEST_ID_HEADER as REQUEST_ID;
+use kisum_guard::Problem;
+use kisum_guard::http::{BODY_LIMIT, ProblemResponse};
 
 /// The `X-Kisum-Consistency` header.
 pub static CONSISTENCY: HeaderName = HeaderName::from_static(CONSISTENCY_HEADER);
-
-/// The default request body limit (1 MiB).
-pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// What the internal router needs.
 #[derive(Clone)]
@@ -93,13 +88,13 @@ pub use kisum_guard::http::ServiceCaller;
 struct Caller(Actor);
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = ApiError;
+    type Rejection = ProblemResponse;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let ServiceCaller { name, .. } = parts
             .extensions
             .get::<ServiceCaller>()
-            .ok_or_else(ApiError::unauthenticated)?;
+            .ok_or_else(|| ProblemResponse::from(kisum_guard::DenialCode::Unauthenticated))?;
         let actor = Actor::new(name.as_str());
         Ok(Self(
             match kisum_guard::http::request_id_of(&parts.extensions) {
@@ -116,26 +111,26 @@ pub use kisum_guard::http::ApiJson;
 struct ApiPath<T>(T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
-    type Rejection = ApiError;
+    type Rejection = ProblemResponse;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(v)) => Ok(Self(v)),
-            Err(rejection) => Err(rejection.into()),
+            Err(rejection) => Err(Problem::invalid_request(rejection.body_text()).into()),
         }
     }
 }
 
 /// Parses a path parameter; an invalid one is 400 `invalid_request`.
-fn parse<T: FromStr<Err = InvalidId>>(s: &str) -> Result<T, ApiError> {
+fn parse<T: FromStr<Err = InvalidId>>(s: &str) -> Result<T, ProblemResponse> {
     s.parse()
-        .map_err(|e: InvalidId| ApiError::invalid_request(e.to_string()))
+        .map_err(|e: InvalidId| Problem::invalid_request(e.to_string()).into())
 }
 
 /// A display name: not blank.
-fn name(name: String) -> Result<String, ApiError> {
+fn name(name: String) -> Result<String, ProblemResponse> {
     if name.trim().is_empty() {
-        Err(ApiError::invalid_field("name", "name must not be empty"))
+        Err(Problem::invalid_field("name", "name must not be empty").into())
     } else {
         Ok(name)
     }
@@ -153,7 +148,7 @@ fn written(e: Entitlements) -> Response {
 
 // ---- catalog -------------------------------------------------------------------------------
 
-async fn list_modules(State(s): State<CoreState>) -> Result<Json<Vec<Module>>, ApiError> {
+async fn list_modules(State(s): State<CoreState>) -> Result<Json<Vec<Module>>, ProblemResponse> {
     let catalog = s.admin.service().catalog().await?;
     Ok(Json(catalog.modules.values().cloned().collect()))
 }
@@ -171,7 +166,7 @@ async fn put_module(
     Caller(actor): Caller,
     ApiPath(key): ApiPath<String>,
     ApiJson(b): ApiJson<ModuleBody>,
-) -> Result<Json<Module>, ApiError> {
+) -> Result<Json<Module>, ProblemResponse> {
     let module = Module {
         key: parse::<ModuleKey>(&key)?,
         name: name(b.name)?,
@@ -181,11 +176,11 @@ async fn put_module(
     s.admin
         .put_module(&actor, module.clone())
         .await
-        .map_err(|e| ApiError::entitlement(e, "kind"))?;
+        .map_err(|e| error::refused(e, "kind"))?;
     Ok(Json(module))
 }
 
-async fn list_packages(State(s): State<CoreState>) -> Result<Json<Vec<Package>>, ApiError> {
+async fn list_packages(State(s): State<CoreState>) -> Result<Json<Vec<Package>>, ProblemResponse> {
     let catalog = s.admin.service().catalog().await?;
     Ok(Json(catalog.packages.values().cloned().collect()))
 }
@@ -202,7 +197,7 @@ async fn put_package(
     Caller(actor): Caller,
     ApiPath(key): ApiPath<String>,
     ApiJson(b): ApiJson<PackageBody>,
-) -> Result<Json<Package>, ApiError> {
+) -> Result<Json<Package>, ProblemResponse> {
     let package = Package {
         key: parse::<PackageKey>(&key)?,
         name: name(b.name)?,
@@ -212,11 +207,11 @@ async fn put_package(
     s.admin
         .put_package(&actor, package.clone())
         .await
-        .map_err(|e| ApiError::entitlement(e, "modules"))?;
+        .map_err(|e| error::refused(e, "modules"))?;
     Ok(Json(package))
 }
 
-async fn list_addons(State(s): State<CoreState>) -> Result<Json<Vec<AddOn>>, ApiError> {
+async fn list_addons(State(s): State<CoreState>) -> Result<Json<Vec<AddOn>>, ProblemResponse> {
     let catalog = s.admin.service().catalog().await?;
     Ok(Json(catalog.addons.values().cloned().collect()))
 }
@@ -232,7 +227,7 @@ async fn put_addon(
     Caller(actor): Caller,
     ApiPath(key): ApiPath<String>,
     ApiJson(b): ApiJson<AddOnBody>,
-) -> Result<Json<AddOn>, ApiError> {
+) -> Result<Json<AddOn>, ProblemResponse> {
     let addon = AddOn {
         key: parse::<AddOnKey>(&key)?,
         name: name(b.name)?,
@@ -241,7 +236,7 @@ async fn put_addon(
     s.admin
         .put_addon(&actor, addon.clone())
         .await
-        .map_err(|e| ApiError::entitlement(e, "module"))?;
+        .map_err(|e| error::refused(e, "module"))?;
     Ok(Json(addon))
 }
 
@@ -250,7 +245,7 @@ async fn put_addon(
 async fn entitlements(
     State(s): State<CoreState>,
     ApiPath(company): ApiPath<String>,
-) -> Result<Json<Entitlements>, ApiError> {
+) -> Result<Json<Entitlements>, ProblemResponse> {
     let company_id = parse::<CompanyId>(&company)?;
     Ok(Json(s.admin.service().entitlements(company_id).await?))
 }
@@ -268,7 +263,7 @@ async fn put_subscription(
     Caller(actor): Caller,
     ApiPath(company): ApiPath<String>,
     ApiJson(b): ApiJson<SubscriptionBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ProblemResponse> {
     let subscription = Subscription {
         company_id: parse(&company)?,
         package: b.package,
@@ -280,7 +275,7 @@ async fn put_subscription(
         .admin
         .set_subscription(&actor, subscription)
         .await
-        .map_err(|e| ApiError::entitlement(e, "package"))?;
+        .map_err(|e| error::refused(e, "package"))?;
     Ok(written(e))
 }
 
@@ -295,7 +290,7 @@ async fn put_company_addon(
     Caller(actor): Caller,
     ApiPath((company, key)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<CompanyAddOnBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ProblemResponse> {
     let addon = CompanyAddOn {
         company_id: parse(&company)?,
         addon: parse(&key)?,
@@ -306,7 +301,7 @@ async fn put_company_addon(
         .admin
         .set_company_addon(&actor, addon)
         .await
-        .map_err(|e| ApiError::entitlement(e, "key"))?;
+        .map_err(|e| error::refused(e, "key"))?;
     Ok(written(e))
 }
 
@@ -314,27 +309,23 @@ async fn delete_company_addon(
     State(s): State<CoreState>,
     Caller(actor): Caller,
     ApiPath((company, key)): ApiPath<(String, String)>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ProblemResponse> {
     let company_id = parse(&company)?;
     let addon: AddOnKey = parse(&key)?;
     let e = s
         .admin
         .remove_company_addon(&actor, company_id, &addon)
         .await
-        .map_err(|e| ApiError::entitlement(e, "key"))?;
+        .map_err(|e| error::refused(e, "key"))?;
     Ok(written(e))
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("route")
+async fn not_found() -> Problem {
+    Problem::not_found("route")
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed",
-    )
+async fn method_not_allowed() -> Problem {
+    Problem::method_not_allowed()
 }
 
 /// Core's internal router (`/internal/v1/*`, see the [module docs](self)), behind service keys,
