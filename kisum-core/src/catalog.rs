@@ -6,6 +6,7 @@ use kisum_guard::{AddOnKey, ModuleKey, PackageKey, Permission};
 use serde::{Deserialize, Serialize};
 
 /// What kind of module this is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModuleKind {
@@ -38,6 +39,7 @@ impl ModuleKind {
 }
 
 /// A module of the platform (`core`, `finance`, …) and the permission keys it declares.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Module {
     /// The module key.
@@ -52,6 +54,7 @@ pub struct Module {
 }
 
 /// A package a company subscribes to.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Package {
     /// The package key.
@@ -65,6 +68,7 @@ pub struct Package {
 }
 
 /// An add-on: one module a company can buy on its own.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddOn {
     /// The add-on key.

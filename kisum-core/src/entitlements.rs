@@ -49,15 +49,18 @@ impl<'de> Deserialize<'de> for ModuleSource {
 }
 
 /// One enabled module and where it comes from.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnabledModule {
     /// The module.
     pub key: ModuleKey,
     /// Its source (the package first, when both a package and an add-on enable it).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "package:basic"))]
     pub source: ModuleSource,
 }
 
 /// What a company is entitled to, resolved at one instant.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entitlements {
     /// The company.

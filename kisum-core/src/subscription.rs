@@ -5,6 +5,7 @@ use kisum_guard::{AddOnKey, CompanyId, PackageKey};
 use serde::{Deserialize, Serialize};
 
 /// The billing state of a subscription or a company add-on.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SubscriptionStatus {
@@ -83,6 +84,7 @@ fn entitling(
 }
 
 /// A company's subscription to a package (at most one per company).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscription {
     /// The company.
@@ -114,6 +116,7 @@ impl Subscription {
 }
 
 /// A company's purchase of one add-on.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompanyAddOn {
     /// The company.

@@ -108,6 +108,7 @@ impl fmt::Display for DenialCode {
 impl std::error::Error for DenialCode {}
 
 /// One invalid field of a request body, in a `validation_failed` problem.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     /// The field, as a JSON pointer-like dotted path (`roles.0`).
@@ -150,6 +151,7 @@ impl FieldError {
 }
 
 /// An RFC 9457 `application/problem+json` document with Kisum's `code` and `request_id`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// A URI naming the problem type: `urn:kisum:problem:<code>`.

@@ -11,6 +11,9 @@ use crate::denial::{PROBLEM_CONTENT_TYPE, Problem};
 /// The request-id header, read from clients and proxies and set on every answer.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The default request body limit of every Kisum listener (1 MiB).
+pub const BODY_LIMIT: usize = 1 << 20;
+
 /// The longest request id propagated from a client or proxy; longer ones are replaced.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -151,16 +154,19 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// A problem document on its way out: the one place where a [`Problem`] becomes an HTTP answer.
+/// A problem document on its way out: the one place where a [`Problem`] becomes an HTTP answer,
+/// and the error type of every Kisum handler (`Result<T, ProblemResponse>`; domain errors map
+/// into it with `From` at each crate's edge).
 ///
 /// The status is the problem's; the body is `application/problem+json`; every answer carries
 /// `Cache-Control: no-store` (errors are about this request, never to be cached) and, when the
-/// problem names its request, `X-Request-Id`. A `WWW-Authenticate` challenge and `Retry-After`
-/// are added when set.
+/// problem names its request, `X-Request-Id`. A 401 carries `WWW-Authenticate: Bearer` unless a
+/// more precise challenge is set; `Retry-After` is added when set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProblemResponse {
-    /// The problem.
-    pub problem: Problem,
+    /// The problem (boxed: handlers return `Result<_, ProblemResponse>` everywhere, and the
+    /// `Err` variant stays small).
+    pub problem: Box<Problem>,
     /// The `WWW-Authenticate` value, if any (for 401s).
     pub challenge: Option<String>,
     /// `Retry-After`, in whole seconds, if any (for 429 and 503).
@@ -168,12 +174,14 @@ pub struct ProblemResponse {
 }
 
 impl ProblemResponse {
-    /// `problem`, with no challenge and no `Retry-After`.
+    /// `problem`, with no `Retry-After` and, for a 401, the challenge `Bearer`.
     #[must_use]
     pub fn new(problem: Problem) -> Self {
+        let challenge =
+            (problem.status == StatusCode::UNAUTHORIZED.as_u16()).then(|| "Bearer".to_owned());
         Self {
-            problem,
-            challenge: None,
+            problem: Box::new(problem),
+            challenge,
             retry_after: None,
         }
     }
@@ -190,6 +198,17 @@ impl ProblemResponse {
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
         self
+    }
+
+    /// 429 `rate_limited`, with `Retry-After` in whole seconds (rounded up, at least 1).
+    #[must_use]
+    pub fn rate_limited(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs().max(1) + u64::from(retry_after.subsec_nanos() > 0);
+        Self::new(
+            Problem::new(429, "rate_limited", "too many requests")
+                .with_detail(format!("retry after {secs} s")),
+        )
+        .with_retry_after(secs)
     }
 
     /// The status, headers and body of the answer.
@@ -218,6 +237,52 @@ impl ProblemResponse {
         }
         let body = serde_json::to_vec(&self.problem).unwrap_or_default();
         (status, headers, body)
+    }
+}
+
+/// The problems every router answers the same way.
+impl Problem {
+    /// 400 `invalid_request` with `detail`.
+    #[must_use]
+    pub fn invalid_request(detail: impl Into<String>) -> Self {
+        Self::new(400, "invalid_request", "invalid request").with_detail(detail)
+    }
+
+    /// 422 `validation_failed` naming one invalid `field` (`message` is also the detail).
+    #[must_use]
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        Self::new(422, "validation_failed", "validation failed").with_field(field, message)
+    }
+
+    /// Adds a field error on `field` with `message`, which also becomes the detail.
+    #[must_use]
+    pub fn with_field(mut self, field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        self.detail = Some(message.clone());
+        self.errors.push(crate::FieldError {
+            field: field.to_owned(),
+            message,
+        });
+        self
+    }
+
+    /// 404 `not_found`: "no such `what`".
+    #[must_use]
+    pub fn not_found(what: &str) -> Self {
+        Self::new(404, "not_found", "not found").with_detail(format!("no such {what}"))
+    }
+
+    /// 405 `method_not_allowed` (every router's method fallback).
+    #[must_use]
+    pub fn method_not_allowed() -> Self {
+        Self::new(405, "method_not_allowed", "method not allowed")
+            .with_detail("this route does not answer that method")
+    }
+}
+
+impl From<crate::DenialCode> for ProblemResponse {
+    fn from(code: crate::DenialCode) -> Self {
+        Self::new(Problem::from(code))
     }
 }
 
@@ -253,9 +318,9 @@ pub struct ApiJson<T>(pub T);
 
 #[cfg(feature = "axum")]
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
-    type Rejection = Problem;
+    type Rejection = ProblemResponse;
 
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ProblemResponse> {
         let json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -267,8 +332,10 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
                 m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
             });
         if !json {
-            return Err(Problem::new(400, "invalid_request", "invalid request")
-                .with_detail("Expected request with `Content-Type: application/json`"));
+            return Err(Problem::invalid_request(
+                "Expected request with `Content-Type: application/json`",
+            )
+            .into());
         }
         let bytes = <bytes::Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
             .await
@@ -283,11 +350,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
 /// 400 `invalid_request` for malformed JSON, 422 `validation_failed` (naming the field) for a
 /// body that does not fit `T`.
 #[cfg(feature = "axum")]
-#[allow(
-    clippy::result_large_err,
-    reason = "the problem is built once per refused request and answered as it is"
-)]
-pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ProblemResponse> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         use serde_json::error::Category;
@@ -311,8 +374,7 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Pr
 
 #[cfg(feature = "axum")]
 fn malformed(e: &dyn std::fmt::Display) -> Problem {
-    Problem::new(400, "invalid_request", "invalid request")
-        .with_detail(format!("Failed to parse the request body as JSON: {e}"))
+    Problem::invalid_request(format!("Failed to parse the request body as JSON: {e}"))
 }
 
 /// The service whose key an internal request carried, and what that key may call: put in the

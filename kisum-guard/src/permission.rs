@@ -46,6 +46,7 @@ fn module_of(s: &str) -> &str {
 
 /// A concrete permission key such as `finance.invoices.read`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
 pub struct Permission(Arc<str>);
 
 impl Permission {
@@ -76,6 +77,7 @@ impl Permission {
 
 /// A permission pattern: a key, a `prefix.*` wildcard, or `*`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
 pub struct PermissionPattern(Arc<str>);
 
 impl PermissionPattern {

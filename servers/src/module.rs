@@ -23,8 +23,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::ops::problem_response;
-
 /// The module's PostgreSQL migrations.
 pub const PG_MIGRATIONS: MigrationSet = MigrationSet {
     component: "module",
@@ -326,10 +324,9 @@ struct NewInvoice {
 }
 
 fn problem(status: StatusCode, code: &str, title: &str, detail: &str) -> Response {
-    problem_response(
-        status,
-        &Problem::new(status.as_u16(), code, title).with_detail(detail),
-    )
+    Problem::new(status.as_u16(), code, title)
+        .with_detail(detail)
+        .into_response()
 }
 
 fn unavailable(e: &DbError) -> Response {
@@ -377,12 +374,9 @@ async fn create(
     State(s): State<ModuleState>,
     principal: Principal,
     access: Access,
-    body: Result<kisum_guard::http::ApiJson<NewInvoice>, Problem>,
+    body: Result<kisum_guard::http::ApiJson<NewInvoice>, kisum_guard::http::ProblemResponse>,
 ) -> Result<(StatusCode, Json<Invoice>), Response> {
-    let kisum_guard::http::ApiJson(body) = body.map_err(|p| {
-        let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
-        problem_response(status, &p)
-    })?;
+    let kisum_guard::http::ApiJson(body) = body.map_err(IntoResponse::into_response)?;
     let customer = body.customer.trim();
     let currency = body
         .currency
@@ -412,7 +406,7 @@ async fn create(
     if !errors.is_empty() {
         let mut p = Problem::new(422, "validation_failed", "validation failed");
         p.errors = errors;
-        return Err(problem_response(StatusCode::UNPROCESSABLE_ENTITY, &p));
+        return Err(p.into_response());
     }
     let invoice = Invoice {
         id: Uuid::now_v7(),

@@ -39,7 +39,6 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::StatusCode;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use kisum_guard::{PROBLEM_CONTENT_TYPE, Problem};
 use utoipa::openapi::header::{Header, HeaderBuilder};
@@ -54,8 +53,6 @@ use utoipa::openapi::{
     KnownFormat, ObjectBuilder, OpenApi, OpenApiBuilder, Paths, Ref, RefOr, Required, Schema,
     SchemaFormat, Type,
 };
-
-use crate::ops::problem_response;
 
 /// Where every server serves its document.
 pub const OPENAPI_PATH: &str = "/openapi.json";
@@ -179,9 +176,8 @@ pub fn auth_internal() -> OpenApi {
 #[must_use]
 pub fn core_internal() -> OpenApi {
     let mut paths = Paths::new();
-    core_routes(&mut paths);
     every_server_routes(&mut paths);
-    document(
+    let mut doc = document(
         "Kisum Core — internal listener",
         "The catalog (modules, packages, add-ons) and each company's subscription, add-ons and \
          resolved entitlements, for other Kisum components and billing systems. Every route \
@@ -196,27 +192,53 @@ pub fn core_internal() -> OpenApi {
             ),
             ("ops", "What every server mounts"),
         ],
-        &[
-            "Problem",
-            "FieldError",
-            "Health",
-            "ReadyReport",
-            "CheckReport",
-            "Module",
-            "ModuleRequest",
-            "Package",
-            "PackageRequest",
-            "AddOn",
-            "AddOnRequest",
-            "Entitlements",
-            "EnabledModule",
-            "Subscription",
-            "CompanyAddOn",
-            "SubscriptionRequest",
-            "CompanyAddOnRequest",
-        ],
+        &["Health", "ReadyReport", "CheckReport"],
         &[SERVICE_KEY],
+    );
+    // Core's routes, generated from its handlers (`kisum_core::http::openapi`).
+    doc.merge(kisum_core::http::openapi());
+    with_request_ids(&mut doc);
+    doc
+}
+
+/// Every operation may send `X-Request-Id`, and every answer carries it: what
+/// `kisum_guard::http::with_request_ids` does for every router, written into the document.
+fn with_request_ids(doc: &mut OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let params = op.parameters.get_or_insert_with(Vec::new);
+            if !params.iter().any(|p| p.name == "X-Request-Id") {
+                params.insert(0, request_id_param().build());
+            }
+            for response in op.responses.responses.values_mut() {
+                if let RefOr::T(response) = response {
+                    response
+                        .headers
+                        .entry("X-Request-Id".to_owned())
+                        .or_insert_with(|| response_header("The request id, echoed or generated."));
+                }
+            }
+        }
+    }
+}
+
+/// The optional `X-Request-Id` request header.
+fn request_id_param() -> ParameterBuilder {
+    header_param(
+        "X-Request-Id",
+        "A request id to propagate into the logs and the answer (at most 128 characters); a \
+         fresh one is generated otherwise.",
     )
+    .required(Required::False)
 }
 
 /// The document of the reference business backend `kisum module --name <name>`: the guarded
@@ -279,11 +301,9 @@ pub fn router(doc: OpenApi) -> Router {
 }
 
 fn unserializable() -> Response {
-    problem_response(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        &Problem::new(500, "internal_error", "internal error")
-            .with_detail("the OpenAPI document cannot be serialized"),
-    )
+    Problem::new(500, "internal_error", "internal error")
+        .with_detail("the OpenAPI document cannot be serialized")
+        .into_response()
 }
 
 fn document(
@@ -598,12 +618,6 @@ fn uuid_param() -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .format(Some(SchemaFormat::Custom("uuid".to_owned())))
-}
-
-fn key_param() -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some("^[a-z][a-z0-9_-]{0,63}$"))
 }
 
 /// The 503 of the routes that hash or verify a password.
@@ -1161,117 +1175,6 @@ fn auth_internal_routes(paths: &mut Paths) {
         .add(paths, HttpMethod::Get, "/internal/v1/audit");
 }
 
-fn core_routes(paths: &mut Paths) {
-    const UNKNOWN_KEYS: &str = "`validation_failed`: wrong types, missing fields, or an unknown \
-                                module, package or add-on key (naming the field)";
-    const BAD_PATH: &str = "`invalid_request`: a malformed key or company id in the path";
-    let internal =
-        |id: &str, tag: &str, summary: &str| Op::new(id, tag, summary).service_key().store();
-    let key = |op: Op| {
-        op.path_param("key", "The key", key_param())
-            .problem(400, BAD_PATH)
-    };
-    let company = |op: Op| {
-        op.path_param("company_id", "The company id", uuid_param())
-            .problem(400, BAD_PATH)
-    };
-
-    for (kind, item, request, what) in [
-        ("modules", "Module", "ModuleRequest", "module"),
-        ("packages", "Package", "PackageRequest", "package"),
-        ("addons", "AddOn", "AddOnRequest", "add-on"),
-    ] {
-        let collection = format!("/internal/v1/{kind}");
-        internal(&format!("list_{kind}"), "catalog", &format!("Every {what}"))
-            .ok(
-                200,
-                &format!("Every {what}, by key"),
-                list(reference(item), "The catalog entries"),
-            )
-            .add(paths, HttpMethod::Get, &collection);
-        key(internal(
-            &format!("put_{kind}"),
-            "catalog",
-            &format!("Create or replace a {what}"),
-        ))
-        .description(
-            "Audited; every company whose entitlements change gets its version bumped and an \
-             invalidation event.",
-        )
-        .body(request)
-        .ok(200, &format!("The stored {what}"), reference(item))
-        .problem(422, UNKNOWN_KEYS)
-        .add(paths, HttpMethod::Put, &format!("{collection}/{{key}}"));
-    }
-
-    let written = |op: Op| {
-        op.answer(
-            200,
-            with_consistency(
-                answer("The company's entitlements, version bumped")
-                    .content(JSON, json_content(reference("Entitlements"))),
-            ),
-        )
-    };
-
-    company(internal(
-        "get_entitlements",
-        "entitlements",
-        "A company's entitlements",
-    ))
-    .description("An unknown company has the empty entitlements at version 0.")
-    .ok(200, "The entitlements", reference("Entitlements"))
-    .add(
-        paths,
-        HttpMethod::Get,
-        "/internal/v1/companies/{company_id}/entitlements",
-    );
-
-    written(
-        company(internal(
-            "put_subscription",
-            "entitlements",
-            "Set a company's subscription",
-        ))
-        .body("SubscriptionRequest")
-        .problem(422, UNKNOWN_KEYS),
-    )
-    .add(
-        paths,
-        HttpMethod::Put,
-        "/internal/v1/companies/{company_id}/subscription",
-    );
-
-    written(
-        key(company(internal(
-            "put_company_addon",
-            "entitlements",
-            "Set a company add-on",
-        )))
-        .body("CompanyAddOnRequest")
-        .problem(422, UNKNOWN_KEYS),
-    )
-    .add(
-        paths,
-        HttpMethod::Put,
-        "/internal/v1/companies/{company_id}/addons/{key}",
-    );
-
-    written(
-        key(company(internal(
-            "delete_company_addon",
-            "entitlements",
-            "Remove a company add-on",
-        )))
-        .problem(404, "`not_found`: the company does not hold that add-on"),
-    )
-    .add(
-        paths,
-        HttpMethod::Delete,
-        "/internal/v1/companies/{company_id}/addons/{key}",
-    );
-}
-
 fn module_routes(paths: &mut Paths, name: &str) {
     let guarded = |id: &str, summary: &str, permission: &str| {
         Op::new(id, "invoices", summary)
@@ -1445,7 +1348,6 @@ fn object(description: &str, fields: impl IntoIterator<Item = Field>) -> ObjectB
 }
 
 const ACCESS_STATUS: [&str; 4] = ["active", "invited", "suspended", "revoked"];
-const SUBSCRIPTION_STATUS: [&str; 5] = ["trialing", "active", "past_due", "canceled", "expired"];
 
 /// The named component schemas.
 fn schema(name: &str) -> Option<RefOr<Schema>> {
@@ -1897,72 +1799,7 @@ fn object_schema(name: &str) -> Option<ObjectBuilder> {
             ],
         ),
 
-        // -- core: a stored item is its request body plus what the path and server add
-        "Module" => object(
-            "A catalog module",
-            keyed("The module key", module_fields(true)),
-        ),
-        "ModuleRequest" => object("A module", module_fields(false)),
-        "Package" => object(
-            "A catalog package",
-            keyed("The package key", package_fields()),
-        ),
-        "PackageRequest" => object("A package", package_fields()),
-        "AddOn" => object("A catalog add-on", keyed("The add-on key", addon_fields())),
-        "AddOnRequest" => object("An add-on", addon_fields()),
-        "Entitlements" => object(
-            "A company's resolved entitlements",
-            [
-                req("company_id", id("The company")),
-                req("entitlement_version", integer("Raised by every change")),
-                req(
-                    "basic_active",
-                    boolean("Whether a basic package entitles now"),
-                ),
-                req(
-                    "modules",
-                    list(reference("EnabledModule"), "The enabled modules, by key"),
-                ),
-                opt("subscription", reference("Subscription")),
-                req(
-                    "add_ons",
-                    list(reference("CompanyAddOn"), "Every add-on, entitling or not"),
-                ),
-                opt(
-                    "valid_until",
-                    time("The next instant at which the clock alone changes this view"),
-                ),
-            ],
-        ),
-        "EnabledModule" => object(
-            "An enabled module",
-            [
-                req("key", text("The module key")),
-                req(
-                    "source",
-                    text("What enables it: `package:<key>` or `addon:<key>`"),
-                ),
-            ],
-        ),
-        "Subscription" => object(
-            "A company's package subscription",
-            [req("company_id", id("The company"))]
-                .into_iter()
-                .chain(subscription_fields()),
-        ),
-        "SubscriptionRequest" => object("A subscription", subscription_fields()),
-        "CompanyAddOn" => object(
-            "A company's add-on",
-            [
-                req("company_id", id("The company")),
-                req("addon", text("The add-on key")),
-            ]
-            .into_iter()
-            .chain(company_addon_fields()),
-        ),
-        "CompanyAddOnRequest" => object("A company add-on", company_addon_fields()),
-
-        // -- the reference backend
+        // -- the reference module
         "Invoice" => object(
             "An invoice",
             [
@@ -1986,62 +1823,4 @@ fn object_schema(name: &str) -> Option<ObjectBuilder> {
         ),
         _ => return None,
     })
-}
-
-/// `fields` after a required `key`.
-fn keyed(key: &str, fields: Vec<Field>) -> Vec<Field> {
-    std::iter::once(req("key", text(key)))
-        .chain(fields)
-        .collect()
-}
-
-/// A module's members; `permissions` may be left out of a request (none).
-fn module_fields(stored: bool) -> Vec<Field> {
-    let permissions = strings("The permissions it defines");
-    vec![
-        req("name", text("The name")),
-        req("kind", one_of("Its kind", &["core", "addon", "standard"])),
-        if stored {
-            req("permissions", permissions)
-        } else {
-            opt("permissions", permissions)
-        },
-    ]
-}
-
-fn package_fields() -> Vec<Field> {
-    vec![
-        req("name", text("The name")),
-        req(
-            "is_basic",
-            boolean("Whether it is a basic package (it shows the Core App)"),
-        ),
-        req("modules", strings("The module keys it enables")),
-    ]
-}
-
-fn addon_fields() -> Vec<Field> {
-    vec![
-        req("name", text("The name")),
-        req("module", text("The module it enables")),
-    ]
-}
-
-fn subscription_fields() -> Vec<Field> {
-    vec![
-        req("package", text("The package key")),
-        req("status", one_of("Its status", &SUBSCRIPTION_STATUS)),
-        opt("current_period_end", time("When the paid period ends")),
-        opt(
-            "grace_until",
-            time("Until when a lapsed subscription still entitles"),
-        ),
-    ]
-}
-
-fn company_addon_fields() -> Vec<Field> {
-    vec![
-        req("status", one_of("Its status", &SUBSCRIPTION_STATUS)),
-        opt("current_period_end", time("When the paid period ends")),
-    ]
 }

@@ -37,6 +37,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
+use kisum_guard::http::{BODY_LIMIT, ProblemResponse, REQUEST_ID_HEADER};
 use kisum_guard::{PROBLEM_CONTENT_TYPE, Problem};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
@@ -47,8 +48,6 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-/// The request id header, generated when absent and echoed on every response.
-pub use kisum_guard::http::REQUEST_ID_HEADER;
 /// Counter of answered requests, labelled `method`, `route` (the matched route pattern, or
 /// `unmatched`) and `status`.
 pub const HTTP_REQUESTS_TOTAL: &str = "kisum_http_requests_total";
@@ -57,8 +56,6 @@ pub const HTTP_REQUESTS_TOTAL: &str = "kisum_http_requests_total";
 pub const HTTP_REQUESTS_SHED_TOTAL: &str = "kisum_http_requests_shed_total";
 /// Histogram of request latency in seconds, labelled like [`HTTP_REQUESTS_TOTAL`].
 pub const HTTP_REQUEST_DURATION: &str = "kisum_http_request_duration_seconds";
-/// The default largest request body: 1 MiB.
-pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 /// The longest propagated request id; longer or unusual ones are replaced by a fresh one.
 pub use kisum_guard::http::MAX_REQUEST_ID_LEN;
 /// The default longest time a request may take (body upload included): 30 s.
@@ -388,7 +385,7 @@ pub struct HttpSettings {
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
-            body_limit: DEFAULT_BODY_LIMIT,
+            body_limit: BODY_LIMIT,
             cors_origins: Vec::new(),
             hsts: false,
             trusted_proxy_hops: 0,
@@ -553,7 +550,7 @@ async fn problem_for_too_large(limit: usize, req: Request, next: Next) -> Respon
     if let Some(id) = request_id {
         problem = problem.with_request_id(id);
     }
-    problem_response(StatusCode::PAYLOAD_TOO_LARGE, &problem)
+    problem.into_response()
 }
 
 fn request_id_of(req: &Request) -> Option<String> {
@@ -581,7 +578,7 @@ async fn answer_within(timeout: Duration, req: Request, next: Next) -> Response 
     if let Some(id) = request_id {
         problem = problem.with_request_id(id);
     }
-    problem_response(StatusCode::SERVICE_UNAVAILABLE, &problem)
+    problem.into_response()
 }
 
 /// Whether `path` is an ops endpoint, which load shedding never refuses.
@@ -603,25 +600,13 @@ async fn shed_load(in_flight: Arc<Semaphore>, max: usize, req: Request, next: Ne
         if let Some(id) = request_id_of(&req) {
             problem = problem.with_request_id(id);
         }
-        let mut response = problem_response(StatusCode::SERVICE_UNAVAILABLE, &problem);
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(OVERLOADED_RETRY_AFTER_SECS),
-        );
-        return response;
+        return ProblemResponse::new(problem)
+            .with_retry_after(OVERLOADED_RETRY_AFTER_SECS)
+            .into_response();
     };
     let response = next.run(req).await;
     drop(permit);
     response
-}
-
-/// A problem document as an `application/problem+json` response with `status`, rendered by
-/// the one renderer of the workspace ([`kisum_guard::http::ProblemResponse`]).
-#[must_use]
-pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
-    let mut problem = problem.clone();
-    problem.status = status.as_u16();
-    kisum_guard::http::ProblemResponse::new(problem).into_response()
 }
 
 // ---- serving and shutdown -------------------------------------------------------------------

@@ -1,149 +1,70 @@
-//! Problem documents for the Core router: every failure is a status, a machine `code` and a
-//! human `title`; an unreachable store answers 503, any other store failure 500, never a panic.
+//! Domain errors become problem documents here, at the edge — the domain knows nothing of
+//! HTTP. Handlers answer `Result<_, ProblemResponse>` ([`kisum_guard::http::ProblemResponse`],
+//! the one renderer); each error a handler meets has one `From` into it.
+//!
+//! The mapping of [`StoreError`] is shared by every Kisum component (Auth's routers use it
+//! too): what a client can act on keeps its status (`NotFound` 404, `Conflict` 409), an
+//! unreachable dependency is 503 `unavailable` (retry later), and anything else — a bug or a
+//! stored value that cannot be read — is 500 `internal_error`, never a panic
+//! (`docs/decisions/0013-problems-at-the-edge.md`).
 
-use axum::extract::rejection::PathRejection;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use kisum_guard::{DenialCode, FieldError, Problem};
+use kisum_guard::Problem;
+use kisum_guard::http::ProblemResponse;
 
 use crate::service::EntitlementError;
 use crate::store::{StoreError, StoreErrorKind};
 
-/// An error answered as `application/problem+json`.
-#[derive(Debug)]
-pub struct ApiError {
-    // Boxed: handlers return `Result<_, ApiError>` everywhere; keep the `Err` variant small.
-    problem: Box<Problem>,
-}
-
-impl ApiError {
-    /// A problem with `status`, `code` and `title`.
-    #[must_use]
-    pub fn new(status: StatusCode, code: &str, title: &str) -> Self {
-        Self {
-            problem: Box::new(Problem::new(status.as_u16(), code, title)),
-        }
-    }
-
-    /// Adds a detail.
-    #[must_use]
-    pub fn detail(mut self, detail: impl Into<String>) -> Self {
-        self.problem.detail = Some(detail.into());
-        self
-    }
-
-    /// 400 `invalid_request`.
-    #[must_use]
-    pub fn invalid_request(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "invalid request",
-        )
-        .detail(detail)
-    }
-
-    /// 422 `validation_failed` with one field error.
-    #[must_use]
-    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
-        let message = message.into();
-        let mut e = Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "validation failed",
-        )
-        .detail(message.clone());
-        e.problem.errors.push(FieldError {
-            field: field.to_owned(),
-            message,
-        });
-        e
-    }
-
-    /// 404 `not_found`.
-    #[must_use]
-    pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "not found").detail(format!("no such {what}"))
-    }
-
-    /// 401 `unauthenticated` (answered with `WWW-Authenticate: Bearer`).
-    #[must_use]
-    pub fn unauthenticated() -> Self {
-        Self {
-            problem: Box::new(Problem::from(DenialCode::Unauthenticated)),
-        }
-    }
-
-    /// An entitlement change refused: unknown keys and invalid references are 422 on `field`
-    /// (the request field naming the key), a company add-on not held is 404, a store failure
-    /// as `From<StoreError>` (503 when unavailable, 500 otherwise).
-    #[must_use]
-    pub fn entitlement(e: EntitlementError, field: &str) -> Self {
-        match e {
-            EntitlementError::UnknownModule(_)
-            | EntitlementError::UnknownPackage(_)
-            | EntitlementError::UnknownAddOn(_)
-            | EntitlementError::AddOnForCoreModule { .. } => {
-                Self::invalid_field(field, e.to_string())
-            }
-            EntitlementError::ForeignPermission { .. } => {
-                Self::invalid_field("permissions", e.to_string())
-            }
-            EntitlementError::AddOnNotHeld(_) => {
-                Self::new(StatusCode::NOT_FOUND, "not_found", "not found").detail(e.to_string())
-            }
-            EntitlementError::Store(e) => e.into(),
-        }
-    }
-
-    /// The problem document.
-    #[must_use]
-    pub fn problem(&self) -> &Problem {
-        &self.problem
-    }
-}
-
-impl From<StoreError> for ApiError {
+impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
-        if e.kind() == StoreErrorKind::Unavailable {
-            tracing::warn!(error = %e, "store unavailable");
-            Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "a dependency is unavailable; retry later",
-            )
-        } else {
-            tracing::error!(error = %e, "store failure");
-            Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "internal error",
-            )
+        match e.kind() {
+            StoreErrorKind::NotFound => Self::new(404, "not_found", "not found"),
+            StoreErrorKind::Conflict => Self::new(409, "conflict", "conflict"),
+            StoreErrorKind::Unavailable => {
+                tracing::warn!(error = %e, "store unavailable");
+                Self::new(
+                    503,
+                    "unavailable",
+                    "a dependency is unavailable; retry later",
+                )
+            }
+            _ => {
+                tracing::error!(error = %e, "store failure");
+                internal_error()
+            }
         }
     }
 }
 
-impl From<Problem> for ApiError {
-    fn from(problem: Problem) -> Self {
-        Self {
-            problem: Box::new(problem),
-        }
+impl From<StoreError> for ProblemResponse {
+    fn from(e: StoreError) -> Self {
+        Problem::from(e).into()
     }
 }
 
-impl From<PathRejection> for ApiError {
-    fn from(r: PathRejection) -> Self {
-        Self::invalid_request(r.body_text())
-    }
+/// 500 `internal_error`: a failure the client cannot act on (logged where it happens).
+#[must_use]
+pub fn internal_error() -> Problem {
+    Problem::new(500, "internal_error", "internal error")
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let unauthorized = self.problem.status == StatusCode::UNAUTHORIZED.as_u16();
-        let mut answer = kisum_guard::http::ProblemResponse::new(*self.problem);
-        if unauthorized {
-            answer = answer.with_challenge("Bearer");
+/// An entitlement change refused: unknown keys and invalid references are 422 on `field` (the
+/// request field naming the key, which depends on the operation), a foreign permission 422 on
+/// `permissions`, a company add-on not held 404, a store failure as [`StoreError`] maps.
+#[must_use]
+pub fn refused(e: EntitlementError, field: &str) -> ProblemResponse {
+    match e {
+        EntitlementError::UnknownModule(_)
+        | EntitlementError::UnknownPackage(_)
+        | EntitlementError::UnknownAddOn(_)
+        | EntitlementError::AddOnForCoreModule { .. } => {
+            Problem::invalid_field(field, e.to_string()).into()
         }
-        answer.into_response()
+        EntitlementError::ForeignPermission { .. } => {
+            Problem::invalid_field("permissions", e.to_string()).into()
+        }
+        EntitlementError::AddOnNotHeld(_) => Problem::new(404, "not_found", "not found")
+            .with_detail(e.to_string())
+            .into(),
+        EntitlementError::Store(e) => e.into(),
     }
 }

@@ -36,10 +36,9 @@ use std::str::FromStr;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use kisum_guard::{
@@ -55,16 +54,11 @@ use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
 
 pub mod error;
 
-pub use error::ApiError;
-
-/// The `X-Request-Id` header (the one constant, [`kisum_guard::http::REQUEST_ID_HEADER`]).
-pub use kisum_guard::http::REQUEST_ID_HEADER as REQUEST_ID;
+use kisum_guard::Problem;
+use kisum_guard::http::{BODY_LIMIT, ProblemResponse};
 
 /// The `X-Kisum-Consistency` header.
 pub static CONSISTENCY: HeaderName = HeaderName::from_static(CONSISTENCY_HEADER);
-
-/// The default request body limit (1 MiB).
-pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// What the internal router needs.
 #[derive(Clone)]
@@ -93,13 +87,13 @@ pub use kisum_guard::http::ServiceCaller;
 struct Caller(Actor);
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = ApiError;
+    type Rejection = ProblemResponse;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let ServiceCaller { name, .. } = parts
             .extensions
             .get::<ServiceCaller>()
-            .ok_or_else(ApiError::unauthenticated)?;
+            .ok_or_else(|| ProblemResponse::from(kisum_guard::DenialCode::Unauthenticated))?;
         let actor = Actor::new(name.as_str());
         Ok(Self(
             match kisum_guard::http::request_id_of(&parts.extensions) {
@@ -116,26 +110,26 @@ pub use kisum_guard::http::ApiJson;
 struct ApiPath<T>(T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
-    type Rejection = ApiError;
+    type Rejection = ProblemResponse;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(v)) => Ok(Self(v)),
-            Err(rejection) => Err(rejection.into()),
+            Err(rejection) => Err(Problem::invalid_request(rejection.body_text()).into()),
         }
     }
 }
 
 /// Parses a path parameter; an invalid one is 400 `invalid_request`.
-fn parse<T: FromStr<Err = InvalidId>>(s: &str) -> Result<T, ApiError> {
+fn parse<T: FromStr<Err = InvalidId>>(s: &str) -> Result<T, ProblemResponse> {
     s.parse()
-        .map_err(|e: InvalidId| ApiError::invalid_request(e.to_string()))
+        .map_err(|e: InvalidId| Problem::invalid_request(e.to_string()).into())
 }
 
 /// A display name: not blank.
-fn name(name: String) -> Result<String, ApiError> {
+fn name(name: String) -> Result<String, ProblemResponse> {
     if name.trim().is_empty() {
-        Err(ApiError::invalid_field("name", "name must not be empty"))
+        Err(Problem::invalid_field("name", "name must not be empty").into())
     } else {
         Ok(name)
     }
@@ -153,12 +147,28 @@ fn written(e: Entitlements) -> Response {
 
 // ---- catalog -------------------------------------------------------------------------------
 
-async fn list_modules(State(s): State<CoreState>) -> Result<Json<Vec<Module>>, ApiError> {
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/internal/v1/modules",
+    operation_id = "list_modules",
+    tag = "catalog",
+    summary = "Every module",
+    security(("service_key" = [])),
+    responses(
+        (status = 200, description = "Every module, by key", body = Vec<Module>),
+        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+))]
+async fn list_modules(State(s): State<CoreState>) -> Result<Json<Vec<Module>>, ProblemResponse> {
     let catalog = s.admin.service().catalog().await?;
     Ok(Json(catalog.modules.values().cloned().collect()))
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ModuleRequest))]
 struct ModuleBody {
     name: String,
     kind: ModuleKind,
@@ -166,12 +176,33 @@ struct ModuleBody {
     permissions: Vec<Permission>,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    put,
+    path = "/internal/v1/modules/{key}",
+    operation_id = "put_modules",
+    tag = "catalog",
+    summary = "Create or replace a module",
+    description = "Audited; every company whose entitlements change gets its version bumped and an invalidation event.",
+    params(("key" = String, Path, description = "The key")),
+    request_body = ModuleBody,
+    security(("service_key" = [])),
+    responses(
+        (status = 200, description = "The stored module", body = Module),
+        (status = 400, description = "`invalid_request`: a malformed key or company id in the path, malformed JSON or not a JSON content type", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: wrong types, missing fields, or an unknown module, package or add-on key (naming the field)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+))]
 async fn put_module(
     State(s): State<CoreState>,
     Caller(actor): Caller,
     ApiPath(key): ApiPath<String>,
     ApiJson(b): ApiJson<ModuleBody>,
-) -> Result<Json<Module>, ApiError> {
+) -> Result<Json<Module>, ProblemResponse> {
     let module = Module {
         key: parse::<ModuleKey>(&key)?,
         name: name(b.name)?,
@@ -181,28 +212,65 @@ async fn put_module(
     s.admin
         .put_module(&actor, module.clone())
         .await
-        .map_err(|e| ApiError::entitlement(e, "kind"))?;
+        .map_err(|e| error::refused(e, "kind"))?;
     Ok(Json(module))
 }
 
-async fn list_packages(State(s): State<CoreState>) -> Result<Json<Vec<Package>>, ApiError> {
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/internal/v1/packages",
+    operation_id = "list_packages",
+    tag = "catalog",
+    summary = "Every package",
+    security(("service_key" = [])),
+    responses(
+        (status = 200, description = "Every package, by key", body = Vec<Package>),
+        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+))]
+async fn list_packages(State(s): State<CoreState>) -> Result<Json<Vec<Package>>, ProblemResponse> {
     let catalog = s.admin.service().catalog().await?;
     Ok(Json(catalog.packages.values().cloned().collect()))
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = PackageRequest))]
 struct PackageBody {
     name: String,
     is_basic: bool,
     modules: std::collections::BTreeSet<ModuleKey>,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    put,
+    path = "/internal/v1/packages/{key}",
+    operation_id = "put_packages",
+    tag = "catalog",
+    summary = "Create or replace a package",
+    description = "Audited; every company whose entitlements change gets its version bumped and an invalidation event.",
+    params(("key" = String, Path, description = "The key")),
+    request_body = PackageBody,
+    security(("service_key" = [])),
+    responses(
+        (status = 200, description = "The stored package", body = Package),
+        (status = 400, description = "`invalid_request`: a malformed key or company id in the path, malformed JSON or not a JSON content type", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: wrong types, missing fields, or an unknown module, package or add-on key (naming the field)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+))]
 async fn put_package(
     State(s): State<CoreState>,
     Caller(actor): Caller,
     ApiPath(key): ApiPath<String>,
     ApiJson(b): ApiJson<PackageBody>,
-) -> Result<Json<Package>, ApiError> {
+) -> Result<Json<Package>, ProblemResponse> {
     let package = Package {
         key: parse::<PackageKey>(&key)?,
         name: name(b.name)?,
@@ -212,27 +280,64 @@ async fn put_package(
     s.admin
         .put_package(&actor, package.clone())
         .await
-        .map_err(|e| ApiError::entitlement(e, "modules"))?;
+        .map_err(|e| error::refused(e, "modules"))?;
     Ok(Json(package))
 }
 
-async fn list_addons(State(s): State<CoreState>) -> Result<Json<Vec<AddOn>>, ApiError> {
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/internal/v1/addons",
+    operation_id = "list_addons",
+    tag = "catalog",
+    summary = "Every add-on",
+    security(("service_key" = [])),
+    responses(
+        (status = 200, description = "Every add-on, by key", body = Vec<AddOn>),
+        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+))]
+async fn list_addons(State(s): State<CoreState>) -> Result<Json<Vec<AddOn>>, ProblemResponse> {
     let catalog = s.admin.service().catalog().await?;
     Ok(Json(catalog.addons.values().cloned().collect()))
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = AddOnRequest))]
 struct AddOnBody {
     name: String,
     module: ModuleKey,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    put,
+    path = "/internal/v1/addons/{key}",
+    operation_id = "put_addons",
+    tag = "catalog",
+    summary = "Create or replace a add-on",
+    description = "Audited; every company whose entitlements change gets its version bumped and an invalidation event.",
+    params(("key" = String, Path, description = "The key")),
+    request_body = AddOnBody,
+    security(("service_key" = [])),
+    responses(
+        (status = 200, description = "The stored add-on", body = AddOn),
+        (status = 400, description = "`invalid_request`: a malformed key or company id in the path, malformed JSON or not a JSON content type", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: wrong types, missing fields, or an unknown module, package or add-on key (naming the field)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+))]
 async fn put_addon(
     State(s): State<CoreState>,
     Caller(actor): Caller,
     ApiPath(key): ApiPath<String>,
     ApiJson(b): ApiJson<AddOnBody>,
-) -> Result<Json<AddOn>, ApiError> {
+) -> Result<Json<AddOn>, ProblemResponse> {
     let addon = AddOn {
         key: parse::<AddOnKey>(&key)?,
         name: name(b.name)?,
@@ -241,21 +346,40 @@ async fn put_addon(
     s.admin
         .put_addon(&actor, addon.clone())
         .await
-        .map_err(|e| ApiError::entitlement(e, "module"))?;
+        .map_err(|e| error::refused(e, "module"))?;
     Ok(Json(addon))
 }
 
 // ---- companies -----------------------------------------------------------------------------
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/internal/v1/companies/{company_id}/entitlements",
+    operation_id = "get_entitlements",
+    tag = "entitlements",
+    summary = "A company's entitlements",
+    description = "An unknown company has the empty entitlements at version 0.",
+    params(("company_id" = String, Path, format = Uuid, description = "The company id")),
+    security(("service_key" = [])),
+    responses(
+        (status = 200, description = "The entitlements", body = Entitlements),
+        (status = 400, description = "`invalid_request`: a malformed key or company id in the path", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+))]
 async fn entitlements(
     State(s): State<CoreState>,
     ApiPath(company): ApiPath<String>,
-) -> Result<Json<Entitlements>, ApiError> {
+) -> Result<Json<Entitlements>, ProblemResponse> {
     let company_id = parse::<CompanyId>(&company)?;
     Ok(Json(s.admin.service().entitlements(company_id).await?))
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SubscriptionRequest))]
 struct SubscriptionBody {
     package: PackageKey,
     status: SubscriptionStatus,
@@ -263,12 +387,32 @@ struct SubscriptionBody {
     grace_until: Option<DateTime<Utc>>,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    put,
+    path = "/internal/v1/companies/{company_id}/subscription",
+    operation_id = "put_subscription",
+    tag = "entitlements",
+    summary = "Set a company's subscription",
+    params(("company_id" = String, Path, format = Uuid, description = "The company id")),
+    request_body = SubscriptionBody,
+    security(("service_key" = [])),
+    responses(
+        (status = 200, description = "The company's entitlements, version bumped", body = Entitlements, headers(("X-Kisum-Consistency" = String, description = "The write's consistency token: present it on the next reads to see this write."))),
+        (status = 400, description = "`invalid_request`: a malformed key or company id in the path, malformed JSON or not a JSON content type", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: wrong types, missing fields, or an unknown module, package or add-on key (naming the field)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+))]
 async fn put_subscription(
     State(s): State<CoreState>,
     Caller(actor): Caller,
     ApiPath(company): ApiPath<String>,
     ApiJson(b): ApiJson<SubscriptionBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ProblemResponse> {
     let subscription = Subscription {
         company_id: parse(&company)?,
         package: b.package,
@@ -280,22 +424,43 @@ async fn put_subscription(
         .admin
         .set_subscription(&actor, subscription)
         .await
-        .map_err(|e| ApiError::entitlement(e, "package"))?;
+        .map_err(|e| error::refused(e, "package"))?;
     Ok(written(e))
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CompanyAddOnRequest))]
 struct CompanyAddOnBody {
     status: SubscriptionStatus,
     current_period_end: Option<DateTime<Utc>>,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    put,
+    path = "/internal/v1/companies/{company_id}/addons/{key}",
+    operation_id = "put_company_addon",
+    tag = "entitlements",
+    summary = "Set a company add-on",
+    params(("company_id" = String, Path, format = Uuid, description = "The company id"), ("key" = String, Path, description = "The key")),
+    request_body = CompanyAddOnBody,
+    security(("service_key" = [])),
+    responses(
+        (status = 200, description = "The company's entitlements, version bumped", body = Entitlements, headers(("X-Kisum-Consistency" = String, description = "The write's consistency token: present it on the next reads to see this write."))),
+        (status = 400, description = "`invalid_request`: a malformed key or company id in the path, malformed JSON or not a JSON content type", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: wrong types, missing fields, or an unknown module, package or add-on key (naming the field)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+))]
 async fn put_company_addon(
     State(s): State<CoreState>,
     Caller(actor): Caller,
     ApiPath((company, key)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<CompanyAddOnBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ProblemResponse> {
     let addon = CompanyAddOn {
         company_id: parse(&company)?,
         addon: parse(&key)?,
@@ -306,35 +471,49 @@ async fn put_company_addon(
         .admin
         .set_company_addon(&actor, addon)
         .await
-        .map_err(|e| ApiError::entitlement(e, "key"))?;
+        .map_err(|e| error::refused(e, "key"))?;
     Ok(written(e))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    delete,
+    path = "/internal/v1/companies/{company_id}/addons/{key}",
+    operation_id = "delete_company_addon",
+    tag = "entitlements",
+    summary = "Remove a company add-on",
+    params(("company_id" = String, Path, format = Uuid, description = "The company id"), ("key" = String, Path, description = "The key")),
+    security(("service_key" = [])),
+    responses(
+        (status = 200, description = "The company's entitlements, version bumped", body = Entitlements, headers(("X-Kisum-Consistency" = String, description = "The write's consistency token: present it on the next reads to see this write."))),
+        (status = 400, description = "`invalid_request`: a malformed key or company id in the path", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: the company does not hold that add-on", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+))]
 async fn delete_company_addon(
     State(s): State<CoreState>,
     Caller(actor): Caller,
     ApiPath((company, key)): ApiPath<(String, String)>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ProblemResponse> {
     let company_id = parse(&company)?;
     let addon: AddOnKey = parse(&key)?;
     let e = s
         .admin
         .remove_company_addon(&actor, company_id, &addon)
         .await
-        .map_err(|e| ApiError::entitlement(e, "key"))?;
+        .map_err(|e| error::refused(e, "key"))?;
     Ok(written(e))
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("route")
+async fn not_found() -> Problem {
+    Problem::not_found("route")
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed",
-    )
+async fn method_not_allowed() -> Problem {
+    Problem::method_not_allowed()
 }
 
 /// Core's internal router (`/internal/v1/*`, see the [module docs](self)), behind service keys,
@@ -368,25 +547,11 @@ async fn method_not_allowed() -> ApiError {
 /// # }
 /// ```
 pub fn internal_router(state: CoreState) -> Router {
-    let router = Router::new()
-        .route("/internal/v1/modules", get(list_modules))
-        .route("/internal/v1/modules/{key}", put(put_module))
-        .route("/internal/v1/packages", get(list_packages))
-        .route("/internal/v1/packages/{key}", put(put_package))
-        .route("/internal/v1/addons", get(list_addons))
-        .route("/internal/v1/addons/{key}", put(put_addon))
-        .route(
-            "/internal/v1/companies/{company_id}/entitlements",
-            get(entitlements),
-        )
-        .route(
-            "/internal/v1/companies/{company_id}/subscription",
-            put(put_subscription),
-        )
-        .route(
-            "/internal/v1/companies/{company_id}/addons/{key}",
-            put(put_company_addon).delete(delete_company_addon),
-        )
+    #[cfg(feature = "openapi")]
+    let (routes, _) = routes().split_for_parts();
+    #[cfg(not(feature = "openapi"))]
+    let routes = routes();
+    let router = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -396,4 +561,89 @@ pub fn internal_router(state: CoreState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state);
     kisum_guard::http::with_request_ids(router)
+}
+
+/// The OpenAPI document of [`internal_router`]'s routes, generated from the handlers'
+/// `#[utoipa::path]`s (the servers add what every listener mounts and the document's info).
+#[cfg(feature = "openapi")]
+#[must_use]
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+/// Mounts each handler at its path. With the `openapi` feature, every route comes from its
+/// handler's `#[utoipa::path]` through `utoipa_axum::routes!`, so a route cannot exist without
+/// its document; without it (an embedder that wants no utoipa), the same handlers are mounted as
+/// plain axum routes at the paths written here, which a test compares with the documented ones.
+macro_rules! documented_routes {
+    ($($path:literal => $($method:ident $handler:ident),+;)+) => {{
+        #[cfg(test)]
+        {
+            MOUNTED.get_or_init(|| vec![$($((stringify!($method), $path)),+),+]);
+        }
+        #[cfg(feature = "openapi")]
+        let router = utoipa_axum::router::OpenApiRouter::<CoreState>::new()
+            $(.routes(utoipa_axum::routes!($($handler),+)))+;
+        #[cfg(not(feature = "openapi"))]
+        let router = Router::<CoreState>::new()
+            $(.route($path, axum::routing::MethodRouter::new()$(.$method($handler))+))+;
+        router
+    }};
+}
+
+/// The `(method, path)`s written in [`routes`], for the test comparing them with the document.
+#[cfg(test)]
+static MOUNTED: std::sync::OnceLock<Vec<(&str, &str)>> = std::sync::OnceLock::new();
+
+#[cfg(feature = "openapi")]
+type Routes = utoipa_axum::router::OpenApiRouter<CoreState>;
+#[cfg(not(feature = "openapi"))]
+type Routes = Router<CoreState>;
+
+fn routes() -> Routes {
+    documented_routes! {
+        "/internal/v1/modules" => get list_modules;
+        "/internal/v1/modules/{key}" => put put_module;
+        "/internal/v1/packages" => get list_packages;
+        "/internal/v1/packages/{key}" => put put_package;
+        "/internal/v1/addons" => get list_addons;
+        "/internal/v1/addons/{key}" => put put_addon;
+        "/internal/v1/companies/{company_id}/entitlements" => get entitlements;
+        "/internal/v1/companies/{company_id}/subscription" => put put_subscription;
+        "/internal/v1/companies/{company_id}/addons/{key}" => put put_company_addon, delete delete_company_addon;
+    }
+}
+
+#[cfg(all(test, feature = "openapi"))]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn documented_paths_are_the_mounted_ones() {
+        let doc = openapi();
+        let documented: BTreeSet<(String, String)> = doc
+            .paths
+            .paths
+            .iter()
+            .flat_map(|(path, item)| {
+                serde_json::to_value(item)
+                    .unwrap()
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| *k != "parameters")
+                    .map(|m| (m.clone(), path.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mounted: BTreeSet<(String, String)> = MOUNTED
+            .get()
+            .unwrap()
+            .iter()
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        assert_eq!(documented, mounted);
+    }
 }

@@ -265,11 +265,11 @@ async fn a_body_over_the_limit_is_a_413_problem() {
 #[tokio::test]
 async fn the_default_body_limit_is_one_mib() {
     let at = Request::post("/v1/echo")
-        .body(Body::from(vec![b'a'; ops::DEFAULT_BODY_LIMIT]))
+        .body(Body::from(vec![b'a'; kisum_guard::http::BODY_LIMIT]))
         .unwrap();
     assert_eq!(send(&plain(), at).await.0, StatusCode::OK);
     let over = Request::post("/v1/echo")
-        .body(Body::from(vec![b'a'; ops::DEFAULT_BODY_LIMIT + 1]))
+        .body(Body::from(vec![b'a'; kisum_guard::http::BODY_LIMIT + 1]))
         .unwrap();
     assert_eq!(send(&plain(), over).await.0, StatusCode::PAYLOAD_TOO_LARGE);
 }

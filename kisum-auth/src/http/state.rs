@@ -1,0 +1,99 @@
+//! What the routers need: the services, the stores they read directly, the service keys of
+//! the internal router, and the rate limits of the public routes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kisum_guard::ServiceKeys;
+use kisum_guard::http::ProblemResponse;
+
+use super::cookie::RefreshCookie;
+use crate::access::AccessService;
+use crate::audit::AuditStore;
+use crate::directory::DirectoryStore;
+use crate::events::EventPublisher;
+use crate::ratelimit::{RateLimit, RateLimiter};
+use crate::service::AuthService;
+
+/// What the routers need.
+#[derive(Clone)]
+pub struct AuthState {
+    /// Identity: register, sign in, refresh, sign out.
+    pub auth: AuthService,
+    /// Access resolution.
+    pub access: AccessService,
+    /// The directory (for `me`).
+    pub directory: Arc<dyn DirectoryStore>,
+    /// Company administration (give it the audit log and the event publisher: its writes
+    /// are audited and announced through them).
+    pub admin: crate::directory::DirectoryService,
+    /// The audit log, read by `GET /internal/v1/audit`.
+    pub audit: Arc<dyn AuditStore>,
+    /// Where `POST /internal/v1/events` republishes the events it receives (the same
+    /// publisher the services use; `NoEvents` without Redis).
+    pub events: Arc<dyn EventPublisher>,
+    /// Accepted service keys of the internal router (none: every internal request is refused).
+    pub service_keys: ServiceKeys,
+    /// Rate limits of sign-in and registration.
+    pub limits: RateLimits,
+    /// The optional cookie mode: when set, token answers also set the refresh token as an
+    /// `HttpOnly; Secure; SameSite=Strict` cookie, `/v1/auth/refresh` accepts it when the body
+    /// names no token, and sign-out clears it. `None` (the default): tokens travel in bodies
+    /// only.
+    pub refresh_cookie: Option<RefreshCookie>,
+}
+
+/// The rate limiter and the limits the public routes apply.
+#[derive(Clone)]
+pub struct RateLimits {
+    /// The limiter (Redis-backed when configured, in process otherwise).
+    pub limiter: Arc<dyn RateLimiter>,
+    /// Sign-in attempts per client address (default 30 per 5 minutes).
+    pub login_per_ip: RateLimit,
+    /// Sign-in attempts per email (default 10 per 15 minutes).
+    pub login_per_email: RateLimit,
+    /// Registrations per client address (default 10 per hour).
+    pub register_per_ip: RateLimit,
+    /// Password-forgot requests per email (default 5 per hour).
+    pub forgot_per_email: RateLimit,
+    /// One-time-code requests per email (default 10 per hour).
+    pub otp_per_email: RateLimit,
+    /// Invitation emails per company (default 50 per hour).
+    pub invite_per_company: RateLimit,
+    /// Invitation emails per invited address (default 3 per day).
+    pub invite_per_email: RateLimit,
+    /// Password changes per user (default 10 per 15 minutes): each verifies a password.
+    pub password_change_per_user: RateLimit,
+}
+
+impl RateLimits {
+    /// The default limits over `limiter`.
+    #[must_use]
+    pub fn new(limiter: Arc<dyn RateLimiter>) -> Self {
+        Self {
+            limiter,
+            login_per_ip: RateLimit::new(30, Duration::from_secs(300)),
+            login_per_email: RateLimit::new(10, Duration::from_secs(900)),
+            register_per_ip: RateLimit::new(10, Duration::from_secs(3600)),
+            forgot_per_email: RateLimit::new(5, Duration::from_secs(3600)),
+            otp_per_email: RateLimit::new(10, Duration::from_secs(3600)),
+            invite_per_company: RateLimit::new(50, Duration::from_secs(3600)),
+            invite_per_email: RateLimit::new(3, Duration::from_secs(86_400)),
+            password_change_per_user: RateLimit::new(10, Duration::from_secs(900)),
+        }
+    }
+
+    /// Hits every `(key, limit)`; the longest `Retry-After` of those refused, if any.
+    pub(crate) async fn check(&self, hits: &[(String, RateLimit)]) -> Result<(), ProblemResponse> {
+        let mut retry = None;
+        for (key, limit) in hits {
+            if let Some(after) = self.limiter.hit(key, *limit).await.retry_after() {
+                retry = Some(retry.map_or(after, |r: Duration| r.max(after)));
+            }
+        }
+        match retry {
+            None => Ok(()),
+            Some(after) => Err(ProblemResponse::rate_limited(after)),
+        }
+    }
+}
