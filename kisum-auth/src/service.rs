@@ -9,9 +9,9 @@ use kisum_guard::{Clock, SessionId, UserId};
 
 use crate::audit::action::Action;
 use crate::audit::{AuditContext, AuditEvent};
-use crate::directory::{DirectoryError, DirectoryService};
+use crate::directory::DirectoryService;
 use crate::events::{EventPublisher, InvalidationEvent, NoEvents};
-use crate::identity::{HashGate, PasswordHasher, PasswordPolicy, PolicyViolation};
+use crate::identity::{HashGate, PasswordHasher, PasswordPolicy};
 use crate::otp::Recovery;
 use crate::session::SessionConfig;
 use crate::store::AuthStore;
@@ -40,71 +40,43 @@ impl ClientInfo {
     }
 }
 
-/// Why an identity operation failed; each maps to one HTTP answer and machine code.
+/// What stops an identity operation without being a refusal of the caller: nothing to tell
+/// them but "retry" (or, for the operator, "look at the logs"). Every per-operation error
+/// carries it as `Failed`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum AuthError {
-    /// The email is not an acceptable address (422).
-    #[error("not a valid email address")]
-    InvalidEmail,
-    /// The password breaks the policy (422).
-    #[error("{0}")]
-    WeakPassword(PolicyViolation),
-    /// Registration with an email already registered (409 `email_taken`).
-    #[error("email already registered")]
-    EmailTaken,
-    /// Wrong email or password, or a disabled account: one answer for all (401
-    /// `invalid_credentials`).
-    #[error("invalid email or password")]
-    InvalidCredentials,
-    /// An unknown or expired refresh token (401 `invalid_refresh_token`).
-    #[error("invalid refresh token")]
-    InvalidRefreshToken,
-    /// A spent refresh token was presented again; the session is now revoked (401
-    /// `refresh_token_reused`).
-    #[error("refresh token reused; the session is revoked")]
-    RefreshTokenReused,
-    /// The access token is missing, malformed, expired or not ours (401 `unauthenticated`).
-    #[error("authentication required")]
-    Unauthenticated,
-    /// The session is revoked or expired (401 `session_revoked`).
-    #[error("session is no longer valid")]
-    SessionRevoked,
-    /// The session does not belong to the caller (404).
-    #[error("no such session")]
-    SessionNotFound,
-    /// Creating the company failed.
-    #[error(transparent)]
-    Company(#[from] DirectoryError),
-    /// A store failed (503 when unavailable).
+pub enum Failure {
+    /// A store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Token signing failed (500-class, configuration).
+    /// Token signing failed (configuration).
     #[error("token service: {0}")]
     Token(TokenError),
-    /// A wrong, expired or absent one-time code (401 `invalid_code`).
-    #[error("invalid code")]
-    InvalidCode,
-    /// Too many wrong codes; retry after the lockout (429 `otp_locked`).
-    #[error("too many wrong codes")]
-    OtpLocked(std::time::Duration),
-    /// An unknown, spent or expired password-reset token (400 `invalid_token`).
-    #[error("invalid or expired reset token")]
-    InvalidResetToken,
-    /// Password reset and email codes are not configured (no email sender).
-    #[error("email flows are not configured")]
-    RecoveryDisabled,
     /// Password hashing failed or its worker died.
     #[error("password hashing failed")]
     Hashing,
-    /// Every password-hashing worker is busy and the queue is full (503 `overloaded` with
-    /// `Retry-After`).
+    /// Every password-hashing worker is busy and the queue is full: retry shortly.
     #[error("password hashing is overloaded; retry shortly")]
     Overloaded,
-    /// No such user.
-    #[error("no such user")]
-    UserNotFound,
 }
+
+/// `From<StoreError>` and `From<Failure>` for per-operation errors with a `Failed(Failure)`
+/// variant, so `?` works on store calls and on the shared steps (hashing, issuing tokens).
+macro_rules! failure_converts {
+    ($($error:ty),+ $(,)?) => {$(
+        impl From<kisum_core::StoreError> for $error {
+            fn from(e: kisum_core::StoreError) -> Self {
+                Self::Failed($crate::service::Failure::Store(e))
+            }
+        }
+        impl From<$crate::service::Failure> for $error {
+            fn from(f: $crate::service::Failure) -> Self {
+                Self::Failed(f)
+            }
+        }
+    )+};
+}
+pub(crate) use failure_converts;
 
 /// Register, sign in, refresh, sign out.
 #[derive(Clone)]
@@ -225,7 +197,7 @@ impl AuthService {
     ///
     /// # Errors
     /// `Store`.
-    pub async fn prune(&self, retention: TimeDelta) -> Result<u64, AuthError> {
+    pub async fn prune(&self, retention: TimeDelta) -> Result<u64, StoreError> {
         let before = self.clock.now() - retention.max(TimeDelta::days(1));
         let sessions = self.store.prune_sessions(before).await?;
         let one_time = self.store.prune_one_time(before).await?;

@@ -12,10 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::AuthState;
 use super::cookie::{clear_cookie, token_answer};
 use super::extract::{Caller, Client, Consistency, client_ip};
-use crate::identity::Password;
 use crate::identity::Email;
+use crate::identity::Password;
 use crate::ratelimit::{login_email_key, login_ip_key, register_ip_key};
-use crate::service::AuthError;
 use crate::session::TokenPair;
 
 /// `TokenResponse` of API.md.
@@ -294,14 +293,7 @@ pub(super) async fn change_password(
             Password::new(b.new_password),
             client,
         )
-        .await
-        .map_err(|e| match e {
-            // The field of this body is `new_password`.
-            AuthError::WeakPassword(v) => {
-                Problem::invalid_field("new_password", v.to_string()).into()
-            }
-            other => ProblemResponse::from(other),
-        })?;
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

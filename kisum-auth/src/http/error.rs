@@ -9,7 +9,10 @@ use kisum_guard::{DenialCode, Problem};
 
 use crate::access::AccessError;
 use crate::directory::DirectoryError;
-use crate::service::AuthError;
+use crate::identity::{AccountError, LoginError, PasswordError, PolicyViolation, RegisterError};
+use crate::otp::OtpError;
+use crate::service::Failure;
+use crate::session::{RefreshError, SessionError};
 
 impl From<AccessError> for ProblemResponse {
     fn from(e: AccessError) -> Self {
@@ -25,38 +28,118 @@ fn unauthorized(code: &str, title: &str) -> Problem {
     Problem::new(401, code, title)
 }
 
-impl From<AuthError> for ProblemResponse {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::InvalidEmail => {
-                Problem::invalid_field("email", "not a valid email address").into()
-            }
-            AuthError::WeakPassword(v) => Problem::invalid_field("password", v.to_string()).into(),
-            AuthError::EmailTaken => {
-                Problem::new(409, "email_taken", "email already registered").into()
-            }
-            AuthError::InvalidCredentials => {
-                unauthorized("invalid_credentials", "invalid email or password").into()
-            }
-            AuthError::InvalidRefreshToken => {
-                unauthorized("invalid_refresh_token", "invalid refresh token").into()
-            }
-            AuthError::RefreshTokenReused => {
-                unauthorized("refresh_token_reused", "refresh token reused")
-                    .with_detail("the session was revoked")
-                    .into()
-            }
-            AuthError::Unauthenticated => DenialCode::Unauthenticated.into(),
-            AuthError::SessionRevoked => DenialCode::SessionRevoked.into(),
-            AuthError::SessionNotFound => Problem::not_found("session").into(),
-            AuthError::UserNotFound => Problem::not_found("user").into(),
-            AuthError::Overloaded => Self::new(
+/// The shared "could not": a store failure maps as in Core, an overloaded hasher is a 503 with
+/// `Retry-After`, anything else (token signing, a dead hashing worker) a logged 500.
+impl From<Failure> for ProblemResponse {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Store(e) => e.into(),
+            Failure::Overloaded => Self::new(
                 Problem::new(503, "overloaded", "too many sign-ins at once")
                     .with_detail("every password-hashing worker is busy; retry shortly"),
             )
             .with_retry_after(1),
-            AuthError::InvalidCode => unauthorized("invalid_code", "invalid code").into(),
-            AuthError::OtpLocked(after) => {
+            other => {
+                tracing::error!(error = %other, "identity service failure");
+                kisum_core::http::error::internal_error().into()
+            }
+        }
+    }
+}
+
+fn invalid_email() -> ProblemResponse {
+    Problem::invalid_field("email", "not a valid email address").into()
+}
+
+fn weak_password(field: &str, v: &PolicyViolation) -> ProblemResponse {
+    Problem::invalid_field(field, v.to_string()).into()
+}
+
+fn invalid_credentials() -> ProblemResponse {
+    unauthorized("invalid_credentials", "invalid email or password").into()
+}
+
+impl From<RegisterError> for ProblemResponse {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::InvalidEmail => invalid_email(),
+            RegisterError::WeakPassword(v) => weak_password("password", &v),
+            RegisterError::EmailTaken => {
+                Problem::new(409, "email_taken", "email already registered").into()
+            }
+            RegisterError::Company(DirectoryError::Store(e)) => e.into(),
+            RegisterError::Company(e) => {
+                Problem::invalid_field("company_name", e.to_string()).into()
+            }
+            RegisterError::Failed(f) => f.into(),
+        }
+    }
+}
+
+impl From<LoginError> for ProblemResponse {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::InvalidCredentials => invalid_credentials(),
+            LoginError::Failed(f) => f.into(),
+        }
+    }
+}
+
+impl From<RefreshError> for ProblemResponse {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::InvalidRefreshToken => {
+                unauthorized("invalid_refresh_token", "invalid refresh token").into()
+            }
+            RefreshError::RefreshTokenReused => {
+                unauthorized("refresh_token_reused", "refresh token reused")
+                    .with_detail("the session was revoked")
+                    .into()
+            }
+            RefreshError::SessionRevoked => DenialCode::SessionRevoked.into(),
+            RefreshError::Failed(f) => f.into(),
+        }
+    }
+}
+
+impl From<SessionError> for ProblemResponse {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Unauthenticated => DenialCode::Unauthenticated.into(),
+            SessionError::SessionRevoked => DenialCode::SessionRevoked.into(),
+            SessionError::SessionNotFound => Problem::not_found("session").into(),
+            SessionError::Failed(f) => f.into(),
+        }
+    }
+}
+
+/// A password change; the field of its body is `new_password`.
+impl From<PasswordError> for ProblemResponse {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::InvalidCredentials => invalid_credentials(),
+            PasswordError::WeakPassword(v) => weak_password("new_password", &v),
+            PasswordError::UserNotFound => Problem::not_found("user").into(),
+            PasswordError::Failed(f) => f.into(),
+        }
+    }
+}
+
+impl From<AccountError> for ProblemResponse {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::UserNotFound => Problem::not_found("user").into(),
+            AccountError::Directory(e) => e.into(),
+            AccountError::Failed(f) => f.into(),
+        }
+    }
+}
+
+impl From<OtpError> for ProblemResponse {
+    fn from(e: OtpError) -> Self {
+        match e {
+            OtpError::InvalidCode => unauthorized("invalid_code", "invalid code").into(),
+            OtpError::OtpLocked(after) => {
                 let mut answer = Self::rate_limited(after);
                 let problem = &mut answer.problem;
                 problem.code = "otp_locked".to_owned();
@@ -64,21 +147,18 @@ impl From<AuthError> for ProblemResponse {
                 problem.title = "too many wrong codes".to_owned();
                 answer
             }
-            AuthError::InvalidResetToken => {
+            OtpError::InvalidResetToken => {
                 Problem::new(400, "invalid_token", "invalid or expired reset token").into()
             }
-            AuthError::RecoveryDisabled => Problem::new(
+            OtpError::WeakPassword(v) => weak_password("password", &v),
+            OtpError::RecoveryDisabled => Problem::new(
                 501,
                 "not_configured",
                 "email flows are not configured on this server",
             )
             .into(),
-            AuthError::Company(DirectoryError::Store(e)) | AuthError::Store(e) => e.into(),
-            AuthError::Company(e) => Problem::invalid_field("company_name", e.to_string()).into(),
-            other => {
-                tracing::error!(error = %other, "identity service failure");
-                kisum_core::http::error::internal_error().into()
-            }
+            OtpError::Directory(e) => e.into(),
+            OtpError::Failed(f) => f.into(),
         }
     }
 }

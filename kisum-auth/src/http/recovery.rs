@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::AuthState;
 use super::auth::tokens_ok;
 use super::extract::Client;
-use crate::identity::Password;
 use crate::identity::Email;
+use crate::identity::Password;
 use crate::otp::OtpPurpose;
 use crate::ratelimit::{otp_email_key, password_forgot_email_key};
 

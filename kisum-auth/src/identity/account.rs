@@ -1,19 +1,38 @@
 //! Reading accounts, and disabling or enabling them.
 
+use kisum_core::StoreError;
 use kisum_guard::UserId;
 
 use crate::audit::action::Action;
 use crate::audit::{AuditContext, AuditEvent};
+use crate::directory::DirectoryError;
 use crate::identity::{Email, User};
-use crate::service::{AuthError, AuthService};
+use crate::service::{AuthService, Failure, failure_converts};
 use crate::session::RevokeReason;
+
+/// Why an account operation failed (inviting, confirming, disabling).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccountError {
+    /// No such user.
+    #[error("no such user")]
+    UserNotFound,
+    /// Accepting the user's invitations failed.
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    /// Nothing was refused: a store failed.
+    #[error(transparent)]
+    Failed(Failure),
+}
+
+failure_converts!(AccountError);
 
 impl AuthService {
     /// The user, if any.
     ///
     /// # Errors
     /// `Store`.
-    pub async fn user(&self, id: UserId) -> Result<Option<User>, AuthError> {
+    pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         Ok(self.store.get_user(id).await?)
     }
 
@@ -21,7 +40,7 @@ impl AuthService {
     ///
     /// # Errors
     /// `Store`.
-    pub async fn user_by_email(&self, email: &Email) -> Result<Option<User>, AuthError> {
+    pub async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         Ok(self.store.find_user_by_email(email).await?)
     }
 
@@ -37,12 +56,12 @@ impl AuthService {
         user: UserId,
         disabled: bool,
         context: &AuditContext,
-    ) -> Result<(), AuthError> {
+    ) -> Result<(), AccountError> {
         let mut account = self
             .store
             .get_user(user)
             .await?
-            .ok_or(AuthError::UserNotFound)?;
+            .ok_or(AccountError::UserNotFound)?;
         let now = self.clock.now();
         if account.disabled != disabled {
             account.disabled = disabled;

@@ -4,59 +4,38 @@
 use kisum_guard::{SessionId, UserId};
 
 use crate::audit::action::Action;
+use crate::identity::PolicyViolation;
 use crate::identity::{Email, Password, Verification};
-use crate::service::{AuthError, AuthService, ClientInfo};
+use crate::service::{AuthService, ClientInfo, Failure, failure_converts};
 use crate::session::RevokeReason;
+
+/// Why a password change failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PasswordError {
+    /// The current password is wrong.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// The new password breaks the policy.
+    #[error("{0}")]
+    WeakPassword(PolicyViolation),
+    /// No such user.
+    #[error("no such user")]
+    UserNotFound,
+    /// Nothing was refused: a store or hashing failed.
+    #[error(transparent)]
+    Failed(Failure),
+}
+
+failure_converts!(PasswordError);
 
 impl AuthService {
     pub(crate) fn check_policy(
         &self,
         password: &Password,
         email: Option<&Email>,
-    ) -> Result<(), AuthError> {
-        self.policy
-            .check(password, email)
-            .map_err(AuthError::WeakPassword)
-    }
-
-    /// Stores a new password hash and revokes every session of the user for `reason`
-    /// (audited as a password reset). The emailed token reached the address: the email counts
-    /// as verified and the user's pending invitations are accepted.
-    pub(crate) async fn set_password(
-        &self,
-        user: UserId,
-        password: Password,
-        reason: RevokeReason,
-        client: &ClientInfo,
-    ) -> Result<(), AuthError> {
-        let mut account = self
-            .store
-            .get_user(user)
-            .await?
-            .ok_or(AuthError::InvalidResetToken)?;
-        self.check_policy(&password, Some(&account.email))?;
-        account.password_hash = Some(self.hash(password).await?);
-        account.email_verified = true;
-        account.updated_at = self.clock.now();
-        self.store.update_user(&account).await?;
-        // Every other reset or invitation link of the account is spent with this one.
-        self.store.spend_resets(user, self.clock.now()).await?;
-        self.accept_invitations(user, client).await?;
-        let revoked = self
-            .store
-            .revoke_user_sessions(user, reason, self.clock.now(), None)
-            .await?;
-        self.announce_revoked(&revoked).await;
-        self.audit(
-            Some(user),
-            client,
-            Action::PasswordReset {
-                reason: None,
-                revoked_sessions: revoked.len(),
-            },
-        )
-        .await;
-        Ok(())
+    ) -> Result<(), PolicyViolation> {
+        self.policy.check(password, email)
     }
 
     /// Changes the password after checking the current one; every other session is revoked.
@@ -71,12 +50,12 @@ impl AuthService {
         current: Password,
         new: Password,
         client: ClientInfo,
-    ) -> Result<(), AuthError> {
+    ) -> Result<(), PasswordError> {
         let mut account = self
             .store
             .get_user(user)
             .await?
-            .ok_or(AuthError::InvalidCredentials)?;
+            .ok_or(PasswordError::InvalidCredentials)?;
         if !matches!(
             self.verify(current, account.password_hash.clone()).await?,
             Verification::Valid { .. }
@@ -89,11 +68,11 @@ impl AuthService {
                 },
             )
             .await;
-            return Err(AuthError::InvalidCredentials);
+            return Err(PasswordError::InvalidCredentials);
         }
         self.policy
             .check(&new, Some(&account.email))
-            .map_err(AuthError::WeakPassword)?;
+            .map_err(PasswordError::WeakPassword)?;
         account.password_hash = Some(self.hash(new).await?);
         account.updated_at = self.clock.now();
         self.store.update_user(&account).await?;

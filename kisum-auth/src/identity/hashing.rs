@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::identity::{Password, Verification};
-use crate::service::{AuthError, AuthService};
+use crate::service::{AuthService, Failure};
 
 /// Bounds password hashing: at most `workers` argon2 computations run at once (each holds its
 /// memory cost, 19 MiB by default), at most `queue` more wait for a worker, and anything beyond
@@ -64,21 +64,21 @@ impl AuthService {
     pub(crate) async fn hash(
         &self,
         password: Password,
-    ) -> Result<crate::identity::PasswordHash, AuthError> {
+    ) -> Result<crate::identity::PasswordHash, Failure> {
         let hasher = self.hasher.clone();
         self.hashing
             .run(move || hasher.hash(&password))
             .await
-            .map_err(|_| AuthError::Overloaded)?
-            .ok_or(AuthError::Hashing)?
-            .map_err(|_| AuthError::Hashing)
+            .map_err(|_| Failure::Overloaded)?
+            .ok_or(Failure::Hashing)?
+            .map_err(|_| Failure::Hashing)
     }
 
     pub(crate) async fn verify(
         &self,
         password: Password,
         stored: Option<crate::identity::PasswordHash>,
-    ) -> Result<Verification, AuthError> {
+    ) -> Result<Verification, Failure> {
         let hasher = self.hasher.clone();
         self.hashing
             .run(move || match stored {
@@ -86,8 +86,8 @@ impl AuthService {
                 None => hasher.verify_unknown(&password),
             })
             .await
-            .map_err(|_| AuthError::Overloaded)?
-            .ok_or(AuthError::Hashing)
+            .map_err(|_| Failure::Overloaded)?
+            .ok_or(Failure::Hashing)
     }
 }
 

@@ -6,8 +6,10 @@ use kisum_guard::UserId;
 
 use crate::audit::action::Action;
 use crate::audit::{AuditContext, AuditEvent};
+use crate::directory::DirectoryError;
+use crate::identity::AccountError;
 use crate::identity::{Email, User};
-use crate::service::{AuthError, AuthService, ClientInfo};
+use crate::service::{AuthService, ClientInfo, Failure};
 use crate::session::RevokeReason;
 
 impl AuthService {
@@ -25,7 +27,7 @@ impl AuthService {
         &self,
         email: &Email,
         context: &AuditContext,
-    ) -> Result<(User, bool), AuthError> {
+    ) -> Result<(User, bool), AccountError> {
         if let Some(user) = self.store.find_user_by_email(email).await? {
             let awaiting = !user.email_verified;
             return Ok((user, awaiting));
@@ -39,7 +41,7 @@ impl AuthService {
                     .store
                     .find_user_by_email(email)
                     .await?
-                    .ok_or(AuthError::Store(e))?;
+                    .ok_or(Failure::Store(e))?;
                 let awaiting = !user.email_verified;
                 return Ok((user, awaiting));
             }
@@ -65,7 +67,7 @@ impl AuthService {
         mut user: User,
         from_own_session: bool,
         client: &ClientInfo,
-    ) -> Result<(), AuthError> {
+    ) -> Result<(), DirectoryError> {
         if !user.email_verified {
             let unproven_password = user.password_hash.is_some() && !from_own_session;
             user.email_verified = true;
@@ -110,7 +112,7 @@ impl AuthService {
         &self,
         user: UserId,
         client: &ClientInfo,
-    ) -> Result<(), AuthError> {
+    ) -> Result<(), DirectoryError> {
         self.directory
             .acting_as(client.audit_context(Some(user)))
             .accept_invitations(user)
@@ -124,12 +126,16 @@ impl AuthService {
     ///
     /// # Errors
     /// `UserNotFound`; `Store`.
-    pub async fn confirm_email(&self, user: UserId, client: &ClientInfo) -> Result<(), AuthError> {
+    pub async fn confirm_email(
+        &self,
+        user: UserId,
+        client: &ClientInfo,
+    ) -> Result<(), AccountError> {
         let account = self
             .store
             .get_user(user)
             .await?
-            .ok_or(AuthError::UserNotFound)?;
-        self.email_proven(account, true, client).await
+            .ok_or(AccountError::UserNotFound)?;
+        Ok(self.email_proven(account, true, client).await?)
     }
 }

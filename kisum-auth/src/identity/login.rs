@@ -4,8 +4,22 @@ use kisum_guard::UserId;
 
 use crate::audit::action::Action;
 use crate::identity::{Email, Password, Verification};
-use crate::service::{AuthError, AuthService, ClientInfo};
+use crate::service::{AuthService, ClientInfo, Failure, failure_converts};
 use crate::session::TokenPair;
+
+/// Why a password sign-in failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginError {
+    /// Wrong email or password, or a disabled account: one answer for all.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// Nothing was refused: a store, the token service or hashing failed.
+    #[error(transparent)]
+    Failed(Failure),
+}
+
+failure_converts!(LoginError);
 
 impl AuthService {
     /// Signs in with email and password. Unknown emails, wrong passwords and disabled accounts
@@ -19,7 +33,7 @@ impl AuthService {
         email: &str,
         password: Password,
         client: ClientInfo,
-    ) -> Result<TokenPair, AuthError> {
+    ) -> Result<TokenPair, LoginError> {
         let user = match Email::parse(email) {
             Ok(email) => self.store.find_user_by_email(&email).await?,
             Err(_) => None,
@@ -46,14 +60,14 @@ impl AuthService {
                 },
             )
             .await;
-            return Err(AuthError::InvalidCredentials);
+            return Err(LoginError::InvalidCredentials);
         };
         if needs_rehash {
             user.password_hash = Some(self.hash(password).await?);
             user.updated_at = self.clock.now();
             self.store.update_user(&user).await?;
         }
-        self.sign_in_with(user.id, client, "password").await
+        Ok(self.sign_in_with(user.id, client, "password").await?)
     }
 
     /// Starts a session for `user` signed in by `method`, audited as a successful sign-in.
@@ -62,7 +76,7 @@ impl AuthService {
         user: UserId,
         client: ClientInfo,
         method: &'static str,
-    ) -> Result<TokenPair, AuthError> {
+    ) -> Result<TokenPair, Failure> {
         let context = client.clone();
         let pair = self.start_session(user, client).await?;
         metrics::counter!("kisum_auth_logins_total", "result" => "success", "method" => method.to_owned())

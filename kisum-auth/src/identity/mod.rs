@@ -22,11 +22,15 @@ mod login;
 mod password;
 mod register;
 
+pub use account::AccountError;
+pub use change::PasswordError;
 pub use hashing::{HashGate, Overloaded};
+pub use login::LoginError;
 pub use password::{
     Argon2Params, COMMON_PASSWORDS, CredentialError, Password, PasswordHasher, PasswordPolicy,
     PolicyViolation, Verification,
 };
+pub use register::{RegisterError, Registered};
 
 /// An email address, trimmed and lowercased so that uniqueness is case-insensitive.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -6,9 +6,44 @@ use kisum_guard::{CompanySlug, UserId};
 use crate::audit::AuditContext;
 use crate::audit::action::Action;
 use crate::directory::{Company, DirectoryError, slugify};
+use crate::identity::PolicyViolation;
 use crate::identity::{Email, Password, User};
-use crate::service::{AuthError, AuthService, ClientInfo};
+use crate::service::{AuthService, ClientInfo, Failure, failure_converts};
 use crate::session::TokenPair;
+
+/// Why a registration failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegisterError {
+    /// The email is not an acceptable address.
+    #[error("not a valid email address")]
+    InvalidEmail,
+    /// The password breaks the policy.
+    #[error("{0}")]
+    WeakPassword(PolicyViolation),
+    /// The email is already registered.
+    #[error("email already registered")]
+    EmailTaken,
+    /// Creating the company failed.
+    #[error(transparent)]
+    Company(#[from] DirectoryError),
+    /// Nothing was refused: a store, the token service or hashing failed.
+    #[error(transparent)]
+    Failed(Failure),
+}
+
+failure_converts!(RegisterError);
+
+/// A new account: the user, their first token pair, and the company created with it.
+#[derive(Debug)]
+pub struct Registered {
+    /// The user.
+    pub user: User,
+    /// The signed-in session's tokens.
+    pub tokens: TokenPair,
+    /// The company, when one was asked for.
+    pub company: Option<Company>,
+}
 
 impl AuthService {
     /// Registers a user and signs them in; with `company_name`, creates that company with the
@@ -23,11 +58,11 @@ impl AuthService {
         name: Option<String>,
         company_name: Option<&str>,
         client: ClientInfo,
-    ) -> Result<(User, TokenPair, Option<Company>), AuthError> {
-        let email = Email::parse(email).map_err(|_| AuthError::InvalidEmail)?;
+    ) -> Result<(User, TokenPair, Option<Company>), RegisterError> {
+        let email = Email::parse(email).map_err(|_| RegisterError::InvalidEmail)?;
         self.policy
             .check(&password, Some(&email))
-            .map_err(AuthError::WeakPassword)?;
+            .map_err(RegisterError::WeakPassword)?;
         let company_name = company_name.map(str::trim).filter(|n| !n.is_empty());
         // Refuse a company name that cannot become a slug before the account exists.
         if company_name.is_some_and(|n| slugify(n).is_none()) {
@@ -38,7 +73,7 @@ impl AuthService {
         // pending, and a later proof by anyone else clears this password (`email_proven`).
         let existing = self.store.find_user_by_email(&email).await?;
         if existing.as_ref().is_some_and(|u| !u.awaiting_sign_up()) {
-            return Err(AuthError::EmailTaken);
+            return Err(RegisterError::EmailTaken);
         }
         let hash = self.hash(password).await?;
         let name = name.map(|n| n.trim().chars().take(200).collect());
@@ -54,7 +89,7 @@ impl AuthService {
                 let user = User::new(email, name, Some(hash), self.clock.now());
                 match self.store.create_user(&user).await {
                     Err(e) if e.kind() == StoreErrorKind::Conflict => {
-                        return Err(AuthError::EmailTaken);
+                        return Err(RegisterError::EmailTaken);
                     }
                     other => other?,
                 }
@@ -84,7 +119,7 @@ impl AuthService {
         name: &str,
         owner: UserId,
         context: &AuditContext,
-    ) -> Result<Company, AuthError> {
+    ) -> Result<Company, RegisterError> {
         let base = slugify(name).ok_or(DirectoryError::SlugRequired)?;
         let mut slug = base.clone();
         let directory = self.directory.acting_as(context.clone());
@@ -96,7 +131,8 @@ impl AuthService {
                 Ok((company, _)) => return Ok(company),
                 Err(DirectoryError::SlugTaken(_)) if attempt < 4 => {
                     let mut n = [0u8; 2];
-                    aws_lc_rs::rand::fill(&mut n).map_err(|_| AuthError::Hashing)?;
+                    aws_lc_rs::rand::fill(&mut n)
+                        .map_err(|_| RegisterError::Failed(Failure::Hashing))?;
                     let suffix = format!(
                         "{}-{:04x}",
                         base.as_str().chars().take(43).collect::<String>(),

@@ -16,7 +16,7 @@ use crate::identity::Email;
 
 mod recovery;
 
-pub use recovery::{OtpConfig, Recovery};
+pub use recovery::{OtpConfig, OtpError, Recovery};
 
 /// What an email code is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

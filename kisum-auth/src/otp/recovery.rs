@@ -13,12 +13,15 @@ use kisum_guard::UserId;
 use subtle::ConstantTimeEq as _;
 
 use crate::audit::action::Action;
+use crate::directory::DirectoryError;
 use crate::email::{EmailMessage, EmailSender};
 use crate::identity::Password;
+use crate::identity::PolicyViolation;
 use crate::identity::{Email, User};
 use crate::otp::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
-use crate::service::{AuthError, AuthService, ClientInfo};
+use crate::service::{AuthService, ClientInfo, Failure, failure_converts};
 use crate::session::RefreshToken;
+use crate::session::RevokeReason;
 use crate::session::TokenPair;
 
 /// Limits of email one-time codes.
@@ -67,11 +70,11 @@ pub struct Recovery {
     pub reset_url: String,
 }
 
-fn random_code() -> Result<String, AuthError> {
+fn random_code() -> Result<String, OtpError> {
     // Rejection sampling: a uniform 6-digit code.
     loop {
         let mut b = [0u8; 4];
-        aws_lc_rs::rand::fill(&mut b).map_err(|_| AuthError::Hashing)?;
+        aws_lc_rs::rand::fill(&mut b).map_err(|_| OtpError::Failed(Failure::Hashing))?;
         let n = u32::from_be_bytes(b);
         if n < 4_294_000_000 {
             return Ok(format!("{:06}", n % 1_000_000));
@@ -88,9 +91,38 @@ fn code_hash(salt: &[u8; 16], email: &Email, purpose: OtpPurpose, code: &str) ->
     ])
 }
 
+/// Why an email-code or password-reset operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OtpError {
+    /// A wrong, expired or absent one-time code.
+    #[error("invalid code")]
+    InvalidCode,
+    /// Too many wrong codes; retry after the lockout.
+    #[error("too many wrong codes")]
+    OtpLocked(std::time::Duration),
+    /// An unknown, spent or expired password-reset token.
+    #[error("invalid or expired reset token")]
+    InvalidResetToken,
+    /// The new password breaks the policy.
+    #[error("{0}")]
+    WeakPassword(PolicyViolation),
+    /// Password reset and email codes are not configured (no email sender).
+    #[error("email flows are not configured")]
+    RecoveryDisabled,
+    /// Accepting the user's invitations failed.
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    /// Nothing was refused: a store, the token service or hashing failed.
+    #[error(transparent)]
+    Failed(Failure),
+}
+
+failure_converts!(OtpError);
+
 impl AuthService {
-    fn recovery(&self) -> Result<&Recovery, AuthError> {
-        self.recovery_config().ok_or(AuthError::RecoveryDisabled)
+    fn recovery(&self) -> Result<&Recovery, OtpError> {
+        self.recovery_config().ok_or(OtpError::RecoveryDisabled)
     }
 
     /// Stores a one-time reset token for `user` valid for `ttl`; the link that carries it.
@@ -99,7 +131,7 @@ impl AuthService {
         recovery: &Recovery,
         user: UserId,
         ttl: TimeDelta,
-    ) -> Result<String, AuthError> {
+    ) -> Result<String, OtpError> {
         let token = RefreshToken::generate()?;
         let hash = SecretHash::of(&[token.expose().as_bytes()]);
         recovery
@@ -115,7 +147,7 @@ impl AuthService {
     ///
     /// # Errors
     /// `Store` when the stores are unavailable; `RecoveryDisabled` when not configured.
-    pub async fn request_otp(&self, email: &str, purpose: OtpPurpose) -> Result<(), AuthError> {
+    pub async fn request_otp(&self, email: &str, purpose: OtpPurpose) -> Result<(), OtpError> {
         let recovery = self.recovery()?;
         let Ok(email) = Email::parse(email) else {
             return Ok(());
@@ -149,7 +181,7 @@ impl AuthService {
         }
         let code = random_code()?;
         let mut salt = [0u8; 16];
-        aws_lc_rs::rand::fill(&mut salt).map_err(|_| AuthError::Hashing)?;
+        aws_lc_rs::rand::fill(&mut salt).map_err(|_| OtpError::Failed(Failure::Hashing))?;
         let next = OtpState {
             code_hash: Some(code_hash(&salt, &email, purpose, &code)),
             salt,
@@ -195,7 +227,7 @@ impl AuthService {
         code: &str,
         purpose: OtpPurpose,
         client: ClientInfo,
-    ) -> Result<Option<TokenPair>, AuthError> {
+    ) -> Result<Option<TokenPair>, OtpError> {
         self.verify_otp_from(email, code, purpose, None, client)
             .await
     }
@@ -214,26 +246,26 @@ impl AuthService {
         purpose: OtpPurpose,
         signed_in: Option<UserId>,
         client: ClientInfo,
-    ) -> Result<Option<TokenPair>, AuthError> {
+    ) -> Result<Option<TokenPair>, OtpError> {
         let recovery = self.recovery()?;
-        let email = Email::parse(email).map_err(|_| AuthError::InvalidCode)?;
+        let email = Email::parse(email).map_err(|_| OtpError::InvalidCode)?;
         let cfg = recovery.config;
         // Optimistic concurrency: a guess counts only once its attempt is recorded.
         for _ in 0..5 {
             let now = self.now();
             let Some(state) = recovery.store.get_otp(&email, purpose).await? else {
-                return Err(AuthError::InvalidCode);
+                return Err(OtpError::InvalidCode);
             };
             if let Some(until) = state.locked_until.filter(|t| now < *t) {
-                return Err(AuthError::OtpLocked(
+                return Err(OtpError::OtpLocked(
                     (until - now).to_std().unwrap_or(Duration::from_secs(1)),
                 ));
             }
             let (Some(expected), Some(expires)) = (state.code_hash, state.expires_at) else {
-                return Err(AuthError::InvalidCode);
+                return Err(OtpError::InvalidCode);
             };
             if now >= expires {
-                return Err(AuthError::InvalidCode);
+                return Err(OtpError::InvalidCode);
             }
             let presented = code_hash(&state.salt, &email, purpose, code.trim());
             let right = bool::from(presented.0.ct_eq(&expected.0));
@@ -270,17 +302,17 @@ impl AuthService {
                     self.audit(actor, &client, failed).await;
                 }
                 return Err(match next.locked_until {
-                    Some(until) if now < until => AuthError::OtpLocked(
+                    Some(until) if now < until => OtpError::OtpLocked(
                         (until - now).to_std().unwrap_or(Duration::from_secs(1)),
                     ),
-                    _ => AuthError::InvalidCode,
+                    _ => OtpError::InvalidCode,
                 });
             }
             let user = self
                 .user_by_email(&email)
                 .await?
                 .filter(|u| !u.disabled)
-                .ok_or(AuthError::InvalidCode)?;
+                .ok_or(OtpError::InvalidCode)?;
             let user_id = user.id;
             self.email_proven(user, signed_in == Some(user_id), &client)
                 .await?;
@@ -291,14 +323,14 @@ impl AuthService {
                 OtpPurpose::VerifyEmail => Ok(None),
             };
         }
-        Err(AuthError::InvalidCode)
+        Err(OtpError::InvalidCode)
     }
 
     /// Emails a password-reset link when the account exists; answers the same either way.
     ///
     /// # Errors
     /// `Store`; `RecoveryDisabled`.
-    pub async fn forgot_password(&self, email: &str) -> Result<(), AuthError> {
+    pub async fn forgot_password(&self, email: &str) -> Result<(), OtpError> {
         let recovery = self.recovery()?;
         let Ok(email) = Email::parse(email) else {
             return Ok(());
@@ -337,17 +369,18 @@ impl AuthService {
         token: &str,
         password: Password,
         client: ClientInfo,
-    ) -> Result<(), AuthError> {
+    ) -> Result<(), OtpError> {
         let recovery = self.recovery()?;
         let hash = SecretHash::of(&[token.as_bytes()]);
         // Check the policy first so a weak password does not spend the token; the user's email
         // is checked after the token resolves.
-        self.check_policy(&password, None)?;
+        self.check_policy(&password, None)
+            .map_err(OtpError::WeakPassword)?;
         let user_id = recovery
             .store
             .consume_reset(&hash, self.now())
             .await?
-            .ok_or(AuthError::InvalidResetToken)?;
+            .ok_or(OtpError::InvalidResetToken)?;
         self.set_password(
             user_id,
             password,
@@ -395,5 +428,46 @@ impl AuthService {
         {
             tracing::warn!(error = %e, "invitation email not delivered");
         }
+    }
+
+    /// Stores a new password hash and revokes every session of the user for `reason`
+    /// (audited as a password reset). The emailed token reached the address: the email counts
+    /// as verified and the user's pending invitations are accepted.
+    pub(crate) async fn set_password(
+        &self,
+        user: UserId,
+        password: Password,
+        reason: RevokeReason,
+        client: &ClientInfo,
+    ) -> Result<(), OtpError> {
+        let mut account = self
+            .store
+            .get_user(user)
+            .await?
+            .ok_or(OtpError::InvalidResetToken)?;
+        self.check_policy(&password, Some(&account.email))
+            .map_err(OtpError::WeakPassword)?;
+        account.password_hash = Some(self.hash(password).await?);
+        account.email_verified = true;
+        account.updated_at = self.clock.now();
+        self.store.update_user(&account).await?;
+        // Every other reset or invitation link of the account is spent with this one.
+        self.store.spend_resets(user, self.clock.now()).await?;
+        self.accept_invitations(user, client).await?;
+        let revoked = self
+            .store
+            .revoke_user_sessions(user, reason, self.clock.now(), None)
+            .await?;
+        self.announce_revoked(&revoked).await;
+        self.audit(
+            Some(user),
+            client,
+            Action::PasswordReset {
+                reason: None,
+                revoked_sessions: revoked.len(),
+            },
+        )
+        .await;
+        Ok(())
     }
 }

@@ -4,17 +4,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 use kisum_guard::UserId;
 
 use crate::audit::action::Action;
-use crate::service::{AuthError, AuthService, ClientInfo};
-use crate::session::{
-    MAX_GRACE_USES, RefreshRecord, RefreshToken, RevokeReason, Rotation, Session, TokenPair,
-};
+use crate::service::{AuthService, ClientInfo, Failure};
+use crate::session::{RefreshRecord, RefreshToken, RevokeReason, Session, TokenPair};
 
 impl AuthService {
     pub(crate) async fn start_session(
         &self,
         user: UserId,
         client: ClientInfo,
-    ) -> Result<TokenPair, AuthError> {
+    ) -> Result<TokenPair, Failure> {
         let now = self.clock.now();
         let mut session = Session::new(user, now, self.sessions.idle, self.sessions.absolute);
         session.ip.clone_from(&client.ip);
@@ -26,7 +24,7 @@ impl AuthService {
         if let Some(max) = self.sessions.max_per_user {
             self.evict_beyond(&session, max, &client).await?;
         }
-        self.issue(&session, now, None).await
+        self.issue(&session, now).await
     }
 
     /// Revokes the oldest active sessions of `newest.user_id` beyond `max` (at least 1: the
@@ -36,7 +34,7 @@ impl AuthService {
         newest: &Session,
         max: u32,
         client: &ClientInfo,
-    ) -> Result<(), AuthError> {
+    ) -> Result<(), Failure> {
         let now = self.clock.now();
         let max = usize::try_from(max.max(1)).unwrap_or(usize::MAX);
         let others: Vec<Session> = self
@@ -77,38 +75,25 @@ impl AuthService {
 
     /// Issues an access token and a refresh token for `session`; with `spend`, the refresh
     /// token replaces that predecessor atomically.
-    /// Within the grace window, the live token that replaced `spent` — only when `spent` is
-    /// its immediate predecessor (the successor is still unspent), at most
-    /// [`MAX_GRACE_USES`] times, and only for the holder of `presented` (the successor is
-    /// sealed for it). `None` means: treat as reuse.
-    pub(crate) async fn grace_successor(
-        &self,
-        spent: &RefreshRecord,
-        presented: &RefreshToken,
-        now: DateTime<Utc>,
-    ) -> Result<Option<(RefreshToken, DateTime<Utc>)>, AuthError> {
-        let Some(next) = spent.replaced_by else {
-            return Ok(None);
-        };
-        let Some(live) = self.store.claim_grace(&next, MAX_GRACE_USES).await? else {
-            return Ok(None);
-        };
-        if now >= live.expires_at {
-            return Ok(None);
-        }
-        let Some(sealed) = live.sealed else {
-            return Ok(None);
-        };
-        let successor = RefreshToken::unseal(&sealed, presented);
-        Ok((successor.hash() == live.hash).then_some((successor, live.expires_at)))
-    }
-
+    /// A pair for a session just started: a first refresh token and an access token.
     pub(crate) async fn issue(
         &self,
         session: &Session,
         now: DateTime<Utc>,
+    ) -> Result<TokenPair, Failure> {
+        let (refresh, record) = self.next_refresh(session, now, None)?;
+        self.store.insert_refresh_token(&record).await?;
+        self.pair(session, now, refresh, record.expires_at)
+    }
+
+    /// The refresh token that follows `spend` (or the first one) and its record: sealed for
+    /// the holder of `spend` when the grace window is on.
+    pub(crate) fn next_refresh(
+        &self,
+        session: &Session,
+        now: DateTime<Utc>,
         spend: Option<&RefreshToken>,
-    ) -> Result<TokenPair, AuthError> {
+    ) -> Result<(RefreshToken, RefreshRecord), Failure> {
         let refresh = RefreshToken::generate()?;
         let expires_at = (now + self.sessions.idle).min(session.absolute_expires_at);
         let grace_on = self.sessions.reuse_grace > TimeDelta::zero();
@@ -126,53 +111,21 @@ impl AuthService {
                 .and_then(|old| refresh.seal_for(old)),
             grace_uses: 0,
         };
-        match spend {
-            None => self.store.insert_refresh_token(&record).await?,
-            Some(old) => match self
-                .store
-                .rotate_refresh_token(&old.hash(), now, &record)
-                .await?
-            {
-                Rotation::Rotated(_) => {}
-                Rotation::AlreadyUsed(spent) => {
-                    let racing = spent
-                        .used_at
-                        .is_some_and(|used| now - used <= self.sessions.reuse_grace)
-                        && grace_on;
-                    let again = if racing {
-                        self.grace_successor(&spent, old, now).await?
-                    } else {
-                        None
-                    };
-                    let Some((successor, successor_expires)) = again else {
-                        let revoked = self
-                            .store
-                            .revoke_session(session.id, RevokeReason::RefreshReuse, now)
-                            .await?;
-                        tracing::warn!(session = %session.id, user = %session.user_id, "refresh token reuse detected; session revoked");
-                        if revoked {
-                            self.announce_revoked(&[session.id]).await;
-                        }
-                        return Err(AuthError::RefreshTokenReused);
-                    };
-                    // A racing tab within the grace window: the same live token again.
-                    let access = self
-                        .tokens
-                        .issue(session.user_id, session.id, now)
-                        .map_err(AuthError::Token)?;
-                    return Ok(TokenPair {
-                        access,
-                        refresh: successor,
-                        refresh_expires_in: (successor_expires - now).num_seconds().max(0),
-                        session_id: session.id,
-                    });
-                }
-            },
-        }
+        Ok((refresh, record))
+    }
+
+    /// `refresh` (expiring at `expires_at`) with a new access token for `session`.
+    pub(crate) fn pair(
+        &self,
+        session: &Session,
+        now: DateTime<Utc>,
+        refresh: RefreshToken,
+        expires_at: DateTime<Utc>,
+    ) -> Result<TokenPair, Failure> {
         let access = self
             .tokens
             .issue(session.user_id, session.id, now)
-            .map_err(AuthError::Token)?;
+            .map_err(Failure::Token)?;
         Ok(TokenPair {
             access,
             refresh,

@@ -4,8 +4,9 @@ use kisum_core::StoreErrorKind;
 use kisum_guard::{SessionId, UserId};
 
 use crate::audit::action::Action;
-use crate::service::{AuthError, AuthService, ClientInfo};
+use crate::service::{AuthService, ClientInfo};
 use crate::session::RevokeReason;
+use crate::session::SessionError;
 
 impl AuthService {
     /// Ends one session of `user`.
@@ -17,7 +18,7 @@ impl AuthService {
         user: UserId,
         session: SessionId,
         client: ClientInfo,
-    ) -> Result<(), AuthError> {
+    ) -> Result<(), SessionError> {
         match self
             .store
             .revoke_session(session, RevokeReason::Logout, self.clock.now())
@@ -48,7 +49,7 @@ impl AuthService {
         &self,
         user: UserId,
         client: ClientInfo,
-    ) -> Result<Vec<SessionId>, AuthError> {
+    ) -> Result<Vec<SessionId>, SessionError> {
         let revoked = self
             .store
             .revoke_user_sessions(user, RevokeReason::LogoutAll, self.clock.now(), None)
@@ -74,13 +75,13 @@ impl AuthService {
         user: UserId,
         session: SessionId,
         client: ClientInfo,
-    ) -> Result<(), AuthError> {
+    ) -> Result<(), SessionError> {
         let found = self
             .store
             .get_session(session)
             .await?
             .filter(|s| s.user_id == user)
-            .ok_or(AuthError::SessionNotFound)?;
+            .ok_or(SessionError::SessionNotFound)?;
         self.store
             .revoke_session(found.id, RevokeReason::Deleted, self.clock.now())
             .await?;

@@ -18,8 +18,10 @@ mod refresh;
 mod state;
 
 pub use refresh::{
-    MAX_GRACE_USES, RefreshRecord, RefreshToken, RefreshTokenStore, Rotation, TokenHash,
+    MAX_GRACE_USES, RefreshError, RefreshRecord, RefreshToken, RefreshTokenStore, Rotation,
+    TokenHash,
 };
+pub use state::SessionError;
 
 /// Why a session was revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -12,8 +12,11 @@ use kisum_guard::SessionId;
 use sha2::{Digest, Sha256};
 
 use crate::audit::action::Action;
-use crate::service::{AuthError, AuthService, ClientInfo};
+use chrono::TimeDelta;
+
+use crate::service::{AuthService, ClientInfo, Failure, failure_converts};
 use crate::session::TokenPair;
+use crate::session::{RevokeReason, Session};
 
 /// A refresh token as the client holds it (base64url of 32 random bytes). Redacted in `Debug`.
 #[derive(Clone, PartialEq, Eq)]
@@ -180,27 +183,51 @@ pub trait RefreshTokenStore: Send + Sync + 'static {
 /// its immediate predecessor (racing tabs), after which that predecessor counts as reuse.
 pub const MAX_GRACE_USES: u32 = 3;
 
+/// Why a refresh failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefreshError {
+    /// An unknown or expired refresh token.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// A spent refresh token was presented again; the session is now revoked.
+    #[error("refresh token reused; the session is revoked")]
+    RefreshTokenReused,
+    /// The session is revoked or expired (or its user disabled).
+    #[error("session is no longer valid")]
+    SessionRevoked,
+    /// Nothing was refused: a store, the token service or hashing failed.
+    #[error(transparent)]
+    Failed(Failure),
+}
+
+failure_converts!(RefreshError);
+
 impl AuthService {
     /// Exchanges a refresh token for a new pair; the old token is spent. Presenting a spent
     /// token again revokes the whole session (audited as `refresh.reuse`).
     ///
     /// # Errors
     /// `InvalidRefreshToken`, `RefreshTokenReused`, `SessionRevoked`, `Store`.
-    pub async fn refresh(&self, token: &str, client: ClientInfo) -> Result<TokenPair, AuthError> {
+    pub async fn refresh(
+        &self,
+        token: &str,
+        client: ClientInfo,
+    ) -> Result<TokenPair, RefreshError> {
         let now = self.clock.now();
         let presented = RefreshToken::from_client(token);
         let record = self
             .store
             .find_refresh_token(&presented.hash())
             .await?
-            .ok_or(AuthError::InvalidRefreshToken)?;
+            .ok_or(RefreshError::InvalidRefreshToken)?;
         let session = self
             .store
             .get_session(record.session_id)
             .await?
-            .ok_or(AuthError::InvalidRefreshToken)?;
+            .ok_or(RefreshError::InvalidRefreshToken)?;
         if record.used_at.is_none() && now >= record.expires_at {
-            return Err(AuthError::InvalidRefreshToken);
+            return Err(RefreshError::InvalidRefreshToken);
         }
         let (user_id, session_id, from) = (session.user_id, session.id, &client);
         let reused = |session_ended: bool| async move {
@@ -210,7 +237,7 @@ impl AuthService {
                 session_ended,
             };
             self.audit(Some(user_id), from, reuse).await;
-            AuthError::RefreshTokenReused
+            RefreshError::RefreshTokenReused
         };
         if !session.is_active(now) {
             // A spent token is a reuse whatever became of its session since (a stolen token
@@ -218,7 +245,7 @@ impl AuthService {
             return Err(if record.used_at.is_some() {
                 reused(true).await
             } else {
-                AuthError::SessionRevoked
+                RefreshError::SessionRevoked
             });
         }
         // A disabled user's sessions were revoked when it was disabled; a refresh racing the
@@ -229,10 +256,10 @@ impl AuthService {
             .await?
             .is_none_or(|u| u.disabled)
         {
-            return Err(AuthError::SessionRevoked);
+            return Err(RefreshError::SessionRevoked);
         }
-        let pair = match self.issue(&session, now, Some(&presented)).await {
-            Err(AuthError::RefreshTokenReused) => return Err(reused(false).await),
+        let pair = match self.rotate(&session, now, &presented).await {
+            Err(RefreshError::RefreshTokenReused) => return Err(reused(false).await),
             other => other?,
         };
         let idle = (now + self.sessions.idle).min(session.absolute_expires_at);
@@ -247,6 +274,75 @@ impl AuthService {
         )
         .await;
         Ok(pair)
+    }
+
+    /// Spends `spend` for a new pair (refresh rotation). A token spent before is reuse — the
+    /// session is revoked — unless the grace window hands its holder the live successor again.
+    async fn rotate(
+        &self,
+        session: &Session,
+        now: DateTime<Utc>,
+        spend: &RefreshToken,
+    ) -> Result<TokenPair, RefreshError> {
+        let (refresh, record) = self.next_refresh(session, now, Some(spend))?;
+        let spent = match self
+            .store
+            .rotate_refresh_token(&spend.hash(), now, &record)
+            .await?
+        {
+            Rotation::Rotated(_) => {
+                return Ok(self.pair(session, now, refresh, record.expires_at)?);
+            }
+            Rotation::AlreadyUsed(spent) => spent,
+        };
+        let racing = spent
+            .used_at
+            .is_some_and(|used| now - used <= self.sessions.reuse_grace)
+            && self.sessions.reuse_grace > TimeDelta::zero();
+        let again = if racing {
+            self.grace_successor(&spent, spend, now).await?
+        } else {
+            None
+        };
+        let Some((successor, successor_expires)) = again else {
+            let revoked = self
+                .store
+                .revoke_session(session.id, RevokeReason::RefreshReuse, now)
+                .await?;
+            tracing::warn!(session = %session.id, user = %session.user_id, "refresh token reuse detected; session revoked");
+            if revoked {
+                self.announce_revoked(&[session.id]).await;
+            }
+            return Err(RefreshError::RefreshTokenReused);
+        };
+        // A racing tab within the grace window: the same live token again.
+        Ok(self.pair(session, now, successor, successor_expires)?)
+    }
+
+    /// Within the grace window, the live token that replaced `spent` — only when `spent` is
+    /// its immediate predecessor (the successor is still unspent), at most
+    /// [`MAX_GRACE_USES`] times, and only for the holder of `presented` (the successor is
+    /// sealed for it). `None` means: treat as reuse.
+    pub(crate) async fn grace_successor(
+        &self,
+        spent: &RefreshRecord,
+        presented: &RefreshToken,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(RefreshToken, DateTime<Utc>)>, Failure> {
+        let Some(next) = spent.replaced_by else {
+            return Ok(None);
+        };
+        let Some(live) = self.store.claim_grace(&next, MAX_GRACE_USES).await? else {
+            return Ok(None);
+        };
+        if now >= live.expires_at {
+            return Ok(None);
+        }
+        let Some(sealed) = live.sealed else {
+            return Ok(None);
+        };
+        let successor = RefreshToken::unseal(&sealed, presented);
+        Ok((successor.hash() == live.hash).then_some((successor, live.expires_at)))
     }
 }
 

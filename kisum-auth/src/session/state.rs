@@ -3,26 +3,46 @@
 use chrono::{DateTime, Utc};
 use kisum_guard::{Claims, SessionId, UserId};
 
-use crate::service::{AuthError, AuthService};
+use crate::service::{AuthService, Failure, failure_converts};
 use crate::session::Session;
+
+/// Why a session operation failed (authenticating a bearer token, listing or ending sessions).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The access token is missing, malformed, expired or not ours.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// The session is revoked or expired.
+    #[error("session is no longer valid")]
+    SessionRevoked,
+    /// The session does not belong to the caller.
+    #[error("no such session")]
+    SessionNotFound,
+    /// Nothing was refused: a store failed.
+    #[error(transparent)]
+    Failed(Failure),
+}
+
+failure_converts!(SessionError);
 
 impl AuthService {
     /// Checks a bearer access token and its session: the identity of the caller.
     ///
     /// # Errors
     /// `Unauthenticated` for a bad token, `SessionRevoked` for a revoked or expired session.
-    pub async fn authenticate(&self, bearer: &str) -> Result<(Claims, Session), AuthError> {
+    pub async fn authenticate(&self, bearer: &str) -> Result<(Claims, Session), SessionError> {
         let now = self.clock.now();
         let claims = self
             .tokens
             .verify(bearer, now)
-            .map_err(|_| AuthError::Unauthenticated)?;
+            .map_err(|_| SessionError::Unauthenticated)?;
         let session = self
             .store
             .get_session(claims.sid)
             .await?
             .filter(|s| s.user_id == claims.sub && s.is_active(now))
-            .ok_or(AuthError::SessionRevoked)?;
+            .ok_or(SessionError::SessionRevoked)?;
         Ok((claims, session))
     }
 
@@ -34,7 +54,7 @@ impl AuthService {
     pub async fn session_state(
         &self,
         id: SessionId,
-    ) -> Result<Option<(UserId, bool, Option<DateTime<Utc>>)>, AuthError> {
+    ) -> Result<Option<(UserId, bool, Option<DateTime<Utc>>)>, SessionError> {
         let now = self.clock.now();
         Ok(self
             .store
@@ -47,7 +67,7 @@ impl AuthService {
     ///
     /// # Errors
     /// `Store`.
-    pub async fn sessions(&self, user: UserId) -> Result<Vec<Session>, AuthError> {
+    pub async fn sessions(&self, user: UserId) -> Result<Vec<Session>, SessionError> {
         let now = self.clock.now();
         Ok(self
             .store

@@ -7,10 +7,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kisum_auth::audit::{AuditEvent, AuditOutcome, AuditStore, action};
 use kisum_auth::email::MemoryEmailSender;
+use kisum_auth::identity::LoginError;
 use kisum_auth::identity::Password;
+use kisum_auth::identity::PasswordError;
 use kisum_auth::otp::OtpPurpose;
 use kisum_auth::otp::{OtpConfig, Recovery};
-use kisum_auth::service::{AuthError, AuthService, ClientInfo};
+use kisum_auth::service::{AuthService, ClientInfo};
+use kisum_auth::session::RefreshError;
 use kisum_auth::{AuthStore, DirectoryService, Email, MemoryAuthStore};
 use kisum_core::{StoreError, StoreErrorKind};
 use kisum_guard::{CompanyId, ManualClock, PermissionPattern, RoleKey, UserId};
@@ -85,7 +88,7 @@ async fn identity_flows_are_audited_on(store: Arc<dyn AuthStore>) {
         assert!(matches!(
             auth.login(email, Password::new(password), from(request_id))
                 .await,
-            Err(AuthError::InvalidCredentials)
+            Err(LoginError::InvalidCredentials)
         ));
     }
     let second = auth
@@ -98,7 +101,7 @@ async fn identity_flows_are_audited_on(store: Arc<dyn AuthStore>) {
         .unwrap();
     assert!(matches!(
         auth.refresh(second.refresh.expose(), from("r-reuse")).await,
-        Err(AuthError::RefreshTokenReused)
+        Err(RefreshError::RefreshTokenReused)
     ));
     let third = auth
         .login("ada@example.test", Password::new(PW), from("r-login-3"))
@@ -116,7 +119,7 @@ async fn identity_flows_are_audited_on(store: Arc<dyn AuthStore>) {
             from("r-change-bad"),
         )
         .await,
-        Err(AuthError::InvalidCredentials)
+        Err(PasswordError::InvalidCredentials)
     ));
     auth.change_password(
         ada.id,

@@ -6,7 +6,8 @@ use std::time::Duration;
 use kisum_auth::MemoryAuthStore;
 use kisum_auth::events::{EventPublisher, InvalidationEvent, RedisEvents};
 use kisum_auth::identity::Password;
-use kisum_auth::service::{AuthError, AuthService, ClientInfo};
+use kisum_auth::service::{AuthService, ClientInfo};
+use kisum_auth::session::SessionError;
 use kisum_guard::ManualClock;
 
 use crate::fixture::{auth_service, t0};
@@ -102,7 +103,7 @@ async fn redis_down_changes_no_answer() {
     assert!(
         matches!(
             auth.authenticate(&pair.access.token).await,
-            Err(AuthError::SessionRevoked)
+            Err(SessionError::SessionRevoked)
         ),
         "the database is the truth"
     );

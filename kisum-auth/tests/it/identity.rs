@@ -4,12 +4,17 @@
 use std::sync::Arc;
 
 use chrono::TimeDelta;
+use kisum_auth::identity::LoginError;
+use kisum_auth::identity::PasswordError;
+use kisum_auth::identity::RegisterError;
 use kisum_auth::identity::{
     Argon2Params, Password, PasswordHasher, PasswordPolicy, PolicyViolation,
 };
 use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
-use kisum_auth::service::{AuthError, AuthService, ClientInfo};
+use kisum_auth::service::{AuthService, ClientInfo};
+use kisum_auth::session::RefreshError;
 use kisum_auth::session::SessionConfig;
+use kisum_auth::session::SessionError;
 use kisum_auth::tokens::{TokenConfig, TokenService};
 use kisum_auth::{DirectoryStore, MemoryAuthStore, UserStore};
 use kisum_guard::ManualClock;
@@ -107,7 +112,7 @@ async fn register_signs_in_and_rejects_duplicates_and_weak_passwords() {
         e.auth
             .register("ADA@example.test", Password::new(PW), None, None, client())
             .await,
-        Err(AuthError::EmailTaken)
+        Err(RegisterError::EmailTaken)
     ));
     assert!(matches!(
         e.auth
@@ -119,7 +124,7 @@ async fn register_signs_in_and_rejects_duplicates_and_weak_passwords() {
                 client()
             )
             .await,
-        Err(AuthError::WeakPassword(PolicyViolation::Common))
+        Err(RegisterError::WeakPassword(PolicyViolation::Common))
     ));
     assert!(matches!(
         e.auth
@@ -131,13 +136,13 @@ async fn register_signs_in_and_rejects_duplicates_and_weak_passwords() {
                 client()
             )
             .await,
-        Err(AuthError::WeakPassword(_))
+        Err(RegisterError::WeakPassword(_))
     ));
     assert!(matches!(
         e.auth
             .register("not-an-email", Password::new(PW), None, None, client())
             .await,
-        Err(AuthError::InvalidEmail)
+        Err(RegisterError::InvalidEmail)
     ));
 }
 
@@ -208,7 +213,7 @@ async fn login_gives_one_answer_for_every_failure() {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, AuthError::InvalidCredentials),
+            matches!(err, LoginError::InvalidCredentials),
             "{email}: {err}"
         );
         assert_eq!(err.to_string(), "invalid email or password");
@@ -220,7 +225,7 @@ async fn login_gives_one_answer_for_every_failure() {
         e.auth
             .login("ada@example.test", Password::new(PW), client())
             .await,
-        Err(AuthError::InvalidCredentials)
+        Err(LoginError::InvalidCredentials)
     ));
 }
 
@@ -288,15 +293,15 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
     // The spent first token comes back: reuse. The session dies, with every token of it.
     assert!(matches!(
         e.auth.refresh(first.refresh.expose(), client()).await,
-        Err(AuthError::RefreshTokenReused)
+        Err(RefreshError::RefreshTokenReused)
     ));
     assert!(matches!(
         e.auth.authenticate(&third.access.token).await,
-        Err(AuthError::SessionRevoked)
+        Err(SessionError::SessionRevoked)
     ));
     assert!(matches!(
         e.auth.refresh(third.refresh.expose(), client()).await,
-        Err(AuthError::SessionRevoked)
+        Err(RefreshError::SessionRevoked)
     ));
     let session = kisum_auth::SessionStore::get_session(&*e.store, first.session_id)
         .await
@@ -308,7 +313,7 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
     );
     assert!(matches!(
         e.auth.refresh("no-such-token", client()).await,
-        Err(AuthError::InvalidRefreshToken)
+        Err(RefreshError::InvalidRefreshToken)
     ));
 }
 
@@ -341,11 +346,11 @@ async fn grace_window_tolerates_a_racing_predecessor_only_briefly() {
     e.clock.advance(TimeDelta::seconds(6));
     assert!(matches!(
         e.auth.refresh(first.refresh.expose(), client()).await,
-        Err(AuthError::RefreshTokenReused)
+        Err(RefreshError::RefreshTokenReused)
     ));
     assert!(matches!(
         e.auth.refresh(second.refresh.expose(), client()).await,
-        Err(AuthError::SessionRevoked)
+        Err(RefreshError::SessionRevoked)
     ));
 }
 
@@ -375,7 +380,7 @@ async fn idle_sessions_expire_and_refresh_keeps_them_alive() {
     e.clock.advance(TimeDelta::minutes(61));
     assert!(matches!(
         e.auth.refresh(pair.refresh.expose(), client()).await,
-        Err(AuthError::InvalidRefreshToken | AuthError::SessionRevoked)
+        Err(RefreshError::InvalidRefreshToken | RefreshError::SessionRevoked)
     ));
 }
 
@@ -404,7 +409,7 @@ async fn logout_logout_all_and_own_sessions_only() {
         .unwrap();
     assert!(matches!(
         e.auth.authenticate(&a.access.token).await,
-        Err(AuthError::SessionRevoked)
+        Err(SessionError::SessionRevoked)
     ));
     assert!(e.auth.authenticate(&b.access.token).await.is_ok());
 
@@ -417,7 +422,7 @@ async fn logout_logout_all_and_own_sessions_only() {
         e.auth
             .delete_session(other.id, b.session_id, client())
             .await,
-        Err(AuthError::SessionNotFound)
+        Err(SessionError::SessionNotFound)
     ));
     e.auth
         .delete_session(user.id, b.session_id, client())
@@ -425,7 +430,7 @@ async fn logout_logout_all_and_own_sessions_only() {
         .unwrap();
     assert!(matches!(
         e.auth.authenticate(&b.access.token).await,
-        Err(AuthError::SessionRevoked)
+        Err(SessionError::SessionRevoked)
     ));
 
     assert_eq!(
@@ -435,7 +440,7 @@ async fn logout_logout_all_and_own_sessions_only() {
     assert!(e.auth.sessions(user.id).await.unwrap().is_empty());
     assert!(matches!(
         e.auth.authenticate("not.a.token").await,
-        Err(AuthError::Unauthenticated)
+        Err(SessionError::Unauthenticated)
     ));
 }
 
@@ -462,7 +467,7 @@ async fn password_change_keeps_this_session_and_ends_the_others() {
             client(),
         )
         .await;
-    assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
+    assert!(matches!(wrong, Err(PasswordError::InvalidCredentials)));
     e.auth
         .change_password(
             user.id,
@@ -476,13 +481,13 @@ async fn password_change_keeps_this_session_and_ends_the_others() {
     assert!(e.auth.authenticate(&here.access.token).await.is_ok());
     assert!(matches!(
         e.auth.authenticate(&elsewhere.access.token).await,
-        Err(AuthError::SessionRevoked)
+        Err(SessionError::SessionRevoked)
     ));
     assert!(matches!(
         e.auth
             .login("ada@example.test", Password::new(PW), client())
             .await,
-        Err(AuthError::InvalidCredentials)
+        Err(LoginError::InvalidCredentials)
     ));
     assert!(
         e.auth
@@ -514,7 +519,7 @@ async fn retiring_a_key_keeps_sessions_alive_through_refresh() {
     // database secret, still works and yields a token under the new kid.
     assert!(matches!(
         e.auth.authenticate(&before.access.token).await,
-        Err(AuthError::Unauthenticated)
+        Err(SessionError::Unauthenticated)
     ));
     let after = e
         .auth
@@ -559,7 +564,7 @@ async fn the_oldest_sessions_are_evicted_beyond_the_per_user_limit() {
         .unwrap();
     assert!(matches!(
         e.auth.authenticate(&first.access.token).await,
-        Err(AuthError::SessionRevoked)
+        Err(SessionError::SessionRevoked)
     ));
     let evicted = kisum_auth::SessionStore::get_session(&*e.store, first.session_id)
         .await
@@ -593,7 +598,7 @@ async fn the_oldest_sessions_are_evicted_beyond_the_per_user_limit() {
     );
     assert!(matches!(
         e.auth.refresh(first.refresh.expose(), client()).await,
-        Err(AuthError::SessionRevoked)
+        Err(RefreshError::SessionRevoked)
     ));
 
     // Without a limit nothing is evicted.

@@ -12,8 +12,8 @@ use super::super::AuthState;
 use super::super::extract::{Caller, Client};
 use super::{ApiPath, Body, administrator, body, consistent, parse_set, path_id};
 use super::{DELEGATIONS_MANAGE, access_in, holds, membership_token};
-use crate::directory::{DirectoryError, NewDelegation};
 use crate::directory::Delegation;
+use crate::directory::{DirectoryError, NewDelegation};
 use chrono::{DateTime, Utc};
 use kisum_guard::{DelegationId, MembershipId};
 

@@ -33,8 +33,8 @@ use serde::de::DeserializeOwned;
 use super::AuthState;
 use super::extract::{Caller, Client, param};
 use crate::access::Explanation;
-use crate::directory::{Administrator, DirectoryService};
 use crate::directory::{AccessBump, Company};
+use crate::directory::{Administrator, DirectoryService};
 
 mod delegations;
 mod members;
