@@ -4,6 +4,7 @@
 //! Seeding is idempotent: a second start finds `owner@acme.test` and changes nothing.
 
 use kisum_auth::identity::Password;
+use kisum_auth::identity::Registered;
 use kisum_auth::service::{AuthService, ClientInfo};
 use kisum_auth::{DirectoryService, Email, MembershipStatus};
 use kisum_core::admin::{Actor, CoreAdmin};
@@ -123,7 +124,11 @@ pub async fn seed(
     .map_err(err)?;
 
     let client = ClientInfo::default();
-    let (owner, _, company) = auth
+    let Registered {
+        user: owner,
+        company,
+        ..
+    } = auth
         .register(
             OWNER_EMAIL,
             Password::new(DEMO_PASSWORD),
@@ -134,7 +139,7 @@ pub async fn seed(
         .await
         .map_err(err)?;
     let acme = company.ok_or_else(|| SeedError("registration created no company".into()))?;
-    let (member, _, _) = auth
+    let Registered { user: member, .. } = auth
         .register(
             MEMBER_EMAIL,
             Password::new(DEMO_PASSWORD),

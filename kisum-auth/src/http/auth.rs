@@ -87,7 +87,11 @@ pub(super) async fn register(
             .check(&[(register_ip_key(ip), s.limits.register_per_ip)])
             .await?;
     }
-    let (user, pair, company) = s
+    let crate::identity::Registered {
+        user,
+        tokens: pair,
+        company,
+    } = s
         .auth
         .register(
             &b.email,

@@ -29,7 +29,8 @@ impl FromRequestParts<AuthState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers)
             .ok_or_else(|| ProblemResponse::from(DenialCode::Unauthenticated))?;
-        let (claims, session) = state.auth.authenticate(token).await?;
+        let crate::session::Authenticated { claims, session } =
+            state.auth.authenticate(token).await?;
         Ok(Self { claims, session })
     }
 }

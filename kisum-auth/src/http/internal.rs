@@ -60,7 +60,11 @@ pub(super) async fn session_state(
         .map(str::parse)
         .transpose()
         .map_err(|_| Problem::invalid_field("user_id", "not a user id"))?;
-    let (owner, active, revoked_at) = s
+    let crate::session::SessionState {
+        user_id: owner,
+        active,
+        revoked_at,
+    } = s
         .auth
         .session_state(id)
         .await?

@@ -94,7 +94,7 @@ pub(super) async fn otp_verify(
     // A valid session presented with the code says the password holder proves the mailbox;
     // anything else is an anonymous proof.
     let signed_in = match bearer(&headers) {
-        Some(token) => s.auth.authenticate(token).await.ok().map(|(c, _)| c.sub),
+        Some(token) => s.auth.authenticate(token).await.ok().map(|a| a.claims.sub),
         None => None,
     };
     match s

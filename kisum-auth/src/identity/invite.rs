@@ -12,6 +12,16 @@ use crate::identity::{Email, User};
 use crate::service::{AuthService, ClientInfo, Failure};
 use crate::session::RevokeReason;
 
+/// The account an invitation goes to.
+#[derive(Debug, Clone)]
+pub struct Invitee {
+    /// The user, found or created.
+    pub user: User,
+    /// Whether they have yet to prove the email (a new account, or one never verified): their
+    /// membership starts `invited`.
+    pub awaiting_sign_up: bool,
+}
+
 impl AuthService {
     /// The account an invitation to `email` goes to: the existing user, or a new account with
     /// no password and an unverified email (audited as `user.invite` in `context`). The flag
@@ -27,10 +37,13 @@ impl AuthService {
         &self,
         email: &Email,
         context: &AuditContext,
-    ) -> Result<(User, bool), AccountError> {
+    ) -> Result<Invitee, AccountError> {
         if let Some(user) = self.store.find_user_by_email(email).await? {
             let awaiting = !user.email_verified;
-            return Ok((user, awaiting));
+            return Ok(Invitee {
+                user,
+                awaiting_sign_up: awaiting,
+            });
         }
         let user = User::new(email.clone(), None, None, self.clock.now());
         match self.store.create_user(&user).await {
@@ -43,14 +56,20 @@ impl AuthService {
                     .await?
                     .ok_or(Failure::Store(e))?;
                 let awaiting = !user.email_verified;
-                return Ok((user, awaiting));
+                return Ok(Invitee {
+                    user,
+                    awaiting_sign_up: awaiting,
+                });
             }
             Err(e) => return Err(e.into()),
         }
         let invited = Action::UserInvite { user_id: user.id };
         let event = AuditEvent::of(self.clock.now(), &invited).with_context(context);
         crate::audit::record(self.store.as_ref(), event).await;
-        Ok((user, true))
+        Ok(Invitee {
+            user,
+            awaiting_sign_up: true,
+        })
     }
 
     /// Marks `user`'s email verified (they proved they own it) and makes their `invited`

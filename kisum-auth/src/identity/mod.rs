@@ -25,6 +25,7 @@ mod register;
 pub use account::AccountError;
 pub use change::PasswordError;
 pub use hashing::{HashGate, Overloaded};
+pub use invite::Invitee;
 pub use login::LoginError;
 pub use password::{
     Argon2Params, COMMON_PASSWORDS, CredentialError, Password, PasswordHasher, PasswordPolicy,

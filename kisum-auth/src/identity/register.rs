@@ -58,7 +58,7 @@ impl AuthService {
         name: Option<String>,
         company_name: Option<&str>,
         client: ClientInfo,
-    ) -> Result<(User, TokenPair, Option<Company>), RegisterError> {
+    ) -> Result<Registered, RegisterError> {
         let email = Email::parse(email).map_err(|_| RegisterError::InvalidEmail)?;
         self.policy
             .check(&password, Some(&email))
@@ -106,7 +106,11 @@ impl AuthService {
             ),
         };
         let pair = self.start_session(user.id, client).await?;
-        Ok((user, pair, company))
+        Ok(Registered {
+            user,
+            tokens: pair,
+            company,
+        })
     }
 
     /// Creates a company owned by `owner`, deriving a free slug from the name; audited with

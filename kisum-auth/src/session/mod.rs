@@ -21,7 +21,7 @@ pub use refresh::{
     MAX_GRACE_USES, RefreshError, RefreshRecord, RefreshToken, RefreshTokenStore, Rotation,
     TokenHash,
 };
-pub use state::SessionError;
+pub use state::{Authenticated, SessionError, SessionState};
 
 /// Why a session was revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -26,12 +26,32 @@ pub enum SessionError {
 
 failure_converts!(SessionError);
 
+/// The caller of a request: its verified token and its live session.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The access token's claims.
+    pub claims: Claims,
+    /// The session the token belongs to, active now.
+    pub session: Session,
+}
+
+/// What a guard asks about a session: whose it is, whether it is active, when it was revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionState {
+    /// The session's user.
+    pub user_id: UserId,
+    /// Whether it is active now.
+    pub active: bool,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 impl AuthService {
     /// Checks a bearer access token and its session: the identity of the caller.
     ///
     /// # Errors
     /// `Unauthenticated` for a bad token, `SessionRevoked` for a revoked or expired session.
-    pub async fn authenticate(&self, bearer: &str) -> Result<(Claims, Session), SessionError> {
+    pub async fn authenticate(&self, bearer: &str) -> Result<Authenticated, SessionError> {
         let now = self.clock.now();
         let claims = self
             .tokens
@@ -43,7 +63,7 @@ impl AuthService {
             .await?
             .filter(|s| s.user_id == claims.sub && s.is_active(now))
             .ok_or(SessionError::SessionRevoked)?;
-        Ok((claims, session))
+        Ok(Authenticated { claims, session })
     }
 
     /// Whose session it is, whether it is active now, and when it was revoked: `None` for an
@@ -51,16 +71,13 @@ impl AuthService {
     ///
     /// # Errors
     /// `Store`.
-    pub async fn session_state(
-        &self,
-        id: SessionId,
-    ) -> Result<Option<(UserId, bool, Option<DateTime<Utc>>)>, SessionError> {
+    pub async fn session_state(&self, id: SessionId) -> Result<Option<SessionState>, SessionError> {
         let now = self.clock.now();
-        Ok(self
-            .store
-            .get_session(id)
-            .await?
-            .map(|s| (s.user_id, s.is_active(now), s.revoked_at)))
+        Ok(self.store.get_session(id).await?.map(|s| SessionState {
+            user_id: s.user_id,
+            active: s.is_active(now),
+            revoked_at: s.revoked_at,
+        }))
     }
 
     /// The user's active sessions, oldest first.

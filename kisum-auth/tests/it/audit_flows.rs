@@ -1,6 +1,7 @@
 //! The identity flows write their audit events (actor, outcome, address, request id) and never
 //! a secret; on every backend built here. A failed audit write fails no change.
 
+use kisum_auth::identity::Registered;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -70,7 +71,11 @@ fn assert_event(
 async fn identity_flows_are_audited_on(store: Arc<dyn AuthStore>) {
     let mail = Arc::new(MemoryEmailSender::new());
     let auth = service(store.clone(), mail.clone());
-    let (ada, first, _) = auth
+    let Registered {
+        user: ada,
+        tokens: first,
+        ..
+    } = auth
         .register(
             "ada@example.test",
             Password::new(PW),

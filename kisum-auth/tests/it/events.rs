@@ -1,5 +1,6 @@
 //! Session revocation reaches Redis (marker + `kisum:events`), and Redis down changes no answer.
 
+use kisum_auth::identity::Registered;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,7 +42,9 @@ async fn logout_writes_the_marker_and_publishes() {
     let mut messages = pubsub.into_on_message();
 
     let auth = service(Arc::new(events.clone()));
-    let (user, pair, _) = auth
+    let Registered {
+        user, tokens: pair, ..
+    } = auth
         .register(
             "ada@example.test",
             Password::new(PW),
@@ -86,7 +89,9 @@ async fn logout_writes_the_marker_and_publishes() {
 async fn redis_down_changes_no_answer() {
     let events = RedisEvents::new("redis://127.0.0.1:1", "", Duration::from_millis(200)).unwrap();
     let auth = service(Arc::new(events));
-    let (user, pair, _) = auth
+    let Registered {
+        user, tokens: pair, ..
+    } = auth
         .register(
             "ada@example.test",
             Password::new(PW),

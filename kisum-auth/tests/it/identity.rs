@@ -1,6 +1,8 @@
 //! The identity service over the memory stores with a fixed clock: registration, sign-in,
 //! refresh rotation and reuse detection, sign-out, password change.
 
+use kisum_auth::identity::Registered;
+use kisum_auth::session::Authenticated;
 use std::sync::Arc;
 
 use chrono::TimeDelta;
@@ -81,7 +83,11 @@ fn client() -> ClientInfo {
 #[tokio::test]
 async fn register_signs_in_and_rejects_duplicates_and_weak_passwords() {
     let e = env();
-    let (user, pair, company) = e
+    let Registered {
+        user,
+        tokens: pair,
+        company,
+    } = e
         .auth
         .register(
             "Ada@Example.test",
@@ -94,7 +100,7 @@ async fn register_signs_in_and_rejects_duplicates_and_weak_passwords() {
         .unwrap();
     assert_eq!(user.email.as_str(), "ada@example.test");
     assert!(company.is_none());
-    let (claims, session) = e.auth.authenticate(&pair.access.token).await.unwrap();
+    let Authenticated { claims, session } = e.auth.authenticate(&pair.access.token).await.unwrap();
     assert_eq!((claims.sub, claims.sid), (user.id, pair.session_id));
     assert_eq!(session.ip.as_deref(), Some("203.0.113.9"));
     assert_eq!(pair.access.expires_in, 600);
@@ -149,7 +155,7 @@ async fn register_signs_in_and_rejects_duplicates_and_weak_passwords() {
 #[tokio::test]
 async fn register_with_a_company_makes_the_user_its_owner() {
     let e = env();
-    let (user, _, company) = e
+    let Registered { user, company, .. } = e
         .auth
         .register(
             "owner@acme.test",
@@ -172,7 +178,9 @@ async fn register_with_a_company_makes_the_user_its_owner() {
         m.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
         ["owner"]
     );
-    let (_, _, second) = e
+    let Registered {
+        company: second, ..
+    } = e
         .auth
         .register(
             "other@acme.test",
@@ -191,7 +199,7 @@ async fn register_with_a_company_makes_the_user_its_owner() {
 #[tokio::test]
 async fn login_gives_one_answer_for_every_failure() {
     let e = env();
-    let (user, _, _) = e
+    let Registered { user, .. } = e
         .auth
         .register("ada@example.test", Password::new(PW), None, None, client())
         .await
@@ -233,7 +241,7 @@ async fn login_gives_one_answer_for_every_failure() {
 async fn sign_in_rehashes_when_parameters_change() {
     let store = Arc::new(MemoryAuthStore::new());
     let old = env_on(store.clone(), cheap(), SessionConfig::default());
-    let (user, _, _) = old
+    let Registered { user, .. } = old
         .auth
         .register("ada@example.test", Password::new(PW), None, None, client())
         .await
@@ -271,7 +279,7 @@ async fn sign_in_rehashes_when_parameters_change() {
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_session() {
     let e = env();
-    let (_, first, _) = e
+    let Registered { tokens: first, .. } = e
         .auth
         .register("ada@example.test", Password::new(PW), None, None, client())
         .await
@@ -326,7 +334,7 @@ async fn grace_window_tolerates_a_racing_predecessor_only_briefly() {
             ..SessionConfig::default()
         },
     );
-    let (_, first, _) = e
+    let Registered { tokens: first, .. } = e
         .auth
         .register("ada@example.test", Password::new(PW), None, None, client())
         .await
@@ -364,7 +372,9 @@ async fn idle_sessions_expire_and_refresh_keeps_them_alive() {
             ..SessionConfig::default()
         },
     );
-    let (_, mut pair, _) = e
+    let Registered {
+        tokens: mut pair, ..
+    } = e
         .auth
         .register("ada@example.test", Password::new(PW), None, None, client())
         .await
@@ -387,7 +397,9 @@ async fn idle_sessions_expire_and_refresh_keeps_them_alive() {
 #[tokio::test]
 async fn logout_logout_all_and_own_sessions_only() {
     let e = env();
-    let (user, a, _) = e
+    let Registered {
+        user, tokens: a, ..
+    } = e
         .auth
         .register("ada@example.test", Password::new(PW), None, None, client())
         .await
@@ -413,7 +425,7 @@ async fn logout_logout_all_and_own_sessions_only() {
     ));
     assert!(e.auth.authenticate(&b.access.token).await.is_ok());
 
-    let (other, _, _) = e
+    let Registered { user: other, .. } = e
         .auth
         .register("bob@example.test", Password::new(PW), None, None, client())
         .await
@@ -447,7 +459,9 @@ async fn logout_logout_all_and_own_sessions_only() {
 #[tokio::test]
 async fn password_change_keeps_this_session_and_ends_the_others() {
     let e = env();
-    let (user, here, _) = e
+    let Registered {
+        user, tokens: here, ..
+    } = e
         .auth
         .register("ada@example.test", Password::new(PW), None, None, client())
         .await
@@ -504,7 +518,7 @@ async fn password_change_keeps_this_session_and_ends_the_others() {
 #[tokio::test]
 async fn retiring_a_key_keeps_sessions_alive_through_refresh() {
     let e = env();
-    let (_, before, _) = e
+    let Registered { tokens: before, .. } = e
         .auth
         .register("ada@example.test", Password::new(PW), None, None, client())
         .await
@@ -541,7 +555,11 @@ async fn the_oldest_sessions_are_evicted_beyond_the_per_user_limit() {
             ..SessionConfig::default()
         },
     );
-    let (user, first, _) = e
+    let Registered {
+        user,
+        tokens: first,
+        ..
+    } = e
         .auth
         .register("ada@example.test", Password::new(PW), None, None, client())
         .await
@@ -609,7 +627,7 @@ async fn the_oldest_sessions_are_evicted_beyond_the_per_user_limit() {
             ..SessionConfig::default()
         },
     );
-    let (user, _, _) = e
+    let Registered { user, .. } = e
         .auth
         .register("bob@example.test", Password::new(PW), None, None, client())
         .await

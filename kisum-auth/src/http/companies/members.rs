@@ -123,7 +123,10 @@ pub(super) async fn add_member(
             .await?;
     }
     let context = client.0.audit_context(Some(caller.claims.sub));
-    let (user, awaiting) = s.auth.invitee(&email, &context).await?;
+    let crate::identity::Invitee {
+        user,
+        awaiting_sign_up: awaiting,
+    } = s.auth.invitee(&email, &context).await?;
     let status = if awaiting {
         MembershipStatus::Invited
     } else {
