@@ -1049,23 +1049,17 @@ impl Default for AuthTuning {
     }
 }
 
-/// Parses `count/window`, e.g. `30/5m`.
+/// Parses `count/window`, e.g. `30/5m` ([`RateLimit`](kisum_auth::ratelimit::RateLimit)'s
+/// text form), with a window from 1s to 24h.
 ///
 /// # Errors
 /// The reason, for the problem list.
 pub fn parse_rate_limit(s: &str) -> Result<kisum_auth::ratelimit::RateLimit, String> {
-    let (count, window) = s
-        .split_once('/')
-        .ok_or_else(|| format!("`{s}` is not `count/window`, e.g. `30/5m`"))?;
-    let count: u32 = count
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{count}` is not a count"))?;
-    let window = parse_duration(window.trim())?;
-    if window < Duration::from_secs(1) || window > Duration::from_secs(86_400) {
+    let limit: kisum_auth::ratelimit::RateLimit = s.parse().map_err(|e| format!("{e}"))?;
+    if limit.window < Duration::from_secs(1) || limit.window > Duration::from_secs(86_400) {
         return Err("the window must be between 1s and 24h".to_owned());
     }
-    Ok(kisum_auth::ratelimit::RateLimit::new(count, window))
+    Ok(limit)
 }
 
 impl AuthTuningArgs {
