@@ -42,6 +42,8 @@ pub mod access;
 pub mod admin;
 // The audit log needs `serde_json`, an optional dependency enabled by these features.
 pub mod audit;
+#[cfg(feature = "http")]
+pub mod builder;
 pub mod credentials;
 pub mod directory;
 pub mod email;
@@ -55,6 +57,8 @@ pub mod onetime;
 pub mod ratelimit;
 pub mod recovery;
 pub mod refresh;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod service;
 pub mod session;
 pub mod store;

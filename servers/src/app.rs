@@ -7,20 +7,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::Router;
 use chrono::TimeDelta;
-use kisum_auth::credentials::{Argon2Params, PasswordHasher, PasswordPolicy};
+pub use kisum_auth::builder::{AuthApp, AuthBuilder};
 use kisum_auth::events::{EventPublisher, NoEvents};
-use kisum_auth::http::{AuthState, RateLimits};
-use kisum_auth::keys::KeyRing;
-use kisum_auth::ratelimit::{LocalRateLimiter, RateLimiter};
-use kisum_auth::service::AuthService;
-use kisum_auth::tokens::{TokenConfig, TokenService};
-use kisum_auth::{AccessService, AuthStore, DirectoryService, EntitlementSource};
+use kisum_auth::ratelimit::{RateLimiter, RedisRateLimiterConfig};
+use kisum_auth::{AuthStore, EntitlementSource};
 use kisum_core::audit::CoreAudit;
 use kisum_core::events::CoreEvents;
-use kisum_core::{CoreStore, EntitlementService, Entitlements, StoreError, StoreErrorKind};
+use kisum_core::{CoreStore, EntitlementService};
 use kisum_guard::{
     AccessGuard, AccessSource, Clock, CompanyId, GuardConfig, InvalidationEvent, JwksSource,
-    ServiceKeys,
 };
 
 use crate::config::RedisConfig;
@@ -113,60 +108,6 @@ fn http_client(timeout: Duration) -> Result<reqwest::Client, StartError> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| StartError::new("HTTP client", e))
-}
-
-/// Core's entitlements over its internal API (`GET /internal/v1/companies/{id}/entitlements`).
-#[derive(Clone)]
-pub struct RemoteEntitlements {
-    client: reqwest::Client,
-    base: String,
-    key: String,
-}
-
-impl std::fmt::Debug for RemoteEntitlements {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteEntitlements")
-            .field("base", &self.base)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RemoteEntitlements {
-    /// Calls Core at `base` with the service `key`.
-    ///
-    /// # Errors
-    /// The HTTP client could not be built.
-    pub fn new(base: &str, key: &str) -> Result<Self, StartError> {
-        Ok(Self {
-            client: http_client(Duration::from_secs(3))?,
-            base: base.trim_end_matches('/').to_owned(),
-            key: key.to_owned(),
-        })
-    }
-}
-
-#[async_trait]
-impl EntitlementSource for RemoteEntitlements {
-    async fn entitlements(&self, company_id: CompanyId) -> Result<Entitlements, StoreError> {
-        let unavailable = |e: String| StoreError::new(StoreErrorKind::Unavailable, e);
-        let response = self
-            .client
-            .get(format!(
-                "{}/internal/v1/companies/{company_id}/entitlements",
-                self.base
-            ))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .map_err(|e| unavailable(format!("core unreachable: {}", e.without_url())))?;
-        if !response.status().is_success() {
-            return Err(unavailable(format!("core answered {}", response.status())));
-        }
-        response
-            .json()
-            .await
-            .map_err(|e| unavailable(format!("malformed entitlements from core: {e}")))
-    }
 }
 
 /// Core's events when there is no Redis: posted to Auth's `POST /internal/v1/events`.
@@ -273,113 +214,6 @@ impl<E: CoreEvents> CoreEvents for CountedEvents<E> {
     }
 }
 
-/// Everything `kisum auth` (or `kisum dev`) needs to build Auth.
-pub struct AuthParts {
-    /// The store.
-    pub store: Arc<dyn AuthStore>,
-    /// Signing keys.
-    pub keys: KeyRing,
-    /// JWT `iss`.
-    pub issuer: String,
-    /// JWT `aud`.
-    pub audience: String,
-    /// Where entitlements come from.
-    pub entitlements: Arc<dyn EntitlementSource>,
-    /// Where invalidation events go.
-    pub events: Arc<dyn EventPublisher>,
-    /// The rate limiter.
-    pub limiter: Arc<dyn RateLimiter>,
-    /// Accepted service keys of the internal listener.
-    pub service_keys: ServiceKeys,
-    /// Email for password reset and sign-in codes (none: those routes answer 501).
-    pub email: Option<Arc<dyn kisum_auth::email::EmailSender>>,
-    /// Public base URL (for reset links).
-    pub public_url: String,
-    /// Lifetimes, request limits and policy bounds.
-    pub tuning: crate::config::AuthTuning,
-    /// The clock.
-    pub clock: Arc<dyn Clock>,
-}
-
-/// The assembled Auth.
-#[derive(Clone)]
-pub struct AuthApp {
-    /// The routers' state.
-    pub state: AuthState,
-    /// The token service (a JWKS source in process).
-    pub tokens: TokenService,
-}
-
-/// Builds Auth's services.
-///
-/// # Errors
-/// The password hasher could not be configured.
-pub fn build_auth(parts: AuthParts) -> Result<AuthApp, StartError> {
-    let hasher = PasswordHasher::new(Argon2Params::default())
-        .map_err(|e| StartError::new("password hasher", e))?;
-    let mut token_config = TokenConfig::new(parts.issuer, parts.audience);
-    token_config.access_ttl = TimeDelta::from_std(parts.tuning.access_token_ttl)
-        .map_err(|e| StartError::new("KISUM_ACCESS_TOKEN_TTL", e))?;
-    let tokens = TokenService::new(token_config, parts.keys);
-    let mut auth = AuthService::new(
-        parts.store.clone(),
-        hasher,
-        PasswordPolicy::default(),
-        tokens.clone(),
-        parts.tuning.sessions,
-        parts.clock.clone(),
-    )
-    .with_events(parts.events.clone());
-    if let Some(mut email) = parts.email {
-        // Mail goes out from a queue after the request is answered: the anonymous email
-        // routes take the same time whether or not the account exists.
-        if tokio::runtime::Handle::try_current().is_ok() {
-            email = Arc::new(kisum_auth::email::QueuedEmailSender::spawn(email, 1024));
-        }
-        auth = auth.with_recovery(kisum_auth::recovery::Recovery {
-            store: parts.store.clone(),
-            email,
-            config: kisum_auth::recovery::OtpConfig::default(),
-            reset_url: format!("{}/reset-password", parts.public_url.trim_end_matches('/')),
-        });
-    }
-    let access = AccessService::new(
-        parts.store.clone(),
-        parts.store.clone(),
-        parts.entitlements,
-        parts.clock.clone(),
-    );
-    let admin = DirectoryService::new(parts.store.clone(), parts.clock.clone())
-        .with_limits(parts.tuning.policy)
-        .with_audit(parts.store.clone())
-        .with_events(parts.events.clone());
-    let state = AuthState {
-        auth,
-        access,
-        directory: parts.store.clone(),
-        admin,
-        audit: parts.store.clone(),
-        events: parts.events,
-        service_keys: parts.service_keys,
-        limits: RateLimits {
-            login_per_ip: parts.tuning.login_per_ip,
-            login_per_email: parts.tuning.login_per_email,
-            register_per_ip: parts.tuning.register_per_ip,
-            forgot_per_email: parts.tuning.forgot_per_email,
-            otp_per_email: parts.tuning.otp_per_email,
-            invite_per_company: parts.tuning.invite_per_company,
-            invite_per_email: parts.tuning.invite_per_email,
-            password_change_per_user: parts.tuning.password_change_per_user,
-            ..RateLimits::new(parts.limiter)
-        },
-        refresh_cookie: parts
-            .tuning
-            .refresh_cookie
-            .then(kisum_auth::http::RefreshCookie::default),
-    };
-    Ok(AuthApp { state, tokens })
-}
-
 /// The rate limiter: Redis-backed (with the in-process fallback) or in process.
 ///
 /// # Errors
@@ -388,18 +222,11 @@ pub async fn rate_limiter(
     redis: Option<&RedisConfig>,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<dyn RateLimiter>, StartError> {
-    match redis {
-        None => Ok(Arc::new(LocalRateLimiter::new(clock))),
-        Some(r) => {
-            let config = kisum_auth::ratelimit::RedisRateLimiterConfig::default()
-                .with_prefix(r.prefix.clone());
-            let limiter =
-                kisum_auth::ratelimit::RedisRateLimiter::connect(r.url.expose(), config, clock)
-                    .await
-                    .map_err(|e| StartError::new("redis rate limiter", e))?;
-            Ok(Arc::new(limiter))
-        }
-    }
+    let config =
+        RedisRateLimiterConfig::default().with_prefix(redis.map_or("", |r| r.prefix.as_str()));
+    kisum_auth::ratelimit::shared_or_local(redis.map(|r| r.url.expose()), config, clock)
+        .await
+        .map_err(|e| StartError::new("redis rate limiter", e))
 }
 
 /// Auth's event publisher: Redis when configured, nothing otherwise (the database is the truth).

@@ -995,59 +995,8 @@ pub struct AuthTuningArgs {
     pub policy: PolicyLimitsArgs,
 }
 
-/// The resolved [`AuthTuningArgs`].
-#[derive(Debug, Clone)]
-pub struct AuthTuning {
-    /// Access-token lifetime.
-    pub access_token_ttl: Duration,
-    /// Session lifetimes, refresh grace and the per-user limit.
-    pub sessions: kisum_auth::service::SessionConfig,
-    /// Sign-in attempts per client address.
-    pub login_per_ip: kisum_auth::ratelimit::RateLimit,
-    /// Sign-in attempts per email.
-    pub login_per_email: kisum_auth::ratelimit::RateLimit,
-    /// Registrations per client address.
-    pub register_per_ip: kisum_auth::ratelimit::RateLimit,
-    /// Password-forgot requests per email.
-    pub forgot_per_email: kisum_auth::ratelimit::RateLimit,
-    /// Email-code requests per email.
-    pub otp_per_email: kisum_auth::ratelimit::RateLimit,
-    /// Invitation emails per company.
-    pub invite_per_company: kisum_auth::ratelimit::RateLimit,
-    /// Invitation emails per invited address.
-    pub invite_per_email: kisum_auth::ratelimit::RateLimit,
-    /// Password changes per user.
-    pub password_change_per_user: kisum_auth::ratelimit::RateLimit,
-    /// Whether the refresh token also travels as a cookie (see `KISUM_REFRESH_COOKIE`).
-    pub refresh_cookie: bool,
-    /// Bounds on the policy data of companies (roles, patterns, grants, delegations).
-    pub policy: kisum_auth::PolicyLimits,
-}
-
-impl Default for AuthTuning {
-    fn default() -> Self {
-        Self {
-            access_token_ttl: Duration::from_secs(600),
-            sessions: kisum_auth::service::SessionConfig::default(),
-            login_per_ip: kisum_auth::ratelimit::RateLimit::new(30, Duration::from_secs(300)),
-            login_per_email: kisum_auth::ratelimit::RateLimit::new(10, Duration::from_secs(900)),
-            register_per_ip: kisum_auth::ratelimit::RateLimit::new(10, Duration::from_secs(3600)),
-            forgot_per_email: kisum_auth::ratelimit::RateLimit::new(5, Duration::from_secs(3600)),
-            otp_per_email: kisum_auth::ratelimit::RateLimit::new(10, Duration::from_secs(3600)),
-            invite_per_company: kisum_auth::ratelimit::RateLimit::new(
-                50,
-                Duration::from_secs(3600),
-            ),
-            invite_per_email: kisum_auth::ratelimit::RateLimit::new(3, Duration::from_secs(86_400)),
-            password_change_per_user: kisum_auth::ratelimit::RateLimit::new(
-                10,
-                Duration::from_secs(900),
-            ),
-            refresh_cookie: false,
-            policy: kisum_auth::PolicyLimits::default(),
-        }
-    }
-}
+/// The resolved [`AuthTuningArgs`]: Auth's own tuning type, whose defaults are the crates'.
+pub use kisum_auth::builder::AuthTuning;
 
 /// Parses `count/window`, e.g. `30/5m` ([`RateLimit`](kisum_auth::ratelimit::RateLimit)'s
 /// text form), with a window from 1s to 24h.

@@ -13,7 +13,7 @@ use kisum_guard::remote::{HttpJwks, RemoteAccessSource};
 use kisum_guard::{AccessSource, Clock, JwksSource, ServiceKeys, SystemClock};
 
 use crate::app::{
-    self, AuthParts, CountedEvents, LocalEvents, PostedEvents, RedisCoreEvents, StartError,
+    self, AuthBuilder, CountedEvents, LocalEvents, PostedEvents, RedisCoreEvents, StartError,
 };
 use crate::config::{AuthConfig, CoreConfig, ModuleConfig};
 use crate::module::{self, InvoiceDb};
@@ -60,7 +60,11 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
     let redis = config.common.redis.as_ref();
     let store = app::open_auth_store(config.database_url.expose()).await?;
     let entitlements: Arc<dyn kisum_auth::EntitlementSource> = Arc::new(
-        app::RemoteEntitlements::new(&config.core_url, config.internal_api_key.expose())?,
+        kisum_auth::remote::RemoteEntitlements::new(
+            &config.core_url,
+            config.internal_api_key.expose(),
+        )
+        .map_err(|e| StartError::new("core client", e))?,
     );
     let public_url = config
         .common
@@ -85,20 +89,22 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
             Duration::from_secs(60),
         )
         .await;
-    let built = app::build_auth(AuthParts {
-        store: store.clone(),
-        keys: config.signing_keys,
-        issuer: config.issuer,
-        audience: config.audience,
-        entitlements: entitlements.clone(),
-        events,
-        limiter: app::rate_limiter(redis, clock.clone()).await?,
-        service_keys: config.service_keys,
-        email,
-        public_url,
-        tuning: config.tuning,
-        clock,
-    })?;
+    let mut builder = AuthBuilder::new(
+        store.clone(),
+        config.signing_keys,
+        config.issuer,
+        config.audience,
+        entitlements.clone(),
+    )
+    .events(events)
+    .rate_limiter(app::rate_limiter(redis, clock.clone()).await?)
+    .service_keys(config.service_keys)
+    .tuning(config.tuning)
+    .clock(clock);
+    if let Some(email) = email {
+        builder = builder.email(email, public_url);
+    }
+    let built = builder.build().map_err(|e| StartError::new("auth", e))?;
     let _pruning = app::spawn_pruning(built.state.auth.clone());
     let settings = config.common.http_settings();
     let readiness = app::auth_readiness(store, entitlements, redis);
@@ -379,23 +385,27 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
 
     // Auth, with Core in process.
     let store = app::open_auth_store(&sqlite_url(&args.data_dir, "auth.db")).await?;
-    let built = app::build_auth(AuthParts {
-        store: store.clone(),
+    let built = AuthBuilder::new(
+        store.clone(),
         keys,
-        issuer: issuer.clone(),
-        audience: audience.clone(),
-        entitlements: Arc::new(entitlements.clone()),
-        events: Arc::new(events.clone()),
-        limiter: app::rate_limiter(None, clock.clone()).await?,
-        service_keys: service_keys.clone(),
-        email: Some(Arc::new(kisum_auth::email::LogEmailSender::new())),
-        public_url: issuer.clone(),
-        tuning: crate::config::AuthTuning {
-            policy,
-            ..crate::config::AuthTuning::default()
-        },
-        clock: clock.clone(),
-    })?;
+        issuer.clone(),
+        audience.clone(),
+        Arc::new(entitlements.clone()),
+    )
+    .events(Arc::new(events.clone()))
+    .rate_limiter(app::rate_limiter(None, clock.clone()).await?)
+    .service_keys(service_keys.clone())
+    .email(
+        Arc::new(kisum_auth::email::LogEmailSender::new()),
+        issuer.clone(),
+    )
+    .tuning(crate::config::AuthTuning {
+        policy,
+        ..crate::config::AuthTuning::default()
+    })
+    .clock(clock.clone())
+    .build()
+    .map_err(|e| StartError::new("auth", e))?;
 
     // The finance backend, with Auth in process.
     let db = InvoiceDb::open(&sqlite_url(&args.data_dir, "finance.db"))
