@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::env;
+
 use clap::Args;
 use kisum_auth::keys::{KeyRing, SigningAlgorithm, generate_into};
 use kisum_core::admin::CoreAdmin;
@@ -74,7 +76,7 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
     let email: Option<Arc<dyn kisum_auth::email::EmailSender>> = match config.smtp {
         Some(smtp) => Some(Arc::new(
             kisum_auth::email::SmtpEmailSender::new(smtp)
-                .map_err(|e| StartError::new("KISUM_SMTP_URL", e))?,
+                .map_err(|e| StartError::new(env::SMTP_URL, e))?,
         )),
         None if config.common.mode == crate::config::Mode::Development => {
             Some(Arc::new(kisum_auth::email::LogEmailSender::new()))
@@ -235,25 +237,25 @@ pub async fn module(config: ModuleConfig, shutdown: Shutdown) -> Result<(), Star
 #[derive(Debug, Clone, Args)]
 pub struct DevArgs {
     /// Where the SQLite databases, the signing key and the service key live.
-    #[arg(long, env = "KISUM_DATA_DIR", default_value = "./.kisum")]
+    #[arg(long, env = env::DATA_DIR, default_value = "./.kisum")]
     pub data_dir: PathBuf,
     /// Auth's public listener.
-    #[arg(long, env = "KISUM_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Auth's internal listener.
-    #[arg(long, env = "KISUM_INTERNAL_LISTEN", default_value = "127.0.0.1:8081")]
+    #[arg(long, env = env::INTERNAL_LISTEN, default_value = "127.0.0.1:8081")]
     pub internal_listen: SocketAddr,
     /// Core's internal listener.
-    #[arg(long, env = "KISUM_CORE_LISTEN", default_value = "127.0.0.1:8082")]
+    #[arg(long, env = env::CORE_LISTEN, default_value = "127.0.0.1:8082")]
     pub core_listen: SocketAddr,
     /// The reference `finance` backend.
-    #[arg(long, env = "KISUM_MODULE_LISTEN", default_value = "127.0.0.1:8090")]
+    #[arg(long, env = env::MODULE_LISTEN, default_value = "127.0.0.1:8090")]
     pub module_listen: SocketAddr,
     /// The internal service key (generated and kept in the data directory when unset).
-    #[arg(long, env = "KISUM_INTERNAL_API_KEY", hide_env_values = true)]
+    #[arg(long, env = env::INTERNAL_API_KEY, hide_env_values = true)]
     pub internal_api_key: Option<String>,
     /// Log format: `text` or `json`.
-    #[arg(long, env = "KISUM_LOG_FORMAT", default_value = "text")]
+    #[arg(long, env = env::LOG_FORMAT, default_value = "text")]
     pub log_format: String,
     /// Bounds on the policy data of companies (as in `kisum auth`).
     #[command(flatten)]
@@ -368,7 +370,7 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         service_key.clone(),
         kisum_guard::Scopes::ALL,
     )])
-    .map_err(|e| StartError::new("KISUM_INTERNAL_API_KEY", e))?;
+    .map_err(|e| StartError::new(env::INTERNAL_API_KEY, e))?;
     let issuer = format!("http://{}", args.listen);
     let audience = "kisum".to_owned();
 

@@ -2,6 +2,10 @@
 
 #[allow(unused_imports, reason = "the parent's imports, shared by every group")]
 use super::*;
+use kisum_auth::PolicyLimits;
+use kisum_auth::http::RateLimits;
+use kisum_auth::service::SessionConfig;
+use kisum_auth::tokens::TokenConfig;
 
 /// The settings of `kisum auth`.
 #[derive(Debug, Clone, Args)]
@@ -13,10 +17,10 @@ pub struct AuthArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Public listener (`/v1/auth/*`, `/v1/companies/*`, JWKS).
-    #[arg(long, env = "KISUM_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// Internal listener (`/internal/v1/*`, service keys only).
-    #[arg(long, env = "KISUM_INTERNAL_LISTEN", default_value = "127.0.0.1:8081")]
+    #[arg(long, env = env::INTERNAL_LISTEN, default_value = "127.0.0.1:8081")]
     pub internal_listen: String,
     /// Keys the internal listener accepts.
     #[command(flatten)]
@@ -25,28 +29,28 @@ pub struct AuthArgs {
     #[command(flatten)]
     pub client_key: ClientKeyArgs,
     /// Directory of PEM signing keys (`<kid>.pem`).
-    #[arg(long, env = "KISUM_SIGNING_KEYS_DIR")]
+    #[arg(long, env = env::SIGNING_KEYS_DIR)]
     pub signing_keys_dir: Option<PathBuf>,
     /// The kid that signs new tokens.
-    #[arg(long, env = "KISUM_ACTIVE_KID")]
+    #[arg(long, env = env::ACTIVE_KID)]
     pub active_kid: Option<String>,
     /// Token issuer, audience and access cache.
     #[command(flatten)]
     pub token: TokenArgs,
     /// Core's internal base URL (entitlements).
-    #[arg(long, env = "KISUM_CORE_URL")]
+    #[arg(long, env = env::CORE_URL)]
     pub core_url: Option<String>,
     /// The SMTP relay for password-reset and sign-in emails:
     /// `smtp://user:password@host[:587]` (STARTTLS required), `smtps://…` (implicit TLS) or
     /// `smtp://host:25?tls=none` (plain, loopback only in production). Unset: the email routes
     /// answer 501 `not_configured` (development mode logs the messages instead).
-    #[arg(long, env = "KISUM_SMTP_URL", hide_env_values = true)]
+    #[arg(long, env = env::SMTP_URL, hide_env_values = true)]
     pub smtp_url: Option<Secret>,
     /// A file holding the SMTP URL (instead of `--smtp-url`).
-    #[arg(long, env = "KISUM_SMTP_URL_FILE")]
+    #[arg(long, env = env::SMTP_URL_FILE)]
     pub smtp_url_file: Option<PathBuf>,
     /// The `From` of those emails, e.g. `Acme <no-reply@acme.example>`.
-    #[arg(long, env = "KISUM_SMTP_FROM")]
+    #[arg(long, env = env::SMTP_FROM)]
     pub smtp_from: Option<String>,
     /// Token and session lifetimes and sign-in limits.
     #[command(flatten)]
@@ -57,54 +61,54 @@ pub struct AuthArgs {
 #[derive(Debug, Clone, Args)]
 pub struct AuthTuningArgs {
     /// Access-token lifetime, 1 minute to 1 hour.
-    #[arg(long, env = "KISUM_ACCESS_TOKEN_TTL", default_value = "10m")]
+    #[arg(long, env = env::ACCESS_TOKEN_TTL, default_value_t = delta_text(TokenConfig::DEFAULT_ACCESS_TTL))]
     pub access_token_ttl: String,
     /// A session ends when not refreshed for this long.
-    #[arg(long, env = "KISUM_SESSION_IDLE", default_value = "7d")]
+    #[arg(long, env = env::SESSION_IDLE, default_value_t = delta_text(SessionConfig::default().idle))]
     pub session_idle: String,
     /// A session ends this long after sign-in, whatever happens (at least the idle lifetime).
-    #[arg(long, env = "KISUM_SESSION_ABSOLUTE", default_value = "30d")]
+    #[arg(long, env = env::SESSION_ABSOLUTE, default_value_t = delta_text(SessionConfig::default().absolute))]
     pub session_absolute: String,
     /// Tolerance for a just-spent refresh token presented again (racing tabs), at most 30 s;
     /// `0s` (the default) revokes the session at once.
-    #[arg(long, env = "KISUM_REFRESH_REUSE_GRACE", default_value = "0s")]
+    #[arg(long, env = env::REFRESH_REUSE_GRACE, default_value_t = delta_text(SessionConfig::default().reuse_grace))]
     pub refresh_reuse_grace: String,
     /// The most sessions one user may hold (the oldest is revoked beyond it); `0`: no limit.
-    #[arg(long, env = "KISUM_MAX_SESSIONS_PER_USER", default_value = "50")]
+    #[arg(long, env = env::MAX_SESSIONS_PER_USER, default_value_t = SessionConfig::default().max_per_user.unwrap_or(0).to_string())]
     pub max_sessions_per_user: String,
     /// Sign-in attempts per client address, as `count/window`.
-    #[arg(long, env = "KISUM_LOGIN_LIMIT_PER_IP", default_value = "30/5m")]
+    #[arg(long, env = env::LOGIN_LIMIT_PER_IP, default_value_t = RateLimits::DEFAULT_LOGIN_PER_IP.to_string())]
     pub login_limit_per_ip: String,
     /// Sign-in attempts per email, as `count/window`.
-    #[arg(long, env = "KISUM_LOGIN_LIMIT_PER_EMAIL", default_value = "10/15m")]
+    #[arg(long, env = env::LOGIN_LIMIT_PER_EMAIL, default_value_t = RateLimits::DEFAULT_LOGIN_PER_EMAIL.to_string())]
     pub login_limit_per_email: String,
     /// Registrations per client address, as `count/window`.
-    #[arg(long, env = "KISUM_REGISTER_LIMIT_PER_IP", default_value = "10/1h")]
+    #[arg(long, env = env::REGISTER_LIMIT_PER_IP, default_value_t = RateLimits::DEFAULT_REGISTER_PER_IP.to_string())]
     pub register_limit_per_ip: String,
     /// Password-forgot requests per email, as `count/window`.
-    #[arg(long, env = "KISUM_FORGOT_LIMIT_PER_EMAIL", default_value = "5/1h")]
+    #[arg(long, env = env::FORGOT_LIMIT_PER_EMAIL, default_value_t = RateLimits::DEFAULT_FORGOT_PER_EMAIL.to_string())]
     pub forgot_limit_per_email: String,
     /// Email-code requests per email, as `count/window` (on top of the per-code cooldown and
     /// daily quota).
-    #[arg(long, env = "KISUM_OTP_LIMIT_PER_EMAIL", default_value = "10/1h")]
+    #[arg(long, env = env::OTP_LIMIT_PER_EMAIL, default_value_t = RateLimits::DEFAULT_OTP_PER_EMAIL.to_string())]
     pub otp_limit_per_email: String,
     /// Invitation emails per company, as `count/window`.
-    #[arg(long, env = "KISUM_INVITE_LIMIT_PER_COMPANY", default_value = "50/1h")]
+    #[arg(long, env = env::INVITE_LIMIT_PER_COMPANY, default_value_t = RateLimits::DEFAULT_INVITE_PER_COMPANY.to_string())]
     pub invite_limit_per_company: String,
     /// Invitation emails per invited address, as `count/window`.
-    #[arg(long, env = "KISUM_INVITE_LIMIT_PER_EMAIL", default_value = "3/24h")]
+    #[arg(long, env = env::INVITE_LIMIT_PER_EMAIL, default_value_t = RateLimits::DEFAULT_INVITE_PER_EMAIL.to_string())]
     pub invite_limit_per_email: String,
     /// Password changes per user, as `count/window` (each verifies a password).
     #[arg(
         long,
-        env = "KISUM_PASSWORD_CHANGE_LIMIT_PER_USER",
-        default_value = "10/15m"
+        env = env::PASSWORD_CHANGE_LIMIT_PER_USER,
+        default_value_t = RateLimits::DEFAULT_PASSWORD_CHANGE_PER_USER.to_string()
     )]
     pub password_change_limit_per_user: String,
     /// Cookie mode for browser clients: token answers also set the refresh token as an
     /// `HttpOnly; Secure; SameSite=Strict` cookie `kisum_refresh` (path `/v1/auth`),
     /// `/v1/auth/refresh` accepts it when the body names no token, sign-out clears it.
-    #[arg(long, env = "KISUM_REFRESH_COOKIE", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = env::REFRESH_COOKIE, default_value_t = false, action = clap::ArgAction::Set)]
     pub refresh_cookie: bool,
     /// Bounds on the policy data of companies.
     #[command(flatten)]
@@ -141,23 +145,21 @@ impl AuthTuningArgs {
             }
         };
         let ttl = p.parse(
-            "KISUM_ACCESS_TOKEN_TTL",
+            env::ACCESS_TOKEN_TTL,
             &self.access_token_ttl,
             within(60, 3600, "must be between 1m and 1h"),
         );
-        let idle = p.parse("KISUM_SESSION_IDLE", &self.session_idle, |s| {
+        let idle = p.parse(env::SESSION_IDLE, &self.session_idle, |s| {
             delta(within(60, 366 * 86_400, "must be between 1m and 366d")(s)?)
         });
-        let absolute = p.parse("KISUM_SESSION_ABSOLUTE", &self.session_absolute, |s| {
+        let absolute = p.parse(env::SESSION_ABSOLUTE, &self.session_absolute, |s| {
             delta(within(60, 366 * 86_400, "must be between 1m and 366d")(s)?)
         });
-        let grace = p.parse(
-            "KISUM_REFRESH_REUSE_GRACE",
-            &self.refresh_reuse_grace,
-            |s| delta(within(0, 30, "must be between 0s and 30s")(s)?),
-        );
+        let grace = p.parse(env::REFRESH_REUSE_GRACE, &self.refresh_reuse_grace, |s| {
+            delta(within(0, 30, "must be between 0s and 30s")(s)?)
+        });
         let max = p.parse(
-            "KISUM_MAX_SESSIONS_PER_USER",
+            env::MAX_SESSIONS_PER_USER,
             &self.max_sessions_per_user,
             |s| {
                 s.trim()
@@ -167,42 +169,42 @@ impl AuthTuningArgs {
             },
         );
         let per_ip = p.parse(
-            "KISUM_LOGIN_LIMIT_PER_IP",
+            env::LOGIN_LIMIT_PER_IP,
             &self.login_limit_per_ip,
             parse_rate_limit,
         );
         let per_email = p.parse(
-            "KISUM_LOGIN_LIMIT_PER_EMAIL",
+            env::LOGIN_LIMIT_PER_EMAIL,
             &self.login_limit_per_email,
             parse_rate_limit,
         );
         let register = p.parse(
-            "KISUM_REGISTER_LIMIT_PER_IP",
+            env::REGISTER_LIMIT_PER_IP,
             &self.register_limit_per_ip,
             parse_rate_limit,
         );
         let forgot = p.parse(
-            "KISUM_FORGOT_LIMIT_PER_EMAIL",
+            env::FORGOT_LIMIT_PER_EMAIL,
             &self.forgot_limit_per_email,
             parse_rate_limit,
         );
         let otp = p.parse(
-            "KISUM_OTP_LIMIT_PER_EMAIL",
+            env::OTP_LIMIT_PER_EMAIL,
             &self.otp_limit_per_email,
             parse_rate_limit,
         );
         let invite_company = p.parse(
-            "KISUM_INVITE_LIMIT_PER_COMPANY",
+            env::INVITE_LIMIT_PER_COMPANY,
             &self.invite_limit_per_company,
             parse_rate_limit,
         );
         let invite_email = p.parse(
-            "KISUM_INVITE_LIMIT_PER_EMAIL",
+            env::INVITE_LIMIT_PER_EMAIL,
             &self.invite_limit_per_email,
             parse_rate_limit,
         );
         let password_change = p.parse(
-            "KISUM_PASSWORD_CHANGE_LIMIT_PER_USER",
+            env::PASSWORD_CHANGE_LIMIT_PER_USER,
             &self.password_change_limit_per_user,
             parse_rate_limit,
         );
@@ -211,7 +213,7 @@ impl AuthTuningArgs {
             && i > a
         {
             p.add(
-                "KISUM_SESSION_IDLE",
+                env::SESSION_IDLE,
                 "must not be longer than KISUM_SESSION_ABSOLUTE",
             );
             return None;
@@ -244,25 +246,25 @@ impl AuthTuningArgs {
 #[derive(Debug, Clone, Args)]
 pub struct PolicyLimitsArgs {
     /// Patterns in one role (1 to 10000).
-    #[arg(long, env = "KISUM_MAX_ROLE_PATTERNS", default_value = "256")]
+    #[arg(long, env = env::MAX_ROLE_PATTERNS, default_value_t = PolicyLimits::default().role_patterns.to_string())]
     pub max_role_patterns: String,
     /// Stored roles in one company (1 to 1000).
-    #[arg(long, env = "KISUM_MAX_COMPANY_ROLES", default_value = "100")]
+    #[arg(long, env = env::MAX_COMPANY_ROLES, default_value_t = PolicyLimits::default().company_roles.to_string())]
     pub max_company_roles: String,
     /// Roles held by one membership (1 to 1000).
-    #[arg(long, env = "KISUM_MAX_MEMBERSHIP_ROLES", default_value = "16")]
+    #[arg(long, env = env::MAX_MEMBERSHIP_ROLES, default_value_t = PolicyLimits::default().membership_roles.to_string())]
     pub max_membership_roles: String,
     /// Modules granted to one membership, and modules of one delegation (1 to 1000).
-    #[arg(long, env = "KISUM_MAX_MODULE_GRANTS", default_value = "64")]
+    #[arg(long, env = env::MAX_MODULE_GRANTS, default_value_t = PolicyLimits::default().module_grants.to_string())]
     pub max_module_grants: String,
     /// Patterns in one delegation (1 to 10000).
-    #[arg(long, env = "KISUM_MAX_DELEGATION_PATTERNS", default_value = "64")]
+    #[arg(long, env = env::MAX_DELEGATION_PATTERNS, default_value_t = PolicyLimits::default().delegation_patterns.to_string())]
     pub max_delegation_patterns: String,
     /// Delegations in force or pending that one member receives (1 to 1000).
-    #[arg(long, env = "KISUM_MAX_DELEGATIONS_PER_MEMBER", default_value = "16")]
+    #[arg(long, env = env::MAX_DELEGATIONS_PER_MEMBER, default_value_t = PolicyLimits::default().delegations_per_member.to_string())]
     pub max_delegations_per_member: String,
     /// The longest a delegation may last, and the furthest ahead it may start (1m to 10y).
-    #[arg(long, env = "KISUM_MAX_DELEGATION_LIFETIME", default_value = "365d")]
+    #[arg(long, env = env::MAX_DELEGATION_LIFETIME, default_value_t = delta_text(PolicyLimits::default().delegation_lifetime))]
     pub max_delegation_lifetime: String,
 }
 
@@ -288,26 +290,23 @@ impl PolicyLimitsArgs {
     pub(super) fn resolve(&self, p: &mut Problems) -> Option<kisum_auth::PolicyLimits> {
         let patterns = |s: &str| parse_count(s, MAX_PATTERNS_BOUND);
         let roles = |s: &str| parse_count(s, MAX_ROLES_BOUND);
-        let role_patterns = p.parse("KISUM_MAX_ROLE_PATTERNS", &self.max_role_patterns, patterns);
-        let company_roles = p.parse("KISUM_MAX_COMPANY_ROLES", &self.max_company_roles, roles);
-        let membership_roles = p.parse(
-            "KISUM_MAX_MEMBERSHIP_ROLES",
-            &self.max_membership_roles,
-            roles,
-        );
-        let module_grants = p.parse("KISUM_MAX_MODULE_GRANTS", &self.max_module_grants, roles);
+        let role_patterns = p.parse(env::MAX_ROLE_PATTERNS, &self.max_role_patterns, patterns);
+        let company_roles = p.parse(env::MAX_COMPANY_ROLES, &self.max_company_roles, roles);
+        let membership_roles =
+            p.parse(env::MAX_MEMBERSHIP_ROLES, &self.max_membership_roles, roles);
+        let module_grants = p.parse(env::MAX_MODULE_GRANTS, &self.max_module_grants, roles);
         let delegation_patterns = p.parse(
-            "KISUM_MAX_DELEGATION_PATTERNS",
+            env::MAX_DELEGATION_PATTERNS,
             &self.max_delegation_patterns,
             patterns,
         );
         let delegations_per_member = p.parse(
-            "KISUM_MAX_DELEGATIONS_PER_MEMBER",
+            env::MAX_DELEGATIONS_PER_MEMBER,
             &self.max_delegations_per_member,
             roles,
         );
         let delegation_lifetime = p.parse(
-            "KISUM_MAX_DELEGATION_LIFETIME",
+            env::MAX_DELEGATION_LIFETIME,
             &self.max_delegation_lifetime,
             |s| {
                 let d = parse_duration(s)?;
@@ -374,28 +373,28 @@ impl AuthArgs {
         let common = self.common.resolve(&mut p);
         let mode = self.common.mode();
         let database_url = self.database.resolve(&mut p);
-        let listen = p.parse("KISUM_LISTEN", &self.listen, parse_listen);
-        let internal_listen = p.parse("KISUM_INTERNAL_LISTEN", &self.internal_listen, parse_listen);
+        let listen = p.parse(env::LISTEN, &self.listen, parse_listen);
+        let internal_listen = p.parse(env::INTERNAL_LISTEN, &self.internal_listen, parse_listen);
         let service_keys = self.service_keys.resolve(&mut p, mode, internal_listen);
         let key = self.client_key.resolve(&mut p);
         let internal_api_key = if self.client_key.set() {
             key
         } else {
             p.required(
-                "KISUM_INTERNAL_API_KEY",
+                env::INTERNAL_API_KEY,
                 None,
                 "the service key Auth presents to Core, or KISUM_INTERNAL_API_KEY_FILE",
             )
         };
         let dir = p.required(
-            "KISUM_SIGNING_KEYS_DIR",
+            env::SIGNING_KEYS_DIR,
             self.signing_keys_dir
                 .clone()
                 .filter(|d| !d.as_os_str().is_empty()),
             "the directory of PEM signing keys (create one with `kisum keys generate`)",
         );
         let kid = p.required(
-            "KISUM_ACTIVE_KID",
+            env::ACTIVE_KID,
             present(self.active_kid.as_ref()),
             "the kid that signs new tokens (see `kisum keys list`)",
         );
@@ -406,14 +405,14 @@ impl AuthArgs {
         let token = self.token.resolve(&mut p);
         let core_url = required_url(
             &mut p,
-            "KISUM_CORE_URL",
+            env::CORE_URL,
             self.core_url.as_ref(),
             "Core's internal base URL, e.g. `https://core.internal:8082`",
         );
         refuse_plain_http(
             &mut p,
             self.common.internal_url_mode(),
-            "KISUM_CORE_URL",
+            env::CORE_URL,
             core_url.as_deref(),
             "the service key Auth presents to Core",
         );
@@ -451,7 +450,7 @@ impl AuthArgs {
         use kisum_auth::email::{SmtpConfig, SmtpSecurity};
         let url = resolve_secret(
             p,
-            ("KISUM_SMTP_URL", "KISUM_SMTP_URL_FILE"),
+            (env::SMTP_URL, env::SMTP_URL_FILE),
             self.smtp_url.as_ref(),
             self.smtp_url_file.as_ref(),
         );
@@ -459,21 +458,21 @@ impl AuthArgs {
         let Some(url) = url else {
             if from.is_some() && !given(self.smtp_url.as_ref(), self.smtp_url_file.as_ref()) {
                 p.add(
-                    "KISUM_SMTP_URL",
+                    env::SMTP_URL,
                     "required with KISUM_SMTP_FROM: the SMTP relay",
                 );
             }
             return Some(None);
         };
         let from = p.required(
-            "KISUM_SMTP_FROM",
+            env::SMTP_FROM,
             from,
             "the `From` of password-reset and sign-in emails",
         )?;
         let config = match SmtpConfig::from_url(url.expose(), from, Duration::from_secs(10)) {
             Ok(c) => c,
             Err(e) => {
-                p.add("KISUM_SMTP_URL", e.to_string());
+                p.add(env::SMTP_URL, e.to_string());
                 return None;
             }
         };
@@ -484,7 +483,7 @@ impl AuthArgs {
                 .is_ok_and(|ip| ip.is_loopback());
         if mode != Some(Mode::Development) && config.security == SmtpSecurity::Plain && !loopback {
             p.add(
-                "KISUM_SMTP_URL",
+                env::SMTP_URL,
                 "plain SMTP (`?tls=none`) to another host is refused in production: use smtp:// (STARTTLS) or smtps://",
             );
             return None;
@@ -496,7 +495,7 @@ impl AuthArgs {
 pub(super) fn load_keys(p: &mut Problems, dir: &Path, kid: &str) -> Option<KeyRing> {
     if !dir.is_dir() {
         p.add(
-            "KISUM_SIGNING_KEYS_DIR",
+            env::SIGNING_KEYS_DIR,
             format!("`{}` is not a directory", dir.display()),
         );
         return None;
@@ -504,11 +503,11 @@ pub(super) fn load_keys(p: &mut Problems, dir: &Path, kid: &str) -> Option<KeyRi
     match KeyRing::load_dir(dir, kid) {
         Ok(ring) => Some(ring),
         Err(e @ kisum_auth::keys::KeyError::ActiveMissing(_)) => {
-            p.add("KISUM_ACTIVE_KID", e.to_string());
+            p.add(env::ACTIVE_KID, e.to_string());
             None
         }
         Err(e) => {
-            p.add("KISUM_SIGNING_KEYS_DIR", e.to_string());
+            p.add(env::SIGNING_KEYS_DIR, e.to_string());
             None
         }
     }

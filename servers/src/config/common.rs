@@ -31,56 +31,56 @@ pub struct CommonArgs {
     /// `production` (default) or `development`: production refuses `http://` public URLs,
     /// `http://` URLs of the other components off loopback, and internal listeners without
     /// service keys.
-    #[arg(long, env = "KISUM_MODE", default_value = "production")]
+    #[arg(long, env = env::MODE, default_value = "production")]
     pub mode: String,
     /// Allow plain `http://` URLs of the other components off loopback in production: only for
     /// a private network the operator trusts (a compose network, a mesh that encrypts), since
     /// service keys and the JWKS then cross it in clear. Off by default.
-    #[arg(long, env = "KISUM_INTERNAL_PLAIN_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = env::INTERNAL_PLAIN_HTTP, default_value_t = false, action = clap::ArgAction::Set)]
     pub internal_plain_http: bool,
     /// Log format: `text` or `json`.
-    #[arg(long, env = "KISUM_LOG_FORMAT", default_value = "text")]
+    #[arg(long, env = env::LOG_FORMAT, default_value = "text")]
     pub log_format: String,
     /// Log filter (`tracing` env-filter syntax), e.g. `info` or `info,kisum_auth=debug`.
-    #[arg(long, env = "KISUM_LOG", default_value = "info")]
+    #[arg(long, env = env::LOG, default_value = "info")]
     pub log: String,
     /// The public base URL clients use (`https://…` in production); HSTS is sent when https.
-    #[arg(long, env = "KISUM_PUBLIC_URL")]
+    #[arg(long, env = env::PUBLIC_URL)]
     pub public_url: Option<String>,
     /// Browser origins allowed by CORS, comma-separated (none by default).
-    #[arg(long, env = "KISUM_CORS_ORIGINS", value_delimiter = ',')]
+    #[arg(long, env = env::CORS_ORIGINS, value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     /// Largest accepted request body, e.g. `1MiB` (the default) or `65536`.
-    #[arg(long, env = "KISUM_BODY_LIMIT", default_value = "1MiB")]
+    #[arg(long, env = env::BODY_LIMIT, default_value = "1MiB")]
     pub body_limit: String,
     /// Redis (`redis://` or `rediss://`): the shared cache, rate limits and pushed invalidation.
-    #[arg(long, env = "KISUM_REDIS_URL", hide_env_values = true)]
+    #[arg(long, env = env::REDIS_URL, hide_env_values = true)]
     pub redis_url: Option<Secret>,
     /// A file holding the Redis URL (instead of `--redis-url`).
-    #[arg(long, env = "KISUM_REDIS_URL_FILE")]
+    #[arg(long, env = env::REDIS_URL_FILE)]
     pub redis_url_file: Option<PathBuf>,
     /// Prefix of every Redis key and channel (none by default: keys are exactly those of
     /// ARCHITECTURE.md, e.g. `revoked:session:{id}` and the channel `kisum:events`).
-    #[arg(long, env = "KISUM_REDIS_PREFIX", default_value = "")]
+    #[arg(long, env = env::REDIS_PREFIX, default_value = "")]
     pub redis_prefix: String,
     /// Take the client address from the first `X-Forwarded-For` entry: only behind a proxy
     /// that replaces that header. Off by default: the connection's peer address is used (and
     /// any `X-Forwarded-For` sent by a client is overwritten), so per-address rate limits
     /// cannot be dodged by a made-up header.
-    #[arg(long, env = "KISUM_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = env::TRUST_FORWARDED_FOR, default_value_t = false, action = clap::ArgAction::Set)]
     pub trust_forwarded_for: bool,
     /// How many proxies in front of the listener append to `X-Forwarded-For` (0 to 10): the
     /// client address is then the entry the outermost of them saw, never a client-written
     /// one. `KISUM_TRUST_FORWARDED_FOR=true` alone means 1.
-    #[arg(long, env = "KISUM_TRUSTED_PROXY_HOPS", default_value = "0")]
+    #[arg(long, env = env::TRUSTED_PROXY_HOPS, default_value = "0")]
     pub trusted_proxy_hops: String,
     /// The longest a request may take, body upload included, before it is answered 503
     /// `timeout` (1s to 10m).
-    #[arg(long, env = "KISUM_REQUEST_TIMEOUT", default_value = "30s")]
+    #[arg(long, env = env::REQUEST_TIMEOUT, default_value = "30s")]
     pub request_timeout: String,
     /// Requests served at once by one listener; beyond it requests are answered 503
     /// `overloaded` with `Retry-After` (1 to 100000).
-    #[arg(long, env = "KISUM_MAX_CONCURRENT_REQUESTS", default_value = "1024")]
+    #[arg(long, env = env::MAX_CONCURRENT_REQUESTS, default_value = "1024")]
     pub max_concurrent_requests: String,
 }
 
@@ -163,25 +163,25 @@ impl CommonArgs {
     }
 
     pub(super) fn resolve(&self, p: &mut Problems) -> Option<CommonConfig> {
-        let mode = p.parse("KISUM_MODE", &self.mode, parse_mode);
-        let log_format = p.parse("KISUM_LOG_FORMAT", &self.log_format, |s| match s {
+        let mode = p.parse(env::MODE, &self.mode, parse_mode);
+        let log_format = p.parse(env::LOG_FORMAT, &self.log_format, |s| match s {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
             _ => Err(format!("`{s}` is neither `text` nor `json`")),
         });
-        let log_filter = p.parse("KISUM_LOG", &self.log, |s| {
+        let log_filter = p.parse(env::LOG, &self.log, |s| {
             tracing_subscriber::EnvFilter::try_new(s)
                 .map(|_| s.to_owned())
                 .map_err(|e| format!("`{s}` is not a log filter: {e}"))
         });
         let public_url = match present(self.public_url.as_ref()) {
             Some(u) => {
-                let url = p.parse("KISUM_PUBLIC_URL", u, parse_base_url);
+                let url = p.parse(env::PUBLIC_URL, u, parse_base_url);
                 if mode == Some(Mode::Production)
                     && url.as_deref().is_some_and(|u| u.starts_with("http://"))
                 {
                     p.add(
-                        "KISUM_PUBLIC_URL",
+                        env::PUBLIC_URL,
                         "an `http://` public URL is refused in production mode: serve it over \
                          https, or set KISUM_MODE=development on a developer's machine",
                     );
@@ -198,17 +198,17 @@ impl CommonArgs {
             .filter(|o| !o.is_empty())
         {
             match (
-                p.parse("KISUM_CORS_ORIGINS", origin, parse_origin),
+                p.parse(env::CORS_ORIGINS, origin, parse_origin),
                 &mut cors_origins,
             ) {
                 (Some(v), Some(list)) => list.push(v),
                 _ => cors_origins = None,
             }
         }
-        let body_limit = p.parse("KISUM_BODY_LIMIT", &self.body_limit, parse_byte_size);
+        let body_limit = p.parse(env::BODY_LIMIT, &self.body_limit, parse_byte_size);
         let redis_url = resolve_secret(
             p,
-            ("KISUM_REDIS_URL", "KISUM_REDIS_URL_FILE"),
+            (env::REDIS_URL, env::REDIS_URL_FILE),
             self.redis_url.as_ref(),
             self.redis_url_file.as_ref(),
         );
@@ -220,7 +220,7 @@ impl CommonArgs {
                     || url.expose().starts_with("unix://")) =>
             {
                 p.add(
-                    "KISUM_REDIS_URL",
+                    env::REDIS_URL,
                     "is not a `redis://`, `rediss://` or `unix://` URL",
                 );
                 None
@@ -231,7 +231,7 @@ impl CommonArgs {
             })),
             None => Some(None),
         };
-        let request_timeout = p.parse("KISUM_REQUEST_TIMEOUT", &self.request_timeout, |s| {
+        let request_timeout = p.parse(env::REQUEST_TIMEOUT, &self.request_timeout, |s| {
             let d = parse_duration(s)?;
             if d < Duration::from_secs(1) || d > MAX_REQUEST_TIMEOUT {
                 return Err(format!(
@@ -240,16 +240,15 @@ impl CommonArgs {
             }
             Ok(d)
         });
-        let trusted_proxy_hops =
-            p.parse("KISUM_TRUSTED_PROXY_HOPS", &self.trusted_proxy_hops, |s| {
-                s.trim()
-                    .parse::<u8>()
-                    .ok()
-                    .filter(|n| *n <= 10)
-                    .ok_or_else(|| format!("`{s}` is not a whole number from 0 to 10"))
-            });
+        let trusted_proxy_hops = p.parse(env::TRUSTED_PROXY_HOPS, &self.trusted_proxy_hops, |s| {
+            s.trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n <= 10)
+                .ok_or_else(|| format!("`{s}` is not a whole number from 0 to 10"))
+        });
         let max_concurrent_requests = p.parse(
-            "KISUM_MAX_CONCURRENT_REQUESTS",
+            env::MAX_CONCURRENT_REQUESTS,
             &self.max_concurrent_requests,
             |s| parse_count(s, MAX_CONCURRENT_REQUESTS),
         );
@@ -275,10 +274,10 @@ impl CommonArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// The component's database: `postgres://user:password@host/db` or `sqlite://path`.
-    #[arg(long, env = "KISUM_DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = env::DATABASE_URL, hide_env_values = true)]
     pub database_url: Option<Secret>,
     /// A file holding the database URL (instead of `--database-url`).
-    #[arg(long, env = "KISUM_DATABASE_URL_FILE")]
+    #[arg(long, env = env::DATABASE_URL_FILE)]
     pub database_url_file: Option<PathBuf>,
 }
 
@@ -297,7 +296,7 @@ impl DatabaseArgs {
     pub(super) fn resolve(&self, p: &mut Problems) -> Option<Secret> {
         let url = resolve_secret(
             p,
-            ("KISUM_DATABASE_URL", "KISUM_DATABASE_URL_FILE"),
+            (env::DATABASE_URL, env::DATABASE_URL_FILE),
             self.database_url.as_ref(),
             self.database_url_file.as_ref(),
         );
@@ -305,7 +304,7 @@ impl DatabaseArgs {
             return None; // the problem is recorded
         }
         let url = p.required(
-            "KISUM_DATABASE_URL",
+            env::DATABASE_URL,
             url,
             "the component's database (`postgres://…` or `sqlite://…`), or KISUM_DATABASE_URL_FILE",
         )?;
@@ -318,7 +317,7 @@ impl DatabaseArgs {
         } else {
             // The value is not repeated: it may hold a password.
             p.add(
-                "KISUM_DATABASE_URL",
+                env::DATABASE_URL,
                 "is neither a `postgres://` nor a `sqlite://` URL",
             );
             None
@@ -330,10 +329,10 @@ impl DatabaseArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ServiceKeysArgs {
     /// Accepted service keys, `name:secret` comma-separated (several valid at once for rotation).
-    #[arg(long, env = "KISUM_INTERNAL_API_KEYS", hide_env_values = true)]
+    #[arg(long, env = env::INTERNAL_API_KEYS, hide_env_values = true)]
     pub internal_api_keys: Option<Secret>,
     /// A file holding the accepted service keys (instead of `--internal-api-keys`).
-    #[arg(long, env = "KISUM_INTERNAL_API_KEYS_FILE")]
+    #[arg(long, env = env::INTERNAL_API_KEYS_FILE)]
     pub internal_api_keys_file: Option<PathBuf>,
 }
 
@@ -345,10 +344,10 @@ impl ServiceKeysArgs {
         mode: Option<Mode>,
         internal_listen: Option<SocketAddr>,
     ) -> Option<ServiceKeys> {
-        const SETTING: &str = "KISUM_INTERNAL_API_KEYS";
+        const SETTING: &str = env::INTERNAL_API_KEYS;
         let raw = resolve_secret(
             p,
-            (SETTING, "KISUM_INTERNAL_API_KEYS_FILE"),
+            (SETTING, env::INTERNAL_API_KEYS_FILE),
             self.internal_api_keys.as_ref(),
             self.internal_api_keys_file.as_ref(),
         );
@@ -393,10 +392,10 @@ impl ServiceKeysArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ClientKeyArgs {
     /// The service key this process presents to Auth or Core (the secret part only).
-    #[arg(long, env = "KISUM_INTERNAL_API_KEY", hide_env_values = true)]
+    #[arg(long, env = env::INTERNAL_API_KEY, hide_env_values = true)]
     pub internal_api_key: Option<Secret>,
     /// A file holding the service key this process presents (instead of `--internal-api-key`).
-    #[arg(long, env = "KISUM_INTERNAL_API_KEY_FILE")]
+    #[arg(long, env = env::INTERNAL_API_KEY_FILE)]
     pub internal_api_key_file: Option<PathBuf>,
 }
 
@@ -404,13 +403,13 @@ impl ClientKeyArgs {
     pub(super) fn resolve(&self, p: &mut Problems) -> Option<Secret> {
         let key = resolve_secret(
             p,
-            ("KISUM_INTERNAL_API_KEY", "KISUM_INTERNAL_API_KEY_FILE"),
+            (env::INTERNAL_API_KEY, env::INTERNAL_API_KEY_FILE),
             self.internal_api_key.as_ref(),
             self.internal_api_key_file.as_ref(),
         )?;
         if key.expose().len() < ServiceKeys::MIN_SECRET_LEN {
             p.add(
-                "KISUM_INTERNAL_API_KEY",
+                env::INTERNAL_API_KEY,
                 format!("is shorter than {} characters", ServiceKeys::MIN_SECRET_LEN),
             );
             return None;
@@ -430,41 +429,40 @@ impl ClientKeyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TokenArgs {
     /// JWT issuer (`iss`), e.g. Auth's public URL.
-    #[arg(long, env = "KISUM_ISSUER")]
+    #[arg(long, env = env::ISSUER)]
     pub issuer: Option<String>,
     /// JWT audience (`aud`).
-    #[arg(long, env = "KISUM_AUDIENCE")]
+    #[arg(long, env = env::AUDIENCE)]
     pub audience: Option<String>,
     /// Staleness bound of cached access without Redis, e.g. `30s`.
-    #[arg(long, env = "KISUM_ACCESS_CACHE_TTL", default_value = "30s")]
+    #[arg(long, env = env::ACCESS_CACHE_TTL, default_value = "30s")]
     pub access_cache_ttl: String,
 }
 
 impl TokenArgs {
     pub(super) fn resolve(&self, p: &mut Problems) -> Option<(String, String, Duration)> {
         let issuer = p.required(
-            "KISUM_ISSUER",
+            env::ISSUER,
             present(self.issuer.as_ref()),
             "the JWT issuer (`iss`)",
         );
         let audience = p.required(
-            "KISUM_AUDIENCE",
+            env::AUDIENCE,
             present(self.audience.as_ref()),
             "the JWT audience (`aud`)",
         );
-        let ttl =
-            p.parse(
-                "KISUM_ACCESS_CACHE_TTL",
-                &self.access_cache_ttl,
-                |s| match parse_duration(s)? {
-                    d if d.is_zero() => Err("must be more than zero".to_owned()),
-                    d if d > MAX_ACCESS_CACHE_TTL => Err(format!(
-                        "`{s}` is longer than 5m (300s): cached access decisions must not \
+        let ttl = p.parse(
+            env::ACCESS_CACHE_TTL,
+            &self.access_cache_ttl,
+            |s| match parse_duration(s)? {
+                d if d.is_zero() => Err("must be more than zero".to_owned()),
+                d if d > MAX_ACCESS_CACHE_TTL => Err(format!(
+                    "`{s}` is longer than 5m (300s): cached access decisions must not \
                          outlive the freshness bound"
-                    )),
-                    d => Ok(d),
-                },
-            );
+                )),
+                d => Ok(d),
+            },
+        );
         Some((issuer?.to_owned(), audience?.to_owned(), ttl?))
     }
 }

@@ -13,7 +13,7 @@ pub struct CoreArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Internal listener (Core has no public one).
-    #[arg(long, env = "KISUM_INTERNAL_LISTEN", default_value = "127.0.0.1:8082")]
+    #[arg(long, env = env::INTERNAL_LISTEN, default_value = "127.0.0.1:8082")]
     pub internal_listen: String,
     /// Keys the internal listener accepts.
     #[command(flatten)]
@@ -22,7 +22,7 @@ pub struct CoreArgs {
     #[command(flatten)]
     pub client_key: ClientKeyArgs,
     /// Auth's internal base URL, where events go when Redis is not configured.
-    #[arg(long, env = "KISUM_AUTH_INTERNAL_URL")]
+    #[arg(long, env = env::AUTH_INTERNAL_URL)]
     pub auth_internal_url: Option<String>,
 }
 
@@ -54,19 +54,17 @@ impl CoreArgs {
         let common = self.common.resolve(&mut p);
         let mode = self.common.mode();
         let database_url = self.database.resolve(&mut p);
-        let internal_listen = p.parse("KISUM_INTERNAL_LISTEN", &self.internal_listen, parse_listen);
+        let internal_listen = p.parse(env::INTERNAL_LISTEN, &self.internal_listen, parse_listen);
         let service_keys = self.service_keys.resolve(&mut p, mode, internal_listen);
         let key = self.client_key.resolve(&mut p);
         let auth_internal_url = match present(self.auth_internal_url.as_ref()) {
-            Some(u) => p
-                .parse("KISUM_AUTH_INTERNAL_URL", u, parse_base_url)
-                .map(Some),
+            Some(u) => p.parse(env::AUTH_INTERNAL_URL, u, parse_base_url).map(Some),
             None => Some(None),
         };
         refuse_plain_http(
             &mut p,
             self.common.internal_url_mode(),
-            "KISUM_AUTH_INTERNAL_URL",
+            env::AUTH_INTERNAL_URL,
             auth_internal_url.as_ref().and_then(Option::as_deref),
             "the service key Core presents to Auth",
         );
@@ -77,14 +75,14 @@ impl CoreArgs {
         );
         if !redis_given && present(self.auth_internal_url.as_ref()).is_none() {
             p.add(
-                "KISUM_AUTH_INTERNAL_URL",
+                env::AUTH_INTERNAL_URL,
                 "required without KISUM_REDIS_URL: Core posts invalidation events to Auth's \
                  internal listener when there is no Redis",
             );
         }
         if !redis && present(self.auth_internal_url.as_ref()).is_some() && !self.client_key.set() {
             p.add(
-                "KISUM_INTERNAL_API_KEY",
+                env::INTERNAL_API_KEY,
                 "required with KISUM_AUTH_INTERNAL_URL: the service key Core presents to Auth",
             );
         }

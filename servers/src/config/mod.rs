@@ -127,8 +127,8 @@ fn flag_of(env: &str) -> String {
     // Two flags read better short: `kisum module --name finance`, `kisum audit prune
     // --older-than 90d`.
     match env {
-        "KISUM_MODULE_NAME" => return "--name".to_owned(),
-        "KISUM_AUDIT_OLDER_THAN" => return "--older-than".to_owned(),
+        env::MODULE_NAME => return "--name".to_owned(),
+        env::AUDIT_OLDER_THAN => return "--older-than".to_owned(),
         _ => {}
     }
     let name = env.strip_prefix("KISUM_").unwrap_or(env);
@@ -269,6 +269,7 @@ pub fn redact_url(url: &str) -> String {
 mod auth;
 mod common;
 mod core;
+pub mod env;
 mod module;
 mod values;
 

@@ -10,13 +10,13 @@ pub struct ModuleArgs {
     #[command(flatten)]
     pub common: CommonArgs,
     /// The module this backend serves, e.g. `finance`.
-    #[arg(long, env = "KISUM_MODULE_NAME")]
+    #[arg(long, env = env::MODULE_NAME)]
     pub name: Option<String>,
     /// The backend's database.
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Public listener.
-    #[arg(long, env = "KISUM_LISTEN", default_value = "127.0.0.1:8090")]
+    #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:8090")]
     pub listen: String,
     /// The key the backend presents to Auth's internal listener.
     #[command(flatten)]
@@ -25,10 +25,10 @@ pub struct ModuleArgs {
     #[command(flatten)]
     pub token: TokenArgs,
     /// Auth's public base URL (the JWKS).
-    #[arg(long, env = "KISUM_AUTH_URL")]
+    #[arg(long, env = env::AUTH_URL)]
     pub auth_url: Option<String>,
     /// Auth's internal base URL (access resolve).
-    #[arg(long, env = "KISUM_AUTH_INTERNAL_URL")]
+    #[arg(long, env = env::AUTH_INTERNAL_URL)]
     pub auth_internal_url: Option<String>,
 }
 
@@ -68,23 +68,23 @@ impl ModuleArgs {
         let common = self.common.resolve(&mut p);
         let name = p
             .required(
-                "KISUM_MODULE_NAME",
+                env::MODULE_NAME,
                 present(self.name.as_ref()),
                 "the module this backend serves, e.g. `finance`",
             )
             .and_then(|n| {
-                p.parse("KISUM_MODULE_NAME", n, |s| {
+                p.parse(env::MODULE_NAME, n, |s| {
                     ModuleKey::new(s).map_err(|e| e.to_string())
                 })
             });
         let database_url = self.database.resolve(&mut p);
-        let listen = p.parse("KISUM_LISTEN", &self.listen, parse_listen);
+        let listen = p.parse(env::LISTEN, &self.listen, parse_listen);
         let key = self.client_key.resolve(&mut p);
         let internal_api_key = if self.client_key.set() {
             key
         } else {
             p.required(
-                "KISUM_INTERNAL_API_KEY",
+                env::INTERNAL_API_KEY,
                 None,
                 "the service key this backend presents to Auth, or KISUM_INTERNAL_API_KEY_FILE",
             )
@@ -92,27 +92,27 @@ impl ModuleArgs {
         let token = self.token.resolve(&mut p);
         let auth_url = required_url(
             &mut p,
-            "KISUM_AUTH_URL",
+            env::AUTH_URL,
             self.auth_url.as_ref(),
             "Auth's public base URL (the JWKS), e.g. `https://auth.example.com`",
         );
         let auth_internal_url = required_url(
             &mut p,
-            "KISUM_AUTH_INTERNAL_URL",
+            env::AUTH_INTERNAL_URL,
             self.auth_internal_url.as_ref(),
             "Auth's internal base URL, e.g. `https://auth-internal.example:8081`",
         );
         refuse_plain_http(
             &mut p,
             self.common.internal_url_mode(),
-            "KISUM_AUTH_URL",
+            env::AUTH_URL,
             auth_url.as_deref(),
             "the keys that verify every token (the JWKS)",
         );
         refuse_plain_http(
             &mut p,
             self.common.internal_url_mode(),
-            "KISUM_AUTH_INTERNAL_URL",
+            env::AUTH_INTERNAL_URL,
             auth_internal_url.as_deref(),
             "the service key this backend presents to Auth",
         );

@@ -142,6 +142,20 @@ pub(super) fn parse_origin(s: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(s).map_err(|_| bad())
 }
 
+/// A lifetime as the settings write it, in its largest whole unit: `7d`, `10m`, `0s`; the text
+/// form of the crates' default lifetimes in `--help` (negative lifetimes read as `0s`).
+#[must_use]
+pub fn delta_text(d: chrono::TimeDelta) -> String {
+    let secs = d.num_seconds().max(0);
+    match secs {
+        0 => "0s".to_owned(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
