@@ -20,8 +20,7 @@
 //! [`login_email_key`], [`register_ip_key`], [`password_forgot_email_key`] and [`otp_email_key`].
 //!
 //! ```
-//! use std::sync::Arc;
-//! use std::time::Duration;
+//! //! use std::time::Duration;
 //! use chrono::{DateTime, TimeDelta};
 //! use kisum_auth::ratelimit::{LocalRateLimiter, RateDecision, RateLimit, RateLimiter, login_ip_key};
 //! use kisum_guard::ManualClock;
@@ -235,8 +234,10 @@ pub trait RateLimiter: Send + Sync + 'static {
 pub async fn shared_or_local(
     redis_url: Option<&str>,
     config: RedisRateLimiterConfig,
-    clock: Arc<dyn kisum_guard::Clock>,
-) -> Result<Arc<dyn RateLimiter>, RedisRateLimiterError> {
+    clock: std::sync::Arc<dyn kisum_guard::Clock>,
+) -> Result<std::sync::Arc<dyn RateLimiter>, RedisRateLimiterError> {
+    use std::sync::Arc;
+
     Ok(match redis_url {
         None => Arc::new(LocalRateLimiter::new(clock).with_max_keys(config.max_local_keys())),
         Some(url) => Arc::new(RedisRateLimiter::connect(url, config, clock).await?),
