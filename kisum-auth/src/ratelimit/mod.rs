@@ -20,7 +20,8 @@
 //! [`login_email_key`], [`register_ip_key`], [`password_forgot_email_key`] and [`otp_email_key`].
 //!
 //! ```
-//! //! use std::time::Duration;
+//! use std::sync::Arc;
+//! use std::time::Duration;
 //! use chrono::{DateTime, TimeDelta};
 //! use kisum_auth::ratelimit::{LocalRateLimiter, RateDecision, RateLimit, RateLimiter, login_ip_key};
 //! use kisum_guard::ManualClock;
@@ -49,7 +50,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
