@@ -247,8 +247,7 @@ impl DirectoryService {
                 company_id,
                 membership_id,
             };
-            // Only session revocations leave a marker; the lifetime is unused here.
-            self.events.publish(&event, std::time::Duration::ZERO).await;
+            self.events.publish(&event).await;
         }
     }
 

@@ -306,10 +306,9 @@ impl AuthService {
 
     /// Tells the guards that `sessions` are revoked (markers live as long as an access token).
     async fn announce_revoked(&self, sessions: &[SessionId]) {
-        let ttl = self.revocation_ttl();
         for id in sessions {
             self.events
-                .publish(&InvalidationEvent::SessionRevoked { session_id: *id }, ttl)
+                .publish(&InvalidationEvent::SessionRevoked { session_id: *id })
                 .await;
         }
     }

@@ -12,7 +12,6 @@ use kisum_auth::events::{EventPublisher, NoEvents};
 use kisum_auth::ratelimit::{RateLimiter, RedisRateLimiterConfig};
 use kisum_auth::{AuthStore, EntitlementSource};
 use kisum_core::audit::CoreAudit;
-use kisum_core::events::CoreEvents;
 use kisum_core::{CoreStore, EntitlementService};
 use kisum_guard::{
     AccessGuard, AccessSource, Clock, CompanyId, GuardConfig, InvalidationEvent, JwksSource,
@@ -133,7 +132,7 @@ impl PostedEvents {
 }
 
 #[async_trait]
-impl CoreEvents for PostedEvents {
+impl EventPublisher for PostedEvents {
     async fn publish(&self, event: &InvalidationEvent) {
         let sent = self
             .client
@@ -151,17 +150,6 @@ impl CoreEvents for PostedEvents {
                 tracing::warn!(error = %e.without_url(), "auth unreachable: invalidation event not delivered; guards fall back to their TTL")
             }
         }
-    }
-}
-
-/// Auth's Redis publisher used for Core's events too.
-#[derive(Clone)]
-pub struct RedisCoreEvents(pub kisum_auth::events::RedisEvents);
-
-#[async_trait]
-impl CoreEvents for RedisCoreEvents {
-    async fn publish(&self, event: &InvalidationEvent) {
-        self.0.publish(event, Duration::from_secs(3600)).await;
     }
 }
 
@@ -189,13 +177,6 @@ impl LocalEvents {
 
 #[async_trait]
 impl EventPublisher for LocalEvents {
-    async fn publish(&self, event: &InvalidationEvent, _ttl: Duration) {
-        self.deliver(event).await;
-    }
-}
-
-#[async_trait]
-impl CoreEvents for LocalEvents {
     async fn publish(&self, event: &InvalidationEvent) {
         self.deliver(event).await;
     }
@@ -205,7 +186,7 @@ impl CoreEvents for LocalEvents {
 pub struct CountedEvents<E>(pub E);
 
 #[async_trait]
-impl<E: CoreEvents> CoreEvents for CountedEvents<E> {
+impl<E: EventPublisher> EventPublisher for CountedEvents<E> {
     async fn publish(&self, event: &InvalidationEvent) {
         if matches!(event, InvalidationEvent::Company { .. }) {
             metrics::counter!("kisum_core_entitlement_bumps_total").increment(1);
@@ -229,11 +210,15 @@ pub async fn rate_limiter(
         .map_err(|e| StartError::new("redis rate limiter", e))
 }
 
-/// Auth's event publisher: Redis when configured, nothing otherwise (the database is the truth).
+/// Auth's event publisher: Redis when configured (revocation markers outliving tokens of
+/// `access_ttl`), nothing otherwise (the database is the truth).
 ///
 /// # Errors
 /// A malformed Redis URL.
-pub fn auth_events(redis: Option<&RedisConfig>) -> Result<Arc<dyn EventPublisher>, StartError> {
+pub fn auth_events(
+    redis: Option<&RedisConfig>,
+    access_ttl: Duration,
+) -> Result<Arc<dyn EventPublisher>, StartError> {
     match redis {
         None => Ok(Arc::new(NoEvents)),
         Some(r) => Ok(Arc::new(
@@ -242,7 +227,8 @@ pub fn auth_events(redis: Option<&RedisConfig>) -> Result<Arc<dyn EventPublisher
                 &r.prefix,
                 Duration::from_millis(250),
             )
-            .map_err(|e| StartError::new("redis", e))?,
+            .map_err(|e| StartError::new("redis", e))?
+            .with_marker_ttl(kisum_auth::events::RedisEvents::marker_ttl_for(access_ttl)),
         )),
     }
 }

@@ -14,9 +14,7 @@ use kisum_core::{CoreState, EntitlementService};
 use kisum_guard::remote::{HttpJwks, RemoteAccessSource};
 use kisum_guard::{AccessSource, Clock, JwksSource, ServiceKeys, SystemClock};
 
-use crate::app::{
-    self, AuthBuilder, CountedEvents, LocalEvents, PostedEvents, RedisCoreEvents, StartError,
-};
+use crate::app::{self, AuthBuilder, CountedEvents, LocalEvents, PostedEvents, StartError};
 use crate::config::{AuthConfig, CoreConfig, ModuleConfig};
 use crate::module::{self, InvoiceDb};
 use crate::openapi;
@@ -83,13 +81,10 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
         }
         None => None,
     };
-    let events = app::auth_events(redis)?;
+    let events = app::auth_events(redis, config.tuning.access_token_ttl)?;
     // Guards refetch the JWKS (and forget tokens verified with a retired key) at once.
     events
-        .publish(
-            &kisum_guard::InvalidationEvent::KeyRotated,
-            Duration::from_secs(60),
-        )
+        .publish(&kisum_guard::InvalidationEvent::KeyRotated)
         .await;
     let mut builder = AuthBuilder::new(
         store.clone(),
@@ -149,15 +144,16 @@ pub async fn core(config: CoreConfig, shutdown: Shutdown) -> Result<(), StartErr
     let redis = config.common.redis.as_ref();
     let stores = app::open_core_store(config.database_url.expose()).await?;
     let service = EntitlementService::new(stores.store, clock.clone());
-    let events: Arc<dyn kisum_core::CoreEvents> = match (redis, &config.auth_internal_url) {
-        (Some(r), _) => Arc::new(CountedEvents(RedisCoreEvents(
+    let events: Arc<dyn kisum_core::EventPublisher> = match (redis, &config.auth_internal_url) {
+        // Core publishes no session revocations: the marker lifetime does not matter here.
+        (Some(r), _) => Arc::new(CountedEvents(
             kisum_auth::events::RedisEvents::new(
                 r.url.expose(),
                 &r.prefix,
                 Duration::from_millis(250),
             )
             .map_err(|e| StartError::new("redis", e))?,
-        ))),
+        )),
         (None, Some(url)) => {
             let key = config
                 .internal_api_key
