@@ -6,28 +6,8 @@
 //! database stays the truth and guards bound staleness with their TTL. Publishing never fails a
 //! request: a Redis outage is logged and the answer stands.
 
-use std::time::Duration;
-
-use async_trait::async_trait;
-
+pub use kisum_guard::events::{EventPublisher, NoEvents};
 pub use kisum_guard::{EVENTS_CHANNEL, InvalidationEvent};
-
-/// Where Auth sends invalidation events.
-#[async_trait]
-pub trait EventPublisher: Send + Sync + 'static {
-    /// Publishes `event`; for a revoked session also writes the revocation marker, kept for
-    /// `ttl`. Never fails: outages are logged.
-    async fn publish(&self, event: &InvalidationEvent, ttl: Duration);
-}
-
-/// Publishes nothing: for deployments without Redis (the database is the truth).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoEvents;
-
-#[async_trait]
-impl EventPublisher for NoEvents {
-    async fn publish(&self, _event: &InvalidationEvent, _ttl: Duration) {}
-}
 
 #[cfg(feature = "redis")]
 pub use self::redis_publisher::RedisEvents;
@@ -43,11 +23,16 @@ mod redis_publisher {
 
     /// Publishes on Redis: markers under `{prefix}revoked:session:{id}`, events on
     /// `{prefix}kisum:events`.
+    ///
+    /// A revocation marker must outlive every access token of the revoked session: set
+    /// [`with_marker_ttl`](Self::with_marker_ttl) to the access-token lifetime plus a minute
+    /// (the default, [`Self::DEFAULT_MARKER_TTL`], fits the default 10-minute tokens).
     #[derive(Clone)]
     pub struct RedisEvents {
         conn: ConnectionManager,
         prefix: String,
         budget: Duration,
+        marker_ttl: Duration,
     }
 
     impl std::fmt::Debug for RedisEvents {
@@ -59,6 +44,21 @@ mod redis_publisher {
     }
 
     impl RedisEvents {
+        /// How long a revocation marker lives by default: the default access-token lifetime
+        /// plus a minute of leeway (11 minutes).
+        pub const DEFAULT_MARKER_TTL: Duration = Duration::from_secs(
+            crate::tokens::TokenConfig::DEFAULT_ACCESS_TTL
+                .num_seconds()
+                .unsigned_abs()
+                + 60,
+        );
+
+        /// The marker lifetime for access tokens living `access_ttl`: a minute longer.
+        #[must_use]
+        pub fn marker_ttl_for(access_ttl: Duration) -> Duration {
+            access_ttl.saturating_add(Duration::from_secs(60))
+        }
+
         /// A publisher to the Redis at `url` (connected lazily; an unreachable Redis is
         /// tolerated and logged at each publish), with key `prefix` and a per-call time budget.
         ///
@@ -75,7 +75,21 @@ mod redis_publisher {
                 conn,
                 prefix: prefix.to_owned(),
                 budget,
+                marker_ttl: Self::DEFAULT_MARKER_TTL,
             })
+        }
+
+        /// Keeps revocation markers for `ttl` (see [`Self::marker_ttl_for`]).
+        #[must_use]
+        pub fn with_marker_ttl(mut self, ttl: Duration) -> Self {
+            self.marker_ttl = ttl;
+            self
+        }
+
+        /// How long revocation markers are kept.
+        #[must_use]
+        pub fn marker_ttl(&self) -> Duration {
+            self.marker_ttl
         }
 
         /// The revocation marker key of `session`.
@@ -90,7 +104,8 @@ mod redis_publisher {
             kisum_guard::events_channel(&self.prefix)
         }
 
-        async fn send(&self, event: &InvalidationEvent, ttl: Duration) -> Result<(), String> {
+        async fn send(&self, event: &InvalidationEvent) -> Result<(), String> {
+            let ttl = self.marker_ttl;
             let payload = serde_json::to_string(event).map_err(|e| e.to_string())?;
             let mut pipe = redis::pipe();
             if let InvalidationEvent::SessionRevoked { session_id } = event {
@@ -114,8 +129,8 @@ mod redis_publisher {
 
     #[async_trait]
     impl EventPublisher for RedisEvents {
-        async fn publish(&self, event: &InvalidationEvent, ttl: Duration) {
-            if let Err(e) = self.send(event, ttl).await {
+        async fn publish(&self, event: &InvalidationEvent) {
+            if let Err(e) = self.send(event).await {
                 tracing::warn!(error = %e, "redis unavailable: invalidation event not published; guards fall back to their TTL");
             }
         }
@@ -126,6 +141,19 @@ mod redis_publisher {
 mod tests {
     use super::*;
     use kisum_guard::SessionId;
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn the_default_marker_outlives_every_default_access_token() {
+        assert_eq!(
+            RedisEvents::DEFAULT_MARKER_TTL,
+            std::time::Duration::from_secs(660)
+        );
+        assert_eq!(
+            RedisEvents::marker_ttl_for(std::time::Duration::from_secs(3600)),
+            std::time::Duration::from_secs(3660)
+        );
+    }
 
     #[test]
     fn events_have_the_wire_shape_of_the_internal_api() {

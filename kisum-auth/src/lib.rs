@@ -41,6 +41,8 @@
 pub mod access;
 // The audit log needs `serde_json`, an optional dependency enabled by these features.
 pub mod audit;
+#[cfg(feature = "http")]
+pub mod builder;
 pub mod directory;
 pub mod email;
 pub mod events;
@@ -51,6 +53,8 @@ pub mod identity;
 pub mod keys;
 pub mod otp;
 pub mod ratelimit;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod service;
 pub mod session;
 pub mod store;

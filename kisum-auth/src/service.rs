@@ -176,10 +176,9 @@ impl AuthService {
 
     /// Tells the guards that `sessions` are revoked (markers live as long as an access token).
     pub(crate) async fn announce_revoked(&self, sessions: &[SessionId]) {
-        let ttl = self.revocation_ttl();
         for id in sessions {
             self.events
-                .publish(&InvalidationEvent::SessionRevoked { session_id: *id }, ttl)
+                .publish(&InvalidationEvent::SessionRevoked { session_id: *id })
                 .await;
         }
     }

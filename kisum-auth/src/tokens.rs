@@ -24,13 +24,16 @@ pub struct TokenConfig {
 }
 
 impl TokenConfig {
-    /// The defaults for `issuer` and `audience`: 10-minute tokens, 30 s leeway.
+    /// The default access-token lifetime: 10 minutes.
+    pub const DEFAULT_ACCESS_TTL: TimeDelta = TimeDelta::minutes(10);
+
+    /// The defaults for `issuer` and `audience`: [`Self::DEFAULT_ACCESS_TTL`], 30 s leeway.
     #[must_use]
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
             audience: audience.into(),
-            access_ttl: TimeDelta::minutes(10),
+            access_ttl: Self::DEFAULT_ACCESS_TTL,
             leeway_secs: 30,
         }
     }

@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::audit::{CoreAudit, CoreAuditRecord, action, log_record};
 use crate::catalog::{AddOn, Module, Package};
 use crate::entitlements::Entitlements;
-use crate::events::{CoreEvents, InvalidationEvent};
+use crate::events::{EventPublisher, InvalidationEvent};
 use crate::service::{EntitlementError, EntitlementService};
 use crate::store::VersionBump;
 use crate::subscription::{CompanyAddOn, Subscription};
@@ -61,7 +61,7 @@ impl Actor {
 pub struct CoreAdmin {
     service: EntitlementService,
     audit: Arc<dyn CoreAudit>,
-    events: Arc<dyn CoreEvents>,
+    events: Arc<dyn EventPublisher>,
     clock: Arc<dyn Clock>,
 }
 
@@ -73,7 +73,7 @@ impl CoreAdmin {
         service: EntitlementService,
         clock: Arc<dyn Clock>,
         audit: Arc<dyn CoreAudit>,
-        events: Arc<dyn CoreEvents>,
+        events: Arc<dyn EventPublisher>,
     ) -> Self {
         Self {
             service,

@@ -12,24 +12,7 @@ use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 
-pub use kisum_guard::InvalidationEvent;
-
-/// Where Core sends invalidation events.
-#[async_trait]
-pub trait CoreEvents: Send + Sync + 'static {
-    /// Publishes `event`. Never fails and never waits long: an outage is logged by the
-    /// implementation and the write it follows stands.
-    async fn publish(&self, event: &InvalidationEvent);
-}
-
-/// Publishes nothing: caches expire by their TTL.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoEvents;
-
-#[async_trait]
-impl CoreEvents for NoEvents {
-    async fn publish(&self, _event: &InvalidationEvent) {}
-}
+pub use kisum_guard::events::{EventPublisher, InvalidationEvent, NoEvents};
 
 /// Keeps every event published, in order: for tests and in-process embedding.
 #[derive(Debug, Default)]
@@ -60,7 +43,7 @@ impl MemoryEvents {
 }
 
 #[async_trait]
-impl CoreEvents for MemoryEvents {
+impl EventPublisher for MemoryEvents {
     async fn publish(&self, event: &InvalidationEvent) {
         self.events
             .lock()

@@ -57,7 +57,7 @@ pub use catalog::{AddOn, Catalog, Module, ModuleKind, Package};
 pub use entitlements::{
     CompanyEntitlementState, EnabledModule, Entitlements, ModuleSource, resolve,
 };
-pub use events::{CoreEvents, MemoryEvents, NoEvents};
+pub use events::{EventPublisher, MemoryEvents, NoEvents};
 #[cfg(feature = "http")]
 pub use http::{CoreState, internal_router};
 pub use service::{EntitlementError, EntitlementService};

@@ -2,6 +2,7 @@
 //! changes, published on the Redis channel [`EVENTS_CHANNEL`] (after the key prefix) or posted
 //! to Auth's `POST /internal/v1/events` in deployments without Redis.
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{CompanyId, MembershipId, SessionId};
@@ -39,6 +40,30 @@ pub enum InvalidationEvent {
     },
     /// Signing keys were rotated: refetch the JWKS.
     KeyRotated,
+}
+
+/// Where a writer (Auth, Core) sends invalidation events: Redis, Auth's internal listener, the
+/// guards of the same process, or nowhere ([`NoEvents`]).
+///
+/// One trait for every writer: the event is the same wherever it comes from, and what a
+/// transport needs beyond it (the lifetime of a revocation marker in Redis, a URL, a key) is
+/// the transport's own setting.
+#[async_trait]
+pub trait EventPublisher: Send + Sync + 'static {
+    /// Publishes `event`. Never fails and never waits long: an outage is logged by the
+    /// implementation and the write the event follows stands (guards then bound staleness with
+    /// their TTL).
+    async fn publish(&self, event: &InvalidationEvent);
+}
+
+/// Publishes nothing: for deployments without a transport (the databases are the truth and
+/// caches expire by their TTL).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoEvents;
+
+#[async_trait]
+impl EventPublisher for NoEvents {
+    async fn publish(&self, _event: &InvalidationEvent) {}
 }
 
 /// The Redis key of a session's revocation marker, under `prefix` (may be empty).

@@ -109,7 +109,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use consistency::{CONSISTENCY_HEADER, ConsistencyToken, InvalidConsistencyToken};
 pub use context::{AccessContext, Grants};
 pub use denial::{DenialCode, FieldError, PROBLEM_CONTENT_TYPE, Problem};
-pub use events::{EVENTS_CHANNEL, InvalidationEvent, events_channel, revoked_session_key};
+pub use events::{
+    EVENTS_CHANNEL, EventPublisher, InvalidationEvent, NoEvents, events_channel,
+    revoked_session_key,
+};
 pub use ids::{
     AddOnKey, COMPANY_MODULE, CORE_MODULE, CompanyId, CompanySlug, DelegationId, InvalidId,
     MembershipId, ModuleKey, OWNER_ROLE, PackageKey, RoleKey, SessionId, UserId,

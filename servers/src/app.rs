@@ -7,20 +7,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::Router;
 use chrono::TimeDelta;
+pub use kisum_auth::builder::{AuthApp, AuthBuilder};
 use kisum_auth::events::{EventPublisher, NoEvents};
-use kisum_auth::http::{AuthState, RateLimits};
-use kisum_auth::identity::{Argon2Params, PasswordHasher, PasswordPolicy};
-use kisum_auth::keys::KeyRing;
-use kisum_auth::ratelimit::{LocalRateLimiter, RateLimiter};
-use kisum_auth::service::AuthService;
-use kisum_auth::tokens::{TokenConfig, TokenService};
-use kisum_auth::{AccessService, AuthStore, DirectoryService, EntitlementSource};
+use kisum_auth::ratelimit::{RateLimiter, RedisRateLimiterConfig};
+use kisum_auth::{AuthStore, EntitlementSource};
 use kisum_core::audit::CoreAudit;
-use kisum_core::events::CoreEvents;
-use kisum_core::{CoreStore, EntitlementService, Entitlements, StoreError, StoreErrorKind};
+use kisum_core::{CoreStore, EntitlementService};
 use kisum_guard::{
     AccessGuard, AccessSource, Clock, CompanyId, GuardConfig, InvalidationEvent, JwksSource,
-    ServiceKeys,
 };
 
 use crate::config::RedisConfig;
@@ -115,60 +109,6 @@ fn http_client(timeout: Duration) -> Result<reqwest::Client, StartError> {
         .map_err(|e| StartError::new("HTTP client", e))
 }
 
-/// Core's entitlements over its internal API (`GET /internal/v1/companies/{id}/entitlements`).
-#[derive(Clone)]
-pub struct RemoteEntitlements {
-    client: reqwest::Client,
-    base: String,
-    key: String,
-}
-
-impl std::fmt::Debug for RemoteEntitlements {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteEntitlements")
-            .field("base", &self.base)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RemoteEntitlements {
-    /// Calls Core at `base` with the service `key`.
-    ///
-    /// # Errors
-    /// The HTTP client could not be built.
-    pub fn new(base: &str, key: &str) -> Result<Self, StartError> {
-        Ok(Self {
-            client: http_client(Duration::from_secs(3))?,
-            base: base.trim_end_matches('/').to_owned(),
-            key: key.to_owned(),
-        })
-    }
-}
-
-#[async_trait]
-impl EntitlementSource for RemoteEntitlements {
-    async fn entitlements(&self, company_id: CompanyId) -> Result<Entitlements, StoreError> {
-        let unavailable = |e: String| StoreError::new(StoreErrorKind::Unavailable, e);
-        let response = self
-            .client
-            .get(format!(
-                "{}/internal/v1/companies/{company_id}/entitlements",
-                self.base
-            ))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .map_err(|e| unavailable(format!("core unreachable: {}", e.without_url())))?;
-        if !response.status().is_success() {
-            return Err(unavailable(format!("core answered {}", response.status())));
-        }
-        response
-            .json()
-            .await
-            .map_err(|e| unavailable(format!("malformed entitlements from core: {e}")))
-    }
-}
-
 /// Core's events when there is no Redis: posted to Auth's `POST /internal/v1/events`.
 #[derive(Clone)]
 pub struct PostedEvents {
@@ -192,7 +132,7 @@ impl PostedEvents {
 }
 
 #[async_trait]
-impl CoreEvents for PostedEvents {
+impl EventPublisher for PostedEvents {
     async fn publish(&self, event: &InvalidationEvent) {
         let sent = self
             .client
@@ -210,17 +150,6 @@ impl CoreEvents for PostedEvents {
                 tracing::warn!(error = %e.without_url(), "auth unreachable: invalidation event not delivered; guards fall back to their TTL")
             }
         }
-    }
-}
-
-/// Auth's Redis publisher used for Core's events too.
-#[derive(Clone)]
-pub struct RedisCoreEvents(pub kisum_auth::events::RedisEvents);
-
-#[async_trait]
-impl CoreEvents for RedisCoreEvents {
-    async fn publish(&self, event: &InvalidationEvent) {
-        self.0.publish(event, Duration::from_secs(3600)).await;
     }
 }
 
@@ -248,13 +177,6 @@ impl LocalEvents {
 
 #[async_trait]
 impl EventPublisher for LocalEvents {
-    async fn publish(&self, event: &InvalidationEvent, _ttl: Duration) {
-        self.deliver(event).await;
-    }
-}
-
-#[async_trait]
-impl CoreEvents for LocalEvents {
     async fn publish(&self, event: &InvalidationEvent) {
         self.deliver(event).await;
     }
@@ -264,120 +186,13 @@ impl CoreEvents for LocalEvents {
 pub struct CountedEvents<E>(pub E);
 
 #[async_trait]
-impl<E: CoreEvents> CoreEvents for CountedEvents<E> {
+impl<E: EventPublisher> EventPublisher for CountedEvents<E> {
     async fn publish(&self, event: &InvalidationEvent) {
         if matches!(event, InvalidationEvent::Company { .. }) {
             metrics::counter!("kisum_core_entitlement_bumps_total").increment(1);
         }
         self.0.publish(event).await;
     }
-}
-
-/// Everything `kisum auth` (or `kisum dev`) needs to build Auth.
-pub struct AuthParts {
-    /// The store.
-    pub store: Arc<dyn AuthStore>,
-    /// Signing keys.
-    pub keys: KeyRing,
-    /// JWT `iss`.
-    pub issuer: String,
-    /// JWT `aud`.
-    pub audience: String,
-    /// Where entitlements come from.
-    pub entitlements: Arc<dyn EntitlementSource>,
-    /// Where invalidation events go.
-    pub events: Arc<dyn EventPublisher>,
-    /// The rate limiter.
-    pub limiter: Arc<dyn RateLimiter>,
-    /// Accepted service keys of the internal listener.
-    pub service_keys: ServiceKeys,
-    /// Email for password reset and sign-in codes (none: those routes answer 501).
-    pub email: Option<Arc<dyn kisum_auth::email::EmailSender>>,
-    /// Public base URL (for reset links).
-    pub public_url: String,
-    /// Lifetimes, request limits and policy bounds.
-    pub tuning: crate::config::AuthTuning,
-    /// The clock.
-    pub clock: Arc<dyn Clock>,
-}
-
-/// The assembled Auth.
-#[derive(Clone)]
-pub struct AuthApp {
-    /// The routers' state.
-    pub state: AuthState,
-    /// The token service (a JWKS source in process).
-    pub tokens: TokenService,
-}
-
-/// Builds Auth's services.
-///
-/// # Errors
-/// The password hasher could not be configured.
-pub fn build_auth(parts: AuthParts) -> Result<AuthApp, StartError> {
-    let hasher = PasswordHasher::new(Argon2Params::default())
-        .map_err(|e| StartError::new("password hasher", e))?;
-    let mut token_config = TokenConfig::new(parts.issuer, parts.audience);
-    token_config.access_ttl = TimeDelta::from_std(parts.tuning.access_token_ttl)
-        .map_err(|e| StartError::new("KISUM_ACCESS_TOKEN_TTL", e))?;
-    let tokens = TokenService::new(token_config, parts.keys);
-    let mut auth = AuthService::new(
-        parts.store.clone(),
-        hasher,
-        PasswordPolicy::default(),
-        tokens.clone(),
-        parts.tuning.sessions,
-        parts.clock.clone(),
-    )
-    .with_events(parts.events.clone());
-    if let Some(mut email) = parts.email {
-        // Mail goes out from a queue after the request is answered: the anonymous email
-        // routes take the same time whether or not the account exists.
-        if tokio::runtime::Handle::try_current().is_ok() {
-            email = Arc::new(kisum_auth::email::QueuedEmailSender::spawn(email, 1024));
-        }
-        auth = auth.with_recovery(kisum_auth::otp::Recovery {
-            store: parts.store.clone(),
-            email,
-            config: kisum_auth::otp::OtpConfig::default(),
-            reset_url: format!("{}/reset-password", parts.public_url.trim_end_matches('/')),
-        });
-    }
-    let access = AccessService::new(
-        parts.store.clone(),
-        parts.store.clone(),
-        parts.entitlements,
-        parts.clock.clone(),
-    );
-    let admin = DirectoryService::new(parts.store.clone(), parts.clock.clone())
-        .with_limits(parts.tuning.policy)
-        .with_audit(parts.store.clone())
-        .with_events(parts.events.clone());
-    let state = AuthState {
-        auth,
-        access,
-        directory: parts.store.clone(),
-        admin,
-        audit: parts.store.clone(),
-        events: parts.events,
-        service_keys: parts.service_keys,
-        limits: RateLimits {
-            login_per_ip: parts.tuning.login_per_ip,
-            login_per_email: parts.tuning.login_per_email,
-            register_per_ip: parts.tuning.register_per_ip,
-            forgot_per_email: parts.tuning.forgot_per_email,
-            otp_per_email: parts.tuning.otp_per_email,
-            invite_per_company: parts.tuning.invite_per_company,
-            invite_per_email: parts.tuning.invite_per_email,
-            password_change_per_user: parts.tuning.password_change_per_user,
-            ..RateLimits::new(parts.limiter)
-        },
-        refresh_cookie: parts
-            .tuning
-            .refresh_cookie
-            .then(kisum_auth::http::RefreshCookie::default),
-    };
-    Ok(AuthApp { state, tokens })
 }
 
 /// The rate limiter: Redis-backed (with the in-process fallback) or in process.
@@ -388,25 +203,22 @@ pub async fn rate_limiter(
     redis: Option<&RedisConfig>,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<dyn RateLimiter>, StartError> {
-    match redis {
-        None => Ok(Arc::new(LocalRateLimiter::new(clock))),
-        Some(r) => {
-            let config = kisum_auth::ratelimit::RedisRateLimiterConfig::default()
-                .with_prefix(r.prefix.clone());
-            let limiter =
-                kisum_auth::ratelimit::RedisRateLimiter::connect(r.url.expose(), config, clock)
-                    .await
-                    .map_err(|e| StartError::new("redis rate limiter", e))?;
-            Ok(Arc::new(limiter))
-        }
-    }
+    let config =
+        RedisRateLimiterConfig::default().with_prefix(redis.map_or("", |r| r.prefix.as_str()));
+    kisum_auth::ratelimit::shared_or_local(redis.map(|r| r.url.expose()), config, clock)
+        .await
+        .map_err(|e| StartError::new("redis rate limiter", e))
 }
 
-/// Auth's event publisher: Redis when configured, nothing otherwise (the database is the truth).
+/// Auth's event publisher: Redis when configured (revocation markers outliving tokens of
+/// `access_ttl`), nothing otherwise (the database is the truth).
 ///
 /// # Errors
 /// A malformed Redis URL.
-pub fn auth_events(redis: Option<&RedisConfig>) -> Result<Arc<dyn EventPublisher>, StartError> {
+pub fn auth_events(
+    redis: Option<&RedisConfig>,
+    access_ttl: Duration,
+) -> Result<Arc<dyn EventPublisher>, StartError> {
     match redis {
         None => Ok(Arc::new(NoEvents)),
         Some(r) => Ok(Arc::new(
@@ -415,7 +227,8 @@ pub fn auth_events(redis: Option<&RedisConfig>) -> Result<Arc<dyn EventPublisher
                 &r.prefix,
                 Duration::from_millis(250),
             )
-            .map_err(|e| StartError::new("redis", e))?,
+            .map_err(|e| StartError::new("redis", e))?
+            .with_marker_ttl(kisum_auth::events::RedisEvents::marker_ttl_for(access_ttl)),
         )),
     }
 }

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::config::env;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::{Args, Subcommand};
 use kisum_auth::audit::AuditStore;
@@ -25,12 +27,12 @@ pub struct PruneArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Retention: events older than this are deleted, e.g. `90d` or `2160h`.
-    #[arg(long, env = "KISUM_AUDIT_OLDER_THAN")]
+    #[arg(long, env = env::AUDIT_OLDER_THAN)]
     pub older_than: String,
     /// Whose audit log: Auth's (`audit_events`, the default) or Core's (`core_audit`).
     #[arg(
         long,
-        env = "KISUM_AUDIT_COMPONENT",
+        env = env::AUDIT_COMPONENT,
         value_enum,
         default_value = "auth"
     )]
@@ -96,7 +98,7 @@ impl PruneArgs {
     pub fn validate(&self) -> Result<(Secret, Duration), Vec<ConfigProblem>> {
         let db = self.database.validate();
         let older_than = parse_duration(&self.older_than).map_err(|message| ConfigProblem {
-            setting: "KISUM_AUDIT_OLDER_THAN",
+            setting: env::AUDIT_OLDER_THAN,
             message,
         });
         match (db, older_than) {
@@ -138,7 +140,7 @@ pub async fn prune_component(
 ) -> Result<PruneReport, PruneError> {
     let too_long = || {
         PruneError::Config(vec![ConfigProblem {
-            setting: "KISUM_AUDIT_OLDER_THAN",
+            setting: env::AUDIT_OLDER_THAN,
             message: "is too long".to_owned(),
         }])
     };

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use kisum_servers::config::env;
+
 use clap::{Args, Subcommand};
 use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate_into};
 use kisum_guard::{Clock, SystemClock};
@@ -22,7 +24,7 @@ pub(crate) struct GenerateArgs {
     #[arg(long, default_value = "ES256")]
     alg: String,
     /// The key directory (a mounted secret in production).
-    #[arg(long, env = "KISUM_SIGNING_KEYS_DIR")]
+    #[arg(long, env = env::SIGNING_KEYS_DIR)]
     dir: PathBuf,
 }
 
@@ -30,10 +32,10 @@ pub(crate) struct GenerateArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ListArgs {
     /// The key directory.
-    #[arg(long, env = "KISUM_SIGNING_KEYS_DIR")]
+    #[arg(long, env = env::SIGNING_KEYS_DIR)]
     dir: PathBuf,
     /// The active kid, marked in the listing.
-    #[arg(long, env = "KISUM_ACTIVE_KID")]
+    #[arg(long, env = env::ACTIVE_KID)]
     active_kid: Option<String>,
 }
 

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use kisum_servers::config::env;
+
 use clap::{Args, ValueEnum};
 use kisum_core::sql::{MigrationError, MigrationReport, MigrationSet};
 use kisum_servers::config::{ConfigProblem, DatabaseArgs, redact_url as redact};
@@ -28,7 +30,7 @@ pub(crate) struct MigrateArgs {
         long,
         value_enum,
         default_value = "all",
-        env = "KISUM_MIGRATE_COMPONENT"
+        env = env::MIGRATE_COMPONENT
     )]
     component: Component,
 }

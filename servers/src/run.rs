@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::env;
+
 use clap::Args;
 use kisum_auth::keys::{KeyRing, SigningAlgorithm, generate_into};
 use kisum_core::admin::CoreAdmin;
@@ -12,9 +14,7 @@ use kisum_core::{CoreState, EntitlementService};
 use kisum_guard::remote::{HttpJwks, RemoteAccessSource};
 use kisum_guard::{AccessSource, Clock, JwksSource, ServiceKeys, SystemClock};
 
-use crate::app::{
-    self, AuthParts, CountedEvents, LocalEvents, PostedEvents, RedisCoreEvents, StartError,
-};
+use crate::app::{self, AuthBuilder, CountedEvents, LocalEvents, PostedEvents, StartError};
 use crate::config::{AuthConfig, CoreConfig, ModuleConfig};
 use crate::module::{self, InvoiceDb};
 use crate::openapi;
@@ -60,7 +60,11 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
     let redis = config.common.redis.as_ref();
     let store = app::open_auth_store(config.database_url.expose()).await?;
     let entitlements: Arc<dyn kisum_auth::EntitlementSource> = Arc::new(
-        app::RemoteEntitlements::new(&config.core_url, config.internal_api_key.expose())?,
+        kisum_auth::remote::RemoteEntitlements::new(
+            &config.core_url,
+            config.internal_api_key.expose(),
+        )
+        .map_err(|e| StartError::new("core client", e))?,
     );
     let public_url = config
         .common
@@ -70,35 +74,34 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
     let email: Option<Arc<dyn kisum_auth::email::EmailSender>> = match config.smtp {
         Some(smtp) => Some(Arc::new(
             kisum_auth::email::SmtpEmailSender::new(smtp)
-                .map_err(|e| StartError::new("KISUM_SMTP_URL", e))?,
+                .map_err(|e| StartError::new(env::SMTP_URL, e))?,
         )),
         None if config.common.mode == crate::config::Mode::Development => {
             Some(Arc::new(kisum_auth::email::LogEmailSender::new()))
         }
         None => None,
     };
-    let events = app::auth_events(redis)?;
+    let events = app::auth_events(redis, config.tuning.access_token_ttl)?;
     // Guards refetch the JWKS (and forget tokens verified with a retired key) at once.
     events
-        .publish(
-            &kisum_guard::InvalidationEvent::KeyRotated,
-            Duration::from_secs(60),
-        )
+        .publish(&kisum_guard::InvalidationEvent::KeyRotated)
         .await;
-    let built = app::build_auth(AuthParts {
-        store: store.clone(),
-        keys: config.signing_keys,
-        issuer: config.issuer,
-        audience: config.audience,
-        entitlements: entitlements.clone(),
-        events,
-        limiter: app::rate_limiter(redis, clock.clone()).await?,
-        service_keys: config.service_keys,
-        email,
-        public_url,
-        tuning: config.tuning,
-        clock,
-    })?;
+    let mut builder = AuthBuilder::new(
+        store.clone(),
+        config.signing_keys,
+        config.issuer,
+        config.audience,
+        entitlements.clone(),
+    )
+    .events(events)
+    .rate_limiter(app::rate_limiter(redis, clock.clone()).await?)
+    .service_keys(config.service_keys)
+    .tuning(config.tuning)
+    .clock(clock);
+    if let Some(email) = email {
+        builder = builder.email(email, public_url);
+    }
+    let built = builder.build().map_err(|e| StartError::new("auth", e))?;
     let _pruning = app::spawn_pruning(built.state.auth.clone());
     let settings = config.common.http_settings();
     let readiness = app::auth_readiness(store, entitlements, redis);
@@ -141,15 +144,16 @@ pub async fn core(config: CoreConfig, shutdown: Shutdown) -> Result<(), StartErr
     let redis = config.common.redis.as_ref();
     let stores = app::open_core_store(config.database_url.expose()).await?;
     let service = EntitlementService::new(stores.store, clock.clone());
-    let events: Arc<dyn kisum_core::CoreEvents> = match (redis, &config.auth_internal_url) {
-        (Some(r), _) => Arc::new(CountedEvents(RedisCoreEvents(
+    let events: Arc<dyn kisum_core::EventPublisher> = match (redis, &config.auth_internal_url) {
+        // Core publishes no session revocations: the marker lifetime does not matter here.
+        (Some(r), _) => Arc::new(CountedEvents(
             kisum_auth::events::RedisEvents::new(
                 r.url.expose(),
                 &r.prefix,
                 Duration::from_millis(250),
             )
             .map_err(|e| StartError::new("redis", e))?,
-        ))),
+        )),
         (None, Some(url)) => {
             let key = config
                 .internal_api_key
@@ -229,25 +233,25 @@ pub async fn module(config: ModuleConfig, shutdown: Shutdown) -> Result<(), Star
 #[derive(Debug, Clone, Args)]
 pub struct DevArgs {
     /// Where the SQLite databases, the signing key and the service key live.
-    #[arg(long, env = "KISUM_DATA_DIR", default_value = "./.kisum")]
+    #[arg(long, env = env::DATA_DIR, default_value = "./.kisum")]
     pub data_dir: PathBuf,
     /// Auth's public listener.
-    #[arg(long, env = "KISUM_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Auth's internal listener.
-    #[arg(long, env = "KISUM_INTERNAL_LISTEN", default_value = "127.0.0.1:8081")]
+    #[arg(long, env = env::INTERNAL_LISTEN, default_value = "127.0.0.1:8081")]
     pub internal_listen: SocketAddr,
     /// Core's internal listener.
-    #[arg(long, env = "KISUM_CORE_LISTEN", default_value = "127.0.0.1:8082")]
+    #[arg(long, env = env::CORE_LISTEN, default_value = "127.0.0.1:8082")]
     pub core_listen: SocketAddr,
     /// The reference `finance` backend.
-    #[arg(long, env = "KISUM_MODULE_LISTEN", default_value = "127.0.0.1:8090")]
+    #[arg(long, env = env::MODULE_LISTEN, default_value = "127.0.0.1:8090")]
     pub module_listen: SocketAddr,
     /// The internal service key (generated and kept in the data directory when unset).
-    #[arg(long, env = "KISUM_INTERNAL_API_KEY", hide_env_values = true)]
+    #[arg(long, env = env::INTERNAL_API_KEY, hide_env_values = true)]
     pub internal_api_key: Option<String>,
     /// Log format: `text` or `json`.
-    #[arg(long, env = "KISUM_LOG_FORMAT", default_value = "text")]
+    #[arg(long, env = env::LOG_FORMAT, default_value = "text")]
     pub log_format: String,
     /// Bounds on the policy data of companies (as in `kisum auth`).
     #[command(flatten)]
@@ -362,7 +366,7 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         service_key.clone(),
         kisum_guard::Scopes::ALL,
     )])
-    .map_err(|e| StartError::new("KISUM_INTERNAL_API_KEY", e))?;
+    .map_err(|e| StartError::new(env::INTERNAL_API_KEY, e))?;
     let issuer = format!("http://{}", args.listen);
     let audience = "kisum".to_owned();
 
@@ -379,23 +383,27 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
 
     // Auth, with Core in process.
     let store = app::open_auth_store(&sqlite_url(&args.data_dir, "auth.db")).await?;
-    let built = app::build_auth(AuthParts {
-        store: store.clone(),
+    let built = AuthBuilder::new(
+        store.clone(),
         keys,
-        issuer: issuer.clone(),
-        audience: audience.clone(),
-        entitlements: Arc::new(entitlements.clone()),
-        events: Arc::new(events.clone()),
-        limiter: app::rate_limiter(None, clock.clone()).await?,
-        service_keys: service_keys.clone(),
-        email: Some(Arc::new(kisum_auth::email::LogEmailSender::new())),
-        public_url: issuer.clone(),
-        tuning: crate::config::AuthTuning {
-            policy,
-            ..crate::config::AuthTuning::default()
-        },
-        clock: clock.clone(),
-    })?;
+        issuer.clone(),
+        audience.clone(),
+        Arc::new(entitlements.clone()),
+    )
+    .events(Arc::new(events.clone()))
+    .rate_limiter(app::rate_limiter(None, clock.clone()).await?)
+    .service_keys(service_keys.clone())
+    .email(
+        Arc::new(kisum_auth::email::LogEmailSender::new()),
+        issuer.clone(),
+    )
+    .tuning(crate::config::AuthTuning {
+        policy,
+        ..crate::config::AuthTuning::default()
+    })
+    .clock(clock.clone())
+    .build()
+    .map_err(|e| StartError::new("auth", e))?;
 
     // The finance backend, with Auth in process.
     let db = InvoiceDb::open(&sqlite_url(&args.data_dir, "finance.db"))

@@ -226,8 +226,7 @@ impl DirectoryService {
                 company_id,
                 membership_id,
             };
-            // Only session revocations leave a marker; the lifetime is unused here.
-            self.events.publish(&event, std::time::Duration::ZERO).await;
+            self.events.publish(&event).await;
         }
         if let Some(audit) = &self.audit {
             let event = AuditEvent::of(self.clock.now(), &action)

@@ -81,7 +81,7 @@ pub(super) async fn publish_event(
     State(s): State<AuthState>,
     ApiJson(event): ApiJson<InvalidationEvent>,
 ) -> Response {
-    s.events.publish(&event, s.auth.revocation_ttl()).await;
+    s.events.publish(&event).await;
     (StatusCode::ACCEPTED, Json(ACCEPTED)).into_response()
 }
 

@@ -67,19 +67,44 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
-    /// The default limits over `limiter`.
+    /// Sign-in attempts per client address: 30 per 5 minutes.
+    pub const DEFAULT_LOGIN_PER_IP: RateLimit =
+        RateLimit::new(30, std::time::Duration::from_secs(300));
+    /// Sign-in attempts per email: 10 per 15 minutes.
+    pub const DEFAULT_LOGIN_PER_EMAIL: RateLimit =
+        RateLimit::new(10, std::time::Duration::from_secs(900));
+    /// Registrations per client address: 10 per hour.
+    pub const DEFAULT_REGISTER_PER_IP: RateLimit =
+        RateLimit::new(10, std::time::Duration::from_secs(3600));
+    /// Password-forgot requests per email: 5 per hour.
+    pub const DEFAULT_FORGOT_PER_EMAIL: RateLimit =
+        RateLimit::new(5, std::time::Duration::from_secs(3600));
+    /// One-time-code requests per email: 10 per hour.
+    pub const DEFAULT_OTP_PER_EMAIL: RateLimit =
+        RateLimit::new(10, std::time::Duration::from_secs(3600));
+    /// Invitation emails per company: 50 per hour.
+    pub const DEFAULT_INVITE_PER_COMPANY: RateLimit =
+        RateLimit::new(50, std::time::Duration::from_secs(3600));
+    /// Invitation emails per invited address: 3 per day.
+    pub const DEFAULT_INVITE_PER_EMAIL: RateLimit =
+        RateLimit::new(3, std::time::Duration::from_secs(86_400));
+    /// Password changes per user: 10 per 15 minutes.
+    pub const DEFAULT_PASSWORD_CHANGE_PER_USER: RateLimit =
+        RateLimit::new(10, std::time::Duration::from_secs(900));
+
+    /// The default limits (the `DEFAULT_*` constants) over `limiter`.
     #[must_use]
     pub fn new(limiter: Arc<dyn RateLimiter>) -> Self {
         Self {
             limiter,
-            login_per_ip: RateLimit::new(30, Duration::from_secs(300)),
-            login_per_email: RateLimit::new(10, Duration::from_secs(900)),
-            register_per_ip: RateLimit::new(10, Duration::from_secs(3600)),
-            forgot_per_email: RateLimit::new(5, Duration::from_secs(3600)),
-            otp_per_email: RateLimit::new(10, Duration::from_secs(3600)),
-            invite_per_company: RateLimit::new(50, Duration::from_secs(3600)),
-            invite_per_email: RateLimit::new(3, Duration::from_secs(86_400)),
-            password_change_per_user: RateLimit::new(10, Duration::from_secs(900)),
+            login_per_ip: Self::DEFAULT_LOGIN_PER_IP,
+            login_per_email: Self::DEFAULT_LOGIN_PER_EMAIL,
+            register_per_ip: Self::DEFAULT_REGISTER_PER_IP,
+            forgot_per_email: Self::DEFAULT_FORGOT_PER_EMAIL,
+            otp_per_email: Self::DEFAULT_OTP_PER_EMAIL,
+            invite_per_company: Self::DEFAULT_INVITE_PER_COMPANY,
+            invite_per_email: Self::DEFAULT_INVITE_PER_EMAIL,
+            password_change_per_user: Self::DEFAULT_PASSWORD_CHANGE_PER_USER,
         }
     }
 

@@ -54,24 +54,19 @@ pub(crate) fn auth_service_with(
 
 /// An event publisher that remembers what it was given.
 #[derive(Default)]
-pub(crate) struct Recorder(std::sync::Mutex<Vec<(InvalidationEvent, std::time::Duration)>>);
+pub(crate) struct Recorder(std::sync::Mutex<Vec<InvalidationEvent>>);
 
 impl Recorder {
     /// The events published since the last call, oldest first.
     pub(crate) fn take(&self) -> Vec<InvalidationEvent> {
-        self.take_with_ttl().into_iter().map(|(e, _)| e).collect()
-    }
-
-    /// As [`take`](Self::take), with the marker lifetimes they were published with.
-    pub(crate) fn take_with_ttl(&self) -> Vec<(InvalidationEvent, std::time::Duration)> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
 }
 
 #[async_trait::async_trait]
 impl EventPublisher for Recorder {
-    async fn publish(&self, event: &InvalidationEvent, ttl: std::time::Duration) {
-        self.0.lock().unwrap().push((event.clone(), ttl));
+    async fn publish(&self, event: &InvalidationEvent) {
+        self.0.lock().unwrap().push(event.clone());
     }
 }
 

@@ -161,28 +161,31 @@ fn auth_router(tuning: kisum_servers::config::AuthTuning) -> Router {
     use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
     use kisum_auth::ratelimit::LocalRateLimiter;
     use kisum_guard::{Clock, SystemClock};
-    use kisum_servers::app::{AuthParts, build_auth};
+    use kisum_servers::app::AuthBuilder;
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (kid, pem) = generate(SigningAlgorithm::Es256, clock.now().date_naive()).unwrap();
     let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
-    let built = build_auth(AuthParts {
-        store: Arc::new(kisum_auth::MemoryAuthStore::new()),
-        keys: KeyRing::new(&kid, [key]).unwrap(),
-        issuer: "https://auth.example.test".into(),
-        audience: "kisum".into(),
-        entitlements: Arc::new(kisum_core::EntitlementService::new(
+    let built = AuthBuilder::new(
+        Arc::new(kisum_auth::MemoryAuthStore::new()),
+        KeyRing::new(&kid, [key]).unwrap(),
+        "https://auth.example.test",
+        "kisum",
+        Arc::new(kisum_core::EntitlementService::new(
             Arc::new(kisum_core::MemoryCoreStore::new()),
             clock.clone(),
         )),
-        events: Arc::new(kisum_auth::events::NoEvents),
-        limiter: Arc::new(LocalRateLimiter::new(clock.clone())),
-        service_keys: kisum_guard::ServiceKeys::default(),
-        email: Some(Arc::new(kisum_auth::email::MemoryEmailSender::new())),
-        public_url: "https://auth.example.test".into(),
-        tuning,
-        clock,
-    })
+    )
+    .events(Arc::new(kisum_auth::events::NoEvents))
+    .rate_limiter(Arc::new(LocalRateLimiter::new(clock.clone())))
+    .service_keys(kisum_guard::ServiceKeys::default())
+    .email(
+        Arc::new(kisum_auth::email::MemoryEmailSender::new()),
+        "https://auth.example.test",
+    )
+    .tuning(tuning)
+    .clock(clock)
+    .build()
     .unwrap();
     kisum_auth::http::public_router(built.state)
 }

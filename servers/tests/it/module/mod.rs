@@ -25,7 +25,7 @@ use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
 use kisum_core::admin::{Actor, CoreAdmin};
 use kisum_core::{CompanyAddOn, EntitlementService, SubscriptionStatus};
 use kisum_guard::{AccessGuard, AddOnKey, Clock, CompanyId, ServiceKeys, SystemClock};
-use kisum_servers::app::{self, AuthApp, AuthParts, CountedEvents, LocalEvents};
+use kisum_servers::app::{self, AuthApp, AuthBuilder, CountedEvents, LocalEvents};
 use kisum_servers::module::{self, InvoiceDb};
 use kisum_servers::ops::HttpSettings;
 use kisum_servers::{openapi, seed};
@@ -80,20 +80,23 @@ impl Dev {
         let store = app::open_auth_store(&sqlite_url(dir, "auth.db"))
             .await
             .unwrap();
-        let built = app::build_auth(AuthParts {
+        let built = AuthBuilder::new(
             store,
-            keys: KeyRing::new(&kid, [key]).unwrap(),
-            issuer: ISSUER.into(),
-            audience: AUDIENCE.into(),
-            entitlements: Arc::new(entitlements),
-            events: Arc::new(events.clone()),
-            limiter: app::rate_limiter(None, clock.clone()).await.unwrap(),
-            service_keys,
-            email: Some(Arc::new(kisum_auth::email::MemoryEmailSender::new())),
-            public_url: ISSUER.into(),
-            tuning: kisum_servers::config::AuthTuning::default(),
-            clock: clock.clone(),
-        })
+            KeyRing::new(&kid, [key]).unwrap(),
+            ISSUER,
+            AUDIENCE,
+            Arc::new(entitlements),
+        )
+        .events(Arc::new(events.clone()))
+        .rate_limiter(app::rate_limiter(None, clock.clone()).await.unwrap())
+        .service_keys(service_keys)
+        .email(
+            Arc::new(kisum_auth::email::MemoryEmailSender::new()),
+            ISSUER,
+        )
+        .tuning(kisum_servers::config::AuthTuning::default())
+        .clock(clock.clone())
+        .build()
         .unwrap();
 
         let db = InvoiceDb::open(&sqlite_url(dir, "finance.db"))
