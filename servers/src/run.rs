@@ -9,8 +9,10 @@ use clap::Args;
 use kisum_auth::keys::{KeyRing, SigningAlgorithm, generate_into};
 use kisum_core::admin::CoreAdmin;
 use kisum_core::{CoreState, EntitlementService};
+use kisum_guard::jwks::JwksSource;
 use kisum_guard::remote::{HttpJwks, RemoteAccessSource};
-use kisum_guard::{AccessSource, Clock, JwksSource, ServiceKeys, SystemClock};
+use kisum_guard::source::AccessSource;
+use kisum_guard::{Clock, ServiceKeys, SystemClock};
 
 use crate::app::{
     self, AuthParts, CountedEvents, LocalEvents, PostedEvents, RedisCoreEvents, StartError,
@@ -214,6 +216,7 @@ pub async fn module(config: ModuleConfig, shutdown: Shutdown) -> Result<(), Star
     let readiness = app::module_readiness(db.clone(), guard.clone(), redis);
     let router = app::finish(
         module::router(config.name.as_str(), &guard, db, clock)
+            .map_err(|e| StartError::new("module", e))?
             .merge(openapi::router(openapi::module(config.name.as_str()))),
         readiness,
         &config.common.http_settings(),
@@ -451,6 +454,7 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
             bind(args.module_listen, "finance").await?,
             app::finish(
                 module::router("finance", &guard, db.clone(), clock)
+                    .map_err(|e| StartError::new("module", e))?
                     .merge(openapi::router(openapi::module("finance"))),
                 app::module_readiness(db, guard, None),
                 &settings,
