@@ -23,10 +23,11 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use http_body_util::Full;
 use jsonwebtoken::{EncodingKey, Header};
+use kisum_guard::jwks::StaticJwks;
+use kisum_guard::source::{AccessSource, SourceError};
 use kisum_guard::{
-    AccessContext, AccessGuard, AccessSource, Claims, Clock as _, CompanyId, GuardConfig,
-    MembershipId, ModuleKey, PermissionPattern, PermissionSet, Require, SessionId, SourceError,
-    StaticJwks, SystemClock, UserId,
+    AccessContext, AccessGuard, Claims, Clock as _, CompanyId, MembershipId, ModuleKey,
+    PermissionPattern, PermissionSet, Require, SessionId, SystemClock, UserId,
 };
 use tower::{Layer as _, Service, ServiceExt as _};
 
@@ -146,15 +147,20 @@ fn benches(c: &mut Criterion) {
     let Ok(jwks) = serde_json::from_value(serde_json::json!({"keys": [f.jwk.clone()]})) else {
         return;
     };
-    let guard = AccessGuard::new(
-        GuardConfig::new(ISS, AUD),
+    let Ok(guard) = AccessGuard::with_sources(
         Arc::new(StaticJwks::new(jwks)),
         Arc::new(OneContext(f.context.clone())),
-    );
+    )
+    .issuer(ISS)
+    .audience(AUD)
+    .build() else {
+        return;
+    };
+    let Ok(read) = Require::permission("finance.invoices.read") else {
+        return;
+    };
     let bare = tower::service_fn(handler);
-    let guarded = guard
-        .layer(Require::module("finance").permission("finance.invoices.read"))
-        .layer(tower::service_fn(handler));
+    let guarded = guard.require(read).layer(tower::service_fn(handler));
     let warm = token(&f);
     // Warm the keys, the verified-token cache and the context cache.
     let status = rt

@@ -6,8 +6,8 @@
 //! database stays the truth and guards bound staleness with their TTL. Publishing never fails a
 //! request: a Redis outage is logged and the answer stands.
 
-pub use kisum_guard::events::{EventPublisher, NoEvents};
 pub use kisum_guard::{EVENTS_CHANNEL, InvalidationEvent};
+pub use kisum_guard::{EventPublisher, NoEvents};
 
 #[cfg(feature = "redis")]
 pub use self::redis_publisher::RedisEvents;

@@ -1,12 +1,11 @@
-//! Auth in the same process as a guard: [`AccessService`] is a [`kisum_guard::AccessSource`]
-//! and [`TokenService`] a [`kisum_guard::JwksSource`], so `kisum dev` and embedders need no
+//! Auth in the same process as a guard: [`AccessService`] is a
+//! [`kisum_guard::source::AccessSource`] and [`TokenService`] a [`kisum_guard::jwks::JwksSource`], so `kisum dev` and embedders need no
 //! HTTP hop between the guard and Auth.
 
 use async_trait::async_trait;
-use kisum_guard::{
-    AccessContext, AccessSource, JwksDocument, JwksError, JwksSource, SessionId, SourceError,
-    UserId,
-};
+use kisum_guard::jwks::{JwksDocument, JwksError, JwksSource};
+use kisum_guard::source::{AccessSource, SourceError};
+use kisum_guard::{AccessContext, SessionId, UserId};
 
 use crate::access::{AccessError, AccessService};
 use crate::tokens::TokenService;

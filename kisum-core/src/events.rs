@@ -12,7 +12,7 @@ use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 
-pub use kisum_guard::events::{EventPublisher, InvalidationEvent, NoEvents};
+pub use kisum_guard::{EventPublisher, InvalidationEvent, NoEvents};
 
 /// Keeps every event published, in order: for tests and in-process embedding.
 #[derive(Debug, Default)]

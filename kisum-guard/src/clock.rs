@@ -23,7 +23,7 @@ pub fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     clippy::disallowed_methods,
     reason = "cache sizing follows the wall clock, decisions follow the injected Clock"
 )]
-pub fn epoch_seconds() -> i64 {
+pub(crate) fn epoch_seconds() -> i64 {
     Utc::now().timestamp()
 }
 

@@ -6,18 +6,44 @@
 //! statuses, RFC 9457 [`Problem`] documents, typed ids and the [`Clock`]. It depends on no other
 //! Kisum crate and on nothing heavy.
 //!
-//! The guard itself is a [`tower::Layer`]: build one [`AccessGuard`] per service (keys from a
-//! [`JwksSource`], access contexts from an [`AccessSource`]) and put a [`Require`]ment on each
-//! route. The `remote` feature brings Auth's JWKS and internal API over HTTP
-//! (`remote::HttpJwks`, `remote::RemoteAccessSource`), `redis` the shared cache tier and the
-//! `kisum:events` listener, `axum` the extractors ([`Principal`], [`Access`]).
+//! The guard itself is a tower layer: build one [`AccessGuard`] per service and put a
+//! [`Require`]ment on each route. With the `remote` feature the guard is built from Auth's
+//! URLs (`tls` for `https`), `redis` adds the shared cache tier and the `kisum:events`
+//! listener, `axum` the extractors ([`Principal`], [`Access`]) and the HTTP edge
+//! ([`http`]), `test-util` the test kit ([`testing`]) that stands in for Auth.
+//!
+//! ```no_run
+//! # #[cfg(all(feature = "remote", feature = "axum"))]
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! use axum::{Router, routing::get};
+//! use kisum_guard::{Access, AccessGuard, Require, remote::RemoteAuth};
+//!
+//! let auth = RemoteAuth::new("http://auth:8080", "http://auth:8081", "this-service-key");
+//! let guard = AccessGuard::builder(auth).audience("kisum").build()?;
+//! let app: Router = Router::new().route(
+//!     "/v1/finance/invoices",
+//!     get(|a: Access| async move { a.company_id.to_string() })
+//!         .route_layer(guard.require(Require::permission("finance.invoices.read")?)),
+//! );
+//! # Ok(()) }
+//! ```
+//!
+//! # One path per item
+//!
+//! Like axum, the root holds the items nearly every user names — the wire types above, ids,
+//! permissions, service keys, and the guard's [`AccessGuard`], [`Require`], [`Principal`] and
+//! [`Access`] — and everything else lives in exactly one module: [`guard`] (the builder, the
+//! tower layer and service, configuration, the shared tier), [`http`] (the one HTTP edge),
+//! [`jwks`] and [`verify`] (keys and token verification), [`source`] (where access contexts
+//! come from), [`cache`], [`remote`], [`redis`] and [`testing`]. Nothing is reachable by two
+//! paths.
+//!
+//! A guard with sources of your own (here: no keys, nobody is a member):
 //!
 //! ```
 //! use std::sync::Arc;
-//! use kisum_guard::{
-//!     AccessContext, AccessGuard, AccessSource, GuardConfig, Require, SessionId, SourceError,
-//!     StaticJwks, UserId,
-//! };
+//! use kisum_guard::source::{AccessSource, SourceError};
+//! use kisum_guard::{AccessContext, AccessGuard, DenialCode, Require, SessionId, UserId};
 //! use tower::{Layer as _, ServiceExt as _};
 //!
 //! /// Where contexts come from (in production: Auth, in process or over HTTP).
@@ -25,7 +51,7 @@
 //! #[async_trait::async_trait]
 //! impl AccessSource for NoOne {
 //!     async fn resolve(&self, _: UserId, _: SessionId, _: &str) -> Result<AccessContext, SourceError> {
-//!         Err(SourceError::Denied(kisum_guard::DenialCode::NotAMember))
+//!         Err(SourceError::Denied(DenialCode::NotAMember))
 //!     }
 //!     async fn session_active(&self, _: UserId, _: SessionId) -> Result<bool, SourceError> {
 //!         Ok(true)
@@ -34,16 +60,17 @@
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
 //! let keys = serde_json::from_str(r#"{"keys": []}"#)?;
-//! let guard = AccessGuard::new(
-//!     GuardConfig::new("https://auth.example.com", "kisum"),
-//!     Arc::new(StaticJwks::new(keys)),
+//! let guard = AccessGuard::with_sources(
+//!     Arc::new(kisum_guard::jwks::StaticJwks::new(keys)),
 //!     Arc::new(NoOne),
-//! );
+//! )
+//! .issuer("https://auth.example.com")
+//! .build()?;
 //! let handler = tower::service_fn(|_req: http::Request<String>| async {
 //!     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("invoices")))
 //! });
 //! let service = guard
-//!     .layer(Require::module("finance").permission("finance.invoices.read"))
+//!     .require(Require::permission("finance.invoices.read")?)
 //!     .layer(handler);
 //! // No token: 401 with a problem document saying why.
 //! let response = service.oneshot(http::Request::new(String::new())).await?;
@@ -83,29 +110,29 @@
 //! ```
 
 pub mod cache;
-pub mod claims;
-pub mod clock;
-pub mod consistency;
-pub mod context;
-pub mod denial;
-pub mod events;
-#[cfg(feature = "axum")]
-pub mod extract;
+mod claims;
+mod clock;
+mod consistency;
+mod context;
+mod denial;
+mod events;
+pub mod guard;
 pub mod http;
-pub mod ids;
+mod ids;
 pub mod jwks;
-pub mod layer;
-pub mod permission;
+mod permission;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "remote")]
 pub mod remote;
-pub mod service_key;
+mod service_key;
 pub mod source;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod verify;
 
 pub use claims::{ACCESS_TOKEN_TYPE, Claims};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, to_micros};
 pub use consistency::{CONSISTENCY_HEADER, ConsistencyToken, InvalidConsistencyToken};
 pub use context::{AccessContext, Grants};
 pub use denial::{DenialCode, FieldError, PROBLEM_CONTENT_TYPE, Problem};
@@ -113,15 +140,10 @@ pub use events::{
     EVENTS_CHANNEL, EventPublisher, InvalidationEvent, NoEvents, events_channel,
     revoked_session_key,
 };
+pub use guard::{Access, AccessGuard, Principal, Require};
 pub use ids::{
     AddOnKey, COMPANY_MODULE, CORE_MODULE, CompanyId, CompanySlug, DelegationId, InvalidId,
     MembershipId, ModuleKey, OWNER_ROLE, PackageKey, RoleKey, SessionId, UserId,
 };
-pub use jwks::{JwksDocument, JwksError, JwksSource, KeyCache, StaticJwks};
-pub use layer::{
-    Access, AccessGuard, Guard, GuardConfig, GuardLayer, ORG_HEADER, Principal, Require, SharedTier,
-};
 pub use permission::{Permission, PermissionPattern, PermissionSet};
 pub use service_key::{InvalidServiceKeys, Scopes, ServiceKeyRejection, ServiceKeys, ServiceScope};
-pub use source::{AccessSource, SourceError};
-pub use verify::{TokenRejection, TokenVerifier, VerifierConfig};

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::context::AccessContext;
 use crate::events::{InvalidationEvent, events_channel, revoked_session_key};
+use crate::guard::{AccessGuard, SharedTier};
 use crate::ids::SessionId;
-use crate::layer::{AccessGuard, SharedTier};
 
 /// The Redis tier.
 #[derive(Clone)]

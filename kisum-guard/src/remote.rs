@@ -1,15 +1,122 @@
-//! Remote sources (feature `remote`): Auth's JWKS over HTTP and Auth's internal access resolve.
+//! Remote sources (feature `remote`): Auth's JWKS over HTTP and Auth's internal access resolve,
+//! and [`RemoteAuth`], which derives both from Auth's two URLs for
+//! [`AccessGuard::builder`](crate::AccessGuard::builder).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
 
+use std::sync::Arc;
+
 use crate::context::AccessContext;
 use crate::denial::{DenialCode, Problem};
+use crate::guard::BuildError;
 use crate::ids::{SessionId, UserId};
 use crate::jwks::{JwksDocument, JwksError, JwksSource, max_age};
 use crate::source::{AccessSource, SourceError};
+
+/// Where Auth's JWKS is, under its public URL.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// Auth as a service sees it over HTTP: its public URL (tokens' issuer, JWKS at
+/// [`JWKS_PATH`]), its internal URL (access resolve, session state) and this service's key.
+#[derive(Clone)]
+pub struct RemoteAuth {
+    public_url: String,
+    internal_url: String,
+    service_key: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for RemoteAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteAuth")
+            .field("public_url", &self.public_url)
+            .field("internal_url", &self.internal_url)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sources and issuer derived from a [`RemoteAuth`].
+pub(crate) struct Connected {
+    pub(crate) jwks: Arc<dyn JwksSource>,
+    pub(crate) source: Arc<dyn AccessSource>,
+    pub(crate) issuer: String,
+}
+
+impl RemoteAuth {
+    /// Auth at `public_url` (e.g. `https://auth.example.com`) and `internal_url` (e.g.
+    /// `http://auth:8081`), called with `service_key`; every call within 2 seconds.
+    #[must_use]
+    pub fn new(
+        public_url: impl Into<String>,
+        internal_url: impl Into<String>,
+        service_key: impl Into<String>,
+    ) -> Self {
+        Self {
+            public_url: public_url.into(),
+            internal_url: internal_url.into(),
+            service_key: service_key.into(),
+            timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// Every call to Auth within `timeout`.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Checks both URLs and the key, and makes the sources.
+    pub(crate) fn connect(self) -> Result<Connected, BuildError> {
+        let public = checked_url("Auth's public URL", &self.public_url)?;
+        let internal = checked_url("Auth's internal URL", &self.internal_url)?;
+        if self.service_key.trim().is_empty() {
+            return Err(BuildError::InvalidSetting("the service key is empty"));
+        }
+        let client_error = |e: reqwest::Error| BuildError::Client(e.to_string());
+        let jwks =
+            HttpJwks::new(format!("{public}{JWKS_PATH}"), self.timeout).map_err(client_error)?;
+        let source = RemoteAccessSource::new(internal, self.service_key, self.timeout)
+            .map_err(client_error)?;
+        Ok(Connected {
+            jwks: Arc::new(jwks),
+            source: Arc::new(source),
+            issuer: self.public_url,
+        })
+    }
+}
+
+/// `url` without its trailing `/`, when it is `http` (or `https` with the `tls` feature) with a
+/// host and no query or fragment.
+fn checked_url<'a>(name: &'static str, url: &'a str) -> Result<&'a str, BuildError> {
+    let invalid = |reason: &str| BuildError::InvalidUrl {
+        name,
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+    match parsed.scheme() {
+        "http" => {}
+        "https" if cfg!(feature = "tls") => {}
+        "https" => {
+            return Err(BuildError::TlsNotEnabled {
+                url: url.to_owned(),
+            });
+        }
+        _ => return Err(invalid("the scheme must be http or https")),
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("no host"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(invalid("a query or fragment has no place in a base URL"));
+    }
+    Ok(url.trim_end_matches('/'))
+}
 
 fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
@@ -185,5 +292,28 @@ impl AccessSource for RemoteAccessSource {
                 "session lookup answered {s}"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_needs_the_tls_feature() {
+        let checked = checked_url("Auth's public URL", "https://auth.example.com/");
+        #[cfg(feature = "tls")]
+        assert_eq!(checked, Ok("https://auth.example.com"));
+        #[cfg(not(feature = "tls"))]
+        assert_eq!(
+            checked,
+            Err(BuildError::TlsNotEnabled {
+                url: "https://auth.example.com/".into()
+            })
+        );
+        assert_eq!(
+            checked_url("Auth's internal URL", "http://auth:8081/"),
+            Ok("http://auth:8081")
+        );
     }
 }

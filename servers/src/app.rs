@@ -13,9 +13,10 @@ use kisum_auth::ratelimit::{RateLimiter, RedisRateLimiterConfig};
 use kisum_auth::{AuthStore, EntitlementSource};
 use kisum_core::audit::CoreAudit;
 use kisum_core::{CoreStore, EntitlementService};
-use kisum_guard::{
-    AccessGuard, AccessSource, Clock, CompanyId, GuardConfig, InvalidationEvent, JwksSource,
-};
+use kisum_guard::guard::BuildError;
+use kisum_guard::jwks::JwksSource;
+use kisum_guard::source::AccessSource;
+use kisum_guard::{AccessGuard, Clock, CompanyId, InvalidationEvent};
 
 use crate::config::RedisConfig;
 use crate::ops::{CheckStatus, Readiness, check_fn};
@@ -304,7 +305,7 @@ pub fn core_readiness(service: EntitlementService, redis: Option<&RedisConfig>) 
 /// A guard over `jwks` and `source`, with the Redis tier and listener when configured.
 ///
 /// # Errors
-/// A malformed Redis URL.
+/// A malformed Redis URL, an empty issuer or audience.
 pub fn guard(
     issuer: &str,
     audience: &str,
@@ -314,22 +315,18 @@ pub fn guard(
     redis: Option<&RedisConfig>,
     clock: Arc<dyn Clock>,
 ) -> Result<AccessGuard, StartError> {
-    let config = GuardConfig::new(issuer, audience).access_ttl(access_ttl);
-    let mut guard = AccessGuard::new(config, jwks, source);
+    let mut builder = AccessGuard::with_sources(jwks, source)
+        .issuer(issuer)
+        .audience(audience)
+        .access_ttl(access_ttl)
+        .clock(clock);
     if let Some(r) = redis {
-        let tier = kisum_guard::redis::RedisTier::new(
-            r.url.expose(),
-            &r.prefix,
-            access_ttl.max(Duration::from_secs(60)),
-            Duration::from_millis(100),
-            clock,
-        )
-        .map_err(|e| StartError::new("redis", e))?;
-        guard = guard.with_shared_tier(Arc::new(tier));
-        kisum_guard::redis::spawn_listener(r.url.expose(), &r.prefix, guard.clone())
-            .map_err(|e| StartError::new("redis", e))?;
+        builder = builder.redis(r.url.expose()).redis_prefix(&r.prefix);
     }
-    Ok(guard)
+    builder.build().map_err(|e| match e {
+        BuildError::Redis(_) | BuildError::NoRuntime => StartError::new("redis", e),
+        e => StartError::new("guard", e),
+    })
 }
 
 /// Readiness of a module backend: its database (required), Auth's keys (required: without

@@ -14,11 +14,13 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use kisum_core::sql::{EmbeddedMigration, MigrationSet};
-use kisum_guard::{Access, AccessGuard, Clock, CompanyId, Principal, Problem, Require, UserId};
+use kisum_guard::{
+    Access, AccessGuard, Clock, CompanyId, InvalidId, Principal, Problem, Require, UserId,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -422,21 +424,30 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-/// The module's public router: invoices of `module`, each route behind `guard`.
-pub fn router(module: &str, guard: &AccessGuard, db: InvoiceDb, clock: Arc<dyn Clock>) -> Router {
-    let read_perm = format!("{module}.invoices.read");
-    let write_perm = format!("{module}.invoices.write");
+/// The module's public router: invoices of `module`, each route behind `guard` (its
+/// permission, `{module}.invoices.read` or `.write`, implies the module).
+///
+/// # Errors
+/// `module` does not make valid permission keys.
+pub fn router(
+    module: &str,
+    guard: &AccessGuard,
+    db: InvoiceDb,
+    clock: Arc<dyn Clock>,
+) -> Result<Router, InvalidId> {
+    let read = guard.require(Require::permission(&format!("{module}.invoices.read"))?);
+    let write = guard.require(Require::permission(&format!("{module}.invoices.write"))?);
     let state = ModuleState { db, clock };
     let base = format!("/v1/{module}/invoices");
     let read = Router::new()
         .route(&base, get(list))
         .route(&format!("{base}/{{id}}"), get(get_one))
-        .route_layer(guard.layer(Require::module(module).permission(&read_perm)));
-    let write = Router::new()
-        .route(&base, axum::routing::post(create))
-        .route_layer(guard.layer(Require::module(module).permission(&write_perm)));
+        .route_layer(read);
+    let write = Router::new().route(&base, post(create)).route_layer(write);
     // Problem documents carry the request id, as Auth's and Core's do.
-    kisum_guard::http::with_request_ids(read.merge(write).with_state(state))
+    Ok(kisum_guard::http::with_request_ids(
+        read.merge(write).with_state(state),
+    ))
 }
 
 impl IntoResponse for DbError {

@@ -429,7 +429,7 @@ pub fn layers(router: Router, settings: &HttpSettings) -> Router {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             REQUEST_ID_HEADER,
-            HeaderName::from_static(kisum_guard::layer::ORG_HEADER),
+            HeaderName::from_static(kisum_guard::guard::ORG_HEADER),
             HeaderName::from_static(kisum_guard::CONSISTENCY_HEADER),
         ])
         .expose_headers([

@@ -11,8 +11,10 @@ use clap::Args;
 use kisum_auth::keys::{KeyRing, SigningAlgorithm, generate_into};
 use kisum_core::admin::CoreAdmin;
 use kisum_core::{CoreState, EntitlementService};
+use kisum_guard::jwks::JwksSource;
 use kisum_guard::remote::{HttpJwks, RemoteAccessSource};
-use kisum_guard::{AccessSource, Clock, JwksSource, ServiceKeys, SystemClock};
+use kisum_guard::source::AccessSource;
+use kisum_guard::{Clock, ServiceKeys, SystemClock};
 
 use crate::app::{self, AuthBuilder, CountedEvents, LocalEvents, PostedEvents, StartError};
 use crate::config::{AuthConfig, CoreConfig, ModuleConfig};
@@ -218,6 +220,7 @@ pub async fn module(config: ModuleConfig, shutdown: Shutdown) -> Result<(), Star
     let readiness = app::module_readiness(db.clone(), guard.clone(), redis);
     let router = app::finish(
         module::router(config.name.as_str(), &guard, db, clock)
+            .map_err(|e| StartError::new("module", e))?
             .merge(openapi::router(openapi::module(config.name.as_str()))),
         readiness,
         &config.common.http_settings(),
@@ -459,6 +462,7 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
             bind(args.module_listen, "finance").await?,
             app::finish(
                 module::router("finance", &guard, db.clone(), clock)
+                    .map_err(|e| StartError::new("module", e))?
                     .merge(openapi::router(openapi::module("finance"))),
                 app::module_readiness(db, guard, None),
                 &settings,

@@ -195,7 +195,7 @@ impl CoreAudit for MemoryCoreAudit {
             return Err(StoreError::conflict("audit record id already exists"));
         }
         records.push(CoreAuditRecord {
-            at: kisum_guard::clock::to_micros(record.at),
+            at: kisum_guard::to_micros(record.at),
             ..record.clone()
         });
         Ok(())

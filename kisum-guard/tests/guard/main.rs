@@ -16,6 +16,8 @@
 )]
 
 mod access;
+mod builder;
+mod org;
 mod outages;
 mod planted;
 mod redis;

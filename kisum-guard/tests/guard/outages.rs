@@ -1,4 +1,3 @@
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
@@ -17,10 +16,10 @@ async fn auth_unreachable_cached_keys_and_contexts_serve_within_the_ttl_then_503
         StatusCode::OK
     );
     let started = Instant::now();
-    w.source.down.store(true, Ordering::SeqCst);
-    w.jwks.down.store(true, Ordering::SeqCst);
+    w.source.set_down(true);
+    w.jwks.set_down(true);
     // A new token (new signature work) still verifies with the last good keys.
-    let fresh = w.key.sign(&claims(w.user, w.session));
+    let fresh = w.key().signed(&claims(w.user, w.session));
     let a = call(&app, "/invoices", Some(&fresh), Some("acme")).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert!(started.elapsed() < ttl, "the check ran within the TTL");
@@ -31,7 +30,7 @@ async fn auth_unreachable_cached_keys_and_contexts_serve_within_the_ttl_then_503
         (StatusCode::SERVICE_UNAVAILABLE, "access_unavailable")
     );
     // Back up: answers again at once.
-    w.source.down.store(false, Ordering::SeqCst);
+    w.source.set_down(false);
     assert_eq!(
         call(&app, "/invoices", Some(&fresh), Some("acme"))
             .await
@@ -56,7 +55,7 @@ async fn without_events_a_revocation_is_seen_within_the_ttl() {
         StatusCode::OK
     );
     let revoked_at = Instant::now();
-    w.source.revoked.lock().unwrap().insert(w.session);
+    w.source.revoke(w.session);
     let mut denied = None;
     while revoked_at.elapsed() < ttl * 4 {
         let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;

@@ -2,11 +2,11 @@
 //! in the in-process tier and in the shared tier, its `user_id` must be the token's `sub` and its
 //! `session_id` the token's `sid`, whatever key it was found under; anything else is a miss.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
-use kisum_guard::{AccessContext, InvalidationEvent, SessionId, SharedTier, UserId};
+use kisum_guard::guard::SharedTier;
+use kisum_guard::{AccessContext, InvalidationEvent, SessionId, UserId};
 
 use crate::support::*;
 
@@ -51,10 +51,10 @@ async fn the_memory_tier_does_not_serve_a_context_to_another_user_with_the_same_
     let app = w.app();
     let ok = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
-    assert_eq!(w.source.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(w.source.calls(), 1);
     // A properly signed token for another user that carries the member's `sid`: its cache key
     // is the member's, but the member's context is not its own.
-    let intruder = w.key.sign(&claims(UserId::new(), w.session));
+    let intruder = w.key().signed(&claims(UserId::new(), w.session));
     let a = call(&app, "/invoices", Some(&intruder), Some("acme")).await;
     assert_eq!(
         (a.status, a.code().as_str()),
@@ -62,9 +62,9 @@ async fn the_memory_tier_does_not_serve_a_context_to_another_user_with_the_same_
         "answered by the source, not from the member's cached context: {}",
         a.body
     );
-    assert_eq!(w.source.calls.load(Ordering::SeqCst), 2, "a miss");
+    assert_eq!(w.source.calls(), 2, "a miss");
     // With the source down the intruder gets nothing cached either.
-    w.source.down.store(true, Ordering::SeqCst);
+    w.source.set_down(true);
     let a = call(&app, "/invoices", Some(&intruder), Some("acme")).await;
     assert_eq!(
         (a.status, a.code().as_str()),
@@ -79,10 +79,10 @@ async fn the_memory_tier_does_not_serve_a_context_to_another_user_with_the_same_
 async fn the_shared_tier_does_not_serve_another_users_or_sessions_context_under_the_key() {
     let tier = Arc::new(PlantedTier::default());
     let t = tier.clone();
-    let w = World::build(|c| c, |g| g.with_shared_tier(t));
+    let w = World::build(|c| c, |g| g.shared_tier(t));
     let app = w.app();
     // Only the shared tier can answer: the source is down and the memory tier is empty.
-    w.source.down.store(true, Ordering::SeqCst);
+    w.source.set_down(true);
     for (who, planted) in [
         (
             "another user, same sid",
@@ -108,7 +108,7 @@ async fn the_shared_tier_does_not_serve_another_users_or_sessions_context_under_
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     // Now in the memory tier too, and not served from there to another user with the sid.
     tier.plant(planted_for(&w, UserId::new(), w.session));
-    let intruder = w.key.sign(&claims(UserId::new(), w.session));
+    let intruder = w.key().signed(&claims(UserId::new(), w.session));
     let a = call(&app, "/invoices", Some(&intruder), Some("acme")).await;
     assert_eq!(
         (a.status, a.code().as_str()),

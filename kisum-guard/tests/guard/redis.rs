@@ -74,7 +74,7 @@ async fn revocation_and_entitlement_changes_are_denied_within_100ms() {
     // A long TTL: only the pushed event can explain a fast denial.
     let w = World::build(
         |c| c.access_ttl(Duration::from_secs(600)),
-        |g| g.with_shared_tier(tier(&url(), &p)),
+        |g| g.shared_tier(tier(&url(), &p)),
     );
     let listener = spawn_listener(&url(), &prefix, w.guard.clone()).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await; // subscribed
@@ -142,7 +142,7 @@ async fn revocation_and_entitlement_changes_are_denied_within_100ms() {
 )]
 async fn the_shared_tier_serves_other_guards_and_respects_floors_and_markers() {
     let prefix = prefix();
-    let a = World::build(|c| c, |g| g.with_shared_tier(tier(&url(), &prefix)));
+    let a = World::build(|c| c, |g| g.shared_tier(tier(&url(), &prefix)));
     let app_a = a.app();
     assert_eq!(
         call(&app_a, "/invoices", Some(&a.token), Some("acme"))
@@ -150,17 +150,12 @@ async fn the_shared_tier_serves_other_guards_and_respects_floors_and_markers() {
             .status,
         StatusCode::OK
     );
-    assert_eq!(a.source.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(a.source.calls(), 1);
     // A second guard (another replica) over the same Redis, whose source is down: served from L2.
-    let b = kisum_guard::AccessGuard::new(
-        kisum_guard::GuardConfig::new(ISS, AUD),
-        a.jwks.clone(),
-        Arc::new(FakeSource {
-            down: true.into(),
-            ..Default::default()
-        }),
-    )
-    .with_shared_tier(tier(&url(), &prefix));
+    let b = guard_over(a.jwks.clone(), down_source())
+        .shared_tier(tier(&url(), &prefix))
+        .build()
+        .unwrap();
     let app_b = app(&b);
     let r = call(&app_b, "/invoices", Some(&a.token), Some("acme")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -170,15 +165,10 @@ async fn the_shared_tier_serves_other_guards_and_respects_floors_and_markers() {
         company_id: a.company,
     })
     .await;
-    let c = kisum_guard::AccessGuard::new(
-        kisum_guard::GuardConfig::new(ISS, AUD),
-        a.jwks.clone(),
-        Arc::new(FakeSource {
-            down: true.into(),
-            ..Default::default()
-        }),
-    )
-    .with_shared_tier(tier(&url(), &prefix));
+    let c = guard_over(a.jwks.clone(), down_source())
+        .shared_tier(tier(&url(), &prefix))
+        .build()
+        .unwrap();
     let r = call(&app(&c), "/invoices", Some(&a.token), Some("acme")).await;
     assert_eq!(
         (r.status, r.code().as_str()),
@@ -193,8 +183,8 @@ async fn the_shared_tier_serves_other_guards_and_respects_floors_and_markers() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let d = World::build(|cfg| cfg, |g| g.with_shared_tier(tier(&url(), &prefix)));
-    let token = d.key.sign(&claims(a.user, a.session));
+    let d = World::build(|cfg| cfg, |g| g.shared_tier(tier(&url(), &prefix)));
+    let token = d.key().signed(&claims(a.user, a.session));
     let appd = d.app();
     let r = call(&appd, "/me", Some(&token), None).await;
     assert_eq!(
@@ -207,7 +197,7 @@ async fn the_shared_tier_serves_other_guards_and_respects_floors_and_markers() {
 async fn redis_down_changes_no_answer() {
     let prefix = prefix();
     let dead = "redis://127.0.0.1:1";
-    let w = World::build(|c| c, |g| g.with_shared_tier(tier(dead, &prefix)));
+    let w = World::build(|c| c, |g| g.shared_tier(tier(dead, &prefix)));
     let _listener = spawn_listener(dead, &prefix, w.guard.clone()).unwrap();
     let app = w.app();
     let ok = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
@@ -227,12 +217,10 @@ async fn redis_down_changes_no_answer() {
 )]
 async fn a_context_planted_in_redis_for_another_user_or_session_is_not_served() {
     let prefix = prefix();
-    let w = World::build(|c| c, |g| g.with_shared_tier(tier(&url(), &prefix)));
+    let w = World::build(|c| c, |g| g.shared_tier(tier(&url(), &prefix)));
     let app = w.app();
     // Only Redis can answer: the source is down and the memory tier is empty.
-    w.source
-        .down
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    w.source.set_down(true);
     let client = redis::Client::open(url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let pointer = format!("{prefix}access-session:{}:acme", w.session);

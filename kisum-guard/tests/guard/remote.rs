@@ -8,8 +8,9 @@ use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use kisum_guard::DenialCode;
 use kisum_guard::remote::{HttpJwks, RemoteAccessSource};
-use kisum_guard::{AccessGuard, AccessSource, DenialCode, GuardConfig, SourceError};
+use kisum_guard::source::{AccessSource, SourceError};
 
 use crate::support::*;
 
@@ -26,7 +27,7 @@ async fn serve(router: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
 async fn http_jwks_is_cached_per_max_age_and_kept_when_auth_goes_away() {
     let w = World::new();
     let hits = Arc::new(AtomicU64::new(0));
-    let body = serde_json::json!({"keys": [w.key.jwk.clone()]});
+    let body = serde_json::json!({"keys": [w.key().jwk().clone()]});
     let h = hits.clone();
     let (base, server) = serve(axum::Router::new().route(
         "/.well-known/jwks.json",
@@ -44,7 +45,7 @@ async fn http_jwks_is_cached_per_max_age_and_kept_when_auth_goes_away() {
         )
         .unwrap(),
     );
-    let guard = AccessGuard::new(GuardConfig::new(ISS, AUD), jwks, w.source.clone());
+    let guard = guard_over(jwks, w.source.clone()).build().unwrap();
     let app = app(&guard);
     assert_eq!(
         call(&app, "/me", Some(&w.token), None).await.status,
@@ -52,7 +53,7 @@ async fn http_jwks_is_cached_per_max_age_and_kept_when_auth_goes_away() {
     );
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     for _ in 0..3 {
-        let t = w.key.sign(&claims(w.user, w.session));
+        let t = w.key().signed(&claims(w.user, w.session));
         assert_eq!(
             call(&app, "/me", Some(&t), None).await.status,
             StatusCode::OK
@@ -60,7 +61,7 @@ async fn http_jwks_is_cached_per_max_age_and_kept_when_auth_goes_away() {
     }
     assert_eq!(hits.load(Ordering::SeqCst), 1, "fresh keys: no refetch");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let t = w.key.sign(&claims(w.user, w.session));
+    let t = w.key().signed(&claims(w.user, w.session));
     assert_eq!(
         call(&app, "/me", Some(&t), None).await.status,
         StatusCode::OK
@@ -73,7 +74,7 @@ async fn http_jwks_is_cached_per_max_age_and_kept_when_auth_goes_away() {
     );
     server.abort();
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let t = w.key.sign(&claims(w.user, w.session));
+    let t = w.key().signed(&claims(w.user, w.session));
     assert_eq!(
         call(&app, "/me", Some(&t), None).await.status,
         StatusCode::OK,
@@ -84,7 +85,7 @@ async fn http_jwks_is_cached_per_max_age_and_kept_when_auth_goes_away() {
 #[tokio::test]
 async fn remote_access_source_maps_answers_denials_and_outages() {
     let w = World::new();
-    let ctx = w.source.contexts.lock().unwrap()[&w.session].clone();
+    let ctx = w.context();
     let c = ctx.clone();
     let (base, server) = serve(axum::Router::new()
         .route(

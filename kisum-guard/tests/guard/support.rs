@@ -1,79 +1,28 @@
 //! Test support: signing keys, token minting, a fake access source, a test app.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use async_trait::async_trait;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::{get, post};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{EncodingKey, Header};
+use kisum_guard::guard::{AccessGuardBuilder, GuardConfig};
+use kisum_guard::jwks::JwksSource;
+use kisum_guard::source::AccessSource;
+use kisum_guard::testing::member_context;
 use kisum_guard::{
-    Access, AccessContext, AccessGuard, AccessSource, Claims, CompanyId, GuardConfig, JwksDocument,
-    JwksError, JwksSource, MembershipId, ModuleKey, PermissionPattern, PermissionSet, Principal,
-    Require, SessionId, SourceError, StaticJwks, UserId,
+    Access, AccessContext, AccessGuard, Claims, Clock as _, CompanyId, Principal, Require,
+    SessionId, UserId,
 };
 use tower::ServiceExt as _;
 
-pub const ISS: &str = "https://auth.test";
-pub const AUD: &str = "kisum";
-
-/// An ES256 signing key and its public JWK.
-pub struct TestKey {
-    pub kid: String,
-    pub encoding: EncodingKey,
-    pub jwk: serde_json::Value,
-    pub public: Vec<u8>,
-}
-
-impl TestKey {
-    pub fn new(kid: &str) -> Self {
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
-        let public = pair.public_key().as_ref().to_vec();
-        let jwk = serde_json::json!({
-            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
-            "x": URL_SAFE_NO_PAD.encode(&public[1..33]),
-            "y": URL_SAFE_NO_PAD.encode(&public[33..65]),
-        });
-        Self {
-            kid: kid.to_owned(),
-            encoding: EncodingKey::from_ec_der(pkcs8.as_ref()),
-            jwk,
-            public,
-        }
-    }
-
-    pub fn sign(&self, claims: &Claims) -> String {
-        let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
-        header.kid = Some(self.kid.clone());
-        header.typ = Some("at+jwt".into());
-        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
-    }
-}
-
-pub fn jwks(keys: &[&TestKey]) -> JwkSet {
-    serde_json::from_value(serde_json::json!({
-        "keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()
-    }))
-    .unwrap()
-}
+pub use kisum_guard::testing::{
+    FakeSource, TEST_AUDIENCE as AUD, TEST_ISSUER as ISS, TestAuth, TestJwks, TestKey,
+    jwk_set as jwks,
+};
 
 pub fn now() -> chrono::DateTime<chrono::Utc> {
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "tokens must be valid by the wall clock"
-    )]
-    chrono::Utc::now()
+    kisum_guard::SystemClock.now()
 }
 
 pub fn claims(user: UserId, session: SessionId) -> Claims {
@@ -87,66 +36,11 @@ pub fn claims(user: UserId, session: SessionId) -> Claims {
     )
 }
 
-/// A JWKS source that can be taken down.
-pub struct FlakyJwks {
-    pub inner: StaticJwks,
-    pub down: AtomicBool,
-}
-
-#[async_trait]
-impl JwksSource for FlakyJwks {
-    async fn fetch(&self) -> Result<JwksDocument, JwksError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(JwksError("connection refused".into()));
-        }
-        self.inner.fetch().await
-    }
-}
-
-/// An access source over a map, that can be taken down.
-#[derive(Default)]
-pub struct FakeSource {
-    pub contexts: Mutex<HashMap<SessionId, AccessContext>>,
-    pub revoked: Mutex<HashSet<SessionId>>,
-    pub down: AtomicBool,
-    pub calls: AtomicU64,
-}
-
-#[async_trait]
-impl AccessSource for FakeSource {
-    async fn resolve(
-        &self,
-        user_id: UserId,
-        session_id: SessionId,
-        org: &str,
-    ) -> Result<AccessContext, SourceError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        if self.down.load(Ordering::SeqCst) {
-            return Err(SourceError::Unavailable("auth unreachable".into()));
-        }
-        if self.revoked.lock().unwrap().contains(&session_id) {
-            return Err(SourceError::Denied(kisum_guard::DenialCode::SessionRevoked));
-        }
-        if org != "acme" {
-            return Err(SourceError::Denied(kisum_guard::DenialCode::OrgUnknown));
-        }
-        let ctx = self.contexts.lock().unwrap().get(&session_id).cloned();
-        match ctx {
-            Some(c) if c.user_id == user_id => Ok(AccessContext {
-                computed_at: now(),
-                ..c
-            }),
-            _ => Err(SourceError::Denied(kisum_guard::DenialCode::NotAMember)),
-        }
-    }
-
-    async fn session_active(&self, _user: UserId, session: SessionId) -> Result<bool, SourceError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        if self.down.load(Ordering::SeqCst) {
-            return Err(SourceError::Unavailable("auth unreachable".into()));
-        }
-        Ok(!self.revoked.lock().unwrap().contains(&session))
-    }
+/// A source that is down.
+pub fn down_source() -> Arc<FakeSource> {
+    let source = FakeSource::new();
+    source.set_down(true);
+    Arc::new(source)
 }
 
 pub fn context(
@@ -157,35 +51,14 @@ pub fn context(
     entitled: &[&str],
     permissions: &[&str],
 ) -> AccessContext {
-    let set = |m: &[&str]| -> BTreeSet<ModuleKey> {
-        m.iter().map(|m| ModuleKey::new(m).unwrap()).collect()
-    };
-    let mut perms = PermissionSet::new();
-    for p in permissions {
-        perms.insert(PermissionPattern::new(p).unwrap());
-    }
-    AccessContext {
-        user_id: user,
-        session_id: session,
-        company_id: company,
-        membership_id: MembershipId::new(),
-        roles: vec![],
-        modules: set(modules),
-        entitled_modules: set(entitled),
-        permissions: perms,
-        core_app_visible: false,
-        access_version: 1,
-        entitlement_version: 1,
-        computed_at: now(),
-        valid_until: None,
-    }
+    member_context(user, session, company, modules, entitled, permissions).unwrap()
 }
 
-/// A guard with a static key, a fake source and one signed-in member of `acme` who may read
-/// finance invoices.
+/// A guard over the test kit's Auth, with one signed-in member of `acme` who may read
+/// finance invoices (and is entitled to, but not granted, `market`).
 pub struct World {
-    pub key: TestKey,
-    pub jwks: Arc<FlakyJwks>,
+    pub auth: TestAuth,
+    pub jwks: Arc<TestJwks>,
     pub source: Arc<FakeSource>,
     pub guard: AccessGuard,
     pub user: UserId,
@@ -205,22 +78,13 @@ impl World {
 
     pub fn build(
         f: impl FnOnce(GuardConfig) -> GuardConfig,
-        g: impl FnOnce(AccessGuard) -> AccessGuard,
+        g: impl FnOnce(AccessGuardBuilder) -> AccessGuardBuilder,
     ) -> Self {
-        let key = TestKey::new("k1");
-        let jwks = Arc::new(FlakyJwks {
-            inner: StaticJwks::new(jwks(&[&key])),
-            down: AtomicBool::new(false),
-        });
-        let source = Arc::new(FakeSource::default());
-        let guard = g(AccessGuard::new(
-            f(GuardConfig::new(ISS, AUD)),
-            jwks.clone(),
-            source.clone(),
-        ));
+        let auth = TestAuth::new().unwrap();
+        let guard = g(auth.guard().configure(f)).build().unwrap();
         let (user, session, company) = (UserId::new(), SessionId::new(), CompanyId::new());
-        source.contexts.lock().unwrap().insert(
-            session,
+        auth.source().grant(
+            "acme",
             context(
                 user,
                 session,
@@ -230,11 +94,11 @@ impl World {
                 &["finance.invoices.read"],
             ),
         );
-        let token = key.sign(&claims(user, session));
+        let token = auth.token(user, session).unwrap();
         Self {
-            key,
-            jwks,
-            source,
+            jwks: auth.jwks().clone(),
+            source: auth.source().clone(),
+            auth,
             guard,
             user,
             session,
@@ -243,10 +107,16 @@ impl World {
         }
     }
 
-    pub fn set_context(&self, f: impl FnOnce(&mut AccessContext)) {
-        let mut map = self.source.contexts.lock().unwrap();
-        let c = map.get_mut(&self.session).unwrap();
-        f(c);
+    pub fn key(&self) -> &TestKey {
+        self.auth.key()
+    }
+
+    pub fn context(&self) -> AccessContext {
+        self.source.context(self.session).unwrap()
+    }
+
+    pub fn set_context(&self, f: impl FnMut(&mut AccessContext)) {
+        self.source.update(self.session, f);
     }
 
     pub fn app(&self) -> Router {
@@ -254,60 +124,88 @@ impl World {
     }
 }
 
+/// A guard over `jwks` and `source` with the test issuer and audience.
+pub fn guard_over(jwks: Arc<dyn JwksSource>, source: Arc<dyn AccessSource>) -> AccessGuardBuilder {
+    AccessGuard::with_sources(jwks, source)
+        .issuer(ISS)
+        .audience(AUD)
+}
+
+/// Sign with the test key, unwrapped.
+pub trait SignExt {
+    fn signed(&self, claims: &Claims) -> String;
+}
+
+impl SignExt for TestKey {
+    fn signed(&self, claims: &Claims) -> String {
+        self.sign(claims).unwrap()
+    }
+}
+
+/// One router per requirement, each under `Router::route_layer`.
 pub fn app(guard: &AccessGuard) -> Router {
-    let read = Router::new()
-        .route(
-            "/invoices",
-            get(|p: Principal, a: Access| async move {
-                format!("{} {} {}", p.user_id, a.company_id, a.access_version)
-            }),
-        )
-        .route_layer(guard.layer(Require::module("finance").permission("finance.invoices.read")));
-    let write = Router::new()
-        .route("/invoices/new", post(|| async { "created" }))
-        .route_layer(guard.layer(Require::module("finance").permission("finance.invoices.write")));
-    let any = Router::new()
-        .route("/any", get(|| async { "any" }))
-        .route_layer(guard.layer(Require::any_permission([
-            "finance.invoices.write",
-            "finance.invoices.read",
-        ])));
-    let market = Router::new()
-        .route("/market", get(|| async { "market" }))
-        .route_layer(guard.layer(Require::module("market")));
-    let touring = Router::new()
-        .route("/touring", get(|| async { "touring" }))
-        .route_layer(guard.layer(Require::module("touring")));
-    let me = Router::new()
-        .route(
-            "/me",
-            get(|p: Principal| async move { p.user_id.to_string() }),
-        )
-        .route(
-            "/me/access",
-            get(|a: Access| async move { a.company_id.to_string() }),
-        )
-        .route_layer(guard.layer(Require::authenticated()));
-    let public = Router::new()
-        .route(
-            "/public",
-            get(|p: Option<Principal>| async move {
-                p.map_or_else(|| "anonymous".to_owned(), |p| p.user_id.to_string())
-            }),
-        )
-        .route_layer(guard.layer(Require::optional()));
-    let broken = Router::new()
-        .route("/broken", get(|| async { "never" }))
-        .route_layer(guard.layer(Require::authenticated().permission("nodot")));
+    let guarded = |require: Require, routes: Router| routes.route_layer(guard.require(require));
+    let invoices = || {
+        get(|p: Principal, a: Access| async move {
+            format!("{} {} {}", p.user_id, a.company_id, a.access_version)
+        })
+    };
+    let read = || Require::permission("finance.invoices.read").unwrap();
+    let write = || Require::permission("finance.invoices.write").unwrap();
     Router::new()
-        .merge(read)
-        .merge(write)
-        .merge(any)
-        .merge(market)
-        .merge(touring)
-        .merge(me)
-        .merge(public)
-        .merge(broken)
+        .merge(guarded(
+            read(),
+            Router::new().route("/invoices", invoices()),
+        ))
+        .merge(guarded(
+            write(),
+            Router::new().route("/invoices/new", post(|| async { "created" })),
+        ))
+        .merge(guarded(
+            Require::any_permission(["finance.invoices.write", "finance.invoices.read"]).unwrap(),
+            Router::new().route("/any", get(|| async { "any" })),
+        ))
+        .merge(guarded(
+            Require::module("market").unwrap(),
+            Router::new().route("/market", get(|| async { "market" })),
+        ))
+        .merge(guarded(
+            Require::module("touring").unwrap(),
+            Router::new().route("/touring", get(|| async { "touring" })),
+        ))
+        // The company from the path instead of `X-Org`.
+        .merge(guarded(
+            read().org_in_path("org"),
+            Router::new().route("/companies/{org}/invoices", invoices()),
+        ))
+        .merge(guarded(
+            write().org_in_path("company"),
+            Router::new().route(
+                "/companies/{company}/invoices/new",
+                post(|| async { "created" }),
+            ),
+        ))
+        .merge(guarded(
+            Require::authenticated(),
+            Router::new()
+                .route(
+                    "/me",
+                    get(|p: Principal| async move { p.user_id.to_string() }),
+                )
+                .route(
+                    "/me/access",
+                    get(|a: Access| async move { a.company_id.to_string() }),
+                ),
+        ))
+        .merge(guarded(
+            Require::optional(),
+            Router::new().route(
+                "/public",
+                get(|p: Option<Principal>| async move {
+                    p.map_or_else(|| "anonymous".to_owned(), |p| p.user_id.to_string())
+                }),
+            ),
+        ))
         .route(
             "/unguarded",
             get(|p: Principal| async move { p.user_id.to_string() }),

@@ -47,7 +47,10 @@ async fn hs256_signed_with_the_public_key_is_refused() {
     let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
     header.kid = Some("k1".into());
     header.typ = Some("at+jwt".into());
-    for secret in [w.key.public.clone(), w.key.jwk.to_string().into_bytes()] {
+    for secret in [
+        w.key().public_key().to_vec(),
+        serde_json::to_vec(w.key().jwk()).unwrap(),
+    ] {
         let token = jsonwebtoken::encode(
             &header,
             &claims(w.user, w.session),
@@ -77,14 +80,20 @@ async fn expired_and_not_yet_valid_tokens_are_refused_beyond_the_leeway() {
     let w = World::new();
     let mut c = claims(w.user, w.session);
     c.exp = now().timestamp() - 31;
-    refused(&w, &w.key.sign(&c), "expired").await;
+    refused(&w, &w.key().signed(&c), "expired").await;
     let mut c = claims(w.user, w.session);
     c.nbf = now().timestamp() + 120;
-    refused(&w, &w.key.sign(&c), "not yet valid").await;
+    refused(&w, &w.key().signed(&c), "not yet valid").await;
     // Within the 30 s leeway: accepted.
     let mut c = claims(w.user, w.session);
     c.exp = now().timestamp() - 5;
-    let a = call(&w.app(), "/invoices", Some(&w.key.sign(&c)), Some("acme")).await;
+    let a = call(
+        &w.app(),
+        "/invoices",
+        Some(&w.key().signed(&c)),
+        Some("acme"),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::OK);
 }
 
@@ -95,20 +104,22 @@ async fn wrong_issuer_audience_and_type_are_refused() {
         iss: "https://evil.test".into(),
         ..claims(w.user, w.session)
     };
-    refused(&w, &w.key.sign(&c), "iss").await;
+    refused(&w, &w.key().signed(&c), "iss").await;
     let c = Claims {
         aud: "other".into(),
         ..claims(w.user, w.session)
     };
-    refused(&w, &w.key.sign(&c), "aud").await;
+    refused(&w, &w.key().signed(&c), "aud").await;
     let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
     header.kid = Some("k1".into());
     header.typ = Some("JWT".into());
-    let token = jsonwebtoken::encode(&header, &claims(w.user, w.session), &w.key.encoding).unwrap();
+    let token =
+        jsonwebtoken::encode(&header, &claims(w.user, w.session), w.key().encoding_key()).unwrap();
     refused(&w, &token, "typ").await;
     header.typ = Some("at+jwt".into());
     header.jku = Some("https://evil.test/jwks.json".into());
-    let token = jsonwebtoken::encode(&header, &claims(w.user, w.session), &w.key.encoding).unwrap();
+    let token =
+        jsonwebtoken::encode(&header, &claims(w.user, w.session), w.key().encoding_key()).unwrap();
     refused(&w, &token, "jku").await;
 }
 
@@ -154,16 +165,18 @@ async fn an_unknown_kid_causes_one_refetch_then_401_without_more_fetches() {
             .status,
         StatusCode::OK
     );
-    assert_eq!(w.jwks.inner.fetches(), 1);
-    let ghost = TestKey::new("ghost");
-    let token = ghost.sign(&claims(w.user, w.session));
+    assert_eq!(w.jwks.fetches(), 1);
+    let ghost = TestKey::new("ghost").unwrap();
+    let token = ghost.signed(&claims(w.user, w.session));
     refused(&w, &token, "unknown kid").await;
-    assert_eq!(w.jwks.inner.fetches(), 2, "one refetch for the unknown kid");
+    assert_eq!(w.jwks.fetches(), 2, "one refetch for the unknown kid");
     for _ in 0..5 {
-        let t = TestKey::new("ghost2").sign(&claims(w.user, w.session));
+        let t = TestKey::new("ghost2")
+            .unwrap()
+            .signed(&claims(w.user, w.session));
         refused(&w, &t, "unknown kid again").await;
     }
-    assert_eq!(w.jwks.inner.fetches(), 2, "rate-limited: no further fetch");
+    assert_eq!(w.jwks.fetches(), 2, "rate-limited: no further fetch");
 }
 
 #[tokio::test]
@@ -171,19 +184,19 @@ async fn rotation_in_the_middle_of_traffic_fails_no_request() {
     let w =
         World::with_config(|c| c.jwks_min_refetch_interval(std::time::Duration::from_millis(50)));
     let app = w.app();
-    let next = TestKey::new("k2");
+    let next = TestKey::new("k2").unwrap();
     let mut failures = 0;
     for i in 0..200 {
         if i == 100 {
             // Auth publishes both keys, then signs with the new one.
-            w.jwks.inner.set(jwks(&[&w.key, &next]));
+            w.jwks.set(jwks(&[w.key(), &next]));
         }
-        let key = if i >= 100 { &next } else { &w.key };
+        let key = if i >= 100 { &next } else { w.key() };
         // A fresh token each time (no verified-token cache help), old tokens mixed in.
         let token = if i % 3 == 0 {
             w.token.clone()
         } else {
-            key.sign(&claims(w.user, w.session))
+            key.signed(&claims(w.user, w.session))
         };
         let a = call(&app, "/invoices", Some(&token), Some("acme")).await;
         if a.status != StatusCode::OK {
@@ -205,7 +218,7 @@ async fn a_token_seen_before_costs_no_key_lookup() {
         StatusCode::OK
     );
     // Keys gone from the source and the cache emptied of unknown kids: a cached token still passes.
-    w.jwks.inner.set(jwks(&[]));
+    w.jwks.set(jwks(&[]));
     w.guard.keys().refresh().await;
     assert!(w.guard.keys().kids().is_empty());
     assert_eq!(
@@ -214,7 +227,7 @@ async fn a_token_seen_before_costs_no_key_lookup() {
             .status,
         StatusCode::OK
     );
-    let fresh = w.key.sign(&claims(w.user, w.session));
+    let fresh = w.key().signed(&claims(w.user, w.session));
     assert_eq!(
         call(&app, "/invoices", Some(&fresh), Some("acme"))
             .await
@@ -225,11 +238,11 @@ async fn a_token_seen_before_costs_no_key_lookup() {
 }
 
 /// A JWKS source that takes its time, to let concurrent callers pile up.
-struct SlowJwks(std::sync::Arc<kisum_guard::StaticJwks>);
+struct SlowJwks(std::sync::Arc<kisum_guard::jwks::StaticJwks>);
 
 #[async_trait::async_trait]
-impl kisum_guard::JwksSource for SlowJwks {
-    async fn fetch(&self) -> Result<kisum_guard::JwksDocument, kisum_guard::JwksError> {
+impl kisum_guard::jwks::JwksSource for SlowJwks {
+    async fn fetch(&self) -> Result<kisum_guard::jwks::JwksDocument, kisum_guard::jwks::JwksError> {
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
         self.0.fetch().await
     }
@@ -238,26 +251,27 @@ impl kisum_guard::JwksSource for SlowJwks {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_unknown_kids_share_one_fetch() {
     let w = World::new();
-    let next = TestKey::new("k2");
-    let keys = std::sync::Arc::new(kisum_guard::StaticJwks::new(jwks(&[&w.key])));
-    let guard = kisum_guard::AccessGuard::new(
-        // No rate limit: only the single flight can keep the fetches down.
-        kisum_guard::GuardConfig::new(ISS, AUD)
-            .jwks_min_refetch_interval(std::time::Duration::ZERO),
+    let next = TestKey::new("k2").unwrap();
+    let keys = std::sync::Arc::new(kisum_guard::jwks::StaticJwks::new(jwks(&[w.key()])));
+    let guard = guard_over(
         std::sync::Arc::new(SlowJwks(keys.clone())),
         w.source.clone(),
-    );
+    )
+    // No rate limit: only the single flight can keep the fetches down.
+    .configure(|c| c.jwks_min_refetch_interval(std::time::Duration::ZERO))
+    .build()
+    .unwrap();
     let app = app(&guard);
     assert_eq!(
         call(&app, "/me", Some(&w.token), None).await.status,
         StatusCode::OK
     );
     assert_eq!(keys.fetches(), 1);
-    keys.set(jwks(&[&w.key, &next]));
+    keys.set(jwks(&[w.key(), &next]));
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let app = app.clone();
-        let token = next.sign(&claims(w.user, w.session));
+        let token = next.signed(&claims(w.user, w.session));
         tasks.push(tokio::spawn(async move {
             call(&app, "/me", Some(&token), None).await.status
         }));
@@ -274,11 +288,13 @@ async fn a_properly_signed_token_with_a_crit_header_is_refused() {
     let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
     header.kid = Some("k1".into());
     header.typ = Some("at+jwt".into());
-    let plain = jsonwebtoken::encode(&header, &claims(w.user, w.session), &w.key.encoding).unwrap();
+    let plain =
+        jsonwebtoken::encode(&header, &claims(w.user, w.session), w.key().encoding_key()).unwrap();
     let a = call(&w.app(), "/invoices", Some(&plain), Some("acme")).await;
     assert_eq!(a.status, StatusCode::OK, "without crit: {}", a.body);
     header.crit = Some(vec!["exp".into()]);
-    let token = jsonwebtoken::encode(&header, &claims(w.user, w.session), &w.key.encoding).unwrap();
+    let token =
+        jsonwebtoken::encode(&header, &claims(w.user, w.session), w.key().encoding_key()).unwrap();
     refused(&w, &token, "crit").await;
 }
 
@@ -290,7 +306,7 @@ async fn a_properly_signed_token_longer_than_8_kib_is_refused() {
         header.kid = Some("k1".into());
         header.typ = Some("at+jwt".into());
         header.extras.insert("pad".into(), "x".repeat(n));
-        jsonwebtoken::encode(&header, &claims(w.user, w.session), &w.key.encoding).unwrap()
+        jsonwebtoken::encode(&header, &claims(w.user, w.session), w.key().encoding_key()).unwrap()
     };
     let within = padded(5_000);
     assert!(within.len() <= kisum_guard::verify::MAX_TOKEN_LEN);

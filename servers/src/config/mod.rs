@@ -42,8 +42,8 @@ use std::time::Duration;
 use clap::Args;
 use http::HeaderValue;
 use kisum_auth::keys::KeyRing;
+use kisum_guard::ModuleKey;
 use kisum_guard::ServiceKeys;
-use kisum_guard::ids::ModuleKey;
 
 use crate::ops::HttpSettings;
 

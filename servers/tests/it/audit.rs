@@ -15,7 +15,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 fn days_ago(now: DateTime<Utc>, days: i64) -> DateTime<Utc> {
-    kisum_guard::clock::to_micros(now - TimeDelta::days(days))
+    kisum_guard::to_micros(now - TimeDelta::days(days))
 }
 
 /// Appends events 100, 40 and 1 days old; prunes at 30 days; checks what is left.

@@ -135,6 +135,7 @@ impl Dev {
     fn finance_over(&self, db: InvoiceDb) -> Router {
         app::finish(
             module::router("finance", &self.guard, db.clone(), self.clock.clone())
+                .unwrap()
                 .merge(openapi::router(openapi::module("finance"))),
             app::module_readiness(db, self.guard.clone(), None),
             &HttpSettings::default(),

@@ -1,14 +1,16 @@
 //! axum extractors (feature `axum`): [`Principal`], `Option<Principal>` and [`Access`].
 //!
 //! A handler taking them on a route without the guard is a wiring error: it answers 500 with
-//! code `guard_missing` and logs why, never a misleading 401.
+//! code `guard_missing` and logs why, never a misleading 401. [`Access`] on a guarded route
+//! whose requirement resolves no company is a wiring error of its own: 500
+//! `access_not_resolved`.
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
+use super::decide::{Access, Guarded, Principal};
 use crate::denial::{DenialCode, Problem};
-use crate::layer::{Access, Guarded, Principal};
 
 /// Why an extractor could not answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +31,7 @@ impl IntoResponse for ExtractError {
         let problem = match self {
             Self::GuardMissing => Problem::new(500, "guard_missing", "server misconfiguration")
                 .with_detail("this route is not protected by the Kisum guard layer"),
-            Self::NoAccess => Problem::new(500, "guard_missing", "server misconfiguration")
+            Self::NoAccess => Problem::new(500, "access_not_resolved", "server misconfiguration")
                 .with_detail("this route's guard requirement does not resolve company access"),
         };
         problem.into_response()

@@ -1,0 +1,67 @@
+//! How a guard verifies and caches, and the optional tier it shares with other processes.
+//!
+//! The defaults are the ones decision 0006 states; the [builder](super::AccessGuardBuilder)
+//! sets the issuer and audience, so this struct only carries tuning.
+
+use std::time::Duration;
+
+use crate::cache::CacheConfig;
+use crate::context::AccessContext;
+use crate::events::InvalidationEvent;
+use crate::ids::SessionId;
+use crate::jwks::KeyCacheConfig;
+use crate::verify::VerifierConfig;
+
+/// How an [`AccessGuard`](super::AccessGuard) verifies and caches.
+#[derive(Debug, Clone)]
+pub struct GuardConfig {
+    /// Token verification (its issuer and audience are the builder's).
+    pub verifier: VerifierConfig,
+    /// Key refresh.
+    pub keys: KeyCacheConfig,
+    /// Cache sizes and lifetimes.
+    pub cache: CacheConfig,
+}
+
+impl GuardConfig {
+    /// Defaults for tokens of `issuer` meant for `audience`.
+    pub(crate) fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            verifier: VerifierConfig::new(issuer, audience),
+            keys: KeyCacheConfig::default(),
+            cache: CacheConfig::default(),
+        }
+    }
+
+    /// Sets the staleness bound of cached contexts.
+    #[must_use]
+    pub fn access_ttl(mut self, ttl: Duration) -> Self {
+        self.cache.access_ttl = ttl;
+        self
+    }
+
+    /// Sets the least interval between refetches caused by unknown kids.
+    #[must_use]
+    pub fn jwks_min_refetch_interval(mut self, interval: Duration) -> Self {
+        self.keys.min_refetch_interval = interval;
+        self
+    }
+}
+
+/// A second cache tier shared between processes (Redis), and revocation markers.
+#[async_trait::async_trait]
+pub trait SharedTier: Send + Sync + 'static {
+    /// A context cached by any guard for `session` in `org`, resolved after every event about
+    /// its company and membership.
+    ///
+    /// The guard does not trust the tier for whom the context is: it serves it only when its
+    /// `user_id` and `session_id` are the token's `sub` and `sid`, and counts anything else as a
+    /// miss.
+    async fn get(&self, session: SessionId, org: &str) -> Option<AccessContext>;
+    /// Shares a context.
+    async fn put(&self, session: SessionId, org: &str, context: &AccessContext);
+    /// Whether a revocation marker exists for `session` (`None`: unknown, tier down).
+    async fn is_revoked(&self, session: SessionId) -> Option<bool>;
+    /// Records that an event arrived (for the tier's own floors).
+    async fn on_event(&self, event: &InvalidationEvent);
+}
