@@ -17,6 +17,7 @@ use crate::permission::{Permission, PermissionSet};
 /// changes by the clock alone (a delegation or a subscription period ending): caches must not
 /// serve it past that instant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessContext {
     /// The user.
     pub user_id: UserId,
@@ -34,6 +35,7 @@ pub struct AccessContext {
     #[serde(default)]
     pub entitled_modules: BTreeSet<ModuleKey>,
     /// The member's permission patterns, each confined to `modules` (or `*`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub permissions: PermissionSet,
     /// Whether the Core App is visible: `core` is among `modules`.
     pub core_app_visible: bool,

@@ -19,6 +19,7 @@ pub const EVENTS_CHANNEL: &str = "kisum:events";
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InvalidationEvent {
     /// A session was revoked: deny its `sid` from now on.

@@ -377,6 +377,46 @@ fn malformed(e: &dyn std::fmt::Display) -> Problem {
     Problem::invalid_request(format!("Failed to parse the request body as JSON: {e}"))
 }
 
+/// Mounts each handler at its path, so that a route cannot exist without its OpenAPI document.
+///
+/// In a crate built with its `openapi` feature (the `cfg` is the *calling* crate's), every route
+/// comes from its handler's `#[utoipa::path]` through `utoipa_axum::routes!`, into a
+/// `utoipa_axum::router::OpenApiRouter<$state>`; without it (an embedder that wants no utoipa),
+/// the same handlers are mounted as a plain `axum::Router<$state>` at the paths written in the
+/// call. Also answers the `(method, path)`s written, for a test comparing them with the document.
+///
+/// ```text
+/// let (routes, mounted) = kisum_guard::documented_routes! { MyState;
+///     "/v1/things" => get list_things, post create_thing;
+///     "/internal/v1/things/{id}" => delete delete_thing (scoped ServiceScope::Admin);
+/// };
+/// ```
+///
+/// `scoped` guards the route by a service-key scope ([`scoped`]).
+#[macro_export]
+macro_rules! documented_routes {
+    ($state:ty; $($path:literal => $($method:ident $handler:ident),+ $((scoped $scope:expr))?;)+) => {{
+        #[cfg(feature = "openapi")]
+        let router = ::utoipa_axum::router::OpenApiRouter::<$state>::new()
+            $(.routes({
+                let route = ::utoipa_axum::routes!($($handler),+);
+                $(let route = {
+                    let (schemas, paths, method_router) = route;
+                    (schemas, paths, $crate::http::scoped(method_router, $scope))
+                };)?
+                route
+            }))+;
+        #[cfg(not(feature = "openapi"))]
+        let router = ::axum::Router::<$state>::new()
+            $(.route($path, {
+                let route = ::axum::routing::MethodRouter::new()$(.$method($handler))+;
+                $(let route = $crate::http::scoped(route, $scope);)?
+                route
+            }))+;
+        (router, [$($((stringify!($method), $path)),+),+])
+    }};
+}
+
 /// The service whose key an internal request carried, and what that key may call: put in the
 /// request's extensions by [`service_key`] (for handlers and the audit log).
 #[derive(Debug, Clone, PartialEq, Eq)]

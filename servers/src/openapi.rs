@@ -142,9 +142,8 @@ pub fn auth_public() -> OpenApi {
 #[must_use]
 pub fn auth_internal() -> OpenApi {
     let mut paths = Paths::new();
-    auth_internal_routes(&mut paths);
     every_server_routes(&mut paths);
-    document(
+    let mut doc = document(
         "Kisum Auth — internal listener",
         "Access resolution, session state, invalidation events and the audit log for other \
          Kisum components. Never exposed to browsers: every route takes a service key as \
@@ -154,21 +153,13 @@ pub fn auth_internal() -> OpenApi {
             ("internal", "Service-to-service routes"),
             ("ops", "What every server mounts"),
         ],
-        &[
-            "Problem",
-            "FieldError",
-            "Health",
-            "ReadyReport",
-            "CheckReport",
-            "ResolveRequest",
-            "AccessContext",
-            "SessionState",
-            "InvalidationEvent",
-            "Accepted",
-            "AuditEvent",
-        ],
+        &["Health", "ReadyReport", "CheckReport"],
         &[SERVICE_KEY],
-    )
+    );
+    // Auth's internal routes, generated from its handlers.
+    doc.merge(kisum_auth::http::internal_openapi());
+    with_request_ids(&mut doc);
+    doc
 }
 
 /// The document of Core's internal listener: every route of API.md's "Core — internal
@@ -420,23 +411,6 @@ impl Op {
                 "`unauthenticated` (no valid access token) or `session_revoked` (its session \
                  is revoked, expired or unknown)",
             )
-    }
-
-    /// Behind a service key.
-    fn service_key(self) -> Self {
-        self.with(|o| o.security(SecurityRequirement::new(SERVICE_KEY, Vec::<String>::new())))
-            .problem(
-                401,
-                "`unauthenticated`: no service key, or not one of the accepted keys",
-            )
-    }
-
-    /// Behind a service key holding `scope` (Auth's internal listener).
-    fn scoped_key(self, scope: &str) -> Self {
-        self.service_key().problem(
-            403,
-            &format!("`insufficient_scope`: the service key lacks the `{scope}` scope"),
-        )
     }
 
     /// A path parameter.
@@ -1103,78 +1077,6 @@ fn company_routes(paths: &mut Paths) {
     .add(paths, HttpMethod::Get, "/v1/companies/{org}/access/explain");
 }
 
-fn auth_internal_routes(paths: &mut Paths) {
-    Op::new(
-        "resolve_access",
-        "internal",
-        "Resolve a user's access context in a company",
-    )
-    .scoped_key("resolve")
-    .consistency()
-    .body("ResolveRequest")
-    .ok(200, "The access context", reference("AccessContext"))
-    .problem(
-        400,
-        "`org_required` (no `org`), or `invalid_request` (malformed JSON or \
-         `X-Kisum-Consistency`)",
-    )
-    .problem(
-        401,
-        "`session_revoked`: the session is revoked, expired, unknown or another user's",
-    )
-    .problem(404, "`org_unknown`: no company has that id or slug")
-    .problem(
-        403,
-        "`not_a_member`, `membership_inactive`, or `insufficient_scope` (the service key \
-         lacks the `resolve` scope)",
-    )
-    .problem(422, "`validation_failed`: wrong types or missing fields")
-    .store()
-    .add(paths, HttpMethod::Post, "/internal/v1/access/resolve");
-
-    Op::new("session_state", "internal", "Whether a session is active")
-        .scoped_key("resolve")
-        .path_param("session_id", "The session", uuid_param())
-        .query_param(
-            "user_id",
-            "The token's subject: a session of another user is answered 404",
-            false,
-        )
-        .ok(200, "The session's state", reference("SessionState"))
-        .problem(
-            404,
-            "`not_found`: no such session (or not a session id, or another user's)",
-        )
-        .problem(422, "`validation_failed`: a malformed `user_id`")
-        .store()
-        .add(paths, HttpMethod::Get, "/internal/v1/sessions/{session_id}");
-
-    Op::new("publish_event", "internal", "Deliver an invalidation event")
-        .description("For deployments without Redis: Core posts its events here.")
-        .scoped_key("events")
-        .body("InvalidationEvent")
-        .ok(202, "The event is applied", reference("Accepted"))
-        .problem(
-            422,
-            "`validation_failed`: an unknown `kind` or missing fields",
-        )
-        .add(paths, HttpMethod::Post, "/internal/v1/events");
-
-    Op::new("audit_log", "internal", "Audit events, newest first")
-        .scoped_key("audit")
-        .query_param("company_id", "Only this company's events", false)
-        .query_param("since", "Only events at or after this RFC 3339 time", false)
-        .query_param("limit", "At most this many events", false)
-        .ok(
-            200,
-            "The events, newest first",
-            list(reference("AuditEvent"), "The events"),
-        )
-        .problem(422, "`validation_failed`: a malformed query parameter")
-        .store()
-        .add(paths, HttpMethod::Get, "/internal/v1/audit");
-}
-
 fn module_routes(paths: &mut Paths, name: &str) {
     let guarded = |id: &str, summary: &str, permission: &str| {
         Op::new(id, "invoices", summary)
@@ -1744,62 +1646,6 @@ fn object_schema(name: &str) -> Option<ObjectBuilder> {
         ),
 
         // -- auth: internal
-        "ResolveRequest" => object(
-            "Whose access, where",
-            [
-                req("user_id", id("The user")),
-                req("session_id", id("The session")),
-                req("org", text("The company: its id or slug")),
-            ],
-        ),
-        "SessionState" => object(
-            "A session's state",
-            [
-                req("active", boolean("Whether it is active")),
-                opt("revoked_at", time("When it was revoked")),
-            ],
-        ),
-        "InvalidationEvent" => object(
-            "An invalidation event; `kind` says which other members are required",
-            [
-                req(
-                    "kind",
-                    one_of(
-                        "`session_revoked` (needs `session_id`), `membership` (`company_id`, \
-                         `membership_id`), `company` (`company_id`), `key_rotated`",
-                        &["session_revoked", "membership", "company", "key_rotated"],
-                    ),
-                ),
-                opt("company_id", id("The company")),
-                opt("membership_id", id("The membership")),
-                opt("session_id", id("The session")),
-            ],
-        ),
-        "AuditEvent" => object(
-            "An audit event",
-            [
-                req("id", id("The event")),
-                req("at", time("When it happened")),
-                opt("actor_user_id", nullable_text("Who acted")),
-                opt("company_id", nullable_text("The company concerned")),
-                req("action", text("What was done (`member.add`, …)")),
-                req(
-                    "outcome",
-                    one_of("How it ended", &["success", "failure", "denied"]),
-                ),
-                opt("ip", nullable_text("The client address")),
-                opt("request_id", nullable_text("The request id")),
-                opt(
-                    "details",
-                    ObjectBuilder::new()
-                        .schema_type(Type::Object)
-                        .description(Some("Action-specific details"))
-                        .additional_properties(Some(AdditionalProperties::FreeForm(true))),
-                ),
-            ],
-        ),
-
-        // -- the reference module
         "Invoice" => object(
             "An invoice",
             [

@@ -48,6 +48,7 @@ pub mod action;
 
 /// The id of an audit event (a UUIDv7, so ids sort roughly by time).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = uuid::Uuid))]
 #[serde(transparent)]
 pub struct AuditEventId(Uuid);
 
@@ -91,6 +92,7 @@ impl fmt::Debug for AuditEventId {
 
 /// How an audited action ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuditOutcome {
     /// It was done.
@@ -124,6 +126,7 @@ impl AuditOutcome {
 
 /// One audited action. Append-only: once stored it is never changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     /// The id.
     pub id: AuditEventId,
@@ -145,6 +148,7 @@ pub struct AuditEvent {
     /// Anything else worth keeping, as a JSON object (`{}` when there is nothing). Never a
     /// secret: no password, token, code or key, hashed or not. Strings in it must not contain
     /// NUL characters (PostgreSQL refuses them).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub details: serde_json::Value,
 }
 

@@ -1,6 +1,8 @@
 //! The internal routes (`/internal/v1/*`), for other Kisum components behind scoped service
 //! keys: access resolution, session state, event republishing and the audit log.
 
+#[cfg(feature = "openapi")]
+use super::recovery::Accepted;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -17,12 +19,35 @@ use super::recovery::ACCEPTED;
 use crate::audit::{AuditEvent, MAX_LIST_LIMIT};
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ResolveRequest))]
 pub(super) struct ResolveBody {
     user_id: UserId,
     session_id: SessionId,
     org: Option<String>,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/internal/v1/access/resolve",
+    operation_id = "resolve_access",
+    tag = "internal",
+    summary = "Resolve a user's access context in a company",
+    params(("X-Kisum-Consistency" = Option<String>, Header, description = "The opaque token of an earlier write's answer: the answer is never computed from a cached view older than that write. Malformed → 400 `invalid_request`.")),
+    request_body = ResolveBody,
+    security(("service_key" = [])),
+    responses(
+        (status = 200, description = "The access context", body = AccessContext),
+        (status = 400, description = "`org_required` (no `org`), or `invalid_request` (malformed JSON or `X-Kisum-Consistency`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated` (no valid service key), or `session_revoked`: the session is revoked, expired, unknown or another user's", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_a_member`, `membership_inactive`, or `insufficient_scope` (the service key lacks the `resolve` scope)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`org_unknown`: no company has that id or slug", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: wrong types or missing fields", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+))]
 pub(super) async fn resolve(
     State(s): State<AuthState>,
     _consistency: Consistency,
@@ -36,6 +61,7 @@ pub(super) async fn resolve(
 }
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(super) struct SessionState {
     active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,6 +75,25 @@ pub(super) struct SessionQuery {
 
 /// `GET /internal/v1/sessions/{id}[?user_id=]`: with `user_id`, a session of another user is
 /// answered as unknown (404): a guard asks about the session *of the token's subject*.
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/internal/v1/sessions/{session_id}",
+    operation_id = "session_state",
+    tag = "internal",
+    summary = "Whether a session is active",
+    params(("session_id" = String, Path, format = Uuid, description = "The session"), ("user_id" = Option<String>, Query, description = "The token's subject: a session of another user is answered 404")),
+    security(("service_key" = [])),
+    responses(
+        (status = 200, description = "The session's state", body = SessionState),
+        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope`: the service key lacks the `resolve` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such session (or not a session id, or another user's)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: a malformed `user_id`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+))]
 pub(super) async fn session_state(
     State(s): State<AuthState>,
     Path(id): Path<String>,
@@ -77,6 +122,26 @@ pub(super) async fn session_state(
 
 /// `POST /internal/v1/events`: republishes an invalidation event (from a component without
 /// Redis access) so every guard and replica hears it.
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/internal/v1/events",
+    operation_id = "publish_event",
+    tag = "internal",
+    summary = "Deliver an invalidation event",
+    description = "For deployments without Redis: Core posts its events here.",
+    request_body = InvalidationEvent,
+    security(("service_key" = [])),
+    responses(
+        (status = 202, description = "The event is applied", body = Accepted),
+        (status = 400, description = "`invalid_request`: malformed JSON or not a JSON content type", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope`: the service key lacks the `events` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: an unknown `kind` or missing fields", body = Problem, content_type = "application/problem+json")
+    )
+))]
 pub(super) async fn publish_event(
     State(s): State<AuthState>,
     ApiJson(event): ApiJson<InvalidationEvent>,
@@ -98,6 +163,25 @@ pub(super) struct AuditQuery {
 /// `GET /internal/v1/audit?company_id=&since=&limit=`: events newest first; `limit` from 1 to
 /// [`MAX_LIST_LIMIT`] (default [`DEFAULT_AUDIT_LIMIT`]), `since` RFC 3339 (inclusive). A
 /// malformed parameter is 422 `validation_failed` naming it.
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/internal/v1/audit",
+    operation_id = "audit_log",
+    tag = "internal",
+    summary = "Audit events, newest first",
+    params(("company_id" = Option<String>, Query, description = "Only this company's events"), ("since" = Option<String>, Query, description = "Only events at or after this RFC 3339 time"), ("limit" = Option<String>, Query, description = "At most this many events")),
+    security(("service_key" = [])),
+    responses(
+        (status = 200, description = "The events, newest first", body = Vec<AuditEvent>),
+        (status = 400, description = "`invalid_request`: an undecodable query string", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope`: the service key lacks the `audit` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: a malformed query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+))]
 pub(super) async fn audit_log(
     State(s): State<AuthState>,
     q: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,

@@ -13,7 +13,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use kisum_guard::http::{BODY_LIMIT, ProblemResponse, scoped};
+use kisum_guard::http::{BODY_LIMIT, ProblemResponse};
 use kisum_guard::{DenialCode, Problem, ServiceScope};
 
 mod auth;
@@ -33,6 +33,8 @@ pub use internal::DEFAULT_AUDIT_LIMIT;
 pub use state::{AuthState, RateLimits};
 
 use auth::{change_password, jwks, login, logout, logout_all, me, me_access, refresh, register};
+#[cfg(feature = "openapi")]
+use internal::{__path_audit_log, __path_publish_event, __path_resolve, __path_session_state};
 use internal::{audit_log, publish_event, resolve, session_state};
 use recovery::{otp_request, otp_verify, password_forgot, password_reset};
 use sessions::{delete_session, session, sessions};
@@ -74,23 +76,11 @@ pub fn public_router(state: AuthState) -> Router {
 
 /// The internal router (`/internal/v1/*`), behind service keys.
 pub fn internal_router(state: AuthState) -> Router {
-    let router = Router::new()
-        .route(
-            "/internal/v1/access/resolve",
-            scoped(post(resolve), ServiceScope::Resolve),
-        )
-        .route(
-            "/internal/v1/sessions/{session_id}",
-            scoped(get(session_state), ServiceScope::Resolve),
-        )
-        .route(
-            "/internal/v1/events",
-            scoped(post(publish_event), ServiceScope::Events),
-        )
-        .route(
-            "/internal/v1/audit",
-            scoped(get(audit_log), ServiceScope::Audit),
-        )
+    #[cfg(feature = "openapi")]
+    let (routes, _) = internal_routes().0.split_for_parts();
+    #[cfg(not(feature = "openapi"))]
+    let (routes, _) = internal_routes();
+    let router = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -100,6 +90,63 @@ pub fn internal_router(state: AuthState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state);
     kisum_guard::http::with_request_ids(router)
+}
+
+/// The OpenAPI document of [`internal_router`]'s routes, generated from the handlers'
+/// `#[utoipa::path]`s (the servers add what every listener mounts and the document's info).
+#[cfg(feature = "openapi")]
+#[must_use]
+pub fn internal_openapi() -> utoipa::openapi::OpenApi {
+    internal_routes().0.split_for_parts().1
+}
+
+#[cfg(feature = "openapi")]
+type Routes = utoipa_axum::router::OpenApiRouter<AuthState>;
+#[cfg(not(feature = "openapi"))]
+type Routes = Router<AuthState>;
+
+/// The internal routes (see [`kisum_guard::documented_routes`]) and the `(method, path)`s
+/// written.
+fn internal_routes() -> (Routes, [(&'static str, &'static str); 4]) {
+    kisum_guard::documented_routes! { AuthState;
+        "/internal/v1/access/resolve" => post resolve (scoped ServiceScope::Resolve);
+        "/internal/v1/sessions/{session_id}" => get session_state (scoped ServiceScope::Resolve);
+        "/internal/v1/events" => post publish_event (scoped ServiceScope::Events);
+        "/internal/v1/audit" => get audit_log (scoped ServiceScope::Audit);
+    }
+}
+
+#[cfg(all(test, feature = "openapi"))]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn documented_internal_paths_are_the_mounted_ones() {
+        let doc = internal_openapi();
+        let documented: BTreeSet<(String, String)> = doc
+            .paths
+            .paths
+            .iter()
+            .flat_map(|(path, item)| {
+                serde_json::to_value(item)
+                    .unwrap()
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| *k != "parameters")
+                    .map(|m| (m.clone(), path.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mounted: BTreeSet<(String, String)> = internal_routes()
+            .1
+            .iter()
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        assert_eq!(documented, mounted);
+    }
 }
 
 /// A denial as a problem (for embedders mapping their own checks).

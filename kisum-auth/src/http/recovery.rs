@@ -18,6 +18,7 @@ use crate::ratelimit::{otp_email_key, password_forgot_email_key};
 
 /// The one body every "we sent it if the account exists" route answers.
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(super) struct Accepted {
     status: &'static str,
 }

@@ -548,9 +548,9 @@ async fn method_not_allowed() -> Problem {
 /// ```
 pub fn internal_router(state: CoreState) -> Router {
     #[cfg(feature = "openapi")]
-    let (routes, _) = routes().split_for_parts();
+    let (routes, _) = routes().0.split_for_parts();
     #[cfg(not(feature = "openapi"))]
-    let routes = routes();
+    let (routes, _) = routes();
     let router = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -568,40 +568,17 @@ pub fn internal_router(state: CoreState) -> Router {
 #[cfg(feature = "openapi")]
 #[must_use]
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    routes().0.split_for_parts().1
 }
-
-/// Mounts each handler at its path. With the `openapi` feature, every route comes from its
-/// handler's `#[utoipa::path]` through `utoipa_axum::routes!`, so a route cannot exist without
-/// its document; without it (an embedder that wants no utoipa), the same handlers are mounted as
-/// plain axum routes at the paths written here, which a test compares with the documented ones.
-macro_rules! documented_routes {
-    ($($path:literal => $($method:ident $handler:ident),+;)+) => {{
-        #[cfg(test)]
-        {
-            MOUNTED.get_or_init(|| vec![$($((stringify!($method), $path)),+),+]);
-        }
-        #[cfg(feature = "openapi")]
-        let router = utoipa_axum::router::OpenApiRouter::<CoreState>::new()
-            $(.routes(utoipa_axum::routes!($($handler),+)))+;
-        #[cfg(not(feature = "openapi"))]
-        let router = Router::<CoreState>::new()
-            $(.route($path, axum::routing::MethodRouter::new()$(.$method($handler))+))+;
-        router
-    }};
-}
-
-/// The `(method, path)`s written in [`routes`], for the test comparing them with the document.
-#[cfg(test)]
-static MOUNTED: std::sync::OnceLock<Vec<(&str, &str)>> = std::sync::OnceLock::new();
 
 #[cfg(feature = "openapi")]
 type Routes = utoipa_axum::router::OpenApiRouter<CoreState>;
 #[cfg(not(feature = "openapi"))]
 type Routes = Router<CoreState>;
 
-fn routes() -> Routes {
-    documented_routes! {
+/// Core's routes (see [`kisum_guard::documented_routes`]) and the `(method, path)`s written.
+fn routes() -> (Routes, [(&'static str, &'static str); 10]) {
+    kisum_guard::documented_routes! { CoreState;
         "/internal/v1/modules" => get list_modules;
         "/internal/v1/modules/{key}" => put put_module;
         "/internal/v1/packages" => get list_packages;
@@ -638,9 +615,8 @@ mod tests {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let mounted: BTreeSet<(String, String)> = MOUNTED
-            .get()
-            .unwrap()
+        let mounted: BTreeSet<(String, String)> = routes()
+            .1
             .iter()
             .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
             .collect();
