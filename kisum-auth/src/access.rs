@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kisum_core::{EntitlementService, Entitlements, StoreError};
+use kisum_core::db::StoreError;
+use kisum_core::{EntitlementService, Entitlements};
 use kisum_guard::{
     AccessContext, CORE_MODULE, Clock, CompanyId, CompanySlug, DenialCode, MembershipId, ModuleKey,
     OWNER_ROLE, Permission, PermissionPattern, PermissionSet, SessionId, UserId,

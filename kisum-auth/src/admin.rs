@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use kisum_core::{StoreError, StoreErrorKind};
+use kisum_core::db::{StoreError, StoreErrorKind};
 use kisum_guard::{
     Clock, CompanyId, CompanySlug, DelegationId, MembershipId, ModuleKey, OWNER_ROLE,
     PermissionPattern, PermissionSet, RoleKey, UserId,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use kisum_core::{StoreError, StoreErrorKind};
+use kisum_core::db::{StoreError, StoreErrorKind};
 use kisum_guard::{Claims, Clock, CompanySlug, SessionId, UserId};
 
 use crate::admin::{DirectoryError, DirectoryService, slugify};

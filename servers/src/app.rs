@@ -16,8 +16,9 @@ use kisum_auth::service::AuthService;
 use kisum_auth::tokens::{TokenConfig, TokenService};
 use kisum_auth::{AccessService, AuthStore, DirectoryService, EntitlementSource};
 use kisum_core::audit::CoreAudit;
+use kisum_core::db::{StoreError, StoreErrorKind};
 use kisum_core::events::CoreEvents;
-use kisum_core::{CoreStore, EntitlementService, Entitlements, StoreError, StoreErrorKind};
+use kisum_core::{CoreStore, EntitlementService, Entitlements};
 use kisum_guard::{
     AccessGuard, AccessSource, Clock, CompanyId, GuardConfig, InvalidationEvent, JwksSource,
     ServiceKeys,

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use kisum_core::sql::{EmbeddedMigration, MigrationSet};
+use kisum_core::db::migrate::{EmbeddedMigration, MigrationSet};
 use kisum_guard::{Access, AccessGuard, Clock, CompanyId, Principal, Problem, Require, UserId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kisum_core::StoreError;
+use kisum_core::db::StoreError;
 use kisum_guard::{
     CompanyId, CompanySlug, DelegationId, MembershipId, OWNER_ROLE, RoleKey, SessionId, UserId,
 };

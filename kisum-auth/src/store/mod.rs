@@ -7,7 +7,7 @@ pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-pub use kisum_core::{StoreError, StoreErrorKind};
+pub use kisum_core::db::{StoreError, StoreErrorKind};
 
 use crate::directory::DirectoryStore;
 use crate::identity::UserStore;

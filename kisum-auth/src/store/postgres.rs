@@ -13,15 +13,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kisum_core::sql::{
-    EmbeddedMigration, MigrationSet, parse_enum, parse_list, store_error, version_from_db,
-};
-use kisum_core::{StoreError, StoreErrorKind};
+use kisum_core::db::migrate::{EmbeddedMigration, MigrationSet};
+use kisum_core::db::sql::{parse_enum, parse_list, store_error, version_from_db};
+use kisum_core::db::{StoreError, StoreErrorKind, open_postgres_pool};
 use kisum_guard::{
     CompanyId, CompanySlug, DelegationId, MembershipId, ModuleKey, PermissionPattern, RoleKey,
     SessionId, UserId,
 };
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
@@ -89,12 +88,7 @@ impl PgAuthStore {
     /// # Errors
     /// As [`connect`](Self::connect).
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(10)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect_with(options)
-            .await
-            .map_err(store_error)?;
+        let pool = open_postgres_pool(options).await?;
         MIGRATIONS
             .run_postgres(&pool)
             .await

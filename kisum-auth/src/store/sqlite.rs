@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kisum_core::sql::{
-    EmbeddedMigration, MigrationSet, from_json_list, from_micros, from_micros_opt, parse_enum,
-    store_error, to_json_list, to_micros, version_from_db,
+use kisum_core::db::migrate::{EmbeddedMigration, MigrationSet};
+use kisum_core::db::sql::{
+    from_json_list, from_micros, from_micros_opt, parse_enum, store_error, to_json_list, to_micros,
+    version_from_db,
 };
-use kisum_core::store::sqlite::open_pool;
-use kisum_core::{StoreError, StoreErrorKind};
+use kisum_core::db::{StoreError, StoreErrorKind, open_sqlite_pool};
 use kisum_guard::{
     CompanyId, CompanySlug, DelegationId, MembershipId, ModuleKey, PermissionPattern, RoleKey,
     SessionId, UserId,
@@ -121,12 +121,12 @@ impl SqliteAuthStore {
     }
 
     /// Opens the database at `url` (`sqlite://path`) with the settings of
-    /// [`open_pool`], applies pending migrations, and returns the store.
+    /// [`open_sqlite_pool`], applies pending migrations, and returns the store.
     ///
     /// # Errors
-    /// As [`open_pool`]; `Invalid` for a database migrated by a newer version.
+    /// As [`open_sqlite_pool`]; `Invalid` for a database migrated by a newer version.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = open_pool(url).await?;
+        let pool = open_sqlite_pool(url).await?;
         MIGRATIONS
             .run_sqlite(&pool)
             .await

@@ -12,7 +12,7 @@ use kisum_auth::onetime::OtpPurpose;
 use kisum_auth::recovery::{OtpConfig, Recovery};
 use kisum_auth::service::{AuthError, AuthService, ClientInfo};
 use kisum_auth::{AuthStore, DirectoryService, Email, MemoryAuthStore};
-use kisum_core::{StoreError, StoreErrorKind};
+use kisum_core::db::{StoreError, StoreErrorKind};
 use kisum_guard::{CompanyId, ManualClock, PermissionPattern, RoleKey, UserId};
 
 use crate::fixture::{auth_service, t0};

@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kisum_guard::{DenialCode, FieldError, Problem};
 
+use crate::db::{StoreError, StoreErrorKind};
 use crate::service::EntitlementError;
-use crate::store::{StoreError, StoreErrorKind};
 
 /// An error answered as `application/problem+json`.
 #[derive(Debug)]

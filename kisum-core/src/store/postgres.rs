@@ -11,18 +11,19 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kisum_guard::{AddOnKey, CompanyId, ModuleKey, PackageKey, Permission};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use super::{CatalogStore, StoreError, SubscriptionStore, VersionBump};
+use super::{CatalogStore, SubscriptionStore, VersionBump};
 use crate::audit::{CoreAudit, CoreAuditRecord, MAX_LIST_LIMIT};
 use crate::catalog::{AddOn, Catalog, Module, ModuleKind, Package};
-use crate::entitlements::CompanyEntitlementState;
-use crate::sql::{
-    EmbeddedMigration, MigrationSet, detail_from_db, detail_to_db, parse_enum, parse_list,
-    store_error, version_from_db,
+use crate::db::migrate::{EmbeddedMigration, MigrationSet};
+use crate::db::sql::{
+    detail_from_db, detail_to_db, parse_enum, parse_list, store_error, version_from_db,
 };
+use crate::db::{StoreError, StoreErrorKind, open_postgres_pool};
+use crate::entitlements::CompanyEntitlementState;
 use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
 
 /// Core's PostgreSQL migrations, tracked in `kisum_core_migrations`.
@@ -71,15 +72,11 @@ impl PgCoreStore {
     /// # Errors
     /// As [`connect`](Self::connect).
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(10)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect_with(options)
+        let pool = open_postgres_pool(options).await?;
+        MIGRATIONS
+            .run_postgres(&pool)
             .await
-            .map_err(store_error)?;
-        MIGRATIONS.run_postgres(&pool).await.map_err(|e| {
-            StoreError::new(super::StoreErrorKind::Invalid, e.to_string()).with_source(e)
-        })?;
+            .map_err(|e| StoreError::new(StoreErrorKind::Invalid, e.to_string()).with_source(e))?;
         Ok(Self { pool })
     }
 

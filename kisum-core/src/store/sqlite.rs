@@ -5,28 +5,25 @@
 //! Writes run in `BEGIN IMMEDIATE` transactions (one writer at a time, others wait up to the busy
 //! timeout), in WAL mode so readers are never blocked.
 
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kisum_guard::{AddOnKey, CompanyId, ModuleKey, PackageKey, Permission};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
-use super::{CatalogStore, StoreError, StoreErrorKind, SubscriptionStore, VersionBump};
+use super::{CatalogStore, SubscriptionStore, VersionBump};
 use crate::audit::{CoreAudit, CoreAuditRecord, MAX_LIST_LIMIT};
 use crate::catalog::{AddOn, Catalog, Module, ModuleKind, Package};
-use crate::entitlements::CompanyEntitlementState;
-use crate::sql::{
-    EmbeddedMigration, MigrationSet, detail_from_db, detail_to_db, from_json_list, from_micros,
-    from_micros_opt, parse_enum, store_error, to_json_list, to_micros, version_from_db,
+use crate::db::migrate::{EmbeddedMigration, MigrationSet};
+use crate::db::sql::{
+    detail_from_db, detail_to_db, from_json_list, from_micros, from_micros_opt, parse_enum,
+    store_error, to_json_list, to_micros, version_from_db,
 };
+use crate::db::{StoreError, StoreErrorKind, open_sqlite_pool};
+use crate::entitlements::CompanyEntitlementState;
 use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
 
 /// Core's SQLite migrations, tracked in `kisum_core_migrations`.
@@ -47,27 +44,6 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
     ],
 };
 
-/// Opens (creating if missing) the SQLite database at `url` with the settings every Kisum
-/// SQLite store uses: WAL, foreign keys on, a 5 s busy timeout.
-///
-/// # Errors
-/// `Invalid` for a malformed URL, `Unavailable` when the file cannot be opened.
-pub async fn open_pool(url: &str) -> Result<SqlitePool, StoreError> {
-    let options = SqliteConnectOptions::from_str(url)
-        .map_err(store_error)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
-    SqlitePoolOptions::new()
-        .max_connections(8)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
-        .await
-        .map_err(store_error)
-}
-
 /// Catalog and company entitlements in SQLite.
 #[derive(Clone, Debug)]
 pub struct SqliteCoreStore {
@@ -85,9 +61,9 @@ impl SqliteCoreStore {
     /// the store.
     ///
     /// # Errors
-    /// As [`open_pool`]; `Invalid` for a database migrated by a newer version.
+    /// As [`open_sqlite_pool`]; `Invalid` for a database migrated by a newer version.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = open_pool(url).await?;
+        let pool = open_sqlite_pool(url).await?;
         MIGRATIONS
             .run_sqlite(&pool)
             .await
