@@ -41,6 +41,7 @@ macro_rules! directory_store_conformance {
             concurrent_membership_edits_each_bump_once,
             the_last_active_owner_cannot_be_demoted,
             racing_demotions_keep_an_active_owner,
+            bumps_come_back_in_the_stated_order,
         );
     };
 }
@@ -622,4 +623,75 @@ pub async fn concurrent_membership_edits_each_bump_once<S: DirectoryStore>(store
     let expected: Vec<u64> = (1..=20).map(|i| m.access_version + i).collect();
     assert_eq!(versions, expected, "every edit gets its own version");
     assert_eq!(version(&*store, &m).await, m.access_version + 20);
+}
+
+/// The order of the `DirectoryStore` contract: the memberships the write changed, by id, then
+/// the delegatees bumped through them, by id. Creation times run against the ids here, and the
+/// delegations are made in neither order, so an order by creation or by insertion fails.
+pub async fn bumps_come_back_in_the_stated_order<S: DirectoryStore>(store: Arc<S>) {
+    let c = company();
+    store.create_company(&c, None).await.unwrap();
+    // Ids are time-ordered: made in this order, ha < hb < hc < dx < dy by id.
+    let (ha, hb, hc) = (
+        membership(&c, &["fin"], &[], 30),
+        membership(&c, &["fin"], &[], 20),
+        membership(&c, &["fin"], &[], 10),
+    );
+    let (dx, dy) = (membership(&c, &[], &[], 5), membership(&c, &[], &[], 4));
+    let mut ids = [ha.id, hb.id, hc.id, dx.id, dy.id];
+    ids.sort();
+    assert_eq!(
+        ids,
+        [ha.id, hb.id, hc.id, dx.id, dy.id],
+        "ids follow creation of the values"
+    );
+    for m in [&hc, &dy, &ha, &dx, &hb] {
+        store.create_membership(m).await.unwrap();
+    }
+    for (from, to) in [(&hc, &dx), (&ha, &dy), (&hb, &dx), (&hc, &ha)] {
+        store
+            .create_delegation(&delegation(&c, from, to))
+            .await
+            .unwrap();
+    }
+    let order = |bumps: Vec<crate::directory::AccessBump>| {
+        bumps.iter().map(|b| b.membership_id).collect::<Vec<_>>()
+    };
+    let expected = [ha.id, hb.id, hc.id, dx.id, dy.id];
+    assert_eq!(
+        order(
+            store
+                .put_role(&role(&c, "fin", &["finance.*"]), t(50))
+                .await
+                .unwrap()
+        ),
+        expected,
+        "put_role: holders by id, then delegatees by id, each once"
+    );
+    let (_, bumps) = store
+        .update_membership(
+            hc.id,
+            &MembershipPatch {
+                module_grants: Some(keys(&["finance"])),
+                ..MembershipPatch::default()
+            },
+            t(51),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        order(bumps),
+        [hc.id, ha.id, dx.id],
+        "update_membership: its own first, then delegatees by id"
+    );
+    assert_eq!(
+        order(
+            store
+                .delete_role(c.id, &RoleKey::new("fin").unwrap(), t(52))
+                .await
+                .unwrap()
+        ),
+        expected,
+        "delete_role: holders by id, then delegatees by id"
+    );
 }

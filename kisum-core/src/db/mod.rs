@@ -1,6 +1,6 @@
 //! Storage infrastructure, shared by Core's and Auth's stores: the [`StoreError`] every store
 //! returns and, for the SQL backends (features `sqlite`, `postgres`), pool opening, the value
-//! encodings and the migration runner.
+//! encodings, the one way to read a column ([`sql::SqlRow`]) and the migration runner.
 //!
 //! None of it is about entitlements; it lives in `kisum-core` only because both components
 //! depend on this crate (and `kisum-guard` must stay free of storage), and it is kept out of the
@@ -11,6 +11,8 @@ mod error;
 pub mod migrate;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod pool;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod row;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod sql;
 

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::{StoreError, StoreErrorKind};
 
+pub use super::row::SqlRow;
+
 /// Maps a sqlx error to a [`StoreError`] of the right kind, keeping it as the cause.
 ///
 /// Unique violations are `Conflict`, foreign-key violations `NotFound` (the referenced row is
