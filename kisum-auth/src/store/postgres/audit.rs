@@ -63,7 +63,7 @@ impl AuditStore for PgAuthStore {
     }
 
     async fn prune(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM audit_events WHERE at < $1")
+        Ok(sqlx::query(queries::PRUNE_AUDIT)
             .bind(older_than)
             .execute(&self.pool)
             .await

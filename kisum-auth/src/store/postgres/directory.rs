@@ -17,6 +17,7 @@ use crate::directory::{
     AccessBump, AccessInputs, Company, Delegation, DelegationGrant, DirectoryStore, LAST_OWNER,
     Membership, MembershipPatch, MembershipStatus, Role,
 };
+use crate::store::sql::queries;
 use crate::store::sql::queries::{company_columns, delegation_columns, membership_columns};
 use crate::store::sql::rows;
 
@@ -77,36 +78,28 @@ impl DirectoryStore for PgAuthStore {
     }
 
     async fn get_company(&self, id: CompanyId) -> Result<Option<Company>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            company_columns!(),
-            " FROM companies WHERE id = $1"
-        ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(rows::company)
-        .transpose()
+        sqlx::query(queries::COMPANY_BY_ID)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(rows::company)
+            .transpose()
     }
 
     async fn find_company_by_slug(
         &self,
         slug: &CompanySlug,
     ) -> Result<Option<Company>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            company_columns!(),
-            " FROM companies WHERE slug = $1"
-        ))
-        .bind(slug.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(rows::company)
-        .transpose()
+        sqlx::query(queries::COMPANY_BY_SLUG)
+            .bind(slug.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(rows::company)
+            .transpose()
     }
 
     async fn create_membership(&self, membership: &Membership) -> Result<(), StoreError> {
@@ -116,18 +109,14 @@ impl DirectoryStore for PgAuthStore {
     }
 
     async fn get_membership(&self, id: MembershipId) -> Result<Option<Membership>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            membership_columns!(),
-            " FROM memberships WHERE id = $1"
-        ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(|r| rows::membership(r, ""))
-        .transpose()
+        sqlx::query(queries::MEMBERSHIP_BY_ID)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(|r| rows::membership(r, ""))
+            .transpose()
     }
 
     async fn find_membership(
@@ -135,52 +124,40 @@ impl DirectoryStore for PgAuthStore {
         company_id: CompanyId,
         user_id: UserId,
     ) -> Result<Option<Membership>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            membership_columns!(),
-            " FROM memberships WHERE company_id = $1 AND user_id = $2"
-        ))
-        .bind(company_id.as_uuid())
-        .bind(user_id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(|r| rows::membership(r, ""))
-        .transpose()
+        sqlx::query(queries::MEMBERSHIP_IN_COMPANY)
+            .bind(company_id.as_uuid())
+            .bind(user_id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(|r| rows::membership(r, ""))
+            .transpose()
     }
 
     async fn list_company_memberships(
         &self,
         company_id: CompanyId,
     ) -> Result<Vec<Membership>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            membership_columns!(),
-            " FROM memberships WHERE company_id = $1 ORDER BY created_at, id"
-        ))
-        .bind(company_id.as_uuid())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?
-        .iter()
-        .map(|r| rows::membership(r, ""))
-        .collect()
+        sqlx::query(queries::MEMBERSHIPS_OF_COMPANY)
+            .bind(company_id.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?
+            .iter()
+            .map(|r| rows::membership(r, ""))
+            .collect()
     }
 
     async fn list_user_memberships(&self, user_id: UserId) -> Result<Vec<Membership>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            membership_columns!(),
-            " FROM memberships WHERE user_id = $1 ORDER BY created_at, id"
-        ))
-        .bind(user_id.as_uuid())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?
-        .iter()
-        .map(|r| rows::membership(r, ""))
-        .collect()
+        sqlx::query(queries::MEMBERSHIPS_OF_USER)
+            .bind(user_id.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?
+            .iter()
+            .map(|r| rows::membership(r, ""))
+            .collect()
     }
 
     async fn update_membership(
@@ -240,15 +217,11 @@ impl DirectoryStore for PgAuthStore {
             }
         }
         let bumps = bump(&mut tx, &[*id.as_uuid()], at).await?;
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            membership_columns!(),
-            " FROM memberships WHERE id = $1"
-        ))
-        .bind(id.as_uuid())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(store_error)?;
+        let row = sqlx::query(queries::MEMBERSHIP_BY_ID)
+            .bind(id.as_uuid())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?;
         let membership = rows::membership(&row, "")?;
         tx.commit().await.map_err(store_error)?;
         Ok((membership, bumps))
@@ -291,7 +264,7 @@ impl DirectoryStore for PgAuthStore {
         at: DateTime<Utc>,
     ) -> Result<Vec<AccessBump>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let deleted = sqlx::query("DELETE FROM roles WHERE company_id = $1 AND key = $2")
+        let deleted = sqlx::query(queries::DELETE_ROLE)
             .bind(company_id.as_uuid())
             .bind(key.as_str())
             .execute(&mut *tx)
@@ -320,7 +293,7 @@ impl DirectoryStore for PgAuthStore {
         company_id: CompanyId,
         key: &RoleKey,
     ) -> Result<Option<Role>, StoreError> {
-        sqlx::query("SELECT company_id, key, name, permissions FROM roles WHERE company_id = $1 AND key = $2")
+        sqlx::query(queries::ROLE_BY_KEY)
             .bind(company_id.as_uuid())
             .bind(key.as_str())
             .fetch_optional(&self.pool)
@@ -332,7 +305,7 @@ impl DirectoryStore for PgAuthStore {
     }
 
     async fn list_roles(&self, company_id: CompanyId) -> Result<Vec<Role>, StoreError> {
-        sqlx::query("SELECT company_id, key, name, permissions FROM roles WHERE company_id = $1 ORDER BY key")
+        sqlx::query(queries::ROLES_OF_COMPANY)
             .bind(company_id.as_uuid())
             .fetch_all(&self.pool)
             .await
@@ -425,33 +398,25 @@ impl DirectoryStore for PgAuthStore {
     }
 
     async fn get_delegation(&self, id: DelegationId) -> Result<Option<Delegation>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            delegation_columns!(),
-            " FROM delegations WHERE id = $1"
-        ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(rows::delegation)
-        .transpose()
+        sqlx::query(queries::DELEGATION_BY_ID)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(rows::delegation)
+            .transpose()
     }
 
     async fn list_delegations(&self, company_id: CompanyId) -> Result<Vec<Delegation>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            delegation_columns!(),
-            " FROM delegations WHERE company_id = $1 ORDER BY created_at, id"
-        ))
-        .bind(company_id.as_uuid())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?
-        .iter()
-        .map(rows::delegation)
-        .collect()
+        sqlx::query(queries::DELEGATIONS_OF_COMPANY)
+            .bind(company_id.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?
+            .iter()
+            .map(rows::delegation)
+            .collect()
     }
 
     async fn load_access(
@@ -467,16 +432,12 @@ impl DirectoryStore for PgAuthStore {
             .await
             .map_err(store_error)?;
         // Query 1: the membership.
-        let Some(row) = sqlx::query(concat!(
-            "SELECT ",
-            membership_columns!(),
-            " FROM memberships WHERE company_id = $1 AND user_id = $2"
-        ))
-        .bind(company_id.as_uuid())
-        .bind(user_id.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_error)?
+        let Some(row) = sqlx::query(queries::MEMBERSHIP_IN_COMPANY)
+            .bind(company_id.as_uuid())
+            .bind(user_id.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?
         else {
             return Ok(None);
         };

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::PgAuthStore;
 use crate::identity::Email;
 use crate::onetime::{OneTimeStore, OtpPurpose, OtpState, SecretHash, otp_numbers};
+use crate::store::sql::queries;
 use crate::store::sql::queries::otp_columns;
 use crate::store::sql::rows;
 
@@ -20,19 +21,15 @@ impl OneTimeStore for PgAuthStore {
         email: &Email,
         purpose: OtpPurpose,
     ) -> Result<Option<OtpState>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            otp_columns!(),
-            " FROM email_otps WHERE email = $1 AND purpose = $2"
-        ))
-        .bind(email.as_str())
-        .bind(purpose.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(rows::otp)
-        .transpose()
+        sqlx::query(queries::OTP_STATE)
+            .bind(email.as_str())
+            .bind(purpose.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(rows::otp)
+            .transpose()
     }
 
     async fn put_otp(&self, state: &OtpState) -> Result<bool, StoreError> {
@@ -82,16 +79,13 @@ impl OneTimeStore for PgAuthStore {
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         // The foreign key answers `NotFound` for an unknown user, the primary key `Conflict`.
-        sqlx::query(
-            "INSERT INTO password_resets (token_hash, user_id, expires_at, used_at)
-             VALUES ($1, $2, $3, NULL)",
-        )
-        .bind(hash.0.as_slice())
-        .bind(user.as_uuid())
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(store_error)?;
+        sqlx::query(queries::INSERT_RESET)
+            .bind(hash.0.as_slice())
+            .bind(user.as_uuid())
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
         Ok(())
     }
 
@@ -102,55 +96,39 @@ impl OneTimeStore for PgAuthStore {
     ) -> Result<Option<UserId>, StoreError> {
         // One statement: of two racing uses, the second waits for the row lock and then finds
         // the token spent.
-        let user: Option<Uuid> = sqlx::query_scalar(
-            "UPDATE password_resets SET used_at = $2
-             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
-             RETURNING user_id",
-        )
-        .bind(hash.0.as_slice())
-        .bind(at)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?;
+        let user: Option<Uuid> = sqlx::query_scalar(queries::CONSUME_RESET)
+            .bind(hash.0.as_slice())
+            .bind(at)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
         Ok(user.map(UserId::from_uuid))
     }
 
     async fn spend_resets(&self, user: UserId, at: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "UPDATE password_resets SET used_at = $2
-             WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2",
-        )
-        .bind(user.as_uuid())
-        .bind(at)
-        .execute(&self.pool)
-        .await
-        .map_err(store_error)?
-        .rows_affected())
+        Ok(sqlx::query(queries::SPEND_RESETS)
+            .bind(user.as_uuid())
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?
+            .rows_affected())
     }
 
     async fn prune_one_time(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
-        let resets = sqlx::query(
-            "DELETE FROM password_resets
-             WHERE expires_at < $1 OR (used_at IS NOT NULL AND used_at < $1)",
-        )
-        .bind(before)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?
-        .rows_affected();
-        let otps = sqlx::query(
-            "DELETE FROM email_otps
-             WHERE (expires_at IS NULL OR expires_at < $1)
-               AND (locked_until IS NULL OR locked_until < $1)
-               AND (last_sent_at IS NULL OR last_sent_at < $1)
-               AND (quota_started_at IS NULL OR quota_started_at < $1)",
-        )
-        .bind(before)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?
-        .rows_affected();
+        let resets = sqlx::query(queries::PRUNE_RESETS)
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        let otps = sqlx::query(queries::PRUNE_OTPS)
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
         tx.commit().await.map_err(store_error)?;
         Ok(resets + otps)
     }

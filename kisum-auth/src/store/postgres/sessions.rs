@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::PgAuthStore;
 use crate::session::{RevokeReason, Session, SessionStore};
+use crate::store::sql::queries;
 use crate::store::sql::queries::session_columns;
 use crate::store::sql::rows;
 
@@ -38,33 +39,25 @@ impl SessionStore for PgAuthStore {
     }
 
     async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            session_columns!(),
-            " FROM sessions WHERE id = $1"
-        ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(rows::session)
-        .transpose()
+        sqlx::query(queries::SESSION_BY_ID)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(rows::session)
+            .transpose()
     }
 
     async fn list_user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            session_columns!(),
-            " FROM sessions WHERE user_id = $1 ORDER BY created_at, id"
-        ))
-        .bind(user_id.as_uuid())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?
-        .iter()
-        .map(rows::session)
-        .collect()
+        sqlx::query(queries::SESSIONS_OF_USER)
+            .bind(user_id.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?
+            .iter()
+            .map(rows::session)
+            .collect()
     }
 
     async fn touch_session(
@@ -73,16 +66,14 @@ impl SessionStore for PgAuthStore {
         last_seen_at: DateTime<Utc>,
         idle_expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let updated = sqlx::query(
-            "UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id = $1",
-        )
-        .bind(id.as_uuid())
-        .bind(last_seen_at)
-        .bind(idle_expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(store_error)?
-        .rows_affected();
+        let updated = sqlx::query(queries::TOUCH_SESSION)
+            .bind(id.as_uuid())
+            .bind(last_seen_at)
+            .bind(idle_expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
         if updated == 0 {
             return Err(StoreError::not_found(format!("session {id}")));
         }
@@ -139,27 +130,17 @@ impl SessionStore for PgAuthStore {
 
     async fn prune_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
-        sqlx::query(
-            "DELETE FROM refresh_tokens WHERE expires_at < $1 OR session_id IN (
-             SELECT id FROM sessions
-             WHERE (revoked_at IS NOT NULL AND revoked_at < $1)
-                OR idle_expires_at < $1 OR absolute_expires_at < $1)",
-        )
-        .bind(before)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        let deleted = sqlx::query(
-            "DELETE FROM sessions WHERE id IN (
-             SELECT id FROM sessions
-             WHERE (revoked_at IS NOT NULL AND revoked_at < $1)
-                OR idle_expires_at < $1 OR absolute_expires_at < $1)",
-        )
-        .bind(before)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?
-        .rows_affected();
+        sqlx::query(queries::PRUNE_REFRESH_TOKENS)
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let deleted = sqlx::query(queries::PRUNE_SESSIONS)
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
         tx.commit().await.map_err(store_error)?;
         Ok(deleted)
     }

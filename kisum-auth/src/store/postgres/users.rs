@@ -7,7 +7,7 @@ use kisum_guard::UserId;
 
 use super::PgAuthStore;
 use crate::identity::{Email, PasswordHash, User, UserStore};
-use crate::store::sql::queries::user_columns;
+use crate::store::sql::queries;
 use crate::store::sql::rows;
 
 #[async_trait]
@@ -32,53 +32,41 @@ impl UserStore for PgAuthStore {
     }
 
     async fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE id = $1"
-        ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(rows::user)
-        .transpose()
+        sqlx::query(queries::USER_BY_ID)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(rows::user)
+            .transpose()
     }
 
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE email = $1"
-        ))
-        .bind(email.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(rows::user)
-        .transpose()
+        sqlx::query(queries::USER_BY_EMAIL)
+            .bind(email.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(rows::user)
+            .transpose()
     }
 
     async fn update_user(&self, user: &User) -> Result<(), StoreError> {
-        let updated = sqlx::query(
-            "UPDATE users SET email = $2, name = $3, password_hash = $4, email_verified = $5, disabled = $6,
-                 created_at = $7, updated_at = $8
-             WHERE id = $1",
-        )
-        .bind(user.id.as_uuid())
-        .bind(user.email.as_str())
-        .bind(&user.name)
-        .bind(user.password_hash.as_ref().map(PasswordHash::expose))
-        .bind(user.email_verified)
-        .bind(user.disabled)
-        .bind(user.created_at)
-        .bind(user.updated_at)
-        .execute(&self.pool)
-        .await
-        .map_err(store_error)?
-        .rows_affected();
+        let updated = sqlx::query(queries::UPDATE_USER)
+            .bind(user.id.as_uuid())
+            .bind(user.email.as_str())
+            .bind(&user.name)
+            .bind(user.password_hash.as_ref().map(PasswordHash::expose))
+            .bind(user.email_verified)
+            .bind(user.disabled)
+            .bind(user.created_at)
+            .bind(user.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
         if updated == 0 {
             return Err(StoreError::not_found(format!("user {}", user.id)));
         }

@@ -23,7 +23,7 @@ impl AuditStore for SqliteAuthStore {
         sqlx::query(concat!(
             "INSERT INTO audit_events (",
             audit_insert_columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
         .bind(event.id.as_uuid())
         .bind(to_micros(event.at))
@@ -64,7 +64,7 @@ impl AuditStore for SqliteAuthStore {
     }
 
     async fn prune(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM audit_events WHERE at < ?1")
+        Ok(sqlx::query(queries::PRUNE_AUDIT)
             .bind(to_micros(older_than))
             .execute(&self.pool)
             .await

@@ -16,6 +16,7 @@ use crate::directory::{
     AccessBump, AccessInputs, Company, Delegation, DelegationGrant, DirectoryStore, LAST_OWNER,
     Membership, MembershipPatch, MembershipStatus, Role,
 };
+use crate::store::sql::queries;
 use crate::store::sql::queries::{company_columns, delegation_columns, membership_columns};
 use crate::store::sql::rows;
 
@@ -30,7 +31,7 @@ impl DirectoryStore for SqliteAuthStore {
         sqlx::query(concat!(
             "INSERT INTO companies (",
             company_columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5)"
+            ") VALUES ($1, $2, $3, $4, $5)"
         ))
         .bind(company.id.as_uuid())
         .bind(company.slug.as_str())
@@ -52,36 +53,28 @@ impl DirectoryStore for SqliteAuthStore {
     }
 
     async fn get_company(&self, id: CompanyId) -> Result<Option<Company>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            company_columns!(),
-            " FROM companies WHERE id = ?1"
-        ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(rows::company)
-        .transpose()
+        sqlx::query(queries::COMPANY_BY_ID)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(rows::company)
+            .transpose()
     }
 
     async fn find_company_by_slug(
         &self,
         slug: &CompanySlug,
     ) -> Result<Option<Company>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            company_columns!(),
-            " FROM companies WHERE slug = ?1"
-        ))
-        .bind(slug.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(rows::company)
-        .transpose()
+        sqlx::query(queries::COMPANY_BY_SLUG)
+            .bind(slug.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(rows::company)
+            .transpose()
     }
 
     async fn create_membership(&self, membership: &Membership) -> Result<(), StoreError> {
@@ -91,17 +84,13 @@ impl DirectoryStore for SqliteAuthStore {
     }
 
     async fn get_membership(&self, id: MembershipId) -> Result<Option<Membership>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            membership_columns!(),
-            " FROM memberships WHERE id = ?1"
-        ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .map(|r| rows::membership(&r, ""))
-        .transpose()
+        sqlx::query(queries::MEMBERSHIP_BY_ID)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .map(|r| rows::membership(&r, ""))
+            .transpose()
     }
 
     async fn find_membership(
@@ -109,51 +98,39 @@ impl DirectoryStore for SqliteAuthStore {
         company_id: CompanyId,
         user_id: UserId,
     ) -> Result<Option<Membership>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            membership_columns!(),
-            " FROM memberships WHERE company_id = ?1 AND user_id = ?2"
-        ))
-        .bind(company_id.as_uuid())
-        .bind(user_id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .map(|r| rows::membership(&r, ""))
-        .transpose()
+        sqlx::query(queries::MEMBERSHIP_IN_COMPANY)
+            .bind(company_id.as_uuid())
+            .bind(user_id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .map(|r| rows::membership(&r, ""))
+            .transpose()
     }
 
     async fn list_company_memberships(
         &self,
         company_id: CompanyId,
     ) -> Result<Vec<Membership>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            membership_columns!(),
-            " FROM memberships WHERE company_id = ?1 ORDER BY created_at, id"
-        ))
-        .bind(company_id.as_uuid())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?
-        .iter()
-        .map(|r| rows::membership(r, ""))
-        .collect()
+        sqlx::query(queries::MEMBERSHIPS_OF_COMPANY)
+            .bind(company_id.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?
+            .iter()
+            .map(|r| rows::membership(r, ""))
+            .collect()
     }
 
     async fn list_user_memberships(&self, user_id: UserId) -> Result<Vec<Membership>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            membership_columns!(),
-            " FROM memberships WHERE user_id = ?1 ORDER BY created_at, id"
-        ))
-        .bind(user_id.as_uuid())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?
-        .iter()
-        .map(|r| rows::membership(r, ""))
-        .collect()
+        sqlx::query(queries::MEMBERSHIPS_OF_USER)
+            .bind(user_id.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?
+            .iter()
+            .map(|r| rows::membership(r, ""))
+            .collect()
     }
 
     async fn update_membership(
@@ -166,17 +143,17 @@ impl DirectoryStore for SqliteAuthStore {
         // Writes take turns (`BEGIN IMMEDIATE`): the owner count below sees every other change.
         let was_owner: Option<bool> = sqlx::query_scalar(
             "SELECT status = 'active' AND EXISTS (SELECT 1 FROM json_each(roles) WHERE value = 'owner')
-             FROM memberships WHERE id = ?1",
+             FROM memberships WHERE id = $1",
         )
         .bind(id.as_uuid())
         .fetch_optional(&mut *tx)
         .await
         .map_err(store_error)?;
         let row = sqlx::query(concat!(
-            "UPDATE memberships SET roles = COALESCE(?2, roles),
-                 module_grants = COALESCE(?3, module_grants), status = COALESCE(?4, status),
-                 access_version = access_version + 1, updated_at = ?5
-             WHERE id = ?1
+            "UPDATE memberships SET roles = COALESCE($2, roles),
+                 module_grants = COALESCE($3, module_grants), status = COALESCE($4, status),
+                 access_version = access_version + 1, updated_at = $5
+             WHERE id = $1
              RETURNING ",
             membership_columns!()
         ))
@@ -193,7 +170,7 @@ impl DirectoryStore for SqliteAuthStore {
         if was_owner == Some(true) {
             let owners: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM memberships
-                 WHERE company_id = ?1 AND status = 'active'
+                 WHERE company_id = $1 AND status = 'active'
                    AND EXISTS (SELECT 1 FROM json_each(roles) WHERE value = 'owner')",
             )
             .bind(membership.company_id.as_uuid())
@@ -220,7 +197,7 @@ impl DirectoryStore for SqliteAuthStore {
     ) -> Result<Vec<AccessBump>, StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "INSERT INTO roles (company_id, key, name, permissions) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO roles (company_id, key, name, permissions) VALUES ($1, $2, $3, $4)
              ON CONFLICT (company_id, key) DO UPDATE SET name = excluded.name,
                  permissions = excluded.permissions",
         )
@@ -232,9 +209,9 @@ impl DirectoryStore for SqliteAuthStore {
         .await
         .map_err(store_error)?;
         let rows = sqlx::query(
-            "UPDATE memberships SET access_version = access_version + 1, updated_at = ?3
-             WHERE company_id = ?1
-               AND EXISTS (SELECT 1 FROM json_each(memberships.roles) WHERE value = ?2)
+            "UPDATE memberships SET access_version = access_version + 1, updated_at = $3
+             WHERE company_id = $1
+               AND EXISTS (SELECT 1 FROM json_each(memberships.roles) WHERE value = $2)
              RETURNING id, access_version",
         )
         .bind(role.company_id.as_uuid())
@@ -255,7 +232,7 @@ impl DirectoryStore for SqliteAuthStore {
         at: DateTime<Utc>,
     ) -> Result<Vec<AccessBump>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let deleted = sqlx::query("DELETE FROM roles WHERE company_id = ?1 AND key = ?2")
+        let deleted = sqlx::query(queries::DELETE_ROLE)
             .bind(company_id.as_uuid())
             .bind(key.as_str())
             .execute(&mut *tx)
@@ -269,10 +246,10 @@ impl DirectoryStore for SqliteAuthStore {
         let rows = sqlx::query(
             "UPDATE memberships SET
                  roles = (SELECT json_group_array(value) FROM json_each(memberships.roles)
-                          WHERE value <> ?2),
-                 access_version = access_version + 1, updated_at = ?3
-             WHERE company_id = ?1
-               AND EXISTS (SELECT 1 FROM json_each(memberships.roles) WHERE value = ?2)
+                          WHERE value <> $2),
+                 access_version = access_version + 1, updated_at = $3
+             WHERE company_id = $1
+               AND EXISTS (SELECT 1 FROM json_each(memberships.roles) WHERE value = $2)
              RETURNING id, access_version",
         )
         .bind(company_id.as_uuid())
@@ -291,32 +268,26 @@ impl DirectoryStore for SqliteAuthStore {
         company_id: CompanyId,
         key: &RoleKey,
     ) -> Result<Option<Role>, StoreError> {
-        sqlx::query(
-            "SELECT company_id, key, name, permissions FROM roles
-             WHERE company_id = ?1 AND key = ?2",
-        )
-        .bind(company_id.as_uuid())
-        .bind(key.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(rows::role)
-        .transpose()
+        sqlx::query(queries::ROLE_BY_KEY)
+            .bind(company_id.as_uuid())
+            .bind(key.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(rows::role)
+            .transpose()
     }
 
     async fn list_roles(&self, company_id: CompanyId) -> Result<Vec<Role>, StoreError> {
-        sqlx::query(
-            "SELECT company_id, key, name, permissions FROM roles
-             WHERE company_id = ?1 ORDER BY key",
-        )
-        .bind(company_id.as_uuid())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?
-        .iter()
-        .map(rows::role)
-        .collect()
+        sqlx::query(queries::ROLES_OF_COMPANY)
+            .bind(company_id.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?
+            .iter()
+            .map(rows::role)
+            .collect()
     }
 
     async fn create_delegation(
@@ -326,9 +297,9 @@ impl DirectoryStore for SqliteAuthStore {
         let d = delegation;
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
-            "SELECT EXISTS (SELECT 1 FROM delegations WHERE id = ?1) AS taken,
-                    EXISTS (SELECT 1 FROM memberships WHERE id = ?2 AND company_id = ?4) AS has_from,
-                    EXISTS (SELECT 1 FROM memberships WHERE id = ?3 AND company_id = ?4) AS has_to",
+            "SELECT EXISTS (SELECT 1 FROM delegations WHERE id = $1) AS taken,
+                    EXISTS (SELECT 1 FROM memberships WHERE id = $2 AND company_id = $4) AS has_from,
+                    EXISTS (SELECT 1 FROM memberships WHERE id = $3 AND company_id = $4) AS has_to",
         )
         .bind(d.id.as_uuid())
         .bind(d.from_membership_id.as_uuid())
@@ -351,7 +322,7 @@ impl DirectoryStore for SqliteAuthStore {
         sqlx::query(concat!(
             "INSERT INTO delegations (",
             delegation_columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
         .bind(d.id.as_uuid())
         .bind(d.company_id.as_uuid())
@@ -380,8 +351,8 @@ impl DirectoryStore for SqliteAuthStore {
     ) -> Result<Vec<AccessBump>, StoreError> {
         let mut tx = self.begin_write().await?;
         let to: Option<Uuid> = sqlx::query_scalar(
-            "UPDATE delegations SET revoked_at = ?3
-             WHERE id = ?1 AND company_id = ?2 AND revoked_at IS NULL
+            "UPDATE delegations SET revoked_at = $3
+             WHERE id = $1 AND company_id = $2 AND revoked_at IS NULL
              RETURNING to_membership_id",
         )
         .bind(id.as_uuid())
@@ -392,7 +363,7 @@ impl DirectoryStore for SqliteAuthStore {
         .map_err(store_error)?;
         let Some(to) = to else {
             let exists: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM delegations WHERE id = ?1 AND company_id = ?2)",
+                "SELECT EXISTS (SELECT 1 FROM delegations WHERE id = $1 AND company_id = $2)",
             )
             .bind(id.as_uuid())
             .bind(company_id.as_uuid())
@@ -413,33 +384,25 @@ impl DirectoryStore for SqliteAuthStore {
     }
 
     async fn get_delegation(&self, id: DelegationId) -> Result<Option<Delegation>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            delegation_columns!(),
-            " FROM delegations WHERE id = ?1"
-        ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(rows::delegation)
-        .transpose()
+        sqlx::query(queries::DELEGATION_BY_ID)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(rows::delegation)
+            .transpose()
     }
 
     async fn list_delegations(&self, company_id: CompanyId) -> Result<Vec<Delegation>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            delegation_columns!(),
-            " FROM delegations WHERE company_id = ?1 ORDER BY created_at, id"
-        ))
-        .bind(company_id.as_uuid())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?
-        .iter()
-        .map(rows::delegation)
-        .collect()
+        sqlx::query(queries::DELEGATIONS_OF_COMPANY)
+            .bind(company_id.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?
+            .iter()
+            .map(rows::delegation)
+            .collect()
     }
 
     async fn load_access(
@@ -451,16 +414,12 @@ impl DirectoryStore for SqliteAuthStore {
         // roles and delegations: the membership; the live delegations to it with their
         // delegators; the company's roles any of them holds.
         let mut tx = self.pool.begin().await.map_err(store_error)?;
-        let Some(row) = sqlx::query(concat!(
-            "SELECT ",
-            membership_columns!(),
-            " FROM memberships WHERE company_id = ?1 AND user_id = ?2"
-        ))
-        .bind(company_id.as_uuid())
-        .bind(user_id.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_error)?
+        let Some(row) = sqlx::query(queries::MEMBERSHIP_IN_COMPANY)
+            .bind(company_id.as_uuid())
+            .bind(user_id.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?
         else {
             tx.commit().await.map_err(store_error)?;
             return Ok(None);
@@ -475,7 +434,7 @@ impl DirectoryStore for SqliteAuthStore {
                     f.access_version AS f_access_version, f.created_at AS f_created_at,
                     f.updated_at AS f_updated_at
              FROM delegations d JOIN memberships f ON f.id = d.from_membership_id
-             WHERE d.to_membership_id = ?1 AND d.revoked_at IS NULL
+             WHERE d.to_membership_id = $1 AND d.revoked_at IS NULL
              ORDER BY d.created_at, d.id",
         )
         .bind(membership.id.as_uuid())
@@ -496,7 +455,7 @@ impl DirectoryStore for SqliteAuthStore {
         if !wanted.is_empty() {
             let rows = sqlx::query(
                 "SELECT company_id, key, name, permissions FROM roles
-                 WHERE company_id = ?1 AND key IN (SELECT value FROM json_each(?2))",
+                 WHERE company_id = $1 AND key IN (SELECT value FROM json_each($2))",
             )
             .bind(membership.company_id.as_uuid())
             .bind(to_json_list(wanted))

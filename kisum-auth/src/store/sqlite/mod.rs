@@ -116,8 +116,8 @@ async fn bump_one(
     at: DateTime<Utc>,
 ) -> Result<Vec<AccessBump>, StoreError> {
     let rows = sqlx::query(
-        "UPDATE memberships SET access_version = access_version + 1, updated_at = ?2
-         WHERE id = ?1
+        "UPDATE memberships SET access_version = access_version + 1, updated_at = $2
+         WHERE id = $1
          RETURNING id, access_version",
     )
     .bind(id.as_uuid())
@@ -145,11 +145,11 @@ async fn bump_delegatees(
             .map(|b| b.membership_id.as_uuid().simple().to_string()),
     );
     let rows = sqlx::query(
-        "UPDATE memberships SET access_version = access_version + 1, updated_at = ?2
+        "UPDATE memberships SET access_version = access_version + 1, updated_at = $2
          WHERE id IN (SELECT d.to_membership_id FROM delegations d
                       WHERE d.revoked_at IS NULL
-                        AND d.from_membership_id IN (SELECT unhex(value) FROM json_each(?1)))
-           AND id NOT IN (SELECT unhex(value) FROM json_each(?1))
+                        AND d.from_membership_id IN (SELECT unhex(value) FROM json_each($1)))
+           AND id NOT IN (SELECT unhex(value) FROM json_each($1))
          RETURNING id, access_version",
     )
     .bind(sources)
@@ -170,8 +170,8 @@ async fn insert_membership(
     let inserted = sqlx::query(
         "INSERT INTO memberships (id, company_id, user_id, status, roles, module_grants,
                                   access_version, created_at, updated_at)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
-         WHERE EXISTS (SELECT 1 FROM companies WHERE id = ?2)",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+         WHERE EXISTS (SELECT 1 FROM companies WHERE id = $2)",
     )
     .bind(m.id.as_uuid())
     .bind(m.company_id.as_uuid())

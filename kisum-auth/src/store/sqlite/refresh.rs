@@ -7,6 +7,7 @@ use kisum_core::db::sql::{store_error, to_micros};
 
 use super::SqliteAuthStore;
 use crate::refresh::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
+use crate::store::sql::queries;
 use crate::store::sql::queries::refresh_columns;
 use crate::store::sql::rows;
 
@@ -19,7 +20,7 @@ async fn insert_refresh<'e>(
     sqlx::query(concat!(
         "INSERT INTO refresh_tokens (",
         refresh_columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     ))
     .bind(record.hash.0.as_slice())
     .bind(record.session_id.as_uuid())
@@ -45,18 +46,14 @@ impl RefreshTokenStore for SqliteAuthStore {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<RefreshRecord>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            refresh_columns!(),
-            " FROM refresh_tokens WHERE token_hash = ?1"
-        ))
-        .bind(hash.0.as_slice())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(rows::refresh)
-        .transpose()
+        sqlx::query(queries::REFRESH_BY_HASH)
+            .bind(hash.0.as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(rows::refresh)
+            .transpose()
     }
 
     async fn claim_grace(
@@ -64,20 +61,15 @@ impl RefreshTokenStore for SqliteAuthStore {
         hash: &TokenHash,
         max_uses: u32,
     ) -> Result<Option<RefreshRecord>, StoreError> {
-        sqlx::query(concat!(
-            "UPDATE refresh_tokens SET grace_uses = grace_uses + 1
-             WHERE token_hash = ?1 AND used_at IS NULL AND grace_uses < ?2
-             RETURNING ",
-            refresh_columns!()
-        ))
-        .bind(hash.0.as_slice())
-        .bind(i64::from(max_uses))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(rows::refresh)
-        .transpose()
+        sqlx::query(queries::CLAIM_GRACE)
+            .bind(hash.0.as_slice())
+            .bind(i64::from(max_uses))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(rows::refresh)
+            .transpose()
     }
 
     async fn rotate_refresh_token(
@@ -89,31 +81,22 @@ impl RefreshTokenStore for SqliteAuthStore {
         // `BEGIN IMMEDIATE` makes concurrent rotations take turns: only the first finds the token
         // unspent.
         let mut tx = self.begin_write().await?;
-        let spent = sqlx::query(concat!(
-            "UPDATE refresh_tokens SET used_at = ?2, replaced_by = ?3
-             WHERE token_hash = ?1 AND used_at IS NULL
-             RETURNING ",
-            refresh_columns!()
-        ))
-        .bind(old.0.as_slice())
-        .bind(to_micros(at))
-        .bind(next.hash.0.as_slice())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        let Some(spent) = spent else {
-            let found = sqlx::query(concat!(
-                "SELECT ",
-                refresh_columns!(),
-                " FROM refresh_tokens WHERE token_hash = ?1"
-            ))
+        let spent = sqlx::query(queries::SPEND_REFRESH)
             .bind(old.0.as_slice())
+            .bind(to_micros(at))
+            .bind(next.hash.0.as_slice())
             .fetch_optional(&mut *tx)
             .await
-            .map_err(store_error)?
-            .as_ref()
-            .map(rows::refresh)
-            .transpose()?;
+            .map_err(store_error)?;
+        let Some(spent) = spent else {
+            let found = sqlx::query(queries::REFRESH_BY_HASH)
+                .bind(old.0.as_slice())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?
+                .as_ref()
+                .map(rows::refresh)
+                .transpose()?;
             tx.rollback().await.map_err(store_error)?;
             return match found {
                 Some(record) => Ok(Rotation::AlreadyUsed(record)),

@@ -9,6 +9,7 @@ use kisum_guard::{SessionId, UserId};
 
 use super::SqliteAuthStore;
 use crate::session::{RevokeReason, Session, SessionStore};
+use crate::store::sql::queries;
 use crate::store::sql::queries::session_columns;
 use crate::store::sql::rows;
 
@@ -18,7 +19,7 @@ impl SessionStore for SqliteAuthStore {
         sqlx::query(concat!(
             "INSERT INTO sessions (",
             session_columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
         .bind(session.id.as_uuid())
         .bind(session.user_id.as_uuid())
@@ -37,33 +38,25 @@ impl SessionStore for SqliteAuthStore {
     }
 
     async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            session_columns!(),
-            " FROM sessions WHERE id = ?1"
-        ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(rows::session)
-        .transpose()
+        sqlx::query(queries::SESSION_BY_ID)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(rows::session)
+            .transpose()
     }
 
     async fn list_user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            session_columns!(),
-            " FROM sessions WHERE user_id = ?1 ORDER BY created_at, id"
-        ))
-        .bind(user_id.as_uuid())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?
-        .iter()
-        .map(rows::session)
-        .collect()
+        sqlx::query(queries::SESSIONS_OF_USER)
+            .bind(user_id.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?
+            .iter()
+            .map(rows::session)
+            .collect()
     }
 
     async fn touch_session(
@@ -72,16 +65,14 @@ impl SessionStore for SqliteAuthStore {
         last_seen_at: DateTime<Utc>,
         idle_expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let updated = sqlx::query(
-            "UPDATE sessions SET last_seen_at = ?2, idle_expires_at = ?3 WHERE id = ?1",
-        )
-        .bind(id.as_uuid())
-        .bind(to_micros(last_seen_at))
-        .bind(to_micros(idle_expires_at))
-        .execute(&self.pool)
-        .await
-        .map_err(store_error)?
-        .rows_affected();
+        let updated = sqlx::query(queries::TOUCH_SESSION)
+            .bind(id.as_uuid())
+            .bind(to_micros(last_seen_at))
+            .bind(to_micros(idle_expires_at))
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
         if updated == 1 {
             Ok(())
         } else {
@@ -96,8 +87,8 @@ impl SessionStore for SqliteAuthStore {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let updated = sqlx::query(
-            "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3
-             WHERE id = ?1 AND revoked_at IS NULL",
+            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3
+             WHERE id = $1 AND revoked_at IS NULL",
         )
         .bind(id.as_uuid())
         .bind(to_micros(at))
@@ -112,7 +103,7 @@ impl SessionStore for SqliteAuthStore {
         // Sessions are never deleted and never un-revoked: no transaction is needed to tell
         // "already revoked" from "missing".
         let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)")
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1)")
                 .bind(id.as_uuid())
                 .fetch_one(&self.pool)
                 .await
@@ -133,8 +124,8 @@ impl SessionStore for SqliteAuthStore {
     ) -> Result<Vec<SessionId>, StoreError> {
         // One statement: every session is revoked atomically.
         let rows = sqlx::query(
-            "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3
-             WHERE user_id = ?1 AND revoked_at IS NULL AND (?4 IS NULL OR id <> ?4)
+            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3
+             WHERE user_id = $1 AND revoked_at IS NULL AND ($4 IS NULL OR id <> $4)
              RETURNING id, created_at",
         )
         .bind(user_id.as_uuid())
@@ -154,27 +145,17 @@ impl SessionStore for SqliteAuthStore {
 
     async fn prune_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
-        sqlx::query(
-            "DELETE FROM refresh_tokens WHERE expires_at < ?1 OR session_id IN (
-             SELECT id FROM sessions
-             WHERE (revoked_at IS NOT NULL AND revoked_at < ?1)
-                OR idle_expires_at < ?1 OR absolute_expires_at < ?1)",
-        )
-        .bind(to_micros(before))
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        let deleted = sqlx::query(
-            "DELETE FROM sessions WHERE id IN (
-             SELECT id FROM sessions
-             WHERE (revoked_at IS NOT NULL AND revoked_at < ?1)
-                OR idle_expires_at < ?1 OR absolute_expires_at < ?1)",
-        )
-        .bind(to_micros(before))
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?
-        .rows_affected();
+        sqlx::query(queries::PRUNE_REFRESH_TOKENS)
+            .bind(to_micros(before))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let deleted = sqlx::query(queries::PRUNE_SESSIONS)
+            .bind(to_micros(before))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
         tx.commit().await.map_err(store_error)?;
         Ok(deleted)
     }

@@ -7,6 +7,7 @@ use kisum_guard::UserId;
 
 use super::SqliteAuthStore;
 use crate::identity::{Email, PasswordHash, User, UserStore};
+use crate::store::sql::queries;
 use crate::store::sql::queries::user_columns;
 use crate::store::sql::rows;
 
@@ -16,7 +17,7 @@ impl UserStore for SqliteAuthStore {
         sqlx::query(concat!(
             "INSERT INTO users (",
             user_columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         ))
         .bind(user.id.as_uuid())
         .bind(user.email.as_str())
@@ -33,53 +34,41 @@ impl UserStore for SqliteAuthStore {
     }
 
     async fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE id = ?1"
-        ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(rows::user)
-        .transpose()
+        sqlx::query(queries::USER_BY_ID)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(rows::user)
+            .transpose()
     }
 
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE email = ?1"
-        ))
-        .bind(email.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .map(rows::user)
-        .transpose()
+        sqlx::query(queries::USER_BY_EMAIL)
+            .bind(email.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(rows::user)
+            .transpose()
     }
 
     async fn update_user(&self, user: &User) -> Result<(), StoreError> {
-        let updated = sqlx::query(
-            "UPDATE users SET email = ?2, name = ?3, password_hash = ?4, email_verified = ?5,
-                 disabled = ?6, created_at = ?7, updated_at = ?8
-             WHERE id = ?1",
-        )
-        .bind(user.id.as_uuid())
-        .bind(user.email.as_str())
-        .bind(user.name.as_deref())
-        .bind(user.password_hash.as_ref().map(PasswordHash::expose))
-        .bind(user.email_verified)
-        .bind(user.disabled)
-        .bind(to_micros(user.created_at))
-        .bind(to_micros(user.updated_at))
-        .execute(&self.pool)
-        .await
-        .map_err(store_error)?
-        .rows_affected();
+        let updated = sqlx::query(queries::UPDATE_USER)
+            .bind(user.id.as_uuid())
+            .bind(user.email.as_str())
+            .bind(user.name.as_deref())
+            .bind(user.password_hash.as_ref().map(PasswordHash::expose))
+            .bind(user.email_verified)
+            .bind(user.disabled)
+            .bind(to_micros(user.created_at))
+            .bind(to_micros(user.updated_at))
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
         if updated == 1 {
             Ok(())
         } else {
