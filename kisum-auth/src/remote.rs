@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kisum_core::{Entitlements, StoreError, StoreErrorKind};
+use kisum_core::Entitlements;
+use kisum_core::db::{StoreError, StoreErrorKind};
 use kisum_guard::CompanyId;
 
 use crate::access::EntitlementSource;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use kisum_core::StoreError;
+use kisum_core::db::StoreError;
 use kisum_guard::{Clock, SessionId, UserId};
 
 use crate::audit::action::Action;
@@ -64,8 +64,8 @@ pub enum Failure {
 /// variant, so `?` works on store calls and on the shared steps (hashing, issuing tokens).
 macro_rules! failure_converts {
     ($($error:ty),+ $(,)?) => {$(
-        impl From<kisum_core::StoreError> for $error {
-            fn from(e: kisum_core::StoreError) -> Self {
+        impl From<kisum_core::db::StoreError> for $error {
+            fn from(e: kisum_core::db::StoreError) -> Self {
                 Self::Failed($crate::service::Failure::Store(e))
             }
         }

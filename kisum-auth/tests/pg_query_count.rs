@@ -155,10 +155,7 @@ async fn queries_for(
 }
 
 #[test]
-#[cfg_attr(
-    not(kisum_test_pg),
-    ignore = "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
-)]
+#[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
 fn load_access_takes_at_most_three_queries_whatever_the_shape() {
     let counter = Arc::new(AtomicUsize::new(0));
     let subscriber = QueryCounter(Arc::clone(&counter));

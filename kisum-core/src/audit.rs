@@ -33,7 +33,7 @@ use kisum_guard::CompanyId;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::store::{StoreError, StoreErrorKind};
+use crate::db::{StoreError, StoreErrorKind};
 
 /// The most records one [`CoreAudit::list`] call returns, whatever limit is asked for.
 pub const MAX_LIST_LIMIT: u32 = 1000;

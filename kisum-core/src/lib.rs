@@ -39,13 +39,12 @@
 pub mod admin;
 pub mod audit;
 pub mod catalog;
+pub mod db;
 pub mod entitlements;
 pub mod events;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod service;
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-pub mod sql;
 pub mod store;
 pub mod subscription;
 #[cfg(feature = "testkit")]
@@ -66,7 +65,6 @@ pub use store::PgCoreStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteCoreStore;
 pub use store::{
-    CatalogStore, CoreStore, MemoryCoreAudit, MemoryCoreStore, StoreError, StoreErrorKind,
-    SubscriptionStore, VersionBump,
+    CatalogStore, CoreStore, MemoryCoreAudit, MemoryCoreStore, SubscriptionStore, VersionBump,
 };
 pub use subscription::{CompanyAddOn, Subscription, SubscriptionStatus};

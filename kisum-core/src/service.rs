@@ -5,8 +5,9 @@ use std::sync::Arc;
 use kisum_guard::{AddOnKey, Clock, CompanyId, ModuleKey, PackageKey, Permission};
 
 use crate::catalog::{AddOn, Catalog, Module, ModuleKind, Package};
+use crate::db::StoreError;
 use crate::entitlements::{Entitlements, resolve};
-use crate::store::{CoreStore, StoreError, VersionBump};
+use crate::store::{CoreStore, VersionBump};
 use crate::subscription::{CompanyAddOn, Subscription};
 
 /// Why an entitlement change was refused.
@@ -192,7 +193,7 @@ impl EntitlementService {
         }
         match self.store.remove_company_addon(company_id, addon).await {
             Ok(_) => Ok(self.entitlements(company_id).await?),
-            Err(e) if e.kind() == crate::store::StoreErrorKind::NotFound => {
+            Err(e) if e.kind() == crate::db::StoreErrorKind::NotFound => {
                 Err(EntitlementError::AddOnNotHeld(addon.clone()))
             }
             Err(e) => Err(e.into()),

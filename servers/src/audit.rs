@@ -207,22 +207,22 @@ async fn open_pool(url: &str) -> Result<Pool, kisum_auth::store::StoreError> {
             // after the pool's retry window.
             sqlx::PgConnection::connect(url)
                 .await
-                .map_err(kisum_core::sql::store_error)?
+                .map_err(kisum_core::db::sql::store_error)?
                 .close()
                 .await
-                .map_err(kisum_core::sql::store_error)?;
+                .map_err(kisum_core::db::sql::store_error)?;
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(5))
                 .connect(url)
                 .await
-                .map_err(kisum_core::sql::store_error)?;
+                .map_err(kisum_core::db::sql::store_error)?;
             return Ok(Pool::Pg(pool));
         }
     } else if url.starts_with("sqlite:") {
         #[cfg(feature = "sqlite")]
         {
-            let pool = kisum_core::store::sqlite::open_pool(url).await?;
+            let pool = kisum_core::db::open_sqlite_pool(url).await?;
             return Ok(Pool::Sqlite(pool));
         }
     }

@@ -5,7 +5,7 @@ use std::fmt;
 use kisum_servers::config::env;
 
 use clap::{Args, ValueEnum};
-use kisum_core::sql::{MigrationError, MigrationReport, MigrationSet};
+use kisum_core::db::migrate::{MigrationError, MigrationReport, MigrationSet};
 use kisum_servers::config::{ConfigProblem, DatabaseArgs, redact_url as redact};
 
 /// Which component's schema to migrate.
@@ -103,7 +103,7 @@ pub(crate) async fn run(args: &MigrateArgs) -> Result<Vec<MigrationReport>, Fail
     } else if url.starts_with("sqlite:") {
         #[cfg(feature = "sqlite")]
         {
-            let pool = kisum_core::store::sqlite::open_pool(url)
+            let pool = kisum_core::db::open_sqlite_pool(url)
                 .await
                 .map_err(|e| Failure::Unreachable(shown.clone(), e.to_string()))?;
             for set in sets(

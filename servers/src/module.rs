@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use kisum_core::sql::{EmbeddedMigration, MigrationSet};
+use kisum_core::db::migrate::{EmbeddedMigration, MigrationSet};
 use kisum_guard::{
     Access, AccessGuard, Clock, CompanyId, InvalidId, Principal, Problem, Require, UserId,
 };

@@ -12,7 +12,7 @@ use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use kisum_auth::{Email, User, UserStore};
-use kisum_core::StoreError;
+use kisum_core::db::StoreError;
 use kisum_guard::{Clock, SystemClock, UserId};
 
 /// Users in a `Vec`, searched linearly: simple on purpose, correct by the conformance suite.

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kisum_core::{EntitlementService, Entitlements, StoreError};
+use kisum_core::db::StoreError;
+use kisum_core::{EntitlementService, Entitlements};
 use kisum_guard::{
     AccessContext, Clock, CompanyId, CompanySlug, DenialCode, MembershipId, ModuleKey, Permission,
     SessionId, UserId,

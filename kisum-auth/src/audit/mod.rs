@@ -36,7 +36,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kisum_core::{StoreError, StoreErrorKind};
+use kisum_core::db::{StoreError, StoreErrorKind};
 use kisum_guard::{CompanyId, UserId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use kisum_core::StoreErrorKind;
+use kisum_core::db::StoreErrorKind;
 use kisum_guard::{CompanyId, DelegationId, MembershipId, ModuleKey, PermissionPattern};
 use serde::{Deserialize, Serialize};
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use kisum_core::StoreErrorKind;
+use kisum_core::db::StoreErrorKind;
 use kisum_guard::{CompanyId, MembershipId, ModuleKey, OWNER_ROLE, RoleKey, UserId};
 use serde::{Deserialize, Serialize};
 

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use kisum_core::StoreError;
+use kisum_core::db::StoreError;
 use kisum_guard::{
     Clock, CompanyId, CompanySlug, DelegationId, MembershipId, PermissionPattern, RoleKey,
 };

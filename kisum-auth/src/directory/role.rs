@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use kisum_core::StoreErrorKind;
+use kisum_core::db::StoreErrorKind;
 use kisum_guard::{CompanyId, OWNER_ROLE, PermissionPattern, RoleKey};
 use serde::{Deserialize, Serialize};
 

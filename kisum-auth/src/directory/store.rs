@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kisum_core::StoreError;
+use kisum_core::db::StoreError;
 use kisum_guard::{CompanyId, CompanySlug, DelegationId, MembershipId, RoleKey, UserId};
 
 use super::{Company, Delegation, Membership, MembershipPatch, Role};
@@ -49,7 +49,10 @@ pub const LAST_OWNER: &str = "the company would be left without an active owner"
 /// Every write that can change a member's access raises that membership's `access_version` by
 /// one in the same transaction, and also raises the version of every member holding a
 /// non-revoked delegation *from* it (their delegated permissions depend on the delegator's). The
-/// bumps are returned for invalidation events. The built-in `owner` role is not stored.
+/// bumps are returned for invalidation events, in one order every backend keeps: first the
+/// memberships the write changed itself, sorted by membership id, then the members bumped
+/// through a delegation from one of those, sorted by membership id; each membership at most
+/// once. The built-in `owner` role is not stored.
 #[async_trait]
 pub trait DirectoryStore: Send + Sync + 'static {
     /// Creates a company and, in the same transaction, its first membership.
@@ -114,7 +117,7 @@ pub trait DirectoryStore: Send + Sync + 'static {
     async fn list_user_memberships(&self, user_id: UserId) -> Result<Vec<Membership>, StoreError>;
 
     /// Applies `patch`, sets `updated_at`, bumps, and returns the updated membership with
-    /// every bump (its own first).
+    /// every bump (its own first, then its delegatees' by membership id).
     ///
     /// Atomically refuses a change that turns the company's last active owner into anything
     /// else (`Conflict` with the message [`LAST_OWNER`]), also when two such changes race.

@@ -1,6 +1,6 @@
 //! Reading accounts, and disabling or enabling them.
 
-use kisum_core::StoreError;
+use kisum_core::db::StoreError;
 use kisum_guard::UserId;
 
 use crate::audit::action::Action;

@@ -1,7 +1,7 @@
 //! Invited people: the account an invitation creates, and accepting invitations once the
 //! invitee proved they own the email.
 
-use kisum_core::StoreErrorKind;
+use kisum_core::db::StoreErrorKind;
 use kisum_guard::UserId;
 
 use crate::audit::action::Action;

@@ -1,6 +1,6 @@
 //! Registration: a new account, and the company it may create.
 
-use kisum_core::StoreErrorKind;
+use kisum_core::db::StoreErrorKind;
 use kisum_guard::{CompanySlug, UserId};
 
 use crate::audit::AuditContext;

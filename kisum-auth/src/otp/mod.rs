@@ -7,7 +7,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kisum_core::StoreError;
+use kisum_core::db::StoreError;
 use kisum_guard::UserId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -137,7 +137,7 @@ pub(crate) struct OtpRow<'r> {
 impl OtpRow<'_> {
     /// The state, or `Invalid` when a stored value is out of range.
     pub(crate) fn decode(self) -> Result<OtpState, StoreError> {
-        use kisum_core::StoreErrorKind;
+        use kisum_core::db::StoreErrorKind;
         let invalid = |what: &str| {
             StoreError::new(
                 StoreErrorKind::Invalid,
@@ -172,7 +172,7 @@ impl OtpRow<'_> {
 pub(crate) fn otp_numbers(state: &OtpState) -> Result<(i32, i32, i64), StoreError> {
     let out_of_range = || {
         StoreError::new(
-            kisum_core::StoreErrorKind::Invalid,
+            kisum_core::db::StoreErrorKind::Invalid,
             "email code counter out of range",
         )
     };

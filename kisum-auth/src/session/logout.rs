@@ -1,6 +1,6 @@
 //! Ending sessions: one, all of a user's, or one by id.
 
-use kisum_core::StoreErrorKind;
+use kisum_core::db::StoreErrorKind;
 use kisum_guard::{SessionId, UserId};
 
 use crate::audit::action::Action;

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use kisum_core::StoreError;
+use kisum_core::db::StoreError;
 use kisum_guard::{SessionId, UserId};
 use serde::{Deserialize, Serialize};
 

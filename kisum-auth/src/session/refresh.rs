@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use kisum_core::StoreError;
+use kisum_core::db::StoreError;
 use kisum_guard::SessionId;
 use sha2::{Digest, Sha256};
 
@@ -29,8 +29,9 @@ impl RefreshToken {
     /// When the system has no randomness (never in practice).
     pub fn generate() -> Result<Self, StoreError> {
         let mut bytes = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut bytes)
-            .map_err(|_| StoreError::new(kisum_core::StoreErrorKind::Internal, "no randomness"))?;
+        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| {
+            StoreError::new(kisum_core::db::StoreErrorKind::Internal, "no randomness")
+        })?;
         Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
     }
 

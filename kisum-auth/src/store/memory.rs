@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kisum_core::StoreError;
+use kisum_core::db::StoreError;
 use kisum_guard::{
     CompanyId, CompanySlug, DelegationId, MembershipId, OWNER_ROLE, RoleKey, SessionId, UserId,
 };
@@ -62,10 +62,12 @@ impl State {
             .filter_map(|id| self.delegations.get(id))
     }
 
-    /// Bumps `ids` and every member holding a non-revoked delegation from one of them.
+    /// Bumps `ids` and every member holding a non-revoked delegation from one of them, in the
+    /// order of the [`DirectoryStore`] contract: `ids` by id, then the delegatees by id.
     fn bump(&mut self, ids: &[MembershipId], at: DateTime<Utc>) -> Vec<AccessBump> {
-        let mut targets: Vec<MembershipId> = ids.to_vec();
         let sources: BTreeSet<MembershipId> = ids.iter().copied().collect();
+        let mut targets: Vec<MembershipId> = sources.iter().copied().collect();
+        let mut delegatees = BTreeSet::new();
         let companies: BTreeSet<CompanyId> = ids
             .iter()
             .filter_map(|id| self.memberships.get(id))
@@ -75,12 +77,13 @@ impl State {
             for d in self.company_delegations(company) {
                 if d.revoked_at.is_none()
                     && sources.contains(&d.from_membership_id)
-                    && !targets.contains(&d.to_membership_id)
+                    && !sources.contains(&d.to_membership_id)
                 {
-                    targets.push(d.to_membership_id);
+                    delegatees.insert(d.to_membership_id);
                 }
             }
         }
+        targets.extend(delegatees);
         targets
             .into_iter()
             .filter_map(|id| {

@@ -4,10 +4,12 @@
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-pub use kisum_core::{StoreError, StoreErrorKind};
+pub use kisum_core::db::{StoreError, StoreErrorKind};
 
 use crate::directory::DirectoryStore;
 use crate::identity::UserStore;

@@ -8,12 +8,35 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use kisum_core::StoreErrorKind;
+use kisum_core::db::StoreErrorKind;
 use kisum_guard::{Clock, CompanyId, SystemClock, UserId};
 use serde_json::json;
 
 use super::t;
 use crate::audit::{AuditEvent, AuditOutcome, AuditStore, MAX_LIST_LIMIT, action};
+
+/// Stamps out the [`AuditStore`](crate::audit::AuditStore) conformance suite; with
+/// `ignore = "reason"` the tests are `#[ignore]`d with that reason.
+#[macro_export]
+macro_rules! audit_store_conformance {
+    ($make:path) => {
+        $crate::audit_store_conformance!(@list $make; []);
+    };
+    ($make:path, ignore = $reason:literal) => {
+        $crate::audit_store_conformance!(@list $make; [#[ignore = $reason]]);
+    };
+    (@list $make:path; $attrs:tt) => {
+        $crate::__kisum_auth_conformance_tests!($make; $attrs;
+            audit_events_round_trip,
+            audit_list_is_newest_first,
+            audit_list_filters_by_company,
+            audit_list_since_is_inclusive,
+            audit_list_keeps_the_newest_within_the_limit,
+            audit_list_returns_at_most_the_cap,
+            audit_prune_deletes_strictly_older,
+        );
+    };
+}
 
 fn event(company: CompanyId, at: DateTime<Utc>) -> AuditEvent {
     AuditEvent::new(at, action::MEMBERSHIP_UPDATE, AuditOutcome::Success).with_company(company)

@@ -1000,10 +1000,7 @@ fn sqlite_administration_never_escalates() {
 /// PostgreSQL store: as [`memory_administration_never_escalates`].
 #[cfg(feature = "postgres")]
 #[test]
-#[cfg_attr(
-    not(kisum_test_pg),
-    ignore = "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
-)]
+#[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
 fn postgres_administration_never_escalates() {
     administration_never_escalates(Backend::Postgres, 64);
 }

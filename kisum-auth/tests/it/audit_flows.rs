@@ -16,7 +16,7 @@ use kisum_auth::otp::{OtpConfig, Recovery};
 use kisum_auth::service::{AuthService, ClientInfo};
 use kisum_auth::session::RefreshError;
 use kisum_auth::{AuthStore, DirectoryService, Email, MemoryAuthStore};
-use kisum_core::{StoreError, StoreErrorKind};
+use kisum_core::db::{StoreError, StoreErrorKind};
 use kisum_guard::{CompanyId, ManualClock, PermissionPattern, RoleKey, UserId};
 
 use crate::fixture::{auth_service, t0};

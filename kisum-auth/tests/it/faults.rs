@@ -1,6 +1,6 @@
 //! Database down: every SQL store answers `Unavailable` — never a panic, never a wrong answer.
 
-use kisum_core::StoreErrorKind;
+use kisum_core::db::StoreErrorKind;
 use kisum_guard::CompanyId;
 
 #[cfg(feature = "postgres")]
@@ -63,7 +63,8 @@ async fn access_resolution_reports_unavailability_not_a_denial() {
 
     use async_trait::async_trait;
     use kisum_auth::{AccessError, AccessService, EntitlementSource};
-    use kisum_core::{Entitlements, StoreError};
+    use kisum_core::Entitlements;
+    use kisum_core::db::StoreError;
     use kisum_guard::SystemClock;
 
     /// Core is down.

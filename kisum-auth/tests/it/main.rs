@@ -49,33 +49,27 @@ mod postgres {
 
     kisum_auth::user_store_conformance!(
         make_store,
-        ignore_unless = kisum_test_pg,
-        "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+        ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
     );
     kisum_auth::session_store_conformance!(
         make_store,
-        ignore_unless = kisum_test_pg,
-        "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+        ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
     );
     kisum_auth::directory_store_conformance!(
         make_store,
-        ignore_unless = kisum_test_pg,
-        "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+        ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
     );
     kisum_auth::refresh_store_conformance!(
         make_store,
-        ignore_unless = kisum_test_pg,
-        "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+        ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
     );
     kisum_auth::onetime_store_conformance!(
         make_store,
-        ignore_unless = kisum_test_pg,
-        "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+        ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
     );
     kisum_auth::audit_store_conformance!(
         make_store,
-        ignore_unless = kisum_test_pg,
-        "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
+        ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
     );
 }
 

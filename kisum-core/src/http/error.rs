@@ -11,8 +11,8 @@
 use kisum_guard::Problem;
 use kisum_guard::http::ProblemResponse;
 
+use crate::db::{StoreError, StoreErrorKind};
 use crate::service::EntitlementError;
-use crate::store::{StoreError, StoreErrorKind};
 
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {

@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kisum_guard::{AddOnKey, CompanyId};
 
-use super::{CatalogStore, StoreError, SubscriptionStore, VersionBump};
+use super::{CatalogStore, SubscriptionStore, VersionBump};
 use crate::audit::{CoreAudit, CoreAuditRecord, MAX_LIST_LIMIT};
 use crate::catalog::{AddOn, Catalog, Module, Package};
+use crate::db::StoreError;
 use crate::entitlements::CompanyEntitlementState;
 use crate::subscription::{CompanyAddOn, Subscription};
 

@@ -14,18 +14,19 @@ use chrono::{DateTime, TimeDelta, Utc};
 use kisum_guard::CompanyId;
 
 use crate::audit::{CoreAudit, CoreAuditRecord, action};
-use crate::store::StoreErrorKind;
+use crate::db::StoreErrorKind;
 
 /// Stamps out the Core audit conformance suite for the log made by the async fn `$make`.
 ///
-/// With `ignore_unless = some_cfg`, the tests are `#[ignore]`d unless that cfg is set.
+/// With `ignore = "reason"`, the tests are `#[ignore]`d with that reason (run them with
+/// `--include-ignored`).
 #[macro_export]
 macro_rules! core_audit_conformance {
     ($make:path) => {
         $crate::core_audit_conformance!(@list $make; []);
     };
-    ($make:path, ignore_unless = $cfg:ident, $reason:literal) => {
-        $crate::core_audit_conformance!(@list $make; [#[cfg_attr(not($cfg), ignore = $reason)]]);
+    ($make:path, ignore = $reason:literal) => {
+        $crate::core_audit_conformance!(@list $make; [#[ignore = $reason]]);
     };
     (@list $make:path; $attrs:tt) => {
         $crate::core_audit_conformance!(@tests $make; $attrs;

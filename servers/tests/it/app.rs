@@ -99,10 +99,7 @@ async fn public_listeners_of_auth_keep_metrics_to_themselves() {
 /// has TLS with a self-signed certificate, so `require` encrypts and `verify-full` refuses it.
 #[cfg(feature = "postgres")]
 #[test]
-#[cfg_attr(
-    not(kisum_test_pg),
-    ignore = "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
-)]
+#[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
 fn postgres_urls_may_require_tls_and_verification_is_real() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -75,10 +75,7 @@ fn sqlite_prune_deletes_only_old_events() {
 
 #[cfg(feature = "postgres")]
 #[test]
-#[cfg_attr(
-    not(kisum_test_pg),
-    ignore = "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
-)]
+#[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
 fn postgres_prune_deletes_only_old_events() {
     let url = block_on(kisum_core::testkit::db::postgres_url());
     let store = block_on(kisum_auth::PgAuthStore::connect(&url)).unwrap();

@@ -43,7 +43,7 @@ fn sqlite_twice_then_up_to_date_with_separate_tables() {
         "core: up to date (2 migration(s) already applied)\nauth: up to date (4 migration(s) already applied)\n"
     );
     let tables: Vec<String> = block_on(async {
-        let pool = kisum_core::store::sqlite::open_pool(&url).await.unwrap();
+        let pool = kisum_core::db::open_sqlite_pool(&url).await.unwrap();
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%migrations' ORDER BY name")
             .fetch_all(&pool)
             .await
@@ -102,10 +102,7 @@ mod postgres {
     use super::*;
 
     #[test]
-    #[cfg_attr(
-        not(kisum_test_pg),
-        ignore = "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
-    )]
+    #[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
     fn empty_database_to_current_schema_twice_in_a_row() {
         let url = block_on(kisum_core::testkit::db::postgres_url());
         let first = kisum(&["migrate", "--database-url", &url]);
@@ -131,10 +128,7 @@ mod postgres {
     }
 
     #[test]
-    #[cfg_attr(
-        not(kisum_test_pg),
-        ignore = "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
-    )]
+    #[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
     fn components_can_live_in_separate_databases() {
         let (auth_db, core_db) = block_on(async {
             (
@@ -170,10 +164,7 @@ mod postgres {
     }
 
     #[test]
-    #[cfg_attr(
-        not(kisum_test_pg),
-        ignore = "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
-    )]
+    #[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
     fn refuses_a_database_migrated_by_a_newer_kisum() {
         let url = block_on(kisum_core::testkit::db::postgres_url());
         assert!(kisum(&["migrate", "--database-url", &url]).status.success());

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kisum_core::audit::{CoreAudit, CoreAuditRecord, action};
-use kisum_core::{MemoryCoreStore, SqliteCoreStore, StoreError};
+use kisum_core::db::StoreError;
+use kisum_core::{MemoryCoreStore, SqliteCoreStore};
 use kisum_guard::{CompanyId, ConsistencyToken};
 use serde_json::json;
 

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use kisum_core::db::StoreError;
 use kisum_core::{
     AddOn, CatalogStore, CompanyAddOn, CompanyEntitlementState, MemoryCoreAudit, Module, Package,
-    StoreError, Subscription, SubscriptionStore, VersionBump,
+    Subscription, SubscriptionStore, VersionBump,
 };
 use kisum_guard::{AddOnKey, CompanyId};
 use serde_json::json;

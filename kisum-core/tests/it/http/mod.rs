@@ -16,9 +16,10 @@ use axum::Router;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use kisum_core::audit::{CoreAudit, CoreAuditRecord};
+use kisum_core::db::StoreError;
 use kisum_core::{
     CoreAdmin, CoreState, CoreStore, EntitlementService, MemoryCoreAudit, MemoryCoreStore,
-    MemoryEvents, StoreError, internal_router,
+    MemoryEvents, internal_router,
 };
 use kisum_guard::{CompanyId, InvalidationEvent, ManualClock, ServiceKeys};
 use serde_json::{Value, json};

@@ -428,10 +428,7 @@ async fn concurrent_invoices_get_distinct_sequential_numbers() {
 /// conflict (each takes a per-company lock), while another company counts on its own.
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread")]
-#[cfg_attr(
-    not(kisum_test_pg),
-    ignore = "set KISUM_TEST_DATABASE_URL to run the PostgreSQL suites"
-)]
+#[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
 async fn concurrent_invoices_on_postgres_get_distinct_sequential_numbers() {
     let db = InvoiceDb::open(&kisum_core::testkit::db::postgres_url().await)
         .await

@@ -1,0 +1,280 @@
+//! Auth's SQL written once for both dialects: the column lists, in the order the decoders of
+//! [`rows`](super::rows) read them, and every statement that reads the same in SQLite and
+//! PostgreSQL (`$N` placeholders, which sqlx's SQLite driver accepts too). A dialect binds its
+//! own encoding of times and lists. Column lists are macros so statements can be built with
+//! `concat!` into `&'static str` (no run-time formatting, nothing to assert safe). Statements
+//! that differ (`json_each` vs `= ANY`, `FOR UPDATE`, `jsonb` casts, the µs/`TIMESTAMPTZ` split
+//! inside a statement) stay in the dialect's file.
+
+/// The columns of `users`.
+macro_rules! user_columns {
+    () => {
+        "id, email, name, password_hash, email_verified, disabled, created_at, updated_at"
+    };
+}
+
+/// The columns of `sessions`.
+macro_rules! session_columns {
+    () => {
+        "id, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, revoked_at, \
+         revoked_reason, user_agent, ip"
+    };
+}
+
+/// The columns of `companies`.
+macro_rules! company_columns {
+    () => {
+        "id, slug, name, status, created_at"
+    };
+}
+
+/// The columns of `memberships`.
+macro_rules! membership_columns {
+    () => {
+        "id, company_id, user_id, status, roles, module_grants, access_version, created_at, \
+         updated_at"
+    };
+}
+
+/// The columns of `delegations`.
+macro_rules! delegation_columns {
+    () => {
+        "id, company_id, from_membership_id, to_membership_id, permissions, modules, starts_at, \
+         expires_at, revoked_at, created_at"
+    };
+}
+
+/// The columns of `refresh_tokens`.
+macro_rules! refresh_columns {
+    () => {
+        "token_hash, session_id, created_at, expires_at, used_at, replaced_by, sealed, grace_uses"
+    };
+}
+
+/// The columns of `audit_events` as read back; `details` as text in both dialects
+/// (PostgreSQL stores `jsonb`).
+macro_rules! audit_columns {
+    () => {
+        "id, at, actor_user_id, company_id, action, outcome, ip, request_id, \
+         CAST(details AS TEXT) AS details"
+    };
+}
+
+/// The columns of `audit_events` as written.
+macro_rules! audit_insert_columns {
+    () => {
+        "id, at, actor_user_id, company_id, action, outcome, ip, request_id, details"
+    };
+}
+
+/// The columns of `email_otps`.
+macro_rules! otp_columns {
+    () => {
+        "email, purpose, code_hash, salt, expires_at, attempts, locked_until, last_sent_at, \
+         quota_started_at, sent_in_window, version"
+    };
+}
+
+// ---- statements both dialects run as written; times and lists are bound by the dialect
+
+/// The company `$1`.
+pub(crate) const COMPANY_BY_ID: &str = concat!(
+    "SELECT ",
+    company_columns!(),
+    " FROM companies WHERE id = $1"
+);
+
+/// The company with slug `$1`.
+pub(crate) const COMPANY_BY_SLUG: &str = concat!(
+    "SELECT ",
+    company_columns!(),
+    " FROM companies WHERE slug = $1"
+);
+
+/// The membership `$1`.
+pub(crate) const MEMBERSHIP_BY_ID: &str = concat!(
+    "SELECT ",
+    membership_columns!(),
+    " FROM memberships WHERE id = $1"
+);
+
+/// User `$2`'s membership in company `$1`.
+pub(crate) const MEMBERSHIP_IN_COMPANY: &str = concat!(
+    "SELECT ",
+    membership_columns!(),
+    " FROM memberships WHERE company_id = $1 AND user_id = $2"
+);
+
+/// Company `$1`'s memberships, oldest first.
+pub(crate) const MEMBERSHIPS_OF_COMPANY: &str = concat!(
+    "SELECT ",
+    membership_columns!(),
+    " FROM memberships WHERE company_id = $1 ORDER BY created_at, id"
+);
+
+/// User `$1`'s memberships, oldest first.
+pub(crate) const MEMBERSHIPS_OF_USER: &str = concat!(
+    "SELECT ",
+    membership_columns!(),
+    " FROM memberships WHERE user_id = $1 ORDER BY created_at, id"
+);
+
+/// Deletes company `$1`'s role `$2`.
+pub(crate) const DELETE_ROLE: &str = "DELETE FROM roles WHERE company_id = $1 AND key = $2";
+
+/// Company `$1`'s role `$2`.
+pub(crate) const ROLE_BY_KEY: &str =
+    "SELECT company_id, key, name, permissions FROM roles WHERE company_id = $1 AND key = $2";
+
+/// Company `$1`'s roles, by key.
+pub(crate) const ROLES_OF_COMPANY: &str =
+    "SELECT company_id, key, name, permissions FROM roles WHERE company_id = $1 ORDER BY key";
+
+/// The delegation `$1`.
+pub(crate) const DELEGATION_BY_ID: &str = concat!(
+    "SELECT ",
+    delegation_columns!(),
+    " FROM delegations WHERE id = $1"
+);
+
+/// Company `$1`'s delegations, oldest first.
+pub(crate) const DELEGATIONS_OF_COMPANY: &str = concat!(
+    "SELECT ",
+    delegation_columns!(),
+    " FROM delegations WHERE company_id = $1 ORDER BY created_at, id"
+);
+
+/// The email-code state of email `$1` for purpose `$2`.
+pub(crate) const OTP_STATE: &str = concat!(
+    "SELECT ",
+    otp_columns!(),
+    " FROM email_otps WHERE email = $1 AND purpose = $2"
+);
+
+/// Stores a reset token: `$1` hash, `$2` user, `$3` expiry.
+pub(crate) const INSERT_RESET: &str =
+    "INSERT INTO password_resets (token_hash, user_id, expires_at, used_at)
+             VALUES ($1, $2, $3, NULL)";
+
+/// Spends the live reset token `$1` at `$2`; returns its user.
+pub(crate) const CONSUME_RESET: &str = "UPDATE password_resets SET used_at = $2
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+             RETURNING user_id";
+
+/// Spends every live reset token of user `$1` at `$2`.
+pub(crate) const SPEND_RESETS: &str = "UPDATE password_resets SET used_at = $2
+             WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2";
+
+/// Deletes the reset tokens expired or spent before `$1`.
+pub(crate) const PRUNE_RESETS: &str = "DELETE FROM password_resets
+             WHERE expires_at < $1 OR (used_at IS NOT NULL AND used_at < $1)";
+
+/// Deletes the email-code states over before `$1`.
+pub(crate) const PRUNE_OTPS: &str = "DELETE FROM email_otps
+             WHERE (expires_at IS NULL OR expires_at < $1)
+               AND (locked_until IS NULL OR locked_until < $1)
+               AND (last_sent_at IS NULL OR last_sent_at < $1)
+               AND (quota_started_at IS NULL OR quota_started_at < $1)";
+
+/// The refresh token with hash `$1`.
+pub(crate) const REFRESH_BY_HASH: &str = concat!(
+    "SELECT ",
+    refresh_columns!(),
+    " FROM refresh_tokens WHERE token_hash = $1"
+);
+
+/// Takes one grace use of the spent token `$1` (see `RefreshTokenStore::claim_grace`).
+pub(crate) const CLAIM_GRACE: &str = concat!(
+    "UPDATE refresh_tokens SET grace_uses = grace_uses + 1
+             WHERE token_hash = $1 AND used_at IS NULL AND grace_uses < $2
+             RETURNING ",
+    refresh_columns!()
+);
+
+/// Spends the unspent token `$1` at `$2`, naming its successor `$3`.
+pub(crate) const SPEND_REFRESH: &str = concat!(
+    "UPDATE refresh_tokens SET used_at = $2, replaced_by = $3
+             WHERE token_hash = $1 AND used_at IS NULL
+             RETURNING ",
+    refresh_columns!()
+);
+
+/// The session `$1`.
+pub(crate) const SESSION_BY_ID: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM sessions WHERE id = $1"
+);
+
+/// User `$1`'s sessions, oldest first.
+pub(crate) const SESSIONS_OF_USER: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM sessions WHERE user_id = $1 ORDER BY created_at, id"
+);
+
+/// Records activity on session `$1`.
+pub(crate) const TOUCH_SESSION: &str =
+    "UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id = $1";
+
+/// Deletes the refresh tokens expired before `$1` or of sessions ended before it.
+pub(crate) const PRUNE_REFRESH_TOKENS: &str =
+    "DELETE FROM refresh_tokens WHERE expires_at < $1 OR session_id IN (
+             SELECT id FROM sessions
+             WHERE (revoked_at IS NOT NULL AND revoked_at < $1)
+                OR idle_expires_at < $1 OR absolute_expires_at < $1)";
+
+/// Deletes the sessions ended before `$1`.
+pub(crate) const PRUNE_SESSIONS: &str = "DELETE FROM sessions WHERE id IN (
+             SELECT id FROM sessions
+             WHERE (revoked_at IS NOT NULL AND revoked_at < $1)
+                OR idle_expires_at < $1 OR absolute_expires_at < $1)";
+
+/// The user `$1`.
+pub(crate) const USER_BY_ID: &str =
+    concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+
+/// The user with email `$1`.
+pub(crate) const USER_BY_EMAIL: &str =
+    concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1");
+
+/// Replaces user `$1`'s fields (times bound by the dialect).
+pub(crate) const UPDATE_USER: &str = "UPDATE users SET email = $2, name = $3, password_hash = $4, email_verified = $5, disabled = $6,
+                 created_at = $7, updated_at = $8
+             WHERE id = $1";
+
+/// Deletes the audit events older than `$1`.
+pub(crate) const PRUNE_AUDIT: &str = "DELETE FROM audit_events WHERE at < $1";
+
+/// The audit listing for a filter: company (`$1`) and/or start (a time, next parameter), the
+/// limit last; one statement per combination (rather than `$1 IS NULL OR …`), so each can use
+/// its index.
+pub(crate) const fn audit_list(company: bool, since: bool) -> &'static str {
+    match (company, since) {
+        (false, false) => concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events ORDER BY at DESC, id DESC LIMIT $1"
+        ),
+        (true, false) => concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events WHERE company_id = $1 ORDER BY at DESC, id DESC LIMIT $2"
+        ),
+        (false, true) => concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events WHERE at >= $1 ORDER BY at DESC, id DESC LIMIT $2"
+        ),
+        (true, true) => concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events WHERE company_id = $1 AND at >= $2 ORDER BY at DESC, id DESC LIMIT $3"
+        ),
+    }
+}
+
+pub(crate) use {
+    audit_insert_columns, company_columns, delegation_columns, membership_columns, otp_columns,
+    refresh_columns, session_columns, user_columns,
+};

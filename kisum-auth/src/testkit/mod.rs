@@ -1,0 +1,168 @@
+//! The conformance suites every Auth store backend must pass, written once and generic over the
+//! store. Each macro stamps out one `#[tokio::test]` per check for the store made by an async fn:
+//!
+//! ```text
+//! async fn make_store() -> MyStore { MyStore::connect(...).await.unwrap() }
+//! kisum_auth::user_store_conformance!(make_store);
+//! kisum_auth::session_store_conformance!(make_store);
+//! kisum_auth::directory_store_conformance!(make_store);
+//! ```
+//!
+//! Each check takes a fresh store; checks only rely on rows they create themselves, so a shared
+//! database works too.
+//!
+//! One file per store trait (users, sessions, directory, refresh, otp, audit); the fixtures they
+//! share are here. The checks are re-exported here, where the macros find them
+//! (`$crate::testkit::<check>`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs,
+    reason = "conformance suites are test code: a failed unwrap is a failed check"
+)]
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use kisum_guard::{CompanyId, CompanySlug, DelegationId, PermissionPattern, RoleKey, UserId};
+
+use crate::directory::{
+    Company, CompanyStatus, Delegation, DirectoryStore, Membership, MembershipStatus, Role,
+};
+use crate::identity::{Email, PasswordHash, User};
+use crate::session::Session;
+
+mod audit;
+mod directory;
+mod otp;
+mod refresh;
+mod sessions;
+mod users;
+
+pub use audit::*;
+pub use directory::*;
+pub use otp::*;
+pub use refresh::*;
+pub use sessions::*;
+pub use users::*;
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __kisum_auth_conformance_tests {
+    ($make:path; $attrs:tt;) => {};
+    ($make:path; [$($attr:tt)*]; $name:ident, $($rest:ident,)*) => {
+        $($attr)*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let store = $make().await;
+            $crate::testkit::$name(::std::sync::Arc::new(store)).await;
+        }
+        $crate::__kisum_auth_conformance_tests!($make; [$($attr)*]; $($rest,)*);
+    };
+}
+
+fn t(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+}
+
+fn email(prefix: &str) -> Email {
+    Email::parse(&format!("{prefix}-{}@example.test", UserId::new())).unwrap()
+}
+
+fn user(prefix: &str) -> User {
+    let mut u = User::new(
+        email(prefix),
+        Some("Ada Lovelace".into()),
+        Some(PasswordHash::new(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+        )),
+        t(0) + TimeDelta::microseconds(250),
+    );
+    u.email_verified = true;
+    u
+}
+
+fn unique_slug() -> CompanySlug {
+    CompanySlug::new(&format!("co-{}", UserId::new().as_uuid().simple())).unwrap()
+}
+
+fn company() -> Company {
+    Company {
+        id: CompanyId::new(),
+        slug: unique_slug(),
+        name: "Acme Ltd".into(),
+        status: CompanyStatus::Active,
+        created_at: t(0),
+    }
+}
+
+fn keys<T: std::str::FromStr + Ord>(items: &[&str]) -> BTreeSet<T>
+where
+    T::Err: std::fmt::Debug,
+{
+    items.iter().map(|s| s.parse().unwrap()).collect()
+}
+
+fn membership(c: &Company, roles: &[&str], modules: &[&str], created: i64) -> Membership {
+    Membership::new(
+        c.id,
+        UserId::new(),
+        MembershipStatus::Active,
+        keys(roles),
+        keys(modules),
+        t(created),
+    )
+}
+
+fn role(c: &Company, key: &str, perms: &[&str]) -> Role {
+    Role {
+        company_id: c.id,
+        key: RoleKey::new(key).unwrap(),
+        name: format!("{key} role"),
+        permissions: keys::<PermissionPattern>(perms),
+    }
+}
+
+fn delegation(c: &Company, from: &Membership, to: &Membership) -> Delegation {
+    Delegation {
+        id: DelegationId::new(),
+        company_id: c.id,
+        from_membership_id: from.id,
+        to_membership_id: to.id,
+        permissions: keys(&["finance.invoices.*"]),
+        modules: keys(&["finance"]),
+        starts_at: t(10),
+        expires_at: t(1_000) + TimeDelta::microseconds(5),
+        revoked_at: None,
+        created_at: t(5),
+    }
+}
+
+async fn version<S: DirectoryStore>(store: &S, m: &Membership) -> u64 {
+    store
+        .get_membership(m.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .access_version
+}
+
+/// A time range far before every other check's, so pruning in a shared database only touches
+/// the rows of the check that prunes (each pruning check has its own `era`).
+fn era(era: i64, seconds: i64) -> DateTime<Utc> {
+    t(-100_000_000 * era + seconds)
+}
+
+fn session(user_id: UserId, start: i64) -> Session {
+    let mut s = Session::new(
+        user_id,
+        t(start) + TimeDelta::microseconds(7),
+        TimeDelta::hours(1),
+        TimeDelta::days(30),
+    );
+    s.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64)".into());
+    s.ip = Some("203.0.113.9".into());
+    s
+}

@@ -1,0 +1,23 @@
+//! Storage infrastructure, shared by Core's and Auth's stores: the [`StoreError`] every store
+//! returns and, for the SQL backends (features `sqlite`, `postgres`), pool opening, the value
+//! encodings, the one way to read a column ([`sql::SqlRow`]) and the migration runner.
+//!
+//! None of it is about entitlements; it lives in `kisum-core` only because both components
+//! depend on this crate (and `kisum-guard` must stay free of storage), and it is kept out of the
+//! crate root so it does not read as part of the entitlements API.
+
+mod error;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod migrate;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod pool;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod row;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod sql;
+
+pub use error::{StoreError, StoreErrorKind};
+#[cfg(feature = "postgres")]
+pub use pool::open_postgres_pool;
+#[cfg(feature = "sqlite")]
+pub use pool::open_sqlite_pool;

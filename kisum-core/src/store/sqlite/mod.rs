@@ -1,0 +1,95 @@
+//! The embedded SQLite backend of [`CatalogStore`](crate::store::CatalogStore),
+//! [`SubscriptionStore`](crate::store::SubscriptionStore) and [`CoreAudit`](crate::CoreAudit)
+//! (feature `sqlite`).
+//!
+//! Ids are 16-byte BLOBs, times INTEGER microseconds since the Unix epoch, lists JSON arrays.
+//! Writes run in `BEGIN IMMEDIATE` transactions (one writer at a time, others wait up to the busy
+//! timeout), in WAL mode so readers are never blocked. The statements both dialects share are in
+//! `store::sql`; what is here is what SQLite does its own way.
+
+use sqlx::sqlite::SqlitePool;
+use sqlx::{Sqlite, Transaction};
+
+use crate::db::migrate::{EmbeddedMigration, MigrationSet};
+use crate::db::sql::{store_error, version_from_db};
+use crate::db::{StoreError, StoreErrorKind, open_sqlite_pool};
+use crate::store::sql::queries;
+use kisum_guard::CompanyId;
+
+mod audit;
+mod catalog;
+mod subscriptions;
+
+/// Core's SQLite migrations, tracked in `kisum_core_migrations`.
+pub const MIGRATIONS: MigrationSet = MigrationSet {
+    component: "core",
+    table: "kisum_core_migrations",
+    migrations: &[
+        EmbeddedMigration {
+            version: 1,
+            description: "initial",
+            sql: include_str!("../../../../migrations/sqlite/core/0001_initial.sql"),
+        },
+        EmbeddedMigration {
+            version: 2,
+            description: "audit",
+            sql: include_str!("../../../../migrations/sqlite/core/0002_audit.sql"),
+        },
+    ],
+};
+
+/// Catalog and company entitlements in SQLite.
+#[derive(Clone, Debug)]
+pub struct SqliteCoreStore {
+    pool: SqlitePool,
+}
+
+impl SqliteCoreStore {
+    /// A store over an existing pool (migrations are the caller's: see [`MIGRATIONS`]).
+    #[must_use]
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// Opens the database at `url` (`sqlite://path`), applies pending migrations, and returns
+    /// the store.
+    ///
+    /// # Errors
+    /// As [`open_sqlite_pool`]; `Invalid` for a database migrated by a newer version.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = open_sqlite_pool(url).await?;
+        MIGRATIONS
+            .run_sqlite(&pool)
+            .await
+            .map_err(|e| StoreError::new(StoreErrorKind::Invalid, e.to_string()).with_source(e))?;
+        Ok(Self { pool })
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// A write transaction: `BEGIN IMMEDIATE` takes the database's write lock up front, so two
+    /// writers queue instead of failing on upgrade.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_error)
+    }
+}
+
+/// Raises the company's version by one (creating it at 1).
+async fn bump_company(
+    tx: &mut Transaction<'static, Sqlite>,
+    company_id: CompanyId,
+) -> Result<u64, StoreError> {
+    let v: i64 = sqlx::query_scalar(queries::BUMP_COMPANY)
+        .bind(company_id.as_uuid())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(store_error)?;
+    version_from_db(v)
+}

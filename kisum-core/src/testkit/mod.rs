@@ -1,0 +1,158 @@
+//! The conformance suite every [`CoreStore`] backend must pass.
+//!
+//! Written once, generic over the store; [`core_store_conformance!`](crate::core_store_conformance)
+//! stamps out one `#[tokio::test]` per check for a backend:
+//!
+//! ```text
+//! async fn make_store() -> MyStore { MyStore::connect(...).await.unwrap() }
+//! kisum_core::core_store_conformance!(make_store);
+//! ```
+//!
+//! Each check takes a fresh, empty store.
+//!
+//! One file per part of the contract: `catalog` (catalog writes and the versions they raise),
+//! `subscriptions` (company state and its writes); shared fixtures are here, and the checks
+//! are re-exported here, where the macro finds them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs,
+    reason = "conformance suites are test code: a failed unwrap is a failed check"
+)]
+
+use chrono::{DateTime, Utc};
+use kisum_guard::{AddOnKey, CompanyId, ModuleKey, PackageKey, Permission};
+
+use crate::catalog::{AddOn, Module, ModuleKind, Package};
+use crate::store::CoreStore;
+use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
+
+pub mod audit;
+mod catalog;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod db;
+mod subscriptions;
+
+pub use catalog::*;
+pub use subscriptions::*;
+
+/// Stamps out the core store conformance suite for the store made by the async fn `$make`.
+///
+/// With `ignore = "reason"`, the tests are `#[ignore]`d with that reason (reported as ignored,
+/// never as passed), for backends that need a server; `--include-ignored` runs them.
+#[macro_export]
+macro_rules! core_store_conformance {
+    ($make:path) => {
+        $crate::core_store_conformance!(@list $make; []);
+    };
+    ($make:path, ignore = $reason:literal) => {
+        $crate::core_store_conformance!(@list $make; [#[ignore = $reason]]);
+    };
+    (@list $make:path; $attrs:tt) => {
+        $crate::core_store_conformance!(@tests $make; $attrs;
+            catalog_starts_empty,
+            modules_round_trip_and_replace,
+            packages_round_trip_and_replace,
+            addons_round_trip_and_replace,
+            unknown_company_has_empty_state_at_version_zero,
+            subscription_write_bumps_and_replaces,
+            company_addons_upsert_sorted_and_bump,
+            removing_a_company_addon_bumps_or_is_not_found,
+            package_edit_bumps_only_its_subscribers,
+            addon_edit_bumps_only_its_holders,
+            module_edit_bumps_companies_reaching_it,
+            companies_are_isolated,
+            times_keep_microseconds,
+            concurrent_writes_lose_nothing,
+        );
+    };
+    (@tests $make:path; $attrs:tt;) => {};
+    (@tests $make:path; [$($attr:tt)*]; $name:ident, $($rest:ident,)*) => {
+        $($attr)*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let store = $make().await;
+            $crate::testkit::$name(::std::sync::Arc::new(store)).await;
+        }
+        $crate::core_store_conformance!(@tests $make; [$($attr)*]; $($rest,)*);
+    };
+}
+
+fn module(key: &str, kind: ModuleKind) -> Module {
+    Module {
+        key: ModuleKey::new(key).unwrap(),
+        name: format!("{key} module"),
+        kind,
+        permissions: vec![Permission::new(&format!("{key}.things.read")).unwrap()],
+    }
+}
+
+fn package(key: &str, is_basic: bool, modules: &[&str]) -> Package {
+    Package {
+        key: PackageKey::new(key).unwrap(),
+        name: format!("{key} package"),
+        is_basic,
+        modules: modules.iter().map(|m| ModuleKey::new(m).unwrap()).collect(),
+    }
+}
+
+fn addon(key: &str, module: &str) -> AddOn {
+    AddOn {
+        key: AddOnKey::new(key).unwrap(),
+        name: format!("{key} add-on"),
+        module: ModuleKey::new(module).unwrap(),
+    }
+}
+
+fn t(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+}
+
+fn subscription(company_id: CompanyId, package: &str, status: SubscriptionStatus) -> Subscription {
+    Subscription {
+        company_id,
+        package: PackageKey::new(package).unwrap(),
+        status,
+        current_period_end: Some(t(3_600)),
+        grace_until: Some(t(7_200)),
+    }
+}
+
+fn company_addon(company_id: CompanyId, key: &str, status: SubscriptionStatus) -> CompanyAddOn {
+    CompanyAddOn {
+        company_id,
+        addon: AddOnKey::new(key).unwrap(),
+        status,
+        current_period_end: None,
+    }
+}
+
+async fn seed_catalog<S: CoreStore>(store: &S) {
+    for (k, kind) in [
+        ("core", ModuleKind::Core),
+        ("finance", ModuleKind::Addon),
+        ("market", ModuleKind::Addon),
+    ] {
+        store.put_module(module(k, kind)).await.unwrap();
+    }
+    store
+        .put_package(package("basic", true, &["core"]))
+        .await
+        .unwrap();
+    store
+        .put_package(package("plus", false, &["finance"]))
+        .await
+        .unwrap();
+    store.put_addon(addon("finance", "finance")).await.unwrap();
+    store.put_addon(addon("market", "market")).await.unwrap();
+}
+
+async fn version<S: CoreStore>(store: &S, company: CompanyId) -> u64 {
+    store
+        .company_state(company)
+        .await
+        .unwrap()
+        .entitlement_version
+}
