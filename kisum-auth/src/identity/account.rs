@@ -33,7 +33,7 @@ impl AuthService {
     /// # Errors
     /// `Store`.
     pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        Ok(self.store.get_user(id).await?)
+        self.store.get_user(id).await
     }
 
     /// The user with `email`, if any.
@@ -41,7 +41,7 @@ impl AuthService {
     /// # Errors
     /// `Store`.
     pub async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        Ok(self.store.find_user_by_email(email).await?)
+        self.store.find_user_by_email(email).await
     }
 
     /// Disables (or enables again) an account. Disabling revokes every session of the user
