@@ -15,8 +15,9 @@
 //! `#[utoipa::path]`s (`kisum_core::http::openapi`, `kisum_auth::http::internal_openapi`,
 //! [`crate::module::openapi`]), so a route cannot exist without its document; this file adds
 //! each document's info, tags, security schemes and what every server mounts, and writes
-//! `X-Request-Id` into every operation. Auth's public routes are still written here by hand
-//! with utoipa's builder API: a route added to that router must be added here too. Every error
+//! `X-Request-Id` into every operation. Auth's public routes other than the sessions ones
+//! (`kisum_auth::http::public_openapi`) are still written here by hand with utoipa's builder
+//! API: a route added to that router must be added here too. Every error
 //! answer is an RFC 9457 `application/problem+json` [`Problem`
 //! schema](#problems) whose response description names the `code`s it may carry.
 //!
@@ -79,7 +80,7 @@ pub fn auth_public() -> OpenApi {
     company_routes(&mut paths);
     every_server_routes(&mut paths);
     paths.paths.shift_remove("/metrics");
-    document(
+    let mut doc = document(
         "Kisum Auth — public listener",
         "Sign-up, sign-in, sessions, the caller's access context, the signing keys (JWKS) and \
          company administration. User routes take the access token of `POST /v1/auth/login` \
@@ -113,8 +114,6 @@ pub fn auth_public() -> OpenApi {
             "Company",
             "LoginRequest",
             "RefreshRequest",
-            "Session",
-            "SessionListItem",
             "Me",
             "MembershipSummary",
             "AccessContext",
@@ -138,7 +137,11 @@ pub fn auth_public() -> OpenApi {
             "ExplanationStep",
         ],
         &[BEARER_JWT],
-    )
+    );
+    // The routes of Auth's public router generated from its handlers so far.
+    doc.merge(kisum_auth::http::public_openapi());
+    with_request_ids(&mut doc);
+    doc
 }
 
 /// The document of Auth's internal listener: every route of API.md's "Auth — internal
@@ -674,34 +677,6 @@ fn auth_routes(paths: &mut Paths) {
         .empty(204, "Every session of the user is revoked")
         .store()
         .add(paths, HttpMethod::Post, "/v1/auth/logout-all");
-
-    Op::new("get_session", "sessions", "The caller's current session")
-        .bearer()
-        .ok(200, "The session", reference("Session"))
-        .store()
-        .add(paths, HttpMethod::Get, "/v1/auth/session");
-
-    Op::new("list_sessions", "sessions", "The caller's sessions")
-        .bearer()
-        .ok(
-            200,
-            "The sessions, `current` marking the caller's",
-            list(reference("SessionListItem"), "The sessions"),
-        )
-        .store()
-        .add(paths, HttpMethod::Get, "/v1/auth/sessions");
-
-    Op::new(
-        "delete_session",
-        "sessions",
-        "Revoke one of the caller's sessions",
-    )
-    .bearer()
-    .path_param("session_id", "The session", uuid_param())
-    .empty(204, "The session is revoked")
-    .problem(404, "`not_found`: no such session among the caller's own")
-    .store()
-    .add(paths, HttpMethod::Delete, "/v1/auth/sessions/{session_id}");
 
     Op::new("me", "sessions", "The caller and their memberships")
         .bearer()
@@ -1350,26 +1325,6 @@ fn object_schema(name: &str) -> Option<ObjectBuilder> {
         "RefreshRequest" => object(
             "A refresh token",
             [req("refresh_token", text("The refresh token"))],
-        ),
-        "Session" => object(
-            "The current session",
-            [
-                req("session_id", id("The session")),
-                req("user_id", id("Its user")),
-                req("created_at", time("When it began")),
-                req("expires_at", time("When it ends at the latest")),
-            ],
-        ),
-        "SessionListItem" => object(
-            "One of the caller's sessions",
-            [
-                req("session_id", id("The session")),
-                req("created_at", time("When it began")),
-                req("last_seen_at", time("When it was last used")),
-                req("user_agent", nullable_text("The user agent that began it")),
-                req("ip", nullable_text("The address that began it")),
-                req("current", boolean("Whether it is the caller's session")),
-            ],
         ),
         "Me" => object(
             "The caller",
