@@ -14,7 +14,6 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use kisum_core::db::migrate::{EmbeddedMigration, MigrationSet};
@@ -23,6 +22,10 @@ use kisum_guard::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::RefOr;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// The module's PostgreSQL migrations.
@@ -48,7 +51,7 @@ pub const SQLITE_MIGRATIONS: MigrationSet = MigrationSet {
 };
 
 /// An invoice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Invoice {
     /// Its id.
     pub id: Uuid,
@@ -318,10 +321,14 @@ struct ModuleState {
     clock: Arc<dyn Clock>,
 }
 
-#[derive(Deserialize)]
+/// A new invoice.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewInvoice {
+    /// Who is billed.
     customer: String,
+    /// The amount in cents.
     amount_cents: i64,
+    /// ISO 4217 currency code (`EUR` when absent).
     currency: Option<String>,
 }
 
@@ -341,6 +348,27 @@ fn unavailable(e: &DbError) -> Response {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/invoices",
+    operation_id = "list_invoices",
+    tag = "invoices",
+    summary = "The company's invoices",
+    description = "Permission: `{module}.invoices.read`.",
+    params(
+        ("X-Org" = String, Header, description = "The company the request is about: its id or slug. Missing or empty → 400 `org_required`; unknown → 404 `org_unknown`."),
+        ("X-Kisum-Consistency" = Option<String>, Header, description = "The opaque token of an earlier write's answer: the answer is never computed from a cached view older than that write. Malformed → 400 `invalid_request`."),
+    ),
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The invoices", body = Vec<Invoice>),
+        (status = 400, description = "`org_required` (no `X-Org`), or `invalid_request` (a malformed `X-Kisum-Consistency`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated` (no valid access token) or `session_revoked` (its session is revoked, expired or unknown)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_a_member`, `membership_inactive`, `module_not_entitled` (the company is not entitled to `{module}`), `module_not_granted` (the member was not granted `{module}`) or `permission_denied` (no `{module}.invoices.read`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`org_unknown`: no company has that id or slug", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+)]
 async fn list(
     State(s): State<ModuleState>,
     access: Access,
@@ -351,6 +379,28 @@ async fn list(
         .map_err(|e| unavailable(&e))
 }
 
+#[utoipa::path(
+    get,
+    path = "/invoices/{id}",
+    operation_id = "get_invoice",
+    tag = "invoices",
+    summary = "One invoice",
+    description = "Permission: `{module}.invoices.read`.",
+    params(
+        ("X-Org" = String, Header, description = "The company the request is about: its id or slug. Missing or empty → 400 `org_required`; unknown → 404 `org_unknown`."),
+        ("X-Kisum-Consistency" = Option<String>, Header, description = "The opaque token of an earlier write's answer: the answer is never computed from a cached view older than that write. Malformed → 400 `invalid_request`."),
+        ("id" = Uuid, Path, description = "The invoice id"),
+    ),
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The invoice", body = Invoice),
+        (status = 400, description = "`org_required` (no `X-Org`), or `invalid_request` (a malformed `X-Kisum-Consistency`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated` (no valid access token) or `session_revoked` (its session is revoked, expired or unknown)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_a_member`, `membership_inactive`, `module_not_entitled` (the company is not entitled to `{module}`), `module_not_granted` (the member was not granted `{module}`) or `permission_denied` (no `{module}.invoices.read`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`org_unknown`: no company has that id or slug; `not_found`: no such invoice in the company (or not an invoice id)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+)]
 async fn get_one(
     State(s): State<ModuleState>,
     access: Access,
@@ -372,6 +422,30 @@ async fn get_one(
         .ok_or_else(not_found)
 }
 
+#[utoipa::path(
+    post,
+    path = "/invoices",
+    operation_id = "create_invoice",
+    tag = "invoices",
+    summary = "Create an invoice",
+    description = "Permission: `{module}.invoices.write`.",
+    params(
+        ("X-Org" = String, Header, description = "The company the request is about: its id or slug. Missing or empty → 400 `org_required`; unknown → 404 `org_unknown`."),
+        ("X-Kisum-Consistency" = Option<String>, Header, description = "The opaque token of an earlier write's answer: the answer is never computed from a cached view older than that write. Malformed → 400 `invalid_request`."),
+    ),
+    request_body = NewInvoice,
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 201, description = "The invoice", body = Invoice),
+        (status = 400, description = "`org_required` (no `X-Org`), or `invalid_request` (a malformed `X-Kisum-Consistency`); `invalid_request`: malformed JSON or not a JSON content type", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated` (no valid access token) or `session_revoked` (its session is revoked, expired or unknown)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_a_member`, `membership_inactive`, `module_not_entitled` (the company is not entitled to `{module}`), `module_not_granted` (the member was not granted `{module}`) or `permission_denied` (no `{module}.invoices.write`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`org_unknown`: no company has that id or slug", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: wrong types, missing fields or invalid values (per-field `errors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+)]
 async fn create(
     State(s): State<ModuleState>,
     principal: Principal,
@@ -424,8 +498,21 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// The read routes (`{module}.invoices.read`), relative to `/v1/{module}`.
+fn read_routes() -> OpenApiRouter<ModuleState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get_one))
+}
+
+/// The write routes (`{module}.invoices.write`), relative to `/v1/{module}`.
+fn write_routes() -> OpenApiRouter<ModuleState> {
+    OpenApiRouter::new().routes(routes!(create))
+}
+
 /// The module's public router: invoices of `module`, each route behind `guard` (its
-/// permission, `{module}.invoices.read` or `.write`, implies the module).
+/// permission, `{module}.invoices.read` or `.write`, implies the module). The routes are those
+/// of the handlers' `#[utoipa::path]`s, nested under `/v1/{module}` (see [`openapi`]).
 ///
 /// # Errors
 /// `module` does not make valid permission keys.
@@ -438,20 +525,65 @@ pub fn router(
     let read = guard.require(Require::permission(&format!("{module}.invoices.read"))?);
     let write = guard.require(Require::permission(&format!("{module}.invoices.write"))?);
     let state = ModuleState { db, clock };
-    let base = format!("/v1/{module}/invoices");
-    let read = Router::new()
-        .route(&base, get(list))
-        .route(&format!("{base}/{{id}}"), get(get_one))
-        .route_layer(read);
-    let write = Router::new().route(&base, post(create)).route_layer(write);
+    let routes = read_routes()
+        .route_layer(read)
+        .merge(write_routes().route_layer(write));
+    let (routes, _) = OpenApiRouter::new()
+        .nest(&format!("/v1/{module}"), routes)
+        .split_for_parts();
     // Problem documents carry the request id, as Auth's and Core's do.
     Ok(kisum_guard::http::with_request_ids(
-        read.merge(write).with_state(state),
+        routes.with_state(state),
     ))
+}
+
+/// The OpenAPI paths and schemas of [`router`]'s routes for `module`, generated from the
+/// handlers' `#[utoipa::path]`s.
+///
+/// The module name is only known at run time, so the handlers document paths relative to
+/// `/v1/{module}` (nested here, as [`router`] nests the routes) and write `{module}` in their
+/// descriptions where the name goes: it is replaced here.
+#[must_use]
+pub fn openapi(module: &str) -> OpenApi {
+    let (_, mut doc) = OpenApiRouter::<ModuleState>::new()
+        .nest(
+            &format!("/v1/{module}"),
+            read_routes().merge(write_routes()),
+        )
+        .split_for_parts();
+    let name = |text: &mut String| *text = text.replace("{module}", module);
+    for item in doc.paths.paths.values_mut() {
+        for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+            if let Some(description) = &mut op.description {
+                name(description);
+            }
+            for response in op.responses.responses.values_mut() {
+                if let RefOr::T(response) = response {
+                    name(&mut response.description);
+                }
+            }
+        }
+    }
+    doc
 }
 
 impl IntoResponse for DbError {
     fn into_response(self) -> Response {
         unavailable(&self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_names_the_module_everywhere() {
+        let json = serde_json::to_string(&openapi("finance")).unwrap();
+        assert!(!json.contains("{module}"), "{json}");
+        assert!(json.contains("`finance.invoices.write`"));
+        let doc = openapi("finance");
+        let paths: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        assert_eq!(paths, ["/v1/finance/invoices", "/v1/finance/invoices/{id}"]);
     }
 }

@@ -11,9 +11,14 @@
 //! Each also lists what every server mounts (`/health`, `/ready`, `/metrics`,
 //! `/openapi.json`), and [`router()`] serves one of them.
 //!
-//! The documents are written by hand with utoipa's builder API rather than derived from the
-//! handlers (which live in crates that know nothing of OpenAPI): a route added to a router must
-//! be added here too. Every error answer is an RFC 9457 `application/problem+json` [`Problem`
+//! Core's and Auth's internal routes and the module's are generated from their handlers'
+//! `#[utoipa::path]`s (`kisum_core::http::openapi`, `kisum_auth::http::internal_openapi`,
+//! [`crate::module::openapi`]), so a route cannot exist without its document; this file adds
+//! each document's info, tags, security schemes and what every server mounts, and writes
+//! `X-Request-Id` into every operation. Auth's public routes other than the sessions ones
+//! (`kisum_auth::http::public_openapi`) are still written here by hand with utoipa's builder
+//! API: a route added to that router must be added here too. Every error
+//! answer is an RFC 9457 `application/problem+json` [`Problem`
 //! schema](#problems) whose response description names the `code`s it may carry.
 //!
 //! # Problems
@@ -75,7 +80,7 @@ pub fn auth_public() -> OpenApi {
     company_routes(&mut paths);
     every_server_routes(&mut paths);
     paths.paths.shift_remove("/metrics");
-    document(
+    let mut doc = document(
         "Kisum Auth — public listener",
         "Sign-up, sign-in, sessions, the caller's access context, the signing keys (JWKS) and \
          company administration. User routes take the access token of `POST /v1/auth/login` \
@@ -109,8 +114,6 @@ pub fn auth_public() -> OpenApi {
             "Company",
             "LoginRequest",
             "RefreshRequest",
-            "Session",
-            "SessionListItem",
             "Me",
             "MembershipSummary",
             "AccessContext",
@@ -134,7 +137,11 @@ pub fn auth_public() -> OpenApi {
             "ExplanationStep",
         ],
         &[BEARER_JWT],
-    )
+    );
+    // The routes of Auth's public router generated from its handlers so far.
+    doc.merge(kisum_auth::http::public_openapi());
+    with_request_ids(&mut doc);
+    doc
 }
 
 /// The document of Auth's internal listener: every route of API.md's "Auth — internal
@@ -237,9 +244,8 @@ fn request_id_param() -> ParameterBuilder {
 #[must_use]
 pub fn module(name: &str) -> OpenApi {
     let mut paths = Paths::new();
-    module_routes(&mut paths, name);
     every_server_routes(&mut paths);
-    document(
+    let mut doc = document(
         &format!("Kisum reference backend `{name}`"),
         &format!(
             "Invoices of the caller's company, every route behind the Kisum guard: an access \
@@ -252,17 +258,13 @@ pub fn module(name: &str) -> OpenApi {
             ("invoices", "Invoices of the caller's company"),
             ("ops", "What every server mounts"),
         ],
-        &[
-            "Problem",
-            "FieldError",
-            "Health",
-            "ReadyReport",
-            "CheckReport",
-            "Invoice",
-            "NewInvoice",
-        ],
+        &["Health", "ReadyReport", "CheckReport"],
         &[BEARER_JWT],
-    )
+    );
+    // The module's routes, generated from its handlers (`crate::module::openapi`).
+    doc.merge(crate::module::openapi(name));
+    with_request_ids(&mut doc);
+    doc
 }
 
 /// A router answering `GET /openapi.json` with `doc` as `application/json`, serialized once
@@ -676,34 +678,6 @@ fn auth_routes(paths: &mut Paths) {
         .store()
         .add(paths, HttpMethod::Post, "/v1/auth/logout-all");
 
-    Op::new("get_session", "sessions", "The caller's current session")
-        .bearer()
-        .ok(200, "The session", reference("Session"))
-        .store()
-        .add(paths, HttpMethod::Get, "/v1/auth/session");
-
-    Op::new("list_sessions", "sessions", "The caller's sessions")
-        .bearer()
-        .ok(
-            200,
-            "The sessions, `current` marking the caller's",
-            list(reference("SessionListItem"), "The sessions"),
-        )
-        .store()
-        .add(paths, HttpMethod::Get, "/v1/auth/sessions");
-
-    Op::new(
-        "delete_session",
-        "sessions",
-        "Revoke one of the caller's sessions",
-    )
-    .bearer()
-    .path_param("session_id", "The session", uuid_param())
-    .empty(204, "The session is revoked")
-    .problem(404, "`not_found`: no such session among the caller's own")
-    .store()
-    .add(paths, HttpMethod::Delete, "/v1/auth/sessions/{session_id}");
-
     Op::new("me", "sessions", "The caller and their memberships")
         .bearer()
         .ok(200, "The user and their memberships", reference("Me"))
@@ -1077,59 +1051,6 @@ fn company_routes(paths: &mut Paths) {
     .add(paths, HttpMethod::Get, "/v1/companies/{org}/access/explain");
 }
 
-fn module_routes(paths: &mut Paths, name: &str) {
-    let guarded = |id: &str, summary: &str, permission: &str| {
-        Op::new(id, "invoices", summary)
-            .description(&format!("Permission: `{name}.{permission}`."))
-            .bearer()
-            .org()
-            .consistency()
-            .problem(
-                400,
-                "`org_required` (no `X-Org`), or `invalid_request` (a malformed \
-                 `X-Kisum-Consistency`)",
-            )
-            .problem(
-                403,
-                &format!(
-                    "`not_a_member`, `membership_inactive`, `module_not_entitled` (the company \
-                     is not entitled to `{name}`), `module_not_granted` (the member was not \
-                     granted `{name}`) or `permission_denied` (no `{name}.{permission}`)"
-                ),
-            )
-            .problem(404, "`org_unknown`: no company has that id or slug")
-            .store()
-    };
-    let collection = format!("/v1/{name}/invoices");
-
-    guarded("list_invoices", "The company's invoices", "invoices.read")
-        .ok(
-            200,
-            "The invoices",
-            list(reference("Invoice"), "The invoices"),
-        )
-        .add(paths, HttpMethod::Get, &collection);
-
-    guarded("create_invoice", "Create an invoice", "invoices.write")
-        .body("NewInvoice")
-        .ok(201, "The invoice", reference("Invoice"))
-        .problem(
-            422,
-            "`validation_failed`: wrong types, missing fields or invalid values (per-field \
-             `errors`)",
-        )
-        .add(paths, HttpMethod::Post, &collection);
-
-    guarded("get_invoice", "One invoice", "invoices.read")
-        .path_param("id", "The invoice id", uuid_param())
-        .problem(
-            404,
-            "`not_found`: no such invoice in the company (or not an invoice id)",
-        )
-        .ok(200, "The invoice", reference("Invoice"))
-        .add(paths, HttpMethod::Get, &format!("{collection}/{{id}}"));
-}
-
 fn every_server_routes(paths: &mut Paths) {
     Op::new("health", "ops", "Liveness")
         .ok(200, "The process runs", reference("Health"))
@@ -1405,26 +1326,6 @@ fn object_schema(name: &str) -> Option<ObjectBuilder> {
             "A refresh token",
             [req("refresh_token", text("The refresh token"))],
         ),
-        "Session" => object(
-            "The current session",
-            [
-                req("session_id", id("The session")),
-                req("user_id", id("Its user")),
-                req("created_at", time("When it began")),
-                req("expires_at", time("When it ends at the latest")),
-            ],
-        ),
-        "SessionListItem" => object(
-            "One of the caller's sessions",
-            [
-                req("session_id", id("The session")),
-                req("created_at", time("When it began")),
-                req("last_seen_at", time("When it was last used")),
-                req("user_agent", nullable_text("The user agent that began it")),
-                req("ip", nullable_text("The address that began it")),
-                req("current", boolean("Whether it is the caller's session")),
-            ],
-        ),
         "Me" => object(
             "The caller",
             [
@@ -1642,29 +1543,6 @@ fn object_schema(name: &str) -> Option<ObjectBuilder> {
                 req("check", text("What was checked")),
                 req("ok", boolean("Whether it passed")),
                 req("detail", text("Why")),
-            ],
-        ),
-
-        // -- auth: internal
-        "Invoice" => object(
-            "An invoice",
-            [
-                req("id", id("The invoice")),
-                req("company_id", id("Its company")),
-                req("number", integer("Sequential number within the company")),
-                req("customer", text("Who is billed")),
-                req("amount_cents", integer("The amount in cents")),
-                req("currency", text("ISO 4217 currency code")),
-                req("created_by", id("Who created it")),
-                req("created_at", time("When")),
-            ],
-        ),
-        "NewInvoice" => object(
-            "A new invoice",
-            [
-                req("customer", text("Who is billed")),
-                req("amount_cents", integer("The amount in cents")),
-                opt("currency", text("ISO 4217 currency code")),
             ],
         ),
         _ => return None,

@@ -12,7 +12,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use kisum_guard::http::{BODY_LIMIT, ProblemResponse};
 use kisum_guard::{DenialCode, Problem, ServiceScope};
 
@@ -37,6 +37,8 @@ use auth::{change_password, jwks, login, logout, logout_all, me, me_access, refr
 use internal::{__path_audit_log, __path_publish_event, __path_resolve, __path_session_state};
 use internal::{audit_log, publish_event, resolve, session_state};
 use recovery::{otp_request, otp_verify, password_forgot, password_reset};
+#[cfg(feature = "openapi")]
+use sessions::{__path_delete_session, __path_session, __path_sessions};
 use sessions::{delete_session, session, sessions};
 
 async fn not_found() -> Problem {
@@ -49,15 +51,16 @@ async fn method_not_allowed() -> Problem {
 
 /// The public router: `/v1/auth/*` and `/.well-known/jwks.json`.
 pub fn public_router(state: AuthState) -> Router {
-    let router = Router::new()
+    #[cfg(feature = "openapi")]
+    let (routes, _) = public_routes().0.split_for_parts();
+    #[cfg(not(feature = "openapi"))]
+    let (routes, _) = public_routes();
+    let router = routes
         .route("/v1/auth/register", post(register))
         .route("/v1/auth/login", post(login))
         .route("/v1/auth/refresh", post(refresh))
         .route("/v1/auth/logout", post(logout))
         .route("/v1/auth/logout-all", post(logout_all))
-        .route("/v1/auth/session", get(session))
-        .route("/v1/auth/sessions", get(sessions))
-        .route("/v1/auth/sessions/{session_id}", delete(delete_session))
         .route("/v1/auth/me", get(me))
         .route("/v1/auth/me/access", get(me_access))
         .route("/v1/auth/password/change", post(change_password))
@@ -72,6 +75,24 @@ pub fn public_router(state: AuthState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state);
     kisum_guard::http::with_request_ids(router)
+}
+
+/// The OpenAPI document of the [`public_router`] routes that are generated from their
+/// handlers' `#[utoipa::path]`s so far (the caller's sessions); the servers add the others.
+#[cfg(feature = "openapi")]
+#[must_use]
+pub fn public_openapi() -> utoipa::openapi::OpenApi {
+    public_routes().0.split_for_parts().1
+}
+
+/// The public routes documented by their handlers (see [`kisum_guard::documented_routes`])
+/// and the `(method, path)`s written.
+fn public_routes() -> (Routes, [(&'static str, &'static str); 3]) {
+    kisum_guard::documented_routes! { AuthState;
+        "/v1/auth/session" => get session;
+        "/v1/auth/sessions" => get sessions;
+        "/v1/auth/sessions/{session_id}" => delete delete_session;
+    }
 }
 
 /// The internal router (`/internal/v1/*`), behind service keys.
@@ -121,6 +142,32 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    #[test]
+    fn documented_public_paths_are_the_mounted_ones() {
+        let mounted: BTreeSet<(String, String)> = public_routes()
+            .1
+            .iter()
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        let doc = public_openapi();
+        let documented: BTreeSet<(String, String)> = doc
+            .paths
+            .paths
+            .iter()
+            .flat_map(|(path, item)| {
+                serde_json::to_value(item)
+                    .unwrap()
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| *k != "parameters")
+                    .map(|m| (m.clone(), path.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(documented, mounted);
+    }
 
     #[test]
     fn documented_internal_paths_are_the_mounted_ones() {

@@ -11,14 +11,35 @@ use serde::{Deserialize, Serialize};
 use super::AuthState;
 use super::extract::{Caller, Client};
 
+/// The current session.
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Session))]
 pub(super) struct SessionView {
+    /// The session.
     session_id: SessionId,
+    /// Its user.
     user_id: UserId,
+    /// When it began.
     created_at: DateTime<Utc>,
+    /// When it ends at the latest.
     expires_at: DateTime<Utc>,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/v1/auth/session",
+    operation_id = "get_session",
+    tag = "sessions",
+    summary = "The caller's current session",
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The session", body = SessionView),
+        (status = 401, description = "`unauthenticated` (no valid access token) or `session_revoked` (its session is revoked, expired or unknown)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+))]
 pub(super) async fn session(caller: Caller) -> Json<SessionView> {
     let s = caller.session;
     Json(SessionView {
@@ -29,16 +50,41 @@ pub(super) async fn session(caller: Caller) -> Json<SessionView> {
     })
 }
 
+/// One of the caller's sessions.
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(super) struct SessionListItem {
+    /// The session.
     session_id: SessionId,
+    /// When it began.
     created_at: DateTime<Utc>,
+    /// When it was last used.
     last_seen_at: DateTime<Utc>,
+    /// The user agent that began it.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     user_agent: Option<String>,
+    /// The address that began it.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     ip: Option<String>,
+    /// Whether it is the caller's session.
     current: bool,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/v1/auth/sessions",
+    operation_id = "list_sessions",
+    tag = "sessions",
+    summary = "The caller's sessions",
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The sessions, `current` marking the caller's", body = Vec<SessionListItem>),
+        (status = 401, description = "`unauthenticated` (no valid access token) or `session_revoked` (its session is revoked, expired or unknown)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+))]
 pub(super) async fn sessions(
     State(s): State<AuthState>,
     caller: Caller,
@@ -58,6 +104,23 @@ pub(super) async fn sessions(
     ))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    delete,
+    path = "/v1/auth/sessions/{session_id}",
+    operation_id = "delete_session",
+    tag = "sessions",
+    summary = "Revoke one of the caller's sessions",
+    params(("session_id" = uuid::Uuid, Path, description = "The session")),
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 204, description = "The session is revoked"),
+        (status = 404, description = "`not_found`: no such session among the caller's own", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated` (no valid access token) or `session_revoked` (its session is revoked, expired or unknown)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+))]
 pub(super) async fn delete_session(
     State(s): State<AuthState>,
     caller: Caller,
