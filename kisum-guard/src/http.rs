@@ -463,6 +463,24 @@ pub async fn service_key(
     }
 }
 
+/// The edge every internal listener shares, around its `routes`: callers need a service key
+/// ([`service_key`] over `keys`), unknown routes answer 404 and wrong methods 405 as problems,
+/// bodies are bounded by [`BODY_LIMIT`], and requests carry ids ([`with_request_ids`]).
+#[cfg(feature = "axum")]
+pub fn internal_edge<S: Clone + Send + Sync + 'static>(
+    routes: axum::Router<S>,
+    keys: crate::ServiceKeys,
+    state: S,
+) -> axum::Router {
+    let router = routes
+        .fallback(|| async { Problem::not_found("route") })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+        .layer(axum::middleware::from_fn_with_state(keys, service_key))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state);
+    with_request_ids(router)
+}
+
 /// `route` callable only with a service key holding `scope` (after [`service_key`]); others are
 /// answered 403 `insufficient_scope`. Method-not-allowed answers are unaffected.
 #[cfg(feature = "axum")]

@@ -10,7 +10,6 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kisum_guard::http::{BODY_LIMIT, ProblemResponse};
@@ -101,16 +100,8 @@ pub fn internal_router(state: AuthState) -> Router {
     let (routes, _) = internal_routes().0.split_for_parts();
     #[cfg(not(feature = "openapi"))]
     let (routes, _) = internal_routes();
-    let router = routes
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(
-            state.service_keys.clone(),
-            kisum_guard::http::service_key,
-        ))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state);
-    kisum_guard::http::with_request_ids(router)
+    let keys = state.service_keys.clone();
+    kisum_guard::http::internal_edge(routes, keys, state)
 }
 
 /// The OpenAPI document of [`internal_router`]'s routes, generated from the handlers'

@@ -34,10 +34,9 @@
 
 use std::str::FromStr;
 
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -55,7 +54,7 @@ use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
 pub mod error;
 
 use kisum_guard::Problem;
-use kisum_guard::http::{BODY_LIMIT, ProblemResponse};
+use kisum_guard::http::ProblemResponse;
 
 /// The `X-Kisum-Consistency` header.
 pub static CONSISTENCY: HeaderName = HeaderName::from_static(CONSISTENCY_HEADER);
@@ -508,14 +507,6 @@ async fn delete_company_addon(
     Ok(written(e))
 }
 
-async fn not_found() -> Problem {
-    Problem::not_found("route")
-}
-
-async fn method_not_allowed() -> Problem {
-    Problem::method_not_allowed()
-}
-
 /// Core's internal router (`/internal/v1/*`, see the [module docs](self)), behind service keys,
 /// with request ids and the 1 MiB body limit. Mount it on the internal listener only.
 ///
@@ -551,16 +542,8 @@ pub fn internal_router(state: CoreState) -> Router {
     let (routes, _) = routes().0.split_for_parts();
     #[cfg(not(feature = "openapi"))]
     let (routes, _) = routes();
-    let router = routes
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(
-            state.service_keys.clone(),
-            kisum_guard::http::service_key,
-        ))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state);
-    kisum_guard::http::with_request_ids(router)
+    let keys = state.service_keys.clone();
+    kisum_guard::http::internal_edge(routes, keys, state)
 }
 
 /// The OpenAPI document of [`internal_router`]'s routes, generated from the handlers'
