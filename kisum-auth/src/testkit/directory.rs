@@ -22,6 +22,7 @@ macro_rules! directory_store_conformance {
     (@list $make:path; $attrs:tt) => {
         $crate::__kisum_auth_conformance_tests!($make; $attrs;
             company_round_trips_by_id_and_slug,
+            access_bumps_append_membership_events,
             taken_slug_conflicts_and_creates_nothing,
             company_owner_membership_is_created_with_it,
             one_membership_per_user_and_company,
@@ -693,5 +694,46 @@ pub async fn bumps_come_back_in_the_stated_order<S: DirectoryStore>(store: Arc<S
         ),
         expected,
         "delete_role: holders by id, then delegatees by id"
+    );
+}
+
+/// Every access-version bump appends a `membership` event to the store's event log, in the
+/// order of the returned bumps, numbered without holes (decision 0015).
+pub async fn access_bumps_append_membership_events<
+    S: DirectoryStore + kisum_core::outbox::EventLogged,
+>(
+    store: Arc<S>,
+) {
+    let log = store.event_log();
+    let c = company();
+    store.create_company(&c, None).await.unwrap();
+    let m = membership(&c, &["viewer"], &[], 0);
+    store.create_membership(&m).await.unwrap();
+    let start = log.read(0, 0).await.unwrap().head;
+    let patch = MembershipPatch {
+        roles: Some(keys(&["editor"])),
+        module_grants: None,
+        status: None,
+    };
+    store.update_membership(m.id, &patch, t(50)).await.unwrap();
+    store.update_membership(m.id, &patch, t(60)).await.unwrap();
+    let events = log.read(start, 100).await.unwrap().events;
+    kisum_core::testkit::events::assert_contiguous(start, &events);
+    let expected = kisum_guard::InvalidationEvent::Membership {
+        company_id: c.id,
+        membership_id: m.id,
+    };
+    assert_eq!(
+        events.into_iter().map(|e| e.event).collect::<Vec<_>>(),
+        [expected.clone(), expected]
+    );
+    assert_eq!(
+        store
+            .get_membership(m.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .access_version,
+        m.access_version + 2
     );
 }
