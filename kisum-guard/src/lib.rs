@@ -116,6 +116,7 @@ mod consistency;
 mod context;
 mod denial;
 mod events;
+pub mod follow;
 pub mod guard;
 pub mod http;
 mod ids;

@@ -35,6 +35,9 @@ use auth::{change_password, jwks, login, logout, logout_all, me, me_access, refr
 #[cfg(feature = "openapi")]
 use internal::{__path_audit_log, __path_publish_event, __path_resolve, __path_session_state};
 use internal::{audit_log, publish_event, resolve, session_state};
+#[cfg(feature = "openapi")]
+use kisum_core::http::events::__path_event_stream;
+use kisum_core::http::events::event_stream;
 use recovery::{otp_request, otp_verify, password_forgot, password_reset};
 #[cfg(feature = "openapi")]
 use sessions::{__path_delete_session, __path_session, __path_sessions};
@@ -119,11 +122,12 @@ type Routes = Router<AuthState>;
 
 /// The internal routes (see [`kisum_guard::documented_routes`]) and the `(method, path)`s
 /// written.
-fn internal_routes() -> (Routes, [(&'static str, &'static str); 4]) {
+fn internal_routes() -> (Routes, [(&'static str, &'static str); 5]) {
     kisum_guard::documented_routes! { AuthState;
         "/internal/v1/access/resolve" => post resolve (scoped ServiceScope::Resolve);
         "/internal/v1/sessions/{session_id}" => get session_state (scoped ServiceScope::Resolve);
         "/internal/v1/events" => post publish_event (scoped ServiceScope::Events);
+        "/internal/v1/events" => get event_stream (scoped ServiceScope::Resolve);
         "/internal/v1/audit" => get audit_log (scoped ServiceScope::Audit);
     }
 }
