@@ -10,6 +10,7 @@ use kisum_guard::{
     CompanyId, CompanySlug, DelegationId, MembershipId, OWNER_ROLE, RoleKey, SessionId, UserId,
 };
 
+use crate::directory::ChangedMembership;
 use crate::directory::{
     AccessBump, AccessInputs, Company, Delegation, DelegationGrant, DirectoryStore, LAST_OWNER,
     Membership, MembershipPatch, Role,
@@ -398,7 +399,7 @@ impl DirectoryStore for MemoryAuthStore {
         id: MembershipId,
         patch: &MembershipPatch,
         at: DateTime<Utc>,
-    ) -> Result<(Membership, Vec<AccessBump>), StoreError> {
+    ) -> Result<ChangedMembership, StoreError> {
         let mut s = self.lock();
         let m = s
             .memberships
@@ -432,7 +433,10 @@ impl DirectoryStore for MemoryAuthStore {
             .get(&id)
             .cloned()
             .ok_or_else(|| StoreError::not_found(format!("membership {id}")))?;
-        Ok((m, bumps))
+        Ok(ChangedMembership {
+            membership: m,
+            bumps,
+        })
     }
 
     async fn put_role(
