@@ -479,7 +479,12 @@ mod tests {
     #[test]
     fn generated_keys_load_with_their_algorithm_and_publish_only_public_parts() {
         for alg in [SigningAlgorithm::Es256, SigningAlgorithm::EdDsa] {
-            let GeneratedKey { kid, pem } = generate(alg, date()).unwrap();
+            let generated = generate(alg, date()).unwrap();
+            assert!(
+                !format!("{generated:?}").contains("PRIVATE"),
+                "the PEM is redacted"
+            );
+            let GeneratedKey { kid, pem } = generated;
             assert!(
                 kid.starts_with(&format!("{}-20261121-", alg.as_str().to_ascii_lowercase())),
                 "{kid}"
