@@ -9,12 +9,12 @@
 //! ```
 //! use std::sync::Arc;
 //! use kisum_auth::builder::AuthBuilder;
-//! use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
+//! use kisum_auth::keys::{GeneratedKey, KeyRing, SigningAlgorithm, SigningKey, generate};
 //! use kisum_guard::{Clock, SystemClock};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-//! let (kid, pem) = generate(SigningAlgorithm::Es256, clock.now().date_naive())?;
+//! let GeneratedKey { kid, pem } = generate(SigningAlgorithm::Es256, clock.now().date_naive())?;
 //! let keys = KeyRing::new(&kid, [SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem"))?])?;
 //! let entitlements = kisum_core::EntitlementService::new(
 //!     Arc::new(kisum_core::MemoryCoreStore::new()),

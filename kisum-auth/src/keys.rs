@@ -370,15 +370,38 @@ impl KeyRing {
     }
 }
 
+/// A private key [`generate`] made. The PEM never appears in `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GeneratedKey {
+    /// Its kid, such as `es256-20261121-5f3a9c`.
+    pub kid: String,
+    /// The private key as PKCS#8 PEM.
+    pub pem: String,
+}
+
+impl fmt::Debug for GeneratedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeneratedKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A private key [`generate_into`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFile {
+    /// Its kid (the file is `<kid>.pem`).
+    pub kid: String,
+    /// The file.
+    pub path: PathBuf,
+}
+
 /// Generates a new private key for `alg` as PKCS#8 PEM, with a fresh kid such as
 /// `es256-20261121-5f3a9c`.
 ///
 /// # Errors
 /// [`KeyError::Generate`], or for RS256 (generate those with `openssl genpkey`), `Unsupported`.
-pub fn generate(
-    alg: SigningAlgorithm,
-    date: chrono::NaiveDate,
-) -> Result<(String, String), KeyError> {
+pub fn generate(alg: SigningAlgorithm, date: chrono::NaiveDate) -> Result<GeneratedKey, KeyError> {
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let der = match alg {
         SigningAlgorithm::Es256 => {
@@ -406,7 +429,10 @@ pub fn generate(
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
     );
-    Ok((kid, pem_encode("PRIVATE KEY", &der)))
+    Ok(GeneratedKey {
+        kid,
+        pem: pem_encode("PRIVATE KEY", &der),
+    })
 }
 
 /// Generates a key into `dir` as `<kid>.pem`, readable by its owner only (0600), and returns
@@ -418,14 +444,14 @@ pub fn generate_into(
     dir: &Path,
     alg: SigningAlgorithm,
     date: chrono::NaiveDate,
-) -> Result<(String, PathBuf), KeyError> {
+) -> Result<KeyFile, KeyError> {
     use std::io::Write as _;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| KeyError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let (kid, pem) = generate(alg, date)?;
+    let GeneratedKey { kid, pem } = generate(alg, date)?;
     let path = dir.join(format!("{kid}.pem"));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -439,7 +465,7 @@ pub fn generate_into(
     let mut file = options.open(&path).map_err(io(&path))?;
     file.write_all(pem.as_bytes()).map_err(io(&path))?;
     file.sync_all().map_err(io(&path))?;
-    Ok((kid, path))
+    Ok(KeyFile { kid, path })
 }
 
 #[cfg(test)]
@@ -453,7 +479,12 @@ mod tests {
     #[test]
     fn generated_keys_load_with_their_algorithm_and_publish_only_public_parts() {
         for alg in [SigningAlgorithm::Es256, SigningAlgorithm::EdDsa] {
-            let (kid, pem) = generate(alg, date()).unwrap();
+            let generated = generate(alg, date()).unwrap();
+            assert!(
+                !format!("{generated:?}").contains("PRIVATE"),
+                "the PEM is redacted"
+            );
+            let GeneratedKey { kid, pem } = generated;
             assert!(
                 kid.starts_with(&format!("{}-20261121-", alg.as_str().to_ascii_lowercase())),
                 "{kid}"
@@ -473,9 +504,15 @@ mod tests {
     fn files_in_a_directory_become_a_ring() {
         let dir =
             std::env::temp_dir().join(format!("kisum-keys-{}", uuid::Uuid::now_v7().simple()));
-        let (old, _) = generate_into(&dir, SigningAlgorithm::Es256, date()).unwrap();
-        let (new, path) = generate_into(&dir, SigningAlgorithm::EdDsa, date()).unwrap();
-        let (gone, gone_path) = generate_into(&dir, SigningAlgorithm::Es256, date()).unwrap();
+        let old = generate_into(&dir, SigningAlgorithm::Es256, date())
+            .unwrap()
+            .kid;
+        let KeyFile { kid: new, path } =
+            generate_into(&dir, SigningAlgorithm::EdDsa, date()).unwrap();
+        let KeyFile {
+            kid: gone,
+            path: gone_path,
+        } = generate_into(&dir, SigningAlgorithm::Es256, date()).unwrap();
         std::fs::rename(&gone_path, gone_path.with_extension("pem.retired")).unwrap();
         #[cfg(unix)]
         {

@@ -134,6 +134,17 @@ impl std::hash::Hasher for DigestPrefixHasher {
 
 type DigestHash = std::hash::BuildHasherDefault<DigestPrefixHasher>;
 
+/// A token [`TokenVerifier::verify`] accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// The token's claims.
+    pub claims: Arc<Claims>,
+    /// Whether this was the first sight of the token: its signature was checked now, not
+    /// answered from the verified-token cache (a guard then asks the shared revocation tier
+    /// about its session).
+    pub first_sight: bool,
+}
+
 /// Verifies access tokens.
 pub struct TokenVerifier {
     keys: Arc<KeyCache>,
@@ -207,7 +218,7 @@ impl TokenVerifier {
         &self,
         token: &str,
         now: DateTime<Utc>,
-    ) -> Result<(Arc<Claims>, bool), TokenRejection> {
+    ) -> Result<VerifiedToken, TokenRejection> {
         if token.len() > MAX_TOKEN_LEN || token.is_empty() {
             return Err(TokenRejection::Malformed);
         }
@@ -215,13 +226,19 @@ impl TokenVerifier {
         if let Some(claims) = self.seen.get(&hash) {
             metrics::counter!("kisum_guard_token_cache_total", "result" => "hit").increment(1);
             self.check_time(&claims, now)?;
-            return Ok((claims, false));
+            return Ok(VerifiedToken {
+                claims,
+                first_sight: false,
+            });
         }
         metrics::counter!("kisum_guard_token_cache_total", "result" => "miss").increment(1);
         let claims = Arc::new(self.verify_signature(token).await?);
         self.check_time(&claims, now)?;
         self.seen.insert(hash, Arc::clone(&claims));
-        Ok((claims, true))
+        Ok(VerifiedToken {
+            claims,
+            first_sight: true,
+        })
     }
 
     /// Forgets every verified token (after missed revocation events, say).

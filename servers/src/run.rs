@@ -283,9 +283,9 @@ fn dev_keys(dir: &Path, clock: &dyn Clock) -> Result<KeyRing, StartError> {
         })
         .unwrap_or_default();
     if kids.is_empty() {
-        let (kid, _) = generate_into(dir, SigningAlgorithm::Es256, clock.now().date_naive())
+        let key = generate_into(dir, SigningAlgorithm::Es256, clock.now().date_naive())
             .map_err(|e| StartError::new("generating the signing key", e))?;
-        kids.push(kid);
+        kids.push(key.kid);
     }
     kids.sort();
     let active = kids

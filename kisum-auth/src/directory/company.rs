@@ -54,6 +54,15 @@ pub struct Company {
     pub created_at: DateTime<Utc>,
 }
 
+/// A company [`DirectoryService::create_company`] created, and its first membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedCompany {
+    /// The company.
+    pub company: Company,
+    /// Its first member, active and holding the built-in `owner` role.
+    pub owner: Membership,
+}
+
 /// Derives a slug from a company name: lowercase ASCII letters and digits, other runs folded to
 /// `-`, trimmed to 48 bytes.
 #[must_use]
@@ -83,7 +92,7 @@ impl DirectoryService {
         name: &str,
         slug: Option<CompanySlug>,
         owner: UserId,
-    ) -> Result<(Company, Membership), DirectoryError> {
+    ) -> Result<CreatedCompany, DirectoryError> {
         let slug = match slug {
             Some(s) => s,
             None => slugify(name).ok_or(DirectoryError::SlugRequired)?,
@@ -111,7 +120,10 @@ impl DirectoryService {
                     owner_membership_id: membership.id,
                 };
                 self.after_change(company.id, &[], created).await;
-                Ok((company, membership))
+                Ok(CreatedCompany {
+                    company,
+                    owner: membership,
+                })
             }
             Err(e) if e.kind() == StoreErrorKind::Conflict => Err(DirectoryError::SlugTaken(slug)),
             Err(e) => Err(e.into()),

@@ -85,7 +85,7 @@ impl DirectoryService {
         &self,
         company_id: CompanyId,
         new: NewDelegation,
-    ) -> Result<(Delegation, Vec<AccessBump>), DirectoryError> {
+    ) -> Result<ChangedDelegation, DirectoryError> {
         if new.from_membership_id == new.to_membership_id {
             return Err(DirectoryError::SelfDelegation);
         }
@@ -153,7 +153,10 @@ impl DirectoryService {
             expires_at: d.expires_at,
         };
         self.after_change(company_id, &bumps, created).await;
-        Ok((d, bumps))
+        Ok(ChangedDelegation {
+            delegation: d,
+            bumps,
+        })
     }
 
     /// Revokes a delegation of the company.

@@ -41,7 +41,7 @@ impl DirectoryService {
         key: RoleKey,
         name: &str,
         permissions: BTreeSet<PermissionPattern>,
-    ) -> Result<(Role, Vec<AccessBump>), DirectoryError> {
+    ) -> Result<ChangedRole, DirectoryError> {
         if key.as_str() == OWNER_ROLE {
             return Err(DirectoryError::ReservedRole);
         }
@@ -64,7 +64,7 @@ impl DirectoryService {
             bumped_memberships: bumps.len(),
         };
         self.after_change(company_id, &bumps, put).await;
-        Ok((role, bumps))
+        Ok(ChangedRole { role, bumps })
     }
 
     /// The roles of the company, the built-in `owner` first.

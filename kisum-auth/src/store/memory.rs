@@ -12,6 +12,7 @@ use kisum_guard::{
     SessionId, UserId,
 };
 
+use crate::directory::ChangedMembership;
 use crate::directory::{
     AccessBump, AccessInputs, Company, Delegation, DelegationGrant, DirectoryStore, LAST_OWNER,
     Membership, MembershipPatch, Role,
@@ -413,7 +414,7 @@ impl DirectoryStore for MemoryAuthStore {
         id: MembershipId,
         patch: &MembershipPatch,
         at: DateTime<Utc>,
-    ) -> Result<(Membership, Vec<AccessBump>), StoreError> {
+    ) -> Result<ChangedMembership, StoreError> {
         let mut s = self.lock();
         let m = s
             .memberships
@@ -447,7 +448,10 @@ impl DirectoryStore for MemoryAuthStore {
             .get(&id)
             .cloned()
             .ok_or_else(|| StoreError::not_found(format!("membership {id}")))?;
-        Ok((m, bumps))
+        Ok(ChangedMembership {
+            membership: m,
+            bumps,
+        })
     }
 
     async fn put_role(

@@ -7,7 +7,7 @@ use kisum_core::db::StoreErrorKind;
 use super::*;
 use kisum_guard::MembershipId;
 
-use crate::directory::MembershipPatch;
+use crate::directory::{ChangedMembership, MembershipPatch};
 
 /// Stamps out the [`DirectoryStore`] conformance suite; with `ignore = "reason"` the
 /// tests are `#[ignore]`d with that reason.
@@ -270,7 +270,10 @@ pub async fn membership_patch_applies_and_bumps<S: DirectoryStore>(store: Arc<S>
         module_grants: None,
         status: Some(MembershipStatus::Suspended),
     };
-    let (updated, bumps) = store.update_membership(m.id, &patch, t(50)).await.unwrap();
+    let ChangedMembership {
+        membership: updated,
+        bumps,
+    } = store.update_membership(m.id, &patch, t(50)).await.unwrap();
     assert_eq!(updated.roles, keys(&["editor", "viewer"]));
     assert_eq!(
         updated.module_grants,
@@ -467,10 +470,11 @@ pub async fn delegator_changes_bump_delegatees<S: DirectoryStore>(store: Arc<S>)
         module_grants: Some(keys(&["finance"])),
         ..MembershipPatch::default()
     };
-    let (_, bumps) = store
+    let bumps = store
         .update_membership(boss.id, &patch, t(40))
         .await
-        .unwrap();
+        .unwrap()
+        .bumps;
     assert_eq!(bumps.len(), 2);
     assert_eq!(bumps[0].membership_id, boss.id, "its own bump first");
     assert_eq!(version(&*store, &deputy).await, after_create + 1);
@@ -612,7 +616,7 @@ pub async fn concurrent_membership_edits_each_bump_once<S: DirectoryStore>(store
                 .update_membership(m.id, &patch, t(i))
                 .await
                 .unwrap()
-                .0
+                .membership
                 .access_version
         });
     }
@@ -669,7 +673,7 @@ pub async fn bumps_come_back_in_the_stated_order<S: DirectoryStore>(store: Arc<S
         expected,
         "put_role: holders by id, then delegatees by id, each once"
     );
-    let (_, bumps) = store
+    let bumps = store
         .update_membership(
             hc.id,
             &MembershipPatch {
@@ -679,7 +683,8 @@ pub async fn bumps_come_back_in_the_stated_order<S: DirectoryStore>(store: Arc<S
             t(51),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .bumps;
     assert_eq!(
         order(bumps),
         [hc.id, ha.id, dx.id],

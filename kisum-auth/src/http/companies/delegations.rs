@@ -73,7 +73,7 @@ pub(super) async fn create_delegation(
         expires_at: b.expires_at,
     };
     let to = new.to_membership_id;
-    let (d, bumps) = adm.create_delegation(new).await.map_err(|e| match e {
+    let created = adm.create_delegation(new).await.map_err(|e| match e {
         DirectoryError::MembershipNotFound(id) => Problem::invalid_field(
             if id == to {
                 "to_membership_id"
@@ -85,7 +85,8 @@ pub(super) async fn create_delegation(
         .into(),
         other => ProblemResponse::from(other),
     })?;
-    let token = membership_token(&s, ctx.company_id, d.to_membership_id, &bumps).await?;
+    let d = created.delegation;
+    let token = membership_token(&s, ctx.company_id, d.to_membership_id, &created.bumps).await?;
     Ok(consistent(
         (StatusCode::CREATED, Json(d)).into_response(),
         token,
@@ -100,10 +101,11 @@ pub(super) async fn revoke_delegation(
 ) -> Result<Response, ProblemResponse> {
     let (ctx, adm) = administrator(&s, &caller, &client, &org, None).await?;
     let id: DelegationId = path_id(&id, "delegation")?;
-    let (d, bumps) = adm
+    let revoked = adm
         .revoke_delegation(id)
         .await
         .map_err(ProblemResponse::from)?;
-    let token = membership_token(&s, ctx.company_id, d.to_membership_id, &bumps).await?;
+    let to = revoked.delegation.to_membership_id;
+    let token = membership_token(&s, ctx.company_id, to, &revoked.bumps).await?;
     Ok(consistent(StatusCode::NO_CONTENT.into_response(), token))
 }

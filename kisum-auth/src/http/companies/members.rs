@@ -179,10 +179,11 @@ pub(super) async fn update_member(
             .transpose()?,
         status: b.status,
     };
-    let (m, _bumps) = adm
+    let m = adm
         .update_member(id, &patch)
         .await
-        .map_err(ProblemResponse::from)?;
+        .map_err(ProblemResponse::from)?
+        .membership;
     let token = ConsistencyToken::membership(ctx.company_id, m.id, m.access_version);
     Ok(consistent(
         Json(member_view(&s, m).await?).into_response(),

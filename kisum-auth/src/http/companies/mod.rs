@@ -33,7 +33,7 @@ use serde::de::DeserializeOwned;
 use super::AuthState;
 use super::extract::{Caller, Client, param};
 use crate::access::Explanation;
-use crate::directory::{AccessBump, Company};
+use crate::directory::{AccessBump, Company, CreatedCompany};
 use crate::directory::{Administrator, DirectoryService};
 
 mod delegations;
@@ -263,7 +263,7 @@ pub(super) async fn create_company(
         .map(CompanySlug::new)
         .transpose()
         .map_err(|e| Problem::invalid_field("slug", e.to_string()))?;
-    let (company, owner) = admin(&s, &caller, &client)
+    let CreatedCompany { company, owner } = admin(&s, &caller, &client)
         .create_company(&name, slug, caller.claims.sub)
         .await
         .map_err(ProblemResponse::from)?;

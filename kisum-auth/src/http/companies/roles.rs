@@ -13,6 +13,7 @@ use super::super::extract::{Caller, Client};
 use super::{ApiPath, Body, administrator, authorize, body, consistent, parse_set, path_id};
 use super::{MEMBERS_READ, ROLES_MANAGE, parse_name, role_token};
 use crate::directory::Administrator;
+use crate::directory::ChangedRole;
 use crate::directory::Role;
 use kisum_guard::{AccessContext, ConsistencyToken, PermissionPattern, RoleKey};
 
@@ -47,7 +48,7 @@ pub(super) async fn store_role(
 ) -> Result<(Role, ConsistencyToken), ProblemResponse> {
     let name = parse_name("name", &b.name)?;
     let permissions = parse_set::<PermissionPattern>("permissions", &b.permissions)?;
-    let (role, bumps) = adm
+    let ChangedRole { role, bumps } = adm
         .put_role(key, &name, permissions)
         .await
         .map_err(ProblemResponse::from)?;
