@@ -158,6 +158,7 @@ pub fn auth_internal() -> OpenApi {
         paths,
         &[
             ("internal", "Service-to-service routes"),
+            ("events", "The ordered invalidation stream"),
             ("ops", "What every server mounts"),
         ],
         &["Health", "ReadyReport", "CheckReport"],
@@ -188,6 +189,7 @@ pub fn core_internal() -> OpenApi {
                 "entitlements",
                 "A company's subscription, add-ons and entitlements",
             ),
+            ("events", "The ordered invalidation stream"),
             ("ops", "What every server mounts"),
         ],
         &["Health", "ReadyReport", "CheckReport"],

@@ -17,6 +17,7 @@ use crate::outbox::{EventFeed, FeedError};
 /// The query of `GET /internal/v1/events`.
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct EventsQuery {
     /// The last number the reader applied; omitted, the answer is the stream's position (no
     /// events), where a new reader starts.
@@ -45,7 +46,7 @@ impl From<FeedError> for ProblemResponse {
     get,
     path = "/internal/v1/events",
     operation_id = "read_events",
-    tag = "internal",
+    tag = "events",
     summary = "Read the ordered invalidation stream",
     description = "The component's events numbered after `after`, oldest first (at most 500), waiting up to `wait` seconds for the first. Numbers have no holes; `epoch` names the stream (a new epoch: the stream started over). Readers remember `next` and ask again with `after=next`.",
     params(EventsQuery),

@@ -38,6 +38,14 @@ pub struct RelayConfig {
     pub max_backoff: Duration,
 }
 
+impl RelayConfig {
+    /// The marker lifetime for access tokens living `access_ttl`: a minute longer.
+    #[must_use]
+    pub fn marker_ttl_for(access_ttl: Duration) -> Duration {
+        access_ttl.saturating_add(Duration::from_secs(60))
+    }
+}
+
 impl Default for RelayConfig {
     fn default() -> Self {
         Self {
