@@ -92,6 +92,7 @@ impl SigningAlgorithm {
 
 /// One public key of the JWKS (RFC 7517), as published.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Jwk))]
 pub struct PublicJwk {
     /// Key type: `EC`, `OKP` or `RSA`.
     pub kty: String,
@@ -121,6 +122,7 @@ pub struct PublicJwk {
 
 /// The JWKS document served at `/.well-known/jwks.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwks {
     /// The published keys.
     pub keys: Vec<PublicJwk>,

@@ -12,6 +12,7 @@ use crate::audit::action::Action;
 
 /// Whether a company operates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CompanyStatus {
     /// Operating.
@@ -41,6 +42,7 @@ impl CompanyStatus {
 
 /// A company (tenant).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Company {
     /// The id.
     pub id: CompanyId,

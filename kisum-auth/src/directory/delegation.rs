@@ -16,6 +16,7 @@ use crate::audit::action::Action;
 /// transitive (delegated permissions are never delegated further), and it only works between
 /// `starts_at` and `expires_at` while not revoked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delegation {
     /// The id.
     pub id: DelegationId,
@@ -33,7 +34,8 @@ pub struct Delegation {
     pub starts_at: DateTime<Utc>,
     /// End of the window (exclusive).
     pub expires_at: DateTime<Utc>,
-    /// When revoked, if it was.
+    /// When revoked, if it was (`null` while in force).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub revoked_at: Option<DateTime<Utc>>,
     /// Creation time.
     pub created_at: DateTime<Utc>,

@@ -13,6 +13,7 @@ use crate::audit::action::Action;
 
 /// The state of a membership; only `active` grants access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MembershipStatus {
     /// A working member.

@@ -19,6 +19,7 @@ pub const COMPANY_PERMISSIONS: [&str; 4] = [
 
 /// A role of one company: a named set of permission patterns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Role {
     /// The company.
     pub company_id: CompanyId,
