@@ -59,6 +59,7 @@ impl Default for CacheConfig {
 
 /// The in-process caches.
 pub struct AccessCache {
+    max_age: Duration,
     contexts: moka::sync::Cache<(SessionId, u64), Entry, Fx>,
     sessions: moka::sync::Cache<SessionId, bool>,
     revoked: moka::sync::Cache<SessionId, ()>,
@@ -88,6 +89,7 @@ impl AccessCache {
     pub fn new(config: &CacheConfig) -> Self {
         let floor_ttl = config.access_ttl.saturating_add(Duration::from_secs(1));
         Self {
+            max_age: config.access_ttl,
             contexts: moka::sync::Cache::builder()
                 .max_capacity(config.access_capacity)
                 .time_to_live(config.access_ttl)
@@ -133,13 +135,30 @@ impl AccessCache {
         if *entry.org != *org || !entry.context.belongs_to(user, session) {
             return None;
         }
-        if !self.is_current(&entry.context, entry.seq) || !entry.context.is_valid_at(now) {
+        if !self.is_current(&entry.context, entry.seq)
+            || !entry.context.is_valid_at(now)
+            || !self.is_fresh(&entry.context, now)
+        {
             return None;
         }
         if consistency.is_some_and(|t| !t.is_satisfied_by(&entry.context)) {
             return None;
         }
         Some(entry.context)
+    }
+
+    /// Whether `context` was resolved less than the access TTL before `now`: staleness counts
+    /// from resolution, whichever tier the context passed through (decision 0015).
+    #[must_use]
+    pub fn is_fresh(&self, context: &AccessContext, now: DateTime<Utc>) -> bool {
+        self.remaining(context, now).is_some()
+    }
+
+    /// How much longer `context` may be served at `now` (`None`: no longer).
+    #[must_use]
+    pub fn remaining(&self, context: &AccessContext, now: DateTime<Utc>) -> Option<Duration> {
+        let age = (now - context.computed_at).to_std().unwrap_or_default();
+        self.max_age.checked_sub(age).filter(|d| !d.is_zero())
     }
 
     fn is_current(&self, context: &AccessContext, seq: u64) -> bool {

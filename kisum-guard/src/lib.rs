@@ -126,6 +126,7 @@ mod permission;
 pub mod redis;
 #[cfg(feature = "remote")]
 pub mod remote;
+pub mod seal;
 mod service_key;
 pub mod source;
 #[cfg(feature = "test-util")]

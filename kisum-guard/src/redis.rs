@@ -15,7 +15,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::context::AccessContext;
@@ -24,7 +23,7 @@ use crate::events::{
 };
 use crate::follow::{Cursor, Follower};
 use crate::guard::SharedTier;
-use crate::ids::SessionId;
+use crate::ids::{CompanyId, MembershipId, SessionId};
 
 /// The Redis tier.
 #[derive(Clone)]
@@ -42,12 +41,6 @@ impl std::fmt::Debug for RedisTier {
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct Stored {
-    resolved_at: i64,
-    context: AccessContext,
 }
 
 fn micros(t: DateTime<Utc>) -> i64 {
@@ -110,47 +103,43 @@ impl RedisTier {
 
 #[async_trait]
 impl SharedTier for RedisTier {
-    async fn get(&self, session: SessionId, org: &str) -> Option<AccessContext> {
+    async fn get(&self, session: SessionId, org: &str) -> Option<String> {
         let mut conn = self.conn.clone();
         let key: Option<String> = self.timed(conn.get(self.pointer(session, org))).await?;
-        let raw: Option<String> = self.timed(conn.get(key?)).await?;
-        let stored: Stored = serde_json::from_str(&raw?).ok()?;
-        let c = &stored.context;
+        self.timed(conn.get(key?)).await?
+    }
+
+    async fn floor(&self, company: CompanyId, membership: MembershipId) -> Option<i64> {
+        let mut conn = self.conn.clone();
         let (company_floor, membership_floor): (Option<i64>, Option<i64>) = self
             .timed(
                 redis::pipe()
+                    .get(format!("{}access-floor:company:{company}", self.prefix))
                     .get(format!(
-                        "{}access-floor:company:{}",
-                        self.prefix, c.company_id
-                    ))
-                    .get(format!(
-                        "{}access-floor:membership:{}",
-                        self.prefix, c.membership_id
+                        "{}access-floor:membership:{membership}",
+                        self.prefix
                     ))
                     .query_async(&mut conn),
             )
             .await?;
-        let floor = company_floor.max(membership_floor).unwrap_or(i64::MIN);
-        (stored.resolved_at > floor && c.session_id == session).then_some(stored.context)
+        Some(company_floor.max(membership_floor).unwrap_or(i64::MIN))
     }
 
-    async fn put(&self, session: SessionId, org: &str, context: &AccessContext) {
-        let stored = Stored {
-            // Stamped when stored, by this guard's clock: an event arriving later is a floor
-            // above it; one that arrived earlier was already applied to the answer's source.
-            resolved_at: micros(context.computed_at.min(self.clock.now())),
-            context: context.clone(),
-        };
-        let Ok(json) = serde_json::to_string(&stored) else {
-            return;
-        };
-        let ttl = self.ttl.as_secs().max(1);
+    async fn put(
+        &self,
+        session: SessionId,
+        org: &str,
+        context: &AccessContext,
+        seal: &str,
+        ttl: Duration,
+    ) {
+        let ttl = ttl.as_secs().max(1);
         let key = self.entry_key(context);
         let mut conn = self.conn.clone();
         let _: Option<()> = self
             .timed(
                 redis::pipe()
-                    .set_ex(&key, json, ttl)
+                    .set_ex(&key, seal, ttl)
                     .ignore()
                     .set_ex(self.pointer(session, org), &key, ttl)
                     .ignore()

@@ -235,6 +235,17 @@ impl AccessSource for RemoteAccessSource {
         session_id: SessionId,
         org: &str,
     ) -> Result<AccessContext, SourceError> {
+        self.resolve_sealed(user_id, session_id, org)
+            .await
+            .map(|s| s.context)
+    }
+
+    async fn resolve_sealed(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        org: &str,
+    ) -> Result<crate::seal::Sealed, SourceError> {
         let response = self
             .client
             .post(format!("{}/internal/v1/access/resolve", self.base))
@@ -248,10 +259,16 @@ impl AccessSource for RemoteAccessSource {
             .await
             .map_err(|e| unavailable(&e))?;
         let status = response.status();
+        let seal = response
+            .headers()
+            .get(crate::seal::SEAL_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let bytes = response.bytes().await.map_err(|e| unavailable(&e))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| SourceError::Unavailable(format!("malformed access context: {e}")));
+            let context = serde_json::from_slice(&bytes)
+                .map_err(|e| SourceError::Unavailable(format!("malformed access context: {e}")))?;
+            return Ok(crate::seal::Sealed { context, seal });
         }
         let denial = serde_json::from_slice::<Problem>(&bytes)
             .ok()

@@ -34,6 +34,24 @@ pub trait AccessSource: Send + Sync + 'static {
         org: &str,
     ) -> Result<AccessContext, SourceError>;
 
+    /// [`resolve`](Self::resolve), with the context's seal when the source can sign (Auth's
+    /// internal resolve can; the default has none, and an unsealed context is never shared
+    /// with other guards).
+    ///
+    /// # Errors
+    /// As [`resolve`](Self::resolve).
+    async fn resolve_sealed(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        org: &str,
+    ) -> Result<crate::seal::Sealed, SourceError> {
+        Ok(crate::seal::Sealed {
+            context: self.resolve(user_id, session_id, org).await?,
+            seal: None,
+        })
+    }
+
     /// Whether the session is active (not revoked, not expired) and belongs to `user_id`.
     ///
     /// # Errors

@@ -203,6 +203,12 @@ impl TokenVerifier {
         &self.keys
     }
 
+    /// The issuer tokens (and sealed contexts) must name.
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
     /// The hash a token is remembered under.
     #[must_use]
     pub fn hash(token: &str) -> TokenHash {

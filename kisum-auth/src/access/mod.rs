@@ -21,8 +21,10 @@
 mod aggregate;
 mod delegation;
 mod explain;
+mod seal;
 mod service;
 
 pub use aggregate::aggregate;
 pub use explain::{Explanation, Step};
+pub use seal::seal;
 pub use service::{AccessError, AccessService, EntitlementSource};

@@ -38,7 +38,7 @@ pub(super) struct ResolveBody {
     request_body = ResolveBody,
     security(("service_key" = [])),
     responses(
-        (status = 200, description = "The access context", body = AccessContext),
+        (status = 200, description = "The access context", body = AccessContext, headers(("kisum-access-seal" = String, description = "The context signed by Auth (a compact JWS, `typ` `kisum-access-context+jwt`): guards share only sealed contexts through Redis"))),
         (status = 400, description = "`org_required` (no `org`), or `invalid_request` (malformed JSON or `X-Kisum-Consistency`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthenticated` (no valid service key), or `session_revoked`: the session is revoked, expired, unknown or another user's", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`not_a_member`, `membership_inactive`, or `insufficient_scope` (the service key lacks the `resolve` scope)", body = Problem, content_type = "application/problem+json"),
@@ -52,12 +52,21 @@ pub(super) async fn resolve(
     State(s): State<AuthState>,
     _consistency: Consistency,
     ApiJson(b): ApiJson<ResolveBody>,
-) -> Result<Json<AccessContext>, ProblemResponse> {
-    Ok(Json(
-        s.access
-            .resolve(b.user_id, b.session_id, b.org.as_deref())
-            .await?,
-    ))
+) -> Result<Response, ProblemResponse> {
+    let context = s
+        .access
+        .resolve(b.user_id, b.session_id, b.org.as_deref())
+        .await?;
+    // Sealed, so the guard may share it through Redis (decision 0015).
+    let seal = crate::access::seal(s.auth.tokens(), &context)
+        .and_then(|seal| axum::http::HeaderValue::from_str(&seal).ok());
+    let mut response = Json(context).into_response();
+    if let Some(seal) = seal {
+        response
+            .headers_mut()
+            .insert(kisum_guard::seal::SEAL_HEADER, seal);
+    }
+    Ok(response)
 }
 
 #[derive(Serialize)]

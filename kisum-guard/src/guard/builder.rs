@@ -226,7 +226,7 @@ impl AccessGuardBuilder {
                 let tier = crate::redis::RedisTier::new(
                     &r.url,
                     &r.prefix,
-                    config.cache.access_ttl.max(Duration::from_secs(60)),
+                    config.cache.access_ttl,
                     Duration::from_millis(100),
                     Arc::clone(&self.clock),
                 )

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::cache::CacheConfig;
 use crate::context::AccessContext;
 use crate::events::InvalidationEvent;
-use crate::ids::SessionId;
+use crate::ids::{CompanyId, MembershipId, SessionId};
 use crate::jwks::KeyCacheConfig;
 use crate::verify::VerifierConfig;
 
@@ -49,17 +49,27 @@ impl GuardConfig {
 }
 
 /// A second cache tier shared between processes (Redis), and revocation markers.
+///
+/// It holds sealed contexts ([`crate::seal`]): the guard opens each with Auth's keys and checks
+/// whom it is for, how old it is and whether an event came after it, so the tier is trusted
+/// for nothing.
 #[async_trait::async_trait]
 pub trait SharedTier: Send + Sync + 'static {
-    /// A context cached by any guard for `session` in `org`, resolved after every event about
-    /// its company and membership.
-    ///
-    /// The guard does not trust the tier for whom the context is: it serves it only when its
-    /// `user_id` and `session_id` are the token's `sub` and `sid`, and counts anything else as a
-    /// miss.
-    async fn get(&self, session: SessionId, org: &str) -> Option<AccessContext>;
-    /// Shares a context.
-    async fn put(&self, session: SessionId, org: &str, context: &AccessContext);
+    /// The seal of a context some guard shared for `session` in `org`.
+    async fn get(&self, session: SessionId, org: &str) -> Option<String>;
+    /// When (µs since the epoch) the latest event about `company` or `membership` reached any
+    /// guard: a shared context resolved before it is not served. `Some(i64::MIN)` when there
+    /// was none; `None` when the tier cannot tell (then nothing is served from it).
+    async fn floor(&self, company: CompanyId, membership: MembershipId) -> Option<i64>;
+    /// Shares `context`, sealed as `seal`, for `ttl` (what remains of its lifetime).
+    async fn put(
+        &self,
+        session: SessionId,
+        org: &str,
+        context: &AccessContext,
+        seal: &str,
+        ttl: Duration,
+    );
     /// Whether a revocation marker exists for `session` (`None`: unknown, tier down).
     async fn is_revoked(&self, session: SessionId) -> Option<bool>;
     /// Records that an event arrived (for the tier's own floors).

@@ -183,8 +183,10 @@ impl AccessGuard {
             .increment(1);
         let ticket = inner.cache.ticket();
         if let Some(shared) = &inner.shared {
-            if let Some(ctx) = shared.get(sid, &org_key).await {
+            let shared_ctx = self.shared_context(&**shared, sid, &org_key).await;
+            if let Some(ctx) = shared_ctx {
                 let fresh = ctx.is_valid_at(now)
+                    && inner.cache.is_fresh(&ctx, now)
                     && ctx.belongs_to(principal.user_id, sid)
                     && consistency.is_none_or(|t| t.is_satisfied_by(&ctx));
                 if fresh {
@@ -196,21 +198,48 @@ impl AccessGuard {
             }
             metrics::counter!("kisum_guard_access_cache_total", "tier" => "shared", "result" => "miss").increment(1);
         }
-        let ctx = inner
+        let resolved = inner
             .source
-            .resolve(principal.user_id, sid, org)
+            .resolve_sealed(principal.user_id, sid, org)
             .await
             .map_err(source_problem)?;
+        let ctx = resolved.context;
         if !ctx.belongs_to(principal.user_id, sid) {
             tracing::error!("access source answered for another user or session; refused");
             return Err(unavailable());
         }
         let ctx = Arc::new(ctx);
         inner.cache.put(sid, &org_key, Arc::clone(&ctx), ticket);
-        if let Some(shared) = &inner.shared {
-            shared.put(sid, &org_key, &ctx).await;
+        if let (Some(shared), Some(seal)) = (&inner.shared, &resolved.seal) {
+            // Shared for what remains of its life, counted from its resolution.
+            if let Some(ttl) = inner.cache.remaining(&ctx, now) {
+                shared.put(sid, &org_key, &ctx, seal, ttl).await;
+            }
         }
         Ok(ctx)
+    }
+}
+
+impl AccessGuard {
+    /// The context shared for `session` in `org`, when its seal is Auth's and no event about
+    /// its company or membership reached any guard after it was resolved.
+    async fn shared_context(
+        &self,
+        shared: &dyn super::SharedTier,
+        session: SessionId,
+        org: &str,
+    ) -> Option<AccessContext> {
+        let inner = &*self.inner;
+        let seal = shared.get(session, org).await?;
+        let Some(ctx) =
+            crate::seal::open(inner.verifier.keys(), &seal, inner.verifier.issuer()).await
+        else {
+            metrics::counter!("kisum_guard_shared_tier_rejected_total").increment(1);
+            tracing::warn!("a shared context without a valid seal was ignored");
+            return None;
+        };
+        let floor = shared.floor(ctx.company_id, ctx.membership_id).await?;
+        (ctx.computed_at.timestamp_micros() > floor).then_some(ctx)
     }
 }
 

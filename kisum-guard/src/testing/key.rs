@@ -16,6 +16,7 @@ use crate::claims::{ACCESS_TOKEN_TYPE, Claims};
 use crate::jwks::{JwksDocument, JwksError, JwksSource, StaticJwks};
 
 /// An ES256 signing key (fresh for every `new`) and its public JWK.
+#[derive(Clone)]
 pub struct TestKey {
     kid: String,
     encoding: EncodingKey,
@@ -93,6 +94,25 @@ impl TestKey {
         header.kid = Some(self.kid.clone());
         header.typ = Some(ACCESS_TOKEN_TYPE.into());
         Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
+    }
+
+    /// `context` sealed as Auth seals what guards share (see [`crate::seal`]), for `issuer`.
+    ///
+    /// # Errors
+    /// Signing failed.
+    pub fn seal(
+        &self,
+        context: &crate::AccessContext,
+        issuer: &str,
+    ) -> Result<String, TestKitError> {
+        let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        header.typ = Some(crate::seal::SEAL_TYPE.into());
+        let claims = crate::seal::SealClaims {
+            iss: issuer.to_owned(),
+            ctx: context.clone(),
+        };
+        Ok(jsonwebtoken::encode(&header, &claims, &self.encoding)?)
     }
 }
 

@@ -105,9 +105,9 @@ impl TestAuth {
         let key = TestKey::new("k1")?;
         let jwks = Arc::new(TestJwks::new(jwk_set(&[&key])));
         Ok(Self {
+            source: Arc::new(FakeSource::new().sealing_with(key.clone())),
             key,
             jwks,
-            source: Arc::new(FakeSource::new()),
             clock: Arc::new(SystemClock),
         })
     }

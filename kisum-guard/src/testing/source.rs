@@ -24,6 +24,7 @@ pub struct FakeSource {
     down: AtomicBool,
     calls: AtomicU64,
     clock: Arc<dyn Clock>,
+    sealer: Option<super::TestKey>,
 }
 
 impl std::fmt::Debug for FakeSource {
@@ -43,6 +44,7 @@ impl Default for FakeSource {
             down: AtomicBool::new(false),
             calls: AtomicU64::new(0),
             clock: Arc::new(SystemClock),
+            sealer: None,
         }
     }
 }
@@ -62,6 +64,14 @@ impl FakeSource {
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Seals every context it answers with `key` for [`TEST_ISSUER`](super::TEST_ISSUER), as
+    /// Auth does, so guards share them through a shared tier.
+    #[must_use]
+    pub fn sealing_with(mut self, key: super::TestKey) -> Self {
+        self.sealer = Some(key);
         self
     }
 
@@ -151,6 +161,20 @@ impl AccessSource for FakeSource {
             }),
             _ => Err(SourceError::Denied(DenialCode::NotAMember)),
         }
+    }
+
+    async fn resolve_sealed(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        org: &str,
+    ) -> Result<crate::seal::Sealed, SourceError> {
+        let context = self.resolve(user_id, session_id, org).await?;
+        let seal = self
+            .sealer
+            .as_ref()
+            .and_then(|k| k.seal(&context, super::TEST_ISSUER).ok());
+        Ok(crate::seal::Sealed { context, seal })
     }
 
     async fn session_active(&self, _user: UserId, session: SessionId) -> Result<bool, SourceError> {

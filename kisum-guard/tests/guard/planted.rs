@@ -10,31 +10,46 @@ use kisum_guard::{AccessContext, InvalidationEvent, SessionId, UserId};
 
 use crate::support::*;
 
-/// A shared tier answering whatever context was planted in it, for any session and org.
+/// A shared tier answering whatever seal was planted in it, for any session and org.
 #[derive(Default)]
 struct PlantedTier {
-    planted: Mutex<Option<AccessContext>>,
+    planted: Mutex<Option<String>>,
 }
 
 impl PlantedTier {
-    fn plant(&self, context: AccessContext) {
-        *self.planted.lock().unwrap() = Some(context);
+    fn plant(&self, seal: String) {
+        *self.planted.lock().unwrap() = Some(seal);
     }
 }
 
 #[async_trait::async_trait]
 impl SharedTier for PlantedTier {
-    async fn get(&self, _session: SessionId, _org: &str) -> Option<AccessContext> {
+    async fn get(&self, _session: SessionId, _org: &str) -> Option<String> {
         self.planted.lock().unwrap().clone()
     }
-    async fn put(&self, _session: SessionId, _org: &str, _context: &AccessContext) {}
+    async fn floor(
+        &self,
+        _company: kisum_guard::CompanyId,
+        _membership: kisum_guard::MembershipId,
+    ) -> Option<i64> {
+        Some(i64::MIN)
+    }
+    async fn put(
+        &self,
+        _session: SessionId,
+        _org: &str,
+        _context: &AccessContext,
+        _seal: &str,
+        _ttl: std::time::Duration,
+    ) {
+    }
     async fn is_revoked(&self, _session: SessionId) -> Option<bool> {
         Some(false)
     }
     async fn on_event(&self, _event: &InvalidationEvent) {}
 }
 
-fn planted_for(w: &World, user: UserId, session: SessionId) -> AccessContext {
+fn context_for(w: &World, user: UserId, session: SessionId) -> AccessContext {
     context(
         user,
         session,
@@ -43,6 +58,11 @@ fn planted_for(w: &World, user: UserId, session: SessionId) -> AccessContext {
         &["company", "finance"],
         &["finance.invoices.read"],
     )
+}
+
+/// The context of `user`'s `session`, sealed with Auth's key.
+fn planted_for(w: &World, user: UserId, session: SessionId) -> String {
+    w.key().seal(&context_for(w, user, session), ISS).unwrap()
 }
 
 #[tokio::test]
@@ -116,4 +136,43 @@ async fn the_shared_tier_does_not_serve_another_users_or_sessions_context_under_
         "{}",
         a.body
     );
+}
+
+/// A party that can write to the shared tier (Redis) but does not hold Auth's key cannot plant a
+/// context: unsealed, sealed with another key, sealed for another issuer, or a token passed off
+/// as a seal — each is a miss (decision 0015).
+#[tokio::test]
+async fn a_context_planted_without_auths_seal_is_not_served() {
+    let tier = Arc::new(PlantedTier::default());
+    let t = tier.clone();
+    let w = World::build(|c| c, |g| g.shared_tier(t));
+    let app = w.app();
+    w.source.set_down(true);
+    let mine = context_for(&w, w.user, w.session);
+    let forger = kisum_guard::testing::TestKey::new(w.key().kid()).unwrap();
+    for (who, planted) in [
+        ("unsealed JSON", serde_json::to_string(&mine).unwrap()),
+        (
+            "sealed with another key under Auth's kid",
+            forger.seal(&mine, ISS).unwrap(),
+        ),
+        (
+            "sealed for another issuer",
+            w.key().seal(&mine, "https://evil.example").unwrap(),
+        ),
+        ("an access token passed off as a seal", w.token.clone()),
+    ] {
+        tier.plant(planted);
+        let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+        assert_eq!(
+            (a.status, a.code().as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, "access_unavailable"),
+            "{who}: {}",
+            a.body
+        );
+    }
+    // Control: Auth's seal of the same context is served.
+    tier.plant(w.key().seal(&mine, ISS).unwrap());
+    let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 }

@@ -260,20 +260,23 @@ async fn a_context_planted_in_redis_for_another_user_or_session_is_not_served() 
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let pointer = format!("{prefix}access-session:{}:acme", w.session);
     let entry = format!("{prefix}access:planted");
-    let plant = |user: kisum_guard::UserId, session: kisum_guard::SessionId| {
-        let context = context(
+    let context_of = |user: kisum_guard::UserId, session: kisum_guard::SessionId| {
+        context(
             user,
             session,
             w.company,
             &["company", "finance"],
             &["company", "finance"],
             &["finance.invoices.read"],
-        );
-        serde_json::json!({
-            "resolved_at": now().timestamp_micros(),
-            "context": context,
-        })
-        .to_string()
+        )
+    };
+    let plant = |user, session| {
+        w.key()
+            .seal(
+                &context_of(user, session),
+                kisum_guard::testing::TEST_ISSUER,
+            )
+            .unwrap()
     };
     for (who, stored) in [
         (
@@ -283,6 +286,14 @@ async fn a_context_planted_in_redis_for_another_user_or_session_is_not_served() 
         (
             "same user, another sid",
             plant(w.user, kisum_guard::SessionId::new()),
+        ),
+        (
+            "the member's own, unsealed (written by whoever can write to Redis)",
+            serde_json::json!({
+                "resolved_at": now().timestamp_micros(),
+                "context": context_of(w.user, w.session),
+            })
+            .to_string(),
         ),
         ("the member's own", plant(w.user, w.session)),
     ] {

@@ -385,3 +385,65 @@ async fn a_guards_service_key_cannot_read_the_audit_log_or_publish_events() {
     .await;
     assert_problem(s, &h, &b, StatusCode::NOT_FOUND, "not_found");
 }
+
+/// Auth seals every context its internal resolve answers (decision 0015): a guard opens the
+/// seal with Auth's published keys and finds exactly the context of the body, and the seal is
+/// not an access token.
+#[tokio::test]
+async fn resolve_answers_a_seal_of_its_context_that_the_published_keys_open() {
+    let app = app().await;
+    let owner = app.world.session(app.world.owner.user_id).await;
+    let body = json!({"user_id": app.world.owner.user_id, "session_id": owner.id, "org": "acme"});
+    let (s, h, ctx) = call(
+        &app.internal,
+        Method::POST,
+        "/internal/v1/access/resolve",
+        KEY,
+        Some(body),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{ctx}");
+    let seal = h
+        .get(kisum_guard::seal::SEAL_HEADER)
+        .expect("the answer carries its seal")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (s, _, jwks) = call(
+        &app.public,
+        Method::GET,
+        "/.well-known/jwks.json",
+        None,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let keys = std::sync::Arc::new(kisum_guard::jwks::KeyCache::new(
+        std::sync::Arc::new(kisum_guard::jwks::StaticJwks::new(
+            serde_json::from_value(jwks).unwrap(),
+        )),
+        kisum_guard::jwks::KeyCacheConfig::default(),
+    ));
+    let opened = kisum_guard::seal::open(&keys, &seal, "https://auth.example.test")
+        .await
+        .expect("Auth's seal opens with Auth's keys");
+    assert_eq!(serde_json::to_value(&opened).unwrap(), ctx);
+    assert!(
+        kisum_guard::seal::open(&keys, &seal, "https://other.example.test")
+            .await
+            .is_none(),
+        "for Auth's issuer only"
+    );
+    let (s, h, b) = call(
+        &app.public,
+        Method::GET,
+        "/v1/auth/me",
+        Some(&seal),
+        None,
+        &[],
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
+}
