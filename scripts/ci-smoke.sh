@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 : "${KISUM_TEST_DATABASE_URL:?set KISUM_TEST_DATABASE_URL}"
 : "${KISUM_TEST_REDIS_URL:?set KISUM_TEST_REDIS_URL}"
 
-cargo build -q -p kisum-servers --bin kisum
+# Workspace-wide, so features unify as in the test build (no second compile of the dependencies).
+cargo build -q --workspace --bin kisum
 KISUM=${CARGO_TARGET_DIR:-$PWD/target}/debug/kisum
 LOGS=${CARGO_TARGET_DIR:-$PWD/target}/smoke
 rm -rf "$LOGS"

@@ -455,6 +455,28 @@ pub const PRUNE_RETENTION: TimeDelta = TimeDelta::days(30);
 /// How often the pruning job runs.
 pub const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// Deletes events older than a day from a component's event log (the newest is always kept),
+/// every [`PRUNE_EVERY`]: readers further behind than that get a gap (410) and flush.
+pub fn spawn_event_pruning(
+    feed: Arc<kisum_core::outbox::EventFeed>,
+    clock: Arc<dyn Clock>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(PRUNE_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let before = clock.now() - chrono::TimeDelta::days(1);
+            match feed.log().prune(before).await {
+                Ok(n) => tracing::info!(events = n, %before, "pruned the event log"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "pruning the event log failed; retrying later")
+                }
+            }
+        }
+    })
+}
+
 /// Starts the job that deletes what can no longer be used ([`kisum_auth::service::AuthService::prune`]) every
 /// [`PRUNE_EVERY`], first right away. A failed run is logged and retried at the next tick.
 pub fn spawn_pruning(auth: kisum_auth::service::AuthService) -> tokio::task::JoinHandle<()> {

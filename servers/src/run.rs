@@ -110,9 +110,10 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
         &config.core_url,
         config.internal_api_key.expose(),
         config.tuning.access_token_ttl,
-        clock,
+        clock.clone(),
     )?;
     let _pruning = app::spawn_pruning(built.state.auth.clone());
+    let _event_pruning = app::spawn_event_pruning(built.state.feed.clone(), clock.clone());
     let settings = config.common.http_settings();
     let readiness = app::auth_readiness(store, entitlements, redis);
     let public = app::finish_public(
@@ -161,6 +162,7 @@ pub async fn core(config: CoreConfig, shutdown: Shutdown) -> Result<(), StartErr
         kisum_core::outbox::FeedPublisher::new(Arc::clone(&feed), clock.clone()),
     ));
     let _relay = app::relay(&feed, kisum_core::outbox::Component::Core, redis, None)?;
+    let _event_pruning = app::spawn_event_pruning(Arc::clone(&feed), clock.clone());
     let admin = CoreAdmin::new(service.clone(), clock, stores.audit, events);
     let readiness = app::core_readiness(service, redis);
     let router = app::finish(
