@@ -1,4 +1,4 @@
-//! The relay (feature `redis`): copies a component's [`EventLog`] to its Redis stream
+//! The relay (feature `redis`): copies a component's [`EventLog`](super::EventLog) to its Redis stream
 //! ([`kisum_guard::stream_key`]), in order, retrying until Redis takes it.
 //!
 //! Entries get the ids `{seq}-0`, so Redis itself refuses a number twice: several replicas may

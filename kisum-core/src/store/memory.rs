@@ -47,11 +47,14 @@ impl State {
         bumps
     }
 
-    /// Appends the company's event (the memory stores keep no injected clock: the log's times
-    /// only decide pruning).
+    /// Appends the company's event (this store has no injected clock: the log's times only
+    /// decide pruning, and the system clock is what a pruning job compares them with).
     fn changed(&self, company_id: CompanyId) {
-        self.log
-            .record(InvalidationEvent::Company { company_id }, Utc::now());
+        use kisum_guard::Clock as _;
+        self.log.record(
+            InvalidationEvent::Company { company_id },
+            kisum_guard::SystemClock.now(),
+        );
     }
 
     fn company(&mut self, company_id: CompanyId) -> &mut CompanyEntitlementState {
