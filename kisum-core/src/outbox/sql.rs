@@ -80,6 +80,19 @@ enum Pool {
     Postgres(sqlx::PgPool),
 }
 
+/// Runs `$body` with `$pool` bound to the pool, whichever dialect it is (the statements are the
+/// same; only the types differ).
+macro_rules! on_pool {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite($p) => $body,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres($p) => $body,
+        }
+    };
+}
+
 /// A component's event log in its SQL database.
 pub struct SqlEventLog {
     pool: Pool,
@@ -216,36 +229,19 @@ fn cursor(n: i64) -> Option<u64> {
 impl EventLog for SqlEventLog {
     async fn read(&self, after: u64, limit: usize) -> Result<LogPage, StoreError> {
         let limit = db_int(limit as u64);
-        match &self.pool {
-            #[cfg(feature = "sqlite")]
-            Pool::Sqlite(pool) => {
-                let state = sqlx::query(self.sql.state)
-                    .fetch_one(pool)
-                    .await
-                    .map_err(store_error)?;
-                let rows = sqlx::query(self.sql.read)
-                    .bind(db_int(after))
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(store_error)?;
-                page(&state, &rows)
-            }
-            #[cfg(feature = "postgres")]
-            Pool::Postgres(pool) => {
-                let state = sqlx::query(self.sql.state)
-                    .fetch_one(pool)
-                    .await
-                    .map_err(store_error)?;
-                let rows = sqlx::query(self.sql.read)
-                    .bind(db_int(after))
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(store_error)?;
-                page(&state, &rows)
-            }
-        }
+        on_pool!(&self.pool, pool => {
+            let state = sqlx::query(self.sql.state)
+                .fetch_one(pool)
+                .await
+                .map_err(store_error)?;
+            let rows = sqlx::query(self.sql.read)
+                .bind(db_int(after))
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+                .map_err(store_error)?;
+            page(&state, &rows)
+        })
     }
 
     async fn append(
@@ -307,23 +303,13 @@ impl EventLog for SqlEventLog {
     }
 
     async fn origin_cursor(&self, stream: &str) -> Result<Option<u64>, StoreError> {
-        let n: i64 = match &self.pool {
-            #[cfg(feature = "sqlite")]
-            Pool::Sqlite(pool) => {
-                sqlx::query_scalar(self.sql.cursor)
-                    .bind(stream)
-                    .fetch_one(pool)
-                    .await
-            }
-            #[cfg(feature = "postgres")]
-            Pool::Postgres(pool) => {
-                sqlx::query_scalar(self.sql.cursor)
-                    .bind(stream)
-                    .fetch_one(pool)
-                    .await
-            }
-        }
-        .map_err(store_error)?;
+        let n: i64 = on_pool!(&self.pool, pool => {
+            sqlx::query_scalar(self.sql.cursor)
+                .bind(stream)
+                .fetch_one(pool)
+                .await
+                .map_err(store_error)?
+        });
         Ok(cursor(n))
     }
 
