@@ -33,8 +33,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_auth::{
-    AccessService, AuthStore, DirectoryService, MembershipPatch, MembershipStatus, MemoryAuthStore,
-    NewDelegation, Session,
+    AccessService, AuthStore, CreatedCompany, DirectoryService, MembershipPatch, MembershipStatus,
+    MemoryAuthStore, NewDelegation, Session,
 };
 use kisum_core::{
     AddOn, CompanyAddOn, CoreStore, EntitlementService, MemoryCoreStore, Module, ModuleKind,
@@ -513,7 +513,10 @@ async fn populate_company(cx: &Ctx<'_>, c: usize) -> Result<Vec<Probe>, Error> {
     let config = cx.config;
     let slug = CompanySlug::new(&format!("company-{c:05}"))?;
     let owner = UserId::new();
-    let (company, owner_membership) = cx
+    let CreatedCompany {
+        company,
+        owner: owner_membership,
+    } = cx
         .directory
         .create_company(&format!("Company {c:05}"), Some(slug.clone()), owner)
         .await?;

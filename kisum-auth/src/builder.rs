@@ -9,12 +9,12 @@
 //! ```
 //! use std::sync::Arc;
 //! use kisum_auth::builder::AuthBuilder;
-//! use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
+//! use kisum_auth::keys::{GeneratedKey, KeyRing, SigningAlgorithm, SigningKey, generate};
 //! use kisum_guard::{Clock, SystemClock};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-//! let (kid, pem) = generate(SigningAlgorithm::Es256, clock.now().date_naive())?;
+//! let GeneratedKey { kid, pem } = generate(SigningAlgorithm::Es256, clock.now().date_naive())?;
 //! let keys = KeyRing::new(&kid, [SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem"))?])?;
 //! let entitlements = kisum_core::EntitlementService::new(
 //!     Arc::new(kisum_core::MemoryCoreStore::new()),
@@ -54,6 +54,7 @@ use crate::service::AuthService;
 use crate::session::SessionConfig;
 use crate::store::AuthStore;
 use crate::tokens::{TokenConfig, TokenService};
+use kisum_core::outbox::{EventFeed, FeedPublisher};
 
 /// How many emails may wait in the send queue before senders wait too.
 const EMAIL_QUEUE: usize = 1024;
@@ -235,6 +236,12 @@ impl AuthBuilder {
         token_config.access_ttl = TimeDelta::from_std(self.tuning.access_token_ttl)
             .map_err(|_| AuthBuildError::AccessTokenTtl)?;
         let tokens = TokenService::new(token_config, self.keys);
+        // Every change is already in the store's event log (decision 0015): publishing wakes
+        // the long polls and the relay, appends what no store write appends (key rotations),
+        // then hands the event to the embedder's publisher.
+        let feed = Arc::new(EventFeed::new(self.store.event_log()));
+        let events: Arc<dyn EventPublisher> =
+            Arc::new(FeedPublisher::new(Arc::clone(&feed), self.clock.clone()).also(self.events));
         let mut auth = AuthService::new(
             self.store.clone(),
             hasher,
@@ -243,7 +250,7 @@ impl AuthBuilder {
             self.tuning.sessions,
             self.clock.clone(),
         )
-        .with_events(self.events.clone());
+        .with_events(events.clone());
         if let Some((mut email, public_url)) = self.email {
             if tokio::runtime::Handle::try_current().is_ok() {
                 email = Arc::new(QueuedEmailSender::spawn(email, EMAIL_QUEUE));
@@ -264,7 +271,7 @@ impl AuthBuilder {
         let admin = DirectoryService::new(self.store.clone(), self.clock.clone())
             .with_limits(self.tuning.policy)
             .with_audit(self.store.clone())
-            .with_events(self.events.clone());
+            .with_events(events.clone());
         let limiter = self
             .limiter
             .unwrap_or_else(|| Arc::new(LocalRateLimiter::new(self.clock.clone())));
@@ -275,7 +282,8 @@ impl AuthBuilder {
             directory: self.store.clone(),
             admin,
             audit: self.store,
-            events: self.events,
+            events,
+            feed,
             service_keys: self.service_keys,
             limits: RateLimits {
                 login_per_ip: t.login_per_ip,

@@ -47,14 +47,14 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
 //! # let dir = std::env::temp_dir().join(format!("kisum-doc-rotation-{}", std::process::id()));
 //! let clock = Arc::new(ManualClock::new(chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
-//! let (first, _) = generate_into(&dir, SigningAlgorithm::Es256, clock.now().date_naive())?;
+//! let first = generate_into(&dir, SigningAlgorithm::Es256, clock.now().date_naive())?.kid;
 //! let directory = KeyDirectory::new(KeyRotationConfig::new(&dir));
 //! let keys = directory.load(clock.now())?.ring;
 //! let tokens = TokenService::new(TokenConfig::new("https://auth.example.test", "kisum"), keys);
 //! let rotation = KeyRotation::new(directory, tokens.clone(), Arc::new(NoEvents), clock.clone());
 //!
 //! // A new key: published at once, signing after the lead time.
-//! let (next, _) = generate_into(&dir, SigningAlgorithm::Es256, clock.now().date_naive())?;
+//! let next = generate_into(&dir, SigningAlgorithm::Es256, clock.now().date_naive())?.kid;
 //! assert!(rotation.reload().await?.published_changed);
 //! assert_eq!(tokens.keys().jwks().keys.len(), 2);
 //! assert_eq!(tokens.keys().active().map(|k| k.kid().to_owned()), Some(first.clone()));
@@ -414,7 +414,7 @@ impl KeyRotation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{SigningAlgorithm, generate_into};
+    use crate::keys::{KeyFile, SigningAlgorithm, generate_into};
     use std::path::Path;
 
     fn t(minutes: i64) -> DateTime<Utc> {
@@ -432,7 +432,7 @@ mod tests {
 
     /// A new key in `dir`, its file last modified at `modified`.
     fn key(dir: &Path, modified: DateTime<Utc>) -> String {
-        let (kid, path) =
+        let KeyFile { kid, path } =
             generate_into(dir, SigningAlgorithm::Es256, modified.date_naive()).unwrap();
         let file = std::fs::File::options().write(true).open(&path).unwrap();
         file.set_modified(modified.into()).unwrap();

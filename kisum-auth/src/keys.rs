@@ -105,6 +105,7 @@ impl SigningAlgorithm {
 
 /// One public key of the JWKS (RFC 7517), as published.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Jwk))]
 pub struct PublicJwk {
     /// Key type: `EC`, `OKP` or `RSA`.
     pub kty: String,
@@ -134,6 +135,7 @@ pub struct PublicJwk {
 
 /// The JWKS document served at `/.well-known/jwks.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwks {
     /// The published keys.
     pub keys: Vec<PublicJwk>,
@@ -367,9 +369,9 @@ impl KeyRing {
     }
 }
 
-/// A key file of the key directory, loaded.
+/// A key of the key directory, loaded from its file.
 #[derive(Debug)]
-pub struct KeyFile {
+pub struct LoadedKey {
     /// The key (its kid is the file stem).
     pub key: SigningKey,
     /// When the file was last modified, if the file system tells.
@@ -382,7 +384,7 @@ pub struct KeyFile {
 ///
 /// # Errors
 /// [`KeyError::Io`], [`KeyError::Unsupported`], [`KeyError::InvalidKid`].
-pub fn read_dir(dir: &Path) -> Result<Vec<KeyFile>, KeyError> {
+pub fn read_dir(dir: &Path) -> Result<Vec<LoadedKey>, KeyError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| KeyError::Io { path, source }
@@ -398,7 +400,7 @@ pub fn read_dir(dir: &Path) -> Result<Vec<KeyFile>, KeyError> {
         };
         let pem = std::fs::read_to_string(&path).map_err(io(&path))?;
         let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        files.push(KeyFile {
+        files.push(LoadedKey {
             key: SigningKey::from_pem(kid, &pem, &path)?,
             modified,
         });
@@ -406,15 +408,38 @@ pub fn read_dir(dir: &Path) -> Result<Vec<KeyFile>, KeyError> {
     Ok(files)
 }
 
+/// A private key [`generate`] made. The PEM never appears in `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GeneratedKey {
+    /// Its kid, such as `es256-20261121-5f3a9c`.
+    pub kid: String,
+    /// The private key as PKCS#8 PEM.
+    pub pem: String,
+}
+
+impl fmt::Debug for GeneratedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeneratedKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A private key [`generate_into`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFile {
+    /// Its kid (the file is `<kid>.pem`).
+    pub kid: String,
+    /// The file.
+    pub path: PathBuf,
+}
+
 /// Generates a new private key for `alg` as PKCS#8 PEM, with a fresh kid such as
 /// `es256-20261121-5f3a9c`.
 ///
 /// # Errors
 /// [`KeyError::Generate`], or for RS256 (generate those with `openssl genpkey`), `Unsupported`.
-pub fn generate(
-    alg: SigningAlgorithm,
-    date: chrono::NaiveDate,
-) -> Result<(String, String), KeyError> {
+pub fn generate(alg: SigningAlgorithm, date: chrono::NaiveDate) -> Result<GeneratedKey, KeyError> {
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let der = match alg {
         SigningAlgorithm::Es256 => {
@@ -442,7 +467,10 @@ pub fn generate(
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
     );
-    Ok((kid, pem_encode("PRIVATE KEY", &der)))
+    Ok(GeneratedKey {
+        kid,
+        pem: pem_encode("PRIVATE KEY", &der),
+    })
 }
 
 /// Generates a key into `dir` as `<kid>.pem`, readable by its owner only (0600), and returns
@@ -454,14 +482,14 @@ pub fn generate_into(
     dir: &Path,
     alg: SigningAlgorithm,
     date: chrono::NaiveDate,
-) -> Result<(String, PathBuf), KeyError> {
+) -> Result<KeyFile, KeyError> {
     use std::io::Write as _;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| KeyError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let (kid, pem) = generate(alg, date)?;
+    let GeneratedKey { kid, pem } = generate(alg, date)?;
     let path = dir.join(format!("{kid}.pem"));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -475,7 +503,7 @@ pub fn generate_into(
     let mut file = options.open(&path).map_err(io(&path))?;
     file.write_all(pem.as_bytes()).map_err(io(&path))?;
     file.sync_all().map_err(io(&path))?;
-    Ok((kid, path))
+    Ok(KeyFile { kid, path })
 }
 
 #[cfg(test)]
@@ -489,7 +517,12 @@ mod tests {
     #[test]
     fn generated_keys_load_with_their_algorithm_and_publish_only_public_parts() {
         for alg in [SigningAlgorithm::Es256, SigningAlgorithm::EdDsa] {
-            let (kid, pem) = generate(alg, date()).unwrap();
+            let generated = generate(alg, date()).unwrap();
+            assert!(
+                !format!("{generated:?}").contains("PRIVATE"),
+                "the PEM is redacted"
+            );
+            let GeneratedKey { kid, pem } = generated;
             assert!(
                 kid.starts_with(&format!("{}-20261121-", alg.as_str().to_ascii_lowercase())),
                 "{kid}"
@@ -509,9 +542,15 @@ mod tests {
     fn files_in_a_directory_become_a_ring() {
         let dir =
             std::env::temp_dir().join(format!("kisum-keys-{}", uuid::Uuid::now_v7().simple()));
-        let (old, _) = generate_into(&dir, SigningAlgorithm::Es256, date()).unwrap();
-        let (new, path) = generate_into(&dir, SigningAlgorithm::EdDsa, date()).unwrap();
-        let (gone, gone_path) = generate_into(&dir, SigningAlgorithm::Es256, date()).unwrap();
+        let old = generate_into(&dir, SigningAlgorithm::Es256, date())
+            .unwrap()
+            .kid;
+        let KeyFile { kid: new, path } =
+            generate_into(&dir, SigningAlgorithm::EdDsa, date()).unwrap();
+        let KeyFile {
+            kid: gone,
+            path: gone_path,
+        } = generate_into(&dir, SigningAlgorithm::Es256, date()).unwrap();
         std::fs::rename(&gone_path, gone_path.with_extension("pem.retired")).unwrap();
         #[cfg(unix)]
         {

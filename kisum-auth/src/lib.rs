@@ -23,7 +23,7 @@
 //! core.put_addon(AddOn { key: AddOnKey::new("finance")?, name: "Finance".into(), module: ModuleKey::new("finance")? }).await?;
 //!
 //! let owner = UserId::new();
-//! let (company, _) = DirectoryService::new(auth.clone(), clock.clone()).create_company("Acme", None, owner).await?;
+//! let company = DirectoryService::new(auth.clone(), clock.clone()).create_company("Acme", None, owner).await?.company;
 //! core.set_company_addon(CompanyAddOn {
 //!     company_id: company.id, addon: AddOnKey::new("finance")?, status: SubscriptionStatus::Active, current_period_end: None,
 //! }).await?;
@@ -65,9 +65,10 @@ pub mod tokens;
 
 pub use access::{AccessError, AccessService, EntitlementSource, Explanation, Step, aggregate};
 pub use directory::{
-    AccessBump, AccessInputs, Administrator, Authority, COMPANY_PERMISSIONS, Company,
-    CompanyStatus, Delegation, DelegationGrant, DirectoryError, DirectoryService, DirectoryStore,
-    Membership, MembershipPatch, MembershipStatus, NewDelegation, PolicyLimits, Role, slugify,
+    AccessBump, AccessInputs, Administrator, Authority, COMPANY_PERMISSIONS, ChangedDelegation,
+    ChangedMembership, ChangedRole, Company, CompanyStatus, CreatedCompany, Delegation,
+    DelegationGrant, DirectoryError, DirectoryService, DirectoryStore, Membership, MembershipPatch,
+    MembershipStatus, NewDelegation, PolicyLimits, Role, slugify,
 };
 pub use identity::{Email, InvalidEmail, PasswordHash, User, UserStore};
 pub use kisum_guard::AccessContext;

@@ -220,7 +220,7 @@ impl TokenService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{SigningAlgorithm, SigningKey, generate};
+    use crate::keys::{GeneratedKey, SigningAlgorithm, SigningKey, generate};
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use std::path::Path;
@@ -230,7 +230,7 @@ mod tests {
     }
 
     fn key(alg: SigningAlgorithm) -> SigningKey {
-        let (kid, pem) =
+        let GeneratedKey { kid, pem } =
             generate(alg, chrono::NaiveDate::from_ymd_opt(2026, 11, 21).unwrap()).unwrap();
         SigningKey::from_pem(&kid, &pem, Path::new("mem")).unwrap()
     }
@@ -477,8 +477,14 @@ mod tests {
     #[test]
     fn rotation_keeps_old_tokens_valid_and_signs_with_the_new_key() {
         let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
-        let (old_kid, old_pem) = generate(SigningAlgorithm::Es256, day).unwrap();
-        let (new_kid, new_pem) = generate(SigningAlgorithm::Es256, day).unwrap();
+        let GeneratedKey {
+            kid: old_kid,
+            pem: old_pem,
+        } = generate(SigningAlgorithm::Es256, day).unwrap();
+        let GeneratedKey {
+            kid: new_kid,
+            pem: new_pem,
+        } = generate(SigningAlgorithm::Es256, day).unwrap();
         let load = |kid: &str, pem: &str| SigningKey::from_pem(kid, pem, Path::new("mem")).unwrap();
         let s = TokenService::new(
             TokenConfig::new("i", "a"),

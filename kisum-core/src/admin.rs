@@ -66,6 +66,12 @@ pub struct CoreAdmin {
 }
 
 impl CoreAdmin {
+    /// The log the store's writes append their events to (Core's stream).
+    #[must_use]
+    pub fn event_log(&self) -> Arc<dyn crate::outbox::EventLog> {
+        self.service.event_log()
+    }
+
     /// Writes through `service`, recording to `audit` and publishing to `events`; audit times
     /// come from `clock`.
     #[must_use]

@@ -44,6 +44,7 @@ pub mod entitlements;
 pub mod events;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod outbox;
 pub mod service;
 pub mod store;
 pub mod subscription;

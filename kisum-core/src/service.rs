@@ -55,6 +55,12 @@ pub struct EntitlementService {
 }
 
 impl EntitlementService {
+    /// The log the store's writes append their events to.
+    #[must_use]
+    pub fn event_log(&self) -> Arc<dyn crate::outbox::EventLog> {
+        self.store.event_log()
+    }
+
     /// A service over `store`, reading time from `clock`.
     #[must_use]
     pub fn new(store: Arc<dyn CoreStore>, clock: Arc<dyn Clock>) -> Self {

@@ -212,6 +212,7 @@ impl AccessCache {
                 self.company_floors.insert(*company_id, s);
             }
             InvalidationEvent::KeyRotated => {}
+            InvalidationEvent::Resync => self.invalidate_all(),
         }
     }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// The variants are declared in order of precedence: when several apply, the smallest wins
 /// (`Ord` follows that order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DenialCode {
     /// No valid access token was presented.

@@ -1,14 +1,61 @@
 //! Invalidation events: what writers (Auth, Core) tell every guard and replica when access
-//! changes, published on the Redis channel [`EVENTS_CHANNEL`] (after the key prefix) or posted
-//! to Auth's `POST /internal/v1/events` in deployments without Redis.
+//! changes.
+//!
+//! Each component keeps an ordered stream of them (an outbox table written in the transaction
+//! of each change, decision 0015): numbered without holes ([`StreamEvent::seq`]), named by an
+//! [`epoch`](EventsPage::epoch) that changes when the stream starts over. Readers remember the
+//! last number they applied and resume from it — from the Redis stream
+//! [`stream_key`]`(prefix, "auth")`, or from `GET /internal/v1/events?after=&wait=` without Redis
+//! — and forget every cached context when they find a hole they cannot fill.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{CompanyId, MembershipId, SessionId};
 
-/// The Redis channel invalidation events are published on (after the key prefix).
+/// The Redis channel invalidation events were published on before the ordered stream (after
+/// the key prefix); kept for embedders that still listen to it.
 pub const EVENTS_CHANNEL: &str = "kisum:events";
+
+/// The Redis stream of a component's events (`component` is `auth` or `core`) under `prefix`:
+/// `kisum:events:auth`, `kisum:events:core`. Entry ids are `{seq}-0`; each entry has the fields
+/// `epoch` and `event` (the event's JSON).
+#[must_use]
+pub fn stream_key(prefix: &str, component: &str) -> String {
+    format!("{prefix}kisum:events:{component}")
+}
+
+/// The Redis key holding the epoch of a component's stream (see [`stream_key`]).
+#[must_use]
+pub fn stream_epoch_key(prefix: &str, component: &str) -> String {
+    format!("{prefix}kisum:events:{component}:epoch")
+}
+
+/// One event of an ordered stream, with its number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StreamEvent {
+    /// Its number in the stream: 1, 2, 3, … without holes.
+    pub seq: u64,
+    /// The event (its `kind` and fields sit beside `seq` on the wire).
+    #[serde(flatten)]
+    pub event: InvalidationEvent,
+}
+
+/// An answer of `GET /internal/v1/events?after=&wait=`: the events after `after`, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventsPage {
+    /// The stream's name: when it differs from the one a reader knew, the stream started over
+    /// (a restored or new database) and the reader forgets its caches and continues from
+    /// `next`.
+    pub epoch: String,
+    /// The events, oldest first (empty when `wait` passed without one).
+    pub events: Vec<StreamEvent>,
+    /// What to ask for next (`after=next`): the number of the last event here, or the stream's
+    /// head when there were none.
+    pub next: u64,
+}
 
 /// An invalidation event, as published and as accepted by `POST /internal/v1/events`.
 ///
@@ -41,6 +88,9 @@ pub enum InvalidationEvent {
     },
     /// Signing keys were rotated: refetch the JWKS.
     KeyRotated,
+    /// Events may have been lost upstream (a relayed stream had a gap it could not fill):
+    /// forget every cached context, as a reader does on a gap of its own.
+    Resync,
 }
 
 /// Where a writer (Auth, Core) sends invalidation events: Redis, Auth's internal listener, the

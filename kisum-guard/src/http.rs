@@ -211,9 +211,10 @@ impl ProblemResponse {
         .with_retry_after(secs)
     }
 
-    /// The status, headers and body of the answer.
+    /// The answer: the problem's status, the headers above, and the JSON body (a router maps
+    /// the body into its own type with [`http::Response::map`]).
     #[must_use]
-    pub fn into_parts(self) -> (StatusCode, HeaderMap, Vec<u8>) {
+    pub fn into_http_response(self) -> http::Response<Vec<u8>> {
         let status =
             StatusCode::from_u16(self.problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut headers = HeaderMap::new();
@@ -236,7 +237,10 @@ impl ProblemResponse {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         let body = serde_json::to_vec(&self.problem).unwrap_or_default();
-        (status, headers, body)
+        let mut response = http::Response::new(body);
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        response
     }
 }
 
@@ -295,8 +299,7 @@ impl From<Problem> for ProblemResponse {
 #[cfg(feature = "axum")]
 impl axum::response::IntoResponse for ProblemResponse {
     fn into_response(self) -> axum::response::Response {
-        let (status, headers, body) = self.into_parts();
-        (status, headers, body).into_response()
+        self.into_http_response().map(axum::body::Body::from)
     }
 }
 
@@ -442,12 +445,8 @@ pub async fn service_key(
     use axum::response::IntoResponse as _;
     let presented = bearer(request.headers()).unwrap_or_default();
     match keys.identify(presented) {
-        Some((name, scopes)) => {
-            tracing::debug!(service = name, "service key accepted");
-            let caller = ServiceCaller {
-                name: name.to_owned(),
-                scopes,
-            };
+        Some(caller) => {
+            tracing::debug!(service = caller.name.as_str(), "service key accepted");
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
@@ -511,19 +510,24 @@ mod tests {
     #[test]
     fn one_renderer_owns_every_problem_header() {
         let problem = Problem::new(429, "rate_limited", "too many requests").with_request_id("r-1");
-        let (status, headers, body) = ProblemResponse::new(problem.clone())
+        let response = ProblemResponse::new(problem.clone())
             .with_retry_after(7)
             .with_challenge("Bearer")
-            .into_parts();
-        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+            .into_http_response();
+        let headers = response.headers();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(headers[header::CONTENT_TYPE], PROBLEM_CONTENT_TYPE);
         assert_eq!(headers[header::CACHE_CONTROL], "no-store");
         assert_eq!(headers[REQUEST_ID_HEADER], "r-1");
         assert_eq!(headers[header::RETRY_AFTER], "7");
         assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
-        assert_eq!(serde_json::from_slice::<Problem>(&body).unwrap(), problem);
-        let (_, bare, _) =
-            ProblemResponse::new(Problem::new(404, "not_found", "not found")).into_parts();
+        assert_eq!(
+            serde_json::from_slice::<Problem>(response.body()).unwrap(),
+            problem
+        );
+        let bare =
+            ProblemResponse::new(Problem::new(404, "not_found", "not found")).into_http_response();
+        let bare = bare.headers();
         assert!(!bare.contains_key(REQUEST_ID_HEADER) && !bare.contains_key(header::RETRY_AFTER));
     }
 

@@ -116,6 +116,7 @@ mod consistency;
 mod context;
 mod denial;
 mod events;
+pub mod follow;
 pub mod guard;
 pub mod http;
 mod ids;
@@ -137,8 +138,8 @@ pub use consistency::{CONSISTENCY_HEADER, ConsistencyToken, InvalidConsistencyTo
 pub use context::{AccessContext, Grants};
 pub use denial::{DenialCode, FieldError, PROBLEM_CONTENT_TYPE, Problem};
 pub use events::{
-    EVENTS_CHANNEL, EventPublisher, InvalidationEvent, NoEvents, events_channel,
-    revoked_session_key,
+    EVENTS_CHANNEL, EventPublisher, EventsPage, InvalidationEvent, NoEvents, StreamEvent,
+    events_channel, revoked_session_key, stream_epoch_key, stream_key,
 };
 pub use guard::{Access, AccessGuard, Principal, Require};
 pub use ids::{

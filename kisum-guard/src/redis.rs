@@ -1,5 +1,5 @@
-//! Redis (feature `redis`): the shared cache tier, revocation markers, and the listener on
-//! `kisum:events` that evicts at once.
+//! Redis (feature `redis`): the shared cache tier, revocation markers, and the follower of a
+//! component's event stream (`kisum:events:auth`, decision 0015) that evicts at once.
 //!
 //! Contexts are stored under `access:{companyId}:{membershipId}:{accessVersion}:{entitlementVersion}`
 //! and found through a per-session pointer `access-session:{sessionId}:{org}`. Every event about
@@ -13,15 +13,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt as _;
 use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::context::AccessContext;
-use crate::events::{InvalidationEvent, events_channel, revoked_session_key};
-use crate::guard::{AccessGuard, SharedTier};
+use crate::events::{
+    InvalidationEvent, StreamEvent, revoked_session_key, stream_epoch_key, stream_key,
+};
+use crate::follow::{Cursor, Follower};
+use crate::guard::SharedTier;
 use crate::ids::SessionId;
 
 /// The Redis tier.
@@ -180,58 +182,108 @@ impl SharedTier for RedisTier {
     }
 }
 
-/// Listens on `{prefix}kisum:events` and applies every event to `guard`, reconnecting with
-/// backoff. After a reconnect everything cached is forgotten (events may have been missed).
-/// Runs until the returned handle is aborted or dropped with the runtime.
+/// Follows the Redis stream of `component`'s events (`{prefix}kisum:events:{component}`) with
+/// blocking reads, applying each to `follower` in order; after a disconnect it resumes from the
+/// last number it applied, and a hole or a new epoch tells the follower it missed events.
+/// Reconnects within half a second of Redis answering again. Runs until the returned handle is
+/// aborted or dropped with the runtime.
 ///
 /// # Errors
 /// A malformed URL.
-pub fn spawn_listener(
+pub fn spawn_follower(
     url: &str,
     prefix: &str,
-    guard: AccessGuard,
+    component: &str,
+    follower: Arc<dyn Follower>,
 ) -> Result<tokio::task::JoinHandle<()>, redis::RedisError> {
     let client = redis::Client::open(url)?;
-    let channel = events_channel(prefix);
+    let key = stream_key(prefix, component);
+    let epoch_key = stream_epoch_key(prefix, component);
     Ok(tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(100);
-        let mut connected_before = false;
+        let mut cursor = Cursor::new();
+        let mut backoff = Duration::from_millis(50);
         loop {
-            match listen(&client, &channel, &guard, &mut connected_before).await {
-                Ok(()) => backoff = Duration::from_millis(100),
+            match follow(&client, &key, &epoch_key, &mut cursor, &*follower).await {
+                Ok(()) => backoff = Duration::from_millis(50),
                 Err(e) => {
-                    tracing::warn!(error = %e, "kisum:events listener disconnected; caches fall back to their TTL until it reconnects");
+                    tracing::warn!(error = %e, stream = key, "event stream unreachable; resuming from the last event applied when it returns (caches bound staleness with their TTL meanwhile)");
                 }
             }
             metrics::counter!("kisum_guard_listener_reconnects_total").increment(1);
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+            backoff = (backoff * 2).min(Duration::from_millis(500));
         }
     }))
 }
 
-async fn listen(
+/// How long one blocking read waits for events.
+const BLOCK: Duration = Duration::from_secs(5);
+
+async fn follow(
     client: &redis::Client,
-    channel: &str,
-    guard: &AccessGuard,
-    connected_before: &mut bool,
+    key: &str,
+    epoch_key: &str,
+    cursor: &mut Cursor,
+    follower: &dyn Follower,
 ) -> Result<(), redis::RedisError> {
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(channel).await?;
-    if *connected_before {
-        guard.invalidate_all();
-    }
-    *connected_before = true;
-    tracing::info!(channel, "listening for invalidation events");
-    let mut messages = pubsub.into_on_message();
-    while let Some(msg) = messages.next().await {
-        let Ok(payload) = msg.get_payload::<String>() else {
-            continue;
-        };
-        match serde_json::from_str::<InvalidationEvent>(&payload) {
-            Ok(event) => guard.apply(&event).await,
-            Err(e) => tracing::warn!(error = %e, "ignored a malformed invalidation event"),
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(BLOCK + Duration::from_secs(2)));
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
+    tracing::info!(stream = key, "following invalidation events");
+    let options = redis::streams::StreamReadOptions::default()
+        .block(BLOCK.as_millis().try_into().unwrap_or(5_000))
+        .count(500);
+    loop {
+        if cursor.epoch().is_none() {
+            let epoch: Option<String> = conn.get(epoch_key).await?;
+            let Some(epoch) = epoch else {
+                // No relay has written the stream yet.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            };
+            let top: redis::streams::StreamRangeReply =
+                conn.xrevrange_count(key, "+", "-", 1).await?;
+            let head = top.ids.first().and_then(|e| entry_seq(&e.id)).unwrap_or(0);
+            cursor.meet(follower, &epoch, head).await;
+        }
+        let from = format!("{}-0", cursor.last());
+        let reply: Option<redis::streams::StreamReadReply> = conn
+            .xread_options(&[key], &[from.as_str()], &options)
+            .await?;
+        let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
+        for entry in entries {
+            let (Some(seq), Some(epoch), Some(json)) = (
+                entry_seq(&entry.id),
+                entry.get::<String>("epoch"),
+                entry.get::<String>("event"),
+            ) else {
+                tracing::warn!(id = entry.id, "ignored a malformed stream entry");
+                continue;
+            };
+            if cursor.meet(follower, &epoch, seq.saturating_sub(1)).await && cursor.last() + 1 < seq
+            {
+                // The follower resumes before this entry: read again from there.
+                break;
+            }
+            match serde_json::from_str::<InvalidationEvent>(&json) {
+                Ok(event) => {
+                    if let Err(e) = cursor.apply(follower, &StreamEvent { seq, event }).await {
+                        tracing::warn!(error = %e, "event not applied; reading it again shortly");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        break;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "ignored a malformed invalidation event"),
+            }
         }
     }
-    Ok(())
+}
+
+/// The sequence number of a stream entry id `{seq}-0`.
+#[must_use]
+pub fn entry_seq(id: &str) -> Option<u64> {
+    id.split_once('-').and_then(|(seq, _)| seq.parse().ok())
 }

@@ -44,6 +44,7 @@ pub(crate) struct Connected {
     pub(crate) jwks: Arc<dyn JwksSource>,
     pub(crate) source: Arc<dyn AccessSource>,
     pub(crate) issuer: String,
+    pub(crate) events: EventsFeedClient,
 }
 
 impl RemoteAuth {
@@ -80,12 +81,14 @@ impl RemoteAuth {
         let client_error = |e: reqwest::Error| BuildError::Client(e.to_string());
         let jwks =
             HttpJwks::new(format!("{public}{JWKS_PATH}"), self.timeout).map_err(client_error)?;
+        let events = EventsFeedClient::new(internal, &self.service_key)?;
         let source = RemoteAccessSource::new(internal, self.service_key, self.timeout)
             .map_err(client_error)?;
         Ok(Connected {
             jwks: Arc::new(jwks),
             source: Arc::new(source),
             issuer: self.public_url,
+            events,
         })
     }
 }
@@ -315,5 +318,130 @@ mod tests {
             checked_url("Auth's internal URL", "http://auth:8081/"),
             Ok("http://auth:8081")
         );
+    }
+}
+
+/// The long poll of a component's event stream, `GET {base}/internal/v1/events?after=&wait=`
+/// (decision 0015): what a reader without Redis follows — a guard following Auth, Auth
+/// following Core.
+#[derive(Clone)]
+pub struct EventsFeedClient {
+    client: reqwest::Client,
+    url: String,
+    service_key: String,
+    wait: Duration,
+}
+
+impl std::fmt::Debug for EventsFeedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventsFeedClient")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventsFeedClient {
+    /// How long one poll waits for events by default.
+    pub const DEFAULT_WAIT: Duration = Duration::from_secs(20);
+
+    /// Polls the internal listener at `base` (e.g. `http://auth:8081`) with `service_key`.
+    ///
+    /// # Errors
+    /// The URL is unusable, the key empty, or the HTTP client could not be built.
+    pub fn new(base: &str, service_key: &str) -> Result<Self, BuildError> {
+        let base = checked_url("the events URL", base)?;
+        if service_key.trim().is_empty() {
+            return Err(BuildError::InvalidSetting("the service key is empty"));
+        }
+        let wait = Self::DEFAULT_WAIT;
+        Ok(Self {
+            client: client(wait + Duration::from_secs(10))
+                .map_err(|e| BuildError::Client(e.to_string()))?,
+            url: format!("{}/internal/v1/events", base.trim_end_matches('/')),
+            service_key: service_key.to_owned(),
+            wait,
+        })
+    }
+
+    /// Waits at most `wait` per poll (at most 30 s; shorter polls notice a restarted source
+    /// sooner, longer ones cost fewer requests).
+    #[must_use]
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = wait.min(Duration::from_secs(30));
+        self
+    }
+
+    /// One poll: `Ok(None)` is 410 `gap` (the cursor is no longer valid).
+    async fn poll(&self, after: Option<u64>) -> Result<Option<crate::events::EventsPage>, String> {
+        let url = match after {
+            Some(after) => format!("{}?after={after}&wait={}", self.url, self.wait.as_secs()),
+            None => self.url.clone(),
+        };
+        let response = self
+            .client
+            .get(url)
+            .bearer_auth(&self.service_key)
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        match response.status() {
+            reqwest::StatusCode::GONE => Ok(None),
+            s if s.is_success() => response
+                .json()
+                .await
+                .map(Some)
+                .map_err(|e| format!("malformed events page: {}", e.without_url())),
+            s => Err(format!("events feed answered {s}")),
+        }
+    }
+
+    /// Follows the stream into `follower` until the runtime stops: resumes after a failure from
+    /// the last number applied; a 410 or a new epoch tells the follower it missed events.
+    #[must_use]
+    pub fn spawn(self, follower: Arc<dyn crate::follow::Follower>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut cursor = crate::follow::Cursor::new();
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                match self.follow_once(&mut cursor, &*follower).await {
+                    Ok(()) => backoff = Duration::from_millis(50),
+                    Err(e) => {
+                        tracing::warn!(error = %e, url = self.url, "event feed unreachable; resuming from the last event applied when it answers (caches bound staleness with their TTL meanwhile)");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_millis(500));
+                    }
+                }
+            }
+        })
+    }
+
+    async fn follow_once(
+        &self,
+        cursor: &mut crate::follow::Cursor,
+        follower: &dyn crate::follow::Follower,
+    ) -> Result<(), String> {
+        let after = cursor.epoch().map(|_| cursor.last());
+        let Some(page) = self.poll(after).await? else {
+            cursor.lost(follower).await;
+            return Ok(());
+        };
+        let head = match after {
+            None => page.next,
+            Some(_) => page
+                .events
+                .first()
+                .map_or(page.next, |e| e.seq.saturating_sub(1)),
+        };
+        if cursor.meet(follower, &page.epoch, head).await && after.is_some() {
+            // A new epoch: these numbers were read against the old position; read again.
+            return Ok(());
+        }
+        for event in &page.events {
+            cursor
+                .apply(follower, event)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 }

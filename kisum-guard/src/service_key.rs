@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use subtle::ConstantTimeEq as _;
 
+use crate::http::ServiceCaller;
+
 /// The accepted service keys of an internal listener: `(name, secret)` pairs.
 ///
 /// The secrets never appear in `Debug` output. Parsed from the operator format
@@ -202,11 +204,14 @@ impl ServiceKeys {
         }
     }
 
-    /// The name and scopes of the key equal to `presented` (constant-time comparison as
-    /// [`verify`](Self::verify)).
+    /// The caller whose key equals `presented`: the key's name and scopes (constant-time
+    /// comparison as [`verify`](Self::verify)).
     #[must_use]
-    pub fn identify(&self, presented: &str) -> Option<(&str, Scopes)> {
-        self.find(presented)
+    pub fn identify(&self, presented: &str) -> Option<ServiceCaller> {
+        self.find(presented).map(|(name, scopes)| ServiceCaller {
+            name: name.to_owned(),
+            scopes,
+        })
     }
 
     fn find(&self, presented: &str) -> Option<(&str, Scopes)> {

@@ -138,11 +138,23 @@ impl std::hash::Hasher for DigestPrefixHasher {
 
 type DigestHash = std::hash::BuildHasherDefault<DigestPrefixHasher>;
 
-/// A token verified once: its claims and the `kid` of the key that verified it.
+/// A token verified once, as the verified-token cache remembers it: its claims and the `kid`
+/// of the key that verified it.
 #[derive(Debug, Clone)]
-struct Verified {
+struct SeenToken {
     claims: Arc<Claims>,
     kid: Arc<str>,
+}
+
+/// A token [`TokenVerifier::verify`] accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// The token's claims.
+    pub claims: Arc<Claims>,
+    /// Whether this was the first sight of the token: its signature was checked now, not
+    /// answered from the verified-token cache (a guard then asks the shared revocation tier
+    /// about its session).
+    pub first_sight: bool,
 }
 
 /// Verifies access tokens.
@@ -150,7 +162,7 @@ pub struct TokenVerifier {
     keys: Arc<KeyCache>,
     config: VerifierConfig,
     leeway: i64,
-    seen: moka::sync::Cache<TokenHash, Verified, DigestHash>,
+    seen: moka::sync::Cache<TokenHash, SeenToken, DigestHash>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -163,11 +175,11 @@ impl std::fmt::Debug for TokenVerifier {
 
 struct UntilExpiry;
 
-impl moka::Expiry<TokenHash, Verified> for UntilExpiry {
+impl moka::Expiry<TokenHash, SeenToken> for UntilExpiry {
     fn expire_after_create(
         &self,
         _key: &TokenHash,
-        value: &Verified,
+        value: &SeenToken,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
         // Remembered until the token's own expiry (by the system clock), plus a minute of
@@ -222,26 +234,32 @@ impl TokenVerifier {
         &self,
         token: &str,
         now: DateTime<Utc>,
-    ) -> Result<(Arc<Claims>, bool), TokenRejection> {
+    ) -> Result<VerifiedToken, TokenRejection> {
         if token.len() > MAX_TOKEN_LEN || token.is_empty() {
             return Err(TokenRejection::Malformed);
         }
         let hash = Self::hash(token);
-        if let Some(verified) = self.seen.get(&hash) {
-            if self.keys.publishes(&verified.kid) {
+        if let Some(seen) = self.seen.get(&hash) {
+            if self.keys.publishes(&seen.kid) {
                 metrics::counter!("kisum_guard_token_cache_total", "result" => "hit").increment(1);
-                self.check_time(&verified.claims, now)?;
-                return Ok((verified.claims, false));
+                self.check_time(&seen.claims, now)?;
+                return Ok(VerifiedToken {
+                    claims: seen.claims,
+                    first_sight: false,
+                });
             }
             // Its key was retired: forget it, and let the full check refuse it.
             self.seen.invalidate(&hash);
         }
         metrics::counter!("kisum_guard_token_cache_total", "result" => "miss").increment(1);
-        let verified = self.verify_signature(token).await?;
-        self.check_time(&verified.claims, now)?;
-        let claims = Arc::clone(&verified.claims);
-        self.seen.insert(hash, verified);
-        Ok((claims, true))
+        let seen = self.verify_signature(token).await?;
+        self.check_time(&seen.claims, now)?;
+        let claims = Arc::clone(&seen.claims);
+        self.seen.insert(hash, seen);
+        Ok(VerifiedToken {
+            claims,
+            first_sight: true,
+        })
     }
 
     /// Forgets every verified token (after missed revocation events, say).
@@ -260,7 +278,7 @@ impl TokenVerifier {
         Ok(())
     }
 
-    async fn verify_signature(&self, token: &str) -> Result<Verified, TokenRejection> {
+    async fn verify_signature(&self, token: &str) -> Result<SeenToken, TokenRejection> {
         // Before `decode_header`: a `crit` it cannot parse is still a `crit`.
         reject_critical_header(token)?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Malformed)?;
@@ -288,7 +306,7 @@ impl TokenVerifier {
         validation.validate_nbf = false;
         validation.leeway = 0;
         jsonwebtoken::decode::<Claims>(token, key.key(), &validation)
-            .map(|d| Verified {
+            .map(|d| SeenToken {
                 claims: Arc::new(d.claims),
                 kid: Arc::from(kid),
             })

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use axum::Router;
 use chrono::TimeDelta;
 pub use kisum_auth::builder::{AuthApp, AuthBuilder};
-use kisum_auth::events::{EventPublisher, NoEvents};
+use kisum_auth::events::EventPublisher;
 use kisum_auth::key_rotation::KeyRotation;
 use kisum_auth::ratelimit::{RateLimiter, RedisRateLimiterConfig};
 use kisum_auth::{AuthStore, EntitlementSource};
@@ -102,59 +102,6 @@ pub async fn open_core_store(url: &str) -> Result<CoreStores, StartError> {
     }
 }
 
-fn http_client(timeout: Duration) -> Result<reqwest::Client, StartError> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| StartError::new("HTTP client", e))
-}
-
-/// Core's events when there is no Redis: posted to Auth's `POST /internal/v1/events`.
-#[derive(Clone)]
-pub struct PostedEvents {
-    client: reqwest::Client,
-    url: String,
-    key: String,
-}
-
-impl PostedEvents {
-    /// Posts to Auth's internal listener at `base` with the service `key`.
-    ///
-    /// # Errors
-    /// The HTTP client could not be built.
-    pub fn new(base: &str, key: &str) -> Result<Self, StartError> {
-        Ok(Self {
-            client: http_client(Duration::from_secs(2))?,
-            url: format!("{}/internal/v1/events", base.trim_end_matches('/')),
-            key: key.to_owned(),
-        })
-    }
-}
-
-#[async_trait]
-impl EventPublisher for PostedEvents {
-    async fn publish(&self, event: &InvalidationEvent) {
-        let sent = self
-            .client
-            .post(&self.url)
-            .bearer_auth(&self.key)
-            .json(event)
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => {
-                tracing::warn!(status = %r.status(), "auth refused an invalidation event; guards fall back to their TTL")
-            }
-            Err(e) => {
-                tracing::warn!(error = %e.without_url(), "auth unreachable: invalidation event not delivered; guards fall back to their TTL")
-            }
-        }
-    }
-}
-
 /// Events delivered straight to the guards of this process: `kisum dev`.
 #[derive(Clone, Default)]
 pub struct LocalEvents {
@@ -212,27 +159,62 @@ pub async fn rate_limiter(
         .map_err(|e| StartError::new("redis rate limiter", e))
 }
 
-/// Auth's event publisher: Redis when configured (revocation markers outliving tokens of
-/// `access_ttl`), nothing otherwise (the database is the truth).
+/// Relays a component's event log to its Redis stream, when Redis is configured; revocation
+/// markers outlive access tokens of `access_ttl` (Auth's; `None` for Core, which revokes no
+/// session).
 ///
 /// # Errors
 /// A malformed Redis URL.
-pub fn auth_events(
+pub fn relay(
+    feed: &Arc<kisum_core::outbox::EventFeed>,
+    component: kisum_core::outbox::Component,
     redis: Option<&RedisConfig>,
-    access_ttl: Duration,
-) -> Result<Arc<dyn EventPublisher>, StartError> {
-    match redis {
-        None => Ok(Arc::new(NoEvents)),
-        Some(r) => Ok(Arc::new(
-            kisum_auth::events::RedisEvents::new(
-                r.url.expose(),
-                &r.prefix,
-                Duration::from_millis(250),
-            )
-            .map_err(|e| StartError::new("redis", e))?
-            .with_marker_ttl(kisum_auth::events::RedisEvents::marker_ttl_for(access_ttl)),
-        )),
+    access_ttl: Option<Duration>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, StartError> {
+    use kisum_core::outbox::relay::{self, RelayConfig};
+    let Some(r) = redis else {
+        return Ok(None);
+    };
+    let mut config = RelayConfig {
+        prefix: r.prefix.clone(),
+        ..RelayConfig::default()
+    };
+    if let Some(ttl) = access_ttl {
+        config.marker_ttl = RelayConfig::marker_ttl_for(ttl);
     }
+    relay::spawn(r.url.expose(), component, Arc::clone(feed), config)
+        .map(Some)
+        .map_err(|e| StartError::new("redis", e))
+}
+
+/// Auth's streams: its own relayed to Redis (when configured), and Core's read from Core's
+/// long poll into Auth's (so guards follow Auth alone).
+///
+/// # Errors
+/// A malformed Redis or Core URL.
+pub fn auth_streams(
+    feed: &Arc<kisum_core::outbox::EventFeed>,
+    redis: Option<&RedisConfig>,
+    core_url: &str,
+    service_key: &str,
+    access_ttl: Duration,
+    clock: Arc<dyn Clock>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, StartError> {
+    let mut tasks: Vec<_> = relay(
+        feed,
+        kisum_core::outbox::Component::Auth,
+        redis,
+        Some(access_ttl),
+    )?
+    .into_iter()
+    .collect();
+    let core = kisum_guard::remote::EventsFeedClient::new(core_url, service_key)
+        .map_err(|e| StartError::new("core events feed", e))?;
+    tasks.push(core.spawn(Arc::new(kisum_auth::events::CoreRelay::new(
+        Arc::clone(feed),
+        clock,
+    ))));
+    Ok(tasks)
 }
 
 /// A readiness check on Redis: degraded, never failed (Redis is only acceleration).

@@ -90,19 +90,34 @@ fn causes(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// What `kisum audit prune` was asked to do, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PruneConfig {
+    /// Whose audit log.
+    pub component: AuditComponent,
+    /// The database URL (redacted in `Debug`).
+    pub database_url: Secret,
+    /// The retention: events older than this are deleted.
+    pub older_than: Duration,
+}
+
 impl PruneArgs {
-    /// The database URL and the retention.
+    /// The component, the database URL and the retention.
     ///
     /// # Errors
     /// Every problem of the arguments.
-    pub fn validate(&self) -> Result<(Secret, Duration), Vec<ConfigProblem>> {
+    pub fn validate(&self) -> Result<PruneConfig, Vec<ConfigProblem>> {
         let db = self.database.validate();
         let older_than = parse_duration(&self.older_than).map_err(|message| ConfigProblem {
             setting: env::AUDIT_OLDER_THAN,
             message,
         });
         match (db, older_than) {
-            (Ok(db), Ok(d)) => Ok((db, d)),
+            (Ok(database_url), Ok(older_than)) => Ok(PruneConfig {
+                component: self.component,
+                database_url,
+                older_than,
+            }),
             (db, d) => Err(db
                 .err()
                 .unwrap_or_default()

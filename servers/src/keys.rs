@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use kisum_servers::config::env;
 
 use clap::{Args, Subcommand};
-use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate_into};
+use kisum_auth::keys::{KeyFile, KeyRing, SigningAlgorithm, SigningKey, generate_into};
 use kisum_guard::{Clock, SystemClock};
 
 /// `kisum keys` subcommands.
@@ -51,8 +51,9 @@ pub(crate) fn run(command: &KeysCommand) -> Result<(), String> {
                         args.alg
                     )
                 })?;
-            let (kid, path) = generate_into(&args.dir, alg, SystemClock.now().date_naive())
-                .map_err(|e| e.to_string())?;
+            let KeyFile { kid, path } =
+                generate_into(&args.dir, alg, SystemClock.now().date_naive())
+                    .map_err(|e| e.to_string())?;
             println!("{kid}");
             eprintln!(
                 "wrote {} ({}); a running Auth publishes it at its next reload (SIGHUP, or \

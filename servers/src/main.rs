@@ -201,17 +201,17 @@ fn main() -> ExitCode {
             }
         },
         Command::Audit(AuditCommand::Prune(args)) => {
-            let (url, older_than) = match args.validate() {
-                Ok(v) => v,
+            let config = match args.validate() {
+                Ok(config) => config,
                 Err(problems) => {
                     eprintln!("kisum audit prune: {}", ConfigProblems(problems));
                     return ExitCode::from(2);
                 }
             };
             match runtime.block_on(audit::prune_component(
-                args.component,
-                &url,
-                older_than,
+                config.component,
+                &config.database_url,
+                config.older_than,
                 &SystemClock,
             )) {
                 Ok(report) => {

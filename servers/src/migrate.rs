@@ -129,8 +129,11 @@ pub(crate) fn print(reports: &[MigrationReport]) {
                 r.component, r.already_applied
             );
         }
-        for (version, description) in &r.applied {
-            println!("{}: applied {version:04} {description}", r.component);
+        for m in &r.applied {
+            println!(
+                "{}: applied {:04} {}",
+                r.component, m.version, m.description
+            );
         }
     }
 }

@@ -17,7 +17,7 @@ use kisum_guard::remote::{HttpJwks, RemoteAccessSource};
 use kisum_guard::source::AccessSource;
 use kisum_guard::{Clock, ServiceKeys, SystemClock};
 
-use crate::app::{self, AuthBuilder, CountedEvents, LocalEvents, PostedEvents, StartError};
+use crate::app::{self, AuthBuilder, CountedEvents, LocalEvents, StartError};
 use crate::config::{AuthConfig, CoreConfig, ModuleConfig};
 use crate::module::{self, InvoiceDb};
 use crate::openapi;
@@ -84,11 +84,6 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
         }
         None => None,
     };
-    let events = app::auth_events(redis, config.tuning.access_token_ttl)?;
-    // Guards refetch the JWKS (and forget tokens verified with a retired key) at once.
-    events
-        .publish(&kisum_guard::InvalidationEvent::KeyRotated)
-        .await;
     let mut builder = AuthBuilder::new(
         store.clone(),
         config.signing_keys,
@@ -96,22 +91,36 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
         config.audience,
         entitlements.clone(),
     )
-    .events(events.clone())
     .rate_limiter(app::rate_limiter(redis, clock.clone()).await?)
     .service_keys(config.service_keys)
-    .tuning(config.tuning)
+    .tuning(config.tuning.clone())
     .clock(clock.clone());
     if let Some(email) = email {
         builder = builder.email(email, public_url);
     }
     let built = builder.build().map_err(|e| StartError::new("auth", e))?;
-    // The key directory is read again on SIGHUP and every reload interval.
+    // Guards refetch the JWKS (and forget tokens verified with a retired key) at once.
+    built
+        .state
+        .events
+        .publish(&kisum_guard::InvalidationEvent::KeyRotated)
+        .await;
+    // The key directory is read again on SIGHUP and every reload interval; each change of the
+    // published keys goes out as `KeyRotated` through Auth's events.
     let _rotation = app::spawn_key_rotation(Arc::new(KeyRotation::new(
         config.key_directory,
         built.tokens.clone(),
-        events,
-        clock,
+        built.state.events.clone(),
+        clock.clone(),
     )));
+    let _streams = app::auth_streams(
+        &built.state.feed,
+        redis,
+        &config.core_url,
+        config.internal_api_key.expose(),
+        config.tuning.access_token_ttl,
+        clock,
+    )?;
     let _pruning = app::spawn_pruning(built.state.auth.clone());
     let settings = config.common.http_settings();
     let readiness = app::auth_readiness(store, entitlements, redis);
@@ -154,30 +163,17 @@ pub async fn core(config: CoreConfig, shutdown: Shutdown) -> Result<(), StartErr
     let redis = config.common.redis.as_ref();
     let stores = app::open_core_store(config.database_url.expose()).await?;
     let service = EntitlementService::new(stores.store, clock.clone());
-    let events: Arc<dyn kisum_core::EventPublisher> = match (redis, &config.auth_internal_url) {
-        // Core publishes no session revocations: the marker lifetime does not matter here.
-        (Some(r), _) => Arc::new(CountedEvents(
-            kisum_auth::events::RedisEvents::new(
-                r.url.expose(),
-                &r.prefix,
-                Duration::from_millis(250),
-            )
-            .map_err(|e| StartError::new("redis", e))?,
-        )),
-        (None, Some(url)) => {
-            let key = config
-                .internal_api_key
-                .as_ref()
-                .map(|k| k.expose().to_owned())
-                .unwrap_or_default();
-            Arc::new(CountedEvents(PostedEvents::new(url, &key)?))
-        }
-        (None, None) => Arc::new(CountedEvents(kisum_core::NoEvents)),
-    };
+    // Core's changes are in its event log (decision 0015): Auth reads them from
+    // `GET /internal/v1/events`, and with Redis the relay copies them to `kisum:events:core`.
+    let feed = Arc::new(kisum_core::outbox::EventFeed::new(service.event_log()));
+    let events: Arc<dyn kisum_core::EventPublisher> = Arc::new(CountedEvents(
+        kisum_core::outbox::FeedPublisher::new(Arc::clone(&feed), clock.clone()),
+    ));
+    let _relay = app::relay(&feed, kisum_core::outbox::Component::Core, redis, None)?;
     let admin = CoreAdmin::new(service.clone(), clock, stores.audit, events);
     let readiness = app::core_readiness(service, redis);
     let router = app::finish(
-        kisum_core::internal_router(CoreState::new(admin, config.service_keys))
+        kisum_core::internal_router(CoreState::new(admin, config.service_keys).with_feed(feed))
             .merge(openapi::router(openapi::core_internal())),
         readiness,
         &internal_settings(&config.common.http_settings()),
@@ -223,6 +219,16 @@ pub async fn module(config: ModuleConfig, shutdown: Shutdown) -> Result<(), Star
         redis,
         clock.clone(),
     )?;
+    // Without Redis the guard follows Auth's long poll (with Redis, the builder started the
+    // stream follower).
+    if redis.is_none() {
+        let feed = kisum_guard::remote::EventsFeedClient::new(
+            &config.auth_internal_url,
+            config.internal_api_key.expose(),
+        )
+        .map_err(|e| StartError::new("events feed", e))?;
+        drop(feed.spawn(Arc::new(guard.clone())));
+    }
     // Prefetch the keys; an unreachable Auth is not fatal (readiness says so).
     guard.keys().refresh().await;
     let readiness = app::module_readiness(db.clone(), guard.clone(), redis);
@@ -427,7 +433,7 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
     let _rotation = app::spawn_key_rotation(Arc::new(KeyRotation::new(
         key_directory,
         built.tokens.clone(),
-        Arc::new(events.clone()),
+        built.state.events.clone(),
         clock.clone(),
     )));
 

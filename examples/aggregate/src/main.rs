@@ -57,7 +57,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
 
     let directory = DirectoryService::new(auth.clone(), clock.clone());
     let owner = UserId::new();
-    let (acme, _) = directory.create_company("Acme", None, owner).await?;
+    let acme = directory.create_company("Acme", None, owner).await?.company;
     core.set_subscription(Subscription {
         company_id: acme.id,
         package: PackageKey::new("basic")?,

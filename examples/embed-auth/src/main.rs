@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use kisum_auth::builder::AuthBuilder;
-use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
+use kisum_auth::keys::{GeneratedKey, KeyRing, SigningAlgorithm, SigningKey, generate};
 use kisum_auth::{AuthStore, MemoryAuthStore};
 use kisum_core::{EntitlementService, MemoryCoreStore};
 use kisum_guard::{Clock, SystemClock};
@@ -29,7 +29,7 @@ async fn health() -> &'static str {
 /// Your app with Auth's public routes (`/v1/auth/*`, `/v1/companies/*`, the JWKS) mounted in it.
 fn app(store: Arc<dyn AuthStore>, clock: Arc<dyn Clock>) -> Result<Router, Box<dyn Error>> {
     // One signing key, generated for the demo (production loads a key directory).
-    let (kid, pem) = generate(SigningAlgorithm::Es256, clock.now().date_naive())?;
+    let GeneratedKey { kid, pem } = generate(SigningAlgorithm::Es256, clock.now().date_naive())?;
     let keys = KeyRing::new(&kid, [SigningKey::from_pem(&kid, &pem, "memory".as_ref())?])?;
     // Entitlements from Core in the same process (or `kisum_auth::remote::RemoteEntitlements`).
     let entitlements = EntitlementService::new(Arc::new(MemoryCoreStore::new()), clock.clone());

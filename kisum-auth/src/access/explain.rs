@@ -232,8 +232,46 @@ impl Serialize for Step {
     }
 }
 
+/// A step's schema in the OpenAPI documents (`ExplanationStep`): the wire shape of its
+/// [`Serialize`] implementation.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Step {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{ObjectBuilder, Type};
+        let member = |kind, description: &str| {
+            ObjectBuilder::new()
+                .schema_type(kind)
+                .description(Some(description))
+        };
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("One check of an explanation."))
+            .property(
+                "check",
+                member(
+                    Type::String,
+                    "What was checked (`membership`, `module`, …).",
+                ),
+            )
+            .required("check")
+            .property("ok", member(Type::Boolean, "Whether it passed."))
+            .required("ok")
+            .property("detail", member(Type::String, "What was found."))
+            .required("detail")
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Step {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ExplanationStep".into()
+    }
+}
+
 /// A decision explained step by step: the "why can't this user access this module?" runbook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Explanation {
     /// Whether access is allowed.
     pub allowed: bool,

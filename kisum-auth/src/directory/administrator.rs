@@ -291,7 +291,7 @@ impl Administrator {
         &self,
         id: MembershipId,
         patch: &MembershipPatch,
-    ) -> Result<(Membership, Vec<AccessBump>), DirectoryError> {
+    ) -> Result<ChangedMembership, DirectoryError> {
         self.require("company.members.manage")?;
         let target = self.service.membership_in(self.company_id(), id).await?;
         if target.status == MembershipStatus::Invited
@@ -331,7 +331,7 @@ impl Administrator {
         key: RoleKey,
         name: &str,
         permissions: BTreeSet<PermissionPattern>,
-    ) -> Result<(Role, Vec<AccessBump>), DirectoryError> {
+    ) -> Result<ChangedRole, DirectoryError> {
         self.require("company.roles.manage")?;
         if key.as_str() == OWNER_ROLE {
             return Err(DirectoryError::ReservedRole);
@@ -377,7 +377,7 @@ impl Administrator {
     pub async fn create_delegation(
         &self,
         new: NewDelegation,
-    ) -> Result<(Delegation, Vec<AccessBump>), DirectoryError> {
+    ) -> Result<ChangedDelegation, DirectoryError> {
         if new.from_membership_id != self.authority.membership.id {
             self.require("company.delegations.manage")?;
         }
@@ -403,7 +403,7 @@ impl Administrator {
     pub async fn revoke_delegation(
         &self,
         id: DelegationId,
-    ) -> Result<(Delegation, Vec<AccessBump>), DirectoryError> {
+    ) -> Result<ChangedDelegation, DirectoryError> {
         let d = self
             .service
             .store
@@ -418,6 +418,9 @@ impl Administrator {
             .service
             .revoke_delegation(self.company_id(), id)
             .await?;
-        Ok((d, bumps))
+        Ok(ChangedDelegation {
+            delegation: d,
+            bumps,
+        })
     }
 }

@@ -12,6 +12,7 @@ use crate::audit::action::Action;
 
 /// Whether a company operates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CompanyStatus {
     /// Operating.
@@ -41,6 +42,7 @@ impl CompanyStatus {
 
 /// A company (tenant).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Company {
     /// The id.
     pub id: CompanyId,
@@ -52,6 +54,15 @@ pub struct Company {
     pub status: CompanyStatus,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+}
+
+/// A company [`DirectoryService::create_company`] created, and its first membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedCompany {
+    /// The company.
+    pub company: Company,
+    /// Its first member, active and holding the built-in `owner` role.
+    pub owner: Membership,
 }
 
 /// Derives a slug from a company name: lowercase ASCII letters and digits, other runs folded to
@@ -83,7 +94,7 @@ impl DirectoryService {
         name: &str,
         slug: Option<CompanySlug>,
         owner: UserId,
-    ) -> Result<(Company, Membership), DirectoryError> {
+    ) -> Result<CreatedCompany, DirectoryError> {
         let slug = match slug {
             Some(s) => s,
             None => slugify(name).ok_or(DirectoryError::SlugRequired)?,
@@ -111,7 +122,10 @@ impl DirectoryService {
                     owner_membership_id: membership.id,
                 };
                 self.after_change(company.id, &[], created).await;
-                Ok((company, membership))
+                Ok(CreatedCompany {
+                    company,
+                    owner: membership,
+                })
             }
             Err(e) if e.kind() == StoreErrorKind::Conflict => Err(DirectoryError::SlugTaken(slug)),
             Err(e) => Err(e.into()),

@@ -16,6 +16,7 @@ use crate::audit::action::Action;
 /// transitive (delegated permissions are never delegated further), and it only works between
 /// `starts_at` and `expires_at` while not revoked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delegation {
     /// The id.
     pub id: DelegationId,
@@ -33,7 +34,8 @@ pub struct Delegation {
     pub starts_at: DateTime<Utc>,
     /// End of the window (exclusive).
     pub expires_at: DateTime<Utc>,
-    /// When revoked, if it was.
+    /// When revoked, if it was (`null` while in force).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub revoked_at: Option<DateTime<Utc>>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
@@ -85,7 +87,7 @@ impl DirectoryService {
         &self,
         company_id: CompanyId,
         new: NewDelegation,
-    ) -> Result<(Delegation, Vec<AccessBump>), DirectoryError> {
+    ) -> Result<ChangedDelegation, DirectoryError> {
         if new.from_membership_id == new.to_membership_id {
             return Err(DirectoryError::SelfDelegation);
         }
@@ -153,7 +155,10 @@ impl DirectoryService {
             expires_at: d.expires_at,
         };
         self.after_change(company_id, &bumps, created).await;
-        Ok((d, bumps))
+        Ok(ChangedDelegation {
+            delegation: d,
+            bumps,
+        })
     }
 
     /// Revokes a delegation of the company.

@@ -13,6 +13,7 @@ use crate::audit::action::Action;
 
 /// The state of a membership; only `active` grants access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MembershipStatus {
     /// A working member.
@@ -190,7 +191,10 @@ impl DirectoryService {
                     module_grants: Some(m.module_grants),
                     status: Some(status),
                 };
-                let (back, bumps) = self.patch_member(company_id, old.id, &patch).await?;
+                let ChangedMembership {
+                    membership: back,
+                    bumps,
+                } = self.patch_member(company_id, old.id, &patch).await?;
                 let created = Action::MembershipCreate {
                     membership_id: back.id,
                     user_id: back.user_id,
@@ -216,17 +220,17 @@ impl DirectoryService {
         company_id: CompanyId,
         id: MembershipId,
         patch: &MembershipPatch,
-    ) -> Result<(Membership, Vec<AccessBump>), DirectoryError> {
-        let (m, bumps) = self.patch_member(company_id, id, patch).await?;
+    ) -> Result<ChangedMembership, DirectoryError> {
+        let changed = self.patch_member(company_id, id, patch).await?;
         let updated = Action::MembershipUpdate {
             membership_id: id,
             roles: patch.roles.clone(),
             modules: patch.module_grants.clone(),
             status: patch.status,
-            access_version: m.access_version,
+            access_version: changed.membership.access_version,
         };
-        self.after_change(company_id, &bumps, updated).await;
-        Ok((m, bumps))
+        self.after_change(company_id, &changed.bumps, updated).await;
+        Ok(changed)
     }
 
     pub(super) async fn patch_member(
@@ -234,7 +238,7 @@ impl DirectoryService {
         company_id: CompanyId,
         id: MembershipId,
         patch: &MembershipPatch,
-    ) -> Result<(Membership, Vec<AccessBump>), DirectoryError> {
+    ) -> Result<ChangedMembership, DirectoryError> {
         self.membership_in(company_id, id).await?;
         if let Some(roles) = &patch.roles {
             bounded("roles", roles.len(), self.limits.membership_roles)?;
@@ -267,7 +271,10 @@ impl DirectoryService {
             status: Some(MembershipStatus::Revoked),
             ..MembershipPatch::default()
         };
-        let (m, mut bumps) = self.patch_member(company_id, id, &patch).await?;
+        let ChangedMembership {
+            membership: m,
+            mut bumps,
+        } = self.patch_member(company_id, id, &patch).await?;
         // Its delegations, given and received, end with it: adding the member back must not
         // bring them back.
         let now = self.clock.now();
@@ -321,7 +328,10 @@ impl DirectoryService {
             .into_iter()
             .filter(|m| m.status == MembershipStatus::Invited)
         {
-            let (m, bumps) = self
+            let ChangedMembership {
+                membership: m,
+                bumps,
+            } = self
                 .patch_member(invited.company_id, invited.id, &patch)
                 .await?;
             let accepted_one = Action::MembershipAccept {

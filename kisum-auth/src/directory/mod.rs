@@ -30,11 +30,14 @@ mod role;
 mod store;
 
 pub use administrator::{Administrator, Authority};
-pub use company::{Company, CompanyStatus, slugify};
+pub use company::{Company, CompanyStatus, CreatedCompany, slugify};
 pub use delegation::{Delegation, NewDelegation};
 pub use membership::{Membership, MembershipPatch, MembershipStatus};
 pub use role::{COMPANY_PERMISSIONS, Role};
-pub use store::{AccessBump, AccessInputs, DelegationGrant, DirectoryStore, LAST_OWNER};
+pub use store::{
+    AccessBump, AccessInputs, ChangedDelegation, ChangedMembership, ChangedRole, DelegationGrant,
+    DirectoryStore, LAST_OWNER,
+};
 
 /// Why an administrative change was refused.
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,7 @@ pub const COMPANY_PERMISSIONS: [&str; 4] = [
 
 /// A role of one company: a named set of permission patterns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Role {
     /// The company.
     pub company_id: CompanyId,
@@ -41,7 +42,7 @@ impl DirectoryService {
         key: RoleKey,
         name: &str,
         permissions: BTreeSet<PermissionPattern>,
-    ) -> Result<(Role, Vec<AccessBump>), DirectoryError> {
+    ) -> Result<ChangedRole, DirectoryError> {
         if key.as_str() == OWNER_ROLE {
             return Err(DirectoryError::ReservedRole);
         }
@@ -64,7 +65,7 @@ impl DirectoryService {
             bumped_memberships: bumps.len(),
         };
         self.after_change(company_id, &bumps, put).await;
-        Ok((role, bumps))
+        Ok(ChangedRole { role, bumps })
     }
 
     /// The roles of the company, the built-in `owner` first.

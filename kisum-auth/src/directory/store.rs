@@ -18,6 +18,37 @@ pub struct AccessBump {
     pub access_version: u64,
 }
 
+/// A membership as a write left it, with every bump the write made (in the order the
+/// [`DirectoryStore`] states: the membership's own first, then its delegatees').
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedMembership {
+    /// The membership after the write.
+    pub membership: Membership,
+    /// The access versions the write raised.
+    pub bumps: Vec<AccessBump>,
+}
+
+/// A role as a write stored it, with every bump the write made (its holders', then those
+/// of their delegatees, in the order the [`DirectoryStore`] states).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedRole {
+    /// The role as stored.
+    pub role: Role,
+    /// The access versions the write raised.
+    pub bumps: Vec<AccessBump>,
+}
+
+/// A delegation a write created or revoked, with every bump the write made (the receiving
+/// membership's first, in the order the [`DirectoryStore`] states; none when revoking an
+/// already revoked delegation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedDelegation {
+    /// The delegation: as created, or as it was found before being revoked.
+    pub delegation: Delegation,
+    /// The access versions the write raised.
+    pub bumps: Vec<AccessBump>,
+}
+
 /// Everything aggregation needs about one member, read in one consistent step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessInputs {
@@ -130,7 +161,7 @@ pub trait DirectoryStore: Send + Sync + 'static {
         id: MembershipId,
         patch: &MembershipPatch,
         at: DateTime<Utc>,
-    ) -> Result<(Membership, Vec<AccessBump>), StoreError>;
+    ) -> Result<ChangedMembership, StoreError>;
 
     /// Creates or replaces a role; bumps every holder.
     ///

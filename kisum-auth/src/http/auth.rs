@@ -12,26 +12,40 @@ use serde::{Deserialize, Serialize};
 use super::AuthState;
 use super::cookie::{clear_cookie, token_answer};
 use super::extract::{Caller, Client, Consistency, client_ip};
+#[cfg(feature = "openapi")]
+use super::openapi::{
+    ChangesLimited, Hashing, JsonBody, Malformed, RateLimited, SignedIn, Unavailable, constant,
+};
 use crate::identity::Email;
 use crate::identity::Password;
 use crate::ratelimit::{login_email_key, login_ip_key, register_ip_key};
 use crate::session::TokenPair;
 
-/// `TokenResponse` of API.md.
+/// The tokens of a session (`TokenResponse` of API.md).
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
-    /// The access token.
+    /// The access token (a JWT).
     pub access_token: String,
     /// Always `Bearer`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = bearer))]
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: i64,
-    /// The refresh token.
+    /// The refresh token (single use); absent in cookie mode, where only the `HttpOnly` cookie
+    /// carries it.
+    #[cfg_attr(feature = "openapi", schema(required = false))]
     pub refresh_token: String,
     /// Seconds until the refresh token expires.
     pub refresh_expires_in: i64,
     /// The session.
     pub session_id: SessionId,
+}
+
+/// The schema of `token_type`.
+#[cfg(feature = "openapi")]
+fn bearer() -> utoipa::openapi::Object {
+    constant("Bearer", "Always `Bearer`.")
 }
 
 impl From<TokenPair> for TokenResponse {
@@ -49,34 +63,64 @@ impl From<TokenPair> for TokenResponse {
 
 /// A user as shown to themselves.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = User))]
 pub struct UserView {
-    /// Id.
+    /// The user id.
     pub id: UserId,
-    /// Email.
+    /// The email.
     pub email: String,
-    /// Name.
+    /// The display name.
     pub name: Option<String>,
     /// Whether the email was verified.
     pub email_verified: bool,
 }
 
+/// A registration.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RegisterRequest))]
 pub(super) struct RegisterBody {
+    /// The email.
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
     email: String,
+    /// The password.
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
     password: String,
+    /// The display name.
     name: Option<String>,
+    /// Creates a company owned by the user.
     company_name: Option<String>,
 }
 
+/// `TokenResponse`, the user, and the company when one was created.
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(super) struct RegisterResponse {
     #[serde(flatten)]
     tokens: TokenResponse,
+    /// The user.
     user: UserView,
+    /// The company, when `company_name` was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     company: Option<crate::directory::Company>,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/v1/auth/register",
+    operation_id = "register",
+    tag = "auth",
+    summary = "Register a user",
+    description = "With `company_name` a company is created and the user is its `owner`. Signs the user in.",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Registered and signed in", body = RegisterResponse),
+        (status = 409, description = "`email_taken`: the email is already registered", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: wrong types, missing fields, an invalid email, a weak password or an unusable company name (per-field `errors`)", body = Problem, content_type = "application/problem+json"),
+        JsonBody, RateLimited, Hashing
+    )
+))]
 pub(super) async fn register(
     State(s): State<AuthState>,
     Client(client): Client,
@@ -121,12 +165,32 @@ pub(super) async fn register(
     ))
 }
 
+/// Credentials.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = LoginRequest))]
 pub(super) struct LoginBody {
+    /// The email.
     email: String,
+    /// The password.
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
     password: String,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    operation_id = "login",
+    tag = "auth",
+    summary = "Sign in with email and password",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 401, description = "`invalid_credentials`: wrong email or password (the same body, and a similar time, for both)", body = Problem, content_type = "application/problem+json"),
+        JsonBody, Malformed, RateLimited, Hashing
+    )
+))]
 pub(super) async fn login(
     State(s): State<AuthState>,
     Client(client): Client,
@@ -154,13 +218,33 @@ pub(super) fn tokens_ok(s: &AuthState, pair: TokenPair) -> Response {
     token_answer(s, StatusCode::OK, body, (&cookie.0, cookie.1))
 }
 
+/// A refresh token.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RefreshRequest))]
 pub(super) struct RefreshBody {
+    /// The refresh token; in cookie mode it may be left out (or the body left empty): the
+    /// refresh cookie carries it.
     refresh_token: Option<String>,
 }
 
 /// `POST /v1/auth/refresh`: the token from the body, or in cookie mode from the refresh
 /// cookie when the body names none (an empty body is then accepted too).
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    operation_id = "refresh",
+    tag = "auth",
+    summary = "Exchange a refresh token for new tokens",
+    description = "The refresh token is spent: the answer carries a new one. A spent token presented again revokes the whole session.",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "New tokens, with a new refresh token", body = TokenResponse),
+        (status = 401, description = "`invalid_refresh_token` (unknown or expired), or `refresh_token_reused` (a spent token: the session is revoked)", body = Problem, content_type = "application/problem+json"),
+        JsonBody, Malformed, Unavailable
+    )
+))]
 pub(super) async fn refresh(
     State(s): State<AuthState>,
     Client(client): Client,
@@ -187,6 +271,20 @@ pub(super) async fn refresh(
     Ok(tokens_ok(&s, s.auth.refresh(&token, client).await?))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    operation_id = "logout",
+    tag = "auth",
+    summary = "Sign out: revoke the caller's session",
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 204, description = "The session is revoked everywhere"),
+        SignedIn, Unavailable
+    )
+))]
 pub(super) async fn logout(
     State(s): State<AuthState>,
     caller: Caller,
@@ -198,6 +296,20 @@ pub(super) async fn logout(
     Ok(clear_cookie(&s, StatusCode::NO_CONTENT.into_response()))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/v1/auth/logout-all",
+    operation_id = "logout_all",
+    tag = "auth",
+    summary = "Revoke every session of the caller",
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 204, description = "Every session of the user is revoked"),
+        SignedIn, Unavailable
+    )
+))]
 pub(super) async fn logout_all(
     State(s): State<AuthState>,
     caller: Caller,
@@ -207,22 +319,48 @@ pub(super) async fn logout_all(
     Ok(clear_cookie(&s, StatusCode::NO_CONTENT.into_response()))
 }
 
+/// One of the caller's memberships.
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MembershipSummary))]
 pub(super) struct MembershipView {
+    /// The membership.
     membership_id: kisum_guard::MembershipId,
+    /// The company.
     company_id: kisum_guard::CompanyId,
+    /// The company's slug.
     company_slug: String,
+    /// The company's name.
     company_name: String,
+    /// The membership's status.
     status: crate::directory::MembershipStatus,
+    /// Role keys.
     roles: Vec<String>,
 }
 
+/// The caller.
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Me))]
 pub(super) struct MeView {
+    /// The user.
     user: UserView,
+    /// Every membership.
     memberships: Vec<MembershipView>,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/v1/auth/me",
+    operation_id = "me",
+    tag = "sessions",
+    summary = "The caller and their memberships",
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The user and their memberships", body = MeView),
+        SignedIn, Unavailable
+    )
+))]
 pub(super) async fn me(
     State(s): State<AuthState>,
     caller: Caller,
@@ -256,6 +394,28 @@ pub(super) async fn me(
     }))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/v1/auth/me/access",
+    operation_id = "me_access",
+    tag = "access",
+    summary = "The caller's access context in a company",
+    description = "The company is named by `X-Org`; the denials are those of the guard.",
+    params(
+        ("X-Org" = String, Header, description = "The company the request is about: its id or slug. Missing or empty → 400 `org_required`; unknown → 404 `org_unknown`."),
+        ("X-Kisum-Consistency" = Option<String>, Header, nullable = false, description = "The opaque token of an earlier write's answer: the answer is never computed from a cached view older than that write. Malformed → 400 `invalid_request`.")
+    ),
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The access context", body = AccessContext),
+        (status = 400, description = "`org_required` (no `X-Org`), or `invalid_request` (a malformed `X-Kisum-Consistency`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_a_member` (no membership in the company) or `membership_inactive` (the membership or the company is not active)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`org_unknown`: no company has that id or slug", body = Problem, content_type = "application/problem+json"),
+        SignedIn, Unavailable
+    )
+))]
 pub(super) async fn me_access(
     State(s): State<AuthState>,
     caller: Caller,
@@ -270,12 +430,34 @@ pub(super) async fn me_access(
     ))
 }
 
+/// A password change.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ChangePasswordRequest))]
 pub(super) struct ChangePasswordBody {
+    /// The current password.
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
     current_password: String,
+    /// The new password.
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
     new_password: String,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/v1/auth/password/change",
+    operation_id = "password_change",
+    tag = "recovery",
+    summary = "Change the caller's password",
+    request_body = ChangePasswordBody,
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 204, description = "The password is changed; the caller's other sessions are revoked"),
+        (status = 422, description = "`validation_failed`: wrong types, missing fields or a weak new password", body = Problem, content_type = "application/problem+json"),
+        SignedIn, JsonBody, ChangesLimited, Hashing
+    )
+))]
 pub(super) async fn change_password(
     State(s): State<AuthState>,
     caller: Caller,
@@ -301,6 +483,18 @@ pub(super) async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    operation_id = "jwks",
+    tag = "keys",
+    summary = "The public keys that verify access tokens",
+    responses(
+        (status = 200, description = "Every published key", body = crate::keys::Jwks, headers(("Cache-Control" = String, description = "`public, max-age=…`: how long the key set may be cached.")))
+    )
+))]
 pub(super) async fn jwks(State(s): State<AuthState>) -> Response {
     let mut response = Json(s.auth.tokens().keys().jwks()).into_response();
     let max_age = crate::keys::JWKS_MAX_AGE.as_secs();

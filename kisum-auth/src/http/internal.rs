@@ -139,15 +139,19 @@ pub(super) async fn session_state(
         (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: the service key lacks the `events` scope", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: an unknown `kind` or missing fields", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "`validation_failed`: an unknown `kind` or missing fields", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: the event could not be recorded; send it again", body = Problem, content_type = "application/problem+json")
     )
 ))]
 pub(super) async fn publish_event(
     State(s): State<AuthState>,
     ApiJson(event): ApiJson<InvalidationEvent>,
-) -> Response {
+) -> Result<Response, ProblemResponse> {
+    // Not a change of Auth's own stores: appended to Auth's stream here, so guards following
+    // it hear the event (an outage is a 503 and the sender retries, not a lost event).
+    s.feed.log().append(&event, s.auth.now(), None).await?;
     s.events.publish(&event).await;
-    (StatusCode::ACCEPTED, Json(ACCEPTED)).into_response()
+    Ok((StatusCode::ACCEPTED, Json(ACCEPTED)).into_response())
 }
 
 /// How many audit events `GET /internal/v1/audit` answers without a `limit`.

@@ -6,12 +6,13 @@
 //!
 //! One file per concept: [`state`] (what the routers need), [`extract`] (caller, client,
 //! consistency token), [`cookie`] (the cookie mode), then the routes — `auth` (identity),
-//! `sessions`, `recovery` (password reset, email codes), `internal` and [`companies`].
+//! `sessions`, `recovery` (password reset, email codes), `internal` and [`companies`] — each
+//! handler documented by its `#[utoipa::path]` (feature `openapi`; what they share is in
+//! `openapi`).
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use kisum_guard::http::{BODY_LIMIT, ProblemResponse};
 use kisum_guard::{DenialCode, Problem, ServiceScope};
 
@@ -21,6 +22,8 @@ pub mod cookie;
 pub mod error;
 pub mod extract;
 mod internal;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod recovery;
 mod sessions;
 pub mod state;
@@ -31,10 +34,22 @@ pub use extract::{Caller, Client, Consistency};
 pub use internal::DEFAULT_AUDIT_LIMIT;
 pub use state::{AuthState, RateLimits};
 
+#[cfg(feature = "openapi")]
+use auth::{
+    __path_change_password, __path_jwks, __path_login, __path_logout, __path_logout_all, __path_me,
+    __path_me_access, __path_refresh, __path_register,
+};
 use auth::{change_password, jwks, login, logout, logout_all, me, me_access, refresh, register};
 #[cfg(feature = "openapi")]
 use internal::{__path_audit_log, __path_publish_event, __path_resolve, __path_session_state};
 use internal::{audit_log, publish_event, resolve, session_state};
+#[cfg(feature = "openapi")]
+use kisum_core::http::events::__path_event_stream;
+use kisum_core::http::events::event_stream;
+#[cfg(feature = "openapi")]
+use recovery::{
+    __path_otp_request, __path_otp_verify, __path_password_forgot, __path_password_reset,
+};
 use recovery::{otp_request, otp_verify, password_forgot, password_reset};
 #[cfg(feature = "openapi")]
 use sessions::{__path_delete_session, __path_session, __path_sessions};
@@ -48,27 +63,13 @@ async fn method_not_allowed() -> Problem {
     Problem::method_not_allowed()
 }
 
-/// The public router: `/v1/auth/*` and `/.well-known/jwks.json`.
+/// The public router: `/v1/auth/*`, `/v1/companies/*` and `/.well-known/jwks.json`.
 pub fn public_router(state: AuthState) -> Router {
     #[cfg(feature = "openapi")]
     let (routes, _) = public_routes().0.split_for_parts();
     #[cfg(not(feature = "openapi"))]
     let (routes, _) = public_routes();
     let router = routes
-        .route("/v1/auth/register", post(register))
-        .route("/v1/auth/login", post(login))
-        .route("/v1/auth/refresh", post(refresh))
-        .route("/v1/auth/logout", post(logout))
-        .route("/v1/auth/logout-all", post(logout_all))
-        .route("/v1/auth/me", get(me))
-        .route("/v1/auth/me/access", get(me_access))
-        .route("/v1/auth/password/change", post(change_password))
-        .route("/v1/auth/password/forgot", post(password_forgot))
-        .route("/v1/auth/password/reset", post(password_reset))
-        .route("/v1/auth/email-otp/request", post(otp_request))
-        .route("/v1/auth/email-otp/verify", post(otp_verify))
-        .route("/.well-known/jwks.json", get(jwks))
-        .merge(companies::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -76,22 +77,52 @@ pub fn public_router(state: AuthState) -> Router {
     kisum_guard::http::with_request_ids(router)
 }
 
-/// The OpenAPI document of the [`public_router`] routes that are generated from their
-/// handlers' `#[utoipa::path]`s so far (the caller's sessions); the servers add the others.
+/// The OpenAPI document of [`public_router`]'s routes, generated from the handlers'
+/// `#[utoipa::path]`s (the servers add what every listener mounts, the security scheme
+/// `bearer_jwt` the routes name, the tags and the document's info).
 #[cfg(feature = "openapi")]
 #[must_use]
 pub fn public_openapi() -> utoipa::openapi::OpenApi {
-    public_routes().0.split_for_parts().1
+    use utoipa::{PartialSchema as _, ToSchema as _};
+    let mut doc = public_routes().0.split_for_parts().1;
+    // The problem answers of the shared sets (`openapi`) name `Problem` without utoipa
+    // collecting it.
+    let mut schemas = vec![(Problem::name().into_owned(), Problem::schema())];
+    Problem::schemas(&mut schemas);
+    let components = doc.components.get_or_insert_with(Default::default);
+    for (name, schema) in schemas {
+        components.schemas.entry(name).or_insert(schema);
+    }
+    doc
 }
 
 /// The public routes documented by their handlers (see [`kisum_guard::documented_routes`])
-/// and the `(method, path)`s written.
-fn public_routes() -> (Routes, [(&'static str, &'static str); 3]) {
-    kisum_guard::documented_routes! { AuthState;
+/// and the `(method, path)`s written: the caller's identity, sessions and recovery, the
+/// signing keys, and the company administration routes of [`companies`].
+fn public_routes() -> (Routes, Vec<(&'static str, &'static str)>) {
+    let (routes, written) = kisum_guard::documented_routes! { AuthState;
+        "/v1/auth/register" => post register;
+        "/v1/auth/login" => post login;
+        "/v1/auth/refresh" => post refresh;
+        "/v1/auth/logout" => post logout;
+        "/v1/auth/logout-all" => post logout_all;
         "/v1/auth/session" => get session;
         "/v1/auth/sessions" => get sessions;
         "/v1/auth/sessions/{session_id}" => delete delete_session;
-    }
+        "/v1/auth/me" => get me;
+        "/v1/auth/me/access" => get me_access;
+        "/v1/auth/password/change" => post change_password;
+        "/v1/auth/password/forgot" => post password_forgot;
+        "/v1/auth/password/reset" => post password_reset;
+        "/v1/auth/email-otp/request" => post otp_request;
+        "/v1/auth/email-otp/verify" => post otp_verify;
+        "/.well-known/jwks.json" => get jwks;
+    };
+    let (companies, more) = companies::documented();
+    (
+        routes.merge(companies),
+        written.into_iter().chain(more).collect(),
+    )
 }
 
 /// The internal router (`/internal/v1/*`), behind service keys.
@@ -119,11 +150,12 @@ type Routes = Router<AuthState>;
 
 /// The internal routes (see [`kisum_guard::documented_routes`]) and the `(method, path)`s
 /// written.
-fn internal_routes() -> (Routes, [(&'static str, &'static str); 4]) {
+fn internal_routes() -> (Routes, [(&'static str, &'static str); 5]) {
     kisum_guard::documented_routes! { AuthState;
         "/internal/v1/access/resolve" => post resolve (scoped ServiceScope::Resolve);
         "/internal/v1/sessions/{session_id}" => get session_state (scoped ServiceScope::Resolve);
         "/internal/v1/events" => post publish_event (scoped ServiceScope::Events);
+        "/internal/v1/events" => get event_stream (scoped ServiceScope::Resolve);
         "/internal/v1/audit" => get audit_log (scoped ServiceScope::Audit);
     }
 }
@@ -158,6 +190,41 @@ mod tests {
             })
             .collect();
         assert_eq!(documented, mounted);
+    }
+
+    /// Every `$ref` in `v`.
+    fn refs(v: &serde_json::Value, out: &mut BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    match x.as_str() {
+                        Some(r) if k == "$ref" => {
+                            out.insert(r.to_owned());
+                        }
+                        _ => refs(x, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_public_document_defines_every_schema_it_names() {
+        // The shared problem sets name `Problem` without utoipa collecting it: an embedder
+        // serving `public_openapi()` alone still gets a document whose references resolve.
+        let doc = serde_json::to_value(public_openapi()).unwrap();
+        let mut found = BTreeSet::new();
+        refs(&doc, &mut found);
+        assert!(found.contains("#/components/schemas/Problem"));
+        for r in found {
+            let name = r.strip_prefix("#/components/schemas/").unwrap();
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "`{name}` is not defined"
+            );
+        }
     }
 
     #[test]

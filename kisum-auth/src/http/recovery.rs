@@ -9,27 +9,61 @@ use kisum_guard::http::{ApiJson, ProblemResponse, bearer};
 use serde::{Deserialize, Serialize};
 
 use super::AuthState;
+#[cfg(feature = "openapi")]
+use super::TokenResponse;
 use super::auth::tokens_ok;
 use super::extract::Client;
+#[cfg(feature = "openapi")]
+use super::openapi::{
+    CodeLocked, EmailFlows, JsonBody, Malformed, RateLimited, Unavailable, constant,
+};
 use crate::identity::Email;
 use crate::identity::Password;
 use crate::otp::OtpPurpose;
 use crate::ratelimit::{otp_email_key, password_forgot_email_key};
+#[cfg(feature = "openapi")]
+use kisum_guard::Problem;
 
 /// The one body every "we sent it if the account exists" route answers.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(super) struct Accepted {
+    /// Always `accepted`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = accepted))]
     status: &'static str,
+}
+
+/// The schema of `Accepted`'s `status`.
+#[cfg(feature = "openapi")]
+fn accepted() -> utoipa::openapi::Object {
+    constant("accepted", "Always `accepted`.")
 }
 
 pub(super) const ACCEPTED: Accepted = Accepted { status: "accepted" };
 
+/// An email.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = EmailRequest))]
 pub(super) struct EmailBody {
+    /// The email.
     email: String,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/v1/auth/password/forgot",
+    operation_id = "password_forgot",
+    tag = "recovery",
+    summary = "Ask for a password reset email",
+    description = "The same answer whether or not the email exists.",
+    request_body = EmailBody,
+    responses(
+        (status = 202, description = "Accepted", body = Accepted),
+        JsonBody, Malformed, RateLimited, EmailFlows, Unavailable
+    )
+))]
 pub(super) async fn password_forgot(
     State(s): State<AuthState>,
     ApiJson(b): ApiJson<EmailBody>,
@@ -43,12 +77,34 @@ pub(super) async fn password_forgot(
     Ok((StatusCode::ACCEPTED, Json(ACCEPTED)).into_response())
 }
 
+/// A password reset.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ResetPasswordRequest))]
 pub(super) struct ResetBody {
+    /// The reset token of the email.
     token: String,
+    /// The new password.
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
     password: String,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/v1/auth/password/reset",
+    operation_id = "password_reset",
+    tag = "recovery",
+    summary = "Set a new password with a reset token",
+    request_body = ResetBody,
+    responses(
+        (status = 204, description = "The password is changed; every session of the user is revoked"),
+        (status = 400, description = "`invalid_request`: malformed JSON or not a JSON content type; `invalid_token`: an invalid or expired reset token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: wrong types, missing fields or a weak password", body = Problem, content_type = "application/problem+json"),
+        EmailFlows, Unavailable
+    )
+))]
 pub(super) async fn password_reset(
     State(s): State<AuthState>,
     Client(client): Client,
@@ -60,12 +116,31 @@ pub(super) async fn password_reset(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A one-time code request.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = OtpRequest))]
 pub(super) struct OtpRequestBody {
+    /// The email.
     email: String,
+    /// What the code is for.
     purpose: OtpPurpose,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/v1/auth/email-otp/request",
+    operation_id = "otp_request",
+    tag = "recovery",
+    summary = "Ask for an email one-time code",
+    description = "The same answer whether or not the email exists.",
+    request_body = OtpRequestBody,
+    responses(
+        (status = 202, description = "Accepted", body = Accepted),
+        JsonBody, Malformed, RateLimited, EmailFlows, Unavailable
+    )
+))]
 pub(super) async fn otp_request(
     State(s): State<AuthState>,
     ApiJson(b): ApiJson<OtpRequestBody>,
@@ -79,13 +154,34 @@ pub(super) async fn otp_request(
     Ok((StatusCode::ACCEPTED, Json(ACCEPTED)).into_response())
 }
 
+/// A one-time code.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = OtpVerifyRequest))]
 pub(super) struct OtpVerifyBody {
+    /// The email.
     email: String,
+    /// The code of the email.
     code: String,
+    /// What the code is for.
     purpose: OtpPurpose,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/v1/auth/email-otp/verify",
+    operation_id = "otp_verify",
+    tag = "recovery",
+    summary = "Verify an email one-time code",
+    request_body = OtpVerifyBody,
+    responses(
+        (status = 200, description = "Purpose `login`: signed in", body = TokenResponse),
+        (status = 204, description = "Purpose `verify_email`: the email is verified"),
+        (status = 401, description = "`invalid_code`: wrong or expired code", body = Problem, content_type = "application/problem+json"),
+        JsonBody, Malformed, CodeLocked, EmailFlows, Unavailable
+    )
+))]
 pub(super) async fn otp_verify(
     State(s): State<AuthState>,
     Client(client): Client,

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::AuthState;
 use super::extract::{Caller, Client};
+#[cfg(feature = "openapi")]
+use super::openapi::{SignedIn, Unavailable};
 
 /// The current session.
 #[derive(Serialize, Deserialize)]
@@ -36,8 +38,7 @@ pub(super) struct SessionView {
     security(("bearer_jwt" = [])),
     responses(
         (status = 200, description = "The session", body = SessionView),
-        (status = 401, description = "`unauthenticated` (no valid access token) or `session_revoked` (its session is revoked, expired or unknown)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+        SignedIn, Unavailable
     )
 ))]
 pub(super) async fn session(caller: Caller) -> Json<SessionView> {
@@ -81,8 +82,7 @@ pub(super) struct SessionListItem {
     security(("bearer_jwt" = [])),
     responses(
         (status = 200, description = "The sessions, `current` marking the caller's", body = Vec<SessionListItem>),
-        (status = 401, description = "`unauthenticated` (no valid access token) or `session_revoked` (its session is revoked, expired or unknown)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+        SignedIn, Unavailable
     )
 ))]
 pub(super) async fn sessions(
@@ -117,8 +117,7 @@ pub(super) async fn sessions(
     responses(
         (status = 204, description = "The session is revoked"),
         (status = 404, description = "`not_found`: no such session among the caller's own", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated` (no valid access token) or `session_revoked` (its session is revoked, expired or unknown)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+        SignedIn, Unavailable
     )
 ))]
 pub(super) async fn delete_session(

@@ -32,6 +32,9 @@ pub struct AuthState {
     /// Where `POST /internal/v1/events` republishes the events it receives (the same
     /// publisher the services use; `NoEvents` without Redis).
     pub events: Arc<dyn EventPublisher>,
+    /// Auth's event stream, served by `GET /internal/v1/events` (the builder makes it from
+    /// the store's log; `Arc::new(EventFeed::new(store.event_log()))` by hand).
+    pub feed: Arc<kisum_core::outbox::EventFeed>,
     /// Accepted service keys of the internal router (none: every internal request is refused).
     pub service_keys: ServiceKeys,
     /// Rate limits of sign-in and registration.
@@ -41,6 +44,12 @@ pub struct AuthState {
     /// names no token, and sign-out clears it. `None` (the default): tokens travel in bodies
     /// only.
     pub refresh_cookie: Option<RefreshCookie>,
+}
+
+impl axum::extract::FromRef<AuthState> for Arc<kisum_core::outbox::EventFeed> {
+    fn from_ref(state: &AuthState) -> Self {
+        Arc::clone(&state.feed)
+    }
 }
 
 /// The rate limiter and the limits the public routes apply.

@@ -132,7 +132,7 @@ impl AuthService {
                 .create_company(name, Some(slug.clone()), owner)
                 .await
             {
-                Ok((company, _)) => return Ok(company),
+                Ok(created) => return Ok(created.company),
                 Err(DirectoryError::SlugTaken(_)) if attempt < 4 => {
                     let mut n = [0u8; 2];
                     aws_lc_rs::rand::fill(&mut n)

@@ -20,6 +20,7 @@ pub use recovery::{OtpConfig, OtpError, Recovery};
 
 /// What an email code is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OtpPurpose {
     /// Sign in without a password.

@@ -6,10 +6,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kisum_core::db::StoreError;
+use kisum_core::outbox::MemoryEventLog;
 use kisum_guard::{
-    CompanyId, CompanySlug, DelegationId, MembershipId, OWNER_ROLE, RoleKey, SessionId, UserId,
+    CompanyId, CompanySlug, DelegationId, InvalidationEvent, MembershipId, OWNER_ROLE, RoleKey,
+    SessionId, UserId,
 };
 
+use crate::directory::ChangedMembership;
 use crate::directory::{
     AccessBump, AccessInputs, Company, Delegation, DelegationGrant, DirectoryStore, LAST_OWNER,
     Membership, MembershipPatch, Role,
@@ -40,6 +43,8 @@ struct State {
     audit_ids: std::collections::HashSet<AuditEventId>,
     otps: HashMap<(Email, OtpPurpose), OtpState>,
     resets: HashMap<[u8; 32], (UserId, DateTime<Utc>, bool)>,
+    /// The event log, appended under the same lock as the change (decision 0015).
+    log: Arc<MemoryEventLog>,
 }
 
 impl State {
@@ -90,6 +95,13 @@ impl State {
                 let m = self.memberships.get_mut(&id)?;
                 m.access_version += 1;
                 m.updated_at = at;
+                self.log.record(
+                    InvalidationEvent::Membership {
+                        company_id: m.company_id,
+                        membership_id: id,
+                    },
+                    at,
+                );
                 Some(AccessBump {
                     membership_id: id,
                     access_version: m.access_version,
@@ -259,6 +271,8 @@ impl SessionStore for MemoryAuthStore {
         }
         session.revoked_at = Some(at);
         session.revoked_reason = Some(reason);
+        s.log
+            .record(InvalidationEvent::SessionRevoked { session_id: id }, at);
         Ok(true)
     }
 
@@ -284,6 +298,8 @@ impl SessionStore for MemoryAuthStore {
                 session.revoked_at = Some(at);
                 session.revoked_reason = Some(reason);
                 revoked.push(id);
+                s.log
+                    .record(InvalidationEvent::SessionRevoked { session_id: id }, at);
             }
         }
         Ok(revoked)
@@ -398,7 +414,7 @@ impl DirectoryStore for MemoryAuthStore {
         id: MembershipId,
         patch: &MembershipPatch,
         at: DateTime<Utc>,
-    ) -> Result<(Membership, Vec<AccessBump>), StoreError> {
+    ) -> Result<ChangedMembership, StoreError> {
         let mut s = self.lock();
         let m = s
             .memberships
@@ -432,7 +448,10 @@ impl DirectoryStore for MemoryAuthStore {
             .get(&id)
             .cloned()
             .ok_or_else(|| StoreError::not_found(format!("membership {id}")))?;
-        Ok((m, bumps))
+        Ok(ChangedMembership {
+            membership: m,
+            bumps,
+        })
     }
 
     async fn put_role(
@@ -797,5 +816,11 @@ impl AuditStore for MemoryAuthStore {
             s.audit_ids.remove(id);
         }
         Ok(u64::try_from(pruned.len()).unwrap_or(u64::MAX))
+    }
+}
+
+impl kisum_core::outbox::EventLogged for MemoryAuthStore {
+    fn event_log(&self) -> Arc<dyn kisum_core::outbox::EventLog> {
+        self.lock().log.clone()
     }
 }

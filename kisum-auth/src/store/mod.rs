@@ -26,6 +26,7 @@ pub trait AuthStore:
     + DirectoryStore
     + crate::audit::AuditStore
     + crate::otp::OneTimeStore
+    + kisum_core::outbox::EventLogged
 {
 }
 
@@ -35,7 +36,8 @@ impl<
         + RefreshTokenStore
         + DirectoryStore
         + crate::audit::AuditStore
-        + crate::otp::OneTimeStore,
+        + crate::otp::OneTimeStore
+        + kisum_core::outbox::EventLogged,
 > AuthStore for T
 {
 }

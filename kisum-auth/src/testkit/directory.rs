@@ -7,7 +7,7 @@ use kisum_core::db::StoreErrorKind;
 use super::*;
 use kisum_guard::MembershipId;
 
-use crate::directory::MembershipPatch;
+use crate::directory::{ChangedMembership, MembershipPatch};
 
 /// Stamps out the [`DirectoryStore`] conformance suite; with `ignore = "reason"` the
 /// tests are `#[ignore]`d with that reason.
@@ -22,6 +22,7 @@ macro_rules! directory_store_conformance {
     (@list $make:path; $attrs:tt) => {
         $crate::__kisum_auth_conformance_tests!($make; $attrs;
             company_round_trips_by_id_and_slug,
+            access_bumps_append_membership_events,
             taken_slug_conflicts_and_creates_nothing,
             company_owner_membership_is_created_with_it,
             one_membership_per_user_and_company,
@@ -269,7 +270,10 @@ pub async fn membership_patch_applies_and_bumps<S: DirectoryStore>(store: Arc<S>
         module_grants: None,
         status: Some(MembershipStatus::Suspended),
     };
-    let (updated, bumps) = store.update_membership(m.id, &patch, t(50)).await.unwrap();
+    let ChangedMembership {
+        membership: updated,
+        bumps,
+    } = store.update_membership(m.id, &patch, t(50)).await.unwrap();
     assert_eq!(updated.roles, keys(&["editor", "viewer"]));
     assert_eq!(
         updated.module_grants,
@@ -466,10 +470,11 @@ pub async fn delegator_changes_bump_delegatees<S: DirectoryStore>(store: Arc<S>)
         module_grants: Some(keys(&["finance"])),
         ..MembershipPatch::default()
     };
-    let (_, bumps) = store
+    let bumps = store
         .update_membership(boss.id, &patch, t(40))
         .await
-        .unwrap();
+        .unwrap()
+        .bumps;
     assert_eq!(bumps.len(), 2);
     assert_eq!(bumps[0].membership_id, boss.id, "its own bump first");
     assert_eq!(version(&*store, &deputy).await, after_create + 1);
@@ -611,7 +616,7 @@ pub async fn concurrent_membership_edits_each_bump_once<S: DirectoryStore>(store
                 .update_membership(m.id, &patch, t(i))
                 .await
                 .unwrap()
-                .0
+                .membership
                 .access_version
         });
     }
@@ -668,7 +673,7 @@ pub async fn bumps_come_back_in_the_stated_order<S: DirectoryStore>(store: Arc<S
         expected,
         "put_role: holders by id, then delegatees by id, each once"
     );
-    let (_, bumps) = store
+    let bumps = store
         .update_membership(
             hc.id,
             &MembershipPatch {
@@ -678,7 +683,8 @@ pub async fn bumps_come_back_in_the_stated_order<S: DirectoryStore>(store: Arc<S
             t(51),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .bumps;
     assert_eq!(
         order(bumps),
         [hc.id, ha.id, dx.id],
@@ -693,5 +699,46 @@ pub async fn bumps_come_back_in_the_stated_order<S: DirectoryStore>(store: Arc<S
         ),
         expected,
         "delete_role: holders by id, then delegatees by id"
+    );
+}
+
+/// Every access-version bump appends a `membership` event to the store's event log, in the
+/// order of the returned bumps, numbered without holes (decision 0015).
+pub async fn access_bumps_append_membership_events<
+    S: DirectoryStore + kisum_core::outbox::EventLogged,
+>(
+    store: Arc<S>,
+) {
+    let log = store.event_log();
+    let c = company();
+    store.create_company(&c, None).await.unwrap();
+    let m = membership(&c, &["viewer"], &[], 0);
+    store.create_membership(&m).await.unwrap();
+    let start = log.read(0, 0).await.unwrap().head;
+    let patch = MembershipPatch {
+        roles: Some(keys(&["editor"])),
+        module_grants: None,
+        status: None,
+    };
+    store.update_membership(m.id, &patch, t(50)).await.unwrap();
+    store.update_membership(m.id, &patch, t(60)).await.unwrap();
+    let events = log.read(start, 100).await.unwrap().events;
+    kisum_core::testkit::events::assert_contiguous(start, &events);
+    let expected = kisum_guard::InvalidationEvent::Membership {
+        company_id: c.id,
+        membership_id: m.id,
+    };
+    assert_eq!(
+        events.into_iter().map(|e| e.event).collect::<Vec<_>>(),
+        [expected.clone(), expected]
+    );
+    assert_eq!(
+        store
+            .get_membership(m.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .access_version,
+        m.access_version + 2
     );
 }

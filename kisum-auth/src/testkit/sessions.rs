@@ -29,6 +29,7 @@ macro_rules! session_store_conformance {
             revocation_keeps_the_first_reason,
             revoke_user_sessions_spares_the_exception,
             pruning_deletes_only_sessions_ended_before_the_cutoff,
+            session_revocations_append_events,
         );
     };
 }
@@ -202,4 +203,44 @@ pub async fn revoke_user_sessions_spares_the_exception<S: SessionStore>(store: A
         .await
         .unwrap();
     assert_eq!(all, [b.id]);
+}
+
+/// Every revocation appends `session_revoked` to the store's event log, once, numbered without
+/// holes (decision 0015); repeating a revocation appends nothing.
+pub async fn session_revocations_append_events<
+    S: SessionStore + kisum_core::outbox::EventLogged,
+>(
+    store: Arc<S>,
+) {
+    let log = store.event_log();
+    let start = log.read(0, 0).await.unwrap().head;
+    let user_id = UserId::new();
+    let (a, b, c) = (
+        session(user_id, 0),
+        session(user_id, 1),
+        session(user_id, 2),
+    );
+    for s in [&a, &b, &c] {
+        store.create_session(s).await.unwrap();
+    }
+    store
+        .revoke_session(a.id, RevokeReason::Logout, t(5))
+        .await
+        .unwrap();
+    store
+        .revoke_session(a.id, RevokeReason::Logout, t(6))
+        .await
+        .unwrap();
+    store
+        .revoke_user_sessions(user_id, RevokeReason::PasswordChanged, t(10), Some(c.id))
+        .await
+        .unwrap();
+    let events = log.read(start, 100).await.unwrap().events;
+    kisum_core::testkit::events::assert_contiguous(start, &events);
+    let revoked: Vec<_> = events.into_iter().map(|e| e.event).collect();
+    assert_eq!(
+        revoked,
+        [a.id, b.id]
+            .map(|session_id| kisum_guard::InvalidationEvent::SessionRevoked { session_id })
+    );
 }

@@ -29,8 +29,8 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use kisum_auth::{
-    AuthStore, Authority, Company, DirectoryError, DirectoryService, Membership, MembershipPatch,
-    MembershipStatus, MemoryAuthStore, NewDelegation, Role, aggregate,
+    AuthStore, Authority, Company, CreatedCompany, DirectoryError, DirectoryService, Membership,
+    MembershipPatch, MembershipStatus, MemoryAuthStore, NewDelegation, Role, aggregate,
 };
 use kisum_core::{
     AddOn, CompanyAddOn, CoreStore, EntitlementService, Entitlements, MemoryCoreStore, Module,
@@ -625,7 +625,7 @@ impl Case<'_> {
                     starts_at: None,
                     expires_at: t0() + TimeDelta::hours(1),
                 };
-                let (d, _) = admin.create_delegation(new).await?;
+                let d = admin.create_delegation(new).await?.delegation;
                 self.delegations.push(d.id);
             }
             Call::Revoke { delegation, .. } => {
@@ -657,7 +657,7 @@ struct Stats {
 async fn run_case(env: &Env, s: &Scenario, stats: &RefCell<Stats>) -> Result<(), TestCaseError> {
     let directory = &env.directory;
     let name = format!("prop {}", uuid::Uuid::now_v7().simple());
-    let (company, owner) = directory
+    let CreatedCompany { company, owner } = directory
         .create_company(&name, None, UserId::new())
         .await
         .unwrap();

@@ -15,7 +15,9 @@ use kisum_auth::otp::OtpPurpose;
 use kisum_auth::otp::{OtpConfig, Recovery};
 use kisum_auth::service::{AuthService, ClientInfo};
 use kisum_auth::session::RefreshError;
-use kisum_auth::{AuthStore, DirectoryService, Email, MemoryAuthStore};
+use kisum_auth::{
+    AuthStore, ChangedMembership, CreatedCompany, DirectoryService, Email, MemoryAuthStore,
+};
 use kisum_core::db::{StoreError, StoreErrorKind};
 use kisum_guard::{CompanyId, ManualClock, PermissionPattern, RoleKey, UserId};
 
@@ -369,7 +371,10 @@ async fn a_failed_audit_write_fails_no_change() {
     let directory = DirectoryService::new(store, clock)
         .with_audit(Arc::new(DownAudit))
         .acting_as(ClientInfo::default().audit_context(Some(UserId::new())));
-    let (acme, owner) = directory
+    let CreatedCompany {
+        company: acme,
+        owner,
+    } = directory
         .create_company("Acme", None, UserId::new())
         .await
         .unwrap();
@@ -387,7 +392,10 @@ async fn a_failed_audit_write_fails_no_change() {
         roles: Some([RoleKey::owner(), key].into()),
         ..Default::default()
     };
-    let (m, bumps) = directory
+    let ChangedMembership {
+        membership: m,
+        bumps,
+    } = directory
         .update_member(acme.id, owner.id, &patch)
         .await
         .unwrap();

@@ -130,6 +130,9 @@ async fn every_route_answers_503_when_the_database_is_down() {
         directory: store.clone(),
         admin: DirectoryService::new(store.clone(), clock.clone()),
         audit: store.clone(),
+        feed: std::sync::Arc::new(kisum_core::outbox::EventFeed::new(
+            kisum_core::outbox::EventLogged::event_log(&*store),
+        )),
         events: Arc::new(kisum_auth::events::NoEvents),
         service_keys: kisum_guard::ServiceKeys::default(),
         limits: RateLimits::new(Arc::new(LocalRateLimiter::new(clock.clone()))),

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_auth::events::{EventPublisher, InvalidationEvent};
 use kisum_auth::identity::{Argon2Params, PasswordHasher, PasswordPolicy};
-use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
+use kisum_auth::keys::{GeneratedKey, KeyRing, SigningAlgorithm, SigningKey, generate};
 use kisum_auth::service::AuthService;
 use kisum_auth::session::SessionConfig;
 use kisum_auth::tokens::{TokenConfig, TokenService};
 use kisum_auth::{
-    AccessService, AuthStore, Company, DirectoryService, Membership, MembershipStatus,
-    MemoryAuthStore, Session,
+    AccessService, AuthStore, Company, CreatedCompany, DirectoryService, Membership,
+    MembershipStatus, MemoryAuthStore, Session,
 };
 use kisum_core::{
     AddOn, CompanyAddOn, CoreStore, EntitlementService, MemoryCoreStore, Module, ModuleKind,
@@ -32,7 +32,7 @@ pub(crate) fn auth_service_with(
     clock: Arc<dyn Clock>,
     sessions: SessionConfig,
 ) -> AuthService {
-    let (kid, pem) = generate(SigningAlgorithm::Es256, t0().date_naive()).unwrap();
+    let GeneratedKey { kid, pem } = generate(SigningAlgorithm::Es256, t0().date_naive()).unwrap();
     let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
     AuthService::new(
         store,
@@ -136,7 +136,10 @@ impl World {
         let directory = DirectoryService::new(store.clone(), clock.clone())
             .with_audit(store.clone())
             .with_events(events.clone());
-        let (acme, owner) = directory
+        let CreatedCompany {
+            company: acme,
+            owner,
+        } = directory
             .create_company("Acme", None, UserId::new())
             .await
             .unwrap();

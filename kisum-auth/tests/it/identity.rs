@@ -12,7 +12,7 @@ use kisum_auth::identity::RegisterError;
 use kisum_auth::identity::{
     Argon2Params, Password, PasswordHasher, PasswordPolicy, PolicyViolation,
 };
-use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
+use kisum_auth::keys::{GeneratedKey, KeyRing, SigningAlgorithm, SigningKey, generate};
 use kisum_auth::service::{AuthService, ClientInfo};
 use kisum_auth::session::RefreshError;
 use kisum_auth::session::SessionConfig;
@@ -32,7 +32,7 @@ struct Env {
 }
 
 fn key() -> SigningKey {
-    let (kid, pem) = generate(SigningAlgorithm::Es256, t0().date_naive()).unwrap();
+    let GeneratedKey { kid, pem } = generate(SigningAlgorithm::Es256, t0().date_naive()).unwrap();
     SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap()
 }
 

@@ -50,6 +50,9 @@ async fn app() -> App {
         directory: store.clone(),
         admin: world.directory.clone(),
         audit: store.clone(),
+        feed: std::sync::Arc::new(kisum_core::outbox::EventFeed::new(
+            kisum_core::outbox::EventLogged::event_log(&*store),
+        )),
         events: world.events.clone(),
         service_keys: kisum_guard::ServiceKeys::default(),
         limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
@@ -312,12 +315,13 @@ async fn an_email_code_accepts_every_pending_invitation_and_a_second_invite_stay
     let first = app.invite("acme", "sam@example.test").await;
     // A second company of the same owner invites the same person: still no account taken up,
     // so that membership is pending too.
-    let (beta, _) = app
+    let beta = app
         .world
         .directory
         .create_company("Beta", None, app.world.owner.user_id)
         .await
-        .unwrap();
+        .unwrap()
+        .company;
     app.world
         .core
         .set_company_addon(kisum_core::CompanyAddOn {

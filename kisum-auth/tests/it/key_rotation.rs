@@ -44,7 +44,7 @@ impl Drop for Rig {
 fn new_key(dir: &Path, clock: &ManualClock) -> String {
     generate_into(dir, SigningAlgorithm::Es256, clock.now().date_naive())
         .unwrap()
-        .0
+        .kid
 }
 
 impl Rig {
@@ -78,10 +78,11 @@ impl Rig {
         .clock(clock.clone())
         .build()
         .unwrap();
+        // As `kisum auth`: through Auth's own events (its feed, and the recorder beside it).
         let rotation = KeyRotation::new(
             directory,
             built.tokens.clone(),
-            events.clone(),
+            built.state.events.clone(),
             clock.clone(),
         );
         Self {

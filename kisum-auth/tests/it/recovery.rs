@@ -43,6 +43,9 @@ async fn app() -> App {
         directory: store.clone(),
         admin: world.directory.clone(),
         audit: store.clone(),
+        feed: std::sync::Arc::new(kisum_core::outbox::EventFeed::new(
+            kisum_core::outbox::EventLogged::event_log(&*store),
+        )),
         events: world.events.clone(),
         service_keys: kisum_guard::ServiceKeys::default(),
         limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),

@@ -210,7 +210,7 @@ async fn every_change_shows_up_with_a_new_version() {
         .resolve(w.member.user_id, s.id, Some("acme"))
         .await
         .unwrap();
-    let (_, bumps) = w
+    let bumps = w
         .directory
         .put_role(
             w.acme.id,
@@ -219,7 +219,8 @@ async fn every_change_shows_up_with_a_new_version() {
             [PermissionPattern::new("finance.*").unwrap()].into(),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .bumps;
     assert_eq!(bumps.len(), 1);
     let after_role = w
         .access
@@ -445,11 +446,12 @@ async fn delegation_rules_are_enforced_on_creation() {
         .await
         .unwrap_err();
     assert!(matches!(err, DirectoryError::InvalidWindow));
-    let (other, _) = w
+    let other = w
         .directory
         .create_company("Globex", None, UserId::new())
         .await
-        .unwrap();
+        .unwrap()
+        .company;
     let err = w
         .directory
         .create_delegation(other.id, base.clone())
@@ -459,11 +461,12 @@ async fn delegation_rules_are_enforced_on_creation() {
         matches!(err, DirectoryError::MembershipNotFound(_)),
         "members of another company"
     );
-    let (d, _) = w
+    let d = w
         .directory
         .create_delegation(w.acme.id, base)
         .await
-        .unwrap();
+        .unwrap()
+        .delegation;
     assert!(matches!(
         w.directory
             .revoke_delegation(other.id, d.id)
@@ -554,11 +557,12 @@ async fn roles_and_members_follow_the_rules() {
         .await
         .unwrap();
     assert_eq!(bumps.len(), 1);
-    let (other, _) = w
+    let other = w
         .directory
         .create_company("Globex", None, UserId::new())
         .await
-        .unwrap();
+        .unwrap()
+        .company;
     assert!(matches!(
         w.directory
             .remove_member(other.id, w.owner.id)

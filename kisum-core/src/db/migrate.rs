@@ -12,7 +12,7 @@ use super::sql::store_error;
 use super::{StoreError, StoreErrorKind};
 
 /// A migration compiled into the binary.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EmbeddedMigration {
     /// The version (the file's numeric prefix).
     pub version: i64,
@@ -40,8 +40,8 @@ pub struct MigrationSet {
 pub struct MigrationReport {
     /// The component.
     pub component: &'static str,
-    /// The migrations applied by this run (version, description).
-    pub applied: Vec<(i64, &'static str)>,
+    /// The migrations applied by this run, in version order.
+    pub applied: Vec<EmbeddedMigration>,
     /// How many were already applied.
     pub already_applied: usize,
 }
@@ -172,7 +172,7 @@ impl MigrationSet {
                 .migrations
                 .iter()
                 .filter(|m| !applied.contains(&m.version))
-                .map(|m| (m.version, m.description))
+                .copied()
                 .collect(),
             already_applied: applied.len(),
         })

@@ -49,9 +49,15 @@ use serde::Deserialize;
 use crate::admin::{Actor, CoreAdmin};
 use crate::catalog::{AddOn, Module, ModuleKind, Package};
 use crate::entitlements::Entitlements;
+use crate::outbox::EventFeed;
 use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
+#[cfg(feature = "openapi")]
+use events::__path_event_stream;
+use events::event_stream;
+use std::sync::Arc;
 
 pub mod error;
+pub mod events;
 
 use kisum_guard::Problem;
 use kisum_guard::http::ProblemResponse;
@@ -66,16 +72,34 @@ pub struct CoreState {
     pub admin: CoreAdmin,
     /// The accepted service keys.
     pub service_keys: ServiceKeys,
+    /// Core's event stream, served by `GET /internal/v1/events`.
+    pub feed: Arc<EventFeed>,
 }
 
 impl CoreState {
-    /// The state of a router writing through `admin` and accepting `service_keys`.
+    /// The state of a router writing through `admin` and accepting `service_keys`, serving
+    /// the event stream of `admin`'s store (see [`with_feed`](Self::with_feed)).
     #[must_use]
     pub fn new(admin: CoreAdmin, service_keys: ServiceKeys) -> Self {
+        let feed = Arc::new(EventFeed::new(admin.event_log()));
         Self {
             admin,
             service_keys,
+            feed,
         }
+    }
+
+    /// Serves `feed` (the one the publisher nudges, so long polls wake at once).
+    #[must_use]
+    pub fn with_feed(mut self, feed: Arc<EventFeed>) -> Self {
+        self.feed = feed;
+        self
+    }
+}
+
+impl axum::extract::FromRef<CoreState> for Arc<EventFeed> {
+    fn from_ref(state: &CoreState) -> Self {
+        Arc::clone(&state.feed)
     }
 }
 
@@ -560,7 +584,7 @@ type Routes = utoipa_axum::router::OpenApiRouter<CoreState>;
 type Routes = Router<CoreState>;
 
 /// Core's routes (see [`kisum_guard::documented_routes`]) and the `(method, path)`s written.
-fn routes() -> (Routes, [(&'static str, &'static str); 10]) {
+fn routes() -> (Routes, [(&'static str, &'static str); 11]) {
     kisum_guard::documented_routes! { CoreState;
         "/internal/v1/modules" => get list_modules;
         "/internal/v1/modules/{key}" => put put_module;
@@ -571,6 +595,7 @@ fn routes() -> (Routes, [(&'static str, &'static str); 10]) {
         "/internal/v1/companies/{company_id}/entitlements" => get entitlements;
         "/internal/v1/companies/{company_id}/subscription" => put put_subscription;
         "/internal/v1/companies/{company_id}/addons/{key}" => put put_company_addon, delete delete_company_addon;
+        "/internal/v1/events" => get event_stream;
     }
 }
 

@@ -5,19 +5,22 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kisum_guard::{AddOnKey, CompanyId};
+use kisum_guard::{AddOnKey, CompanyId, InvalidationEvent};
 
 use super::{CatalogStore, SubscriptionStore, VersionBump};
 use crate::audit::{CoreAudit, CoreAuditRecord, MAX_LIST_LIMIT};
 use crate::catalog::{AddOn, Catalog, Module, Package};
 use crate::db::StoreError;
 use crate::entitlements::CompanyEntitlementState;
+use crate::outbox::MemoryEventLog;
 use crate::subscription::{CompanyAddOn, Subscription};
 
 #[derive(Default)]
 struct State {
     catalog: Arc<Catalog>,
     companies: HashMap<CompanyId, CompanyEntitlementState>,
+    /// The event log, appended under the same lock as the change (decision 0015).
+    log: Arc<MemoryEventLog>,
 }
 
 impl State {
@@ -38,7 +41,17 @@ impl State {
             })
             .collect();
         bumps.sort_by_key(|b| b.company_id);
+        for b in &bumps {
+            self.changed(b.company_id);
+        }
         bumps
+    }
+
+    /// Appends the company's event (the memory stores keep no injected clock: the log's times
+    /// only decide pruning).
+    fn changed(&self, company_id: CompanyId) {
+        self.log
+            .record(InvalidationEvent::Company { company_id }, Utc::now());
     }
 
     fn company(&mut self, company_id: CompanyId) -> &mut CompanyEntitlementState {
@@ -130,15 +143,19 @@ impl SubscriptionStore for MemoryCoreStore {
 
     async fn put_subscription(&self, subscription: Subscription) -> Result<u64, StoreError> {
         let mut state = self.lock();
-        let company = state.company(subscription.company_id);
+        let company_id = subscription.company_id;
+        let company = state.company(company_id);
         company.subscription = Some(subscription);
         company.entitlement_version += 1;
-        Ok(company.entitlement_version)
+        let version = company.entitlement_version;
+        state.changed(company_id);
+        Ok(version)
     }
 
     async fn put_company_addon(&self, addon: CompanyAddOn) -> Result<u64, StoreError> {
         let mut state = self.lock();
-        let company = state.company(addon.company_id);
+        let company_id = addon.company_id;
+        let company = state.company(company_id);
         match company
             .add_ons
             .binary_search_by(|a| a.addon.cmp(&addon.addon))
@@ -151,7 +168,9 @@ impl SubscriptionStore for MemoryCoreStore {
             Err(i) => company.add_ons.insert(i, addon),
         }
         company.entitlement_version += 1;
-        Ok(company.entitlement_version)
+        let version = company.entitlement_version;
+        state.changed(company_id);
+        Ok(version)
     }
 
     async fn remove_company_addon(
@@ -169,7 +188,9 @@ impl SubscriptionStore for MemoryCoreStore {
             return Err(StoreError::not_found(format!("company add-on `{addon}`")));
         }
         company.entitlement_version += 1;
-        Ok(company.entitlement_version)
+        let version = company.entitlement_version;
+        state.changed(company_id);
+        Ok(version)
     }
 }
 
@@ -223,5 +244,11 @@ impl CoreAudit for MemoryCoreAudit {
         let before = records.len();
         records.retain(|r| r.at >= older_than);
         Ok(u64::try_from(before - records.len()).unwrap_or(u64::MAX))
+    }
+}
+
+impl crate::outbox::EventLogged for MemoryCoreStore {
+    fn event_log(&self) -> Arc<dyn crate::outbox::EventLog> {
+        self.lock().log.clone()
     }
 }

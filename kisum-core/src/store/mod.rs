@@ -113,6 +113,6 @@ pub trait SubscriptionStore: Send + Sync + 'static {
 
 /// A backend holding both the catalog and company entitlements, so that catalog edits can bump
 /// company versions in one transaction.
-pub trait CoreStore: CatalogStore + SubscriptionStore {}
+pub trait CoreStore: CatalogStore + SubscriptionStore + crate::outbox::EventLogged {}
 
-impl<T: CatalogStore + SubscriptionStore> CoreStore for T {}
+impl<T: CatalogStore + SubscriptionStore + crate::outbox::EventLogged> CoreStore for T {}

@@ -33,9 +33,14 @@ pub mod audit;
 mod catalog;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod db;
+pub mod events;
 mod subscriptions;
 
 pub use catalog::*;
+pub use events::{
+    every_entitlement_change_appends_its_event,
+    the_event_log_appends_once_per_origin_prunes_and_reports_gaps,
+};
 pub use subscriptions::*;
 
 /// Stamps out the core store conformance suite for the store made by the async fn `$make`.
@@ -66,6 +71,8 @@ macro_rules! core_store_conformance {
             companies_are_isolated,
             times_keep_microseconds,
             concurrent_writes_lose_nothing,
+            every_entitlement_change_appends_its_event,
+            the_event_log_appends_once_per_origin_prunes_and_reports_gaps,
         );
     };
     (@tests $make:path; $attrs:tt;) => {};

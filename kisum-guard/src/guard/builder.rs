@@ -180,6 +180,8 @@ impl AccessGuardBuilder {
     /// A URL that does not parse, `https` without the `tls` feature, an empty issuer, audience
     /// or service key, a malformed Redis URL, or Redis without a running Tokio runtime.
     pub fn build(self) -> Result<AccessGuard, BuildError> {
+        #[cfg(feature = "remote")]
+        let mut feed = None;
         let (jwks, source, issuer) = match self.sources {
             Sources::Custom { jwks, source } => {
                 let issuer = self.issuer.ok_or(BuildError::InvalidSetting(
@@ -191,6 +193,7 @@ impl AccessGuardBuilder {
             Sources::Remote(auth) => {
                 let remote = auth.connect()?;
                 let issuer = self.issuer.unwrap_or(remote.issuer);
+                feed = Some(remote.events);
                 (remote.jwks, remote.source, issuer)
             }
         };
@@ -236,10 +239,28 @@ impl AccessGuardBuilder {
         let shared = self.shared;
         let guard = AccessGuard::assemble(config, jwks, source, shared, self.clock);
         #[cfg(feature = "redis")]
-        if let Some(r) = listener {
-            crate::redis::spawn_listener(&r.url, &r.prefix, guard.clone())
-                .map_err(|e| BuildError::Redis(e.to_string()))?;
+        let following = match listener {
+            Some(r) => {
+                crate::redis::spawn_follower(&r.url, &r.prefix, "auth", Arc::new(guard.clone()))
+                    .map_err(|e| BuildError::Redis(e.to_string()))?;
+                true
+            }
+            None => false,
+        };
+        #[cfg(not(feature = "redis"))]
+        let following = false;
+        // Without Redis, a guard over Auth follows Auth's long poll (inside a runtime; built
+        // outside one, it bounds staleness with its TTL alone).
+        #[cfg(feature = "remote")]
+        if let Some(feed) = feed.filter(|_| !following) {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                drop(feed.spawn(Arc::new(guard.clone())));
+            } else {
+                tracing::warn!("guard built outside a Tokio runtime: not following Auth's events");
+            }
         }
+        #[cfg(not(feature = "remote"))]
+        let _ = following;
         Ok(guard)
     }
 }

@@ -18,6 +18,7 @@ use crate::denial::{DenialCode, Problem};
 use crate::http::bearer;
 use crate::ids::{SessionId, UserId};
 use crate::source::SourceError;
+use crate::verify::VerifiedToken;
 
 /// The verified identity of a request.
 #[derive(Debug, Clone)]
@@ -72,7 +73,10 @@ impl AccessGuard {
             }
             return Err(unauthenticated(super::response::NO_TOKEN));
         };
-        let (claims, first_sight) = inner
+        let VerifiedToken {
+            claims,
+            first_sight,
+        } = inner
             .verifier
             .verify(token, now)
             .await

@@ -31,9 +31,7 @@ pub(crate) fn refusal<B>(mut problem: Problem, request_id: Option<&str>) -> Resp
     });
     let mut answer = ProblemResponse::new(problem);
     answer.challenge = challenge;
-    let (status, headers, body) = answer.into_parts();
-    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    response
+    answer
+        .into_http_response()
+        .map(|body| Either::Right(Full::new(Bytes::from(body))))
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use kisum_guard::redis::{RedisTier, spawn_listener};
+use kisum_guard::redis::{RedisTier, spawn_follower};
 use kisum_guard::{InvalidationEvent, SystemClock};
 
 use crate::support::*;
@@ -33,15 +33,54 @@ fn tier(url: &str, prefix: &str) -> Arc<RedisTier> {
     )
 }
 
+/// Appends `event` to Auth's stream under `prefix` as a relay does: the next number, the
+/// stream's epoch (created on first use).
 async fn publish(prefix: &str, event: &InvalidationEvent) {
     let client = redis::Client::open(url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let _: i64 = redis::cmd("PUBLISH")
-        .arg(kisum_guard::events_channel(prefix))
+    let epoch_key = kisum_guard::stream_epoch_key(prefix, "auth");
+    let _: bool = redis::cmd("SET")
+        .arg(&epoch_key)
+        .arg("test-epoch")
+        .arg("NX")
+        .query_async(&mut conn)
+        .await
+        .unwrap_or(false);
+    let seq: u64 = redis::cmd("INCR")
+        .arg(format!("{prefix}test-seq"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg(kisum_guard::stream_key(prefix, "auth"))
+        .arg(format!("{seq}-0"))
+        .arg("epoch")
+        .arg("test-epoch")
+        .arg("event")
         .arg(serde_json::to_string(event).unwrap())
         .query_async(&mut conn)
         .await
         .unwrap();
+}
+
+/// Follows Auth's stream under `prefix` into `guard`, the stream created first (so the
+/// follower starts at its head).
+async fn follow(
+    url: &str,
+    prefix: &str,
+    guard: &kisum_guard::AccessGuard,
+) -> tokio::task::JoinHandle<()> {
+    if let Ok(client) = redis::Client::open(url) {
+        if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+            let _: Result<bool, _> = redis::cmd("SET")
+                .arg(kisum_guard::stream_epoch_key(prefix, "auth"))
+                .arg("test-epoch")
+                .arg("NX")
+                .query_async(&mut conn)
+                .await;
+        }
+    }
+    spawn_follower(url, prefix, "auth", Arc::new(guard.clone())).unwrap()
 }
 
 async fn until(
@@ -76,7 +115,7 @@ async fn revocation_and_entitlement_changes_are_denied_within_100ms() {
         |c| c.access_ttl(Duration::from_secs(600)),
         |g| g.shared_tier(tier(&url(), &p)),
     );
-    let listener = spawn_listener(&url(), &prefix, w.guard.clone()).unwrap();
+    let listener = follow(&url(), &prefix, &w.guard).await;
     tokio::time::sleep(Duration::from_millis(200)).await; // subscribed
     let app = w.app();
     assert_eq!(
@@ -195,7 +234,9 @@ async fn redis_down_changes_no_answer() {
     let prefix = prefix();
     let dead = "redis://127.0.0.1:1";
     let w = World::build(|c| c, |g| g.shared_tier(tier(dead, &prefix)));
-    let _listener = spawn_listener(dead, &prefix, w.guard.clone()).unwrap();
+    let _listener = tokio::time::timeout(Duration::from_secs(3), follow(dead, &prefix, &w.guard))
+        .await
+        .unwrap();
     let app = w.app();
     let ok = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);

@@ -628,31 +628,7 @@ mod tests {
             ])
             .is_ok()
         );
-        // Core → Auth (events without Redis).
-        let core = |mode: &str, url: &str| {
-            let Cmd::Core(args) = parse(&[
-                "core",
-                "--mode",
-                mode,
-                "--database-url",
-                "sqlite://core.db",
-                "--internal-api-keys",
-                KEYS,
-                "--internal-api-key",
-                "0123456789abcdef-core",
-                "--auth-internal-url",
-                url,
-            ]) else {
-                unreachable!()
-            };
-            args.validate().map(|_| ())
-        };
-        assert_eq!(
-            settings(&core("production", "http://auth:8081").unwrap_err()),
-            ["KISUM_AUTH_INTERNAL_URL"]
-        );
-        assert!(core("production", "http://127.0.0.1:8081").is_ok());
-        assert!(core("development", "http://auth:8081").is_ok());
+        // Core calls no other component (Auth reads Core's events, decision 0015).
         // A module → Auth: the JWKS and the access resolve.
         let module = |mode: &str, auth: &str, internal: &str| {
             let Cmd::Module(args) = parse(&[

@@ -18,12 +18,6 @@ pub struct CoreArgs {
     /// Keys the internal listener accepts.
     #[command(flatten)]
     pub service_keys: ServiceKeysArgs,
-    /// The key Core presents to Auth when it posts invalidation events (without Redis).
-    #[command(flatten)]
-    pub client_key: ClientKeyArgs,
-    /// Auth's internal base URL, where events go when Redis is not configured.
-    #[arg(long, env = env::AUTH_INTERNAL_URL)]
-    pub auth_internal_url: Option<String>,
 }
 
 /// A validated configuration of `kisum core`.
@@ -37,15 +31,12 @@ pub struct CoreConfig {
     pub internal_listen: SocketAddr,
     /// Keys the internal listener accepts.
     pub service_keys: ServiceKeys,
-    /// The key presented to Auth, when events go over HTTP.
-    pub internal_api_key: Option<Secret>,
-    /// Auth's internal base URL, when events go over HTTP.
-    pub auth_internal_url: Option<String>,
 }
 
 impl CoreArgs {
-    /// The typed configuration, or every problem (see [`AuthArgs::validate`]); Core also needs
-    /// a way to publish invalidation events: Redis, or Auth's internal URL and a key for it.
+    /// The typed configuration, or every problem (see [`AuthArgs::validate`]). Core calls no
+    /// one: its events are read from its own stream (`GET /internal/v1/events`, or the Redis
+    /// stream when `KISUM_REDIS_URL` is set), decision 0015.
     ///
     /// # Errors
     /// Every [`ConfigProblem`] found.
@@ -56,48 +47,12 @@ impl CoreArgs {
         let database_url = self.database.resolve(&mut p);
         let internal_listen = p.parse(env::INTERNAL_LISTEN, &self.internal_listen, parse_listen);
         let service_keys = self.service_keys.resolve(&mut p, mode, internal_listen);
-        let key = self.client_key.resolve(&mut p);
-        let auth_internal_url = match present(self.auth_internal_url.as_ref()) {
-            Some(u) => p.parse(env::AUTH_INTERNAL_URL, u, parse_base_url).map(Some),
-            None => Some(None),
-        };
-        refuse_plain_http(
-            &mut p,
-            self.common.internal_url_mode(),
-            env::AUTH_INTERNAL_URL,
-            auth_internal_url.as_ref().and_then(Option::as_deref),
-            "the service key Core presents to Auth",
-        );
-        let redis = common.as_ref().is_some_and(|c| c.redis.is_some());
-        let redis_given = given(
-            self.common.redis_url.as_ref(),
-            self.common.redis_url_file.as_ref(),
-        );
-        if !redis_given && present(self.auth_internal_url.as_ref()).is_none() {
-            p.add(
-                env::AUTH_INTERNAL_URL,
-                "required without KISUM_REDIS_URL: Core posts invalidation events to Auth's \
-                 internal listener when there is no Redis",
-            );
-        }
-        if !redis && present(self.auth_internal_url.as_ref()).is_some() && !self.client_key.set() {
-            p.add(
-                env::INTERNAL_API_KEY,
-                "required with KISUM_AUTH_INTERNAL_URL: the service key Core presents to Auth",
-            );
-        }
         let config = (|| {
             Some(CoreConfig {
                 common: common?,
                 database_url: database_url?,
                 internal_listen: internal_listen?,
                 service_keys: service_keys?,
-                internal_api_key: if self.client_key.set() {
-                    Some(key?)
-                } else {
-                    None
-                },
-                auth_internal_url: auth_internal_url?,
             })
         })();
         p.finish(config)
@@ -109,7 +64,7 @@ mod tests {
     use crate::config::tests::*;
 
     #[test]
-    fn core_needs_a_way_to_publish_events() {
+    fn core_needs_only_its_database_and_keys() {
         let Cmd::Core(args) = parse(&[
             "core",
             "--database-url",
@@ -119,24 +74,7 @@ mod tests {
         ]) else {
             unreachable!()
         };
-        assert_eq!(
-            settings(&args.validate().unwrap_err()),
-            ["KISUM_AUTH_INTERNAL_URL"]
-        );
-        let Cmd::Core(args) = parse(&[
-            "core",
-            "--database-url",
-            "sqlite://core.db",
-            "--internal-api-keys",
-            KEYS,
-            "--auth-internal-url",
-            "https://auth:8081",
-        ]) else {
-            unreachable!()
-        };
-        assert_eq!(
-            settings(&args.validate().unwrap_err()),
-            ["KISUM_INTERNAL_API_KEY"]
-        );
+        let config = args.validate().unwrap();
+        assert_eq!(config.database_url.expose(), "sqlite://core.db");
     }
 }

@@ -315,12 +315,13 @@ mod tests {
             "kisum-config-keys-{}",
             uuid::Uuid::now_v7().simple()
         ));
-        let (kid, _) = kisum_auth::keys::generate_into(
+        let kid = kisum_auth::keys::generate_into(
             &dir,
             kisum_auth::keys::SigningAlgorithm::Es256,
             chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap(),
         )
-        .unwrap();
+        .unwrap()
+        .kid;
         (dir, kid)
     }
 

@@ -155,13 +155,14 @@ fn the_committed_openapi_documents_are_in_step_with_the_servers() {
 fn auth_router(tuning: kisum_servers::config::AuthTuning) -> Router {
     use std::sync::Arc;
 
-    use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
+    use kisum_auth::keys::{GeneratedKey, KeyRing, SigningAlgorithm, SigningKey, generate};
     use kisum_auth::ratelimit::LocalRateLimiter;
     use kisum_guard::{Clock, SystemClock};
     use kisum_servers::app::AuthBuilder;
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (kid, pem) = generate(SigningAlgorithm::Es256, clock.now().date_naive()).unwrap();
+    let GeneratedKey { kid, pem } =
+        generate(SigningAlgorithm::Es256, clock.now().date_naive()).unwrap();
     let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
     let built = AuthBuilder::new(
         Arc::new(kisum_auth::MemoryAuthStore::new()),

@@ -142,7 +142,9 @@ fn sighup_makes_kisum_auth_reload_its_key_directory() {
     let work = crate::temp_dir("sighup");
     let keys = work.join("keys");
     let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
-    let (first, _) = generate_into(&keys, SigningAlgorithm::Es256, day).unwrap();
+    let first = generate_into(&keys, SigningAlgorithm::Es256, day)
+        .unwrap()
+        .kid;
     let database = format!("sqlite://{}", work.join("auth.db").display());
     let migrated = crate::kisum_env(
         &["migrate", "--component", "auth"],
@@ -181,7 +183,9 @@ fn sighup_makes_kisum_auth_reload_its_key_directory() {
         logs()
     );
 
-    let (second, _) = generate_into(&keys, SigningAlgorithm::Es256, day).unwrap();
+    let second = generate_into(&keys, SigningAlgorithm::Es256, day)
+        .unwrap()
+        .kid;
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(
         published(public),

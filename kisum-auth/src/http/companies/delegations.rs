@@ -10,6 +10,8 @@ use serde::Deserialize;
 
 use super::super::AuthState;
 use super::super::extract::{Caller, Client};
+#[cfg(feature = "openapi")]
+use super::super::openapi::{Admin, Bounded, JsonBody};
 use super::{ApiPath, Body, administrator, body, consistent, parse_set, path_id};
 use super::{DELEGATIONS_MANAGE, access_in, holds, membership_token};
 use crate::directory::Delegation;
@@ -17,18 +19,42 @@ use crate::directory::{DirectoryError, NewDelegation};
 use chrono::{DateTime, Utc};
 use kisum_guard::{DelegationId, MembershipId};
 
+/// A new delegation.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DelegationRequest))]
 pub(super) struct DelegationBody {
+    /// Who delegates (the caller's membership when absent).
     from_membership_id: Option<MembershipId>,
+    /// Who receives.
     to_membership_id: MembershipId,
+    /// Permissions to delegate.
     #[serde(default)]
     permissions: Vec<String>,
+    /// Modules to delegate.
     #[serde(default)]
     modules: Vec<String>,
+    /// When it ends.
     expires_at: DateTime<Utc>,
+    /// When it begins (now when absent).
     starts_at: Option<DateTime<Utc>>,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/v1/companies/{org}/delegations",
+    operation_id = "list_delegations",
+    tag = "companies",
+    summary = "The company's delegations",
+    description = "Permission: the caller's own, or every one with `company.delegations.manage`.",
+    params(("org" = String, Path, description = "The company: its id or slug")),
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The delegations", body = Vec<Delegation>),
+        Admin
+    )
+))]
 pub(super) async fn list_delegations(
     State(s): State<AuthState>,
     caller: Caller,
@@ -47,6 +73,23 @@ pub(super) async fn list_delegations(
     ))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/v1/companies/{org}/delegations",
+    operation_id = "create_delegation",
+    tag = "companies",
+    summary = "Delegate permissions and modules to another member until `expires_at`",
+    description = "Permission: the caller delegating what its own roles give it (never `company.*`); on another member's behalf also `company.delegations.manage`.",
+    params(("org" = String, Path, description = "The company: its id or slug")),
+    request_body = DelegationBody,
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 201, description = "The delegation", body = Delegation, headers(("X-Kisum-Consistency" = String, description = "The write's consistency token: present it on the next reads to see this write."))),
+        Admin, JsonBody, Bounded
+    )
+))]
 pub(super) async fn create_delegation(
     State(s): State<AuthState>,
     caller: Caller,
@@ -73,7 +116,7 @@ pub(super) async fn create_delegation(
         expires_at: b.expires_at,
     };
     let to = new.to_membership_id;
-    let (d, bumps) = adm.create_delegation(new).await.map_err(|e| match e {
+    let created = adm.create_delegation(new).await.map_err(|e| match e {
         DirectoryError::MembershipNotFound(id) => Problem::invalid_field(
             if id == to {
                 "to_membership_id"
@@ -85,13 +128,33 @@ pub(super) async fn create_delegation(
         .into(),
         other => ProblemResponse::from(other),
     })?;
-    let token = membership_token(&s, ctx.company_id, d.to_membership_id, &bumps).await?;
+    let d = created.delegation;
+    let token = membership_token(&s, ctx.company_id, d.to_membership_id, &created.bumps).await?;
     Ok(consistent(
         (StatusCode::CREATED, Json(d)).into_response(),
         token,
     ))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    delete,
+    path = "/v1/companies/{org}/delegations/{delegation_id}",
+    operation_id = "revoke_delegation",
+    tag = "companies",
+    summary = "Revoke a delegation",
+    description = "Permission: the delegation's own parties, or `company.delegations.manage`.",
+    params(
+        ("org" = String, Path, description = "The company: its id or slug"),
+        ("delegation_id" = uuid::Uuid, Path, description = "The delegation")
+    ),
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 204, description = "The delegation is revoked", headers(("X-Kisum-Consistency" = String, description = "The write's consistency token: present it on the next reads to see this write."))),
+        Admin
+    )
+))]
 pub(super) async fn revoke_delegation(
     State(s): State<AuthState>,
     caller: Caller,
@@ -100,10 +163,11 @@ pub(super) async fn revoke_delegation(
 ) -> Result<Response, ProblemResponse> {
     let (ctx, adm) = administrator(&s, &caller, &client, &org, None).await?;
     let id: DelegationId = path_id(&id, "delegation")?;
-    let (d, bumps) = adm
+    let revoked = adm
         .revoke_delegation(id)
         .await
         .map_err(ProblemResponse::from)?;
-    let token = membership_token(&s, ctx.company_id, d.to_membership_id, &bumps).await?;
+    let to = revoked.delegation.to_membership_id;
+    let token = membership_token(&s, ctx.company_id, to, &revoked.bumps).await?;
     Ok(consistent(StatusCode::NO_CONTENT.into_response(), token))
 }

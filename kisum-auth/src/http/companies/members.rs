@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::super::AuthState;
 use super::super::extract::{Caller, Client};
+#[cfg(feature = "openapi")]
+use super::super::openapi::{Admin, Bounded, InvitesLimited, JsonBody};
 use super::{ApiPath, Body, administrator, authorize, body, consistent, parse_set, path_id};
 use super::{MEMBERS_MANAGE, MEMBERS_READ, membership_token};
 use crate::directory::{Membership, MembershipPatch, MembershipStatus};
@@ -20,14 +22,22 @@ use kisum_guard::{ConsistencyToken, MembershipId, ModuleKey, RoleKey, UserId};
 
 /// A membership as shown to the company's administrators.
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Member))]
 pub(super) struct MemberView {
+    /// The membership.
     membership_id: MembershipId,
+    /// The user.
     user_id: UserId,
+    /// The user's email.
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<String>,
+    /// Its status.
     status: MembershipStatus,
+    /// Role keys.
     roles: BTreeSet<RoleKey>,
+    /// Granted module keys.
     modules: BTreeSet<ModuleKey>,
+    /// Raised by every change of its access.
     access_version: u64,
 }
 
@@ -60,6 +70,22 @@ pub(super) async fn member_view(
     Ok(MemberView::new(m, email))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/v1/companies/{org}/members",
+    operation_id = "list_members",
+    tag = "companies",
+    summary = "The company's memberships",
+    description = "Permission: `company.members.read`.",
+    params(("org" = String, Path, description = "The company: its id or slug")),
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The memberships", body = Vec<MemberView>),
+        Admin
+    )
+))]
 pub(super) async fn list_members(
     State(s): State<AuthState>,
     caller: Caller,
@@ -73,15 +99,38 @@ pub(super) async fn list_members(
     Ok(Json(views))
 }
 
+/// A new member.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = AddMemberRequest))]
 pub(super) struct AddMemberBody {
+    /// The user's email.
     email: String,
+    /// Role keys.
     #[serde(default)]
     roles: Vec<String>,
+    /// Module keys to grant.
     #[serde(default)]
     modules: Vec<String>,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/v1/companies/{org}/members",
+    operation_id = "add_member",
+    tag = "companies",
+    summary = "Add a member by email",
+    description = "Permission: `company.members.manage`. The membership is `active` for an existing user, `invited` otherwise: someone without an account gets one awaiting sign-up and, when email flows are configured, an email with a link to choose a password. An invited membership becomes `active` once the invitee proves the address (that link, an email code or a password reset).",
+    params(("org" = String, Path, description = "The company: its id or slug")),
+    request_body = AddMemberBody,
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 201, description = "The membership", body = MemberView, headers(("X-Kisum-Consistency" = String, description = "The write's consistency token: present it on the next reads to see this write."))),
+        (status = 409, description = "`already_member`: the user is already a member", body = Problem, content_type = "application/problem+json"),
+        Admin, JsonBody, Bounded, InvitesLimited
+    )
+))]
 pub(super) async fn add_member(
     State(s): State<AuthState>,
     caller: Caller,
@@ -149,13 +198,39 @@ pub(super) async fn add_member(
     ))
 }
 
+/// A membership change (absent members are left as they are).
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = UpdateMemberRequest))]
 pub(super) struct UpdateMemberBody {
+    /// Role keys.
     roles: Option<Vec<String>>,
+    /// Module keys to grant.
     modules: Option<Vec<String>>,
+    /// The new status.
     status: Option<MembershipStatus>,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    patch,
+    path = "/v1/companies/{org}/members/{membership_id}",
+    operation_id = "update_member",
+    tag = "companies",
+    summary = "Change a member's roles, modules or status",
+    description = "Permission: `company.members.manage`; bumps the membership's `access_version`.",
+    params(
+        ("org" = String, Path, description = "The company: its id or slug"),
+        ("membership_id" = uuid::Uuid, Path, description = "The membership")
+    ),
+    request_body = UpdateMemberBody,
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The membership", body = MemberView, headers(("X-Kisum-Consistency" = String, description = "The write's consistency token: present it on the next reads to see this write."))),
+        (status = 409, description = "`last_owner`: the company would be left without an active owner; `invitation_pending`: an invited membership becomes active only when the invitee proves the address", body = Problem, content_type = "application/problem+json"),
+        Admin, JsonBody, Bounded
+    )
+))]
 pub(super) async fn update_member(
     State(s): State<AuthState>,
     caller: Caller,
@@ -179,10 +254,11 @@ pub(super) async fn update_member(
             .transpose()?,
         status: b.status,
     };
-    let (m, _bumps) = adm
+    let m = adm
         .update_member(id, &patch)
         .await
-        .map_err(ProblemResponse::from)?;
+        .map_err(ProblemResponse::from)?
+        .membership;
     let token = ConsistencyToken::membership(ctx.company_id, m.id, m.access_version);
     Ok(consistent(
         Json(member_view(&s, m).await?).into_response(),
@@ -190,6 +266,26 @@ pub(super) async fn update_member(
     ))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    delete,
+    path = "/v1/companies/{org}/members/{membership_id}",
+    operation_id = "remove_member",
+    tag = "companies",
+    summary = "Remove a member (status `revoked`)",
+    description = "Permission: `company.members.manage`; the member's delegations, given and received, end.",
+    params(
+        ("org" = String, Path, description = "The company: its id or slug"),
+        ("membership_id" = uuid::Uuid, Path, description = "The membership")
+    ),
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 204, description = "The membership is revoked", headers(("X-Kisum-Consistency" = String, description = "The write's consistency token: present it on the next reads to see this write."))),
+        (status = 409, description = "`last_owner`: the company would be left without an active owner", body = Problem, content_type = "application/problem+json"),
+        Admin
+    )
+))]
 pub(super) async fn remove_member(
     State(s): State<AuthState>,
     caller: Caller,

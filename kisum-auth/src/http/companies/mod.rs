@@ -20,7 +20,6 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use kisum_guard::http::{ApiJson, ProblemResponse};
 use kisum_guard::{
@@ -32,16 +31,24 @@ use serde::de::DeserializeOwned;
 
 use super::AuthState;
 use super::extract::{Caller, Client, param};
+#[cfg(feature = "openapi")]
+use super::openapi::{Admin, JsonBody, SignedIn, Unavailable};
 use crate::access::Explanation;
-use crate::directory::{AccessBump, Company};
+use crate::directory::{AccessBump, Company, CreatedCompany};
 use crate::directory::{Administrator, DirectoryService};
 
 mod delegations;
 mod members;
 mod roles;
 
+#[cfg(feature = "openapi")]
+use delegations::{__path_create_delegation, __path_list_delegations, __path_revoke_delegation};
 use delegations::{create_delegation, list_delegations, revoke_delegation};
+#[cfg(feature = "openapi")]
+use members::{__path_add_member, __path_list_members, __path_remove_member, __path_update_member};
 use members::{add_member, list_members, remove_member, update_member};
+#[cfg(feature = "openapi")]
+use roles::{__path_create_role, __path_delete_role, __path_list_roles, __path_put_role};
 use roles::{create_role, delete_role, list_roles, put_role};
 
 /// Reading the members, roles and access explanations of the company.
@@ -58,33 +65,26 @@ const MAX_NAME: usize = 200;
 
 /// The company administration routes.
 pub fn routes() -> Router<AuthState> {
-    Router::new()
-        .route("/v1/companies", post(create_company))
-        .route(
-            "/v1/companies/{org}/members",
-            get(list_members).post(add_member),
-        )
-        .route(
-            "/v1/companies/{org}/members/{membership_id}",
-            patch(update_member).delete(remove_member),
-        )
-        .route(
-            "/v1/companies/{org}/roles",
-            get(list_roles).post(create_role),
-        )
-        .route(
-            "/v1/companies/{org}/roles/{key}",
-            put(put_role).delete(delete_role),
-        )
-        .route(
-            "/v1/companies/{org}/delegations",
-            get(list_delegations).post(create_delegation),
-        )
-        .route(
-            "/v1/companies/{org}/delegations/{delegation_id}",
-            delete(revoke_delegation),
-        )
-        .route("/v1/companies/{org}/access/explain", get(explain))
+    #[cfg(feature = "openapi")]
+    let (routes, _) = documented().0.split_for_parts();
+    #[cfg(not(feature = "openapi"))]
+    let (routes, _) = documented();
+    routes
+}
+
+/// The company administration routes documented by their handlers (see
+/// [`kisum_guard::documented_routes`]) and the `(method, path)`s written.
+pub(super) fn documented() -> (super::Routes, [(&'static str, &'static str); 13]) {
+    kisum_guard::documented_routes! { AuthState;
+        "/v1/companies" => post create_company;
+        "/v1/companies/{org}/members" => get list_members, post add_member;
+        "/v1/companies/{org}/members/{membership_id}" => patch update_member, delete remove_member;
+        "/v1/companies/{org}/roles" => get list_roles, post create_role;
+        "/v1/companies/{org}/roles/{key}" => put put_role, delete delete_role;
+        "/v1/companies/{org}/delegations" => get list_delegations, post create_delegation;
+        "/v1/companies/{org}/delegations/{delegation_id}" => delete revoke_delegation;
+        "/v1/companies/{org}/access/explain" => get explain;
+    }
 }
 
 /// Path parameters whose rejection (undecodable segments) answers 404.
@@ -243,12 +243,34 @@ pub(super) fn path_id<T: FromStr>(raw: &str, what: &str) -> Result<T, ProblemRes
     raw.parse().map_err(|_| Problem::not_found(what).into())
 }
 
+/// A new company.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CreateCompanyRequest))]
 pub(super) struct CompanyBody {
+    /// The name.
     name: String,
+    /// The slug (derived from the name when absent).
     slug: Option<String>,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/v1/companies",
+    operation_id = "create_company",
+    tag = "companies",
+    summary = "Create a company",
+    description = "The caller becomes its `owner`. Any signed-in user may.",
+    request_body = CompanyBody,
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 201, description = "The company", body = Company, headers(("X-Kisum-Consistency" = String, description = "The write's consistency token: present it on the next reads to see this write."))),
+        (status = 409, description = "`slug_taken`: the slug is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: wrong types, missing fields or invalid values (per-field `errors`)", body = Problem, content_type = "application/problem+json"),
+        SignedIn, JsonBody, Unavailable
+    )
+))]
 pub(super) async fn create_company(
     State(s): State<AuthState>,
     caller: Caller,
@@ -263,7 +285,7 @@ pub(super) async fn create_company(
         .map(CompanySlug::new)
         .transpose()
         .map_err(|e| Problem::invalid_field("slug", e.to_string()))?;
-    let (company, owner) = admin(&s, &caller, &client)
+    let CreatedCompany { company, owner } = admin(&s, &caller, &client)
         .create_company(&name, slug, caller.claims.sub)
         .await
         .map_err(ProblemResponse::from)?;
@@ -281,6 +303,28 @@ pub(super) struct ExplainQuery {
     permission: Option<String>,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/v1/companies/{org}/access/explain",
+    operation_id = "explain_access",
+    tag = "companies",
+    summary = "Explain an access decision, check by check",
+    description = "Permission: `company.members.read`.",
+    params(
+        ("org" = String, Path, description = "The company: its id or slug"),
+        ("membership_id" = String, Query, description = "The membership whose access to explain"),
+        ("module" = Option<String>, Query, description = "A module key to check"),
+        ("permission" = Option<String>, Query, description = "A permission to check")
+    ),
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The decision and its steps", body = Explanation),
+        (status = 422, description = "`validation_failed`: a missing or malformed `membership_id`, `module` or `permission`", body = Problem, content_type = "application/problem+json"),
+        Admin
+    )
+))]
 pub(super) async fn explain(
     State(s): State<AuthState>,
     caller: Caller,

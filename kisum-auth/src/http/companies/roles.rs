@@ -10,20 +10,44 @@ use serde::Deserialize;
 
 use super::super::AuthState;
 use super::super::extract::{Caller, Client};
+#[cfg(feature = "openapi")]
+use super::super::openapi::{Admin, Bounded, JsonBody};
 use super::{ApiPath, Body, administrator, authorize, body, consistent, parse_set, path_id};
 use super::{MEMBERS_READ, ROLES_MANAGE, parse_name, role_token};
 use crate::directory::Administrator;
+use crate::directory::ChangedRole;
 use crate::directory::Role;
 use kisum_guard::{AccessContext, ConsistencyToken, PermissionPattern, RoleKey};
 
+/// A role (`key` is required on POST; on PUT the path names it).
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RoleRequest))]
 pub(super) struct RoleBody {
+    /// The role key.
     key: Option<String>,
+    /// The name.
     name: String,
+    /// Permissions and patterns (`finance.*`).
     #[serde(default)]
     permissions: Vec<String>,
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/v1/companies/{org}/roles",
+    operation_id = "list_roles",
+    tag = "companies",
+    summary = "The company's roles",
+    description = "Permission: `company.members.read`.",
+    params(("org" = String, Path, description = "The company: its id or slug")),
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The roles", body = Vec<Role>),
+        Admin
+    )
+))]
 pub(super) async fn list_roles(
     State(s): State<AuthState>,
     caller: Caller,
@@ -47,7 +71,7 @@ pub(super) async fn store_role(
 ) -> Result<(Role, ConsistencyToken), ProblemResponse> {
     let name = parse_name("name", &b.name)?;
     let permissions = parse_set::<PermissionPattern>("permissions", &b.permissions)?;
-    let (role, bumps) = adm
+    let ChangedRole { role, bumps } = adm
         .put_role(key, &name, permissions)
         .await
         .map_err(ProblemResponse::from)?;
@@ -58,6 +82,24 @@ pub(super) fn role_key(raw: &str) -> Result<RoleKey, ProblemResponse> {
     RoleKey::new(raw).map_err(|e| Problem::invalid_field("key", e.to_string()).into())
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/v1/companies/{org}/roles",
+    operation_id = "create_role",
+    tag = "companies",
+    summary = "Create a role",
+    description = "Permission: `company.roles.manage`.",
+    params(("org" = String, Path, description = "The company: its id or slug")),
+    request_body = RoleBody,
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 201, description = "The role", body = Role, headers(("X-Kisum-Consistency" = String, description = "The write's consistency token: present it on the next reads to see this write."))),
+        (status = 409, description = "`role_exists`: a role has that key", body = Problem, content_type = "application/problem+json"),
+        Admin, JsonBody, Bounded
+    )
+))]
 pub(super) async fn create_role(
     State(s): State<AuthState>,
     caller: Caller,
@@ -84,6 +126,26 @@ pub(super) async fn create_role(
     ))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    put,
+    path = "/v1/companies/{org}/roles/{key}",
+    operation_id = "put_role",
+    tag = "companies",
+    summary = "Create or replace a role",
+    description = "Permission: `company.roles.manage`; bumps every holder's `access_version`.",
+    params(
+        ("org" = String, Path, description = "The company: its id or slug"),
+        ("key" = String, Path, description = "The role key")
+    ),
+    request_body = RoleBody,
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The role", body = Role, headers(("X-Kisum-Consistency" = String, description = "The write's consistency token: present it on the next reads to see this write."))),
+        Admin, JsonBody, Bounded
+    )
+))]
 pub(super) async fn put_role(
     State(s): State<AuthState>,
     caller: Caller,
@@ -105,6 +167,25 @@ pub(super) async fn put_role(
     Ok(consistent(Json(role).into_response(), token))
 }
 
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    delete,
+    path = "/v1/companies/{org}/roles/{key}",
+    operation_id = "delete_role",
+    tag = "companies",
+    summary = "Delete a role",
+    description = "Permission: `company.roles.manage`; bumps every holder's `access_version`.",
+    params(
+        ("org" = String, Path, description = "The company: its id or slug"),
+        ("key" = String, Path, description = "The role key")
+    ),
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 204, description = "The role is deleted", headers(("X-Kisum-Consistency" = String, description = "The write's consistency token: present it on the next reads to see this write."))),
+        Admin
+    )
+))]
 pub(super) async fn delete_role(
     State(s): State<AuthState>,
     caller: Caller,

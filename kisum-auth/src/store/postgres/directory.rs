@@ -13,6 +13,7 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{PgAuthStore, bump, strings};
+use crate::directory::ChangedMembership;
 use crate::directory::{
     AccessBump, AccessInputs, Company, Delegation, DelegationGrant, DirectoryStore, LAST_OWNER,
     Membership, MembershipPatch, MembershipStatus, Role,
@@ -165,7 +166,7 @@ impl DirectoryStore for PgAuthStore {
         id: MembershipId,
         patch: &MembershipPatch,
         at: DateTime<Utc>,
-    ) -> Result<(Membership, Vec<AccessBump>), StoreError> {
+    ) -> Result<ChangedMembership, StoreError> {
         let mut tx = self.begin_write().await?;
         // The last active owner: changes to an active owner take the company's row lock, so
         // two owners demoting each other at once are serialized and the second sees the first.
@@ -224,7 +225,7 @@ impl DirectoryStore for PgAuthStore {
             .map_err(store_error)?;
         let membership = rows::membership(&row, "")?;
         tx.commit().await.map_err(store_error)?;
-        Ok((membership, bumps))
+        Ok(ChangedMembership { membership, bumps })
     }
 
     async fn put_role(

@@ -55,6 +55,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             description: "refresh_grace",
             sql: include_str!("../../../../migrations/postgres/auth/0004_refresh_grace.sql"),
         },
+        EmbeddedMigration {
+            version: 5,
+            description: "events",
+            sql: include_str!("../../../../migrations/postgres/auth/0005_events.sql"),
+        },
     ],
 };
 
@@ -149,4 +154,13 @@ async fn bump(
     .map_err(store_error)?;
     own.extend(rows::bumps(&rows)?);
     Ok(own)
+}
+
+impl kisum_core::outbox::EventLogged for PgAuthStore {
+    fn event_log(&self) -> std::sync::Arc<dyn kisum_core::outbox::EventLog> {
+        std::sync::Arc::new(kisum_core::outbox::SqlEventLog::postgres(
+            self.pool().clone(),
+            kisum_core::outbox::Component::Auth,
+        ))
+    }
 }

@@ -12,6 +12,7 @@ use kisum_guard::{CompanyId, CompanySlug, DelegationId, MembershipId, RoleKey, U
 use uuid::Uuid;
 
 use super::{SqliteAuthStore, bump_delegatees, bump_one, insert_membership};
+use crate::directory::ChangedMembership;
 use crate::directory::{
     AccessBump, AccessInputs, Company, Delegation, DelegationGrant, DirectoryStore, LAST_OWNER,
     Membership, MembershipPatch, MembershipStatus, Role,
@@ -138,7 +139,7 @@ impl DirectoryStore for SqliteAuthStore {
         id: MembershipId,
         patch: &MembershipPatch,
         at: DateTime<Utc>,
-    ) -> Result<(Membership, Vec<AccessBump>), StoreError> {
+    ) -> Result<ChangedMembership, StoreError> {
         let mut tx = self.begin_write().await?;
         // Writes take turns (`BEGIN IMMEDIATE`): the owner count below sees every other change.
         let was_owner: Option<bool> = sqlx::query_scalar(
@@ -187,7 +188,7 @@ impl DirectoryStore for SqliteAuthStore {
         }];
         let bumps = bump_delegatees(&mut tx, own, at).await?;
         tx.commit().await.map_err(store_error)?;
-        Ok((membership, bumps))
+        Ok(ChangedMembership { membership, bumps })
     }
 
     async fn put_role(

@@ -54,6 +54,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             description: "refresh_grace",
             sql: include_str!("../../../../migrations/sqlite/auth/0004_refresh_grace.sql"),
         },
+        EmbeddedMigration {
+            version: 5,
+            description: "events",
+            sql: include_str!("../../../../migrations/sqlite/auth/0005_events.sql"),
+        },
     ],
 };
 
@@ -190,5 +195,14 @@ async fn insert_membership(
         Ok(())
     } else {
         Err(StoreError::not_found(format!("company {}", m.company_id)))
+    }
+}
+
+impl kisum_core::outbox::EventLogged for SqliteAuthStore {
+    fn event_log(&self) -> std::sync::Arc<dyn kisum_core::outbox::EventLog> {
+        std::sync::Arc::new(kisum_core::outbox::SqlEventLog::sqlite(
+            self.pool().clone(),
+            kisum_core::outbox::Component::Auth,
+        ))
     }
 }

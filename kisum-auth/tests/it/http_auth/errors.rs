@@ -172,7 +172,7 @@ async fn every_generic_failure_is_a_problem_document() {
             "not_found",
         ),
         (
-            internal(Request::get("/internal/v1/events")),
+            internal(Request::delete("/internal/v1/events")),
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
         ),

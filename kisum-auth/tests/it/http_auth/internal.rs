@@ -171,10 +171,10 @@ async fn internal_events_are_republished_to_the_guards() {
         assert_eq!(published.len(), 1, "{body}");
         assert_eq!(serde_json::to_value(&published[0]).unwrap(), body);
         if body["kind"] == "session_revoked" {
-            // The marker lifetime is the Redis publisher's setting (decision 0012); with the
+            // The marker lifetime is the relay's setting (decisions 0012, 0015); with the
             // default 10-minute tokens of this world its default applies.
             assert_eq!(
-                kisum_auth::events::RedisEvents::DEFAULT_MARKER_TTL,
+                kisum_core::outbox::relay::RelayConfig::default().marker_ttl,
                 std::time::Duration::from_secs(660),
                 "the marker outlives every access token"
             );

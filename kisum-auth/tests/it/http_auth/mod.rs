@@ -41,6 +41,9 @@ async fn app_with(refresh_cookie: Option<RefreshCookie>) -> App {
         directory: world.store.clone(),
         admin: world.directory.clone(),
         audit: world.store.clone(),
+        feed: std::sync::Arc::new(kisum_core::outbox::EventFeed::new(
+            kisum_core::outbox::EventLogged::event_log(&*world.store),
+        )),
         events: world.events.clone(),
         service_keys:
             "finance[resolve+events+audit]:s3rvice-key-for-tests,ops:0ps-key-after-rotation"

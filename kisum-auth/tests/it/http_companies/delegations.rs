@@ -3,6 +3,7 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::TimeDelta;
+use kisum_auth::CreatedCompany;
 use kisum_guard::{MembershipId, UserId};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -271,7 +272,10 @@ async fn delegations_are_self_service_within_the_rules() {
         "{all}"
     );
     // A delegation of another company, an unknown one, a malformed id: 404.
-    let (globex, globex_owner) = app
+    let CreatedCompany {
+        company: globex,
+        owner: globex_owner,
+    } = app
         .world
         .directory
         .create_company("Globex", None, w.owner.user_id)
@@ -289,7 +293,7 @@ async fn delegations_are_self_service_within_the_rules() {
         )
         .await
         .unwrap();
-    let (foreign, _) = app
+    let foreign = app
         .world
         .directory
         .create_delegation(
@@ -304,7 +308,8 @@ async fn delegations_are_self_service_within_the_rules() {
             },
         )
         .await
-        .unwrap();
+        .unwrap()
+        .delegation;
     for id in [
         foreign.id.to_string(),
         kisum_guard::DelegationId::new().to_string(),

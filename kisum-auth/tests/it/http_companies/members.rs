@@ -2,6 +2,7 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use kisum_auth::CreatedCompany;
 use kisum_guard::{MembershipId, UserId};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -192,7 +193,10 @@ async fn members_are_listed_added_changed_and_removed() {
     assert_eq!(field(&p), "modules");
 
     // A membership of another company, an unknown one, a malformed id: 404.
-    let (globex, globex_owner) = app
+    let CreatedCompany {
+        company: globex,
+        owner: globex_owner,
+    } = app
         .world
         .directory
         .create_company("Globex", None, UserId::new())

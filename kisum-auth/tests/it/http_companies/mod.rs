@@ -44,6 +44,9 @@ async fn app() -> App {
         directory: world.store.clone(),
         admin: world.directory.clone(),
         audit: world.store.clone(),
+        feed: std::sync::Arc::new(kisum_core::outbox::EventFeed::new(
+            kisum_core::outbox::EventLogged::event_log(&*world.store),
+        )),
         events: world.events.clone(),
         service_keys: "finance:s3rvice-key-for-tests".parse().unwrap(),
         limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),

@@ -38,6 +38,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             description: "audit",
             sql: include_str!("../../../../migrations/postgres/core/0002_audit.sql"),
         },
+        EmbeddedMigration {
+            version: 3,
+            description: "events",
+            sql: include_str!("../../../../migrations/postgres/core/0003_events.sql"),
+        },
     ],
 };
 
@@ -106,4 +111,13 @@ async fn bump_company(
         .await
         .map_err(store_error)?;
     version_from_db(v)
+}
+
+impl crate::outbox::EventLogged for PgCoreStore {
+    fn event_log(&self) -> std::sync::Arc<dyn crate::outbox::EventLog> {
+        std::sync::Arc::new(crate::outbox::SqlEventLog::postgres(
+            self.pool().clone(),
+            crate::outbox::Component::Core,
+        ))
+    }
 }

@@ -35,6 +35,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             description: "audit",
             sql: include_str!("../../../../migrations/sqlite/core/0002_audit.sql"),
         },
+        EmbeddedMigration {
+            version: 3,
+            description: "events",
+            sql: include_str!("../../../../migrations/sqlite/core/0003_events.sql"),
+        },
     ],
 };
 
@@ -92,4 +97,13 @@ async fn bump_company(
         .await
         .map_err(store_error)?;
     version_from_db(v)
+}
+
+impl crate::outbox::EventLogged for SqliteCoreStore {
+    fn event_log(&self) -> std::sync::Arc<dyn crate::outbox::EventLog> {
+        std::sync::Arc::new(crate::outbox::SqlEventLog::sqlite(
+            self.pool().clone(),
+            crate::outbox::Component::Core,
+        ))
+    }
 }

@@ -344,6 +344,12 @@ impl SubscriptionStore for DownStore {
     }
 }
 
+impl kisum_core::outbox::EventLogged for DownStore {
+    fn event_log(&self) -> Arc<dyn kisum_core::outbox::EventLog> {
+        Arc::new(kisum_core::outbox::MemoryEventLog::new())
+    }
+}
+
 #[tokio::test]
 async fn an_unreachable_store_is_503_and_nothing_is_audited() {
     let app = app_over(Arc::new(DownStore), Arc::new(MemoryCoreAudit::new()));

@@ -21,7 +21,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, StatusCode, header};
-use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
+use kisum_auth::keys::{GeneratedKey, KeyRing, SigningAlgorithm, SigningKey, generate};
 use kisum_core::admin::{Actor, CoreAdmin};
 use kisum_core::{CompanyAddOn, EntitlementService, SubscriptionStatus};
 use kisum_guard::{AccessGuard, AddOnKey, Clock, CompanyId, ServiceKeys, SystemClock};
@@ -59,7 +59,8 @@ impl Dev {
     /// Starts as `kisum dev --data-dir dir` does (see `servers/src/run.rs`), seeding included.
     async fn start(dir: &Path) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let (kid, pem) = generate(SigningAlgorithm::Es256, clock.now().date_naive()).unwrap();
+        let GeneratedKey { kid, pem } =
+            generate(SigningAlgorithm::Es256, clock.now().date_naive()).unwrap();
         let key = SigningKey::from_pem(&kid, &pem, Path::new("mem")).unwrap();
         let service_keys =
             ServiceKeys::new([("dev".to_owned(), "0123456789abcdef0123456789".to_owned())])
