@@ -147,8 +147,8 @@ fn routes_md_has_the_tables_of_api_md() {
     assert_eq!(auth_public().len(), 16);
     assert_eq!(auth_public_anonymous().len(), 8);
     assert_eq!(company_admin().len(), 13);
-    assert_eq!(auth_internal().len(), 4);
-    assert_eq!(core_internal().len(), 10);
+    assert_eq!(auth_internal().len(), 5);
+    assert_eq!(core_internal().len(), 11);
     assert_eq!(every_server().len(), 4);
     assert_eq!(module_routes().len(), 3);
 }
