@@ -105,45 +105,32 @@ impl Rig {
             .count()
     }
 
-    async fn register(&self, email: &str) -> String {
+    /// An access token of `email` from `POST path` (`/v1/auth/register` or `/v1/auth/login`).
+    async fn token(&self, path: &str, email: &str) -> String {
         let (status, _, body) = call(
             &self.public,
             Method::POST,
-            "/v1/auth/register",
+            path,
             None,
             Some(json!({"email": email, "password": PASSWORD})),
             &[],
         )
         .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert!(status.is_success(), "{path}: {body}");
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    async fn register(&self, email: &str) -> String {
+        self.token("/v1/auth/register", email).await
+    }
+
     async fn login(&self, email: &str) -> String {
-        let (status, _, body) = call(
-            &self.public,
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": PASSWORD})),
-            &[],
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["access_token"].as_str().unwrap().to_owned()
+        self.token("/v1/auth/login", email).await
     }
 
     /// The kids of Auth's JWKS, which answers with the max-age the lead time is made of.
     async fn jwks(&self) -> Vec<String> {
-        let (status, headers, body) = call(
-            &self.public,
-            Method::GET,
-            "/.well-known/jwks.json",
-            None,
-            None,
-            &[],
-        )
-        .await;
+        let (status, headers, body) = get_jwks(&self.public).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(
             headers[header::CACHE_CONTROL],
@@ -219,6 +206,19 @@ impl Guarded {
     }
 }
 
+/// `GET /.well-known/jwks.json` through Auth's public router.
+async fn get_jwks(public: &Router) -> crate::client::Answer {
+    call(
+        public,
+        Method::GET,
+        "/.well-known/jwks.json",
+        None,
+        None,
+        &[],
+    )
+    .await
+}
+
 /// Auth's `/.well-known/jwks.json` through its router.
 struct AuthJwks {
     public: Router,
@@ -228,15 +228,7 @@ struct AuthJwks {
 #[async_trait::async_trait]
 impl JwksSource for AuthJwks {
     async fn fetch(&self) -> Result<JwksDocument, JwksError> {
-        let (status, headers, body) = call(
-            &self.public,
-            Method::GET,
-            "/.well-known/jwks.json",
-            None,
-            None,
-            &[],
-        )
-        .await;
+        let (status, headers, body) = get_jwks(&self.public).await;
         if status != StatusCode::OK {
             return Err(JwksError(status.to_string()));
         }

@@ -13,9 +13,7 @@ use kisum_guard::jwks::{JwksDocument, JwksError, JwksSource};
 use crate::support::*;
 
 async fn status(w: &World, token: &str) -> StatusCode {
-    call(&w.app(), "/invoices", Some(token), Some("acme"))
-        .await
-        .status
+    invoices_status(&w.app(), token).await
 }
 
 #[tokio::test]
@@ -114,20 +112,16 @@ async fn an_unreachable_jwks_keeps_cached_tokens_passing_and_is_retried_at_the_r
         .build()
         .unwrap();
     let app = app(&guard);
-    let ok = |token: String| {
-        let app = app.clone();
-        async move {
-            call(&app, "/invoices", Some(&token), Some("acme"))
-                .await
-                .status
-        }
-    };
-    assert_eq!(ok(w.token.clone()).await, StatusCode::OK);
+    assert_eq!(invoices_status(&app, &w.token).await, StatusCode::OK);
     assert_eq!(source.attempts.load(Ordering::SeqCst), 1);
     w.jwks.set_down(true);
     tokio::time::sleep(Duration::from_millis(100)).await;
     for _ in 0..20 {
-        assert_eq!(ok(w.token.clone()).await, StatusCode::OK, "last good keys");
+        assert_eq!(
+            invoices_status(&app, &w.token).await,
+            StatusCode::OK,
+            "last good keys"
+        );
         tokio::task::yield_now().await;
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
