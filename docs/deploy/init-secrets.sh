@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Writes the secrets of the compose deployment into docs/deploy/secrets/ (git-ignored) and the
-# active signing kid into docs/deploy/.env, which compose reads for ${KISUM_ACTIVE_KID}.
+# Writes the secrets of the compose deployment into docs/deploy/secrets/ (git-ignored), the first
+# signing key among them, and docs/deploy/.env (the compose project name).
 #
 #   docs/deploy/init-secrets.sh            # once, before the first `docker compose up`
 #
@@ -62,13 +62,12 @@ if ((${#pems[@]} == 0)); then
     fi
     echo "wrote   secrets/signing-keys/${kid}.pem"
 else
-    kid=$(basename "${pems[0]}" .pem)
     echo "kept    ${pems[0]}"
 fi
 chmod 0755 secrets/signing-keys
 chmod 0644 secrets/signing-keys/*.pem
 
-# .env: read by compose from this directory for ${KISUM_ACTIVE_KID} and the project name.
+# .env: read by compose from this directory for the project name.
 env_line() {
     if [[ -f .env ]] && grep -q "^$1=" .env; then
         echo "kept    .env $(grep "^$1=" .env)"
@@ -78,4 +77,3 @@ env_line() {
     fi
 }
 env_line COMPOSE_PROJECT_NAME kisum
-env_line KISUM_ACTIVE_KID "$kid"

@@ -3,13 +3,16 @@
 //! Private keys come only from PEM files in a key directory (a mounted secret): never from the
 //! database, never into a log. A file `<kid>.pem` holds one PKCS#8 private key (ES256 on P-256,
 //! EdDSA on Ed25519, or RS256); its file stem is its `kid`. A file renamed to
-//! `<kid>.pem.retired` is retired: no longer loaded, no longer published. Configuration names
-//! the active kid, which signs new tokens; every loaded key is published in the JWKS, so tokens
-//! signed by the previous key stay verifiable until they expire.
+//! `<kid>.pem.retired` is retired (as is a removed file): no longer loaded, no longer
+//! published. One key of the ring is active and signs new tokens; every loaded key is published
+//! in the JWKS, so tokens signed by the previous key stay verifiable until they expire. Which key
+//! is active, and how the directory is read again while Auth runs, is
+//! [`key_rotation`](crate::key_rotation)'s business (decision 0016).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
@@ -44,7 +47,17 @@ pub enum KeyError {
     /// Key generation failed.
     #[error("key generation failed")]
     Generate,
+    /// The key directory holds no key (`*.pem`): nothing could sign.
+    #[error("the key directory `{0}` holds no key (`<kid>.pem`)")]
+    NoKeys(PathBuf),
 }
+
+/// How long an answer of `/.well-known/jwks.json` may be cached (its `Cache-Control: public,
+/// max-age=…`): a guard uses the keys it fetched this long before it refreshes them. The
+/// default lead time of a new key ([`KeyRotationConfig::DEFAULT_PUBLISH_LEAD`]) derives from it.
+///
+/// [`KeyRotationConfig::DEFAULT_PUBLISH_LEAD`]: crate::key_rotation::KeyRotationConfig::DEFAULT_PUBLISH_LEAD
+pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// The signing algorithms Kisum issues and accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -327,23 +340,7 @@ impl KeyRing {
     /// [`KeyError::Io`], [`KeyError::Unsupported`], [`KeyError::InvalidKid`],
     /// [`KeyError::ActiveMissing`].
     pub fn load_dir(dir: &Path, active: &str) -> Result<Self, KeyError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| KeyError::Io { path, source }
-        };
-        let mut keys = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-            let path = entry.map_err(io(dir))?.path();
-            if path.extension().is_none_or(|e| e != "pem") || !path.is_file() {
-                continue;
-            }
-            let Some(kid) = path.file_stem().and_then(|s| s.to_str()) else {
-                continue;
-            };
-            let pem = std::fs::read_to_string(&path).map_err(io(&path))?;
-            keys.push(SigningKey::from_pem(kid, &pem, &path)?);
-        }
-        Self::new(active, keys)
+        Self::new(active, read_dir(dir)?.into_iter().map(|file| file.key))
     }
 
     /// The signing key.
@@ -370,6 +367,45 @@ impl KeyRing {
             keys: self.keys.values().map(|k| k.jwk.clone()).collect(),
         }
     }
+}
+
+/// A key of the key directory, loaded from its file.
+#[derive(Debug)]
+pub struct LoadedKey {
+    /// The key (its kid is the file stem).
+    pub key: SigningKey,
+    /// When the file was last modified, if the file system tells.
+    pub modified: Option<SystemTime>,
+}
+
+/// Loads every `<kid>.pem` of `dir` (following symbolic links, as in a mounted Kubernetes
+/// secret); `*.pem.retired` and other names are skipped. All or nothing: one unreadable or
+/// unsupported key file fails the whole read.
+///
+/// # Errors
+/// [`KeyError::Io`], [`KeyError::Unsupported`], [`KeyError::InvalidKid`].
+pub fn read_dir(dir: &Path) -> Result<Vec<LoadedKey>, KeyError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| KeyError::Io { path, source }
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        if path.extension().is_none_or(|e| e != "pem") || !path.is_file() {
+            continue;
+        }
+        let Some(kid) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        let pem = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        files.push(LoadedKey {
+            key: SigningKey::from_pem(kid, &pem, &path)?,
+            modified,
+        });
+    }
+    Ok(files)
 }
 
 /// A private key [`generate`] made. The PEM never appears in `Debug` output.

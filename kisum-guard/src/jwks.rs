@@ -185,6 +185,8 @@ pub struct KeyCache {
     keys: RwLock<Arc<Keys>>,
     inflight: Mutex<Option<watch::Receiver<()>>>,
     last_unknown_fetch: Mutex<Option<Instant>>,
+    /// After a failed fetch, no background refresh before this instant.
+    retry_after: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for KeyCache {
@@ -222,6 +224,7 @@ impl KeyCache {
             })),
             inflight: Mutex::new(None),
             last_unknown_fetch: Mutex::new(None),
+            retry_after: Mutex::new(None),
         }
     }
 
@@ -251,6 +254,19 @@ impl KeyCache {
         self.current().by_kid.get(kid).cloned()
     }
 
+    /// Whether `kid` is in the current key set, without fetching (the question a verified-token
+    /// cache hit asks, so that a key gone from the JWKS stops verifying even the tokens
+    /// remembered as verified). A set due for a refresh is still answered from, while a refresh
+    /// runs in the background.
+    #[must_use]
+    pub fn publishes(self: &Arc<Self>, kid: &str) -> bool {
+        let keys = self.current();
+        if keys.fresh_until.is_some_and(|t| Instant::now() >= t) {
+            self.refresh_in_background();
+        }
+        keys.by_kid.contains_key(kid)
+    }
+
     fn may_refetch_for_unknown(&self) -> bool {
         let Ok(mut last) = self.last_unknown_fetch.lock() else {
             return false;
@@ -266,6 +282,16 @@ impl KeyCache {
     }
 
     fn refresh_in_background(self: &Arc<Self>) {
+        // One refresh at a time, and after a failure not before the refetch interval passed:
+        // a stale set is asked about on every request while Auth is unreachable.
+        let busy = self.inflight.lock().map_or(true, |slot| slot.is_some());
+        let backing_off = self
+            .retry_after
+            .lock()
+            .map_or(true, |t| t.is_some_and(|t| Instant::now() < t));
+        if busy || backing_off {
+            return;
+        }
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let this = Arc::clone(self);
             handle.spawn(async move { this.refresh().await });
@@ -321,8 +347,14 @@ impl KeyCache {
                 if let Ok(mut k) = self.keys.write() {
                     *k = keys;
                 }
+                if let Ok(mut retry) = self.retry_after.lock() {
+                    *retry = None;
+                }
             }
             Err(e) => {
+                if let Ok(mut retry) = self.retry_after.lock() {
+                    *retry = Instant::now().checked_add(self.config.min_refetch_interval);
+                }
                 metrics::counter!("kisum_guard_jwks_fetch_failures_total").increment(1);
                 tracing::warn!(error = %e, "JWKS fetch failed; keeping the last good keys");
             }

@@ -1,5 +1,9 @@
 //! Strict access-token verification against cached keys, with a verified-token cache so a token
 //! already seen costs no signature work.
+//!
+//! The cache remembers which key verified each token, and a hit counts only while that key is
+//! still in the key set: a key retired from the JWKS stops verifying the tokens it signed at the
+//! guard's next key refresh (at once on a `KeyRotated` event), cached or not.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,6 +138,14 @@ impl std::hash::Hasher for DigestPrefixHasher {
 
 type DigestHash = std::hash::BuildHasherDefault<DigestPrefixHasher>;
 
+/// A token verified once, as the verified-token cache remembers it: its claims and the `kid`
+/// of the key that verified it.
+#[derive(Debug, Clone)]
+struct SeenToken {
+    claims: Arc<Claims>,
+    kid: Arc<str>,
+}
+
 /// A token [`TokenVerifier::verify`] accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedToken {
@@ -150,7 +162,7 @@ pub struct TokenVerifier {
     keys: Arc<KeyCache>,
     config: VerifierConfig,
     leeway: i64,
-    seen: moka::sync::Cache<TokenHash, Arc<Claims>, DigestHash>,
+    seen: moka::sync::Cache<TokenHash, SeenToken, DigestHash>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -163,16 +175,19 @@ impl std::fmt::Debug for TokenVerifier {
 
 struct UntilExpiry;
 
-impl moka::Expiry<TokenHash, Arc<Claims>> for UntilExpiry {
+impl moka::Expiry<TokenHash, SeenToken> for UntilExpiry {
     fn expire_after_create(
         &self,
         _key: &TokenHash,
-        value: &Arc<Claims>,
+        value: &SeenToken,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
         // Remembered until the token's own expiry (by the system clock), plus a minute of
         // slack; the expiry is checked again on every hit against the injected clock.
-        let left = value.exp.saturating_sub(crate::clock::epoch_seconds());
+        let left = value
+            .claims
+            .exp
+            .saturating_sub(crate::clock::epoch_seconds());
         Some(Duration::from_secs(
             u64::try_from(left.saturating_add(60)).unwrap_or(0),
         ))
@@ -215,7 +230,8 @@ impl TokenVerifier {
         Sha256::digest(token.as_bytes()).into()
     }
 
-    /// Verifies `token` at `now`; a token verified before answers from the cache.
+    /// Verifies `token` at `now`; a token verified before answers from the cache while the key
+    /// that verified it is still in the key set (else it is verified again, and refused).
     /// Returns the claims and whether it was the first sight of the token.
     ///
     /// # Errors
@@ -229,18 +245,23 @@ impl TokenVerifier {
             return Err(TokenRejection::Malformed);
         }
         let hash = Self::hash(token);
-        if let Some(claims) = self.seen.get(&hash) {
-            metrics::counter!("kisum_guard_token_cache_total", "result" => "hit").increment(1);
-            self.check_time(&claims, now)?;
-            return Ok(VerifiedToken {
-                claims,
-                first_sight: false,
-            });
+        if let Some(seen) = self.seen.get(&hash) {
+            if self.keys.publishes(&seen.kid) {
+                metrics::counter!("kisum_guard_token_cache_total", "result" => "hit").increment(1);
+                self.check_time(&seen.claims, now)?;
+                return Ok(VerifiedToken {
+                    claims: seen.claims,
+                    first_sight: false,
+                });
+            }
+            // Its key was retired: forget it, and let the full check refuse it.
+            self.seen.invalidate(&hash);
         }
         metrics::counter!("kisum_guard_token_cache_total", "result" => "miss").increment(1);
-        let claims = Arc::new(self.verify_signature(token).await?);
-        self.check_time(&claims, now)?;
-        self.seen.insert(hash, Arc::clone(&claims));
+        let seen = self.verify_signature(token).await?;
+        self.check_time(&seen.claims, now)?;
+        let claims = Arc::clone(&seen.claims);
+        self.seen.insert(hash, seen);
         Ok(VerifiedToken {
             claims,
             first_sight: true,
@@ -263,7 +284,7 @@ impl TokenVerifier {
         Ok(())
     }
 
-    async fn verify_signature(&self, token: &str) -> Result<Claims, TokenRejection> {
+    async fn verify_signature(&self, token: &str) -> Result<SeenToken, TokenRejection> {
         // Before `decode_header`: a `crit` it cannot parse is still a `crit`.
         reject_critical_header(token)?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Malformed)?;
@@ -291,7 +312,10 @@ impl TokenVerifier {
         validation.validate_nbf = false;
         validation.leeway = 0;
         jsonwebtoken::decode::<Claims>(token, key.key(), &validation)
-            .map(|d| d.claims)
+            .map(|d| SeenToken {
+                claims: Arc::new(d.claims),
+                kid: Arc::from(kid),
+            })
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind;
                 match e.kind() {

@@ -9,6 +9,7 @@ use axum::Router;
 use chrono::TimeDelta;
 pub use kisum_auth::builder::{AuthApp, AuthBuilder};
 use kisum_auth::events::EventPublisher;
+use kisum_auth::key_rotation::KeyRotation;
 use kisum_auth::ratelimit::{RateLimiter, RedisRateLimiterConfig};
 use kisum_auth::{AuthStore, EntitlementSource};
 use kisum_core::audit::CoreAudit;
@@ -446,6 +447,28 @@ async fn client_address_middleware(
         headers.insert("x-forwarded-for", v);
     }
     next.run(request).await
+}
+
+/// Starts reloading the signing keys ([`KeyRotation::spawn`]): every reload interval, and at
+/// once on SIGHUP (Unix). The SIGHUP handler is in place when this returns, so the signal no
+/// longer ends the process.
+pub fn spawn_key_rotation(rotation: Arc<KeyRotation>) -> tokio::task::JoinHandle<()> {
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hangup) => {
+            let on_hangup = Arc::clone(&rotation);
+            tokio::spawn(async move {
+                while hangup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading the signing keys");
+                    on_hangup.reload_soon();
+                }
+            });
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP: the signing keys reload periodically only");
+        }
+    }
+    rotation.spawn()
 }
 
 /// How long ended sessions, spent tokens and stale codes are kept before the pruning job

@@ -13,7 +13,7 @@ use kisum_guard::{Clock, SystemClock};
 pub(crate) enum KeysCommand {
     /// Write a new private key `<kid>.pem` (mode 0600) into the key directory and print its kid.
     Generate(GenerateArgs),
-    /// List the keys of the key directory: kid, algorithm, and which one is active.
+    /// List the keys of the key directory: kid, algorithm, and which one is pinned active.
     List(ListArgs),
 }
 
@@ -34,7 +34,7 @@ pub(crate) struct ListArgs {
     /// The key directory.
     #[arg(long, env = env::SIGNING_KEYS_DIR)]
     dir: PathBuf,
-    /// The active kid, marked in the listing.
+    /// The pinned kid (`kisum auth`'s `KISUM_ACTIVE_KID`), marked `active` in the listing.
     #[arg(long, env = env::ACTIVE_KID)]
     active_kid: Option<String>,
 }
@@ -56,7 +56,9 @@ pub(crate) fn run(command: &KeysCommand) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
             println!("{kid}");
             eprintln!(
-                "wrote {} ({}); make it active with KISUM_ACTIVE_KID={kid}",
+                "wrote {} ({}); a running Auth publishes it at its next reload (SIGHUP, or \
+                 within KISUM_KEYS_RELOAD_INTERVAL) and signs with it after \
+                 KISUM_KEYS_PUBLISH_LEAD (or pin it: KISUM_ACTIVE_KID={kid})",
                 path.display(),
                 alg.as_str()
             );

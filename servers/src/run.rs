@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::config::env;
 
 use clap::Args;
+use kisum_auth::key_rotation::{KeyDirectory, KeyRotation, KeyRotationConfig};
 use kisum_auth::keys::{KeyRing, SigningAlgorithm, generate_into};
 use kisum_core::admin::CoreAdmin;
 use kisum_core::{CoreState, EntitlementService};
@@ -104,6 +105,14 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
         .events
         .publish(&kisum_guard::InvalidationEvent::KeyRotated)
         .await;
+    // The key directory is read again on SIGHUP and every reload interval; each change of the
+    // published keys goes out as `KeyRotated` through Auth's events.
+    let _rotation = app::spawn_key_rotation(Arc::new(KeyRotation::new(
+        config.key_directory,
+        built.tokens.clone(),
+        built.state.events.clone(),
+        clock.clone(),
+    )));
     let _streams = app::auth_streams(
         &built.state.feed,
         redis,
@@ -274,31 +283,25 @@ fn random_hex(bytes: usize) -> Result<String, StartError> {
     Ok(b.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The signing keys of the data directory, generating the first one when there is none.
-fn dev_keys(dir: &Path, clock: &dyn Clock) -> Result<KeyRing, StartError> {
-    let mut kids: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter_map(|e| {
-                    e.file_name()
-                        .to_str()?
-                        .strip_suffix(".pem")
-                        .map(str::to_owned)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if kids.is_empty() {
-        let key = generate_into(dir, SigningAlgorithm::Es256, clock.now().date_naive())
+/// The signing keys of the data directory, generating the first one when there is none: the
+/// directory (reloaded as in `kisum auth`, with the default lead time and reload interval) and
+/// the keys it starts with.
+fn dev_keys(dir: &Path, clock: &dyn Clock) -> Result<(KeyDirectory, KeyRing), StartError> {
+    let has_key = std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".pem")))
+    });
+    if !has_key {
+        generate_into(dir, SigningAlgorithm::Es256, clock.now().date_naive())
             .map_err(|e| StartError::new("generating the signing key", e))?;
-        kids.push(key.kid);
     }
-    kids.sort();
-    let active = kids
-        .last()
-        .ok_or_else(|| StartError("no signing key".into()))?;
-    KeyRing::load_dir(dir, active).map_err(|e| StartError::new("signing keys", e))
+    let directory = KeyDirectory::new(KeyRotationConfig::new(dir));
+    let ring = directory
+        .load(clock.now())
+        .map_err(|e| StartError::new("signing keys", e))?
+        .ring;
+    Ok((directory, ring))
 }
 
 fn dev_service_key(args: &DevArgs) -> Result<String, StartError> {
@@ -368,7 +371,7 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| StartError::new(&format!("data directory {}", args.data_dir.display()), e))?;
-    let keys = dev_keys(&args.data_dir.join("keys"), clock.as_ref())?;
+    let (key_directory, keys) = dev_keys(&args.data_dir.join("keys"), clock.as_ref())?;
     let service_key = dev_service_key(&args)?;
     // The developer's own key: every internal scope (resolve, events, audit, admin).
     let service_keys = ServiceKeys::scoped([(
@@ -429,6 +432,12 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         clock.clone(),
     )?;
     events.subscribe(guard.clone());
+    let _rotation = app::spawn_key_rotation(Arc::new(KeyRotation::new(
+        key_directory,
+        built.tokens.clone(),
+        built.state.events.clone(),
+        clock.clone(),
+    )));
 
     let _pruning = app::spawn_pruning(built.state.auth.clone());
     let seeded = seed::seed(&built.state.auth, &built.state.admin, &core_admin)

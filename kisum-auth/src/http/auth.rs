@@ -497,9 +497,9 @@ pub(super) async fn change_password(
 ))]
 pub(super) async fn jwks(State(s): State<AuthState>) -> Response {
     let mut response = Json(s.auth.tokens().keys().jwks()).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
+    let max_age = crate::keys::JWKS_MAX_AGE.as_secs();
+    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+        response.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
     response
 }

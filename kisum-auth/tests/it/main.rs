@@ -85,6 +85,7 @@ mod http_auth;
 mod http_companies;
 mod identity;
 mod invitations;
+mod key_rotation;
 mod properties;
 mod ratelimit;
 mod recovery;

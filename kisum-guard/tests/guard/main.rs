@@ -22,5 +22,6 @@ mod outages;
 mod planted;
 mod redis;
 mod remote;
+mod rotation;
 mod support;
 mod tokens;

@@ -124,6 +124,13 @@ impl World {
     }
 }
 
+/// The status of `GET /invoices` for `acme` with `token` (`finance.invoices.read`).
+pub async fn invoices_status(app: &Router, token: &str) -> StatusCode {
+    call(app, "/invoices", Some(token), Some("acme"))
+        .await
+        .status
+}
+
 /// A guard over `jwks` and `source` with the test issuer and audience.
 pub fn guard_over(jwks: Arc<dyn JwksSource>, source: Arc<dyn AccessSource>) -> AccessGuardBuilder {
     AccessGuard::with_sources(jwks, source)

@@ -211,29 +211,27 @@ async fn rotation_in_the_middle_of_traffic_fails_no_request() {
 async fn a_token_seen_before_costs_no_key_lookup() {
     let w = World::new();
     let app = w.app();
-    assert_eq!(
-        call(&app, "/invoices", Some(&w.token), Some("acme"))
-            .await
-            .status,
-        StatusCode::OK
-    );
-    // Keys gone from the source and the cache emptied of unknown kids: a cached token still passes.
+    assert_eq!(invoices_status(&app, &w.token).await, StatusCode::OK);
+    assert_eq!(w.jwks.fetches(), 1);
+    // The key source down and the keys refreshed in vain: a cached token still passes, with the
+    // keys in hand and without any fetch.
+    w.jwks.set_down(true);
+    w.guard.keys().refresh().await;
+    assert_eq!(w.guard.keys().kids(), ["k1"], "the last good keys stay");
+    for _ in 0..3 {
+        assert_eq!(invoices_status(&app, &w.token).await, StatusCode::OK);
+    }
+    assert_eq!(w.jwks.fetches(), 1);
+    // Its key gone from the JWKS: neither a fresh token nor the cached one passes any more (see
+    // `rotation`).
+    w.jwks.set_down(false);
     w.jwks.set(jwks(&[]));
     w.guard.keys().refresh().await;
     assert!(w.guard.keys().kids().is_empty());
-    assert_eq!(
-        call(&app, "/invoices", Some(&w.token), Some("acme"))
-            .await
-            .status,
-        StatusCode::OK
-    );
     let fresh = w.key().signed(&claims(w.user, w.session));
-    assert_eq!(
-        call(&app, "/invoices", Some(&fresh), Some("acme"))
-            .await
-            .status,
-        StatusCode::UNAUTHORIZED
-    );
+    for token in [&fresh, &w.token] {
+        assert_eq!(invoices_status(&app, token).await, StatusCode::UNAUTHORIZED);
+    }
     let _ = SessionId::new();
 }
 

@@ -4,6 +4,7 @@
 use super::*;
 use kisum_auth::PolicyLimits;
 use kisum_auth::http::RateLimits;
+use kisum_auth::key_rotation::{KeyDirectory, KeyRotationConfig};
 use kisum_auth::session::SessionConfig;
 use kisum_auth::tokens::TokenConfig;
 
@@ -28,12 +29,28 @@ pub struct AuthArgs {
     /// The key Auth presents to Core.
     #[command(flatten)]
     pub client_key: ClientKeyArgs,
-    /// Directory of PEM signing keys (`<kid>.pem`).
+    /// Directory of PEM signing keys (`<kid>.pem`), read again on SIGHUP and periodically.
     #[arg(long, env = env::SIGNING_KEYS_DIR)]
     pub signing_keys_dir: Option<PathBuf>,
-    /// The kid that signs new tokens.
+    /// Pins the kid that signs new tokens (no lead time, no automatic take-over). Unset: the
+    /// newest key published for at least the lead time signs.
     #[arg(long, env = env::ACTIVE_KID)]
     pub active_kid: Option<String>,
+    /// How often the key directory is read again (SIGHUP reads it at once), 1s to 1h.
+    #[arg(
+        long,
+        env = env::KEYS_RELOAD_INTERVAL,
+        default_value_t = humantime::format_duration(KeyRotationConfig::DEFAULT_RELOAD_INTERVAL).to_string()
+    )]
+    pub keys_reload_interval: String,
+    /// How long a new key is published in the JWKS before it signs, 0s to 7d (default: twice
+    /// the JWKS max-age).
+    #[arg(
+        long,
+        env = env::KEYS_PUBLISH_LEAD,
+        default_value_t = humantime::format_duration(KeyRotationConfig::DEFAULT_PUBLISH_LEAD).to_string()
+    )]
+    pub keys_publish_lead: String,
     /// Token issuer, audience and access cache.
     #[command(flatten)]
     pub token: TokenArgs,
@@ -345,8 +362,11 @@ pub struct AuthConfig {
     pub internal_api_key: Secret,
     /// The signing key directory.
     pub signing_keys_dir: PathBuf,
-    /// The signing keys, loaded, with the active one present.
+    /// The signing keys as first loaded, one active.
     pub signing_keys: KeyRing,
+    /// The key directory, loaded once, for the reloads that follow (with the pinned kid, the
+    /// lead time and the reload interval).
+    pub key_directory: KeyDirectory,
     /// JWT issuer.
     pub issuer: String,
     /// JWT audience.
@@ -393,15 +413,40 @@ impl AuthArgs {
                 .filter(|d| !d.as_os_str().is_empty()),
             "the directory of PEM signing keys (create one with `kisum keys generate`)",
         );
-        let kid = p.required(
-            env::ACTIVE_KID,
-            present(self.active_kid.as_ref()),
-            "the kid that signs new tokens (see `kisum keys list`)",
-        );
-        let signing_keys = match (&dir, kid) {
-            (Some(dir), Some(kid)) => load_keys(&mut p, dir, kid),
+        let reload_interval =
+            p.parse(
+                env::KEYS_RELOAD_INTERVAL,
+                &self.keys_reload_interval,
+                |s| match parse_duration(s)? {
+                    d if d < Duration::from_secs(1) || d > Duration::from_secs(3600) => {
+                        Err(format!("must be between 1s and 1h (`{s}`)"))
+                    }
+                    d => Ok(d),
+                },
+            );
+        let publish_lead =
+            p.parse(
+                env::KEYS_PUBLISH_LEAD,
+                &self.keys_publish_lead,
+                |s| match parse_duration(s)? {
+                    d if d > MAX_KEYS_PUBLISH_LEAD => Err(format!("must be at most 7d (`{s}`)")),
+                    d => Ok(d),
+                },
+            );
+        let key_directory = match (&dir, reload_interval, publish_lead) {
+            (Some(dir), Some(reload_interval), Some(publish_lead)) => {
+                Some(KeyDirectory::new(KeyRotationConfig {
+                    dir: dir.clone(),
+                    pinned: present(self.active_kid.as_ref()).map(str::to_owned),
+                    publish_lead,
+                    reload_interval,
+                }))
+            }
             _ => None,
         };
+        let signing_keys = key_directory
+            .as_ref()
+            .and_then(|directory| load_keys(&mut p, directory));
         let token = self.token.resolve(&mut p);
         let core_url = required_url(
             &mut p,
@@ -429,6 +474,7 @@ impl AuthArgs {
                 internal_api_key: internal_api_key?,
                 signing_keys_dir: dir?,
                 signing_keys: signing_keys?,
+                key_directory: key_directory?,
                 issuer,
                 audience,
                 access_cache_ttl,
@@ -492,7 +538,12 @@ impl AuthArgs {
     }
 }
 
-pub(super) fn load_keys(p: &mut Problems, dir: &Path, kid: &str) -> Option<KeyRing> {
+/// The longest `KISUM_KEYS_PUBLISH_LEAD`: 7 days.
+pub(super) const MAX_KEYS_PUBLISH_LEAD: Duration = Duration::from_secs(7 * 86_400);
+
+/// The first load of the key directory, as Auth starts with it.
+pub(super) fn load_keys(p: &mut Problems, directory: &KeyDirectory) -> Option<KeyRing> {
+    let dir = &directory.config().dir;
     if !dir.is_dir() {
         p.add(
             env::SIGNING_KEYS_DIR,
@@ -500,8 +551,8 @@ pub(super) fn load_keys(p: &mut Problems, dir: &Path, kid: &str) -> Option<KeyRi
         );
         return None;
     }
-    match KeyRing::load_dir(dir, kid) {
-        Ok(ring) => Some(ring),
+    match directory.load(kisum_guard::Clock::now(&kisum_guard::SystemClock)) {
+        Ok(loaded) => Some(loaded.ring),
         Err(e @ kisum_auth::keys::KeyError::ActiveMissing(_)) => {
             p.add(env::ACTIVE_KID, e.to_string());
             None
@@ -741,6 +792,53 @@ mod tests {
         ])
         .unwrap_err();
         assert!(!format!("{problems:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn key_rotation_settings_are_configurable_and_checked() {
+        // The defaults are the library's; the kid of `auth_with` is pinned.
+        let c = auth_with(&[]).unwrap();
+        let rotation = c.key_directory.config();
+        assert_eq!(
+            (rotation.reload_interval, rotation.publish_lead),
+            (
+                KeyRotationConfig::DEFAULT_RELOAD_INTERVAL,
+                KeyRotationConfig::DEFAULT_PUBLISH_LEAD
+            )
+        );
+        assert_eq!(
+            rotation.pinned.as_deref(),
+            c.signing_keys.active().map(|k| k.kid())
+        );
+        assert_eq!(rotation.dir, c.signing_keys_dir);
+        let c = auth_with(&[
+            "--keys-reload-interval",
+            "5s",
+            "--keys-publish-lead",
+            "0s",
+            "--active-kid",
+            "",
+        ])
+        .unwrap();
+        let rotation = c.key_directory.config();
+        assert_eq!(rotation.reload_interval, Duration::from_secs(5));
+        assert_eq!(rotation.publish_lead, Duration::ZERO);
+        assert_eq!(rotation.pinned, None, "no pin: the directory decides");
+        assert!(c.signing_keys.active().is_some());
+        let problems =
+            auth_with(&["--keys-reload-interval", "0s", "--keys-publish-lead", "8d"]).unwrap_err();
+        assert_eq!(
+            settings(&problems),
+            ["KISUM_KEYS_RELOAD_INTERVAL", "KISUM_KEYS_PUBLISH_LEAD"]
+        );
+        let problems = auth_with(&["--keys-reload-interval", "2h"]).unwrap_err();
+        assert!(
+            problems[0].message.contains("between 1s and 1h"),
+            "{problems:?}"
+        );
+        // A pinned kid must be in the directory.
+        let problems = auth_with(&["--active-kid", "es256-20260102-000000"]).unwrap_err();
+        assert_eq!(settings(&problems), ["KISUM_ACTIVE_KID"]);
     }
 
     #[test]

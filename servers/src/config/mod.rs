@@ -35,7 +35,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -385,7 +385,6 @@ mod tests {
                 "KISUM_INTERNAL_API_KEYS",
                 "KISUM_INTERNAL_API_KEY",
                 "KISUM_SIGNING_KEYS_DIR",
-                "KISUM_ACTIVE_KID",
                 "KISUM_ISSUER",
                 "KISUM_AUDIENCE",
                 "KISUM_CORE_URL",
@@ -441,7 +440,6 @@ mod tests {
                 "KISUM_INTERNAL_API_KEYS",
                 "KISUM_INTERNAL_API_KEY",
                 "KISUM_SIGNING_KEYS_DIR",
-                "KISUM_ACTIVE_KID",
                 "KISUM_ISSUER",
                 "KISUM_AUDIENCE",
                 "KISUM_ACCESS_CACHE_TTL",

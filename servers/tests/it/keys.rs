@@ -66,3 +66,150 @@ fn generate_then_list() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a generatable algorithm"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `kisum auth` on SQLite, killed when dropped.
+#[cfg(all(unix, feature = "sqlite"))]
+struct Running(std::process::Child);
+
+#[cfg(all(unix, feature = "sqlite"))]
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[cfg(all(unix, feature = "sqlite"))]
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The body of `GET path` on `127.0.0.1:port`, or `None` when nothing answers.
+#[cfg(all(unix, feature = "sqlite"))]
+fn get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
+
+/// The kids of the JWKS served on `port`, sorted.
+#[cfg(all(unix, feature = "sqlite"))]
+fn published(port: u16) -> Option<Vec<String>> {
+    let jwks: serde_json::Value =
+        serde_json::from_str(&get(port, "/.well-known/jwks.json")?).ok()?;
+    let mut kids: Vec<String> = jwks["keys"]
+        .as_array()?
+        .iter()
+        .filter_map(|k| k["kid"].as_str().map(str::to_owned))
+        .collect();
+    kids.sort();
+    Some(kids)
+}
+
+/// Polls `f` every 50 ms for up to `secs` seconds until it answers `Some`.
+#[cfg(all(unix, feature = "sqlite"))]
+fn within<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < until {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    None
+}
+
+#[cfg(all(unix, feature = "sqlite"))]
+#[test]
+fn sighup_makes_kisum_auth_reload_its_key_directory() {
+    use kisum_auth::keys::{SigningAlgorithm, generate_into};
+
+    let work = crate::temp_dir("sighup");
+    let keys = work.join("keys");
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
+    let first = generate_into(&keys, SigningAlgorithm::Es256, day)
+        .unwrap()
+        .kid;
+    let database = format!("sqlite://{}", work.join("auth.db").display());
+    let migrated = crate::kisum_env(
+        &["migrate", "--component", "auth"],
+        &[("KISUM_DATABASE_URL", &database)],
+    );
+    assert!(migrated.status.success(), "{}", crate::err(&migrated));
+    let (public, internal) = (free_port(), free_port());
+    let log = std::fs::File::create(work.join("auth.log")).unwrap();
+    let auth = Running(
+        Command::new(env!("CARGO_BIN_EXE_kisum"))
+            .arg("auth")
+            .env_clear()
+            .envs([
+                ("KISUM_MODE", "development"),
+                ("KISUM_DATABASE_URL", database.as_str()),
+                ("KISUM_LISTEN", &format!("127.0.0.1:{public}")),
+                ("KISUM_INTERNAL_LISTEN", &format!("127.0.0.1:{internal}")),
+                ("KISUM_INTERNAL_API_KEY", "0123456789abcdef-sighup"),
+                ("KISUM_SIGNING_KEYS_DIR", keys.to_str().unwrap()),
+                ("KISUM_ISSUER", &format!("http://127.0.0.1:{public}")),
+                ("KISUM_AUDIENCE", "kisum"),
+                ("KISUM_CORE_URL", "http://127.0.0.1:9"),
+                // Only the signal reloads within this test.
+                ("KISUM_KEYS_RELOAD_INTERVAL", "1h"),
+            ])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let logs = || std::fs::read_to_string(work.join("auth.log")).unwrap_or_default();
+    assert_eq!(
+        within(30, || published(public)),
+        Some(vec![first.clone()]),
+        "auth did not start: {}",
+        logs()
+    );
+
+    let second = generate_into(&keys, SigningAlgorithm::Es256, day)
+        .unwrap()
+        .kid;
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        published(public),
+        Some(vec![first.clone()]),
+        "no reload yet"
+    );
+    let hup = Command::new("kill")
+        .args(["-HUP", &auth.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let mut both = vec![first, second];
+    both.sort();
+    assert_eq!(
+        within(10, || published(public).filter(|kids| *kids == both)),
+        Some(both),
+        "SIGHUP did not reload the keys: {}",
+        logs()
+    );
+    let mut auth = auth;
+    assert!(
+        auth.0.try_wait().unwrap().is_none(),
+        "SIGHUP must not end the process"
+    );
+    drop(auth);
+    std::fs::remove_dir_all(&work).unwrap();
+}
