@@ -32,8 +32,9 @@ stop_all() {
 
 # start_separate TAG: a fresh PostgreSQL database per component, a signing key, and
 # `kisum core`, `kisum auth`, `kisum module --name finance` on free loopback ports with Redis.
-# Sets A (Auth public), I (Auth internal), C (Core), M (finance) ports, KEY (service key) and
-# DBS (the databases to drop afterwards).
+# Sets A (Auth public), I (Auth internal), C (Core), M (finance) ports, KEY (service key),
+# REDIS_PREFIX (the private prefix of their Redis keys) and DBS (the databases to drop
+# afterwards, Auth's first).
 start_separate() {
     local tag=$1
     local server=${KISUM_TEST_DATABASE_URL%/*}
@@ -46,11 +47,14 @@ start_separate() {
     done
     A=$(free_port) I=$(free_port) C=$(free_port) M=$(free_port)
     KEY="$tag-service-key-$suffix"
-    local prefix="$tag-$suffix:"
-    "$KISUM" keys generate --alg ES256 --dir "$WORK/keys" >"$LOGS/keys.log"
+    REDIS_PREFIX="$tag-$suffix:"
+    "$KISUM" keys generate --alg ES256 --dir "$WORK/keys" >"$LOGS/keys.log" 2>&1 || {
+        cat "$LOGS/keys.log" >&2
+        exit 1
+    }
     local kid
     kid=$(basename "$(ls "$WORK"/keys/*.pem)" .pem)
-    local common=(KISUM_MODE=development KISUM_REDIS_URL="$KISUM_TEST_REDIS_URL" KISUM_REDIS_PREFIX="$prefix")
+    local common=(KISUM_MODE=development KISUM_REDIS_URL="$KISUM_TEST_REDIS_URL" KISUM_REDIS_PREFIX="$REDIS_PREFIX")
 
     env "${common[@]}" KISUM_DATABASE_URL="$server/kisum_${tag}_core_$suffix" \
         KISUM_INTERNAL_LISTEN="127.0.0.1:$C" KISUM_INTERNAL_API_KEYS="auth:$KEY" \

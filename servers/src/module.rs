@@ -537,6 +537,56 @@ pub fn router(
     ))
 }
 
+/// The path of the bench-only unguarded twin of `GET /v1/{module}/invoices`.
+#[must_use]
+pub fn bench_unguarded_path(module: &str) -> String {
+    format!("/bench/unguarded/v1/{module}/invoices")
+}
+
+/// `GET /bench/unguarded/v1/{module}/invoices`: the work of `list` — the same query and the
+/// same JSON answer — for the company whose id `X-Org` names, with no guard at all.
+async fn list_unguarded(
+    State(s): State<ModuleState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Vec<Invoice>>, Response> {
+    let company = headers
+        .get("x-org")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<Uuid>().ok())
+        .map(CompanyId::from)
+        .ok_or_else(|| {
+            problem(
+                StatusCode::BAD_REQUEST,
+                "org_required",
+                "company required",
+                "the bench route takes the company's id in X-Org",
+            )
+        })?;
+    s.db.list(company)
+        .await
+        .map(Json)
+        .map_err(|e| unavailable(&e))
+}
+
+/// Bench only (`kisum module --bench-unguarded-twin true`, refused in production mode): the
+/// unguarded twin of the guarded invoice list, at [`bench_unguarded_path`], so that
+/// `scripts/bench-http.sh` can compare the same handler work with and without the guard. The
+/// company comes from `X-Org` as an id and is trusted as given: anyone may read any company's
+/// invoices through it, which is why it is a development-mode bench setting, hidden from
+/// `--help` and absent from the OpenAPI document. The same request-id layer as [`router`].
+#[must_use]
+pub fn bench_unguarded_router(module: &str, db: InvoiceDb, clock: Arc<dyn Clock>) -> Router {
+    let state = ModuleState { db, clock };
+    kisum_guard::http::with_request_ids(
+        Router::new()
+            .route(
+                &bench_unguarded_path(module),
+                axum::routing::get(list_unguarded),
+            )
+            .with_state(state),
+    )
+}
+
 /// The OpenAPI paths and schemas of [`router`]'s routes for `module`, generated from the
 /// handlers' `#[utoipa::path]`s.
 ///

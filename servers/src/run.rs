@@ -234,13 +234,21 @@ pub async fn module(config: ModuleConfig, shutdown: Shutdown) -> Result<(), Star
     // Prefetch the keys; an unreachable Auth is not fatal (readiness says so).
     guard.keys().refresh().await;
     let readiness = app::module_readiness(db.clone(), guard.clone(), redis);
-    let router = app::finish(
-        module::router(config.name.as_str(), &guard, db, clock)
-            .map_err(|e| StartError::new("module", e))?
-            .merge(openapi::router(openapi::module(config.name.as_str()))),
-        readiness,
-        &config.common.http_settings(),
-    )?;
+    let mut routes = module::router(config.name.as_str(), &guard, db.clone(), clock.clone())
+        .map_err(|e| StartError::new("module", e))?
+        .merge(openapi::router(openapi::module(config.name.as_str())));
+    if config.bench_unguarded_twin {
+        tracing::warn!(
+            path = %module::bench_unguarded_path(config.name.as_str()),
+            "bench only: serving the unguarded twin of the invoice list"
+        );
+        routes = routes.merge(module::bench_unguarded_router(
+            config.name.as_str(),
+            db,
+            clock,
+        ));
+    }
+    let router = app::finish(routes, readiness, &config.common.http_settings())?;
     serve_all(
         vec![(bind(config.listen, "module").await?, router)],
         shutdown,

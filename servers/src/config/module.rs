@@ -30,6 +30,12 @@ pub struct ModuleArgs {
     /// Auth's internal base URL (access resolve).
     #[arg(long, env = env::AUTH_INTERNAL_URL)]
     pub auth_internal_url: Option<String>,
+    /// Bench only (`scripts/bench-http.sh`): also serve the unguarded twin of the invoice list,
+    /// `GET /bench/unguarded/v1/{module}/invoices` (see
+    /// [`bench_unguarded_router`](crate::module::bench_unguarded_router)). Refused in
+    /// production mode; hidden from `--help`.
+    #[arg(long, env = env::BENCH_UNGUARDED_TWIN, default_value_t = false, action = clap::ArgAction::Set, hide = true)]
+    pub bench_unguarded_twin: bool,
 }
 
 /// A validated configuration of `kisum module`.
@@ -55,6 +61,8 @@ pub struct ModuleConfig {
     pub auth_url: String,
     /// Auth's internal base URL.
     pub auth_internal_url: String,
+    /// Bench only: whether the unguarded twin of the invoice list is served.
+    pub bench_unguarded_twin: bool,
 }
 
 impl ModuleArgs {
@@ -116,6 +124,12 @@ impl ModuleArgs {
             auth_internal_url.as_deref(),
             "the service key this backend presents to Auth",
         );
+        if self.bench_unguarded_twin && self.common.mode() != Some(Mode::Development) {
+            p.add(
+                env::BENCH_UNGUARDED_TWIN,
+                "bench only: serves invoices without the guard, so it needs KISUM_MODE=development",
+            );
+        }
         let config = (|| {
             let (issuer, audience, access_cache_ttl) = token?;
             Some(ModuleConfig {
@@ -129,6 +143,7 @@ impl ModuleArgs {
                 access_cache_ttl,
                 auth_url: auth_url?,
                 auth_internal_url: auth_internal_url?,
+                bench_unguarded_twin: self.bench_unguarded_twin,
             })
         })();
         p.finish(config)
@@ -183,5 +198,45 @@ mod tests {
             settings(&args.validate().unwrap_err()),
             ["KISUM_MODULE_NAME"]
         );
+    }
+
+    #[test]
+    fn the_bench_only_unguarded_twin_needs_development_mode() {
+        let base = [
+            "module",
+            "--name",
+            "finance",
+            "--database-url",
+            "sqlite://finance.db",
+            "--issuer",
+            "kisum",
+            "--audience",
+            "kisum",
+            "--auth-url",
+            "http://127.0.0.1:8080",
+            "--auth-internal-url",
+            "http://127.0.0.1:8081",
+            "--internal-api-key",
+            "0123456789abcdef-finance",
+            "--bench-unguarded-twin",
+            "true",
+        ];
+        let Cmd::Module(args) = parse(&base) else {
+            unreachable!()
+        };
+        assert_eq!(
+            settings(&args.validate().unwrap_err()),
+            ["KISUM_BENCH_UNGUARDED_TWIN"]
+        );
+        let mut dev = base.to_vec();
+        dev.extend(["--mode", "development"]);
+        let Cmd::Module(args) = parse(&dev) else {
+            unreachable!()
+        };
+        assert!(args.validate().unwrap().bench_unguarded_twin);
+        let Cmd::Module(args) = parse(&base[..base.len() - 2]) else {
+            unreachable!()
+        };
+        assert!(!args.validate().unwrap().bench_unguarded_twin);
     }
 }
