@@ -574,7 +574,6 @@ async fn list_unguarded(
 /// company comes from `X-Org` as an id and is trusted as given: anyone may read any company's
 /// invoices through it, which is why it is a development-mode bench setting, hidden from
 /// `--help` and absent from the OpenAPI document. The same request-id layer as [`router`].
-#[must_use]
 pub fn bench_unguarded_router(module: &str, db: InvoiceDb, clock: Arc<dyn Clock>) -> Router {
     let state = ModuleState { db, clock };
     kisum_guard::http::with_request_ids(

@@ -155,23 +155,26 @@ mod tests {
     use super::*;
     use crate::config::tests::*;
 
+    /// The settings of a module, all but its service key.
+    const WITHOUT_KEY: [&str; 13] = [
+        "module",
+        "--name",
+        "finance",
+        "--database-url",
+        "sqlite://finance.db",
+        "--issuer",
+        "kisum",
+        "--audience",
+        "kisum",
+        "--auth-url",
+        "http://127.0.0.1:8080",
+        "--auth-internal-url",
+        "http://127.0.0.1:8081",
+    ];
+
     #[test]
     fn a_module_needs_its_service_key() {
-        let base = [
-            "module",
-            "--name",
-            "finance",
-            "--database-url",
-            "sqlite://finance.db",
-            "--issuer",
-            "kisum",
-            "--audience",
-            "kisum",
-            "--auth-url",
-            "http://127.0.0.1:8080",
-            "--auth-internal-url",
-            "http://127.0.0.1:8081",
-        ];
+        let base = WITHOUT_KEY;
         let Cmd::Module(args) = parse(&base) else {
             unreachable!()
         };
@@ -202,25 +205,13 @@ mod tests {
 
     #[test]
     fn the_bench_only_unguarded_twin_needs_development_mode() {
-        let base = [
-            "module",
-            "--name",
-            "finance",
-            "--database-url",
-            "sqlite://finance.db",
-            "--issuer",
-            "kisum",
-            "--audience",
-            "kisum",
-            "--auth-url",
-            "http://127.0.0.1:8080",
-            "--auth-internal-url",
-            "http://127.0.0.1:8081",
+        let mut base = WITHOUT_KEY.to_vec();
+        base.extend([
             "--internal-api-key",
             "0123456789abcdef-finance",
             "--bench-unguarded-twin",
             "true",
-        ];
+        ]);
         let Cmd::Module(args) = parse(&base) else {
             unreachable!()
         };
@@ -228,7 +219,7 @@ mod tests {
             settings(&args.validate().unwrap_err()),
             ["KISUM_BENCH_UNGUARDED_TWIN"]
         );
-        let mut dev = base.to_vec();
+        let mut dev = base.clone();
         dev.extend(["--mode", "development"]);
         let Cmd::Module(args) = parse(&dev) else {
             unreachable!()
