@@ -178,7 +178,25 @@ impl MigrationSet {
         })
     }
 
-    /// [`run_on`](Self::run_on) over a connection of a PostgreSQL pool.
+    /// [`run_on`](Self::run_on) over a connection of `pool`.
+    ///
+    /// # Errors
+    /// As [`run_on`](Self::run_on).
+    pub async fn run_pool<D: sqlx::Database>(
+        &self,
+        pool: &sqlx::Pool<D>,
+    ) -> Result<MigrationReport, MigrationError>
+    where
+        D::Connection: Migrate,
+    {
+        let mut conn = pool.acquire().await.map_err(|e| MigrationError::Database {
+            component: self.component,
+            source: store_error(e),
+        })?;
+        self.run_on(&mut *conn).await
+    }
+
+    /// [`run_pool`](Self::run_pool) over a PostgreSQL pool.
     ///
     /// # Errors
     /// As [`run_on`](Self::run_on).
@@ -187,14 +205,10 @@ impl MigrationSet {
         &self,
         pool: &sqlx::PgPool,
     ) -> Result<MigrationReport, MigrationError> {
-        let mut conn = pool.acquire().await.map_err(|e| MigrationError::Database {
-            component: self.component,
-            source: store_error(e),
-        })?;
-        self.run_on(&mut *conn).await
+        self.run_pool(pool).await
     }
 
-    /// [`run_on`](Self::run_on) over a connection of a SQLite pool.
+    /// [`run_pool`](Self::run_pool) over a SQLite pool.
     ///
     /// # Errors
     /// As [`run_on`](Self::run_on).
@@ -203,10 +217,6 @@ impl MigrationSet {
         &self,
         pool: &sqlx::SqlitePool,
     ) -> Result<MigrationReport, MigrationError> {
-        let mut conn = pool.acquire().await.map_err(|e| MigrationError::Database {
-            component: self.component,
-            source: store_error(e),
-        })?;
-        self.run_on(&mut *conn).await
+        self.run_pool(pool).await
     }
 }

@@ -1,6 +1,7 @@
 //! Storage infrastructure, shared by Core's and Auth's stores: the [`StoreError`] every store
 //! returns and, for the SQL backends (features `sqlite`, `postgres`), pool opening, the value
-//! encodings, the one way to read a column ([`sql::SqlRow`]) and the migration runner.
+//! encodings, the one way to read a column ([`sql::SqlRow`]), the one way to run a statement
+//! ([`sql::Stmt`] over a [`sql::Dialect`]) and the migration runner.
 //!
 //! None of it is about entitlements; it lives in `kisum-core` only because both components
 //! depend on this crate (and `kisum-guard` must stay free of storage), and it is kept out of the
@@ -15,9 +16,11 @@ mod pool;
 mod row;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod sql;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod stmt;
 
 pub use error::{StoreError, StoreErrorKind};
 #[cfg(feature = "postgres")]
-pub use pool::open_postgres_pool;
+pub use pool::{open_migrated_postgres_pool, open_postgres_pool};
 #[cfg(feature = "sqlite")]
-pub use pool::open_sqlite_pool;
+pub use pool::{open_migrated_sqlite_pool, open_sqlite_pool};

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::{StoreError, StoreErrorKind};
 
-pub use super::row::SqlRow;
+pub use super::row::{DialectRow, SqlRow};
+pub use super::stmt::{Db, Dialect, Executes, Stmt, Value};
 
 /// Maps a sqlx error to a [`StoreError`] of the right kind, keeping it as the cause.
 ///
@@ -104,16 +105,7 @@ pub fn from_json_list<T, E>(
     let raw: Vec<String> = serde_json::from_str(text).map_err(|e| {
         StoreError::new(StoreErrorKind::Invalid, "stored list is not a JSON array").with_source(e)
     })?;
-    raw.iter()
-        .map(|s| {
-            parse(s).map_err(|_| {
-                StoreError::new(
-                    StoreErrorKind::Invalid,
-                    format!("stored value `{s}` is not valid"),
-                )
-            })
-        })
-        .collect()
+    parse_list(&raw, parse)
 }
 
 /// Decodes stored strings (a PostgreSQL array), validating each item with `parse`.

@@ -7,21 +7,15 @@
 //! the writing transaction, so concurrent edits of one membership are serialized by its row lock
 //! and each gets its own version; a refresh token is spent the same way, so of two concurrent
 //! rotations exactly one finds it unspent. [`DirectoryStore::load_access`](crate::directory::DirectoryStore::load_access) takes three queries whatever
-//! the number of roles and delegations.
+//! the number of roles and delegations. The store methods are written once in `store::sql`;
+//! what is here is what PostgreSQL does its own way.
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
 use kisum_core::db::migrate::{EmbeddedMigration, MigrationSet};
 use kisum_core::db::sql::store_error;
-use kisum_core::db::{StoreError, StoreErrorKind, open_postgres_pool};
+use kisum_core::db::{StoreError, open_migrated_postgres_pool};
 use sqlx::postgres::{PgConnectOptions, PgPool};
-use sqlx::{Postgres, Transaction};
-use uuid::Uuid;
-
-use crate::directory::AccessBump;
-
-use crate::store::sql::rows;
 
 mod audit;
 mod directory;
@@ -91,12 +85,9 @@ impl PgAuthStore {
     /// # Errors
     /// As [`connect`](Self::connect).
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
-        let pool = open_postgres_pool(options).await?;
-        MIGRATIONS
-            .run_postgres(&pool)
-            .await
-            .map_err(|e| StoreError::new(StoreErrorKind::Invalid, e.to_string()).with_source(e))?;
-        Ok(Self { pool })
+        Ok(Self::new(
+            open_migrated_postgres_pool(options, &MIGRATIONS).await?,
+        ))
     }
 
     /// The pool.
@@ -104,56 +95,6 @@ impl PgAuthStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
-
-    /// A write transaction (rows are locked by the statements themselves, `FOR UPDATE` where a
-    /// read decides a write).
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
-        self.pool.begin().await.map_err(store_error)
-    }
-}
-
-// What the store traits' files share: encoders and the access-version bumps.
-
-/// Lists as PostgreSQL binds them (`TEXT[]`).
-fn strings<T: AsRef<str>>(items: impl IntoIterator<Item = T>) -> Vec<String> {
-    items.into_iter().map(|s| s.as_ref().to_owned()).collect()
-}
-
-/// Bumps `ids` (already locked or to be locked now) and then every member holding a
-/// non-revoked delegation from one of them; returns the bumps in the order of the
-/// [`DirectoryStore`] contract (`ids`' own by id, then the delegatees' by id).
-async fn bump(
-    tx: &mut Transaction<'static, Postgres>,
-    ids: &[Uuid],
-    at: DateTime<Utc>,
-) -> Result<Vec<AccessBump>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = sqlx::query(
-        "UPDATE memberships SET access_version = access_version + 1, updated_at = $2
-         WHERE id = ANY($1) RETURNING id, access_version",
-    )
-    .bind(ids)
-    .bind(at)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(store_error)?;
-    let mut own = rows::bumps(&rows)?;
-    let rows = sqlx::query(
-        "UPDATE memberships SET access_version = access_version + 1, updated_at = $2
-         WHERE id IN (SELECT to_membership_id FROM delegations
-                      WHERE from_membership_id = ANY($1) AND revoked_at IS NULL)
-           AND id <> ALL($1)
-         RETURNING id, access_version",
-    )
-    .bind(ids)
-    .bind(at)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(store_error)?;
-    own.extend(rows::bumps(&rows)?);
-    Ok(own)
 }
 
 impl kisum_core::outbox::EventLogged for PgAuthStore {

@@ -1,18 +1,14 @@
-//! [`OneTimeStore`](crate::otp::OneTimeStore) on PostgreSQL.
+//! [`OneTimeStore`](crate::otp::OneTimeStore) on PostgreSQL: nothing of its own (`store::sql::otp`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kisum_core::db::StoreError;
-use kisum_core::db::sql::store_error;
 use kisum_guard::UserId;
-use uuid::Uuid;
 
 use super::PgAuthStore;
 use crate::identity::Email;
-use crate::otp::{OneTimeStore, OtpPurpose, OtpState, SecretHash, otp_numbers};
-use crate::store::sql::queries;
-use crate::store::sql::queries::otp_columns;
-use crate::store::sql::rows;
+use crate::otp::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
+use crate::store::sql::otp;
 
 #[async_trait]
 impl OneTimeStore for PgAuthStore {
@@ -21,55 +17,11 @@ impl OneTimeStore for PgAuthStore {
         email: &Email,
         purpose: OtpPurpose,
     ) -> Result<Option<OtpState>, StoreError> {
-        sqlx::query(queries::OTP_STATE)
-            .bind(email.as_str())
-            .bind(purpose.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?
-            .as_ref()
-            .map(rows::otp)
-            .transpose()
+        otp::get_otp(&self.pool, email, purpose).await
     }
 
     async fn put_otp(&self, state: &OtpState) -> Result<bool, StoreError> {
-        let (attempts, sent_in_window, version) = otp_numbers(state)?;
-        // Version 1 may only create the row; any later version only replaces its predecessor.
-        // Under READ COMMITTED a racing `UPDATE … WHERE version = n - 1` waits for the winner's
-        // row lock, re-reads the row, no longer matches and changes nothing; of racing inserts,
-        // `ON CONFLICT DO NOTHING` lets one through.
-        let sql = match version {
-            1 => concat!(
-                "INSERT INTO email_otps (",
-                otp_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                 ON CONFLICT (email, purpose) DO NOTHING"
-            ),
-            v if v > 1 => {
-                "UPDATE email_otps SET code_hash = $3, salt = $4, expires_at = $5, attempts = $6,
-                     locked_until = $7, last_sent_at = $8, quota_started_at = $9,
-                     sent_in_window = $10, version = $11
-                 WHERE email = $1 AND purpose = $2 AND version = $11 - 1"
-            }
-            _ => return Ok(false),
-        };
-        let written = sqlx::query(sql)
-            .bind(state.email.as_str())
-            .bind(state.purpose.as_str())
-            .bind(state.code_hash.as_ref().map(|h| h.0.as_slice()))
-            .bind(state.salt.as_slice())
-            .bind(state.expires_at)
-            .bind(attempts)
-            .bind(state.locked_until)
-            .bind(state.last_sent_at)
-            .bind(state.quota_started_at)
-            .bind(sent_in_window)
-            .bind(version)
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?
-            .rows_affected();
-        Ok(written == 1)
+        otp::put_otp(&self.pool, state).await
     }
 
     async fn insert_reset(
@@ -78,15 +30,7 @@ impl OneTimeStore for PgAuthStore {
         user: UserId,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        // The foreign key answers `NotFound` for an unknown user, the primary key `Conflict`.
-        sqlx::query(queries::INSERT_RESET)
-            .bind(hash.0.as_slice())
-            .bind(user.as_uuid())
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        otp::insert_reset(&self.pool, hash, user, expires_at).await
     }
 
     async fn consume_reset(
@@ -94,42 +38,14 @@ impl OneTimeStore for PgAuthStore {
         hash: &SecretHash,
         at: DateTime<Utc>,
     ) -> Result<Option<UserId>, StoreError> {
-        // One statement: of two racing uses, the second waits for the row lock and then finds
-        // the token spent.
-        let user: Option<Uuid> = sqlx::query_scalar(queries::CONSUME_RESET)
-            .bind(hash.0.as_slice())
-            .bind(at)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?;
-        Ok(user.map(UserId::from_uuid))
+        otp::consume_reset(&self.pool, hash, at).await
     }
 
     async fn spend_resets(&self, user: UserId, at: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(sqlx::query(queries::SPEND_RESETS)
-            .bind(user.as_uuid())
-            .bind(at)
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?
-            .rows_affected())
+        otp::spend_resets(&self.pool, user, at).await
     }
 
     async fn prune_one_time(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
-        let resets = sqlx::query(queries::PRUNE_RESETS)
-            .bind(before)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?
-            .rows_affected();
-        let otps = sqlx::query(queries::PRUNE_OTPS)
-            .bind(before)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?
-            .rows_affected();
-        tx.commit().await.map_err(store_error)?;
-        Ok(resets + otps)
+        otp::prune_one_time(&self.pool, before).await
     }
 }

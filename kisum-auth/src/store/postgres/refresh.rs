@@ -1,59 +1,25 @@
-//! [`RefreshTokenStore`](crate::session::RefreshTokenStore) on PostgreSQL.
+//! [`RefreshTokenStore`](crate::session::RefreshTokenStore) on PostgreSQL: nothing of its own
+//! (`store::sql::refresh`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kisum_core::db::StoreError;
-use kisum_core::db::sql::store_error;
 
 use super::PgAuthStore;
 use crate::session::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
-use crate::store::sql::queries;
-use crate::store::sql::queries::refresh_columns;
-use crate::store::sql::rows;
-
-/// Inserts a refresh token; `Conflict` when its hash exists, `NotFound` (the foreign key) when
-/// its session does not.
-async fn insert_refresh<'e>(
-    executor: impl sqlx::PgExecutor<'e>,
-    record: &RefreshRecord,
-) -> Result<(), StoreError> {
-    sqlx::query(concat!(
-        "INSERT INTO refresh_tokens (",
-        refresh_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-    ))
-    .bind(record.hash.0.as_slice())
-    .bind(record.session_id.as_uuid())
-    .bind(record.created_at)
-    .bind(record.expires_at)
-    .bind(record.used_at)
-    .bind(record.replaced_by.as_ref().map(|h| h.0.as_slice()))
-    .bind(record.sealed.as_ref().map(<[u8; 32]>::as_slice))
-    .bind(i32::try_from(record.grace_uses).unwrap_or(i32::MAX))
-    .execute(executor)
-    .await
-    .map_err(store_error)?;
-    Ok(())
-}
+use crate::store::sql::refresh;
 
 #[async_trait]
 impl RefreshTokenStore for PgAuthStore {
     async fn insert_refresh_token(&self, record: &RefreshRecord) -> Result<(), StoreError> {
-        insert_refresh(&self.pool, record).await
+        refresh::insert_refresh_token(&self.pool, record).await
     }
 
     async fn find_refresh_token(
         &self,
         hash: &TokenHash,
     ) -> Result<Option<RefreshRecord>, StoreError> {
-        sqlx::query(queries::REFRESH_BY_HASH)
-            .bind(hash.0.as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?
-            .as_ref()
-            .map(rows::refresh)
-            .transpose()
+        refresh::find_refresh_token(&self.pool, hash).await
     }
 
     async fn claim_grace(
@@ -61,15 +27,7 @@ impl RefreshTokenStore for PgAuthStore {
         hash: &TokenHash,
         max_uses: u32,
     ) -> Result<Option<RefreshRecord>, StoreError> {
-        sqlx::query(queries::CLAIM_GRACE)
-            .bind(hash.0.as_slice())
-            .bind(i32::try_from(max_uses).unwrap_or(i32::MAX))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?
-            .as_ref()
-            .map(rows::refresh)
-            .transpose()
+        refresh::claim_grace(&self.pool, hash, max_uses).await
     }
 
     async fn rotate_refresh_token(
@@ -78,34 +36,6 @@ impl RefreshTokenStore for PgAuthStore {
         at: DateTime<Utc>,
         next: &RefreshRecord,
     ) -> Result<Rotation, StoreError> {
-        let mut tx = self.begin_write().await?;
-        // The row lock serializes concurrent rotations: a waiting one re-checks `used_at IS NULL`
-        // once the winner commits, and finds nothing to update.
-        let spent = sqlx::query(queries::SPEND_REFRESH)
-            .bind(old.0.as_slice())
-            .bind(at)
-            .bind(next.hash.0.as_slice())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        let Some(spent) = spent else {
-            let found = sqlx::query(queries::REFRESH_BY_HASH)
-                .bind(old.0.as_slice())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(store_error)?
-                .as_ref()
-                .map(rows::refresh)
-                .transpose()?;
-            tx.rollback().await.map_err(store_error)?;
-            return match found {
-                Some(record) => Ok(Rotation::AlreadyUsed(record)),
-                None => Err(StoreError::not_found("refresh token")),
-            };
-        };
-        let spent = rows::refresh(&spent)?;
-        insert_refresh(&mut *tx, next).await?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(Rotation::Rotated(spent))
+        refresh::rotate_refresh_token(&self.pool, old, at, next).await
     }
 }

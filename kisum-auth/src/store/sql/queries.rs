@@ -1,10 +1,10 @@
 //! Auth's SQL written once for both dialects: the column lists, in the order the decoders of
 //! [`rows`](super::rows) read them, and every statement that reads the same in SQLite and
-//! PostgreSQL (`$N` placeholders, which sqlx's SQLite driver accepts too). A dialect binds its
-//! own encoding of times and lists. Column lists are macros so statements can be built with
+//! PostgreSQL (`$N` placeholders, which sqlx's SQLite driver accepts too). The dialect binds
+//! its own encoding of times and lists. Column lists are macros so statements can be built with
 //! `concat!` into `&'static str` (no run-time formatting, nothing to assert safe). Statements
-//! that differ (`json_each` vs `= ANY`, `FOR UPDATE`, `jsonb` casts, the µs/`TIMESTAMPTZ` split
-//! inside a statement) stay in the dialect's file.
+//! that differ (`json_each` vs `= ANY`, `FOR UPDATE`, `jsonb` casts) stay in the dialect's file,
+//! as the constants of the traits in [`super`].
 
 /// The columns of `users`.
 macro_rules! user_columns {
@@ -60,7 +60,7 @@ macro_rules! audit_columns {
     };
 }
 
-/// The columns of `audit_events` as written.
+/// The columns of `audit_events` as written (the dialects write `details` their own way).
 macro_rules! audit_insert_columns {
     () => {
         "id, at, actor_user_id, company_id, action, outcome, ip, request_id, details"
@@ -76,6 +76,117 @@ macro_rules! otp_columns {
 }
 
 // ---- statements both dialects run as written; times and lists are bound by the dialect
+
+/// Inserts a user: the columns of `users` in order.
+pub(crate) const INSERT_USER: &str = concat!(
+    "INSERT INTO users (",
+    user_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+);
+
+/// Inserts a session: the columns of `sessions` in order.
+pub(crate) const INSERT_SESSION: &str = concat!(
+    "INSERT INTO sessions (",
+    session_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+);
+
+/// Inserts a refresh token: the columns of `refresh_tokens` in order.
+pub(crate) const INSERT_REFRESH: &str = concat!(
+    "INSERT INTO refresh_tokens (",
+    refresh_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+);
+
+/// Inserts a company: the columns of `companies` in order.
+pub(crate) const INSERT_COMPANY: &str = concat!(
+    "INSERT INTO companies (",
+    company_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5)"
+);
+
+/// Inserts a membership (the columns of `memberships` in order) if its company `$2` exists: no
+/// row changed means it does not.
+pub(crate) const INSERT_MEMBERSHIP: &str = concat!(
+    "INSERT INTO memberships (",
+    membership_columns!(),
+    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+     WHERE EXISTS (SELECT 1 FROM companies WHERE id = $2)"
+);
+
+/// Applies a patch to membership `$1` (`$2` roles, `$3` module grants, `$4` status, each
+/// nullable for "unchanged") and bumps it at `$5`; returns the membership.
+pub(crate) const UPDATE_MEMBERSHIP: &str = concat!(
+    "UPDATE memberships SET roles = COALESCE($2, roles),
+         module_grants = COALESCE($3, module_grants), status = COALESCE($4, status),
+         access_version = access_version + 1, updated_at = $5
+     WHERE id = $1
+     RETURNING ",
+    membership_columns!()
+);
+
+/// Bumps membership `$1` at `$2` (its own change).
+pub(crate) const BUMP_MEMBERSHIP: &str =
+    "UPDATE memberships SET access_version = access_version + 1, updated_at = $2
+     WHERE id = $1
+     RETURNING id, access_version";
+
+/// Creates or replaces company `$1`'s role `$2` (`$3` name, `$4` permissions).
+pub(crate) const UPSERT_ROLE: &str =
+    "INSERT INTO roles (company_id, key, name, permissions) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (company_id, key) DO UPDATE SET name = EXCLUDED.name,
+         permissions = EXCLUDED.permissions";
+
+/// Whether delegation id `$1` is taken and memberships `$2` (from) and `$3` (to) are in company
+/// `$4`: `taken`, `has_from`, `has_to`.
+pub(crate) const DELEGATION_FITS: &str =
+    "SELECT EXISTS (SELECT 1 FROM delegations WHERE id = $1) AS taken,
+            EXISTS (SELECT 1 FROM memberships WHERE id = $2 AND company_id = $4) AS has_from,
+            EXISTS (SELECT 1 FROM memberships WHERE id = $3 AND company_id = $4) AS has_to";
+
+/// Inserts a delegation: the columns of `delegations` in order.
+pub(crate) const INSERT_DELEGATION: &str = concat!(
+    "INSERT INTO delegations (",
+    delegation_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+);
+
+/// Revokes company `$2`'s live delegation `$1` at `$3`; returns its delegatee.
+pub(crate) const REVOKE_DELEGATION: &str = "UPDATE delegations SET revoked_at = $3
+     WHERE id = $1 AND company_id = $2 AND revoked_at IS NULL
+     RETURNING to_membership_id";
+
+/// Whether company `$2` has delegation `$1`: `found`.
+pub(crate) const DELEGATION_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM delegations WHERE id = $1 AND company_id = $2) AS found";
+
+/// The live delegations to membership `$1`, oldest first, each with its delegator's columns
+/// prefixed `f_`.
+pub(crate) const DELEGATIONS_TO_WITH_DELEGATORS: &str = "SELECT d.id, d.company_id,
+        d.from_membership_id, d.to_membership_id, d.permissions, d.modules, d.starts_at,
+        d.expires_at, d.revoked_at, d.created_at,
+        f.id AS f_id, f.company_id AS f_company_id, f.user_id AS f_user_id,
+        f.status AS f_status, f.roles AS f_roles, f.module_grants AS f_module_grants,
+        f.access_version AS f_access_version, f.created_at AS f_created_at,
+        f.updated_at AS f_updated_at
+     FROM delegations d JOIN memberships f ON f.id = d.from_membership_id
+     WHERE d.to_membership_id = $1 AND d.revoked_at IS NULL
+     ORDER BY d.created_at, d.id";
+
+/// Creates the email-code state (the columns of `email_otps` in order) unless one exists.
+pub(crate) const INSERT_OTP: &str = concat!(
+    "INSERT INTO email_otps (",
+    otp_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     ON CONFLICT (email, purpose) DO NOTHING"
+);
+
+/// Replaces the email-code state of version `$11 - 1` (same parameters as [`INSERT_OTP`]).
+pub(crate) const UPDATE_OTP: &str =
+    "UPDATE email_otps SET code_hash = $3, salt = $4, expires_at = $5, attempts = $6,
+         locked_until = $7, last_sent_at = $8, quota_started_at = $9,
+         sent_in_window = $10, version = $11
+     WHERE email = $1 AND purpose = $2 AND version = $11 - 1";
 
 /// The company `$1`.
 pub(crate) const COMPANY_BY_ID: &str = concat!(
@@ -156,7 +267,7 @@ pub(crate) const INSERT_RESET: &str =
     "INSERT INTO password_resets (token_hash, user_id, expires_at, used_at)
              VALUES ($1, $2, $3, NULL)";
 
-/// Spends the live reset token `$1` at `$2`; returns its user.
+/// Spends the live reset token `$1` at `$2`; returns its `user_id`.
 pub(crate) const CONSUME_RESET: &str = "UPDATE password_resets SET used_at = $2
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
              RETURNING user_id";
@@ -274,7 +385,4 @@ pub(crate) const fn audit_list(company: bool, since: bool) -> &'static str {
     }
 }
 
-pub(crate) use {
-    audit_insert_columns, company_columns, delegation_columns, membership_columns, otp_columns,
-    refresh_columns, session_columns, user_columns,
-};
+pub(crate) use audit_insert_columns;

@@ -5,19 +5,16 @@
 //! Every write is one transaction; every entitlement version bump locks the company's version
 //! row first (`INSERT … ON CONFLICT … DO UPDATE` or `UPDATE … RETURNING`), so concurrent writes to
 //! one company are serialized and none is lost; catalog edits lock the affected companies' rows
-//! in id order, so two of them cannot deadlock. The statements both dialects share are in
+//! in id order, so two of them cannot deadlock. The store methods are written once in
 //! `store::sql`; what is here is what PostgreSQL does its own way.
 
 use std::str::FromStr;
 
-use kisum_guard::CompanyId;
 use sqlx::postgres::{PgConnectOptions, PgPool};
-use sqlx::{Postgres, Transaction};
 
 use crate::db::migrate::{EmbeddedMigration, MigrationSet};
-use crate::db::sql::{store_error, version_from_db};
-use crate::db::{StoreError, StoreErrorKind, open_postgres_pool};
-use crate::store::sql::queries;
+use crate::db::sql::store_error;
+use crate::db::{StoreError, open_migrated_postgres_pool};
 
 mod audit;
 mod catalog;
@@ -74,12 +71,9 @@ impl PgCoreStore {
     /// # Errors
     /// As [`connect`](Self::connect).
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
-        let pool = open_postgres_pool(options).await?;
-        MIGRATIONS
-            .run_postgres(&pool)
-            .await
-            .map_err(|e| StoreError::new(StoreErrorKind::Invalid, e.to_string()).with_source(e))?;
-        Ok(Self { pool })
+        Ok(Self::new(
+            open_migrated_postgres_pool(options, &MIGRATIONS).await?,
+        ))
     }
 
     /// The pool.
@@ -87,30 +81,6 @@ impl PgCoreStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
-
-    /// A write transaction (rows are locked by the statements themselves).
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
-        self.pool.begin().await.map_err(store_error)
-    }
-}
-
-/// Lists as PostgreSQL binds them (`TEXT[]`).
-fn strings<T: AsRef<str>>(items: impl IntoIterator<Item = T>) -> Vec<String> {
-    items.into_iter().map(|s| s.as_ref().to_owned()).collect()
-}
-
-/// Raises the company's version by one (creating it at 1), locking its row for the rest of the
-/// transaction.
-async fn bump_company(
-    tx: &mut Transaction<'static, Postgres>,
-    company_id: CompanyId,
-) -> Result<u64, StoreError> {
-    let v: i64 = sqlx::query_scalar(queries::BUMP_COMPANY)
-        .bind(company_id.as_uuid())
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(store_error)?;
-    version_from_db(v)
 }
 
 impl crate::outbox::EventLogged for PgCoreStore {

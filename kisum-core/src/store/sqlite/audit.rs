@@ -1,37 +1,26 @@
-//! [`CoreAudit`] on SQLite: the log in the `core_audit` table of the same database; times as
-//! microseconds, the detail as JSON text.
+//! [`CoreAudit`] on SQLite: the log in the `core_audit` table of the same database; the detail
+//! stored as JSON text.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kisum_guard::CompanyId;
+use sqlx::Sqlite;
 
 use super::SqliteCoreStore;
-use crate::audit::{CoreAudit, CoreAuditRecord, MAX_LIST_LIMIT};
+use crate::audit::{CoreAudit, CoreAuditRecord};
 use crate::db::StoreError;
-use crate::db::sql::{detail_to_db, store_error, to_micros};
-use crate::store::sql::{queries, rows};
+use crate::store::sql::audit::{self, AuditSql};
 
-/// Appends a record: `$2` a time, `$7` the detail as JSON text.
-const APPEND: &str =
-    "INSERT INTO core_audit (id, at, actor, action, company_id, request_id, detail)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+impl AuditSql for Sqlite {
+    const APPEND: &'static str =
+        "INSERT INTO core_audit (id, at, actor, action, company_id, request_id, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)";
+}
 
 #[async_trait]
 impl CoreAudit for SqliteCoreStore {
     async fn append(&self, record: &CoreAuditRecord) -> Result<(), StoreError> {
-        record.validate()?;
-        sqlx::query(APPEND)
-            .bind(record.id)
-            .bind(to_micros(record.at))
-            .bind(&record.actor)
-            .bind(&record.action)
-            .bind(record.company_id.map(|c| *c.as_uuid()))
-            .bind(record.request_id.as_deref())
-            .bind(detail_to_db(&record.detail)?)
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        audit::append(&self.pool, record).await
     }
 
     async fn list(
@@ -39,32 +28,10 @@ impl CoreAudit for SqliteCoreStore {
         company_id: Option<CompanyId>,
         limit: u32,
     ) -> Result<Vec<CoreAuditRecord>, StoreError> {
-        let limit = i64::from(limit.min(MAX_LIST_LIMIT));
-        let found = match company_id {
-            Some(c) => {
-                sqlx::query(queries::AUDIT_OF_COMPANY)
-                    .bind(*c.as_uuid())
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-            }
-            None => {
-                sqlx::query(queries::AUDIT_ALL)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-            }
-        }
-        .map_err(store_error)?;
-        found.iter().map(rows::audit).collect()
+        audit::list(&self.pool, company_id, limit).await
     }
 
     async fn prune(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(sqlx::query(queries::PRUNE_AUDIT)
-            .bind(to_micros(older_than))
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?
-            .rows_affected())
+        audit::prune(&self.pool, older_than).await
     }
 }

@@ -4,17 +4,13 @@
 //!
 //! Ids are 16-byte BLOBs, times INTEGER microseconds since the Unix epoch, lists JSON arrays.
 //! Writes run in `BEGIN IMMEDIATE` transactions (one writer at a time, others wait up to the busy
-//! timeout), in WAL mode so readers are never blocked. The statements both dialects share are in
+//! timeout), in WAL mode so readers are never blocked. The store methods are written once in
 //! `store::sql`; what is here is what SQLite does its own way.
 
 use sqlx::sqlite::SqlitePool;
-use sqlx::{Sqlite, Transaction};
 
 use crate::db::migrate::{EmbeddedMigration, MigrationSet};
-use crate::db::sql::{store_error, version_from_db};
-use crate::db::{StoreError, StoreErrorKind, open_sqlite_pool};
-use crate::store::sql::queries;
-use kisum_guard::CompanyId;
+use crate::db::{StoreError, open_migrated_sqlite_pool};
 
 mod audit;
 mod catalog;
@@ -60,14 +56,11 @@ impl SqliteCoreStore {
     /// the store.
     ///
     /// # Errors
-    /// As [`open_sqlite_pool`]; `Invalid` for a database migrated by a newer version.
+    /// As [`open_migrated_sqlite_pool`]; `Invalid` for a database migrated by a newer version.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = open_sqlite_pool(url).await?;
-        MIGRATIONS
-            .run_sqlite(&pool)
-            .await
-            .map_err(|e| StoreError::new(StoreErrorKind::Invalid, e.to_string()).with_source(e))?;
-        Ok(Self { pool })
+        Ok(Self::new(
+            open_migrated_sqlite_pool(url, &MIGRATIONS).await?,
+        ))
     }
 
     /// The pool.
@@ -75,28 +68,6 @@ impl SqliteCoreStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
-
-    /// A write transaction: `BEGIN IMMEDIATE` takes the database's write lock up front, so two
-    /// writers queue instead of failing on upgrade.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(store_error)
-    }
-}
-
-/// Raises the company's version by one (creating it at 1).
-async fn bump_company(
-    tx: &mut Transaction<'static, Sqlite>,
-    company_id: CompanyId,
-) -> Result<u64, StoreError> {
-    let v: i64 = sqlx::query_scalar(queries::BUMP_COMPANY)
-        .bind(company_id.as_uuid())
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(store_error)?;
-    version_from_db(v)
 }
 
 impl crate::outbox::EventLogged for SqliteCoreStore {

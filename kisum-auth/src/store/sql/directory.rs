@@ -1,0 +1,512 @@
+//! [`DirectoryStore`](crate::directory::DirectoryStore) written once, over the statements each
+//! dialect writes its own way ([`DirectorySql`]: set membership in a stored list or a bound id
+//! list, and row locks).
+//!
+//! Every write is one write transaction, and every access-version bump happens in the
+//! transaction of the write that causes it: first the memberships the write changed itself, then
+//! ([`bump_delegatees`]) the members holding a live delegation from one of them, each group by
+//! membership id (the order of the `DirectoryStore` contract).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use kisum_core::db::sql::{Dialect, SqlRow, Stmt, store_error};
+use kisum_core::db::{StoreError, StoreErrorKind};
+use kisum_guard::{CompanyId, CompanySlug, DelegationId, MembershipId, RoleKey, UserId};
+use sqlx::{Pool, Transaction};
+
+use crate::directory::{
+    AccessBump, AccessInputs, ChangedMembership, Company, Delegation, DelegationGrant, LAST_OWNER,
+    Membership, MembershipPatch, MembershipStatus, Role,
+};
+use crate::store::sql::{queries, rows};
+
+/// The directory statements a dialect writes its own way.
+pub(crate) trait DirectorySql: Dialect {
+    /// Membership `$1`'s `company_id`, and whether it is an active owner (`owner`).
+    const OWNER_BEFORE: &'static str;
+    /// Locks company `$1` before a change to one of its active owners, so two owners demoting
+    /// each other are serialized and the second sees the first; `None` where the write
+    /// transaction already serializes every write.
+    const LOCK_OWNERS: Option<&'static str>;
+    /// How many active owners company `$1` has (`n`).
+    const OWNERS_LEFT: &'static str;
+    /// Bumps at `$3` the memberships of company `$1` holding role `$2`; `RETURNING id,
+    /// access_version`.
+    const BUMP_ROLE_HOLDERS: &'static str;
+    /// Removes role `$2` from the memberships of company `$1` holding it and bumps them at
+    /// `$3`; `RETURNING id, access_version`.
+    const DROP_ROLE: &'static str;
+    /// Bumps at `$2` the members holding a non-revoked delegation from one of the memberships
+    /// `$1` (an id list) and not among them (one level: delegations are not transitive);
+    /// `RETURNING id, access_version`.
+    const BUMP_DELEGATEES: &'static str;
+    /// Company `$1`'s roles whose key is in the list `$2`.
+    const ROLES_BY_KEYS: &'static str;
+}
+
+/// A version number for storage (`BIGINT`).
+fn version_to_db(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v)
+        .map_err(|_| StoreError::new(StoreErrorKind::Invalid, "access version out of range"))
+}
+
+/// Inserts a membership; `NotFound` when its company does not exist, `Conflict` when the id or
+/// the (company, user) pair is taken.
+async fn insert_membership<D: Dialect>(
+    tx: &mut Transaction<'static, D>,
+    m: &Membership,
+) -> Result<(), StoreError> {
+    let inserted = Stmt::new(queries::INSERT_MEMBERSHIP)
+        .id(m.id.as_uuid())
+        .id(m.company_id.as_uuid())
+        .id(m.user_id.as_uuid())
+        .text(m.status.as_str())
+        .list(&m.roles)
+        .list(&m.module_grants)
+        .int(version_to_db(m.access_version)?)
+        .time(m.created_at)
+        .time(m.updated_at)
+        .execute(&mut *tx)
+        .await?;
+    if inserted == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::not_found(format!("company {}", m.company_id)))
+    }
+}
+
+/// Bumps one membership (its own change), if it exists.
+async fn bump_one<D: Dialect>(
+    tx: &mut Transaction<'static, D>,
+    id: MembershipId,
+    at: DateTime<Utc>,
+) -> Result<Vec<AccessBump>, StoreError> {
+    let rows = Stmt::new(queries::BUMP_MEMBERSHIP)
+        .id(id.as_uuid())
+        .time(at)
+        .fetch_all(&mut *tx)
+        .await?;
+    rows::bumps(&rows)
+}
+
+/// Completes the bumps of `own` (memberships already bumped by this write): bumps, once each,
+/// the members holding a non-revoked delegation from one of them and not bumped yet, and
+/// returns `own` followed by those bumps.
+async fn bump_delegatees<D: DirectorySql>(
+    tx: &mut Transaction<'static, D>,
+    mut own: Vec<AccessBump>,
+    at: DateTime<Utc>,
+) -> Result<Vec<AccessBump>, StoreError> {
+    if own.is_empty() {
+        return Ok(own);
+    }
+    let rows = Stmt::new(D::BUMP_DELEGATEES)
+        .ids(own.iter().map(|b| *b.membership_id.as_uuid()))
+        .time(at)
+        .fetch_all(&mut *tx)
+        .await?;
+    own.extend(rows::bumps(&rows)?);
+    Ok(own)
+}
+
+/// [`DirectoryStore::create_company`](crate::directory::DirectoryStore::create_company).
+pub(crate) async fn create_company<D: Dialect>(
+    pool: &Pool<D>,
+    company: &Company,
+    owner: Option<&Membership>,
+) -> Result<(), StoreError> {
+    if owner.is_some_and(|m| m.company_id != company.id) {
+        return Err(StoreError::conflict(
+            "the owner membership does not fit the company",
+        ));
+    }
+    let mut tx = D::begin_write(pool).await?;
+    Stmt::new(queries::INSERT_COMPANY)
+        .id(company.id.as_uuid())
+        .text(company.slug.as_str())
+        .text(company.name.as_str())
+        .text(company.status.as_str())
+        .time(company.created_at)
+        .execute(&mut tx)
+        .await?;
+    if let Some(m) = owner {
+        insert_membership(&mut tx, m).await?;
+    }
+    tx.commit().await.map_err(store_error)
+}
+
+/// [`DirectoryStore::get_company`](crate::directory::DirectoryStore::get_company).
+pub(crate) async fn get_company<D: Dialect>(
+    pool: &Pool<D>,
+    id: CompanyId,
+) -> Result<Option<Company>, StoreError> {
+    Stmt::new(queries::COMPANY_BY_ID)
+        .id(id.as_uuid())
+        .fetch_optional_as(pool, rows::company)
+        .await
+}
+
+/// [`DirectoryStore::find_company_by_slug`](crate::directory::DirectoryStore::find_company_by_slug).
+pub(crate) async fn find_company_by_slug<D: Dialect>(
+    pool: &Pool<D>,
+    slug: &CompanySlug,
+) -> Result<Option<Company>, StoreError> {
+    Stmt::new(queries::COMPANY_BY_SLUG)
+        .text(slug.as_str())
+        .fetch_optional_as(pool, rows::company)
+        .await
+}
+
+/// [`DirectoryStore::create_membership`](crate::directory::DirectoryStore::create_membership).
+pub(crate) async fn create_membership<D: Dialect>(
+    pool: &Pool<D>,
+    membership: &Membership,
+) -> Result<(), StoreError> {
+    let mut tx = D::begin_write(pool).await?;
+    insert_membership(&mut tx, membership).await?;
+    tx.commit().await.map_err(store_error)
+}
+
+/// [`DirectoryStore::get_membership`](crate::directory::DirectoryStore::get_membership).
+pub(crate) async fn get_membership<D: Dialect>(
+    pool: &Pool<D>,
+    id: MembershipId,
+) -> Result<Option<Membership>, StoreError> {
+    Stmt::new(queries::MEMBERSHIP_BY_ID)
+        .id(id.as_uuid())
+        .fetch_optional_as(pool, |r| rows::membership(r, ""))
+        .await
+}
+
+/// [`DirectoryStore::find_membership`](crate::directory::DirectoryStore::find_membership).
+pub(crate) async fn find_membership<D: Dialect>(
+    pool: &Pool<D>,
+    company_id: CompanyId,
+    user_id: UserId,
+) -> Result<Option<Membership>, StoreError> {
+    Stmt::new(queries::MEMBERSHIP_IN_COMPANY)
+        .id(company_id.as_uuid())
+        .id(user_id.as_uuid())
+        .fetch_optional_as(pool, |r| rows::membership(r, ""))
+        .await
+}
+
+/// [`DirectoryStore::list_company_memberships`](crate::directory::DirectoryStore::list_company_memberships).
+pub(crate) async fn list_company_memberships<D: Dialect>(
+    pool: &Pool<D>,
+    company_id: CompanyId,
+) -> Result<Vec<Membership>, StoreError> {
+    Stmt::new(queries::MEMBERSHIPS_OF_COMPANY)
+        .id(company_id.as_uuid())
+        .fetch_all_as(pool, |r| rows::membership(r, ""))
+        .await
+}
+
+/// [`DirectoryStore::list_user_memberships`](crate::directory::DirectoryStore::list_user_memberships).
+pub(crate) async fn list_user_memberships<D: Dialect>(
+    pool: &Pool<D>,
+    user_id: UserId,
+) -> Result<Vec<Membership>, StoreError> {
+    Stmt::new(queries::MEMBERSHIPS_OF_USER)
+        .id(user_id.as_uuid())
+        .fetch_all_as(pool, |r| rows::membership(r, ""))
+        .await
+}
+
+/// [`DirectoryStore::update_membership`](crate::directory::DirectoryStore::update_membership):
+/// refused with `Conflict` when it would leave the company without an active owner.
+pub(crate) async fn update_membership<D: DirectorySql>(
+    pool: &Pool<D>,
+    id: MembershipId,
+    patch: &MembershipPatch,
+    at: DateTime<Utc>,
+) -> Result<ChangedMembership, StoreError> {
+    let not_found = || StoreError::not_found(format!("membership {id}"));
+    let mut tx = D::begin_write(pool).await?;
+    let before = Stmt::new(D::OWNER_BEFORE)
+        .id(id.as_uuid())
+        .fetch_optional(&mut tx)
+        .await?
+        .ok_or_else(not_found)?;
+    let company = before.uuid("company_id")?;
+    let was_owner = before.flag("owner")?;
+    if let Some(lock) = D::LOCK_OWNERS.filter(|_| was_owner) {
+        Stmt::new(lock).id(&company).execute(&mut tx).await?;
+    }
+    let row = Stmt::new(queries::UPDATE_MEMBERSHIP)
+        .id(id.as_uuid())
+        .list_opt(patch.roles.as_ref())
+        .list_opt(patch.module_grants.as_ref())
+        .text_opt(patch.status.map(MembershipStatus::as_str))
+        .time(at)
+        .fetch_optional(&mut tx)
+        .await?
+        .ok_or_else(not_found)?;
+    let membership = rows::membership(&row, "")?;
+    if was_owner {
+        let owners = Stmt::new(D::OWNERS_LEFT)
+            .id(&company)
+            .fetch_one(&mut tx)
+            .await?
+            .int("n")?;
+        if owners == 0 {
+            return Err(StoreError::conflict(LAST_OWNER));
+        }
+    }
+    let own = vec![AccessBump {
+        membership_id: membership.id,
+        access_version: membership.access_version,
+    }];
+    let bumps = bump_delegatees(&mut tx, own, at).await?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(ChangedMembership { membership, bumps })
+}
+
+/// [`DirectoryStore::put_role`](crate::directory::DirectoryStore::put_role).
+pub(crate) async fn put_role<D: DirectorySql>(
+    pool: &Pool<D>,
+    role: &Role,
+    at: DateTime<Utc>,
+) -> Result<Vec<AccessBump>, StoreError> {
+    let mut tx = D::begin_write(pool).await?;
+    Stmt::new(queries::UPSERT_ROLE)
+        .id(role.company_id.as_uuid())
+        .text(role.key.as_str())
+        .text(role.name.as_str())
+        .list(&role.permissions)
+        .execute(&mut tx)
+        .await?;
+    let holders = Stmt::new(D::BUMP_ROLE_HOLDERS)
+        .id(role.company_id.as_uuid())
+        .text(role.key.as_str())
+        .time(at)
+        .fetch_all(&mut tx)
+        .await?;
+    let bumps = bump_delegatees(&mut tx, rows::bumps(&holders)?, at).await?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(bumps)
+}
+
+/// [`DirectoryStore::delete_role`](crate::directory::DirectoryStore::delete_role).
+pub(crate) async fn delete_role<D: DirectorySql>(
+    pool: &Pool<D>,
+    company_id: CompanyId,
+    key: &RoleKey,
+    at: DateTime<Utc>,
+) -> Result<Vec<AccessBump>, StoreError> {
+    let mut tx = D::begin_write(pool).await?;
+    let deleted = Stmt::new(queries::DELETE_ROLE)
+        .id(company_id.as_uuid())
+        .text(key.as_str())
+        .execute(&mut tx)
+        .await?;
+    if deleted != 1 {
+        tx.rollback().await.map_err(store_error)?;
+        return Err(StoreError::not_found(format!("role `{key}`")));
+    }
+    let holders = Stmt::new(D::DROP_ROLE)
+        .id(company_id.as_uuid())
+        .text(key.as_str())
+        .time(at)
+        .fetch_all(&mut tx)
+        .await?;
+    let bumps = bump_delegatees(&mut tx, rows::bumps(&holders)?, at).await?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(bumps)
+}
+
+/// [`DirectoryStore::get_role`](crate::directory::DirectoryStore::get_role).
+pub(crate) async fn get_role<D: Dialect>(
+    pool: &Pool<D>,
+    company_id: CompanyId,
+    key: &RoleKey,
+) -> Result<Option<Role>, StoreError> {
+    Stmt::new(queries::ROLE_BY_KEY)
+        .id(company_id.as_uuid())
+        .text(key.as_str())
+        .fetch_optional_as(pool, rows::role)
+        .await
+}
+
+/// [`DirectoryStore::list_roles`](crate::directory::DirectoryStore::list_roles).
+pub(crate) async fn list_roles<D: Dialect>(
+    pool: &Pool<D>,
+    company_id: CompanyId,
+) -> Result<Vec<Role>, StoreError> {
+    Stmt::new(queries::ROLES_OF_COMPANY)
+        .id(company_id.as_uuid())
+        .fetch_all_as(pool, rows::role)
+        .await
+}
+
+/// [`DirectoryStore::create_delegation`](crate::directory::DirectoryStore::create_delegation).
+pub(crate) async fn create_delegation<D: DirectorySql>(
+    pool: &Pool<D>,
+    delegation: &Delegation,
+) -> Result<Vec<AccessBump>, StoreError> {
+    let d = delegation;
+    let mut tx = D::begin_write(pool).await?;
+    let fits = Stmt::new(queries::DELEGATION_FITS)
+        .id(d.id.as_uuid())
+        .id(d.from_membership_id.as_uuid())
+        .id(d.to_membership_id.as_uuid())
+        .id(d.company_id.as_uuid())
+        .fetch_one(&mut tx)
+        .await?;
+    if fits.flag("taken")? {
+        return Err(StoreError::conflict("delegation id exists"));
+    }
+    for (present, id) in [
+        (fits.flag("has_from")?, d.from_membership_id),
+        (fits.flag("has_to")?, d.to_membership_id),
+    ] {
+        if !present {
+            return Err(StoreError::not_found(format!("membership {id}")));
+        }
+    }
+    Stmt::new(queries::INSERT_DELEGATION)
+        .id(d.id.as_uuid())
+        .id(d.company_id.as_uuid())
+        .id(d.from_membership_id.as_uuid())
+        .id(d.to_membership_id.as_uuid())
+        .list(&d.permissions)
+        .list(&d.modules)
+        .time(d.starts_at)
+        .time(d.expires_at)
+        .time_opt(d.revoked_at)
+        .time(d.created_at)
+        .execute(&mut tx)
+        .await?;
+    let own = bump_one(&mut tx, d.to_membership_id, d.created_at).await?;
+    let bumps = bump_delegatees(&mut tx, own, d.created_at).await?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(bumps)
+}
+
+/// [`DirectoryStore::revoke_delegation`](crate::directory::DirectoryStore::revoke_delegation).
+pub(crate) async fn revoke_delegation<D: DirectorySql>(
+    pool: &Pool<D>,
+    company_id: CompanyId,
+    id: DelegationId,
+    at: DateTime<Utc>,
+) -> Result<Vec<AccessBump>, StoreError> {
+    let mut tx = D::begin_write(pool).await?;
+    let revoked = Stmt::new(queries::REVOKE_DELEGATION)
+        .id(id.as_uuid())
+        .id(company_id.as_uuid())
+        .time(at)
+        .fetch_optional(&mut tx)
+        .await?;
+    let Some(revoked) = revoked else {
+        let exists = Stmt::new(queries::DELEGATION_EXISTS)
+            .id(id.as_uuid())
+            .id(company_id.as_uuid())
+            .fetch_one(&mut tx)
+            .await?
+            .flag("found")?;
+        tx.rollback().await.map_err(store_error)?;
+        return if exists {
+            Ok(Vec::new())
+        } else {
+            Err(StoreError::not_found(format!("delegation {id}")))
+        };
+    };
+    let to = MembershipId::from_uuid(revoked.uuid("to_membership_id")?);
+    let own = bump_one(&mut tx, to, at).await?;
+    let bumps = bump_delegatees(&mut tx, own, at).await?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(bumps)
+}
+
+/// [`DirectoryStore::get_delegation`](crate::directory::DirectoryStore::get_delegation).
+pub(crate) async fn get_delegation<D: Dialect>(
+    pool: &Pool<D>,
+    id: DelegationId,
+) -> Result<Option<Delegation>, StoreError> {
+    Stmt::new(queries::DELEGATION_BY_ID)
+        .id(id.as_uuid())
+        .fetch_optional_as(pool, rows::delegation)
+        .await
+}
+
+/// [`DirectoryStore::list_delegations`](crate::directory::DirectoryStore::list_delegations).
+pub(crate) async fn list_delegations<D: Dialect>(
+    pool: &Pool<D>,
+    company_id: CompanyId,
+) -> Result<Vec<Delegation>, StoreError> {
+    Stmt::new(queries::DELEGATIONS_OF_COMPANY)
+        .id(company_id.as_uuid())
+        .fetch_all_as(pool, rows::delegation)
+        .await
+}
+
+/// [`DirectoryStore::load_access`](crate::directory::DirectoryStore::load_access): one read
+/// snapshot, at most three queries whatever the number of roles and delegations — the
+/// membership; the live delegations to it with their delegators; the company's roles any of
+/// them holds.
+pub(crate) async fn load_access<D: DirectorySql>(
+    pool: &Pool<D>,
+    company_id: CompanyId,
+    user_id: UserId,
+) -> Result<Option<AccessInputs>, StoreError> {
+    let mut tx = D::begin_read(pool).await?;
+    let Some(row) = Stmt::new(queries::MEMBERSHIP_IN_COMPANY)
+        .id(company_id.as_uuid())
+        .id(user_id.as_uuid())
+        .fetch_optional(&mut tx)
+        .await?
+    else {
+        tx.commit().await.map_err(store_error)?;
+        return Ok(None);
+    };
+    let membership = rows::membership(&row, "")?;
+
+    let grants = Stmt::new(queries::DELEGATIONS_TO_WITH_DELEGATORS)
+        .id(membership.id.as_uuid())
+        .fetch_all_as(&mut tx, |r| {
+            Ok((rows::delegation(r)?, rows::membership(r, "f_")?))
+        })
+        .await?;
+
+    let wanted: BTreeSet<&RoleKey> = membership
+        .roles
+        .iter()
+        .chain(grants.iter().flat_map(|(_, delegator)| &delegator.roles))
+        .collect();
+    let mut roles: HashMap<RoleKey, Arc<Role>> = HashMap::new();
+    if !wanted.is_empty() {
+        for r in Stmt::new(D::ROLES_BY_KEYS)
+            .id(membership.company_id.as_uuid())
+            .list(wanted)
+            .fetch_all(&mut tx)
+            .await?
+        {
+            let role = rows::role(&r)?;
+            roles.insert(role.key.clone(), Arc::new(role));
+        }
+    }
+    tx.commit().await.map_err(store_error)?;
+
+    // Held roles by key (the membership's key set is ordered), each stored role shared.
+    let held = |m: &Membership| -> Vec<Arc<Role>> {
+        m.roles
+            .iter()
+            .filter_map(|k| roles.get(k).map(Arc::clone))
+            .collect()
+    };
+    let delegations = grants
+        .into_iter()
+        .map(|(delegation, delegator)| DelegationGrant {
+            delegator_roles: held(&delegator),
+            delegation,
+            delegator,
+        })
+        .collect();
+    Ok(Some(AccessInputs {
+        roles: held(&membership),
+        membership,
+        delegations,
+    }))
+}

@@ -1,0 +1,90 @@
+//! [`RefreshTokenStore`](crate::session::RefreshTokenStore) written once. A rotation is one
+//! write transaction whose `UPDATE … WHERE used_at IS NULL` spends the token: SQLite's write lock
+//! (`BEGIN IMMEDIATE`) makes concurrent rotations take turns, PostgreSQL's row lock makes a
+//! waiting one re-check `used_at IS NULL` once the winner commits; either way only the first
+//! finds the token unspent.
+
+use chrono::{DateTime, Utc};
+use kisum_core::db::StoreError;
+use kisum_core::db::sql::{Db, Dialect, Stmt, store_error};
+use sqlx::Pool;
+
+use crate::session::{RefreshRecord, Rotation, TokenHash};
+use crate::store::sql::{queries, rows};
+
+/// A count as stored (`INTEGER`), saturating.
+fn count_to_db(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// Inserts a refresh token; `Conflict` when its hash exists, `NotFound` (the foreign key) when
+/// its session does not.
+pub(crate) async fn insert_refresh_token<'c, D: Dialect>(
+    db: impl Into<Db<'c, D>>,
+    record: &RefreshRecord,
+) -> Result<(), StoreError> {
+    Stmt::new(queries::INSERT_REFRESH)
+        .bytes(record.hash.0.as_slice())
+        .id(record.session_id.as_uuid())
+        .time(record.created_at)
+        .time(record.expires_at)
+        .time_opt(record.used_at)
+        .bytes_opt(record.replaced_by.as_ref().map(|h| h.0.as_slice()))
+        .bytes_opt(record.sealed.as_ref().map(<[u8; 32]>::as_slice))
+        .int32(count_to_db(record.grace_uses))
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// [`RefreshTokenStore::find_refresh_token`](crate::session::RefreshTokenStore::find_refresh_token).
+pub(crate) async fn find_refresh_token<'c, D: Dialect>(
+    db: impl Into<Db<'c, D>>,
+    hash: &TokenHash,
+) -> Result<Option<RefreshRecord>, StoreError> {
+    Stmt::new(queries::REFRESH_BY_HASH)
+        .bytes(hash.0.as_slice())
+        .fetch_optional_as(db, rows::refresh)
+        .await
+}
+
+/// [`RefreshTokenStore::claim_grace`](crate::session::RefreshTokenStore::claim_grace).
+pub(crate) async fn claim_grace<D: Dialect>(
+    pool: &Pool<D>,
+    hash: &TokenHash,
+    max_uses: u32,
+) -> Result<Option<RefreshRecord>, StoreError> {
+    Stmt::new(queries::CLAIM_GRACE)
+        .bytes(hash.0.as_slice())
+        .int32(count_to_db(max_uses))
+        .fetch_optional_as(pool, rows::refresh)
+        .await
+}
+
+/// [`RefreshTokenStore::rotate_refresh_token`](crate::session::RefreshTokenStore::rotate_refresh_token).
+pub(crate) async fn rotate_refresh_token<D: Dialect>(
+    pool: &Pool<D>,
+    old: &TokenHash,
+    at: DateTime<Utc>,
+    next: &RefreshRecord,
+) -> Result<Rotation, StoreError> {
+    let mut tx = D::begin_write(pool).await?;
+    let spent = Stmt::new(queries::SPEND_REFRESH)
+        .bytes(old.0.as_slice())
+        .time(at)
+        .bytes(next.hash.0.as_slice())
+        .fetch_optional(&mut tx)
+        .await?;
+    let Some(spent) = spent else {
+        let found = find_refresh_token(&mut tx, old).await?;
+        tx.rollback().await.map_err(store_error)?;
+        return match found {
+            Some(record) => Ok(Rotation::AlreadyUsed(record)),
+            None => Err(StoreError::not_found("refresh token")),
+        };
+    };
+    let spent = rows::refresh(&spent)?;
+    insert_refresh_token(&mut tx, next).await?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(Rotation::Rotated(spent))
+}

@@ -1,0 +1,125 @@
+//! [`SessionStore`](crate::session::SessionStore) written once, but for
+//! `revoke_session`, which each dialect writes its own way, and the statement of
+//! [`SessionSql`].
+
+use chrono::{DateTime, Utc};
+use kisum_core::db::StoreError;
+use kisum_core::db::sql::{Dialect, SqlRow, Stmt, store_error};
+use kisum_guard::{SessionId, UserId};
+use sqlx::Pool;
+
+use crate::session::{RevokeReason, Session};
+use crate::store::sql::{queries, rows};
+
+/// The session statement a dialect writes its own way.
+pub(crate) trait SessionSql: Dialect {
+    /// Revokes at `$2`, for reason `$3`, every live session of user `$1` but `$4` (a nullable
+    /// id), in one statement; `RETURNING id, created_at`.
+    const REVOKE_USER_SESSIONS: &'static str;
+}
+
+/// [`SessionStore::create_session`](crate::session::SessionStore::create_session).
+pub(crate) async fn create_session<D: Dialect>(
+    pool: &Pool<D>,
+    session: &Session,
+) -> Result<(), StoreError> {
+    Stmt::new(queries::INSERT_SESSION)
+        .id(session.id.as_uuid())
+        .id(session.user_id.as_uuid())
+        .time(session.created_at)
+        .time(session.last_seen_at)
+        .time(session.idle_expires_at)
+        .time(session.absolute_expires_at)
+        .time_opt(session.revoked_at)
+        .text_opt(session.revoked_reason.map(RevokeReason::as_str))
+        .text_opt(session.user_agent.as_deref())
+        .text_opt(session.ip.as_deref())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// [`SessionStore::get_session`](crate::session::SessionStore::get_session).
+pub(crate) async fn get_session<D: Dialect>(
+    pool: &Pool<D>,
+    id: SessionId,
+) -> Result<Option<Session>, StoreError> {
+    Stmt::new(queries::SESSION_BY_ID)
+        .id(id.as_uuid())
+        .fetch_optional_as(pool, rows::session)
+        .await
+}
+
+/// [`SessionStore::list_user_sessions`](crate::session::SessionStore::list_user_sessions).
+pub(crate) async fn list_user_sessions<D: Dialect>(
+    pool: &Pool<D>,
+    user_id: UserId,
+) -> Result<Vec<Session>, StoreError> {
+    Stmt::new(queries::SESSIONS_OF_USER)
+        .id(user_id.as_uuid())
+        .fetch_all_as(pool, rows::session)
+        .await
+}
+
+/// [`SessionStore::touch_session`](crate::session::SessionStore::touch_session).
+pub(crate) async fn touch_session<D: Dialect>(
+    pool: &Pool<D>,
+    id: SessionId,
+    last_seen_at: DateTime<Utc>,
+    idle_expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let updated = Stmt::new(queries::TOUCH_SESSION)
+        .id(id.as_uuid())
+        .time(last_seen_at)
+        .time(idle_expires_at)
+        .execute(pool)
+        .await?;
+    if updated == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::not_found(format!("session {id}")))
+    }
+}
+
+/// [`SessionStore::revoke_user_sessions`](crate::session::SessionStore::revoke_user_sessions):
+/// the revoked sessions oldest first.
+pub(crate) async fn revoke_user_sessions<D: SessionSql>(
+    pool: &Pool<D>,
+    user_id: UserId,
+    reason: RevokeReason,
+    at: DateTime<Utc>,
+    except: Option<SessionId>,
+) -> Result<Vec<SessionId>, StoreError> {
+    let rows = Stmt::new(D::REVOKE_USER_SESSIONS)
+        .id(user_id.as_uuid())
+        .time(at)
+        .text(reason.as_str())
+        .id_opt(except.map(|s| *s.as_uuid()))
+        .fetch_all(pool)
+        .await?;
+    let mut revoked = rows
+        .iter()
+        .map(|r| Ok((r.time("created_at")?, SessionId::from_uuid(r.uuid("id")?))))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    revoked.sort_unstable();
+    Ok(revoked.into_iter().map(|(_, id)| id).collect())
+}
+
+/// [`SessionStore::prune_sessions`](crate::session::SessionStore::prune_sessions): the refresh
+/// tokens of the sessions first (their foreign key), in one transaction.
+pub(crate) async fn prune_sessions<D: Dialect>(
+    pool: &Pool<D>,
+    before: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await.map_err(store_error)?;
+    Stmt::new(queries::PRUNE_REFRESH_TOKENS)
+        .time(before)
+        .execute(&mut tx)
+        .await?;
+    let deleted = Stmt::new(queries::PRUNE_SESSIONS)
+        .time(before)
+        .execute(&mut tx)
+        .await?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(deleted)
+}

@@ -1,0 +1,103 @@
+//! [`CatalogStore`](crate::store::CatalogStore) written once: each edit upserts the item and
+//! bumps, in the same write transaction, the companies it reaches; which those are, and how
+//! their rows are locked, is the dialect's [`CatalogSql`].
+
+use std::sync::Arc;
+
+use sqlx::Pool;
+
+use crate::catalog::{AddOn, Catalog, Module, Package};
+use crate::db::StoreError;
+use crate::db::sql::{Dialect, Stmt, store_error};
+use crate::store::VersionBump;
+use crate::store::sql::{queries, rows};
+
+/// The catalog statements a dialect writes its own way. Each raises by one the entitlement
+/// version of the companies an edit of item `$1` (a key) reaches, `RETURNING company_id,
+/// entitlement_version`.
+pub(crate) trait CatalogSql: Dialect {
+    /// The companies whose subscription's package lists module `$1` or that hold an add-on of it.
+    const BUMP_REACHING_MODULE: &'static str;
+    /// The subscribers of package `$1`.
+    const BUMP_SUBSCRIBERS: &'static str;
+    /// The holders of add-on `$1`.
+    const BUMP_HOLDERS: &'static str;
+}
+
+/// [`CatalogStore::put_module`](crate::store::CatalogStore::put_module).
+pub(crate) async fn put_module<D: CatalogSql>(
+    pool: &Pool<D>,
+    module: &Module,
+) -> Result<Vec<VersionBump>, StoreError> {
+    let upsert = Stmt::new(queries::UPSERT_MODULE)
+        .text(module.key.as_str())
+        .text(module.name.as_str())
+        .text(module.kind.as_str())
+        .list(&module.permissions);
+    upsert_and_bump(pool, upsert, D::BUMP_REACHING_MODULE, module.key.as_str()).await
+}
+
+/// [`CatalogStore::put_package`](crate::store::CatalogStore::put_package).
+pub(crate) async fn put_package<D: CatalogSql>(
+    pool: &Pool<D>,
+    package: &Package,
+) -> Result<Vec<VersionBump>, StoreError> {
+    let upsert = Stmt::new(queries::UPSERT_PACKAGE)
+        .text(package.key.as_str())
+        .text(package.name.as_str())
+        .flag(package.is_basic)
+        .list(&package.modules);
+    upsert_and_bump(pool, upsert, D::BUMP_SUBSCRIBERS, package.key.as_str()).await
+}
+
+/// [`CatalogStore::put_addon`](crate::store::CatalogStore::put_addon).
+pub(crate) async fn put_addon<D: CatalogSql>(
+    pool: &Pool<D>,
+    addon: &AddOn,
+) -> Result<Vec<VersionBump>, StoreError> {
+    let upsert = Stmt::new(queries::UPSERT_ADDON)
+        .text(addon.key.as_str())
+        .text(addon.name.as_str())
+        .text(addon.module.as_str());
+    upsert_and_bump(pool, upsert, D::BUMP_HOLDERS, addon.key.as_str()).await
+}
+
+/// Runs `upsert` and then the bump statement `bump` for `key`, in one write transaction.
+async fn upsert_and_bump<D: Dialect>(
+    pool: &Pool<D>,
+    upsert: Stmt<'_>,
+    bump: &'static str,
+    key: &str,
+) -> Result<Vec<VersionBump>, StoreError> {
+    let mut tx = D::begin_write(pool).await?;
+    upsert.execute(&mut tx).await?;
+    let bumped = Stmt::new(bump).text(key).fetch_all(&mut tx).await?;
+    tx.commit().await.map_err(store_error)?;
+    rows::bumps(&bumped)
+}
+
+/// [`CatalogStore::catalog`](crate::store::CatalogStore::catalog): three reads in one snapshot.
+pub(crate) async fn catalog<D: Dialect>(pool: &Pool<D>) -> Result<Arc<Catalog>, StoreError> {
+    let mut tx = D::begin_read(pool).await?;
+    let mut catalog = Catalog::default();
+    for r in Stmt::new(queries::SELECT_MODULES)
+        .fetch_all(&mut tx)
+        .await?
+    {
+        let module = rows::module(&r)?;
+        catalog.modules.insert(module.key.clone(), module);
+    }
+    for r in Stmt::new(queries::SELECT_PACKAGES)
+        .fetch_all(&mut tx)
+        .await?
+    {
+        let package = rows::package(&r)?;
+        catalog.packages.insert(package.key.clone(), package);
+    }
+    for r in Stmt::new(queries::SELECT_ADDONS).fetch_all(&mut tx).await? {
+        let addon = rows::addon(&r)?;
+        catalog.addons.insert(addon.key.clone(), addon);
+    }
+    tx.commit().await.map_err(store_error)?;
+    Ok(Arc::new(catalog))
+}
