@@ -323,4 +323,30 @@ mod tests {
         assert!(cache.get(u, s, "globex", now, None).is_none());
         assert!(cache.get(u, other, "globex", now, None).is_none());
     }
+
+    /// Staleness counts from resolution (decision 0015): a context is served within the TTL of
+    /// its `computed_at`, however recently it was stored (say, copied from the shared tier).
+    #[test]
+    fn a_context_is_served_only_within_the_ttl_of_its_resolution() {
+        let cache = AccessCache::new(&CacheConfig::default());
+        let resolved = DateTime::UNIX_EPOCH;
+        let (u, s) = (UserId::new(), SessionId::new());
+        cache.put(
+            s,
+            "acme",
+            ctx(u, s, CompanyId::new(), MembershipId::new()),
+            cache.ticket(),
+        );
+        let at = |secs| resolved + chrono::TimeDelta::seconds(secs);
+        assert!(cache.get(u, s, "acme", at(29), None).is_some());
+        assert!(
+            cache.get(u, s, "acme", at(30), None).is_none(),
+            "30 s after resolution"
+        );
+        assert_eq!(
+            cache.remaining(&ctx(u, s, CompanyId::new(), MembershipId::new()), at(20)),
+            Some(Duration::from_secs(10)),
+            "what a shared tier may keep it for"
+        );
+    }
 }

@@ -13,10 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{CompanyId, MembershipId, SessionId};
 
-/// The Redis channel invalidation events were published on before the ordered stream (after
-/// the key prefix); kept for embedders that still listen to it.
-pub const EVENTS_CHANNEL: &str = "kisum:events";
-
 /// The Redis stream of a component's events (`component` is `auth` or `core`) under `prefix`:
 /// `kisum:events:auth`, `kisum:events:core`. Entry ids are `{seq}-0`; each entry has the fields
 /// `epoch` and `event` (the event's JSON).
@@ -123,8 +119,8 @@ pub fn revoked_session_key(prefix: &str, session: SessionId) -> String {
     format!("{prefix}revoked:session:{session}")
 }
 
-/// The Redis channel of invalidation events under `prefix` (may be empty).
+/// The sequence number of a stream entry id `{seq}-0` (see [`stream_key`]).
 #[must_use]
-pub fn events_channel(prefix: &str) -> String {
-    format!("{prefix}{EVENTS_CHANNEL}")
+pub fn entry_seq(id: &str) -> Option<u64> {
+    id.split_once('-').and_then(|(seq, _)| seq.parse().ok())
 }

@@ -139,8 +139,8 @@ pub use consistency::{CONSISTENCY_HEADER, ConsistencyToken, InvalidConsistencyTo
 pub use context::{AccessContext, Grants};
 pub use denial::{DenialCode, FieldError, PROBLEM_CONTENT_TYPE, Problem};
 pub use events::{
-    EVENTS_CHANNEL, EventPublisher, EventsPage, InvalidationEvent, NoEvents, StreamEvent,
-    events_channel, revoked_session_key, stream_epoch_key, stream_key,
+    EventPublisher, EventsPage, InvalidationEvent, NoEvents, StreamEvent, entry_seq,
+    revoked_session_key, stream_epoch_key, stream_key,
 };
 pub use guard::{Access, AccessGuard, Principal, Require};
 pub use ids::{

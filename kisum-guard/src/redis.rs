@@ -19,7 +19,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use crate::clock::Clock;
 use crate::context::AccessContext;
 use crate::events::{
-    InvalidationEvent, StreamEvent, revoked_session_key, stream_epoch_key, stream_key,
+    InvalidationEvent, StreamEvent, entry_seq, revoked_session_key, stream_epoch_key, stream_key,
 };
 use crate::follow::{Cursor, Follower};
 use crate::guard::SharedTier;
@@ -269,10 +269,4 @@ async fn follow(
             }
         }
     }
-}
-
-/// The sequence number of a stream entry id `{seq}-0`.
-#[must_use]
-pub fn entry_seq(id: &str) -> Option<u64> {
-    id.split_once('-').and_then(|(seq, _)| seq.parse().ok())
 }

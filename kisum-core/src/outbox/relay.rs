@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kisum_guard::{
-    InvalidationEvent, StreamEvent, revoked_session_key, stream_epoch_key, stream_key,
+    InvalidationEvent, StreamEvent, entry_seq, revoked_session_key, stream_epoch_key, stream_key,
 };
 use redis::AsyncCommands as _;
 
@@ -127,6 +127,26 @@ impl Relay {
             .unwrap_or(0))
     }
 
+    /// Where to publish from: the stream's top, or — when Redis lost the stream or it is of
+    /// another epoch — the log's last `max_len` events, the stream recreated for them.
+    async fn start(&self, conn: &mut redis::aio::MultiplexedConnection) -> Result<u64, Failure> {
+        let state = self.feed.log().read(u64::MAX, 0).await?;
+        let known: Option<String> = conn.get(&self.epoch_key).await?;
+        let top = self.top(conn).await?;
+        if known.as_deref() == Some(state.epoch.as_str()) && top <= state.head {
+            return Ok(top);
+        }
+        let _: () = redis::pipe()
+            .atomic()
+            .del(&self.key)
+            .ignore()
+            .set(&self.epoch_key, &state.epoch)
+            .ignore()
+            .query_async(conn)
+            .await?;
+        Ok(state.head.saturating_sub(self.config.max_len))
+    }
+
     /// Publishes until Redis fails (an error) — never returns `Ok` while Redis works.
     async fn run(&self, client: &redis::Client) -> Result<(), Failure> {
         let mut conn = self.connection(client).await?;
@@ -134,29 +154,16 @@ impl Relay {
         let mut published: Option<u64> = None;
         loop {
             let woken = self.feed.appended();
-            let state = log.read(u64::MAX, 0).await?;
             let after = match published {
-                Some(p) if p <= state.head => p,
-                _ => {
-                    let known: Option<String> = conn.get(&self.epoch_key).await?;
-                    let top = self.top(&mut conn).await?;
-                    if known.as_deref() != Some(state.epoch.as_str()) || top > state.head {
-                        // A new stream: Redis lost it, or the database is another epoch.
-                        let _: () = redis::pipe()
-                            .atomic()
-                            .del(&self.key)
-                            .ignore()
-                            .set(&self.epoch_key, &state.epoch)
-                            .ignore()
-                            .query_async(&mut conn)
-                            .await?;
-                        state.head.saturating_sub(self.config.max_len)
-                    } else {
-                        top
-                    }
-                }
+                Some(p) => p,
+                None => self.start(&mut conn).await?,
             };
             let page = log.read(after, EventFeed::BATCH).await?;
+            if page.head < after {
+                // The log went back (a restored database): start the stream again.
+                published = None;
+                continue;
+            }
             metrics::gauge!("kisum_events_relay_lag", "stream" => self.component.name())
                 .set(page.head.saturating_sub(after) as f64);
             if page.events.is_empty() {
@@ -207,12 +214,6 @@ impl Relay {
         }
         pipe.query_async(conn).await
     }
-}
-
-/// The sequence number of a stream entry id `{seq}-0`.
-#[must_use]
-pub fn entry_seq(id: &str) -> Option<u64> {
-    id.split_once('-').and_then(|(seq, _)| seq.parse().ok())
 }
 
 fn is_stale_id(e: &redis::RedisError) -> bool {

@@ -176,3 +176,28 @@ async fn a_context_planted_without_auths_seal_is_not_served() {
     let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 }
+
+/// A sealed context from the shared tier is served only within the TTL of its resolution
+/// (decision 0015): storing or copying it never extends its life.
+#[tokio::test]
+async fn a_shared_context_older_than_the_ttl_is_not_served() {
+    let tier = Arc::new(PlantedTier::default());
+    let t = tier.clone();
+    let w = World::build(|c| c, |g| g.shared_tier(t));
+    let app = w.app();
+    w.source.set_down(true);
+    let mut old = context_for(&w, w.user, w.session);
+    old.computed_at = now() - chrono::TimeDelta::seconds(31);
+    tier.plant(w.key().seal(&old, ISS).unwrap());
+    let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    assert_eq!(
+        (a.status, a.code().as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "access_unavailable"),
+        "resolved 31 s ago, TTL 30 s: {}",
+        a.body
+    );
+    old.computed_at = now() - chrono::TimeDelta::seconds(20);
+    tier.plant(w.key().seal(&old, ISS).unwrap());
+    let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    assert_eq!(a.status, StatusCode::OK, "resolved 20 s ago: {}", a.body);
+}

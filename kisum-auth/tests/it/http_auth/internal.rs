@@ -447,3 +447,63 @@ async fn resolve_answers_a_seal_of_its_context_that_the_published_keys_open() {
     .await;
     assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
 }
+
+/// `GET /internal/v1/events` (decision 0015): without `after` it answers the stream's position;
+/// a reader asking after it gets the next change, numbered next, in the same epoch; nothing new
+/// leaves it where it was; a reader behind what was pruned, or ahead of the stream, gets 410
+/// `gap`; a malformed number is 400.
+#[tokio::test]
+async fn the_event_stream_resumes_after_a_number_and_reports_gaps() {
+    use kisum_auth::session::RevokeReason;
+    let app = app().await;
+    let get = |uri: String| {
+        let internal = app.internal.clone();
+        async move { call(&internal, Method::GET, &uri, KEY, None, &[]).await }
+    };
+    let (s, _, start) = get("/internal/v1/events".into()).await;
+    assert_eq!(s, StatusCode::OK, "{start}");
+    assert_eq!(start["events"], json!([]));
+    let head = start["next"].as_u64().unwrap();
+
+    let session = app.world.session(app.world.owner.user_id).await;
+    app.world
+        .store
+        .revoke_session(session.id, RevokeReason::Logout, t0())
+        .await
+        .unwrap();
+    let (s, _, page) = get(format!("/internal/v1/events?after={head}&wait=1")).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(page["epoch"], start["epoch"]);
+    assert_eq!(
+        page["events"],
+        json!([{"seq": head + 1, "kind": "session_revoked", "session_id": session.id}])
+    );
+    assert_eq!(page["next"], head + 1);
+    let (_, _, idle) = get(format!("/internal/v1/events?after={}", head + 1)).await;
+    assert_eq!(
+        (idle["events"].clone(), idle["next"].clone()),
+        (json!([]), json!(head + 1))
+    );
+
+    let (s, h, b) = get(format!("/internal/v1/events?after={}", head + 50)).await;
+    assert_problem(s, &h, &b, StatusCode::GONE, "gap");
+    let other = app.world.session(app.world.owner.user_id).await;
+    app.world
+        .store
+        .revoke_session(other.id, RevokeReason::Logout, t0())
+        .await
+        .unwrap();
+    app.world
+        .store
+        .event_log()
+        .prune(t0() + chrono::TimeDelta::days(2))
+        .await
+        .unwrap();
+    let (s, h, b) = get(format!("/internal/v1/events?after={head}")).await;
+    assert_problem(s, &h, &b, StatusCode::GONE, "gap");
+    let (s, _, kept) = get(format!("/internal/v1/events?after={}", head + 1)).await;
+    assert_eq!(s, StatusCode::OK, "the newest event is kept: {kept}");
+    assert_eq!(kept["events"][0]["session_id"], json!(other.id));
+    let (s, h, b) = get("/internal/v1/events?after=-1".into()).await;
+    assert_problem(s, &h, &b, StatusCode::BAD_REQUEST, "invalid_request");
+}
