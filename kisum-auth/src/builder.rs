@@ -39,9 +39,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use kisum_guard::cache::CacheConfig;
 use kisum_guard::{Clock, ServiceKeys, SystemClock};
 
-use crate::access::{AccessService, EntitlementSource};
+use crate::access::{AccessCaches, AccessService, EntitlementSource, Invalidating};
 use crate::directory::{DirectoryService, PolicyLimits};
 use crate::email::{EmailSender, QueuedEmailSender};
 use crate::events::{EventPublisher, NoEvents};
@@ -142,6 +143,7 @@ pub struct AuthBuilder {
     email: Option<(Arc<dyn EmailSender>, String)>,
     tuning: AuthTuning,
     clock: Arc<dyn Clock>,
+    access_cache: Option<CacheConfig>,
 }
 
 impl std::fmt::Debug for AuthBuilder {
@@ -177,7 +179,19 @@ impl AuthBuilder {
             email: None,
             tuning: AuthTuning::default(),
             clock: Arc::new(SystemClock),
+            access_cache: None,
         }
+    }
+
+    /// Answers `GET /v1/auth/me/access` from memory when nothing changed
+    /// ([`AccessCaches`]), sized and bounded by `config` (its `access_ttl` is the staleness
+    /// bound when events cannot arrive). Only for an Auth whose event log receives Core's
+    /// events too (a [`CoreRelay`](crate::events::CoreRelay) runs, as in `kisum auth`), and
+    /// only when built within a Tokio runtime (a task follows the log); default: off.
+    #[must_use]
+    pub fn access_cache(mut self, config: CacheConfig) -> Self {
+        self.access_cache = Some(config);
+        self
     }
 
     /// Where invalidation events go (sessions revoked, access changed).
@@ -240,8 +254,22 @@ impl AuthBuilder {
         // the long polls and the relay, appends what no store write appends (key rotations),
         // then hands the event to the embedder's publisher.
         let feed = Arc::new(EventFeed::new(self.store.event_log()));
+        let caches = self
+            .access_cache
+            .filter(|_| tokio::runtime::Handle::try_current().is_ok())
+            .map(|config| {
+                let caches = Arc::new(AccessCaches::new(&config));
+                // Ends when the caches are dropped.
+                drop(caches.follow(Arc::clone(&feed)));
+                caches
+            });
+        // This replica's own writes reach its caches before they answer.
+        let next: Arc<dyn EventPublisher> = match &caches {
+            Some(caches) => Arc::new(Invalidating::new(Arc::clone(caches), self.events)),
+            None => self.events,
+        };
         let events: Arc<dyn EventPublisher> =
-            Arc::new(FeedPublisher::new(Arc::clone(&feed), self.clock.clone()).also(self.events));
+            Arc::new(FeedPublisher::new(Arc::clone(&feed), self.clock.clone()).also(next));
         let mut auth = AuthService::new(
             self.store.clone(),
             hasher,
@@ -262,12 +290,15 @@ impl AuthBuilder {
                 reset_url: format!("{}/reset-password", public_url.trim_end_matches('/')),
             });
         }
-        let access = AccessService::new(
+        let mut access = AccessService::new(
             self.store.clone(),
             self.store.clone(),
             self.entitlements,
             self.clock.clone(),
         );
+        if let Some(caches) = caches {
+            access = access.with_caches(caches);
+        }
         let admin = DirectoryService::new(self.store.clone(), self.clock.clone())
             .with_limits(self.tuning.policy)
             .with_audit(self.store.clone())

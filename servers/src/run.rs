@@ -94,6 +94,11 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
     .rate_limiter(app::rate_limiter(redis, clock.clone()).await?)
     .service_keys(config.service_keys)
     .tuning(config.tuning.clone())
+    // Core's events reach Auth's log through the relay below: me/access answers from memory.
+    .access_cache(kisum_guard::cache::CacheConfig {
+        access_ttl: config.access_cache_ttl,
+        ..kisum_guard::cache::CacheConfig::default()
+    })
     .clock(clock.clone());
     if let Some(email) = email {
         builder = builder.email(email, public_url);

@@ -19,12 +19,14 @@
 //! is serialized for the HTTP edge.
 
 mod aggregate;
+mod cache;
 mod delegation;
 mod explain;
 mod seal;
 mod service;
 
 pub use aggregate::aggregate;
+pub use cache::{AccessCaches, CacheTicket, Invalidating};
 pub use explain::{Explanation, Step};
 pub use seal::seal;
 pub use service::{AccessError, AccessService, EntitlementSource};

@@ -6,11 +6,12 @@ use async_trait::async_trait;
 use kisum_core::db::StoreError;
 use kisum_core::{EntitlementService, Entitlements};
 use kisum_guard::{
-    AccessContext, Clock, CompanyId, CompanySlug, DenialCode, MembershipId, ModuleKey, Permission,
-    SessionId, UserId,
+    AccessContext, Clock, CompanyId, CompanySlug, ConsistencyToken, DenialCode, MembershipId,
+    ModuleKey, Permission, SessionId, UserId,
 };
 
 use super::aggregate::{aggregate, evaluate};
+use super::cache::AccessCaches;
 use super::explain::{Explanation, Step, Trace};
 use crate::directory::{Company, DirectoryStore};
 use crate::session::SessionStore;
@@ -57,6 +58,7 @@ pub struct AccessService {
     directory: Arc<dyn DirectoryStore>,
     entitlements: Arc<dyn EntitlementSource>,
     clock: Arc<dyn Clock>,
+    caches: Option<Arc<AccessCaches>>,
 }
 
 impl AccessService {
@@ -73,7 +75,61 @@ impl AccessService {
             directory,
             entitlements,
             clock,
+            caches: None,
         }
+    }
+
+    /// Answers [`resolve_cached`](Self::resolve_cached) from `caches` when it can. The caches
+    /// must receive every event of Auth's log (see [`AccessCaches`]).
+    #[must_use]
+    pub fn with_caches(mut self, caches: Arc<AccessCaches>) -> Self {
+        self.caches = Some(caches);
+        self
+    }
+
+    /// The caches behind [`resolve_cached`](Self::resolve_cached), if any.
+    #[must_use]
+    pub fn caches(&self) -> Option<&Arc<AccessCaches>> {
+        self.caches.as_ref()
+    }
+
+    /// [`resolve`](Self::resolve) for `GET /v1/auth/me/access`: from memory when nothing
+    /// changed since the context was resolved (no event about its session, membership or
+    /// company, within the access TTL, at least as new as `consistency`), otherwise from the
+    /// stores, with the company's entitlements from memory under the same rules. Without
+    /// caches, exactly [`resolve`](Self::resolve).
+    ///
+    /// # Errors
+    /// As [`resolve`](Self::resolve).
+    pub async fn resolve_cached(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        org: Option<&str>,
+        consistency: Option<&ConsistencyToken>,
+    ) -> Result<Arc<AccessContext>, AccessError> {
+        let Some(caches) = &self.caches else {
+            return Ok(Arc::new(self.resolve(user_id, session_id, org).await?));
+        };
+        let org = org.map(str::trim).unwrap_or_default();
+        let now = self.clock.now();
+        if let Some(context) = caches.context(user_id, session_id, org, now, consistency) {
+            return Ok(context);
+        }
+        let ticket = caches.ticket();
+        let context = Arc::new(
+            self.resolve_with(user_id, session_id, Some(org), |company| async move {
+                if let Some(e) = caches.entitlements(company, now, consistency) {
+                    return Ok(e);
+                }
+                let fetched = Arc::new(self.entitlements.entitlements(company).await?);
+                caches.put_entitlements(Arc::clone(&fetched), ticket);
+                Ok(fetched)
+            })
+            .await?,
+        );
+        caches.put_context(session_id, org, Arc::clone(&context), ticket);
+        Ok(context)
     }
 
     /// Whether `session_id` is active at the clock's now and belongs to `user_id`.
@@ -125,6 +181,24 @@ impl AccessService {
         session_id: SessionId,
         org: Option<&str>,
     ) -> Result<AccessContext, AccessError> {
+        self.resolve_with(user_id, session_id, org, |company| async move {
+            Ok(Arc::new(self.entitlements.entitlements(company).await?))
+        })
+        .await
+    }
+
+    /// The seven steps, with the company's entitlements from `entitlements`.
+    async fn resolve_with<F, Fut>(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        org: Option<&str>,
+        entitlements: F,
+    ) -> Result<AccessContext, AccessError>
+    where
+        F: FnOnce(CompanyId) -> Fut,
+        Fut: std::future::Future<Output = Result<Arc<Entitlements>, StoreError>>,
+    {
         let now = self.clock.now();
         // Step 1.
         let session = self.sessions.get_session(session_id).await?;
@@ -138,7 +212,7 @@ impl AccessService {
         if inputs.is_none() {
             return Err(DenialCode::NotAMember.into());
         }
-        let entitlements = self.entitlements.entitlements(company.id).await?;
+        let entitlements = entitlements(company.id).await?;
         Ok(aggregate(
             user_id,
             session_id,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AuthState;
 use super::cookie::{clear_cookie, token_answer};
-use super::extract::{Caller, Client, Consistency, client_ip};
+use super::extract::{Caller, Client, client_ip};
 #[cfg(feature = "openapi")]
 use super::openapi::{
     ChangesLimited, Hashing, JsonBody, Malformed, RateLimited, SignedIn, Unavailable, constant,
@@ -418,16 +418,20 @@ pub(super) async fn me(
 ))]
 pub(super) async fn me_access(
     State(s): State<AuthState>,
-    caller: Caller,
-    _consistency: Consistency,
     headers: HeaderMap,
-) -> Result<Json<AccessContext>, ProblemResponse> {
+) -> Result<Response, ProblemResponse> {
+    // The token is checked here; the session's liveness by the resolution (step 1), or, for a
+    // context from memory, by the revocation events that keep the caches current.
+    let token = kisum_guard::http::bearer(&headers)
+        .ok_or_else(|| ProblemResponse::from(DenialCode::Unauthenticated))?;
+    let claims = s.auth.verify_token(token)?;
+    let consistency = super::extract::consistency(&headers)?;
     let org = headers.get("x-org").and_then(|v| v.to_str().ok());
-    Ok(Json(
-        s.access
-            .resolve(caller.claims.sub, caller.session.id, org)
-            .await?,
-    ))
+    let context = s
+        .access
+        .resolve_cached(claims.sub, claims.sid, org, consistency.as_ref())
+        .await?;
+    Ok(Json(&*context).into_response())
 }
 
 /// A password change.

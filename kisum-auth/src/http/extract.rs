@@ -88,17 +88,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Consistency {
     type Rejection = ProblemResponse;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(raw) = parts.headers.get(CONSISTENCY_HEADER) else {
-            return Ok(Self(None));
-        };
-        raw.to_str()
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map(|t| Self(Some(t)))
-            .ok_or_else(|| {
-                Problem::invalid_request(format!("malformed `{CONSISTENCY_HEADER}` header")).into()
-            })
+        consistency(&parts.headers).map(Self)
     }
+}
+
+/// The `X-Kisum-Consistency` token of a request, if it presents one.
+///
+/// # Errors
+/// `invalid_request` for a malformed token.
+pub(super) fn consistency(headers: &HeaderMap) -> Result<Option<ConsistencyToken>, ProblemResponse> {
+    let Some(raw) = headers.get(CONSISTENCY_HEADER) else {
+        return Ok(None);
+    };
+    raw.to_str()
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            Problem::invalid_request(format!("malformed `{CONSISTENCY_HEADER}` header")).into()
+        })
 }
 
 /// A query parameter, `None` when absent or blank.

@@ -53,10 +53,7 @@ impl AuthService {
     /// `Unauthenticated` for a bad token, `SessionRevoked` for a revoked or expired session.
     pub async fn authenticate(&self, bearer: &str) -> Result<Authenticated, SessionError> {
         let now = self.clock.now();
-        let claims = self
-            .tokens
-            .verify(bearer, now)
-            .map_err(|_| SessionError::Unauthenticated)?;
+        let claims = self.verify_token(bearer)?;
         let session = self
             .store
             .get_session(claims.sid)
@@ -64,6 +61,18 @@ impl AuthService {
             .filter(|s| s.user_id == claims.sub && s.is_active(now))
             .ok_or(SessionError::SessionRevoked)?;
         Ok(Authenticated { claims, session })
+    }
+
+    /// Checks a bearer access token alone (signature, issuer, audience, lifetime), not its
+    /// session: for callers that learn the session's liveness elsewhere (the access caches,
+    /// kept current by revocation events).
+    ///
+    /// # Errors
+    /// `Unauthenticated` for a bad token.
+    pub fn verify_token(&self, bearer: &str) -> Result<Claims, SessionError> {
+        self.tokens
+            .verify(bearer, self.clock.now())
+            .map_err(|_| SessionError::Unauthenticated)
     }
 
     /// Whose session it is, whether it is active now, and when it was revoked: `None` for an

@@ -86,6 +86,7 @@ mod http_companies;
 mod identity;
 mod invitations;
 mod key_rotation;
+mod me_access_cache;
 mod properties;
 mod ratelimit;
 mod recovery;
