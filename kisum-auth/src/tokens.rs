@@ -5,7 +5,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use jsonwebtoken::{Header, Validation};
-use kisum_guard::verify::{MAX_TOKEN_LEN, reject_critical_header};
+use kisum_guard::verify::{
+    DigestPrefixHasher, MAX_TOKEN_LEN, TokenHash, TokenVerifier, reject_critical_header,
+};
 use kisum_guard::{ACCESS_TOKEN_TYPE, Claims, SessionId, UserId};
 
 use crate::keys::KeyRing;
@@ -85,21 +87,45 @@ impl std::fmt::Debug for IssuedToken {
 
 /// Issues and verifies access tokens with the keys of a [`KeyRing`] that can be swapped at run
 /// time (key rotation).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TokenService {
     config: TokenConfig,
     keys: Arc<RwLock<Arc<KeyRing>>>,
+    /// Tokens whose signature was verified, with the `kid` that verified them.
+    seen: moka::sync::Cache<TokenHash, (Arc<Claims>, Arc<str>), Seen>,
+}
+
+type Seen = std::hash::BuildHasherDefault<DigestPrefixHasher>;
+
+impl std::fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenService {
     /// A service signing with `keys`.
     #[must_use]
     pub fn new(config: TokenConfig, keys: KeyRing) -> Self {
+        let remembered = config
+            .access_ttl
+            .to_std()
+            .unwrap_or_default()
+            .saturating_add(std::time::Duration::from_secs(60));
         Self {
             config,
             keys: Arc::new(RwLock::new(Arc::new(keys))),
+            seen: moka::sync::Cache::builder()
+                .max_capacity(Self::SEEN_CAPACITY)
+                .time_to_live(remembered)
+                .build_with_hasher(Seen::default()),
         }
     }
+
+    /// How many verified tokens [`verify_cached`](Self::verify_cached) remembers.
+    pub const SEEN_CAPACITY: u64 = 100_000;
 
     /// The configuration.
     #[must_use]
@@ -161,6 +187,40 @@ impl TokenService {
     /// [`TokenError::Invalid`], [`TokenError::Expired`], [`TokenError::NotYetValid`],
     /// [`TokenError::WrongAudience`].
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        let (claims, _) = self.verify_signature(token)?;
+        self.check_time(&claims, now)?;
+        Ok(claims)
+    }
+
+    /// [`verify`](Self::verify), remembering each token whose signature was checked (by its
+    /// SHA-256, until shortly after it expires): a token seen before costs no signature work
+    /// while the key that verified it is still in the ring (a key removed by a rotation stops
+    /// verifying its tokens at once, remembered or not). Its lifetime is checked every time.
+    ///
+    /// # Errors
+    /// As [`verify`](Self::verify).
+    pub fn verify_cached(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Invalid);
+        }
+        let hash = TokenVerifier::hash(token);
+        if let Some((claims, kid)) = self.seen.get(&hash) {
+            if self.keys().get(&kid).is_some() {
+                self.check_time(&claims, now)?;
+                return Ok(Claims::clone(&claims));
+            }
+            self.seen.invalidate(&hash);
+        }
+        let (claims, kid) = self.verify_signature(token)?;
+        self.check_time(&claims, now)?;
+        self.seen
+            .insert(hash, (Arc::new(claims.clone()), Arc::from(kid)));
+        Ok(claims)
+    }
+
+    /// The checks of [`verify`](Self::verify) but time: the claims and the `kid` that verified
+    /// them.
+    fn verify_signature(&self, token: &str) -> Result<(Claims, String), TokenError> {
         // The guard's bound and `crit` rule, so a token Auth accepts is never one the guard
         // refuses (or the reverse).
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
@@ -204,7 +264,11 @@ impl TokenService {
                     _ => TokenError::Invalid,
                 }
             })?;
-        let claims = data.claims;
+        Ok((data.claims, key.kid().to_owned()))
+    }
+
+    /// `exp` and `nbf` at `now`, within the leeway.
+    fn check_time(&self, claims: &Claims, now: DateTime<Utc>) -> Result<(), TokenError> {
         let leeway = i64::try_from(self.config.leeway_secs.min(60)).unwrap_or(60);
         let t = now.timestamp();
         if t >= claims.exp.saturating_add(leeway) {
@@ -213,7 +277,7 @@ impl TokenService {
         if t < claims.nbf.saturating_sub(leeway) {
             return Err(TokenError::NotYetValid);
         }
-        Ok(claims)
+        Ok(())
     }
 }
 
@@ -364,11 +428,13 @@ mod tests {
         let other = TokenService {
             config: TokenConfig::new("https://auth.example.test", "other"),
             keys: s.keys.clone(),
+            seen: moka::sync::Cache::builder().build_with_hasher(Seen::default()),
         };
         assert_eq!(other.verify(&token, t(1)), Err(TokenError::WrongAudience));
         let other = TokenService {
             config: TokenConfig::new("https://evil.example", "kisum"),
             keys: s.keys.clone(),
+            seen: moka::sync::Cache::builder().build_with_hasher(Seen::default()),
         };
         assert_eq!(other.verify(&token, t(1)), Err(TokenError::WrongAudience));
         // garbage never panics
@@ -524,5 +590,38 @@ mod tests {
             "a retired key verifies nothing"
         );
         assert!(s.verify(&after, t(3)).is_ok());
+    }
+
+    /// The remembered verification answers as the full one does: its lifetime is checked on
+    /// every call, a tampered token is not the remembered one, and a key removed from the ring
+    /// stops verifying its tokens at once.
+    #[test]
+    fn a_remembered_token_is_still_checked_for_lifetime_and_key() {
+        let s = service(SigningAlgorithm::Es256);
+        let (user, sid) = (UserId::new(), SessionId::new());
+        let token = s.issue(user, sid, t(0)).unwrap().token;
+        let claims = s.verify_cached(&token, t(1)).unwrap();
+        assert_eq!((claims.sub, claims.sid), (user, sid));
+        assert_eq!(s.verify_cached(&token, t(2)), Ok(claims));
+        assert_eq!(
+            s.verify_cached(&token, t(600 + 30)),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            s.verify_cached(&token, t(-31)),
+            Err(TokenError::NotYetValid)
+        );
+        let mut p = parts(&token);
+        let flipped = if p[2].starts_with('A') { 'B' } else { 'A' };
+        p[2] = format!("{flipped}{}", &p[2][1..]);
+        assert_eq!(s.verify_cached(&p.join("."), t(2)), Err(TokenError::Invalid));
+        let other = key(SigningAlgorithm::Es256);
+        let other_kid = other.kid().to_owned();
+        s.rotate(KeyRing::new(&other_kid, [other]).unwrap());
+        assert_eq!(
+            s.verify_cached(&token, t(3)),
+            Err(TokenError::Invalid),
+            "a retired key verifies nothing, remembered or not"
+        );
     }
 }

@@ -53,7 +53,10 @@ impl AuthService {
     /// `Unauthenticated` for a bad token, `SessionRevoked` for a revoked or expired session.
     pub async fn authenticate(&self, bearer: &str) -> Result<Authenticated, SessionError> {
         let now = self.clock.now();
-        let claims = self.verify_token(bearer)?;
+        let claims = self
+            .tokens
+            .verify(bearer, now)
+            .map_err(|_| SessionError::Unauthenticated)?;
         let session = self
             .store
             .get_session(claims.sid)
@@ -64,14 +67,16 @@ impl AuthService {
     }
 
     /// Checks a bearer access token alone (signature, issuer, audience, lifetime), not its
-    /// session: for callers that learn the session's liveness elsewhere (the access caches,
-    /// kept current by revocation events).
+    /// session, remembering the tokens it verified
+    /// ([`TokenService::verify_cached`](crate::tokens::TokenService::verify_cached)): for
+    /// callers that learn the session's liveness elsewhere (the access caches, kept current by
+    /// revocation events).
     ///
     /// # Errors
     /// `Unauthenticated` for a bad token.
     pub fn verify_token(&self, bearer: &str) -> Result<Claims, SessionError> {
         self.tokens
-            .verify(bearer, self.clock.now())
+            .verify_cached(bearer, self.clock.now())
             .map_err(|_| SessionError::Unauthenticated)
     }
 
