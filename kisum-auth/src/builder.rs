@@ -47,7 +47,7 @@ use crate::directory::{DirectoryService, PolicyLimits};
 use crate::email::{EmailSender, QueuedEmailSender};
 use crate::events::{EventPublisher, NoEvents};
 use crate::http::{AuthState, RateLimits, RefreshCookie};
-use crate::identity::{Argon2Params, PasswordHasher, PasswordPolicy};
+use crate::identity::{Argon2Params, HashGate, PasswordHasher, PasswordPolicy};
 use crate::keys::KeyRing;
 use crate::otp::{OtpConfig, Recovery};
 use crate::ratelimit::{LocalRateLimiter, RateLimit, RateLimiter};
@@ -89,6 +89,12 @@ pub struct AuthTuning {
     pub refresh_cookie: bool,
     /// Bounds on the policy data of companies (roles, patterns, grants, delegations).
     pub policy: PolicyLimits,
+    /// Password hashes computed at once ([`HashGate`]); `0`: one per core
+    /// ([`HashGate::default_workers`]).
+    pub hash_workers: usize,
+    /// Password hashes that may wait for a worker; beyond, sign-in answers 503 `overloaded`
+    /// with `Retry-After` ([`HashGate::DEFAULT_QUEUE`]).
+    pub hash_queue: usize,
 }
 
 impl Default for AuthTuning {
@@ -108,6 +114,8 @@ impl Default for AuthTuning {
             password_change_per_user: RateLimits::DEFAULT_PASSWORD_CHANGE_PER_USER,
             refresh_cookie: false,
             policy: PolicyLimits::default(),
+            hash_workers: 0,
+            hash_queue: HashGate::DEFAULT_QUEUE,
         }
     }
 }
@@ -278,7 +286,14 @@ impl AuthBuilder {
             self.tuning.sessions,
             self.clock.clone(),
         )
-        .with_events(events.clone());
+        .with_events(events.clone())
+        .with_hashing(HashGate::new(
+            match self.tuning.hash_workers {
+                0 => HashGate::default_workers(),
+                n => n,
+            },
+            self.tuning.hash_queue,
+        ));
         if let Some((mut email, public_url)) = self.email {
             if tokio::runtime::Handle::try_current().is_ok() {
                 email = Arc::new(QueuedEmailSender::spawn(email, EMAIL_QUEUE));

@@ -614,7 +614,10 @@ mod tests {
         let mut p = parts(&token);
         let flipped = if p[2].starts_with('A') { 'B' } else { 'A' };
         p[2] = format!("{flipped}{}", &p[2][1..]);
-        assert_eq!(s.verify_cached(&p.join("."), t(2)), Err(TokenError::Invalid));
+        assert_eq!(
+            s.verify_cached(&p.join("."), t(2)),
+            Err(TokenError::Invalid)
+        );
         let other = key(SigningAlgorithm::Es256);
         let other_kid = other.kid().to_owned();
         s.rotate(KeyRing::new(&other_kid, [other]).unwrap());

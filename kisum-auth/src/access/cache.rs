@@ -201,7 +201,14 @@ impl AccessCaches {
             const WAIT: Duration = Duration::from_secs(1);
             let mut after: Option<u64> = None;
             loop {
-                let page = feed.poll(after, if after.is_some() { WAIT } else { Duration::ZERO });
+                let page = feed.poll(
+                    after,
+                    if after.is_some() {
+                        WAIT
+                    } else {
+                        Duration::ZERO
+                    },
+                );
                 let page = page.await;
                 let Some(caches) = caches.upgrade() else {
                     return;

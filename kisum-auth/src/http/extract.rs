@@ -96,7 +96,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Consistency {
 ///
 /// # Errors
 /// `invalid_request` for a malformed token.
-pub(super) fn consistency(headers: &HeaderMap) -> Result<Option<ConsistencyToken>, ProblemResponse> {
+pub(super) fn consistency(
+    headers: &HeaderMap,
+) -> Result<Option<ConsistencyToken>, ProblemResponse> {
     let Some(raw) = headers.get(CONSISTENCY_HEADER) else {
         return Ok(None);
     };

@@ -22,6 +22,15 @@ pub struct HashGate {
 pub struct Overloaded;
 
 impl HashGate {
+    /// How many hashes may wait for a worker by default.
+    pub const DEFAULT_QUEUE: usize = 32;
+
+    /// One worker per core: the default number of workers.
+    #[must_use]
+    pub fn default_workers() -> usize {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    }
+
     /// `workers` concurrent hashes (at least 1) and `queue` waiting ones.
     #[must_use]
     pub fn new(workers: usize, queue: usize) -> Self {
@@ -55,8 +64,7 @@ impl HashGate {
 
 impl Default for HashGate {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        Self::new(cores, 32)
+        Self::new(Self::default_workers(), Self::DEFAULT_QUEUE)
     }
 }
 

@@ -220,7 +220,11 @@ async fn a_change_at_core_is_visible_at_once_with_its_consistency_token() {
     assert!(t.modules(None).await.contains(&"finance".to_owned()));
     let version = t.cancel_finance_at_core().await;
     let token = ConsistencyToken::company(t.world.acme.id, version);
-    assert!(!t.modules(Some(&token)).await.contains(&"finance".to_owned()));
+    assert!(
+        !t.modules(Some(&token))
+            .await
+            .contains(&"finance".to_owned())
+    );
     assert_eq!(t.core_calls(), 2, "the token made Auth ask Core again");
     // Another company's token demands nothing of acme.
     let other = ConsistencyToken::company(CompanyId::new(), u64::MAX);

@@ -127,6 +127,14 @@ pub struct AuthTuningArgs {
     /// `/v1/auth/refresh` accepts it when the body names no token, sign-out clears it.
     #[arg(long, env = env::REFRESH_COOKIE, default_value_t = false, action = clap::ArgAction::Set)]
     pub refresh_cookie: bool,
+    /// Password hashes (argon2id) computed at once, `0` to `1024`; `0` (the default): one per
+    /// core.
+    #[arg(long, env = env::HASH_WORKERS, default_value_t = 0)]
+    pub hash_workers: usize,
+    /// Password hashes that may wait for a worker, `0` to `100000`; beyond, sign-in answers
+    /// 503 `overloaded` with `Retry-After: 1`.
+    #[arg(long, env = env::HASH_QUEUE, default_value_t = kisum_auth::identity::HashGate::DEFAULT_QUEUE)]
+    pub hash_queue: usize,
     /// Bounds on the policy data of companies.
     #[command(flatten)]
     pub policy: PolicyLimitsArgs,
@@ -226,6 +234,12 @@ impl AuthTuningArgs {
             parse_rate_limit,
         );
         let policy = self.policy.resolve(p);
+        if self.hash_workers > 1024 {
+            p.add(env::HASH_WORKERS, "must be between 0 and 1024");
+        }
+        if self.hash_queue > 100_000 {
+            p.add(env::HASH_QUEUE, "must be between 0 and 100000");
+        }
         if let (Some(i), Some(a)) = (idle, absolute)
             && i > a
         {
@@ -253,6 +267,8 @@ impl AuthTuningArgs {
             password_change_per_user: password_change?,
             refresh_cookie: self.refresh_cookie,
             policy: policy?,
+            hash_workers: self.hash_workers.min(1024),
+            hash_queue: self.hash_queue.min(100_000),
         })
     }
 }
@@ -839,6 +855,20 @@ mod tests {
         // A pinned kid must be in the directory.
         let problems = auth_with(&["--active-kid", "es256-20260102-000000"]).unwrap_err();
         assert_eq!(settings(&problems), ["KISUM_ACTIVE_KID"]);
+    }
+
+    #[test]
+    fn password_hashing_workers_and_queue_are_configurable_and_checked() {
+        let c = auth_with(&[]).unwrap();
+        assert_eq!((c.tuning.hash_workers, c.tuning.hash_queue), (0, 32));
+        let c = auth_with(&["--hash-workers", "4", "--hash-queue", "0"]).unwrap();
+        assert_eq!((c.tuning.hash_workers, c.tuning.hash_queue), (4, 0));
+        let problems =
+            auth_with(&["--hash-workers", "1025", "--hash-queue", "100001"]).unwrap_err();
+        assert_eq!(
+            settings(&problems),
+            ["KISUM_HASH_WORKERS", "KISUM_HASH_QUEUE"]
+        );
     }
 
     #[test]
