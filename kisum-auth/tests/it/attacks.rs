@@ -11,10 +11,9 @@ use kisum_auth::audit::AuditStore as _;
 use kisum_auth::email::{
     EmailError, EmailMessage, EmailSender, MemoryEmailSender, QueuedEmailSender,
 };
-use kisum_auth::http::{AuthState, RateLimits, public_router};
+use kisum_auth::http::public_router;
 use kisum_auth::identity::HashGate;
 use kisum_auth::otp::{OtpConfig, Recovery};
-use kisum_auth::ratelimit::LocalRateLimiter;
 use kisum_auth::service::AuthService;
 use kisum_auth::session::SessionConfig;
 use kisum_auth::{Email, MemoryAuthStore, UserStore as _};
@@ -59,20 +58,7 @@ async fn app_full(
     if let Some(gate) = gate {
         auth = auth.with_hashing(gate);
     }
-    let state = AuthState {
-        auth: auth.clone(),
-        access: world.access.clone(),
-        directory: store.clone(),
-        admin: world.directory.clone(),
-        audit: store.clone(),
-        feed: std::sync::Arc::new(kisum_core::outbox::EventFeed::new(
-            kisum_core::outbox::EventLogged::event_log(&*store),
-        )),
-        events: world.events.clone(),
-        service_keys: kisum_guard::ServiceKeys::default(),
-        limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
-        refresh_cookie: None,
-    };
+    let state = world.state(auth.clone());
     App {
         router: public_router(state),
         auth,

@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_auth::events::{EventPublisher, InvalidationEvent};
+use kisum_auth::http::{AuthState, RateLimits};
 use kisum_auth::identity::{Argon2Params, PasswordHasher, PasswordPolicy};
 use kisum_auth::keys::{GeneratedKey, KeyRing, SigningAlgorithm, SigningKey, generate};
+use kisum_auth::ratelimit::LocalRateLimiter;
 use kisum_auth::service::AuthService;
 use kisum_auth::session::SessionConfig;
 use kisum_auth::tokens::{TokenConfig, TokenService};
@@ -13,12 +15,14 @@ use kisum_auth::{
     AccessService, AuthStore, Company, CreatedCompany, DirectoryService, Membership,
     MembershipStatus, MemoryAuthStore, Session,
 };
+use kisum_core::outbox::{EventFeed, EventLogged};
 use kisum_core::{
     AddOn, CompanyAddOn, CoreStore, EntitlementService, MemoryCoreStore, Module, ModuleKind,
     Package, Subscription, SubscriptionStatus,
 };
 use kisum_guard::{
-    AddOnKey, Clock, ManualClock, ModuleKey, PackageKey, PermissionPattern, RoleKey, UserId,
+    AddOnKey, Clock, CompanyId, ManualClock, ModuleKey, PackageKey, PermissionPattern, RoleKey,
+    ServiceKeys, UserId,
 };
 
 /// An identity service over `store` with cheap password hashing and a fresh ES256 key.
@@ -67,6 +71,17 @@ impl Recorder {
 impl EventPublisher for Recorder {
     async fn publish(&self, event: &InvalidationEvent) {
         self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+/// A subscription of `company` to the `basic` package in `status`, without period end or grace.
+pub(crate) fn basic(company: CompanyId, status: SubscriptionStatus) -> Subscription {
+    Subscription {
+        company_id: company,
+        package: PackageKey::new("basic").unwrap(),
+        status,
+        current_period_end: None,
+        grace_until: None,
     }
 }
 
@@ -143,15 +158,9 @@ impl World {
             .create_company("Acme", None, UserId::new())
             .await
             .unwrap();
-        core.set_subscription(Subscription {
-            company_id: acme.id,
-            package: PackageKey::new("basic").unwrap(),
-            status: SubscriptionStatus::Active,
-            current_period_end: None,
-            grace_until: None,
-        })
-        .await
-        .unwrap();
+        core.set_subscription(basic(acme.id, SubscriptionStatus::Active))
+            .await
+            .unwrap();
         core.set_company_addon(CompanyAddOn {
             company_id: acme.id,
             addon: AddOnKey::new("finance").unwrap(),
@@ -196,6 +205,30 @@ impl World {
             owner,
             member,
         }
+    }
+
+    /// The routers' state over this world with `auth`: `store` as the directory, the audit
+    /// log and the event feed; the world's access and directory services, its event recorder,
+    /// a local rate limiter on its clock; no service keys and no refresh cookie (set them with
+    /// struct update syntax). Every HTTP suite builds its app through here.
+    pub(crate) fn state_over(&self, auth: AuthService, store: Arc<dyn AuthStore>) -> AuthState {
+        AuthState {
+            auth,
+            access: self.access.clone(),
+            directory: store.clone(),
+            admin: self.directory.clone(),
+            audit: store.clone(),
+            feed: Arc::new(EventFeed::new(EventLogged::event_log(&*store))),
+            events: self.events.clone(),
+            service_keys: ServiceKeys::default(),
+            limits: RateLimits::new(Arc::new(LocalRateLimiter::new(self.clock.clone()))),
+            refresh_cookie: None,
+        }
+    }
+
+    /// [`World::state_over`] the world's own store.
+    pub(crate) fn state(&self, auth: AuthService) -> AuthState {
+        self.state_over(auth, self.store.clone())
     }
 
     /// Signs `user` in: a session of one hour idle, one day absolute.

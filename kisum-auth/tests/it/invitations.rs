@@ -10,9 +10,8 @@ use axum::http::{Method, StatusCode};
 use kisum_auth::audit::AuditStore;
 use kisum_auth::email::MemoryEmailSender;
 use kisum_auth::events::InvalidationEvent;
-use kisum_auth::http::{AuthState, RateLimits, public_router};
+use kisum_auth::http::public_router;
 use kisum_auth::otp::{OtpConfig, Recovery};
-use kisum_auth::ratelimit::LocalRateLimiter;
 use kisum_auth::service::AuthService;
 use kisum_auth::{Email, MemoryAuthStore, UserStore};
 use kisum_core::MemoryCoreStore;
@@ -44,20 +43,7 @@ async fn app() -> App {
             config: OtpConfig::default(),
             reset_url: "https://app.example.test/reset".into(),
         });
-    let state = AuthState {
-        auth: auth.clone(),
-        access: world.access.clone(),
-        directory: store.clone(),
-        admin: world.directory.clone(),
-        audit: store.clone(),
-        feed: std::sync::Arc::new(kisum_core::outbox::EventFeed::new(
-            kisum_core::outbox::EventLogged::event_log(&*store),
-        )),
-        events: world.events.clone(),
-        service_keys: kisum_guard::ServiceKeys::default(),
-        limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
-        refresh_cookie: None,
-    };
+    let state = world.state(auth.clone());
     App {
         router: public_router(state),
         auth,

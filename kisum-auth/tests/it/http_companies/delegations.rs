@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use super::{app, in_a_day};
-use crate::client::{call, field};
+use crate::client::{delete, field};
 use crate::fixture::t0;
 
 #[tokio::test]
@@ -244,15 +244,7 @@ async fn delegations_are_self_service_within_the_rules() {
         (&on_behalf_id, &viewer),
         (&owner_delegation, &owner),
     ] {
-        let (s, _, b) = call(
-            &app.public,
-            Method::DELETE,
-            &uri(id),
-            Some(token),
-            None,
-            &[],
-        )
-        .await;
+        let (s, _, b) = delete(&app.public, &uri(id), Some(token)).await;
         assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     }
     let all = app
@@ -326,13 +318,10 @@ async fn delegations_are_self_service_within_the_rules() {
         .await;
     }
     // …but it is found through its own company.
-    let (s, _, _) = call(
+    let (s, _, _) = delete(
         &app.public,
-        Method::DELETE,
         &format!("/v1/companies/globex/delegations/{}", foreign.id),
         Some(&owner),
-        None,
-        &[],
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT);

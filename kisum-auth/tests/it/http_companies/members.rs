@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use super::{app, by_id};
-use crate::client::{call, field};
+use crate::client::{delete, field};
 
 #[tokio::test]
 async fn members_are_listed_added_changed_and_removed() {
@@ -230,7 +230,7 @@ async fn members_are_listed_added_changed_and_removed() {
     assert_eq!(globex.slug.as_str(), "globex");
 
     // DELETE revokes.
-    let (s, _, b) = call(&app.public, Method::DELETE, &uri, Some(&owner), None, &[]).await;
+    let (s, _, b) = delete(&app.public, &uri, Some(&owner)).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     assert_eq!(b, Value::Null);
     let list = app

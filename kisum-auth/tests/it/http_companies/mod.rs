@@ -13,18 +13,15 @@ mod refusals;
 mod roles;
 mod writes;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::http::{Method, StatusCode};
 use chrono::TimeDelta;
-use kisum_auth::http::{AuthState, RateLimits, public_router};
-use kisum_auth::ratelimit::LocalRateLimiter;
+use kisum_auth::http::{AuthState, public_router};
 use kisum_auth::service::AuthService;
 use kisum_guard::{MembershipId, UserId};
 use serde_json::{Value, json};
 
-use crate::client::{assert_problem_of, call};
+use crate::client::{assert_problem_of, call, post};
 use crate::fixture::{World, auth_service, t0};
 
 const PW: &str = "correct horse battery staple";
@@ -39,18 +36,8 @@ async fn app() -> App {
     let world = World::new().await;
     let auth = auth_service(world.store.clone(), world.clock.clone());
     let state = AuthState {
-        auth: auth.clone(),
-        access: world.access.clone(),
-        directory: world.store.clone(),
-        admin: world.directory.clone(),
-        audit: world.store.clone(),
-        feed: std::sync::Arc::new(kisum_core::outbox::EventFeed::new(
-            kisum_core::outbox::EventLogged::event_log(&*world.store),
-        )),
-        events: world.events.clone(),
         service_keys: "finance:s3rvice-key-for-tests".parse().unwrap(),
-        limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
-        refresh_cookie: None,
+        ..world.state(auth.clone())
     };
     App {
         public: public_router(state),
@@ -80,13 +67,11 @@ impl App {
 
     /// Registers `email` over HTTP and marks it proven; its user id and access token.
     async fn register(&self, email: &str) -> (UserId, String) {
-        let (status, _, body) = call(
+        let (status, _, body) = post(
             &self.public,
-            Method::POST,
             "/v1/auth/register",
             None,
-            Some(json!({"email": email, "password": PW})),
-            &[],
+            json!({"email": email, "password": PW}),
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use super::{app, by_id};
-use crate::client::{call, field};
+use crate::client::{delete, field};
 
 #[tokio::test]
 async fn roles_are_listed_created_replaced_and_deleted() {
@@ -175,15 +175,7 @@ async fn roles_are_listed_created_replaced_and_deleted() {
         assert_eq!(field(&p), bad, "{uri} {body}: {p}");
     }
 
-    let (s, _, b) = call(
-        &app.public,
-        Method::DELETE,
-        &app.acme("/roles/auditor"),
-        Some(&owner),
-        None,
-        &[],
-    )
-    .await;
+    let (s, _, b) = delete(&app.public, &app.acme("/roles/auditor"), Some(&owner)).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     for key in ["auditor", "never", "Bad%20Key"] {
         app.problem(
@@ -264,13 +256,10 @@ async fn a_role_edit_raises_the_holders_access_version_and_their_access() {
     .await;
 
     // Deleting the role takes it from its holders.
-    let (s, _, _) = call(
+    let (s, _, _) = delete(
         &app.public,
-        Method::DELETE,
         &app.acme("/roles/finance-viewer"),
         Some(&owner),
-        None,
-        &[],
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
