@@ -85,6 +85,25 @@ pub(crate) fn basic(company: CompanyId, status: SubscriptionStatus) -> Subscript
     }
 }
 
+/// The token of the link in a mail's `text` (its `?token=` parameter).
+pub(crate) fn link_token(text: &str) -> String {
+    text.split("?token=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no link in {text:?}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The six-digit code in a mail's `text`.
+pub(crate) fn code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap()
+        .to_owned()
+}
+
 pub(crate) fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap()
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use crate::client::{Answer, call_json};
-use crate::fixture::{World, auth_service};
+use crate::fixture::{World, auth_service, code_in, link_token};
 
 const PW: &str = "correct horse battery staple";
 
@@ -83,19 +83,6 @@ async fn verify_code(app: &App, email: &str, code: &str, purpose: &str) -> Answe
     post(app, "/v1/auth/email-otp/verify", body).await
 }
 
-/// The reset token in a mail's `text` (the link's `?token=` parameter).
-fn token_in(text: &str) -> String {
-    let after = text.split("?token=").nth(1).unwrap();
-    after.split_whitespace().next().unwrap().to_owned()
-}
-
-fn code_in(text: &str) -> String {
-    text.split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .unwrap()
-        .to_owned()
-}
-
 fn last_mail(app: &App, email: &str) -> Option<String> {
     app.mail
         .last_to(&Email::parse(email).unwrap())
@@ -116,7 +103,7 @@ async fn password_reset_end_to_end() {
         "only the existing account gets mail"
     );
     let text = last_mail(&app, "ada@example.test").unwrap();
-    let token = token_in(&text);
+    let token = link_token(&text);
 
     let (s, _, b) = reset(&app, &token, "password123").await;
     assert_eq!(
@@ -161,7 +148,7 @@ async fn password_reset_end_to_end() {
 
     forgot(&app, "ada@example.test").await;
     let text = last_mail(&app, "ada@example.test").unwrap();
-    let late = token_in(&text);
+    let late = link_token(&text);
     app.world.clock.advance(TimeDelta::minutes(31));
     let (s, _, b) = reset(&app, &late, "yet another passphrase").await;
     assert_eq!(
