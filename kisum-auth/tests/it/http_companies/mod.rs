@@ -119,8 +119,54 @@ impl App {
         value
     }
 
+    /// [`App::problem`] with `403 permission_denied`, as `token`.
+    async fn denied(&self, method: Method, uri: &str, token: &str, body: Option<Value>) -> Value {
+        let (forbidden, code) = (StatusCode::FORBIDDEN, "permission_denied");
+        self.problem(method, uri, Some(token), body, forbidden, code)
+            .await
+    }
+
+    /// [`App::problem`] with `422 validation_failed`, as `token`.
+    async fn invalid(&self, method: Method, uri: &str, token: &str, body: Option<Value>) -> Value {
+        let (unprocessable, code) = (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        self.problem(method, uri, Some(token), body, unprocessable, code)
+            .await
+    }
+
+    /// `GET uri` as `token`, answered `200 OK`; the body.
+    async fn get_ok(&self, uri: &str, token: &str) -> Value {
+        self.ok(Method::GET, uri, token, None, StatusCode::OK).await
+    }
+
+    /// `POST /v1/companies/acme/delegations` of `body` as `token`, answered `201 Created`.
+    async fn delegate(&self, token: &str, body: Value) -> Value {
+        let uri = self.acme("/delegations");
+        self.ok(Method::POST, &uri, token, Some(body), StatusCode::CREATED)
+            .await
+    }
+
+    /// `POST /v1/companies/acme/members` of `body` as `token`, answered `201 Created`.
+    async fn add_member(&self, token: &str, body: Value) -> Value {
+        let uri = self.acme("/members");
+        self.ok(Method::POST, &uri, token, Some(body), StatusCode::CREATED)
+            .await
+    }
+
     fn acme(&self, rest: &str) -> String {
         format!("/v1/companies/acme{rest}")
+    }
+}
+
+impl App {
+    /// A delegation body: `finance.invoices.write` and the finance module to the viewer for a
+    /// day, from the caller.
+    fn write_for_the_viewer(&self) -> Value {
+        json!({
+            "to_membership_id": self.world.member.id,
+            "permissions": ["finance.invoices.write"],
+            "modules": ["finance"],
+            "expires_at": in_a_day(),
+        })
     }
 }
 
