@@ -122,6 +122,20 @@ async fn exchange(router: &Router, request: Request<Body>) -> (StatusCode, Heade
     (status, headers, bytes.to_vec())
 }
 
+/// `method uri` with `bearer`, a JSON `body` and the `extra` headers.
+fn request(
+    method: Method,
+    uri: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+    extra: &[(&str, &str)],
+) -> TestRequest {
+    TestRequest::new(method, uri)
+        .bearer(bearer)
+        .headers(extra)
+        .json(body)
+}
+
 /// `method uri` through `router` with `bearer`, a JSON `body` and the `extra` headers; a body
 /// that is not JSON comes back as a JSON string.
 pub(crate) async fn call(
@@ -132,12 +146,7 @@ pub(crate) async fn call(
     body: Option<Value>,
     extra: &[(&str, &str)],
 ) -> Answer {
-    TestRequest::new(method, uri)
-        .bearer(bearer)
-        .headers(extra)
-        .json(body)
-        .send(router)
-        .await
+    request(method, uri, bearer, body, extra).send(router).await
 }
 
 /// As [`call`], but a body that is not JSON fails the test.
@@ -149,12 +158,14 @@ pub(crate) async fn call_json(
     body: Option<Value>,
     extra: &[(&str, &str)],
 ) -> Answer {
-    TestRequest::new(method, uri)
-        .bearer(bearer)
-        .headers(extra)
-        .json(body)
-        .send_json(router)
-        .await
+    let request = request(method, uri, bearer, body, extra);
+    request.send_json(router).await
+}
+
+/// `GET uri` in `org` (`X-Org`) through `router` with `bearer`.
+pub(crate) async fn get_in(router: &Router, uri: &str, bearer: Option<&str>, org: &str) -> Answer {
+    let request = TestRequest::new(Method::GET, uri).bearer(bearer);
+    request.org(Some(org)).send(router).await
 }
 
 /// `GET uri` through `router` with `bearer`; a body that is not JSON comes back as a JSON

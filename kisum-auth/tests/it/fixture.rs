@@ -74,6 +74,44 @@ impl EventPublisher for Recorder {
     }
 }
 
+/// Puts `modules` in the catalog (`core` as the core module, every other one an add-on of its
+/// own name) and the `basic` package of the core module.
+pub(crate) async fn seed_catalog(core: &EntitlementService, modules: &[&str]) {
+    for &key in modules {
+        let kind = if key == "core" {
+            ModuleKind::Core
+        } else {
+            ModuleKind::Addon
+        };
+        let module = ModuleKey::new(key).unwrap();
+        let name = key.to_owned();
+        let permissions = vec![];
+        let m = Module {
+            key: module.clone(),
+            name,
+            kind,
+            permissions,
+        };
+        core.put_module(m).await.unwrap();
+        if key != "core" {
+            let addon = AddOn {
+                key: AddOnKey::new(key).unwrap(),
+                name: key.into(),
+                module,
+            };
+            core.put_addon(addon).await.unwrap();
+        }
+    }
+    core.put_package(Package {
+        key: PackageKey::new("basic").unwrap(),
+        name: "Basic".into(),
+        is_basic: true,
+        modules: [ModuleKey::core()].into(),
+    })
+    .await
+    .unwrap();
+}
+
 /// A subscription of `company` to the `basic` package in `status`, without period end or grace.
 pub(crate) fn basic(company: CompanyId, status: SubscriptionStatus) -> Subscription {
     Subscription {
@@ -134,38 +172,11 @@ impl World {
     pub(crate) async fn on(store: Arc<dyn AuthStore>, core_store: Arc<dyn CoreStore>) -> Self {
         let clock = Arc::new(ManualClock::new(t0()));
         let core = EntitlementService::new(core_store, clock.clone());
-        for key in ["core", "finance", "market", "touring", "venue", "ai"] {
-            let kind = if key == "core" {
-                ModuleKind::Core
-            } else {
-                ModuleKind::Addon
-            };
-            core.put_module(Module {
-                key: ModuleKey::new(key).unwrap(),
-                name: key.into(),
-                kind,
-                permissions: vec![],
-            })
-            .await
-            .unwrap();
-            if key != "core" {
-                core.put_addon(AddOn {
-                    key: AddOnKey::new(key).unwrap(),
-                    name: key.into(),
-                    module: ModuleKey::new(key).unwrap(),
-                })
-                .await
-                .unwrap();
-            }
-        }
-        core.put_package(Package {
-            key: PackageKey::new("basic").unwrap(),
-            name: "Basic".into(),
-            is_basic: true,
-            modules: [ModuleKey::core()].into(),
-        })
-        .await
-        .unwrap();
+        seed_catalog(
+            &core,
+            &["core", "finance", "market", "touring", "venue", "ai"],
+        )
+        .await;
         let events = Arc::new(Recorder::default());
         let directory = DirectoryService::new(store.clone(), clock.clone())
             .with_audit(store.clone())

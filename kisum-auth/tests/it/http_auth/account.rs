@@ -5,7 +5,7 @@ use axum::http::{Method, StatusCode, header};
 use serde_json::json;
 
 use super::{PW, app, refresh_with, register, sign_in};
-use crate::client::{assert_problem, call, delete, get, post, problem};
+use crate::client::{assert_problem, call, delete, get, get_in, post, problem};
 
 #[tokio::test]
 async fn register_login_refresh_logout_over_http() {
@@ -144,15 +144,7 @@ async fn me_and_me_access_follow_the_directory() {
     assert_eq!(me["memberships"][0]["company_slug"], "acme");
     assert_eq!(me["memberships"][0]["roles"], json!(["finance-viewer"]));
 
-    let (s, _, ctx) = call(
-        &app.public,
-        Method::GET,
-        "/v1/auth/me/access",
-        Some(token),
-        None,
-        &[("x-org", "acme")],
-    )
-    .await;
+    let (s, _, ctx) = get_in(&app.public, "/v1/auth/me/access", Some(token), "acme").await;
     assert_eq!(s, StatusCode::OK, "{ctx}");
     assert_eq!(ctx["modules"], json!(["company", "finance"]));
     assert_eq!(ctx["permissions"], json!(["finance.invoices.read"]));
@@ -162,27 +154,17 @@ async fn me_and_me_access_follow_the_directory() {
         "org_required",
     );
     problem(
-        call(
-            &app.public,
-            Method::GET,
-            "/v1/auth/me/access",
-            Some(token),
-            None,
-            &[("x-org", "globex")],
-        )
-        .await,
+        get_in(&app.public, "/v1/auth/me/access", Some(token), "globex").await,
         StatusCode::NOT_FOUND,
         "org_unknown",
     );
     let other = register(&app, "bob@example.test").await;
     problem(
-        call(
+        get_in(
             &app.public,
-            Method::GET,
             "/v1/auth/me/access",
             other["access_token"].as_str(),
-            None,
-            &[("x-org", "acme")],
+            "acme",
         )
         .await,
         StatusCode::FORBIDDEN,

@@ -7,7 +7,7 @@ use serde_json::json;
 use tower::ServiceExt as _;
 
 use super::{KEY, PW, app, refresh_with};
-use crate::client::{assert_problem, call, delete, get, post, problem, send_json};
+use crate::client::{assert_problem, call, delete, get, get_in, post, problem, send_json};
 
 #[tokio::test]
 async fn bad_input_is_a_clear_4xx_never_a_500() {
@@ -303,28 +303,18 @@ async fn remaining_auth_routes_answer_their_codes() {
         .await
         .unwrap();
     problem(
-        call(
-            &app.public,
-            Method::GET,
-            "/v1/auth/me/access",
-            Some(token),
-            None,
-            &[("x-org", "acme")],
-        )
-        .await,
+        get_in(&app.public, "/v1/auth/me/access", Some(token), "acme").await,
         StatusCode::FORBIDDEN,
         "membership_inactive",
     );
     assert_eq!(m.status, kisum_auth::MembershipStatus::Suspended);
     let sid = reg["session_id"].as_str().unwrap();
     post(&app.public, "/v1/auth/logout", Some(token), None).await;
-    let (s, h, b) = call(
+    let (s, h, b) = get_in(
         &app.public,
-        Method::GET,
         "/v1/auth/me/access",
         Some(token),
-        None,
-        &[("x-org", "initech-labs")],
+        "initech-labs",
     )
     .await;
     assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "session_revoked");

@@ -21,7 +21,7 @@ use kisum_auth::service::AuthService;
 use kisum_guard::{MembershipId, UserId};
 use serde_json::{Value, json};
 
-use crate::client::{assert_problem_of, call, post};
+use crate::client::{assert_problem_of, call, get_in, post};
 use crate::fixture::{World, auth_service, t0};
 
 const PW: &str = "correct horse battery staple";
@@ -217,15 +217,8 @@ impl App {
 
     /// The caller's `me/access` in acme.
     async fn my_access(&self, token: &str) -> Value {
-        let (status, _, body) = call(
-            &self.public,
-            Method::GET,
-            "/v1/auth/me/access",
-            Some(token),
-            None,
-            &[("x-org", "acme")],
-        )
-        .await;
+        let (status, _, body) =
+            get_in(&self.public, "/v1/auth/me/access", Some(token), "acme").await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
