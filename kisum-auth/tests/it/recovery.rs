@@ -170,14 +170,14 @@ async fn login_codes_lock_after_five_wrong_guesses() {
     let code = code_in(&last_mail(&app, "ada@example.test").unwrap());
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for i in 0..4 {
-        let (s, _, b) = verify_code(&app, "ada@example.test", &wrong, "login").await;
+        let (s, _, b) = verify_code(&app, "ada@example.test", wrong, "login").await;
         assert_eq!(
             (s, b["code"].as_str()),
             (StatusCode::UNAUTHORIZED, Some("invalid_code")),
             "guess {i}"
         );
     }
-    let (s, h, b) = verify_code(&app, "ada@example.test", &wrong, "login").await;
+    let (s, h, b) = verify_code(&app, "ada@example.test", wrong, "login").await;
     assert_eq!(
         (s, b["code"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("otp_locked"))

@@ -33,6 +33,9 @@ async fn bare_member(w: &World) -> Membership {
         .unwrap()
 }
 
+/// Whether an error is the one a case expects.
+type IsError = fn(&DirectoryError) -> bool;
+
 /// Why `membership` of acme may or may not use `module` / `permission`.
 async fn explain(
     w: &World,
@@ -370,7 +373,7 @@ async fn delegation_rules_are_enforced_on_creation() {
         expires_at: t0() + TimeDelta::hours(1),
     };
     // Each refused creation: what differs from `base`, and the error it must meet.
-    let refused: [(NewDelegation, fn(&DirectoryError) -> bool); 4] = [
+    let refused: [(NewDelegation, IsError); 4] = [
         (
             NewDelegation {
                 to_membership_id: w.owner.id,
