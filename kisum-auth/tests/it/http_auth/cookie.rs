@@ -7,8 +7,8 @@ use kisum_auth::http::RefreshCookie;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-use super::{PW, app, app_with, refresh_with, sign_in};
-use crate::client::{assert_problem, call, post, problem};
+use super::{App, PW, app, app_with, refresh_with, sign_in};
+use crate::client::{Answer, assert_problem, call, post, problem};
 
 /// The `Set-Cookie` values of an answer.
 fn set_cookies(headers: &axum::http::HeaderMap) -> Vec<String> {
@@ -82,15 +82,7 @@ async fn cookie_mode_sets_and_accepts_the_refresh_cookie() {
     assert_ne!(next_refresh, refresh, "rotated");
     assert!(next_cookie.starts_with(&format!("kisum_refresh={next_refresh};")));
     problem(
-        call(
-            &app.public,
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            Some(json!({})),
-            &[("cookie", &format!("kisum_refresh={refresh}"))],
-        )
-        .await,
+        refresh_by_cookie(&app, refresh).await,
         StatusCode::UNAUTHORIZED,
         "refresh_token_reused",
     );
@@ -134,15 +126,7 @@ async fn without_cookie_mode_no_cookie_is_set_or_read() {
     assert_eq!(s, StatusCode::CREATED);
     assert!(set_cookies(&h).is_empty());
     let refresh = reg["refresh_token"].as_str().unwrap();
-    let (s, h, b) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/refresh",
-        None,
-        Some(json!({})),
-        &[("cookie", &format!("kisum_refresh={refresh}"))],
-    )
-    .await;
+    let (s, h, b) = refresh_by_cookie(&app, refresh).await;
     assert_problem(
         s,
         &h,
@@ -162,4 +146,19 @@ async fn without_cookie_mode_no_cookie_is_set_or_read() {
     let (s, h, _) = refresh_with(&app, refresh).await;
     assert_eq!(s, StatusCode::OK);
     assert!(set_cookies(&h).is_empty());
+}
+
+/// `POST /v1/auth/refresh` with an empty body and `refresh` in the `kisum_refresh` cookie.
+async fn refresh_by_cookie(app: &App, refresh: &str) -> Answer {
+    let cookie = format!("kisum_refresh={refresh}");
+    let extra = [("cookie", cookie.as_str())];
+    call(
+        &app.public,
+        Method::POST,
+        "/v1/auth/refresh",
+        None,
+        Some(json!({})),
+        &extra,
+    )
+    .await
 }
