@@ -47,6 +47,26 @@ macro_rules! directory_store_conformance {
     };
 }
 
+/// A new company, stored without an owner.
+async fn stored_company<S: DirectoryStore>(store: &S) -> Company {
+    let c = company();
+    store.create_company(&c, None).await.unwrap();
+    c
+}
+
+/// A new active membership in `c` (see `membership`), stored.
+async fn stored_membership<S: DirectoryStore>(
+    store: &S,
+    c: &Company,
+    roles: &[&str],
+    modules: &[&str],
+    created: i64,
+) -> Membership {
+    let m = membership(c, roles, modules, created);
+    store.create_membership(&m).await.unwrap();
+    m
+}
+
 /// A company with `owners` active owners; their memberships.
 async fn company_with_owners<S: DirectoryStore>(store: &S, owners: usize) -> Vec<Membership> {
     let company = Company {
@@ -56,25 +76,22 @@ async fn company_with_owners<S: DirectoryStore>(store: &S, owners: usize) -> Vec
         status: CompanyStatus::Active,
         created_at: t(0),
     };
-    let first = Membership::new(
-        company.id,
-        UserId::new(),
-        MembershipStatus::Active,
-        [RoleKey::owner()].into(),
-        BTreeSet::new(),
-        t(0),
-    );
-    store.create_company(&company, Some(&first)).await.unwrap();
-    let mut all = vec![first];
-    for _ in 1..owners {
-        let m = Membership::new(
+    let owner = || {
+        let roles = [RoleKey::owner()].into();
+        Membership::new(
             company.id,
             UserId::new(),
             MembershipStatus::Active,
-            [RoleKey::owner()].into(),
+            roles,
             BTreeSet::new(),
             t(0),
-        );
+        )
+    };
+    let first = owner();
+    store.create_company(&company, Some(&first)).await.unwrap();
+    let mut all = vec![first];
+    for _ in 1..owners {
+        let m = owner();
         store.create_membership(&m).await.unwrap();
         all.push(m);
     }
@@ -144,8 +161,7 @@ pub async fn racing_demotions_keep_an_active_owner<S: DirectoryStore>(store: Arc
 }
 
 pub async fn company_round_trips_by_id_and_slug<S: DirectoryStore>(store: Arc<S>) {
-    let c = company();
-    store.create_company(&c, None).await.unwrap();
+    let c = stored_company(&*store).await;
     assert_eq!(store.get_company(c.id).await.unwrap(), Some(c.clone()));
     assert_eq!(store.find_company_by_slug(&c.slug).await.unwrap(), Some(c));
     assert_eq!(store.get_company(CompanyId::new()).await.unwrap(), None);
@@ -156,8 +172,7 @@ pub async fn company_round_trips_by_id_and_slug<S: DirectoryStore>(store: Arc<S>
 }
 
 pub async fn taken_slug_conflicts_and_creates_nothing<S: DirectoryStore>(store: Arc<S>) {
-    let c = company();
-    store.create_company(&c, None).await.unwrap();
+    let c = stored_company(&*store).await;
     let twin = Company {
         id: CompanyId::new(),
         ..c.clone()
@@ -194,10 +209,8 @@ pub async fn company_owner_membership_is_created_with_it<S: DirectoryStore>(stor
 }
 
 pub async fn one_membership_per_user_and_company<S: DirectoryStore>(store: Arc<S>) {
-    let c = company();
-    store.create_company(&c, None).await.unwrap();
-    let m = membership(&c, &[], &["finance"], 0);
-    store.create_membership(&m).await.unwrap();
+    let c = stored_company(&*store).await;
+    let m = stored_membership(&*store, &c, &[], &["finance"], 0).await;
     let again = Membership {
         id: kisum_guard::MembershipId::new(),
         status: MembershipStatus::Invited,
@@ -207,8 +220,7 @@ pub async fn one_membership_per_user_and_company<S: DirectoryStore>(store: Arc<S
         store.create_membership(&again).await.unwrap_err().kind(),
         StoreErrorKind::Conflict
     );
-    let other = company();
-    store.create_company(&other, None).await.unwrap();
+    let other = stored_company(&*store).await;
     let elsewhere = Membership {
         id: kisum_guard::MembershipId::new(),
         company_id: other.id,
@@ -226,9 +238,7 @@ pub async fn membership_needs_its_company<S: DirectoryStore>(store: Arc<S>) {
 }
 
 pub async fn memberships_list_by_company_and_user<S: DirectoryStore>(store: Arc<S>) {
-    let (a, b) = (company(), company());
-    store.create_company(&a, None).await.unwrap();
-    store.create_company(&b, None).await.unwrap();
+    let (a, b) = (stored_company(&*store).await, stored_company(&*store).await);
     let late = membership(&a, &[], &[], 20);
     let early = membership(&a, &[], &[], 10);
     let user_in_b = Membership::new(
@@ -261,10 +271,8 @@ pub async fn memberships_list_by_company_and_user<S: DirectoryStore>(store: Arc<
 }
 
 pub async fn membership_patch_applies_and_bumps<S: DirectoryStore>(store: Arc<S>) {
-    let c = company();
-    store.create_company(&c, None).await.unwrap();
-    let m = membership(&c, &["viewer"], &["finance"], 0);
-    store.create_membership(&m).await.unwrap();
+    let c = stored_company(&*store).await;
+    let m = stored_membership(&*store, &c, &["viewer"], &["finance"], 0).await;
     let patch = MembershipPatch {
         roles: Some(keys(&["editor", "viewer"])),
         module_grants: None,
@@ -304,12 +312,9 @@ pub async fn patching_unknown_membership_is_not_found<S: DirectoryStore>(store: 
 }
 
 pub async fn role_edit_bumps_holders_only<S: DirectoryStore>(store: Arc<S>) {
-    let c = company();
-    store.create_company(&c, None).await.unwrap();
-    let holder = membership(&c, &["viewer"], &[], 0);
-    let bystander = membership(&c, &["other"], &[], 1);
-    store.create_membership(&holder).await.unwrap();
-    store.create_membership(&bystander).await.unwrap();
+    let c = stored_company(&*store).await;
+    let holder = stored_membership(&*store, &c, &["viewer"], &[], 0).await;
+    let bystander = stored_membership(&*store, &c, &["other"], &[], 1).await;
     let r = role(&c, "viewer", &["finance.invoices.read", "market.*"]);
     let bumps = store.put_role(&r, t(5)).await.unwrap();
     assert_eq!(
@@ -325,10 +330,8 @@ pub async fn role_edit_bumps_holders_only<S: DirectoryStore>(store: Arc<S>) {
 }
 
 pub async fn role_delete_takes_the_role_from_holders<S: DirectoryStore>(store: Arc<S>) {
-    let c = company();
-    store.create_company(&c, None).await.unwrap();
-    let holder = membership(&c, &["viewer", "editor"], &[], 0);
-    store.create_membership(&holder).await.unwrap();
+    let c = stored_company(&*store).await;
+    let holder = stored_membership(&*store, &c, &["viewer", "editor"], &[], 0).await;
     store
         .put_role(&role(&c, "viewer", &["finance.invoices.read"]), t(1))
         .await
@@ -351,9 +354,7 @@ pub async fn role_delete_takes_the_role_from_holders<S: DirectoryStore>(store: A
 }
 
 pub async fn roles_belong_to_one_company<S: DirectoryStore>(store: Arc<S>) {
-    let (a, b) = (company(), company());
-    store.create_company(&a, None).await.unwrap();
-    store.create_company(&b, None).await.unwrap();
+    let (a, b) = (stored_company(&*store).await, stored_company(&*store).await);
     store
         .put_role(&role(&a, "viewer", &["finance.invoices.read"]), t(0))
         .await
@@ -391,11 +392,9 @@ pub async fn role_needs_its_company<S: DirectoryStore>(store: Arc<S>) {
 }
 
 pub async fn delegation_create_and_revoke_bump_the_receiver<S: DirectoryStore>(store: Arc<S>) {
-    let c = company();
-    store.create_company(&c, None).await.unwrap();
-    let (from, to) = (membership(&c, &[], &[], 0), membership(&c, &[], &[], 1));
-    store.create_membership(&from).await.unwrap();
-    store.create_membership(&to).await.unwrap();
+    let c = stored_company(&*store).await;
+    let from = stored_membership(&*store, &c, &[], &[], 0).await;
+    let to = stored_membership(&*store, &c, &[], &[], 1).await;
     let d = delegation(&c, &from, &to);
     let bumps = store.create_delegation(&d).await.unwrap();
     assert_eq!(
@@ -407,8 +406,7 @@ pub async fn delegation_create_and_revoke_bump_the_receiver<S: DirectoryStore>(s
         store.list_delegations(c.id).await.unwrap(),
         std::slice::from_ref(&d)
     );
-    let other = company();
-    store.create_company(&other, None).await.unwrap();
+    let other = stored_company(&*store).await;
     assert_eq!(
         store
             .revoke_delegation(other.id, d.id, t(20))
@@ -451,8 +449,7 @@ pub async fn delegation_create_and_revoke_bump_the_receiver<S: DirectoryStore>(s
 }
 
 pub async fn delegator_changes_bump_delegatees<S: DirectoryStore>(store: Arc<S>) {
-    let c = company();
-    store.create_company(&c, None).await.unwrap();
+    let c = stored_company(&*store).await;
     let (boss, deputy, bystander) = (
         membership(&c, &["fin"], &[], 0),
         membership(&c, &[], &[], 1),
@@ -491,13 +488,9 @@ pub async fn delegator_changes_bump_delegatees<S: DirectoryStore>(store: Arc<S>)
 }
 
 pub async fn delegation_needs_members_of_its_company<S: DirectoryStore>(store: Arc<S>) {
-    let (a, b) = (company(), company());
-    store.create_company(&a, None).await.unwrap();
-    store.create_company(&b, None).await.unwrap();
-    let from = membership(&a, &[], &[], 0);
-    let outsider = membership(&b, &[], &[], 0);
-    store.create_membership(&from).await.unwrap();
-    store.create_membership(&outsider).await.unwrap();
+    let (a, b) = (stored_company(&*store).await, stored_company(&*store).await);
+    let from = stored_membership(&*store, &a, &[], &[], 0).await;
+    let outsider = stored_membership(&*store, &b, &[], &[], 0).await;
     let err = store
         .create_delegation(&delegation(&a, &from, &outsider))
         .await
@@ -507,8 +500,7 @@ pub async fn delegation_needs_members_of_its_company<S: DirectoryStore>(store: A
 }
 
 pub async fn load_access_gathers_everything_for_aggregation<S: DirectoryStore>(store: Arc<S>) {
-    let c = company();
-    store.create_company(&c, None).await.unwrap();
+    let c = stored_company(&*store).await;
     let boss = membership(&c, &["fin", "owner"], &["finance"], 0);
     let deputy = membership(&c, &["viewer", "ghost"], &["market"], 1);
     let third = membership(&c, &[], &[], 2);
@@ -580,8 +572,7 @@ pub async fn load_access_gathers_everything_for_aggregation<S: DirectoryStore>(s
 }
 
 pub async fn load_access_of_non_member_is_none<S: DirectoryStore>(store: Arc<S>) {
-    let c = company();
-    store.create_company(&c, None).await.unwrap();
+    let c = stored_company(&*store).await;
     assert!(
         store
             .load_access(c.id, UserId::new())
@@ -599,10 +590,8 @@ pub async fn load_access_of_non_member_is_none<S: DirectoryStore>(store: Arc<S>)
 }
 
 pub async fn concurrent_membership_edits_each_bump_once<S: DirectoryStore>(store: Arc<S>) {
-    let c = company();
-    store.create_company(&c, None).await.unwrap();
-    let m = membership(&c, &[], &[], 0);
-    store.create_membership(&m).await.unwrap();
+    let c = stored_company(&*store).await;
+    let m = stored_membership(&*store, &c, &[], &[], 0).await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..20 {
         let store = Arc::clone(&store);
@@ -634,8 +623,7 @@ pub async fn concurrent_membership_edits_each_bump_once<S: DirectoryStore>(store
 /// the delegatees bumped through them, by id. Creation times run against the ids here, and the
 /// delegations are made in neither order, so an order by creation or by insertion fails.
 pub async fn bumps_come_back_in_the_stated_order<S: DirectoryStore>(store: Arc<S>) {
-    let c = company();
-    store.create_company(&c, None).await.unwrap();
+    let c = stored_company(&*store).await;
     // Ids are time-ordered: made in this order, ha < hb < hc < dx < dy by id.
     let (ha, hb, hc) = (
         membership(&c, &["fin"], &[], 30),
@@ -710,10 +698,8 @@ pub async fn access_bumps_append_membership_events<
     store: Arc<S>,
 ) {
     let log = store.event_log();
-    let c = company();
-    store.create_company(&c, None).await.unwrap();
-    let m = membership(&c, &["viewer"], &[], 0);
-    store.create_membership(&m).await.unwrap();
+    let c = stored_company(&*store).await;
+    let m = stored_membership(&*store, &c, &["viewer"], &[], 0).await;
     let start = log.read(0, 0).await.unwrap().head;
     let patch = MembershipPatch {
         roles: Some(keys(&["editor"])),

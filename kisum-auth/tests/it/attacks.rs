@@ -11,10 +11,9 @@ use kisum_auth::audit::AuditStore as _;
 use kisum_auth::email::{
     EmailError, EmailMessage, EmailSender, MemoryEmailSender, QueuedEmailSender,
 };
-use kisum_auth::http::{AuthState, RateLimits, public_router};
+use kisum_auth::http::public_router;
 use kisum_auth::identity::HashGate;
 use kisum_auth::otp::{OtpConfig, Recovery};
-use kisum_auth::ratelimit::LocalRateLimiter;
 use kisum_auth::service::AuthService;
 use kisum_auth::session::SessionConfig;
 use kisum_auth::{Email, MemoryAuthStore, UserStore as _};
@@ -22,7 +21,7 @@ use kisum_core::MemoryCoreStore;
 use serde_json::{Value, json};
 
 use crate::client::call_json;
-use crate::fixture::{World, auth_service_with};
+use crate::fixture::{World, auth_service_with, link_token};
 
 const PW: &str = "correct horse battery staple";
 
@@ -59,20 +58,7 @@ async fn app_full(
     if let Some(gate) = gate {
         auth = auth.with_hashing(gate);
     }
-    let state = AuthState {
-        auth: auth.clone(),
-        access: world.access.clone(),
-        directory: store.clone(),
-        admin: world.directory.clone(),
-        audit: store.clone(),
-        feed: std::sync::Arc::new(kisum_core::outbox::EventFeed::new(
-            kisum_core::outbox::EventLogged::event_log(&*store),
-        )),
-        events: world.events.clone(),
-        service_keys: kisum_guard::ServiceKeys::default(),
-        limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
-        refresh_cookie: None,
-    };
+    let state = world.state(auth.clone());
     App {
         router: public_router(state),
         auth,
@@ -80,6 +66,15 @@ async fn app_full(
         mail,
         clock: world.clock.clone(),
     }
+}
+
+/// [`app`] with a refresh reuse grace window of ten seconds.
+async fn app_with_grace() -> App {
+    let sessions = SessionConfig {
+        reuse_grace: chrono::TimeDelta::seconds(10),
+        ..SessionConfig::default()
+    };
+    app_full(None, None, sessions).await
 }
 
 async fn app() -> App {
@@ -98,16 +93,15 @@ impl App {
         call_json(&self.router, method, uri, bearer, body, extra).await
     }
 
+    /// `POST uri` with the JSON `body`, anonymously.
+    async fn post(&self, uri: &str, body: Value) -> (StatusCode, HeaderMap, Value) {
+        self.call(Method::POST, uri, None, Some(body), &[]).await
+    }
+
     /// Registers `email` with [`PW`]; the token response.
     async fn register(&self, email: &str) -> Value {
         let (status, _, body) = self
-            .call(
-                Method::POST,
-                "/v1/auth/register",
-                None,
-                Some(json!({"email": email, "password": PW})),
-                &[],
-            )
+            .post("/v1/auth/register", json!({"email": email, "password": PW}))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body
@@ -139,13 +133,7 @@ async fn a_disabled_user_can_no_longer_refresh_call_auth_or_sign_in() {
         .await
         .unwrap();
     let (status, _, body) = app
-        .call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": refresh})),
-            &[],
-        )
+        .post("/v1/auth/refresh", json!({"refresh_token": refresh}))
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["code"], "session_revoked");
@@ -181,13 +169,7 @@ async fn a_refresh_of_a_disabled_user_is_refused_even_with_a_live_session() {
     user.disabled = true;
     app.store.update_user(&user).await.unwrap();
     let (status, _, body) = app
-        .call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": refresh})),
-            &[],
-        )
+        .post("/v1/auth/refresh", json!({"refresh_token": refresh}))
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["code"], "session_revoked");
@@ -260,12 +242,9 @@ async fn a_reset_link_dies_with_a_password_change() {
     let reg = app.register("linked@example.test").await;
     let token = reg["access_token"].as_str().unwrap();
     let (status, _, _) = app
-        .call(
-            Method::POST,
+        .post(
             "/v1/auth/password/forgot",
-            None,
-            Some(json!({"email": "linked@example.test"})),
-            &[],
+            json!({"email": "linked@example.test"}),
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
@@ -273,15 +252,7 @@ async fn a_reset_link_dies_with_a_password_change() {
         .mail
         .last_to(&Email::parse("linked@example.test").unwrap())
         .unwrap();
-    let link = mail
-        .text
-        .split("?token=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let link = link_token(&mail.text);
     let (status, _, body) = app
         .call(
             Method::POST,
@@ -293,12 +264,9 @@ async fn a_reset_link_dies_with_a_password_change() {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let (status, _, body) = app
-        .call(
-            Method::POST,
+        .post(
             "/v1/auth/password/reset",
-            None,
-            Some(json!({"token": link, "password": "the thief's password"})),
-            &[],
+            json!({"token": link, "password": "the thief's password"}),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -346,12 +314,9 @@ async fn the_anonymous_email_routes_answer_before_sending_so_timing_reveals_no_a
         ),
     ] {
         // The sender is held: if the request waited for it, this would never finish.
-        let answer = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            app.call(Method::POST, uri, None, Some(body), &[]),
-        )
-        .await
-        .expect("answered without waiting for the mail server");
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(5), app.post(uri, body))
+            .await
+            .expect("answered without waiting for the mail server");
         assert_eq!(answer.0, StatusCode::ACCEPTED, "{uri}: {}", answer.2);
     }
     assert!(delivered.sent().is_empty());
@@ -400,13 +365,7 @@ impl App {
     /// `POST /v1/auth/refresh` with `token`: status and body.
     async fn refresh(&self, token: &str) -> (StatusCode, Value) {
         let (status, _, body) = self
-            .call(
-                Method::POST,
-                "/v1/auth/refresh",
-                None,
-                Some(json!({"refresh_token": token})),
-                &[],
-            )
+            .post("/v1/auth/refresh", json!({"refresh_token": token}))
             .await;
         (status, body)
     }
@@ -417,15 +376,7 @@ impl App {
 /// token is honoured, at most three times, and always with that same live token.
 #[tokio::test]
 async fn the_refresh_grace_window_never_starts_a_new_chain() {
-    let app = app_full(
-        None,
-        None,
-        SessionConfig {
-            reuse_grace: chrono::TimeDelta::seconds(10),
-            ..SessionConfig::default()
-        },
-    )
-    .await;
+    let app = app_with_grace().await;
     let reg = app.register("tabs@example.test").await;
     let r0 = reg["refresh_token"].as_str().unwrap().to_owned();
     let (status, first) = app.refresh(&r0).await;
@@ -459,15 +410,7 @@ async fn the_refresh_grace_window_never_starts_a_new_chain() {
 /// within the window.
 #[tokio::test]
 async fn the_refresh_grace_window_honours_only_the_immediate_predecessor() {
-    let app = app_full(
-        None,
-        None,
-        SessionConfig {
-            reuse_grace: chrono::TimeDelta::seconds(10),
-            ..SessionConfig::default()
-        },
-    )
-    .await;
+    let app = app_with_grace().await;
     let reg = app.register("old@example.test").await;
     let r0 = reg["refresh_token"].as_str().unwrap().to_owned();
     let (_, first) = app.refresh(&r0).await;

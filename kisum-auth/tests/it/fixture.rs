@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_auth::events::{EventPublisher, InvalidationEvent};
+use kisum_auth::http::{AuthState, RateLimits};
 use kisum_auth::identity::{Argon2Params, PasswordHasher, PasswordPolicy};
 use kisum_auth::keys::{GeneratedKey, KeyRing, SigningAlgorithm, SigningKey, generate};
+use kisum_auth::ratelimit::LocalRateLimiter;
 use kisum_auth::service::AuthService;
 use kisum_auth::session::SessionConfig;
 use kisum_auth::tokens::{TokenConfig, TokenService};
@@ -13,12 +15,14 @@ use kisum_auth::{
     AccessService, AuthStore, Company, CreatedCompany, DirectoryService, Membership,
     MembershipStatus, MemoryAuthStore, Session,
 };
+use kisum_core::outbox::{EventFeed, EventLogged};
 use kisum_core::{
     AddOn, CompanyAddOn, CoreStore, EntitlementService, MemoryCoreStore, Module, ModuleKind,
     Package, Subscription, SubscriptionStatus,
 };
 use kisum_guard::{
-    AddOnKey, Clock, ManualClock, ModuleKey, PackageKey, PermissionPattern, RoleKey, UserId,
+    AddOnKey, Clock, CompanyId, ManualClock, ModuleKey, PackageKey, PermissionPattern, RoleKey,
+    ServiceKeys, UserId,
 };
 
 /// An identity service over `store` with cheap password hashing and a fresh ES256 key.
@@ -70,6 +74,74 @@ impl EventPublisher for Recorder {
     }
 }
 
+/// Puts `modules` in the catalog (`core` as the core module, every other one an add-on of its
+/// own name) and the `basic` package of the core module.
+pub(crate) async fn seed_catalog(core: &EntitlementService, modules: &[&str]) {
+    for &key in modules {
+        let kind = if key == "core" {
+            ModuleKind::Core
+        } else {
+            ModuleKind::Addon
+        };
+        let module = ModuleKey::new(key).unwrap();
+        let name = key.to_owned();
+        let permissions = vec![];
+        let m = Module {
+            key: module.clone(),
+            name,
+            kind,
+            permissions,
+        };
+        core.put_module(m).await.unwrap();
+        if key != "core" {
+            let addon = AddOn {
+                key: AddOnKey::new(key).unwrap(),
+                name: key.into(),
+                module,
+            };
+            core.put_addon(addon).await.unwrap();
+        }
+    }
+    core.put_package(Package {
+        key: PackageKey::new("basic").unwrap(),
+        name: "Basic".into(),
+        is_basic: true,
+        modules: [ModuleKey::core()].into(),
+    })
+    .await
+    .unwrap();
+}
+
+/// A subscription of `company` to the `basic` package in `status`, without period end or grace.
+pub(crate) fn basic(company: CompanyId, status: SubscriptionStatus) -> Subscription {
+    Subscription {
+        company_id: company,
+        package: PackageKey::new("basic").unwrap(),
+        status,
+        current_period_end: None,
+        grace_until: None,
+    }
+}
+
+/// The token of the link in a mail's `text` (its `?token=` parameter).
+pub(crate) fn link_token(text: &str) -> String {
+    text.split("?token=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no link in {text:?}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The six-digit code in a mail's `text`.
+pub(crate) fn code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap()
+        .to_owned()
+}
+
 pub(crate) fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap()
 }
@@ -100,38 +172,11 @@ impl World {
     pub(crate) async fn on(store: Arc<dyn AuthStore>, core_store: Arc<dyn CoreStore>) -> Self {
         let clock = Arc::new(ManualClock::new(t0()));
         let core = EntitlementService::new(core_store, clock.clone());
-        for key in ["core", "finance", "market", "touring", "venue", "ai"] {
-            let kind = if key == "core" {
-                ModuleKind::Core
-            } else {
-                ModuleKind::Addon
-            };
-            core.put_module(Module {
-                key: ModuleKey::new(key).unwrap(),
-                name: key.into(),
-                kind,
-                permissions: vec![],
-            })
-            .await
-            .unwrap();
-            if key != "core" {
-                core.put_addon(AddOn {
-                    key: AddOnKey::new(key).unwrap(),
-                    name: key.into(),
-                    module: ModuleKey::new(key).unwrap(),
-                })
-                .await
-                .unwrap();
-            }
-        }
-        core.put_package(Package {
-            key: PackageKey::new("basic").unwrap(),
-            name: "Basic".into(),
-            is_basic: true,
-            modules: [ModuleKey::core()].into(),
-        })
-        .await
-        .unwrap();
+        seed_catalog(
+            &core,
+            &["core", "finance", "market", "touring", "venue", "ai"],
+        )
+        .await;
         let events = Arc::new(Recorder::default());
         let directory = DirectoryService::new(store.clone(), clock.clone())
             .with_audit(store.clone())
@@ -143,15 +188,9 @@ impl World {
             .create_company("Acme", None, UserId::new())
             .await
             .unwrap();
-        core.set_subscription(Subscription {
-            company_id: acme.id,
-            package: PackageKey::new("basic").unwrap(),
-            status: SubscriptionStatus::Active,
-            current_period_end: None,
-            grace_until: None,
-        })
-        .await
-        .unwrap();
+        core.set_subscription(basic(acme.id, SubscriptionStatus::Active))
+            .await
+            .unwrap();
         core.set_company_addon(CompanyAddOn {
             company_id: acme.id,
             addon: AddOnKey::new("finance").unwrap(),
@@ -196,6 +235,30 @@ impl World {
             owner,
             member,
         }
+    }
+
+    /// The routers' state over this world with `auth`: `store` as the directory, the audit
+    /// log and the event feed; the world's access and directory services, its event recorder,
+    /// a local rate limiter on its clock; no service keys and no refresh cookie (set them with
+    /// struct update syntax). Every HTTP suite builds its app through here.
+    pub(crate) fn state_over(&self, auth: AuthService, store: Arc<dyn AuthStore>) -> AuthState {
+        AuthState {
+            auth,
+            access: self.access.clone(),
+            directory: store.clone(),
+            admin: self.directory.clone(),
+            audit: store.clone(),
+            feed: Arc::new(EventFeed::new(EventLogged::event_log(&*store))),
+            events: self.events.clone(),
+            service_keys: ServiceKeys::default(),
+            limits: RateLimits::new(Arc::new(LocalRateLimiter::new(self.clock.clone()))),
+            refresh_cookie: None,
+        }
+    }
+
+    /// [`World::state_over`] the world's own store.
+    pub(crate) fn state(&self, auth: AuthService) -> AuthState {
+        self.state_over(auth, self.store.clone())
     }
 
     /// Signs `user` in: a session of one hour idle, one day absolute.

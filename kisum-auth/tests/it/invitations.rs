@@ -10,9 +10,8 @@ use axum::http::{Method, StatusCode};
 use kisum_auth::audit::AuditStore;
 use kisum_auth::email::MemoryEmailSender;
 use kisum_auth::events::InvalidationEvent;
-use kisum_auth::http::{AuthState, RateLimits, public_router};
+use kisum_auth::http::public_router;
 use kisum_auth::otp::{OtpConfig, Recovery};
-use kisum_auth::ratelimit::LocalRateLimiter;
 use kisum_auth::service::AuthService;
 use kisum_auth::{Email, MemoryAuthStore, UserStore};
 use kisum_core::MemoryCoreStore;
@@ -20,7 +19,7 @@ use kisum_guard::UserId;
 use serde_json::{Value, json};
 
 use crate::client::TestRequest;
-use crate::fixture::{World, auth_service, t0};
+use crate::fixture::{World, auth_service, code_in, link_token, t0};
 
 const PW: &str = "correct horse battery staple";
 
@@ -44,20 +43,7 @@ async fn app() -> App {
             config: OtpConfig::default(),
             reset_url: "https://app.example.test/reset".into(),
         });
-    let state = AuthState {
-        auth: auth.clone(),
-        access: world.access.clone(),
-        directory: store.clone(),
-        admin: world.directory.clone(),
-        audit: store.clone(),
-        feed: std::sync::Arc::new(kisum_core::outbox::EventFeed::new(
-            kisum_core::outbox::EventLogged::event_log(&*store),
-        )),
-        events: world.events.clone(),
-        service_keys: kisum_guard::ServiceKeys::default(),
-        limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
-        refresh_cookie: None,
-    };
+    let state = world.state(auth.clone());
     App {
         router: public_router(state),
         auth,
@@ -85,6 +71,11 @@ impl App {
         (status, value)
     }
 
+    /// `POST uri` as `bearer` with the JSON `body`, without an org.
+    async fn post(&self, uri: &str, bearer: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, uri, bearer, None, Some(body)).await
+    }
+
     /// An access token of the owner of `acme`.
     async fn owner(&self) -> String {
         let user = self.world.owner.user_id;
@@ -99,12 +90,10 @@ impl App {
     async fn invite(&self, org: &str, email: &str) -> Value {
         let owner = self.owner().await;
         let (status, body) = self
-            .call(
-                Method::POST,
+            .post(
                 &format!("/v1/companies/{org}/members"),
                 Some(&owner),
-                None,
-                Some(json!({"email": email, "roles": ["finance-viewer"], "modules": ["finance"]})),
+                json!({"email": email, "roles": ["finance-viewer"], "modules": ["finance"]}),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -136,12 +125,10 @@ impl App {
     }
 
     async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
-        self.call(
-            Method::POST,
+        self.post(
             "/v1/auth/login",
             None,
-            None,
-            Some(json!({"email": email, "password": password})),
+            json!({"email": email, "password": password}),
         )
         .await
     }
@@ -160,6 +147,29 @@ impl App {
         (status, body["code"].as_str().map(str::to_owned))
     }
 
+    /// Asks for a `purpose` code for `email` (the request is accepted) and reads it from the
+    /// mail.
+    async fn mailed_code(&self, email: &str, purpose: &str) -> String {
+        let body = json!({"email": email, "purpose": purpose});
+        let uri = "/v1/auth/email-otp/request";
+        let (status, _) = self.post(uri, None, body).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        code_in(&self.last_mail(email).text)
+    }
+
+    /// `POST /v1/auth/email-otp/verify` of `code` for `email` and `purpose`, as `bearer`.
+    async fn verify(
+        &self,
+        bearer: Option<&str>,
+        email: &str,
+        code: &str,
+        purpose: &str,
+    ) -> (StatusCode, Value) {
+        let body = json!({"email": email, "code": code, "purpose": purpose});
+        let uri = "/v1/auth/email-otp/verify";
+        self.post(uri, bearer, body).await
+    }
+
     fn last_mail(&self, email: &str) -> kisum_auth::email::EmailMessage {
         self.mail
             .last_to(&Email::parse(email).unwrap())
@@ -175,23 +185,6 @@ impl App {
             .map(|e| e.action)
             .collect()
     }
-}
-
-fn link_token(text: &str) -> String {
-    text.split("?token=")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no link in {text:?}"))
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
-fn code_in(text: &str) -> String {
-    text.split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .unwrap()
-        .to_owned()
 }
 
 #[tokio::test]
@@ -229,12 +222,10 @@ async fn an_invitee_without_an_account_joins_through_the_emailed_link() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["code"], "invalid_credentials");
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post(
             "/v1/auth/register",
             None,
-            None,
-            Some(json!({"email": "newbie@example.test", "password": "a registration password"})),
+            json!({"email": "newbie@example.test", "password": "a registration password"}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -255,12 +246,10 @@ async fn an_invitee_without_an_account_joins_through_the_emailed_link() {
 
     app.world.events.take();
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post(
             "/v1/auth/password/reset",
             None,
-            None,
-            Some(json!({"token": token, "password": PW})),
+            json!({"token": token, "password": PW}),
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
@@ -298,12 +287,10 @@ async fn an_invitee_without_an_account_joins_through_the_emailed_link() {
 
     // The link is spent.
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post(
             "/v1/auth/password/reset",
             None,
-            None,
-            Some(json!({"token": link_token(&mail.text), "password": "another long password"})),
+            json!({"token": link_token(&mail.text), "password": "another long password"}),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -350,26 +337,8 @@ async fn an_email_code_accepts_every_pending_invitation_and_a_second_invite_stay
     assert_eq!(first["user_id"], second["user_id"], "one account");
     assert!(app.last_mail("sam@example.test").subject.contains("Beta"));
 
-    let (status, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/email-otp/request",
-            None,
-            None,
-            Some(json!({"email": "sam@example.test", "purpose": "login"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    let code = code_in(&app.last_mail("sam@example.test").text);
-    let (status, tokens) = app
-        .call(
-            Method::POST,
-            "/v1/auth/email-otp/verify",
-            None,
-            None,
-            Some(json!({"email": "sam@example.test", "code": code, "purpose": "login"})),
-        )
-        .await;
+    let code = app.mailed_code("sam@example.test", "login").await;
+    let (status, tokens) = app.verify(None, "sam@example.test", &code, "login").await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap();
     for org in ["acme", "beta"] {
@@ -413,12 +382,10 @@ async fn a_refused_invitation_creates_no_account() {
     let app = app().await;
     let owner = app.owner().await;
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post(
             "/v1/companies/acme/members",
             Some(&owner),
-            None,
-            Some(json!({"email": "nobody@example.test", "roles": ["no-such-role"]})),
+            json!({"email": "nobody@example.test", "roles": ["no-such-role"]}),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -436,12 +403,10 @@ async fn a_refused_invitation_creates_no_account() {
 /// Registers `email` with `password` over HTTP (no proof of the address); the access token.
 async fn register(app: &App, email: &str, password: &str) -> String {
     let (status, body) = app
-        .call(
-            Method::POST,
+        .post(
             "/v1/auth/register",
             None,
-            None,
-            Some(json!({"email": email, "password": password})),
+            json!({"email": email, "password": password}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -473,26 +438,8 @@ async fn pre_registration_takeover_of_an_invited_address_is_refused() {
     );
 
     // The real owner of the mailbox signs in with an email code.
-    let (status, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/email-otp/request",
-            None,
-            None,
-            Some(json!({"email": "new.hire@acme.test", "purpose": "login"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    let code = code_in(&app.last_mail("new.hire@acme.test").text);
-    let (status, tokens) = app
-        .call(
-            Method::POST,
-            "/v1/auth/email-otp/verify",
-            None,
-            None,
-            Some(json!({"email": "new.hire@acme.test", "code": code, "purpose": "login"})),
-        )
-        .await;
+    let code = app.mailed_code("new.hire@acme.test", "login").await;
+    let (status, tokens) = app.verify(None, "new.hire@acme.test", &code, "login").await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let owner_of_mailbox = tokens["access_token"].as_str().unwrap();
     assert_eq!(
@@ -518,25 +465,9 @@ async fn pre_registration_takeover_of_an_invited_address_is_refused() {
 async fn proving_the_email_from_ones_own_session_keeps_the_password() {
     let app = app().await;
     let token = register(&app, "kim@example.test", PW).await;
-    let (status, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/email-otp/request",
-            None,
-            None,
-            Some(json!({"email": "kim@example.test", "purpose": "verify_email"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    let code = code_in(&app.last_mail("kim@example.test").text);
+    let code = app.mailed_code("kim@example.test", "verify_email").await;
     let (status, body) = app
-        .call(
-            Method::POST,
-            "/v1/auth/email-otp/verify",
-            Some(&token),
-            None,
-            Some(json!({"email": "kim@example.test", "code": code, "purpose": "verify_email"})),
-        )
+        .verify(Some(&token), "kim@example.test", &code, "verify_email")
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let (status, body) = app.login("kim@example.test", PW).await;
@@ -552,12 +483,10 @@ async fn invitation_emails_are_rate_limited_per_address() {
     let mut last = StatusCode::OK;
     for _ in 0..4 {
         let (status, body) = app
-            .call(
-                Method::POST,
+            .post(
                 "/v1/companies/acme/members",
                 Some(&owner),
-                None,
-                Some(json!({"email": "target@example.test"})),
+                json!({"email": "target@example.test"}),
             )
             .await;
         last = status;

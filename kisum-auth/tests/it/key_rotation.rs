@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::routing::get;
 use chrono::TimeDelta;
 use kisum_auth::builder::AuthBuilder;
@@ -18,7 +18,7 @@ use kisum_guard::jwks::{JwksDocument, JwksError, JwksSource};
 use kisum_guard::{AccessGuard, Clock, ManualClock, Principal, Require};
 use serde_json::json;
 
-use crate::client::call;
+use crate::client::{self, post};
 use crate::fixture::{Recorder, t0};
 
 const ISSUER: &str = "https://auth.example.test";
@@ -107,13 +107,11 @@ impl Rig {
 
     /// An access token of `email` from `POST path` (`/v1/auth/register` or `/v1/auth/login`).
     async fn token(&self, path: &str, email: &str) -> String {
-        let (status, _, body) = call(
+        let (status, _, body) = post(
             &self.public,
-            Method::POST,
             path,
             None,
-            Some(json!({"email": email, "password": PASSWORD})),
-            &[],
+            json!({"email": email, "password": PASSWORD}),
         )
         .await;
         assert!(status.is_success(), "{path}: {body}");
@@ -151,16 +149,9 @@ impl Rig {
 
     /// `GET /v1/auth/me` with `token`: Auth's own verification.
     async fn me(&self, token: &str) -> StatusCode {
-        call(
-            &self.public,
-            Method::GET,
-            "/v1/auth/me",
-            Some(token),
-            None,
-            &[],
-        )
-        .await
-        .0
+        client::get(&self.public, "/v1/auth/me", Some(token))
+            .await
+            .0
     }
 
     /// A guard fetching this Auth's JWKS over HTTP; `refresh`: how often it refreshes its keys
@@ -200,23 +191,13 @@ struct Guarded {
 
 impl Guarded {
     async fn status(&self, token: &str) -> StatusCode {
-        call(&self.app, Method::GET, "/me", Some(token), None, &[])
-            .await
-            .0
+        client::get(&self.app, "/me", Some(token)).await.0
     }
 }
 
 /// `GET /.well-known/jwks.json` through Auth's public router.
 async fn get_jwks(public: &Router) -> crate::client::Answer {
-    call(
-        public,
-        Method::GET,
-        "/.well-known/jwks.json",
-        None,
-        None,
-        &[],
-    )
-    .await
+    client::get(public, "/.well-known/jwks.json", None).await
 }
 
 /// Auth's `/.well-known/jwks.json` through its router.

@@ -8,15 +8,14 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::TimeDelta;
 use kisum_auth::email::MemoryEmailSender;
-use kisum_auth::http::{AuthState, RateLimits, public_router};
+use kisum_auth::http::public_router;
 use kisum_auth::otp::{OtpConfig, Recovery};
-use kisum_auth::ratelimit::LocalRateLimiter;
 use kisum_auth::{Email, MemoryAuthStore, UserStore};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-use crate::client::call_json;
-use crate::fixture::{World, auth_service};
+use crate::client::{Answer, call_json};
+use crate::fixture::{World, auth_service, code_in, link_token};
 
 const PW: &str = "correct horse battery staple";
 
@@ -37,20 +36,7 @@ async fn app() -> App {
         config: OtpConfig::default(),
         reset_url: "https://app.example.test/reset".into(),
     });
-    let state = AuthState {
-        auth,
-        access: world.access.clone(),
-        directory: store.clone(),
-        admin: world.directory.clone(),
-        audit: store.clone(),
-        feed: std::sync::Arc::new(kisum_core::outbox::EventFeed::new(
-            kisum_core::outbox::EventLogged::event_log(&*store),
-        )),
-        events: world.events.clone(),
-        service_keys: kisum_guard::ServiceKeys::default(),
-        limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
-        refresh_cookie: None,
-    };
+    let state = world.state_over(auth, store.clone());
     App {
         router: public_router(state),
         mail,
@@ -59,7 +45,7 @@ async fn app() -> App {
     }
 }
 
-async fn post(app: &App, uri: &str, body: Value) -> (StatusCode, axum::http::HeaderMap, Value) {
+async fn post(app: &App, uri: &str, body: Value) -> Answer {
     call_json(&app.router, Method::POST, uri, None, Some(body), &[]).await
 }
 
@@ -74,11 +60,27 @@ async fn register(app: &App, email: &str) -> Value {
     b
 }
 
-fn code_in(text: &str) -> String {
-    text.split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .unwrap()
-        .to_owned()
+/// `POST /v1/auth/password/forgot` for `email`.
+async fn forgot(app: &App, email: &str) -> Answer {
+    post(app, "/v1/auth/password/forgot", json!({"email": email})).await
+}
+
+/// `POST /v1/auth/password/reset` with the mailed `token` and a new `password`.
+async fn reset(app: &App, token: &str, password: &str) -> Answer {
+    let body = json!({"token": token, "password": password});
+    post(app, "/v1/auth/password/reset", body).await
+}
+
+/// `POST /v1/auth/email-otp/request`: a code for `email` and `purpose`.
+async fn request_code(app: &App, email: &str, purpose: &str) -> Answer {
+    let body = json!({"email": email, "purpose": purpose});
+    post(app, "/v1/auth/email-otp/request", body).await
+}
+
+/// `POST /v1/auth/email-otp/verify`: `code` for `email` and `purpose`.
+async fn verify_code(app: &App, email: &str, code: &str, purpose: &str) -> Answer {
+    let body = json!({"email": email, "code": code, "purpose": purpose});
+    post(app, "/v1/auth/email-otp/verify", body).await
 }
 
 fn last_mail(app: &App, email: &str) -> Option<String> {
@@ -91,18 +93,8 @@ fn last_mail(app: &App, email: &str) -> Option<String> {
 async fn password_reset_end_to_end() {
     let app = app().await;
     let reg = register(&app, "ada@example.test").await;
-    let (s1, _, b1) = post(
-        &app,
-        "/v1/auth/password/forgot",
-        json!({"email": "ada@example.test"}),
-    )
-    .await;
-    let (s2, _, b2) = post(
-        &app,
-        "/v1/auth/password/forgot",
-        json!({"email": "nobody@example.test"}),
-    )
-    .await;
+    let (s1, _, b1) = forgot(&app, "ada@example.test").await;
+    let (s2, _, b2) = forgot(&app, "nobody@example.test").await;
     assert_eq!((s1, s2), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
     assert_eq!(b1, b2, "the same answer whether or not the email exists");
     assert_eq!(
@@ -111,39 +103,17 @@ async fn password_reset_end_to_end() {
         "only the existing account gets mail"
     );
     let text = last_mail(&app, "ada@example.test").unwrap();
-    let token = text
-        .split("?token=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = link_token(&text);
 
-    let (s, _, b) = post(
-        &app,
-        "/v1/auth/password/reset",
-        json!({"token": token, "password": "password123"}),
-    )
-    .await;
+    let (s, _, b) = reset(&app, &token, "password123").await;
     assert_eq!(
         (s, b["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed")),
         "weak passwords keep the token"
     );
-    let (s, _, _) = post(
-        &app,
-        "/v1/auth/password/reset",
-        json!({"token": token, "password": "a fresh new passphrase"}),
-    )
-    .await;
+    let (s, _, _) = reset(&app, &token, "a fresh new passphrase").await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _, b) = post(
-        &app,
-        "/v1/auth/password/reset",
-        json!({"token": token, "password": "another passphrase!"}),
-    )
-    .await;
+    let (s, _, b) = reset(&app, &token, "another passphrase!").await;
     assert_eq!(
         (s, b["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_token")),
@@ -176,28 +146,11 @@ async fn password_reset_end_to_end() {
         "a reset ends every session"
     );
 
-    post(
-        &app,
-        "/v1/auth/password/forgot",
-        json!({"email": "ada@example.test"}),
-    )
-    .await;
+    forgot(&app, "ada@example.test").await;
     let text = last_mail(&app, "ada@example.test").unwrap();
-    let late = text
-        .split("?token=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let late = link_token(&text);
     app.world.clock.advance(TimeDelta::minutes(31));
-    let (s, _, b) = post(
-        &app,
-        "/v1/auth/password/reset",
-        json!({"token": late, "password": "yet another passphrase"}),
-    )
-    .await;
+    let (s, _, b) = reset(&app, &late, "yet another passphrase").await;
     assert_eq!(
         (s, b["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_token")),
@@ -209,53 +162,28 @@ async fn password_reset_end_to_end() {
 async fn login_codes_lock_after_five_wrong_guesses() {
     let app = app().await;
     register(&app, "ada@example.test").await;
-    let (s, _, accepted) = post(
-        &app,
-        "/v1/auth/email-otp/request",
-        json!({"email": "ada@example.test", "purpose": "login"}),
-    )
-    .await;
+    let (s, _, accepted) = request_code(&app, "ada@example.test", "login").await;
     assert_eq!(s, StatusCode::ACCEPTED);
-    let (_, _, unknown) = post(
-        &app,
-        "/v1/auth/email-otp/request",
-        json!({"email": "nobody@example.test", "purpose": "login"}),
-    )
-    .await;
+    let (_, _, unknown) = request_code(&app, "nobody@example.test", "login").await;
     assert_eq!(accepted, unknown, "same answer for unknown emails");
     assert_eq!(app.mail.sent().len(), 1);
     let code = code_in(&last_mail(&app, "ada@example.test").unwrap());
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for i in 0..4 {
-        let (s, _, b) = post(
-            &app,
-            "/v1/auth/email-otp/verify",
-            json!({"email": "ada@example.test", "code": wrong, "purpose": "login"}),
-        )
-        .await;
+        let (s, _, b) = verify_code(&app, "ada@example.test", wrong, "login").await;
         assert_eq!(
             (s, b["code"].as_str()),
             (StatusCode::UNAUTHORIZED, Some("invalid_code")),
             "guess {i}"
         );
     }
-    let (s, h, b) = post(
-        &app,
-        "/v1/auth/email-otp/verify",
-        json!({"email": "ada@example.test", "code": wrong, "purpose": "login"}),
-    )
-    .await;
+    let (s, h, b) = verify_code(&app, "ada@example.test", wrong, "login").await;
     assert_eq!(
         (s, b["code"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("otp_locked"))
     );
     assert!(h.contains_key(header::RETRY_AFTER));
-    let (s, _, _) = post(
-        &app,
-        "/v1/auth/email-otp/verify",
-        json!({"email": "ada@example.test", "code": code, "purpose": "login"}),
-    )
-    .await;
+    let (s, _, _) = verify_code(&app, "ada@example.test", &code, "login").await;
     assert_eq!(
         s,
         StatusCode::TOO_MANY_REQUESTS,
@@ -263,27 +191,12 @@ async fn login_codes_lock_after_five_wrong_guesses() {
     );
 
     app.world.clock.advance(TimeDelta::minutes(15));
-    post(
-        &app,
-        "/v1/auth/email-otp/request",
-        json!({"email": "ada@example.test", "purpose": "login"}),
-    )
-    .await;
+    request_code(&app, "ada@example.test", "login").await;
     let code = code_in(&last_mail(&app, "ada@example.test").unwrap());
-    let (s, _, tokens) = post(
-        &app,
-        "/v1/auth/email-otp/verify",
-        json!({"email": "ada@example.test", "code": code, "purpose": "login"}),
-    )
-    .await;
+    let (s, _, tokens) = verify_code(&app, "ada@example.test", &code, "login").await;
     assert_eq!(s, StatusCode::OK, "{tokens}");
     assert_eq!(tokens["token_type"], "Bearer");
-    let (s, _, _) = post(
-        &app,
-        "/v1/auth/email-otp/verify",
-        json!({"email": "ada@example.test", "code": code, "purpose": "login"}),
-    )
-    .await;
+    let (s, _, _) = verify_code(&app, "ada@example.test", &code, "login").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "a code works once");
 }
 
@@ -291,24 +204,13 @@ async fn login_codes_lock_after_five_wrong_guesses() {
 async fn codes_expire_and_respect_cooldown_and_daily_quota() {
     let app = app().await;
     register(&app, "ada@example.test").await;
-    let request = || {
-        post(
-            &app,
-            "/v1/auth/email-otp/request",
-            json!({"email": "ada@example.test", "purpose": "verify_email"}),
-        )
-    };
+    let request = || request_code(&app, "ada@example.test", "verify_email");
     request().await;
     request().await;
     assert_eq!(app.mail.sent().len(), 1, "the 60 s cooldown");
     let code = code_in(&last_mail(&app, "ada@example.test").unwrap());
     app.world.clock.advance(TimeDelta::minutes(11));
-    let (s, _, _) = post(
-        &app,
-        "/v1/auth/email-otp/verify",
-        json!({"email": "ada@example.test", "code": code, "purpose": "verify_email"}),
-    )
-    .await;
+    let (s, _, _) = verify_code(&app, "ada@example.test", &code, "verify_email").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "expired after 10 minutes");
     for _ in 0..12 {
         request().await;
@@ -319,12 +221,7 @@ async fn codes_expire_and_respect_cooldown_and_daily_quota() {
     request().await;
     assert_eq!(app.mail.sent().len(), 11, "the quota renews");
     let code = code_in(&last_mail(&app, "ada@example.test").unwrap());
-    let (s, _, _) = post(
-        &app,
-        "/v1/auth/email-otp/verify",
-        json!({"email": "ada@example.test", "code": code, "purpose": "verify_email"}),
-    )
-    .await;
+    let (s, _, _) = verify_code(&app, "ada@example.test", &code, "verify_email").await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let user = app
         .store
@@ -339,12 +236,7 @@ async fn codes_expire_and_respect_cooldown_and_daily_quota() {
 async fn secrets_are_stored_hashed() {
     let app = app().await;
     register(&app, "ada@example.test").await;
-    post(
-        &app,
-        "/v1/auth/email-otp/request",
-        json!({"email": "ada@example.test", "purpose": "login"}),
-    )
-    .await;
+    request_code(&app, "ada@example.test", "login").await;
     let code = code_in(&last_mail(&app, "ada@example.test").unwrap());
     let state = kisum_auth::otp::OneTimeStore::get_otp(
         &*app.store,
@@ -385,61 +277,31 @@ async fn register_forgot_and_code_requests_are_rate_limited() {
 
     // Password forgot: 5 per email per hour; other emails are not affected.
     for _ in 0..5 {
-        let (s, _, _) = post(
-            &app,
-            "/v1/auth/password/forgot",
-            json!({"email": "ada@example.test"}),
-        )
-        .await;
+        let (s, _, _) = forgot(&app, "ada@example.test").await;
         assert_eq!(s, StatusCode::ACCEPTED);
     }
-    let (s, h, b) = post(
-        &app,
-        "/v1/auth/password/forgot",
-        json!({"email": "ada@example.test"}),
-    )
-    .await;
+    let (s, h, b) = forgot(&app, "ada@example.test").await;
     assert_eq!(
         (s, b["code"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
     );
     assert!(h.contains_key(header::RETRY_AFTER));
-    let (s, _, _) = post(
-        &app,
-        "/v1/auth/password/forgot",
-        json!({"email": "bob@example.test"}),
-    )
-    .await;
+    let (s, _, _) = forgot(&app, "bob@example.test").await;
     assert_eq!(s, StatusCode::ACCEPTED);
 
     // Code requests: 10 per email per hour (whatever the purpose).
     for i in 0..10 {
         let purpose = if i % 2 == 0 { "login" } else { "verify_email" };
-        let (s, _, _) = post(
-            &app,
-            "/v1/auth/email-otp/request",
-            json!({"email": "ada@example.test", "purpose": purpose}),
-        )
-        .await;
+        let (s, _, _) = request_code(&app, "ada@example.test", purpose).await;
         assert_eq!(s, StatusCode::ACCEPTED);
     }
-    let (s, h, b) = post(
-        &app,
-        "/v1/auth/email-otp/request",
-        json!({"email": "ada@example.test", "purpose": "login"}),
-    )
-    .await;
+    let (s, h, b) = request_code(&app, "ada@example.test", "login").await;
     assert_eq!(
         (s, b["code"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
     );
     assert!(h.contains_key(header::RETRY_AFTER));
     app.world.clock.advance(TimeDelta::hours(1));
-    let (s, _, _) = post(
-        &app,
-        "/v1/auth/email-otp/request",
-        json!({"email": "ada@example.test", "purpose": "login"}),
-    )
-    .await;
+    let (s, _, _) = request_code(&app, "ada@example.test", "login").await;
     assert_eq!(s, StatusCode::ACCEPTED, "the window passes");
 }

@@ -3,15 +3,51 @@
 
 use chrono::TimeDelta;
 use kisum_auth::{
-    AccessError, DirectoryError, MembershipPatch, MembershipStatus, NewDelegation, RevokeReason,
+    AccessContext, AccessError, DirectoryError, Explanation, Membership, MembershipPatch,
+    MembershipStatus, NewDelegation, RevokeReason,
 };
-use kisum_core::{CompanyAddOn, Subscription, SubscriptionStatus};
+use kisum_core::{CompanyAddOn, SubscriptionStatus};
 use kisum_guard::{
-    AddOnKey, DenialCode, ModuleKey, PackageKey, Permission, PermissionPattern, RoleKey, SessionId,
-    UserId,
+    AddOnKey, DenialCode, MembershipId, ModuleKey, Permission, PermissionPattern, RoleKey,
+    SessionId, UserId,
 };
 
-use crate::fixture::{World, t0};
+use crate::fixture::{World, basic, t0};
+
+/// The access of `user` in acme, in `session`.
+async fn resolve_in_acme(w: &World, user: UserId, session: SessionId) -> AccessContext {
+    w.access.resolve(user, session, Some("acme")).await.unwrap()
+}
+
+/// A new active member of acme without roles or modules.
+async fn bare_member(w: &World) -> Membership {
+    w.directory
+        .add_member(
+            w.acme.id,
+            UserId::new(),
+            MembershipStatus::Active,
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap()
+}
+
+/// Whether an error is the one a case expects.
+type IsError = fn(&DirectoryError) -> bool;
+
+/// Why `membership` of acme may or may not use `module` / `permission`.
+async fn explain(
+    w: &World,
+    membership: MembershipId,
+    module: Option<&ModuleKey>,
+    permission: Option<&Permission>,
+) -> Explanation {
+    w.access
+        .explain(&w.acme, membership, module, permission)
+        .await
+        .unwrap()
+}
 
 fn perm(s: &str) -> Permission {
     Permission::new(s).unwrap()
@@ -28,11 +64,7 @@ fn denied<T: std::fmt::Debug>(r: Result<T, AccessError>) -> DenialCode {
 async fn member_resolves_by_slug_and_by_id() {
     let w = World::new().await;
     let s = w.session(w.member.user_id).await;
-    let by_slug = w
-        .access
-        .resolve(w.member.user_id, s.id, Some("acme"))
-        .await
-        .unwrap();
+    let by_slug = resolve_in_acme(&w, w.member.user_id, s.id).await;
     let id = w.acme.id.to_string();
     let by_id = w
         .access
@@ -84,11 +116,7 @@ async fn member_resolves_by_slug_and_by_id() {
 async fn owner_sees_the_core_app_and_every_entitled_module() {
     let w = World::new().await;
     let s = w.session(w.owner.user_id).await;
-    let ctx = w
-        .access
-        .resolve(w.owner.user_id, s.id, Some("acme"))
-        .await
-        .unwrap();
+    let ctx = resolve_in_acme(&w, w.owner.user_id, s.id).await;
     assert!(ctx.core_app_visible);
     assert_eq!(
         ctx.modules
@@ -205,11 +233,7 @@ async fn strangers_and_inactive_members_are_denied() {
 async fn every_change_shows_up_with_a_new_version() {
     let w = World::new().await;
     let s = w.session(w.member.user_id).await;
-    let before = w
-        .access
-        .resolve(w.member.user_id, s.id, Some("acme"))
-        .await
-        .unwrap();
+    let before = resolve_in_acme(&w, w.member.user_id, s.id).await;
     let bumps = w
         .directory
         .put_role(
@@ -222,30 +246,16 @@ async fn every_change_shows_up_with_a_new_version() {
         .unwrap()
         .bumps;
     assert_eq!(bumps.len(), 1);
-    let after_role = w
-        .access
-        .resolve(w.member.user_id, s.id, Some("acme"))
-        .await
-        .unwrap();
+    let after_role = resolve_in_acme(&w, w.member.user_id, s.id).await;
     assert_eq!(after_role.access_version, before.access_version + 1);
     assert!(after_role.allows(&perm("finance.invoices.write")));
 
     w.core
-        .set_subscription(Subscription {
-            company_id: w.acme.id,
-            package: PackageKey::new("basic").unwrap(),
-            status: SubscriptionStatus::Canceled,
-            current_period_end: None,
-            grace_until: None,
-        })
+        .set_subscription(basic(w.acme.id, SubscriptionStatus::Canceled))
         .await
         .unwrap();
     let owner_s = w.session(w.owner.user_id).await;
-    let owner = w
-        .access
-        .resolve(w.owner.user_id, owner_s.id, Some("acme"))
-        .await
-        .unwrap();
+    let owner = resolve_in_acme(&w, w.owner.user_id, owner_s.id).await;
     assert!(!owner.core_app_visible, "canceled basic hides the Core App");
     assert!(owner.has_module("finance"), "the add-on stays");
     assert_eq!(owner.entitlement_version, before.entitlement_version + 1);
@@ -254,11 +264,7 @@ async fn every_change_shows_up_with_a_new_version() {
         .remove_company_addon(w.acme.id, &AddOnKey::new("finance").unwrap())
         .await
         .unwrap();
-    let member = w
-        .access
-        .resolve(w.member.user_id, s.id, Some("acme"))
-        .await
-        .unwrap();
+    let member = resolve_in_acme(&w, w.member.user_id, s.id).await;
     assert_eq!(
         member.check("finance", &perm("finance.invoices.read")),
         Err(DenialCode::ModuleNotEntitled)
@@ -281,28 +287,8 @@ async fn delegation_through_the_stores_is_bounded_and_not_transitive() {
         })
         .await
         .unwrap();
-    let deputy = w
-        .directory
-        .add_member(
-            w.acme.id,
-            UserId::new(),
-            MembershipStatus::Active,
-            Default::default(),
-            Default::default(),
-        )
-        .await
-        .unwrap();
-    let third = w
-        .directory
-        .add_member(
-            w.acme.id,
-            UserId::new(),
-            MembershipStatus::Active,
-            Default::default(),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    let deputy = bare_member(&w).await;
+    let third = bare_member(&w).await;
     let window = |hours| NewDelegation {
         from_membership_id: w.member.id,
         to_membership_id: deputy.id,
@@ -332,11 +318,7 @@ async fn delegation_through_the_stores_is_bounded_and_not_transitive() {
         .unwrap();
 
     let s = w.session(deputy.user_id).await;
-    let ctx = w
-        .access
-        .resolve(deputy.user_id, s.id, Some("acme"))
-        .await
-        .unwrap();
+    let ctx = resolve_in_acme(&w, deputy.user_id, s.id).await;
     assert!(
         ctx.allows(&perm("finance.invoices.read")),
         "what the delegator holds"
@@ -352,11 +334,7 @@ async fn delegation_through_the_stores_is_bounded_and_not_transitive() {
     assert_eq!(ctx.valid_until, Some(t0() + TimeDelta::hours(2)));
 
     let s3 = w.session(third.user_id).await;
-    let third_ctx = w
-        .access
-        .resolve(third.user_id, s3.id, Some("acme"))
-        .await
-        .unwrap();
+    let third_ctx = resolve_in_acme(&w, third.user_id, s3.id).await;
     assert!(
         !third_ctx.allows(&perm("finance.invoices.read")),
         "delegations are not transitive"
@@ -374,11 +352,7 @@ async fn delegation_through_the_stores_is_bounded_and_not_transitive() {
         )
         .await
         .unwrap();
-    let after = w
-        .access
-        .resolve(deputy.user_id, s.id, Some("acme"))
-        .await
-        .unwrap();
+    let after = resolve_in_acme(&w, deputy.user_id, s.id).await;
     assert!(!after.allows(&perm("finance.invoices.read")));
     assert_eq!(
         after.access_version,
@@ -398,54 +372,46 @@ async fn delegation_rules_are_enforced_on_creation() {
         starts_at: None,
         expires_at: t0() + TimeDelta::hours(1),
     };
-    let err = w
-        .directory
-        .create_delegation(
-            w.acme.id,
+    // Each refused creation: what differs from `base`, and the error it must meet.
+    let refused: [(NewDelegation, IsError); 4] = [
+        (
             NewDelegation {
                 to_membership_id: w.owner.id,
                 ..base.clone()
             },
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, DirectoryError::SelfDelegation));
-    let err = w
-        .directory
-        .create_delegation(
-            w.acme.id,
+            |e| matches!(e, DirectoryError::SelfDelegation),
+        ),
+        (
             NewDelegation {
                 permissions: Default::default(),
                 ..base.clone()
             },
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, DirectoryError::EmptyDelegation));
-    let err = w
-        .directory
-        .create_delegation(
-            w.acme.id,
+            |e| matches!(e, DirectoryError::EmptyDelegation),
+        ),
+        (
             NewDelegation {
                 expires_at: t0(),
                 ..base.clone()
             },
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, DirectoryError::InvalidWindow));
-    let err = w
-        .directory
-        .create_delegation(
-            w.acme.id,
+            |e| matches!(e, DirectoryError::InvalidWindow),
+        ),
+        (
             NewDelegation {
                 starts_at: Some(t0() + TimeDelta::hours(2)),
                 ..base.clone()
             },
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, DirectoryError::InvalidWindow));
+            |e| matches!(e, DirectoryError::InvalidWindow),
+        ),
+    ];
+    for (delegation, is_expected) in refused {
+        let what = format!("{delegation:?}");
+        let err = w
+            .directory
+            .create_delegation(w.acme.id, delegation)
+            .await
+            .unwrap_err();
+        assert!(is_expected(&err), "{what}: {err:?}");
+    }
     let other = w
         .directory
         .create_company("Globex", None, UserId::new())
@@ -576,16 +542,13 @@ async fn roles_and_members_follow_the_rules() {
 async fn explain_walks_the_steps() {
     let w = World::new().await;
     let finance = ModuleKey::new("finance").unwrap();
-    let e = w
-        .access
-        .explain(
-            &w.acme,
-            w.member.id,
-            Some(&finance),
-            Some(&perm("finance.invoices.read")),
-        )
-        .await
-        .unwrap();
+    let e = explain(
+        &w,
+        w.member.id,
+        Some(&finance),
+        Some(&perm("finance.invoices.read")),
+    )
+    .await;
     assert!(e.allowed, "{e:?}");
     assert_eq!(e.code, None);
     let checks: Vec<_> = e.steps.iter().map(kisum_auth::Step::check).collect();
@@ -604,16 +567,7 @@ async fn explain_walks_the_steps() {
     );
     assert!(e.steps.iter().all(kisum_auth::Step::passed));
 
-    let e = w
-        .access
-        .explain(
-            &w.acme,
-            w.member.id,
-            None,
-            Some(&perm("finance.invoices.write")),
-        )
-        .await
-        .unwrap();
+    let e = explain(&w, w.member.id, None, Some(&perm("finance.invoices.write"))).await;
     assert_eq!(e.code, Some(DenialCode::PermissionDenied));
     let last = e.steps.last().unwrap();
     assert!(
@@ -622,40 +576,19 @@ async fn explain_walks_the_steps() {
     );
 
     let market = ModuleKey::new("market").unwrap();
-    let e = w
-        .access
-        .explain(&w.acme, w.member.id, Some(&market), None)
-        .await
-        .unwrap();
+    let e = explain(&w, w.member.id, Some(&market), None).await;
     assert_eq!(e.code, Some(DenialCode::ModuleNotEntitled));
     let core = ModuleKey::core();
-    let e = w
-        .access
-        .explain(&w.acme, w.member.id, Some(&core), None)
-        .await
-        .unwrap();
+    let e = explain(&w, w.member.id, Some(&core), None).await;
     assert_eq!(e.code, Some(DenialCode::ModuleNotGranted));
 
-    let e = w
-        .access
-        .explain(
-            &w.acme,
-            kisum_guard::MembershipId::new(),
-            Some(&finance),
-            None,
-        )
-        .await
-        .unwrap();
+    let e = explain(&w, MembershipId::new(), Some(&finance), None).await;
     assert_eq!(e.code, Some(DenialCode::NotAMember));
     w.directory
         .remove_member(w.acme.id, w.member.id)
         .await
         .unwrap();
-    let e = w
-        .access
-        .explain(&w.acme, w.member.id, None, None)
-        .await
-        .unwrap();
+    let e = explain(&w, w.member.id, None, None).await;
     assert_eq!(e.code, Some(DenialCode::MembershipInactive));
     assert!(
         e.steps
@@ -671,13 +604,7 @@ async fn explain_walks_the_steps() {
 async fn owner_without_subscription_still_manages_the_company() {
     let w = World::new().await;
     w.core
-        .set_subscription(Subscription {
-            company_id: w.acme.id,
-            package: PackageKey::new("basic").unwrap(),
-            status: SubscriptionStatus::Expired,
-            current_period_end: None,
-            grace_until: None,
-        })
+        .set_subscription(basic(w.acme.id, SubscriptionStatus::Expired))
         .await
         .unwrap();
     w.core
@@ -685,11 +612,7 @@ async fn owner_without_subscription_still_manages_the_company() {
         .await
         .unwrap();
     let s = w.session(w.owner.user_id).await;
-    let ctx = w
-        .access
-        .resolve(w.owner.user_id, s.id, Some("acme"))
-        .await
-        .unwrap();
+    let ctx = resolve_in_acme(&w, w.owner.user_id, s.id).await;
     assert_eq!(
         ctx.modules
             .iter()

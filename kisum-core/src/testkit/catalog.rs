@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use kisum_guard::{CompanyId, Permission};
 
-use super::{addon, company_addon, module, package, seed_catalog, subscription, version};
+use super::{add_addon, addon, module, package, seed_catalog, subscribe, version};
 use crate::catalog::ModuleKind;
 use crate::store::CoreStore;
 use crate::subscription::SubscriptionStatus;
@@ -57,18 +57,9 @@ pub async fn addons_round_trip_and_replace<S: CoreStore>(store: Arc<S>) {
 pub async fn package_edit_bumps_only_its_subscribers<S: CoreStore>(store: Arc<S>) {
     seed_catalog(&*store).await;
     let (a, b, c) = (CompanyId::new(), CompanyId::new(), CompanyId::new());
-    store
-        .put_subscription(subscription(a, "basic", SubscriptionStatus::Active))
-        .await
-        .unwrap();
-    store
-        .put_subscription(subscription(b, "basic", SubscriptionStatus::Canceled))
-        .await
-        .unwrap();
-    store
-        .put_subscription(subscription(c, "plus", SubscriptionStatus::Active))
-        .await
-        .unwrap();
+    subscribe(&*store, a, "basic", SubscriptionStatus::Active).await;
+    subscribe(&*store, b, "basic", SubscriptionStatus::Canceled).await;
+    subscribe(&*store, c, "plus", SubscriptionStatus::Active).await;
     let mut bumps = store
         .put_package(package("basic", true, &["core", "market"]))
         .await
@@ -91,14 +82,8 @@ pub async fn package_edit_bumps_only_its_subscribers<S: CoreStore>(store: Arc<S>
 pub async fn addon_edit_bumps_only_its_holders<S: CoreStore>(store: Arc<S>) {
     seed_catalog(&*store).await;
     let (a, b) = (CompanyId::new(), CompanyId::new());
-    store
-        .put_company_addon(company_addon(a, "finance", SubscriptionStatus::Active))
-        .await
-        .unwrap();
-    store
-        .put_company_addon(company_addon(b, "market", SubscriptionStatus::Active))
-        .await
-        .unwrap();
+    add_addon(&*store, a, "finance", SubscriptionStatus::Active).await;
+    add_addon(&*store, b, "market", SubscriptionStatus::Active).await;
     let bumps = store.put_addon(addon("finance", "market")).await.unwrap();
     assert_eq!(bumps.len(), 1);
     assert_eq!((bumps[0].company_id, bumps[0].entitlement_version), (a, 2));
@@ -108,26 +93,10 @@ pub async fn addon_edit_bumps_only_its_holders<S: CoreStore>(store: Arc<S>) {
 pub async fn module_edit_bumps_companies_reaching_it<S: CoreStore>(store: Arc<S>) {
     seed_catalog(&*store).await;
     let (by_package, by_addon, neither) = (CompanyId::new(), CompanyId::new(), CompanyId::new());
-    store
-        .put_subscription(subscription(by_package, "plus", SubscriptionStatus::Active))
-        .await
-        .unwrap();
-    store
-        .put_company_addon(company_addon(
-            by_addon,
-            "finance",
-            SubscriptionStatus::Active,
-        ))
-        .await
-        .unwrap();
-    store
-        .put_subscription(subscription(neither, "basic", SubscriptionStatus::Active))
-        .await
-        .unwrap();
-    store
-        .put_company_addon(company_addon(neither, "market", SubscriptionStatus::Active))
-        .await
-        .unwrap();
+    subscribe(&*store, by_package, "plus", SubscriptionStatus::Active).await;
+    add_addon(&*store, by_addon, "finance", SubscriptionStatus::Active).await;
+    subscribe(&*store, neither, "basic", SubscriptionStatus::Active).await;
+    add_addon(&*store, neither, "market", SubscriptionStatus::Active).await;
     let bumps = store
         .put_module(module("finance", ModuleKind::Addon))
         .await

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use kisum_guard::{CompanyId, InvalidationEvent, StreamEvent};
 
-use super::{company_addon, module, seed_catalog, subscription, t};
+use super::{add_addon, module, seed_catalog, subscribe, t};
 use crate::catalog::ModuleKind;
 use crate::outbox::{EventLog, Origin};
 use crate::store::CoreStore;
@@ -34,22 +34,13 @@ pub async fn every_entitlement_change_appends_its_event<S: CoreStore>(store: Arc
     let start = log.read(0, 0).await.unwrap().head;
     let (a, b) = (CompanyId::new(), CompanyId::new());
     let company = |company_id| InvalidationEvent::Company { company_id };
-    store
-        .put_subscription(subscription(a, "plus", SubscriptionStatus::Active))
-        .await
-        .unwrap();
-    store
-        .put_company_addon(company_addon(b, "finance", SubscriptionStatus::Active))
-        .await
-        .unwrap();
+    subscribe(&*store, a, "plus", SubscriptionStatus::Active).await;
+    add_addon(&*store, b, "finance", SubscriptionStatus::Active).await;
     store
         .remove_company_addon(b, &kisum_guard::AddOnKey::new("finance").unwrap())
         .await
         .unwrap();
-    store
-        .put_company_addon(company_addon(b, "finance", SubscriptionStatus::Active))
-        .await
-        .unwrap();
+    add_addon(&*store, b, "finance", SubscriptionStatus::Active).await;
     let bumps = store
         .put_module(module("finance", ModuleKind::Addon))
         .await

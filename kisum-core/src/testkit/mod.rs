@@ -136,6 +136,28 @@ fn company_addon(company_id: CompanyId, key: &str, status: SubscriptionStatus) -
     }
 }
 
+/// Stores `company`'s subscription to `package` in `status`; its new entitlement version.
+async fn subscribe<S: CoreStore + ?Sized>(
+    store: &S,
+    company: CompanyId,
+    package: &str,
+    status: SubscriptionStatus,
+) -> u64 {
+    let s = subscription(company, package, status);
+    store.put_subscription(s).await.unwrap()
+}
+
+/// Stores `company`'s add-on `key` in `status`; its new entitlement version.
+async fn add_addon<S: CoreStore + ?Sized>(
+    store: &S,
+    company: CompanyId,
+    key: &str,
+    status: SubscriptionStatus,
+) -> u64 {
+    let a = company_addon(company, key, status);
+    store.put_company_addon(a).await.unwrap()
+}
+
 async fn seed_catalog<S: CoreStore>(store: &S) {
     for (k, kind) in [
         ("core", ModuleKind::Core),

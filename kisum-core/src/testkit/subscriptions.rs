@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use kisum_guard::{AddOnKey, CompanyId, PackageKey};
 
-use super::{company_addon, seed_catalog, subscription, t, version};
+use super::{add_addon, company_addon, seed_catalog, subscribe, subscription, t, version};
 use crate::db::StoreErrorKind;
 use crate::store::CoreStore;
 use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
@@ -45,21 +45,11 @@ pub async fn company_addons_upsert_sorted_and_bump<S: CoreStore>(store: Arc<S>) 
     seed_catalog(&*store).await;
     let company = CompanyId::new();
     assert_eq!(
-        store
-            .put_company_addon(company_addon(company, "market", SubscriptionStatus::Active))
-            .await
-            .unwrap(),
+        add_addon(&*store, company, "market", SubscriptionStatus::Active).await,
         1
     );
     assert_eq!(
-        store
-            .put_company_addon(company_addon(
-                company,
-                "finance",
-                SubscriptionStatus::Trialing
-            ))
-            .await
-            .unwrap(),
+        add_addon(&*store, company, "finance", SubscriptionStatus::Trialing).await,
         2
     );
     let updated = CompanyAddOn {
@@ -83,14 +73,7 @@ pub async fn removing_a_company_addon_bumps_or_is_not_found<S: CoreStore>(store:
         .await
         .unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::NotFound);
-    store
-        .put_company_addon(company_addon(
-            company,
-            "finance",
-            SubscriptionStatus::Active,
-        ))
-        .await
-        .unwrap();
+    add_addon(&*store, company, "finance", SubscriptionStatus::Active).await;
     assert_eq!(
         store.remove_company_addon(company, &finance).await.unwrap(),
         2
@@ -118,14 +101,8 @@ pub async fn removing_a_company_addon_bumps_or_is_not_found<S: CoreStore>(store:
 pub async fn companies_are_isolated<S: CoreStore>(store: Arc<S>) {
     seed_catalog(&*store).await;
     let (a, b) = (CompanyId::new(), CompanyId::new());
-    store
-        .put_subscription(subscription(a, "basic", SubscriptionStatus::Active))
-        .await
-        .unwrap();
-    store
-        .put_company_addon(company_addon(a, "finance", SubscriptionStatus::Active))
-        .await
-        .unwrap();
+    subscribe(&*store, a, "basic", SubscriptionStatus::Active).await;
+    add_addon(&*store, a, "finance", SubscriptionStatus::Active).await;
     let state = store.company_state(b).await.unwrap();
     assert_eq!(state.entitlement_version, 0);
     assert!(state.subscription.is_none() && state.add_ons.is_empty());
@@ -160,16 +137,10 @@ pub async fn concurrent_writes_lose_nothing<S: CoreStore>(store: Arc<S>) {
                 } else {
                     SubscriptionStatus::PastDue
                 };
-                store
-                    .put_subscription(subscription(company, "basic", status))
-                    .await
-                    .unwrap()
+                subscribe(&*store, company, "basic", status).await
             } else {
                 let key = if i % 4 == 1 { "finance" } else { "market" };
-                store
-                    .put_company_addon(company_addon(company, key, SubscriptionStatus::Active))
-                    .await
-                    .unwrap()
+                add_addon(&*store, company, key, SubscriptionStatus::Active).await
             }
         });
     }

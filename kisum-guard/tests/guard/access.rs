@@ -60,19 +60,13 @@ async fn every_denial_says_why_in_its_code() {
         kisum_guard::UserId::new(),
         kisum_guard::SessionId::new(),
     ));
-    let a = call(&app, "/invoices", Some(&stranger), Some("acme")).await;
-    assert_eq!(
-        (a.status, a.code().as_str()),
-        (StatusCode::FORBIDDEN, "not_a_member")
-    );
+    let a = invoices(&app, &stranger).await;
+    a.assert_problem(StatusCode::FORBIDDEN, "not_a_member");
     // The source's revocation answer, once the cached context is gone.
     w.source.revoke(w.session);
     w.guard.invalidate_all();
     let a = call(&app, "/invoices", t, Some("acme")).await;
-    assert_eq!(
-        (a.status, a.code().as_str()),
-        (StatusCode::UNAUTHORIZED, "session_revoked")
-    );
+    a.assert_problem(StatusCode::UNAUTHORIZED, "session_revoked");
 }
 
 #[tokio::test]
@@ -88,10 +82,7 @@ async fn any_of_passes_on_one_permission_and_all_of_needs_every_one() {
     w.set_context(|c| c.permissions = kisum_guard::PermissionSet::new());
     w.guard.invalidate_all();
     let a = call(&app, "/any", Some(&w.token), Some("acme")).await;
-    assert_eq!(
-        (a.status, a.code().as_str()),
-        (StatusCode::FORBIDDEN, "permission_denied")
-    );
+    a.assert_problem(StatusCode::FORBIDDEN, "permission_denied");
 }
 
 #[tokio::test]
@@ -118,10 +109,7 @@ async fn extractors_tell_public_routes_from_missing_guards() {
     // Access asked for on a route whose requirement resolves none: a wiring error too, with
     // its own code (the guard is there, its requirement names no company).
     let a = call(&app, "/me/access", Some(&w.token), Some("acme")).await;
-    assert_eq!(
-        (a.status, a.code().as_str()),
-        (StatusCode::INTERNAL_SERVER_ERROR, "access_not_resolved")
-    );
+    a.assert_problem(StatusCode::INTERNAL_SERVER_ERROR, "access_not_resolved");
 }
 
 #[tokio::test]
@@ -129,12 +117,7 @@ async fn contexts_are_cached_and_a_consistency_token_bypasses_an_older_one() {
     let w = World::new();
     let app = w.app();
     for _ in 0..5 {
-        assert_eq!(
-            call(&app, "/invoices", Some(&w.token), Some("acme"))
-                .await
-                .status,
-            StatusCode::OK
-        );
+        assert_eq!(invoices_status(&app, &w.token).await, StatusCode::OK);
     }
     assert_eq!(w.source.calls(), 1, "one resolution, then the cache");
     // A write raised the access version; no event reached this guard.
@@ -143,7 +126,7 @@ async fn contexts_are_cached_and_a_consistency_token_bypasses_an_older_one() {
         let c = w.context();
         (c.company_id, c.membership_id)
     };
-    let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    let a = invoices(&app, &w.token).await;
     assert!(a.body.ends_with(" 1"), "served from the cache: {}", a.body);
     let token = ConsistencyToken::membership(company, membership, 2).to_string();
     let a = call_with(
@@ -166,30 +149,20 @@ async fn contexts_are_cached_and_a_consistency_token_bypasses_an_older_one() {
         &[("x-kisum-consistency", "v9.nope")],
     )
     .await;
-    assert_eq!(
-        (a.status, a.code().as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_request")
-    );
+    a.assert_problem(StatusCode::BAD_REQUEST, "invalid_request");
 }
 
 #[tokio::test]
 async fn applied_events_evict_at_once() {
     let w = World::new();
     let app = w.app();
-    assert_eq!(
-        call(&app, "/invoices", Some(&w.token), Some("acme"))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(invoices_status(&app, &w.token).await, StatusCode::OK);
     w.set_context(|c| {
         c.modules.remove("finance");
         c.entitled_modules.remove("finance");
     });
     assert_eq!(
-        call(&app, "/invoices", Some(&w.token), Some("acme"))
-            .await
-            .status,
+        invoices_status(&app, &w.token).await,
         StatusCode::OK,
         "cached"
     );
@@ -198,19 +171,13 @@ async fn applied_events_evict_at_once() {
             company_id: w.company,
         })
         .await;
-    let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
-    assert_eq!(
-        (a.status, a.code().as_str()),
-        (StatusCode::FORBIDDEN, "module_not_entitled")
-    );
+    let a = invoices(&app, &w.token).await;
+    a.assert_problem(StatusCode::FORBIDDEN, "module_not_entitled");
     w.guard
         .apply(&kisum_guard::InvalidationEvent::SessionRevoked {
             session_id: w.session,
         })
         .await;
     let a = call(&app, "/me", Some(&w.token), None).await;
-    assert_eq!(
-        (a.status, a.code().as_str()),
-        (StatusCode::UNAUTHORIZED, "session_revoked")
-    );
+    a.assert_problem(StatusCode::UNAUTHORIZED, "session_revoked");
 }

@@ -49,33 +49,33 @@ impl SharedTier for PlantedTier {
     async fn on_event(&self, _event: &InvalidationEvent) {}
 }
 
-fn context_for(w: &World, user: UserId, session: SessionId) -> AccessContext {
-    context(
-        user,
-        session,
-        w.company,
-        &["company", "finance"],
-        &["company", "finance"],
-        &["finance.invoices.read"],
-    )
+/// A world whose only answers come from a [`PlantedTier`] (the source is down); the tier, the
+/// world and its app.
+fn planted_world() -> (Arc<PlantedTier>, World, axum::Router) {
+    let tier = Arc::new(PlantedTier::default());
+    let t = tier.clone();
+    let w = World::build(|c| c, |g| g.shared_tier(t));
+    let app = w.app();
+    w.source.set_down(true);
+    (tier, w, app)
 }
 
 /// The context of `user`'s `session`, sealed with Auth's key.
 fn planted_for(w: &World, user: UserId, session: SessionId) -> String {
-    w.key().seal(&context_for(w, user, session), ISS).unwrap()
+    w.key().seal(&w.reader_context(user, session), ISS).unwrap()
 }
 
 #[tokio::test]
 async fn the_memory_tier_does_not_serve_a_context_to_another_user_with_the_same_sid() {
     let w = World::new();
     let app = w.app();
-    let ok = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    let ok = invoices(&app, &w.token).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert_eq!(w.source.calls(), 1);
     // A properly signed token for another user that carries the member's `sid`: its cache key
     // is the member's, but the member's context is not its own.
     let intruder = w.key().signed(&claims(UserId::new(), w.session));
-    let a = call(&app, "/invoices", Some(&intruder), Some("acme")).await;
+    let a = invoices(&app, &intruder).await;
     assert_eq!(
         (a.status, a.code().as_str()),
         (StatusCode::FORBIDDEN, "not_a_member"),
@@ -85,24 +85,17 @@ async fn the_memory_tier_does_not_serve_a_context_to_another_user_with_the_same_
     assert_eq!(w.source.calls(), 2, "a miss");
     // With the source down the intruder gets nothing cached either.
     w.source.set_down(true);
-    let a = call(&app, "/invoices", Some(&intruder), Some("acme")).await;
-    assert_eq!(
-        (a.status, a.code().as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, "access_unavailable")
-    );
+    let a = invoices(&app, &intruder).await;
+    a.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "access_unavailable");
     // The member is still served from the cache.
-    let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    let a = invoices(&app, &w.token).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 }
 
 #[tokio::test]
 async fn the_shared_tier_does_not_serve_another_users_or_sessions_context_under_the_key() {
-    let tier = Arc::new(PlantedTier::default());
-    let t = tier.clone();
-    let w = World::build(|c| c, |g| g.shared_tier(t));
-    let app = w.app();
     // Only the shared tier can answer: the source is down and the memory tier is empty.
-    w.source.set_down(true);
+    let (tier, w, app) = planted_world();
     for (who, planted) in [
         (
             "another user, same sid",
@@ -114,7 +107,7 @@ async fn the_shared_tier_does_not_serve_another_users_or_sessions_context_under_
         ),
     ] {
         tier.plant(planted);
-        let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+        let a = invoices(&app, &w.token).await;
         assert_eq!(
             (a.status, a.code().as_str()),
             (StatusCode::SERVICE_UNAVAILABLE, "access_unavailable"),
@@ -124,12 +117,12 @@ async fn the_shared_tier_does_not_serve_another_users_or_sessions_context_under_
     }
     // Control: the member's own context under the same key is served.
     tier.plant(planted_for(&w, w.user, w.session));
-    let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    let a = invoices(&app, &w.token).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     // Now in the memory tier too, and not served from there to another user with the sid.
     tier.plant(planted_for(&w, UserId::new(), w.session));
     let intruder = w.key().signed(&claims(UserId::new(), w.session));
-    let a = call(&app, "/invoices", Some(&intruder), Some("acme")).await;
+    let a = invoices(&app, &intruder).await;
     assert_eq!(
         (a.status, a.code().as_str()),
         (StatusCode::SERVICE_UNAVAILABLE, "access_unavailable"),
@@ -143,12 +136,8 @@ async fn the_shared_tier_does_not_serve_another_users_or_sessions_context_under_
 /// as a seal — each is a miss (decision 0015).
 #[tokio::test]
 async fn a_context_planted_without_auths_seal_is_not_served() {
-    let tier = Arc::new(PlantedTier::default());
-    let t = tier.clone();
-    let w = World::build(|c| c, |g| g.shared_tier(t));
-    let app = w.app();
-    w.source.set_down(true);
-    let mine = context_for(&w, w.user, w.session);
+    let (tier, w, app) = planted_world();
+    let mine = w.reader_context(w.user, w.session);
     let forger = kisum_guard::testing::TestKey::new(w.key().kid()).unwrap();
     for (who, planted) in [
         ("unsealed JSON", serde_json::to_string(&mine).unwrap()),
@@ -163,7 +152,7 @@ async fn a_context_planted_without_auths_seal_is_not_served() {
         ("an access token passed off as a seal", w.token.clone()),
     ] {
         tier.plant(planted);
-        let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+        let a = invoices(&app, &w.token).await;
         assert_eq!(
             (a.status, a.code().as_str()),
             (StatusCode::SERVICE_UNAVAILABLE, "access_unavailable"),
@@ -173,7 +162,7 @@ async fn a_context_planted_without_auths_seal_is_not_served() {
     }
     // Control: Auth's seal of the same context is served.
     tier.plant(w.key().seal(&mine, ISS).unwrap());
-    let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    let a = invoices(&app, &w.token).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 }
 
@@ -181,15 +170,11 @@ async fn a_context_planted_without_auths_seal_is_not_served() {
 /// (decision 0015): storing or copying it never extends its life.
 #[tokio::test]
 async fn a_shared_context_older_than_the_ttl_is_not_served() {
-    let tier = Arc::new(PlantedTier::default());
-    let t = tier.clone();
-    let w = World::build(|c| c, |g| g.shared_tier(t));
-    let app = w.app();
-    w.source.set_down(true);
-    let mut old = context_for(&w, w.user, w.session);
+    let (tier, w, app) = planted_world();
+    let mut old = w.reader_context(w.user, w.session);
     old.computed_at = now() - chrono::TimeDelta::seconds(31);
     tier.plant(w.key().seal(&old, ISS).unwrap());
-    let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    let a = invoices(&app, &w.token).await;
     assert_eq!(
         (a.status, a.code().as_str()),
         (StatusCode::SERVICE_UNAVAILABLE, "access_unavailable"),
@@ -198,6 +183,6 @@ async fn a_shared_context_older_than_the_ttl_is_not_served() {
     );
     old.computed_at = now() - chrono::TimeDelta::seconds(20);
     tier.plant(w.key().seal(&old, ISS).unwrap());
-    let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    let a = invoices(&app, &w.token).await;
     assert_eq!(a.status, StatusCode::OK, "resolved 20 s ago: {}", a.body);
 }

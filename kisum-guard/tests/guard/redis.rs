@@ -118,12 +118,7 @@ async fn revocation_and_entitlement_changes_are_denied_within_100ms() {
     let listener = follow(&url(), &prefix, &w.guard).await;
     tokio::time::sleep(Duration::from_millis(200)).await; // subscribed
     let app = w.app();
-    assert_eq!(
-        call(&app, "/invoices", Some(&w.token), Some("acme"))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(invoices_status(&app, &w.token).await, StatusCode::OK);
 
     // Core removes the add-on, then publishes.
     w.set_context(|c| {
@@ -132,9 +127,7 @@ async fn revocation_and_entitlement_changes_are_denied_within_100ms() {
         c.entitlement_version = 2;
     });
     assert_eq!(
-        call(&app, "/invoices", Some(&w.token), Some("acme"))
-            .await
-            .status,
+        invoices_status(&app, &w.token).await,
         StatusCode::OK,
         "cached before the event"
     );
@@ -206,10 +199,7 @@ async fn the_shared_tier_serves_other_guards_and_respects_floors_and_markers() {
         .build()
         .unwrap();
     let r = call(&app(&c), "/invoices", Some(&a.token), Some("acme")).await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, "access_unavailable")
-    );
+    r.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "access_unavailable");
     // A revocation marker written by Auth is honoured on first sight of a token.
     let client = redis::Client::open(url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
@@ -223,10 +213,7 @@ async fn the_shared_tier_serves_other_guards_and_respects_floors_and_markers() {
     let token = d.key().signed(&claims(a.user, a.session));
     let appd = d.app();
     let r = call(&appd, "/me", Some(&token), None).await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (StatusCode::UNAUTHORIZED, "session_revoked")
-    );
+    r.assert_problem(StatusCode::UNAUTHORIZED, "session_revoked");
 }
 
 #[tokio::test]
@@ -238,7 +225,7 @@ async fn redis_down_changes_no_answer() {
         .await
         .unwrap();
     let app = w.app();
-    let ok = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    let ok = invoices(&app, &w.token).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     let denied = call(&app, "/invoices/new", Some(&w.token), Some("acme")).await;
     assert_eq!(denied.code(), "permission_denied");
@@ -260,16 +247,7 @@ async fn a_context_planted_in_redis_for_another_user_or_session_is_not_served() 
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let pointer = format!("{prefix}access-session:{}:acme", w.session);
     let entry = format!("{prefix}access:planted");
-    let context_of = |user: kisum_guard::UserId, session: kisum_guard::SessionId| {
-        context(
-            user,
-            session,
-            w.company,
-            &["company", "finance"],
-            &["company", "finance"],
-            &["finance.invoices.read"],
-        )
-    };
+    let context_of = |user, session| w.reader_context(user, session);
     let plant = |user, session| {
         w.key()
             .seal(
@@ -305,7 +283,7 @@ async fn a_context_planted_in_redis_for_another_user_or_session_is_not_served() 
             .query_async(&mut conn)
             .await
             .unwrap();
-        let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+        let a = invoices(&app, &w.token).await;
         if who == "the member's own" {
             assert_eq!(a.status, StatusCode::OK, "{who}: {}", a.body);
         } else {

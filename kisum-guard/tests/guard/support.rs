@@ -107,6 +107,20 @@ impl World {
         }
     }
 
+    /// A context of `user`'s `session` in this world's company that reads finance invoices
+    /// (company and finance granted and entitled), as a shared tier would hold it.
+    pub fn reader_context(&self, user: UserId, session: SessionId) -> AccessContext {
+        let modules = ["company", "finance"];
+        context(
+            user,
+            session,
+            self.company,
+            &modules,
+            &modules,
+            &["finance.invoices.read"],
+        )
+    }
+
     pub fn key(&self) -> &TestKey {
         self.auth.key()
     }
@@ -124,11 +138,14 @@ impl World {
     }
 }
 
-/// The status of `GET /invoices` for `acme` with `token` (`finance.invoices.read`).
+/// `GET /invoices` for `acme` with `token` (`finance.invoices.read`).
+pub async fn invoices(app: &Router, token: &str) -> Answer {
+    call(app, "/invoices", Some(token), Some("acme")).await
+}
+
+/// The status of [`invoices`].
 pub async fn invoices_status(app: &Router, token: &str) -> StatusCode {
-    call(app, "/invoices", Some(token), Some("acme"))
-        .await
-        .status
+    invoices(app, token).await.status
 }
 
 /// A guard over `jwks` and `source` with the test issuer and audience.
@@ -232,6 +249,17 @@ impl Answer {
 
     pub fn code(&self) -> String {
         self.json()["code"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Asserts the answer is `status` with the problem code `code`.
+    #[track_caller]
+    pub fn assert_problem(&self, status: StatusCode, code: &str) {
+        assert_eq!(
+            (self.status, self.code().as_str()),
+            (status, code),
+            "{}",
+            self.body
+        );
     }
 }
 

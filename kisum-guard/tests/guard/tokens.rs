@@ -159,12 +159,7 @@ async fn garbage_never_panics() {
 async fn an_unknown_kid_causes_one_refetch_then_401_without_more_fetches() {
     let w = World::with_config(|c| c.jwks_min_refetch_interval(std::time::Duration::from_secs(60)));
     let app = w.app();
-    assert_eq!(
-        call(&app, "/invoices", Some(&w.token), Some("acme"))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(invoices_status(&app, &w.token).await, StatusCode::OK);
     assert_eq!(w.jwks.fetches(), 1);
     let ghost = TestKey::new("ghost").unwrap();
     let token = ghost.signed(&claims(w.user, w.session));
@@ -198,7 +193,7 @@ async fn rotation_in_the_middle_of_traffic_fails_no_request() {
         } else {
             key.signed(&claims(w.user, w.session))
         };
-        let a = call(&app, "/invoices", Some(&token), Some("acme")).await;
+        let a = invoices(&app, &token).await;
         if a.status != StatusCode::OK {
             failures += 1;
         }

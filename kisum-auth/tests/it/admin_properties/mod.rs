@@ -33,8 +33,8 @@ use kisum_auth::{
     MembershipPatch, MembershipStatus, MemoryAuthStore, NewDelegation, Role, aggregate,
 };
 use kisum_core::{
-    AddOn, CompanyAddOn, CoreStore, EntitlementService, Entitlements, MemoryCoreStore, Module,
-    ModuleKind, Package, Subscription, SubscriptionStatus,
+    CompanyAddOn, CoreStore, EntitlementService, Entitlements, MemoryCoreStore, Subscription,
+    SubscriptionStatus,
 };
 use kisum_guard::{
     AddOnKey, Clock, DelegationId, ManualClock, MembershipId, ModuleKey, OWNER_ROLE, PackageKey,
@@ -101,38 +101,7 @@ impl Env {
         };
         let clock = Arc::new(ManualClock::new(t0()));
         let core = EntitlementService::new(core_store, clock.clone());
-        for key in MODULES {
-            let module = ModuleKey::new(key).unwrap();
-            core.put_module(Module {
-                key: module.clone(),
-                name: key.into(),
-                kind: if key == "core" {
-                    ModuleKind::Core
-                } else {
-                    ModuleKind::Addon
-                },
-                permissions: vec![],
-            })
-            .await
-            .unwrap();
-            if key != "core" {
-                core.put_addon(AddOn {
-                    key: AddOnKey::new(key).unwrap(),
-                    name: key.into(),
-                    module,
-                })
-                .await
-                .unwrap();
-            }
-        }
-        core.put_package(Package {
-            key: PackageKey::new("basic").unwrap(),
-            name: "Basic".into(),
-            is_basic: true,
-            modules: [ModuleKey::core()].into(),
-        })
-        .await
-        .unwrap();
+        crate::fixture::seed_catalog(&core, &MODULES).await;
         let directory = DirectoryService::new(store.clone(), clock.clone());
         Self {
             clock,

@@ -4,8 +4,8 @@
 use axum::http::{Method, StatusCode, header};
 use serde_json::json;
 
-use super::{PW, app, register};
-use crate::client::{assert_problem, call};
+use super::{PW, app, refresh_with, register, sign_in};
+use crate::client::{assert_problem, call, delete, get, get_in, post, problem};
 
 #[tokio::test]
 async fn register_login_refresh_logout_over_http() {
@@ -24,23 +24,22 @@ async fn register_login_refresh_logout_over_http() {
         assert!(!reg[field].is_null(), "{field}");
     }
 
-    let (s, h, b) = call(
+    problem(
+        post(
+            &app.public,
+            "/v1/auth/register",
+            None,
+            json!({"email": "ADA@example.test", "password": PW}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "email_taken",
+    );
+    let (s, h, b) = post(
         &app.public,
-        Method::POST,
         "/v1/auth/register",
         None,
-        Some(json!({"email": "ADA@example.test", "password": PW})),
-        &[],
-    )
-    .await;
-    assert_problem(s, &h, &b, StatusCode::CONFLICT, "email_taken");
-    let (s, h, b) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/register",
-        None,
-        Some(json!({"email": "bob@example.test", "password": "password123"})),
-        &[],
+        json!({"email": "bob@example.test", "password": "password123"}),
     )
     .await;
     assert_problem(
@@ -52,25 +51,9 @@ async fn register_login_refresh_logout_over_http() {
     );
     assert_eq!(b["errors"][0]["field"], "password");
 
-    let (s, _, login) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/login",
-        None,
-        Some(json!({"email": "ada@example.test", "password": PW})),
-        &[],
-    )
-    .await;
+    let (s, _, login) = sign_in(&app, "ada@example.test", PW).await;
     assert_eq!(s, StatusCode::OK);
-    let (s1, h1, wrong_pw) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/login",
-        None,
-        Some(json!({"email": "ada@example.test", "password": "nope nope nope"})),
-        &[],
-    )
-    .await;
+    let (s1, h1, wrong_pw) = sign_in(&app, "ada@example.test", "nope nope nope").await;
     assert_problem(
         s1,
         &h1,
@@ -79,15 +62,7 @@ async fn register_login_refresh_logout_over_http() {
         "invalid_credentials",
     );
     assert_eq!(h1[header::WWW_AUTHENTICATE], "Bearer");
-    let (_, _, unknown) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/login",
-        None,
-        Some(json!({"email": "who@example.test", "password": PW})),
-        &[],
-    )
-    .await;
+    let (_, _, unknown) = sign_in(&app, "who@example.test", PW).await;
     assert_eq!(
         unknown["title"], wrong_pw["title"],
         "same body for unknown email and wrong password"
@@ -95,76 +70,42 @@ async fn register_login_refresh_logout_over_http() {
     assert_eq!(unknown["code"], wrong_pw["code"]);
 
     let refresh = login["refresh_token"].as_str().unwrap();
-    let (s, _, next) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/refresh",
-        None,
-        Some(json!({"refresh_token": refresh})),
-        &[],
-    )
-    .await;
+    let (s, _, next) = refresh_with(&app, refresh).await;
     assert_eq!(s, StatusCode::OK);
     assert_ne!(next["refresh_token"], login["refresh_token"]);
-    let (s, h, b) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/refresh",
-        None,
-        Some(json!({"refresh_token": refresh})),
-        &[],
-    )
-    .await;
-    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "refresh_token_reused");
-    let (s, h, b) = call(
-        &app.public,
-        Method::GET,
-        "/v1/auth/session",
-        next["access_token"].as_str(),
-        None,
-        &[],
-    )
-    .await;
-    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "session_revoked");
+    problem(
+        refresh_with(&app, refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "refresh_token_reused",
+    );
+    problem(
+        get(
+            &app.public,
+            "/v1/auth/session",
+            next["access_token"].as_str(),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "session_revoked",
+    );
     // The spent token presented once more, its session already over: still a reuse (and
     // audited as one); the unspent successor is merely a token of a revoked session.
     for (token, code) in [
         (refresh, "refresh_token_reused"),
         (next["refresh_token"].as_str().unwrap(), "session_revoked"),
     ] {
-        let (s, h, b) = call(
-            &app.public,
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": token})),
-            &[],
-        )
-        .await;
-        assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, code);
+        problem(
+            refresh_with(&app, token).await,
+            StatusCode::UNAUTHORIZED,
+            code,
+        );
     }
 
     let token = reg["access_token"].as_str().unwrap();
-    let (s, _, sess) = call(
-        &app.public,
-        Method::GET,
-        "/v1/auth/session",
-        Some(token),
-        None,
-        &[],
-    )
-    .await;
+    let (s, _, sess) = get(&app.public, "/v1/auth/session", Some(token)).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(sess["session_id"], reg["session_id"]);
-    let (s, _, list) = call(
-        &app.public,
-        Method::GET,
-        "/v1/auth/sessions",
-        Some(token),
-        None,
-        &[],
-    )
-    .await;
+    let (s, _, list) = get(&app.public, "/v1/auth/sessions", Some(token)).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         list.as_array().unwrap().len(),
@@ -172,26 +113,13 @@ async fn register_login_refresh_logout_over_http() {
         "the reused session is gone: {list}"
     );
     assert_eq!(list[0]["current"], true);
-    let (s, _, _) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/logout",
-        Some(token),
-        None,
-        &[],
-    )
-    .await;
+    let (s, _, _) = post(&app.public, "/v1/auth/logout", Some(token), None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, h, b) = call(
-        &app.public,
-        Method::GET,
-        "/v1/auth/me",
-        Some(token),
-        None,
-        &[],
-    )
-    .await;
-    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "session_revoked");
+    problem(
+        get(&app.public, "/v1/auth/me", Some(token)).await,
+        StatusCode::UNAUTHORIZED,
+        "session_revoked",
+    );
 }
 
 #[tokio::test]
@@ -211,76 +139,43 @@ async fn me_and_me_access_follow_the_directory() {
         )
         .await
         .unwrap();
-    let (s, _, me) = call(
-        &app.public,
-        Method::GET,
-        "/v1/auth/me",
-        Some(token),
-        None,
-        &[],
-    )
-    .await;
+    let (s, _, me) = get(&app.public, "/v1/auth/me", Some(token)).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(me["memberships"][0]["company_slug"], "acme");
     assert_eq!(me["memberships"][0]["roles"], json!(["finance-viewer"]));
 
-    let (s, _, ctx) = call(
-        &app.public,
-        Method::GET,
-        "/v1/auth/me/access",
-        Some(token),
-        None,
-        &[("x-org", "acme")],
-    )
-    .await;
+    let (s, _, ctx) = get_in(&app.public, "/v1/auth/me/access", Some(token), "acme").await;
     assert_eq!(s, StatusCode::OK, "{ctx}");
     assert_eq!(ctx["modules"], json!(["company", "finance"]));
     assert_eq!(ctx["permissions"], json!(["finance.invoices.read"]));
-    let (s, h, b) = call(
-        &app.public,
-        Method::GET,
-        "/v1/auth/me/access",
-        Some(token),
-        None,
-        &[],
-    )
-    .await;
-    assert_problem(s, &h, &b, StatusCode::BAD_REQUEST, "org_required");
-    let (s, h, b) = call(
-        &app.public,
-        Method::GET,
-        "/v1/auth/me/access",
-        Some(token),
-        None,
-        &[("x-org", "globex")],
-    )
-    .await;
-    assert_problem(s, &h, &b, StatusCode::NOT_FOUND, "org_unknown");
+    problem(
+        get(&app.public, "/v1/auth/me/access", Some(token)).await,
+        StatusCode::BAD_REQUEST,
+        "org_required",
+    );
+    problem(
+        get_in(&app.public, "/v1/auth/me/access", Some(token), "globex").await,
+        StatusCode::NOT_FOUND,
+        "org_unknown",
+    );
     let other = register(&app, "bob@example.test").await;
-    let (s, h, b) = call(
-        &app.public,
-        Method::GET,
-        "/v1/auth/me/access",
-        other["access_token"].as_str(),
-        None,
-        &[("x-org", "acme")],
-    )
-    .await;
-    assert_problem(s, &h, &b, StatusCode::FORBIDDEN, "not_a_member");
+    problem(
+        get_in(
+            &app.public,
+            "/v1/auth/me/access",
+            other["access_token"].as_str(),
+            "acme",
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "not_a_member",
+    );
 }
 
 #[tokio::test]
 async fn jwks_publishes_public_keys_with_cache_control() {
     let app = app().await;
-    let (s, h, b) = call(
-        &app.public,
-        Method::GET,
-        "/.well-known/jwks.json",
-        None,
-        None,
-        &[],
-    )
-    .await;
+    let (s, h, b) = get(&app.public, "/.well-known/jwks.json", None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(
         h[header::CACHE_CONTROL]
@@ -305,42 +200,27 @@ async fn password_change_and_session_deletion() {
     let app = app().await;
     let reg = register(&app, "ada@example.test").await;
     let token = reg["access_token"].as_str().unwrap();
-    let (_, _, other) = call(
+    let (_, _, other) = sign_in(&app, "ada@example.test", PW).await;
+    let (s, h, b) = post(
         &app.public,
-        Method::POST,
-        "/v1/auth/login",
-        None,
-        Some(json!({"email": "ada@example.test", "password": PW})),
-        &[],
-    )
-    .await;
-    let (s, h, b) = call(
-        &app.public,
-        Method::POST,
         "/v1/auth/password/change",
         Some(token),
-        Some(json!({"current_password": "wrong wrong", "new_password": "another long passphrase"})),
-        &[],
+        json!({"current_password": "wrong wrong", "new_password": "another long passphrase"}),
     )
     .await;
     assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "invalid_credentials");
-    let (s, _, _) = call(
+    let (s, _, _) = post(
         &app.public,
-        Method::POST,
         "/v1/auth/password/change",
         Some(token),
-        Some(json!({"current_password": PW, "new_password": "another long passphrase"})),
-        &[],
+        json!({"current_password": PW, "new_password": "another long passphrase"}),
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _, _) = call(
+    let (s, _, _) = get(
         &app.public,
-        Method::GET,
         "/v1/auth/session",
         other["access_token"].as_str(),
-        None,
-        &[],
     )
     .await;
     assert_eq!(
@@ -349,56 +229,26 @@ async fn password_change_and_session_deletion() {
         "other sessions end with a password change"
     );
 
-    let (_, _, third) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/login",
-        None,
-        Some(json!({"email": "ada@example.test", "password": "another long passphrase"})),
-        &[],
-    )
-    .await;
+    let (_, _, third) = sign_in(&app, "ada@example.test", "another long passphrase").await;
     let sid = third["session_id"].as_str().unwrap();
     let stranger = register(&app, "eve@example.test").await;
-    let (s, h, b) = call(
+    let (s, h, b) = delete(
         &app.public,
-        Method::DELETE,
         &format!("/v1/auth/sessions/{sid}"),
         stranger["access_token"].as_str(),
-        None,
-        &[],
     )
     .await;
     assert_problem(s, &h, &b, StatusCode::NOT_FOUND, "not_found");
-    let (s, _, _) = call(
+    let (s, _, _) = delete(
         &app.public,
-        Method::DELETE,
         &format!("/v1/auth/sessions/{sid}"),
         Some(token),
-        None,
-        &[],
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _, _) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/logout-all",
-        Some(token),
-        None,
-        &[],
-    )
-    .await;
+    let (s, _, _) = post(&app.public, "/v1/auth/logout-all", Some(token), None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _, _) = call(
-        &app.public,
-        Method::GET,
-        "/v1/auth/session",
-        Some(token),
-        None,
-        &[],
-    )
-    .await;
+    let (s, _, _) = get(&app.public, "/v1/auth/session", Some(token)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
@@ -437,15 +287,7 @@ async fn sign_in_is_rate_limited_per_email_and_per_ip_with_retry_after() {
     let retry: u64 = h[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
     assert!((1..=900).contains(&retry), "{retry}");
     // Even the right password waits: the limit is on attempts, not failures.
-    let (s, _, _) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/login",
-        None,
-        Some(json!({"email": "ada@example.test", "password": PW})),
-        &[],
-    )
-    .await;
+    let (s, _, _) = sign_in(&app, "ada@example.test", PW).await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
     // Another email from the same addresses is not limited by ada's counter.
     let (s, _, _) = attempt("bob@example.test", "198.51.100.1").await;
@@ -454,15 +296,7 @@ async fn sign_in_is_rate_limited_per_email_and_per_ip_with_retry_after() {
     app.world
         .clock
         .advance(chrono::TimeDelta::seconds(i64::try_from(retry).unwrap()));
-    let (s, _, _) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/login",
-        None,
-        Some(json!({"email": "ada@example.test", "password": PW})),
-        &[],
-    )
-    .await;
+    let (s, _, _) = sign_in(&app, "ada@example.test", PW).await;
     assert_eq!(s, StatusCode::OK);
 }
 

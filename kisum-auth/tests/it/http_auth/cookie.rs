@@ -7,8 +7,8 @@ use kisum_auth::http::RefreshCookie;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-use super::{PW, app, app_with};
-use crate::client::{assert_problem, call};
+use super::{App, PW, app, app_with, refresh_with, sign_in};
+use crate::client::{Answer, assert_problem, call, post, problem};
 
 /// The `Set-Cookie` values of an answer.
 fn set_cookies(headers: &axum::http::HeaderMap) -> Vec<String> {
@@ -31,13 +31,11 @@ fn cookie_value(line: &str) -> String {
 #[tokio::test]
 async fn cookie_mode_sets_and_accepts_the_refresh_cookie() {
     let app = app_with(Some(RefreshCookie::default())).await;
-    let (s, h, login) = call(
+    let (s, h, login) = post(
         &app.public,
-        Method::POST,
         "/v1/auth/register",
         None,
-        Some(json!({"email": "ada@example.test", "password": PW})),
-        &[],
+        json!({"email": "ada@example.test", "password": PW}),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{login}");
@@ -83,25 +81,12 @@ async fn cookie_mode_sets_and_accepts_the_refresh_cookie() {
     let next_refresh = next_refresh.as_str();
     assert_ne!(next_refresh, refresh, "rotated");
     assert!(next_cookie.starts_with(&format!("kisum_refresh={next_refresh};")));
-    let (s, h, b) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/refresh",
-        None,
-        Some(json!({})),
-        &[("cookie", &format!("kisum_refresh={refresh}"))],
-    )
-    .await;
-    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "refresh_token_reused");
-    let (s, h, b) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/refresh",
-        None,
-        Some(json!({})),
-        &[],
-    )
-    .await;
+    problem(
+        refresh_by_cookie(&app, refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "refresh_token_reused",
+    );
+    let (s, h, b) = post(&app.public, "/v1/auth/refresh", None, json!({})).await;
     assert_problem(
         s,
         &h,
@@ -112,22 +97,12 @@ async fn cookie_mode_sets_and_accepts_the_refresh_cookie() {
     assert_eq!(b["errors"][0]["field"], "refresh_token");
 
     // Sign-out clears the cookie.
-    let (_, _, again) = call(
+    let (_, _, again) = sign_in(&app, "ada@example.test", PW).await;
+    let (s, h, _) = post(
         &app.public,
-        Method::POST,
-        "/v1/auth/login",
-        None,
-        Some(json!({"email": "ada@example.test", "password": PW})),
-        &[],
-    )
-    .await;
-    let (s, h, _) = call(
-        &app.public,
-        Method::POST,
         "/v1/auth/logout",
         again["access_token"].as_str(),
         None,
-        &[],
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
@@ -141,27 +116,17 @@ async fn cookie_mode_sets_and_accepts_the_refresh_cookie() {
 #[tokio::test]
 async fn without_cookie_mode_no_cookie_is_set_or_read() {
     let app = app().await;
-    let (s, h, reg) = call(
+    let (s, h, reg) = post(
         &app.public,
-        Method::POST,
         "/v1/auth/register",
         None,
-        Some(json!({"email": "ada@example.test", "password": PW})),
-        &[],
+        json!({"email": "ada@example.test", "password": PW}),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED);
     assert!(set_cookies(&h).is_empty());
     let refresh = reg["refresh_token"].as_str().unwrap();
-    let (s, h, b) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/refresh",
-        None,
-        Some(json!({})),
-        &[("cookie", &format!("kisum_refresh={refresh}"))],
-    )
-    .await;
+    let (s, h, b) = refresh_by_cookie(&app, refresh).await;
     assert_problem(
         s,
         &h,
@@ -178,15 +143,22 @@ async fn without_cookie_mode_no_cookie_is_set_or_read() {
         StatusCode::BAD_REQUEST,
         "a body is required"
     );
-    let (s, h, _) = call(
+    let (s, h, _) = refresh_with(&app, refresh).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(set_cookies(&h).is_empty());
+}
+
+/// `POST /v1/auth/refresh` with an empty body and `refresh` in the `kisum_refresh` cookie.
+async fn refresh_by_cookie(app: &App, refresh: &str) -> Answer {
+    let cookie = format!("kisum_refresh={refresh}");
+    let extra = [("cookie", cookie.as_str())];
+    call(
         &app.public,
         Method::POST,
         "/v1/auth/refresh",
         None,
-        Some(json!({"refresh_token": refresh})),
-        &[],
+        Some(json!({})),
+        &extra,
     )
-    .await;
-    assert_eq!(s, StatusCode::OK);
-    assert!(set_cookies(&h).is_empty());
+    .await
 }

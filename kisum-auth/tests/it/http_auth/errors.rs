@@ -6,23 +6,18 @@ use axum::http::{Method, Request, StatusCode, header};
 use serde_json::json;
 use tower::ServiceExt as _;
 
-use super::{KEY, PW, app};
-use crate::client::{assert_problem, call, send_json};
+use super::{KEY, PW, app, refresh_with};
+use crate::client::{assert_problem, call, delete, get, get_in, post, problem, send_json};
 
 #[tokio::test]
 async fn bad_input_is_a_clear_4xx_never_a_500() {
     let app = app().await;
-    let (s, h, b) = call(&app.public, Method::GET, "/v1/auth/me", None, None, &[]).await;
-    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
-    let (s, h, b) = call(
-        &app.public,
-        Method::GET,
-        "/v1/auth/me",
-        Some("garbage"),
-        None,
-        &[],
-    )
-    .await;
+    problem(
+        get(&app.public, "/v1/auth/me", None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
+    let (s, h, b) = get(&app.public, "/v1/auth/me", Some("garbage")).await;
     assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
 
     let req = Request::post("/v1/auth/login")
@@ -31,28 +26,18 @@ async fn bad_input_is_a_clear_4xx_never_a_500() {
         .unwrap();
     let r = app.public.clone().oneshot(req).await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let (s, _, b) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/login",
-        None,
-        Some(json!({"email": 42})),
-        &[],
-    )
-    .await;
+    let (s, _, b) = post(&app.public, "/v1/auth/login", None, json!({"email": 42})).await;
     assert_eq!(
         (s, b["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed"))
     );
     assert_eq!(b["errors"][0]["field"], "email", "{b}");
     // A missing field is named too.
-    let (s, _, b) = call(
+    let (s, _, b) = post(
         &app.public,
-        Method::POST,
         "/v1/auth/login",
         None,
-        Some(json!({"email": "ada@example.test"})),
-        &[],
+        json!({"email": "ada@example.test"}),
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
@@ -184,8 +169,7 @@ async fn every_generic_failure_is_a_problem_document() {
             "unauthenticated",
         ),
     ] {
-        let (s, h, b) = send_json(&app.internal, req).await;
-        assert_problem(s, &h, &b, status, code);
+        problem(send_json(&app.internal, req).await, status, code);
     }
 }
 
@@ -234,13 +218,11 @@ async fn remaining_auth_routes_answer_their_codes() {
     let app = app().await;
     // A company name that cannot become a slug is refused before the account exists: the same
     // email registers fine afterwards.
-    let (s, h, b) = call(
+    let (s, h, b) = post(
         &app.public,
-        Method::POST,
         "/v1/auth/register",
         None,
-        Some(json!({"email": "ada@example.test", "password": PW, "company_name": "!!!"})),
-        &[],
+        json!({"email": "ada@example.test", "password": PW, "company_name": "!!!"}),
     )
     .await;
     assert_problem(
@@ -252,66 +234,41 @@ async fn remaining_auth_routes_answer_their_codes() {
     );
     assert_eq!(b["errors"][0]["field"], "company_name");
     // Registration with a company makes the user its owner.
-    let (s, _, reg) = call(
+    let (s, _, reg) = post(
         &app.public,
-        Method::POST,
         "/v1/auth/register",
         None,
-        Some(json!({"email": "ada@example.test", "password": PW, "company_name": "Initech Labs"})),
-        &[],
+        json!({"email": "ada@example.test", "password": PW, "company_name": "Initech Labs"}),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{reg}");
     assert_eq!(reg["company"]["slug"], "initech-labs");
     let token = reg["access_token"].as_str().unwrap();
-    let (_, _, me) = call(
-        &app.public,
-        Method::GET,
-        "/v1/auth/me",
-        Some(token),
-        None,
-        &[],
-    )
-    .await;
+    let (_, _, me) = get(&app.public, "/v1/auth/me", Some(token)).await;
     assert_eq!(me["memberships"][0]["company_slug"], "initech-labs");
     assert_eq!(me["memberships"][0]["roles"], json!(["owner"]));
 
     // An unknown refresh token.
-    let (s, h, b) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/refresh",
-        None,
-        Some(json!({"refresh_token": "never-issued"})),
-        &[],
-    )
-    .await;
-    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+    problem(
+        refresh_with(&app, "never-issued").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    );
     // A malformed session id names no session.
-    let (s, h, b) = call(
-        &app.public,
-        Method::DELETE,
-        "/v1/auth/sessions/not-a-session",
-        Some(token),
-        None,
-        &[],
-    )
-    .await;
-    assert_problem(s, &h, &b, StatusCode::NOT_FOUND, "not_found");
+    problem(
+        delete(&app.public, "/v1/auth/sessions/not-a-session", Some(token)).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     // A weak new password, and no bearer at all.
-    let (s, h, b) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/password/change",
-        Some(token),
-        Some(json!({"current_password": PW, "new_password": "short"})),
-        &[],
-    )
-    .await;
-    assert_problem(
-        s,
-        &h,
-        &b,
+    let b = problem(
+        post(
+            &app.public,
+            "/v1/auth/password/change",
+            Some(token),
+            json!({"current_password": PW, "new_password": "short"}),
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     );
@@ -324,8 +281,11 @@ async fn remaining_auth_routes_answer_their_codes() {
         (Method::GET, "/v1/auth/session"),
         (Method::GET, "/v1/auth/me/access"),
     ] {
-        let (s, h, b) = call(&app.public, method, uri, None, None, &[]).await;
-        assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
+        problem(
+            call(&app.public, method, uri, None, None, &[]).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        );
     }
 
     // An inactive membership, then a revoked session, on /v1/auth/me/access.
@@ -342,46 +302,23 @@ async fn remaining_auth_routes_answer_their_codes() {
         )
         .await
         .unwrap();
-    let (s, h, b) = call(
-        &app.public,
-        Method::GET,
-        "/v1/auth/me/access",
-        Some(token),
-        None,
-        &[("x-org", "acme")],
-    )
-    .await;
-    assert_problem(s, &h, &b, StatusCode::FORBIDDEN, "membership_inactive");
+    problem(
+        get_in(&app.public, "/v1/auth/me/access", Some(token), "acme").await,
+        StatusCode::FORBIDDEN,
+        "membership_inactive",
+    );
     assert_eq!(m.status, kisum_auth::MembershipStatus::Suspended);
     let sid = reg["session_id"].as_str().unwrap();
-    call(
+    post(&app.public, "/v1/auth/logout", Some(token), None).await;
+    let (s, h, b) = get_in(
         &app.public,
-        Method::POST,
-        "/v1/auth/logout",
-        Some(token),
-        None,
-        &[],
-    )
-    .await;
-    let (s, h, b) = call(
-        &app.public,
-        Method::GET,
         "/v1/auth/me/access",
         Some(token),
-        None,
-        &[("x-org", "initech-labs")],
+        "initech-labs",
     )
     .await;
     assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "session_revoked");
-    let (s, _, state) = call(
-        &app.internal,
-        Method::GET,
-        &format!("/internal/v1/sessions/{sid}"),
-        KEY,
-        None,
-        &[],
-    )
-    .await;
+    let (s, _, state) = get(&app.internal, &format!("/internal/v1/sessions/{sid}"), KEY).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(state["active"], false);
     assert!(state["revoked_at"].is_string(), "{state}");
@@ -410,7 +347,10 @@ async fn email_routes_without_email_flows_answer_not_configured() {
             json!({"email": "a@example.test", "code": "123456", "purpose": "login"}),
         ),
     ] {
-        let (s, h, b) = call(&app.public, Method::POST, uri, None, Some(body), &[]).await;
-        assert_problem(s, &h, &b, StatusCode::NOT_IMPLEMENTED, "not_configured");
+        problem(
+            post(&app.public, uri, None, body).await,
+            StatusCode::NOT_IMPLEMENTED,
+            "not_configured",
+        );
     }
 }

@@ -6,8 +6,8 @@ use axum::http::{Method, Request, StatusCode, header};
 use serde_json::json;
 use tower::ServiceExt as _;
 
-use super::{KEY, app, register};
-use crate::client::{assert_problem, call};
+use super::{KEY, app, register, sign_in};
+use crate::client::{assert_problem, call, get, post, problem};
 use crate::fixture::t0;
 
 #[tokio::test]
@@ -16,23 +16,19 @@ async fn internal_routes_need_a_service_key() {
     let reg = register(&app, "ada@example.test").await;
     let body =
         json!({"user_id": reg["user"]["id"], "session_id": reg["session_id"], "org": "acme"});
-    let (s, h, b) = call(
+    let (s, h, b) = post(
         &app.internal,
-        Method::POST,
         "/internal/v1/access/resolve",
         None,
-        Some(body.clone()),
-        &[],
+        body.clone(),
     )
     .await;
     assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
-    let (s, _, _) = call(
+    let (s, _, _) = post(
         &app.internal,
-        Method::POST,
         "/internal/v1/access/resolve",
         Some("s3rvice-key-for-test"),
-        Some(body.clone()),
-        &[],
+        body.clone(),
     )
     .await;
     assert_eq!(
@@ -41,37 +37,19 @@ async fn internal_routes_need_a_service_key() {
         "a prefix of a key is not a key"
     );
     let key = Some("s3rvice-key-for-tests");
-    let (s, h, b) = call(
-        &app.internal,
-        Method::POST,
-        "/internal/v1/access/resolve",
-        key,
-        Some(body),
-        &[],
-    )
-    .await;
+    let (s, h, b) = post(&app.internal, "/internal/v1/access/resolve", key, body).await;
     assert_problem(s, &h, &b, StatusCode::FORBIDDEN, "not_a_member");
     let owner = app.world.session(app.world.owner.user_id).await;
     let body = json!({"user_id": app.world.owner.user_id, "session_id": owner.id, "org": "acme"});
-    let (s, _, ctx) = call(
-        &app.internal,
-        Method::POST,
-        "/internal/v1/access/resolve",
-        key,
-        Some(body),
-        &[],
-    )
-    .await;
+    let (s, _, ctx) = post(&app.internal, "/internal/v1/access/resolve", key, body).await;
     assert_eq!(s, StatusCode::OK, "{ctx}");
     assert_eq!(ctx["core_app_visible"], true);
     let body = json!({"user_id": app.world.owner.user_id, "session_id": owner.id, "org": "acme"});
-    let (s, _, _) = call(
+    let (s, _, _) = post(
         &app.internal,
-        Method::POST,
         "/internal/v1/access/resolve",
         Some("0ps-key-after-rotation"),
-        Some(body),
-        &[],
+        body,
     )
     .await;
     assert_eq!(
@@ -103,25 +81,9 @@ async fn internal_routes_need_a_service_key() {
     assert_problem(s, &h, &b, StatusCode::BAD_REQUEST, "invalid_request");
 
     let sid = reg["session_id"].as_str().unwrap();
-    let (s, _, state) = call(
-        &app.internal,
-        Method::GET,
-        &format!("/internal/v1/sessions/{sid}"),
-        key,
-        None,
-        &[],
-    )
-    .await;
+    let (s, _, state) = get(&app.internal, &format!("/internal/v1/sessions/{sid}"), key).await;
     assert_eq!((s, &state["active"]), (StatusCode::OK, &json!(true)));
-    let (s, _, _) = call(
-        &app.internal,
-        Method::GET,
-        "/internal/v1/sessions/not-a-uuid",
-        key,
-        None,
-        &[],
-    )
-    .await;
+    let (s, _, _) = get(&app.internal, "/internal/v1/sessions/not-a-uuid", key).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
@@ -135,13 +97,11 @@ async fn internal_events_are_republished_to_the_guards() {
         "company_id": app.world.acme.id,
         "membership_id": app.world.member.id,
     });
-    let (s, h, b) = call(
+    let (s, h, b) = post(
         &app.internal,
-        Method::POST,
         "/internal/v1/events",
         None,
-        Some(membership.clone()),
-        &[],
+        membership.clone(),
     )
     .await;
     assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
@@ -157,15 +117,7 @@ async fn internal_events_are_republished_to_the_guards() {
         json!({"kind": "session_revoked", "session_id": session}),
         json!({"kind": "key_rotated"}),
     ] {
-        let (s, _, b) = call(
-            &app.internal,
-            Method::POST,
-            "/internal/v1/events",
-            KEY,
-            Some(body.clone()),
-            &[],
-        )
-        .await;
+        let (s, _, b) = post(&app.internal, "/internal/v1/events", KEY, body.clone()).await;
         assert_eq!(s, StatusCode::ACCEPTED, "{body}: {b}");
         let published = recorder.take();
         assert_eq!(published.len(), 1, "{body}");
@@ -197,19 +149,8 @@ async fn internal_events_are_republished_to_the_guards() {
         ),
         (json!([1, 2]), "not an object"),
     ] {
-        let (s, h, b) = call(
-            &app.internal,
-            Method::POST,
-            "/internal/v1/events",
-            KEY,
-            Some(body),
-            &[],
-        )
-        .await;
-        assert_problem(
-            s,
-            &h,
-            &b,
+        problem(
+            post(&app.internal, "/internal/v1/events", KEY, body).await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         );
@@ -221,15 +162,7 @@ async fn internal_events_are_republished_to_the_guards() {
 async fn internal_audit_lists_newest_first_with_filters() {
     let app = app().await;
     let w = &app.world;
-    let (s, _, all) = call(
-        &app.internal,
-        Method::GET,
-        "/internal/v1/audit",
-        KEY,
-        None,
-        &[],
-    )
-    .await;
+    let (s, _, all) = get(&app.internal, "/internal/v1/audit", KEY).await;
     assert_eq!(s, StatusCode::OK, "{all}");
     let setup = all.as_array().unwrap().len();
     assert!(setup >= 3, "the fixture's company, role and member: {all}");
@@ -238,33 +171,14 @@ async fn internal_audit_lists_newest_first_with_filters() {
     let since = (t0() + chrono::TimeDelta::minutes(1)).to_rfc3339();
     register(&app, "ada@example.test").await;
     w.clock.advance(chrono::TimeDelta::minutes(1));
-    let (s, _, _) = call(
-        &app.public,
-        Method::POST,
-        "/v1/auth/login",
-        None,
-        Some(json!({"email": "ada@example.test", "password": "wrong password!"})),
-        &[],
-    )
-    .await;
+    let (s, _, _) = sign_in(&app, "ada@example.test", "wrong password!").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
-    let get = |query: String| {
+    let fetch = |query: String| {
         let router = app.internal.clone();
-        async move {
-            let (s, h, b) = call(
-                &router,
-                Method::GET,
-                &format!("/internal/v1/audit{query}"),
-                KEY,
-                None,
-                &[],
-            )
-            .await;
-            (s, h, b)
-        }
+        async move { get(&router, &format!("/internal/v1/audit{query}"), KEY).await }
     };
-    let (s, _, all) = get(String::new()).await;
+    let (s, _, all) = fetch(String::new()).await;
     assert_eq!(s, StatusCode::OK);
     let all = all.as_array().unwrap().clone();
     assert_eq!(all.len(), setup + 2, "{all:?}");
@@ -276,7 +190,7 @@ async fn internal_audit_lists_newest_first_with_filters() {
         .collect();
     assert!(times.windows(2).all(|p| p[0] >= p[1]), "{times:?}");
 
-    let (_, _, recent) = get(format!("?since={}", since.replace('+', "%2B"))).await;
+    let (_, _, recent) = fetch(format!("?since={}", since.replace('+', "%2B"))).await;
     assert_eq!(
         recent
             .as_array()
@@ -287,10 +201,10 @@ async fn internal_audit_lists_newest_first_with_filters() {
         ["login.failure", "user.register"],
         "since is inclusive and filters older events"
     );
-    let (_, _, one) = get("?limit=1".into()).await;
+    let (_, _, one) = fetch("?limit=1".into()).await;
     assert_eq!(one.as_array().unwrap().len(), 1);
     assert_eq!(one[0]["action"], "login.failure");
-    let (_, _, acme) = get(format!("?company_id={}&limit=1000&since=", w.acme.id)).await;
+    let (_, _, acme) = fetch(format!("?company_id={}&limit=1000&since=", w.acme.id)).await;
     let acme = acme.as_array().unwrap();
     assert_eq!(acme.len(), setup, "only acme's events");
     assert!(
@@ -306,26 +220,23 @@ async fn internal_audit_lists_newest_first_with_filters() {
         ("?limit=-5", "limit"),
         ("?limit=ten", "limit"),
     ] {
-        let (s, h, b) = get(bad.to_owned()).await;
-        assert_problem(
-            s,
-            &h,
-            &b,
+        let b = problem(
+            fetch(bad.to_owned()).await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         );
         assert_eq!(b["errors"][0]["field"], field, "{bad}: {b}");
     }
-    let (s, h, b) = call(
-        &app.internal,
-        Method::GET,
-        "/internal/v1/audit",
-        Some("not-the-service-key"),
-        None,
-        &[],
-    )
-    .await;
-    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
+    problem(
+        get(
+            &app.internal,
+            "/internal/v1/audit",
+            Some("not-the-service-key"),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
 }
 
 /// A compromised backend's service key (resolve only, the default) cannot read the audit log
@@ -334,56 +245,40 @@ async fn internal_audit_lists_newest_first_with_filters() {
 async fn a_guards_service_key_cannot_read_the_audit_log_or_publish_events() {
     let app = app().await;
     let guard_key = Some("0ps-key-after-rotation");
-    let (s, h, b) = call(
-        &app.internal,
-        Method::GET,
-        "/internal/v1/audit",
-        guard_key,
-        None,
-        &[],
-    )
-    .await;
-    assert_problem(s, &h, &b, StatusCode::FORBIDDEN, "insufficient_scope");
+    problem(
+        get(&app.internal, "/internal/v1/audit", guard_key).await,
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+    );
     let event = json!({"kind": "session_revoked", "session_id": app.world.owner.id});
-    let (s, h, b) = call(
-        &app.internal,
-        Method::POST,
-        "/internal/v1/events",
-        guard_key,
-        Some(event),
-        &[],
-    )
-    .await;
+    let (s, h, b) = post(&app.internal, "/internal/v1/events", guard_key, event).await;
     assert_problem(s, &h, &b, StatusCode::FORBIDDEN, "insufficient_scope");
 
     // Its own scope works; another user's session is unknown to it.
     let session = app.world.session(app.world.owner.user_id).await;
-    let (s, _, b) = call(
+    let (s, _, b) = get(
         &app.internal,
-        Method::GET,
         &format!(
             "/internal/v1/sessions/{}?user_id={}",
             session.id, app.world.owner.user_id
         ),
         guard_key,
-        None,
-        &[],
     )
     .await;
     assert_eq!((s, &b["active"]), (StatusCode::OK, &json!(true)), "{b}");
-    let (s, h, b) = call(
-        &app.internal,
-        Method::GET,
-        &format!(
-            "/internal/v1/sessions/{}?user_id={}",
-            session.id, app.world.member.user_id
-        ),
-        guard_key,
-        None,
-        &[],
-    )
-    .await;
-    assert_problem(s, &h, &b, StatusCode::NOT_FOUND, "not_found");
+    problem(
+        get(
+            &app.internal,
+            &format!(
+                "/internal/v1/sessions/{}?user_id={}",
+                session.id, app.world.member.user_id
+            ),
+            guard_key,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
 }
 
 /// Auth seals every context its internal resolve answers (decision 0015): a guard opens the
@@ -394,15 +289,7 @@ async fn resolve_answers_a_seal_of_its_context_that_the_published_keys_open() {
     let app = app().await;
     let owner = app.world.session(app.world.owner.user_id).await;
     let body = json!({"user_id": app.world.owner.user_id, "session_id": owner.id, "org": "acme"});
-    let (s, h, ctx) = call(
-        &app.internal,
-        Method::POST,
-        "/internal/v1/access/resolve",
-        KEY,
-        Some(body),
-        &[],
-    )
-    .await;
+    let (s, h, ctx) = post(&app.internal, "/internal/v1/access/resolve", KEY, body).await;
     assert_eq!(s, StatusCode::OK, "{ctx}");
     let seal = h
         .get(kisum_guard::seal::SEAL_HEADER)
@@ -410,15 +297,7 @@ async fn resolve_answers_a_seal_of_its_context_that_the_published_keys_open() {
         .to_str()
         .unwrap()
         .to_owned();
-    let (s, _, jwks) = call(
-        &app.public,
-        Method::GET,
-        "/.well-known/jwks.json",
-        None,
-        None,
-        &[],
-    )
-    .await;
+    let (s, _, jwks) = get(&app.public, "/.well-known/jwks.json", None).await;
     assert_eq!(s, StatusCode::OK);
     let keys = std::sync::Arc::new(kisum_guard::jwks::KeyCache::new(
         std::sync::Arc::new(kisum_guard::jwks::StaticJwks::new(
@@ -436,16 +315,11 @@ async fn resolve_answers_a_seal_of_its_context_that_the_published_keys_open() {
             .is_none(),
         "for Auth's issuer only"
     );
-    let (s, h, b) = call(
-        &app.public,
-        Method::GET,
-        "/v1/auth/me",
-        Some(&seal),
-        None,
-        &[],
-    )
-    .await;
-    assert_problem(s, &h, &b, StatusCode::UNAUTHORIZED, "unauthenticated");
+    problem(
+        get(&app.public, "/v1/auth/me", Some(&seal)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
 }
 
 /// `GET /internal/v1/events` (decision 0015): without `after` it answers the stream's position;
@@ -456,11 +330,11 @@ async fn resolve_answers_a_seal_of_its_context_that_the_published_keys_open() {
 async fn the_event_stream_resumes_after_a_number_and_reports_gaps() {
     use kisum_auth::session::RevokeReason;
     let app = app().await;
-    let get = |uri: String| {
+    let fetch = |uri: String| {
         let internal = app.internal.clone();
-        async move { call(&internal, Method::GET, &uri, KEY, None, &[]).await }
+        async move { get(&internal, &uri, KEY).await }
     };
-    let (s, _, start) = get("/internal/v1/events".into()).await;
+    let (s, _, start) = fetch("/internal/v1/events".into()).await;
     assert_eq!(s, StatusCode::OK, "{start}");
     assert_eq!(start["events"], json!([]));
     let head = start["next"].as_u64().unwrap();
@@ -471,7 +345,7 @@ async fn the_event_stream_resumes_after_a_number_and_reports_gaps() {
         .revoke_session(session.id, RevokeReason::Logout, t0())
         .await
         .unwrap();
-    let (s, _, page) = get(format!("/internal/v1/events?after={head}&wait=1")).await;
+    let (s, _, page) = fetch(format!("/internal/v1/events?after={head}&wait=1")).await;
     assert_eq!(s, StatusCode::OK, "{page}");
     assert_eq!(page["epoch"], start["epoch"]);
     assert_eq!(
@@ -479,14 +353,17 @@ async fn the_event_stream_resumes_after_a_number_and_reports_gaps() {
         json!([{"seq": head + 1, "kind": "session_revoked", "session_id": session.id}])
     );
     assert_eq!(page["next"], head + 1);
-    let (_, _, idle) = get(format!("/internal/v1/events?after={}", head + 1)).await;
+    let (_, _, idle) = fetch(format!("/internal/v1/events?after={}", head + 1)).await;
     assert_eq!(
         (idle["events"].clone(), idle["next"].clone()),
         (json!([]), json!(head + 1))
     );
 
-    let (s, h, b) = get(format!("/internal/v1/events?after={}", head + 50)).await;
-    assert_problem(s, &h, &b, StatusCode::GONE, "gap");
+    problem(
+        fetch(format!("/internal/v1/events?after={}", head + 50)).await,
+        StatusCode::GONE,
+        "gap",
+    );
     let other = app.world.session(app.world.owner.user_id).await;
     app.world
         .store
@@ -499,11 +376,14 @@ async fn the_event_stream_resumes_after_a_number_and_reports_gaps() {
         .prune(t0() + chrono::TimeDelta::days(2))
         .await
         .unwrap();
-    let (s, h, b) = get(format!("/internal/v1/events?after={head}")).await;
+    let (s, h, b) = fetch(format!("/internal/v1/events?after={head}")).await;
     assert_problem(s, &h, &b, StatusCode::GONE, "gap");
-    let (s, _, kept) = get(format!("/internal/v1/events?after={}", head + 1)).await;
+    let (s, _, kept) = fetch(format!("/internal/v1/events?after={}", head + 1)).await;
     assert_eq!(s, StatusCode::OK, "the newest event is kept: {kept}");
     assert_eq!(kept["events"][0]["session_id"], json!(other.id));
-    let (s, h, b) = get("/internal/v1/events?after=-1".into()).await;
-    assert_problem(s, &h, &b, StatusCode::BAD_REQUEST, "invalid_request");
+    problem(
+        fetch("/internal/v1/events?after=-1".into()).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    );
 }

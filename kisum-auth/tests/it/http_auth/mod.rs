@@ -9,15 +9,12 @@ mod cookie;
 mod errors;
 mod internal;
 
-use std::sync::Arc;
-
 use axum::Router;
-use axum::http::{Method, StatusCode};
-use kisum_auth::http::{AuthState, RateLimits, RefreshCookie, internal_router, public_router};
-use kisum_auth::ratelimit::LocalRateLimiter;
+use axum::http::StatusCode;
+use kisum_auth::http::{AuthState, RefreshCookie, internal_router, public_router};
 use serde_json::{Value, json};
 
-use crate::client::call;
+use crate::client::{Answer, post};
 use crate::fixture::{World, auth_service};
 
 const PW: &str = "correct horse battery staple";
@@ -36,21 +33,12 @@ async fn app_with(refresh_cookie: Option<RefreshCookie>) -> App {
     let world = World::new().await;
     let auth = auth_service(world.store.clone(), world.clock.clone());
     let state = AuthState {
-        auth,
-        access: world.access.clone(),
-        directory: world.store.clone(),
-        admin: world.directory.clone(),
-        audit: world.store.clone(),
-        feed: std::sync::Arc::new(kisum_core::outbox::EventFeed::new(
-            kisum_core::outbox::EventLogged::event_log(&*world.store),
-        )),
-        events: world.events.clone(),
         service_keys:
             "finance[resolve+events+audit]:s3rvice-key-for-tests,ops:0ps-key-after-rotation"
                 .parse()
                 .unwrap(),
-        limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
         refresh_cookie,
+        ..world.state(auth)
     };
     App {
         public: public_router(state.clone()),
@@ -63,15 +51,25 @@ async fn app_with(refresh_cookie: Option<RefreshCookie>) -> App {
 const KEY: Option<&str> = Some("s3rvice-key-for-tests");
 
 async fn register(app: &App, email: &str) -> Value {
-    let (status, _, body) = call(
+    let (status, _, body) = post(
         &app.public,
-        Method::POST,
         "/v1/auth/register",
         None,
-        Some(json!({"email": email, "password": PW, "name": "Ada"})),
-        &[],
+        json!({"email": email, "password": PW, "name": "Ada"}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body
+}
+
+/// `POST /v1/auth/login` with `email` and `password`.
+async fn sign_in(app: &App, email: &str, password: &str) -> Answer {
+    let body = json!({"email": email, "password": password});
+    post(&app.public, "/v1/auth/login", None, body).await
+}
+
+/// `POST /v1/auth/refresh` with `token` in the body.
+async fn refresh_with(app: &App, token: &str) -> Answer {
+    let body = json!({"refresh_token": token});
+    post(&app.public, "/v1/auth/refresh", None, body).await
 }

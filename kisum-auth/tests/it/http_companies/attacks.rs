@@ -35,13 +35,11 @@ async fn administrators_cannot_grant_more_than_they_hold() {
 
     // Making oneself (or anyone) an owner needs to be an owner.
     let body = app
-        .problem(
+        .denied(
             Method::PATCH,
             &app.acme(&format!("/members/{member}")),
-            Some(&manager),
+            &manager,
             Some(json!({"roles": ["owner"]})),
-            StatusCode::FORBIDDEN,
-            "permission_denied",
         )
         .await;
     assert!(body["detail"].as_str().unwrap().contains("owner"));
@@ -51,13 +49,11 @@ async fn administrators_cannot_grant_more_than_they_hold() {
         json!(["finance.*"]),
         json!(["company.delegations.manage"]),
     ] {
-        app.problem(
+        app.denied(
             Method::PUT,
             &app.acme("/roles/wide"),
-            Some(&manager),
+            &manager,
             Some(json!({"name": "Wide", "permissions": permissions})),
-            StatusCode::FORBIDDEN,
-            "permission_denied",
         )
         .await;
     }
@@ -71,13 +67,11 @@ async fn administrators_cannot_grant_more_than_they_hold() {
     )
     .await;
     // Modules they do not have cannot be granted either.
-    app.problem(
+    app.denied(
         Method::PATCH,
         &app.acme(&format!("/members/{member}")),
-        Some(&manager),
+        &manager,
         Some(json!({"modules": ["finance", "core"]})),
-        StatusCode::FORBIDDEN,
-        "permission_denied",
     )
     .await;
 }
@@ -102,10 +96,10 @@ async fn delegating_the_owners_powers_to_yourself_is_refused() {
         (json!(["finance.*"]), json!([])),
     ] {
         let problem = app
-            .problem(
+            .denied(
                 Method::POST,
                 &app.acme("/delegations"),
-                Some(&token),
+                &token,
                 Some(json!({
                     "from_membership_id": owner_membership,
                     "to_membership_id": mine,
@@ -113,8 +107,6 @@ async fn delegating_the_owners_powers_to_yourself_is_refused() {
                     "modules": modules,
                     "expires_at": in_a_day(),
                 })),
-                StatusCode::FORBIDDEN,
-                "permission_denied",
             )
             .await;
         assert!(
@@ -143,43 +135,36 @@ async fn delegated_permissions_never_administer() {
     let owner = app.owner().await;
     let viewer = app.viewer().await;
     let viewer_membership = app.world.member.id.to_string();
-    app.ok(
-        Method::POST,
-        &app.acme("/delegations"),
+    app.delegate(
         &owner,
-        Some(json!({
+        json!({
             "to_membership_id": viewer_membership,
             "permissions": ["*"],
             "modules": ["finance", "company"],
             "expires_at": in_a_day(),
-        })),
-        StatusCode::CREATED,
+        }),
     )
     .await;
     let held = permissions_of(&app.my_access(&viewer).await);
     assert!(held.contains(&"finance.*".to_owned()), "{held:?}");
     assert!(held.iter().all(|p| !p.starts_with("company.")), "{held:?}");
-    app.problem(
+    app.denied(
         Method::POST,
         &app.acme("/members"),
-        Some(&viewer),
+        &viewer,
         Some(json!({"email": "friend@example.test"})),
-        StatusCode::FORBIDDEN,
-        "permission_denied",
     )
     .await;
     let problem = app
-        .problem(
+        .invalid(
             Method::POST,
             &app.acme("/delegations"),
-            Some(&owner),
+            &owner,
             Some(json!({
                 "to_membership_id": viewer_membership,
                 "permissions": ["company.members.manage"],
                 "expires_at": in_a_day(),
             })),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
         )
         .await;
     assert_eq!(field(&problem), "permissions");
@@ -204,33 +189,15 @@ async fn a_lesser_administrator_cannot_suspend_strip_or_remove_the_owner() {
         json!({"roles": []}),
         json!({"roles": ["hr"]}),
     ] {
-        app.problem(
-            Method::PATCH,
-            &owner_uri,
-            Some(&hr),
-            Some(body),
-            StatusCode::FORBIDDEN,
-            "permission_denied",
-        )
-        .await;
+        app.denied(Method::PATCH, &owner_uri, &hr, Some(body)).await;
     }
-    app.problem(
-        Method::DELETE,
-        &owner_uri,
-        Some(&hr),
-        None,
-        StatusCode::FORBIDDEN,
-        "permission_denied",
-    )
-    .await;
+    app.denied(Method::DELETE, &owner_uri, &hr, None).await;
     // Nor the finance viewer, whose finance permission hr does not hold.
-    app.problem(
+    app.denied(
         Method::PATCH,
         &app.acme(&format!("/members/{}", app.world.member.id)),
-        Some(&hr),
+        &hr,
         Some(json!({"status": "suspended"})),
-        StatusCode::FORBIDDEN,
-        "permission_denied",
     )
     .await;
     let owner = app.owner().await;
@@ -284,22 +251,18 @@ async fn a_role_administrator_cannot_edit_or_delete_a_role_it_does_not_cover() {
             &[],
         )
         .await;
-    app.problem(
+    app.denied(
         Method::PUT,
         &app.acme("/roles/finance-viewer"),
-        Some(&admin),
+        &admin,
         Some(json!({"name": "Viewer", "permissions": ["company.roles.manage"]})),
-        StatusCode::FORBIDDEN,
-        "permission_denied",
     )
     .await;
-    app.problem(
+    app.denied(
         Method::DELETE,
         &app.acme("/roles/finance-viewer"),
-        Some(&admin),
+        &admin,
         None,
-        StatusCode::FORBIDDEN,
-        "permission_denied",
     )
     .await;
     // Its own kind of role it may manage.
@@ -386,16 +349,13 @@ async fn a_removed_member_added_back_does_not_get_its_delegations_back() {
     let app = app().await;
     let owner = app.owner().await;
     let viewer_id = app.world.member.id;
-    app.ok(
-        Method::POST,
-        &app.acme("/delegations"),
+    app.delegate(
         &owner,
-        Some(json!({
+        json!({
             "to_membership_id": viewer_id,
             "permissions": ["finance.invoices.write"],
             "expires_at": in_a_day(),
-        })),
-        StatusCode::CREATED,
+        }),
     )
     .await;
     let viewer = app.viewer().await;
@@ -420,13 +380,7 @@ async fn a_removed_member_added_back_does_not_get_its_delegations_back() {
     user.id = app.world.member.user_id;
     user.email_verified = true;
     app.world.store.create_user(&user).await.unwrap();
-    app.ok(
-        Method::POST,
-        &app.acme("/members"),
-        &owner,
-        Some(json!({"email": "viewer@example.test", "roles": ["finance-viewer"], "modules": ["finance"]})),
-        StatusCode::CREATED,
-    )
+    app.add_member(&owner, json!({"email": "viewer@example.test", "roles": ["finance-viewer"], "modules": ["finance"]}))
     .await;
     let viewer = app.viewer().await;
     let held = permissions_of(&app.my_access(&viewer).await);
@@ -448,16 +402,13 @@ async fn a_lesser_administrator_cannot_reactivate_a_member_holding_a_delegation_
         )
         .await;
     let viewer = app.world.member.id;
-    app.ok(
-        Method::POST,
-        &app.acme("/delegations"),
+    app.delegate(
         &owner,
-        Some(json!({
+        json!({
             "to_membership_id": viewer,
             "permissions": ["finance.invoices.write"],
             "expires_at": in_a_day(),
-        })),
-        StatusCode::CREATED,
+        }),
     )
     .await;
     app.ok(
@@ -469,13 +420,11 @@ async fn a_lesser_administrator_cannot_reactivate_a_member_holding_a_delegation_
     )
     .await;
     let problem = app
-        .problem(
+        .denied(
             Method::PATCH,
             &app.acme(&format!("/members/{viewer}")),
-            Some(&hr),
+            &hr,
             Some(json!({"status": "active"})),
-            StatusCode::FORBIDDEN,
-            "permission_denied",
         )
         .await;
     assert!(

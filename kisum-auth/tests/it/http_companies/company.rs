@@ -30,13 +30,7 @@ async fn creating_a_company_makes_the_caller_its_owner() {
     // By slug and by id alike.
     for org in ["globex-corp", id] {
         let members = app
-            .ok(
-                Method::GET,
-                &format!("/v1/companies/{org}/members"),
-                &token,
-                None,
-                StatusCode::OK,
-            )
+            .get_ok(&format!("/v1/companies/{org}/members"), &token)
             .await;
         assert_eq!(members.as_array().unwrap().len(), 1, "{members}");
         assert_eq!(members[0]["roles"], json!(["owner"]));
@@ -82,24 +76,15 @@ async fn creating_a_company_makes_the_caller_its_owner() {
         (json!({"name": "x".repeat(201)}), "name"),
     ] {
         let p = app
-            .problem(
-                Method::POST,
-                "/v1/companies",
-                Some(&token),
-                Some(body.clone()),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-            )
+            .invalid(Method::POST, "/v1/companies", &token, Some(body.clone()))
             .await;
         assert_eq!(field(&p), bad, "{body}: {p}");
     }
-    app.problem(
+    app.invalid(
         Method::POST,
         "/v1/companies",
-        Some(&token),
+        &token,
         Some(json!({"slug": "no-name"})),
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
     )
     .await;
     app.problem(
@@ -128,14 +113,11 @@ async fn access_is_explained_step_by_step() {
     let explain = |q: String| app.acme(&format!("/access/explain?{q}"));
 
     let denied = app
-        .ok(
-            Method::GET,
+        .get_ok(
             &explain(format!(
                 "membership_id={member}&module=finance&permission=finance.invoices.write"
             )),
             &owner,
-            None,
-            StatusCode::OK,
         )
         .await;
     assert_eq!(denied["allowed"], false);
@@ -148,46 +130,34 @@ async fn access_is_explained_step_by_step() {
     assert!(last["detail"].as_str().is_some_and(|d| !d.is_empty()));
 
     let allowed = app
-        .ok(
-            Method::GET,
+        .get_ok(
             &explain(format!(
                 "membership_id={member}&module=finance&permission=finance.invoices.read"
             )),
             &owner,
-            None,
-            StatusCode::OK,
         )
         .await;
     assert_eq!(allowed["allowed"], true);
     assert!(allowed.get("code").is_none(), "{allowed}");
 
     let not_granted = app
-        .ok(
-            Method::GET,
+        .get_ok(
             &explain(format!("membership_id={member}&module=core&permission=")),
             &owner,
-            None,
-            StatusCode::OK,
         )
         .await;
     assert_eq!(not_granted["code"], "module_not_granted");
     let not_entitled = app
-        .ok(
-            Method::GET,
+        .get_ok(
             &explain(format!("membership_id={member}&module=market")),
             &owner,
-            None,
-            StatusCode::OK,
         )
         .await;
     assert_eq!(not_entitled["code"], "module_not_entitled");
     let stranger = app
-        .ok(
-            Method::GET,
+        .get_ok(
             &explain(format!("membership_id={}", MembershipId::new())),
             &owner,
-            None,
-            StatusCode::OK,
         )
         .await;
     assert_eq!(stranger["allowed"], false);
@@ -204,14 +174,7 @@ async fn access_is_explained_step_by_step() {
         ),
     ] {
         let p = app
-            .problem(
-                Method::GET,
-                &explain(q.clone()),
-                Some(&owner),
-                None,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-            )
+            .invalid(Method::GET, &explain(q.clone()), &owner, None)
             .await;
         assert_eq!(field(&p), bad, "{q}: {p}");
     }

@@ -1,15 +1,13 @@
 //! `/v1/companies/{org}/delegations`: self-service delegation within the rules.
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use chrono::TimeDelta;
 use kisum_auth::CreatedCompany;
 use kisum_guard::{MembershipId, UserId};
-use serde_json::{Value, json};
-use tower::ServiceExt as _;
+use serde_json::json;
 
 use super::{app, in_a_day};
-use crate::client::{call, field};
+use crate::client::{delete, field};
 use crate::fixture::t0;
 
 #[tokio::test]
@@ -20,44 +18,21 @@ async fn delegations_are_self_service_within_the_rules() {
     let w = &app.world;
     let (_, bob_token) = app.register("bob@example.test").await;
     let bob = app
-        .ok(
-            Method::POST,
-            &app.acme("/members"),
+        .add_member(
             &owner,
-            Some(json!({"email": "bob@example.test", "roles": [], "modules": ["finance"]})),
-            StatusCode::CREATED,
+            json!({"email": "bob@example.test", "roles": [], "modules": ["finance"]}),
         )
         .await;
     let bob_membership = bob["membership_id"].as_str().unwrap().to_owned();
 
     // The owner delegates to the viewer; `from` defaults to the caller.
-    let d = app
-        .ok(
-            Method::POST,
-            &app.acme("/delegations"),
-            &owner,
-            Some(json!({
-                "to_membership_id": w.member.id,
-                "permissions": ["finance.invoices.write"],
-                "modules": ["finance"],
-                "expires_at": in_a_day(),
-            })),
-            StatusCode::CREATED,
-        )
-        .await;
+    let d = app.delegate(&owner, app.write_for_the_viewer()).await;
     assert_eq!(d["from_membership_id"], w.owner.id.to_string());
     assert_eq!(d["to_membership_id"], w.member.id.to_string());
     assert_eq!(d["permissions"], json!(["finance.invoices.write"]));
     assert_eq!(d["starts_at"], json!(t0()));
     let owner_delegation = d["id"].as_str().unwrap().to_owned();
-    let req = Request::get("/v1/auth/me/access")
-        .header(header::AUTHORIZATION, format!("Bearer {viewer}"))
-        .header("x-org", "acme")
-        .body(Body::empty())
-        .unwrap();
-    let r = app.public.clone().oneshot(req).await.unwrap();
-    let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
-    let ctx: Value = serde_json::from_slice(&bytes).unwrap();
+    let ctx = app.my_access(&viewer).await;
     assert_eq!(
         ctx["permissions"],
         json!(["finance.invoices.read", "finance.invoices.write"])
@@ -65,73 +40,43 @@ async fn delegations_are_self_service_within_the_rules() {
 
     // The viewer delegates their own read permission to Bob, without any management right.
     let mine = app
-        .ok(
-            Method::POST,
-            &app.acme("/delegations"),
+        .delegate(
             &viewer,
-            Some(json!({
+            json!({
                 "to_membership_id": bob_membership,
                 "permissions": ["finance.invoices.read"],
                 "modules": [],
                 "starts_at": t0(),
                 "expires_at": in_a_day(),
-            })),
-            StatusCode::CREATED,
+            }),
         )
         .await;
     assert_eq!(mine["from_membership_id"], w.member.id.to_string());
     let mine_id = mine["id"].as_str().unwrap().to_owned();
     // The owner delegates on behalf of the viewer (management permission).
     let on_behalf = app
-        .ok(
-            Method::POST,
-            &app.acme("/delegations"),
+        .delegate(
             &owner,
-            Some(json!({
+            json!({
                 "from_membership_id": w.member.id,
                 "to_membership_id": bob_membership,
                 "permissions": ["finance.*"],
                 "expires_at": in_a_day(),
-            })),
-            StatusCode::CREATED,
+            }),
         )
         .await;
     let on_behalf_id = on_behalf["id"].as_str().unwrap().to_owned();
 
     // Listing: everything with the management permission, one's own otherwise.
-    let all = app
-        .ok(
-            Method::GET,
-            &app.acme("/delegations"),
-            &owner,
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let all = app.get_ok(&app.acme("/delegations"), &owner).await;
     assert_eq!(all.as_array().unwrap().len(), 3);
-    let viewers = app
-        .ok(
-            Method::GET,
-            &app.acme("/delegations"),
-            &viewer,
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let viewers = app.get_ok(&app.acme("/delegations"), &viewer).await;
     assert_eq!(
         viewers.as_array().unwrap().len(),
         3,
         "all involve the viewer"
     );
-    let bobs = app
-        .ok(
-            Method::GET,
-            &app.acme("/delegations"),
-            &bob_token,
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let bobs = app.get_ok(&app.acme("/delegations"), &bob_token).await;
     let ids: Vec<&str> = bobs
         .as_array()
         .unwrap()
@@ -142,6 +87,7 @@ async fn delegations_are_self_service_within_the_rules() {
 
     // The rules of the model.
     let past = (t0() - TimeDelta::hours(1)).to_rfc3339();
+    let uri = app.acme("/delegations");
     for (body, bad) in [
         (
             json!({"to_membership_id": w.owner.id, "permissions": ["finance.*"], "expires_at": in_a_day()}),
@@ -177,14 +123,7 @@ async fn delegations_are_self_service_within_the_rules() {
         ),
     ] {
         let p = app
-            .problem(
-                Method::POST,
-                &app.acme("/delegations"),
-                Some(&owner),
-                Some(body.clone()),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-            )
+            .invalid(Method::POST, &uri, &owner, Some(body.clone()))
             .await;
         assert_eq!(field(&p), bad, "{body}: {p}");
     }
@@ -193,77 +132,38 @@ async fn delegations_are_self_service_within_the_rules() {
         json!({"to_membership_id": w.member.id, "permissions": ["finance.*"], "expires_at": "tomorrow"}),
         json!({"permissions": ["finance.*"], "expires_at": in_a_day()}),
     ] {
-        app.problem(
-            Method::POST,
-            &app.acme("/delegations"),
-            Some(&owner),
-            Some(body),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        )
-        .await;
+        app.invalid(Method::POST, &app.acme("/delegations"), &owner, Some(body))
+            .await;
     }
     // Bob may not delegate from the viewer.
-    app.problem(
+    app.denied(
         Method::POST,
         &app.acme("/delegations"),
-        Some(&bob_token),
+        &bob_token,
         Some(json!({
             "from_membership_id": w.member.id,
             "to_membership_id": bob_membership,
             "permissions": ["finance.*"],
             "expires_at": in_a_day(),
         })),
-        StatusCode::FORBIDDEN,
-        "permission_denied",
     )
     .await;
 
     // Revoking: the delegator themself, or the management permission.
     let uri = |id: &str| app.acme(&format!("/delegations/{id}"));
-    app.problem(
-        Method::DELETE,
-        &uri(&mine_id),
-        Some(&bob_token),
-        None,
-        StatusCode::FORBIDDEN,
-        "permission_denied",
-    )
-    .await;
-    app.problem(
-        Method::DELETE,
-        &uri(&owner_delegation),
-        Some(&viewer),
-        None,
-        StatusCode::FORBIDDEN,
-        "permission_denied",
-    )
-    .await;
+    app.denied(Method::DELETE, &uri(&mine_id), &bob_token, None)
+        .await;
+    app.denied(Method::DELETE, &uri(&owner_delegation), &viewer, None)
+        .await;
     for (id, token) in [
         (&mine_id, &viewer),
         (&on_behalf_id, &viewer),
         (&owner_delegation, &owner),
     ] {
-        let (s, _, b) = call(
-            &app.public,
-            Method::DELETE,
-            &uri(id),
-            Some(token),
-            None,
-            &[],
-        )
-        .await;
+        let (s, _, b) = delete(&app.public, &uri(id), Some(token)).await;
         assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     }
-    let all = app
-        .ok(
-            Method::GET,
-            &app.acme("/delegations"),
-            &owner,
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let all = app.get_ok(&app.acme("/delegations"), &owner).await;
     assert!(
         all.as_array()
             .unwrap()
@@ -326,13 +226,10 @@ async fn delegations_are_self_service_within_the_rules() {
         .await;
     }
     // …but it is found through its own company.
-    let (s, _, _) = call(
+    let (s, _, _) = delete(
         &app.public,
-        Method::DELETE,
         &format!("/v1/companies/globex/delegations/{}", foreign.id),
         Some(&owner),
-        None,
-        &[],
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT);

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use super::{app, by_id};
-use crate::client::{call, field};
+use crate::client::{delete, field};
 
 #[tokio::test]
 async fn members_are_listed_added_changed_and_removed() {
@@ -16,15 +16,7 @@ async fn members_are_listed_added_changed_and_removed() {
     let owner = app.owner().await;
     let w = &app.world;
 
-    let list = app
-        .ok(
-            Method::GET,
-            &app.acme("/members"),
-            &owner,
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let list = app.get_ok(&app.acme("/members"), &owner).await;
     assert_eq!(list.as_array().unwrap().len(), 2);
     let viewer = by_id(&list, w.member.id);
     assert_eq!(viewer["user_id"], w.member.user_id.to_string());
@@ -38,14 +30,7 @@ async fn members_are_listed_added_changed_and_removed() {
     );
 
     let (bob_id, bob_token) = app.register("bob@example.test").await;
-    let bob = app
-        .ok(
-            Method::POST,
-            &app.acme("/members"),
-            &owner,
-            Some(json!({"email": " BOB@example.test ", "roles": ["finance-viewer"], "modules": ["finance"]})),
-            StatusCode::CREATED,
-        )
+    let bob = app.add_member(&owner, json!({"email": " BOB@example.test ", "roles": ["finance-viewer"], "modules": ["finance"]}))
         .await;
     assert_eq!(bob["status"], "active");
     assert_eq!(bob["user_id"], bob_id.to_string());
@@ -80,6 +65,7 @@ async fn members_are_listed_added_changed_and_removed() {
         "unknown_role",
     )
     .await;
+    let uri = app.acme("/members");
     for (body, bad) in [
         (json!({"email": "not-an-email", "roles": []}), "email"),
         (
@@ -92,36 +78,24 @@ async fn members_are_listed_added_changed_and_removed() {
         ),
     ] {
         let p = app
-            .problem(
-                Method::POST,
-                &app.acme("/members"),
-                Some(&owner),
-                Some(body.clone()),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-            )
+            .invalid(Method::POST, &uri, &owner, Some(body.clone()))
             .await;
         assert_eq!(field(&p), bad, "{body}: {p}");
     }
     // Someone without an account is invited (no email flows here: nothing is sent).
     let invited = app
-        .ok(
-            Method::POST,
-            &app.acme("/members"),
+        .add_member(
             &owner,
-            Some(json!({"email": "nobody@example.test", "roles": [], "modules": []})),
-            StatusCode::CREATED,
+            json!({"email": "nobody@example.test", "roles": [], "modules": []}),
         )
         .await;
     assert_eq!(invited["status"], "invited", "{invited}");
     assert_eq!(invited["email"], "nobody@example.test");
-    app.problem(
+    app.invalid(
         Method::POST,
         &app.acme("/members"),
-        Some(&owner),
+        &owner,
         Some(json!({"roles": []})),
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
     )
     .await;
 
@@ -171,23 +145,19 @@ async fn members_are_listed_added_changed_and_removed() {
         "unknown_role",
     )
     .await;
-    app.problem(
+    app.invalid(
         Method::PATCH,
         &uri,
-        Some(&owner),
+        &owner,
         Some(json!({"status": "asleep"})),
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
     )
     .await;
     let p = app
-        .problem(
+        .invalid(
             Method::PATCH,
             &uri,
-            Some(&owner),
+            &owner,
             Some(json!({"modules": ["Nope!"]})),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
         )
         .await;
     assert_eq!(field(&p), "modules");
@@ -230,31 +200,16 @@ async fn members_are_listed_added_changed_and_removed() {
     assert_eq!(globex.slug.as_str(), "globex");
 
     // DELETE revokes.
-    let (s, _, b) = call(&app.public, Method::DELETE, &uri, Some(&owner), None, &[]).await;
+    let (s, _, b) = delete(&app.public, &uri, Some(&owner)).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     assert_eq!(b, Value::Null);
-    let list = app
-        .ok(
-            Method::GET,
-            &app.acme("/members"),
-            &owner,
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let list = app.get_ok(&app.acme("/members"), &owner).await;
     let bob = by_id(&list, bob_membership.parse().unwrap());
     assert_eq!(bob["status"], "revoked");
     assert_eq!(bob["access_version"], 4);
 
     // A removed member can be added back: the same membership, with what the request says.
-    let back = app
-        .ok(
-            Method::POST,
-            &app.acme("/members"),
-            &owner,
-            Some(json!({"email": "bob@example.test", "roles": ["finance-viewer"], "modules": ["finance"]})),
-            StatusCode::CREATED,
-        )
+    let back = app.add_member(&owner, json!({"email": "bob@example.test", "roles": ["finance-viewer"], "modules": ["finance"]}))
         .await;
     assert_eq!(back["membership_id"], bob_membership.as_str());
     assert_eq!(back["status"], "active");

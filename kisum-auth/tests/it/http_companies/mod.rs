@@ -13,18 +13,15 @@ mod refusals;
 mod roles;
 mod writes;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::http::{Method, StatusCode};
 use chrono::TimeDelta;
-use kisum_auth::http::{AuthState, RateLimits, public_router};
-use kisum_auth::ratelimit::LocalRateLimiter;
+use kisum_auth::http::{AuthState, public_router};
 use kisum_auth::service::AuthService;
 use kisum_guard::{MembershipId, UserId};
 use serde_json::{Value, json};
 
-use crate::client::{assert_problem_of, call};
+use crate::client::{assert_problem_of, call, get_in, post};
 use crate::fixture::{World, auth_service, t0};
 
 const PW: &str = "correct horse battery staple";
@@ -39,18 +36,8 @@ async fn app() -> App {
     let world = World::new().await;
     let auth = auth_service(world.store.clone(), world.clock.clone());
     let state = AuthState {
-        auth: auth.clone(),
-        access: world.access.clone(),
-        directory: world.store.clone(),
-        admin: world.directory.clone(),
-        audit: world.store.clone(),
-        feed: std::sync::Arc::new(kisum_core::outbox::EventFeed::new(
-            kisum_core::outbox::EventLogged::event_log(&*world.store),
-        )),
-        events: world.events.clone(),
         service_keys: "finance:s3rvice-key-for-tests".parse().unwrap(),
-        limits: RateLimits::new(Arc::new(LocalRateLimiter::new(world.clock.clone()))),
-        refresh_cookie: None,
+        ..world.state(auth.clone())
     };
     App {
         public: public_router(state),
@@ -80,13 +67,11 @@ impl App {
 
     /// Registers `email` over HTTP and marks it proven; its user id and access token.
     async fn register(&self, email: &str) -> (UserId, String) {
-        let (status, _, body) = call(
+        let (status, _, body) = post(
             &self.public,
-            Method::POST,
             "/v1/auth/register",
             None,
-            Some(json!({"email": email, "password": PW})),
-            &[],
+            json!({"email": email, "password": PW}),
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -134,8 +119,54 @@ impl App {
         value
     }
 
+    /// [`App::problem`] with `403 permission_denied`, as `token`.
+    async fn denied(&self, method: Method, uri: &str, token: &str, body: Option<Value>) -> Value {
+        let (forbidden, code) = (StatusCode::FORBIDDEN, "permission_denied");
+        self.problem(method, uri, Some(token), body, forbidden, code)
+            .await
+    }
+
+    /// [`App::problem`] with `422 validation_failed`, as `token`.
+    async fn invalid(&self, method: Method, uri: &str, token: &str, body: Option<Value>) -> Value {
+        let (unprocessable, code) = (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        self.problem(method, uri, Some(token), body, unprocessable, code)
+            .await
+    }
+
+    /// `GET uri` as `token`, answered `200 OK`; the body.
+    async fn get_ok(&self, uri: &str, token: &str) -> Value {
+        self.ok(Method::GET, uri, token, None, StatusCode::OK).await
+    }
+
+    /// `POST /v1/companies/acme/delegations` of `body` as `token`, answered `201 Created`.
+    async fn delegate(&self, token: &str, body: Value) -> Value {
+        let uri = self.acme("/delegations");
+        self.ok(Method::POST, &uri, token, Some(body), StatusCode::CREATED)
+            .await
+    }
+
+    /// `POST /v1/companies/acme/members` of `body` as `token`, answered `201 Created`.
+    async fn add_member(&self, token: &str, body: Value) -> Value {
+        let uri = self.acme("/members");
+        self.ok(Method::POST, &uri, token, Some(body), StatusCode::CREATED)
+            .await
+    }
+
     fn acme(&self, rest: &str) -> String {
         format!("/v1/companies/acme{rest}")
+    }
+}
+
+impl App {
+    /// A delegation body: `finance.invoices.write` and the finance module to the viewer for a
+    /// day, from the caller.
+    fn write_for_the_viewer(&self) -> Value {
+        json!({
+            "to_membership_id": self.world.member.id,
+            "permissions": ["finance.invoices.write"],
+            "modules": ["finance"],
+            "expires_at": in_a_day(),
+        })
     }
 }
 
@@ -186,15 +217,8 @@ impl App {
 
     /// The caller's `me/access` in acme.
     async fn my_access(&self, token: &str) -> Value {
-        let (status, _, body) = call(
-            &self.public,
-            Method::GET,
-            "/v1/auth/me/access",
-            Some(token),
-            None,
-            &[("x-org", "acme")],
-        )
-        .await;
+        let (status, _, body) =
+            get_in(&self.public, "/v1/auth/me/access", Some(token), "acme").await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }

@@ -15,20 +15,7 @@ async fn the_finance_viewer_is_denied_every_administrative_route() {
     let owner = app.owner().await;
     let w = &app.world;
     // A delegation from the owner, which the viewer may not revoke.
-    let from_owner = app
-        .ok(
-            Method::POST,
-            &app.acme("/delegations"),
-            &owner,
-            Some(json!({
-                "to_membership_id": w.member.id,
-                "permissions": ["finance.invoices.write"],
-                "modules": ["finance"],
-                "expires_at": in_a_day(),
-            })),
-            StatusCode::CREATED,
-        )
-        .await;
+    let from_owner = app.delegate(&owner, app.write_for_the_viewer()).await;
     let member = app.acme(&format!("/members/{}", w.owner.id));
     let routes: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, app.acme("/members"), None),
@@ -90,46 +77,14 @@ async fn the_finance_viewer_is_denied_every_administrative_route() {
         (Method::GET, app.acme("/access/explain"), None),
     ];
     for (method, uri, body) in routes {
-        app.problem(
-            method,
-            &uri,
-            Some(&viewer),
-            body,
-            StatusCode::FORBIDDEN,
-            "permission_denied",
-        )
-        .await;
+        app.denied(method, &uri, &viewer, body).await;
     }
     // Nothing changed.
-    let list = app
-        .ok(
-            Method::GET,
-            &app.acme("/members"),
-            &owner,
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let list = app.get_ok(&app.acme("/members"), &owner).await;
     assert_eq!(by_id(&list, w.owner.id)["status"], "active");
-    let roles = app
-        .ok(
-            Method::GET,
-            &app.acme("/roles"),
-            &owner,
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let roles = app.get_ok(&app.acme("/roles"), &owner).await;
     assert_eq!(roles.as_array().unwrap().len(), 2);
-    let delegations = app
-        .ok(
-            Method::GET,
-            &app.acme("/delegations"),
-            &owner,
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let delegations = app.get_ok(&app.acme("/delegations"), &owner).await;
     assert_eq!(delegations[0]["revoked_at"], Value::Null);
 }
 

@@ -7,22 +7,14 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use super::{app, by_id};
-use crate::client::{call, field};
+use crate::client::{delete, field};
 
 #[tokio::test]
 async fn roles_are_listed_created_replaced_and_deleted() {
     let app = app().await;
     let owner = app.owner().await;
 
-    let roles = app
-        .ok(
-            Method::GET,
-            &app.acme("/roles"),
-            &owner,
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let roles = app.get_ok(&app.acme("/roles"), &owner).await;
     assert_eq!(roles[0]["key"], "owner");
     assert_eq!(roles[0]["permissions"], json!(["*"]));
     assert_eq!(roles[1]["key"], "finance-viewer");
@@ -72,15 +64,7 @@ async fn roles_are_listed_created_replaced_and_deleted() {
         StatusCode::OK,
     )
     .await;
-    let roles = app
-        .ok(
-            Method::GET,
-            &app.acme("/roles"),
-            &owner,
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let roles = app.get_ok(&app.acme("/roles"), &owner).await;
     let keys: Vec<&str> = roles
         .as_array()
         .unwrap()
@@ -162,28 +146,11 @@ async fn roles_are_listed_created_replaced_and_deleted() {
             "name",
         ),
     ] {
-        let p = app
-            .problem(
-                method,
-                &uri,
-                Some(&owner),
-                Some(body.clone()),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-            )
-            .await;
+        let p = app.invalid(method, &uri, &owner, Some(body.clone())).await;
         assert_eq!(field(&p), bad, "{uri} {body}: {p}");
     }
 
-    let (s, _, b) = call(
-        &app.public,
-        Method::DELETE,
-        &app.acme("/roles/auditor"),
-        Some(&owner),
-        None,
-        &[],
-    )
-    .await;
+    let (s, _, b) = delete(&app.public, &app.acme("/roles/auditor"), Some(&owner)).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     for key in ["auditor", "never", "Bad%20Key"] {
         app.problem(
@@ -232,15 +199,7 @@ async fn a_role_edit_raises_the_holders_access_version_and_their_access() {
     )
     .await;
 
-    let list = app
-        .ok(
-            Method::GET,
-            &app.acme("/members"),
-            &owner,
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let list = app.get_ok(&app.acme("/members"), &owner).await;
     assert_eq!(by_id(&list, app.world.member.id)["access_version"], 2);
     assert_eq!(
         by_id(&list, app.world.owner.id)["access_version"],
@@ -254,23 +213,13 @@ async fn a_role_edit_raises_the_holders_access_version_and_their_access() {
         json!(["company.members.read", "finance.invoices.*"])
     );
     // The new permission works on these routes at once.
-    app.ok(
-        Method::GET,
-        &app.acme("/members"),
-        &viewer,
-        None,
-        StatusCode::OK,
-    )
-    .await;
+    app.get_ok(&app.acme("/members"), &viewer).await;
 
     // Deleting the role takes it from its holders.
-    let (s, _, _) = call(
+    let (s, _, _) = delete(
         &app.public,
-        Method::DELETE,
         &app.acme("/roles/finance-viewer"),
         Some(&owner),
-        None,
-        &[],
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT);

@@ -228,6 +228,7 @@ async fn administration_writes_answer_consistency_tokens_and_publish_events() {
             (token_of(&headers), value)
         }
     };
+    let remove = |uri: String| write(Method::DELETE, uri, owner.clone(), None);
 
     let (t, bob) = write(
         Method::POST,
@@ -318,32 +319,14 @@ async fn administration_writes_answer_consistency_tokens_and_publish_events() {
     .await;
     assert_eq!(t, ConsistencyToken::membership(acme, bob_m, 6));
     assert_eq!(w.events.take(), [membership(bob_m)]);
-    let (t, _) = write(
-        Method::DELETE,
-        app.acme("/roles/role-admin"),
-        owner.clone(),
-        None,
-    )
-    .await;
+    let (t, _) = remove(app.acme("/roles/role-admin")).await;
     assert_eq!(t, ConsistencyToken::company(acme, ev));
     assert_eq!(w.events.take(), [membership(bob_m)]);
 
-    let (t, _) = write(
-        Method::DELETE,
-        app.acme(&format!("/delegations/{d_id}")),
-        owner.clone(),
-        None,
-    )
-    .await;
+    let (t, _) = remove(app.acme(&format!("/delegations/{d_id}"))).await;
     assert_eq!(t, ConsistencyToken::membership(acme, bob_m, 8));
     assert_eq!(w.events.take(), [membership(bob_m)]);
-    let (t, _) = write(
-        Method::DELETE,
-        app.acme(&format!("/delegations/{d_id}")),
-        owner.clone(),
-        None,
-    )
-    .await;
+    let (t, _) = remove(app.acme(&format!("/delegations/{d_id}"))).await;
     assert_eq!(
         t,
         ConsistencyToken::membership(acme, bob_m, 8),
@@ -351,13 +334,7 @@ async fn administration_writes_answer_consistency_tokens_and_publish_events() {
     );
     assert!(w.events.take().is_empty());
 
-    let (t, _) = write(
-        Method::DELETE,
-        app.acme(&format!("/members/{bob_m}")),
-        owner.clone(),
-        None,
-    )
-    .await;
+    let (t, _) = remove(app.acme(&format!("/members/{bob_m}"))).await;
     assert_eq!(t, ConsistencyToken::membership(acme, bob_m, 9));
     assert_eq!(w.events.take(), [membership(bob_m)]);
 
