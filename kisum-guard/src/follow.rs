@@ -148,7 +148,7 @@ impl Follower for AccessGuard {
     }
 
     async fn missed(&self, _why: Missed) {
-        self.invalidate_all();
+        self.invalidate_all().await;
     }
 }
 
