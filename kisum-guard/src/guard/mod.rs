@@ -141,6 +141,12 @@ impl AccessGuard {
         if let Some(shared) = &self.inner.shared {
             shared.forget_all().await;
         }
+        self.forget_cached();
+    }
+
+    /// Forgets what this process cached (contexts and verified tokens), leaving the shared
+    /// tier alone.
+    pub(crate) fn forget_cached(&self) {
         self.inner.cache.invalidate_all();
         self.inner.verifier.forget_all();
     }

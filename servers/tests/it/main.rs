@@ -12,6 +12,7 @@ mod app;
 mod audit;
 mod client;
 mod config;
+mod freshness;
 mod keys;
 mod migrate;
 mod module;
