@@ -112,8 +112,8 @@ impl SharedTier for RedisTier {
 
     async fn floor(&self, company: CompanyId, membership: MembershipId) -> Option<i64> {
         let mut conn = self.conn.clone();
-        let (company_floor, membership_floor, all): (Option<i64>, Option<i64>, Option<i64>) =
-            self.timed(
+        let (company_floor, membership_floor, all): (Option<i64>, Option<i64>, Option<i64>) = self
+            .timed(
                 redis::pipe()
                     .get(format!("{}access-floor:company:{company}", self.prefix))
                     .get(format!(

@@ -318,3 +318,42 @@ async fn a_context_planted_in_redis_for_another_user_or_session_is_not_served() 
         }
     }
 }
+
+/// A guard that missed events (a gap: it flushes) hides every shared context from every guard,
+/// not only its own memory: another replica whose source is down then finds nothing to serve.
+#[tokio::test]
+#[ignore = "needs Redis: set KISUM_TEST_REDIS_URL and run with --include-ignored"]
+async fn a_flush_hides_every_shared_context_from_every_guard() {
+    let prefix = prefix();
+    let a = World::build(|c| c, |g| g.shared_tier(tier(&url(), &prefix)));
+    let app_a = a.app();
+    assert_eq!(
+        call(&app_a, "/invoices", Some(&a.token), Some("acme"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let replica = || {
+        guard_over(a.jwks.clone(), down_source())
+            .shared_tier(tier(&url(), &prefix))
+            .build()
+            .unwrap()
+    };
+    let b = replica();
+    let r = call(&app(&b), "/invoices", Some(&a.token), Some("acme")).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "served from the shared tier: {}",
+        r.body
+    );
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    kisum_guard::follow::Follower::missed(&a.guard, kisum_guard::follow::Missed::Gap).await;
+    let c = replica();
+    let r = call(&app(&c), "/invoices", Some(&a.token), Some("acme")).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "access_unavailable"),
+        "a flushed shared tier serves nothing resolved before the flush"
+    );
+}

@@ -89,7 +89,10 @@ async fn redis_killed_and_restarted_during_1000_writes_never_serves_past_the_ttl
     });
 
     let module = d.module_url.clone();
-    let mut token = d.login(0).await["access_token"].as_str().unwrap().to_owned();
+    let mut token = d.login(0).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     until(&d, &module, &token, 200, Duration::from_secs(10)).await;
     let (mut with_redis, mut outage, mut after_restart) = (Vec::new(), Vec::new(), Vec::new());
     let mut worst = Duration::ZERO;
@@ -152,11 +155,26 @@ async fn redis_killed_and_restarted_during_1000_writes_never_serves_past_the_ttl
     println!("freshness: propagation with redis up:            {r}");
     println!("freshness: propagation of writes during an outage: {o}");
     println!("freshness: logout right after redis returned:     {a}");
-    println!("freshness: worst staleness observed: {:.1} ms (bound: the ttl, {ttl:?})", worst.as_secs_f64() * 1000.0);
-    println!("freshness: wall time {:.1} s", started.elapsed().as_secs_f64());
-    assert!(kills >= 1, "Redis was never killed: the test proved nothing");
-    assert!(!after_restart.is_empty(), "no logout right after a restart was measured");
-    assert!(worst < ttl, "a state older than the TTL was served: {worst:?}");
+    println!(
+        "freshness: worst staleness observed: {:.1} ms (bound: the ttl, {ttl:?})",
+        worst.as_secs_f64() * 1000.0
+    );
+    println!(
+        "freshness: wall time {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        kills >= 1,
+        "Redis was never killed: the test proved nothing"
+    );
+    assert!(
+        !after_restart.is_empty(),
+        "no logout right after a restart was measured"
+    );
+    assert!(
+        worst < ttl,
+        "a state older than the TTL was served: {worst:?}"
+    );
     assert!(
         r.p99 <= 100.0,
         "with Redis up, propagation p99 must be within 100 ms: {r}"
@@ -180,20 +198,38 @@ async fn without_redis_the_long_poll_delivers_changes_within_a_second() {
     })
     .await;
     let module = d.module_url.clone();
-    let token = d.login(0).await["access_token"].as_str().unwrap().to_owned();
+    let token = d.login(0).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     until(&d, &module, &token, 200, Duration::from_secs(10)).await;
     let mut all = Vec::new();
     for i in 0..200 {
-        let w = [Write::RoleOff, Write::RoleOn, Write::AddonOff, Write::AddonOn][i % 4];
-        let old = if matches!(w, Write::RoleOn | Write::AddonOn) { 403 } else { 200 };
+        let w = [
+            Write::RoleOff,
+            Write::RoleOn,
+            Write::AddonOff,
+            Write::AddonOn,
+        ][i % 4];
+        let old = if matches!(w, Write::RoleOn | Write::AddonOn) {
+            403
+        } else {
+            200
+        };
         let done = write(&d, w, &token, (i / 2) % 2).await;
         let seen = watch(&d, &module, &token, (old, w.answer()), done, ttl).await;
         all.push(seen.propagation);
     }
     let f = Figures::of(&all);
     println!("freshness: propagation over the long poll (no redis): {f}");
-    println!("freshness: wall time {:.1} s", started.elapsed().as_secs_f64());
-    assert!(f.p99 <= 1000.0, "long-poll propagation p99 must be within 1 s: {f}");
+    println!(
+        "freshness: wall time {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        f.p99 <= 1000.0,
+        "long-poll propagation p99 must be within 1 s: {f}"
+    );
 }
 
 /// A guard cut off from the stream for a while (frozen, its Redis connection killed) catches
@@ -211,12 +247,18 @@ async fn a_disconnected_guard_catches_up_from_its_last_event_without_a_flush() {
     })
     .await;
     let module = d.module_url.clone();
-    let token = d.login(0).await["access_token"].as_str().unwrap().to_owned();
+    let token = d.login(0).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     until(&d, &module, &token, 200, Duration::from_secs(10)).await;
     let missed = d.metric(&module, "kisum_events_missed_total").await;
 
     d.module.freeze();
-    for (i, w) in [Write::AddonOff, Write::AddonOn, Write::RoleOff].into_iter().enumerate() {
+    for (i, w) in [Write::AddonOff, Write::AddonOn, Write::RoleOff]
+        .into_iter()
+        .enumerate()
+    {
         write(&d, w, &token, i % 2).await;
     }
     let redis = d.redis.as_ref().unwrap();
@@ -233,7 +275,10 @@ async fn a_disconnected_guard_catches_up_from_its_last_event_without_a_flush() {
     d.module.thaw();
     let back = Instant::now();
     let seen = watch(&d, &module, &token, (200, 403), back, SECOND).await;
-    println!("freshness: a guard back after 2 s away caught up in {:?}", seen.propagation);
+    println!(
+        "freshness: a guard back after 2 s away caught up in {:?}",
+        seen.propagation
+    );
     assert_eq!(
         d.metric(&module, "kisum_events_missed_total").await,
         missed,
@@ -258,9 +303,14 @@ async fn a_stream_trimmed_past_a_guard_makes_it_flush() {
     })
     .await;
     let module = d.module_url.clone();
-    let token = d.login(0).await["access_token"].as_str().unwrap().to_owned();
+    let token = d.login(0).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     until(&d, &module, &token, 200, Duration::from_secs(10)).await;
-    let gaps = d.metric(&module, "kisum_events_missed_total{why=\"gap\"}").await;
+    let gaps = d
+        .metric(&module, "kisum_events_missed_total{why=\"gap\"}")
+        .await;
 
     d.module.freeze();
     // The role off first, then 20 more events: the role-off event is trimmed away.
@@ -280,9 +330,14 @@ async fn a_stream_trimmed_past_a_guard_makes_it_flush() {
     d.module.thaw();
     let back = Instant::now();
     let seen = watch(&d, &module, &token, (200, 403), back, SECOND).await;
-    println!("freshness: a guard behind a trimmed stream flushed and showed the change in {:?}", seen.propagation);
+    println!(
+        "freshness: a guard behind a trimmed stream flushed and showed the change in {:?}",
+        seen.propagation
+    );
     assert!(
-        d.metric(&module, "kisum_events_missed_total{why=\"gap\"}").await > gaps,
+        d.metric(&module, "kisum_events_missed_total{why=\"gap\"}")
+            .await
+            > gaps,
         "the gap must be counted"
     );
 }
@@ -319,9 +374,15 @@ async fn after_flushall_the_stream_is_established_again_for_new_guards() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!("freshness: stream re-established {:?} after FLUSHALL", flushed.elapsed());
+    println!(
+        "freshness: stream re-established {:?} after FLUSHALL",
+        flushed.elapsed()
+    );
     let (second, url) = d.another_module().await;
-    let token = d.login(1).await["access_token"].as_str().unwrap().to_owned();
+    let token = d.login(1).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     until(&d, &url, &token, 200, Duration::from_secs(10)).await;
     until(&d, &d.module_url, &token, 200, Duration::from_secs(10)).await;
     let done = write(&d, Write::RoleOff, &token, 1).await;
@@ -359,10 +420,17 @@ async fn core_down_and_auth_down_behave_as_the_runbooks_say() {
     d.core.kill();
     let cached = d.guarded_at(&module, &token).await;
     if before.elapsed() < ttl {
-        assert_eq!(cached.status, 200, "a cached context is served within the TTL: {}", cached.body);
+        assert_eq!(
+            cached.status, 200,
+            "a cached context is served within the TTL: {}",
+            cached.body
+        );
     }
     let cached_at = Instant::now();
-    let other = d.login(1).await["access_token"].as_str().unwrap().to_owned();
+    let other = d.login(1).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let refreshed = d
         .call(
             Method::POST,
@@ -371,7 +439,11 @@ async fn core_down_and_auth_down_behave_as_the_runbooks_say() {
             Some(serde_json::json!({"refresh_token": first["refresh_token"]})),
         )
         .await;
-    assert_eq!(refreshed.status, 200, "refresh with Core down: {}", refreshed.body);
+    assert_eq!(
+        refreshed.status, 200,
+        "refresh with Core down: {}",
+        refreshed.body
+    );
     let unresolvable = d.guarded_at(&module, &other).await;
     assert_eq!(unresolvable.status, 503, "{}", unresolvable.body);
     assert_eq!(unresolvable.body["code"], "access_unavailable");
@@ -379,10 +451,19 @@ async fn core_down_and_auth_down_behave_as_the_runbooks_say() {
     watch(&d, &module, &other, (503, 401), done, SECOND).await;
     tokio::time::sleep(ttl.saturating_sub(cached_at.elapsed()) + Duration::from_millis(200)).await;
     let expired = d.guarded_at(&module, &token).await;
-    assert_eq!(expired.status, 503, "past the TTL without Core: {}", expired.body);
+    assert_eq!(
+        expired.status, 503,
+        "past the TTL without Core: {}",
+        expired.body
+    );
     assert_eq!(expired.body["code"], "access_unavailable");
     let access = d
-        .call(Method::GET, &format!("{}/v1/auth/me/access", d.auth_urls[0]), Some(&token), None)
+        .call(
+            Method::GET,
+            &format!("{}/v1/auth/me/access", d.auth_urls[0]),
+            Some(&token),
+            None,
+        )
         .await;
     assert_eq!(access.status, 503, "{}", access.body);
     d.core.start();
@@ -396,11 +477,19 @@ async fn core_down_and_auth_down_behave_as_the_runbooks_say() {
     d.auth[1].kill();
     let cached = d.guarded_at(&module, &token).await;
     if before.elapsed() < ttl {
-        assert_eq!(cached.status, 200, "a cached context is served within the TTL: {}", cached.body);
+        assert_eq!(
+            cached.status, 200,
+            "a cached context is served within the TTL: {}",
+            cached.body
+        );
     }
     tokio::time::sleep(ttl + Duration::from_millis(200)).await;
     let expired = d.guarded_at(&module, &token).await;
-    assert_eq!(expired.status, 503, "past the TTL without Auth: {}", expired.body);
+    assert_eq!(
+        expired.status, 503,
+        "past the TTL without Auth: {}",
+        expired.body
+    );
     assert_eq!(expired.body["code"], "access_unavailable");
     d.auth[0].start();
     let a = d.auth_urls[0].clone();

@@ -39,7 +39,13 @@ pub(crate) struct Proc {
 }
 
 impl Proc {
-    fn new(name: &str, program: &str, args: &[&str], env: Vec<(String, String)>, log: PathBuf) -> Self {
+    fn new(
+        name: &str,
+        program: &str,
+        args: &[&str],
+        env: Vec<(String, String)>,
+        log: PathBuf,
+    ) -> Self {
         Self {
             name: name.to_owned(),
             program: PathBuf::from(program),
@@ -103,7 +109,9 @@ impl Proc {
     pub(crate) fn log_tail(&self) -> String {
         let all = std::fs::read_to_string(&self.log).unwrap_or_default();
         let start = all.len().saturating_sub(4000);
-        let start = (start..all.len()).find(|i| all.is_char_boundary(*i)).unwrap_or(0);
+        let start = (start..all.len())
+            .find(|i| all.is_char_boundary(*i))
+            .unwrap_or(0);
         format!("--- {} log (tail) ---\n{}", self.name, &all[start..])
     }
 }
@@ -112,7 +120,9 @@ impl Drop for Proc {
     fn drop(&mut self) {
         if let Some(c) = &self.child {
             // A frozen process ignores SIGKILL until thawed on some kernels: thaw first.
-            let _ = Command::new("kill").args(["-CONT", &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-CONT", &c.id().to_string()])
+                .status();
         }
         self.kill();
     }
@@ -163,7 +173,11 @@ impl PrivateRedis {
         self.proc.start();
         let until = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < until, "redis did not start: {}", self.proc.log_tail());
+            assert!(
+                Instant::now() < until,
+                "redis did not start: {}",
+                self.proc.log_tail()
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -249,7 +263,14 @@ impl Deployment {
         let bin = env!("CARGO_BIN_EXE_kisum");
         let keys = work.join("keys");
         let generated = crate::kisum_env(
-            &["keys", "generate", "--alg", "ES256", "--dir", keys.to_str().unwrap()],
+            &[
+                "keys",
+                "generate",
+                "--alg",
+                "ES256",
+                "--dir",
+                keys.to_str().unwrap(),
+            ],
             &[],
         );
         assert!(generated.status.success(), "{}", crate::err(&generated));
@@ -325,8 +346,20 @@ impl Deployment {
             ("KISUM_ACCESS_CACHE_TTL", ttl.clone()),
         ]);
         let auth = [
-            Proc::new("auth-1", bin, &["auth"], auth_env(a1, i1), work.join("auth-1.log")),
-            Proc::new("auth-2", bin, &["auth"], auth_env(a2, i2), work.join("auth-2.log")),
+            Proc::new(
+                "auth-1",
+                bin,
+                &["auth"],
+                auth_env(a1, i1),
+                work.join("auth-1.log"),
+            ),
+            Proc::new(
+                "auth-2",
+                bin,
+                &["auth"],
+                auth_env(a2, i2),
+                work.join("auth-2.log"),
+            ),
         ];
         let mut d = Self {
             core: Proc::new("core", bin, &["core"], core_env, work.join("core.log")),
@@ -408,7 +441,12 @@ impl Deployment {
         while !self.is_healthy(url).await {
             let p = self.proc(which);
             assert!(p.alive(), "{} exited: {}", p.name, p.log_tail());
-            assert!(Instant::now() < until, "{} not healthy: {}", p.name, p.log_tail());
+            assert!(
+                Instant::now() < until,
+                "{} not healthy: {}",
+                p.name,
+                p.log_tail()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -437,7 +475,10 @@ impl Deployment {
         bearer: Option<&str>,
         body: Option<Value>,
     ) -> Answer {
-        let mut r = self.http.request(method.clone(), url).header("x-org", "acme");
+        let mut r = self
+            .http
+            .request(method.clone(), url)
+            .header("x-org", "acme");
         if let Some(b) = bearer {
             r = r.bearer_auth(b);
         }
@@ -473,8 +514,13 @@ impl Deployment {
     /// A `PUT` on Core's internal API.
     pub(crate) async fn core_put(&self, path: &str, body: Value) -> Answer {
         let url = format!("{}{path}", self.core_url);
-        self.call(reqwest::Method::PUT, &url, Some(&self.key.clone()), Some(body))
-            .await
+        self.call(
+            reqwest::Method::PUT,
+            &url,
+            Some(&self.key.clone()),
+            Some(body),
+        )
+        .await
     }
 
     /// Seeds the demo data (scripts/seed-demo.sh): the catalog, company `acme` with the

@@ -61,17 +61,28 @@ pub(crate) async fn write(d: &Deployment, w: Write, token: &str, replica: usize)
             } else {
                 vec![]
             };
-            let a = d.call(Method::PUT, &roles, Some(&d.owner), role(perms)).await;
+            let a = d
+                .call(Method::PUT, &roles, Some(&d.owner), role(perms))
+                .await;
             (a.status, a.body)
         }
         Write::AddonOff | Write::AddonOn => {
-            let status = if w == Write::AddonOn { "active" } else { "canceled" };
+            let status = if w == Write::AddonOn {
+                "active"
+            } else {
+                "canceled"
+            };
             let a = d.core_put(&addon, json!({ "status": status })).await;
             (a.status, a.body)
         }
         Write::Logout => {
             let a = d
-                .call(Method::POST, &format!("{auth}/v1/auth/logout"), Some(token), None)
+                .call(
+                    Method::POST,
+                    &format!("{auth}/v1/auth/logout"),
+                    Some(token),
+                    None,
+                )
                 .await;
             (a.status, a.body)
         }
@@ -187,10 +198,10 @@ impl Rng {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
+                kisum_guard::Clock::now(&kisum_guard::SystemClock)
+                    .timestamp_nanos_opt()
+                    .unwrap_or_default()
+                    .unsigned_abs()
             });
         println!("freshness seed = {seed} (replay with KISUM_FRESHNESS_SEED={seed})");
         Self::from_seed(seed)
