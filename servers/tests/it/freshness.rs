@@ -37,6 +37,58 @@ fn needs_backends() {
     );
 }
 
+/// A deployment (`o`) with the member signed in at Auth replica 0 (the token response) and
+/// answered 200 by the finance backend, which has cached the context; the guard keeps the
+/// other tests of this module out until dropped.
+async fn member_served(
+    o: Options,
+) -> (
+    tokio::sync::MutexGuard<'static, ()>,
+    Deployment,
+    serde_json::Value,
+) {
+    needs_backends();
+    let serial = SERIAL.lock().await;
+    let d = Deployment::start(o).await;
+    let first = d.login(0).await;
+    let token = first["access_token"].as_str().unwrap();
+    until(&d, &d.module_url, token, 200, Duration::from_secs(10)).await;
+    (serial, d, first)
+}
+
+/// Thaws the frozen finance backend: the member's answer turns 403 within a second (`what`
+/// names the figure printed).
+async fn thaw_until_denied(d: &Deployment, token: &str, what: &str) {
+    d.module.thaw();
+    let back = Instant::now();
+    let seen = watch(d, &d.module_url, token, (200, 403), back, SECOND).await;
+    println!("freshness: {what} in {:?}", seen.propagation);
+}
+
+/// The finance backend answers `token` with 503 `access_unavailable` (`why`: the situation).
+async fn assert_unavailable(d: &Deployment, token: &str, why: &str) {
+    let a = d.guarded_at(&d.module_url, token).await;
+    assert_eq!(
+        (a.status, a.body["code"].as_str()),
+        (503, Some("access_unavailable")),
+        "{why}: {}",
+        a.body
+    );
+}
+
+/// The finance backend serves `token` the context it cached, when that was resolved after
+/// `before` and within `ttl` of now (otherwise nothing is checked).
+async fn assert_cached(d: &Deployment, token: &str, before: Instant, ttl: Duration) {
+    let a = d.guarded_at(&d.module_url, token).await;
+    if before.elapsed() < ttl {
+        assert_eq!(
+            a.status, 200,
+            "a cached context is served within the TTL: {}",
+            a.body
+        );
+    }
+}
+
 /// The state of the private Redis, shared with the thread that kills and restarts it.
 #[derive(Default)]
 struct Chaos {
@@ -54,15 +106,15 @@ struct Chaos {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL and Redis: set KISUM_TEST_DATABASE_URL and KISUM_TEST_REDIS_URL (redis-server installed) and run with --include-ignored"]
 async fn redis_killed_and_restarted_during_1000_writes_never_serves_past_the_ttl() {
-    needs_backends();
-    let _serial = SERIAL.lock().await;
     let started = Instant::now();
     let ttl = Duration::from_secs(5);
-    let mut d = Deployment::start(Options {
+    let (_serial, mut d, first) = member_served(Options {
         ttl,
         ..Options::default()
     })
     .await;
+    let mut token = first["access_token"].as_str().unwrap().to_owned();
+    let module = d.module_url.clone();
     let mut rng = Rng::seeded();
     let chaos = Arc::new(Chaos::default());
     chaos.up.store(true, Ordering::SeqCst);
@@ -88,12 +140,6 @@ async fn redis_killed_and_restarted_during_1000_writes_never_serves_past_the_ttl
         }
     });
 
-    let module = d.module_url.clone();
-    let mut token = d.login(0).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    until(&d, &module, &token, 200, Duration::from_secs(10)).await;
     let (mut with_redis, mut outage, mut after_restart) = (Vec::new(), Vec::new(), Vec::new());
     let mut worst = Duration::ZERO;
     let mut off: Option<Write> = None;
@@ -187,22 +233,16 @@ async fn redis_killed_and_restarted_during_1000_writes_never_serves_past_the_ttl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL and Redis: set KISUM_TEST_DATABASE_URL and KISUM_TEST_REDIS_URL (redis-server installed) and run with --include-ignored"]
 async fn without_redis_the_long_poll_delivers_changes_within_a_second() {
-    needs_backends();
-    let _serial = SERIAL.lock().await;
     let started = Instant::now();
     let ttl = Duration::from_secs(30);
-    let d = Deployment::start(Options {
+    let (_serial, d, first) = member_served(Options {
         redis: false,
         ttl,
         ..Options::default()
     })
     .await;
+    let token = first["access_token"].as_str().unwrap().to_owned();
     let module = d.module_url.clone();
-    let token = d.login(0).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    until(&d, &module, &token, 200, Duration::from_secs(10)).await;
     let mut all = Vec::new();
     for i in 0..200 {
         let w = [
@@ -239,19 +279,13 @@ async fn without_redis_the_long_poll_delivers_changes_within_a_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL and Redis: set KISUM_TEST_DATABASE_URL and KISUM_TEST_REDIS_URL (redis-server installed) and run with --include-ignored"]
 async fn a_disconnected_guard_catches_up_from_its_last_event_without_a_flush() {
-    needs_backends();
-    let _serial = SERIAL.lock().await;
-    let d = Deployment::start(Options {
+    let (_serial, d, first) = member_served(Options {
         ttl: Duration::from_secs(60),
         ..Options::default()
     })
     .await;
+    let token = first["access_token"].as_str().unwrap().to_owned();
     let module = d.module_url.clone();
-    let token = d.login(0).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    until(&d, &module, &token, 200, Duration::from_secs(10)).await;
     let missed = d.metric(&module, "kisum_events_missed_total").await;
 
     d.module.freeze();
@@ -271,14 +305,8 @@ async fn a_disconnected_guard_catches_up_from_its_last_event_without_a_flush() {
         .query_async(&mut redis.conn().await)
         .await
         .unwrap();
-    std::thread::sleep(Duration::from_secs(2));
-    d.module.thaw();
-    let back = Instant::now();
-    let seen = watch(&d, &module, &token, (200, 403), back, SECOND).await;
-    println!(
-        "freshness: a guard back after 2 s away caught up in {:?}",
-        seen.propagation
-    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    thaw_until_denied(&d, &token, "a guard back after 2 s away caught up").await;
     assert_eq!(
         d.metric(&module, "kisum_events_missed_total").await,
         missed,
@@ -292,9 +320,7 @@ async fn a_disconnected_guard_catches_up_from_its_last_event_without_a_flush() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL and Redis: set KISUM_TEST_DATABASE_URL and KISUM_TEST_REDIS_URL (redis-server installed) and run with --include-ignored"]
 async fn a_stream_trimmed_past_a_guard_makes_it_flush() {
-    needs_backends();
-    let _serial = SERIAL.lock().await;
-    let d = Deployment::start(Options {
+    let (_serial, d, first) = member_served(Options {
         ttl: Duration::from_secs(60),
         stream_max_len: Some(4),
         // Small stream nodes, so that `MAXLEN ~ 4` trims close to 4.
@@ -302,12 +328,8 @@ async fn a_stream_trimmed_past_a_guard_makes_it_flush() {
         ..Options::default()
     })
     .await;
+    let token = first["access_token"].as_str().unwrap().to_owned();
     let module = d.module_url.clone();
-    let token = d.login(0).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    until(&d, &module, &token, 200, Duration::from_secs(10)).await;
     let gaps = d
         .metric(&module, "kisum_events_missed_total{why=\"gap\"}")
         .await;
@@ -327,13 +349,12 @@ async fn a_stream_trimmed_past_a_guard_makes_it_flush() {
         .await
         .unwrap();
     assert!(len < 21, "the stream was not trimmed ({len} entries)");
-    d.module.thaw();
-    let back = Instant::now();
-    let seen = watch(&d, &module, &token, (200, 403), back, SECOND).await;
-    println!(
-        "freshness: a guard behind a trimmed stream flushed and showed the change in {:?}",
-        seen.propagation
-    );
+    thaw_until_denied(
+        &d,
+        &token,
+        "a guard behind a trimmed stream flushed and showed the change",
+    )
+    .await;
     assert!(
         d.metric(&module, "kisum_events_missed_total{why=\"gap\"}")
             .await
@@ -418,14 +439,7 @@ async fn core_down_and_auth_down_behave_as_the_runbooks_say() {
 
     // Core down.
     d.core.kill();
-    let cached = d.guarded_at(&module, &token).await;
-    if before.elapsed() < ttl {
-        assert_eq!(
-            cached.status, 200,
-            "a cached context is served within the TTL: {}",
-            cached.body
-        );
-    }
+    assert_cached(&d, &token, before, ttl).await;
     let cached_at = Instant::now();
     let other = d.login(1).await["access_token"]
         .as_str()
@@ -444,19 +458,11 @@ async fn core_down_and_auth_down_behave_as_the_runbooks_say() {
         "refresh with Core down: {}",
         refreshed.body
     );
-    let unresolvable = d.guarded_at(&module, &other).await;
-    assert_eq!(unresolvable.status, 503, "{}", unresolvable.body);
-    assert_eq!(unresolvable.body["code"], "access_unavailable");
+    assert_unavailable(&d, &other, "a context not cached, without Core").await;
     let done = write(&d, Write::Logout, &other, 1).await;
     watch(&d, &module, &other, (503, 401), done, SECOND).await;
     tokio::time::sleep(ttl.saturating_sub(cached_at.elapsed()) + Duration::from_millis(200)).await;
-    let expired = d.guarded_at(&module, &token).await;
-    assert_eq!(
-        expired.status, 503,
-        "past the TTL without Core: {}",
-        expired.body
-    );
-    assert_eq!(expired.body["code"], "access_unavailable");
+    assert_unavailable(&d, &token, "past the TTL without Core").await;
     let access = d
         .call(
             Method::GET,
@@ -475,22 +481,9 @@ async fn core_down_and_auth_down_behave_as_the_runbooks_say() {
     // Auth down (both replicas).
     d.auth[0].kill();
     d.auth[1].kill();
-    let cached = d.guarded_at(&module, &token).await;
-    if before.elapsed() < ttl {
-        assert_eq!(
-            cached.status, 200,
-            "a cached context is served within the TTL: {}",
-            cached.body
-        );
-    }
+    assert_cached(&d, &token, before, ttl).await;
     tokio::time::sleep(ttl + Duration::from_millis(200)).await;
-    let expired = d.guarded_at(&module, &token).await;
-    assert_eq!(
-        expired.status, 503,
-        "past the TTL without Auth: {}",
-        expired.body
-    );
-    assert_eq!(expired.body["code"], "access_unavailable");
+    assert_unavailable(&d, &token, "past the TTL without Auth").await;
     d.auth[0].start();
     let a = d.auth_urls[0].clone();
     d.healthy(&a, Which::Auth(0)).await;

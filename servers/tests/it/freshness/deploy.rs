@@ -9,16 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::free_port;
+
 /// The demo password of every seeded user.
 const PASSWORD: &str = "kisum-demo-password";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
