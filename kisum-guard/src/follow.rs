@@ -142,13 +142,20 @@ async fn missed(follower: &dyn Follower, why: Missed) {
 
 #[async_trait]
 impl Follower for AccessGuard {
+    async fn resume_from(&self, _epoch: &str) -> Option<u64> {
+        // Starting from the stream's head: what this process cached before it met the stream
+        // may predate events before the head, which it will never read.
+        self.forget_cached();
+        None
+    }
+
     async fn apply(&self, _epoch: &str, event: &StreamEvent) -> Result<(), FollowError> {
         AccessGuard::apply(self, &event.event).await;
         Ok(())
     }
 
     async fn missed(&self, _why: Missed) {
-        self.invalidate_all();
+        self.invalidate_all().await;
     }
 }
 

@@ -4,8 +4,9 @@
 //! Contexts are stored under `access:{companyId}:{membershipId}:{accessVersion}:{entitlementVersion}`
 //! and found through a per-session pointer `access-session:{sessionId}:{org}`. Every event about
 //! a company or membership also writes a floor (`access-floor:company:{id}`,
-//! `access-floor:membership:{id}`, the event time in microseconds): a shared entry resolved
-//! before its floor is ignored by every guard. Every Redis call has a small time budget; a
+//! `access-floor:membership:{id}`, the event time in microseconds) and a guard that missed
+//! events writes `access-floor:all`: a shared entry resolved before its floor is ignored by
+//! every guard. Every Redis call has a small time budget; a
 //! failure is a miss, never an error.
 
 use std::sync::Arc;
@@ -111,7 +112,7 @@ impl SharedTier for RedisTier {
 
     async fn floor(&self, company: CompanyId, membership: MembershipId) -> Option<i64> {
         let mut conn = self.conn.clone();
-        let (company_floor, membership_floor): (Option<i64>, Option<i64>) = self
+        let (company_floor, membership_floor, all): (Option<i64>, Option<i64>, Option<i64>) = self
             .timed(
                 redis::pipe()
                     .get(format!("{}access-floor:company:{company}", self.prefix))
@@ -119,10 +120,16 @@ impl SharedTier for RedisTier {
                         "{}access-floor:membership:{membership}",
                         self.prefix
                     ))
+                    .get(self.floor_all_key())
                     .query_async(&mut conn),
             )
             .await?;
-        Some(company_floor.max(membership_floor).unwrap_or(i64::MIN))
+        Some(
+            company_floor
+                .max(membership_floor)
+                .max(all)
+                .unwrap_or(i64::MIN),
+        )
     }
 
     async fn put(
@@ -162,8 +169,26 @@ impl SharedTier for RedisTier {
             InvalidationEvent::Company { company_id } => {
                 format!("{}access-floor:company:{company_id}", self.prefix)
             }
-            _ => return,
+            InvalidationEvent::Resync => self.floor_all_key(),
+            InvalidationEvent::SessionRevoked { .. } | InvalidationEvent::KeyRotated => return,
         };
+        self.set_floor(key).await;
+    }
+
+    async fn forget_all(&self) {
+        self.set_floor(self.floor_all_key()).await;
+    }
+}
+
+impl RedisTier {
+    /// The floor of every shared context (`access-floor:all`), written when events were
+    /// missed.
+    fn floor_all_key(&self) -> String {
+        format!("{}access-floor:all", self.prefix)
+    }
+
+    /// Sets the floor `key` to now, for as long as an entry it hides could live.
+    async fn set_floor(&self, key: String) {
         let now = micros(self.clock.now());
         let ttl = self.ttl.as_secs().saturating_add(1);
         let mut conn = self.conn.clone();
@@ -174,7 +199,7 @@ impl SharedTier for RedisTier {
 /// Follows the Redis stream of `component`'s events (`{prefix}kisum:events:{component}`) with
 /// blocking reads, applying each to `follower` in order; after a disconnect it resumes from the
 /// last number it applied, and a hole or a new epoch tells the follower it missed events.
-/// Reconnects within half a second of Redis answering again. Runs until the returned handle is
+/// Reconnects within a quarter of a second of Redis answering again. Runs until the returned handle is
 /// aborted or dropped with the runtime.
 ///
 /// # Errors
@@ -200,10 +225,14 @@ pub fn spawn_follower(
             }
             metrics::counter!("kisum_guard_listener_reconnects_total").increment(1);
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_millis(500));
+            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }))
 }
+
+/// The longest pause between attempts while Redis is unreachable: a returning Redis is read
+/// again within about that.
+const MAX_BACKOFF: Duration = Duration::from_millis(250);
 
 /// How long one blocking read waits for events.
 const BLOCK: Duration = Duration::from_secs(5);

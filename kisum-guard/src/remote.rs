@@ -424,8 +424,11 @@ impl EventsFeedClient {
                     Ok(()) => backoff = Duration::from_millis(50),
                     Err(e) => {
                         tracing::warn!(error = %e, url = self.url, "event feed unreachable; resuming from the last event applied when it answers (caches bound staleness with their TTL meanwhile)");
+                        metrics::counter!("kisum_guard_listener_reconnects_total").increment(1);
                         tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_millis(500));
+                        // At most a quarter of a second: events flow again soon after the
+                        // feed answers.
+                        backoff = (backoff * 2).min(Duration::from_millis(250));
                     }
                 }
             }

@@ -177,6 +177,7 @@ pub fn relay(
     };
     let mut config = RelayConfig {
         prefix: r.prefix.clone(),
+        max_len: r.stream_max_len,
         ..RelayConfig::default()
     };
     if let Some(ttl) = access_ttl {

@@ -5,7 +5,8 @@
 //! relay the same log, and whichever is first publishes an event; the others find the stream's
 //! top past it and move on. The relay starts from the stream's top entry; a stream that is gone
 //! (Redis restarted without persistence) or of another epoch is started again from the last
-//! `max_len` events of the log (readers that were further behind find a hole and flush). A
+//! `max_len` events of the log (readers that were further behind find a hole and flush); so is a stream whose epoch key
+//! is gone while Redis kept running (`FLUSHALL`). A
 //! session revocation also writes its marker (`revoked:session:{id}`) for guards that check
 //! markers on a token's first sight.
 
@@ -33,7 +34,7 @@ pub struct RelayConfig {
     /// How often the log is read when nothing wakes the relay (other replicas' writes; default
     /// 100 ms).
     pub poll_interval: Duration,
-    /// The longest pause between attempts while Redis is unreachable (default 500 ms, so a
+    /// The longest pause between attempts while Redis is unreachable (default 250 ms, so a
     /// returning Redis gets the backlog within about that).
     pub max_backoff: Duration,
 }
@@ -53,7 +54,7 @@ impl Default for RelayConfig {
             max_len: 100_000,
             marker_ttl: Duration::from_secs(660),
             poll_interval: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_millis(250),
         }
     }
 }
@@ -92,6 +93,9 @@ pub fn spawn(
         }
     }))
 }
+
+/// How often an idle relay checks that Redis still holds the stream's epoch.
+const EPOCH_CHECK: Duration = Duration::from_secs(1);
 
 struct Relay {
     key: String,
@@ -147,11 +151,14 @@ impl Relay {
         Ok(state.head.saturating_sub(self.config.max_len))
     }
 
-    /// Publishes until Redis fails (an error) — never returns `Ok` while Redis works.
+    /// Publishes until Redis fails (an error) — never returns `Ok` while Redis works. A stream
+    /// whose epoch key disappeared (Redis emptied without a restart) is established again
+    /// within [`EPOCH_CHECK`] when idle, at the next publish otherwise.
     async fn run(&self, client: &redis::Client) -> Result<(), Failure> {
         let mut conn = self.connection(client).await?;
         let log = self.feed.log();
         let mut published: Option<u64> = None;
+        let mut checked = tokio::time::Instant::now();
         loop {
             let woken = self.feed.appended();
             let after = match published {
@@ -168,6 +175,15 @@ impl Relay {
                 .set(page.head.saturating_sub(after) as f64);
             if page.events.is_empty() {
                 published = Some(after);
+                if checked.elapsed() >= EPOCH_CHECK {
+                    // Redis may have lost its data without a restart (`FLUSHALL`, an eviction):
+                    // readers starting then would find no epoch and wait.
+                    checked = tokio::time::Instant::now();
+                    if !conn.exists::<_, bool>(&self.epoch_key).await? {
+                        published = None;
+                        continue;
+                    }
+                }
                 tokio::select! {
                     () = woken => {}
                     () = tokio::time::sleep(self.config.poll_interval) => {}
@@ -175,7 +191,9 @@ impl Relay {
                 continue;
             }
             match self.publish(&mut conn, &page.epoch, &page.events).await {
-                Ok(()) => published = page.events.last().map(|e| e.seq),
+                Ok(true) => published = page.events.last().map(|e| e.seq),
+                // The epoch key was gone (Redis lost its data): establish the stream again.
+                Ok(false) => published = None,
                 // Another replica was first: start again from the stream's top.
                 Err(e) if is_stale_id(&e) => published = None,
                 Err(e) => return Err(e.into()),
@@ -188,8 +206,9 @@ impl Relay {
         conn: &mut redis::aio::MultiplexedConnection,
         epoch: &str,
         events: &[StreamEvent],
-    ) -> Result<(), redis::RedisError> {
+    ) -> Result<bool, redis::RedisError> {
         let mut pipe = redis::pipe();
+        pipe.exists(&self.epoch_key);
         for e in events {
             if let InvalidationEvent::SessionRevoked { session_id } = &e.event {
                 pipe.set_ex(
@@ -212,7 +231,8 @@ impl Relay {
                 .arg(json)
                 .ignore();
         }
-        pipe.query_async(conn).await
+        let (epoch_known,): (bool,) = pipe.query_async(conn).await?;
+        Ok(epoch_known)
     }
 }
 

@@ -74,4 +74,8 @@ pub trait SharedTier: Send + Sync + 'static {
     async fn is_revoked(&self, session: SessionId) -> Option<bool>;
     /// Records that an event arrived (for the tier's own floors).
     async fn on_event(&self, event: &InvalidationEvent);
+    /// Events were missed (a gap in the stream, a new epoch, a `resync`): hide every context
+    /// shared so far from every guard. The default does nothing (a tier whose entries outlive
+    /// no event should override it).
+    async fn forget_all(&self) {}
 }

@@ -120,10 +120,12 @@ impl AccessGuard {
     /// Applies an invalidation event (the Redis listener calls this; so can an embedder).
     pub async fn apply(&self, event: &InvalidationEvent) {
         metrics::counter!("kisum_guard_events_total").increment(1);
-        self.inner.cache.apply(event);
+        // The shared tier's floor first: a request that finds the memory tier invalidated
+        // then also finds the floor, and cannot copy a stale shared entry back into memory.
         if let Some(shared) = &self.inner.shared {
             shared.on_event(event).await;
         }
+        self.inner.cache.apply(event);
         if *event == InvalidationEvent::KeyRotated {
             // A retired (perhaps compromised) key must stop verifying at once: forget the
             // tokens verified with it and fetch the current keys.
@@ -134,7 +136,17 @@ impl AccessGuard {
 
     /// Forgets every cached context and verified token: after the event stream was
     /// interrupted, when events may have been missed.
-    pub fn invalidate_all(&self) {
+    pub async fn invalidate_all(&self) {
+        // The shared tier first, for the reason given in `apply`.
+        if let Some(shared) = &self.inner.shared {
+            shared.forget_all().await;
+        }
+        self.forget_cached();
+    }
+
+    /// Forgets what this process cached (contexts and verified tokens), leaving the shared
+    /// tier alone.
+    pub(crate) fn forget_cached(&self) {
         self.inner.cache.invalidate_all();
         self.inner.verifier.forget_all();
     }

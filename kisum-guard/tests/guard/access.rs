@@ -64,7 +64,7 @@ async fn every_denial_says_why_in_its_code() {
     a.assert_problem(StatusCode::FORBIDDEN, "not_a_member");
     // The source's revocation answer, once the cached context is gone.
     w.source.revoke(w.session);
-    w.guard.invalidate_all();
+    w.guard.invalidate_all().await;
     let a = call(&app, "/invoices", t, Some("acme")).await;
     a.assert_problem(StatusCode::UNAUTHORIZED, "session_revoked");
 }
@@ -80,7 +80,7 @@ async fn any_of_passes_on_one_permission_and_all_of_needs_every_one() {
         StatusCode::OK
     );
     w.set_context(|c| c.permissions = kisum_guard::PermissionSet::new());
-    w.guard.invalidate_all();
+    w.guard.invalidate_all().await;
     let a = call(&app, "/any", Some(&w.token), Some("acme")).await;
     a.assert_problem(StatusCode::FORBIDDEN, "permission_denied");
 }

@@ -27,7 +27,7 @@ async fn a_permission_implies_its_module() {
     // `/invoices` requires only `finance.invoices.read`; without the module it is refused
     // for the module, as `Require::module("finance")` would.
     w.set_context(|c| c.modules.retain(|m| m.as_str() != "finance"));
-    w.guard.invalidate_all();
+    w.guard.invalidate_all().await;
     let a = invoices(&app, &w.token).await;
     a.assert_problem(StatusCode::FORBIDDEN, "module_not_granted");
 }

@@ -83,6 +83,24 @@ async fn follow(
     spawn_follower(url, prefix, "auth", Arc::new(guard.clone())).unwrap()
 }
 
+/// A world whose guard shares contexts in Redis under `prefix`, the member's context resolved
+/// once (and shared).
+async fn shared_world(prefix: &str) -> World {
+    let a = World::build(|c| c, |g| g.shared_tier(tier(&url(), prefix)));
+    let r = call(&a.app(), "/invoices", Some(&a.token), Some("acme")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    a
+}
+
+/// Another replica of `a`'s guard over the shared tier under `prefix`, whose access source is
+/// down: it can serve only what the shared tier holds.
+fn replica_over(a: &World, prefix: &str) -> kisum_guard::AccessGuard {
+    guard_over(a.jwks.clone(), down_source())
+        .shared_tier(tier(&url(), prefix))
+        .build()
+        .unwrap()
+}
+
 async fn until(
     app: &axum::Router,
     token: &str,
@@ -171,20 +189,10 @@ async fn revocation_and_entitlement_changes_are_denied_within_100ms() {
 #[ignore = "needs Redis: set KISUM_TEST_REDIS_URL and run with --include-ignored"]
 async fn the_shared_tier_serves_other_guards_and_respects_floors_and_markers() {
     let prefix = prefix();
-    let a = World::build(|c| c, |g| g.shared_tier(tier(&url(), &prefix)));
-    let app_a = a.app();
-    assert_eq!(
-        call(&app_a, "/invoices", Some(&a.token), Some("acme"))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    let a = shared_world(&prefix).await;
     assert_eq!(a.source.calls(), 1);
     // A second guard (another replica) over the same Redis, whose source is down: served from L2.
-    let b = guard_over(a.jwks.clone(), down_source())
-        .shared_tier(tier(&url(), &prefix))
-        .build()
-        .unwrap();
+    let b = replica_over(&a, &prefix);
     let app_b = app(&b);
     let r = call(&app_b, "/invoices", Some(&a.token), Some("acme")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -194,10 +202,7 @@ async fn the_shared_tier_serves_other_guards_and_respects_floors_and_markers() {
         company_id: a.company,
     })
     .await;
-    let c = guard_over(a.jwks.clone(), down_source())
-        .shared_tier(tier(&url(), &prefix))
-        .build()
-        .unwrap();
+    let c = replica_over(&a, &prefix);
     let r = call(&app(&c), "/invoices", Some(&a.token), Some("acme")).await;
     r.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "access_unavailable");
     // A revocation marker written by Auth is honoured on first sight of a token.
@@ -295,4 +300,31 @@ async fn a_context_planted_in_redis_for_another_user_or_session_is_not_served() 
             );
         }
     }
+}
+
+/// A guard that missed events (a gap: it flushes) hides every shared context from every guard,
+/// not only its own memory: another replica whose source is down then finds nothing to serve.
+#[tokio::test]
+#[ignore = "needs Redis: set KISUM_TEST_REDIS_URL and run with --include-ignored"]
+async fn a_flush_hides_every_shared_context_from_every_guard() {
+    let prefix = prefix();
+    let a = shared_world(&prefix).await;
+    let replica = || replica_over(&a, &prefix);
+    let b = replica();
+    let r = call(&app(&b), "/invoices", Some(&a.token), Some("acme")).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "served from the shared tier: {}",
+        r.body
+    );
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    kisum_guard::follow::Follower::missed(&a.guard, kisum_guard::follow::Missed::Gap).await;
+    let c = replica();
+    let r = call(&app(&c), "/invoices", Some(&a.token), Some("acme")).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "access_unavailable"),
+        "a flushed shared tier serves nothing resolved before the flush"
+    );
 }

@@ -915,3 +915,31 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod stream_tests {
+    use crate::config::tests::*;
+
+    #[test]
+    fn the_event_streams_length_is_a_setting_with_the_relays_default() {
+        let redis = |extra: &[&str]| {
+            let mut args = vec!["--redis-url", "redis://127.0.0.1:6379"];
+            args.extend_from_slice(extra);
+            auth_with(&args).map(|c| c.common.redis.unwrap().stream_max_len)
+        };
+        assert_eq!(
+            redis(&[]).unwrap(),
+            kisum_core::outbox::relay::RelayConfig::default().max_len
+        );
+        assert_eq!(redis(&["--events-stream-max-len", "500"]).unwrap(), 500);
+        for bad in ["0", "many", "100000001"] {
+            let problems = redis(&["--events-stream-max-len", bad]).unwrap_err();
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.to_string().contains("KISUM_EVENTS_STREAM_MAX_LEN")),
+                "{bad}: {problems:?}"
+            );
+        }
+    }
+}

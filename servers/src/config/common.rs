@@ -63,6 +63,11 @@ pub struct CommonArgs {
     /// ARCHITECTURE.md, e.g. `revoked:session:{id}` and the channel `kisum:events`).
     #[arg(long, env = env::REDIS_PREFIX, default_value = "")]
     pub redis_prefix: String,
+    /// About how many entries the Redis event streams (`kisum:events:auth`,
+    /// `kisum:events:core`) keep (Auth and Core; default 100000): a guard disconnected for
+    /// more events than that flushes its caches when it returns.
+    #[arg(long, env = env::EVENTS_STREAM_MAX_LEN)]
+    pub events_stream_max_len: Option<String>,
     /// Take the client address from the first `X-Forwarded-For` entry: only behind a proxy
     /// that replaces that header. Off by default: the connection's peer address is used (and
     /// any `X-Forwarded-For` sent by a client is overwritten), so per-address rate limits
@@ -116,6 +121,8 @@ pub struct RedisConfig {
     pub url: Secret,
     /// Prefix of every key and channel, e.g. `kisum:`.
     pub prefix: String,
+    /// About how many entries each event stream keeps (`XADD … MAXLEN ~`).
+    pub stream_max_len: u64,
 }
 
 impl CommonConfig {
@@ -212,6 +219,12 @@ impl CommonArgs {
             self.redis_url.as_ref(),
             self.redis_url_file.as_ref(),
         );
+        let stream_max_len = match present(self.events_stream_max_len.as_ref()) {
+            Some(n) => p.parse(env::EVENTS_STREAM_MAX_LEN, n, |s| {
+                parse_count(s, MAX_EVENTS_STREAM_LEN).map(|n| n as u64)
+            }),
+            None => Some(kisum_core::outbox::relay::RelayConfig::default().max_len),
+        };
         let redis = match redis_url {
             Some(url)
                 if !(url.expose().starts_with("redis://")
@@ -225,10 +238,13 @@ impl CommonArgs {
                 );
                 None
             }
-            Some(url) => Some(Some(RedisConfig {
-                url,
-                prefix: self.redis_prefix.trim().to_owned(),
-            })),
+            Some(url) => stream_max_len.map(|stream_max_len| {
+                Some(RedisConfig {
+                    url,
+                    prefix: self.redis_prefix.trim().to_owned(),
+                    stream_max_len,
+                })
+            }),
             None => Some(None),
         };
         let request_timeout = p.parse(env::REQUEST_TIMEOUT, &self.request_timeout, |s| {

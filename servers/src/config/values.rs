@@ -43,6 +43,8 @@ pub fn parse_byte_size(s: &str) -> Result<usize, String> {
 
 /// The longest `KISUM_REQUEST_TIMEOUT`: 10 minutes.
 pub(super) const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+/// The largest `KISUM_EVENTS_STREAM_MAX_LEN`.
+pub(super) const MAX_EVENTS_STREAM_LEN: usize = 100_000_000;
 /// The largest `KISUM_MAX_CONCURRENT_REQUESTS`.
 pub(super) const MAX_CONCURRENT_REQUESTS: usize = 100_000;
 /// The longest `KISUM_ACCESS_CACHE_TTL` (5 minutes): it is the staleness bound of access

@@ -79,15 +79,6 @@ impl Drop for Running {
     }
 }
 
-#[cfg(all(unix, feature = "sqlite"))]
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The body of `GET path` on `127.0.0.1:port`, or `None` when nothing answers.
 #[cfg(all(unix, feature = "sqlite"))]
 fn get(port: u16, path: &str) -> Option<String> {
@@ -151,7 +142,7 @@ fn sighup_makes_kisum_auth_reload_its_key_directory() {
         &[("KISUM_DATABASE_URL", &database)],
     );
     assert!(migrated.status.success(), "{}", crate::err(&migrated));
-    let (public, internal) = (free_port(), free_port());
+    let (public, internal) = (crate::free_port(), crate::free_port());
     let log = std::fs::File::create(work.join("auth.log")).unwrap();
     let auth = Running(
         Command::new(env!("CARGO_BIN_EXE_kisum"))

@@ -12,6 +12,8 @@ mod app;
 mod audit;
 mod client;
 mod config;
+#[cfg(feature = "postgres")]
+mod freshness;
 mod keys;
 mod migrate;
 mod module;
@@ -37,6 +39,15 @@ pub(crate) fn out(o: &Output) -> String {
 
 pub(crate) fn err(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A free TCP port on the loopback interface.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A fresh directory under the system temp dir.
