@@ -6,7 +6,6 @@ use super::recovery::Accepted;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use kisum_guard::http::{ApiJson, ProblemResponse};
@@ -17,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AuthState;
 use super::extract::{Consistency, param};
-use super::recovery::ACCEPTED;
+use super::recovery::accepted_response;
 use crate::audit::{AuditEvent, MAX_LIST_LIMIT};
 
 #[derive(Deserialize)]
@@ -159,7 +158,7 @@ pub(super) async fn publish_event(
     // it hear the event (an outage is a 503 and the sender retries, not a lost event).
     s.feed.log().append(&event, s.auth.now(), None).await?;
     s.events.publish(&event).await;
-    Ok((StatusCode::ACCEPTED, Json(ACCEPTED)).into_response())
+    Ok(accepted_response())
 }
 
 /// How many audit events `GET /internal/v1/audit` answers without a `limit`.
