@@ -6,10 +6,10 @@
 //! | `GET /internal/v1/modules`, `PUT /internal/v1/modules/{key}` | `{name, kind, permissions}` → 200 the module |
 //! | `GET /internal/v1/packages`, `PUT /internal/v1/packages/{key}` | `{name, is_basic, modules}` → 200 the package |
 //! | `GET /internal/v1/addons`, `PUT /internal/v1/addons/{key}` | `{name, module}` → 200 the add-on |
-//! | `GET /internal/v1/companies/{company_id}/entitlements` | → 200 [`Entitlements`] |
-//! | `PUT /internal/v1/companies/{company_id}/subscription` | `{package, status, current_period_end?, grace_until?}` → 200 [`Entitlements`] |
-//! | `PUT /internal/v1/companies/{company_id}/addons/{key}` | `{status, current_period_end?}` → 200 [`Entitlements`] |
-//! | `DELETE /internal/v1/companies/{company_id}/addons/{key}` | → 200 [`Entitlements`] |
+//! | `GET /internal/v1/companies/{company_id}/entitlements` | → 200 [`Entitlements`](crate::entitlements::Entitlements) |
+//! | `PUT /internal/v1/companies/{company_id}/subscription` | `{package, status, current_period_end?, grace_until?}` → 200 [`Entitlements`](crate::entitlements::Entitlements) |
+//! | `PUT /internal/v1/companies/{company_id}/addons/{key}` | `{status, current_period_end?}` → 200 [`Entitlements`](crate::entitlements::Entitlements) |
+//! | `DELETE /internal/v1/companies/{company_id}/addons/{key}` | → 200 [`Entitlements`](crate::entitlements::Entitlements) |
 //!
 //! - **Service keys.** Every route, and the 404 of unknown routes, requires
 //!   `Authorization: Bearer <secret>` matching one of the configured [`ServiceKeys`] (named,

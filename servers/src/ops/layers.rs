@@ -61,7 +61,7 @@ impl Default for HttpSettings {
 pub use kisum_guard::http::MakeRequestUuidV7;
 
 /// Applies the stack every server shares, outermost first:
-/// 1. request id: a propagated `X-Request-Id` (at most [`MAX_REQUEST_ID_LEN`] characters of
+/// 1. request id: a propagated `X-Request-Id` (at most [`MAX_REQUEST_ID_LEN`](super::MAX_REQUEST_ID_LEN) characters of
 ///    letters, digits, `-`, `_`, `.`, `:`) or a fresh UUIDv7, set on the request (the guard
 ///    and handlers read it), echoed on the response;
 /// 2. a `request` tracing span carrying `request_id`, method and path (never the query), so

@@ -59,7 +59,7 @@ struct OpsState {
 }
 
 /// `GET /health` (200 while the process runs), `GET /ready` (200 or 503 with every check), and
-/// `GET /metrics` (Prometheus text), to merge into a server's router before [`layers`].
+/// `GET /metrics` (Prometheus text), to merge into a server's router before [`layers`](super::layers).
 pub fn router(readiness: Readiness, metrics: PrometheusHandle) -> Router {
     Router::new()
         .route("/health", get(health))

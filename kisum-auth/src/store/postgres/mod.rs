@@ -2,7 +2,7 @@
 //! [`SessionStore`](crate::session::SessionStore), [`RefreshTokenStore`](crate::session::RefreshTokenStore),
 //! [`DirectoryStore`](crate::directory::DirectoryStore), [`AuditStore`](crate::audit::AuditStore)
 //! and [`OneTimeStore`](crate::otp::OneTimeStore) (feature `postgres`): what PostgreSQL writes its own way, one file per store trait that has any;
-//! the rest, trait impls included, is [`SqlAuthStore`](super::SqlAuthStore)'s, written once.
+//! the rest, trait impls included, is [`SqlAuthStore`]'s, written once.
 //!
 //! Every write is one transaction. Access versions are raised with `UPDATE … RETURNING` inside
 //! the writing transaction, so concurrent edits of one membership are serialized by its row lock

@@ -2,7 +2,7 @@
 //! [`SessionStore`](crate::session::SessionStore), [`RefreshTokenStore`](crate::session::RefreshTokenStore),
 //! [`DirectoryStore`](crate::directory::DirectoryStore), [`AuditStore`](crate::audit::AuditStore)
 //! and [`OneTimeStore`](crate::otp::OneTimeStore) (feature `sqlite`): what SQLite writes its own way, one file per store trait that has any; the
-//! rest, trait impls included, is [`SqlAuthStore`](super::SqlAuthStore)'s, written once.
+//! rest, trait impls included, is [`SqlAuthStore`]'s, written once.
 //!
 //! Ids and token hashes are BLOBs, times INTEGER microseconds since the Unix epoch, lists JSON
 //! arrays. Writes run in `BEGIN IMMEDIATE` transactions (one writer at a time, others wait up to
