@@ -20,9 +20,11 @@
 //! assert!(Unavailable::responses().contains_key("503"));
 //! ```
 
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::SchemaType;
 use utoipa::openapi::{
-    ContentBuilder, HeaderBuilder, ObjectBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder,
-    Type,
+    ContentBuilder, HeaderBuilder, ObjectBuilder, OpenApi, Ref, RefOr, Required, Response,
+    ResponseBuilder, Type,
 };
 
 use crate::denial::{PROBLEM_CONTENT_TYPE, Problem};
@@ -124,5 +126,43 @@ problem_responses! {
     pub JsonBody {
         400 => "`invalid_request`: malformed JSON or not a JSON content type",
         413 => "`payload_too_large`: the body is over the limit",
+    }
+}
+
+/// The request headers a route behind the guard reads, for a handler's `params(...)`: `X-Org`
+/// (required) and the optional `X-Kisum-Consistency`.
+pub struct GuardHeaders;
+
+impl utoipa::IntoParams for GuardHeaders {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let header = |name: &str, required: bool, description: &str, types: SchemaType| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Header)
+                .description(Some(description))
+                .required(if required {
+                    Required::True
+                } else {
+                    Required::False
+                })
+                .schema(Some(ObjectBuilder::new().schema_type(types).build()))
+                .build()
+        };
+        vec![
+            header(
+                "X-Org",
+                true,
+                "The company the request is about: its id or slug. Missing or empty → 400 \
+                 `org_required`; unknown → 404 `org_unknown`.",
+                SchemaType::new(Type::String),
+            ),
+            header(
+                "X-Kisum-Consistency",
+                false,
+                "The opaque token of an earlier write's answer: the answer is never computed \
+                 from a cached view older than that write. Malformed → 400 `invalid_request`.",
+                SchemaType::from_iter([Type::String, Type::Null]),
+            ),
+        ]
     }
 }

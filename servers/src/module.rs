@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use kisum_core::db::migrate::{EmbeddedMigration, MigrationSet};
-use kisum_guard::openapi::{SignedIn, Unavailable};
+use kisum_guard::openapi::{GuardHeaders, SignedIn, Unavailable};
 use kisum_guard::{
     Access, AccessGuard, Clock, CompanyId, InvalidId, Principal, Problem, Require, UserId,
 };
@@ -383,10 +383,7 @@ kisum_guard::problem_responses! {
     tag = "invoices",
     summary = "The company's invoices",
     description = "Permission: `{module}.invoices.read`.",
-    params(
-        ("X-Org" = String, Header, description = "The company the request is about: its id or slug. Missing or empty → 400 `org_required`; unknown → 404 `org_unknown`."),
-        ("X-Kisum-Consistency" = Option<String>, Header, description = "The opaque token of an earlier write's answer: the answer is never computed from a cached view older than that write. Malformed → 400 `invalid_request`."),
-    ),
+    params(GuardHeaders),
     security(("bearer_jwt" = [])),
     responses(
         (status = 200, description = "The invoices", body = Vec<Invoice>),
@@ -412,8 +409,7 @@ async fn list(
     summary = "One invoice",
     description = "Permission: `{module}.invoices.read`.",
     params(
-        ("X-Org" = String, Header, description = "The company the request is about: its id or slug. Missing or empty → 400 `org_required`; unknown → 404 `org_unknown`."),
-        ("X-Kisum-Consistency" = Option<String>, Header, description = "The opaque token of an earlier write's answer: the answer is never computed from a cached view older than that write. Malformed → 400 `invalid_request`."),
+        GuardHeaders,
         ("id" = Uuid, Path, description = "The invoice id"),
     ),
     security(("bearer_jwt" = [])),
@@ -451,10 +447,7 @@ async fn get_one(
     tag = "invoices",
     summary = "Create an invoice",
     description = "Permission: `{module}.invoices.write`.",
-    params(
-        ("X-Org" = String, Header, description = "The company the request is about: its id or slug. Missing or empty → 400 `org_required`; unknown → 404 `org_unknown`."),
-        ("X-Kisum-Consistency" = Option<String>, Header, description = "The opaque token of an earlier write's answer: the answer is never computed from a cached view older than that write. Malformed → 400 `invalid_request`."),
-    ),
+    params(GuardHeaders),
     request_body = NewInvoice,
     security(("bearer_jwt" = [])),
     responses(
