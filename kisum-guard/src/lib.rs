@@ -121,6 +121,8 @@ pub mod guard;
 pub mod http;
 mod ids;
 pub mod jwks;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod permission;
 #[cfg(feature = "redis")]
 pub mod redis;

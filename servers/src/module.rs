@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use kisum_core::db::migrate::{EmbeddedMigration, MigrationSet};
+use kisum_guard::openapi::{GuardHeaders, SignedIn, Unavailable};
 use kisum_guard::{
     Access, AccessGuard, Clock, CompanyId, InvalidId, Principal, Problem, Require, UserId,
 };
@@ -348,6 +349,33 @@ fn unavailable(e: &DbError) -> Response {
     )
 }
 
+/// The 403 of a route needing `{module}.invoices.<$action>`.
+macro_rules! denied {
+    ($action:literal) => {
+        concat!(
+            "`not_a_member`, `membership_inactive`, `module_not_entitled` (the company is not ",
+            "entitled to `{module}`), `module_not_granted` (the member was not granted ",
+            "`{module}`) or `permission_denied` (no `{module}.invoices.",
+            $action,
+            "`)"
+        )
+    };
+}
+
+kisum_guard::problem_responses! {
+    /// A read behind the guard: the org header, the permission.
+    ReadGuarded {
+        400 => "`org_required` (no `X-Org`), or `invalid_request` (a malformed \
+                `X-Kisum-Consistency`)",
+        403 => denied!("read"),
+    }
+    /// A write behind the guard: the permission, the company.
+    WriteGuarded {
+        403 => denied!("write"),
+        404 => "`org_unknown`: no company has that id or slug",
+    }
+}
+
 #[utoipa::path(
     get,
     path = "/invoices",
@@ -355,18 +383,12 @@ fn unavailable(e: &DbError) -> Response {
     tag = "invoices",
     summary = "The company's invoices",
     description = "Permission: `{module}.invoices.read`.",
-    params(
-        ("X-Org" = String, Header, description = "The company the request is about: its id or slug. Missing or empty → 400 `org_required`; unknown → 404 `org_unknown`."),
-        ("X-Kisum-Consistency" = Option<String>, Header, description = "The opaque token of an earlier write's answer: the answer is never computed from a cached view older than that write. Malformed → 400 `invalid_request`."),
-    ),
+    params(GuardHeaders),
     security(("bearer_jwt" = [])),
     responses(
         (status = 200, description = "The invoices", body = Vec<Invoice>),
-        (status = 400, description = "`org_required` (no `X-Org`), or `invalid_request` (a malformed `X-Kisum-Consistency`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated` (no valid access token) or `session_revoked` (its session is revoked, expired or unknown)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`not_a_member`, `membership_inactive`, `module_not_entitled` (the company is not entitled to `{module}`), `module_not_granted` (the member was not granted `{module}`) or `permission_denied` (no `{module}.invoices.read`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`org_unknown`: no company has that id or slug", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+        ReadGuarded, SignedIn, Unavailable
     )
 )]
 async fn list(
@@ -387,18 +409,14 @@ async fn list(
     summary = "One invoice",
     description = "Permission: `{module}.invoices.read`.",
     params(
-        ("X-Org" = String, Header, description = "The company the request is about: its id or slug. Missing or empty → 400 `org_required`; unknown → 404 `org_unknown`."),
-        ("X-Kisum-Consistency" = Option<String>, Header, description = "The opaque token of an earlier write's answer: the answer is never computed from a cached view older than that write. Malformed → 400 `invalid_request`."),
+        GuardHeaders,
         ("id" = Uuid, Path, description = "The invoice id"),
     ),
     security(("bearer_jwt" = [])),
     responses(
         (status = 200, description = "The invoice", body = Invoice),
-        (status = 400, description = "`org_required` (no `X-Org`), or `invalid_request` (a malformed `X-Kisum-Consistency`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated` (no valid access token) or `session_revoked` (its session is revoked, expired or unknown)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`not_a_member`, `membership_inactive`, `module_not_entitled` (the company is not entitled to `{module}`), `module_not_granted` (the member was not granted `{module}`) or `permission_denied` (no `{module}.invoices.read`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`org_unknown`: no company has that id or slug; `not_found`: no such invoice in the company (or not an invoice id)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+        ReadGuarded, SignedIn, Unavailable
     )
 )]
 async fn get_one(
@@ -429,21 +447,15 @@ async fn get_one(
     tag = "invoices",
     summary = "Create an invoice",
     description = "Permission: `{module}.invoices.write`.",
-    params(
-        ("X-Org" = String, Header, description = "The company the request is about: its id or slug. Missing or empty → 400 `org_required`; unknown → 404 `org_unknown`."),
-        ("X-Kisum-Consistency" = Option<String>, Header, description = "The opaque token of an earlier write's answer: the answer is never computed from a cached view older than that write. Malformed → 400 `invalid_request`."),
-    ),
+    params(GuardHeaders),
     request_body = NewInvoice,
     security(("bearer_jwt" = [])),
     responses(
         (status = 201, description = "The invoice", body = Invoice),
         (status = 400, description = "`org_required` (no `X-Org`), or `invalid_request` (a malformed `X-Kisum-Consistency`); `invalid_request`: malformed JSON or not a JSON content type", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated` (no valid access token) or `session_revoked` (its session is revoked, expired or unknown)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`not_a_member`, `membership_inactive`, `module_not_entitled` (the company is not entitled to `{module}`), `module_not_granted` (the member was not granted `{module}`) or `permission_denied` (no `{module}.invoices.write`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`org_unknown`: no company has that id or slug", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: wrong types, missing fields or invalid values (per-field `errors`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+        WriteGuarded, SignedIn, Unavailable
     )
 )]
 async fn create(
@@ -460,25 +472,26 @@ async fn create(
         .unwrap_or("EUR")
         .trim()
         .to_ascii_uppercase();
-    let mut errors = Vec::new();
-    if customer.is_empty() || customer.chars().count() > 200 {
-        errors.push(kisum_guard::FieldError {
-            field: "customer".into(),
-            message: "1 to 200 characters".into(),
-        });
-    }
-    if body.amount_cents <= 0 {
-        errors.push(kisum_guard::FieldError {
-            field: "amount_cents".into(),
-            message: "must be positive".into(),
-        });
-    }
-    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        errors.push(kisum_guard::FieldError {
-            field: "currency".into(),
-            message: "a three-letter ISO 4217 code".into(),
-        });
-    }
+    let errors: Vec<kisum_guard::FieldError> = [
+        (
+            customer.is_empty() || customer.chars().count() > 200,
+            "customer",
+            "1 to 200 characters",
+        ),
+        (body.amount_cents <= 0, "amount_cents", "must be positive"),
+        (
+            currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()),
+            "currency",
+            "a three-letter ISO 4217 code",
+        ),
+    ]
+    .into_iter()
+    .filter(|(invalid, ..)| *invalid)
+    .map(|(_, field, message)| kisum_guard::FieldError {
+        field: field.into(),
+        message: message.into(),
+    })
+    .collect();
     if !errors.is_empty() {
         let mut p = Problem::new(422, "validation_failed", "validation failed");
         p.errors = errors;

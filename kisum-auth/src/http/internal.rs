@@ -6,16 +6,17 @@ use super::recovery::Accepted;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use kisum_guard::http::{ApiJson, ProblemResponse};
+#[cfg(feature = "openapi")]
+use kisum_guard::openapi::{JsonBody, ServiceKeyRequired, Unavailable};
 use kisum_guard::{AccessContext, CompanyId, InvalidationEvent, Problem, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::AuthState;
 use super::extract::{Consistency, param};
-use super::recovery::ACCEPTED;
+use super::recovery::accepted_response;
 use crate::audit::{AuditEvent, MAX_LIST_LIMIT};
 
 #[derive(Deserialize)]
@@ -45,7 +46,7 @@ pub(super) struct ResolveBody {
         (status = 404, description = "`org_unknown`: no company has that id or slug", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: wrong types or missing fields", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+        Unavailable
     )
 ))]
 pub(super) async fn resolve(
@@ -96,11 +97,10 @@ pub(super) struct SessionQuery {
     security(("service_key" = [])),
     responses(
         (status = 200, description = "The session's state", body = SessionState),
-        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: the service key lacks the `resolve` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such session (or not a session id, or another user's)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: a malformed `user_id`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+        ServiceKeyRequired, Unavailable
     )
 ))]
 pub(super) async fn session_state(
@@ -144,12 +144,10 @@ pub(super) async fn session_state(
     security(("service_key" = [])),
     responses(
         (status = 202, description = "The event is applied", body = Accepted),
-        (status = 400, description = "`invalid_request`: malformed JSON or not a JSON content type", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: the service key lacks the `events` scope", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: an unknown `kind` or missing fields", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: the event could not be recorded; send it again", body = Problem, content_type = "application/problem+json")
+        (status = 503, description = "`unavailable`: the event could not be recorded; send it again", body = Problem, content_type = "application/problem+json"),
+        JsonBody, ServiceKeyRequired
     )
 ))]
 pub(super) async fn publish_event(
@@ -160,7 +158,7 @@ pub(super) async fn publish_event(
     // it hear the event (an outage is a 503 and the sender retries, not a lost event).
     s.feed.log().append(&event, s.auth.now(), None).await?;
     s.events.publish(&event).await;
-    Ok((StatusCode::ACCEPTED, Json(ACCEPTED)).into_response())
+    Ok(accepted_response())
 }
 
 /// How many audit events `GET /internal/v1/audit` answers without a `limit`.
@@ -189,10 +187,9 @@ pub(super) struct AuditQuery {
     responses(
         (status = 200, description = "The events, newest first", body = Vec<AuditEvent>),
         (status = 400, description = "`invalid_request`: an undecodable query string", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: the service key lacks the `audit` scope", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: a malformed query parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
+        ServiceKeyRequired, Unavailable
     )
 ))]
 pub(super) async fn audit_log(

@@ -83,16 +83,8 @@ pub fn public_router(state: AuthState) -> Router {
 #[cfg(feature = "openapi")]
 #[must_use]
 pub fn public_openapi() -> utoipa::openapi::OpenApi {
-    use utoipa::{PartialSchema as _, ToSchema as _};
     let mut doc = public_routes().0.split_for_parts().1;
-    // The problem answers of the shared sets (`openapi`) name `Problem` without utoipa
-    // collecting it.
-    let mut schemas = vec![(Problem::name().into_owned(), Problem::schema())];
-    Problem::schemas(&mut schemas);
-    let components = doc.components.get_or_insert_with(Default::default);
-    for (name, schema) in schemas {
-        components.schemas.entry(name).or_insert(schema);
-    }
+    kisum_guard::openapi::add_problem_schema(&mut doc);
     doc
 }
 

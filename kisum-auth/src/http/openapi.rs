@@ -3,110 +3,51 @@
 //! their own answers, and the schemas of fields holding one constant.
 //!
 //! Every set's answers are `application/problem+json` [`Problem`] documents whose description
-//! names the `code`s; a 429 (and the 503 of a password-hashing route) also carries
-//! `Retry-After`. utoipa does not collect schemas from such sets: [`super::public_openapi`]
-//! adds the `Problem` schema itself.
+//! names the `code`s (see [`kisum_guard::openapi`], which holds the sets every Kisum router
+//! shares and the macro declaring them).
 
-use std::collections::BTreeMap;
+pub(super) use kisum_guard::openapi::{JsonBody, SignedIn, Unavailable};
+use kisum_guard::openapi::{SIGNED_OUT, UNAVAILABLE};
+use utoipa::openapi::{Object, ObjectBuilder, Type};
 
-use kisum_guard::PROBLEM_CONTENT_TYPE;
-use utoipa::openapi::{
-    ContentBuilder, HeaderBuilder, Object, ObjectBuilder, Ref, RefOr, Response, ResponseBuilder,
-    Type,
-};
-
-/// A problem answer whose description names its `code`s; a 429, and a 503 that may be
-/// `overloaded`, carry `Retry-After`.
-fn problem(status: u16, codes: &str) -> RefOr<Response> {
-    let mut response = ResponseBuilder::new().description(codes).content(
-        PROBLEM_CONTENT_TYPE,
-        ContentBuilder::new()
-            .schema(Some(Ref::from_schema_name("Problem")))
-            .build(),
-    );
-    if status == 429 || codes.contains("`overloaded`") {
-        response = response.header(
-            "Retry-After",
-            HeaderBuilder::new()
-                .schema(
-                    ObjectBuilder::new()
-                        .schema_type(Type::Integer)
-                        .minimum(Some(1)),
-                )
-                .description(Some("Whole seconds to wait."))
-                .build(),
-        );
-    }
-    response.build().into()
-}
-
-/// Declares each set: a unit struct whose `IntoResponses` answers its problems.
-macro_rules! problems {
-    ($($(#[$doc:meta])* $set:ident { $($status:literal => $codes:expr),+ $(,)? })+) => {$(
-        $(#[$doc])*
-        pub(super) struct $set;
-
-        impl utoipa::IntoResponses for $set {
-            fn responses() -> BTreeMap<String, RefOr<Response>> {
-                BTreeMap::from([$(($status.to_string(), problem($status, $codes))),+])
-            }
-        }
-    )+};
-}
-
-/// The 401 of a route behind a user access token.
-const SIGNED_OUT: &str = "`unauthenticated` (no valid access token) or `session_revoked` (its \
-                          session is revoked, expired or unknown)";
-/// The 503 of a route reading a store.
-const UNAVAILABLE: &str = "`unavailable`: a store the route needs is unreachable";
-
-problems! {
-    /// Behind a user access token: 401 without a usable one.
-    SignedIn { 401 => SIGNED_OUT }
-    /// A store the route reads may be down.
-    Unavailable { 503 => UNAVAILABLE }
+kisum_guard::problem_responses! {
     /// A route hashing or verifying a password: a store may be down or the hashing workers
     /// busy.
-    Hashing {
+    pub(super) Hashing {
         503 => "`unavailable`: a store the route needs is unreachable; `overloaded`: every \
                       password-hashing worker is busy and the queue is full; `Retry-After` says \
                       when to retry",
     }
-    /// A JSON request body: unreadable, or over the limit.
-    JsonBody {
-        400 => "`invalid_request`: malformed JSON or not a JSON content type",
-        413 => "`payload_too_large`: the body is over the limit",
-    }
     /// A JSON body of plain fields that may be missing or of the wrong type.
-    Malformed { 422 => "`validation_failed`: wrong types or missing fields" }
+    pub(super) Malformed { 422 => "`validation_failed`: wrong types or missing fields" }
     /// A company administration body, whose values are checked and bounded by policy.
-    Bounded {
+    pub(super) Bounded {
         422 => "`validation_failed`: wrong types, missing fields or invalid values (per-field \
                 `errors`); `limit_exceeded`: over a policy bound (`KISUM_MAX_*`; the field is \
                 named)",
     }
     /// A route limited per client address or email.
-    RateLimited {
+    pub(super) RateLimited {
         429 => "`rate_limited`: too many attempts; `Retry-After` says when to retry",
     }
     /// A password change, limited per user.
-    ChangesLimited {
+    pub(super) ChangesLimited {
         429 => "`rate_limited`: too many password changes by this user; `Retry-After` \
                       says when",
     }
     /// An email code, locked after too many wrong ones.
-    CodeLocked {
+    pub(super) CodeLocked {
         429 => "`otp_locked`: too many wrong codes; `Retry-After` says when to retry",
     }
     /// Adding a member, whose invitation emails are limited.
-    InvitesLimited {
+    pub(super) InvitesLimited {
         429 => "`rate_limited`: too many invitation emails for this company or address",
     }
     /// An email flow, which the deployment may not have configured.
-    EmailFlows { 501 => "`not_configured`: email flows are not configured" }
+    pub(super) EmailFlows { 501 => "`not_configured`: email flows are not configured" }
     /// A company administration route (`/v1/companies/{org}/*`): signed in, a member of the
     /// company holding the route's permission, the company known, its stores up.
-    Admin {
+    pub(super) Admin {
         401 => SIGNED_OUT,
         403 => "`not_a_member`, `membership_inactive`, or `permission_denied` (the caller lacks \
                 the route's permission through its own roles, or the change hands out or touches \

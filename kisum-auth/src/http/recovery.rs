@@ -39,7 +39,27 @@ fn accepted() -> utoipa::openapi::Object {
     constant("accepted", "Always `accepted`.")
 }
 
-pub(super) const ACCEPTED: Accepted = Accepted { status: "accepted" };
+const ACCEPTED: Accepted = Accepted { status: "accepted" };
+
+/// The 202 of a "we sent it if the account exists" route.
+pub(super) fn accepted_response() -> Response {
+    (StatusCode::ACCEPTED, Json(ACCEPTED)).into_response()
+}
+
+/// Counts an email flow's request against its per-address limit, keyed by `key`. An address
+/// that does not parse is not counted here: the flow itself answers it as it answers an
+/// unknown one.
+async fn limit_per_email(
+    s: &AuthState,
+    email: &str,
+    key: fn(&Email) -> String,
+    limit: crate::ratelimit::RateLimit,
+) -> Result<(), ProblemResponse> {
+    if let Ok(email) = Email::parse(email) {
+        s.limits.check(&[(key(&email), limit)]).await?;
+    }
+    Ok(())
+}
 
 /// An email.
 #[derive(Deserialize)]
@@ -68,13 +88,15 @@ pub(super) async fn password_forgot(
     State(s): State<AuthState>,
     ApiJson(b): ApiJson<EmailBody>,
 ) -> Result<Response, ProblemResponse> {
-    if let Ok(email) = Email::parse(&b.email) {
-        s.limits
-            .check(&[(password_forgot_email_key(&email), s.limits.forgot_per_email)])
-            .await?;
-    }
+    limit_per_email(
+        &s,
+        &b.email,
+        password_forgot_email_key,
+        s.limits.forgot_per_email,
+    )
+    .await?;
     s.auth.forgot_password(&b.email).await?;
-    Ok((StatusCode::ACCEPTED, Json(ACCEPTED)).into_response())
+    Ok(accepted_response())
 }
 
 /// A password reset.
@@ -145,13 +167,9 @@ pub(super) async fn otp_request(
     State(s): State<AuthState>,
     ApiJson(b): ApiJson<OtpRequestBody>,
 ) -> Result<Response, ProblemResponse> {
-    if let Ok(email) = Email::parse(&b.email) {
-        s.limits
-            .check(&[(otp_email_key(&email), s.limits.otp_per_email)])
-            .await?;
-    }
+    limit_per_email(&s, &b.email, otp_email_key, s.limits.otp_per_email).await?;
     s.auth.request_otp(&b.email, b.purpose).await?;
-    Ok((StatusCode::ACCEPTED, Json(ACCEPTED)).into_response())
+    Ok(accepted_response())
 }
 
 /// A one-time code.

@@ -44,5 +44,7 @@ impl<
 pub use memory::MemoryAuthStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PgAuthStore;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use sql::SqlAuthStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteAuthStore;

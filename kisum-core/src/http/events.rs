@@ -9,6 +9,8 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use kisum_guard::http::ProblemResponse;
+#[cfg(feature = "openapi")]
+use kisum_guard::openapi::ServiceKeyRequired;
 use kisum_guard::{EventsPage, Problem};
 use serde::Deserialize;
 
@@ -54,10 +56,10 @@ impl From<FeedError> for ProblemResponse {
     responses(
         (status = 200, description = "The events (empty when `wait` passed without one)", body = EventsPage),
         (status = 400, description = "`invalid_request`: `after` or `wait` is not a non-negative integer", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: the service key lacks the `resolve` scope", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "`gap`: events after `after` are no longer kept, or `after` is past this stream's head (another epoch): forget cached state and start again without `after`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: the database is unreachable", body = Problem, content_type = "application/problem+json")
+        (status = 503, description = "`unavailable`: the database is unreachable", body = Problem, content_type = "application/problem+json"),
+        ServiceKeyRequired
     )
 ))]
 pub async fn event_stream(

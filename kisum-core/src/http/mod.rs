@@ -6,10 +6,10 @@
 //! | `GET /internal/v1/modules`, `PUT /internal/v1/modules/{key}` | `{name, kind, permissions}` → 200 the module |
 //! | `GET /internal/v1/packages`, `PUT /internal/v1/packages/{key}` | `{name, is_basic, modules}` → 200 the package |
 //! | `GET /internal/v1/addons`, `PUT /internal/v1/addons/{key}` | `{name, module}` → 200 the add-on |
-//! | `GET /internal/v1/companies/{company_id}/entitlements` | → 200 [`Entitlements`] |
-//! | `PUT /internal/v1/companies/{company_id}/subscription` | `{package, status, current_period_end?, grace_until?}` → 200 [`Entitlements`] |
-//! | `PUT /internal/v1/companies/{company_id}/addons/{key}` | `{status, current_period_end?}` → 200 [`Entitlements`] |
-//! | `DELETE /internal/v1/companies/{company_id}/addons/{key}` | → 200 [`Entitlements`] |
+//! | `GET /internal/v1/companies/{company_id}/entitlements` | → 200 [`Entitlements`](crate::entitlements::Entitlements) |
+//! | `PUT /internal/v1/companies/{company_id}/subscription` | `{package, status, current_period_end?, grace_until?}` → 200 [`Entitlements`](crate::entitlements::Entitlements) |
+//! | `PUT /internal/v1/companies/{company_id}/addons/{key}` | `{status, current_period_end?}` → 200 [`Entitlements`](crate::entitlements::Entitlements) |
+//! | `DELETE /internal/v1/companies/{company_id}/addons/{key}` | → 200 [`Entitlements`](crate::entitlements::Entitlements) |
 //!
 //! - **Service keys.** Every route, and the 404 of unknown routes, requires
 //!   `Authorization: Bearer <secret>` matching one of the configured [`ServiceKeys`] (named,
@@ -32,35 +32,35 @@
 //!   not an error at all (it has the empty entitlements at version 0).
 //! - Every answer carries `X-Request-Id` (echoed when the client sent a usable one).
 
-use std::str::FromStr;
+use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue};
-use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
-use chrono::{DateTime, Utc};
-use kisum_guard::{
-    AddOnKey, CONSISTENCY_HEADER, CompanyId, ConsistencyToken, InvalidId, ModuleKey, PackageKey,
-    Permission, ServiceKeys,
-};
-use serde::Deserialize;
+use axum::Router;
+use axum::http::HeaderName;
+use kisum_guard::{CONSISTENCY_HEADER, ServiceKeys};
 
-use crate::admin::{Actor, CoreAdmin};
-use crate::catalog::{AddOn, Module, ModuleKind, Package};
-use crate::entitlements::Entitlements;
+use crate::admin::CoreAdmin;
 use crate::outbox::EventFeed;
-use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
+#[cfg(feature = "openapi")]
+use catalog::{
+    __path_list_addons, __path_list_modules, __path_list_packages, __path_put_addon,
+    __path_put_module, __path_put_package,
+};
+use catalog::{list_addons, list_modules, list_packages, put_addon, put_module, put_package};
+#[cfg(feature = "openapi")]
+use companies::{
+    __path_delete_company_addon, __path_entitlements, __path_put_company_addon,
+    __path_put_subscription,
+};
+use companies::{delete_company_addon, entitlements, put_company_addon, put_subscription};
 #[cfg(feature = "openapi")]
 use events::__path_event_stream;
 use events::event_stream;
-use std::sync::Arc;
 
+mod catalog;
+mod companies;
 pub mod error;
 pub mod events;
-
-use kisum_guard::Problem;
-use kisum_guard::http::ProblemResponse;
+mod extract;
 
 /// The `X-Kisum-Consistency` header.
 pub static CONSISTENCY: HeaderName = HeaderName::from_static(CONSISTENCY_HEADER);
@@ -106,429 +106,20 @@ impl axum::extract::FromRef<CoreState> for Arc<EventFeed> {
 /// The service key the current request presented (set by the shared middleware).
 pub use kisum_guard::http::ServiceCaller;
 
-/// The acting service key (and request id) of a write, for the audit log.
-struct Caller(Actor);
-
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = ProblemResponse;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ServiceCaller { name, .. } = parts
-            .extensions
-            .get::<ServiceCaller>()
-            .ok_or_else(|| ProblemResponse::from(kisum_guard::DenialCode::Unauthenticated))?;
-        let actor = Actor::new(name.as_str());
-        Ok(Self(
-            match kisum_guard::http::request_id_of(&parts.extensions) {
-                Some(id) => actor.with_request_id(id.as_str()),
-                None => actor,
-            },
-        ))
-    }
-}
-
 pub use kisum_guard::http::ApiJson;
 
-/// Path parameters whose rejections are problem documents (400).
-struct ApiPath<T>(T);
-
-impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
-    type Rejection = ProblemResponse;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Path::<T>::from_request_parts(parts, state).await {
-            Ok(Path(v)) => Ok(Self(v)),
-            Err(rejection) => Err(Problem::invalid_request(rejection.body_text()).into()),
-        }
+#[cfg(feature = "openapi")]
+kisum_guard::problem_responses! {
+    /// A write: its path and its JSON body.
+    Written {
+        400 => "`invalid_request`: a malformed key or company id in the path, malformed JSON or \
+                not a JSON content type",
+        413 => "`payload_too_large`: the body is over the limit",
+        422 => "`validation_failed`: wrong types, missing fields, or an unknown module, package \
+                or add-on key (naming the field)",
     }
-}
-
-/// Parses a path parameter; an invalid one is 400 `invalid_request`.
-fn parse<T: FromStr<Err = InvalidId>>(s: &str) -> Result<T, ProblemResponse> {
-    s.parse()
-        .map_err(|e: InvalidId| Problem::invalid_request(e.to_string()).into())
-}
-
-/// A display name: not blank.
-fn name(name: String) -> Result<String, ProblemResponse> {
-    if name.trim().is_empty() {
-        Err(Problem::invalid_field("name", "name must not be empty").into())
-    } else {
-        Ok(name)
-    }
-}
-
-/// A company write's answer: its entitlements and the consistency token of its new version.
-fn written(e: Entitlements) -> Response {
-    let token = ConsistencyToken::company(e.company_id, e.entitlement_version);
-    let mut response = Json(e).into_response();
-    if let Ok(v) = HeaderValue::from_str(&token.to_string()) {
-        response.headers_mut().insert(CONSISTENCY.clone(), v);
-    }
-    response
-}
-
-// ---- catalog -------------------------------------------------------------------------------
-
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
-    get,
-    path = "/internal/v1/modules",
-    operation_id = "list_modules",
-    tag = "catalog",
-    summary = "Every module",
-    security(("service_key" = [])),
-    responses(
-        (status = 200, description = "Every module, by key", body = Vec<Module>),
-        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
-    )
-))]
-async fn list_modules(State(s): State<CoreState>) -> Result<Json<Vec<Module>>, ProblemResponse> {
-    let catalog = s.admin.service().catalog().await?;
-    Ok(Json(catalog.modules.values().cloned().collect()))
-}
-
-#[derive(Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ModuleRequest))]
-struct ModuleBody {
-    name: String,
-    kind: ModuleKind,
-    #[serde(default)]
-    permissions: Vec<Permission>,
-}
-
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
-    put,
-    path = "/internal/v1/modules/{key}",
-    operation_id = "put_modules",
-    tag = "catalog",
-    summary = "Create or replace a module",
-    description = "Audited; every company whose entitlements change gets its version bumped and an invalidation event.",
-    params(("key" = String, Path, description = "The key")),
-    request_body = ModuleBody,
-    security(("service_key" = [])),
-    responses(
-        (status = 200, description = "The stored module", body = Module),
-        (status = 400, description = "`invalid_request`: a malformed key or company id in the path, malformed JSON or not a JSON content type", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: wrong types, missing fields, or an unknown module, package or add-on key (naming the field)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
-    )
-))]
-async fn put_module(
-    State(s): State<CoreState>,
-    Caller(actor): Caller,
-    ApiPath(key): ApiPath<String>,
-    ApiJson(b): ApiJson<ModuleBody>,
-) -> Result<Json<Module>, ProblemResponse> {
-    let module = Module {
-        key: parse::<ModuleKey>(&key)?,
-        name: name(b.name)?,
-        kind: b.kind,
-        permissions: b.permissions,
-    };
-    s.admin
-        .put_module(&actor, module.clone())
-        .await
-        .map_err(|e| error::refused(e, "kind"))?;
-    Ok(Json(module))
-}
-
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
-    get,
-    path = "/internal/v1/packages",
-    operation_id = "list_packages",
-    tag = "catalog",
-    summary = "Every package",
-    security(("service_key" = [])),
-    responses(
-        (status = 200, description = "Every package, by key", body = Vec<Package>),
-        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
-    )
-))]
-async fn list_packages(State(s): State<CoreState>) -> Result<Json<Vec<Package>>, ProblemResponse> {
-    let catalog = s.admin.service().catalog().await?;
-    Ok(Json(catalog.packages.values().cloned().collect()))
-}
-
-#[derive(Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = PackageRequest))]
-struct PackageBody {
-    name: String,
-    is_basic: bool,
-    modules: std::collections::BTreeSet<ModuleKey>,
-}
-
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
-    put,
-    path = "/internal/v1/packages/{key}",
-    operation_id = "put_packages",
-    tag = "catalog",
-    summary = "Create or replace a package",
-    description = "Audited; every company whose entitlements change gets its version bumped and an invalidation event.",
-    params(("key" = String, Path, description = "The key")),
-    request_body = PackageBody,
-    security(("service_key" = [])),
-    responses(
-        (status = 200, description = "The stored package", body = Package),
-        (status = 400, description = "`invalid_request`: a malformed key or company id in the path, malformed JSON or not a JSON content type", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: wrong types, missing fields, or an unknown module, package or add-on key (naming the field)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
-    )
-))]
-async fn put_package(
-    State(s): State<CoreState>,
-    Caller(actor): Caller,
-    ApiPath(key): ApiPath<String>,
-    ApiJson(b): ApiJson<PackageBody>,
-) -> Result<Json<Package>, ProblemResponse> {
-    let package = Package {
-        key: parse::<PackageKey>(&key)?,
-        name: name(b.name)?,
-        is_basic: b.is_basic,
-        modules: b.modules,
-    };
-    s.admin
-        .put_package(&actor, package.clone())
-        .await
-        .map_err(|e| error::refused(e, "modules"))?;
-    Ok(Json(package))
-}
-
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
-    get,
-    path = "/internal/v1/addons",
-    operation_id = "list_addons",
-    tag = "catalog",
-    summary = "Every add-on",
-    security(("service_key" = [])),
-    responses(
-        (status = 200, description = "Every add-on, by key", body = Vec<AddOn>),
-        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
-    )
-))]
-async fn list_addons(State(s): State<CoreState>) -> Result<Json<Vec<AddOn>>, ProblemResponse> {
-    let catalog = s.admin.service().catalog().await?;
-    Ok(Json(catalog.addons.values().cloned().collect()))
-}
-
-#[derive(Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = AddOnRequest))]
-struct AddOnBody {
-    name: String,
-    module: ModuleKey,
-}
-
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
-    put,
-    path = "/internal/v1/addons/{key}",
-    operation_id = "put_addons",
-    tag = "catalog",
-    summary = "Create or replace a add-on",
-    description = "Audited; every company whose entitlements change gets its version bumped and an invalidation event.",
-    params(("key" = String, Path, description = "The key")),
-    request_body = AddOnBody,
-    security(("service_key" = [])),
-    responses(
-        (status = 200, description = "The stored add-on", body = AddOn),
-        (status = 400, description = "`invalid_request`: a malformed key or company id in the path, malformed JSON or not a JSON content type", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: wrong types, missing fields, or an unknown module, package or add-on key (naming the field)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
-    )
-))]
-async fn put_addon(
-    State(s): State<CoreState>,
-    Caller(actor): Caller,
-    ApiPath(key): ApiPath<String>,
-    ApiJson(b): ApiJson<AddOnBody>,
-) -> Result<Json<AddOn>, ProblemResponse> {
-    let addon = AddOn {
-        key: parse::<AddOnKey>(&key)?,
-        name: name(b.name)?,
-        module: b.module,
-    };
-    s.admin
-        .put_addon(&actor, addon.clone())
-        .await
-        .map_err(|e| error::refused(e, "module"))?;
-    Ok(Json(addon))
-}
-
-// ---- companies -----------------------------------------------------------------------------
-
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
-    get,
-    path = "/internal/v1/companies/{company_id}/entitlements",
-    operation_id = "get_entitlements",
-    tag = "entitlements",
-    summary = "A company's entitlements",
-    description = "An unknown company has the empty entitlements at version 0.",
-    params(("company_id" = String, Path, format = Uuid, description = "The company id")),
-    security(("service_key" = [])),
-    responses(
-        (status = 200, description = "The entitlements", body = Entitlements),
-        (status = 400, description = "`invalid_request`: a malformed key or company id in the path", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
-    )
-))]
-async fn entitlements(
-    State(s): State<CoreState>,
-    ApiPath(company): ApiPath<String>,
-) -> Result<Json<Entitlements>, ProblemResponse> {
-    let company_id = parse::<CompanyId>(&company)?;
-    Ok(Json(s.admin.service().entitlements(company_id).await?))
-}
-
-#[derive(Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SubscriptionRequest))]
-struct SubscriptionBody {
-    package: PackageKey,
-    status: SubscriptionStatus,
-    current_period_end: Option<DateTime<Utc>>,
-    grace_until: Option<DateTime<Utc>>,
-}
-
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
-    put,
-    path = "/internal/v1/companies/{company_id}/subscription",
-    operation_id = "put_subscription",
-    tag = "entitlements",
-    summary = "Set a company's subscription",
-    params(("company_id" = String, Path, format = Uuid, description = "The company id")),
-    request_body = SubscriptionBody,
-    security(("service_key" = [])),
-    responses(
-        (status = 200, description = "The company's entitlements, version bumped", body = Entitlements, headers(("X-Kisum-Consistency" = String, description = "The write's consistency token: present it on the next reads to see this write."))),
-        (status = 400, description = "`invalid_request`: a malformed key or company id in the path, malformed JSON or not a JSON content type", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: wrong types, missing fields, or an unknown module, package or add-on key (naming the field)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
-    )
-))]
-async fn put_subscription(
-    State(s): State<CoreState>,
-    Caller(actor): Caller,
-    ApiPath(company): ApiPath<String>,
-    ApiJson(b): ApiJson<SubscriptionBody>,
-) -> Result<Response, ProblemResponse> {
-    let subscription = Subscription {
-        company_id: parse(&company)?,
-        package: b.package,
-        status: b.status,
-        current_period_end: b.current_period_end,
-        grace_until: b.grace_until,
-    };
-    let e = s
-        .admin
-        .set_subscription(&actor, subscription)
-        .await
-        .map_err(|e| error::refused(e, "package"))?;
-    Ok(written(e))
-}
-
-#[derive(Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CompanyAddOnRequest))]
-struct CompanyAddOnBody {
-    status: SubscriptionStatus,
-    current_period_end: Option<DateTime<Utc>>,
-}
-
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
-    put,
-    path = "/internal/v1/companies/{company_id}/addons/{key}",
-    operation_id = "put_company_addon",
-    tag = "entitlements",
-    summary = "Set a company add-on",
-    params(("company_id" = String, Path, format = Uuid, description = "The company id"), ("key" = String, Path, description = "The key")),
-    request_body = CompanyAddOnBody,
-    security(("service_key" = [])),
-    responses(
-        (status = 200, description = "The company's entitlements, version bumped", body = Entitlements, headers(("X-Kisum-Consistency" = String, description = "The write's consistency token: present it on the next reads to see this write."))),
-        (status = 400, description = "`invalid_request`: a malformed key or company id in the path, malformed JSON or not a JSON content type", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "`payload_too_large`: the body is over the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: wrong types, missing fields, or an unknown module, package or add-on key (naming the field)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
-    )
-))]
-async fn put_company_addon(
-    State(s): State<CoreState>,
-    Caller(actor): Caller,
-    ApiPath((company, key)): ApiPath<(String, String)>,
-    ApiJson(b): ApiJson<CompanyAddOnBody>,
-) -> Result<Response, ProblemResponse> {
-    let addon = CompanyAddOn {
-        company_id: parse(&company)?,
-        addon: parse(&key)?,
-        status: b.status,
-        current_period_end: b.current_period_end,
-    };
-    let e = s
-        .admin
-        .set_company_addon(&actor, addon)
-        .await
-        .map_err(|e| error::refused(e, "key"))?;
-    Ok(written(e))
-}
-
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
-    delete,
-    path = "/internal/v1/companies/{company_id}/addons/{key}",
-    operation_id = "delete_company_addon",
-    tag = "entitlements",
-    summary = "Remove a company add-on",
-    params(("company_id" = String, Path, format = Uuid, description = "The company id"), ("key" = String, Path, description = "The key")),
-    security(("service_key" = [])),
-    responses(
-        (status = 200, description = "The company's entitlements, version bumped", body = Entitlements, headers(("X-Kisum-Consistency" = String, description = "The write's consistency token: present it on the next reads to see this write."))),
-        (status = 400, description = "`invalid_request`: a malformed key or company id in the path", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthenticated`: no service key, or not one of the accepted keys", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`not_found`: the company does not hold that add-on", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`unavailable`: a store the route needs is unreachable", body = Problem, content_type = "application/problem+json")
-    )
-))]
-async fn delete_company_addon(
-    State(s): State<CoreState>,
-    Caller(actor): Caller,
-    ApiPath((company, key)): ApiPath<(String, String)>,
-) -> Result<Response, ProblemResponse> {
-    let company_id = parse(&company)?;
-    let addon: AddOnKey = parse(&key)?;
-    let e = s
-        .admin
-        .remove_company_addon(&actor, company_id, &addon)
-        .await
-        .map_err(|e| error::refused(e, "key"))?;
-    Ok(written(e))
+    /// A read or a removal: its path.
+    KeyedPath { 400 => "`invalid_request`: a malformed key or company id in the path" }
 }
 
 /// Core's internal router (`/internal/v1/*`, see the [module docs](self)), behind service keys,
@@ -575,7 +166,9 @@ pub fn internal_router(state: CoreState) -> Router {
 #[cfg(feature = "openapi")]
 #[must_use]
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().0.split_for_parts().1
+    let mut doc = routes().0.split_for_parts().1;
+    kisum_guard::openapi::add_problem_schema(&mut doc);
+    doc
 }
 
 #[cfg(feature = "openapi")]

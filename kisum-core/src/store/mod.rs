@@ -25,6 +25,8 @@ pub mod sqlite;
 pub use memory::{MemoryCoreAudit, MemoryCoreStore};
 #[cfg(feature = "postgres")]
 pub use postgres::PgCoreStore;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use sql::SqlCoreStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteCoreStore;
 

@@ -6,12 +6,13 @@ use kisum_guard::{Clock, SystemClock};
 
 use super::{err, kisum_env, out};
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// One runtime per test: a pool's connections belong to the runtime that opened them, so the
+/// store is opened and used on the same one.
+fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-        .block_on(f)
 }
 
 fn days_ago(now: DateTime<Utc>, days: i64) -> DateTime<Utc> {
@@ -19,9 +20,9 @@ fn days_ago(now: DateTime<Utc>, days: i64) -> DateTime<Utc> {
 }
 
 /// Appends events 100, 40 and 1 days old; prunes at 30 days; checks what is left.
-fn prune_keeps_the_recent_events(url: &str, store: &dyn AuditStore) {
+fn prune_keeps_the_recent_events(rt: &tokio::runtime::Runtime, url: &str, store: &dyn AuditStore) {
     let now = SystemClock.now();
-    block_on(async {
+    rt.block_on(async {
         for days in [100, 40, 1] {
             let event =
                 AuditEvent::new(days_ago(now, days), "login.success", AuditOutcome::Success);
@@ -45,7 +46,7 @@ fn prune_keeps_the_recent_events(url: &str, store: &dyn AuditStore) {
         "{}",
         out(&o)
     );
-    let left = block_on(store.list(None, None, 10)).unwrap();
+    let left = rt.block_on(store.list(None, None, 10)).unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].at, days_ago(now, 1));
 
@@ -69,17 +70,21 @@ fn prune_keeps_the_recent_events(url: &str, store: &dyn AuditStore) {
 #[test]
 fn sqlite_prune_deletes_only_old_events() {
     let url = kisum_core::testkit::db::sqlite_url();
-    let store = block_on(kisum_auth::SqliteAuthStore::connect(&url)).unwrap();
-    prune_keeps_the_recent_events(&url, &store);
+    let rt = runtime();
+    let store = rt
+        .block_on(kisum_auth::SqliteAuthStore::connect(&url))
+        .unwrap();
+    prune_keeps_the_recent_events(&rt, &url, &store);
 }
 
 #[cfg(feature = "postgres")]
 #[test]
 #[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
 fn postgres_prune_deletes_only_old_events() {
-    let url = block_on(kisum_core::testkit::db::postgres_url());
-    let store = block_on(kisum_auth::PgAuthStore::connect(&url)).unwrap();
-    prune_keeps_the_recent_events(&url, &store);
+    let rt = runtime();
+    let url = rt.block_on(kisum_core::testkit::db::postgres_url());
+    let store = rt.block_on(kisum_auth::PgAuthStore::connect(&url)).unwrap();
+    prune_keeps_the_recent_events(&rt, &url, &store);
 }
 
 #[test]
@@ -145,9 +150,12 @@ fn an_unreachable_database_never_shows_its_password() {
 fn core_audit_records_are_pruned_with_component_core() {
     use kisum_core::{CoreAudit, CoreAuditRecord};
     let url = kisum_core::testkit::db::sqlite_url();
-    let store = block_on(kisum_core::SqliteCoreStore::connect(&url)).unwrap();
+    let rt = runtime();
+    let store = rt
+        .block_on(kisum_core::SqliteCoreStore::connect(&url))
+        .unwrap();
     let now = SystemClock.now();
-    block_on(async {
+    rt.block_on(async {
         for days in [100, 1] {
             store
                 .append(&CoreAuditRecord::new(
@@ -178,7 +186,7 @@ fn core_audit_records_are_pruned_with_component_core() {
         "{}",
         out(&o)
     );
-    let left = block_on(store.list(None, 10)).unwrap();
+    let left = rt.block_on(store.list(None, 10)).unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].at, days_ago(now, 1));
 }

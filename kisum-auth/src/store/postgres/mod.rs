@@ -1,7 +1,8 @@
 //! The PostgreSQL backend of [`UserStore`](crate::identity::UserStore),
 //! [`SessionStore`](crate::session::SessionStore), [`RefreshTokenStore`](crate::session::RefreshTokenStore),
 //! [`DirectoryStore`](crate::directory::DirectoryStore), [`AuditStore`](crate::audit::AuditStore)
-//! and [`OneTimeStore`](crate::otp::OneTimeStore) (feature `postgres`), one file per trait.
+//! and [`OneTimeStore`](crate::otp::OneTimeStore) (feature `postgres`): what PostgreSQL writes its own way, one file per store trait that has any;
+//! the rest, trait impls included, is [`SqlAuthStore`]'s, written once.
 //!
 //! Every write is one transaction. Access versions are raised with `UPDATE … RETURNING` inside
 //! the writing transaction, so concurrent edits of one membership are serialized by its row lock
@@ -12,17 +13,16 @@
 
 use std::str::FromStr;
 
+use super::sql::SqlAuthStore;
 use kisum_core::db::migrate::{EmbeddedMigration, MigrationSet};
 use kisum_core::db::sql::store_error;
 use kisum_core::db::{StoreError, open_migrated_postgres_pool};
-use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::postgres::PgConnectOptions;
 
 mod audit;
 mod directory;
-mod otp;
 mod refresh;
 mod sessions;
-mod users;
 
 /// Auth's PostgreSQL migrations, tracked in `kisum_auth_migrations`.
 pub const MIGRATIONS: MigrationSet = MigrationSet {
@@ -58,18 +58,9 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
 };
 
 /// Users, sessions, companies, memberships, roles, delegations and refresh tokens in PostgreSQL.
-#[derive(Clone, Debug)]
-pub struct PgAuthStore {
-    pool: PgPool,
-}
+pub type PgAuthStore = SqlAuthStore<sqlx::Postgres>;
 
 impl PgAuthStore {
-    /// A store over an existing pool (migrations are the caller's: see [`MIGRATIONS`]).
-    #[must_use]
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
-    }
-
     /// Connects to `url`, applies pending migrations, and returns the store.
     ///
     /// # Errors
@@ -88,12 +79,6 @@ impl PgAuthStore {
         Ok(Self::new(
             open_migrated_postgres_pool(options, &MIGRATIONS).await?,
         ))
-    }
-
-    /// The pool.
-    #[must_use]
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
     }
 }
 

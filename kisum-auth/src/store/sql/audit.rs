@@ -1,6 +1,10 @@
 //! [`AuditStore`](crate::audit::AuditStore) written once; how the details are stored (JSON
 //! text, or cast to `jsonb`) is the dialect's [`AuditSql`].
 
+use async_trait::async_trait;
+
+use super::SqlAuthStore;
+use crate::audit::AuditStore;
 use chrono::{DateTime, Utc};
 use kisum_core::db::sql::{Dialect, Stmt};
 use kisum_core::db::{StoreError, StoreErrorKind};
@@ -70,4 +74,24 @@ pub(crate) async fn prune<D: Dialect>(
         .time(older_than)
         .execute(pool)
         .await
+}
+
+#[async_trait]
+impl<D: Dialect + AuditSql> AuditStore for SqlAuthStore<D> {
+    async fn append(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        append(&self.pool, event).await
+    }
+
+    async fn list(
+        &self,
+        company_id: Option<CompanyId>,
+        since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        list(&self.pool, company_id, since, limit).await
+    }
+
+    async fn prune(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
+        prune(&self.pool, older_than).await
+    }
 }

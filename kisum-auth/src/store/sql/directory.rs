@@ -7,6 +7,10 @@
 //! ([`bump_delegatees`]) the members holding a live delegation from one of them, each group by
 //! membership id (the order of the `DirectoryStore` contract).
 
+use async_trait::async_trait;
+
+use super::SqlAuthStore;
+use crate::directory::DirectoryStore;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -509,4 +513,123 @@ pub(crate) async fn load_access<D: DirectorySql>(
         membership,
         delegations,
     }))
+}
+
+#[async_trait]
+impl<D: Dialect + DirectorySql> DirectoryStore for SqlAuthStore<D> {
+    async fn create_company(
+        &self,
+        company: &Company,
+        owner: Option<&Membership>,
+    ) -> Result<(), StoreError> {
+        create_company(&self.pool, company, owner).await
+    }
+
+    async fn get_company(&self, id: CompanyId) -> Result<Option<Company>, StoreError> {
+        get_company(&self.pool, id).await
+    }
+
+    async fn find_company_by_slug(
+        &self,
+        slug: &CompanySlug,
+    ) -> Result<Option<Company>, StoreError> {
+        find_company_by_slug(&self.pool, slug).await
+    }
+
+    async fn create_membership(&self, membership: &Membership) -> Result<(), StoreError> {
+        create_membership(&self.pool, membership).await
+    }
+
+    async fn get_membership(&self, id: MembershipId) -> Result<Option<Membership>, StoreError> {
+        get_membership(&self.pool, id).await
+    }
+
+    async fn find_membership(
+        &self,
+        company_id: CompanyId,
+        user_id: UserId,
+    ) -> Result<Option<Membership>, StoreError> {
+        find_membership(&self.pool, company_id, user_id).await
+    }
+
+    async fn list_company_memberships(
+        &self,
+        company_id: CompanyId,
+    ) -> Result<Vec<Membership>, StoreError> {
+        list_company_memberships(&self.pool, company_id).await
+    }
+
+    async fn list_user_memberships(&self, user_id: UserId) -> Result<Vec<Membership>, StoreError> {
+        list_user_memberships(&self.pool, user_id).await
+    }
+
+    async fn update_membership(
+        &self,
+        id: MembershipId,
+        patch: &MembershipPatch,
+        at: DateTime<Utc>,
+    ) -> Result<ChangedMembership, StoreError> {
+        update_membership(&self.pool, id, patch, at).await
+    }
+
+    async fn put_role(
+        &self,
+        role: &Role,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AccessBump>, StoreError> {
+        put_role(&self.pool, role, at).await
+    }
+
+    async fn delete_role(
+        &self,
+        company_id: CompanyId,
+        key: &RoleKey,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AccessBump>, StoreError> {
+        delete_role(&self.pool, company_id, key, at).await
+    }
+
+    async fn get_role(
+        &self,
+        company_id: CompanyId,
+        key: &RoleKey,
+    ) -> Result<Option<Role>, StoreError> {
+        get_role(&self.pool, company_id, key).await
+    }
+
+    async fn list_roles(&self, company_id: CompanyId) -> Result<Vec<Role>, StoreError> {
+        list_roles(&self.pool, company_id).await
+    }
+
+    async fn create_delegation(
+        &self,
+        delegation: &Delegation,
+    ) -> Result<Vec<AccessBump>, StoreError> {
+        create_delegation(&self.pool, delegation).await
+    }
+
+    async fn revoke_delegation(
+        &self,
+        company_id: CompanyId,
+        id: DelegationId,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AccessBump>, StoreError> {
+        revoke_delegation(&self.pool, company_id, id, at).await
+    }
+
+    async fn get_delegation(&self, id: DelegationId) -> Result<Option<Delegation>, StoreError> {
+        get_delegation(&self.pool, id).await
+    }
+
+    async fn list_delegations(&self, company_id: CompanyId) -> Result<Vec<Delegation>, StoreError> {
+        list_delegations(&self.pool, company_id).await
+    }
+
+    async fn load_access(
+        &self,
+        company_id: CompanyId,
+        user_id: UserId,
+    ) -> Result<Option<AccessInputs>, StoreError> {
+        load_access(&self.pool, company_id, user_id).await
+    }
 }

@@ -3,8 +3,10 @@
 //! method, written once over a [`Dialect`](kisum_core::db::sql::Dialect) ([`users`],
 //! [`sessions`], [`refresh`], [`directory`], [`audit`], [`otp`]).
 //!
-//! What genuinely differs stays in `sqlite/` and `postgres/`, one impl per dialect and one file
-//! per store trait, so a reader sees it: the statements of [`DirectorySql`](directory::DirectorySql)
+//! The store is [`SqlAuthStore`], generic over its dialect; its trait impls are written once
+//! too, next to the methods they call, except `SessionStore` and `RefreshTokenStore`, which each
+//! dialect implements in its own file. What genuinely differs stays in `sqlite/` and
+//! `postgres/`, one file per store trait, so a reader sees it: the statements of [`DirectorySql`](directory::DirectorySql)
 //! (set membership through `json_each`/`unhex` vs `= ANY`, row locks with `FOR UPDATE`),
 //! [`SessionSql`](sessions::SessionSql) and [`AuditSql`](audit::AuditSql), and the one method
 //! each dialect writes its own way (`SessionStore::revoke_session`). How times and lists are
@@ -19,3 +21,45 @@ pub(crate) mod refresh;
 pub(crate) mod rows;
 pub(crate) mod sessions;
 pub(crate) mod users;
+
+use std::fmt;
+
+use kisum_core::db::sql::Dialect;
+use sqlx::Pool;
+
+/// Users, sessions, companies, memberships, roles, delegations and refresh tokens in a SQL
+/// database: [`PgAuthStore`](super::PgAuthStore) (feature `postgres`) or
+/// [`SqliteAuthStore`](super::SqliteAuthStore) (feature `sqlite`), each opened by its
+/// `connect`.
+pub struct SqlAuthStore<D: Dialect> {
+    pub(crate) pool: Pool<D>,
+}
+
+impl<D: Dialect> SqlAuthStore<D> {
+    /// A store over an existing pool (migrations are the caller's: see the dialect module's
+    /// `MIGRATIONS`).
+    #[must_use]
+    pub fn new(pool: Pool<D>) -> Self {
+        Self { pool }
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &Pool<D> {
+        &self.pool
+    }
+}
+
+impl<D: Dialect> Clone for SqlAuthStore<D> {
+    fn clone(&self) -> Self {
+        Self::new(self.pool.clone())
+    }
+}
+
+impl<D: Dialect> fmt::Debug for SqlAuthStore<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlAuthStore")
+            .field("pool", &self.pool)
+            .finish()
+    }
+}

@@ -5,6 +5,10 @@
 //! longer matches, and of racing inserts `ON CONFLICT DO NOTHING` lets one through). A reset
 //! token is spent the same way, so of two racing uses only the first finds it live.
 
+use async_trait::async_trait;
+
+use super::SqlAuthStore;
+use crate::otp::OneTimeStore;
 use chrono::{DateTime, Utc};
 use kisum_core::db::StoreError;
 use kisum_core::db::sql::{Dialect, SqlRow, Stmt, store_error};
@@ -116,4 +120,44 @@ pub(crate) async fn prune_one_time<D: Dialect>(
         .await?;
     tx.commit().await.map_err(store_error)?;
     Ok(resets + otps)
+}
+
+#[async_trait]
+impl<D: Dialect> OneTimeStore for SqlAuthStore<D> {
+    async fn get_otp(
+        &self,
+        email: &Email,
+        purpose: OtpPurpose,
+    ) -> Result<Option<OtpState>, StoreError> {
+        get_otp(&self.pool, email, purpose).await
+    }
+
+    async fn put_otp(&self, state: &OtpState) -> Result<bool, StoreError> {
+        put_otp(&self.pool, state).await
+    }
+
+    async fn insert_reset(
+        &self,
+        hash: &SecretHash,
+        user: UserId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        insert_reset(&self.pool, hash, user, expires_at).await
+    }
+
+    async fn consume_reset(
+        &self,
+        hash: &SecretHash,
+        at: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError> {
+        consume_reset(&self.pool, hash, at).await
+    }
+
+    async fn spend_resets(&self, user: UserId, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        spend_resets(&self.pool, user, at).await
+    }
+
+    async fn prune_one_time(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        prune_one_time(&self.pool, before).await
+    }
 }

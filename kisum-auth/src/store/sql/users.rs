@@ -1,6 +1,10 @@
 //! [`UserStore`](crate::identity::UserStore) written once: nothing about users differs between
 //! the dialects but how their times are bound.
 
+use async_trait::async_trait;
+
+use super::SqlAuthStore;
+use crate::identity::UserStore;
 use kisum_core::db::StoreError;
 use kisum_core::db::sql::{Dialect, Stmt};
 use kisum_guard::UserId;
@@ -57,5 +61,24 @@ pub(crate) async fn update_user<D: Dialect>(pool: &Pool<D>, user: &User) -> Resu
         Ok(())
     } else {
         Err(StoreError::not_found(format!("user {}", user.id)))
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> UserStore for SqlAuthStore<D> {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        create_user(&self.pool, user).await
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        get_user(&self.pool, id).await
+    }
+
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        find_user_by_email(&self.pool, email).await
+    }
+
+    async fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        update_user(&self.pool, user).await
     }
 }

@@ -1,14 +1,8 @@
 //! [`AuditStore`](crate::audit::AuditStore) on SQLite: the details stored as JSON text.
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use kisum_core::db::StoreError;
-use kisum_guard::CompanyId;
 use sqlx::Sqlite;
 
-use super::SqliteAuthStore;
-use crate::audit::{AuditEvent, AuditStore};
-use crate::store::sql::audit::{self, AuditSql};
+use crate::store::sql::audit::AuditSql;
 use crate::store::sql::queries::audit_insert_columns;
 
 impl AuditSql for Sqlite {
@@ -17,24 +11,4 @@ impl AuditSql for Sqlite {
         audit_insert_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     );
-}
-
-#[async_trait]
-impl AuditStore for SqliteAuthStore {
-    async fn append(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        audit::append(&self.pool, event).await
-    }
-
-    async fn list(
-        &self,
-        company_id: Option<CompanyId>,
-        since: Option<DateTime<Utc>>,
-        limit: u32,
-    ) -> Result<Vec<AuditEvent>, StoreError> {
-        audit::list(&self.pool, company_id, since, limit).await
-    }
-
-    async fn prune(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
-        audit::prune(&self.pool, older_than).await
-    }
 }

@@ -1,7 +1,8 @@
 //! The embedded SQLite backend of [`UserStore`](crate::identity::UserStore),
 //! [`SessionStore`](crate::session::SessionStore), [`RefreshTokenStore`](crate::session::RefreshTokenStore),
 //! [`DirectoryStore`](crate::directory::DirectoryStore), [`AuditStore`](crate::audit::AuditStore)
-//! and [`OneTimeStore`](crate::otp::OneTimeStore) (feature `sqlite`), one file per trait.
+//! and [`OneTimeStore`](crate::otp::OneTimeStore) (feature `sqlite`): what SQLite writes its own way, one file per store trait that has any; the
+//! rest, trait impls included, is [`SqlAuthStore`]'s, written once.
 //!
 //! Ids and token hashes are BLOBs, times INTEGER microseconds since the Unix epoch, lists JSON
 //! arrays. Writes run in `BEGIN IMMEDIATE` transactions (one writer at a time, others wait up to
@@ -10,16 +11,14 @@
 //! transaction, so of two concurrent rotations exactly one finds the token unspent. The store
 //! methods are written once in `store::sql`; what is here is what SQLite does its own way.
 
+use super::sql::SqlAuthStore;
 use kisum_core::db::migrate::{EmbeddedMigration, MigrationSet};
 use kisum_core::db::{StoreError, open_migrated_sqlite_pool};
-use sqlx::sqlite::SqlitePool;
 
 mod audit;
 mod directory;
-mod otp;
 mod refresh;
 mod sessions;
-mod users;
 
 /// Auth's SQLite migrations, tracked in `kisum_auth_migrations`.
 pub const MIGRATIONS: MigrationSet = MigrationSet {
@@ -55,18 +54,9 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
 };
 
 /// Users, sessions, companies, memberships, roles, delegations and refresh tokens in SQLite.
-#[derive(Clone, Debug)]
-pub struct SqliteAuthStore {
-    pool: SqlitePool,
-}
+pub type SqliteAuthStore = SqlAuthStore<sqlx::Sqlite>;
 
 impl SqliteAuthStore {
-    /// A store over an existing pool (migrations are the caller's: see [`MIGRATIONS`]).
-    #[must_use]
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
-    }
-
     /// Opens the database at `url` (`sqlite://path`) with the settings of
     /// [`open_migrated_sqlite_pool`], applies pending migrations, and returns the store.
     ///
@@ -76,12 +66,6 @@ impl SqliteAuthStore {
         Ok(Self::new(
             open_migrated_sqlite_pool(url, &MIGRATIONS).await?,
         ))
-    }
-
-    /// The pool.
-    #[must_use]
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
     }
 }
 

@@ -1,17 +1,10 @@
-//! [`CatalogStore`] on PostgreSQL: "which companies reach this module" through `= ANY` over the
+//! [`CatalogStore`](crate::store::CatalogStore) on PostgreSQL: "which companies reach this module" through `= ANY` over the
 //! package's `TEXT[]`; the affected companies' rows locked in id order (`FOR UPDATE`) before
 //! they are raised, so two catalog edits cannot deadlock.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use sqlx::Postgres;
 
-use super::PgCoreStore;
-use crate::catalog::{AddOn, Catalog, Module, Package};
-use crate::db::StoreError;
-use crate::store::sql::catalog::{self, CatalogSql};
-use crate::store::{CatalogStore, VersionBump};
+use crate::store::sql::catalog::CatalogSql;
 
 impl CatalogSql for Postgres {
     const BUMP_REACHING_MODULE: &'static str = "UPDATE company_entitlements
@@ -39,23 +32,4 @@ impl CatalogSql for Postgres {
              WHERE company_id IN (SELECT company_id FROM company_addons WHERE addon = $1)
              ORDER BY company_id FOR UPDATE)
          RETURNING company_id, entitlement_version";
-}
-
-#[async_trait]
-impl CatalogStore for PgCoreStore {
-    async fn put_module(&self, module: Module) -> Result<Vec<VersionBump>, StoreError> {
-        catalog::put_module(&self.pool, &module).await
-    }
-
-    async fn put_package(&self, package: Package) -> Result<Vec<VersionBump>, StoreError> {
-        catalog::put_package(&self.pool, &package).await
-    }
-
-    async fn put_addon(&self, addon: AddOn) -> Result<Vec<VersionBump>, StoreError> {
-        catalog::put_addon(&self.pool, &addon).await
-    }
-
-    async fn catalog(&self) -> Result<Arc<Catalog>, StoreError> {
-        catalog::catalog(&self.pool).await
-    }
 }

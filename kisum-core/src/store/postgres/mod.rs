@@ -10,15 +10,15 @@
 
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::postgres::PgConnectOptions;
 
+use super::sql::SqlCoreStore;
 use crate::db::migrate::{EmbeddedMigration, MigrationSet};
 use crate::db::sql::store_error;
 use crate::db::{StoreError, open_migrated_postgres_pool};
 
 mod audit;
 mod catalog;
-mod subscriptions;
 
 /// Core's PostgreSQL migrations, tracked in `kisum_core_migrations`.
 pub const MIGRATIONS: MigrationSet = MigrationSet {
@@ -44,18 +44,9 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
 };
 
 /// Catalog and company entitlements in PostgreSQL.
-#[derive(Clone, Debug)]
-pub struct PgCoreStore {
-    pool: PgPool,
-}
+pub type PgCoreStore = SqlCoreStore<sqlx::Postgres>;
 
 impl PgCoreStore {
-    /// A store over an existing pool (migrations are the caller's: see [`MIGRATIONS`]).
-    #[must_use]
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
-    }
-
     /// Connects to `url`, applies pending migrations, and returns the store.
     ///
     /// # Errors
@@ -74,12 +65,6 @@ impl PgCoreStore {
         Ok(Self::new(
             open_migrated_postgres_pool(options, &MIGRATIONS).await?,
         ))
-    }
-
-    /// The pool.
-    #[must_use]
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
     }
 }
 

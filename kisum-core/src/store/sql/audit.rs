@@ -1,6 +1,10 @@
 //! [`CoreAudit`](crate::CoreAudit) written once; how the detail is stored (JSON text, or cast
 //! to `jsonb`) is the dialect's [`AuditSql`].
 
+use async_trait::async_trait;
+
+use super::SqlCoreStore;
+use crate::audit::CoreAudit;
 use chrono::{DateTime, Utc};
 use kisum_guard::CompanyId;
 use sqlx::Pool;
@@ -59,4 +63,23 @@ pub(crate) async fn prune<D: Dialect>(
         .time(older_than)
         .execute(pool)
         .await
+}
+
+#[async_trait]
+impl<D: Dialect + AuditSql> CoreAudit for SqlCoreStore<D> {
+    async fn append(&self, record: &CoreAuditRecord) -> Result<(), StoreError> {
+        append(&self.pool, record).await
+    }
+
+    async fn list(
+        &self,
+        company_id: Option<CompanyId>,
+        limit: u32,
+    ) -> Result<Vec<CoreAuditRecord>, StoreError> {
+        list(&self.pool, company_id, limit).await
+    }
+
+    async fn prune(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
+        prune(&self.pool, older_than).await
+    }
 }

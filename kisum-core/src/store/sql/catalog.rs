@@ -2,6 +2,10 @@
 //! bumps, in the same write transaction, the companies it reaches; which those are, and how
 //! their rows are locked, is the dialect's [`CatalogSql`].
 
+use async_trait::async_trait;
+
+use super::SqlCoreStore;
+use crate::store::CatalogStore;
 use std::sync::Arc;
 
 use sqlx::Pool;
@@ -100,4 +104,23 @@ pub(crate) async fn catalog<D: Dialect>(pool: &Pool<D>) -> Result<Arc<Catalog>, 
     }
     tx.commit().await.map_err(store_error)?;
     Ok(Arc::new(catalog))
+}
+
+#[async_trait]
+impl<D: Dialect + CatalogSql> CatalogStore for SqlCoreStore<D> {
+    async fn put_module(&self, module: Module) -> Result<Vec<VersionBump>, StoreError> {
+        put_module(&self.pool, &module).await
+    }
+
+    async fn put_package(&self, package: Package) -> Result<Vec<VersionBump>, StoreError> {
+        put_package(&self.pool, &package).await
+    }
+
+    async fn put_addon(&self, addon: AddOn) -> Result<Vec<VersionBump>, StoreError> {
+        put_addon(&self.pool, &addon).await
+    }
+
+    async fn catalog(&self) -> Result<Arc<Catalog>, StoreError> {
+        catalog(&self.pool).await
+    }
 }

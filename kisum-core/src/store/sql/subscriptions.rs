@@ -3,6 +3,10 @@
 //! rest of the transaction (and on SQLite the write transaction holds the database's lock), so
 //! concurrent writes to one company are serialized and none is lost.
 
+use async_trait::async_trait;
+
+use super::SqlCoreStore;
+use crate::store::SubscriptionStore;
 use kisum_guard::{AddOnKey, CompanyId};
 use sqlx::{Pool, Transaction};
 
@@ -106,5 +110,31 @@ pub(crate) async fn remove_company_addon<D: Dialect>(
             tx.rollback().await.map_err(store_error)?;
             Err(StoreError::not_found(format!("company add-on `{addon}`")))
         }
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> SubscriptionStore for SqlCoreStore<D> {
+    async fn company_state(
+        &self,
+        company_id: CompanyId,
+    ) -> Result<CompanyEntitlementState, StoreError> {
+        company_state(&self.pool, company_id).await
+    }
+
+    async fn put_subscription(&self, subscription: Subscription) -> Result<u64, StoreError> {
+        put_subscription(&self.pool, &subscription).await
+    }
+
+    async fn put_company_addon(&self, addon: CompanyAddOn) -> Result<u64, StoreError> {
+        put_company_addon(&self.pool, &addon).await
+    }
+
+    async fn remove_company_addon(
+        &self,
+        company_id: CompanyId,
+        addon: &AddOnKey,
+    ) -> Result<u64, StoreError> {
+        remove_company_addon(&self.pool, company_id, addon).await
     }
 }

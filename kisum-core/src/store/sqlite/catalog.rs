@@ -1,16 +1,9 @@
-//! [`CatalogStore`] on SQLite: "which companies reach this module" through `json_each` over
+//! [`CatalogStore`](crate::store::CatalogStore) on SQLite: "which companies reach this module" through `json_each` over
 //! the package's JSON module list; `BEGIN IMMEDIATE` serializes the edits.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use sqlx::Sqlite;
 
-use super::SqliteCoreStore;
-use crate::catalog::{AddOn, Catalog, Module, Package};
-use crate::db::StoreError;
-use crate::store::sql::catalog::{self, CatalogSql};
-use crate::store::{CatalogStore, VersionBump};
+use crate::store::sql::catalog::CatalogSql;
 
 impl CatalogSql for Sqlite {
     const BUMP_REACHING_MODULE: &'static str = "UPDATE company_entitlements
@@ -32,23 +25,4 @@ impl CatalogSql for Sqlite {
          SET entitlement_version = entitlement_version + 1
          WHERE company_id IN (SELECT company_id FROM company_addons WHERE addon = $1)
          RETURNING company_id, entitlement_version";
-}
-
-#[async_trait]
-impl CatalogStore for SqliteCoreStore {
-    async fn put_module(&self, module: Module) -> Result<Vec<VersionBump>, StoreError> {
-        catalog::put_module(&self.pool, &module).await
-    }
-
-    async fn put_package(&self, package: Package) -> Result<Vec<VersionBump>, StoreError> {
-        catalog::put_package(&self.pool, &package).await
-    }
-
-    async fn put_addon(&self, addon: AddOn) -> Result<Vec<VersionBump>, StoreError> {
-        catalog::put_addon(&self.pool, &addon).await
-    }
-
-    async fn catalog(&self) -> Result<Arc<Catalog>, StoreError> {
-        catalog::catalog(&self.pool).await
-    }
 }

@@ -7,14 +7,12 @@
 //! timeout), in WAL mode so readers are never blocked. The store methods are written once in
 //! `store::sql`; what is here is what SQLite does its own way.
 
-use sqlx::sqlite::SqlitePool;
-
+use super::sql::SqlCoreStore;
 use crate::db::migrate::{EmbeddedMigration, MigrationSet};
 use crate::db::{StoreError, open_migrated_sqlite_pool};
 
 mod audit;
 mod catalog;
-mod subscriptions;
 
 /// Core's SQLite migrations, tracked in `kisum_core_migrations`.
 pub const MIGRATIONS: MigrationSet = MigrationSet {
@@ -40,18 +38,9 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
 };
 
 /// Catalog and company entitlements in SQLite.
-#[derive(Clone, Debug)]
-pub struct SqliteCoreStore {
-    pool: SqlitePool,
-}
+pub type SqliteCoreStore = SqlCoreStore<sqlx::Sqlite>;
 
 impl SqliteCoreStore {
-    /// A store over an existing pool (migrations are the caller's: see [`MIGRATIONS`]).
-    #[must_use]
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
-    }
-
     /// Opens the database at `url` (`sqlite://path`), applies pending migrations, and returns
     /// the store.
     ///
@@ -61,12 +50,6 @@ impl SqliteCoreStore {
         Ok(Self::new(
             open_migrated_sqlite_pool(url, &MIGRATIONS).await?,
         ))
-    }
-
-    /// The pool.
-    #[must_use]
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
     }
 }
 
