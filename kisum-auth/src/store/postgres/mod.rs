@@ -21,7 +21,6 @@ use sqlx::postgres::PgConnectOptions;
 
 mod audit;
 mod directory;
-mod refresh;
 mod sessions;
 
 /// Auth's PostgreSQL migrations, tracked in `kisum_auth_migrations`.

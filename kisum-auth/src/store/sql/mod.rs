@@ -4,13 +4,12 @@
 //! [`sessions`], [`refresh`], [`directory`], [`audit`], [`otp`]).
 //!
 //! The store is [`SqlAuthStore`], generic over its dialect; its trait impls are written once
-//! too, next to the methods they call, except `SessionStore` and `RefreshTokenStore`, which each
-//! dialect implements in its own file. What genuinely differs stays in `sqlite/` and
-//! `postgres/`, one file per store trait, so a reader sees it: the statements of [`DirectorySql`](directory::DirectorySql)
-//! (set membership through `json_each`/`unhex` vs `= ANY`, row locks with `FOR UPDATE`),
-//! [`SessionSql`](sessions::SessionSql) and [`AuditSql`](audit::AuditSql), and the one method
-//! each dialect writes its own way (`SessionStore::revoke_session`). How times and lists are
-//! bound and how transactions begin (`BEGIN IMMEDIATE` vs row locks) is the
+//! too, next to the methods they call. What genuinely differs stays in `sqlite/` and
+//! `postgres/`, one file per store trait, so a reader sees it: the statements of
+//! [`DirectorySql`](directory::DirectorySql) (set membership through `json_each`/`unhex` vs
+//! `= ANY`, row locks with `FOR UPDATE`), [`SessionSql`](sessions::SessionSql) and
+//! [`AuditSql`](audit::AuditSql). How times and lists are bound and how transactions begin
+//! (`BEGIN IMMEDIATE` vs row locks) is the
 //! [`Dialect`](kisum_core::db::sql::Dialect)'s.
 
 pub(crate) mod audit;

@@ -1,15 +1,17 @@
-//! [`RefreshTokenStore`](crate::session::RefreshTokenStore) written once. A rotation is one
+//! [`RefreshTokenStore`](crate::session::RefreshTokenStore) written once, for both dialects. A rotation is one
 //! write transaction whose `UPDATE … WHERE used_at IS NULL` spends the token: SQLite's write lock
 //! (`BEGIN IMMEDIATE`) makes concurrent rotations take turns, PostgreSQL's row lock makes a
 //! waiting one re-check `used_at IS NULL` once the winner commits; either way only the first
 //! finds the token unspent.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kisum_core::db::StoreError;
 use kisum_core::db::sql::{Db, Dialect, Stmt, store_error};
 use sqlx::Pool;
 
-use crate::session::{RefreshRecord, Rotation, TokenHash};
+use super::SqlAuthStore;
+use crate::session::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
 use crate::store::sql::{queries, rows};
 
 /// A count as stored (`INTEGER`), saturating.
@@ -87,4 +89,35 @@ pub(crate) async fn rotate_refresh_token<D: Dialect>(
     insert_refresh_token(&mut tx, next).await?;
     tx.commit().await.map_err(store_error)?;
     Ok(Rotation::Rotated(spent))
+}
+
+#[async_trait]
+impl<D: Dialect> RefreshTokenStore for SqlAuthStore<D> {
+    async fn insert_refresh_token(&self, record: &RefreshRecord) -> Result<(), StoreError> {
+        insert_refresh_token(&self.pool, record).await
+    }
+
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        find_refresh_token(&self.pool, hash).await
+    }
+
+    async fn claim_grace(
+        &self,
+        hash: &TokenHash,
+        max_uses: u32,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        claim_grace(&self.pool, hash, max_uses).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &TokenHash,
+        at: DateTime<Utc>,
+        next: &RefreshRecord,
+    ) -> Result<Rotation, StoreError> {
+        rotate_refresh_token(&self.pool, old, at, next).await
+    }
 }

@@ -1,14 +1,15 @@
-//! [`SessionStore`](crate::session::SessionStore) written once, but for
-//! `revoke_session`, which each dialect writes its own way, and the statement of
-//! [`SessionSql`].
+//! [`SessionStore`](crate::session::SessionStore) written once, for both dialects; the one
+//! statement they write their own way is [`SessionSql`]'s.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kisum_core::db::StoreError;
 use kisum_core::db::sql::{Dialect, SqlRow, Stmt, store_error};
 use kisum_guard::{SessionId, UserId};
 use sqlx::Pool;
 
-use crate::session::{RevokeReason, Session};
+use super::SqlAuthStore;
+use crate::session::{RevokeReason, Session, SessionStore};
 use crate::store::sql::{queries, rows};
 
 /// The session statement a dialect writes its own way.
@@ -122,4 +123,74 @@ pub(crate) async fn prune_sessions<D: Dialect>(
         .await?;
     tx.commit().await.map_err(store_error)?;
     Ok(deleted)
+}
+
+#[async_trait]
+impl<D: SessionSql> SessionStore for SqlAuthStore<D> {
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        create_session(&self.pool, session).await
+    }
+
+    async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        get_session(&self.pool, id).await
+    }
+
+    async fn list_user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError> {
+        list_user_sessions(&self.pool, user_id).await
+    }
+
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: DateTime<Utc>,
+        idle_expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        touch_session(&self.pool, id, last_seen_at, idle_expires_at).await
+    }
+
+    async fn revoke_session(
+        &self,
+        id: SessionId,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let updated = Stmt::new(
+            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3
+             WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .id(id.as_uuid())
+        .time(at)
+        .text(reason.as_str())
+        .execute(&self.pool)
+        .await?;
+        if updated == 1 {
+            return Ok(true);
+        }
+        // Only when nothing changed (rare) a second look: sessions are never un-revoked, so no
+        // transaction is needed to tell "already revoked" from "missing".
+        let exists = Stmt::new("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1) AS found")
+            .id(id.as_uuid())
+            .fetch_one(&self.pool)
+            .await?
+            .flag("found")?;
+        if exists {
+            Ok(false)
+        } else {
+            Err(StoreError::not_found(format!("session {id}")))
+        }
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+        except: Option<SessionId>,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        revoke_user_sessions(&self.pool, user_id, reason, at, except).await
+    }
+
+    async fn prune_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        prune_sessions(&self.pool, before).await
+    }
 }
