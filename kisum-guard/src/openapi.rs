@@ -55,6 +55,35 @@ pub fn problem_response(status: u16, codes: &str) -> RefOr<Response> {
     response.build().into()
 }
 
+/// Every operation `doc` describes, as `(method, path)` with the method in lower case
+/// (`("get", "/v1/auth/me")`): what a router built from the same handlers should mount, for a
+/// test that no route is mounted without its document or documented without its route.
+#[must_use]
+pub fn operations(doc: &OpenApi) -> std::collections::BTreeSet<(String, String)> {
+    doc.paths
+        .paths
+        .iter()
+        .flat_map(|(path, item)| {
+            let item = serde_json::to_value(item).unwrap_or_default();
+            let methods: Vec<String> = item
+                .as_object()
+                .map(|o| {
+                    o.keys()
+                        .filter(|k| {
+                            !matches!(
+                                k.as_str(),
+                                "parameters" | "summary" | "description" | "servers"
+                            )
+                        })
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            methods.into_iter().map(move |m| (m, path.clone()))
+        })
+        .collect()
+}
+
 /// Adds the `Problem` schema (and those it names) to `doc`, which the sets name without
 /// utoipa collecting it.
 pub fn add_problem_schema(doc: &mut OpenApi) {

@@ -60,7 +60,7 @@ pub struct CommonArgs {
     #[arg(long, env = env::REDIS_URL_FILE)]
     pub redis_url_file: Option<PathBuf>,
     /// Prefix of every Redis key and channel (none by default: keys are exactly those of
-    /// ARCHITECTURE.md, e.g. `revoked:session:{id}` and the channel `kisum:events`).
+    /// ARCHITECTURE.md, e.g. `revoked:session:{id}` and the streams `kisum:events:auth` and `kisum:events:core`).
     #[arg(long, env = env::REDIS_PREFIX, default_value = "")]
     pub redis_prefix: String,
     /// About how many entries the Redis event streams (`kisum:events:auth`,
