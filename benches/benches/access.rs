@@ -106,25 +106,9 @@ fn bench_access(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("aggregation");
     group.bench_function("cold_memory", |b| {
-        let access = &f.population.access;
         let mut probes = f.population.probes.iter().cycle();
         b.iter_custom(|iters| {
-            f.rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    if let Some(p) = probes.next() {
-                        let resolved = access
-                            .resolve(
-                                black_box(p.user_id),
-                                black_box(p.session_id),
-                                Some(black_box(p.org())),
-                            )
-                            .await;
-                        black_box(resolved.is_ok());
-                    }
-                }
-                start.elapsed()
-            })
+            f.rt.block_on(f.population.time_resolutions(&mut probes, iters))
         });
     });
     group.finish();

@@ -63,25 +63,7 @@ fn aggregation(c: &mut Criterion, rt: &Runtime) -> Result<(), Error> {
         group.throughput(Throughput::Elements(u64::try_from(n * ROLES)?));
         group.bench_function(BenchmarkId::from_parameter(n), |b| {
             let mut probes = p.probes.iter().cycle();
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        if let Some(probe) = probes.next() {
-                            let resolved = p
-                                .access
-                                .resolve(
-                                    black_box(probe.user_id),
-                                    black_box(probe.session_id),
-                                    Some(black_box(probe.org())),
-                                )
-                                .await;
-                            black_box(resolved.is_ok());
-                        }
-                    }
-                    start.elapsed()
-                })
-            });
+            b.iter_custom(|iters| rt.block_on(p.time_resolutions(&mut probes, iters)));
         });
     }
     group.finish();

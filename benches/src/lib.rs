@@ -342,6 +342,30 @@ impl Population {
         })
     }
 
+    /// How long `iters` cold resolutions take, each of the next probe of `probes` (the
+    /// measured loop of the aggregation benches: only the resolutions are timed).
+    pub async fn time_resolutions<'a>(
+        &self,
+        probes: &mut impl Iterator<Item = &'a Probe>,
+        iters: u64,
+    ) -> std::time::Duration {
+        let start = std::time::Instant::now();
+        for _ in 0..iters {
+            if let Some(p) = probes.next() {
+                let resolved = self
+                    .access
+                    .resolve(
+                        std::hint::black_box(p.user_id),
+                        std::hint::black_box(p.session_id),
+                        Some(std::hint::black_box(p.org())),
+                    )
+                    .await;
+                std::hint::black_box(resolved.is_ok());
+            }
+        }
+        start.elapsed()
+    }
+
     /// Resolves one probe, checking that it lands on the probe's membership.
     ///
     /// # Errors
