@@ -14,20 +14,9 @@ cd "$(dirname "$0")/.."
 # Workspace-wide, so features unify as in the test build (no second compile of the dependencies).
 cargo build -q --workspace --bin kisum
 KISUM=${CARGO_TARGET_DIR:-$PWD/target}/debug/kisum
-LOGS=${CARGO_TARGET_DIR:-$PWD/target}/smoke
-rm -rf "$LOGS"
-mkdir -p "$LOGS"
-WORK=$(mktemp -d)
-PIDS=()
-DBS=()
 # shellcheck source=scripts/lib/separate.sh
 . scripts/lib/separate.sh
-cleanup() {
-    stop_all
-    drop_dbs
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+separate_workspace smoke
 
 # ---- 1. kisum dev ---------------------------------------------------------------------------
 echo "==> smoke: kisum dev"

@@ -13,20 +13,9 @@ cd "$(dirname "$0")/.."
 
 cargo build -q --release -p kisum-servers --bin kisum
 KISUM=${CARGO_TARGET_DIR:-$PWD/target}/release/kisum
-LOGS=${CARGO_TARGET_DIR:-$PWD/target}/load
-rm -rf "$LOGS"
-mkdir -p "$LOGS"
-WORK=$(mktemp -d)
-PIDS=()
-DBS=()
 # shellcheck source=scripts/lib/separate.sh
 . scripts/lib/separate.sh
-cleanup() {
-    stop_all
-    drop_dbs
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+separate_workspace load
 
 start_separate load
 KISUM_INTERNAL_API_KEY=$KEY scripts/seed-demo.sh "http://127.0.0.1:$A" "http://127.0.0.1:$C"

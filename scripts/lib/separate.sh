@@ -1,7 +1,27 @@
 # shellcheck shell=bash
-# Helpers for starting Kisum deployments on this machine (sourced by ci-smoke.sh and
-# load-separate.sh). The caller sets KISUM (the binary), WORK (a scratch directory), LOGS, and
-# an array PIDS; KISUM_TEST_DATABASE_URL and KISUM_TEST_REDIS_URL name the servers.
+# Helpers for starting Kisum deployments on this machine (sourced by ci-smoke.sh,
+# load-separate.sh and bench-http.sh). The caller sets KISUM (the binary), WORK (a scratch
+# directory), LOGS, and an array PIDS — or calls `separate_workspace` for all but KISUM;
+# KISUM_TEST_DATABASE_URL and KISUM_TEST_REDIS_URL name the servers.
+
+# separate_workspace NAME: logs in an emptied `target/NAME` (LOGS), a scratch directory (WORK),
+# empty PIDS and DBS, and on exit every process stopped, every database dropped and WORK
+# removed.
+separate_workspace() {
+    LOGS=${CARGO_TARGET_DIR:-$PWD/target}/$1
+    rm -rf "$LOGS"
+    mkdir -p "$LOGS"
+    WORK=$(mktemp -d)
+    PIDS=()
+    DBS=()
+    trap separate_cleanup EXIT
+}
+
+separate_cleanup() {
+    stop_all
+    drop_dbs
+    rm -rf "$WORK"
+}
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
