@@ -135,30 +135,27 @@ async fn handler(_req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, In
     Ok(Response::new(Full::new(Bytes::from_static(b"[]"))))
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "a bench whose fixture cannot be built is a failure, not a skipped bench"
+)]
 fn benches(c: &mut Criterion) {
-    let (Ok(f), Ok(rt)) = (
-        fixture(),
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-    ) else {
-        return;
-    };
-    let Ok(jwks) = serde_json::from_value(serde_json::json!({"keys": [f.jwk.clone()]})) else {
-        return;
-    };
-    let Ok(guard) = AccessGuard::with_sources(
+    let f = fixture().expect("the fixture");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let jwks =
+        serde_json::from_value(serde_json::json!({"keys": [f.jwk.clone()]})).expect("the key set");
+    let guard = AccessGuard::with_sources(
         Arc::new(StaticJwks::new(jwks)),
         Arc::new(OneContext(f.context.clone())),
     )
     .issuer(ISS)
     .audience(AUD)
-    .build() else {
-        return;
-    };
-    let Ok(read) = Require::permission("finance.invoices.read") else {
-        return;
-    };
+    .build()
+    .expect("the guard");
+    let read = Require::permission("finance.invoices.read").expect("the requirement");
     let bare = tower::service_fn(handler);
     let guarded = guard.require(read).layer(tower::service_fn(handler));
     let warm = token(&f);
@@ -190,14 +187,8 @@ fn benches(c: &mut Criterion) {
     });
     g.finish();
 
-    let Ok(decoding) =
-        jsonwebtoken::DecodingKey::from_jwk(&match serde_json::from_value(f.jwk.clone()) {
-            Ok(j) => j,
-            Err(_) => return,
-        })
-    else {
-        return;
-    };
+    let jwk = serde_json::from_value(f.jwk.clone()).expect("the JWK");
+    let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).expect("the decoding key");
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     validation.set_issuer(&[ISS]);
     validation.set_audience(&[AUD]);

@@ -5,9 +5,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use jsonwebtoken::{Header, Validation};
-use kisum_guard::verify::{
-    DigestPrefixHasher, MAX_TOKEN_LEN, TokenHash, TokenVerifier, reject_critical_header,
-};
+use kisum_guard::verify::{MAX_TOKEN_LEN, SeenToken, SeenTokens, reject_critical_header};
 use kisum_guard::{ACCESS_TOKEN_TYPE, Claims, SessionId, UserId};
 
 use crate::keys::KeyRing;
@@ -92,10 +90,8 @@ pub struct TokenService {
     config: TokenConfig,
     keys: Arc<RwLock<Arc<KeyRing>>>,
     /// Tokens whose signature was verified, with the `kid` that verified them.
-    seen: moka::sync::Cache<TokenHash, (Arc<Claims>, Arc<str>), Seen>,
+    seen: SeenTokens,
 }
-
-type Seen = std::hash::BuildHasherDefault<DigestPrefixHasher>;
 
 impl std::fmt::Debug for TokenService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,18 +105,10 @@ impl TokenService {
     /// A service signing with `keys`.
     #[must_use]
     pub fn new(config: TokenConfig, keys: KeyRing) -> Self {
-        let remembered = config
-            .access_ttl
-            .to_std()
-            .unwrap_or_default()
-            .saturating_add(std::time::Duration::from_secs(60));
         Self {
             config,
             keys: Arc::new(RwLock::new(Arc::new(keys))),
-            seen: moka::sync::Cache::builder()
-                .max_capacity(Self::SEEN_CAPACITY)
-                .time_to_live(remembered)
-                .build_with_hasher(Seen::default()),
+            seen: SeenTokens::new(Self::SEEN_CAPACITY),
         }
     }
 
@@ -193,7 +181,7 @@ impl TokenService {
     }
 
     /// [`verify`](Self::verify), remembering each token whose signature was checked (by its
-    /// SHA-256, until shortly after it expires): a token seen before costs no signature work
+    /// text, until shortly after it expires: [`SeenTokens`]): a token seen before costs no signature work
     /// while the key that verified it is still in the ring (a key removed by a rotation stops
     /// verifying its tokens at once, remembered or not). Its lifetime is checked every time.
     ///
@@ -203,18 +191,22 @@ impl TokenService {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Invalid);
         }
-        let hash = TokenVerifier::hash(token);
-        if let Some((claims, kid)) = self.seen.get(&hash) {
+        if let Some(SeenToken { claims, kid }) = self.seen.get(token) {
             if self.keys().get(&kid).is_some() {
                 self.check_time(&claims, now)?;
                 return Ok(Claims::clone(&claims));
             }
-            self.seen.invalidate(&hash);
+            self.seen.forget(token);
         }
         let (claims, kid) = self.verify_signature(token)?;
         self.check_time(&claims, now)?;
-        self.seen
-            .insert(hash, (Arc::new(claims.clone()), Arc::from(kid)));
+        self.seen.remember(
+            token,
+            SeenToken {
+                claims: Arc::new(claims.clone()),
+                kid: Arc::from(kid),
+            },
+        );
         Ok(claims)
     }
 
@@ -428,13 +420,13 @@ mod tests {
         let other = TokenService {
             config: TokenConfig::new("https://auth.example.test", "other"),
             keys: s.keys.clone(),
-            seen: moka::sync::Cache::builder().build_with_hasher(Seen::default()),
+            seen: SeenTokens::new(16),
         };
         assert_eq!(other.verify(&token, t(1)), Err(TokenError::WrongAudience));
         let other = TokenService {
             config: TokenConfig::new("https://evil.example", "kisum"),
             keys: s.keys.clone(),
-            seen: moka::sync::Cache::builder().build_with_hasher(Seen::default()),
+            seen: SeenTokens::new(16),
         };
         assert_eq!(other.verify(&token, t(1)), Err(TokenError::WrongAudience));
         // garbage never panics
@@ -517,22 +509,7 @@ mod tests {
         };
         // The last token within `MAX_TOKEN_LEN` verifies, the first beyond it is refused, with
         // nothing else different; and so is the 20 KB token Auth used to accept.
-        let mut n = (MAX_TOKEN_LEN - padded(0).len()) * 3 / 4 - 30;
-        let mut last_within = None;
-        let first_beyond = loop {
-            let token = padded(n);
-            if token.len() > MAX_TOKEN_LEN {
-                break token;
-            }
-            last_within = Some(token);
-            n += 1;
-        };
-        let last_within = last_within.unwrap();
-        assert!(
-            last_within.len() > MAX_TOKEN_LEN - 3,
-            "{}",
-            last_within.len()
-        );
+        let (last_within, first_beyond) = kisum_guard::testing::tokens_around_max_len(&padded);
         assert_eq!(s.verify(&last_within, t(1)), Ok(claims.clone()));
         assert_eq!(s.verify(&first_beyond, t(1)), Err(TokenError::Invalid));
         let twenty_kb = padded(15_000);

@@ -12,7 +12,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::Validation;
-use sha2::{Digest as _, Sha256};
 
 use crate::claims::{ACCESS_TOKEN_TYPE, Claims};
 use crate::jwks::KeyCache;
@@ -112,38 +111,94 @@ pub enum TokenRejection {
     NotYetValid,
 }
 
-/// The SHA-256 of a token: the verified-token cache key.
-pub type TokenHash = [u8; 32];
-
-/// Hashes a [`TokenHash`] by its first eight bytes: the key is already a uniformly
-/// distributed digest, so hashing it again would only cost time.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct DigestPrefixHasher(u64);
-
-impl std::hash::Hasher for DigestPrefixHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut prefix = [0u8; 8];
-        for (p, b) in prefix.iter_mut().zip(bytes) {
-            *p = *b;
-        }
-        self.0 ^= u64::from_le_bytes(prefix);
-    }
-
-    fn write_usize(&mut self, _len: usize) {}
+/// A token verified once, as a [`SeenTokens`] cache remembers it: its claims and the `kid` of
+/// the key that verified it.
+#[derive(Debug, Clone)]
+pub struct SeenToken {
+    /// The token's claims.
+    pub claims: Arc<Claims>,
+    /// The `kid` of the key that verified its signature: a hit counts only while that key is
+    /// still published.
+    pub kid: Arc<str>,
 }
 
-type DigestHash = std::hash::BuildHasherDefault<DigestPrefixHasher>;
+/// Tokens whose signature was verified, remembered by the token itself until shortly after
+/// it expires (by the system clock; the caller checks the lifetime on every hit against its
+/// own clock). The guard's [`TokenVerifier`] and Auth's own verification share it.
+///
+/// The key is the token's text, hashed with `foldhash` (seeded at random per cache) and
+/// compared byte for byte on a hit: a hit is the exact token that was verified, with no
+/// cryptographic digest to compute on every request (SHA-256 of the token was the largest
+/// single cost of a warm guarded request). Only tokens whose signature verified are ever
+/// inserted, so the keys are not attacker-chosen; a lookup with any other text is a miss.
+/// Each entry holds the token (≈ 0.5–1 KiB with its claims): `capacity` bounds the memory.
+/// Clones share the cache.
+#[derive(Clone)]
+pub struct SeenTokens {
+    cache: moka::sync::Cache<Arc<str>, SeenToken, foldhash::quality::RandomState>,
+}
 
-/// A token verified once, as the verified-token cache remembers it: its claims and the `kid`
-/// of the key that verified it.
-#[derive(Debug, Clone)]
-struct SeenToken {
-    claims: Arc<Claims>,
-    kid: Arc<str>,
+impl std::fmt::Debug for SeenTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeenTokens")
+            .field("entries", &self.cache.entry_count())
+            .finish()
+    }
+}
+
+struct UntilExpiry;
+
+impl moka::Expiry<Arc<str>, SeenToken> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &Arc<str>,
+        value: &SeenToken,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        // Remembered until the token's own expiry (by the system clock), plus a minute of
+        // slack; the expiry is checked again on every hit against the injected clock.
+        let left = value
+            .claims
+            .exp
+            .saturating_sub(crate::clock::epoch_seconds());
+        Some(Duration::from_secs(
+            u64::try_from(left.saturating_add(60)).unwrap_or(0),
+        ))
+    }
+}
+
+impl SeenTokens {
+    /// A cache of at most `capacity` tokens.
+    #[must_use]
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilExpiry)
+                .build_with_hasher(foldhash::quality::RandomState::default()),
+        }
+    }
+
+    /// What was remembered of `token`, if it was verified before.
+    #[must_use]
+    pub fn get(&self, token: &str) -> Option<SeenToken> {
+        self.cache.get(token)
+    }
+
+    /// Remembers `token`, whose signature `seen.kid` verified.
+    pub fn remember(&self, token: &str, seen: SeenToken) {
+        self.cache.insert(Arc::from(token), seen);
+    }
+
+    /// Forgets `token` (its key was retired).
+    pub fn forget(&self, token: &str) {
+        self.cache.invalidate(token);
+    }
+
+    /// Forgets every token.
+    pub fn forget_all(&self) {
+        self.cache.invalidate_all();
+    }
 }
 
 /// A token [`TokenVerifier::verify`] accepted.
@@ -162,7 +217,7 @@ pub struct TokenVerifier {
     keys: Arc<KeyCache>,
     config: VerifierConfig,
     leeway: i64,
-    seen: moka::sync::Cache<TokenHash, SeenToken, DigestHash>,
+    seen: SeenTokens,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -173,37 +228,13 @@ impl std::fmt::Debug for TokenVerifier {
     }
 }
 
-struct UntilExpiry;
-
-impl moka::Expiry<TokenHash, SeenToken> for UntilExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &TokenHash,
-        value: &SeenToken,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        // Remembered until the token's own expiry (by the system clock), plus a minute of
-        // slack; the expiry is checked again on every hit against the injected clock.
-        let left = value
-            .claims
-            .exp
-            .saturating_sub(crate::clock::epoch_seconds());
-        Some(Duration::from_secs(
-            u64::try_from(left.saturating_add(60)).unwrap_or(0),
-        ))
-    }
-}
-
 impl TokenVerifier {
     /// A verifier over `keys`.
     #[must_use]
     pub fn new(keys: Arc<KeyCache>, config: VerifierConfig) -> Self {
         let leeway =
             i64::try_from(config.leeway.min(Duration::from_secs(60)).as_secs()).unwrap_or(60);
-        let seen = moka::sync::Cache::builder()
-            .max_capacity(config.token_cache_capacity)
-            .expire_after(UntilExpiry)
-            .build_with_hasher(DigestHash::default());
+        let seen = SeenTokens::new(config.token_cache_capacity);
         Self {
             keys,
             config,
@@ -224,12 +255,6 @@ impl TokenVerifier {
         &self.config.issuer
     }
 
-    /// The hash a token is remembered under.
-    #[must_use]
-    pub fn hash(token: &str) -> TokenHash {
-        Sha256::digest(token.as_bytes()).into()
-    }
-
     /// Verifies `token` at `now`; a token verified before answers from the cache while the key
     /// that verified it is still in the key set (else it is verified again, and refused).
     /// Returns the claims and whether it was the first sight of the token.
@@ -244,8 +269,7 @@ impl TokenVerifier {
         if token.len() > MAX_TOKEN_LEN || token.is_empty() {
             return Err(TokenRejection::Malformed);
         }
-        let hash = Self::hash(token);
-        if let Some(seen) = self.seen.get(&hash) {
+        if let Some(seen) = self.seen.get(token) {
             if self.keys.publishes(&seen.kid) {
                 metrics::counter!("kisum_guard_token_cache_total", "result" => "hit").increment(1);
                 self.check_time(&seen.claims, now)?;
@@ -255,13 +279,15 @@ impl TokenVerifier {
                 });
             }
             // Its key was retired: forget it, and let the full check refuse it.
-            self.seen.invalidate(&hash);
+            self.seen.forget(token);
         }
         metrics::counter!("kisum_guard_token_cache_total", "result" => "miss").increment(1);
-        let seen = self.verify_signature(token).await?;
+        // Boxed: the first sight is the rare path, and its future (key fetches included) would
+        // otherwise make every request's future larger to create and move.
+        let seen = Box::pin(self.verify_signature(token)).await?;
         self.check_time(&seen.claims, now)?;
         let claims = Arc::clone(&seen.claims);
-        self.seen.insert(hash, seen);
+        self.seen.remember(token, seen);
         Ok(VerifiedToken {
             claims,
             first_sight: true,
@@ -270,7 +296,7 @@ impl TokenVerifier {
 
     /// Forgets every verified token (after missed revocation events, say).
     pub fn forget_all(&self) {
-        self.seen.invalidate_all();
+        self.seen.forget_all();
     }
 
     fn check_time(&self, claims: &Claims, now: DateTime<Utc>) -> Result<(), TokenRejection> {
@@ -462,23 +488,7 @@ mod tests {
             h.extras.insert("pad".into(), "x".repeat(n));
             jsonwebtoken::encode(&h, &claims, &key).unwrap()
         };
-        // Each padding byte adds 4/3 of a character: start a little short of the bound.
-        let mut n = (MAX_TOKEN_LEN - padded(0).len()) * 3 / 4 - 30;
-        let mut last_within = None;
-        let first_beyond = loop {
-            let token = padded(n);
-            if token.len() > MAX_TOKEN_LEN {
-                break token;
-            }
-            last_within = Some(token);
-            n += 1;
-        };
-        let last_within = last_within.unwrap();
-        assert!(
-            last_within.len() > MAX_TOKEN_LEN - 3,
-            "{}",
-            last_within.len()
-        );
+        let (last_within, first_beyond) = crate::testing::tokens_around_max_len(&padded);
         assert!(verifier.verify(&last_within, now()).await.is_ok());
         assert_eq!(
             verifier.verify(&first_beyond, now()).await.unwrap_err(),

@@ -181,9 +181,25 @@ impl AccessGuard {
         }
         metrics::counter!("kisum_guard_access_cache_total", "tier" => "memory", "result" => "miss")
             .increment(1);
+        // Boxed: a miss is the rare path, and its future (the shared tier, the source) would
+        // otherwise make every request's future larger to create and move.
+        Box::pin(self.access_on_miss(principal, org, &org_key, now, consistency)).await
+    }
+
+    /// [`access`](Self::access) past a memory miss: the shared tier, then the source.
+    async fn access_on_miss(
+        &self,
+        principal: &Principal,
+        org: &str,
+        org_key: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        consistency: Option<&ConsistencyToken>,
+    ) -> Result<Arc<AccessContext>, Problem> {
+        let inner = &*self.inner;
+        let sid = principal.session_id;
         let ticket = inner.cache.ticket();
         if let Some(shared) = &inner.shared {
-            let shared_ctx = self.shared_context(&**shared, sid, &org_key).await;
+            let shared_ctx = self.shared_context(&**shared, sid, org_key).await;
             if let Some(ctx) = shared_ctx {
                 let fresh = ctx.is_valid_at(now)
                     && inner.cache.is_fresh(&ctx, now)
@@ -192,7 +208,7 @@ impl AccessGuard {
                 if fresh {
                     metrics::counter!("kisum_guard_access_cache_total", "tier" => "shared", "result" => "hit").increment(1);
                     let ctx = Arc::new(ctx);
-                    inner.cache.put(sid, &org_key, Arc::clone(&ctx), ticket);
+                    inner.cache.put(sid, org_key, Arc::clone(&ctx), ticket);
                     return Ok(ctx);
                 }
             }
@@ -209,11 +225,11 @@ impl AccessGuard {
             return Err(unavailable());
         }
         let ctx = Arc::new(ctx);
-        inner.cache.put(sid, &org_key, Arc::clone(&ctx), ticket);
+        inner.cache.put(sid, org_key, Arc::clone(&ctx), ticket);
         if let (Some(shared), Some(seal)) = (&inner.shared, &resolved.seal) {
             // Shared for what remains of its life, counted from its resolution.
             if let Some(ttl) = inner.cache.remaining(&ctx, now) {
-                shared.put(sid, &org_key, &ctx, seal, ttl).await;
+                shared.put(sid, org_key, &ctx, seal, ttl).await;
             }
         }
         Ok(ctx)

@@ -188,3 +188,39 @@ impl TestAuth {
         })
     }
 }
+
+/// The two tokens either side of [`MAX_TOKEN_LEN`](crate::verify::MAX_TOKEN_LEN), from
+/// `padded(n)` (a properly signed token whose header carries `n` bytes of padding): the
+/// longest within the bound and the shortest beyond it, nothing else different. A verifier
+/// must accept the first and refuse the second.
+///
+/// # Panics
+/// When `padded` does not grow with `n`, or no padding lands within three bytes of the bound.
+#[must_use]
+#[allow(
+    clippy::panic,
+    clippy::expect_used,
+    reason = "test kit: a padding function that cannot reach the bound is a broken test"
+)]
+pub fn tokens_around_max_len(mut padded: impl FnMut(usize) -> String) -> (String, String) {
+    use crate::verify::MAX_TOKEN_LEN;
+    // Each padding byte adds 4/3 of a character: start a little short of the bound.
+    let mut n = (MAX_TOKEN_LEN.saturating_sub(padded(0).len())) * 3 / 4;
+    n = n.saturating_sub(30);
+    let mut last_within = None;
+    let first_beyond = loop {
+        let token = padded(n);
+        if token.len() > MAX_TOKEN_LEN {
+            break token;
+        }
+        last_within = Some(token);
+        n += 1;
+    };
+    let last_within = last_within.expect("the padding starts below the bound");
+    assert!(
+        last_within.len() > MAX_TOKEN_LEN - 3,
+        "the longest token within the bound is {} bytes",
+        last_within.len()
+    );
+    (last_within, first_beyond)
+}
