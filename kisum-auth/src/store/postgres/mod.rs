@@ -21,6 +21,7 @@ use sqlx::postgres::PgConnectOptions;
 
 mod audit;
 mod directory;
+mod refresh;
 mod sessions;
 
 /// Auth's PostgreSQL migrations, tracked in `kisum_auth_migrations`.

@@ -386,3 +386,4 @@ pub(crate) const fn audit_list(company: bool, since: bool) -> &'static str {
 }
 
 pub(crate) use audit_insert_columns;
+pub(crate) use session_columns;
