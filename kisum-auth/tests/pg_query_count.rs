@@ -1,7 +1,9 @@
-//! Aggregation from PostgreSQL takes a small, fixed number of queries whatever the number of
-//! roles and delegations (three reads, in one `REPEATABLE READ` snapshot whose `BEGIN` and
-//! `COMMIT` are not counted). Counted independently of the store: every statement sqlx runs emits a
-//! `sqlx::query` tracing event, and a subscriber installed for this test's thread counts them.
+//! Statements per operation on PostgreSQL, counted independently of the store: every statement
+//! sqlx runs emits a `sqlx::query` tracing event, and a subscriber installed for this test's
+//! thread records them. Aggregation takes a small, fixed number of queries whatever the number
+//! of roles and delegations (three reads, in one `REPEATABLE READ` snapshot whose `BEGIN` and
+//! `COMMIT` are not counted); a refresh is one short transaction (every statement counted,
+//! `BEGIN` and `COMMIT` included).
 //!
 //! A test binary of its own (not a module of `tests/it`): tracing caches per-callsite interest
 //! process-wide, and other tests running queries in parallel threads would race the scoped
@@ -17,20 +19,28 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use kisum_auth::audit::AuditStore;
+use kisum_auth::identity::{Argon2Params, Password, PasswordHasher, PasswordPolicy};
+use kisum_auth::keys::{GeneratedKey, KeyRing, SigningAlgorithm, SigningKey, generate};
+use kisum_auth::service::{AuthService, ClientInfo};
+use kisum_auth::session::{RefreshError, SessionConfig};
+use kisum_auth::tokens::{TokenConfig, TokenService};
 use kisum_auth::{
     Company, CompanyStatus, Delegation, DirectoryStore, Membership, MembershipStatus, PgAuthStore,
     Role,
 };
 use kisum_guard::{
-    CompanyId, CompanySlug, DelegationId, ModuleKey, PermissionPattern, RoleKey, UserId,
+    CompanyId, CompanySlug, DelegationId, ModuleKey, PermissionPattern, RoleKey, SystemClock,
+    UserId,
 };
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
-struct QueryCounter(Arc<AtomicUsize>);
+/// Records the summary of every statement sqlx runs on this thread.
+struct QueryCounter(Arc<Mutex<Vec<String>>>);
 
 impl Subscriber for QueryCounter {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
@@ -43,17 +53,71 @@ impl Subscriber for QueryCounter {
     fn record_follows_from(&self, _: &Id, _: &Id) {}
     fn event(&self, event: &Event<'_>) {
         if event.metadata().target() == "sqlx::query" {
-            // The snapshot's BEGIN and COMMIT are not reads.
             let mut summary = Summary(String::new());
             event.record(&mut summary);
-            let s = summary.0.trim_start().to_ascii_uppercase();
-            if !(s.starts_with("BEGIN") || s.starts_with("COMMIT") || s.starts_with("ROLLBACK")) {
-                self.0.fetch_add(1, Ordering::SeqCst);
-            }
+            self.0
+                .lock()
+                .unwrap()
+                .push(summary.0.trim_start().to_ascii_uppercase());
         }
     }
     fn enter(&self, _: &Id) {}
     fn exit(&self, _: &Id) {}
+}
+
+/// The statements recorded so far.
+struct Statements(Arc<Mutex<Vec<String>>>);
+
+impl Statements {
+    /// How many statements ran so far.
+    fn mark(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    /// The statements run since `mark`, every one.
+    fn since(&self, mark: usize) -> Vec<String> {
+        self.0.lock().unwrap()[mark..].to_vec()
+    }
+
+    /// The reads run since `mark`: a snapshot's `BEGIN` and `COMMIT` are not reads.
+    fn reads_since(&self, mark: usize) -> usize {
+        self.since(mark)
+            .iter()
+            .filter(|s| {
+                !(s.starts_with("BEGIN") || s.starts_with("COMMIT") || s.starts_with("ROLLBACK"))
+            })
+            .count()
+    }
+}
+
+/// Every statement sent, `BEGIN` included: sqlx does not log the `BEGIN` of `Pool::begin`, so
+/// each transaction end (`COMMIT` or `ROLLBACK`) without a logged `BEGIN` counts one more.
+fn round_trips(statements: &[String]) -> usize {
+    let begins = statements.iter().filter(|s| s.starts_with("BEGIN")).count();
+    let ends = statements
+        .iter()
+        .filter(|s| s.starts_with("COMMIT") || s.starts_with("ROLLBACK"))
+        .count();
+    statements.len() + ends.saturating_sub(begins)
+}
+
+/// Runs `test` on a current-thread runtime with a store over a fresh database, every statement
+/// recorded.
+fn counted<F: AsyncFnOnce(PgAuthStore, Statements)>(test: F) {
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let subscriber = QueryCounter(Arc::clone(&recorded));
+    tracing::subscriber::with_default(subscriber, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = PgAuthStore::connect_with(kisum_core::testkit::db::postgres().await)
+                .await
+                .unwrap();
+            test(store, Statements(recorded)).await;
+        });
+    });
 }
 
 /// The statement summary of a `sqlx::query` event.
@@ -91,7 +155,7 @@ fn member(c: &Company, roles: &[String]) -> Membership {
 /// delegations, each from a different delegator holding its own two roles.
 async fn queries_for(
     store: &PgAuthStore,
-    counter: &AtomicUsize,
+    counter: &Statements,
     roles: usize,
     delegations: usize,
 ) -> usize {
@@ -136,13 +200,13 @@ async fn queries_for(
         };
         store.create_delegation(&delegation).await.unwrap();
     }
-    let before = counter.load(Ordering::SeqCst);
+    let before = counter.mark();
     let inputs = store
         .load_access(company.id, m.user_id)
         .await
         .unwrap()
         .unwrap();
-    let used = counter.load(Ordering::SeqCst) - before;
+    let used = counter.reads_since(before);
     assert_eq!(inputs.roles.len(), roles);
     assert_eq!(inputs.delegations.len(), delegations);
     assert!(
@@ -157,29 +221,107 @@ async fn queries_for(
 #[test]
 #[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
 fn load_access_takes_at_most_three_queries_whatever_the_shape() {
-    let counter = Arc::new(AtomicUsize::new(0));
-    let subscriber = QueryCounter(Arc::clone(&counter));
-    tracing::subscriber::with_default(subscriber, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+    counted(async |store, counter| {
+        let small = queries_for(&store, &counter, 1, 0).await;
+        let large = queries_for(&store, &counter, 5, 4).await;
+        let huge = queries_for(&store, &counter, 20, 12).await;
+        assert!(small >= 1, "the counter must see the queries ({small})");
+        assert!(
+            large <= 3 && huge <= 3,
+            "load_access used {large} and {huge} queries"
+        );
+        assert_eq!(
+            large, huge,
+            "the query count must not grow with roles or delegations"
+        );
+    });
+}
+
+fn cheap() -> Argon2Params {
+    Argon2Params {
+        memory_kib: 256,
+        iterations: 1,
+        parallelism: 1,
+    }
+}
+
+/// Auth's service over `store`, with the default session settings (the grace window on).
+fn auth_over(store: PgAuthStore) -> AuthService {
+    let GeneratedKey { kid, pem } = generate(SigningAlgorithm::Es256, t0().date_naive()).unwrap();
+    let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
+    let tokens = TokenService::new(
+        TokenConfig::new("https://auth.example.test", "kisum"),
+        KeyRing::new(&kid, [key]).unwrap(),
+    );
+    AuthService::new(
+        Arc::new(store),
+        PasswordHasher::new(cheap()).unwrap(),
+        PasswordPolicy::default(),
+        tokens,
+        SessionConfig::default(),
+        Arc::new(SystemClock),
+    )
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
+fn a_refresh_is_one_transaction_of_four_statements() {
+    counted(async |store, counter| {
+        let auth = auth_over(store.clone());
+        let email = format!("u-{}@example.test", UserId::new().as_uuid().simple());
+        let first = auth
+            .register(
+                &email,
+                Password::new("correct horse battery staple"),
+                None,
+                None,
+                ClientInfo::default(),
+            )
+            .await
+            .unwrap()
+            .tokens;
+        let mark = counter.mark();
+        let second = auth
+            .refresh(first.refresh.expose(), ClientInfo::default())
+            .await
             .unwrap();
-        rt.block_on(async {
-            let store = PgAuthStore::connect_with(kisum_core::testkit::db::postgres().await)
-                .await
-                .unwrap();
-            let small = queries_for(&store, &counter, 1, 0).await;
-            let large = queries_for(&store, &counter, 5, 4).await;
-            let huge = queries_for(&store, &counter, 20, 12).await;
-            assert!(small >= 1, "the counter must see the queries ({small})");
-            assert!(
-                large <= 3 && huge <= 3,
-                "load_access used {large} and {huge} queries"
-            );
-            assert_eq!(
-                large, huge,
-                "the query count must not grow with roles or delegations"
-            );
-        });
+        let statements = counter.since(mark);
+        let ends = statements
+            .iter()
+            .filter(|s| s.starts_with("COMMIT") || s.starts_with("ROLLBACK"))
+            .count();
+        assert!(
+            ends == 1 && statements.last().is_some_and(|s| s.starts_with("COMMIT")),
+            "a refresh is one transaction, committed once: {statements:?}"
+        );
+        let total = round_trips(&statements);
+        assert!(
+            total <= 4,
+            "a refresh takes {total} statements, BEGIN and COMMIT included: {statements:?}"
+        );
+        assert_eq!(total, 4, "the spend-touch-successor statement and the audit event");
+        // Everything a refresh writes is there: the successor is live, the event is stored.
+        let third = auth
+            .refresh(second.refresh.expose(), ClientInfo::default())
+            .await
+            .unwrap();
+        assert_eq!(third.session_id, first.session_id);
+        let events = store.list(None, None, 10).await.unwrap();
+        assert_eq!(
+            events.iter().filter(|e| e.action == "refresh").count(),
+            2,
+            "each refresh is audited"
+        );
+        // Reuse still revokes the session (the step-by-step path explains the refusal).
+        assert!(matches!(
+            auth.refresh(first.refresh.expose(), ClientInfo::default())
+                .await,
+            Err(RefreshError::RefreshTokenReused)
+        ));
+        assert!(matches!(
+            auth.refresh(third.refresh.expose(), ClientInfo::default())
+                .await,
+            Err(RefreshError::SessionRevoked)
+        ));
     });
 }
