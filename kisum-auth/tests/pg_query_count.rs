@@ -20,21 +20,26 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use kisum_auth::access::AccessCaches;
 use kisum_auth::audit::AuditStore;
 use kisum_auth::identity::{Argon2Params, Password, PasswordHasher, PasswordPolicy};
 use kisum_auth::keys::{GeneratedKey, KeyRing, SigningAlgorithm, SigningKey, generate};
 use kisum_auth::service::{AuthService, ClientInfo};
-use kisum_auth::session::{RefreshError, SessionConfig};
+use kisum_auth::session::{RefreshError, Session, SessionConfig, SessionStore};
 use kisum_auth::tokens::{TokenConfig, TokenService};
 use kisum_auth::{
-    Company, CompanyStatus, Delegation, DirectoryStore, Membership, MembershipStatus, PgAuthStore,
-    Role,
+    AccessService, Company, CompanyStatus, Delegation, DirectoryStore, EntitlementSource,
+    Membership, MembershipStatus, PgAuthStore, Role,
 };
+use kisum_core::Entitlements;
+use kisum_core::db::StoreError;
+use kisum_guard::cache::CacheConfig;
 use kisum_guard::{
-    CompanyId, CompanySlug, DelegationId, ModuleKey, PermissionPattern, RoleKey, SystemClock,
-    UserId,
+    AddOnKey, CompanyId, CompanySlug, DelegationId, ModuleKey, PermissionPattern, RoleKey,
+    SystemClock, UserId,
 };
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -299,7 +304,10 @@ fn a_refresh_is_one_transaction_of_four_statements() {
             total <= 4,
             "a refresh takes {total} statements, BEGIN and COMMIT included: {statements:?}"
         );
-        assert_eq!(total, 4, "the spend-touch-successor statement and the audit event");
+        assert_eq!(
+            total, 4,
+            "the spend-touch-successor statement and the audit event"
+        );
         // Everything a refresh writes is there: the successor is live, the event is stored.
         let third = auth
             .refresh(second.refresh.expose(), ClientInfo::default())
@@ -323,5 +331,151 @@ fn a_refresh_is_one_transaction_of_four_statements() {
                 .await,
             Err(RefreshError::SessionRevoked)
         ));
+    });
+}
+
+/// Core's catalog as Auth caches it: a company's entitlements, with the number of times Auth
+/// asked (each would be a request to Core).
+struct CountingCore(AtomicUsize);
+
+#[async_trait::async_trait]
+impl EntitlementSource for CountingCore {
+    async fn entitlements(&self, company_id: CompanyId) -> Result<Entitlements, StoreError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        let mut entitlements = kisum_core::resolve(
+            &kisum_core::Catalog::default(),
+            &kisum_core::CompanyEntitlementState::empty(company_id),
+            Utc::now(),
+        );
+        entitlements.modules.push(kisum_core::EnabledModule {
+            key: ModuleKey::new("finance").unwrap(),
+            source: kisum_core::ModuleSource::AddOn(AddOnKey::new("finance").unwrap()),
+        });
+        Ok(entitlements)
+    }
+}
+
+/// A live session of `user`.
+async fn signed_in(store: &PgAuthStore, user: UserId) -> Session {
+    let session = Session::new(user, Utc::now(), TimeDelta::hours(1), TimeDelta::days(1));
+    store.create_session(&session).await.unwrap();
+    session
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
+fn a_cold_me_access_takes_at_most_three_reads_with_core_cached() {
+    counted(async |store, counter| {
+        let slug = format!("co-{}", UserId::new().as_uuid().simple());
+        let company = Company {
+            id: CompanyId::new(),
+            slug: CompanySlug::new(&slug).unwrap(),
+            name: "Counted".into(),
+            status: CompanyStatus::Active,
+            created_at: t0(),
+        };
+        store.create_company(&company, None).await.unwrap();
+        let keys: Vec<String> = (0..6).map(|i| format!("role-{i}")).collect();
+        for (i, key) in keys.iter().enumerate() {
+            let role = Role {
+                company_id: company.id,
+                key: RoleKey::new(key).unwrap(),
+                name: key.clone(),
+                permissions: (0..30)
+                    .map(|p| format!("finance.r{p}.read"))
+                    .chain([format!("finance.role{i}.read")])
+                    .map(|p| PermissionPattern::new(&p).unwrap())
+                    .collect(),
+            };
+            store.put_role(&role, t0()).await.unwrap();
+        }
+        let plain = member(&company, &keys[..2]);
+        let delegatee = member(&company, &keys[2..4]);
+        let delegator = member(&company, &keys[4..]);
+        for m in [&plain, &delegatee, &delegator] {
+            store.create_membership(m).await.unwrap();
+        }
+        let delegation = Delegation {
+            id: DelegationId::new(),
+            company_id: company.id,
+            from_membership_id: delegator.id,
+            to_membership_id: delegatee.id,
+            permissions: BTreeSet::from([PermissionPattern::new("finance.*").unwrap()]),
+            modules: BTreeSet::from([ModuleKey::new("finance").unwrap()]),
+            starts_at: Utc::now() - TimeDelta::hours(1),
+            expires_at: Utc::now() + TimeDelta::days(1),
+            revoked_at: None,
+            created_at: t0(),
+        };
+        store.create_delegation(&delegation).await.unwrap();
+        let store = Arc::new(store);
+        let core = Arc::new(CountingCore(AtomicUsize::new(0)));
+        let access = AccessService::new(
+            store.clone(),
+            store.clone(),
+            core.clone(),
+            Arc::new(SystemClock),
+        )
+        .with_caches(Arc::new(AccessCaches::new(&CacheConfig::default())));
+        // The delegator's first call fetches the company's entitlements from Core.
+        let first = signed_in(&store, delegator.user_id).await;
+        access
+            .resolve_cached(delegator.user_id, first.id, Some(&slug), None)
+            .await
+            .unwrap();
+        assert_eq!(core.0.load(Ordering::SeqCst), 1);
+
+        // Cold, Core's answer cached: a member without delegations, then one receiving one.
+        let mut cold = Vec::new();
+        for (m, delegated) in [(&plain, false), (&delegatee, true)] {
+            let session = signed_in(&store, m.user_id).await;
+            let mark = counter.mark();
+            let context = access
+                .resolve_cached(m.user_id, session.id, Some(&slug), None)
+                .await
+                .unwrap();
+            assert_eq!(context.membership_id, m.id);
+            assert_eq!(
+                context
+                    .permissions
+                    .iter()
+                    .any(|p| p.as_str() == "finance.role4.read"),
+                delegated,
+                "the delegation is resolved: {:?}",
+                context.permissions
+            );
+            let statements = counter.since(mark);
+            cold.push((
+                counter.reads_since(mark),
+                round_trips(&statements),
+                statements,
+            ));
+        }
+        assert_eq!(core.0.load(Ordering::SeqCst), 1, "no request to Core");
+        let (plain_reads, plain_trips, plain_statements) = &cold[0];
+        let (reads, trips, statements) = &cold[1];
+        assert!(
+            *reads <= 3,
+            "a cold resolution with a delegation reads {reads} times: {statements:?}"
+        );
+        assert_eq!(
+            (*plain_reads, *reads),
+            (2, 3),
+            "the session, then the company, membership and roles (and the delegations): \
+             {plain_statements:?} {statements:?}"
+        );
+        assert_eq!(
+            (*plain_trips, *trips),
+            (4, 5),
+            "with the snapshot's BEGIN and COMMIT: {plain_statements:?} {statements:?}"
+        );
+
+        // Warm: from memory.
+        let mark = counter.mark();
+        access
+            .resolve_cached(delegator.user_id, first.id, Some(&slug), None)
+            .await
+            .unwrap();
+        assert_eq!(counter.since(mark), Vec::<String>::new());
     });
 }

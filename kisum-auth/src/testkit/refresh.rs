@@ -8,8 +8,8 @@ use kisum_core::db::StoreErrorKind;
 use super::*;
 use crate::audit::{AuditEvent, AuditStore, action::Action};
 use crate::identity::UserStore;
-use crate::session::{RevokeReason, SessionStore};
 use crate::session::{LiveRefresh, RefreshRecord, RefreshToken, RefreshTokenStore, Rotation};
+use crate::session::{RevokeReason, SessionStore};
 
 /// A session of a stored user, with a live refresh token issued at `t(0)`.
 async fn live_refreshable<S: SessionStore + RefreshTokenStore + UserStore>(
@@ -271,11 +271,20 @@ pub async fn a_live_refresh_spends_stores_touches_and_audits_at_once<
         .expect("a live token of a live session refreshes in one step");
     let idle = t(10) + TimeDelta::hours(1);
     assert_eq!(
-        (touched.id, touched.user_id, touched.last_seen_at, touched.idle_expires_at),
+        (
+            touched.id,
+            touched.user_id,
+            touched.last_seen_at,
+            touched.idle_expires_at
+        ),
         (s.id, s.user_id, t(10), idle)
     );
     assert_eq!(store.get_session(s.id).await.unwrap(), Some(touched));
-    let spent = store.find_refresh_token(&first.hash()).await.unwrap().unwrap();
+    let spent = store
+        .find_refresh_token(&first.hash())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (spent.used_at, spent.replaced_by),
         (Some(t(10)), Some(second.hash()))
@@ -336,9 +345,16 @@ pub async fn a_live_refresh_refuses_what_the_step_by_step_path_must_explain<
             "{why}"
         );
         assert_eq!(store.find_refresh_token(&step.spend).await.unwrap(), before);
-        assert_eq!(store.find_refresh_token(&step.successor).await.unwrap(), None);
         assert_eq!(
-            store.get_session(s.id).await.unwrap().map(|s| s.last_seen_at),
+            store.find_refresh_token(&step.successor).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .get_session(s.id)
+                .await
+                .unwrap()
+                .map(|s| s.last_seen_at),
             Some(s.last_seen_at),
             "{why}"
         );
