@@ -2,7 +2,9 @@
 //! write transaction whose `UPDATE … WHERE used_at IS NULL` spends the token: SQLite's write lock
 //! (`BEGIN IMMEDIATE`) makes concurrent rotations take turns, PostgreSQL's row lock makes a
 //! waiting one re-check `used_at IS NULL` once the winner commits; either way only the first
-//! finds the token unspent.
+//! finds the token unspent. A refresh that succeeds is [`refresh_live`]: one write
+//! transaction that spends, stores the successor, touches the session and appends the audit
+//! event (decision 0020).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
