@@ -38,8 +38,8 @@ use kisum_core::Entitlements;
 use kisum_core::db::StoreError;
 use kisum_guard::cache::CacheConfig;
 use kisum_guard::{
-    AddOnKey, CompanyId, CompanySlug, DelegationId, ModuleKey, PermissionPattern, RoleKey,
-    SystemClock, UserId,
+    AddOnKey, CompanyId, CompanySlug, DelegationId, ManualClock, ModuleKey, PermissionPattern,
+    RoleKey, SystemClock, UserId,
 };
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -345,7 +345,7 @@ impl EntitlementSource for CountingCore {
         let mut entitlements = kisum_core::resolve(
             &kisum_core::Catalog::default(),
             &kisum_core::CompanyEntitlementState::empty(company_id),
-            Utc::now(),
+            t0(),
         );
         entitlements.modules.push(kisum_core::EnabledModule {
             key: ModuleKey::new("finance").unwrap(),
@@ -357,7 +357,7 @@ impl EntitlementSource for CountingCore {
 
 /// A live session of `user`.
 async fn signed_in(store: &PgAuthStore, user: UserId) -> Session {
-    let session = Session::new(user, Utc::now(), TimeDelta::hours(1), TimeDelta::days(1));
+    let session = Session::new(user, t0(), TimeDelta::hours(1), TimeDelta::days(1));
     store.create_session(&session).await.unwrap();
     session
 }
@@ -402,8 +402,8 @@ fn a_cold_me_access_takes_at_most_three_reads_with_core_cached() {
             to_membership_id: delegatee.id,
             permissions: BTreeSet::from([PermissionPattern::new("finance.*").unwrap()]),
             modules: BTreeSet::from([ModuleKey::new("finance").unwrap()]),
-            starts_at: Utc::now() - TimeDelta::hours(1),
-            expires_at: Utc::now() + TimeDelta::days(1),
+            starts_at: t0(),
+            expires_at: t0() + TimeDelta::days(1),
             revoked_at: None,
             created_at: t0(),
         };
@@ -414,7 +414,7 @@ fn a_cold_me_access_takes_at_most_three_reads_with_core_cached() {
             store.clone(),
             store.clone(),
             core.clone(),
-            Arc::new(SystemClock),
+            Arc::new(ManualClock::new(t0() + TimeDelta::minutes(1))),
         )
         .with_caches(Arc::new(AccessCaches::new(&CacheConfig::default())));
         // The delegator's first call fetches the company's entitlements from Core.
