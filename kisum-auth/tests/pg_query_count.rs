@@ -156,14 +156,9 @@ fn member(c: &Company, roles: &[String]) -> Membership {
     )
 }
 
-/// Queries `load_access` runs for a member holding `roles` roles and receiving `delegations`
-/// delegations, each from a different delegator holding its own two roles.
-async fn queries_for(
-    store: &PgAuthStore,
-    counter: &Statements,
-    roles: usize,
-    delegations: usize,
-) -> usize {
+/// A new active company with the roles `keys`: role `i` holds 30 shared permissions and
+/// `finance.role{i}.read` of its own.
+async fn company_with_roles(store: &PgAuthStore, keys: &[String]) -> Company {
     let company = Company {
         id: CompanyId::new(),
         slug: CompanySlug::new(&format!("co-{}", UserId::new().as_uuid().simple())).unwrap(),
@@ -172,38 +167,58 @@ async fn queries_for(
         created_at: t0(),
     };
     store.create_company(&company, None).await.unwrap();
-    let keys: Vec<String> = (0..roles + 2 * delegations)
-        .map(|i| format!("role-{i}"))
-        .collect();
-    for key in &keys {
+    for (i, key) in keys.iter().enumerate() {
         let role = Role {
             company_id: company.id,
             key: RoleKey::new(key).unwrap(),
             name: key.clone(),
             permissions: (0..30)
-                .map(|p| PermissionPattern::new(&format!("finance.r{p}.read")).unwrap())
+                .map(|p| format!("finance.r{p}.read"))
+                .chain([format!("finance.role{i}.read")])
+                .map(|p| PermissionPattern::new(&p).unwrap())
                 .collect(),
         };
         store.put_role(&role, t0()).await.unwrap();
     }
+    company
+}
+
+/// Stores a delegation of `finance.*` in the finance module from `from` to `to`, live for a
+/// day from `t0`.
+async fn delegate(store: &PgAuthStore, company: &Company, from: &Membership, to: &Membership) {
+    let delegation = Delegation {
+        id: DelegationId::new(),
+        company_id: company.id,
+        from_membership_id: from.id,
+        to_membership_id: to.id,
+        permissions: BTreeSet::from([PermissionPattern::new("finance.*").unwrap()]),
+        modules: BTreeSet::from([ModuleKey::new("finance").unwrap()]),
+        starts_at: t0(),
+        expires_at: t0() + TimeDelta::days(1),
+        revoked_at: None,
+        created_at: t0(),
+    };
+    store.create_delegation(&delegation).await.unwrap();
+}
+
+/// Queries `load_access` runs for a member holding `roles` roles and receiving `delegations`
+/// delegations, each from a different delegator holding its own two roles.
+async fn queries_for(
+    store: &PgAuthStore,
+    counter: &Statements,
+    roles: usize,
+    delegations: usize,
+) -> usize {
+    let keys: Vec<String> = (0..roles + 2 * delegations)
+        .map(|i| format!("role-{i}"))
+        .collect();
+    let company = company_with_roles(store, &keys).await;
     let m = member(&company, &keys[..roles]);
     store.create_membership(&m).await.unwrap();
     for d in 0..delegations {
         let delegator = member(&company, &keys[roles + 2 * d..roles + 2 * d + 2]);
         store.create_membership(&delegator).await.unwrap();
-        let delegation = Delegation {
-            id: DelegationId::new(),
-            company_id: company.id,
-            from_membership_id: delegator.id,
-            to_membership_id: m.id,
-            permissions: BTreeSet::from([PermissionPattern::new("finance.*").unwrap()]),
-            modules: BTreeSet::new(),
-            starts_at: t0(),
-            expires_at: t0() + TimeDelta::days(1),
-            revoked_at: None,
-            created_at: t0(),
-        };
-        store.create_delegation(&delegation).await.unwrap();
+        delegate(store, &company, &delegator, &m).await;
     }
     let before = counter.mark();
     let inputs = store
@@ -366,48 +381,16 @@ async fn signed_in(store: &PgAuthStore, user: UserId) -> Session {
 #[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
 fn a_cold_me_access_takes_at_most_three_reads_with_core_cached() {
     counted(async |store, counter| {
-        let slug = format!("co-{}", UserId::new().as_uuid().simple());
-        let company = Company {
-            id: CompanyId::new(),
-            slug: CompanySlug::new(&slug).unwrap(),
-            name: "Counted".into(),
-            status: CompanyStatus::Active,
-            created_at: t0(),
-        };
-        store.create_company(&company, None).await.unwrap();
         let keys: Vec<String> = (0..6).map(|i| format!("role-{i}")).collect();
-        for (i, key) in keys.iter().enumerate() {
-            let role = Role {
-                company_id: company.id,
-                key: RoleKey::new(key).unwrap(),
-                name: key.clone(),
-                permissions: (0..30)
-                    .map(|p| format!("finance.r{p}.read"))
-                    .chain([format!("finance.role{i}.read")])
-                    .map(|p| PermissionPattern::new(&p).unwrap())
-                    .collect(),
-            };
-            store.put_role(&role, t0()).await.unwrap();
-        }
+        let company = company_with_roles(&store, &keys).await;
+        let slug = company.slug.to_string();
         let plain = member(&company, &keys[..2]);
         let delegatee = member(&company, &keys[2..4]);
         let delegator = member(&company, &keys[4..]);
         for m in [&plain, &delegatee, &delegator] {
             store.create_membership(m).await.unwrap();
         }
-        let delegation = Delegation {
-            id: DelegationId::new(),
-            company_id: company.id,
-            from_membership_id: delegator.id,
-            to_membership_id: delegatee.id,
-            permissions: BTreeSet::from([PermissionPattern::new("finance.*").unwrap()]),
-            modules: BTreeSet::from([ModuleKey::new("finance").unwrap()]),
-            starts_at: t0(),
-            expires_at: t0() + TimeDelta::days(1),
-            revoked_at: None,
-            created_at: t0(),
-        };
-        store.create_delegation(&delegation).await.unwrap();
+        delegate(&store, &company, &delegator, &delegatee).await;
         let store = Arc::new(store);
         let core = Arc::new(CountingCore(AtomicUsize::new(0)));
         let access = AccessService::new(
