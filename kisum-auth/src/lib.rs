@@ -68,7 +68,7 @@ pub use directory::{
     AccessBump, AccessInputs, Administrator, Authority, COMPANY_PERMISSIONS, ChangedDelegation,
     ChangedMembership, ChangedRole, Company, CompanyStatus, CreatedCompany, Delegation,
     DelegationGrant, DirectoryError, DirectoryService, DirectoryStore, Membership, MembershipPatch,
-    MembershipStatus, NewDelegation, PolicyLimits, Role, slugify,
+    MembershipStatus, NewDelegation, OrgAccess, OrgRef, PolicyLimits, Role, slugify,
 };
 pub use identity::{Email, InvalidEmail, PasswordHash, User, UserStore};
 pub use kisum_guard::AccessContext;

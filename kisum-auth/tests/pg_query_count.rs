@@ -1,7 +1,9 @@
-//! Aggregation from PostgreSQL takes a small, fixed number of queries whatever the number of
-//! roles and delegations (three reads, in one `REPEATABLE READ` snapshot whose `BEGIN` and
-//! `COMMIT` are not counted). Counted independently of the store: every statement sqlx runs emits a
-//! `sqlx::query` tracing event, and a subscriber installed for this test's thread counts them.
+//! Statements per operation on PostgreSQL, counted independently of the store: every statement
+//! sqlx runs emits a `sqlx::query` tracing event, and a subscriber installed for this test's
+//! thread records them. Aggregation takes a small, fixed number of queries whatever the number
+//! of roles and delegations (three reads, in one `REPEATABLE READ` snapshot whose `BEGIN` and
+//! `COMMIT` are not counted); a refresh is one short transaction (every statement counted,
+//! `BEGIN` and `COMMIT` included).
 //!
 //! A test binary of its own (not a module of `tests/it`): tracing caches per-callsite interest
 //! process-wide, and other tests running queries in parallel threads would race the scoped
@@ -17,20 +19,33 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use kisum_auth::access::AccessCaches;
+use kisum_auth::audit::AuditStore;
+use kisum_auth::identity::{Argon2Params, Password, PasswordHasher, PasswordPolicy};
+use kisum_auth::keys::{GeneratedKey, KeyRing, SigningAlgorithm, SigningKey, generate};
+use kisum_auth::service::{AuthService, ClientInfo};
+use kisum_auth::session::{RefreshError, Session, SessionConfig, SessionStore};
+use kisum_auth::tokens::{TokenConfig, TokenService};
 use kisum_auth::{
-    Company, CompanyStatus, Delegation, DirectoryStore, Membership, MembershipStatus, PgAuthStore,
-    Role,
+    AccessService, Company, CompanyStatus, Delegation, DirectoryStore, EntitlementSource,
+    Membership, MembershipStatus, PgAuthStore, Role,
 };
+use kisum_core::Entitlements;
+use kisum_core::db::StoreError;
+use kisum_guard::cache::CacheConfig;
 use kisum_guard::{
-    CompanyId, CompanySlug, DelegationId, ModuleKey, PermissionPattern, RoleKey, UserId,
+    AddOnKey, CompanyId, CompanySlug, DelegationId, ManualClock, ModuleKey, PermissionPattern,
+    RoleKey, SystemClock, UserId,
 };
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
-struct QueryCounter(Arc<AtomicUsize>);
+/// Records the summary of every statement sqlx runs on this thread.
+struct QueryCounter(Arc<Mutex<Vec<String>>>);
 
 impl Subscriber for QueryCounter {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
@@ -43,17 +58,71 @@ impl Subscriber for QueryCounter {
     fn record_follows_from(&self, _: &Id, _: &Id) {}
     fn event(&self, event: &Event<'_>) {
         if event.metadata().target() == "sqlx::query" {
-            // The snapshot's BEGIN and COMMIT are not reads.
             let mut summary = Summary(String::new());
             event.record(&mut summary);
-            let s = summary.0.trim_start().to_ascii_uppercase();
-            if !(s.starts_with("BEGIN") || s.starts_with("COMMIT") || s.starts_with("ROLLBACK")) {
-                self.0.fetch_add(1, Ordering::SeqCst);
-            }
+            self.0
+                .lock()
+                .unwrap()
+                .push(summary.0.trim_start().to_ascii_uppercase());
         }
     }
     fn enter(&self, _: &Id) {}
     fn exit(&self, _: &Id) {}
+}
+
+/// The statements recorded so far.
+struct Statements(Arc<Mutex<Vec<String>>>);
+
+impl Statements {
+    /// How many statements ran so far.
+    fn mark(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    /// The statements run since `mark`, every one.
+    fn since(&self, mark: usize) -> Vec<String> {
+        self.0.lock().unwrap()[mark..].to_vec()
+    }
+
+    /// The reads run since `mark`: a snapshot's `BEGIN` and `COMMIT` are not reads.
+    fn reads_since(&self, mark: usize) -> usize {
+        self.since(mark)
+            .iter()
+            .filter(|s| {
+                !(s.starts_with("BEGIN") || s.starts_with("COMMIT") || s.starts_with("ROLLBACK"))
+            })
+            .count()
+    }
+}
+
+/// Every statement sent, `BEGIN` included: sqlx does not log the `BEGIN` of `Pool::begin`, so
+/// each transaction end (`COMMIT` or `ROLLBACK`) without a logged `BEGIN` counts one more.
+fn round_trips(statements: &[String]) -> usize {
+    let begins = statements.iter().filter(|s| s.starts_with("BEGIN")).count();
+    let ends = statements
+        .iter()
+        .filter(|s| s.starts_with("COMMIT") || s.starts_with("ROLLBACK"))
+        .count();
+    statements.len() + ends.saturating_sub(begins)
+}
+
+/// Runs `test` on a current-thread runtime with a store over a fresh database, every statement
+/// recorded.
+fn counted<F: AsyncFnOnce(PgAuthStore, Statements)>(test: F) {
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let subscriber = QueryCounter(Arc::clone(&recorded));
+    tracing::subscriber::with_default(subscriber, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = PgAuthStore::connect_with(kisum_core::testkit::db::postgres().await)
+                .await
+                .unwrap();
+            test(store, Statements(recorded)).await;
+        });
+    });
 }
 
 /// The statement summary of a `sqlx::query` event.
@@ -87,14 +156,9 @@ fn member(c: &Company, roles: &[String]) -> Membership {
     )
 }
 
-/// Queries `load_access` runs for a member holding `roles` roles and receiving `delegations`
-/// delegations, each from a different delegator holding its own two roles.
-async fn queries_for(
-    store: &PgAuthStore,
-    counter: &AtomicUsize,
-    roles: usize,
-    delegations: usize,
-) -> usize {
+/// A new active company with the roles `keys`: role `i` holds 30 shared permissions and
+/// `finance.role{i}.read` of its own.
+async fn company_with_roles(store: &PgAuthStore, keys: &[String]) -> Company {
     let company = Company {
         id: CompanyId::new(),
         slug: CompanySlug::new(&format!("co-{}", UserId::new().as_uuid().simple())).unwrap(),
@@ -103,46 +167,66 @@ async fn queries_for(
         created_at: t0(),
     };
     store.create_company(&company, None).await.unwrap();
-    let keys: Vec<String> = (0..roles + 2 * delegations)
-        .map(|i| format!("role-{i}"))
-        .collect();
-    for key in &keys {
+    for (i, key) in keys.iter().enumerate() {
         let role = Role {
             company_id: company.id,
             key: RoleKey::new(key).unwrap(),
             name: key.clone(),
             permissions: (0..30)
-                .map(|p| PermissionPattern::new(&format!("finance.r{p}.read")).unwrap())
+                .map(|p| format!("finance.r{p}.read"))
+                .chain([format!("finance.role{i}.read")])
+                .map(|p| PermissionPattern::new(&p).unwrap())
                 .collect(),
         };
         store.put_role(&role, t0()).await.unwrap();
     }
+    company
+}
+
+/// Stores a delegation of `finance.*` in the finance module from `from` to `to`, live for a
+/// day from `t0`.
+async fn delegate(store: &PgAuthStore, company: &Company, from: &Membership, to: &Membership) {
+    let delegation = Delegation {
+        id: DelegationId::new(),
+        company_id: company.id,
+        from_membership_id: from.id,
+        to_membership_id: to.id,
+        permissions: BTreeSet::from([PermissionPattern::new("finance.*").unwrap()]),
+        modules: BTreeSet::from([ModuleKey::new("finance").unwrap()]),
+        starts_at: t0(),
+        expires_at: t0() + TimeDelta::days(1),
+        revoked_at: None,
+        created_at: t0(),
+    };
+    store.create_delegation(&delegation).await.unwrap();
+}
+
+/// Queries `load_access` runs for a member holding `roles` roles and receiving `delegations`
+/// delegations, each from a different delegator holding its own two roles.
+async fn queries_for(
+    store: &PgAuthStore,
+    counter: &Statements,
+    roles: usize,
+    delegations: usize,
+) -> usize {
+    let keys: Vec<String> = (0..roles + 2 * delegations)
+        .map(|i| format!("role-{i}"))
+        .collect();
+    let company = company_with_roles(store, &keys).await;
     let m = member(&company, &keys[..roles]);
     store.create_membership(&m).await.unwrap();
     for d in 0..delegations {
         let delegator = member(&company, &keys[roles + 2 * d..roles + 2 * d + 2]);
         store.create_membership(&delegator).await.unwrap();
-        let delegation = Delegation {
-            id: DelegationId::new(),
-            company_id: company.id,
-            from_membership_id: delegator.id,
-            to_membership_id: m.id,
-            permissions: BTreeSet::from([PermissionPattern::new("finance.*").unwrap()]),
-            modules: BTreeSet::new(),
-            starts_at: t0(),
-            expires_at: t0() + TimeDelta::days(1),
-            revoked_at: None,
-            created_at: t0(),
-        };
-        store.create_delegation(&delegation).await.unwrap();
+        delegate(store, &company, &delegator, &m).await;
     }
-    let before = counter.load(Ordering::SeqCst);
+    let before = counter.mark();
     let inputs = store
         .load_access(company.id, m.user_id)
         .await
         .unwrap()
         .unwrap();
-    let used = counter.load(Ordering::SeqCst) - before;
+    let used = counter.reads_since(before);
     assert_eq!(inputs.roles.len(), roles);
     assert_eq!(inputs.delegations.len(), delegations);
     assert!(
@@ -157,29 +241,224 @@ async fn queries_for(
 #[test]
 #[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
 fn load_access_takes_at_most_three_queries_whatever_the_shape() {
-    let counter = Arc::new(AtomicUsize::new(0));
-    let subscriber = QueryCounter(Arc::clone(&counter));
-    tracing::subscriber::with_default(subscriber, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+    counted(async |store, counter| {
+        let small = queries_for(&store, &counter, 1, 0).await;
+        let large = queries_for(&store, &counter, 5, 4).await;
+        let huge = queries_for(&store, &counter, 20, 12).await;
+        assert!(small >= 1, "the counter must see the queries ({small})");
+        assert!(
+            large <= 3 && huge <= 3,
+            "load_access used {large} and {huge} queries"
+        );
+        assert_eq!(
+            large, huge,
+            "the query count must not grow with roles or delegations"
+        );
+    });
+}
+
+fn cheap() -> Argon2Params {
+    Argon2Params {
+        memory_kib: 256,
+        iterations: 1,
+        parallelism: 1,
+    }
+}
+
+/// Auth's service over `store`, with the default session settings (the grace window on).
+fn auth_over(store: PgAuthStore) -> AuthService {
+    let GeneratedKey { kid, pem } = generate(SigningAlgorithm::Es256, t0().date_naive()).unwrap();
+    let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
+    let tokens = TokenService::new(
+        TokenConfig::new("https://auth.example.test", "kisum"),
+        KeyRing::new(&kid, [key]).unwrap(),
+    );
+    AuthService::new(
+        Arc::new(store),
+        PasswordHasher::new(cheap()).unwrap(),
+        PasswordPolicy::default(),
+        tokens,
+        SessionConfig::default(),
+        Arc::new(SystemClock),
+    )
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
+fn a_refresh_is_one_transaction_of_four_statements() {
+    counted(async |store, counter| {
+        let auth = auth_over(store.clone());
+        let email = format!("u-{}@example.test", UserId::new().as_uuid().simple());
+        let first = auth
+            .register(
+                &email,
+                Password::new("correct horse battery staple"),
+                None,
+                None,
+                ClientInfo::default(),
+            )
+            .await
+            .unwrap()
+            .tokens;
+        let mark = counter.mark();
+        let second = auth
+            .refresh(first.refresh.expose(), ClientInfo::default())
+            .await
             .unwrap();
-        rt.block_on(async {
-            let store = PgAuthStore::connect_with(kisum_core::testkit::db::postgres().await)
+        let statements = counter.since(mark);
+        let ends = statements
+            .iter()
+            .filter(|s| s.starts_with("COMMIT") || s.starts_with("ROLLBACK"))
+            .count();
+        assert!(
+            ends == 1 && statements.last().is_some_and(|s| s.starts_with("COMMIT")),
+            "a refresh is one transaction, committed once: {statements:?}"
+        );
+        let total = round_trips(&statements);
+        assert!(
+            total <= 4,
+            "a refresh takes {total} statements, BEGIN and COMMIT included: {statements:?}"
+        );
+        assert_eq!(
+            total, 4,
+            "the spend-touch-successor statement and the audit event"
+        );
+        // Everything a refresh writes is there: the successor is live, the event is stored.
+        let third = auth
+            .refresh(second.refresh.expose(), ClientInfo::default())
+            .await
+            .unwrap();
+        assert_eq!(third.session_id, first.session_id);
+        let events = store.list(None, None, 10).await.unwrap();
+        assert_eq!(
+            events.iter().filter(|e| e.action == "refresh").count(),
+            2,
+            "each refresh is audited"
+        );
+        // Reuse still revokes the session (the step-by-step path explains the refusal).
+        assert!(matches!(
+            auth.refresh(first.refresh.expose(), ClientInfo::default())
+                .await,
+            Err(RefreshError::RefreshTokenReused)
+        ));
+        assert!(matches!(
+            auth.refresh(third.refresh.expose(), ClientInfo::default())
+                .await,
+            Err(RefreshError::SessionRevoked)
+        ));
+    });
+}
+
+/// Core's catalog as Auth caches it: a company's entitlements, with the number of times Auth
+/// asked (each would be a request to Core).
+struct CountingCore(AtomicUsize);
+
+#[async_trait::async_trait]
+impl EntitlementSource for CountingCore {
+    async fn entitlements(&self, company_id: CompanyId) -> Result<Entitlements, StoreError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        let mut entitlements = kisum_core::resolve(
+            &kisum_core::Catalog::default(),
+            &kisum_core::CompanyEntitlementState::empty(company_id),
+            t0(),
+        );
+        entitlements.modules.push(kisum_core::EnabledModule {
+            key: ModuleKey::new("finance").unwrap(),
+            source: kisum_core::ModuleSource::AddOn(AddOnKey::new("finance").unwrap()),
+        });
+        Ok(entitlements)
+    }
+}
+
+/// A live session of `user`.
+async fn signed_in(store: &PgAuthStore, user: UserId) -> Session {
+    let session = Session::new(user, t0(), TimeDelta::hours(1), TimeDelta::days(1));
+    store.create_session(&session).await.unwrap();
+    session
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
+fn a_cold_me_access_takes_at_most_three_reads_with_core_cached() {
+    counted(async |store, counter| {
+        let keys: Vec<String> = (0..6).map(|i| format!("role-{i}")).collect();
+        let company = company_with_roles(&store, &keys).await;
+        let slug = company.slug.to_string();
+        let plain = member(&company, &keys[..2]);
+        let delegatee = member(&company, &keys[2..4]);
+        let delegator = member(&company, &keys[4..]);
+        for m in [&plain, &delegatee, &delegator] {
+            store.create_membership(m).await.unwrap();
+        }
+        delegate(&store, &company, &delegator, &delegatee).await;
+        let store = Arc::new(store);
+        let core = Arc::new(CountingCore(AtomicUsize::new(0)));
+        let access = AccessService::new(
+            store.clone(),
+            store.clone(),
+            core.clone(),
+            Arc::new(ManualClock::new(t0() + TimeDelta::minutes(1))),
+        )
+        .with_caches(Arc::new(AccessCaches::new(&CacheConfig::default())));
+        // The delegator's first call fetches the company's entitlements from Core.
+        let first = signed_in(&store, delegator.user_id).await;
+        access
+            .resolve_cached(delegator.user_id, first.id, Some(&slug), None)
+            .await
+            .unwrap();
+        assert_eq!(core.0.load(Ordering::SeqCst), 1);
+
+        // Cold, Core's answer cached: a member without delegations, then one receiving one.
+        let mut cold = Vec::new();
+        for (m, delegated) in [(&plain, false), (&delegatee, true)] {
+            let session = signed_in(&store, m.user_id).await;
+            let mark = counter.mark();
+            let context = access
+                .resolve_cached(m.user_id, session.id, Some(&slug), None)
                 .await
                 .unwrap();
-            let small = queries_for(&store, &counter, 1, 0).await;
-            let large = queries_for(&store, &counter, 5, 4).await;
-            let huge = queries_for(&store, &counter, 20, 12).await;
-            assert!(small >= 1, "the counter must see the queries ({small})");
-            assert!(
-                large <= 3 && huge <= 3,
-                "load_access used {large} and {huge} queries"
-            );
+            assert_eq!(context.membership_id, m.id);
             assert_eq!(
-                large, huge,
-                "the query count must not grow with roles or delegations"
+                context
+                    .permissions
+                    .iter()
+                    .any(|p| p.as_str() == "finance.role4.read"),
+                delegated,
+                "the delegation is resolved: {:?}",
+                context.permissions
             );
-        });
+            let statements = counter.since(mark);
+            cold.push((
+                counter.reads_since(mark),
+                round_trips(&statements),
+                statements,
+            ));
+        }
+        assert_eq!(core.0.load(Ordering::SeqCst), 1, "no request to Core");
+        let (plain_reads, plain_trips, plain_statements) = &cold[0];
+        let (reads, trips, statements) = &cold[1];
+        assert!(
+            *reads <= 3,
+            "a cold resolution with a delegation reads {reads} times: {statements:?}"
+        );
+        assert_eq!(
+            (*plain_reads, *reads),
+            (2, 3),
+            "the session, then the company, membership and roles (and the delegations): \
+             {plain_statements:?} {statements:?}"
+        );
+        assert_eq!(
+            (*plain_trips, *trips),
+            (4, 5),
+            "with the snapshot's BEGIN and COMMIT: {plain_statements:?} {statements:?}"
+        );
+
+        // Warm: from memory.
+        let mark = counter.mark();
+        access
+            .resolve_cached(delegator.user_id, first.id, Some(&slug), None)
+            .await
+            .unwrap();
+        assert_eq!(counter.since(mark), Vec::<String>::new());
     });
 }

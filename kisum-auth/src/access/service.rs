@@ -13,7 +13,7 @@ use kisum_guard::{
 use super::aggregate::{aggregate, evaluate};
 use super::cache::AccessCaches;
 use super::explain::{Explanation, Step, Trace};
-use crate::directory::{Company, DirectoryStore};
+use crate::directory::{Company, DirectoryStore, OrgAccess, OrgRef};
 use crate::session::SessionStore;
 
 /// Where Auth gets a company's entitlements: Core in process, or Core over HTTP.
@@ -49,6 +49,28 @@ impl From<DenialCode> for AccessError {
     fn from(code: DenialCode) -> Self {
         Self::Denied(code)
     }
+}
+
+/// The company the `X-Org` value names: an id, or a slug (matched case-insensitively).
+///
+/// # Errors
+/// `org_required` when empty or missing, `org_unknown` when it can name no company.
+fn org_ref(org: Option<&str>) -> Result<OrgRef, AccessError> {
+    let org = org
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .ok_or(DenialCode::OrgRequired)?;
+    if let Ok(id) = org.parse::<CompanyId>() {
+        return Ok(OrgRef::Id(id));
+    }
+    let slug = if org.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(org.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(org)
+    };
+    Ok(OrgRef::Slug(
+        CompanySlug::new(&slug).map_err(|_| DenialCode::OrgUnknown)?,
+    ))
 }
 
 /// Resolves and explains access over the stores and an entitlement source.
@@ -152,20 +174,9 @@ impl AccessService {
     /// `org_required` when empty or missing, `org_unknown` when it names no company, or the
     /// store failure.
     pub async fn resolve_company(&self, org: Option<&str>) -> Result<Company, AccessError> {
-        let org = org
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-            .ok_or(DenialCode::OrgRequired)?;
-        let found = if let Ok(id) = org.parse::<CompanyId>() {
-            self.directory.get_company(id).await?
-        } else if let Ok(slug) = CompanySlug::new(&if org.bytes().any(|b| b.is_ascii_uppercase()) {
-            std::borrow::Cow::Owned(org.to_ascii_lowercase())
-        } else {
-            std::borrow::Cow::Borrowed(org)
-        }) {
-            self.directory.find_company_by_slug(&slug).await?
-        } else {
-            None
+        let found = match org_ref(org)? {
+            OrgRef::Id(id) => self.directory.get_company(id).await?,
+            OrgRef::Slug(slug) => self.directory.find_company_by_slug(&slug).await?,
         };
         Ok(found.ok_or(DenialCode::OrgUnknown)?)
     }
@@ -205,10 +216,12 @@ impl AccessService {
         if !session.is_some_and(|s| s.user_id == user_id && s.is_active(now)) {
             return Err(DenialCode::SessionRevoked.into());
         }
-        // Step 2.
-        let company = self.resolve_company(org).await?;
-        // Steps 3 to 7.
-        let inputs = self.directory.load_access(company.id, user_id).await?;
+        // Step 2, and the inputs of steps 3 to 7 in the same read.
+        let OrgAccess { company, inputs } = self
+            .directory
+            .load_org_access(&org_ref(org)?, user_id)
+            .await?
+            .ok_or(DenialCode::OrgUnknown)?;
         if inputs.is_none() {
             return Err(DenialCode::NotAMember.into());
         }

@@ -36,7 +36,7 @@ pub use membership::{Membership, MembershipPatch, MembershipStatus};
 pub use role::{COMPANY_PERMISSIONS, Role};
 pub use store::{
     AccessBump, AccessInputs, ChangedDelegation, ChangedMembership, ChangedRole, DelegationGrant,
-    DirectoryStore, LAST_OWNER,
+    DirectoryStore, LAST_OWNER, OrgAccess, OrgRef,
 };
 
 /// Why an administrative change was refused.

@@ -60,6 +60,25 @@ pub struct AccessInputs {
     pub delegations: Vec<DelegationGrant>,
 }
 
+/// A company as the `X-Org` header names it: by id or by slug.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum OrgRef {
+    /// By id.
+    Id(CompanyId),
+    /// By slug.
+    Slug(CompanySlug),
+}
+
+/// A company and, when the user is a member, everything aggregation needs
+/// ([`DirectoryStore::load_org_access`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgAccess {
+    /// The company named.
+    pub company: Company,
+    /// The user's access inputs there, or `None` when the user has no membership.
+    pub inputs: Option<AccessInputs>,
+}
+
 /// One delegation with its delegator's current state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DelegationGrant {
@@ -241,4 +260,28 @@ pub trait DirectoryStore: Send + Sync + 'static {
         company_id: CompanyId,
         user_id: UserId,
     ) -> Result<Option<AccessInputs>, StoreError>;
+
+    /// The company `org` names and, in the same consistent read, what
+    /// [`load_access`](Self::load_access) gives for the user there; `None` when no company
+    /// has that id or slug. The SQL backends answer in one query when no live delegation is
+    /// made to the membership, two otherwise. The default reads the company, then
+    /// [`load_access`](Self::load_access).
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached.
+    async fn load_org_access(
+        &self,
+        org: &OrgRef,
+        user_id: UserId,
+    ) -> Result<Option<OrgAccess>, StoreError> {
+        let company = match org {
+            OrgRef::Id(id) => self.get_company(*id).await?,
+            OrgRef::Slug(slug) => self.find_company_by_slug(slug).await?,
+        };
+        let Some(company) = company else {
+            return Ok(None);
+        };
+        let inputs = self.load_access(company.id, user_id).await?;
+        Ok(Some(OrgAccess { company, inputs }))
+    }
 }

@@ -18,8 +18,8 @@ mod refresh;
 mod state;
 
 pub use refresh::{
-    MAX_GRACE_USES, RefreshError, RefreshRecord, RefreshToken, RefreshTokenStore, Rotation,
-    TokenHash,
+    LiveRefresh, MAX_GRACE_USES, RefreshAudit, RefreshError, RefreshRecord, RefreshToken,
+    RefreshTokenStore, Rotation, TokenHash,
 };
 pub use state::{Authenticated, SessionError, SessionState};
 

@@ -11,6 +11,7 @@ use kisum_core::db::StoreError;
 use kisum_guard::SessionId;
 use sha2::{Digest, Sha256};
 
+use crate::audit::AuditEvent;
 use crate::audit::action::Action;
 use chrono::TimeDelta;
 
@@ -136,6 +137,28 @@ pub enum Rotation {
     AlreadyUsed(RefreshRecord),
 }
 
+/// A refresh that succeeds, as one atomic step of the store
+/// ([`RefreshTokenStore::refresh_live`]): what to spend, what replaces it, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRefresh {
+    /// The hash of the token presented, to spend.
+    pub spend: TokenHash,
+    /// The hash of its successor.
+    pub successor: TokenHash,
+    /// The successor sealed for the holder of the presented token (the grace window is on), or
+    /// `None` ([`RefreshRecord::sealed`]).
+    pub sealed: Option<[u8; 32]>,
+    /// Now: when the token is spent, the successor created and the session last seen.
+    pub at: DateTime<Utc>,
+    /// `at` plus the idle timeout. The store caps it at the session's absolute expiry: the
+    /// session's new idle deadline, and the successor's expiry.
+    pub idle_until: DateTime<Utc>,
+}
+
+/// Builds the audit event of a refresh from the session it refreshed (the store only knows
+/// the session once it has found the token).
+pub type RefreshAudit<'a> = &'a (dyn Fn(&Session) -> AuditEvent + Send + Sync);
+
 /// Refresh tokens by hash.
 #[async_trait]
 pub trait RefreshTokenStore: Send + Sync + 'static {
@@ -178,6 +201,30 @@ pub trait RefreshTokenStore: Send + Sync + 'static {
         hash: &TokenHash,
         max_uses: u32,
     ) -> Result<Option<RefreshRecord>, StoreError>;
+
+    /// The whole of a refresh that succeeds, atomically: only when the token `step.spend` is
+    /// unspent and unexpired at `step.at`, its session active at `step.at` and the session's
+    /// user exists and is not disabled, it spends the token (naming `step.successor`), stores
+    /// the successor (expiring at the capped `step.idle_until`), touches the session (last seen
+    /// `step.at`, idle deadline the capped `step.idle_until`) and appends the event `audit`
+    /// builds from the session — all or nothing. Returns the session as touched.
+    ///
+    /// `None` when any condition fails (or concurrently with another rotation of the token,
+    /// which wins): nothing changed, and the caller takes the step-by-step path, which finds
+    /// why (reuse, grace window, expiry, revocation). Of concurrent calls for one token at most
+    /// one returns a session. The default is always `None` (a store that cannot do it in one
+    /// step), which is correct, only slower.
+    ///
+    /// # Errors
+    /// `Unavailable` (nothing changed); the audit append's errors (nothing changed).
+    async fn refresh_live(
+        &self,
+        step: &LiveRefresh,
+        audit: RefreshAudit<'_>,
+    ) -> Result<Option<Session>, StoreError> {
+        let _ = (step, audit);
+        Ok(None)
+    }
 }
 
 /// How many times the refresh grace window hands the live token out again to the holder of
@@ -217,6 +264,41 @@ impl AuthService {
     ) -> Result<TokenPair, RefreshError> {
         let now = self.clock.now();
         let presented = RefreshToken::from_client(token);
+        // The common case, a live token of a live session, in one transaction.
+        let successor = RefreshToken::generate()?;
+        let step = LiveRefresh {
+            spend: presented.hash(),
+            successor: successor.hash(),
+            sealed: (self.sessions.reuse_grace > TimeDelta::zero())
+                .then(|| successor.seal_for(&presented))
+                .flatten(),
+            at: now,
+            idle_until: now + self.sessions.idle,
+        };
+        let audit = |session: &Session| {
+            AuditEvent::of(
+                now,
+                &Action::Refresh {
+                    session_id: session.id,
+                },
+            )
+            .with_context(&client.audit_context(Some(session.user_id)))
+        };
+        if let Some(session) = self.store.refresh_live(&step, &audit).await? {
+            metrics::counter!("kisum_auth_refresh_total").increment(1);
+            return Ok(self.pair(&session, now, successor, session.idle_expires_at)?);
+        }
+        self.refresh_step_by_step(now, presented, client).await
+    }
+
+    /// A refresh the one-step path refused, step by step: it tells why (reuse, the grace
+    /// window, expiry, revocation), or refreshes when the store has no one-step path.
+    async fn refresh_step_by_step(
+        &self,
+        now: DateTime<Utc>,
+        presented: RefreshToken,
+        client: ClientInfo,
+    ) -> Result<TokenPair, RefreshError> {
         let record = self
             .store
             .find_refresh_token(&presented.hash())

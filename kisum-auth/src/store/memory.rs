@@ -19,7 +19,9 @@ use crate::directory::{
 };
 use crate::identity::{Email, User, UserStore};
 use crate::otp::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
-use crate::session::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
+use crate::session::{
+    LiveRefresh, RefreshAudit, RefreshRecord, RefreshTokenStore, Rotation, TokenHash,
+};
 use crate::session::{RevokeReason, Session, SessionStore};
 
 #[derive(Default)]
@@ -682,6 +684,63 @@ impl RefreshTokenStore for MemoryAuthStore {
         s.refresh_tokens.insert(*old, spent.clone());
         s.refresh_tokens.insert(next.hash, next.clone());
         Ok(Rotation::Rotated(spent))
+    }
+
+    async fn refresh_live(
+        &self,
+        step: &LiveRefresh,
+        audit: RefreshAudit<'_>,
+    ) -> Result<Option<Session>, StoreError> {
+        let mut s = self.lock();
+        let Some(current) = s
+            .refresh_tokens
+            .get(&step.spend)
+            .filter(|r| r.used_at.is_none() && step.at < r.expires_at)
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let Some(session) = s
+            .sessions
+            .get(&current.session_id)
+            .filter(|session| session.is_active(step.at))
+            .filter(|session| s.users.get(&session.user_id).is_some_and(|u| !u.disabled))
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let idle = step.idle_until.min(session.absolute_expires_at);
+        let touched = Session {
+            last_seen_at: step.at,
+            idle_expires_at: idle,
+            ..session
+        };
+        let event = audit(&touched);
+        event.validate()?;
+        if s.refresh_tokens.contains_key(&step.successor) || s.audit_ids.contains(&event.id) {
+            return Err(StoreError::conflict("refresh token or audit event exists"));
+        }
+        let successor = RefreshRecord {
+            hash: step.successor,
+            session_id: touched.id,
+            created_at: step.at,
+            expires_at: idle,
+            used_at: None,
+            replaced_by: None,
+            sealed: step.sealed,
+            grace_uses: 0,
+        };
+        let spent = RefreshRecord {
+            used_at: Some(step.at),
+            replaced_by: Some(step.successor),
+            ..current
+        };
+        s.refresh_tokens.insert(step.spend, spent);
+        s.refresh_tokens.insert(step.successor, successor);
+        s.sessions.insert(touched.id, touched.clone());
+        s.audit_ids.insert(event.id);
+        s.audit.insert((event.at, event.id), event);
+        Ok(Some(touched))
     }
 }
 

@@ -39,6 +39,7 @@ macro_rules! directory_store_conformance {
             delegation_needs_members_of_its_company,
             load_access_gathers_everything_for_aggregation,
             load_access_of_non_member_is_none,
+            load_org_access_reads_the_company_and_the_inputs_at_once,
             concurrent_membership_edits_each_bump_once,
             the_last_active_owner_cannot_be_demoted,
             racing_demotions_keep_an_active_owner,
@@ -587,6 +588,104 @@ pub async fn load_access_of_non_member_is_none<S: DirectoryStore>(store: Arc<S>)
             .unwrap()
             .is_none()
     );
+}
+
+pub async fn load_org_access_reads_the_company_and_the_inputs_at_once<S: DirectoryStore>(
+    store: Arc<S>,
+) {
+    use crate::directory::{OrgAccess, OrgRef};
+    let c = stored_company(&*store).await;
+    for (key, perms) in [
+        ("a", &["finance.invoices.read"][..]),
+        ("b", &["market.*"][..]),
+        ("c", &["finance.*"][..]),
+        ("d", &["venue.*"][..]),
+    ] {
+        store.put_role(&role(&c, key, perms), t(1)).await.unwrap();
+    }
+    let member = membership(&c, &["b", "a", "ghost"], &["finance"], 0);
+    let first = membership(&c, &["c", "d"], &["finance"], 1);
+    let second = membership(&c, &["a"], &["finance"], 2);
+    let alone = membership(&c, &["d"], &[], 3);
+    for m in [&member, &first, &second, &alone] {
+        store.create_membership(m).await.unwrap();
+    }
+    let older = delegation(&c, &first, &member);
+    let newer = Delegation {
+        id: DelegationId::new(),
+        created_at: t(6),
+        ..delegation(&c, &second, &member)
+    };
+    for d in [&older, &newer] {
+        store.create_delegation(d).await.unwrap();
+    }
+    for org in [OrgRef::Id(c.id), OrgRef::Slug(c.slug.clone())] {
+        let Some(OrgAccess { company, inputs }) =
+            store.load_org_access(&org, member.user_id).await.unwrap()
+        else {
+            panic!("{org:?} names the company");
+        };
+        assert_eq!(company, c);
+        let inputs = inputs.expect("a member");
+        assert_eq!(inputs.membership.id, member.id);
+        let held: Vec<_> = inputs.roles.iter().map(|r| r.key.to_string()).collect();
+        assert_eq!(held, ["a", "b"], "stored roles it holds, by key");
+        let grants: Vec<_> = inputs
+            .delegations
+            .iter()
+            .map(|g| {
+                (
+                    g.delegation.id,
+                    g.delegator.id,
+                    g.delegator_roles
+                        .iter()
+                        .map(|r| r.key.to_string())
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            grants,
+            [
+                (older.id, first.id, vec!["c".to_owned(), "d".to_owned()]),
+                (newer.id, second.id, vec!["a".to_owned()]),
+            ],
+            "oldest first, each with its delegator's roles"
+        );
+        assert!(
+            Arc::ptr_eq(&inputs.roles[0], &inputs.delegations[1].delegator_roles[0]),
+            "a role held twice is stored once"
+        );
+        assert_eq!(
+            store.load_access(c.id, member.user_id).await.unwrap(),
+            Some(inputs)
+        );
+        let Some(OrgAccess { inputs, .. }) =
+            store.load_org_access(&org, alone.user_id).await.unwrap()
+        else {
+            panic!("{org:?} names the company");
+        };
+        let inputs = inputs.unwrap();
+        assert!(inputs.delegations.is_empty());
+        assert_eq!(inputs.roles.len(), 1);
+        assert_eq!(
+            store.load_org_access(&org, UserId::new()).await.unwrap(),
+            Some(OrgAccess {
+                company: c.clone(),
+                inputs: None
+            }),
+            "a company without the user's membership"
+        );
+    }
+    for unknown in [OrgRef::Id(CompanyId::new()), OrgRef::Slug(unique_slug())] {
+        assert_eq!(
+            store
+                .load_org_access(&unknown, member.user_id)
+                .await
+                .unwrap(),
+            None
+        );
+    }
 }
 
 pub async fn concurrent_membership_edits_each_bump_once<S: DirectoryStore>(store: Arc<S>) {

@@ -6,11 +6,51 @@ use chrono::TimeDelta;
 use kisum_core::db::StoreErrorKind;
 
 use super::*;
-use crate::session::SessionStore;
-use crate::session::{RefreshRecord, RefreshToken, RefreshTokenStore, Rotation};
+use crate::audit::{AuditEvent, AuditStore, action::Action};
+use crate::identity::UserStore;
+use crate::session::{LiveRefresh, RefreshRecord, RefreshToken, RefreshTokenStore, Rotation};
+use crate::session::{RevokeReason, SessionStore};
+
+/// A session of a stored user, with a live refresh token issued at `t(0)`.
+async fn live_refreshable<S: SessionStore + RefreshTokenStore + UserStore>(
+    store: &S,
+) -> (User, Session, RefreshToken) {
+    let u = user("refresh");
+    store.create_user(&u).await.unwrap();
+    let s = session(u.id, 0);
+    store.create_session(&s).await.unwrap();
+    let (token, r) = record(&s, 0);
+    store.insert_refresh_token(&r).await.unwrap();
+    (u, s, token)
+}
+
+/// A refresh of `spend` at `t(at)` to a fresh successor, idle for an hour.
+fn step(spend: &RefreshToken, at: i64) -> (RefreshToken, LiveRefresh) {
+    let next = RefreshToken::generate().unwrap();
+    let step = LiveRefresh {
+        spend: spend.hash(),
+        successor: next.hash(),
+        sealed: next.seal_for(spend),
+        at: t(at),
+        idle_until: t(at) + TimeDelta::hours(1),
+    };
+    (next, step)
+}
+
+/// The audit event of a refresh of `session` at `t(at)`.
+fn refreshed(session: &Session, at: i64) -> AuditEvent {
+    AuditEvent::of(
+        t(at),
+        &Action::Refresh {
+            session_id: session.id,
+        },
+    )
+    .with_actor(session.user_id)
+}
 
 /// Stamps out the [`RefreshTokenStore`](crate::session::RefreshTokenStore) conformance suite
-/// (the store must also be a [`SessionStore`]); with `ignore = "reason"` the tests
+/// (the store must also be a [`SessionStore`], a [`UserStore`](crate::identity::UserStore)
+/// and an [`AuditStore`](crate::audit::AuditStore)); with `ignore = "reason"` the tests
 /// are `#[ignore]`d with that reason.
 #[macro_export]
 macro_rules! refresh_store_conformance {
@@ -28,6 +68,9 @@ macro_rules! refresh_store_conformance {
             rotating_a_spent_token_reports_reuse,
             concurrent_rotations_of_one_token_rotate_once,
             pruning_a_session_deletes_its_refresh_tokens,
+            a_live_refresh_spends_stores_touches_and_audits_at_once,
+            a_live_refresh_refuses_what_the_step_by_step_path_must_explain,
+            concurrent_live_refreshes_of_one_token_succeed_once,
         );
     };
 }
@@ -206,4 +249,172 @@ pub async fn concurrent_rotations_of_one_token_rotate_once<S: SessionStore + Ref
         }
     }
     assert_eq!(rotated, 1, "exactly one of the racing rotations wins");
+}
+
+pub async fn a_live_refresh_spends_stores_touches_and_audits_at_once<
+    S: SessionStore + RefreshTokenStore + UserStore + AuditStore,
+>(
+    store: Arc<S>,
+) {
+    let (_, s, first) = live_refreshable(&*store).await;
+    let (second, at_ten) = step(&first, 10);
+    let event = std::sync::Mutex::new(None);
+    let audit = |session: &Session| {
+        let e = refreshed(session, 10);
+        *event.lock().unwrap() = Some(e.clone());
+        e
+    };
+    let touched = store
+        .refresh_live(&at_ten, &audit)
+        .await
+        .unwrap()
+        .expect("a live token of a live session refreshes in one step");
+    let idle = t(10) + TimeDelta::hours(1);
+    assert_eq!(
+        (
+            touched.id,
+            touched.user_id,
+            touched.last_seen_at,
+            touched.idle_expires_at
+        ),
+        (s.id, s.user_id, t(10), idle)
+    );
+    assert_eq!(store.get_session(s.id).await.unwrap(), Some(touched));
+    let spent = store
+        .find_refresh_token(&first.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (spent.used_at, spent.replaced_by),
+        (Some(t(10)), Some(second.hash()))
+    );
+    assert_eq!(
+        store.find_refresh_token(&second.hash()).await.unwrap(),
+        Some(RefreshRecord {
+            hash: second.hash(),
+            session_id: s.id,
+            created_at: t(10),
+            expires_at: idle,
+            used_at: None,
+            replaced_by: None,
+            sealed: second.seal_for(&first),
+            grace_uses: 0,
+        })
+    );
+    let written = event.lock().unwrap().clone().unwrap();
+    let logged = store.list(None, Some(t(10)), MAX_LIST).await.unwrap();
+    assert!(
+        logged.contains(&written),
+        "the refresh's audit event is stored with it"
+    );
+    // The successor is live in turn; the idle deadline never passes the absolute expiry.
+    let (_, mut late) = step(&second, 20);
+    late.idle_until = s.absolute_expires_at + TimeDelta::days(1);
+    let again = store
+        .refresh_live(&late, &|session: &Session| refreshed(session, 20))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.idle_expires_at, s.absolute_expires_at);
+    assert_eq!(
+        store
+            .find_refresh_token(&late.successor)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at,
+        s.absolute_expires_at
+    );
+}
+
+const MAX_LIST: u32 = crate::audit::MAX_LIST_LIMIT;
+
+pub async fn a_live_refresh_refuses_what_the_step_by_step_path_must_explain<
+    S: SessionStore + RefreshTokenStore + UserStore + AuditStore,
+>(
+    store: Arc<S>,
+) {
+    let unaudited = |_: &Session| -> AuditEvent { panic!("nothing to audit") };
+    // Refused: nothing changes, the token is as it was and the session untouched.
+    let refused = async |step: &LiveRefresh, s: &Session, why: &str| {
+        let before = store.find_refresh_token(&step.spend).await.unwrap();
+        assert_eq!(
+            store.refresh_live(step, &unaudited).await.unwrap(),
+            None,
+            "{why}"
+        );
+        assert_eq!(store.find_refresh_token(&step.spend).await.unwrap(), before);
+        assert_eq!(
+            store.find_refresh_token(&step.successor).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .get_session(s.id)
+                .await
+                .unwrap()
+                .map(|s| s.last_seen_at),
+            Some(s.last_seen_at),
+            "{why}"
+        );
+    };
+    let (_, s, first) = live_refreshable(&*store).await;
+    let (_, unknown) = step(&RefreshToken::generate().unwrap(), 10);
+    refused(&unknown, &s, "an unknown token").await;
+
+    let (_, r2) = record(&s, 10);
+    store
+        .rotate_refresh_token(&first.hash(), t(10), &r2)
+        .await
+        .unwrap();
+    refused(&step(&first, 20).1, &s, "a spent token").await;
+
+    let (_, s, first) = live_refreshable(&*store).await;
+    let short = RefreshToken::generate().unwrap();
+    let (_, mut r) = record(&s, 0);
+    r.hash = short.hash();
+    r.expires_at = t(60);
+    store.insert_refresh_token(&r).await.unwrap();
+    refused(&step(&short, 60).1, &s, "an expired token").await;
+    refused(&step(&first, 3_601).1, &s, "an idle session").await;
+
+    let (_, s, first) = live_refreshable(&*store).await;
+    store
+        .revoke_session(s.id, RevokeReason::Logout, t(5))
+        .await
+        .unwrap();
+    refused(&step(&first, 10).1, &s, "a revoked session").await;
+
+    let (mut u, s, first) = live_refreshable(&*store).await;
+    u.disabled = true;
+    store.update_user(&u).await.unwrap();
+    refused(&step(&first, 10).1, &s, "a disabled user").await;
+}
+
+pub async fn concurrent_live_refreshes_of_one_token_succeed_once<
+    S: SessionStore + RefreshTokenStore + UserStore + AuditStore,
+>(
+    store: Arc<S>,
+) {
+    let (_, _, first) = live_refreshable(&*store).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let store = Arc::clone(&store);
+        let (_, racing) = step(&first, 10 + i);
+        tasks.spawn(async move {
+            store
+                .refresh_live(&racing, &|session: &Session| refreshed(session, 10 + i))
+                .await
+                .unwrap()
+                .is_some()
+        });
+    }
+    let mut refreshed = 0;
+    while let Some(won) = tasks.join_next().await {
+        if won.unwrap() {
+            refreshed += 1;
+        }
+    }
+    assert_eq!(refreshed, 1, "exactly one of the racing refreshes wins");
 }

@@ -6,6 +6,7 @@
 use sqlx::Postgres;
 
 use crate::store::sql::directory::DirectorySql;
+use crate::store::sql::queries::{grants_with_roles, org_access};
 
 impl DirectorySql for Postgres {
     const OWNER_BEFORE: &'static str =
@@ -36,6 +37,9 @@ impl DirectorySql for Postgres {
            AND id <> ALL($1)
          RETURNING id, access_version";
 
-    const ROLES_BY_KEYS: &'static str = "SELECT company_id, key, name, permissions FROM roles
-         WHERE company_id = $1 AND key = ANY($2)";
+    const ORG_ACCESS_BY_ID: &'static str = org_access!("c.id = $1", "r.key = ANY(m.roles)");
+
+    const ORG_ACCESS_BY_SLUG: &'static str = org_access!("c.slug = $1", "r.key = ANY(m.roles)");
+
+    const GRANTS_WITH_ROLES: &'static str = grants_with_roles!("r.key = ANY(f.roles)");
 }

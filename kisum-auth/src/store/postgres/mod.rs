@@ -7,8 +7,11 @@
 //! Every write is one transaction. Access versions are raised with `UPDATE … RETURNING` inside
 //! the writing transaction, so concurrent edits of one membership are serialized by its row lock
 //! and each gets its own version; a refresh token is spent the same way, so of two concurrent
-//! rotations exactly one finds it unspent. [`DirectoryStore::load_access`](crate::directory::DirectoryStore::load_access) takes three queries whatever
-//! the number of roles and delegations. The store methods are written once in `store::sql`;
+//! rotations exactly one finds it unspent; a refresh that succeeds is one transaction of one
+//! statement and its audit event (data-modifying CTEs).
+//! [`DirectoryStore::load_org_access`](crate::directory::DirectoryStore::load_org_access) takes
+//! one query, two when the member receives delegations, whatever the number of roles and
+//! delegations. The store methods are written once in `store::sql`;
 //! what is here is what PostgreSQL does its own way.
 
 use std::str::FromStr;
@@ -21,6 +24,7 @@ use sqlx::postgres::PgConnectOptions;
 
 mod audit;
 mod directory;
+mod refresh;
 mod sessions;
 
 /// Auth's PostgreSQL migrations, tracked in `kisum_auth_migrations`.

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::SqlAuthStore;
 use crate::audit::AuditStore;
 use chrono::{DateTime, Utc};
-use kisum_core::db::sql::{Dialect, Stmt};
+use kisum_core::db::sql::{Db, Dialect, Stmt};
 use kisum_core::db::{StoreError, StoreErrorKind};
 use kisum_guard::CompanyId;
 use sqlx::Pool;
@@ -22,8 +22,8 @@ pub(crate) trait AuditSql: Dialect {
 }
 
 /// [`AuditStore::append`](crate::audit::AuditStore::append).
-pub(crate) async fn append<D: AuditSql>(
-    pool: &Pool<D>,
+pub(crate) async fn append<'c, D: AuditSql>(
+    db: impl Into<Db<'c, D>>,
     event: &AuditEvent,
 ) -> Result<(), StoreError> {
     event.validate()?;
@@ -40,7 +40,7 @@ pub(crate) async fn append<D: AuditSql>(
         .text_opt(event.ip.as_deref())
         .text_opt(event.request_id.as_deref())
         .text(details)
-        .execute(pool)
+        .execute(db)
         .await?;
     Ok(())
 }

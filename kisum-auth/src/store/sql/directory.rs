@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use super::SqlAuthStore;
 use crate::directory::DirectoryStore;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -22,7 +22,7 @@ use sqlx::{Pool, Transaction};
 
 use crate::directory::{
     AccessBump, AccessInputs, ChangedMembership, Company, Delegation, DelegationGrant, LAST_OWNER,
-    Membership, MembershipPatch, MembershipStatus, Role,
+    Membership, MembershipPatch, MembershipStatus, OrgAccess, OrgRef, Role,
 };
 use crate::store::sql::{queries, rows};
 
@@ -46,8 +46,13 @@ pub(crate) trait DirectorySql: Dialect {
     /// `$1` (an id list) and not among them (one level: delegations are not transitive);
     /// `RETURNING id, access_version`.
     const BUMP_DELEGATEES: &'static str;
-    /// Company `$1`'s roles whose key is in the list `$2`.
-    const ROLES_BY_KEYS: &'static str;
+    /// `org_access!` by company id `$1`, for user `$2`.
+    const ORG_ACCESS_BY_ID: &'static str;
+    /// `org_access!` by company slug `$1`, for user `$2`.
+    const ORG_ACCESS_BY_SLUG: &'static str;
+    /// `grants_with_roles!`: the live delegations to membership `$1` with their delegators and
+    /// the roles of company `$2` each holds.
+    const GRANTS_WITH_ROLES: &'static str;
 }
 
 /// A version number for storage (`BIGINT`).
@@ -446,49 +451,63 @@ pub(crate) async fn list_delegations<D: Dialect>(
         .await
 }
 
-/// [`DirectoryStore::load_access`](crate::directory::DirectoryStore::load_access): one read
-/// snapshot, at most three queries whatever the number of roles and delegations — the
-/// membership; the live delegations to it with their delegators; the company's roles any of
-/// them holds.
-pub(crate) async fn load_access<D: DirectorySql>(
+/// [`DirectoryStore::load_org_access`](crate::directory::DirectoryStore::load_org_access): one
+/// read snapshot, one query when no live delegation is made to the membership (the company,
+/// the membership, the roles it holds, and whether it receives delegations), one more otherwise
+/// (the live delegations to it, their delegators and the roles they hold).
+pub(crate) async fn load_org_access<D: DirectorySql>(
     pool: &Pool<D>,
-    company_id: CompanyId,
+    org: &OrgRef,
     user_id: UserId,
-) -> Result<Option<AccessInputs>, StoreError> {
+) -> Result<Option<OrgAccess>, StoreError> {
     let mut tx = D::begin_read(pool).await?;
-    let Some(row) = Stmt::new(queries::MEMBERSHIP_IN_COMPANY)
-        .id(company_id.as_uuid())
-        .id(user_id.as_uuid())
-        .fetch_optional(&mut tx)
-        .await?
-    else {
+    let found = match org {
+        OrgRef::Id(id) => Stmt::new(D::ORG_ACCESS_BY_ID).id(id.as_uuid()),
+        OrgRef::Slug(slug) => Stmt::new(D::ORG_ACCESS_BY_SLUG).text(slug.as_str()),
+    }
+    .id(user_id.as_uuid())
+    .fetch_all(&mut tx)
+    .await?;
+    let Some(first) = found.first() else {
         tx.commit().await.map_err(store_error)?;
         return Ok(None);
     };
-    let membership = rows::membership(&row, "")?;
-
-    let grants = Stmt::new(queries::DELEGATIONS_TO_WITH_DELEGATORS)
-        .id(membership.id.as_uuid())
-        .fetch_all_as(&mut tx, |r| {
-            Ok((rows::delegation(r)?, rows::membership(r, "f_")?))
-        })
-        .await?;
-
-    let wanted: BTreeSet<&RoleKey> = membership
-        .roles
-        .iter()
-        .chain(grants.iter().flat_map(|(_, delegator)| &delegator.roles))
-        .collect();
+    let company = rows::company(first)?;
+    if first.uuid_opt("m_id")?.is_none() {
+        tx.commit().await.map_err(store_error)?;
+        return Ok(Some(OrgAccess {
+            company,
+            inputs: None,
+        }));
+    }
+    let membership = rows::membership(first, "m_")?;
     let mut roles: HashMap<RoleKey, Arc<Role>> = HashMap::new();
-    if !wanted.is_empty() {
-        for r in Stmt::new(D::ROLES_BY_KEYS)
+    let mut keep_role = |r: &D::Row| -> Result<(), StoreError> {
+        if r.text_opt("r_key")?.is_some() {
+            let role = rows::role_prefixed(r, "r_")?;
+            roles
+                .entry(role.key.clone())
+                .or_insert_with(|| Arc::new(role));
+        }
+        Ok(())
+    };
+    for r in &found {
+        keep_role(r)?;
+    }
+    let mut grants: Vec<(Delegation, Membership)> = Vec::new();
+    if first.flag("delegated")? {
+        for r in Stmt::new(D::GRANTS_WITH_ROLES)
+            .id(membership.id.as_uuid())
             .id(membership.company_id.as_uuid())
-            .list(wanted)
             .fetch_all(&mut tx)
             .await?
         {
-            let role = rows::role(&r)?;
-            roles.insert(role.key.clone(), Arc::new(role));
+            // One row per role the delegator holds: a delegation's rows are adjacent.
+            let id = DelegationId::from_uuid(r.uuid("id")?);
+            if grants.last().is_none_or(|(d, _)| d.id != id) {
+                grants.push((rows::delegation(&r)?, rows::membership(&r, "f_")?));
+            }
+            keep_role(&r)?;
         }
     }
     tx.commit().await.map_err(store_error)?;
@@ -508,10 +527,13 @@ pub(crate) async fn load_access<D: DirectorySql>(
             delegator,
         })
         .collect();
-    Ok(Some(AccessInputs {
-        roles: held(&membership),
-        membership,
-        delegations,
+    Ok(Some(OrgAccess {
+        company,
+        inputs: Some(AccessInputs {
+            roles: held(&membership),
+            membership,
+            delegations,
+        }),
     }))
 }
 
@@ -630,6 +652,18 @@ impl<D: Dialect + DirectorySql> DirectoryStore for SqlAuthStore<D> {
         company_id: CompanyId,
         user_id: UserId,
     ) -> Result<Option<AccessInputs>, StoreError> {
-        load_access(&self.pool, company_id, user_id).await
+        Ok(
+            load_org_access(&self.pool, &OrgRef::Id(company_id), user_id)
+                .await?
+                .and_then(|found| found.inputs),
+        )
+    }
+
+    async fn load_org_access(
+        &self,
+        org: &OrgRef,
+        user_id: UserId,
+    ) -> Result<Option<OrgAccess>, StoreError> {
+        load_org_access(&self.pool, org, user_id).await
     }
 }

@@ -44,6 +44,57 @@ macro_rules! delegation_columns {
     };
 }
 
+/// The company matching `$filter` (on `c`, by `$1`), user `$2`'s membership in it (columns
+/// prefixed `m_`, all null without one), each role of the company it holds (prefixed `r_`;
+/// `$held` says role `r` is among `m.roles`, each dialect its own way), and whether a live
+/// delegation is made to it (`delegated`): one row per held role, at least one.
+macro_rules! org_access {
+    ($filter:literal, $held:literal) => {
+        concat!(
+            "SELECT c.id, c.slug, c.name, c.status, c.created_at,
+                m.id AS m_id, m.company_id AS m_company_id, m.user_id AS m_user_id,
+                m.status AS m_status, m.roles AS m_roles, m.module_grants AS m_module_grants,
+                m.access_version AS m_access_version, m.created_at AS m_created_at,
+                m.updated_at AS m_updated_at,
+                r.company_id AS r_company_id, r.key AS r_key, r.name AS r_name,
+                r.permissions AS r_permissions,
+                EXISTS (SELECT 1 FROM delegations d
+                        WHERE d.to_membership_id = m.id AND d.revoked_at IS NULL) AS delegated
+             FROM companies c
+             LEFT JOIN memberships m ON m.company_id = c.id AND m.user_id = $2
+             LEFT JOIN roles r ON r.company_id = c.id AND ",
+            $held,
+            "
+             WHERE ",
+            $filter
+        )
+    };
+}
+
+/// The live delegations to membership `$1`, oldest first, each with its delegator's columns
+/// prefixed `f_` and, one row each, the roles of company `$2` the delegator holds (prefixed
+/// `r_`, null when none; `$held` says role `r` is among `f.roles`).
+macro_rules! grants_with_roles {
+    ($held:literal) => {
+        concat!(
+            "SELECT d.id, d.company_id, d.from_membership_id, d.to_membership_id, d.permissions,
+                d.modules, d.starts_at, d.expires_at, d.revoked_at, d.created_at,
+                f.id AS f_id, f.company_id AS f_company_id, f.user_id AS f_user_id,
+                f.status AS f_status, f.roles AS f_roles, f.module_grants AS f_module_grants,
+                f.access_version AS f_access_version, f.created_at AS f_created_at,
+                f.updated_at AS f_updated_at,
+                r.company_id AS r_company_id, r.key AS r_key, r.name AS r_name,
+                r.permissions AS r_permissions
+             FROM delegations d JOIN memberships f ON f.id = d.from_membership_id
+             LEFT JOIN roles r ON r.company_id = $2 AND ",
+            $held,
+            "
+             WHERE d.to_membership_id = $1 AND d.revoked_at IS NULL
+             ORDER BY d.created_at, d.id"
+        )
+    };
+}
+
 /// The columns of `refresh_tokens`.
 macro_rules! refresh_columns {
     () => {
@@ -159,19 +210,6 @@ pub(crate) const REVOKE_DELEGATION: &str = "UPDATE delegations SET revoked_at = 
 /// Whether company `$2` has delegation `$1`: `found`.
 pub(crate) const DELEGATION_EXISTS: &str =
     "SELECT EXISTS (SELECT 1 FROM delegations WHERE id = $1 AND company_id = $2) AS found";
-
-/// The live delegations to membership `$1`, oldest first, each with its delegator's columns
-/// prefixed `f_`.
-pub(crate) const DELEGATIONS_TO_WITH_DELEGATORS: &str = "SELECT d.id, d.company_id,
-        d.from_membership_id, d.to_membership_id, d.permissions, d.modules, d.starts_at,
-        d.expires_at, d.revoked_at, d.created_at,
-        f.id AS f_id, f.company_id AS f_company_id, f.user_id AS f_user_id,
-        f.status AS f_status, f.roles AS f_roles, f.module_grants AS f_module_grants,
-        f.access_version AS f_access_version, f.created_at AS f_created_at,
-        f.updated_at AS f_updated_at
-     FROM delegations d JOIN memberships f ON f.id = d.from_membership_id
-     WHERE d.to_membership_id = $1 AND d.revoked_at IS NULL
-     ORDER BY d.created_at, d.id";
 
 /// Creates the email-code state (the columns of `email_otps` in order) unless one exists.
 pub(crate) const INSERT_OTP: &str = concat!(
@@ -386,3 +424,5 @@ pub(crate) const fn audit_list(company: bool, since: bool) -> &'static str {
 }
 
 pub(crate) use audit_insert_columns;
+pub(crate) use session_columns;
+pub(crate) use {grants_with_roles, org_access};

@@ -2,7 +2,9 @@
 //! write transaction whose `UPDATE … WHERE used_at IS NULL` spends the token: SQLite's write lock
 //! (`BEGIN IMMEDIATE`) makes concurrent rotations take turns, PostgreSQL's row lock makes a
 //! waiting one re-check `used_at IS NULL` once the winner commits; either way only the first
-//! finds the token unspent.
+//! finds the token unspent. A refresh that succeeds is [`refresh_live`]: one write
+//! transaction that spends, stores the successor, touches the session and appends the audit
+//! event (decision 0020).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -11,8 +13,76 @@ use kisum_core::db::sql::{Db, Dialect, Stmt, store_error};
 use sqlx::Pool;
 
 use super::SqlAuthStore;
-use crate::session::{RefreshRecord, RefreshTokenStore, Rotation, TokenHash};
+use super::audit::{AuditSql, append};
+use crate::session::{
+    LiveRefresh, RefreshAudit, RefreshRecord, RefreshTokenStore, Rotation, Session, TokenHash,
+};
 use crate::store::sql::{queries, rows};
+
+/// The refresh statement a dialect writes its own way.
+pub(crate) trait RefreshSql: Dialect {
+    /// With [`REFRESH_LIVE_SPENDS`](Self::REFRESH_LIVE_SPENDS): spends the live token `$1` at
+    /// `$2` naming its successor `$3`, stores the successor (`$5` sealed, expiring at `$4`
+    /// capped by the session's absolute expiry), and touches the session; without: only
+    /// touches the session of the live token `$1` at `$2`, idle until `$3` capped the same way.
+    /// Either way only when the token is unspent and unexpired, its session active and its user
+    /// not disabled at `$2`; returns the session's columns as touched, or no row.
+    const REFRESH_LIVE: &'static str;
+    /// Whether [`REFRESH_LIVE`](Self::REFRESH_LIVE) spends the token and stores the successor
+    /// itself (PostgreSQL's data-modifying CTEs) or leaves them to the next two statements of
+    /// the transaction (SQLite, under its write lock).
+    const REFRESH_LIVE_SPENDS: bool;
+}
+
+/// [`RefreshTokenStore::refresh_live`](crate::session::RefreshTokenStore::refresh_live): one
+/// write transaction — on PostgreSQL `BEGIN`, [`RefreshSql::REFRESH_LIVE`], the audit event,
+/// `COMMIT`.
+pub(crate) async fn refresh_live<D: RefreshSql + AuditSql>(
+    pool: &Pool<D>,
+    step: &LiveRefresh,
+    audit: RefreshAudit<'_>,
+) -> Result<Option<Session>, StoreError> {
+    let mut tx = D::begin_write(pool).await?;
+    let statement = Stmt::new(D::REFRESH_LIVE)
+        .bytes(step.spend.0.as_slice())
+        .time(step.at);
+    let statement = if D::REFRESH_LIVE_SPENDS {
+        statement
+            .bytes(step.successor.0.as_slice())
+            .time(step.idle_until)
+            .bytes_opt(step.sealed.as_ref().map(<[u8; 32]>::as_slice))
+    } else {
+        statement.time(step.idle_until)
+    };
+    let Some(session) = statement.fetch_optional_as(&mut tx, rows::session).await? else {
+        tx.rollback().await.map_err(store_error)?;
+        return Ok(None);
+    };
+    if !D::REFRESH_LIVE_SPENDS {
+        // Under the write lock taken by `BEGIN IMMEDIATE`: the token is still unspent.
+        Stmt::new(queries::SPEND_REFRESH)
+            .bytes(step.spend.0.as_slice())
+            .time(step.at)
+            .bytes(step.successor.0.as_slice())
+            .fetch_optional(&mut tx)
+            .await?
+            .ok_or_else(|| StoreError::conflict("the refresh token was spent concurrently"))?;
+        let successor = RefreshRecord {
+            hash: step.successor,
+            session_id: session.id,
+            created_at: step.at,
+            expires_at: session.idle_expires_at,
+            used_at: None,
+            replaced_by: None,
+            sealed: step.sealed,
+            grace_uses: 0,
+        };
+        insert_refresh_token(&mut tx, &successor).await?;
+    }
+    append(&mut tx, &audit(&session)).await?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(Some(session))
+}
 
 /// A count as stored (`INTEGER`), saturating.
 fn count_to_db(n: u32) -> i32 {
@@ -92,7 +162,7 @@ pub(crate) async fn rotate_refresh_token<D: Dialect>(
 }
 
 #[async_trait]
-impl<D: Dialect> RefreshTokenStore for SqlAuthStore<D> {
+impl<D: RefreshSql + AuditSql> RefreshTokenStore for SqlAuthStore<D> {
     async fn insert_refresh_token(&self, record: &RefreshRecord) -> Result<(), StoreError> {
         insert_refresh_token(&self.pool, record).await
     }
@@ -119,5 +189,13 @@ impl<D: Dialect> RefreshTokenStore for SqlAuthStore<D> {
         next: &RefreshRecord,
     ) -> Result<Rotation, StoreError> {
         rotate_refresh_token(&self.pool, old, at, next).await
+    }
+
+    async fn refresh_live(
+        &self,
+        step: &LiveRefresh,
+        audit: RefreshAudit<'_>,
+    ) -> Result<Option<Session>, StoreError> {
+        refresh_live(&self.pool, step, audit).await
     }
 }

@@ -92,11 +92,17 @@ pub(crate) fn membership(r: &impl SqlRow, prefix: &str) -> Result<Membership, St
 
 /// A role from the columns of `ROLE_COLUMNS`.
 pub(crate) fn role(r: &impl SqlRow) -> Result<Role, StoreError> {
+    role_prefixed(r, "")
+}
+
+/// A role from the columns of `ROLE_COLUMNS` prefixed `prefix`.
+pub(crate) fn role_prefixed(r: &impl SqlRow, prefix: &str) -> Result<Role, StoreError> {
+    let c = |name: &str| format!("{prefix}{name}");
     Ok(Role {
-        company_id: CompanyId::from_uuid(r.uuid("company_id")?),
-        key: parse_enum(r.text("key")?, |s| RoleKey::new(s).ok())?,
-        name: r.text("name")?.to_owned(),
-        permissions: key_set(&r.list("permissions")?, PermissionPattern::new)?,
+        company_id: CompanyId::from_uuid(r.uuid(&c("company_id"))?),
+        key: parse_enum(r.text(&c("key"))?, |s| RoleKey::new(s).ok())?,
+        name: r.text(&c("name"))?.to_owned(),
+        permissions: key_set(&r.list(&c("permissions"))?, PermissionPattern::new)?,
     })
 }
 

@@ -5,6 +5,7 @@
 use sqlx::Sqlite;
 
 use crate::store::sql::directory::DirectorySql;
+use crate::store::sql::queries::{grants_with_roles, org_access};
 
 impl DirectorySql for Sqlite {
     const OWNER_BEFORE: &'static str = "SELECT company_id,
@@ -41,6 +42,16 @@ impl DirectorySql for Sqlite {
            AND id NOT IN (SELECT unhex(value) FROM json_each($1))
          RETURNING id, access_version";
 
-    const ROLES_BY_KEYS: &'static str = "SELECT company_id, key, name, permissions FROM roles
-         WHERE company_id = $1 AND key IN (SELECT value FROM json_each($2))";
+    const ORG_ACCESS_BY_ID: &'static str = org_access!(
+        "c.id = $1",
+        "r.key IN (SELECT value FROM json_each(m.roles))"
+    );
+
+    const ORG_ACCESS_BY_SLUG: &'static str = org_access!(
+        "c.slug = $1",
+        "r.key IN (SELECT value FROM json_each(m.roles))"
+    );
+
+    const GRANTS_WITH_ROLES: &'static str =
+        grants_with_roles!("r.key IN (SELECT value FROM json_each(f.roles))");
 }

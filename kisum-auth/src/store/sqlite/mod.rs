@@ -17,6 +17,7 @@ use kisum_core::db::{StoreError, open_migrated_sqlite_pool};
 
 mod audit;
 mod directory;
+mod refresh;
 mod sessions;
 
 /// Auth's SQLite migrations, tracked in `kisum_auth_migrations`.
