@@ -44,6 +44,7 @@ pub mod entitlements;
 pub mod events;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod license;
 pub mod outbox;
 pub mod service;
 pub mod store;
@@ -58,6 +59,10 @@ pub use entitlements::{
     CompanyEntitlementState, EnabledModule, Entitlements, ModuleSource, resolve,
 };
 pub use events::{EventPublisher, MemoryEvents, NoEvents};
+pub use license::{
+    Activation, ActivationCertifier, License, LicenseReaper, LicenseService, LicenseStatus,
+    LicenseStore, MemoryLicenseStore,
+};
 #[cfg(feature = "http")]
 pub use http::{CoreState, internal_router};
 pub use service::{EntitlementError, EntitlementService};
