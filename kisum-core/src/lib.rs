@@ -64,7 +64,7 @@ pub use license::{
     LicenseStore, MemoryLicenseStore,
 };
 #[cfg(feature = "http")]
-pub use http::{CoreState, internal_router};
+pub use http::{CoreState, internal_router, license_key_router};
 pub use service::{EntitlementError, EntitlementService};
 #[cfg(feature = "postgres")]
 pub use store::PgCoreStore;
