@@ -10,6 +10,10 @@
 //! an [invalidation event](events) for every company it changed. With the `http` feature,
 //! [`internal_router`] serves Core's internal API behind service keys.
 //!
+//! [Licences](license) — keys, seats, floating activations, expiry and their lifecycle events —
+//! are served by [`LicenseService`], reaped by [`LicenseReaper`], and (feature `http`) by the
+//! licence routes of `internal_router` and by `license_key_router` (feature `http`).
+//!
 //! ```
 //! use std::sync::Arc;
 //! use kisum_core::{EntitlementService, MemoryCoreStore, Module, ModuleKind, Package, Subscription, SubscriptionStatus};
@@ -59,12 +63,12 @@ pub use entitlements::{
     CompanyEntitlementState, EnabledModule, Entitlements, ModuleSource, resolve,
 };
 pub use events::{EventPublisher, MemoryEvents, NoEvents};
+#[cfg(feature = "http")]
+pub use http::{CoreState, internal_router, license_key_router};
 pub use license::{
     Activation, ActivationCertifier, License, LicenseReaper, LicenseService, LicenseStatus,
     LicenseStore, MemoryLicenseStore,
 };
-#[cfg(feature = "http")]
-pub use http::{CoreState, internal_router, license_key_router};
 pub use service::{EntitlementError, EntitlementService};
 #[cfg(feature = "postgres")]
 pub use store::PgCoreStore;

@@ -1,6 +1,6 @@
 //! Licences over HTTP: the internal administration routes (behind service keys, mounted by
 //! [`internal_router`](super::internal_router) when the state has a
-//! [`LicenseService`](crate::license::LicenseService)) and the licence-key routes
+//! [`LicenseService`]) and the licence-key routes
 //! ([`license_key_router`], for the optional public listener `KISUM_LICENSING_LISTEN`).
 //!
 //! | method & path | body → answer |
@@ -25,17 +25,17 @@
 //! `invalid_request` / 422 `validation_failed`, no certificate signer 503 `unavailable`.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Query, State};
+use axum::Router;
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use chrono::{DateTime, Utc};
 use kisum_guard::http::{ApiJson, ProblemResponse};
-use kisum_guard::{CompanyId, Problem};
 #[cfg(feature = "openapi")]
 use kisum_guard::openapi::{ServiceKeyRequired, Unavailable};
+use kisum_guard::{CompanyId, Problem};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -83,9 +83,13 @@ impl From<LicenseError> for ProblemResponse {
             }
             LicenseError::Certify(e) => {
                 tracing::error!(error = %e, "activation certificate not issued");
-                Problem::new(503, "unavailable", "a dependency is unavailable; retry later")
-                    .with_detail("certificates cannot be issued now")
-                    .into()
+                Problem::new(
+                    503,
+                    "unavailable",
+                    "a dependency is unavailable; retry later",
+                )
+                .with_detail("certificates cannot be issued now")
+                .into()
             }
             LicenseError::Store(e) => e.into(),
         }
@@ -157,8 +161,7 @@ async fn full(svc: &LicenseService, l: License) -> Result<LicenseAnswer, Problem
 }
 
 fn license_id(id: &str) -> Result<Uuid, ProblemResponse> {
-    Uuid::parse_str(id)
-        .map_err(|_| Problem::invalid_request("the licence id is not a UUID").into())
+    Uuid::parse_str(id).map_err(|_| Problem::invalid_request("the licence id is not a UUID").into())
 }
 
 #[cfg(feature = "openapi")]
@@ -675,7 +678,9 @@ pub fn license_key_router(service: LicenseService) -> Router {
     let router = routes
         .fallback(|| async { Problem::not_found("route") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
-        .layer(axum::extract::DefaultBodyLimit::max(kisum_guard::http::BODY_LIMIT))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            kisum_guard::http::BODY_LIMIT,
+        ))
         .with_state(service);
     kisum_guard::http::with_request_ids(router)
 }

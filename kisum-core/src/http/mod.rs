@@ -57,6 +57,9 @@ use companies::{delete_company_addon, entitlements, put_company_addon, put_subsc
 use events::__path_event_stream;
 use events::event_stream;
 #[cfg(feature = "openapi")]
+pub use licenses::license_key_openapi;
+pub use licenses::license_key_router;
+#[cfg(feature = "openapi")]
 use licenses::{
     __path_create_license, __path_get_license, __path_license_events, __path_list_licenses,
     __path_patch_license, __path_reinstate_license, __path_renew_license, __path_revoke_license,
@@ -66,9 +69,6 @@ use licenses::{
     create_license, get_license, license_events, list_licenses, patch_license, reinstate_license,
     renew_license, revoke_license, suspend_license,
 };
-#[cfg(feature = "openapi")]
-pub use licenses::license_key_openapi;
-pub use licenses::license_key_router;
 
 mod catalog;
 mod companies;

@@ -106,12 +106,10 @@ pub const KEY_PREFIX: &str = "ksl_";
 pub fn generate_key() -> String {
     use std::fmt::Write as _;
     let bytes: [u8; 32] = rand::random();
-    bytes
-        .iter()
-        .fold(String::from(KEY_PREFIX), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    bytes.iter().fold(String::from(KEY_PREFIX), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// A licence. Its key is not kept, only [its hash](KeyHash).

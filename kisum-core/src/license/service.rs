@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
 
 use super::{
-    Activation, ActivateOutcome, KeyHash, License, LicenseEvent, LicenseEventType, LicenseStatus,
+    ActivateOutcome, Activation, KeyHash, License, LicenseEvent, LicenseEventType, LicenseStatus,
     LicenseStore, action, generate_key,
 };
 use crate::admin::Actor;
@@ -430,15 +430,15 @@ impl LicenseService {
     /// # Errors
     /// `NotFound`; `Transition` unless it is active; a store error.
     pub async fn suspend(&self, actor: &Actor, id: Uuid) -> Result<License, LicenseError> {
-        self.transition(actor, id, LicenseEventType::Suspended, |l, now| {
-            match l.effective_status(now) {
-                LicenseStatus::Active => Ok(LicenseStatus::Suspended),
-                from => Err(LicenseError::Transition {
-                    from,
-                    action: "suspend",
-                }),
-            }
-        })
+        let kind = LicenseEventType::Suspended;
+        self.switch(
+            actor,
+            id,
+            kind,
+            LicenseStatus::Active,
+            LicenseStatus::Suspended,
+            "suspend",
+        )
         .await
     }
 
@@ -448,14 +448,31 @@ impl LicenseService {
     /// `NotFound`; `Transition` unless it is suspended (an expired one is renewed instead);
     /// a store error.
     pub async fn reinstate(&self, actor: &Actor, id: Uuid) -> Result<License, LicenseError> {
-        self.transition(actor, id, LicenseEventType::Reinstated, |l, now| {
-            match l.effective_status(now) {
-                LicenseStatus::Suspended => Ok(LicenseStatus::Active),
-                from => Err(LicenseError::Transition {
-                    from,
-                    action: "reinstate",
-                }),
-            }
+        let kind = LicenseEventType::Reinstated;
+        self.switch(
+            actor,
+            id,
+            kind,
+            LicenseStatus::Suspended,
+            LicenseStatus::Active,
+            "reinstate",
+        )
+        .await
+    }
+
+    /// The transition `kind` from the effective status `from` to `to`; refused from any other.
+    async fn switch(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        kind: LicenseEventType,
+        from: LicenseStatus,
+        to: LicenseStatus,
+        action: &'static str,
+    ) -> Result<License, LicenseError> {
+        self.transition(actor, id, kind, |l, now| match l.effective_status(now) {
+            s if s == from => Ok(to),
+            s => Err(LicenseError::Transition { from: s, action }),
         })
         .await
     }
@@ -465,12 +482,14 @@ impl LicenseService {
     /// # Errors
     /// `NotFound`; `Transition` when it is already revoked; a store error.
     pub async fn revoke(&self, actor: &Actor, id: Uuid) -> Result<License, LicenseError> {
-        self.transition(actor, id, LicenseEventType::Revoked, |l, _| match l.status {
-            LicenseStatus::Revoked => Err(LicenseError::Transition {
-                from: LicenseStatus::Revoked,
-                action: "revoke",
-            }),
-            _ => Ok(LicenseStatus::Revoked),
+        self.transition(actor, id, LicenseEventType::Revoked, |l, _| {
+            match l.status {
+                LicenseStatus::Revoked => Err(LicenseError::Transition {
+                    from: LicenseStatus::Revoked,
+                    action: "revoke",
+                }),
+                _ => Ok(LicenseStatus::Revoked),
+            }
         })
         .await
     }
@@ -641,7 +660,11 @@ impl LicenseService {
             KEY_ACTOR,
             details,
         );
-        if !self.store.deactivate(license.id, fingerprint, &event).await? {
+        if !self
+            .store
+            .deactivate(license.id, fingerprint, &event)
+            .await?
+        {
             return Err(LicenseError::NotActivated);
         }
         self.audit(
@@ -698,8 +721,13 @@ impl LicenseService {
                 "activation_id": a.id, "fingerprint": a.fingerprint,
                 "last_heartbeat_at": a.last_heartbeat_at,
             });
-            let event =
-                LicenseEvent::new(a.license_id, LicenseEventType::Culled, now, REAPER_ACTOR, details);
+            let event = LicenseEvent::new(
+                a.license_id,
+                LicenseEventType::Culled,
+                now,
+                REAPER_ACTOR,
+                details,
+            );
             if self.store.cull(&a, &event).await? {
                 culled += 1;
                 if let Some(l) = self.store.license(a.license_id).await? {
@@ -830,9 +858,8 @@ impl LicenseService {
             let (mut next, details) = f(&current, now)?;
             next.version = current.version + 1;
             next.updated_at = now;
-            let event = kind.map(|k| {
-                LicenseEvent::new(id, k, now, actor.name.as_str(), details.clone())
-            });
+            let event =
+                kind.map(|k| LicenseEvent::new(id, k, now, actor.name.as_str(), details.clone()));
             match self.store.update_license(&next, event.as_ref()).await {
                 Ok(()) => return Ok(next),
                 Err(e) if e.kind() == StoreErrorKind::Conflict && attempts < 5 => attempts += 1,
@@ -902,7 +929,10 @@ mod tests {
         assert!(l.attempt(a, t0 + TimeDelta::seconds(10)).is_ok());
         let wait = l.attempt(a, t0 + TimeDelta::seconds(20)).unwrap_err();
         assert_eq!(wait, Duration::from_secs(40));
-        assert!(l.attempt(b, t0 + TimeDelta::seconds(20)).is_ok(), "per licence");
+        assert!(
+            l.attempt(b, t0 + TimeDelta::seconds(20)).is_ok(),
+            "per licence"
+        );
         assert!(l.attempt(a, t0 + TimeDelta::seconds(61)).is_ok());
     }
 

@@ -58,8 +58,7 @@ pub trait LicenseStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// As [`license`](Self::license).
-    async fn licenses_of_company(&self, company_id: CompanyId)
-    -> Result<Vec<License>, StoreError>;
+    async fn licenses_of_company(&self, company_id: CompanyId) -> Result<Vec<License>, StoreError>;
 
     /// Replaces the licence `license.id` with `license`, whose `version` must be the stored
     /// version plus one (optimistic concurrency), and appends `event` if any, in one
@@ -225,10 +224,7 @@ impl LicenseStore for MemoryLicenseStore {
             .cloned())
     }
 
-    async fn licenses_of_company(
-        &self,
-        company_id: CompanyId,
-    ) -> Result<Vec<License>, StoreError> {
+    async fn licenses_of_company(&self, company_id: CompanyId) -> Result<Vec<License>, StoreError> {
         let mut v: Vec<License> = self
             .lock()
             .licenses
@@ -402,7 +398,9 @@ impl LicenseStore for MemoryLicenseStore {
             return Ok(false);
         };
         let before = seats.len();
-        seats.retain(|a| !(floating && a.id == activation.id && a.cull_after == activation.cull_after));
+        seats.retain(|a| {
+            !(floating && a.id == activation.id && a.cull_after == activation.cull_after)
+        });
         let removed = seats.len() < before;
         if removed {
             s.append(event);

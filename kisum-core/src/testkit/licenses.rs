@@ -213,9 +213,7 @@ pub async fn licenses_round_trip_by_id_key_hash_and_company<S: LicenseStore>(sto
     assert_eq!(kinds(&store.events(a.id).await.unwrap()), ["created"]);
 }
 
-pub async fn license_updates_are_versioned_and_append_their_event<S: LicenseStore>(
-    store: Arc<S>,
-) {
+pub async fn license_updates_are_versioned_and_append_their_event<S: LicenseStore>(store: Arc<S>) {
     let l = stored(&*store, 2).await;
     let suspended = License {
         status: LicenseStatus::Suspended,
@@ -242,7 +240,11 @@ pub async fn license_updates_are_versioned_and_append_their_event<S: LicenseStor
         ..suspended.clone()
     };
     assert_eq!(
-        store.update_license(&unknown, None).await.unwrap_err().kind(),
+        store
+            .update_license(&unknown, None)
+            .await
+            .unwrap_err()
+            .kind(),
         StoreErrorKind::NotFound
     );
     // The key hash is never changed by an update.
@@ -252,7 +254,10 @@ pub async fn license_updates_are_versioned_and_append_their_event<S: LicenseStor
         ..suspended
     };
     store.update_license(&rehashed, None).await.unwrap();
-    assert_eq!(store.license(l.id).await.unwrap().unwrap().key_hash, l.key_hash);
+    assert_eq!(
+        store.license(l.id).await.unwrap().unwrap().key_hash,
+        l.key_hash
+    );
     let events = store.events(l.id).await.unwrap();
     assert_eq!(kinds(&events), ["created", "suspended"]);
     assert_eq!(events[1], e);
@@ -356,7 +361,10 @@ pub async fn heartbeat_and_deactivation<S: LicenseStore>(store: Arc<S>) {
         (beat.last_heartbeat_at, beat.cull_after),
         (at(50), Some(at(150)))
     );
-    assert_eq!(store.heartbeat(l.id, "m2", at(50), None).await.unwrap(), None);
+    assert_eq!(
+        store.heartbeat(l.id, "m2", at(50), None).await.unwrap(),
+        None
+    );
     let off = event(&l, LicenseEventType::Deactivated, 60);
     assert!(store.deactivate(l.id, "m1", &off).await.unwrap());
     assert!(!store.deactivate(l.id, "m1", &off).await.unwrap());
@@ -384,7 +392,13 @@ pub async fn reaper_queries_and_culls_that_lose_to_a_heartbeat<S: LicenseStore>(
     activate(&*store, &floating, "f1", 0).await; // cull_after at(100)
     activate(&*store, &floating, "f2", 0).await;
     activate(&*store, &fixed, "x1", 0).await;
-    assert!(store.stale_activations(at(100), 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .stale_activations(at(100), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let stale = store.stale_activations(at(101), 10).await.unwrap();
     assert_eq!(stale.len(), 2);
     assert_eq!(store.stale_activations(at(101), 1).await.unwrap().len(), 1);
@@ -474,7 +488,11 @@ pub async fn every_lifecycle_transition_appends_its_event<S: LicenseStore>(store
     assert_eq!(svc.expire_due(10).await.unwrap(), 1);
     assert_eq!(svc.get(l.id).await.unwrap().status, LicenseStatus::Expired);
     let r = svc.renew(&ops, l.id, Some(at(3000))).await.unwrap();
-    assert_eq!(r.status, LicenseStatus::Active, "renewing an expired licence");
+    assert_eq!(
+        r.status,
+        LicenseStatus::Active,
+        "renewing an expired licence"
+    );
     let v = svc.revoke(&ops, l.id).await.unwrap();
     assert_eq!(v.status, LicenseStatus::Revoked);
     assert!(matches!(
@@ -613,7 +631,11 @@ pub async fn expiry_applies_before_the_reaper_runs<S: LicenseStore>(store: Arc<S
     assert!(expired(svc.validate(&key, "m1").await.map(|_| ())));
     assert!(expired(svc.heartbeat(&key, "m1").await.map(|_| ())));
     let stored = svc.get(l.id).await.unwrap();
-    assert_eq!(stored.status, LicenseStatus::Active, "the reaper has not run");
+    assert_eq!(
+        stored.status,
+        LicenseStatus::Active,
+        "the reaper has not run"
+    );
     assert_eq!(stored.effective_status(at(100)), LicenseStatus::Expired);
 }
 

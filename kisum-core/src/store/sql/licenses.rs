@@ -42,7 +42,11 @@ const INSERT_LICENSE: &str = concat!(
     license_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 );
-const LICENSE_BY_ID: &str = concat!("SELECT ", license_columns!(), " FROM licenses WHERE id = $1");
+const LICENSE_BY_ID: &str = concat!(
+    "SELECT ",
+    license_columns!(),
+    " FROM licenses WHERE id = $1"
+);
 const LICENSE_BY_HASH: &str = concat!(
     "SELECT ",
     license_columns!(),
@@ -118,9 +122,9 @@ fn license(r: &impl SqlRow) -> Result<License, StoreError> {
         .try_into()
         .map_err(|_| invalid("stored key hash is not 32 bytes"))?;
     let modules = match r.text_opt("modules")? {
-        Some(text) => Some(
-            serde_json::from_str(text).map_err(|_| invalid("stored modules are not a list"))?,
-        ),
+        Some(text) => {
+            Some(serde_json::from_str(text).map_err(|_| invalid("stored modules are not a list"))?)
+        }
         None => None,
     };
     let interval = small(r.int("heartbeat_interval")?)?;
@@ -169,10 +173,7 @@ fn db_int(n: u64) -> i64 {
 }
 
 fn modules_text(license: &License) -> Option<String> {
-    license
-        .modules
-        .as_ref()
-        .map(|m| crate::db::sql::to_json_list(m))
+    license.modules.as_ref().map(crate::db::sql::to_json_list)
 }
 
 async fn append_event<D: Dialect>(
@@ -359,10 +360,7 @@ impl<D: LicenseSql> LicenseStore for SqlCoreStore<D> {
             .await
     }
 
-    async fn licenses_of_company(
-        &self,
-        company_id: CompanyId,
-    ) -> Result<Vec<License>, StoreError> {
+    async fn licenses_of_company(&self, company_id: CompanyId) -> Result<Vec<License>, StoreError> {
         Stmt::new(LICENSES_OF_COMPANY)
             .id(company_id.as_uuid())
             .fetch_all_as(&self.pool, license)

@@ -28,23 +28,7 @@ struct Lic {
 }
 
 fn lic_over<S: CoreStore + LicenseStore>(store: Arc<S>, config: LicenseConfig) -> Lic {
-    let clock = Arc::new(ManualClock::new(t0()));
-    let audit = Arc::new(MemoryCoreAudit::new());
-    let admin = CoreAdmin::new(
-        EntitlementService::new(store.clone(), clock.clone()),
-        clock.clone(),
-        audit.clone(),
-        Arc::new(NoEvents),
-    );
-    let service =
-        LicenseService::with_config(store, clock.clone(), audit, Arc::new(TestCertifier), config);
-    let keys: ServiceKeys = format!("ops:{OPS}").parse().unwrap();
-    Lic {
-        internal: internal_router(CoreState::new(admin, keys).with_licenses(service.clone())),
-        keys: license_key_router(service.clone()),
-        clock,
-        service,
-    }
+    lic_from(store.clone(), store, config)
 }
 
 fn lic() -> Lic {
@@ -52,16 +36,27 @@ fn lic() -> Lic {
 }
 
 fn lic_with(config: LicenseConfig) -> Lic {
+    let core = Arc::new(MemoryCoreStore::new());
+    lic_from(core, Arc::new(MemoryLicenseStore::new()), config)
+}
+
+/// The internal router over `core` and `licenses`, and the licence-key router, with a manual
+/// clock at `t0`.
+fn lic_from(
+    core: Arc<dyn CoreStore>,
+    licenses: Arc<dyn LicenseStore>,
+    config: LicenseConfig,
+) -> Lic {
     let clock = Arc::new(ManualClock::new(t0()));
     let audit = Arc::new(MemoryCoreAudit::new());
     let admin = CoreAdmin::new(
-        EntitlementService::new(Arc::new(MemoryCoreStore::new()), clock.clone()),
+        EntitlementService::new(core, clock.clone()),
         clock.clone(),
         audit.clone(),
         Arc::new(NoEvents),
     );
     let service = LicenseService::with_config(
-        Arc::new(MemoryLicenseStore::new()),
+        licenses,
         clock.clone(),
         audit,
         Arc::new(TestCertifier),
@@ -77,12 +72,17 @@ fn lic_with(config: LicenseConfig) -> Lic {
 }
 
 async fn admin(app: &Lic, method: &str, uri: &str, body: Option<Value>) -> Answer {
-    send(&app.internal, request(method, uri, Some(OPS), body.as_ref())).await
+    send(
+        &app.internal,
+        request(method, uri, Some(OPS), body.as_ref()),
+    )
+    .await
 }
 
 /// `POST /v1/licenses/{op}` with `Authorization: <auth>` (when given) and `body`.
 async fn with_auth(app: &Lic, op: &str, auth: Option<&str>, body: &Value) -> Answer {
-    let mut b = Request::post(format!("/v1/licenses/{op}")).header("content-type", "application/json");
+    let mut b =
+        Request::post(format!("/v1/licenses/{op}")).header("content-type", "application/json");
     if let Some(auth) = auth {
         b = b.header("authorization", auth);
     }
@@ -112,6 +112,19 @@ async fn seats(app: &Lic, n: u32) -> (String, String) {
     .await
 }
 
+/// Asserts the types of licence `id`'s events, oldest first.
+async fn assert_events(app: &Lic, id: &str, want: &[&str]) {
+    let events = admin(
+        app,
+        "GET",
+        &format!("/internal/v1/licenses/{id}/events"),
+        None,
+    )
+    .await;
+    assert_eq!(events.status, StatusCode::OK);
+    assert_eq!(event_types(&events), want);
+}
+
 fn event_types(a: &Answer) -> Vec<&str> {
     a.body
         .as_array()
@@ -129,9 +142,11 @@ async fn licences_are_created_read_listed_and_patched_and_the_key_is_shown_once(
         &app,
         "POST",
         "/internal/v1/licenses",
-        Some(json!({"company_id": company, "name": "Studio", "max_activations": 2,
+        Some(
+            json!({"company_id": company, "name": "Studio", "max_activations": 2,
                     "floating": true, "heartbeat_interval": 60,
-                    "expires_at": "2027-12-01T00:00:00Z", "modules": ["core", "finance"]})),
+                    "expires_at": "2027-12-01T00:00:00Z", "modules": ["core", "finance"]}),
+        ),
     )
     .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
@@ -139,14 +154,21 @@ async fn licences_are_created_read_listed_and_patched_and_the_key_is_shown_once(
     let key = b["key"].as_str().unwrap();
     assert!(key.starts_with("ksl_") && key.len() == 68);
     assert_eq!(
-        (b["status"].as_str(), b["version"].as_u64(), b["floating"].as_bool()),
+        (
+            b["status"].as_str(),
+            b["version"].as_u64(),
+            b["floating"].as_bool()
+        ),
         (Some("active"), Some(1), Some(true))
     );
     assert_eq!(b["modules"], json!(["core", "finance"]));
     let id = b["id"].as_str().unwrap();
     let got = admin(&app, "GET", &format!("/internal/v1/licenses/{id}"), None).await;
     assert_eq!(got.status, StatusCode::OK);
-    assert!(got.body.get("key").is_none(), "the key is never shown again");
+    assert!(
+        got.body.get("key").is_none(),
+        "the key is never shown again"
+    );
     assert!(!got.body.to_string().contains(key));
     key_call(&app, "activate", key, "m1").await;
     let got = admin(&app, "GET", &format!("/internal/v1/licenses/{id}"), None).await;
@@ -186,7 +208,10 @@ async fn licence_administration_refuses_bad_input_with_codes() {
     let (id, _) = seats(&app, 1).await;
     let company = CompanyId::new();
     for (body, field) in [
-        (json!({"company_id": company, "max_activations": 0}), "max_activations"),
+        (
+            json!({"company_id": company, "max_activations": 0}),
+            "max_activations",
+        ),
         (
             json!({"company_id": company, "max_activations": 1, "floating": true, "heartbeat_interval": 1}),
             "heartbeat_interval",
@@ -195,13 +220,22 @@ async fn licence_administration_refuses_bad_input_with_codes() {
             json!({"company_id": company, "max_activations": 1, "expires_at": "2020-01-01T00:00:00Z"}),
             "expires_at",
         ),
-        (json!({"company_id": company, "max_activations": 1, "name": " "}), "name"),
+        (
+            json!({"company_id": company, "max_activations": 1, "name": " "}),
+            "name",
+        ),
     ] {
         let a = admin(&app, "POST", "/internal/v1/licenses", Some(body)).await;
         a.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(a.field(), field);
     }
-    let a = admin(&app, "POST", "/internal/v1/licenses", Some(json!({"max_activations": 1}))).await;
+    let a = admin(
+        &app,
+        "POST",
+        "/internal/v1/licenses",
+        Some(json!({"max_activations": 1})),
+    )
+    .await;
     a.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     let a = admin(
         &app,
@@ -245,7 +279,10 @@ async fn lifecycle_routes_record_their_events() {
     let (id, key) = seats(&app, 2).await;
     let uri = |rest: &str| format!("/internal/v1/licenses/{id}{rest}");
     let a = admin(&app, "POST", &uri("/suspend"), None).await;
-    assert_eq!((a.status, a.body["status"].as_str()), (StatusCode::OK, Some("suspended")));
+    assert_eq!(
+        (a.status, a.body["status"].as_str()),
+        (StatusCode::OK, Some("suspended"))
+    );
     admin(&app, "POST", &uri("/suspend"), None)
         .await
         .assert_problem(StatusCode::CONFLICT, "invalid_transition");
@@ -257,11 +294,25 @@ async fn lifecycle_routes_record_their_events() {
     admin(&app, "POST", &uri("/reinstate"), None)
         .await
         .assert_problem(StatusCode::CONFLICT, "invalid_transition");
-    admin(&app, "POST", &uri("/renew"), Some(json!({"expires_at": "2020-01-01T00:00:00Z"})))
-        .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    let a = admin(&app, "POST", &uri("/renew"), Some(json!({"expires_at": "2027-06-01T00:00:00Z"}))).await;
-    assert_eq!((a.status, a.body["version"].as_u64()), (StatusCode::OK, Some(4)));
+    admin(
+        &app,
+        "POST",
+        &uri("/renew"),
+        Some(json!({"expires_at": "2020-01-01T00:00:00Z"})),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let a = admin(
+        &app,
+        "POST",
+        &uri("/renew"),
+        Some(json!({"expires_at": "2027-06-01T00:00:00Z"})),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.body["version"].as_u64()),
+        (StatusCode::OK, Some(4))
+    );
     let a = admin(&app, "POST", &uri("/revoke"), None).await;
     assert_eq!(a.body["status"], "revoked");
     key_call(&app, "activate", &key, "m1")
@@ -270,9 +321,14 @@ async fn lifecycle_routes_record_their_events() {
     admin(&app, "POST", &uri("/revoke"), None)
         .await
         .assert_problem(StatusCode::CONFLICT, "invalid_transition");
-    admin(&app, "POST", &uri("/renew"), Some(json!({"expires_at": null})))
-        .await
-        .assert_problem(StatusCode::CONFLICT, "invalid_transition");
+    admin(
+        &app,
+        "POST",
+        &uri("/renew"),
+        Some(json!({"expires_at": null})),
+    )
+    .await
+    .assert_problem(StatusCode::CONFLICT, "invalid_transition");
     let events = admin(&app, "GET", &uri("/events"), None).await;
     assert_eq!(events.status, StatusCode::OK);
     assert_eq!(
@@ -322,11 +378,12 @@ async fn activate_validate_heartbeat_and_deactivate() {
         StatusCode::CREATED,
         "the seat was freed"
     );
-    let events = admin(&app, "GET", &format!("/internal/v1/licenses/{id}/events"), None).await;
-    assert_eq!(
-        event_types(&events),
-        ["created", "activated", "deactivated", "activated"]
-    );
+    assert_events(
+        &app,
+        &id,
+        &["created", "activated", "deactivated", "activated"],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -334,7 +391,12 @@ async fn licence_key_routes_refuse_bad_input_with_codes() {
     let app = lic();
     let (_, key) = seats(&app, 1).await;
     let auth = format!("License {key}");
-    for body in [json!({}), json!({"fingerprint": 7}), json!({"fingerprint": "has space"}), json!({"fingerprint": ""})] {
+    for body in [
+        json!({}),
+        json!({"fingerprint": 7}),
+        json!({"fingerprint": "has space"}),
+        json!({"fingerprint": ""}),
+    ] {
         with_auth(&app, "activate", Some(&auth), &body)
             .await
             .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
@@ -351,11 +413,15 @@ async fn licence_key_routes_refuse_bad_input_with_codes() {
     send(&app.keys, malformed)
         .await
         .assert_problem(StatusCode::BAD_REQUEST, "invalid_request");
-    let unknown = Request::post("/v1/licenses/nope").body(Body::empty()).unwrap();
+    let unknown = Request::post("/v1/licenses/nope")
+        .body(Body::empty())
+        .unwrap();
     send(&app.keys, unknown)
         .await
         .assert_problem(StatusCode::NOT_FOUND, "not_found");
-    let wrong_method = Request::get("/v1/licenses/activate").body(Body::empty()).unwrap();
+    let wrong_method = Request::get("/v1/licenses/activate")
+        .body(Body::empty())
+        .unwrap();
     send(&app.keys, wrong_method)
         .await
         .assert_problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
@@ -383,7 +449,11 @@ async fn attack_wrong_license_key_does_not_reveal_existence() {
         }
     }
     answers.dedup();
-    assert_eq!(answers.len(), 1, "one answer whatever was wrong: {answers:?}");
+    assert_eq!(
+        answers.len(),
+        1,
+        "one answer whatever was wrong: {answers:?}"
+    );
 }
 
 #[tokio::test]
@@ -406,7 +476,9 @@ async fn parallel_activations(app: &Lic, n: usize, seats_n: u32) {
                 let r = Request::post("/v1/licenses/activate")
                     .header("authorization", format!("License {key}"))
                     .header("content-type", "application/json")
-                    .body(Body::from(json!({"fingerprint": format!("m{i}")}).to_string()))
+                    .body(Body::from(
+                        json!({"fingerprint": format!("m{i}")}).to_string(),
+                    ))
                     .unwrap();
                 send(&router, r).await
             })
@@ -424,7 +496,10 @@ async fn parallel_activations(app: &Lic, n: usize, seats_n: u32) {
     }
     assert_eq!((created, refused), (seats_n as usize, n - seats_n as usize));
     let got = admin(app, "GET", &format!("/internal/v1/licenses/{id}"), None).await;
-    assert_eq!(got.body["activations"].as_array().unwrap().len(), seats_n as usize);
+    assert_eq!(
+        got.body["activations"].as_array().unwrap().len(),
+        seats_n as usize
+    );
 }
 
 #[tokio::test]
@@ -437,8 +512,14 @@ async fn attack_reactivation_cycling_is_rate_limited() {
     let (_, key) = seats(&app, 1).await;
     let (_, other) = seats(&app, 1).await;
     for _ in 0..2 {
-        assert_eq!(key_call(&app, "activate", &key, "m1").await.status, StatusCode::CREATED);
-        assert_eq!(key_call(&app, "deactivate", &key, "m1").await.status, StatusCode::NO_CONTENT);
+        assert_eq!(
+            key_call(&app, "activate", &key, "m1").await.status,
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            key_call(&app, "deactivate", &key, "m1").await.status,
+            StatusCode::NO_CONTENT
+        );
     }
     let limited = key_call(&app, "activate", &key, "m1").await;
     limited.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
@@ -447,9 +528,15 @@ async fn attack_reactivation_cycling_is_rate_limited() {
         .await
         .assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     // Per licence: another licence is not affected; and the budget comes back with time.
-    assert_eq!(key_call(&app, "activate", &other, "m1").await.status, StatusCode::CREATED);
+    assert_eq!(
+        key_call(&app, "activate", &other, "m1").await.status,
+        StatusCode::CREATED
+    );
     app.clock.advance(TimeDelta::seconds(61));
-    assert_eq!(key_call(&app, "activate", &key, "m1").await.status, StatusCode::CREATED);
+    assert_eq!(
+        key_call(&app, "activate", &key, "m1").await.status,
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test]
@@ -461,7 +548,10 @@ async fn attack_activation_past_expiry_before_the_reaper_runs() {
                "expires_at": t0() + TimeDelta::seconds(100)}),
     )
     .await;
-    assert_eq!(key_call(&app, "activate", &key, "m1").await.status, StatusCode::CREATED);
+    assert_eq!(
+        key_call(&app, "activate", &key, "m1").await.status,
+        StatusCode::CREATED
+    );
     app.clock.advance(TimeDelta::seconds(100));
     for op in ["activate", "validate", "heartbeat"] {
         key_call(&app, op, &key, "m1")
@@ -469,10 +559,15 @@ async fn attack_activation_past_expiry_before_the_reaper_runs() {
             .assert_problem(StatusCode::FORBIDDEN, "license_expired");
     }
     let got = admin(&app, "GET", &format!("/internal/v1/licenses/{id}"), None).await;
-    assert_eq!(got.body["status"], "expired", "the answer is the effective status");
-    LicenseReaper::new(app.service.clone()).run_once().await.unwrap();
-    let events = admin(&app, "GET", &format!("/internal/v1/licenses/{id}/events"), None).await;
-    assert_eq!(event_types(&events), ["created", "activated", "expired"]);
+    assert_eq!(
+        got.body["status"], "expired",
+        "the answer is the effective status"
+    );
+    LicenseReaper::new(app.service.clone())
+        .run_once()
+        .await
+        .unwrap();
+    assert_events(&app, &id, &["created", "activated", "expired"]).await;
 }
 
 #[tokio::test]
@@ -490,7 +585,11 @@ async fn attack_keeping_old_terms_after_an_edit_is_answered_with_a_new_certifica
     .await;
     for op in ["validate", "heartbeat"] {
         let a = key_call(&app, op, &key, "m1").await;
-        assert_eq!(a.body["certificate"], format!("cert:{id}:v2:active:m1"), "{op}");
+        assert_eq!(
+            a.body["certificate"],
+            format!("cert:{id}:v2:active:m1"),
+            "{op}"
+        );
     }
 }
 
@@ -503,7 +602,10 @@ async fn attack_hoarding_a_floating_seat_without_heartbeats_loses_it() {
                "floating": true, "heartbeat_interval": 60}),
     )
     .await;
-    assert_eq!(key_call(&app, "activate", &key, "hoarder").await.status, StatusCode::CREATED);
+    assert_eq!(
+        key_call(&app, "activate", &key, "hoarder").await.status,
+        StatusCode::CREATED
+    );
     key_call(&app, "activate", &key, "m2")
         .await
         .assert_problem(StatusCode::CONFLICT, "activation_limit");
@@ -514,12 +616,11 @@ async fn attack_hoarding_a_floating_seat_without_heartbeats_loses_it() {
     key_call(&app, "heartbeat", &key, "hoarder")
         .await
         .assert_problem(StatusCode::NOT_FOUND, "not_activated");
-    assert_eq!(key_call(&app, "activate", &key, "m2").await.status, StatusCode::CREATED);
-    let events = admin(&app, "GET", &format!("/internal/v1/licenses/{id}/events"), None).await;
     assert_eq!(
-        event_types(&events),
-        ["created", "activated", "culled", "activated"]
+        key_call(&app, "activate", &key, "m2").await.status,
+        StatusCode::CREATED
     );
+    assert_events(&app, &id, &["created", "activated", "culled", "activated"]).await;
 }
 
 #[tokio::test]
@@ -540,31 +641,63 @@ async fn routes_over<S: CoreStore + LicenseStore>(store: S) {
         },
     );
     let (id, key) = seats(&app, 2).await;
-    assert_eq!(key_call(&app, "activate", &key, "m1").await.status, StatusCode::CREATED);
-    assert_eq!(key_call(&app, "activate", &key, "m1").await.status, StatusCode::OK);
-    assert_eq!(key_call(&app, "activate", &key, "m2").await.status, StatusCode::CREATED);
+    assert_eq!(
+        key_call(&app, "activate", &key, "m1").await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        key_call(&app, "activate", &key, "m1").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        key_call(&app, "activate", &key, "m2").await.status,
+        StatusCode::CREATED
+    );
     key_call(&app, "activate", &key, "m3")
         .await
         .assert_problem(StatusCode::CONFLICT, "activation_limit");
-    assert_eq!(key_call(&app, "validate", &key, "m1").await.status, StatusCode::OK);
-    assert_eq!(key_call(&app, "heartbeat", &key, "m2").await.status, StatusCode::OK);
-    assert_eq!(key_call(&app, "deactivate", &key, "m2").await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        key_call(&app, "validate", &key, "m1").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        key_call(&app, "heartbeat", &key, "m2").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        key_call(&app, "deactivate", &key, "m2").await.status,
+        StatusCode::NO_CONTENT
+    );
     key_call(&app, "validate", &kisum_core::license::generate_key(), "m1")
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "invalid_license_key");
     let uri = |rest: &str| format!("/internal/v1/licenses/{id}{rest}");
-    assert_eq!(admin(&app, "POST", &uri("/suspend"), None).await.status, StatusCode::OK);
+    assert_eq!(
+        admin(&app, "POST", &uri("/suspend"), None).await.status,
+        StatusCode::OK
+    );
     key_call(&app, "validate", &key, "m1")
         .await
         .assert_problem(StatusCode::FORBIDDEN, "license_suspended");
-    assert_eq!(admin(&app, "POST", &uri("/reinstate"), None).await.status, StatusCode::OK);
+    assert_eq!(
+        admin(&app, "POST", &uri("/reinstate"), None).await.status,
+        StatusCode::OK
+    );
     let patched = admin(&app, "PATCH", &uri(""), Some(json!({"max_activations": 3}))).await;
     assert_eq!(patched.body["version"], 4);
-    let events = admin(&app, "GET", &uri("/events"), None).await;
-    assert_eq!(
-        event_types(&events),
-        ["created", "activated", "activated", "deactivated", "suspended", "reinstated"]
-    );
+    assert_events(
+        &app,
+        &id,
+        &[
+            "created",
+            "activated",
+            "activated",
+            "deactivated",
+            "suspended",
+            "reinstated",
+        ],
+    )
+    .await;
     parallel_activations(&app, 50, 5).await;
 }
 
@@ -580,8 +713,7 @@ async fn licence_routes_on_sqlite() {
 /// exactly 5 activations and 45 `activation_limit` refusals.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
-async fn licence_routes_on_postgres_and_attack_activation_beyond_seat_limit_by_parallel_requests()
-{
+async fn licence_routes_on_postgres_and_attack_activation_beyond_seat_limit_by_parallel_requests() {
     let store = kisum_core::PgCoreStore::connect_with(kisum_core::testkit::db::postgres().await)
         .await
         .unwrap();
