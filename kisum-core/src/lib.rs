@@ -10,6 +10,10 @@
 //! an [invalidation event](events) for every company it changed. With the `http` feature,
 //! [`internal_router`] serves Core's internal API behind service keys.
 //!
+//! [Licences](license) — keys, seats, floating activations, expiry and their lifecycle events —
+//! are served by [`LicenseService`], reaped by [`LicenseReaper`], and (feature `http`) by the
+//! licence routes of `internal_router` and by `license_key_router` (feature `http`).
+//!
 //! ```
 //! use std::sync::Arc;
 //! use kisum_core::{EntitlementService, MemoryCoreStore, Module, ModuleKind, Package, Subscription, SubscriptionStatus};
@@ -44,6 +48,7 @@ pub mod entitlements;
 pub mod events;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod license;
 pub mod outbox;
 pub mod service;
 pub mod store;
@@ -59,7 +64,11 @@ pub use entitlements::{
 };
 pub use events::{EventPublisher, MemoryEvents, NoEvents};
 #[cfg(feature = "http")]
-pub use http::{CoreState, internal_router};
+pub use http::{CoreState, internal_router, license_key_router};
+pub use license::{
+    Activation, ActivationCertifier, License, LicenseReaper, LicenseService, LicenseStatus,
+    LicenseStore, MemoryLicenseStore,
+};
 pub use service::{EntitlementError, EntitlementService};
 #[cfg(feature = "postgres")]
 pub use store::PgCoreStore;

@@ -119,7 +119,8 @@ pub fn auth_internal() -> OpenApi {
 }
 
 /// The document of Core's internal listener: every route of API.md's "Core — internal
-/// listener only" table, plus the routes every server mounts.
+/// listener only" table and of its licences' internal table, plus the routes every server
+/// mounts.
 #[must_use]
 pub fn core_internal() -> OpenApi {
     document(
@@ -135,6 +136,10 @@ pub fn core_internal() -> OpenApi {
                 (
                     "entitlements",
                     "A company's subscription, add-ons and entitlements",
+                ),
+                (
+                    "licences",
+                    "Licences, their activations and lifecycle events",
                 ),
                 ("events", "The ordered invalidation stream"),
                 OPS,

@@ -10,6 +10,7 @@
 //! | `PUT /internal/v1/companies/{company_id}/subscription` | `{package, status, current_period_end?, grace_until?}` → 200 [`Entitlements`](crate::entitlements::Entitlements) |
 //! | `PUT /internal/v1/companies/{company_id}/addons/{key}` | `{status, current_period_end?}` → 200 [`Entitlements`](crate::entitlements::Entitlements) |
 //! | `DELETE /internal/v1/companies/{company_id}/addons/{key}` | → 200 [`Entitlements`](crate::entitlements::Entitlements) |
+//! | `/internal/v1/licenses*` | licence administration, with [`CoreState::with_licenses`]: see [`licenses`] |
 //!
 //! - **Service keys.** Every route, and the 404 of unknown routes, requires
 //!   `Authorization: Bearer <secret>` matching one of the configured [`ServiceKeys`] (named,
@@ -55,12 +56,26 @@ use companies::{delete_company_addon, entitlements, put_company_addon, put_subsc
 #[cfg(feature = "openapi")]
 use events::__path_event_stream;
 use events::event_stream;
+#[cfg(feature = "openapi")]
+pub use licenses::license_key_openapi;
+pub use licenses::license_key_router;
+#[cfg(feature = "openapi")]
+use licenses::{
+    __path_create_license, __path_get_license, __path_license_events, __path_list_licenses,
+    __path_patch_license, __path_reinstate_license, __path_renew_license, __path_revoke_license,
+    __path_suspend_license,
+};
+use licenses::{
+    create_license, get_license, license_events, list_licenses, patch_license, reinstate_license,
+    renew_license, revoke_license, suspend_license,
+};
 
 mod catalog;
 mod companies;
 pub mod error;
 pub mod events;
 mod extract;
+pub mod licenses;
 
 /// The `X-Kisum-Consistency` header.
 pub static CONSISTENCY: HeaderName = HeaderName::from_static(CONSISTENCY_HEADER);
@@ -74,6 +89,8 @@ pub struct CoreState {
     pub service_keys: ServiceKeys,
     /// Core's event stream, served by `GET /internal/v1/events`.
     pub feed: Arc<EventFeed>,
+    /// The licences served by `/internal/v1/licenses*` (those routes answer 404 without it).
+    pub licenses: Option<crate::license::LicenseService>,
 }
 
 impl CoreState {
@@ -86,7 +103,15 @@ impl CoreState {
             admin,
             service_keys,
             feed,
+            licenses: None,
         }
+    }
+
+    /// Serves licence administration through `licenses`.
+    #[must_use]
+    pub fn with_licenses(mut self, licenses: crate::license::LicenseService) -> Self {
+        self.licenses = Some(licenses);
+        self
     }
 
     /// Serves `feed` (the one the publisher nudges, so long polls wake at once).
@@ -177,7 +202,7 @@ type Routes = utoipa_axum::router::OpenApiRouter<CoreState>;
 type Routes = Router<CoreState>;
 
 /// Core's routes (see [`kisum_guard::documented_routes`]) and the `(method, path)`s written.
-fn routes() -> (Routes, [(&'static str, &'static str); 11]) {
+fn routes() -> (Routes, [(&'static str, &'static str); 20]) {
     kisum_guard::documented_routes! { CoreState;
         "/internal/v1/modules" => get list_modules;
         "/internal/v1/modules/{key}" => put put_module;
@@ -189,6 +214,13 @@ fn routes() -> (Routes, [(&'static str, &'static str); 11]) {
         "/internal/v1/companies/{company_id}/subscription" => put put_subscription;
         "/internal/v1/companies/{company_id}/addons/{key}" => put put_company_addon, delete delete_company_addon;
         "/internal/v1/events" => get event_stream;
+        "/internal/v1/licenses" => post create_license, get list_licenses;
+        "/internal/v1/licenses/{id}" => get get_license, patch patch_license;
+        "/internal/v1/licenses/{id}/suspend" => post suspend_license;
+        "/internal/v1/licenses/{id}/reinstate" => post reinstate_license;
+        "/internal/v1/licenses/{id}/renew" => post renew_license;
+        "/internal/v1/licenses/{id}/revoke" => post revoke_license;
+        "/internal/v1/licenses/{id}/events" => get license_events;
     }
 }
 

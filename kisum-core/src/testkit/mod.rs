@@ -34,6 +34,7 @@ mod catalog;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod db;
 pub mod events;
+pub mod licenses;
 mod subscriptions;
 
 pub use catalog::*;

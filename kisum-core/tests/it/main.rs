@@ -21,6 +21,12 @@ mod memory {
 
     kisum_core::core_store_conformance!(make_store);
     kisum_core::core_audit_conformance!(make_audit);
+
+    async fn make_license_store() -> kisum_core::MemoryLicenseStore {
+        kisum_core::MemoryLicenseStore::new()
+    }
+
+    kisum_core::license_store_conformance!(make_license_store);
 }
 
 mod client;
@@ -36,6 +42,7 @@ mod sqlite {
 
     kisum_core::core_store_conformance!(make_store);
     kisum_core::core_audit_conformance!(make_store);
+    kisum_core::license_store_conformance!(make_store);
 }
 
 mod postgres {
@@ -50,6 +57,10 @@ mod postgres {
         ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
     );
     kisum_core::core_audit_conformance!(
+        make_store,
+        ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
+    );
+    kisum_core::license_store_conformance!(
         make_store,
         ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
     );

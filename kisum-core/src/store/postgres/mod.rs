@@ -19,6 +19,7 @@ use crate::db::{StoreError, open_migrated_postgres_pool};
 
 mod audit;
 mod catalog;
+mod licenses;
 
 /// Core's PostgreSQL migrations, tracked in `kisum_core_migrations`.
 pub const MIGRATIONS: MigrationSet = MigrationSet {
@@ -39,6 +40,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             version: 3,
             description: "events",
             sql: include_str!("../../../../migrations/postgres/core/0003_events.sql"),
+        },
+        EmbeddedMigration {
+            version: 4,
+            description: "licenses",
+            sql: include_str!("../../../../migrations/postgres/core/0004_licenses.sql"),
         },
     ],
 };

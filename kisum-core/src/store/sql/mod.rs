@@ -13,6 +13,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod catalog;
+pub(crate) mod licenses;
 pub(crate) mod queries;
 pub(crate) mod rows;
 pub(crate) mod subscriptions;

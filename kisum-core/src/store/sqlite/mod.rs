@@ -13,6 +13,7 @@ use crate::db::{StoreError, open_migrated_sqlite_pool};
 
 mod audit;
 mod catalog;
+mod licenses;
 
 /// Core's SQLite migrations, tracked in `kisum_core_migrations`.
 pub const MIGRATIONS: MigrationSet = MigrationSet {
@@ -33,6 +34,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             version: 3,
             description: "events",
             sql: include_str!("../../../../migrations/sqlite/core/0003_events.sql"),
+        },
+        EmbeddedMigration {
+            version: 4,
+            description: "licenses",
+            sql: include_str!("../../../../migrations/sqlite/core/0004_licenses.sql"),
         },
     ],
 };

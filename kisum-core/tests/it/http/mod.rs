@@ -9,6 +9,7 @@ mod catalog;
 mod companies;
 mod errors;
 mod keys;
+mod licenses;
 
 use std::sync::Arc;
 
