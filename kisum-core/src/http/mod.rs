@@ -10,6 +10,8 @@
 //! | `PUT /internal/v1/companies/{company_id}/subscription` | `{package, status, current_period_end?, grace_until?}` → 200 [`Entitlements`](crate::entitlements::Entitlements) |
 //! | `PUT /internal/v1/companies/{company_id}/addons/{key}` | `{status, current_period_end?}` → 200 [`Entitlements`](crate::entitlements::Entitlements) |
 //! | `DELETE /internal/v1/companies/{company_id}/addons/{key}` | → 200 [`Entitlements`](crate::entitlements::Entitlements) |
+//! | `GET /internal/v1/companies/{company_id}/certificate` | → 200 `application/x-kisum-certificate`: the entitlements, signed now |
+//! | `GET /internal/v1/certificate-keys` | → 200 [`CertificateKeys`](kisum_guard::certificate::CertificateKeys) |
 //!
 //! - **Service keys.** Every route, and the 404 of unknown routes, requires
 //!   `Authorization: Bearer <secret>` matching one of the configured [`ServiceKeys`] (named,
@@ -30,6 +32,8 @@
 //!   (`[a-z][a-z0-9_-]{0,63}`) answer 400 `invalid_request`: the caller is a program with a
 //!   bug, not a reader asking for something missing — and an unknown but well-formed company is
 //!   not an error at all (it has the empty entitlements at version 0).
+//! - **Certificates** need a [`CertificateSigner`] ([`CoreState::with_certificates`]);
+//!   without one both certificate routes answer 404 `certificates_not_configured`.
 //! - Every answer carries `X-Request-Id` (echoed when the client sent a usable one).
 
 use std::sync::Arc;
@@ -39,6 +43,7 @@ use axum::http::HeaderName;
 use kisum_guard::{CONSISTENCY_HEADER, ServiceKeys};
 
 use crate::admin::CoreAdmin;
+use crate::certificate::CertificateSigner;
 use crate::outbox::EventFeed;
 #[cfg(feature = "openapi")]
 use catalog::{
@@ -46,6 +51,9 @@ use catalog::{
     __path_put_module, __path_put_package,
 };
 use catalog::{list_addons, list_modules, list_packages, put_addon, put_module, put_package};
+#[cfg(feature = "openapi")]
+use certificates::{__path_certificate_keys, __path_company_certificate};
+use certificates::{certificate_keys, company_certificate};
 #[cfg(feature = "openapi")]
 use companies::{
     __path_delete_company_addon, __path_entitlements, __path_put_company_addon,
@@ -57,6 +65,7 @@ use events::__path_event_stream;
 use events::event_stream;
 
 mod catalog;
+mod certificates;
 mod companies;
 pub mod error;
 pub mod events;
@@ -74,6 +83,9 @@ pub struct CoreState {
     pub service_keys: ServiceKeys,
     /// Core's event stream, served by `GET /internal/v1/events`.
     pub feed: Arc<EventFeed>,
+    /// Signs entitlement certificates; `None`: the certificate routes answer 404
+    /// `certificates_not_configured`.
+    pub certificates: Option<Arc<CertificateSigner>>,
 }
 
 impl CoreState {
@@ -86,7 +98,15 @@ impl CoreState {
             admin,
             service_keys,
             feed,
+            certificates: None,
         }
+    }
+
+    /// Signs certificates with `signer`.
+    #[must_use]
+    pub fn with_certificates(mut self, signer: Arc<CertificateSigner>) -> Self {
+        self.certificates = Some(signer);
+        self
     }
 
     /// Serves `feed` (the one the publisher nudges, so long polls wake at once).
@@ -177,7 +197,7 @@ type Routes = utoipa_axum::router::OpenApiRouter<CoreState>;
 type Routes = Router<CoreState>;
 
 /// Core's routes (see [`kisum_guard::documented_routes`]) and the `(method, path)`s written.
-fn routes() -> (Routes, [(&'static str, &'static str); 11]) {
+fn routes() -> (Routes, [(&'static str, &'static str); 13]) {
     kisum_guard::documented_routes! { CoreState;
         "/internal/v1/modules" => get list_modules;
         "/internal/v1/modules/{key}" => put put_module;
@@ -189,6 +209,8 @@ fn routes() -> (Routes, [(&'static str, &'static str); 11]) {
         "/internal/v1/companies/{company_id}/subscription" => put put_subscription;
         "/internal/v1/companies/{company_id}/addons/{key}" => put put_company_addon, delete delete_company_addon;
         "/internal/v1/events" => get event_stream;
+        "/internal/v1/companies/{company_id}/certificate" => get company_certificate;
+        "/internal/v1/certificate-keys" => get certificate_keys;
     }
 }
 

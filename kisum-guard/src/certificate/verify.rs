@@ -340,7 +340,7 @@ mod tests {
         CertificatePayload {
             v: 1,
             typ: CertificateType::Company,
-            company_id: CompanyId::from(uuid::Uuid::nil()),
+            company_id: CompanyId::from_uuid(uuid::Uuid::nil()),
             license_id: None,
             fingerprint: None,
             modules: vec![
