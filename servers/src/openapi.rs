@@ -136,6 +136,10 @@ pub fn core_internal() -> OpenApi {
                     "entitlements",
                     "A company's subscription, add-ons and entitlements",
                 ),
+                (
+                    "certificates",
+                    "Signed entitlement certificates and the keys that verify them",
+                ),
                 ("events", "The ordered invalidation stream"),
                 OPS,
             ],

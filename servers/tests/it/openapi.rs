@@ -19,7 +19,18 @@ const ROUTES_MD: &str = include_str!("../../../docs/api/routes.md");
 
 /// Rows of API.md that are specified but not built yet (each fails the tests once built,
 /// until it is removed here).
-const NOT_BUILT: &[(&str, &str)] = &[];
+const NOT_BUILT: &[(&str, &str)] = &[
+    // Issue 15: the licence administration routes (the certificate routes are built).
+    ("POST", "/internal/v1/licenses"),
+    ("GET", "/internal/v1/licenses"),
+    ("GET", "/internal/v1/licenses/{id}"),
+    ("PATCH", "/internal/v1/licenses/{id}"),
+    (
+        "POST",
+        "/internal/v1/licenses/{id}/suspend\\|reinstate\\|renew\\|revoke",
+    ),
+    ("GET", "/internal/v1/licenses/{id}/events"),
+];
 
 const VERBS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
@@ -128,9 +139,13 @@ fn auth_internal() -> Routes {
     table_routes("Auth — internal listener")
 }
 
-/// API.md, "Core — internal listener only (service key)".
+/// API.md, "Core — internal listener only (service key)" and the internal routes of
+/// "Licences and signed entitlement certificates (Core)".
 fn core_internal() -> Routes {
-    table_routes("Core — internal listener")
+    routes(&[
+        table_routes("Core — internal listener"),
+        table_routes("Licences and signed entitlement certificates"),
+    ])
 }
 
 /// API.md, the reference `finance` backend, with `{name}` for `finance`.
@@ -148,7 +163,7 @@ fn routes_md_has_the_tables_of_api_md() {
     assert_eq!(auth_public_anonymous().len(), 8);
     assert_eq!(company_admin().len(), 13);
     assert_eq!(auth_internal().len(), 5);
-    assert_eq!(core_internal().len(), 11);
+    assert_eq!(core_internal().len(), 13);
     assert_eq!(every_server().len(), 4);
     assert_eq!(module_routes().len(), 3);
 }
