@@ -131,6 +131,7 @@ impl CoreArgs {
 #[cfg(test)]
 mod tests {
     use crate::config::tests::*;
+    use crate::config::{ConfigProblem, CoreConfig};
 
     #[test]
     fn core_needs_only_its_database_and_keys() {
@@ -145,5 +146,67 @@ mod tests {
         };
         let config = args.validate().unwrap();
         assert_eq!(config.database_url.expose(), "sqlite://core.db");
+    }
+
+    fn core_with(extra: &[&str]) -> Result<CoreConfig, Vec<ConfigProblem>> {
+        let mut argv = vec![
+            "core",
+            "--database-url",
+            "sqlite://core.db",
+            "--internal-api-keys",
+            KEYS,
+        ];
+        argv.extend_from_slice(extra);
+        let Cmd::Core(args) = parse(&argv) else {
+            unreachable!()
+        };
+        args.validate()
+    }
+
+    #[test]
+    fn certificates_are_signed_only_with_a_key_directory() {
+        assert!(core_with(&[]).unwrap().certificates.is_none());
+        let dir = std::env::temp_dir().join(format!(
+            "kisum-core-cert-keys-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        let d = dir.to_str().unwrap();
+        let problems = core_with(&["--cert-keys-dir", d]).unwrap_err();
+        assert_eq!(settings(&problems), ["KISUM_CERT_KEYS_DIR"]);
+        let date = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
+        let kid =
+            kisum_auth::keys::generate_into(&dir, kisum_auth::keys::SigningAlgorithm::EdDsa, date)
+                .unwrap()
+                .kid;
+        let config = core_with(&["--cert-keys-dir", d]).unwrap();
+        let signer = config.certificates.unwrap();
+        assert_eq!(signer.active_kid(), kid);
+        assert_eq!(
+            signer.ttl(),
+            kisum_core::certificate::DEFAULT_CERTIFICATE_TTL
+        );
+        let config = core_with(&["--cert-keys-dir", d, "--certificate-ttl", "15m"]).unwrap();
+        assert_eq!(
+            config.certificates.unwrap().ttl(),
+            std::time::Duration::from_secs(900)
+        );
+        let problems = core_with(&[
+            "--cert-keys-dir",
+            d,
+            "--active-cert-kid",
+            "missing",
+            "--certificate-ttl",
+            "30d",
+        ])
+        .unwrap_err();
+        assert_eq!(
+            settings(&problems),
+            ["KISUM_CERTIFICATE_TTL"],
+            "the TTL is checked first; the keys are loaded only with a usable TTL"
+        );
+        let problems =
+            core_with(&["--cert-keys-dir", d, "--active-cert-kid", "missing"]).unwrap_err();
+        assert_eq!(settings(&problems), ["KISUM_ACTIVE_CERT_KID"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
