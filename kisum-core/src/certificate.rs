@@ -49,6 +49,7 @@ use kisum_guard::certificate::{
     ActivationSecret, CertificateEnvelope, CertificateKey, CertificateKeys, CertificatePayload,
     CertificateType, EncryptionFailed, PAYLOAD_VERSION,
 };
+use kisum_guard::key_files::{KeyFileError, read_pem_files, valid_kid};
 use kisum_guard::{AddOnKey, Clock, ModuleKey};
 
 use crate::entitlements::Entitlements;
@@ -64,15 +65,9 @@ pub const DEFAULT_CERTIFICATE_TTL: Duration = Duration::from_secs(3600);
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CertificateKeyError {
-    /// The key directory or a key file could not be read.
-    #[error("certificate key file `{path}`: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The key directory or a key file could not be read, or a file name is not a kid.
+    #[error("certificate keys: {0}")]
+    Directory(#[from] KeyFileError),
     /// A file is not a PKCS#8 Ed25519 private key in PEM.
     #[error("certificate key file `{0}` is not a PKCS#8 Ed25519 private key (PEM)")]
     Unsupported(PathBuf),
@@ -145,15 +140,6 @@ impl fmt::Debug for CertificateSigner {
     }
 }
 
-fn valid_kid(kid: &str) -> bool {
-    !kid.is_empty()
-        && kid.len() <= 64
-        && !kid.starts_with('.')
-        && kid
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
 /// Reads an Ed25519 PKCS#8 private key from PEM text.
 ///
 /// # Errors
@@ -205,27 +191,11 @@ impl CertificateSigner {
         active: Option<&str>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CertificateKeyError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| CertificateKeyError::Io { path, source }
-        };
         let mut keys = Vec::new();
         let mut newest: Option<(Option<SystemTime>, String)> = None;
-        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-            let path = entry.map_err(io(dir))?.path();
-            if path.extension().is_none_or(|e| e != "pem") || !path.is_file() {
-                continue;
-            }
-            let Some(kid) = path.file_stem().and_then(|s| s.to_str()) else {
-                continue;
-            };
-            if !valid_kid(kid) {
-                return Err(CertificateKeyError::InvalidKid(kid.to_owned()));
-            }
-            let pem = std::fs::read_to_string(&path).map_err(io(&path))?;
-            keys.push((kid.to_owned(), key_from_pem(&pem, &path)?));
-            let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-            let rank = (modified, kid.to_owned());
+        for file in read_pem_files(dir)? {
+            keys.push((file.kid.clone(), key_from_pem(&file.pem, &file.path)?));
+            let rank = (file.modified, file.kid);
             if newest.as_ref().is_none_or(|n| rank > *n) {
                 newest = Some(rank);
             }
@@ -430,20 +400,12 @@ mod tests {
         assert_eq!(payload.company_id, e.company_id);
         assert_eq!(payload.entitlement_version, 12);
         assert_eq!(
-            payload
-                .modules
-                .iter()
-                .map(ModuleKey::as_str)
-                .collect::<Vec<_>>(),
-            ["core", "finance", "market"]
+            serde_json::to_value(&payload.modules).unwrap(),
+            serde_json::json!(["core", "finance", "market"])
         );
         assert_eq!(
-            payload
-                .add_ons
-                .iter()
-                .map(AddOnKey::as_str)
-                .collect::<Vec<_>>(),
-            ["market-addon"],
+            serde_json::to_value(&payload.add_ons).unwrap(),
+            serde_json::json!(["market-addon"]),
             "only entitling add-ons"
         );
         assert_eq!(
@@ -520,12 +482,8 @@ mod tests {
         assert_eq!(payload.license_version, Some(4));
         assert_eq!(payload.fingerprint.as_deref(), Some("machine-a"));
         assert_eq!(
-            payload
-                .modules
-                .iter()
-                .map(ModuleKey::as_str)
-                .collect::<Vec<_>>(),
-            ["finance"],
+            serde_json::to_value(&payload.modules).unwrap(),
+            serde_json::json!(["finance"]),
             "the company's modules within the licence's"
         );
         for other in [

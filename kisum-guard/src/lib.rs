@@ -125,6 +125,7 @@ pub mod guard;
 pub mod http;
 mod ids;
 pub mod jwks;
+pub mod key_files;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod permission;

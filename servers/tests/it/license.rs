@@ -101,6 +101,16 @@ fn entitlements() -> Entitlements {
     }
 }
 
+/// The payload a successful run printed.
+fn valid(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout(out)).unwrap()
+}
+
 fn refused(out: &Output, code: &str) {
     assert_eq!(
         out.status.code(),
@@ -119,12 +129,7 @@ fn a_valid_company_certificate_prints_its_payload() {
         .sign_company(&entitlements())
         .unwrap();
     let out = f.verify(&f.write("company.cert", &cert), &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let payload: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let payload = valid(&out);
     assert_eq!(payload["typ"], "company");
     assert_eq!(payload["entitlement_version"], 5);
 }
@@ -212,12 +217,7 @@ fn an_activation_certificate_verifies_only_on_its_machine() {
             "machine-a",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let payload: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let payload = valid(&out);
     assert_eq!(payload["fingerprint"], "machine-a");
     assert_eq!(payload["license_version"], 2);
     refused(
