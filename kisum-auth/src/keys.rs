@@ -20,6 +20,7 @@ use aws_lc_rs::signature::{
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use kisum_guard::key_files::{KeyFileError, read_pem_files, valid_kid};
 use serde::{Deserialize, Serialize};
 
 /// Why keys could not be loaded or generated.
@@ -158,15 +159,6 @@ impl fmt::Debug for SigningKey {
             .field("alg", &self.alg)
             .finish_non_exhaustive()
     }
-}
-
-fn valid_kid(kid: &str) -> bool {
-    !kid.is_empty()
-        && kid.len() <= 64
-        && kid
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && !kid.starts_with('.')
 }
 
 /// The DER body of a PEM block labelled `label`.
@@ -385,27 +377,24 @@ pub struct LoadedKey {
 /// # Errors
 /// [`KeyError::Io`], [`KeyError::Unsupported`], [`KeyError::InvalidKid`].
 pub fn read_dir(dir: &Path) -> Result<Vec<LoadedKey>, KeyError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| KeyError::Io { path, source }
-    };
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-        let path = entry.map_err(io(dir))?.path();
-        if path.extension().is_none_or(|e| e != "pem") || !path.is_file() {
-            continue;
+    read_pem_files(dir)?
+        .into_iter()
+        .map(|file| {
+            Ok(LoadedKey {
+                key: SigningKey::from_pem(&file.kid, &file.pem, &file.path)?,
+                modified: file.modified,
+            })
+        })
+        .collect()
+}
+
+impl From<KeyFileError> for KeyError {
+    fn from(e: KeyFileError) -> Self {
+        match e {
+            KeyFileError::Io { path, source } => Self::Io { path, source },
+            KeyFileError::InvalidKid(kid) => Self::InvalidKid(kid),
         }
-        let Some(kid) = path.file_stem().and_then(|s| s.to_str()) else {
-            continue;
-        };
-        let pem = std::fs::read_to_string(&path).map_err(io(&path))?;
-        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        files.push(LoadedKey {
-            key: SigningKey::from_pem(kid, &pem, &path)?,
-            modified,
-        });
     }
-    Ok(files)
 }
 
 /// A private key [`generate`] made. The PEM never appears in `Debug` output.

@@ -8,7 +8,9 @@
 //!
 //! Writes go through [`CoreAdmin`], which records each in the [audit log](audit) and publishes
 //! an [invalidation event](events) for every company it changed. With the `http` feature,
-//! [`internal_router`] serves Core's internal API behind service keys.
+//! [`internal_router`] serves Core's internal API behind service keys; with `certificate`
+//! (implied by `http`), `certificate::CertificateSigner` signs entitlement certificates that
+//! consumers verify offline.
 //!
 //! [Licences](license) — keys, seats, floating activations, expiry and their lifecycle events —
 //! are served by [`LicenseService`], reaped by [`LicenseReaper`], and (feature `http`) by the
@@ -43,6 +45,8 @@
 pub mod admin;
 pub mod audit;
 pub mod catalog;
+#[cfg(feature = "certificate")]
+pub mod certificate;
 pub mod db;
 pub mod entitlements;
 pub mod events;

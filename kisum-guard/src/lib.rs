@@ -10,7 +10,9 @@
 //! [`Require`]ment on each route. With the `remote` feature the guard is built from Auth's
 //! URLs (`tls` for `https`), `redis` adds the shared cache tier and the `kisum:events`
 //! listener, `axum` the extractors ([`Principal`], [`Access`]) and the HTTP edge
-//! ([`http`]), `test-util` the test kit ([`testing`]) that stands in for Auth.
+//! ([`http`]), `test-util` the test kit ([`testing`]) that stands in for Auth, `certificate`
+//! the offline verification of Core's signed entitlement certificates
+//! (`kisum_guard::certificate`).
 //!
 //! ```no_run
 //! # #[cfg(all(feature = "remote", feature = "axum"))]
@@ -110,6 +112,8 @@
 //! ```
 
 pub mod cache;
+#[cfg(feature = "certificate")]
+pub mod certificate;
 mod claims;
 mod clock;
 mod consistency;
@@ -121,6 +125,7 @@ pub mod guard;
 pub mod http;
 mod ids;
 pub mod jwks;
+pub mod key_files;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod permission;

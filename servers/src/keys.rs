@@ -20,12 +20,72 @@ pub(crate) enum KeysCommand {
 /// Arguments of `kisum keys generate`.
 #[derive(Debug, Args)]
 pub(crate) struct GenerateArgs {
-    /// `ES256` (default) or `EdDSA`. RS256 keys are loaded but not generated here.
-    #[arg(long, default_value = "ES256")]
-    alg: String,
-    /// The key directory (a mounted secret in production).
-    #[arg(long, env = env::SIGNING_KEYS_DIR)]
-    dir: PathBuf,
+    /// `ES256` (the default for `signing`) or `EdDSA` (also spelled `Ed25519`, the default and
+    /// only choice for `certificates`). RS256 keys are loaded but not generated here.
+    #[arg(long)]
+    alg: Option<String>,
+    /// What the key is for: `signing` (Auth's access tokens) or `certificates` (Core's signed
+    /// entitlement certificates).
+    #[arg(long, value_enum, default_value_t = Purpose::Signing)]
+    purpose: Purpose,
+    /// The key directory (a mounted secret in production). Default: `KISUM_SIGNING_KEYS_DIR`
+    /// for `signing`, `KISUM_CERT_KEYS_DIR` for `certificates`.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// What a generated key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Purpose {
+    /// Auth's access-token signing keys.
+    Signing,
+    /// Core's certificate keys (Ed25519 only).
+    Certificates,
+}
+
+impl Purpose {
+    /// The variable naming this purpose's key directory.
+    fn dir_env(self) -> &'static str {
+        match self {
+            Self::Signing => env::SIGNING_KEYS_DIR,
+            Self::Certificates => env::CERT_KEYS_DIR,
+        }
+    }
+}
+
+impl GenerateArgs {
+    /// The algorithm to generate, refusing what the purpose cannot use.
+    fn alg(&self) -> Result<SigningAlgorithm, String> {
+        let given = self.alg.as_deref();
+        let alg = match (self.purpose, given) {
+            (_, Some(a)) if a.eq_ignore_ascii_case("ed25519") => Some(SigningAlgorithm::EdDsa),
+            (Purpose::Signing, None) => Some(SigningAlgorithm::Es256),
+            (Purpose::Certificates, None) => Some(SigningAlgorithm::EdDsa),
+            (_, Some(a)) => SigningAlgorithm::parse(a),
+        };
+        match (self.purpose, alg) {
+            (Purpose::Signing, Some(a)) if a != SigningAlgorithm::Rs256 => Ok(a),
+            (Purpose::Certificates, Some(SigningAlgorithm::EdDsa)) => Ok(SigningAlgorithm::EdDsa),
+            (Purpose::Signing, _) => Err(format!(
+                "`{}` is not a generatable algorithm: use ES256 or EdDSA",
+                given.unwrap_or_default()
+            )),
+            (Purpose::Certificates, _) => Err(format!(
+                "certificate keys are Ed25519: `{}` cannot sign certificates",
+                given.unwrap_or_default()
+            )),
+        }
+    }
+
+    /// `--dir`, else the purpose's variable.
+    fn dir(&self) -> Result<PathBuf, String> {
+        let env = self.purpose.dir_env();
+        self.dir
+            .clone()
+            .or_else(|| std::env::var_os(env).map(PathBuf::from))
+            .filter(|d| !d.as_os_str().is_empty())
+            .ok_or_else(|| format!("the key directory is required: --dir or {env}"))
+    }
 }
 
 /// Arguments of `kisum keys list`.
@@ -43,18 +103,20 @@ pub(crate) struct ListArgs {
 pub(crate) fn run(command: &KeysCommand) -> Result<(), String> {
     match command {
         KeysCommand::Generate(args) => {
-            let alg = SigningAlgorithm::parse(&args.alg)
-                .filter(|a| *a != SigningAlgorithm::Rs256)
-                .ok_or_else(|| {
-                    format!(
-                        "`{}` is not a generatable algorithm: use ES256 or EdDSA",
-                        args.alg
-                    )
-                })?;
-            let KeyFile { kid, path } =
-                generate_into(&args.dir, alg, SystemClock.now().date_naive())
-                    .map_err(|e| e.to_string())?;
+            let alg = args.alg()?;
+            let dir = args.dir()?;
+            let KeyFile { kid, path } = generate_into(&dir, alg, SystemClock.now().date_naive())
+                .map_err(|e| e.to_string())?;
             println!("{kid}");
+            if args.purpose == Purpose::Certificates {
+                eprintln!(
+                    "wrote {} (Ed25519 certificate key); Core publishes it at its next start and \
+                     signs with it as the newest key unless KISUM_ACTIVE_CERT_KID pins another \
+                     (publish first, then switch: decision 0019)",
+                    path.display()
+                );
+                return Ok(());
+            }
             eprintln!(
                 "wrote {} ({}); a running Auth publishes it at its next reload (SIGHUP, or \
                  within KISUM_KEYS_RELOAD_INTERVAL) and signs with it after \

@@ -1,7 +1,7 @@
 //! The `kisum` binary: reference servers and operator commands.
 //!
 //! Servers: `kisum auth`, `kisum core`, `kisum module`, `kisum dev`. Operator commands:
-//! `kisum migrate`, `kisum keys`, `kisum audit prune` and `kisum config` (validate a server's
+//! `kisum migrate`, `kisum keys`, `kisum license verify`, `kisum audit prune` and `kisum config` (validate a server's
 //! configuration without starting it). Built on the `kisum_servers` library.
 
 use std::process::ExitCode;
@@ -15,6 +15,7 @@ use kisum_servers::config::{
 use kisum_servers::{ops, run};
 
 mod keys;
+mod license;
 mod migrate;
 
 /// Kisum: auth and entitlements for Rust backends.
@@ -43,6 +44,9 @@ enum Command {
     /// Generate and list signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Signed entitlement certificates: verify one offline.
+    #[command(subcommand)]
+    License(license::LicenseCommand),
     /// Audit log maintenance.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -151,6 +155,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if let Command::License(command) = &cli.command {
+        return license::run(command);
     }
     if let Command::Openapi { listener, name } = &cli.command {
         use kisum_servers::openapi;
@@ -266,6 +273,8 @@ fn main() -> ExitCode {
             init_logs(format, "info");
             serve("dev", &runtime, |s| run::dev(*args, s))
         }
-        Command::Keys(_) | Command::Config(_) | Command::Openapi { .. } => ExitCode::SUCCESS,
+        Command::Keys(_) | Command::License(_) | Command::Config(_) | Command::Openapi { .. } => {
+            ExitCode::SUCCESS
+        }
     }
 }

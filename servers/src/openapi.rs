@@ -141,6 +141,10 @@ pub fn core_internal() -> OpenApi {
                     "licences",
                     "Licences, their activations and lifecycle events",
                 ),
+                (
+                    "certificates",
+                    "Signed entitlement certificates and the keys that verify them",
+                ),
                 ("events", "The ordered invalidation stream"),
                 OPS,
             ],

@@ -11,6 +11,7 @@ use clap::Args;
 use kisum_auth::key_rotation::{KeyDirectory, KeyRotation, KeyRotationConfig};
 use kisum_auth::keys::{KeyRing, SigningAlgorithm, generate_into};
 use kisum_core::admin::CoreAdmin;
+use kisum_core::certificate::CertificateSigner;
 use kisum_core::{CoreState, EntitlementService};
 use kisum_guard::jwks::JwksSource;
 use kisum_guard::remote::{HttpJwks, RemoteAccessSource};
@@ -179,9 +180,16 @@ pub async fn core(config: CoreConfig, shutdown: Shutdown) -> Result<(), StartErr
     let _event_pruning = app::spawn_event_pruning(Arc::clone(&feed), clock.clone());
     let admin = CoreAdmin::new(service.clone(), clock, stores.audit, events);
     let readiness = app::core_readiness(service, redis);
+    let mut state = CoreState::new(admin, config.service_keys).with_feed(feed);
+    if let Some(signer) = config.certificates {
+        tracing::info!(
+            kid = signer.active_kid(),
+            "signing entitlement certificates"
+        );
+        state = state.with_certificates(signer);
+    }
     let router = app::finish(
-        kisum_core::internal_router(CoreState::new(admin, config.service_keys).with_feed(feed))
-            .merge(openapi::router(openapi::core_internal())),
+        kisum_core::internal_router(state).merge(openapi::router(openapi::core_internal())),
         readiness,
         &internal_settings(&config.common.http_settings()),
     )?;
@@ -300,21 +308,49 @@ fn random_hex(bytes: usize) -> Result<String, StartError> {
 /// directory (reloaded as in `kisum auth`, with the default lead time and reload interval) and
 /// the keys it starts with.
 fn dev_keys(dir: &Path, clock: &dyn Clock) -> Result<(KeyDirectory, KeyRing), StartError> {
-    let has_key = std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .any(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".pem")))
-    });
-    if !has_key {
-        generate_into(dir, SigningAlgorithm::Es256, clock.now().date_naive())
-            .map_err(|e| StartError::new("generating the signing key", e))?;
-    }
+    first_key(
+        dir,
+        SigningAlgorithm::Es256,
+        clock,
+        "generating the signing key",
+    )?;
     let directory = KeyDirectory::new(KeyRotationConfig::new(dir));
     let ring = directory
         .load(clock.now())
         .map_err(|e| StartError::new("signing keys", e))?
         .ring;
     Ok((directory, ring))
+}
+
+/// Generates a first `alg` key into `dir` when it holds no `*.pem`.
+fn first_key(
+    dir: &Path,
+    alg: SigningAlgorithm,
+    clock: &dyn Clock,
+    what: &str,
+) -> Result<(), StartError> {
+    let has_key = std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".pem")))
+    });
+    if !has_key {
+        generate_into(dir, alg, clock.now().date_naive()).map_err(|e| StartError::new(what, e))?;
+    }
+    Ok(())
+}
+
+/// The certificate signer of the data directory (`<data-dir>/cert-keys`), generating its first
+/// Ed25519 key when there is none.
+fn dev_certificates(dir: &Path, clock: &Arc<dyn Clock>) -> Result<CertificateSigner, StartError> {
+    first_key(
+        dir,
+        SigningAlgorithm::EdDsa,
+        clock.as_ref(),
+        "generating the certificate key",
+    )?;
+    CertificateSigner::load_dir(dir, None, Arc::clone(clock))
+        .map_err(|e| StartError::new("certificate keys", e))
 }
 
 fn dev_service_key(args: &DevArgs) -> Result<String, StartError> {
@@ -385,6 +421,7 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| StartError::new(&format!("data directory {}", args.data_dir.display()), e))?;
     let (key_directory, keys) = dev_keys(&args.data_dir.join("keys"), clock.as_ref())?;
+    let certificates = Arc::new(dev_certificates(&args.data_dir.join("cert-keys"), &clock)?);
     let service_key = dev_service_key(&args)?;
     // The developer's own key: every internal scope (resolve, events, audit, admin).
     let service_keys = ServiceKeys::scoped([(
@@ -481,8 +518,10 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         (
             bind(args.core_listen, "core internal").await?,
             app::finish(
-                kisum_core::internal_router(CoreState::new(core_admin, service_keys))
-                    .merge(openapi::router(openapi::core_internal())),
+                kisum_core::internal_router(
+                    CoreState::new(core_admin, service_keys).with_certificates(certificates),
+                )
+                .merge(openapi::router(openapi::core_internal())),
                 app::core_readiness(entitlements, None),
                 &settings,
             )?,
@@ -589,6 +628,32 @@ mod tests {
         let fresh = dev_service_key(&args).unwrap();
         assert_ne!(fresh, key);
         assert_eq!(mode(&path), 0o600);
+    }
+
+    #[test]
+    fn dev_generates_its_certificate_key_once_and_keeps_it() {
+        let dir =
+            std::env::temp_dir().join(format!("kisum-dev-cert-{}", uuid::Uuid::now_v7().simple()));
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let first = dev_certificates(&dir, &clock).unwrap();
+        assert!(
+            first.active_kid().starts_with("eddsa-"),
+            "{}",
+            first.active_kid()
+        );
+        let again = dev_certificates(&dir, &clock).unwrap();
+        assert_eq!(
+            again.active_kid(),
+            first.active_kid(),
+            "no new key on restart"
+        );
+        assert_eq!(again.public_keys(), first.public_keys());
+        #[cfg(unix)]
+        assert_eq!(
+            mode(&dir.join(format!("{}.pem", first.active_kid()))),
+            0o600
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

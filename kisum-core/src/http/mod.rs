@@ -11,6 +11,8 @@
 //! | `PUT /internal/v1/companies/{company_id}/addons/{key}` | `{status, current_period_end?}` → 200 [`Entitlements`](crate::entitlements::Entitlements) |
 //! | `DELETE /internal/v1/companies/{company_id}/addons/{key}` | → 200 [`Entitlements`](crate::entitlements::Entitlements) |
 //! | `/internal/v1/licenses*` | licence administration, with [`CoreState::with_licenses`]: see [`licenses`] |
+//! | `GET /internal/v1/companies/{company_id}/certificate` | → 200 `application/x-kisum-certificate`: the entitlements, signed now |
+//! | `GET /internal/v1/certificate-keys` | → 200 [`CertificateKeys`](kisum_guard::certificate::CertificateKeys) |
 //!
 //! - **Service keys.** Every route, and the 404 of unknown routes, requires
 //!   `Authorization: Bearer <secret>` matching one of the configured [`ServiceKeys`] (named,
@@ -31,6 +33,8 @@
 //!   (`[a-z][a-z0-9_-]{0,63}`) answer 400 `invalid_request`: the caller is a program with a
 //!   bug, not a reader asking for something missing — and an unknown but well-formed company is
 //!   not an error at all (it has the empty entitlements at version 0).
+//! - **Certificates** need a [`CertificateSigner`] ([`CoreState::with_certificates`]);
+//!   without one both certificate routes answer 404 `certificates_not_configured`.
 //! - Every answer carries `X-Request-Id` (echoed when the client sent a usable one).
 
 use std::sync::Arc;
@@ -40,6 +44,7 @@ use axum::http::HeaderName;
 use kisum_guard::{CONSISTENCY_HEADER, ServiceKeys};
 
 use crate::admin::CoreAdmin;
+use crate::certificate::CertificateSigner;
 use crate::outbox::EventFeed;
 #[cfg(feature = "openapi")]
 use catalog::{
@@ -47,6 +52,9 @@ use catalog::{
     __path_put_module, __path_put_package,
 };
 use catalog::{list_addons, list_modules, list_packages, put_addon, put_module, put_package};
+#[cfg(feature = "openapi")]
+use certificates::{__path_certificate_keys, __path_company_certificate};
+use certificates::{certificate_keys, company_certificate};
 #[cfg(feature = "openapi")]
 use companies::{
     __path_delete_company_addon, __path_entitlements, __path_put_company_addon,
@@ -71,6 +79,7 @@ use licenses::{
 };
 
 mod catalog;
+mod certificates;
 mod companies;
 pub mod error;
 pub mod events;
@@ -91,6 +100,9 @@ pub struct CoreState {
     pub feed: Arc<EventFeed>,
     /// The licences served by `/internal/v1/licenses*` (those routes answer 404 without it).
     pub licenses: Option<crate::license::LicenseService>,
+    /// Signs entitlement certificates; `None`: the certificate routes answer 404
+    /// `certificates_not_configured`.
+    pub certificates: Option<Arc<CertificateSigner>>,
 }
 
 impl CoreState {
@@ -104,6 +116,7 @@ impl CoreState {
             service_keys,
             feed,
             licenses: None,
+            certificates: None,
         }
     }
 
@@ -111,6 +124,13 @@ impl CoreState {
     #[must_use]
     pub fn with_licenses(mut self, licenses: crate::license::LicenseService) -> Self {
         self.licenses = Some(licenses);
+        self
+    }
+
+    /// Signs certificates with `signer`.
+    #[must_use]
+    pub fn with_certificates(mut self, signer: Arc<CertificateSigner>) -> Self {
+        self.certificates = Some(signer);
         self
     }
 
@@ -202,7 +222,7 @@ type Routes = utoipa_axum::router::OpenApiRouter<CoreState>;
 type Routes = Router<CoreState>;
 
 /// Core's routes (see [`kisum_guard::documented_routes`]) and the `(method, path)`s written.
-fn routes() -> (Routes, [(&'static str, &'static str); 20]) {
+fn routes() -> (Routes, [(&'static str, &'static str); 22]) {
     kisum_guard::documented_routes! { CoreState;
         "/internal/v1/modules" => get list_modules;
         "/internal/v1/modules/{key}" => put put_module;
@@ -221,6 +241,8 @@ fn routes() -> (Routes, [(&'static str, &'static str); 20]) {
         "/internal/v1/licenses/{id}/renew" => post renew_license;
         "/internal/v1/licenses/{id}/revoke" => post revoke_license;
         "/internal/v1/licenses/{id}/events" => get license_events;
+        "/internal/v1/companies/{company_id}/certificate" => get company_certificate;
+        "/internal/v1/certificate-keys" => get certificate_keys;
     }
 }
 

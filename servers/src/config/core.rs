@@ -3,6 +3,10 @@
 #[allow(unused_imports, reason = "the parent's imports, shared by every group")]
 use super::*;
 
+use std::sync::Arc;
+
+use kisum_core::certificate::{CertificateKeyError, CertificateSigner};
+
 /// The settings of `kisum core` (internal listener only).
 #[derive(Debug, Clone, Args)]
 pub struct CoreArgs {
@@ -18,6 +22,67 @@ pub struct CoreArgs {
     /// Keys the internal listener accepts.
     #[command(flatten)]
     pub service_keys: ServiceKeysArgs,
+    /// Certificate signing.
+    #[command(flatten)]
+    pub certificates: CertificateArgs,
+}
+
+/// The settings of Core's certificate signing (decision 0019).
+#[derive(Debug, Clone, Args)]
+pub struct CertificateArgs {
+    /// Directory of Ed25519 certificate keys (`<kid>.pem`; create one with `kisum keys generate
+    /// --alg Ed25519 --purpose certificates`), separate from Auth's JWT keys. Unset: Core signs
+    /// no certificates and the certificate routes answer 404 `certificates_not_configured`.
+    #[arg(long, env = env::CERT_KEYS_DIR)]
+    pub cert_keys_dir: Option<PathBuf>,
+    /// Pins the kid that signs certificates. Unset: the newest key file signs.
+    #[arg(long, env = env::ACTIVE_CERT_KID)]
+    pub active_cert_kid: Option<String>,
+    /// How long a certificate is valid (at most 1 day).
+    #[arg(
+        long,
+        env = env::CERTIFICATE_TTL,
+        default_value_t = humantime::format_duration(kisum_core::certificate::DEFAULT_CERTIFICATE_TTL).to_string()
+    )]
+    pub certificate_ttl: String,
+}
+
+/// The longest `KISUM_CERTIFICATE_TTL`: 1 day (a longer one keeps edited terms alive too long).
+const MAX_CERTIFICATE_TTL: Duration = Duration::from_secs(86_400);
+
+impl CertificateArgs {
+    /// The signer, `Some(None)` when no key directory is set, `None` with the problems recorded.
+    fn resolve(&self, p: &mut Problems) -> Option<Option<Arc<CertificateSigner>>> {
+        let ttl = p.parse(
+            env::CERTIFICATE_TTL,
+            &self.certificate_ttl,
+            |s| match parse_duration(s)? {
+                d if d < Duration::from_secs(60) || d > MAX_CERTIFICATE_TTL => {
+                    Err(format!("must be between 1m and 1d (`{s}`)"))
+                }
+                d => Ok(d),
+            },
+        )?;
+        let Some(dir) = self
+            .cert_keys_dir
+            .as_ref()
+            .filter(|d| !d.as_os_str().is_empty())
+        else {
+            return Some(None);
+        };
+        let active = present(self.active_cert_kid.as_ref());
+        match CertificateSigner::load_dir(dir, active, Arc::new(kisum_guard::SystemClock)) {
+            Ok(signer) => Some(Some(Arc::new(signer.with_ttl(ttl)))),
+            Err(e @ CertificateKeyError::ActiveMissing(_)) => {
+                p.add(env::ACTIVE_CERT_KID, e.to_string());
+                None
+            }
+            Err(e) => {
+                p.add(env::CERT_KEYS_DIR, e.to_string());
+                None
+            }
+        }
+    }
 }
 
 /// A validated configuration of `kisum core`.
@@ -31,6 +96,8 @@ pub struct CoreConfig {
     pub internal_listen: SocketAddr,
     /// Keys the internal listener accepts.
     pub service_keys: ServiceKeys,
+    /// Signs entitlement certificates, when certificate keys are configured.
+    pub certificates: Option<Arc<CertificateSigner>>,
 }
 
 impl CoreArgs {
@@ -47,12 +114,14 @@ impl CoreArgs {
         let database_url = self.database.resolve(&mut p);
         let internal_listen = p.parse(env::INTERNAL_LISTEN, &self.internal_listen, parse_listen);
         let service_keys = self.service_keys.resolve(&mut p, mode, internal_listen);
+        let certificates = self.certificates.resolve(&mut p);
         let config = (|| {
             Some(CoreConfig {
                 common: common?,
                 database_url: database_url?,
                 internal_listen: internal_listen?,
                 service_keys: service_keys?,
+                certificates: certificates?,
             })
         })();
         p.finish(config)
@@ -62,6 +131,7 @@ impl CoreArgs {
 #[cfg(test)]
 mod tests {
     use crate::config::tests::*;
+    use crate::config::{ConfigProblem, CoreConfig};
 
     #[test]
     fn core_needs_only_its_database_and_keys() {
@@ -76,5 +146,67 @@ mod tests {
         };
         let config = args.validate().unwrap();
         assert_eq!(config.database_url.expose(), "sqlite://core.db");
+    }
+
+    fn core_with(extra: &[&str]) -> Result<CoreConfig, Vec<ConfigProblem>> {
+        let mut argv = vec![
+            "core",
+            "--database-url",
+            "sqlite://core.db",
+            "--internal-api-keys",
+            KEYS,
+        ];
+        argv.extend_from_slice(extra);
+        let Cmd::Core(args) = parse(&argv) else {
+            unreachable!()
+        };
+        args.validate()
+    }
+
+    #[test]
+    fn certificates_are_signed_only_with_a_key_directory() {
+        assert!(core_with(&[]).unwrap().certificates.is_none());
+        let dir = std::env::temp_dir().join(format!(
+            "kisum-core-cert-keys-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        let d = dir.to_str().unwrap();
+        let problems = core_with(&["--cert-keys-dir", d]).unwrap_err();
+        assert_eq!(settings(&problems), ["KISUM_CERT_KEYS_DIR"]);
+        let date = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
+        let kid =
+            kisum_auth::keys::generate_into(&dir, kisum_auth::keys::SigningAlgorithm::EdDsa, date)
+                .unwrap()
+                .kid;
+        let config = core_with(&["--cert-keys-dir", d]).unwrap();
+        let signer = config.certificates.unwrap();
+        assert_eq!(signer.active_kid(), kid);
+        assert_eq!(
+            signer.ttl(),
+            kisum_core::certificate::DEFAULT_CERTIFICATE_TTL
+        );
+        let config = core_with(&["--cert-keys-dir", d, "--certificate-ttl", "15m"]).unwrap();
+        assert_eq!(
+            config.certificates.unwrap().ttl(),
+            std::time::Duration::from_secs(900)
+        );
+        let problems = core_with(&[
+            "--cert-keys-dir",
+            d,
+            "--active-cert-kid",
+            "missing",
+            "--certificate-ttl",
+            "30d",
+        ])
+        .unwrap_err();
+        assert_eq!(
+            settings(&problems),
+            ["KISUM_CERTIFICATE_TTL"],
+            "the TTL is checked first; the keys are loaded only with a usable TTL"
+        );
+        let problems =
+            core_with(&["--cert-keys-dir", d, "--active-cert-kid", "missing"]).unwrap_err();
+        assert_eq!(settings(&problems), ["KISUM_ACTIVE_CERT_KID"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -15,6 +15,7 @@ mod config;
 #[cfg(feature = "postgres")]
 mod freshness;
 mod keys;
+mod license;
 mod migrate;
 mod module;
 mod openapi;

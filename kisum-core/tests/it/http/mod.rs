@@ -6,6 +6,7 @@
 
 mod audit;
 mod catalog;
+mod certificates;
 mod companies;
 mod errors;
 mod keys;
@@ -41,6 +42,15 @@ struct App {
 }
 
 fn app_over(store: Arc<dyn CoreStore>, audit: Arc<dyn CoreAudit>) -> App {
+    app_with(store, audit, |state| state)
+}
+
+/// [`app_over`] with `configure` applied to the router's state.
+fn app_with(
+    store: Arc<dyn CoreStore>,
+    audit: Arc<dyn CoreAudit>,
+    configure: impl FnOnce(CoreState) -> CoreState,
+) -> App {
     let clock = Arc::new(ManualClock::new(t0()));
     let events = Arc::new(MemoryEvents::new());
     let admin = CoreAdmin::new(
@@ -51,7 +61,7 @@ fn app_over(store: Arc<dyn CoreStore>, audit: Arc<dyn CoreAudit>) -> App {
     );
     let keys: ServiceKeys = format!("ops:{OPS},billing:{BILLING}").parse().unwrap();
     App {
-        router: internal_router(CoreState::new(admin, keys)),
+        router: internal_router(configure(CoreState::new(admin, keys))),
         audit,
         events,
     }
