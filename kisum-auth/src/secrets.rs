@@ -55,9 +55,7 @@ pub enum SecretConfigError {
     #[error("secret key entry {0} has no key id: expected `id:BASE64`")]
     MissingId(usize),
     /// A key id that is empty, too long, or not made of letters, digits, `-` and `_`.
-    #[error(
-        "secret key id `{0}` is not valid: 1 to 32 letters, digits, `-` or `_` (entry {1})"
-    )]
+    #[error("secret key id `{0}` is not valid: 1 to 32 letters, digits, `-` or `_` (entry {1})")]
     InvalidId(String, usize),
     /// Two entries with the same id.
     #[error("secret key id `{0}` appears twice")]
@@ -65,6 +63,9 @@ pub enum SecretConfigError {
     /// A key that is not standard base64.
     #[error("secret key `{0}` is not standard base64")]
     NotBase64(String),
+    /// The system's random generator failed while making a key.
+    #[error("the system random generator failed")]
+    Random,
     /// A key that does not decode to 32 bytes.
     #[error("secret key `{0}` is {1} bytes: expected 32 (`openssl rand -base64 32`)")]
     WrongLength(String, usize),
@@ -148,16 +149,14 @@ impl SecretBox {
     /// value is its `KISUM_SECRET_KEY` entry (`id:BASE64`), to be kept secret.
     ///
     /// # Errors
-    /// [`SecretConfigError::InvalidId`] for a bad id.
+    /// [`SecretConfigError::InvalidId`] for a bad id; [`SecretConfigError::Random`] when the
+    /// system's generator fails.
     pub fn generate(id: &str) -> Result<(Self, String), SecretConfigError> {
         if !valid_id(id) {
             return Err(SecretConfigError::InvalidId(id.to_owned(), 1));
         }
         let mut key = [0u8; KEY_LEN];
-        // Filling from the system generator does not fail on supported platforms; if it did, an
-        // all-zero key must not be used, so the error surfaces as an invalid configuration.
-        aws_lc_rs::rand::fill(&mut key)
-            .map_err(|_| SecretConfigError::WrongLength(id.to_owned(), 0))?;
+        aws_lc_rs::rand::fill(&mut key).map_err(|_| SecretConfigError::Random)?;
         let entry = format!("{id}:{}", STANDARD.encode(key));
         let key = Key::new(id, &key)
             .ok_or_else(|| SecretConfigError::WrongLength(id.to_owned(), KEY_LEN))?;
@@ -306,16 +305,16 @@ impl<'a> Envelope<'a> {
             return Err(SecretError::Malformed);
         }
         let id_len = usize::from(*id_len);
-        let (key_id, rest) = rest.split_at_checked(id_len).ok_or(SecretError::Malformed)?;
+        let (key_id, rest) = rest
+            .split_at_checked(id_len)
+            .ok_or(SecretError::Malformed)?;
         let (nonce, body) = rest
             .split_at_checked(NONCE_LEN)
             .ok_or(SecretError::Malformed)?;
         if body.len() < TAG_LEN || key_id.is_empty() {
             return Err(SecretError::Malformed);
         }
-        let header = sealed
-            .get(..2 + id_len)
-            .ok_or(SecretError::Malformed)?;
+        let header = sealed.get(..2 + id_len).ok_or(SecretError::Malformed)?;
         Ok(Self {
             header,
             key_id,
@@ -390,7 +389,11 @@ mod tests {
         for i in 4..sealed.len() {
             let mut t = sealed.clone();
             t[i] ^= 0x01;
-            assert_eq!(keys.open("c", &t).unwrap_err(), SecretError::Refused, "byte {i}");
+            assert_eq!(
+                keys.open("c", &t).unwrap_err(),
+                SecretError::Refused,
+                "byte {i}"
+            );
         }
         // A key id rewritten to another key of the ring does not open either.
         let two = SecretBox::parse(&format!("{},{}", entry("k1", 1), entry("k2", 2))).unwrap();
@@ -403,7 +406,10 @@ mod tests {
         }
         let mut version = sealed.clone();
         version[0] = 2;
-        assert_eq!(keys.open("c", &version).unwrap_err(), SecretError::Malformed);
+        assert_eq!(
+            keys.open("c", &version).unwrap_err(),
+            SecretError::Malformed
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@
 //!
 //! let enrolment = mfa.enrol_totp(user.id, "ada@example.com", &client).await?;
 //! assert!(enrolment.otpauth_uri.starts_with("otpauth://totp/Kisum:ada%40example.com?"));
-//! # let secret = totp::TotpSecret::from_bytes(&base32_decode(&enrolment.secret_base32)).unwrap();
+//! let secret = totp::TotpSecret::from_base32(&enrolment.secret_base32).unwrap(); // in the app
 //! // The user types the code their app shows …
 //! let code = totp::code_at(&secret, totp::step_at(clock.now()).unwrap());
 //! let recovery_codes = mfa.confirm_totp(user.id, &code, &client).await?;
@@ -41,15 +41,6 @@
 //! assert!(mfa.verify_totp(user.id, &code, &client).await.is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
-//! # fn base32_decode(s: &str) -> Vec<u8> {
-//! #     let (mut out, mut buf, mut bits) = (Vec::new(), 0u32, 0);
-//! #     for c in s.bytes() {
-//! #         let v = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".iter().position(|&a| a == c).unwrap() as u32;
-//! #         buf = (buf << 5) | v; bits += 5;
-//! #         if bits >= 8 { bits -= 8; out.push((buf >> bits) as u8); buf &= (1 << bits) - 1; }
-//! #     }
-//! #     out
-//! # }
 //! ```
 
 use std::fmt;
@@ -239,7 +230,13 @@ impl Mfa {
         crate::audit::record(self.audit.as_ref(), event).await;
     }
 
-    async fn refuse(&self, user: UserId, client: &ClientInfo, method: &'static str, reason: &'static str) {
+    async fn refuse(
+        &self,
+        user: UserId,
+        client: &ClientInfo,
+        method: &'static str,
+        reason: &'static str,
+    ) {
         self.record(user, client, Action::MfaFailure { method, reason })
             .await;
     }
@@ -372,7 +369,10 @@ impl Mfa {
 
     /// Moves `record`'s secret to the sealing key; a failure only postpones it (logged).
     async fn reseal(&self, record: &TotpRecord) {
-        let moved = match self.keys.reseal(&totp_context(record.user_id), &record.secret) {
+        let moved = match self
+            .keys
+            .reseal(&totp_context(record.user_id), &record.secret)
+        {
             Ok(new) => self
                 .store
                 .reseal_totp(record.user_id, &record.secret, &new)
@@ -547,22 +547,7 @@ mod tests {
 
         /// The secret the user's app holds, read back as the app would from the enrolment.
         fn secret_of(enrolment: &TotpEnrolment) -> TotpSecret {
-            let mut bytes = Vec::new();
-            let (mut buf, mut bits) = (0u32, 0);
-            for c in enrolment.secret_base32.bytes() {
-                let v = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-                    .iter()
-                    .position(|&a| a == c)
-                    .unwrap();
-                buf = (buf << 5) | u32::try_from(v).unwrap();
-                bits += 5;
-                if bits >= 8 {
-                    bits -= 8;
-                    bytes.push(u8::try_from(buf >> bits).unwrap());
-                    buf &= (1 << bits) - 1;
-                }
-            }
-            TotpSecret::from_bytes(&bytes).unwrap()
+            TotpSecret::from_base32(&enrolment.secret_base32).unwrap()
         }
 
         fn code(&self, secret: &TotpSecret, offset: i64) -> String {
@@ -720,9 +705,15 @@ mod tests {
         let mfa = f.mfa(K1);
         let (user, _, codes) = f.enrolled(&mfa).await;
         let typed = codes[0].as_str().to_uppercase().replace('-', " ");
-        assert_eq!(mfa.use_recovery_code(user, &typed, &f.client).await.unwrap(), 9);
+        assert_eq!(
+            mfa.use_recovery_code(user, &typed, &f.client)
+                .await
+                .unwrap(),
+            9
+        );
         assert!(matches!(
-            mfa.use_recovery_code(user, codes[0].as_str(), &f.client).await,
+            mfa.use_recovery_code(user, codes[0].as_str(), &f.client)
+                .await,
             Err(UseRecoveryCodeError::InvalidCode)
         ));
         assert!(matches!(
@@ -732,15 +723,20 @@ mod tests {
         let other = f.user().await;
         assert!(
             matches!(
-                mfa.use_recovery_code(other, codes[1].as_str(), &f.client).await,
+                mfa.use_recovery_code(other, codes[1].as_str(), &f.client)
+                    .await,
                 Err(UseRecoveryCodeError::InvalidCode)
             ),
             "a code works for its own user only"
         );
-        let fresh = mfa.regenerate_recovery_codes(user, &f.client).await.unwrap();
+        let fresh = mfa
+            .regenerate_recovery_codes(user, &f.client)
+            .await
+            .unwrap();
         assert_eq!(fresh.len(), 10);
         assert!(matches!(
-            mfa.use_recovery_code(user, codes[1].as_str(), &f.client).await,
+            mfa.use_recovery_code(user, codes[1].as_str(), &f.client)
+                .await,
             Err(UseRecoveryCodeError::InvalidCode)
         ));
         assert_eq!(
@@ -777,7 +773,8 @@ mod tests {
             Err(VerifyTotpError::NotEnrolled)
         ));
         assert!(matches!(
-            mfa.use_recovery_code(user, codes[0].as_str(), &f.client).await,
+            mfa.use_recovery_code(user, codes[0].as_str(), &f.client)
+                .await,
             Err(UseRecoveryCodeError::InvalidCode)
         ));
         assert!(matches!(

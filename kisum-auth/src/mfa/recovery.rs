@@ -154,7 +154,9 @@ mod tests {
     fn every_symbol_position_is_used() {
         // 60 random bits spread over 12 symbols: across many codes, each position takes
         // many values (a bug reusing bits would pin some of them).
-        let codes: Vec<RecoveryCode> = (0..200).map(|_| RecoveryCode::generate().unwrap()).collect();
+        let codes: Vec<RecoveryCode> = (0..200)
+            .map(|_| RecoveryCode::generate().unwrap())
+            .collect();
         for position in [0, 5, 13] {
             let values: BTreeSet<char> = codes
                 .iter()
@@ -176,7 +178,13 @@ mod tests {
         ] {
             assert_eq!(RecoveryCode::parse(typed).as_ref(), Some(&code), "{typed}");
         }
-        for bad in ["", "ab12-cd34-ef1", "ab12-cd34-ef100", "ab12-cd34-efu0", "ab12_cd34_ef10"] {
+        for bad in [
+            "",
+            "ab12-cd34-ef1",
+            "ab12-cd34-ef100",
+            "ab12-cd34-efu0",
+            "ab12_cd34_ef10",
+        ] {
             assert_eq!(RecoveryCode::parse(bad), None, "{bad:?}");
         }
     }

@@ -31,7 +31,10 @@ impl fmt::Debug for TotpRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TotpRecord")
             .field("user_id", &self.user_id)
-            .field("secret", &format_args!("<{} sealed bytes>", self.secret.len()))
+            .field(
+                "secret",
+                &format_args!("<{} sealed bytes>", self.secret.len()),
+            )
             .field("created_at", &self.created_at)
             .field("confirmed_at", &self.confirmed_at)
             .field("last_used_step", &self.last_used_step)

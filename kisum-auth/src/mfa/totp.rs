@@ -54,6 +54,33 @@ impl TotpSecret {
         (bytes.len() >= 16).then(|| Self(bytes.to_vec()))
     }
 
+    /// A secret typed or pasted in base32 (RFC 4648; case, spaces and `=` padding ignored), as
+    /// an authenticator app shows it; `None` for other characters, trailing bits that are not
+    /// zero, or fewer than 16 bytes.
+    #[must_use]
+    pub fn from_base32(text: &str) -> Option<Self> {
+        let mut bytes = Vec::with_capacity(text.len() * 5 / 8);
+        let (mut buffer, mut bits) = (0u16, 0u32);
+        for c in text.chars().filter(|c| !c.is_whitespace() && *c != '=') {
+            let value = match c.to_ascii_uppercase() {
+                c @ 'A'..='Z' => u16::from(c as u8 - b'A'),
+                c @ '2'..='7' => u16::from(c as u8 - b'2') + 26,
+                _ => return None,
+            };
+            buffer = (buffer << 5) | value;
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                bytes.push(u8::try_from(buffer >> bits).ok()?);
+                buffer &= (1 << bits) - 1;
+            }
+        }
+        if buffer != 0 {
+            return None;
+        }
+        Self::from_bytes(&bytes)
+    }
+
     /// The bytes, to seal for storage.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
@@ -214,7 +241,10 @@ mod tests {
         ];
         for (time, expected) in rows {
             let step = step_at(at(time)).unwrap();
-            assert_eq!(format_code(hotp(b"12345678901234567890", step, 8), 8), expected);
+            assert_eq!(
+                format_code(hotp(b"12345678901234567890", step, 8), 8),
+                expected
+            );
             assert_eq!(
                 verify_digits(&rfc_secret(), expected, at(time), None, 8),
                 Some(step),
@@ -263,7 +293,11 @@ mod tests {
         let code = code_at(&s, step);
         assert_eq!(verify(&s, &code, now, Some(step - 1)), Some(step));
         assert_eq!(verify(&s, &code, now, Some(step)), None, "replay");
-        assert_eq!(verify(&s, &code, now, Some(step + 1)), None, "older than spent");
+        assert_eq!(
+            verify(&s, &code, now, Some(step + 1)),
+            None,
+            "older than spent"
+        );
         let previous = code_at(&s, step - 1);
         assert_eq!(
             verify(&s, &previous, now, Some(step)),
@@ -277,7 +311,10 @@ mod tests {
         let s = rfc_secret();
         let now = at(59);
         let code = code_at(&s, 1);
-        assert_eq!(verify(&s, &format!("{} {}", &code[..3], &code[3..]), now, None), Some(1));
+        assert_eq!(
+            verify(&s, &format!("{} {}", &code[..3], &code[3..]), now, None),
+            Some(1)
+        );
         for bad in ["", "28708", "2870821", "28708a", "２８７０８２", "-28708"] {
             assert_eq!(verify(&s, bad, now, None), None, "{bad:?}");
         }
@@ -297,10 +334,7 @@ mod tests {
         ] {
             assert_eq!(base32(input.as_bytes()), expected);
         }
-        assert_eq!(
-            rfc_secret().to_base32(),
-            "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
-        );
+        assert_eq!(rfc_secret().to_base32(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
     }
 
     #[test]

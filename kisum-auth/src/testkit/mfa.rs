@@ -111,9 +111,7 @@ pub async fn a_pending_enrolment_is_replaced_a_confirmed_one_is_not<S: UserStore
     assert_eq!((r.secret, r.confirmed_at), (sealed(2), Some(t(2))));
 }
 
-pub async fn confirmation_needs_the_pending_secret_and_a_fresh_step<
-    S: UserStore + MfaStore,
->(
+pub async fn confirmation_needs_the_pending_secret_and_a_fresh_step<S: UserStore + MfaStore>(
     store: Arc<S>,
 ) {
     let u = stored_user(&*store, "confirm").await;
@@ -163,7 +161,10 @@ pub async fn accepted_steps_only_move_forward<S: UserStore + MfaStore>(store: Ar
         "nothing enrolled"
     );
     let u = confirmed(&*store, "steps").await;
-    assert!(!store.accept_totp_step(u, 100).await.unwrap(), "the confirming code");
+    assert!(
+        !store.accept_totp_step(u, 100).await.unwrap(),
+        "the confirming code"
+    );
     assert!(!store.accept_totp_step(u, 99).await.unwrap());
     assert!(store.accept_totp_step(u, 101).await.unwrap());
     assert!(!store.accept_totp_step(u, 101).await.unwrap(), "replay");
@@ -214,18 +215,27 @@ pub async fn deleting_totp_keeps_recovery_codes<S: UserStore + MfaStore>(store: 
     assert_eq!(store.unused_recovery_codes(u).await.unwrap(), 10);
     // Enrolling again starts over: nothing spent.
     assert!(store.put_pending_totp(u, &sealed(4), t(9)).await.unwrap());
-    assert_eq!(store.get_totp(u).await.unwrap().unwrap().last_used_step, None);
+    assert_eq!(
+        store.get_totp(u).await.unwrap().unwrap().last_used_step,
+        None
+    );
 }
 
 pub async fn totp_and_codes_are_per_user<S: UserStore + MfaStore>(store: Arc<S>) {
     let a = confirmed(&*store, "per-user-a").await;
     let b = confirmed(&*store, "per-user-b").await;
     assert!(store.accept_totp_step(a, 200).await.unwrap());
-    assert!(store.accept_totp_step(b, 200).await.unwrap(), "b's step is b's own");
+    assert!(
+        store.accept_totp_step(b, 200).await.unwrap(),
+        "b's step is b's own"
+    );
     let codes = hashes(a, 1);
     store.replace_recovery_codes(a, &codes, t(5)).await.unwrap();
     assert!(
-        !store.consume_recovery_code(b, &codes[0], t(6)).await.unwrap(),
+        !store
+            .consume_recovery_code(b, &codes[0], t(6))
+            .await
+            .unwrap(),
         "a's code is not b's"
     );
     assert!(store.delete_totp(a).await.unwrap());
@@ -240,23 +250,47 @@ pub async fn recovery_codes_are_replaced_as_a_set_and_spent_once<S: UserStore + 
     let first = hashes(u, 1);
     store.replace_recovery_codes(u, &first, t(0)).await.unwrap();
     assert_eq!(store.unused_recovery_codes(u).await.unwrap(), 10);
-    assert!(store.consume_recovery_code(u, &first[3], t(1)).await.unwrap());
     assert!(
-        !store.consume_recovery_code(u, &first[3], t(2)).await.unwrap(),
+        store
+            .consume_recovery_code(u, &first[3], t(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .consume_recovery_code(u, &first[3], t(2))
+            .await
+            .unwrap(),
         "spent"
     );
     assert_eq!(store.unused_recovery_codes(u).await.unwrap(), 9);
     let second = hashes(u, 2);
-    store.replace_recovery_codes(u, &second, t(3)).await.unwrap();
+    store
+        .replace_recovery_codes(u, &second, t(3))
+        .await
+        .unwrap();
     assert_eq!(store.unused_recovery_codes(u).await.unwrap(), 10);
     assert!(
-        !store.consume_recovery_code(u, &first[4], t(4)).await.unwrap(),
+        !store
+            .consume_recovery_code(u, &first[4], t(4))
+            .await
+            .unwrap(),
         "the old set stopped working"
     );
-    assert!(store.consume_recovery_code(u, &second[4], t(4)).await.unwrap());
+    assert!(
+        store
+            .consume_recovery_code(u, &second[4], t(4))
+            .await
+            .unwrap()
+    );
     store.replace_recovery_codes(u, &[], t(5)).await.unwrap();
     assert_eq!(store.unused_recovery_codes(u).await.unwrap(), 0);
-    assert!(!store.consume_recovery_code(u, &second[5], t(6)).await.unwrap());
+    assert!(
+        !store
+            .consume_recovery_code(u, &second[5], t(6))
+            .await
+            .unwrap()
+    );
     let twice = [first[0], first[0]];
     assert_eq!(
         store
@@ -311,9 +345,17 @@ pub async fn concurrent_replacements_leave_one_set<S: UserStore + MfaStore>(stor
     let mut sets_in_force = 0;
     for set in 0..6u8 {
         let first = hashes(u, set)[0];
-        sets_in_force += usize::from(store.consume_recovery_code(u, &first, t(100)).await.unwrap());
+        sets_in_force += usize::from(
+            store
+                .consume_recovery_code(u, &first, t(100))
+                .await
+                .unwrap(),
+        );
     }
-    assert_eq!(sets_in_force, 1, "the codes left are those of one replacement");
+    assert_eq!(
+        sets_in_force, 1,
+        "the codes left are those of one replacement"
+    );
 }
 
 pub async fn mfa_rows_need_their_user<S: UserStore + MfaStore>(store: Arc<S>) {
@@ -334,5 +376,8 @@ pub async fn mfa_rows_need_their_user<S: UserStore + MfaStore>(store: Arc<S>) {
             .kind(),
         StoreErrorKind::NotFound
     );
-    store.replace_recovery_codes(ghost, &[], t(0)).await.unwrap();
+    store
+        .replace_recovery_codes(ghost, &[], t(0))
+        .await
+        .unwrap();
 }

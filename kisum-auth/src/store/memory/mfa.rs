@@ -36,7 +36,11 @@ impl MfaStore for MemoryAuthStore {
         if !s.users.contains_key(&user) {
             return Err(StoreError::not_found(format!("user {user}")));
         }
-        if s.mfa.totp.get(&user).is_some_and(|r| r.confirmed_at.is_some()) {
+        if s.mfa
+            .totp
+            .get(&user)
+            .is_some_and(|r| r.confirmed_at.is_some())
+        {
             return Ok(false);
         }
         s.mfa.totp.insert(
@@ -131,7 +135,12 @@ impl MfaStore for MemoryAuthStore {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut s = self.lock();
-        match s.mfa.recovery.get_mut(&user).and_then(|c| c.get_mut(&hash.0)) {
+        match s
+            .mfa
+            .recovery
+            .get_mut(&user)
+            .and_then(|c| c.get_mut(&hash.0))
+        {
             Some(used @ None) => {
                 *used = Some(at);
                 Ok(true)
