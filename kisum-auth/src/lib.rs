@@ -52,10 +52,12 @@ pub mod http;
 pub mod identity;
 pub mod key_rotation;
 pub mod keys;
+pub mod mfa;
 pub mod otp;
 pub mod ratelimit;
 #[cfg(feature = "remote")]
 pub mod remote;
+pub mod secrets;
 pub mod service;
 pub mod session;
 pub mod store;

@@ -65,6 +65,18 @@ pub const ROLE_DELETE: &str = "role.delete";
 pub const DELEGATION_CREATE: &str = "delegation.create";
 /// A delegation was revoked.
 pub const DELEGATION_REVOKE: &str = "delegation.revoke";
+/// A TOTP enrolment began (pending until confirmed).
+pub const TOTP_ENROL: &str = "totp.enrol";
+/// A TOTP enrolment was confirmed with a first code; recovery codes were issued.
+pub const TOTP_CONFIRM: &str = "totp.confirm";
+/// The user's TOTP secret and recovery codes were removed.
+pub const TOTP_DISABLE: &str = "totp.disable";
+/// A recovery code was spent.
+pub const RECOVERY_CODE_USE: &str = "recovery_code.use";
+/// The user's recovery codes were replaced by a fresh set.
+pub const RECOVERY_CODES_REGENERATE: &str = "recovery_codes.regenerate";
+/// A second-factor code was refused (wrong, replayed, or no factor enrolled).
+pub const MFA_FAILURE: &str = "mfa.failure";
 
 /// An audited action with its details. Serialized, it is the event's `details` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -262,6 +274,32 @@ pub enum Action {
         /// Whether it had already been revoked (nothing changed).
         already_revoked: bool,
     },
+    /// [`TOTP_ENROL`].
+    TotpEnrol {},
+    /// [`TOTP_CONFIRM`].
+    TotpConfirm {
+        /// How many recovery codes were issued.
+        recovery_codes: usize,
+    },
+    /// [`TOTP_DISABLE`].
+    TotpDisable {},
+    /// [`RECOVERY_CODE_USE`].
+    RecoveryCodeUse {
+        /// Unspent codes left.
+        remaining: u64,
+    },
+    /// [`RECOVERY_CODES_REGENERATE`].
+    RecoveryCodesRegenerate {
+        /// How many codes the new set has.
+        count: usize,
+    },
+    /// [`MFA_FAILURE`]: a failure.
+    MfaFailure {
+        /// `totp` or `recovery_code`.
+        method: &'static str,
+        /// Why (`invalid_code`, `replayed`, `not_enrolled`).
+        reason: &'static str,
+    },
 }
 
 impl Action {
@@ -292,6 +330,12 @@ impl Action {
             Self::RoleDelete { .. } => ROLE_DELETE,
             Self::DelegationCreate { .. } => DELEGATION_CREATE,
             Self::DelegationRevoke { .. } => DELEGATION_REVOKE,
+            Self::TotpEnrol {} => TOTP_ENROL,
+            Self::TotpConfirm { .. } => TOTP_CONFIRM,
+            Self::TotpDisable {} => TOTP_DISABLE,
+            Self::RecoveryCodeUse { .. } => RECOVERY_CODE_USE,
+            Self::RecoveryCodesRegenerate { .. } => RECOVERY_CODES_REGENERATE,
+            Self::MfaFailure { .. } => MFA_FAILURE,
         }
     }
 
@@ -301,7 +345,8 @@ impl Action {
         match self {
             Self::LoginFailure { .. }
             | Self::RefreshReuse { .. }
-            | Self::PasswordChangeRefused { .. } => AuditOutcome::Failure,
+            | Self::PasswordChangeRefused { .. }
+            | Self::MfaFailure { .. } => AuditOutcome::Failure,
             _ => AuditOutcome::Success,
         }
     }

@@ -24,6 +24,8 @@ use crate::session::{
 };
 use crate::session::{RevokeReason, Session, SessionStore};
 
+mod mfa;
+
 #[derive(Default)]
 struct State {
     users: HashMap<UserId, User>,
@@ -45,6 +47,8 @@ struct State {
     audit_ids: std::collections::HashSet<AuditEventId>,
     otps: HashMap<(Email, OtpPurpose), OtpState>,
     resets: HashMap<[u8; 32], (UserId, DateTime<Utc>, bool)>,
+    /// TOTP enrolments and recovery codes (`memory/mfa.rs`).
+    mfa: mfa::MfaState,
     /// The event log, appended under the same lock as the change (decision 0015).
     log: Arc<MemoryEventLog>,
 }

@@ -1,5 +1,5 @@
 //! Store backends for the Auth traits ([`UserStore`], [`SessionStore`], [`DirectoryStore`],
-//! [`RefreshTokenStore`], the audit log, one-time secrets).
+//! [`RefreshTokenStore`], the audit log, one-time secrets, second factors).
 
 pub mod memory;
 #[cfg(feature = "postgres")]
@@ -17,7 +17,8 @@ use crate::session::RefreshTokenStore;
 use crate::session::SessionStore;
 
 /// A backend holding all of Auth's data: users, sessions, refresh tokens, the directory, the
-/// audit log and one-time secrets (email codes, reset tokens). Every built-in backend is one; an
+/// audit log, one-time secrets (email codes, reset tokens) and second factors (TOTP, recovery
+/// codes). Every built-in backend is one; an
 /// embedder may also back the traits separately.
 pub trait AuthStore:
     UserStore
@@ -26,6 +27,7 @@ pub trait AuthStore:
     + DirectoryStore
     + crate::audit::AuditStore
     + crate::otp::OneTimeStore
+    + crate::mfa::MfaStore
     + kisum_core::outbox::EventLogged
 {
 }
@@ -37,6 +39,7 @@ impl<
         + DirectoryStore
         + crate::audit::AuditStore
         + crate::otp::OneTimeStore
+        + crate::mfa::MfaStore
         + kisum_core::outbox::EventLogged,
 > AuthStore for T
 {

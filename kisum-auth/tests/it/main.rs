@@ -20,6 +20,7 @@ mod memory {
     kisum_auth::directory_store_conformance!(make_store);
     kisum_auth::refresh_store_conformance!(make_store);
     kisum_auth::onetime_store_conformance!(make_store);
+    kisum_auth::mfa_store_conformance!(make_store);
     kisum_auth::audit_store_conformance!(make_store);
 }
 
@@ -36,6 +37,7 @@ mod sqlite {
     kisum_auth::directory_store_conformance!(make_store);
     kisum_auth::refresh_store_conformance!(make_store);
     kisum_auth::onetime_store_conformance!(make_store);
+    kisum_auth::mfa_store_conformance!(make_store);
     kisum_auth::audit_store_conformance!(make_store);
 }
 
@@ -64,6 +66,10 @@ mod postgres {
         ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
     );
     kisum_auth::onetime_store_conformance!(
+        make_store,
+        ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
+    );
+    kisum_auth::mfa_store_conformance!(
         make_store,
         ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
     );

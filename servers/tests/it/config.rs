@@ -222,3 +222,24 @@ fn bounds_from_the_environment_are_checked_for_auth_and_dev() {
     );
     assert!(!dir.exists());
 }
+
+#[test]
+fn the_secret_keyring_is_checked_at_start_up_and_never_shown() {
+    let short = "k1:c2hvcnQta2V5";
+    let o = kisum_env(&["config", "auth"], &[("KISUM_SECRET_KEY", short)]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = err(&o);
+    assert!(
+        e.contains("  - KISUM_SECRET_KEY (--secret-key): secret key `k1` is 9 bytes: expected 32"),
+        "{e}"
+    );
+    assert!(!e.contains("c2hvcnQ"), "{e}");
+    let o = kisum_env(
+        &["config", "auth", "--help"],
+        &[("KISUM_SECRET_KEY", short)],
+    );
+    assert!(o.status.success());
+    let help = out(&o);
+    assert!(help.contains("KISUM_SECRET_KEY_FILE"), "{help}");
+    assert!(!help.contains("c2hvcnQ"), "{help}");
+}

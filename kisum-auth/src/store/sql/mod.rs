@@ -14,6 +14,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod directory;
+pub(crate) mod mfa;
 pub(crate) mod otp;
 pub(crate) mod queries;
 pub(crate) mod refresh;

@@ -50,6 +50,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             description: "events",
             sql: include_str!("../../../../migrations/sqlite/auth/0005_events.sql"),
         },
+        EmbeddedMigration {
+            version: 6,
+            description: "mfa",
+            sql: include_str!("../../../../migrations/sqlite/auth/0006_mfa.sql"),
+        },
     ],
 };
 

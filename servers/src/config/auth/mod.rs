@@ -2,7 +2,10 @@
 
 #[allow(unused_imports, reason = "the parent's imports, shared by every group")]
 use super::*;
+use std::sync::Arc;
+
 use kisum_auth::key_rotation::{KeyDirectory, KeyRotationConfig};
+use kisum_auth::secrets::SecretBox;
 use kisum_auth::session::SessionConfig;
 use kisum_auth::tokens::TokenConfig;
 
@@ -73,6 +76,13 @@ pub struct AuthArgs {
     /// The `From` of those emails, e.g. `Acme <no-reply@acme.example>`.
     #[arg(long, env = env::SMTP_FROM)]
     pub smtp_from: Option<String>,
+    /// The keyring sealing second-factor secrets at rest: `id:BASE64` entries (32-byte keys,
+    /// `openssl rand -base64 32`), comma-separated; the first seals, every one opens.
+    #[arg(long, env = env::SECRET_KEY, hide_env_values = true)]
+    pub secret_key: Option<Secret>,
+    /// A file holding the keyring (instead of `--secret-key`).
+    #[arg(long, env = env::SECRET_KEY_FILE)]
+    pub secret_key_file: Option<PathBuf>,
     /// Token and session lifetimes and sign-in limits.
     #[command(flatten)]
     pub tuning: AuthTuningArgs,
@@ -110,6 +120,9 @@ pub struct AuthConfig {
     pub core_url: String,
     /// The SMTP relay, when configured.
     pub smtp: Option<kisum_auth::email::SmtpConfig>,
+    /// The keyring sealing second-factor secrets, when `KISUM_SECRET_KEY[_FILE]` is set
+    /// (parsed and checked at start-up; no route uses it yet).
+    pub secret_box: Option<Arc<SecretBox>>,
     /// Lifetimes and limits.
     pub tuning: AuthTuning,
 }
@@ -195,6 +208,7 @@ impl AuthArgs {
             "the service key Auth presents to Core",
         );
         let smtp = self.smtp(&mut p, mode);
+        let secret_box = self.secret_box(&mut p);
         let tuning = self.tuning.resolve(&mut p);
         let config = (|| {
             let (issuer, audience, access_cache_ttl) = token?;
@@ -213,10 +227,33 @@ impl AuthArgs {
                 access_cache_ttl,
                 core_url: core_url?,
                 smtp: smtp?,
+                secret_box: secret_box?,
                 tuning: tuning?,
             })
         })();
         p.finish(config)
+    }
+
+    /// The secret keyring: none, or one that parses (the problem names the key id, never the
+    /// key).
+    pub(super) fn secret_box(&self, p: &mut Problems) -> Option<Option<Arc<SecretBox>>> {
+        let Some(raw) = resolve_secret(
+            p,
+            (env::SECRET_KEY, env::SECRET_KEY_FILE),
+            self.secret_key.as_ref(),
+            self.secret_key_file.as_ref(),
+        ) else {
+            // Unset, or a problem is already recorded (both set, unreadable or empty file).
+            return (!given(self.secret_key.as_ref(), self.secret_key_file.as_ref()))
+                .then_some(None);
+        };
+        match SecretBox::parse(raw.expose()) {
+            Ok(keys) => Some(Some(Arc::new(keys))),
+            Err(e) => {
+                p.add(env::SECRET_KEY, e.to_string());
+                None
+            }
+        }
     }
 
     /// The SMTP relay: none, or a usable URL with a sender; plain SMTP to another host is
@@ -301,6 +338,61 @@ pub(super) fn load_keys(p: &mut Problems, directory: &KeyDirectory) -> Option<Ke
 mod tests {
     use super::*;
     use crate::config::tests::*;
+
+    const SECRET_K1: &str = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    const SECRET_K0: &str = "k0:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+    #[test]
+    fn the_secret_keyring_is_optional_and_checked_at_start_up() {
+        assert!(auth_with(&[]).unwrap().secret_box.is_none());
+        let both = format!("{SECRET_K1},{SECRET_K0}");
+        let keys = auth_with(&["--secret-key", &both])
+            .unwrap()
+            .secret_box
+            .unwrap();
+        assert_eq!(keys.key_ids().collect::<Vec<_>>(), ["k1", "k0"]);
+        // A short key is refused, named by its id; the message never repeats the key.
+        let problems = auth_with(&["--secret-key", "k1:c2hvcnQta2V5"]).unwrap_err();
+        let problem = problems
+            .iter()
+            .find(|p| p.setting == env::SECRET_KEY)
+            .unwrap();
+        assert!(problem.message.contains("`k1`"), "{problem}");
+        assert!(problem.message.contains("expected 32"), "{problem}");
+        assert!(!problem.to_string().contains("c2hvcnQta2V5"), "{problem}");
+        let problems = auth_with(&["--secret-key", "AQEBAQEB"]).unwrap_err();
+        assert!(problems.iter().any(|p| p.setting == env::SECRET_KEY));
+    }
+
+    #[test]
+    fn the_secret_keyring_is_read_from_its_file() {
+        let dir = std::env::temp_dir().join(format!(
+            "kisum-secret-key-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret_key");
+        std::fs::write(&file, format!("{SECRET_K1}\n")).unwrap();
+        let path = file.to_str().unwrap();
+        let keys = auth_with(&["--secret-key-file", path])
+            .unwrap()
+            .secret_box
+            .unwrap();
+        assert_eq!(keys.active_key_id(), "k1");
+        let problems =
+            auth_with(&["--secret-key-file", path, "--secret-key", SECRET_K0]).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.setting == env::SECRET_KEY),
+            "{problems:?}"
+        );
+        let absent = dir.join("absent");
+        let problems = auth_with(&["--secret-key-file", absent.to_str().unwrap()]).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.setting == env::SECRET_KEY_FILE),
+            "{problems:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn lifetimes_and_sign_in_limits_are_configurable_and_checked() {
