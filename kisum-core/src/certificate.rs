@@ -331,6 +331,72 @@ impl CertificateSigner {
     }
 }
 
+/// The [`ActivationCertifier`](crate::license::ActivationCertifier) of a running Core: each
+/// activation, validation and heartbeat is answered with a certificate signed now, over the
+/// company's current entitlements within the licence's terms (its modules, its expiry and its
+/// version), encrypted for the licence key and the machine's fingerprint.
+#[derive(Clone)]
+pub struct SignedActivations {
+    signer: Arc<CertificateSigner>,
+    entitlements: crate::service::EntitlementService,
+}
+
+impl fmt::Debug for SignedActivations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedActivations")
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignedActivations {
+    /// Signs with `signer`, reading each company's entitlements from `entitlements`.
+    #[must_use]
+    pub fn new(
+        signer: Arc<CertificateSigner>,
+        entitlements: crate::service::EntitlementService,
+    ) -> Self {
+        Self {
+            signer,
+            entitlements,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::license::ActivationCertifier for SignedActivations {
+    async fn activation_certificate(
+        &self,
+        license: &crate::license::License,
+        activation: &crate::license::Activation,
+        license_key: &str,
+    ) -> Result<String, crate::license::CertifyError> {
+        let entitlements = self
+            .entitlements
+            .entitlements(license.company_id)
+            .await
+            .map_err(|e| crate::license::CertifyError(e.to_string()))?;
+        // A stored module key that no longer parses restricts to nothing rather than widening.
+        let modules: Option<Vec<ModuleKey>> = license
+            .modules
+            .as_ref()
+            .map(|keys| keys.iter().filter_map(|k| ModuleKey::new(k).ok()).collect());
+        self.signer
+            .sign_activation(
+                &entitlements,
+                ActivationTerms {
+                    license_id: license.id,
+                    license_version: license.version,
+                    modules: modules.as_deref(),
+                    expires_at: license.expires_at,
+                    fingerprint: &activation.fingerprint,
+                    license_key,
+                },
+            )
+            .map_err(|e| crate::license::CertifyError(e.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone as _;

@@ -49,6 +49,8 @@ impl LicenseReaper {
     pub async fn run_once(&self) -> Result<ReapReport, LicenseError> {
         let expired = self.service.expire_due(self.batch).await?;
         let culled = self.service.cull_stale(self.batch).await?;
+        metrics::counter!("kisum_license_expired_total").increment(expired);
+        metrics::counter!("kisum_license_culled_total").increment(culled);
         if expired + culled > 0 {
             tracing::info!(expired, culled, "licence reaper pass");
         }

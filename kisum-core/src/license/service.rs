@@ -585,7 +585,16 @@ impl LicenseService {
             KEY_ACTOR,
             details,
         );
-        let (activation, created) = match self.store.activate(&activation, now, &event).await? {
+        let outcome = self.store.activate(&activation, now, &event).await?;
+        let result = match &outcome {
+            ActivateOutcome::Activated(_) => "created",
+            ActivateOutcome::AlreadyActive(_) => "existing",
+            ActivateOutcome::LimitReached => "activation_limit",
+            ActivateOutcome::Inactive(_) => "inactive",
+            ActivateOutcome::NotFound => "invalid_key",
+        };
+        metrics::counter!("kisum_license_activations_total", "result" => result).increment(1);
+        let (activation, created) = match outcome {
             ActivateOutcome::Activated(a) => (a, true),
             ActivateOutcome::AlreadyActive(a) => (a, false),
             ActivateOutcome::LimitReached => return Err(LicenseError::LimitReached),

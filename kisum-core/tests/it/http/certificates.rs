@@ -6,17 +6,21 @@ use std::sync::Arc;
 
 use aws_lc_rs::signature::Ed25519KeyPair;
 use axum::http::StatusCode;
-use kisum_core::certificate::CertificateSigner;
-use kisum_core::{MemoryCoreAudit, MemoryCoreStore};
+use kisum_core::certificate::{CertificateSigner, SignedActivations};
+use kisum_core::{
+    EntitlementService, LicenseService, MemoryCoreAudit, MemoryCoreStore, MemoryLicenseStore,
+    license_key_router,
+};
 use kisum_guard::certificate::{
-    CertificateKeys, CertificatePayload, CertificateVerifier, MemoryHighWaterMark,
+    ActivationSecret, CertificateKeys, CertificatePayload, CertificateType, CertificateVerifier,
+    MemoryHighWaterMark,
 };
 use kisum_guard::{CompanyId, ManualClock};
 use serde_json::json;
 use tower::ServiceExt as _;
 
 use super::{App, OPS, app, app_with, call, company_uri, ok, seed, subscribe, t0};
-use crate::client::request;
+use crate::client::{Answer, request};
 
 fn certified_app() -> App {
     let clock = Arc::new(ManualClock::new(t0()));
@@ -167,4 +171,122 @@ async fn certificate_routes_need_a_service_key_and_a_company_id() {
     )
     .await
     .assert_problem(StatusCode::BAD_REQUEST, "invalid_request");
+}
+
+/// `POST /v1/licenses/{op}` on the licence-key listener with `key` and `fingerprint`.
+async fn licence_call(router: &axum::Router, op: &str, key: &str, fingerprint: &str) -> Answer {
+    let request = axum::http::Request::post(format!("/v1/licenses/{op}"))
+        .header("content-type", "application/json")
+        .header("authorization", format!("License {key}"))
+        .body(axum::body::Body::from(
+            json!({ "fingerprint": fingerprint }).to_string(),
+        ))
+        .unwrap();
+    crate::client::send(router, request).await
+}
+
+#[tokio::test]
+async fn activation_certificates_are_signed_for_their_machine_within_the_licence_terms() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let store = Arc::new(MemoryCoreStore::new());
+    let audit = Arc::new(MemoryCoreAudit::new());
+    let key = Ed25519KeyPair::generate().unwrap();
+    let signer = Arc::new(
+        CertificateSigner::new("cert-1", [("cert-1".to_owned(), key)], clock.clone()).unwrap(),
+    );
+    let licenses = LicenseService::new(
+        Arc::new(MemoryLicenseStore::new()),
+        clock.clone(),
+        audit.clone(),
+        Arc::new(SignedActivations::new(
+            Arc::clone(&signer),
+            EntitlementService::new(store.clone(), clock.clone()),
+        )),
+    );
+    let app = app_with(store, audit, |state| {
+        state
+            .with_certificates(signer)
+            .with_licenses(licenses.clone())
+    });
+    let keys_router = license_key_router(licenses);
+    seed(&app).await;
+    let company = CompanyId::new();
+    subscribe(&app, company).await;
+    ok(
+        &app,
+        "PUT",
+        &company_uri(company, "addons/finance"),
+        Some(json!({"status": "active"})),
+    )
+    .await;
+    let created = call(
+        &app,
+        "POST",
+        "/internal/v1/licenses",
+        Some(json!({"company_id": company, "max_activations": 2, "modules": ["finance"]})),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let licence_key = created.body["key"].as_str().unwrap().to_owned();
+
+    let activated = licence_call(&keys_router, "activate", &licence_key, "machine-a").await;
+    assert_eq!(activated.status, StatusCode::CREATED, "{}", activated.body);
+    let certificate = activated.body["certificate"].as_str().unwrap().to_owned();
+    let keys: CertificateKeys = serde_json::from_value(
+        ok(&app, "GET", "/internal/v1/certificate-keys", None)
+            .await
+            .body,
+    )
+    .unwrap();
+    let verifier = CertificateVerifier::new(&keys, Arc::new(MemoryHighWaterMark::new()))
+        .unwrap()
+        .with_clock(clock);
+    let payload = verifier
+        .verify_activation(
+            &certificate,
+            &ActivationSecret::new(&licence_key, "machine-a"),
+        )
+        .unwrap();
+    assert_eq!(payload.typ, CertificateType::Activation);
+    assert_eq!(payload.company_id, company);
+    assert_eq!(payload.license_id.map(|u| u.to_string()), Some(id.clone()));
+    assert_eq!(payload.fingerprint.as_deref(), Some("machine-a"));
+    // The company has core and finance; the licence is restricted to finance.
+    assert!(payload.has_module("finance") && !payload.has_module("core"));
+    let first_version = payload.license_version.unwrap();
+
+    // Another machine, or another licence key, cannot read it.
+    for secret in [
+        ActivationSecret::new(&licence_key, "machine-b"),
+        ActivationSecret::new("ksl_not-the-key", "machine-a"),
+    ] {
+        assert_eq!(
+            verifier
+                .verify_activation(&certificate, &secret)
+                .unwrap_err()
+                .code(),
+            "wrong_fingerprint"
+        );
+    }
+
+    // An edit of the licence is in the next certificate: lifting the restriction brings core.
+    let patched = call(
+        &app,
+        "PATCH",
+        &format!("/internal/v1/licenses/{id}"),
+        Some(json!({"modules": null})),
+    )
+    .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let validated = licence_call(&keys_router, "validate", &licence_key, "machine-a").await;
+    assert_eq!(validated.status, StatusCode::OK, "{}", validated.body);
+    let after = verifier
+        .verify_activation(
+            validated.body["certificate"].as_str().unwrap(),
+            &ActivationSecret::new(&licence_key, "machine-a"),
+        )
+        .unwrap();
+    assert!(after.license_version.unwrap() > first_version);
+    assert!(after.has_module("core") && after.has_module("finance"));
 }
