@@ -20,12 +20,13 @@ separate_workspace smoke
 
 # ---- 1. kisum dev ---------------------------------------------------------------------------
 echo "==> smoke: kisum dev"
-A=$(free_port) I=$(free_port) C=$(free_port) M=$(free_port)
+A=$(free_port) I=$(free_port) C=$(free_port) M=$(free_port) L=$(free_port)
 env -u KISUM_INTERNAL_API_KEY "$KISUM" dev --data-dir "$WORK/dev" \
     --listen "127.0.0.1:$A" --internal-listen "127.0.0.1:$I" \
-    --core-listen "127.0.0.1:$C" --module-listen "127.0.0.1:$M" >"$LOGS/dev.log" 2>&1 &
+    --core-listen "127.0.0.1:$C" --module-listen "127.0.0.1:$M" \
+    --licensing-listen "127.0.0.1:$L" >"$LOGS/dev.log" 2>&1 &
 PIDS+=($!)
-for port in $A $I $C $M; do wait_healthy "http://127.0.0.1:$port" dev "${PIDS[0]}"; done
+for port in $A $I $C $M $L; do wait_healthy "http://127.0.0.1:$port" dev "${PIDS[0]}"; done
 KISUM_INTERNAL_API_KEY=$(cat "$WORK/dev/internal-api-key") \
     scripts/smoke.sh "http://127.0.0.1:$A" "http://127.0.0.1:$C" "http://127.0.0.1:$M"
 
@@ -54,6 +55,31 @@ for name in kisum_http_requests_total kisum_auth_logins_total kisum_auth_refresh
     kisum_guard_decisions_total kisum_guard_access_cache_total kisum_core_entitlement_bumps_total; do
     grep -q "^$name" <<<"$metrics" || { echo "FAIL: /metrics lacks $name" >&2; exit 1; }
 done
+
+echo "==> kisum dev: the demo licence activates 3 machines, refuses a 4th, and its certificate verifies offline"
+LICENSE_KEY=$(cat "$WORK/dev/demo-license-key")
+activate() {
+    curl -sS -o "$WORK/activation.json" -w '%{http_code}' "http://127.0.0.1:$L/v1/licenses/activate" \
+        -H "authorization: License $LICENSE_KEY" -H 'content-type: application/json' \
+        -d "{\"fingerprint\":\"$1\"}"
+}
+for machine in smoke-1 smoke-2 smoke-3; do
+    status=$(activate "$machine")
+    [ "$status" = 201 ] || { echo "FAIL: activation of $machine answered $status" >&2; cat "$WORK/activation.json" >&2; exit 1; }
+done
+jq -r .certificate "$WORK/activation.json" >"$WORK/smoke-3.cert"
+status=$(activate smoke-4)
+[ "$status" = 409 ] && jq -e '.code == "activation_limit"' "$WORK/activation.json" >/dev/null \
+    || { echo "FAIL: a 4th activation answered $status" >&2; cat "$WORK/activation.json" >&2; exit 1; }
+curl -fsS "http://127.0.0.1:$C/internal/v1/certificate-keys" \
+    -H "authorization: Bearer $(cat "$WORK/dev/internal-api-key")" >"$WORK/cert-keys.json"
+"$KISUM" license verify "$WORK/smoke-3.cert" --keys "$WORK/cert-keys.json" \
+    --license-key "$LICENSE_KEY" --fingerprint smoke-3 | jq -e '.typ == "activation" and (.modules | index("finance"))' >/dev/null \
+    || { echo "FAIL: the activation certificate does not verify offline" >&2; exit 1; }
+if "$KISUM" license verify "$WORK/smoke-3.cert" --keys "$WORK/cert-keys.json" \
+    --license-key "$LICENSE_KEY" --fingerprint smoke-2 >/dev/null 2>&1; then
+    echo "FAIL: another machine's fingerprint verified" >&2; exit 1
+fi
 stop_all
 
 # ---- 2. separate processes on PostgreSQL and Redis -------------------------------------------

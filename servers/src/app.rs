@@ -67,6 +67,8 @@ pub struct CoreStores {
     pub store: Arc<dyn CoreStore>,
     /// The audit log of Core's writes.
     pub audit: Arc<dyn CoreAudit>,
+    /// Licences and their activations.
+    pub licenses: Arc<dyn kisum_core::LicenseStore>,
 }
 
 /// Opens (and migrates) Core's store at `url`.
@@ -83,7 +85,8 @@ pub async fn open_core_store(url: &str) -> Result<CoreStores, StartError> {
         );
         Ok(CoreStores {
             store: store.clone(),
-            audit: store,
+            audit: store.clone(),
+            licenses: store,
         })
     } else if url.starts_with("sqlite:") {
         let store = Arc::new(
@@ -93,7 +96,8 @@ pub async fn open_core_store(url: &str) -> Result<CoreStores, StartError> {
         );
         Ok(CoreStores {
             store: store.clone(),
-            audit: store,
+            audit: store.clone(),
+            licenses: store,
         })
     } else {
         Err(StartError(format!(
@@ -514,4 +518,61 @@ pub fn spawn_pruning(auth: kisum_auth::service::AuthService) -> tokio::task::Joi
             }
         }
     })
+}
+
+/// Core's licence service and its running reaper.
+pub struct Licensing {
+    /// The service the internal and licence-key routes use.
+    pub service: kisum_core::LicenseService,
+    /// The reaper: expires licences and culls floating activations that missed their
+    /// heartbeat, every [`LicenseReaper::DEFAULT_INTERVAL`](kisum_core::license::LicenseReaper::DEFAULT_INTERVAL).
+    pub reaper: tokio::task::JoinHandle<()>,
+}
+
+/// The licence service of Core over `store`: activations answered with certificates signed by
+/// `signer` when there is one (else the licence-key routes answer 503 `unavailable`; `kisum
+/// core` refuses to open the licensing listener without keys), and its reaper spawned.
+pub fn licensing(
+    store: Arc<dyn kisum_core::LicenseStore>,
+    audit: Arc<dyn CoreAudit>,
+    entitlements: &kisum_core::EntitlementService,
+    signer: Option<&Arc<kisum_core::certificate::CertificateSigner>>,
+    clock: Arc<dyn Clock>,
+) -> Licensing {
+    let certifier: Arc<dyn kisum_core::license::ActivationCertifier> = match signer {
+        Some(signer) => Arc::new(kisum_core::certificate::SignedActivations::new(
+            Arc::clone(signer),
+            entitlements.clone(),
+        )),
+        None => Arc::new(NoCertificates),
+    };
+    let service = kisum_core::LicenseService::new(store, clock, audit, certifier);
+    let reaper = kisum_core::license::LicenseReaper::new(service.clone());
+    let reaper = tokio::spawn(reaper.run(kisum_core::license::LicenseReaper::DEFAULT_INTERVAL));
+    Licensing { service, reaper }
+}
+
+/// The certifier of a Core without certificate keys: every activation answer is refused.
+struct NoCertificates;
+
+#[async_trait]
+impl kisum_core::license::ActivationCertifier for NoCertificates {
+    async fn activation_certificate(
+        &self,
+        _: &kisum_core::license::License,
+        _: &kisum_core::license::Activation,
+        _: &str,
+    ) -> Result<String, kisum_core::license::CertifyError> {
+        Err(kisum_core::license::CertifyError(format!(
+            "no certificate keys ({})",
+            crate::config::env::CERT_KEYS_DIR
+        )))
+    }
+}
+
+/// The licence-key listener's router: the four licence-key routes and their OpenAPI document.
+pub fn licensing_router(service: kisum_core::LicenseService) -> axum::Router {
+    kisum_core::license_key_router(service).merge(crate::openapi::router(
+        kisum_core::http::license_key_openapi(),
+    ))
 }

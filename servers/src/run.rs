@@ -178,9 +178,18 @@ pub async fn core(config: CoreConfig, shutdown: Shutdown) -> Result<(), StartErr
     ));
     let _relay = app::relay(&feed, kisum_core::outbox::Component::Core, redis, None)?;
     let _event_pruning = app::spawn_event_pruning(Arc::clone(&feed), clock.clone());
+    let licensing = app::licensing(
+        stores.licenses,
+        stores.audit.clone(),
+        &service,
+        config.certificates.as_ref(),
+        clock.clone(),
+    );
     let admin = CoreAdmin::new(service.clone(), clock, stores.audit, events);
     let readiness = app::core_readiness(service, redis);
-    let mut state = CoreState::new(admin, config.service_keys).with_feed(feed);
+    let mut state = CoreState::new(admin, config.service_keys)
+        .with_feed(feed)
+        .with_licenses(licensing.service.clone());
     if let Some(signer) = config.certificates {
         tracing::info!(
             kid = signer.active_kid(),
@@ -188,16 +197,24 @@ pub async fn core(config: CoreConfig, shutdown: Shutdown) -> Result<(), StartErr
         );
         state = state.with_certificates(signer);
     }
+    let settings = config.common.http_settings();
     let router = app::finish(
         kisum_core::internal_router(state).merge(openapi::router(openapi::core_internal())),
-        readiness,
-        &internal_settings(&config.common.http_settings()),
+        readiness.clone(),
+        &internal_settings(&settings),
     )?;
-    serve_all(
-        vec![(bind(config.internal_listen, "core internal").await?, router)],
-        shutdown,
-    )
-    .await
+    let mut servers = vec![(bind(config.internal_listen, "core internal").await?, router)];
+    if let Some(addr) = config.licensing_listen {
+        let router = app::finish(
+            app::licensing_router(licensing.service.clone()),
+            readiness,
+            &internal_settings(&settings),
+        )?;
+        servers.push((bind(addr, "licensing").await?, router));
+    }
+    let result = serve_all(servers, shutdown).await;
+    licensing.reaper.abort();
+    result
 }
 
 /// `kisum module`: the reference business backend, guarded.
@@ -287,6 +304,9 @@ pub struct DevArgs {
     /// The reference `finance` backend.
     #[arg(long, env = env::MODULE_LISTEN, default_value = "127.0.0.1:8090")]
     pub module_listen: SocketAddr,
+    /// Core's licence-key listener (`Authorization: License <key>`).
+    #[arg(long, env = env::LICENSING_LISTEN, default_value = "127.0.0.1:8083")]
+    pub licensing_listen: SocketAddr,
     /// The internal service key (generated and kept in the data directory when unset).
     #[arg(long, env = env::INTERNAL_API_KEY, hide_env_values = true)]
     pub internal_api_key: Option<String>,
@@ -383,7 +403,7 @@ fn dev_service_key(args: &DevArgs) -> Result<String, StartError> {
 
 /// Writes `contents` to `path` readable by its owner only (mode 0600 on Unix), also when the
 /// file existed with a wider mode.
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -437,6 +457,13 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
     let stores = app::open_core_store(&sqlite_url(&args.data_dir, "core.db")).await?;
     let entitlements = EntitlementService::new(stores.store, clock.clone());
     let events = LocalEvents::default();
+    let licensing = app::licensing(
+        stores.licenses,
+        stores.audit.clone(),
+        &entitlements,
+        Some(&certificates),
+        clock.clone(),
+    );
     let core_admin = CoreAdmin::new(
         entitlements.clone(),
         clock.clone(),
@@ -493,6 +520,13 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
     let seeded = seed::seed(&built.state.auth, &built.state.admin, &core_admin)
         .await
         .map_err(|e| StartError::new("seeding", e))?;
+    seed::seed_license(
+        store.as_ref(),
+        &licensing.service,
+        &args.data_dir.join(seed::DEMO_LICENSE_KEY_FILE),
+    )
+    .await
+    .map_err(|e| StartError::new("seeding the demo licence", e))?;
 
     let settings = HttpSettings::default();
     let auth_ready = app::auth_readiness(store, Arc::new(entitlements.clone()), None);
@@ -519,7 +553,9 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
             bind(args.core_listen, "core internal").await?,
             app::finish(
                 kisum_core::internal_router(
-                    CoreState::new(core_admin, service_keys).with_certificates(certificates),
+                    CoreState::new(core_admin, service_keys)
+                        .with_certificates(certificates)
+                        .with_licenses(licensing.service.clone()),
                 )
                 .merge(openapi::router(openapi::core_internal())),
                 app::core_readiness(entitlements, None),
@@ -537,8 +573,19 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
             )?,
         ),
     ];
+    let mut servers = servers;
+    servers.push((
+        bind(args.licensing_listen, "licensing").await?,
+        app::finish(
+            app::licensing_router(licensing.service.clone()),
+            ops::Readiness::new(),
+            &settings,
+        )?,
+    ));
     println!("{}", banner(&args, &service_key, seeded));
-    serve_all(servers, shutdown).await
+    let result = serve_all(servers, shutdown).await;
+    licensing.reaper.abort();
+    result
 }
 
 fn banner(args: &DevArgs, service_key: &str, seeded: seed::Seeded) -> String {
@@ -546,6 +593,9 @@ fn banner(args: &DevArgs, service_key: &str, seeded: seed::Seeded) -> String {
     let internal = format!("http://{}", args.internal_listen);
     let core = format!("http://{}", args.core_listen);
     let finance = format!("http://{}", args.module_listen);
+    let licensing = format!("http://{}", args.licensing_listen);
+    let license_key = args.data_dir.join(seed::DEMO_LICENSE_KEY_FILE);
+    let license_key = license_key.display();
     let data = args.data_dir.display();
     let seeded = match seeded {
         seed::Seeded::Created => "seeded now",
@@ -559,6 +609,7 @@ kisum dev is running (data in {data}, {seeded})
   Auth (internal)   {internal}
   Core (internal)   {core}
   finance backend   {finance}
+  licensing         {licensing}   (Authorization: License $(cat {license_key}))
   service key       {service_key}   (Authorization: Bearer … on the internal listeners)
 
 Demo company `acme` (basic + finance add-on), password `{pw}`:
@@ -573,6 +624,8 @@ Try:
   curl -s -X POST {finance}/v1/finance/invoices -H "authorization: Bearer $TOKEN" -H 'x-org: acme' \
     -H 'content-type: application/json' -d '{{"customer":"Globex","amount_cents":1200}}'   # 403: read-only
   curl -s {core}/internal/v1/modules -H 'authorization: Bearer {service_key}'   # Core: internal, service key only
+  curl -s {licensing}/v1/licenses/activate -H "authorization: License $(cat {license_key})" \
+    -H 'content-type: application/json' -d '{{"fingerprint":"my-laptop"}}'   # acme's 3-seat licence
 
 Stop with Ctrl-C.
 "#,

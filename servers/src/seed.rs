@@ -199,3 +199,47 @@ pub async fn seed(
     .map_err(err)?;
     Ok(Seeded::Created)
 }
+
+/// Where `kisum dev` writes the demo licence's key, in its data directory.
+pub const DEMO_LICENSE_KEY_FILE: &str = "demo-license-key";
+
+/// The seats of the demo licence.
+pub const DEMO_LICENSE_SEATS: u32 = 3;
+
+/// Gives `acme` its demo licence (3 seats) when it has none, and writes the licence key
+/// (shown once, stored hashed) to `key_file`, readable by its owner only. A licence already
+/// there is kept, and so is its key file.
+///
+/// # Errors
+/// A store failed, `acme` is missing, or the key file cannot be written.
+pub async fn seed_license(
+    directory: &dyn kisum_auth::DirectoryStore,
+    licenses: &kisum_core::LicenseService,
+    key_file: &std::path::Path,
+) -> Result<(), SeedError> {
+    let slug = kisum_guard::CompanySlug::new("acme").map_err(err)?;
+    let acme = directory
+        .find_company_by_slug(&slug)
+        .await
+        .map_err(err)?
+        .ok_or_else(|| SeedError("the demo company `acme` is missing".into()))?;
+    if !licenses.list(acme.id).await.map_err(err)?.is_empty() {
+        return Ok(());
+    }
+    let (_, key) = licenses
+        .create(
+            &Actor::new("kisum-dev"),
+            kisum_core::license::NewLicense {
+                company_id: acme.id,
+                name: Some("Acme desktop".into()),
+                max_activations: DEMO_LICENSE_SEATS,
+                floating: false,
+                heartbeat_interval: None,
+                expires_at: None,
+                modules: None,
+            },
+        )
+        .await
+        .map_err(err)?;
+    crate::run::write_private(key_file, &key).map_err(err)
+}

@@ -25,6 +25,10 @@ pub struct CoreArgs {
     /// Certificate signing.
     #[command(flatten)]
     pub certificates: CertificateArgs,
+    /// The optional public listener of the licence-key routes (`POST /v1/licenses/activate`,
+    /// `validate`, `heartbeat`, `deactivate`); needs certificate keys.
+    #[arg(long, env = env::LICENSING_LISTEN)]
+    pub licensing_listen: Option<String>,
 }
 
 /// The settings of Core's certificate signing (decision 0019).
@@ -98,6 +102,8 @@ pub struct CoreConfig {
     pub service_keys: ServiceKeys,
     /// Signs entitlement certificates, when certificate keys are configured.
     pub certificates: Option<Arc<CertificateSigner>>,
+    /// The licence-key listener, when configured.
+    pub licensing_listen: Option<SocketAddr>,
 }
 
 impl CoreArgs {
@@ -115,6 +121,23 @@ impl CoreArgs {
         let internal_listen = p.parse(env::INTERNAL_LISTEN, &self.internal_listen, parse_listen);
         let service_keys = self.service_keys.resolve(&mut p, mode, internal_listen);
         let certificates = self.certificates.resolve(&mut p);
+        let licensing_listen = match present(self.licensing_listen.as_ref()) {
+            None => Some(None),
+            Some(addr) => {
+                let addr = p.parse(env::LICENSING_LISTEN, addr, parse_listen);
+                // Every answer there carries a signed certificate: no keys, no listener.
+                if addr.is_some() && matches!(certificates, Some(None)) {
+                    p.add(
+                        env::LICENSING_LISTEN,
+                        format!(
+                            "the licence-key listener signs certificates: set {} too",
+                            env::CERT_KEYS_DIR
+                        ),
+                    );
+                }
+                addr.map(Some)
+            }
+        };
         let config = (|| {
             Some(CoreConfig {
                 common: common?,
@@ -122,6 +145,7 @@ impl CoreArgs {
                 internal_listen: internal_listen?,
                 service_keys: service_keys?,
                 certificates: certificates?,
+                licensing_listen: licensing_listen?,
             })
         })();
         p.finish(config)
@@ -207,6 +231,31 @@ mod tests {
         let problems =
             core_with(&["--cert-keys-dir", d, "--active-cert-kid", "missing"]).unwrap_err();
         assert_eq!(settings(&problems), ["KISUM_ACTIVE_CERT_KID"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_licensing_listener_needs_certificate_keys() {
+        assert_eq!(core_with(&[]).unwrap().licensing_listen, None);
+        let problems = core_with(&["--licensing-listen", "127.0.0.1:8083"]).unwrap_err();
+        assert_eq!(settings(&problems), ["KISUM_LICENSING_LISTEN"]);
+        assert!(problems[0].to_string().contains("KISUM_CERT_KEYS_DIR"));
+        let problems = core_with(&["--licensing-listen", "nowhere"]).unwrap_err();
+        assert_eq!(settings(&problems), ["KISUM_LICENSING_LISTEN"]);
+        let dir = std::env::temp_dir().join(format!(
+            "kisum-core-licensing-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        let date = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
+        kisum_auth::keys::generate_into(&dir, kisum_auth::keys::SigningAlgorithm::EdDsa, date)
+            .unwrap();
+        let d = dir.to_str().unwrap();
+        let config =
+            core_with(&["--cert-keys-dir", d, "--licensing-listen", "0.0.0.0:8083"]).unwrap();
+        assert_eq!(
+            config.licensing_listen,
+            Some("0.0.0.0:8083".parse().unwrap())
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

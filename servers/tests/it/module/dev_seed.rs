@@ -342,3 +342,52 @@ async fn seeding_twice_changes_nothing() {
         acme.to_string()
     );
 }
+
+/// `kisum dev` gives `acme` one 3-seat licence and writes its key once, readable by its owner
+/// only; a restart keeps both (the key is stored hashed and cannot be shown again).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_licence_is_seeded_once_with_its_key_file() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = data_dir();
+    let dev = Dev::start(&dir).await;
+    let acme: CompanyId = snapshot(&dev).await["company"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let auth =
+        kisum_servers::app::open_auth_store(&format!("sqlite://{}", dir.join("auth.db").display()))
+            .await
+            .unwrap();
+    let core =
+        kisum_servers::app::open_core_store(&format!("sqlite://{}", dir.join("core.db").display()))
+            .await
+            .unwrap();
+    let licensing = kisum_servers::app::licensing(
+        core.licenses,
+        core.audit,
+        &kisum_core::EntitlementService::new(core.store, dev.clock.clone()),
+        None,
+        dev.clock.clone(),
+    );
+    let key_file = dir.join(seed::DEMO_LICENSE_KEY_FILE);
+    seed::seed_license(auth.as_ref(), &licensing.service, &key_file)
+        .await
+        .unwrap();
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    assert!(key.starts_with("ksl_"), "{key}");
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let licences = licensing.service.list(acme).await.unwrap();
+    assert_eq!(licences.len(), 1);
+    assert_eq!(licences[0].max_activations, seed::DEMO_LICENSE_SEATS);
+
+    seed::seed_license(auth.as_ref(), &licensing.service, &key_file)
+        .await
+        .unwrap();
+    assert_eq!(licensing.service.list(acme).await.unwrap().len(), 1);
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key);
+    licensing.reaper.abort();
+}
