@@ -530,7 +530,7 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
 
     let settings = HttpSettings::default();
     let auth_ready = app::auth_readiness(store, Arc::new(entitlements.clone()), None);
-    let servers = vec![
+    let mut servers = vec![
         (
             bind(args.listen, "auth public").await?,
             app::finish_public(
@@ -573,7 +573,6 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
             )?,
         ),
     ];
-    let mut servers = servers;
     servers.push((
         bind(args.licensing_listen, "licensing").await?,
         app::finish(

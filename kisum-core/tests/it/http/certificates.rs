@@ -19,8 +19,9 @@ use kisum_guard::{CompanyId, ManualClock};
 use serde_json::json;
 use tower::ServiceExt as _;
 
+use super::licenses::key_call_on;
 use super::{App, OPS, app, app_with, call, company_uri, ok, seed, subscribe, t0};
-use crate::client::{Answer, request};
+use crate::client::request;
 
 fn certified_app() -> App {
     let clock = Arc::new(ManualClock::new(t0()));
@@ -59,19 +60,21 @@ async fn certificate(app: &App, company: CompanyId) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }
 
-async fn verify(app: &App, text: &str) -> CertificatePayload {
+/// A verifier of the keys `app` publishes, at `t0`.
+async fn verifier(app: &App) -> CertificateVerifier {
     let keys: CertificateKeys = serde_json::from_value(
         ok(app, "GET", "/internal/v1/certificate-keys", None)
             .await
             .body,
     )
     .unwrap();
-    let clock = Arc::new(ManualClock::new(t0()));
     CertificateVerifier::new(&keys, Arc::new(MemoryHighWaterMark::new()))
         .unwrap()
-        .with_clock(clock)
-        .verify_company(text)
-        .unwrap()
+        .with_clock(Arc::new(ManualClock::new(t0())))
+}
+
+async fn verify(app: &App, text: &str) -> CertificatePayload {
+    verifier(app).await.verify_company(text).unwrap()
 }
 
 #[tokio::test]
@@ -173,18 +176,6 @@ async fn certificate_routes_need_a_service_key_and_a_company_id() {
     .assert_problem(StatusCode::BAD_REQUEST, "invalid_request");
 }
 
-/// `POST /v1/licenses/{op}` on the licence-key listener with `key` and `fingerprint`.
-async fn licence_call(router: &axum::Router, op: &str, key: &str, fingerprint: &str) -> Answer {
-    let request = axum::http::Request::post(format!("/v1/licenses/{op}"))
-        .header("content-type", "application/json")
-        .header("authorization", format!("License {key}"))
-        .body(axum::body::Body::from(
-            json!({ "fingerprint": fingerprint }).to_string(),
-        ))
-        .unwrap();
-    crate::client::send(router, request).await
-}
-
 #[tokio::test]
 async fn activation_certificates_are_signed_for_their_machine_within_the_licence_terms() {
     let clock = Arc::new(ManualClock::new(t0()));
@@ -230,18 +221,10 @@ async fn activation_certificates_are_signed_for_their_machine_within_the_licence
     let id = created.body["id"].as_str().unwrap().to_owned();
     let licence_key = created.body["key"].as_str().unwrap().to_owned();
 
-    let activated = licence_call(&keys_router, "activate", &licence_key, "machine-a").await;
+    let activated = key_call_on(&keys_router, "activate", &licence_key, "machine-a").await;
     assert_eq!(activated.status, StatusCode::CREATED, "{}", activated.body);
     let certificate = activated.body["certificate"].as_str().unwrap().to_owned();
-    let keys: CertificateKeys = serde_json::from_value(
-        ok(&app, "GET", "/internal/v1/certificate-keys", None)
-            .await
-            .body,
-    )
-    .unwrap();
-    let verifier = CertificateVerifier::new(&keys, Arc::new(MemoryHighWaterMark::new()))
-        .unwrap()
-        .with_clock(clock);
+    let verifier = verifier(&app).await;
     let payload = verifier
         .verify_activation(
             &certificate,
@@ -279,7 +262,7 @@ async fn activation_certificates_are_signed_for_their_machine_within_the_licence
     )
     .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
-    let validated = licence_call(&keys_router, "validate", &licence_key, "machine-a").await;
+    let validated = key_call_on(&keys_router, "validate", &licence_key, "machine-a").await;
     assert_eq!(validated.status, StatusCode::OK, "{}", validated.body);
     let after = verifier
         .verify_activation(

@@ -81,17 +81,34 @@ async fn admin(app: &Lic, method: &str, uri: &str, body: Option<Value>) -> Answe
 
 /// `POST /v1/licenses/{op}` with `Authorization: <auth>` (when given) and `body`.
 async fn with_auth(app: &Lic, op: &str, auth: Option<&str>, body: &Value) -> Answer {
+    licence_key_request(&app.keys, op, auth, body).await
+}
+
+/// `POST /v1/licenses/{op}` on the licence-key router `keys`, with `Authorization: <auth>`
+/// (when given) and `body`.
+async fn licence_key_request(keys: &Router, op: &str, auth: Option<&str>, body: &Value) -> Answer {
     let mut b =
         Request::post(format!("/v1/licenses/{op}")).header("content-type", "application/json");
     if let Some(auth) = auth {
         b = b.header("authorization", auth);
     }
-    send(&app.keys, b.body(Body::from(body.to_string())).unwrap()).await
+    send(keys, b.body(Body::from(body.to_string())).unwrap()).await
 }
 
 async fn key_call(app: &Lic, op: &str, key: &str, fingerprint: &str) -> Answer {
+    key_call_on(&app.keys, op, key, fingerprint).await
+}
+
+/// `POST /v1/licenses/{op}` on `keys` with licence `key` and `{"fingerprint": fingerprint}`.
+pub(super) async fn key_call_on(keys: &Router, op: &str, key: &str, fingerprint: &str) -> Answer {
     let auth = format!("License {key}");
-    with_auth(app, op, Some(&auth), &json!({ "fingerprint": fingerprint })).await
+    licence_key_request(
+        keys,
+        op,
+        Some(&auth),
+        &json!({ "fingerprint": fingerprint }),
+    )
+    .await
 }
 
 /// Creates a licence; its id and key.

@@ -9,7 +9,7 @@ use kisum_guard::{AddOnKey, CompanyId};
 use kisum_servers::seed;
 use serde_json::{Value, json};
 
-use super::{Dev, create, data_dir, get_one, list, membership, set, strings};
+use super::{Dev, create, data_dir, get_one, list, membership, set, sqlite_url, strings};
 use crate::client::send;
 
 /// The demo data is exactly what API.md describes: the catalog, company `acme` with `basic`
@@ -355,14 +355,12 @@ async fn the_demo_licence_is_seeded_once_with_its_key_file() {
         .unwrap()
         .parse()
         .unwrap();
-    let auth =
-        kisum_servers::app::open_auth_store(&format!("sqlite://{}", dir.join("auth.db").display()))
-            .await
-            .unwrap();
-    let core =
-        kisum_servers::app::open_core_store(&format!("sqlite://{}", dir.join("core.db").display()))
-            .await
-            .unwrap();
+    let auth = kisum_servers::app::open_auth_store(&sqlite_url(&dir, "auth.db"))
+        .await
+        .unwrap();
+    let core = kisum_servers::app::open_core_store(&sqlite_url(&dir, "core.db"))
+        .await
+        .unwrap();
     let licensing = kisum_servers::app::licensing(
         core.licenses,
         core.audit,
