@@ -75,6 +75,47 @@ async fn a_tampered_payload_is_refused() {
     refused(&w, &token, "tampered").await;
 }
 
+/// The verified-token cache is keyed by the token's text (decision 0006): once the genuine
+/// token is cached, a token that differs from it anywhere — another payload under its
+/// signature, a changed signature, a byte appended — is verified afresh and refused, never
+/// answered from the genuine token's entry.
+#[tokio::test]
+async fn attack_a_twin_of_a_cached_token_is_not_answered_from_the_cache() {
+    let w = World::new();
+    let app = w.app();
+    let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let parts: Vec<&str> = w.token.split('.').collect();
+    let other = claims(UserId::new(), w.session);
+    // The first character: all six of its bits are signature bits (the last one's are not).
+    let first = if parts[2].starts_with('A') { "B" } else { "A" };
+    let signature = format!("{first}{}", &parts[2][1..]);
+    for (twin, why) in [
+        (
+            format!(
+                "{}.{}.{}",
+                parts[0],
+                b64(&serde_json::to_value(&other).unwrap()),
+                parts[2]
+            ),
+            "another payload under the cached token's signature",
+        ),
+        (
+            format!("{}.{}.{}", parts[0], parts[1], signature),
+            "the cached token with a changed signature",
+        ),
+        (
+            format!("{}A", w.token),
+            "the cached token with a byte appended",
+        ),
+    ] {
+        refused(&w, &twin, why).await;
+    }
+    // The genuine token is still answered.
+    let a = call(&app, "/invoices", Some(&w.token), Some("acme")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+}
+
 #[tokio::test]
 async fn expired_and_not_yet_valid_tokens_are_refused_beyond_the_leeway() {
     let w = World::new();
