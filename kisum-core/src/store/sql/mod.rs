@@ -4,8 +4,9 @@
 //! method written once over a [`Dialect`](crate::db::sql::Dialect) ([`catalog`],
 //! [`subscriptions`], [`audit`]).
 //!
-//! The store is [`SqlCoreStore`], generic over its dialect, and its trait impls are written
-//! once too, next to the methods they call. What genuinely differs stays in `sqlite/` and
+//! The store is [`SqlCoreStore`], generic over its dialect; each file holds one trait's impl,
+//! the methods written in it, and the steps several methods share (a version bump, an event
+//! append) as private functions beside it. What genuinely differs stays in `sqlite/` and
 //! `postgres/`, one impl per dialect, so a reader sees it: the statements of [`CatalogSql`](catalog::CatalogSql) ("which companies reach this
 //! module", `json_each` vs `= ANY`, and the `FOR UPDATE` row locks in id order on PostgreSQL)
 //! and of [`AuditSql`](audit::AuditSql) (the `jsonb` cast). How a time or a list is bound and
