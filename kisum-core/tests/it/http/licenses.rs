@@ -111,6 +111,13 @@ pub(super) async fn key_call_on(keys: &Router, op: &str, key: &str, fingerprint:
     .await
 }
 
+/// Calls each `(op, fingerprint)` with licence `key` in turn, asserting the status `want`.
+async fn assert_key_calls(app: &Lic, key: &str, calls: &[(&str, &str, StatusCode)]) {
+    for &(op, fingerprint, want) in calls {
+        key_call(app, op, key, fingerprint).await.assert_status(want);
+    }
+}
+
 /// Creates a licence; its id and key.
 async fn create(app: &Lic, body: Value) -> (String, String) {
     let a = admin(app, "POST", "/internal/v1/licenses", Some(body)).await;
@@ -526,14 +533,9 @@ async fn attack_reactivation_cycling_is_rate_limited() {
     });
     let (_, key) = seats(&app, 1).await;
     let (_, other) = seats(&app, 1).await;
-    for _ in 0..2 {
-        key_call(&app, "activate", &key, "m1")
-            .await
-            .assert_status(StatusCode::CREATED);
-        key_call(&app, "deactivate", &key, "m1")
-            .await
-            .assert_status(StatusCode::NO_CONTENT);
-    }
+    let cycle = ("activate", "m1", StatusCode::CREATED);
+    let release = ("deactivate", "m1", StatusCode::NO_CONTENT);
+    assert_key_calls(&app, &key, &[cycle, release, cycle, release]).await;
     let limited = key_call(&app, "activate", &key, "m1").await;
     limited.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert_eq!(limited.header("retry-after"), Some("60"));
@@ -649,27 +651,29 @@ async fn routes_over<S: CoreStore + LicenseStore>(store: S) {
         },
     );
     let (id, key) = seats(&app, 2).await;
-    for (op, fingerprint, want) in [
-        ("activate", "m1", StatusCode::CREATED),
-        ("activate", "m1", StatusCode::OK),
-        ("activate", "m2", StatusCode::CREATED),
-    ] {
-        key_call(&app, op, &key, fingerprint)
-            .await
-            .assert_status(want);
-    }
+    assert_key_calls(
+        &app,
+        &key,
+        &[
+            ("activate", "m1", StatusCode::CREATED),
+            ("activate", "m1", StatusCode::OK),
+            ("activate", "m2", StatusCode::CREATED),
+        ],
+    )
+    .await;
     key_call(&app, "activate", &key, "m3")
         .await
         .assert_problem(StatusCode::CONFLICT, "activation_limit");
-    for (op, fingerprint, want) in [
-        ("validate", "m1", StatusCode::OK),
-        ("heartbeat", "m2", StatusCode::OK),
-        ("deactivate", "m2", StatusCode::NO_CONTENT),
-    ] {
-        key_call(&app, op, &key, fingerprint)
-            .await
-            .assert_status(want);
-    }
+    assert_key_calls(
+        &app,
+        &key,
+        &[
+            ("validate", "m1", StatusCode::OK),
+            ("heartbeat", "m2", StatusCode::OK),
+            ("deactivate", "m2", StatusCode::NO_CONTENT),
+        ],
+    )
+    .await;
     key_call(&app, "validate", &kisum_core::license::generate_key(), "m1")
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "invalid_license_key");
