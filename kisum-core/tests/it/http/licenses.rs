@@ -114,7 +114,9 @@ pub(super) async fn key_call_on(keys: &Router, op: &str, key: &str, fingerprint:
 /// Calls each `(op, fingerprint)` with licence `key` in turn, asserting the status `want`.
 async fn assert_key_calls(app: &Lic, key: &str, calls: &[(&str, &str, StatusCode)]) {
     for &(op, fingerprint, want) in calls {
-        key_call(app, op, key, fingerprint).await.assert_status(want);
+        key_call(app, op, key, fingerprint)
+            .await
+            .assert_status(want);
     }
 }
 
