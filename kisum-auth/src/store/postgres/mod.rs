@@ -28,16 +28,8 @@ mod refresh;
 mod sessions;
 
 /// Auth's PostgreSQL migrations, tracked in `kisum_auth_migrations`.
-pub const MIGRATIONS: MigrationSet = kisum_core::migration_set!(
-    "auth",
-    "../../../../migrations/postgres/auth/",
-    1 "initial" "0001_initial.sql",
-    2 "audit" "0002_audit.sql",
-    3 "one_time" "0003_one_time.sql",
-    4 "refresh_grace" "0004_refresh_grace.sql",
-    5 "events" "0005_events.sql",
-    6 "mfa" "0006_mfa.sql",
-);
+pub const MIGRATIONS: MigrationSet =
+    super::sql::migrations!("../../../../migrations/postgres/auth/");
 
 /// Users, sessions, companies, memberships, roles, delegations and refresh tokens in PostgreSQL.
 pub type PgAuthStore = SqlAuthStore<sqlx::Postgres>;

@@ -120,6 +120,18 @@ async fn bump_delegatees<D: DirectorySql>(
     Ok(own)
 }
 
+/// Ends a write whose own bumps are `own`: bumps the delegatees ([`bump_delegatees`]), commits,
+/// and returns every bump in the contract's order.
+async fn commit_with_delegatees<D: DirectorySql>(
+    mut tx: Transaction<'static, D>,
+    own: Vec<AccessBump>,
+    at: DateTime<Utc>,
+) -> Result<Vec<AccessBump>, StoreError> {
+    let bumps = bump_delegatees(&mut tx, own, at).await?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(bumps)
+}
+
 /// [`DirectoryStore::load_org_access`](crate::directory::DirectoryStore::load_org_access): one
 /// read snapshot, one query when no live delegation is made to the membership (the company,
 /// the membership, the roles it holds, and whether it receives delegations), one more otherwise
@@ -359,9 +371,7 @@ impl<D: Dialect + DirectorySql> DirectoryStore for SqlAuthStore<D> {
             .time(at)
             .fetch_all(&mut tx)
             .await?;
-        let bumps = bump_delegatees(&mut tx, rows::bumps(&holders)?, at).await?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(bumps)
+        commit_with_delegatees(tx, rows::bumps(&holders)?, at).await
     }
 
     async fn delete_role(
@@ -386,9 +396,7 @@ impl<D: Dialect + DirectorySql> DirectoryStore for SqlAuthStore<D> {
             .time(at)
             .fetch_all(&mut tx)
             .await?;
-        let bumps = bump_delegatees(&mut tx, rows::bumps(&holders)?, at).await?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(bumps)
+        commit_with_delegatees(tx, rows::bumps(&holders)?, at).await
     }
 
     async fn get_role(
@@ -448,9 +456,7 @@ impl<D: Dialect + DirectorySql> DirectoryStore for SqlAuthStore<D> {
             .execute(&mut tx)
             .await?;
         let own = bump_one(&mut tx, d.to_membership_id, d.created_at).await?;
-        let bumps = bump_delegatees(&mut tx, own, d.created_at).await?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(bumps)
+        commit_with_delegatees(tx, own, d.created_at).await
     }
 
     async fn revoke_delegation(
@@ -482,9 +488,7 @@ impl<D: Dialect + DirectorySql> DirectoryStore for SqlAuthStore<D> {
         };
         let to = MembershipId::from_uuid(revoked.uuid("to_membership_id")?);
         let own = bump_one(&mut tx, to, at).await?;
-        let bumps = bump_delegatees(&mut tx, own, at).await?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(bumps)
+        commit_with_delegatees(tx, own, at).await
     }
 
     async fn get_delegation(&self, id: DelegationId) -> Result<Option<Delegation>, StoreError> {

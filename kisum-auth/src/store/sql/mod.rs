@@ -22,6 +22,24 @@ pub(crate) mod rows;
 pub(crate) mod sessions;
 pub(crate) mod users;
 
+/// Auth's migrations: the same files, by name, in each dialect's folder `$dir`
+/// (relative to the file that invokes it), listed once for both.
+macro_rules! migrations {
+    ($dir:literal) => {
+        kisum_core::migration_set!(
+            "auth",
+            $dir,
+            1 "initial" "0001_initial.sql",
+            2 "audit" "0002_audit.sql",
+            3 "one_time" "0003_one_time.sql",
+            4 "refresh_grace" "0004_refresh_grace.sql",
+            5 "events" "0005_events.sql",
+            6 "mfa" "0006_mfa.sql",
+        )
+    };
+}
+pub(crate) use migrations;
+
 use std::fmt;
 
 use kisum_core::db::sql::Dialect;

@@ -22,14 +22,8 @@ mod catalog;
 mod licenses;
 
 /// Core's PostgreSQL migrations, tracked in `kisum_core_migrations`.
-pub const MIGRATIONS: MigrationSet = crate::migration_set!(
-    "core",
-    "../../../../migrations/postgres/core/",
-    1 "initial" "0001_initial.sql",
-    2 "audit" "0002_audit.sql",
-    3 "events" "0003_events.sql",
-    4 "licenses" "0004_licenses.sql",
-);
+pub const MIGRATIONS: MigrationSet =
+    super::sql::migrations!("../../../../migrations/postgres/core/");
 
 /// Catalog and company entitlements in PostgreSQL.
 pub type PgCoreStore = SqlCoreStore<sqlx::Postgres>;

@@ -19,6 +19,22 @@ pub(crate) mod queries;
 pub(crate) mod rows;
 pub(crate) mod subscriptions;
 
+/// Core's migrations: the same files, by name, in each dialect's folder `$dir`
+/// (relative to the file that invokes it), listed once for both.
+macro_rules! migrations {
+    ($dir:literal) => {
+        crate::migration_set!(
+            "core",
+            $dir,
+            1 "initial" "0001_initial.sql",
+            2 "audit" "0002_audit.sql",
+            3 "events" "0003_events.sql",
+            4 "licenses" "0004_licenses.sql",
+        )
+    };
+}
+pub(crate) use migrations;
+
 use std::fmt;
 
 use sqlx::Pool;

@@ -16,14 +16,7 @@ mod catalog;
 mod licenses;
 
 /// Core's SQLite migrations, tracked in `kisum_core_migrations`.
-pub const MIGRATIONS: MigrationSet = crate::migration_set!(
-    "core",
-    "../../../../migrations/sqlite/core/",
-    1 "initial" "0001_initial.sql",
-    2 "audit" "0002_audit.sql",
-    3 "events" "0003_events.sql",
-    4 "licenses" "0004_licenses.sql",
-);
+pub const MIGRATIONS: MigrationSet = super::sql::migrations!("../../../../migrations/sqlite/core/");
 
 /// Catalog and company entitlements in SQLite.
 pub type SqliteCoreStore = SqlCoreStore<sqlx::Sqlite>;
