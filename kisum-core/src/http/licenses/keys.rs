@@ -223,7 +223,7 @@ fn key_routes() -> (KeyRoutes, [(&'static str, &'static str); 4]) {
 
 /// The router of the licence-key listener (`KISUM_LICENSING_LISTEN`): `POST
 /// /v1/licenses/{activate,validate,heartbeat,deactivate}` behind `Authorization: License
-/// <key>` (see the [module docs](self)), with request ids, problem documents for unknown routes
+/// <key>` (see the [module docs](super)), with request ids, problem documents for unknown routes
 /// and wrong methods, and the 1 MiB body limit. It may face the internet: it answers nothing
 /// without a valid licence key but 401, and never tells whether a licence exists.
 pub fn license_key_router(service: LicenseService) -> Router {
