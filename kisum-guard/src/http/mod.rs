@@ -7,7 +7,7 @@
 //! (`request_id.rs`: [`REQUEST_ID_HEADER`], [`usable_request_id`], and with the `axum` feature
 //! `with_request_ids`), the renderer (`problem.rs`: [`ProblemResponse`]), the JSON body
 //! (`json.rs`, feature `axum`) and an internal listener's service keys (`internal.rs`:
-//! [`ServiceCaller`]); the bearer parser, the body limit and [`documented_routes!`] are here.
+//! [`ServiceCaller`]); the bearer parser, the body limit and [`documented_routes!`](crate::documented_routes) are here.
 
 use http::header::{self, HeaderMap};
 
