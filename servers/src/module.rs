@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use kisum_core::db::migrate::{EmbeddedMigration, MigrationSet};
+use kisum_core::db::migrate::MigrationSet;
 use kisum_guard::openapi::{GuardHeaders, SignedIn, Unavailable};
 use kisum_guard::{
     Access, AccessGuard, Clock, CompanyId, InvalidId, Principal, Problem, Require, UserId,
@@ -30,26 +30,18 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// The module's PostgreSQL migrations.
-pub const PG_MIGRATIONS: MigrationSet = MigrationSet {
-    component: "module",
-    table: "kisum_module_migrations",
-    migrations: &[EmbeddedMigration {
-        version: 1,
-        description: "invoices",
-        sql: include_str!("../../migrations/postgres/module/0001_invoices.sql"),
-    }],
-};
+pub const PG_MIGRATIONS: MigrationSet = kisum_core::migration_set!(
+    "module",
+    "../../migrations/postgres/module/",
+    1 "invoices" "0001_invoices.sql",
+);
 
 /// The module's SQLite migrations.
-pub const SQLITE_MIGRATIONS: MigrationSet = MigrationSet {
-    component: "module",
-    table: "kisum_module_migrations",
-    migrations: &[EmbeddedMigration {
-        version: 1,
-        description: "invoices",
-        sql: include_str!("../../migrations/sqlite/module/0001_invoices.sql"),
-    }],
-};
+pub const SQLITE_MIGRATIONS: MigrationSet = kisum_core::migration_set!(
+    "module",
+    "../../migrations/sqlite/module/",
+    1 "invoices" "0001_invoices.sql",
+);
 
 /// An invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -6,6 +6,8 @@
 //! kisum_auth::user_store_conformance!(make_store);
 //! kisum_auth::session_store_conformance!(make_store);
 //! kisum_auth::directory_store_conformance!(make_store);
+//! // or every suite at once, for a store of every trait:
+//! kisum_auth::auth_store_conformance!(make_store);
 //! ```
 //!
 //! Each check takes a fresh store; checks only rely on rows they create themselves, so a shared
@@ -49,6 +51,23 @@ pub use otp::*;
 pub use refresh::*;
 pub use sessions::*;
 pub use users::*;
+
+/// Stamps out every Auth store conformance suite (users, sessions, directory, refresh tokens,
+/// one-time secrets, MFA, audit) for a store that implements all the store traits, as an
+/// [`AuthStore`](crate::AuthStore) does; with `ignore = "reason"` every test is `#[ignore]`d
+/// with that reason. The tests are named as the single-trait macros name them.
+#[macro_export]
+macro_rules! auth_store_conformance {
+    ($make:path $(, ignore = $reason:literal)?) => {
+        $crate::user_store_conformance!($make $(, ignore = $reason)?);
+        $crate::session_store_conformance!($make $(, ignore = $reason)?);
+        $crate::directory_store_conformance!($make $(, ignore = $reason)?);
+        $crate::refresh_store_conformance!($make $(, ignore = $reason)?);
+        $crate::onetime_store_conformance!($make $(, ignore = $reason)?);
+        $crate::mfa_store_conformance!($make $(, ignore = $reason)?);
+        $crate::audit_store_conformance!($make $(, ignore = $reason)?);
+    };
+}
 
 #[doc(hidden)]
 #[macro_export]

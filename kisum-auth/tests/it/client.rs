@@ -239,6 +239,19 @@ pub(crate) fn assert_problem_of(
     );
 }
 
+/// Asserts a `422 validation_failed` problem ([`problem`]) whose first per-field error names
+/// `field`; the problem document.
+#[track_caller]
+pub(crate) fn assert_invalid_field(answer: Answer, field: &str) -> Value {
+    let body = problem(
+        answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(body["errors"][0]["field"], field, "{body}");
+    body
+}
+
 /// The field of the first per-field error of a `validation_failed` problem (`""` if none).
 pub(crate) fn field(problem: &Value) -> &str {
     problem["errors"][0]["field"].as_str().unwrap_or_default()

@@ -142,6 +142,53 @@ pub(crate) fn code_in(text: &str) -> String {
         .to_owned()
 }
 
+/// Where a suite runs its stores: the memory backends, or SQLite and PostgreSQL (each a fresh
+/// database of the test kit) when built with their features.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Backend {
+    Memory,
+    #[cfg(feature = "sqlite")]
+    Sqlite,
+    #[cfg(feature = "postgres")]
+    Postgres,
+}
+
+impl Backend {
+    /// A fresh Auth store and Core store on this backend (one database holding both).
+    pub(crate) async fn stores(self) -> (Arc<dyn AuthStore>, Arc<dyn CoreStore>) {
+        match self {
+            Self::Memory => (
+                Arc::new(MemoryAuthStore::new()),
+                Arc::new(MemoryCoreStore::new()),
+            ),
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite => {
+                let url = kisum_core::testkit::db::sqlite_url();
+                (
+                    Arc::new(kisum_auth::SqliteAuthStore::connect(&url).await.unwrap()),
+                    Arc::new(kisum_core::SqliteCoreStore::connect(&url).await.unwrap()),
+                )
+            }
+            #[cfg(feature = "postgres")]
+            Self::Postgres => {
+                let options = kisum_core::testkit::db::postgres().await;
+                (
+                    Arc::new(
+                        kisum_auth::PgAuthStore::connect_with(options.clone())
+                            .await
+                            .unwrap(),
+                    ),
+                    Arc::new(
+                        kisum_core::PgCoreStore::connect_with(options)
+                            .await
+                            .unwrap(),
+                    ),
+                )
+            }
+        }
+    }
+}
+
 pub(crate) fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap()
 }
@@ -266,5 +313,17 @@ impl World {
         let s = Session::new(user, t0(), TimeDelta::hours(1), TimeDelta::days(1));
         self.store.create_session(&s).await.unwrap();
         s
+    }
+
+    /// Signs `user` in ([`World::session`]) and issues `auth`'s access token for that session.
+    pub(crate) async fn signed_in(&self, auth: &AuthService, user: UserId) -> (Session, String) {
+        let session = self.session(user).await;
+        let token = auth.tokens().issue(user, session.id, t0()).unwrap().token;
+        (session, token)
+    }
+
+    /// An access token of `auth` for `user` in a new session ([`World::signed_in`]).
+    pub(crate) async fn token(&self, auth: &AuthService, user: UserId) -> String {
+        self.signed_in(auth, user).await.1
     }
 }

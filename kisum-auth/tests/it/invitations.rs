@@ -19,7 +19,7 @@ use kisum_guard::UserId;
 use serde_json::{Value, json};
 
 use crate::client::TestRequest;
-use crate::fixture::{World, auth_service, code_in, link_token, t0};
+use crate::fixture::{World, auth_service, code_in, link_token};
 
 const PW: &str = "correct horse battery staple";
 
@@ -79,12 +79,7 @@ impl App {
     /// An access token of the owner of `acme`.
     async fn owner(&self) -> String {
         let user = self.world.owner.user_id;
-        let session = self.world.session(user).await;
-        self.auth
-            .tokens()
-            .issue(user, session.id, t0())
-            .unwrap()
-            .token
+        self.world.token(&self.auth, user).await
     }
 
     async fn invite(&self, org: &str, email: &str) -> Value {
@@ -361,13 +356,7 @@ async fn a_pending_invitee_signed_in_before_proving_the_email_has_no_access() {
     // An account with a session but an unproven email (e.g. made by an embedder): the
     // invitation is still pending, so the company answers `membership_inactive`.
     let user: UserId = invited["user_id"].as_str().unwrap().parse().unwrap();
-    let session = app.world.session(user).await;
-    let token = app
-        .auth
-        .tokens()
-        .issue(user, session.id, t0())
-        .unwrap()
-        .token;
+    let token = app.world.token(&app.auth, user).await;
     assert_eq!(
         app.access(&token, "acme").await,
         (

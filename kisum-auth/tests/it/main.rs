@@ -15,13 +15,7 @@ mod memory {
         kisum_auth::MemoryAuthStore::new()
     }
 
-    kisum_auth::user_store_conformance!(make_store);
-    kisum_auth::session_store_conformance!(make_store);
-    kisum_auth::directory_store_conformance!(make_store);
-    kisum_auth::refresh_store_conformance!(make_store);
-    kisum_auth::onetime_store_conformance!(make_store);
-    kisum_auth::mfa_store_conformance!(make_store);
-    kisum_auth::audit_store_conformance!(make_store);
+    kisum_auth::auth_store_conformance!(make_store);
 }
 
 #[cfg(feature = "sqlite")]
@@ -32,13 +26,7 @@ mod sqlite {
             .unwrap()
     }
 
-    kisum_auth::user_store_conformance!(make_store);
-    kisum_auth::session_store_conformance!(make_store);
-    kisum_auth::directory_store_conformance!(make_store);
-    kisum_auth::refresh_store_conformance!(make_store);
-    kisum_auth::onetime_store_conformance!(make_store);
-    kisum_auth::mfa_store_conformance!(make_store);
-    kisum_auth::audit_store_conformance!(make_store);
+    kisum_auth::auth_store_conformance!(make_store);
 }
 
 #[cfg(feature = "postgres")]
@@ -49,31 +37,7 @@ mod postgres {
             .unwrap()
     }
 
-    kisum_auth::user_store_conformance!(
-        make_store,
-        ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
-    );
-    kisum_auth::session_store_conformance!(
-        make_store,
-        ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
-    );
-    kisum_auth::directory_store_conformance!(
-        make_store,
-        ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
-    );
-    kisum_auth::refresh_store_conformance!(
-        make_store,
-        ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
-    );
-    kisum_auth::onetime_store_conformance!(
-        make_store,
-        ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
-    );
-    kisum_auth::mfa_store_conformance!(
-        make_store,
-        ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
-    );
-    kisum_auth::audit_store_conformance!(
+    kisum_auth::auth_store_conformance!(
         make_store,
         ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
     );

@@ -16,7 +16,7 @@ use kisum_guard::{
 };
 use proptest::prelude::*;
 
-use crate::fixture::{World, t0};
+use crate::fixture::{Backend, World, t0};
 
 const MODULES: [&str; 4] = ["core", "finance", "market", "venue"];
 const ROLE_KEYS: [&str; 3] = ["owner", "r1", "r2"];
@@ -398,38 +398,9 @@ fn arb_edit() -> impl Strategy<Value = Edit> {
     ]
 }
 
-/// Where the store properties run.
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Memory,
-    #[cfg(feature = "sqlite")]
-    Sqlite,
-    #[cfg(feature = "postgres")]
-    Postgres,
-}
-
 async fn world(backend: Backend) -> World {
-    match backend {
-        Backend::Memory => World::new().await,
-        #[cfg(feature = "sqlite")]
-        Backend::Sqlite => {
-            let url = kisum_core::testkit::db::sqlite_url();
-            let core = kisum_core::SqliteCoreStore::connect(&url).await.unwrap();
-            let auth = kisum_auth::SqliteAuthStore::connect(&url).await.unwrap();
-            World::on(Arc::new(auth), Arc::new(core)).await
-        }
-        #[cfg(feature = "postgres")]
-        Backend::Postgres => {
-            let options = kisum_core::testkit::db::postgres().await;
-            let core = kisum_core::PgCoreStore::connect_with(options.clone())
-                .await
-                .unwrap();
-            let auth = kisum_auth::PgAuthStore::connect_with(options)
-                .await
-                .unwrap();
-            World::on(Arc::new(auth), Arc::new(core)).await
-        }
-    }
+    let (auth, core) = backend.stores().await;
+    World::on(auth, core).await
 }
 
 async fn world_with_members(backend: Backend) -> (World, Vec<Membership>) {

@@ -22,6 +22,38 @@ pub struct EmbeddedMigration {
     pub sql: &'static str,
 }
 
+/// A [`MigrationSet`] for `component` (tracked in `kisum_<component>_migrations`) from SQL files
+/// embedded at compile time: `dir` is their folder, relative to the file that invokes the macro
+/// (as for `include_str!`), and each entry is `version "description" "file"`, in version order.
+///
+/// ```text
+/// pub const MIGRATIONS: MigrationSet = kisum_core::migration_set!(
+///     "core",
+///     "../../../../migrations/sqlite/core/",
+///     1 "initial" "0001_initial.sql",
+///     2 "audit" "0002_audit.sql",
+/// );
+/// ```
+///
+/// Every set the workspace ships is built with it (`store::{sqlite,postgres}::MIGRATIONS` of
+/// Auth and Core); the migration tests check each set's versions and tables.
+#[macro_export]
+macro_rules! migration_set {
+    ($component:literal, $dir:literal, $($version:literal $description:literal $file:literal),+ $(,)?) => {
+        $crate::db::migrate::MigrationSet {
+            component: $component,
+            table: concat!("kisum_", $component, "_migrations"),
+            migrations: &[$(
+                $crate::db::migrate::EmbeddedMigration {
+                    version: $version,
+                    description: $description,
+                    sql: include_str!(concat!($dir, $file)),
+                },
+            )+],
+        }
+    };
+}
+
 /// The migrations of one component (`auth` or `core`) for one dialect, tracked in the
 /// component's own table (`kisum_auth_migrations`, `kisum_core_migrations`), never in a shared
 /// `_sqlx_migrations`.

@@ -36,6 +36,14 @@ impl Answer {
         assert_eq!(self.body["request_id"], id);
     }
 
+    /// Asserts the status `want` (the body in the failure message); the answer, for further
+    /// checks.
+    #[track_caller]
+    pub(crate) fn assert_status(self, want: StatusCode) -> Self {
+        assert_eq!(self.status, want, "{}", self.body);
+        self
+    }
+
     /// The field of the first per-field error of a `validation_failed` problem.
     pub(crate) fn field(&self) -> &str {
         self.body["errors"][0]["field"].as_str().unwrap()

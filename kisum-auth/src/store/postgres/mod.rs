@@ -17,7 +17,7 @@
 use std::str::FromStr;
 
 use super::sql::SqlAuthStore;
-use kisum_core::db::migrate::{EmbeddedMigration, MigrationSet};
+use kisum_core::db::migrate::MigrationSet;
 use kisum_core::db::sql::store_error;
 use kisum_core::db::{StoreError, open_migrated_postgres_pool};
 use sqlx::postgres::PgConnectOptions;
@@ -28,42 +28,8 @@ mod refresh;
 mod sessions;
 
 /// Auth's PostgreSQL migrations, tracked in `kisum_auth_migrations`.
-pub const MIGRATIONS: MigrationSet = MigrationSet {
-    component: "auth",
-    table: "kisum_auth_migrations",
-    migrations: &[
-        EmbeddedMigration {
-            version: 1,
-            description: "initial",
-            sql: include_str!("../../../../migrations/postgres/auth/0001_initial.sql"),
-        },
-        EmbeddedMigration {
-            version: 2,
-            description: "audit",
-            sql: include_str!("../../../../migrations/postgres/auth/0002_audit.sql"),
-        },
-        EmbeddedMigration {
-            version: 3,
-            description: "one_time",
-            sql: include_str!("../../../../migrations/postgres/auth/0003_one_time.sql"),
-        },
-        EmbeddedMigration {
-            version: 4,
-            description: "refresh_grace",
-            sql: include_str!("../../../../migrations/postgres/auth/0004_refresh_grace.sql"),
-        },
-        EmbeddedMigration {
-            version: 5,
-            description: "events",
-            sql: include_str!("../../../../migrations/postgres/auth/0005_events.sql"),
-        },
-        EmbeddedMigration {
-            version: 6,
-            description: "mfa",
-            sql: include_str!("../../../../migrations/postgres/auth/0006_mfa.sql"),
-        },
-    ],
-};
+pub const MIGRATIONS: MigrationSet =
+    super::sql::migrations!("../../../../migrations/postgres/auth/");
 
 /// Users, sessions, companies, memberships, roles, delegations and refresh tokens in PostgreSQL.
 pub type PgAuthStore = SqlAuthStore<sqlx::Postgres>;

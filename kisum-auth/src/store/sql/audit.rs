@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use kisum_core::db::sql::{Db, Dialect, Stmt};
 use kisum_core::db::{StoreError, StoreErrorKind};
 use kisum_guard::CompanyId;
-use sqlx::Pool;
 
 use crate::audit::{AuditEvent, MAX_LIST_LIMIT};
 use crate::store::sql::{queries, rows};
@@ -45,37 +44,6 @@ pub(crate) async fn append<'c, D: AuditSql>(
     Ok(())
 }
 
-/// [`AuditStore::list`](crate::audit::AuditStore::list).
-pub(crate) async fn list<D: Dialect>(
-    pool: &Pool<D>,
-    company_id: Option<CompanyId>,
-    since: Option<DateTime<Utc>>,
-    limit: u32,
-) -> Result<Vec<AuditEvent>, StoreError> {
-    let mut statement = Stmt::new(queries::audit_list(company_id.is_some(), since.is_some()));
-    if let Some(c) = company_id {
-        statement = statement.id(c.as_uuid());
-    }
-    if let Some(since) = since {
-        statement = statement.time(since);
-    }
-    statement
-        .int(i64::from(limit.min(MAX_LIST_LIMIT)))
-        .fetch_all_as(pool, rows::audit)
-        .await
-}
-
-/// [`AuditStore::prune`](crate::audit::AuditStore::prune).
-pub(crate) async fn prune<D: Dialect>(
-    pool: &Pool<D>,
-    older_than: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    Stmt::new(queries::PRUNE_AUDIT)
-        .time(older_than)
-        .execute(pool)
-        .await
-}
-
 #[async_trait]
 impl<D: Dialect + AuditSql> AuditStore for SqlAuthStore<D> {
     async fn append(&self, event: &AuditEvent) -> Result<(), StoreError> {
@@ -88,10 +56,23 @@ impl<D: Dialect + AuditSql> AuditStore for SqlAuthStore<D> {
         since: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        list(&self.pool, company_id, since, limit).await
+        let mut statement = Stmt::new(queries::audit_list(company_id.is_some(), since.is_some()));
+        if let Some(c) = company_id {
+            statement = statement.id(c.as_uuid());
+        }
+        if let Some(since) = since {
+            statement = statement.time(since);
+        }
+        statement
+            .int(i64::from(limit.min(MAX_LIST_LIMIT)))
+            .fetch_all_as(&self.pool, rows::audit)
+            .await
     }
 
     async fn prune(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
-        prune(&self.pool, older_than).await
+        Stmt::new(queries::PRUNE_AUDIT)
+            .time(older_than)
+            .execute(&self.pool)
+            .await
     }
 }

@@ -120,335 +120,16 @@ async fn bump_delegatees<D: DirectorySql>(
     Ok(own)
 }
 
-/// [`DirectoryStore::create_company`](crate::directory::DirectoryStore::create_company).
-pub(crate) async fn create_company<D: Dialect>(
-    pool: &Pool<D>,
-    company: &Company,
-    owner: Option<&Membership>,
-) -> Result<(), StoreError> {
-    if owner.is_some_and(|m| m.company_id != company.id) {
-        return Err(StoreError::conflict(
-            "the owner membership does not fit the company",
-        ));
-    }
-    let mut tx = D::begin_write(pool).await?;
-    Stmt::new(queries::INSERT_COMPANY)
-        .id(company.id.as_uuid())
-        .text(company.slug.as_str())
-        .text(company.name.as_str())
-        .text(company.status.as_str())
-        .time(company.created_at)
-        .execute(&mut tx)
-        .await?;
-    if let Some(m) = owner {
-        insert_membership(&mut tx, m).await?;
-    }
-    tx.commit().await.map_err(store_error)
-}
-
-/// [`DirectoryStore::get_company`](crate::directory::DirectoryStore::get_company).
-pub(crate) async fn get_company<D: Dialect>(
-    pool: &Pool<D>,
-    id: CompanyId,
-) -> Result<Option<Company>, StoreError> {
-    Stmt::new(queries::COMPANY_BY_ID)
-        .id(id.as_uuid())
-        .fetch_optional_as(pool, rows::company)
-        .await
-}
-
-/// [`DirectoryStore::find_company_by_slug`](crate::directory::DirectoryStore::find_company_by_slug).
-pub(crate) async fn find_company_by_slug<D: Dialect>(
-    pool: &Pool<D>,
-    slug: &CompanySlug,
-) -> Result<Option<Company>, StoreError> {
-    Stmt::new(queries::COMPANY_BY_SLUG)
-        .text(slug.as_str())
-        .fetch_optional_as(pool, rows::company)
-        .await
-}
-
-/// [`DirectoryStore::create_membership`](crate::directory::DirectoryStore::create_membership).
-pub(crate) async fn create_membership<D: Dialect>(
-    pool: &Pool<D>,
-    membership: &Membership,
-) -> Result<(), StoreError> {
-    let mut tx = D::begin_write(pool).await?;
-    insert_membership(&mut tx, membership).await?;
-    tx.commit().await.map_err(store_error)
-}
-
-/// [`DirectoryStore::get_membership`](crate::directory::DirectoryStore::get_membership).
-pub(crate) async fn get_membership<D: Dialect>(
-    pool: &Pool<D>,
-    id: MembershipId,
-) -> Result<Option<Membership>, StoreError> {
-    Stmt::new(queries::MEMBERSHIP_BY_ID)
-        .id(id.as_uuid())
-        .fetch_optional_as(pool, |r| rows::membership(r, ""))
-        .await
-}
-
-/// [`DirectoryStore::find_membership`](crate::directory::DirectoryStore::find_membership).
-pub(crate) async fn find_membership<D: Dialect>(
-    pool: &Pool<D>,
-    company_id: CompanyId,
-    user_id: UserId,
-) -> Result<Option<Membership>, StoreError> {
-    Stmt::new(queries::MEMBERSHIP_IN_COMPANY)
-        .id(company_id.as_uuid())
-        .id(user_id.as_uuid())
-        .fetch_optional_as(pool, |r| rows::membership(r, ""))
-        .await
-}
-
-/// [`DirectoryStore::list_company_memberships`](crate::directory::DirectoryStore::list_company_memberships).
-pub(crate) async fn list_company_memberships<D: Dialect>(
-    pool: &Pool<D>,
-    company_id: CompanyId,
-) -> Result<Vec<Membership>, StoreError> {
-    Stmt::new(queries::MEMBERSHIPS_OF_COMPANY)
-        .id(company_id.as_uuid())
-        .fetch_all_as(pool, |r| rows::membership(r, ""))
-        .await
-}
-
-/// [`DirectoryStore::list_user_memberships`](crate::directory::DirectoryStore::list_user_memberships).
-pub(crate) async fn list_user_memberships<D: Dialect>(
-    pool: &Pool<D>,
-    user_id: UserId,
-) -> Result<Vec<Membership>, StoreError> {
-    Stmt::new(queries::MEMBERSHIPS_OF_USER)
-        .id(user_id.as_uuid())
-        .fetch_all_as(pool, |r| rows::membership(r, ""))
-        .await
-}
-
-/// [`DirectoryStore::update_membership`](crate::directory::DirectoryStore::update_membership):
-/// refused with `Conflict` when it would leave the company without an active owner.
-pub(crate) async fn update_membership<D: DirectorySql>(
-    pool: &Pool<D>,
-    id: MembershipId,
-    patch: &MembershipPatch,
-    at: DateTime<Utc>,
-) -> Result<ChangedMembership, StoreError> {
-    let not_found = || StoreError::not_found(format!("membership {id}"));
-    let mut tx = D::begin_write(pool).await?;
-    let before = Stmt::new(D::OWNER_BEFORE)
-        .id(id.as_uuid())
-        .fetch_optional(&mut tx)
-        .await?
-        .ok_or_else(not_found)?;
-    let company = before.uuid("company_id")?;
-    let was_owner = before.flag("owner")?;
-    if let Some(lock) = D::LOCK_OWNERS.filter(|_| was_owner) {
-        Stmt::new(lock).id(&company).execute(&mut tx).await?;
-    }
-    let row = Stmt::new(queries::UPDATE_MEMBERSHIP)
-        .id(id.as_uuid())
-        .list_opt(patch.roles.as_ref())
-        .list_opt(patch.module_grants.as_ref())
-        .text_opt(patch.status.map(MembershipStatus::as_str))
-        .time(at)
-        .fetch_optional(&mut tx)
-        .await?
-        .ok_or_else(not_found)?;
-    let membership = rows::membership(&row, "")?;
-    if was_owner {
-        let owners = Stmt::new(D::OWNERS_LEFT)
-            .id(&company)
-            .fetch_one(&mut tx)
-            .await?
-            .int("n")?;
-        if owners == 0 {
-            return Err(StoreError::conflict(LAST_OWNER));
-        }
-    }
-    let own = vec![AccessBump {
-        membership_id: membership.id,
-        access_version: membership.access_version,
-    }];
-    let bumps = bump_delegatees(&mut tx, own, at).await?;
-    tx.commit().await.map_err(store_error)?;
-    Ok(ChangedMembership { membership, bumps })
-}
-
-/// [`DirectoryStore::put_role`](crate::directory::DirectoryStore::put_role).
-pub(crate) async fn put_role<D: DirectorySql>(
-    pool: &Pool<D>,
-    role: &Role,
+/// Ends a write whose own bumps are `own`: bumps the delegatees ([`bump_delegatees`]), commits,
+/// and returns every bump in the contract's order.
+async fn commit_with_delegatees<D: DirectorySql>(
+    mut tx: Transaction<'static, D>,
+    own: Vec<AccessBump>,
     at: DateTime<Utc>,
 ) -> Result<Vec<AccessBump>, StoreError> {
-    let mut tx = D::begin_write(pool).await?;
-    Stmt::new(queries::UPSERT_ROLE)
-        .id(role.company_id.as_uuid())
-        .text(role.key.as_str())
-        .text(role.name.as_str())
-        .list(&role.permissions)
-        .execute(&mut tx)
-        .await?;
-    let holders = Stmt::new(D::BUMP_ROLE_HOLDERS)
-        .id(role.company_id.as_uuid())
-        .text(role.key.as_str())
-        .time(at)
-        .fetch_all(&mut tx)
-        .await?;
-    let bumps = bump_delegatees(&mut tx, rows::bumps(&holders)?, at).await?;
-    tx.commit().await.map_err(store_error)?;
-    Ok(bumps)
-}
-
-/// [`DirectoryStore::delete_role`](crate::directory::DirectoryStore::delete_role).
-pub(crate) async fn delete_role<D: DirectorySql>(
-    pool: &Pool<D>,
-    company_id: CompanyId,
-    key: &RoleKey,
-    at: DateTime<Utc>,
-) -> Result<Vec<AccessBump>, StoreError> {
-    let mut tx = D::begin_write(pool).await?;
-    let deleted = Stmt::new(queries::DELETE_ROLE)
-        .id(company_id.as_uuid())
-        .text(key.as_str())
-        .execute(&mut tx)
-        .await?;
-    if deleted != 1 {
-        tx.rollback().await.map_err(store_error)?;
-        return Err(StoreError::not_found(format!("role `{key}`")));
-    }
-    let holders = Stmt::new(D::DROP_ROLE)
-        .id(company_id.as_uuid())
-        .text(key.as_str())
-        .time(at)
-        .fetch_all(&mut tx)
-        .await?;
-    let bumps = bump_delegatees(&mut tx, rows::bumps(&holders)?, at).await?;
-    tx.commit().await.map_err(store_error)?;
-    Ok(bumps)
-}
-
-/// [`DirectoryStore::get_role`](crate::directory::DirectoryStore::get_role).
-pub(crate) async fn get_role<D: Dialect>(
-    pool: &Pool<D>,
-    company_id: CompanyId,
-    key: &RoleKey,
-) -> Result<Option<Role>, StoreError> {
-    Stmt::new(queries::ROLE_BY_KEY)
-        .id(company_id.as_uuid())
-        .text(key.as_str())
-        .fetch_optional_as(pool, rows::role)
-        .await
-}
-
-/// [`DirectoryStore::list_roles`](crate::directory::DirectoryStore::list_roles).
-pub(crate) async fn list_roles<D: Dialect>(
-    pool: &Pool<D>,
-    company_id: CompanyId,
-) -> Result<Vec<Role>, StoreError> {
-    Stmt::new(queries::ROLES_OF_COMPANY)
-        .id(company_id.as_uuid())
-        .fetch_all_as(pool, rows::role)
-        .await
-}
-
-/// [`DirectoryStore::create_delegation`](crate::directory::DirectoryStore::create_delegation).
-pub(crate) async fn create_delegation<D: DirectorySql>(
-    pool: &Pool<D>,
-    delegation: &Delegation,
-) -> Result<Vec<AccessBump>, StoreError> {
-    let d = delegation;
-    let mut tx = D::begin_write(pool).await?;
-    let fits = Stmt::new(queries::DELEGATION_FITS)
-        .id(d.id.as_uuid())
-        .id(d.from_membership_id.as_uuid())
-        .id(d.to_membership_id.as_uuid())
-        .id(d.company_id.as_uuid())
-        .fetch_one(&mut tx)
-        .await?;
-    if fits.flag("taken")? {
-        return Err(StoreError::conflict("delegation id exists"));
-    }
-    for (present, id) in [
-        (fits.flag("has_from")?, d.from_membership_id),
-        (fits.flag("has_to")?, d.to_membership_id),
-    ] {
-        if !present {
-            return Err(StoreError::not_found(format!("membership {id}")));
-        }
-    }
-    Stmt::new(queries::INSERT_DELEGATION)
-        .id(d.id.as_uuid())
-        .id(d.company_id.as_uuid())
-        .id(d.from_membership_id.as_uuid())
-        .id(d.to_membership_id.as_uuid())
-        .list(&d.permissions)
-        .list(&d.modules)
-        .time(d.starts_at)
-        .time(d.expires_at)
-        .time_opt(d.revoked_at)
-        .time(d.created_at)
-        .execute(&mut tx)
-        .await?;
-    let own = bump_one(&mut tx, d.to_membership_id, d.created_at).await?;
-    let bumps = bump_delegatees(&mut tx, own, d.created_at).await?;
-    tx.commit().await.map_err(store_error)?;
-    Ok(bumps)
-}
-
-/// [`DirectoryStore::revoke_delegation`](crate::directory::DirectoryStore::revoke_delegation).
-pub(crate) async fn revoke_delegation<D: DirectorySql>(
-    pool: &Pool<D>,
-    company_id: CompanyId,
-    id: DelegationId,
-    at: DateTime<Utc>,
-) -> Result<Vec<AccessBump>, StoreError> {
-    let mut tx = D::begin_write(pool).await?;
-    let revoked = Stmt::new(queries::REVOKE_DELEGATION)
-        .id(id.as_uuid())
-        .id(company_id.as_uuid())
-        .time(at)
-        .fetch_optional(&mut tx)
-        .await?;
-    let Some(revoked) = revoked else {
-        let exists = Stmt::new(queries::DELEGATION_EXISTS)
-            .id(id.as_uuid())
-            .id(company_id.as_uuid())
-            .fetch_one(&mut tx)
-            .await?
-            .flag("found")?;
-        tx.rollback().await.map_err(store_error)?;
-        return if exists {
-            Ok(Vec::new())
-        } else {
-            Err(StoreError::not_found(format!("delegation {id}")))
-        };
-    };
-    let to = MembershipId::from_uuid(revoked.uuid("to_membership_id")?);
-    let own = bump_one(&mut tx, to, at).await?;
     let bumps = bump_delegatees(&mut tx, own, at).await?;
     tx.commit().await.map_err(store_error)?;
     Ok(bumps)
-}
-
-/// [`DirectoryStore::get_delegation`](crate::directory::DirectoryStore::get_delegation).
-pub(crate) async fn get_delegation<D: Dialect>(
-    pool: &Pool<D>,
-    id: DelegationId,
-) -> Result<Option<Delegation>, StoreError> {
-    Stmt::new(queries::DELEGATION_BY_ID)
-        .id(id.as_uuid())
-        .fetch_optional_as(pool, rows::delegation)
-        .await
-}
-
-/// [`DirectoryStore::list_delegations`](crate::directory::DirectoryStore::list_delegations).
-pub(crate) async fn list_delegations<D: Dialect>(
-    pool: &Pool<D>,
-    company_id: CompanyId,
-) -> Result<Vec<Delegation>, StoreError> {
-    Stmt::new(queries::DELEGATIONS_OF_COMPANY)
-        .id(company_id.as_uuid())
-        .fetch_all_as(pool, rows::delegation)
-        .await
 }
 
 /// [`DirectoryStore::load_org_access`](crate::directory::DirectoryStore::load_org_access): one
@@ -544,26 +225,54 @@ impl<D: Dialect + DirectorySql> DirectoryStore for SqlAuthStore<D> {
         company: &Company,
         owner: Option<&Membership>,
     ) -> Result<(), StoreError> {
-        create_company(&self.pool, company, owner).await
+        if owner.is_some_and(|m| m.company_id != company.id) {
+            return Err(StoreError::conflict(
+                "the owner membership does not fit the company",
+            ));
+        }
+        let mut tx = D::begin_write(&self.pool).await?;
+        Stmt::new(queries::INSERT_COMPANY)
+            .id(company.id.as_uuid())
+            .text(company.slug.as_str())
+            .text(company.name.as_str())
+            .text(company.status.as_str())
+            .time(company.created_at)
+            .execute(&mut tx)
+            .await?;
+        if let Some(m) = owner {
+            insert_membership(&mut tx, m).await?;
+        }
+        tx.commit().await.map_err(store_error)
     }
 
     async fn get_company(&self, id: CompanyId) -> Result<Option<Company>, StoreError> {
-        get_company(&self.pool, id).await
+        Stmt::new(queries::COMPANY_BY_ID)
+            .id(id.as_uuid())
+            .fetch_optional_as(&self.pool, rows::company)
+            .await
     }
 
     async fn find_company_by_slug(
         &self,
         slug: &CompanySlug,
     ) -> Result<Option<Company>, StoreError> {
-        find_company_by_slug(&self.pool, slug).await
+        Stmt::new(queries::COMPANY_BY_SLUG)
+            .text(slug.as_str())
+            .fetch_optional_as(&self.pool, rows::company)
+            .await
     }
 
     async fn create_membership(&self, membership: &Membership) -> Result<(), StoreError> {
-        create_membership(&self.pool, membership).await
+        let mut tx = D::begin_write(&self.pool).await?;
+        insert_membership(&mut tx, membership).await?;
+        tx.commit().await.map_err(store_error)
     }
 
     async fn get_membership(&self, id: MembershipId) -> Result<Option<Membership>, StoreError> {
-        get_membership(&self.pool, id).await
+        Stmt::new(queries::MEMBERSHIP_BY_ID)
+            .id(id.as_uuid())
+            .fetch_optional_as(&self.pool, |r| rows::membership(r, ""))
+            .await
     }
 
     async fn find_membership(
@@ -571,27 +280,76 @@ impl<D: Dialect + DirectorySql> DirectoryStore for SqlAuthStore<D> {
         company_id: CompanyId,
         user_id: UserId,
     ) -> Result<Option<Membership>, StoreError> {
-        find_membership(&self.pool, company_id, user_id).await
+        Stmt::new(queries::MEMBERSHIP_IN_COMPANY)
+            .id(company_id.as_uuid())
+            .id(user_id.as_uuid())
+            .fetch_optional_as(&self.pool, |r| rows::membership(r, ""))
+            .await
     }
 
     async fn list_company_memberships(
         &self,
         company_id: CompanyId,
     ) -> Result<Vec<Membership>, StoreError> {
-        list_company_memberships(&self.pool, company_id).await
+        Stmt::new(queries::MEMBERSHIPS_OF_COMPANY)
+            .id(company_id.as_uuid())
+            .fetch_all_as(&self.pool, |r| rows::membership(r, ""))
+            .await
     }
 
     async fn list_user_memberships(&self, user_id: UserId) -> Result<Vec<Membership>, StoreError> {
-        list_user_memberships(&self.pool, user_id).await
+        Stmt::new(queries::MEMBERSHIPS_OF_USER)
+            .id(user_id.as_uuid())
+            .fetch_all_as(&self.pool, |r| rows::membership(r, ""))
+            .await
     }
 
+    /// Refused with `Conflict` when it would leave the company without an active owner.
     async fn update_membership(
         &self,
         id: MembershipId,
         patch: &MembershipPatch,
         at: DateTime<Utc>,
     ) -> Result<ChangedMembership, StoreError> {
-        update_membership(&self.pool, id, patch, at).await
+        let not_found = || StoreError::not_found(format!("membership {id}"));
+        let mut tx = D::begin_write(&self.pool).await?;
+        let before = Stmt::new(D::OWNER_BEFORE)
+            .id(id.as_uuid())
+            .fetch_optional(&mut tx)
+            .await?
+            .ok_or_else(not_found)?;
+        let company = before.uuid("company_id")?;
+        let was_owner = before.flag("owner")?;
+        if let Some(lock) = D::LOCK_OWNERS.filter(|_| was_owner) {
+            Stmt::new(lock).id(&company).execute(&mut tx).await?;
+        }
+        let row = Stmt::new(queries::UPDATE_MEMBERSHIP)
+            .id(id.as_uuid())
+            .list_opt(patch.roles.as_ref())
+            .list_opt(patch.module_grants.as_ref())
+            .text_opt(patch.status.map(MembershipStatus::as_str))
+            .time(at)
+            .fetch_optional(&mut tx)
+            .await?
+            .ok_or_else(not_found)?;
+        let membership = rows::membership(&row, "")?;
+        if was_owner {
+            let owners = Stmt::new(D::OWNERS_LEFT)
+                .id(&company)
+                .fetch_one(&mut tx)
+                .await?
+                .int("n")?;
+            if owners == 0 {
+                return Err(StoreError::conflict(LAST_OWNER));
+            }
+        }
+        let own = vec![AccessBump {
+            membership_id: membership.id,
+            access_version: membership.access_version,
+        }];
+        let bumps = bump_delegatees(&mut tx, own, at).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(ChangedMembership { membership, bumps })
     }
 
     async fn put_role(
@@ -599,7 +357,21 @@ impl<D: Dialect + DirectorySql> DirectoryStore for SqlAuthStore<D> {
         role: &Role,
         at: DateTime<Utc>,
     ) -> Result<Vec<AccessBump>, StoreError> {
-        put_role(&self.pool, role, at).await
+        let mut tx = D::begin_write(&self.pool).await?;
+        Stmt::new(queries::UPSERT_ROLE)
+            .id(role.company_id.as_uuid())
+            .text(role.key.as_str())
+            .text(role.name.as_str())
+            .list(&role.permissions)
+            .execute(&mut tx)
+            .await?;
+        let holders = Stmt::new(D::BUMP_ROLE_HOLDERS)
+            .id(role.company_id.as_uuid())
+            .text(role.key.as_str())
+            .time(at)
+            .fetch_all(&mut tx)
+            .await?;
+        commit_with_delegatees(tx, rows::bumps(&holders)?, at).await
     }
 
     async fn delete_role(
@@ -608,7 +380,23 @@ impl<D: Dialect + DirectorySql> DirectoryStore for SqlAuthStore<D> {
         key: &RoleKey,
         at: DateTime<Utc>,
     ) -> Result<Vec<AccessBump>, StoreError> {
-        delete_role(&self.pool, company_id, key, at).await
+        let mut tx = D::begin_write(&self.pool).await?;
+        let deleted = Stmt::new(queries::DELETE_ROLE)
+            .id(company_id.as_uuid())
+            .text(key.as_str())
+            .execute(&mut tx)
+            .await?;
+        if deleted != 1 {
+            tx.rollback().await.map_err(store_error)?;
+            return Err(StoreError::not_found(format!("role `{key}`")));
+        }
+        let holders = Stmt::new(D::DROP_ROLE)
+            .id(company_id.as_uuid())
+            .text(key.as_str())
+            .time(at)
+            .fetch_all(&mut tx)
+            .await?;
+        commit_with_delegatees(tx, rows::bumps(&holders)?, at).await
     }
 
     async fn get_role(
@@ -616,18 +404,59 @@ impl<D: Dialect + DirectorySql> DirectoryStore for SqlAuthStore<D> {
         company_id: CompanyId,
         key: &RoleKey,
     ) -> Result<Option<Role>, StoreError> {
-        get_role(&self.pool, company_id, key).await
+        Stmt::new(queries::ROLE_BY_KEY)
+            .id(company_id.as_uuid())
+            .text(key.as_str())
+            .fetch_optional_as(&self.pool, rows::role)
+            .await
     }
 
     async fn list_roles(&self, company_id: CompanyId) -> Result<Vec<Role>, StoreError> {
-        list_roles(&self.pool, company_id).await
+        Stmt::new(queries::ROLES_OF_COMPANY)
+            .id(company_id.as_uuid())
+            .fetch_all_as(&self.pool, rows::role)
+            .await
     }
 
     async fn create_delegation(
         &self,
         delegation: &Delegation,
     ) -> Result<Vec<AccessBump>, StoreError> {
-        create_delegation(&self.pool, delegation).await
+        let d = delegation;
+        let mut tx = D::begin_write(&self.pool).await?;
+        let fits = Stmt::new(queries::DELEGATION_FITS)
+            .id(d.id.as_uuid())
+            .id(d.from_membership_id.as_uuid())
+            .id(d.to_membership_id.as_uuid())
+            .id(d.company_id.as_uuid())
+            .fetch_one(&mut tx)
+            .await?;
+        if fits.flag("taken")? {
+            return Err(StoreError::conflict("delegation id exists"));
+        }
+        for (present, id) in [
+            (fits.flag("has_from")?, d.from_membership_id),
+            (fits.flag("has_to")?, d.to_membership_id),
+        ] {
+            if !present {
+                return Err(StoreError::not_found(format!("membership {id}")));
+            }
+        }
+        Stmt::new(queries::INSERT_DELEGATION)
+            .id(d.id.as_uuid())
+            .id(d.company_id.as_uuid())
+            .id(d.from_membership_id.as_uuid())
+            .id(d.to_membership_id.as_uuid())
+            .list(&d.permissions)
+            .list(&d.modules)
+            .time(d.starts_at)
+            .time(d.expires_at)
+            .time_opt(d.revoked_at)
+            .time(d.created_at)
+            .execute(&mut tx)
+            .await?;
+        let own = bump_one(&mut tx, d.to_membership_id, d.created_at).await?;
+        commit_with_delegatees(tx, own, d.created_at).await
     }
 
     async fn revoke_delegation(
@@ -636,15 +465,44 @@ impl<D: Dialect + DirectorySql> DirectoryStore for SqlAuthStore<D> {
         id: DelegationId,
         at: DateTime<Utc>,
     ) -> Result<Vec<AccessBump>, StoreError> {
-        revoke_delegation(&self.pool, company_id, id, at).await
+        let mut tx = D::begin_write(&self.pool).await?;
+        let revoked = Stmt::new(queries::REVOKE_DELEGATION)
+            .id(id.as_uuid())
+            .id(company_id.as_uuid())
+            .time(at)
+            .fetch_optional(&mut tx)
+            .await?;
+        let Some(revoked) = revoked else {
+            let exists = Stmt::new(queries::DELEGATION_EXISTS)
+                .id(id.as_uuid())
+                .id(company_id.as_uuid())
+                .fetch_one(&mut tx)
+                .await?
+                .flag("found")?;
+            tx.rollback().await.map_err(store_error)?;
+            return if exists {
+                Ok(Vec::new())
+            } else {
+                Err(StoreError::not_found(format!("delegation {id}")))
+            };
+        };
+        let to = MembershipId::from_uuid(revoked.uuid("to_membership_id")?);
+        let own = bump_one(&mut tx, to, at).await?;
+        commit_with_delegatees(tx, own, at).await
     }
 
     async fn get_delegation(&self, id: DelegationId) -> Result<Option<Delegation>, StoreError> {
-        get_delegation(&self.pool, id).await
+        Stmt::new(queries::DELEGATION_BY_ID)
+            .id(id.as_uuid())
+            .fetch_optional_as(&self.pool, rows::delegation)
+            .await
     }
 
     async fn list_delegations(&self, company_id: CompanyId) -> Result<Vec<Delegation>, StoreError> {
-        list_delegations(&self.pool, company_id).await
+        Stmt::new(queries::DELEGATIONS_OF_COMPANY)
+            .id(company_id.as_uuid())
+            .fetch_all_as(&self.pool, rows::delegation)
+            .await
     }
 
     async fn load_access(

@@ -3,14 +3,14 @@
 //! method, written once over a [`Dialect`](kisum_core::db::sql::Dialect) ([`users`],
 //! [`sessions`], [`refresh`], [`directory`], [`audit`], [`otp`]).
 //!
-//! The store is [`SqlAuthStore`], generic over its dialect; its trait impls are written once
-//! too, next to the methods they call. What genuinely differs stays in `sqlite/` and
-//! `postgres/`, one file per store trait, so a reader sees it: the statements of
-//! [`DirectorySql`](directory::DirectorySql) (set membership through `json_each`/`unhex` vs
-//! `= ANY`, row locks with `FOR UPDATE`), [`SessionSql`](sessions::SessionSql) and
-//! [`AuditSql`](audit::AuditSql). How times and lists are bound and how transactions begin
-//! (`BEGIN IMMEDIATE` vs row locks) is the
-//! [`Dialect`](kisum_core::db::sql::Dialect)'s.
+//! The store is [`SqlAuthStore`], generic over its dialect; each file holds one trait's impl, the
+//! methods written in it, and the steps several methods share (a membership insert, the delegatees'
+//! bumps, an audit append inside a refresh) as functions beside it. What genuinely differs stays in
+//! `sqlite/` and `postgres/`, one file per store trait, so a reader sees it: the statements of
+//! [`DirectorySql`](directory::DirectorySql) (set membership through `json_each`/`unhex` vs `=
+//! ANY`, row locks with `FOR UPDATE`), [`SessionSql`](sessions::SessionSql) and
+//! [`AuditSql`](audit::AuditSql). How times and lists are bound and how transactions begin (`BEGIN
+//! IMMEDIATE` vs row locks) is the [`Dialect`](kisum_core::db::sql::Dialect)'s.
 
 pub(crate) mod audit;
 pub(crate) mod directory;
@@ -21,6 +21,24 @@ pub(crate) mod refresh;
 pub(crate) mod rows;
 pub(crate) mod sessions;
 pub(crate) mod users;
+
+/// Auth's migrations: the same files, by name, in each dialect's folder `$dir`
+/// (relative to the file that invokes it), listed once for both.
+macro_rules! migrations {
+    ($dir:literal) => {
+        kisum_core::migration_set!(
+            "auth",
+            $dir,
+            1 "initial" "0001_initial.sql",
+            2 "audit" "0002_audit.sql",
+            3 "one_time" "0003_one_time.sql",
+            4 "refresh_grace" "0004_refresh_grace.sql",
+            5 "events" "0005_events.sql",
+            6 "mfa" "0006_mfa.sql",
+        )
+    };
+}
+pub(crate) use migrations;
 
 use std::fmt;
 

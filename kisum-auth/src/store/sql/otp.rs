@@ -13,114 +13,10 @@ use chrono::{DateTime, Utc};
 use kisum_core::db::StoreError;
 use kisum_core::db::sql::{Dialect, SqlRow, Stmt, store_error};
 use kisum_guard::UserId;
-use sqlx::Pool;
 
 use crate::identity::Email;
 use crate::otp::{OtpPurpose, OtpState, SecretHash, otp_numbers};
 use crate::store::sql::{queries, rows};
-
-/// [`OneTimeStore::get_otp`](crate::otp::OneTimeStore::get_otp).
-pub(crate) async fn get_otp<D: Dialect>(
-    pool: &Pool<D>,
-    email: &Email,
-    purpose: OtpPurpose,
-) -> Result<Option<OtpState>, StoreError> {
-    Stmt::new(queries::OTP_STATE)
-        .text(email.as_str())
-        .text(purpose.as_str())
-        .fetch_optional_as(pool, rows::otp)
-        .await
-}
-
-/// [`OneTimeStore::put_otp`](crate::otp::OneTimeStore::put_otp): version 1 may only create the
-/// row, any later version only replace its predecessor.
-pub(crate) async fn put_otp<D: Dialect>(
-    pool: &Pool<D>,
-    state: &OtpState,
-) -> Result<bool, StoreError> {
-    let (attempts, sent_in_window, version) = otp_numbers(state)?;
-    let statement = match version {
-        1 => queries::INSERT_OTP,
-        v if v > 1 => queries::UPDATE_OTP,
-        _ => return Ok(false),
-    };
-    let written = Stmt::new(statement)
-        .text(state.email.as_str())
-        .text(state.purpose.as_str())
-        .bytes_opt(state.code_hash.as_ref().map(|h| h.0.as_slice()))
-        .bytes(state.salt.as_slice())
-        .time_opt(state.expires_at)
-        .int32(attempts)
-        .time_opt(state.locked_until)
-        .time_opt(state.last_sent_at)
-        .time_opt(state.quota_started_at)
-        .int32(sent_in_window)
-        .int(version)
-        .execute(pool)
-        .await?;
-    Ok(written == 1)
-}
-
-/// [`OneTimeStore::insert_reset`](crate::otp::OneTimeStore::insert_reset): the foreign key
-/// answers `NotFound` for an unknown user, the primary key `Conflict`.
-pub(crate) async fn insert_reset<D: Dialect>(
-    pool: &Pool<D>,
-    hash: &SecretHash,
-    user: UserId,
-    expires_at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    Stmt::new(queries::INSERT_RESET)
-        .bytes(hash.0.as_slice())
-        .id(user.as_uuid())
-        .time(expires_at)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-/// [`OneTimeStore::consume_reset`](crate::otp::OneTimeStore::consume_reset).
-pub(crate) async fn consume_reset<D: Dialect>(
-    pool: &Pool<D>,
-    hash: &SecretHash,
-    at: DateTime<Utc>,
-) -> Result<Option<UserId>, StoreError> {
-    Stmt::new(queries::CONSUME_RESET)
-        .bytes(hash.0.as_slice())
-        .time(at)
-        .fetch_optional_as(pool, |r| Ok(UserId::from_uuid(r.uuid("user_id")?)))
-        .await
-}
-
-/// [`OneTimeStore::spend_resets`](crate::otp::OneTimeStore::spend_resets).
-pub(crate) async fn spend_resets<D: Dialect>(
-    pool: &Pool<D>,
-    user: UserId,
-    at: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    Stmt::new(queries::SPEND_RESETS)
-        .id(user.as_uuid())
-        .time(at)
-        .execute(pool)
-        .await
-}
-
-/// [`OneTimeStore::prune_one_time`](crate::otp::OneTimeStore::prune_one_time).
-pub(crate) async fn prune_one_time<D: Dialect>(
-    pool: &Pool<D>,
-    before: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    let mut tx = pool.begin().await.map_err(store_error)?;
-    let resets = Stmt::new(queries::PRUNE_RESETS)
-        .time(before)
-        .execute(&mut tx)
-        .await?;
-    let otps = Stmt::new(queries::PRUNE_OTPS)
-        .time(before)
-        .execute(&mut tx)
-        .await?;
-    tx.commit().await.map_err(store_error)?;
-    Ok(resets + otps)
-}
 
 #[async_trait]
 impl<D: Dialect> OneTimeStore for SqlAuthStore<D> {
@@ -129,20 +25,52 @@ impl<D: Dialect> OneTimeStore for SqlAuthStore<D> {
         email: &Email,
         purpose: OtpPurpose,
     ) -> Result<Option<OtpState>, StoreError> {
-        get_otp(&self.pool, email, purpose).await
+        Stmt::new(queries::OTP_STATE)
+            .text(email.as_str())
+            .text(purpose.as_str())
+            .fetch_optional_as(&self.pool, rows::otp)
+            .await
     }
 
+    /// Version 1 may only create the row, any later version only replace its predecessor.
     async fn put_otp(&self, state: &OtpState) -> Result<bool, StoreError> {
-        put_otp(&self.pool, state).await
+        let (attempts, sent_in_window, version) = otp_numbers(state)?;
+        let statement = match version {
+            1 => queries::INSERT_OTP,
+            v if v > 1 => queries::UPDATE_OTP,
+            _ => return Ok(false),
+        };
+        let written = Stmt::new(statement)
+            .text(state.email.as_str())
+            .text(state.purpose.as_str())
+            .bytes_opt(state.code_hash.as_ref().map(|h| h.0.as_slice()))
+            .bytes(state.salt.as_slice())
+            .time_opt(state.expires_at)
+            .int32(attempts)
+            .time_opt(state.locked_until)
+            .time_opt(state.last_sent_at)
+            .time_opt(state.quota_started_at)
+            .int32(sent_in_window)
+            .int(version)
+            .execute(&self.pool)
+            .await?;
+        Ok(written == 1)
     }
 
+    /// The foreign key answers `NotFound` for an unknown user, the primary key `Conflict`.
     async fn insert_reset(
         &self,
         hash: &SecretHash,
         user: UserId,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        insert_reset(&self.pool, hash, user, expires_at).await
+        Stmt::new(queries::INSERT_RESET)
+            .bytes(hash.0.as_slice())
+            .id(user.as_uuid())
+            .time(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn consume_reset(
@@ -150,14 +78,32 @@ impl<D: Dialect> OneTimeStore for SqlAuthStore<D> {
         hash: &SecretHash,
         at: DateTime<Utc>,
     ) -> Result<Option<UserId>, StoreError> {
-        consume_reset(&self.pool, hash, at).await
+        Stmt::new(queries::CONSUME_RESET)
+            .bytes(hash.0.as_slice())
+            .time(at)
+            .fetch_optional_as(&self.pool, |r| Ok(UserId::from_uuid(r.uuid("user_id")?)))
+            .await
     }
 
     async fn spend_resets(&self, user: UserId, at: DateTime<Utc>) -> Result<u64, StoreError> {
-        spend_resets(&self.pool, user, at).await
+        Stmt::new(queries::SPEND_RESETS)
+            .id(user.as_uuid())
+            .time(at)
+            .execute(&self.pool)
+            .await
     }
 
     async fn prune_one_time(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        prune_one_time(&self.pool, before).await
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let resets = Stmt::new(queries::PRUNE_RESETS)
+            .time(before)
+            .execute(&mut tx)
+            .await?;
+        let otps = Stmt::new(queries::PRUNE_OTPS)
+            .time(before)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(resets + otps)
     }
 }

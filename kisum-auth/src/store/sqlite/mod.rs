@@ -12,7 +12,7 @@
 //! methods are written once in `store::sql`; what is here is what SQLite does its own way.
 
 use super::sql::SqlAuthStore;
-use kisum_core::db::migrate::{EmbeddedMigration, MigrationSet};
+use kisum_core::db::migrate::MigrationSet;
 use kisum_core::db::{StoreError, open_migrated_sqlite_pool};
 
 mod audit;
@@ -21,42 +21,7 @@ mod refresh;
 mod sessions;
 
 /// Auth's SQLite migrations, tracked in `kisum_auth_migrations`.
-pub const MIGRATIONS: MigrationSet = MigrationSet {
-    component: "auth",
-    table: "kisum_auth_migrations",
-    migrations: &[
-        EmbeddedMigration {
-            version: 1,
-            description: "initial",
-            sql: include_str!("../../../../migrations/sqlite/auth/0001_initial.sql"),
-        },
-        EmbeddedMigration {
-            version: 2,
-            description: "audit",
-            sql: include_str!("../../../../migrations/sqlite/auth/0002_audit.sql"),
-        },
-        EmbeddedMigration {
-            version: 3,
-            description: "one_time",
-            sql: include_str!("../../../../migrations/sqlite/auth/0003_one_time.sql"),
-        },
-        EmbeddedMigration {
-            version: 4,
-            description: "refresh_grace",
-            sql: include_str!("../../../../migrations/sqlite/auth/0004_refresh_grace.sql"),
-        },
-        EmbeddedMigration {
-            version: 5,
-            description: "events",
-            sql: include_str!("../../../../migrations/sqlite/auth/0005_events.sql"),
-        },
-        EmbeddedMigration {
-            version: 6,
-            description: "mfa",
-            sql: include_str!("../../../../migrations/sqlite/auth/0006_mfa.sql"),
-        },
-    ],
-};
+pub const MIGRATIONS: MigrationSet = super::sql::migrations!("../../../../migrations/sqlite/auth/");
 
 /// Users, sessions, companies, memberships, roles, delegations and refresh tokens in SQLite.
 pub type SqliteAuthStore = SqlAuthStore<sqlx::Sqlite>;

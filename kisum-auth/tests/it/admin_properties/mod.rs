@@ -30,11 +30,10 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use kisum_auth::{
     AuthStore, Authority, Company, CreatedCompany, DirectoryError, DirectoryService, Membership,
-    MembershipPatch, MembershipStatus, MemoryAuthStore, NewDelegation, Role, aggregate,
+    MembershipPatch, MembershipStatus, NewDelegation, Role, aggregate,
 };
 use kisum_core::{
-    CompanyAddOn, CoreStore, EntitlementService, Entitlements, MemoryCoreStore, Subscription,
-    SubscriptionStatus,
+    CompanyAddOn, EntitlementService, Entitlements, Subscription, SubscriptionStatus,
 };
 use kisum_guard::{
     AddOnKey, Clock, DelegationId, ManualClock, MembershipId, ModuleKey, OWNER_ROLE, PackageKey,
@@ -43,21 +42,11 @@ use kisum_guard::{
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-use crate::fixture::t0;
+use crate::fixture::{Backend, t0};
 
 mod scenarios;
 #[allow(clippy::wildcard_imports, reason = "the scenario vocabulary")]
 use scenarios::*;
-
-/// Where the properties run.
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Memory,
-    #[cfg(feature = "sqlite")]
-    Sqlite,
-    #[cfg(feature = "postgres")]
-    Postgres,
-}
 
 /// The stores and services shared by every case of one test.
 struct Env {
@@ -69,36 +58,7 @@ struct Env {
 
 impl Env {
     async fn new(backend: Backend) -> Self {
-        let (store, core_store): (Arc<dyn AuthStore>, Arc<dyn CoreStore>) = match backend {
-            Backend::Memory => (
-                Arc::new(MemoryAuthStore::new()),
-                Arc::new(MemoryCoreStore::new()),
-            ),
-            #[cfg(feature = "sqlite")]
-            Backend::Sqlite => {
-                let url = kisum_core::testkit::db::sqlite_url();
-                (
-                    Arc::new(kisum_auth::SqliteAuthStore::connect(&url).await.unwrap()),
-                    Arc::new(kisum_core::SqliteCoreStore::connect(&url).await.unwrap()),
-                )
-            }
-            #[cfg(feature = "postgres")]
-            Backend::Postgres => {
-                let options = kisum_core::testkit::db::postgres().await;
-                (
-                    Arc::new(
-                        kisum_auth::PgAuthStore::connect_with(options.clone())
-                            .await
-                            .unwrap(),
-                    ),
-                    Arc::new(
-                        kisum_core::PgCoreStore::connect_with(options)
-                            .await
-                            .unwrap(),
-                    ),
-                )
-            }
-        };
+        let (store, core_store) = backend.stores().await;
         let clock = Arc::new(ManualClock::new(t0()));
         let core = EntitlementService::new(core_store, clock.clone());
         crate::fixture::seed_catalog(&core, &MODULES).await;

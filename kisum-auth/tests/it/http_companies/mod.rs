@@ -49,12 +49,7 @@ async fn app() -> App {
 impl App {
     /// An access token for `user` in a new session.
     async fn token(&self, user: UserId) -> String {
-        let session = self.world.session(user).await;
-        self.auth
-            .tokens()
-            .issue(user, session.id, t0())
-            .unwrap()
-            .token
+        self.world.token(&self.auth, user).await
     }
 
     async fn owner(&self) -> String {

@@ -6,7 +6,6 @@ use kisum_guard::{MembershipId, UserId};
 use serde_json::{Value, json};
 
 use super::{app, by_id, in_a_day};
-use crate::fixture::t0;
 
 #[tokio::test]
 async fn the_finance_viewer_is_denied_every_administrative_route() {
@@ -181,13 +180,10 @@ async fn strangers_unknown_companies_and_missing_tokens_are_refused() {
     )
     .await;
     // A revoked session cannot administer anything.
-    let session = app.world.session(app.world.owner.user_id).await;
-    let token = app
-        .auth
-        .tokens()
-        .issue(app.world.owner.user_id, session.id, t0())
-        .unwrap()
-        .token;
+    let (session, token) = app
+        .world
+        .signed_in(&app.auth, app.world.owner.user_id)
+        .await;
     app.auth
         .logout(
             app.world.owner.user_id,

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use sqlx::postgres::PgConnectOptions;
 
 use super::sql::SqlCoreStore;
-use crate::db::migrate::{EmbeddedMigration, MigrationSet};
+use crate::db::migrate::MigrationSet;
 use crate::db::sql::store_error;
 use crate::db::{StoreError, open_migrated_postgres_pool};
 
@@ -22,32 +22,8 @@ mod catalog;
 mod licenses;
 
 /// Core's PostgreSQL migrations, tracked in `kisum_core_migrations`.
-pub const MIGRATIONS: MigrationSet = MigrationSet {
-    component: "core",
-    table: "kisum_core_migrations",
-    migrations: &[
-        EmbeddedMigration {
-            version: 1,
-            description: "initial",
-            sql: include_str!("../../../../migrations/postgres/core/0001_initial.sql"),
-        },
-        EmbeddedMigration {
-            version: 2,
-            description: "audit",
-            sql: include_str!("../../../../migrations/postgres/core/0002_audit.sql"),
-        },
-        EmbeddedMigration {
-            version: 3,
-            description: "events",
-            sql: include_str!("../../../../migrations/postgres/core/0003_events.sql"),
-        },
-        EmbeddedMigration {
-            version: 4,
-            description: "licenses",
-            sql: include_str!("../../../../migrations/postgres/core/0004_licenses.sql"),
-        },
-    ],
-};
+pub const MIGRATIONS: MigrationSet =
+    super::sql::migrations!("../../../../migrations/postgres/core/");
 
 /// Catalog and company entitlements in PostgreSQL.
 pub type PgCoreStore = SqlCoreStore<sqlx::Postgres>;

@@ -7,7 +7,6 @@ use super::SqlCoreStore;
 use crate::audit::CoreAudit;
 use chrono::{DateTime, Utc};
 use kisum_guard::CompanyId;
-use sqlx::Pool;
 
 use crate::audit::{CoreAuditRecord, MAX_LIST_LIMIT};
 use crate::db::StoreError;
@@ -21,54 +20,21 @@ pub(crate) trait AuditSql: Dialect {
     const APPEND: &'static str;
 }
 
-/// [`CoreAudit::append`](crate::CoreAudit::append).
-pub(crate) async fn append<D: AuditSql>(
-    pool: &Pool<D>,
-    record: &CoreAuditRecord,
-) -> Result<(), StoreError> {
-    record.validate()?;
-    Stmt::new(D::APPEND)
-        .id(&record.id)
-        .time(record.at)
-        .text(record.actor.as_str())
-        .text(record.action.as_str())
-        .id_opt(record.company_id.map(|c| *c.as_uuid()))
-        .text_opt(record.request_id.as_deref())
-        .text(detail_to_db(&record.detail)?)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-/// [`CoreAudit::list`](crate::CoreAudit::list).
-pub(crate) async fn list<D: Dialect>(
-    pool: &Pool<D>,
-    company_id: Option<CompanyId>,
-    limit: u32,
-) -> Result<Vec<CoreAuditRecord>, StoreError> {
-    let limit = i64::from(limit.min(MAX_LIST_LIMIT));
-    let statement = match company_id {
-        Some(c) => Stmt::new(queries::AUDIT_OF_COMPANY).id(c.as_uuid()),
-        None => Stmt::new(queries::AUDIT_ALL),
-    };
-    statement.int(limit).fetch_all_as(pool, rows::audit).await
-}
-
-/// [`CoreAudit::prune`](crate::CoreAudit::prune).
-pub(crate) async fn prune<D: Dialect>(
-    pool: &Pool<D>,
-    older_than: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    Stmt::new(queries::PRUNE_AUDIT)
-        .time(older_than)
-        .execute(pool)
-        .await
-}
-
 #[async_trait]
 impl<D: Dialect + AuditSql> CoreAudit for SqlCoreStore<D> {
     async fn append(&self, record: &CoreAuditRecord) -> Result<(), StoreError> {
-        append(&self.pool, record).await
+        record.validate()?;
+        Stmt::new(D::APPEND)
+            .id(&record.id)
+            .time(record.at)
+            .text(record.actor.as_str())
+            .text(record.action.as_str())
+            .id_opt(record.company_id.map(|c| *c.as_uuid()))
+            .text_opt(record.request_id.as_deref())
+            .text(detail_to_db(&record.detail)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn list(
@@ -76,10 +42,21 @@ impl<D: Dialect + AuditSql> CoreAudit for SqlCoreStore<D> {
         company_id: Option<CompanyId>,
         limit: u32,
     ) -> Result<Vec<CoreAuditRecord>, StoreError> {
-        list(&self.pool, company_id, limit).await
+        let limit = i64::from(limit.min(MAX_LIST_LIMIT));
+        let statement = match company_id {
+            Some(c) => Stmt::new(queries::AUDIT_OF_COMPANY).id(c.as_uuid()),
+            None => Stmt::new(queries::AUDIT_ALL),
+        };
+        statement
+            .int(limit)
+            .fetch_all_as(&self.pool, rows::audit)
+            .await
     }
 
     async fn prune(&self, older_than: DateTime<Utc>) -> Result<u64, StoreError> {
-        prune(&self.pool, older_than).await
+        Stmt::new(queries::PRUNE_AUDIT)
+            .time(older_than)
+            .execute(&self.pool)
+            .await
     }
 }

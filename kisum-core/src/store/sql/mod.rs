@@ -4,8 +4,9 @@
 //! method written once over a [`Dialect`](crate::db::sql::Dialect) ([`catalog`],
 //! [`subscriptions`], [`audit`]).
 //!
-//! The store is [`SqlCoreStore`], generic over its dialect, and its trait impls are written
-//! once too, next to the methods they call. What genuinely differs stays in `sqlite/` and
+//! The store is [`SqlCoreStore`], generic over its dialect; each file holds one trait's impl,
+//! the methods written in it, and the steps several methods share (a version bump, an event
+//! append) as private functions beside it. What genuinely differs stays in `sqlite/` and
 //! `postgres/`, one impl per dialect, so a reader sees it: the statements of [`CatalogSql`](catalog::CatalogSql) ("which companies reach this
 //! module", `json_each` vs `= ANY`, and the `FOR UPDATE` row locks in id order on PostgreSQL)
 //! and of [`AuditSql`](audit::AuditSql) (the `jsonb` cast). How a time or a list is bound and
@@ -17,6 +18,22 @@ pub(crate) mod licenses;
 pub(crate) mod queries;
 pub(crate) mod rows;
 pub(crate) mod subscriptions;
+
+/// Core's migrations: the same files, by name, in each dialect's folder `$dir`
+/// (relative to the file that invokes it), listed once for both.
+macro_rules! migrations {
+    ($dir:literal) => {
+        crate::migration_set!(
+            "core",
+            $dir,
+            1 "initial" "0001_initial.sql",
+            2 "audit" "0002_audit.sql",
+            3 "events" "0003_events.sql",
+            4 "licenses" "0004_licenses.sql",
+        )
+    };
+}
+pub(crate) use migrations;
 
 use std::fmt;
 

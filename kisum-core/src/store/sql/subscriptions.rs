@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::SqlCoreStore;
 use crate::store::SubscriptionStore;
 use kisum_guard::{AddOnKey, CompanyId};
-use sqlx::{Pool, Transaction};
+use sqlx::Transaction;
 
 use crate::db::StoreError;
 use crate::db::sql::{Dialect, SqlRow, Stmt, store_error, version_from_db};
@@ -34,100 +34,46 @@ async fn bump_company<D: Dialect>(
     version_from_db(row.int("entitlement_version")?)
 }
 
-/// [`SubscriptionStore::company_state`](crate::store::SubscriptionStore::company_state).
-pub(crate) async fn company_state<D: Dialect>(
-    pool: &Pool<D>,
-    company_id: CompanyId,
-) -> Result<CompanyEntitlementState, StoreError> {
-    let found = Stmt::new(queries::COMPANY_STATE)
-        .id(company_id.as_uuid())
-        .fetch_all(pool)
-        .await?;
-    rows::company_state(company_id, &found)
-}
-
-/// [`SubscriptionStore::put_subscription`](crate::store::SubscriptionStore::put_subscription).
-pub(crate) async fn put_subscription<D: Dialect>(
-    pool: &Pool<D>,
-    subscription: &Subscription,
-) -> Result<u64, StoreError> {
-    let mut tx = D::begin_write(pool).await?;
-    let version = bump_company(&mut tx, subscription.company_id).await?;
-    Stmt::new(queries::UPSERT_SUBSCRIPTION)
-        .id(subscription.company_id.as_uuid())
-        .text(subscription.package.as_str())
-        .text(subscription.status.as_str())
-        .time_opt(subscription.current_period_end)
-        .time_opt(subscription.grace_until)
-        .execute(&mut tx)
-        .await?;
-    tx.commit().await.map_err(store_error)?;
-    Ok(version)
-}
-
-/// [`SubscriptionStore::put_company_addon`](crate::store::SubscriptionStore::put_company_addon).
-pub(crate) async fn put_company_addon<D: Dialect>(
-    pool: &Pool<D>,
-    addon: &CompanyAddOn,
-) -> Result<u64, StoreError> {
-    let mut tx = D::begin_write(pool).await?;
-    let version = bump_company(&mut tx, addon.company_id).await?;
-    Stmt::new(queries::UPSERT_COMPANY_ADDON)
-        .id(addon.company_id.as_uuid())
-        .text(addon.addon.as_str())
-        .text(addon.status.as_str())
-        .time_opt(addon.current_period_end)
-        .execute(&mut tx)
-        .await?;
-    tx.commit().await.map_err(store_error)?;
-    Ok(version)
-}
-
-/// [`SubscriptionStore::remove_company_addon`](crate::store::SubscriptionStore::remove_company_addon).
-pub(crate) async fn remove_company_addon<D: Dialect>(
-    pool: &Pool<D>,
-    company_id: CompanyId,
-    addon: &AddOnKey,
-) -> Result<u64, StoreError> {
-    let mut tx = D::begin_write(pool).await?;
-    // The version row first: it serializes this write with every other one of the company.
-    let version = Stmt::new(BUMP_EXISTING_COMPANY)
-        .id(company_id.as_uuid())
-        .fetch_optional(&mut tx)
-        .await?;
-    let deleted = Stmt::new(queries::DELETE_COMPANY_ADDON)
-        .id(company_id.as_uuid())
-        .text(addon.as_str())
-        .execute(&mut tx)
-        .await?;
-    match version {
-        Some(row) if deleted == 1 => {
-            let version = version_from_db(row.int("entitlement_version")?)?;
-            tx.commit().await.map_err(store_error)?;
-            Ok(version)
-        }
-        _ => {
-            tx.rollback().await.map_err(store_error)?;
-            Err(StoreError::not_found(format!("company add-on `{addon}`")))
-        }
-    }
-}
-
 #[async_trait]
 impl<D: Dialect> SubscriptionStore for SqlCoreStore<D> {
     async fn company_state(
         &self,
         company_id: CompanyId,
     ) -> Result<CompanyEntitlementState, StoreError> {
-        company_state(&self.pool, company_id).await
+        let found = Stmt::new(queries::COMPANY_STATE)
+            .id(company_id.as_uuid())
+            .fetch_all(&self.pool)
+            .await?;
+        rows::company_state(company_id, &found)
     }
 
     async fn put_subscription(&self, subscription: Subscription) -> Result<u64, StoreError> {
-        put_subscription(&self.pool, &subscription).await
+        let mut tx = D::begin_write(&self.pool).await?;
+        let version = bump_company(&mut tx, subscription.company_id).await?;
+        Stmt::new(queries::UPSERT_SUBSCRIPTION)
+            .id(subscription.company_id.as_uuid())
+            .text(subscription.package.as_str())
+            .text(subscription.status.as_str())
+            .time_opt(subscription.current_period_end)
+            .time_opt(subscription.grace_until)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(version)
     }
 
     async fn put_company_addon(&self, addon: CompanyAddOn) -> Result<u64, StoreError> {
-        put_company_addon(&self.pool, &addon).await
+        let mut tx = D::begin_write(&self.pool).await?;
+        let version = bump_company(&mut tx, addon.company_id).await?;
+        Stmt::new(queries::UPSERT_COMPANY_ADDON)
+            .id(addon.company_id.as_uuid())
+            .text(addon.addon.as_str())
+            .text(addon.status.as_str())
+            .time_opt(addon.current_period_end)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(version)
     }
 
     async fn remove_company_addon(
@@ -135,6 +81,27 @@ impl<D: Dialect> SubscriptionStore for SqlCoreStore<D> {
         company_id: CompanyId,
         addon: &AddOnKey,
     ) -> Result<u64, StoreError> {
-        remove_company_addon(&self.pool, company_id, addon).await
+        let mut tx = D::begin_write(&self.pool).await?;
+        // The version row first: it serializes this write with every other one of the company.
+        let version = Stmt::new(BUMP_EXISTING_COMPANY)
+            .id(company_id.as_uuid())
+            .fetch_optional(&mut tx)
+            .await?;
+        let deleted = Stmt::new(queries::DELETE_COMPANY_ADDON)
+            .id(company_id.as_uuid())
+            .text(addon.as_str())
+            .execute(&mut tx)
+            .await?;
+        match version {
+            Some(row) if deleted == 1 => {
+                let version = version_from_db(row.int("entitlement_version")?)?;
+                tx.commit().await.map_err(store_error)?;
+                Ok(version)
+            }
+            _ => {
+                tx.rollback().await.map_err(store_error)?;
+                Err(StoreError::not_found(format!("company add-on `{addon}`")))
+            }
+        }
     }
 }

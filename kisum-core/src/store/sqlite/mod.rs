@@ -8,7 +8,7 @@
 //! `store::sql`; what is here is what SQLite does its own way.
 
 use super::sql::SqlCoreStore;
-use crate::db::migrate::{EmbeddedMigration, MigrationSet};
+use crate::db::migrate::MigrationSet;
 use crate::db::{StoreError, open_migrated_sqlite_pool};
 
 mod audit;
@@ -16,32 +16,7 @@ mod catalog;
 mod licenses;
 
 /// Core's SQLite migrations, tracked in `kisum_core_migrations`.
-pub const MIGRATIONS: MigrationSet = MigrationSet {
-    component: "core",
-    table: "kisum_core_migrations",
-    migrations: &[
-        EmbeddedMigration {
-            version: 1,
-            description: "initial",
-            sql: include_str!("../../../../migrations/sqlite/core/0001_initial.sql"),
-        },
-        EmbeddedMigration {
-            version: 2,
-            description: "audit",
-            sql: include_str!("../../../../migrations/sqlite/core/0002_audit.sql"),
-        },
-        EmbeddedMigration {
-            version: 3,
-            description: "events",
-            sql: include_str!("../../../../migrations/sqlite/core/0003_events.sql"),
-        },
-        EmbeddedMigration {
-            version: 4,
-            description: "licenses",
-            sql: include_str!("../../../../migrations/sqlite/core/0004_licenses.sql"),
-        },
-    ],
-};
+pub const MIGRATIONS: MigrationSet = super::sql::migrations!("../../../../migrations/sqlite/core/");
 
 /// Catalog and company entitlements in SQLite.
 pub type SqliteCoreStore = SqlCoreStore<sqlx::Sqlite>;

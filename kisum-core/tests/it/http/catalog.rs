@@ -4,7 +4,7 @@ use kisum_core::audit::action;
 use kisum_guard::{CompanyId, InvalidationEvent};
 use serde_json::json;
 
-use super::{app, company_event, company_uri, ok, records, seed, subscribe};
+use super::{add_finance, app, company_event, company_uri, ok, records, seed, subscribe};
 
 #[tokio::test]
 async fn catalog_routes_store_replace_and_list_sorted_by_key() {
@@ -91,13 +91,7 @@ async fn catalog_edits_publish_an_event_for_every_affected_company() {
     let (a, b, c) = (CompanyId::new(), CompanyId::new(), CompanyId::new());
     subscribe(&app, a).await;
     subscribe(&app, b).await;
-    ok(
-        &app,
-        "PUT",
-        &company_uri(c, "addons/finance"),
-        Some(json!({"status": "active"})),
-    )
-    .await;
+    add_finance(&app, c).await;
     app.events.take();
 
     let answer = ok(

@@ -20,7 +20,7 @@ use serde_json::json;
 use tower::ServiceExt as _;
 
 use super::licenses::key_call_on;
-use super::{App, OPS, app, app_with, call, company_uri, ok, seed, subscribe, t0};
+use super::{App, OPS, add_finance, app, app_with, call, company_uri, ok, seed, subscribe, t0};
 use crate::client::request;
 
 fn certified_app() -> App {
@@ -92,13 +92,7 @@ async fn a_new_certificate_follows_every_entitlement_change() {
     assert!(subscribed.entitlement_version > 0);
     assert!(subscribed.has_module("core") && !subscribed.has_module("finance"));
 
-    ok(
-        &app,
-        "PUT",
-        &company_uri(company, "addons/finance"),
-        Some(json!({"status": "active"})),
-    )
-    .await;
+    add_finance(&app, company).await;
     let with_finance = verify(&app, &certificate(&app, company).await).await;
     assert!(with_finance.entitlement_version > subscribed.entitlement_version);
     assert!(with_finance.has_module("finance"));
@@ -203,13 +197,7 @@ async fn activation_certificates_are_signed_for_their_machine_within_the_licence
     seed(&app).await;
     let company = CompanyId::new();
     subscribe(&app, company).await;
-    ok(
-        &app,
-        "PUT",
-        &company_uri(company, "addons/finance"),
-        Some(json!({"status": "active"})),
-    )
-    .await;
+    add_finance(&app, company).await;
     let created = call(
         &app,
         "POST",

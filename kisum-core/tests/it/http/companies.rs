@@ -7,7 +7,9 @@ use kisum_core::audit::action;
 use kisum_guard::{CompanyId, ConsistencyToken};
 use serde_json::json;
 
-use super::{BILLING, app, call, company_event, company_uri, ok, records, seed, subscribe, t0};
+use super::{
+    BILLING, add_finance, app, call, company_event, company_uri, ok, records, seed, subscribe, t0,
+};
 use crate::client::send;
 
 #[tokio::test]
@@ -118,13 +120,7 @@ async fn company_addons_are_set_and_removed_with_audit_events_and_tokens() {
     subscribe(&app, company).await;
     app.events.take();
 
-    let a = ok(
-        &app,
-        "PUT",
-        &company_uri(company, "addons/finance"),
-        Some(json!({"status": "active"})),
-    )
-    .await;
+    let a = add_finance(&app, company).await;
     assert_eq!(a.body["entitlement_version"], 2);
     assert_eq!(
         a.body["modules"],

@@ -111,6 +111,15 @@ pub(super) async fn key_call_on(keys: &Router, op: &str, key: &str, fingerprint:
     .await
 }
 
+/// Calls each `(op, fingerprint)` with licence `key` in turn, asserting the status `want`.
+async fn assert_key_calls(app: &Lic, key: &str, calls: &[(&str, &str, StatusCode)]) {
+    for &(op, fingerprint, want) in calls {
+        key_call(app, op, key, fingerprint)
+            .await
+            .assert_status(want);
+    }
+}
+
 /// Creates a licence; its id and key.
 async fn create(app: &Lic, body: Value) -> (String, String) {
     let a = admin(app, "POST", "/internal/v1/licenses", Some(body)).await;
@@ -427,21 +436,19 @@ async fn licence_key_routes_refuse_bad_input_with_codes() {
         .header("content-type", "application/json")
         .body(Body::from("{not json"))
         .unwrap();
-    send(&app.keys, malformed)
-        .await
-        .assert_problem(StatusCode::BAD_REQUEST, "invalid_request");
-    let unknown = Request::post("/v1/licenses/nope")
-        .body(Body::empty())
-        .unwrap();
-    send(&app.keys, unknown)
-        .await
-        .assert_problem(StatusCode::NOT_FOUND, "not_found");
-    let wrong_method = Request::get("/v1/licenses/activate")
-        .body(Body::empty())
-        .unwrap();
-    send(&app.keys, wrong_method)
-        .await
-        .assert_problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let unknown = Request::post("/v1/licenses/nope").body(Body::empty());
+    let wrong_method = Request::get("/v1/licenses/activate").body(Body::empty());
+    for (request, status, code) in [
+        (malformed, StatusCode::BAD_REQUEST, "invalid_request"),
+        (unknown.unwrap(), StatusCode::NOT_FOUND, "not_found"),
+        (
+            wrong_method.unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ] {
+        send(&app.keys, request).await.assert_problem(status, code);
+    }
 }
 
 #[tokio::test]
@@ -528,16 +535,9 @@ async fn attack_reactivation_cycling_is_rate_limited() {
     });
     let (_, key) = seats(&app, 1).await;
     let (_, other) = seats(&app, 1).await;
-    for _ in 0..2 {
-        assert_eq!(
-            key_call(&app, "activate", &key, "m1").await.status,
-            StatusCode::CREATED
-        );
-        assert_eq!(
-            key_call(&app, "deactivate", &key, "m1").await.status,
-            StatusCode::NO_CONTENT
-        );
-    }
+    let cycle = ("activate", "m1", StatusCode::CREATED);
+    let release = ("deactivate", "m1", StatusCode::NO_CONTENT);
+    assert_key_calls(&app, &key, &[cycle, release, cycle, release]).await;
     let limited = key_call(&app, "activate", &key, "m1").await;
     limited.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert_eq!(limited.header("retry-after"), Some("60"));
@@ -545,15 +545,13 @@ async fn attack_reactivation_cycling_is_rate_limited() {
         .await
         .assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     // Per licence: another licence is not affected; and the budget comes back with time.
-    assert_eq!(
-        key_call(&app, "activate", &other, "m1").await.status,
-        StatusCode::CREATED
-    );
+    key_call(&app, "activate", &other, "m1")
+        .await
+        .assert_status(StatusCode::CREATED);
     app.clock.advance(TimeDelta::seconds(61));
-    assert_eq!(
-        key_call(&app, "activate", &key, "m1").await.status,
-        StatusCode::CREATED
-    );
+    key_call(&app, "activate", &key, "m1")
+        .await
+        .assert_status(StatusCode::CREATED);
 }
 
 #[tokio::test]
@@ -565,10 +563,9 @@ async fn attack_activation_past_expiry_before_the_reaper_runs() {
                "expires_at": t0() + TimeDelta::seconds(100)}),
     )
     .await;
-    assert_eq!(
-        key_call(&app, "activate", &key, "m1").await.status,
-        StatusCode::CREATED
-    );
+    key_call(&app, "activate", &key, "m1")
+        .await
+        .assert_status(StatusCode::CREATED);
     app.clock.advance(TimeDelta::seconds(100));
     for op in ["activate", "validate", "heartbeat"] {
         key_call(&app, op, &key, "m1")
@@ -619,10 +616,9 @@ async fn attack_hoarding_a_floating_seat_without_heartbeats_loses_it() {
                "floating": true, "heartbeat_interval": 60}),
     )
     .await;
-    assert_eq!(
-        key_call(&app, "activate", &key, "hoarder").await.status,
-        StatusCode::CREATED
-    );
+    key_call(&app, "activate", &key, "hoarder")
+        .await
+        .assert_status(StatusCode::CREATED);
     key_call(&app, "activate", &key, "m2")
         .await
         .assert_problem(StatusCode::CONFLICT, "activation_limit");
@@ -633,10 +629,9 @@ async fn attack_hoarding_a_floating_seat_without_heartbeats_loses_it() {
     key_call(&app, "heartbeat", &key, "hoarder")
         .await
         .assert_problem(StatusCode::NOT_FOUND, "not_activated");
-    assert_eq!(
-        key_call(&app, "activate", &key, "m2").await.status,
-        StatusCode::CREATED
-    );
+    key_call(&app, "activate", &key, "m2")
+        .await
+        .assert_status(StatusCode::CREATED);
     assert_events(&app, &id, &["created", "activated", "culled", "activated"]).await;
 }
 
@@ -658,48 +653,42 @@ async fn routes_over<S: CoreStore + LicenseStore>(store: S) {
         },
     );
     let (id, key) = seats(&app, 2).await;
-    assert_eq!(
-        key_call(&app, "activate", &key, "m1").await.status,
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        key_call(&app, "activate", &key, "m1").await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        key_call(&app, "activate", &key, "m2").await.status,
-        StatusCode::CREATED
-    );
+    assert_key_calls(
+        &app,
+        &key,
+        &[
+            ("activate", "m1", StatusCode::CREATED),
+            ("activate", "m1", StatusCode::OK),
+            ("activate", "m2", StatusCode::CREATED),
+        ],
+    )
+    .await;
     key_call(&app, "activate", &key, "m3")
         .await
         .assert_problem(StatusCode::CONFLICT, "activation_limit");
-    assert_eq!(
-        key_call(&app, "validate", &key, "m1").await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        key_call(&app, "heartbeat", &key, "m2").await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        key_call(&app, "deactivate", &key, "m2").await.status,
-        StatusCode::NO_CONTENT
-    );
+    assert_key_calls(
+        &app,
+        &key,
+        &[
+            ("validate", "m1", StatusCode::OK),
+            ("heartbeat", "m2", StatusCode::OK),
+            ("deactivate", "m2", StatusCode::NO_CONTENT),
+        ],
+    )
+    .await;
     key_call(&app, "validate", &kisum_core::license::generate_key(), "m1")
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "invalid_license_key");
     let uri = |rest: &str| format!("/internal/v1/licenses/{id}{rest}");
-    assert_eq!(
-        admin(&app, "POST", &uri("/suspend"), None).await.status,
-        StatusCode::OK
-    );
+    admin(&app, "POST", &uri("/suspend"), None)
+        .await
+        .assert_status(StatusCode::OK);
     key_call(&app, "validate", &key, "m1")
         .await
         .assert_problem(StatusCode::FORBIDDEN, "license_suspended");
-    assert_eq!(
-        admin(&app, "POST", &uri("/reinstate"), None).await.status,
-        StatusCode::OK
-    );
+    admin(&app, "POST", &uri("/reinstate"), None)
+        .await
+        .assert_status(StatusCode::OK);
     let patched = admin(&app, "PATCH", &uri(""), Some(json!({"max_activations": 3}))).await;
     assert_eq!(patched.body["version"], 4);
     assert_events(

@@ -129,6 +129,17 @@ async fn subscribe(app: &App, company: CompanyId) -> Answer {
     .await
 }
 
+/// Turns company `company`'s `finance` add-on on (`PUT …/addons/finance`, active).
+async fn add_finance(app: &App, company: CompanyId) -> Answer {
+    ok(
+        app,
+        "PUT",
+        &company_uri(company, "addons/finance"),
+        Some(json!({"status": "active"})),
+    )
+    .await
+}
+
 async fn records(app: &App) -> Vec<CoreAuditRecord> {
     app.audit.list(None, 1000).await.unwrap()
 }
