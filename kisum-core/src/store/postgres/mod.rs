@@ -46,6 +46,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             description: "licenses",
             sql: include_str!("../../../../migrations/postgres/core/0004_licenses.sql"),
         },
+        EmbeddedMigration {
+            version: 5,
+            description: "catalog_version",
+            sql: include_str!("../../../../migrations/postgres/core/0005_catalog_version.sql"),
+        },
     ],
 };
 

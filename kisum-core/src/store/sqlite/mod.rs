@@ -40,6 +40,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             description: "licenses",
             sql: include_str!("../../../../migrations/sqlite/core/0004_licenses.sql"),
         },
+        EmbeddedMigration {
+            version: 5,
+            description: "catalog_version",
+            sql: include_str!("../../../../migrations/sqlite/core/0005_catalog_version.sql"),
+        },
     ],
 };
 
