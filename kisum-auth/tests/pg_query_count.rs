@@ -491,7 +491,10 @@ fn a_sign_in_takes_five_statements() {
             .unwrap();
         let events = store.list(None, None, 10).await.unwrap();
         assert_eq!(
-            events.iter().filter(|e| e.action == "login.success").count(),
+            events
+                .iter()
+                .filter(|e| e.action == "login.success")
+                .count(),
             1,
             "{events:?}"
         );

@@ -67,7 +67,10 @@ struct CatalogCache(std::sync::Mutex<Option<(u64, Arc<Catalog>)>>);
 impl CatalogCache {
     /// The catalog read at `version`, if that is the one kept.
     fn get(&self, version: u64) -> Option<Arc<Catalog>> {
-        let kept = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let kept = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         kept.as_ref()
             .filter(|(v, _)| *v == version)
             .map(|(_, catalog)| Arc::clone(catalog))
@@ -75,7 +78,10 @@ impl CatalogCache {
 
     /// Keeps `catalog`, read at `version`, unless a newer one is kept.
     fn put(&self, version: u64, catalog: &Arc<Catalog>) {
-        let mut kept = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut kept = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if kept.as_ref().is_none_or(|(v, _)| *v <= version) {
             *kept = Some((version, Arc::clone(catalog)));
         }

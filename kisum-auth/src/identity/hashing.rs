@@ -98,8 +98,8 @@ impl HashGate {
     }
 
     /// Runs `work` on a hashing worker once one is free; `Overloaded` when the queue is full.
-    /// The place in the queue is held until `work` has finished, even if the caller stops
-    /// waiting.
+    /// A caller that stops waiting (its client went away) frees its place at once, and its
+    /// `work` is skipped if no worker has started it yet.
     ///
     /// # Errors
     /// `Overloaded`; `Ok(None)` when `work` panicked.
@@ -108,22 +108,22 @@ impl HashGate {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let Ok(admitted) = self.admitted.clone().try_acquire_owned() else {
+        let Ok(_admitted) = self.admitted.clone().try_acquire_owned() else {
             metrics::counter!("kisum_auth_hashing_overloaded_total").increment(1);
             return Err(Overloaded);
         };
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            // Declared in this order so that the place is freed before the caller hears back,
-            // whether `work` returns or panics.
-            let done = done;
-            let admitted = admitted;
-            let value = work();
-            drop(admitted);
-            let _ = done.send(value);
+            // Nobody waits for it any more: argon2's time is not spent for nothing.
+            if !done.is_closed() {
+                let _ = done.send(work());
+            }
         });
         let unsent = match self.pool.jobs() {
-            Some(jobs) => jobs.send(job).err().map(|std::sync::mpsc::SendError(job)| job),
+            Some(jobs) => jobs
+                .send(job)
+                .err()
+                .map(|std::sync::mpsc::SendError(job)| job),
             None => Some(job),
         };
         if let Some(job) = unsent {
@@ -234,5 +234,39 @@ mod gate_tests {
         assert_eq!(gate.admitted.available_permits(), 2, "its place is freed");
         assert_eq!(gate.run(|| 5).await, Ok(Some(5)), "the workers go on");
         assert_eq!(gate.run(|| 6).await, Ok(Some(6)));
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_stops_waiting_frees_its_place_and_its_hash_is_skipped() {
+        let gate = HashGate::new(1, 1);
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let busy = tokio::spawn({
+            let gate = gate.clone();
+            async move {
+                gate.run(move || {
+                    let _ = started_tx.send(());
+                    wait.recv().ok();
+                })
+                .await
+            }
+        });
+        started.await.unwrap();
+        let computed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&computed);
+        let gone = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            gate.run(move || flag.store(true, std::sync::atomic::Ordering::SeqCst)),
+        )
+        .await;
+        assert!(gone.is_err(), "queued behind the busy worker");
+        assert_eq!(gate.admitted.available_permits(), 1, "its place is freed");
+        release.send(()).unwrap();
+        assert_eq!(busy.await.unwrap(), Ok(Some(())));
+        assert_eq!(gate.run(|| 7).await, Ok(Some(7)));
+        assert!(
+            !computed.load(std::sync::atomic::Ordering::SeqCst),
+            "nobody waited for it"
+        );
     }
 }

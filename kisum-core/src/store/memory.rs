@@ -95,10 +95,7 @@ impl CatalogStore for MemoryCoreStore {
     async fn put_module(&self, module: Module) -> Result<Vec<VersionBump>, StoreError> {
         let mut state = self.lock();
         let key = module.key.clone();
-        state
-            .edit_catalog()
-            .modules
-            .insert(key.clone(), module);
+        state.edit_catalog().modules.insert(key.clone(), module);
         let catalog = Arc::clone(&state.catalog);
         Ok(state.bump_where(|c| {
             let by_package = c
@@ -119,20 +116,14 @@ impl CatalogStore for MemoryCoreStore {
     async fn put_package(&self, package: Package) -> Result<Vec<VersionBump>, StoreError> {
         let mut state = self.lock();
         let key = package.key.clone();
-        state
-            .edit_catalog()
-            .packages
-            .insert(key.clone(), package);
+        state.edit_catalog().packages.insert(key.clone(), package);
         Ok(state.bump_where(|c| c.subscription.as_ref().is_some_and(|s| s.package == key)))
     }
 
     async fn put_addon(&self, addon: AddOn) -> Result<Vec<VersionBump>, StoreError> {
         let mut state = self.lock();
         let key = addon.key.clone();
-        state
-            .edit_catalog()
-            .addons
-            .insert(key.clone(), addon);
+        state.edit_catalog().addons.insert(key.clone(), addon);
         Ok(state.bump_where(|c| c.add_ons.iter().any(|a| a.addon == key)))
     }
 

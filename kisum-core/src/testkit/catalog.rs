@@ -69,7 +69,10 @@ pub async fn every_catalog_edit_raises_the_catalog_version<S: CoreStore>(store: 
     let mut seen = start;
     let mut raised = async |what: &str| {
         let now = store.catalog_version().await.unwrap().unwrap();
-        assert!(now > seen, "{what} must raise the catalog version ({seen} -> {now})");
+        assert!(
+            now > seen,
+            "{what} must raise the catalog version ({seen} -> {now})"
+        );
         seen = now;
     };
     store

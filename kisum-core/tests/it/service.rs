@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_core::{
-    AddOn, CompanyAddOn, CoreStore, EntitlementError, EntitlementService, MemoryCoreStore, Module, ModuleKind,
-    Package, Subscription, SubscriptionStatus,
+    AddOn, CompanyAddOn, CoreStore, EntitlementError, EntitlementService, MemoryCoreStore, Module,
+    ModuleKind, Package, Subscription, SubscriptionStatus,
 };
 use kisum_guard::{AddOnKey, CompanyId, ManualClock, ModuleKey, PackageKey, Permission};
 use proptest::prelude::*;
@@ -73,6 +73,16 @@ fn basic(
         status,
         current_period_end: end,
         grace_until: None,
+    }
+}
+
+/// The basic package, extended to the `market` module.
+fn basic_with_market() -> Package {
+    Package {
+        key: PackageKey::new("basic").unwrap(),
+        name: "Basic".into(),
+        is_basic: true,
+        modules: [mk("core"), mk("market")].into(),
     }
 }
 
@@ -214,15 +224,7 @@ async fn catalog_edits_bump_companies_using_them() {
     s.set_subscription(basic(company, SubscriptionStatus::Active, None))
         .await
         .unwrap();
-    let bumps = s
-        .put_package(Package {
-            key: PackageKey::new("basic").unwrap(),
-            name: "Basic".into(),
-            is_basic: true,
-            modules: [mk("core"), mk("market")].into(),
-        })
-        .await
-        .unwrap();
+    let bumps = s.put_package(basic_with_market()).await.unwrap();
     assert_eq!(bumps.len(), 1);
     assert_eq!(bumps[0].entitlement_version, 2);
     let e = s.entitlements(company).await.unwrap();
@@ -245,14 +247,7 @@ async fn catalog_edits_through_another_replica_are_seen_at_once(store: Arc<dyn C
         .await
         .unwrap();
     assert!(!a.entitlements(company).await.unwrap().has_module("market"));
-    b.put_package(Package {
-        key: PackageKey::new("basic").unwrap(),
-        name: "Basic".into(),
-        is_basic: true,
-        modules: [mk("core"), mk("market")].into(),
-    })
-    .await
-    .unwrap();
+    b.put_package(basic_with_market()).await.unwrap();
     let e = a.entitlements(company).await.unwrap();
     assert!(
         e.has_module("market"),
@@ -268,7 +263,13 @@ async fn catalog_edits_through_another_replica_are_seen_at_once(store: Arc<dyn C
     })
     .await
     .unwrap();
-    assert!(a.catalog().await.unwrap().modules.contains_key(&mk("venue")));
+    assert!(
+        a.catalog()
+            .await
+            .unwrap()
+            .modules
+            .contains_key(&mk("venue"))
+    );
     a.put_addon(AddOn {
         key: AddOnKey::new("venue").unwrap(),
         name: "Venue".into(),
