@@ -11,7 +11,7 @@
 //! Prints one line: `argon2id verify: <rate>/s (<count> in <secs> s on <threads> threads)`.
 //!
 //! With `--gate <tasks>`, the same verifications go through Auth's
-//! [`HashGate`](kisum_auth::identity::HashGate) (`--threads` workers, a queue as deep as
+//! [`HashGate`] (`--threads` workers, a queue as deep as
 //! `tasks`), submitted by `tasks` concurrent tasks on a Tokio runtime of `--threads` workers, as
 //! sign-in submits them; the line then reads `argon2id verify through the gate: …`. Its rate
 //! over the plain one is what the gate's hand-offs cost, with nothing else running.
