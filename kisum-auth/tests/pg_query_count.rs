@@ -462,3 +462,137 @@ fn a_cold_me_access_takes_at_most_three_reads_with_core_cached() {
         assert_eq!(counter.since(mark), Vec::<String>::new());
     });
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
+fn a_sign_in_takes_five_statements() {
+    counted(async |store, counter| {
+        let auth = auth_over(store.clone());
+        let email = format!("u-{}@example.test", UserId::new().as_uuid().simple());
+        let password = Password::new("correct horse battery staple");
+        auth.register(&email, password.clone(), None, None, ClientInfo::default())
+            .await
+            .unwrap();
+        let mark = counter.mark();
+        let pair = auth
+            .login(&email, password, ClientInfo::default())
+            .await
+            .unwrap();
+        let statements = counter.since(mark);
+        let total = round_trips(&statements);
+        assert_eq!(
+            total, 5,
+            "the user by email, the session, the user's other sessions (the per-user limit), the \
+             first refresh token, the audit event: {statements:?}"
+        );
+        // What it wrote works: the refresh token is live, the sign-in audited.
+        auth.refresh(pair.refresh.expose(), ClientInfo::default())
+            .await
+            .unwrap();
+        let events = store.list(None, None, 10).await.unwrap();
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.action == "login.success")
+                .count(),
+            1,
+            "{events:?}"
+        );
+    });
+}
+
+/// The catalog of the tests below: modules `core` and `finance`, the basic package of `core`,
+/// the add-on `finance`.
+async fn core_catalog(core: &kisum_core::EntitlementService) {
+    use kisum_core::{AddOn, Module, ModuleKind, Package};
+    for (key, kind) in [("core", ModuleKind::Core), ("finance", ModuleKind::Addon)] {
+        core.put_module(Module {
+            key: ModuleKey::new(key).unwrap(),
+            name: key.into(),
+            kind,
+            permissions: vec![],
+        })
+        .await
+        .unwrap();
+    }
+    core.put_package(Package {
+        key: kisum_guard::PackageKey::new("basic").unwrap(),
+        name: "Basic".into(),
+        is_basic: true,
+        modules: [ModuleKey::new("core").unwrap()].into(),
+    })
+    .await
+    .unwrap();
+    core.put_addon(AddOn {
+        key: AddOnKey::new("finance").unwrap(),
+        name: "Finance".into(),
+        module: ModuleKey::new("finance").unwrap(),
+    })
+    .await
+    .unwrap();
+}
+
+/// Core keeps its catalog in memory (decision 0024): resolving a company's entitlements reads
+/// the company's state and the catalog's version, nothing else, until a catalog edit — by any
+/// replica — changes that version.
+#[test]
+#[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
+fn a_cold_entitlement_resolution_costs_core_two_statements() {
+    use kisum_core::{EntitlementService, Subscription, SubscriptionStatus};
+    counted(async |_, counter| {
+        let store = Arc::new(
+            kisum_core::PgCoreStore::connect_with(kisum_core::testkit::db::postgres().await)
+                .await
+                .unwrap(),
+        );
+        let core = EntitlementService::new(store.clone(), Arc::new(ManualClock::new(t0())));
+        let other_replica = EntitlementService::new(store, Arc::new(ManualClock::new(t0())));
+        core_catalog(&core).await;
+        let companies: Vec<CompanyId> = (0..3).map(|_| CompanyId::new()).collect();
+        for &company_id in &companies {
+            core.set_subscription(Subscription {
+                company_id,
+                package: kisum_guard::PackageKey::new("basic").unwrap(),
+                status: SubscriptionStatus::Active,
+                current_period_end: None,
+                grace_until: None,
+            })
+            .await
+            .unwrap();
+        }
+        let resolve = async |company: CompanyId| {
+            let mark = counter.mark();
+            let entitlements = core.entitlements(company).await.unwrap();
+            (entitlements, counter.since(mark))
+        };
+        // The first resolution may read the catalog (the seeding's last edit raised its version).
+        resolve(companies[0]).await;
+        let (e, statements) = resolve(companies[1]).await;
+        assert!(e.basic_active && e.has_module("core"));
+        assert_eq!(
+            round_trips(&statements),
+            2,
+            "the company's state and the catalog's version: {statements:?}"
+        );
+        // Another replica edits the catalog: the next resolution reads it again and shows it.
+        other_replica
+            .put_package(kisum_core::Package {
+                key: kisum_guard::PackageKey::new("basic").unwrap(),
+                name: "Basic".into(),
+                is_basic: true,
+                modules: [
+                    ModuleKey::new("core").unwrap(),
+                    ModuleKey::new("finance").unwrap(),
+                ]
+                .into(),
+            })
+            .await
+            .unwrap();
+        let (e, statements) = resolve(companies[2]).await;
+        assert!(e.has_module("finance"), "the edit is seen at once");
+        assert!(round_trips(&statements) > 2, "{statements:?}");
+        let (e, statements) = resolve(companies[0]).await;
+        assert!(e.has_module("finance"));
+        assert_eq!(round_trips(&statements), 2, "cached again: {statements:?}");
+    });
+}

@@ -48,10 +48,44 @@ pub enum EntitlementError {
 }
 
 /// Catalog administration and company entitlements over a [`CoreStore`].
+///
+/// The catalog is kept in memory with its version
+/// ([`CatalogStore::catalog_version`](crate::store::CatalogStore::catalog_version)) and read
+/// again only when the store's version differs: one read checks it, so an edit through any service over the same store — another
+/// replica included — is seen by the next call (decision 0024). Clones share the cache.
 #[derive(Clone)]
 pub struct EntitlementService {
     store: Arc<dyn CoreStore>,
     clock: Arc<dyn Clock>,
+    catalog: Arc<CatalogCache>,
+}
+
+/// The catalog as last read, with its version.
+#[derive(Default)]
+struct CatalogCache(std::sync::Mutex<Option<(u64, Arc<Catalog>)>>);
+
+impl CatalogCache {
+    /// The catalog read at `version`, if that is the one kept.
+    fn get(&self, version: u64) -> Option<Arc<Catalog>> {
+        let kept = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.as_ref()
+            .filter(|(v, _)| *v == version)
+            .map(|(_, catalog)| Arc::clone(catalog))
+    }
+
+    /// Keeps `catalog`, read at `version`, unless a newer one is kept.
+    fn put(&self, version: u64, catalog: &Arc<Catalog>) {
+        let mut kept = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.as_ref().is_none_or(|(v, _)| *v <= version) {
+            *kept = Some((version, Arc::clone(catalog)));
+        }
+    }
 }
 
 impl EntitlementService {
@@ -64,15 +98,31 @@ impl EntitlementService {
     /// A service over `store`, reading time from `clock`.
     #[must_use]
     pub fn new(store: Arc<dyn CoreStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            catalog: Arc::default(),
+        }
     }
 
-    /// The catalog.
+    /// The catalog: the one kept in memory while the store's catalog version is the one it was
+    /// read at (one read), else read again (and kept). A store that keeps no version is read
+    /// each time.
     ///
     /// # Errors
     /// When the store fails.
     pub async fn catalog(&self) -> Result<Arc<Catalog>, StoreError> {
-        self.store.catalog().await
+        let Some(version) = self.store.catalog_version().await? else {
+            return self.store.catalog().await;
+        };
+        if let Some(kept) = self.catalog.get(version) {
+            return Ok(kept);
+        }
+        let (read_at, catalog) = self.store.versioned_catalog().await?;
+        if let Some(read_at) = read_at {
+            self.catalog.put(read_at, &catalog);
+        }
+        Ok(catalog)
     }
 
     /// The company's entitlements, resolved now.
@@ -81,7 +131,7 @@ impl EntitlementService {
     /// When the store fails.
     pub async fn entitlements(&self, company_id: CompanyId) -> Result<Entitlements, StoreError> {
         let state = self.store.company_state(company_id).await?;
-        let catalog = self.store.catalog().await?;
+        let catalog = self.catalog().await?;
         Ok(resolve(&catalog, &state, self.clock.now()))
     }
 
@@ -100,7 +150,7 @@ impl EntitlementService {
                 permission: p.clone(),
             });
         }
-        let catalog = self.store.catalog().await?;
+        let catalog = self.catalog().await?;
         if module.kind == ModuleKind::Core
             && let Some(addon) = catalog.addons_for_module(&module.key).next()
         {
@@ -120,7 +170,7 @@ impl EntitlementService {
         &self,
         package: Package,
     ) -> Result<Vec<VersionBump>, EntitlementError> {
-        let catalog = self.store.catalog().await?;
+        let catalog = self.catalog().await?;
         if let Some(m) = package
             .modules
             .iter()
@@ -136,7 +186,7 @@ impl EntitlementService {
     /// # Errors
     /// `UnknownModule`, `AddOnForCoreModule`; a store error.
     pub async fn put_addon(&self, addon: AddOn) -> Result<Vec<VersionBump>, EntitlementError> {
-        let catalog = self.store.catalog().await?;
+        let catalog = self.catalog().await?;
         match catalog.modules.get(&addon.module) {
             None => return Err(EntitlementError::UnknownModule(addon.module)),
             Some(m) if m.kind == ModuleKind::Core => {
@@ -158,7 +208,7 @@ impl EntitlementService {
         &self,
         subscription: Subscription,
     ) -> Result<Entitlements, EntitlementError> {
-        let catalog = self.store.catalog().await?;
+        let catalog = self.catalog().await?;
         if !catalog.packages.contains_key(&subscription.package) {
             return Err(EntitlementError::UnknownPackage(subscription.package));
         }
@@ -175,7 +225,7 @@ impl EntitlementService {
         &self,
         addon: CompanyAddOn,
     ) -> Result<Entitlements, EntitlementError> {
-        let catalog = self.store.catalog().await?;
+        let catalog = self.catalog().await?;
         if !catalog.addons.contains_key(&addon.addon) {
             return Err(EntitlementError::UnknownAddOn(addon.addon));
         }
@@ -193,7 +243,7 @@ impl EntitlementService {
         company_id: CompanyId,
         addon: &AddOnKey,
     ) -> Result<Entitlements, EntitlementError> {
-        let catalog = self.store.catalog().await?;
+        let catalog = self.catalog().await?;
         if !catalog.addons.contains_key(addon) {
             return Err(EntitlementError::UnknownAddOn(addon.clone()));
         }

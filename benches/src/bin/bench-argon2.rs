@@ -5,17 +5,25 @@
 //! a percentage of it.
 //!
 //! ```text
-//! bench-argon2 [--secs 10] [--threads <cores>]
+//! bench-argon2 [--secs 10] [--threads <cores>] [--gate <tasks>]
 //! ```
 //!
 //! Prints one line: `argon2id verify: <rate>/s (<count> in <secs> s on <threads> threads)`.
+//!
+//! With `--gate <tasks>`, the same verifications go through Auth's
+//! [`HashGate`] (`--threads` workers, a queue as deep as
+//! `tasks`), submitted by `tasks` concurrent tasks on a Tokio runtime of `--threads` workers, as
+//! sign-in submits them; the line then reads `argon2id verify through the gate: …`. Its rate
+//! over the plain one is what the gate's hand-offs cost, with nothing else running.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use kisum_auth::identity::{Argon2Params, Password, PasswordHasher, Verification};
+use kisum_auth::identity::{
+    Argon2Params, HashGate, Password, PasswordHash, PasswordHasher, Verification,
+};
 
 fn flag(args: &[String], name: &str) -> Result<Option<u64>, String> {
     match args.iter().position(|a| a == name) {
@@ -61,6 +69,16 @@ fn main() -> ExitCode {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
+    let gate = match flag(&args, "--gate") {
+        Ok(tasks) => tasks,
+        Err(e) => {
+            eprintln!("bench-argon2: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(tasks) = gate {
+        return through_gate(&hasher, &stored, threads, tasks, secs);
+    }
     let start = Instant::now();
     let workers: Vec<_> = (0..threads)
         .map(|_| {
@@ -97,5 +115,76 @@ fn main() -> ExitCode {
     )]
     let rate = n as f64 / elapsed;
     println!("argon2id verify: {rate:.1}/s ({n} in {elapsed:.2} s on {threads} threads)");
+    ExitCode::SUCCESS
+}
+
+/// `tasks` tasks verifying through a [`HashGate`] of `threads` workers, on a runtime of
+/// `threads` workers, for `secs` seconds.
+fn through_gate(
+    hasher: &Arc<PasswordHasher>,
+    stored: &Arc<PasswordHash>,
+    threads: usize,
+    tasks: u64,
+    secs: u64,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bench-argon2: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let tasks = usize::try_from(tasks).unwrap_or(1);
+    let gate = HashGate::new(threads, tasks);
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let elapsed = runtime.block_on(async {
+        let workers: Vec<_> = (0..tasks)
+            .map(|_| {
+                let (gate, hasher, stored, stop, count) = (
+                    gate.clone(),
+                    hasher.clone(),
+                    stored.clone(),
+                    stop.clone(),
+                    count.clone(),
+                );
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let (hasher, stored) = (hasher.clone(), stored.clone());
+                        let verified = gate
+                            .run(move || {
+                                hasher.verify(&Password::new("kisum-bench-password"), &stored)
+                            })
+                            .await;
+                        let ok = matches!(verified, Ok(Some(Verification::Valid { .. })));
+                        if ok && !stop.load(Ordering::Relaxed) {
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        stop.store(true, Ordering::Relaxed);
+        let elapsed = start.elapsed().as_secs_f64();
+        for w in workers {
+            let _ = w.await;
+        }
+        elapsed
+    });
+    let n = count.load(Ordering::Relaxed);
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "a count of verifications, far below 2^52"
+    )]
+    let rate = n as f64 / elapsed;
+    println!(
+        "argon2id verify through the gate: {rate:.1}/s ({n} in {elapsed:.2} s on {threads} threads, {tasks} tasks)"
+    );
     ExitCode::SUCCESS
 }

@@ -1,7 +1,8 @@
 //! Password hashing off the async runtime, bounded: the [`HashGate`] and the service's
 //! `hash`/`verify`.
 
-use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::identity::{Password, Verification};
 use crate::service::{AuthService, Failure};
@@ -10,10 +11,61 @@ use crate::service::{AuthService, Failure};
 /// memory cost, 19 MiB by default), at most `queue` more wait for a worker, and anything beyond
 /// is refused at once ([`Overloaded`]) instead of piling up memory and latency. The default is
 /// one worker per core and a queue of 32.
+///
+/// The workers are threads of the gate's own (started on first use, ended when the last clone
+/// of the gate is dropped) that take the next hash from the queue the moment they finish one:
+/// sign-in is argon2-bound, and a worker never waits for the async runtime to hand it work
+/// (decision 0024).
 #[derive(Debug, Clone)]
 pub struct HashGate {
-    running: Arc<tokio::sync::Semaphore>,
     admitted: Arc<tokio::sync::Semaphore>,
+    pool: Arc<Pool>,
+}
+
+/// The gate's worker threads, fed through one channel.
+#[derive(Debug)]
+struct Pool {
+    workers: usize,
+    /// `None` when no thread could be started: hashes then go to Tokio's blocking pool.
+    jobs: OnceLock<Option<Sender<Job>>>,
+}
+
+/// One hash to compute; it reports its own result.
+type Job = Box<dyn FnOnce() + Send>;
+
+impl Pool {
+    /// The queue of the workers, starting them on first use.
+    fn jobs(&self) -> Option<&Sender<Job>> {
+        self.jobs
+            .get_or_init(|| {
+                let (send, receive) = std::sync::mpsc::channel::<Job>();
+                let receive = Arc::new(Mutex::new(receive));
+                let started = (0..self.workers)
+                    .filter(|i| {
+                        let receive = Arc::clone(&receive);
+                        std::thread::Builder::new()
+                            .name(format!("kisum-hash-{i}"))
+                            .spawn(move || work(&receive))
+                            .is_ok()
+                    })
+                    .count();
+                (started > 0).then_some(send)
+            })
+            .as_ref()
+    }
+}
+
+/// A worker's loop: the next job, until the gate is gone. A job that panics only loses its own
+/// result (its caller sees the sender dropped); the worker goes on.
+fn work(jobs: &Mutex<Receiver<Job>>) {
+    loop {
+        let next = match jobs.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = next else { return };
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+    }
 }
 
 /// Every hashing worker is busy and the queue is full: retry shortly.
@@ -31,21 +83,26 @@ impl HashGate {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     }
 
-    /// `workers` concurrent hashes (at least 1) and `queue` waiting ones.
+    /// `workers` concurrent hashes (at least 1) and `queue` waiting ones. No thread starts
+    /// before the first hash.
     #[must_use]
     pub fn new(workers: usize, queue: usize) -> Self {
         let workers = workers.max(1);
         Self {
-            running: Arc::new(tokio::sync::Semaphore::new(workers)),
             admitted: Arc::new(tokio::sync::Semaphore::new(workers + queue)),
+            pool: Arc::new(Pool {
+                workers,
+                jobs: OnceLock::new(),
+            }),
         }
     }
 
-    /// Runs `work` on the blocking pool once a worker is free; `Overloaded` when the queue is
-    /// full.
+    /// Runs `work` on a hashing worker once one is free; `Overloaded` when the queue is full.
+    /// A caller that stops waiting (its client went away) frees its place at once, and its
+    /// `work` is skipped if no worker has started it yet.
     ///
     /// # Errors
-    /// `Overloaded`; `Ok(None)` when the blocking task died (a panic in `work`).
+    /// `Overloaded`; `Ok(None)` when `work` panicked.
     pub async fn run<T, F>(&self, work: F) -> Result<Option<T>, Overloaded>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -55,10 +112,25 @@ impl HashGate {
             metrics::counter!("kisum_auth_hashing_overloaded_total").increment(1);
             return Err(Overloaded);
         };
-        let Ok(_running) = self.running.clone().acquire_owned().await else {
-            return Ok(None);
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            // Nobody waits for it any more: argon2's time is not spent for nothing.
+            if !done.is_closed() {
+                let _ = done.send(work());
+            }
+        });
+        let unsent = match self.pool.jobs() {
+            Some(jobs) => jobs
+                .send(job)
+                .err()
+                .map(|std::sync::mpsc::SendError(job)| job),
+            None => Some(job),
         };
-        Ok(tokio::task::spawn_blocking(work).await.ok())
+        if let Some(job) = unsent {
+            // No worker thread could be started: Tokio's blocking pool instead.
+            drop(tokio::task::spawn_blocking(job));
+        }
+        Ok(result.await.ok())
     }
 }
 
@@ -134,5 +206,67 @@ mod gate_tests {
         assert_eq!(first.await.unwrap(), Ok(Some(1)));
         assert_eq!(second.await.unwrap(), Ok(Some(2)));
         assert_eq!(gate.run(|| 4).await, Ok(Some(4)), "free again");
+    }
+
+    #[tokio::test]
+    async fn every_worker_hashes_at_once_and_a_panicking_hash_loses_only_its_own_result() {
+        let gate = HashGate::new(2, 0);
+        // Both jobs must be running together for either to finish: two workers, not one.
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let both = [1, 2].map(|n| {
+            let (gate, barrier) = (gate.clone(), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                gate.run(move || {
+                    barrier.wait();
+                    n
+                })
+                .await
+            })
+        });
+        let [a, b] = both;
+        assert_eq!(
+            (a.await.unwrap(), b.await.unwrap()),
+            (Ok(Some(1)), Ok(Some(2)))
+        );
+        let panicked: Result<Option<u8>, Overloaded> =
+            gate.run(|| panic!("a hash that panics")).await;
+        assert_eq!(panicked, Ok(None));
+        assert_eq!(gate.admitted.available_permits(), 2, "its place is freed");
+        assert_eq!(gate.run(|| 5).await, Ok(Some(5)), "the workers go on");
+        assert_eq!(gate.run(|| 6).await, Ok(Some(6)));
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_stops_waiting_frees_its_place_and_its_hash_is_skipped() {
+        let gate = HashGate::new(1, 1);
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let busy = tokio::spawn({
+            let gate = gate.clone();
+            async move {
+                gate.run(move || {
+                    let _ = started_tx.send(());
+                    wait.recv().ok();
+                })
+                .await
+            }
+        });
+        started.await.unwrap();
+        let computed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&computed);
+        let gone = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            gate.run(move || flag.store(true, std::sync::atomic::Ordering::SeqCst)),
+        )
+        .await;
+        assert!(gone.is_err(), "queued behind the busy worker");
+        assert_eq!(gate.admitted.available_permits(), 1, "its place is freed");
+        release.send(()).unwrap();
+        assert_eq!(busy.await.unwrap(), Ok(Some(())));
+        assert_eq!(gate.run(|| 7).await, Ok(Some(7)));
+        assert!(
+            !computed.load(std::sync::atomic::Ordering::SeqCst),
+            "nobody waited for it"
+        );
     }
 }

@@ -18,12 +18,20 @@ use crate::subscription::{CompanyAddOn, Subscription};
 #[derive(Default)]
 struct State {
     catalog: Arc<Catalog>,
+    /// Raised by every catalog edit ([`CatalogStore::catalog_version`]).
+    catalog_version: u64,
     companies: HashMap<CompanyId, CompanyEntitlementState>,
     /// The event log, appended under the same lock as the change (decision 0015).
     log: Arc<MemoryEventLog>,
 }
 
 impl State {
+    /// The catalog, to edit: its version is raised.
+    fn edit_catalog(&mut self) -> &mut Catalog {
+        self.catalog_version += 1;
+        Arc::make_mut(&mut self.catalog)
+    }
+
     fn bump_where(
         &mut self,
         affected: impl Fn(&CompanyEntitlementState) -> bool,
@@ -87,9 +95,7 @@ impl CatalogStore for MemoryCoreStore {
     async fn put_module(&self, module: Module) -> Result<Vec<VersionBump>, StoreError> {
         let mut state = self.lock();
         let key = module.key.clone();
-        Arc::make_mut(&mut state.catalog)
-            .modules
-            .insert(key.clone(), module);
+        state.edit_catalog().modules.insert(key.clone(), module);
         let catalog = Arc::clone(&state.catalog);
         Ok(state.bump_where(|c| {
             let by_package = c
@@ -110,23 +116,28 @@ impl CatalogStore for MemoryCoreStore {
     async fn put_package(&self, package: Package) -> Result<Vec<VersionBump>, StoreError> {
         let mut state = self.lock();
         let key = package.key.clone();
-        Arc::make_mut(&mut state.catalog)
-            .packages
-            .insert(key.clone(), package);
+        state.edit_catalog().packages.insert(key.clone(), package);
         Ok(state.bump_where(|c| c.subscription.as_ref().is_some_and(|s| s.package == key)))
     }
 
     async fn put_addon(&self, addon: AddOn) -> Result<Vec<VersionBump>, StoreError> {
         let mut state = self.lock();
         let key = addon.key.clone();
-        Arc::make_mut(&mut state.catalog)
-            .addons
-            .insert(key.clone(), addon);
+        state.edit_catalog().addons.insert(key.clone(), addon);
         Ok(state.bump_where(|c| c.add_ons.iter().any(|a| a.addon == key)))
     }
 
     async fn catalog(&self) -> Result<Arc<Catalog>, StoreError> {
         Ok(Arc::clone(&self.lock().catalog))
+    }
+
+    async fn catalog_version(&self) -> Result<Option<u64>, StoreError> {
+        Ok(Some(self.lock().catalog_version))
+    }
+
+    async fn versioned_catalog(&self) -> Result<(Option<u64>, Arc<Catalog>), StoreError> {
+        let state = self.lock();
+        Ok((Some(state.catalog_version), Arc::clone(&state.catalog)))
     }
 }
 

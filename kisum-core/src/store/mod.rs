@@ -72,6 +72,27 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// # Errors
     /// `Unavailable` when the backend cannot be reached.
     async fn catalog(&self) -> Result<Arc<Catalog>, StoreError>;
+
+    /// The catalog's version: raised by every catalog edit (`put_module`, `put_package`,
+    /// `put_addon`) in the edit's own transaction, and never lowered, so a catalog read at
+    /// version `v` is still the catalog while the version reads `v` — on every replica sharing
+    /// the store. `None` when the backend keeps no version: callers must then read the catalog
+    /// each time. The default keeps none.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached.
+    async fn catalog_version(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
+    /// The catalog and its [version](Self::catalog_version), read in one snapshot. The default
+    /// answers [`catalog`](Self::catalog) with no version.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached.
+    async fn versioned_catalog(&self) -> Result<(Option<u64>, Arc<Catalog>), StoreError> {
+        Ok((None, self.catalog().await?))
+    }
 }
 
 /// Company subscriptions, company add-ons and entitlement versions.

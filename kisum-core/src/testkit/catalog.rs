@@ -54,6 +54,58 @@ pub async fn addons_round_trip_and_replace<S: CoreStore>(store: Arc<S>) {
     assert_eq!(c.addons.len(), 2);
 }
 
+/// A backend keeping a catalog version raises it with every catalog edit and with nothing else,
+/// and reads it in one snapshot with the catalog.
+pub async fn every_catalog_edit_raises_the_catalog_version<S: CoreStore>(store: Arc<S>) {
+    let Some(start) = store.catalog_version().await.unwrap() else {
+        // No version kept: the catalog is read each time, never cached.
+        let (none, c) = store.versioned_catalog().await.unwrap();
+        assert!(none.is_none() && c.modules.is_empty());
+        return;
+    };
+    let (at, c) = store.versioned_catalog().await.unwrap();
+    assert_eq!(at, Some(start));
+    assert!(c.modules.is_empty());
+    let mut seen = start;
+    let mut raised = async |what: &str| {
+        let now = store.catalog_version().await.unwrap().unwrap();
+        assert!(
+            now > seen,
+            "{what} must raise the catalog version ({seen} -> {now})"
+        );
+        seen = now;
+    };
+    store
+        .put_module(module("finance", ModuleKind::Addon))
+        .await
+        .unwrap();
+    raised("a new module").await;
+    store
+        .put_module(module("finance", ModuleKind::Standard))
+        .await
+        .unwrap();
+    raised("a changed module").await;
+    store
+        .put_package(package("plus", false, &["finance"]))
+        .await
+        .unwrap();
+    raised("a package").await;
+    store.put_addon(addon("finance", "finance")).await.unwrap();
+    raised("an add-on").await;
+    let company = CompanyId::new();
+    subscribe(&*store, company, "plus", SubscriptionStatus::Active).await;
+    add_addon(&*store, company, "finance", SubscriptionStatus::Active).await;
+    let (at, c) = store.versioned_catalog().await.unwrap();
+    assert_eq!(at, Some(seen), "company writes leave the catalog version");
+    assert_eq!(store.catalog_version().await.unwrap(), Some(seen));
+    assert_eq!(
+        c.modules.values().map(|m| m.kind).collect::<Vec<_>>(),
+        [ModuleKind::Standard],
+        "the snapshot holds every edit up to its version"
+    );
+    assert_eq!((c.packages.len(), c.addons.len()), (1, 1));
+}
+
 pub async fn package_edit_bumps_only_its_subscribers<S: CoreStore>(store: Arc<S>) {
     seed_catalog(&*store).await;
     let (a, b, c) = (CompanyId::new(), CompanyId::new(), CompanyId::new());

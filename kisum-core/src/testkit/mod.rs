@@ -62,6 +62,7 @@ macro_rules! core_store_conformance {
             modules_round_trip_and_replace,
             packages_round_trip_and_replace,
             addons_round_trip_and_replace,
+            every_catalog_edit_raises_the_catalog_version,
             unknown_company_has_empty_state_at_version_zero,
             subscription_write_bumps_and_replaces,
             company_addons_upsert_sorted_and_bump,

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_core::{
-    AddOn, CompanyAddOn, EntitlementError, EntitlementService, MemoryCoreStore, Module, ModuleKind,
-    Package, Subscription, SubscriptionStatus,
+    AddOn, CompanyAddOn, CoreStore, EntitlementError, EntitlementService, MemoryCoreStore, Module,
+    ModuleKind, Package, Subscription, SubscriptionStatus,
 };
 use kisum_guard::{AddOnKey, CompanyId, ManualClock, ModuleKey, PackageKey, Permission};
 use proptest::prelude::*;
@@ -20,8 +20,14 @@ fn mk(s: &str) -> ModuleKey {
 }
 
 async fn service() -> (EntitlementService, Arc<ManualClock>) {
+    seeded(Arc::new(MemoryCoreStore::new())).await
+}
+
+/// A service over `store`, whose catalog it fills: modules `core` (core), `finance` and
+/// `market`, the basic package of `core`, an add-on for each of the other two.
+async fn seeded(store: Arc<dyn CoreStore>) -> (EntitlementService, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(t0()));
-    let s = EntitlementService::new(Arc::new(MemoryCoreStore::new()), clock.clone());
+    let s = EntitlementService::new(store, clock.clone());
     for (key, kind) in [
         ("core", ModuleKind::Core),
         ("finance", ModuleKind::Addon),
@@ -67,6 +73,16 @@ fn basic(
         status,
         current_period_end: end,
         grace_until: None,
+    }
+}
+
+/// The basic package, extended to the `market` module.
+fn basic_with_market() -> Package {
+    Package {
+        key: PackageKey::new("basic").unwrap(),
+        name: "Basic".into(),
+        is_basic: true,
+        modules: [mk("core"), mk("market")].into(),
     }
 }
 
@@ -208,15 +224,7 @@ async fn catalog_edits_bump_companies_using_them() {
     s.set_subscription(basic(company, SubscriptionStatus::Active, None))
         .await
         .unwrap();
-    let bumps = s
-        .put_package(Package {
-            key: PackageKey::new("basic").unwrap(),
-            name: "Basic".into(),
-            is_basic: true,
-            modules: [mk("core"), mk("market")].into(),
-        })
-        .await
-        .unwrap();
+    let bumps = s.put_package(basic_with_market()).await.unwrap();
     assert_eq!(bumps.len(), 1);
     assert_eq!(bumps[0].entitlement_version, 2);
     let e = s.entitlements(company).await.unwrap();
@@ -225,6 +233,79 @@ async fn catalog_edits_bump_companies_using_them() {
         e.has_module("market"),
         "the package edit reaches the company at once"
     );
+}
+
+/// Core keeps its catalog in memory, checked against the store's catalog version on every read
+/// (decision 0024): an edit made through another service over the same store — another Core
+/// replica — is seen by the very next resolution, catalog read and validation, with no event
+/// in between.
+async fn catalog_edits_through_another_replica_are_seen_at_once(store: Arc<dyn CoreStore>) {
+    let (a, _) = seeded(Arc::clone(&store)).await;
+    let b = EntitlementService::new(store, Arc::new(ManualClock::new(t0())));
+    let company = CompanyId::new();
+    a.set_subscription(basic(company, SubscriptionStatus::Active, None))
+        .await
+        .unwrap();
+    assert!(!a.entitlements(company).await.unwrap().has_module("market"));
+    b.put_package(basic_with_market()).await.unwrap();
+    let e = a.entitlements(company).await.unwrap();
+    assert!(
+        e.has_module("market"),
+        "the other replica's package edit shows in this one's next resolution"
+    );
+    // A module no company uses yet raises no company's version: the catalog version still
+    // tells this replica its catalog is stale.
+    b.put_module(Module {
+        key: mk("venue"),
+        name: "Venue".into(),
+        kind: ModuleKind::Addon,
+        permissions: vec![Permission::new("venue.stages.read").unwrap()],
+    })
+    .await
+    .unwrap();
+    assert!(
+        a.catalog()
+            .await
+            .unwrap()
+            .modules
+            .contains_key(&mk("venue"))
+    );
+    a.put_addon(AddOn {
+        key: AddOnKey::new("venue").unwrap(),
+        name: "Venue".into(),
+        module: mk("venue"),
+    })
+    .await
+    .expect("this replica validates against the module the other one created");
+    assert!(
+        b.catalog()
+            .await
+            .unwrap()
+            .addons
+            .contains_key(&AddOnKey::new("venue").unwrap())
+    );
+}
+
+#[tokio::test]
+async fn catalog_edits_through_another_replica_are_seen_at_once_in_memory() {
+    catalog_edits_through_another_replica_are_seen_at_once(Arc::new(MemoryCoreStore::new())).await;
+}
+
+#[tokio::test]
+async fn catalog_edits_through_another_replica_are_seen_at_once_on_sqlite() {
+    let store = kisum_core::SqliteCoreStore::connect(&kisum_core::testkit::db::sqlite_url())
+        .await
+        .unwrap();
+    catalog_edits_through_another_replica_are_seen_at_once(Arc::new(store)).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
+async fn catalog_edits_through_another_replica_are_seen_at_once_on_postgres() {
+    let store = kisum_core::PgCoreStore::connect_with(kisum_core::testkit::db::postgres().await)
+        .await
+        .unwrap();
+    catalog_edits_through_another_replica_are_seen_at_once(Arc::new(store)).await;
 }
 
 #[tokio::test]

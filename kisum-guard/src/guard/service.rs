@@ -85,6 +85,10 @@ where
         let guard = self.guard.clone();
         let require = Arc::clone(&self.require);
         let span = tracing::debug_span!("kisum.guard", code = tracing::field::Empty);
+        // At the default level the span is off: then the outcome is not recorded at all (the
+        // current span would be the request's, which has no `code`, reached through the
+        // subscriber's registry on every request).
+        let record_code = !span.is_disabled();
         // Split before the future: it then holds the parts once, not the request and its parts.
         let (mut parts, body) = request.into_parts();
         Box::pin(
@@ -94,7 +98,9 @@ where
                     Ok(guarded) => {
                         metrics::counter!("kisum_guard_decisions_total", "code" => "allowed")
                             .increment(1);
-                        tracing::Span::current().record("code", "allowed");
+                        if record_code {
+                            tracing::Span::current().record("code", "allowed");
+                        }
                         parts.extensions.insert(guarded);
                         let request = Request::from_parts(parts, body);
                         inner.call(request).await.map(|r| r.map(Either::Left))
@@ -110,7 +116,9 @@ where
                         };
                         metrics::counter!("kisum_guard_decisions_total", "code" => code)
                             .increment(1);
-                        tracing::Span::current().record("code", code);
+                        if record_code {
+                            tracing::Span::current().record("code", code);
+                        }
                         let rid = parts
                             .headers
                             .get(REQUEST_ID_HEADER)

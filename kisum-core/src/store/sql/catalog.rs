@@ -12,7 +12,7 @@ use sqlx::Pool;
 
 use crate::catalog::{AddOn, Catalog, Module, Package};
 use crate::db::StoreError;
-use crate::db::sql::{Dialect, Stmt, store_error};
+use crate::db::sql::{Dialect, SqlRow, Stmt, store_error, version_from_db};
 use crate::store::VersionBump;
 use crate::store::sql::{queries, rows};
 
@@ -66,7 +66,8 @@ pub(crate) async fn put_addon<D: CatalogSql>(
     upsert_and_bump(pool, upsert, D::BUMP_HOLDERS, addon.key.as_str()).await
 }
 
-/// Runs `upsert` and then the bump statement `bump` for `key`, in one write transaction.
+/// Runs `upsert`, raises the catalog's version, then runs the bump statement `bump` for `key`,
+/// in one write transaction.
 async fn upsert_and_bump<D: Dialect>(
     pool: &Pool<D>,
     upsert: Stmt<'_>,
@@ -75,14 +76,28 @@ async fn upsert_and_bump<D: Dialect>(
 ) -> Result<Vec<VersionBump>, StoreError> {
     let mut tx = D::begin_write(pool).await?;
     upsert.execute(&mut tx).await?;
+    Stmt::new(queries::BUMP_CATALOG_VERSION)
+        .execute(&mut tx)
+        .await?;
     let bumped = Stmt::new(bump).text(key).fetch_all(&mut tx).await?;
     tx.commit().await.map_err(store_error)?;
     rows::bumps(&bumped)
 }
 
-/// [`CatalogStore::catalog`](crate::store::CatalogStore::catalog): three reads in one snapshot.
-pub(crate) async fn catalog<D: Dialect>(pool: &Pool<D>) -> Result<Arc<Catalog>, StoreError> {
+/// [`CatalogStore::catalog_version`](crate::store::CatalogStore::catalog_version).
+pub(crate) async fn catalog_version<D: Dialect>(pool: &Pool<D>) -> Result<u64, StoreError> {
+    let row = Stmt::new(queries::CATALOG_VERSION).fetch_one(pool).await?;
+    version_from_db(row.int("version")?)
+}
+
+/// [`CatalogStore::versioned_catalog`](crate::store::CatalogStore::versioned_catalog): the
+/// version and three reads in one snapshot.
+pub(crate) async fn catalog<D: Dialect>(pool: &Pool<D>) -> Result<(u64, Catalog), StoreError> {
     let mut tx = D::begin_read(pool).await?;
+    let version = Stmt::new(queries::CATALOG_VERSION)
+        .fetch_one(&mut tx)
+        .await?;
+    let version = version_from_db(version.int("version")?)?;
     let mut catalog = Catalog::default();
     for r in Stmt::new(queries::SELECT_MODULES)
         .fetch_all(&mut tx)
@@ -103,7 +118,7 @@ pub(crate) async fn catalog<D: Dialect>(pool: &Pool<D>) -> Result<Arc<Catalog>, 
         catalog.addons.insert(addon.key.clone(), addon);
     }
     tx.commit().await.map_err(store_error)?;
-    Ok(Arc::new(catalog))
+    Ok((version, catalog))
 }
 
 #[async_trait]
@@ -121,6 +136,15 @@ impl<D: Dialect + CatalogSql> CatalogStore for SqlCoreStore<D> {
     }
 
     async fn catalog(&self) -> Result<Arc<Catalog>, StoreError> {
-        catalog(&self.pool).await
+        Ok(Arc::new(catalog(&self.pool).await?.1))
+    }
+
+    async fn catalog_version(&self) -> Result<Option<u64>, StoreError> {
+        catalog_version(&self.pool).await.map(Some)
+    }
+
+    async fn versioned_catalog(&self) -> Result<(Option<u64>, Arc<Catalog>), StoreError> {
+        let (version, catalog) = catalog(&self.pool).await?;
+        Ok((Some(version), Arc::new(catalog)))
     }
 }

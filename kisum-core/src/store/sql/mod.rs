@@ -30,6 +30,7 @@ macro_rules! migrations {
             2 "audit" "0002_audit.sql",
             3 "events" "0003_events.sql",
             4 "licenses" "0004_licenses.sql",
+            5 "catalog_version" "0005_catalog_version.sql",
         )
     };
 }

@@ -24,6 +24,13 @@ pub(crate) const SELECT_PACKAGES: &str = "SELECT key, name, is_basic, modules FR
 /// Every add-on.
 pub(crate) const SELECT_ADDONS: &str = "SELECT key, name, module FROM addons";
 
+/// The catalog's version (`version`).
+pub(crate) const CATALOG_VERSION: &str = "SELECT version FROM catalog_version WHERE id = 1";
+
+/// Raises the catalog's version by one, in a catalog edit's transaction.
+pub(crate) const BUMP_CATALOG_VERSION: &str =
+    "UPDATE catalog_version SET version = version + 1 WHERE id = 1";
+
 /// The company `$1`'s version, subscription and add-ons in one statement (one snapshot): one
 /// row per add-on (at least one row when the company has a version row), add-ons by key.
 pub(crate) const COMPANY_STATE: &str = "SELECT ce.entitlement_version,

@@ -1,0 +1,8 @@
+-- The catalog's version (issue 14, decision 0024): one row, raised by every catalog edit in the
+-- edit's own transaction, so every Core replica can keep the catalog in memory and check with
+-- one read that it is still current.
+CREATE TABLE catalog_version (
+    id      SMALLINT PRIMARY KEY CHECK (id = 1),
+    version BIGINT NOT NULL CHECK (version >= 0)
+);
+INSERT INTO catalog_version (id, version) VALUES (1, 0);
