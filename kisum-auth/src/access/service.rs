@@ -273,14 +273,8 @@ impl AccessService {
             }
             Err(e) => return Err(e.into()),
         };
-        let mut context = aggregate_terms(
-            user_id,
-            session_id,
-            &company,
-            inputs.as_ref(),
-            &terms,
-            now,
-        )?;
+        let mut context =
+            aggregate_terms(user_id, session_id, &company, inputs.as_ref(), &terms, now)?;
         context.entitlement_certificate = certificate;
         Ok(context)
     }

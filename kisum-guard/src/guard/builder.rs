@@ -234,9 +234,9 @@ impl AccessGuardBuilder {
         let certified = match self.certified {
             None => None,
             Some(c) => {
-                let mark = c.mark.unwrap_or_else(|| {
-                    Arc::new(crate::certificate::MemoryHighWaterMark::new())
-                });
+                let mark = c
+                    .mark
+                    .unwrap_or_else(|| Arc::new(crate::certificate::MemoryHighWaterMark::new()));
                 let verifier = crate::certificate::CertificateVerifier::new(&c.keys, mark)
                     .map_err(|e| BuildError::CertificateKeys(e.to_string()))?
                     .with_clock(Arc::clone(&self.clock));

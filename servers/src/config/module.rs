@@ -166,15 +166,13 @@ impl ModuleArgs {
             );
         }
         let certificate_keys = match self.cert_keys_file.as_deref() {
-            Some(path) if !path.as_os_str().is_empty() => {
-                match read_certificate_keys(path) {
-                    Ok(keys) => Some(Some(keys)),
-                    Err(message) => {
-                        p.add(env::CERT_KEYS_FILE, message);
-                        None
-                    }
+            Some(path) if !path.as_os_str().is_empty() => match read_certificate_keys(path) {
+                Ok(keys) => Some(Some(keys)),
+                Err(message) => {
+                    p.add(env::CERT_KEYS_FILE, message);
+                    None
                 }
-            }
+            },
             _ => Some(None),
         };
         let config = (|| {

@@ -273,7 +273,11 @@ where
         Ok(context)
     }
 
-    async fn session_active(&self, user_id: UserId, session_id: SessionId) -> Result<bool, SourceError> {
+    async fn session_active(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+    ) -> Result<bool, SourceError> {
         self.auth.session_active(user_id, session_id).await
     }
 }
@@ -305,7 +309,11 @@ async fn core_down_enforces_the_certificate(backend: Backend) {
         .assert_problem(StatusCode::FORBIDDEN, "module_not_entitled");
     let me = f.me_access(&token).await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
-    assert!(me.body.get("entitlement_certificate").is_none(), "{}", me.body);
+    assert!(
+        me.body.get("entitlement_certificate").is_none(),
+        "{}",
+        me.body
+    );
 
     f.stop_core().await;
 
@@ -313,7 +321,10 @@ async fn core_down_enforces_the_certificate(backend: Backend) {
     let me = f.me_access(&token).await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
     let carried = me.body["entitlement_certificate"].as_str().unwrap();
-    assert!(carried.starts_with(kisum_guard::certificate::BEGIN), "{carried}");
+    assert!(
+        carried.starts_with(kisum_guard::certificate::BEGIN),
+        "{carried}"
+    );
 
     // (b) Core down: a guard with Core's keys decides from the certificate Auth holds.
     let with_keys = f.modules(true).await;
@@ -353,7 +364,10 @@ async fn altered_certificates_are_unavailable(backend: Backend) {
     let token = f.owner().await;
     // Auth fetches and holds acme's certificate while Core answers.
     let with_keys = f.modules(true).await;
-    assert_eq!(invoices(&with_keys, &token, "finance").await.status, StatusCode::OK);
+    assert_eq!(
+        invoices(&with_keys, &token, "finance").await.status,
+        StatusCode::OK
+    );
     // A genuine certificate of another company, signed by Core's key now.
     let other = f
         .signer
@@ -397,7 +411,10 @@ async fn altered_certificates_are_unavailable(backend: Backend) {
         change: |_: &mut AccessContext| {},
     });
     let app = f.modules_over(untouched, true, f.clock.clone()).await;
-    assert_eq!(invoices(&app, &token, "finance").await.status, StatusCode::OK);
+    assert_eq!(
+        invoices(&app, &token, "finance").await.status,
+        StatusCode::OK
+    );
 }
 
 mod memory {

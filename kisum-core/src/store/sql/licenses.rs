@@ -452,7 +452,10 @@ impl<D: LicenseSql> LicenseStore for SqlCoreStore<D> {
     }
 
     async fn seat_usage(&self, now: DateTime<Utc>) -> Result<SeatUsage, StoreError> {
-        let row = Stmt::new(SEAT_USAGE).time(now).fetch_one(&self.pool).await?;
+        let row = Stmt::new(SEAT_USAGE)
+            .time(now)
+            .fetch_one(&self.pool)
+            .await?;
         let count = |n: i64| u64::try_from(n).map_err(|_| invalid("negative seat count"));
         Ok(SeatUsage {
             in_use: count(row.int("in_use")?)?,
