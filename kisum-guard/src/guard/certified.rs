@@ -10,15 +10,18 @@
 //! to the certificate's modules and expires with it. Every other outcome is "unavailable":
 //! never allowed.
 
+#[cfg(feature = "certificate")]
 use std::collections::BTreeSet;
 
+#[cfg(feature = "certificate")]
 use chrono::{DateTime, Utc};
-
-use crate::context::AccessContext;
-use crate::ids::{CORE_MODULE, ModuleKey};
 
 #[cfg(feature = "certificate")]
 use crate::certificate::CertificateVerifier;
+#[cfg(feature = "certificate")]
+use crate::context::AccessContext;
+#[cfg(feature = "certificate")]
+use crate::ids::{CORE_MODULE, ModuleKey};
 
 /// Why a certificate-sourced context was not accepted: a stable reason, logged and counted as
 /// `kisum_guard_certified_access_total{result}` (`accepted` when it was).
@@ -27,13 +30,13 @@ pub(crate) enum Refused {
     /// The guard has no certificate keys: it never accepts these contexts.
     NotConfigured,
     /// The certificate did not verify (the verifier's code: `bad_signature`, `expired`, …).
-    #[cfg_attr(not(feature = "certificate"), allow(dead_code))]
+    #[cfg(feature = "certificate")]
     Invalid(&'static str),
     /// The certificate is another company's.
-    #[cfg_attr(not(feature = "certificate"), allow(dead_code))]
+    #[cfg(feature = "certificate")]
     WrongCompany,
     /// The context claims another entitlement version than the certificate.
-    #[cfg_attr(not(feature = "certificate"), allow(dead_code))]
+    #[cfg(feature = "certificate")]
     WrongVersion,
 }
 
@@ -42,8 +45,11 @@ impl Refused {
     pub(crate) const fn code(self) -> &'static str {
         match self {
             Self::NotConfigured => "not_configured",
+            #[cfg(feature = "certificate")]
             Self::Invalid(code) => code,
+            #[cfg(feature = "certificate")]
             Self::WrongCompany => "wrong_company",
+            #[cfg(feature = "certificate")]
             Self::WrongVersion => "wrong_version",
         }
     }
@@ -83,6 +89,7 @@ impl CertifiedEntitlements {
 /// Confines `ctx` to the `entitled` modules (plus `company`, which every member has) and to
 /// the certificate's lifetime `exp`: a module the certificate lacks is `module_not_entitled`,
 /// whatever the context claimed.
+#[cfg(feature = "certificate")]
 fn confine(ctx: &mut AccessContext, mut entitled: BTreeSet<ModuleKey>, exp: DateTime<Utc>) {
     entitled.insert(ModuleKey::company());
     ctx.entitled_modules.retain(|m| entitled.contains(m));
@@ -91,7 +98,7 @@ fn confine(ctx: &mut AccessContext, mut entitled: BTreeSet<ModuleKey>, exp: Date
     ctx.valid_until = Some(ctx.valid_until.map_or(exp, |until| until.min(exp)));
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "certificate", feature = "test-util"))]
 mod tests {
     use super::*;
     use crate::denial::DenialCode;

@@ -229,7 +229,7 @@ impl AccessGuard {
         }
         let certified = ctx.entitlement_certificate.is_some();
         let ctx = if certified {
-            self.admit_certified(ctx)?
+            self.admit_certified(ctx).ok_or_else(unavailable)?
         } else {
             ctx
         };
@@ -250,8 +250,8 @@ impl AccessGuard {
 impl AccessGuard {
     /// A context Auth resolved from Core's signed certificate: accepted only when this guard
     /// holds Core's certificate keys and the certificate verifies here (then confined to it);
-    /// otherwise 503, the reason logged and counted.
-    fn admit_certified(&self, ctx: AccessContext) -> Result<AccessContext, Problem> {
+    /// otherwise `None` (503), the reason logged and counted.
+    fn admit_certified(&self, ctx: AccessContext) -> Option<AccessContext> {
         use super::certified::Refused;
         let company = ctx.company_id;
         #[cfg(feature = "certificate")]
@@ -269,14 +269,14 @@ impl AccessGuard {
                 metrics::counter!("kisum_guard_certified_access_total", "result" => "accepted")
                     .increment(1);
                 tracing::info!(%company, "access decided on Core's signed certificate (Core unreachable)");
-                Ok(ctx)
+                Some(ctx)
             }
             Err(refused) => {
                 let reason = refused.code();
                 metrics::counter!("kisum_guard_certified_access_total", "result" => reason)
                     .increment(1);
                 tracing::warn!(%company, reason, "a context resolved from a certificate was refused");
-                Err(unavailable())
+                None
             }
         }
     }
