@@ -250,6 +250,51 @@ mod tests {
     }
 
     #[test]
+    fn certificate_keys_come_from_a_key_set_file_or_refuse_to_start() {
+        let dir = std::env::temp_dir().join(format!("kisum-cert-keys-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("keys.json");
+        std::fs::write(
+            &good,
+            r#"{"keys": [{"kid": "k1", "kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#,
+        )
+        .unwrap();
+        let empty = dir.join("empty.json");
+        std::fs::write(&empty, r#"{"keys": []}"#).unwrap();
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, "-----BEGIN PRIVATE KEY-----").unwrap();
+        let with = |file: &std::path::Path| {
+            let mut args = WITHOUT_KEY.to_vec();
+            let file = file.to_str().unwrap().to_owned();
+            args.extend(["--internal-api-key", "0123456789abcdef-finance"]);
+            let Cmd::Module(args) =
+                parse(&[args, vec!["--cert-keys-file", file.as_str()]].concat())
+            else {
+                unreachable!()
+            };
+            args.validate()
+        };
+        let keys = with(&good).unwrap().certificate_keys.unwrap();
+        assert_eq!(keys.keys[0].kid, "k1");
+        for refused in [&empty, &bad, &dir.join("missing.json")] {
+            assert_eq!(
+                settings(&with(refused).unwrap_err()),
+                ["KISUM_CERT_KEYS_FILE"],
+                "{}",
+                refused.display()
+            );
+        }
+        // Unset: certificate-sourced access stays refused.
+        let mut base = WITHOUT_KEY.to_vec();
+        base.extend(["--internal-api-key", "0123456789abcdef-finance"]);
+        let Cmd::Module(args) = parse(&base) else {
+            unreachable!()
+        };
+        assert!(args.validate().unwrap().certificate_keys.is_none());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn the_bench_only_unguarded_twin_needs_development_mode() {
         let mut base = WITHOUT_KEY.to_vec();
         base.extend([
