@@ -65,7 +65,10 @@ pub mod store;
 pub mod testkit;
 pub mod tokens;
 
-pub use access::{AccessError, AccessService, EntitlementSource, Explanation, Step, aggregate};
+pub use access::{
+    AccessError, AccessService, CertifiedEntitlements, EntitlementSource, Explanation, Step,
+    aggregate,
+};
 pub use directory::{
     AccessBump, AccessInputs, Administrator, Authority, COMPANY_PERMISSIONS, ChangedDelegation,
     ChangedMembership, ChangedRole, Company, CompanyStatus, CreatedCompany, Delegation,

@@ -4,22 +4,83 @@
 //! [`EntitlementSource`] asks Core's internal API for them with a service key. Any failure —
 //! unreachable, a refusal, a malformed answer — is [`StoreErrorKind::Unavailable`], which the
 //! access service reports as such: the caller retries, nothing is cached.
+//!
+//! It also keeps, for each company it fetched, Core's latest signed company certificate
+//! (decision 0023): after a successful fetch whose entitlement version differs from the held
+//! certificate's, it asks Core for the certificate (`GET
+//! /internal/v1/companies/{id}/certificate`) and keeps it once it verifies under Core's
+//! certificate keys (`GET /internal/v1/certificate-keys`, fetched again for an unknown `kid`,
+//! at most every [`KEYS_MIN_REFETCH`]). When Core cannot be reached,
+//! [`certified`](EntitlementSource::certified) answers the held certificate if it still
+//! verifies now. A Core without certificate keys answers 404: nothing is held, and access is
+//! unavailable while Core is, as before.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use kisum_core::Entitlements;
 use kisum_core::db::{StoreError, StoreErrorKind};
-use kisum_guard::CompanyId;
+use kisum_guard::certificate::{
+    CertificateError, CertificateKeys, CertificateVerifier, MemoryHighWaterMark,
+};
+use kisum_guard::{Clock, CompanyId, SystemClock};
 
-use crate::access::EntitlementSource;
+use crate::access::{CertifiedEntitlements, EntitlementSource};
 
-/// Core's entitlements over its internal API (`GET /internal/v1/companies/{id}/entitlements`).
+/// The least interval between two fetches of Core's certificate keys.
+pub const KEYS_MIN_REFETCH: Duration = Duration::from_secs(30);
+/// How long a certificate that could not be had (Core refused, or it did not verify) is not
+/// asked for again for the same entitlement version.
+pub const CERTIFICATE_RETRY: Duration = Duration::from_secs(60);
+/// How many companies' certificates are held at most (the least recently used go first).
+pub const HELD_CERTIFICATES: u64 = 10_000;
+
+/// Core's entitlements over its internal API (`GET /internal/v1/companies/{id}/entitlements`),
+/// and the latest company certificate of each company fetched.
 #[derive(Clone)]
 pub struct RemoteEntitlements {
     client: reqwest::Client,
     base: String,
     key: String,
+    held: Arc<Held>,
+}
+
+/// The certificates held, and what verifies them.
+struct Held {
+    /// The armoured certificate and its entitlement version, per company.
+    certificates: moka::sync::Cache<CompanyId, Arc<(String, u64)>>,
+    /// The entitlement version whose certificate was last asked for and not had, per company.
+    asked: moka::sync::Cache<CompanyId, u64>,
+    /// Core's certificate keys, once fetched.
+    verifier: RwLock<Option<Arc<CertificateVerifier>>>,
+    /// When the keys were last fetched.
+    keys_fetched: Mutex<Option<Instant>>,
+    clock: Arc<dyn Clock>,
+    mark: Arc<MemoryHighWaterMark>,
+}
+
+impl Held {
+    fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            certificates: moka::sync::Cache::new(HELD_CERTIFICATES),
+            asked: moka::sync::Cache::builder()
+                .max_capacity(HELD_CERTIFICATES)
+                .time_to_live(CERTIFICATE_RETRY)
+                .build(),
+            verifier: RwLock::new(None),
+            keys_fetched: Mutex::new(None),
+            clock,
+            mark: Arc::new(MemoryHighWaterMark::new()),
+        }
+    }
+
+    fn verifier(&self) -> Option<Arc<CertificateVerifier>> {
+        self.verifier
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl std::fmt::Debug for RemoteEntitlements {
@@ -55,7 +116,120 @@ impl RemoteEntitlements {
             client,
             base: base.trim_end_matches('/').to_owned(),
             key: key.to_owned(),
+            held: Arc::new(Held::new(Arc::new(SystemClock))),
         })
+    }
+
+    /// Verifies held certificates against `clock` instead of the system clock (tests).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.held = Arc::new(Held::new(clock));
+        self
+    }
+
+    /// Core answered `version` for `company`: fetch its certificate unless the one held (or
+    /// the last one asked for) is of that version. Failures are logged, never returned.
+    async fn refresh_certificate(&self, company: CompanyId, version: u64) {
+        let held = &self.held;
+        if held
+            .certificates
+            .get(&company)
+            .is_some_and(|c| c.1 == version)
+            || held.asked.get(&company) == Some(version)
+        {
+            return;
+        }
+        held.asked.insert(company, version);
+        match self.fetch_certificate(company).await {
+            Ok((text, payload_version)) => {
+                held.certificates
+                    .insert(company, Arc::new((text, payload_version)));
+                held.asked.invalidate(&company);
+            }
+            Err(why) => {
+                tracing::debug!(%company, why, "no company certificate held from Core");
+            }
+        }
+    }
+
+    /// The company's certificate from Core, verified under Core's keys (fetched again once
+    /// for an unknown `kid`): its text and entitlement version.
+    async fn fetch_certificate(&self, company: CompanyId) -> Result<(String, u64), String> {
+        let response = self
+            .client
+            .get(format!(
+                "{}/internal/v1/companies/{company}/certificate",
+                self.base
+            ))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .map_err(|e| format!("core unreachable: {}", e.without_url()))?;
+        if !response.status().is_success() {
+            return Err(format!("core answered {}", response.status()));
+        }
+        let text = response
+            .text()
+            .await
+            .map_err(|e| format!("certificate unreadable: {}", e.without_url()))?;
+        let mut verifier = match self.held.verifier() {
+            Some(v) => v,
+            None => self.fetch_keys().await?,
+        };
+        let mut verified = verifier.verify_company(&text);
+        if matches!(verified, Err(CertificateError::UnknownKey { .. })) {
+            verifier = self.fetch_keys().await?;
+            verified = verifier.verify_company(&text);
+        }
+        let payload = verified.map_err(|e| format!("certificate refused: {}", e.code()))?;
+        if payload.company_id != company {
+            return Err("certificate of another company".to_owned());
+        }
+        Ok((text, payload.entitlement_version))
+    }
+
+    /// Fetches Core's certificate keys (at most every [`KEYS_MIN_REFETCH`]) and keeps their
+    /// verifier.
+    async fn fetch_keys(&self) -> Result<Arc<CertificateVerifier>, String> {
+        {
+            let mut last = self
+                .held
+                .keys_fetched
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|at| at.elapsed() < KEYS_MIN_REFETCH) {
+                return self
+                    .held
+                    .verifier()
+                    .ok_or_else(|| "certificate keys fetched moments ago without success".into());
+            }
+            *last = Some(Instant::now());
+        }
+        let response = self
+            .client
+            .get(format!("{}/internal/v1/certificate-keys", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .map_err(|e| format!("core unreachable: {}", e.without_url()))?;
+        if !response.status().is_success() {
+            return Err(format!("core answered {} for its keys", response.status()));
+        }
+        let keys: CertificateKeys = response
+            .json()
+            .await
+            .map_err(|e| format!("malformed certificate keys: {e}"))?;
+        let verifier = Arc::new(
+            CertificateVerifier::new(&keys, self.held.mark.clone())
+                .map_err(|e| e.to_string())?
+                .with_clock(Arc::clone(&self.held.clock)),
+        );
+        *self
+            .held
+            .verifier
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&verifier));
+        Ok(verifier)
     }
 }
 
@@ -76,9 +250,28 @@ impl EntitlementSource for RemoteEntitlements {
         if !response.status().is_success() {
             return Err(unavailable(format!("core answered {}", response.status())));
         }
-        response
+        let entitlements: Entitlements = response
             .json()
             .await
-            .map_err(|e| unavailable(format!("malformed entitlements from core: {e}")))
+            .map_err(|e| unavailable(format!("malformed entitlements from core: {e}")))?;
+        self.refresh_certificate(company_id, entitlements.entitlement_version)
+            .await;
+        Ok(entitlements)
+    }
+
+    async fn certified(&self, company_id: CompanyId) -> Option<CertifiedEntitlements> {
+        let held = self.held.certificates.get(&company_id)?;
+        let verifier = self.held.verifier()?;
+        match verifier.verify_company(&held.0) {
+            Ok(payload) if payload.company_id == company_id => Some(CertifiedEntitlements {
+                certificate: held.0.clone(),
+                payload,
+            }),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(company = %company_id, reason = e.code(), "the held company certificate no longer verifies");
+                None
+            }
+        }
     }
 }

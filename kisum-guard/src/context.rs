@@ -48,6 +48,12 @@ pub struct AccessContext {
     /// The earliest instant at which the clock alone changes the result, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_until: Option<DateTime<Utc>>,
+    /// Set only when Auth could not reach Core and took the company's entitlements from
+    /// Core's signed company certificate (decision 0023): the armoured certificate, which a
+    /// guard verifies itself before it accepts the context (`valid_until` is then at most the
+    /// certificate's `exp`). Absent from the JSON otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entitlement_certificate: Option<String>,
 }
 
 impl AccessContext {
@@ -182,6 +188,7 @@ mod tests {
             entitlement_version: 7,
             computed_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             valid_until: None,
+            entitlement_certificate: None,
         }
     }
 

@@ -14,7 +14,7 @@ use kisum_auth::ratelimit::{RateLimiter, RedisRateLimiterConfig};
 use kisum_auth::{AuthStore, EntitlementSource};
 use kisum_core::audit::CoreAudit;
 use kisum_core::{CoreStore, EntitlementService};
-use kisum_guard::guard::BuildError;
+use kisum_guard::guard::{AccessGuardBuilder, BuildError};
 use kisum_guard::jwks::JwksSource;
 use kisum_guard::source::AccessSource;
 use kisum_guard::{AccessGuard, Clock, CompanyId, InvalidationEvent};
@@ -303,6 +303,22 @@ pub fn guard(
     redis: Option<&RedisConfig>,
     clock: Arc<dyn Clock>,
 ) -> Result<AccessGuard, StartError> {
+    build_guard(guard_builder(
+        issuer, audience, access_ttl, jwks, source, redis, clock,
+    ))
+}
+
+/// The builder [`guard`] builds, for a caller that adds settings of its own (`kisum module`
+/// adds Core's certificate keys).
+pub fn guard_builder(
+    issuer: &str,
+    audience: &str,
+    access_ttl: Duration,
+    jwks: Arc<dyn JwksSource>,
+    source: Arc<dyn AccessSource>,
+    redis: Option<&RedisConfig>,
+    clock: Arc<dyn Clock>,
+) -> AccessGuardBuilder {
     let mut builder = AccessGuard::with_sources(jwks, source)
         .issuer(issuer)
         .audience(audience)
@@ -311,6 +327,14 @@ pub fn guard(
     if let Some(r) = redis {
         builder = builder.redis(r.url.expose()).redis_prefix(&r.prefix);
     }
+    builder
+}
+
+/// Builds a guard, naming the part that failed.
+///
+/// # Errors
+/// Redis (malformed URL, no runtime) or another guard setting.
+pub fn build_guard(builder: AccessGuardBuilder) -> Result<AccessGuard, StartError> {
     builder.build().map_err(|e| match e {
         BuildError::Redis(_) | BuildError::NoRuntime => StartError::new("redis", e),
         e => StartError::new("guard", e),

@@ -242,7 +242,7 @@ pub async fn module(config: ModuleConfig, shutdown: Shutdown) -> Result<(), Star
         )
         .map_err(|e| StartError::new("HTTP client", e))?,
     );
-    let guard = app::guard(
+    let mut builder = app::guard_builder(
         &config.issuer,
         &config.audience,
         config.access_cache_ttl,
@@ -250,7 +250,13 @@ pub async fn module(config: ModuleConfig, shutdown: Shutdown) -> Result<(), Star
         source,
         redis,
         clock.clone(),
-    )?;
+    );
+    if let Some(keys) = config.certificate_keys.clone() {
+        // Access Auth resolved from Core's signed certificate (Core unreachable) is accepted
+        // once the certificate verifies here (decision 0023).
+        builder = builder.certified_entitlements(keys);
+    }
+    let guard = app::build_guard(builder)?;
     // Without Redis the guard follows Auth's long poll (with Redis, the builder started the
     // stream follower).
     if redis.is_none() {

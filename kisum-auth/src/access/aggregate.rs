@@ -105,9 +105,67 @@ pub fn aggregate(
     entitlements: &Entitlements,
     now: DateTime<Utc>,
 ) -> Result<AccessContext, DenialCode> {
+    aggregate_terms(
+        user_id,
+        session_id,
+        company,
+        inputs,
+        &Terms::from(entitlements),
+        now,
+    )
+}
+
+/// [`aggregate`] over the company's [`Terms`], from Core or from its signed certificate.
+pub(super) fn aggregate_terms(
+    user_id: UserId,
+    session_id: SessionId,
+    company: &Company,
+    inputs: Option<&AccessInputs>,
+    terms: &Terms,
+    now: DateTime<Utc>,
+) -> Result<AccessContext, DenialCode> {
     let inputs = inputs.filter(|i| i.membership.user_id == user_id);
-    let resolved = evaluate(company, inputs, entitlements, now, &mut Trace(None))?;
+    let resolved = evaluate(company, inputs, terms, now, &mut Trace(None))?;
     Ok(resolved.into_context(user_id, session_id))
+}
+
+/// What step 4 reads of a company's entitlements: Core's answer, or — when Core cannot be
+/// reached — the verified payload of Core's signed company certificate (decision 0023).
+#[derive(Debug, Clone)]
+pub(super) struct Terms {
+    /// The entitled module keys.
+    modules: BTreeSet<ModuleKey>,
+    /// Whether a basic package entitles (the Core App is visible).
+    basic_active: bool,
+    /// The company's entitlement version.
+    version: u64,
+    /// When the clock alone changes them (for a certificate: its `exp`).
+    valid_until: Option<DateTime<Utc>>,
+}
+
+impl From<&Entitlements> for Terms {
+    fn from(e: &Entitlements) -> Self {
+        Self {
+            modules: e.module_keys(),
+            basic_active: e.basic_active,
+            version: e.entitlement_version,
+            valid_until: e.valid_until,
+        }
+    }
+}
+
+impl Terms {
+    /// The terms a verified company certificate states, valid until its `exp`.
+    pub(super) fn certified(payload: &kisum_guard::certificate::CertificatePayload) -> Self {
+        Self {
+            modules: payload.modules.iter().cloned().collect(),
+            basic_active: payload.has_module(CORE_MODULE),
+            version: payload.entitlement_version,
+            valid_until: Some(
+                DateTime::<Utc>::from_timestamp(payload.exp, 0).unwrap_or(DateTime::UNIX_EPOCH),
+            ),
+        }
+    }
 }
 
 /// What steps 3 to 6 found for a membership: everything an [`AccessContext`] holds but the
@@ -149,6 +207,7 @@ impl Resolved<'_> {
             entitlement_version: self.entitlement_version,
             computed_at: self.computed_at,
             valid_until: self.valid_until,
+            entitlement_certificate: None,
         }
     }
 }
@@ -157,7 +216,7 @@ impl Resolved<'_> {
 pub(super) fn evaluate<'a>(
     company: &Company,
     inputs: Option<&'a AccessInputs>,
-    entitlements: &Entitlements,
+    terms: &Terms,
     now: DateTime<Utc>,
     trace: &mut Trace<'_>,
 ) -> Result<Resolved<'a>, DenialCode> {
@@ -186,11 +245,11 @@ pub(super) fn evaluate<'a>(
     }
 
     // Step 4: entitlements.
-    let mut entitled = entitlements.module_keys();
+    let mut entitled = terms.modules.clone();
     trace.step(|| Step::Entitlements {
         modules: entitled.clone(),
-        basic_active: entitlements.basic_active,
-        version: entitlements.entitlement_version,
+        basic_active: terms.basic_active,
+        version: terms.version,
     });
     entitled.insert(ModuleKey::company());
 
@@ -207,7 +266,7 @@ pub(super) fn evaluate<'a>(
     // own patterns for it, or the delegation would yield more than the delegator holds.
     let mut delegated_patterns: Vec<PermissionPattern> = Vec::new();
     let mut delegated_modules: Vec<ModuleKey> = Vec::new();
-    let mut valid_until = entitlements.valid_until;
+    let mut valid_until = terms.valid_until;
     for grant in &inputs.delegations {
         match delegated(grant, company.id, membership.id, &entitled, now) {
             Yield::Nothing => {}
@@ -258,7 +317,7 @@ pub(super) fn evaluate<'a>(
         modules,
         entitled,
         permissions,
-        entitlement_version: entitlements.entitlement_version,
+        entitlement_version: terms.version,
         computed_at: now,
         valid_until,
     })

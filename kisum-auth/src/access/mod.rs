@@ -29,4 +29,4 @@ pub use aggregate::aggregate;
 pub use cache::{AccessCaches, CacheTicket, Invalidating};
 pub use explain::{Explanation, Step};
 pub use seal::seal;
-pub use service::{AccessError, AccessService, EntitlementSource};
+pub use service::{AccessError, AccessService, CertifiedEntitlements, EntitlementSource};

@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kisum_core::db::StoreError;
+use kisum_core::db::{StoreError, StoreErrorKind};
 use kisum_core::{EntitlementService, Entitlements};
+use kisum_guard::certificate::CertificatePayload;
 use kisum_guard::{
     AccessContext, Clock, CompanyId, CompanySlug, ConsistencyToken, DenialCode, MembershipId,
     ModuleKey, Permission, SessionId, UserId,
 };
 
-use super::aggregate::{aggregate, evaluate};
+use super::aggregate::{Terms, aggregate_terms, evaluate};
 use super::cache::AccessCaches;
 use super::explain::{Explanation, Step, Trace};
 use crate::directory::{Company, DirectoryStore, OrgAccess, OrgRef};
@@ -24,6 +25,26 @@ pub trait EntitlementSource: Send + Sync + 'static {
     /// # Errors
     /// `Unavailable` when Core cannot be reached.
     async fn entitlements(&self, company_id: CompanyId) -> Result<Entitlements, StoreError>;
+
+    /// The company's entitlements as the latest signed company certificate of Core this source
+    /// holds states them, verified now (Core's signature, `nbf`, `exp`): what access is
+    /// resolved from when [`entitlements`](Self::entitlements) is `Unavailable` (decision
+    /// 0023). `None` when no such certificate is held or it no longer verifies; the default
+    /// holds none (Core in process is never unreachable on its own).
+    async fn certified(&self, company_id: CompanyId) -> Option<CertifiedEntitlements> {
+        let _ = company_id;
+        None
+    }
+}
+
+/// A company's entitlements as stated by Core's signed company certificate, verified.
+#[derive(Debug, Clone)]
+pub struct CertifiedEntitlements {
+    /// The armoured certificate: carried in the access context, for guards to verify it
+    /// themselves.
+    pub certificate: String,
+    /// Its verified payload.
+    pub payload: CertificatePayload,
 }
 
 /// The in-process source: Core's service in the same binary.
@@ -150,7 +171,11 @@ impl AccessService {
             })
             .await?,
         );
-        caches.put_context(session_id, org, Arc::clone(&context), ticket);
+        // A context resolved from a certificate is not kept: the next call asks Core again,
+        // and one it answers replaces it at once.
+        if context.entitlement_certificate.is_none() {
+            caches.put_context(session_id, org, Arc::clone(&context), ticket);
+        }
         Ok(context)
     }
 
@@ -225,15 +250,33 @@ impl AccessService {
         if inputs.is_none() {
             return Err(DenialCode::NotAMember.into());
         }
-        let entitlements = entitlements(company.id).await?;
-        Ok(aggregate(
-            user_id,
-            session_id,
-            &company,
-            inputs.as_ref(),
-            &entitlements,
-            now,
-        )?)
+        let (terms, certificate) = match entitlements(company.id).await {
+            Ok(e) => (Terms::from(&*e), None),
+            Err(e) if e.kind() == StoreErrorKind::Unavailable => {
+                let certified = self
+                    .entitlements
+                    .certified(company.id)
+                    .await
+                    .filter(|c| c.payload.company_id == company.id);
+                let Some(certified) = certified else {
+                    return Err(e.into());
+                };
+                tracing::warn!(
+                    company = %company.id,
+                    error = %e,
+                    "Core unreachable: entitlements from its signed company certificate"
+                );
+                (
+                    Terms::certified(&certified.payload),
+                    Some(certified.certificate),
+                )
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut context =
+            aggregate_terms(user_id, session_id, &company, inputs.as_ref(), &terms, now)?;
+        context.entitlement_certificate = certificate;
+        Ok(context)
     }
 
     /// Explains, step by step, whether the membership may use `module` and hold `permission`
@@ -274,7 +317,7 @@ impl AccessService {
         let result = evaluate(
             company,
             inputs.as_ref(),
-            &entitlements,
+            &Terms::from(&entitlements),
             now,
             &mut Trace(Some(&mut steps)),
         )

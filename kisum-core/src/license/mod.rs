@@ -32,7 +32,7 @@ pub use service::{
     NewLicense, RateLimiter,
 };
 pub use service::{KEY_ACTOR, REAPER_ACTOR};
-pub use store::{ActivateOutcome, LicenseStore, MemoryLicenseStore};
+pub use store::{ActivateOutcome, LicenseStore, MemoryLicenseStore, SeatUsage};
 
 /// The names of the audited licence actions (`license.<event type>`, and `license.updated`).
 pub mod action {

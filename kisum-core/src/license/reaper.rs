@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{LicenseError, LicenseService};
+use super::{LicenseError, LicenseService, SeatUsage};
 
 /// What one pass of the reaper did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -54,7 +54,30 @@ impl LicenseReaper {
         if expired + culled > 0 {
             tracing::info!(expired, culled, "licence reaper pass");
         }
+        self.record_seats().await?;
         Ok(ReapReport { expired, culled })
+    }
+
+    /// Reads seat usage over the licences usable now ([`LicenseStore::seat_usage`]) and sets
+    /// the gauges `kisum_license_seats_in_use` and `kisum_license_seats_total` (aggregates:
+    /// a label per licence would grow the series without bound). Every pass calls it, after
+    /// its expiries and culls.
+    ///
+    /// [`LicenseStore::seat_usage`]: super::LicenseStore::seat_usage
+    ///
+    /// # Errors
+    /// A store error (the gauges keep their previous values).
+    pub async fn record_seats(&self) -> Result<SeatUsage, LicenseError> {
+        let usage = self.service.store().seat_usage(self.service.now()).await?;
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "a gauge is an f64; seat counts stay far below 2^53"
+        )]
+        {
+            metrics::gauge!("kisum_license_seats_in_use").set(usage.in_use as f64);
+            metrics::gauge!("kisum_license_seats_total").set(usage.total as f64);
+        }
+        Ok(usage)
     }
 
     /// Passes every `interval` until the task is dropped or aborted; a failed pass is logged

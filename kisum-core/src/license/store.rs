@@ -150,6 +150,24 @@ pub trait LicenseStore: Send + Sync + 'static {
     /// `Unavailable`.
     async fn cull(&self, activation: &Activation, event: &LicenseEvent)
     -> Result<bool, StoreError>;
+
+    /// Seat usage at `now` over every licence usable then (stored as `active` and not past
+    /// its `expires_at`): their activations, and the sum of their `max_activations`. Seats
+    /// of suspended, revoked or expired licences count in neither.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn seat_usage(&self, now: DateTime<Utc>) -> Result<SeatUsage, StoreError>;
+}
+
+/// Seats in use and available over the licences usable at one instant
+/// ([`LicenseStore::seat_usage`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeatUsage {
+    /// Activations of usable licences.
+    pub in_use: u64,
+    /// The sum of the usable licences' `max_activations`.
+    pub total: u64,
 }
 
 #[derive(Default)]
@@ -382,6 +400,18 @@ impl LicenseStore for MemoryLicenseStore {
         v.sort_by_key(|a| (a.cull_after, a.id));
         v.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(v)
+    }
+
+    async fn seat_usage(&self, now: DateTime<Utc>) -> Result<SeatUsage, StoreError> {
+        let s = self.lock();
+        let mut usage = SeatUsage::default();
+        for l in s.licenses.values() {
+            if l.status == LicenseStatus::Active && !l.is_past_expiry(now) {
+                usage.total += u64::from(l.max_activations);
+                usage.in_use += s.activations.get(&l.id).map_or(0, |a| a.len() as u64);
+            }
+        }
+        Ok(usage)
     }
 
     async fn cull(

@@ -24,7 +24,7 @@ use crate::db::StoreErrorKind;
 use crate::license::{
     ActivateOutcome, Activation, ActivationCertifier, CertifyError, KeyHash, License,
     LicenseConfig, LicenseError, LicenseEvent, LicenseEventType, LicensePatch, LicenseReaper,
-    LicenseService, LicenseStatus, LicenseStore, NewLicense, ReapReport,
+    LicenseService, LicenseStatus, LicenseStore, NewLicense, ReapReport, SeatUsage,
 };
 use crate::store::MemoryCoreAudit;
 
@@ -51,6 +51,7 @@ macro_rules! license_store_conformance {
             reaper_queries_and_culls_that_lose_to_a_heartbeat,
             every_lifecycle_transition_appends_its_event,
             the_reaper_expires_and_culls_with_a_fixed_clock,
+            the_reaper_records_seat_usage_with_a_fixed_clock,
             expiry_applies_before_the_reaper_runs,
             certificates_are_reissued_on_every_edit,
         );
@@ -615,6 +616,37 @@ pub async fn the_reaper_expires_and_culls_with_a_fixed_clock<S: LicenseStore>(st
     assert_eq!(svc.get(fl.id).await.unwrap().status, LicenseStatus::Expired);
     assert_eq!(svc.activations(fixed.id).await.unwrap().len(), 1);
     assert_eq!(reaper.run_once().await.unwrap(), ReapReport::default());
+}
+
+pub async fn the_reaper_records_seat_usage_with_a_fixed_clock<S: LicenseStore>(store: Arc<S>) {
+    let (svc, clock, _) = service(store, LicenseConfig::default());
+    let reaper = LicenseReaper::new(svc.clone());
+    let ops = Actor::new("ops");
+    let usage = |in_use, total| SeatUsage { in_use, total };
+    assert_eq!(reaper.record_seats().await.unwrap(), usage(0, 0));
+    // 3 seats, 2 taken, until 1000 s.
+    let mut new = new_license(3);
+    new.expires_at = Some(at(1000));
+    let (_, a) = svc.create(&ops, new).await.unwrap();
+    svc.activate(&a, "m1", None).await.unwrap();
+    svc.activate(&a, "m2", None).await.unwrap();
+    // 5 seats, 1 taken, no expiry.
+    let (_, b) = svc.create(&ops, new_license(5)).await.unwrap();
+    svc.activate(&b, "m1", None).await.unwrap();
+    // 4 seats, 1 taken, then suspended: counts in neither.
+    let (c, c_key) = svc.create(&ops, new_license(4)).await.unwrap();
+    svc.activate(&c_key, "m1", None).await.unwrap();
+    svc.suspend(&ops, c.id).await.unwrap();
+    assert_eq!(reaper.record_seats().await.unwrap(), usage(3, 8));
+    // A deactivation frees a seat at once.
+    svc.deactivate(&b, "m1").await.unwrap();
+    assert_eq!(reaper.record_seats().await.unwrap(), usage(2, 8));
+    // At its expiry the first licence leaves both counts, before and after the reaper
+    // records the expiry.
+    clock.set(at(1000));
+    assert_eq!(reaper.record_seats().await.unwrap(), usage(0, 5));
+    reaper.run_once().await.unwrap();
+    assert_eq!(reaper.record_seats().await.unwrap(), usage(0, 5));
 }
 
 pub async fn expiry_applies_before_the_reaper_runs<S: LicenseStore>(store: Arc<S>) {

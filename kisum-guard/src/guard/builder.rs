@@ -47,6 +47,10 @@ pub enum BuildError {
     /// `build()` must run inside a Tokio runtime to start the Redis listener.
     #[error("the Redis listener needs a Tokio runtime: call build() inside one")]
     NoRuntime,
+    /// A certificate key given to
+    /// [`certified_entitlements`](AccessGuardBuilder::certified_entitlements) is unusable.
+    #[error("certificate keys: {0}")]
+    CertificateKeys(String),
 }
 
 enum Sources {
@@ -77,6 +81,16 @@ pub struct AccessGuardBuilder {
     shared: Option<Arc<dyn SharedTier>>,
     #[cfg(feature = "redis")]
     redis: Option<RedisSettings>,
+    #[cfg(feature = "certificate")]
+    certified: Option<CertifiedSettings>,
+}
+
+/// Core's certificate keys and the high-water mark of a guard accepting certificate-sourced
+/// contexts.
+#[cfg(feature = "certificate")]
+struct CertifiedSettings {
+    keys: crate::certificate::CertificateKeys,
+    mark: Option<Arc<dyn crate::certificate::HighWaterMark>>,
 }
 
 impl std::fmt::Debug for AccessGuardBuilder {
@@ -100,6 +114,8 @@ impl AccessGuardBuilder {
             shared: None,
             #[cfg(feature = "redis")]
             redis: None,
+            #[cfg(feature = "certificate")]
+            certified: None,
         }
     }
 
@@ -174,12 +190,64 @@ impl AccessGuardBuilder {
         self
     }
 
+    /// Accepts contexts that Auth resolved from Core's signed company certificate while Core
+    /// was unreachable (decision 0023), after verifying that certificate here with `keys`
+    /// (Core's published certificate keys, `GET /internal/v1/certificate-keys`): Core's
+    /// signature, the validity window (with this builder's clock), the high-water mark, the
+    /// context's company and entitlement version. The context is then confined to the
+    /// certificate's modules (a module it lacks is `module_not_entitled`) and expires with
+    /// the certificate. A certificate that fails any check answers 503 `access_unavailable`,
+    /// counted in `kisum_guard_certified_access_total{result}`.
+    ///
+    /// Without this setting such contexts answer 503 `access_unavailable`, as when Auth could
+    /// not resolve at all. The mark is kept in memory unless
+    /// [`certificate_mark`](Self::certificate_mark) persists it.
+    #[cfg(feature = "certificate")]
+    pub fn certified_entitlements(mut self, keys: crate::certificate::CertificateKeys) -> Self {
+        let mark = self.certified.take().and_then(|c| c.mark);
+        self.certified = Some(CertifiedSettings { keys, mark });
+        self
+    }
+
+    /// Where the high-water mark of certificate `iat`s is kept (for example a
+    /// [`FileHighWaterMark`](crate::certificate::FileHighWaterMark), so that a rolled-back
+    /// clock is caught across restarts). Only meaningful with
+    /// [`certified_entitlements`](Self::certified_entitlements).
+    #[cfg(feature = "certificate")]
+    pub fn certificate_mark(mut self, mark: Arc<dyn crate::certificate::HighWaterMark>) -> Self {
+        let keys = self.certified.take().map(|c| c.keys).unwrap_or_default();
+        self.certified = Some(CertifiedSettings {
+            keys,
+            mark: Some(mark),
+        });
+        self
+    }
+
     /// The guard, with its Redis listener running when Redis is set.
     ///
     /// # Errors
     /// A URL that does not parse, `https` without the `tls` feature, an empty issuer, audience
-    /// or service key, a malformed Redis URL, or Redis without a running Tokio runtime.
+    /// or service key, a malformed Redis URL, Redis without a running Tokio runtime, or an
+    /// unusable certificate key.
     pub fn build(self) -> Result<AccessGuard, BuildError> {
+        #[cfg(feature = "certificate")]
+        let certified = match self.certified {
+            None => None,
+            Some(c) => {
+                let mark = c
+                    .mark
+                    .unwrap_or_else(|| Arc::new(crate::certificate::MemoryHighWaterMark::new()));
+                let verifier = crate::certificate::CertificateVerifier::new(&c.keys, mark)
+                    .map_err(|e| BuildError::CertificateKeys(e.to_string()))?
+                    .with_clock(Arc::clone(&self.clock));
+                if verifier.kids().next().is_none() {
+                    return Err(BuildError::CertificateKeys(
+                        "no key: every certificate would be refused".to_owned(),
+                    ));
+                }
+                Some(super::certified::CertifiedEntitlements { verifier })
+            }
+        };
         #[cfg(feature = "remote")]
         let mut feed = None;
         let (jwks, source, issuer) = match self.sources {
@@ -237,7 +305,15 @@ impl AccessGuardBuilder {
         };
         #[cfg(not(feature = "redis"))]
         let shared = self.shared;
-        let guard = AccessGuard::assemble(config, jwks, source, shared, self.clock);
+        let guard = AccessGuard::assemble(
+            config,
+            jwks,
+            source,
+            shared,
+            self.clock,
+            #[cfg(feature = "certificate")]
+            certified,
+        );
         #[cfg(feature = "redis")]
         let following = match listener {
             Some(r) => {

@@ -201,7 +201,10 @@ impl AccessGuard {
         if let Some(shared) = &inner.shared {
             let shared_ctx = self.shared_context(&**shared, sid, org_key).await;
             if let Some(ctx) = shared_ctx {
-                let fresh = ctx.is_valid_at(now)
+                // Certificate-sourced contexts are never shared (decision 0023): one found
+                // there was not put by a guard, and is a miss.
+                let fresh = ctx.entitlement_certificate.is_none()
+                    && ctx.is_valid_at(now)
                     && inner.cache.is_fresh(&ctx, now)
                     && ctx.belongs_to(principal.user_id, sid)
                     && consistency.is_none_or(|t| t.is_satisfied_by(&ctx));
@@ -224,9 +227,17 @@ impl AccessGuard {
             tracing::error!("access source answered for another user or session; refused");
             return Err(unavailable());
         }
+        let certified = ctx.entitlement_certificate.is_some();
+        let ctx = if certified {
+            self.admit_certified(ctx).ok_or_else(unavailable)?
+        } else {
+            ctx
+        };
         let ctx = Arc::new(ctx);
         inner.cache.put(sid, org_key, Arc::clone(&ctx), ticket);
-        if let (Some(shared), Some(seal)) = (&inner.shared, &resolved.seal) {
+        // A certificate-sourced context stays in this process: it must never take the place
+        // of a context resolved from Core in the tier other guards read.
+        if let (Some(shared), Some(seal), false) = (&inner.shared, &resolved.seal, certified) {
             // Shared for what remains of its life, counted from its resolution.
             if let Some(ttl) = inner.cache.remaining(&ctx, now) {
                 shared.put(sid, org_key, &ctx, seal, ttl).await;
@@ -237,6 +248,39 @@ impl AccessGuard {
 }
 
 impl AccessGuard {
+    /// A context Auth resolved from Core's signed certificate: accepted only when this guard
+    /// holds Core's certificate keys and the certificate verifies here (then confined to it);
+    /// otherwise `None` (503), the reason logged and counted.
+    fn admit_certified(&self, ctx: AccessContext) -> Option<AccessContext> {
+        use super::certified::Refused;
+        let company = ctx.company_id;
+        #[cfg(feature = "certificate")]
+        let admitted = match &self.inner.certified {
+            Some(certified) => certified.admit(ctx),
+            None => Err(Refused::NotConfigured),
+        };
+        #[cfg(not(feature = "certificate"))]
+        let admitted: Result<AccessContext, Refused> = {
+            drop(ctx);
+            Err(Refused::NotConfigured)
+        };
+        match admitted {
+            Ok(ctx) => {
+                metrics::counter!("kisum_guard_certified_access_total", "result" => "accepted")
+                    .increment(1);
+                tracing::info!(%company, "access decided on Core's signed certificate (Core unreachable)");
+                Some(ctx)
+            }
+            Err(refused) => {
+                let reason = refused.code();
+                metrics::counter!("kisum_guard_certified_access_total", "result" => reason)
+                    .increment(1);
+                tracing::warn!(%company, reason, "a context resolved from a certificate was refused");
+                None
+            }
+        }
+    }
+
     /// The context shared for `session` in `org`, when its seal is Auth's and no event about
     /// its company or membership reached any guard after it was resolved.
     async fn shared_context(

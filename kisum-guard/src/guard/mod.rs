@@ -9,6 +9,7 @@
 //! and, with `axum`, `extract` (the extractors).
 
 mod builder;
+mod certified;
 mod config;
 mod decide;
 #[cfg(feature = "axum")]
@@ -43,6 +44,9 @@ struct Inner {
     source: Arc<dyn AccessSource>,
     shared: Option<Arc<dyn SharedTier>>,
     clock: Arc<dyn Clock>,
+    /// Core's certificate keys, when certificate-sourced contexts are accepted.
+    #[cfg(feature = "certificate")]
+    certified: Option<certified::CertifiedEntitlements>,
 }
 
 /// The shared state of every guard of a service: keys, verified tokens, caches, the access
@@ -95,6 +99,7 @@ impl AccessGuard {
         source: Arc<dyn AccessSource>,
         shared: Option<Arc<dyn SharedTier>>,
         clock: Arc<dyn Clock>,
+        #[cfg(feature = "certificate")] certified: Option<certified::CertifiedEntitlements>,
     ) -> Self {
         let keys = Arc::new(KeyCache::new(jwks, config.keys));
         Self {
@@ -104,6 +109,8 @@ impl AccessGuard {
                 source,
                 shared,
                 clock,
+                #[cfg(feature = "certificate")]
+                certified,
             }),
         }
     }

@@ -3,6 +3,10 @@
 #[allow(unused_imports, reason = "the parent's imports, shared by every group")]
 use super::*;
 
+use std::path::Path;
+
+use kisum_guard::certificate::CertificateKeys;
+
 /// The settings of `kisum module --name <module>` (the reference business backend).
 #[derive(Debug, Clone, Args)]
 pub struct ModuleArgs {
@@ -30,6 +34,12 @@ pub struct ModuleArgs {
     /// Auth's internal base URL (access resolve).
     #[arg(long, env = env::AUTH_INTERNAL_URL)]
     pub auth_internal_url: Option<String>,
+    /// A JSON file of Core's certificate keys, as `GET /internal/v1/certificate-keys` serves
+    /// them: the guard then accepts access that Auth resolved from Core's signed company
+    /// certificate while Core was unreachable, after verifying the certificate itself
+    /// (decision 0023). Unset: such access answers 503 `access_unavailable`.
+    #[arg(long, env = env::CERT_KEYS_FILE)]
+    pub cert_keys_file: Option<PathBuf>,
     /// Bench only (`scripts/bench-http.sh`): also serve the unguarded twin of the invoice list,
     /// `GET /bench/unguarded/v1/{module}/invoices` (see
     /// [`bench_unguarded_router`](crate::module::bench_unguarded_router)). Refused in
@@ -63,6 +73,31 @@ pub struct ModuleConfig {
     pub auth_internal_url: String,
     /// Bench only: whether the unguarded twin of the invoice list is served.
     pub bench_unguarded_twin: bool,
+    /// Core's certificate keys (`KISUM_CERT_KEYS_FILE`), when certificate-sourced access is
+    /// accepted.
+    pub certificate_keys: Option<CertificateKeys>,
+}
+
+/// Core's certificate keys read from `path` (`{keys: [{kid, kty, crv, x}]}`), checked as a
+/// guard will use them.
+fn read_certificate_keys(path: &Path) -> Result<CertificateKeys, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let keys: CertificateKeys = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "`{}` is not a key set as /internal/v1/certificate-keys serves it: {e}",
+            path.display()
+        )
+    })?;
+    if keys.keys.is_empty() {
+        return Err(format!("`{}` holds no key", path.display()));
+    }
+    kisum_guard::certificate::CertificateVerifier::new(
+        &keys,
+        std::sync::Arc::new(kisum_guard::certificate::MemoryHighWaterMark::new()),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(keys)
 }
 
 impl ModuleArgs {
@@ -130,6 +165,16 @@ impl ModuleArgs {
                 "bench only: serves invoices without the guard, so it needs KISUM_MODE=development",
             );
         }
+        let certificate_keys = match self.cert_keys_file.as_deref() {
+            Some(path) if !path.as_os_str().is_empty() => match read_certificate_keys(path) {
+                Ok(keys) => Some(Some(keys)),
+                Err(message) => {
+                    p.add(env::CERT_KEYS_FILE, message);
+                    None
+                }
+            },
+            _ => Some(None),
+        };
         let config = (|| {
             let (issuer, audience, access_cache_ttl) = token?;
             Some(ModuleConfig {
@@ -144,6 +189,7 @@ impl ModuleArgs {
                 auth_url: auth_url?,
                 auth_internal_url: auth_internal_url?,
                 bench_unguarded_twin: self.bench_unguarded_twin,
+                certificate_keys: certificate_keys?,
             })
         })();
         p.finish(config)
@@ -201,6 +247,51 @@ mod tests {
             settings(&args.validate().unwrap_err()),
             ["KISUM_MODULE_NAME"]
         );
+    }
+
+    #[test]
+    fn certificate_keys_come_from_a_key_set_file_or_refuse_to_start() {
+        let dir = std::env::temp_dir().join(format!("kisum-cert-keys-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("keys.json");
+        std::fs::write(
+            &good,
+            r#"{"keys": [{"kid": "k1", "kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#,
+        )
+        .unwrap();
+        let empty = dir.join("empty.json");
+        std::fs::write(&empty, r#"{"keys": []}"#).unwrap();
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, "-----BEGIN PRIVATE KEY-----").unwrap();
+        let with = |file: &std::path::Path| {
+            let mut args = WITHOUT_KEY.to_vec();
+            let file = file.to_str().unwrap().to_owned();
+            args.extend(["--internal-api-key", "0123456789abcdef-finance"]);
+            let Cmd::Module(args) =
+                parse(&[args, vec!["--cert-keys-file", file.as_str()]].concat())
+            else {
+                unreachable!()
+            };
+            args.validate()
+        };
+        let keys = with(&good).unwrap().certificate_keys.unwrap();
+        assert_eq!(keys.keys[0].kid, "k1");
+        for refused in [&empty, &bad, &dir.join("missing.json")] {
+            assert_eq!(
+                settings(&with(refused).unwrap_err()),
+                ["KISUM_CERT_KEYS_FILE"],
+                "{}",
+                refused.display()
+            );
+        }
+        // Unset: certificate-sourced access stays refused.
+        let mut base = WITHOUT_KEY.to_vec();
+        base.extend(["--internal-api-key", "0123456789abcdef-finance"]);
+        let Cmd::Module(args) = parse(&base) else {
+            unreachable!()
+        };
+        assert!(args.validate().unwrap().certificate_keys.is_none());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 mod app;
 mod audit;
+mod certified;
 mod client;
 mod config;
 #[cfg(feature = "postgres")]

@@ -14,7 +14,7 @@ use crate::db::sql::{Dialect, SqlRow, Stmt, parse_enum, store_error, version_fro
 use crate::db::{StoreError, StoreErrorKind};
 use crate::license::{
     ActivateOutcome, Activation, KeyHash, License, LicenseEvent, LicenseEventType, LicenseStatus,
-    LicenseStore,
+    LicenseStore, SeatUsage,
 };
 
 /// The licence statement a dialect writes its own way.
@@ -102,6 +102,13 @@ const STALE: &str = concat!(
 );
 const CULL: &str = "DELETE FROM license_activations WHERE id = $1 AND cull_after = $2
      AND EXISTS (SELECT 1 FROM licenses l WHERE l.id = license_activations.license_id AND l.floating)";
+
+/// `$1` now: the seats of the licences usable then, and their activations.
+const SEAT_USAGE: &str = "SELECT
+     (SELECT CAST(COALESCE(SUM(max_activations), 0) AS BIGINT) FROM licenses
+       WHERE status = 'active' AND (expires_at IS NULL OR expires_at > $1)) AS total,
+     (SELECT COUNT(*) FROM license_activations a JOIN licenses l ON l.id = a.license_id
+       WHERE l.status = 'active' AND (l.expires_at IS NULL OR l.expires_at > $1)) AS in_use";
 
 const INSERT_EVENT: &str = "INSERT INTO license_events (id, license_id, type, at, actor, details)
      VALUES ($1, $2, $3, $4, $5, $6)";
@@ -442,6 +449,18 @@ impl<D: LicenseSql> LicenseStore for SqlCoreStore<D> {
             .int(i64::from(limit))
             .fetch_all_as(&self.pool, activation)
             .await
+    }
+
+    async fn seat_usage(&self, now: DateTime<Utc>) -> Result<SeatUsage, StoreError> {
+        let row = Stmt::new(SEAT_USAGE)
+            .time(now)
+            .fetch_one(&self.pool)
+            .await?;
+        let count = |n: i64| u64::try_from(n).map_err(|_| invalid("negative seat count"));
+        Ok(SeatUsage {
+            in_use: count(row.int("in_use")?)?,
+            total: count(row.int("total")?)?,
+        })
     }
 
     async fn cull(
