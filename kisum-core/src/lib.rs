@@ -44,6 +44,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod billing;
 pub mod catalog;
 #[cfg(feature = "certificate")]
 pub mod certificate;

@@ -46,6 +46,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             description: "licenses",
             sql: include_str!("../../../../migrations/postgres/core/0004_licenses.sql"),
         },
+        EmbeddedMigration {
+            version: 6,
+            description: "billing",
+            sql: include_str!("../../../../migrations/postgres/core/0006_billing.sql"),
+        },
     ],
 };
 

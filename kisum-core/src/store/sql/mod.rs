@@ -12,6 +12,7 @@
 //! how a transaction begins is the [`Dialect`](crate::db::sql::Dialect)'s.
 
 pub(crate) mod audit;
+pub(crate) mod billing;
 pub(crate) mod catalog;
 pub(crate) mod licenses;
 pub(crate) mod queries;

@@ -23,7 +23,7 @@ const BUMP_EXISTING_COMPANY: &str = "UPDATE company_entitlements
      WHERE company_id = $1 RETURNING entitlement_version";
 
 /// Raises the company's version by one (creating it at 1) and returns it.
-async fn bump_company<D: Dialect>(
+pub(crate) async fn bump_company<D: Dialect>(
     tx: &mut Transaction<'static, D>,
     company_id: CompanyId,
 ) -> Result<u64, StoreError> {

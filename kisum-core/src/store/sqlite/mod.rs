@@ -40,6 +40,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             description: "licenses",
             sql: include_str!("../../../../migrations/sqlite/core/0004_licenses.sql"),
         },
+        EmbeddedMigration {
+            version: 6,
+            description: "billing",
+            sql: include_str!("../../../../migrations/sqlite/core/0006_billing.sql"),
+        },
     ],
 };
 
