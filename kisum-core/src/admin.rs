@@ -235,10 +235,7 @@ impl CoreAdmin {
     ) {
         if let Some(map) = detail.as_object_mut() {
             map.remove("company_id");
-            map.insert(
-                "entitlement_version".to_owned(),
-                entitlement_version.into(),
-            );
+            map.insert("entitlement_version".to_owned(), entitlement_version.into());
         }
         self.record(actor, action, Some(company_id), detail).await;
         self.events

@@ -66,15 +66,17 @@ pub mod subscription;
 pub mod testkit;
 
 pub use admin::{Actor, CoreAdmin};
-pub use billing::{BillingService, BillingStore, PriceMap};
 pub use audit::{CoreAudit, CoreAuditRecord, LogAudit};
+pub use billing::{BillingService, BillingStore, PriceMap};
 pub use catalog::{AddOn, Catalog, Module, ModuleKind, Package};
 pub use entitlements::{
     CompanyEntitlementState, EnabledModule, Entitlements, ModuleSource, resolve,
 };
 pub use events::{EventPublisher, MemoryEvents, NoEvents};
 #[cfg(feature = "http")]
-pub use http::{CoreState, StripeWebhook, internal_router, license_key_router, stripe_webhook_router};
+pub use http::{
+    CoreState, StripeWebhook, internal_router, license_key_router, stripe_webhook_router,
+};
 pub use license::{
     Activation, ActivationCertifier, License, LicenseReaper, LicenseService, LicenseStatus,
     LicenseStore, MemoryLicenseStore,

@@ -218,7 +218,8 @@ pub async fn core(config: CoreConfig, shutdown: Shutdown) -> Result<(), StartErr
             prices = webhooks.prices.len(),
             "serving the Stripe webhook"
         );
-        let billing = kisum_core::BillingService::new(stores.billing, admin, webhooks.prices, clock);
+        let billing =
+            kisum_core::BillingService::new(stores.billing, admin, webhooks.prices, clock);
         let router = app::finish(
             app::webhook_router(kisum_core::StripeWebhook::new(billing, webhooks.secrets)),
             readiness,

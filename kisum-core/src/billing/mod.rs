@@ -108,13 +108,14 @@ impl std::str::FromStr for PriceMap {
                 ))
             })?;
             let (price, target) = (price.trim(), target.trim());
-            if price.is_empty() || price.len() > MAX_ID_LEN || price.contains(char::is_whitespace)
-            {
+            if price.is_empty() || price.len() > MAX_ID_LEN || price.contains(char::is_whitespace) {
                 return Err(PriceMapError(format!("`{price}` is not a price id")));
             }
             let bad_key = |e: kisum_guard::InvalidId| PriceMapError(format!("`{entry}`: {e}"));
             let target = match target.split_once(':') {
-                Some(("package", key)) => PriceTarget::Package(PackageKey::new(key).map_err(bad_key)?),
+                Some(("package", key)) => {
+                    PriceTarget::Package(PackageKey::new(key).map_err(bad_key)?)
+                }
                 Some(("addon", key)) => PriceTarget::AddOn(AddOnKey::new(key).map_err(bad_key)?),
                 _ => {
                     return Err(PriceMapError(format!(

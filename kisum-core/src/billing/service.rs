@@ -8,9 +8,7 @@ use kisum_guard::{AddOnKey, Clock, CompanyId, PackageKey};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::store::{
-    ApplyOutcome, BillingEventRecord, BillingOutcome, BillingStore, StripeChange,
-};
+use super::store::{ApplyOutcome, BillingEventRecord, BillingOutcome, BillingStore, StripeChange};
 use super::{COMPANY_METADATA_KEY, MAX_ID_LEN, PriceMap, PriceTarget, StripeEvent};
 use crate::admin::{Actor, CoreAdmin};
 use crate::audit::action;
@@ -213,7 +211,10 @@ impl BillingService {
         };
         let meaning = match (rank(&event.kind), event.kind.as_str()) {
             (Some(rank), _) => self.subscription_change(event, rank, &mut record).await?,
-            (None, "invoice.paid") => self.invoice(event, action::BILLING_INVOICE_PAID, &mut record).await?,
+            (None, "invoice.paid") => {
+                self.invoice(event, action::BILLING_INVOICE_PAID, &mut record)
+                    .await?
+            }
             (None, "invoice.payment_failed") => {
                 self.invoice(event, action::BILLING_INVOICE_PAYMENT_FAILED, &mut record)
                     .await?
@@ -222,7 +223,11 @@ impl BillingService {
         };
         match meaning {
             Meaning::Ignored(reason, extra) => {
-                let detail = detail(event, &record, json!({ "reason": reason, "details": extra }));
+                let detail = detail(
+                    event,
+                    &record,
+                    json!({ "reason": reason, "details": extra }),
+                );
                 record.outcome = BillingOutcome::Ignored;
                 record.reason = Some(reason.to_owned());
                 if !self.store.record_event(&record).await? {
@@ -252,7 +257,12 @@ impl BillingService {
                     ApplyOutcome::Duplicate => Ok(Handled::Duplicate),
                     ApplyOutcome::Stale => {
                         self.admin
-                            .record(&actor, action::BILLING_STALE, Some(change.company_id), detail)
+                            .record(
+                                &actor,
+                                action::BILLING_STALE,
+                                Some(change.company_id),
+                                detail,
+                            )
                             .await;
                         Ok(Handled::Stale)
                     }
@@ -313,7 +323,10 @@ impl BillingService {
             status(&sub.status)
         };
         let Some(status) = status else {
-            return Ok(Meaning::Ignored("unknown_status", json!({ "status": sub.status })));
+            return Ok(Meaning::Ignored(
+                "unknown_status",
+                json!({ "status": sub.status }),
+            ));
         };
         let catalog = self.admin.service().catalog().await?;
         let mut packages: Vec<PackageKey> = Vec::new();
@@ -332,7 +345,10 @@ impl BillingService {
         }
         packages.dedup();
         if packages.len() > 1 {
-            return Ok(Meaning::Ignored("several_packages", json!({ "packages": packages })));
+            return Ok(Meaning::Ignored(
+                "several_packages",
+                json!({ "packages": packages }),
+            ));
         }
         if packages.is_empty() && addons.is_empty() {
             // Nothing of it is Kisum's; a subscription Kisum applied before still loses what it
@@ -346,7 +362,13 @@ impl BillingService {
         }
         let period_end = sub
             .current_period_end
-            .or_else(|| sub.items.data.iter().filter_map(|i| i.current_period_end).max())
+            .or_else(|| {
+                sub.items
+                    .data
+                    .iter()
+                    .filter_map(|i| i.current_period_end)
+                    .max()
+            })
             .and_then(|t| DateTime::from_timestamp(t, 0));
         let grace = TimeDelta::from_std(RENEWAL_GRACE).unwrap_or_default();
         let paid_through = match status {

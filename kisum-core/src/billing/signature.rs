@@ -209,7 +209,10 @@ mod tests {
         let v1 = good.split_once(",v1=").unwrap().1;
         let both = secrets(&format!("whsec_other_0123456789,{SECRET}"));
         let several = format!("t={},v1={},v1={v1}", now().timestamp(), "00".repeat(32));
-        assert_eq!(verify(Some(&several), body, &both, now(), TOLERANCE), Ok(()));
+        assert_eq!(
+            verify(Some(&several), body, &both, now(), TOLERANCE),
+            Ok(())
+        );
         let upper = format!("t={},v1={}", now().timestamp(), v1.to_uppercase());
         assert_eq!(verify(Some(&upper), body, &both, now(), TOLERANCE), Ok(()));
         let rotated_out = secrets("whsec_other_0123456789");
@@ -261,11 +264,7 @@ mod tests {
         for (offset, ok) in [(-300, true), (300, true), (-301, false), (301, false)] {
             let header = sign(SECRET, t + offset, b"{}");
             let got = verify(Some(&header), b"{}", &s, now(), TOLERANCE);
-            assert_eq!(
-                got.is_ok(),
-                ok,
-                "signed {offset} s from now: {got:?}"
-            );
+            assert_eq!(got.is_ok(), ok, "signed {offset} s from now: {got:?}");
             if !ok {
                 assert_eq!(got, Err(SignatureError::OutOfTolerance));
             }
@@ -276,7 +275,9 @@ mod tests {
     fn secrets_are_checked_and_never_shown() {
         assert!("short".parse::<WebhookSecrets>().is_err());
         assert!(format!("{SECRET},").parse::<WebhookSecrets>().is_err());
-        let e = "whsec_a b_0123456789".parse::<WebhookSecrets>().unwrap_err();
+        let e = "whsec_a b_0123456789"
+            .parse::<WebhookSecrets>()
+            .unwrap_err();
         assert!(!e.to_string().contains("whsec"));
         let s = secrets(&format!("{SECRET},whsec_second_0123456789"));
         assert_eq!(s.len(), 2);

@@ -277,7 +277,10 @@ mod tests {
             (sub.package.as_str(), sub.status),
             ("basic", SubscriptionStatus::Canceled)
         );
-        let got: Vec<_> = addons.iter().map(|a| (a.addon.as_str(), a.status)).collect();
+        let got: Vec<_> = addons
+            .iter()
+            .map(|a| (a.addon.as_str(), a.status))
+            .collect();
         assert_eq!(
             got,
             [
@@ -291,8 +294,14 @@ mod tests {
     #[test]
     fn older_events_are_not_accepted_and_ties_go_by_rank() {
         let (_, _, state) = writes(None, &change(Some("basic"), &[]));
-        assert!(!state.accepts(9, 2), "an older second loses whatever its type");
-        assert!(!state.accepts(10, 0), "a created never overwrites an updated of its second");
+        assert!(
+            !state.accepts(9, 2),
+            "an older second loses whatever its type"
+        );
+        assert!(
+            !state.accepts(10, 0),
+            "a created never overwrites an updated of its second"
+        );
         assert!(state.accepts(10, 1) && state.accepts(10, 2) && state.accepts(11, 0));
     }
 }

@@ -118,7 +118,11 @@ pub(super) async fn stripe_webhook(
         }
         Err(e) => {
             tracing::warn!(error = %e, "billing webhook refused");
-            return Err(refuse(400, "invalid_signature", "the signature is not valid"));
+            return Err(refuse(
+                400,
+                "invalid_signature",
+                "the signature is not valid",
+            ));
         }
     }
     let event = StripeEvent::parse(&body).map_err(|e| {

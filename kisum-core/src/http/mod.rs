@@ -47,6 +47,9 @@ use crate::admin::CoreAdmin;
 use crate::certificate::CertificateSigner;
 use crate::outbox::EventFeed;
 #[cfg(feature = "openapi")]
+pub use billing::stripe_webhook_openapi;
+pub use billing::{StripeWebhook, stripe_webhook_router};
+#[cfg(feature = "openapi")]
 use catalog::{
     __path_list_addons, __path_list_modules, __path_list_packages, __path_put_addon,
     __path_put_module, __path_put_package,
@@ -64,9 +67,6 @@ use companies::{delete_company_addon, entitlements, put_company_addon, put_subsc
 #[cfg(feature = "openapi")]
 use events::__path_event_stream;
 use events::event_stream;
-#[cfg(feature = "openapi")]
-pub use billing::stripe_webhook_openapi;
-pub use billing::{StripeWebhook, stripe_webhook_router};
 #[cfg(feature = "openapi")]
 pub use licenses::license_key_openapi;
 pub use licenses::license_key_router;

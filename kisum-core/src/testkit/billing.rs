@@ -17,7 +17,7 @@ use std::sync::Arc;
 use kisum_guard::{AddOnKey, CompanyId, InvalidationEvent, PackageKey};
 
 use super::events::events_after;
-use super::{seed_catalog, t};
+use super::{seed_catalog, t, version};
 use crate::billing::{
     ApplyOutcome, BillingEventRecord, BillingOutcome, BillingStore, StripeChange,
 };
@@ -111,7 +111,7 @@ pub async fn events_without_state_are_recorded_once<S: CoreStore + BillingStore>
     assert!(store.record_event(&bare).await.unwrap());
     assert_eq!(store.billing_event("evt_bare").await.unwrap(), Some(bare));
     assert_eq!(store.billing_event("evt_unknown").await.unwrap(), None);
-    assert_eq!(store.company_state(company).await.unwrap().entitlement_version, 0);
+    assert_eq!(version(&*store, company).await, 0);
 }
 
 pub async fn a_stripe_change_applies_once_with_one_bump_and_its_event<
@@ -258,8 +258,5 @@ pub async fn concurrent_replays_apply_once<S: CoreStore + BillingStore>(store: A
         }
     }
     assert_eq!(applied, 1);
-    assert_eq!(
-        store.company_state(company).await.unwrap().entitlement_version,
-        1
-    );
+    assert_eq!(version(&*store, company).await, 1);
 }

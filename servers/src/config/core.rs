@@ -74,7 +74,10 @@ impl WebhookArgs {
     fn resolve(&self, p: &mut Problems) -> Option<Option<WebhookConfig>> {
         let raw = resolve_secret(
             p,
-            (env::STRIPE_WEBHOOK_SECRETS, env::STRIPE_WEBHOOK_SECRETS_FILE),
+            (
+                env::STRIPE_WEBHOOK_SECRETS,
+                env::STRIPE_WEBHOOK_SECRETS_FILE,
+            ),
             self.stripe_webhook_secrets.as_ref(),
             self.stripe_webhook_secrets_file.as_ref(),
         );

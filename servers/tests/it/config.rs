@@ -283,7 +283,10 @@ fn the_webhook_listener_is_configured_from_the_environment_and_its_secrets_stay_
             ("KISUM_DATABASE_URL", DB),
             ("KISUM_INTERNAL_API_KEYS", KEYS),
             ("KISUM_WEBHOOK_LISTEN", "somewhere"),
-            ("KISUM_STRIPE_WEBHOOK_SECRETS", "whsec_ok_0123456789abcdef,whsec_tiny"),
+            (
+                "KISUM_STRIPE_WEBHOOK_SECRETS",
+                "whsec_ok_0123456789abcdef,whsec_tiny",
+            ),
             ("KISUM_STRIPE_PRICE_MAP", "price_basic=plan:gold"),
         ],
     );

@@ -10,14 +10,13 @@ use kisum_guard::{AddOnKey, CompanyId, PackageKey};
 use sqlx::Transaction;
 
 use super::SqlCoreStore;
-use super::subscriptions::bump_company;
+use super::subscriptions::{bump_company, upsert_company_addon, upsert_subscription};
 use crate::billing::{
     ApplyOutcome, BillingEventRecord, BillingOutcome, BillingStore, StripeChange,
     StripeSubscriptionState, writes,
 };
 use crate::db::StoreError;
 use crate::db::sql::{Dialect, SqlRow, Stmt, parse_enum, parse_list, store_error};
-use crate::store::sql::queries;
 
 const INSERT_EVENT: &str = "INSERT INTO billing_events
          (event_id, type, created, received_at, outcome, company_id, subscription_id, reason)
@@ -130,23 +129,10 @@ async fn apply<D: Dialect>(
     let (written, addons, state) = writes(previous.as_ref(), change);
     let version = bump_company(&mut tx, change.company_id).await?;
     if let Some(s) = written {
-        Stmt::new(queries::UPSERT_SUBSCRIPTION)
-            .id(s.company_id.as_uuid())
-            .text(s.package.as_str())
-            .text(s.status.as_str())
-            .time_opt(s.current_period_end)
-            .time_opt(s.grace_until)
-            .execute(&mut tx)
-            .await?;
+        upsert_subscription(&mut tx, &s).await?;
     }
     for a in addons {
-        Stmt::new(queries::UPSERT_COMPANY_ADDON)
-            .id(a.company_id.as_uuid())
-            .text(a.addon.as_str())
-            .text(a.status.as_str())
-            .time_opt(a.current_period_end)
-            .execute(&mut tx)
-            .await?;
+        upsert_company_addon(&mut tx, &a).await?;
     }
     Stmt::new(UPDATE_SUBSCRIPTION)
         .text(state.subscription_id.as_str())

@@ -34,6 +34,37 @@ pub(crate) async fn bump_company<D: Dialect>(
     version_from_db(row.int("entitlement_version")?)
 }
 
+/// Creates or replaces the company's subscription, in `tx` (whose caller bumps the version).
+pub(crate) async fn upsert_subscription<D: Dialect>(
+    tx: &mut Transaction<'static, D>,
+    subscription: &Subscription,
+) -> Result<(), StoreError> {
+    Stmt::new(queries::UPSERT_SUBSCRIPTION)
+        .id(subscription.company_id.as_uuid())
+        .text(subscription.package.as_str())
+        .text(subscription.status.as_str())
+        .time_opt(subscription.current_period_end)
+        .time_opt(subscription.grace_until)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Creates or replaces one company add-on, in `tx` (whose caller bumps the version).
+pub(crate) async fn upsert_company_addon<D: Dialect>(
+    tx: &mut Transaction<'static, D>,
+    addon: &CompanyAddOn,
+) -> Result<(), StoreError> {
+    Stmt::new(queries::UPSERT_COMPANY_ADDON)
+        .id(addon.company_id.as_uuid())
+        .text(addon.addon.as_str())
+        .text(addon.status.as_str())
+        .time_opt(addon.current_period_end)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 /// [`SubscriptionStore::company_state`](crate::store::SubscriptionStore::company_state).
 pub(crate) async fn company_state<D: Dialect>(
     pool: &Pool<D>,
@@ -53,14 +84,7 @@ pub(crate) async fn put_subscription<D: Dialect>(
 ) -> Result<u64, StoreError> {
     let mut tx = D::begin_write(pool).await?;
     let version = bump_company(&mut tx, subscription.company_id).await?;
-    Stmt::new(queries::UPSERT_SUBSCRIPTION)
-        .id(subscription.company_id.as_uuid())
-        .text(subscription.package.as_str())
-        .text(subscription.status.as_str())
-        .time_opt(subscription.current_period_end)
-        .time_opt(subscription.grace_until)
-        .execute(&mut tx)
-        .await?;
+    upsert_subscription(&mut tx, subscription).await?;
     tx.commit().await.map_err(store_error)?;
     Ok(version)
 }
@@ -72,13 +96,7 @@ pub(crate) async fn put_company_addon<D: Dialect>(
 ) -> Result<u64, StoreError> {
     let mut tx = D::begin_write(pool).await?;
     let version = bump_company(&mut tx, addon.company_id).await?;
-    Stmt::new(queries::UPSERT_COMPANY_ADDON)
-        .id(addon.company_id.as_uuid())
-        .text(addon.addon.as_str())
-        .text(addon.status.as_str())
-        .time_opt(addon.current_period_end)
-        .execute(&mut tx)
-        .await?;
+    upsert_company_addon(&mut tx, addon).await?;
     tx.commit().await.map_err(store_error)?;
     Ok(version)
 }

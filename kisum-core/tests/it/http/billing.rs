@@ -139,7 +139,13 @@ fn modules(e: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| format!("{}<-{}", m["key"].as_str().unwrap(), m["source"].as_str().unwrap()))
+        .map(|m| {
+            format!(
+                "{}<-{}",
+                m["key"].as_str().unwrap(),
+                m["source"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -176,7 +182,14 @@ async fn deliveries_apply_once_and_in_order(b: &Billing) {
     assert_eq!(records(&b.app).await.len(), audited.len());
 
     // The finance add-on is bought; an older update (past due, no add-on) arrives after it.
-    let newer = subscription_event("evt_a2", UPDATED, 60, Some(company), "active", &[BASIC, FINANCE]);
+    let newer = subscription_event(
+        "evt_a2",
+        UPDATED,
+        60,
+        Some(company),
+        "active",
+        &[BASIC, FINANCE],
+    );
     deliver(b, &newer, "applied").await;
     let older = subscription_event("evt_a3", UPDATED, 30, Some(company), "past_due", &[BASIC]);
     deliver(b, &older, "stale").await;
@@ -190,7 +203,14 @@ async fn deliveries_apply_once_and_in_order(b: &Billing) {
     assert_eq!(stale.outcome, BillingOutcome::Stale);
 
     // Canceled: neither the package nor the add-on entitles any more.
-    let deleted = subscription_event("evt_a4", DELETED, 120, Some(company), "canceled", &[BASIC, FINANCE]);
+    let deleted = subscription_event(
+        "evt_a4",
+        DELETED,
+        120,
+        Some(company),
+        "canceled",
+        &[BASIC, FINANCE],
+    );
     deliver(b, &deleted, "applied").await;
     let e = entitlements(b, company).await;
     assert_eq!(e["entitlement_version"], 3);
@@ -199,7 +219,14 @@ async fn deliveries_apply_once_and_in_order(b: &Billing) {
 
     // Out of order from the start: the update arrives before the creation it follows.
     let other = CompanyId::new();
-    let mut updated = subscription_event("evt_b2", UPDATED, 60, Some(other), "active", &[BASIC, FINANCE]);
+    let mut updated = subscription_event(
+        "evt_b2",
+        UPDATED,
+        60,
+        Some(other),
+        "active",
+        &[BASIC, FINANCE],
+    );
     updated["data"]["object"]["id"] = json!("sub_other");
     let mut first = subscription_event("evt_b1", CREATED, 0, Some(other), "trialing", &[BASIC]);
     first["data"]["object"]["id"] = json!("sub_other");
@@ -221,7 +248,14 @@ async fn unmappable_events_are_acknowledged_and_recorded(b: &Billing) {
     for (id, event, reason) in [
         (
             "evt_u1",
-            subscription_event("evt_u1", CREATED, 0, Some(company), "active", &["price_unknown"]),
+            subscription_event(
+                "evt_u1",
+                CREATED,
+                0,
+                Some(company),
+                "active",
+                &["price_unknown"],
+            ),
             "unknown_price",
         ),
         (
@@ -236,7 +270,14 @@ async fn unmappable_events_are_acknowledged_and_recorded(b: &Billing) {
         ),
         (
             "evt_u4",
-            subscription_event("evt_u4", "customer.created", 0, Some(company), "active", &[]),
+            subscription_event(
+                "evt_u4",
+                "customer.created",
+                0,
+                Some(company),
+                "active",
+                &[],
+            ),
             "unhandled_type",
         ),
         (
@@ -267,9 +308,10 @@ async fn unmappable_events_are_acknowledged_and_recorded(b: &Billing) {
         .count();
     assert_eq!(ignored, 6, "each ignored event is audited once");
 
-    let mut failed: Value =
-        serde_json::from_str(include_str!("../../fixtures/stripe/invoice.payment_failed.json"))
-            .unwrap();
+    let mut failed: Value = serde_json::from_str(include_str!(
+        "../../fixtures/stripe/invoice.payment_failed.json"
+    ))
+    .unwrap();
     failed["created"] = json!(t0().timestamp());
     failed["data"]["object"]["parent"]["subscription_details"]["metadata"]["kisum_company_id"] =
         json!(company);
@@ -287,9 +329,9 @@ async fn unmappable_events_are_acknowledged_and_recorded(b: &Billing) {
 #[tokio::test]
 async fn webhook_deliveries_on_memory() {
     deliveries_apply_once_and_in_order(&billing_over(Arc::new(MemoryCoreStore::new()))).await;
-    unmappable_events_are_acknowledged_and_recorded(&billing_over(Arc::new(
-        MemoryCoreStore::new(),
-    )))
+    unmappable_events_are_acknowledged_and_recorded(&billing_over(
+        Arc::new(MemoryCoreStore::new()),
+    ))
     .await;
 }
 
@@ -422,11 +464,15 @@ async fn a_signed_body_that_is_not_a_stripe_event_is_400_invalid_event() {
 #[tokio::test]
 async fn the_webhook_listener_answers_problems_for_other_routes_methods_and_big_bodies() {
     let (b, _, _) = target().await;
-    let get = Request::get(STRIPE_WEBHOOK_PATH).body(Body::empty()).unwrap();
+    let get = Request::get(STRIPE_WEBHOOK_PATH)
+        .body(Body::empty())
+        .unwrap();
     send(&b.webhook, get)
         .await
         .assert_problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
-    let other = Request::post("/internal/v1/modules").body(Body::empty()).unwrap();
+    let other = Request::post("/internal/v1/modules")
+        .body(Body::empty())
+        .unwrap();
     send(&b.webhook, other)
         .await
         .assert_problem(StatusCode::NOT_FOUND, "not_found");
