@@ -134,7 +134,7 @@ pub fn writes(
     let subscription = change.subscription.clone().or_else(|| {
         previous
             .and_then(|p| p.package.as_ref())
-            .map(|package| canceled(package))
+            .map(canceled)
     });
     let mut addons = change.addons.clone();
     for gone in previous
@@ -181,8 +181,9 @@ pub enum ApplyOutcome {
 }
 
 /// Where received Stripe events and applied Stripe subscriptions live: the backend of the
-/// company entitlements (memory, SQLite, PostgreSQL), so that [`apply_stripe_change`]
-/// (Self::apply_stripe_change) is one transaction with the entitlement write it makes.
+/// company entitlements (memory, SQLite, PostgreSQL), so that
+/// [`apply_stripe_change`](Self::apply_stripe_change) is one transaction with the entitlement
+/// write it makes.
 #[async_trait]
 pub trait BillingStore: Send + Sync + 'static {
     /// Records an event that writes no state (ignored or an invoice), once.
