@@ -14,10 +14,10 @@
 //! let now = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
 //! let body = br#"{"id":"evt_1"}"#;
 //! let header = sign("whsec_old_0123456789abcdef", now.timestamp(), body);
-//! assert_eq!(verify(Some(&header), body, &secrets, now, TOLERANCE), Ok(()));
-//! assert_eq!(verify(Some(&header), b"{}", &secrets, now, TOLERANCE), Err(SignatureError::Mismatch));
+//! assert_eq!(verify(Some(header.as_str()), body, &secrets, now, TOLERANCE), Ok(()));
+//! assert_eq!(verify(Some(header.as_str()), b"{}", &secrets, now, TOLERANCE), Err(SignatureError::Mismatch));
 //! let later = now + chrono::TimeDelta::seconds(301);
-//! assert_eq!(verify(Some(&header), body, &secrets, later, TOLERANCE), Err(SignatureError::OutOfTolerance));
+//! assert_eq!(verify(Some(header.as_str()), body, &secrets, later, TOLERANCE), Err(SignatureError::OutOfTolerance));
 //! # Ok::<(), kisum_core::billing::signature::InvalidSecrets>(())
 //! ```
 
