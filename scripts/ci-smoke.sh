@@ -94,5 +94,42 @@ for port in $A $I $C $M; do
 done
 KISUM_INTERNAL_API_KEY=$KEY SMOKE_PROPAGATION_SECONDS=5 \
     scripts/smoke.sh "http://127.0.0.1:$A" "http://127.0.0.1:$C" "http://127.0.0.1:$M"
+
+echo "==> kisum core: a signed Stripe event entitles a company once; a forged one is refused"
+WEBHOOK_COMPANY=$(python3 -c 'import uuid; print(uuid.uuid4())')
+# The fixture of the Rust tests, with this run's company, price and time.
+python3 - "$WEBHOOK_COMPANY" >"$WORK/stripe-event.json" <<'PY'
+import json, sys, time
+e = json.load(open("kisum-core/tests/fixtures/stripe/customer.subscription.created.json"))
+e["id"] = "evt_smoke_" + sys.argv[1].replace("-", "")
+e["created"] = int(time.time())
+sub = e["data"]["object"]
+sub["metadata"]["kisum_company_id"] = sys.argv[1]
+sub["items"]["data"][0]["price"]["id"] = "price_smoke_basic"
+sub["items"]["data"][0]["current_period_end"] = int(time.time()) + 30 * 86400
+print(json.dumps(e), end="")
+PY
+stripe_signature() { # SECRET FILE: the header Stripe would send for FILE, signed now
+    python3 -c 'import hmac, hashlib, sys, time
+t = str(int(time.time())); body = open(sys.argv[2], "rb").read()
+print("t=%s,v1=%s" % (t, hmac.new(sys.argv[1].encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()))' "$1" "$2"
+}
+deliver() { # SECRET: the outcome (or the problem code) and the status
+    curl -sS -o "$WORK/webhook.json" -w '%{http_code}' "http://127.0.0.1:$W/v1/billing/stripe/webhook" \
+        -H 'content-type: application/json' -H "stripe-signature: $(stripe_signature "$1" "$WORK/stripe-event.json")" \
+        --data-binary @"$WORK/stripe-event.json"
+    echo " $(jq -r '.outcome // .code' "$WORK/webhook.json")"
+}
+for want in "200 applied" "200 duplicate"; do
+    got=$(deliver "$WEBHOOK_SECRET")
+    [ "$got" = "$want" ] || { echo "FAIL: webhook answered '$got' (want '$want')" >&2; cat "$WORK/webhook.json" >&2; exit 1; }
+done
+got=$(deliver whsec_forged_by_an_attacker)
+[ "$got" = "400 invalid_signature" ] || { echo "FAIL: a forged webhook answered '$got'" >&2; exit 1; }
+curl -fsS "http://127.0.0.1:$C/internal/v1/companies/$WEBHOOK_COMPANY/entitlements" -H "authorization: Bearer $KEY" \
+    | jq -e '.entitlement_version == 1 and .basic_active and (.modules | map(.key) | index("core"))' >/dev/null \
+    || { echo "FAIL: the webhook's company is not entitled once" >&2; exit 1; }
+curl -fsS "http://127.0.0.1:$W/metrics" | grep -q '^kisum_billing_webhooks_total{result="applied"}' \
+    || { echo "FAIL: /metrics of the webhook listener lacks kisum_billing_webhooks_total" >&2; exit 1; }
 stop_all
 echo "==> smoke: both deployments passed"

@@ -216,25 +216,35 @@ impl CoreAdmin {
         &self,
         actor: &Actor,
         action: &str,
-        mut detail: serde_json::Value,
+        detail: serde_json::Value,
         e: &Entitlements,
     ) {
-        if let Some(map) = detail.as_object_mut() {
-            map.remove("company_id");
-            map.insert(
-                "entitlement_version".to_owned(),
-                e.entitlement_version.into(),
-            );
-        }
-        self.record(actor, action, Some(e.company_id), detail).await;
-        self.events
-            .publish(&InvalidationEvent::Company {
-                company_id: e.company_id,
-            })
+        self.company_changed(actor, action, detail, e.company_id, e.entitlement_version)
             .await;
     }
 
-    async fn record(
+    /// Records a company change committed elsewhere (a billing webhook) and publishes its
+    /// invalidation event, as every company write here does.
+    pub(crate) async fn company_changed(
+        &self,
+        actor: &Actor,
+        action: &str,
+        mut detail: serde_json::Value,
+        company_id: CompanyId,
+        entitlement_version: u64,
+    ) {
+        if let Some(map) = detail.as_object_mut() {
+            map.remove("company_id");
+            map.insert("entitlement_version".to_owned(), entitlement_version.into());
+        }
+        self.record(actor, action, Some(company_id), detail).await;
+        self.events
+            .publish(&InvalidationEvent::Company { company_id })
+            .await;
+    }
+
+    /// Appends an audit record (a sink failure is logged, never returned).
+    pub(crate) async fn record(
         &self,
         actor: &Actor,
         action: &str,

@@ -55,6 +55,16 @@ pub mod action {
     pub const COMPANY_ADDON_PUT: &str = "company_addon.put";
     /// A company add-on was removed.
     pub const COMPANY_ADDON_DELETE: &str = "company_addon.delete";
+    /// A Stripe subscription event set a company's subscription and add-ons.
+    pub const BILLING_APPLIED: &str = "billing.subscription_applied";
+    /// A Stripe subscription event older than the state applied was not applied.
+    pub const BILLING_STALE: &str = "billing.event_stale";
+    /// A Stripe event that could not be mapped was acknowledged and not applied.
+    pub const BILLING_IGNORED: &str = "billing.event_ignored";
+    /// A Stripe invoice was paid (recorded; the subscription events carry the state).
+    pub const BILLING_INVOICE_PAID: &str = "billing.invoice_paid";
+    /// A Stripe invoice payment failed (recorded; the subscription events carry the state).
+    pub const BILLING_INVOICE_PAYMENT_FAILED: &str = "billing.invoice_payment_failed";
 }
 
 /// One audited change. Append-only: once stored it is never changed.

@@ -12,6 +12,10 @@
 //! (implied by `http`), `certificate::CertificateSigner` signs entitlement certificates that
 //! consumers verify offline.
 //!
+//! [Billing webhooks](billing): Stripe events applied once to subscriptions and add-ons by
+//! [`BillingService`] through a price map, and (feature `http`) served by
+//! `stripe_webhook_router` on an optional public listener.
+//!
 //! [Licences](license) — keys, seats, floating activations, expiry and their lifecycle events —
 //! are served by [`LicenseService`], reaped by [`LicenseReaper`], and (feature `http`) by the
 //! licence routes of `internal_router` and by `license_key_router` (feature `http`).
@@ -44,6 +48,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod billing;
 pub mod catalog;
 #[cfg(feature = "certificate")]
 pub mod certificate;
@@ -62,13 +67,16 @@ pub mod testkit;
 
 pub use admin::{Actor, CoreAdmin};
 pub use audit::{CoreAudit, CoreAuditRecord, LogAudit};
+pub use billing::{BillingService, BillingStore, PriceMap};
 pub use catalog::{AddOn, Catalog, Module, ModuleKind, Package};
 pub use entitlements::{
     CompanyEntitlementState, EnabledModule, Entitlements, ModuleSource, resolve,
 };
 pub use events::{EventPublisher, MemoryEvents, NoEvents};
 #[cfg(feature = "http")]
-pub use http::{CoreState, internal_router, license_key_router};
+pub use http::{
+    CoreState, StripeWebhook, internal_router, license_key_router, stripe_webhook_router,
+};
 pub use license::{
     Activation, ActivationCertifier, License, LicenseReaper, LicenseService, LicenseStatus,
     LicenseStore, MemoryLicenseStore,

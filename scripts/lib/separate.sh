@@ -52,7 +52,9 @@ stop_all() {
 
 # start_separate TAG: a fresh PostgreSQL database per component, a signing key, and
 # `kisum core`, `kisum auth`, `kisum module --name finance` on free loopback ports with Redis.
-# Sets A (Auth public), I (Auth internal), C (Core), M (finance) ports, KEY (service key),
+# Sets A (Auth public), I (Auth internal), C (Core), M (finance), W (Core's Stripe webhook
+# listener, prices `price_smoke_basic` → package `basic`, `price_smoke_finance` → add-on
+# `finance`) ports, WEBHOOK_SECRET (its signing secret), KEY (service key),
 # REDIS_PREFIX (the private prefix of their Redis keys) and DBS (the databases to drop
 # afterwards, Auth's first).
 start_separate() {
@@ -65,8 +67,9 @@ start_separate() {
         DBS+=("kisum_${tag}_${db}_$suffix")
         psql -q "$KISUM_TEST_DATABASE_URL" -c "CREATE DATABASE kisum_${tag}_${db}_$suffix" >/dev/null
     done
-    A=$(free_port) I=$(free_port) C=$(free_port) M=$(free_port)
+    A=$(free_port) I=$(free_port) C=$(free_port) M=$(free_port) W=$(free_port)
     KEY="$tag-service-key-$suffix"
+    WEBHOOK_SECRET="whsec_$tag-$suffix-webhook"
     REDIS_PREFIX="$tag-$suffix:"
     "$KISUM" keys generate --alg ES256 --dir "$WORK/keys" >"$LOGS/keys.log" 2>&1 || {
         cat "$LOGS/keys.log" >&2
@@ -78,9 +81,12 @@ start_separate() {
 
     env "${common[@]}" KISUM_DATABASE_URL="$server/kisum_${tag}_core_$suffix" \
         KISUM_INTERNAL_LISTEN="127.0.0.1:$C" KISUM_INTERNAL_API_KEYS="auth:$KEY" \
+        KISUM_WEBHOOK_LISTEN="127.0.0.1:$W" KISUM_STRIPE_WEBHOOK_SECRETS="$WEBHOOK_SECRET" \
+        KISUM_STRIPE_PRICE_MAP="price_smoke_basic=package:basic,price_smoke_finance=addon:finance" \
         "$KISUM" core >"$LOGS/core.log" 2>&1 &
     PIDS+=($!)
     wait_healthy "http://127.0.0.1:$C" core "${PIDS[-1]}"
+    wait_healthy "http://127.0.0.1:$W" core "${PIDS[-1]}"
 
     env "${common[@]}" KISUM_DATABASE_URL="$server/kisum_${tag}_auth_$suffix" \
         KISUM_LISTEN="127.0.0.1:$A" KISUM_INTERNAL_LISTEN="127.0.0.1:$I" \

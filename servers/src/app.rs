@@ -69,6 +69,8 @@ pub struct CoreStores {
     pub audit: Arc<dyn CoreAudit>,
     /// Licences and their activations.
     pub licenses: Arc<dyn kisum_core::LicenseStore>,
+    /// Billing webhook events and the Stripe subscriptions applied.
+    pub billing: Arc<dyn kisum_core::BillingStore>,
 }
 
 /// Opens (and migrates) Core's store at `url`.
@@ -86,7 +88,8 @@ pub async fn open_core_store(url: &str) -> Result<CoreStores, StartError> {
         Ok(CoreStores {
             store: store.clone(),
             audit: store.clone(),
-            licenses: store,
+            licenses: store.clone(),
+            billing: store,
         })
     } else if url.starts_with("sqlite:") {
         let store = Arc::new(
@@ -97,7 +100,8 @@ pub async fn open_core_store(url: &str) -> Result<CoreStores, StartError> {
         Ok(CoreStores {
             store: store.clone(),
             audit: store.clone(),
-            licenses: store,
+            licenses: store.clone(),
+            billing: store,
         })
     } else {
         Err(StartError(format!(
@@ -598,5 +602,12 @@ impl kisum_core::license::ActivationCertifier for NoCertificates {
 pub fn licensing_router(service: kisum_core::LicenseService) -> axum::Router {
     kisum_core::license_key_router(service).merge(crate::openapi::router(
         kisum_core::http::license_key_openapi(),
+    ))
+}
+
+/// The billing webhook listener's router: the Stripe webhook and its OpenAPI document.
+pub fn webhook_router(webhook: kisum_core::StripeWebhook) -> axum::Router {
+    kisum_core::stripe_webhook_router(webhook).merge(crate::openapi::router(
+        kisum_core::http::stripe_webhook_openapi(),
     ))
 }

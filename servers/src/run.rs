@@ -185,9 +185,9 @@ pub async fn core(config: CoreConfig, shutdown: Shutdown) -> Result<(), StartErr
         config.certificates.as_ref(),
         clock.clone(),
     );
-    let admin = CoreAdmin::new(service.clone(), clock, stores.audit, events);
+    let admin = CoreAdmin::new(service.clone(), clock.clone(), stores.audit, events);
     let readiness = app::core_readiness(service, redis);
-    let mut state = CoreState::new(admin, config.service_keys)
+    let mut state = CoreState::new(admin.clone(), config.service_keys)
         .with_feed(feed)
         .with_licenses(licensing.service.clone());
     if let Some(signer) = config.certificates {
@@ -207,10 +207,25 @@ pub async fn core(config: CoreConfig, shutdown: Shutdown) -> Result<(), StartErr
     if let Some(addr) = config.licensing_listen {
         let router = app::finish(
             app::licensing_router(licensing.service.clone()),
-            readiness,
+            readiness.clone(),
             &internal_settings(&settings),
         )?;
         servers.push((bind(addr, "licensing").await?, router));
+    }
+    if let Some(webhooks) = config.webhooks {
+        tracing::info!(
+            secrets = webhooks.secrets.len(),
+            prices = webhooks.prices.len(),
+            "serving the Stripe webhook"
+        );
+        let billing =
+            kisum_core::BillingService::new(stores.billing, admin, webhooks.prices, clock);
+        let router = app::finish(
+            app::webhook_router(kisum_core::StripeWebhook::new(billing, webhooks.secrets)),
+            readiness,
+            &internal_settings(&settings),
+        )?;
+        servers.push((bind(webhooks.listen, "billing webhooks").await?, router));
     }
     let result = serve_all(servers, shutdown).await;
     licensing.reaper.abort();

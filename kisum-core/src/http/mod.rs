@@ -47,6 +47,9 @@ use crate::admin::CoreAdmin;
 use crate::certificate::CertificateSigner;
 use crate::outbox::EventFeed;
 #[cfg(feature = "openapi")]
+pub use billing::stripe_webhook_openapi;
+pub use billing::{StripeWebhook, stripe_webhook_router};
+#[cfg(feature = "openapi")]
 use catalog::{
     __path_list_addons, __path_list_modules, __path_list_packages, __path_put_addon,
     __path_put_module, __path_put_package,
@@ -78,6 +81,7 @@ use licenses::{
     renew_license, revoke_license, suspend_license,
 };
 
+pub mod billing;
 mod catalog;
 mod certificates;
 mod companies;
@@ -204,6 +208,20 @@ pub fn internal_router(state: CoreState) -> Router {
     let (routes, _) = routes();
     let keys = state.service_keys.clone();
     kisum_guard::http::internal_edge(routes, keys, state)
+}
+
+/// A router of one of Core's public listeners (licence keys, billing webhooks): `routes` over
+/// `state`, with request ids, problem documents for unknown routes and wrong methods, and the
+/// 1 MiB body limit.
+fn public_listener<S: Clone + Send + Sync + 'static>(routes: Router<S>, state: S) -> Router {
+    let router = routes
+        .fallback(|| async { kisum_guard::Problem::not_found("route") })
+        .method_not_allowed_fallback(|| async { kisum_guard::Problem::method_not_allowed() })
+        .layer(axum::extract::DefaultBodyLimit::max(
+            kisum_guard::http::BODY_LIMIT,
+        ))
+        .with_state(state);
+    kisum_guard::http::with_request_ids(router)
 }
 
 /// The OpenAPI document of [`internal_router`]'s routes, generated from the handlers'

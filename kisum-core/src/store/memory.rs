@@ -23,6 +23,8 @@ struct State {
     companies: HashMap<CompanyId, CompanyEntitlementState>,
     /// The event log, appended under the same lock as the change (decision 0015).
     log: Arc<MemoryEventLog>,
+    /// Stripe events received and subscriptions applied (decision 0027).
+    billing: crate::billing::store::MemoryBilling,
 }
 
 impl State {
@@ -69,6 +71,21 @@ impl State {
         self.companies
             .entry(company_id)
             .or_insert_with(|| CompanyEntitlementState::empty(company_id))
+    }
+}
+
+/// Creates or replaces one of the company's add-ons, keeping them sorted by key.
+fn upsert_addon(company: &mut CompanyEntitlementState, addon: CompanyAddOn) {
+    match company
+        .add_ons
+        .binary_search_by(|a| a.addon.cmp(&addon.addon))
+    {
+        Ok(i) => {
+            if let Some(slot) = company.add_ons.get_mut(i) {
+                *slot = addon;
+            }
+        }
+        Err(i) => company.add_ons.insert(i, addon),
     }
 }
 
@@ -170,17 +187,7 @@ impl SubscriptionStore for MemoryCoreStore {
         let mut state = self.lock();
         let company_id = addon.company_id;
         let company = state.company(company_id);
-        match company
-            .add_ons
-            .binary_search_by(|a| a.addon.cmp(&addon.addon))
-        {
-            Ok(i) => {
-                if let Some(slot) = company.add_ons.get_mut(i) {
-                    *slot = addon;
-                }
-            }
-            Err(i) => company.add_ons.insert(i, addon),
-        }
+        upsert_addon(company, addon);
         company.entitlement_version += 1;
         let version = company.entitlement_version;
         state.changed(company_id);
@@ -264,5 +271,101 @@ impl CoreAudit for MemoryCoreAudit {
 impl crate::outbox::EventLogged for MemoryCoreStore {
     fn event_log(&self) -> Arc<dyn crate::outbox::EventLog> {
         self.lock().log.clone()
+    }
+}
+
+#[async_trait]
+impl crate::billing::BillingStore for MemoryCoreStore {
+    async fn record_event(
+        &self,
+        record: &crate::billing::BillingEventRecord,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        if state.billing.events.contains_key(&record.event_id) {
+            return Ok(false);
+        }
+        state
+            .billing
+            .events
+            .insert(record.event_id.clone(), stored(record));
+        Ok(true)
+    }
+
+    async fn apply_stripe_change(
+        &self,
+        record: &crate::billing::BillingEventRecord,
+        change: &crate::billing::StripeChange,
+    ) -> Result<crate::billing::ApplyOutcome, StoreError> {
+        use crate::billing::{ApplyOutcome, BillingOutcome};
+        let mut state = self.lock();
+        if state.billing.events.contains_key(&record.event_id) {
+            return Ok(ApplyOutcome::Duplicate);
+        }
+        let previous = state
+            .billing
+            .subscriptions
+            .get(&change.subscription_id)
+            .cloned();
+        if previous
+            .as_ref()
+            .is_some_and(|p| !p.accepts(change.created, change.rank))
+        {
+            let record = crate::billing::BillingEventRecord {
+                outcome: BillingOutcome::Stale,
+                ..stored(record)
+            };
+            state.billing.events.insert(record.event_id.clone(), record);
+            return Ok(ApplyOutcome::Stale);
+        }
+        let (subscription, addons, applied) = crate::billing::writes(previous.as_ref(), change);
+        let company = state.company(change.company_id);
+        if let Some(subscription) = subscription {
+            company.subscription = Some(subscription);
+        }
+        for addon in addons {
+            upsert_addon(company, addon);
+        }
+        company.entitlement_version += 1;
+        let version = company.entitlement_version;
+        state.changed(change.company_id);
+        state
+            .billing
+            .subscriptions
+            .insert(applied.subscription_id.clone(), applied);
+        let record = crate::billing::BillingEventRecord {
+            outcome: BillingOutcome::Applied,
+            ..stored(record)
+        };
+        state.billing.events.insert(record.event_id.clone(), record);
+        Ok(ApplyOutcome::Applied {
+            entitlement_version: version,
+        })
+    }
+
+    async fn billing_event(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<crate::billing::BillingEventRecord>, StoreError> {
+        Ok(self.lock().billing.events.get(event_id).cloned())
+    }
+
+    async fn stripe_subscription(
+        &self,
+        subscription_id: &str,
+    ) -> Result<Option<crate::billing::StripeSubscriptionState>, StoreError> {
+        Ok(self
+            .lock()
+            .billing
+            .subscriptions
+            .get(subscription_id)
+            .cloned())
+    }
+}
+
+/// The record as a database keeps it (times to the microsecond).
+fn stored(record: &crate::billing::BillingEventRecord) -> crate::billing::BillingEventRecord {
+    crate::billing::BillingEventRecord {
+        received_at: kisum_guard::to_micros(record.received_at),
+        ..record.clone()
     }
 }

@@ -30,6 +30,7 @@ use crate::store::CoreStore;
 use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
 
 pub mod audit;
+pub mod billing;
 mod catalog;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod db;

@@ -21,6 +21,7 @@ mod memory {
 
     kisum_core::core_store_conformance!(make_store);
     kisum_core::core_audit_conformance!(make_audit);
+    kisum_core::billing_store_conformance!(make_store);
 
     async fn make_license_store() -> kisum_core::MemoryLicenseStore {
         kisum_core::MemoryLicenseStore::new()
@@ -43,6 +44,7 @@ mod sqlite {
     kisum_core::core_store_conformance!(make_store);
     kisum_core::core_audit_conformance!(make_store);
     kisum_core::license_store_conformance!(make_store);
+    kisum_core::billing_store_conformance!(make_store);
 }
 
 mod postgres {
@@ -61,6 +63,10 @@ mod postgres {
         ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
     );
     kisum_core::license_store_conformance!(
+        make_store,
+        ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
+    );
+    kisum_core::billing_store_conformance!(
         make_store,
         ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
     );

@@ -5,6 +5,8 @@ use super::*;
 
 use std::sync::Arc;
 
+use kisum_core::billing::PriceMap;
+use kisum_core::billing::signature::WebhookSecrets;
 use kisum_core::certificate::{CertificateKeyError, CertificateSigner};
 
 /// The settings of `kisum core` (internal listener only).
@@ -29,6 +31,110 @@ pub struct CoreArgs {
     /// `validate`, `heartbeat`, `deactivate`); needs certificate keys.
     #[arg(long, env = env::LICENSING_LISTEN)]
     pub licensing_listen: Option<String>,
+    /// Billing webhooks.
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// The settings of the billing webhook listener (decision 0027).
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// The optional public listener of the Stripe webhook (`POST /v1/billing/stripe/webhook`);
+    /// needs signing secrets and a price map.
+    #[arg(long, env = env::WEBHOOK_LISTEN)]
+    pub webhook_listen: Option<String>,
+    /// Stripe webhook signing secrets (`whsec_…`), comma-separated: several are accepted at
+    /// once while one is rotated.
+    #[arg(long, env = env::STRIPE_WEBHOOK_SECRETS, hide_env_values = true)]
+    pub stripe_webhook_secrets: Option<Secret>,
+    /// A file holding the signing secrets (instead of `--stripe-webhook-secrets`).
+    #[arg(long, env = env::STRIPE_WEBHOOK_SECRETS_FILE)]
+    pub stripe_webhook_secrets_file: Option<PathBuf>,
+    /// Stripe price ids and what they buy, comma-separated: `price_…=package:<key>` or
+    /// `price_…=addon:<key>`.
+    #[arg(long, env = env::STRIPE_PRICE_MAP)]
+    pub stripe_price_map: Option<String>,
+}
+
+/// A validated configuration of the billing webhook listener.
+#[derive(Debug)]
+pub struct WebhookConfig {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// The signing secrets accepted (never shown).
+    pub secrets: WebhookSecrets,
+    /// Stripe prices → packages and add-ons.
+    pub prices: PriceMap,
+}
+
+impl WebhookArgs {
+    /// The listener's configuration, `Some(None)` when no listener is configured, `None` with
+    /// the problems recorded. Secrets or a price map without a listener are a problem (they
+    /// would do nothing), as is a listener without them.
+    fn resolve(&self, p: &mut Problems) -> Option<Option<WebhookConfig>> {
+        let raw = resolve_secret(
+            p,
+            (
+                env::STRIPE_WEBHOOK_SECRETS,
+                env::STRIPE_WEBHOOK_SECRETS_FILE,
+            ),
+            self.stripe_webhook_secrets.as_ref(),
+            self.stripe_webhook_secrets_file.as_ref(),
+        );
+        let secrets_given = given(
+            self.stripe_webhook_secrets.as_ref(),
+            self.stripe_webhook_secrets_file.as_ref(),
+        );
+        let secrets = raw.and_then(|raw| {
+            p.parse(env::STRIPE_WEBHOOK_SECRETS, raw.expose(), |s| {
+                s.parse::<WebhookSecrets>().map_err(|e| e.to_string())
+            })
+        });
+        let map = present(self.stripe_price_map.as_ref());
+        let prices = map.and_then(|m| {
+            p.parse(env::STRIPE_PRICE_MAP, m, |s| {
+                s.parse::<PriceMap>().map_err(|e| e.to_string())
+            })
+        });
+        let Some(listen) = present(self.webhook_listen.as_ref()) else {
+            for (set, setting) in [
+                (secrets_given, env::STRIPE_WEBHOOK_SECRETS),
+                (map.is_some(), env::STRIPE_PRICE_MAP),
+            ] {
+                if set {
+                    p.add(
+                        setting,
+                        format!("has no effect without {}", env::WEBHOOK_LISTEN),
+                    );
+                }
+            }
+            return Some(None);
+        };
+        let listen = p.parse(env::WEBHOOK_LISTEN, listen, parse_listen);
+        if !secrets_given {
+            p.add(
+                env::STRIPE_WEBHOOK_SECRETS,
+                format!(
+                    "required with {}: the signing secret(s) of the Stripe endpoint",
+                    env::WEBHOOK_LISTEN
+                ),
+            );
+        }
+        if map.is_none() {
+            p.add(
+                env::STRIPE_PRICE_MAP,
+                format!(
+                    "required with {}: without it every event is ignored",
+                    env::WEBHOOK_LISTEN
+                ),
+            );
+        }
+        Some(Some(WebhookConfig {
+            listen: listen?,
+            secrets: secrets?,
+            prices: prices?,
+        }))
+    }
 }
 
 /// The settings of Core's certificate signing (decision 0019).
@@ -104,6 +210,8 @@ pub struct CoreConfig {
     pub certificates: Option<Arc<CertificateSigner>>,
     /// The licence-key listener, when configured.
     pub licensing_listen: Option<SocketAddr>,
+    /// The billing webhook listener, when configured.
+    pub webhooks: Option<WebhookConfig>,
 }
 
 impl CoreArgs {
@@ -138,6 +246,7 @@ impl CoreArgs {
                 addr.map(Some)
             }
         };
+        let webhooks = self.webhooks.resolve(&mut p);
         let config = (|| {
             Some(CoreConfig {
                 common: common?,
@@ -146,6 +255,7 @@ impl CoreArgs {
                 service_keys: service_keys?,
                 certificates: certificates?,
                 licensing_listen: licensing_listen?,
+                webhooks: webhooks?,
             })
         })();
         p.finish(config)
@@ -232,6 +342,59 @@ mod tests {
             core_with(&["--cert-keys-dir", d, "--active-cert-kid", "missing"]).unwrap_err();
         assert_eq!(settings(&problems), ["KISUM_ACTIVE_CERT_KID"]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_webhook_listener_needs_secrets_and_a_price_map_and_they_need_it() {
+        assert!(core_with(&[]).unwrap().webhooks.is_none());
+        let problems = core_with(&["--webhook-listen", "0.0.0.0:8084"]).unwrap_err();
+        assert_eq!(
+            settings(&problems),
+            ["KISUM_STRIPE_WEBHOOK_SECRETS", "KISUM_STRIPE_PRICE_MAP"]
+        );
+        let problems = core_with(&[
+            "--stripe-webhook-secrets",
+            "whsec_0123456789abcdef",
+            "--stripe-price-map",
+            "price_1=package:basic",
+        ])
+        .unwrap_err();
+        assert_eq!(
+            settings(&problems),
+            ["KISUM_STRIPE_WEBHOOK_SECRETS", "KISUM_STRIPE_PRICE_MAP"]
+        );
+        assert!(problems[0].message.contains("KISUM_WEBHOOK_LISTEN"));
+        let problems = core_with(&[
+            "--webhook-listen",
+            "nowhere",
+            "--stripe-webhook-secrets",
+            "whsec_short",
+            "--stripe-price-map",
+            "price_1=plan:gold",
+        ])
+        .unwrap_err();
+        assert_eq!(
+            settings(&problems),
+            [
+                "KISUM_STRIPE_WEBHOOK_SECRETS",
+                "KISUM_STRIPE_PRICE_MAP",
+                "KISUM_WEBHOOK_LISTEN"
+            ]
+        );
+        assert!(problems.iter().all(|p| !p.message.contains("whsec_short")));
+        let config = core_with(&[
+            "--webhook-listen",
+            "0.0.0.0:8084",
+            "--stripe-webhook-secrets",
+            "whsec_new_0123456789abcdef,whsec_old_0123456789abcdef",
+            "--stripe-price-map",
+            "price_1=package:basic,price_2=addon:finance",
+        ])
+        .unwrap();
+        let webhooks = config.webhooks.unwrap();
+        assert_eq!(webhooks.listen, "0.0.0.0:8084".parse().unwrap());
+        assert_eq!((webhooks.secrets.len(), webhooks.prices.len()), (2, 2));
+        assert!(!format!("{webhooks:?}").contains("whsec"));
     }
 
     #[test]

@@ -243,3 +243,86 @@ fn the_secret_keyring_is_checked_at_start_up_and_never_shown() {
     assert!(help.contains("KISUM_SECRET_KEY_FILE"), "{help}");
     assert!(!help.contains("c2hvcnQ"), "{help}");
 }
+
+#[test]
+fn the_webhook_listener_is_configured_from_the_environment_and_its_secrets_stay_hidden() {
+    let dir = temp_dir("config-webhooks");
+    let secrets_file = dir.join("stripe-webhook-secrets");
+    std::fs::write(
+        &secrets_file,
+        "whsec_new_0123456789abcdef,whsec_old_0123456789abcdef\n",
+    )
+    .unwrap();
+    let o = kisum_env(
+        &["config", "core"],
+        &[
+            ("KISUM_DATABASE_URL", DB),
+            ("KISUM_INTERNAL_API_KEYS", KEYS),
+            ("KISUM_WEBHOOK_LISTEN", "0.0.0.0:8084"),
+            (
+                "KISUM_STRIPE_WEBHOOK_SECRETS_FILE",
+                secrets_file.to_str().unwrap(),
+            ),
+            (
+                "KISUM_STRIPE_PRICE_MAP",
+                "price_basic=package:basic,price_fin=addon:finance",
+            ),
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let text = out(&o);
+    assert!(text.contains("listen: 0.0.0.0:8084"), "{text}");
+    assert!(text.contains("WebhookSecrets(2 secret(s), ***)"), "{text}");
+    assert!(text.contains("price_fin"), "{text}");
+    assert!(!text.contains("whsec_"), "a secret leaked: {text}");
+
+    // Every problem at once, none repeating a secret; --help hides the value too.
+    let o = kisum_env(
+        &["config", "core"],
+        &[
+            ("KISUM_DATABASE_URL", DB),
+            ("KISUM_INTERNAL_API_KEYS", KEYS),
+            ("KISUM_WEBHOOK_LISTEN", "somewhere"),
+            (
+                "KISUM_STRIPE_WEBHOOK_SECRETS",
+                "whsec_ok_0123456789abcdef,whsec_tiny",
+            ),
+            ("KISUM_STRIPE_PRICE_MAP", "price_basic=plan:gold"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let e = err(&o);
+    assert!(e.contains("the configuration has 3 problem(s):"), "{e}");
+    for problem in [
+        "KISUM_WEBHOOK_LISTEN (--webhook-listen):",
+        "KISUM_STRIPE_WEBHOOK_SECRETS (--stripe-webhook-secrets): secret 2 is shorter than 16",
+        "KISUM_STRIPE_PRICE_MAP (--stripe-price-map): `price_basic=plan:gold`",
+    ] {
+        assert!(e.contains(problem), "{problem} missing from:\n{e}");
+    }
+    assert!(!e.contains("whsec_"), "{e}");
+    let o = kisum_env(
+        &["config", "core"],
+        &[
+            ("KISUM_DATABASE_URL", DB),
+            ("KISUM_INTERNAL_API_KEYS", KEYS),
+            ("KISUM_STRIPE_WEBHOOK_SECRETS", "whsec_ok_0123456789abcdef"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).contains(
+            "KISUM_STRIPE_WEBHOOK_SECRETS (--stripe-webhook-secrets): has no effect without KISUM_WEBHOOK_LISTEN"
+        ),
+        "{}",
+        err(&o)
+    );
+    let o = kisum_env(
+        &["config", "core", "--help"],
+        &[("KISUM_STRIPE_WEBHOOK_SECRETS", "whsec_ok_0123456789abcdef")],
+    );
+    assert!(o.status.success());
+    let help = out(&o);
+    assert!(help.contains("KISUM_STRIPE_WEBHOOK_SECRETS_FILE"), "{help}");
+    assert!(!help.contains("whsec_ok"), "{help}");
+}

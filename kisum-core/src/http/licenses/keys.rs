@@ -231,14 +231,7 @@ pub fn license_key_router(service: LicenseService) -> Router {
     let (routes, _) = key_routes().0.split_for_parts();
     #[cfg(not(feature = "openapi"))]
     let (routes, _) = key_routes();
-    let router = routes
-        .fallback(|| async { Problem::not_found("route") })
-        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
-        .layer(axum::extract::DefaultBodyLimit::max(
-            kisum_guard::http::BODY_LIMIT,
-        ))
-        .with_state(service);
-    kisum_guard::http::with_request_ids(router)
+    crate::http::public_listener(routes, service)
 }
 
 /// The OpenAPI document of [`license_key_router`]'s routes.

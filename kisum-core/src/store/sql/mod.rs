@@ -13,6 +13,7 @@
 //! how a transaction begins is the [`Dialect`](crate::db::sql::Dialect)'s.
 
 pub(crate) mod audit;
+pub(crate) mod billing;
 pub(crate) mod catalog;
 pub(crate) mod licenses;
 pub(crate) mod queries;
@@ -31,6 +32,7 @@ macro_rules! migrations {
             3 "events" "0003_events.sql",
             4 "licenses" "0004_licenses.sql",
             5 "catalog_version" "0005_catalog_version.sql",
+            6 "billing" "0006_billing.sql",
         )
     };
 }

@@ -23,7 +23,7 @@ const BUMP_EXISTING_COMPANY: &str = "UPDATE company_entitlements
      WHERE company_id = $1 RETURNING entitlement_version";
 
 /// Raises the company's version by one (creating it at 1) and returns it.
-async fn bump_company<D: Dialect>(
+pub(crate) async fn bump_company<D: Dialect>(
     tx: &mut Transaction<'static, D>,
     company_id: CompanyId,
 ) -> Result<u64, StoreError> {
@@ -32,6 +32,37 @@ async fn bump_company<D: Dialect>(
         .fetch_one(&mut *tx)
         .await?;
     version_from_db(row.int("entitlement_version")?)
+}
+
+/// Creates or replaces the company's subscription, in `tx` (whose caller bumps the version).
+pub(crate) async fn upsert_subscription<D: Dialect>(
+    tx: &mut Transaction<'static, D>,
+    subscription: &Subscription,
+) -> Result<(), StoreError> {
+    Stmt::new(queries::UPSERT_SUBSCRIPTION)
+        .id(subscription.company_id.as_uuid())
+        .text(subscription.package.as_str())
+        .text(subscription.status.as_str())
+        .time_opt(subscription.current_period_end)
+        .time_opt(subscription.grace_until)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Creates or replaces one company add-on, in `tx` (whose caller bumps the version).
+pub(crate) async fn upsert_company_addon<D: Dialect>(
+    tx: &mut Transaction<'static, D>,
+    addon: &CompanyAddOn,
+) -> Result<(), StoreError> {
+    Stmt::new(queries::UPSERT_COMPANY_ADDON)
+        .id(addon.company_id.as_uuid())
+        .text(addon.addon.as_str())
+        .text(addon.status.as_str())
+        .time_opt(addon.current_period_end)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 #[async_trait]
@@ -50,14 +81,7 @@ impl<D: Dialect> SubscriptionStore for SqlCoreStore<D> {
     async fn put_subscription(&self, subscription: Subscription) -> Result<u64, StoreError> {
         let mut tx = D::begin_write(&self.pool).await?;
         let version = bump_company(&mut tx, subscription.company_id).await?;
-        Stmt::new(queries::UPSERT_SUBSCRIPTION)
-            .id(subscription.company_id.as_uuid())
-            .text(subscription.package.as_str())
-            .text(subscription.status.as_str())
-            .time_opt(subscription.current_period_end)
-            .time_opt(subscription.grace_until)
-            .execute(&mut tx)
-            .await?;
+        upsert_subscription(&mut tx, &subscription).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(version)
     }
@@ -65,13 +89,7 @@ impl<D: Dialect> SubscriptionStore for SqlCoreStore<D> {
     async fn put_company_addon(&self, addon: CompanyAddOn) -> Result<u64, StoreError> {
         let mut tx = D::begin_write(&self.pool).await?;
         let version = bump_company(&mut tx, addon.company_id).await?;
-        Stmt::new(queries::UPSERT_COMPANY_ADDON)
-            .id(addon.company_id.as_uuid())
-            .text(addon.addon.as_str())
-            .text(addon.status.as_str())
-            .time_opt(addon.current_period_end)
-            .execute(&mut tx)
-            .await?;
+        upsert_company_addon(&mut tx, &addon).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(version)
     }

@@ -5,6 +5,7 @@
 //! submodules, one per resource, and speak HTTP through [`crate::client`].
 
 mod audit;
+mod billing;
 mod catalog;
 mod certificates;
 mod companies;
