@@ -175,12 +175,16 @@ impl AuthService {
 mod gate_tests {
     use super::*;
 
-    #[tokio::test]
-    async fn beyond_the_workers_and_the_queue_hashing_is_refused_at_once() {
-        let gate = HashGate::new(1, 1);
+    /// Occupies one worker of `gate` with a hash that answers 1 once `release` is sent to.
+    async fn occupied(
+        gate: &HashGate,
+    ) -> (
+        tokio::task::JoinHandle<Result<Option<i32>, Overloaded>>,
+        std::sync::mpsc::Sender<()>,
+    ) {
         let (release, wait) = std::sync::mpsc::channel::<()>();
         let (started_tx, started) = tokio::sync::oneshot::channel();
-        let first = tokio::spawn({
+        let busy = tokio::spawn({
             let gate = gate.clone();
             async move {
                 gate.run(move || {
@@ -192,6 +196,13 @@ mod gate_tests {
             }
         });
         started.await.unwrap();
+        (busy, release)
+    }
+
+    #[tokio::test]
+    async fn beyond_the_workers_and_the_queue_hashing_is_refused_at_once() {
+        let gate = HashGate::new(1, 1);
+        let (first, release) = occupied(&gate).await;
         // One worker busy; the second waits in the queue; the third is refused.
         let second = tokio::spawn({
             let gate = gate.clone();
@@ -239,19 +250,7 @@ mod gate_tests {
     #[tokio::test]
     async fn a_caller_that_stops_waiting_frees_its_place_and_its_hash_is_skipped() {
         let gate = HashGate::new(1, 1);
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        let (started_tx, started) = tokio::sync::oneshot::channel();
-        let busy = tokio::spawn({
-            let gate = gate.clone();
-            async move {
-                gate.run(move || {
-                    let _ = started_tx.send(());
-                    wait.recv().ok();
-                })
-                .await
-            }
-        });
-        started.await.unwrap();
+        let (busy, release) = occupied(&gate).await;
         let computed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = Arc::clone(&computed);
         let gone = tokio::time::timeout(
@@ -262,7 +261,7 @@ mod gate_tests {
         assert!(gone.is_err(), "queued behind the busy worker");
         assert_eq!(gate.admitted.available_permits(), 1, "its place is freed");
         release.send(()).unwrap();
-        assert_eq!(busy.await.unwrap(), Ok(Some(())));
+        assert_eq!(busy.await.unwrap(), Ok(Some(1)));
         assert_eq!(gate.run(|| 7).await, Ok(Some(7)));
         assert!(
             !computed.load(std::sync::atomic::Ordering::SeqCst),
