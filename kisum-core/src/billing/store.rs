@@ -131,11 +131,10 @@ pub fn writes(
         current_period_end: None,
         grace_until: None,
     };
-    let subscription = change.subscription.clone().or_else(|| {
-        previous
-            .and_then(|p| p.package.as_ref())
-            .map(canceled)
-    });
+    let subscription = change
+        .subscription
+        .clone()
+        .or_else(|| previous.and_then(|p| p.package.as_ref()).map(canceled));
     let mut addons = change.addons.clone();
     for gone in previous
         .map(|p| p.addons.as_slice())
