@@ -120,6 +120,21 @@ impl RemoteEntitlements {
         })
     }
 
+    /// `GET {base}{path}` with the service key: the answer when it is a success, or why not.
+    async fn get(&self, path: &str) -> Result<reqwest::Response, String> {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .map_err(|e| format!("core unreachable: {}", e.without_url()))?;
+        if !response.status().is_success() {
+            return Err(format!("core answered {} to {path}", response.status()));
+        }
+        Ok(response)
+    }
+
     /// Verifies held certificates against `clock` instead of the system clock (tests).
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -156,18 +171,8 @@ impl RemoteEntitlements {
     /// for an unknown `kid`): its text and entitlement version.
     async fn fetch_certificate(&self, company: CompanyId) -> Result<(String, u64), String> {
         let response = self
-            .client
-            .get(format!(
-                "{}/internal/v1/companies/{company}/certificate",
-                self.base
-            ))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .map_err(|e| format!("core unreachable: {}", e.without_url()))?;
-        if !response.status().is_success() {
-            return Err(format!("core answered {}", response.status()));
-        }
+            .get(&format!("/internal/v1/companies/{company}/certificate"))
+            .await?;
         let text = response
             .text()
             .await
@@ -205,16 +210,7 @@ impl RemoteEntitlements {
             }
             *last = Some(Instant::now());
         }
-        let response = self
-            .client
-            .get(format!("{}/internal/v1/certificate-keys", self.base))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .map_err(|e| format!("core unreachable: {}", e.without_url()))?;
-        if !response.status().is_success() {
-            return Err(format!("core answered {} for its keys", response.status()));
-        }
+        let response = self.get("/internal/v1/certificate-keys").await?;
         let keys: CertificateKeys = response
             .json()
             .await
@@ -238,18 +234,9 @@ impl EntitlementSource for RemoteEntitlements {
     async fn entitlements(&self, company_id: CompanyId) -> Result<Entitlements, StoreError> {
         let unavailable = |e: String| StoreError::new(StoreErrorKind::Unavailable, e);
         let response = self
-            .client
-            .get(format!(
-                "{}/internal/v1/companies/{company_id}/entitlements",
-                self.base
-            ))
-            .bearer_auth(&self.key)
-            .send()
+            .get(&format!("/internal/v1/companies/{company_id}/entitlements"))
             .await
-            .map_err(|e| unavailable(format!("core unreachable: {}", e.without_url())))?;
-        if !response.status().is_success() {
-            return Err(unavailable(format!("core answered {}", response.status())));
-        }
+            .map_err(unavailable)?;
         let entitlements: Entitlements = response
             .json()
             .await

@@ -294,26 +294,9 @@ pub fn core_readiness(service: EntitlementService, redis: Option<&RedisConfig>) 
     r
 }
 
-/// A guard over `jwks` and `source`, with the Redis tier and listener when configured.
-///
-/// # Errors
-/// A malformed Redis URL, an empty issuer or audience.
-pub fn guard(
-    issuer: &str,
-    audience: &str,
-    access_ttl: Duration,
-    jwks: Arc<dyn JwksSource>,
-    source: Arc<dyn AccessSource>,
-    redis: Option<&RedisConfig>,
-    clock: Arc<dyn Clock>,
-) -> Result<AccessGuard, StartError> {
-    build_guard(guard_builder(
-        issuer, audience, access_ttl, jwks, source, redis, clock,
-    ))
-}
-
-/// The builder [`guard`] builds, for a caller that adds settings of its own (`kisum module`
-/// adds Core's certificate keys).
+/// A guard's builder over `jwks` and `source`, with the Redis tier and listener when
+/// configured; build it with [`build_guard`] (after adding settings of one's own: `kisum
+/// module` adds Core's certificate keys).
 pub fn guard_builder(
     issuer: &str,
     audience: &str,

@@ -520,7 +520,7 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
     let db = InvoiceDb::open(&sqlite_url(&args.data_dir, "finance.db"))
         .await
         .map_err(|e| StartError::new("finance database", e))?;
-    let guard = app::guard(
+    let guard = app::build_guard(app::guard_builder(
         &issuer,
         &audience,
         Duration::from_secs(30),
@@ -528,7 +528,7 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         Arc::new(built.state.access.clone()),
         None,
         clock.clone(),
-    )?;
+    ))?;
     events.subscribe(guard.clone());
     let _rotation = app::spawn_key_rotation(Arc::new(KeyRotation::new(
         key_directory,

@@ -103,7 +103,7 @@ impl Dev {
         let db = InvoiceDb::open(&sqlite_url(dir, "finance.db"))
             .await
             .unwrap();
-        let guard = app::guard(
+        let guard = app::build_guard(app::guard_builder(
             ISSUER,
             AUDIENCE,
             Duration::from_secs(30),
@@ -111,7 +111,7 @@ impl Dev {
             Arc::new(built.state.access.clone()),
             None,
             clock.clone(),
-        )
+        ))
         .unwrap();
         events.subscribe(guard.clone());
 
