@@ -96,6 +96,7 @@ fn fixture() -> Result<Fixture, Box<dyn std::error::Error>> {
         entitlement_version: 1,
         computed_at: SystemClock.now(),
         valid_until: None,
+        aal: Default::default(),
     };
     Ok(Fixture {
         encoding: EncodingKey::from_ec_der(pkcs8.as_ref()),

@@ -262,6 +262,7 @@ mod tests {
             entitlement_version: 1,
             computed_at: DateTime::UNIX_EPOCH,
             valid_until: None,
+            aal: Default::default(),
         })
     }
 

@@ -139,6 +139,7 @@ mod tests {
             entitlement_version: ev,
             computed_at: chrono::DateTime::UNIX_EPOCH,
             valid_until: None,
+            aal: Default::default(),
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use kisum_core::Entitlements;
 use kisum_guard::{
-    AccessContext, CORE_MODULE, Grants, ModuleKey, OWNER_ROLE, PermissionPattern, PermissionSet,
+    AccessContext, Aal, CORE_MODULE, Grants, ModuleKey, OWNER_ROLE, PermissionPattern, PermissionSet,
     SessionId, UserId,
 };
 
@@ -149,6 +149,8 @@ impl Resolved<'_> {
             entitlement_version: self.entitlement_version,
             computed_at: self.computed_at,
             valid_until: self.valid_until,
+            // The session's level is set by the caller that read the session.
+            aal: Aal::Aal1,
         }
     }
 }

@@ -217,5 +217,6 @@ pub fn member_context(
         entitlement_version: 1,
         computed_at: SystemClock.now(),
         valid_until: None,
+        aal: Default::default(),
     })
 }
