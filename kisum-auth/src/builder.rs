@@ -50,9 +50,9 @@ use crate::http::{AuthState, RateLimits, RefreshCookie};
 use crate::identity::{Argon2Params, HashGate, PasswordHasher, PasswordPolicy};
 use crate::keys::KeyRing;
 use crate::mfa::AssuranceConfig;
-use crate::secrets::SecretBox;
 use crate::otp::{OtpConfig, Recovery};
 use crate::ratelimit::{LocalRateLimiter, RateLimit, RateLimiter};
+use crate::secrets::SecretBox;
 use crate::service::AuthService;
 use crate::session::SessionConfig;
 use crate::store::AuthStore;
@@ -279,8 +279,8 @@ impl AuthBuilder {
         let mut token_config = TokenConfig::new(self.issuer, self.audience);
         token_config.access_ttl = TimeDelta::from_std(self.tuning.access_token_ttl)
             .map_err(|_| AuthBuildError::AccessTokenTtl)?;
-        let recent_auth = TimeDelta::from_std(self.tuning.recent_auth)
-            .map_err(|_| AuthBuildError::RecentAuth)?;
+        let recent_auth =
+            TimeDelta::from_std(self.tuning.recent_auth).map_err(|_| AuthBuildError::RecentAuth)?;
         // Authenticator apps list the account under the token issuer's host.
         let app_issuer = token_config
             .issuer

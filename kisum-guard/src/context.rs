@@ -13,7 +13,9 @@ use crate::permission::{Permission, PermissionSet};
 /// (a password, an email code), `aal2` after two (a password and an authenticator app code).
 ///
 /// Ordered: `Aal1 < Aal2`, so "at least `aal2`" is `aal >= Aal::Aal2`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Aal {
@@ -37,7 +39,9 @@ impl Aal {
     /// Parses the wire and storage string.
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Aal1, Self::Aal2].into_iter().find(|a| a.as_str() == s)
+        [Self::Aal1, Self::Aal2]
+            .into_iter()
+            .find(|a| a.as_str() == s)
     }
 }
 

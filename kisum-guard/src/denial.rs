@@ -354,7 +354,10 @@ mod tests {
             .with_request_id("req-2");
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["mfa_token"], "t0k");
-        assert_eq!(v["code"], "mfa_required", "a standard member is never replaced");
+        assert_eq!(
+            v["code"], "mfa_required",
+            "a standard member is never replaced"
+        );
         let back: Problem = serde_json::from_value(v).unwrap();
         assert_eq!(back, p);
     }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use kisum_core::Entitlements;
 use kisum_guard::{
-    AccessContext, Aal, CORE_MODULE, Grants, ModuleKey, OWNER_ROLE, PermissionPattern, PermissionSet,
-    SessionId, UserId,
+    Aal, AccessContext, CORE_MODULE, Grants, ModuleKey, OWNER_ROLE, PermissionPattern,
+    PermissionSet, SessionId, UserId,
 };
 
 use super::delegation::{Yield, delegated};

@@ -14,7 +14,8 @@ use super::cookie::{clear_cookie, token_answer};
 use super::extract::{Caller, Client, client_ip};
 #[cfg(feature = "openapi")]
 use super::openapi::{
-    ChangesLimited, Hashing, JsonBody, Malformed, RateLimited, SignedIn, Unavailable, constant,
+    ChangesLimited, Hashing, JsonBody, Malformed, RateLimited, SignInLimited, SignedIn,
+    Unavailable, constant,
 };
 use crate::identity::Email;
 use crate::identity::Password;
@@ -188,8 +189,7 @@ pub(super) struct LoginBody {
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 401, description = "`invalid_credentials`: wrong email or password (the same body, and a similar time, for both); `mfa_required`: the password is right and the user has a second factor — no session yet; the problem carries `mfa_token` (opaque, single use, 5 minutes), `methods` (`totp`, `recovery_code`) and `expires_in`, for `POST /v1/auth/mfa/verify`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`rate_limited`: too many attempts; `otp_locked`: the password is right but too many wrong second-factor codes were tried lately; `Retry-After` says when to retry", body = Problem, content_type = "application/problem+json"),
-        JsonBody, Malformed, Hashing
+        JsonBody, Malformed, SignInLimited, Hashing
     )
 ))]
 pub(super) async fn login(

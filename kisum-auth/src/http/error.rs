@@ -213,12 +213,9 @@ impl From<MfaError> for ProblemResponse {
                 "an authenticator app is already enrolled",
             )
             .into(),
-            MfaError::NotEnrolled => Problem::new(
-                409,
-                "mfa_not_enrolled",
-                "no authenticator app is enrolled",
-            )
-            .into(),
+            MfaError::NotEnrolled => {
+                Problem::new(409, "mfa_not_enrolled", "no authenticator app is enrolled").into()
+            }
             MfaError::Secret(e) => {
                 tracing::error!(error = %e, "a second-factor secret does not open");
                 Problem::new(

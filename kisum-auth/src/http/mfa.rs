@@ -10,12 +10,12 @@ use kisum_guard::http::{ApiJson, ProblemResponse};
 use serde::{Deserialize, Serialize};
 
 use super::AuthState;
-use super::auth::tokens_ok;
 #[cfg(feature = "openapi")]
 use super::auth::TokenResponse;
+use super::auth::tokens_ok;
 use super::extract::{Caller, Client, client_ip};
 #[cfg(feature = "openapi")]
-use super::openapi::{CodeLocked, Hashing, JsonBody, Malformed, RateLimited, SignedIn};
+use super::openapi::{Hashing, JsonBody, Malformed, RateLimited, SecondFactorLimited, SignedIn};
 use crate::identity::Password;
 use crate::mfa::{Reauthentication, RecoveryCode, SecondFactorProof};
 use crate::ratelimit::login_ip_key;
@@ -54,7 +54,9 @@ pub(super) struct FactorChangeBody {
 }
 
 /// The optional body of a factor change: none, an empty one, or [`FactorChangeBody`].
-async fn factor_change(request: axum::extract::Request) -> Result<FactorChangeBody, ProblemResponse> {
+async fn factor_change(
+    request: axum::extract::Request,
+) -> Result<FactorChangeBody, ProblemResponse> {
     let bytes = axum::body::to_bytes(request.into_body(), kisum_guard::http::BODY_LIMIT)
         .await
         .map_err(|_| Problem::new(413, "payload_too_large", "request body too large"))?;
@@ -220,9 +222,11 @@ fn one_proof(
     match (totp, recovery) {
         (Some(code), None) => Ok(SecondFactorProof::Totp(code)),
         (None, Some(code)) => Ok(SecondFactorProof::RecoveryCode(code)),
-        (None, None) => {
-            Err(Problem::invalid_field("totp_code", "a totp_code or a recovery_code is required").into())
-        }
+        (None, None) => Err(Problem::invalid_field(
+            "totp_code",
+            "a totp_code or a recovery_code is required",
+        )
+        .into()),
         (Some(_), Some(_)) => Err(Problem::invalid_field(
             "recovery_code",
             "give either a totp_code or a recovery_code, not both",
@@ -246,7 +250,7 @@ fn one_proof(
         (status = 401, description = "`invalid_code`: a wrong, replayed or spent code; `invalid_mfa_token`: an unknown, expired or already used token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: wrong types, a missing `mfa_token`, or not exactly one of `totp_code` and `recovery_code`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`mfa_unavailable` or `unavailable`", body = Problem, content_type = "application/problem+json"),
-        JsonBody, CodeLocked, RateLimited
+        JsonBody, SecondFactorLimited
     )
 ))]
 pub(super) async fn mfa_verify(
@@ -296,8 +300,7 @@ pub(super) struct ReauthenticateBody {
         (status = 204, description = "`auth_time` renewed"),
         (status = 401, description = "`invalid_code`: a wrong password or code", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: not exactly one of `password`, `totp_code`, `recovery_code`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`rate_limited`: too many attempts; `Retry-After` says when", body = Problem, content_type = "application/problem+json"),
-        SignedIn, JsonBody, Hashing
+        SignedIn, JsonBody, RateLimited, Hashing
     )
 ))]
 pub(super) async fn reauthenticate(

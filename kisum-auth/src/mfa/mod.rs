@@ -60,11 +60,11 @@ mod store;
 pub mod totp;
 
 pub use recovery::{RECOVERY_CODE_COUNT, RecoveryCode};
+pub(crate) use signin::SecondFactor;
 pub use signin::{
     AssuranceConfig, CHALLENGE_METHODS, MfaChallengeIssued, MfaError, Reauthentication,
     SecondFactorProof,
 };
-pub(crate) use signin::SecondFactor;
 pub use store::{MfaChallenge, MfaStore, TotpRecord};
 pub use totp::TotpSecret;
 

@@ -329,7 +329,12 @@ impl AuthService {
             });
         };
         let user = challenge.user_id;
-        if !self.store.get_user(user).await?.is_some_and(|u| !u.disabled) {
+        if !self
+            .store
+            .get_user(user)
+            .await?
+            .is_some_and(|u| !u.disabled)
+        {
             count("challenge", false);
             return Err(MfaError::InvalidToken);
         }
@@ -553,9 +558,7 @@ impl AuthService {
     ) -> Result<Vec<RecoveryCode>, MfaError> {
         let mfa = self.mfa_or_unavailable()?;
         self.require_recent_auth(session)?;
-        let codes = mfa
-            .regenerate_recovery_codes(session.user_id, client)
-            .await;
+        let codes = mfa.regenerate_recovery_codes(session.user_id, client).await;
         count("regenerate", codes.is_ok());
         Ok(codes?)
     }

@@ -182,8 +182,10 @@ pub trait MfaStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// `Unavailable`.
-    async fn get_mfa_challenge(&self, hash: &SecretHash)
-    -> Result<Option<MfaChallenge>, StoreError>;
+    async fn get_mfa_challenge(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<MfaChallenge>, StoreError>;
 
     /// Spends the challenge `hash` at `at` (and clears its `locked_at`: the last attempt was
     /// the right one); returns whether this call spent it. Single use: of concurrent calls,

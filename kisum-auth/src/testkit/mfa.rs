@@ -405,7 +405,10 @@ pub async fn mfa_challenges_take_bounded_attempts_and_spend_once<S: UserStore + 
     let user = stored_user(&*store, "challenge").await;
     let c = challenge(user, b"a", t(0));
     store.insert_mfa_challenge(&c).await.unwrap();
-    assert_eq!(store.get_mfa_challenge(&c.token_hash).await.unwrap(), Some(c.clone()));
+    assert_eq!(
+        store.get_mfa_challenge(&c.token_hash).await.unwrap(),
+        Some(c.clone())
+    );
     assert_eq!(
         store.insert_mfa_challenge(&c).await.unwrap_err().kind(),
         StoreErrorKind::Conflict
@@ -425,27 +428,55 @@ pub async fn mfa_challenges_take_bounded_attempts_and_spend_once<S: UserStore + 
         .unwrap();
     assert_eq!((last.attempts, last.locked_at), (3, Some(t(10))));
     assert_eq!(
-        store.take_mfa_attempt(&c.token_hash, t(11), 3).await.unwrap(),
+        store
+            .take_mfa_attempt(&c.token_hash, t(11), 3)
+            .await
+            .unwrap(),
         None,
         "no attempt beyond the limit"
     );
     assert_eq!(store.mfa_locked_at(user, t(5)).await.unwrap(), Some(t(10)));
     assert_eq!(store.mfa_locked_at(user, t(10)).await.unwrap(), None);
     // The right last attempt spends it and lifts the lock; a spent one takes no attempt.
-    assert!(store.spend_mfa_challenge(&c.token_hash, t(12)).await.unwrap());
-    assert!(!store.spend_mfa_challenge(&c.token_hash, t(13)).await.unwrap());
+    assert!(
+        store
+            .spend_mfa_challenge(&c.token_hash, t(12))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .spend_mfa_challenge(&c.token_hash, t(13))
+            .await
+            .unwrap()
+    );
     assert_eq!(store.mfa_locked_at(user, t(5)).await.unwrap(), None);
-    let spent = store.get_mfa_challenge(&c.token_hash).await.unwrap().unwrap();
+    let spent = store
+        .get_mfa_challenge(&c.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(spent.used_at, Some(t(12)));
     let other = challenge(user, b"b", t(0));
     store.insert_mfa_challenge(&other).await.unwrap();
-    assert!(store.spend_mfa_challenge(&other.token_hash, t(1)).await.unwrap());
+    assert!(
+        store
+            .spend_mfa_challenge(&other.token_hash, t(1))
+            .await
+            .unwrap()
+    );
     assert_eq!(
-        store.take_mfa_attempt(&other.token_hash, t(2), 5).await.unwrap(),
+        store
+            .take_mfa_attempt(&other.token_hash, t(2), 5)
+            .await
+            .unwrap(),
         None
     );
     let unknown = SecretHash::of(&[b"nobody"]);
-    assert_eq!(store.take_mfa_attempt(&unknown, t(2), 5).await.unwrap(), None);
+    assert_eq!(
+        store.take_mfa_attempt(&unknown, t(2), 5).await.unwrap(),
+        None
+    );
     assert_eq!(store.get_mfa_challenge(&unknown).await.unwrap(), None);
     assert!(!store.spend_mfa_challenge(&unknown, t(2)).await.unwrap());
     assert!(
@@ -464,14 +495,24 @@ pub async fn concurrent_attempts_never_exceed_the_limit<S: UserStore + MfaStore>
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..12 {
         let (store, hash) = (store.clone(), c.token_hash);
-        tasks.spawn(async move { store.take_mfa_attempt(&hash, t(1), 5).await.unwrap().is_some() });
+        tasks.spawn(async move {
+            store
+                .take_mfa_attempt(&hash, t(1), 5)
+                .await
+                .unwrap()
+                .is_some()
+        });
     }
     let mut taken = 0;
     while let Some(ok) = tasks.join_next().await {
         taken += usize::from(ok.unwrap());
     }
     assert_eq!(taken, 5);
-    let stored = store.get_mfa_challenge(&c.token_hash).await.unwrap().unwrap();
+    let stored = store
+        .get_mfa_challenge(&c.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((stored.attempts, stored.locked_at), (5, Some(t(1))));
 }
 
@@ -498,6 +539,15 @@ pub async fn mfa_challenges_expire_and_prune<S: UserStore + MfaStore>(store: Arc
             .is_some()
     );
     assert_eq!(store.prune_mfa_challenges(era(4, 301)).await.unwrap(), 1);
-    assert_eq!(store.get_mfa_challenge(&old.token_hash).await.unwrap(), None);
-    assert!(store.get_mfa_challenge(&live.token_hash).await.unwrap().is_some());
+    assert_eq!(
+        store.get_mfa_challenge(&old.token_hash).await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .get_mfa_challenge(&live.token_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

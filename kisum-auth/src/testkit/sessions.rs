@@ -247,26 +247,38 @@ pub async fn session_revocations_append_events<
     );
 }
 
-pub async fn assurance_round_trips_and_reauthentication_renews_it<S: SessionStore>(
-    store: Arc<S>,
-) {
+pub async fn assurance_round_trips_and_reauthentication_renews_it<S: SessionStore>(store: Arc<S>) {
     let plain = session(UserId::new(), 0);
     assert_eq!(
         (plain.aal, plain.auth_time, plain.amr.len()),
         (Aal::Aal1, plain.created_at, 0)
     );
     store.create_session(&plain).await.unwrap();
-    assert_eq!(store.get_session(plain.id).await.unwrap(), Some(plain.clone()));
+    assert_eq!(
+        store.get_session(plain.id).await.unwrap(),
+        Some(plain.clone())
+    );
     let strong = session(UserId::new(), 0).with_assurance(Aal::Aal2, &["pwd", "otp"]);
     store.create_session(&strong).await.unwrap();
     let got = store.get_session(strong.id).await.unwrap().unwrap();
-    assert_eq!((got.aal, got.amr.clone()), (Aal::Aal2, vec!["pwd".into(), "otp".into()]));
+    assert_eq!(
+        (got.aal, got.amr.clone()),
+        (Aal::Aal2, vec!["pwd".into(), "otp".into()])
+    );
     assert_eq!(got, strong);
 
     // Activity does not move `auth_time`; a reauthentication does, with the level and methods.
-    store.touch_session(plain.id, t(30), t(3_630)).await.unwrap();
+    store
+        .touch_session(plain.id, t(30), t(3_630))
+        .await
+        .unwrap();
     assert_eq!(
-        store.get_session(plain.id).await.unwrap().unwrap().auth_time,
+        store
+            .get_session(plain.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .auth_time,
         plain.auth_time
     );
     let methods = vec!["pwd".to_owned(), "otp".to_owned()];
@@ -277,7 +289,10 @@ pub async fn assurance_round_trips_and_reauthentication_renews_it<S: SessionStor
             .unwrap()
     );
     let got = store.get_session(plain.id).await.unwrap().unwrap();
-    assert_eq!((got.auth_time, got.aal, got.amr), (t(60), Aal::Aal2, methods.clone()));
+    assert_eq!(
+        (got.auth_time, got.aal, got.amr),
+        (t(60), Aal::Aal2, methods.clone())
+    );
     assert_eq!(got.created_at, plain.created_at);
     // A revoked or unknown session is not reauthenticated.
     store
@@ -291,7 +306,12 @@ pub async fn assurance_round_trips_and_reauthentication_renews_it<S: SessionStor
             .unwrap()
     );
     assert_eq!(
-        store.get_session(strong.id).await.unwrap().unwrap().auth_time,
+        store
+            .get_session(strong.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .auth_time,
         strong.auth_time
     );
     assert!(

@@ -150,7 +150,11 @@ impl Rig {
 
     /// Signs `p` in with the password: the `mfa_token` of the `mfa_required` answer.
     async fn challenge(&self, p: &Person) -> String {
-        let body = problem(self.login(p).await, StatusCode::UNAUTHORIZED, "mfa_required");
+        let body = problem(
+            self.login(p).await,
+            StatusCode::UNAUTHORIZED,
+            "mfa_required",
+        );
         assert_eq!(body["methods"], json!(["totp", "recovery_code"]));
         assert_eq!(body["expires_in"], 300);
         body["mfa_token"].as_str().unwrap().to_owned()
@@ -167,7 +171,12 @@ impl Rig {
     }
 
     async fn sessions_of(&self, user: UserId) -> usize {
-        self.world.store.list_user_sessions(user).await.unwrap().len()
+        self.world
+            .store
+            .list_user_sessions(user)
+            .await
+            .unwrap()
+            .len()
     }
 
     fn now_text(&self) -> String {
@@ -191,7 +200,11 @@ async fn totp_sign_in_from_enrolment_to_an_aal2_session(store: Arc<dyn AuthStore
     // The password alone starts no session.
     rig.advance(30);
     let mfa_token = rig.challenge(&ada).await;
-    assert_eq!(rig.sessions_of(ada.id).await, 1, "no session before the second factor");
+    assert_eq!(
+        rig.sessions_of(ada.id).await,
+        1,
+        "no session before the second factor"
+    );
     let code = rig.code(&secret);
     let (status, _, tokens) = rig
         .verify(json!({"mfa_token": mfa_token, "totp_code": code}))
@@ -208,7 +221,8 @@ async fn totp_sign_in_from_enrolment_to_an_aal2_session(store: Arc<dyn AuthStore
     // The code just used does not work twice, even with a fresh token: its time step is spent.
     let again = rig.challenge(&ada).await;
     problem(
-        rig.verify(json!({"mfa_token": again, "totp_code": code})).await,
+        rig.verify(json!({"mfa_token": again, "totp_code": code}))
+            .await,
         StatusCode::UNAUTHORIZED,
         "invalid_code",
     );
@@ -279,7 +293,12 @@ async fn wrong_codes_lock_after_five(store: Arc<dyn AuthStore>) {
     let (secret, _) = rig.enrol(&ada).await;
     rig.advance(30);
     let mfa_token = rig.challenge(&ada).await;
-    let wrong = |n: u32| format!("{:06}", (rig.code(&secret).parse::<u32>().unwrap() + n) % 1_000_000);
+    let wrong = |n: u32| {
+        format!(
+            "{:06}",
+            (rig.code(&secret).parse::<u32>().unwrap() + n) % 1_000_000
+        )
+    };
     for n in 1..=4 {
         problem(
             rig.verify(json!({"mfa_token": mfa_token, "totp_code": wrong(n)}))
@@ -291,7 +310,11 @@ async fn wrong_codes_lock_after_five(store: Arc<dyn AuthStore>) {
     let (status, headers, body) = rig
         .verify(json!({"mfa_token": mfa_token, "totp_code": wrong(5)}))
         .await;
-    let locked = problem((status, headers.clone(), body), StatusCode::TOO_MANY_REQUESTS, "otp_locked");
+    let locked = problem(
+        (status, headers.clone(), body),
+        StatusCode::TOO_MANY_REQUESTS,
+        "otp_locked",
+    );
     assert_eq!(headers[header::RETRY_AFTER], "900", "{locked}");
     // Even the right code is refused now, on this token and through a new sign-in.
     problem(
@@ -300,7 +323,11 @@ async fn wrong_codes_lock_after_five(store: Arc<dyn AuthStore>) {
         StatusCode::TOO_MANY_REQUESTS,
         "otp_locked",
     );
-    problem(rig.login(&ada).await, StatusCode::TOO_MANY_REQUESTS, "otp_locked");
+    problem(
+        rig.login(&ada).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "otp_locked",
+    );
     assert_eq!(rig.sessions_of(ada.id).await, 1);
     // After the lockout, sign-in works again.
     rig.advance(15 * 60);
@@ -347,7 +374,10 @@ async fn email_code_sign_in_also_asks_for_the_second_factor(store: Arc<dyn AuthS
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let mail = rig.mail.last_to(&Email::parse(&ada.email).unwrap()).unwrap();
+    let mail = rig
+        .mail
+        .last_to(&Email::parse(&ada.email).unwrap())
+        .unwrap();
     let body = problem(
         post(
             &rig.public,
@@ -410,7 +440,10 @@ async fn sensitive_changes_need_recent_auth(store: Arc<dyn AuthStore>) {
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let session = rig.session(&ada.token).await;
     assert_eq!(session["auth_time"], rig.now_text());
-    assert_eq!(session["aal"], "aal1", "a password does not raise the level");
+    assert_eq!(
+        session["aal"], "aal1",
+        "a password does not raise the level"
+    );
     let (secret, _) = rig.enrol(&ada).await;
 
     // Removing the factor later needs recent auth again; an app code renews it and steps up.
@@ -424,7 +457,15 @@ async fn sensitive_changes_need_recent_auth(store: Arc<dyn AuthStore>) {
     rig.advance(11 * 60);
     rig.refresh(&mut ada).await;
     problem(
-        call(&rig.public, Method::DELETE, "/v1/auth/mfa/totp", Some(&ada.token), None, &[]).await,
+        call(
+            &rig.public,
+            Method::DELETE,
+            "/v1/auth/mfa/totp",
+            Some(&ada.token),
+            None,
+            &[],
+        )
+        .await,
         StatusCode::FORBIDDEN,
         "reauthentication_required",
     );
@@ -440,10 +481,23 @@ async fn sensitive_changes_need_recent_auth(store: Arc<dyn AuthStore>) {
     assert_eq!(session["aal"], "aal2");
     assert_eq!(session["amr"], json!(["pwd", "otp"]));
     // By default, removing a factor ends the user's other sessions.
-    let (status, _, body) =
-        call(&rig.public, Method::DELETE, "/v1/auth/mfa/totp", Some(&ada.token), None, &[]).await;
+    let (status, _, body) = call(
+        &rig.public,
+        Method::DELETE,
+        "/v1/auth/mfa/totp",
+        Some(&ada.token),
+        None,
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let ended = rig.world.store.get_session(other_session).await.unwrap().unwrap();
+    let ended = rig
+        .world
+        .store
+        .get_session(other_session)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         ended.revoked_reason,
         Some(kisum_auth::RevokeReason::FactorChanged)
@@ -474,7 +528,8 @@ async fn keep_other_sessions_opts_out(store: Arc<dyn AuthStore>) {
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     rig.session(&other).await;
     // A confirmation without the flag ends them.
-    let (status, _, enrolment) = post(&rig.public, "/v1/auth/mfa/totp", Some(&ada.token), None).await;
+    let (status, _, enrolment) =
+        post(&rig.public, "/v1/auth/mfa/totp", Some(&ada.token), None).await;
     assert_eq!(status, StatusCode::CREATED);
     let secret2 = TotpSecret::from_base32(enrolment["secret"].as_str().unwrap()).unwrap();
     assert_ne!(secret, secret2);
@@ -520,14 +575,24 @@ async fn step_up_is_required_at_a_guard(store: Arc<dyn AuthStore>) {
         .unwrap();
         let app = Router::new()
             .route("/payouts", get_route(|| async { "approved" }))
-            .route_layer(guard.require(
-                Require::permission("finance.invoices.read")
-                    .unwrap()
-                    .step_up(),
-            ));
+            .route_layer(
+                guard.require(
+                    Require::permission("finance.invoices.read")
+                        .unwrap()
+                        .step_up(),
+                ),
+            );
         let app = kisum_guard::http::with_request_ids(app);
         async move {
-            call(&app, Method::GET, "/payouts", Some(&token), None, &[("x-org", "acme")]).await
+            call(
+                &app,
+                Method::GET,
+                "/payouts",
+                Some(&token),
+                None,
+                &[("x-org", "acme")],
+            )
+            .await
         }
     };
     let denied = problem(

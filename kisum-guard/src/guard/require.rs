@@ -4,7 +4,7 @@
 //! permission is an [`InvalidId`] at start-up (`Require::permission("…")?`), never a route that
 //! refuses everything at request time.
 
-use crate::context::{AccessContext, Aal};
+use crate::context::{Aal, AccessContext};
 use crate::denial::DenialCode;
 use crate::ids::{InvalidId, ModuleKey};
 use crate::permission::Permission;

@@ -182,9 +182,12 @@ impl MfaStore for MemoryAuthStore {
         max_attempts: u32,
     ) -> Result<Option<MfaChallenge>, StoreError> {
         let mut s = self.lock();
-        let Some(c) = s.mfa.challenges.get_mut(&hash.0).filter(|c| {
-            c.used_at.is_none() && at < c.expires_at && c.attempts < max_attempts
-        }) else {
+        let Some(c) = s
+            .mfa
+            .challenges
+            .get_mut(&hash.0)
+            .filter(|c| c.used_at.is_none() && at < c.expires_at && c.attempts < max_attempts)
+        else {
             return Ok(None);
         };
         c.attempts += 1;
