@@ -83,8 +83,6 @@ pub const MFA_CHALLENGE: &str = "mfa.challenge";
 pub const REAUTHENTICATE: &str = "reauthenticate";
 /// A second factor was added or removed and the user's other sessions ended.
 pub const FACTOR_SESSIONS_REVOKE: &str = "factor.sessions_revoke";
-/// An administrator removed a user's second factors (`kisum admin reset-mfa`).
-pub const MFA_RESET: &str = "mfa.reset";
 
 /// An audited action with its details. Serialized, it is the event's `details` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -333,15 +331,6 @@ pub enum Action {
         /// The other sessions, ended.
         revoked_sessions: Vec<SessionId>,
     },
-    /// [`MFA_RESET`].
-    MfaReset {
-        /// The user whose second factors were removed.
-        user_id: UserId,
-        /// Who did it and why, as the operator typed it.
-        reason: String,
-        /// How many sessions ended.
-        revoked_sessions: usize,
-    },
 }
 
 impl Action {
@@ -381,7 +370,6 @@ impl Action {
             Self::MfaChallenge { .. } => MFA_CHALLENGE,
             Self::Reauthenticate { .. } | Self::ReauthenticateRefused { .. } => REAUTHENTICATE,
             Self::FactorSessionsRevoke { .. } => FACTOR_SESSIONS_REVOKE,
-            Self::MfaReset { .. } => MFA_RESET,
         }
     }
 
