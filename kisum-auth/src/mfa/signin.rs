@@ -329,12 +329,7 @@ impl AuthService {
             });
         };
         let user = challenge.user_id;
-        if !self
-            .store
-            .get_user(user)
-            .await?
-            .is_some_and(|u| !u.disabled)
-        {
+        if self.store.get_user(user).await?.is_none_or(|u| u.disabled) {
             count("challenge", false);
             return Err(MfaError::InvalidToken);
         }
