@@ -97,6 +97,7 @@ fn fixture() -> Result<Fixture, Box<dyn std::error::Error>> {
         computed_at: SystemClock.now(),
         valid_until: None,
         entitlement_certificate: None,
+        aal: Default::default(),
     };
     Ok(Fixture {
         encoding: EncodingKey::from_ec_der(pkcs8.as_ref()),

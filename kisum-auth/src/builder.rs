@@ -49,8 +49,10 @@ use crate::events::{EventPublisher, NoEvents};
 use crate::http::{AuthState, RateLimits, RefreshCookie};
 use crate::identity::{Argon2Params, HashGate, PasswordHasher, PasswordPolicy};
 use crate::keys::KeyRing;
+use crate::mfa::AssuranceConfig;
 use crate::otp::{OtpConfig, Recovery};
 use crate::ratelimit::{LocalRateLimiter, RateLimit, RateLimiter};
+use crate::secrets::SecretBox;
 use crate::service::AuthService;
 use crate::session::SessionConfig;
 use crate::store::AuthStore;
@@ -95,6 +97,9 @@ pub struct AuthTuning {
     /// Password hashes that may wait for a worker; beyond, sign-in answers 503 `overloaded`
     /// with `Retry-After` ([`HashGate::DEFAULT_QUEUE`]).
     pub hash_queue: usize,
+    /// How long after sign-in (or reauthentication) a session may change its password or
+    /// second factors ([`AssuranceConfig::DEFAULT_RECENT_AUTH`]).
+    pub recent_auth: Duration,
 }
 
 impl Default for AuthTuning {
@@ -116,6 +121,9 @@ impl Default for AuthTuning {
             policy: PolicyLimits::default(),
             hash_workers: 0,
             hash_queue: HashGate::DEFAULT_QUEUE,
+            recent_auth: AssuranceConfig::DEFAULT_RECENT_AUTH
+                .to_std()
+                .unwrap_or(Duration::from_secs(600)),
         }
     }
 }
@@ -130,6 +138,9 @@ pub enum AuthBuildError {
     /// The access-token lifetime does not fit a token's `exp`.
     #[error("access-token lifetime out of range")]
     AccessTokenTtl,
+    /// The recent-auth window is out of range.
+    #[error("recent-auth window out of range")]
+    RecentAuth,
 }
 
 /// Assembles Auth: see the [module documentation](self).
@@ -152,6 +163,7 @@ pub struct AuthBuilder {
     tuning: AuthTuning,
     clock: Arc<dyn Clock>,
     access_cache: Option<CacheConfig>,
+    secret_box: Option<Arc<SecretBox>>,
 }
 
 impl std::fmt::Debug for AuthBuilder {
@@ -188,7 +200,17 @@ impl AuthBuilder {
             tuning: AuthTuning::default(),
             clock: Arc::new(SystemClock),
             access_cache: None,
+            secret_box: None,
         }
+    }
+
+    /// Enables authenticator apps (TOTP) and recovery codes, their secrets sealed with `keys`
+    /// (`KISUM_SECRET_KEY`). Without it the second-factor routes answer 503
+    /// `mfa_unavailable`.
+    #[must_use]
+    pub fn secret_box(mut self, keys: Arc<SecretBox>) -> Self {
+        self.secret_box = Some(keys);
+        self
     }
 
     /// Answers `GET /v1/auth/me/access` from memory when nothing changed
@@ -257,6 +279,17 @@ impl AuthBuilder {
         let mut token_config = TokenConfig::new(self.issuer, self.audience);
         token_config.access_ttl = TimeDelta::from_std(self.tuning.access_token_ttl)
             .map_err(|_| AuthBuildError::AccessTokenTtl)?;
+        let recent_auth =
+            TimeDelta::from_std(self.tuning.recent_auth).map_err(|_| AuthBuildError::RecentAuth)?;
+        // Authenticator apps list the account under the token issuer's host.
+        let app_issuer = token_config
+            .issuer
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split(['/', ':']).next())
+            .filter(|host| !host.is_empty())
+            .unwrap_or("Kisum")
+            .to_owned();
         let tokens = TokenService::new(token_config, self.keys);
         // Every change is already in the store's event log (decision 0015): publishing wakes
         // the long polls and the relay, appends what no store write appends (key rotations),
@@ -294,6 +327,13 @@ impl AuthBuilder {
             },
             self.tuning.hash_queue,
         ));
+        auth = auth.with_assurance(AssuranceConfig {
+            recent_auth,
+            ..AssuranceConfig::default()
+        });
+        if let Some(keys) = self.secret_box {
+            auth = auth.with_mfa(keys, app_issuer);
+        }
         if let Some((mut email, public_url)) = self.email {
             if tokio::runtime::Handle::try_current().is_ok() {
                 email = Arc::new(QueuedEmailSender::spawn(email, EMAIL_QUEUE));

@@ -12,6 +12,7 @@ use crate::audit::{AuditContext, AuditEvent};
 use crate::directory::DirectoryService;
 use crate::events::{EventPublisher, InvalidationEvent, NoEvents};
 use crate::identity::{HashGate, PasswordHasher, PasswordPolicy};
+use crate::mfa::{AssuranceConfig, Mfa};
 use crate::otp::Recovery;
 use crate::session::SessionConfig;
 use crate::store::AuthStore;
@@ -91,6 +92,8 @@ pub struct AuthService {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) events: Arc<dyn EventPublisher>,
     pub(crate) recovery: Option<Recovery>,
+    pub(crate) mfa: Option<Mfa>,
+    pub(crate) assurance: AssuranceConfig,
 }
 
 impl AuthService {
@@ -123,7 +126,36 @@ impl AuthService {
             clock,
             events: Arc::new(NoEvents),
             recovery: None,
+            mfa: None,
+            assurance: AssuranceConfig::default(),
         }
+    }
+
+    /// Enables authenticator apps (TOTP) and recovery codes, their secrets sealed with `keys`
+    /// (`KISUM_SECRET_KEY`); `issuer` names the service in authenticator apps. Without it, the
+    /// second-factor routes answer 503 `mfa_unavailable` (and a user who has an app enrolled
+    /// cannot finish signing in).
+    #[must_use]
+    pub fn with_mfa(
+        mut self,
+        keys: Arc<crate::secrets::SecretBox>,
+        issuer: impl Into<String>,
+    ) -> Self {
+        self.mfa = Some(Mfa::new(
+            self.store.clone(),
+            self.store.clone(),
+            keys,
+            self.clock.clone(),
+            issuer,
+        ));
+        self
+    }
+
+    /// The challenge lifetime and the recent-auth window (default [`AssuranceConfig::default`]).
+    #[must_use]
+    pub fn with_assurance(mut self, assurance: AssuranceConfig) -> Self {
+        self.assurance = assurance;
+        self
     }
 
     /// Bounds password hashing with `gate` instead of the default (one worker per core, a
@@ -199,7 +231,8 @@ impl AuthService {
     pub async fn prune(&self, retention: TimeDelta) -> Result<u64, StoreError> {
         let before = self.clock.now() - retention.max(TimeDelta::days(1));
         let sessions = self.store.prune_sessions(before).await?;
-        let one_time = self.store.prune_one_time(before).await?;
+        let one_time = self.store.prune_one_time(before).await?
+            + self.store.prune_mfa_challenges(before).await?;
         metrics::counter!("kisum_auth_pruned_total").increment(sessions + one_time);
         tracing::info!(sessions, one_time, %before, "pruned expired sessions, tokens and codes");
         Ok(sessions + one_time)

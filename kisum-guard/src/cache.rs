@@ -263,6 +263,7 @@ mod tests {
             computed_at: DateTime::UNIX_EPOCH,
             valid_until: None,
             entitlement_certificate: None,
+            aal: Default::default(),
         })
     }
 

@@ -140,6 +140,7 @@ mod tests {
             computed_at: chrono::DateTime::UNIX_EPOCH,
             valid_until: None,
             entitlement_certificate: None,
+            aal: Default::default(),
         }
     }
 

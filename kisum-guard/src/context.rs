@@ -9,6 +9,42 @@ use crate::denial::DenialCode;
 use crate::ids::{CompanyId, MembershipId, ModuleKey, RoleKey, SessionId, UserId};
 use crate::permission::{Permission, PermissionSet};
 
+/// The authenticator assurance level of a session (NIST SP 800-63B): `aal1` after one factor
+/// (a password, an email code), `aal2` after two (a password and an authenticator app code).
+///
+/// Ordered: `Aal1 < Aal2`, so "at least `aal2`" is `aal >= Aal::Aal2`.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Aal {
+    /// One factor.
+    #[default]
+    Aal1,
+    /// Two factors.
+    Aal2,
+}
+
+impl Aal {
+    /// The wire and storage string: `aal1` or `aal2`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Aal1 => "aal1",
+            Self::Aal2 => "aal2",
+        }
+    }
+
+    /// Parses the wire and storage string.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Aal1, Self::Aal2]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+}
+
 /// The aggregated access of one membership, as Auth computes it and every guard enforces it.
 ///
 /// `modules` are the modules the member may use; `entitled_modules` the ones the company has
@@ -54,6 +90,10 @@ pub struct AccessContext {
     /// certificate's `exp`). Absent from the JSON otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entitlement_certificate: Option<String>,
+    /// The assurance level of the session (`aal1` when a context serialized before it existed
+    /// is read back): what [`Require::step_up`](crate::Require::step_up) checks.
+    #[serde(default)]
+    pub aal: Aal,
 }
 
 impl AccessContext {
@@ -189,6 +229,7 @@ mod tests {
             computed_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             valid_until: None,
             entitlement_certificate: None,
+            aal: Aal::Aal1,
         }
     }
 
@@ -244,6 +285,7 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "aal",
                 "access_version",
                 "company_id",
                 "computed_at",
@@ -267,6 +309,22 @@ mod tests {
         let back: AccessContext = serde_json::from_value(v).unwrap();
         assert_eq!(back, c);
         assert!(back.allows(&perm("finance.invoices.read")));
+    }
+
+    #[test]
+    fn a_context_serialized_without_aal_reads_back_as_aal1() {
+        let c = ctx();
+        let mut v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["aal"], "aal1");
+        v.as_object_mut().unwrap().remove("aal");
+        let back: AccessContext = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(back.aal, Aal::Aal1);
+        v["aal"] = serde_json::json!("aal2");
+        let back: AccessContext = serde_json::from_value(v).unwrap();
+        assert_eq!(back.aal, Aal::Aal2);
+        assert!(Aal::Aal1 < Aal::Aal2);
+        assert_eq!(Aal::parse("aal2"), Some(Aal::Aal2));
+        assert_eq!(Aal::parse("aal3"), None);
     }
 
     #[test]

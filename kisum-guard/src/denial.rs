@@ -30,11 +30,14 @@ pub enum DenialCode {
     ModuleNotGranted,
     /// The member lacks the permission.
     PermissionDenied,
+    /// The route demands a stronger sign-in (`aal2`) than the session has: sign in with a
+    /// second factor, or step up with `POST /v1/auth/reauthenticate`.
+    StepUpRequired,
 }
 
 impl DenialCode {
     /// Every code, in order of precedence.
-    pub const ALL: [DenialCode; 9] = [
+    pub const ALL: [DenialCode; 10] = [
         Self::Unauthenticated,
         Self::SessionRevoked,
         Self::OrgRequired,
@@ -44,6 +47,7 @@ impl DenialCode {
         Self::ModuleNotEntitled,
         Self::ModuleNotGranted,
         Self::PermissionDenied,
+        Self::StepUpRequired,
     ];
 
     /// The machine code, as it appears in the `code` member of a problem document.
@@ -59,6 +63,7 @@ impl DenialCode {
             Self::ModuleNotEntitled => "module_not_entitled",
             Self::ModuleNotGranted => "module_not_granted",
             Self::PermissionDenied => "permission_denied",
+            Self::StepUpRequired => "step_up_required",
         }
     }
 
@@ -73,7 +78,8 @@ impl DenialCode {
             | Self::MembershipInactive
             | Self::ModuleNotEntitled
             | Self::ModuleNotGranted
-            | Self::PermissionDenied => 403,
+            | Self::PermissionDenied
+            | Self::StepUpRequired => 403,
         }
     }
 
@@ -90,6 +96,7 @@ impl DenialCode {
             Self::ModuleNotEntitled => "company is not entitled to this module",
             Self::ModuleNotGranted => "module not granted to this member",
             Self::PermissionDenied => "permission denied",
+            Self::StepUpRequired => "a stronger sign-in is required",
         }
     }
 
@@ -173,6 +180,12 @@ pub struct Problem {
     /// Per-field errors of a `validation_failed` problem.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// RFC 9457 extension members of this problem type, written at the top level (e.g. the
+    /// `mfa_token` and `methods` of `mfa_required`); documented with each route that answers
+    /// them.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The media type of problem documents.
@@ -190,7 +203,26 @@ impl Problem {
             detail: None,
             request_id: None,
             errors: Vec::new(),
+            extensions: serde_json::Map::new(),
         }
+    }
+
+    /// Adds the extension member `name` (ignored when it names a standard member).
+    #[must_use]
+    pub fn with_extension(mut self, name: &str, value: serde_json::Value) -> Self {
+        const STANDARD: [&str; 7] = [
+            "type",
+            "title",
+            "status",
+            "code",
+            "detail",
+            "request_id",
+            "errors",
+        ];
+        if !STANDARD.contains(&name) {
+            self.extensions.insert(name.to_owned(), value);
+        }
+        self
     }
 
     /// Sets the detail.
@@ -277,6 +309,7 @@ mod tests {
             ("module_not_entitled", 403),
             ("module_not_granted", 403),
             ("permission_denied", 403),
+            ("step_up_required", 403),
         ];
         for (code, (name, status)) in DenialCode::ALL.iter().zip(expected) {
             assert_eq!(code.code(), name);
@@ -310,5 +343,22 @@ mod tests {
         );
         let back: Problem = serde_json::from_value(v).unwrap();
         assert_eq!(back.denial(), Some(DenialCode::ModuleNotEntitled));
+        assert!(back.extensions.is_empty());
+    }
+
+    #[test]
+    fn extension_members_are_top_level_and_survive_a_round_trip() {
+        let p = Problem::new(401, "mfa_required", "a second factor is required")
+            .with_extension("mfa_token", serde_json::json!("t0k"))
+            .with_extension("code", serde_json::json!("overwritten?"))
+            .with_request_id("req-2");
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["mfa_token"], "t0k");
+        assert_eq!(
+            v["code"], "mfa_required",
+            "a standard member is never replaced"
+        );
+        let back: Problem = serde_json::from_value(v).unwrap();
+        assert_eq!(back, p);
     }
 }

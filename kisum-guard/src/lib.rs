@@ -143,7 +143,7 @@ pub mod verify;
 pub use claims::{ACCESS_TOKEN_TYPE, Claims};
 pub use clock::{Clock, ManualClock, SystemClock, to_micros};
 pub use consistency::{CONSISTENCY_HEADER, ConsistencyToken, InvalidConsistencyToken};
-pub use context::{AccessContext, Grants};
+pub use context::{Aal, AccessContext, Grants};
 pub use denial::{DenialCode, FieldError, PROBLEM_CONTENT_TYPE, Problem};
 pub use events::{
     EventPublisher, EventsPage, InvalidationEvent, NoEvents, StreamEvent, entry_seq,

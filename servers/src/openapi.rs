@@ -82,6 +82,11 @@ pub fn auth_public() -> OpenApi {
                     "recovery",
                     "Password reset and change, email one-time codes",
                 ),
+                (
+                    "mfa",
+                    "Second factors (authenticator app, recovery codes), finishing a sign-in \
+                     with one, and reauthentication",
+                ),
                 ("keys", "The public keys that verify access tokens"),
                 (
                     "companies",

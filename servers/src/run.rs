@@ -104,6 +104,9 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
     if let Some(email) = email {
         builder = builder.email(email, public_url);
     }
+    if let Some(keys) = config.secret_box.clone() {
+        builder = builder.secret_box(keys);
+    }
     let built = builder.build().map_err(|e| StartError::new("auth", e))?;
     // Guards refetch the JWKS (and forget tokens verified with a retired key) at once.
     built

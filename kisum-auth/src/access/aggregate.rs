@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use kisum_core::Entitlements;
 use kisum_guard::{
-    AccessContext, CORE_MODULE, Grants, ModuleKey, OWNER_ROLE, PermissionPattern, PermissionSet,
-    SessionId, UserId,
+    Aal, AccessContext, CORE_MODULE, Grants, ModuleKey, OWNER_ROLE, PermissionPattern,
+    PermissionSet, SessionId, UserId,
 };
 
 use super::delegation::{Yield, delegated};
@@ -208,6 +208,8 @@ impl Resolved<'_> {
             computed_at: self.computed_at,
             valid_until: self.valid_until,
             entitlement_certificate: None,
+            // The session's level is set by the caller that read the session.
+            aal: Aal::Aal1,
         }
     }
 }

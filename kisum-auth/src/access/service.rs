@@ -238,9 +238,12 @@ impl AccessService {
         let now = self.clock.now();
         // Step 1.
         let session = self.sessions.get_session(session_id).await?;
-        if !session.is_some_and(|s| s.user_id == user_id && s.is_active(now)) {
+        let Some(aal) = session
+            .filter(|s| s.user_id == user_id && s.is_active(now))
+            .map(|s| s.aal)
+        else {
             return Err(DenialCode::SessionRevoked.into());
-        }
+        };
         // Step 2, and the inputs of steps 3 to 7 in the same read.
         let OrgAccess { company, inputs } = self
             .directory
@@ -276,6 +279,10 @@ impl AccessService {
         let mut context =
             aggregate_terms(user_id, session_id, &company, inputs.as_ref(), &terms, now)?;
         context.entitlement_certificate = certificate;
+        // The session's assurance level (what a step-up route checks). It only rises within a
+        // session (`POST /v1/auth/reauthenticate` with a second factor), so a context cached
+        // before the rise errs on the side of refusing.
+        context.aal = aal;
         Ok(context)
     }
 

@@ -77,6 +77,12 @@ pub const RECOVERY_CODE_USE: &str = "recovery_code.use";
 pub const RECOVERY_CODES_REGENERATE: &str = "recovery_codes.regenerate";
 /// A second-factor code was refused (wrong, replayed, or no factor enrolled).
 pub const MFA_FAILURE: &str = "mfa.failure";
+/// A first factor passed for a user with a second factor: a challenge (`mfa_token`) was issued.
+pub const MFA_CHALLENGE: &str = "mfa.challenge";
+/// A session proved who it is again (`POST /v1/auth/reauthenticate`).
+pub const REAUTHENTICATE: &str = "reauthenticate";
+/// A second factor was added or removed and the user's other sessions ended.
+pub const FACTOR_SESSIONS_REVOKE: &str = "factor.sessions_revoke";
 
 /// An audited action with its details. Serialized, it is the event's `details` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -85,14 +91,15 @@ pub const MFA_FAILURE: &str = "mfa.failure";
 pub enum Action {
     /// [`LOGIN_SUCCESS`].
     LoginSuccess {
-        /// `password` or `email_otp`.
+        /// `password`, `email_otp`, or `mfa_totp` / `mfa_recovery_code` (a second factor
+        /// finished the sign-in).
         method: &'static str,
         /// The session started.
         session_id: SessionId,
     },
     /// [`LOGIN_FAILURE`].
     LoginFailure {
-        /// `password` or `email_otp`.
+        /// `password`, `email_otp`, `mfa_totp` or `mfa_recovery_code`.
         method: &'static str,
         /// Why (`unknown_email`, `bad_password`, `disabled`, `invalid_code`, …).
         reason: &'static str,
@@ -300,6 +307,30 @@ pub enum Action {
         /// Why (`invalid_code`, `replayed`, `not_enrolled`).
         reason: &'static str,
     },
+    /// [`MFA_CHALLENGE`].
+    MfaChallenge {
+        /// How the first factor was shown (`pwd`, `otp`).
+        first_factor: &'static str,
+    },
+    /// [`REAUTHENTICATE`].
+    Reauthenticate {
+        /// `password`, `totp` or `recovery_code`.
+        method: &'static str,
+        /// The session whose `auth_time` was renewed.
+        session_id: SessionId,
+        /// Its assurance level after (`aal1`, `aal2`).
+        aal: &'static str,
+    },
+    /// [`REAUTHENTICATE`], refused: a failure.
+    ReauthenticateRefused {
+        /// `password`, `totp` or `recovery_code`.
+        method: &'static str,
+    },
+    /// [`FACTOR_SESSIONS_REVOKE`].
+    FactorSessionsRevoke {
+        /// The other sessions, ended.
+        revoked_sessions: Vec<SessionId>,
+    },
 }
 
 impl Action {
@@ -336,6 +367,9 @@ impl Action {
             Self::RecoveryCodeUse { .. } => RECOVERY_CODE_USE,
             Self::RecoveryCodesRegenerate { .. } => RECOVERY_CODES_REGENERATE,
             Self::MfaFailure { .. } => MFA_FAILURE,
+            Self::MfaChallenge { .. } => MFA_CHALLENGE,
+            Self::Reauthenticate { .. } | Self::ReauthenticateRefused { .. } => REAUTHENTICATE,
+            Self::FactorSessionsRevoke { .. } => FACTOR_SESSIONS_REVOKE,
         }
     }
 
@@ -346,7 +380,8 @@ impl Action {
             Self::LoginFailure { .. }
             | Self::RefreshReuse { .. }
             | Self::PasswordChangeRefused { .. }
-            | Self::MfaFailure { .. } => AuditOutcome::Failure,
+            | Self::MfaFailure { .. }
+            | Self::ReauthenticateRefused { .. } => AuditOutcome::Failure,
             _ => AuditOutcome::Success,
         }
     }

@@ -14,7 +14,8 @@ use super::cookie::{clear_cookie, token_answer};
 use super::extract::{Caller, Client, client_ip};
 #[cfg(feature = "openapi")]
 use super::openapi::{
-    ChangesLimited, Hashing, JsonBody, Malformed, RateLimited, SignedIn, Unavailable, constant,
+    ChangesLimited, Hashing, JsonBody, Malformed, RateLimited, SignInLimited, SignedIn,
+    Unavailable, constant,
 };
 use crate::identity::Email;
 use crate::identity::Password;
@@ -187,8 +188,8 @@ pub(super) struct LoginBody {
     request_body = LoginBody,
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
-        (status = 401, description = "`invalid_credentials`: wrong email or password (the same body, and a similar time, for both)", body = Problem, content_type = "application/problem+json"),
-        JsonBody, Malformed, RateLimited, Hashing
+        (status = 401, description = "`invalid_credentials`: wrong email or password (the same body, and a similar time, for both); `mfa_required`: the password is right and the user has a second factor — no session yet; the problem carries `mfa_token` (opaque, single use, 5 minutes), `methods` (`totp`, `recovery_code`) and `expires_in`, for `POST /v1/auth/mfa/verify`", body = Problem, content_type = "application/problem+json"),
+        JsonBody, Malformed, SignInLimited, Hashing
     )
 ))]
 pub(super) async fn login(
@@ -458,6 +459,7 @@ pub(super) struct ChangePasswordBody {
     security(("bearer_jwt" = [])),
     responses(
         (status = 204, description = "The password is changed; the caller's other sessions are revoked"),
+        (status = 403, description = "`reauthentication_required`: the session signed in (or reauthenticated) longer ago than the recent-auth window (`KISUM_RECENT_AUTH`, default 10 minutes); `POST /v1/auth/reauthenticate` first", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: wrong types, missing fields or a weak new password", body = Problem, content_type = "application/problem+json"),
         SignedIn, JsonBody, ChangesLimited, Hashing
     )
@@ -468,6 +470,7 @@ pub(super) async fn change_password(
     Client(client): Client,
     ApiJson(b): ApiJson<ChangePasswordBody>,
 ) -> Result<StatusCode, ProblemResponse> {
+    s.auth.require_recent_auth(&caller.session)?;
     // Every route that verifies a password is limited: this one per user.
     s.limits
         .check(&[(

@@ -10,6 +10,7 @@ use kisum_guard::{DenialCode, Problem};
 use crate::access::AccessError;
 use crate::directory::DirectoryError;
 use crate::identity::{AccountError, LoginError, PasswordError, PolicyViolation, RegisterError};
+use crate::mfa::{MfaChallengeIssued, MfaError};
 use crate::otp::OtpError;
 use crate::service::Failure;
 use crate::session::{RefreshError, SessionError};
@@ -80,6 +81,8 @@ impl From<LoginError> for ProblemResponse {
     fn from(e: LoginError) -> Self {
         match e {
             LoginError::InvalidCredentials => invalid_credentials(),
+            LoginError::MfaRequired(challenge) => mfa_required(&challenge),
+            LoginError::MfaLocked(after) => otp_locked(after),
             LoginError::Failed(f) => f.into(),
         }
     }
@@ -139,14 +142,8 @@ impl From<OtpError> for ProblemResponse {
     fn from(e: OtpError) -> Self {
         match e {
             OtpError::InvalidCode => unauthorized("invalid_code", "invalid code").into(),
-            OtpError::OtpLocked(after) => {
-                let mut answer = Self::rate_limited(after);
-                let problem = &mut answer.problem;
-                problem.code = "otp_locked".to_owned();
-                problem.type_uri = "urn:kisum:problem:otp_locked".to_owned();
-                problem.title = "too many wrong codes".to_owned();
-                answer
-            }
+            OtpError::OtpLocked(after) => otp_locked(after),
+            OtpError::MfaRequired(challenge) => mfa_required(&challenge),
             OtpError::InvalidResetToken => {
                 Problem::new(400, "invalid_token", "invalid or expired reset token").into()
             }
@@ -159,6 +156,77 @@ impl From<OtpError> for ProblemResponse {
             .into(),
             OtpError::Directory(e) => e.into(),
             OtpError::Failed(f) => f.into(),
+        }
+    }
+}
+
+/// 429 `otp_locked` with `Retry-After`: too many wrong codes.
+fn otp_locked(after: std::time::Duration) -> ProblemResponse {
+    let mut answer = ProblemResponse::rate_limited(after);
+    let problem = &mut answer.problem;
+    problem.code = "otp_locked".to_owned();
+    problem.type_uri = "urn:kisum:problem:otp_locked".to_owned();
+    problem.title = "too many wrong codes".to_owned();
+    answer
+}
+
+/// 401 `mfa_required` with the extension members `mfa_token`, `methods` and `expires_in`.
+fn mfa_required(challenge: &MfaChallengeIssued) -> ProblemResponse {
+    unauthorized("mfa_required", "a second factor is required")
+        .with_detail("finish signing in with POST /v1/auth/mfa/verify")
+        .with_extension("mfa_token", serde_json::json!(challenge.token))
+        .with_extension("methods", serde_json::json!(challenge.methods))
+        .with_extension("expires_in", serde_json::json!(challenge.expires_in))
+        .into()
+}
+
+/// The problem of `POST /v1/auth/reauthenticate`'s absence: 403 `reauthentication_required`.
+pub(crate) fn reauthentication_required() -> ProblemResponse {
+    Problem::new(
+        403,
+        "reauthentication_required",
+        "sign-in too long ago for this change",
+    )
+    .with_detail("prove who you are again with POST /v1/auth/reauthenticate")
+    .into()
+}
+
+impl From<MfaError> for ProblemResponse {
+    fn from(e: MfaError) -> Self {
+        match e {
+            MfaError::Unavailable => Problem::new(
+                503,
+                "mfa_unavailable",
+                "second factors are not configured on this server",
+            )
+            .with_detail("the operator has not set KISUM_SECRET_KEY")
+            .into(),
+            MfaError::InvalidToken => {
+                unauthorized("invalid_mfa_token", "invalid or expired mfa token").into()
+            }
+            MfaError::InvalidCode => unauthorized("invalid_code", "invalid code").into(),
+            MfaError::Locked(after) => otp_locked(after),
+            MfaError::ReauthenticationRequired => reauthentication_required(),
+            MfaError::AlreadyEnrolled => Problem::new(
+                409,
+                "mfa_already_enrolled",
+                "an authenticator app is already enrolled",
+            )
+            .into(),
+            MfaError::NotEnrolled => {
+                Problem::new(409, "mfa_not_enrolled", "no authenticator app is enrolled").into()
+            }
+            MfaError::Secret(e) => {
+                tracing::error!(error = %e, "a second-factor secret does not open");
+                Problem::new(
+                    503,
+                    "mfa_unavailable",
+                    "second factors are not usable on this server",
+                )
+                .with_detail("a stored secret does not open with the configured keys")
+                .into()
+            }
+            MfaError::Failed(f) => f.into(),
         }
     }
 }

@@ -6,7 +6,8 @@
 //!
 //! One file per concept: [`state`] (what the routers need), [`extract`] (caller, client,
 //! consistency token), [`cookie`] (the cookie mode), then the routes — `auth` (identity),
-//! `sessions`, `recovery` (password reset, email codes), `internal` and [`companies`] — each
+//! `sessions`, `recovery` (password reset, email codes), `mfa` (second factors, reauthentication),
+//! `internal` and [`companies`] — each
 //! handler documented by its `#[utoipa::path]` (feature `openapi`; what they share is in
 //! `openapi`).
 
@@ -22,6 +23,7 @@ pub mod cookie;
 pub mod error;
 pub mod extract;
 mod internal;
+mod mfa;
 #[cfg(feature = "openapi")]
 mod openapi;
 mod recovery;
@@ -46,6 +48,12 @@ use internal::{audit_log, publish_event, resolve, session_state};
 #[cfg(feature = "openapi")]
 use kisum_core::http::events::__path_event_stream;
 use kisum_core::http::events::event_stream;
+#[cfg(feature = "openapi")]
+use mfa::{
+    __path_mfa_verify, __path_reauthenticate, __path_recovery_codes, __path_totp_confirm,
+    __path_totp_disable, __path_totp_enrol,
+};
+use mfa::{mfa_verify, reauthenticate, recovery_codes, totp_confirm, totp_disable, totp_enrol};
 #[cfg(feature = "openapi")]
 use recovery::{
     __path_otp_request, __path_otp_verify, __path_password_forgot, __path_password_reset,
@@ -108,6 +116,12 @@ fn public_routes() -> (Routes, Vec<(&'static str, &'static str)>) {
         "/v1/auth/password/reset" => post password_reset;
         "/v1/auth/email-otp/request" => post otp_request;
         "/v1/auth/email-otp/verify" => post otp_verify;
+        "/v1/auth/mfa/totp" => post totp_enrol;
+        "/v1/auth/mfa/totp" => delete totp_disable;
+        "/v1/auth/mfa/totp/confirm" => post totp_confirm;
+        "/v1/auth/mfa/recovery-codes" => post recovery_codes;
+        "/v1/auth/mfa/verify" => post mfa_verify;
+        "/v1/auth/reauthenticate" => post reauthenticate;
         "/.well-known/jwks.json" => get jwks;
     };
     let (companies, more) = companies::documented();

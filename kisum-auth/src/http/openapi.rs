@@ -30,6 +30,18 @@ kisum_guard::problem_responses! {
     pub(super) RateLimited {
         429 => "`rate_limited`: too many attempts; `Retry-After` says when to retry",
     }
+    /// A password sign-in: limited, and for a user with a second factor locked after too many
+    /// wrong codes.
+    pub(super) SignInLimited {
+        429 => "`rate_limited`: too many attempts; `otp_locked`: the password is right but too \
+                many wrong second-factor codes were tried lately; `Retry-After` says when to retry",
+    }
+    /// A second factor: limited as sign-in, locked after too many wrong codes.
+    pub(super) SecondFactorLimited {
+        429 => "`rate_limited`: too many sign-in attempts; `otp_locked`: too many wrong codes \
+                (5 per `mfa_token`, then the user's second factor waits for the lockout); \
+                `Retry-After` says when to retry",
+    }
     /// A password change, limited per user.
     pub(super) ChangesLimited {
         429 => "`rate_limited`: too many password changes by this user; `Retry-After` \

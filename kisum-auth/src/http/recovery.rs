@@ -196,7 +196,7 @@ pub(super) struct OtpVerifyBody {
     responses(
         (status = 200, description = "Purpose `login`: signed in", body = TokenResponse),
         (status = 204, description = "Purpose `verify_email`: the email is verified"),
-        (status = 401, description = "`invalid_code`: wrong or expired code", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_code`: wrong or expired code; `mfa_required` (purpose `login`, the user has a second factor): no session yet, the problem carries `mfa_token`, `methods` and `expires_in` for `POST /v1/auth/mfa/verify`", body = Problem, content_type = "application/problem+json"),
         JsonBody, Malformed, CodeLocked, EmailFlows, Unavailable
     )
 ))]

@@ -25,6 +25,15 @@ pub(super) struct SessionView {
     created_at: DateTime<Utc>,
     /// When it ends at the latest.
     expires_at: DateTime<Utc>,
+    /// The assurance level: `aal1` (one factor) or `aal2` (two).
+    aal: kisum_guard::Aal,
+    /// When the user last proved who they are (sign-in or `POST /v1/auth/reauthenticate`);
+    /// a refresh does not move it.
+    auth_time: DateTime<Utc>,
+    /// How, as RFC 8176 method references: `pwd` (password), `otp` (an email code, or an
+    /// authenticator app code as second factor), `rec` (a recovery code), `mfa` (added when
+    /// two factors share a reference).
+    amr: Vec<String>,
 }
 
 #[cfg_attr(
@@ -48,6 +57,9 @@ pub(super) async fn session(caller: Caller) -> Json<SessionView> {
         user_id: s.user_id,
         created_at: s.created_at,
         expires_at: s.idle_expires_at.min(s.absolute_expires_at),
+        aal: s.aal,
+        auth_time: s.auth_time,
+        amr: s.amr,
     })
 }
 

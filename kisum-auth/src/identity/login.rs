@@ -1,11 +1,14 @@
 //! Password sign-in, and the session every sign-in method ends with.
 
-use kisum_guard::UserId;
+use std::time::Duration;
+
+use kisum_guard::{Aal, UserId};
 
 use crate::audit::action::Action;
 use crate::identity::{Email, Password, Verification};
+use crate::mfa::{MfaChallengeIssued, SecondFactor};
 use crate::service::{AuthService, ClientInfo, Failure, failure_converts};
-use crate::session::TokenPair;
+use crate::session::{TokenPair, amr};
 
 /// Why a password sign-in failed.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +17,14 @@ pub enum LoginError {
     /// Wrong email or password, or a disabled account: one answer for all.
     #[error("invalid email or password")]
     InvalidCredentials,
+    /// The password was right and the user has a second factor: no session yet; finish with
+    /// [`verify_second_factor`](AuthService::verify_second_factor).
+    #[error("a second factor is required")]
+    MfaRequired(MfaChallengeIssued),
+    /// The password was right, but too many wrong second-factor codes were tried lately:
+    /// retry after this long.
+    #[error("too many wrong codes")]
+    MfaLocked(Duration),
     /// Nothing was refused: a store, the token service or hashing failed.
     #[error(transparent)]
     Failed(Failure),
@@ -27,7 +38,8 @@ impl AuthService {
     /// emails). Rehashes the password when the parameters changed.
     ///
     /// # Errors
-    /// `InvalidCredentials`, `Store`.
+    /// `InvalidCredentials`; `MfaRequired` (with the challenge) or `MfaLocked` for a user with
+    /// a second factor; `Store`.
     pub async fn login(
         &self,
         email: &str,
@@ -67,18 +79,28 @@ impl AuthService {
             user.updated_at = self.clock.now();
             self.store.update_user(&user).await?;
         }
-        Ok(self.sign_in_with(user.id, client, "password").await?)
+        match self.second_factor(user.id, amr::PASSWORD, &client).await? {
+            SecondFactor::NotNeeded => {}
+            SecondFactor::Required(challenge) => return Err(LoginError::MfaRequired(challenge)),
+            SecondFactor::Locked(after) => return Err(LoginError::MfaLocked(after)),
+        }
+        Ok(self
+            .sign_in_with(user.id, client, "password", Aal::Aal1, &[amr::PASSWORD])
+            .await?)
     }
 
-    /// Starts a session for `user` signed in by `method`, audited as a successful sign-in.
+    /// Starts a session for `user` signed in by `method` at `aal` with the method references
+    /// `amr`, audited as a successful sign-in.
     pub(crate) async fn sign_in_with(
         &self,
         user: UserId,
         client: ClientInfo,
         method: &'static str,
+        aal: Aal,
+        amr: &[&str],
     ) -> Result<TokenPair, Failure> {
         let context = client.clone();
-        let pair = self.start_session(user, client).await?;
+        let pair = self.start_session(user, client, aal, amr).await?;
         metrics::counter!("kisum_auth_logins_total", "result" => "success", "method" => method.to_owned())
             .increment(1);
         self.audit(

@@ -105,7 +105,14 @@ impl AuthService {
                     .await?,
             ),
         };
-        let pair = self.start_session(user.id, client).await?;
+        let pair = self
+            .start_session(
+                user.id,
+                client,
+                kisum_guard::Aal::Aal1,
+                &[crate::session::amr::PASSWORD],
+            )
+            .await?;
         Ok(Registered {
             user,
             tokens: pair,

@@ -55,11 +55,17 @@ use crate::secrets::{SecretBox, SecretError};
 use crate::service::{ClientInfo, Failure, failure_converts};
 
 pub mod recovery;
+mod signin;
 mod store;
 pub mod totp;
 
 pub use recovery::{RECOVERY_CODE_COUNT, RecoveryCode};
-pub use store::{MfaStore, TotpRecord};
+pub(crate) use signin::SecondFactor;
+pub use signin::{
+    AssuranceConfig, CHALLENGE_METHODS, MfaChallengeIssued, MfaError, Reauthentication,
+    SecondFactorProof,
+};
+pub use store::{MfaChallenge, MfaStore, TotpRecord};
 pub use totp::TotpSecret;
 
 /// What a new TOTP enrolment shows the user once: the secret to type in, and the URI a QR code

@@ -42,6 +42,29 @@ impl fmt::Debug for TotpRecord {
     }
 }
 
+/// A pending second-factor challenge: the first factor passed, the second is awaited. The
+/// client holds the opaque `mfa_token`; the store keeps its digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaChallenge {
+    /// The SHA-256 of the `mfa_token`.
+    pub token_hash: SecretHash,
+    /// Whose sign-in it is.
+    pub user_id: UserId,
+    /// How the first factor was shown, as an RFC 8176 method reference (`pwd`, `otp`).
+    pub first_factor: String,
+    /// When the first factor passed.
+    pub created_at: DateTime<Utc>,
+    /// The token works before this instant only.
+    pub expires_at: DateTime<Utc>,
+    /// Verification attempts taken, right or wrong.
+    pub attempts: u32,
+    /// When the last allowed attempt was taken (and was not the right one): the user's
+    /// sign-ins wait for the lockout from then.
+    pub locked_at: Option<DateTime<Utc>>,
+    /// When a verification passed and spent the token.
+    pub used_at: Option<DateTime<Utc>>,
+}
+
 /// TOTP enrolments and recovery codes. Every method taking a step or a code is one atomic
 /// conditional write: of two racing calls that would both succeed alone, exactly one does.
 ///
@@ -133,4 +156,62 @@ pub trait MfaStore: Send + Sync + 'static {
     /// # Errors
     /// `Unavailable`.
     async fn unused_recovery_codes(&self, user: UserId) -> Result<u64, StoreError>;
+
+    /// Stores a new challenge (`attempts` 0, not locked, not used).
+    ///
+    /// # Errors
+    /// `Conflict` for an existing digest; `NotFound` for an unknown user (SQL backends);
+    /// `Unavailable`.
+    async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> Result<(), StoreError>;
+
+    /// Takes one attempt on the challenge `hash` if it is unspent, unexpired at `at` and has
+    /// taken fewer than `max_attempts`: counts it (setting `locked_at` to `at` when it is the
+    /// last allowed one) and returns the challenge as written; `None`, writing nothing,
+    /// otherwise. Of concurrent calls, at most `max_attempts` in all ever succeed.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn take_mfa_attempt(
+        &self,
+        hash: &SecretHash,
+        at: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> Result<Option<MfaChallenge>, StoreError>;
+
+    /// The challenge `hash` as stored (spent, expired and locked ones included), or `None`.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn get_mfa_challenge(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<MfaChallenge>, StoreError>;
+
+    /// Spends the challenge `hash` at `at` (and clears its `locked_at`: the last attempt was
+    /// the right one); returns whether this call spent it. Single use: of concurrent calls,
+    /// exactly one answers `true`.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn spend_mfa_challenge(
+        &self,
+        hash: &SecretHash,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The latest `locked_at` after `since` among the user's challenges, if any.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn mfa_locked_at(
+        &self,
+        user: UserId,
+        since: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Deletes the challenges that expired before `before`; returns how many.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn prune_mfa_challenges(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

@@ -101,6 +101,9 @@ pub enum OtpError {
     /// Too many wrong codes; retry after the lockout.
     #[error("too many wrong codes")]
     OtpLocked(std::time::Duration),
+    /// The sign-in code was right and the user has a second factor: no session yet.
+    #[error("a second factor is required")]
+    MfaRequired(crate::mfa::MfaChallengeIssued),
     /// An unknown, spent or expired password-reset token.
     #[error("invalid or expired reset token")]
     InvalidResetToken,
@@ -220,7 +223,7 @@ impl AuthService {
     ///
     /// # Errors
     /// `InvalidCode` for a wrong, expired or absent code; `OtpLocked` after too many wrong
-    /// guesses; `Store`.
+    /// guesses; `MfaRequired` for a user with a second factor (sign-in); `Store`.
     pub async fn verify_otp(
         &self,
         email: &str,
@@ -318,7 +321,21 @@ impl AuthService {
                 .await?;
             return match purpose {
                 OtpPurpose::Login => {
-                    Ok(Some(self.sign_in_with(user_id, client, "email_otp").await?))
+                    let otp = crate::session::amr::OTP;
+                    match self.second_factor(user_id, otp, &client).await? {
+                        crate::mfa::SecondFactor::NotNeeded => {}
+                        crate::mfa::SecondFactor::Required(c) => {
+                            return Err(OtpError::MfaRequired(c));
+                        }
+                        crate::mfa::SecondFactor::Locked(after) => {
+                            return Err(OtpError::OtpLocked(after));
+                        }
+                    }
+                    let aal = kisum_guard::Aal::Aal1;
+                    Ok(Some(
+                        self.sign_in_with(user_id, client, "email_otp", aal, &[otp])
+                            .await?,
+                    ))
                 }
                 OtpPurpose::VerifyEmail => Ok(None),
             };

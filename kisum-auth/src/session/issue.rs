@@ -1,20 +1,24 @@
 //! Starting sessions (with the per-user limit) and issuing token pairs, with refresh rotation.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use kisum_guard::UserId;
+use kisum_guard::{Aal, UserId};
 
 use crate::audit::action::Action;
 use crate::service::{AuthService, ClientInfo, Failure};
 use crate::session::{RefreshRecord, RefreshToken, RevokeReason, Session, TokenPair};
 
 impl AuthService {
+    /// Starts a session for `user` signed in at `aal` by the methods `amr`.
     pub(crate) async fn start_session(
         &self,
         user: UserId,
         client: ClientInfo,
+        aal: Aal,
+        amr: &[&str],
     ) -> Result<TokenPair, Failure> {
         let now = self.clock.now();
-        let mut session = Session::new(user, now, self.sessions.idle, self.sessions.absolute);
+        let mut session = Session::new(user, now, self.sessions.idle, self.sessions.absolute)
+            .with_assurance(aal, amr);
         session.ip.clone_from(&client.ip);
         session.user_agent = client
             .user_agent

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_core::db::StoreError;
-use kisum_guard::{SessionId, UserId};
+use kisum_guard::{Aal, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::tokens::IssuedToken;
@@ -43,11 +43,13 @@ pub enum RevokeReason {
     Evicted,
     /// Revoked by an operator.
     Admin,
+    /// A second factor was added or removed (the other sessions of the user end).
+    FactorChanged,
 }
 
 impl RevokeReason {
     /// Every reason.
-    pub const ALL: [RevokeReason; 8] = [
+    pub const ALL: [RevokeReason; 9] = [
         Self::Logout,
         Self::LogoutAll,
         Self::Deleted,
@@ -56,6 +58,7 @@ impl RevokeReason {
         Self::RefreshReuse,
         Self::Evicted,
         Self::Admin,
+        Self::FactorChanged,
     ];
 
     /// The wire and storage string.
@@ -70,6 +73,7 @@ impl RevokeReason {
             Self::RefreshReuse => "refresh_reuse",
             Self::Evicted => "evicted",
             Self::Admin => "admin",
+            Self::FactorChanged => "factor_changed",
         }
     }
 
@@ -103,6 +107,29 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// The client's address at sign-in.
     pub ip: Option<String>,
+    /// The assurance level: `aal2` once two factors were shown (at sign-in, or later through
+    /// `POST /v1/auth/reauthenticate` with a second factor).
+    pub aal: Aal,
+    /// When the user last proved who they are (sign-in or reauthentication): "recent auth" is
+    /// measured from it. A refresh does not move it.
+    pub auth_time: DateTime<Utc>,
+    /// How the user proved it, as RFC 8176 method references (`pwd`, `otp`, …; see
+    /// [`amr`]).
+    pub amr: Vec<String>,
+}
+
+/// The authentication method references (RFC 8176) a session records.
+pub mod amr {
+    /// A password.
+    pub const PASSWORD: &str = "pwd";
+    /// A one-time code: an email code (first factor) or an authenticator app code (RFC 6238).
+    pub const OTP: &str = "otp";
+    /// A recovery code. Not registered by RFC 8176 (it is a one-time code of its own kind);
+    /// named apart so a relying party can tell a user who should regenerate their codes.
+    pub const RECOVERY_CODE: &str = "rec";
+    /// Several factors, added when the methods alone would not show it (an email code
+    /// followed by an authenticator app code: `["otp", "mfa"]`).
+    pub const MULTI_FACTOR: &str = "mfa";
 }
 
 impl Session {
@@ -127,7 +154,24 @@ impl Session {
             revoked_reason: None,
             user_agent: None,
             ip: None,
+            aal: Aal::Aal1,
+            auth_time: now,
+            amr: Vec::new(),
         }
+    }
+
+    /// This session signed in at `aal` by the methods `amr`.
+    #[must_use]
+    pub fn with_assurance(mut self, aal: Aal, amr: &[&str]) -> Self {
+        self.aal = aal;
+        self.amr = amr.iter().map(|&m| m.to_owned()).collect();
+        self
+    }
+
+    /// Whether the user proved who they are within `window` before `now`.
+    #[must_use]
+    pub fn authenticated_within(&self, window: TimeDelta, now: DateTime<Utc>) -> bool {
+        now.signed_duration_since(self.auth_time) <= window
     }
 
     /// Whether the session is usable at `now`: not revoked, not idle too long, not too old.
@@ -195,6 +239,20 @@ pub trait SessionStore: Send + Sync + 'static {
         at: DateTime<Utc>,
         except: Option<SessionId>,
     ) -> Result<Vec<SessionId>, StoreError>;
+
+    /// Records a reauthentication of session `id`: `auth_time` becomes `at`, the level `aal`
+    /// and the methods `amr` (the caller passes the merged list). Returns `false`, writing
+    /// nothing, when the session is revoked or unknown.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn reauthenticate_session(
+        &self,
+        id: SessionId,
+        at: DateTime<Utc>,
+        aal: Aal,
+        amr: &[String],
+    ) -> Result<bool, StoreError>;
 
     /// Deletes the sessions that ended (revoked, idle-expired or past their absolute expiry)
     /// before `before`, with their refresh tokens, and every refresh token that expired before

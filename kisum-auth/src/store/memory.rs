@@ -261,6 +261,23 @@ impl SessionStore for MemoryAuthStore {
         Ok(())
     }
 
+    async fn reauthenticate_session(
+        &self,
+        id: SessionId,
+        at: DateTime<Utc>,
+        aal: kisum_guard::Aal,
+        amr: &[String],
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let Some(session) = s.sessions.get_mut(&id).filter(|x| x.revoked_at.is_none()) else {
+            return Ok(false);
+        };
+        session.auth_time = at;
+        session.aal = aal;
+        session.amr = amr.to_vec();
+        Ok(true)
+    }
+
     async fn revoke_session(
         &self,
         id: SessionId,

@@ -6,7 +6,7 @@ use kisum_core::db::StoreErrorKind;
 
 use super::*;
 use crate::identity::UserStore;
-use crate::mfa::{MfaStore, TotpRecord};
+use crate::mfa::{MfaChallenge, MfaStore, TotpRecord};
 use crate::otp::SecretHash;
 
 /// Stamps out the [`MfaStore`](crate::mfa::MfaStore) conformance suite (the store must also be
@@ -33,6 +33,9 @@ macro_rules! mfa_store_conformance {
             concurrent_spends_of_one_recovery_code_one_wins,
             concurrent_replacements_leave_one_set,
             mfa_rows_need_their_user,
+            mfa_challenges_take_bounded_attempts_and_spend_once,
+            concurrent_attempts_never_exceed_the_limit,
+            mfa_challenges_expire_and_prune,
         );
     };
 }
@@ -380,4 +383,171 @@ pub async fn mfa_rows_need_their_user<S: UserStore + MfaStore>(store: Arc<S>) {
         .replace_recovery_codes(ghost, &[], t(0))
         .await
         .unwrap();
+}
+
+/// A fresh challenge of `user` created at `at`, living 300 s.
+fn challenge(user: UserId, tag: &[u8], at: DateTime<Utc>) -> MfaChallenge {
+    MfaChallenge {
+        token_hash: SecretHash::of(&[user.as_uuid().as_bytes(), tag]),
+        user_id: user,
+        first_factor: "pwd".into(),
+        created_at: at,
+        expires_at: at + TimeDelta::seconds(300),
+        attempts: 0,
+        locked_at: None,
+        used_at: None,
+    }
+}
+
+pub async fn mfa_challenges_take_bounded_attempts_and_spend_once<S: UserStore + MfaStore>(
+    store: Arc<S>,
+) {
+    let user = stored_user(&*store, "challenge").await;
+    let c = challenge(user, b"a", t(0));
+    store.insert_mfa_challenge(&c).await.unwrap();
+    assert_eq!(
+        store.get_mfa_challenge(&c.token_hash).await.unwrap(),
+        Some(c.clone())
+    );
+    assert_eq!(
+        store.insert_mfa_challenge(&c).await.unwrap_err().kind(),
+        StoreErrorKind::Conflict
+    );
+    for n in 1..=2 {
+        let taken = store
+            .take_mfa_attempt(&c.token_hash, t(n.into()), 3)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((taken.attempts, taken.locked_at), (n, None));
+    }
+    let last = store
+        .take_mfa_attempt(&c.token_hash, t(10), 3)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((last.attempts, last.locked_at), (3, Some(t(10))));
+    assert_eq!(
+        store
+            .take_mfa_attempt(&c.token_hash, t(11), 3)
+            .await
+            .unwrap(),
+        None,
+        "no attempt beyond the limit"
+    );
+    assert_eq!(store.mfa_locked_at(user, t(5)).await.unwrap(), Some(t(10)));
+    assert_eq!(store.mfa_locked_at(user, t(10)).await.unwrap(), None);
+    // The right last attempt spends it and lifts the lock; a spent one takes no attempt.
+    assert!(
+        store
+            .spend_mfa_challenge(&c.token_hash, t(12))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .spend_mfa_challenge(&c.token_hash, t(13))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.mfa_locked_at(user, t(5)).await.unwrap(), None);
+    let spent = store
+        .get_mfa_challenge(&c.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(spent.used_at, Some(t(12)));
+    let other = challenge(user, b"b", t(0));
+    store.insert_mfa_challenge(&other).await.unwrap();
+    assert!(
+        store
+            .spend_mfa_challenge(&other.token_hash, t(1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .take_mfa_attempt(&other.token_hash, t(2), 5)
+            .await
+            .unwrap(),
+        None
+    );
+    let unknown = SecretHash::of(&[b"nobody"]);
+    assert_eq!(
+        store.take_mfa_attempt(&unknown, t(2), 5).await.unwrap(),
+        None
+    );
+    assert_eq!(store.get_mfa_challenge(&unknown).await.unwrap(), None);
+    assert!(!store.spend_mfa_challenge(&unknown, t(2)).await.unwrap());
+    assert!(
+        store
+            .insert_mfa_challenge(&challenge(UserId::new(), b"c", t(0)))
+            .await
+            .is_err(),
+        "a challenge needs its user"
+    );
+}
+
+pub async fn concurrent_attempts_never_exceed_the_limit<S: UserStore + MfaStore>(store: Arc<S>) {
+    let user = stored_user(&*store, "racing-attempts").await;
+    let c = challenge(user, b"race", t(0));
+    store.insert_mfa_challenge(&c).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (store, hash) = (store.clone(), c.token_hash);
+        tasks.spawn(async move {
+            store
+                .take_mfa_attempt(&hash, t(1), 5)
+                .await
+                .unwrap()
+                .is_some()
+        });
+    }
+    let mut taken = 0;
+    while let Some(ok) = tasks.join_next().await {
+        taken += usize::from(ok.unwrap());
+    }
+    assert_eq!(taken, 5);
+    let stored = store
+        .get_mfa_challenge(&c.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((stored.attempts, stored.locked_at), (5, Some(t(1))));
+}
+
+pub async fn mfa_challenges_expire_and_prune<S: UserStore + MfaStore>(store: Arc<S>) {
+    let user = stored_user(&*store, "expiring").await;
+    let old = challenge(user, b"old", era(4, 0));
+    let live = challenge(user, b"live", era(4, 1_000));
+    for c in [&old, &live] {
+        store.insert_mfa_challenge(c).await.unwrap();
+    }
+    assert_eq!(
+        store
+            .take_mfa_attempt(&old.token_hash, era(4, 300), 5)
+            .await
+            .unwrap(),
+        None,
+        "expired at its expires_at"
+    );
+    assert!(
+        store
+            .take_mfa_attempt(&old.token_hash, era(4, 299), 5)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.prune_mfa_challenges(era(4, 301)).await.unwrap(), 1);
+    assert_eq!(
+        store.get_mfa_challenge(&old.token_hash).await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .get_mfa_challenge(&live.token_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

@@ -9,6 +9,7 @@ use super::*;
 use kisum_guard::SessionId;
 
 use crate::session::{RevokeReason, SessionStore};
+use kisum_guard::Aal;
 
 /// Stamps out the [`SessionStore`] conformance suite; with `ignore = "reason"` the
 /// tests are `#[ignore]`d with that reason.
@@ -30,6 +31,7 @@ macro_rules! session_store_conformance {
             revoke_user_sessions_spares_the_exception,
             pruning_deletes_only_sessions_ended_before_the_cutoff,
             session_revocations_append_events,
+            assurance_round_trips_and_reauthentication_renews_it,
         );
     };
 }
@@ -242,5 +244,80 @@ pub async fn session_revocations_append_events<
         revoked,
         [a.id, b.id]
             .map(|session_id| kisum_guard::InvalidationEvent::SessionRevoked { session_id })
+    );
+}
+
+pub async fn assurance_round_trips_and_reauthentication_renews_it<S: SessionStore>(store: Arc<S>) {
+    let plain = session(UserId::new(), 0);
+    assert_eq!(
+        (plain.aal, plain.auth_time, plain.amr.len()),
+        (Aal::Aal1, plain.created_at, 0)
+    );
+    store.create_session(&plain).await.unwrap();
+    assert_eq!(
+        store.get_session(plain.id).await.unwrap(),
+        Some(plain.clone())
+    );
+    let strong = session(UserId::new(), 0).with_assurance(Aal::Aal2, &["pwd", "otp"]);
+    store.create_session(&strong).await.unwrap();
+    let got = store.get_session(strong.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.aal, got.amr.clone()),
+        (Aal::Aal2, vec!["pwd".into(), "otp".into()])
+    );
+    assert_eq!(got, strong);
+
+    // Activity does not move `auth_time`; a reauthentication does, with the level and methods.
+    store
+        .touch_session(plain.id, t(30), t(3_630))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_session(plain.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .auth_time,
+        plain.auth_time
+    );
+    let methods = vec!["pwd".to_owned(), "otp".to_owned()];
+    assert!(
+        store
+            .reauthenticate_session(plain.id, t(60), Aal::Aal2, &methods)
+            .await
+            .unwrap()
+    );
+    let got = store.get_session(plain.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.auth_time, got.aal, got.amr),
+        (t(60), Aal::Aal2, methods.clone())
+    );
+    assert_eq!(got.created_at, plain.created_at);
+    // A revoked or unknown session is not reauthenticated.
+    store
+        .revoke_session(strong.id, RevokeReason::Logout, t(70))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .reauthenticate_session(strong.id, t(80), Aal::Aal2, &methods)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get_session(strong.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .auth_time,
+        strong.auth_time
+    );
+    assert!(
+        !store
+            .reauthenticate_session(SessionId::new(), t(80), Aal::Aal1, &[])
+            .await
+            .unwrap()
     );
 }

@@ -57,6 +57,7 @@ mod identity;
 mod invitations;
 mod key_rotation;
 mod me_access_cache;
+mod mfa;
 mod properties;
 mod ratelimit;
 mod recovery;

@@ -4,7 +4,7 @@
 //! permission is an [`InvalidId`] at start-up (`Require::permission("…")?`), never a route that
 //! refuses everything at request time.
 
-use crate::context::AccessContext;
+use crate::context::{Aal, AccessContext};
 use crate::denial::DenialCode;
 use crate::ids::{InvalidId, ModuleKey};
 use crate::permission::Permission;
@@ -34,6 +34,7 @@ pub enum OrgFrom {
 /// let members = Require::permission("company.members.read")?.org_in_path("org");
 /// let signed_in = Require::authenticated();
 /// let public = Require::optional();
+/// let payout = Require::permission("finance.payouts.approve")?.step_up(); // and aal2
 /// assert!(Require::permission("nodot").is_err());
 /// # Ok::<(), kisum_guard::InvalidId>(())
 /// ```
@@ -45,6 +46,7 @@ pub struct Require {
     modules: Vec<ModuleKey>,
     all: Vec<Permission>,
     any: Vec<Permission>,
+    step_up: bool,
 }
 
 impl Require {
@@ -135,6 +137,23 @@ impl Require {
         Ok(self)
     }
 
+    /// Also a session signed in with two factors (`aal2`): a session with one answers 403
+    /// `step_up_required` (after the module and permission checks — stepping up would not help
+    /// a member who lacks the permission). The assurance level comes with the access context,
+    /// so the route resolves one: it needs a company, as [`member`](Self::member) does.
+    #[must_use]
+    pub fn step_up(mut self) -> Self {
+        self.access = true;
+        self.step_up = true;
+        self
+    }
+
+    /// Whether the route demands `aal2` ([`step_up`](Self::step_up)).
+    #[must_use]
+    pub fn demands_step_up(&self) -> bool {
+        self.step_up
+    }
+
     /// Takes the company from the path parameter `name` of the matched route instead of the
     /// `X-Org` header.
     #[must_use]
@@ -165,11 +184,21 @@ impl Require {
         self.access
     }
 
-    /// Checks `access` against the requirement: modules, then all-of permissions, then any-of.
+    /// Checks `access` against the requirement: modules, then all-of permissions, then any-of,
+    /// then the assurance level.
     ///
     /// # Errors
-    /// The denial code; for any-of, the code of the alternative that got furthest.
+    /// The denial code; for any-of, the code of the alternative that got furthest;
+    /// `step_up_required` last.
     pub fn check(&self, access: &AccessContext) -> Result<(), DenialCode> {
+        self.check_grants(access)?;
+        if self.step_up && access.aal < Aal::Aal2 {
+            return Err(DenialCode::StepUpRequired);
+        }
+        Ok(())
+    }
+
+    fn check_grants(&self, access: &AccessContext) -> Result<(), DenialCode> {
         for m in &self.modules {
             access.check_module(m.as_str())?;
         }
@@ -187,5 +216,59 @@ impl Require {
             }
         }
         Err(best.unwrap_or(DenialCode::PermissionDenied))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use chrono::DateTime;
+
+    use super::*;
+    use crate::ids::{CompanyId, MembershipId, SessionId, UserId};
+    use crate::permission::PermissionPattern;
+
+    fn reader(aal: Aal) -> AccessContext {
+        let finance = ModuleKey::new("finance").unwrap();
+        AccessContext {
+            user_id: UserId::new(),
+            session_id: SessionId::new(),
+            company_id: CompanyId::new(),
+            membership_id: MembershipId::new(),
+            roles: vec![],
+            modules: BTreeSet::from([finance.clone()]),
+            entitled_modules: BTreeSet::from([finance]),
+            permissions: [PermissionPattern::new("finance.invoices.read").unwrap()]
+                .into_iter()
+                .collect(),
+            core_app_visible: false,
+            access_version: 1,
+            entitlement_version: 1,
+            computed_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            valid_until: None,
+            aal,
+        }
+    }
+
+    #[test]
+    fn step_up_demands_aal2_after_the_permission_checks() {
+        let read = Require::permission("finance.invoices.read").unwrap();
+        assert_eq!(read.check(&reader(Aal::Aal1)), Ok(()));
+        let stepped = read.step_up();
+        assert!(stepped.needs_access() && stepped.demands_step_up());
+        assert_eq!(
+            stepped.check(&reader(Aal::Aal1)),
+            Err(DenialCode::StepUpRequired)
+        );
+        assert_eq!(stepped.check(&reader(Aal::Aal2)), Ok(()));
+        // A member who lacks the permission is told so, not asked to step up.
+        let write = Require::permission("finance.invoices.write")
+            .unwrap()
+            .step_up();
+        assert_eq!(
+            write.check(&reader(Aal::Aal1)),
+            Err(DenialCode::PermissionDenied)
+        );
     }
 }

@@ -218,5 +218,6 @@ pub fn member_context(
         computed_at: SystemClock.now(),
         valid_until: None,
         entitlement_certificate: None,
+        aal: Default::default(),
     })
 }

@@ -19,7 +19,16 @@ const ROUTES_MD: &str = include_str!("../../../docs/api/routes.md");
 
 /// Rows of API.md that are specified but not built yet (each fails the tests once built,
 /// until it is removed here).
-const NOT_BUILT: &[(&str, &str)] = &[];
+///
+/// Passkeys (issue 16) come after TOTP: their ceremonies are not built yet.
+const NOT_BUILT: &[(&str, &str)] = &[
+    ("POST", "/v1/auth/passkeys/register/start"),
+    ("POST", "/v1/auth/passkeys/register/finish"),
+    ("GET", "/v1/auth/passkeys"),
+    ("DELETE", "/v1/auth/passkeys/{id}"),
+    ("POST", "/v1/auth/passkeys/login/start"),
+    ("POST", "/v1/auth/passkeys/login/finish"),
+];
 
 const VERBS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
@@ -114,15 +123,19 @@ fn every_public_listener() -> Routes {
         .collect()
 }
 
-/// API.md, "Auth — public listener".
+/// API.md, "Auth — public listener" and "Stronger sign-in" (same listener).
 fn auth_public() -> Routes {
-    table_routes("Auth — public listener")
+    routes(&[
+        table_routes("Auth — public listener"),
+        table_routes("Stronger sign-in"),
+    ])
 }
 
 /// The routes of [`auth_public`] marked "—" (no authentication) in API.md.
 fn auth_public_anonymous() -> Routes {
     table("Auth — public listener")
         .into_iter()
+        .chain(table("Stronger sign-in"))
         .filter(|(_, auth)| auth == "—")
         .map(|(r, _)| r)
         .collect()
@@ -160,8 +173,8 @@ fn module_routes() -> Vec<(String, String)> {
 #[test]
 fn routes_md_has_the_tables_of_api_md() {
     // The parsing above found what API.md lists (a reformatted table would read as empty).
-    assert_eq!(auth_public().len(), 16);
-    assert_eq!(auth_public_anonymous().len(), 8);
+    assert_eq!(auth_public().len(), 22);
+    assert_eq!(auth_public_anonymous().len(), 9);
     assert_eq!(company_admin().len(), 13);
     assert_eq!(auth_internal().len(), 5);
     assert_eq!(core_internal().len(), 11);

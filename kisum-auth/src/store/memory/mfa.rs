@@ -9,7 +9,7 @@ use kisum_core::db::StoreError;
 use kisum_guard::UserId;
 
 use super::MemoryAuthStore;
-use crate::mfa::{MfaStore, TotpRecord};
+use crate::mfa::{MfaChallenge, MfaStore, TotpRecord};
 use crate::otp::SecretHash;
 
 /// The second factors held by a [`MemoryAuthStore`].
@@ -18,6 +18,8 @@ pub(super) struct MfaState {
     totp: HashMap<UserId, TotpRecord>,
     /// Per user: code digest → when it was spent.
     recovery: HashMap<UserId, HashMap<[u8; 32], Option<DateTime<Utc>>>>,
+    /// Pending second-factor challenges by token digest.
+    challenges: HashMap<[u8; 32], MfaChallenge>,
 }
 
 #[async_trait]
@@ -157,6 +159,88 @@ impl MfaStore for MemoryAuthStore {
             .get(&user)
             .map_or(0, |c| c.values().filter(|u| u.is_none()).count());
         Ok(u64::try_from(unused).unwrap_or(u64::MAX))
+    }
+
+    async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if !s.users.contains_key(&challenge.user_id) {
+            return Err(StoreError::not_found(format!("user {}", challenge.user_id)));
+        }
+        if s.mfa.challenges.contains_key(&challenge.token_hash.0) {
+            return Err(StoreError::conflict("challenge exists"));
+        }
+        s.mfa
+            .challenges
+            .insert(challenge.token_hash.0, challenge.clone());
+        Ok(())
+    }
+
+    async fn take_mfa_attempt(
+        &self,
+        hash: &SecretHash,
+        at: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> Result<Option<MfaChallenge>, StoreError> {
+        let mut s = self.lock();
+        let Some(c) = s
+            .mfa
+            .challenges
+            .get_mut(&hash.0)
+            .filter(|c| c.used_at.is_none() && at < c.expires_at && c.attempts < max_attempts)
+        else {
+            return Ok(None);
+        };
+        c.attempts += 1;
+        if c.attempts >= max_attempts {
+            c.locked_at = Some(at);
+        }
+        Ok(Some(c.clone()))
+    }
+
+    async fn get_mfa_challenge(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<MfaChallenge>, StoreError> {
+        Ok(self.lock().mfa.challenges.get(&hash.0).cloned())
+    }
+
+    async fn spend_mfa_challenge(
+        &self,
+        hash: &SecretHash,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        match s.mfa.challenges.get_mut(&hash.0) {
+            Some(c) if c.used_at.is_none() => {
+                c.used_at = Some(at);
+                c.locked_at = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn mfa_locked_at(
+        &self,
+        user: UserId,
+        since: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self
+            .lock()
+            .mfa
+            .challenges
+            .values()
+            .filter(|c| c.user_id == user)
+            .filter_map(|c| c.locked_at)
+            .filter(|t| *t > since)
+            .max())
+    }
+
+    async fn prune_mfa_challenges(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let n = s.mfa.challenges.len();
+        s.mfa.challenges.retain(|_, c| c.expires_at >= before);
+        Ok(u64::try_from(n - s.mfa.challenges.len()).unwrap_or(u64::MAX))
     }
 }
 

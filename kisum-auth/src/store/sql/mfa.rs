@@ -16,7 +16,7 @@ use kisum_guard::UserId;
 use sqlx::Pool;
 
 use super::SqlAuthStore;
-use crate::mfa::{MfaStore, TotpRecord};
+use crate::mfa::{MfaChallenge, MfaStore, TotpRecord};
 use crate::otp::SecretHash;
 
 /// `last_used_step` reads as -1 when none was spent (`SqlRow` has no nullable integer getter).
@@ -57,6 +57,66 @@ const CONSUME_RECOVERY_CODE: &str = "UPDATE mfa_recovery_codes SET used_at = $3 
 
 const UNUSED_RECOVERY_CODES: &str = "SELECT COUNT(*) AS unused FROM mfa_recovery_codes \
      WHERE user_id = $1 AND used_at IS NULL";
+
+/// The columns of `mfa_challenges`.
+macro_rules! challenge_columns {
+    () => {
+        "token_hash, user_id, first_factor, created_at, expires_at, attempts, locked_at, used_at"
+    };
+}
+
+const INSERT_CHALLENGE: &str = concat!(
+    "INSERT INTO mfa_challenges (",
+    challenge_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, 0, NULL, NULL)"
+);
+
+/// One attempt on a live challenge: `SET` reads the row as it was, so the attempt that reaches
+/// `$3` also records `locked_at`; a racing attempt waits for the row lock and re-checks.
+const TAKE_ATTEMPT: &str = concat!(
+    "UPDATE mfa_challenges SET attempts = attempts + 1, \
+     locked_at = CASE WHEN attempts + 1 >= $3 THEN $2 ELSE locked_at END \
+     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND attempts < $3 \
+     RETURNING ",
+    challenge_columns!()
+);
+
+const GET_CHALLENGE: &str = concat!(
+    "SELECT ",
+    challenge_columns!(),
+    " FROM mfa_challenges WHERE token_hash = $1"
+);
+
+const SPEND_CHALLENGE: &str = "UPDATE mfa_challenges SET used_at = $2, locked_at = NULL \
+     WHERE token_hash = $1 AND used_at IS NULL";
+
+const LOCKED_AT: &str = "SELECT locked_at FROM mfa_challenges \
+     WHERE user_id = $1 AND locked_at > $2 ORDER BY locked_at DESC LIMIT 1";
+
+const PRUNE_CHALLENGES: &str = "DELETE FROM mfa_challenges WHERE expires_at < $1";
+
+fn challenge_row<R: SqlRow>(r: &R) -> Result<MfaChallenge, StoreError> {
+    let invalid = |what: &str| {
+        StoreError::new(
+            StoreErrorKind::Invalid,
+            format!("stored challenge {what} is not valid"),
+        )
+    };
+    Ok(MfaChallenge {
+        token_hash: SecretHash(
+            r.bytes("token_hash")?
+                .try_into()
+                .map_err(|_| invalid("digest"))?,
+        ),
+        user_id: UserId::from_uuid(r.uuid("user_id")?),
+        first_factor: r.text("first_factor")?.to_owned(),
+        created_at: r.time("created_at")?,
+        expires_at: r.time("expires_at")?,
+        attempts: u32::try_from(r.int32("attempts")?).map_err(|_| invalid("attempt count"))?,
+        locked_at: r.time_opt("locked_at")?,
+        used_at: r.time_opt("used_at")?,
+    })
+}
 
 /// A step as stored (`BIGINT`).
 fn step_to_db(step: u64) -> Result<i64, StoreError> {
@@ -208,5 +268,74 @@ impl<D: Dialect> MfaStore for SqlAuthStore<D> {
             .await?;
         u64::try_from(row.int("unused")?)
             .map_err(|_| StoreError::new(StoreErrorKind::Invalid, "negative count"))
+    }
+
+    async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> Result<(), StoreError> {
+        Stmt::new(INSERT_CHALLENGE)
+            .bytes(challenge.token_hash.0.as_slice())
+            .id(challenge.user_id.as_uuid())
+            .text(challenge.first_factor.as_str())
+            .time(challenge.created_at)
+            .time(challenge.expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn take_mfa_attempt(
+        &self,
+        hash: &SecretHash,
+        at: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> Result<Option<MfaChallenge>, StoreError> {
+        Stmt::new(TAKE_ATTEMPT)
+            .bytes(hash.0.as_slice())
+            .time(at)
+            .int32(i32::try_from(max_attempts).unwrap_or(i32::MAX))
+            .fetch_optional_as(&self.pool, challenge_row)
+            .await
+    }
+
+    async fn get_mfa_challenge(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<MfaChallenge>, StoreError> {
+        Stmt::new(GET_CHALLENGE)
+            .bytes(hash.0.as_slice())
+            .fetch_optional_as(&self.pool, challenge_row)
+            .await
+    }
+
+    async fn spend_mfa_challenge(
+        &self,
+        hash: &SecretHash,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let spent = Stmt::new(SPEND_CHALLENGE)
+            .bytes(hash.0.as_slice())
+            .time(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(spent == 1)
+    }
+
+    async fn mfa_locked_at(
+        &self,
+        user: UserId,
+        since: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = Stmt::new(LOCKED_AT)
+            .id(user.as_uuid())
+            .time(since)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.time("locked_at")).transpose()
+    }
+
+    async fn prune_mfa_challenges(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Stmt::new(PRUNE_CHALLENGES)
+            .time(before)
+            .execute(&self.pool)
+            .await
     }
 }

@@ -35,6 +35,7 @@ macro_rules! migrations {
             4 "refresh_grace" "0004_refresh_grace.sql",
             5 "events" "0005_events.sql",
             6 "mfa" "0006_mfa.sql",
+            7 "assurance" "0007_assurance.sql",
         )
     };
 }

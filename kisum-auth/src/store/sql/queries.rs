@@ -17,7 +17,7 @@ macro_rules! user_columns {
 macro_rules! session_columns {
     () => {
         "id, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, revoked_at, \
-         revoked_reason, user_agent, ip"
+         revoked_reason, user_agent, ip, aal, amr, auth_time"
     };
 }
 
@@ -139,7 +139,7 @@ pub(crate) const INSERT_USER: &str = concat!(
 pub(crate) const INSERT_SESSION: &str = concat!(
     "INSERT INTO sessions (",
     session_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 );
 
 /// Inserts a refresh token: the columns of `refresh_tokens` in order.
@@ -361,6 +361,10 @@ pub(crate) const SESSIONS_OF_USER: &str = concat!(
     session_columns!(),
     " FROM sessions WHERE user_id = $1 ORDER BY created_at, id"
 );
+
+/// Records a reauthentication of the live session `$1` at `$2`: level `$3`, methods `$4`.
+pub(crate) const REAUTHENTICATE_SESSION: &str = "UPDATE sessions SET auth_time = $2, aal = $3, \
+     amr = $4 WHERE id = $1 AND revoked_at IS NULL";
 
 /// Records activity on session `$1`.
 pub(crate) const TOUCH_SESSION: &str =

@@ -59,6 +59,9 @@ pub(crate) fn session(r: &impl SqlRow) -> Result<Session, StoreError> {
             .transpose()?,
         user_agent: r.text_opt("user_agent")?.map(str::to_owned),
         ip: r.text_opt("ip")?.map(str::to_owned),
+        aal: parse_enum(r.text("aal")?, kisum_guard::Aal::parse)?,
+        amr: r.list("amr")?,
+        auth_time: r.time("auth_time")?,
     })
 }
 

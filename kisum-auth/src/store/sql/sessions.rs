@@ -35,6 +35,9 @@ pub(crate) async fn create_session<D: Dialect>(
         .text_opt(session.revoked_reason.map(RevokeReason::as_str))
         .text_opt(session.user_agent.as_deref())
         .text_opt(session.ip.as_deref())
+        .text(session.aal.as_str())
+        .list(&session.amr)
+        .time(session.auth_time)
         .execute(pool)
         .await?;
     Ok(())
@@ -146,6 +149,23 @@ impl<D: SessionSql> SessionStore for SqlAuthStore<D> {
         idle_expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         touch_session(&self.pool, id, last_seen_at, idle_expires_at).await
+    }
+
+    async fn reauthenticate_session(
+        &self,
+        id: SessionId,
+        at: DateTime<Utc>,
+        aal: kisum_guard::Aal,
+        amr: &[String],
+    ) -> Result<bool, StoreError> {
+        let updated = Stmt::new(queries::REAUTHENTICATE_SESSION)
+            .id(id.as_uuid())
+            .time(at)
+            .text(aal.as_str())
+            .list(amr)
+            .execute(&self.pool)
+            .await?;
+        Ok(updated == 1)
     }
 
     async fn revoke_session(

@@ -121,7 +121,8 @@ pub struct AuthConfig {
     /// The SMTP relay, when configured.
     pub smtp: Option<kisum_auth::email::SmtpConfig>,
     /// The keyring sealing second-factor secrets, when `KISUM_SECRET_KEY[_FILE]` is set
-    /// (parsed and checked at start-up; no route uses it yet).
+    /// (parsed and checked at start-up); without it the second-factor routes answer 503
+    /// `mfa_unavailable`.
     pub secret_box: Option<Arc<SecretBox>>,
     /// Lifetimes and limits.
     pub tuning: AuthTuning,

@@ -65,6 +65,15 @@ pub struct AuthTuningArgs {
     /// 503 `overloaded` with `Retry-After: 1`.
     #[arg(long, env = env::HASH_QUEUE, default_value_t = kisum_auth::identity::HashGate::DEFAULT_QUEUE)]
     pub hash_queue: usize,
+    /// How long after sign-in (or `POST /v1/auth/reauthenticate`) a session may change its
+    /// password or second factors, 1 minute to 24 hours; older sessions answer 403
+    /// `reauthentication_required`.
+    #[arg(
+        long,
+        env = env::RECENT_AUTH,
+        default_value_t = delta_text(kisum_auth::mfa::AssuranceConfig::DEFAULT_RECENT_AUTH)
+    )]
+    pub recent_auth: String,
     /// Bounds on the policy data of companies.
     #[command(flatten)]
     pub policy: PolicyLimitsArgs,
@@ -163,6 +172,11 @@ impl AuthTuningArgs {
             &self.password_change_limit_per_user,
             parse_rate_limit,
         );
+        let recent_auth = p.parse(
+            env::RECENT_AUTH,
+            &self.recent_auth,
+            within(60, 86_400, "must be between 1m and 24h"),
+        );
         let policy = self.policy.resolve(p);
         if self.hash_workers > 1024 {
             p.add(env::HASH_WORKERS, "must be between 0 and 1024");
@@ -199,6 +213,7 @@ impl AuthTuningArgs {
             policy: policy?,
             hash_workers: self.hash_workers.min(1024),
             hash_queue: self.hash_queue.min(100_000),
+            recent_auth: recent_auth?,
         })
     }
 }
