@@ -247,6 +247,7 @@ mod tests {
             entitlement_version: 1,
             computed_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             valid_until: None,
+            entitlement_certificate: None,
             aal,
         }
     }
