@@ -152,6 +152,7 @@ pub struct AuthBuilder {
     tuning: AuthTuning,
     clock: Arc<dyn Clock>,
     access_cache: Option<CacheConfig>,
+    passkeys: Option<crate::passkey::PasskeyConfig>,
 }
 
 impl std::fmt::Debug for AuthBuilder {
@@ -188,7 +189,16 @@ impl AuthBuilder {
             tuning: AuthTuning::default(),
             clock: Arc::new(SystemClock),
             access_cache: None,
+            passkeys: None,
         }
+    }
+
+    /// Enables passkeys (WebAuthn) for the relying party `config`; default: off, the passkey
+    /// routes answer 503 `passkeys_unavailable`.
+    #[must_use]
+    pub fn passkeys(mut self, config: crate::passkey::PasskeyConfig) -> Self {
+        self.passkeys = Some(config);
+        self
     }
 
     /// Answers `GET /v1/auth/me/access` from memory when nothing changed
@@ -322,7 +332,11 @@ impl AuthBuilder {
             .limiter
             .unwrap_or_else(|| Arc::new(LocalRateLimiter::new(self.clock.clone())));
         let t = &self.tuning;
+        let passkeys = self
+            .passkeys
+            .map(|config| crate::passkey::PasskeyService::new(auth.clone(), config));
         let state = AuthState {
+            passkeys,
             auth,
             access,
             directory: self.store.clone(),

@@ -77,6 +77,13 @@ pub const RECOVERY_CODE_USE: &str = "recovery_code.use";
 pub const RECOVERY_CODES_REGENERATE: &str = "recovery_codes.regenerate";
 /// A second-factor code was refused (wrong, replayed, or no factor enrolled).
 pub const MFA_FAILURE: &str = "mfa.failure";
+/// A passkey was registered.
+pub const PASSKEY_REGISTER: &str = "passkey.register";
+/// A passkey registration was refused (unknown ceremony, a credential that does not verify,
+/// one already registered).
+pub const PASSKEY_REGISTER_FAILURE: &str = "passkey.register_failure";
+/// A passkey was deleted.
+pub const PASSKEY_DELETE: &str = "passkey.delete";
 
 /// An audited action with its details. Serialized, it is the event's `details` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -85,14 +92,14 @@ pub const MFA_FAILURE: &str = "mfa.failure";
 pub enum Action {
     /// [`LOGIN_SUCCESS`].
     LoginSuccess {
-        /// `password` or `email_otp`.
+        /// `password`, `email_otp` or `passkey`.
         method: &'static str,
         /// The session started.
         session_id: SessionId,
     },
     /// [`LOGIN_FAILURE`].
     LoginFailure {
-        /// `password` or `email_otp`.
+        /// `password`, `email_otp` or `passkey`.
         method: &'static str,
         /// Why (`unknown_email`, `bad_password`, `disabled`, `invalid_code`, …).
         reason: &'static str,
@@ -300,6 +307,21 @@ pub enum Action {
         /// Why (`invalid_code`, `replayed`, `not_enrolled`).
         reason: &'static str,
     },
+    /// [`PASSKEY_REGISTER`].
+    PasskeyRegister {
+        /// The passkey.
+        passkey_id: crate::passkey::PasskeyId,
+    },
+    /// [`PASSKEY_REGISTER_FAILURE`]: a failure.
+    PasskeyRegisterFailure {
+        /// Why (`unknown_ceremony`, `invalid_credential`, `already_registered`).
+        reason: &'static str,
+    },
+    /// [`PASSKEY_DELETE`].
+    PasskeyDelete {
+        /// The passkey.
+        passkey_id: crate::passkey::PasskeyId,
+    },
 }
 
 impl Action {
@@ -336,6 +358,9 @@ impl Action {
             Self::RecoveryCodeUse { .. } => RECOVERY_CODE_USE,
             Self::RecoveryCodesRegenerate { .. } => RECOVERY_CODES_REGENERATE,
             Self::MfaFailure { .. } => MFA_FAILURE,
+            Self::PasskeyRegister { .. } => PASSKEY_REGISTER,
+            Self::PasskeyRegisterFailure { .. } => PASSKEY_REGISTER_FAILURE,
+            Self::PasskeyDelete { .. } => PASSKEY_DELETE,
         }
     }
 
@@ -346,7 +371,8 @@ impl Action {
             Self::LoginFailure { .. }
             | Self::RefreshReuse { .. }
             | Self::PasswordChangeRefused { .. }
-            | Self::MfaFailure { .. } => AuditOutcome::Failure,
+            | Self::MfaFailure { .. }
+            | Self::PasskeyRegisterFailure { .. } => AuditOutcome::Failure,
             _ => AuditOutcome::Success,
         }
     }

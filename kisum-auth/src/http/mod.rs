@@ -6,7 +6,7 @@
 //!
 //! One file per concept: [`state`] (what the routers need), [`extract`] (caller, client,
 //! consistency token), [`cookie`] (the cookie mode), then the routes — `auth` (identity),
-//! `sessions`, `recovery` (password reset, email codes), `internal` and [`companies`] — each
+//! `sessions`, `recovery` (password reset, email codes), `passkeys`, `internal` and [`companies`] — each
 //! handler documented by its `#[utoipa::path]` (feature `openapi`; what they share is in
 //! `openapi`).
 
@@ -24,6 +24,7 @@ pub mod extract;
 mod internal;
 #[cfg(feature = "openapi")]
 mod openapi;
+mod passkeys;
 mod recovery;
 mod sessions;
 pub mod state;
@@ -111,9 +112,14 @@ fn public_routes() -> (Routes, Vec<(&'static str, &'static str)>) {
         "/.well-known/jwks.json" => get jwks;
     };
     let (companies, more) = companies::documented();
+    let (passkeys, passkey_routes) = passkeys::documented();
     (
-        routes.merge(companies),
-        written.into_iter().chain(more).collect(),
+        routes.merge(companies).merge(passkeys),
+        written
+            .into_iter()
+            .chain(more)
+            .chain(passkey_routes)
+            .collect(),
     )
 }
 

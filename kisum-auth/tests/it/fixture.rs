@@ -244,6 +244,7 @@ impl World {
     pub(crate) fn state_over(&self, auth: AuthService, store: Arc<dyn AuthStore>) -> AuthState {
         AuthState {
             auth,
+            passkeys: None,
             access: self.access.clone(),
             directory: store.clone(),
             admin: self.directory.clone(),

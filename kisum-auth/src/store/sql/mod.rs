@@ -16,6 +16,7 @@ pub(crate) mod audit;
 pub(crate) mod directory;
 pub(crate) mod mfa;
 pub(crate) mod otp;
+pub(crate) mod passkey;
 pub(crate) mod queries;
 pub(crate) mod refresh;
 pub(crate) mod rows;

@@ -55,6 +55,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             description: "mfa",
             sql: include_str!("../../../../migrations/sqlite/auth/0006_mfa.sql"),
         },
+        EmbeddedMigration {
+            version: 7,
+            description: "passkeys",
+            sql: include_str!("../../../../migrations/sqlite/auth/0007_passkeys.sql"),
+        },
     ],
 };
 
