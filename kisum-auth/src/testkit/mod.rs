@@ -11,7 +11,7 @@
 //! Each check takes a fresh store; checks only rely on rows they create themselves, so a shared
 //! database works too.
 //!
-//! One file per store trait (users, sessions, directory, refresh, otp, mfa, audit); the fixtures they
+//! One file per store trait (users, sessions, directory, refresh, otp, mfa, passkeys, audit); the fixtures they
 //! share are here. The checks are re-exported here, where the macros find them
 //! (`$crate::testkit::<check>`).
 #![allow(
@@ -38,6 +38,7 @@ mod audit;
 mod directory;
 mod mfa;
 mod otp;
+mod passkeys;
 mod refresh;
 mod sessions;
 mod users;
@@ -46,6 +47,7 @@ pub use audit::*;
 pub use directory::*;
 pub use mfa::*;
 pub use otp::*;
+pub use passkeys::*;
 pub use refresh::*;
 pub use sessions::*;
 pub use users::*;
