@@ -181,9 +181,7 @@ pub(super) async fn register_start(
     State(s): State<AuthState>,
     caller: Caller,
 ) -> Result<Json<ChallengeView>, ProblemResponse> {
-    let challenge = service(&s)?
-        .start_registration(caller.claims.sub)
-        .await?;
+    let challenge = service(&s)?.start_registration(caller.claims.sub).await?;
     Ok(Json(challenge.into()))
 }
 
@@ -290,7 +288,10 @@ pub(super) async fn delete_passkey(
 }
 
 /// Hits the sign-in limit of the client's address (shared with password sign-in).
-async fn sign_in_limit(s: &AuthState, client: &crate::service::ClientInfo) -> Result<(), ProblemResponse> {
+async fn sign_in_limit(
+    s: &AuthState,
+    client: &crate::service::ClientInfo,
+) -> Result<(), ProblemResponse> {
     if let Some(ip) = client_ip(client) {
         s.limits
             .check(&[(login_ip_key(ip), s.limits.login_per_ip)])

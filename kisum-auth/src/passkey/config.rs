@@ -184,7 +184,10 @@ mod tests {
         assert!(ok("example.com", "https://example.com"));
         assert!(ok("example.com", "https://login.example.com:8443"));
         assert!(ok("localhost", "http://localhost:3000"));
-        assert!(!ok("example.com", "https://badexample.com"), "not a subdomain");
+        assert!(
+            !ok("example.com", "https://badexample.com"),
+            "not a subdomain"
+        );
         assert!(!ok("login.example.com", "https://example.com"), "a parent");
         assert!(!ok("example.com", "http://example.com"), "plain http");
         assert!(!ok("example.com", "https://example.com/login"), "a path");

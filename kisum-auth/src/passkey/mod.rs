@@ -255,10 +255,7 @@ impl PasskeyService {
     ///
     /// # Errors
     /// [`StartCeremonyError`]: `NotFound` for an unknown user, a store failure.
-    pub async fn start_registration(
-        &self,
-        user: UserId,
-    ) -> Result<Challenge, StartCeremonyError> {
+    pub async fn start_registration(&self, user: UserId) -> Result<Challenge, StartCeremonyError> {
         let account = self
             .auth
             .store
@@ -430,9 +427,7 @@ impl PasskeyService {
     ///
     /// # Errors
     /// [`StartCeremonyError`]: a store failure.
-    pub async fn start_sign_in(
-        &self,
-    ) -> Result<Challenge, StartCeremonyError> {
+    pub async fn start_sign_in(&self) -> Result<Challenge, StartCeremonyError> {
         let (options, state): (RequestChallengeResponse, DiscoverableAuthentication) = self
             .webauthn()
             .start_discoverable_authentication()

@@ -195,8 +195,11 @@ pub trait PasskeyStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// `Unavailable`.
-    async fn record_passkey_use(&self, id: PasskeyId, r#use: &PasskeyUse)
-    -> Result<bool, StoreError>;
+    async fn record_passkey_use(
+        &self,
+        id: PasskeyId,
+        r#use: &PasskeyUse,
+    ) -> Result<bool, StoreError>;
 
     /// Deletes passkey `id` if it is `user`'s; returns whether it was.
     ///

@@ -47,7 +47,10 @@ fn record(user: UserId, credential: &[u8], created: i64) -> PasskeyRecord {
         user_id: user,
         name: "Laptop ✓".into(),
         credential_id: credential.to_vec(),
-        passkey: format!("{{\"cred\":{{\"counter\":0,\"id\":\"{}\"}}}}", credential.len()),
+        passkey: format!(
+            "{{\"cred\":{{\"counter\":0,\"id\":\"{}\"}}}}",
+            credential.len()
+        ),
         sign_count: 0,
         backup_eligible: true,
         backup_state: false,
@@ -101,7 +104,10 @@ pub async fn passkeys_round_trip_oldest_first<S: UserStore + PasskeyStore>(store
         Some(newer)
     );
     assert_eq!(
-        store.find_passkey_by_credential(&credential()).await.unwrap(),
+        store
+            .find_passkey_by_credential(&credential())
+            .await
+            .unwrap(),
         None
     );
     let other = passkey_user(&*store, "pk-list-other").await;
@@ -185,9 +191,7 @@ pub async fn counterless_passkeys_are_recorded_on_every_use<S: UserStore + Passk
     assert_eq!(last, Some(used(0, 20).at));
 }
 
-pub async fn concurrent_uses_with_one_counter_one_wins<S: UserStore + PasskeyStore>(
-    store: Arc<S>,
-) {
+pub async fn concurrent_uses_with_one_counter_one_wins<S: UserStore + PasskeyStore>(store: Arc<S>) {
     let u = passkey_user(&*store, "pk-race").await;
     let p = record(u, &credential(), 0);
     store.create_passkey(&p).await.unwrap();
@@ -244,9 +248,7 @@ pub async fn ceremonies_are_taken_once<S: UserStore + PasskeyStore>(store: Arc<S
     assert_eq!(store.take_ceremony("never-stored").await.unwrap(), None);
 }
 
-pub async fn concurrent_takes_of_a_ceremony_one_wins<S: UserStore + PasskeyStore>(
-    store: Arc<S>,
-) {
+pub async fn concurrent_takes_of_a_ceremony_one_wins<S: UserStore + PasskeyStore>(store: Arc<S>) {
     let c = ceremony(CeremonyKind::Login, None, 300);
     store.put_ceremony(&c).await.unwrap();
     let mut tasks = tokio::task::JoinSet::new();

@@ -264,7 +264,10 @@ fn the_webauthn_relying_party_is_checked_at_start_up() {
     ] {
         assert!(e.contains(problem), "{problem} missing from:\n{e}");
     }
-    assert!(!e.contains("login.example.com"), "a good origin is no problem:\n{e}");
+    assert!(
+        !e.contains("login.example.com"),
+        "a good origin is no problem:\n{e}"
+    );
 
     // Origins without a relying party id, and an id that is a URL.
     let o = kisum_env(
@@ -272,7 +275,9 @@ fn the_webauthn_relying_party_is_checked_at_start_up() {
         &[("KISUM_WEBAUTHN_ORIGINS", "https://login.example.com")],
     );
     assert!(
-        err(&o).contains("  - KISUM_WEBAUTHN_RP_ID (--webauthn-rp-id): required with KISUM_WEBAUTHN_ORIGINS"),
+        err(&o).contains(
+            "  - KISUM_WEBAUTHN_RP_ID (--webauthn-rp-id): required with KISUM_WEBAUTHN_ORIGINS"
+        ),
         "{}",
         err(&o)
     );

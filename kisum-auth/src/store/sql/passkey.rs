@@ -13,9 +13,7 @@ use kisum_core::db::{StoreError, StoreErrorKind};
 use kisum_guard::UserId;
 
 use super::SqlAuthStore;
-use crate::passkey::{
-    Ceremony, CeremonyKind, PasskeyId, PasskeyRecord, PasskeyStore, PasskeyUse,
-};
+use crate::passkey::{Ceremony, CeremonyKind, PasskeyId, PasskeyRecord, PasskeyStore, PasskeyUse};
 
 const CREATE_PASSKEY: &str = "INSERT INTO passkeys (id, user_id, name, credential_id, passkey, \
      sign_count, backup_eligible, backup_state, created_at, last_used_at) \

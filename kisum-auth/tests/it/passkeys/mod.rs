@@ -13,7 +13,7 @@ use axum::Router;
 use axum::http::{Method, StatusCode};
 use kisum_auth::AuthStore;
 use kisum_auth::http::{AuthState, public_router};
-use kisum_auth::identity::{Argon2Params, PasswordHasher, PasswordPolicy};
+use kisum_auth::identity::PasswordPolicy;
 use kisum_auth::passkey::{PasskeyConfig, PasskeyService};
 use kisum_auth::ratelimit::RateLimit;
 use kisum_auth::service::AuthService;
@@ -22,7 +22,7 @@ use kisum_core::MemoryCoreStore;
 use serde_json::{Value, json};
 
 use crate::client::{call, delete, get, post, problem};
-use crate::fixture::{World, auth_service};
+use crate::fixture::{World, auth_service, cheap_hasher};
 use authenticator::SoftPasskey;
 
 const RP_ID: &str = "example.test";
@@ -54,12 +54,7 @@ async fn replicas_with(
     let auth_a = auth_service(a.clone(), world.clock.clone());
     let auth_b = AuthService::new(
         b.clone(),
-        PasswordHasher::new(Argon2Params {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap(),
+        cheap_hasher(),
         PasswordPolicy::default(),
         auth_a.tokens().clone(),
         SessionConfig::default(),
@@ -98,7 +93,9 @@ async fn postgres() -> Replicas {
     let a = kisum_auth::PgAuthStore::connect_with(options.clone())
         .await
         .unwrap();
-    let b = kisum_auth::PgAuthStore::connect_with(options).await.unwrap();
+    let b = kisum_auth::PgAuthStore::connect_with(options)
+        .await
+        .unwrap();
     replicas(Arc::new(a), Arc::new(b)).await
 }
 
@@ -157,8 +154,14 @@ async fn account(r: &Router, email: &str) -> (String, String) {
 
 /// `register/start` on `start`, the authenticator's answer finished on `finish`; the
 /// authenticator's credential and the finish's answer.
-async fn enrol(start: &Router, finish: &Router, token: &str, name: Option<&str>) -> (SoftPasskey, Value) {
-    let (status, _, begun) = post(start, "/v1/auth/passkeys/register/start", Some(token), None).await;
+async fn enrol(
+    start: &Router,
+    finish: &Router,
+    token: &str,
+    name: Option<&str>,
+) -> (SoftPasskey, Value) {
+    let (status, _, begun) =
+        post(start, "/v1/auth/passkeys/register/start", Some(token), None).await;
     assert_eq!(status, StatusCode::OK, "{begun}");
     let (key, credential) = SoftPasskey::create(&begun["options"], ORIGIN);
     let (status, _, done) = post(
@@ -189,7 +192,13 @@ async fn login_finish(r: &Router, ceremony: &Value, credential: Value) -> (Statu
     )
     .await;
     if status != StatusCode::OK {
-        crate::client::assert_problem(status, &headers, &body, StatusCode::UNAUTHORIZED, "invalid_credentials");
+        crate::client::assert_problem(
+            status,
+            &headers,
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        );
     }
     (status, body)
 }
@@ -223,7 +232,11 @@ async fn a_passkey_registered_while_signed_in_signs_in_without_a_password(r: Rep
 
     let tokens = sign_in_with(&r.a, &mut key).await;
     assert_eq!(tokens["token_type"], "Bearer");
-    assert!(tokens["refresh_token"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(
+        tokens["refresh_token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
     assert_eq!(session_user(&r.a, &tokens).await, user);
 
     // The use is recorded: the counter the authenticator signed, and when.
@@ -287,9 +300,21 @@ async fn attack_a_replayed_passkey_ceremony_is_refused(r: Replicas) {
     assert_eq!(status, StatusCode::OK);
     let (_, credential) = SoftPasskey::create(&begun["options"], ORIGIN);
     let body = json!({"ceremony_id": begun["ceremony_id"], "credential": credential});
-    let (status, _, _) = post(&r.a, "/v1/auth/passkeys/register/finish", Some(&token), body.clone()).await;
+    let (status, _, _) = post(
+        &r.a,
+        "/v1/auth/passkeys/register/finish",
+        Some(&token),
+        body.clone(),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
-    let again = post(&r.b, "/v1/auth/passkeys/register/finish", Some(&token), body).await;
+    let again = post(
+        &r.b,
+        "/v1/auth/passkeys/register/finish",
+        Some(&token),
+        body,
+    )
+    .await;
     problem(again, StatusCode::BAD_REQUEST, "invalid_ceremony");
     let (_, _, list) = get(&r.a, "/v1/auth/passkeys", Some(&token)).await;
     assert_eq!(list.as_array().unwrap().len(), 2);
@@ -355,7 +380,11 @@ async fn a_deleted_passkey_signs_nobody_in(r: Replicas) {
     let uri = format!("/v1/auth/passkeys/{}", created["id"].as_str().unwrap());
     let (status, _, _) = delete(&r.b, &uri, Some(&token)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    problem(delete(&r.b, &uri, Some(&token)).await, StatusCode::NOT_FOUND, "not_found");
+    problem(
+        delete(&r.b, &uri, Some(&token)).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     let (_, _, list) = get(&r.a, "/v1/auth/passkeys", Some(&token)).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["name"], "Phone");
@@ -371,7 +400,11 @@ async fn attack_another_user_cannot_delete_or_register_onto_my_passkeys(r: Repli
     let (_, theirs) = account(&r.a, "mallory@example.test").await;
     let (mut key, created) = enrol(&r.a, &r.a, &mine, None).await;
     let uri = format!("/v1/auth/passkeys/{}", created["id"].as_str().unwrap());
-    problem(delete(&r.a, &uri, Some(&theirs)).await, StatusCode::NOT_FOUND, "not_found");
+    problem(
+        delete(&r.a, &uri, Some(&theirs)).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     problem(
         delete(&r.a, "/v1/auth/passkeys/not-a-uuid", Some(&theirs)).await,
         StatusCode::NOT_FOUND,
@@ -436,7 +469,11 @@ async fn bad_passkey_requests_answer_problems_not_errors() {
     let r = memory().await;
     let (_, token) = account(&r.a, "bad@example.test").await;
     // Not signed in.
-    problem(get(&r.a, "/v1/auth/passkeys", None).await, StatusCode::UNAUTHORIZED, "unauthenticated");
+    problem(
+        get(&r.a, "/v1/auth/passkeys", None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
     problem(
         post(&r.a, "/v1/auth/passkeys/register/start", None, None).await,
         StatusCode::UNAUTHORIZED,
@@ -458,9 +495,23 @@ async fn bad_passkey_requests_answer_problems_not_errors() {
         json!({"ceremony_id": "x", "credential": {"id": "a", "rawId": "not base64!", "type": "public-key", "response": {}}}),
     ] {
         let answer = post(&r.a, "/v1/auth/passkeys/login/finish", None, body.clone()).await;
-        problem(answer, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-        let answer = post(&r.a, "/v1/auth/passkeys/register/finish", Some(&token), body).await;
-        problem(answer, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        problem(
+            answer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        let answer = post(
+            &r.a,
+            "/v1/auth/passkeys/register/finish",
+            Some(&token),
+            body,
+        )
+        .await;
+        problem(
+            answer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
     }
     // A name too long.
     let (_, _, begun) = post(&r.a, "/v1/auth/passkeys/register/start", Some(&token), None).await;
@@ -472,7 +523,11 @@ async fn bad_passkey_requests_answer_problems_not_errors() {
         json!({"ceremony_id": begun["ceremony_id"], "credential": credential, "name": "x".repeat(65)}),
     )
     .await;
-    let p = problem(answer, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let p = problem(
+        answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
     assert_eq!(crate::client::field(&p), "name");
 }
 
@@ -484,11 +539,19 @@ async fn without_a_relying_party_passkey_routes_answer_503() {
     let (_, token) = account(&app, "off@example.test").await;
     for (method, uri, bearer) in [
         (Method::POST, "/v1/auth/passkeys/login/start", None),
-        (Method::POST, "/v1/auth/passkeys/register/start", Some(token.as_str())),
+        (
+            Method::POST,
+            "/v1/auth/passkeys/register/start",
+            Some(token.as_str()),
+        ),
         (Method::GET, "/v1/auth/passkeys", Some(token.as_str())),
     ] {
         let answer = call(&app, method, uri, bearer, None, &[]).await;
-        problem(answer, StatusCode::SERVICE_UNAVAILABLE, "passkeys_unavailable");
+        problem(
+            answer,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "passkeys_unavailable",
+        );
     }
 }
 

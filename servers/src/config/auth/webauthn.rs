@@ -156,7 +156,10 @@ mod tests {
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found.iter().all(|p| p.setting == env::WEBAUTHN_ORIGINS));
         assert!(found[0].message.contains("http://example.com"), "{found:?}");
-        assert!(found[1].message.contains("https://example.org"), "{found:?}");
+        assert!(
+            found[1].message.contains("https://example.org"),
+            "{found:?}"
+        );
     }
 
     #[test]
