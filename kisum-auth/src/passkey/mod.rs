@@ -157,14 +157,18 @@ fn serialize<T: serde::Serialize>(value: &T) -> Result<String, Failure> {
 /// credential it serializes; 0 and `false` when absent).
 fn counter_and_flags(passkey: &str) -> (u32, bool, bool) {
     let v: serde_json::Value = serde_json::from_str(passkey).unwrap_or_default();
-    let cred = &v["cred"];
+    let field = |name: &str| v.get("cred").and_then(|c| c.get(name));
     (
-        cred["counter"]
-            .as_u64()
+        field("counter")
+            .and_then(serde_json::Value::as_u64)
             .and_then(|c| u32::try_from(c).ok())
             .unwrap_or(0),
-        cred["backup_eligible"].as_bool().unwrap_or(false),
-        cred["backup_state"].as_bool().unwrap_or(false),
+        field("backup_eligible")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false),
+        field("backup_state")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false),
     )
 }
 
@@ -268,7 +272,7 @@ impl PasskeyService {
             .list_passkeys(user)
             .await?
             .into_iter()
-            .map(|p| p.credential_id.into())
+            .map(|p| p.credential_id)
             .collect::<Vec<_>>();
         let email = account.email.as_str();
         let (options, state): (CreationChallengeResponse, PasskeyRegistration) = self

@@ -88,7 +88,7 @@ impl PasskeyStore for MemoryAuthStore {
     async fn delete_passkey(&self, user: UserId, id: PasskeyId) -> Result<bool, StoreError> {
         let mut s = self.lock();
         let p = &mut s.passkeys;
-        if !p.passkeys.get(&id).is_some_and(|r| r.user_id == user) {
+        if p.passkeys.get(&id).is_none_or(|r| r.user_id != user) {
             return Ok(false);
         }
         if let Some(r) = p.passkeys.remove(&id) {
