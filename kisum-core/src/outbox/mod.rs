@@ -441,9 +441,10 @@ impl FeedPublisher {
 impl EventPublisher for FeedPublisher {
     async fn publish(&self, event: &InvalidationEvent) {
         if !is_appended_by_stores(event)
-            && let Err(e) = self.feed.log().append(event, self.clock.now(), None).await {
-                tracing::warn!(error = %e, "event log unavailable: event not recorded; guards fall back to their TTL");
-            }
+            && let Err(e) = self.feed.log().append(event, self.clock.now(), None).await
+        {
+            tracing::warn!(error = %e, "event log unavailable: event not recorded; guards fall back to their TTL");
+        }
         self.feed.nudge();
         if let Some(other) = &self.also {
             other.publish(event).await;
