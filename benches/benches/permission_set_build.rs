@@ -41,7 +41,7 @@ impl Kind {
         let wildcard = match self {
             Self::Wildcards => true,
             Self::Exact => false,
-            Self::Mixed => i % 2 == 0,
+            Self::Mixed => i.is_multiple_of(2),
         };
         if wildcard {
             PermissionPattern::new(&format!("company.p{i}.*"))

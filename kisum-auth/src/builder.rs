@@ -164,6 +164,7 @@ pub struct AuthBuilder {
     clock: Arc<dyn Clock>,
     access_cache: Option<CacheConfig>,
     secret_box: Option<Arc<SecretBox>>,
+    passkeys: Option<crate::passkey::PasskeyConfig>,
 }
 
 impl std::fmt::Debug for AuthBuilder {
@@ -201,6 +202,7 @@ impl AuthBuilder {
             clock: Arc::new(SystemClock),
             access_cache: None,
             secret_box: None,
+            passkeys: None,
         }
     }
 
@@ -210,6 +212,14 @@ impl AuthBuilder {
     #[must_use]
     pub fn secret_box(mut self, keys: Arc<SecretBox>) -> Self {
         self.secret_box = Some(keys);
+        self
+    }
+
+    /// Enables passkeys (WebAuthn) for the relying party `config`; default: off, the passkey
+    /// routes answer 503 `passkeys_unavailable`.
+    #[must_use]
+    pub fn passkeys(mut self, config: crate::passkey::PasskeyConfig) -> Self {
+        self.passkeys = Some(config);
         self
     }
 
@@ -362,7 +372,11 @@ impl AuthBuilder {
             .limiter
             .unwrap_or_else(|| Arc::new(LocalRateLimiter::new(self.clock.clone())));
         let t = &self.tuning;
+        let passkeys = self
+            .passkeys
+            .map(|config| crate::passkey::PasskeyService::new(auth.clone(), config));
         let state = AuthState {
+            passkeys,
             auth,
             access,
             directory: self.store.clone(),

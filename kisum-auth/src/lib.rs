@@ -54,6 +54,7 @@ pub mod key_rotation;
 pub mod keys;
 pub mod mfa;
 pub mod otp;
+pub mod passkey;
 pub mod ratelimit;
 #[cfg(feature = "remote")]
 pub mod remote;

@@ -221,8 +221,8 @@ impl AuthService {
         &self.tokens
     }
 
-    /// Deletes what can no longer be used: sessions that ended, refresh tokens, reset tokens
-    /// and email-code states, each once `retention` has passed since it stopped mattering
+    /// Deletes what can no longer be used: sessions that ended, refresh tokens, reset tokens,
+    /// email-code states and passkey ceremonies, each once `retention` has passed since it stopped mattering
     /// (keeping recent spent refresh tokens lets reuse still be recognised). Run periodically
     /// by the servers; returns the rows deleted.
     ///
@@ -233,8 +233,10 @@ impl AuthService {
         let sessions = self.store.prune_sessions(before).await?;
         let one_time = self.store.prune_one_time(before).await?
             + self.store.prune_mfa_challenges(before).await?;
-        metrics::counter!("kisum_auth_pruned_total").increment(sessions + one_time);
-        tracing::info!(sessions, one_time, %before, "pruned expired sessions, tokens and codes");
-        Ok(sessions + one_time)
+        let ceremonies = self.store.prune_ceremonies(before).await?;
+        let pruned = sessions + one_time + ceremonies;
+        metrics::counter!("kisum_auth_pruned_total").increment(pruned);
+        tracing::info!(sessions, one_time, ceremonies, %before, "pruned expired sessions, tokens, codes and passkey ceremonies");
+        Ok(pruned)
     }
 }

@@ -265,6 +265,9 @@ fn main() -> ExitCode {
             if let Err(problems) = args.policy.validate() {
                 return refuse("dev", problems);
             }
+            if let Err(problems) = args.webauthn.for_dev(args.listen) {
+                return refuse("dev", problems);
+            }
             let format = if args.log_format.eq_ignore_ascii_case("json") {
                 LogFormat::Json
             } else {

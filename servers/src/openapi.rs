@@ -89,6 +89,10 @@ pub fn auth_public() -> OpenApi {
                 ),
                 ("keys", "The public keys that verify access tokens"),
                 (
+                    "passkeys",
+                    "Passkeys (WebAuthn): registration, listing, deletion, passwordless sign-in",
+                ),
+                (
                     "companies",
                     "Company administration: members, roles, delegations",
                 ),

@@ -106,6 +106,8 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
     }
     if let Some(keys) = config.secret_box.clone() {
         builder = builder.secret_box(keys);
+    if let Some(passkeys) = config.passkeys {
+        builder = builder.passkeys(passkeys);
     }
     let built = builder.build().map_err(|e| StartError::new("auth", e))?;
     // Guards refetch the JWKS (and forget tokens verified with a retired key) at once.
@@ -340,6 +342,9 @@ pub struct DevArgs {
     /// Bounds on the policy data of companies (as in `kisum auth`).
     #[command(flatten)]
     pub policy: crate::config::PolicyLimitsArgs,
+    /// The WebAuthn relying party (default: `localhost`, at the public listener).
+    #[command(flatten)]
+    pub webauthn: crate::config::WebauthnArgs,
 }
 
 fn random_hex(bytes: usize) -> Result<String, StartError> {
@@ -515,6 +520,11 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         policy,
         ..crate::config::AuthTuning::default()
     })
+    .passkeys(
+        args.webauthn
+            .for_dev(args.listen)
+            .map_err(|p| StartError::new("passkeys", crate::config::ConfigProblems(p)))?,
+    )
     .clock(clock.clone())
     .build()
     .map_err(|e| StartError::new("auth", e))?;

@@ -83,6 +83,13 @@ pub const MFA_CHALLENGE: &str = "mfa.challenge";
 pub const REAUTHENTICATE: &str = "reauthenticate";
 /// A second factor was added or removed and the user's other sessions ended.
 pub const FACTOR_SESSIONS_REVOKE: &str = "factor.sessions_revoke";
+/// A passkey was registered.
+pub const PASSKEY_REGISTER: &str = "passkey.register";
+/// A passkey registration was refused (unknown ceremony, a credential that does not verify,
+/// one already registered).
+pub const PASSKEY_REGISTER_FAILURE: &str = "passkey.register_failure";
+/// A passkey was deleted.
+pub const PASSKEY_DELETE: &str = "passkey.delete";
 
 /// An audited action with its details. Serialized, it is the event's `details` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -91,15 +98,15 @@ pub const FACTOR_SESSIONS_REVOKE: &str = "factor.sessions_revoke";
 pub enum Action {
     /// [`LOGIN_SUCCESS`].
     LoginSuccess {
-        /// `password`, `email_otp`, or `mfa_totp` / `mfa_recovery_code` (a second factor
-        /// finished the sign-in).
+        /// `password`, `email_otp`, `passkey`, or `mfa_totp` / `mfa_recovery_code` (a second
+        /// factor finished the sign-in).
         method: &'static str,
         /// The session started.
         session_id: SessionId,
     },
     /// [`LOGIN_FAILURE`].
     LoginFailure {
-        /// `password`, `email_otp`, `mfa_totp` or `mfa_recovery_code`.
+        /// `password`, `email_otp`, `passkey`, `mfa_totp` or `mfa_recovery_code`.
         method: &'static str,
         /// Why (`unknown_email`, `bad_password`, `disabled`, `invalid_code`, …).
         reason: &'static str,
@@ -330,6 +337,20 @@ pub enum Action {
     FactorSessionsRevoke {
         /// The other sessions, ended.
         revoked_sessions: Vec<SessionId>,
+    /// [`PASSKEY_REGISTER`].
+    PasskeyRegister {
+        /// The passkey.
+        passkey_id: crate::passkey::PasskeyId,
+    },
+    /// [`PASSKEY_REGISTER_FAILURE`]: a failure.
+    PasskeyRegisterFailure {
+        /// Why (`unknown_ceremony`, `invalid_credential`, `already_registered`).
+        reason: &'static str,
+    },
+    /// [`PASSKEY_DELETE`].
+    PasskeyDelete {
+        /// The passkey.
+        passkey_id: crate::passkey::PasskeyId,
     },
 }
 
@@ -370,6 +391,9 @@ impl Action {
             Self::MfaChallenge { .. } => MFA_CHALLENGE,
             Self::Reauthenticate { .. } | Self::ReauthenticateRefused { .. } => REAUTHENTICATE,
             Self::FactorSessionsRevoke { .. } => FACTOR_SESSIONS_REVOKE,
+            Self::PasskeyRegister { .. } => PASSKEY_REGISTER,
+            Self::PasskeyRegisterFailure { .. } => PASSKEY_REGISTER_FAILURE,
+            Self::PasskeyDelete { .. } => PASSKEY_DELETE,
         }
     }
 
@@ -382,6 +406,7 @@ impl Action {
             | Self::PasswordChangeRefused { .. }
             | Self::MfaFailure { .. }
             | Self::ReauthenticateRefused { .. } => AuditOutcome::Failure,
+            | Self::PasskeyRegisterFailure { .. } => AuditOutcome::Failure,
             _ => AuditOutcome::Success,
         }
     }

@@ -7,7 +7,7 @@
 //! One file per concept: [`state`] (what the routers need), [`extract`] (caller, client,
 //! consistency token), [`cookie`] (the cookie mode), then the routes — `auth` (identity),
 //! `sessions`, `recovery` (password reset, email codes), `mfa` (second factors, reauthentication),
-//! `internal` and [`companies`] — each
+//! `passkeys`, `internal` and [`companies`] — each
 //! handler documented by its `#[utoipa::path]` (feature `openapi`; what they share is in
 //! `openapi`).
 
@@ -26,6 +26,7 @@ mod internal;
 mod mfa;
 #[cfg(feature = "openapi")]
 mod openapi;
+mod passkeys;
 mod recovery;
 mod sessions;
 pub mod state;
@@ -125,9 +126,14 @@ fn public_routes() -> (Routes, Vec<(&'static str, &'static str)>) {
         "/.well-known/jwks.json" => get jwks;
     };
     let (companies, more) = companies::documented();
+    let (passkeys, passkey_routes) = passkeys::documented();
     (
-        routes.merge(companies),
-        written.into_iter().chain(more).collect(),
+        routes.merge(companies).merge(passkeys),
+        written
+            .into_iter()
+            .chain(more)
+            .chain(passkey_routes)
+            .collect(),
     )
 }
 

@@ -20,6 +20,9 @@ use crate::service::AuthService;
 pub struct AuthState {
     /// Identity: register, sign in, refresh, sign out.
     pub auth: AuthService,
+    /// Passkeys, when a relying party is configured (`None`: the passkey routes answer 503
+    /// `passkeys_unavailable`).
+    pub passkeys: Option<crate::passkey::PasskeyService>,
     /// Access resolution.
     pub access: AccessService,
     /// The directory (for `me`).

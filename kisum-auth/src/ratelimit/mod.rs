@@ -118,9 +118,9 @@ impl fmt::Display for RateLimit {
         let secs = w.as_secs();
         if w.subsec_nanos() != 0 || secs == 0 {
             write!(f, "{}/{}ms", self.limit, w.as_millis())
-        } else if secs % 3600 == 0 {
+        } else if secs.is_multiple_of(3600) {
             write!(f, "{}/{}h", self.limit, secs / 3600)
-        } else if secs % 60 == 0 {
+        } else if secs.is_multiple_of(60) {
             write!(f, "{}/{}m", self.limit, secs / 60)
         } else {
             write!(f, "{}/{}s", self.limit, secs)

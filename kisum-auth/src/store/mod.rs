@@ -17,8 +17,8 @@ use crate::session::RefreshTokenStore;
 use crate::session::SessionStore;
 
 /// A backend holding all of Auth's data: users, sessions, refresh tokens, the directory, the
-/// audit log, one-time secrets (email codes, reset tokens) and second factors (TOTP, recovery
-/// codes). Every built-in backend is one; an
+/// audit log, one-time secrets (email codes, reset tokens), second factors (TOTP, recovery
+/// codes) and passkeys. Every built-in backend is one; an
 /// embedder may also back the traits separately.
 pub trait AuthStore:
     UserStore
@@ -28,6 +28,7 @@ pub trait AuthStore:
     + crate::audit::AuditStore
     + crate::otp::OneTimeStore
     + crate::mfa::MfaStore
+    + crate::passkey::PasskeyStore
     + kisum_core::outbox::EventLogged
 {
 }
@@ -40,6 +41,7 @@ impl<
         + crate::audit::AuditStore
         + crate::otp::OneTimeStore
         + crate::mfa::MfaStore
+        + crate::passkey::PasskeyStore
         + kisum_core::outbox::EventLogged,
 > AuthStore for T
 {

@@ -13,7 +13,7 @@
 //! Each check takes a fresh store; checks only rely on rows they create themselves, so a shared
 //! database works too.
 //!
-//! One file per store trait (users, sessions, directory, refresh, otp, mfa, audit); the fixtures they
+//! One file per store trait (users, sessions, directory, refresh, otp, mfa, passkeys, audit); the fixtures they
 //! share are here. The checks are re-exported here, where the macros find them
 //! (`$crate::testkit::<check>`).
 #![allow(
@@ -40,6 +40,7 @@ mod audit;
 mod directory;
 mod mfa;
 mod otp;
+mod passkeys;
 mod refresh;
 mod sessions;
 mod users;
@@ -48,12 +49,13 @@ pub use audit::*;
 pub use directory::*;
 pub use mfa::*;
 pub use otp::*;
+pub use passkeys::*;
 pub use refresh::*;
 pub use sessions::*;
 pub use users::*;
 
 /// Stamps out every Auth store conformance suite (users, sessions, directory, refresh tokens,
-/// one-time secrets, MFA, audit) for a store that implements all the store traits, as an
+/// one-time secrets, MFA, passkeys, audit) for a store that implements all the store traits, as an
 /// [`AuthStore`](crate::AuthStore) does; with `ignore = "reason"` every test is `#[ignore]`d
 /// with that reason. The tests are named as the single-trait macros name them.
 #[macro_export]
@@ -65,6 +67,7 @@ macro_rules! auth_store_conformance {
         $crate::refresh_store_conformance!($make $(, ignore = $reason)?);
         $crate::onetime_store_conformance!($make $(, ignore = $reason)?);
         $crate::mfa_store_conformance!($make $(, ignore = $reason)?);
+        $crate::passkey_store_conformance!($make $(, ignore = $reason)?);
         $crate::audit_store_conformance!($make $(, ignore = $reason)?);
     };
 }

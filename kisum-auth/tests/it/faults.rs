@@ -126,6 +126,7 @@ async fn every_route_answers_503_when_the_database_is_down() {
     ));
     let state = AuthState {
         auth: auth.clone(),
+        passkeys: None,
         access: AccessService::new(store.clone(), store.clone(), entitlements, clock.clone()),
         directory: store.clone(),
         admin: DirectoryService::new(store.clone(), clock.clone()),

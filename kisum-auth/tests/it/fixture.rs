@@ -40,12 +40,7 @@ pub(crate) fn auth_service_with(
     let key = SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap();
     AuthService::new(
         store,
-        PasswordHasher::new(Argon2Params {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap(),
+        cheap_hasher(),
         PasswordPolicy::default(),
         TokenService::new(
             TokenConfig::new("https://auth.example.test", "kisum"),
@@ -54,6 +49,16 @@ pub(crate) fn auth_service_with(
         sessions,
         clock,
     )
+}
+
+/// A password hasher cheap enough for tests (256 KiB, one pass).
+pub(crate) fn cheap_hasher() -> PasswordHasher {
+    PasswordHasher::new(Argon2Params {
+        memory_kib: 256,
+        iterations: 1,
+        parallelism: 1,
+    })
+    .unwrap()
 }
 
 /// An event publisher that remembers what it was given.
@@ -291,6 +296,7 @@ impl World {
     pub(crate) fn state_over(&self, auth: AuthService, store: Arc<dyn AuthStore>) -> AuthState {
         AuthState {
             auth,
+            passkeys: None,
             access: self.access.clone(),
             directory: store.clone(),
             admin: self.directory.clone(),

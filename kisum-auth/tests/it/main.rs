@@ -58,6 +58,7 @@ mod invitations;
 mod key_rotation;
 mod me_access_cache;
 mod mfa;
+mod passkeys;
 mod properties;
 mod ratelimit;
 mod recovery;

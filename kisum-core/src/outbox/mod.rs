@@ -440,10 +440,10 @@ impl FeedPublisher {
 #[async_trait]
 impl EventPublisher for FeedPublisher {
     async fn publish(&self, event: &InvalidationEvent) {
-        if !is_appended_by_stores(event) {
-            if let Err(e) = self.feed.log().append(event, self.clock.now(), None).await {
-                tracing::warn!(error = %e, "event log unavailable: event not recorded; guards fall back to their TTL");
-            }
+        if !is_appended_by_stores(event)
+            && let Err(e) = self.feed.log().append(event, self.clock.now(), None).await
+        {
+            tracing::warn!(error = %e, "event log unavailable: event not recorded; guards fall back to their TTL");
         }
         self.feed.nudge();
         if let Some(other) = &self.also {

@@ -90,13 +90,12 @@ impl AccessGuard {
         if inner.cache.is_revoked(sid) {
             return Err(DenialCode::SessionRevoked.into());
         }
-        if first_sight {
-            if let Some(shared) = &inner.shared {
-                if shared.is_revoked(sid).await == Some(true) {
-                    inner.cache.revoke(sid);
-                    return Err(DenialCode::SessionRevoked.into());
-                }
-            }
+        if first_sight
+            && let Some(shared) = &inner.shared
+            && shared.is_revoked(sid).await == Some(true)
+        {
+            inner.cache.revoke(sid);
+            return Err(DenialCode::SessionRevoked.into());
         }
         if !require.needs_access() {
             // Identity-only routes get no access context (which would carry the session check):

@@ -70,15 +70,15 @@ async fn follow(
     prefix: &str,
     guard: &kisum_guard::AccessGuard,
 ) -> tokio::task::JoinHandle<()> {
-    if let Ok(client) = redis::Client::open(url) {
-        if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-            let _: Result<bool, _> = redis::cmd("SET")
-                .arg(kisum_guard::stream_epoch_key(prefix, "auth"))
-                .arg("test-epoch")
-                .arg("NX")
-                .query_async(&mut conn)
-                .await;
-        }
+    if let Ok(client) = redis::Client::open(url)
+        && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+    {
+        let _: Result<bool, _> = redis::cmd("SET")
+            .arg(kisum_guard::stream_epoch_key(prefix, "auth"))
+            .arg("test-epoch")
+            .arg("NX")
+            .query_async(&mut conn)
+            .await;
     }
     spawn_follower(url, prefix, "auth", Arc::new(guard.clone())).unwrap()
 }

@@ -326,3 +326,68 @@ fn the_webhook_listener_is_configured_from_the_environment_and_its_secrets_stay_
     assert!(help.contains("KISUM_STRIPE_WEBHOOK_SECRETS_FILE"), "{help}");
     assert!(!help.contains("whsec_ok"), "{help}");
 }
+
+#[test]
+fn the_webauthn_relying_party_is_checked_at_start_up() {
+    let o = kisum_env(
+        &["config", "auth"],
+        &[
+            ("KISUM_WEBAUTHN_RP_ID", "example.com"),
+            (
+                "KISUM_WEBAUTHN_ORIGINS",
+                "https://login.example.com,http://example.com,https://example.org",
+            ),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let e = err(&o);
+    for problem in [
+        "  - KISUM_WEBAUTHN_ORIGINS (--webauthn-origins): origin `http://example.com`: must be https (plain http only for localhost)",
+        "  - KISUM_WEBAUTHN_ORIGINS (--webauthn-origins): origin `https://example.org`: its host must be the relying party id or one of its subdomains",
+    ] {
+        assert!(e.contains(problem), "{problem} missing from:\n{e}");
+    }
+    assert!(
+        !e.contains("login.example.com"),
+        "a good origin is no problem:\n{e}"
+    );
+
+    // Origins without a relying party id, and an id that is a URL.
+    let o = kisum_env(
+        &["config", "auth"],
+        &[("KISUM_WEBAUTHN_ORIGINS", "https://login.example.com")],
+    );
+    assert!(
+        err(&o).contains(
+            "  - KISUM_WEBAUTHN_RP_ID (--webauthn-rp-id): required with KISUM_WEBAUTHN_ORIGINS"
+        ),
+        "{}",
+        err(&o)
+    );
+    let o = kisum_env(
+        &["config", "auth"],
+        &[
+            ("KISUM_WEBAUTHN_RP_ID", "https://example.com"),
+            ("KISUM_WEBAUTHN_ORIGINS", "https://example.com"),
+        ],
+    );
+    assert!(
+        err(&o).contains("  - KISUM_WEBAUTHN_RP_ID (--webauthn-rp-id): `https://example.com` is not a relying party id"),
+        "{}",
+        err(&o)
+    );
+
+    // `kisum dev` refuses a bad relying party before it touches its data directory.
+    let dir = temp_dir("dev-webauthn").join("data");
+    let o = kisum_env(
+        &["dev"],
+        &[
+            ("KISUM_DATA_DIR", dir.to_str().unwrap()),
+            ("KISUM_WEBAUTHN_RP_ID", "localhost"),
+            ("KISUM_WEBAUTHN_ORIGINS", "http://127.0.0.1:8080"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("KISUM_WEBAUTHN_ORIGINS"), "{}", err(&o));
+    assert!(!dir.exists());
+}

@@ -16,6 +16,7 @@ pub(crate) mod audit;
 pub(crate) mod directory;
 pub(crate) mod mfa;
 pub(crate) mod otp;
+pub(crate) mod passkey;
 pub(crate) mod queries;
 pub(crate) mod refresh;
 pub(crate) mod rows;
@@ -36,6 +37,7 @@ macro_rules! migrations {
             5 "events" "0005_events.sql",
             6 "mfa" "0006_mfa.sql",
             7 "assurance" "0007_assurance.sql",
+            8 "passkeys" "0008_passkeys.sql",
         )
     };
 }

@@ -11,9 +11,11 @@ use kisum_auth::tokens::TokenConfig;
 
 mod policy;
 mod tuning;
+mod webauthn;
 
 pub use policy::*;
 pub use tuning::*;
+pub use webauthn::*;
 
 /// The settings of `kisum auth`.
 #[derive(Debug, Clone, Args)]
@@ -86,6 +88,9 @@ pub struct AuthArgs {
     /// Token and session lifetimes and sign-in limits.
     #[command(flatten)]
     pub tuning: AuthTuningArgs,
+    /// The WebAuthn relying party of passkeys.
+    #[command(flatten)]
+    pub webauthn: WebauthnArgs,
 }
 
 /// A validated configuration of `kisum auth`.
@@ -126,6 +131,8 @@ pub struct AuthConfig {
     pub secret_box: Option<Arc<SecretBox>>,
     /// Lifetimes and limits.
     pub tuning: AuthTuning,
+    /// The WebAuthn relying party, when passkeys are configured.
+    pub passkeys: Option<kisum_auth::passkey::PasskeyConfig>,
 }
 
 impl AuthArgs {
@@ -211,6 +218,7 @@ impl AuthArgs {
         let smtp = self.smtp(&mut p, mode);
         let secret_box = self.secret_box(&mut p);
         let tuning = self.tuning.resolve(&mut p);
+        let passkeys = self.webauthn.resolve(&mut p);
         let config = (|| {
             let (issuer, audience, access_cache_ttl) = token?;
             Some(AuthConfig {
@@ -230,6 +238,7 @@ impl AuthArgs {
                 smtp: smtp?,
                 secret_box: secret_box?,
                 tuning: tuning?,
+                passkeys: passkeys?,
             })
         })();
         p.finish(config)
