@@ -106,6 +106,7 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
     }
     if let Some(keys) = config.secret_box.clone() {
         builder = builder.secret_box(keys);
+    }
     if let Some(passkeys) = config.passkeys {
         builder = builder.passkeys(passkeys);
     }

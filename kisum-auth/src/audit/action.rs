@@ -337,6 +337,7 @@ pub enum Action {
     FactorSessionsRevoke {
         /// The other sessions, ended.
         revoked_sessions: Vec<SessionId>,
+    },
     /// [`PASSKEY_REGISTER`].
     PasskeyRegister {
         /// The passkey.
@@ -405,7 +406,7 @@ impl Action {
             | Self::RefreshReuse { .. }
             | Self::PasswordChangeRefused { .. }
             | Self::MfaFailure { .. }
-            | Self::ReauthenticateRefused { .. } => AuditOutcome::Failure,
+            | Self::ReauthenticateRefused { .. }
             | Self::PasskeyRegisterFailure { .. } => AuditOutcome::Failure,
             _ => AuditOutcome::Success,
         }
