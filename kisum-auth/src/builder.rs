@@ -130,6 +130,10 @@ pub enum AuthBuildError {
     /// The access-token lifetime does not fit a token's `exp`.
     #[error("access-token lifetime out of range")]
     AccessTokenTtl,
+    /// The sign-in providers could not be set up.
+    #[cfg(feature = "oauth")]
+    #[error("oauth providers: {0}")]
+    OAuth(#[source] crate::oauth::ProviderConfigError),
 }
 
 /// Assembles Auth: see the [module documentation](self).
@@ -152,6 +156,8 @@ pub struct AuthBuilder {
     tuning: AuthTuning,
     clock: Arc<dyn Clock>,
     access_cache: Option<CacheConfig>,
+    #[cfg(feature = "oauth")]
+    oauth: Option<(Vec<crate::oauth::ProviderConfig>, String)>,
 }
 
 impl std::fmt::Debug for AuthBuilder {
@@ -188,7 +194,22 @@ impl AuthBuilder {
             tuning: AuthTuning::default(),
             clock: Arc::new(SystemClock),
             access_cache: None,
+            #[cfg(feature = "oauth")]
+            oauth: None,
         }
+    }
+
+    /// Signs in through `providers` (feature `oauth`), each calling back at
+    /// `{public_url}/v1/auth/oauth/{id}/callback`; default: none.
+    #[cfg(feature = "oauth")]
+    #[must_use]
+    pub fn oauth(
+        mut self,
+        providers: Vec<crate::oauth::ProviderConfig>,
+        public_url: impl Into<String>,
+    ) -> Self {
+        self.oauth = Some((providers, public_url.into())).filter(|(p, _)| !p.is_empty());
+        self
     }
 
     /// Answers `GET /v1/auth/me/access` from memory when nothing changed
@@ -321,6 +342,19 @@ impl AuthBuilder {
         let limiter = self
             .limiter
             .unwrap_or_else(|| Arc::new(LocalRateLimiter::new(self.clock.clone())));
+        #[cfg(feature = "oauth")]
+        let oauth = self
+            .oauth
+            .map(|(providers, public_url)| {
+                crate::oauth::OAuthService::new(
+                    providers,
+                    &public_url,
+                    self.store.clone(),
+                    self.clock.clone(),
+                )
+            })
+            .transpose()
+            .map_err(AuthBuildError::OAuth)?;
         let t = &self.tuning;
         let state = AuthState {
             auth,
@@ -343,6 +377,8 @@ impl AuthBuilder {
                 ..RateLimits::new(limiter)
             },
             refresh_cookie: t.refresh_cookie.then(RefreshCookie::default),
+            #[cfg(feature = "oauth")]
+            oauth,
         };
         Ok(AuthApp { state, tokens })
     }

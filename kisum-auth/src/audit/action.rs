@@ -77,6 +77,10 @@ pub const RECOVERY_CODE_USE: &str = "recovery_code.use";
 pub const RECOVERY_CODES_REGENERATE: &str = "recovery_codes.regenerate";
 /// A second-factor code was refused (wrong, replayed, or no factor enrolled).
 pub const MFA_FAILURE: &str = "mfa.failure";
+/// A provider identity (OAuth / OpenID Connect) was linked to an account.
+pub const IDENTITY_LINK: &str = "identity.link";
+/// A provider identity was unlinked from its account.
+pub const IDENTITY_UNLINK: &str = "identity.unlink";
 
 /// An audited action with its details. Serialized, it is the event's `details` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -300,6 +304,40 @@ pub enum Action {
         /// Why (`invalid_code`, `replayed`, `not_enrolled`).
         reason: &'static str,
     },
+    /// [`LOGIN_SUCCESS`] through a configured provider.
+    ProviderLoginSuccess {
+        /// `oauth`.
+        method: &'static str,
+        /// The configured provider's id.
+        provider: String,
+        /// The session started.
+        session_id: SessionId,
+    },
+    /// [`LOGIN_FAILURE`] at a provider's callback: a failure.
+    ProviderLoginFailure {
+        /// `oauth`.
+        method: &'static str,
+        /// The configured provider's id.
+        provider: String,
+        /// Why (`invalid_id_token`, `link_required`, `invalid_grant`, …).
+        reason: &'static str,
+    },
+    /// [`IDENTITY_LINK`].
+    IdentityLink {
+        /// The configured provider's id.
+        provider: String,
+        /// The identity linked.
+        identity_id: crate::oauth::IdentityId,
+        /// Whether the account was created for it.
+        created_account: bool,
+    },
+    /// [`IDENTITY_UNLINK`].
+    IdentityUnlink {
+        /// The configured provider's id.
+        provider: String,
+        /// The identity removed.
+        identity_id: crate::oauth::IdentityId,
+    },
 }
 
 impl Action {
@@ -336,6 +374,10 @@ impl Action {
             Self::RecoveryCodeUse { .. } => RECOVERY_CODE_USE,
             Self::RecoveryCodesRegenerate { .. } => RECOVERY_CODES_REGENERATE,
             Self::MfaFailure { .. } => MFA_FAILURE,
+            Self::ProviderLoginSuccess { .. } => LOGIN_SUCCESS,
+            Self::ProviderLoginFailure { .. } => LOGIN_FAILURE,
+            Self::IdentityLink { .. } => IDENTITY_LINK,
+            Self::IdentityUnlink { .. } => IDENTITY_UNLINK,
         }
     }
 
@@ -346,7 +388,8 @@ impl Action {
             Self::LoginFailure { .. }
             | Self::RefreshReuse { .. }
             | Self::PasswordChangeRefused { .. }
-            | Self::MfaFailure { .. } => AuditOutcome::Failure,
+            | Self::MfaFailure { .. }
+            | Self::ProviderLoginFailure { .. } => AuditOutcome::Failure,
             _ => AuditOutcome::Success,
         }
     }

@@ -22,6 +22,8 @@ pub mod cookie;
 pub mod error;
 pub mod extract;
 mod internal;
+#[cfg(feature = "oauth")]
+mod oauth;
 #[cfg(feature = "openapi")]
 mod openapi;
 mod recovery;
@@ -111,10 +113,16 @@ fn public_routes() -> (Routes, Vec<(&'static str, &'static str)>) {
         "/.well-known/jwks.json" => get jwks;
     };
     let (companies, more) = companies::documented();
-    (
-        routes.merge(companies),
-        written.into_iter().chain(more).collect(),
-    )
+    let routes = routes.merge(companies);
+    let written = written.into_iter().chain(more);
+    #[cfg(feature = "oauth")]
+    let (routes, written) = {
+        let (oauth, more) = oauth::documented();
+        (routes.merge(oauth), written.chain(more).collect())
+    };
+    #[cfg(not(feature = "oauth"))]
+    let written = written.collect();
+    (routes, written)
 }
 
 /// The internal router (`/internal/v1/*`), behind service keys.

@@ -25,6 +25,7 @@ use crate::session::{
 use crate::session::{RevokeReason, Session, SessionStore};
 
 mod mfa;
+mod oauth;
 
 #[derive(Default)]
 struct State {
@@ -49,6 +50,8 @@ struct State {
     resets: HashMap<[u8; 32], (UserId, DateTime<Utc>, bool)>,
     /// TOTP enrolments and recovery codes (`memory/mfa.rs`).
     mfa: mfa::MfaState,
+    /// OAuth flows, login codes and linked identities (`memory/oauth.rs`).
+    oauth: oauth::OAuthState,
     /// The event log, appended under the same lock as the change (decision 0015).
     log: Arc<MemoryEventLog>,
 }

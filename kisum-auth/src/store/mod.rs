@@ -18,7 +18,7 @@ use crate::session::SessionStore;
 
 /// A backend holding all of Auth's data: users, sessions, refresh tokens, the directory, the
 /// audit log, one-time secrets (email codes, reset tokens) and second factors (TOTP, recovery
-/// codes). Every built-in backend is one; an
+/// codes), provider identities and OAuth flows. Every built-in backend is one; an
 /// embedder may also back the traits separately.
 pub trait AuthStore:
     UserStore
@@ -28,6 +28,7 @@ pub trait AuthStore:
     + crate::audit::AuditStore
     + crate::otp::OneTimeStore
     + crate::mfa::MfaStore
+    + crate::oauth::OAuthStore
     + kisum_core::outbox::EventLogged
 {
 }
@@ -40,6 +41,7 @@ impl<
         + crate::audit::AuditStore
         + crate::otp::OneTimeStore
         + crate::mfa::MfaStore
+        + crate::oauth::OAuthStore
         + kisum_core::outbox::EventLogged,
 > AuthStore for T
 {

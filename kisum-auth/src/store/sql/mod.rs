@@ -15,6 +15,7 @@
 pub(crate) mod audit;
 pub(crate) mod directory;
 pub(crate) mod mfa;
+pub(crate) mod oauth;
 pub(crate) mod otp;
 pub(crate) mod queries;
 pub(crate) mod refresh;

@@ -55,6 +55,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             description: "mfa",
             sql: include_str!("../../../../migrations/sqlite/auth/0006_mfa.sql"),
         },
+        EmbeddedMigration {
+            version: 9,
+            description: "oauth",
+            sql: include_str!("../../../../migrations/sqlite/auth/0009_oauth.sql"),
+        },
     ],
 };
 
