@@ -11,7 +11,7 @@
 //! Each check takes a fresh store; checks only rely on rows they create themselves, so a shared
 //! database works too.
 //!
-//! One file per store trait (users, sessions, directory, refresh, otp, mfa, audit); the fixtures they
+//! One file per store trait (users, sessions, directory, refresh, otp, mfa, oauth, audit); the fixtures they
 //! share are here. The checks are re-exported here, where the macros find them
 //! (`$crate::testkit::<check>`).
 #![allow(
@@ -37,6 +37,7 @@ use crate::session::Session;
 mod audit;
 mod directory;
 mod mfa;
+mod oauth;
 mod otp;
 mod refresh;
 mod sessions;
@@ -45,6 +46,7 @@ mod users;
 pub use audit::*;
 pub use directory::*;
 pub use mfa::*;
+pub use oauth::*;
 pub use otp::*;
 pub use refresh::*;
 pub use sessions::*;

@@ -21,6 +21,7 @@ mod memory {
     kisum_auth::refresh_store_conformance!(make_store);
     kisum_auth::onetime_store_conformance!(make_store);
     kisum_auth::mfa_store_conformance!(make_store);
+    kisum_auth::oauth_store_conformance!(make_store);
     kisum_auth::audit_store_conformance!(make_store);
 }
 
@@ -38,6 +39,7 @@ mod sqlite {
     kisum_auth::refresh_store_conformance!(make_store);
     kisum_auth::onetime_store_conformance!(make_store);
     kisum_auth::mfa_store_conformance!(make_store);
+    kisum_auth::oauth_store_conformance!(make_store);
     kisum_auth::audit_store_conformance!(make_store);
 }
 
@@ -73,6 +75,10 @@ mod postgres {
         make_store,
         ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
     );
+    kisum_auth::oauth_store_conformance!(
+        make_store,
+        ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
+    );
     kisum_auth::audit_store_conformance!(
         make_store,
         ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"
@@ -93,6 +99,7 @@ mod identity;
 mod invitations;
 mod key_rotation;
 mod me_access_cache;
+mod oauth;
 mod properties;
 mod ratelimit;
 mod recovery;
