@@ -110,7 +110,12 @@ fn found(location: &str) -> Result<Response, ProblemResponse> {
     responses((status = 200, description = "Configured providers only, in configuration order", body = [ProviderSummary]))
 ))]
 pub(super) async fn providers(State(s): State<AuthState>) -> Json<Vec<ProviderSummary>> {
-    Json(s.oauth.as_ref().map(OAuthService::providers).unwrap_or_default())
+    Json(
+        s.oauth
+            .as_ref()
+            .map(OAuthService::providers)
+            .unwrap_or_default(),
+    )
 }
 
 /// The start's query.

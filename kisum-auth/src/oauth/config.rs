@@ -127,7 +127,8 @@ pub fn parse_providers(
     let mut problems = Vec::new();
     let mut out: Vec<ProviderConfig> = Vec::new();
     for w in written {
-        let mut problem = |m: String| problems.push(ProviderConfigError(format!("`{}`: {m}", w.id)));
+        let mut problem =
+            |m: String| problems.push(ProviderConfigError(format!("`{}`: {m}", w.id)));
         if w.id.is_empty()
             || w.id.len() > 32
             || !w
@@ -242,7 +243,10 @@ mod tests {
         assert_eq!(p[1].name, "github");
         assert_eq!(p[1].api_url, "https://api.github.com");
         assert_eq!(p[1].client_secret, "s3cret");
-        assert!(!format!("{:?}", p[1]).contains("s3cret"), "the secret is redacted");
+        assert!(
+            !format!("{:?}", p[1]).contains("s3cret"),
+            "the secret is redacted"
+        );
     }
 
     #[test]
@@ -263,7 +267,10 @@ mod tests {
             "`gh`: `redirect_uris` is empty",
             "`gh`: no client secret",
         ] {
-            assert!(text.iter().any(|t| t.starts_with(needle)), "{needle} in {text:?}");
+            assert!(
+                text.iter().any(|t| t.starts_with(needle)),
+                "{needle} in {text:?}"
+            );
         }
         assert_eq!(text.len(), 6, "{text:?}");
     }

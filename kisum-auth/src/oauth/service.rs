@@ -205,7 +205,8 @@ impl OAuthService {
             .into_iter()
             .map(|c| {
                 let id = c.id.clone();
-                Provider::new(c, public_url).map_err(|e| ProviderConfigError(format!("`{id}`: {e}")))
+                Provider::new(c, public_url)
+                    .map_err(|e| ProviderConfigError(format!("`{id}`: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let http = Http::new().map_err(|e| ProviderConfigError(format!("http client: {e}")))?;

@@ -75,7 +75,10 @@ pub async fn oauth_flows_are_taken_once_and_expire<S: UserStore + OAuthStore>(st
     store.insert_flow(&f).await.unwrap();
     let again = store.insert_flow(&f).await.unwrap_err();
     assert_eq!(again.kind(), StoreErrorKind::Conflict);
-    assert_eq!(store.take_flow(&f.state_hash, t(1)).await.unwrap(), Some(f.clone()));
+    assert_eq!(
+        store.take_flow(&f.state_hash, t(1)).await.unwrap(),
+        Some(f.clone())
+    );
     assert_eq!(
         store.take_flow(&f.state_hash, t(2)).await.unwrap(),
         None,
@@ -88,7 +91,10 @@ pub async fn oauth_flows_are_taken_once_and_expire<S: UserStore + OAuthStore>(st
         None,
         "expired at its expiry"
     );
-    assert_eq!(store.take_flow(&digest("unknown"), t(0)).await.unwrap(), None);
+    assert_eq!(
+        store.take_flow(&digest("unknown"), t(0)).await.unwrap(),
+        None
+    );
 }
 
 pub async fn concurrent_takes_of_one_flow_one_wins<S: UserStore + OAuthStore>(store: Arc<S>) {
@@ -105,9 +111,7 @@ pub async fn concurrent_takes_of_one_flow_one_wins<S: UserStore + OAuthStore>(st
     assert_eq!(won, 1);
 }
 
-pub async fn login_codes_are_taken_once_expire_and_need_their_user<
-    S: UserStore + OAuthStore,
->(
+pub async fn login_codes_are_taken_once_expire_and_need_their_user<S: UserStore + OAuthStore>(
     store: Arc<S>,
 ) {
     let u = stored_user(&*store, "code").await;
@@ -129,10 +133,7 @@ pub async fn login_codes_are_taken_once_expire_and_need_their_user<
     };
     store.insert_login_code(&expired).await.unwrap();
     assert_eq!(
-        store
-            .take_login_code(&expired.hash, t(61))
-            .await
-            .unwrap(),
+        store.take_login_code(&expired.hash, t(61)).await.unwrap(),
         None
     );
     let orphan = LoginCode {
@@ -168,10 +169,7 @@ pub async fn identities_round_trip_and_are_unique_per_provider_subject<
         "oldest first"
     );
     assert_eq!(
-        store
-            .find_identity("google", &first.subject)
-            .await
-            .unwrap(),
+        store.find_identity("google", &first.subject).await.unwrap(),
         Some(first.clone())
     );
     assert_eq!(
@@ -247,7 +245,10 @@ pub async fn the_last_identity_stays_without_another_way_in<S: UserStore + OAuth
         store.delete_identity(u, b.id, false).await.unwrap(),
         Unlinked::LastWayIn
     );
-    assert_eq!(store.list_identities(u).await.unwrap(), [b.clone()]);
+    assert_eq!(
+        store.list_identities(u).await.unwrap(),
+        std::slice::from_ref(&b)
+    );
     assert_eq!(
         store.delete_identity(u, b.id, true).await.unwrap(),
         Unlinked::Deleted,
@@ -274,9 +275,7 @@ pub async fn concurrent_unlinks_keep_one_way_in<S: UserStore + OAuthStore>(store
     }
 }
 
-pub async fn pruning_drops_only_expired_flows_and_codes<S: UserStore + OAuthStore>(
-    store: Arc<S>,
-) {
+pub async fn pruning_drops_only_expired_flows_and_codes<S: UserStore + OAuthStore>(store: Arc<S>) {
     let u = stored_user(&*store, "prune").await;
     let old = flow(era(31, 10), None);
     let live = flow(era(31, 1_000), None);
@@ -292,9 +291,15 @@ pub async fn pruning_drops_only_expired_flows_and_codes<S: UserStore + OAuthStor
     let pruned = store.prune_oauth(era(31, 500)).await.unwrap();
     assert!(pruned >= 2, "{pruned}");
     // Read before any expiry: only what was pruned is gone.
-    assert_eq!(store.take_flow(&old.state_hash, era(31, 0)).await.unwrap(), None);
     assert_eq!(
-        store.take_login_code(&old_code.hash, era(31, 0)).await.unwrap(),
+        store.take_flow(&old.state_hash, era(31, 0)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .take_login_code(&old_code.hash, era(31, 0))
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(

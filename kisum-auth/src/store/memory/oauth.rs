@@ -129,7 +129,11 @@ impl OAuthStore for MemoryAuthStore {
         other_ways_in: bool,
     ) -> Result<Unlinked, StoreError> {
         let mut s = self.lock();
-        if s.oauth.identities.get(&id).is_none_or(|i| i.user_id != user) {
+        if s.oauth
+            .identities
+            .get(&id)
+            .is_none_or(|i| i.user_id != user)
+        {
             return Ok(Unlinked::NotFound);
         }
         let others = s

@@ -74,7 +74,8 @@ fn key() -> SigningKey {
 }
 
 fn random() -> String {
-    URL_SAFE_NO_PAD.encode(uuid::Uuid::now_v7().as_bytes()) + &uuid::Uuid::new_v4().simple().to_string()
+    URL_SAFE_NO_PAD.encode(uuid::Uuid::now_v7().as_bytes())
+        + &uuid::Uuid::new_v4().simple().to_string()
 }
 
 impl Fake {
@@ -149,10 +150,7 @@ async fn jwks(State(f): State<Fake>) -> Json<Value> {
 }
 
 /// Approves at once: back to `redirect_uri` with a fresh code and the `state`.
-async fn authorize(
-    State(f): State<Fake>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+async fn authorize(State(f): State<Fake>, Query(q): Query<HashMap<String, String>>) -> Response {
     if q.get("client_id").map(String::as_str) != Some(CLIENT_ID)
         || q.get("code_challenge_method").map(String::as_str) != Some("S256")
     {
@@ -172,7 +170,10 @@ async fn authorize(
     let state = url::form_urlencoded::byte_serialize(q["state"].as_bytes()).collect::<String>();
     (
         StatusCode::FOUND,
-        [(header::LOCATION, format!("{redirect_uri}?code={code}&state={state}"))],
+        [(
+            header::LOCATION,
+            format!("{redirect_uri}?code={code}&state={state}"),
+        )],
     )
         .into_response()
 }
@@ -249,7 +250,11 @@ fn id_token(f: &Fake, user: &FakeUser, nonce: &str) -> String {
         claims["email"] = json!(user.email);
         claims["email_verified"] = json!(user.email_verified);
     }
-    let key = if t.foreign_key { &f.0.foreign } else { &f.0.key };
+    let key = if t.foreign_key {
+        &f.0.foreign
+    } else {
+        &f.0.key
+    };
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     header.kid = Some(f.0.key.kid().to_owned());
     jsonwebtoken::encode(&header, &claims, key.encoding()).unwrap()

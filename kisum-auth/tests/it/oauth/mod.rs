@@ -61,9 +61,13 @@ async fn harness_on(store: Arc<dyn AuthStore>) -> Harness {
     ]);
     let providers =
         parse_providers(&config.to_string(), |_, _| Ok(CLIENT_SECRET.to_owned())).unwrap();
-    let oauth =
-        OAuthService::new(providers, PUBLIC_URL, world.store.clone(), world.clock.clone())
-            .unwrap();
+    let oauth = OAuthService::new(
+        providers,
+        PUBLIC_URL,
+        world.store.clone(),
+        world.clock.clone(),
+    )
+    .unwrap();
     let auth = auth_service(world.store.clone(), world.clock.clone());
     let state = AuthState {
         oauth: Some(oauth),
@@ -219,12 +223,7 @@ impl Harness {
 
     /// The signed-in user (`GET /v1/auth/me`'s `user`).
     async fn me(&self, tokens: &Value) -> Value {
-        let (status, _, me) = get(
-            &self.app,
-            "/v1/auth/me",
-            tokens["access_token"].as_str(),
-        )
-        .await;
+        let (status, _, me) = get(&self.app, "/v1/auth/me", tokens["access_token"].as_str()).await;
         assert_eq!(status, StatusCode::OK, "{me}");
         me["user"].clone()
     }
@@ -268,17 +267,19 @@ async fn oidc_sign_in_creates_an_account_then_signs_in_to_it_again(store: Arc<dy
     let again = h.signed_in("idp").await;
     assert_eq!(h.me(&again).await["id"], me["id"], "the same account");
     assert_ne!(again["session_id"], first["session_id"]);
-    let (status, _, identities) =
-        get(&h.app, "/v1/auth/identities", first["access_token"].as_str()).await;
+    let (status, _, identities) = get(
+        &h.app,
+        "/v1/auth/identities",
+        first["access_token"].as_str(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(identities.as_array().unwrap().len(), 1, "{identities}");
     assert_eq!(identities[0]["provider"], "idp");
     assert_eq!(identities[0]["email"], email.as_str());
 }
 
-async fn a_verified_identity_joins_the_verified_account_with_its_email(
-    store: Arc<dyn AuthStore>,
-) {
+async fn a_verified_identity_joins_the_verified_account_with_its_email(store: Arc<dyn AuthStore>) {
     let h = harness_on(store).await;
     let email = unique_email("joined");
     let id = h.password_account(&email, true).await;
@@ -294,14 +295,21 @@ async fn attack_an_unverified_email_never_opens_an_existing_account(store: Arc<d
     h.password_account(&victim, true).await;
     h.idp.set_user(person(&unique_email("sub"), &victim, false));
     let back = h.sign_in("idp").await;
-    assert_eq!(query_param(&back, "error").as_deref(), Some("link_required"));
+    assert_eq!(
+        query_param(&back, "error").as_deref(),
+        Some("link_required")
+    );
     assert_eq!(query_param(&back, "login_code"), None);
     // The account never proved it: a verified provider email does not claim it either.
     let unproven = unique_email("unproven");
     h.password_account(&unproven, false).await;
-    h.idp.set_user(person(&unique_email("sub"), &unproven, true));
+    h.idp
+        .set_user(person(&unique_email("sub"), &unproven, true));
     let back = h.sign_in("idp").await;
-    assert_eq!(query_param(&back, "error").as_deref(), Some("link_required"));
+    assert_eq!(
+        query_param(&back, "error").as_deref(),
+        Some("link_required")
+    );
 }
 
 async fn attack_a_forged_state_is_refused(store: Arc<dyn AuthStore>) {
@@ -331,7 +339,8 @@ async fn attack_a_forged_state_is_refused(store: Arc<dyn AuthStore>) {
 
 async fn attack_a_replayed_callback_is_refused(store: Arc<dyn AuthStore>) {
     let h = harness_on(store).await;
-    h.idp.set_user(person(&unique_email("sub"), &unique_email("replay"), true));
+    h.idp
+        .set_user(person(&unique_email("sub"), &unique_email("replay"), true));
     let path = h.to_callback("idp", None, false).await;
     let back = h.callback(&path).await;
     assert!(query_param(&back, "login_code").is_some(), "{back}");
@@ -354,7 +363,8 @@ async fn attack_a_replayed_callback_is_refused(store: Arc<dyn AuthStore>) {
 
 async fn attack_a_replayed_login_code_is_refused(store: Arc<dyn AuthStore>) {
     let h = harness_on(store).await;
-    h.idp.set_user(person(&unique_email("sub"), &unique_email("code"), true));
+    h.idp
+        .set_user(person(&unique_email("sub"), &unique_email("code"), true));
     let back = h.sign_in("idp").await;
     let code = query_param(&back, "login_code").unwrap();
     assert_eq!(h.exchange(&code).await.0, StatusCode::OK);
@@ -388,15 +398,25 @@ async fn linking_while_signed_in_and_unlinking_never_removes_the_last_way_in(
     let tokens = h.signed_in("idp").await;
     let bearer = tokens["access_token"].as_str();
     // GitHub reports another, unproven address: linking while signed in needs no email match.
-    h.github.set_user(person("777001", &unique_email("other"), false));
+    h.github
+        .set_user(person("777001", &unique_email("other"), false));
     problem(
-        get(&h.app, &format!("{}&link=true", start_uri("github", DONE)), None).await,
+        get(
+            &h.app,
+            &format!("{}&link=true", start_uri("github", DONE)),
+            None,
+        )
+        .await,
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
     );
     let path = h.to_callback("github", bearer, true).await;
     let back = h.callback(&path).await;
-    assert_eq!(query_param(&back, "linked").as_deref(), Some("github"), "{back}");
+    assert_eq!(
+        query_param(&back, "linked").as_deref(),
+        Some("github"),
+        "{back}"
+    );
     let (_, _, list) = get(&h.app, "/v1/auth/identities", bearer).await;
     let list = list.as_array().unwrap().clone();
     assert_eq!(list.len(), 2, "{list:?}");
@@ -429,7 +449,8 @@ async fn harness() -> Harness {
 /// The code the callback sent back after the fake misbehaved as `tweaks` say.
 async fn refused_with(tweaks: Tweaks) -> Option<String> {
     let h = harness().await;
-    h.idp.set_user(person(&unique_email("sub"), &unique_email("tweak"), true));
+    h.idp
+        .set_user(person(&unique_email("sub"), &unique_email("tweak"), true));
     h.idp.tweak(tweaks);
     let back = h.sign_in("idp").await;
     assert_eq!(query_param(&back, "login_code"), None, "{back}");
@@ -505,7 +526,11 @@ async fn an_unknown_provider_is_not_found() {
         start_uri("nope", DONE),
         "/v1/auth/oauth/nope/callback?code=c&state=s".to_owned(),
     ] {
-        problem(get(&h.app, &uri, None).await, StatusCode::NOT_FOUND, "not_found");
+        problem(
+            get(&h.app, &uri, None).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
     }
 }
 
@@ -550,7 +575,8 @@ async fn an_email_only_in_userinfo_is_read_from_userinfo() {
 #[tokio::test]
 async fn an_unverified_provider_email_makes_an_unverified_account() {
     let h = harness().await;
-    h.idp.set_user(person(&unique_email("sub"), &unique_email("fresh"), false));
+    h.idp
+        .set_user(person(&unique_email("sub"), &unique_email("fresh"), false));
     let tokens = h.signed_in("idp").await;
     assert_eq!(h.me(&tokens).await["email_verified"], false);
 }
@@ -565,28 +591,27 @@ async fn a_refused_consent_goes_back_with_access_denied() {
             "/v1/auth/oauth/idp/callback?error=access_denied&state={state}"
         ))
         .await;
-    assert_eq!(query_param(&back, "error").as_deref(), Some("access_denied"));
+    assert_eq!(
+        query_param(&back, "error").as_deref(),
+        Some("access_denied")
+    );
 }
 
 #[tokio::test]
 async fn sign_ins_are_audited_per_provider() {
     let h = harness().await;
-    h.idp.set_user(person(&unique_email("sub"), &unique_email("audit"), true));
+    h.idp
+        .set_user(person(&unique_email("sub"), &unique_email("audit"), true));
     h.signed_in("idp").await;
-    let events = h
-        .world
-        .store
-        .list(None, None, 500)
-        .await
-        .unwrap();
+    let events = h.world.store.list(None, None, 500).await.unwrap();
     let actions: Vec<(&str, Value)> = events
         .iter()
         .map(|e| (e.action.as_str(), e.details.clone()))
         .collect();
     assert!(
-        actions
-            .iter()
-            .any(|(a, d)| *a == "login.success" && d["method"] == "oauth" && d["provider"] == "idp"),
+        actions.iter().any(|(a, d)| *a == "login.success"
+            && d["method"] == "oauth"
+            && d["provider"] == "idp"),
         "{actions:?}"
     );
     assert!(
