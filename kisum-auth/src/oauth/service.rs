@@ -504,7 +504,7 @@ impl OAuthService {
     }
 
     /// Spends `login_code` and signs its user in (through
-    /// [`AuthService::provider_sign_in`], the one place a provider sign-in becomes a session).
+    /// `AuthService::provider_sign_in`, the one place a provider sign-in becomes a session).
     ///
     /// # Errors
     /// `InvalidLoginCode` (unknown, spent, expired), `AccountDisabled`, `Failed`.
