@@ -264,11 +264,11 @@ fn auth_public_lists_exactly_the_public_and_company_routes_of_api_md() {
     assert_lists_exactly(
         &openapi::auth_public(),
         &routes(&[
-                auth_public(),
-                more_ways_in(),
-                company_admin(),
-                every_public_listener(),
-            ]),
+            auth_public(),
+            more_ways_in(),
+            company_admin(),
+            every_public_listener(),
+        ]),
     );
 }
 
