@@ -141,6 +141,10 @@ pub enum AuthBuildError {
     /// The recent-auth window is out of range.
     #[error("recent-auth window out of range")]
     RecentAuth,
+    /// The sign-in providers could not be set up.
+    #[cfg(feature = "oauth")]
+    #[error("oauth providers: {0}")]
+    OAuth(#[source] crate::oauth::ProviderConfigError),
 }
 
 /// Assembles Auth: see the [module documentation](self).
@@ -165,6 +169,8 @@ pub struct AuthBuilder {
     access_cache: Option<CacheConfig>,
     secret_box: Option<Arc<SecretBox>>,
     passkeys: Option<crate::passkey::PasskeyConfig>,
+    #[cfg(feature = "oauth")]
+    oauth: Option<(Vec<crate::oauth::ProviderConfig>, String)>,
 }
 
 impl std::fmt::Debug for AuthBuilder {
@@ -203,6 +209,8 @@ impl AuthBuilder {
             access_cache: None,
             secret_box: None,
             passkeys: None,
+            #[cfg(feature = "oauth")]
+            oauth: None,
         }
     }
 
@@ -220,6 +228,19 @@ impl AuthBuilder {
     #[must_use]
     pub fn passkeys(mut self, config: crate::passkey::PasskeyConfig) -> Self {
         self.passkeys = Some(config);
+        self
+    }
+
+    /// Signs in through `providers` (feature `oauth`), each calling back at
+    /// `{public_url}/v1/auth/oauth/{id}/callback`; default: none.
+    #[cfg(feature = "oauth")]
+    #[must_use]
+    pub fn oauth(
+        mut self,
+        providers: Vec<crate::oauth::ProviderConfig>,
+        public_url: impl Into<String>,
+    ) -> Self {
+        self.oauth = Some((providers, public_url.into())).filter(|(p, _)| !p.is_empty());
         self
     }
 
@@ -371,6 +392,19 @@ impl AuthBuilder {
         let limiter = self
             .limiter
             .unwrap_or_else(|| Arc::new(LocalRateLimiter::new(self.clock.clone())));
+        #[cfg(feature = "oauth")]
+        let oauth = self
+            .oauth
+            .map(|(providers, public_url)| {
+                crate::oauth::OAuthService::new(
+                    providers,
+                    &public_url,
+                    self.store.clone(),
+                    self.clock.clone(),
+                )
+            })
+            .transpose()
+            .map_err(AuthBuildError::OAuth)?;
         let t = &self.tuning;
         let passkeys = self
             .passkeys
@@ -397,6 +431,8 @@ impl AuthBuilder {
                 ..RateLimits::new(limiter)
             },
             refresh_cookie: t.refresh_cookie.then(RefreshCookie::default),
+            #[cfg(feature = "oauth")]
+            oauth,
         };
         Ok(AuthApp { state, tokens })
     }

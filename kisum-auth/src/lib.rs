@@ -53,6 +53,7 @@ pub mod identity;
 pub mod key_rotation;
 pub mod keys;
 pub mod mfa;
+pub mod oauth;
 pub mod otp;
 pub mod passkey;
 pub mod ratelimit;

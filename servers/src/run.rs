@@ -101,6 +101,7 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
         ..kisum_guard::cache::CacheConfig::default()
     })
     .clock(clock.clone());
+    builder = builder.oauth(config.oauth_providers, public_url.clone());
     if let Some(email) = email {
         builder = builder.email(email, public_url);
     }
@@ -346,6 +347,17 @@ pub struct DevArgs {
     /// The WebAuthn relying party (default: `localhost`, at the public listener).
     #[command(flatten)]
     pub webauthn: crate::config::WebauthnArgs,
+    /// Sign-in providers, as `kisum auth` reads them (their callbacks under the Auth listener).
+    #[arg(long, env = env::OAUTH_PROVIDERS)]
+    pub oauth_providers: Option<String>,
+}
+
+/// The providers of `--oauth-providers`, every problem in one error.
+fn dev_oauth_providers(
+    args: &DevArgs,
+) -> Result<Vec<kisum_auth::oauth::ProviderConfig>, StartError> {
+    crate::config::parse_oauth_providers(args.oauth_providers.as_deref())
+        .map_err(|e| StartError::new(env::OAUTH_PROVIDERS, e))
 }
 
 fn random_hex(bytes: usize) -> Result<String, StartError> {
@@ -517,6 +529,7 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         Arc::new(kisum_auth::email::LogEmailSender::new()),
         issuer.clone(),
     )
+    .oauth(dev_oauth_providers(&args)?, issuer.clone())
     .tuning(crate::config::AuthTuning {
         policy,
         ..crate::config::AuthTuning::default()

@@ -90,6 +90,10 @@ pub const PASSKEY_REGISTER: &str = "passkey.register";
 pub const PASSKEY_REGISTER_FAILURE: &str = "passkey.register_failure";
 /// A passkey was deleted.
 pub const PASSKEY_DELETE: &str = "passkey.delete";
+/// A provider identity (OAuth / OpenID Connect) was linked to an account.
+pub const IDENTITY_LINK: &str = "identity.link";
+/// A provider identity was unlinked from its account.
+pub const IDENTITY_UNLINK: &str = "identity.unlink";
 
 /// An audited action with its details. Serialized, it is the event's `details` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -353,6 +357,40 @@ pub enum Action {
         /// The passkey.
         passkey_id: crate::passkey::PasskeyId,
     },
+    /// [`LOGIN_SUCCESS`] through a configured provider.
+    ProviderLoginSuccess {
+        /// `oauth`.
+        method: &'static str,
+        /// The configured provider's id.
+        provider: String,
+        /// The session started.
+        session_id: SessionId,
+    },
+    /// [`LOGIN_FAILURE`] at a provider's callback: a failure.
+    ProviderLoginFailure {
+        /// `oauth`.
+        method: &'static str,
+        /// The configured provider's id.
+        provider: String,
+        /// Why (`invalid_id_token`, `link_required`, `invalid_grant`, …).
+        reason: &'static str,
+    },
+    /// [`IDENTITY_LINK`].
+    IdentityLink {
+        /// The configured provider's id.
+        provider: String,
+        /// The identity linked.
+        identity_id: crate::oauth::IdentityId,
+        /// Whether the account was created for it.
+        created_account: bool,
+    },
+    /// [`IDENTITY_UNLINK`].
+    IdentityUnlink {
+        /// The configured provider's id.
+        provider: String,
+        /// The identity removed.
+        identity_id: crate::oauth::IdentityId,
+    },
 }
 
 impl Action {
@@ -395,6 +433,10 @@ impl Action {
             Self::PasskeyRegister { .. } => PASSKEY_REGISTER,
             Self::PasskeyRegisterFailure { .. } => PASSKEY_REGISTER_FAILURE,
             Self::PasskeyDelete { .. } => PASSKEY_DELETE,
+            Self::ProviderLoginSuccess { .. } => LOGIN_SUCCESS,
+            Self::ProviderLoginFailure { .. } => LOGIN_FAILURE,
+            Self::IdentityLink { .. } => IDENTITY_LINK,
+            Self::IdentityUnlink { .. } => IDENTITY_UNLINK,
         }
     }
 
@@ -407,7 +449,8 @@ impl Action {
             | Self::PasswordChangeRefused { .. }
             | Self::MfaFailure { .. }
             | Self::ReauthenticateRefused { .. }
-            | Self::PasskeyRegisterFailure { .. } => AuditOutcome::Failure,
+            | Self::PasskeyRegisterFailure { .. }
+            | Self::ProviderLoginFailure { .. } => AuditOutcome::Failure,
             _ => AuditOutcome::Success,
         }
     }

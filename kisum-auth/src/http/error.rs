@@ -161,7 +161,7 @@ impl From<OtpError> for ProblemResponse {
 }
 
 /// 429 `otp_locked` with `Retry-After`: too many wrong codes.
-fn otp_locked(after: std::time::Duration) -> ProblemResponse {
+pub(super) fn otp_locked(after: std::time::Duration) -> ProblemResponse {
     let mut answer = ProblemResponse::rate_limited(after);
     let problem = &mut answer.problem;
     problem.code = "otp_locked".to_owned();
@@ -171,7 +171,7 @@ fn otp_locked(after: std::time::Duration) -> ProblemResponse {
 }
 
 /// 401 `mfa_required` with the extension members `mfa_token`, `methods` and `expires_in`.
-fn mfa_required(challenge: &MfaChallengeIssued) -> ProblemResponse {
+pub(super) fn mfa_required(challenge: &MfaChallengeIssued) -> ProblemResponse {
     unauthorized("mfa_required", "a second factor is required")
         .with_detail("finish signing in with POST /v1/auth/mfa/verify")
         .with_extension("mfa_token", serde_json::json!(challenge.token))

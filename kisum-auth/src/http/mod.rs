@@ -24,6 +24,8 @@ pub mod error;
 pub mod extract;
 mod internal;
 mod mfa;
+#[cfg(feature = "oauth")]
+mod oauth;
 #[cfg(feature = "openapi")]
 mod openapi;
 mod passkeys;
@@ -127,14 +129,16 @@ fn public_routes() -> (Routes, Vec<(&'static str, &'static str)>) {
     };
     let (companies, more) = companies::documented();
     let (passkeys, passkey_routes) = passkeys::documented();
-    (
-        routes.merge(companies).merge(passkeys),
-        written
-            .into_iter()
-            .chain(more)
-            .chain(passkey_routes)
-            .collect(),
-    )
+    let routes = routes.merge(companies).merge(passkeys);
+    let written = written.into_iter().chain(more).chain(passkey_routes);
+    #[cfg(feature = "oauth")]
+    let (routes, written) = {
+        let (oauth, more) = oauth::documented();
+        (routes.merge(oauth), written.chain(more).collect())
+    };
+    #[cfg(not(feature = "oauth"))]
+    let written = written.collect();
+    (routes, written)
 }
 
 /// The internal router (`/internal/v1/*`), behind service keys.

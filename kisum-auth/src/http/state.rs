@@ -47,6 +47,10 @@ pub struct AuthState {
     /// names no token, and sign-out clears it. `None` (the default): tokens travel in bodies
     /// only.
     pub refresh_cookie: Option<RefreshCookie>,
+    /// Sign-in through configured OAuth / OpenID Connect providers (feature `oauth`); `None`:
+    /// no provider is listed and every provider route answers as for an unknown provider.
+    #[cfg(feature = "oauth")]
+    pub oauth: Option<crate::oauth::OAuthService>,
 }
 
 impl axum::extract::FromRef<AuthState> for Arc<kisum_core::outbox::EventFeed> {

@@ -130,6 +130,10 @@ pub mod amr {
     /// Several factors, added when the methods alone would not show it (an email code
     /// followed by an authenticator app code: `["otp", "mfa"]`).
     pub const MULTI_FACTOR: &str = "mfa";
+    /// A sign-in through an external identity provider (OAuth / OpenID Connect). Not
+    /// registered by RFC 8176, which names no federated method; `fed` is the value several
+    /// identity providers use for it.
+    pub const FEDERATED: &str = "fed";
 }
 
 impl Session {

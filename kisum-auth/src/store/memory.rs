@@ -26,6 +26,7 @@ use crate::session::{RevokeReason, Session, SessionStore};
 
 mod mfa;
 mod passkey;
+mod oauth;
 
 #[derive(Default)]
 struct State {
@@ -52,6 +53,8 @@ struct State {
     mfa: mfa::MfaState,
     /// Passkeys and ceremonies under way (`memory/passkey.rs`).
     passkeys: passkey::PasskeyState,
+    /// OAuth flows, login codes and linked identities (`memory/oauth.rs`).
+    oauth: oauth::OAuthState,
     /// The event log, appended under the same lock as the change (decision 0015).
     log: Arc<MemoryEventLog>,
 }

@@ -18,7 +18,7 @@ use crate::session::SessionStore;
 
 /// A backend holding all of Auth's data: users, sessions, refresh tokens, the directory, the
 /// audit log, one-time secrets (email codes, reset tokens), second factors (TOTP, recovery
-/// codes) and passkeys. Every built-in backend is one; an
+/// codes), passkeys, provider identities and OAuth flows. Every built-in backend is one; an
 /// embedder may also back the traits separately.
 pub trait AuthStore:
     UserStore
@@ -29,6 +29,7 @@ pub trait AuthStore:
     + crate::otp::OneTimeStore
     + crate::mfa::MfaStore
     + crate::passkey::PasskeyStore
+    + crate::oauth::OAuthStore
     + kisum_core::outbox::EventLogged
 {
 }
@@ -42,6 +43,7 @@ impl<
         + crate::otp::OneTimeStore
         + crate::mfa::MfaStore
         + crate::passkey::PasskeyStore
+        + crate::oauth::OAuthStore
         + kisum_core::outbox::EventLogged,
 > AuthStore for T
 {

@@ -13,7 +13,7 @@
 //! Each check takes a fresh store; checks only rely on rows they create themselves, so a shared
 //! database works too.
 //!
-//! One file per store trait (users, sessions, directory, refresh, otp, mfa, passkeys, audit); the fixtures they
+//! One file per store trait (users, sessions, directory, refresh, otp, mfa, passkeys, oauth, audit); the fixtures they
 //! share are here. The checks are re-exported here, where the macros find them
 //! (`$crate::testkit::<check>`).
 #![allow(
@@ -39,6 +39,7 @@ use crate::session::Session;
 mod audit;
 mod directory;
 mod mfa;
+mod oauth;
 mod otp;
 mod passkeys;
 mod refresh;
@@ -48,6 +49,7 @@ mod users;
 pub use audit::*;
 pub use directory::*;
 pub use mfa::*;
+pub use oauth::*;
 pub use otp::*;
 pub use passkeys::*;
 pub use refresh::*;
@@ -55,7 +57,7 @@ pub use sessions::*;
 pub use users::*;
 
 /// Stamps out every Auth store conformance suite (users, sessions, directory, refresh tokens,
-/// one-time secrets, MFA, passkeys, audit) for a store that implements all the store traits, as an
+/// one-time secrets, MFA, passkeys, OAuth, audit) for a store that implements all the store traits, as an
 /// [`AuthStore`](crate::AuthStore) does; with `ignore = "reason"` every test is `#[ignore]`d
 /// with that reason. The tests are named as the single-trait macros name them.
 #[macro_export]
@@ -68,6 +70,7 @@ macro_rules! auth_store_conformance {
         $crate::onetime_store_conformance!($make $(, ignore = $reason)?);
         $crate::mfa_store_conformance!($make $(, ignore = $reason)?);
         $crate::passkey_store_conformance!($make $(, ignore = $reason)?);
+        $crate::oauth_store_conformance!($make $(, ignore = $reason)?);
         $crate::audit_store_conformance!($make $(, ignore = $reason)?);
     };
 }

@@ -138,6 +138,7 @@ async fn every_route_answers_503_when_the_database_is_down() {
         service_keys: kisum_guard::ServiceKeys::default(),
         limits: RateLimits::new(Arc::new(LocalRateLimiter::new(clock.clone()))),
         refresh_cookie: None,
+        oauth: None,
     };
     let router = public_router(state);
     // A well-signed token: only the session lookup needs the database.

@@ -306,6 +306,7 @@ impl World {
             service_keys: ServiceKeys::default(),
             limits: RateLimits::new(Arc::new(LocalRateLimiter::new(self.clock.clone()))),
             refresh_cookie: None,
+            oauth: None,
         }
     }
 

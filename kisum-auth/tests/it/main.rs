@@ -59,6 +59,7 @@ mod key_rotation;
 mod me_access_cache;
 mod mfa;
 mod passkeys;
+mod oauth;
 mod properties;
 mod ratelimit;
 mod recovery;

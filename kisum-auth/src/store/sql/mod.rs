@@ -15,6 +15,7 @@
 pub(crate) mod audit;
 pub(crate) mod directory;
 pub(crate) mod mfa;
+pub(crate) mod oauth;
 pub(crate) mod otp;
 pub(crate) mod passkey;
 pub(crate) mod queries;
@@ -38,6 +39,7 @@ macro_rules! migrations {
             6 "mfa" "0006_mfa.sql",
             7 "assurance" "0007_assurance.sql",
             8 "passkeys" "0008_passkeys.sql",
+            9 "oauth" "0009_oauth.sql",
         )
     };
 }

@@ -1,0 +1,277 @@
+//! Providers from configuration: `KISUM_OAUTH_PROVIDERS`, a JSON array with one object per
+//! provider (see `docs/configuration.md`):
+//!
+//! ```json
+//! [{"id": "google", "name": "Google", "kind": "oidc",
+//!   "issuer": "https://accounts.google.com",
+//!   "client_id": "…apps.googleusercontent.com",
+//!   "client_secret_file": "/run/secrets/google",
+//!   "redirect_uris": ["https://app.example.com/signed-in"]},
+//!  {"id": "github", "name": "GitHub", "kind": "github", "client_id": "Iv1.…",
+//!   "client_secret_env": "KISUM_OAUTH_GITHUB_SECRET",
+//!   "redirect_uris": ["https://app.example.com/signed-in"]}]
+//! ```
+//!
+//! Every problem of the list is reported at once by [`parse_providers`].
+
+use std::fmt;
+
+use serde::Deserialize;
+
+/// What a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// OpenID Connect: discovery from the issuer, an ID token signed by the issuer's keys.
+    Oidc,
+    /// GitHub's OAuth apps (not OIDC): the user and their verified emails from GitHub's API.
+    Github,
+}
+
+impl ProviderKind {
+    /// `oidc` or `github`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Oidc => "oidc",
+            Self::Github => "github",
+        }
+    }
+}
+
+/// One configured provider, its client secret resolved.
+#[derive(Clone)]
+pub struct ProviderConfig {
+    /// The id in URLs and metrics (`[a-z0-9-]`, 1–32 characters).
+    pub id: String,
+    /// The name shown on the button.
+    pub name: String,
+    /// What it speaks.
+    pub kind: ProviderKind,
+    /// The issuer (OIDC; discovery at `{issuer}/.well-known/openid-configuration`).
+    pub issuer: Option<String>,
+    /// The client id registered with the provider.
+    pub client_id: String,
+    /// The client secret.
+    pub client_secret: String,
+    /// The scopes asked for (default: `openid email profile`; GitHub `read:user user:email`).
+    pub scopes: Vec<String>,
+    /// Where a finished sign-in may send the browser: exact matches only.
+    pub redirect_uris: Vec<String>,
+    /// GitHub's authorize URL (default `https://github.com/login/oauth/authorize`).
+    pub auth_url: String,
+    /// GitHub's token URL (default `https://github.com/login/oauth/access_token`).
+    pub token_url: String,
+    /// GitHub's API (default `https://api.github.com`).
+    pub api_url: String,
+}
+
+impl fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("redirect_uris", &self.redirect_uris)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A provider as written in `KISUM_OAUTH_PROVIDERS`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Written {
+    id: String,
+    name: Option<String>,
+    kind: ProviderKind,
+    issuer: Option<String>,
+    client_id: String,
+    client_secret_file: Option<String>,
+    client_secret_env: Option<String>,
+    scopes: Option<Vec<String>>,
+    redirect_uris: Vec<String>,
+    auth_url: Option<String>,
+    token_url: Option<String>,
+    api_url: Option<String>,
+}
+
+/// One problem of the provider list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProviderConfigError(pub String);
+
+fn http_url(s: &str) -> bool {
+    url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.has_host())
+}
+
+/// Parses `KISUM_OAUTH_PROVIDERS` (a JSON array), reading each client secret through
+/// `read_secret(file, env)` (the servers read the file or the environment variable named).
+///
+/// # Errors
+/// Every problem found, each naming the provider: unparsable JSON, an id that is not
+/// `[a-z0-9-]{1,32}` or is repeated, an OIDC provider without an `https` issuer, no client
+/// secret (or both a file and an env name), an empty or non-absolute redirect allow-list, a
+/// URL that does not parse.
+pub fn parse_providers(
+    json: &str,
+    read_secret: impl Fn(Option<&str>, Option<&str>) -> Result<String, String>,
+) -> Result<Vec<ProviderConfig>, Vec<ProviderConfigError>> {
+    let written: Vec<Written> = serde_json::from_str(json).map_err(|e| {
+        vec![ProviderConfigError(format!(
+            "not a JSON array of providers: {e}"
+        ))]
+    })?;
+    let mut problems = Vec::new();
+    let mut out: Vec<ProviderConfig> = Vec::new();
+    for w in written {
+        let mut problem =
+            |m: String| problems.push(ProviderConfigError(format!("`{}`: {m}", w.id)));
+        if w.id.is_empty()
+            || w.id.len() > 32
+            || !w
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            problem("the id must be 1-32 of `a-z`, `0-9`, `-`".into());
+        }
+        if out.iter().any(|p| p.id == w.id) {
+            problem("listed twice".into());
+        }
+        if w.client_id.is_empty() {
+            problem("`client_id` is empty".into());
+        }
+        match (w.kind, &w.issuer) {
+            (ProviderKind::Oidc, None) => problem("an `oidc` provider needs `issuer`".into()),
+            (ProviderKind::Oidc, Some(i)) if !http_url(i) => {
+                problem(format!("`issuer` `{i}` is not an http(s) URL"));
+            }
+            (ProviderKind::Github, Some(_)) => {
+                problem("a `github` provider has no `issuer`".into());
+            }
+            _ => {}
+        }
+        if w.redirect_uris.is_empty() {
+            problem("`redirect_uris` is empty: name where a finished sign-in may go".into());
+        }
+        for r in &w.redirect_uris {
+            if !http_url(r) {
+                problem(format!("redirect URI `{r}` is not an absolute http(s) URL"));
+            }
+        }
+        let default = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_owned());
+        let auth_url = default(&w.auth_url, "https://github.com/login/oauth/authorize");
+        let token_url = default(&w.token_url, "https://github.com/login/oauth/access_token");
+        let api_url = default(&w.api_url, "https://api.github.com");
+        for u in [&auth_url, &token_url, &api_url] {
+            if !http_url(u) {
+                problem(format!("`{u}` is not an http(s) URL"));
+            }
+        }
+        let secret = match (&w.client_secret_file, &w.client_secret_env) {
+            (Some(_), Some(_)) => {
+                problem("name `client_secret_file` or `client_secret_env`, not both".into());
+                None
+            }
+            (None, None) => {
+                problem("no client secret: set `client_secret_file` or `client_secret_env`".into());
+                None
+            }
+            (file, env) => match read_secret(file.as_deref(), env.as_deref()) {
+                Ok(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+                Ok(_) => {
+                    problem("the client secret is empty".into());
+                    None
+                }
+                Err(e) => {
+                    problem(format!("client secret: {e}"));
+                    None
+                }
+            },
+        };
+        let scopes = w.scopes.unwrap_or_else(|| match w.kind {
+            ProviderKind::Oidc => vec!["openid".into(), "email".into(), "profile".into()],
+            ProviderKind::Github => vec!["read:user".into(), "user:email".into()],
+        });
+        out.push(ProviderConfig {
+            name: w.name.unwrap_or_else(|| w.id.clone()),
+            id: w.id,
+            kind: w.kind,
+            issuer: w.issuer,
+            client_id: w.client_id,
+            client_secret: secret.unwrap_or_default(),
+            scopes,
+            redirect_uris: w.redirect_uris,
+            auth_url,
+            token_url,
+            api_url,
+        });
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+    use super::*;
+
+    fn secret(file: Option<&str>, env: Option<&str>) -> Result<String, String> {
+        match (file, env) {
+            (Some("/missing"), _) => Err("cannot read `/missing`".into()),
+            _ => Ok("s3cret".into()),
+        }
+    }
+
+    #[test]
+    fn a_google_and_a_github_provider_parse_with_defaults() {
+        let p = parse_providers(
+            r#"[{"id":"google","name":"Google","kind":"oidc","issuer":"https://accounts.google.com",
+                "client_id":"c","client_secret_env":"G","redirect_uris":["https://app.test/done"]},
+               {"id":"github","kind":"github","client_id":"c","client_secret_file":"/s",
+                "redirect_uris":["https://app.test/done"]}]"#,
+            secret,
+        )
+        .unwrap();
+        assert_eq!(p[0].scopes, ["openid", "email", "profile"]);
+        assert_eq!(p[1].name, "github");
+        assert_eq!(p[1].api_url, "https://api.github.com");
+        assert_eq!(p[1].client_secret, "s3cret");
+        assert!(
+            !format!("{:?}", p[1]).contains("s3cret"),
+            "the secret is redacted"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let problems = parse_providers(
+            r#"[{"id":"Bad Id","kind":"oidc","client_id":"c","client_secret_file":"/missing",
+                "redirect_uris":["/relative"]},
+               {"id":"gh","kind":"github","client_id":"c","redirect_uris":[]}]"#,
+            secret,
+        )
+        .unwrap_err();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        for needle in [
+            "`Bad Id`: the id",
+            "`Bad Id`: an `oidc` provider needs `issuer`",
+            "`Bad Id`: redirect URI `/relative`",
+            "`Bad Id`: client secret: cannot read",
+            "`gh`: `redirect_uris` is empty",
+            "`gh`: no client secret",
+        ] {
+            assert!(
+                text.iter().any(|t| t.starts_with(needle)),
+                "{needle} in {text:?}"
+            );
+        }
+        assert_eq!(text.len(), 6, "{text:?}");
+    }
+}
