@@ -39,7 +39,7 @@ kisum_guard::problem_responses! {
 pub(super) fn documented() -> (super::Routes, [(&'static str, &'static str); 6]) {
     kisum_guard::documented_routes! { AuthState;
         "/v1/auth/passkeys" => get list_passkeys;
-        "/v1/auth/passkeys/{passkey_id}" => delete delete_passkey;
+        "/v1/auth/passkeys/{id}" => delete delete_passkey;
         "/v1/auth/passkeys/register/start" => post register_start;
         "/v1/auth/passkeys/register/finish" => post register_finish;
         "/v1/auth/passkeys/login/start" => post login_start;
@@ -261,11 +261,11 @@ pub(super) async fn list_passkeys(
     feature = "openapi",
     utoipa::path(
     delete,
-    path = "/v1/auth/passkeys/{passkey_id}",
+    path = "/v1/auth/passkeys/{id}",
     operation_id = "delete_passkey",
     tag = "passkeys",
     summary = "Delete one of the caller's passkeys",
-    params(("passkey_id" = uuid::Uuid, Path, description = "The passkey")),
+    params(("id" = uuid::Uuid, Path, description = "The passkey")),
     security(("bearer_jwt" = [])),
     responses(
         (status = 204, description = "Deleted: it signs nobody in any more"),
