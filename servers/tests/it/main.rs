@@ -9,6 +9,8 @@
 )]
 
 mod app;
+#[cfg(all(unix, feature = "sqlite"))]
+mod backup;
 mod audit;
 mod certified;
 mod client;
