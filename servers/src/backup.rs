@@ -283,7 +283,10 @@ async fn backup_database(from: &Path, to: &Path, set: &MigrationSet) -> Result<i
 }
 
 /// `kisum backup`: writes the backup and returns its manifest.
-pub(crate) async fn backup(args: &BackupArgs) -> Result<Manifest, Failure> {
+pub(crate) async fn backup(
+    args: &BackupArgs,
+    clock: &dyn kisum_guard::Clock,
+) -> Result<Manifest, Failure> {
     if !args.data_dir.is_dir() {
         return Err(Failure::Io(
             args.data_dir.display().to_string(),
@@ -322,12 +325,14 @@ pub(crate) async fn backup(args: &BackupArgs) -> Result<Manifest, Failure> {
     let manifest = Manifest {
         format: FORMAT,
         kisum_version: env!("CARGO_PKG_VERSION").to_owned(),
-        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        created_at: clock
+            .now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         databases: databases_found,
         files,
     };
-    let json = serde_json::to_string_pretty(&manifest)
-        .map_err(|e| Failure::Manifest(e.to_string()))?;
+    let json =
+        serde_json::to_string_pretty(&manifest).map_err(|e| Failure::Manifest(e.to_string()))?;
     let path = args.to.join(MANIFEST);
     std::fs::write(&path, json + "\n").map_err(io(path.display()))?;
     set_mode(&path, 0o600)?;
@@ -347,7 +352,10 @@ fn check(from: &Path) -> Result<Manifest, Failure> {
         )));
     }
     for entry in &manifest.databases {
-        let Some((_, set)) = databases().into_iter().find(|(file, _)| *file == entry.file) else {
+        let Some((_, set)) = databases()
+            .into_iter()
+            .find(|(file, _)| *file == entry.file)
+        else {
             return Err(Failure::Manifest(format!(
                 "unknown database `{}`",
                 entry.file

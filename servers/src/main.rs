@@ -213,7 +213,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Backup(args) => match runtime.block_on(backup::backup(&args)) {
+        Command::Backup(args) => match runtime.block_on(backup::backup(&args, &SystemClock)) {
             Ok(manifest) => {
                 backup::print("backed up into", &args.to, &manifest);
                 ExitCode::SUCCESS

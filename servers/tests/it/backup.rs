@@ -128,7 +128,11 @@ fn backup_then_restore_round_trips_rows_files_and_modes() {
     );
     assert_eq!(mode(&data.join("internal-api-key")), 0o600);
     assert_eq!(mode(&data.join("keys/es256-20261206-abcdef.pem")), 0o600);
-    assert_eq!(mode(&data.join("notes.txt")), 0o644, "modes are kept, not forced");
+    assert_eq!(
+        mode(&data.join("notes.txt")),
+        0o644,
+        "modes are kept, not forced"
+    );
     assert_eq!(mode(&data), 0o700);
     // The restored databases are still Kisum's: migrate finds them up to date.
     let url = format!("sqlite://{}", data.join("auth.db").display());

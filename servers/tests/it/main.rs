@@ -9,9 +9,9 @@
 )]
 
 mod app;
+mod audit;
 #[cfg(all(unix, feature = "sqlite"))]
 mod backup;
-mod audit;
 mod certified;
 mod client;
 mod config;
