@@ -3,18 +3,25 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
-use crate::{err, kisum_env, out};
+use crate::{block_on, err, kisum_env, out};
 
 fn temp_dir(what: &str) -> PathBuf {
     std::env::temp_dir().join(format!("kisum-{what}-{}", uuid::Uuid::now_v7().simple()))
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+/// Runs `statement` on the data directory's Core database.
+fn execute_on_core(data: &Path, statement: &'static str) {
+    block_on(async {
+        let pool = core_pool(data).await;
+        sqlx::query(statement).execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+}
+
+async fn core_pool(data: &Path) -> sqlx::SqlitePool {
+    kisum_core::db::open_sqlite_pool(&format!("sqlite://{}", data.join("core.db").display()))
+        .await
         .unwrap()
-        .block_on(f)
 }
 
 fn mode(path: &Path) -> u32 {
@@ -34,23 +41,8 @@ fn data_dir() -> PathBuf {
         );
         assert!(o.status.success(), "{}", err(&o));
     }
-    block_on(async {
-        let pool = kisum_core::db::open_sqlite_pool(&format!(
-            "sqlite://{}",
-            dir.join("core.db").display()
-        ))
-        .await
-        .unwrap();
-        sqlx::query("CREATE TABLE drill (note TEXT NOT NULL)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO drill (note) VALUES ('kept')")
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    });
+    execute_on_core(&dir, "CREATE TABLE drill (note TEXT NOT NULL)");
+    execute_on_core(&dir, "INSERT INTO drill (note) VALUES ('kept')");
     let key = dir.join("keys/es256-20261206-abcdef.pem");
     std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\n").unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -96,12 +88,7 @@ fn restore(from: &Path, data: &Path, force: bool) -> std::process::Output {
 
 fn drill_rows(data: &Path) -> Vec<String> {
     block_on(async {
-        let pool = kisum_core::db::open_sqlite_pool(&format!(
-            "sqlite://{}",
-            data.join("core.db").display()
-        ))
-        .await
-        .unwrap();
+        let pool = core_pool(data).await;
         let rows = sqlx::query_scalar("SELECT note FROM drill")
             .fetch_all(&pool)
             .await
@@ -168,19 +155,10 @@ fn restore_refuses_a_backup_with_a_newer_schema() {
 fn restore_refuses_a_non_empty_data_dir_without_force() {
     let data = data_dir();
     let saved = backup(&data);
-    block_on(async {
-        let pool = kisum_core::db::open_sqlite_pool(&format!(
-            "sqlite://{}",
-            data.join("core.db").display()
-        ))
-        .await
-        .unwrap();
-        sqlx::query("INSERT INTO drill (note) VALUES ('after the backup')")
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    });
+    execute_on_core(
+        &data,
+        "INSERT INTO drill (note) VALUES ('after the backup')",
+    );
 
     let o = restore(&saved, &data, false);
     assert!(!o.status.success());

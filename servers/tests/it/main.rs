@@ -37,6 +37,15 @@ pub(crate) fn kisum_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         .unwrap()
 }
 
+/// Runs `f` to completion on a fresh current-thread runtime.
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
 pub(crate) fn out(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
