@@ -1,7 +1,7 @@
 //! The `kisum` binary: reference servers and operator commands.
 //!
 //! Servers: `kisum auth`, `kisum core`, `kisum module`, `kisum dev`. Operator commands:
-//! `kisum migrate`, `kisum keys`, `kisum license verify`, `kisum audit prune` and `kisum config` (validate a server's
+//! `kisum migrate`, `kisum backup`, `kisum restore`, `kisum keys`, `kisum license verify`, `kisum audit prune` and `kisum config` (validate a server's
 //! configuration without starting it). Built on the `kisum_servers` library.
 
 use std::process::ExitCode;
@@ -14,6 +14,7 @@ use kisum_servers::config::{
 };
 use kisum_servers::{ops, run};
 
+mod backup;
 mod keys;
 mod license;
 mod migrate;
@@ -41,6 +42,11 @@ enum Command {
     /// Apply the SQL migrations of Auth and/or Core (idempotent; refuses a database migrated by
     /// a newer kisum).
     Migrate(migrate::MigrateArgs),
+    /// Copy the data directory of `kisum dev` (SQLite) to a backup directory, online.
+    Backup(backup::BackupArgs),
+    /// Restore a backup made by `kisum backup` into a data directory (refuses a newer schema,
+    /// and a non-empty directory without `--force`).
+    Restore(backup::RestoreArgs),
     /// Generate and list signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -204,6 +210,26 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("kisum migrate: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Backup(args) => match runtime.block_on(backup::backup(&args, &SystemClock)) {
+            Ok(manifest) => {
+                backup::print("backed up into", &args.to, &manifest);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kisum backup: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Restore(args) => match runtime.block_on(backup::restore(&args)) {
+            Ok(manifest) => {
+                backup::print("restored into", &args.data_dir, &manifest);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kisum restore: {e}");
                 ExitCode::FAILURE
             }
         },

@@ -10,6 +10,8 @@
 
 mod app;
 mod audit;
+#[cfg(all(unix, feature = "sqlite"))]
+mod backup;
 mod certified;
 mod client;
 mod config;
@@ -33,6 +35,15 @@ pub(crate) fn kisum_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         .envs(env.iter().copied())
         .output()
         .unwrap()
+}
+
+/// Runs `f` to completion on a fresh current-thread runtime.
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 pub(crate) fn out(o: &Output) -> String {
