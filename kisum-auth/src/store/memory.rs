@@ -25,8 +25,8 @@ use crate::session::{
 use crate::session::{RevokeReason, Session, SessionStore};
 
 mod mfa;
-mod passkey;
 mod oauth;
+mod passkey;
 
 #[derive(Default)]
 struct State {
