@@ -165,7 +165,7 @@ pub fn verify(
 
 /// The bytes of a lowercase or uppercase hex string; `None` when it is not one.
 fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || s.len() > 128 {
+    if !s.len().is_multiple_of(2) || s.len() > 128 {
         return None;
     }
     (0..s.len())

@@ -58,7 +58,7 @@ impl WebauthnArgs {
         }
     }
 
-    /// [`resolve`](Self::resolve) for `kisum dev`: unset, the relying party is `localhost`
+    /// `resolve` for `kisum dev`: unset, the relying party is `localhost`
     /// and its origin `http://localhost:{port of listen}`.
     ///
     /// # Errors
