@@ -370,6 +370,14 @@ pub(crate) const REAUTHENTICATE_SESSION: &str = "UPDATE sessions SET auth_time =
 pub(crate) const TOUCH_SESSION: &str =
     "UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id = $1";
 
+/// Revokes the live session `$1` at `$2` for reason `$3`.
+pub(crate) const REVOKE_SESSION: &str = "UPDATE sessions SET revoked_at = $2, revoked_reason = $3
+             WHERE id = $1 AND revoked_at IS NULL";
+
+/// Whether session `$1` exists: `found`.
+pub(crate) const SESSION_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1) AS found";
+
 /// Deletes the refresh tokens expired before `$1` or of sessions ended before it.
 pub(crate) const PRUNE_REFRESH_TOKENS: &str =
     "DELETE FROM refresh_tokens WHERE expires_at < $1 OR session_id IN (

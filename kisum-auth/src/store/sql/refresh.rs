@@ -2,15 +2,14 @@
 //! write transaction whose `UPDATE … WHERE used_at IS NULL` spends the token: SQLite's write lock
 //! (`BEGIN IMMEDIATE`) makes concurrent rotations take turns, PostgreSQL's row lock makes a
 //! waiting one re-check `used_at IS NULL` once the winner commits; either way only the first
-//! finds the token unspent. A refresh that succeeds is [`refresh_live`]: one write
-//! transaction that spends, stores the successor, touches the session and appends the audit
-//! event (decision 0020).
+//! finds the token unspent. A refresh that succeeds is
+//! [`refresh_live`](crate::session::RefreshTokenStore::refresh_live): one write transaction that
+//! spends, stores the successor, touches the session and appends the audit event (decision 0020).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kisum_core::db::StoreError;
 use kisum_core::db::sql::{Db, Dialect, Stmt, store_error};
-use sqlx::Pool;
 
 use super::SqlAuthStore;
 use super::audit::{AuditSql, append};
@@ -34,56 +33,6 @@ pub(crate) trait RefreshSql: Dialect {
     const REFRESH_LIVE_SPENDS: bool;
 }
 
-/// [`RefreshTokenStore::refresh_live`](crate::session::RefreshTokenStore::refresh_live): one
-/// write transaction — on PostgreSQL `BEGIN`, [`RefreshSql::REFRESH_LIVE`], the audit event,
-/// `COMMIT`.
-pub(crate) async fn refresh_live<D: RefreshSql + AuditSql>(
-    pool: &Pool<D>,
-    step: &LiveRefresh,
-    audit: RefreshAudit<'_>,
-) -> Result<Option<Session>, StoreError> {
-    let mut tx = D::begin_write(pool).await?;
-    let statement = Stmt::new(D::REFRESH_LIVE)
-        .bytes(step.spend.0.as_slice())
-        .time(step.at);
-    let statement = if D::REFRESH_LIVE_SPENDS {
-        statement
-            .bytes(step.successor.0.as_slice())
-            .time(step.idle_until)
-            .bytes_opt(step.sealed.as_ref().map(<[u8; 32]>::as_slice))
-    } else {
-        statement.time(step.idle_until)
-    };
-    let Some(session) = statement.fetch_optional_as(&mut tx, rows::session).await? else {
-        tx.rollback().await.map_err(store_error)?;
-        return Ok(None);
-    };
-    if !D::REFRESH_LIVE_SPENDS {
-        // Under the write lock taken by `BEGIN IMMEDIATE`: the token is still unspent.
-        Stmt::new(queries::SPEND_REFRESH)
-            .bytes(step.spend.0.as_slice())
-            .time(step.at)
-            .bytes(step.successor.0.as_slice())
-            .fetch_optional(&mut tx)
-            .await?
-            .ok_or_else(|| StoreError::conflict("the refresh token was spent concurrently"))?;
-        let successor = RefreshRecord {
-            hash: step.successor,
-            session_id: session.id,
-            created_at: step.at,
-            expires_at: session.idle_expires_at,
-            used_at: None,
-            replaced_by: None,
-            sealed: step.sealed,
-            grace_uses: 0,
-        };
-        insert_refresh_token(&mut tx, &successor).await?;
-    }
-    append(&mut tx, &audit(&session)).await?;
-    tx.commit().await.map_err(store_error)?;
-    Ok(Some(session))
-}
-
 /// A count as stored (`INTEGER`), saturating.
 fn count_to_db(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
@@ -91,7 +40,7 @@ fn count_to_db(n: u32) -> i32 {
 
 /// Inserts a refresh token; `Conflict` when its hash exists, `NotFound` (the foreign key) when
 /// its session does not.
-pub(crate) async fn insert_refresh_token<'c, D: Dialect>(
+async fn insert_refresh_token<'c, D: Dialect>(
     db: impl Into<Db<'c, D>>,
     record: &RefreshRecord,
 ) -> Result<(), StoreError> {
@@ -109,8 +58,8 @@ pub(crate) async fn insert_refresh_token<'c, D: Dialect>(
     Ok(())
 }
 
-/// [`RefreshTokenStore::find_refresh_token`](crate::session::RefreshTokenStore::find_refresh_token).
-pub(crate) async fn find_refresh_token<'c, D: Dialect>(
+/// Reads a refresh token by its hash, from the pool or inside a transaction.
+async fn find_refresh_token<'c, D: Dialect>(
     db: impl Into<Db<'c, D>>,
     hash: &TokenHash,
 ) -> Result<Option<RefreshRecord>, StoreError> {
@@ -118,47 +67,6 @@ pub(crate) async fn find_refresh_token<'c, D: Dialect>(
         .bytes(hash.0.as_slice())
         .fetch_optional_as(db, rows::refresh)
         .await
-}
-
-/// [`RefreshTokenStore::claim_grace`](crate::session::RefreshTokenStore::claim_grace).
-pub(crate) async fn claim_grace<D: Dialect>(
-    pool: &Pool<D>,
-    hash: &TokenHash,
-    max_uses: u32,
-) -> Result<Option<RefreshRecord>, StoreError> {
-    Stmt::new(queries::CLAIM_GRACE)
-        .bytes(hash.0.as_slice())
-        .int32(count_to_db(max_uses))
-        .fetch_optional_as(pool, rows::refresh)
-        .await
-}
-
-/// [`RefreshTokenStore::rotate_refresh_token`](crate::session::RefreshTokenStore::rotate_refresh_token).
-pub(crate) async fn rotate_refresh_token<D: Dialect>(
-    pool: &Pool<D>,
-    old: &TokenHash,
-    at: DateTime<Utc>,
-    next: &RefreshRecord,
-) -> Result<Rotation, StoreError> {
-    let mut tx = D::begin_write(pool).await?;
-    let spent = Stmt::new(queries::SPEND_REFRESH)
-        .bytes(old.0.as_slice())
-        .time(at)
-        .bytes(next.hash.0.as_slice())
-        .fetch_optional(&mut tx)
-        .await?;
-    let Some(spent) = spent else {
-        let found = find_refresh_token(&mut tx, old).await?;
-        tx.rollback().await.map_err(store_error)?;
-        return match found {
-            Some(record) => Ok(Rotation::AlreadyUsed(record)),
-            None => Err(StoreError::not_found("refresh token")),
-        };
-    };
-    let spent = rows::refresh(&spent)?;
-    insert_refresh_token(&mut tx, next).await?;
-    tx.commit().await.map_err(store_error)?;
-    Ok(Rotation::Rotated(spent))
 }
 
 #[async_trait]
@@ -179,7 +87,11 @@ impl<D: RefreshSql + AuditSql> RefreshTokenStore for SqlAuthStore<D> {
         hash: &TokenHash,
         max_uses: u32,
     ) -> Result<Option<RefreshRecord>, StoreError> {
-        claim_grace(&self.pool, hash, max_uses).await
+        Stmt::new(queries::CLAIM_GRACE)
+            .bytes(hash.0.as_slice())
+            .int32(count_to_db(max_uses))
+            .fetch_optional_as(&self.pool, rows::refresh)
+            .await
     }
 
     async fn rotate_refresh_token(
@@ -188,14 +100,73 @@ impl<D: RefreshSql + AuditSql> RefreshTokenStore for SqlAuthStore<D> {
         at: DateTime<Utc>,
         next: &RefreshRecord,
     ) -> Result<Rotation, StoreError> {
-        rotate_refresh_token(&self.pool, old, at, next).await
+        let mut tx = D::begin_write(&self.pool).await?;
+        let spent = Stmt::new(queries::SPEND_REFRESH)
+            .bytes(old.0.as_slice())
+            .time(at)
+            .bytes(next.hash.0.as_slice())
+            .fetch_optional(&mut tx)
+            .await?;
+        let Some(spent) = spent else {
+            let found = find_refresh_token(&mut tx, old).await?;
+            tx.rollback().await.map_err(store_error)?;
+            return match found {
+                Some(record) => Ok(Rotation::AlreadyUsed(record)),
+                None => Err(StoreError::not_found("refresh token")),
+            };
+        };
+        let spent = rows::refresh(&spent)?;
+        insert_refresh_token(&mut tx, next).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Rotation::Rotated(spent))
     }
 
+    /// One write transaction — on PostgreSQL `BEGIN`, [`RefreshSql::REFRESH_LIVE`], the audit
+    /// event, `COMMIT`.
     async fn refresh_live(
         &self,
         step: &LiveRefresh,
         audit: RefreshAudit<'_>,
     ) -> Result<Option<Session>, StoreError> {
-        refresh_live(&self.pool, step, audit).await
+        let mut tx = D::begin_write(&self.pool).await?;
+        let statement = Stmt::new(D::REFRESH_LIVE)
+            .bytes(step.spend.0.as_slice())
+            .time(step.at);
+        let statement = if D::REFRESH_LIVE_SPENDS {
+            statement
+                .bytes(step.successor.0.as_slice())
+                .time(step.idle_until)
+                .bytes_opt(step.sealed.as_ref().map(<[u8; 32]>::as_slice))
+        } else {
+            statement.time(step.idle_until)
+        };
+        let Some(session) = statement.fetch_optional_as(&mut tx, rows::session).await? else {
+            tx.rollback().await.map_err(store_error)?;
+            return Ok(None);
+        };
+        if !D::REFRESH_LIVE_SPENDS {
+            // Under the write lock taken by `BEGIN IMMEDIATE`: the token is still unspent.
+            Stmt::new(queries::SPEND_REFRESH)
+                .bytes(step.spend.0.as_slice())
+                .time(step.at)
+                .bytes(step.successor.0.as_slice())
+                .fetch_optional(&mut tx)
+                .await?
+                .ok_or_else(|| StoreError::conflict("the refresh token was spent concurrently"))?;
+            let successor = RefreshRecord {
+                hash: step.successor,
+                session_id: session.id,
+                created_at: step.at,
+                expires_at: session.idle_expires_at,
+                used_at: None,
+                replaced_by: None,
+                sealed: step.sealed,
+                grace_uses: 0,
+            };
+            insert_refresh_token(&mut tx, &successor).await?;
+        }
+        append(&mut tx, &audit(&session)).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Some(session))
     }
 }

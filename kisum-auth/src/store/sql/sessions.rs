@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use kisum_core::db::StoreError;
 use kisum_core::db::sql::{Dialect, SqlRow, Stmt, store_error};
 use kisum_guard::{SessionId, UserId};
-use sqlx::Pool;
 
 use super::SqlAuthStore;
 use crate::session::{RevokeReason, Session, SessionStore};
@@ -19,127 +18,40 @@ pub(crate) trait SessionSql: Dialect {
     const REVOKE_USER_SESSIONS: &'static str;
 }
 
-/// [`SessionStore::create_session`](crate::session::SessionStore::create_session).
-pub(crate) async fn create_session<D: Dialect>(
-    pool: &Pool<D>,
-    session: &Session,
-) -> Result<(), StoreError> {
-    Stmt::new(queries::INSERT_SESSION)
-        .id(session.id.as_uuid())
-        .id(session.user_id.as_uuid())
-        .time(session.created_at)
-        .time(session.last_seen_at)
-        .time(session.idle_expires_at)
-        .time(session.absolute_expires_at)
-        .time_opt(session.revoked_at)
-        .text_opt(session.revoked_reason.map(RevokeReason::as_str))
-        .text_opt(session.user_agent.as_deref())
-        .text_opt(session.ip.as_deref())
-        .text(session.aal.as_str())
-        .list(&session.amr)
-        .time(session.auth_time)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-/// [`SessionStore::get_session`](crate::session::SessionStore::get_session).
-pub(crate) async fn get_session<D: Dialect>(
-    pool: &Pool<D>,
-    id: SessionId,
-) -> Result<Option<Session>, StoreError> {
-    Stmt::new(queries::SESSION_BY_ID)
-        .id(id.as_uuid())
-        .fetch_optional_as(pool, rows::session)
-        .await
-}
-
-/// [`SessionStore::list_user_sessions`](crate::session::SessionStore::list_user_sessions).
-pub(crate) async fn list_user_sessions<D: Dialect>(
-    pool: &Pool<D>,
-    user_id: UserId,
-) -> Result<Vec<Session>, StoreError> {
-    Stmt::new(queries::SESSIONS_OF_USER)
-        .id(user_id.as_uuid())
-        .fetch_all_as(pool, rows::session)
-        .await
-}
-
-/// [`SessionStore::touch_session`](crate::session::SessionStore::touch_session).
-pub(crate) async fn touch_session<D: Dialect>(
-    pool: &Pool<D>,
-    id: SessionId,
-    last_seen_at: DateTime<Utc>,
-    idle_expires_at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let updated = Stmt::new(queries::TOUCH_SESSION)
-        .id(id.as_uuid())
-        .time(last_seen_at)
-        .time(idle_expires_at)
-        .execute(pool)
-        .await?;
-    if updated == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::not_found(format!("session {id}")))
-    }
-}
-
-/// [`SessionStore::revoke_user_sessions`](crate::session::SessionStore::revoke_user_sessions):
-/// the revoked sessions oldest first.
-pub(crate) async fn revoke_user_sessions<D: SessionSql>(
-    pool: &Pool<D>,
-    user_id: UserId,
-    reason: RevokeReason,
-    at: DateTime<Utc>,
-    except: Option<SessionId>,
-) -> Result<Vec<SessionId>, StoreError> {
-    let rows = Stmt::new(D::REVOKE_USER_SESSIONS)
-        .id(user_id.as_uuid())
-        .time(at)
-        .text(reason.as_str())
-        .id_opt(except.map(|s| *s.as_uuid()))
-        .fetch_all(pool)
-        .await?;
-    let mut revoked = rows
-        .iter()
-        .map(|r| Ok((r.time("created_at")?, SessionId::from_uuid(r.uuid("id")?))))
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    revoked.sort_unstable();
-    Ok(revoked.into_iter().map(|(_, id)| id).collect())
-}
-
-/// [`SessionStore::prune_sessions`](crate::session::SessionStore::prune_sessions): the refresh
-/// tokens of the sessions first (their foreign key), in one transaction.
-pub(crate) async fn prune_sessions<D: Dialect>(
-    pool: &Pool<D>,
-    before: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    let mut tx = pool.begin().await.map_err(store_error)?;
-    Stmt::new(queries::PRUNE_REFRESH_TOKENS)
-        .time(before)
-        .execute(&mut tx)
-        .await?;
-    let deleted = Stmt::new(queries::PRUNE_SESSIONS)
-        .time(before)
-        .execute(&mut tx)
-        .await?;
-    tx.commit().await.map_err(store_error)?;
-    Ok(deleted)
-}
-
 #[async_trait]
 impl<D: SessionSql> SessionStore for SqlAuthStore<D> {
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
-        create_session(&self.pool, session).await
+        Stmt::new(queries::INSERT_SESSION)
+            .id(session.id.as_uuid())
+            .id(session.user_id.as_uuid())
+            .time(session.created_at)
+            .time(session.last_seen_at)
+            .time(session.idle_expires_at)
+            .time(session.absolute_expires_at)
+            .time_opt(session.revoked_at)
+            .text_opt(session.revoked_reason.map(RevokeReason::as_str))
+            .text_opt(session.user_agent.as_deref())
+            .text_opt(session.ip.as_deref())
+            .text(session.aal.as_str())
+            .list(&session.amr)
+            .time(session.auth_time)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        get_session(&self.pool, id).await
+        Stmt::new(queries::SESSION_BY_ID)
+            .id(id.as_uuid())
+            .fetch_optional_as(&self.pool, rows::session)
+            .await
     }
 
     async fn list_user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError> {
-        list_user_sessions(&self.pool, user_id).await
+        Stmt::new(queries::SESSIONS_OF_USER)
+            .id(user_id.as_uuid())
+            .fetch_all_as(&self.pool, rows::session)
+            .await
     }
 
     async fn touch_session(
@@ -148,7 +60,17 @@ impl<D: SessionSql> SessionStore for SqlAuthStore<D> {
         last_seen_at: DateTime<Utc>,
         idle_expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        touch_session(&self.pool, id, last_seen_at, idle_expires_at).await
+        let updated = Stmt::new(queries::TOUCH_SESSION)
+            .id(id.as_uuid())
+            .time(last_seen_at)
+            .time(idle_expires_at)
+            .execute(&self.pool)
+            .await?;
+        if updated == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::not_found(format!("session {id}")))
+        }
     }
 
     async fn reauthenticate_session(
@@ -174,21 +96,18 @@ impl<D: SessionSql> SessionStore for SqlAuthStore<D> {
         reason: RevokeReason,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let updated = Stmt::new(
-            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3
-             WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .id(id.as_uuid())
-        .time(at)
-        .text(reason.as_str())
-        .execute(&self.pool)
-        .await?;
+        let updated = Stmt::new(queries::REVOKE_SESSION)
+            .id(id.as_uuid())
+            .time(at)
+            .text(reason.as_str())
+            .execute(&self.pool)
+            .await?;
         if updated == 1 {
             return Ok(true);
         }
         // Only when nothing changed (rare) a second look: sessions are never un-revoked, so no
         // transaction is needed to tell "already revoked" from "missing".
-        let exists = Stmt::new("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1) AS found")
+        let exists = Stmt::new(queries::SESSION_EXISTS)
             .id(id.as_uuid())
             .fetch_one(&self.pool)
             .await?
@@ -200,6 +119,7 @@ impl<D: SessionSql> SessionStore for SqlAuthStore<D> {
         }
     }
 
+    /// The revoked sessions oldest first.
     async fn revoke_user_sessions(
         &self,
         user_id: UserId,
@@ -207,10 +127,33 @@ impl<D: SessionSql> SessionStore for SqlAuthStore<D> {
         at: DateTime<Utc>,
         except: Option<SessionId>,
     ) -> Result<Vec<SessionId>, StoreError> {
-        revoke_user_sessions(&self.pool, user_id, reason, at, except).await
+        let rows = Stmt::new(D::REVOKE_USER_SESSIONS)
+            .id(user_id.as_uuid())
+            .time(at)
+            .text(reason.as_str())
+            .id_opt(except.map(|s| *s.as_uuid()))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut revoked = rows
+            .iter()
+            .map(|r| Ok((r.time("created_at")?, SessionId::from_uuid(r.uuid("id")?))))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        revoked.sort_unstable();
+        Ok(revoked.into_iter().map(|(_, id)| id).collect())
     }
 
+    /// The refresh tokens of the sessions first (their foreign key), in one transaction.
     async fn prune_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        prune_sessions(&self.pool, before).await
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        Stmt::new(queries::PRUNE_REFRESH_TOKENS)
+            .time(before)
+            .execute(&mut tx)
+            .await?;
+        let deleted = Stmt::new(queries::PRUNE_SESSIONS)
+            .time(before)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(deleted)
     }
 }

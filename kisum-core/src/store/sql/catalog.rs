@@ -28,44 +28,6 @@ pub(crate) trait CatalogSql: Dialect {
     const BUMP_HOLDERS: &'static str;
 }
 
-/// [`CatalogStore::put_module`](crate::store::CatalogStore::put_module).
-pub(crate) async fn put_module<D: CatalogSql>(
-    pool: &Pool<D>,
-    module: &Module,
-) -> Result<Vec<VersionBump>, StoreError> {
-    let upsert = Stmt::new(queries::UPSERT_MODULE)
-        .text(module.key.as_str())
-        .text(module.name.as_str())
-        .text(module.kind.as_str())
-        .list(&module.permissions);
-    upsert_and_bump(pool, upsert, D::BUMP_REACHING_MODULE, module.key.as_str()).await
-}
-
-/// [`CatalogStore::put_package`](crate::store::CatalogStore::put_package).
-pub(crate) async fn put_package<D: CatalogSql>(
-    pool: &Pool<D>,
-    package: &Package,
-) -> Result<Vec<VersionBump>, StoreError> {
-    let upsert = Stmt::new(queries::UPSERT_PACKAGE)
-        .text(package.key.as_str())
-        .text(package.name.as_str())
-        .flag(package.is_basic)
-        .list(&package.modules);
-    upsert_and_bump(pool, upsert, D::BUMP_SUBSCRIBERS, package.key.as_str()).await
-}
-
-/// [`CatalogStore::put_addon`](crate::store::CatalogStore::put_addon).
-pub(crate) async fn put_addon<D: CatalogSql>(
-    pool: &Pool<D>,
-    addon: &AddOn,
-) -> Result<Vec<VersionBump>, StoreError> {
-    let upsert = Stmt::new(queries::UPSERT_ADDON)
-        .text(addon.key.as_str())
-        .text(addon.name.as_str())
-        .text(addon.module.as_str());
-    upsert_and_bump(pool, upsert, D::BUMP_HOLDERS, addon.key.as_str()).await
-}
-
 /// Runs `upsert`, raises the catalog's version, then runs the bump statement `bump` for `key`,
 /// in one write transaction.
 async fn upsert_and_bump<D: Dialect>(
@@ -84,15 +46,8 @@ async fn upsert_and_bump<D: Dialect>(
     rows::bumps(&bumped)
 }
 
-/// [`CatalogStore::catalog_version`](crate::store::CatalogStore::catalog_version).
-pub(crate) async fn catalog_version<D: Dialect>(pool: &Pool<D>) -> Result<u64, StoreError> {
-    let row = Stmt::new(queries::CATALOG_VERSION).fetch_one(pool).await?;
-    version_from_db(row.int("version")?)
-}
-
-/// [`CatalogStore::versioned_catalog`](crate::store::CatalogStore::versioned_catalog): the
-/// version and three reads in one snapshot.
-pub(crate) async fn catalog<D: Dialect>(pool: &Pool<D>) -> Result<(u64, Catalog), StoreError> {
+/// The catalog's version and the catalog, read in one snapshot (three reads).
+async fn read_catalog<D: Dialect>(pool: &Pool<D>) -> Result<(u64, Catalog), StoreError> {
     let mut tx = D::begin_read(pool).await?;
     let version = Stmt::new(queries::CATALOG_VERSION)
         .fetch_one(&mut tx)
@@ -124,27 +79,57 @@ pub(crate) async fn catalog<D: Dialect>(pool: &Pool<D>) -> Result<(u64, Catalog)
 #[async_trait]
 impl<D: Dialect + CatalogSql> CatalogStore for SqlCoreStore<D> {
     async fn put_module(&self, module: Module) -> Result<Vec<VersionBump>, StoreError> {
-        put_module(&self.pool, &module).await
+        let upsert = Stmt::new(queries::UPSERT_MODULE)
+            .text(module.key.as_str())
+            .text(module.name.as_str())
+            .text(module.kind.as_str())
+            .list(&module.permissions);
+        upsert_and_bump(
+            &self.pool,
+            upsert,
+            D::BUMP_REACHING_MODULE,
+            module.key.as_str(),
+        )
+        .await
     }
 
     async fn put_package(&self, package: Package) -> Result<Vec<VersionBump>, StoreError> {
-        put_package(&self.pool, &package).await
+        let upsert = Stmt::new(queries::UPSERT_PACKAGE)
+            .text(package.key.as_str())
+            .text(package.name.as_str())
+            .flag(package.is_basic)
+            .list(&package.modules);
+        upsert_and_bump(
+            &self.pool,
+            upsert,
+            D::BUMP_SUBSCRIBERS,
+            package.key.as_str(),
+        )
+        .await
     }
 
     async fn put_addon(&self, addon: AddOn) -> Result<Vec<VersionBump>, StoreError> {
-        put_addon(&self.pool, &addon).await
+        let upsert = Stmt::new(queries::UPSERT_ADDON)
+            .text(addon.key.as_str())
+            .text(addon.name.as_str())
+            .text(addon.module.as_str());
+        upsert_and_bump(&self.pool, upsert, D::BUMP_HOLDERS, addon.key.as_str()).await
     }
 
     async fn catalog(&self) -> Result<Arc<Catalog>, StoreError> {
-        Ok(Arc::new(catalog(&self.pool).await?.1))
+        Ok(Arc::new(read_catalog(&self.pool).await?.1))
     }
 
     async fn catalog_version(&self) -> Result<Option<u64>, StoreError> {
-        catalog_version(&self.pool).await.map(Some)
+        let row = Stmt::new(queries::CATALOG_VERSION)
+            .fetch_one(&self.pool)
+            .await?;
+        version_from_db(row.int("version")?).map(Some)
     }
 
+    /// The version and three reads in one snapshot.
     async fn versioned_catalog(&self) -> Result<(Option<u64>, Arc<Catalog>), StoreError> {
-        let (version, catalog) = catalog(&self.pool).await?;
+        let (version, catalog) = read_catalog(&self.pool).await?;
         Ok((Some(version), Arc::new(catalog)))
     }
 }
