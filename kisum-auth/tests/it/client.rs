@@ -10,7 +10,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 /// An answer: its status, its headers and its body as JSON (`Null` when empty).
@@ -187,6 +187,20 @@ pub(crate) async fn post(
     body: impl Into<Option<Value>>,
 ) -> Answer {
     call(router, Method::POST, uri, bearer, body.into(), &[]).await
+}
+
+/// Registers `email` with `password` through `router`'s `POST /v1/auth/register`: the body of
+/// its `201 Created` (the user and the first session's tokens).
+pub(crate) async fn register(router: &Router, email: &str, password: &str) -> Value {
+    let (status, _, body) = post(
+        router,
+        "/v1/auth/register",
+        None,
+        json!({"email": email, "password": password}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
 }
 
 /// Asserts an RFC 9457 problem document: status `want`, `code`, the `status` member,

@@ -46,6 +46,7 @@ mod postgres {
 mod admin_properties;
 mod attacks;
 mod audit_flows;
+mod backends;
 mod client;
 mod email;
 mod events;

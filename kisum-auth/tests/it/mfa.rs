@@ -21,7 +21,12 @@ use kisum_core::MemoryCoreStore;
 use kisum_guard::{AccessGuard, Clock, ModuleKey, Require, RoleKey, UserId};
 use serde_json::{Value, json};
 
-use crate::client::{Answer, call, get, post, problem};
+use crate::backends::memory;
+#[cfg(feature = "postgres")]
+use crate::backends::postgres;
+#[cfg(feature = "sqlite")]
+use crate::backends::sqlite;
+use crate::client::{Answer, call, get, post, problem, register};
 use crate::fixture::{World, auth_service, code_in};
 
 const PW: &str = "correct horse battery staple";
@@ -74,14 +79,7 @@ impl Rig {
 
     async fn register(&self, name: &str) -> Person {
         let email = format!("{name}-{}@example.test", UserId::new());
-        let (status, _, body) = post(
-            &self.public,
-            "/v1/auth/register",
-            None,
-            json!({"email": email, "password": PW}),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let body = register(&self.public, &email, PW).await;
         Person {
             id: body["user"]["id"].as_str().unwrap().parse().unwrap(),
             email,
@@ -164,6 +162,36 @@ impl Rig {
         post(&self.public, "/v1/auth/mfa/verify", None, body).await
     }
 
+    /// Finishes a sign-in with `body`: the tokens of the session it starts.
+    async fn verified(&self, body: Value) -> Value {
+        let (status, _, tokens) = self.verify(body).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        tokens
+    }
+
+    /// `body` refused by `POST /v1/auth/mfa/verify` with `status` and `code`: the problem.
+    async fn verify_refused(&self, body: Value, status: StatusCode, code: &str) -> Value {
+        problem(self.verify(body).await, status, code)
+    }
+
+    /// `POST /v1/auth/reauthenticate` with `body` on the session of `token`.
+    async fn reauthenticate(&self, token: &str, body: Value) -> Answer {
+        post(&self.public, "/v1/auth/reauthenticate", Some(token), body).await
+    }
+
+    /// `DELETE /v1/auth/mfa/totp` on the session of `token`, with `body` if any.
+    async fn remove_app(&self, token: &str, body: Option<Value>) -> Answer {
+        call(
+            &self.public,
+            Method::DELETE,
+            "/v1/auth/mfa/totp",
+            Some(token),
+            body,
+            &[],
+        )
+        .await
+    }
+
     async fn session(&self, token: &str) -> Value {
         let (status, _, body) = get(&self.public, "/v1/auth/session", Some(token)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -206,10 +234,9 @@ async fn totp_sign_in_from_enrolment_to_an_aal2_session(store: Arc<dyn AuthStore
         "no session before the second factor"
     );
     let code = rig.code(&secret);
-    let (status, _, tokens) = rig
-        .verify(json!({"mfa_token": mfa_token, "totp_code": code}))
+    let tokens = rig
+        .verified(json!({"mfa_token": mfa_token, "totp_code": code}))
         .await;
-    assert_eq!(status, StatusCode::OK, "{tokens}");
     let signed_in_at = rig.now_text();
     let token = tokens["access_token"].as_str().unwrap();
     let session = rig.session(token).await;
@@ -220,12 +247,12 @@ async fn totp_sign_in_from_enrolment_to_an_aal2_session(store: Arc<dyn AuthStore
 
     // The code just used does not work twice, even with a fresh token: its time step is spent.
     let again = rig.challenge(&ada).await;
-    problem(
-        rig.verify(json!({"mfa_token": again, "totp_code": code}))
-            .await,
+    rig.verify_refused(
+        json!({"mfa_token": again, "totp_code": code}),
         StatusCode::UNAUTHORIZED,
         "invalid_code",
-    );
+    )
+    .await;
     assert_eq!(rig.sessions_of(ada.id).await, 2);
 
     // A refresh keeps the level and does not move `auth_time`.
@@ -251,20 +278,19 @@ async fn a_recovery_code_signs_in_once(store: Arc<dyn AuthStore>) {
     let ada = rig.register("ada").await;
     let (_, codes) = rig.enrol(&ada).await;
     let mfa_token = rig.challenge(&ada).await;
-    let (status, _, tokens) = rig
-        .verify(json!({"mfa_token": mfa_token, "recovery_code": codes[3].to_uppercase()}))
+    let tokens = rig
+        .verified(json!({"mfa_token": mfa_token, "recovery_code": codes[3].to_uppercase()}))
         .await;
-    assert_eq!(status, StatusCode::OK, "{tokens}");
     let session = rig.session(tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(session["aal"], "aal2");
     assert_eq!(session["amr"], json!(["pwd", "rec"]));
     let mfa_token = rig.challenge(&ada).await;
-    problem(
-        rig.verify(json!({"mfa_token": mfa_token, "recovery_code": codes[3]}))
-            .await,
+    rig.verify_refused(
+        json!({"mfa_token": mfa_token, "recovery_code": codes[3]}),
         StatusCode::UNAUTHORIZED,
         "invalid_code",
-    );
+    )
+    .await;
     // Regenerating needs recent auth; the old codes stop working.
     let (status, _, fresh) = post(
         &rig.public,
@@ -275,16 +301,14 @@ async fn a_recovery_code_signs_in_once(store: Arc<dyn AuthStore>) {
     .await;
     assert_eq!(status, StatusCode::OK, "{fresh}");
     let mfa_token = rig.challenge(&ada).await;
-    problem(
-        rig.verify(json!({"mfa_token": mfa_token, "recovery_code": codes[4]}))
-            .await,
+    rig.verify_refused(
+        json!({"mfa_token": mfa_token, "recovery_code": codes[4]}),
         StatusCode::UNAUTHORIZED,
         "invalid_code",
-    );
-    let (status, _, _) = rig
-        .verify(json!({"mfa_token": mfa_token, "recovery_code": fresh["recovery_codes"][0]}))
+    )
+    .await;
+    rig.verified(json!({"mfa_token": mfa_token, "recovery_code": fresh["recovery_codes"][0]}))
         .await;
-    assert_eq!(status, StatusCode::OK);
 }
 
 async fn wrong_codes_lock_after_five(store: Arc<dyn AuthStore>) {
@@ -300,12 +324,12 @@ async fn wrong_codes_lock_after_five(store: Arc<dyn AuthStore>) {
         )
     };
     for n in 1..=4 {
-        problem(
-            rig.verify(json!({"mfa_token": mfa_token, "totp_code": wrong(n)}))
-                .await,
+        rig.verify_refused(
+            json!({"mfa_token": mfa_token, "totp_code": wrong(n)}),
             StatusCode::UNAUTHORIZED,
             "invalid_code",
-        );
+        )
+        .await;
     }
     let (status, headers, body) = rig
         .verify(json!({"mfa_token": mfa_token, "totp_code": wrong(5)}))
@@ -317,12 +341,12 @@ async fn wrong_codes_lock_after_five(store: Arc<dyn AuthStore>) {
     );
     assert_eq!(headers[header::RETRY_AFTER], "900", "{locked}");
     // Even the right code is refused now, on this token and through a new sign-in.
-    problem(
-        rig.verify(json!({"mfa_token": mfa_token, "totp_code": rig.code(&secret)}))
-            .await,
+    rig.verify_refused(
+        json!({"mfa_token": mfa_token, "totp_code": rig.code(&secret)}),
         StatusCode::TOO_MANY_REQUESTS,
         "otp_locked",
-    );
+    )
+    .await;
     problem(
         rig.login(&ada).await,
         StatusCode::TOO_MANY_REQUESTS,
@@ -332,10 +356,8 @@ async fn wrong_codes_lock_after_five(store: Arc<dyn AuthStore>) {
     // After the lockout, sign-in works again.
     rig.advance(15 * 60);
     let mfa_token = rig.challenge(&ada).await;
-    let (status, _, body) = rig
-        .verify(json!({"mfa_token": mfa_token, "totp_code": rig.code(&secret)}))
+    rig.verified(json!({"mfa_token": mfa_token, "totp_code": rig.code(&secret)}))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 async fn the_mfa_token_is_single_use_and_expires(store: Arc<dyn AuthStore>) {
@@ -346,18 +368,16 @@ async fn the_mfa_token_is_single_use_and_expires(store: Arc<dyn AuthStore>) {
     let mfa_token = rig.challenge(&ada).await;
     // Not yet expired at 299 s.
     rig.advance(299);
-    let (status, _, _) = rig
-        .verify(json!({"mfa_token": mfa_token, "totp_code": rig.code(&secret)}))
+    rig.verified(json!({"mfa_token": mfa_token, "totp_code": rig.code(&secret)}))
         .await;
-    assert_eq!(status, StatusCode::OK);
     let expiring = rig.challenge(&ada).await;
     rig.advance(300);
-    problem(
-        rig.verify(json!({"mfa_token": expiring, "recovery_code": codes[0]}))
-            .await,
+    rig.verify_refused(
+        json!({"mfa_token": expiring, "recovery_code": codes[0]}),
         StatusCode::UNAUTHORIZED,
         "invalid_mfa_token",
-    );
+    )
+    .await;
     assert_eq!(rig.sessions_of(ada.id).await, 2);
 }
 
@@ -390,10 +410,9 @@ async fn email_code_sign_in_also_asks_for_the_second_factor(store: Arc<dyn AuthS
         "mfa_required",
     );
     assert_eq!(rig.sessions_of(ada.id).await, 1);
-    let (status, _, tokens) = rig
-        .verify(json!({"mfa_token": body["mfa_token"], "totp_code": rig.code(&secret)}))
+    let tokens = rig
+        .verified(json!({"mfa_token": body["mfa_token"], "totp_code": rig.code(&secret)}))
         .await;
-    assert_eq!(status, StatusCode::OK, "{tokens}");
     let session = rig.session(tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(session["aal"], "aal2");
     assert_eq!(session["amr"], json!(["otp", "mfa"]));
@@ -420,23 +439,14 @@ async fn sensitive_changes_need_recent_auth(store: Arc<dyn AuthStore>) {
         );
     }
     problem(
-        post(
-            &rig.public,
-            "/v1/auth/reauthenticate",
-            Some(&ada.token),
-            json!({"password": "not the password"}),
-        )
-        .await,
+        rig.reauthenticate(&ada.token, json!({"password": "not the password"}))
+            .await,
         StatusCode::UNAUTHORIZED,
         "invalid_code",
     );
-    let (status, _, body) = post(
-        &rig.public,
-        "/v1/auth/reauthenticate",
-        Some(&ada.token),
-        json!({"password": PW}),
-    )
-    .await;
+    let (status, _, body) = rig
+        .reauthenticate(&ada.token, json!({"password": PW}))
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let session = rig.session(&ada.token).await;
     assert_eq!(session["auth_time"], rig.now_text());
@@ -457,39 +467,19 @@ async fn sensitive_changes_need_recent_auth(store: Arc<dyn AuthStore>) {
     rig.advance(11 * 60);
     rig.refresh(&mut ada).await;
     problem(
-        call(
-            &rig.public,
-            Method::DELETE,
-            "/v1/auth/mfa/totp",
-            Some(&ada.token),
-            None,
-            &[],
-        )
-        .await,
+        rig.remove_app(&ada.token, None).await,
         StatusCode::FORBIDDEN,
         "reauthentication_required",
     );
-    let (status, _, _) = post(
-        &rig.public,
-        "/v1/auth/reauthenticate",
-        Some(&ada.token),
-        json!({"totp_code": rig.code(&secret)}),
-    )
-    .await;
+    let (status, _, _) = rig
+        .reauthenticate(&ada.token, json!({"totp_code": rig.code(&secret)}))
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let session = rig.session(&ada.token).await;
     assert_eq!(session["aal"], "aal2");
     assert_eq!(session["amr"], json!(["pwd", "otp"]));
     // By default, removing a factor ends the user's other sessions.
-    let (status, _, body) = call(
-        &rig.public,
-        Method::DELETE,
-        "/v1/auth/mfa/totp",
-        Some(&ada.token),
-        None,
-        &[],
-    )
-    .await;
+    let (status, _, body) = rig.remove_app(&ada.token, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let ended = rig
         .world
@@ -516,15 +506,9 @@ async fn keep_other_sessions_opts_out(store: Arc<dyn AuthStore>) {
     let (secret, _) = rig.enrol(&ada).await;
     rig.session(&other).await;
     // … and so does a removal that asks to.
-    let (status, _, body) = call(
-        &rig.public,
-        Method::DELETE,
-        "/v1/auth/mfa/totp",
-        Some(&ada.token),
-        Some(json!({"keep_other_sessions": true})),
-        &[],
-    )
-    .await;
+    let (status, _, body) = rig
+        .remove_app(&ada.token, Some(json!({"keep_other_sessions": true})))
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     rig.session(&other).await;
     // A confirmation without the flag ends them.
@@ -609,13 +593,9 @@ async fn step_up_is_required_at_a_guard(store: Arc<dyn AuthStore>) {
     assert_eq!((status, body), (StatusCode::OK, json!("approved")));
     // The one-factor session steps up with an app code.
     rig.advance(30);
-    let (status, _, _) = post(
-        &rig.public,
-        "/v1/auth/reauthenticate",
-        Some(&ada.token),
-        json!({"totp_code": rig.code(&secret)}),
-    )
-    .await;
+    let (status, _, _) = rig
+        .reauthenticate(&ada.token, json!({"totp_code": rig.code(&secret)}))
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _, _) = status_at_guard(ada.token.clone()).await;
     assert_eq!(status, StatusCode::OK);
@@ -629,12 +609,12 @@ async fn without_a_secret_key_the_routes_say_so(store: Arc<dyn AuthStore>) {
         StatusCode::SERVICE_UNAVAILABLE,
         "mfa_unavailable",
     );
-    problem(
-        rig.verify(json!({"mfa_token": "anything", "totp_code": "123456"}))
-            .await,
+    rig.verify_refused(
+        json!({"mfa_token": "anything", "totp_code": "123456"}),
         StatusCode::SERVICE_UNAVAILABLE,
         "mfa_unavailable",
-    );
+    )
+    .await;
     let (status, _, _) = rig.login(&ada).await;
     assert_eq!(status, StatusCode::OK);
 }
@@ -649,24 +629,23 @@ async fn attack_an_mfa_token_does_not_take_another_users_code(store: Arc<dyn Aut
     // Mallory has Ada's password but not her app: her own app's codes do not finish Ada's
     // sign-in, nor do her recovery codes.
     let ada_token = rig.challenge(&ada).await;
-    problem(
-        rig.verify(json!({"mfa_token": ada_token, "totp_code": rig.code(&mallory_secret)}))
-            .await,
+    rig.verify_refused(
+        json!({"mfa_token": ada_token, "totp_code": rig.code(&mallory_secret)}),
         StatusCode::UNAUTHORIZED,
         "invalid_code",
-    );
-    problem(
-        rig.verify(json!({"mfa_token": ada_token, "recovery_code": mallory_codes[0]}))
-            .await,
+    )
+    .await;
+    rig.verify_refused(
+        json!({"mfa_token": ada_token, "recovery_code": mallory_codes[0]}),
         StatusCode::UNAUTHORIZED,
         "invalid_code",
-    );
+    )
+    .await;
     assert_eq!(rig.sessions_of(ada.id).await, 1);
     // Ada's own code does, and the session is Ada's.
-    let (status, _, tokens) = rig
-        .verify(json!({"mfa_token": ada_token, "totp_code": rig.code(&ada_secret)}))
+    let tokens = rig
+        .verified(json!({"mfa_token": ada_token, "totp_code": rig.code(&ada_secret)}))
         .await;
-    assert_eq!(status, StatusCode::OK);
     let session = rig.session(tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(session["user_id"], ada.id.to_string());
     assert_eq!(rig.sessions_of(mallory.id).await, 1);
@@ -678,17 +657,15 @@ async fn attack_a_spent_mfa_token_is_refused(store: Arc<dyn AuthStore>) {
     let (secret, codes) = rig.enrol(&ada).await;
     rig.advance(30);
     let mfa_token = rig.challenge(&ada).await;
-    let (status, _, _) = rig
-        .verify(json!({"mfa_token": mfa_token, "totp_code": rig.code(&secret)}))
+    rig.verified(json!({"mfa_token": mfa_token, "totp_code": rig.code(&secret)}))
         .await;
-    assert_eq!(status, StatusCode::OK);
     // Replayed with a valid, unused second factor: still refused.
-    problem(
-        rig.verify(json!({"mfa_token": mfa_token, "recovery_code": codes[0]}))
-            .await,
+    rig.verify_refused(
+        json!({"mfa_token": mfa_token, "recovery_code": codes[0]}),
         StatusCode::UNAUTHORIZED,
         "invalid_mfa_token",
-    );
+    )
+    .await;
     assert_eq!(rig.sessions_of(ada.id).await, 2);
 }
 
@@ -696,88 +673,47 @@ async fn attack_verify_without_a_token(store: Arc<dyn AuthStore>) {
     let rig = Rig::on(store).await;
     let ada = rig.register("ada").await;
     let (_, codes) = rig.enrol(&ada).await;
-    let missing = problem(
-        rig.verify(json!({"recovery_code": codes[0]})).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    );
+    let missing = rig
+        .verify_refused(
+            json!({"recovery_code": codes[0]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
     assert_eq!(missing["errors"][0]["field"], "mfa_token");
     for forged in ["", "not-a-token", "aGVsbG8gd29ybGQ"] {
-        problem(
-            rig.verify(json!({"mfa_token": forged, "recovery_code": codes[0]}))
-                .await,
+        rig.verify_refused(
+            json!({"mfa_token": forged, "recovery_code": codes[0]}),
             StatusCode::UNAUTHORIZED,
             "invalid_mfa_token",
-        );
+        )
+        .await;
     }
-    problem(
-        rig.verify(json!({"mfa_token": "x"})).await,
+    rig.verify_refused(
+        json!({"mfa_token": "x"}),
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
-    );
+    )
+    .await;
     assert_eq!(rig.sessions_of(ada.id).await, 1);
     // The code was not spent by the refused attempts.
     let mfa_token = rig.challenge(&ada).await;
-    let (status, _, _) = rig
-        .verify(json!({"mfa_token": mfa_token, "recovery_code": codes[0]}))
+    rig.verified(json!({"mfa_token": mfa_token, "recovery_code": codes[0]}))
         .await;
-    assert_eq!(status, StatusCode::OK);
 }
 
 impl Rig {
     /// Password and app code: the access token of an `aal2` session.
     async fn login_with_factor(&self, p: &Person, secret: &TotpSecret) -> String {
         let mfa_token = self.challenge(p).await;
-        let (status, _, tokens) = self
-            .verify(json!({"mfa_token": mfa_token, "totp_code": self.code(secret)}))
+        let tokens = self
+            .verified(json!({"mfa_token": mfa_token, "totp_code": self.code(secret)}))
             .await;
-        assert_eq!(status, StatusCode::OK, "{tokens}");
         tokens["access_token"].as_str().unwrap().to_owned()
     }
 }
 
-/// Each scenario as a test per backend.
-macro_rules! on_every_backend {
-    ($($name:ident),+ $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(std::sync::Arc::new(kisum_auth::MemoryAuthStore::new())).await;
-                }
-            )+
-        }
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let store = kisum_auth::SqliteAuthStore::connect(
-                        &kisum_core::testkit::db::sqlite_url(),
-                    )
-                    .await
-                    .unwrap();
-                    super::$name(std::sync::Arc::new(store)).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                #[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
-                async fn $name() {
-                    let store = kisum_auth::PgAuthStore::connect_with(
-                        kisum_core::testkit::db::postgres().await,
-                    )
-                    .await
-                    .unwrap();
-                    super::$name(std::sync::Arc::new(store)).await;
-                }
-            )+
-        }
-    };
-}
-
-on_every_backend!(
+crate::backends::on_every_backend!(
     totp_sign_in_from_enrolment_to_an_aal2_session,
     a_recovery_code_signs_in_once,
     wrong_codes_lock_after_five,

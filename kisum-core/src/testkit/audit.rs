@@ -22,29 +22,13 @@ use crate::db::StoreErrorKind;
 /// `--include-ignored`).
 #[macro_export]
 macro_rules! core_audit_conformance {
-    ($make:path) => {
-        $crate::core_audit_conformance!(@list $make; []);
-    };
-    ($make:path, ignore = $reason:literal) => {
-        $crate::core_audit_conformance!(@list $make; [#[ignore = $reason]]);
-    };
-    (@list $make:path; $attrs:tt) => {
-        $crate::core_audit_conformance!(@tests $make; $attrs;
+    ($make:path $(, ignore = $reason:literal)?) => {
+        $crate::conformance_tests!($make; [$crate::testkit::audit]; [$(#[ignore = $reason])?];
             audit_records_round_trip_exactly,
             audit_lists_newest_first_filtered_and_limited,
             audit_refuses_invalid_records_and_duplicate_ids,
             audit_prune_deletes_only_older_records,
         );
-    };
-    (@tests $make:path; $attrs:tt;) => {};
-    (@tests $make:path; [$($attr:tt)*]; $name:ident, $($rest:ident,)*) => {
-        $($attr)*
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let audit = $make().await;
-            $crate::testkit::audit::$name(::std::sync::Arc::new(audit)).await;
-        }
-        $crate::core_audit_conformance!(@tests $make; [$($attr)*]; $($rest,)*);
     };
 }
 

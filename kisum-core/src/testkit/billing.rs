@@ -30,30 +30,14 @@ use crate::subscription::{CompanyAddOn, Subscription, SubscriptionStatus};
 /// `--include-ignored`).
 #[macro_export]
 macro_rules! billing_store_conformance {
-    ($make:path) => {
-        $crate::billing_store_conformance!(@list $make; []);
-    };
-    ($make:path, ignore = $reason:literal) => {
-        $crate::billing_store_conformance!(@list $make; [#[ignore = $reason]]);
-    };
-    (@list $make:path; $attrs:tt) => {
-        $crate::billing_store_conformance!(@tests $make; $attrs;
+    ($make:path $(, ignore = $reason:literal)?) => {
+        $crate::conformance_tests!($make; [$crate::testkit::billing]; [$(#[ignore = $reason])?];
             events_without_state_are_recorded_once,
             a_stripe_change_applies_once_with_one_bump_and_its_event,
             older_changes_are_recorded_stale_and_write_nothing,
             what_a_subscription_no_longer_holds_is_canceled,
             concurrent_replays_apply_once,
         );
-    };
-    (@tests $make:path; $attrs:tt;) => {};
-    (@tests $make:path; [$($attr:tt)*]; $name:ident, $($rest:ident,)*) => {
-        $($attr)*
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let store = $make().await;
-            $crate::testkit::billing::$name(::std::sync::Arc::new(store)).await;
-        }
-        $crate::billing_store_conformance!(@tests $make; [$($attr)*]; $($rest,)*);
     };
 }
 

@@ -34,14 +34,8 @@ use crate::store::MemoryCoreAudit;
 /// `--include-ignored`).
 #[macro_export]
 macro_rules! license_store_conformance {
-    ($make:path) => {
-        $crate::license_store_conformance!(@list $make; []);
-    };
-    ($make:path, ignore = $reason:literal) => {
-        $crate::license_store_conformance!(@list $make; [#[ignore = $reason]]);
-    };
-    (@list $make:path; $attrs:tt) => {
-        $crate::license_store_conformance!(@tests $make; $attrs;
+    ($make:path $(, ignore = $reason:literal)?) => {
+        $crate::conformance_tests!($make; [$crate::testkit::licenses]; [$(#[ignore = $reason])?];
             licenses_round_trip_by_id_key_hash_and_company,
             license_updates_are_versioned_and_append_their_event,
             activation_takes_seats_up_to_the_limit_and_reactivation_is_idempotent,
@@ -55,16 +49,6 @@ macro_rules! license_store_conformance {
             expiry_applies_before_the_reaper_runs,
             certificates_are_reissued_on_every_edit,
         );
-    };
-    (@tests $make:path; $attrs:tt;) => {};
-    (@tests $make:path; [$($attr:tt)*]; $name:ident, $($rest:ident,)*) => {
-        $($attr)*
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let store = $make().await;
-            $crate::testkit::licenses::$name(::std::sync::Arc::new(store)).await;
-        }
-        $crate::license_store_conformance!(@tests $make; [$($attr)*]; $($rest,)*);
     };
 }
 

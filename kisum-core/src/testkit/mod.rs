@@ -45,20 +45,32 @@ pub use events::{
 };
 pub use subscriptions::*;
 
+/// Stamps out one `#[tokio::test]` per check `$name` of a suite: each makes a fresh store with
+/// the async fn `$make` and runs the suite's async fn `$($suite)*::$name` on it, under the
+/// attributes `$attr` (an `#[ignore]`, say). What every `*_conformance!` macro expands to.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:path; [$($suite:tt)*]; $attrs:tt;) => {};
+    ($make:path; [$($suite:tt)*]; [$($attr:tt)*]; $name:ident, $($rest:ident,)*) => {
+        $($attr)*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let store = $make().await;
+            $($suite)*::$name(::std::sync::Arc::new(store)).await;
+        }
+        $crate::conformance_tests!($make; [$($suite)*]; [$($attr)*]; $($rest,)*);
+    };
+}
+
 /// Stamps out the core store conformance suite for the store made by the async fn `$make`.
 ///
 /// With `ignore = "reason"`, the tests are `#[ignore]`d with that reason (reported as ignored,
 /// never as passed), for backends that need a server; `--include-ignored` runs them.
 #[macro_export]
 macro_rules! core_store_conformance {
-    ($make:path) => {
-        $crate::core_store_conformance!(@list $make; []);
-    };
-    ($make:path, ignore = $reason:literal) => {
-        $crate::core_store_conformance!(@list $make; [#[ignore = $reason]]);
-    };
-    (@list $make:path; $attrs:tt) => {
-        $crate::core_store_conformance!(@tests $make; $attrs;
+    ($make:path $(, ignore = $reason:literal)?) => {
+        $crate::conformance_tests!($make; [$crate::testkit]; [$(#[ignore = $reason])?];
             catalog_starts_empty,
             modules_round_trip_and_replace,
             packages_round_trip_and_replace,
@@ -77,16 +89,6 @@ macro_rules! core_store_conformance {
             every_entitlement_change_appends_its_event,
             the_event_log_appends_once_per_origin_prunes_and_reports_gaps,
         );
-    };
-    (@tests $make:path; $attrs:tt;) => {};
-    (@tests $make:path; [$($attr:tt)*]; $name:ident, $($rest:ident,)*) => {
-        $($attr)*
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let store = $make().await;
-            $crate::testkit::$name(::std::sync::Arc::new(store)).await;
-        }
-        $crate::core_store_conformance!(@tests $make; [$($attr)*]; $($rest,)*);
     };
 }
 

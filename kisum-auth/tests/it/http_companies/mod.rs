@@ -21,7 +21,7 @@ use kisum_auth::service::AuthService;
 use kisum_guard::{MembershipId, UserId};
 use serde_json::{Value, json};
 
-use crate::client::{assert_problem_of, call, get_in, post};
+use crate::client::{assert_problem_of, call, get_in, register};
 use crate::fixture::{World, auth_service, t0};
 
 const PW: &str = "correct horse battery staple";
@@ -62,14 +62,7 @@ impl App {
 
     /// Registers `email` over HTTP and marks it proven; its user id and access token.
     async fn register(&self, email: &str) -> (UserId, String) {
-        let (status, _, body) = post(
-            &self.public,
-            "/v1/auth/register",
-            None,
-            json!({"email": email, "password": PW}),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let body = register(&self.public, email, PW).await;
         let id: UserId = body["user"]["id"].as_str().unwrap().parse().unwrap();
         // They proved the address (an email code): an administrator adds them as active.
         let mut user = self.world.store.get_user(id).await.unwrap().unwrap();

@@ -15,6 +15,7 @@ use kisum_auth::oauth::{OAuthService, parse_providers};
 use kisum_core::MemoryCoreStore;
 use serde_json::{Value, json};
 
+use crate::backends::{memory, postgres, sqlite};
 use crate::client::{delete, get, post, problem};
 use crate::fixture::{World, auth_service};
 use fake::{CLIENT_ID, CLIENT_SECRET, Fake, FakeUser, Tweaks};
@@ -83,26 +84,6 @@ async fn harness_on(store: Arc<dyn AuthStore>) -> Harness {
             .build()
             .unwrap(),
     }
-}
-
-async fn memory() -> Arc<dyn AuthStore> {
-    Arc::new(kisum_auth::MemoryAuthStore::new())
-}
-
-async fn sqlite() -> Arc<dyn AuthStore> {
-    Arc::new(
-        kisum_auth::SqliteAuthStore::connect(&kisum_core::testkit::db::sqlite_url())
-            .await
-            .unwrap(),
-    )
-}
-
-async fn postgres() -> Arc<dyn AuthStore> {
-    Arc::new(
-        kisum_auth::PgAuthStore::connect_with(kisum_core::testkit::db::postgres().await)
-            .await
-            .unwrap(),
-    )
 }
 
 /// Stamps out `$name` on memory, SQLite and PostgreSQL (ignored without a database).

@@ -14,14 +14,14 @@ use axum::http::{Method, StatusCode};
 use kisum_auth::AuthStore;
 use kisum_auth::http::{AuthState, public_router};
 use kisum_auth::identity::PasswordPolicy;
-use kisum_auth::passkey::{PasskeyConfig, PasskeyService};
+use kisum_auth::passkey::{PasskeyConfig, PasskeyRecord, PasskeyService};
 use kisum_auth::ratelimit::RateLimit;
 use kisum_auth::service::AuthService;
 use kisum_auth::session::SessionConfig;
 use kisum_core::MemoryCoreStore;
 use serde_json::{Value, json};
 
-use crate::client::{call, delete, get, post, problem};
+use crate::client::{Answer, call, delete, get, post, problem, register};
 use crate::fixture::{World, auth_service, cheap_hasher};
 use authenticator::SoftPasskey;
 
@@ -99,34 +99,7 @@ async fn postgres() -> Replicas {
     replicas(Arc::new(a), Arc::new(b)).await
 }
 
-/// One test per check and backend.
-macro_rules! on_every_backend {
-    ($($check:ident),+ $(,)?) => {
-        mod memory {
-            $(#[tokio::test]
-            async fn $check() {
-                super::$check(super::memory().await).await;
-            })+
-        }
-        #[cfg(feature = "sqlite")]
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $check() {
-                super::$check(super::sqlite().await).await;
-            })+
-        }
-        #[cfg(feature = "postgres")]
-        mod postgres {
-            $(#[tokio::test]
-            #[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
-            async fn $check() {
-                super::$check(super::postgres().await).await;
-            })+
-        }
-    };
-}
-
-on_every_backend!(
+crate::backends::on_every_backend!(
     a_passkey_registered_while_signed_in_signs_in_without_a_password,
     a_ceremony_begun_on_one_replica_is_finished_on_another,
     attack_a_replayed_passkey_ceremony_is_refused,
@@ -138,14 +111,7 @@ on_every_backend!(
 
 /// Registers `email` with a password; its user id and access token.
 async fn account(r: &Router, email: &str) -> (String, String) {
-    let (status, _, body) = post(
-        r,
-        "/v1/auth/register",
-        None,
-        json!({"email": email, "password": PW}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let body = register(r, email, PW).await;
     (
         body["user"]["id"].as_str().unwrap().to_owned(),
         body["access_token"].as_str().unwrap().to_owned(),
@@ -160,19 +126,46 @@ async fn enrol(
     token: &str,
     name: Option<&str>,
 ) -> (SoftPasskey, Value) {
-    let (status, _, begun) =
-        post(start, "/v1/auth/passkeys/register/start", Some(token), None).await;
-    assert_eq!(status, StatusCode::OK, "{begun}");
+    let begun = register_start(start, token).await;
     let (key, credential) = SoftPasskey::create(&begun["options"], ORIGIN);
-    let (status, _, done) = post(
+    let (status, _, done) = register_finish(
         finish,
-        "/v1/auth/passkeys/register/finish",
-        Some(token),
+        token,
         json!({"ceremony_id": begun["ceremony_id"], "credential": credential, "name": name}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{done}");
     (key, done)
+}
+
+/// `register/start` on `r` for the session of `token`: the ceremony's id and options.
+async fn register_start(r: &Router, token: &str) -> Value {
+    let (status, _, begun) = post(r, "/v1/auth/passkeys/register/start", Some(token), None).await;
+    assert_eq!(status, StatusCode::OK, "{begun}");
+    begun
+}
+
+/// `register/finish` on `r` for the session of `token`, with `body`.
+async fn register_finish(r: &Router, token: &str, body: Value) -> Answer {
+    post(r, "/v1/auth/passkeys/register/finish", Some(token), body).await
+}
+
+/// `GET /v1/auth/passkeys` on `r` for the session of `token`: the list.
+async fn passkeys_of(r: &Router, token: &str) -> Value {
+    let (status, _, list) = get(r, "/v1/auth/passkeys", Some(token)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    list
+}
+
+impl Replicas {
+    /// The stored record of `key`'s passkey.
+    async fn stored(&self, key: &SoftPasskey) -> PasskeyRecord {
+        self.store
+            .find_passkey_by_credential(&key.credential_id)
+            .await
+            .unwrap()
+            .unwrap()
+    }
 }
 
 /// `login/start`: the ceremony id and the options.
@@ -226,8 +219,7 @@ async fn a_passkey_registered_while_signed_in_signs_in_without_a_password(r: Rep
     assert_eq!(created["last_used_at"], Value::Null);
     assert!(created["created_at"].is_string());
 
-    let (status, _, list) = get(&r.a, "/v1/auth/passkeys", Some(&token)).await;
-    assert_eq!(status, StatusCode::OK);
+    let list = passkeys_of(&r.a, &token).await;
     assert_eq!(list, json!([created.clone()]));
 
     let tokens = sign_in_with(&r.a, &mut key).await;
@@ -240,25 +232,15 @@ async fn a_passkey_registered_while_signed_in_signs_in_without_a_password(r: Rep
     assert_eq!(session_user(&r.a, &tokens).await, user);
 
     // The use is recorded: the counter the authenticator signed, and when.
-    let stored = r
-        .store
-        .find_passkey_by_credential(&key.credential_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = r.stored(&key).await;
     assert_eq!(stored.sign_count, 1);
     assert!(!stored.backup_eligible && !stored.backup_state);
-    let (_, _, list) = get(&r.a, "/v1/auth/passkeys", Some(&token)).await;
+    let list = passkeys_of(&r.a, &token).await;
     assert!(list[0]["last_used_at"].is_string(), "{list}");
 
     // A second sign-in moves the counter on.
     sign_in_with(&r.a, &mut key).await;
-    let stored = r
-        .store
-        .find_passkey_by_credential(&key.credential_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = r.stored(&key).await;
     assert_eq!(stored.sign_count, 2);
 }
 
@@ -295,28 +277,14 @@ async fn attack_a_replayed_passkey_ceremony_is_refused(r: Replicas) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // A registration ceremony is single use too.
-    let (status, _, begun) =
-        post(&r.a, "/v1/auth/passkeys/register/start", Some(&token), None).await;
-    assert_eq!(status, StatusCode::OK);
+    let begun = register_start(&r.a, &token).await;
     let (_, credential) = SoftPasskey::create(&begun["options"], ORIGIN);
     let body = json!({"ceremony_id": begun["ceremony_id"], "credential": credential});
-    let (status, _, _) = post(
-        &r.a,
-        "/v1/auth/passkeys/register/finish",
-        Some(&token),
-        body.clone(),
-    )
-    .await;
+    let (status, _, _) = register_finish(&r.a, &token, body.clone()).await;
     assert_eq!(status, StatusCode::CREATED);
-    let again = post(
-        &r.b,
-        "/v1/auth/passkeys/register/finish",
-        Some(&token),
-        body,
-    )
-    .await;
+    let again = register_finish(&r.b, &token, body).await;
     problem(again, StatusCode::BAD_REQUEST, "invalid_ceremony");
-    let (_, _, list) = get(&r.a, "/v1/auth/passkeys", Some(&token)).await;
+    let list = passkeys_of(&r.a, &token).await;
     assert_eq!(list.as_array().unwrap().len(), 2);
 }
 
@@ -336,12 +304,11 @@ async fn attack_an_assertion_for_another_origin_or_relying_party_is_refused(r: R
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{origin} {rp_id}");
     }
     // Registering from another origin is refused too.
-    let (_, _, begun) = post(&r.a, "/v1/auth/passkeys/register/start", Some(&token), None).await;
+    let begun = register_start(&r.a, &token).await;
     let (_, credential) = SoftPasskey::create(&begun["options"], "https://login.example-test.evil");
-    let answer = post(
+    let answer = register_finish(
         &r.a,
-        "/v1/auth/passkeys/register/finish",
-        Some(&token),
+        &token,
         json!({"ceremony_id": begun["ceremony_id"], "credential": credential}),
     )
     .await;
@@ -362,12 +329,7 @@ async fn attack_a_cloned_authenticator_replaying_its_counter_is_refused(r: Repli
         let (status, _) = login_finish(&r.b, &ceremony, cloned).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "counter {counter}");
     }
-    let stored = r
-        .store
-        .find_passkey_by_credential(&key.credential_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = r.stored(&key).await;
     assert_eq!(stored.sign_count, 2);
     // The genuine authenticator goes on.
     sign_in_with(&r.b, &mut key).await;
@@ -385,7 +347,7 @@ async fn a_deleted_passkey_signs_nobody_in(r: Replicas) {
         StatusCode::NOT_FOUND,
         "not_found",
     );
-    let (_, _, list) = get(&r.a, "/v1/auth/passkeys", Some(&token)).await;
+    let list = passkeys_of(&r.a, &token).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["name"], "Phone");
 
@@ -410,21 +372,20 @@ async fn attack_another_user_cannot_delete_or_register_onto_my_passkeys(r: Repli
         StatusCode::NOT_FOUND,
         "not_found",
     );
-    let (_, _, list) = get(&r.a, "/v1/auth/passkeys", Some(&theirs)).await;
+    let list = passkeys_of(&r.a, &theirs).await;
     assert_eq!(list, json!([]));
     // My registration ceremony, finished with their token, is no ceremony of theirs.
-    let (_, _, begun) = post(&r.a, "/v1/auth/passkeys/register/start", Some(&mine), None).await;
+    let begun = register_start(&r.a, &mine).await;
     let (_, credential) = SoftPasskey::create(&begun["options"], ORIGIN);
-    let answer = post(
+    let answer = register_finish(
         &r.b,
-        "/v1/auth/passkeys/register/finish",
-        Some(&theirs),
+        &theirs,
         json!({"ceremony_id": begun["ceremony_id"], "credential": credential}),
     )
     .await;
     problem(answer, StatusCode::BAD_REQUEST, "invalid_ceremony");
     // My passkey is intact.
-    let (_, _, list) = get(&r.a, "/v1/auth/passkeys", Some(&mine)).await;
+    let list = passkeys_of(&r.a, &mine).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     sign_in_with(&r.a, &mut key).await;
 }
@@ -436,31 +397,29 @@ async fn a_registered_authenticator_cannot_be_registered_twice() {
     let (key, created) = enrol(&r.a, &r.a, &token, None).await;
     // The next ceremony excludes it, and an authenticator that answers with it anyway is
     // refused …
-    let (_, _, begun) = post(&r.a, "/v1/auth/passkeys/register/start", Some(&token), None).await;
+    let begun = register_start(&r.a, &token).await;
     let excluded = &begun["options"]["publicKey"]["excludeCredentials"];
     assert_eq!(excluded.as_array().unwrap().len(), 1, "{begun}");
     let again = key.attestation(&begun["options"], ORIGIN);
     assert_eq!(excluded[0]["id"], again["id"]);
-    let answer = post(
+    let answer = register_finish(
         &r.a,
-        "/v1/auth/passkeys/register/finish",
-        Some(&token),
+        &token,
         json!({"ceremony_id": begun["ceremony_id"], "credential": again}),
     )
     .await;
     problem(answer, StatusCode::BAD_REQUEST, "invalid_credential");
     // … and so is registering it to another account.
     let (_, other) = account(&r.a, "other@example.test").await;
-    let (_, _, begun) = post(&r.a, "/v1/auth/passkeys/register/start", Some(&other), None).await;
-    let answer = post(
+    let begun = register_start(&r.a, &other).await;
+    let answer = register_finish(
         &r.a,
-        "/v1/auth/passkeys/register/finish",
-        Some(&other),
+        &other,
         json!({"ceremony_id": begun["ceremony_id"], "credential": key.attestation(&begun["options"], ORIGIN)}),
     )
     .await;
     problem(answer, StatusCode::CONFLICT, "passkey_exists");
-    let (_, _, list) = get(&r.a, "/v1/auth/passkeys", Some(&token)).await;
+    let list = passkeys_of(&r.a, &token).await;
     assert_eq!(list, json!([created]));
 }
 
@@ -500,13 +459,7 @@ async fn bad_passkey_requests_answer_problems_not_errors() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         );
-        let answer = post(
-            &r.a,
-            "/v1/auth/passkeys/register/finish",
-            Some(&token),
-            body,
-        )
-        .await;
+        let answer = register_finish(&r.a, &token, body).await;
         problem(
             answer,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -514,12 +467,11 @@ async fn bad_passkey_requests_answer_problems_not_errors() {
         );
     }
     // A name too long.
-    let (_, _, begun) = post(&r.a, "/v1/auth/passkeys/register/start", Some(&token), None).await;
+    let begun = register_start(&r.a, &token).await;
     let (_, credential) = SoftPasskey::create(&begun["options"], ORIGIN);
-    let answer = post(
+    let answer = register_finish(
         &r.a,
-        "/v1/auth/passkeys/register/finish",
-        Some(&token),
+        &token,
         json!({"ceremony_id": begun["ceremony_id"], "credential": credential, "name": "x".repeat(65)}),
     )
     .await;
