@@ -121,7 +121,7 @@ impl<D: RefreshSql + AuditSql> RefreshTokenStore for SqlAuthStore<D> {
         Ok(Rotation::Rotated(spent))
     }
 
-    /// One write transaction — on PostgreSQL `BEGIN`, [`RefreshSql::REFRESH_LIVE`], the audit
+    /// One write transaction — on PostgreSQL `BEGIN`, `RefreshSql::REFRESH_LIVE`, the audit
     /// event, `COMMIT`.
     async fn refresh_live(
         &self,
