@@ -2,12 +2,12 @@
 //! codes and (when asked) passkeys removed, their sessions ended, one audit event written.
 
 use chrono::TimeDelta;
+use kisum_auth::AuthStore;
 use kisum_auth::audit::AuditStore;
 use kisum_auth::identity::{Email, PasswordHash, User};
 use kisum_auth::mfa::MfaStore;
 use kisum_auth::otp::SecretHash;
 use kisum_auth::session::{RevokeReason, Session, SessionStore};
-use kisum_auth::AuthStore;
 use kisum_guard::{Clock, SystemClock, UserId};
 
 use super::{block_on, err, kisum_env, out};
