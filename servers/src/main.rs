@@ -1,7 +1,7 @@
 //! The `kisum` binary: reference servers and operator commands.
 //!
 //! Servers: `kisum auth`, `kisum core`, `kisum module`, `kisum dev`. Operator commands:
-//! `kisum migrate`, `kisum backup`, `kisum restore`, `kisum keys`, `kisum license verify`, `kisum audit prune` and `kisum config` (validate a server's
+//! `kisum migrate`, `kisum backup`, `kisum restore`, `kisum keys`, `kisum license verify`, `kisum audit prune`, `kisum admin reset-mfa` and `kisum config` (validate a server's
 //! configuration without starting it). Built on the `kisum_servers` library.
 
 use std::process::ExitCode;
@@ -14,6 +14,7 @@ use kisum_servers::config::{
 };
 use kisum_servers::{ops, run};
 
+mod admin;
 mod backup;
 mod keys;
 mod license;
@@ -56,6 +57,9 @@ enum Command {
     /// Audit log maintenance.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Audited operator actions on accounts (`reset-mfa`).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Print the OpenAPI document a server serves at `/openapi.json`.
     Openapi {
         /// Which listener: `auth-public`, `auth-internal`, `core` or `module`.
@@ -230,6 +234,16 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("kisum restore: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Admin(command) => match runtime.block_on(admin::run(&command)) {
+            Ok(done) => {
+                println!("{done}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kisum admin: {e}");
                 ExitCode::FAILURE
             }
         },

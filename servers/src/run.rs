@@ -350,6 +350,10 @@ pub struct DevArgs {
     /// Sign-in providers, as `kisum auth` reads them (their callbacks under the Auth listener).
     #[arg(long, env = env::OAUTH_PROVIDERS)]
     pub oauth_providers: Option<String>,
+    /// The keyring sealing second-factor secrets, as `kisum auth` reads it (generated and kept
+    /// in the data directory, `secret-key`, when unset).
+    #[arg(long, env = env::SECRET_KEY, hide_env_values = true)]
+    pub secret_key: Option<crate::config::Secret>,
 }
 
 /// The providers of `--oauth-providers`, every problem in one error.
@@ -413,6 +417,28 @@ fn dev_certificates(dir: &Path, clock: &Arc<dyn Clock>) -> Result<CertificateSig
     )?;
     CertificateSigner::load_dir(dir, None, Arc::clone(clock))
         .map_err(|e| StartError::new("certificate keys", e))
+}
+
+/// The keyring of `--secret-key`, else the one kept in the data directory, generated (one
+/// random 32-byte key, mode 0600) on the first start: so authenticator apps work on `kisum dev`
+/// as they would with `KISUM_SECRET_KEY`.
+fn dev_secret_key(args: &DevArgs) -> Result<Arc<kisum_auth::secrets::SecretBox>, StartError> {
+    let parse = |raw: &str| {
+        kisum_auth::secrets::SecretBox::parse(raw.trim())
+            .map(Arc::new)
+            .map_err(|e| StartError::new(env::SECRET_KEY, e))
+    };
+    if let Some(k) = args.secret_key.as_ref() {
+        return parse(k.expose());
+    }
+    let path = args.data_dir.join("secret-key");
+    if let Ok(k) = std::fs::read_to_string(&path) {
+        return parse(&k);
+    }
+    let (keys, raw) = kisum_auth::secrets::SecretBox::generate("dev1")
+        .map_err(|e| StartError::new("generating the secret key", e))?;
+    write_private(&path, &raw).map_err(|e| StartError::new("writing the secret key", e))?;
+    Ok(Arc::new(keys))
 }
 
 fn dev_service_key(args: &DevArgs) -> Result<String, StartError> {
@@ -530,6 +556,7 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         issuer.clone(),
     )
     .oauth(dev_oauth_providers(&args)?, issuer.clone())
+    .secret_box(dev_secret_key(&args)?)
     .tuning(crate::config::AuthTuning {
         policy,
         ..crate::config::AuthTuning::default()
@@ -753,6 +780,27 @@ mod tests {
             mode(&dir.join(format!("{}.pem", first.active_kid()))),
             0o600
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dev_generates_its_secret_key_once_and_keeps_it() {
+        let dir = std::env::temp_dir().join(format!(
+            "kisum-dev-secret-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let args = dev_args(&dir);
+        let path = dir.join("secret-key");
+        let first = dev_secret_key(&args).unwrap();
+        #[cfg(unix)]
+        assert_eq!(mode(&path), 0o600, "a new key file is 0600");
+        let kept = std::fs::read_to_string(&path).unwrap();
+        // What it seals, the restarted keyring opens: no new key on restart.
+        let sealed = first.seal("totp:u", b"seed").unwrap();
+        let again = dev_secret_key(&args).unwrap();
+        assert_eq!(again.open("totp:u", &sealed).unwrap(), b"seed");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), kept);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -83,6 +83,9 @@ pub const MFA_CHALLENGE: &str = "mfa.challenge";
 pub const REAUTHENTICATE: &str = "reauthenticate";
 /// A second factor was added or removed and the user's other sessions ended.
 pub const FACTOR_SESSIONS_REVOKE: &str = "factor.sessions_revoke";
+/// An operator removed a user's second factors and ended their sessions
+/// (`kisum admin reset-mfa`).
+pub const MFA_ADMIN_RESET: &str = "mfa.admin_reset";
 /// A passkey was registered.
 pub const PASSKEY_REGISTER: &str = "passkey.register";
 /// A passkey registration was refused (unknown ceremony, a credential that does not verify,
@@ -102,15 +105,15 @@ pub const IDENTITY_UNLINK: &str = "identity.unlink";
 pub enum Action {
     /// [`LOGIN_SUCCESS`].
     LoginSuccess {
-        /// `password`, `email_otp`, `passkey`, or `mfa_totp` / `mfa_recovery_code` (a second
-        /// factor finished the sign-in).
+        /// `password`, `email_otp`, `passkey`, or `mfa_totp` / `mfa_recovery_code` /
+        /// `mfa_passkey` (a second factor finished the sign-in).
         method: &'static str,
         /// The session started.
         session_id: SessionId,
     },
     /// [`LOGIN_FAILURE`].
     LoginFailure {
-        /// `password`, `email_otp`, `passkey`, `mfa_totp` or `mfa_recovery_code`.
+        /// `password`, `email_otp`, `passkey`, `mfa_totp`, `mfa_recovery_code` or `mfa_passkey`.
         method: &'static str,
         /// Why (`unknown_email`, `bad_password`, `disabled`, `invalid_code`, …).
         reason: &'static str,
@@ -325,7 +328,7 @@ pub enum Action {
     },
     /// [`REAUTHENTICATE`].
     Reauthenticate {
-        /// `password`, `totp` or `recovery_code`.
+        /// `password`, `totp`, `recovery_code` or `passkey`.
         method: &'static str,
         /// The session whose `auth_time` was renewed.
         session_id: SessionId,
@@ -334,13 +337,30 @@ pub enum Action {
     },
     /// [`REAUTHENTICATE`], refused: a failure.
     ReauthenticateRefused {
-        /// `password`, `totp` or `recovery_code`.
+        /// `password`, `totp`, `recovery_code` or `passkey`.
         method: &'static str,
     },
     /// [`FACTOR_SESSIONS_REVOKE`].
     FactorSessionsRevoke {
         /// The other sessions, ended.
         revoked_sessions: Vec<SessionId>,
+    },
+    /// [`MFA_ADMIN_RESET`].
+    MfaAdminReset {
+        /// The user whose factors were removed.
+        user_id: UserId,
+        /// Who ran the command (as they named themselves).
+        operator: String,
+        /// Why (a ticket, a note).
+        reason: String,
+        /// Whether an authenticator app was removed.
+        totp_removed: bool,
+        /// Unspent recovery codes removed.
+        recovery_codes_removed: u64,
+        /// Passkeys removed.
+        passkeys_removed: usize,
+        /// Sessions ended.
+        revoked_sessions: usize,
     },
     /// [`PASSKEY_REGISTER`].
     PasskeyRegister {
@@ -430,6 +450,7 @@ impl Action {
             Self::MfaChallenge { .. } => MFA_CHALLENGE,
             Self::Reauthenticate { .. } | Self::ReauthenticateRefused { .. } => REAUTHENTICATE,
             Self::FactorSessionsRevoke { .. } => FACTOR_SESSIONS_REVOKE,
+            Self::MfaAdminReset { .. } => MFA_ADMIN_RESET,
             Self::PasskeyRegister { .. } => PASSKEY_REGISTER,
             Self::PasskeyRegisterFailure { .. } => PASSKEY_REGISTER_FAILURE,
             Self::PasskeyDelete { .. } => PASSKEY_DELETE,

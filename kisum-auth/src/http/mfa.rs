@@ -18,7 +18,9 @@ use super::extract::{Caller, Client, client_ip};
 use super::openapi::{Hashing, JsonBody, Malformed, RateLimited, SecondFactorLimited, SignedIn};
 use crate::identity::Password;
 use crate::mfa::{Reauthentication, RecoveryCode, SecondFactorProof};
+use crate::passkey::PasskeyProof;
 use crate::ratelimit::login_ip_key;
+use webauthn_rs::prelude::PublicKeyCredential;
 
 /// A new authenticator app enrolment, shown once.
 #[derive(Serialize)]
@@ -50,11 +52,11 @@ fn codes_view(codes: &[RecoveryCode]) -> Json<RecoveryCodesView> {
 pub(super) struct FactorChangeBody {
     /// `true` keeps the user's other sessions; by default (`false`) they end.
     #[serde(default)]
-    keep_other_sessions: bool,
+    pub(super) keep_other_sessions: bool,
 }
 
 /// The optional body of a factor change: none, an empty one, or [`FactorChangeBody`].
-async fn factor_change(
+pub(super) async fn factor_change(
     request: axum::extract::Request,
 ) -> Result<FactorChangeBody, ProblemResponse> {
     let bytes = axum::body::to_bytes(request.into_body(), kisum_guard::http::BODY_LIMIT)
@@ -180,25 +182,31 @@ pub(super) async fn totp_disable(
     operation_id = "mfa_recovery_codes",
     tag = "mfa",
     summary = "Replace the recovery codes",
-    description = "Needs recent auth. The old codes stop working.",
+    description = "Needs recent auth. The old codes stop working. The body is optional; unless `keep_other_sessions` is `true`, the user's other sessions end (new codes usually follow codes seen by someone else).",
+    request_body(content = Option<FactorChangeBody>, content_type = "application/json"),
     security(("bearer_jwt" = [])),
     responses(
         (status = 200, description = "Ten fresh recovery codes, shown once", body = RecoveryCodesView),
         (status = 403, description = "`reauthentication_required`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`mfa_not_enrolled`: no second factor, so nothing to recover", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`mfa_unavailable` or `unavailable`", body = Problem, content_type = "application/problem+json"),
-        SignedIn
+        SignedIn, JsonBody, Malformed
     )
 ))]
 pub(super) async fn recovery_codes(
     State(s): State<AuthState>,
     caller: Caller,
     Client(client): Client,
+    request: axum::extract::Request,
 ) -> Result<Json<RecoveryCodesView>, ProblemResponse> {
+    let b = factor_change(request).await?;
     let codes = s
         .auth
         .regenerate_recovery_codes(&caller.session, &client)
         .await?;
+    if !b.keep_other_sessions {
+        s.auth.end_other_sessions(&caller.session, &client).await?;
+    }
     Ok(codes_view(&codes))
 }
 
@@ -208,10 +216,39 @@ pub(super) async fn recovery_codes(
 pub(super) struct MfaVerifyBody {
     /// The `mfa_token` of the `mfa_required` answer.
     mfa_token: String,
-    /// A code of the authenticator app (exactly one of `totp_code`, `recovery_code`).
+    /// A code of the authenticator app (exactly one of `totp_code`, `recovery_code`,
+    /// `webauthn`).
     totp_code: Option<String>,
     /// A recovery code.
     recovery_code: Option<String>,
+    /// A passkey's answer to the ceremony of `POST /v1/auth/mfa/webauthn/start`.
+    webauthn: Option<WebauthnProofBody>,
+}
+
+/// A passkey's answer to a ceremony begun for a known user.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = WebauthnProof))]
+pub(super) struct WebauthnProofBody {
+    /// From the `webauthn/start` route.
+    ceremony_id: String,
+    /// The `PublicKeyCredential` of `navigator.credentials.get()` as JSON (binary values
+    /// base64url).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    credential: PublicKeyCredential,
+}
+
+impl From<WebauthnProofBody> for PasskeyProof {
+    fn from(b: WebauthnProofBody) -> Self {
+        Self {
+            ceremony_id: b.ceremony_id,
+            credential: b.credential,
+        }
+    }
+}
+
+/// 422 on `field`: more than one proof was given.
+fn only_one(field: &str) -> ProblemResponse {
+    Problem::invalid_field(field, "give exactly one proof").into()
 }
 
 /// Exactly one second factor of `totp` and `recovery`, or 422 naming the field.
@@ -246,10 +283,10 @@ fn one_proof(
     description = "Spends the `mfa_token` of `mfa_required`. A token allows 5 attempts (as email codes); the fifth wrong one locks the user's second factor for the lockout.",
     request_body = MfaVerifyBody,
     responses(
-        (status = 200, description = "Signed in: the session is `aal2`, `amr` `[\"pwd\", \"otp\"]` (a recovery code: `[\"pwd\", \"rec\"]`)", body = TokenResponse),
-        (status = 401, description = "`invalid_code`: a wrong, replayed or spent code; `invalid_mfa_token`: an unknown, expired or already used token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: wrong types, a missing `mfa_token`, or not exactly one of `totp_code` and `recovery_code`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`mfa_unavailable` or `unavailable`", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Signed in: the session is `aal2`, `amr` `[\"pwd\", \"otp\"]` (a recovery code: `[\"pwd\", \"rec\"]`; a passkey: `[\"pwd\", \"hwk\", \"user\"]`)", body = TokenResponse),
+        (status = 401, description = "`invalid_code`: a wrong, replayed or spent code, or a passkey answer that does not verify; `invalid_mfa_token`: an unknown, expired or already used token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: wrong types, a missing `mfa_token`, or not exactly one of `totp_code`, `recovery_code` and `webauthn`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`mfa_unavailable`, `passkeys_unavailable` (a `webauthn` answer where no relying party is configured) or `unavailable`", body = Problem, content_type = "application/problem+json"),
         JsonBody, SecondFactorLimited
     )
 ))]
@@ -264,11 +301,20 @@ pub(super) async fn mfa_verify(
             .check(&[(login_ip_key(ip), s.limits.login_per_ip)])
             .await?;
     }
-    let proof = one_proof(b.totp_code, b.recovery_code)?;
-    let pair = s
-        .auth
-        .verify_second_factor(&b.mfa_token, proof, client)
-        .await?;
+    let pair = match (b.webauthn, b.totp_code, b.recovery_code) {
+        (Some(proof), None, None) => {
+            super::passkeys::service(&s)?
+                .verify_second_factor(&b.mfa_token, &proof.into(), client)
+                .await?
+        }
+        (Some(_), _, _) => return Err(only_one("webauthn")),
+        (None, totp, recovery) => {
+            let proof = one_proof(totp, recovery)?;
+            s.auth
+                .verify_second_factor(&b.mfa_token, proof, client)
+                .await?
+        }
+    };
     Ok(tokens_ok(&s, pair))
 }
 
@@ -276,13 +322,17 @@ pub(super) async fn mfa_verify(
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ReauthenticateRequest))]
 pub(super) struct ReauthenticateBody {
-    /// The account password (exactly one of `password`, `totp_code`, `recovery_code`).
+    /// The account password (exactly one of `password`, `totp_code`, `recovery_code`,
+    /// `webauthn`).
     #[cfg_attr(feature = "openapi", schema(format = Password))]
     password: Option<String>,
     /// A code of the authenticator app: also raises the session to `aal2`.
     totp_code: Option<String>,
     /// A recovery code (spent): also raises the session to `aal2`.
     recovery_code: Option<String>,
+    /// A passkey's answer to the ceremony of `POST /v1/auth/reauthenticate/webauthn/start`:
+    /// also raises the session to `aal2`.
+    webauthn: Option<WebauthnProofBody>,
 }
 
 #[cfg_attr(
@@ -293,13 +343,13 @@ pub(super) struct ReauthenticateBody {
     operation_id = "reauthenticate",
     tag = "mfa",
     summary = "Prove who you are again",
-    description = "Renews the session's `auth_time` (recent auth). A second factor also raises the session to `aal2` (step-up).",
+    description = "Renews the session's `auth_time` (recent auth). A second factor also raises the session to `aal2` (step-up): an app code, a recovery code, or a passkey (`webauthn`, the answer to `POST /v1/auth/reauthenticate/webauthn/start`; `503 passkeys_unavailable` where no relying party is configured).",
     request_body = ReauthenticateBody,
     security(("bearer_jwt" = [])),
     responses(
         (status = 204, description = "`auth_time` renewed"),
-        (status = 401, description = "`invalid_code`: a wrong password or code", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: not exactly one of `password`, `totp_code`, `recovery_code`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_code`: a wrong password or code, or a passkey answer that does not verify", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: not exactly one of `password`, `totp_code`, `recovery_code`, `webauthn`", body = Problem, content_type = "application/problem+json"),
         SignedIn, JsonBody, RateLimited, Hashing
     )
 ))]
@@ -317,16 +367,17 @@ pub(super) async fn reauthenticate(
         hits.push((login_ip_key(ip), s.limits.login_per_ip));
     }
     s.limits.check(&hits).await?;
-    let proof = match (b.password, b.totp_code, b.recovery_code) {
-        (Some(password), None, None) => Reauthentication::Password(Password::new(password)),
-        (None, totp, recovery) => Reauthentication::SecondFactor(one_proof(totp, recovery)?),
-        (Some(_), _, _) => {
-            return Err(Problem::invalid_field(
-                "password",
-                "give one of password, totp_code, recovery_code",
-            )
-            .into());
+    let proof = match (b.webauthn, b.password, b.totp_code, b.recovery_code) {
+        (Some(proof), None, None, None) => {
+            super::passkeys::service(&s)?
+                .reauthenticate(&caller.session, &proof.into(), &client)
+                .await?;
+            return Ok(StatusCode::NO_CONTENT);
         }
+        (Some(_), _, _, _) => return Err(only_one("webauthn")),
+        (None, Some(password), None, None) => Reauthentication::Password(Password::new(password)),
+        (None, None, totp, recovery) => Reauthentication::SecondFactor(one_proof(totp, recovery)?),
+        (None, Some(_), _, _) => return Err(only_one("password")),
     };
     s.auth
         .reauthenticate(&caller.session, proof, client)

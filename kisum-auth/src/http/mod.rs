@@ -24,6 +24,7 @@ pub mod error;
 pub mod extract;
 mod internal;
 mod mfa;
+mod mfa_webauthn;
 #[cfg(feature = "oauth")]
 mod oauth;
 #[cfg(feature = "openapi")]
@@ -129,8 +130,13 @@ fn public_routes() -> (Routes, Vec<(&'static str, &'static str)>) {
     };
     let (companies, more) = companies::documented();
     let (passkeys, passkey_routes) = passkeys::documented();
-    let routes = routes.merge(companies).merge(passkeys);
-    let written = written.into_iter().chain(more).chain(passkey_routes);
+    let (factor, factor_routes) = mfa_webauthn::documented();
+    let routes = routes.merge(companies).merge(passkeys).merge(factor);
+    let written = written
+        .into_iter()
+        .chain(more)
+        .chain(passkey_routes)
+        .chain(factor_routes);
     #[cfg(feature = "oauth")]
     let (routes, written) = {
         let (oauth, more) = oauth::documented();

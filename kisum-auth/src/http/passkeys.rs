@@ -48,7 +48,7 @@ pub(super) fn documented() -> (super::Routes, [(&'static str, &'static str); 6])
 }
 
 /// The passkey service, or 503 `passkeys_unavailable`.
-fn service(s: &AuthState) -> Result<&PasskeyService, ProblemResponse> {
+pub(super) fn service(s: &AuthState) -> Result<&PasskeyService, ProblemResponse> {
     s.passkeys.as_ref().ok_or_else(|| {
         Problem::new(503, "passkeys_unavailable", "passkeys are not configured")
             .with_detail("this deployment configures no WebAuthn relying party")
@@ -110,6 +110,13 @@ impl From<DeletePasskeyError> for ProblemResponse {
     fn from(e: DeletePasskeyError) -> Self {
         match e {
             DeletePasskeyError::NotFound => Problem::not_found("passkey").into(),
+            DeletePasskeyError::LastSignInMethod => Problem::new(
+                409,
+                "last_sign_in_method",
+                "the last way to sign in cannot be removed",
+            )
+            .with_detail("set a password, link a provider or register another passkey first")
+            .into(),
             DeletePasskeyError::Failed(f) => f.into(),
         }
     }
@@ -197,6 +204,9 @@ pub(super) struct RegisterFinishBody {
     credential: RegisterPublicKeyCredential,
     /// A name for it (default `Passkey`; at most 64 characters).
     name: Option<String>,
+    /// `true` keeps the user's other sessions; by default (`false`) they end.
+    #[serde(default)]
+    keep_other_sessions: bool,
 }
 
 #[cfg_attr(
@@ -207,6 +217,7 @@ pub(super) struct RegisterFinishBody {
     operation_id = "passkey_register_finish",
     tag = "passkeys",
     summary = "Finish registering a passkey",
+    description = "Unless `keep_other_sessions` is `true`, the caller's other sessions end (a new way in).",
     security(("bearer_jwt" = [])),
     request_body = RegisterFinishBody,
     responses(
@@ -232,6 +243,9 @@ pub(super) async fn register_finish(
             &client,
         )
         .await?;
+    if !b.keep_other_sessions {
+        s.auth.end_other_sessions(&caller.session, &client).await?;
+    }
     Ok((StatusCode::CREATED, Json(PasskeyView::from(record))).into_response())
 }
 
@@ -265,13 +279,16 @@ pub(super) async fn list_passkeys(
     operation_id = "delete_passkey",
     tag = "passkeys",
     summary = "Delete one of the caller's passkeys",
+    description = "Needs recent auth. The body is optional; unless `keep_other_sessions` is `true`, the caller's other sessions end.",
     params(("id" = uuid::Uuid, Path, description = "The passkey")),
+    request_body(content = Option<super::mfa::FactorChangeBody>, content_type = "application/json"),
     security(("bearer_jwt" = [])),
     responses(
         (status = 204, description = "Deleted: it signs nobody in any more"),
         (status = 403, description = "`reauthentication_required`: signed in longer ago than the recent-auth window; `POST /v1/auth/reauthenticate` first", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such passkey among the caller's own", body = Problem, content_type = "application/problem+json"),
-        SignedIn, PasskeysOff
+        (status = 409, description = "`last_sign_in_method`: the caller has no password, no linked identity and no other passkey", body = Problem, content_type = "application/problem+json"),
+        SignedIn, JsonBody, Malformed, PasskeysOff
     )
 ))]
 pub(super) async fn delete_passkey(
@@ -279,17 +296,22 @@ pub(super) async fn delete_passkey(
     caller: Caller,
     Client(client): Client,
     Path(id): Path<String>,
+    request: axum::extract::Request,
 ) -> Result<StatusCode, ProblemResponse> {
     let passkeys = service(&s)?;
     let id: PasskeyId = id.parse().map_err(|_| Problem::not_found("passkey"))?;
+    let b = super::mfa::factor_change(request).await?;
     // Deleting a way in needs a recent sign-in (API.md, "recent auth").
     s.auth.require_recent_auth(&caller.session)?;
     passkeys.delete(caller.claims.sub, id, &client).await?;
+    if !b.keep_other_sessions {
+        s.auth.end_other_sessions(&caller.session, &client).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Hits the sign-in limit of the client's address (shared with password sign-in).
-async fn sign_in_limit(
+pub(super) async fn sign_in_limit(
     s: &AuthState,
     client: &crate::service::ClientInfo,
 ) -> Result<(), ProblemResponse> {

@@ -54,16 +54,18 @@ use crate::audit::{AuditEvent, AuditStore};
 use crate::secrets::{SecretBox, SecretError};
 use crate::service::{ClientInfo, Failure, failure_converts};
 
+mod admin;
 pub mod recovery;
 mod signin;
 mod store;
 pub mod totp;
 
+pub use admin::{MfaReset, reset_second_factors};
 pub use recovery::{RECOVERY_CODE_COUNT, RecoveryCode};
 pub(crate) use signin::SecondFactor;
 pub use signin::{
-    AssuranceConfig, CHALLENGE_METHODS, MfaChallengeIssued, MfaError, Reauthentication,
-    SecondFactorProof,
+    AssuranceConfig, CHALLENGE_METHODS, METHOD_RECOVERY_CODE, METHOD_TOTP, METHOD_WEBAUTHN,
+    MfaChallengeIssued, MfaError, Reauthentication, SecondFactorProof,
 };
 pub use store::{MfaChallenge, MfaStore, TotpRecord};
 pub use totp::TotpSecret;

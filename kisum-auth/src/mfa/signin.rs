@@ -51,8 +51,17 @@ impl Default for AssuranceConfig {
     }
 }
 
-/// The second factors a challenge can be answered with (`methods` of `mfa_required`).
-pub const CHALLENGE_METHODS: [&str; 2] = ["totp", "recovery_code"];
+/// The second factors a challenge can be answered with (`methods` of `mfa_required`), for a
+/// user without a passkey.
+pub const CHALLENGE_METHODS: [&str; 2] = [METHOD_TOTP, METHOD_RECOVERY_CODE];
+
+/// `methods` of `mfa_required`: a code of the authenticator app.
+pub const METHOD_TOTP: &str = "totp";
+/// `methods` of `mfa_required`: a passkey (`webauthn`, begun by `POST
+/// /v1/auth/mfa/webauthn/start`); listed when the user has registered one.
+pub const METHOD_WEBAUTHN: &str = "webauthn";
+/// `methods` of `mfa_required`: a recovery code.
+pub const METHOD_RECOVERY_CODE: &str = "recovery_code";
 
 /// A first factor passed and a second is needed: what the client gets instead of a session.
 /// `Debug` redacts the token.
@@ -272,6 +281,13 @@ impl AuthService {
         }
         let token = RefreshToken::generate()?;
         let ttl = self.assurance.challenge_ttl;
+        // A registered passkey answers a challenge too (decision 0031); it does not by itself
+        // make a password sign-in ask for a second factor.
+        let mut methods = vec![METHOD_TOTP];
+        if !self.store.list_passkeys(user).await?.is_empty() {
+            methods.push(METHOD_WEBAUTHN);
+        }
+        methods.push(METHOD_RECOVERY_CODE);
         let challenge = MfaChallenge {
             token_hash: challenge_hash(token.expose()),
             user_id: user,
@@ -293,7 +309,7 @@ impl AuthService {
         .await;
         Ok(SecondFactor::Required(MfaChallengeIssued {
             token: token.expose().to_owned(),
-            methods: CHALLENGE_METHODS.to_vec(),
+            methods,
             expires_in: ttl.num_seconds(),
         }))
     }
@@ -312,6 +328,63 @@ impl AuthService {
         client: ClientInfo,
     ) -> Result<TokenPair, MfaError> {
         let mfa = self.mfa_or_unavailable()?;
+        let (method, second) = match &proof {
+            SecondFactorProof::Totp(_) => ("mfa_totp", amr::OTP),
+            SecondFactorProof::RecoveryCode(_) => ("mfa_recovery_code", amr::RECOVERY_CODE),
+        };
+        self.finish_challenge(
+            mfa_token,
+            &client,
+            method,
+            &[second],
+            async |user| match &proof {
+                SecondFactorProof::Totp(code) => mfa
+                    .verify_totp(user, code, &client)
+                    .await
+                    .map_err(MfaError::from),
+                SecondFactorProof::RecoveryCode(code) => mfa
+                    .use_recovery_code(user, code, &client)
+                    .await
+                    .map(drop)
+                    .map_err(MfaError::from),
+            },
+        )
+        .await
+    }
+
+    /// The user of the live challenge `mfa_token` (unknown, expired, spent or locked: `None`),
+    /// without taking an attempt: what beginning a passkey ceremony for it needs.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub(crate) async fn challenge_user(&self, mfa_token: &str) -> Result<Option<UserId>, Failure> {
+        let now = self.clock.now();
+        let hash = challenge_hash(mfa_token.trim());
+        let Some(c) = self.store.get_mfa_challenge(&hash).await? else {
+            return Ok(None);
+        };
+        let lockout = self.code_limits().lockout;
+        let live = c.used_at.is_none()
+            && now < c.expires_at
+            && c.locked_at.is_none_or(|at| at + lockout <= now);
+        Ok(live.then_some(c.user_id))
+    }
+
+    /// Finishes a challenge with a second factor `check`ed for its user: takes an attempt
+    /// first (racing guesses cannot exceed the limit), then runs `check`, then spends the
+    /// token and starts an `aal2` session whose `amr` is the first factor's then `second`.
+    /// Audited (`login.failure` with `method`) and counted.
+    ///
+    /// # Errors
+    /// As [`verify_second_factor`](Self::verify_second_factor); `check`'s error when it refuses.
+    pub(crate) async fn finish_challenge(
+        &self,
+        mfa_token: &str,
+        client: &ClientInfo,
+        method: &'static str,
+        second: &[&str],
+        check: impl AsyncFnOnce(UserId) -> Result<(), MfaError>,
+    ) -> Result<TokenPair, MfaError> {
         let limits = self.code_limits();
         let hash = challenge_hash(mfa_token.trim());
         let now = self.clock.now();
@@ -333,29 +406,12 @@ impl AuthService {
             count("challenge", false);
             return Err(MfaError::InvalidToken);
         }
-        let (checked, second, method) = match &proof {
-            SecondFactorProof::Totp(code) => (
-                mfa.verify_totp(user, code, &client)
-                    .await
-                    .map_err(MfaError::from),
-                amr::OTP,
-                "mfa_totp",
-            ),
-            SecondFactorProof::RecoveryCode(code) => (
-                mfa.use_recovery_code(user, code, &client)
-                    .await
-                    .map(drop)
-                    .map_err(MfaError::from),
-                amr::RECOVERY_CODE,
-                "mfa_recovery_code",
-            ),
-        };
-        if let Err(e) = checked {
+        if let Err(e) = check(user).await {
             count("challenge", false);
             let locked = challenge.locked_at.is_some() && matches!(e, MfaError::InvalidCode);
             self.audit(
                 Some(user),
-                &client,
+                client,
                 Action::LoginFailure {
                     method,
                     reason: if locked { "locked" } else { "invalid_code" },
@@ -373,10 +429,17 @@ impl AuthService {
             return Err(MfaError::InvalidToken);
         }
         count("challenge", true);
-        let amr = combined_amr(&challenge.first_factor, second);
+        let mut amr = vec![challenge.first_factor.clone()];
+        for reference in second {
+            amr.extend(
+                combined_amr(&challenge.first_factor, reference)
+                    .into_iter()
+                    .skip(1),
+            );
+        }
         let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
         Ok(self
-            .sign_in_with(user, client, method, Aal::Aal2, &amr)
+            .sign_in_with(user, client.clone(), method, Aal::Aal2, &amr)
             .await?)
     }
 
@@ -439,21 +502,39 @@ impl AuthService {
                 }
             }
         };
+        let aal = if added == amr::PASSWORD {
+            session.aal
+        } else {
+            Aal::Aal2
+        };
+        self.record_reauthentication(session, ok, method, &[added], aal, &client)
+            .await
+    }
+
+    /// What every reauthentication ends with once its proof was checked (`ok`): counted, the
+    /// refusal audited (`InvalidCode`), or the session's `auth_time` renewed, its level set to
+    /// `aal` and the `added` method references joined to its `amr`, audited.
+    pub(crate) async fn record_reauthentication(
+        &self,
+        session: &Session,
+        ok: bool,
+        method: &'static str,
+        added: &[&str],
+        aal: Aal,
+        client: &ClientInfo,
+    ) -> Result<(), MfaError> {
+        let user = session.user_id;
         count("reauthenticate", ok);
         if !ok {
-            self.audit(
-                Some(user),
-                &client,
-                Action::ReauthenticateRefused { method },
-            )
-            .await;
+            self.audit(Some(user), client, Action::ReauthenticateRefused { method })
+                .await;
             return Err(MfaError::InvalidCode);
         }
-        let second = added != amr::PASSWORD;
-        let aal = if second { Aal::Aal2 } else { session.aal };
         let mut methods = session.amr.clone();
-        if !methods.iter().any(|m| m == added) {
-            methods.push(added.to_owned());
+        for reference in added {
+            if !methods.iter().any(|m| m == reference) {
+                methods.push((*reference).to_owned());
+            }
         }
         let now = self.clock.now();
         if !self
@@ -465,7 +546,7 @@ impl AuthService {
         }
         self.audit(
             Some(user),
-            &client,
+            client,
             Action::Reauthenticate {
                 method,
                 session_id: session.id,
@@ -560,7 +641,7 @@ impl AuthService {
 
     /// Ends every session of `session`'s user but it, for a changed factor (announced and
     /// audited).
-    async fn end_other_sessions(
+    pub(crate) async fn end_other_sessions(
         &self,
         session: &Session,
         client: &ClientInfo,

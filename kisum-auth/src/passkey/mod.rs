@@ -29,9 +29,11 @@ use crate::session::TokenPair;
 
 mod config;
 mod store;
+mod verify;
 
 pub use config::{PasskeyConfig, PasskeyConfigError};
 pub use store::{Ceremony, CeremonyKind, PasskeyId, PasskeyRecord, PasskeyStore, PasskeyUse};
+pub use verify::{PASSKEY_AMR, PasskeyProof, StartVerifyError};
 
 /// How long a ceremony may be finished after it began (the authenticator's timeout too).
 pub const CEREMONY_TTL: TimeDelta = TimeDelta::minutes(5);
@@ -107,6 +109,9 @@ pub enum DeletePasskeyError {
     /// No such passkey among the user's own.
     #[error("no such passkey")]
     NotFound,
+    /// It is the user's last way in: no password, no linked identity, no other passkey.
+    #[error("the last way to sign in cannot be removed")]
+    LastSignInMethod,
     /// Nothing was refused: a store failed.
     #[error(transparent)]
     Failed(Failure),
@@ -406,17 +411,37 @@ impl PasskeyService {
         self.auth.store.list_passkeys(user).await
     }
 
-    /// Deletes the user's passkey `id`. Audited.
+    /// Deletes the user's passkey `id`, unless it is their last way in. Audited.
     ///
     /// # Errors
-    /// [`DeletePasskeyError`]: `NotFound` when it is not one of the user's.
+    /// [`DeletePasskeyError`]: `NotFound` when it is not one of the user's;
+    /// `LastSignInMethod` when the user has no password, no linked identity and no other
+    /// passkey.
     pub async fn delete(
         &self,
         user: UserId,
         id: PasskeyId,
         client: &ClientInfo,
     ) -> Result<(), DeletePasskeyError> {
-        let deleted = self.auth.store.delete_passkey(user, id).await?;
+        let store = &self.auth.store;
+        let passkeys = store.list_passkeys(user).await?;
+        if !passkeys.iter().any(|p| p.id == id) {
+            count("delete", false);
+            return Err(DeletePasskeyError::NotFound);
+        }
+        // Never the last way in (as unlinking an identity): a password, a linked identity or
+        // another passkey must remain.
+        let other_ways_in = passkeys.len() > 1
+            || store
+                .get_user(user)
+                .await?
+                .is_some_and(|u| u.password_hash.is_some())
+            || !store.list_identities(user).await?.is_empty();
+        if !other_ways_in {
+            count("delete", false);
+            return Err(DeletePasskeyError::LastSignInMethod);
+        }
+        let deleted = store.delete_passkey(user, id).await?;
         count("delete", deleted);
         if !deleted {
             return Err(DeletePasskeyError::NotFound);
@@ -518,7 +543,7 @@ impl PasskeyService {
         if user.as_uuid() != &handle {
             return Ok(Err((Some(user), "user_mismatch")));
         }
-        let Ok(mut passkey) = serde_json::from_str::<Passkey>(&record.passkey) else {
+        let Ok(passkey) = serde_json::from_str::<Passkey>(&record.passkey) else {
             tracing::error!(passkey_id = %record.id, "a stored passkey does not deserialize");
             return Ok(Err((Some(user), "unreadable_passkey")));
         };
@@ -539,21 +564,7 @@ impl PasskeyService {
             Some(u) if !u.disabled => {}
             _ => return Ok(Err((Some(user), "disabled"))),
         }
-        passkey.update_credential(&result);
-        let recorded = self
-            .auth
-            .store
-            .record_passkey_use(
-                record.id,
-                &PasskeyUse {
-                    passkey: serialize(&passkey)?,
-                    sign_count: result.counter(),
-                    backup_eligible: result.backup_eligible(),
-                    backup_state: result.backup_state(),
-                    at: self.auth.now(),
-                },
-            )
-            .await?;
+        let recorded = self.record_use(&record, &result).await?;
         if !recorded {
             // Deleted meanwhile, or a racing sign-in recorded this counter first.
             return Ok(Err((Some(user), "counter_regressed")));
@@ -567,7 +578,7 @@ impl PasskeyService {
     /// known or been): the session starts at `aal2` with `amr = ["hwk", "user"]` (RFC 8176).
     async fn sign_in(&self, user: UserId, client: ClientInfo) -> Result<TokenPair, Failure> {
         self.auth
-            .sign_in_with(user, client, "passkey", Aal::Aal2, &["hwk", "user"])
+            .sign_in_with(user, client, "passkey", Aal::Aal2, &PASSKEY_AMR)
             .await
     }
 }

@@ -111,6 +111,10 @@ pub enum CeremonyKind {
     Register,
     /// A discoverable sign-in (`login/start` → `login/finish`), nobody's yet.
     Login,
+    /// A passkey proving a known user again: the second factor of a sign-in
+    /// (`mfa/webauthn/start` → `mfa/verify`) or a reauthentication, bound to that user and
+    /// naming their passkeys.
+    Verify,
 }
 
 impl CeremonyKind {
@@ -120,6 +124,7 @@ impl CeremonyKind {
         match self {
             Self::Register => "register",
             Self::Login => "login",
+            Self::Verify => "verify",
         }
     }
 
@@ -129,6 +134,7 @@ impl CeremonyKind {
         match s {
             "register" => Some(Self::Register),
             "login" => Some(Self::Login),
+            "verify" => Some(Self::Verify),
             _ => None,
         }
     }
@@ -142,7 +148,7 @@ pub struct Ceremony {
     pub id: String,
     /// Registration or sign-in.
     pub kind: CeremonyKind,
-    /// The user registering (`None` for a sign-in).
+    /// The user registering or verifying (`None` for a discoverable sign-in).
     pub user_id: Option<UserId>,
     /// The serialized webauthn-rs state (the challenge and what the finish checks).
     pub state: String,

@@ -536,48 +536,14 @@ async fn keep_other_sessions_opts_out(store: Arc<dyn AuthStore>) {
 async fn step_up_is_required_at_a_guard(store: Arc<dyn AuthStore>) {
     let rig = Rig::on(store).await;
     let ada = rig.register("ada").await;
-    rig.world
-        .directory
-        .add_member(
-            rig.world.acme.id,
-            ada.id,
-            MembershipStatus::Active,
-            [RoleKey::new("finance-viewer").unwrap()].into(),
-            [ModuleKey::new("finance").unwrap()].into(),
-        )
-        .await
-        .unwrap();
+    rig.finance_viewer(ada.id).await;
     let status_at_guard = |token: String| {
-        let guard = AccessGuard::with_sources(
-            Arc::new(rig.auth.tokens().clone()),
-            Arc::new(rig.world.access.clone()),
-        )
-        .issuer("https://auth.example.test")
-        .audience("kisum")
-        .clock(rig.world.clock.clone())
-        .build()
-        .unwrap();
-        let app = Router::new()
-            .route("/payouts", get_route(|| async { "approved" }))
-            .route_layer(
-                guard.require(
-                    Require::permission("finance.invoices.read")
-                        .unwrap()
-                        .step_up(),
-                ),
-            );
-        let app = kisum_guard::http::with_request_ids(app);
-        async move {
-            call(
-                &app,
-                Method::GET,
-                "/payouts",
-                Some(&token),
-                None,
-                &[("x-org", "acme")],
-            )
-            .await
-        }
+        let app = rig.guarded(
+            Require::permission("finance.invoices.read")
+                .unwrap()
+                .step_up(),
+        );
+        async move { payouts(&app, &token).await }
     };
     let denied = problem(
         status_at_guard(ada.token.clone()).await,
@@ -702,7 +668,106 @@ async fn attack_verify_without_a_token(store: Arc<dyn AuthStore>) {
         .await;
 }
 
+async fn new_recovery_codes_end_the_other_sessions_even_at_a_guard(store: Arc<dyn AuthStore>) {
+    let rig = Rig::on(store).await;
+    let ada = rig.register("ada").await;
+    rig.finance_viewer(ada.id).await;
+    // A guard as a backend starting now would build it (no cached context): what Auth
+    // answers it about the session.
+    let at_guard = |token: String| {
+        let app = rig.guarded(Require::permission("finance.invoices.read").unwrap());
+        async move { payouts(&app, &token).await }
+    };
+    let (secret, _) = rig.enrol(&ada).await;
+    rig.advance(30);
+    let mfa_token = rig.challenge(&ada).await;
+    let (status, _, other) = rig
+        .verify(json!({"mfa_token": mfa_token, "totp_code": rig.code(&secret)}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{other}");
+    let other_access = other["access_token"].as_str().unwrap().to_owned();
+    let (status, _, _) = at_guard(other_access.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // New codes: by default, every other session ends (the caller's stays).
+    let (status, _, body) = post(
+        &rig.public,
+        "/v1/auth/mfa/recovery-codes",
+        Some(&ada.token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    problem(
+        at_guard(other_access.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "session_revoked",
+    );
+    problem(
+        get(&rig.public, "/v1/auth/session", Some(&other_access)).await,
+        StatusCode::UNAUTHORIZED,
+        "session_revoked",
+    );
+    let (status, _, body) = post(
+        &rig.public,
+        "/v1/auth/refresh",
+        None,
+        json!({"refresh_token": other["refresh_token"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, _, _) = at_guard(ada.token.clone()).await;
+    assert_eq!(status, StatusCode::OK, "the caller's session stays");
+
+    // `keep_other_sessions` keeps them.
+    rig.advance(30);
+    let kept = rig.login_with_factor(&ada, &secret).await;
+    let (status, _, body) = post(
+        &rig.public,
+        "/v1/auth/mfa/recovery-codes",
+        Some(&ada.token),
+        json!({"keep_other_sessions": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, _) = at_guard(kept).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 impl Rig {
+    /// Makes `user` a `finance-viewer` of Acme with the `finance` module.
+    async fn finance_viewer(&self, user: UserId) {
+        self.world
+            .directory
+            .add_member(
+                self.world.acme.id,
+                user,
+                MembershipStatus::Active,
+                [RoleKey::new("finance-viewer").unwrap()].into(),
+                [ModuleKey::new("finance").unwrap()].into(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// A backend route `GET /payouts` behind a guard over this Auth demanding `require`.
+    fn guarded(&self, require: Require) -> Router {
+        let guard = AccessGuard::with_sources(
+            Arc::new(self.auth.tokens().clone()),
+            Arc::new(self.world.access.clone()),
+        )
+        .issuer("https://auth.example.test")
+        .audience("kisum")
+        .clock(self.world.clock.clone())
+        .build()
+        .unwrap();
+        kisum_guard::http::with_request_ids(
+            Router::new()
+                .route("/payouts", get_route(|| async { "approved" }))
+                .route_layer(guard.require(require)),
+        )
+    }
+
     /// Password and app code: the access token of an `aal2` session.
     async fn login_with_factor(&self, p: &Person, secret: &TotpSecret) -> String {
         let mfa_token = self.challenge(p).await;
@@ -713,6 +778,19 @@ impl Rig {
     }
 }
 
+/// `GET /payouts` at `app` in Acme with `token`.
+async fn payouts(app: &Router, token: &str) -> Answer {
+    call(
+        app,
+        Method::GET,
+        "/payouts",
+        Some(token),
+        None,
+        &[("x-org", "acme")],
+    )
+    .await
+}
+
 crate::backends::on_every_backend!(
     totp_sign_in_from_enrolment_to_an_aal2_session,
     a_recovery_code_signs_in_once,
@@ -721,6 +799,7 @@ crate::backends::on_every_backend!(
     email_code_sign_in_also_asks_for_the_second_factor,
     sensitive_changes_need_recent_auth,
     keep_other_sessions_opts_out,
+    new_recovery_codes_end_the_other_sessions_even_at_a_guard,
     step_up_is_required_at_a_guard,
     without_a_secret_key_the_routes_say_so,
     attack_an_mfa_token_does_not_take_another_users_code,

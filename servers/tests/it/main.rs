@@ -8,6 +8,7 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+mod admin;
 mod app;
 mod audit;
 #[cfg(all(unix, feature = "sqlite"))]
@@ -15,6 +16,7 @@ mod backup;
 mod certified;
 mod client;
 mod config;
+mod dev_mfa;
 #[cfg(feature = "postgres")]
 mod freshness;
 mod keys;

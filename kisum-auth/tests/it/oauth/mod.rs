@@ -2,6 +2,7 @@
 //! providers on real sockets (`fake`), on memory, SQLite and PostgreSQL where the stores
 //! matter (the flow state, login codes and identities).
 
+mod factors;
 mod fake;
 
 use std::sync::Arc;
@@ -18,6 +19,10 @@ use serde_json::{Value, json};
 use crate::backends::{memory, postgres, sqlite};
 use crate::client::{delete, get, post, problem};
 use crate::fixture::{World, auth_service};
+use factors::{
+    a_provider_sign_in_of_a_user_with_an_app_asks_for_it, linking_and_unlinking_need_recent_auth,
+    the_last_passkey_of_an_account_without_password_stays,
+};
 use fake::{CLIENT_ID, CLIENT_SECRET, Fake, FakeUser, Tweaks};
 
 const DONE: &str = "https://app.example.test/signed-in";
@@ -69,9 +74,16 @@ async fn harness_on(store: Arc<dyn AuthStore>) -> Harness {
         world.clock.clone(),
     )
     .unwrap();
-    let auth = auth_service(world.store.clone(), world.clock.clone());
+    // Authenticator apps and passkeys too: a second factor applies to provider sign-ins, and a
+    // passkey is a way in (`factors`).
+    let auth = auth_service(world.store.clone(), world.clock.clone()).with_mfa(
+        Arc::new(kisum_auth::secrets::SecretBox::parse(factors::SECRET_KEYS).unwrap()),
+        "Kisum",
+    );
+    let passkeys = kisum_auth::passkey::PasskeyService::new(auth.clone(), factors::passkeys());
     let state = AuthState {
         oauth: Some(oauth),
+        passkeys: Some(passkeys),
         ..world.state(auth)
     };
     Harness {
@@ -119,6 +131,9 @@ on_every_store!(
     attack_a_replayed_callback_is_refused,
     attack_a_replayed_login_code_is_refused,
     linking_while_signed_in_and_unlinking_never_removes_the_last_way_in,
+    linking_and_unlinking_need_recent_auth,
+    a_provider_sign_in_of_a_user_with_an_app_asks_for_it,
+    the_last_passkey_of_an_account_without_password_stays,
 );
 
 fn location(headers: &axum::http::HeaderMap) -> String {

@@ -139,13 +139,35 @@ impl SoftPasskey {
         counter: u32,
     ) -> Value {
         let pk = &options["publicKey"];
-        assert_eq!(pk["userVerification"], "required");
         assert!(
             pk["allowCredentials"]
                 .as_array()
                 .is_none_or(|a| a.is_empty()),
             "a discoverable sign-in names no credential: {pk}"
         );
+        self.signed(options, origin, rp_id, counter)
+    }
+
+    /// Answers `navigator.credentials.get()` for `options` naming the user's credentials (a
+    /// second factor, a reauthentication), raising the counter: this credential must be named.
+    pub(crate) fn assert_named(&mut self, options: &Value, origin: &str) -> Value {
+        let named = options["publicKey"]["allowCredentials"]
+            .as_array()
+            .expect("the user's credentials are named");
+        assert!(
+            named.iter().any(|c| unb64(&c["id"]) == self.credential_id),
+            "this credential is not among {named:?}"
+        );
+        self.counter += 1;
+        let rp_id = self.rp_id.clone();
+        self.signed(options, origin, &rp_id, self.counter)
+    }
+
+    /// The assertion itself: user present and verified, `counter`, signed over `rp_id` and
+    /// the client data of `origin`.
+    fn signed(&self, options: &Value, origin: &str, rp_id: &str, counter: u32) -> Value {
+        let pk = &options["publicKey"];
+        assert_eq!(pk["userVerification"], "required");
         let mut auth_data = Sha256::digest(rp_id.as_bytes()).to_vec();
         auth_data.push(UP_UV);
         auth_data.extend(counter.to_be_bytes());

@@ -4,7 +4,7 @@
 //! cloned authenticator, someone else's passkey. Each test runs against two Auth instances
 //! ("replicas") over one database, so a ceremony begun on one can be finished on the other.
 
-mod authenticator;
+pub(crate) mod authenticator;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +16,7 @@ use kisum_auth::http::{AuthState, public_router};
 use kisum_auth::identity::PasswordPolicy;
 use kisum_auth::passkey::{PasskeyConfig, PasskeyRecord, PasskeyService};
 use kisum_auth::ratelimit::RateLimit;
+use kisum_auth::secrets::SecretBox;
 use kisum_auth::service::AuthService;
 use kisum_auth::session::SessionConfig;
 use kisum_core::MemoryCoreStore;
@@ -28,13 +29,14 @@ use authenticator::SoftPasskey;
 const RP_ID: &str = "example.test";
 const ORIGIN: &str = "https://login.example.test";
 const PW: &str = "correct horse battery staple";
+const SECRET_KEYS: &str = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 
 /// Two replicas of Auth over one database, sharing the signing key.
 struct Replicas {
     a: Router,
     b: Router,
     store: Arc<dyn AuthStore>,
-    _world: World,
+    world: World,
 }
 
 fn config() -> PasskeyConfig {
@@ -51,7 +53,9 @@ async fn replicas_with(
     tweak: impl Fn(AuthState) -> AuthState,
 ) -> Replicas {
     let world = World::on(a.clone(), Arc::new(MemoryCoreStore::new())).await;
-    let auth_a = auth_service(a.clone(), world.clock.clone());
+    // Authenticator apps too, for a passkey as a second factor (`second_factor`).
+    let keys = Arc::new(SecretBox::parse(SECRET_KEYS).unwrap());
+    let auth_a = auth_service(a.clone(), world.clock.clone()).with_mfa(keys.clone(), "Kisum");
     let auth_b = AuthService::new(
         b.clone(),
         cheap_hasher(),
@@ -59,7 +63,8 @@ async fn replicas_with(
         auth_a.tokens().clone(),
         SessionConfig::default(),
         world.clock.clone(),
-    );
+    )
+    .with_mfa(keys, "Kisum");
     let router = |auth: AuthService, store: Arc<dyn AuthStore>| {
         public_router(tweak(AuthState {
             passkeys: Some(PasskeyService::new(auth.clone(), config())),
@@ -70,7 +75,7 @@ async fn replicas_with(
         a: router(auth_a, a.clone()),
         b: router(auth_b, b),
         store: a,
-        _world: world,
+        world,
     }
 }
 
@@ -99,7 +104,20 @@ async fn postgres() -> Replicas {
     replicas(Arc::new(a), Arc::new(b)).await
 }
 
+mod second_factor;
+use second_factor::{
+    a_passkey_answers_the_sign_in_challenge_on_another_replica,
+    adding_or_removing_a_passkey_ends_the_other_sessions,
+    attack_a_refused_passkey_answer_is_a_wrong_code, reauthenticating_with_a_passkey_steps_up,
+    without_a_passkey_the_challenge_does_not_offer_one,
+};
+
 crate::backends::on_every_backend!(
+    a_passkey_answers_the_sign_in_challenge_on_another_replica,
+    attack_a_refused_passkey_answer_is_a_wrong_code,
+    without_a_passkey_the_challenge_does_not_offer_one,
+    reauthenticating_with_a_passkey_steps_up,
+    adding_or_removing_a_passkey_ends_the_other_sessions,
     a_passkey_registered_while_signed_in_signs_in_without_a_password,
     a_ceremony_begun_on_one_replica_is_finished_on_another,
     attack_a_replayed_passkey_ceremony_is_refused,
