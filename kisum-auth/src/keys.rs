@@ -303,7 +303,11 @@ impl SigningKey {
     /// `header` names this key's algorithm. `None` when either cannot be encoded as JSON or
     /// the signature fails.
     #[must_use]
-    pub fn sign_jwt<T: Serialize>(&self, header: &jsonwebtoken::Header, claims: &T) -> Option<String> {
+    pub fn sign_jwt<T: Serialize>(
+        &self,
+        header: &jsonwebtoken::Header,
+        claims: &T,
+    ) -> Option<String> {
         jws::encode(header, claims, &self.pair)
     }
 

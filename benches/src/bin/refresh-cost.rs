@@ -23,13 +23,13 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use kisum_auth::MemoryAuthStore;
 use kisum_auth::identity::{Argon2Params, Password, PasswordHasher, PasswordPolicy};
 use kisum_auth::keys::{KeyRing, SigningAlgorithm, SigningKey, generate};
 use kisum_auth::service::{AuthService, ClientInfo};
 use kisum_auth::session::SessionConfig;
 use kisum_auth::tokens::{TokenConfig, TokenService};
-use kisum_auth::MemoryAuthStore;
-use kisum_guard::{Claims, SessionId, SystemClock, UserId};
+use kisum_guard::{Claims, Clock as _, SessionId, SystemClock, UserId};
 
 const USAGE: &str = "usage: refresh-cost (refresh|sign|sign-reparsed) <count> [--alg ES256|EdDSA]";
 
@@ -131,7 +131,7 @@ fn client() -> ClientInfo {
 fn sign(count: u32, alg: SigningAlgorithm, reparsed: bool) -> Result<String, String> {
     let service = tokens(alg)?;
     let (user, session) = (UserId::new(), SessionId::new());
-    let now = chrono::Utc::now();
+    let now = SystemClock.now();
     let mut bytes = 0usize;
     for _ in 0..count {
         let token = if reparsed {

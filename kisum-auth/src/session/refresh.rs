@@ -11,8 +11,8 @@ use kisum_core::db::StoreError;
 use kisum_guard::SessionId;
 use sha2::{Digest, Sha256};
 
-use crate::audit::{AuditEvent, AuditEventId};
 use crate::audit::action::Action;
+use crate::audit::{AuditEvent, AuditEventId};
 use chrono::TimeDelta;
 
 use crate::service::{AuthService, ClientInfo, Failure, failure_converts};

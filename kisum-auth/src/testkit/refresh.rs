@@ -275,7 +275,10 @@ pub async fn a_live_refresh_spends_stores_touches_and_audits_at_once<
         ),
         (s.id, s.user_id, t(10), idle)
     );
-    assert_eq!(store.get_session(s.id).await.unwrap(), Some(touched.clone()));
+    assert_eq!(
+        store.get_session(s.id).await.unwrap(),
+        Some(touched.clone())
+    );
     let spent = store
         .find_refresh_token(&first.hash())
         .await
@@ -301,7 +304,11 @@ pub async fn a_live_refresh_spends_stores_touches_and_audits_at_once<
     // Exactly the event `event_for` builds, whether the store calls it or writes it in SQL.
     let written = audit.event_for(&touched);
     assert_eq!(
-        (written.action.as_str(), written.actor_user_id, &written.details),
+        (
+            written.action.as_str(),
+            written.actor_user_id,
+            &written.details
+        ),
         (
             "refresh",
             Some(s.user_id),
@@ -310,7 +317,10 @@ pub async fn a_live_refresh_spends_stores_touches_and_audits_at_once<
     );
     let logged = store.list(None, Some(t(10)), MAX_LIST).await.unwrap();
     assert_eq!(
-        logged.iter().filter(|e| e.id == audit.id).collect::<Vec<_>>(),
+        logged
+            .iter()
+            .filter(|e| e.id == audit.id)
+            .collect::<Vec<_>>(),
         [&written],
         "the refresh's audit event is stored with it"
     );
@@ -351,7 +361,10 @@ pub async fn a_live_refresh_refuses_what_the_step_by_step_path_must_explain<
             "{why}"
         );
         let logged = store.list(None, None, MAX_LIST).await.unwrap();
-        assert!(logged.iter().all(|e| e.id != audit.id), "{why}: not audited");
+        assert!(
+            logged.iter().all(|e| e.id != audit.id),
+            "{why}: not audited"
+        );
         assert_eq!(store.find_refresh_token(&step.spend).await.unwrap(), before);
         assert_eq!(
             store.find_refresh_token(&step.successor).await.unwrap(),
