@@ -23,6 +23,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use kisum_guard::key_files::{KeyFileError, read_pem_files, valid_kid};
 use serde::{Deserialize, Serialize};
 
+use crate::jws;
+
 /// Why keys could not be loaded or generated.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -148,6 +150,8 @@ pub struct SigningKey {
     kid: String,
     alg: SigningAlgorithm,
     encoding: EncodingKey,
+    /// The private key parsed once, what signs ([`sign_jwt`](Self::sign_jwt); decision 0030).
+    pair: jws::KeyPair,
     decoding: DecodingKey,
     jwk: PublicJwk,
 }
@@ -227,6 +231,7 @@ impl SigningKey {
                     kid: kid.to_owned(),
                     alg: SigningAlgorithm::Es256,
                     encoding: EncodingKey::from_ec_der(&der),
+                    pair: jws::KeyPair::Es256(pair),
                     decoding,
                     jwk,
                 });
@@ -243,12 +248,16 @@ impl SigningKey {
                     kid: kid.to_owned(),
                     alg: SigningAlgorithm::EdDsa,
                     encoding: EncodingKey::from_ed_der(&der),
+                    pair: jws::KeyPair::EdDsa(pair),
                     decoding,
                     jwk,
                 });
             }
         }
         let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| unsupported())?;
+        // What `jsonwebtoken` would parse on every signature (PKCS#1 DER), parsed once.
+        let pair = aws_lc_rs::signature::RsaKeyPair::from_der(encoding.inner())
+            .map_err(|_| unsupported())?;
         let public = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::RS256)
             .map_err(|_| unsupported())?;
         let jsonwebtoken::jwk::AlgorithmParameters::RSA(rsa) = &public.algorithm else {
@@ -265,6 +274,7 @@ impl SigningKey {
             kid: kid.to_owned(),
             alg: SigningAlgorithm::Rs256,
             encoding,
+            pair: jws::KeyPair::Rs256(pair),
             decoding,
             jwk,
         })
@@ -286,6 +296,19 @@ impl SigningKey {
     #[must_use]
     pub fn encoding(&self) -> &EncodingKey {
         &self.encoding
+    }
+
+    /// `header` and `claims` signed with this key, as `jsonwebtoken::encode(header, claims,
+    /// self.encoding())` would sign them but without parsing the key again (decision 0030);
+    /// `header` names this key's algorithm. `None` when either cannot be encoded as JSON or
+    /// the signature fails.
+    #[must_use]
+    pub fn sign_jwt<T: Serialize>(
+        &self,
+        header: &jsonwebtoken::Header,
+        claims: &T,
+    ) -> Option<String> {
+        jws::encode(header, claims, &self.pair)
     }
 
     /// The public half, for verifying.

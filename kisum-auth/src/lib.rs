@@ -50,6 +50,7 @@ mod guard_source;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod identity;
+mod jws;
 pub mod key_rotation;
 pub mod keys;
 pub mod mfa;

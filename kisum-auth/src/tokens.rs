@@ -156,8 +156,7 @@ impl TokenService {
         let mut header = Header::new(key.alg().jwt());
         header.kid = Some(key.kid().to_owned());
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, key.encoding())
-            .map_err(|_| TokenError::Signing)?;
+        let token = key.sign_jwt(&header, &claims).ok_or(TokenError::Signing)?;
         Ok(IssuedToken {
             token,
             expires_in: self.config.access_ttl.num_seconds(),

@@ -21,5 +21,5 @@ pub fn seal(tokens: &TokenService, context: &AccessContext) -> Option<String> {
         iss: tokens.config().issuer.clone(),
         ctx: context.clone(),
     };
-    jsonwebtoken::encode(&header, &claims, key.encoding()).ok()
+    key.sign_jwt(&header, &claims)
 }

@@ -11,8 +11,8 @@ use kisum_core::db::StoreError;
 use kisum_guard::SessionId;
 use sha2::{Digest, Sha256};
 
-use crate::audit::AuditEvent;
 use crate::audit::action::Action;
+use crate::audit::{AuditEvent, AuditEventId};
 use chrono::TimeDelta;
 
 use crate::service::{AuthService, ClientInfo, Failure, failure_converts};
@@ -155,9 +155,53 @@ pub struct LiveRefresh {
     pub idle_until: DateTime<Utc>,
 }
 
-/// Builds the audit event of a refresh from the session it refreshed (the store only knows
-/// the session once it has found the token).
-pub type RefreshAudit<'a> = &'a (dyn Fn(&Session) -> AuditEvent + Send + Sync);
+/// The audit event of a refresh that succeeds, written by the store with the refresh
+/// ([`RefreshTokenStore::refresh_live`]): `refresh` ([`Action::Refresh`]) at `at`, by the
+/// session's user, naming the session, from the client's address and request. Built before the
+/// store knows the session (it learns it from the token); [`event_for`](Self::event_for)
+/// completes it. A store that composes the event in SQL writes exactly what `event_for`
+/// returns (conformance check `a_live_refresh_spends_stores_touches_and_audits_at_once`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshAudit {
+    /// The event's id.
+    pub id: AuditEventId,
+    /// When the refresh happened (the refresh's own `at`).
+    pub at: DateTime<Utc>,
+    /// The client's address.
+    pub ip: Option<String>,
+    /// The request id.
+    pub request_id: Option<String>,
+}
+
+impl RefreshAudit {
+    /// The event of a refresh at `at` from `client`.
+    #[must_use]
+    pub fn new(at: DateTime<Utc>, client: &ClientInfo) -> Self {
+        let context = client.audit_context(None);
+        Self {
+            id: AuditEventId::new(),
+            at,
+            ip: context.ip,
+            request_id: context.request_id,
+        }
+    }
+
+    /// The event, once the refreshed session is known.
+    #[must_use]
+    pub fn event_for(&self, session: &Session) -> AuditEvent {
+        let mut event = AuditEvent::of(
+            self.at,
+            &Action::Refresh {
+                session_id: session.id,
+            },
+        )
+        .with_actor(session.user_id);
+        event.id = self.id;
+        event.ip.clone_from(&self.ip);
+        event.request_id.clone_from(&self.request_id);
+        event
+    }
+}
 
 /// Refresh tokens by hash.
 #[async_trait]
@@ -206,8 +250,8 @@ pub trait RefreshTokenStore: Send + Sync + 'static {
     /// unspent and unexpired at `step.at`, its session active at `step.at` and the session's
     /// user exists and is not disabled, it spends the token (naming `step.successor`), stores
     /// the successor (expiring at the capped `step.idle_until`), touches the session (last seen
-    /// `step.at`, idle deadline the capped `step.idle_until`) and appends the event `audit`
-    /// builds from the session — all or nothing. Returns the session as touched.
+    /// `step.at`, idle deadline the capped `step.idle_until`) and appends the event
+    /// `audit.event_for(session)` — all or nothing. Returns the session as touched.
     ///
     /// `None` when any condition fails (or concurrently with another rotation of the token,
     /// which wins): nothing changed, and the caller takes the step-by-step path, which finds
@@ -220,7 +264,7 @@ pub trait RefreshTokenStore: Send + Sync + 'static {
     async fn refresh_live(
         &self,
         step: &LiveRefresh,
-        audit: RefreshAudit<'_>,
+        audit: &RefreshAudit,
     ) -> Result<Option<Session>, StoreError> {
         let _ = (step, audit);
         Ok(None)
@@ -275,15 +319,7 @@ impl AuthService {
             at: now,
             idle_until: now + self.sessions.idle,
         };
-        let audit = |session: &Session| {
-            AuditEvent::of(
-                now,
-                &Action::Refresh {
-                    session_id: session.id,
-                },
-            )
-            .with_context(&client.audit_context(Some(session.user_id)))
-        };
+        let audit = RefreshAudit::new(now, &client);
         if let Some(session) = self.store.refresh_live(&step, &audit).await? {
             metrics::counter!("kisum_auth_refresh_total").increment(1);
             return Ok(self.pair(&session, now, successor, session.idle_expires_at)?);

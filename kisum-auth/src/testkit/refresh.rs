@@ -6,9 +6,11 @@ use chrono::TimeDelta;
 use kisum_core::db::StoreErrorKind;
 
 use super::*;
-use crate::audit::{AuditEvent, AuditStore, action::Action};
+use crate::audit::{AuditEventId, AuditStore};
 use crate::identity::UserStore;
-use crate::session::{LiveRefresh, RefreshRecord, RefreshToken, RefreshTokenStore, Rotation};
+use crate::session::{
+    LiveRefresh, RefreshAudit, RefreshRecord, RefreshToken, RefreshTokenStore, Rotation,
+};
 use crate::session::{RevokeReason, SessionStore};
 
 /// A session of a stored user, with a live refresh token issued at `t(0)`.
@@ -37,15 +39,14 @@ fn step(spend: &RefreshToken, at: i64) -> (RefreshToken, LiveRefresh) {
     (next, step)
 }
 
-/// The audit event of a refresh of `session` at `t(at)`.
-fn refreshed(session: &Session, at: i64) -> AuditEvent {
-    AuditEvent::of(
-        t(at),
-        &Action::Refresh {
-            session_id: session.id,
-        },
-    )
-    .with_actor(session.user_id)
+/// The audit event of a refresh at `t(at)`, from a client with an address and a request id.
+fn refreshed(at: i64) -> RefreshAudit {
+    RefreshAudit {
+        id: AuditEventId::new(),
+        at: t(at),
+        ip: Some("203.0.113.7".into()),
+        request_id: Some(format!("req-{at}")),
+    }
 }
 
 /// Stamps out the [`RefreshTokenStore`](crate::session::RefreshTokenStore) conformance suite
@@ -258,12 +259,7 @@ pub async fn a_live_refresh_spends_stores_touches_and_audits_at_once<
 ) {
     let (_, s, first) = live_refreshable(&*store).await;
     let (second, at_ten) = step(&first, 10);
-    let event = std::sync::Mutex::new(None);
-    let audit = |session: &Session| {
-        let e = refreshed(session, 10);
-        *event.lock().unwrap() = Some(e.clone());
-        e
-    };
+    let audit = refreshed(10);
     let touched = store
         .refresh_live(&at_ten, &audit)
         .await
@@ -279,7 +275,10 @@ pub async fn a_live_refresh_spends_stores_touches_and_audits_at_once<
         ),
         (s.id, s.user_id, t(10), idle)
     );
-    assert_eq!(store.get_session(s.id).await.unwrap(), Some(touched));
+    assert_eq!(
+        store.get_session(s.id).await.unwrap(),
+        Some(touched.clone())
+    );
     let spent = store
         .find_refresh_token(&first.hash())
         .await
@@ -302,17 +301,34 @@ pub async fn a_live_refresh_spends_stores_touches_and_audits_at_once<
             grace_uses: 0,
         })
     );
-    let written = event.lock().unwrap().clone().unwrap();
+    // Exactly the event `event_for` builds, whether the store calls it or writes it in SQL.
+    let written = audit.event_for(&touched);
+    assert_eq!(
+        (
+            written.action.as_str(),
+            written.actor_user_id,
+            &written.details
+        ),
+        (
+            "refresh",
+            Some(s.user_id),
+            &serde_json::json!({ "session_id": s.id.to_string() })
+        )
+    );
     let logged = store.list(None, Some(t(10)), MAX_LIST).await.unwrap();
-    assert!(
-        logged.contains(&written),
+    assert_eq!(
+        logged
+            .iter()
+            .filter(|e| e.id == audit.id)
+            .collect::<Vec<_>>(),
+        [&written],
         "the refresh's audit event is stored with it"
     );
     // The successor is live in turn; the idle deadline never passes the absolute expiry.
     let (_, mut late) = step(&second, 20);
     late.idle_until = s.absolute_expires_at + TimeDelta::days(1);
     let again = store
-        .refresh_live(&late, &|session: &Session| refreshed(session, 20))
+        .refresh_live(&late, &refreshed(20))
         .await
         .unwrap()
         .unwrap();
@@ -335,14 +351,19 @@ pub async fn a_live_refresh_refuses_what_the_step_by_step_path_must_explain<
 >(
     store: Arc<S>,
 ) {
-    let unaudited = |_: &Session| -> AuditEvent { panic!("nothing to audit") };
-    // Refused: nothing changes, the token is as it was and the session untouched.
+    // Refused: nothing changes, the token is as it was, the session untouched, nothing audited.
     let refused = async |step: &LiveRefresh, s: &Session, why: &str| {
         let before = store.find_refresh_token(&step.spend).await.unwrap();
+        let audit = refreshed(0);
         assert_eq!(
-            store.refresh_live(step, &unaudited).await.unwrap(),
+            store.refresh_live(step, &audit).await.unwrap(),
             None,
             "{why}"
+        );
+        let logged = store.list(None, None, MAX_LIST).await.unwrap();
+        assert!(
+            logged.iter().all(|e| e.id != audit.id),
+            "{why}: not audited"
         );
         assert_eq!(store.find_refresh_token(&step.spend).await.unwrap(), before);
         assert_eq!(
@@ -404,7 +425,7 @@ pub async fn concurrent_live_refreshes_of_one_token_succeed_once<
         let (_, racing) = step(&first, 10 + i);
         tasks.spawn(async move {
             store
-                .refresh_live(&racing, &|session: &Session| refreshed(session, 10 + i))
+                .refresh_live(&racing, &refreshed(10 + i))
                 .await
                 .unwrap()
                 .is_some()

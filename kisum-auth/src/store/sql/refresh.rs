@@ -3,8 +3,9 @@
 //! (`BEGIN IMMEDIATE`) makes concurrent rotations take turns, PostgreSQL's row lock makes a
 //! waiting one re-check `used_at IS NULL` once the winner commits; either way only the first
 //! finds the token unspent. A refresh that succeeds is
-//! [`refresh_live`](crate::session::RefreshTokenStore::refresh_live): one write transaction that
-//! spends, stores the successor, touches the session and appends the audit event (decision 0020).
+//! [`refresh_live`](crate::session::RefreshTokenStore::refresh_live): it spends, stores the
+//! successor, touches the session and appends the audit event at once — on PostgreSQL in one
+//! statement (decision 0030), on SQLite in one write transaction (decision 0020).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,6 +14,8 @@ use kisum_core::db::sql::{Db, Dialect, Stmt, store_error};
 
 use super::SqlAuthStore;
 use super::audit::{AuditSql, append};
+use crate::audit::AuditOutcome;
+use crate::audit::action;
 use crate::session::{
     LiveRefresh, RefreshAudit, RefreshRecord, RefreshTokenStore, Rotation, Session, TokenHash,
 };
@@ -20,17 +23,21 @@ use crate::store::sql::{queries, rows};
 
 /// The refresh statement a dialect writes its own way.
 pub(crate) trait RefreshSql: Dialect {
-    /// With [`REFRESH_LIVE_SPENDS`](Self::REFRESH_LIVE_SPENDS): spends the live token `$1` at
-    /// `$2` naming its successor `$3`, stores the successor (`$5` sealed, expiring at `$4`
-    /// capped by the session's absolute expiry), and touches the session; without: only
-    /// touches the session of the live token `$1` at `$2`, idle until `$3` capped the same way.
-    /// Either way only when the token is unspent and unexpired, its session active and its user
-    /// not disabled at `$2`; returns the session's columns as touched, or no row.
+    /// With [`REFRESH_LIVE_WHOLE`](Self::REFRESH_LIVE_WHOLE): the whole refresh — spends the
+    /// live token `$1` at `$2` naming its successor `$3`, stores the successor (`$5` sealed,
+    /// expiring at `$4` capped by the session's absolute expiry), touches the session and
+    /// appends the audit event (`$6` its id, `$7` its action, `$8` its outcome, `$9` the
+    /// client's address, `$10` the request id; the session's user as actor, the session's id
+    /// in the details, as [`RefreshAudit::event_for`] writes them); without: only touches the
+    /// session of the live token `$1` at `$2`, idle until `$3` capped the same way. Either way
+    /// only when the token is unspent and unexpired, its session active and its user not
+    /// disabled at `$2`; returns the session's columns as touched, or no row.
     const REFRESH_LIVE: &'static str;
-    /// Whether [`REFRESH_LIVE`](Self::REFRESH_LIVE) spends the token and stores the successor
-    /// itself (PostgreSQL's data-modifying CTEs) or leaves them to the next two statements of
-    /// the transaction (SQLite, under its write lock).
-    const REFRESH_LIVE_SPENDS: bool;
+    /// Whether [`REFRESH_LIVE`](Self::REFRESH_LIVE) is the whole refresh in one statement,
+    /// committed on its own (PostgreSQL's data-modifying CTEs), or leaves the spend, the
+    /// successor and the audit event to the next statements of a write transaction (SQLite,
+    /// under its write lock).
+    const REFRESH_LIVE_WHOLE: bool;
 }
 
 /// A count as stored (`INTEGER`), saturating.
@@ -126,46 +133,53 @@ impl<D: RefreshSql + AuditSql> RefreshTokenStore for SqlAuthStore<D> {
     async fn refresh_live(
         &self,
         step: &LiveRefresh,
-        audit: RefreshAudit<'_>,
+        audit: &RefreshAudit,
     ) -> Result<Option<Session>, StoreError> {
-        let mut tx = D::begin_write(&self.pool).await?;
         let statement = Stmt::new(D::REFRESH_LIVE)
             .bytes(step.spend.0.as_slice())
             .time(step.at);
-        let statement = if D::REFRESH_LIVE_SPENDS {
-            statement
+        if D::REFRESH_LIVE_WHOLE {
+            return statement
                 .bytes(step.successor.0.as_slice())
                 .time(step.idle_until)
                 .bytes_opt(step.sealed.as_ref().map(<[u8; 32]>::as_slice))
-        } else {
-            statement.time(step.idle_until)
-        };
-        let Some(session) = statement.fetch_optional_as(&mut tx, rows::session).await? else {
+                .id(audit.id.as_uuid())
+                .text(action::REFRESH)
+                .text(AuditOutcome::Success.as_str())
+                .text_opt(audit.ip.as_deref())
+                .text_opt(audit.request_id.as_deref())
+                .fetch_optional_as(&self.pool, rows::session)
+                .await;
+        }
+        let mut tx = D::begin_write(&self.pool).await?;
+        let Some(session) = statement
+            .time(step.idle_until)
+            .fetch_optional_as(&mut tx, rows::session)
+            .await?
+        else {
             tx.rollback().await.map_err(store_error)?;
             return Ok(None);
         };
-        if !D::REFRESH_LIVE_SPENDS {
-            // Under the write lock taken by `BEGIN IMMEDIATE`: the token is still unspent.
-            Stmt::new(queries::SPEND_REFRESH)
-                .bytes(step.spend.0.as_slice())
-                .time(step.at)
-                .bytes(step.successor.0.as_slice())
-                .fetch_optional(&mut tx)
-                .await?
-                .ok_or_else(|| StoreError::conflict("the refresh token was spent concurrently"))?;
-            let successor = RefreshRecord {
-                hash: step.successor,
-                session_id: session.id,
-                created_at: step.at,
-                expires_at: session.idle_expires_at,
-                used_at: None,
-                replaced_by: None,
-                sealed: step.sealed,
-                grace_uses: 0,
-            };
-            insert_refresh_token(&mut tx, &successor).await?;
-        }
-        append(&mut tx, &audit(&session)).await?;
+        // Under the write lock taken by `BEGIN IMMEDIATE`: the token is still unspent.
+        Stmt::new(queries::SPEND_REFRESH)
+            .bytes(step.spend.0.as_slice())
+            .time(step.at)
+            .bytes(step.successor.0.as_slice())
+            .fetch_optional(&mut tx)
+            .await?
+            .ok_or_else(|| StoreError::conflict("the refresh token was spent concurrently"))?;
+        let successor = RefreshRecord {
+            hash: step.successor,
+            session_id: session.id,
+            created_at: step.at,
+            expires_at: session.idle_expires_at,
+            used_at: None,
+            replaced_by: None,
+            sealed: step.sealed,
+            grace_uses: 0,
+        };
+        insert_refresh_token(&mut tx, &successor).await?;
+        append(&mut tx, &audit.event_for(&session)).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(Some(session))
     }

@@ -19,5 +19,5 @@ impl RefreshSql for Sqlite {
          RETURNING ",
         session_columns!()
     );
-    const REFRESH_LIVE_SPENDS: bool = false;
+    const REFRESH_LIVE_WHOLE: bool = false;
 }
