@@ -29,7 +29,7 @@ const TOUCH_EVERY: TimeDelta = TimeDelta::minutes(1);
 /// at worst one extra write per key).
 const TOUCHED_CAPACITY: usize = 100_000;
 
-/// Gives presented API keys their access context (see the [module](self)); held by the
+/// Gives presented API keys their access context (see [`crate::api_key`]); held by the
 /// [`AccessService`] ([`AccessService::with_api_keys`]).
 pub struct ApiKeyResolver {
     store: Arc<dyn ApiKeyStore>,
