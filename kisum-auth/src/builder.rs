@@ -385,6 +385,10 @@ impl AuthBuilder {
         if let Some(caches) = caches {
             access = access.with_caches(caches);
         }
+        access = access.with_api_keys(Arc::new(crate::api_key::ApiKeyResolver::new(
+            self.store.clone(),
+            self.store.clone(),
+        )));
         let admin = DirectoryService::new(self.store.clone(), self.clock.clone())
             .with_limits(self.tuning.policy)
             .with_audit(self.store.clone())

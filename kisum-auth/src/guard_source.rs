@@ -20,10 +20,13 @@ impl AccessSource for AccessService {
     ) -> Result<AccessContext, SourceError> {
         AccessService::resolve(self, user_id, session_id, Some(org))
             .await
-            .map_err(|e| match e {
-                AccessError::Denied(code) => SourceError::Denied(code),
-                AccessError::Unavailable(e) => SourceError::Unavailable(e.to_string()),
-            })
+            .map_err(source_error)
+    }
+
+    async fn resolve_api_key(&self, key: &str, org: &str) -> Result<AccessContext, SourceError> {
+        AccessService::resolve_api_key(self, key, org)
+            .await
+            .map_err(source_error)
     }
 
     async fn session_active(
@@ -34,6 +37,13 @@ impl AccessSource for AccessService {
         self.session_is_active(user_id, session_id)
             .await
             .map_err(|e| SourceError::Unavailable(e.to_string()))
+    }
+}
+
+fn source_error(e: AccessError) -> SourceError {
+    match e {
+        AccessError::Denied(code) => SourceError::Denied(code),
+        AccessError::Unavailable(e) => SourceError::Unavailable(e.to_string()),
     }
 }
 

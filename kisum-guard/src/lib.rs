@@ -111,6 +111,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod api_key;
 pub mod cache;
 #[cfg(feature = "certificate")]
 pub mod certificate;

@@ -285,6 +285,37 @@ impl AccessSource for RemoteAccessSource {
         }
     }
 
+    async fn resolve_api_key(&self, key: &str, org: &str) -> Result<AccessContext, SourceError> {
+        // Always 200 once the service key is accepted: any other status is this guard's
+        // problem (its service key, Auth's health), never the key holder's denial.
+        let response = self
+            .client
+            .post(format!("{}/internal/v1/api-keys/resolve", self.base))
+            .bearer_auth(&self.service_key)
+            .json(&crate::api_key::ApiKeyResolveRequest {
+                key: key.to_owned(),
+                org: org.to_owned(),
+            })
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(SourceError::Unavailable(format!(
+                "API key resolve answered {status}"
+            )));
+        }
+        let answer: crate::api_key::ApiKeyResolution =
+            response.json().await.map_err(|e| unavailable(&e))?;
+        match (answer.context, answer.denied) {
+            (Some(context), None) => Ok(context),
+            (None, Some(code)) => Err(SourceError::Denied(code)),
+            _ => Err(SourceError::Unavailable(
+                "malformed API key resolution".to_owned(),
+            )),
+        }
+    }
+
     async fn session_active(
         &self,
         user_id: UserId,

@@ -52,6 +52,18 @@ pub trait AccessSource: Send + Sync + 'static {
         })
     }
 
+    /// The access context of the company API key `key` (a whole `kisum_sk_…` token) in the
+    /// company named by `org`, computed now (decision 0034). The default knows no key.
+    ///
+    /// # Errors
+    /// [`SourceError::Denied`]: `unauthenticated` for an unknown, wrong or expired key,
+    /// `session_revoked` for a revoked one, `not_a_member` for another company; or
+    /// [`SourceError::Unavailable`].
+    async fn resolve_api_key(&self, key: &str, org: &str) -> Result<AccessContext, SourceError> {
+        let _ = (key, org);
+        Err(SourceError::Denied(DenialCode::Unauthenticated))
+    }
+
     /// Whether the session is active (not revoked, not expired) and belongs to `user_id`.
     ///
     /// # Errors

@@ -99,9 +99,11 @@ fn org_ref(org: Option<&str>) -> Result<OrgRef, AccessError> {
 pub struct AccessService {
     sessions: Arc<dyn SessionStore>,
     directory: Arc<dyn DirectoryStore>,
-    entitlements: Arc<dyn EntitlementSource>,
-    clock: Arc<dyn Clock>,
+    pub(crate) entitlements: Arc<dyn EntitlementSource>,
+    pub(crate) clock: Arc<dyn Clock>,
     caches: Option<Arc<AccessCaches>>,
+    /// Company API keys (`crate::api_key`); `None`: every key is refused.
+    pub(crate) api_keys: Option<Arc<crate::api_key::ApiKeyResolver>>,
 }
 
 impl AccessService {
@@ -119,6 +121,7 @@ impl AccessService {
             entitlements,
             clock,
             caches: None,
+            api_keys: None,
         }
     }
 

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use kisum_guard::http::{BODY_LIMIT, ProblemResponse};
 use kisum_guard::{DenialCode, Problem, ServiceScope};
 
+mod api_keys;
 mod auth;
 pub mod companies;
 pub mod cookie;
@@ -40,6 +41,9 @@ pub use extract::{Caller, Client, Consistency};
 pub use internal::DEFAULT_AUDIT_LIMIT;
 pub use state::{AuthState, RateLimits};
 
+#[cfg(feature = "openapi")]
+use api_keys::__path_resolve_api_key;
+use api_keys::resolve_api_key;
 #[cfg(feature = "openapi")]
 use auth::{
     __path_change_password, __path_jwks, __path_login, __path_logout, __path_logout_all, __path_me,
@@ -131,12 +135,18 @@ fn public_routes() -> (Routes, Vec<(&'static str, &'static str)>) {
     let (companies, more) = companies::documented();
     let (passkeys, passkey_routes) = passkeys::documented();
     let (factor, factor_routes) = mfa_webauthn::documented();
-    let routes = routes.merge(companies).merge(passkeys).merge(factor);
+    let (api_keys, api_key_routes) = companies::api_keys::documented();
+    let routes = routes
+        .merge(companies)
+        .merge(passkeys)
+        .merge(factor)
+        .merge(api_keys);
     let written = written
         .into_iter()
         .chain(more)
         .chain(passkey_routes)
-        .chain(factor_routes);
+        .chain(factor_routes)
+        .chain(api_key_routes);
     #[cfg(feature = "oauth")]
     let (routes, written) = {
         let (oauth, more) = oauth::documented();
@@ -172,9 +182,10 @@ type Routes = Router<AuthState>;
 
 /// The internal routes (see [`kisum_guard::documented_routes`]) and the `(method, path)`s
 /// written.
-fn internal_routes() -> (Routes, [(&'static str, &'static str); 5]) {
+fn internal_routes() -> (Routes, [(&'static str, &'static str); 6]) {
     kisum_guard::documented_routes! { AuthState;
         "/internal/v1/access/resolve" => post resolve (scoped ServiceScope::Resolve);
+        "/internal/v1/api-keys/resolve" => post resolve_api_key (scoped ServiceScope::Resolve);
         "/internal/v1/sessions/{session_id}" => get session_state (scoped ServiceScope::Resolve);
         "/internal/v1/events" => post publish_event (scoped ServiceScope::Events);
         "/internal/v1/events" => get event_stream (scoped ServiceScope::Resolve);

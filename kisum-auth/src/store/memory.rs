@@ -24,6 +24,7 @@ use crate::session::{
 };
 use crate::session::{RevokeReason, Session, SessionStore};
 
+mod api_key;
 mod mfa;
 mod oauth;
 mod passkey;
@@ -55,6 +56,8 @@ struct State {
     passkeys: passkey::PasskeyState,
     /// OAuth flows, login codes and linked identities (`memory/oauth.rs`).
     oauth: oauth::OAuthState,
+    /// Company API keys (`memory/api_key.rs`).
+    api_keys: api_key::ApiKeyState,
     /// The event log, appended under the same lock as the change (decision 0015).
     log: Arc<MemoryEventLog>,
 }

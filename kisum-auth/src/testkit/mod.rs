@@ -13,7 +13,7 @@
 //! Each check takes a fresh store; checks only rely on rows they create themselves, so a shared
 //! database works too.
 //!
-//! One file per store trait (users, sessions, directory, refresh, otp, mfa, passkeys, oauth, audit); the fixtures they
+//! One file per store trait (users, sessions, directory, refresh, otp, mfa, passkeys, oauth, audit, API keys); the fixtures they
 //! share are here. The checks are re-exported here, where the macros find them
 //! (`$crate::testkit::<check>`).
 #![allow(
@@ -36,6 +36,7 @@ use crate::directory::{
 use crate::identity::{Email, PasswordHash, User};
 use crate::session::Session;
 
+mod api_keys;
 mod audit;
 mod directory;
 mod mfa;
@@ -46,6 +47,7 @@ mod refresh;
 mod sessions;
 mod users;
 
+pub use api_keys::*;
 pub use audit::*;
 pub use directory::*;
 pub use mfa::*;
@@ -72,6 +74,7 @@ macro_rules! auth_store_conformance {
         $crate::passkey_store_conformance!($make $(, ignore = $reason)?);
         $crate::oauth_store_conformance!($make $(, ignore = $reason)?);
         $crate::audit_store_conformance!($make $(, ignore = $reason)?);
+        $crate::api_key_store_conformance!($make $(, ignore = $reason)?);
     };
 }
 

@@ -44,6 +44,7 @@ mod postgres {
 }
 
 mod admin_properties;
+mod api_keys;
 mod attacks;
 mod audit_flows;
 mod backends;

@@ -73,6 +73,9 @@ impl AccessGuard {
             }
             return Err(unauthenticated(super::response::NO_TOKEN));
         };
+        if crate::api_key::ApiKeyToken::looks_like(token) {
+            return self.decide_api_key(token, org, require, now).await;
+        }
         let VerifiedToken {
             claims,
             first_sight,

@@ -8,6 +8,7 @@
 //! tower pair), `response` (a refusal as an answer, through `kisum_guard::http`'s one renderer)
 //! and, with `axum`, `extract` (the extractors).
 
+mod api_key;
 mod builder;
 mod certified;
 mod config;
@@ -21,6 +22,7 @@ mod service;
 
 use std::sync::Arc;
 
+pub use api_key::API_KEY_AUDIENCE;
 pub use builder::{AccessGuardBuilder, BuildError, DEFAULT_AUDIENCE};
 pub use config::{GuardConfig, SharedTier};
 pub use decide::{Access, Guarded, Principal};

@@ -37,6 +37,7 @@ use crate::access::Explanation;
 use crate::directory::{AccessBump, Company, CreatedCompany};
 use crate::directory::{Administrator, DirectoryService};
 
+pub(super) mod api_keys;
 mod delegations;
 mod members;
 mod roles;

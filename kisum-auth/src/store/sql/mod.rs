@@ -12,6 +12,7 @@
 //! [`AuditSql`](audit::AuditSql). How times and lists are bound and how transactions begin (`BEGIN
 //! IMMEDIATE` vs row locks) is the [`Dialect`](kisum_core::db::sql::Dialect)'s.
 
+pub(crate) mod api_key;
 pub(crate) mod audit;
 pub(crate) mod directory;
 pub(crate) mod mfa;
@@ -40,6 +41,7 @@ macro_rules! migrations {
             7 "assurance" "0007_assurance.sql",
             8 "passkeys" "0008_passkeys.sql",
             9 "oauth" "0009_oauth.sql",
+            13 "api_keys" "0013_api_keys.sql",
         )
     };
 }

@@ -9,6 +9,7 @@
 //! This module holds the shared fixture (`Dev` and the invoice helpers); the tests live in the
 //! submodules and speak HTTP through [`crate::client`].
 
+mod api_keys;
 mod dev_seed;
 mod invoices;
 mod refusals;
