@@ -23,6 +23,7 @@ pub mod cookie;
 pub mod error;
 pub mod extract;
 mod internal;
+mod magic_link;
 mod mfa;
 #[cfg(feature = "oauth")]
 mod oauth;
@@ -129,8 +130,13 @@ fn public_routes() -> (Routes, Vec<(&'static str, &'static str)>) {
     };
     let (companies, more) = companies::documented();
     let (passkeys, passkey_routes) = passkeys::documented();
-    let routes = routes.merge(companies).merge(passkeys);
-    let written = written.into_iter().chain(more).chain(passkey_routes);
+    let (magic_links, magic_link_routes) = magic_link::documented();
+    let routes = routes.merge(companies).merge(passkeys).merge(magic_links);
+    let written = written
+        .into_iter()
+        .chain(more)
+        .chain(passkey_routes)
+        .chain(magic_link_routes);
     #[cfg(feature = "oauth")]
     let (routes, written) = {
         let (oauth, more) = oauth::documented();

@@ -289,7 +289,7 @@ pub(super) async fn delete_passkey(
 }
 
 /// Hits the sign-in limit of the client's address (shared with password sign-in).
-async fn sign_in_limit(
+pub(super) async fn sign_in_limit(
     s: &AuthState,
     client: &crate::service::ClientInfo,
 ) -> Result<(), ProblemResponse> {
