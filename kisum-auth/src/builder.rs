@@ -169,6 +169,7 @@ pub struct AuthBuilder {
     access_cache: Option<CacheConfig>,
     secret_box: Option<Arc<SecretBox>>,
     passkeys: Option<crate::passkey::PasskeyConfig>,
+    magic_links: crate::otp::MagicLinks,
     #[cfg(feature = "oauth")]
     oauth: Option<(Vec<crate::oauth::ProviderConfig>, String)>,
 }
@@ -209,6 +210,7 @@ impl AuthBuilder {
             access_cache: None,
             secret_box: None,
             passkeys: None,
+            magic_links: crate::otp::MagicLinks::default(),
             #[cfg(feature = "oauth")]
             oauth: None,
         }
@@ -228,6 +230,15 @@ impl AuthBuilder {
     #[must_use]
     pub fn passkeys(mut self, config: crate::passkey::PasskeyConfig) -> Self {
         self.passkeys = Some(config);
+        self
+    }
+
+    /// Enables magic links (with [`email`](Self::email)) to the app pages of `links`
+    /// (`KISUM_OAUTH_REDIRECT_URIS`; decision 0032); default: none, every request is refused
+    /// as `invalid_redirect`.
+    #[must_use]
+    pub fn magic_links(mut self, links: crate::otp::MagicLinks) -> Self {
+        self.magic_links = links;
         self
     }
 
@@ -358,6 +369,7 @@ impl AuthBuilder {
             },
             self.tuning.hash_queue,
         ));
+        auth = auth.with_magic_links(self.magic_links);
         auth = auth.with_assurance(AssuranceConfig {
             recent_auth,
             ..AssuranceConfig::default()

@@ -92,6 +92,7 @@ pub struct AuthService {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) events: Arc<dyn EventPublisher>,
     pub(crate) recovery: Option<Recovery>,
+    pub(crate) magic_links: crate::otp::MagicLinks,
     pub(crate) mfa: Option<Mfa>,
     pub(crate) assurance: AssuranceConfig,
 }
@@ -126,6 +127,7 @@ impl AuthService {
             clock,
             events: Arc::new(NoEvents),
             recovery: None,
+            magic_links: crate::otp::MagicLinks::default(),
             mfa: None,
             assurance: AssuranceConfig::default(),
         }
@@ -170,6 +172,14 @@ impl AuthService {
     #[must_use]
     pub fn with_recovery(mut self, recovery: Recovery) -> Self {
         self.recovery = Some(recovery);
+        self
+    }
+
+    /// Enables magic links (with email flows, [`with_recovery`](Self::with_recovery)) to the
+    /// pages of `links`.
+    #[must_use]
+    pub fn with_magic_links(mut self, links: crate::otp::MagicLinks) -> Self {
+        self.magic_links = links;
         self
     }
 

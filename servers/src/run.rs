@@ -101,7 +101,9 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
         ..kisum_guard::cache::CacheConfig::default()
     })
     .clock(clock.clone());
-    builder = builder.oauth(config.oauth_providers, public_url.clone());
+    builder = builder
+        .oauth(config.oauth_providers, public_url.clone())
+        .magic_links(kisum_auth::otp::MagicLinks::new(config.redirect_uris));
     if let Some(email) = email {
         builder = builder.email(email, public_url);
     }
@@ -354,14 +356,22 @@ pub struct DevArgs {
     /// in the data directory, `secret-key`, when unset).
     #[arg(long, env = env::SECRET_KEY, hide_env_values = true)]
     pub secret_key: Option<crate::config::Secret>,
+    /// The app pages a finished social sign-in or a magic link may open, as `kisum auth`
+    /// reads them.
+    #[arg(long, env = env::OAUTH_REDIRECT_URIS)]
+    pub oauth_redirect_uris: Option<String>,
 }
 
-/// The providers of `--oauth-providers`, every problem in one error.
+/// The providers of `--oauth-providers` and the pages of `--oauth-redirect-uris`, every
+/// problem in one error.
 fn dev_oauth_providers(
     args: &DevArgs,
-) -> Result<Vec<kisum_auth::oauth::ProviderConfig>, StartError> {
-    crate::config::parse_oauth_providers(args.oauth_providers.as_deref())
-        .map_err(|e| StartError::new(env::OAUTH_PROVIDERS, e))
+) -> Result<(Vec<kisum_auth::oauth::ProviderConfig>, Vec<String>), StartError> {
+    crate::config::parse_oauth_providers(
+        args.oauth_providers.as_deref(),
+        args.oauth_redirect_uris.as_deref(),
+    )
+    .map_err(|e| StartError::new(env::OAUTH_PROVIDERS, e))
 }
 
 fn random_hex(bytes: usize) -> Result<String, StartError> {
@@ -541,6 +551,7 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
 
     // Auth, with Core in process.
     let store = app::open_auth_store(&sqlite_url(&args.data_dir, "auth.db")).await?;
+    let (providers, redirect_uris) = dev_oauth_providers(&args)?;
     let built = AuthBuilder::new(
         store.clone(),
         keys,
@@ -555,7 +566,8 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         Arc::new(kisum_auth::email::LogEmailSender::new()),
         issuer.clone(),
     )
-    .oauth(dev_oauth_providers(&args)?, issuer.clone())
+    .oauth(providers, issuer.clone())
+    .magic_links(kisum_auth::otp::MagicLinks::new(redirect_uris))
     .secret_box(dev_secret_key(&args)?)
     .tuning(crate::config::AuthTuning {
         policy,

@@ -24,6 +24,7 @@ pub mod cookie;
 pub mod error;
 pub mod extract;
 mod internal;
+mod magic_link;
 mod mfa;
 mod mfa_webauthn;
 #[cfg(feature = "oauth")]
@@ -136,17 +137,20 @@ fn public_routes() -> (Routes, Vec<(&'static str, &'static str)>) {
     let (passkeys, passkey_routes) = passkeys::documented();
     let (factor, factor_routes) = mfa_webauthn::documented();
     let (api_keys, api_key_routes) = companies::api_keys::documented();
+    let (magic_links, magic_link_routes) = magic_link::documented();
     let routes = routes
         .merge(companies)
         .merge(passkeys)
         .merge(factor)
-        .merge(api_keys);
+        .merge(api_keys)
+        .merge(magic_links);
     let written = written
         .into_iter()
         .chain(more)
         .chain(passkey_routes)
         .chain(factor_routes)
-        .chain(api_key_routes);
+        .chain(api_key_routes)
+        .chain(magic_link_routes);
     #[cfg(feature = "oauth")]
     let (routes, written) = {
         let (oauth, more) = oauth::documented();

@@ -49,7 +49,7 @@ pub(super) fn accepted_response() -> Response {
 /// Counts an email flow's request against its per-address limit, keyed by `key`. An address
 /// that does not parse is not counted here: the flow itself answers it as it answers an
 /// unknown one.
-async fn limit_per_email(
+pub(super) async fn limit_per_email(
     s: &AuthState,
     email: &str,
     key: fn(&Email) -> String,

@@ -1,5 +1,18 @@
-//! Providers from configuration: `KISUM_OAUTH_PROVIDERS`, a JSON array with one object per
-//! provider (see `docs/configuration.md`):
+//! Providers from configuration: `KISUM_OAUTH_PROVIDERS`, either provider ids, comma-separated,
+//! each described by its own variables (API.md's form; [`providers_from_vars`]):
+//!
+//! ```text
+//! KISUM_OAUTH_PROVIDERS=google,github
+//! KISUM_OAUTH_GOOGLE_KIND=oidc
+//! KISUM_OAUTH_GOOGLE_ISSUER=https://accounts.google.com
+//! KISUM_OAUTH_GOOGLE_CLIENT_ID=….apps.googleusercontent.com
+//! KISUM_OAUTH_GOOGLE_CLIENT_SECRET_FILE=/run/secrets/google
+//! KISUM_OAUTH_GITHUB_KIND=github
+//! …
+//! KISUM_OAUTH_REDIRECT_URIS=https://app.example.com/signed-in
+//! ```
+//!
+//! or a JSON array with one object per provider (see `docs/configuration.md`):
 //!
 //! ```json
 //! [{"id": "google", "name": "Google", "kind": "oidc",
@@ -80,7 +93,7 @@ impl fmt::Debug for ProviderConfig {
     }
 }
 
-/// A provider as written in `KISUM_OAUTH_PROVIDERS`.
+/// A provider as written in `KISUM_OAUTH_PROVIDERS` (JSON) or read from its variables.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Written {
@@ -107,14 +120,113 @@ fn http_url(s: &str) -> bool {
     url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.has_host())
 }
 
+/// An `https` URL, or `http` to a loopback host (a provider on this machine, a test fake): a
+/// provider's endpoints carry client secrets and the tokens that sign people in.
+fn provider_url(s: &str) -> bool {
+    url::Url::parse(s).is_ok_and(|u| match (u.scheme(), u.host()) {
+        ("https", Some(_)) => true,
+        ("http", Some(url::Host::Domain(d))) => d.eq_ignore_ascii_case("localhost"),
+        ("http", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
+        ("http", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+        _ => false,
+    })
+}
+
+/// Reads `KISUM_OAUTH_<ID>_*` through `var` for each id of `ids` (comma-separated; `<ID>` is the
+/// id upper-cased, `-` as `_`): `_KIND` (`oidc` or `github`), `_ISSUER`, `_CLIENT_ID`,
+/// `_CLIENT_SECRET` or `_CLIENT_SECRET_FILE`, `_NAME`, and optionally `_SCOPES`
+/// (space-separated), `_AUTH_URL`, `_TOKEN_URL`, `_API_URL` (GitHub Enterprise). Every
+/// provider may send the browser to `redirect_uris` (`KISUM_OAUTH_REDIRECT_URIS`). The client
+/// secret is read by `read_secret(file, variable name)`.
+///
+/// # Errors
+/// Every problem found, as [`parse_providers`], and for each variable missing or of an unknown
+/// value, naming the variable.
+pub fn providers_from_vars(
+    ids: &str,
+    var: impl Fn(&str) -> Option<String>,
+    redirect_uris: &[String],
+    read_secret: impl Fn(Option<&str>, Option<&str>) -> Result<String, String>,
+) -> Result<Vec<ProviderConfig>, Vec<ProviderConfigError>> {
+    let mut problems = Vec::new();
+    let mut written = Vec::new();
+    for id in ids.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+        let prefix = format!("KISUM_OAUTH_{}_", id.to_ascii_uppercase().replace('-', "_"));
+        let name = |suffix: &str| format!("{prefix}{suffix}");
+        let get = |suffix: &str| var(&name(suffix)).filter(|v| !v.trim().is_empty());
+        let kind = match get("KIND").as_deref().map(str::trim) {
+            Some("oidc") => ProviderKind::Oidc,
+            Some("github") => ProviderKind::Github,
+            Some(other) => {
+                problems.push(ProviderConfigError(format!(
+                    "`{id}`: {} `{other}` is neither `oidc` nor `github`",
+                    name("KIND")
+                )));
+                continue;
+            }
+            None => {
+                problems.push(ProviderConfigError(format!(
+                    "`{id}`: {} is not set (`oidc` or `github`)",
+                    name("KIND")
+                )));
+                continue;
+            }
+        };
+        let Some(client_id) = get("CLIENT_ID") else {
+            problems.push(ProviderConfigError(format!(
+                "`{id}`: {} is not set",
+                name("CLIENT_ID")
+            )));
+            continue;
+        };
+        written.push(Written {
+            id: id.to_owned(),
+            name: get("NAME"),
+            kind,
+            issuer: get("ISSUER"),
+            client_id,
+            client_secret_file: get("CLIENT_SECRET_FILE"),
+            client_secret_env: get("CLIENT_SECRET").map(|_| name("CLIENT_SECRET")),
+            scopes: get("SCOPES").map(|s| s.split_whitespace().map(str::to_owned).collect()),
+            redirect_uris: redirect_uris.to_vec(),
+            auth_url: get("AUTH_URL"),
+            token_url: get("TOKEN_URL"),
+            api_url: get("API_URL"),
+        });
+    }
+    match validate(written, read_secret) {
+        Ok(providers) if problems.is_empty() => Ok(providers),
+        Ok(_) => Err(problems),
+        Err(more) => Err(problems.into_iter().chain(more).collect()),
+    }
+}
+
+/// `KISUM_OAUTH_PROVIDERS` in either form: a JSON array ([`parse_providers`]) when it starts
+/// with `[`, provider ids otherwise ([`providers_from_vars`]).
+///
+/// # Errors
+/// Every problem of the list.
+pub fn providers_setting(
+    raw: &str,
+    var: impl Fn(&str) -> Option<String>,
+    redirect_uris: &[String],
+    read_secret: impl Fn(Option<&str>, Option<&str>) -> Result<String, String>,
+) -> Result<Vec<ProviderConfig>, Vec<ProviderConfigError>> {
+    if raw.trim_start().starts_with('[') {
+        parse_providers(raw, read_secret)
+    } else {
+        providers_from_vars(raw, var, redirect_uris, read_secret)
+    }
+}
+
 /// Parses `KISUM_OAUTH_PROVIDERS` (a JSON array), reading each client secret through
 /// `read_secret(file, env)` (the servers read the file or the environment variable named).
 ///
 /// # Errors
 /// Every problem found, each naming the provider: unparsable JSON, an id that is not
-/// `[a-z0-9-]{1,32}` or is repeated, an OIDC provider without an `https` issuer, no client
-/// secret (or both a file and an env name), an empty or non-absolute redirect allow-list, a
-/// URL that does not parse.
+/// `[a-z0-9-]{1,32}` or is repeated, an OIDC provider without an issuer, a provider URL
+/// (issuer, GitHub endpoints) that is not `https` (`http` only to a loopback host), no client
+/// secret (or both a file and an env name), an empty or non-absolute redirect allow-list.
 pub fn parse_providers(
     json: &str,
     read_secret: impl Fn(Option<&str>, Option<&str>) -> Result<String, String>,
@@ -124,6 +236,14 @@ pub fn parse_providers(
             "not a JSON array of providers: {e}"
         ))]
     })?;
+    validate(written, read_secret)
+}
+
+/// The providers of `written`, or every problem of the list.
+fn validate(
+    written: Vec<Written>,
+    read_secret: impl Fn(Option<&str>, Option<&str>) -> Result<String, String>,
+) -> Result<Vec<ProviderConfig>, Vec<ProviderConfigError>> {
     let mut problems = Vec::new();
     let mut out: Vec<ProviderConfig> = Vec::new();
     for w in written {
@@ -146,8 +266,10 @@ pub fn parse_providers(
         }
         match (w.kind, &w.issuer) {
             (ProviderKind::Oidc, None) => problem("an `oidc` provider needs `issuer`".into()),
-            (ProviderKind::Oidc, Some(i)) if !http_url(i) => {
-                problem(format!("`issuer` `{i}` is not an http(s) URL"));
+            (ProviderKind::Oidc, Some(i)) if !provider_url(i) => {
+                problem(format!(
+                    "`issuer` `{i}` is not an https URL (http only to a loopback host)"
+                ));
             }
             (ProviderKind::Github, Some(_)) => {
                 problem("a `github` provider has no `issuer`".into());
@@ -155,7 +277,10 @@ pub fn parse_providers(
             _ => {}
         }
         if w.redirect_uris.is_empty() {
-            problem("`redirect_uris` is empty: name where a finished sign-in may go".into());
+            problem(
+                "no redirect URI (`redirect_uris`, or KISUM_OAUTH_REDIRECT_URIS): name where a finished sign-in may go"
+                    .into(),
+            );
         }
         for r in &w.redirect_uris {
             if !http_url(r) {
@@ -167,8 +292,10 @@ pub fn parse_providers(
         let token_url = default(&w.token_url, "https://github.com/login/oauth/access_token");
         let api_url = default(&w.api_url, "https://api.github.com");
         for u in [&auth_url, &token_url, &api_url] {
-            if !http_url(u) {
-                problem(format!("`{u}` is not an http(s) URL"));
+            if !provider_url(u) {
+                problem(format!(
+                    "`{u}` is not an https URL (http only to a loopback host)"
+                ));
             }
         }
         let secret = match (&w.client_secret_file, &w.client_secret_env) {
@@ -264,7 +391,7 @@ mod tests {
             "`Bad Id`: an `oidc` provider needs `issuer`",
             "`Bad Id`: redirect URI `/relative`",
             "`Bad Id`: client secret: cannot read",
-            "`gh`: `redirect_uris` is empty",
+            "`gh`: no redirect URI",
             "`gh`: no client secret",
         ] {
             assert!(
@@ -273,5 +400,125 @@ mod tests {
             );
         }
         assert_eq!(text.len(), 6, "{text:?}");
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn providers_named_by_id_read_their_own_variables() {
+        let redirects = vec!["https://app.test/done".to_owned()];
+        let p = providers_setting(
+            "google, github-ent",
+            vars(&[
+                ("KISUM_OAUTH_GOOGLE_KIND", "oidc"),
+                ("KISUM_OAUTH_GOOGLE_ISSUER", "https://accounts.google.com"),
+                ("KISUM_OAUTH_GOOGLE_CLIENT_ID", "g-id"),
+                ("KISUM_OAUTH_GOOGLE_CLIENT_SECRET", "s"),
+                ("KISUM_OAUTH_GOOGLE_NAME", "Google"),
+                ("KISUM_OAUTH_GITHUB_ENT_KIND", "github"),
+                ("KISUM_OAUTH_GITHUB_ENT_CLIENT_ID", "gh-id"),
+                ("KISUM_OAUTH_GITHUB_ENT_CLIENT_SECRET_FILE", "/s"),
+                ("KISUM_OAUTH_GITHUB_ENT_API_URL", "https://ghe.test/api/v3"),
+            ]),
+            &redirects,
+            |file, env| match (file, env) {
+                (None, Some("KISUM_OAUTH_GOOGLE_CLIENT_SECRET")) => Ok("google-secret".into()),
+                (Some("/s"), None) => Ok("file-secret".into()),
+                other => Err(format!("unexpected {other:?}")),
+            },
+        )
+        .unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[0].id.as_str(), p[0].name.as_str()), ("google", "Google"));
+        assert_eq!(p[0].kind, ProviderKind::Oidc);
+        assert_eq!(p[0].client_secret, "google-secret");
+        assert_eq!(p[0].redirect_uris, redirects);
+        assert_eq!(p[1].id, "github-ent");
+        assert_eq!(p[1].client_secret, "file-secret");
+        assert_eq!(p[1].api_url, "https://ghe.test/api/v3");
+    }
+
+    #[test]
+    fn missing_or_unknown_variables_are_named() {
+        let problems = providers_from_vars(
+            "a,b,c",
+            vars(&[
+                ("KISUM_OAUTH_B_KIND", "saml"),
+                ("KISUM_OAUTH_C_KIND", "oidc"),
+                ("KISUM_OAUTH_C_CLIENT_ID", "c"),
+            ]),
+            &[],
+            secret,
+        )
+        .unwrap_err();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        for needle in [
+            "`a`: KISUM_OAUTH_A_KIND is not set",
+            "`b`: KISUM_OAUTH_B_KIND `saml`",
+            "`c`: an `oidc` provider needs `issuer`",
+            "`c`: no redirect URI",
+            "`c`: no client secret",
+        ] {
+            assert!(
+                text.iter().any(|t| t.starts_with(needle)),
+                "{needle} in {text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn issuers_must_be_https_except_on_loopback() {
+        let redirects = vec!["https://app.test/done".to_owned()];
+        let with_issuer = |issuer: &str| {
+            providers_from_vars(
+                "idp",
+                vars(&[
+                    ("KISUM_OAUTH_IDP_KIND", "oidc"),
+                    ("KISUM_OAUTH_IDP_ISSUER", issuer),
+                    ("KISUM_OAUTH_IDP_CLIENT_ID", "c"),
+                    ("KISUM_OAUTH_IDP_CLIENT_SECRET", "s"),
+                ]),
+                &redirects,
+                secret,
+            )
+        };
+        for ok in [
+            "https://idp.example.com",
+            "http://127.0.0.1:9000",
+            "http://[::1]:9000/realm",
+            "http://localhost:8080",
+        ] {
+            assert!(with_issuer(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://idp.example.com",
+            "http://10.0.0.1",
+            "ftp://idp.example.com",
+        ] {
+            let problems = with_issuer(refused).unwrap_err();
+            assert!(
+                problems[0].0.contains("not an https URL"),
+                "{refused}: {problems:?}"
+            );
+        }
+        // The JSON form keeps the same rule, and GitHub's endpoints too.
+        let problems = parse_providers(
+            r#"[{"id":"gh","kind":"github","client_id":"c","client_secret_env":"G",
+                "api_url":"http://ghe.example.com/api","redirect_uris":["https://app.test/done"]}]"#,
+            secret,
+        )
+        .unwrap_err();
+        assert!(problems[0].0.contains("not an https URL"), "{problems:?}");
     }
 }

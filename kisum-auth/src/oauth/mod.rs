@@ -27,7 +27,10 @@ mod provider;
 mod service;
 
 #[cfg(feature = "oauth")]
-pub use config::{ProviderConfig, ProviderConfigError, ProviderKind, parse_providers};
+pub use config::{
+    ProviderConfig, ProviderConfigError, ProviderKind, parse_providers, providers_from_vars,
+    providers_setting,
+};
 #[cfg(feature = "oauth")]
 pub use service::{
     Callback, CallbackOutcome, OAuthError, OAuthService, ProviderSummary, UnlinkError,

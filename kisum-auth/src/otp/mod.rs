@@ -1,7 +1,8 @@
 //! One-time secrets: password-reset tokens and email one-time codes (OTP), stored hashed.
 //!
 //! `mod.rs` holds the stored state and the [`OneTimeStore`]; `recovery.rs` the flows over it:
-//! requesting and verifying codes, forgotten passwords, and invitation emails.
+//! requesting and verifying codes, forgotten passwords, and invitation emails; `magic_link.rs`
+//! emailed sign-in links (decision 0032).
 
 use std::fmt;
 
@@ -14,8 +15,10 @@ use sha2::{Digest, Sha256};
 
 use crate::identity::Email;
 
+mod magic_link;
 mod recovery;
 
+pub use magic_link::{MAGIC_LINK_TTL, MagicLinkError, MagicLinks, magic_link_hash};
 pub use recovery::{OtpConfig, OtpError, Recovery};
 
 /// What an email code is for.

@@ -58,6 +58,7 @@ mod http_companies;
 mod identity;
 mod invitations;
 mod key_rotation;
+mod magic_link;
 mod me_access_cache;
 mod mfa;
 mod oauth;

@@ -33,23 +33,23 @@ const PW: &str = "correct horse battery staple";
 const KEYS: &str = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 
 /// Auth's public router over one backend, with authenticator apps and email codes.
-struct Rig {
-    public: Router,
-    auth: AuthService,
-    world: World,
-    mail: Arc<MemoryEmailSender>,
+pub(crate) struct Rig {
+    pub(crate) public: Router,
+    pub(crate) auth: AuthService,
+    pub(crate) world: World,
+    pub(crate) mail: Arc<MemoryEmailSender>,
 }
 
 /// A signed-up user: id, email and the access token of the registration's session.
-struct Person {
-    id: UserId,
-    email: String,
-    token: String,
+pub(crate) struct Person {
+    pub(crate) id: UserId,
+    pub(crate) email: String,
+    pub(crate) token: String,
     refresh: String,
 }
 
 impl Rig {
-    async fn on(store: Arc<dyn AuthStore>) -> Self {
+    pub(crate) async fn on(store: Arc<dyn AuthStore>) -> Self {
         Self::with(store, true).await
     }
 
@@ -73,11 +73,11 @@ impl Rig {
         }
     }
 
-    fn advance(&self, seconds: i64) {
+    pub(crate) fn advance(&self, seconds: i64) {
         self.world.clock.advance(TimeDelta::seconds(seconds));
     }
 
-    async fn register(&self, name: &str) -> Person {
+    pub(crate) async fn register(&self, name: &str) -> Person {
         let email = format!("{name}-{}@example.test", UserId::new());
         let body = register(&self.public, &email, PW).await;
         Person {
@@ -103,7 +103,7 @@ impl Rig {
     }
 
     /// Enrols and confirms an app for `p` (keeping other sessions); its secret and codes.
-    async fn enrol(&self, p: &Person) -> (TotpSecret, Vec<String>) {
+    pub(crate) async fn enrol(&self, p: &Person) -> (TotpSecret, Vec<String>) {
         let (status, _, body) = post(&self.public, "/v1/auth/mfa/totp", Some(&p.token), None).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let secret = TotpSecret::from_base32(body["secret"].as_str().unwrap()).unwrap();
@@ -132,7 +132,7 @@ impl Rig {
     }
 
     /// The code the app shows now.
-    fn code(&self, secret: &TotpSecret) -> String {
+    pub(crate) fn code(&self, secret: &TotpSecret) -> String {
         totp::code_at(secret, totp::step_at(self.world.clock.now()).unwrap())
     }
 
@@ -158,7 +158,7 @@ impl Rig {
         body["mfa_token"].as_str().unwrap().to_owned()
     }
 
-    async fn verify(&self, body: Value) -> Answer {
+    pub(crate) async fn verify(&self, body: Value) -> Answer {
         post(&self.public, "/v1/auth/mfa/verify", None, body).await
     }
 
@@ -192,13 +192,13 @@ impl Rig {
         .await
     }
 
-    async fn session(&self, token: &str) -> Value {
+    pub(crate) async fn session(&self, token: &str) -> Value {
         let (status, _, body) = get(&self.public, "/v1/auth/session", Some(token)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
 
-    async fn sessions_of(&self, user: UserId) -> usize {
+    pub(crate) async fn sessions_of(&self, user: UserId) -> usize {
         self.world
             .store
             .list_user_sessions(user)
@@ -790,6 +790,7 @@ async fn payouts(app: &Router, token: &str) -> Answer {
     )
     .await
 }
+pub(crate) use on_every_backend;
 
 crate::backends::on_every_backend!(
     totp_sign_in_from_enrolment_to_an_aal2_session,

@@ -23,6 +23,7 @@ mod keys;
 mod license;
 mod migrate;
 mod module;
+mod oauth_config;
 mod openapi;
 mod ops;
 

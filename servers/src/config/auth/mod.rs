@@ -9,10 +9,12 @@ use kisum_auth::secrets::SecretBox;
 use kisum_auth::session::SessionConfig;
 use kisum_auth::tokens::TokenConfig;
 
+mod oauth;
 mod policy;
 mod tuning;
 mod webauthn;
 
+pub use oauth::*;
 pub use policy::*;
 pub use tuning::*;
 pub use webauthn::*;
@@ -85,9 +87,14 @@ pub struct AuthArgs {
     /// A file holding the keyring (instead of `--secret-key`).
     #[arg(long, env = env::SECRET_KEY_FILE)]
     pub secret_key_file: Option<PathBuf>,
-    /// Sign-in providers (OAuth / OpenID Connect): a JSON array, see docs/configuration.md.
+    /// Sign-in providers (OAuth / OpenID Connect): ids, comma-separated (each described by
+    /// `KISUM_OAUTH_<ID>_*`), or a JSON array; see docs/configuration.md.
     #[arg(long, env = env::OAUTH_PROVIDERS)]
     pub oauth_providers: Option<String>,
+    /// The app pages a finished social sign-in or a magic link may open, comma-separated
+    /// (exact matches).
+    #[arg(long, env = env::OAUTH_REDIRECT_URIS)]
+    pub oauth_redirect_uris: Option<String>,
     /// Token and session lifetimes and sign-in limits.
     #[command(flatten)]
     pub tuning: AuthTuningArgs,
@@ -134,6 +141,8 @@ pub struct AuthConfig {
     pub secret_box: Option<Arc<SecretBox>>,
     /// The sign-in providers of `KISUM_OAUTH_PROVIDERS` (none when unset).
     pub oauth_providers: Vec<kisum_auth::oauth::ProviderConfig>,
+    /// The app pages of `KISUM_OAUTH_REDIRECT_URIS` (magic links, and providers named by id).
+    pub redirect_uris: Vec<String>,
     /// Lifetimes and limits.
     pub tuning: AuthTuning,
     /// The WebAuthn relying party, when passkeys are configured.
@@ -222,7 +231,12 @@ impl AuthArgs {
         );
         let smtp = self.smtp(&mut p, mode);
         let secret_box = self.secret_box(&mut p);
-        let oauth_providers = oauth_providers(&mut p, self.oauth_providers.as_deref());
+        let redirect_uris = redirect_uris(&mut p, self.oauth_redirect_uris.as_deref());
+        let oauth_providers = oauth_providers(
+            &mut p,
+            self.oauth_providers.as_deref(),
+            redirect_uris.as_deref().unwrap_or_default(),
+        );
         let tuning = self.tuning.resolve(&mut p);
         let passkeys = self.webauthn.resolve(&mut p);
         let config = (|| {
@@ -244,6 +258,7 @@ impl AuthArgs {
                 smtp: smtp?,
                 secret_box: secret_box?,
                 oauth_providers: oauth_providers?,
+                redirect_uris: redirect_uris?,
                 tuning: tuning?,
                 passkeys: passkeys?,
             })
@@ -323,46 +338,6 @@ impl AuthArgs {
         }
         Some(Some(config))
     }
-}
-
-/// The providers of `KISUM_OAUTH_PROVIDERS` (none when unset or blank), each client secret
-/// read from the file (`client_secret_file`) or the environment variable
-/// (`client_secret_env`) it names; every problem of the list is recorded.
-fn oauth_providers(
-    p: &mut Problems,
-    raw: Option<&str>,
-) -> Option<Vec<kisum_auth::oauth::ProviderConfig>> {
-    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
-        return Some(Vec::new());
-    };
-    let read = |file: Option<&str>, var: Option<&str>| match (file, var) {
-        (Some(file), _) => {
-            std::fs::read_to_string(file).map_err(|e| format!("cannot read `{file}`: {e}"))
-        }
-        (None, Some(var)) => std::env::var(var).map_err(|_| format!("`{var}` is not set")),
-        (None, None) => Err("no client secret named".to_owned()),
-    };
-    match kisum_auth::oauth::parse_providers(raw, read) {
-        Ok(providers) => Some(providers),
-        Err(problems) => {
-            for problem in problems {
-                p.add(env::OAUTH_PROVIDERS, problem.to_string());
-            }
-            None
-        }
-    }
-}
-
-/// The providers of `raw` (`KISUM_OAUTH_PROVIDERS` as `kisum dev` reads it).
-///
-/// # Errors
-/// Every problem of the list.
-pub fn parse_oauth_providers(
-    raw: Option<&str>,
-) -> Result<Vec<kisum_auth::oauth::ProviderConfig>, ConfigProblems> {
-    let mut p = Problems::default();
-    let providers = oauth_providers(&mut p, raw);
-    p.finish(providers).map_err(ConfigProblems)
 }
 
 /// The longest `KISUM_KEYS_PUBLISH_LEAD`: 7 days.
