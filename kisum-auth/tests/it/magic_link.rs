@@ -15,6 +15,11 @@ use serde_json::json;
 
 use crate::client::{Answer, post, problem};
 use crate::fixture::link_token;
+use crate::backends::memory;
+#[cfg(feature = "postgres")]
+use crate::backends::postgres;
+#[cfg(feature = "sqlite")]
+use crate::backends::sqlite;
 use crate::mfa::{Person, Rig};
 
 const PAGE: &str = "https://app.example.test/signed-in";
@@ -261,7 +266,7 @@ async fn magic_link_requests_share_the_email_code_limit(store: Arc<dyn AuthStore
     );
 }
 
-crate::mfa::on_every_backend!(
+crate::backends::on_every_backend!(
     a_magic_link_signs_in_once_and_proves_the_email,
     attack_a_replayed_magic_link_is_refused,
     attack_an_expired_magic_link_is_refused,
