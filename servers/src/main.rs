@@ -1,7 +1,7 @@
 //! The `kisum` binary: reference servers and operator commands.
 //!
 //! Servers: `kisum auth`, `kisum core`, `kisum module`, `kisum dev`. Operator commands:
-//! `kisum migrate`, `kisum backup`, `kisum restore`, `kisum keys`, `kisum license verify`, `kisum audit prune` and `kisum config` (validate a server's
+//! `kisum migrate`, `kisum backup`, `kisum restore`, `kisum keys`, `kisum license verify`, `kisum audit prune`, `kisum admin grant|revoke` and `kisum config` (validate a server's
 //! configuration without starting it). Built on the `kisum_servers` library.
 
 use std::process::ExitCode;
@@ -12,7 +12,7 @@ use kisum_servers::audit::{self, AuditCommand};
 use kisum_servers::config::{
     AuthArgs, ConfigProblem, ConfigProblems, CoreArgs, LogFormat, ModuleArgs,
 };
-use kisum_servers::{ops, run};
+use kisum_servers::{admin, ops, run};
 
 mod backup;
 mod keys;
@@ -56,6 +56,9 @@ enum Command {
     /// Audit log maintenance.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Platform roles, given by the operator (the first platform administrator).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Print the OpenAPI document a server serves at `/openapi.json`.
     Openapi {
         /// Which listener: `auth-public`, `auth-internal`, `core` or `module`.
@@ -263,6 +266,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Admin(command) => runtime.block_on(admin_command(command)),
         Command::Auth(args) => {
             let config = match args.validate() {
                 Ok(c) => c,
@@ -304,6 +308,52 @@ fn main() -> ExitCode {
         }
         Command::Keys(_) | Command::License(_) | Command::Config(_) | Command::Openapi { .. } => {
             ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `kisum admin grant|revoke`.
+async fn admin_command(command: admin::AdminCommand) -> ExitCode {
+    let (args, verb) = match &command {
+        admin::AdminCommand::Grant(a) => (a, "grant"),
+        admin::AdminCommand::Revoke(a) => (a, "revoke"),
+    };
+    let url = match args.database.validate() {
+        Ok(url) => url,
+        Err(problems) => {
+            eprintln!("kisum admin {verb}: {}", ConfigProblems(problems));
+            return ExitCode::from(2);
+        }
+    };
+    let store = match kisum_servers::app::open_auth_store(url.expose()).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("kisum admin {verb}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let done = match command {
+        admin::AdminCommand::Grant(_) => {
+            admin::grant(store.as_ref(), &SystemClock, &args.email, &args.role).await
+        }
+        admin::AdminCommand::Revoke(_) => {
+            admin::revoke(store.as_ref(), &SystemClock, &args.email, &args.role).await
+        }
+    };
+    match done {
+        Ok(change) => {
+            let what = match (verb, change.changed) {
+                ("grant", true) => "granted",
+                ("grant", false) => "already held",
+                (_, true) => "revoked",
+                (_, false) => "was not held",
+            };
+            println!("{} {}: {what}", args.email, change.role.as_str());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kisum admin {verb}: {e}");
+            ExitCode::FAILURE
         }
     }
 }

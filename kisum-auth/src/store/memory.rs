@@ -27,6 +27,7 @@ use crate::session::{RevokeReason, Session, SessionStore};
 mod mfa;
 mod oauth;
 mod passkey;
+mod platform;
 
 #[derive(Default)]
 struct State {
@@ -55,6 +56,8 @@ struct State {
     passkeys: passkey::PasskeyState,
     /// OAuth flows, login codes and linked identities (`memory/oauth.rs`).
     oauth: oauth::OAuthState,
+    /// Platform roles (`memory/platform.rs`).
+    platform: platform::PlatformState,
     /// The event log, appended under the same lock as the change (decision 0015).
     log: Arc<MemoryEventLog>,
 }

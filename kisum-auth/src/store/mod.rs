@@ -18,7 +18,7 @@ use crate::session::SessionStore;
 
 /// A backend holding all of Auth's data: users, sessions, refresh tokens, the directory, the
 /// audit log, one-time secrets (email codes, reset tokens), second factors (TOTP, recovery
-/// codes), passkeys, provider identities and OAuth flows. Every built-in backend is one; an
+/// codes), passkeys, provider identities, OAuth flows and platform roles. Every built-in backend is one; an
 /// embedder may also back the traits separately.
 pub trait AuthStore:
     UserStore
@@ -30,6 +30,7 @@ pub trait AuthStore:
     + crate::mfa::MfaStore
     + crate::passkey::PasskeyStore
     + crate::oauth::OAuthStore
+    + crate::platform::PlatformStore
     + kisum_core::outbox::EventLogged
 {
 }
@@ -44,6 +45,7 @@ impl<
         + crate::mfa::MfaStore
         + crate::passkey::PasskeyStore
         + crate::oauth::OAuthStore
+        + crate::platform::PlatformStore
         + kisum_core::outbox::EventLogged,
 > AuthStore for T
 {
