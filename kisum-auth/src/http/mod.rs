@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use kisum_guard::http::{BODY_LIMIT, ProblemResponse};
 use kisum_guard::{DenialCode, Problem, ServiceScope};
 
+pub mod admin;
 mod auth;
 pub mod companies;
 pub mod cookie;
@@ -74,7 +75,8 @@ async fn method_not_allowed() -> Problem {
     Problem::method_not_allowed()
 }
 
-/// The public router: `/v1/auth/*`, `/v1/companies/*` and `/.well-known/jwks.json`.
+/// The public router: `/v1/auth/*`, `/v1/companies/*`, `/v1/admin/*` (give it Core with
+/// [`admin::with_core`]) and `/.well-known/jwks.json`.
 pub fn public_router(state: AuthState) -> Router {
     #[cfg(feature = "openapi")]
     let (routes, _) = public_routes().0.split_for_parts();
@@ -129,8 +131,13 @@ fn public_routes() -> (Routes, Vec<(&'static str, &'static str)>) {
     };
     let (companies, more) = companies::documented();
     let (passkeys, passkey_routes) = passkeys::documented();
-    let routes = routes.merge(companies).merge(passkeys);
-    let written = written.into_iter().chain(more).chain(passkey_routes);
+    let (admin, admin_routes) = admin::documented();
+    let routes = routes.merge(companies).merge(passkeys).merge(admin);
+    let written = written
+        .into_iter()
+        .chain(more)
+        .chain(passkey_routes)
+        .chain(admin_routes);
     #[cfg(feature = "oauth")]
     let (routes, written) = {
         let (oauth, more) = oauth::documented();

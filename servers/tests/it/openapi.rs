@@ -148,6 +148,11 @@ fn company_admin() -> Routes {
     table_routes("Company administration")
 }
 
+/// API.md, "Platform administration" (public listener, platform roles).
+fn platform_admin() -> Routes {
+    table_routes("Platform administration")
+}
+
 /// API.md, "Auth — internal listener (service key)".
 fn auth_internal() -> Routes {
     table_routes("Auth — internal listener")
@@ -178,6 +183,7 @@ fn routes_md_has_the_tables_of_api_md() {
     assert_eq!(auth_public().len(), 28);
     assert_eq!(auth_public_anonymous().len(), 15);
     assert_eq!(company_admin().len(), 13);
+    assert_eq!(platform_admin().len(), 14);
     assert_eq!(more_ways_in().len(), 6);
     assert_eq!(auth_internal().len(), 5);
     assert_eq!(core_internal().len(), 11);
@@ -236,6 +242,7 @@ fn documents() -> Vec<(&'static str, OpenApi, Routes)> {
                 auth_public(),
                 more_ways_in(),
                 company_admin(),
+                platform_admin(),
                 every_public_listener(),
             ]),
         ),
@@ -271,6 +278,7 @@ fn auth_public_lists_exactly_the_public_and_company_routes_of_api_md() {
             auth_public(),
             more_ways_in(),
             company_admin(),
+            platform_admin(),
             every_public_listener(),
         ]),
     );
