@@ -233,7 +233,7 @@ pub trait PlatformStore: Send + Sync + 'static {
     /// `Unavailable`.
     async fn platform_roles(&self, user: UserId) -> Result<BTreeSet<PlatformRole>, StoreError>;
 
-    /// Every grant, by user id then role.
+    /// Every grant, by user id then role key (`platform-admin` < `platform-billing` < …).
     ///
     /// # Errors
     /// `Unavailable`.

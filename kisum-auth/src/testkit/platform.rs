@@ -79,8 +79,8 @@ pub async fn platform_roles_are_granted_once_and_revoked<S: PlatformStore + User
         .filter(|x| x.user_id == admin.id || x.user_id == other.id)
         .collect();
     let mut expected = vec![g.clone(), by_admin.clone(), billing];
-    expected.sort_by_key(|x| (x.user_id, x.role));
-    assert_eq!(listed, expected, "by user then role, as stored");
+    expected.sort_by_key(|x| (x.user_id, x.role.as_str()));
+    assert_eq!(listed, expected, "by user then role key");
 
     assert!(
         store

@@ -233,6 +233,16 @@ pub(super) struct Page<T> {
     pub(super) next_cursor: Option<String>,
 }
 
+/// A page of the audit search and the cursor of the next one (absent on the last page).
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct AuditPage {
+    /// The events, newest first.
+    items: Vec<AuditEvent>,
+    /// Pass it as `cursor` for the next page; absent when this page is the last.
+    next_cursor: Option<String>,
+}
+
 /// The filters of the audit search.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
@@ -262,7 +272,7 @@ pub(super) struct AuditParams {
     params(AuditParams),
     security(("bearer_jwt" = [])),
     responses(
-        (status = 200, description = "A page of events", body = Page<AuditEvent>),
+        (status = 200, description = "A page of events", body = AuditPage),
         (status = 400, description = "`invalid_request`: a malformed filter or cursor", body = kisum_guard::Problem, content_type = "application/problem+json"),
         PlatformRead
     )
@@ -272,7 +282,7 @@ pub(super) async fn search_audit(
     caller: Caller,
     client: Client,
     q: Result<Query<AuditParams>, QueryRejection>,
-) -> Result<Json<Page<AuditEvent>>, ProblemResponse> {
+) -> Result<Json<AuditPage>, ProblemResponse> {
     platform(
         &s,
         &caller,
@@ -292,7 +302,7 @@ pub(super) async fn search_audit(
                     Some(u) => Some(u.id),
                     // Nobody by that email acted: an empty page.
                     None => {
-                        return Ok(Json(Page {
+                        return Ok(Json(AuditPage {
                             items: Vec::new(),
                             next_cursor: None,
                         }));
@@ -310,7 +320,7 @@ pub(super) async fn search_audit(
     let limit = page_size(q.limit.as_ref())?;
     let items = s.auth.store.search_audit(&query, limit).await?;
     let next_cursor = next_cursor(&items, limit, |e| e.id.to_string());
-    Ok(Json(Page { items, next_cursor }))
+    Ok(Json(AuditPage { items, next_cursor }))
 }
 
 /// The cursor after a full page: the last item's.

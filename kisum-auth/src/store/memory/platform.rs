@@ -58,7 +58,10 @@ impl PlatformStore for MemoryAuthStore {
     }
 
     async fn list_platform_grants(&self) -> Result<Vec<PlatformGrant>, StoreError> {
-        Ok(self.lock().platform.grants.values().cloned().collect())
+        let mut grants: Vec<PlatformGrant> =
+            self.lock().platform.grants.values().cloned().collect();
+        grants.sort_by(|a, b| (a.user_id, a.role.as_str()).cmp(&(b.user_id, b.role.as_str())));
+        Ok(grants)
     }
 
     async fn search_companies(
