@@ -43,6 +43,17 @@ if [ "$read_status" != 200 ] || [ "$write_status" != 403 ]; then
     exit 1
 fi
 
+echo "==> kisum dev: an admin route rejects a non-admin (403), and the seeded administrator reads it"
+admin_status=$(curl -sS -o "$WORK/admin.json" -w '%{http_code}' "http://127.0.0.1:$A/v1/admin/companies" \
+    -H "authorization: Bearer $TOKEN")
+[ "$admin_status" = 403 ] && jq -e '.code == "permission_denied"' "$WORK/admin.json" >/dev/null \
+    || { echo "FAIL: a non-admin on /v1/admin/companies got $admin_status" >&2; cat "$WORK/admin.json" >&2; exit 1; }
+ADMIN_TOKEN=$(curl -fsS "http://127.0.0.1:$A/v1/auth/login" -H 'content-type: application/json' \
+    -d '{"email":"admin@kisum.test","password":"kisum-demo-password"}' | jq -r .access_token)
+curl -fsS "http://127.0.0.1:$A/v1/admin/companies?query=acme" -H "authorization: Bearer $ADMIN_TOKEN" \
+    | jq -e '.items[0].slug == "acme"' >/dev/null \
+    || { echo "FAIL: the seeded administrator cannot search companies" >&2; exit 1; }
+
 echo "==> kisum dev: every listener serves its OpenAPI document"
 for port in $A $I $C $M; do
     curl -fsS "http://127.0.0.1:$port/openapi.json" | jq -e '.openapi == "3.1.0" and (.paths | length > 3)' >/dev/null \
@@ -94,6 +105,14 @@ for port in $A $I $C $M; do
 done
 KISUM_INTERNAL_API_KEY=$KEY SMOKE_PROPAGATION_SECONDS=5 \
     scripts/smoke.sh "http://127.0.0.1:$A" "http://127.0.0.1:$C" "http://127.0.0.1:$M"
+
+echo "==> kisum auth: an admin route rejects a non-admin (403)"
+MEMBER_TOKEN=$(curl -fsS "http://127.0.0.1:$A/v1/auth/login" -H 'content-type: application/json' \
+    -d '{"email":"member@acme.test","password":"kisum-demo-password"}' | jq -r .access_token)
+admin_status=$(curl -sS -o "$WORK/admin.json" -w '%{http_code}' "http://127.0.0.1:$A/v1/admin/catalog/modules" \
+    -H "authorization: Bearer $MEMBER_TOKEN")
+[ "$admin_status" = 403 ] && jq -e '.code == "permission_denied"' "$WORK/admin.json" >/dev/null \
+    || { echo "FAIL: a non-admin on /v1/admin/catalog/modules got $admin_status" >&2; cat "$WORK/admin.json" >&2; exit 1; }
 
 echo "==> kisum core: a signed Stripe event entitles a company once; a forged one is refused"
 WEBHOOK_COMPANY=$(python3 -c 'import uuid; print(uuid.uuid4())')

@@ -58,6 +58,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod otp;
 pub mod passkey;
+pub mod platform;
 pub mod ratelimit;
 #[cfg(feature = "remote")]
 pub mod remote;

@@ -1,7 +1,7 @@
 //! The `kisum` binary: reference servers and operator commands.
 //!
 //! Servers: `kisum auth`, `kisum core`, `kisum module`, `kisum dev`. Operator commands:
-//! `kisum migrate`, `kisum backup`, `kisum restore`, `kisum keys`, `kisum license verify`, `kisum audit prune`, `kisum admin reset-mfa` and `kisum config` (validate a server's
+//! `kisum migrate`, `kisum backup`, `kisum restore`, `kisum keys`, `kisum license verify`, `kisum audit prune`, `kisum admin grant|revoke|reset-mfa` and `kisum config` (validate a server's
 //! configuration without starting it). Built on the `kisum_servers` library.
 
 use std::process::ExitCode;
@@ -12,9 +12,9 @@ use kisum_servers::audit::{self, AuditCommand};
 use kisum_servers::config::{
     AuthArgs, ConfigProblem, ConfigProblems, CoreArgs, LogFormat, ModuleArgs,
 };
-use kisum_servers::{ops, run};
+use kisum_servers::{admin, ops, run};
 
-mod admin;
+mod reset_mfa;
 mod backup;
 mod keys;
 mod license;
@@ -57,9 +57,10 @@ enum Command {
     /// Audit log maintenance.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Audited operator actions on accounts (`reset-mfa`).
+    /// Operator actions: platform roles (the first platform administrator) and audited
+    /// account repairs (`reset-mfa`).
     #[command(subcommand)]
-    Admin(admin::AdminCommand),
+    Admin(AdminCli),
     /// Print the OpenAPI document a server serves at `/openapi.json`.
     Openapi {
         /// Which listener: `auth-public`, `auth-internal`, `core` or `module`.
@@ -237,16 +238,18 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Admin(command) => match runtime.block_on(admin::run(&command)) {
-            Ok(done) => {
-                println!("{done}");
-                ExitCode::SUCCESS
+        Command::Admin(AdminCli::ResetMfa(args)) => {
+            match runtime.block_on(reset_mfa::reset_mfa(&args)) {
+                Ok(done) => {
+                    println!("{done}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("kisum admin reset-mfa: {e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("kisum admin: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Audit(AuditCommand::Prune(args)) => {
             let config = match args.validate() {
                 Ok(config) => config,
@@ -277,6 +280,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Admin(AdminCli::Roles(command)) => runtime.block_on(admin_command(command)),
         Command::Auth(args) => {
             let config = match args.validate() {
                 Ok(c) => c,
@@ -318,6 +322,62 @@ fn main() -> ExitCode {
         }
         Command::Keys(_) | Command::License(_) | Command::Config(_) | Command::Openapi { .. } => {
             ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `kisum admin …`: the platform-role commands of the library and `reset-mfa`.
+#[derive(Debug, Subcommand)]
+enum AdminCli {
+    /// `grant` and `revoke`.
+    #[command(flatten)]
+    Roles(admin::AdminCommand),
+    /// Remove a user's second factors and end their sessions (audited as `mfa.admin_reset`).
+    ResetMfa(reset_mfa::ResetMfaArgs),
+}
+
+/// `kisum admin grant|revoke`.
+async fn admin_command(command: admin::AdminCommand) -> ExitCode {
+    let (args, verb) = match &command {
+        admin::AdminCommand::Grant(a) => (a, "grant"),
+        admin::AdminCommand::Revoke(a) => (a, "revoke"),
+    };
+    let url = match args.database.validate() {
+        Ok(url) => url,
+        Err(problems) => {
+            eprintln!("kisum admin {verb}: {}", ConfigProblems(problems));
+            return ExitCode::from(2);
+        }
+    };
+    let store = match kisum_servers::app::open_auth_store(url.expose()).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("kisum admin {verb}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let done = match command {
+        admin::AdminCommand::Grant(_) => {
+            admin::grant(store.as_ref(), &SystemClock, &args.email, &args.role).await
+        }
+        admin::AdminCommand::Revoke(_) => {
+            admin::revoke(store.as_ref(), &SystemClock, &args.email, &args.role).await
+        }
+    };
+    match done {
+        Ok(change) => {
+            let what = match (verb, change.changed) {
+                ("grant", true) => "granted",
+                ("grant", false) => "already held",
+                (_, true) => "revoked",
+                (_, false) => "was not held",
+            };
+            println!("{} {}: {what}", args.email, change.role.as_str());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kisum admin {verb}: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -96,6 +96,11 @@ pub fn auth_public() -> OpenApi {
                     "companies",
                     "Company administration: members, roles, delegations",
                 ),
+                (
+                    "admin",
+                    "Platform administration: companies, subscriptions, add-ons, catalog, audit, \
+                     platform roles",
+                ),
                 OPS,
             ],
             scheme: BEARER_JWT,

@@ -140,9 +140,16 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
     let _event_pruning = app::spawn_event_pruning(built.state.feed.clone(), clock.clone());
     let settings = config.common.http_settings();
     let readiness = app::auth_readiness(store, entitlements, redis);
+    let core_link: Arc<dyn kisum_auth::http::admin::CoreLink> = Arc::new(
+        kisum_auth::http::admin::HttpCore::new(&config.core_url, config.internal_api_key.expose())
+            .map_err(|e| StartError::new("core client", e))?,
+    );
     let public = app::finish_public(
-        kisum_auth::http::public_router(built.state.clone())
-            .merge(openapi::router(openapi::auth_public())),
+        kisum_auth::http::admin::with_core(
+            kisum_auth::http::public_router(built.state.clone()),
+            core_link,
+        )
+        .merge(openapi::router(openapi::auth_public())),
         readiness.clone(),
         &settings,
     )?;
@@ -607,6 +614,15 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
     let seeded = seed::seed(&built.state.auth, &built.state.admin, &core_admin)
         .await
         .map_err(|e| StartError::new("seeding", e))?;
+    seed::seed_admin(&built.state.auth, store.as_ref(), clock.as_ref())
+        .await
+        .map_err(|e| StartError::new("seeding the platform administrator", e))?;
+    // The administration routes reach Core in process, with the dev service key.
+    let core_link: Arc<dyn kisum_auth::http::admin::CoreLink> =
+        Arc::new(kisum_auth::http::admin::InProcessCore::new(
+            kisum_core::internal_router(CoreState::new(core_admin.clone(), service_keys.clone())),
+            service_key.clone(),
+        ));
     seed::seed_license(
         store.as_ref(),
         &licensing.service,
@@ -621,8 +637,11 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         (
             bind(args.listen, "auth public").await?,
             app::finish_public(
-                kisum_auth::http::public_router(built.state.clone())
-                    .merge(openapi::router(openapi::auth_public())),
+                kisum_auth::http::admin::with_core(
+                    kisum_auth::http::public_router(built.state.clone()),
+                    core_link,
+                )
+                .merge(openapi::router(openapi::auth_public())),
                 auth_ready.clone(),
                 &settings,
             )?,

@@ -20,6 +20,9 @@ pub const OWNER_EMAIL: &str = "owner@acme.test";
 /// The finance viewer's email.
 pub const MEMBER_EMAIL: &str = "member@acme.test";
 
+/// The platform administrator's email (no second factor yet: enrol one to write).
+pub const ADMIN_EMAIL: &str = "admin@kisum.test";
+
 /// The demo modules; `core` is the Core App, the others are add-ons.
 pub const MODULES: [&str; 6] = ["core", "finance", "market", "touring", "venue", "ai"];
 
@@ -242,4 +245,36 @@ pub async fn seed_license(
         .await
         .map_err(err)?;
     crate::run::write_private(key_file, &key).map_err(err)
+}
+
+/// Seeds the platform administrator `admin@kisum.test` (password [`DEMO_PASSWORD`], role
+/// `platform-admin`), once: an account that exists is left as it is.
+///
+/// # Errors
+/// A store failed.
+pub async fn seed_admin(
+    auth: &AuthService,
+    store: &dyn kisum_auth::AuthStore,
+    clock: &dyn kisum_guard::Clock,
+) -> Result<(), SeedError> {
+    let email = Email::parse(ADMIN_EMAIL).map_err(err)?;
+    if auth.user_by_email(&email).await.map_err(err)?.is_some() {
+        return Ok(());
+    }
+    let client = ClientInfo::default();
+    let Registered { user, .. } = auth
+        .register(
+            ADMIN_EMAIL,
+            Password::new(DEMO_PASSWORD),
+            Some("Platform Admin".into()),
+            None,
+            client.clone(),
+        )
+        .await
+        .map_err(err)?;
+    auth.confirm_email(user.id, &client).await.map_err(err)?;
+    crate::admin::grant(store, clock, ADMIN_EMAIL, "platform-admin")
+        .await
+        .map_err(err)?;
+    Ok(())
 }

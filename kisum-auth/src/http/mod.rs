@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use kisum_guard::http::{BODY_LIMIT, ProblemResponse};
 use kisum_guard::{DenialCode, Problem, ServiceScope};
 
+pub mod admin;
 mod api_keys;
 mod auth;
 pub mod companies;
@@ -80,7 +81,8 @@ async fn method_not_allowed() -> Problem {
     Problem::method_not_allowed()
 }
 
-/// The public router: `/v1/auth/*`, `/v1/companies/*` and `/.well-known/jwks.json`.
+/// The public router: `/v1/auth/*`, `/v1/companies/*`, `/v1/admin/*` (give it Core with
+/// [`admin::with_core`]) and `/.well-known/jwks.json`.
 pub fn public_router(state: AuthState) -> Router {
     #[cfg(feature = "openapi")]
     let (routes, _) = public_routes().0.split_for_parts();
@@ -138,19 +140,22 @@ fn public_routes() -> (Routes, Vec<(&'static str, &'static str)>) {
     let (factor, factor_routes) = mfa_webauthn::documented();
     let (api_keys, api_key_routes) = companies::api_keys::documented();
     let (magic_links, magic_link_routes) = magic_link::documented();
+    let (admin, admin_routes) = admin::documented();
     let routes = routes
         .merge(companies)
         .merge(passkeys)
         .merge(factor)
         .merge(api_keys)
-        .merge(magic_links);
+        .merge(magic_links)
+        .merge(admin);
     let written = written
         .into_iter()
         .chain(more)
         .chain(passkey_routes)
         .chain(factor_routes)
         .chain(api_key_routes)
-        .chain(magic_link_routes);
+        .chain(magic_link_routes)
+        .chain(admin_routes);
     #[cfg(feature = "oauth")]
     let (routes, written) = {
         let (oauth, more) = oauth::documented();

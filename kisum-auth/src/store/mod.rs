@@ -18,7 +18,7 @@ use crate::session::SessionStore;
 
 /// A backend holding all of Auth's data: users, sessions, refresh tokens, the directory, the
 /// audit log, one-time secrets (email codes, reset tokens), second factors (TOTP, recovery
-/// codes), passkeys, provider identities, OAuth flows and company API keys. Every built-in backend is one; an
+/// codes), passkeys, provider identities, OAuth flows company API keys and platform roles. Every built-in backend is one; an
 /// embedder may also back the traits separately.
 pub trait AuthStore:
     UserStore
@@ -31,6 +31,7 @@ pub trait AuthStore:
     + crate::passkey::PasskeyStore
     + crate::oauth::OAuthStore
     + crate::api_key::ApiKeyStore
+    + crate::platform::PlatformStore
     + kisum_core::outbox::EventLogged
 {
 }
@@ -46,6 +47,7 @@ impl<
         + crate::passkey::PasskeyStore
         + crate::oauth::OAuthStore
         + crate::api_key::ApiKeyStore
+        + crate::platform::PlatformStore
         + kisum_core::outbox::EventLogged,
 > AuthStore for T
 {

@@ -43,6 +43,7 @@ mod mfa;
 mod oauth;
 mod otp;
 mod passkeys;
+mod platform;
 mod refresh;
 mod sessions;
 mod users;
@@ -54,12 +55,13 @@ pub use mfa::*;
 pub use oauth::*;
 pub use otp::*;
 pub use passkeys::*;
+pub use platform::*;
 pub use refresh::*;
 pub use sessions::*;
 pub use users::*;
 
 /// Stamps out every Auth store conformance suite (users, sessions, directory, refresh tokens,
-/// one-time secrets, MFA, passkeys, OAuth, audit) for a store that implements all the store traits, as an
+/// one-time secrets, MFA, passkeys, OAuth, platform roles, audit) for a store that implements all the store traits, as an
 /// [`AuthStore`](crate::AuthStore) does; with `ignore = "reason"` every test is `#[ignore]`d
 /// with that reason. The tests are named as the single-trait macros name them.
 #[macro_export]
@@ -73,6 +75,7 @@ macro_rules! auth_store_conformance {
         $crate::mfa_store_conformance!($make $(, ignore = $reason)?);
         $crate::passkey_store_conformance!($make $(, ignore = $reason)?);
         $crate::oauth_store_conformance!($make $(, ignore = $reason)?);
+        $crate::platform_store_conformance!($make $(, ignore = $reason)?);
         $crate::audit_store_conformance!($make $(, ignore = $reason)?);
         $crate::api_key_store_conformance!($make $(, ignore = $reason)?);
     };

@@ -151,6 +151,11 @@ fn company_api_keys() -> Routes {
     table_routes("Company API keys")
 }
 
+/// API.md, "Platform administration" (public listener, platform roles).
+fn platform_admin() -> Routes {
+    table_routes("Platform administration")
+}
+
 /// API.md, "Auth — internal listener (service key)".
 fn auth_internal() -> Routes {
     table_routes("Auth — internal listener")
@@ -184,6 +189,7 @@ fn routes_md_has_the_tables_of_api_md() {
     assert_eq!(more_ways_in().len(), 8);
     assert_eq!(company_api_keys().len(), 3);
     assert_eq!(auth_internal().len(), 6);
+    assert_eq!(platform_admin().len(), 14);
     assert_eq!(core_internal().len(), 11);
     assert_eq!(licences_internal().len(), 11);
     assert_eq!(every_server().len(), 4);
@@ -241,6 +247,7 @@ fn documents() -> Vec<(&'static str, OpenApi, Routes)> {
                 more_ways_in(),
                 company_admin(),
                 company_api_keys(),
+                platform_admin(),
                 every_public_listener(),
             ]),
         ),
@@ -277,6 +284,7 @@ fn auth_public_lists_exactly_the_public_and_company_routes_of_api_md() {
             more_ways_in(),
             company_admin(),
             company_api_keys(),
+            platform_admin(),
             every_public_listener(),
         ]),
     );

@@ -18,12 +18,14 @@ use crate::identity::{Email, User};
 use crate::otp::{OtpPurpose, OtpState};
 use crate::session::{RefreshRecord, Session, TokenHash};
 
+mod api_key;
 mod audit;
 mod directory;
 mod mfa;
 mod oauth;
 mod otp;
 mod passkey;
+mod platform;
 mod refresh;
 mod sessions;
 mod users;
@@ -55,6 +57,10 @@ struct State {
     passkeys: passkey::PasskeyState,
     /// OAuth flows, login codes and linked identities (`memory/oauth.rs`).
     oauth: oauth::OAuthState,
+    /// Company API keys (`memory/api_key.rs`).
+    api_keys: api_key::ApiKeyState,
+    /// Platform roles (`memory/platform.rs`).
+    platform: platform::PlatformState,
     /// The event log, appended under the same lock as the change (decision 0015).
     log: Arc<MemoryEventLog>,
 }

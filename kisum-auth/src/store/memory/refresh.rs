@@ -76,7 +76,7 @@ impl RefreshTokenStore for MemoryAuthStore {
     async fn refresh_live(
         &self,
         step: &LiveRefresh,
-        audit: RefreshAudit<'_>,
+        audit: &RefreshAudit,
     ) -> Result<Option<Session>, StoreError> {
         let mut s = self.lock();
         let Some(current) = s
@@ -102,7 +102,7 @@ impl RefreshTokenStore for MemoryAuthStore {
             idle_expires_at: idle,
             ..session
         };
-        let event = audit(&touched);
+        let event = audit.event_for(&touched);
         event.validate()?;
         if s.refresh_tokens.contains_key(&step.successor) || s.audit_ids.contains(&event.id) {
             return Err(StoreError::conflict("refresh token or audit event exists"));

@@ -19,6 +19,7 @@ pub(crate) mod mfa;
 pub(crate) mod oauth;
 pub(crate) mod otp;
 pub(crate) mod passkey;
+pub(crate) mod platform;
 pub(crate) mod queries;
 pub(crate) mod refresh;
 pub(crate) mod rows;
@@ -41,6 +42,7 @@ macro_rules! migrations {
             7 "assurance" "0007_assurance.sql",
             8 "passkeys" "0008_passkeys.sql",
             9 "oauth" "0009_oauth.sql",
+            12 "platform" "0012_platform.sql",
             13 "api_keys" "0013_api_keys.sql",
         )
     };

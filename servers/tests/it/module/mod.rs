@@ -9,6 +9,7 @@
 //! This module holds the shared fixture (`Dev` and the invoice helpers); the tests live in the
 //! submodules and speak HTTP through [`crate::client`].
 
+mod admin;
 mod api_keys;
 mod dev_seed;
 mod invoices;
@@ -46,6 +47,8 @@ struct Dev {
     /// The `finance` backend as `kisum dev` serves it (ops endpoints and layers included).
     finance: Router,
     built: AuthApp,
+    /// Auth's store (platform roles are granted in it).
+    store: Arc<dyn kisum_auth::AuthStore>,
     core: CoreAdmin,
     guard: AccessGuard,
     clock: Arc<dyn Clock>,
@@ -83,7 +86,7 @@ impl Dev {
             .await
             .unwrap();
         let built = AuthBuilder::new(
-            store,
+            store.clone(),
             KeyRing::new(&kid, [key]).unwrap(),
             ISSUER,
             AUDIENCE,
@@ -91,7 +94,14 @@ impl Dev {
         )
         .events(Arc::new(events.clone()))
         .rate_limiter(app::rate_limiter(None, clock.clone()).await.unwrap())
-        .service_keys(service_keys)
+        .service_keys(service_keys.clone())
+        // Authenticator apps, so a platform administrator can reach `aal2`.
+        .secret_box(Arc::new(
+            kisum_auth::secrets::SecretBox::parse(
+                "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+            )
+            .unwrap(),
+        ))
         .email(
             Arc::new(kisum_auth::email::MemoryEmailSender::new()),
             ISSUER,
@@ -120,8 +130,18 @@ impl Dev {
             .await
             .unwrap();
 
+        // The administration routes reach Core in process with the service key, as in
+        // `kisum dev`.
+        let core_link = Arc::new(kisum_auth::http::admin::InProcessCore::new(
+            kisum_core::internal_router(kisum_core::CoreState::new(core.clone(), service_keys)),
+            "0123456789abcdef0123456789",
+        ));
         let mut dev = Self {
-            auth: kisum_auth::http::public_router(built.state.clone()),
+            auth: kisum_auth::http::admin::with_core(
+                kisum_auth::http::public_router(built.state.clone()),
+                core_link,
+            ),
+            store,
             finance: Router::new(),
             built,
             core,

@@ -1,0 +1,482 @@
+//! Companies as the platform sees them: search, detail (members, entitlements, licences),
+//! suspension, and the subscription and add-ons Core keeps for them.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{Method, header};
+use axum::response::{IntoResponse, Response};
+use kisum_guard::http::ProblemResponse;
+use kisum_guard::{AddOnKey, CompanyId, InvalidationEvent, Problem};
+use serde::{Deserialize, Serialize};
+
+use super::core::{Core, CoreAnswer};
+use super::{Acting, Need, Page, next_cursor, page_size, platform, query_value};
+#[cfg(feature = "openapi")]
+use super::{PlatformRead, PlatformWrite};
+use crate::audit::AuditOutcome;
+use crate::directory::{Company, CompanyStatus};
+use crate::http::AuthState;
+use crate::http::companies::{ApiPath, Body, body, path_id};
+use crate::http::extract::{Caller, Client, param};
+use crate::platform::{PlatformPermission as P, action};
+
+/// A JSON object carried to Core as it is (see Core's internal routes for its fields).
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = Object))]
+#[serde(transparent)]
+pub(super) struct CoreObject(pub(super) serde_json::Map<String, serde_json::Value>);
+
+/// Core's answer as this route's: its status and JSON body (a problem keeps its media type).
+pub(super) fn relay(answer: CoreAnswer) -> Response {
+    let mut response = (answer.status, Json(answer.body)).into_response();
+    if !answer.status.is_success()
+        && let Ok(v) = "application/problem+json".parse()
+    {
+        response.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    response
+}
+
+/// Audits a write carried to Core: success when Core took it, failure otherwise.
+pub(super) async fn audit_carried(
+    s: &AuthState,
+    acting: &Acting,
+    action: &str,
+    company: Option<CompanyId>,
+    mut details: serde_json::Value,
+    answer: &CoreAnswer,
+) {
+    let outcome = if answer.status.is_success() {
+        AuditOutcome::Success
+    } else {
+        AuditOutcome::Failure
+    };
+    if let Some(map) = details.as_object_mut() {
+        map.insert("core_status".to_owned(), answer.status.as_u16().into());
+    }
+    acting.audit(s, action, outcome, company, details).await;
+}
+
+/// The search of companies.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+pub(super) struct CompanyParams {
+    /// Part of the slug or name (case-insensitive).
+    query: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// At most this many companies (default 50, at most 200).
+    limit: Option<String>,
+}
+
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/v1/admin/companies",
+    operation_id = "admin_search_companies",
+    tag = "admin",
+    summary = "Search companies",
+    description = "Permission: `platform.companies.read`. By id, a page at a time.",
+    params(CompanyParams),
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "A page of companies", body = Page<Company>),
+        (status = 400, description = "`invalid_request`: a malformed cursor or limit", body = kisum_guard::Problem, content_type = "application/problem+json"),
+        PlatformRead
+    )
+))]
+pub(super) async fn search_companies(
+    State(s): State<AuthState>,
+    caller: Caller,
+    client: Client,
+    q: Result<Query<CompanyParams>, QueryRejection>,
+) -> Result<Json<Page<Company>>, ProblemResponse> {
+    platform(&s, &caller, client, Need::read(&[P::CompaniesRead])).await?;
+    let Query(q) = q.map_err(|e| Problem::invalid_request(e.body_text()))?;
+    let after = query_value::<CompanyId>(q.cursor.as_ref(), "cursor")?;
+    let limit = page_size(q.limit.as_ref())?;
+    let query = param(q.query.as_ref()).map(|v| v.chars().take(200).collect::<String>());
+    let items = s
+        .auth
+        .store
+        .search_companies(query.as_deref(), after, limit)
+        .await?;
+    let next_cursor = next_cursor(&items, limit, |c| c.id.to_string());
+    Ok(Json(Page { items, next_cursor }))
+}
+
+/// A company with its members and what Core holds for it.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct CompanyDetail {
+    company: Company,
+    /// Its memberships, each with the member's `email` (`null` if the account is gone).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    members: Vec<serde_json::Value>,
+    /// Core's entitlements of the company.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    entitlements: serde_json::Value,
+    /// Core's licences of the company (`null` when Core serves no licences).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    licenses: serde_json::Value,
+}
+
+async fn known_company(s: &AuthState, raw: &str) -> Result<Company, ProblemResponse> {
+    let id: CompanyId = path_id(raw, "company")?;
+    s.auth
+        .store
+        .get_company(id)
+        .await?
+        .ok_or_else(|| Problem::not_found("company").into())
+}
+
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    get,
+    path = "/v1/admin/companies/{id}",
+    operation_id = "admin_get_company",
+    tag = "admin",
+    summary = "A company: members, entitlements, licences",
+    description = "Permission: `platform.companies.read`.",
+    params(("id" = String, Path, description = "The company id")),
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The company", body = CompanyDetail),
+        (status = 404, description = "`not_found`", body = kisum_guard::Problem, content_type = "application/problem+json"),
+        PlatformRead
+    )
+))]
+pub(super) async fn get_company(
+    State(s): State<AuthState>,
+    caller: Caller,
+    client: Client,
+    core: Core,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<CompanyDetail>, ProblemResponse> {
+    let acting = platform(&s, &caller, client, Need::read(&[P::CompaniesRead])).await?;
+    let company = known_company(&s, &id).await?;
+    let mut members = Vec::new();
+    for membership in s.auth.store.list_company_memberships(company.id).await? {
+        let email = s
+            .auth
+            .store
+            .get_user(membership.user_id)
+            .await?
+            .map(|u| u.email.as_str().to_owned());
+        let mut member = serde_json::to_value(&membership)
+            .map_err(|_| Problem::new(500, "internal", "a membership cannot be shown"))?;
+        if let Some(map) = member.as_object_mut() {
+            map.insert("email".to_owned(), email.into());
+        }
+        members.push(member);
+    }
+    let rid = acting.request_id();
+    let entitlements = core
+        .call(
+            Method::GET,
+            &format!("/internal/v1/companies/{}/entitlements", company.id),
+            None,
+            rid,
+        )
+        .await?
+        .body;
+    let licenses = core
+        .call(
+            Method::GET,
+            &format!("/internal/v1/licenses?company_id={}", company.id),
+            None,
+            rid,
+        )
+        .await?;
+    let licenses = if licenses.status.is_success() {
+        licenses.body
+    } else {
+        serde_json::Value::Null
+    };
+    Ok(Json(CompanyDetail {
+        company,
+        members,
+        entitlements,
+        licenses,
+    }))
+}
+
+async fn set_status(
+    s: AuthState,
+    caller: Caller,
+    client: Client,
+    id: &str,
+    status: CompanyStatus,
+    action: &str,
+) -> Result<Json<Company>, ProblemResponse> {
+    let acting = platform(&s, &caller, client, Need::write(&[P::CompaniesManage])).await?;
+    let company = known_company(&s, id).await?;
+    let bumps = s
+        .auth
+        .store
+        .set_company_status(company.id, status, s.auth.clock.now())
+        .await?
+        .ok_or_else(|| Problem::not_found("company"))?;
+    for b in &bumps {
+        s.events
+            .publish(&InvalidationEvent::Membership {
+                company_id: company.id,
+                membership_id: b.membership_id,
+            })
+            .await;
+    }
+    let details = serde_json::json!({
+        "from": company.status.as_str(),
+        "to": status.as_str(),
+        "memberships": bumps.len(),
+    });
+    acting
+        .audit(&s, action, AuditOutcome::Success, Some(company.id), details)
+        .await;
+    Ok(Json(Company { status, ..company }))
+}
+
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/v1/admin/companies/{id}/suspend",
+    operation_id = "admin_suspend_company",
+    tag = "admin",
+    summary = "Suspend a company",
+    description = "Permission: `platform.companies.manage`, `aal2`. Every member is then \
+                   denied (`membership_inactive`) at every guard, at once where events are \
+                   delivered.",
+    params(("id" = String, Path, description = "The company id")),
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The company, suspended", body = Company),
+        (status = 404, description = "`not_found`", body = kisum_guard::Problem, content_type = "application/problem+json"),
+        PlatformWrite
+    )
+))]
+pub(super) async fn suspend_company(
+    State(s): State<AuthState>,
+    caller: Caller,
+    client: Client,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Company>, ProblemResponse> {
+    set_status(
+        s,
+        caller,
+        client,
+        &id,
+        CompanyStatus::Suspended,
+        action::COMPANY_SUSPEND,
+    )
+    .await
+}
+
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    post,
+    path = "/v1/admin/companies/{id}/reactivate",
+    operation_id = "admin_reactivate_company",
+    tag = "admin",
+    summary = "Reactivate a company",
+    description = "Permission: `platform.companies.manage`, `aal2`.",
+    params(("id" = String, Path, description = "The company id")),
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The company, active", body = Company),
+        (status = 404, description = "`not_found`", body = kisum_guard::Problem, content_type = "application/problem+json"),
+        PlatformWrite
+    )
+))]
+pub(super) async fn reactivate_company(
+    State(s): State<AuthState>,
+    caller: Caller,
+    client: Client,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Company>, ProblemResponse> {
+    set_status(
+        s,
+        caller,
+        client,
+        &id,
+        CompanyStatus::Active,
+        action::COMPANY_REACTIVATE,
+    )
+    .await
+}
+
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    put,
+    path = "/v1/admin/companies/{id}/subscription",
+    operation_id = "admin_put_subscription",
+    tag = "admin",
+    summary = "Set a company's subscription (in Core)",
+    description = "Permission: `platform.subscriptions.manage`, `aal2`. The body is Core's: \
+                   `{package, status, current_period_end?, grace_until?}`; the answer is \
+                   Core's `Entitlements`.",
+    params(("id" = String, Path, description = "The company id")),
+    request_body = CoreObject,
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The company's entitlements", body = CoreObject),
+        (status = 404, description = "`not_found`", body = kisum_guard::Problem, content_type = "application/problem+json"),
+        PlatformWrite
+    )
+))]
+pub(super) async fn put_subscription(
+    State(s): State<AuthState>,
+    caller: Caller,
+    client: Client,
+    core: Core,
+    ApiPath(id): ApiPath<String>,
+    b: Body<CoreObject>,
+) -> Result<Response, ProblemResponse> {
+    let acting = platform(&s, &caller, client, Need::write(&[P::SubscriptionsManage])).await?;
+    let company = known_company(&s, &id).await?;
+    let request = serde_json::Value::Object(body(b)?.0);
+    let answer = core
+        .call(
+            Method::PUT,
+            &format!("/internal/v1/companies/{}/subscription", company.id),
+            Some(&request),
+            acting.request_id(),
+        )
+        .await?;
+    let details = serde_json::json!({ "subscription": request });
+    audit_carried(
+        &s,
+        &acting,
+        action::SUBSCRIPTION_PUT,
+        Some(company.id),
+        details,
+        &answer,
+    )
+    .await;
+    Ok(relay(answer))
+}
+
+/// The company and add-on key of an add-on route (the key validated before it goes into
+/// Core's path).
+async fn addon_target(
+    s: &AuthState,
+    id: &str,
+    key: &str,
+) -> Result<(Company, AddOnKey), ProblemResponse> {
+    let company = known_company(s, id).await?;
+    let key = AddOnKey::new(key)
+        .map_err(|e| ProblemResponse::from(Problem::invalid_request(e.to_string())))?;
+    Ok((company, key))
+}
+
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    put,
+    path = "/v1/admin/companies/{id}/addons/{key}",
+    operation_id = "admin_put_addon",
+    tag = "admin",
+    summary = "Set a company add-on (in Core)",
+    description = "Permission: `platform.subscriptions.manage`, `aal2`. The body is Core's: \
+                   `{status, current_period_end?}`.",
+    params(
+        ("id" = String, Path, description = "The company id"),
+        ("key" = String, Path, description = "The add-on key"),
+    ),
+    request_body = CoreObject,
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The company's entitlements", body = CoreObject),
+        (status = 400, description = "`invalid_request`: a malformed key", body = kisum_guard::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = kisum_guard::Problem, content_type = "application/problem+json"),
+        PlatformWrite
+    )
+))]
+pub(super) async fn put_addon(
+    State(s): State<AuthState>,
+    caller: Caller,
+    client: Client,
+    core: Core,
+    ApiPath((id, key)): ApiPath<(String, String)>,
+    b: Body<CoreObject>,
+) -> Result<Response, ProblemResponse> {
+    let acting = platform(&s, &caller, client, Need::write(&[P::SubscriptionsManage])).await?;
+    let (company, key) = addon_target(&s, &id, &key).await?;
+    let request = serde_json::Value::Object(body(b)?.0);
+    let answer = core
+        .call(
+            Method::PUT,
+            &format!("/internal/v1/companies/{}/addons/{key}", company.id),
+            Some(&request),
+            acting.request_id(),
+        )
+        .await?;
+    let details = serde_json::json!({ "addon": key, "company_addon": request });
+    audit_carried(
+        &s,
+        &acting,
+        action::ADDON_PUT,
+        Some(company.id),
+        details,
+        &answer,
+    )
+    .await;
+    Ok(relay(answer))
+}
+
+#[cfg_attr(
+    feature = "openapi",
+    utoipa::path(
+    delete,
+    path = "/v1/admin/companies/{id}/addons/{key}",
+    operation_id = "admin_delete_addon",
+    tag = "admin",
+    summary = "Remove a company add-on (in Core)",
+    description = "Permission: `platform.subscriptions.manage`, `aal2`. Its module is denied \
+                   at once where events are delivered.",
+    params(
+        ("id" = String, Path, description = "The company id"),
+        ("key" = String, Path, description = "The add-on key"),
+    ),
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The company's entitlements", body = CoreObject),
+        (status = 400, description = "`invalid_request`: a malformed key", body = kisum_guard::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = kisum_guard::Problem, content_type = "application/problem+json"),
+        PlatformWrite
+    )
+))]
+pub(super) async fn delete_addon(
+    State(s): State<AuthState>,
+    caller: Caller,
+    client: Client,
+    core: Core,
+    ApiPath((id, key)): ApiPath<(String, String)>,
+) -> Result<Response, ProblemResponse> {
+    let acting = platform(&s, &caller, client, Need::write(&[P::SubscriptionsManage])).await?;
+    let (company, key) = addon_target(&s, &id, &key).await?;
+    let answer = core
+        .call(
+            Method::DELETE,
+            &format!("/internal/v1/companies/{}/addons/{key}", company.id),
+            None,
+            acting.request_id(),
+        )
+        .await?;
+    let details = serde_json::json!({ "addon": key });
+    audit_carried(
+        &s,
+        &acting,
+        action::ADDON_DELETE,
+        Some(company.id),
+        details,
+        &answer,
+    )
+    .await;
+    Ok(relay(answer))
+}
