@@ -790,7 +790,6 @@ async fn payouts(app: &Router, token: &str) -> Answer {
     )
     .await
 }
-pub(crate) use on_every_backend;
 
 crate::backends::on_every_backend!(
     totp_sign_in_from_enrolment_to_an_aal2_session,
