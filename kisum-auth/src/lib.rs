@@ -43,6 +43,8 @@ pub mod access;
 pub mod audit;
 #[cfg(feature = "http")]
 pub mod builder;
+#[cfg(feature = "console")]
+pub mod console;
 pub mod directory;
 pub mod email;
 pub mod events;

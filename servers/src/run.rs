@@ -138,8 +138,12 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
     let _event_pruning = app::spawn_event_pruning(built.state.feed.clone(), clock.clone());
     let settings = config.common.http_settings();
     let readiness = app::auth_readiness(store, entitlements, redis);
+    let console = kisum_auth::console::ConsoleConfig {
+        secure_cookies: config.common.mode != crate::config::Mode::Development,
+    };
     let public = app::finish_public(
         kisum_auth::http::public_router(built.state.clone())
+            .merge(kisum_auth::console::router(built.state.clone(), console))
             .merge(openapi::router(openapi::auth_public())),
         readiness.clone(),
         &settings,
@@ -583,6 +587,13 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
             bind(args.listen, "auth public").await?,
             app::finish_public(
                 kisum_auth::http::public_router(built.state.clone())
+                    // `kisum dev` serves plain HTTP: cookies without `Secure`.
+                    .merge(kisum_auth::console::router(
+                        built.state.clone(),
+                        kisum_auth::console::ConsoleConfig {
+                            secure_cookies: false,
+                        },
+                    ))
                     .merge(openapi::router(openapi::auth_public())),
                 auth_ready.clone(),
                 &settings,

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use kisum_guard::http::{BODY_LIMIT, ProblemResponse};
 use kisum_guard::{DenialCode, Problem, ServiceScope};
 
-mod auth;
+pub(crate) mod auth;
 pub mod companies;
 pub mod cookie;
 pub mod error;

@@ -47,6 +47,7 @@ mod admin_properties;
 mod attacks;
 mod audit_flows;
 mod client;
+mod console;
 mod email;
 mod events;
 mod faults;
