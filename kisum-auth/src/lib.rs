@@ -44,6 +44,8 @@ pub mod api_key;
 pub mod audit;
 #[cfg(feature = "http")]
 pub mod builder;
+#[cfg(feature = "console")]
+pub mod console;
 pub mod directory;
 pub mod email;
 pub mod events;

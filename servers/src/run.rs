@@ -144,11 +144,15 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
         kisum_auth::http::admin::HttpCore::new(&config.core_url, config.internal_api_key.expose())
             .map_err(|e| StartError::new("core client", e))?,
     );
+    let console = kisum_auth::console::ConsoleConfig {
+        secure_cookies: config.common.mode != crate::config::Mode::Development,
+    };
     let public = app::finish_public(
         kisum_auth::http::admin::with_core(
             kisum_auth::http::public_router(built.state.clone()),
             core_link,
         )
+        .merge(kisum_auth::console::router(built.state.clone(), console))
         .merge(openapi::router(openapi::auth_public())),
         readiness.clone(),
         &settings,
@@ -641,6 +645,13 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
                     kisum_auth::http::public_router(built.state.clone()),
                     core_link,
                 )
+                // `kisum dev` serves plain HTTP: cookies without `Secure`.
+                .merge(kisum_auth::console::router(
+                    built.state.clone(),
+                    kisum_auth::console::ConsoleConfig {
+                        secure_cookies: false,
+                    },
+                ))
                 .merge(openapi::router(openapi::auth_public())),
                 auth_ready.clone(),
                 &settings,

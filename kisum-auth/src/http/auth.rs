@@ -197,19 +197,28 @@ pub(super) async fn login(
     Client(client): Client,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> Result<Response, ProblemResponse> {
-    let mut hits = Vec::new();
-    if let Some(ip) = client_ip(&client) {
-        hits.push((login_ip_key(ip), s.limits.login_per_ip));
-    }
-    if let Ok(email) = Email::parse(&b.email) {
-        hits.push((login_email_key(&email), s.limits.login_per_email));
-    }
-    s.limits.check(&hits).await?;
+    check_login_limits(&s, &client, &b.email).await?;
     let pair = s
         .auth
         .login(&b.email, Password::new(b.password), client)
         .await?;
     Ok(tokens_ok(&s, pair))
+}
+
+/// The sign-in limits per client address and per email (the console's sign-in takes them too).
+pub(crate) async fn check_login_limits(
+    s: &AuthState,
+    client: &crate::service::ClientInfo,
+    email: &str,
+) -> Result<(), ProblemResponse> {
+    let mut hits = Vec::new();
+    if let Some(ip) = client_ip(client) {
+        hits.push((login_ip_key(ip), s.limits.login_per_ip));
+    }
+    if let Ok(email) = Email::parse(email) {
+        hits.push((login_email_key(&email), s.limits.login_per_email));
+    }
+    s.limits.check(&hits).await
 }
 
 /// 200 `TokenResponse` (with the refresh cookie in cookie mode).

@@ -19,7 +19,7 @@ use kisum_guard::{DenialCode, Problem, ServiceScope};
 
 pub mod admin;
 mod api_keys;
-mod auth;
+pub(crate) mod auth;
 pub mod companies;
 pub mod cookie;
 pub mod error;

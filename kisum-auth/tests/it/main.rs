@@ -49,6 +49,7 @@ mod attacks;
 mod audit_flows;
 mod backends;
 mod client;
+mod console;
 mod email;
 mod events;
 mod faults;

@@ -22,7 +22,7 @@ use kisum_guard::{DelegationId, MembershipId};
 /// A new delegation.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DelegationRequest))]
-pub(super) struct DelegationBody {
+pub(crate) struct DelegationBody {
     /// Who delegates (the caller's membership when absent).
     from_membership_id: Option<MembershipId>,
     /// Who receives.
@@ -55,7 +55,7 @@ pub(super) struct DelegationBody {
         Admin
     )
 ))]
-pub(super) async fn list_delegations(
+pub(crate) async fn list_delegations(
     State(s): State<AuthState>,
     caller: Caller,
     ApiPath(org): ApiPath<String>,
@@ -90,7 +90,7 @@ pub(super) async fn list_delegations(
         Admin, JsonBody, Bounded
     )
 ))]
-pub(super) async fn create_delegation(
+pub(crate) async fn create_delegation(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,
@@ -155,7 +155,7 @@ pub(super) async fn create_delegation(
         Admin
     )
 ))]
-pub(super) async fn revoke_delegation(
+pub(crate) async fn revoke_delegation(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,

@@ -23,20 +23,20 @@ use kisum_guard::{ConsistencyToken, MembershipId, ModuleKey, RoleKey, UserId};
 /// A membership as shown to the company's administrators.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Member))]
-pub(super) struct MemberView {
+pub(crate) struct MemberView {
     /// The membership.
-    membership_id: MembershipId,
+    pub(crate) membership_id: MembershipId,
     /// The user.
-    user_id: UserId,
+    pub(crate) user_id: UserId,
     /// The user's email.
     #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<String>,
+    pub(crate) email: Option<String>,
     /// Its status.
-    status: MembershipStatus,
+    pub(crate) status: MembershipStatus,
     /// Role keys.
-    roles: BTreeSet<RoleKey>,
+    pub(crate) roles: BTreeSet<RoleKey>,
     /// Granted module keys.
-    modules: BTreeSet<ModuleKey>,
+    pub(crate) modules: BTreeSet<ModuleKey>,
     /// Raised by every change of its access.
     access_version: u64,
 }
@@ -86,7 +86,7 @@ pub(super) async fn member_view(
         Admin
     )
 ))]
-pub(super) async fn list_members(
+pub(crate) async fn list_members(
     State(s): State<AuthState>,
     caller: Caller,
     ApiPath(org): ApiPath<String>,
@@ -102,7 +102,7 @@ pub(super) async fn list_members(
 /// A new member.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = AddMemberRequest))]
-pub(super) struct AddMemberBody {
+pub(crate) struct AddMemberBody {
     /// The user's email.
     email: String,
     /// Role keys.
@@ -131,7 +131,7 @@ pub(super) struct AddMemberBody {
         Admin, JsonBody, Bounded, InvitesLimited
     )
 ))]
-pub(super) async fn add_member(
+pub(crate) async fn add_member(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,
@@ -201,7 +201,7 @@ pub(super) async fn add_member(
 /// A membership change (absent members are left as they are).
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = UpdateMemberRequest))]
-pub(super) struct UpdateMemberBody {
+pub(crate) struct UpdateMemberBody {
     /// Role keys.
     roles: Option<Vec<String>>,
     /// Module keys to grant.
@@ -231,7 +231,7 @@ pub(super) struct UpdateMemberBody {
         Admin, JsonBody, Bounded
     )
 ))]
-pub(super) async fn update_member(
+pub(crate) async fn update_member(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,
@@ -286,7 +286,7 @@ pub(super) async fn update_member(
         Admin
     )
 ))]
-pub(super) async fn remove_member(
+pub(crate) async fn remove_member(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,

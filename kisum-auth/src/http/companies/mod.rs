@@ -38,9 +38,9 @@ use crate::directory::{AccessBump, Company, CreatedCompany};
 use crate::directory::{Administrator, DirectoryService};
 
 pub(super) mod api_keys;
-mod delegations;
-mod members;
-mod roles;
+pub(crate) mod delegations;
+pub(crate) mod members;
+pub(crate) mod roles;
 
 #[cfg(feature = "openapi")]
 use delegations::{__path_create_delegation, __path_list_delegations, __path_revoke_delegation};
@@ -53,13 +53,13 @@ use roles::{__path_create_role, __path_delete_role, __path_list_roles, __path_pu
 use roles::{create_role, delete_role, list_roles, put_role};
 
 /// Reading the members, roles and access explanations of the company.
-pub(super) const MEMBERS_READ: &str = "company.members.read";
+pub(crate) const MEMBERS_READ: &str = "company.members.read";
 /// Adding, changing and removing members.
-pub(super) const MEMBERS_MANAGE: &str = "company.members.manage";
+pub(crate) const MEMBERS_MANAGE: &str = "company.members.manage";
 /// Creating, editing and deleting roles.
-pub(super) const ROLES_MANAGE: &str = "company.roles.manage";
+pub(crate) const ROLES_MANAGE: &str = "company.roles.manage";
 /// Managing every delegation of the company (not only one's own).
-pub(super) const DELEGATIONS_MANAGE: &str = "company.delegations.manage";
+pub(crate) const DELEGATIONS_MANAGE: &str = "company.delegations.manage";
 
 /// The longest accepted company or role name, in characters.
 const MAX_NAME: usize = 200;
@@ -89,7 +89,7 @@ pub(super) fn documented() -> (super::Routes, [(&'static str, &'static str); 13]
 }
 
 /// Path parameters whose rejection (undecodable segments) answers 404.
-pub(super) struct ApiPath<T>(pub(super) T);
+pub(crate) struct ApiPath<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ProblemResponse;
@@ -104,14 +104,14 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
 
 /// A JSON body whose rejection is answered only after the access checks, so that a caller
 /// without access learns nothing from the shape of their request.
-pub(super) type Body<T> = Result<ApiJson<T>, ProblemResponse>;
+pub(crate) type Body<T> = Result<ApiJson<T>, ProblemResponse>;
 
 pub(super) fn body<T>(b: Body<T>) -> Result<T, ProblemResponse> {
     b.map(|ApiJson(v)| v)
 }
 
 /// The caller's access context in the company `org` (an id or a slug).
-pub(super) async fn access_in(
+pub(crate) async fn access_in(
     s: &AuthState,
     caller: &Caller,
     org: &str,
@@ -129,7 +129,7 @@ pub(super) fn require(ctx: &AccessContext, permission: &str) -> Result<(), Probl
 }
 
 /// Whether the caller holds `permission`.
-pub(super) fn holds(ctx: &AccessContext, permission: &str) -> bool {
+pub(crate) fn holds(ctx: &AccessContext, permission: &str) -> bool {
     require(ctx, permission).is_ok()
 }
 
@@ -298,10 +298,10 @@ pub(super) async fn create_company(
 }
 
 #[derive(Deserialize)]
-pub(super) struct ExplainQuery {
-    membership_id: Option<String>,
-    module: Option<String>,
-    permission: Option<String>,
+pub(crate) struct ExplainQuery {
+    pub(crate) membership_id: Option<String>,
+    pub(crate) module: Option<String>,
+    pub(crate) permission: Option<String>,
 }
 
 #[cfg_attr(
@@ -326,7 +326,7 @@ pub(super) struct ExplainQuery {
         Admin
     )
 ))]
-pub(super) async fn explain(
+pub(crate) async fn explain(
     State(s): State<AuthState>,
     caller: Caller,
     ApiPath(org): ApiPath<String>,

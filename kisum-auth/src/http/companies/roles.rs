@@ -22,7 +22,7 @@ use kisum_guard::{AccessContext, ConsistencyToken, PermissionPattern, RoleKey};
 /// A role (`key` is required on POST; on PUT the path names it).
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RoleRequest))]
-pub(super) struct RoleBody {
+pub(crate) struct RoleBody {
     /// The role key.
     key: Option<String>,
     /// The name.
@@ -48,7 +48,7 @@ pub(super) struct RoleBody {
         Admin
     )
 ))]
-pub(super) async fn list_roles(
+pub(crate) async fn list_roles(
     State(s): State<AuthState>,
     caller: Caller,
     ApiPath(org): ApiPath<String>,
@@ -100,7 +100,7 @@ pub(super) fn role_key(raw: &str) -> Result<RoleKey, ProblemResponse> {
         Admin, JsonBody, Bounded
     )
 ))]
-pub(super) async fn create_role(
+pub(crate) async fn create_role(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,
@@ -146,7 +146,7 @@ pub(super) async fn create_role(
         Admin, JsonBody, Bounded
     )
 ))]
-pub(super) async fn put_role(
+pub(crate) async fn put_role(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,
@@ -186,7 +186,7 @@ pub(super) async fn put_role(
         Admin
     )
 ))]
-pub(super) async fn delete_role(
+pub(crate) async fn delete_role(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,

@@ -1,0 +1,161 @@
+//! What every page shares: the layout's data, the problem shown on a page, the console's
+//! error (a page with the problem's message, never a stack trace) and rendering.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use kisum_guard::Problem;
+use kisum_guard::http::ProblemResponse;
+
+use super::edge::see_other;
+
+/// The company a page is about, for the navigation.
+pub(super) struct CompanyNav {
+    /// The slug (in the links).
+    pub(super) slug: String,
+    /// The name.
+    pub(super) name: String,
+    /// Whether the caller may read members, roles and explanations (`company.members.read`).
+    pub(super) can_read: bool,
+    /// Which section is open (`members`, `roles`, `delegations`, `explain`).
+    pub(super) section: &'static str,
+}
+
+/// A problem as a page shows it.
+pub(super) struct Shown {
+    /// The HTTP status.
+    pub(super) status: u16,
+    /// The machine code (shown small, for support).
+    pub(super) code: String,
+    /// The message: the problem's detail, else its title.
+    pub(super) message: String,
+    /// Per-field messages of a validation problem.
+    pub(super) fields: Vec<(String, String)>,
+}
+
+impl From<&Problem> for Shown {
+    fn from(p: &Problem) -> Self {
+        Self {
+            status: p.status,
+            code: p.code.clone(),
+            message: p.detail.clone().unwrap_or_else(|| p.title.clone()),
+            fields: p
+                .errors
+                .iter()
+                .map(|e| (e.field.clone(), e.message.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// What the layout shows around every page.
+pub(super) struct Layout {
+    /// The page's title.
+    pub(super) title: String,
+    /// The CSRF token of the page's forms (sign-out included).
+    pub(super) csrf: String,
+    /// The signed-in user's email, if any.
+    pub(super) user: Option<String>,
+    /// The company the page is about, if any.
+    pub(super) company: Option<CompanyNav>,
+    /// A message about what was just done.
+    pub(super) notice: Option<&'static str>,
+    /// The problem of what was just tried.
+    pub(super) error: Option<Shown>,
+}
+
+impl Layout {
+    /// A layout titled `title` for a visitor holding `csrf`.
+    pub(super) fn new(title: impl Into<String>, csrf: &str) -> Self {
+        Self {
+            title: title.into(),
+            csrf: csrf.to_owned(),
+            user: None,
+            company: None,
+            notice: None,
+            error: None,
+        }
+    }
+}
+
+/// The message of a `?notice=` a form's redirect names (fixed texts: nothing of the query is
+/// echoed).
+pub(super) fn notice(code: Option<&str>) -> Option<&'static str> {
+    Some(match code? {
+        "signed-out" => "You are signed out.",
+        "session-ended" => "The session was ended.",
+        "member-invited" => {
+            "The member was added. Someone without an account gets an invitation email."
+        }
+        "member-updated" => "The member was updated.",
+        "member-removed" => "The member was removed.",
+        "role-saved" => "The role was saved.",
+        "role-deleted" => "The role was deleted.",
+        "delegation-created" => "The delegation was created.",
+        "delegation-revoked" => "The delegation was revoked.",
+        _ => return None,
+    })
+}
+
+/// Why a console request did not produce its page.
+#[derive(Debug)]
+pub(crate) enum ConsoleError {
+    /// No signed-in session: to the sign-in page.
+    SignIn,
+    /// A refusal or failure, shown as a page with the problem's message.
+    Problem(Box<ProblemResponse>),
+}
+
+impl From<ProblemResponse> for ConsoleError {
+    fn from(p: ProblemResponse) -> Self {
+        Self::Problem(Box::new(p))
+    }
+}
+
+impl From<Problem> for ConsoleError {
+    fn from(p: Problem) -> Self {
+        ProblemResponse::from(p).into()
+    }
+}
+
+/// The error page.
+#[derive(Template)]
+#[template(path = "console/error.html")]
+struct ErrorPage {
+    layout: Layout,
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SignIn => see_other("/console/sign-in"),
+            // A session that ended under the page: sign in again.
+            Self::Problem(p) if p.problem.status == 401 => see_other("/console/sign-in"),
+            Self::Problem(p) => {
+                let shown = Shown::from(&*p.problem);
+                let status = shown.status;
+                let mut layout = Layout::new("Something went wrong", "");
+                layout.error = Some(shown);
+                render(status, &ErrorPage { layout })
+            }
+        }
+    }
+}
+
+/// `page` rendered with `status`. A template that fails to render (it cannot: askama checks
+/// them when compiling) answers a bare 500 without details.
+pub(super) fn render(status: u16, page: &impl Template) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "console template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+/// Pages that do not exist.
+pub(super) async fn not_found() -> ConsoleError {
+    Problem::not_found("page").into()
+}
