@@ -14,11 +14,11 @@ use kisum_servers::config::{
 };
 use kisum_servers::{admin, ops, run};
 
-mod reset_mfa;
 mod backup;
 mod keys;
 mod license;
 mod migrate;
+mod reset_mfa;
 
 /// Kisum: auth and entitlements for Rust backends.
 #[derive(Debug, Parser)]

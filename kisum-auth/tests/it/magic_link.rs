@@ -13,13 +13,13 @@ use kisum_auth::identity::Email;
 use kisum_auth::otp::MagicLinks;
 use serde_json::json;
 
-use crate::client::{Answer, post, problem};
-use crate::fixture::link_token;
 use crate::backends::memory;
 #[cfg(feature = "postgres")]
 use crate::backends::postgres;
 #[cfg(feature = "sqlite")]
 use crate::backends::sqlite;
+use crate::client::{Answer, post, problem};
+use crate::fixture::link_token;
 use crate::mfa::{Person, Rig};
 
 const PAGE: &str = "https://app.example.test/signed-in";
