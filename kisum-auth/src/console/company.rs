@@ -92,11 +92,6 @@ where
     }
 }
 
-/// The status of a page showing `error`.
-fn status_of(error: Option<&Shown>) -> u16 {
-    error.map_or(200, |e| e.status)
-}
-
 /// The company's members, as the API lists them.
 async fn member_list(
     s: &ConsoleState,
@@ -162,17 +157,12 @@ async fn members_page(
             is_self: m.membership_id == ctx.membership_id,
         })
         .collect();
-    let status = status_of(error.as_ref());
     layout.notice = notice;
     layout.error = error;
     Ok(render(
-        status,
+        layout.status(),
         &MembersPage {
-            slug: layout
-                .company
-                .as_ref()
-                .map(|c| c.slug.clone())
-                .unwrap_or_default(),
+            slug: layout.slug(),
             layout,
             members,
             role_keys: joined(role_keys, ", "),
@@ -358,17 +348,12 @@ async fn roles_page(
             permissions: String::new(),
         },
     };
-    let status = status_of(error.as_ref());
     layout.notice = notice;
     layout.error = error;
     Ok(render(
-        status,
+        layout.status(),
         &RolesPage {
-            slug: layout
-                .company
-                .as_ref()
-                .map(|c| c.slug.clone())
-                .unwrap_or_default(),
+            slug: layout.slug(),
             layout,
             roles,
             draft,
@@ -540,17 +525,12 @@ async fn delegations_page(
         },
     })
     .collect();
-    let status = status_of(error.as_ref());
     layout.notice = notice;
     layout.error = error;
     Ok(render(
-        status,
+        layout.status(),
         &DelegationsPage {
-            slug: layout
-                .company
-                .as_ref()
-                .map(|c| c.slug.clone())
-                .unwrap_or_default(),
+            slug: layout.slug(),
             layout,
             delegations,
             members,
@@ -692,15 +672,10 @@ pub(super) async fn explain(
             Err(p) => layout.error = Some(Shown::from(&*p.problem)),
         }
     }
-    let status = status_of(layout.error.as_ref());
     Ok(render(
-        status,
+        layout.status(),
         &ExplainPage {
-            slug: layout
-                .company
-                .as_ref()
-                .map(|c| c.slug.clone())
-                .unwrap_or_default(),
+            slug: layout.slug(),
             layout,
             members,
             chosen,

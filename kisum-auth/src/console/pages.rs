@@ -65,6 +65,19 @@ pub(super) struct Layout {
 }
 
 impl Layout {
+    /// The slug of the company the page is about (empty when none).
+    pub(super) fn slug(&self) -> String {
+        self.company
+            .as_ref()
+            .map(|c| c.slug.clone())
+            .unwrap_or_default()
+    }
+
+    /// The page's status: the shown problem's, else 200.
+    pub(super) fn status(&self) -> u16 {
+        self.error.as_ref().map_or(200, |e| e.status)
+    }
+
     /// A layout titled `title` for a visitor holding `csrf`.
     pub(super) fn new(title: impl Into<String>, csrf: &str) -> Self {
         Self {
