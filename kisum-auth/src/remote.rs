@@ -40,10 +40,66 @@ pub const HELD_CERTIFICATES: u64 = 10_000;
 /// and the latest company certificate of each company fetched.
 #[derive(Clone)]
 pub struct RemoteEntitlements {
+    core: CoreClient,
+    held: Arc<Held>,
+}
+
+/// Auth's HTTP client for Core's internal API: the base URL, Auth's service key, the timeouts
+/// ([`RemoteEntitlements::TIMEOUT`]) and no redirects. One is shared by [`RemoteEntitlements`]
+/// and the administration routes' `HttpCore` (see
+/// [`RemoteEntitlements::core_client`]): one connection pool and one configuration.
+#[derive(Clone)]
+pub struct CoreClient {
     client: reqwest::Client,
     base: String,
     key: String,
-    held: Arc<Held>,
+}
+
+impl std::fmt::Debug for CoreClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is a secret: not printed.
+        f.debug_struct("CoreClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CoreClient {
+    /// A client of Core at `base` (its internal base URL) presenting the service `key`.
+    ///
+    /// # Errors
+    /// The HTTP client could not be built.
+    pub fn new(base: &str, key: &str) -> Result<Self, RemoteEntitlementsError> {
+        let client = reqwest::Client::builder()
+            .timeout(RemoteEntitlements::TIMEOUT)
+            .connect_timeout(RemoteEntitlements::TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(RemoteEntitlementsError)?;
+        Ok(Self {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+            key: key.to_owned(),
+        })
+    }
+
+    /// The absolute URL of `path` (path and query, starting `/internal/v1/`).
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The service key presented to Core.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Sends `request` (built with [`url`](Self::url) and [`key`](Self::key)).
+    pub(crate) async fn execute(
+        &self,
+        request: reqwest::Request,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        self.client.execute(request).await
+    }
 }
 
 /// The certificates held, and what verifies them.
@@ -85,9 +141,8 @@ impl Held {
 
 impl std::fmt::Debug for RemoteEntitlements {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The key is a secret: not printed.
         f.debug_struct("RemoteEntitlements")
-            .field("base", &self.base)
+            .field("core", &self.core)
             .finish_non_exhaustive()
     }
 }
@@ -106,26 +161,25 @@ impl RemoteEntitlements {
     /// # Errors
     /// The HTTP client could not be built.
     pub fn new(base: &str, key: &str) -> Result<Self, RemoteEntitlementsError> {
-        let client = reqwest::Client::builder()
-            .timeout(Self::TIMEOUT)
-            .connect_timeout(Self::TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(RemoteEntitlementsError)?;
         Ok(Self {
-            client,
-            base: base.trim_end_matches('/').to_owned(),
-            key: key.to_owned(),
+            core: CoreClient::new(base, key)?,
             held: Arc::new(Held::new(Arc::new(SystemClock))),
         })
+    }
+
+    /// Its client of Core, to share with other callers of Core's internal API.
+    #[must_use]
+    pub fn core_client(&self) -> CoreClient {
+        self.core.clone()
     }
 
     /// `GET {base}{path}` with the service key: the answer when it is a success, or why not.
     async fn get(&self, path: &str) -> Result<reqwest::Response, String> {
         let response = self
+            .core
             .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.key)
+            .get(self.core.url(path))
+            .bearer_auth(self.core.key())
             .send()
             .await
             .map_err(|e| format!("core unreachable: {}", e.without_url()))?;

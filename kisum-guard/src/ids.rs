@@ -23,7 +23,9 @@ pub struct InvalidId {
 }
 
 impl InvalidId {
-    pub(crate) fn new(what: &'static str, value: &str) -> Self {
+    /// `value` is not a valid `what`.
+    #[must_use]
+    pub fn new(what: &'static str, value: &str) -> Self {
         Self {
             what,
             value: value.chars().take(80).collect(),
@@ -31,62 +33,72 @@ impl InvalidId {
     }
 }
 
+/// Declares a UUIDv7 id newtype: `new`, `from_uuid`, `as_uuid`, `Display`, `Debug`, `FromStr`
+/// (failing with [`InvalidId`] naming `$what`), `From<Uuid>`, serde as a plain string and, with
+/// the calling crate's `openapi` feature, a `ToSchema` of a UUID. The crates of Kisum declare
+/// their own ids with it (the caller depends on `serde` and `uuid`).
+#[doc(hidden)]
+#[macro_export]
 macro_rules! uuid_id {
     ($(#[$meta:meta])* $name:ident, $what:literal) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = uuid::Uuid))]
+        #[derive(
+            Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize,
+        )]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = ::uuid::Uuid))]
         #[serde(transparent)]
-        pub struct $name(Uuid);
+        pub struct $name(::uuid::Uuid);
 
         impl $name {
             /// A new time-ordered (UUIDv7) id.
             #[must_use]
             pub fn new() -> Self {
-                Self(Uuid::now_v7())
+                Self(::uuid::Uuid::now_v7())
             }
 
             /// Wraps an existing UUID.
             #[must_use]
-            pub const fn from_uuid(uuid: Uuid) -> Self {
+            pub const fn from_uuid(uuid: ::uuid::Uuid) -> Self {
                 Self(uuid)
             }
 
             /// The underlying UUID.
             #[must_use]
-            pub const fn as_uuid(&self) -> &Uuid {
+            pub const fn as_uuid(&self) -> &::uuid::Uuid {
                 &self.0
             }
         }
 
-        impl Default for $name {
+        impl ::std::default::Default for $name {
             fn default() -> Self {
                 Self::new()
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Display::fmt(&self.0, f)
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Display::fmt(&self.0, f)
             }
         }
 
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 write!(f, concat!(stringify!($name), "({})"), self.0)
             }
         }
 
-        impl FromStr for $name {
-            type Err = InvalidId;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::InvalidId;
 
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::parse_str(s).map(Self).map_err(|_| InvalidId::new($what, s))
+            fn from_str(s: &str) -> ::std::result::Result<Self, Self::Err> {
+                ::uuid::Uuid::parse_str(s)
+                    .map(Self)
+                    .map_err(|_| $crate::InvalidId::new($what, s))
             }
         }
 
-        impl From<Uuid> for $name {
-            fn from(uuid: Uuid) -> Self {
+        impl ::std::convert::From<::uuid::Uuid> for $name {
+            fn from(uuid: ::uuid::Uuid) -> Self {
                 Self(uuid)
             }
         }

@@ -14,7 +14,6 @@ mod store;
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,8 +21,7 @@ use chrono::{DateTime, Utc};
 use kisum_guard::api_key::API_KEY_PREFIX;
 use kisum_guard::{CompanyId, ModuleKey, PermissionPattern, UserId};
 use rand::RngCore as _;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use serde::Serialize;
 
 pub use admin::{ApiKeyError, CreatedApiKey, NewApiKey};
 pub use resolve::ApiKeyResolver;
@@ -39,46 +37,12 @@ pub const API_KEY_REVOKE: &str = "api_key.revoke";
 /// Audit action: a known API key was refused (wrong secret, revoked, expired, another company).
 pub const API_KEY_USE_FAILURE: &str = "api_key.use_failure";
 
-/// An API key's id (a UUIDv7): also the `user_id`, `session_id` and `membership_id` of the
-/// key's access context.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = uuid::Uuid))]
-#[serde(transparent)]
-pub struct ApiKeyId(Uuid);
-
-impl ApiKeyId {
-    /// Wraps an existing UUID.
-    #[must_use]
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-
-    /// The underlying UUID.
-    #[must_use]
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
-}
-
-impl fmt::Display for ApiKeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Debug for ApiKeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ApiKeyId({})", self.0)
-    }
-}
-
-impl FromStr for ApiKeyId {
-    type Err = uuid::Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self)
-    }
-}
+kisum_guard::uuid_id!(
+    /// An API key's id (a UUIDv7): also the `user_id`, `session_id` and `membership_id` of the
+    /// key's access context.
+    ApiKeyId,
+    "API key id"
+);
 
 /// A company API key as stored (its secret only as a digest).
 #[derive(Clone, PartialEq, Eq, Serialize)]
@@ -178,7 +142,7 @@ mod tests {
 
     #[test]
     fn generated_secrets_parse_back_to_their_key() {
-        let id = ApiKeyId::from_uuid(Uuid::now_v7());
+        let id = ApiKeyId::new();
         let secret = ApiKeySecret::generate(id);
         let token = ApiKeyToken::parse(secret.expose()).unwrap();
         assert_eq!(token.id(), *id.as_uuid());

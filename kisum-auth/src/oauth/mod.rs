@@ -14,8 +14,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kisum_core::db::StoreError;
 use kisum_guard::UserId;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::otp::SecretHash;
 
@@ -41,51 +39,11 @@ pub const FLOW_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 /// How long a login code may be exchanged for tokens: 60 seconds.
 pub const LOGIN_CODE_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
-/// The id of a linked provider identity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = Uuid))]
-#[serde(transparent)]
-pub struct IdentityId(Uuid);
-
-impl IdentityId {
-    /// A new (time-ordered) id.
-    #[must_use]
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    /// The id of `uuid`.
-    #[must_use]
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-
-    /// The UUID.
-    #[must_use]
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
-}
-
-impl Default for IdentityId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for IdentityId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::str::FromStr for IdentityId {
-    type Err = uuid::Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self)
-    }
-}
+kisum_guard::uuid_id!(
+    /// The id of a linked provider identity.
+    IdentityId,
+    "identity id"
+);
 
 /// An account at a provider, linked to a user: who the provider says signed in.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,66 +2,17 @@
 //! way ([`Ceremony`]), behind [`PasskeyStore`].
 
 use std::fmt;
-use std::str::FromStr;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kisum_core::db::StoreError;
 use kisum_guard::UserId;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-/// A registered passkey (a UUIDv7).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = uuid::Uuid))]
-#[serde(transparent)]
-pub struct PasskeyId(Uuid);
-
-impl PasskeyId {
-    /// A new time-ordered id.
-    #[must_use]
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    /// Wraps an existing UUID.
-    #[must_use]
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-
-    /// The underlying UUID.
-    #[must_use]
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
-}
-
-impl Default for PasskeyId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for PasskeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Debug for PasskeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PasskeyId({})", self.0)
-    }
-}
-
-impl FromStr for PasskeyId {
-    type Err = uuid::Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self)
-    }
-}
+kisum_guard::uuid_id!(
+    /// A registered passkey (a UUIDv7).
+    PasskeyId,
+    "passkey id"
+);
 
 /// A registered passkey as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

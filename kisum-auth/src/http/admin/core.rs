@@ -77,6 +77,32 @@ fn json_of(bytes: &[u8]) -> serde_json::Value {
     serde_json::from_slice(bytes).unwrap_or(serde_json::Value::Null)
 }
 
+/// The request of one call, as both links send it: `method uri` presenting `key`, with the
+/// request id and the JSON `body`.
+fn core_request(
+    method: Method,
+    uri: String,
+    key: &str,
+    body: Option<&serde_json::Value>,
+    request_id: Option<&str>,
+) -> Result<Request<String>, CoreLinkError> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {key}"));
+    if let Some(id) = request_id {
+        request = request.header(kisum_guard::http::REQUEST_ID_HEADER, id);
+    }
+    let body = match body {
+        Some(b) => {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+            b.to_string()
+        }
+        None => String::new(),
+    };
+    request.body(body).map_err(|e| CoreLinkError(e.to_string()))
+}
+
 #[async_trait]
 impl CoreLink for InProcessCore {
     async fn call(
@@ -87,24 +113,11 @@ impl CoreLink for InProcessCore {
         request_id: Option<&str>,
     ) -> Result<CoreAnswer, CoreLinkError> {
         use tower::ServiceExt as _;
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.key));
-        if let Some(id) = request_id {
-            request = request.header(kisum_guard::http::REQUEST_ID_HEADER, id);
-        }
-        let request = match body {
-            Some(b) => request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(b.to_string())),
-            None => request.body(Body::empty()),
-        }
-        .map_err(|e| CoreLinkError(e.to_string()))?;
+        let request = core_request(method, path.to_owned(), &self.key, body, request_id)?;
         let response = self
             .router
             .clone()
-            .oneshot(request)
+            .oneshot(request.map(Body::from))
             .await
             .map_err(|e| CoreLinkError(e.to_string()))?;
         let status = response.status();
@@ -118,41 +131,20 @@ impl CoreLink for InProcessCore {
     }
 }
 
-/// Core over HTTP (`kisum auth` with `KISUM_CORE_URL`).
+/// Core over HTTP (`kisum auth` with `KISUM_CORE_URL`), on the client Auth's
+/// [`RemoteEntitlements`](crate::remote::RemoteEntitlements) uses.
 #[cfg(feature = "remote")]
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct HttpCore {
-    client: reqwest::Client,
-    base: String,
-    key: String,
-}
-
-#[cfg(feature = "remote")]
-impl std::fmt::Debug for HttpCore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpCore")
-            .field("base", &self.base)
-            .finish_non_exhaustive()
-    }
+    core: crate::remote::CoreClient,
 }
 
 #[cfg(feature = "remote")]
 impl HttpCore {
-    /// Calls Core at `base` (its internal base URL) presenting the service `key`.
-    ///
-    /// # Errors
-    /// The HTTP client could not be built.
-    pub fn new(base: &str, key: &str) -> Result<Self, CoreLinkError> {
-        let client = reqwest::Client::builder()
-            .timeout(crate::remote::RemoteEntitlements::TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| CoreLinkError(e.to_string()))?;
-        Ok(Self {
-            client,
-            base: base.trim_end_matches('/').to_owned(),
-            key: key.to_owned(),
-        })
+    /// Calls Core with `core`: its base URL, service key and timeouts.
+    #[must_use]
+    pub fn new(core: crate::remote::CoreClient) -> Self {
+        Self { core }
     }
 }
 
@@ -166,20 +158,18 @@ impl CoreLink for HttpCore {
         body: Option<&serde_json::Value>,
         request_id: Option<&str>,
     ) -> Result<CoreAnswer, CoreLinkError> {
-        let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
-            .map_err(|e| CoreLinkError(e.to_string()))?;
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.key);
-        if let Some(id) = request_id {
-            request = request.header(kisum_guard::http::REQUEST_ID_HEADER, id);
-        }
-        if let Some(b) = body {
-            request = request.json(b);
-        }
-        let response = request
-            .send()
+        let request = core_request(
+            method,
+            self.core.url(path),
+            self.core.key(),
+            body,
+            request_id,
+        )?;
+        let request =
+            reqwest::Request::try_from(request).map_err(|e| CoreLinkError(e.to_string()))?;
+        let response = self
+            .core
+            .execute(request)
             .await
             .map_err(|e| CoreLinkError(e.without_url().to_string()))?;
         let status = StatusCode::from_u16(response.status().as_u16())
