@@ -15,6 +15,7 @@ use axum::Router;
 use axum::http::{Method, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use kisum_auth::http::admin::{CoreLink, HttpCore};
 use kisum_auth::keys::{GeneratedKey, KeyRing, SigningAlgorithm, SigningKey, generate};
 use kisum_auth::{AuthStore, MemoryAuthStore};
 use kisum_core::admin::CoreAdmin;
@@ -85,6 +86,10 @@ struct Fallback {
     signer: Arc<CertificateSigner>,
     core: EntitlementService,
     clock: Arc<ManualClock>,
+    /// Core's internal URL.
+    core_url: String,
+    /// The administration routes' link to Core, on the entitlements' own client.
+    core_link: HttpCore,
     stop_core: Option<(
         tokio::sync::oneshot::Sender<()>,
         tokio::task::JoinHandle<()>,
@@ -138,6 +143,7 @@ impl Fallback {
         let entitlements = kisum_auth::remote::RemoteEntitlements::new(&core_url, SERVICE_KEY)
             .unwrap()
             .with_clock(dyn_clock.clone());
+        let core_link = HttpCore::new(entitlements.core_client());
         let built = AuthBuilder::new(
             auth_store,
             KeyRing::new(&kid, [key]).unwrap(),
@@ -165,6 +171,8 @@ impl Fallback {
             signer,
             core,
             clock,
+            core_url,
+            core_link,
             stop_core: Some((stop, served)),
         }
     }
@@ -238,6 +246,67 @@ impl Fallback {
         self.modules_over(Arc::new(self.access.clone()), certified, self.clock.clone())
             .await
     }
+}
+
+/// The administration routes reach Core over HTTP on the client the entitlements use
+/// (`RemoteEntitlements::core_client`): Core's answers pass through as they are (a key it does
+/// not know is its own 401), and a stopped Core is an error, which the routes turn into 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_link_to_core_shares_the_entitlements_client() {
+    let mut f = Fallback::start(Backend::Memory).await;
+    let modules = f
+        .core_link
+        .call(
+            Method::GET,
+            "/internal/v1/modules",
+            None,
+            Some("req-admin-link"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(modules.status, StatusCode::OK, "{}", modules.body);
+    assert!(
+        modules
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["key"] == "finance"),
+        "{}",
+        modules.body
+    );
+    // A JSON body reaches Core: an invalid module is Core's own 422, naming the field.
+    let invalid = f
+        .core_link
+        .call(
+            Method::PUT,
+            "/internal/v1/modules/ledger",
+            Some(&json!({"name": "", "kind": "business", "permissions": []})),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        invalid.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        invalid.body
+    );
+    let stranger = HttpCore::new(
+        kisum_auth::remote::CoreClient::new(&f.core_url, "not-the-service-key-0123456789").unwrap(),
+    );
+    let refused = stranger
+        .call(Method::GET, "/internal/v1/modules", None, None)
+        .await
+        .unwrap();
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
+    f.stop_core().await;
+    assert!(
+        f.core_link
+            .call(Method::GET, "/internal/v1/modules", None, None)
+            .await
+            .is_err()
+    );
 }
 
 /// Past the certificate's `exp` and the 30 s leeway.
