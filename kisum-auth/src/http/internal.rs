@@ -8,10 +8,12 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+#[cfg(feature = "openapi")]
+use kisum_guard::AccessContext;
 use kisum_guard::http::{ApiJson, ProblemResponse};
 #[cfg(feature = "openapi")]
 use kisum_guard::openapi::{JsonBody, ServiceKeyRequired, Unavailable};
-use kisum_guard::{AccessContext, CompanyId, InvalidationEvent, Problem, SessionId, UserId};
+use kisum_guard::{CompanyId, InvalidationEvent, Problem, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::AuthState;

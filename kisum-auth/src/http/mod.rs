@@ -26,6 +26,7 @@ pub mod error;
 pub mod extract;
 mod internal;
 mod magic_link;
+mod me;
 mod mfa;
 mod mfa_webauthn;
 #[cfg(feature = "oauth")]
@@ -48,16 +49,18 @@ use api_keys::__path_resolve_api_key;
 use api_keys::resolve_api_key;
 #[cfg(feature = "openapi")]
 use auth::{
-    __path_change_password, __path_jwks, __path_login, __path_logout, __path_logout_all, __path_me,
-    __path_me_access, __path_refresh, __path_register,
+    __path_jwks, __path_login, __path_logout, __path_logout_all, __path_refresh, __path_register,
 };
-use auth::{change_password, jwks, login, logout, logout_all, me, me_access, refresh, register};
+use auth::{jwks, login, logout, logout_all, refresh, register};
 #[cfg(feature = "openapi")]
 use internal::{__path_audit_log, __path_publish_event, __path_resolve, __path_session_state};
 use internal::{audit_log, publish_event, resolve, session_state};
 #[cfg(feature = "openapi")]
 use kisum_core::http::events::__path_event_stream;
 use kisum_core::http::events::event_stream;
+#[cfg(feature = "openapi")]
+use me::{__path_change_password, __path_me, __path_me_access};
+use me::{change_password, me, me_access};
 #[cfg(feature = "openapi")]
 use mfa::{
     __path_mfa_verify, __path_reauthenticate, __path_recovery_codes, __path_totp_confirm,

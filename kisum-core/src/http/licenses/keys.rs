@@ -8,6 +8,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
+#[cfg(feature = "openapi")]
 use kisum_guard::Problem;
 use kisum_guard::http::{ApiJson, ProblemResponse};
 use serde::{Deserialize, Serialize};
