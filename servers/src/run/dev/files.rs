@@ -151,19 +151,10 @@ pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
     use kisum_guard::SystemClock;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        dev: DevArgs,
-    }
-
     fn dev_args(data_dir: &Path) -> DevArgs {
-        Cli::try_parse_from(["kisum", "--data-dir", data_dir.to_str().unwrap()])
-            .unwrap()
-            .dev
+        super::super::parse_args(["kisum", "--data-dir", data_dir.to_str().unwrap()])
     }
 
     #[cfg(unix)]

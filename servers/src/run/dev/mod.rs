@@ -322,32 +322,32 @@ Stop with Ctrl-C.
     )
 }
 
+/// `kisum dev`'s arguments parsed from `args` (the program name first), for tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
+fn parse_args<const N: usize>(args: [&str; N]) -> DevArgs {
+    #[derive(clap::Parser)]
     struct Cli {
         #[command(flatten)]
         dev: DevArgs,
     }
+    <Cli as clap::Parser>::try_parse_from(args).unwrap().dev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn dev_takes_the_policy_bounds_and_checks_them() {
-        let args = Cli::try_parse_from(["kisum", "--max-role-patterns", "3"])
-            .unwrap()
-            .dev;
+        let args = parse_args(["kisum", "--max-role-patterns", "3"]);
         assert_eq!(args.policy.validate().unwrap().role_patterns, 3);
-        let args = Cli::try_parse_from([
+        let args = parse_args([
             "kisum",
             "--max-role-patterns",
             "0",
             "--max-delegation-lifetime",
             "20y",
-        ])
-        .unwrap()
-        .dev;
+        ]);
         let problems = args.policy.validate().unwrap_err();
         let settings: Vec<&str> = problems.iter().map(|p| p.setting).collect();
         assert_eq!(
