@@ -24,6 +24,14 @@ mod license;
 mod migrate;
 mod module;
 mod oauth_config;
+/// The fake OpenID Connect provider of Auth's own tests, for the end-to-end flow through the
+/// binary.
+#[allow(
+    dead_code,
+    reason = "only the happy-path parts of the fake are used here"
+)]
+#[path = "../../../kisum-auth/tests/it/oauth/fake.rs"]
+mod oauth_fake;
 mod openapi;
 mod ops;
 

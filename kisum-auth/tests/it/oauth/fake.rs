@@ -2,6 +2,9 @@
 //! JWKS, an authorize endpoint that approves at once, a token endpoint issuing ES256 ID tokens,
 //! userinfo) and GitHub (authorize, token, `/user`, `/user/emails`). Both check the client's
 //! credentials, the PKCE verifier, and spend each code once, as real providers do.
+//!
+//! Also compiled into the servers' tests (`servers/tests/it/main.rs`), which drive the real
+//! binary against it: it needs nothing of this crate's test fixtures.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -67,9 +70,9 @@ struct Inner {
 #[derive(Clone)]
 pub(crate) struct Fake(Arc<Inner>);
 
-fn key() -> SigningKey {
+fn key(clock: &ManualClock) -> SigningKey {
     let GeneratedKey { kid, pem } =
-        generate(SigningAlgorithm::Es256, crate::fixture::t0().date_naive()).unwrap();
+        generate(SigningAlgorithm::Es256, clock.now().date_naive()).unwrap();
     SigningKey::from_pem(&kid, &pem, std::path::Path::new("mem")).unwrap()
 }
 
@@ -85,9 +88,9 @@ impl Fake {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let fake = Self(Arc::new(Inner {
             base,
+            key: key(&clock),
+            foreign: key(&clock),
             clock,
-            key: key(),
-            foreign: key(),
             user: Mutex::new(user),
             tweaks: Mutex::new(Tweaks::default()),
             codes: Mutex::new(HashMap::new()),
