@@ -153,7 +153,9 @@ async fn a_social_sign_in_runs_end_to_end_through_the_binary() {
             email: "sso.user@corp.test".into(),
             email_verified: true,
         },
-        std::sync::Arc::new(kisum_guard::ManualClock::new(chrono::Utc::now())),
+        std::sync::Arc::new(kisum_guard::ManualClock::new(kisum_guard::Clock::now(
+            &kisum_guard::SystemClock,
+        ))),
     )
     .await;
     let secret_file = temp_dir("oauth-secret").join("corp-secret");
