@@ -20,8 +20,10 @@ use crate::otp::SecretHash;
 #[cfg(feature = "oauth")]
 mod config;
 #[cfg(feature = "oauth")]
-mod provider;
+mod identities;
+mod outcome;
 #[cfg(feature = "oauth")]
+mod provider;
 mod service;
 
 #[cfg(feature = "oauth")]
@@ -30,9 +32,9 @@ pub use config::{
     providers_setting,
 };
 #[cfg(feature = "oauth")]
-pub use service::{
-    Callback, CallbackOutcome, OAuthError, OAuthService, ProviderSummary, UnlinkError,
-};
+pub use outcome::{Callback, CallbackOutcome, OAuthError, ProviderSummary, UnlinkError};
+#[cfg(feature = "oauth")]
+pub use service::OAuthService;
 
 /// How long a started flow may come back through the callback: 10 minutes.
 pub const FLOW_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
