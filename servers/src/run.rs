@@ -148,11 +148,12 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
         secure_cookies: config.common.mode != crate::config::Mode::Development,
     };
     let public = app::finish_public(
+        // The console inside `with_core`: its platform pages reach Core through the same link.
         kisum_auth::http::admin::with_core(
-            kisum_auth::http::public_router(built.state.clone()),
+            kisum_auth::http::public_router(built.state.clone())
+                .merge(kisum_auth::console::router(built.state.clone(), console)),
             core_link,
         )
-        .merge(kisum_auth::console::router(built.state.clone(), console))
         .merge(openapi::router(openapi::auth_public())),
         readiness.clone(),
         &settings,
@@ -641,17 +642,19 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         (
             bind(args.listen, "auth public").await?,
             app::finish_public(
+                // The console inside `with_core`: its platform pages reach Core through it.
                 kisum_auth::http::admin::with_core(
-                    kisum_auth::http::public_router(built.state.clone()),
+                    kisum_auth::http::public_router(built.state.clone()).merge(
+                        // `kisum dev` serves plain HTTP: cookies without `Secure`.
+                        kisum_auth::console::router(
+                            built.state.clone(),
+                            kisum_auth::console::ConsoleConfig {
+                                secure_cookies: false,
+                            },
+                        ),
+                    ),
                     core_link,
                 )
-                // `kisum dev` serves plain HTTP: cookies without `Secure`.
-                .merge(kisum_auth::console::router(
-                    built.state.clone(),
-                    kisum_auth::console::ConsoleConfig {
-                        secure_cookies: false,
-                    },
-                ))
                 .merge(openapi::router(openapi::auth_public())),
                 auth_ready.clone(),
                 &settings,
