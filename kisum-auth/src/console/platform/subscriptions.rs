@@ -34,12 +34,8 @@ pub(super) struct ChangeForm {
     op: String,
 }
 
-#[derive(Template)]
-#[template(path = "console/platform/confirm.html")]
-struct ConfirmPage {
-    layout: Layout,
-    id: String,
-    company: String,
+/// A change as its confirmation page shows and carries it.
+struct Change {
     /// What is about to change, in words.
     what: String,
     /// What it was.
@@ -50,7 +46,36 @@ struct ConfirmPage {
     action: String,
     key: String,
     status: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/platform/confirm.html")]
+struct ConfirmPage {
+    layout: Layout,
+    id: String,
+    company: String,
+    change: Change,
     can_write: bool,
+}
+
+/// The confirmation page of `change` to company `id` (named `company`).
+async fn confirm(
+    s: &ConsoleState,
+    v: &SignedIn,
+    id: String,
+    company: String,
+    title: &str,
+    change: Change,
+) -> Result<Response, ConsoleError> {
+    let layout = platform_layout(s, v, "companies", title).await?;
+    let page = ConfirmPage {
+        layout,
+        id,
+        company,
+        change,
+        can_write: can_write(v),
+    };
+    Ok(render(200, &page))
 }
 
 /// `POST /console/platform/companies/{id}/subscription/review`: the confirmation page.
@@ -72,20 +97,16 @@ pub(super) async fn review_subscription(
              requests are denied (module_not_entitled)."
         )
     });
-    let layout = platform_layout(&s, &v, "companies", "Confirm the subscription change").await?;
-    let page = ConfirmPage {
-        layout,
+    let change = Change {
         what: format!("Subscription: {} ({})", f.key, f.status),
         before,
         warning,
         action: format!("/console/platform/companies/{id}/subscription"),
-        id,
-        company,
         key: f.key,
         status: f.status,
-        can_write: can_write(&v),
     };
-    Ok(render(200, &page))
+    let title = "Confirm the subscription change";
+    confirm(&s, &v, id, company, title, change).await
 }
 
 /// `POST /console/platform/companies/{id}/subscription`: the confirmed change.
@@ -128,8 +149,9 @@ pub(super) async fn review_addon(
     Form(f): Form<ChangeForm>,
 ) -> Result<Response, ConsoleError> {
     let (company, entitlements) = entitlements_of(&s, &v, core, &id).await?;
-    let held = entitlements["add_ons"]
-        .as_array()
+    let held = entitlements
+        .get("add_ons")
+        .and_then(serde_json::Value::as_array)
         .into_iter()
         .flatten()
         .find(|a| text(a, "addon") == f.key)
@@ -156,20 +178,15 @@ pub(super) async fn review_addon(
              denied (module_not_entitled)."
         )
     });
-    let layout = platform_layout(&s, &v, "companies", "Confirm the add-on change").await?;
-    let page = ConfirmPage {
-        layout,
+    let change = Change {
         what,
         before,
         warning,
         action,
-        id,
-        company,
         key: f.key,
         status: if remove { String::new() } else { f.status },
-        can_write: can_write(&v),
     };
-    Ok(render(200, &page))
+    confirm(&s, &v, id, company, "Confirm the add-on change", change).await
 }
 
 /// `POST /console/platform/companies/{id}/addons/{key}`: the confirmed add-on.

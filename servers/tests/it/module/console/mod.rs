@@ -175,6 +175,17 @@ impl Dev {
         self.console(seed::ADMIN_EMAIL, Some(&codes[0])).await
     }
 
+    /// Nothing was done to acme (`acme`, its id): it is active and its member still uses
+    /// `finance`.
+    async fn assert_untouched(&self, acme: &str) {
+        assert_eq!(self.company_status(acme).await, "active");
+        let member = self.member().await;
+        assert_eq!(
+            list(&self.finance, &member, "acme").await.status,
+            StatusCode::OK
+        );
+    }
+
     /// The status of company `id` in Auth's directory.
     async fn company_status(&self, id: &str) -> String {
         self.store
@@ -306,12 +317,7 @@ async fn a_non_administrator_gets_the_403_page_everywhere() {
             .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
-    assert_eq!(dev.company_status(&acme).await, "active");
-    let member = dev.member().await;
-    assert_eq!(
-        list(&dev.finance, &member, "acme").await.status,
-        StatusCode::OK
-    );
+    dev.assert_untouched(&acme).await;
 }
 
 /// A platform form without the CSRF field, or with another's, is refused before any check
@@ -333,12 +339,7 @@ async fn attack_a_platform_form_without_the_csrf_token_is_refused() {
         let (status, _, _) = jar.send(&dev, Method::POST, &uri, &forged, false).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{uri}");
     }
-    assert_eq!(dev.company_status(&acme).await, "active");
-    let member = dev.member().await;
-    assert_eq!(
-        list(&dev.finance, &member, "acme").await.status,
-        StatusCode::OK
-    );
+    dev.assert_untouched(&acme).await;
 }
 
 /// An administrator signed in with the password alone (`aal1`) reads every page, is told on
@@ -372,12 +373,7 @@ async fn an_aal1_administrator_cannot_write_and_is_told_why() {
             "{body}"
         );
     }
-    assert_eq!(dev.company_status(&acme).await, "active");
-    let member = dev.member().await;
-    assert_eq!(
-        list(&dev.finance, &member, "acme").await.status,
-        StatusCode::OK
-    );
+    dev.assert_untouched(&acme).await;
 }
 
 /// An `aal2` administrator reviews then confirms: the add-on's end denies the member at the
