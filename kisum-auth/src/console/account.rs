@@ -233,6 +233,7 @@ pub(super) async fn signed_layout(
         .await
         .map_err(ProblemResponse::from)?
         .map(|u| u.email.to_string());
+    layout.platform = super::platform::is_platform_admin(s, v.caller.claims.sub).await;
     Ok(layout)
 }
 

@@ -12,7 +12,10 @@
 //! - `account` — sign-in (password, then the TOTP step when the user has a second factor),
 //!   sign-out, the user's companies and own sessions;
 //! - `company` — a company's members, roles, delegations and the "why can't this member …?"
-//!   explanation.
+//!   explanation;
+//! - `platform` — the platform administrator's pages (companies, subscriptions and add-ons,
+//!   the catalog, licences, the audit log), over the `/v1/admin/*` handlers. They need the
+//!   router to be given Core's link ([`crate::http::admin::with_core`] around the console).
 //!
 //! Every action calls the handlers of the API (`kisum_auth::http::companies`) or the services
 //! they call, with the same checks: the console writes the same audit events and publishes the
@@ -23,6 +26,7 @@
 //! # fn mount(state: kisum_auth::http::AuthState) -> axum::Router {
 //! // `Secure` cookies outside development.
 //! let console = router(state.clone(), ConsoleConfig { secure_cookies: true });
+//! // The platform pages reach Core through the link `with_core` gives the routes it wraps.
 //! kisum_auth::http::public_router(state).merge(console)
 //! # }
 //! ```
@@ -39,6 +43,7 @@ mod account;
 mod company;
 mod edge;
 mod pages;
+mod platform;
 
 /// Where the console is mounted.
 pub const PREFIX: &str = "/console";
@@ -115,6 +120,7 @@ pub fn router(auth: AuthState, config: ConsoleConfig) -> Router {
             post(company::revoke_delegation),
         )
         .route("/console/companies/{org}/explain", get(company::explain))
+        .merge(platform::routes())
         // Not a fallback: the public router it is merged into has its own.
         .route(
             "/console/{*rest}",

@@ -58,6 +58,12 @@ pub(super) struct Layout {
     pub(super) user: Option<String>,
     /// The company the page is about, if any.
     pub(super) company: Option<CompanyNav>,
+    /// Whether the signed-in user holds a platform role (the navigation links the platform
+    /// pages).
+    pub(super) platform: bool,
+    /// The platform section a platform page is in (`companies`, `catalog`, `audit`); empty
+    /// on the other pages.
+    pub(super) platform_section: &'static str,
     /// A message about what was just done.
     pub(super) notice: Option<&'static str>,
     /// The problem of what was just tried.
@@ -85,6 +91,8 @@ impl Layout {
             csrf: csrf.to_owned(),
             user: None,
             company: None,
+            platform: false,
+            platform_section: "",
             notice: None,
             error: None,
         }
@@ -106,6 +114,11 @@ pub(super) fn notice(code: Option<&str>) -> Option<&'static str> {
         "role-deleted" => "The role was deleted.",
         "delegation-created" => "The delegation was created.",
         "delegation-revoked" => "The delegation was revoked.",
+        "company-suspended" => "The company was suspended: its members are denied everywhere.",
+        "company-reactivated" => "The company was reactivated.",
+        "subscription-changed" => "The subscription was changed.",
+        "addon-changed" => "The add-on was changed.",
+        "addon-removed" => "The add-on was removed.",
         _ => return None,
     })
 }

@@ -102,11 +102,12 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
         secure_cookies: config.common.mode != crate::config::Mode::Development,
     };
     let public = app::finish_public(
+        // The console inside `with_core`: its platform pages reach Core through the same link.
         kisum_auth::http::admin::with_core(
-            kisum_auth::http::public_router(built.state.clone()),
+            kisum_auth::http::public_router(built.state.clone())
+                .merge(kisum_auth::console::router(built.state.clone(), console)),
             core_link,
         )
-        .merge(kisum_auth::console::router(built.state.clone(), console))
         .merge(openapi::router(openapi::auth_public())),
         readiness.clone(),
         &settings,

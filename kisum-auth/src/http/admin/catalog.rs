@@ -47,7 +47,7 @@ fn kind_path(kind: &str) -> Result<&'static str, ProblemResponse> {
         PlatformRead
     )
 ))]
-pub(super) async fn list_catalog(
+pub(crate) async fn list_catalog(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,

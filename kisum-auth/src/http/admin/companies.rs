@@ -25,7 +25,7 @@ use crate::platform::{PlatformPermission as P, action};
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = Object))]
 #[serde(transparent)]
-pub(super) struct CoreObject(pub(super) serde_json::Map<String, serde_json::Value>);
+pub(crate) struct CoreObject(pub(crate) serde_json::Map<String, serde_json::Value>);
 
 /// Core's answer as this route's: its status and JSON body (a problem keeps its media type).
 pub(super) fn relay(answer: CoreAnswer) -> Response {
@@ -61,13 +61,13 @@ pub(super) async fn audit_carried(
 /// The search of companies.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
-pub(super) struct CompanyParams {
+pub(crate) struct CompanyParams {
     /// Part of the slug or name (case-insensitive).
-    query: Option<String>,
+    pub(crate) query: Option<String>,
     /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// At most this many companies (default 50, at most 200).
-    limit: Option<String>,
+    pub(crate) limit: Option<String>,
 }
 
 #[cfg_attr(
@@ -87,7 +87,7 @@ pub(super) struct CompanyParams {
         PlatformRead
     )
 ))]
-pub(super) async fn search_companies(
+pub(crate) async fn search_companies(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,
@@ -110,17 +110,17 @@ pub(super) async fn search_companies(
 /// A company with its members and what Core holds for it.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub(super) struct CompanyDetail {
-    company: Company,
+pub(crate) struct CompanyDetail {
+    pub(crate) company: Company,
     /// Its memberships, each with the member's `email` (`null` if the account is gone).
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
-    members: Vec<serde_json::Value>,
+    pub(crate) members: Vec<serde_json::Value>,
     /// Core's entitlements of the company.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    entitlements: serde_json::Value,
+    pub(crate) entitlements: serde_json::Value,
     /// Core's licences of the company (`null` when Core serves no licences).
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
-    licenses: serde_json::Value,
+    pub(crate) licenses: serde_json::Value,
 }
 
 async fn known_company(s: &AuthState, raw: &str) -> Result<Company, ProblemResponse> {
@@ -149,7 +149,7 @@ async fn known_company(s: &AuthState, raw: &str) -> Result<Company, ProblemRespo
         PlatformRead
     )
 ))]
-pub(super) async fn get_company(
+pub(crate) async fn get_company(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,
@@ -258,7 +258,7 @@ async fn set_status(
         PlatformWrite
     )
 ))]
-pub(super) async fn suspend_company(
+pub(crate) async fn suspend_company(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,
@@ -292,7 +292,7 @@ pub(super) async fn suspend_company(
         PlatformWrite
     )
 ))]
-pub(super) async fn reactivate_company(
+pub(crate) async fn reactivate_company(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,
@@ -329,7 +329,7 @@ pub(super) async fn reactivate_company(
         PlatformWrite
     )
 ))]
-pub(super) async fn put_subscription(
+pub(crate) async fn put_subscription(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,
@@ -397,7 +397,7 @@ async fn addon_target(
         PlatformWrite
     )
 ))]
-pub(super) async fn put_addon(
+pub(crate) async fn put_addon(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,
@@ -451,7 +451,7 @@ pub(super) async fn put_addon(
         PlatformWrite
     )
 ))]
-pub(super) async fn delete_addon(
+pub(crate) async fn delete_addon(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,

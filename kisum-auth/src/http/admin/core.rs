@@ -191,7 +191,8 @@ impl CoreLink for HttpCore {
 pub(crate) struct CoreHandle(pub(crate) Arc<dyn CoreLink>);
 
 /// The core link of a request, if the router was given one.
-pub(super) struct Core(pub(super) Option<Arc<dyn CoreLink>>);
+#[derive(Clone)]
+pub(crate) struct Core(pub(super) Option<Arc<dyn CoreLink>>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Core {
     type Rejection = std::convert::Infallible;

@@ -36,6 +36,19 @@ mod catalog;
 mod companies;
 mod core;
 
+// The console's platform pages call these handlers as they are (same checks, audits, events).
+#[cfg(feature = "console")]
+pub(crate) use self::catalog::list_catalog as console_list_catalog;
+#[cfg(feature = "console")]
+pub(crate) use self::companies::{
+    CompanyParams, CoreObject, delete_addon as console_delete_addon,
+    get_company as console_get_company, put_addon as console_put_addon,
+    put_subscription as console_put_subscription, reactivate_company as console_reactivate,
+    search_companies as console_search_companies, suspend_company as console_suspend,
+};
+#[cfg(feature = "console")]
+pub(crate) use self::core::Core;
+
 #[cfg(feature = "remote")]
 pub use self::core::HttpCore;
 pub use self::core::{CoreAnswer, CoreLink, CoreLinkError, InProcessCore};
@@ -226,37 +239,37 @@ pub(super) fn page_size(raw: Option<&String>) -> Result<u32, ProblemResponse> {
 /// A page of a listing and the cursor of the next one (absent on the last page).
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub(super) struct Page<T> {
+pub(crate) struct Page<T> {
     /// The items.
-    pub(super) items: Vec<T>,
+    pub(crate) items: Vec<T>,
     /// Pass it as `cursor` for the next page; absent when this page is the last.
-    pub(super) next_cursor: Option<String>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// A page of the audit search and the cursor of the next one (absent on the last page).
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub(super) struct AuditPage {
+pub(crate) struct AuditPage {
     /// The events, newest first.
-    items: Vec<AuditEvent>,
+    pub(crate) items: Vec<AuditEvent>,
     /// Pass it as `cursor` for the next page; absent when this page is the last.
-    next_cursor: Option<String>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// The filters of the audit search.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
-pub(super) struct AuditParams {
+pub(crate) struct AuditParams {
     /// Only events about this company (its id).
-    company_id: Option<String>,
+    pub(crate) company_id: Option<String>,
     /// Only events by this user: their id or email.
-    actor: Option<String>,
+    pub(crate) actor: Option<String>,
     /// Only events at or after this time (RFC 3339).
-    since: Option<String>,
+    pub(crate) since: Option<String>,
     /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// At most this many events (default 50, at most 200).
-    limit: Option<String>,
+    pub(crate) limit: Option<String>,
 }
 
 #[cfg_attr(
@@ -277,7 +290,7 @@ pub(super) struct AuditParams {
         PlatformRead
     )
 ))]
-pub(super) async fn search_audit(
+pub(crate) async fn search_audit(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,

@@ -6,159 +6,14 @@
 //! These tests are ignored by default: they need `chromium` and `chromium-driver` (Debian).
 //! `.ci/run` installs both, sets `KISUM_TEST_BROWSER=1` and runs them. Asked for (with
 //! `--run-ignored`/`--include-ignored`) on a machine without them, they fail: they never pass
-//! without having driven a browser. `KISUM_CHROMIUM` and `KISUM_CHROMEDRIVER` name other paths.
+//! without having driven a browser (see `driver`).
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use fantoccini::elements::Element;
+use fantoccini::Locator;
 use fantoccini::key::Key;
-use fantoccini::{Client, ClientBuilder, Locator};
 use kisum_guard::MembershipId;
-use serde_json::json;
 
+use super::driver::Browser;
 use super::{ANA, Console, OWNER, PW, VIEWER};
-
-/// Where a binary is: `var` when set, else `default`.
-fn binary(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
-}
-
-/// A browser on the console of `Console`, over a real socket.
-struct Browser {
-    client: Client,
-    driver: Child,
-    base: String,
-}
-
-impl Browser {
-    async fn open(c: &Console) -> Self {
-        let chromium = binary("KISUM_CHROMIUM", "/usr/bin/chromium");
-        let chromedriver = binary("KISUM_CHROMEDRIVER", "/usr/bin/chromedriver");
-        let asked = if std::env::var_os("KISUM_TEST_BROWSER").is_some() {
-            "KISUM_TEST_BROWSER is set"
-        } else {
-            "the browser tests were asked for"
-        };
-        for path in [&chromium, &chromedriver] {
-            assert!(
-                path.exists(),
-                "{asked} but {} is missing: `apt-get install -y chromium chromium-driver` \
-                 (or set KISUM_CHROMIUM / KISUM_CHROMEDRIVER)",
-                path.display()
-            );
-        }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = c.app.clone();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        // A free port for chromedriver (it takes no port 0).
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let driver = Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let caps = json!({
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1200,900"],
-        });
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert("goog:chromeOptions".into(), caps);
-        let mut client = None;
-        for _ in 0..100 {
-            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector)
-                .capabilities(capabilities.clone())
-                .connect(&format!("http://127.0.0.1:{port}"))
-                .await
-            {
-                Ok(c) => {
-                    client = Some(c);
-                    break;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-        Self {
-            client: client.expect("chromedriver did not start"),
-            driver,
-            base,
-        }
-    }
-
-    async fn goto(&self, path: &str) {
-        self.client
-            .goto(&format!("{}{path}", self.base))
-            .await
-            .unwrap();
-    }
-
-    async fn find(&self, css: &str) -> Element {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
-    }
-
-    async fn fill(&self, css: &str, text: &str) {
-        let field = self.find(css).await;
-        field.clear().await.unwrap();
-        field.send_keys(text).await.unwrap();
-    }
-
-    async fn click(&self, css: &str) {
-        self.find(css).await.click().await.unwrap();
-    }
-
-    /// Waits until `css` holds `needle` (boosted navigations swap the page asynchronously).
-    async fn wait_text(&self, css: &str, needle: &str) -> String {
-        let mut last = String::new();
-        for _ in 0..100 {
-            if let Ok(e) = self.client.find(Locator::Css(css)).await
-                && let Ok(text) = e.text().await
-            {
-                if text.contains(needle) {
-                    return text;
-                }
-                last = text;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("`{css}` never showed {needle:?}; last: {last:?}");
-    }
-
-    /// Saves a screenshot of the page as `docs/console/{name}.png`.
-    async fn shot(&self, name: &str) {
-        let png = self.client.screenshot().await.unwrap();
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/console");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-    }
-
-    async fn sign_in(&self, email: &str) {
-        self.goto("/console/sign-in").await;
-        self.fill("#email", email).await;
-        self.fill("#password", PW).await;
-        self.click("#sign-in button[type=submit]").await;
-        self.wait_text("main h1", "Your companies").await;
-    }
-
-    async fn close(mut self) {
-        self.client.close().await.unwrap();
-        self.driver.kill().ok();
-        self.driver.wait().ok();
-    }
-}
 
 /// Ana's membership in acme.
 async fn ana_membership(c: &Console) -> MembershipId {
@@ -202,11 +57,11 @@ async fn explain_finance(b: &Browser, m: MembershipId) -> String {
 #[ignore = "needs chromium and chromium-driver: .ci/run installs them and sets KISUM_TEST_BROWSER=1"]
 async fn an_owner_invites_grants_a_module_explains_the_denial_and_revokes_it() {
     let c = Console::new().await;
-    let b = Browser::open(&c).await;
+    let b = Browser::open(c.app.clone()).await;
     b.goto("/console/sign-in").await;
     b.find("#email").await;
     b.shot("sign-in").await;
-    b.sign_in(OWNER).await;
+    b.sign_in(OWNER, PW).await;
     b.shot("companies").await;
     b.click("a[href='/console/companies/acme/members']").await;
     b.wait_text("main h1", "Members").await;
@@ -261,8 +116,8 @@ async fn an_owner_invites_grants_a_module_explains_the_denial_and_revokes_it() {
 #[ignore = "needs chromium and chromium-driver: .ci/run installs them and sets KISUM_TEST_BROWSER=1"]
 async fn a_form_stripped_of_its_csrf_token_is_refused_in_the_browser() {
     let c = Console::new().await;
-    let b = Browser::open(&c).await;
-    b.sign_in(OWNER).await;
+    let b = Browser::open(c.app.clone()).await;
+    b.sign_in(OWNER, PW).await;
     b.goto("/console/companies/acme/members").await;
     b.client
         .execute(
@@ -293,8 +148,8 @@ async fn a_form_stripped_of_its_csrf_token_is_refused_in_the_browser() {
 #[ignore = "needs chromium and chromium-driver: .ci/run installs them and sets KISUM_TEST_BROWSER=1"]
 async fn a_member_cannot_reach_the_owner_pages_in_the_browser() {
     let c = Console::new().await;
-    let b = Browser::open(&c).await;
-    b.sign_in(VIEWER).await;
+    let b = Browser::open(c.app.clone()).await;
+    b.sign_in(VIEWER, PW).await;
     // Their company opens on the delegations page; the navigation offers no members page.
     b.click("a[href='/console/companies/acme/delegations']")
         .await;
@@ -316,7 +171,7 @@ async fn a_member_cannot_reach_the_owner_pages_in_the_browser() {
 #[ignore = "needs chromium and chromium-driver: .ci/run installs them and sets KISUM_TEST_BROWSER=1"]
 async fn sign_in_works_with_the_keyboard_alone() {
     let c = Console::new().await;
-    let b = Browser::open(&c).await;
+    let b = Browser::open(c.app.clone()).await;
     b.goto("/console/sign-in").await;
     b.find("#email").await;
     // The email field has the focus; Tab moves to the password; Enter submits.

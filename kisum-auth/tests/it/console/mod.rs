@@ -2,6 +2,7 @@
 //! cookie jar), and in `browser` the journeys in a real headless Chromium.
 
 mod browser;
+pub(crate) mod driver;
 
 use std::collections::BTreeMap;
 

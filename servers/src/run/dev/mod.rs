@@ -212,17 +212,19 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
         (
             bind(args.listen, "auth public").await?,
             app::finish_public(
+                // The console inside `with_core`: its platform pages reach Core through it.
                 kisum_auth::http::admin::with_core(
-                    kisum_auth::http::public_router(built.state.clone()),
+                    kisum_auth::http::public_router(built.state.clone()).merge(
+                        // `kisum dev` serves plain HTTP: cookies without `Secure`.
+                        kisum_auth::console::router(
+                            built.state.clone(),
+                            kisum_auth::console::ConsoleConfig {
+                                secure_cookies: false,
+                            },
+                        ),
+                    ),
                     core_link,
                 )
-                // `kisum dev` serves plain HTTP: cookies without `Secure`.
-                .merge(kisum_auth::console::router(
-                    built.state.clone(),
-                    kisum_auth::console::ConsoleConfig {
-                        secure_cookies: false,
-                    },
-                ))
                 .merge(openapi::router(openapi::auth_public())),
                 auth_ready.clone(),
                 &settings,

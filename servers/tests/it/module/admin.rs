@@ -64,7 +64,7 @@ fn concrete(template: &str, acme: &str) -> String {
         .replace("{key}", "finance")
 }
 
-async fn acme_id(dev: &Dev) -> String {
+pub(super) async fn acme_id(dev: &Dev) -> String {
     dev.store
         .find_company_by_slug(&CompanySlug::new("acme").unwrap())
         .await
@@ -86,7 +86,7 @@ async fn admin_call(
 
 impl Dev {
     /// Seeds `admin@kisum.test` (as `kisum dev` does) and signs it in: an `aal1` token.
-    async fn admin_aal1(&self) -> String {
+    pub(super) async fn admin_aal1(&self) -> String {
         kisum_servers::seed::seed_admin(
             &self.built.state.auth,
             self.store.as_ref(),

@@ -11,6 +11,7 @@
 
 mod admin;
 mod api_keys;
+mod console;
 mod dev_seed;
 mod invoices;
 mod refusals;
@@ -137,8 +138,16 @@ impl Dev {
             "0123456789abcdef0123456789",
         ));
         let mut dev = Self {
+            // The console as `kisum dev` mounts it: inside `with_core`, plain HTTP cookies.
             auth: kisum_auth::http::admin::with_core(
-                kisum_auth::http::public_router(built.state.clone()),
+                kisum_auth::http::public_router(built.state.clone()).merge(
+                    kisum_auth::console::router(
+                        built.state.clone(),
+                        kisum_auth::console::ConsoleConfig {
+                            secure_cookies: false,
+                        },
+                    ),
+                ),
                 core_link,
             ),
             store,
