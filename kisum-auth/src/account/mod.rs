@@ -1,5 +1,6 @@
 //! Account data (decision 0037): what Auth holds about a person, handed to them as one JSON
-//! document ([`export`]), and the erasure of their account ([`delete`]).
+//! document ([`AccountExport`], `AuthService::export_account`), and the erasure of their
+//! account (`AuthService::delete_account`).
 //!
 //! The erasure is one store call, [`AccountStore::erase_account`], one transaction in each SQL
 //! backend (one lock in memory): sessions revoked, credentials and provider identities deleted,

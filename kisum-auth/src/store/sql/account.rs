@@ -84,7 +84,7 @@ fn last_owner(user: UserId, memberships: &[Membership]) -> bool {
         |m: &Membership| m.status == MembershipStatus::Active && m.roles.contains(&owner);
     memberships
         .iter()
-        .filter(|m| m.user_id == user && is_owner(*m))
+        .filter(|m| m.user_id == user && is_owner(m))
         .any(|mine| {
             let mut others = memberships
                 .iter()
