@@ -108,8 +108,8 @@ pub trait AccountStore: Send + Sync + 'static {
     /// disabled); revokes every non-revoked membership (bumping it) and every live delegation
     /// from or to one of them (bumping the delegatees of those given); clears `created_by` of
     /// API keys the user created (the keys stay the company's); replaces the user's id by
-    /// `erasure.pseudonym` in the audit log (actor and details) and their email by
-    /// [`ERASED_EMAIL`] in details.
+    /// `erasure.pseudonym` in the audit log (actor and details) and their email, where it is a
+    /// whole string in details, by [`ERASED_EMAIL`].
     ///
     /// Nothing is written when the user is the only active owner of a company that has
     /// another non-revoked member.

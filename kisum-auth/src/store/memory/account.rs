@@ -125,15 +125,16 @@ impl AccountStore for MemoryAuthStore {
         // The audit log, pseudonymised.
         let id = user.to_string();
         let pseudonym = erasure.pseudonym.to_string();
+        // Whole JSON strings only: another address containing this one stays intact.
+        let email = format!("\"{}\"", old.email.as_str());
+        let erased_email = format!("\"{ERASED_EMAIL}\"");
         for event in s.audit.values_mut() {
             if event.actor_user_id == Some(user) {
                 event.actor_user_id = Some(erasure.pseudonym);
             }
             let text = event.details.to_string();
-            if text.contains(&id) || text.contains(old.email.as_str()) {
-                let text = text
-                    .replace(&id, &pseudonym)
-                    .replace(old.email.as_str(), ERASED_EMAIL);
+            if text.contains(&id) || text.contains(&email) {
+                let text = text.replace(&id, &pseudonym).replace(&email, &erased_email);
                 if let Ok(details) = serde_json::from_str(&text) {
                     event.details = details;
                 }

@@ -22,7 +22,8 @@ pub(crate) trait AccountSql: Dialect {
     /// is an active member, locked against concurrent changes where the dialect needs it.
     const COMPANIES_MEMBERSHIPS: &'static str;
     /// In the audit details: the text `$1` (the user id) replaced by `$2` (the pseudonym)
-    /// and `$3` (the email) by `$4`, in the rows containing either.
+    /// and `$3` (the email as a JSON string, quotes included) by `$4`, in the rows containing
+    /// either.
     const PSEUDONYMISE_DETAILS: &'static str;
 }
 
@@ -194,8 +195,9 @@ impl<D: AccountSql> AccountStore for SqlAuthStore<D> {
         Stmt::new(D::PSEUDONYMISE_DETAILS)
             .text(erasure.user_id.to_string())
             .text(erasure.pseudonym.to_string())
-            .text(email.as_str())
-            .text(ERASED_EMAIL)
+            // Whole JSON strings only: another address containing this one stays intact.
+            .text(format!("\"{email}\""))
+            .text(format!("\"{ERASED_EMAIL}\""))
             .execute(&mut tx)
             .await?;
         tx.commit().await.map_err(store_error)?;
