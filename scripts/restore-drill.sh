@@ -3,9 +3,10 @@
 # `kisum backup` while it runs, stops it, destroys its data directory, runs `kisum restore`,
 # starts `kisum dev` again on the restored directory and proves through HTTP that nothing a
 # user relies on was lost: password sign-in, the old session and its refresh token, the
-# member's roles and modules (me/access), the licence activation, acme's entitlements.
-# Not covered yet: delegations (the drill changes a role instead) and company API keys (not
-# built yet). Builds the `kisum` binary first; logs go to target/restore-drill/.
+# member's roles and modules (me/access), a delegation to the member (it still grants), a
+# company API key (it still works at the guarded module, and a revoked one still refuses),
+# the licence activation, acme's entitlements. Builds the `kisum` binary first; logs go to
+# target/restore-drill/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,10 +65,36 @@ curl -fsS -X POST "http://127.0.0.1:$A/v1/companies/acme/roles" -H "authorizatio
 curl -fsS -X PATCH "http://127.0.0.1:$A/v1/companies/acme/members/$MEMBER_ID" \
     -H "authorization: Bearer $OWNER_TOKEN" -H 'content-type: application/json' \
     -d '{"roles":["finance-viewer","drill-reports"]}' >/dev/null
+# A delegation from the owner: the member may write invoices for a day.
+EXPIRES=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)
+curl -fsS -X POST "http://127.0.0.1:$A/v1/companies/acme/delegations" -H "authorization: Bearer $OWNER_TOKEN" \
+    -H 'content-type: application/json' \
+    -d "{\"to_membership_id\":\"$MEMBER_ID\",\"permissions\":[\"finance.invoices.write\"],\"modules\":[\"finance\"],\"expires_at\":\"$EXPIRES\"}" >/dev/null \
+    || fail "creating the delegation"
 MEMBER_TOKEN=$(login member@acme.test | jq -r .access_token)
 ACCESS_BEFORE=$(access_of "$MEMBER_TOKEN")
 jq -e '.permissions | index("finance.reports.read")' <<<"$ACCESS_BEFORE" >/dev/null \
     || fail "the role change is not in me/access: $ACCESS_BEFORE"
+jq -e '.permissions | index("finance.invoices.write")' <<<"$ACCESS_BEFORE" >/dev/null \
+    || fail "the delegation is not in me/access: $ACCESS_BEFORE"
+# Two company API keys; the second is revoked before the backup.
+new_key() {
+    curl -fsS -X POST "http://127.0.0.1:$A/v1/companies/acme/api-keys" -H "authorization: Bearer $OWNER_TOKEN" \
+        -H 'content-type: application/json' \
+        -d "{\"name\":\"$1\",\"permissions\":[\"finance.invoices.read\"],\"modules\":[\"finance\"]}"
+}
+API_KEY=$(new_key drill-live | jq -r .secret)
+REVOKED=$(new_key drill-revoked)
+curl -fsS -X DELETE "http://127.0.0.1:$A/v1/companies/acme/api-keys/$(jq -r .id <<<"$REVOKED")" \
+    -H "authorization: Bearer $OWNER_TOKEN" >/dev/null || fail "revoking an API key"
+REVOKED_KEY=$(jq -r .secret <<<"$REVOKED")
+# The answer of the guarded finance module to a key.
+invoices_with() {
+    curl -sS -o "$WORK/invoices.json" -w '%{http_code}' "http://127.0.0.1:$M/v1/finance/invoices" \
+        -H "authorization: Bearer $1" -H 'x-org: acme'
+}
+[ "$(invoices_with "$API_KEY")" = 200 ] || { cat "$WORK/invoices.json" >&2; fail "the API key before the backup"; }
+[ "$(invoices_with "$REVOKED_KEY")" = 401 ] || { cat "$WORK/invoices.json" >&2; fail "the revoked API key before the backup"; }
 ACME_ID=$(jq -r .company_id <<<"$ACCESS_BEFORE")
 ENTITLEMENTS_BEFORE=$(entitlements_of "$ACME_ID")
 status=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$L/v1/licenses/activate" \
@@ -103,6 +130,15 @@ status=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$A/v1/auth/re
 step "roles and modules are as before (me/access)"
 ACCESS_AFTER=$(access_of "$MEMBER_TOKEN")
 [ "$ACCESS_AFTER" = "$ACCESS_BEFORE" ] || fail "me/access changed: $ACCESS_BEFORE -> $ACCESS_AFTER"
+
+step "the delegation still grants (me/access with a fresh sign-in)"
+ACCESS_FRESH=$(access_of "$(login member@acme.test | jq -r .access_token)")
+jq -e '.permissions | index("finance.invoices.write")' <<<"$ACCESS_FRESH" >/dev/null \
+    || fail "the delegation is lost: $ACCESS_FRESH"
+
+step "the API key works at the guarded module; the revoked one still refuses"
+[ "$(invoices_with "$API_KEY")" = 200 ] || { cat "$WORK/invoices.json" >&2; fail "the API key after restore"; }
+[ "$(invoices_with "$REVOKED_KEY")" = 401 ] || { cat "$WORK/invoices.json" >&2; fail "the revoked API key after restore"; }
 
 step "the licence activation is still there"
 [ "$(validate)" = 200 ] || { cat "$WORK/validate.json" >&2; fail "validate after restore"; }

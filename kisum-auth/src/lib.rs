@@ -39,6 +39,7 @@
 //! ```
 
 pub mod access;
+pub mod account;
 pub mod api_key;
 // The audit log needs `serde_json`, an optional dependency enabled by these features.
 pub mod audit;

@@ -97,6 +97,10 @@ pub const PASSKEY_DELETE: &str = "passkey.delete";
 pub const IDENTITY_LINK: &str = "identity.link";
 /// A provider identity was unlinked from its account.
 pub const IDENTITY_UNLINK: &str = "identity.unlink";
+/// The user downloaded everything held about them (`GET /v1/auth/me/export`).
+pub const ACCOUNT_EXPORT: &str = "account.export";
+/// The user deleted their account (`DELETE /v1/auth/me`); the actor is their pseudonym.
+pub const ACCOUNT_DELETED: &str = "account.deleted";
 
 /// An audited action with its details. Serialized, it is the event's `details` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -411,6 +415,15 @@ pub enum Action {
         /// The identity removed.
         identity_id: crate::oauth::IdentityId,
     },
+    /// [`ACCOUNT_EXPORT`].
+    AccountExport {},
+    /// [`ACCOUNT_DELETED`].
+    AccountDelete {
+        /// Sessions revoked.
+        revoked_sessions: usize,
+        /// Memberships revoked.
+        revoked_memberships: usize,
+    },
 }
 
 impl Action {
@@ -458,6 +471,8 @@ impl Action {
             Self::ProviderLoginFailure { .. } => LOGIN_FAILURE,
             Self::IdentityLink { .. } => IDENTITY_LINK,
             Self::IdentityUnlink { .. } => IDENTITY_UNLINK,
+            Self::AccountExport {} => ACCOUNT_EXPORT,
+            Self::AccountDelete { .. } => ACCOUNT_DELETED,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Audit events: an append-only record of who did what, in which company, with what outcome.
 //!
 //! Every security-relevant action (sign-in, refresh, sign-out, password change, directory edits)
-//! appends one [`AuditEvent`] to an [`AuditStore`]. Events are never updated; they leave the
+//! appends one [`AuditEvent`] to an [`AuditStore`]. Events are never updated (but for an account
+//! erasure, which pseudonymises them: decision 0037); they leave the
 //! store only by age, through [`AuditStore::prune`] (`kisum audit prune --older-than`).
 //!
 //! **No secrets in events.** Passwords, password hashes, refresh or access tokens, reset tokens,
@@ -124,7 +125,8 @@ impl AuditOutcome {
     }
 }
 
-/// One audited action. Append-only: once stored it is never changed.
+/// One audited action. Append-only: once stored it is never changed, except that an account's
+/// erasure replaces the person's id and email in it by a pseudonym (decision 0037).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {

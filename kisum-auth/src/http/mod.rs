@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use kisum_guard::http::{BODY_LIMIT, ProblemResponse};
 use kisum_guard::{DenialCode, Problem, ServiceScope};
 
+mod account;
 pub mod admin;
 mod api_keys;
 pub(crate) mod auth;
@@ -44,6 +45,9 @@ pub use extract::{Caller, Client, Consistency};
 pub use internal::DEFAULT_AUDIT_LIMIT;
 pub use state::{AuthState, RateLimits};
 
+#[cfg(feature = "openapi")]
+use account::{__path_delete_account, __path_export_account};
+use account::{delete_account, export_account};
 #[cfg(feature = "openapi")]
 use api_keys::__path_resolve_api_key;
 use api_keys::resolve_api_key;
@@ -123,8 +127,9 @@ fn public_routes() -> (Routes, Vec<(&'static str, &'static str)>) {
         "/v1/auth/session" => get session;
         "/v1/auth/sessions" => get sessions;
         "/v1/auth/sessions/{session_id}" => delete delete_session;
-        "/v1/auth/me" => get me;
+        "/v1/auth/me" => get me, delete delete_account;
         "/v1/auth/me/access" => get me_access;
+        "/v1/auth/me/export" => get export_account;
         "/v1/auth/password/change" => post change_password;
         "/v1/auth/password/forgot" => post password_forgot;
         "/v1/auth/password/reset" => post password_reset;

@@ -45,11 +45,13 @@ pub enum RevokeReason {
     Admin,
     /// A second factor was added or removed (the other sessions of the user end).
     FactorChanged,
+    /// The user deleted their account.
+    AccountDeleted,
 }
 
 impl RevokeReason {
     /// Every reason.
-    pub const ALL: [RevokeReason; 9] = [
+    pub const ALL: [RevokeReason; 10] = [
         Self::Logout,
         Self::LogoutAll,
         Self::Deleted,
@@ -59,6 +61,7 @@ impl RevokeReason {
         Self::Evicted,
         Self::Admin,
         Self::FactorChanged,
+        Self::AccountDeleted,
     ];
 
     /// The wire and storage string.
@@ -74,6 +77,7 @@ impl RevokeReason {
             Self::Evicted => "evicted",
             Self::Admin => "admin",
             Self::FactorChanged => "factor_changed",
+            Self::AccountDeleted => "account_deleted",
         }
     }
 

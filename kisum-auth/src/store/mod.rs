@@ -32,6 +32,7 @@ pub trait AuthStore:
     + crate::oauth::OAuthStore
     + crate::api_key::ApiKeyStore
     + crate::platform::PlatformStore
+    + crate::account::AccountStore
     + kisum_core::outbox::EventLogged
 {
 }
@@ -48,6 +49,7 @@ impl<
         + crate::oauth::OAuthStore
         + crate::api_key::ApiKeyStore
         + crate::platform::PlatformStore
+        + crate::account::AccountStore
         + kisum_core::outbox::EventLogged,
 > AuthStore for T
 {

@@ -43,6 +43,7 @@ mod postgres {
     );
 }
 
+mod account_data;
 mod admin_properties;
 mod api_keys;
 mod attacks;

@@ -151,6 +151,11 @@ fn company_api_keys() -> Routes {
     table_routes("Company API keys")
 }
 
+/// API.md, "Account data" (public listener, Bearer, recent auth).
+fn account_data() -> Routes {
+    table_routes("Account data")
+}
+
 /// API.md, "Platform administration" (public listener, platform roles).
 fn platform_admin() -> Routes {
     table_routes("Platform administration")
@@ -188,6 +193,7 @@ fn routes_md_has_the_tables_of_api_md() {
     assert_eq!(company_admin().len(), 13);
     assert_eq!(more_ways_in().len(), 8);
     assert_eq!(company_api_keys().len(), 3);
+    assert_eq!(account_data().len(), 2);
     assert_eq!(auth_internal().len(), 6);
     assert_eq!(platform_admin().len(), 14);
     assert_eq!(core_internal().len(), 11);
@@ -247,6 +253,7 @@ fn documents() -> Vec<(&'static str, OpenApi, Routes)> {
                 more_ways_in(),
                 company_admin(),
                 company_api_keys(),
+                account_data(),
                 platform_admin(),
                 every_public_listener(),
             ]),
@@ -284,6 +291,7 @@ fn auth_public_lists_exactly_the_public_and_company_routes_of_api_md() {
             more_ways_in(),
             company_admin(),
             company_api_keys(),
+            account_data(),
             platform_admin(),
             every_public_listener(),
         ]),

@@ -17,6 +17,17 @@ pub(super) struct ApiKeyState {
     keys: BTreeMap<ApiKeyId, ApiKey>,
 }
 
+impl ApiKeyState {
+    /// Stops naming `user` as the creator of keys (an account erasure; the keys stay).
+    pub(super) fn erase(&mut self, user: kisum_guard::UserId) {
+        for key in self.keys.values_mut() {
+            if key.created_by == Some(user) {
+                key.created_by = None;
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl ApiKeyStore for MemoryAuthStore {
     async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {

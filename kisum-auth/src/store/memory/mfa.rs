@@ -22,6 +22,15 @@ pub(super) struct MfaState {
     challenges: HashMap<[u8; 32], MfaChallenge>,
 }
 
+impl MfaState {
+    /// Forgets `user`'s TOTP enrolment, recovery codes and challenges (an account erasure).
+    pub(super) fn erase(&mut self, user: kisum_guard::UserId) {
+        self.totp.remove(&user);
+        self.recovery.remove(&user);
+        self.challenges.retain(|_, c| c.user_id != user);
+    }
+}
+
 #[async_trait]
 impl MfaStore for MemoryAuthStore {
     async fn get_totp(&self, user: UserId) -> Result<Option<TotpRecord>, StoreError> {

@@ -18,6 +18,7 @@ use crate::identity::{Email, User};
 use crate::otp::{OtpPurpose, OtpState};
 use crate::session::{RefreshRecord, Session, TokenHash};
 
+mod account;
 mod api_key;
 mod audit;
 mod directory;

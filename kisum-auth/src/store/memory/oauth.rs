@@ -20,6 +20,14 @@ pub(super) struct OAuthState {
     identities: HashMap<IdentityId, Identity>,
 }
 
+impl OAuthState {
+    /// Forgets `user`'s provider identities and login codes (an account erasure).
+    pub(super) fn erase(&mut self, user: kisum_guard::UserId) {
+        self.identities.retain(|_, i| i.user_id != user);
+        self.codes.retain(|_, c| c.user_id != user);
+    }
+}
+
 #[async_trait]
 impl OAuthStore for MemoryAuthStore {
     async fn insert_flow(&self, flow: &OAuthFlow) -> Result<(), StoreError> {

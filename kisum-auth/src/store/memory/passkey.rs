@@ -19,6 +19,16 @@ pub(super) struct PasskeyState {
     ceremonies: HashMap<String, Ceremony>,
 }
 
+impl PasskeyState {
+    /// Forgets `user`'s passkeys and ceremonies (an account erasure).
+    pub(super) fn erase(&mut self, user: kisum_guard::UserId) {
+        self.passkeys.retain(|_, p| p.user_id != user);
+        let kept: std::collections::HashSet<_> = self.passkeys.keys().copied().collect();
+        self.by_credential.retain(|_, id| kept.contains(id));
+        self.ceremonies.retain(|_, c| c.user_id != Some(user));
+    }
+}
+
 #[async_trait]
 impl PasskeyStore for MemoryAuthStore {
     async fn create_passkey(&self, passkey: &PasskeyRecord) -> Result<(), StoreError> {

@@ -19,6 +19,18 @@ pub(super) struct PlatformState {
     grants: BTreeMap<(UserId, PlatformRole), PlatformGrant>,
 }
 
+impl PlatformState {
+    /// Forgets `user`'s platform roles and the grants' mention of them (an account erasure).
+    pub(super) fn erase(&mut self, user: kisum_guard::UserId) {
+        self.grants.retain(|(holder, _), _| *holder != user);
+        for grant in self.grants.values_mut() {
+            if grant.granted_by == Some(user) {
+                grant.granted_by = None;
+            }
+        }
+    }
+}
+
 fn page(limit: u32) -> usize {
     usize::try_from(limit.min(MAX_PAGE)).unwrap_or(0)
 }

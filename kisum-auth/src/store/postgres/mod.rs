@@ -22,6 +22,7 @@ use kisum_core::db::sql::store_error;
 use kisum_core::db::{StoreError, open_migrated_postgres_pool};
 use sqlx::postgres::PgConnectOptions;
 
+mod account;
 mod audit;
 mod directory;
 mod refresh;

@@ -12,6 +12,7 @@
 //! [`AuditSql`](audit::AuditSql). How times and lists are bound and how transactions begin (`BEGIN
 //! IMMEDIATE` vs row locks) is the [`Dialect`](kisum_core::db::sql::Dialect)'s.
 
+pub(crate) mod account;
 pub(crate) mod api_key;
 pub(crate) mod audit;
 pub(crate) mod directory;

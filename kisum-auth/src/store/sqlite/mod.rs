@@ -15,6 +15,7 @@ use super::sql::SqlAuthStore;
 use kisum_core::db::migrate::MigrationSet;
 use kisum_core::db::{StoreError, open_migrated_sqlite_pool};
 
+mod account;
 mod audit;
 mod directory;
 mod refresh;
