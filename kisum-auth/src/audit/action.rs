@@ -98,6 +98,10 @@ pub const IDENTITY_LINK: &str = "identity.link";
 /// A provider identity was unlinked from its account.
 pub const IDENTITY_UNLINK: &str = "identity.unlink";
 
+/// A phone number was proven by an SMS code and became the user's verified number (or a
+/// proof was refused: wrong code, lockout).
+pub const PHONE_VERIFY: &str = "phone.verify";
+
 /// An audited action with its details. Serialized, it is the event's `details` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
@@ -105,7 +109,7 @@ pub const IDENTITY_UNLINK: &str = "identity.unlink";
 pub enum Action {
     /// [`LOGIN_SUCCESS`].
     LoginSuccess {
-        /// `password`, `email_otp`, `passkey`, or `mfa_totp` / `mfa_recovery_code` /
+        /// `password`, `email_otp`, `sms`, `passkey`, or `mfa_totp` / `mfa_recovery_code` /
         /// `mfa_passkey` (a second factor finished the sign-in).
         method: &'static str,
         /// The session started.
@@ -113,7 +117,8 @@ pub enum Action {
     },
     /// [`LOGIN_FAILURE`].
     LoginFailure {
-        /// `password`, `email_otp`, `passkey`, `mfa_totp`, `mfa_recovery_code` or `mfa_passkey`.
+        /// `password`, `email_otp`, `sms`, `passkey`, `mfa_totp`, `mfa_recovery_code` or
+        /// `mfa_passkey`.
         method: &'static str,
         /// Why (`unknown_email`, `bad_password`, `disabled`, `invalid_code`, …).
         reason: &'static str,
@@ -404,6 +409,16 @@ pub enum Action {
         /// Whether the account was created for it.
         created_account: bool,
     },
+    /// [`PHONE_VERIFY`].
+    PhoneVerify {
+        /// The allow-listed calling-code prefix the number matched (never the number).
+        country: String,
+    },
+    /// [`PHONE_VERIFY`] refused: a failure.
+    PhoneVerifyFailure {
+        /// Why (`invalid_code`, `locked`).
+        reason: &'static str,
+    },
     /// [`IDENTITY_UNLINK`].
     IdentityUnlink {
         /// The configured provider's id.
@@ -458,6 +473,7 @@ impl Action {
             Self::ProviderLoginFailure { .. } => LOGIN_FAILURE,
             Self::IdentityLink { .. } => IDENTITY_LINK,
             Self::IdentityUnlink { .. } => IDENTITY_UNLINK,
+            Self::PhoneVerify { .. } | Self::PhoneVerifyFailure { .. } => PHONE_VERIFY,
         }
     }
 
@@ -471,7 +487,8 @@ impl Action {
             | Self::MfaFailure { .. }
             | Self::ReauthenticateRefused { .. }
             | Self::PasskeyRegisterFailure { .. }
-            | Self::ProviderLoginFailure { .. } => AuditOutcome::Failure,
+            | Self::ProviderLoginFailure { .. }
+            | Self::PhoneVerifyFailure { .. } => AuditOutcome::Failure,
             _ => AuditOutcome::Success,
         }
     }

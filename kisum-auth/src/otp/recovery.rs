@@ -70,7 +70,7 @@ pub struct Recovery {
     pub reset_url: String,
 }
 
-fn random_code() -> Result<String, OtpError> {
+pub(super) fn random_code() -> Result<String, OtpError> {
     // Rejection sampling: a uniform 6-digit code.
     loop {
         let mut b = [0u8; 4];
