@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use chrono::TimeDelta;
 use kisum_guard::{Aal, UserId};
 use subtle::ConstantTimeEq as _;
 
@@ -145,20 +144,14 @@ impl AuthService {
             .get_sms_code(&phone, purpose)
             .await?
             .unwrap_or_else(|| SmsCodeState::empty(phone.clone(), purpose));
-        if current.locked_until.is_some_and(|t| now < t)
-            || current
-                .last_sent_at
-                .is_some_and(|t| now < t + cfg.resend_cooldown)
-        {
+        let Some((window_start, sent)) = cfg.may_send(
+            now,
+            [current.locked_until, current.last_sent_at],
+            current.quota_started_at,
+            current.sent_in_window,
+        ) else {
             return Ok(());
-        }
-        let (window_start, sent) = match current.quota_started_at {
-            Some(start) if now < start + TimeDelta::days(1) => (start, current.sent_in_window),
-            _ => (now, 0),
         };
-        if sent >= cfg.daily_quota {
-            return Ok(());
-        }
         let code = random_code().map_err(|_| Failure::Hashing)?;
         let mut salt = [0u8; 16];
         aws_lc_rs::rand::fill(&mut salt).map_err(|_| Failure::Hashing)?;
