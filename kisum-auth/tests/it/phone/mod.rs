@@ -31,7 +31,7 @@ use crate::mfa::{Person, Rig};
 const ADA_PHONE: &str = "+447700900123";
 
 /// A rig whose Auth sends codes through `sms` to the United Kingdom and France, at most
-/// 3 requests per number an hour.
+/// 3 requests per number and 6 per country an hour.
 struct Phones {
     rig: Rig,
     router: Router,
@@ -45,6 +45,7 @@ impl Phones {
         let sender = HttpSmsSender::new(sms.url(), Duration::from_secs(5)).unwrap();
         let codes = SmsCodes {
             per_number: RateLimit::new(3, Duration::from_secs(3600)),
+            per_country: RateLimit::new(6, Duration::from_secs(3600)),
             ..SmsCodes::new(
                 store,
                 Arc::new(sender),
@@ -241,6 +242,19 @@ async fn attack_the_per_number_limit_stops_sms_pumping(store: Arc<dyn AuthStore>
     assert_eq!(other.0, StatusCode::ACCEPTED);
 }
 
+async fn attack_the_per_country_limit_stops_pumping_across_numbers(store: Arc<dyn AuthStore>) {
+    let t = Phones::on(store).await;
+    for n in 0..6 {
+        let answer = t.request(&format!("+3361234560{n}"), "login", None).await;
+        assert_eq!(answer.0, StatusCode::ACCEPTED);
+    }
+    let answer = t.request("+33612345699", "login", None).await;
+    problem(answer, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    // Another country is not held back.
+    let answer = t.request("+447700900999", "login", None).await;
+    assert_eq!(answer.0, StatusCode::ACCEPTED);
+}
+
 async fn attack_an_unknown_number_gets_the_same_answer_and_no_sms(store: Arc<dyn AuthStore>) {
     let t = Phones::on(store).await;
     let ada = t.rig.register("ada").await;
@@ -355,6 +369,7 @@ crate::backends::on_every_backend!(
     attack_a_malformed_number_is_refused,
     attack_a_number_outside_the_countries_is_refused,
     attack_the_per_number_limit_stops_sms_pumping,
+    attack_the_per_country_limit_stops_pumping_across_numbers,
     attack_an_unknown_number_gets_the_same_answer_and_no_sms,
     attack_a_verification_code_is_bound_to_its_requester,
     a_number_sign_in_asks_for_the_second_factor,
