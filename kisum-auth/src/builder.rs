@@ -170,9 +170,18 @@ pub struct AuthBuilder {
     secret_box: Option<Arc<SecretBox>>,
     passkeys: Option<crate::passkey::PasskeyConfig>,
     magic_links: crate::otp::MagicLinks,
+    sms: Option<SmsSetup>,
     #[cfg(feature = "oauth")]
     oauth: Option<(Vec<crate::oauth::ProviderConfig>, String)>,
 }
+
+/// What [`AuthBuilder::sms`] was given.
+type SmsSetup = (
+    Arc<dyn crate::sms::SmsSender>,
+    crate::sms::SmsCountries,
+    RateLimit,
+    RateLimit,
+);
 
 impl std::fmt::Debug for AuthBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -211,6 +220,7 @@ impl AuthBuilder {
             secret_box: None,
             passkeys: None,
             magic_links: crate::otp::MagicLinks::default(),
+            sms: None,
             #[cfg(feature = "oauth")]
             oauth: None,
         }
@@ -239,6 +249,22 @@ impl AuthBuilder {
     #[must_use]
     pub fn magic_links(mut self, links: crate::otp::MagicLinks) -> Self {
         self.magic_links = links;
+        self
+    }
+
+    /// Enables phone sign-in and verification by SMS code (decision 0036), sent by `sender`
+    /// to the calling-code prefixes of `countries` (`KISUM_SMS_COUNTRIES`), at most
+    /// `per_number` requests per number and `per_country` per prefix; default: off, the phone
+    /// routes answer 501 `not_configured`.
+    #[must_use]
+    pub fn sms(
+        mut self,
+        sender: Arc<dyn crate::sms::SmsSender>,
+        countries: crate::sms::SmsCountries,
+        per_number: RateLimit,
+        per_country: RateLimit,
+    ) -> Self {
+        self.sms = Some((sender, countries, per_number, per_country));
         self
     }
 
@@ -370,6 +396,13 @@ impl AuthBuilder {
             self.tuning.hash_queue,
         ));
         auth = auth.with_magic_links(self.magic_links);
+        if let Some((sender, countries, per_number, per_country)) = self.sms {
+            auth = auth.with_sms(crate::otp::SmsCodes {
+                per_number,
+                per_country,
+                ..crate::otp::SmsCodes::new(self.store.clone(), sender, countries)
+            });
+        }
         auth = auth.with_assurance(AssuranceConfig {
             recent_auth,
             ..AssuranceConfig::default()

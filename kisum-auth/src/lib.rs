@@ -68,6 +68,7 @@ pub mod remote;
 pub mod secrets;
 pub mod service;
 pub mod session;
+pub mod sms;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -93,6 +93,7 @@ pub struct AuthService {
     pub(crate) events: Arc<dyn EventPublisher>,
     pub(crate) recovery: Option<Recovery>,
     pub(crate) magic_links: crate::otp::MagicLinks,
+    pub(crate) sms: Option<crate::otp::SmsCodes>,
     pub(crate) mfa: Option<Mfa>,
     pub(crate) assurance: AssuranceConfig,
 }
@@ -128,6 +129,7 @@ impl AuthService {
             events: Arc::new(NoEvents),
             recovery: None,
             magic_links: crate::otp::MagicLinks::default(),
+            sms: None,
             mfa: None,
             assurance: AssuranceConfig::default(),
         }
@@ -180,6 +182,13 @@ impl AuthService {
     #[must_use]
     pub fn with_magic_links(mut self, links: crate::otp::MagicLinks) -> Self {
         self.magic_links = links;
+        self
+    }
+
+    /// Enables phone sign-in and verification by SMS code (decision 0036).
+    #[must_use]
+    pub fn with_sms(mut self, sms: crate::otp::SmsCodes) -> Self {
+        self.sms = Some(sms);
         self
     }
 

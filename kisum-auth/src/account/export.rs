@@ -59,6 +59,10 @@ pub struct ExportedProfile {
     pub email_verified: bool,
     /// Whether a password is set (never the password or its hash).
     pub has_password: bool,
+    /// The verified phone number (E.164), if any: it signs in by SMS code.
+    pub phone: Option<String>,
+    /// When that number was proven.
+    pub phone_verified_at: Option<DateTime<Utc>>,
     /// Whether the account is disabled.
     pub disabled: bool,
     /// When it was created.
@@ -185,12 +189,15 @@ impl AuthService {
     ) -> Result<AccountExport, AccountError> {
         let store = &self.store;
         let u = store.get_user(user).await?.ok_or(AccountError::NotFound)?;
+        let phone = store.phone_of(user).await?;
         let profile = ExportedProfile {
             id: u.id,
             email: u.email.as_str().to_owned(),
             name: u.name.clone(),
             email_verified: u.email_verified,
             has_password: u.password_hash.is_some(),
+            phone: phone.as_ref().map(|p| p.phone.to_string()),
+            phone_verified_at: phone.map(|p| p.verified_at),
             disabled: u.disabled,
             created_at: u.created_at,
             updated_at: u.updated_at,

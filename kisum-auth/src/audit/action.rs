@@ -102,6 +102,10 @@ pub const ACCOUNT_EXPORT: &str = "account.export";
 /// The user deleted their account (`DELETE /v1/auth/me`); the actor is their pseudonym.
 pub const ACCOUNT_DELETED: &str = "account.deleted";
 
+/// A phone number was proven by an SMS code and became the user's verified number (or a
+/// proof was refused: wrong code, lockout).
+pub const PHONE_VERIFY: &str = "phone.verify";
+
 /// An audited action with its details. Serialized, it is the event's `details` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
@@ -109,7 +113,7 @@ pub const ACCOUNT_DELETED: &str = "account.deleted";
 pub enum Action {
     /// [`LOGIN_SUCCESS`].
     LoginSuccess {
-        /// `password`, `email_otp`, `passkey`, or `mfa_totp` / `mfa_recovery_code` /
+        /// `password`, `email_otp`, `sms`, `passkey`, or `mfa_totp` / `mfa_recovery_code` /
         /// `mfa_passkey` (a second factor finished the sign-in).
         method: &'static str,
         /// The session started.
@@ -117,7 +121,8 @@ pub enum Action {
     },
     /// [`LOGIN_FAILURE`].
     LoginFailure {
-        /// `password`, `email_otp`, `passkey`, `mfa_totp`, `mfa_recovery_code` or `mfa_passkey`.
+        /// `password`, `email_otp`, `sms`, `passkey`, `mfa_totp`, `mfa_recovery_code` or
+        /// `mfa_passkey`.
         method: &'static str,
         /// Why (`unknown_email`, `bad_password`, `disabled`, `invalid_code`, …).
         reason: &'static str,
@@ -408,6 +413,16 @@ pub enum Action {
         /// Whether the account was created for it.
         created_account: bool,
     },
+    /// [`PHONE_VERIFY`].
+    PhoneVerify {
+        /// The allow-listed calling-code prefix the number matched (never the number).
+        country: String,
+    },
+    /// [`PHONE_VERIFY`] refused: a failure.
+    PhoneVerifyFailure {
+        /// Why (`invalid_code`, `locked`).
+        reason: &'static str,
+    },
     /// [`IDENTITY_UNLINK`].
     IdentityUnlink {
         /// The configured provider's id.
@@ -473,6 +488,7 @@ impl Action {
             Self::IdentityUnlink { .. } => IDENTITY_UNLINK,
             Self::AccountExport {} => ACCOUNT_EXPORT,
             Self::AccountDelete { .. } => ACCOUNT_DELETED,
+            Self::PhoneVerify { .. } | Self::PhoneVerifyFailure { .. } => PHONE_VERIFY,
         }
     }
 
@@ -486,7 +502,8 @@ impl Action {
             | Self::MfaFailure { .. }
             | Self::ReauthenticateRefused { .. }
             | Self::PasskeyRegisterFailure { .. }
-            | Self::ProviderLoginFailure { .. } => AuditOutcome::Failure,
+            | Self::ProviderLoginFailure { .. }
+            | Self::PhoneVerifyFailure { .. } => AuditOutcome::Failure,
             _ => AuditOutcome::Success,
         }
     }

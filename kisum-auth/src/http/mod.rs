@@ -35,6 +35,7 @@ mod oauth;
 #[cfg(feature = "openapi")]
 mod openapi;
 mod passkeys;
+mod phone;
 mod recovery;
 mod sessions;
 pub mod state;
@@ -148,6 +149,7 @@ fn public_routes() -> (Routes, Vec<(&'static str, &'static str)>) {
     let (factor, factor_routes) = mfa_webauthn::documented();
     let (api_keys, api_key_routes) = companies::api_keys::documented();
     let (magic_links, magic_link_routes) = magic_link::documented();
+    let (phones, phone_routes) = phone::documented();
     let (admin, admin_routes) = admin::documented();
     let routes = routes
         .merge(companies)
@@ -155,6 +157,7 @@ fn public_routes() -> (Routes, Vec<(&'static str, &'static str)>) {
         .merge(factor)
         .merge(api_keys)
         .merge(magic_links)
+        .merge(phones)
         .merge(admin);
     let written = written
         .into_iter()
@@ -163,6 +166,7 @@ fn public_routes() -> (Routes, Vec<(&'static str, &'static str)>) {
         .chain(factor_routes)
         .chain(api_key_routes)
         .chain(magic_link_routes)
+        .chain(phone_routes)
         .chain(admin_routes);
     #[cfg(feature = "oauth")]
     let (routes, written) = {

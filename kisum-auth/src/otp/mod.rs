@@ -2,7 +2,8 @@
 //!
 //! `mod.rs` holds the stored state and the [`OneTimeStore`]; `recovery.rs` the flows over it:
 //! requesting and verifying codes, forgotten passwords, and invitation emails; `magic_link.rs`
-//! emailed sign-in links (decision 0032).
+//! emailed sign-in links (decision 0032); `phone.rs` and `sms_codes.rs` phone sign-in and
+//! verification by SMS code (decision 0036).
 
 use std::fmt;
 
@@ -16,10 +17,16 @@ use sha2::{Digest, Sha256};
 use crate::identity::Email;
 
 mod magic_link;
+mod phone;
 mod recovery;
+mod sms_codes;
 
 pub use magic_link::{MAGIC_LINK_TTL, MagicLinkError, MagicLinks, magic_link_hash};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) use phone::SmsCodeRow;
+pub use phone::{PhoneStore, SmsCodeState, SmsCodes, SmsPurpose, VerifiedPhone};
 pub use recovery::{OtpConfig, OtpError, Recovery};
+pub use sms_codes::PhoneError;
 
 /// What an email code is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -237,8 +244,8 @@ pub trait OneTimeStore: Send + Sync + 'static {
     /// `Unavailable`.
     async fn spend_resets(&self, user: UserId, at: DateTime<Utc>) -> Result<u64, StoreError>;
 
-    /// Deletes reset tokens expired or spent before `before`, and email-code states with
-    /// nothing in force at or after `before` (no live code, lockout, cooldown or quota
+    /// Deletes reset tokens expired or spent before `before`, and email-code and SMS-code
+    /// states (the latter where the store is also a [`PhoneStore`]) with nothing in force at or after `before` (no live code, lockout, cooldown or quota
     /// window); returns how many rows were deleted.
     ///
     /// # Errors

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use kisum_guard::UserId;
 use subtle::ConstantTimeEq as _;
 
@@ -57,6 +57,32 @@ impl Default for OtpConfig {
     }
 }
 
+impl OtpConfig {
+    /// Whether a new code may go out at `now` — not while `[locked_until, last_sent_at]` say
+    /// the codes are locked or the resend cooldown runs, nor over the daily quota — and if so
+    /// the quota window's start and the codes already sent in it (shared by email and SMS
+    /// codes).
+    #[must_use]
+    pub(crate) fn may_send(
+        &self,
+        now: DateTime<Utc>,
+        [locked_until, last_sent_at]: [Option<DateTime<Utc>>; 2],
+        quota_started_at: Option<DateTime<Utc>>,
+        sent_in_window: u32,
+    ) -> Option<(DateTime<Utc>, u32)> {
+        if locked_until.is_some_and(|t| now < t)
+            || last_sent_at.is_some_and(|t| now < t + self.resend_cooldown)
+        {
+            return None;
+        }
+        let (start, sent) = match quota_started_at {
+            Some(start) if now < start + TimeDelta::days(1) => (start, sent_in_window),
+            _ => (now, 0),
+        };
+        (sent < self.daily_quota).then_some((start, sent))
+    }
+}
+
 /// What password reset and email codes need besides the identity stores.
 #[derive(Clone)]
 pub struct Recovery {
@@ -70,7 +96,7 @@ pub struct Recovery {
     pub reset_url: String,
 }
 
-fn random_code() -> Result<String, OtpError> {
+pub(super) fn random_code() -> Result<String, OtpError> {
     // Rejection sampling: a uniform 6-digit code.
     loop {
         let mut b = [0u8; 4];
@@ -168,20 +194,14 @@ impl AuthService {
             .get_otp(&email, purpose)
             .await?
             .unwrap_or_else(|| OtpState::empty(email.clone(), purpose));
-        if current.locked_until.is_some_and(|t| now < t)
-            || current
-                .last_sent_at
-                .is_some_and(|t| now < t + cfg.resend_cooldown)
-        {
+        let Some((window_start, sent)) = cfg.may_send(
+            now,
+            [current.locked_until, current.last_sent_at],
+            current.quota_started_at,
+            current.sent_in_window,
+        ) else {
             return Ok(());
-        }
-        let (window_start, sent) = match current.quota_started_at {
-            Some(start) if now < start + TimeDelta::days(1) => (start, current.sent_in_window),
-            _ => (now, 0),
         };
-        if sent >= cfg.daily_quota {
-            return Ok(());
-        }
         let code = random_code()?;
         let mut salt = [0u8; 16];
         aws_lc_rs::rand::fill(&mut salt).map_err(|_| OtpError::Failed(Failure::Hashing))?;

@@ -128,6 +128,8 @@ pub mod amr {
     pub const PASSWORD: &str = "pwd";
     /// A one-time code: an email code (first factor) or an authenticator app code (RFC 6238).
     pub const OTP: &str = "otp";
+    /// A code sent by SMS (RFC 8176).
+    pub const SMS: &str = "sms";
     /// A recovery code. Not registered by RFC 8176 (it is a one-time code of its own kind);
     /// named apart so a relying party can tell a user who should regenerate their codes.
     pub const RECOVERY_CODE: &str = "rec";

@@ -27,6 +27,7 @@ pub trait AuthStore:
     + DirectoryStore
     + crate::audit::AuditStore
     + crate::otp::OneTimeStore
+    + crate::otp::PhoneStore
     + crate::mfa::MfaStore
     + crate::passkey::PasskeyStore
     + crate::oauth::OAuthStore
@@ -44,6 +45,7 @@ impl<
         + DirectoryStore
         + crate::audit::AuditStore
         + crate::otp::OneTimeStore
+        + crate::otp::PhoneStore
         + crate::mfa::MfaStore
         + crate::passkey::PasskeyStore
         + crate::oauth::OAuthStore

@@ -131,6 +131,13 @@ async fn the_export_holds_everything_and_no_secret(store: Arc<dyn AuthStore>) {
     let (status, _, key) = post(&app.public, &keys, Some(&ada.access), body).await;
     assert_eq!(status, StatusCode::CREATED, "{key}");
     let secret = key["secret"].as_str().unwrap();
+    let phone = kisum_auth::sms::Phone::parse("+447700900123").unwrap();
+    let proven = app.world.clock.now();
+    app.world
+        .store
+        .set_phone(ada.id, &phone, proven)
+        .await
+        .unwrap();
 
     let (status, headers, export) = app.export(&ada.access).await;
     assert_eq!(status, StatusCode::OK, "{export}");
@@ -140,6 +147,8 @@ async fn the_export_holds_everything_and_no_secret(store: Arc<dyn AuthStore>) {
     assert_eq!(export["profile"]["email"], "ada@example.com");
     assert_eq!(export["profile"]["name"], "Ada");
     assert_eq!(export["profile"]["has_password"], true);
+    assert_eq!(export["profile"]["phone"], "+447700900123");
+    assert_eq!(export["profile"]["phone_verified_at"], json!(proven));
     assert_eq!(export["totp"]["enrolled"], false);
     assert_eq!(export["identities"], json!([]));
     assert_eq!(export["passkeys"], json!([]));
@@ -224,9 +233,19 @@ async fn a_deleted_account_is_gone_everywhere(store: Arc<dyn AuthStore>) {
     assert_eq!(app.resolve(&ada, slug).await, StatusCode::OK);
     let (status, _, other) = app.sign_in("ada@example.com").await;
     assert_eq!(status, StatusCode::OK, "{other}");
+    let phone = kisum_auth::sms::Phone::parse("+447700900123").unwrap();
+    app.world
+        .store
+        .set_phone(ada.id, &phone, app.world.clock.now())
+        .await
+        .unwrap();
     app.world.events.take();
 
     app.erased(&ada.access).await;
+
+    // The verified number is forgotten: it signs nobody in and is free for another account.
+    assert_eq!(app.world.store.phone_of(ada.id).await.unwrap(), None);
+    assert_eq!(app.world.store.user_by_phone(&phone).await.unwrap(), None);
 
     assert_eq!(
         app.sign_in("ada@example.com").await.0,

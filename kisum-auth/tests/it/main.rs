@@ -65,6 +65,7 @@ mod me_access_cache;
 mod mfa;
 mod oauth;
 mod passkeys;
+mod phone;
 mod properties;
 mod ratelimit;
 mod recovery;

@@ -62,6 +62,15 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
     builder = builder
         .oauth(config.oauth_providers, public_url.clone())
         .magic_links(kisum_auth::otp::MagicLinks::new(config.redirect_uris));
+    if let Some(sms) = &config.sms {
+        let sender = sms.sender().map_err(|e| StartError::new(env::SMS_URL, e))?;
+        builder = builder.sms(
+            sender,
+            sms.countries.clone(),
+            sms.per_number,
+            sms.per_country,
+        );
+    }
     if let Some(email) = email {
         builder = builder.email(email, public_url);
     }

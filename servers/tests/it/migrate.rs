@@ -28,13 +28,13 @@ fn sqlite_twice_then_up_to_date_with_separate_tables() {
     assert!(first.status.success(), "{}", stderr(&first));
     assert_eq!(
         stdout(&first),
-        "core: applied 0001 initial\ncore: applied 0002 audit\ncore: applied 0003 events\ncore: applied 0004 licenses\ncore: applied 0005 catalog_version\ncore: applied 0006 billing\nauth: applied 0001 initial\nauth: applied 0002 audit\nauth: applied 0003 one_time\nauth: applied 0004 refresh_grace\nauth: applied 0005 events\nauth: applied 0006 mfa\nauth: applied 0007 assurance\nauth: applied 0008 passkeys\nauth: applied 0009 oauth\nauth: applied 0012 platform\nauth: applied 0013 api_keys\n"
+        "core: applied 0001 initial\ncore: applied 0002 audit\ncore: applied 0003 events\ncore: applied 0004 licenses\ncore: applied 0005 catalog_version\ncore: applied 0006 billing\nauth: applied 0001 initial\nauth: applied 0002 audit\nauth: applied 0003 one_time\nauth: applied 0004 refresh_grace\nauth: applied 0005 events\nauth: applied 0006 mfa\nauth: applied 0007 assurance\nauth: applied 0008 passkeys\nauth: applied 0009 oauth\nauth: applied 0012 platform\nauth: applied 0013 api_keys\nauth: applied 0014 phones\n"
     );
     let second = kisum(&["migrate", "--database-url", &url]);
     assert!(second.status.success(), "{}", stderr(&second));
     assert_eq!(
         stdout(&second),
-        "core: up to date (6 migration(s) already applied)\nauth: up to date (11 migration(s) already applied)\n"
+        "core: up to date (6 migration(s) already applied)\nauth: up to date (12 migration(s) already applied)\n"
     );
     let tables: Vec<String> = block_on(async {
         let pool = kisum_core::db::open_sqlite_pool(&url).await.unwrap();
@@ -62,7 +62,7 @@ fn one_component_at_a_time() {
     let all = kisum(&["migrate", "--database-url", &url]);
     assert_eq!(
         stdout(&all),
-        "core: up to date (6 migration(s) already applied)\nauth: applied 0001 initial\nauth: applied 0002 audit\nauth: applied 0003 one_time\nauth: applied 0004 refresh_grace\nauth: applied 0005 events\nauth: applied 0006 mfa\nauth: applied 0007 assurance\nauth: applied 0008 passkeys\nauth: applied 0009 oauth\nauth: applied 0012 platform\nauth: applied 0013 api_keys\n"
+        "core: up to date (6 migration(s) already applied)\nauth: applied 0001 initial\nauth: applied 0002 audit\nauth: applied 0003 one_time\nauth: applied 0004 refresh_grace\nauth: applied 0005 events\nauth: applied 0006 mfa\nauth: applied 0007 assurance\nauth: applied 0008 passkeys\nauth: applied 0009 oauth\nauth: applied 0012 platform\nauth: applied 0013 api_keys\nauth: applied 0014 phones\n"
     );
 }
 
@@ -103,7 +103,7 @@ mod postgres {
         assert!(first.status.success(), "{}", stderr(&first));
         assert_eq!(
             stdout(&first),
-            "core: applied 0001 initial\ncore: applied 0002 audit\ncore: applied 0003 events\ncore: applied 0004 licenses\ncore: applied 0005 catalog_version\ncore: applied 0006 billing\nauth: applied 0001 initial\nauth: applied 0002 audit\nauth: applied 0003 one_time\nauth: applied 0004 refresh_grace\nauth: applied 0005 events\nauth: applied 0006 mfa\nauth: applied 0007 assurance\nauth: applied 0008 passkeys\nauth: applied 0009 oauth\nauth: applied 0012 platform\nauth: applied 0013 api_keys\n"
+            "core: applied 0001 initial\ncore: applied 0002 audit\ncore: applied 0003 events\ncore: applied 0004 licenses\ncore: applied 0005 catalog_version\ncore: applied 0006 billing\nauth: applied 0001 initial\nauth: applied 0002 audit\nauth: applied 0003 one_time\nauth: applied 0004 refresh_grace\nauth: applied 0005 events\nauth: applied 0006 mfa\nauth: applied 0007 assurance\nauth: applied 0008 passkeys\nauth: applied 0009 oauth\nauth: applied 0012 platform\nauth: applied 0013 api_keys\nauth: applied 0014 phones\n"
         );
         let second = kisum(&["migrate", "--database-url", &url, "--component", "all"]);
         assert!(second.status.success(), "{}", stderr(&second));

@@ -103,9 +103,11 @@ impl AccountStore for MemoryAuthStore {
             s.log.record(event, at);
         }
         erased.memberships.sort_unstable();
-        // Credentials, identities, one-time secrets, platform roles, API key creators.
+        // Credentials, identities, verified numbers, one-time secrets, platform roles, API key
+        // creators.
         s.mfa.erase(user);
         s.passkeys.erase(user);
+        s.phones.erase(user);
         s.oauth.erase(user);
         s.api_keys.erase(user);
         s.platform.erase(user);

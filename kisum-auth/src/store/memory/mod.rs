@@ -26,6 +26,7 @@ mod mfa;
 mod oauth;
 mod otp;
 mod passkey;
+mod phone;
 mod platform;
 mod refresh;
 mod sessions;
@@ -60,6 +61,8 @@ struct State {
     oauth: oauth::OAuthState,
     /// Company API keys (`memory/api_key.rs`).
     api_keys: api_key::ApiKeyState,
+    /// SMS codes and verified phone numbers (`memory/phone.rs`).
+    phones: phone::PhoneState,
     /// Platform roles (`memory/platform.rs`).
     platform: platform::PlatformState,
     /// The event log, appended under the same lock as the change (decision 0015).

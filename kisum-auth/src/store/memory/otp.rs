@@ -87,6 +87,7 @@ impl OneTimeStore for MemoryAuthStore {
                 && old(o.last_sent_at)
                 && old(o.quota_started_at))
         });
-        Ok((resets - s.resets.len() + otps - s.otps.len()) as u64)
+        let sms = s.phones.prune_codes(before);
+        Ok((resets - s.resets.len() + otps - s.otps.len()) as u64 + sms)
     }
 }

@@ -53,7 +53,9 @@ const REVOKE_MEMBERSHIPS: &str = "UPDATE memberships \
      RETURNING id, company_id, access_version";
 
 /// What goes, by user id `$1`, in this order (children before what they reference).
-const DELETE_BY_USER: [&str; 11] = [
+const DELETE_BY_USER: [&str; 13] = [
+    "DELETE FROM sms_codes WHERE phone IN (SELECT phone FROM user_phones WHERE user_id = $1)",
+    "DELETE FROM user_phones WHERE user_id = $1",
     "DELETE FROM mfa_recovery_codes WHERE user_id = $1",
     "DELETE FROM mfa_totp WHERE user_id = $1",
     "DELETE FROM mfa_challenges WHERE user_id = $1",

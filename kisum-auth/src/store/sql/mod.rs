@@ -20,6 +20,7 @@ pub(crate) mod mfa;
 pub(crate) mod oauth;
 pub(crate) mod otp;
 pub(crate) mod passkey;
+pub(crate) mod phone;
 pub(crate) mod platform;
 pub(crate) mod queries;
 pub(crate) mod refresh;
@@ -45,6 +46,7 @@ macro_rules! migrations {
             9 "oauth" "0009_oauth.sql",
             12 "platform" "0012_platform.sql",
             13 "api_keys" "0013_api_keys.sql",
+            14 "phones" "0014_phones.sql",
         )
     };
 }

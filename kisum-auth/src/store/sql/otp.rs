@@ -103,7 +103,11 @@ impl<D: Dialect> OneTimeStore for SqlAuthStore<D> {
             .time(before)
             .execute(&mut tx)
             .await?;
+        let sms = Stmt::new(super::phone::PRUNE_CODES)
+            .time(before)
+            .execute(&mut tx)
+            .await?;
         tx.commit().await.map_err(store_error)?;
-        Ok(resets + otps)
+        Ok(resets + otps + sms)
     }
 }

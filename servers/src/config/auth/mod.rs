@@ -11,11 +11,13 @@ use kisum_auth::tokens::TokenConfig;
 
 mod oauth;
 mod policy;
+mod sms;
 mod tuning;
 mod webauthn;
 
 pub use oauth::*;
 pub use policy::*;
+pub use sms::*;
 pub use tuning::*;
 pub use webauthn::*;
 
@@ -101,6 +103,9 @@ pub struct AuthArgs {
     /// The WebAuthn relying party of passkeys.
     #[command(flatten)]
     pub webauthn: WebauthnArgs,
+    /// Phone sign-in and verification by SMS code.
+    #[command(flatten)]
+    pub sms: SmsArgs,
 }
 
 /// A validated configuration of `kisum auth`.
@@ -147,6 +152,8 @@ pub struct AuthConfig {
     pub tuning: AuthTuning,
     /// The WebAuthn relying party, when passkeys are configured.
     pub passkeys: Option<kisum_auth::passkey::PasskeyConfig>,
+    /// SMS codes, when `KISUM_SMS_URL[_FILE]` is set.
+    pub sms: Option<SmsSettings>,
 }
 
 impl AuthArgs {
@@ -239,6 +246,7 @@ impl AuthArgs {
         );
         let tuning = self.tuning.resolve(&mut p);
         let passkeys = self.webauthn.resolve(&mut p);
+        let sms = self.sms.resolve(&mut p, mode);
         let config = (|| {
             let (issuer, audience, access_cache_ttl) = token?;
             Some(AuthConfig {
@@ -261,6 +269,7 @@ impl AuthArgs {
                 redirect_uris: redirect_uris?,
                 tuning: tuning?,
                 passkeys: passkeys?,
+                sms: sms?,
             })
         })();
         p.finish(config)

@@ -150,6 +150,14 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
     )
     .oauth(providers, issuer.clone())
     .magic_links(kisum_auth::otp::MagicLinks::new(redirect_uris))
+    // Codes to every country, logged with the code (development only, like the emails).
+    .sms(
+        Arc::new(kisum_auth::sms::LogSmsSender::dev()),
+        kisum_auth::sms::SmsCountries::parse("1,2,3,4,5,6,7,8,9")
+            .map_err(|e| StartError::new("sms", e))?,
+        kisum_auth::otp::SmsCodes::DEFAULT_PER_NUMBER,
+        kisum_auth::otp::SmsCodes::DEFAULT_PER_COUNTRY,
+    )
     .secret_box(dev_secret_key(&args)?)
     .tuning(crate::config::AuthTuning {
         policy,
