@@ -22,6 +22,7 @@ use super::ConsoleState;
 use super::account::{NoticeQuery, signed_layout};
 use super::edge::{SignedIn, see_other};
 use super::pages::{CompanyNav, ConsoleError, Layout, Shown, render};
+use crate::api_key::API_KEYS_MANAGE;
 use crate::http::companies::members::MemberView;
 use crate::http::companies::{
     ApiPath, Body, DELEGATIONS_MANAGE, ExplainQuery, MEMBERS_MANAGE, MEMBERS_READ, ROLES_MANAGE,
@@ -29,7 +30,7 @@ use crate::http::companies::{
 };
 
 /// The layout of a company page: the caller's context in `org` and the navigation.
-async fn company_layout(
+pub(super) async fn company_layout(
     s: &ConsoleState,
     v: &SignedIn,
     org: &str,
@@ -49,27 +50,29 @@ async fn company_layout(
         slug: company.slug.to_string(),
         name: company.name,
         can_read: holds(&ctx, MEMBERS_READ),
+        can_keys: holds(&ctx, API_KEYS_MANAGE),
         section,
     });
     Ok((ctx, layout))
 }
 
 /// A body for an API handler, from what a form gave.
-fn body<T: DeserializeOwned>(v: serde_json::Value) -> Body<T> {
+pub(super) fn body<T: DeserializeOwned>(v: serde_json::Value) -> Body<T> {
     serde_json::from_value(v)
         .map(ApiJson)
         .map_err(|e| Problem::invalid_request(e.to_string()).into())
 }
 
 /// Keys typed in one field, separated by commas, spaces or new lines.
-fn keys(raw: &str) -> Vec<String> {
+pub(super) fn keys(raw: &str) -> Vec<String> {
     raw.split(|c: char| c == ',' || c.is_whitespace())
         .filter(|k| !k.is_empty())
         .map(str::to_owned)
         .collect()
 }
 
-fn joined<T: ToString>(items: impl IntoIterator<Item = T>, sep: &str) -> String {
+/// `items` as text, separated by `sep`.
+pub(super) fn joined<T: ToString>(items: impl IntoIterator<Item = T>, sep: &str) -> String {
     items
         .into_iter()
         .map(|i| i.to_string())
@@ -78,7 +81,7 @@ fn joined<T: ToString>(items: impl IntoIterator<Item = T>, sep: &str) -> String 
 }
 
 /// After a form's write: to `done` on success, else the page again with the problem.
-async fn after<Fut>(
+pub(super) async fn after<Fut>(
     result: Result<Response, ProblemResponse>,
     done: String,
     again: impl FnOnce(Option<Shown>) -> Fut,
@@ -563,6 +566,14 @@ pub(super) struct DelegationForm {
     expires_at: String,
 }
 
+/// A `datetime-local` input (`YYYY-MM-DDTHH:MM`, in UTC) as RFC 3339; anything else as typed,
+/// for the API to refuse with its message.
+pub(super) fn utc_input(raw: &str) -> String {
+    chrono::NaiveDateTime::parse_from_str(raw.trim(), "%Y-%m-%dT%H:%M")
+        .map(|t| t.and_utc().to_rfc3339())
+        .unwrap_or_else(|_| raw.trim().to_owned())
+}
+
 /// `POST /console/companies/{org}/delegations`: delegates some of the caller's own access.
 pub(super) async fn delegate(
     State(s): State<ConsoleState>,
@@ -570,9 +581,7 @@ pub(super) async fn delegate(
     Path(org): Path<String>,
     Form(f): Form<DelegationForm>,
 ) -> Result<Response, ConsoleError> {
-    let expires = chrono::NaiveDateTime::parse_from_str(f.expires_at.trim(), "%Y-%m-%dT%H:%M")
-        .map(|t| t.and_utc().to_rfc3339())
-        .unwrap_or_else(|_| f.expires_at.trim().to_owned());
+    let expires = utc_input(&f.expires_at);
     let result = delegations::create_delegation(
         State(s.auth.clone()),
         v.caller.clone(),

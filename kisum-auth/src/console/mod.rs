@@ -13,6 +13,8 @@
 //!   sign-out, the user's companies and own sessions;
 //! - `company` — a company's members, roles, delegations and the "why can't this member …?"
 //!   explanation;
+//! - `api_keys` — a company's API keys: the list, creation (the secret shown once) and
+//!   revocation;
 //! - `platform` — the platform administrator's pages (companies, subscriptions and add-ons,
 //!   the catalog, licences, the audit log), over the `/v1/admin/*` handlers. They need the
 //!   router to be given Core's link ([`crate::http::admin::with_core`] around the console).
@@ -40,6 +42,7 @@ use axum::routing::{get, post};
 use crate::http::AuthState;
 
 mod account;
+mod api_keys;
 mod company;
 mod edge;
 mod pages;
@@ -120,6 +123,14 @@ pub fn router(auth: AuthState, config: ConsoleConfig) -> Router {
             post(company::revoke_delegation),
         )
         .route("/console/companies/{org}/explain", get(company::explain))
+        .route(
+            "/console/companies/{org}/api-keys",
+            get(api_keys::list).post(api_keys::create),
+        )
+        .route(
+            "/console/companies/{org}/api-keys/{id}/revoke",
+            post(api_keys::revoke),
+        )
         .merge(platform::routes())
         // Not a fallback: the public router it is merged into has its own.
         .route(

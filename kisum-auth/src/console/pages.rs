@@ -17,7 +17,9 @@ pub(super) struct CompanyNav {
     pub(super) name: String,
     /// Whether the caller may read members, roles and explanations (`company.members.read`).
     pub(super) can_read: bool,
-    /// Which section is open (`members`, `roles`, `delegations`, `explain`).
+    /// Whether the caller may manage the company's API keys (`company.api_keys.manage`).
+    pub(super) can_keys: bool,
+    /// Which section is open (`members`, `roles`, `delegations`, `explain`, `api-keys`).
     pub(super) section: &'static str,
 }
 
@@ -114,6 +116,7 @@ pub(super) fn notice(code: Option<&str>) -> Option<&'static str> {
         "role-deleted" => "The role was deleted.",
         "delegation-created" => "The delegation was created.",
         "delegation-revoked" => "The delegation was revoked.",
+        "api-key-revoked" => "The API key was revoked: every backend refuses it from now on.",
         "company-suspended" => "The company was suspended: its members are denied everywhere.",
         "company-reactivated" => "The company was reactivated.",
         "subscription-changed" => "The subscription was changed.",

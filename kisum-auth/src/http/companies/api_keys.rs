@@ -5,7 +5,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use kisum_guard::http::ProblemResponse;
 use kisum_guard::{DenialCode, ModuleKey, PermissionPattern, Problem};
@@ -21,7 +20,7 @@ use crate::api_key::{API_KEYS_MANAGE, ApiKey, ApiKeyError, ApiKeyId, NewApiKey};
 /// A new API key.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CreateApiKeyRequest))]
-pub(super) struct ApiKeyBody {
+pub(crate) struct ApiKeyBody {
     /// Its name.
     name: String,
     /// Its permission patterns (at least one), each held by the caller through its own roles.
@@ -36,25 +35,25 @@ pub(super) struct ApiKeyBody {
 /// A created key: its secret, shown this once.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CreatedApiKey))]
-pub(super) struct CreatedView {
+pub(crate) struct CreatedView {
     /// The key.
-    id: ApiKeyId,
+    pub(crate) id: ApiKeyId,
     /// Its name.
-    name: String,
+    pub(crate) name: String,
     /// The start of its secret.
-    prefix: String,
+    pub(crate) prefix: String,
     /// The secret (`kisum_sk_…`): present it as `Authorization: Bearer …`. Never shown again.
-    secret: String,
+    pub(crate) secret: String,
     /// Its permission patterns.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
-    permissions: std::collections::BTreeSet<PermissionPattern>,
+    pub(crate) permissions: std::collections::BTreeSet<PermissionPattern>,
     /// Its modules.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
-    modules: std::collections::BTreeSet<ModuleKey>,
+    pub(crate) modules: std::collections::BTreeSet<ModuleKey>,
     /// When it stops working.
-    expires_at: Option<DateTime<Utc>>,
+    pub(crate) expires_at: Option<DateTime<Utc>>,
     /// When it was created.
-    created_at: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
 }
 
 /// The company routes of API keys and the `(method, path)`s written.
@@ -98,13 +97,13 @@ impl From<ApiKeyError> for ProblemResponse {
         Admin, JsonBody
     )
 ))]
-pub(super) async fn create_api_key(
+pub(crate) async fn create_api_key(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,
     ApiPath(org): ApiPath<String>,
     b: Body<ApiKeyBody>,
-) -> Result<Response, ProblemResponse> {
+) -> Result<(StatusCode, Json<CreatedView>), ProblemResponse> {
     let (_, adm) = administrator(&s, &caller, &client, &org, Some(API_KEYS_MANAGE)).await?;
     let b = body(b)?;
     let new = NewApiKey {
@@ -126,7 +125,7 @@ pub(super) async fn create_api_key(
         expires_at: k.expires_at,
         created_at: k.created_at,
     };
-    Ok((StatusCode::CREATED, Json(view)).into_response())
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 #[cfg_attr(
@@ -145,7 +144,7 @@ pub(super) async fn create_api_key(
         Admin
     )
 ))]
-pub(super) async fn list_api_keys(
+pub(crate) async fn list_api_keys(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,
@@ -174,7 +173,7 @@ pub(super) async fn list_api_keys(
         Admin
     )
 ))]
-pub(super) async fn revoke_api_key(
+pub(crate) async fn revoke_api_key(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,

@@ -37,7 +37,7 @@ use crate::access::Explanation;
 use crate::directory::{AccessBump, Company, CreatedCompany};
 use crate::directory::{Administrator, DirectoryService};
 
-pub(super) mod api_keys;
+pub(crate) mod api_keys;
 pub(crate) mod delegations;
 pub(crate) mod members;
 pub(crate) mod roles;

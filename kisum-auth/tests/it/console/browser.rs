@@ -1,7 +1,8 @@
 //! The console in a real headless Chromium, driven over WebDriver (fantoccini and the system's
 //! chromedriver): an owner's journey (sign in, invite, grant a module, explain the denial,
-//! revoke it), a form stripped of its CSRF token, a member kept out of the owner's pages, and a
-//! keyboard-only sign-in. The journey saves the screenshots of `docs/console/`.
+//! revoke it), an API key created (its secret shown once) and revoked, a form stripped of its
+//! CSRF token, a member kept out of the owner's pages, and a keyboard-only sign-in. The
+//! journeys save the screenshots of `docs/console/`.
 //!
 //! These tests are ignored by default: they need `chromium` and `chromium-driver` (Debian).
 //! `.ci/run` installs both, sets `KISUM_TEST_BROWSER=1` and runs them. Asked for (with
@@ -192,5 +193,36 @@ async fn sign_in_works_with_the_keyboard_alone() {
         .await
         .unwrap();
     b.wait_text("main h1", "Your companies").await;
+    b.close().await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver: .ci/run installs them and sets KISUM_TEST_BROWSER=1"]
+async fn an_owner_creates_an_api_key_sees_its_secret_once_and_revokes_it_in_the_browser() {
+    let c = Console::new().await;
+    let b = Browser::open(c.app.clone()).await;
+    b.sign_in(OWNER, PW).await;
+    b.click("a[href='/console/companies/acme/members']").await;
+    b.wait_text("main h1", "Members").await;
+    b.click("nav.company a[href='/console/companies/acme/api-keys']")
+        .await;
+    b.wait_text("main h1", "API keys").await;
+    b.fill("#key-name", "ledger sync").await;
+    b.fill("#key-perms", "finance.invoices.read").await;
+    b.fill("#key-modules", "finance").await;
+    b.click("form[action$='/api-keys'] button[type=submit]")
+        .await;
+    b.wait_text("main", "will not be shown again").await;
+    let secret = b.find("#key-secret").await.prop("value").await.unwrap();
+    let secret = secret.expect("the secret is shown");
+    assert!(secret.starts_with("kisum_sk_"), "{secret}");
+    b.click("main a[href='/console/companies/acme/api-keys']")
+        .await;
+    b.wait_text("main table", "ledger sync").await;
+    let page = b.client.source().await.unwrap();
+    assert!(!page.contains(&secret[20..]), "shown once only");
+    b.shot("api-keys").await;
+    b.click("form[action$='/revoke'] button[type=submit]").await;
+    b.wait_text(".notice", "API key was revoked").await;
     b.close().await;
 }

@@ -1,6 +1,7 @@
 //! The admin console (`/console`): its refusals over HTTP (`Router` + `oneshot`, with a small
 //! cookie jar), and in `browser` the journeys in a real headless Chromium.
 
+mod api_keys;
 mod browser;
 pub(crate) mod driver;
 
