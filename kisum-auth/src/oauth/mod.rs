@@ -21,9 +21,11 @@ use crate::otp::SecretHash;
 mod config;
 #[cfg(feature = "oauth")]
 mod identities;
+#[cfg(feature = "oauth")]
 mod outcome;
 #[cfg(feature = "oauth")]
 mod provider;
+#[cfg(feature = "oauth")]
 mod service;
 
 #[cfg(feature = "oauth")]
