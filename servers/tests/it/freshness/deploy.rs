@@ -29,6 +29,8 @@ pub(crate) struct Proc {
     args: Vec<String>,
     env: Vec<(String, String)>,
     log: PathBuf,
+    /// The log's length when this start began: what it wrote since lies after it.
+    log_start: u64,
     child: Option<Child>,
 }
 
@@ -46,6 +48,7 @@ impl Proc {
             args: args.iter().map(|s| (*s).to_owned()).collect(),
             env,
             log,
+            log_start: 0,
             child: None,
         }
     }
@@ -58,6 +61,7 @@ impl Proc {
             .append(true)
             .open(&self.log)
             .unwrap();
+        self.log_start = log.metadata().map_or(0, |m| m.len());
         let child = Command::new(&self.program)
             .args(&self.args)
             .env_clear()
@@ -97,6 +101,16 @@ impl Proc {
         self.child
             .as_mut()
             .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    /// Whether this start of it logged that it listens on `port`: another test's server that
+    /// happened to take the port answers `/health` too, and must not pass for this one.
+    fn listens_on(&self, port: &str) -> bool {
+        let all = std::fs::read(&self.log).unwrap_or_default();
+        let since = usize::try_from(self.log_start).map_or(all.len(), |n| n.min(all.len()));
+        String::from_utf8_lossy(&all[since..])
+            .lines()
+            .any(|l| l.contains("listening") && l.contains(&format!(":{port}")))
     }
 
     /// The tail of its log.
@@ -413,7 +427,7 @@ impl Deployment {
         m.start();
         let url = format!("http://127.0.0.1:{port}");
         let until = Instant::now() + Duration::from_secs(60);
-        while !self.is_healthy(&url).await {
+        while !(self.is_healthy(&url).await && m.listens_on(&port.to_string())) {
             assert!(m.alive() && Instant::now() < until, "{}", m.log_tail());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -432,7 +446,8 @@ impl Deployment {
     /// Waits until `url/health` answers (a start or a restart of `which`).
     pub(crate) async fn healthy(&mut self, url: &str, which: Which) {
         let until = Instant::now() + Duration::from_secs(60);
-        while !self.is_healthy(url).await {
+        let port = url.rsplit(':').next().unwrap_or_default().to_owned();
+        while !(self.is_healthy(url).await && self.proc(which).listens_on(&port)) {
             let p = self.proc(which);
             assert!(p.alive(), "{} exited: {}", p.name, p.log_tail());
             assert!(
@@ -482,7 +497,7 @@ impl Deployment {
         let response = r
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+            .unwrap_or_else(|e| panic!("{method} {url}: {e:?}\n{}", self.logs()));
         let status = response.status().as_u16();
         let bytes = response.bytes().await.unwrap_or_default();
         Answer {
