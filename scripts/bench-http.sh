@@ -218,7 +218,9 @@ run_once() {
     start_redis
     start_separate bench
     local auth=http://127.0.0.1:$A core=http://127.0.0.1:$C module=http://127.0.0.1:$M
-    local auth_db=${KISUM_TEST_DATABASE_URL%/*}/${DBS[0]}
+    local base=${KISUM_TEST_DATABASE_URL%%\?*} params=""
+    [[ $KISUM_TEST_DATABASE_URL == *\?* ]] && params="?${KISUM_TEST_DATABASE_URL#*\?}"
+    local auth_db=${base%/*}/${DBS[0]}$params
 
     echo "  seeding: the catalog, company $ORG, $MEMBERS members, $INVOICES invoices"
     KISUM_INTERNAL_API_KEY=$KEY scripts/seed-demo.sh "$auth" "$core" >"$LOGS/seed.log"

@@ -59,7 +59,11 @@ stop_all() {
 # afterwards, Auth's first).
 start_separate() {
     local tag=$1
-    local server=${KISUM_TEST_DATABASE_URL%/*}
+    # The server part of KISUM_TEST_DATABASE_URL; its query string (e.g. `?sslmode=disable`)
+    # goes on every database URL derived from it.
+    local base=${KISUM_TEST_DATABASE_URL%%\?*} params=""
+    [[ $KISUM_TEST_DATABASE_URL == *\?* ]] && params="?${KISUM_TEST_DATABASE_URL#*\?}"
+    local server=${base%/*}
     local suffix
     suffix="$(date +%s)_$$"
     DBS=()
@@ -79,7 +83,7 @@ start_separate() {
     kid=$(basename "$(ls "$WORK"/keys/*.pem)" .pem)
     local common=(KISUM_MODE=development KISUM_REDIS_URL="$KISUM_TEST_REDIS_URL" KISUM_REDIS_PREFIX="$REDIS_PREFIX")
 
-    env "${common[@]}" KISUM_DATABASE_URL="$server/kisum_${tag}_core_$suffix" \
+    env "${common[@]}" KISUM_DATABASE_URL="$server/kisum_${tag}_core_$suffix$params" \
         KISUM_INTERNAL_LISTEN="127.0.0.1:$C" KISUM_INTERNAL_API_KEYS="auth:$KEY" \
         KISUM_WEBHOOK_LISTEN="127.0.0.1:$W" KISUM_STRIPE_WEBHOOK_SECRETS="$WEBHOOK_SECRET" \
         KISUM_STRIPE_PRICE_MAP="price_smoke_basic=package:basic,price_smoke_finance=addon:finance" \
@@ -88,7 +92,7 @@ start_separate() {
     wait_healthy "http://127.0.0.1:$C" core "${PIDS[-1]}"
     wait_healthy "http://127.0.0.1:$W" core "${PIDS[-1]}"
 
-    env "${common[@]}" KISUM_DATABASE_URL="$server/kisum_${tag}_auth_$suffix" \
+    env "${common[@]}" KISUM_DATABASE_URL="$server/kisum_${tag}_auth_$suffix$params" \
         KISUM_LISTEN="127.0.0.1:$A" KISUM_INTERNAL_LISTEN="127.0.0.1:$I" \
         KISUM_INTERNAL_API_KEYS="finance:$KEY" KISUM_INTERNAL_API_KEY="$KEY" \
         KISUM_SIGNING_KEYS_DIR="$WORK/keys" KISUM_ACTIVE_KID="$kid" \
@@ -98,7 +102,7 @@ start_separate() {
     PIDS+=($!)
     wait_healthy "http://127.0.0.1:$A" auth "${PIDS[-1]}"
 
-    env "${common[@]}" KISUM_DATABASE_URL="$server/kisum_${tag}_finance_$suffix" \
+    env "${common[@]}" KISUM_DATABASE_URL="$server/kisum_${tag}_finance_$suffix$params" \
         KISUM_LISTEN="127.0.0.1:$M" KISUM_INTERNAL_API_KEY="$KEY" \
         KISUM_ISSUER="http://127.0.0.1:$A" KISUM_AUDIENCE=kisum \
         KISUM_AUTH_URL="http://127.0.0.1:$A" KISUM_AUTH_INTERNAL_URL="http://127.0.0.1:$I" \
