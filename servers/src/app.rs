@@ -13,6 +13,7 @@ use kisum_auth::key_rotation::KeyRotation;
 use kisum_auth::ratelimit::{RateLimiter, RedisRateLimiterConfig};
 use kisum_auth::{AuthStore, EntitlementSource};
 use kisum_core::audit::CoreAudit;
+use kisum_core::db::PoolSize;
 use kisum_core::{CoreStore, EntitlementService};
 use kisum_guard::guard::{AccessGuardBuilder, BuildError};
 use kisum_guard::jwks::JwksSource;
@@ -39,14 +40,28 @@ impl StartError {
 /// # Errors
 /// Unsupported URL, unreachable database, failed migration.
 pub async fn open_auth_store(url: &str) -> Result<Arc<dyn AuthStore>, StartError> {
+    open_auth_store_sized(url, None).await
+}
+
+/// As [`open_auth_store`], with a pool of at most `max_connections` (`None`: the backend's
+/// default, [`PoolSize::POSTGRES`] or [`PoolSize::SQLITE`]).
+///
+/// # Errors
+/// As [`open_auth_store`].
+pub async fn open_auth_store_sized(
+    url: &str,
+    max_connections: Option<u32>,
+) -> Result<Arc<dyn AuthStore>, StartError> {
     let redacted = crate::config::redact_url(url);
     if is_postgres(url) {
-        let store = kisum_auth::PgAuthStore::connect(url)
+        let size = pool_size(PoolSize::POSTGRES, max_connections);
+        let store = kisum_auth::PgAuthStore::connect_sized(url, size)
             .await
             .map_err(|e| StartError::new(&format!("auth database {redacted}"), e))?;
         Ok(Arc::new(store))
     } else if url.starts_with("sqlite:") {
-        let store = kisum_auth::SqliteAuthStore::connect(url)
+        let size = pool_size(PoolSize::SQLITE, max_connections);
+        let store = kisum_auth::SqliteAuthStore::connect_sized(url, size)
             .await
             .map_err(|e| StartError::new(&format!("auth database {redacted}"), e))?;
         Ok(Arc::new(store))
@@ -55,6 +70,11 @@ pub async fn open_auth_store(url: &str) -> Result<Arc<dyn AuthStore>, StartError
             "auth database {redacted}: neither a postgres:// nor a sqlite: URL"
         )))
     }
+}
+
+/// `default`, with at most `max_connections` when set.
+fn pool_size(default: PoolSize, max_connections: Option<u32>) -> PoolSize {
+    max_connections.map_or(default, |n| default.with_max_connections(n))
 }
 
 fn is_postgres(url: &str) -> bool {
@@ -78,10 +98,23 @@ pub struct CoreStores {
 /// # Errors
 /// Unsupported URL, unreachable database, failed migration.
 pub async fn open_core_store(url: &str) -> Result<CoreStores, StartError> {
+    open_core_store_sized(url, None).await
+}
+
+/// As [`open_core_store`], with a pool of at most `max_connections` (`None`: the backend's
+/// default).
+///
+/// # Errors
+/// As [`open_core_store`].
+pub async fn open_core_store_sized(
+    url: &str,
+    max_connections: Option<u32>,
+) -> Result<CoreStores, StartError> {
     let redacted = crate::config::redact_url(url);
     if is_postgres(url) {
+        let size = pool_size(PoolSize::POSTGRES, max_connections);
         let store = Arc::new(
-            kisum_core::PgCoreStore::connect(url)
+            kisum_core::PgCoreStore::connect_sized(url, size)
                 .await
                 .map_err(|e| StartError::new(&format!("core database {redacted}"), e))?,
         );
@@ -92,8 +125,9 @@ pub async fn open_core_store(url: &str) -> Result<CoreStores, StartError> {
             billing: store,
         })
     } else if url.starts_with("sqlite:") {
+        let size = pool_size(PoolSize::SQLITE, max_connections);
         let store = Arc::new(
-            kisum_core::SqliteCoreStore::connect(url)
+            kisum_core::SqliteCoreStore::connect_sized(url, size)
                 .await
                 .map_err(|e| StartError::new(&format!("core database {redacted}"), e))?,
         );

@@ -20,7 +20,9 @@ pub mod sql;
 mod stmt;
 
 pub use error::{StoreError, StoreErrorKind};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use pool::PoolSize;
 #[cfg(feature = "postgres")]
-pub use pool::{open_migrated_postgres_pool, open_postgres_pool};
+pub use pool::{open_migrated_postgres_pool, open_postgres_pool, open_postgres_pool_sized};
 #[cfg(feature = "sqlite")]
-pub use pool::{open_migrated_sqlite_pool, open_sqlite_pool};
+pub use pool::{open_migrated_sqlite_pool, open_sqlite_pool, open_sqlite_pool_sized};

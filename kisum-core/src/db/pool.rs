@@ -10,13 +10,63 @@ use super::migrate::{MigrationError, MigrationSet};
 use super::sql::store_error;
 use super::{StoreError, StoreErrorKind};
 
+/// How many connections a store's pool may hold and how long a statement waits for one: the
+/// part of a pool an operator sizes (`KISUM_DATABASE_MAX_CONNECTIONS` in the servers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSize {
+    /// The most connections the pool opens at once.
+    pub max_connections: u32,
+    /// How long a statement waits for a free connection before the store answers
+    /// `Unavailable`.
+    pub acquire_timeout: Duration,
+}
+
+impl PoolSize {
+    /// PostgreSQL's default: 10 connections, 5 s to acquire one.
+    pub const POSTGRES: Self = Self {
+        max_connections: 10,
+        acquire_timeout: Duration::from_secs(5),
+    };
+
+    /// SQLite's default: 8 connections (WAL: many readers, one writer), 10 s to acquire one.
+    pub const SQLITE: Self = Self {
+        max_connections: 8,
+        acquire_timeout: Duration::from_secs(10),
+    };
+
+    /// This size with at most `max_connections` connections (at least 1).
+    #[must_use]
+    pub const fn with_max_connections(self, max_connections: u32) -> Self {
+        Self {
+            max_connections: if max_connections == 0 {
+                1
+            } else {
+                max_connections
+            },
+            ..self
+        }
+    }
+}
+
 /// Opens (creating if missing) the SQLite database at `url` with the settings every Kisum
-/// SQLite store uses: WAL, foreign keys on, a 5 s busy timeout.
+/// SQLite store uses: WAL, foreign keys on, a 5 s busy timeout, [`PoolSize::SQLITE`].
 ///
 /// # Errors
 /// `Invalid` for a malformed URL, `Unavailable` when the file cannot be opened.
 #[cfg(feature = "sqlite")]
 pub async fn open_sqlite_pool(url: &str) -> Result<sqlx::SqlitePool, StoreError> {
+    open_sqlite_pool_sized(url, PoolSize::SQLITE).await
+}
+
+/// As [`open_sqlite_pool`], with `size`.
+///
+/// # Errors
+/// As [`open_sqlite_pool`].
+#[cfg(feature = "sqlite")]
+pub async fn open_sqlite_pool_sized(
+    url: &str,
+    size: PoolSize,
+) -> Result<sqlx::SqlitePool, StoreError> {
     use sqlx::sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
     };
@@ -28,15 +78,15 @@ pub async fn open_sqlite_pool(url: &str) -> Result<sqlx::SqlitePool, StoreError>
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
     SqlitePoolOptions::new()
-        .max_connections(8)
-        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(size.max_connections)
+        .acquire_timeout(size.acquire_timeout)
         .connect_with(options)
         .await
         .map_err(store_error)
 }
 
-/// Opens a pool of up to 10 connections to the PostgreSQL server of `options` (5 s to acquire
-/// one), the settings every Kisum PostgreSQL store uses.
+/// Opens a pool to the PostgreSQL server of `options` of [`PoolSize::POSTGRES`] (10
+/// connections, 5 s to acquire one), the settings every Kisum PostgreSQL store uses.
 ///
 /// # Errors
 /// `Unavailable` when the server cannot be reached.
@@ -44,15 +94,27 @@ pub async fn open_sqlite_pool(url: &str) -> Result<sqlx::SqlitePool, StoreError>
 pub async fn open_postgres_pool(
     options: sqlx::postgres::PgConnectOptions,
 ) -> Result<sqlx::PgPool, StoreError> {
+    open_postgres_pool_sized(options, PoolSize::POSTGRES).await
+}
+
+/// As [`open_postgres_pool`], with `size`.
+///
+/// # Errors
+/// As [`open_postgres_pool`].
+#[cfg(feature = "postgres")]
+pub async fn open_postgres_pool_sized(
+    options: sqlx::postgres::PgConnectOptions,
+    size: PoolSize,
+) -> Result<sqlx::PgPool, StoreError> {
     sqlx::postgres::PgPoolOptions::new()
-        .max_connections(10)
-        .acquire_timeout(Duration::from_secs(5))
+        .max_connections(size.max_connections)
+        .acquire_timeout(size.acquire_timeout)
         .connect_with(options)
         .await
         .map_err(store_error)
 }
 
-/// Opens the SQLite database at `url` as [`open_sqlite_pool`] does and applies `migrations`:
+/// Opens the SQLite database at `url` as [`open_sqlite_pool_sized`] does and applies `migrations`:
 /// what every SQLite store's `connect` does.
 ///
 /// # Errors
@@ -62,8 +124,9 @@ pub async fn open_postgres_pool(
 pub async fn open_migrated_sqlite_pool(
     url: &str,
     migrations: &MigrationSet,
+    size: PoolSize,
 ) -> Result<sqlx::SqlitePool, StoreError> {
-    let pool = open_sqlite_pool(url).await?;
+    let pool = open_sqlite_pool_sized(url, size).await?;
     migrations
         .run_sqlite(&pool)
         .await
@@ -71,7 +134,7 @@ pub async fn open_migrated_sqlite_pool(
     Ok(pool)
 }
 
-/// Opens a pool as [`open_postgres_pool`] does and applies `migrations`: what every PostgreSQL
+/// Opens a pool as [`open_postgres_pool_sized`] does and applies `migrations`: what every PostgreSQL
 /// store's `connect` does.
 ///
 /// # Errors
@@ -81,8 +144,9 @@ pub async fn open_migrated_sqlite_pool(
 pub async fn open_migrated_postgres_pool(
     options: sqlx::postgres::PgConnectOptions,
     migrations: &MigrationSet,
+    size: PoolSize,
 ) -> Result<sqlx::PgPool, StoreError> {
-    let pool = open_postgres_pool(options).await?;
+    let pool = open_postgres_pool_sized(options, size).await?;
     migrations
         .run_postgres(&pool)
         .await

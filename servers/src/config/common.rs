@@ -295,6 +295,10 @@ pub struct DatabaseArgs {
     /// A file holding the database URL (instead of `--database-url`).
     #[arg(long, env = env::DATABASE_URL_FILE)]
     pub database_url_file: Option<PathBuf>,
+    /// The most connections the component keeps open to its database, 1 to 1000 (default: 10
+    /// for PostgreSQL, 8 for SQLite).
+    #[arg(long, env = env::DATABASE_MAX_CONNECTIONS)]
+    pub database_max_connections: Option<String>,
 }
 
 impl DatabaseArgs {
@@ -307,6 +311,17 @@ impl DatabaseArgs {
         let mut p = Problems::default();
         let url = self.resolve(&mut p);
         p.finish(url)
+    }
+
+    /// The pool size set, `Some(None)` when unset (the backend's default), `None` with the
+    /// problem recorded.
+    pub(super) fn max_connections(&self, p: &mut Problems) -> Option<Option<u32>> {
+        let Some(value) = &self.database_max_connections else {
+            return Some(None);
+        };
+        p.parse(env::DATABASE_MAX_CONNECTIONS, value, |s| {
+            parse_count(s, 1000).map(|n| u32::try_from(n).ok())
+        })
     }
 
     pub(super) fn resolve(&self, p: &mut Problems) -> Option<Secret> {
@@ -569,6 +584,21 @@ mod tests {
         );
         let problems = auth_with(&["--access-cache-ttl", "0s"]).unwrap_err();
         assert_eq!(settings(&problems), ["KISUM_ACCESS_CACHE_TTL"]);
+    }
+
+    #[test]
+    fn the_database_pool_size_is_configurable_and_checked() {
+        assert_eq!(auth_with(&[]).unwrap().database_max_connections, None);
+        let config = auth_with(&["--database-max-connections", "40"]).unwrap();
+        assert_eq!(config.database_max_connections, Some(40));
+        for bad in ["0", "1001", "many", "1.5"] {
+            let problems = auth_with(&["--database-max-connections", bad]).unwrap_err();
+            assert_eq!(
+                settings(&problems),
+                ["KISUM_DATABASE_MAX_CONNECTIONS"],
+                "{bad}"
+            );
+        }
     }
 
     #[test]

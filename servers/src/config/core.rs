@@ -202,6 +202,8 @@ pub struct CoreConfig {
     pub common: CommonConfig,
     /// Core's database URL.
     pub database_url: Secret,
+    /// The most connections of its database pool (`None`: the backend's default).
+    pub database_max_connections: Option<u32>,
     /// Internal listener.
     pub internal_listen: SocketAddr,
     /// Keys the internal listener accepts.
@@ -226,6 +228,7 @@ impl CoreArgs {
         let common = self.common.resolve(&mut p);
         let mode = self.common.mode();
         let database_url = self.database.resolve(&mut p);
+        let database_max_connections = self.database.max_connections(&mut p);
         let internal_listen = p.parse(env::INTERNAL_LISTEN, &self.internal_listen, parse_listen);
         let service_keys = self.service_keys.resolve(&mut p, mode, internal_listen);
         let certificates = self.certificates.resolve(&mut p);
@@ -251,6 +254,7 @@ impl CoreArgs {
             Some(CoreConfig {
                 common: common?,
                 database_url: database_url?,
+                database_max_connections: database_max_connections?,
                 internal_listen: internal_listen?,
                 service_keys: service_keys?,
                 certificates: certificates?,

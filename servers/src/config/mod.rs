@@ -468,6 +468,7 @@ mod tests {
         let db = DatabaseArgs {
             database_url: None,
             database_url_file: Some(file.clone()),
+            database_max_connections: None,
         };
         assert_eq!(
             db.resolve(&mut p).unwrap().expose(),
@@ -478,6 +479,7 @@ mod tests {
         let both = DatabaseArgs {
             database_url: Some(Secret::new("sqlite://x.db")),
             database_url_file: Some(file),
+            database_max_connections: None,
         };
         assert!(both.resolve(&mut p).is_none());
         assert_eq!(settings(&p.0), ["KISUM_DATABASE_URL"]);
@@ -487,6 +489,7 @@ mod tests {
         let missing = DatabaseArgs {
             database_url: None,
             database_url_file: Some(dir.join("absent")),
+            database_max_connections: None,
         };
         assert!(missing.resolve(&mut p).is_none());
         assert_eq!(settings(&p.0), ["KISUM_DATABASE_URL_FILE"]);

@@ -57,6 +57,8 @@ pub struct ModuleConfig {
     pub name: ModuleKey,
     /// The backend's database URL.
     pub database_url: Secret,
+    /// The most connections of its database pool (`None`: the backend's default).
+    pub database_max_connections: Option<u32>,
     /// Public listener.
     pub listen: SocketAddr,
     /// The key presented to Auth.
@@ -121,6 +123,7 @@ impl ModuleArgs {
                 })
             });
         let database_url = self.database.resolve(&mut p);
+        let database_max_connections = self.database.max_connections(&mut p);
         let listen = p.parse(env::LISTEN, &self.listen, parse_listen);
         let key = self.client_key.resolve(&mut p);
         let internal_api_key = if self.client_key.set() {
@@ -181,6 +184,7 @@ impl ModuleArgs {
                 common: common?,
                 name: name?,
                 database_url: database_url?,
+                database_max_connections: database_max_connections?,
                 listen: listen?,
                 internal_api_key: internal_api_key?,
                 issuer,

@@ -112,12 +112,21 @@ impl InvoiceDb {
     /// # Errors
     /// The database cannot be opened or migrated.
     pub async fn open(url: &str) -> Result<Self, DbError> {
+        Self::open_sized(url, None).await
+    }
+
+    /// As [`open`](Self::open), with a pool of at most `max_connections` (`None`: 10 for
+    /// PostgreSQL, 4 for SQLite).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub async fn open_sized(url: &str, max_connections: Option<u32>) -> Result<Self, DbError> {
         if url == "memory" {
             return Ok(Self::Memory(Arc::default()));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(10)
+                .max_connections(max_connections.unwrap_or(10))
                 .acquire_timeout(std::time::Duration::from_secs(5))
                 .connect(url)
                 .await?;
@@ -129,7 +138,7 @@ impl InvoiceDb {
         }
         let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(max_connections.unwrap_or(4))
             .connect_with(
                 options
                     .create_if_missing(true)

@@ -18,7 +18,11 @@ use crate::ops::Shutdown;
 pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let redis = config.common.redis.as_ref();
-    let store = app::open_auth_store(config.database_url.expose()).await?;
+    let store = app::open_auth_store_sized(
+        config.database_url.expose(),
+        config.database_max_connections,
+    )
+    .await?;
     let remote = kisum_auth::remote::RemoteEntitlements::new(
         &config.core_url,
         config.internal_api_key.expose(),

@@ -19,7 +19,11 @@ use crate::ops::Shutdown;
 pub async fn core(config: CoreConfig, shutdown: Shutdown) -> Result<(), StartError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let redis = config.common.redis.as_ref();
-    let stores = app::open_core_store(config.database_url.expose()).await?;
+    let stores = app::open_core_store_sized(
+        config.database_url.expose(),
+        config.database_max_connections,
+    )
+    .await?;
     let service = EntitlementService::new(stores.store, clock.clone());
     // Core's changes are in its event log (decision 0015): Auth reads them from
     // `GET /internal/v1/events`, and with Redis the relay copies them to `kisum:events:core`.

@@ -22,9 +22,12 @@ use crate::ops::Shutdown;
 pub async fn module(config: ModuleConfig, shutdown: Shutdown) -> Result<(), StartError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let redis = config.common.redis.as_ref();
-    let db = InvoiceDb::open(config.database_url.expose())
-        .await
-        .map_err(|e| StartError::new("module database", e))?;
+    let db = InvoiceDb::open_sized(
+        config.database_url.expose(),
+        config.database_max_connections,
+    )
+    .await
+    .map_err(|e| StartError::new("module database", e))?;
     let jwks: Arc<dyn JwksSource> = Arc::new(
         HttpJwks::new(
             format!("{}/.well-known/jwks.json", config.auth_url),

@@ -19,7 +19,7 @@ use std::str::FromStr;
 use super::sql::SqlAuthStore;
 use kisum_core::db::migrate::MigrationSet;
 use kisum_core::db::sql::store_error;
-use kisum_core::db::{StoreError, open_migrated_postgres_pool};
+use kisum_core::db::{PoolSize, StoreError, open_migrated_postgres_pool};
 use sqlx::postgres::PgConnectOptions;
 
 mod account;
@@ -42,8 +42,18 @@ impl PgAuthStore {
     /// `Unavailable` when the database cannot be reached; `Invalid` for a malformed URL or a
     /// database migrated by a newer version.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_sized(url, PoolSize::POSTGRES).await
+    }
+
+    /// As [`connect`](Self::connect), with a pool of `size`.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_sized(url: &str, size: PoolSize) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(store_error)?;
-        Self::connect_with(options).await
+        Ok(Self::new(
+            open_migrated_postgres_pool(options, &MIGRATIONS, size).await?,
+        ))
     }
 
     /// As [`connect`](Self::connect), from parsed options.
@@ -52,7 +62,7 @@ impl PgAuthStore {
     /// As [`connect`](Self::connect).
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
         Ok(Self::new(
-            open_migrated_postgres_pool(options, &MIGRATIONS).await?,
+            open_migrated_postgres_pool(options, &MIGRATIONS, PoolSize::POSTGRES).await?,
         ))
     }
 }

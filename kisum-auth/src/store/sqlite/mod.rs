@@ -13,7 +13,7 @@
 
 use super::sql::SqlAuthStore;
 use kisum_core::db::migrate::MigrationSet;
-use kisum_core::db::{StoreError, open_migrated_sqlite_pool};
+use kisum_core::db::{PoolSize, StoreError, open_migrated_sqlite_pool};
 
 mod account;
 mod audit;
@@ -34,8 +34,16 @@ impl SqliteAuthStore {
     /// # Errors
     /// As [`open_migrated_sqlite_pool`]; `Invalid` for a database migrated by a newer version.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_sized(url, PoolSize::SQLITE).await
+    }
+
+    /// As [`connect`](Self::connect), with a pool of `size`.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_sized(url: &str, size: PoolSize) -> Result<Self, StoreError> {
         Ok(Self::new(
-            open_migrated_sqlite_pool(url, &MIGRATIONS).await?,
+            open_migrated_sqlite_pool(url, &MIGRATIONS, size).await?,
         ))
     }
 }

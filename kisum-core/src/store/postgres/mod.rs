@@ -15,7 +15,7 @@ use sqlx::postgres::PgConnectOptions;
 use super::sql::SqlCoreStore;
 use crate::db::migrate::MigrationSet;
 use crate::db::sql::store_error;
-use crate::db::{StoreError, open_migrated_postgres_pool};
+use crate::db::{PoolSize, StoreError, open_migrated_postgres_pool};
 
 mod audit;
 mod catalog;
@@ -35,8 +35,18 @@ impl PgCoreStore {
     /// `Unavailable` when the database cannot be reached; `Invalid` for a malformed URL or a
     /// database migrated by a newer version.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_sized(url, PoolSize::POSTGRES).await
+    }
+
+    /// As [`connect`](Self::connect), with a pool of `size`.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_sized(url: &str, size: PoolSize) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(store_error)?;
-        Self::connect_with(options).await
+        Ok(Self::new(
+            open_migrated_postgres_pool(options, &MIGRATIONS, size).await?,
+        ))
     }
 
     /// As [`connect`](Self::connect), from parsed options.
@@ -45,7 +55,7 @@ impl PgCoreStore {
     /// As [`connect`](Self::connect).
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
         Ok(Self::new(
-            open_migrated_postgres_pool(options, &MIGRATIONS).await?,
+            open_migrated_postgres_pool(options, &MIGRATIONS, PoolSize::POSTGRES).await?,
         ))
     }
 }

@@ -9,7 +9,7 @@
 
 use super::sql::SqlCoreStore;
 use crate::db::migrate::MigrationSet;
-use crate::db::{StoreError, open_migrated_sqlite_pool};
+use crate::db::{PoolSize, StoreError, open_migrated_sqlite_pool};
 
 mod audit;
 mod catalog;
@@ -28,8 +28,16 @@ impl SqliteCoreStore {
     /// # Errors
     /// As [`open_migrated_sqlite_pool`]; `Invalid` for a database migrated by a newer version.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_sized(url, PoolSize::SQLITE).await
+    }
+
+    /// As [`connect`](Self::connect), with a pool of `size`.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_sized(url: &str, size: PoolSize) -> Result<Self, StoreError> {
         Ok(Self::new(
-            open_migrated_sqlite_pool(url, &MIGRATIONS).await?,
+            open_migrated_sqlite_pool(url, &MIGRATIONS, size).await?,
         ))
     }
 }

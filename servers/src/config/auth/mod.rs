@@ -115,6 +115,8 @@ pub struct AuthConfig {
     pub common: CommonConfig,
     /// Auth's database URL.
     pub database_url: Secret,
+    /// The most connections of its database pool (`None`: the backend's default).
+    pub database_max_connections: Option<u32>,
     /// Public listener.
     pub listen: SocketAddr,
     /// Internal listener.
@@ -168,6 +170,7 @@ impl AuthArgs {
         let common = self.common.resolve(&mut p);
         let mode = self.common.mode();
         let database_url = self.database.resolve(&mut p);
+        let database_max_connections = self.database.max_connections(&mut p);
         let listen = p.parse(env::LISTEN, &self.listen, parse_listen);
         let internal_listen = p.parse(env::INTERNAL_LISTEN, &self.internal_listen, parse_listen);
         let service_keys = self.service_keys.resolve(&mut p, mode, internal_listen);
@@ -252,6 +255,7 @@ impl AuthArgs {
             Some(AuthConfig {
                 common: common?,
                 database_url: database_url?,
+                database_max_connections: database_max_connections?,
                 listen: listen?,
                 internal_listen: internal_listen?,
                 service_keys: service_keys?,

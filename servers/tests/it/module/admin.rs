@@ -74,17 +74,40 @@ pub(super) async fn acme_id(dev: &Dev) -> String {
         .to_string()
 }
 
-async fn admin_call(
-    dev: &Dev,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> Reply {
-    send(&dev.auth, method, path, Some(token), None, body).await
+/// Requests to Auth's public API as the holder of one access token.
+struct Caller<'a> {
+    dev: &'a Dev,
+    token: &'a str,
+}
+
+impl Caller<'_> {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        send(&self.dev.auth, method, path, Some(self.token), None, body).await
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Option<Value>) -> Reply {
+        self.call(Method::POST, path, body).await
+    }
+
+    async fn put(&self, path: &str, body: Option<Value>) -> Reply {
+        self.call(Method::PUT, path, body).await
+    }
+
+    async fn delete(&self, path: &str, body: Option<Value>) -> Reply {
+        self.call(Method::DELETE, path, body).await
+    }
 }
 
 impl Dev {
+    /// Requests as the holder of `token`.
+    fn with<'a>(&'a self, token: &'a str) -> Caller<'a> {
+        Caller { dev: self, token }
+    }
+
     /// Seeds `admin@kisum.test` (as `kisum dev` does) and signs it in: an `aal1` token.
     pub(super) async fn admin_aal1(&self) -> String {
         kisum_servers::seed::seed_admin(
@@ -104,18 +127,17 @@ impl Dev {
     /// Enrols an authenticator app for `email` (signed in as `token`) and signs in again with
     /// the password and a recovery code: an `aal2` token.
     async fn step_up(&self, email: &str, token: &str) -> String {
-        let r = admin_call(self, token, Method::POST, "/v1/auth/mfa/totp", None).await;
+        let r = self.with(&token).post("/v1/auth/mfa/totp", None).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         let secret = TotpSecret::from_base32(r.body["secret"].as_str().unwrap()).unwrap();
         let code = totp::code_at(&secret, totp::step_at(self.clock.now()).unwrap());
-        let r = admin_call(
-            self,
-            token,
-            Method::POST,
-            "/v1/auth/mfa/totp/confirm",
-            Some(json!({"code": code, "keep_other_sessions": true})),
-        )
-        .await;
+        let r = self
+            .with(&token)
+            .post(
+                "/v1/auth/mfa/totp/confirm",
+                Some(json!({"code": code, "keep_other_sessions": true})),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         let recovery = r.body["recovery_codes"][0].as_str().unwrap().to_owned();
         let r = send(
@@ -148,14 +170,10 @@ impl Dev {
 
     /// The audit events `token` finds with `query`.
     async fn audit(&self, token: &str, query: &str) -> Vec<Value> {
-        let r = admin_call(
-            self,
-            token,
-            Method::GET,
-            &format!("/v1/admin/audit?{query}"),
-            None,
-        )
-        .await;
+        let r = self
+            .with(&token)
+            .get(&format!("/v1/admin/audit?{query}"))
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         r.body["items"].as_array().unwrap().clone()
     }
@@ -188,7 +206,10 @@ async fn every_admin_route_refuses_a_non_administrator() {
     for (method, template, body) in routes() {
         let path = concrete(template, &acme);
         for token in [&member, &owner] {
-            let r = admin_call(&dev, token, method.clone(), &path, body.clone()).await;
+            let r = dev
+                .with(&token)
+                .call(method.clone(), &path, body.clone())
+                .await;
             r.assert_problem(StatusCode::FORBIDDEN, "permission_denied");
         }
         let r = send(&dev.auth, method.clone(), &path, None, None, body.clone()).await;
@@ -222,26 +243,19 @@ async fn an_aal1_administrator_is_refused_every_write() {
     let admin = dev.admin_aal1().await;
     for (method, template, body) in routes() {
         let path = concrete(template, &acme);
-        let r = admin_call(&dev, &admin, method.clone(), &path, body).await;
+        let r = dev.with(&admin).call(method.clone(), &path, body).await;
         if is_write(&method) {
             r.assert_problem(StatusCode::FORBIDDEN, "step_up_required");
         } else {
             assert_eq!(r.status, StatusCode::OK, "{method} {path}: {}", r.body);
         }
     }
-    let member = dev.member().await;
-    assert_eq!(
-        list(&dev.finance, &member, "acme").await.status,
-        StatusCode::OK
-    );
-    let r = admin_call(
-        &dev,
-        &admin,
-        Method::GET,
-        &format!("/v1/admin/companies/{acme}"),
-        None,
-    )
-    .await;
+    // Nothing changed: the member still reads.
+    dev.member_reading_invoices().await;
+    let r = dev
+        .with(&admin)
+        .get(&format!("/v1/admin/companies/{acme}"))
+        .await;
     assert_eq!(r.body["company"]["status"], "active");
     let slugs: BTreeSet<&str> = r.body["members"]
         .as_array()
@@ -266,34 +280,25 @@ async fn an_aal1_administrator_is_refused_every_write() {
 async fn an_administrator_ends_finance_and_the_guard_denies_at_once() {
     let dev = Dev::start(&data_dir()).await;
     let acme = acme_id(&dev).await;
-    let member = dev.member().await;
-    assert_eq!(
-        list(&dev.finance, &member, "acme").await.status,
-        StatusCode::OK
-    );
+    let member = dev.member_reading_invoices().await;
     let admin = dev.admin_aal2().await;
 
-    let r = admin_call(
-        &dev,
-        &admin,
-        Method::DELETE,
-        &format!("/v1/admin/companies/{acme}/addons/finance"),
-        None,
-    )
-    .await;
+    let r = dev
+        .with(&admin)
+        .delete(&format!("/v1/admin/companies/{acme}/addons/finance"), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     list(&dev.finance, &member, "acme")
         .await
         .assert_problem(StatusCode::FORBIDDEN, "module_not_entitled");
 
-    let r = admin_call(
-        &dev,
-        &admin,
-        Method::PUT,
-        &format!("/v1/admin/companies/{acme}/subscription"),
-        Some(json!({"package": "basic", "status": "canceled"})),
-    )
-    .await;
+    let r = dev
+        .with(&admin)
+        .put(
+            &format!("/v1/admin/companies/{acme}/subscription"),
+            Some(json!({"package": "basic", "status": "canceled"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["basic_active"], false, "{}", r.body);
     let owner = dev.owner().await;
@@ -309,23 +314,21 @@ async fn an_administrator_ends_finance_and_the_guard_denies_at_once() {
     assert_eq!(access.body["core_app_visible"], false, "{}", access.body);
 
     // Core's refusals come back as they are.
-    let r = admin_call(
-        &dev,
-        &admin,
-        Method::PUT,
-        &format!("/v1/admin/companies/{acme}/subscription"),
-        Some(json!({"package": "no-such-package", "status": "active"})),
-    )
-    .await;
+    let r = dev
+        .with(&admin)
+        .put(
+            &format!("/v1/admin/companies/{acme}/subscription"),
+            Some(json!({"package": "no-such-package", "status": "active"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
-    let r = admin_call(
-        &dev,
-        &admin,
-        Method::DELETE,
-        &format!("/v1/admin/companies/{acme}/addons/..%2F..%2Fmodules"),
-        None,
-    )
-    .await;
+    let r = dev
+        .with(&admin)
+        .delete(
+            &format!("/v1/admin/companies/{acme}/addons/..%2F..%2Fmodules"),
+            None,
+        )
+        .await;
     r.assert_problem(StatusCode::BAD_REQUEST, "invalid_request");
 
     let admin_id = dev.me(&admin).await["user"]["id"].clone();
@@ -357,70 +360,46 @@ async fn an_administrator_ends_finance_and_the_guard_denies_at_once() {
 async fn a_suspended_company_is_denied_at_the_guard() {
     let dev = Dev::start(&data_dir()).await;
     let acme = acme_id(&dev).await;
-    let member = dev.member().await;
-    assert_eq!(
-        list(&dev.finance, &member, "acme").await.status,
-        StatusCode::OK
-    );
+    let member = dev.member_reading_invoices().await;
     let admin = dev.admin_aal2().await;
 
-    let r = admin_call(
-        &dev,
-        &admin,
-        Method::POST,
-        &format!("/v1/admin/companies/{acme}/suspend"),
-        None,
-    )
-    .await;
+    let r = dev
+        .with(&admin)
+        .post(&format!("/v1/admin/companies/{acme}/suspend"), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["status"], "suspended");
     list(&dev.finance, &member, "acme")
         .await
         .assert_problem(StatusCode::FORBIDDEN, "membership_inactive");
 
-    let r = admin_call(
-        &dev,
-        &admin,
-        Method::POST,
-        &format!("/v1/admin/companies/{acme}/reactivate"),
-        None,
-    )
-    .await;
+    let r = dev
+        .with(&admin)
+        .post(&format!("/v1/admin/companies/{acme}/reactivate"), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(
         list(&dev.finance, &member, "acme").await.status,
         StatusCode::OK
     );
 
-    let search = admin_call(
-        &dev,
-        &admin,
-        Method::GET,
-        "/v1/admin/companies?query=ACM&limit=1",
-        None,
-    )
-    .await;
+    let search = dev
+        .with(&admin)
+        .get("/v1/admin/companies?query=ACM&limit=1")
+        .await;
     assert_eq!(search.status, StatusCode::OK, "{}", search.body);
     assert_eq!(search.body["items"][0]["slug"], "acme");
     let cursor = search.body["next_cursor"].as_str().unwrap();
-    let next = admin_call(
-        &dev,
-        &admin,
-        Method::GET,
-        &format!("/v1/admin/companies?query=ACM&cursor={cursor}"),
-        None,
-    )
-    .await;
+    let next = dev
+        .with(&admin)
+        .get(&format!("/v1/admin/companies?query=ACM&cursor={cursor}"))
+        .await;
     assert_eq!(next.body["items"], json!([]));
     assert_eq!(next.body["next_cursor"], Value::Null);
-    let bad = admin_call(
-        &dev,
-        &admin,
-        Method::GET,
-        "/v1/admin/companies?cursor=nope",
-        None,
-    )
-    .await;
+    let bad = dev
+        .with(&admin)
+        .get("/v1/admin/companies?cursor=nope")
+        .await;
     bad.assert_problem(StatusCode::BAD_REQUEST, "invalid_request");
 
     let actions: Vec<String> = dev
@@ -444,82 +423,76 @@ async fn a_platform_role_grant_cannot_escalate() {
     let admin = dev.admin_aal2().await;
     let grant = |email: &str, role: &str| json!({"email": email, "role": role});
 
-    let r = admin_call(
-        &dev,
-        &admin,
-        Method::POST,
-        "/v1/admin/platform-roles",
-        Some(grant("member@acme.test", "platform-billing")),
-    )
-    .await;
+    let r = dev
+        .with(&admin)
+        .post(
+            "/v1/admin/platform-roles",
+            Some(grant("member@acme.test", "platform-billing")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["role"], "platform-billing");
-    let again = admin_call(
-        &dev,
-        &admin,
-        Method::POST,
-        "/v1/admin/platform-roles",
-        Some(grant("member@acme.test", "platform-billing")),
-    )
-    .await;
+    let again = dev
+        .with(&admin)
+        .post(
+            "/v1/admin/platform-roles",
+            Some(grant("member@acme.test", "platform-billing")),
+        )
+        .await;
     assert_eq!(again.status, StatusCode::OK, "held already");
 
     let member = dev.member().await;
     let billing = dev.step_up("member@acme.test", &member).await;
     for role in ["platform-admin", "platform-support", "platform-catalog"] {
-        let r = admin_call(
-            &dev,
-            &billing,
-            Method::POST,
-            "/v1/admin/platform-roles",
-            Some(grant("owner@acme.test", role)),
-        )
-        .await;
+        let r = dev
+            .with(&billing)
+            .post(
+                "/v1/admin/platform-roles",
+                Some(grant("owner@acme.test", role)),
+            )
+            .await;
         r.assert_problem(StatusCode::FORBIDDEN, "permission_denied");
     }
-    let r = admin_call(
-        &dev,
-        &billing,
-        Method::DELETE,
-        "/v1/admin/platform-roles",
-        Some(grant(kisum_servers::seed::ADMIN_EMAIL, "platform-admin")),
-    )
-    .await;
+    let r = dev
+        .with(&billing)
+        .delete(
+            "/v1/admin/platform-roles",
+            Some(grant(kisum_servers::seed::ADMIN_EMAIL, "platform-admin")),
+        )
+        .await;
     r.assert_problem(StatusCode::FORBIDDEN, "permission_denied");
     // What billing holds, it may hand on; what it lacks stays closed.
-    let r = admin_call(
-        &dev,
-        &billing,
-        Method::POST,
-        "/v1/admin/platform-roles",
-        Some(grant("owner@acme.test", "platform-billing")),
-    )
-    .await;
+    let r = dev
+        .with(&billing)
+        .post(
+            "/v1/admin/platform-roles",
+            Some(grant("owner@acme.test", "platform-billing")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    admin_call(&dev, &billing, Method::GET, "/v1/admin/audit", None)
+    dev.with(&billing)
+        .get("/v1/admin/audit")
         .await
         .assert_problem(StatusCode::FORBIDDEN, "permission_denied");
 
-    let r = admin_call(
-        &dev,
-        &admin,
-        Method::DELETE,
-        "/v1/admin/platform-roles",
-        Some(grant(kisum_servers::seed::ADMIN_EMAIL, "platform-admin")),
-    )
-    .await;
+    let r = dev
+        .with(&admin)
+        .delete(
+            "/v1/admin/platform-roles",
+            Some(grant(kisum_servers::seed::ADMIN_EMAIL, "platform-admin")),
+        )
+        .await;
     r.assert_problem(StatusCode::CONFLICT, "last_platform_admin");
-    let r = admin_call(
-        &dev,
-        &admin,
-        Method::POST,
-        "/v1/admin/platform-roles",
-        Some(grant("member@acme.test", "platform-owner")),
-    )
-    .await;
+    let r = dev
+        .with(&admin)
+        .post(
+            "/v1/admin/platform-roles",
+            Some(grant("member@acme.test", "platform-owner")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
 
-    let grants = admin_call(&dev, &admin, Method::GET, "/v1/admin/platform-roles", None).await;
+    let grants = dev.with(&admin).get("/v1/admin/platform-roles").await;
     let held: BTreeSet<String> = grants.body["grants"]
         .as_array()
         .unwrap()
@@ -550,7 +523,8 @@ async fn the_operator_grants_the_first_administrator() {
     let dir = data_dir();
     let dev = Dev::start(&dir).await;
     let owner = dev.owner().await;
-    admin_call(&dev, &owner, Method::GET, "/v1/admin/companies", None)
+    dev.with(&owner)
+        .get("/v1/admin/companies")
         .await
         .assert_problem(StatusCode::FORBIDDEN, "permission_denied");
     let url = format!("sqlite://{}", dir.join("auth.db").display());
@@ -570,7 +544,7 @@ async fn the_operator_grants_the_first_administrator() {
         crate::out(&out).trim(),
         "owner@acme.test platform-support: granted"
     );
-    let r = admin_call(&dev, &owner, Method::GET, "/v1/admin/companies", None).await;
+    let r = dev.with(&owner).get("/v1/admin/companies").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 
     let nobody = [

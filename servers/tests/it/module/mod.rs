@@ -197,6 +197,17 @@ impl Dev {
         self.login(seed::MEMBER_EMAIL, seed::DEMO_PASSWORD).await
     }
 
+    /// acme's member signed in, who reads acme's invoices at `finance` now (asserted): where
+    /// every "… and the backend denies at once" test starts.
+    async fn member_reading_invoices(&self) -> String {
+        let member = self.member().await;
+        assert_eq!(
+            list(&self.finance, &member, "acme").await.status,
+            StatusCode::OK
+        );
+        member
+    }
+
     /// `GET /v1/auth/me` of `token`.
     async fn me(&self, token: &str) -> Value {
         let r = send(
