@@ -6,25 +6,24 @@
 //! and fits a daily quota.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use kisum_guard::UserId;
-use subtle::ConstantTimeEq as _;
 
+use super::code::Guess;
 use crate::audit::action::Action;
 use crate::directory::DirectoryError;
 use crate::email::{EmailMessage, EmailSender};
 use crate::identity::Password;
 use crate::identity::PolicyViolation;
 use crate::identity::{Email, User};
-use crate::otp::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
+use crate::otp::{CodeKey, OneTimeStore, OtpPurpose, SecretHash};
 use crate::service::{AuthService, ClientInfo, Failure, failure_converts};
 use crate::session::RefreshToken;
 use crate::session::RevokeReason;
 use crate::session::TokenPair;
 
-/// Limits of email one-time codes.
+/// Limits of one-time codes (email and SMS alike) and of emailed links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OtpConfig {
     /// How long a code works (default 10 minutes).
@@ -35,7 +34,7 @@ pub struct OtpConfig {
     pub lockout: TimeDelta,
     /// Minimum time between two codes (default 60 s).
     pub resend_cooldown: TimeDelta,
-    /// Codes per email and purpose per 24 hours (default 10).
+    /// Codes per address and purpose per 24 hours (default 10).
     pub daily_quota: u32,
     /// How long a password-reset token works (default 30 minutes).
     pub reset_ttl: TimeDelta,
@@ -57,32 +56,6 @@ impl Default for OtpConfig {
     }
 }
 
-impl OtpConfig {
-    /// Whether a new code may go out at `now` — not while `[locked_until, last_sent_at]` say
-    /// the codes are locked or the resend cooldown runs, nor over the daily quota — and if so
-    /// the quota window's start and the codes already sent in it (shared by email and SMS
-    /// codes).
-    #[must_use]
-    pub(crate) fn may_send(
-        &self,
-        now: DateTime<Utc>,
-        [locked_until, last_sent_at]: [Option<DateTime<Utc>>; 2],
-        quota_started_at: Option<DateTime<Utc>>,
-        sent_in_window: u32,
-    ) -> Option<(DateTime<Utc>, u32)> {
-        if locked_until.is_some_and(|t| now < t)
-            || last_sent_at.is_some_and(|t| now < t + self.resend_cooldown)
-        {
-            return None;
-        }
-        let (start, sent) = match quota_started_at {
-            Some(start) if now < start + TimeDelta::days(1) => (start, sent_in_window),
-            _ => (now, 0),
-        };
-        (sent < self.daily_quota).then_some((start, sent))
-    }
-}
-
 /// What password reset and email codes need besides the identity stores.
 #[derive(Clone)]
 pub struct Recovery {
@@ -94,27 +67,6 @@ pub struct Recovery {
     pub config: OtpConfig,
     /// The public URL of the password-reset page; the token is appended as `?token=`.
     pub reset_url: String,
-}
-
-pub(super) fn random_code() -> Result<String, OtpError> {
-    // Rejection sampling: a uniform 6-digit code.
-    loop {
-        let mut b = [0u8; 4];
-        aws_lc_rs::rand::fill(&mut b).map_err(|_| OtpError::Failed(Failure::Hashing))?;
-        let n = u32::from_be_bytes(b);
-        if n < 4_294_000_000 {
-            return Ok(format!("{:06}", n % 1_000_000));
-        }
-    }
-}
-
-fn code_hash(salt: &[u8; 16], email: &Email, purpose: OtpPurpose, code: &str) -> SecretHash {
-    SecretHash::of(&[
-        salt,
-        email.as_str().as_bytes(),
-        purpose.as_str().as_bytes(),
-        code.as_bytes(),
-    ])
 }
 
 /// Why an email-code or password-reset operation failed.
@@ -187,39 +139,12 @@ impl AuthService {
         if user.disabled {
             return Ok(());
         }
-        let now = self.now();
         let cfg = recovery.config;
-        let current = recovery
-            .store
-            .get_otp(&email, purpose)
-            .await?
-            .unwrap_or_else(|| OtpState::empty(email.clone(), purpose));
-        let Some((window_start, sent)) = cfg.may_send(
-            now,
-            [current.locked_until, current.last_sent_at],
-            current.quota_started_at,
-            current.sent_in_window,
-        ) else {
-            return Ok(());
+        let key = CodeKey::Email(email.clone(), purpose);
+        let store = &*recovery.store;
+        let Some(code) = self.issue_code(store, key, &cfg, None).await? else {
+            return Ok(()); // not now, or a concurrent request sent one
         };
-        let code = random_code()?;
-        let mut salt = [0u8; 16];
-        aws_lc_rs::rand::fill(&mut salt).map_err(|_| OtpError::Failed(Failure::Hashing))?;
-        let next = OtpState {
-            code_hash: Some(code_hash(&salt, &email, purpose, &code)),
-            salt,
-            expires_at: Some(now + cfg.code_ttl),
-            attempts: 0,
-            locked_until: None,
-            last_sent_at: Some(now),
-            quota_started_at: Some(window_start),
-            sent_in_window: sent + 1,
-            version: current.version + 1,
-            ..current
-        };
-        if !recovery.store.put_otp(&next).await? {
-            return Ok(()); // a concurrent request sent one
-        }
         let (subject, what) = match purpose {
             OtpPurpose::Login => ("Your sign-in code", "sign in"),
             OtpPurpose::VerifyEmail => ("Your verification code", "verify your email address"),
@@ -272,48 +197,19 @@ impl AuthService {
     ) -> Result<Option<TokenPair>, OtpError> {
         let recovery = self.recovery()?;
         let email = Email::parse(email).map_err(|_| OtpError::InvalidCode)?;
-        let cfg = recovery.config;
-        // Optimistic concurrency: a guess counts only once its attempt is recorded.
-        for _ in 0..5 {
-            let now = self.now();
-            let Some(state) = recovery.store.get_otp(&email, purpose).await? else {
-                return Err(OtpError::InvalidCode);
-            };
-            if let Some(until) = state.locked_until.filter(|t| now < *t) {
-                return Err(OtpError::OtpLocked(
-                    (until - now).to_std().unwrap_or(Duration::from_secs(1)),
-                ));
-            }
-            let (Some(expected), Some(expires)) = (state.code_hash, state.expires_at) else {
-                return Err(OtpError::InvalidCode);
-            };
-            if now >= expires {
-                return Err(OtpError::InvalidCode);
-            }
-            let presented = code_hash(&state.salt, &email, purpose, code.trim());
-            let right = bool::from(presented.0.ct_eq(&expected.0));
-            let mut next = OtpState {
-                version: state.version + 1,
-                ..state.clone()
-            };
-            if right {
-                next.code_hash = None;
-                next.expires_at = None;
-                next.attempts = 0;
-            } else {
-                next.attempts += 1;
-                if next.attempts >= cfg.max_attempts {
-                    next.code_hash = None;
-                    next.locked_until = Some(now + cfg.lockout);
-                }
-            }
-            if !recovery.store.put_otp(&next).await? {
-                continue;
-            }
-            if !right {
+        let key = CodeKey::Email(email.clone(), purpose);
+        let store = &*recovery.store;
+        match self
+            .guess_code(store, &key, &recovery.config, None, code)
+            .await?
+        {
+            Guess::Right => {}
+            Guess::Locked(wait) => return Err(OtpError::OtpLocked(wait)),
+            Guess::NoCode => return Err(OtpError::InvalidCode),
+            Guess::Wrong { locked_for } => {
                 if purpose == OtpPurpose::Login {
                     let actor = self.user_by_email(&email).await?.map(|u| u.id);
-                    let reason = if next.locked_until.is_some() {
+                    let reason = if locked_for.is_some() {
                         "locked"
                     } else {
                         "invalid_code"
@@ -324,43 +220,37 @@ impl AuthService {
                     };
                     self.audit(actor, &client, failed).await;
                 }
-                return Err(match next.locked_until {
-                    Some(until) if now < until => OtpError::OtpLocked(
-                        (until - now).to_std().unwrap_or(Duration::from_secs(1)),
-                    ),
-                    _ => OtpError::InvalidCode,
-                });
+                return Err(locked_for.map_or(OtpError::InvalidCode, OtpError::OtpLocked));
             }
-            let user = self
-                .user_by_email(&email)
-                .await?
-                .filter(|u| !u.disabled)
-                .ok_or(OtpError::InvalidCode)?;
-            let user_id = user.id;
-            self.email_proven(user, signed_in == Some(user_id), &client)
-                .await?;
-            return match purpose {
-                OtpPurpose::Login => {
-                    let otp = crate::session::amr::OTP;
-                    match self.second_factor(user_id, otp, &client).await? {
-                        crate::mfa::SecondFactor::NotNeeded => {}
-                        crate::mfa::SecondFactor::Required(c) => {
-                            return Err(OtpError::MfaRequired(c));
-                        }
-                        crate::mfa::SecondFactor::Locked(after) => {
-                            return Err(OtpError::OtpLocked(after));
-                        }
-                    }
-                    let aal = kisum_guard::Aal::Aal1;
-                    Ok(Some(
-                        self.sign_in_with(user_id, client, "email_otp", aal, &[otp])
-                            .await?,
-                    ))
-                }
-                OtpPurpose::VerifyEmail => Ok(None),
-            };
         }
-        Err(OtpError::InvalidCode)
+        let user = self
+            .user_by_email(&email)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or(OtpError::InvalidCode)?;
+        let user_id = user.id;
+        self.email_proven(user, signed_in == Some(user_id), &client)
+            .await?;
+        match purpose {
+            OtpPurpose::Login => {
+                let otp = crate::session::amr::OTP;
+                match self.second_factor(user_id, otp, &client).await? {
+                    crate::mfa::SecondFactor::NotNeeded => {}
+                    crate::mfa::SecondFactor::Required(c) => {
+                        return Err(OtpError::MfaRequired(c));
+                    }
+                    crate::mfa::SecondFactor::Locked(after) => {
+                        return Err(OtpError::OtpLocked(after));
+                    }
+                }
+                let aal = kisum_guard::Aal::Aal1;
+                Ok(Some(
+                    self.sign_in_with(user_id, client, "email_otp", aal, &[otp])
+                        .await?,
+                ))
+            }
+            OtpPurpose::VerifyEmail => Ok(None),
+        }
     }
 
     /// Emails a password-reset link when the account exists; answers the same either way.

@@ -8,11 +8,9 @@
 use std::time::Duration;
 
 use kisum_guard::{Aal, UserId};
-use subtle::ConstantTimeEq as _;
 
-use super::SecretHash;
-use super::phone::{SmsCodeState, SmsCodes, SmsPurpose};
-use super::recovery::random_code;
+use super::code::{CodeKey, Guess};
+use super::phone::{SmsCodes, SmsPurpose};
 use crate::audit::action::Action;
 use crate::mfa::{MfaChallengeIssued, SecondFactor};
 use crate::service::{AuthService, ClientInfo, Failure, failure_converts};
@@ -56,30 +54,6 @@ pub enum PhoneError {
 }
 
 failure_converts!(PhoneError);
-
-/// The digest of `code` for `phone` and `purpose`, bound to `holder` (the user a
-/// `verify_phone` code was sent for).
-fn code_hash(
-    salt: &[u8; 16],
-    phone: &Phone,
-    purpose: SmsPurpose,
-    holder: Option<UserId>,
-    code: &str,
-) -> SecretHash {
-    let holder = holder.map(|u| u.as_uuid().into_bytes()).unwrap_or_default();
-    SecretHash::of(&[
-        b"kisum sms code",
-        salt,
-        phone.as_str().as_bytes(),
-        purpose.as_str().as_bytes(),
-        &holder,
-        code.as_bytes(),
-    ])
-}
-
-fn wait(until: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Duration {
-    (until - now).to_std().unwrap_or(Duration::from_secs(1))
-}
 
 impl AuthService {
     /// The SMS code configuration, when enabled.
@@ -137,39 +111,11 @@ impl AuthService {
             }
             SmsPurpose::VerifyPhone => Some(signed_in.ok_or(PhoneError::SignInRequired)?),
         };
-        let now = self.now();
+        let key = CodeKey::Sms(phone.clone(), purpose);
         let cfg = sms.config;
-        let current = sms
-            .store
-            .get_sms_code(&phone, purpose)
-            .await?
-            .unwrap_or_else(|| SmsCodeState::empty(phone.clone(), purpose));
-        let Some((window_start, sent)) = cfg.may_send(
-            now,
-            [current.locked_until, current.last_sent_at],
-            current.quota_started_at,
-            current.sent_in_window,
-        ) else {
-            return Ok(());
+        let Some(code) = self.issue_code(&*sms.store, key, &cfg, holder).await? else {
+            return Ok(()); // not now, or a concurrent request sent one
         };
-        let code = random_code().map_err(|_| Failure::Hashing)?;
-        let mut salt = [0u8; 16];
-        aws_lc_rs::rand::fill(&mut salt).map_err(|_| Failure::Hashing)?;
-        let next = SmsCodeState {
-            code_hash: Some(code_hash(&salt, &phone, purpose, holder, &code)),
-            salt,
-            expires_at: Some(now + cfg.code_ttl),
-            attempts: 0,
-            locked_until: None,
-            last_sent_at: Some(now),
-            quota_started_at: Some(window_start),
-            sent_in_window: sent + 1,
-            version: current.version + 1,
-            ..current
-        };
-        if !sms.store.put_sms_code(&next).await? {
-            return Ok(()); // a concurrent request sent one
-        }
         let text = format!(
             "Your Kisum code is {code}. It works for {} minutes. Never share it.",
             cfg.code_ttl.num_minutes()
@@ -209,53 +155,22 @@ impl AuthService {
             SmsPurpose::Login => None,
             SmsPurpose::VerifyPhone => Some(signed_in.ok_or(PhoneError::SignInRequired)?),
         };
-        let mut right = false;
-        // Optimistic concurrency: a guess counts only once its attempt is recorded.
-        for _ in 0..5 {
-            let now = self.now();
-            let Some(state) = sms.store.get_sms_code(&phone, purpose).await? else {
-                break;
-            };
-            if let Some(until) = state.locked_until.filter(|t| now < *t) {
-                return Err(PhoneError::OtpLocked(wait(until, now)));
-            }
-            let (Some(expected), Some(expires)) = (state.code_hash, state.expires_at) else {
-                break;
-            };
-            if now >= expires {
-                break;
-            }
-            let presented = code_hash(&state.salt, &phone, purpose, holder, code.trim());
-            right = bool::from(presented.0.ct_eq(&expected.0));
-            let mut next = SmsCodeState {
-                version: state.version + 1,
-                ..state
-            };
-            if right {
-                next.code_hash = None;
-                next.expires_at = None;
-                next.attempts = 0;
-            } else {
-                next.attempts += 1;
-                if next.attempts >= sms.config.max_attempts {
-                    next.code_hash = None;
-                    next.locked_until = Some(now + sms.config.lockout);
-                }
-            }
-            if !sms.store.put_sms_code(&next).await? {
-                right = false;
-                continue;
-            }
-            if let Some(until) = next.locked_until.filter(|t| now < *t) {
+        let key = CodeKey::Sms(phone.clone(), purpose);
+        let guess = self.guess_code(&*sms.store, &key, &sms.config, holder, code);
+        match guess.await? {
+            Guess::Right => {}
+            Guess::Locked(wait) => return Err(PhoneError::OtpLocked(wait)),
+            Guess::Wrong {
+                locked_for: Some(wait),
+            } => {
                 self.sms_refused(purpose, holder, &client, "locked").await;
-                return Err(PhoneError::OtpLocked(wait(until, now)));
+                return Err(PhoneError::OtpLocked(wait));
             }
-            break;
-        }
-        if !right {
-            self.sms_refused(purpose, holder, &client, "invalid_code")
-                .await;
-            return Err(PhoneError::InvalidCode);
+            Guess::Wrong { locked_for: None } | Guess::NoCode => {
+                self.sms_refused(purpose, holder, &client, "invalid_code")
+                    .await;
+                return Err(PhoneError::InvalidCode);
+            }
         }
         match (purpose, holder) {
             (SmsPurpose::VerifyPhone, Some(user)) => {
@@ -319,35 +234,5 @@ impl AuthService {
             SmsPurpose::VerifyPhone => Action::PhoneVerifyFailure { reason },
         };
         self.audit(holder, client, action).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_verify_phone_code_is_bound_to_its_holder() {
-        let phone = Phone::parse("+447700900123").unwrap();
-        let a = code_hash(
-            &[1; 16],
-            &phone,
-            SmsPurpose::VerifyPhone,
-            Some(UserId::new()),
-            "1",
-        );
-        let b = code_hash(
-            &[1; 16],
-            &phone,
-            SmsPurpose::VerifyPhone,
-            Some(UserId::new()),
-            "1",
-        );
-        assert_ne!(a, b);
-        let login = code_hash(&[1; 16], &phone, SmsPurpose::Login, None, "1");
-        assert_ne!(
-            login,
-            code_hash(&[1; 16], &phone, SmsPurpose::VerifyPhone, None, "1")
-        );
     }
 }

@@ -17,7 +17,7 @@ use crate::session::RefreshTokenStore;
 use crate::session::SessionStore;
 
 /// A backend holding all of Auth's data: users, sessions, refresh tokens, the directory, the
-/// audit log, one-time secrets (email codes, reset tokens), second factors (TOTP, recovery
+/// audit log, one-time secrets (email and SMS codes, reset tokens), second factors (TOTP, recovery
 /// codes), passkeys, provider identities, OAuth flows company API keys and platform roles. Every built-in backend is one; an
 /// embedder may also back the traits separately.
 pub trait AuthStore:

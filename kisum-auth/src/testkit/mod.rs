@@ -13,8 +13,8 @@
 //! Each check takes a fresh store; checks only rely on rows they create themselves, so a shared
 //! database works too.
 //!
-//! One file per store trait (users, sessions, directory, refresh, otp, mfa, passkeys, oauth, audit, API keys); the fixtures they
-//! share are here. The checks are re-exported here, where the macros find them
+//! One file per store trait (users, sessions, directory, refresh, one-time codes, otp, phone,
+//! mfa, passkeys, oauth, audit, API keys); the fixtures they share are here. The checks are re-exported here, where the macros find them
 //! (`$crate::testkit::<check>`).
 #![allow(
     clippy::unwrap_used,
@@ -34,15 +34,19 @@ use crate::directory::{
     Company, CompanyStatus, Delegation, DirectoryStore, Membership, MembershipStatus, Role,
 };
 use crate::identity::{Email, PasswordHash, User};
+use crate::otp::{CodeKey, CodeState, SecretHash};
 use crate::session::Session;
+use crate::sms::Phone;
 
 mod api_keys;
 mod audit;
+mod codes;
 mod directory;
 mod mfa;
 mod oauth;
 mod otp;
 mod passkeys;
+mod phone;
 mod platform;
 mod refresh;
 mod sessions;
@@ -50,18 +54,21 @@ mod users;
 
 pub use api_keys::*;
 pub use audit::*;
+pub use codes::*;
 pub use directory::*;
 pub use mfa::*;
 pub use oauth::*;
 pub use otp::*;
 pub use passkeys::*;
+pub use phone::*;
 pub use platform::*;
 pub use refresh::*;
 pub use sessions::*;
 pub use users::*;
 
 /// Stamps out every Auth store conformance suite (users, sessions, directory, refresh tokens,
-/// one-time secrets, MFA, passkeys, OAuth, platform roles, audit) for a store that implements all the store traits, as an
+/// one-time codes, one-time secrets, phone numbers, MFA, passkeys, OAuth, platform roles, audit,
+/// API keys) for a store that implements all the store traits, as an
 /// [`AuthStore`](crate::AuthStore) does; with `ignore = "reason"` every test is `#[ignore]`d
 /// with that reason. The tests are named as the single-trait macros name them.
 #[macro_export]
@@ -71,7 +78,9 @@ macro_rules! auth_store_conformance {
         $crate::session_store_conformance!($make $(, ignore = $reason)?);
         $crate::directory_store_conformance!($make $(, ignore = $reason)?);
         $crate::refresh_store_conformance!($make $(, ignore = $reason)?);
+        $crate::code_store_conformance!($make $(, ignore = $reason)?);
         $crate::onetime_store_conformance!($make $(, ignore = $reason)?);
+        $crate::phone_store_conformance!($make $(, ignore = $reason)?);
         $crate::mfa_store_conformance!($make $(, ignore = $reason)?);
         $crate::passkey_store_conformance!($make $(, ignore = $reason)?);
         $crate::oauth_store_conformance!($make $(, ignore = $reason)?);
@@ -102,6 +111,28 @@ fn t(seconds: i64) -> DateTime<Utc> {
 
 fn email(prefix: &str) -> Email {
     Email::parse(&format!("{prefix}-{}@example.test", UserId::new())).unwrap()
+}
+
+/// A phone number no other check uses.
+fn phone() -> Phone {
+    let digits = UserId::new().as_uuid().as_u128() % 1_000_000_000_000;
+    Phone::parse(&format!("+1{digits:012}")).unwrap()
+}
+
+/// A code state of `key` at `version`, every field set.
+fn code_state(key: &CodeKey, version: u64) -> CodeState {
+    CodeState {
+        code_hash: Some(SecretHash::of(&[b"123456", key.address().as_bytes()])),
+        salt: [7; 16],
+        expires_at: Some(t(600) + TimeDelta::microseconds(11)),
+        attempts: 2,
+        locked_until: Some(t(900)),
+        last_sent_at: Some(t(0)),
+        quota_started_at: Some(t(-10)),
+        sent_in_window: 3,
+        version,
+        ..CodeState::empty(key.clone())
+    }
 }
 
 fn user(prefix: &str) -> User {

@@ -1,13 +1,14 @@
-//! The [`OneTimeStore`](crate::otp::OneTimeStore) conformance checks.
+//! The [`OneTimeStore`](crate::otp::OneTimeStore) conformance checks: reset tokens, and the
+//! pruning of reset tokens and code states (the code states themselves are checked in
+//! `codes.rs`).
 
 use std::sync::Arc;
 
-use chrono::TimeDelta;
 use kisum_core::db::StoreErrorKind;
 
 use super::*;
 use crate::identity::UserStore;
-use crate::otp::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
+use crate::otp::{CodeKey, CodeState, OneTimeStore, OtpPurpose, SecretHash, SmsPurpose};
 
 /// Stamps out the [`OneTimeStore`](crate::otp::OneTimeStore) conformance suite (the store
 /// must also be a [`UserStore`]); with `ignore = "reason"` the tests are
@@ -22,10 +23,6 @@ macro_rules! onetime_store_conformance {
     };
     (@list $make:path; $attrs:tt) => {
         $crate::__kisum_auth_conformance_tests!($make; $attrs;
-            otp_state_round_trips,
-            otp_writes_need_the_next_version,
-            otp_states_are_per_email_and_purpose,
-            concurrent_otp_writes_one_wins,
             reset_tokens_are_spent_once,
             reset_tokens_expire,
             reset_tokens_need_their_user,
@@ -33,97 +30,6 @@ macro_rules! onetime_store_conformance {
             pruning_deletes_only_one_time_state_over_before_the_cutoff,
         );
     };
-}
-
-fn otp(email: &Email, purpose: OtpPurpose, version: u64) -> OtpState {
-    OtpState {
-        code_hash: Some(SecretHash::of(&[b"123456", email.as_str().as_bytes()])),
-        salt: [7; 16],
-        expires_at: Some(t(600) + TimeDelta::microseconds(11)),
-        attempts: 2,
-        locked_until: Some(t(900)),
-        last_sent_at: Some(t(0)),
-        quota_started_at: Some(t(-10)),
-        sent_in_window: 3,
-        version,
-        ..OtpState::empty(email.clone(), purpose)
-    }
-}
-
-pub async fn otp_state_round_trips<S: UserStore + OneTimeStore>(store: Arc<S>) {
-    let e = email("otp");
-    assert_eq!(store.get_otp(&e, OtpPurpose::Login).await.unwrap(), None);
-    let state = otp(&e, OtpPurpose::Login, 1);
-    assert!(store.put_otp(&state).await.unwrap());
-    assert_eq!(
-        store.get_otp(&e, OtpPurpose::Login).await.unwrap(),
-        Some(state.clone())
-    );
-    let cleared = OtpState {
-        code_hash: None,
-        expires_at: None,
-        locked_until: None,
-        version: 2,
-        ..state
-    };
-    assert!(store.put_otp(&cleared).await.unwrap());
-    assert_eq!(
-        store.get_otp(&e, OtpPurpose::Login).await.unwrap(),
-        Some(cleared)
-    );
-}
-
-pub async fn otp_writes_need_the_next_version<S: UserStore + OneTimeStore>(store: Arc<S>) {
-    let e = email("ver");
-    assert!(
-        !store.put_otp(&otp(&e, OtpPurpose::Login, 2)).await.unwrap(),
-        "nothing stored: only version 1 fits"
-    );
-    assert!(store.put_otp(&otp(&e, OtpPurpose::Login, 1)).await.unwrap());
-    assert!(
-        !store.put_otp(&otp(&e, OtpPurpose::Login, 1)).await.unwrap(),
-        "stale"
-    );
-    assert!(
-        !store.put_otp(&otp(&e, OtpPurpose::Login, 3)).await.unwrap(),
-        "skipping ahead"
-    );
-    assert!(store.put_otp(&otp(&e, OtpPurpose::Login, 2)).await.unwrap());
-}
-
-pub async fn otp_states_are_per_email_and_purpose<S: UserStore + OneTimeStore>(store: Arc<S>) {
-    let (a, b) = (email("a"), email("b"));
-    assert!(store.put_otp(&otp(&a, OtpPurpose::Login, 1)).await.unwrap());
-    assert_eq!(
-        store.get_otp(&a, OtpPurpose::VerifyEmail).await.unwrap(),
-        None
-    );
-    assert_eq!(store.get_otp(&b, OtpPurpose::Login).await.unwrap(), None);
-    assert!(
-        store
-            .put_otp(&otp(&a, OtpPurpose::VerifyEmail, 1))
-            .await
-            .unwrap()
-    );
-}
-
-pub async fn concurrent_otp_writes_one_wins<S: UserStore + OneTimeStore>(store: Arc<S>) {
-    let e = email("race");
-    assert!(store.put_otp(&otp(&e, OtpPurpose::Login, 1)).await.unwrap());
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..8u32 {
-        let store = Arc::clone(&store);
-        let state = OtpState {
-            attempts: i,
-            ..otp(&e, OtpPurpose::Login, 2)
-        };
-        tasks.spawn(async move { store.put_otp(&state).await.unwrap() });
-    }
-    let mut won = 0;
-    while let Some(w) = tasks.join_next().await {
-        won += usize::from(w.unwrap());
-    }
-    assert_eq!(won, 1, "exactly one guess is recorded per version");
 }
 
 pub async fn reset_tokens_are_spent_once<S: UserStore + OneTimeStore>(store: Arc<S>) {
@@ -208,39 +114,47 @@ pub async fn pruning_deletes_only_one_time_state_over_before_the_cutoff<
     store.insert_reset(&old, u.id, era(3, 100)).await.unwrap();
     let live = SecretHash::of(&[b"live", u.id.to_string().as_bytes()]);
     store.insert_reset(&live, u.id, t(1_800)).await.unwrap();
-    let stale_email = email("stale");
-    let stale = OtpState {
+    let stale_email = CodeKey::Email(email("stale"), OtpPurpose::Login);
+    let stale = CodeState {
         expires_at: Some(era(3, 100)),
         locked_until: None,
         last_sent_at: Some(era(3, 0)),
         quota_started_at: Some(era(3, 0)),
-        ..otp(&stale_email, OtpPurpose::Login, 1)
+        ..code_state(&stale_email, 1)
     };
-    assert!(store.put_otp(&stale).await.unwrap());
-    let locked_email = email("locked");
-    let locked = OtpState {
+    assert!(store.put_code(&stale).await.unwrap());
+    let locked_email = CodeKey::Email(email("locked"), OtpPurpose::Login);
+    let locked = CodeState {
         expires_at: Some(era(3, 100)),
         locked_until: Some(era(3, 5_000)),
         last_sent_at: Some(era(3, 0)),
         quota_started_at: Some(era(3, 0)),
-        ..otp(&locked_email, OtpPurpose::Login, 1)
+        ..code_state(&locked_email, 1)
     };
-    assert!(store.put_otp(&locked).await.unwrap());
+    assert!(store.put_code(&locked).await.unwrap());
     assert_eq!(store.prune_one_time(era(3, 1_000)).await.unwrap(), 2);
-    assert_eq!(
-        store
-            .get_otp(&stale_email, OtpPurpose::Login)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.get_code(&stale_email).await.unwrap(), None);
     assert!(
-        store
-            .get_otp(&locked_email, OtpPurpose::Login)
-            .await
-            .unwrap()
-            .is_some(),
+        store.get_code(&locked_email).await.unwrap().is_some(),
         "a lockout still in force is kept"
     );
     assert_eq!(store.consume_reset(&live, t(10)).await.unwrap(), Some(u.id));
+    // SMS code states go by the same rule.
+    let (stale_sms, locked_sms) = (
+        CodeKey::Sms(phone(), SmsPurpose::Login),
+        CodeKey::Sms(phone(), SmsPurpose::VerifyPhone),
+    );
+    for (key, like) in [(&stale_sms, stale), (&locked_sms, locked)] {
+        let state = CodeState {
+            key: key.clone(),
+            ..like
+        };
+        assert!(store.put_code(&state).await.unwrap());
+    }
+    assert_eq!(store.prune_one_time(era(3, 1_000)).await.unwrap(), 1);
+    assert_eq!(store.get_code(&stale_sms).await.unwrap(), None);
+    assert!(
+        store.get_code(&locked_sms).await.unwrap().is_some(),
+        "an SMS lockout still in force is kept"
+    );
 }

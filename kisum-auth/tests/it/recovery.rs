@@ -238,14 +238,14 @@ async fn secrets_are_stored_hashed() {
     register(&app, "ada@example.test").await;
     request_code(&app, "ada@example.test", "login").await;
     let code = code_in(&last_mail(&app, "ada@example.test").unwrap());
-    let state = kisum_auth::otp::OneTimeStore::get_otp(
-        &*app.store,
-        &Email::parse("ada@example.test").unwrap(),
+    let key = kisum_auth::otp::CodeKey::Email(
+        Email::parse("ada@example.test").unwrap(),
         kisum_auth::otp::OtpPurpose::Login,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    );
+    let state = kisum_auth::otp::CodeStore::get_code(&*app.store, &key)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!format!("{state:?}").contains(&code));
     assert_ne!(state.code_hash.unwrap().0[..6], *code.as_bytes());
 }

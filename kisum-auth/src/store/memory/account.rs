@@ -12,6 +12,7 @@ use crate::account::{
     AccountStore, ERASED_EMAIL, Erased, ErasedMembership, Erasure, LAST_OWNER_OF_COMPANY,
 };
 use crate::directory::{AccessBump, MembershipStatus};
+use crate::otp::CodeKey;
 use crate::session::RevokeReason;
 
 #[async_trait]
@@ -107,12 +108,15 @@ impl AccountStore for MemoryAuthStore {
         // creators.
         s.mfa.erase(user);
         s.passkeys.erase(user);
-        s.phones.erase(user);
+        let phone = s.phones.erase(user);
         s.oauth.erase(user);
         s.api_keys.erase(user);
         s.platform.erase(user);
         s.resets.retain(|_, (u, _, _)| *u != user);
-        s.otps.retain(|(email, _), _| *email != old.email);
+        s.codes.retain(|key, _| match key {
+            CodeKey::Email(email, _) => *email != old.email,
+            CodeKey::Sms(number, _) => phone.as_ref() != Some(number),
+        });
         // The profile: tombstoned, the email freed.
         s.users_by_email.remove(&old.email);
         s.users_by_email.insert(erasure.tombstone.clone(), user);

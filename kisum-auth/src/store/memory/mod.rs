@@ -15,7 +15,7 @@ use kisum_guard::{
 use crate::audit::{AuditEvent, AuditEventId};
 use crate::directory::{AccessBump, Company, Delegation, Membership, Role};
 use crate::identity::{Email, User};
-use crate::otp::{OtpPurpose, OtpState};
+use crate::otp::{CodeKey, CodeState};
 use crate::session::{RefreshRecord, Session, TokenHash};
 
 mod account;
@@ -51,7 +51,8 @@ struct State {
     /// The audit log by (time, id), and the ids in it.
     audit: BTreeMap<(DateTime<Utc>, AuditEventId), AuditEvent>,
     audit_ids: std::collections::HashSet<AuditEventId>,
-    otps: HashMap<(Email, OtpPurpose), OtpState>,
+    /// One-time code states of every channel (`memory/otp.rs`).
+    codes: HashMap<CodeKey, CodeState>,
     resets: HashMap<[u8; 32], (UserId, DateTime<Utc>, bool)>,
     /// TOTP enrolments and recovery codes (`memory/mfa.rs`).
     mfa: mfa::MfaState,
@@ -61,7 +62,7 @@ struct State {
     oauth: oauth::OAuthState,
     /// Company API keys (`memory/api_key.rs`).
     api_keys: api_key::ApiKeyState,
-    /// SMS codes and verified phone numbers (`memory/phone.rs`).
+    /// Verified phone numbers (`memory/phone.rs`).
     phones: phone::PhoneState,
     /// Platform roles (`memory/platform.rs`).
     platform: platform::PlatformState,

@@ -1,4 +1,5 @@
-//! [`OneTimeStore`] in memory: email codes and reset tokens.
+//! [`CodeStore`] and [`OneTimeStore`] in memory: the code states of every channel, and reset
+//! tokens.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -6,29 +7,27 @@ use kisum_core::db::StoreError;
 use kisum_guard::UserId;
 
 use super::MemoryAuthStore;
-use crate::identity::Email;
-use crate::otp::{OneTimeStore, OtpPurpose, OtpState, SecretHash};
+use crate::otp::{CodeKey, CodeState, CodeStore, OneTimeStore, SecretHash};
+
 #[async_trait]
-impl OneTimeStore for MemoryAuthStore {
-    async fn get_otp(
-        &self,
-        email: &Email,
-        purpose: OtpPurpose,
-    ) -> Result<Option<OtpState>, StoreError> {
-        Ok(self.lock().otps.get(&(email.clone(), purpose)).cloned())
+impl CodeStore for MemoryAuthStore {
+    async fn get_code(&self, key: &CodeKey) -> Result<Option<CodeState>, StoreError> {
+        Ok(self.lock().codes.get(key).cloned())
     }
 
-    async fn put_otp(&self, state: &OtpState) -> Result<bool, StoreError> {
+    async fn put_code(&self, state: &CodeState) -> Result<bool, StoreError> {
         let mut s = self.lock();
-        let key = (state.email.clone(), state.purpose);
-        let current = s.otps.get(&key).map_or(0, |o| o.version);
+        let current = s.codes.get(&state.key).map_or(0, |c| c.version);
         if state.version != current + 1 {
             return Ok(false);
         }
-        s.otps.insert(key, state.clone());
+        s.codes.insert(state.key.clone(), state.clone());
         Ok(true)
     }
+}
 
+#[async_trait]
+impl OneTimeStore for MemoryAuthStore {
     async fn insert_reset(
         &self,
         hash: &SecretHash,
@@ -79,15 +78,14 @@ impl OneTimeStore for MemoryAuthStore {
         // A spent token has no spend time here: it goes once it would have expired.
         s.resets
             .retain(|_, (_, expires_at, _)| *expires_at >= before);
-        let otps = s.otps.len();
+        let codes = s.codes.len();
         let old = |t: Option<DateTime<Utc>>| t.is_none_or(|t| t < before);
-        s.otps.retain(|_, o| {
-            !(old(o.expires_at)
-                && old(o.locked_until)
-                && old(o.last_sent_at)
-                && old(o.quota_started_at))
+        s.codes.retain(|_, c| {
+            !(old(c.expires_at)
+                && old(c.locked_until)
+                && old(c.last_sent_at)
+                && old(c.quota_started_at))
         });
-        let sms = s.phones.prune_codes(before);
-        Ok((resets - s.resets.len() + otps - s.otps.len()) as u64 + sms)
+        Ok((resets - s.resets.len() + codes - s.codes.len()) as u64)
     }
 }

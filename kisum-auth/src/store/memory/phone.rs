@@ -1,4 +1,5 @@
-//! [`PhoneStore`] in memory: SMS code states and verified numbers.
+//! [`PhoneStore`] in memory: verified numbers (SMS code states are kept with every channel's,
+//! in `otp.rs`).
 
 use std::collections::HashMap;
 
@@ -8,66 +9,27 @@ use kisum_core::db::StoreError;
 use kisum_guard::UserId;
 
 use super::MemoryAuthStore;
-use crate::otp::{PhoneStore, SmsCodeState, SmsPurpose, VerifiedPhone};
+use crate::otp::{PhoneStore, VerifiedPhone};
 use crate::sms::Phone;
 
 /// The part of the memory store's state this file keeps.
 #[derive(Default)]
 pub(super) struct PhoneState {
-    codes: HashMap<(Phone, SmsPurpose), SmsCodeState>,
     by_user: HashMap<UserId, VerifiedPhone>,
     by_phone: HashMap<Phone, UserId>,
 }
 
 impl PhoneState {
-    /// Forgets `user`'s verified number and its code states (an erased account).
-    pub(super) fn erase(&mut self, user: UserId) {
-        if let Some(verified) = self.by_user.remove(&user) {
-            self.by_phone.remove(&verified.phone);
-            self.codes.retain(|(phone, _), _| *phone != verified.phone);
-        }
-    }
-
-    /// Deletes the code states with nothing in force at or after `before`; how many.
-    pub(super) fn prune_codes(&mut self, before: DateTime<Utc>) -> u64 {
-        let n = self.codes.len();
-        let old = |t: Option<DateTime<Utc>>| t.is_none_or(|t| t < before);
-        self.codes.retain(|_, c| {
-            !(old(c.expires_at)
-                && old(c.locked_until)
-                && old(c.last_sent_at)
-                && old(c.quota_started_at))
-        });
-        (n - self.codes.len()) as u64
+    /// Forgets `user`'s verified number (an erased account); the number it was.
+    pub(super) fn erase(&mut self, user: UserId) -> Option<Phone> {
+        let verified = self.by_user.remove(&user)?;
+        self.by_phone.remove(&verified.phone);
+        Some(verified.phone)
     }
 }
 
 #[async_trait]
 impl PhoneStore for MemoryAuthStore {
-    async fn get_sms_code(
-        &self,
-        phone: &Phone,
-        purpose: SmsPurpose,
-    ) -> Result<Option<SmsCodeState>, StoreError> {
-        Ok(self
-            .lock()
-            .phones
-            .codes
-            .get(&(phone.clone(), purpose))
-            .cloned())
-    }
-
-    async fn put_sms_code(&self, state: &SmsCodeState) -> Result<bool, StoreError> {
-        let mut s = self.lock();
-        let key = (state.phone.clone(), state.purpose);
-        let current = s.phones.codes.get(&key).map_or(0, |o| o.version);
-        if state.version != current + 1 {
-            return Ok(false);
-        }
-        s.phones.codes.insert(key, state.clone());
-        Ok(true)
-    }
-
     async fn user_by_phone(&self, phone: &Phone) -> Result<Option<UserId>, StoreError> {
         Ok(self.lock().phones.by_phone.get(phone).copied())
     }

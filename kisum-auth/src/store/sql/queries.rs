@@ -118,14 +118,6 @@ macro_rules! audit_insert_columns {
     };
 }
 
-/// The columns of `email_otps`.
-macro_rules! otp_columns {
-    () => {
-        "email, purpose, code_hash, salt, expires_at, attempts, locked_until, last_sent_at, \
-         quota_started_at, sent_in_window, version"
-    };
-}
-
 // ---- statements both dialects run as written; times and lists are bound by the dialect
 
 /// Inserts a user: the columns of `users` in order.
@@ -211,21 +203,6 @@ pub(crate) const REVOKE_DELEGATION: &str = "UPDATE delegations SET revoked_at = 
 pub(crate) const DELEGATION_EXISTS: &str =
     "SELECT EXISTS (SELECT 1 FROM delegations WHERE id = $1 AND company_id = $2) AS found";
 
-/// Creates the email-code state (the columns of `email_otps` in order) unless one exists.
-pub(crate) const INSERT_OTP: &str = concat!(
-    "INSERT INTO email_otps (",
-    otp_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-     ON CONFLICT (email, purpose) DO NOTHING"
-);
-
-/// Replaces the email-code state of version `$11 - 1` (same parameters as [`INSERT_OTP`]).
-pub(crate) const UPDATE_OTP: &str =
-    "UPDATE email_otps SET code_hash = $3, salt = $4, expires_at = $5, attempts = $6,
-         locked_until = $7, last_sent_at = $8, quota_started_at = $9,
-         sent_in_window = $10, version = $11
-     WHERE email = $1 AND purpose = $2 AND version = $11 - 1";
-
 /// The company `$1`.
 pub(crate) const COMPANY_BY_ID: &str = concat!(
     "SELECT ",
@@ -293,13 +270,6 @@ pub(crate) const DELEGATIONS_OF_COMPANY: &str = concat!(
     " FROM delegations WHERE company_id = $1 ORDER BY created_at, id"
 );
 
-/// The email-code state of email `$1` for purpose `$2`.
-pub(crate) const OTP_STATE: &str = concat!(
-    "SELECT ",
-    otp_columns!(),
-    " FROM email_otps WHERE email = $1 AND purpose = $2"
-);
-
 /// Stores a reset token: `$1` hash, `$2` user, `$3` expiry.
 pub(crate) const INSERT_RESET: &str =
     "INSERT INTO password_resets (token_hash, user_id, expires_at, used_at)
@@ -317,13 +287,6 @@ pub(crate) const SPEND_RESETS: &str = "UPDATE password_resets SET used_at = $2
 /// Deletes the reset tokens expired or spent before `$1`.
 pub(crate) const PRUNE_RESETS: &str = "DELETE FROM password_resets
              WHERE expires_at < $1 OR (used_at IS NOT NULL AND used_at < $1)";
-
-/// Deletes the email-code states over before `$1`.
-pub(crate) const PRUNE_OTPS: &str = "DELETE FROM email_otps
-             WHERE (expires_at IS NULL OR expires_at < $1)
-               AND (locked_until IS NULL OR locked_until < $1)
-               AND (last_sent_at IS NULL OR last_sent_at < $1)
-               AND (quota_started_at IS NULL OR quota_started_at < $1)";
 
 /// The refresh token with hash `$1`.
 pub(crate) const REFRESH_BY_HASH: &str = concat!(

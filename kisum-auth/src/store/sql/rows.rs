@@ -15,7 +15,7 @@ use crate::directory::{
     AccessBump, Company, CompanyStatus, Delegation, Membership, MembershipStatus, Role,
 };
 use crate::identity::{Email, PasswordHash, User};
-use crate::otp::{OtpRow, OtpState};
+use crate::otp::{CodeKey, CodeState, SecretHash};
 use crate::session::{RefreshRecord, TokenHash};
 use crate::session::{RevokeReason, Session};
 
@@ -168,22 +168,31 @@ pub(crate) fn audit(r: &impl SqlRow) -> Result<AuditEvent, StoreError> {
     })
 }
 
-/// An email-code state from the columns of `OTP_COLUMNS`.
-pub(crate) fn otp(r: &impl SqlRow) -> Result<OtpState, StoreError> {
-    OtpRow {
-        email: r.text("email")?,
-        purpose: r.text("purpose")?,
-        code_hash: r.bytes_opt("code_hash")?,
-        salt: r.bytes("salt")?,
+/// The state of `key` from the state columns of its channel's table (`sql/otp.rs`).
+pub(crate) fn code(r: &impl SqlRow, key: CodeKey) -> Result<CodeState, StoreError> {
+    let channel = key.channel();
+    let invalid = |what: &str| {
+        StoreError::new(
+            StoreErrorKind::Invalid,
+            format!("stored {channel} code {what} is not valid"),
+        )
+    };
+    let count = |v: i32, what: &str| u32::try_from(v).map_err(|_| invalid(what));
+    Ok(CodeState {
+        key,
+        code_hash: r
+            .bytes_opt("code_hash")?
+            .map(|h| h.try_into().map(SecretHash).map_err(|_| invalid("hash")))
+            .transpose()?,
+        salt: r.bytes("salt")?.try_into().map_err(|_| invalid("salt"))?,
         expires_at: r.time_opt("expires_at")?,
-        attempts: i64::from(r.int32("attempts")?),
+        attempts: count(r.int32("attempts")?, "attempt count")?,
         locked_until: r.time_opt("locked_until")?,
         last_sent_at: r.time_opt("last_sent_at")?,
         quota_started_at: r.time_opt("quota_started_at")?,
-        sent_in_window: i64::from(r.int32("sent_in_window")?),
-        version: r.int("version")?,
-    }
-    .decode()
+        sent_in_window: count(r.int32("sent_in_window")?, "quota count")?,
+        version: u64::try_from(r.int("version")?).map_err(|_| invalid("version"))?,
+    })
 }
 
 /// Rows `RETURNING id, access_version`, by membership id (the order of the

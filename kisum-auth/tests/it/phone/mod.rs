@@ -5,7 +5,6 @@
 //! outage — on every backend (PostgreSQL ignored unless `KISUM_TEST_DATABASE_URL` is set).
 
 mod fake;
-mod store;
 
 use std::sync::Arc;
 use std::time::Duration;
