@@ -46,7 +46,7 @@ use crate::access::{AccessCaches, AccessService, EntitlementSource, Invalidating
 use crate::directory::{DirectoryService, PolicyLimits};
 use crate::email::{EmailSender, QueuedEmailSender};
 use crate::events::{EventPublisher, NoEvents};
-use crate::http::{AuthState, RateLimits, RefreshCookie};
+use crate::http::{AuthState, AuthStateParts, RateLimits, RefreshCookie};
 use crate::identity::{Argon2Params, HashGate, PasswordHasher, PasswordPolicy};
 use crate::keys::KeyRing;
 use crate::mfa::AssuranceConfig;
@@ -87,7 +87,7 @@ pub struct AuthTuning {
     pub invite_per_email: RateLimit,
     /// Password changes per user.
     pub password_change_per_user: RateLimit,
-    /// Whether the refresh token also travels as a cookie ([`AuthState::refresh_cookie`]).
+    /// Whether the refresh token also travels as a cookie ([`AuthStateParts::refresh_cookie`]).
     pub refresh_cookie: bool,
     /// Bounds on the policy data of companies (roles, patterns, grants, delegations).
     pub policy: PolicyLimits,
@@ -458,7 +458,7 @@ impl AuthBuilder {
         let passkeys = self
             .passkeys
             .map(|config| crate::passkey::PasskeyService::new(auth.clone(), config));
-        let state = AuthState {
+        let state = AuthState::new(AuthStateParts {
             passkeys,
             auth,
             access,
@@ -482,7 +482,7 @@ impl AuthBuilder {
             refresh_cookie: t.refresh_cookie.then(RefreshCookie::default),
             #[cfg(feature = "oauth")]
             oauth,
-        };
+        });
         Ok(AuthApp { state, tokens })
     }
 }

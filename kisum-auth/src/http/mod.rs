@@ -44,7 +44,7 @@ pub use auth::{TokenResponse, UserView};
 pub use cookie::RefreshCookie;
 pub use extract::{Caller, Client, Consistency};
 pub use internal::DEFAULT_AUDIT_LIMIT;
-pub use state::{AuthState, RateLimits};
+pub use state::{AuthState, AuthStateParts, RateLimits};
 
 #[cfg(feature = "openapi")]
 use account::{__path_delete_account, __path_export_account};

@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use chrono::TimeDelta;
 use kisum_auth::AuthStore;
 use kisum_auth::events::InvalidationEvent;
-use kisum_auth::http::{AuthState, internal_router, public_router};
+use kisum_auth::http::{internal_router, public_router};
 use kisum_auth::platform::AuditQuery;
 use kisum_auth::service::AuthService;
 use kisum_auth::{MembershipPatch, MembershipStatus};
@@ -47,10 +47,8 @@ async fn app(store: Arc<dyn AuthStore>) -> App {
     let world = World::on(store, Arc::new(MemoryCoreStore::new())).await;
     let auth =
         auth_service(world.store.clone(), world.clock.clone()).with_events(world.events.clone());
-    let state = AuthState {
-        service_keys: "finance[resolve]:s3rvice-key-for-tests".parse().unwrap(),
-        ..world.state(auth.clone())
-    };
+    let mut state = world.state(auth.clone());
+    state.service_keys = "finance[resolve]:s3rvice-key-for-tests".parse().unwrap();
     App {
         public: public_router(state.clone()),
         internal: internal_router(state),

@@ -10,7 +10,7 @@ use axum::http::{Method, StatusCode};
 use chrono::TimeDelta;
 use kisum_auth::AuthStore;
 use kisum_auth::api_key::ApiKeyResolver;
-use kisum_auth::http::{AuthState, internal_router, public_router};
+use kisum_auth::http::{internal_router, public_router};
 use kisum_core::CoreStore;
 use serde_json::{Value, json};
 
@@ -36,10 +36,8 @@ async fn app(stores: (Arc<dyn AuthStore>, Arc<dyn CoreStore>)) -> App {
             world.store.clone(),
         )));
     let auth = auth_service(world.store.clone(), world.clock.clone());
-    let state = AuthState {
-        service_keys: "finance[resolve]:s3rvice-key-for-tests".parse().unwrap(),
-        ..world.state(auth.clone())
-    };
+    let mut state = world.state(auth.clone());
+    state.service_keys = "finance[resolve]:s3rvice-key-for-tests".parse().unwrap();
     let owner = world.token(&auth, world.owner.user_id).await;
     App {
         public: public_router(state.clone()),

@@ -103,7 +103,7 @@ async fn every_route_answers_503_when_the_database_is_down() {
 
     use axum::body::Body;
     use axum::http::{Method, Request, StatusCode, header};
-    use kisum_auth::http::{AuthState, RateLimits, public_router};
+    use kisum_auth::http::{AuthState, AuthStateParts, RateLimits, public_router};
     use kisum_auth::ratelimit::LocalRateLimiter;
     use kisum_auth::{AccessService, AuthStore, DirectoryService, PgAuthStore};
     use kisum_core::{EntitlementService, PgCoreStore};
@@ -124,7 +124,7 @@ async fn every_route_answers_503_when_the_database_is_down() {
         Arc::new(PgCoreStore::new(pool)),
         clock.clone(),
     ));
-    let state = AuthState {
+    let state = AuthState::new(AuthStateParts {
         auth: auth.clone(),
         passkeys: None,
         access: AccessService::new(store.clone(), store.clone(), entitlements, clock.clone()),
@@ -139,7 +139,7 @@ async fn every_route_answers_503_when_the_database_is_down() {
         limits: RateLimits::new(Arc::new(LocalRateLimiter::new(clock.clone()))),
         refresh_cookie: None,
         oauth: None,
-    };
+    });
     let router = public_router(state);
     // A well-signed token: only the session lookup needs the database.
     let token = auth

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kisum_auth::events::{EventPublisher, InvalidationEvent};
-use kisum_auth::http::{AuthState, RateLimits};
+use kisum_auth::http::{AuthState, AuthStateParts, RateLimits};
 use kisum_auth::identity::{Argon2Params, PasswordHasher, PasswordPolicy};
 use kisum_auth::keys::{GeneratedKey, KeyRing, SigningAlgorithm, SigningKey, generate};
 use kisum_auth::ratelimit::LocalRateLimiter;
@@ -292,9 +292,9 @@ impl World {
     /// The routers' state over this world with `auth`: `store` as the directory, the audit
     /// log and the event feed; the world's access and directory services, its event recorder,
     /// a local rate limiter on its clock; no service keys and no refresh cookie (set them with
-    /// struct update syntax). Every HTTP suite builds its app through here.
+    /// the state's `DerefMut`). Every HTTP suite builds its app through here.
     pub(crate) fn state_over(&self, auth: AuthService, store: Arc<dyn AuthStore>) -> AuthState {
-        AuthState {
+        AuthState::new(AuthStateParts {
             auth,
             passkeys: None,
             access: self.access.clone(),
@@ -307,7 +307,7 @@ impl World {
             limits: RateLimits::new(Arc::new(LocalRateLimiter::new(self.clock.clone()))),
             refresh_cookie: None,
             oauth: None,
-        }
+        })
     }
 
     /// [`World::state_over`] the world's own store.

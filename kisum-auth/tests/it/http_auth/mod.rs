@@ -11,7 +11,7 @@ mod internal;
 
 use axum::Router;
 use axum::http::StatusCode;
-use kisum_auth::http::{AuthState, RefreshCookie, internal_router, public_router};
+use kisum_auth::http::{RefreshCookie, internal_router, public_router};
 use serde_json::{Value, json};
 
 use crate::client::{Answer, post};
@@ -32,14 +32,12 @@ async fn app() -> App {
 async fn app_with(refresh_cookie: Option<RefreshCookie>) -> App {
     let world = World::new().await;
     let auth = auth_service(world.store.clone(), world.clock.clone());
-    let state = AuthState {
-        service_keys:
-            "finance[resolve+events+audit]:s3rvice-key-for-tests,ops:0ps-key-after-rotation"
-                .parse()
-                .unwrap(),
-        refresh_cookie,
-        ..world.state(auth)
-    };
+    let mut state = world.state(auth);
+    state.service_keys =
+        "finance[resolve+events+audit]:s3rvice-key-for-tests,ops:0ps-key-after-rotation"
+            .parse()
+            .unwrap();
+    state.refresh_cookie = refresh_cookie;
     App {
         public: public_router(state.clone()),
         internal: internal_router(state),

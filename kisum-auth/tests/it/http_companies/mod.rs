@@ -16,7 +16,7 @@ mod writes;
 use axum::Router;
 use axum::http::{Method, StatusCode};
 use chrono::TimeDelta;
-use kisum_auth::http::{AuthState, public_router};
+use kisum_auth::http::public_router;
 use kisum_auth::service::AuthService;
 use kisum_guard::{MembershipId, UserId};
 use serde_json::{Value, json};
@@ -35,10 +35,8 @@ struct App {
 async fn app() -> App {
     let world = World::new().await;
     let auth = auth_service(world.store.clone(), world.clock.clone());
-    let state = AuthState {
-        service_keys: "finance:s3rvice-key-for-tests".parse().unwrap(),
-        ..world.state(auth.clone())
-    };
+    let mut state = world.state(auth.clone());
+    state.service_keys = "finance:s3rvice-key-for-tests".parse().unwrap();
     App {
         public: public_router(state),
         auth,

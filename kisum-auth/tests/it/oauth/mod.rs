@@ -11,7 +11,7 @@ use axum::Router;
 use axum::http::{StatusCode, header};
 use chrono::TimeDelta;
 use kisum_auth::AuthStore;
-use kisum_auth::http::{AuthState, public_router};
+use kisum_auth::http::public_router;
 use kisum_auth::oauth::{OAuthService, parse_providers};
 use kisum_core::MemoryCoreStore;
 use serde_json::{Value, json};
@@ -81,11 +81,9 @@ async fn harness_on(store: Arc<dyn AuthStore>) -> Harness {
         "Kisum",
     );
     let passkeys = kisum_auth::passkey::PasskeyService::new(auth.clone(), factors::passkeys());
-    let state = AuthState {
-        oauth: Some(oauth),
-        passkeys: Some(passkeys),
-        ..world.state(auth)
-    };
+    let mut state = world.state(auth);
+    state.oauth = Some(oauth);
+    state.passkeys = Some(passkeys);
     Harness {
         app: public_router(state),
         world,

@@ -66,10 +66,9 @@ async fn replicas_with(
     )
     .with_mfa(keys, "Kisum");
     let router = |auth: AuthService, store: Arc<dyn AuthStore>| {
-        public_router(tweak(AuthState {
-            passkeys: Some(PasskeyService::new(auth.clone(), config())),
-            ..world.state_over(auth, store)
-        }))
+        let mut state = world.state_over(auth.clone(), store);
+        state.passkeys = Some(PasskeyService::new(auth, config()));
+        public_router(tweak(state))
     };
     Replicas {
         a: router(auth_a, a.clone()),
