@@ -122,6 +122,13 @@ pub(super) fn notice(code: Option<&str>) -> Option<&'static str> {
         "subscription-changed" => "The subscription was changed.",
         "addon-changed" => "The add-on was changed.",
         "addon-removed" => "The add-on was removed.",
+        "reauthenticated" => "Thank you: you can change your sign-in methods for a while.",
+        "totp-removed" => {
+            "The authenticator app and its recovery codes were removed: sign-in asks for one \
+             factor again."
+        }
+        "passkey-added" => "The passkey was added: you can sign in with it.",
+        "passkey-removed" => "The passkey was removed: it signs nobody in any more.",
         _ => return None,
     })
 }
