@@ -21,8 +21,9 @@
 //! - `api_keys` — a company's API keys: the list, creation (the secret shown once) and
 //!   revocation;
 //! - `platform` — the platform administrator's pages (companies, subscriptions and add-ons,
-//!   the catalog, licences, the audit log), over the `/v1/admin/*` handlers. They need the
-//!   router to be given Core's link ([`crate::http::admin::with_core`] around the console).
+//!   the catalog, licences, the audit log, platform roles), over the `/v1/admin/*`
+//!   handlers. They need the router to be given Core's link
+//!   ([`crate::http::admin::with_core`] around the console).
 //!
 //! Every action calls the handlers of the API (`kisum_auth::http::companies`) or the services
 //! they call, with the same checks: the console writes the same audit events and publishes the

@@ -63,8 +63,8 @@ pub(super) struct Layout {
     /// Whether the signed-in user holds a platform role (the navigation links the platform
     /// pages).
     pub(super) platform: bool,
-    /// The platform section a platform page is in (`companies`, `catalog`, `audit`); empty
-    /// on the other pages.
+    /// The platform section a platform page is in (`companies`, `catalog`, `audit`,
+    /// `roles`); empty on the other pages.
     pub(super) platform_section: &'static str,
     /// A message about what was just done.
     pub(super) notice: Option<&'static str>,
@@ -128,6 +128,8 @@ pub(super) fn notice(code: Option<&str>) -> Option<&'static str> {
              factor again."
         }
         "passkey-added" => "The passkey was added: you can sign in with it.",
+        "role-granted" => "The platform role was granted.",
+        "role-revoked" => "The platform role was revoked.",
         "passkey-removed" => "The passkey was removed: it signs nobody in any more.",
         _ => return None,
     })

@@ -46,7 +46,12 @@ const FORMS: [(&str, &str); 12] = [
 ];
 
 /// A POST of `form` with the jar's token.
-async fn post(c: &Console, jar: &mut Jar, uri: &str, form: &str) -> (StatusCode, String, String) {
+pub(super) async fn post(
+    c: &Console,
+    jar: &mut Jar,
+    uri: &str,
+    form: &str,
+) -> (StatusCode, String, String) {
     let form = if form.is_empty() {
         format!("csrf={}", jar.csrf())
     } else {
@@ -85,7 +90,7 @@ fn answer_form(begun: &Value, answer: &Value) -> String {
 }
 
 /// A fresh browser's password sign-in as the owner: its jar, the answer's status and page.
-async fn password_step(c: &Console) -> (Jar, StatusCode, String) {
+pub(super) async fn password_step(c: &Console) -> (Jar, StatusCode, String) {
     let mut jar = Jar::default();
     call(&c.app, &mut jar, Method::GET, "/console/sign-in", None).await;
     let form = format!("email={}&password={}", enc(OWNER), enc(PW));
@@ -94,7 +99,7 @@ async fn password_step(c: &Console) -> (Jar, StatusCode, String) {
 }
 
 /// The `mfa_token` of a second-factor page.
-fn mfa_token_of(page: &str) -> String {
+pub(super) fn mfa_token_of(page: &str) -> String {
     page.split("name=\"mfa_token\" value=\"")
         .nth(1)
         .expect(page)
@@ -123,7 +128,7 @@ impl Console {
         self.world.clock.advance(TimeDelta::seconds(30));
     }
 
-    async fn actions(&self) -> Vec<String> {
+    pub(super) async fn actions(&self) -> Vec<String> {
         self.world
             .store
             .list(None, None, 1000)
@@ -136,7 +141,7 @@ impl Console {
 
     /// Sets up `email`'s authenticator app through the console: its secret and recovery
     /// codes.
-    async fn app_on(&self, jar: &mut Jar) -> (TotpSecret, Vec<String>) {
+    pub(super) async fn app_on(&self, jar: &mut Jar) -> (TotpSecret, Vec<String>) {
         let (status, _, body) = post(self, jar, "/console/security/totp", "").await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let secret = TotpSecret::from_base32(&field(&body, "totp-secret")).unwrap();

@@ -6,6 +6,7 @@ mod browser;
 pub(crate) mod driver;
 mod factors;
 mod factors_browser;
+mod platform_roles;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
