@@ -111,13 +111,11 @@ pub(super) struct RoleForm {
 impl RoleForm {
     /// The API's `PlatformRoleRequest`.
     fn request<T: serde::de::DeserializeOwned>(&self) -> Result<T, ProblemResponse> {
-        let user = if self.user_id.is_empty() {
-            json!({ "email": self.email.trim() })
+        let body = if self.user_id.is_empty() {
+            json!({ "email": self.email.trim(), "role": self.role })
         } else {
-            json!({ "user_id": self.user_id })
+            json!({ "user_id": self.user_id, "role": self.role })
         };
-        let mut body = user;
-        body["role"] = json!(self.role);
         api_body(&body)
     }
 }
