@@ -1,5 +1,6 @@
 //! The signed-in user's own pages: sign-in (password, then the TOTP step when the user has a
-//! second factor), sign-out, their companies and their sessions.
+//! second factor; the passkey ways are `sign_in_passkey`), sign-out, their companies and their
+//! sessions.
 
 use askama::Template;
 use axum::Form;
@@ -30,20 +31,28 @@ impl NoticeQuery {
 
 #[derive(Template)]
 #[template(path = "console/sign_in.html")]
-struct SignInPage {
-    layout: Layout,
-    email: String,
+pub(super) struct SignInPage {
+    pub(super) layout: Layout,
+    pub(super) email: String,
+    /// Whether the server offers passkeys (a relying party is configured).
+    pub(super) passkeys: bool,
 }
 
 #[derive(Template)]
 #[template(path = "console/totp.html")]
-struct TotpPage {
-    layout: Layout,
-    mfa_token: String,
+pub(super) struct TotpPage {
+    pub(super) layout: Layout,
+    pub(super) mfa_token: String,
+    /// Whether the challenge may be answered with a passkey (`webauthn` in its `methods`).
+    pub(super) passkey: bool,
 }
 
 /// `GET /console/sign-in`.
-pub(super) async fn sign_in_page(v: Visitor, Query(q): Query<NoticeQuery>) -> Response {
+pub(super) async fn sign_in_page(
+    State(s): State<ConsoleState>,
+    v: Visitor,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
     if v.caller.is_some() {
         return see_other(super::PREFIX);
     }
@@ -54,6 +63,7 @@ pub(super) async fn sign_in_page(v: Visitor, Query(q): Query<NoticeQuery>) -> Re
         &SignInPage {
             layout,
             email: String::new(),
+            passkeys: s.auth.passkeys.is_some(),
         },
     )
 }
@@ -92,22 +102,12 @@ pub(super) async fn sign_in(
             200,
             &TotpPage {
                 layout: Layout::new("Second factor", &v.csrf),
+                passkey: s.auth.passkeys.is_some()
+                    && challenge.methods.contains(&crate::mfa::METHOD_WEBAUTHN),
                 mfa_token: challenge.token,
             },
         ),
-        Err(Step::Refused(p)) => {
-            let mut layout = Layout::new("Sign in", &v.csrf);
-            let shown = Shown::from(&*p.problem);
-            let status = shown.status;
-            layout.error = Some(shown);
-            render(
-                status,
-                &SignInPage {
-                    layout,
-                    email: f.email,
-                },
-            )
-        }
+        Err(Step::Refused(p)) => sign_in_refused(&s, &v, Shown::from(&*p.problem), f.email),
     }
 }
 
@@ -157,31 +157,68 @@ pub(super) async fn sign_in_totp(
         Err(e) => {
             // A wrong code leaves the challenge usable: ask again; anything else starts over.
             let again = matches!(e, MfaError::InvalidCode);
-            let p = ProblemResponse::from(e);
-            let shown = Shown::from(&*p.problem);
-            let status = shown.status;
-            if again {
-                let mut layout = Layout::new("Second factor", &v.csrf);
-                layout.error = Some(shown);
-                render(
-                    status,
-                    &TotpPage {
-                        layout,
-                        mfa_token: f.mfa_token,
-                    },
-                )
-            } else {
-                let mut layout = Layout::new("Sign in", &v.csrf);
-                layout.error = Some(shown);
-                render(
-                    status,
-                    &SignInPage {
-                        layout,
-                        email: String::new(),
-                    },
-                )
-            }
+            second_factor_refused(&s, &v, f.mfa_token, &ProblemResponse::from(e), again).await
         }
+    }
+}
+
+/// A refused second factor: the step again when the challenge stays usable (`again`: a
+/// wrong code), else the sign-in page; the problem shown either way.
+pub(super) async fn second_factor_refused(
+    s: &ConsoleState,
+    v: &Visitor,
+    mfa_token: String,
+    p: &ProblemResponse,
+    again: bool,
+) -> Response {
+    let shown = Shown::from(&*p.problem);
+    let status = shown.status;
+    if again {
+        let mut layout = Layout::new("Second factor", &v.csrf);
+        layout.error = Some(shown);
+        let passkey = offers_passkey(s, &mfa_token).await;
+        render(
+            status,
+            &TotpPage {
+                layout,
+                mfa_token,
+                passkey,
+            },
+        )
+    } else {
+        sign_in_refused(s, v, shown, String::new())
+    }
+}
+
+/// The sign-in page again, showing what was refused (and the `email` typed, if any).
+pub(super) fn sign_in_refused(
+    s: &ConsoleState,
+    v: &Visitor,
+    shown: Shown,
+    email: String,
+) -> Response {
+    let mut layout = Layout::new("Sign in", &v.csrf);
+    let status = shown.status;
+    layout.error = Some(shown);
+    render(
+        status,
+        &SignInPage {
+            layout,
+            email,
+            passkeys: s.auth.passkeys.is_some(),
+        },
+    )
+}
+
+/// Whether the live challenge `mfa_token` may be answered with a passkey: passkeys are
+/// configured and its user has one (what puts `webauthn` in `methods`).
+async fn offers_passkey(s: &ConsoleState, mfa_token: &str) -> bool {
+    let Some(passkeys) = &s.auth.passkeys else {
+        return false;
+    };
+    match s.auth.auth.challenge_user(mfa_token).await {
+        Ok(Some(user)) => passkeys.list(user).await.is_ok_and(|p| !p.is_empty()),
+        _ => false,
     }
 }
 

@@ -4,20 +4,26 @@
 //! The pages are [askama](https://docs.rs/askama) templates (`templates/console/`), enhanced by
 //! htmx (`hx-boost`: links and forms swap the page's body instead of reloading it), which is
 //! vendored here and served by the app: nothing is built with a frontend toolchain, and every
-//! page works without script.
+//! page works without script. The one exception is a passkey: its ceremony is the browser's
+//! `navigator.credentials`, run by the console's small `assets/passkey.js`; without script the
+//! pages say so and offer the other ways.
 //!
 //! One file per part:
 //! - [`edge`](self) — cookies, the CSRF check of every form, the signed-in user (its access
 //!   token refreshed from the refresh cookie when it has expired), and the security headers;
 //! - `account` — sign-in (password, then the TOTP step when the user has a second factor),
 //!   sign-out, the user's companies and own sessions;
+//! - `sign_in_passkey` — sign-in with a passkey (passwordless, or as the second factor);
+//! - `security` — the user's own sign-in methods: the authenticator app and its recovery
+//!   codes, passkeys, and confirming who one is again (recent auth);
 //! - `company` — a company's members, roles, delegations and the "why can't this member …?"
 //!   explanation;
 //! - `api_keys` — a company's API keys: the list, creation (the secret shown once) and
 //!   revocation;
 //! - `platform` — the platform administrator's pages (companies, subscriptions and add-ons,
-//!   the catalog, licences, the audit log), over the `/v1/admin/*` handlers. They need the
-//!   router to be given Core's link ([`crate::http::admin::with_core`] around the console).
+//!   the catalog, licences, the audit log, platform roles), over the `/v1/admin/*`
+//!   handlers. They need the router to be given Core's link
+//!   ([`crate::http::admin::with_core`] around the console).
 //!
 //! Every action calls the handlers of the API (`kisum_auth::http::companies`) or the services
 //! they call, with the same checks: the console writes the same audit events and publishes the
@@ -47,6 +53,8 @@ mod company;
 mod edge;
 mod pages;
 mod platform;
+mod security;
+mod sign_in_passkey;
 
 /// Where the console is mounted.
 pub const PREFIX: &str = "/console";
@@ -91,6 +99,19 @@ pub fn router(auth: AuthState, config: ConsoleConfig) -> Router {
             get(account::sign_in_page).post(account::sign_in),
         )
         .route("/console/sign-in/totp", post(account::sign_in_totp))
+        .route("/console/sign-in/passkey", post(sign_in_passkey::finish))
+        .route(
+            "/console/sign-in/passkey/start",
+            post(sign_in_passkey::start),
+        )
+        .route(
+            "/console/sign-in/passkey/second-factor",
+            post(sign_in_passkey::second_factor),
+        )
+        .route(
+            "/console/sign-in/passkey/second-factor/start",
+            post(sign_in_passkey::second_factor_start),
+        )
         .route("/console/sign-out", post(account::sign_out))
         .route("/console/sessions", get(account::sessions))
         .route("/console/sessions/{id}/end", post(account::end_session))
@@ -131,6 +152,7 @@ pub fn router(auth: AuthState, config: ConsoleConfig) -> Router {
             "/console/companies/{org}/api-keys/{id}/revoke",
             post(api_keys::revoke),
         )
+        .merge(security::routes())
         .merge(platform::routes())
         // Not a fallback: the public router it is merged into has its own.
         .route(
@@ -146,6 +168,7 @@ pub fn router(auth: AuthState, config: ConsoleConfig) -> Router {
     let assets = Router::new()
         .route("/console/assets/htmx.min.js", get(htmx))
         .route("/console/assets/console.css", get(css))
+        .route("/console/assets/passkey.js", get(passkey_js))
         .layer(axum::middleware::from_fn(edge::headers));
     pages.merge(assets)
 }
@@ -154,6 +177,8 @@ pub fn router(auth: AuthState, config: ConsoleConfig) -> Router {
 const HTMX: &str = include_str!("assets/htmx.min.js");
 /// The console's one stylesheet.
 const CSS: &str = include_str!("assets/console.css");
+/// The passkey ceremonies (`navigator.credentials`), the console's own script.
+const PASSKEY_JS: &str = include_str!("assets/passkey.js");
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
@@ -175,4 +200,8 @@ async fn htmx() -> Response {
 
 async fn css() -> Response {
     asset("text/css; charset=utf-8", CSS)
+}
+
+async fn passkey_js() -> Response {
+    asset("text/javascript; charset=utf-8", PASSKEY_JS)
 }

@@ -63,8 +63,8 @@ pub(super) struct Layout {
     /// Whether the signed-in user holds a platform role (the navigation links the platform
     /// pages).
     pub(super) platform: bool,
-    /// The platform section a platform page is in (`companies`, `catalog`, `audit`); empty
-    /// on the other pages.
+    /// The platform section a platform page is in (`companies`, `catalog`, `audit`,
+    /// `roles`); empty on the other pages.
     pub(super) platform_section: &'static str,
     /// A message about what was just done.
     pub(super) notice: Option<&'static str>,
@@ -122,6 +122,15 @@ pub(super) fn notice(code: Option<&str>) -> Option<&'static str> {
         "subscription-changed" => "The subscription was changed.",
         "addon-changed" => "The add-on was changed.",
         "addon-removed" => "The add-on was removed.",
+        "reauthenticated" => "Thank you: you can change your sign-in methods for a while.",
+        "totp-removed" => {
+            "The authenticator app and its recovery codes were removed: sign-in asks for one \
+             factor again."
+        }
+        "passkey-added" => "The passkey was added: you can sign in with it.",
+        "role-granted" => "The platform role was granted.",
+        "role-revoked" => "The platform role was revoked.",
+        "passkey-removed" => "The passkey was removed: it signs nobody in any more.",
         _ => return None,
     })
 }

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use kisum_guard::Problem;
 use kisum_guard::http::{ApiJson, ProblemResponse};
 use serde::{Deserialize, Serialize};
@@ -25,19 +25,19 @@ use webauthn_rs::prelude::PublicKeyCredential;
 /// A new authenticator app enrolment, shown once.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub(super) struct TotpEnrolmentView {
+pub(crate) struct TotpEnrolmentView {
     /// The secret, RFC 4648 base32 without padding, for typing into the app.
-    secret: String,
+    pub(crate) secret: String,
     /// The `otpauth://totp/…` URI a QR code carries.
-    otpauth_uri: String,
+    pub(crate) otpauth_uri: String,
 }
 
 /// Recovery codes, shown once.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub(super) struct RecoveryCodesView {
+pub(crate) struct RecoveryCodesView {
     /// Ten single-use codes, `xxxx-xxxx-xxxx`.
-    recovery_codes: Vec<String>,
+    pub(crate) recovery_codes: Vec<String>,
 }
 
 fn codes_view(codes: &[RecoveryCode]) -> Json<RecoveryCodesView> {
@@ -49,7 +49,7 @@ fn codes_view(codes: &[RecoveryCode]) -> Json<RecoveryCodesView> {
 /// Whether the caller's other sessions stay when a factor changes.
 #[derive(Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = FactorChangeRequest))]
-pub(super) struct FactorChangeBody {
+pub(crate) struct FactorChangeBody {
     /// `true` keeps the user's other sessions; by default (`false`) they end.
     #[serde(default)]
     pub(super) keep_other_sessions: bool,
@@ -86,23 +86,23 @@ pub(super) async fn factor_change(
         SignedIn
     )
 ))]
-pub(super) async fn totp_enrol(
+pub(crate) async fn totp_enrol(
     State(s): State<AuthState>,
     caller: Caller,
     Client(client): Client,
-) -> Result<Response, ProblemResponse> {
+) -> Result<(StatusCode, Json<TotpEnrolmentView>), ProblemResponse> {
     let enrolment = s.auth.enrol_totp(&caller.session, &client).await?;
     let view = TotpEnrolmentView {
         secret: enrolment.secret_base32.clone(),
         otpauth_uri: enrolment.otpauth_uri.clone(),
     };
-    Ok((StatusCode::CREATED, Json(view)).into_response())
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// The first code of the app being enrolled.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TotpConfirmRequest))]
-pub(super) struct TotpConfirmBody {
+pub(crate) struct TotpConfirmBody {
     /// The six-digit code the app shows.
     code: String,
     /// `true` keeps the user's other sessions; by default they end.
@@ -129,7 +129,7 @@ pub(super) struct TotpConfirmBody {
         SignedIn, JsonBody, Malformed
     )
 ))]
-pub(super) async fn totp_confirm(
+pub(crate) async fn totp_confirm(
     State(s): State<AuthState>,
     caller: Caller,
     Client(client): Client,
@@ -161,7 +161,7 @@ pub(super) async fn totp_confirm(
         SignedIn, JsonBody, Malformed
     )
 ))]
-pub(super) async fn totp_disable(
+pub(crate) async fn totp_disable(
     State(s): State<AuthState>,
     caller: Caller,
     Client(client): Client,
@@ -193,7 +193,7 @@ pub(super) async fn totp_disable(
         SignedIn, JsonBody, Malformed
     )
 ))]
-pub(super) async fn recovery_codes(
+pub(crate) async fn recovery_codes(
     State(s): State<AuthState>,
     caller: Caller,
     Client(client): Client,
@@ -213,7 +213,7 @@ pub(super) async fn recovery_codes(
 /// The second factor of a sign-in.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MfaVerifyRequest))]
-pub(super) struct MfaVerifyBody {
+pub(crate) struct MfaVerifyBody {
     /// The `mfa_token` of the `mfa_required` answer.
     mfa_token: String,
     /// A code of the authenticator app (exactly one of `totp_code`, `recovery_code`,
@@ -228,7 +228,7 @@ pub(super) struct MfaVerifyBody {
 /// A passkey's answer to a ceremony begun for a known user.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = WebauthnProof))]
-pub(super) struct WebauthnProofBody {
+pub(crate) struct WebauthnProofBody {
     /// From the `webauthn/start` route.
     ceremony_id: String,
     /// The `PublicKeyCredential` of `navigator.credentials.get()` as JSON (binary values
@@ -295,15 +295,30 @@ pub(super) async fn mfa_verify(
     Client(client): Client,
     ApiJson(b): ApiJson<MfaVerifyBody>,
 ) -> Result<Response, ProblemResponse> {
+    let pair = verify_second_factor(&s, client, b).await?;
+    Ok(tokens_ok(&s, pair))
+}
+
+/// What `POST /v1/auth/mfa/verify` does before answering (the console's second-factor step
+/// with a passkey takes the same path): the sign-in limit of the client's address, then the
+/// proof checked against the challenge.
+///
+/// # Errors
+/// The route's problems.
+pub(crate) async fn verify_second_factor(
+    s: &AuthState,
+    client: crate::service::ClientInfo,
+    b: MfaVerifyBody,
+) -> Result<crate::session::TokenPair, ProblemResponse> {
     // The sign-in limits apply: a second factor is part of signing in.
     if let Some(ip) = client_ip(&client) {
         s.limits
             .check(&[(login_ip_key(ip), s.limits.login_per_ip)])
             .await?;
     }
-    let pair = match (b.webauthn, b.totp_code, b.recovery_code) {
+    Ok(match (b.webauthn, b.totp_code, b.recovery_code) {
         (Some(proof), None, None) => {
-            super::passkeys::service(&s)?
+            super::passkeys::service(s)?
                 .verify_second_factor(&b.mfa_token, &proof.into(), client)
                 .await?
         }
@@ -314,14 +329,13 @@ pub(super) async fn mfa_verify(
                 .verify_second_factor(&b.mfa_token, proof, client)
                 .await?
         }
-    };
-    Ok(tokens_ok(&s, pair))
+    })
 }
 
 /// A proof of who the caller is.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ReauthenticateRequest))]
-pub(super) struct ReauthenticateBody {
+pub(crate) struct ReauthenticateBody {
     /// The account password (exactly one of `password`, `totp_code`, `recovery_code`,
     /// `webauthn`).
     #[cfg_attr(feature = "openapi", schema(format = Password))]
@@ -353,7 +367,7 @@ pub(super) struct ReauthenticateBody {
         SignedIn, JsonBody, RateLimited, Hashing
     )
 ))]
-pub(super) async fn reauthenticate(
+pub(crate) async fn reauthenticate(
     State(s): State<AuthState>,
     caller: Caller,
     Client(client): Client,

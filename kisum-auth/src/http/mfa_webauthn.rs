@@ -50,7 +50,7 @@ impl From<StartVerifyError> for ProblemResponse {
 /// The sign-in challenge a passkey is to answer.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MfaWebauthnStartRequest))]
-pub(super) struct MfaWebauthnStartBody {
+pub(crate) struct MfaWebauthnStartBody {
     /// The `mfa_token` of the `mfa_required` answer.
     mfa_token: String,
 }
@@ -72,7 +72,7 @@ pub(super) struct MfaWebauthnStartBody {
         JsonBody, Malformed, RateLimited, PasskeysOff
     )
 ))]
-pub(super) async fn mfa_webauthn_start(
+pub(crate) async fn mfa_webauthn_start(
     State(s): State<AuthState>,
     Client(client): Client,
     ApiJson(b): ApiJson<MfaWebauthnStartBody>,
@@ -100,7 +100,7 @@ pub(super) async fn mfa_webauthn_start(
         SignedIn, PasskeysOff
     )
 ))]
-pub(super) async fn reauthenticate_webauthn_start(
+pub(crate) async fn reauthenticate_webauthn_start(
     State(s): State<AuthState>,
     caller: Caller,
 ) -> Result<Json<ChallengeView>, ProblemResponse> {

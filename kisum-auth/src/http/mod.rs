@@ -28,13 +28,13 @@ pub mod extract;
 mod internal;
 mod magic_link;
 mod me;
-mod mfa;
-mod mfa_webauthn;
+pub(crate) mod mfa;
+pub(crate) mod mfa_webauthn;
 #[cfg(feature = "oauth")]
 mod oauth;
 #[cfg(feature = "openapi")]
 mod openapi;
-mod passkeys;
+pub(crate) mod passkeys;
 mod phone;
 mod recovery;
 mod sessions;

@@ -48,7 +48,7 @@ pub(super) fn documented() -> (super::Routes, [(&'static str, &'static str); 6])
 }
 
 /// The passkey service, or 503 `passkeys_unavailable`.
-pub(super) fn service(s: &AuthState) -> Result<&PasskeyService, ProblemResponse> {
+pub(crate) fn service(s: &AuthState) -> Result<&PasskeyService, ProblemResponse> {
     s.passkeys.as_ref().ok_or_else(|| {
         Problem::new(503, "passkeys_unavailable", "passkeys are not configured")
             .with_detail("this deployment configures no WebAuthn relying party")
@@ -125,7 +125,7 @@ impl From<DeletePasskeyError> for ProblemResponse {
 /// A ceremony begun.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = PasskeyChallenge))]
-pub(super) struct ChallengeView {
+pub(crate) struct ChallengeView {
     /// Names the ceremony in its finish (single use, 5 minutes).
     ceremony_id: String,
     /// The WebAuthn options for `navigator.credentials.create()` (registration) or `.get()`
@@ -146,16 +146,16 @@ impl From<Challenge> for ChallengeView {
 /// A registered passkey.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Passkey))]
-pub(super) struct PasskeyView {
+pub(crate) struct PasskeyView {
     /// The passkey.
-    id: PasskeyId,
+    pub(crate) id: PasskeyId,
     /// Its name.
-    name: String,
+    pub(crate) name: String,
     /// When it was registered.
-    created_at: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
     /// When it last signed in (`null`: never).
     #[cfg_attr(feature = "openapi", schema(required = true))]
-    last_used_at: Option<DateTime<Utc>>,
+    pub(crate) last_used_at: Option<DateTime<Utc>>,
 }
 
 impl From<PasskeyRecord> for PasskeyView {
@@ -184,7 +184,7 @@ impl From<PasskeyRecord> for PasskeyView {
         SignedIn, PasskeysOff
     )
 ))]
-pub(super) async fn register_start(
+pub(crate) async fn register_start(
     State(s): State<AuthState>,
     caller: Caller,
 ) -> Result<Json<ChallengeView>, ProblemResponse> {
@@ -195,7 +195,7 @@ pub(super) async fn register_start(
 /// The authenticator's answer to a registration.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = PasskeyRegisterFinishRequest))]
-pub(super) struct RegisterFinishBody {
+pub(crate) struct RegisterFinishBody {
     /// From `register/start`.
     ceremony_id: String,
     /// The `PublicKeyCredential` of `navigator.credentials.create()` as JSON (binary values
@@ -228,7 +228,7 @@ pub(super) struct RegisterFinishBody {
         SignedIn, PasskeysOff
     )
 ))]
-pub(super) async fn register_finish(
+pub(crate) async fn register_finish(
     State(s): State<AuthState>,
     caller: Caller,
     Client(client): Client,
@@ -263,7 +263,7 @@ pub(super) async fn register_finish(
         SignedIn, PasskeysOff
     )
 ))]
-pub(super) async fn list_passkeys(
+pub(crate) async fn list_passkeys(
     State(s): State<AuthState>,
     caller: Caller,
 ) -> Result<Json<Vec<PasskeyView>>, ProblemResponse> {
@@ -291,7 +291,7 @@ pub(super) async fn list_passkeys(
         SignedIn, JsonBody, Malformed, PasskeysOff
     )
 ))]
-pub(super) async fn delete_passkey(
+pub(crate) async fn delete_passkey(
     State(s): State<AuthState>,
     caller: Caller,
     Client(client): Client,
@@ -337,7 +337,7 @@ pub(super) async fn sign_in_limit(
         RateLimited, PasskeysOff
     )
 ))]
-pub(super) async fn login_start(
+pub(crate) async fn login_start(
     State(s): State<AuthState>,
     Client(client): Client,
 ) -> Result<Json<ChallengeView>, ProblemResponse> {
@@ -349,7 +349,7 @@ pub(super) async fn login_start(
 /// The authenticator's assertion.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = PasskeyLoginFinishRequest))]
-pub(super) struct LoginFinishBody {
+pub(crate) struct LoginFinishBody {
     /// From `login/start`.
     ceremony_id: String,
     /// The `PublicKeyCredential` of `navigator.credentials.get()` as JSON (binary values
@@ -378,10 +378,24 @@ pub(super) async fn login_finish(
     Client(client): Client,
     ApiJson(b): ApiJson<LoginFinishBody>,
 ) -> Result<Response, ProblemResponse> {
-    let passkeys = service(&s)?;
-    sign_in_limit(&s, &client).await?;
-    let pair = passkeys
-        .finish_sign_in(&b.ceremony_id, &b.credential, client)
-        .await?;
+    let pair = finish_sign_in(&s, client, b).await?;
     Ok(tokens_ok(&s, pair))
+}
+
+/// What `POST /v1/auth/passkeys/login/finish` does before answering (the console's passkey
+/// sign-in takes the same path): the sign-in limit of the client's address, then the
+/// assertion checked and the session started.
+///
+/// # Errors
+/// The route's problems.
+pub(crate) async fn finish_sign_in(
+    s: &AuthState,
+    client: crate::service::ClientInfo,
+    b: LoginFinishBody,
+) -> Result<crate::session::TokenPair, ProblemResponse> {
+    let passkeys = service(s)?;
+    sign_in_limit(s, &client).await?;
+    Ok(passkeys
+        .finish_sign_in(&b.ceremony_id, &b.credential, client)
+        .await?)
 }

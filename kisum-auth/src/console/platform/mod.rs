@@ -9,7 +9,7 @@
 //! decides who may do what.
 //!
 //! Files: `companies` (search, detail, suspension), `subscriptions` (the subscription and the
-//! add-ons, with their confirmation pages), `catalog`, `audit`.
+//! add-ons, with their confirmation pages), `catalog`, `audit`, `roles` (platform roles).
 
 use axum::Router;
 use axum::response::Response;
@@ -27,6 +27,7 @@ pub(super) use crate::http::admin::Core;
 mod audit;
 mod catalog;
 mod companies;
+mod roles;
 mod subscriptions;
 
 /// The platform pages' routes (under `/console/platform`).
@@ -63,6 +64,11 @@ pub(super) fn routes() -> Router<ConsoleState> {
         )
         .route("/console/platform/catalog", get(catalog::catalog))
         .route("/console/platform/audit", get(audit::audit))
+        .route(
+            "/console/platform/roles",
+            get(roles::roles).post(roles::grant),
+        )
+        .route("/console/platform/roles/revoke", post(roles::revoke))
 }
 
 /// Whether `user` holds any platform role (the navigation shows the platform link).

@@ -352,7 +352,7 @@ pub(super) fn next_cursor<T>(
 /// A platform role grant or revocation: the user (by id or email) and the role.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub(super) struct PlatformRoleRequest {
+pub(crate) struct PlatformRoleRequest {
     /// The user's id (or give `email`).
     user_id: Option<UserId>,
     /// The user's email (or give `user_id`).
@@ -365,9 +365,9 @@ pub(super) struct PlatformRoleRequest {
 /// The platform roles and what each holds.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub(super) struct PlatformRoles {
+pub(crate) struct PlatformRoles {
     /// Every grant, by user then role.
-    grants: Vec<PlatformGrant>,
+    pub(crate) grants: Vec<PlatformGrant>,
 }
 
 #[cfg_attr(
@@ -382,7 +382,7 @@ pub(super) struct PlatformRoles {
     security(("bearer_jwt" = [])),
     responses((status = 200, description = "The grants", body = PlatformRoles), PlatformRead)
 ))]
-pub(super) async fn list_platform_roles(
+pub(crate) async fn list_platform_roles(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,
@@ -454,7 +454,7 @@ fn covers(acting: &Acting, role: PlatformRole) -> Result<(), ProblemResponse> {
         PlatformWrite
     )
 ))]
-pub(super) async fn grant_platform_role(
+pub(crate) async fn grant_platform_role(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,
@@ -518,7 +518,7 @@ pub(super) async fn grant_platform_role(
         PlatformWrite
     )
 ))]
-pub(super) async fn revoke_platform_role(
+pub(crate) async fn revoke_platform_role(
     State(s): State<AuthState>,
     caller: Caller,
     client: Client,

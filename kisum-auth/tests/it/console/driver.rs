@@ -29,6 +29,13 @@ pub(crate) struct Browser {
 
 impl Browser {
     pub(crate) async fn open(app: Router) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, "127.0.0.1", app).await
+    }
+
+    /// A browser on `app` served on `listener` (bound on the loopback), its pages opened at
+    /// `http://{host}:{port}`: `localhost` for passkeys, whose relying party must be a domain.
+    pub(crate) async fn serve(listener: tokio::net::TcpListener, host: &str, app: Router) -> Self {
         let chromium = binary("KISUM_CHROMIUM", "/usr/bin/chromium");
         let chromedriver = binary("KISUM_CHROMEDRIVER", "/usr/bin/chromedriver");
         let asked = if std::env::var_os("KISUM_TEST_BROWSER").is_some() {
@@ -44,8 +51,7 @@ impl Browser {
                 path.display()
             );
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let base = format!("http://{host}:{}", listener.local_addr().unwrap().port());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         // A free port for chromedriver (it takes no port 0).
         let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -4,16 +4,22 @@
 mod api_keys;
 mod browser;
 pub(crate) mod driver;
+mod factors;
+mod factors_browser;
+mod platform_roles;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use chrono::TimeDelta;
 use kisum_auth::console::{ConsoleConfig, router};
-use kisum_auth::http::public_router;
+use kisum_auth::http::{AuthState, public_router};
 use kisum_auth::identity::Password;
+use kisum_auth::passkey::{PasskeyConfig, PasskeyService};
+use kisum_auth::secrets::SecretBox;
 use kisum_auth::service::{AuthService, ClientInfo};
 use kisum_auth::{MembershipStatus, User};
 use kisum_guard::{RoleKey, UserId};
@@ -25,9 +31,14 @@ pub(crate) const PW: &str = "correct horse battery staple";
 pub(crate) const OWNER: &str = "olga@acme.test";
 pub(crate) const VIEWER: &str = "victor@acme.test";
 pub(crate) const ANA: &str = "ana@acme.test";
+/// Where the HTTP tests' passkeys are made (the relying party is `localhost`).
+pub(crate) const ORIGIN: &str = "http://localhost:3000";
+/// The secret key of authenticator apps.
+const SECRET_KEYS: &str = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 
 /// The world's company `acme` with an owner and a finance viewer who can sign in, and Ana, who
-/// has an account but no membership; the API and the console on one router.
+/// has an account but no membership; the API and the console on one router, with
+/// authenticator apps and passkeys (relying party `localhost`).
 pub(crate) struct Console {
     pub(crate) world: World,
     pub(crate) auth: AuthService,
@@ -62,8 +73,14 @@ async fn user(auth: &AuthService, world: &World, email: &str) -> User {
 
 impl Console {
     pub(crate) async fn new() -> Self {
+        Self::at(ORIGIN).await
+    }
+
+    /// [`Console::new`] whose passkeys are made at `origin` (`http://localhost:{port}`).
+    pub(crate) async fn at(origin: &str) -> Self {
         let world = World::new().await;
-        let auth = auth_service(world.store.clone(), world.clock.clone());
+        let keys = Arc::new(SecretBox::parse(SECRET_KEYS).unwrap());
+        let auth = auth_service(world.store.clone(), world.clock.clone()).with_mfa(keys, "Kisum");
         let owner = user(&auth, &world, OWNER).await;
         let viewer = user(&auth, &world, VIEWER).await;
         user(&auth, &world, ANA).await;
@@ -81,7 +98,11 @@ impl Console {
                 .await
                 .unwrap();
         }
-        let state = world.state(auth.clone());
+        let passkeys = PasskeyConfig::new("localhost", "Kisum console tests", [origin]).unwrap();
+        let state = AuthState {
+            passkeys: Some(PasskeyService::new(auth.clone(), passkeys)),
+            ..world.state(auth.clone())
+        };
         let app = public_router(state.clone()).merge(router(
             state,
             ConsoleConfig {
