@@ -16,7 +16,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use chrono::TimeDelta;
 use kisum_auth::console::{ConsoleConfig, router};
-use kisum_auth::http::{AuthState, public_router};
+use kisum_auth::http::public_router;
 use kisum_auth::identity::Password;
 use kisum_auth::passkey::{PasskeyConfig, PasskeyService};
 use kisum_auth::secrets::SecretBox;
@@ -99,10 +99,8 @@ impl Console {
                 .unwrap();
         }
         let passkeys = PasskeyConfig::new("localhost", "Kisum console tests", [origin]).unwrap();
-        let state = AuthState {
-            passkeys: Some(PasskeyService::new(auth.clone(), passkeys)),
-            ..world.state(auth.clone())
-        };
+        let mut state = world.state(auth.clone());
+        state.passkeys = Some(PasskeyService::new(auth.clone(), passkeys));
         let app = public_router(state.clone()).merge(router(
             state,
             ConsoleConfig {
