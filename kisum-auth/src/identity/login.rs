@@ -6,7 +6,7 @@ use kisum_guard::{Aal, UserId};
 
 use crate::audit::action::Action;
 use crate::identity::{Email, Password, Verification};
-use crate::mfa::{MfaChallengeIssued, SecondFactor};
+use crate::mfa::{MfaChallengeIssued, SecondFactorPending};
 use crate::service::{AuthService, ClientInfo, Failure, failure_converts};
 use crate::session::{TokenPair, amr};
 
@@ -31,6 +31,15 @@ pub enum LoginError {
 }
 
 failure_converts!(LoginError);
+
+impl SecondFactorPending for LoginError {
+    fn mfa_required(challenge: MfaChallengeIssued) -> Self {
+        Self::MfaRequired(challenge)
+    }
+    fn mfa_locked(after: Duration) -> Self {
+        Self::MfaLocked(after)
+    }
+}
 
 impl AuthService {
     /// Signs in with email and password. Unknown emails, wrong passwords and disabled accounts
@@ -79,14 +88,8 @@ impl AuthService {
             user.updated_at = self.clock.now();
             self.store.update_user(&user).await?;
         }
-        match self.second_factor(user.id, amr::PASSWORD, &client).await? {
-            SecondFactor::NotNeeded => {}
-            SecondFactor::Required(challenge) => return Err(LoginError::MfaRequired(challenge)),
-            SecondFactor::Locked(after) => return Err(LoginError::MfaLocked(after)),
-        }
-        Ok(self
-            .sign_in_with(user.id, client, "password", Aal::Aal1, &[amr::PASSWORD])
-            .await?)
+        self.sign_in_first_factor(user.id, amr::PASSWORD, "password", client)
+            .await
     }
 
     /// Starts a session for `user` signed in by `method` at `aal` with the method references

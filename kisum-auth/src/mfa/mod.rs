@@ -62,11 +62,11 @@ pub mod totp;
 
 pub use admin::{MfaReset, reset_second_factors};
 pub use recovery::{RECOVERY_CODE_COUNT, RecoveryCode};
-pub(crate) use signin::SecondFactor;
 pub use signin::{
     AssuranceConfig, CHALLENGE_METHODS, METHOD_RECOVERY_CODE, METHOD_TOTP, METHOD_WEBAUTHN,
     MfaChallengeIssued, MfaError, Reauthentication, SecondFactorProof,
 };
+pub(crate) use signin::{SecondFactor, SecondFactorPending};
 pub use store::{MfaChallenge, MfaStore, TotpRecord};
 pub use totp::TotpSecret;
 

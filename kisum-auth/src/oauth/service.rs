@@ -314,14 +314,10 @@ impl AuthService {
         client: ClientInfo,
     ) -> Result<TokenPair, crate::identity::LoginError> {
         use crate::identity::LoginError;
-        use crate::mfa::SecondFactor;
         // The second factor applies to every way in: a user with a confirmed authenticator
         // app answers `401 mfa_required` here too, with no session yet.
-        match self.second_factor(user, amr::FEDERATED, &client).await? {
-            SecondFactor::NotNeeded => {}
-            SecondFactor::Required(challenge) => return Err(LoginError::MfaRequired(challenge)),
-            SecondFactor::Locked(after) => return Err(LoginError::MfaLocked(after)),
-        }
+        self.require_no_second_factor::<LoginError>(user, amr::FEDERATED, &client)
+            .await?;
         let context = client.clone();
         let pair = self
             .start_session(user, client, Aal::Aal1, &[amr::FEDERATED])

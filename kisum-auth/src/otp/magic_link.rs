@@ -9,12 +9,11 @@
 //! account exists; an unknown address gets no account and no mail.
 
 use chrono::TimeDelta;
-use kisum_guard::Aal;
 
 use crate::audit::action::Action;
 use crate::email::EmailMessage;
 use crate::identity::Email;
-use crate::mfa::{MfaChallengeIssued, SecondFactor};
+use crate::mfa::{MfaChallengeIssued, SecondFactorPending};
 use crate::otp::SecretHash;
 use crate::service::{AuthService, ClientInfo, Failure, failure_converts};
 use crate::session::{RefreshToken, TokenPair, amr};
@@ -73,6 +72,15 @@ pub enum MagicLinkError {
 }
 
 failure_converts!(MagicLinkError);
+
+impl SecondFactorPending for MagicLinkError {
+    fn mfa_required(challenge: MfaChallengeIssued) -> Self {
+        Self::MfaRequired(challenge)
+    }
+    fn mfa_locked(after: std::time::Duration) -> Self {
+        Self::MfaLocked(after)
+    }
+}
 
 /// The stored digest of a magic-link token: domain-separated from password-reset tokens, which
 /// share the store.
@@ -170,14 +178,8 @@ impl AuthService {
         };
         let id = user.id;
         self.email_proven(user, false, &client).await?;
-        match self.second_factor(id, amr::OTP, &client).await? {
-            SecondFactor::NotNeeded => {}
-            SecondFactor::Required(c) => return Err(MagicLinkError::MfaRequired(c)),
-            SecondFactor::Locked(after) => return Err(MagicLinkError::MfaLocked(after)),
-        }
-        Ok(self
-            .sign_in_with(id, client, METHOD, Aal::Aal1, &[amr::OTP])
-            .await?)
+        self.sign_in_first_factor(id, amr::OTP, METHOD, client)
+            .await
     }
 }
 
