@@ -9,7 +9,7 @@ use kisum_guard::http::ProblemResponse;
 
 use super::companies::{CoreObject, audit_carried, relay};
 use super::core::Core;
-use super::{Need, catalog_key, platform};
+use super::{Need, platform};
 #[cfg(feature = "openapi")]
 use super::{PlatformRead, PlatformWrite};
 use crate::http::AuthState;
@@ -152,4 +152,11 @@ pub(super) async fn put_catalog_entry(
     let details = serde_json::json!({ "kind": kind, "key": key, "entry": request });
     audit_carried(&s, &acting, action::CATALOG_PUT, None, details, &answer).await;
     Ok(relay(answer))
+}
+
+/// A validated key of the catalog (module, package, add-on): safe to put in Core's path.
+fn catalog_key(raw: &str) -> Result<String, ProblemResponse> {
+    kisum_guard::ModuleKey::new(raw)
+        .map(|k| k.as_str().to_owned())
+        .map_err(|_| Problem::invalid_request(format!("malformed key `{raw}`")).into())
 }
