@@ -127,12 +127,12 @@ impl Dev {
     /// Enrols an authenticator app for `email` (signed in as `token`) and signs in again with
     /// the password and a recovery code: an `aal2` token.
     async fn step_up(&self, email: &str, token: &str) -> String {
-        let r = self.with(&token).post("/v1/auth/mfa/totp", None).await;
+        let r = self.with(token).post("/v1/auth/mfa/totp", None).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         let secret = TotpSecret::from_base32(r.body["secret"].as_str().unwrap()).unwrap();
         let code = totp::code_at(&secret, totp::step_at(self.clock.now()).unwrap());
         let r = self
-            .with(&token)
+            .with(token)
             .post(
                 "/v1/auth/mfa/totp/confirm",
                 Some(json!({"code": code, "keep_other_sessions": true})),
@@ -171,7 +171,7 @@ impl Dev {
     /// The audit events `token` finds with `query`.
     async fn audit(&self, token: &str, query: &str) -> Vec<Value> {
         let r = self
-            .with(&token)
+            .with(token)
             .get(&format!("/v1/admin/audit?{query}"))
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -207,7 +207,7 @@ async fn every_admin_route_refuses_a_non_administrator() {
         let path = concrete(template, &acme);
         for token in [&member, &owner] {
             let r = dev
-                .with(&token)
+                .with(token)
                 .call(method.clone(), &path, body.clone())
                 .await;
             r.assert_problem(StatusCode::FORBIDDEN, "permission_denied");
