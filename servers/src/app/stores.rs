@@ -71,6 +71,22 @@ pub struct CoreStores {
     pub billing: Arc<dyn kisum_core::BillingStore>,
 }
 
+impl CoreStores {
+    /// Every part served by one store (the SQL stores implement them all).
+    pub fn of<S>(store: S) -> Self
+    where
+        S: CoreStore + CoreAudit + kisum_core::LicenseStore + kisum_core::BillingStore + 'static,
+    {
+        let store = Arc::new(store);
+        Self {
+            store: store.clone(),
+            audit: store.clone(),
+            licenses: store.clone(),
+            billing: store,
+        }
+    }
+}
+
 /// Opens (and migrates) Core's store at `url`.
 ///
 /// # Errors
@@ -91,30 +107,16 @@ pub async fn open_core_store_sized(
     let redacted = crate::config::redact_url(url);
     if is_postgres(url) {
         let size = pool_size(PoolSize::POSTGRES, max_connections);
-        let store = Arc::new(
-            kisum_core::PgCoreStore::connect_sized(url, size)
-                .await
-                .map_err(|e| StartError::new(&format!("core database {redacted}"), e))?,
-        );
-        Ok(CoreStores {
-            store: store.clone(),
-            audit: store.clone(),
-            licenses: store.clone(),
-            billing: store,
-        })
+        let store = kisum_core::PgCoreStore::connect_sized(url, size).await;
+        Ok(CoreStores::of(store.map_err(|e| {
+            StartError::new(&format!("core database {redacted}"), e)
+        })?))
     } else if url.starts_with("sqlite:") {
         let size = pool_size(PoolSize::SQLITE, max_connections);
-        let store = Arc::new(
-            kisum_core::SqliteCoreStore::connect_sized(url, size)
-                .await
-                .map_err(|e| StartError::new(&format!("core database {redacted}"), e))?,
-        );
-        Ok(CoreStores {
-            store: store.clone(),
-            audit: store.clone(),
-            licenses: store.clone(),
-            billing: store,
-        })
+        let store = kisum_core::SqliteCoreStore::connect_sized(url, size).await;
+        Ok(CoreStores::of(store.map_err(|e| {
+            StartError::new(&format!("core database {redacted}"), e)
+        })?))
     } else {
         Err(StartError(format!(
             "core database {redacted}: neither a postgres:// nor a sqlite: URL"

@@ -7,7 +7,7 @@ use axum::response::Response;
 use kisum_guard::Problem;
 use kisum_guard::http::ProblemResponse;
 
-use super::companies::{CoreObject, audit_carried, relay};
+use super::carried::{CarriedWrite, CoreObject, carry, relay};
 use super::core::Core;
 use super::{Need, platform};
 #[cfg(feature = "openapi")]
@@ -141,17 +141,15 @@ pub(super) async fn put_catalog_entry(
     let path = kind_path(&kind)?;
     let key = catalog_key(&key)?;
     let request = serde_json::Value::Object(body(b)?.0);
-    let answer = core
-        .call(
-            Method::PUT,
-            &format!("{path}/{key}"),
-            Some(&request),
-            acting.request_id(),
-        )
-        .await?;
-    let details = serde_json::json!({ "kind": kind, "key": key, "entry": request });
-    audit_carried(&s, &acting, action::CATALOG_PUT, None, details, &answer).await;
-    Ok(relay(answer))
+    let write = CarriedWrite {
+        method: Method::PUT,
+        path: format!("{path}/{key}"),
+        details: serde_json::json!({ "kind": kind, "key": key, "entry": request }),
+        body: Some(request),
+        action: action::CATALOG_PUT,
+        company: None,
+    };
+    carry(&s, &acting, &core, write).await
 }
 
 /// A validated key of the catalog (module, package, add-on): safe to put in Core's path.

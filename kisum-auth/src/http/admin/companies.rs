@@ -1,62 +1,24 @@
-//! Companies as the platform sees them: search, detail (members, entitlements, licences),
-//! suspension, and the subscription and add-ons Core keeps for them.
+//! Companies as the platform sees them: search, detail (members, entitlements, licences) and
+//! suspension. Their subscription and add-ons, which Core keeps, are in `subscriptions`.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{Method, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
 use kisum_guard::http::ProblemResponse;
-use kisum_guard::{AddOnKey, CompanyId, InvalidationEvent, Problem};
+use kisum_guard::{CompanyId, InvalidationEvent, Problem};
 use serde::{Deserialize, Serialize};
 
-use super::core::{Core, CoreAnswer};
-use super::{Acting, Need, Page, next_cursor, page_size, platform, query_value};
+use super::core::Core;
+use super::{Need, Page, next_cursor, page_size, platform, query_value};
 #[cfg(feature = "openapi")]
 use super::{PlatformRead, PlatformWrite};
 use crate::audit::AuditOutcome;
 use crate::directory::{Company, CompanyStatus};
 use crate::http::AuthState;
-use crate::http::companies::{ApiPath, Body, body, path_id};
+use crate::http::companies::{ApiPath, path_id};
 use crate::http::extract::{Caller, Client, param};
 use crate::platform::{PlatformPermission as P, action};
-
-/// A JSON object carried to Core as it is (see Core's internal routes for its fields).
-#[derive(Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = Object))]
-#[serde(transparent)]
-pub(crate) struct CoreObject(pub(crate) serde_json::Map<String, serde_json::Value>);
-
-/// Core's answer as this route's: its status and JSON body (a problem keeps its media type).
-pub(super) fn relay(answer: CoreAnswer) -> Response {
-    let mut response = (answer.status, Json(answer.body)).into_response();
-    if !answer.status.is_success()
-        && let Ok(v) = "application/problem+json".parse()
-    {
-        response.headers_mut().insert(header::CONTENT_TYPE, v);
-    }
-    response
-}
-
-/// Audits a write carried to Core: success when Core took it, failure otherwise.
-pub(super) async fn audit_carried(
-    s: &AuthState,
-    acting: &Acting,
-    action: &str,
-    company: Option<CompanyId>,
-    mut details: serde_json::Value,
-    answer: &CoreAnswer,
-) {
-    let outcome = if answer.status.is_success() {
-        AuditOutcome::Success
-    } else {
-        AuditOutcome::Failure
-    };
-    if let Some(map) = details.as_object_mut() {
-        map.insert("core_status".to_owned(), answer.status.as_u16().into());
-    }
-    acting.audit(s, action, outcome, company, details).await;
-}
 
 /// The search of companies.
 #[derive(Deserialize)]
@@ -123,7 +85,7 @@ pub(crate) struct CompanyDetail {
     pub(crate) licenses: serde_json::Value,
 }
 
-async fn known_company(s: &AuthState, raw: &str) -> Result<Company, ProblemResponse> {
+pub(super) async fn known_company(s: &AuthState, raw: &str) -> Result<Company, ProblemResponse> {
     let id: CompanyId = path_id(raw, "company")?;
     s.auth
         .store
@@ -307,176 +269,4 @@ pub(crate) async fn reactivate_company(
         action::COMPANY_REACTIVATE,
     )
     .await
-}
-
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
-    put,
-    path = "/v1/admin/companies/{id}/subscription",
-    operation_id = "admin_put_subscription",
-    tag = "admin",
-    summary = "Set a company's subscription (in Core)",
-    description = "Permission: `platform.subscriptions.manage`, `aal2`. The body is Core's: \
-                   `{package, status, current_period_end?, grace_until?}`; the answer is \
-                   Core's `Entitlements`.",
-    params(("id" = String, Path, description = "The company id")),
-    request_body = CoreObject,
-    security(("bearer_jwt" = [])),
-    responses(
-        (status = 200, description = "The company's entitlements", body = CoreObject),
-        (status = 404, description = "`not_found`", body = kisum_guard::Problem, content_type = "application/problem+json"),
-        PlatformWrite
-    )
-))]
-pub(crate) async fn put_subscription(
-    State(s): State<AuthState>,
-    caller: Caller,
-    client: Client,
-    core: Core,
-    ApiPath(id): ApiPath<String>,
-    b: Body<CoreObject>,
-) -> Result<Response, ProblemResponse> {
-    let acting = platform(&s, &caller, client, Need::write(&[P::SubscriptionsManage])).await?;
-    let company = known_company(&s, &id).await?;
-    let request = serde_json::Value::Object(body(b)?.0);
-    let answer = core
-        .call(
-            Method::PUT,
-            &format!("/internal/v1/companies/{}/subscription", company.id),
-            Some(&request),
-            acting.request_id(),
-        )
-        .await?;
-    let details = serde_json::json!({ "subscription": request });
-    audit_carried(
-        &s,
-        &acting,
-        action::SUBSCRIPTION_PUT,
-        Some(company.id),
-        details,
-        &answer,
-    )
-    .await;
-    Ok(relay(answer))
-}
-
-/// The company and add-on key of an add-on route (the key validated before it goes into
-/// Core's path).
-async fn addon_target(
-    s: &AuthState,
-    id: &str,
-    key: &str,
-) -> Result<(Company, AddOnKey), ProblemResponse> {
-    let company = known_company(s, id).await?;
-    let key = AddOnKey::new(key)
-        .map_err(|e| ProblemResponse::from(Problem::invalid_request(e.to_string())))?;
-    Ok((company, key))
-}
-
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
-    put,
-    path = "/v1/admin/companies/{id}/addons/{key}",
-    operation_id = "admin_put_addon",
-    tag = "admin",
-    summary = "Set a company add-on (in Core)",
-    description = "Permission: `platform.subscriptions.manage`, `aal2`. The body is Core's: \
-                   `{status, current_period_end?}`.",
-    params(
-        ("id" = String, Path, description = "The company id"),
-        ("key" = String, Path, description = "The add-on key"),
-    ),
-    request_body = CoreObject,
-    security(("bearer_jwt" = [])),
-    responses(
-        (status = 200, description = "The company's entitlements", body = CoreObject),
-        (status = 400, description = "`invalid_request`: a malformed key", body = kisum_guard::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`not_found`", body = kisum_guard::Problem, content_type = "application/problem+json"),
-        PlatformWrite
-    )
-))]
-pub(crate) async fn put_addon(
-    State(s): State<AuthState>,
-    caller: Caller,
-    client: Client,
-    core: Core,
-    ApiPath((id, key)): ApiPath<(String, String)>,
-    b: Body<CoreObject>,
-) -> Result<Response, ProblemResponse> {
-    let acting = platform(&s, &caller, client, Need::write(&[P::SubscriptionsManage])).await?;
-    let (company, key) = addon_target(&s, &id, &key).await?;
-    let request = serde_json::Value::Object(body(b)?.0);
-    let answer = core
-        .call(
-            Method::PUT,
-            &format!("/internal/v1/companies/{}/addons/{key}", company.id),
-            Some(&request),
-            acting.request_id(),
-        )
-        .await?;
-    let details = serde_json::json!({ "addon": key, "company_addon": request });
-    audit_carried(
-        &s,
-        &acting,
-        action::ADDON_PUT,
-        Some(company.id),
-        details,
-        &answer,
-    )
-    .await;
-    Ok(relay(answer))
-}
-
-#[cfg_attr(
-    feature = "openapi",
-    utoipa::path(
-    delete,
-    path = "/v1/admin/companies/{id}/addons/{key}",
-    operation_id = "admin_delete_addon",
-    tag = "admin",
-    summary = "Remove a company add-on (in Core)",
-    description = "Permission: `platform.subscriptions.manage`, `aal2`. Its module is denied \
-                   at once where events are delivered.",
-    params(
-        ("id" = String, Path, description = "The company id"),
-        ("key" = String, Path, description = "The add-on key"),
-    ),
-    security(("bearer_jwt" = [])),
-    responses(
-        (status = 200, description = "The company's entitlements", body = CoreObject),
-        (status = 400, description = "`invalid_request`: a malformed key", body = kisum_guard::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`not_found`", body = kisum_guard::Problem, content_type = "application/problem+json"),
-        PlatformWrite
-    )
-))]
-pub(crate) async fn delete_addon(
-    State(s): State<AuthState>,
-    caller: Caller,
-    client: Client,
-    core: Core,
-    ApiPath((id, key)): ApiPath<(String, String)>,
-) -> Result<Response, ProblemResponse> {
-    let acting = platform(&s, &caller, client, Need::write(&[P::SubscriptionsManage])).await?;
-    let (company, key) = addon_target(&s, &id, &key).await?;
-    let answer = core
-        .call(
-            Method::DELETE,
-            &format!("/internal/v1/companies/{}/addons/{key}", company.id),
-            None,
-            acting.request_id(),
-        )
-        .await?;
-    let details = serde_json::json!({ "addon": key });
-    audit_carried(
-        &s,
-        &acting,
-        action::ADDON_DELETE,
-        Some(company.id),
-        details,
-        &answer,
-    )
-    .await;
-    Ok(relay(answer))
 }

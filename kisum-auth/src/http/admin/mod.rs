@@ -10,9 +10,9 @@
 //!
 //! Files: `access` (the checks every route starts with, and the administrator's audit),
 //! `paging` (query values, page sizes and cursors of the listings), `core` (the link to Core),
-//! `companies` (search, detail, suspension, subscription, add-ons), `catalog`, `audit` (the
-//! audit search), `platform_roles`; here the router's routes and the problem answers they
-//! share.
+//! `carried` (what is carried to Core and its answer relayed), `companies` (search, detail,
+//! suspension), `subscriptions` (subscription and add-ons), `catalog`, `audit` (the audit
+//! search), `platform_roles`; here the router's routes and the problem answers they share.
 
 use std::sync::Arc;
 
@@ -22,11 +22,13 @@ use super::AuthState;
 
 mod access;
 mod audit;
+mod carried;
 mod catalog;
 mod companies;
 mod core;
 mod paging;
 mod platform_roles;
+mod subscriptions;
 
 use access::{Acting, Need, platform};
 use paging::{Page, next_cursor, page_size, query_value};
@@ -36,16 +38,21 @@ pub(crate) use self::audit::AuditParams;
 pub(crate) use self::audit::search_audit;
 // The console's platform pages call these handlers as they are (same checks, audits, events).
 #[cfg(feature = "console")]
+pub(crate) use self::carried::CoreObject;
+#[cfg(feature = "console")]
 pub(crate) use self::catalog::list_catalog as console_list_catalog;
 #[cfg(feature = "console")]
 pub(crate) use self::companies::{
-    CompanyParams, CoreObject, delete_addon as console_delete_addon,
-    get_company as console_get_company, put_addon as console_put_addon,
-    put_subscription as console_put_subscription, reactivate_company as console_reactivate,
+    CompanyParams, get_company as console_get_company, reactivate_company as console_reactivate,
     search_companies as console_search_companies, suspend_company as console_suspend,
 };
 #[cfg(feature = "console")]
 pub(crate) use self::core::Core;
+#[cfg(feature = "console")]
+pub(crate) use self::subscriptions::{
+    delete_addon as console_delete_addon, put_addon as console_put_addon,
+    put_subscription as console_put_subscription,
+};
 
 #[cfg(feature = "remote")]
 pub use self::core::HttpCore;
@@ -58,17 +65,16 @@ use catalog::{__path_get_catalog_entry, __path_list_catalog, __path_put_catalog_
 use catalog::{get_catalog_entry, list_catalog, put_catalog_entry};
 #[cfg(feature = "openapi")]
 use companies::{
-    __path_delete_addon, __path_get_company, __path_put_addon, __path_put_subscription,
-    __path_reactivate_company, __path_search_companies, __path_suspend_company,
+    __path_get_company, __path_reactivate_company, __path_search_companies, __path_suspend_company,
 };
-use companies::{
-    delete_addon, get_company, put_addon, put_subscription, reactivate_company, search_companies,
-    suspend_company,
-};
+use companies::{get_company, reactivate_company, search_companies, suspend_company};
 #[cfg(feature = "openapi")]
 use platform_roles::{
     __path_grant_platform_role, __path_list_platform_roles, __path_revoke_platform_role,
 };
+#[cfg(feature = "openapi")]
+use subscriptions::{__path_delete_addon, __path_put_addon, __path_put_subscription};
+use subscriptions::{delete_addon, put_addon, put_subscription};
 // The console's platform roles page calls these handlers as they are.
 pub(crate) use platform_roles::{grant_platform_role, list_platform_roles, revoke_platform_role};
 
