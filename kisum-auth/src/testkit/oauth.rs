@@ -8,7 +8,9 @@ use super::*;
 use crate::identity::UserStore;
 use crate::oauth::{Identity, IdentityId, LoginCode, OAuthFlow, OAuthStore, Unlinked};
 use crate::otp::SecretHash;
-use crate::passkey::{PasskeyId, PasskeyRecord, PasskeyStore};
+use crate::passkey::PasskeyStore;
+
+use super::passkeys;
 
 /// Stamps out the [`OAuthStore`](crate::oauth::OAuthStore) conformance suite (the store must
 /// also be a [`UserStore`] and a [`PasskeyStore`]: unlinking counts the password and the
@@ -265,35 +267,11 @@ pub async fn the_last_identity_stays_without_another_way_in<S: UserStore + OAuth
     );
 }
 
-/// A user without a password (provider identities and passkeys are their ways in).
-async fn passwordless_user<S: UserStore>(store: &S, prefix: &str) -> UserId {
-    let mut u = user(prefix);
-    u.password_hash = None;
-    store.create_user(&u).await.unwrap();
-    u.id
-}
-
-/// A passkey of `user`, as the passkey suite stores them.
-fn passkey(user: UserId, at: i64) -> PasskeyRecord {
-    PasskeyRecord {
-        id: PasskeyId::new(),
-        user_id: user,
-        name: "Phone".into(),
-        credential_id: UserId::new().as_uuid().as_bytes().to_vec(),
-        passkey: "{\"cred\":{\"counter\":0}}".into(),
-        sign_count: 0,
-        backup_eligible: false,
-        backup_state: false,
-        created_at: t(at),
-        last_used_at: None,
-    }
-}
-
 pub async fn a_passkey_is_another_way_in<S: UserStore + OAuthStore + PasskeyStore>(store: Arc<S>) {
     let u = passwordless_user(&*store, "unlink-passkey").await;
     let i = identity(u, "google", 0);
     store.insert_identity(&i).await.unwrap();
-    let p = passkey(u, 1);
+    let p = passkeys::record(u, &passkeys::credential(), 1);
     store.create_passkey(&p).await.unwrap();
     assert_eq!(
         store.delete_identity(u, i.id).await.unwrap(),
@@ -336,7 +314,7 @@ pub async fn concurrent_unlink_and_passkey_delete_keep_one_way_in<
         let u = passwordless_user(&*store, "race-mixed").await;
         let i = identity(u, "google", round);
         store.insert_identity(&i).await.unwrap();
-        let p = passkey(u, round);
+        let p = passkeys::record(u, &passkeys::credential(), round);
         store.create_passkey(&p).await.unwrap();
         let (identity_id, passkey_id) = (i.id, p.id);
         let start = Arc::new(tokio::sync::Barrier::new(2));

@@ -44,7 +44,8 @@ async fn passkey_user<S: UserStore>(store: &S, prefix: &str) -> UserId {
     u.id
 }
 
-fn record(user: UserId, credential: &[u8], created: i64) -> PasskeyRecord {
+/// A passkey of `user` with WebAuthn credential id `credential`.
+pub(super) fn record(user: UserId, credential: &[u8], created: i64) -> PasskeyRecord {
     PasskeyRecord {
         id: PasskeyId::new(),
         user_id: user,
@@ -62,7 +63,8 @@ fn record(user: UserId, credential: &[u8], created: i64) -> PasskeyRecord {
     }
 }
 
-fn credential() -> Vec<u8> {
+/// A credential id no other check uses.
+pub(super) fn credential() -> Vec<u8> {
     let mut c = UserId::new().as_uuid().as_bytes().to_vec();
     c.extend_from_slice(&[0, 255, 7]);
     c
@@ -242,14 +244,6 @@ pub async fn only_the_owner_deletes_a_passkey<S: UserStore + PasskeyStore>(store
         .create_passkey(&record(other, &p.credential_id, 1))
         .await
         .unwrap();
-}
-
-/// A user without a password: passkeys are their only ways in.
-async fn passwordless_user<S: UserStore>(store: &S, prefix: &str) -> UserId {
-    let mut u = user(prefix);
-    u.password_hash = None;
-    store.create_user(&u).await.unwrap();
-    u.id
 }
 
 pub async fn the_last_passkey_stays_unless_an_operator_removes_it<S: UserStore + PasskeyStore>(
