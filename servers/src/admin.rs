@@ -135,7 +135,8 @@ pub async fn revoke(
     role: &str,
 ) -> Result<RoleChange, AdminError> {
     let (user_id, role) = target(store, email, role).await?;
-    let changed = store.revoke_platform_role(user_id, role).await?;
+    let changed = store.revoke_platform_role(user_id, role, false).await?
+        == kisum_auth::platform::Revoked::Revoked;
     let change = RoleChange {
         user_id,
         role,

@@ -11,6 +11,7 @@ use kisum_guard::UserId;
 use crate::AuthStore;
 use crate::audit::AuditEvent;
 use crate::audit::action::Action;
+use crate::oauth::Unlinked;
 use crate::session::RevokeReason;
 
 /// What [`reset_second_factors`] removed.
@@ -47,7 +48,7 @@ pub async fn reset_second_factors(
     let mut passkeys_removed = 0;
     if passkeys {
         for p in store.list_passkeys(user).await? {
-            if store.delete_passkey(user, p.id).await? {
+            if store.delete_passkey(user, p.id, false).await? == Unlinked::Deleted {
                 passkeys_removed += 1;
             }
         }

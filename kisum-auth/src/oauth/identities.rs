@@ -149,7 +149,8 @@ impl OAuthService {
     }
 
     /// Unlinks the user's identity `id`, never the last way in: without a password (or a
-    /// passkey), one identity must stay.
+    /// passkey), one identity must stay. The store decides, counting the user's ways in inside
+    /// the transaction of the delete, so a racing passkey deletion or unlink cannot slip past.
     ///
     /// # Errors
     /// `NotFound`, `LastSignInMethod`, `Failed`.
@@ -160,10 +161,6 @@ impl OAuthService {
         client: &ClientInfo,
     ) -> Result<(), UnlinkError> {
         let store = &self.inner.store;
-        let account = store.get_user(user).await?.ok_or(UnlinkError::NotFound)?;
-        // A password or a registered passkey is another way in.
-        let other_ways_in =
-            account.password_hash.is_some() || !store.list_passkeys(user).await?.is_empty();
         let provider = store
             .list_identities(user)
             .await?
@@ -171,7 +168,7 @@ impl OAuthService {
             .find(|i| i.id == id)
             .map(|i| i.provider)
             .ok_or(UnlinkError::NotFound)?;
-        match store.delete_identity(user, id, other_ways_in).await? {
+        match store.delete_identity(user, id).await? {
             Unlinked::Deleted => {
                 self.audit(
                     Some(user),

@@ -117,14 +117,17 @@ pub struct LoginCode {
     pub expires_at: DateTime<Utc>,
 }
 
-/// What [`OAuthStore::delete_identity`] did.
+/// What removing one of a user's ways in did: unlinking a provider identity
+/// ([`OAuthStore::delete_identity`]) or deleting a passkey
+/// ([`PasskeyStore::delete_passkey`](crate::passkey::PasskeyStore::delete_passkey)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unlinked {
-    /// The identity is gone.
+    /// It is gone.
     Deleted,
-    /// The user has no such identity.
+    /// The user has no such identity (or passkey).
     NotFound,
-    /// Nothing deleted: it is the user's last way in.
+    /// Nothing deleted: it is the user's last way in (no password, no other identity, no
+    /// passkey would be left).
     LastWayIn,
 }
 
@@ -204,18 +207,18 @@ pub trait OAuthStore: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
-    /// Deletes the user's identity `id`, unless `other_ways_in` is false and it is the user's
-    /// only identity ([`Unlinked::LastWayIn`]). One transaction holding the user's row: of two
-    /// racing deletions of a user's last two identities (no other way in), one is refused.
+    /// Deletes the user's identity `id`, unless it is the user's last way in: nothing deleted
+    /// ([`Unlinked::LastWayIn`]) when the user has no password, no other identity and no
+    /// passkey. The count and the delete are one write transaction holding the user's row (on
+    /// PostgreSQL its row lock; memory: the one lock) that every removal of a way in takes
+    /// ([`PasskeyStore::delete_passkey`](crate::passkey::PasskeyStore::delete_passkey) too),
+    /// so of racing removals of a user's last two ways in (two identities, an identity and a
+    /// passkey) exactly one is refused. The store must therefore also know the user's password
+    /// and passkeys.
     ///
     /// # Errors
     /// `Unavailable`.
-    async fn delete_identity(
-        &self,
-        user: UserId,
-        id: IdentityId,
-        other_ways_in: bool,
-    ) -> Result<Unlinked, StoreError>;
+    async fn delete_identity(&self, user: UserId, id: IdentityId) -> Result<Unlinked, StoreError>;
 
     /// Deletes flows and login codes that expired before `before`; returns how many.
     ///

@@ -5,6 +5,7 @@ use kisum_guard::UserId;
 
 use super::{PasskeyId, PasskeyRecord, PasskeyService, count};
 use crate::audit::action::Action;
+use crate::oauth::Unlinked;
 use crate::service::{ClientInfo, Failure, failure_converts};
 
 /// Why [`PasskeyService::delete`] failed.
@@ -45,28 +46,15 @@ impl PasskeyService {
         id: PasskeyId,
         client: &ClientInfo,
     ) -> Result<(), DeletePasskeyError> {
-        let store = &self.auth.store;
-        let passkeys = store.list_passkeys(user).await?;
-        if !passkeys.iter().any(|p| p.id == id) {
-            count("delete", false);
-            return Err(DeletePasskeyError::NotFound);
-        }
         // Never the last way in (as unlinking an identity): a password, a linked identity or
-        // another passkey must remain.
-        let other_ways_in = passkeys.len() > 1
-            || store
-                .get_user(user)
-                .await?
-                .is_some_and(|u| u.password_hash.is_some())
-            || !store.list_identities(user).await?.is_empty();
-        if !other_ways_in {
-            count("delete", false);
-            return Err(DeletePasskeyError::LastSignInMethod);
-        }
-        let deleted = store.delete_passkey(user, id).await?;
-        count("delete", deleted);
-        if !deleted {
-            return Err(DeletePasskeyError::NotFound);
+        // another passkey must remain. The store counts them in the transaction of the delete,
+        // so two racing removals cannot both pass.
+        let deleted = self.auth.store.delete_passkey(user, id, true).await?;
+        count("delete", deleted == Unlinked::Deleted);
+        match deleted {
+            Unlinked::Deleted => {}
+            Unlinked::NotFound => return Err(DeletePasskeyError::NotFound),
+            Unlinked::LastWayIn => return Err(DeletePasskeyError::LastSignInMethod),
         }
         self.audit(Some(user), client, Action::PasskeyDelete { passkey_id: id })
             .await;

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use kisum_core::db::StoreError;
 use kisum_guard::UserId;
 
+use crate::oauth::Unlinked;
+
 kisum_guard::uuid_id!(
     /// A registered passkey (a UUIDv7).
     PasskeyId,
@@ -158,11 +160,23 @@ pub trait PasskeyStore: Send + Sync + 'static {
         r#use: &PasskeyUse,
     ) -> Result<bool, StoreError>;
 
-    /// Deletes passkey `id` if it is `user`'s; returns whether it was.
+    /// Deletes passkey `id` if it is `user`'s ([`Unlinked::NotFound`] otherwise). With
+    /// `keep_a_way_in`, never the user's last way in: nothing deleted
+    /// ([`Unlinked::LastWayIn`]) when the user has no password, no linked identity and no
+    /// other passkey. The count and the delete are one write transaction holding the user's
+    /// row, as in [`OAuthStore::delete_identity`](crate::oauth::OAuthStore::delete_identity),
+    /// so of racing removals of a user's last two ways in (two passkeys, a passkey and an
+    /// identity) exactly one is refused. Without it (an operator's reset) the passkey goes
+    /// whatever is left.
     ///
     /// # Errors
     /// `Unavailable`.
-    async fn delete_passkey(&self, user: UserId, id: PasskeyId) -> Result<bool, StoreError>;
+    async fn delete_passkey(
+        &self,
+        user: UserId,
+        id: PasskeyId,
+        keep_a_way_in: bool,
+    ) -> Result<Unlinked, StoreError>;
 
     /// Stores a ceremony.
     ///

@@ -207,6 +207,17 @@ pub struct AuditQuery {
 /// The largest page a [`PlatformStore`] listing returns, whatever is asked for.
 pub const MAX_PAGE: u32 = 200;
 
+/// What [`PlatformStore::revoke_platform_role`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// The role is revoked.
+    Revoked,
+    /// The user did not hold it: nothing changed.
+    NotHeld,
+    /// Nothing revoked: the user is the last `platform-admin`.
+    LastAdmin,
+}
+
 /// What platform administration reads and writes of Auth's data.
 #[async_trait]
 pub trait PlatformStore: Send + Sync + 'static {
@@ -217,7 +228,13 @@ pub trait PlatformStore: Send + Sync + 'static {
     /// `NotFound` when the user does not exist; `Unavailable`.
     async fn grant_platform_role(&self, grant: &PlatformGrant) -> Result<bool, StoreError>;
 
-    /// Revokes `role` from `user`; `false` when it was not held.
+    /// Revokes `role` from `user` ([`Revoked::NotHeld`] when it was not held). With
+    /// `keep_an_admin`, never the last [`PlatformRole::Admin`]: nothing revoked
+    /// ([`Revoked::LastAdmin`]) when `user` holds it and nobody else does. The count and the
+    /// revocation are one write transaction that locks every `platform-admin` grant first (on
+    /// PostgreSQL `FOR UPDATE`, in user order; SQLite's writers take turns; memory: the one
+    /// lock), so of two administrators revoking each other at once exactly one is refused.
+    /// Without it (the operator, who can always grant again) the role goes whoever is left.
     ///
     /// # Errors
     /// `Unavailable`.
@@ -225,7 +242,8 @@ pub trait PlatformStore: Send + Sync + 'static {
         &self,
         user: UserId,
         role: PlatformRole,
-    ) -> Result<bool, StoreError>;
+        keep_an_admin: bool,
+    ) -> Result<Revoked, StoreError>;
 
     /// The platform roles `user` holds (empty for almost everyone).
     ///

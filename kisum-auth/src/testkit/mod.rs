@@ -148,6 +148,14 @@ fn user(prefix: &str) -> User {
     u
 }
 
+/// A stored user without a password (provider identities and passkeys are their ways in).
+async fn passwordless_user<S: crate::identity::UserStore>(store: &S, prefix: &str) -> UserId {
+    let mut u = user(prefix);
+    u.password_hash = None;
+    store.create_user(&u).await.unwrap();
+    u.id
+}
+
 fn unique_slug() -> CompanySlug {
     CompanySlug::new(&format!("co-{}", UserId::new().as_uuid().simple())).unwrap()
 }

@@ -8,9 +8,13 @@ use super::*;
 use crate::identity::UserStore;
 use crate::oauth::{Identity, IdentityId, LoginCode, OAuthFlow, OAuthStore, Unlinked};
 use crate::otp::SecretHash;
+use crate::passkey::PasskeyStore;
+
+use super::passkeys;
 
 /// Stamps out the [`OAuthStore`](crate::oauth::OAuthStore) conformance suite (the store must
-/// also be a [`UserStore`]); with `ignore = "reason"` the tests are `#[ignore]`d with that
+/// also be a [`UserStore`] and a [`PasskeyStore`]: unlinking counts the password and the
+/// passkeys); with `ignore = "reason"` the tests are `#[ignore]`d with that
 /// reason.
 #[macro_export]
 macro_rules! oauth_store_conformance {
@@ -28,7 +32,9 @@ macro_rules! oauth_store_conformance {
             identities_round_trip_and_are_unique_per_provider_subject,
             touching_an_identity_records_the_email_and_the_use,
             the_last_identity_stays_without_another_way_in,
+            a_passkey_is_another_way_in,
             concurrent_unlinks_keep_one_way_in,
+            concurrent_unlink_and_passkey_delete_keep_one_way_in,
             pruning_drops_only_expired_flows_and_codes,
         );
     };
@@ -223,48 +229,72 @@ pub async fn touching_an_identity_records_the_email_and_the_use<S: UserStore + O
 pub async fn the_last_identity_stays_without_another_way_in<S: UserStore + OAuthStore>(
     store: Arc<S>,
 ) {
-    let u = stored_user(&*store, "unlink").await;
+    let mut account = user("unlink");
+    account.password_hash = None;
+    store.create_user(&account).await.unwrap();
+    let u = account.id;
     let other = stored_user(&*store, "unlink-other").await;
     let (a, b) = (identity(u, "google", 0), identity(u, "github", 1));
     store.insert_identity(&a).await.unwrap();
     store.insert_identity(&b).await.unwrap();
     assert_eq!(
-        store.delete_identity(other, a.id, true).await.unwrap(),
+        store.delete_identity(other, a.id).await.unwrap(),
         Unlinked::NotFound,
         "only the owner unlinks"
     );
     assert_eq!(
-        store.delete_identity(u, a.id, false).await.unwrap(),
+        store.delete_identity(u, a.id).await.unwrap(),
         Unlinked::Deleted
     );
     assert_eq!(
-        store.delete_identity(u, a.id, false).await.unwrap(),
+        store.delete_identity(u, a.id).await.unwrap(),
         Unlinked::NotFound
     );
     assert_eq!(
-        store.delete_identity(u, b.id, false).await.unwrap(),
+        store.delete_identity(u, b.id).await.unwrap(),
         Unlinked::LastWayIn
     );
     assert_eq!(
         store.list_identities(u).await.unwrap(),
         std::slice::from_ref(&b)
     );
+    account.password_hash = user("unlink").password_hash;
+    store.update_user(&account).await.unwrap();
     assert_eq!(
-        store.delete_identity(u, b.id, true).await.unwrap(),
+        store.delete_identity(u, b.id).await.unwrap(),
         Unlinked::Deleted,
         "with another way in (a password) the last identity may go"
     );
 }
 
+pub async fn a_passkey_is_another_way_in<S: UserStore + OAuthStore + PasskeyStore>(store: Arc<S>) {
+    let u = passwordless_user(&*store, "unlink-passkey").await;
+    let i = identity(u, "google", 0);
+    store.insert_identity(&i).await.unwrap();
+    let p = passkeys::record(u, &passkeys::credential(), 1);
+    store.create_passkey(&p).await.unwrap();
+    assert_eq!(
+        store.delete_identity(u, i.id).await.unwrap(),
+        Unlinked::Deleted,
+        "the passkey stays"
+    );
+    assert_eq!(
+        store.delete_passkey(u, p.id, true).await.unwrap(),
+        Unlinked::LastWayIn,
+        "and now it is the last way in"
+    );
+    assert_eq!(store.list_passkeys(u).await.unwrap(), vec![p]);
+}
+
 pub async fn concurrent_unlinks_keep_one_way_in<S: UserStore + OAuthStore>(store: Arc<S>) {
-    for round in 0..5 {
-        let u = stored_user(&*store, "race").await;
+    for round in 0..20 {
+        let u = passwordless_user(&*store, "race").await;
         let (a, b) = (identity(u, "google", round), identity(u, "github", round));
         store.insert_identity(&a).await.unwrap();
         store.insert_identity(&b).await.unwrap();
         let unlinks = [a.id, b.id].map(|id| {
             let store = store.clone();
-            tokio::spawn(async move { store.delete_identity(u, id, false).await.unwrap() })
+            tokio::spawn(async move { store.delete_identity(u, id).await.unwrap() })
         });
         let mut deleted = 0;
         for x in unlinks {
@@ -272,6 +302,49 @@ pub async fn concurrent_unlinks_keep_one_way_in<S: UserStore + OAuthStore>(store
         }
         assert_eq!(deleted, 1, "round {round}");
         assert_eq!(store.list_identities(u).await.unwrap().len(), 1);
+    }
+}
+
+pub async fn concurrent_unlink_and_passkey_delete_keep_one_way_in<
+    S: UserStore + OAuthStore + PasskeyStore,
+>(
+    store: Arc<S>,
+) {
+    for round in 0..20 {
+        let u = passwordless_user(&*store, "race-mixed").await;
+        let i = identity(u, "google", round);
+        store.insert_identity(&i).await.unwrap();
+        let p = passkeys::record(u, &passkeys::credential(), round);
+        store.create_passkey(&p).await.unwrap();
+        let (identity_id, passkey_id) = (i.id, p.id);
+        let start = Arc::new(tokio::sync::Barrier::new(2));
+        let unlink = tokio::spawn({
+            let (store, start) = (store.clone(), start.clone());
+            async move {
+                start.wait().await;
+                store.delete_identity(u, identity_id).await.unwrap()
+            }
+        });
+        let delete = tokio::spawn({
+            let (store, start) = (store.clone(), start.clone());
+            async move {
+                start.wait().await;
+                store.delete_passkey(u, passkey_id, true).await.unwrap()
+            }
+        });
+        let (unlinked, deleted) = (unlink.await.unwrap(), delete.await.unwrap());
+        let identities = store.list_identities(u).await.unwrap();
+        let passkeys = store.list_passkeys(u).await.unwrap();
+        // Exactly one went, and the one refused is the one still there.
+        match (unlinked, deleted) {
+            (Unlinked::Deleted, Unlinked::LastWayIn) => {
+                assert!(identities.is_empty() && passkeys == [p], "round {round}");
+            }
+            (Unlinked::LastWayIn, Unlinked::Deleted) => {
+                assert!(identities == [i] && passkeys.is_empty(), "round {round}");
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use kisum_core::db::StoreErrorKind;
 
 use super::*;
 use crate::identity::UserStore;
+use crate::oauth::Unlinked;
 use crate::passkey::{Ceremony, CeremonyKind, PasskeyId, PasskeyRecord, PasskeyStore, PasskeyUse};
 
 /// Stamps out the [`PasskeyStore`](crate::passkey::PasskeyStore) conformance suite (the store
@@ -28,6 +29,8 @@ macro_rules! passkey_store_conformance {
             counterless_passkeys_are_recorded_on_every_use,
             concurrent_uses_with_one_counter_one_wins,
             only_the_owner_deletes_a_passkey,
+            the_last_passkey_stays_unless_an_operator_removes_it,
+            concurrent_passkey_deletions_keep_one_way_in,
             ceremonies_are_taken_once,
             concurrent_takes_of_a_ceremony_one_wins,
             expired_ceremonies_are_pruned,
@@ -41,7 +44,8 @@ async fn passkey_user<S: UserStore>(store: &S, prefix: &str) -> UserId {
     u.id
 }
 
-fn record(user: UserId, credential: &[u8], created: i64) -> PasskeyRecord {
+/// A passkey of `user` with WebAuthn credential id `credential`.
+pub(super) fn record(user: UserId, credential: &[u8], created: i64) -> PasskeyRecord {
     PasskeyRecord {
         id: PasskeyId::new(),
         user_id: user,
@@ -59,7 +63,8 @@ fn record(user: UserId, credential: &[u8], created: i64) -> PasskeyRecord {
     }
 }
 
-fn credential() -> Vec<u8> {
+/// A credential id no other check uses.
+pub(super) fn credential() -> Vec<u8> {
     let mut c = UserId::new().as_uuid().as_bytes().to_vec();
     c.extend_from_slice(&[0, 255, 7]);
     c
@@ -213,10 +218,20 @@ pub async fn only_the_owner_deletes_a_passkey<S: UserStore + PasskeyStore>(store
     let other = passkey_user(&*store, "pk-intruder").await;
     let p = record(owner, &credential(), 0);
     store.create_passkey(&p).await.unwrap();
-    assert!(!store.delete_passkey(other, p.id).await.unwrap());
+    assert_eq!(
+        store.delete_passkey(other, p.id, true).await.unwrap(),
+        Unlinked::NotFound
+    );
     assert_eq!(store.list_passkeys(owner).await.unwrap().len(), 1);
-    assert!(store.delete_passkey(owner, p.id).await.unwrap());
-    assert!(!store.delete_passkey(owner, p.id).await.unwrap());
+    assert_eq!(
+        store.delete_passkey(owner, p.id, true).await.unwrap(),
+        Unlinked::Deleted,
+        "the owner's password stays a way in"
+    );
+    assert_eq!(
+        store.delete_passkey(owner, p.id, true).await.unwrap(),
+        Unlinked::NotFound
+    );
     assert_eq!(
         store
             .find_passkey_by_credential(&p.credential_id)
@@ -229,6 +244,70 @@ pub async fn only_the_owner_deletes_a_passkey<S: UserStore + PasskeyStore>(store
         .create_passkey(&record(other, &p.credential_id, 1))
         .await
         .unwrap();
+}
+
+pub async fn the_last_passkey_stays_unless_an_operator_removes_it<S: UserStore + PasskeyStore>(
+    store: Arc<S>,
+) {
+    let u = passwordless_user(&*store, "pk-last").await;
+    let (a, b) = (record(u, &credential(), 0), record(u, &credential(), 1));
+    store.create_passkey(&a).await.unwrap();
+    store.create_passkey(&b).await.unwrap();
+    assert_eq!(
+        store.delete_passkey(u, a.id, true).await.unwrap(),
+        Unlinked::Deleted
+    );
+    assert_eq!(
+        store.delete_passkey(u, b.id, true).await.unwrap(),
+        Unlinked::LastWayIn
+    );
+    assert_eq!(store.list_passkeys(u).await.unwrap(), vec![b.clone()]);
+    assert_eq!(
+        store.delete_passkey(u, b.id, false).await.unwrap(),
+        Unlinked::Deleted,
+        "an operator's reset removes it whatever is left"
+    );
+    assert_eq!(
+        store.delete_passkey(u, b.id, false).await.unwrap(),
+        Unlinked::NotFound
+    );
+}
+
+pub async fn concurrent_passkey_deletions_keep_one_way_in<S: UserStore + PasskeyStore>(
+    store: Arc<S>,
+) {
+    for round in 0..20 {
+        let u = passwordless_user(&*store, "pk-race-last").await;
+        let (a, b) = (record(u, &credential(), 0), record(u, &credential(), 1));
+        store.create_passkey(&a).await.unwrap();
+        store.create_passkey(&b).await.unwrap();
+        let start = Arc::new(tokio::sync::Barrier::new(2));
+        let deletions = [a.id, b.id].map(|id| {
+            let (store, start) = (store.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                (id, store.delete_passkey(u, id, true).await.unwrap())
+            })
+        });
+        let mut refused = Vec::new();
+        let mut deleted = 0;
+        for d in deletions {
+            match d.await.unwrap() {
+                (_, Unlinked::Deleted) => deleted += 1,
+                (id, Unlinked::LastWayIn) => refused.push(id),
+                other => panic!("round {round}: {other:?}"),
+            }
+        }
+        assert_eq!((deleted, refused.len()), (1, 1), "round {round}");
+        let left: Vec<PasskeyId> = store
+            .list_passkeys(u)
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(left, refused, "round {round}: the refused one stays");
+    }
 }
 
 pub async fn ceremonies_are_taken_once<S: UserStore + PasskeyStore>(store: Arc<S>) {

@@ -8,7 +8,7 @@ use kisum_core::db::StoreErrorKind;
 use super::*;
 use crate::audit::{AuditEvent, AuditOutcome, AuditStore};
 use crate::identity::UserStore;
-use crate::platform::{AuditQuery, PlatformGrant, PlatformRole, PlatformStore};
+use crate::platform::{AuditQuery, PlatformGrant, PlatformRole, PlatformStore, Revoked};
 
 /// Stamps out the [`PlatformStore`](crate::platform::PlatformStore) conformance suite (the
 /// store must also be a [`UserStore`], a [`DirectoryStore`] and an
@@ -25,6 +25,8 @@ macro_rules! platform_store_conformance {
     (@list $make:path; $attrs:tt) => {
         $crate::__kisum_auth_conformance_tests!($make; $attrs;
             platform_roles_are_granted_once_and_revoked,
+            the_last_platform_admin_stays_unless_the_operator_revokes,
+            concurrent_revocations_keep_a_platform_admin,
             platform_grants_need_their_user,
             companies_are_searched_page_by_page,
             company_search_treats_wildcards_as_text,
@@ -82,23 +84,137 @@ pub async fn platform_roles_are_granted_once_and_revoked<S: PlatformStore + User
     expected.sort_by_key(|x| (x.user_id, x.role.as_str()));
     assert_eq!(listed, expected, "by user then role key");
 
-    assert!(
+    assert_eq!(
         store
-            .revoke_platform_role(other.id, PlatformRole::Support)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .revoke_platform_role(other.id, PlatformRole::Support)
+            .revoke_platform_role(other.id, PlatformRole::Support, true)
             .await
             .unwrap(),
+        Revoked::Revoked
+    );
+    assert_eq!(
+        store
+            .revoke_platform_role(other.id, PlatformRole::Support, true)
+            .await
+            .unwrap(),
+        Revoked::NotHeld,
         "not held any more"
     );
     assert_eq!(
         store.platform_roles(other.id).await.unwrap(),
         [PlatformRole::Billing].into()
     );
+}
+
+/// Who holds `platform-admin` now.
+async fn admins<S: PlatformStore>(store: &S) -> Vec<UserId> {
+    store
+        .list_platform_grants()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|g| g.role == PlatformRole::Admin)
+        .map(|g| g.user_id)
+        .collect()
+}
+
+pub async fn the_last_platform_admin_stays_unless_the_operator_revokes<
+    S: PlatformStore + UserStore + 'static,
+>(
+    store: Arc<S>,
+) {
+    let (a, b) = (user("admin-a"), user("admin-b"));
+    for u in [&a, &b] {
+        store.create_user(u).await.unwrap();
+        let g = grant(u.id, PlatformRole::Admin, None);
+        assert!(store.grant_platform_role(&g).await.unwrap());
+    }
+    assert_eq!(
+        store
+            .revoke_platform_role(a.id, PlatformRole::Admin, true)
+            .await
+            .unwrap(),
+        Revoked::Revoked
+    );
+    if admins(&*store).await == [b.id] {
+        // Nobody else (of a check sharing the database) holds it: `b` is the last.
+        assert_eq!(
+            store
+                .revoke_platform_role(b.id, PlatformRole::Admin, true)
+                .await
+                .unwrap(),
+            Revoked::LastAdmin
+        );
+        assert_eq!(admins(&*store).await, [b.id]);
+    }
+    assert_eq!(
+        store
+            .revoke_platform_role(b.id, PlatformRole::Admin, false)
+            .await
+            .unwrap(),
+        Revoked::Revoked,
+        "the operator may revoke the last (and grant again)"
+    );
+    assert_eq!(
+        store
+            .revoke_platform_role(a.id, PlatformRole::Admin, true)
+            .await
+            .unwrap(),
+        Revoked::NotHeld
+    );
+}
+
+pub async fn concurrent_revocations_keep_a_platform_admin<
+    S: PlatformStore + UserStore + 'static,
+>(
+    store: Arc<S>,
+) {
+    for round in 0..20 {
+        let (a, b) = (user("race-admin-a"), user("race-admin-b"));
+        for u in [&a, &b] {
+            store.create_user(u).await.unwrap();
+            let g = grant(u.id, PlatformRole::Admin, None);
+            assert!(store.grant_platform_role(&g).await.unwrap());
+        }
+        // Each revokes the other, at once.
+        let start = Arc::new(tokio::sync::Barrier::new(2));
+        let revocations = [b.id, a.id].map(|target| {
+            let (store, start) = (store.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                let r = store.revoke_platform_role(target, PlatformRole::Admin, true);
+                (target, r.await.unwrap())
+            })
+        });
+        let mut outcomes = Vec::new();
+        for r in revocations {
+            outcomes.push(r.await.unwrap());
+        }
+        let left = admins(&*store).await;
+        assert!(!left.is_empty(), "round {round}: an administrator remains");
+        for (target, outcome) in &outcomes {
+            match outcome {
+                Revoked::Revoked => assert!(!left.contains(target), "round {round}"),
+                Revoked::LastAdmin => assert!(left.contains(target), "round {round}"),
+                Revoked::NotHeld => panic!("round {round}: both held it"),
+            }
+        }
+        if left.len() == 1 {
+            // Nobody else holds it: exactly one revocation was refused, and its target stays.
+            let refused: Vec<UserId> = outcomes
+                .iter()
+                .filter(|(_, o)| *o == Revoked::LastAdmin)
+                .map(|(t, _)| *t)
+                .collect();
+            assert_eq!(refused, left, "round {round}");
+        }
+        // The next round starts from no administrator of this check.
+        for u in [&a, &b] {
+            store
+                .revoke_platform_role(u.id, PlatformRole::Admin, false)
+                .await
+                .unwrap();
+        }
+    }
 }
 
 pub async fn platform_grants_need_their_user<S: PlatformStore + 'static>(store: Arc<S>) {

@@ -66,6 +66,7 @@ mod mfa;
 mod oauth;
 mod passkeys;
 mod phone;
+mod platform_admins;
 mod properties;
 mod ratelimit;
 mod recovery;

@@ -769,7 +769,7 @@ impl Rig {
     }
 
     /// Password and app code: the access token of an `aal2` session.
-    async fn login_with_factor(&self, p: &Person, secret: &TotpSecret) -> String {
+    pub(crate) async fn login_with_factor(&self, p: &Person, secret: &TotpSecret) -> String {
         let mfa_token = self.challenge(p).await;
         let tokens = self
             .verified(json!({"mfa_token": mfa_token, "totp_code": self.code(secret)}))

@@ -17,7 +17,7 @@ use crate::http::AuthState;
 use crate::http::companies::{Body, body};
 use crate::http::extract::{Caller, Client};
 use crate::identity::Email;
-use crate::platform::{PlatformGrant, PlatformPermission, PlatformRole, action};
+use crate::platform::{PlatformGrant, PlatformPermission, PlatformRole, Revoked, action};
 
 /// A platform role grant or revocation: the user (by id or email) and the role.
 #[derive(Deserialize)]
@@ -204,17 +204,22 @@ pub(crate) async fn revoke_platform_role(
             .await;
         return Err(refused);
     }
-    if role == PlatformRole::Admin {
-        let admins = s
-            .auth
-            .store
-            .list_platform_grants()
-            .await?
-            .into_iter()
-            .filter(|g| g.role == PlatformRole::Admin)
-            .count();
-        let held = s.auth.store.platform_roles(user).await?.contains(&role);
-        if held && admins <= 1 {
+    // The store counts the administrators in the revocation's transaction, so two of them
+    // revoking each other at once cannot leave none.
+    match s.auth.store.revoke_platform_role(user, role, true).await? {
+        Revoked::Revoked => {
+            acting
+                .audit(
+                    &s,
+                    action::ROLE_REVOKE,
+                    AuditOutcome::Success,
+                    None,
+                    details,
+                )
+                .await;
+        }
+        Revoked::NotHeld => {}
+        Revoked::LastAdmin => {
             return Err(Problem::new(
                 409,
                 "last_platform_admin",
@@ -223,17 +228,6 @@ pub(crate) async fn revoke_platform_role(
             .with_detail("grant `platform-admin` to someone else first")
             .into());
         }
-    }
-    if s.auth.store.revoke_platform_role(user, role).await? {
-        acting
-            .audit(
-                &s,
-                action::ROLE_REVOKE,
-                AuditOutcome::Success,
-                None,
-                details,
-            )
-            .await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

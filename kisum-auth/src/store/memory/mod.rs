@@ -71,6 +71,16 @@ struct State {
 }
 
 impl State {
+    /// How many ways in `user` has: a password, each linked provider identity, each passkey.
+    /// Removing one, the caller holds the lock from this count to the removal.
+    fn ways_in(&self, user: UserId) -> usize {
+        let password = self
+            .users
+            .get(&user)
+            .is_some_and(|u| u.password_hash.is_some());
+        usize::from(password) + self.oauth.identities_of(user) + self.passkeys.passkeys_of(user)
+    }
+
     fn held_roles(&self, membership: &Membership) -> Vec<Arc<Role>> {
         let Some(roles) = self.roles.get(&membership.company_id) else {
             return Vec::new();

@@ -1,5 +1,6 @@
 //! [`OAuthStore`] in memory, under the store's one mutex: taking a flow or a login code and
-//! deciding an unlink are each one critical section.
+//! deciding an unlink (counting the user's password, identities and passkeys) are each one
+//! critical section.
 
 use std::collections::HashMap;
 
@@ -21,6 +22,14 @@ pub(super) struct OAuthState {
 }
 
 impl OAuthState {
+    /// How many identities `user` has linked.
+    pub(super) fn identities_of(&self, user: UserId) -> usize {
+        self.identities
+            .values()
+            .filter(|i| i.user_id == user)
+            .count()
+    }
+
     /// Forgets `user`'s provider identities and login codes (an account erasure).
     pub(super) fn erase(&mut self, user: kisum_guard::UserId) {
         self.identities.retain(|_, i| i.user_id != user);
@@ -130,12 +139,7 @@ impl OAuthStore for MemoryAuthStore {
         Ok(true)
     }
 
-    async fn delete_identity(
-        &self,
-        user: UserId,
-        id: IdentityId,
-        other_ways_in: bool,
-    ) -> Result<Unlinked, StoreError> {
+    async fn delete_identity(&self, user: UserId, id: IdentityId) -> Result<Unlinked, StoreError> {
         let mut s = self.lock();
         if s.oauth
             .identities
@@ -144,13 +148,8 @@ impl OAuthStore for MemoryAuthStore {
         {
             return Ok(Unlinked::NotFound);
         }
-        let others = s
-            .oauth
-            .identities
-            .values()
-            .filter(|i| i.user_id == user && i.id != id)
-            .count();
-        if !other_ways_in && others == 0 {
+        // This identity and one more way in: a password, another identity, a passkey.
+        if s.ways_in(user) < 2 {
             return Ok(Unlinked::LastWayIn);
         }
         s.oauth.identities.remove(&id);

@@ -1,5 +1,5 @@
 //! [`PasskeyStore`] in memory, under the store's one mutex: a take or a counter check and its
-//! write are one critical section.
+//! write are one critical section, and so is a deletion and its count of the user's ways in.
 
 use std::collections::HashMap;
 
@@ -9,6 +9,7 @@ use kisum_core::db::StoreError;
 use kisum_guard::UserId;
 
 use super::MemoryAuthStore;
+use crate::oauth::Unlinked;
 use crate::passkey::{Ceremony, PasskeyId, PasskeyRecord, PasskeyStore, PasskeyUse};
 
 /// The passkeys and ceremonies held by a [`MemoryAuthStore`].
@@ -20,6 +21,11 @@ pub(super) struct PasskeyState {
 }
 
 impl PasskeyState {
+    /// How many passkeys `user` has registered.
+    pub(super) fn passkeys_of(&self, user: UserId) -> usize {
+        self.passkeys.values().filter(|p| p.user_id == user).count()
+    }
+
     /// Forgets `user`'s passkeys and ceremonies (an account erasure).
     pub(super) fn erase(&mut self, user: kisum_guard::UserId) {
         self.passkeys.retain(|_, p| p.user_id != user);
@@ -95,16 +101,29 @@ impl PasskeyStore for MemoryAuthStore {
         Ok(true)
     }
 
-    async fn delete_passkey(&self, user: UserId, id: PasskeyId) -> Result<bool, StoreError> {
+    async fn delete_passkey(
+        &self,
+        user: UserId,
+        id: PasskeyId,
+        keep_a_way_in: bool,
+    ) -> Result<Unlinked, StoreError> {
         let mut s = self.lock();
-        let p = &mut s.passkeys;
-        if p.passkeys.get(&id).is_none_or(|r| r.user_id != user) {
-            return Ok(false);
+        if s.passkeys
+            .passkeys
+            .get(&id)
+            .is_none_or(|r| r.user_id != user)
+        {
+            return Ok(Unlinked::NotFound);
         }
+        // This passkey and one more way in: a password, an identity, another passkey.
+        if keep_a_way_in && s.ways_in(user) < 2 {
+            return Ok(Unlinked::LastWayIn);
+        }
+        let p = &mut s.passkeys;
         if let Some(r) = p.passkeys.remove(&id) {
             p.by_credential.remove(&r.credential_id);
         }
-        Ok(true)
+        Ok(Unlinked::Deleted)
     }
 
     async fn put_ceremony(&self, ceremony: &Ceremony) -> Result<(), StoreError> {

@@ -1,5 +1,5 @@
 //! [`PlatformStore`] in memory, under the store's one mutex: a status change and its bumps are
-//! one critical section.
+//! one critical section, and so is a revocation and its count of the administrators.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,7 +11,7 @@ use kisum_guard::{CompanyId, MembershipId, UserId};
 use super::MemoryAuthStore;
 use crate::audit::AuditEvent;
 use crate::directory::{AccessBump, Company, CompanyStatus};
-use crate::platform::{AuditQuery, MAX_PAGE, PlatformGrant, PlatformRole, PlatformStore};
+use crate::platform::{AuditQuery, MAX_PAGE, PlatformGrant, PlatformRole, PlatformStore, Revoked};
 
 /// The platform grants held by a [`MemoryAuthStore`].
 #[derive(Default)]
@@ -54,8 +54,19 @@ impl PlatformStore for MemoryAuthStore {
         &self,
         user: UserId,
         role: PlatformRole,
-    ) -> Result<bool, StoreError> {
-        Ok(self.lock().platform.grants.remove(&(user, role)).is_some())
+        keep_an_admin: bool,
+    ) -> Result<Revoked, StoreError> {
+        let mut s = self.lock();
+        let grants = &mut s.platform.grants;
+        if !grants.contains_key(&(user, role)) {
+            return Ok(Revoked::NotHeld);
+        }
+        let admins = grants.keys().filter(|(_, r)| *r == PlatformRole::Admin);
+        if keep_an_admin && role == PlatformRole::Admin && admins.count() < 2 {
+            return Ok(Revoked::LastAdmin);
+        }
+        grants.remove(&(user, role));
+        Ok(Revoked::Revoked)
     }
 
     async fn platform_roles(&self, user: UserId) -> Result<BTreeSet<PlatformRole>, StoreError> {

@@ -25,6 +25,7 @@ use sqlx::postgres::PgConnectOptions;
 mod account;
 mod audit;
 mod directory;
+mod platform;
 mod refresh;
 mod sessions;
 

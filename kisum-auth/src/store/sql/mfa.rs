@@ -16,6 +16,7 @@ use kisum_guard::UserId;
 use sqlx::Pool;
 
 use super::SqlAuthStore;
+use super::queries::LOCK_USER;
 use crate::mfa::{MfaChallenge, MfaStore, TotpRecord};
 use crate::otp::SecretHash;
 
@@ -42,10 +43,6 @@ const ACCEPT_TOTP_STEP: &str = "UPDATE mfa_totp SET last_used_step = $2 \
 const RESEAL_TOTP: &str = "UPDATE mfa_totp SET secret = $3 WHERE user_id = $1 AND secret = $2";
 
 const DELETE_TOTP: &str = "DELETE FROM mfa_totp WHERE user_id = $1";
-
-/// Takes the user's row lock (PostgreSQL; SQLite's write transaction already excludes other
-/// writers) without changing it, so recovery-code replacements of one user run one at a time.
-const LOCK_USER: &str = "UPDATE users SET updated_at = updated_at WHERE id = $1";
 
 const DELETE_RECOVERY_CODES: &str = "DELETE FROM mfa_recovery_codes WHERE user_id = $1";
 

@@ -1,17 +1,19 @@
 //! [`OAuthStore`](crate::oauth::OAuthStore) written once. Taking a flow or a login code is one
-//! `DELETE … RETURNING`: of racing takes exactly one gets the row. Unlinking locks the user's
-//! row first (as recovery-code replacement does), so two racing unlinks of a user's last two
-//! identities run one after the other and the second sees it would remove the last way in.
+//! `DELETE … RETURNING`: of racing takes exactly one gets the row. Unlinking is
+//! [`remove_way_in`]: it locks the user's row first (as recovery-code replacement and passkey
+//! deletion do), so racing removals of a user's last ways in (identities, passkeys) run one
+//! after the other and the last one sees it would remove the last way in.
 //!
 //! The statements read the same in both dialects and are used only here.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kisum_core::db::sql::{Dialect, SqlRow, Stmt, store_error};
+use kisum_core::db::sql::{Dialect, SqlRow, Stmt};
 use kisum_core::db::{StoreError, StoreErrorKind};
 use kisum_guard::UserId;
 
 use super::SqlAuthStore;
+use super::users::remove_way_in;
 use crate::oauth::{Identity, IdentityId, LoginCode, OAuthFlow, OAuthStore, Unlinked};
 use crate::otp::SecretHash;
 
@@ -40,15 +42,6 @@ const LIST_IDENTITIES: &str = "SELECT id, provider, subject, user_id, email, ema
 
 const TOUCH_IDENTITY: &str = "UPDATE oauth_identities \
      SET email = $2, email_verified = $3, last_used_at = $4 WHERE id = $1";
-
-/// Takes the user's row lock without changing it (see the module documentation).
-const LOCK_USER: &str = "UPDATE users SET updated_at = updated_at WHERE id = $1";
-
-const COUNT_IDENTITIES: &str =
-    "SELECT COUNT(*) AS n FROM oauth_identities WHERE user_id = $1 AND id <> $2";
-
-const OWNS_IDENTITY: &str =
-    "SELECT COUNT(*) AS n FROM oauth_identities WHERE user_id = $1 AND id = $2";
 
 const DELETE_IDENTITY: &str = "DELETE FROM oauth_identities WHERE user_id = $1 AND id = $2";
 
@@ -102,10 +95,6 @@ fn identity_row<R: SqlRow>(r: &R) -> Result<Identity, StoreError> {
         created_at: r.time("created_at")?,
         last_used_at: r.time_opt("last_used_at")?,
     })
-}
-
-fn count<R: SqlRow>(r: &R) -> Result<i64, StoreError> {
-    r.int("n")
 }
 
 #[async_trait]
@@ -210,40 +199,11 @@ impl<D: Dialect> OAuthStore for SqlAuthStore<D> {
         Ok(written == 1)
     }
 
-    async fn delete_identity(
-        &self,
-        user: UserId,
-        id: IdentityId,
-        other_ways_in: bool,
-    ) -> Result<Unlinked, StoreError> {
-        let mut tx = D::begin_write(&self.pool).await?;
-        Stmt::new(LOCK_USER)
+    async fn delete_identity(&self, user: UserId, id: IdentityId) -> Result<Unlinked, StoreError> {
+        let delete = Stmt::new(DELETE_IDENTITY)
             .id(user.as_uuid())
-            .execute(&mut tx)
-            .await?;
-        let owned = Stmt::new(OWNS_IDENTITY)
-            .id(user.as_uuid())
-            .id(id.as_uuid())
-            .fetch_optional_as(&mut tx, count)
-            .await?;
-        if owned.unwrap_or(0) == 0 {
-            return Ok(Unlinked::NotFound);
-        }
-        let others = Stmt::new(COUNT_IDENTITIES)
-            .id(user.as_uuid())
-            .id(id.as_uuid())
-            .fetch_optional_as(&mut tx, count)
-            .await?;
-        if !other_ways_in && others.unwrap_or(0) == 0 {
-            return Ok(Unlinked::LastWayIn);
-        }
-        Stmt::new(DELETE_IDENTITY)
-            .id(user.as_uuid())
-            .id(id.as_uuid())
-            .execute(&mut tx)
-            .await?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(Unlinked::Deleted)
+            .id(id.as_uuid());
+        remove_way_in(&self.pool, user, delete, true).await
     }
 
     async fn prune_oauth(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {

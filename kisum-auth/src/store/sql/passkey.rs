@@ -3,6 +3,8 @@
 //! conditional `UPDATE` (`… WHERE sign_count < $3 OR both are 0`): of racing sign-ins with one
 //! counter exactly one matches (SQLite has one writer at a time; under PostgreSQL's READ
 //! COMMITTED the loser re-reads the row after the winner's commit and no longer matches).
+//! Deleting one is [`remove_way_in`], as unlinking a provider identity: one write transaction
+//! holding the user's row, which counts the ways in left before it commits.
 //!
 //! The statements read the same in both dialects and are used only here.
 
@@ -13,6 +15,8 @@ use kisum_core::db::{StoreError, StoreErrorKind};
 use kisum_guard::UserId;
 
 use super::SqlAuthStore;
+use super::users::remove_way_in;
+use crate::oauth::Unlinked;
 use crate::passkey::{Ceremony, CeremonyKind, PasskeyId, PasskeyRecord, PasskeyStore, PasskeyUse};
 
 const CREATE_PASSKEY: &str = "INSERT INTO passkeys (id, user_id, name, credential_id, passkey, \
@@ -121,13 +125,16 @@ impl<D: Dialect> PasskeyStore for SqlAuthStore<D> {
         Ok(written == 1)
     }
 
-    async fn delete_passkey(&self, user: UserId, id: PasskeyId) -> Result<bool, StoreError> {
-        let deleted = Stmt::new(DELETE_PASSKEY)
+    async fn delete_passkey(
+        &self,
+        user: UserId,
+        id: PasskeyId,
+        keep_a_way_in: bool,
+    ) -> Result<Unlinked, StoreError> {
+        let delete = Stmt::new(DELETE_PASSKEY)
             .id(id.as_uuid())
-            .id(user.as_uuid())
-            .execute(&self.pool)
-            .await?;
-        Ok(deleted == 1)
+            .id(user.as_uuid());
+        remove_way_in(&self.pool, user, delete, keep_a_way_in).await
     }
 
     async fn put_ceremony(&self, c: &Ceremony) -> Result<(), StoreError> {

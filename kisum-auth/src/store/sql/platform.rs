@@ -3,7 +3,9 @@
 //! administration listings are rare operator reads, not the request path), the audit cursor is
 //! a row-value comparison with the event the cursor names, and a company's status change raises
 //! every membership of the company in the transaction of the change (the membership trigger
-//! appends one event per raise).
+//! appends one event per raise). Revoking `platform-admin` reads its holders first, locked
+//! where the dialect needs it ([`PlatformSql`]), in the transaction of the revocation: of racing
+//! revocations of the last two administrators, the second counts what the first left.
 
 use std::collections::BTreeSet;
 
@@ -16,8 +18,15 @@ use kisum_guard::{CompanyId, MembershipId, UserId};
 use super::SqlAuthStore;
 use crate::audit::AuditEvent;
 use crate::directory::{AccessBump, Company, CompanyStatus};
-use crate::platform::{AuditQuery, MAX_PAGE, PlatformGrant, PlatformRole, PlatformStore};
+use crate::platform::{AuditQuery, MAX_PAGE, PlatformGrant, PlatformRole, PlatformStore, Revoked};
 use crate::store::sql::rows;
+
+/// The platform statements a dialect writes its own way.
+pub(crate) trait PlatformSql: Dialect {
+    /// The holders (`user_id`) of `platform-admin`, locked against concurrent revocations
+    /// until the transaction ends where the dialect needs it, in one order (no deadlock).
+    const LOCK_ADMINS: &'static str;
+}
 
 const USER_EXISTS: &str = "SELECT id FROM users WHERE id = $1";
 
@@ -91,7 +100,7 @@ fn contains_pattern(query: &str) -> String {
 }
 
 #[async_trait]
-impl<D: Dialect> PlatformStore for SqlAuthStore<D> {
+impl<D: PlatformSql> PlatformStore for SqlAuthStore<D> {
     async fn grant_platform_role(&self, grant: &PlatformGrant) -> Result<bool, StoreError> {
         let mut tx = D::begin_write(&self.pool).await?;
         let exists = Stmt::new(USER_EXISTS)
@@ -116,13 +125,27 @@ impl<D: Dialect> PlatformStore for SqlAuthStore<D> {
         &self,
         user: UserId,
         role: PlatformRole,
-    ) -> Result<bool, StoreError> {
+        keep_an_admin: bool,
+    ) -> Result<Revoked, StoreError> {
+        let mut tx = D::begin_write(&self.pool).await?;
+        if keep_an_admin && role == PlatformRole::Admin {
+            let admins = Stmt::new(D::LOCK_ADMINS)
+                .fetch_all_as(&mut tx, |r| r.uuid("user_id"))
+                .await?;
+            if admins.len() < 2 && admins.contains(user.as_uuid()) {
+                return Ok(Revoked::LastAdmin);
+            }
+        }
         let deleted = Stmt::new(REVOKE)
             .id(user.as_uuid())
             .text(role.as_str())
-            .execute(&self.pool)
+            .execute(&mut tx)
             .await?;
-        Ok(deleted == 1)
+        if deleted == 0 {
+            return Ok(Revoked::NotHeld);
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(Revoked::Revoked)
     }
 
     async fn platform_roles(&self, user: UserId) -> Result<BTreeSet<PlatformRole>, StoreError> {

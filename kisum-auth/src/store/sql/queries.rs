@@ -120,6 +120,19 @@ macro_rules! audit_insert_columns {
 
 // ---- statements both dialects run as written; times and lists are bound by the dialect
 
+/// Takes user `$1`'s row lock without changing the row: what a change that must see every other
+/// change of the user's sign-in methods runs first in its write transaction (on PostgreSQL the
+/// row lock makes the others wait for its commit; on SQLite `BEGIN IMMEDIATE` already did).
+/// Changes nothing, and says so, for an unknown user.
+pub(crate) const LOCK_USER: &str = "UPDATE users SET updated_at = updated_at WHERE id = $1";
+
+/// How many ways in user `$1` has (`n`): a password, each linked provider identity, each
+/// passkey. Read after [`LOCK_USER`] in the transaction that removes one.
+pub(crate) const WAYS_IN: &str = "SELECT \
+     (SELECT COUNT(*) FROM users WHERE id = $1 AND password_hash IS NOT NULL) \
+     + (SELECT COUNT(*) FROM oauth_identities WHERE user_id = $1) \
+     + (SELECT COUNT(*) FROM passkeys WHERE user_id = $1) AS n";
+
 /// Inserts a user: the columns of `users` in order.
 pub(crate) const INSERT_USER: &str = concat!(
     "INSERT INTO users (",

@@ -18,6 +18,7 @@ use kisum_core::db::{PoolSize, StoreError, open_migrated_sqlite_pool};
 mod account;
 mod audit;
 mod directory;
+mod platform;
 mod refresh;
 mod sessions;
 

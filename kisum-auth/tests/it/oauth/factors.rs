@@ -167,3 +167,106 @@ pub(super) async fn the_last_passkey_of_an_account_without_password_stays(
     let (_, _, left) = get(&h.app, "/v1/auth/passkeys", bearer).await;
     assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
 }
+
+/// Fires both requests at once; their statuses and bodies.
+async fn at_once(
+    h: &Harness,
+    bearer: Option<&str>,
+    first: &str,
+    second: &str,
+) -> [(StatusCode, Value); 2] {
+    let (a, b) = tokio::join!(
+        delete(&h.app, first, bearer),
+        delete(&h.app, second, bearer)
+    );
+    [(a.0, a.2), (b.0, b.2)]
+}
+
+/// Of `answers`, exactly one is 204 and the other 409 `last_sign_in_method`; the index of the
+/// refused one.
+fn exactly_one_refused(answers: &[(StatusCode, Value); 2], round: usize) -> usize {
+    let refused: Vec<usize> = (0..2)
+        .filter(|i| answers[*i].0 == StatusCode::CONFLICT)
+        .collect();
+    assert_eq!(refused.len(), 1, "round {round}: {answers:?}");
+    let (gone, kept) = (1 - refused[0], refused[0]);
+    assert_eq!(
+        answers[gone].0,
+        StatusCode::NO_CONTENT,
+        "round {round}: {answers:?}"
+    );
+    assert_eq!(
+        answers[kept].1["code"], "last_sign_in_method",
+        "round {round}"
+    );
+    kept
+}
+
+pub(super) async fn attack_concurrent_unlink_and_passkey_delete_cannot_remove_the_last_way_in(
+    store: Arc<dyn AuthStore>,
+) {
+    let h = harness_on(store).await;
+    for round in 0..5 {
+        // No password: the provider identity and the passkey are the only ways in.
+        let tokens = h.provider_account(&format!("race{round}")).await;
+        let bearer = tokens["access_token"].as_str();
+        let (_, passkey) = h.passkey(bearer).await;
+        let (_, _, list) = get(&h.app, "/v1/auth/identities", bearer).await;
+        let identity = list[0]["id"].as_str().unwrap().to_owned();
+        let answers = at_once(
+            &h,
+            bearer,
+            &format!("/v1/auth/identities/{identity}"),
+            &format!("/v1/auth/passkeys/{passkey}"),
+        )
+        .await;
+        let kept = exactly_one_refused(&answers, round);
+        let (_, _, identities) = get(&h.app, "/v1/auth/identities", bearer).await;
+        let (_, _, passkeys) = get(&h.app, "/v1/auth/passkeys", bearer).await;
+        let left = (
+            identities.as_array().unwrap().len(),
+            passkeys.as_array().unwrap().len(),
+        );
+        // The refused one is what is left: one way in, never none.
+        assert_eq!(
+            left,
+            if kept == 0 { (1, 0) } else { (0, 1) },
+            "round {round}"
+        );
+    }
+}
+
+pub(super) async fn attack_concurrent_passkey_deletions_cannot_remove_the_last_way_in(
+    store: Arc<dyn AuthStore>,
+) {
+    let h = harness_on(store).await;
+    for round in 0..5 {
+        let tokens = h.provider_account(&format!("keys{round}")).await;
+        let bearer = tokens["access_token"].as_str();
+        let (_, first) = h.passkey(bearer).await;
+        let (_, second) = h.passkey(bearer).await;
+        // The identity goes first: two passkeys are left, the only ways in.
+        let (_, _, list) = get(&h.app, "/v1/auth/identities", bearer).await;
+        let identity = list[0]["id"].as_str().unwrap().to_owned();
+        let (status, _, body) =
+            delete(&h.app, &format!("/v1/auth/identities/{identity}"), bearer).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let answers = at_once(
+            &h,
+            bearer,
+            &format!("/v1/auth/passkeys/{first}"),
+            &format!("/v1/auth/passkeys/{second}"),
+        )
+        .await;
+        let kept = exactly_one_refused(&answers, round);
+        let (_, _, left) = get(&h.app, "/v1/auth/passkeys", bearer).await;
+        let left: Vec<&str> = left
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap())
+            .collect();
+        let refused = if kept == 0 { &first } else { &second };
+        assert_eq!(left, [refused.as_str()], "round {round}");
+    }
+}

@@ -20,8 +20,10 @@ use crate::backends::{memory, postgres, sqlite};
 use crate::client::{delete, get, post, problem};
 use crate::fixture::{World, auth_service};
 use factors::{
-    a_provider_sign_in_of_a_user_with_an_app_asks_for_it, linking_and_unlinking_need_recent_auth,
-    the_last_passkey_of_an_account_without_password_stays,
+    a_provider_sign_in_of_a_user_with_an_app_asks_for_it,
+    attack_concurrent_passkey_deletions_cannot_remove_the_last_way_in,
+    attack_concurrent_unlink_and_passkey_delete_cannot_remove_the_last_way_in,
+    linking_and_unlinking_need_recent_auth, the_last_passkey_of_an_account_without_password_stays,
 };
 use fake::{CLIENT_ID, CLIENT_SECRET, Fake, FakeUser, Tweaks};
 
@@ -132,6 +134,8 @@ on_every_store!(
     linking_and_unlinking_need_recent_auth,
     a_provider_sign_in_of_a_user_with_an_app_asks_for_it,
     the_last_passkey_of_an_account_without_password_stays,
+    attack_concurrent_unlink_and_passkey_delete_cannot_remove_the_last_way_in,
+    attack_concurrent_passkey_deletions_cannot_remove_the_last_way_in,
 );
 
 fn location(headers: &axum::http::HeaderMap) -> String {
