@@ -102,19 +102,14 @@ impl AuthService {
         aal: Aal,
         amr: &[&str],
     ) -> Result<TokenPair, Failure> {
-        let context = client.clone();
-        let pair = self.start_session(user, client, aal, amr).await?;
+        let pair = self
+            .start_session_audited(user, client, aal, amr, |session_id| Action::LoginSuccess {
+                method,
+                session_id,
+            })
+            .await?;
         metrics::counter!("kisum_auth_logins_total", "result" => "success", "method" => method.to_owned())
             .increment(1);
-        self.audit(
-            Some(user),
-            &context,
-            Action::LoginSuccess {
-                method,
-                session_id: pair.session_id,
-            },
-        )
-        .await;
         Ok(pair)
     }
 }

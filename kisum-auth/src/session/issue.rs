@@ -1,11 +1,12 @@
 //! Starting sessions (with the per-user limit) and issuing token pairs, with refresh rotation.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use kisum_guard::{Aal, UserId};
+use kisum_guard::{Aal, SessionId, UserId};
 
+use crate::audit::AuditEvent;
 use crate::audit::action::Action;
 use crate::service::{AuthService, ClientInfo, Failure};
-use crate::session::{RefreshRecord, RefreshToken, RevokeReason, Session, TokenPair};
+use crate::session::{RefreshRecord, RefreshToken, RevokeReason, Session, SessionStart, TokenPair};
 
 impl AuthService {
     /// Starts a session for `user` signed in at `aal` by the methods `amr`.
@@ -17,6 +18,61 @@ impl AuthService {
         amr: &[&str],
     ) -> Result<TokenPair, Failure> {
         let now = self.clock.now();
+        let session = self.new_session(user, &client, now, aal, amr);
+        self.store.create_session(&session).await?;
+        if let Some(max) = self.sessions.max_per_user {
+            self.evict_beyond(&session, max, &client).await?;
+        }
+        self.issue(&session, now).await
+    }
+
+    /// Starts a session as [`start_session`](Self::start_session) does and records the audit
+    /// event `action` builds from the new session's id — on a store that can, all in one
+    /// write ([`SessionStore::start_session_live`]: one statement on PostgreSQL, decision
+    /// 0046); otherwise step by step.
+    pub(crate) async fn start_session_audited(
+        &self,
+        user: UserId,
+        client: ClientInfo,
+        aal: Aal,
+        amr: &[&str],
+        action: impl FnOnce(SessionId) -> Action,
+    ) -> Result<TokenPair, Failure> {
+        let now = self.clock.now();
+        let session = self.new_session(user, &client, now, aal, amr);
+        let (refresh, record) = self.next_refresh(&session, now, None)?;
+        let event = AuditEvent::of(now, &action(session.id))
+            .with_context(&client.audit_context(Some(user)));
+        let start = SessionStart {
+            session: &session,
+            refresh: &record,
+            audit: &event,
+            max_per_user: self.sessions.max_per_user,
+        };
+        if let Some(evicted) = self.store.start_session_live(&start).await? {
+            if let Some(max) = self.sessions.max_per_user {
+                self.evicted(&session, evicted, max, &client).await;
+            }
+        } else {
+            self.store.create_session(&session).await?;
+            if let Some(max) = self.sessions.max_per_user {
+                self.evict_beyond(&session, max, &client).await?;
+            }
+            self.store.insert_refresh_token(&record).await?;
+            crate::audit::record(self.store.as_ref(), event).await;
+        }
+        self.pair(&session, now, refresh, record.expires_at)
+    }
+
+    /// A new session of `user` at `now`, with the client's address and user agent.
+    fn new_session(
+        &self,
+        user: UserId,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+        aal: Aal,
+        amr: &[&str],
+    ) -> Session {
         let mut session = Session::new(user, now, self.sessions.idle, self.sessions.absolute)
             .with_assurance(aal, amr);
         session.ip.clone_from(&client.ip);
@@ -24,11 +80,7 @@ impl AuthService {
             .user_agent
             .as_deref()
             .map(|ua| ua.chars().take(512).collect());
-        self.store.create_session(&session).await?;
-        if let Some(max) = self.sessions.max_per_user {
-            self.evict_beyond(&session, max, &client).await?;
-        }
-        self.issue(&session, now).await
+        session
     }
 
     /// Revokes the oldest active sessions of `newest.user_id` beyond `max` (at least 1: the
@@ -40,7 +92,8 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<(), Failure> {
         let now = self.clock.now();
-        let max = usize::try_from(max.max(1)).unwrap_or(usize::MAX);
+        let max = max.max(1);
+        let kept = usize::try_from(max).unwrap_or(usize::MAX);
         let others: Vec<Session> = self
             .store
             .list_user_sessions(newest.user_id)
@@ -49,7 +102,7 @@ impl AuthService {
             .filter(|s| s.id != newest.id && s.is_active(now))
             .collect();
         // Oldest first (the store's order); keep the `max - 1` newest others.
-        let excess = others.len().saturating_sub(max - 1);
+        let excess = others.len().saturating_sub(kept - 1);
         let mut evicted = Vec::new();
         for old in others.iter().take(excess) {
             if self
@@ -60,8 +113,21 @@ impl AuthService {
                 evicted.push(old.id);
             }
         }
+        self.evicted(newest, evicted, max, client).await;
+        Ok(())
+    }
+
+    /// Tells the guards that the sessions `evicted` for `newest` (the limit `max`) are
+    /// revoked, and audits it; nothing when none was.
+    async fn evicted(
+        &self,
+        newest: &Session,
+        evicted: Vec<SessionId>,
+        max: u32,
+        client: &ClientInfo,
+    ) {
         if evicted.is_empty() {
-            return Ok(());
+            return;
         }
         self.announce_revoked(&evicted).await;
         self.audit(
@@ -70,11 +136,10 @@ impl AuthService {
             Action::SessionEvict {
                 revoked_sessions: evicted,
                 new_session_id: newest.id,
-                limit: max,
+                limit: usize::try_from(max.max(1)).unwrap_or(usize::MAX),
             },
         )
         .await;
-        Ok(())
     }
 
     /// Issues an access token and a refresh token for `session`; with `spend`, the refresh

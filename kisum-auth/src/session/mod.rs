@@ -272,6 +272,52 @@ pub trait SessionStore: Send + Sync + 'static {
     /// # Errors
     /// `Unavailable` when the backend cannot be reached.
     async fn prune_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// The writes of a sign-in at once: stores `start.session`, its first refresh token
+    /// `start.refresh` and the sign-in's audit event `start.audit`, and revokes (reason
+    /// `evicted`, at the session's `created_at`) the user's oldest sessions active at that time
+    /// beyond [`SessionStart::max_per_user`] — all or nothing. Returns the ids it revoked,
+    /// oldest first.
+    ///
+    /// `None`: this store does not do it at once; nothing was written, and the caller takes
+    /// the step-by-step path ([`create_session`](Self::create_session), the eviction,
+    /// [`RefreshTokenStore::insert_refresh_token`], the audit append), which is correct, only
+    /// slower. The default is always `None`.
+    ///
+    /// # Errors
+    /// `Conflict` when the session id or the token hash exists; `Invalid` when the audit event
+    /// is invalid; `Unavailable` — nothing written.
+    async fn start_session_live(
+        &self,
+        start: &SessionStart<'_>,
+    ) -> Result<Option<Vec<SessionId>>, StoreError> {
+        let _ = start;
+        Ok(None)
+    }
+}
+
+/// What a sign-in writes, for [`SessionStore::start_session_live`].
+#[derive(Debug, Clone, Copy)]
+pub struct SessionStart<'a> {
+    /// The new session.
+    pub session: &'a Session,
+    /// Its first refresh token (of this session, unspent).
+    pub refresh: &'a RefreshRecord,
+    /// The sign-in's audit event.
+    pub audit: &'a crate::audit::AuditEvent,
+    /// The most active sessions the user may hold, the new one included (`0` counts as `1`):
+    /// the oldest active others beyond it are revoked. `None`: no limit.
+    pub max_per_user: Option<u32>,
+}
+
+impl SessionStart<'_> {
+    /// How many of the user's other active sessions, newest first, stay: `max_per_user - 1`
+    /// (at least 0); without a limit, all of them (`i64::MAX`).
+    #[must_use]
+    pub fn others_kept(&self) -> i64 {
+        self.max_per_user
+            .map_or(i64::MAX, |max| i64::from(max.max(1)) - 1)
+    }
 }
 
 /// Session lifetimes and the refresh reuse grace window.

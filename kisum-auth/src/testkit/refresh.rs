@@ -11,7 +11,7 @@ use crate::identity::UserStore;
 use crate::session::{
     LiveRefresh, RefreshAudit, RefreshRecord, RefreshToken, RefreshTokenStore, Rotation,
 };
-use crate::session::{RevokeReason, SessionStore};
+use crate::session::{RevokeReason, SessionStart, SessionStore};
 
 /// A session of a stored user, with a live refresh token issued at `t(0)`.
 async fn live_refreshable<S: SessionStore + RefreshTokenStore + UserStore>(
@@ -72,6 +72,7 @@ macro_rules! refresh_store_conformance {
             a_live_refresh_spends_stores_touches_and_audits_at_once,
             a_live_refresh_refuses_what_the_step_by_step_path_must_explain,
             concurrent_live_refreshes_of_one_token_succeed_once,
+            a_sign_in_stores_its_session_token_and_event_at_once_and_evicts_the_oldest,
         );
     };
 }
@@ -438,4 +439,159 @@ pub async fn concurrent_live_refreshes_of_one_token_succeed_once<
         }
     }
     assert_eq!(refreshed, 1, "exactly one of the racing refreshes wins");
+}
+
+/// The audit event of a sign-in that started `session`.
+fn signed_in(session: &Session) -> crate::audit::AuditEvent {
+    let action = crate::audit::action::Action::LoginSuccess {
+        method: "password",
+        session_id: session.id,
+    };
+    let mut event = crate::audit::AuditEvent::of(session.created_at, &action);
+    event.actor_user_id = Some(session.user_id);
+    event.ip = Some("203.0.113.7".into());
+    event
+}
+
+pub async fn a_sign_in_stores_its_session_token_and_event_at_once_and_evicts_the_oldest<
+    S: SessionStore + RefreshTokenStore + UserStore + AuditStore,
+>(
+    store: Arc<S>,
+) {
+    let u = user("sign-in");
+    store.create_user(&u).await.unwrap();
+    // Three live sessions (t(0), t(1), t(2)), one revoked and one idle-expired: only the
+    // live ones count against the limit.
+    let live: Vec<Session> = (0..3).map(|i| session(u.id, i)).collect();
+    let revoked = session(u.id, -10);
+    let mut idle = session(u.id, -20);
+    idle.idle_expires_at = t(5);
+    for s in live.iter().chain([&revoked, &idle]) {
+        store.create_session(s).await.unwrap();
+    }
+    store
+        .revoke_session(revoked.id, RevokeReason::Logout, t(3))
+        .await
+        .unwrap();
+    let newest = session(u.id, 10);
+    let (_, first) = record(&newest, 10);
+    let event = signed_in(&newest);
+    let start = SessionStart {
+        session: &newest,
+        refresh: &first,
+        audit: &event,
+        max_per_user: Some(3),
+    };
+    let Some(evicted) = store.start_session_live(&start).await.unwrap() else {
+        // A store that does not do it at once must have written nothing.
+        assert_eq!(store.get_session(newest.id).await.unwrap(), None);
+        assert_eq!(store.find_refresh_token(&first.hash).await.unwrap(), None);
+        let events = store.list(None, None, 100).await.unwrap();
+        assert!(events.iter().all(|e| e.id != event.id), "{events:?}");
+        return;
+    };
+    assert_eq!(
+        evicted,
+        vec![live[0].id],
+        "the oldest live session goes, no other"
+    );
+    assert_eq!(
+        store.get_session(newest.id).await.unwrap(),
+        Some(newest.clone())
+    );
+    assert_eq!(
+        store.find_refresh_token(&first.hash).await.unwrap(),
+        Some(first.clone())
+    );
+    let gone = store.get_session(live[0].id).await.unwrap().unwrap();
+    assert_eq!(
+        (gone.revoked_at, gone.revoked_reason),
+        (Some(newest.created_at), Some(RevokeReason::Evicted))
+    );
+    for kept in &live[1..] {
+        assert!(
+            store
+                .get_session(kept.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .is_active(t(10))
+        );
+    }
+    let still = store.get_session(revoked.id).await.unwrap().unwrap();
+    assert_eq!(
+        still.revoked_reason,
+        Some(RevokeReason::Logout),
+        "the first reason stays"
+    );
+    let events = store.list(None, None, 100).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.id == event.id)
+            .collect::<Vec<_>>(),
+        vec![&event]
+    );
+
+    // Without a limit nothing is evicted; a limit of 0 counts as 1: every other goes.
+    let unlimited = session(u.id, 20);
+    let (_, second) = record(&unlimited, 20);
+    let second_event = signed_in(&unlimited);
+    let start = SessionStart {
+        session: &unlimited,
+        refresh: &second,
+        audit: &second_event,
+        max_per_user: None,
+    };
+    assert_eq!(
+        store.start_session_live(&start).await.unwrap(),
+        Some(vec![])
+    );
+    let only = session(u.id, 30);
+    let (_, third) = record(&only, 30);
+    let third_event = signed_in(&only);
+    let start = SessionStart {
+        session: &only,
+        refresh: &third,
+        audit: &third_event,
+        max_per_user: Some(0),
+    };
+    assert_eq!(
+        store.start_session_live(&start).await.unwrap(),
+        Some(vec![live[1].id, live[2].id, newest.id, unlimited.id]),
+        "oldest first"
+    );
+
+    // All or nothing: a session id that exists stores neither the token nor the event, and
+    // evicts nothing.
+    let again = session(u.id, 40);
+    let (_, fourth) = record(&again, 40);
+    let mut clash = again.clone();
+    clash.id = only.id;
+    let fourth = RefreshRecord {
+        session_id: clash.id,
+        ..fourth
+    };
+    let clash_event = signed_in(&clash);
+    let start = SessionStart {
+        session: &clash,
+        refresh: &fourth,
+        audit: &clash_event,
+        max_per_user: Some(1),
+    };
+    assert_eq!(
+        store.start_session_live(&start).await.unwrap_err().kind(),
+        StoreErrorKind::Conflict
+    );
+    assert_eq!(store.find_refresh_token(&fourth.hash).await.unwrap(), None);
+    let events = store.list(None, None, 100).await.unwrap();
+    assert!(events.iter().all(|e| e.id != clash_event.id));
+    assert!(
+        store
+            .get_session(only.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active(t(40))
+    );
 }

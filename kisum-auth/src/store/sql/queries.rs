@@ -413,5 +413,6 @@ pub(crate) const fn audit_list(company: bool, since: bool) -> &'static str {
 
 pub(crate) use audit_insert_columns;
 pub(crate) use membership_columns;
+pub(crate) use refresh_columns;
 pub(crate) use session_columns;
 pub(crate) use {grants_with_roles, org_access};

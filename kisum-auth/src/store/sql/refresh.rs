@@ -47,7 +47,7 @@ fn count_to_db(n: u32) -> i32 {
 
 /// Inserts a refresh token; `Conflict` when its hash exists, `NotFound` (the foreign key) when
 /// its session does not.
-async fn insert_refresh_token<'c, D: Dialect>(
+pub(super) async fn insert_refresh_token<'c, D: Dialect>(
     db: impl Into<Db<'c, D>>,
     record: &RefreshRecord,
 ) -> Result<(), StoreError> {
