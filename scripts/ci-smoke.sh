@@ -148,7 +148,9 @@ got=$(deliver whsec_forged_by_an_attacker)
 curl -fsS "http://127.0.0.1:$C/internal/v1/companies/$WEBHOOK_COMPANY/entitlements" -H "authorization: Bearer $KEY" \
     | jq -e '.entitlement_version == 1 and .basic_active and (.modules | map(.key) | index("core"))' >/dev/null \
     || { echo "FAIL: the webhook's company is not entitled once" >&2; exit 1; }
-curl -fsS "http://127.0.0.1:$W/metrics" | grep -q '^kisum_billing_webhooks_total{result="applied"}' \
+# Read whole before grep: `curl | grep -q` fails (pipefail) when grep stops reading first.
+metrics=$(curl -fsS "http://127.0.0.1:$W/metrics")
+grep -q '^kisum_billing_webhooks_total{result="applied"}' <<<"$metrics" \
     || { echo "FAIL: /metrics of the webhook listener lacks kisum_billing_webhooks_total" >&2; exit 1; }
 stop_all
 echo "==> smoke: both deployments passed"

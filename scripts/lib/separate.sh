@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Helpers for starting Kisum deployments on this machine (sourced by ci-smoke.sh,
-# load-separate.sh and bench-http.sh). The caller sets KISUM (the binary), WORK (a scratch
+# Helpers for starting Kisum deployments on this machine (sourced by ci-smoke.sh, the restore
+# drills, load-separate.sh and bench-http.sh). The caller sets KISUM (the binary), WORK (a scratch
 # directory), LOGS, and an array PIDS — or calls `separate_workspace` for all but KISUM;
 # KISUM_TEST_DATABASE_URL and KISUM_TEST_REDIS_URL name the servers.
 
@@ -20,6 +20,11 @@ separate_workspace() {
 separate_cleanup() {
     stop_all
     drop_dbs
+    # The Redis keys of a deployment `separate_setup` made.
+    if [[ -n ${REDIS_PREFIX:-} && -n ${KISUM_TEST_REDIS_URL:-} ]]; then
+        redis-cli -u "$KISUM_TEST_REDIS_URL" --scan --pattern "${REDIS_PREFIX}*" \
+            | xargs -r redis-cli -u "$KISUM_TEST_REDIS_URL" del >/dev/null 2>&1 || true
+    fi
     rm -rf "$WORK"
 }
 
@@ -50,20 +55,30 @@ stop_all() {
     PIDS=()
 }
 
-# start_separate TAG: a fresh PostgreSQL database per component, a signing key, and
-# `kisum core`, `kisum auth`, `kisum module --name finance` on free loopback ports with Redis.
-# Sets A (Auth public), I (Auth internal), C (Core), M (finance), W (Core's Stripe webhook
-# listener, prices `price_smoke_basic` → package `basic`, `price_smoke_finance` → add-on
-# `finance`) ports, WEBHOOK_SECRET (its signing secret), KEY (service key),
-# REDIS_PREFIX (the private prefix of their Redis keys) and DBS (the databases to drop
-# afterwards, Auth's first).
+# start_separate TAG: `separate_setup TAG`, then `separate_start`.
 start_separate() {
+    separate_setup "$1"
+    separate_start
+}
+
+# separate_setup TAG: a fresh PostgreSQL database per component, a signing key, a certificate
+# key and the secrets of a deployment of `kisum core`, `kisum auth` and `kisum module --name
+# finance` on free loopback ports with Redis. Sets A (Auth public), I (Auth internal), C (Core),
+# M (finance), W (Core's Stripe webhook listener, prices `price_smoke_basic` → package `basic`,
+# `price_smoke_finance` → add-on `finance`) and L (Core's licence-key listener) ports,
+# WEBHOOK_SECRET (its signing secret), KEY (service key), SECRET_KEY (Auth's
+# KISUM_SECRET_KEY), REDIS_PREFIX (the private prefix of their Redis keys), SIGNING_KEYS and
+# CERT_KEYS (the key directories), DB_SERVER and DB_PARAMS (the server part and query string
+# of KISUM_TEST_DATABASE_URL), AUTH_DB, CORE_DB, FINANCE_DB (the databases the components use)
+# and DBS (the databases to drop afterwards, Auth's first).
+separate_setup() {
     local tag=$1
     # The server part of KISUM_TEST_DATABASE_URL; its query string (e.g. `?sslmode=disable`)
     # goes on every database URL derived from it.
-    local base=${KISUM_TEST_DATABASE_URL%%\?*} params=""
-    [[ $KISUM_TEST_DATABASE_URL == *\?* ]] && params="?${KISUM_TEST_DATABASE_URL#*\?}"
-    local server=${base%/*}
+    local base=${KISUM_TEST_DATABASE_URL%%\?*}
+    DB_PARAMS=""
+    [[ $KISUM_TEST_DATABASE_URL == *\?* ]] && DB_PARAMS="?${KISUM_TEST_DATABASE_URL#*\?}"
+    DB_SERVER=${base%/*}
     local suffix
     suffix="$(date +%s)_$$"
     DBS=()
@@ -71,42 +86,53 @@ start_separate() {
         DBS+=("kisum_${tag}_${db}_$suffix")
         psql -q "$KISUM_TEST_DATABASE_URL" -c "CREATE DATABASE kisum_${tag}_${db}_$suffix" >/dev/null
     done
-    A=$(free_port) I=$(free_port) C=$(free_port) M=$(free_port) W=$(free_port)
+    AUTH_DB=${DBS[0]} CORE_DB=${DBS[1]} FINANCE_DB=${DBS[2]}
+    A=$(free_port) I=$(free_port) C=$(free_port) M=$(free_port) W=$(free_port) L=$(free_port)
     KEY="$tag-service-key-$suffix"
     WEBHOOK_SECRET="whsec_$tag-$suffix-webhook"
     REDIS_PREFIX="$tag-$suffix:"
-    "$KISUM" keys generate --alg ES256 --dir "$WORK/keys" >"$LOGS/keys.log" 2>&1 || {
+    SECRET_KEY="k1:$(head -c 32 /dev/urandom | base64)"
+    SIGNING_KEYS=$WORK/keys CERT_KEYS=$WORK/cert-keys
+    { "$KISUM" keys generate --alg ES256 --dir "$SIGNING_KEYS" &&
+        "$KISUM" keys generate --purpose certificates --dir "$CERT_KEYS"; } >"$LOGS/keys.log" 2>&1 || {
         cat "$LOGS/keys.log" >&2
         exit 1
     }
+}
+
+# separate_start: starts Core, Auth and the finance backend as `separate_setup` set them up, on
+# the databases AUTH_DB, CORE_DB and FINANCE_DB, and waits until each is healthy.
+separate_start() {
     local kid
-    kid=$(basename "$(ls "$WORK"/keys/*.pem)" .pem)
+    kid=$(basename "$(ls "$SIGNING_KEYS"/*.pem)" .pem)
     local common=(KISUM_MODE=development KISUM_REDIS_URL="$KISUM_TEST_REDIS_URL" KISUM_REDIS_PREFIX="$REDIS_PREFIX")
 
-    env "${common[@]}" KISUM_DATABASE_URL="$server/kisum_${tag}_core_$suffix$params" \
+    env "${common[@]}" KISUM_DATABASE_URL="$DB_SERVER/$CORE_DB$DB_PARAMS" \
         KISUM_INTERNAL_LISTEN="127.0.0.1:$C" KISUM_INTERNAL_API_KEYS="auth:$KEY" \
         KISUM_WEBHOOK_LISTEN="127.0.0.1:$W" KISUM_STRIPE_WEBHOOK_SECRETS="$WEBHOOK_SECRET" \
         KISUM_STRIPE_PRICE_MAP="price_smoke_basic=package:basic,price_smoke_finance=addon:finance" \
-        "$KISUM" core >"$LOGS/core.log" 2>&1 &
+        KISUM_CERT_KEYS_DIR="$CERT_KEYS" KISUM_LICENSING_LISTEN="127.0.0.1:$L" \
+        "$KISUM" core >>"$LOGS/core.log" 2>&1 &
     PIDS+=($!)
     wait_healthy "http://127.0.0.1:$C" core "${PIDS[-1]}"
     wait_healthy "http://127.0.0.1:$W" core "${PIDS[-1]}"
+    wait_healthy "http://127.0.0.1:$L" core "${PIDS[-1]}"
 
-    env "${common[@]}" KISUM_DATABASE_URL="$server/kisum_${tag}_auth_$suffix$params" \
+    env "${common[@]}" KISUM_DATABASE_URL="$DB_SERVER/$AUTH_DB$DB_PARAMS" \
         KISUM_LISTEN="127.0.0.1:$A" KISUM_INTERNAL_LISTEN="127.0.0.1:$I" \
         KISUM_INTERNAL_API_KEYS="finance:$KEY" KISUM_INTERNAL_API_KEY="$KEY" \
-        KISUM_SIGNING_KEYS_DIR="$WORK/keys" KISUM_ACTIVE_KID="$kid" \
+        KISUM_SIGNING_KEYS_DIR="$SIGNING_KEYS" KISUM_ACTIVE_KID="$kid" KISUM_SECRET_KEY="$SECRET_KEY" \
         KISUM_ISSUER="http://127.0.0.1:$A" KISUM_AUDIENCE=kisum \
         KISUM_PUBLIC_URL="http://127.0.0.1:$A" KISUM_CORE_URL="http://127.0.0.1:$C" \
-        "$KISUM" auth >"$LOGS/auth.log" 2>&1 &
+        "$KISUM" auth >>"$LOGS/auth.log" 2>&1 &
     PIDS+=($!)
     wait_healthy "http://127.0.0.1:$A" auth "${PIDS[-1]}"
 
-    env "${common[@]}" KISUM_DATABASE_URL="$server/kisum_${tag}_finance_$suffix$params" \
+    env "${common[@]}" KISUM_DATABASE_URL="$DB_SERVER/$FINANCE_DB$DB_PARAMS" \
         KISUM_LISTEN="127.0.0.1:$M" KISUM_INTERNAL_API_KEY="$KEY" \
         KISUM_ISSUER="http://127.0.0.1:$A" KISUM_AUDIENCE=kisum \
         KISUM_AUTH_URL="http://127.0.0.1:$A" KISUM_AUTH_INTERNAL_URL="http://127.0.0.1:$I" \
-        "$KISUM" module --name finance >"$LOGS/finance.log" 2>&1 &
+        "$KISUM" module --name finance >>"$LOGS/finance.log" 2>&1 &
     PIDS+=($!)
     wait_healthy "http://127.0.0.1:$M" finance "${PIDS[-1]}"
 }

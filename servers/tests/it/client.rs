@@ -58,16 +58,20 @@ pub(crate) async fn call(app: &Router, request: Request<Body>) -> Reply {
     let bytes = axum::body::to_bytes(response.into_body(), 4 << 20)
         .await
         .unwrap();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-    };
     Reply {
         status,
         headers,
-        body,
+        body: body_of(&bytes),
+    }
+}
+
+/// A body as JSON: `Null` when empty, a string when not JSON.
+pub(crate) fn body_of(bytes: &[u8]) -> Value {
+    if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
     }
 }
 

@@ -12,14 +12,13 @@
 //! They run one at a time (the nextest group `freshness` of `.config/nextest.toml`, and a lock
 //! here for `cargo test`): each starts five processes, and timing is what they check.
 
-mod deploy;
 mod observe;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use deploy::{Deployment, Options, Which};
+use crate::separate::{Deployment, Options, Which};
 use observe::{Figures, Rng, Write, until, watch, write};
 
 /// One test of this module at a time under `cargo test` too.

@@ -34,6 +34,8 @@ mod oauth_config;
 mod oauth_fake;
 mod openapi;
 mod ops;
+#[cfg(feature = "postgres")]
+mod separate;
 
 use std::process::{Command, Output};
 

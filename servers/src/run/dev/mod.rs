@@ -200,10 +200,14 @@ pub async fn dev(args: DevArgs, shutdown: Shutdown) -> Result<(), StartError> {
     seed::seed_admin(&built.state.auth, store.as_ref(), clock.as_ref())
         .await
         .map_err(|e| StartError::new("seeding the platform administrator", e))?;
-    // The administration routes reach Core in process, with the dev service key.
+    // The administration routes reach Core in process, with the dev service key (licences
+    // included: a company's detail lists them).
     let core_link: Arc<dyn kisum_auth::http::admin::CoreLink> =
         Arc::new(kisum_auth::http::admin::InProcessCore::new(
-            kisum_core::internal_router(CoreState::new(core_admin.clone(), service_keys.clone())),
+            kisum_core::internal_router(
+                CoreState::new(core_admin.clone(), service_keys.clone())
+                    .with_licenses(licensing.service.clone()),
+            ),
             service_key.clone(),
         ));
     seed::seed_license(

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use super::deploy::Deployment;
+use crate::separate::Deployment;
 
 /// A write that changes the member's answer on the guarded route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,17 +1,17 @@
-//! Platform administration (`/v1/admin/*`, issue 18, decision 0033) as `kisum dev` wires it:
-//! every route refused to non-administrators, writes refused below `aal2`, subscriptions and
-//! add-ons carried to Core and felt at once by the `finance` guard, a suspended company denied
-//! at the guard, platform roles that never escalate, and the audit rows of all of it.
+//! Platform administration (`/v1/admin/*`, issue 18, decision 0033), each test on both
+//! deployments (`kisum dev` on SQLite, and separate processes on PostgreSQL, see
+//! [`super::stack`]): every route refused to non-administrators, writes refused below `aal2`,
+//! subscriptions, add-ons and the catalog carried to Core and felt by the `finance` guard, a
+//! suspended company denied at the guard, platform roles that never escalate, `kisum admin
+//! grant`, and the audit rows of all of it.
 
 use std::collections::BTreeSet;
 
 use axum::http::{Method, StatusCode};
-use kisum_auth::mfa::totp::{self, TotpSecret};
-use kisum_guard::CompanySlug;
+use kisum_guard::{Clock as _, SystemClock};
 use serde_json::{Value, json};
 
-use super::{Dev, data_dir, list};
-use crate::client::{Reply, send};
+use super::stack::{Stack, on_both};
 
 /// Every administration route: method, path template, a valid body for it.
 fn routes() -> Vec<(Method, &'static str, Option<Value>)> {
@@ -64,121 +64,6 @@ fn concrete(template: &str, acme: &str) -> String {
         .replace("{key}", "finance")
 }
 
-pub(super) async fn acme_id(dev: &Dev) -> String {
-    dev.store
-        .find_company_by_slug(&CompanySlug::new("acme").unwrap())
-        .await
-        .unwrap()
-        .unwrap()
-        .id
-        .to_string()
-}
-
-/// Requests to Auth's public API as the holder of one access token.
-struct Caller<'a> {
-    dev: &'a Dev,
-    token: &'a str,
-}
-
-impl Caller<'_> {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        send(&self.dev.auth, method, path, Some(self.token), None, body).await
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.call(Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Option<Value>) -> Reply {
-        self.call(Method::POST, path, body).await
-    }
-
-    async fn put(&self, path: &str, body: Option<Value>) -> Reply {
-        self.call(Method::PUT, path, body).await
-    }
-
-    async fn delete(&self, path: &str, body: Option<Value>) -> Reply {
-        self.call(Method::DELETE, path, body).await
-    }
-}
-
-impl Dev {
-    /// Requests as the holder of `token`.
-    fn with<'a>(&'a self, token: &'a str) -> Caller<'a> {
-        Caller { dev: self, token }
-    }
-
-    /// Seeds `admin@kisum.test` (as `kisum dev` does) and signs it in: an `aal1` token.
-    pub(super) async fn admin_aal1(&self) -> String {
-        kisum_servers::seed::seed_admin(
-            &self.built.state.auth,
-            self.store.as_ref(),
-            self.clock.as_ref(),
-        )
-        .await
-        .unwrap();
-        self.login(
-            kisum_servers::seed::ADMIN_EMAIL,
-            kisum_servers::seed::DEMO_PASSWORD,
-        )
-        .await
-    }
-
-    /// Enrols an authenticator app for `email` (signed in as `token`) and signs in again with
-    /// the password and a recovery code: an `aal2` token.
-    async fn step_up(&self, email: &str, token: &str) -> String {
-        let r = self.with(token).post("/v1/auth/mfa/totp", None).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        let secret = TotpSecret::from_base32(r.body["secret"].as_str().unwrap()).unwrap();
-        let code = totp::code_at(&secret, totp::step_at(self.clock.now()).unwrap());
-        let r = self
-            .with(token)
-            .post(
-                "/v1/auth/mfa/totp/confirm",
-                Some(json!({"code": code, "keep_other_sessions": true})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        let recovery = r.body["recovery_codes"][0].as_str().unwrap().to_owned();
-        let r = send(
-            &self.auth,
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            None,
-            Some(json!({"email": email, "password": kisum_servers::seed::DEMO_PASSWORD})),
-        )
-        .await;
-        r.assert_problem(StatusCode::UNAUTHORIZED, "mfa_required");
-        let r = send(
-            &self.auth,
-            Method::POST,
-            "/v1/auth/mfa/verify",
-            None,
-            None,
-            Some(json!({"mfa_token": r.body["mfa_token"], "recovery_code": recovery})),
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        r.body["access_token"].as_str().unwrap().to_owned()
-    }
-
-    async fn admin_aal2(&self) -> String {
-        let aal1 = self.admin_aal1().await;
-        self.step_up(kisum_servers::seed::ADMIN_EMAIL, &aal1).await
-    }
-
-    /// The audit events `token` finds with `query`.
-    async fn audit(&self, token: &str, query: &str) -> Vec<Value> {
-        let r = self
-            .with(token)
-            .get(&format!("/v1/admin/audit?{query}"))
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        r.body["items"].as_array().unwrap().clone()
-    }
-}
-
 /// The table above is every `/v1/admin/*` operation Auth documents (and so mounts).
 #[test]
 fn the_route_table_is_every_admin_route() {
@@ -197,10 +82,8 @@ fn the_route_table_is_every_admin_route() {
 /// A signed-in user without a platform role — a plain member, and a company owner, who holds
 /// `*` in their own company — gets 403 `permission_denied` on every administration route, and
 /// each refusal is audited; no token at all is 401.
-#[tokio::test(flavor = "multi_thread")]
-async fn every_admin_route_refuses_a_non_administrator() {
-    let dev = Dev::start(&data_dir()).await;
-    let acme = acme_id(&dev).await;
+async fn every_admin_route_refuses_a_non_administrator(dev: &impl Stack) {
+    let acme = dev.acme_id().await;
     let member = dev.member().await;
     let owner = dev.owner().await;
     for (method, template, body) in routes() {
@@ -212,14 +95,13 @@ async fn every_admin_route_refuses_a_non_administrator() {
                 .await;
             r.assert_problem(StatusCode::FORBIDDEN, "permission_denied");
         }
-        let r = send(&dev.auth, method.clone(), &path, None, None, body.clone()).await;
+        let r = dev
+            .auth(method.clone(), &path, None, None, body.clone())
+            .await;
         r.assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
     }
     // Nothing was done: acme is active and keeps `finance`.
-    assert_eq!(
-        list(&dev.finance, &member, "acme").await.status,
-        StatusCode::OK
-    );
+    assert_eq!(dev.invoices(&member, "acme").await.status, StatusCode::OK);
 
     let admin = dev.admin_aal1().await;
     let member_id = dev.me(&member).await["user"]["id"].clone();
@@ -233,13 +115,12 @@ async fn every_admin_route_refuses_a_non_administrator() {
     assert_eq!(refusals, routes().len(), "one per refused request");
     assert!(denied.iter().all(|e| e["actor_user_id"] == member_id));
 }
+on_both!(every_admin_route_refuses_a_non_administrator);
 
 /// A platform administrator signed in with a password only (`aal1`) reads, but every write
 /// is refused with 403 `step_up_required` and changes nothing.
-#[tokio::test(flavor = "multi_thread")]
-async fn an_aal1_administrator_is_refused_every_write() {
-    let dev = Dev::start(&data_dir()).await;
-    let acme = acme_id(&dev).await;
+async fn an_aal1_administrator_is_refused_every_write(dev: &impl Stack) {
+    let acme = dev.acme_id().await;
     let admin = dev.admin_aal1().await;
     for (method, template, body) in routes() {
         let path = concrete(template, &acme);
@@ -272,25 +153,15 @@ async fn an_aal1_administrator_is_refused_every_write() {
         .collect();
     assert!(modules.contains("finance"), "{}", r.body);
 }
+on_both!(an_aal1_administrator_is_refused_every_write);
 
 /// An administrator (`aal2`) removes acme's `finance` add-on and ends its subscription: the
 /// `finance` backend denies the member at once (`module_not_entitled`), the Core App is gone,
 /// and Auth's audit log holds both writes with the administrator as actor.
-#[tokio::test(flavor = "multi_thread")]
-async fn an_administrator_ends_finance_and_the_guard_denies_at_once() {
-    let dev = Dev::start(&data_dir()).await;
-    let acme = acme_id(&dev).await;
-    let member = dev.member_reading_invoices().await;
-    let admin = dev.admin_aal2().await;
+async fn an_administrator_ends_finance_and_the_guard_denies_at_once(dev: &impl Stack) {
+    let (acme, member, admin) = reading_member_and_administrator(dev).await;
 
-    let r = dev
-        .with(&admin)
-        .delete(&format!("/v1/admin/companies/{acme}/addons/finance"), None)
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    list(&dev.finance, &member, "acme")
-        .await
-        .assert_problem(StatusCode::FORBIDDEN, "module_not_entitled");
+    take_finance_away(dev, &admin, &acme, &member).await;
 
     let r = dev
         .with(&admin)
@@ -302,15 +173,15 @@ async fn an_administrator_ends_finance_and_the_guard_denies_at_once() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["basic_active"], false, "{}", r.body);
     let owner = dev.owner().await;
-    let access = send(
-        &dev.auth,
-        Method::GET,
-        "/v1/auth/me/access",
-        Some(&owner),
-        Some("acme"),
-        None,
-    )
-    .await;
+    let access = dev
+        .auth(
+            Method::GET,
+            "/v1/auth/me/access",
+            Some(&owner),
+            Some("acme"),
+            None,
+        )
+        .await;
     assert_eq!(access.body["core_app_visible"], false, "{}", access.body);
 
     // Core's refusals come back as they are.
@@ -353,15 +224,12 @@ async fn an_administrator_ends_finance_and_the_guard_denies_at_once() {
         "newest first"
     );
 }
+on_both!(an_administrator_ends_finance_and_the_guard_denies_at_once);
 
 /// A suspended company's members are denied at the guard at once (`membership_inactive`);
 /// reactivated, they are let in again.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_suspended_company_is_denied_at_the_guard() {
-    let dev = Dev::start(&data_dir()).await;
-    let acme = acme_id(&dev).await;
-    let member = dev.member_reading_invoices().await;
-    let admin = dev.admin_aal2().await;
+async fn a_suspended_company_is_denied_at_the_guard(dev: &impl Stack) {
+    let (acme, member, admin) = reading_member_and_administrator(dev).await;
 
     let r = dev
         .with(&admin)
@@ -369,7 +237,7 @@ async fn a_suspended_company_is_denied_at_the_guard() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["status"], "suspended");
-    list(&dev.finance, &member, "acme")
+    dev.invoices_become(&member, "acme", StatusCode::FORBIDDEN)
         .await
         .assert_problem(StatusCode::FORBIDDEN, "membership_inactive");
 
@@ -378,10 +246,7 @@ async fn a_suspended_company_is_denied_at_the_guard() {
         .post(&format!("/v1/admin/companies/{acme}/reactivate"), None)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(
-        list(&dev.finance, &member, "acme").await.status,
-        StatusCode::OK
-    );
+    reads_again(dev, &member).await;
 
     let search = dev
         .with(&admin)
@@ -413,13 +278,12 @@ async fn a_suspended_company_is_denied_at_the_guard() {
         ["platform.company.reactivate", "platform.company.suspend"]
     );
 }
+on_both!(a_suspended_company_is_denied_at_the_guard);
 
 /// Platform roles never escalate: a `platform-billing` holder cannot grant or revoke
 /// `platform-admin` (or any role it does not wholly hold), the refusals are audited, and the
 /// last `platform-admin` cannot be revoked.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_platform_role_grant_cannot_escalate() {
-    let dev = Dev::start(&data_dir()).await;
+async fn a_platform_role_grant_cannot_escalate(dev: &impl Stack) {
     let admin = dev.admin_aal2().await;
     let grant = |email: &str, role: &str| json!({"email": email, "role": role});
 
@@ -516,18 +380,17 @@ async fn a_platform_role_grant_cannot_escalate() {
             .any(|e| e["action"] == "platform.role.revoke" && e["outcome"] == "denied")
     );
 }
+on_both!(a_platform_role_grant_cannot_escalate);
 
-/// `kisum admin grant` makes the first administrator of a deployment.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_operator_grants_the_first_administrator() {
-    let dir = data_dir();
-    let dev = Dev::start(&dir).await;
+/// `kisum admin grant` makes the first administrator of a deployment, on its Auth database
+/// (SQLite or PostgreSQL), felt by the running Auth at once.
+async fn the_operator_grants_the_first_administrator(dev: &impl Stack) {
     let owner = dev.owner().await;
     dev.with(&owner)
         .get("/v1/admin/companies")
         .await
         .assert_problem(StatusCode::FORBIDDEN, "permission_denied");
-    let url = format!("sqlite://{}", dir.join("auth.db").display());
+    let url = dev.auth_database_url();
     let args = [
         "admin",
         "grant",
@@ -562,4 +425,163 @@ async fn the_operator_grants_the_first_administrator() {
         "{}",
         crate::err(&out)
     );
+}
+on_both!(the_operator_grants_the_first_administrator);
+
+/// An administrator (`aal2`) puts a module `ledger` and its add-on into the catalog and gives
+/// acme that add-on: acme's entitlements list it. Taking acme's `finance` add-on away denies
+/// the member at the guard; putting it back lets them in again. The company's detail lists its
+/// licence (without its key), and the audit search from a time on (`since`) finds exactly
+/// these writes, newest first.
+async fn an_administrator_puts_the_catalog_and_add_ons(dev: &impl Stack) {
+    let (acme, member, admin) = reading_member_and_administrator(dev).await;
+    let licence = dev
+        .core(
+            Method::POST,
+            "/internal/v1/licenses",
+            Some(json!({"company_id": acme, "name": "Acme desktop", "max_activations": 3})),
+        )
+        .await;
+    assert_eq!(licence.status, StatusCode::CREATED, "{}", licence.body);
+    let since = now();
+
+    let r = dev
+        .with(&admin)
+        .put(
+            "/v1/admin/catalog/modules/ledger",
+            Some(
+                json!({"name": "Ledger", "kind": "addon", "permissions": ["ledger.entries.read"]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = dev
+        .with(&admin)
+        .put(
+            "/v1/admin/catalog/addons/ledger",
+            Some(json!({"name": "Ledger", "module": "ledger"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = dev
+        .with(&admin)
+        .get("/v1/admin/catalog/modules/ledger")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["permissions"], json!(["ledger.entries.read"]));
+    let r = dev
+        .with(&admin)
+        .put(
+            &format!("/v1/admin/companies/{acme}/addons/ledger"),
+            Some(json!({"status": "active"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    take_finance_away(dev, &admin, &acme, &member).await;
+    let r = dev
+        .with(&admin)
+        .put(
+            &format!("/v1/admin/companies/{acme}/addons/finance"),
+            Some(json!({"status": "active"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    reads_again(dev, &member).await;
+
+    let detail = dev
+        .with(&admin)
+        .get(&format!("/v1/admin/companies/{acme}"))
+        .await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.body);
+    let modules: BTreeSet<&str> = detail.body["entitlements"]["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        modules.contains("ledger") && modules.contains("finance"),
+        "{}",
+        detail.body
+    );
+    let licences = detail.body["licenses"].as_array().unwrap();
+    assert_eq!(licences.len(), 1, "{}", detail.body);
+    assert_eq!(licences[0]["id"], licence.body["id"]);
+    assert_eq!(licences[0]["name"], "Acme desktop");
+    assert_eq!(licences[0]["max_activations"], 3);
+    assert!(licences[0].get("key").is_none(), "{}", detail.body);
+
+    let actions: Vec<(String, String)> = dev
+        .audit(&admin, &format!("since={since}"))
+        .await
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["details"].to_string(),
+            )
+        })
+        .map(|(action, details)| {
+            let about = ["ledger", "finance"]
+                .into_iter()
+                .find(|k| details.contains(k))
+                .unwrap_or("-");
+            (action, about.to_owned())
+        })
+        .collect();
+    let want = [
+        ("platform.addon.put", "finance"),
+        ("platform.addon.delete", "finance"),
+        ("platform.addon.put", "ledger"),
+        ("platform.catalog.put", "ledger"),
+        ("platform.catalog.put", "ledger"),
+    ];
+    assert_eq!(
+        actions,
+        want.map(|(a, k)| (a.to_owned(), k.to_owned())),
+        "newest first"
+    );
+    let later = now();
+    let none = dev.audit(&admin, &format!("since={later}")).await;
+    assert!(none.is_empty(), "{none:?}");
+    dev.with(&admin)
+        .get("/v1/admin/audit?since=yesterday")
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, "invalid_request");
+}
+on_both!(an_administrator_puts_the_catalog_and_add_ons);
+
+/// acme's id, its member reading invoices (asserted) and the administrator at `aal2`: where
+/// every administrator-acts-and-the-guard-feels-it test starts.
+async fn reading_member_and_administrator(dev: &impl Stack) -> (String, String, String) {
+    let acme = dev.acme_id().await;
+    let member = dev.member_reading_invoices().await;
+    (acme, member, dev.admin_aal2().await)
+}
+
+/// The administrator removes acme's `finance` add-on; the guard denies the member
+/// (`module_not_entitled`) at once, or across processes as soon as it hears of it.
+async fn take_finance_away(dev: &impl Stack, admin: &str, acme: &str, member: &str) {
+    let r = dev
+        .with(admin)
+        .delete(&format!("/v1/admin/companies/{acme}/addons/finance"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    dev.invoices_become(member, "acme", StatusCode::FORBIDDEN)
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "module_not_entitled");
+}
+
+/// The member reads acme's invoices again (once the guard heard of the change).
+async fn reads_again(dev: &impl Stack, member: &str) {
+    let r = dev.invoices_become(member, "acme", StatusCode::OK).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+/// Now, as the audit search's `since` takes it (RFC 3339, UTC, microseconds).
+fn now() -> String {
+    SystemClock
+        .now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

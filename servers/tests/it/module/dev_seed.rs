@@ -9,6 +9,7 @@ use kisum_guard::{AddOnKey, CompanyId};
 use kisum_servers::seed;
 use serde_json::{Value, json};
 
+use super::stack::Stack as _;
 use super::{Dev, create, data_dir, get_one, list, membership, set, sqlite_url, strings};
 use crate::client::send;
 

@@ -8,6 +8,7 @@ use kisum_guard::{Clock, CompanyId, SystemClock};
 use kisum_servers::module::{self, InvoiceDb};
 use serde_json::json;
 
+use super::stack::Stack as _;
 use super::{
     Dev, INVOICES, assert_invoice, create, data_dir, get_one, list, membership, post_raw, set,
 };

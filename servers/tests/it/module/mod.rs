@@ -6,8 +6,9 @@
 //! Password hashing (argon2id, default parameters) is slow in debug builds: each test signs in
 //! each user it needs once and reuses the token.
 //!
-//! This module holds the shared fixture (`Dev` and the invoice helpers); the tests live in the
-//! submodules and speak HTTP through [`crate::client`].
+//! This module holds the shared fixture (`Dev` and the invoice helpers; what every deployment
+//! offers, sign-in included, is [`stack::Stack`]); the tests live in the submodules and speak
+//! HTTP through [`crate::client`].
 
 mod admin;
 mod api_keys;
@@ -15,6 +16,7 @@ mod console;
 mod dev_seed;
 mod invoices;
 mod refusals;
+mod stack;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -23,16 +25,16 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, header};
 use kisum_auth::keys::{GeneratedKey, KeyRing, SigningAlgorithm, SigningKey, generate};
-use kisum_core::admin::{Actor, CoreAdmin};
-use kisum_core::{CompanyAddOn, EntitlementService, SubscriptionStatus};
-use kisum_guard::{AccessGuard, AddOnKey, Clock, CompanyId, ServiceKeys, SystemClock};
+use kisum_core::EntitlementService;
+use kisum_core::admin::CoreAdmin;
+use kisum_guard::{AccessGuard, Clock, ServiceKeys, SystemClock};
 use kisum_servers::app::{self, AuthApp, AuthBuilder, CountedEvents, LocalEvents};
 use kisum_servers::module::{self, InvoiceDb};
 use kisum_servers::ops::HttpSettings;
 use kisum_servers::{openapi, seed};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::client::{Reply, call, request, send};
 
@@ -51,9 +53,14 @@ struct Dev {
     /// Auth's store (platform roles are granted in it).
     store: Arc<dyn kisum_auth::AuthStore>,
     core: CoreAdmin,
+    /// Core's internal API as `kisum dev` serves it (licences included), with the service key
+    /// [`stack::DEV_SERVICE_KEY`].
+    core_internal: Router,
     guard: AccessGuard,
     clock: Arc<dyn Clock>,
     seeded: seed::Seeded,
+    /// The data directory.
+    dir: PathBuf,
 }
 
 fn sqlite_url(dir: &Path, file: &str) -> String {
@@ -68,13 +75,19 @@ impl Dev {
             generate(SigningAlgorithm::Es256, clock.now().date_naive()).unwrap();
         let key = SigningKey::from_pem(&kid, &pem, Path::new("mem")).unwrap();
         let service_keys =
-            ServiceKeys::new([("dev".to_owned(), "0123456789abcdef0123456789".to_owned())])
-                .unwrap();
+            ServiceKeys::new([("dev".to_owned(), stack::DEV_SERVICE_KEY.to_owned())]).unwrap();
 
         let stores = app::open_core_store(&sqlite_url(dir, "core.db"))
             .await
             .unwrap();
         let entitlements = EntitlementService::new(stores.store, clock.clone());
+        let licensing = app::licensing(
+            stores.licenses,
+            stores.audit.clone(),
+            &entitlements,
+            None,
+            clock.clone(),
+        );
         let events = LocalEvents::default();
         let core = CoreAdmin::new(
             entitlements.clone(),
@@ -133,9 +146,12 @@ impl Dev {
 
         // The administration routes reach Core in process with the service key, as in
         // `kisum dev`.
+        let core_internal = kisum_core::internal_router(
+            kisum_core::CoreState::new(core.clone(), service_keys).with_licenses(licensing.service),
+        );
         let core_link = Arc::new(kisum_auth::http::admin::InProcessCore::new(
-            kisum_core::internal_router(kisum_core::CoreState::new(core.clone(), service_keys)),
-            "0123456789abcdef0123456789",
+            core_internal.clone(),
+            stack::DEV_SERVICE_KEY,
         ));
         let mut dev = Self {
             // The console as `kisum dev` mounts it: inside `with_core`, plain HTTP cookies.
@@ -154,9 +170,11 @@ impl Dev {
             finance: Router::new(),
             built,
             core,
+            core_internal,
             guard,
             clock,
             seeded,
+            dir: dir.to_owned(),
         };
         dev.finance = dev.finance_over(db);
         dev
@@ -172,93 +190,6 @@ impl Dev {
             &HttpSettings::default(),
         )
         .unwrap()
-    }
-
-    /// Signs in over HTTP and answers the access token.
-    async fn login(&self, email: &str, password: &str) -> String {
-        let r = send(
-            &self.auth,
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            None,
-            Some(json!({"email": email, "password": password})),
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::OK, "sign-in of {email}: {}", r.body);
-        r.body["access_token"].as_str().unwrap().to_owned()
-    }
-
-    async fn owner(&self) -> String {
-        self.login(seed::OWNER_EMAIL, seed::DEMO_PASSWORD).await
-    }
-
-    async fn member(&self) -> String {
-        self.login(seed::MEMBER_EMAIL, seed::DEMO_PASSWORD).await
-    }
-
-    /// acme's member signed in, who reads acme's invoices at `finance` now (asserted): where
-    /// every "… and the backend denies at once" test starts.
-    async fn member_reading_invoices(&self) -> String {
-        let member = self.member().await;
-        assert_eq!(
-            list(&self.finance, &member, "acme").await.status,
-            StatusCode::OK
-        );
-        member
-    }
-
-    /// `GET /v1/auth/me` of `token`.
-    async fn me(&self, token: &str) -> Value {
-        let r = send(
-            &self.auth,
-            Method::GET,
-            "/v1/auth/me",
-            Some(token),
-            None,
-            None,
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        r.body
-    }
-
-    /// Registers a user with a company of their own over HTTP: (access token, company id).
-    async fn register_with_company(&self, email: &str, company: &str) -> (String, CompanyId) {
-        let r = send(
-            &self.auth,
-            Method::POST,
-            "/v1/auth/register",
-            None,
-            None,
-            Some(json!({
-                "email": email,
-                "password": "correct-horse-battery-staple-7",
-                "company_name": company,
-            })),
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        let token = r.body["access_token"].as_str().unwrap().to_owned();
-        let me = self.me(&token).await;
-        let id = me["memberships"][0]["company_id"].as_str().unwrap();
-        (token, id.parse().unwrap())
-    }
-
-    /// Activates the `finance` add-on of `company`, as an operator would through Core.
-    async fn buy_finance(&self, company: CompanyId) {
-        self.core
-            .set_company_addon(
-                &Actor::new("it"),
-                CompanyAddOn {
-                    company_id: company,
-                    addon: AddOnKey::new("finance").unwrap(),
-                    status: SubscriptionStatus::Active,
-                    current_period_end: None,
-                },
-            )
-            .await
-            .unwrap();
     }
 }
 

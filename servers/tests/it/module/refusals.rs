@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::http::{Method, StatusCode, header};
 use serde_json::json;
 
+use super::stack::Stack as _;
 use super::{Dev, INVOICES, data_dir, list};
 use crate::client::{call, request, send};
 

@@ -14,15 +14,15 @@ use axum::http::StatusCode;
 use fantoccini::Locator;
 use kisum_servers::seed;
 
-use super::super::admin::acme_id;
 use super::super::{Dev, data_dir, list};
+use crate::module::stack::Stack as _;
 use driver::Browser;
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs chromium and chromium-driver: .ci/run installs them and sets KISUM_TEST_BROWSER=1"]
 async fn a_platform_administrator_ends_a_subscription_and_the_finance_backend_denies_at_once() {
     let dev = Dev::start(&data_dir()).await;
-    let acme = acme_id(&dev).await;
+    let acme = dev.acme_id().await;
     let member = dev.member_reading_invoices().await;
     let codes = dev.admin_recovery_codes().await;
     let b = Browser::open(dev.auth.clone()).await;
@@ -89,7 +89,7 @@ async fn a_platform_administrator_ends_a_subscription_and_the_finance_backend_de
 #[ignore = "needs chromium and chromium-driver: .ci/run installs them and sets KISUM_TEST_BROWSER=1"]
 async fn a_non_administrator_cannot_reach_the_platform_pages() {
     let dev = Dev::start(&data_dir()).await;
-    let acme = acme_id(&dev).await;
+    let acme = dev.acme_id().await;
     let b = Browser::open(dev.auth.clone()).await;
     // acme's owner holds `*` in acme, and no platform role.
     b.sign_in(seed::OWNER_EMAIL, seed::DEMO_PASSWORD).await;

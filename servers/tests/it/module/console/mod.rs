@@ -13,7 +13,7 @@ use kisum_auth::mfa::totp::{self, TotpSecret};
 use kisum_servers::seed;
 use serde_json::json;
 
-use super::admin::acme_id;
+use super::stack::Stack as _;
 use super::{Dev, data_dir, list};
 use crate::client::{Reply, call, send};
 
@@ -234,7 +234,7 @@ fn writes(acme: &str) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_administrator_sees_every_platform_page() {
     let dev = Dev::start(&data_dir()).await;
-    let acme = acme_id(&dev).await;
+    let acme = dev.acme_id().await;
     let mut jar = dev.admin_console().await;
     let (_, home) = jar.get(&dev, "/console").await;
     assert!(home.contains("id=\"platform-link\""), "{home}");
@@ -292,7 +292,7 @@ async fn an_administrator_sees_every_platform_page() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_non_administrator_gets_the_403_page_everywhere() {
     let dev = Dev::start(&data_dir()).await;
-    let acme = acme_id(&dev).await;
+    let acme = dev.acme_id().await;
     for email in [seed::OWNER_EMAIL, seed::MEMBER_EMAIL] {
         let mut jar = dev.console(email, None).await;
         let (_, home) = jar.get(&dev, "/console").await;
@@ -325,7 +325,7 @@ async fn a_non_administrator_gets_the_403_page_everywhere() {
 #[tokio::test(flavor = "multi_thread")]
 async fn attack_a_platform_form_without_the_csrf_token_is_refused() {
     let dev = Dev::start(&data_dir()).await;
-    let acme = acme_id(&dev).await;
+    let acme = dev.acme_id().await;
     let mut jar = dev.admin_console().await;
     for (uri, form) in writes(&acme) {
         let (status, body, _) = jar.send(&dev, Method::POST, &uri, &form, false).await;
@@ -348,7 +348,7 @@ async fn attack_a_platform_form_without_the_csrf_token_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_aal1_administrator_cannot_write_and_is_told_why() {
     let dev = Dev::start(&data_dir()).await;
-    let acme = acme_id(&dev).await;
+    let acme = dev.acme_id().await;
     dev.admin_aal1().await;
     let mut jar = dev.console(seed::ADMIN_EMAIL, None).await;
     for page in pages(&acme) {
@@ -383,7 +383,7 @@ async fn an_aal1_administrator_cannot_write_and_is_told_why() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_administrator_changes_a_company_after_confirming() {
     let dev = Dev::start(&data_dir()).await;
-    let acme = acme_id(&dev).await;
+    let acme = dev.acme_id().await;
     let member = dev.member().await;
     let mut jar = dev.admin_console().await;
     let company = format!("/console/platform/companies/{acme}");

@@ -1,7 +1,8 @@
-//! A separate-process deployment for the fault tests: `kisum core`, two `kisum auth` replicas
-//! on one database and `kisum module --name finance`, on fresh PostgreSQL databases and,
-//! optionally, a private `redis-server` (killing it affects no other test), seeded like
-//! `scripts/seed-demo.sh`.
+//! A separate-process deployment: `kisum core`, one or two `kisum auth` replicas on one
+//! database and `kisum module --name finance`, on fresh PostgreSQL databases and, optionally, a
+//! private `redis-server` (killing it affects no other test), seeded with the demo data of
+//! `kisum dev` through the APIs. The fault tests of the invalidation stream (`freshness`) and
+//! the PostgreSQL runs of the administration and API-key tests (`module::stack`) start it.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -12,7 +13,11 @@ use serde_json::{Value, json};
 use crate::free_port;
 
 /// The demo password of every seeded user.
-const PASSWORD: &str = "kisum-demo-password";
+const PASSWORD: &str = kisum_servers::seed::DEMO_PASSWORD;
+
+/// `KISUM_SECRET_KEY` of every Auth replica (the key of the in-process fixture): users may
+/// enrol authenticator apps, so a platform administrator can reach `aal2`.
+pub(crate) const SECRET_KEY: &str = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 
 fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
@@ -215,6 +220,8 @@ pub(crate) struct Options {
     pub(crate) stream_max_len: Option<u64>,
     /// More `redis-server` arguments.
     pub(crate) redis_args: &'static [&'static str],
+    /// How many Auth replicas (on one database).
+    pub(crate) auth_replicas: usize,
 }
 
 impl Default for Options {
@@ -224,6 +231,7 @@ impl Default for Options {
             ttl: Duration::from_secs(5),
             stream_max_len: None,
             redis_args: &[],
+            auth_replicas: 2,
         }
     }
 }
@@ -233,12 +241,12 @@ pub(crate) struct Deployment {
     pub(crate) work: PathBuf,
     pub(crate) redis: Option<PrivateRedis>,
     pub(crate) core: Proc,
-    pub(crate) auth: [Proc; 2],
+    pub(crate) auth: Vec<Proc>,
     pub(crate) module: Proc,
     /// Core's internal base URL.
     pub(crate) core_url: String,
-    /// The public base URLs of the two Auth replicas.
-    pub(crate) auth_urls: [String; 2],
+    /// The public base URLs of the Auth replicas.
+    pub(crate) auth_urls: Vec<String>,
     /// The finance backend's base URL.
     pub(crate) module_url: String,
     /// The service key every component accepts.
@@ -248,7 +256,8 @@ pub(crate) struct Deployment {
     /// The owner's access token (manages roles).
     pub(crate) owner: String,
     module_env: Vec<(String, String)>,
-    auth_db: String,
+    /// Auth's database URL.
+    pub(crate) auth_db: String,
     pub(crate) http: reqwest::Client,
 }
 
@@ -288,14 +297,11 @@ impl Deployment {
             .next()
             .unwrap();
         let key = format!("freshness-service-key-{}", uuid::Uuid::now_v7().simple());
-        let (c, a1, i1, a2, i2, m) = (
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-        );
+        let (c, m) = (free_port(), free_port());
+        let ports: Vec<(u16, u16)> = (0..o.auth_replicas.max(1))
+            .map(|_| (free_port(), free_port()))
+            .collect();
+        let (a1, i1) = ports[0];
         let ttl = format!("{}ms", o.ttl.as_millis());
         let mut common = vec![
             ("KISUM_MODE".to_owned(), "development".to_owned()),
@@ -334,6 +340,7 @@ impl Deployment {
                 ("KISUM_LOGIN_LIMIT_PER_EMAIL", "100000/1m".to_owned()),
                 ("KISUM_REGISTER_LIMIT_PER_IP", "100000/1m".to_owned()),
                 ("KISUM_MAX_SESSIONS_PER_USER", "0".to_owned()),
+                ("KISUM_SECRET_KEY", SECRET_KEY.to_owned()),
             ]);
             if let Some(n) = &max_len {
                 env.push(("KISUM_EVENTS_STREAM_MAX_LEN".to_owned(), n.clone()));
@@ -353,22 +360,15 @@ impl Deployment {
             ("KISUM_AUTH_INTERNAL_URL", format!("http://127.0.0.1:{i1}")),
             ("KISUM_ACCESS_CACHE_TTL", ttl.clone()),
         ]);
-        let auth = [
-            Proc::new(
-                "auth-1",
-                bin,
-                &["auth"],
-                auth_env(a1, i1),
-                work.join("auth-1.log"),
-            ),
-            Proc::new(
-                "auth-2",
-                bin,
-                &["auth"],
-                auth_env(a2, i2),
-                work.join("auth-2.log"),
-            ),
-        ];
+        let auth = ports
+            .iter()
+            .enumerate()
+            .map(|(n, &(public, internal))| {
+                let name = format!("auth-{}", n + 1);
+                let log = work.join(format!("{name}.log"));
+                Proc::new(&name, bin, &["auth"], auth_env(public, internal), log)
+            })
+            .collect();
         let mut d = Self {
             core: Proc::new("core", bin, &["core"], core_env, work.join("core.log")),
             auth,
@@ -382,7 +382,10 @@ impl Deployment {
             work,
             redis,
             core_url: format!("http://127.0.0.1:{c}"),
-            auth_urls: [issuer.clone(), format!("http://127.0.0.1:{a2}")],
+            auth_urls: ports
+                .iter()
+                .map(|(public, _)| format!("http://127.0.0.1:{public}"))
+                .collect(),
             module_url: format!("http://127.0.0.1:{m}"),
             key,
             company: String::new(),
@@ -396,11 +399,11 @@ impl Deployment {
         };
         d.core.start();
         d.healthy(&d.core_url.clone(), Which::Core).await;
-        // One replica migrates first; the second finds the schema in place.
-        d.auth[0].start();
-        d.healthy(&d.auth_urls[0].clone(), Which::Auth(0)).await;
-        d.auth[1].start();
-        d.healthy(&d.auth_urls[1].clone(), Which::Auth(1)).await;
+        // One replica migrates first; the others find the schema in place.
+        for n in 0..d.auth.len() {
+            d.auth[n].start();
+            d.healthy(&d.auth_urls[n].clone(), Which::Auth(n)).await;
+        }
         d.module.start();
         d.healthy(&d.module_url.clone(), Which::Module).await;
         d.seed().await;
@@ -532,31 +535,45 @@ impl Deployment {
         .await
     }
 
-    /// Seeds the demo data (scripts/seed-demo.sh): the catalog, company `acme` with the
-    /// finance add-on, its owner, and member@acme.test with the role `finance-viewer`.
+    /// Seeds the demo data of `kisum dev` (`kisum_servers::seed`): its catalog (the modules
+    /// core, finance, market, touring, venue and ai, an add-on for each but core, the basic
+    /// package), company `acme` with basic and the finance add-on, its owner, and
+    /// member@acme.test with the role `finance-viewer`.
     async fn seed(&mut self) {
         use reqwest::Method;
-        for (path, body) in [
-            (
-                "/internal/v1/modules/core",
-                json!({"name":"Core","kind":"core","permissions":["core.home.view"]}),
-            ),
-            (
-                "/internal/v1/modules/finance",
-                json!({"name":"Finance","kind":"addon","permissions":["finance.invoices.read","finance.invoices.write"]}),
-            ),
-            (
+        for module in kisum_servers::seed::MODULES {
+            let (kind, permissions) = if module == "core" {
+                ("core", json!(["core.home.view", "core.settings.manage"]))
+            } else {
+                let p = |what: &str| format!("{module}.{what}");
+                (
+                    "addon",
+                    json!([p("invoices.read"), p("invoices.write"), p("reports.read")]),
+                )
+            };
+            let name = format!("{}{}", module[..1].to_uppercase(), &module[1..]);
+            let mut puts = vec![(
+                format!("/internal/v1/modules/{module}"),
+                json!({"name": name, "kind": kind, "permissions": permissions}),
+            )];
+            if module != "core" {
+                puts.push((
+                    format!("/internal/v1/addons/{module}"),
+                    json!({"name": module, "module": module}),
+                ));
+            }
+            for (path, body) in puts {
+                let a = self.core_put(&path, body).await;
+                assert_eq!(a.status, 200, "{path}: {}", a.body);
+            }
+        }
+        let a = self
+            .core_put(
                 "/internal/v1/packages/basic",
                 json!({"name":"Basic","is_basic":true,"modules":["core"]}),
-            ),
-            (
-                "/internal/v1/addons/finance",
-                json!({"name":"Finance","module":"finance"}),
-            ),
-        ] {
-            let a = self.core_put(path, body).await;
-            assert_eq!(a.status, 200, "{path}: {}", a.body);
-        }
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
         let auth = self.auth_urls[0].clone();
         let owner = self
             .ok(
@@ -596,14 +613,7 @@ impl Deployment {
         .await;
         // The member proves the address (what the emailed link would do) and joins as active,
         // as scripts/bench-http.sh does.
-        let db = sqlx::PgPool::connect(&self.auth_db).await.unwrap();
-        for sql in [
-            "UPDATE users SET email_verified = TRUE WHERE NOT email_verified",
-            "UPDATE memberships SET status = 'active' WHERE status = 'invited'",
-        ] {
-            sqlx::query(sql).execute(&db).await.unwrap();
-        }
-        db.close().await;
+        self.verify_everyone().await;
         let company = self.company.clone();
         for (path, body) in [
             (
@@ -618,6 +628,19 @@ impl Deployment {
             let a = self.core_put(&path, body).await;
             assert_eq!(a.status, 200, "{path}: {}", a.body);
         }
+    }
+
+    /// Marks every address proven (what the emailed links would do) and every invitation
+    /// accepted, in Auth's database.
+    pub(crate) async fn verify_everyone(&self) {
+        let db = sqlx::PgPool::connect(&self.auth_db).await.unwrap();
+        for sql in [
+            "UPDATE users SET email_verified = TRUE WHERE NOT email_verified",
+            "UPDATE memberships SET status = 'active' WHERE status = 'invited'",
+        ] {
+            sqlx::query(sql).execute(&db).await.unwrap();
+        }
+        db.close().await;
     }
 
     /// Signs the member in at Auth replica `replica`; returns the token response.
