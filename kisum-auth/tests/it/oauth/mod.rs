@@ -4,6 +4,8 @@
 
 mod factors;
 mod fake;
+mod refusals;
+mod tenants;
 
 use std::sync::Arc;
 
@@ -26,6 +28,10 @@ use factors::{
     linking_and_unlinking_need_recent_auth, the_last_passkey_of_an_account_without_password_stays,
 };
 use fake::{CLIENT_ID, CLIENT_SECRET, Fake, FakeUser, Tweaks};
+use refusals::{
+    a_disabled_account_is_refused_at_the_callback_and_the_exchange,
+    an_identity_linked_to_someone_else_is_refused_when_linking,
+};
 
 const DONE: &str = "https://app.example.test/signed-in";
 const PUBLIC_URL: &str = "https://auth.example.test";
@@ -47,6 +53,14 @@ fn person(subject: &str, email: &str, verified: bool) -> FakeUser {
 }
 
 async fn harness_on(store: Arc<dyn AuthStore>) -> Harness {
+    harness_with(store, |_| Vec::new()).await
+}
+
+/// The harness with the providers `extra` configures on the IdP besides `idp` and `github`.
+async fn harness_with(
+    store: Arc<dyn AuthStore>,
+    extra: impl FnOnce(&Fake) -> Vec<Value>,
+) -> Harness {
     let world = World::on(store, Arc::new(MemoryCoreStore::new())).await;
     let idp = Fake::start(
         person("idp-sub-1", "ada@example.test", true),
@@ -67,6 +81,10 @@ async fn harness_on(store: Arc<dyn AuthStore>) -> Harness {
          "token_url": format!("{}/login/oauth/access_token", github.base()),
          "api_url": github.base()},
     ]);
+    let mut config = config;
+    if let Some(list) = config.as_array_mut() {
+        list.extend(extra(&idp));
+    }
     let providers =
         parse_providers(&config.to_string(), |_, _| Ok(CLIENT_SECRET.to_owned())).unwrap();
     let oauth = OAuthService::new(
@@ -136,6 +154,8 @@ on_every_store!(
     the_last_passkey_of_an_account_without_password_stays,
     attack_concurrent_unlink_and_passkey_delete_cannot_remove_the_last_way_in,
     attack_concurrent_passkey_deletions_cannot_remove_the_last_way_in,
+    an_identity_linked_to_someone_else_is_refused_when_linking,
+    a_disabled_account_is_refused_at_the_callback_and_the_exchange,
 );
 
 fn location(headers: &axum::http::HeaderMap) -> String {
