@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::fake::{CLIENT_ID, Tweaks};
-use super::{DONE, Harness, harness_with, memory, person, query_param, unique_email};
+use super::{DONE, Harness, harness_with, memory, person, unique_email};
 
 const TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 const OTHER_TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -37,13 +37,6 @@ impl Harness {
             tid: tid.map(str::to_owned),
             ..more
         });
-    }
-
-    /// The code a refused sign-in at `provider` came back with.
-    async fn refused_at(&self, provider: &str) -> Option<String> {
-        let back = self.sign_in(provider).await;
-        assert_eq!(query_param(&back, "login_code"), None, "{back}");
-        query_param(&back, "error")
     }
 }
 
