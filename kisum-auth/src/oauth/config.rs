@@ -78,6 +78,9 @@ pub struct ProviderConfig {
     pub token_url: String,
     /// GitHub's API (default `https://api.github.com`).
     pub api_url: String,
+    /// The tenants (`tid`, GUIDs) whose accounts may sign in, for a multi-tenant issuer such as
+    /// Microsoft's `…/common/v2.0` (decision 0043); empty: any tenant.
+    pub tenants: Vec<String>,
 }
 
 impl fmt::Debug for ProviderConfig {
@@ -89,6 +92,7 @@ impl fmt::Debug for ProviderConfig {
             .field("client_id", &self.client_id)
             .field("client_secret", &"<redacted>")
             .field("redirect_uris", &self.redirect_uris)
+            .field("tenants", &self.tenants)
             .finish_non_exhaustive()
     }
 }
@@ -109,6 +113,7 @@ struct Written {
     auth_url: Option<String>,
     token_url: Option<String>,
     api_url: Option<String>,
+    tenants: Option<Vec<String>>,
 }
 
 /// One problem of the provider list.
@@ -135,7 +140,8 @@ fn provider_url(s: &str) -> bool {
 /// Reads `KISUM_OAUTH_<ID>_*` through `var` for each id of `ids` (comma-separated; `<ID>` is the
 /// id upper-cased, `-` as `_`): `_KIND` (`oidc` or `github`), `_ISSUER`, `_CLIENT_ID`,
 /// `_CLIENT_SECRET` or `_CLIENT_SECRET_FILE`, `_NAME`, and optionally `_SCOPES`
-/// (space-separated), `_AUTH_URL`, `_TOKEN_URL`, `_API_URL` (GitHub Enterprise). Every
+/// (space-separated), `_AUTH_URL`, `_TOKEN_URL`, `_API_URL` (GitHub Enterprise), `_TENANTS`
+/// (comma-separated tenant ids of a multi-tenant issuer such as Microsoft's). Every
 /// provider may send the browser to `redirect_uris` (`KISUM_OAUTH_REDIRECT_URIS`). The client
 /// secret is read by `read_secret(file, variable name)`.
 ///
@@ -192,6 +198,13 @@ pub fn providers_from_vars(
             auth_url: get("AUTH_URL"),
             token_url: get("TOKEN_URL"),
             api_url: get("API_URL"),
+            tenants: get("TENANTS").map(|t| {
+                t.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }),
         });
     }
     match validate(written, read_secret) {
@@ -226,7 +239,8 @@ pub fn providers_setting(
 /// Every problem found, each naming the provider: unparsable JSON, an id that is not
 /// `[a-z0-9-]{1,32}` or is repeated, an OIDC provider without an issuer, a provider URL
 /// (issuer, GitHub endpoints) that is not `https` (`http` only to a loopback host), no client
-/// secret (or both a file and an env name), an empty or non-absolute redirect allow-list.
+/// secret (or both a file and an env name), an empty or non-absolute redirect allow-list,
+/// `tenants` on a `github` provider or a tenant that is not a GUID.
 pub fn parse_providers(
     json: &str,
     read_secret: impl Fn(Option<&str>, Option<&str>) -> Result<String, String>,
@@ -287,6 +301,17 @@ fn validate(
                 problem(format!("redirect URI `{r}` is not an absolute http(s) URL"));
             }
         }
+        let tenants = w.tenants.clone().unwrap_or_default();
+        if w.kind == ProviderKind::Github && !tenants.is_empty() {
+            problem("a `github` provider has no `tenants`".into());
+        }
+        for t in &tenants {
+            if !super::provider::guid_like(t) {
+                problem(format!(
+                    "tenant `{t}` is not a tenant id (a GUID such as `9188040d-6c67-4c5b-b112-36a304b66dad`)"
+                ));
+            }
+        }
         let default = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_owned());
         let auth_url = default(&w.auth_url, "https://github.com/login/oauth/authorize");
         let token_url = default(&w.token_url, "https://github.com/login/oauth/access_token");
@@ -335,6 +360,7 @@ fn validate(
             auth_url,
             token_url,
             api_url,
+            tenants,
         });
     }
     if problems.is_empty() {
@@ -520,5 +546,51 @@ mod tests {
         )
         .unwrap_err();
         assert!(problems[0].0.contains("not an https URL"), "{problems:?}");
+    }
+
+    #[test]
+    fn tenants_are_read_and_must_be_tenant_ids() {
+        let redirects = vec!["https://app.test/done".to_owned()];
+        let ms = |tenants: &str| {
+            providers_from_vars(
+                "microsoft",
+                vars(&[
+                    ("KISUM_OAUTH_MICROSOFT_KIND", "oidc"),
+                    (
+                        "KISUM_OAUTH_MICROSOFT_ISSUER",
+                        "https://login.microsoftonline.com/organizations/v2.0",
+                    ),
+                    ("KISUM_OAUTH_MICROSOFT_CLIENT_ID", "c"),
+                    ("KISUM_OAUTH_MICROSOFT_CLIENT_SECRET", "s"),
+                    ("KISUM_OAUTH_MICROSOFT_TENANTS", tenants),
+                ]),
+                &redirects,
+                secret,
+            )
+        };
+        let p = ms(" 9188040d-6c67-4c5b-b112-36a304b66dad, 72F988BF-86F1-41AF-91AB-2D7CD011DB47 ")
+            .unwrap();
+        assert_eq!(
+            p[0].tenants,
+            [
+                "9188040d-6c67-4c5b-b112-36a304b66dad",
+                "72F988BF-86F1-41AF-91AB-2D7CD011DB47"
+            ]
+        );
+        let problems = ms("contoso.onmicrosoft.com").unwrap_err();
+        assert!(
+            problems[0]
+                .0
+                .contains("tenant `contoso.onmicrosoft.com` is not a tenant id"),
+            "{problems:?}"
+        );
+        let problems = parse_providers(
+            r#"[{"id":"gh","kind":"github","client_id":"c","client_secret_env":"G",
+                "tenants":["9188040d-6c67-4c5b-b112-36a304b66dad"],
+                "redirect_uris":["https://app.test/done"]}]"#,
+            secret,
+        )
+        .unwrap_err();
+        assert!(problems[0].0.contains("no `tenants`"), "{problems:?}");
     }
 }

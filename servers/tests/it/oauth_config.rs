@@ -22,6 +22,7 @@ fn providers_by_id_are_checked_variable_by_variable() {
             ("KISUM_OAUTH_CORP_ISSUER", "http://idp.example.com"),
             ("KISUM_OAUTH_CORP_CLIENT_ID", "corp-client"),
             ("KISUM_OAUTH_CORP_CLIENT_SECRET", "corp-secret-value-42"),
+            ("KISUM_OAUTH_CORP_TENANTS", "contoso.onmicrosoft.com"),
             ("KISUM_OAUTH_GH_KIND", "github"),
             (
                 "KISUM_OAUTH_REDIRECT_URIS",
@@ -33,6 +34,7 @@ fn providers_by_id_are_checked_variable_by_variable() {
     let e = err(&o);
     for problem in [
         "KISUM_OAUTH_PROVIDERS (--oauth-providers): `corp`: `issuer` `http://idp.example.com` is not an https URL",
+        "KISUM_OAUTH_PROVIDERS (--oauth-providers): `corp`: tenant `contoso.onmicrosoft.com` is not a tenant id",
         "KISUM_OAUTH_PROVIDERS (--oauth-providers): `gh`: KISUM_OAUTH_GH_CLIENT_ID is not set",
         "KISUM_OAUTH_REDIRECT_URIS (--oauth-redirect-uris): `/relative` is not an absolute",
     ] {

@@ -1,7 +1,9 @@
 //! Fake providers started by the tests on 127.0.0.1:0: an OpenID Connect provider (discovery,
 //! JWKS, an authorize endpoint that approves at once, a token endpoint issuing ES256 ID tokens,
 //! userinfo) and GitHub (authorize, token, `/user`, `/user/emails`). Both check the client's
-//! credentials, the PKCE verifier, and spend each code once, as real providers do.
+//! credentials, the PKCE verifier, and spend each code once, as real providers do. Under
+//! `/common/v2.0` the OpenID Connect provider is also multi-tenant, as Microsoft's: its
+//! discovery names the issuer template `{base}/{tenantid}/v2.0`.
 //!
 //! Also compiled into the servers' tests (`servers/tests/it/main.rs`), which drive the real
 //! binary against it: it needs nothing of this crate's test fixtures.
@@ -9,8 +11,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -44,6 +47,23 @@ pub(crate) struct Tweaks {
     pub(crate) foreign_key: bool,
     /// The email only in userinfo, not in the ID token.
     pub(crate) email_in_userinfo_only: bool,
+    /// No email at all: neither in the ID token nor in userinfo.
+    pub(crate) no_email: bool,
+    /// The ID token's `iss` (default the issuer).
+    pub(crate) issuer: Option<String>,
+    /// A `tid` claim (a tenant of the multi-tenant issuer).
+    pub(crate) tid: Option<String>,
+    /// Signed by a key the JWKS never published, naming that key's own id.
+    pub(crate) unpublished_key: bool,
+    /// The token endpoint answers 302 to this URL instead.
+    pub(crate) token_redirect: Option<String>,
+    /// The token endpoint answers 503 with a page that is no token answer.
+    pub(crate) token_unavailable: bool,
+    /// Discovery answers 500.
+    pub(crate) discovery_unavailable: bool,
+    /// GitHub's `/user/emails` answer (default: the account's email, primary, verified as the
+    /// account says, after an unverified old one).
+    pub(crate) github_emails: Option<Value>,
 }
 
 struct Grant {
@@ -56,7 +76,8 @@ struct Grant {
 struct Inner {
     base: String,
     clock: Arc<ManualClock>,
-    key: SigningKey,
+    /// The key that signs and the JWKS publishes (replaced by `rotate`).
+    key: Mutex<Arc<SigningKey>>,
     foreign: SigningKey,
     user: Mutex<FakeUser>,
     tweaks: Mutex<Tweaks>,
@@ -64,6 +85,10 @@ struct Inner {
     tokens: Mutex<HashMap<String, FakeUser>>,
     /// Codes refused because they were already spent.
     pub(crate) replays: Mutex<u32>,
+    /// Requests received, of any kind.
+    requests: Mutex<u32>,
+    /// Times the JWKS was fetched.
+    jwks_fetches: Mutex<u32>,
 }
 
 /// A running fake provider.
@@ -88,7 +113,7 @@ impl Fake {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let fake = Self(Arc::new(Inner {
             base,
-            key: key(&clock),
+            key: Mutex::new(Arc::new(key(&clock))),
             foreign: key(&clock),
             clock,
             user: Mutex::new(user),
@@ -96,9 +121,15 @@ impl Fake {
             codes: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             replays: Mutex::new(0),
+            requests: Mutex::new(0),
+            jwks_fetches: Mutex::new(0),
         }));
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
+            .route(
+                "/common/v2.0/.well-known/openid-configuration",
+                get(tenant_discovery),
+            )
             .route("/jwks", get(jwks))
             .route("/authorize", get(authorize))
             .route("/token", post(token))
@@ -107,7 +138,8 @@ impl Fake {
             .route("/login/oauth/access_token", post(token))
             .route("/user", get(github_user))
             .route("/user/emails", get(github_emails))
-            .with_state(fake.clone());
+            .with_state(fake.clone())
+            .layer(from_fn_with_state(fake.clone(), count));
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         fake
     }
@@ -131,12 +163,53 @@ impl Fake {
     pub(crate) fn replays(&self) -> u32 {
         *self.0.replays.lock().unwrap()
     }
+
+    /// How many requests it received, of any kind.
+    pub(crate) fn requests(&self) -> u32 {
+        *self.0.requests.lock().unwrap()
+    }
+
+    /// How many times its JWKS was fetched.
+    pub(crate) fn jwks_fetches(&self) -> u32 {
+        *self.0.jwks_fetches.lock().unwrap()
+    }
+
+    /// Rotates the signing key: a new key signs, and the JWKS publishes only it.
+    pub(crate) fn rotate(&self) {
+        *self.0.key.lock().unwrap() = Arc::new(key(&self.0.clock));
+    }
+
+    /// The multi-tenant issuer to configure (discovery names the template).
+    pub(crate) fn multi_tenant_issuer(&self) -> String {
+        format!("{}/common/v2.0", self.base())
+    }
+
+    /// The issuer of `tenant` under the multi-tenant template.
+    pub(crate) fn tenant_issuer(&self, tenant: &str) -> String {
+        format!("{}/{tenant}/v2.0", self.base())
+    }
 }
 
-async fn discovery(State(f): State<Fake>) -> Json<Value> {
+async fn count(State(f): State<Fake>, request: Request, next: Next) -> Response {
+    *f.0.requests.lock().unwrap() += 1;
+    next.run(request).await
+}
+
+async fn discovery(State(f): State<Fake>) -> Response {
+    metadata(&f, f.base())
+}
+
+async fn tenant_discovery(State(f): State<Fake>) -> Response {
+    metadata(&f, &f.tenant_issuer("{tenantid}"))
+}
+
+fn metadata(f: &Fake, issuer: &str) -> Response {
+    if f.0.tweaks.lock().unwrap().discovery_unavailable {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
     let b = f.base();
     Json(json!({
-        "issuer": b,
+        "issuer": issuer,
         "authorization_endpoint": format!("{b}/authorize"),
         "token_endpoint": format!("{b}/token"),
         "userinfo_endpoint": format!("{b}/userinfo"),
@@ -146,10 +219,13 @@ async fn discovery(State(f): State<Fake>) -> Json<Value> {
         "id_token_signing_alg_values_supported": ["ES256"],
         "code_challenge_methods_supported": ["S256"],
     }))
+    .into_response()
 }
 
 async fn jwks(State(f): State<Fake>) -> Json<Value> {
-    Json(json!({ "keys": [f.0.key.jwk()] }))
+    *f.0.jwks_fetches.lock().unwrap() += 1;
+    let key = f.0.key.lock().unwrap().clone();
+    Json(json!({ "keys": [key.jwk()] }))
 }
 
 /// Approves at once: back to `redirect_uri` with a fresh code and the `state`.
@@ -203,6 +279,17 @@ async fn token(State(f): State<Fake>, headers: HeaderMap, body: String) -> Respo
     let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
         .into_owned()
         .collect();
+    let t = f.0.tweaks.lock().unwrap().clone();
+    if let Some(to) = t.token_redirect {
+        return (StatusCode::FOUND, [(header::LOCATION, to)]).into_response();
+    }
+    if t.token_unavailable {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "<h1>down for maintenance</h1>",
+        )
+            .into_response();
+    }
     if !client_ok(&headers, &form) {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
@@ -241,7 +328,7 @@ fn id_token(f: &Fake, user: &FakeUser, nonce: &str) -> String {
     let now = f.0.clock.now();
     let exp = now + TimeDelta::seconds(t.expires_in.unwrap_or(3600));
     let mut claims = json!({
-        "iss": f.base(),
+        "iss": t.issuer.clone().unwrap_or_else(|| f.base().to_owned()),
         "sub": user.subject,
         "aud": t.audience.unwrap_or_else(|| CLIENT_ID.to_owned()),
         "iat": now.timestamp(),
@@ -249,17 +336,24 @@ fn id_token(f: &Fake, user: &FakeUser, nonce: &str) -> String {
         "nonce": t.nonce.unwrap_or_else(|| nonce.to_owned()),
         "name": "Ada Lovelace",
     });
-    if !t.email_in_userinfo_only {
+    if !t.email_in_userinfo_only && !t.no_email {
         claims["email"] = json!(user.email);
         claims["email_verified"] = json!(user.email_verified);
     }
-    let key = if t.foreign_key {
+    if let Some(tid) = t.tid {
+        claims["tid"] = json!(tid);
+    }
+    let published = f.0.key.lock().unwrap().clone();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(published.kid().to_owned());
+    let key = if t.unpublished_key {
+        header.kid = Some(f.0.foreign.kid().to_owned());
+        &f.0.foreign
+    } else if t.foreign_key {
         &f.0.foreign
     } else {
-        &f.0.key
+        &published
     };
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = Some(f.0.key.kid().to_owned());
     jsonwebtoken::encode(&header, &claims, key.encoding()).unwrap()
 }
 
@@ -275,6 +369,9 @@ fn bearer_user(f: &Fake, headers: &HeaderMap) -> Option<FakeUser> {
 
 async fn userinfo(State(f): State<Fake>, headers: HeaderMap) -> Response {
     match bearer_user(&f, &headers) {
+        Some(u) if f.0.tweaks.lock().unwrap().no_email => {
+            Json(json!({ "sub": u.subject })).into_response()
+        }
         Some(u) => Json(json!({
             "sub": u.subject,
             "email": u.email,
@@ -300,10 +397,14 @@ async fn github_user(State(f): State<Fake>, headers: HeaderMap) -> Response {
 
 async fn github_emails(State(f): State<Fake>, headers: HeaderMap) -> Response {
     match bearer_user(&f, &headers) {
-        Some(u) => Json(json!([
-            {"email": "old-unverified@example.test", "primary": false, "verified": false},
-            {"email": u.email, "primary": true, "verified": u.email_verified},
-        ]))
+        Some(u) => Json(
+            f.0.tweaks.lock().unwrap().github_emails.clone().unwrap_or_else(|| {
+                json!([
+                    {"email": "old-unverified@example.test", "primary": false, "verified": false},
+                    {"email": u.email, "primary": true, "verified": u.email_verified},
+                ])
+            }),
+        )
         .into_response(),
         None => StatusCode::UNAUTHORIZED.into_response(),
     }

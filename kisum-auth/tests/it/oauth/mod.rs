@@ -4,6 +4,8 @@
 
 mod factors;
 mod fake;
+mod refusals;
+mod tenants;
 
 use std::sync::Arc;
 
@@ -26,6 +28,10 @@ use factors::{
     linking_and_unlinking_need_recent_auth, the_last_passkey_of_an_account_without_password_stays,
 };
 use fake::{CLIENT_ID, CLIENT_SECRET, Fake, FakeUser, Tweaks};
+use refusals::{
+    a_disabled_account_is_refused_at_the_callback_and_the_exchange,
+    an_identity_linked_to_someone_else_is_refused_when_linking,
+};
 
 const DONE: &str = "https://app.example.test/signed-in";
 const PUBLIC_URL: &str = "https://auth.example.test";
@@ -47,6 +53,14 @@ fn person(subject: &str, email: &str, verified: bool) -> FakeUser {
 }
 
 async fn harness_on(store: Arc<dyn AuthStore>) -> Harness {
+    harness_with(store, |_| Vec::new()).await
+}
+
+/// The harness with the providers `extra` configures on the IdP besides `idp` and `github`.
+async fn harness_with(
+    store: Arc<dyn AuthStore>,
+    extra: impl FnOnce(&Fake) -> Vec<Value>,
+) -> Harness {
     let world = World::on(store, Arc::new(MemoryCoreStore::new())).await;
     let idp = Fake::start(
         person("idp-sub-1", "ada@example.test", true),
@@ -67,6 +81,10 @@ async fn harness_on(store: Arc<dyn AuthStore>) -> Harness {
          "token_url": format!("{}/login/oauth/access_token", github.base()),
          "api_url": github.base()},
     ]);
+    let mut config = config;
+    if let Some(list) = config.as_array_mut() {
+        list.extend(extra(&idp));
+    }
     let providers =
         parse_providers(&config.to_string(), |_, _| Ok(CLIENT_SECRET.to_owned())).unwrap();
     let oauth = OAuthService::new(
@@ -136,6 +154,8 @@ on_every_store!(
     the_last_passkey_of_an_account_without_password_stays,
     attack_concurrent_unlink_and_passkey_delete_cannot_remove_the_last_way_in,
     attack_concurrent_passkey_deletions_cannot_remove_the_last_way_in,
+    an_identity_linked_to_someone_else_is_refused_when_linking,
+    a_disabled_account_is_refused_at_the_callback_and_the_exchange,
 );
 
 fn location(headers: &axum::http::HeaderMap) -> String {
@@ -198,6 +218,13 @@ impl Harness {
     async fn sign_in(&self, provider: &str) -> String {
         let path = self.to_callback(provider, None, false).await;
         self.callback(&path).await
+    }
+
+    /// A whole sign-in at `provider` that must be refused: the `?error=` code it came back with.
+    async fn refused_at(&self, provider: &str) -> Option<String> {
+        let back = self.sign_in(provider).await;
+        assert_eq!(query_param(&back, "login_code"), None, "{back}");
+        query_param(&back, "error")
     }
 
     /// A whole sign-in that must succeed: the tokens.
@@ -444,55 +471,62 @@ async fn harness() -> Harness {
     harness_on(memory().await).await
 }
 
-/// The code the callback sent back after the fake misbehaved as `tweaks` say.
-async fn refused_with(tweaks: Tweaks) -> Option<String> {
+/// Asserts that the callback sent the browser back with `?error={code}` (and no login code)
+/// after the fake misbehaved as `tweaks` say.
+async fn refused_with(tweaks: Tweaks, code: &str) {
     let h = harness().await;
     h.idp
         .set_user(person(&unique_email("sub"), &unique_email("tweak"), true));
     h.idp.tweak(tweaks);
-    let back = h.sign_in("idp").await;
-    assert_eq!(query_param(&back, "login_code"), None, "{back}");
-    query_param(&back, "error")
+    assert_eq!(h.refused_at("idp").await.as_deref(), Some(code));
 }
 
 #[tokio::test]
 async fn attack_an_id_token_with_another_nonce_is_refused() {
-    let code = refused_with(Tweaks {
-        nonce: Some("a-nonce-from-another-sign-in".into()),
-        ..Tweaks::default()
-    })
+    refused_with(
+        Tweaks {
+            nonce: Some("a-nonce-from-another-sign-in".into()),
+            ..Tweaks::default()
+        },
+        "invalid_id_token",
+    )
     .await;
-    assert_eq!(code.as_deref(), Some("invalid_id_token"));
 }
 
 #[tokio::test]
 async fn attack_an_id_token_for_another_audience_is_refused() {
-    let code = refused_with(Tweaks {
-        audience: Some("another-client".into()),
-        ..Tweaks::default()
-    })
+    refused_with(
+        Tweaks {
+            audience: Some("another-client".into()),
+            ..Tweaks::default()
+        },
+        "invalid_id_token",
+    )
     .await;
-    assert_eq!(code.as_deref(), Some("invalid_id_token"));
 }
 
 #[tokio::test]
 async fn attack_an_expired_id_token_is_refused() {
-    let code = refused_with(Tweaks {
-        expires_in: Some(-60),
-        ..Tweaks::default()
-    })
+    refused_with(
+        Tweaks {
+            expires_in: Some(-60),
+            ..Tweaks::default()
+        },
+        "invalid_id_token",
+    )
     .await;
-    assert_eq!(code.as_deref(), Some("invalid_id_token"));
 }
 
 #[tokio::test]
 async fn attack_an_id_token_signed_by_another_key_is_refused() {
-    let code = refused_with(Tweaks {
-        foreign_key: true,
-        ..Tweaks::default()
-    })
+    refused_with(
+        Tweaks {
+            foreign_key: true,
+            ..Tweaks::default()
+        },
+        "invalid_id_token",
+    )
     .await;
-    assert_eq!(code.as_deref(), Some("invalid_id_token"));
 }
 
 #[tokio::test]
