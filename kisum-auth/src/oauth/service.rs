@@ -318,22 +318,17 @@ impl AuthService {
         // app answers `401 mfa_required` here too, with no session yet.
         self.require_no_second_factor::<LoginError>(user, amr::FEDERATED, &client)
             .await?;
-        let context = client.clone();
         let pair = self
-            .start_session(user, client, Aal::Aal1, &[amr::FEDERATED])
+            .start_session_audited(user, client, Aal::Aal1, &[amr::FEDERATED], |session_id| {
+                Action::ProviderLoginSuccess {
+                    method: "oauth",
+                    provider: provider.to_owned(),
+                    session_id,
+                }
+            })
             .await?;
         metrics::counter!("kisum_auth_logins_total", "result" => "success", "method" => format!("oauth:{provider}"))
             .increment(1);
-        self.audit(
-            Some(user),
-            &context,
-            Action::ProviderLoginSuccess {
-                method: "oauth",
-                provider: provider.to_owned(),
-                session_id: pair.session_id,
-            },
-        )
-        .await;
         Ok(pair)
     }
 }
