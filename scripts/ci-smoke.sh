@@ -16,6 +16,8 @@ cargo build -q --workspace --bin kisum
 KISUM=${CARGO_TARGET_DIR:-$PWD/target}/debug/kisum
 # shellcheck source=scripts/lib/separate.sh
 . scripts/lib/separate.sh
+# shellcheck source=scripts/lib/smoke-checks.sh
+. scripts/lib/smoke-checks.sh
 separate_workspace smoke
 
 # ---- 1. kisum dev ---------------------------------------------------------------------------
@@ -44,10 +46,7 @@ if [ "$read_status" != 200 ] || [ "$write_status" != 403 ]; then
 fi
 
 echo "==> kisum dev: an admin route rejects a non-admin (403), and the seeded administrator reads it"
-admin_status=$(curl -sS -o "$WORK/admin.json" -w '%{http_code}' "http://127.0.0.1:$A/v1/admin/companies" \
-    -H "authorization: Bearer $TOKEN")
-[ "$admin_status" = 403 ] && jq -e '.code == "permission_denied"' "$WORK/admin.json" >/dev/null \
-    || { echo "FAIL: a non-admin on /v1/admin/companies got $admin_status" >&2; cat "$WORK/admin.json" >&2; exit 1; }
+admin_refused "http://127.0.0.1:$A" "$TOKEN" /v1/admin/companies "$WORK/admin.json" || { echo "FAIL: see above" >&2; exit 1; }
 ADMIN_TOKEN=$(curl -fsS "http://127.0.0.1:$A/v1/auth/login" -H 'content-type: application/json' \
     -d '{"email":"admin@kisum.test","password":"kisum-demo-password"}' | jq -r .access_token)
 curl -fsS "http://127.0.0.1:$A/v1/admin/companies?query=acme" -H "authorization: Bearer $ADMIN_TOKEN" \
@@ -103,48 +102,22 @@ KISUM_INTERNAL_API_KEY=$KEY scripts/seed-demo.sh "http://127.0.0.1:$A" "http://1
 for port in $A $I $C $M; do
     curl -fsS "http://127.0.0.1:$port/ready" >/dev/null || { echo "FAIL: :$port not ready" >&2; curl -sS "http://127.0.0.1:$port/ready" >&2; exit 1; }
 done
+WEBHOOK_URL="http://127.0.0.1:$W/v1/billing/stripe/webhook"
 KISUM_INTERNAL_API_KEY=$KEY SMOKE_PROPAGATION_SECONDS=5 \
+    SMOKE_WEBHOOK_URL=$WEBHOOK_URL SMOKE_WEBHOOK_SECRET=$WEBHOOK_SECRET \
     scripts/smoke.sh "http://127.0.0.1:$A" "http://127.0.0.1:$C" "http://127.0.0.1:$M"
 
 echo "==> kisum auth: an admin route rejects a non-admin (403)"
 MEMBER_TOKEN=$(curl -fsS "http://127.0.0.1:$A/v1/auth/login" -H 'content-type: application/json' \
     -d '{"email":"member@acme.test","password":"kisum-demo-password"}' | jq -r .access_token)
-admin_status=$(curl -sS -o "$WORK/admin.json" -w '%{http_code}' "http://127.0.0.1:$A/v1/admin/catalog/modules" \
-    -H "authorization: Bearer $MEMBER_TOKEN")
-[ "$admin_status" = 403 ] && jq -e '.code == "permission_denied"' "$WORK/admin.json" >/dev/null \
-    || { echo "FAIL: a non-admin on /v1/admin/catalog/modules got $admin_status" >&2; cat "$WORK/admin.json" >&2; exit 1; }
+admin_refused "http://127.0.0.1:$A" "$MEMBER_TOKEN" /v1/admin/catalog/modules "$WORK/admin.json" \
+    || { echo "FAIL: see above" >&2; exit 1; }
 
 echo "==> kisum core: a signed Stripe event entitles a company once; a forged one is refused"
 WEBHOOK_COMPANY=$(python3 -c 'import uuid; print(uuid.uuid4())')
-# The fixture of the Rust tests, with this run's company, price and time.
-python3 - "$WEBHOOK_COMPANY" >"$WORK/stripe-event.json" <<'PY'
-import json, sys, time
-e = json.load(open("kisum-core/tests/fixtures/stripe/customer.subscription.created.json"))
-e["id"] = "evt_smoke_" + sys.argv[1].replace("-", "")
-e["created"] = int(time.time())
-sub = e["data"]["object"]
-sub["metadata"]["kisum_company_id"] = sys.argv[1]
-sub["items"]["data"][0]["price"]["id"] = "price_smoke_basic"
-sub["items"]["data"][0]["current_period_end"] = int(time.time()) + 30 * 86400
-print(json.dumps(e), end="")
-PY
-stripe_signature() { # SECRET FILE: the header Stripe would send for FILE, signed now
-    python3 -c 'import hmac, hashlib, sys, time
-t = str(int(time.time())); body = open(sys.argv[2], "rb").read()
-print("t=%s,v1=%s" % (t, hmac.new(sys.argv[1].encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()))' "$1" "$2"
-}
-deliver() { # SECRET: the outcome (or the problem code) and the status
-    curl -sS -o "$WORK/webhook.json" -w '%{http_code}' "http://127.0.0.1:$W/v1/billing/stripe/webhook" \
-        -H 'content-type: application/json' -H "stripe-signature: $(stripe_signature "$1" "$WORK/stripe-event.json")" \
-        --data-binary @"$WORK/stripe-event.json"
-    echo " $(jq -r '.outcome // .code' "$WORK/webhook.json")"
-}
-for want in "200 applied" "200 duplicate"; do
-    got=$(deliver "$WEBHOOK_SECRET")
-    [ "$got" = "$want" ] || { echo "FAIL: webhook answered '$got' (want '$want')" >&2; cat "$WORK/webhook.json" >&2; exit 1; }
-done
-got=$(deliver whsec_forged_by_an_attacker)
-[ "$got" = "400 invalid_signature" ] || { echo "FAIL: a forged webhook answered '$got'" >&2; exit 1; }
+stripe_event "$WEBHOOK_COMPANY" price_smoke_basic "$WORK/stripe-event.json"
+webhook_checks "$WEBHOOK_URL" "$WEBHOOK_SECRET" "$WORK/stripe-event.json" "$WORK/webhook.json" applied \
+    || { echo "FAIL: see above" >&2; exit 1; }
 curl -fsS "http://127.0.0.1:$C/internal/v1/companies/$WEBHOOK_COMPANY/entitlements" -H "authorization: Bearer $KEY" \
     | jq -e '.entitlement_version == 1 and .basic_active and (.modules | map(.key) | index("core"))' >/dev/null \
     || { echo "FAIL: the webhook's company is not entitled once" >&2; exit 1; }

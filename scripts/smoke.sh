@@ -6,11 +6,20 @@
 # AUTH_URL is Auth's public base URL, CORE_INTERNAL_URL Core's internal base URL (reached with
 # the service key in KISUM_INTERNAL_API_KEY), MODULE_URL the reference `finance` backend.
 # It registers a fresh user with a fresh company, signs in, reads the session and
-# `me/access`, makes a denied and then an allowed backend request around an entitlement
-# change, checks that a subscription change is visible in `me/access`, signs out and
-# confirms that the token is refused. Needs curl and jq. Exit status 0 only if every step
-# answered as API.md says.
+# `me/access`, is refused an administration route (the user holds no platform role), makes a
+# denied and then an allowed backend request around an entitlement change, checks that a
+# subscription change is visible in `me/access`, signs out and confirms that the token is
+# refused. Needs curl and jq. Exit status 0 only if every step answered as API.md says.
+#
+# With SMOKE_WEBHOOK_URL (Core's Stripe webhook, e.g. https://billing.example.com/v1/billing/stripe/webhook)
+# and SMOKE_WEBHOOK_SECRET (one of its KISUM_STRIPE_WEBHOOK_SECRETS) it also posts a correctly
+# signed Stripe-shaped event about the fresh company — subscribed to SMOKE_WEBHOOK_PRICE, by
+# default a price no KISUM_STRIPE_PRICE_MAP names, so the event is recorded and ignored —
+# expecting 200, then 200 `duplicate` for the same event again, and 400 `invalid_signature`
+# for a forged one (needs openssl too). Without them that step is skipped.
 set -euo pipefail
+# shellcheck source=scripts/lib/smoke-checks.sh
+. "$(dirname "$0")/lib/smoke-checks.sh"
 
 if [ $# -ne 3 ]; then
     echo "usage: KISUM_INTERNAL_API_KEY=… $0 AUTH_URL CORE_INTERNAL_URL MODULE_URL" >&2
@@ -22,10 +31,18 @@ MODULE=${3%/}
 KEY=${KISUM_INTERNAL_API_KEY:?set KISUM_INTERNAL_API_KEY to the service key Core accepts}
 # How long a change may take to reach the backend's guard (its cache TTL without events).
 PROPAGATION=${SMOKE_PROPAGATION_SECONDS:-40}
+WEBHOOK_URL=${SMOKE_WEBHOOK_URL:-}
+WEBHOOK_SECRET=${SMOKE_WEBHOOK_SECRET:-}
+WEBHOOK_PRICE=${SMOKE_WEBHOOK_PRICE:-price_kisum_smoke_unmapped}
+if [ -n "$WEBHOOK_URL" ] && [ -z "$WEBHOOK_SECRET" ]; then
+    echo "SMOKE_WEBHOOK_URL needs SMOKE_WEBHOOK_SECRET (the endpoint's signing secret)" >&2
+    exit 64
+fi
 
 STEP=0
 BODY=$(mktemp)
-trap 'rm -f "$BODY"' EXIT
+EVENT=$(mktemp)
+trap 'rm -f "$BODY" "$EVENT"' EXIT
 
 fail() {
     echo "FAIL (step $STEP): $*" >&2
@@ -90,6 +107,9 @@ step "the session"
 expect 200 "$(request GET "$AUTH/v1/auth/session" "${AUTHZ[@]}")" "GET session"
 [ "$(field .session_id)" != "null" ] || fail "no session_id"
 
+step "an administration route refuses a user without a platform role"
+admin_refused "$AUTH" "$TOKEN" /v1/admin/companies "$BODY" || fail "GET /v1/admin/companies"
+
 step "me/access without a subscription: the company, no Core App"
 expect 200 "$(request GET "$AUTH/v1/auth/me/access" "${AUTHZ[@]}" -H "x-org: $ORG")" "me/access"
 [ "$(field .core_app_visible)" = "false" ] || fail "core app visible without a subscription"
@@ -124,6 +144,15 @@ status=$(request PUT "$CORE/internal/v1/companies/$COMPANY_ID/subscription" \
 expect 200 "$status" "PUT subscription"
 expect 200 "$(request GET "$AUTH/v1/auth/me/access" "${AUTHZ[@]}" -H "x-org: $ORG")" "me/access"
 [ "$(field .core_app_visible)" = "true" ] || fail "core app not visible after the subscription"
+
+if [ -n "$WEBHOOK_URL" ]; then
+    step "a signed Stripe event is taken once (then a duplicate); a forged one is refused"
+    stripe_event "$COMPANY_ID" "$WEBHOOK_PRICE" "$EVENT"
+    webhook_checks "$WEBHOOK_URL" "$WEBHOOK_SECRET" "$EVENT" "$BODY" applied ignored \
+        || fail "POST $WEBHOOK_URL"
+else
+    echo "    (the webhook step is skipped: SMOKE_WEBHOOK_URL and SMOKE_WEBHOOK_SECRET are not set)"
+fi
 
 step "sign out"
 expect 204 "$(request POST "$AUTH/v1/auth/logout" "${AUTHZ[@]}")" "logout"

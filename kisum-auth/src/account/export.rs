@@ -11,10 +11,10 @@ use super::AccountError;
 use crate::api_key::ApiKeyId;
 use crate::audit::AuditEvent;
 use crate::audit::action::Action;
-use crate::directory::{Company, MembershipStatus};
+use crate::directory::{Company, Delegation, MembershipStatus};
 use crate::oauth::IdentityId;
 use crate::passkey::PasskeyId;
-use crate::platform::{AuditQuery, MAX_PAGE};
+use crate::platform::{AuditQuery, MAX_PAGE, PlatformRole};
 use crate::service::{AuthService, ClientInfo};
 use crate::session::RevokeReason;
 
@@ -37,8 +37,13 @@ pub struct AccountExport {
     pub totp: ExportedTotp,
     /// Every session still on record, ended ones included.
     pub sessions: Vec<ExportedSession>,
-    /// Memberships, with their companies and roles.
+    /// Memberships, with their companies and roles (revoked ones included).
     pub memberships: Vec<ExportedMembership>,
+    /// Delegations the person's memberships gave and received, revoked and expired ones
+    /// included.
+    pub delegations: ExportedDelegations,
+    /// Platform roles the person holds (`platform-admin`, …), with when each was granted.
+    pub platform_roles: Vec<ExportedPlatformRole>,
     /// Company API keys the person created (never their secrets).
     pub api_keys: Vec<ExportedApiKey>,
     /// Audit events of what the person did, newest first (at most
@@ -154,6 +159,24 @@ pub struct ExportedMembership {
     pub created_at: DateTime<Utc>,
 }
 
+/// The delegations of the person's memberships.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExportedDelegations {
+    /// Given by one of the person's memberships (the person delegated), oldest first.
+    pub given: Vec<Delegation>,
+    /// Received by one of the person's memberships (someone delegated to them), oldest first.
+    pub received: Vec<Delegation>,
+}
+
+/// A platform role the person holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedPlatformRole {
+    /// The role.
+    pub role: PlatformRole,
+    /// When it was granted.
+    pub granted_at: DateTime<Utc>,
+}
+
 /// A company API key the person created, without its secret or hash.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportedApiKey {
@@ -251,7 +274,21 @@ impl AuthService {
             .collect();
         let mut memberships = Vec::new();
         let mut api_keys = Vec::new();
-        for m in store.list_user_memberships(user).await? {
+        let mut delegations = ExportedDelegations::default();
+        let held = store.list_user_memberships(user).await?;
+        let mine: BTreeSet<_> = held.iter().map(|m| m.id).collect();
+        let companies: BTreeSet<_> = held.iter().map(|m| m.company_id).collect();
+        for company in companies {
+            for d in store.list_delegations(company).await? {
+                if mine.contains(&d.from_membership_id) {
+                    delegations.given.push(d.clone());
+                }
+                if mine.contains(&d.to_membership_id) {
+                    delegations.received.push(d);
+                }
+            }
+        }
+        for m in held {
             for k in store.list_api_keys(m.company_id).await? {
                 if k.created_by == Some(user) {
                     api_keys.push(ExportedApiKey {
@@ -276,6 +313,16 @@ impl AuthService {
                 created_at: m.created_at,
             });
         }
+        let platform_roles = store
+            .list_platform_grants()
+            .await?
+            .into_iter()
+            .filter(|g| g.user_id == user)
+            .map(|g| ExportedPlatformRole {
+                role: g.role,
+                granted_at: g.granted_at,
+            })
+            .collect();
         let audit_events = self.audit_of(user).await?;
         self.audit(Some(user), client, Action::AccountExport {})
             .await;
@@ -287,6 +334,8 @@ impl AuthService {
             totp,
             sessions,
             memberships,
+            delegations,
+            platform_roles,
             api_keys,
             audit_events,
         })

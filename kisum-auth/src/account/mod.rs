@@ -22,8 +22,9 @@ mod delete;
 mod export;
 
 pub use export::{
-    AccountExport, ExportedApiKey, ExportedIdentity, ExportedMembership, ExportedPasskey,
-    ExportedProfile, ExportedSession, ExportedTotp, MAX_EXPORTED_AUDIT_EVENTS,
+    AccountExport, ExportedApiKey, ExportedDelegations, ExportedIdentity, ExportedMembership,
+    ExportedPasskey, ExportedPlatformRole, ExportedProfile, ExportedSession, ExportedTotp,
+    MAX_EXPORTED_AUDIT_EVENTS,
 };
 
 /// The text that replaces a deleted person's email inside audit details.

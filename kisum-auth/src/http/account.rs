@@ -17,8 +17,8 @@ use super::openapi::{SignedIn, Unavailable};
 use crate::account::{AccountError, AccountExport};
 
 /// Everything held about the caller (see the `account` module of the library for the fields:
-/// `profile`, `identities`, `passkeys`, `totp`, `sessions`, `memberships`, `api_keys`,
-/// `audit_events`). Never a hash or a secret.
+/// `profile`, `identities`, `passkeys`, `totp`, `sessions`, `memberships`, `delegations`,
+/// `platform_roles`, `api_keys`, `audit_events`). Never a hash or a secret.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = Object, as = AccountExport))]
 #[serde(transparent)]
@@ -45,7 +45,7 @@ impl From<AccountError> for ProblemResponse {
     operation_id = "account_export",
     tag = "auth",
     summary = "Download everything held about the caller",
-    description = "Needs recent auth. A JSON attachment (`Content-Disposition: attachment`, `Cache-Control: no-store`): the profile, linked provider identities, passkeys (names and use), whether an authenticator app is enrolled, sessions, memberships with their companies and roles, the company API keys the caller created, and the audit events of what the caller did. Never a password hash, token, code, key or secret. Audited as `account.export`.",
+    description = "Needs recent auth. A JSON attachment (`Content-Disposition: attachment`, `Cache-Control: no-store`): the profile, linked provider identities, passkeys (names and use), whether an authenticator app is enrolled, sessions, memberships with their companies and roles, delegations given and received, platform roles, the company API keys the caller created, and the audit events of what the caller did. Never a password hash, token, code, key or secret. Audited as `account.export`.",
     security(("bearer_jwt" = [])),
     responses(
         (status = 200, description = "The document", body = ExportDocument, headers(("Content-Disposition" = String, description = "`attachment; filename=\"kisum-account.json\"`"), ("Cache-Control" = String, description = "`no-store`"))),

@@ -71,7 +71,8 @@ impl AuthService {
         let (Some(mut user), Verification::Valid { needs_rehash }, None) =
             (user, verification, failure)
         else {
-            metrics::counter!("kisum_auth_logins_total", "result" => "failure").increment(1);
+            metrics::counter!("kisum_auth_logins_total", "result" => "failure", "method" => "password")
+                .increment(1);
             self.audit(
                 actor,
                 &client,

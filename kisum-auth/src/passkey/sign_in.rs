@@ -77,7 +77,8 @@ impl PasskeyService {
             }
             Err((actor, reason)) => {
                 count("login", false);
-                metrics::counter!("kisum_auth_logins_total", "result" => "failure").increment(1);
+                metrics::counter!("kisum_auth_logins_total", "result" => "failure", "method" => "passkey")
+                    .increment(1);
                 self.audit(
                     actor,
                     &client,

@@ -11,11 +11,15 @@ use chrono::TimeDelta;
 use kisum_auth::AuthStore;
 use kisum_auth::events::InvalidationEvent;
 use kisum_auth::http::{internal_router, public_router};
-use kisum_auth::platform::AuditQuery;
+use kisum_auth::oauth::{Identity, IdentityId};
+use kisum_auth::passkey::{PasskeyId, PasskeyRecord};
+use kisum_auth::platform::{AuditQuery, PlatformGrant, PlatformRole};
+use kisum_auth::secrets::SecretBox;
 use kisum_auth::service::AuthService;
+use kisum_auth::session::RefreshToken;
 use kisum_auth::{MembershipPatch, MembershipStatus};
 use kisum_core::MemoryCoreStore;
-use kisum_guard::{Clock as _, MembershipId, RoleKey, SessionId, UserId};
+use kisum_guard::{Clock as _, MembershipId, PermissionPattern, RoleKey, SessionId, UserId};
 use serde_json::{Value, json};
 
 use crate::backends::postgres;
@@ -23,6 +27,7 @@ use crate::backends::sqlite;
 use crate::backends::{memory, on_every_backend};
 use crate::client::{Answer, delete, get, post, problem};
 use crate::fixture::{World, auth_service};
+use crate::mfa::{KEYS, enrol_app};
 
 const PW: &str = "correct horse battery staple";
 const KEY: Option<&str> = Some("s3rvice-key-for-tests");
@@ -45,8 +50,9 @@ struct Person {
 
 async fn app(store: Arc<dyn AuthStore>) -> App {
     let world = World::on(store, Arc::new(MemoryCoreStore::new())).await;
-    let auth =
-        auth_service(world.store.clone(), world.clock.clone()).with_events(world.events.clone());
+    let auth = auth_service(world.store.clone(), world.clock.clone())
+        .with_events(world.events.clone())
+        .with_mfa(Arc::new(SecretBox::parse(KEYS).unwrap()), "Kisum");
     let mut state = world.state(auth.clone());
     state.service_keys = "finance[resolve]:s3rvice-key-for-tests".parse().unwrap();
     App {
@@ -71,6 +77,19 @@ impl App {
             session: serde_json::from_value(body["session_id"].clone()).unwrap(),
         };
         (person, body)
+    }
+
+    /// Signs Ada up with the company "Ada Labs" and makes her an API key "ledger sync" there:
+    /// the person, the sign-up's answer and the key's secret.
+    async fn ada_with_an_api_key(&self) -> (Person, Value, String) {
+        let (ada, signed_up) = self.sign_up("ada@example.com", Some("Ada Labs")).await;
+        let slug = signed_up["company"]["slug"].as_str().unwrap();
+        let keys = format!("/v1/companies/{slug}/api-keys");
+        let body = json!({"name": "ledger sync", "permissions": ["finance.invoices.read"]});
+        let (status, _, key) = post(&self.public, &keys, Some(&ada.access), body).await;
+        assert_eq!(status, StatusCode::CREATED, "{key}");
+        let secret = key["secret"].as_str().unwrap().to_owned();
+        (ada, signed_up, secret)
     }
 
     async fn sign_in(&self, email: &str) -> Answer {
@@ -122,13 +141,9 @@ impl App {
 /// password, its hash, a token or a key's secret.
 async fn the_export_holds_everything_and_no_secret(store: Arc<dyn AuthStore>) {
     let app = app(store).await;
-    let (ada, signed_up) = app.sign_up("ada@example.com", Some("Ada Labs")).await;
+    let (ada, signed_up, secret) = app.ada_with_an_api_key().await;
     let slug = signed_up["company"]["slug"].as_str().unwrap();
-    let keys = format!("/v1/companies/{slug}/api-keys");
-    let body = json!({"name": "ledger sync", "permissions": ["finance.invoices.read"]});
-    let (status, _, key) = post(&app.public, &keys, Some(&ada.access), body).await;
-    assert_eq!(status, StatusCode::CREATED, "{key}");
-    let secret = key["secret"].as_str().unwrap();
+    let secret = secret.as_str();
     let phone = kisum_auth::sms::Phone::parse("+447700900123").unwrap();
     let proven = app.world.clock.now();
     app.world
@@ -166,15 +181,30 @@ async fn the_export_holds_everything_and_no_secret(store: Arc<dyn AuthStore>) {
     let text = export.to_string();
     let stored = app.world.store.get_user(ada.id).await.unwrap().unwrap();
     let hash = stored.password_hash.unwrap();
-    for secret in [
+    let secrets = [
         PW,
         &ada.access,
         &ada.refresh,
         secret,
         hash.expose(),
         "$argon2",
-    ] {
-        assert!(!text.contains(secret), "the export leaks a secret: {text}");
+    ];
+    assert_holds_no_secret(&text, secrets.map(str::to_owned));
+    let exported = app.audit_log().await;
+    assert!(
+        exported
+            .iter()
+            .any(|e| e.action == "account.export" && e.actor_user_id == Some(ada.id))
+    );
+}
+
+/// `text` contains none of `secrets`, and no field named as a secret's is.
+fn assert_holds_no_secret(text: &str, secrets: impl IntoIterator<Item = String>) {
+    for secret in secrets {
+        assert!(
+            !text.contains(&secret),
+            "the export leaks {secret:?}: {text}"
+        );
     }
     for field in [
         "password_hash",
@@ -182,15 +212,174 @@ async fn the_export_holds_everything_and_no_secret(store: Arc<dyn AuthStore>) {
         "secret",
         "token_hash",
         "code_hash",
+        "sealed",
     ] {
         assert!(!text.contains(&format!("\"{field}\"")), "{field} in {text}");
     }
-    let exported = app.audit_log().await;
-    assert!(
-        exported
-            .iter()
-            .any(|e| e.action == "account.export" && e.actor_user_id == Some(ada.id))
+}
+
+/// `bytes` as a secret could be spelt in JSON: hex, base64 (standard and URL-safe, with and
+/// without padding) and an array of numbers.
+fn spellings(bytes: &[u8]) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut all = vec![hex.clone(), hex.to_uppercase(), json!(bytes).to_string()];
+    all.extend([STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD].map(|e| e.encode(bytes)));
+    all
+}
+
+/// A delegation of `permissions` from `from` to `to` in `company` for a day.
+async fn delegate(
+    app: &App,
+    company: kisum_guard::CompanyId,
+    from: MembershipId,
+    to: MembershipId,
+    permission: &str,
+) -> kisum_guard::DelegationId {
+    let delegation = kisum_auth::directory::NewDelegation {
+        from_membership_id: from,
+        to_membership_id: to,
+        permissions: [PermissionPattern::new(permission).unwrap()].into(),
+        modules: [].into(),
+        starts_at: None,
+        expires_at: app.world.clock.now() + TimeDelta::days(1),
+    };
+    let created = app.world.directory.create_delegation(company, delegation);
+    created.await.unwrap().delegation.id
+}
+
+/// With every kind of data on record — a linked identity, a passkey, a confirmed authenticator
+/// app, a verified phone, memberships in two companies, a delegation given and one received, a
+/// platform role and an API key — the export has a section holding each, and nowhere the
+/// password or its hash, the TOTP secret (plain or sealed), a recovery code, an access or
+/// refresh token or the refresh token's hash, the API key's secret or its hash, or a
+/// passkey's stored credential.
+async fn the_export_holds_every_section_and_no_secret(store: Arc<dyn AuthStore>) {
+    let app = app(store).await;
+    let db = &app.world.store;
+    let now = app.world.clock.now();
+    let (ada, signed_up, key_secret) = app.ada_with_an_api_key().await;
+    let slug = signed_up["company"]["slug"].as_str().unwrap();
+    let (totp_secret, recovery_codes) =
+        enrol_app(&app.public, &ada.access, &*app.world.clock).await;
+    let phone = kisum_auth::sms::Phone::parse("+447700900123").unwrap();
+    db.set_phone(ada.id, &phone, now).await.unwrap();
+    let identity = Identity {
+        id: IdentityId::new(),
+        provider: "google".into(),
+        subject: "google-subject-of-ada".into(),
+        user_id: ada.id,
+        email: Some("ada@gmail.example".into()),
+        email_verified: true,
+        created_at: now,
+        last_used_at: None,
+    };
+    db.insert_identity(&identity).await.unwrap();
+    let credential = r#"{"cred":{"counter":0,"stored":"credential-of-ada"}}"#;
+    let passkey = PasskeyRecord {
+        id: PasskeyId::new(),
+        user_id: ada.id,
+        name: "Laptop".into(),
+        credential_id: b"credential-id-of-ada".to_vec(),
+        passkey: credential.into(),
+        sign_count: 0,
+        backup_eligible: true,
+        backup_state: false,
+        created_at: now,
+        last_used_at: None,
+    };
+    db.create_passkey(&passkey).await.unwrap();
+    let acme = app.world.acme.id;
+    let viewer = RoleKey::new("finance-viewer").unwrap();
+    let in_acme = app.world.directory.add_member(
+        acme,
+        ada.id,
+        MembershipStatus::Active,
+        [viewer].into(),
+        [].into(),
     );
+    let in_acme = in_acme.await.unwrap();
+    let read = "finance.invoices.read";
+    let given = delegate(&app, acme, in_acme.id, app.world.member.id, read).await;
+    let received = delegate(&app, acme, app.world.owner.id, in_acme.id, read).await;
+    let grant = PlatformGrant {
+        user_id: ada.id,
+        role: PlatformRole::Support,
+        granted_by: None,
+        granted_at: now,
+    };
+    assert!(db.grant_platform_role(&grant).await.unwrap());
+
+    let (status, _, export) = app.export(&ada.access).await;
+    assert_eq!(status, StatusCode::OK, "{export}");
+    assert_eq!(export["profile"]["phone"], "+447700900123");
+    assert_eq!(export["identities"][0]["provider"], "google");
+    assert_eq!(export["identities"][0]["subject"], "google-subject-of-ada");
+    assert_eq!(export["passkeys"][0]["name"], "Laptop");
+    assert_eq!(export["totp"]["enrolled"], true);
+    assert!(export["totp"]["confirmed_at"].is_string(), "{export}");
+    assert_eq!(export["totp"]["unused_recovery_codes"], 10);
+    let companies: Vec<&Value> = export["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["company"]["slug"])
+        .collect();
+    assert_eq!(companies.len(), 2, "{companies:?}");
+    assert!(companies.contains(&&json!(slug)) && companies.contains(&&json!("acme")));
+    let delegations = &export["delegations"];
+    assert_eq!(
+        delegations["given"].as_array().unwrap().len(),
+        1,
+        "{delegations}"
+    );
+    assert_eq!(delegations["given"][0]["id"], json!(given));
+    assert_eq!(
+        delegations["given"][0]["to_membership_id"],
+        json!(app.world.member.id)
+    );
+    assert_eq!(
+        delegations["received"].as_array().unwrap().len(),
+        1,
+        "{delegations}"
+    );
+    assert_eq!(delegations["received"][0]["id"], json!(received));
+    assert_eq!(delegations["received"][0]["permissions"], json!([read]));
+    assert_eq!(
+        export["platform_roles"],
+        json!([{"role": "platform-support", "granted_at": now}])
+    );
+    assert_eq!(export["api_keys"][0]["name"], "ledger sync");
+    assert!(export["sessions"].as_array().is_some_and(|s| !s.is_empty()));
+    assert!(
+        export["audit_events"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+    );
+
+    let text = export.to_string();
+    let user = db.get_user(ada.id).await.unwrap().unwrap();
+    let sealed = db.get_totp(ada.id).await.unwrap().unwrap().secret;
+    let labs = serde_json::from_value(signed_up["company"]["id"].clone()).unwrap();
+    let stored_key = db.list_api_keys(labs).await.unwrap().remove(0);
+    let mut secrets = vec![
+        PW.to_owned(),
+        "$argon2".to_owned(),
+        user.password_hash.unwrap().expose().to_owned(),
+        totp_secret.to_base32(),
+        ada.access.clone(),
+        ada.refresh.clone(),
+        key_secret,
+        credential.to_owned(),
+        "credential-of-ada".to_owned(),
+    ];
+    secrets.extend(recovery_codes);
+    secrets.extend(spellings(&sealed));
+    secrets.extend(spellings(&RefreshToken::from_client(&ada.refresh).hash().0));
+    secrets.extend(spellings(&stored_key.secret_hash));
+    secrets.extend(spellings(b"credential-id-of-ada"));
+    assert_holds_no_secret(&text, secrets);
 }
 
 /// Neither route works with a sign-in older than the recent-auth window (10 minutes), even
@@ -441,6 +630,7 @@ async fn attack_a_deleted_accounts_refresh_token_cannot_be_replayed(store: Arc<d
 
 on_every_backend!(
     the_export_holds_everything_and_no_secret,
+    the_export_holds_every_section_and_no_secret,
     export_and_delete_need_recent_auth,
     a_deleted_account_is_gone_everywhere,
     the_last_owner_of_a_company_with_members_cannot_delete,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::StatusCode;
 use kisum_auth::AuthStore;
+use kisum_auth::audit::AuditOutcome;
 use kisum_auth::http::public_router;
 use kisum_auth::identity::Email;
 use kisum_auth::otp::MagicLinks;
@@ -19,6 +20,7 @@ use crate::backends::postgres;
 #[cfg(feature = "sqlite")]
 use crate::backends::sqlite;
 use crate::client::{Answer, post, problem};
+use crate::counters::Counters;
 use crate::fixture::link_token;
 use crate::mfa::{Person, Rig};
 
@@ -266,7 +268,44 @@ async fn magic_link_requests_share_the_email_code_limit(store: Arc<dyn AuthStore
     );
 }
 
+/// A sign-in by link and a refused link are counted under `method="magic_link"`
+/// (`kisum_auth_logins_total`) and audited as `login.success` / `login.failure` with that
+/// method, the success naming the user.
+async fn magic_link_sign_ins_are_counted_and_audited_by_method(store: Arc<dyn AuthStore>) {
+    let counters = Counters::default();
+    let _local = metrics::set_default_local_recorder(&counters);
+    let rig = Rig::on(store).await;
+    let router = router(&rig);
+    let ada = rig.register("ada").await;
+    let token = link_for(&rig, &router, &ada).await;
+    assert_eq!(verify(&router, &token).await.0, StatusCode::OK);
+    problem(
+        verify(&router, &token).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_token",
+    );
+    let seen = counters.all_logins();
+    assert_eq!(counters.logins("magic_link", "success"), 1, "{seen:?}");
+    assert_eq!(counters.logins("magic_link", "failure"), 1, "{seen:?}");
+    let events = rig.world.store.list(None, None, 1000).await.unwrap();
+    let by_link = |action: &str| {
+        events
+            .iter()
+            .filter(|e| e.action == action && e.details["method"] == "magic_link")
+            .collect::<Vec<_>>()
+    };
+    let success = by_link("login.success");
+    assert_eq!(success.len(), 1, "{events:?}");
+    assert_eq!(success[0].actor_user_id, Some(ada.id));
+    assert!(success[0].details["session_id"].is_string(), "{success:?}");
+    let failure = by_link("login.failure");
+    assert_eq!(failure.len(), 1, "{events:?}");
+    assert_eq!(failure[0].outcome, AuditOutcome::Failure);
+    assert_eq!(failure[0].details["reason"], "invalid_token");
+}
+
 crate::backends::on_every_backend!(
+    magic_link_sign_ins_are_counted_and_audited_by_method,
     a_magic_link_signs_in_once_and_proves_the_email,
     attack_a_replayed_magic_link_is_refused,
     attack_an_expired_magic_link_is_refused,

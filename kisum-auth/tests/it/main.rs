@@ -51,6 +51,7 @@ mod audit_flows;
 mod backends;
 mod client;
 mod console;
+mod counters;
 mod email;
 mod events;
 mod faults;

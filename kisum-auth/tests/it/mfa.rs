@@ -29,8 +29,8 @@ use crate::backends::sqlite;
 use crate::client::{Answer, call, get, post, problem, register};
 use crate::fixture::{World, auth_service, code_in};
 
-const PW: &str = "correct horse battery staple";
-const KEYS: &str = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+pub(crate) const PW: &str = "correct horse battery staple";
+pub(crate) const KEYS: &str = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 
 /// Auth's public router over one backend, with authenticator apps and email codes.
 pub(crate) struct Rig {
@@ -46,6 +46,42 @@ pub(crate) struct Person {
     pub(crate) email: String,
     pub(crate) token: String,
     refresh: String,
+}
+
+/// Enrols and confirms an authenticator app on `public` for the holder of the access token
+/// `token` (keeping other sessions), its code read at `clock`'s time: its secret and
+/// recovery codes.
+pub(crate) async fn enrol_app(
+    public: &Router,
+    token: &str,
+    clock: &dyn Clock,
+) -> (TotpSecret, Vec<String>) {
+    let (status, _, body) = post(public, "/v1/auth/mfa/totp", Some(token), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let secret = TotpSecret::from_base32(body["secret"].as_str().unwrap()).unwrap();
+    assert!(
+        body["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/Kisum:")
+    );
+    let code = totp::code_at(&secret, totp::step_at(clock.now()).unwrap());
+    let (status, _, body) = post(
+        public,
+        "/v1/auth/mfa/totp/confirm",
+        Some(token),
+        json!({"code": code, "keep_other_sessions": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let codes: Vec<String> = body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    (secret, codes)
 }
 
 impl Rig {
@@ -104,31 +140,7 @@ impl Rig {
 
     /// Enrols and confirms an app for `p` (keeping other sessions); its secret and codes.
     pub(crate) async fn enrol(&self, p: &Person) -> (TotpSecret, Vec<String>) {
-        let (status, _, body) = post(&self.public, "/v1/auth/mfa/totp", Some(&p.token), None).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let secret = TotpSecret::from_base32(body["secret"].as_str().unwrap()).unwrap();
-        assert!(
-            body["otpauth_uri"]
-                .as_str()
-                .unwrap()
-                .starts_with("otpauth://totp/Kisum:")
-        );
-        let (status, _, body) = post(
-            &self.public,
-            "/v1/auth/mfa/totp/confirm",
-            Some(&p.token),
-            json!({"code": self.code(&secret), "keep_other_sessions": true}),
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let codes: Vec<String> = body["recovery_codes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(codes.len(), 10);
-        (secret, codes)
+        enrol_app(&self.public, &p.token, &*self.world.clock).await
     }
 
     /// The code the app shows now.

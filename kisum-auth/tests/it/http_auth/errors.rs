@@ -349,3 +349,31 @@ async fn email_routes_without_email_flows_answer_not_configured() {
         );
     }
 }
+
+/// Without an SMS sender the phone routes say so (501 `not_configured`) instead of pretending
+/// a code went out: a request for either purpose (before a token or a limit is looked at), and
+/// a sign-in code.
+#[tokio::test]
+async fn phone_routes_without_an_sms_sender_answer_not_configured() {
+    let app = app().await;
+    for (uri, body) in [
+        (
+            "/v1/auth/phone/request",
+            json!({"phone": "+447700900123", "purpose": "login"}),
+        ),
+        (
+            "/v1/auth/phone/request",
+            json!({"phone": "+447700900123", "purpose": "verify_phone"}),
+        ),
+        (
+            "/v1/auth/phone/verify",
+            json!({"phone": "+447700900123", "code": "123456", "purpose": "login"}),
+        ),
+    ] {
+        problem(
+            post(&app.public, uri, None, body).await,
+            StatusCode::NOT_IMPLEMENTED,
+            "not_configured",
+        );
+    }
+}

@@ -23,6 +23,7 @@ use kisum_core::MemoryCoreStore;
 use serde_json::{Value, json};
 
 use crate::client::{Answer, call, delete, get, post, problem, register};
+use crate::counters::Counters;
 use crate::fixture::{World, auth_service, cheap_hasher};
 use authenticator::SoftPasskey;
 
@@ -112,6 +113,7 @@ use second_factor::{
 };
 
 crate::backends::on_every_backend!(
+    passkey_sign_ins_are_counted_and_audited_by_method,
     a_passkey_answers_the_sign_in_challenge_on_another_replica,
     attack_a_refused_passkey_answer_is_a_wrong_code,
     without_a_passkey_the_challenge_does_not_offer_one,
@@ -259,6 +261,33 @@ async fn a_passkey_registered_while_signed_in_signs_in_without_a_password(r: Rep
     sign_in_with(&r.a, &mut key).await;
     let stored = r.stored(&key).await;
     assert_eq!(stored.sign_count, 2);
+}
+
+/// A passkey sign-in and a refused one (a spent ceremony) are counted under `method="passkey"`
+/// (`kisum_auth_logins_total`), and the refusal is audited as `login.failure` with that method.
+async fn passkey_sign_ins_are_counted_and_audited_by_method(r: Replicas) {
+    let counters = Counters::default();
+    let _local = metrics::set_default_local_recorder(&counters);
+    let (_, token) = account(&r.a, "counted@example.test").await;
+    let (mut key, _) = enrol(&r.a, &r.a, &token, None).await;
+    let (ceremony, options) = login_start(&r.a).await;
+    let assertion = key.assert(&options, ORIGIN);
+    assert_eq!(
+        login_finish(&r.a, &ceremony, assertion.clone()).await.0,
+        StatusCode::OK
+    );
+    let (status, _) = login_finish(&r.a, &ceremony, assertion).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let seen = counters.all_logins();
+    assert_eq!(counters.logins("passkey", "success"), 1, "{seen:?}");
+    assert_eq!(counters.logins("passkey", "failure"), 1, "{seen:?}");
+    let events = r.world.store.list(None, None, 500).await.unwrap();
+    let refused: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "login.failure" && e.details["method"] == "passkey")
+        .collect();
+    assert_eq!(refused.len(), 1, "{events:?}");
+    assert_eq!(refused[0].details["reason"], "unknown_ceremony");
 }
 
 async fn a_ceremony_begun_on_one_replica_is_finished_on_another(r: Replicas) {

@@ -1,11 +1,14 @@
 //! A fake SMS provider over a real socket (127.0.0.1, port 0): records what
-//! [`HttpSmsSender`](kisum_auth::sms::HttpSmsSender) posts, or answers 503 while `down`.
+//! [`HttpSmsSender`](kisum_auth::sms::HttpSmsSender) posts, or answers 503 while `down`, or
+//! 302 to another address while redirecting; and [`Catcher`], a server that only counts the
+//! requests it gets.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::Value;
 
@@ -13,6 +16,7 @@ use serde_json::Value;
 struct Inner {
     sent: Mutex<Vec<(Value, Option<String>)>>,
     down: AtomicBool,
+    redirect: Mutex<Option<String>>,
 }
 
 /// The provider: its URL (with Basic credentials) and what it received.
@@ -26,16 +30,19 @@ async fn send(
     State(inner): State<Arc<Inner>>,
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
-) -> StatusCode {
+) -> Response {
     if inner.down.load(Ordering::SeqCst) {
-        return StatusCode::SERVICE_UNAVAILABLE;
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    if let Some(to) = inner.redirect.lock().unwrap().clone() {
+        return (StatusCode::FOUND, [(header::LOCATION, to)]).into_response();
     }
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     inner.sent.lock().unwrap().push((body, auth));
-    StatusCode::ACCEPTED
+    StatusCode::ACCEPTED.into_response()
 }
 
 impl FakeSms {
@@ -59,6 +66,11 @@ impl FakeSms {
         self.inner.down.store(down, Ordering::SeqCst);
     }
 
+    /// Makes the provider answer `302 Found` to `to` (`Some`) or accept again (`None`).
+    pub(crate) fn set_redirect(&self, to: Option<String>) {
+        *self.inner.redirect.lock().unwrap() = to;
+    }
+
     /// How many messages arrived.
     pub(crate) fn count(&self) -> usize {
         self.inner.sent.lock().unwrap().len()
@@ -79,5 +91,35 @@ impl FakeSms {
             .find(|w| w.len() == 6)
             .unwrap_or_else(|| panic!("no code in {text:?}"))
             .to_owned()
+    }
+}
+
+/// A server on 127.0.0.1 that answers 202 to any request, counting them.
+pub(crate) struct Catcher {
+    url: String,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Catcher {
+    pub(crate) async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/send", listener.local_addr().unwrap());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        let app = axum::Router::new().fallback(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { StatusCode::ACCEPTED }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, hits }
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// How many requests arrived, whatever their method and path.
+    pub(crate) fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
     }
 }

@@ -12,19 +12,21 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::StatusCode;
 use kisum_auth::AuthStore;
+use kisum_auth::audit::{AuditEvent, AuditOutcome};
 use kisum_auth::http::public_router;
 use kisum_auth::otp::SmsCodes;
 use kisum_auth::ratelimit::RateLimit;
 use kisum_auth::sms::{HttpSmsSender, Phone, SmsCountries};
 use serde_json::json;
 
-use self::fake::FakeSms;
+use self::fake::{Catcher, FakeSms};
 use crate::backends::memory;
 #[cfg(feature = "postgres")]
 use crate::backends::postgres;
 #[cfg(feature = "sqlite")]
 use crate::backends::sqlite;
 use crate::client::{Answer, post, problem};
+use crate::counters::Counters;
 use crate::mfa::{Person, Rig};
 
 const ADA_PHONE: &str = "+447700900123";
@@ -73,6 +75,15 @@ impl Phones {
         self.sms.last_code(Phone::parse(phone).unwrap().as_str())
     }
 
+    /// Asks for a sign-in code to `phone`, is refused a wrong one, then signs in with it.
+    async fn sign_in_after_a_wrong_code(&self, phone: &str) {
+        let code = self.code(phone, "login", None).await;
+        let answer = self.verify(phone, wrong(&code), "login", None).await;
+        problem(answer, StatusCode::UNAUTHORIZED, "invalid_code");
+        let (status, _, body) = self.verify(phone, &code, "login", None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     /// Proves `phone` for `p`.
     async fn prove(&self, p: &Person, phone: &str) {
         let code = self.code(phone, "verify_phone", Some(&p.token)).await;
@@ -116,14 +127,7 @@ async fn attack_a_wrong_code_is_refused(store: Arc<dyn AuthStore>) {
     let t = Phones::on(store).await;
     let ada = t.rig.register("ada").await;
     t.prove(&ada, ADA_PHONE).await;
-    let code = t.code(ADA_PHONE, "login", None).await;
-    let wrong = if code == "000000" { "000001" } else { "000000" };
-    let answer = t.verify(ADA_PHONE, wrong, "login", None).await;
-    problem(answer, StatusCode::UNAUTHORIZED, "invalid_code");
-    assert_eq!(
-        t.verify(ADA_PHONE, &code, "login", None).await.0,
-        StatusCode::OK
-    );
+    t.sign_in_after_a_wrong_code(ADA_PHONE).await;
 }
 
 async fn attack_a_replayed_code_is_refused(store: Arc<dyn AuthStore>) {
@@ -150,12 +154,12 @@ async fn attack_five_wrong_codes_lock_the_number(store: Arc<dyn AuthStore>) {
     let ada = t.rig.register("ada").await;
     t.prove(&ada, ADA_PHONE).await;
     let code = t.code(ADA_PHONE, "login", None).await;
-    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let bad = wrong(&code);
     for _ in 0..4 {
-        let answer = t.verify(ADA_PHONE, wrong, "login", None).await;
+        let answer = t.verify(ADA_PHONE, bad, "login", None).await;
         problem(answer, StatusCode::UNAUTHORIZED, "invalid_code");
     }
-    let answer = t.verify(ADA_PHONE, wrong, "login", None).await;
+    let answer = t.verify(ADA_PHONE, bad, "login", None).await;
     assert!(answer.1.contains_key("retry-after"));
     problem(answer, StatusCode::TOO_MANY_REQUESTS, "otp_locked");
     // The right code no longer helps, and no new code is sent while locked.
@@ -359,7 +363,104 @@ async fn a_provider_outage_answers_the_same(store: Arc<dyn AuthStore>) {
     );
 }
 
+/// A code that is not `code`.
+fn wrong(code: &str) -> &'static str {
+    if code == "000000" { "000001" } else { "000000" }
+}
+
+/// The events of `action` with `outcome` in `store`'s audit log.
+async fn audited(store: &dyn AuthStore, action: &str, outcome: AuditOutcome) -> Vec<AuditEvent> {
+    let events = store.list(None, None, 1000).await.unwrap();
+    events
+        .into_iter()
+        .filter(|e| e.action == action && e.outcome == outcome)
+        .collect()
+}
+
+/// Proving a number is audited as `phone.verify` (its country, never the number; a wrong code
+/// as a failure); signing in by SMS code and a refused code are counted under `method="sms"`
+/// (`kisum_auth_logins_total`) and audited as `login.success` / `login.failure` with that
+/// method.
+async fn sms_codes_are_counted_and_audited_by_method(store: Arc<dyn AuthStore>) {
+    let counters = Counters::default();
+    let _local = metrics::set_default_local_recorder(&counters);
+    let t = Phones::on(store.clone()).await;
+    let ada = t.rig.register("ada").await;
+    t.prove(&ada, ADA_PHONE).await;
+    // The code is spent: proving the number again with it, or any other, is refused.
+    let answer = t
+        .verify(ADA_PHONE, "123456", "verify_phone", Some(&ada.token))
+        .await;
+    problem(answer, StatusCode::UNAUTHORIZED, "invalid_code");
+    let proven = audited(&*store, "phone.verify", AuditOutcome::Success).await;
+    assert_eq!(proven.len(), 1, "{proven:?}");
+    assert_eq!(proven[0].actor_user_id, Some(ada.id));
+    assert_eq!(proven[0].details["country"], "44");
+    assert!(
+        !serde_json::to_string(&proven[0])
+            .unwrap()
+            .contains("7700900123")
+    );
+    let refused = audited(&*store, "phone.verify", AuditOutcome::Failure).await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].details["reason"], "invalid_code");
+    assert_eq!(
+        counters.all_logins(),
+        vec![],
+        "proving a number is not a sign-in"
+    );
+
+    t.sign_in_after_a_wrong_code(ADA_PHONE).await;
+    let seen = counters.all_logins();
+    assert_eq!(counters.logins("sms", "success"), 1, "{seen:?}");
+    assert_eq!(counters.logins("sms", "failure"), 1, "{seen:?}");
+    let by_sms = |events: Vec<AuditEvent>| -> Vec<AuditEvent> {
+        events
+            .into_iter()
+            .filter(|e| e.details["method"] == "sms")
+            .collect()
+    };
+    let success = by_sms(audited(&*store, "login.success", AuditOutcome::Success).await);
+    assert_eq!(success.len(), 1, "{success:?}");
+    assert_eq!(success[0].actor_user_id, Some(ada.id));
+    let failure = by_sms(audited(&*store, "login.failure", AuditOutcome::Failure).await);
+    assert_eq!(failure.len(), 1, "{failure:?}");
+    assert_eq!(failure[0].details["reason"], "invalid_code");
+}
+
+/// A provider answering 302 is an outage, not a hop: the sender follows no redirect, so a
+/// code (and the provider's credentials) never go to the address it names, and the caller
+/// gets the same answer as for an unknown number.
+async fn attack_a_redirecting_provider_is_not_followed(store: Arc<dyn AuthStore>) {
+    let t = Phones::on(store).await;
+    let ada = t.rig.register("ada").await;
+    t.prove(&ada, ADA_PHONE).await;
+    let elsewhere = Catcher::start().await;
+    t.sms.set_redirect(Some(elsewhere.url().to_owned()));
+    let sent = t.sms.count();
+    let redirected = t.request(ADA_PHONE, "login", None).await;
+    let unknown = t.request("+447700900999", "login", None).await;
+    assert_eq!(
+        (redirected.0, &redirected.2),
+        (StatusCode::ACCEPTED, &unknown.2)
+    );
+    assert_eq!(elsewhere.hits(), 0, "the redirect was followed");
+    assert_eq!(t.sms.count(), sent, "no message was delivered");
+    // The redirect target itself answers whoever asks: the zero above is the sender's doing.
+    let direct = HttpSmsSender::new(elsewhere.url(), Duration::from_secs(5)).unwrap();
+    let message = kisum_auth::sms::SmsMessage {
+        to: Phone::parse(ADA_PHONE).unwrap(),
+        text: "probe".into(),
+    };
+    kisum_auth::sms::SmsSender::send(&direct, &message)
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.hits(), 1);
+}
+
 crate::backends::on_every_backend!(
+    attack_a_redirecting_provider_is_not_followed,
+    sms_codes_are_counted_and_audited_by_method,
     a_proven_number_signs_in,
     verifying_a_number_needs_a_session,
     attack_a_wrong_code_is_refused,
