@@ -139,10 +139,12 @@ pub(super) struct StartQuery {
     operation_id = "oauth_start",
     tag = "auth",
     summary = "Start signing in with a provider",
-    description = "Redirects to the provider (authorization code with PKCE S256, `state` and, for OpenID Connect, `nonce`, bound to a server-side record for 10 minutes). With `link=true` and a Bearer token, the identity is linked to the caller instead.",
+    description = "Redirects to the provider (authorization code with PKCE S256, `state` and, for OpenID Connect, `nonce`, bound to a server-side record for 10 minutes). With `link=true` and a Bearer token, the identity is linked to the caller instead. With `Accept: application/json` the answer is 200 `{authorize_url}` instead of the redirect, for a page's script that links (it sends the Bearer header with `fetch`, then navigates to the URL).",
     params(("provider" = String, Path, description = "A configured provider's id"), StartQuery),
     responses(
         (status = 302, description = "To the provider's authorization page"),
+        (status = 200, description = "With `Accept: application/json`: `{\"authorize_url\": …}`, the provider's authorization page (no-store)"),
+        (status = 403, description = "`reauthentication_required`: `link=true` with a sign-in that is not recent", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "`invalid_redirect`: `redirect_uri` is not on the allow-list", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthenticated` etc.: `link=true` without a valid Bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such provider", body = Problem, content_type = "application/problem+json"),
@@ -159,6 +161,12 @@ pub(super) async fn oauth_start(
 ) -> Result<Response, ProblemResponse> {
     let oauth = service(&s)?;
     let Query(q) = q.map_err(|e| Problem::invalid_field("redirect_uri", e.body_text()))?;
+    let wants_json = request
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/json"));
     let link_user = if q.link {
         let (mut parts, _) = request.into_parts();
         let caller = Caller::from_request_parts(&mut parts, &s).await?;
@@ -169,6 +177,15 @@ pub(super) async fn oauth_start(
         None
     };
     let url = oauth.start(&provider, &q.redirect_uri, link_user).await?;
+    if wants_json {
+        // A page's script cannot send a Bearer header on a navigation, nor read a redirect's
+        // `Location` from `fetch`: it asks for the URL and navigates there itself.
+        let mut answer = Json(serde_json::json!({ "authorize_url": url })).into_response();
+        answer
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(answer);
+    }
     found(&url)
 }
 

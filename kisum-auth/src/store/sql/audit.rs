@@ -25,11 +25,26 @@ pub(crate) async fn append<'c, D: AuditSql>(
     db: impl Into<Db<'c, D>>,
     event: &AuditEvent,
 ) -> Result<(), StoreError> {
+    audit_values(Stmt::new(D::APPEND), event)?
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Binds the columns of `audit_insert_columns!` of `event` in order, the details as JSON text,
+/// after [`AuditEvent::validate`].
+///
+/// # Errors
+/// `Invalid` when the event is invalid or its details cannot be encoded.
+pub(crate) fn audit_values<'q>(
+    statement: Stmt<'q>,
+    event: &'q AuditEvent,
+) -> Result<Stmt<'q>, StoreError> {
     event.validate()?;
     let details = serde_json::to_string(&event.details).map_err(|e| {
         StoreError::new(StoreErrorKind::Invalid, "audit details cannot be encoded").with_source(e)
     })?;
-    Stmt::new(D::APPEND)
+    Ok(statement
         .id(event.id.as_uuid())
         .time(event.at)
         .id_opt(event.actor_user_id.map(|u| *u.as_uuid()))
@@ -38,10 +53,7 @@ pub(crate) async fn append<'c, D: AuditSql>(
         .text(event.outcome.as_str())
         .text_opt(event.ip.as_deref())
         .text_opt(event.request_id.as_deref())
-        .text(details)
-        .execute(db)
-        .await?;
-    Ok(())
+        .text(details))
 }
 
 #[async_trait]

@@ -5,12 +5,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kisum_core::db::sql::{Dialect, SqlRow, Stmt, detail_to_db, store_error};
+use kisum_core::db::sql::{Dialect, SqlRow, Stmt, store_error};
 use kisum_core::db::{StoreError, StoreErrorKind};
 use kisum_guard::{SessionId, UserId};
 
 use super::SqlAuthStore;
-use super::audit::{AuditSql, append};
+use super::audit::{AuditSql, append, audit_values};
 use super::refresh::insert_refresh_token;
 use crate::session::{RevokeReason, Session, SessionStart, SessionStore};
 use crate::store::sql::{queries, rows};
@@ -184,8 +184,6 @@ impl<D: SessionSql + AuditSql> SessionStore for SqlAuthStore<D> {
             ));
         }
         if D::START_SESSION_WHOLE {
-            event.validate()?;
-            let details = detail_to_db(&event.details)?;
             let statement = session_values(Stmt::new(D::START_SESSION), session)
                 .bytes(refresh.hash.0.as_slice())
                 .time(refresh.created_at)
@@ -193,16 +191,8 @@ impl<D: SessionSql + AuditSql> SessionStore for SqlAuthStore<D> {
                 .time_opt(refresh.used_at)
                 .bytes_opt(refresh.replaced_by.as_ref().map(|h| h.0.as_slice()))
                 .bytes_opt(refresh.sealed.as_ref().map(<[u8; 32]>::as_slice))
-                .int32(i32::try_from(refresh.grace_uses).unwrap_or(i32::MAX))
-                .id(event.id.as_uuid())
-                .time(event.at)
-                .id_opt(event.actor_user_id.map(|u| *u.as_uuid()))
-                .id_opt(event.company_id.map(|c| *c.as_uuid()))
-                .text(event.action.as_str())
-                .text(event.outcome.as_str())
-                .text_opt(event.ip.as_deref())
-                .text_opt(event.request_id.as_deref())
-                .text(details)
+                .int32(i32::try_from(refresh.grace_uses).unwrap_or(i32::MAX));
+            let statement = audit_values(statement, event)?
                 .text(RevokeReason::Evicted.as_str())
                 .int(start.others_kept());
             let rows = statement.fetch_all(&self.pool).await?;

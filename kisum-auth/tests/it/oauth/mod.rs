@@ -149,6 +149,7 @@ on_every_store!(
     attack_a_replayed_callback_is_refused,
     attack_a_replayed_login_code_is_refused,
     linking_while_signed_in_and_unlinking_never_removes_the_last_way_in,
+    a_script_links_a_provider_from_the_json_start,
     linking_and_unlinking_need_recent_auth,
     a_provider_sign_in_of_a_user_with_an_app_asks_for_it,
     the_last_passkey_of_an_account_without_password_stays,
@@ -412,6 +413,51 @@ async fn attack_a_replayed_login_code_is_refused(store: Arc<dyn AuthStore>) {
         StatusCode::BAD_REQUEST,
         "invalid_login_code",
     );
+}
+
+/// A page's script links with `fetch` (it can send the Bearer header but not read a
+/// redirect): with `Accept: application/json` the start answers the provider's URL as JSON,
+/// and following it links the identity as the redirect would.
+async fn a_script_links_a_provider_from_the_json_start(store: Arc<dyn AuthStore>) {
+    let h = harness_on(store).await;
+    let email = unique_email("script");
+    h.idp.set_user(person(&unique_email("sub"), &email, true));
+    let tokens = h.signed_in("idp").await;
+    let bearer = tokens["access_token"].as_str();
+    h.github
+        .set_user(person("777002", &unique_email("other"), false));
+    let uri = format!("{}&link=true", start_uri("github", DONE));
+    let (status, headers, body) = crate::client::TestRequest::new(axum::http::Method::GET, &uri)
+        .bearer(bearer)
+        .header("accept", "application/json")
+        .send(&h.app)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    let to_provider = body["authorize_url"].as_str().unwrap();
+    assert_eq!(
+        query_param(to_provider, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    // Without the Bearer header the JSON start refuses as the redirecting one does.
+    problem(
+        crate::client::TestRequest::new(axum::http::Method::GET, &uri)
+            .header("accept", "application/json")
+            .send(&h.app)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
+    let approved = h.browser.get(to_provider).send().await.unwrap();
+    let back = approved.headers()[header::LOCATION].to_str().unwrap();
+    let back = h.callback(back.strip_prefix(PUBLIC_URL).unwrap()).await;
+    assert_eq!(
+        query_param(&back, "linked").as_deref(),
+        Some("github"),
+        "{back}"
+    );
+    let (_, _, list) = get(&h.app, "/v1/auth/identities", bearer).await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list:?}");
 }
 
 async fn linking_while_signed_in_and_unlinking_never_removes_the_last_way_in(
