@@ -19,11 +19,26 @@ impl AuthService {
     ) -> Result<TokenPair, Failure> {
         let now = self.clock.now();
         let session = self.new_session(user, &client, now, aal, amr);
-        self.store.create_session(&session).await?;
+        let (refresh, record) = self.next_refresh(&session, now, None)?;
+        self.store_session_stepwise(&session, &record, &client)
+            .await?;
+        self.pair(&session, now, refresh, record.expires_at)
+    }
+
+    /// Stores `session` and its first refresh token `record` one write at a time, evicting
+    /// the user's sessions beyond the per-user limit in between.
+    async fn store_session_stepwise(
+        &self,
+        session: &Session,
+        record: &RefreshRecord,
+        client: &ClientInfo,
+    ) -> Result<(), Failure> {
+        self.store.create_session(session).await?;
         if let Some(max) = self.sessions.max_per_user {
-            self.evict_beyond(&session, max, &client).await?;
+            self.evict_beyond(session, max, client).await?;
         }
-        self.issue(&session, now).await
+        self.store.insert_refresh_token(record).await?;
+        Ok(())
     }
 
     /// Starts a session as [`start_session`](Self::start_session) does and records the audit
@@ -54,11 +69,8 @@ impl AuthService {
                 self.evicted(&session, evicted, max, &client).await;
             }
         } else {
-            self.store.create_session(&session).await?;
-            if let Some(max) = self.sessions.max_per_user {
-                self.evict_beyond(&session, max, &client).await?;
-            }
-            self.store.insert_refresh_token(&record).await?;
+            self.store_session_stepwise(&session, &record, &client)
+                .await?;
             crate::audit::record(self.store.as_ref(), event).await;
         }
         self.pair(&session, now, refresh, record.expires_at)
@@ -140,19 +152,6 @@ impl AuthService {
             },
         )
         .await;
-    }
-
-    /// Issues an access token and a refresh token for `session`; with `spend`, the refresh
-    /// token replaces that predecessor atomically.
-    /// A pair for a session just started: a first refresh token and an access token.
-    pub(crate) async fn issue(
-        &self,
-        session: &Session,
-        now: DateTime<Utc>,
-    ) -> Result<TokenPair, Failure> {
-        let (refresh, record) = self.next_refresh(session, now, None)?;
-        self.store.insert_refresh_token(&record).await?;
-        self.pair(session, now, refresh, record.expires_at)
     }
 
     /// The refresh token that follows `spend` (or the first one) and its record: sealed for

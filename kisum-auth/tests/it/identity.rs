@@ -18,7 +18,7 @@ use kisum_auth::session::RefreshError;
 use kisum_auth::session::SessionConfig;
 use kisum_auth::session::SessionError;
 use kisum_auth::tokens::{TokenConfig, TokenService};
-use kisum_auth::{DirectoryStore, MemoryAuthStore, UserStore};
+use kisum_auth::{AuthStore, MemoryAuthStore, UserStore};
 use kisum_guard::ManualClock;
 
 use crate::fixture::t0;
@@ -27,7 +27,7 @@ const PW: &str = "correct horse battery staple";
 
 struct Env {
     auth: AuthService,
-    store: Arc<MemoryAuthStore>,
+    store: Arc<dyn AuthStore>,
     clock: Arc<ManualClock>,
 }
 
@@ -37,11 +37,10 @@ fn key() -> SigningKey {
 }
 
 fn env_with(params: Argon2Params, sessions: SessionConfig) -> Env {
-    let store = Arc::new(MemoryAuthStore::new());
-    env_on(store, params, sessions)
+    env_on(Arc::new(MemoryAuthStore::new()), params, sessions)
 }
 
-fn env_on(store: Arc<MemoryAuthStore>, params: Argon2Params, sessions: SessionConfig) -> Env {
+fn env_on(store: Arc<dyn AuthStore>, params: Argon2Params, sessions: SessionConfig) -> Env {
     let clock = Arc::new(ManualClock::new(t0()));
     let k = key();
     let kid = k.kid().to_owned();
@@ -545,10 +544,20 @@ async fn retiring_a_key_keeps_sessions_alive_through_refresh() {
     assert!(e.auth.authenticate(&after.access.token).await.is_ok());
 }
 
-#[tokio::test]
-async fn the_oldest_sessions_are_evicted_beyond_the_per_user_limit() {
+#[cfg(feature = "postgres")]
+use crate::backends::postgres;
+#[cfg(feature = "sqlite")]
+use crate::backends::sqlite;
+use crate::backends::{memory, on_every_backend};
+
+// Memory signs in step by step; SQLite and PostgreSQL write a sign-in at once (decision 0046):
+// the eviction must be revoked, audited and felt the same either way.
+on_every_backend!(the_oldest_sessions_are_evicted_beyond_the_per_user_limit);
+
+async fn the_oldest_sessions_are_evicted_beyond_the_per_user_limit(store: Arc<dyn AuthStore>) {
     assert_eq!(SessionConfig::default().max_per_user, Some(50));
-    let e = env_with(
+    let e = env_on(
+        store,
         cheap(),
         SessionConfig {
             max_per_user: Some(2),
@@ -620,7 +629,8 @@ async fn the_oldest_sessions_are_evicted_beyond_the_per_user_limit() {
     ));
 
     // Without a limit nothing is evicted.
-    let e = env_with(
+    let e = env_on(
+        e.store.clone(),
         cheap(),
         SessionConfig {
             max_per_user: None,
