@@ -14,9 +14,8 @@
 #      all (the owner, member@acme.test and bench-NNNN@acme.test, each a finance viewer with the
 #      finance module; registered and added through the APIs, their addresses then marked proven
 #      in Auth's database, standing in for the emailed link), and INVOICES invoices;
-#   3. measures the raw argon2id verification rate (`bench-argon2`, Auth's parameters, one thread
-#      per core, ARGON2_SECS seconds) while the servers idle, and the same through Auth's
-#      hashing gate from CONNECTIONS tasks (printed only: what the gate's hand-offs cost);
+#   3. measures the raw argon2id verification rate through Auth's hashing gate from CONNECTIONS
+#      tasks, ARGON2_SECS seconds (printed only: what the gate's hand-offs cost);
 #   4. drives each scenario with wrk (THREADS threads, CONNECTIONS connections, a WARMUP_SECS
 #      warm-up run, then DURATION_SECS, LOGIN_SECS for sign-in), through scripts/lib/bench-http.lua:
 #        POST /v1/auth/login            cycling over the members' emails
@@ -32,7 +31,15 @@
 #                                       wrk sends it the guarded scenario's very requests (the
 #                                       same tokens, ignored; X-Org: the company's id), so wrk's
 #                                       own work, on the same cores, is the same in both
-# and prints req/s, p50, p99 and the non-2xx answers per scenario (any non-2xx or socket error
+# The two ratios of issue 14 are measured interleaved (decision 0047): sign-in alternates with
+# the raw argon2id verification rate (`bench-argon2`, Auth's parameters, one thread per core, the
+# servers idle; each sign-in window is followed by one more sign-in, which drains Auth's hashing
+# queue before the next raw window), and the guarded scenario with its unguarded twin, in
+# windows of WINDOW_SECS in the order a b b a, repeated, each side LOGIN_SECS or DURATION_SECS in
+# all. A side's rate is its requests over its measured seconds; its p50 the median of its
+# windows' p50s, its p99 the worst window's. Every window is in the logs.
+#
+# It prints req/s, p50, p99 and the non-2xx answers per scenario (any non-2xx or socket error
 # makes the exit status 1), the argon2 rate, sign-in as a % of it and guarded as a % of
 # unguarded; with RUNS > 1, the medians too. wrk's output and the servers' logs are kept in
 # $CARGO_TARGET_DIR/bench-http/ (target/bench-http/).
@@ -46,7 +53,7 @@
 #
 # Settings (environment):
 #   RUNS=1  THREADS=1  CONNECTIONS=32  WARMUP_SECS=2  DURATION_SECS=10  LOGIN_SECS=20
-#   MEMBERS=200  INVOICES=10  ARGON2_SECS=10  BENCH_REDIS=private|shared
+#   MEMBERS=200  INVOICES=10  ARGON2_SECS=10  WINDOW_SECS=5  BENCH_REDIS=private|shared
 #   BUILD=1     0: use the binaries already built in $CARGO_TARGET_DIR/release
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,12 +68,13 @@ LOGIN_SECS=${LOGIN_SECS:-20}
 MEMBERS=${MEMBERS:-200}
 INVOICES=${INVOICES:-10}
 ARGON2_SECS=${ARGON2_SECS:-10}
+WINDOW_SECS=${WINDOW_SECS:-5}
 BENCH_REDIS=${BENCH_REDIS:-private}
 BUILD=${BUILD:-1}
 PASSWORD=kisum-demo-password
 ORG=acme
 
-for n in RUNS THREADS CONNECTIONS WARMUP_SECS DURATION_SECS LOGIN_SECS MEMBERS INVOICES ARGON2_SECS; do
+for n in RUNS THREADS CONNECTIONS WARMUP_SECS DURATION_SECS LOGIN_SECS MEMBERS INVOICES ARGON2_SECS WINDOW_SECS; do
     [[ ${!n} =~ ^[0-9]+$ && ${!n} -gt 0 ]] || { echo "bench-http: $n must be a positive whole number" >&2; exit 2; }
 done
 ((MEMBERS >= 2)) || { echo "bench-http: MEMBERS must be at least 2 (the owner and member@acme.test)" >&2; exit 2; }
@@ -161,40 +169,168 @@ export KISUM_LOGIN_LIMIT_PER_IP=1000000/1m KISUM_LOGIN_LIMIT_PER_EMAIL=1000000/1
     KISUM_REGISTER_LIMIT_PER_IP=1000000/1m KISUM_BENCH_UNGUARDED_TWIN=true
 
 # ---- one scenario ---------------------------------------------------------------------------
-# measure RUN NAME SECS [ENV=VALUE…] -- WRK_ARGS…: a warm-up run, then the measured one.
-# BENCH_WARMUP_TOKENS, when given, replaces BENCH_TOKENS for the warm-up (refresh chains).
-measure() {
-    local run=$1 name=$2 secs=$3
+# slug NAME: the file-name form of a scenario's name.
+slug() {
+    local s
+    s=$(tr -cs 'a-z0-9' '-' <<<"${1,,}")
+    s=${s#-}
+    printf '%s' "${s%-}"
+}
+
+# split_envs ENV=VALUE… -- WRK_ARGS…: fills ENVS (BENCH_WARMUP_TOKENS, when given, replaces
+# BENCH_TOKENS for the warm-up: refresh chains), WARM_ENVS and WRK_ARGS.
+split_envs() {
+    ENVS=()
+    while [[ $1 != -- ]]; do ENVS+=("$1"); shift; done
+    shift
+    WRK_ARGS=("$@")
+    WARM_ENVS=()
+    local e
+    for e in "${ENVS[@]}"; do
+        if [[ $e == BENCH_WARMUP_TOKENS=* ]]; then
+            WARM_ENVS+=("BENCH_TOKENS=${e#*=}")
+        else
+            WARM_ENVS+=("$e")
+        fi
+    done
+}
+
+# wrk_window LOG SECS LATENCY(0|1) ENV=VALUE… -- WRK_ARGS…: one wrk run into $LOGS/wrk-LOG.log.
+wrk_window() {
+    local log=$1 secs=$2 latency=$3
     shift 3
     local envs=()
     while [[ $1 != -- ]]; do envs+=("$1"); shift; done
     shift
-    local slug
-    slug=$(tr -cs 'a-z0-9' '-' <<<"${name,,}")
-    slug=${slug#-}
-    slug=${slug%-}
-    local warm=("${envs[@]}")
-    for i in "${!warm[@]}"; do
-        [[ ${warm[$i]} == BENCH_WARMUP_TOKENS=* ]] && warm[i]=BENCH_TOKENS=${warm[$i]#*=}
-    done
-    local common=(-t "$THREADS" -c "$CONNECTIONS" --timeout 10s -s "$LUA")
-    local log
-    for log in "$slug-warmup" "$slug"; do
-        if [[ $log == "$slug" ]]; then
-            env BENCH_THREADS="$THREADS" "${envs[@]}" wrk "${common[@]}" -d "${secs}s" --latency "$@"
-        else
-            env BENCH_THREADS="$THREADS" "${warm[@]}" wrk "${common[@]}" -d "${WARMUP_SECS}s" "$@"
-        fi >"$LOGS/wrk-$log.log" 2>&1 || {
-            echo "bench-http: wrk failed on $name:" >&2
-            cat "$LOGS/wrk-$log.log" >&2
-            exit 1
-        }
-    done
+    local common=(-t "$THREADS" -c "$CONNECTIONS" --timeout 10s -s "$LUA" -d "${secs}s")
+    ((latency)) && common+=(--latency)
+    env BENCH_THREADS="$THREADS" "${envs[@]}" wrk "${common[@]}" "$@" >"$LOGS/wrk-$log.log" 2>&1 || {
+        echo "bench-http: wrk failed ($log):" >&2
+        cat "$LOGS/wrk-$log.log" >&2
+        exit 1
+    }
+    grep -q '^BENCH ' "$LOGS/wrk-$log.log" || {
+        echo "bench-http: no result from wrk ($log)" >&2
+        cat "$LOGS/wrk-$log.log" >&2
+        exit 1
+    }
+}
+
+# record RUN NAME FIELDS: a scenario's result line, in the results and on the terminal.
+record() {
+    printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"
+    printf '  %-40s %s\n' "$2" "$3"
+}
+
+# measure RUN NAME SECS [ENV=VALUE…] -- WRK_ARGS…: a warm-up run, then the measured one.
+measure() {
+    local run=$1 name=$2 secs=$3
+    shift 3
+    split_envs "$@"
+    local s
+    s=$(slug "$name")
+    wrk_window "$s-warmup" "$WARMUP_SECS" 0 "${WARM_ENVS[@]}" -- "${WRK_ARGS[@]}"
+    wrk_window "$s" "$secs" 1 "${ENVS[@]}" -- "${WRK_ARGS[@]}"
+    record "$run" "$name" "$(sed -n 's/^BENCH //p' "$LOGS/wrk-$s.log")"
+}
+
+# The two sides of a ratio are measured interleaved (decision 0047): windows of WINDOW_SECS in
+# the order a b b a, repeated, so both sides see the same moments of this guest's speed (a
+# linear drift cancels exactly) instead of one following the other by tens of seconds.
+#
+# windows SECS: how many windows each side gets for SECS in all (even, at least 2).
+windows() {
+    local k=$(( $1 / WINDOW_SECS ))
+    k=$(( k - k % 2 ))
+    ((k >= 2)) || k=2
+    printf '%s' "$k"
+}
+
+# window_order K: the sides of 2 × K windows (K windows each), a and b.
+window_order() {
+    local r
+    for r in $(seq 1 $(( $1 / 2 ))); do printf '%s\n' a b b a; done
+}
+
+# argon2_window N SECS: one raw argon2id window, its line appended to $LOGS/argon2.windows.
+argon2_window() {
     local line
-    line=$(sed -n 's/^BENCH //p' "$LOGS/wrk-$slug.log")
-    [[ -n $line ]] || { echo "bench-http: no result from wrk for $name" >&2; cat "$LOGS/wrk-$slug.log" >&2; exit 1; }
-    printf '%s\t%s\t%s\n' "$run" "$name" "$line" >>"$RESULTS"
-    printf '  %-40s %s\n' "$name" "$line"
+    line=$("$ARGON2" --secs "$2")
+    printf '%s\n' "$line" >>"$LOGS/argon2.windows"
+    printf '    argon2 window %-3s %s\n' "$1" "$line"
+}
+
+# drain_login AUTH: one sign-in that must answer 200, sent after a sign-in window. Auth's hashing
+# queue is first-in first-out, so when it answers, the window's queued sign-ins have left the
+# queue: none of their hashing runs into the next raw argon2id window.
+drain_login() {
+    expect_200 "sign-in (drain)" "$1/v1/auth/login" -H 'content-type: application/json' \
+        -d "{\"email\":\"member@acme.test\",\"password\":\"$PASSWORD\"}"
+    sleep 0.2
+}
+
+# login_vs_argon2 RUN AUTH EMAILS: sign-in interleaved with the raw argon2id rate, each side
+# LOGIN_SECS in windows of WINDOW_SECS; the servers idle during the argon2 windows.
+login_vs_argon2() {
+    local run=$1 auth=$2 emails=$3 name="POST /v1/auth/login"
+    local k secs=$WINDOW_SECS
+    k=$(windows "$LOGIN_SECS")
+    local s envs=(BENCH_MODE=login BENCH_EMAILS="$emails" BENCH_PASSWORD="$PASSWORD")
+    s=$(slug "$name")
+    : >"$LOGS/argon2.windows"
+    : >"$LOGS/$s.windows"
+    wrk_window "$s-warmup" "$WARMUP_SECS" 0 "${envs[@]}" -- "$auth/v1/auth/login"
+    drain_login "$auth"
+    local n=0 side
+    for side in $(window_order "$k"); do
+        n=$((n + 1))
+        if [[ $side == a ]]; then
+            argon2_window "$n" "$secs"
+        else
+            wrk_window "$s-$n" "$secs" 1 "${envs[@]}" -- "$auth/v1/auth/login"
+            sed -n 's/^BENCH //p' "$LOGS/wrk-$s-$n.log" >>"$LOGS/$s.windows"
+            printf '    sign-in window %-3s %s\n' "$n" "$(sed -n 's/^BENCH //p' "$LOGS/wrk-$s-$n.log")"
+            drain_login "$auth"
+        fi
+    done
+    record "$run" "$name" "$(python3 "$HELPER" combine wrk "$LOGS/$s.windows")"
+    printf '%s\targon2\t%s\n' "$run" "$(python3 "$HELPER" combine argon2 "$LOGS/argon2.windows")" >>"$RESULTS"
+}
+
+# paired RUN NAME_A NAME_B SECS ENVS_A… -- URL_A -- ENVS_B… -- URL_B: two wrk scenarios
+# interleaved, SECS each in all in windows of WINDOW_SECS, after a warm-up of each.
+paired() {
+    local run=$1 name_a=$2 name_b=$3 secs=$4
+    shift 4
+    local envs_a=() envs_b=() url_a url_b
+    while [[ $1 != -- ]]; do envs_a+=("$1"); shift; done
+    url_a=$2
+    shift 3
+    while [[ $1 != -- ]]; do envs_b+=("$1"); shift; done
+    url_b=$2
+    local k each=$WINDOW_SECS
+    k=$(windows "$secs")
+    local sa sb
+    sa=$(slug "$name_a")
+    sb=$(slug "$name_b")
+    : >"$LOGS/$sa.windows"
+    : >"$LOGS/$sb.windows"
+    wrk_window "$sa-warmup" "$WARMUP_SECS" 0 "${envs_a[@]}" -- "$url_a"
+    wrk_window "$sb-warmup" "$WARMUP_SECS" 0 "${envs_b[@]}" -- "$url_b"
+    local n=0 side s
+    for side in $(window_order "$k"); do
+        n=$((n + 1))
+        if [[ $side == a ]]; then
+            s=$sa
+            wrk_window "$s-$n" "$each" 1 "${envs_a[@]}" -- "$url_a"
+        else
+            s=$sb
+            wrk_window "$s-$n" "$each" 1 "${envs_b[@]}" -- "$url_b"
+        fi
+        sed -n 's/^BENCH //p' "$LOGS/wrk-$s-$n.log" >>"$LOGS/$s.windows"
+    done
+    record "$run" "$name_a" "$(python3 "$HELPER" combine wrk "$LOGS/$sa.windows")"
+    record "$run" "$name_b" "$(python3 "$HELPER" combine wrk "$LOGS/$sb.windows")"
 }
 
 # expect_200 WHAT curl-args…: one request that must answer 200 before a scenario is driven.
@@ -243,19 +379,13 @@ run_once() {
     python3 "$HELPER" add "$auth" "$ORG" "$owner" "$new"
     python3 "$HELPER" invoices "$module" "$ORG" "$owner" "$INVOICES"
 
-    echo "  raw argon2id verification, ${ARGON2_SECS}s"
-    local argon2
-    argon2=$("$ARGON2" --secs "$ARGON2_SECS")
-    echo "  $argon2"
+    # What the gate's hand-offs cost with nothing else running: printed, not a ratio's side.
     echo "  $("$ARGON2" --secs "$ARGON2_SECS" --gate "$CONNECTIONS")"
-    printf '%s\targon2\t%s\n' "$run" "$(sed -E \
-        's|^argon2id verify: ([0-9.]+)/s \(([0-9]+) in ([0-9.]+) s on ([0-9]+) threads\)$|rate=\1 count=\2 seconds=\3 threads=\4|' \
-        <<<"$argon2")" >>"$RESULTS"
 
     expect_200 "sign-in" "$auth/v1/auth/login" -H 'content-type: application/json' \
         -d "{\"email\":\"member@acme.test\",\"password\":\"$PASSWORD\"}"
-    measure "$run" "POST /v1/auth/login" "$LOGIN_SECS" \
-        BENCH_MODE=login BENCH_EMAILS="$emails" BENCH_PASSWORD="$PASSWORD" -- "$auth/v1/auth/login"
+    echo "  sign-in and the raw argon2id rate, interleaved (windows of ${WINDOW_SECS}s: a b b a …)"
+    login_vs_argon2 "$run" "$auth" "$emails"
 
     # Tokens minted after the sign-in scenario, so the sessions it created (up to Auth's cap per
     # user) never push these out: one session per member, and two sets of refresh chains.
@@ -277,13 +407,13 @@ run_once() {
     measure "$run" "POST /v1/auth/refresh (chained)" "$DURATION_SECS" BENCH_MODE=refresh \
         BENCH_TOKENS="$WORK/refresh-measured" BENCH_WARMUP_TOKENS="$WORK/refresh-warmup" -- "$auth/v1/auth/refresh"
     expect_200 "GET /v1/finance/invoices" "$module/v1/finance/invoices" -H "authorization: Bearer $token" -H "x-org: $ORG"
-    measure "$run" "GET /v1/finance/invoices (guarded)" "$DURATION_SECS" "${rotate[@]}" -- "$module/v1/finance/invoices"
     local twin=$module/bench/unguarded/v1/finance/invoices
     expect_200 "the unguarded twin" "$twin" -H "x-org: $company"
-    # The guarded scenario's requests (its tokens, ignored here), with the company's id as
-    # X-Org: wrk does the same work for both, so the ratio is the servers' alone.
-    measure "$run" "the same handler, unguarded" "$DURATION_SECS" BENCH_MODE=rotate \
-        BENCH_TOKENS="$access" BENCH_ORG="$company" -- "$twin"
+    # The twin gets the guarded scenario's requests (its tokens, ignored there), with the
+    # company's id as X-Org: wrk does the same work for both, so the ratio is the servers' alone.
+    paired "$run" "GET /v1/finance/invoices (guarded)" "the same handler, unguarded" "$DURATION_SECS" \
+        "${rotate[@]}" -- "$module/v1/finance/invoices" -- \
+        BENCH_MODE=rotate BENCH_TOKENS="$access" BENCH_ORG="$company" -- "$twin"
     # The two answers are the same list: equal handler work.
     local guarded_body twin_body
     guarded_body=$(curl -fsS "$module/v1/finance/invoices" -H "authorization: Bearer $token" -H "x-org: $ORG")

@@ -5,6 +5,7 @@
   bench_http.py mint AUTH PASSWORD EMAILS COUNT ACCESS_OUT REFRESH_OUT
                                                        COUNT sign-ins, cycling over the emails
   bench_http.py invoices MODULE ORG TOKEN COUNT        create COUNT invoices
+  bench_http.py combine wrk|argon2 WINDOWS            one result line from a scenario's windows
   bench_http.py summary RESULTS RUNS                   the tables of a bench (see below)
 
 Requests run on 4 threads; any unexpected status stops the bench with the answer's body.
@@ -12,6 +13,7 @@ Requests run on 4 threads; any unexpected status stops the bench with the answer
 
 import http.client
 import json
+import re
 import statistics
 import sys
 import threading
@@ -93,6 +95,39 @@ def cmd_invoices(module, org, token, count):
         {"Authorization": f"Bearer {token}", "X-Org": org}))
 
 
+# ---- combine ----------------------------------------------------------------------------------
+# The windows of an interleaved scenario (decision 0047) as one result: the rate is all requests
+# over all measured seconds; p50 is the median of the windows' p50s and p99 the worst window's
+# p99 (wrk reports percentiles per run, and percentiles do not add up); non-2xx and errors add.
+
+
+def cmd_combine(kind, path):
+    rows = lines(path)
+    if kind == "wrk":
+        got = [dict(kv.split("=", 1) for kv in row.split()) for row in rows]
+        requests = sum(int(g["requests"]) for g in got)
+        seconds = sum(float(g["seconds"]) for g in got)
+        print(f"requests={requests} seconds={seconds:.3f} rps={requests / seconds:.1f} "
+              f"p50_ms={statistics.median(float(g['p50_ms']) for g in got):.3f} "
+              f"p99_ms={max(float(g['p99_ms']) for g in got):.3f} "
+              f"non2xx={sum(int(g['non2xx']) for g in got)} "
+              f"errors={sum(int(g['errors']) for g in got)}")
+    elif kind == "argon2":
+        pattern = re.compile(r"^argon2id verify: [0-9.]+/s \(([0-9]+) in ([0-9.]+) s on ([0-9]+) threads\)$")
+        count = seconds = 0.0
+        threads = None
+        for row in rows:
+            m = pattern.match(row)
+            if not m:
+                sys.exit(f"bench_http.py: not a bench-argon2 line: {row}")
+            count += int(m.group(1))
+            seconds += float(m.group(2))
+            threads = m.group(3)
+        print(f"rate={count / seconds:.1f} count={int(count)} seconds={seconds:.2f} threads={threads}")
+    else:
+        sys.exit("bench_http.py: combine wrk|argon2 WINDOWS")
+
+
 # ---- summary ----------------------------------------------------------------------------------
 # RESULTS is tab-separated: `run  scenario  key=value …` (the BENCH line of the wrk script), and
 # `run  argon2  rate=…`.
@@ -161,7 +196,7 @@ def cmd_summary(path, total):
 
 
 COMMANDS = {"register": cmd_register, "add": cmd_add, "mint": cmd_mint,
-            "invoices": cmd_invoices, "summary": cmd_summary}
+            "invoices": cmd_invoices, "combine": cmd_combine, "summary": cmd_summary}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

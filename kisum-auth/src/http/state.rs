@@ -2,7 +2,6 @@
 //! the internal router, and the rate limits of the public routes.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use kisum_guard::ServiceKeys;
 use kisum_guard::http::ProblemResponse;
@@ -12,7 +11,7 @@ use crate::access::AccessService;
 use crate::audit::AuditStore;
 use crate::directory::DirectoryStore;
 use crate::events::EventPublisher;
-use crate::ratelimit::{RateLimit, RateLimiter};
+use crate::ratelimit::{RateDecision, RateLimit, RateLimiter};
 use crate::service::AuthService;
 
 /// What the routers need: [`AuthStateParts`] behind one `Arc`. axum clones the state for every
@@ -166,12 +165,14 @@ impl RateLimits {
 
     /// Hits every `(key, limit)`; the longest `Retry-After` of those refused, if any.
     pub(crate) async fn check(&self, hits: &[(String, RateLimit)]) -> Result<(), ProblemResponse> {
-        let mut retry = None;
-        for (key, limit) in hits {
-            if let Some(after) = self.limiter.hit(key, *limit).await.retry_after() {
-                retry = Some(retry.map_or(after, |r: Duration| r.max(after)));
-            }
-        }
+        let hits: Vec<(&str, RateLimit)> = hits.iter().map(|(k, l)| (k.as_str(), *l)).collect();
+        let retry = self
+            .limiter
+            .hit_all(&hits)
+            .await
+            .iter()
+            .filter_map(RateDecision::retry_after)
+            .max();
         match retry {
             None => Ok(()),
             Some(after) => Err(ProblemResponse::rate_limited(after)),

@@ -55,9 +55,14 @@ impl AuthService {
         password: Password,
         client: ClientInfo,
     ) -> Result<TokenPair, LoginError> {
-        let user = match Email::parse(email) {
-            Ok(email) => self.store.find_user_by_email(&email).await?,
-            Err(_) => None,
+        // The user and whether they have an authenticator app, in one read where the store
+        // can (decision 0047).
+        let (user, enrolled) = match Email::parse(email) {
+            Ok(email) => match self.store.find_user_signing_in(&email).await? {
+                Some((user, enrolled)) => (Some(user), enrolled),
+                None => (None, None),
+            },
+            Err(_) => (None, None),
         };
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let verification = self.verify(password.clone(), stored).await?;
@@ -89,7 +94,7 @@ impl AuthService {
             user.updated_at = self.clock.now();
             self.store.update_user(&user).await?;
         }
-        self.sign_in_first_factor(user.id, amr::PASSWORD, "password", client)
+        self.sign_in_first_factor(user.id, amr::PASSWORD, "password", client, enrolled)
             .await
     }
 

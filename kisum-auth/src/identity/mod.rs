@@ -185,6 +185,21 @@ pub trait UserStore: Send + Sync + 'static {
     /// `Unavailable` when the backend cannot be reached.
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
 
+    /// The user with `email`, as [`find_user_by_email`](Self::find_user_by_email), with whether
+    /// they have a confirmed authenticator app when the store reads that in the same query
+    /// (`None`: not read; the password sign-in then asks
+    /// [`MfaStore::get_totp`](crate::mfa::MfaStore::get_totp), as it always did). The SQL
+    /// stores answer both in one statement; the default (and the memory store) answers `None`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached.
+    async fn find_user_signing_in(
+        &self,
+        email: &Email,
+    ) -> Result<Option<(User, Option<bool>)>, StoreError> {
+        Ok(self.find_user_by_email(email).await?.map(|u| (u, None)))
+    }
+
     /// Replaces every field of the stored user `user.id`.
     ///
     /// # Errors

@@ -178,7 +178,7 @@ impl AuthService {
         };
         let id = user.id;
         self.email_proven(user, false, &client).await?;
-        self.sign_in_first_factor(id, amr::OTP, METHOD, client)
+        self.sign_in_first_factor(id, amr::OTP, METHOD, client, None)
             .await
     }
 }

@@ -223,6 +223,17 @@ fn whole_seconds_at_least_one(d: Duration) -> Duration {
 pub trait RateLimiter: Send + Sync + 'static {
     /// Counts one hit on `key` and decides whether it is within `limit`.
     async fn hit(&self, key: &str, limit: RateLimit) -> RateDecision;
+
+    /// Counts one hit on each `(key, limit)` and decides each, in order: every hit counts,
+    /// whatever the others decide. The default hits them one after the other; a shared limiter
+    /// sends them at once ([`RedisRateLimiter`]: one round trip for all).
+    async fn hit_all(&self, hits: &[(&str, RateLimit)]) -> Vec<RateDecision> {
+        let mut decisions = Vec::with_capacity(hits.len());
+        for (key, limit) in hits {
+            decisions.push(self.hit(key, *limit).await);
+        }
+        decisions
+    }
 }
 
 /// The limiter of a deployment: shared through the Redis at `redis_url` (with the in-process

@@ -116,7 +116,9 @@ pub enum RedisRateLimiterError {
 /// while Redis is unavailable.
 ///
 /// Each hit is one round trip (a small Lua script: `INCR`, `PTTL`, and `PEXPIRE` when the
-/// counter has no expiry) on the key `{prefix}ratelimit:{key}`; the counter expires with
+/// counter has no expiry) on the key `{prefix}ratelimit:{key}`, and the hits of one
+/// [`hit_all`](RateLimiter::hit_all) share one round trip (a sign-in's per-address and
+/// per-email limits); the counter expires with
 /// its window, so Redis holds nothing longer than a window.
 ///
 /// **When Redis fails** — an error, a refused or dropped connection, or no answer within
@@ -236,32 +238,43 @@ impl RedisRateLimiter {
         }
     }
 
-    async fn redis_hit(&self, key: &str, limit: RateLimit) -> Result<RateDecision, Failure> {
-        let redis_key = self.redis_key(key);
-        let window = limit.effective_window();
-        let window_ms = u64::try_from(window.as_micros().div_ceil(1_000)).unwrap_or(u64::MAX);
+    /// One round trip for all `hits`: the hit script once per key, pipelined.
+    async fn redis_hits(&self, hits: &[(&str, RateLimit)]) -> Result<Vec<RateDecision>, Failure> {
+        let mut pipe = redis::pipe();
+        for (key, limit) in hits {
+            let window_ms = u64::try_from(limit.effective_window().as_micros().div_ceil(1_000))
+                .unwrap_or(u64::MAX);
+            pipe.cmd("EVAL")
+                .arg(HIT_SCRIPT)
+                .arg(1)
+                .arg(self.redis_key(key))
+                .arg(window_ms);
+        }
         let mut conn = self.conn.clone();
         let call = async move {
-            let mut script = redis::cmd("EVAL");
-            script.arg(HIT_SCRIPT).arg(1).arg(&redis_key).arg(window_ms);
-            match script.query_async::<(i64, i64)>(&mut conn).await {
-                // The connection was gone before the script ran (a stale failed connection,
+            match pipe.query_async::<Vec<(i64, i64)>>(&mut conn).await {
+                // The connection was gone before the scripts ran (a stale failed connection,
                 // or a server restart): the manager is reconnecting, try once on the new one.
                 Err(err)
                     if !err.is_timeout()
                         && (err.is_connection_refusal() || err.is_connection_dropped()) =>
                 {
-                    script.query_async::<(i64, i64)>(&mut conn).await
+                    pipe.query_async::<Vec<(i64, i64)>>(&mut conn).await
                 }
                 other => other,
             }
         };
         match tokio::time::timeout(self.budget, call).await {
-            Ok(Ok((count, ttl_ms))) => {
-                let until_end = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0));
-                let count = u64::try_from(count).unwrap_or(0);
-                Ok(RateDecision::for_count(count, limit.limit, until_end))
-            }
+            Ok(Ok(answers)) if answers.len() == hits.len() => Ok(answers
+                .into_iter()
+                .zip(hits)
+                .map(|((count, ttl_ms), (_, limit))| {
+                    let until_end = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0));
+                    let count = u64::try_from(count).unwrap_or(0);
+                    RateDecision::for_count(count, limit.limit, until_end)
+                })
+                .collect()),
+            Ok(Ok(answers)) => Err(Failure::Answers(answers.len(), hits.len())),
             Ok(Err(err)) => Err(Failure::Redis(err)),
             Err(_) => Err(Failure::Timeout),
         }
@@ -321,16 +334,28 @@ impl fmt::Debug for RedisRateLimiter {
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
     async fn hit(&self, key: &str, limit: RateLimit) -> RateDecision {
+        let mut decisions = self.hit_all(&[(key, limit)]).await;
+        decisions
+            .pop()
+            .unwrap_or_else(|| self.fallback.hit_now(key, limit))
+    }
+
+    async fn hit_all(&self, hits: &[(&str, RateLimit)]) -> Vec<RateDecision> {
+        if hits.is_empty() {
+            return Vec::new();
+        }
         if let Some(_guard) = self.may_use_redis() {
-            match self.redis_hit(key, limit).await {
-                Ok(decision) => {
+            match self.redis_hits(hits).await {
+                Ok(decisions) => {
                     self.succeeded();
-                    return decision;
+                    return decisions;
                 }
                 Err(failure) => self.failed(&failure),
             }
         }
-        self.fallback.hit_now(key, limit)
+        hits.iter()
+            .map(|(key, limit)| self.fallback.hit_now(key, *limit))
+            .collect()
     }
 }
 
@@ -349,6 +374,8 @@ impl Drop for TryGuard<'_> {
 enum Failure {
     Redis(redis::RedisError),
     Timeout,
+    /// The pipeline answered this many results for that many hits.
+    Answers(usize, usize),
 }
 
 impl fmt::Display for Failure {
@@ -356,6 +383,7 @@ impl fmt::Display for Failure {
         match self {
             Self::Redis(err) => write!(f, "{err}"),
             Self::Timeout => f.write_str("no answer in time"),
+            Self::Answers(got, sent) => write!(f, "{got} answers to {sent} hits"),
         }
     }
 }

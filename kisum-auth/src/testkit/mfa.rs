@@ -22,6 +22,7 @@ macro_rules! mfa_store_conformance {
     (@list $make:path; $attrs:tt) => {
         $crate::__kisum_auth_conformance_tests!($make; $attrs;
             totp_enrolment_round_trips,
+            a_sign_in_read_tells_a_confirmed_app_or_nothing,
             a_pending_enrolment_is_replaced_a_confirmed_one_is_not,
             confirmation_needs_the_pending_secret_and_a_fresh_step,
             accepted_steps_only_move_forward,
@@ -95,6 +96,56 @@ pub async fn totp_enrolment_round_trips<S: UserStore + MfaStore>(store: Arc<S>) 
             ..pending
         })
     );
+}
+
+/// [`UserStore::find_user_signing_in`]: the user of an email, and — when the store reads it in the
+/// same query — whether they have a *confirmed* authenticator app (a pending one is not one). A
+/// store that does not read it answers `None` for everyone, and the sign-in asks `get_totp`.
+pub async fn a_sign_in_read_tells_a_confirmed_app_or_nothing<S: UserStore + MfaStore>(
+    store: Arc<S>,
+) {
+    let plain = user("signing-in");
+    store.create_user(&plain).await.unwrap();
+    let pending = user("signing-in-pending");
+    store.create_user(&pending).await.unwrap();
+    assert!(
+        store
+            .put_pending_totp(pending.id, &sealed(1), t(0))
+            .await
+            .unwrap()
+    );
+    let with_app = confirmed(&*store, "signing-in-app").await;
+    let with_app = store.get_user(with_app).await.unwrap().unwrap();
+
+    let read = async |u: &crate::identity::User| {
+        let (found, enrolled) = store
+            .find_user_signing_in(&u.email)
+            .await
+            .unwrap()
+            .expect("the user of the email");
+        assert_eq!(&found, u, "the same user as find_user_by_email");
+        enrolled
+    };
+    let answers = [
+        read(&plain).await,
+        read(&pending).await,
+        read(&with_app).await,
+    ];
+    assert!(
+        answers == [Some(false), Some(false), Some(true)] || answers == [None, None, None],
+        "a confirmed app, and only a confirmed one, reads as true (or the store says nothing \
+         for anyone): {answers:?}"
+    );
+    assert_eq!(
+        store
+            .find_user_signing_in(&email("nobody-signing-in"))
+            .await
+            .unwrap(),
+        None
+    );
+    // Removing the app is seen by the next read.
+    store.delete_totp(with_app.id).await.unwrap();
+    assert_ne!(read(&with_app).await, Some(true));
 }
 
 pub async fn a_pending_enrolment_is_replaced_a_confirmed_one_is_not<S: UserStore + MfaStore>(

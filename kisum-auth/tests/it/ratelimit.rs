@@ -102,6 +102,22 @@ mod local {
     }
 
     #[tokio::test]
+    async fn hit_all_counts_every_hit_and_decides_each_in_order() {
+        let limiter = LocalRateLimiter::new(clock());
+        let (strict, loose) = (
+            RateLimit::new(1, Duration::from_secs(60)),
+            RateLimit::new(5, Duration::from_secs(60)),
+        );
+        let (a, b) = (ip_key(1), ip_key(2));
+        let hits = [(a.as_str(), strict), (b.as_str(), loose)];
+        assert_eq!(limiter.hit_all(&hits).await, vec![allowed(0), allowed(4)]);
+        // The first refuses; the second still counts.
+        assert_eq!(limiter.hit_all(&hits).await, vec![limited(60), allowed(3)]);
+        assert_eq!(limiter.hit(&b, loose).await, allowed(2));
+        assert_eq!(limiter.hit_all(&[]).await, vec![]);
+    }
+
+    #[tokio::test]
     async fn closed_windows_are_forgotten() {
         let clock = clock();
         let limiter = LocalRateLimiter::new(clock.clone());
@@ -246,6 +262,49 @@ mod redis_up {
             .await
             .unwrap();
         assert!((1..=60_000).contains(&ttl_ms), "{ttl_ms}");
+    }
+
+    #[tokio::test]
+    #[ignore = "needs Redis: set KISUM_TEST_REDIS_URL and run with --include-ignored"]
+    async fn hit_all_counts_each_key_once_in_one_pipeline() {
+        let prefix = unique_prefix();
+        let limiter = connected(&prefix).await;
+        let (strict, loose) = (
+            RateLimit::new(1, Duration::from_secs(60)),
+            RateLimit::new(5, Duration::from_secs(30)),
+        );
+        let (a, b) = (ip_key(21), ip_key(22));
+        let hits = [(a.as_str(), strict), (b.as_str(), loose)];
+        assert_eq!(limiter.hit_all(&hits).await, vec![allowed(0), allowed(4)]);
+        let second = limiter.hit_all(&hits).await;
+        assert!(!second[0].is_allowed(), "{second:?}");
+        assert_eq!(
+            second[1],
+            allowed(3),
+            "the refused first hit does not stop the second"
+        );
+        // The same counters as single hits.
+        assert_eq!(limiter.hit(&b, loose).await, allowed(2));
+        assert!(!limiter.is_degraded());
+        let mut conn = raw_connection().await;
+        for (key, count, window_ms) in [(&a, 2, 60_000), (&b, 3, 30_000)] {
+            let redis_key = limiter.redis_key(key);
+            let stored: i64 = redis::cmd("GET")
+                .arg(&redis_key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(stored, count, "{redis_key}");
+            let ttl_ms: i64 = redis::cmd("PTTL")
+                .arg(&redis_key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            assert!(
+                (1..=window_ms).contains(&ttl_ms),
+                "each key keeps its own window: {ttl_ms}"
+            );
+        }
     }
 
     #[tokio::test]
@@ -432,6 +491,39 @@ mod redis_down {
             // The sequence exercised both answers.
             assert!(decisions.iter().any(RateDecision::is_allowed));
             assert!(decisions.iter().any(|d| !d.is_allowed()));
+        })
+        .await
+        .expect("every hit returns quickly");
+    }
+
+    #[tokio::test]
+    async fn hit_all_falls_back_for_every_hit_while_redis_is_down() {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            let clock = clock();
+            let local = LocalRateLimiter::new(clock.clone());
+            let redis = RedisRateLimiter::connect(
+                "redis://127.0.0.1:1",
+                RedisRateLimiterConfig::default().with_prefix(unique_prefix()),
+                clock.clone(),
+            )
+            .await
+            .unwrap();
+            let (a, b) = (ip_key(31), ip_key(32));
+            let limit = RateLimit::new(2, Duration::from_secs(60));
+            let hits = [(a.as_str(), limit), (b.as_str(), limit)];
+            for step in [0, 30, 1] {
+                clock.advance(TimeDelta::seconds(step));
+                assert_eq!(
+                    redis.hit_all(&hits).await,
+                    local.hit_all(&hits).await,
+                    "+{step}s"
+                );
+                assert!(redis.is_degraded());
+            }
+            assert!(
+                !redis.hit(&a, limit).await.is_allowed(),
+                "three hits of a limit of two"
+            );
         })
         .await
         .expect("every hit returns quickly");

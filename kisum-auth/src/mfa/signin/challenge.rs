@@ -86,11 +86,28 @@ impl AuthService {
         first: &'static str,
         client: &ClientInfo,
     ) -> Result<SecondFactor, Failure> {
-        let enrolled = self
-            .store
-            .get_totp(user)
-            .await?
-            .is_some_and(|r| r.confirmed_at.is_some());
+        self.second_factor_given(user, first, client, None).await
+    }
+
+    /// [`second_factor`](Self::second_factor), told whether `user` has a confirmed
+    /// authenticator app when the caller read that with the user
+    /// ([`UserStore::find_user_signing_in`](crate::identity::UserStore::find_user_signing_in));
+    /// `None` reads it here.
+    pub(crate) async fn second_factor_given(
+        &self,
+        user: UserId,
+        first: &'static str,
+        client: &ClientInfo,
+        enrolled: Option<bool>,
+    ) -> Result<SecondFactor, Failure> {
+        let enrolled = match enrolled {
+            Some(known) => known,
+            None => self
+                .store
+                .get_totp(user)
+                .await?
+                .is_some_and(|r| r.confirmed_at.is_some()),
+        };
         if !enrolled {
             return Ok(SecondFactor::NotNeeded);
         }
@@ -138,7 +155,8 @@ impl AuthService {
     /// The end of a first-factor sign-in: `user` passed the first factor `first` (its method
     /// reference). Without a second factor to give, starts an `aal1` session whose `amr` is
     /// `[first]`, audited as signed in by `method`; otherwise answers the challenge or the
-    /// lockout, and no session starts.
+    /// lockout, and no session starts. `enrolled`: as in
+    /// [`second_factor_given`](Self::second_factor_given).
     ///
     /// # Errors
     /// [`SecondFactorPending::mfa_required`], [`SecondFactorPending::mfa_locked`]; a store or
@@ -149,9 +167,12 @@ impl AuthService {
         first: &'static str,
         method: &'static str,
         client: ClientInfo,
+        enrolled: Option<bool>,
     ) -> Result<TokenPair, E> {
-        self.require_no_second_factor::<E>(user, first, &client)
+        let pending = self
+            .second_factor_given(user, first, &client, enrolled)
             .await?;
+        no_second_factor::<E>(pending)?;
         Ok(self
             .sign_in_with(user, client, method, Aal::Aal1, &[first])
             .await?)
@@ -168,11 +189,16 @@ impl AuthService {
         first: &'static str,
         client: &ClientInfo,
     ) -> Result<(), E> {
-        match self.second_factor(user, first, client).await? {
-            SecondFactor::NotNeeded => Ok(()),
-            SecondFactor::Required(challenge) => Err(E::mfa_required(challenge)),
-            SecondFactor::Locked(after) => Err(E::mfa_locked(after)),
-        }
+        no_second_factor(self.second_factor(user, first, client).await?)
+    }
+}
+
+/// `Ok` when no second factor is needed; the challenge or the lockout as `E` otherwise.
+fn no_second_factor<E: SecondFactorPending>(pending: SecondFactor) -> Result<(), E> {
+    match pending {
+        SecondFactor::NotNeeded => Ok(()),
+        SecondFactor::Required(challenge) => Err(E::mfa_required(challenge)),
+        SecondFactor::Locked(after) => Err(E::mfa_locked(after)),
     }
 }
 

@@ -375,6 +375,15 @@ pub(crate) const USER_BY_ID: &str =
 pub(crate) const USER_BY_EMAIL: &str =
     concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1");
 
+/// The user with email `$1`, and whether they have a confirmed authenticator app (a password
+/// sign-in's one read, decision 0047).
+pub(crate) const USER_SIGNING_IN: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    ", EXISTS (SELECT 1 FROM mfa_totp t WHERE t.user_id = users.id AND t.confirmed_at IS NOT NULL) AS totp_confirmed",
+    " FROM users WHERE email = $1"
+);
+
 /// Replaces user `$1`'s fields (times bound by the dialect).
 pub(crate) const UPDATE_USER: &str = "UPDATE users SET email = $2, name = $3, password_hash = $4, email_verified = $5, disabled = $6,
                  created_at = $7, updated_at = $8

@@ -51,6 +51,18 @@ impl<D: Dialect> UserStore for SqlAuthStore<D> {
             .await
     }
 
+    async fn find_user_signing_in(
+        &self,
+        email: &Email,
+    ) -> Result<Option<(User, Option<bool>)>, StoreError> {
+        Stmt::new(queries::USER_SIGNING_IN)
+            .text(email.as_str())
+            .fetch_optional_as(&self.pool, |r| {
+                Ok((rows::user(r)?, Some(r.flag("totp_confirmed")?)))
+            })
+            .await
+    }
+
     async fn update_user(&self, user: &User) -> Result<(), StoreError> {
         let updated = with_user(queries::UPDATE_USER, user)
             .execute(&self.pool)
