@@ -55,6 +55,8 @@
 #   RUNS=1  THREADS=1  CONNECTIONS=32  WARMUP_SECS=2  DURATION_SECS=10  LOGIN_SECS=20
 #   MEMBERS=200  INVOICES=10  ARGON2_SECS=10  WINDOW_SECS=5  BENCH_REDIS=private|shared
 #   BUILD=1     0: use the binaries already built in $CARGO_TARGET_DIR/release
+#   ONLY=       a bash regular expression: only the scenarios whose name matches it (e.g.
+#               ONLY=refresh; a pair runs when either name matches; for profiling, not figures)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,6 +71,7 @@ MEMBERS=${MEMBERS:-200}
 INVOICES=${INVOICES:-10}
 ARGON2_SECS=${ARGON2_SECS:-10}
 WINDOW_SECS=${WINDOW_SECS:-5}
+ONLY=${ONLY:-}
 BENCH_REDIS=${BENCH_REDIS:-private}
 BUILD=${BUILD:-1}
 PASSWORD=kisum-demo-password
@@ -222,9 +225,18 @@ record() {
     printf '  %-40s %s\n' "$2" "$3"
 }
 
+# wanted NAME…: whether ONLY (when set) matches one of the names.
+wanted() {
+    [[ -z $ONLY ]] && return 0
+    local n
+    for n in "$@"; do [[ $n =~ $ONLY ]] && return 0; done
+    return 1
+}
+
 # measure RUN NAME SECS [ENV=VALUE…] -- WRK_ARGS…: a warm-up run, then the measured one.
 measure() {
     local run=$1 name=$2 secs=$3
+    wanted "$name" || return 0
     shift 3
     split_envs "$@"
     local s
@@ -273,10 +285,12 @@ drain_login() {
 # LOGIN_SECS in windows of WINDOW_SECS; the servers idle during the argon2 windows.
 login_vs_argon2() {
     local run=$1 auth=$2 emails=$3 name="POST /v1/auth/login"
+    wanted "$name" || return 0
     local k secs=$WINDOW_SECS
     k=$(windows "$LOGIN_SECS")
     local s envs=(BENCH_MODE=login BENCH_EMAILS="$emails" BENCH_PASSWORD="$PASSWORD")
     s=$(slug "$name")
+    echo "  sign-in and the raw argon2id rate, interleaved (windows of ${WINDOW_SECS}s: a b b a …)"
     : >"$LOGS/argon2.windows"
     : >"$LOGS/$s.windows"
     wrk_window "$s-warmup" "$WARMUP_SECS" 0 "${envs[@]}" -- "$auth/v1/auth/login"
@@ -301,6 +315,7 @@ login_vs_argon2() {
 # interleaved, SECS each in all in windows of WINDOW_SECS, after a warm-up of each.
 paired() {
     local run=$1 name_a=$2 name_b=$3 secs=$4
+    wanted "$name_a" "$name_b" || return 0
     shift 4
     local envs_a=() envs_b=() url_a url_b
     while [[ $1 != -- ]]; do envs_a+=("$1"); shift; done
@@ -380,11 +395,12 @@ run_once() {
     python3 "$HELPER" invoices "$module" "$ORG" "$owner" "$INVOICES"
 
     # What the gate's hand-offs cost with nothing else running: printed, not a ratio's side.
-    echo "  $("$ARGON2" --secs "$ARGON2_SECS" --gate "$CONNECTIONS")"
+    if wanted "POST /v1/auth/login"; then
+        echo "  $("$ARGON2" --secs "$ARGON2_SECS" --gate "$CONNECTIONS")"
+    fi
 
     expect_200 "sign-in" "$auth/v1/auth/login" -H 'content-type: application/json' \
         -d "{\"email\":\"member@acme.test\",\"password\":\"$PASSWORD\"}"
-    echo "  sign-in and the raw argon2id rate, interleaved (windows of ${WINDOW_SECS}s: a b b a …)"
     login_vs_argon2 "$run" "$auth" "$emails"
 
     # Tokens minted after the sign-in scenario, so the sessions it created (up to Auth's cap per

@@ -156,6 +156,10 @@ where
     }
 }
 
+/// The servers' allocator (decision 0048).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Keys(command) = &cli.command {
