@@ -452,19 +452,25 @@ mod redis_up {
 mod redis_down {
     use super::*;
 
+    /// A clock, the local limiter on it, and a Redis limiter on it whose Redis never answers.
+    async fn down() -> (Arc<ManualClock>, LocalRateLimiter, RedisRateLimiter) {
+        let clock = clock();
+        let local = LocalRateLimiter::new(clock.clone());
+        let redis = RedisRateLimiter::connect(
+            "redis://127.0.0.1:1",
+            RedisRateLimiterConfig::default().with_prefix(unique_prefix()),
+            clock.clone(),
+        )
+        .await
+        .unwrap();
+        (clock, local, redis)
+    }
+
     #[tokio::test]
     async fn answers_like_the_local_limiter_and_reports_degraded() {
         // Bounded by construction: a hung connection would fail this test, not stall it.
         tokio::time::timeout(Duration::from_secs(10), async {
-            let clock = clock();
-            let local = LocalRateLimiter::new(clock.clone());
-            let redis = RedisRateLimiter::connect(
-                "redis://127.0.0.1:1",
-                RedisRateLimiterConfig::default().with_prefix(unique_prefix()),
-                clock.clone(),
-            )
-            .await
-            .unwrap();
+            let (clock, local, redis) = down().await;
             assert!(redis.is_degraded());
 
             let email = Email::parse("ana@example.com").unwrap();
@@ -499,15 +505,7 @@ mod redis_down {
     #[tokio::test]
     async fn hit_all_falls_back_for_every_hit_while_redis_is_down() {
         tokio::time::timeout(Duration::from_secs(10), async {
-            let clock = clock();
-            let local = LocalRateLimiter::new(clock.clone());
-            let redis = RedisRateLimiter::connect(
-                "redis://127.0.0.1:1",
-                RedisRateLimiterConfig::default().with_prefix(unique_prefix()),
-                clock.clone(),
-            )
-            .await
-            .unwrap();
+            let (clock, local, redis) = down().await;
             let (a, b) = (ip_key(31), ip_key(32));
             let limit = RateLimit::new(2, Duration::from_secs(60));
             let hits = [(a.as_str(), limit), (b.as_str(), limit)];
