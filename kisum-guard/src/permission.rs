@@ -40,8 +40,14 @@ fn is_valid_pattern(s: &str) -> bool {
     }
 }
 
+#[inline]
 fn module_of(s: &str) -> &str {
-    s.find('.').and_then(|i| s.get(..i)).unwrap_or(s)
+    // A plain byte scan: the module is a few bytes long, and `str::find` sets up a searcher on
+    // every call (this runs once per pattern of every aggregation).
+    s.bytes()
+        .position(|b| b == b'.')
+        .and_then(|i| s.get(..i))
+        .unwrap_or(s)
 }
 
 /// A concrete permission key such as `finance.invoices.read`.
@@ -107,18 +113,21 @@ impl PermissionPattern {
 
     /// The pattern as a string slice.
     #[must_use]
+    #[inline]
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
     /// Whether this is `*`.
     #[must_use]
+    #[inline]
     pub fn is_all(&self) -> bool {
         &*self.0 == "*"
     }
 
     /// The module the pattern is confined to, or `None` for `*`.
     #[must_use]
+    #[inline]
     pub fn module(&self) -> Option<&str> {
         if self.is_all() {
             None
@@ -128,6 +137,7 @@ impl PermissionPattern {
     }
 
     /// For a `prefix.*` pattern, the prefix including its trailing dot (`finance.`).
+    #[inline]
     fn wildcard_prefix(&self) -> Option<&str> {
         if self.is_all() {
             return Some("");
@@ -152,6 +162,7 @@ impl PermissionPattern {
 
     /// Whether every permission matched by `other` is also matched by `self`.
     #[must_use]
+    #[inline]
     pub fn covers(&self, other: &PermissionPattern) -> bool {
         match (self.wildcard_prefix(), other.wildcard_prefix()) {
             (Some(mine), Some(theirs)) => theirs.starts_with(mine),
@@ -302,6 +313,17 @@ impl PermissionSet {
             all: None,
             exact: FxHashSet::with_capacity_and_hasher(capacity, Default::default()),
             wildcards: FxHashSet::default(),
+        }
+    }
+
+    /// An empty set with room for `exact` exact keys and `wildcards` `prefix.*` wildcards, for
+    /// a caller that counted them.
+    #[must_use]
+    pub fn with_capacities(exact: usize, wildcards: usize) -> Self {
+        Self {
+            all: None,
+            exact: FxHashSet::with_capacity_and_hasher(exact, Default::default()),
+            wildcards: FxHashSet::with_capacity_and_hasher(wildcards, Default::default()),
         }
     }
 

@@ -2,7 +2,7 @@
 //! function of its inputs and the time.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Utc};
 use kisum_core::Entitlements;
@@ -15,6 +15,27 @@ use super::delegation::{Yield, delegated};
 use super::explain::{Step, Trace};
 use crate::directory::{AccessInputs, Company, CompanyStatus, Membership, MembershipStatus, Role};
 use kisum_guard::DenialCode;
+
+/// The pattern `*`, shared: built once, not per aggregation.
+static ALL: LazyLock<PermissionPattern> = LazyLock::new(PermissionPattern::all);
+
+/// The pattern `*`, which the built-in `owner` role grants.
+pub(super) fn all_pattern() -> &'static PermissionPattern {
+    &ALL
+}
+
+/// Whether `role` grants `*`. Patterns sort byte-wise and every other pattern starts with a
+/// segment byte (`[a-z0-9_-]`, all above `*`), so `*` can only be the first.
+fn grants_all(role: &Role) -> bool {
+    role.permissions
+        .first()
+        .is_some_and(PermissionPattern::is_all)
+}
+
+/// Whether `pattern` ends in `*` (`prefix.*` or `*`): a [`PermissionSet`] keeps those apart.
+fn is_wildcard(pattern: &PermissionPattern) -> bool {
+    pattern.as_str().ends_with('*')
+}
 
 /// The patterns a membership's roles grant (the built-in `owner` grants `*`). Only roles whose
 /// key the membership holds count, and a stored role named `owner` never does.
@@ -55,38 +76,30 @@ fn earliest(a: Option<DateTime<Utc>>, b: DateTime<Utc>) -> Option<DateTime<Utc>>
     Some(a.map_or(b, |a| a.min(b)))
 }
 
-pub(super) fn in_modules(pattern: &PermissionPattern, modules: &BTreeSet<ModuleKey>) -> bool {
-    pattern.module().is_none_or(|m| modules.contains(m))
-}
-
-/// [`in_modules`] remembering its last answer: role patterns come sorted, so consecutive
-/// patterns mostly share their module.
-struct ModuleFilter<'a> {
+/// Whether a pattern lies within `modules` (`*` always does), remembering its last answer:
+/// role patterns come sorted, so consecutive patterns mostly share their module.
+pub(super) struct ModuleFilter<'a> {
     modules: &'a BTreeSet<ModuleKey>,
     last: Option<(&'a str, bool)>,
 }
 
 impl<'a> ModuleFilter<'a> {
-    fn new(modules: &'a BTreeSet<ModuleKey>) -> Self {
+    pub(super) fn new(modules: &'a BTreeSet<ModuleKey>) -> Self {
         Self {
             modules,
             last: None,
         }
     }
 
-    fn admits(&mut self, pattern: &'a PermissionPattern) -> bool {
-        if let Some((last, ok)) = self.last {
-            let s = pattern.as_str();
-            if s.len() > last.len()
-                && s.starts_with(last)
-                && s.as_bytes().get(last.len()) == Some(&b'.')
-            {
-                return ok;
-            }
-        }
+    pub(super) fn admits(&mut self, pattern: &'a PermissionPattern) -> bool {
         let Some(module) = pattern.module() else {
             return true;
         };
+        if let Some((last, ok)) = self.last
+            && last == module
+        {
+            return ok;
+        }
         let ok = self.modules.contains(module);
         self.last = Some((module, ok));
         ok
@@ -110,7 +123,7 @@ pub fn aggregate(
         session_id,
         company,
         inputs,
-        &Terms::from(entitlements),
+        Terms::from(entitlements),
         now,
     )
 }
@@ -121,7 +134,7 @@ pub(super) fn aggregate_terms(
     session_id: SessionId,
     company: &Company,
     inputs: Option<&AccessInputs>,
-    terms: &Terms,
+    terms: Terms,
     now: DateTime<Utc>,
 ) -> Result<AccessContext, DenialCode> {
     let inputs = inputs.filter(|i| i.membership.user_id == user_id);
@@ -218,7 +231,7 @@ impl Resolved<'_> {
 pub(super) fn evaluate<'a>(
     company: &Company,
     inputs: Option<&'a AccessInputs>,
-    terms: &Terms,
+    terms: Terms,
     now: DateTime<Utc>,
     trace: &mut Trace<'_>,
 ) -> Result<Resolved<'a>, DenialCode> {
@@ -247,7 +260,7 @@ pub(super) fn evaluate<'a>(
     }
 
     // Step 4: entitlements.
-    let mut entitled = terms.modules.clone();
+    let mut entitled = terms.modules;
     trace.step(|| Step::Entitlements {
         modules: entitled.clone(),
         basic_active: terms.basic_active,
@@ -256,13 +269,13 @@ pub(super) fn evaluate<'a>(
     entitled.insert(ModuleKey::company());
 
     // Steps 5 and 6 for the member's own roles and grants.
-    let all = PermissionPattern::all();
-    let own = role_patterns(&membership.roles, &inputs.roles, &all);
+    let own = role_patterns(&membership.roles, &inputs.roles, all_pattern());
+    // `grants_all` first: it is cheap and almost always false.
     let holds_all = membership.roles.contains(OWNER_ROLE)
         || inputs
             .roles
             .iter()
-            .any(|r| membership.roles.contains(&r.key) && r.permissions.contains(&all));
+            .any(|r| grants_all(r) && membership.roles.contains(&r.key));
     let mut modules = own_modules(&membership.module_grants, holds_all, &entitled);
     // What delegations bring is kept apart: a delegated module must not unlock the member's
     // own patterns for it, or the delegation would yield more than the delegator holds.
@@ -298,13 +311,19 @@ pub(super) fn evaluate<'a>(
         }
     }
 
+    // The admitted patterns are gathered first, so the set is sized once for what it holds.
     let own_count: usize = inputs.roles.iter().map(|r| r.permissions.len()).sum();
-    let mut permissions = PermissionSet::with_capacity(own_count + delegated_patterns.len());
+    let mut admitted: Vec<&PermissionPattern> = Vec::with_capacity(own_count);
     let mut filter = ModuleFilter::new(&modules);
-    for p in own {
-        if filter.admits(p) {
-            permissions.insert(p.clone());
-        }
+    admitted.extend(own.filter(|p| filter.admits(p)));
+    let wildcards = admitted.iter().filter(|p| is_wildcard(p)).count()
+        + delegated_patterns.iter().filter(|p| is_wildcard(p)).count();
+    let mut permissions = PermissionSet::with_capacities(
+        (admitted.len() + delegated_patterns.len()).saturating_sub(wildcards),
+        wildcards,
+    );
+    for p in admitted {
+        permissions.insert(p.clone());
     }
     // Delegated patterns are already confined to their delegation's modules.
     for p in delegated_patterns {

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use kisum_guard::{CompanyId, MembershipId, ModuleKey, PermissionPattern, PermissionSet};
 
-use super::aggregate::{in_modules, own_modules, role_patterns};
+use super::aggregate::{ModuleFilter, all_pattern, own_modules, role_patterns};
 use crate::directory::{DelegationGrant, MembershipStatus};
 
 /// What one delegation brings at an instant.
@@ -63,9 +63,8 @@ pub(super) fn delegated(
             status: delegator.status,
         };
     }
-    let all = PermissionPattern::all();
     let held: Vec<&PermissionPattern> =
-        role_patterns(&delegator.roles, &grant.delegator_roles, &all).collect();
+        role_patterns(&delegator.roles, &grant.delegator_roles, all_pattern()).collect();
     let mut delegator_modules = own_modules(
         &delegator.module_grants,
         held.iter().any(|p| p.is_all()),
@@ -88,29 +87,54 @@ pub(super) fn delegated(
         .collect();
     // Patterns nest or are disjoint, so the pairwise intersections of the wanted and the held
     // patterns are the held patterns some wanted one covers plus the wanted patterns some held
-    // one covers: two linear passes over sets, not a product.
-    let held: Vec<&PermissionPattern> = held
-        .into_iter()
-        .filter(|h| in_modules(h, &delegator_modules))
-        .collect();
-    let held_set: PermissionSet = held.iter().map(|p| (*p).clone()).collect();
-    let wanted_set: PermissionSet = d.permissions.iter().cloned().collect();
-    let both = held
-        .iter()
-        .copied()
-        .filter(|h| wanted_set.covers(h))
-        .chain(d.permissions.iter().filter(|w| held_set.covers(w)));
+    // one covers: two linear passes over sets, not a product. A delegation names few patterns,
+    // so while they are few they are compared directly and no set is built.
+    let mut filter = ModuleFilter::new(&delegator_modules);
+    let held: Vec<&PermissionPattern> = held.into_iter().filter(|h| filter.admits(h)).collect();
     let mut patterns = Vec::new();
-    for both in both {
-        if both.is_all() {
-            patterns.extend(scope.iter().map(PermissionPattern::module_wildcard));
-        } else if both.module().is_some_and(|m| scope.contains(m)) {
-            patterns.push(both.clone());
-        }
+    if d.permissions.len() <= FEW {
+        let both = held
+            .iter()
+            .copied()
+            .filter(|h| d.permissions.iter().any(|w| w.covers(h)))
+            .chain(
+                d.permissions
+                    .iter()
+                    .filter(|w| held.iter().any(|h| h.covers(w))),
+            );
+        confine(both, &scope, &mut patterns);
+    } else {
+        let held_set: PermissionSet = held.iter().map(|p| (*p).clone()).collect();
+        let wanted_set: PermissionSet = d.permissions.iter().cloned().collect();
+        let both = held
+            .iter()
+            .copied()
+            .filter(|h| wanted_set.covers(h))
+            .chain(d.permissions.iter().filter(|w| held_set.covers(w)));
+        confine(both, &scope, &mut patterns);
     }
     Yield::Scope {
         until: d.expires_at,
         modules: scope,
         patterns,
+    }
+}
+
+/// Up to how many delegated patterns [`delegated`] compares them with the held ones directly.
+const FEW: usize = 8;
+
+/// Pushes onto `out` each of `both` confined to `scope`: `*` becomes one `module.*` per module
+/// of `scope`, any other pattern is kept when its module is in `scope`.
+fn confine<'a>(
+    both: impl Iterator<Item = &'a PermissionPattern>,
+    scope: &BTreeSet<ModuleKey>,
+    out: &mut Vec<PermissionPattern>,
+) {
+    for both in both {
+        if both.is_all() {
+            out.extend(scope.iter().map(PermissionPattern::module_wildcard));
+        } else if both.module().is_some_and(|m| scope.contains(m)) {
+            out.push(both.clone());
+        }
     }
 }

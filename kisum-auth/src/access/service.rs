@@ -280,7 +280,7 @@ impl AccessService {
             Err(e) => return Err(e.into()),
         };
         let mut context =
-            aggregate_terms(user_id, session_id, &company, inputs.as_ref(), &terms, now)?;
+            aggregate_terms(user_id, session_id, &company, inputs.as_ref(), terms, now)?;
         context.entitlement_certificate = certificate;
         // The session's assurance level (what a step-up route checks). It only rises within a
         // session (`POST /v1/auth/reauthenticate` with a second factor), so a context cached
@@ -327,7 +327,7 @@ impl AccessService {
         let result = evaluate(
             company,
             inputs.as_ref(),
-            &Terms::from(&entitlements),
+            Terms::from(&entitlements),
             now,
             &mut Trace(Some(&mut steps)),
         )

@@ -20,7 +20,8 @@ struct State {
     catalog: Arc<Catalog>,
     /// Raised by every catalog edit ([`CatalogStore::catalog_version`]).
     catalog_version: u64,
-    companies: HashMap<CompanyId, CompanyEntitlementState>,
+    /// Hashed with `foldhash` (seeded at random): read on every access resolution.
+    companies: HashMap<CompanyId, CompanyEntitlementState, foldhash::quality::RandomState>,
     /// The event log, appended under the same lock as the change (decision 0015).
     log: Arc<MemoryEventLog>,
     /// Stripe events received and subscriptions applied (decision 0027).

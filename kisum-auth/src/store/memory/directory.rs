@@ -13,7 +13,7 @@ use kisum_guard::{
 use super::MemoryAuthStore;
 use crate::directory::{
     AccessBump, AccessInputs, ChangedMembership, Company, Delegation, DelegationGrant,
-    DirectoryStore, LAST_OWNER, Membership, MembershipPatch, Role,
+    DirectoryStore, LAST_OWNER, Membership, MembershipPatch, OrgAccess, OrgRef, Role,
 };
 #[async_trait]
 impl DirectoryStore for MemoryAuthStore {
@@ -275,30 +275,53 @@ impl DirectoryStore for MemoryAuthStore {
         company_id: CompanyId,
         user_id: UserId,
     ) -> Result<Option<AccessInputs>, StoreError> {
+        Ok(self.lock().access_inputs(company_id, user_id))
+    }
+
+    /// Under one lock: the company, then its member's inputs.
+    async fn load_org_access(
+        &self,
+        org: &OrgRef,
+        user_id: UserId,
+    ) -> Result<Option<OrgAccess>, StoreError> {
         let s = self.lock();
-        let Some(membership) = s
+        let company = match org {
+            OrgRef::Id(id) => s.companies.get(id),
+            OrgRef::Slug(slug) => s
+                .companies_by_slug
+                .get(slug)
+                .and_then(|id| s.companies.get(id)),
+        };
+        Ok(company.map(|company| OrgAccess {
+            inputs: s.access_inputs(company.id, user_id),
+            company: company.clone(),
+        }))
+    }
+}
+
+impl super::State {
+    /// What [`DirectoryStore::load_access`] answers.
+    fn access_inputs(&self, company_id: CompanyId, user_id: UserId) -> Option<AccessInputs> {
+        let membership = self
             .membership_by_pair
             .get(&(company_id, user_id))
-            .and_then(|id| s.memberships.get(id))
-        else {
-            return Ok(None);
-        };
-        let delegations = s
+            .and_then(|id| self.memberships.get(id))?;
+        let delegations = self
             .company_delegations(company_id)
             .filter(|d| d.to_membership_id == membership.id && d.revoked_at.is_none())
             .filter_map(|d| {
-                let delegator = s.memberships.get(&d.from_membership_id)?;
+                let delegator = self.memberships.get(&d.from_membership_id)?;
                 Some(DelegationGrant {
                     delegation: d.clone(),
                     delegator: delegator.clone(),
-                    delegator_roles: s.held_roles(delegator),
+                    delegator_roles: self.held_roles(delegator),
                 })
             })
             .collect();
-        Ok(Some(AccessInputs {
+        Some(AccessInputs {
             membership: membership.clone(),
-            roles: s.held_roles(membership),
+            roles: self.held_roles(membership),
             delegations,
-        }))
+        })
     }
 }

@@ -32,21 +32,25 @@ mod refresh;
 mod sessions;
 mod users;
 
+/// The maps resolving access reads on every request: keyed by ids and slugs, hashed with
+/// `foldhash` (seeded at random per map) rather than SipHash.
+type FastMap<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
+
 #[derive(Default)]
 struct State {
     users: HashMap<UserId, User>,
     users_by_email: HashMap<Email, UserId>,
-    sessions: HashMap<SessionId, Session>,
+    sessions: FastMap<SessionId, Session>,
     sessions_by_user: HashMap<UserId, Vec<SessionId>>,
-    companies: HashMap<CompanyId, Company>,
-    companies_by_slug: HashMap<CompanySlug, CompanyId>,
-    memberships: HashMap<MembershipId, Membership>,
-    membership_by_pair: HashMap<(CompanyId, UserId), MembershipId>,
-    memberships_by_company: HashMap<CompanyId, Vec<MembershipId>>,
-    memberships_by_user: HashMap<UserId, Vec<MembershipId>>,
-    roles: HashMap<CompanyId, BTreeMap<RoleKey, Arc<Role>>>,
-    delegations: HashMap<DelegationId, Delegation>,
-    delegations_by_company: HashMap<CompanyId, Vec<DelegationId>>,
+    companies: FastMap<CompanyId, Company>,
+    companies_by_slug: FastMap<CompanySlug, CompanyId>,
+    memberships: FastMap<MembershipId, Membership>,
+    membership_by_pair: FastMap<(CompanyId, UserId), MembershipId>,
+    memberships_by_company: FastMap<CompanyId, Vec<MembershipId>>,
+    memberships_by_user: FastMap<UserId, Vec<MembershipId>>,
+    roles: FastMap<CompanyId, BTreeMap<RoleKey, Arc<Role>>>,
+    delegations: FastMap<DelegationId, Delegation>,
+    delegations_by_company: FastMap<CompanyId, Vec<DelegationId>>,
     refresh_tokens: HashMap<TokenHash, RefreshRecord>,
     /// The audit log by (time, id), and the ids in it.
     audit: BTreeMap<(DateTime<Utc>, AuditEventId), AuditEvent>,
