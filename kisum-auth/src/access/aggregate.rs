@@ -669,6 +669,71 @@ mod tests {
     }
 
     #[test]
+    fn a_role_grants_all_only_through_its_first_pattern_star() {
+        let c = company();
+        assert!(grants_all(&role(&c, "r", &["*", "a.b", "a.*"])));
+        assert!(!grants_all(&role(&c, "r", &["-.a", "0.a", "_.a", "a.*"])));
+        assert!(!grants_all(&role(&c, "r", &[])));
+    }
+
+    #[test]
+    fn a_delegation_of_many_patterns_yields_as_one_of_few() {
+        // Up to `FEW` delegated patterns are compared directly, more through two sets: the
+        // same delegation padded with patterns the delegator lacks must yield the same.
+        let c = company();
+        let boss = member(&c, &["accountant"], &["finance", "market"]);
+        let boss_roles = vec![role(
+            &c,
+            "accountant",
+            &[
+                "finance.invoices.*",
+                "finance.budgets.read",
+                "market.stalls.read",
+            ],
+        )];
+        let deputy = member(&c, &[], &[]);
+        let few = ["finance.*", "market.stalls.*"];
+        let padding = (0..9)
+            .map(|i| format!("venue.r{i}.read"))
+            .collect::<Vec<_>>();
+        let many: Vec<&str> = few
+            .iter()
+            .copied()
+            .chain(padding.iter().map(String::as_str))
+            .collect();
+        let e = ents(&c, &["finance", "market", "venue"]);
+        let ctx = |perms: &[&str]| {
+            let d = delegation(&c, &boss, &deputy, perms, &[], (0, 100));
+            let inputs = AccessInputs {
+                membership: deputy.clone(),
+                roles: vec![],
+                delegations: vec![crate::directory::DelegationGrant {
+                    delegation: d,
+                    delegator: boss.clone(),
+                    delegator_roles: boss_roles.clone(),
+                }],
+            };
+            run(&c, &inputs, &e, t(1)).unwrap()
+        };
+        let (few, many) = (ctx(&few), ctx(&many));
+        assert_eq!(few.permissions, many.permissions);
+        assert_eq!(few.modules, many.modules);
+        let perms: Vec<_> = few
+            .permissions
+            .iter()
+            .map(PermissionPattern::as_str)
+            .collect();
+        assert_eq!(
+            perms,
+            [
+                "finance.budgets.read",
+                "finance.invoices.*",
+                "market.stalls.read"
+            ]
+        );
+    }
+
+    #[test]
     fn delegated_modules_never_exceed_the_delegators() {
         let c = company();
         let boss = member(&c, &["fin"], &["finance"]);
