@@ -183,6 +183,13 @@ impl AuthService {
     ///
     /// # Errors
     /// As [`sign_in_first_factor`](Self::sign_in_first_factor).
+    #[cfg_attr(
+        not(feature = "oauth"),
+        expect(
+            dead_code,
+            reason = "only provider sign-in (feature `oauth`) starts its own session"
+        )
+    )]
     pub(crate) async fn require_no_second_factor<E: SecondFactorPending>(
         &self,
         user: UserId,
