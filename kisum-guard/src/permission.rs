@@ -316,10 +316,24 @@ impl PermissionSet {
         }
     }
 
-    /// An empty set with room for `exact` exact keys and `wildcards` `prefix.*` wildcards, for
-    /// a caller that counted them.
+    /// An empty set with room for `patterns` (counted as [`insert`](Self::insert) would file
+    /// them: exact keys and `prefix.*` wildcards apart), for a caller that has them at hand
+    /// before inserting.
     #[must_use]
-    pub fn with_capacities(exact: usize, wildcards: usize) -> Self {
+    pub fn with_capacity_for<'a>(
+        patterns: impl IntoIterator<Item = &'a PermissionPattern>,
+    ) -> Self {
+        let (mut exact, mut wildcards) = (0, 0);
+        for p in patterns {
+            if p.is_all() {
+                continue;
+            }
+            if p.wildcard_prefix().is_some() {
+                wildcards += 1;
+            } else {
+                exact += 1;
+            }
+        }
         Self {
             all: None,
             exact: FxHashSet::with_capacity_and_hasher(exact, Default::default()),

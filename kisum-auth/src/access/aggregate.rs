@@ -32,11 +32,6 @@ fn grants_all(role: &Role) -> bool {
         .is_some_and(PermissionPattern::is_all)
 }
 
-/// Whether `pattern` ends in `*` (`prefix.*` or `*`): a [`PermissionSet`] keeps those apart.
-fn is_wildcard(pattern: &PermissionPattern) -> bool {
-    pattern.as_str().ends_with('*')
-}
-
 /// The patterns a membership's roles grant (the built-in `owner` grants `*`). Only roles whose
 /// key the membership holds count, and a stored role named `owner` never does.
 pub(super) fn role_patterns<'a>(
@@ -316,12 +311,8 @@ pub(super) fn evaluate<'a>(
     let mut admitted: Vec<&PermissionPattern> = Vec::with_capacity(own_count);
     let mut filter = ModuleFilter::new(&modules);
     admitted.extend(own.filter(|p| filter.admits(p)));
-    let wildcards = admitted.iter().filter(|p| is_wildcard(p)).count()
-        + delegated_patterns.iter().filter(|p| is_wildcard(p)).count();
-    let mut permissions = PermissionSet::with_capacities(
-        (admitted.len() + delegated_patterns.len()).saturating_sub(wildcards),
-        wildcards,
-    );
+    let mut permissions =
+        PermissionSet::with_capacity_for(admitted.iter().copied().chain(&delegated_patterns));
     for p in admitted {
         permissions.insert(p.clone());
     }
@@ -538,6 +529,26 @@ mod tests {
         );
     }
 
+    /// The inputs of `member` holding `roles` who receives `d` from `delegator`, who holds
+    /// `delegator_roles`.
+    fn delegate_inputs(
+        member: Membership,
+        roles: Vec<Arc<Role>>,
+        d: Delegation,
+        delegator: Membership,
+        delegator_roles: Vec<Arc<Role>>,
+    ) -> AccessInputs {
+        AccessInputs {
+            membership: member,
+            roles,
+            delegations: vec![crate::directory::DelegationGrant {
+                delegation: d,
+                delegator,
+                delegator_roles,
+            }],
+        }
+    }
+
     fn delegation(
         c: &Company,
         from: &Membership,
@@ -570,15 +581,7 @@ mod tests {
         let boss_roles = vec![role(&c, "accountant", &["finance.invoices.*"])];
         let deputy = member(&c, &[], &[]);
         let d = delegation(&c, &boss, &deputy, &["finance.*"], &["finance"], (10, 20));
-        let inputs = AccessInputs {
-            membership: deputy.clone(),
-            roles: vec![],
-            delegations: vec![crate::directory::DelegationGrant {
-                delegation: d,
-                delegator: boss.clone(),
-                delegator_roles: boss_roles,
-            }],
-        };
+        let inputs = delegate_inputs(deputy.clone(), vec![], d, boss.clone(), boss_roles);
         let e = ents(&c, &["finance"]);
         let before = run(&c, &inputs, &e, t(5)).unwrap();
         assert!(!before.allows(&perm("finance.invoices.read")));
@@ -630,15 +633,13 @@ mod tests {
             &["market"],
             (0, 100),
         );
-        let inputs = AccessInputs {
-            membership: member,
-            roles: vec![role(&c, "r", &["market.*"])],
-            delegations: vec![crate::directory::DelegationGrant {
-                delegation: d,
-                delegator,
-                delegator_roles: vec![],
-            }],
-        };
+        let inputs = delegate_inputs(
+            member,
+            vec![role(&c, "r", &["market.*"])],
+            d,
+            delegator,
+            vec![],
+        );
         let ctx = run(&c, &inputs, &ents(&c, &["market"]), t(1)).unwrap();
         assert!(ctx.has_module("market"));
         assert!(!ctx.allows(&perm("market.stalls.read")));
@@ -650,15 +651,7 @@ mod tests {
         let owner = member(&c, &["owner"], &[]);
         let helper = member(&c, &[], &["market"]);
         let d = delegation(&c, &owner, &helper, &["*"], &["finance"], (0, 100));
-        let inputs = AccessInputs {
-            membership: helper,
-            roles: vec![],
-            delegations: vec![crate::directory::DelegationGrant {
-                delegation: d,
-                delegator: owner,
-                delegator_roles: vec![],
-            }],
-        };
+        let inputs = delegate_inputs(helper, vec![], d, owner, vec![]);
         let ctx = run(&c, &inputs, &ents(&c, &["finance", "market"]), t(1)).unwrap();
         assert!(ctx.allows(&perm("finance.invoices.write")));
         assert!(
@@ -704,15 +697,8 @@ mod tests {
         let e = ents(&c, &["finance", "market", "venue"]);
         let ctx = |perms: &[&str]| {
             let d = delegation(&c, &boss, &deputy, perms, &[], (0, 100));
-            let inputs = AccessInputs {
-                membership: deputy.clone(),
-                roles: vec![],
-                delegations: vec![crate::directory::DelegationGrant {
-                    delegation: d,
-                    delegator: boss.clone(),
-                    delegator_roles: boss_roles.clone(),
-                }],
-            };
+            let inputs =
+                delegate_inputs(deputy.clone(), vec![], d, boss.clone(), boss_roles.clone());
             run(&c, &inputs, &e, t(1)).unwrap()
         };
         let (few, many) = (ctx(&few), ctx(&many));
@@ -746,15 +732,13 @@ mod tests {
             &[],
             (0, 100),
         );
-        let inputs = AccessInputs {
-            membership: deputy,
-            roles: vec![],
-            delegations: vec![crate::directory::DelegationGrant {
-                delegation: d,
-                delegator: boss,
-                delegator_roles: vec![role(&c, "fin", &["finance.*", "market.*"])],
-            }],
-        };
+        let inputs = delegate_inputs(
+            deputy,
+            vec![],
+            d,
+            boss,
+            vec![role(&c, "fin", &["finance.*", "market.*"])],
+        );
         let ctx = run(&c, &inputs, &ents(&c, &["finance", "market"]), t(1)).unwrap();
         assert!(ctx.has_module("finance"));
         assert!(

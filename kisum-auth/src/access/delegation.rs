@@ -91,27 +91,32 @@ pub(super) fn delegated(
     // so while they are few they are compared directly and no set is built.
     let mut filter = ModuleFilter::new(&delegator_modules);
     let held: Vec<&PermissionPattern> = held.into_iter().filter(|h| filter.admits(h)).collect();
-    let mut patterns = Vec::new();
-    if d.permissions.len() <= FEW {
-        let both = held
-            .iter()
-            .copied()
-            .filter(|h| d.permissions.iter().any(|w| w.covers(h)))
-            .chain(
-                d.permissions
-                    .iter()
-                    .filter(|w| held.iter().any(|h| h.covers(w))),
-            );
-        confine(both, &scope, &mut patterns);
-    } else {
+    // Sets only for a delegation of more than a few patterns.
+    let sets = (d.permissions.len() > FEW).then(|| {
         let held_set: PermissionSet = held.iter().map(|p| (*p).clone()).collect();
         let wanted_set: PermissionSet = d.permissions.iter().cloned().collect();
-        let both = held
-            .iter()
-            .copied()
-            .filter(|h| wanted_set.covers(h))
-            .chain(d.permissions.iter().filter(|w| held_set.covers(w)));
-        confine(both, &scope, &mut patterns);
+        (held_set, wanted_set)
+    });
+    let wanted_covers = |h: &PermissionPattern| match &sets {
+        Some((_, wanted)) => wanted.covers(h),
+        None => d.permissions.iter().any(|w| w.covers(h)),
+    };
+    let held_covers = |w: &PermissionPattern| match &sets {
+        Some((held_set, _)) => held_set.covers(w),
+        None => held.iter().any(|h| h.covers(w)),
+    };
+    let both = held
+        .iter()
+        .copied()
+        .filter(|h| wanted_covers(h))
+        .chain(d.permissions.iter().filter(|w| held_covers(w)));
+    let mut patterns = Vec::new();
+    for both in both {
+        if both.is_all() {
+            patterns.extend(scope.iter().map(PermissionPattern::module_wildcard));
+        } else if both.module().is_some_and(|m| scope.contains(m)) {
+            patterns.push(both.clone());
+        }
     }
     Yield::Scope {
         until: d.expires_at,
@@ -122,19 +127,3 @@ pub(super) fn delegated(
 
 /// Up to how many delegated patterns [`delegated`] compares them with the held ones directly.
 const FEW: usize = 8;
-
-/// Pushes onto `out` each of `both` confined to `scope`: `*` becomes one `module.*` per module
-/// of `scope`, any other pattern is kept when its module is in `scope`.
-fn confine<'a>(
-    both: impl Iterator<Item = &'a PermissionPattern>,
-    scope: &BTreeSet<ModuleKey>,
-    out: &mut Vec<PermissionPattern>,
-) {
-    for both in both {
-        if both.is_all() {
-            out.extend(scope.iter().map(PermissionPattern::module_wildcard));
-        } else if both.module().is_some_and(|m| scope.contains(m)) {
-            out.push(both.clone());
-        }
-    }
-}

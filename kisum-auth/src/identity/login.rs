@@ -57,13 +57,12 @@ impl AuthService {
     ) -> Result<TokenPair, LoginError> {
         // The user and whether they have an authenticator app, in one read where the store
         // can (decision 0047).
-        let (user, enrolled) = match Email::parse(email) {
-            Ok(email) => match self.store.find_user_signing_in(&email).await? {
-                Some((user, enrolled)) => (Some(user), enrolled),
-                None => (None, None),
-            },
-            Err(_) => (None, None),
+        let found = match Email::parse(email) {
+            Ok(email) => self.store.find_user_signing_in(&email).await?,
+            Err(_) => None,
         };
+        let (user, enrolled) =
+            found.map_or((None, None), |(user, enrolled)| (Some(user), enrolled));
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let verification = self.verify(password.clone(), stored).await?;
         let failure = match (&user, &verification) {
