@@ -130,10 +130,11 @@ fn refuse(component: &str, problems: Vec<ConfigProblem>) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn init_logs(format: LogFormat, filter: &str) {
-    if let Err(e) = kisum_servers::logging::init(format, filter) {
-        eprintln!("kisum: logging: {e}");
-    }
+/// Starts logging; keep the answer until the server stops (it writes the batched lines).
+fn init_logs(format: LogFormat, filter: &str) -> Option<kisum_servers::logging::LogFlush> {
+    kisum_servers::logging::init(format, filter)
+        .map_err(|e| eprintln!("kisum: logging: {e}"))
+        .ok()
 }
 
 /// Runs a server until ctrl-c or SIGTERM.
@@ -290,7 +291,7 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(problems) => return refuse("auth", problems),
             };
-            init_logs(config.common.log_format, &config.common.log_filter);
+            let _logs = init_logs(config.common.log_format, &config.common.log_filter);
             serve("auth", &runtime, |s| run::auth(config, s))
         }
         Command::Core(args) => {
@@ -298,7 +299,7 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(problems) => return refuse("core", problems),
             };
-            init_logs(config.common.log_format, &config.common.log_filter);
+            let _logs = init_logs(config.common.log_format, &config.common.log_filter);
             serve("core", &runtime, |s| run::core(config, s))
         }
         Command::Module(args) => {
@@ -306,7 +307,7 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(problems) => return refuse("module", problems),
             };
-            init_logs(config.common.log_format, &config.common.log_filter);
+            let _logs = init_logs(config.common.log_format, &config.common.log_filter);
             serve("module", &runtime, |s| run::module(config, s))
         }
         Command::Dev(args) => {
@@ -321,7 +322,7 @@ fn main() -> ExitCode {
             } else {
                 LogFormat::Text
             };
-            init_logs(format, "info");
+            let _logs = init_logs(format, "info");
             serve("dev", &runtime, |s| run::dev(*args, s))
         }
         Command::Keys(_) | Command::License(_) | Command::Config(_) | Command::Openapi { .. } => {

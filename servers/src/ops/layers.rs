@@ -103,29 +103,26 @@ pub fn layers(router: Router, settings: &HttpSettings) -> Router {
     let hsts = settings
         .hsts
         .then(|| HeaderValue::from_static("max-age=63072000; includeSubDomains"));
-    let limit = settings.body_limit;
-    let timeout = settings.request_timeout;
     // One count for the whole router: `Router::layer` wraps every route on its own, so the
     // semaphore is created here and shared by the clones of the middleware.
-    let in_flight = Arc::new(Semaphore::new(
-        settings.max_concurrent_requests.min(Semaphore::MAX_PERMITS),
-    ));
-    let max_in_flight = settings.max_concurrent_requests;
+    let edge = Arc::new(Edge {
+        in_flight: Arc::new(Semaphore::new(
+            settings.max_concurrent_requests.min(Semaphore::MAX_PERMITS),
+        )),
+        max_in_flight: settings.max_concurrent_requests,
+        timeout: settings.request_timeout,
+        body_limit: settings.body_limit,
+    });
     // `Router::layer` wraps in reverse: the last `.layer` is the outermost.
     router
-        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(RequestBodyLimitLayer::new(settings.body_limit))
         // The limit above replaces axum's own 2 MB default, so both never disagree.
         .layer(DefaultBodyLimit::disable())
+        // Items 5 to 8 of the stack in one middleware: each `from_fn` clones and boxes the
+        // stack below it for every request.
         .layer(middleware::from_fn(move |req, next| {
-            problem_for_too_large(limit, req, next)
+            edge_of(Arc::clone(&edge), req, next)
         }))
-        .layer(middleware::from_fn(move |req, next| {
-            answer_within(timeout, req, next)
-        }))
-        .layer(middleware::from_fn(move |req, next| {
-            shed_load(Arc::clone(&in_flight), max_in_flight, req, next)
-        }))
-        .layer(middleware::from_fn(record_metrics))
         .layer(cors)
         .layer(SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
@@ -169,7 +166,17 @@ use kisum_guard::http::drop_unusual_request_id;
 #[cfg(test)]
 use kisum_guard::http::usable_request_id;
 
-async fn record_metrics(req: Request, next: Next) -> Response {
+/// What items 5 to 8 of [`layers`] need, shared by the clones of the middleware.
+struct Edge {
+    in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
+    timeout: Duration,
+    body_limit: usize,
+}
+
+/// Counts and times the request by method, matched route and status, around the rest of
+/// [`edge_of`]'s work.
+async fn edge_of(edge: Arc<Edge>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let route = req
         .extensions()
@@ -185,7 +192,7 @@ async fn record_metrics(req: Request, next: Next) -> Response {
         Method::OPTIONS => "OPTIONS",
         _ => "other",
     };
-    let response = next.run(req).await;
+    let response = shed_load(&edge, req, next).await;
     let labels = [
         ("method", method.to_owned()),
         ("route", route),
@@ -198,9 +205,11 @@ async fn record_metrics(req: Request, next: Next) -> Response {
 
 /// Turns any 413 that is not already a problem document (the body limit's, an extractor's)
 /// into one.
-async fn problem_for_too_large(limit: usize, req: Request, next: Next) -> Response {
-    let request_id = request_id_of(&req);
-    let response = next.run(req).await;
+fn problem_for_too_large(
+    limit: usize,
+    request_id: Option<&HeaderValue>,
+    response: Response,
+) -> Response {
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -208,40 +217,36 @@ async fn problem_for_too_large(limit: usize, req: Request, next: Next) -> Respon
     if response.status() != StatusCode::PAYLOAD_TOO_LARGE || is_problem {
         return response;
     }
-    let mut problem = Problem::new(413, "payload_too_large", "Request body too large")
+    let problem = Problem::new(413, "payload_too_large", "Request body too large")
         .with_detail(format!("the request body exceeds {limit} bytes"));
-    if let Some(id) = request_id {
-        problem = problem.with_request_id(id);
+    with_request_id(problem, request_id).into_response()
+}
+
+/// `problem` with the request's id, when it has a readable one.
+fn with_request_id(problem: Problem, request_id: Option<&HeaderValue>) -> Problem {
+    match request_id.and_then(|v| v.to_str().ok()) {
+        Some(id) => problem.with_request_id(id),
+        None => problem,
     }
-    problem.into_response()
 }
 
-fn request_id_of(req: &Request) -> Option<String> {
-    req.headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// Answers 503 `timeout` when the rest of the stack has not answered within `timeout` (the
-/// handler, and the body it reads, are dropped).
-async fn answer_within(timeout: Duration, req: Request, next: Next) -> Response {
-    let request_id = request_id_of(&req);
-    if let Ok(response) = tokio::time::timeout(timeout, next.run(req)).await {
-        return response;
+/// Answers 503 `timeout` when the rest of the stack has not answered within the timeout (the
+/// handler, and the body it reads, are dropped); a bare 413 below becomes a problem.
+async fn answer_within(edge: &Edge, req: Request, next: Next) -> Response {
+    // A clone of the header shares its bytes: nothing is copied unless a problem needs it.
+    let request_id = req.headers().get(REQUEST_ID_HEADER).cloned();
+    if let Ok(response) = tokio::time::timeout(edge.timeout, next.run(req)).await {
+        return problem_for_too_large(edge.body_limit, request_id.as_ref(), response);
     }
     tracing::warn!(
-        timeout_ms = timeout.as_millis(),
+        timeout_ms = edge.timeout.as_millis(),
         "request timed out: answered 503"
     );
-    let mut problem = Problem::new(503, "timeout", "Request timed out").with_detail(format!(
+    let problem = Problem::new(503, "timeout", "Request timed out").with_detail(format!(
         "the request was not answered within {} ms",
-        timeout.as_millis()
+        edge.timeout.as_millis()
     ));
-    if let Some(id) = request_id {
-        problem = problem.with_request_id(id);
-    }
-    problem.into_response()
+    with_request_id(problem, request_id.as_ref()).into_response()
 }
 
 /// Whether `path` is an ops endpoint, which load shedding never refuses.
@@ -249,25 +254,24 @@ fn is_ops_path(path: &str) -> bool {
     matches!(path, "/health" | "/ready" | "/metrics")
 }
 
-/// Serves the request while fewer than `max` are in flight; otherwise answers 503
+/// Serves the request while fewer than the most allowed are in flight; otherwise answers 503
 /// `overloaded` with `Retry-After` at once (no queue: a flood cannot pile up work).
-async fn shed_load(in_flight: Arc<Semaphore>, max: usize, req: Request, next: Next) -> Response {
+async fn shed_load(edge: &Edge, req: Request, next: Next) -> Response {
     if is_ops_path(req.uri().path()) {
-        return next.run(req).await;
+        return answer_within(edge, req, next).await;
     }
-    let Ok(permit) = in_flight.try_acquire_owned() else {
+    let Ok(permit) = edge.in_flight.try_acquire() else {
         metrics::counter!(HTTP_REQUESTS_SHED_TOTAL).increment(1);
-        let mut problem = Problem::new(503, "overloaded", "Server overloaded").with_detail(
-            format!("{max} requests are in flight on this listener; retry shortly"),
-        );
-        if let Some(id) = request_id_of(&req) {
-            problem = problem.with_request_id(id);
-        }
+        let problem = Problem::new(503, "overloaded", "Server overloaded").with_detail(format!(
+            "{} requests are in flight on this listener; retry shortly",
+            edge.max_in_flight
+        ));
+        let problem = with_request_id(problem, req.headers().get(REQUEST_ID_HEADER));
         return ProblemResponse::new(problem)
             .with_retry_after(OVERLOADED_RETRY_AFTER_SECS)
             .into_response();
     };
-    let response = next.run(req).await;
+    let response = answer_within(edge, req, next).await;
     drop(permit);
     response
 }
