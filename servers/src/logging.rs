@@ -172,6 +172,8 @@ impl<W: Write + Send + 'static> BatchedWriter<W> {
                         shared.write_with(&[]);
                     }
                 }
+                // Stopped: from now on every line is written at once.
+                shared.direct.store(true, Ordering::Relaxed);
                 shared.write_with(&[]);
             })
             .ok();
@@ -273,12 +275,16 @@ mod tests {
     /// A subscriber logging to `sink` through a batching writer (no batching thread).
     fn logger(sink: &Sink) -> (impl tracing::Subscriber + use<>, BatchedWriter<Sink>) {
         let out = BatchedWriter::new(sink.clone());
-        let subscriber = tracing_subscriber::fmt()
+        (subscriber_on(&out), out)
+    }
+
+    /// A subscriber logging through `out`.
+    fn subscriber_on(out: &BatchedWriter<Sink>) -> impl tracing::Subscriber + use<> {
+        tracing_subscriber::fmt()
             .with_ansi(false)
             .without_time()
             .with_writer(out.clone())
-            .finish();
-        (subscriber, out)
+            .finish()
     }
 
     fn access(n: u32) {
@@ -306,7 +312,7 @@ mod tests {
     }
 
     #[test]
-    fn the_batching_thread_writes_access_lines_within_its_interval_and_all_of_them_when_stopped() {
+    fn the_batching_thread_writes_in_intervals_writes_the_rest_when_stopped_then_steps_aside() {
         let sink = Sink::default();
         let (subscriber, out) = logger(&sink);
         let flusher = out.spawn_flusher(Duration::from_millis(20));
@@ -323,6 +329,12 @@ mod tests {
         out.shared.batch(b"INFO x: access2\n");
         drop(flusher);
         assert_eq!(sink.lines(), ["access1", "access2"]);
+        tracing::subscriber::with_default(subscriber_on(&out), || access(3));
+        assert_eq!(
+            sink.lines(),
+            ["access1", "access2", "access3"],
+            "after the guard, lines are written at once"
+        );
     }
 
     #[test]
