@@ -106,9 +106,7 @@ pub fn layers(router: Router, settings: &HttpSettings) -> Router {
     // One count for the whole router: `Router::layer` wraps every route on its own, so the
     // semaphore is created here and shared by the clones of the middleware.
     let edge = Arc::new(Edge {
-        in_flight: Arc::new(Semaphore::new(
-            settings.max_concurrent_requests.min(Semaphore::MAX_PERMITS),
-        )),
+        in_flight: Semaphore::new(settings.max_concurrent_requests.min(Semaphore::MAX_PERMITS)),
         max_in_flight: settings.max_concurrent_requests,
         timeout: settings.request_timeout,
         body_limit: settings.body_limit,
@@ -168,7 +166,7 @@ use kisum_guard::http::usable_request_id;
 
 /// What items 5 to 8 of [`layers`] need, shared by the clones of the middleware.
 struct Edge {
-    in_flight: Arc<Semaphore>,
+    in_flight: Semaphore,
     max_in_flight: usize,
     timeout: Duration,
     body_limit: usize,
