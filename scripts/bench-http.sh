@@ -34,9 +34,9 @@
 # The two ratios of issue 14 are measured interleaved (decision 0047): sign-in alternates with
 # the raw argon2id verification rate (`bench-argon2`, Auth's parameters, one thread per core, the
 # servers idle; each sign-in window is followed by one more sign-in, which drains Auth's hashing
-# queue before the next raw window), and the guarded scenario with its unguarded twin, in
-# windows of WINDOW_SECS in the order a b b a, repeated, each side LOGIN_SECS or DURATION_SECS in
-# all. A side's rate is its requests over its measured seconds; its p50 the median of its
+# queue before the next raw window) in windows of WINDOW_SECS, and the guarded scenario with its
+# unguarded twin in windows of PAIR_WINDOW_SECS (decision 0050), in the order a b b a, repeated,
+# each side LOGIN_SECS or DURATION_SECS in all. A side's rate is its requests over its measured seconds; its p50 the median of its
 # windows' p50s, its p99 the worst window's. Every window is in the logs.
 #
 # It prints req/s, p50, p99 and the non-2xx answers per scenario (any non-2xx or socket error
@@ -53,7 +53,8 @@
 #
 # Settings (environment):
 #   RUNS=1  THREADS=1  CONNECTIONS=32  WARMUP_SECS=2  DURATION_SECS=10  LOGIN_SECS=20
-#   MEMBERS=200  INVOICES=10  ARGON2_SECS=10  WINDOW_SECS=5  BENCH_REDIS=private|shared
+#   MEMBERS=200  INVOICES=10  ARGON2_SECS=10  WINDOW_SECS=5  PAIR_WINDOW_SECS=1
+#   BENCH_REDIS=private|shared
 #   BUILD=1     0: use the binaries already built in $CARGO_TARGET_DIR/release
 #   ONLY=       a bash regular expression: only the scenarios whose name matches it (e.g.
 #               ONLY=refresh; a pair runs when either name matches; for profiling, not figures)
@@ -71,13 +72,14 @@ MEMBERS=${MEMBERS:-200}
 INVOICES=${INVOICES:-10}
 ARGON2_SECS=${ARGON2_SECS:-10}
 WINDOW_SECS=${WINDOW_SECS:-5}
+PAIR_WINDOW_SECS=${PAIR_WINDOW_SECS:-1}
 ONLY=${ONLY:-}
 BENCH_REDIS=${BENCH_REDIS:-private}
 BUILD=${BUILD:-1}
 PASSWORD=kisum-demo-password
 ORG=acme
 
-for n in RUNS THREADS CONNECTIONS WARMUP_SECS DURATION_SECS LOGIN_SECS MEMBERS INVOICES ARGON2_SECS WINDOW_SECS; do
+for n in RUNS THREADS CONNECTIONS WARMUP_SECS DURATION_SECS LOGIN_SECS MEMBERS INVOICES ARGON2_SECS WINDOW_SECS PAIR_WINDOW_SECS; do
     [[ ${!n} =~ ^[0-9]+$ && ${!n} -gt 0 ]] || { echo "bench-http: $n must be a positive whole number" >&2; exit 2; }
 done
 ((MEMBERS >= 2)) || { echo "bench-http: MEMBERS must be at least 2 (the owner and member@acme.test)" >&2; exit 2; }
@@ -246,13 +248,15 @@ measure() {
     record "$run" "$name" "$(sed -n 's/^BENCH //p' "$LOGS/wrk-$s.log")"
 }
 
-# The two sides of a ratio are measured interleaved (decision 0047): windows of WINDOW_SECS in
+# The two sides of a ratio are measured interleaved (decision 0047): windows of WINDOW_SECS
+# (sign-in against argon2id) or PAIR_WINDOW_SECS (guarded against unguarded, decision 0050) in
 # the order a b b a, repeated, so both sides see the same moments of this guest's speed (a
 # linear drift cancels exactly) instead of one following the other by tens of seconds.
 #
-# windows SECS: how many windows each side gets for SECS in all (even, at least 2).
+# windows SECS [WINDOW]: how many windows of WINDOW (default WINDOW_SECS) each side gets for
+# SECS in all (even, at least 2).
 windows() {
-    local k=$(( $1 / WINDOW_SECS ))
+    local k=$(( $1 / ${2:-$WINDOW_SECS} ))
     k=$(( k - k % 2 ))
     ((k >= 2)) || k=2
     printf '%s' "$k"
@@ -323,8 +327,8 @@ paired() {
     shift 3
     while [[ $1 != -- ]]; do envs_b+=("$1"); shift; done
     url_b=$2
-    local k each=$WINDOW_SECS
-    k=$(windows "$secs")
+    local k each=$PAIR_WINDOW_SECS
+    k=$(windows "$secs" "$each")
     local sa sb
     sa=$(slug "$name_a")
     sb=$(slug "$name_b")
