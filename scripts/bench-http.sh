@@ -36,8 +36,9 @@
 # servers idle; each sign-in window is followed by one more sign-in, which drains Auth's hashing
 # queue before the next raw window) in windows of WINDOW_SECS, and the guarded scenario with its
 # unguarded twin in windows of PAIR_WINDOW_SECS (decision 0050), in the order a b b a, repeated,
-# each side LOGIN_SECS or DURATION_SECS in all. A side's rate is its requests over its measured seconds; its p50 the median of its
-# windows' p50s, its p99 the worst window's. Every window is in the logs.
+# each side LOGIN_SECS or DURATION_SECS in all. A side's rate is its requests over its measured
+# seconds; its p50 the median of its windows' p50s, its p99 the worst window's. Every window is
+# in the logs.
 #
 # It prints req/s, p50, p99 and the non-2xx answers per scenario (any non-2xx or socket error
 # makes the exit status 1), the argon2 rate, sign-in as a % of it and guarded as a % of
