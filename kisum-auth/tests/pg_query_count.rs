@@ -459,40 +459,79 @@ fn a_cold_me_access_takes_at_most_three_reads_with_core_cached() {
 #[test]
 #[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
 fn a_sign_in_takes_two_statements() {
+    counted(async |store, counter| sign_in_in_two_statements(store, counter).await);
+}
+
+/// Decision 0051: with asynchronous sign-ins the sign-in's write goes through its own pool,
+/// whose connections commit without waiting for the flush, while every other write still
+/// waits; it is still two statements, and what it wrote is visible to the main pool at once
+/// (the refresh that follows reads and spends the token there).
+#[test]
+#[ignore = "needs PostgreSQL: set KISUM_TEST_DATABASE_URL and run with --include-ignored"]
+fn an_asynchronous_sign_in_takes_two_statements_and_is_visible_at_once() {
     counted(async |store, counter| {
-        let auth = auth_over(store.clone());
-        let email = format!("u-{}@example.test", UserId::new().as_uuid().simple());
-        let password = Password::new("correct horse battery staple");
-        auth.register(&email, password.clone(), None, None, ClientInfo::default())
-            .await
-            .unwrap();
-        let mark = counter.mark();
-        let pair = auth
-            .login(&email, password, ClientInfo::default())
-            .await
-            .unwrap();
-        let statements = counter.since(mark);
-        let total = round_trips(&statements);
+        let store = store.with_asynchronous_sign_ins();
         assert_eq!(
-            total, 2,
-            "the user by email with whether they have an authenticator app (is a second factor \
-             due? decision 0047), and one statement for the session, its first refresh token, \
-             the audit event and the per-user limit (decision 0046): {statements:?}"
+            store.sign_in_pool().size(),
+            0,
+            "the sign-in pool opens lazily"
         );
-        // What it wrote works: the refresh token is live, the sign-in audited.
-        auth.refresh(pair.refresh.expose(), ClientInfo::default())
-            .await
-            .unwrap();
-        let events = store.list(None, None, 10).await.unwrap();
+        sign_in_in_two_statements(store.clone(), counter).await;
+        assert!(
+            store.sign_in_pool().size() >= 1,
+            "the sign-in's write went through the sign-in pool"
+        );
+        assert_eq!(synchronous_commit(store.sign_in_pool()).await, "off");
         assert_eq!(
-            events
-                .iter()
-                .filter(|e| e.action == "login.success")
-                .count(),
-            1,
-            "{events:?}"
+            synchronous_commit(store.pool()).await,
+            "on",
+            "every other write waits for the flush"
         );
     });
+}
+
+/// The `synchronous_commit` of a connection of `pool`.
+async fn synchronous_commit(pool: &sqlx::PgPool) -> String {
+    sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Registers a user, signs in (two round trips), refreshes once and finds the sign-in audited.
+async fn sign_in_in_two_statements(store: PgAuthStore, counter: Statements) {
+    let auth = auth_over(store.clone());
+    let email = format!("u-{}@example.test", UserId::new().as_uuid().simple());
+    let password = Password::new("correct horse battery staple");
+    auth.register(&email, password.clone(), None, None, ClientInfo::default())
+        .await
+        .unwrap();
+    let mark = counter.mark();
+    let pair = auth
+        .login(&email, password, ClientInfo::default())
+        .await
+        .unwrap();
+    let statements = counter.since(mark);
+    let total = round_trips(&statements);
+    assert_eq!(
+        total, 2,
+        "the user by email with whether they have an authenticator app (is a second factor \
+         due? decision 0047), and one statement for the session, its first refresh token, \
+         the audit event and the per-user limit (decision 0046): {statements:?}"
+    );
+    // What it wrote works: the refresh token is live, the sign-in audited.
+    auth.refresh(pair.refresh.expose(), ClientInfo::default())
+        .await
+        .unwrap();
+    let events = store.list(None, None, 10).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.action == "login.success")
+            .count(),
+        1,
+        "{events:?}"
+    );
 }
 
 /// The catalog of the tests below: modules `core` and `finance`, the basic package of `core`,

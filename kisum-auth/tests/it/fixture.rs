@@ -178,10 +178,13 @@ impl Backend {
             Self::Postgres => {
                 let options = kisum_core::testkit::db::postgres().await;
                 (
+                    // As `kisum auth` runs it by default (decision 0051): sign-ins commit
+                    // without waiting for the flush, through a pool of their own.
                     Arc::new(
                         kisum_auth::PgAuthStore::connect_with(options.clone())
                             .await
-                            .unwrap(),
+                            .unwrap()
+                            .with_asynchronous_sign_ins(),
                     ),
                     Arc::new(
                         kisum_core::PgCoreStore::connect_with(options)

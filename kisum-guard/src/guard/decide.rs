@@ -20,6 +20,9 @@ use crate::ids::{SessionId, UserId};
 use crate::source::SourceError;
 use crate::verify::VerifiedToken;
 
+/// [`CONSISTENCY_HEADER`] as a parsed name (a lookup by `&str` parses the name each time).
+const CONSISTENCY: http::HeaderName = http::HeaderName::from_static(CONSISTENCY_HEADER);
+
 /// The verified identity of a request.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -114,7 +117,7 @@ impl AccessGuard {
             .map(str::trim)
             .filter(|o| !o.is_empty())
             .ok_or_else(|| Problem::from(DenialCode::OrgRequired))?;
-        let consistency = match headers.get(CONSISTENCY_HEADER) {
+        let consistency = match headers.get(&CONSISTENCY) {
             None => None,
             Some(v) => Some(
                 v.to_str()

@@ -32,12 +32,16 @@ impl<S> std::fmt::Debug for Guard<S> {
     }
 }
 
+/// [`ORG_HEADER`] as a parsed name: a lookup by `&str` parses and lowercases the name on every
+/// request.
+const ORG: http::HeaderName = http::HeaderName::from_static(ORG_HEADER);
+
 /// The company a request names, where `require` says to look.
 async fn org_of(parts: &mut http::request::Parts, require: &Require) -> Option<String> {
     match require.org() {
         OrgFrom::Header => parts
             .headers
-            .get(ORG_HEADER)
+            .get(&ORG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         OrgFrom::Path(name) => path_param(parts, name).await,

@@ -11,24 +11,26 @@ use kisum_core::db::PoolSize;
 use kisum_guard::Clock;
 
 use super::StartError;
-use crate::config::RedisConfig;
+use crate::config::{RedisConfig, SignInCommit};
 
 /// Opens (and migrates) Auth's store at `url` (`postgres://…` or `sqlite://…`).
 ///
 /// # Errors
 /// Unsupported URL, unreachable database, failed migration.
 pub async fn open_auth_store(url: &str) -> Result<Arc<dyn AuthStore>, StartError> {
-    open_auth_store_sized(url, None).await
+    open_auth_store_sized(url, None, SignInCommit::Synchronous).await
 }
 
 /// As [`open_auth_store`], with a pool of at most `max_connections` (`None`: the backend's
-/// default, [`PoolSize::POSTGRES`] or [`PoolSize::SQLITE`]).
+/// default, [`PoolSize::POSTGRES`] or [`PoolSize::SQLITE`]) and, on PostgreSQL, sign-ins
+/// committed as `sign_in_commit` says.
 ///
 /// # Errors
 /// As [`open_auth_store`].
 pub async fn open_auth_store_sized(
     url: &str,
     max_connections: Option<u32>,
+    sign_in_commit: SignInCommit,
 ) -> Result<Arc<dyn AuthStore>, StartError> {
     let redacted = crate::config::redact_url(url);
     if is_postgres(url) {
@@ -36,6 +38,10 @@ pub async fn open_auth_store_sized(
         let store = kisum_auth::PgAuthStore::connect_sized(url, size)
             .await
             .map_err(|e| StartError::new(&format!("auth database {redacted}"), e))?;
+        let store = match sign_in_commit {
+            SignInCommit::Asynchronous => store.with_asynchronous_sign_ins(),
+            SignInCommit::Synchronous => store,
+        };
         Ok(Arc::new(store))
     } else if url.starts_with("sqlite:") {
         let size = pool_size(PoolSize::SQLITE, max_connections);

@@ -21,6 +21,7 @@ pub async fn auth(config: AuthConfig, shutdown: Shutdown) -> Result<(), StartErr
     let store = app::open_auth_store_sized(
         config.database_url.expose(),
         config.database_max_connections,
+        config.sign_in_commit,
     )
     .await?;
     let remote = kisum_auth::remote::RemoteEntitlements::new(

@@ -66,6 +66,39 @@ impl PgAuthStore {
             open_migrated_postgres_pool(options, &MIGRATIONS, PoolSize::POSTGRES).await?,
         ))
     }
+
+    /// This store, with a sign-in's writes (the session, its first refresh token, the audit
+    /// event, the evictions beyond the session limit: one statement) committed without waiting
+    /// for PostgreSQL to flush them to disk (`synchronous_commit = off`, decision 0051). Every
+    /// other write still waits for the flush.
+    ///
+    /// The write is visible to every reader at once, as any commit is. Only a crash of
+    /// PostgreSQL itself (not of Auth) can lose it, and only if nothing else committed since:
+    /// the next synchronous commit of any connection flushes the log up to and past it, and
+    /// PostgreSQL's WAL writer flushes it within `3 × wal_writer_delay` (600 ms by default)
+    /// anyway. What is lost then is a sign-in whose session, refresh token and audit event all
+    /// vanish together: its tokens stop working and the user signs in again.
+    ///
+    /// The writes go through a pool of their own, opened lazily with the same connection
+    /// options plus the startup option `-c synchronous_commit=off`: a quarter of the main
+    /// pool's size, at least 2 (and at most the main pool's size). Behind a pooler that drops
+    /// startup options (PgBouncer's `ignore_startup_parameters = options`) sign-ins simply
+    /// wait for the flush again.
+    #[must_use]
+    pub fn with_asynchronous_sign_ins(mut self) -> Self {
+        let options = (*self.pool.connect_options())
+            .clone()
+            .options([("synchronous_commit", "off")]);
+        let main = self.pool.options();
+        let max = main.get_max_connections();
+        let size = (max / 4).max(2).min(max.max(1));
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(size)
+            .acquire_timeout(main.get_acquire_timeout())
+            .connect_lazy_with(options);
+        self.sign_in = Some(pool);
+        self
+    }
 }
 
 impl kisum_core::outbox::EventLogged for PgAuthStore {

@@ -63,6 +63,10 @@ use sqlx::Pool;
 /// `connect`.
 pub struct SqlAuthStore<D: Dialect> {
     pub(crate) pool: Pool<D>,
+    /// The pool a sign-in's writes go through when it is not [`pool`](Self::pool): on
+    /// PostgreSQL, connections that commit without waiting for the WAL flush
+    /// ([`PgAuthStore::with_asynchronous_sign_ins`](super::PgAuthStore::with_asynchronous_sign_ins)).
+    pub(crate) sign_in: Option<Pool<D>>,
 }
 
 impl<D: Dialect> SqlAuthStore<D> {
@@ -70,7 +74,10 @@ impl<D: Dialect> SqlAuthStore<D> {
     /// `MIGRATIONS`).
     #[must_use]
     pub fn new(pool: Pool<D>) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            sign_in: None,
+        }
     }
 
     /// The pool.
@@ -78,11 +85,21 @@ impl<D: Dialect> SqlAuthStore<D> {
     pub fn pool(&self) -> &Pool<D> {
         &self.pool
     }
+
+    /// The pool a sign-in's writes (the session, its first refresh token, the audit event)
+    /// go through: [`pool`](Self::pool), unless the store was given one of its own.
+    #[must_use]
+    pub fn sign_in_pool(&self) -> &Pool<D> {
+        self.sign_in.as_ref().unwrap_or(&self.pool)
+    }
 }
 
 impl<D: Dialect> Clone for SqlAuthStore<D> {
     fn clone(&self) -> Self {
-        Self::new(self.pool.clone())
+        Self {
+            pool: self.pool.clone(),
+            sign_in: self.sign_in.clone(),
+        }
     }
 }
 
@@ -90,6 +107,7 @@ impl<D: Dialect> fmt::Debug for SqlAuthStore<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqlAuthStore")
             .field("pool", &self.pool)
+            .field("sign_in", &self.sign_in)
             .finish()
     }
 }

@@ -195,7 +195,7 @@ impl<D: SessionSql + AuditSql> SessionStore for SqlAuthStore<D> {
             let statement = audit_values(statement, event)?
                 .text(RevokeReason::Evicted.as_str())
                 .int(start.others_kept());
-            let rows = statement.fetch_all(&self.pool).await?;
+            let rows = statement.fetch_all(self.sign_in_pool()).await?;
             return oldest_first(&rows).map(Some);
         }
         let mut tx = D::begin_write(&self.pool).await?;

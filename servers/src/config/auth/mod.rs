@@ -30,6 +30,11 @@ pub struct AuthArgs {
     /// Auth's database.
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// How a sign-in's writes commit on PostgreSQL: `async` (the default) without waiting for
+    /// the write-ahead log's flush, `sync` waiting for it as every other write does (decision
+    /// 0051). SQLite ignores it.
+    #[arg(long, env = env::SIGN_IN_COMMIT, default_value = "async")]
+    pub sign_in_commit: String,
     /// Public listener (`/v1/auth/*`, `/v1/companies/*`, JWKS).
     #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -108,6 +113,17 @@ pub struct AuthArgs {
     pub sms: SmsArgs,
 }
 
+/// How a sign-in's writes commit on PostgreSQL (`KISUM_SIGN_IN_COMMIT`, decision 0051).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignInCommit {
+    /// Without waiting for the write-ahead log's flush
+    /// ([`PgAuthStore::with_asynchronous_sign_ins`](kisum_auth::PgAuthStore::with_asynchronous_sign_ins)).
+    #[default]
+    Asynchronous,
+    /// Waiting for the flush, as every other write does.
+    Synchronous,
+}
+
 /// A validated configuration of `kisum auth`.
 #[derive(Debug)]
 pub struct AuthConfig {
@@ -117,6 +133,8 @@ pub struct AuthConfig {
     pub database_url: Secret,
     /// The most connections of its database pool (`None`: the backend's default).
     pub database_max_connections: Option<u32>,
+    /// How a sign-in's writes commit on PostgreSQL.
+    pub sign_in_commit: SignInCommit,
     /// Public listener.
     pub listen: SocketAddr,
     /// Internal listener.
@@ -171,6 +189,13 @@ impl AuthArgs {
         let mode = self.common.mode();
         let database_url = self.database.resolve(&mut p);
         let database_max_connections = self.database.max_connections(&mut p);
+        let sign_in_commit = p.parse(env::SIGN_IN_COMMIT, &self.sign_in_commit, |s| {
+            match s.trim() {
+                "async" => Ok(SignInCommit::Asynchronous),
+                "sync" => Ok(SignInCommit::Synchronous),
+                other => Err(format!("must be `async` or `sync` (`{other}`)")),
+            }
+        });
         let listen = p.parse(env::LISTEN, &self.listen, parse_listen);
         let internal_listen = p.parse(env::INTERNAL_LISTEN, &self.internal_listen, parse_listen);
         let service_keys = self.service_keys.resolve(&mut p, mode, internal_listen);
@@ -256,6 +281,7 @@ impl AuthArgs {
                 common: common?,
                 database_url: database_url?,
                 database_max_connections: database_max_connections?,
+                sign_in_commit: sign_in_commit?,
                 listen: listen?,
                 internal_listen: internal_listen?,
                 service_keys: service_keys?,
@@ -437,6 +463,22 @@ mod tests {
             "{problems:?}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn sign_ins_commit_asynchronously_unless_told_otherwise() {
+        let c = auth_with(&[]).unwrap();
+        assert_eq!(c.sign_in_commit, SignInCommit::Asynchronous);
+        let c = auth_with(&["--sign-in-commit", "sync"]).unwrap();
+        assert_eq!(c.sign_in_commit, SignInCommit::Synchronous);
+        let c = auth_with(&["--sign-in-commit", "async"]).unwrap();
+        assert_eq!(c.sign_in_commit, SignInCommit::Asynchronous);
+        let problems = auth_with(&["--sign-in-commit", "off"]).unwrap_err();
+        let problem = problems
+            .iter()
+            .find(|p| p.setting == env::SIGN_IN_COMMIT)
+            .unwrap();
+        assert!(problem.message.contains("`async` or `sync`"), "{problem}");
     }
 
     #[test]
