@@ -84,6 +84,9 @@ impl PgAuthStore {
     /// pool's size, at least 2 (and at most the main pool's size). Behind a pooler that drops
     /// startup options (PgBouncer's `ignore_startup_parameters = options`) sign-ins simply
     /// wait for the flush again.
+    ///
+    /// Call it inside a Tokio runtime, as [`connect`](Self::connect) is: the new pool starts
+    /// its maintenance task (sqlx panics without a runtime).
     #[must_use]
     pub fn with_asynchronous_sign_ins(mut self) -> Self {
         let options = (*self.pool.connect_options())
