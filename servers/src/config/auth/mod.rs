@@ -113,12 +113,12 @@ pub struct AuthArgs {
     pub sms: SmsArgs,
 }
 
-/// How a sign-in's writes commit on PostgreSQL (`KISUM_SIGN_IN_COMMIT`, decision 0051).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How a sign-in's writes commit on PostgreSQL (`KISUM_SIGN_IN_COMMIT`, decision 0051; its
+/// default, `async`, is the flag's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignInCommit {
     /// Without waiting for the write-ahead log's flush
     /// ([`PgAuthStore::with_asynchronous_sign_ins`](kisum_auth::PgAuthStore::with_asynchronous_sign_ins)).
-    #[default]
     Asynchronous,
     /// Waiting for the flush, as every other write does.
     Synchronous,
