@@ -28,8 +28,38 @@ separate_cleanup() {
     rm -rf "$WORK"
 }
 
+# free_port: a loopback port that binds now, picked at random below Linux's ephemeral range
+# (32768-60999). A port the kernel hands out for `:0` is back in that range once released, and any
+# outgoing connection (a guard fetching JWKS, a pool connecting to PostgreSQL) may take it before
+# the server we start binds it: `kisum dev` once failed CI so ("Address already in use"). Ports
+# handed out earlier in this run are remembered, so `A=$(free_port) I=$(free_port)` never repeats.
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 - "${WORK:-${TMPDIR:-/tmp}}/.kisum-ports-$$" <<'PY'
+import random, socket, sys
+
+taken_file = sys.argv[1]
+try:
+    with open(taken_file) as f:
+        taken = set(f.read().split())
+except FileNotFoundError:
+    taken = set()
+for _ in range(1000):
+    port = random.randint(20000, 32767)
+    if str(port) in taken:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    with open(taken_file, "a") as f:
+        f.write(f"{port}\n")
+    print(port)
+    sys.exit(0)
+sys.exit("free_port: no free port in 20000-32767")
+PY
 }
 
 # wait_healthy URL NAME PID: until URL/health answers, or fail with the process's log.

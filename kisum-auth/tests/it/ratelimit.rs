@@ -383,10 +383,7 @@ mod redis_up {
             .unwrap()
             .to_owned();
         // A port with nothing behind it, for now.
-        let listen = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
+        let listen = std::net::SocketAddr::from(([127, 0, 0, 1], kisum_core::testkit::free_port()));
         let prefix = unique_prefix();
         let clock = clock();
         let config = RedisRateLimiterConfig::default()

@@ -38,6 +38,23 @@ pub mod events;
 pub mod licenses;
 mod subscriptions;
 
+/// A loopback TCP port that binds now, for a server a test starts later (a child process, a
+/// driver that takes no port 0, a proxy that appears mid-test).
+///
+/// Picked at random below Linux's ephemeral range (32768–60999): a port the kernel handed out
+/// for `:0` and that was released could be given again to any outgoing connection (to
+/// PostgreSQL, Redis, another server under test) before the server binds it. A random port of
+/// 20000–32767 is taken only by another test's pick, far less likely.
+pub fn free_port() -> u16 {
+    for _ in 0..1000 {
+        let port = 20_000 + (uuid::Uuid::new_v4().as_u128() % 12_768) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000–32767")
+}
+
 pub use catalog::*;
 pub use events::{
     every_entitlement_change_appends_its_event,

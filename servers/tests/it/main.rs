@@ -67,19 +67,9 @@ pub(crate) fn err(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A free TCP port on the loopback interface.
+/// A free TCP port on the loopback interface, below the ephemeral range.
 pub(crate) fn free_port() -> u16 {
-    // Below Linux's ephemeral range (32768–60999): a port the kernel handed out for `:0` and
-    // that we released could be given again to any outgoing connection (to PostgreSQL, Redis,
-    // another server under test) before the process we start binds it. A random port of
-    // 20000–32767 that binds now is taken only by another test's pick, far less likely.
-    for _ in 0..1000 {
-        let port = 20_000 + (uuid::Uuid::now_v7().as_u128() % 12_768) as u16; // random low bits
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port in 20000–32767")
+    kisum_core::testkit::free_port()
 }
 
 /// A fresh directory under the system temp dir.

@@ -54,11 +54,7 @@ impl Browser {
         let base = format!("http://{host}:{}", listener.local_addr().unwrap().port());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         // A free port for chromedriver (it takes no port 0).
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = kisum_core::testkit::free_port();
         let driver = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -137,10 +133,19 @@ impl Browser {
         panic!("`{css}` never showed {needle:?}; last: {last:?}");
     }
 
-    /// Saves a screenshot of the page as `docs/console/{name}.png`.
+    /// Saves a screenshot of the page as `{name}.png`: in `docs/console/` when
+    /// `KISUM_UPDATE_SCREENSHOTS=1` (to refresh the documentation's pictures), otherwise under
+    /// `target/console-screenshots/`, so that a test run leaves the work tree clean.
     pub(crate) async fn shot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/console");
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = if std::env::var("KISUM_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+            root.join("docs/console")
+        } else {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| root.join("target"), PathBuf::from)
+                .join("console-screenshots")
+        };
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
