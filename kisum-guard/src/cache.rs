@@ -16,6 +16,7 @@ use crate::consistency::ConsistencyToken;
 use crate::context::AccessContext;
 use crate::events::InvalidationEvent;
 use crate::ids::{CompanyId, MembershipId, SessionId, UserId};
+use crate::sharded::ShardedMap;
 
 /// A cached context and the sequence number its resolution started at.
 #[derive(Debug, Clone)]
@@ -60,7 +61,8 @@ impl Default for CacheConfig {
 /// The in-process caches.
 pub struct AccessCache {
     max_age: Duration,
-    contexts: moka::sync::Cache<(SessionId, u64), Entry, Fx>,
+    /// On the request path: a [`ShardedMap`] (no clock read, no bookkeeping on a hit).
+    contexts: ShardedMap<(SessionId, u64), Entry, Fx>,
     sessions: moka::sync::Cache<SessionId, bool>,
     revoked: moka::sync::Cache<SessionId, ()>,
     company_floors: moka::sync::Cache<CompanyId, u64>,
@@ -74,7 +76,7 @@ pub struct AccessCache {
 impl std::fmt::Debug for AccessCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccessCache")
-            .field("contexts", &self.contexts.entry_count())
+            .field("contexts", &self.contexts.len())
             .finish_non_exhaustive()
     }
 }
@@ -90,10 +92,7 @@ impl AccessCache {
         let floor_ttl = config.access_ttl.saturating_add(Duration::from_secs(1));
         Self {
             max_age: config.access_ttl,
-            contexts: moka::sync::Cache::builder()
-                .max_capacity(config.access_capacity)
-                .time_to_live(config.access_ttl)
-                .build_with_hasher(Fx::default()),
+            contexts: ShardedMap::new(config.access_capacity, Fx::default()),
             sessions: moka::sync::Cache::builder()
                 .max_capacity(config.access_capacity)
                 .time_to_live(config.access_ttl)
@@ -177,12 +176,20 @@ impl AccessCache {
     /// arrived since, or if it is another session's context.
     pub fn put(&self, session: SessionId, org: &str, context: Arc<AccessContext>, ticket: Ticket) {
         if context.session_id == session && self.is_current(&context, ticket.0) {
+            // Dead: past the access TTL by the system clock (a context is never served
+            // later than that; the injected clock decides on every hit), or below a floor.
+            let now = crate::clock::epoch_seconds();
+            let max_age = i64::try_from(self.max_age.as_secs()).unwrap_or(i64::MAX);
             self.contexts.insert(
                 key(session, org),
                 Entry {
                     org: Box::from(org),
                     context,
                     seq: ticket.0,
+                },
+                |e| {
+                    now.saturating_sub(e.context.computed_at.timestamp()) > max_age
+                        || !self.is_current(&e.context, e.seq)
                 },
             );
         }

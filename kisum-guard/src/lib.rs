@@ -136,6 +136,7 @@ pub mod redis;
 pub mod remote;
 pub mod seal;
 mod service_key;
+mod sharded;
 pub mod source;
 #[cfg(feature = "test-util")]
 pub mod testing;

@@ -15,6 +15,7 @@ use jsonwebtoken::Validation;
 
 use crate::claims::{ACCESS_TOKEN_TYPE, Claims};
 use crate::jwks::KeyCache;
+use crate::sharded::ShardedMap;
 
 /// The longest token accepted, in bytes; longer values are refused before any parsing. Auth's
 /// own verification uses the same bound, so a token is never good for one and not the other.
@@ -133,71 +134,70 @@ pub struct SeenToken {
 /// inserted, so the keys are not attacker-chosen; a lookup with any other text is a miss.
 /// Each entry holds the token (≈ 0.5–1 KiB with its claims): `capacity` bounds the memory.
 /// Clones share the cache.
+///
+/// A lookup takes no clock read and no bookkeeping; a full cache drops expired tokens first,
+/// then one at random: an evicted token costs one signature check when it is next seen.
 #[derive(Clone)]
 pub struct SeenTokens {
-    cache: moka::sync::Cache<Arc<str>, SeenToken, foldhash::quality::RandomState>,
+    /// Token → what was seen, and when it may go (seconds since the epoch).
+    map: Arc<ShardedMap<Arc<str>, (SeenToken, i64), foldhash::quality::RandomState>>,
 }
 
 impl std::fmt::Debug for SeenTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SeenTokens")
-            .field("entries", &self.cache.entry_count())
+            .field("entries", &self.len())
             .finish()
     }
 }
 
-struct UntilExpiry;
-
-impl moka::Expiry<Arc<str>, SeenToken> for UntilExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &Arc<str>,
-        value: &SeenToken,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        // Remembered until the token's own expiry (by the system clock), plus a minute of
-        // slack; the expiry is checked again on every hit against the injected clock.
-        let left = value
-            .claims
-            .exp
-            .saturating_sub(crate::clock::epoch_seconds());
-        Some(Duration::from_secs(
-            u64::try_from(left.saturating_add(60)).unwrap_or(0),
-        ))
-    }
-}
-
 impl SeenTokens {
-    /// A cache of at most `capacity` tokens.
+    /// A cache of at most `capacity` tokens (0 remembers nothing).
     #[must_use]
     pub fn new(capacity: u64) -> Self {
         Self {
-            cache: moka::sync::Cache::builder()
-                .max_capacity(capacity)
-                .expire_after(UntilExpiry)
-                .build_with_hasher(foldhash::quality::RandomState::default()),
+            map: Arc::new(ShardedMap::new(
+                capacity,
+                foldhash::quality::RandomState::default(),
+            )),
         }
     }
 
     /// What was remembered of `token`, if it was verified before.
     #[must_use]
     pub fn get(&self, token: &str) -> Option<SeenToken> {
-        self.cache.get(token)
+        self.map.get(token).map(|(seen, _)| seen)
     }
 
-    /// Remembers `token`, whose signature `seen.kid` verified.
+    /// Remembers `token`, whose signature `seen.kid` verified, until a minute after the
+    /// token's own expiry (by the system clock).
     pub fn remember(&self, token: &str, seen: SeenToken) {
-        self.cache.insert(Arc::from(token), seen);
+        let until = seen.claims.exp.saturating_add(60);
+        let now = crate::clock::epoch_seconds();
+        self.map
+            .insert(Arc::from(token), (seen, until), |(_, until)| *until <= now);
     }
 
     /// Forgets `token` (its key was retired).
     pub fn forget(&self, token: &str) {
-        self.cache.invalidate(token);
+        self.map.remove(token);
     }
 
     /// Forgets every token.
     pub fn forget_all(&self) {
-        self.cache.invalidate_all();
+        self.map.clear();
+    }
+
+    /// How many tokens are remembered.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no token is remembered.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -415,6 +415,83 @@ mod tests {
         let signature =
             jsonwebtoken::crypto::sign(message.as_bytes(), key, Algorithm::ES256).unwrap();
         format!("{message}.{signature}")
+    }
+
+    /// What a cache remembers of a token that expires `exp_in` seconds from the system clock.
+    fn seen(exp_in: i64) -> SeenToken {
+        let now = DateTime::from_timestamp(crate::clock::epoch_seconds(), 0).unwrap();
+        let mut claims = Claims::new(
+            ISS,
+            AUD,
+            UserId::new(),
+            SessionId::new(),
+            now,
+            chrono::TimeDelta::minutes(10),
+        );
+        claims.exp = now.timestamp() + exp_in;
+        SeenToken {
+            claims: Arc::new(claims),
+            kid: Arc::from("k1"),
+        }
+    }
+
+    #[test]
+    fn the_verified_token_cache_answers_the_exact_token_and_forgets_on_request() {
+        let cache = SeenTokens::new(100);
+        let kept = seen(600);
+        cache.remember("token-a", kept.clone());
+        cache.remember("token-b", seen(600));
+        let hit = cache.get("token-a").unwrap();
+        assert!(Arc::ptr_eq(&hit.claims, &kept.claims));
+        assert!(cache.get("token-").is_none(), "a prefix is another token");
+        assert!(cache.get("token-a ").is_none());
+        assert_eq!(cache.len(), 2);
+        cache.forget("token-a");
+        assert!(cache.get("token-a").is_none());
+        assert!(cache.get("token-b").is_some());
+        cache.forget_all();
+        assert!(cache.is_empty());
+        // Clones share the cache.
+        let clone = cache.clone();
+        clone.remember("token-c", seen(600));
+        assert!(cache.get("token-c").is_some());
+    }
+
+    #[test]
+    fn the_verified_token_cache_stays_within_its_capacity_and_drops_expired_tokens_first() {
+        let capacity = 4 * crate::sharded::SHARDS as u64;
+        let cache = SeenTokens::new(capacity);
+        for i in 0..10 * capacity {
+            cache.remember(&format!("token-{i}"), seen(600));
+        }
+        assert!(cache.len() <= usize::try_from(capacity).unwrap());
+        assert!(
+            cache.len() >= usize::try_from(capacity).unwrap() / 2,
+            "{}",
+            cache.len()
+        );
+
+        // A full cache of tokens expired over a minute ago: a new token takes an expired
+        // token's place, the live ones stay.
+        let capacity = 64 * crate::sharded::SHARDS as u64;
+        let cache = SeenTokens::new(capacity);
+        for i in 0..2 * capacity {
+            cache.remember(&format!("old-{i}"), seen(-120));
+        }
+        for i in 0..16 {
+            cache.remember(&format!("live-{i}"), seen(600));
+        }
+        for i in 0..16 {
+            assert!(
+                cache.get(&format!("live-{i}")).is_some(),
+                "live-{i} evicted"
+            );
+        }
+        assert!(cache.len() <= usize::try_from(capacity).unwrap());
+
+        let none = SeenTokens::new(0);
+        none.remember("token", seen(600));
+        assert!(none.get("token").is_none());
     }
 
     #[tokio::test]
