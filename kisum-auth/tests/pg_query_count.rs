@@ -168,16 +168,16 @@ async fn company_with_roles(store: &PgAuthStore, keys: &[String]) -> Company {
     };
     store.create_company(&company, None).await.unwrap();
     for (i, key) in keys.iter().enumerate() {
-        let role = Role {
-            company_id: company.id,
-            key: RoleKey::new(key).unwrap(),
-            name: key.clone(),
-            permissions: (0..30)
+        let role = Role::new(
+            company.id,
+            RoleKey::new(key).unwrap(),
+            key.clone(),
+            (0..30)
                 .map(|p| format!("finance.r{p}.read"))
                 .chain([format!("finance.role{i}.read")])
                 .map(|p| PermissionPattern::new(&p).unwrap())
                 .collect(),
-        };
+        );
         store.put_role(&role, t0()).await.unwrap();
     }
     company

@@ -156,5 +156,7 @@ pub use ids::{
     AddOnKey, COMPANY_MODULE, CORE_MODULE, CompanyId, CompanySlug, DelegationId, InvalidId,
     MembershipId, ModuleKey, OWNER_ROLE, PackageKey, RoleKey, SessionId, UserId,
 };
-pub use permission::{Permission, PermissionPattern, PermissionSet};
+pub use permission::{
+    AdmittedModules, CompiledPatterns, Permission, PermissionPattern, PermissionSet,
+};
 pub use service_key::{InvalidServiceKeys, Scopes, ServiceKeyRejection, ServiceKeys, ServiceScope};

@@ -10,7 +10,6 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use rustc_hash::FxHashSet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ids::InvalidId;
@@ -244,38 +243,29 @@ impl From<Permission> for PermissionPattern {
     }
 }
 
-/// A `prefix.*` pattern stored under its prefix (`finance.invoices.`, trailing dot included), so a
-/// hash set of them can be probed with a slice of the key being checked.
-#[derive(Clone)]
-struct Wildcard(PermissionPattern);
-
-impl Wildcard {
-    fn prefix(&self) -> &str {
-        // Only `prefix.*` patterns are wrapped, so the `*` is always there to strip.
-        let s = self.0.as_str();
-        s.strip_suffix('*').unwrap_or(s)
-    }
+/// The text a pattern is filed under in a [`PermissionSet`]: a key itself, a `prefix.*`
+/// wildcard its prefix with the trailing dot (`finance.invoices.`), so the set can be probed with
+/// slices of the key being checked.
+#[inline]
+fn filed_text(pattern: &PermissionPattern) -> &str {
+    let s = pattern.as_str();
+    s.strip_suffix('*').unwrap_or(s)
 }
 
-impl PartialEq for Wildcard {
-    fn eq(&self, other: &Self) -> bool {
-        self.prefix() == other.prefix()
-    }
+/// The hash a [`PermissionSet`] files `text` under: the same function for every set and every
+/// [`CompiledPatterns`], so hashes computed once when a role is compiled stay valid.
+#[inline]
+fn filed_hash(text: &str) -> u64 {
+    use std::hash::BuildHasher as _;
+    rustc_hash::FxBuildHasher.hash_one(text)
 }
 
-impl Eq for Wildcard {}
-
-impl std::hash::Hash for Wildcard {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // Must hash exactly like the `&str` it borrows as.
-        self.prefix().hash(state);
-    }
-}
-
-impl Borrow<str> for Wildcard {
-    fn borrow(&self) -> &str {
-        self.prefix()
-    }
+/// The hash a [`PermissionSet`] files a pattern under: [`filed_hash`] of its filed text, with
+/// the top bit saying which table (1: the `prefix.*` wildcards), so that a compiled pattern
+/// costs 8 bytes.
+#[inline]
+fn slot_hash(text: &str, wildcard: bool) -> u64 {
+    (filed_hash(text) & !(1 << 63)) | (u64::from(wildcard) << 63)
 }
 
 /// Every prefix of `key` that ends in a dot (`a.`, `a.b.` for `a.b.c`), shortest first: the
@@ -284,18 +274,195 @@ fn dotted_prefixes(key: &str) -> impl Iterator<Item = &str> {
     key.match_indices('.').filter_map(|(i, _)| key.get(..=i))
 }
 
+/// Patterns compiled once for building many [`PermissionSet`]s from, as a role's patterns are
+/// for every aggregation of its holders: sorted, grouped by module, each with the hash a set
+/// files it under.
+///
+/// [`PermissionSet::extend_compiled`] takes the patterns of the admitted modules without
+/// reading their text, cloning them or hashing them: the set shares the list (one reference
+/// count for the whole list) and files each pattern by its precomputed hash.
+#[derive(Clone, Default)]
+pub struct CompiledPatterns(Arc<Compiled>);
+
+#[derive(Default)]
+struct Compiled {
+    patterns: Box<[PermissionPattern]>,
+    /// Per pattern: its [`slot_hash`] (whose top bit says whether it is a wildcard).
+    filed: Box<[u64]>,
+    /// Consecutive patterns of one module.
+    runs: Box<[Run]>,
+    /// The runs' modules, one after the other (one allocation, read with the runs).
+    modules: Box<str>,
+}
+
+/// Patterns `start..end` of a [`Compiled`], all of the module at `module` in its `modules`
+/// (`None`: the run of `*`), whose text hashes to `hash`.
+struct Run {
+    module: Option<(u32, u32)>,
+    hash: u64,
+    start: usize,
+    end: usize,
+}
+
+impl Compiled {
+    fn module(&self, run: &Run) -> Option<&str> {
+        let (at, len) = run.module?;
+        let (at, len) = (usize::try_from(at).ok()?, usize::try_from(len).ok()?);
+        self.modules.get(at..at.checked_add(len)?)
+    }
+}
+
+impl CompiledPatterns {
+    /// Compiles `patterns` (duplicates are kept once).
+    #[must_use]
+    pub fn new<'a>(patterns: impl IntoIterator<Item = &'a PermissionPattern>) -> Self {
+        let mut patterns: Vec<PermissionPattern> = patterns.into_iter().cloned().collect();
+        patterns.sort_unstable();
+        patterns.dedup();
+        let filed = patterns
+            .iter()
+            .map(|p| slot_hash(filed_text(p), !p.is_all() && p.as_str().ends_with('*')))
+            .collect();
+        let mut runs: Vec<Run> = Vec::new();
+        let mut modules = String::new();
+        let mut last: Option<&str> = None;
+        for (i, p) in patterns.iter().enumerate() {
+            let module = p.module();
+            match runs.last_mut() {
+                Some(run) if last == module => run.end = i + 1,
+                _ => {
+                    let at = (modules.len(), module.map_or(0, str::len));
+                    modules.push_str(module.unwrap_or(""));
+                    runs.push(Run {
+                        module: module.and_then(|_| {
+                            Some((u32::try_from(at.0).ok()?, u32::try_from(at.1).ok()?))
+                        }),
+                        hash: module.map_or(0, filed_hash),
+                        start: i,
+                        end: i + 1,
+                    });
+                    last = module;
+                }
+            }
+        }
+        Self(Arc::new(Compiled {
+            patterns: patterns.into_boxed_slice(),
+            filed,
+            runs: runs.into_boxed_slice(),
+            modules: modules.into_boxed_str(),
+        }))
+    }
+
+    /// The patterns, sorted.
+    #[must_use]
+    pub fn patterns(&self) -> &[PermissionPattern] {
+        &self.0.patterns
+    }
+
+    /// How many patterns of the modules `admitted` accepts there are.
+    #[must_use]
+    pub fn count(&self, admitted: &AdmittedModules<'_>) -> usize {
+        self.0
+            .runs
+            .iter()
+            .filter(|r| admitted.admits(&self.0, r))
+            .map(|r| r.end - r.start)
+            .sum()
+    }
+
+    /// How many patterns there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.patterns.len()
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.patterns.is_empty()
+    }
+}
+
+impl fmt::Debug for CompiledPatterns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.patterns()).finish()
+    }
+}
+
+/// The modules whose patterns [`PermissionSet::extend_compiled`] takes, and whether it takes
+/// `*`. Each module is hashed once here, so a compiled run is admitted by comparing its
+/// precomputed hash first: the text of a module is compared only when the hashes agree.
+#[derive(Debug, Clone)]
+pub struct AdmittedModules<'a> {
+    modules: Vec<(u64, &'a str)>,
+    all: bool,
+}
+
+impl<'a> AdmittedModules<'a> {
+    /// The patterns of `modules`, and `*` when `all`.
+    #[must_use]
+    pub fn new(modules: impl IntoIterator<Item = &'a str>, all: bool) -> Self {
+        Self {
+            modules: modules.into_iter().map(|m| (filed_hash(m), m)).collect(),
+            all,
+        }
+    }
+
+    fn admits(&self, compiled: &Compiled, run: &Run) -> bool {
+        if run.module.is_none() {
+            return self.all;
+        }
+        self.modules
+            .iter()
+            .any(|(hash, m)| *hash == run.hash && compiled.module(run) == Some(*m))
+    }
+}
+
+/// Where a pattern of a [`PermissionSet`] lives (a shared list, or the set's own patterns)
+/// and the hash it is filed under.
+#[derive(Clone, Copy)]
+struct Slot {
+    hash: u64,
+    list: u32,
+    index: u32,
+}
+
+/// [`Slot::list`] of a pattern the set owns.
+const OWN: u32 = u32::MAX;
+
 /// A set of permission patterns compiled for fast matching.
 ///
-/// Exact keys live in one hash set, `prefix.*` wildcards in another (keyed by their prefix), `*`
-/// in a flag. Matching a key with `n` dot-separated segments costs at most `n` hash lookups,
+/// Exact keys are filed in one hash table, `prefix.*` wildcards in another (under their prefix),
+/// `*` in a flag. Matching a key with `n` dot-separated segments costs at most `n` hash lookups,
 /// however many patterns the set holds: the exact key, then each of its prefixes ending at a dot.
-/// Building one costs a hash insert per pattern (no ordering is kept); it serializes as the
-/// sorted list of its patterns.
+/// The patterns themselves are either the set's own or shared lists of [`CompiledPatterns`]
+/// (a set built from roles holds one reference per role, not one per pattern). It serializes
+/// as the sorted list of its patterns.
 #[derive(Clone, Default)]
 pub struct PermissionSet {
     all: Option<PermissionPattern>,
-    exact: FxHashSet<PermissionPattern>,
-    wildcards: FxHashSet<Wildcard>,
+    lists: Vec<Arc<Compiled>>,
+    own: Vec<PermissionPattern>,
+    exact: hashbrown::HashTable<Slot>,
+    wildcards: hashbrown::HashTable<Slot>,
+}
+
+/// The pattern `slot` designates.
+#[inline]
+fn resolve<'a>(
+    lists: &'a [Arc<Compiled>],
+    own: &'a [PermissionPattern],
+    slot: &Slot,
+) -> Option<&'a PermissionPattern> {
+    let index = usize::try_from(slot.index).ok()?;
+    if slot.list == OWN {
+        own.get(index)
+    } else {
+        lists
+            .get(usize::try_from(slot.list).ok()?)?
+            .patterns
+            .get(index)
+    }
 }
 
 impl PermissionSet {
@@ -310,9 +477,8 @@ impl PermissionSet {
     #[must_use]
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            all: None,
-            exact: FxHashSet::with_capacity_and_hasher(capacity, Default::default()),
-            wildcards: FxHashSet::default(),
+            exact: hashbrown::HashTable::with_capacity(capacity),
+            ..Self::default()
         }
     }
 
@@ -335,9 +501,55 @@ impl PermissionSet {
             }
         }
         Self {
-            all: None,
-            exact: FxHashSet::with_capacity_and_hasher(exact, Default::default()),
-            wildcards: FxHashSet::with_capacity_and_hasher(wildcards, Default::default()),
+            exact: hashbrown::HashTable::with_capacity(exact),
+            wildcards: hashbrown::HashTable::with_capacity(wildcards),
+            ..Self::default()
+        }
+    }
+
+    /// Whether the set holds a pattern filed under `text` with `hash` in `wildcard`'s table.
+    #[inline]
+    fn find(&self, wildcard: bool, hash: u64, text: &str) -> bool {
+        let table = if wildcard {
+            &self.wildcards
+        } else {
+            &self.exact
+        };
+        table
+            .find(hash, |slot| {
+                slot.hash == hash
+                    && resolve(&self.lists, &self.own, slot).is_some_and(|p| filed_text(p) == text)
+            })
+            .is_some()
+    }
+
+    /// Files `slot` unless a pattern filed under the same text is there; returns whether it
+    /// was new. The texts are compared only when the full hashes are equal (a duplicate, or a
+    /// 64-bit collision), so filing a pattern of a compiled list reads nothing of it but its
+    /// precomputed hash.
+    fn file(&mut self, wildcard: bool, slot: Slot) -> bool {
+        let Self {
+            lists,
+            own,
+            exact,
+            wildcards,
+            ..
+        } = self;
+        let table = if wildcard { wildcards } else { exact };
+        let same = |s: &Slot| {
+            s.hash == slot.hash
+                && match (resolve(lists, own, s), resolve(lists, own, &slot)) {
+                    // The same string (a key shared by roles) is equal without reading it.
+                    (Some(a), Some(b)) => Arc::ptr_eq(&a.0, &b.0) || filed_text(a) == filed_text(b),
+                    _ => false,
+                }
+        };
+        match table.entry(slot.hash, same, |s| s.hash) {
+            hashbrown::hash_table::Entry::Occupied(_) => false,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(slot);
+                true
+            }
         }
     }
 
@@ -346,20 +558,70 @@ impl PermissionSet {
         if pattern.is_all() {
             let new = self.all.is_none();
             self.all = Some(pattern);
-            new
-        } else if pattern.wildcard_prefix().is_some() {
-            self.wildcards.insert(Wildcard(pattern))
-        } else {
-            self.exact.insert(pattern)
+            return new;
+        }
+        let wildcard = pattern.wildcard_prefix().is_some();
+        let hash = slot_hash(filed_text(&pattern), wildcard);
+        if self.find(wildcard, hash, filed_text(&pattern)) {
+            return false;
+        }
+        let Ok(index) = u32::try_from(self.own.len()) else {
+            return false;
+        };
+        self.own.push(pattern);
+        self.file(
+            wildcard,
+            Slot {
+                hash,
+                list: OWN,
+                index,
+            },
+        )
+    }
+
+    /// Adds the patterns of `compiled` whose module `admitted` holds (and `*` if it takes it),
+    /// sharing its list rather than copying the patterns.
+    pub fn extend_compiled(&mut self, compiled: &CompiledPatterns, admitted: &AdmittedModules<'_>) {
+        let c = &compiled.0;
+        let mut list: Option<u32> = None;
+        for run in &c.runs {
+            if !admitted.admits(c, run) {
+                continue;
+            }
+            if run.module.is_none() {
+                // The run of `*`.
+                if let Some(all) = c.patterns.get(run.start) {
+                    self.all = Some(all.clone());
+                }
+                continue;
+            }
+            let list = match list {
+                Some(l) => l,
+                None => {
+                    let Ok(l) = u32::try_from(self.lists.len()) else {
+                        return;
+                    };
+                    self.lists.push(Arc::clone(c));
+                    list = Some(l);
+                    l
+                }
+            };
+            for i in run.start..run.end {
+                let (Some(&hash), Ok(index)) = (c.filed.get(i), u32::try_from(i)) else {
+                    continue;
+                };
+                self.file(hash >> 63 == 1, Slot { hash, list, index });
+            }
         }
     }
 
     /// Whether `s` (a key or a pattern's text) is held exactly or lies under a held wildcard.
     fn holds_or_under(&self, s: &str) -> bool {
         self.all.is_some()
-            || self.exact.contains(s)
+            || self.find(false, slot_hash(s, false), s)
             || (!self.wildcards.is_empty()
-                && dotted_prefixes(s).any(|prefix| self.wildcards.contains(prefix)))
+                && dotted_prefixes(s)
+                    .any(|prefix| self.find(true, slot_hash(prefix, true), prefix)))
     }
 
     /// Whether any pattern of the set matches the permission key `permission`.
@@ -381,21 +643,26 @@ impl PermissionSet {
     pub fn covers(&self, pattern: &PermissionPattern) -> bool {
         // `*` is covered only by `*`; `a.b.*` by `a.b.*` and `a.*` (its text's dotted prefixes);
         // a key by itself and by the wildcards over it. Exact keys never cover a wildcard, and
-        // `exact` holds no wildcard text, so one lookup there is enough.
+        // the exact table holds no wildcard text, so one lookup there is enough.
         if pattern.is_all() {
             return self.all.is_some();
         }
         self.holds_or_under(pattern.as_str())
     }
 
+    /// The patterns in no particular order.
+    fn unordered(&self) -> impl Iterator<Item = &PermissionPattern> {
+        self.all.iter().chain(
+            self.wildcards
+                .iter()
+                .chain(self.exact.iter())
+                .filter_map(|slot| resolve(&self.lists, &self.own, slot)),
+        )
+    }
+
     /// The patterns, sorted.
     pub fn iter(&self) -> std::vec::IntoIter<&PermissionPattern> {
-        let mut v: Vec<&PermissionPattern> = self
-            .all
-            .iter()
-            .chain(self.wildcards.iter().map(|w| &w.0))
-            .chain(&self.exact)
-            .collect();
+        let mut v: Vec<&PermissionPattern> = self.unordered().collect();
         v.sort_unstable();
         v.into_iter()
     }
@@ -405,10 +672,10 @@ impl PermissionSet {
     pub fn contains(&self, pattern: &PermissionPattern) -> bool {
         if pattern.is_all() {
             self.all.is_some()
-        } else if let Some(prefix) = pattern.wildcard_prefix() {
-            self.wildcards.contains(prefix)
         } else {
-            self.exact.contains(pattern)
+            let text = filed_text(pattern);
+            let wildcard = pattern.wildcard_prefix().is_some();
+            self.find(wildcard, slot_hash(text, wildcard), text)
         }
     }
 
@@ -427,7 +694,8 @@ impl PermissionSet {
 
 impl PartialEq for PermissionSet {
     fn eq(&self, other: &Self) -> bool {
-        self.all == other.all && self.exact == other.exact && self.wildcards == other.wildcards
+        // Neither set holds a pattern twice: equal sizes and one within the other.
+        self.len() == other.len() && self.unordered().all(|p| other.contains(p))
     }
 }
 
@@ -731,5 +999,91 @@ mod tests {
             let back: PermissionSet = serde_json::from_str(&json).unwrap();
             prop_assert_eq!(back, set);
         }
+
+        /// A set built from shared compiled lists (several, overlapping, cut to some modules)
+        /// plus patterns of its own is the set of the same patterns inserted one by one: same
+        /// length, contents, order, equality, matching, covering and JSON.
+        #[test]
+        fn a_set_of_compiled_lists_is_the_set_of_their_admitted_patterns(
+            lists in prop::collection::vec(prop::collection::vec(arb_deep_pattern(), 0..16), 0..5),
+            own in prop::collection::vec(arb_deep_pattern(), 0..6),
+            admitted in prop::collection::btree_set(prop::sample::select(DEEP_SEGMENTS.to_vec()), 0..4),
+            admit_all in any::<bool>(),
+            keys in prop::collection::vec(arb_deep_permission(), 1..8),
+            others in prop::collection::vec(arb_deep_pattern(), 1..8),
+        ) {
+            let admit = |m: Option<&str>| m.map_or(admit_all, |m| admitted.contains(m));
+            let modules = AdmittedModules::new(admitted.iter().copied(), admit_all);
+            let mut shared = PermissionSet::new();
+            let mut naive = PermissionSet::new();
+            let mut expected = std::collections::BTreeSet::new();
+            for (i, list) in lists.iter().enumerate() {
+                let compiled = CompiledPatterns::new(list);
+                prop_assert_eq!(compiled.count(&modules), list.iter().filter(|p| admit(p.module())).collect::<std::collections::BTreeSet<_>>().len());
+                shared.extend_compiled(&compiled, &modules);
+                for p in list.iter().filter(|p| admit(p.module())) {
+                    naive.insert(p.clone());
+                    expected.insert(p.clone());
+                }
+                // Own patterns interleaved with the shared lists.
+                if let Some(p) = own.get(i) {
+                    shared.insert(p.clone());
+                    naive.insert(p.clone());
+                    expected.insert(p.clone());
+                }
+            }
+            prop_assert_eq!(shared.len(), expected.len());
+            prop_assert!(shared.iter().eq(expected.iter()));
+            prop_assert_eq!(&shared, &naive);
+            prop_assert_eq!(&naive, &shared);
+            for key in &keys {
+                prop_assert_eq!(shared.matches(key), expected.iter().any(|x| x.matches(key)), "matches {}", key);
+            }
+            for other in others.iter().chain(&expected) {
+                prop_assert_eq!(shared.covers(other), expected.iter().any(|x| x.covers(other)), "covers {}", other);
+                prop_assert_eq!(shared.contains(other), expected.contains(other), "contains {}", other);
+            }
+            prop_assert_eq!(serde_json::to_string(&shared).unwrap(), serde_json::to_string(&expected).unwrap());
+            // A clone answers the same after the original is gone.
+            let clone = shared.clone();
+            drop(shared);
+            prop_assert!(clone.iter().eq(expected.iter()));
+        }
+    }
+
+    #[test]
+    fn a_compiled_list_groups_its_patterns_by_module() {
+        let c = CompiledPatterns::new(&[
+            pat("finance.invoices.read"),
+            pat("*"),
+            pat("market.*"),
+            pat("finance.*"),
+            pat("finance.invoices.read"),
+        ]);
+        assert_eq!(
+            c.patterns(),
+            &[
+                pat("*"),
+                pat("finance.*"),
+                pat("finance.invoices.read"),
+                pat("market.*")
+            ]
+        );
+        assert_eq!(c.count(&AdmittedModules::new(["finance"], false)), 2);
+        assert_eq!(c.count(&AdmittedModules::new([], true)), 1);
+        assert_eq!(
+            c.count(&AdmittedModules::new(["finance", "market"], true)),
+            4
+        );
+        // A module whose name another's begins with is another module.
+        assert_eq!(
+            c.count(&AdmittedModules::new(["fin", "finances"], false)),
+            0
+        );
+        let mut set = PermissionSet::new();
+        set.extend_compiled(&c, &AdmittedModules::new(["market"], false));
+        assert!(set.matches(&perm("market.x.y")));
+        assert!(!set.matches(&perm("finance.invoices.read")));
+        assert_eq!(set.len(), 1);
     }
 }

@@ -7,8 +7,8 @@ use std::sync::{Arc, LazyLock};
 use chrono::{DateTime, Utc};
 use kisum_core::Entitlements;
 use kisum_guard::{
-    Aal, AccessContext, CORE_MODULE, Grants, ModuleKey, OWNER_ROLE, PermissionPattern,
-    PermissionSet, SessionId, UserId,
+    Aal, AccessContext, AdmittedModules, CORE_MODULE, Grants, ModuleKey, OWNER_ROLE,
+    PermissionPattern, PermissionSet, SessionId, UserId,
 };
 
 use super::delegation::{Yield, delegated};
@@ -27,7 +27,7 @@ pub(super) fn all_pattern() -> &'static PermissionPattern {
 /// Whether `role` grants `*`. Patterns sort byte-wise and every other pattern starts with a
 /// segment byte (`[a-z0-9_-]`, all above `*`), so `*` can only be the first.
 fn grants_all(role: &Role) -> bool {
-    role.permissions
+    role.permissions()
         .first()
         .is_some_and(PermissionPattern::is_all)
 }
@@ -40,11 +40,20 @@ pub(super) fn role_patterns<'a>(
     all: &'a PermissionPattern,
 ) -> impl Iterator<Item = &'a PermissionPattern> + Clone + 'a {
     let owner = role_keys.contains(OWNER_ROLE).then_some(all);
-    let stored = roles
+    let stored = held_roles(role_keys, roles).flat_map(|r| r.permissions().iter());
+    owner.into_iter().chain(stored)
+}
+
+/// The stored roles a membership holds: those whose key it holds, never one named `owner`
+/// (the built-in `owner` is granted as `*` by the callers).
+fn held_roles<'a>(
+    role_keys: &'a BTreeSet<kisum_guard::RoleKey>,
+    roles: &'a [Arc<Role>],
+) -> impl Iterator<Item = &'a Role> + Clone + 'a {
+    roles
         .iter()
         .filter(|r| r.key.as_str() != OWNER_ROLE && role_keys.contains(&r.key))
-        .flat_map(|r| r.permissions.iter());
-    owner.into_iter().chain(stored)
+        .map(|r| &**r)
 }
 
 /// A member's own modules: the entitled ones they were granted (all of them with `*`), plus
@@ -264,7 +273,6 @@ pub(super) fn evaluate<'a>(
     entitled.insert(ModuleKey::company());
 
     // Steps 5 and 6 for the member's own roles and grants.
-    let own = role_patterns(&membership.roles, &inputs.roles, all_pattern());
     // `grants_all` first: it is cheap and almost always false.
     let holds_all = membership.roles.contains(OWNER_ROLE)
         || inputs
@@ -306,15 +314,18 @@ pub(super) fn evaluate<'a>(
         }
     }
 
-    // The admitted patterns are gathered first, so the set is sized once for what it holds.
-    let own_count: usize = inputs.roles.iter().map(|r| r.permissions.len()).sum();
-    let mut admitted: Vec<&PermissionPattern> = Vec::with_capacity(own_count);
-    let mut filter = ModuleFilter::new(&modules);
-    admitted.extend(own.filter(|p| filter.admits(p)));
-    let mut permissions =
-        PermissionSet::with_capacity_for(admitted.iter().copied().chain(&delegated_patterns));
-    for p in admitted {
-        permissions.insert(p.clone());
+    // The member's own roles, compiled once per role: only the runs of admitted modules are
+    // read (`*` always is), and the set shares each role's compiled list instead of copying
+    // and hashing its patterns. Sized once for what it will hold.
+    let admit = AdmittedModules::new(modules.iter().map(ModuleKey::as_str), true);
+    let held = held_roles(&membership.roles, &inputs.roles);
+    let own_count: usize = held.clone().map(|r| r.compiled().len()).sum();
+    let mut permissions = PermissionSet::with_capacity(own_count + delegated_patterns.len());
+    if membership.roles.contains(OWNER_ROLE) {
+        permissions.insert(all_pattern().clone());
+    }
+    for role in held {
+        permissions.extend_compiled(role.compiled(), &admit);
     }
     // Delegated patterns are already confined to their delegation's modules.
     for p in delegated_patterns {
@@ -387,15 +398,15 @@ mod tests {
     }
 
     fn role(company: &Company, key: &str, perms: &[&str]) -> Arc<Role> {
-        Arc::new(Role {
-            company_id: company.id,
-            key: RoleKey::new(key).unwrap(),
-            name: key.into(),
-            permissions: perms
+        Arc::new(Role::new(
+            company.id,
+            RoleKey::new(key).unwrap(),
+            key,
+            perms
                 .iter()
                 .map(|p| PermissionPattern::new(p).unwrap())
                 .collect(),
-        })
+        ))
     }
 
     fn perm(s: &str) -> Permission {

@@ -35,14 +35,14 @@ impl Authority {
         let active = membership.status == MembershipStatus::Active;
         let holds_all = active
             && (membership.roles.contains(OWNER_ROLE)
-                || held.iter().any(|r| r.permissions.contains(&all)));
+                || held.iter().any(|r| r.permissions().contains(&all)));
         let mut modules = membership.module_grants.clone();
         modules.insert(ModuleKey::company());
         let mut permissions = PermissionSet::new();
         if holds_all {
             permissions.insert(all);
         } else if active {
-            for p in held.iter().flat_map(|r| r.permissions.iter()) {
+            for p in held.iter().flat_map(|r| r.permissions().iter()) {
                 if p.module().is_some_and(|m| modules.contains(m)) {
                     permissions.insert(p.clone());
                 }
@@ -106,7 +106,7 @@ impl Authority {
                 .iter()
                 .find(|r| &r.key == key)
                 .ok_or_else(|| DirectoryError::UnknownRole(key.clone()))?;
-            self.patterns(&role.permissions)?;
+            self.patterns(role.permissions())?;
         }
         if let Some(m) = modules.iter().find(|m| !self.covers_module(m)) {
             return Err(DirectoryError::Forbidden(format!(
@@ -343,7 +343,7 @@ impl Administrator {
         )?;
         self.authority.patterns(&permissions)?;
         if let Some(old) = self.roles.iter().find(|r| r.key == key) {
-            self.authority.patterns(&old.permissions)?;
+            self.authority.patterns(old.permissions())?;
         }
         self.service
             .put_role(self.company_id(), key, name, permissions)
@@ -364,7 +364,7 @@ impl Administrator {
             .iter()
             .find(|r| &r.key == key)
             .ok_or_else(|| DirectoryError::RoleNotFound(key.clone()))?;
-        self.authority.patterns(&role.permissions)?;
+        self.authority.patterns(role.permissions())?;
         self.service.delete_role(self.company_id(), key).await
     }
 

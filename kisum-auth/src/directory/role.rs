@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use kisum_core::db::StoreErrorKind;
-use kisum_guard::{CompanyId, OWNER_ROLE, PermissionPattern, RoleKey};
+use kisum_guard::{CompanyId, CompiledPatterns, OWNER_ROLE, PermissionPattern, RoleKey};
 use serde::{Deserialize, Serialize};
 
 use super::*;
@@ -17,6 +17,11 @@ pub const COMPANY_PERMISSIONS: [&str; 4] = [
     "company.delegations.manage",
 ];
 
+// Its patterns are read through `permissions()` and replaced only through `set_permissions()`:
+// aggregation reads them compiled once per role value (`compiled()`: sorted, grouped by module,
+// pre-hashed; decision 0053), and the compiled form must never outlive the patterns it was
+// made from. (A plain comment: the doc comment is the role's description in the OpenAPI
+// documents.)
 /// A role of one company: a named set of permission patterns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -28,7 +33,73 @@ pub struct Role {
     /// Display name.
     pub name: String,
     /// The patterns it grants.
-    pub permissions: BTreeSet<PermissionPattern>,
+    permissions: BTreeSet<PermissionPattern>,
+    /// The patterns compiled, on first use.
+    #[serde(skip)]
+    compiled: CompiledOnce,
+}
+
+/// A role's compiled patterns, made on first use: not part of the role's value (equality,
+/// debug output and serialization ignore it).
+#[derive(Clone, Default)]
+struct CompiledOnce(std::sync::OnceLock<CompiledPatterns>);
+
+impl PartialEq for CompiledOnce {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for CompiledOnce {}
+
+impl std::fmt::Debug for CompiledOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "compiled"
+        } else {
+            "not compiled"
+        })
+    }
+}
+
+impl Role {
+    /// A role of `company_id` named `key` granting `permissions`.
+    #[must_use]
+    pub fn new(
+        company_id: CompanyId,
+        key: RoleKey,
+        name: impl Into<String>,
+        permissions: BTreeSet<PermissionPattern>,
+    ) -> Self {
+        Self {
+            company_id,
+            key,
+            name: name.into(),
+            permissions,
+            compiled: CompiledOnce::default(),
+        }
+    }
+
+    /// The patterns it grants.
+    #[must_use]
+    pub fn permissions(&self) -> &BTreeSet<PermissionPattern> {
+        &self.permissions
+    }
+
+    /// Replaces the patterns it grants.
+    pub fn set_permissions(&mut self, permissions: BTreeSet<PermissionPattern>) {
+        self.permissions = permissions;
+        self.compiled = CompiledOnce::default();
+    }
+
+    /// Its patterns compiled for aggregation, made on first use and shared by the clones made
+    /// after it.
+    #[must_use]
+    pub fn compiled(&self) -> &CompiledPatterns {
+        self.compiled
+            .0
+            .get_or_init(|| CompiledPatterns::new(&self.permissions))
+    }
 }
 
 impl DirectoryService {
@@ -51,17 +122,12 @@ impl DirectoryService {
             let count = self.store.list_roles(company_id).await?.len();
             bounded("roles", count + 1, self.limits.company_roles)?;
         }
-        let role = Role {
-            company_id,
-            key,
-            name: name.trim().to_owned(),
-            permissions,
-        };
+        let role = Role::new(company_id, key, name.trim(), permissions);
         let bumps = self.store.put_role(&role, self.clock.now()).await?;
         let put = Action::RolePut {
             role: role.key.clone(),
             name: role.name.clone(),
-            permissions: role.permissions.clone(),
+            permissions: role.permissions().clone(),
             bumped_memberships: bumps.len(),
         };
         self.after_change(company_id, &bumps, put).await;
@@ -73,12 +139,12 @@ impl DirectoryService {
     /// # Errors
     /// A store error.
     pub async fn list_roles(&self, company_id: CompanyId) -> Result<Vec<Role>, DirectoryError> {
-        let mut roles = vec![Role {
+        let mut roles = vec![Role::new(
             company_id,
-            key: RoleKey::owner(),
-            name: "Owner".to_owned(),
-            permissions: [PermissionPattern::all()].into(),
-        }];
+            RoleKey::owner(),
+            "Owner",
+            [PermissionPattern::all()].into(),
+        )];
         roles.extend(self.store.list_roles(company_id).await?);
         Ok(roles)
     }

@@ -569,7 +569,10 @@ pub async fn load_access_gathers_everything_for_aggregation<S: DirectoryStore>(s
         .map(|r| r.key.to_string())
         .collect();
     assert_eq!(delegator_roles, ["fin"]);
-    assert_eq!(grant.delegator_roles[0].permissions, keys(&["finance.*"]));
+    assert_eq!(
+        *grant.delegator_roles[0].permissions(),
+        keys(&["finance.*"])
+    );
 }
 
 pub async fn load_access_of_non_member_is_none<S: DirectoryStore>(store: Arc<S>) {

@@ -189,12 +189,12 @@ fn membership(c: &Company, roles: &[&str], modules: &[&str], created: i64) -> Me
 }
 
 fn role(c: &Company, key: &str, perms: &[&str]) -> Role {
-    Role {
-        company_id: c.id,
-        key: RoleKey::new(key).unwrap(),
-        name: format!("{key} role"),
-        permissions: keys::<PermissionPattern>(perms),
-    }
+    Role::new(
+        c.id,
+        RoleKey::new(key).unwrap(),
+        format!("{key} role"),
+        keys::<PermissionPattern>(perms),
+    )
 }
 
 fn delegation(c: &Company, from: &Membership, to: &Membership) -> Delegation {

@@ -181,12 +181,12 @@ fn build(s: &Scenario) -> Built {
         .iter()
         .zip(&s.roles)
         .map(|(k, p)| {
-            Arc::new(Role {
-                company_id: company.id,
-                key: RoleKey::new(k).unwrap(),
-                name: (*k).into(),
-                permissions: p.clone(),
-            })
+            Arc::new(Role::new(
+                company.id,
+                RoleKey::new(k).unwrap(),
+                *k,
+                p.clone(),
+            ))
         })
         .collect();
     let membership = |m: &MemberSpec| {

@@ -76,8 +76,8 @@ async fn roles_page(
                 },
                 None => RoleRow {
                     key,
+                    permissions: joined(r.permissions(), "\n"),
                     name: r.name,
-                    permissions: joined(&r.permissions, "\n"),
                 },
             }
         })

@@ -362,7 +362,7 @@ impl<D: Dialect + DirectorySql> DirectoryStore for SqlAuthStore<D> {
             .id(role.company_id.as_uuid())
             .text(role.key.as_str())
             .text(role.name.as_str())
-            .list(&role.permissions)
+            .list(role.permissions())
             .execute(&mut tx)
             .await?;
         let holders = Stmt::new(D::BUMP_ROLE_HOLDERS)

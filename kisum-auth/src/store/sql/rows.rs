@@ -101,12 +101,12 @@ pub(crate) fn role(r: &impl SqlRow) -> Result<Role, StoreError> {
 /// A role from the columns of `ROLE_COLUMNS` prefixed `prefix`.
 pub(crate) fn role_prefixed(r: &impl SqlRow, prefix: &str) -> Result<Role, StoreError> {
     let c = |name: &str| format!("{prefix}{name}");
-    Ok(Role {
-        company_id: CompanyId::from_uuid(r.uuid(&c("company_id"))?),
-        key: parse_enum(r.text(&c("key"))?, |s| RoleKey::new(s).ok())?,
-        name: r.text(&c("name"))?.to_owned(),
-        permissions: key_set(&r.list(&c("permissions"))?, PermissionPattern::new)?,
-    })
+    Ok(Role::new(
+        CompanyId::from_uuid(r.uuid(&c("company_id"))?),
+        parse_enum(r.text(&c("key"))?, |s| RoleKey::new(s).ok())?,
+        r.text(&c("name"))?,
+        key_set(&r.list(&c("permissions"))?, PermissionPattern::new)?,
+    ))
 }
 
 /// A delegation from the columns of `DELEGATION_COLUMNS`.

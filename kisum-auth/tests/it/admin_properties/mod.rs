@@ -448,7 +448,7 @@ fn explain(caller: &Membership, gainer: &Membership, before: &State, after: &Sta
             format!(
                 "{} = {:?}",
                 r.key,
-                r.permissions
+                r.permissions()
                     .iter()
                     .map(PermissionPattern::as_str)
                     .collect::<Vec<_>>()
