@@ -190,4 +190,49 @@ mod tests {
             assert_eq!(PermissionPattern::new(p).unwrap().module(), Some("company"));
         }
     }
+
+    /// The compiled form aggregation reads never outlives the patterns it was made from: a
+    /// role whose patterns are replaced compiles again, and a role read back from JSON compiles
+    /// its own patterns.
+    #[test]
+    fn a_role_compiles_the_patterns_it_has_now() {
+        let pats = |ps: &[&str]| -> BTreeSet<PermissionPattern> {
+            ps.iter()
+                .map(|p| PermissionPattern::new(p).unwrap())
+                .collect()
+        };
+        let mut role = Role::new(
+            CompanyId::new(),
+            RoleKey::new("clerk").unwrap(),
+            "Clerk",
+            pats(&["finance.invoices.read", "finance.reports.*"]),
+        );
+        assert_eq!(
+            role.compiled().patterns(),
+            pats(&["finance.invoices.read", "finance.reports.*"])
+                .into_iter()
+                .collect::<Vec<_>>()
+        );
+        role.set_permissions(pats(&["market.offers.read"]));
+        assert_eq!(
+            role.compiled().patterns(),
+            [PermissionPattern::new("market.offers.read").unwrap()]
+        );
+        // Equal to a fresh role with the same patterns, compiled or not.
+        let fresh = Role::new(
+            role.company_id,
+            role.key.clone(),
+            "Clerk",
+            pats(&["market.offers.read"]),
+        );
+        assert_eq!(role, fresh);
+        let back: Role = serde_json::from_value(serde_json::to_value(&role).unwrap()).unwrap();
+        assert_eq!(back.compiled().patterns(), role.compiled().patterns());
+        assert!(
+            serde_json::to_value(&role)
+                .unwrap()
+                .get("compiled")
+                .is_none()
+        );
+    }
 }
