@@ -359,6 +359,28 @@ impl CompiledPatterns {
         &self.0.patterns
     }
 
+    /// The patterns of `module` (those whose first segment it is), sorted; empty when there
+    /// are none. `*` belongs to no module.
+    #[must_use]
+    pub fn of_module(&self, module: &str) -> &[PermissionPattern] {
+        let c = &self.0;
+        let hash = filed_hash(module);
+        c.runs
+            .iter()
+            .find(|r| r.hash == hash && c.module(r) == Some(module))
+            .and_then(|r| c.patterns.get(r.start..r.end))
+            .unwrap_or_default()
+    }
+
+    /// Whether `*` is among the patterns.
+    #[must_use]
+    pub fn holds_all(&self) -> bool {
+        self.0
+            .patterns
+            .first()
+            .is_some_and(PermissionPattern::is_all)
+    }
+
     /// How many patterns of the modules `admitted` accepts there are.
     #[must_use]
     pub fn count(&self, admitted: &AdmittedModules<'_>) -> usize {
@@ -1085,5 +1107,17 @@ mod tests {
         assert!(set.matches(&perm("market.x.y")));
         assert!(!set.matches(&perm("finance.invoices.read")));
         assert_eq!(set.len(), 1);
+        // A module's patterns at once, what a delegation reads of its delegator's roles.
+        assert_eq!(
+            c.of_module("finance"),
+            &[pat("finance.*"), pat("finance.invoices.read")]
+        );
+        assert_eq!(c.of_module("market"), &[pat("market.*")]);
+        assert!(c.of_module("fin").is_empty());
+        assert!(c.of_module("venue").is_empty());
+        assert!(c.holds_all());
+        let without_all = CompiledPatterns::new(&[pat("finance.*")]);
+        assert!(!without_all.holds_all());
+        assert!(CompiledPatterns::new(&[]).of_module("finance").is_empty());
     }
 }

@@ -32,21 +32,9 @@ fn grants_all(role: &Role) -> bool {
         .is_some_and(PermissionPattern::is_all)
 }
 
-/// The patterns a membership's roles grant (the built-in `owner` grants `*`). Only roles whose
-/// key the membership holds count, and a stored role named `owner` never does.
-pub(super) fn role_patterns<'a>(
-    role_keys: &'a BTreeSet<kisum_guard::RoleKey>,
-    roles: &'a [Arc<Role>],
-    all: &'a PermissionPattern,
-) -> impl Iterator<Item = &'a PermissionPattern> + Clone + 'a {
-    let owner = role_keys.contains(OWNER_ROLE).then_some(all);
-    let stored = held_roles(role_keys, roles).flat_map(|r| r.permissions().iter());
-    owner.into_iter().chain(stored)
-}
-
 /// The stored roles a membership holds: those whose key it holds, never one named `owner`
 /// (the built-in `owner` is granted as `*` by the callers).
-fn held_roles<'a>(
+pub(super) fn held_roles<'a>(
     role_keys: &'a BTreeSet<kisum_guard::RoleKey>,
     roles: &'a [Arc<Role>],
 ) -> impl Iterator<Item = &'a Role> + Clone + 'a {
@@ -78,36 +66,6 @@ pub(super) fn own_modules(
 
 fn earliest(a: Option<DateTime<Utc>>, b: DateTime<Utc>) -> Option<DateTime<Utc>> {
     Some(a.map_or(b, |a| a.min(b)))
-}
-
-/// Whether a pattern lies within `modules` (`*` always does), remembering its last answer:
-/// role patterns come sorted, so consecutive patterns mostly share their module.
-pub(super) struct ModuleFilter<'a> {
-    modules: &'a BTreeSet<ModuleKey>,
-    last: Option<(&'a str, bool)>,
-}
-
-impl<'a> ModuleFilter<'a> {
-    pub(super) fn new(modules: &'a BTreeSet<ModuleKey>) -> Self {
-        Self {
-            modules,
-            last: None,
-        }
-    }
-
-    pub(super) fn admits(&mut self, pattern: &'a PermissionPattern) -> bool {
-        let Some(module) = pattern.module() else {
-            return true;
-        };
-        if let Some((last, ok)) = self.last
-            && last == module
-        {
-            return ok;
-        }
-        let ok = self.modules.contains(module);
-        self.last = Some((module, ok));
-        ok
-    }
 }
 
 /// Steps 3 to 7 for one member, given what the stores hold. `inputs` is `None` for a non-member.

@@ -7,9 +7,11 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use kisum_guard::{CompanyId, MembershipId, ModuleKey, PermissionPattern, PermissionSet};
+use kisum_guard::{
+    CompanyId, MembershipId, ModuleKey, OWNER_ROLE, PermissionPattern, PermissionSet,
+};
 
-use super::aggregate::{ModuleFilter, all_pattern, own_modules, role_patterns};
+use super::aggregate::{all_pattern, held_roles, own_modules};
 use crate::directory::{DelegationGrant, MembershipStatus};
 
 /// What one delegation brings at an instant.
@@ -63,13 +65,10 @@ pub(super) fn delegated(
             status: delegator.status,
         };
     }
-    let held: Vec<&PermissionPattern> =
-        role_patterns(&delegator.roles, &grant.delegator_roles, all_pattern()).collect();
-    let mut delegator_modules = own_modules(
-        &delegator.module_grants,
-        held.iter().any(|p| p.is_all()),
-        entitled,
-    );
+    let roles = held_roles(&delegator.roles, &grant.delegator_roles);
+    let holds_all =
+        delegator.roles.contains(OWNER_ROLE) || roles.clone().any(|r| r.compiled().holds_all());
+    let mut delegator_modules = own_modules(&delegator.module_grants, holds_all, entitled);
     // Delegated permissions never administer: the `company` module is not delegable.
     delegator_modules.remove(ModuleKey::company().as_str());
     let scope: BTreeSet<ModuleKey> = if d.modules.is_empty() {
@@ -85,12 +84,22 @@ pub(super) fn delegated(
         .into_iter()
         .filter(|m| delegator_modules.contains(m))
         .collect();
+    // Of what the delegator holds only `*` and the patterns of the scope's modules can count:
+    // only patterns of the scope are yielded, and a pattern is covered only by `*` or by a
+    // pattern of its own module. Each role's compiled list gives a module's patterns at once.
+    let held: Vec<&PermissionPattern> = holds_all
+        .then(all_pattern)
+        .into_iter()
+        .chain(scope.iter().flat_map(|m| {
+            roles
+                .clone()
+                .flat_map(move |r| r.compiled().of_module(m.as_str()))
+        }))
+        .collect();
     // Patterns nest or are disjoint, so the pairwise intersections of the wanted and the held
     // patterns are the held patterns some wanted one covers plus the wanted patterns some held
     // one covers: two linear passes over sets, not a product. A delegation names few patterns,
     // so while they are few they are compared directly and no set is built.
-    let mut filter = ModuleFilter::new(&delegator_modules);
-    let held: Vec<&PermissionPattern> = held.into_iter().filter(|h| filter.admits(h)).collect();
     // Sets only for a delegation of more than a few patterns.
     let sets = (d.permissions.len() > FEW).then(|| {
         let held_set: PermissionSet = held.iter().map(|p| (*p).clone()).collect();

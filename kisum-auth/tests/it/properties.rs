@@ -328,6 +328,36 @@ proptest! {
         }
     }
 
+    /// A delegation in force yields all it promises: every permission its active delegator is
+    /// allowed (outside `company`), that one of its patterns covers, and whose module it names
+    /// (its modules, or its patterns' modules when it names none), the member is allowed too.
+    #[test]
+    fn a_delegation_yields_what_its_delegator_holds_within_its_scope(s in arb_scenario()) {
+        let b = build(&s);
+        let Ok(with) = run(&b, &b.inputs) else { return Ok(()) };
+        let grants = b.inputs.delegations.iter().zip(&b.delegators).zip(&s.delegations);
+        for ((grant, delegator), spec) in grants {
+            if !grant.delegation.is_active(now()) {
+                continue;
+            }
+            let Ok(delegator) = run(&b, delegator) else { continue };
+            let scope: BTreeSet<&str> = if spec.modules.is_empty() {
+                spec.patterns.iter().filter_map(PermissionPattern::module).collect()
+            } else {
+                spec.modules.iter().map(ModuleKey::as_str).collect()
+            };
+            for p in universe() {
+                let promised = p.module() != "company"
+                    && scope.contains(p.module())
+                    && delegator.allows(&p)
+                    && spec.patterns.iter().any(|w| w.matches(&p));
+                if promised {
+                    prop_assert!(with.allows(&p), "{p} delegated but not yielded");
+                }
+            }
+        }
+    }
+
     /// The Core App is visible only with an active-ish basic subscription, and always then for a
     /// member holding `*` or a `core` grant.
     #[test]
