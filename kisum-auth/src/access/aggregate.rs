@@ -24,14 +24,6 @@ pub(super) fn all_pattern() -> &'static PermissionPattern {
     &ALL
 }
 
-/// Whether `role` grants `*`. Patterns sort byte-wise and every other pattern starts with a
-/// segment byte (`[a-z0-9_-]`, all above `*`), so `*` can only be the first.
-fn grants_all(role: &Role) -> bool {
-    role.permissions()
-        .first()
-        .is_some_and(PermissionPattern::is_all)
-}
-
 /// The stored roles a membership holds: those whose key it holds, never one named `owner`
 /// (the built-in `owner` is granted as `*` by the callers).
 pub(super) fn held_roles<'a>(
@@ -42,6 +34,12 @@ pub(super) fn held_roles<'a>(
         .iter()
         .filter(|r| r.key.as_str() != OWNER_ROLE && role_keys.contains(&r.key))
         .map(|r| &**r)
+}
+
+/// Whether a membership holding `role_keys` holds `*`: through the built-in `owner`, or a held
+/// stored role granting it (its compiled list, sorted byte-wise, starts with `*`).
+pub(super) fn holds_all(role_keys: &BTreeSet<kisum_guard::RoleKey>, roles: &[Arc<Role>]) -> bool {
+    role_keys.contains(OWNER_ROLE) || held_roles(role_keys, roles).any(|r| r.compiled().holds_all())
 }
 
 /// A member's own modules: the entitled ones they were granted (all of them with `*`), plus
@@ -231,13 +229,8 @@ pub(super) fn evaluate<'a>(
     entitled.insert(ModuleKey::company());
 
     // Steps 5 and 6 for the member's own roles and grants.
-    // `grants_all` first: it is cheap and almost always false.
-    let holds_all = membership.roles.contains(OWNER_ROLE)
-        || inputs
-            .roles
-            .iter()
-            .any(|r| grants_all(r) && membership.roles.contains(&r.key));
-    let mut modules = own_modules(&membership.module_grants, holds_all, &entitled);
+    let all = holds_all(&membership.roles, &inputs.roles);
+    let mut modules = own_modules(&membership.module_grants, all, &entitled);
     // What delegations bring is kept apart: a delegated module must not unlock the member's
     // own patterns for it, or the delegation would yield more than the delegator holds.
     let mut delegated_patterns: Vec<PermissionPattern> = Vec::new();
@@ -633,9 +626,17 @@ mod tests {
     #[test]
     fn a_role_grants_all_only_through_its_first_pattern_star() {
         let c = company();
-        assert!(grants_all(&role(&c, "r", &["*", "a.b", "a.*"])));
-        assert!(!grants_all(&role(&c, "r", &["-.a", "0.a", "_.a", "a.*"])));
-        assert!(!grants_all(&role(&c, "r", &[])));
+        let grants_all = |r: Arc<Role>| holds_all(&[r.key.clone()].into(), &[r]);
+        assert!(grants_all(role(&c, "r", &["*", "a.b", "a.*"])));
+        assert!(!grants_all(role(&c, "r", &["-.a", "0.a", "_.a", "a.*"])));
+        assert!(!grants_all(role(&c, "r", &[])));
+        // A role held by key only counts; the built-in `owner` holds `*` without a stored role.
+        let star = role(&c, "r", &["*"]);
+        assert!(!holds_all(
+            &[RoleKey::new("other").unwrap()].into(),
+            &[star]
+        ));
+        assert!(holds_all(&[RoleKey::owner()].into(), &[]));
     }
 
     #[test]

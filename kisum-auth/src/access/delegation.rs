@@ -7,11 +7,9 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use kisum_guard::{
-    CompanyId, MembershipId, ModuleKey, OWNER_ROLE, PermissionPattern, PermissionSet,
-};
+use kisum_guard::{CompanyId, MembershipId, ModuleKey, PermissionPattern, PermissionSet};
 
-use super::aggregate::{all_pattern, held_roles, own_modules};
+use super::aggregate::{all_pattern, held_roles, holds_all, own_modules};
 use crate::directory::{DelegationGrant, MembershipStatus};
 
 /// What one delegation brings at an instant.
@@ -66,9 +64,8 @@ pub(super) fn delegated(
         };
     }
     let roles = held_roles(&delegator.roles, &grant.delegator_roles);
-    let holds_all =
-        delegator.roles.contains(OWNER_ROLE) || roles.clone().any(|r| r.compiled().holds_all());
-    let mut delegator_modules = own_modules(&delegator.module_grants, holds_all, entitled);
+    let all = holds_all(&delegator.roles, &grant.delegator_roles);
+    let mut delegator_modules = own_modules(&delegator.module_grants, all, entitled);
     // Delegated permissions never administer: the `company` module is not delegable.
     delegator_modules.remove(ModuleKey::company().as_str());
     let scope: BTreeSet<ModuleKey> = if d.modules.is_empty() {
@@ -87,7 +84,7 @@ pub(super) fn delegated(
     // Of what the delegator holds only `*` and the patterns of the scope's modules can count:
     // only patterns of the scope are yielded, and a pattern is covered only by `*` or by a
     // pattern of its own module. Each role's compiled list gives a module's patterns at once.
-    let held: Vec<&PermissionPattern> = holds_all
+    let held: Vec<&PermissionPattern> = all
         .then(all_pattern)
         .into_iter()
         .chain(scope.iter().flat_map(|m| {
