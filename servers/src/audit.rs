@@ -226,7 +226,7 @@ async fn open_pool(url: &str) -> Result<Pool, kisum_auth::store::StoreError> {
                 .close()
                 .await
                 .map_err(kisum_core::db::sql::store_error)?;
-            let pool = sqlx::postgres::PgPoolOptions::new()
+            let pool = kisum_core::db::pool_options::<sqlx::Postgres>()
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(5))
                 .connect(url)

@@ -48,6 +48,36 @@ impl PoolSize {
     }
 }
 
+/// How long a pooled connection may sit idle before the pool checks it with a round trip
+/// when a statement takes it (decision 0055).
+///
+/// sqlx checks every connection it hands out by default (`test_before_acquire`): one extra
+/// round trip to the database, and one more wake-up of the server and of the caller, before
+/// every statement, on top of the check sqlx always makes when a connection is returned. A
+/// connection returned less than this long ago was checked then, so under load (connections
+/// idle for micro- or milliseconds) statements go straight out; a connection idle for longer
+/// (a quiet service, a NAT that dropped the flow, a database that restarted while nothing ran)
+/// is still checked, and replaced if it is gone, before a statement relies on it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// The pool options every Kisum pool starts from: a connection is checked when a statement
+/// takes it only if it sat idle for [`CHECK_AFTER_IDLE`] or longer.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[must_use]
+pub fn pool_options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= CHECK_AFTER_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 /// Opens (creating if missing) the SQLite database at `url` with the settings every Kisum
 /// SQLite store uses: WAL, foreign keys on, a 5 s busy timeout, [`PoolSize::SQLITE`].
 ///
@@ -67,9 +97,7 @@ pub async fn open_sqlite_pool_sized(
     url: &str,
     size: PoolSize,
 ) -> Result<sqlx::SqlitePool, StoreError> {
-    use sqlx::sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-    };
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
     let options = SqliteConnectOptions::from_str(url)
         .map_err(store_error)?
         .create_if_missing(true)
@@ -77,7 +105,7 @@ pub async fn open_sqlite_pool_sized(
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
-    SqlitePoolOptions::new()
+    pool_options::<sqlx::Sqlite>()
         .max_connections(size.max_connections)
         .acquire_timeout(size.acquire_timeout)
         .connect_with(options)
@@ -106,7 +134,7 @@ pub async fn open_postgres_pool_sized(
     options: sqlx::postgres::PgConnectOptions,
     size: PoolSize,
 ) -> Result<sqlx::PgPool, StoreError> {
-    sqlx::postgres::PgPoolOptions::new()
+    pool_options::<sqlx::Postgres>()
         .max_connections(size.max_connections)
         .acquire_timeout(size.acquire_timeout)
         .connect_with(options)

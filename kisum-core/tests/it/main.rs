@@ -32,6 +32,7 @@ mod memory {
 
 mod client;
 mod http;
+mod pool;
 mod service;
 
 mod sqlite {

@@ -125,7 +125,7 @@ impl InvoiceDb {
             return Ok(Self::Memory(Arc::default()));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = sqlx::postgres::PgPoolOptions::new()
+            let pool = kisum_core::db::pool_options::<sqlx::Postgres>()
                 .max_connections(max_connections.unwrap_or(10))
                 .acquire_timeout(std::time::Duration::from_secs(5))
                 .connect(url)
@@ -137,7 +137,7 @@ impl InvoiceDb {
             return Ok(Self::Postgres(pool));
         }
         let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        let pool = kisum_core::db::pool_options::<sqlx::Sqlite>()
             .max_connections(max_connections.unwrap_or(4))
             .connect_with(
                 options

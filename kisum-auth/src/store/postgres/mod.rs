@@ -95,7 +95,7 @@ impl PgAuthStore {
         let main = self.pool.options();
         let max = main.get_max_connections();
         let size = (max / 4).max(2).min(max.max(1));
-        let pool = sqlx::postgres::PgPoolOptions::new()
+        let pool = kisum_core::db::pool_options::<sqlx::Postgres>()
             .max_connections(size)
             .acquire_timeout(main.get_acquire_timeout())
             .connect_lazy_with(options);
