@@ -650,3 +650,62 @@ async fn the_oldest_sessions_are_evicted_beyond_the_per_user_limit(store: Arc<dy
     }
     assert_eq!(e.auth.sessions(user.id).await.unwrap().len(), 4);
 }
+
+/// On PostgreSQL, as `kisum auth` runs by default, a sign-in's two statements go through a small
+/// pool of their own whose connections are kept warm between statements (decision 0056): many
+/// sign-ins at once must each get a connection, never wait out the pool's timeout while
+/// finished connections are kept.
+mod crowd {
+    use super::*;
+    use crate::backends::memory;
+    use crate::backends::on_every_backend;
+    #[cfg(feature = "sqlite")]
+    use crate::backends::sqlite;
+
+    /// A store over a fresh PostgreSQL database with asynchronous sign-ins, as `kisum auth` runs.
+    #[cfg(feature = "postgres")]
+    async fn postgres() -> Arc<dyn AuthStore> {
+        Arc::new(
+            kisum_auth::PgAuthStore::connect_with(kisum_core::testkit::db::postgres().await)
+                .await
+                .unwrap()
+                .with_asynchronous_sign_ins(),
+        )
+    }
+
+    on_every_backend!(many_sign_ins_at_once_all_succeed);
+
+    async fn many_sign_ins_at_once_all_succeed(store: Arc<dyn AuthStore>) {
+        let e = env_on(store, cheap(), SessionConfig::default());
+        let Registered { user, .. } = e
+            .auth
+            .register(
+                "crowd@example.test",
+                Password::new(PW),
+                None,
+                None,
+                client(),
+            )
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let logins = (0..24).map(|_| {
+            e.auth
+                .login("crowd@example.test", Password::new(PW), client())
+        });
+        let answers = futures_util::future::join_all(logins).await;
+        for answer in &answers {
+            assert!(answer.is_ok(), "{answer:?}");
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(4),
+            "no sign-in waited out the pool's 5 s: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            e.auth.sessions(user.id).await.unwrap().len(),
+            25,
+            "the registration's session and every sign-in's"
+        );
+    }
+}

@@ -21,7 +21,7 @@ mod stmt;
 
 pub use error::{StoreError, StoreErrorKind};
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
-pub use pool::{CHECK_AFTER_IDLE, PoolSize, pool_options};
+pub use pool::{CHECK_AFTER_IDLE, PoolSize, WarmConnections, pool_options};
 #[cfg(feature = "postgres")]
 pub use pool::{open_migrated_postgres_pool, open_postgres_pool, open_postgres_pool_sized};
 #[cfg(feature = "sqlite")]

@@ -186,3 +186,126 @@ pub async fn open_migrated_postgres_pool(
 fn migrations_failed(e: MigrationError) -> StoreError {
     StoreError::new(StoreErrorKind::Invalid, e.to_string()).with_source(e)
 }
+
+/// Connections of a pool kept out of it between the statements of one hot path (a sign-in's
+/// two statements, decision 0056), so that sqlx does not check each of them with a round trip
+/// every time it goes back to the pool.
+///
+/// A statement takes the connection kept last (the warmest), runs, and — only if it completed,
+/// which leaves the connection between messages, ready for the next — puts it back here
+/// instead of into the pool. A connection kept for [`CHECK_AFTER_IDLE`] or longer is handed back
+/// to the pool instead (where sqlx checks it), and a failed or cancelled statement's connection
+/// goes back to the pool the usual way, checked. While a statement waits for the pool, finished
+/// connections go back to the pool, not here, so that it gets one. Every kept connection still
+/// counts against the pool's size, so no more connections are ever open.
+///
+/// Meant for a pool of its own, every statement on it going through this holder: connections
+/// kept here are not available to other users of the pool.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub struct WarmConnections<DB: sqlx::Database> {
+    pool: sqlx::Pool<DB>,
+    state: std::sync::Mutex<Warm<DB>>,
+}
+
+/// The connections kept, the latest last, each with when it was kept; how many statements wait
+/// for the pool.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+struct Warm<DB: sqlx::Database> {
+    kept: Vec<(sqlx::pool::PoolConnection<DB>, std::time::Instant)>,
+    waiting: usize,
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl<DB: sqlx::Database> std::fmt::Debug for WarmConnections<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WarmConnections")
+            .field("pool", &self.pool)
+            .field("kept", &self.kept_now())
+            .finish()
+    }
+}
+
+/// A statement waiting for the pool, counted until it has a connection or stops waiting.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+struct Waiting<'a, DB: sqlx::Database>(&'a WarmConnections<DB>);
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl<DB: sqlx::Database> Drop for Waiting<'_, DB> {
+    fn drop(&mut self) {
+        let mut state = self.0.state();
+        state.waiting = state.waiting.saturating_sub(1);
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl<DB: sqlx::Database> WarmConnections<DB> {
+    /// Connections of `pool`, kept between statements.
+    #[must_use]
+    pub fn new(pool: sqlx::Pool<DB>) -> Self {
+        Self {
+            pool,
+            state: std::sync::Mutex::new(Warm {
+                kept: Vec::new(),
+                waiting: 0,
+            }),
+        }
+    }
+
+    /// The pool the connections come from.
+    #[must_use]
+    pub fn pool(&self) -> &sqlx::Pool<DB> {
+        &self.pool
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, Warm<DB>> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many connections are kept now.
+    #[must_use]
+    pub fn kept_now(&self) -> usize {
+        self.state().kept.len()
+    }
+
+    /// The connection kept last if it was kept for less than [`CHECK_AFTER_IDLE`], else one
+    /// from the pool. When the last one is older, every kept connection is, and all go back to
+    /// the pool (checked there).
+    ///
+    /// # Errors
+    /// As the pool's `acquire`: `Unavailable` when no connection can be had in time.
+    pub async fn take(&self) -> Result<sqlx::pool::PoolConnection<DB>, StoreError> {
+        let stale: Vec<_> = {
+            let mut state = self.state();
+            if let Some((conn, at)) = state.kept.pop() {
+                if at.elapsed() < CHECK_AFTER_IDLE {
+                    return Ok(conn);
+                }
+                state.kept.push((conn, at));
+            }
+            // Counted under the same lock as `keep` looks: a statement finishing from now on
+            // hands its connection to the pool, where this one waits.
+            state.waiting += 1;
+            state.kept.drain(..).map(|(conn, _)| conn).collect()
+        };
+        let waiting = Waiting(self);
+        // Dropped outside the lock: each goes back to the pool through sqlx's check.
+        drop(stale);
+        let conn = self.pool.acquire().await.map_err(store_error);
+        drop(waiting);
+        conn
+    }
+
+    /// Keeps `conn`, whose statement completed, for the next [`take`](Self::take); it goes back
+    /// to the pool instead while a statement waits for one there.
+    pub fn keep(&self, conn: sqlx::pool::PoolConnection<DB>) {
+        let mut state = self.state();
+        if state.waiting == 0 {
+            state.kept.push((conn, std::time::Instant::now()));
+        } else {
+            drop(state);
+            drop(conn);
+        }
+    }
+}

@@ -83,7 +83,9 @@ impl PgAuthStore {
     /// options plus the startup option `-c synchronous_commit=off`: a quarter of the main
     /// pool's size, at least 2 (and at most the main pool's size). Behind a pooler that drops
     /// startup options (PgBouncer's `ignore_startup_parameters = options`) sign-ins simply
-    /// wait for the flush again.
+    /// wait for the flush again. The sign-in's lookup of the user reads through that pool too,
+    /// and its connections are kept warm between a sign-in's statements instead of going back to
+    /// the pool after each ([`WarmConnections`](kisum_core::db::WarmConnections), decision 0056).
     ///
     /// Call it inside a Tokio runtime, as [`connect`](Self::connect) is: the new pool starts
     /// its maintenance task (sqlx panics without a runtime).
@@ -99,7 +101,9 @@ impl PgAuthStore {
             .max_connections(size)
             .acquire_timeout(main.get_acquire_timeout())
             .connect_lazy_with(options);
-        self.sign_in = Some(pool);
+        self.sign_in = Some(std::sync::Arc::new(kisum_core::db::WarmConnections::new(
+            pool,
+        )));
         self
     }
 }

@@ -63,10 +63,12 @@ use sqlx::Pool;
 /// `connect`.
 pub struct SqlAuthStore<D: Dialect> {
     pub(crate) pool: Pool<D>,
-    /// The pool a sign-in's writes go through when it is not [`pool`](Self::pool): on
-    /// PostgreSQL, connections that commit without waiting for the WAL flush
-    /// ([`PgAuthStore::with_asynchronous_sign_ins`](super::PgAuthStore::with_asynchronous_sign_ins)).
-    pub(crate) sign_in: Option<Pool<D>>,
+    /// The connections a sign-in's statements go through when they are not
+    /// [`pool`](Self::pool)'s: on PostgreSQL, a pool of connections that commit without waiting
+    /// for the WAL flush
+    /// ([`PgAuthStore::with_asynchronous_sign_ins`](super::PgAuthStore::with_asynchronous_sign_ins)),
+    /// kept warm between statements (decision 0056).
+    pub(crate) sign_in: Option<std::sync::Arc<kisum_core::db::WarmConnections<D>>>,
 }
 
 impl<D: Dialect> SqlAuthStore<D> {
@@ -86,11 +88,12 @@ impl<D: Dialect> SqlAuthStore<D> {
         &self.pool
     }
 
-    /// The pool a sign-in's writes (the session, its first refresh token, the audit event)
-    /// go through: [`pool`](Self::pool), unless the store was given one of its own.
+    /// The pool a sign-in's statements (the user, then the session, its first refresh token
+    /// and the audit event) go through: [`pool`](Self::pool), unless the store was given one
+    /// of its own.
     #[must_use]
     pub fn sign_in_pool(&self) -> &Pool<D> {
-        self.sign_in.as_ref().unwrap_or(&self.pool)
+        self.sign_in.as_ref().map_or(&self.pool, |warm| warm.pool())
     }
 }
 

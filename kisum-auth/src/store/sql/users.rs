@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use super::SqlAuthStore;
 use crate::identity::UserStore;
 use kisum_core::db::StoreError;
-use kisum_core::db::sql::{Dialect, SqlRow, Stmt, store_error};
+use kisum_core::db::sql::{Db, Dialect, SqlRow, Stmt, store_error};
 use kisum_guard::UserId;
 use sqlx::Pool;
 
@@ -55,12 +55,20 @@ impl<D: Dialect> UserStore for SqlAuthStore<D> {
         &self,
         email: &Email,
     ) -> Result<Option<(User, Option<bool>)>, StoreError> {
-        Stmt::new(queries::USER_SIGNING_IN)
-            .text(email.as_str())
-            .fetch_optional_as(&self.pool, |r| {
-                Ok((rows::user(r)?, Some(r.flag("totp_confirmed")?)))
-            })
-            .await
+        let statement = Stmt::new(queries::USER_SIGNING_IN).text(email.as_str());
+        let decode = |r: &D::Row| Ok((rows::user(r)?, Some(r.flag("totp_confirmed")?)));
+        match &self.sign_in {
+            // The sign-in's own connections, kept warm between its statements (decision 0056).
+            Some(warm) => {
+                let mut conn = warm.take().await?;
+                let found = statement
+                    .fetch_optional_as(Db::<D>::Conn(&mut *conn), decode)
+                    .await?;
+                warm.keep(conn);
+                Ok(found)
+            }
+            None => statement.fetch_optional_as(&self.pool, decode).await,
+        }
     }
 
     async fn update_user(&self, user: &User) -> Result<(), StoreError> {
