@@ -200,7 +200,9 @@ fn migrations_failed(e: MigrationError) -> StoreError {
 /// counts against the pool's size, so no more connections are ever open.
 ///
 /// Meant for a pool of its own, every statement on it going through this holder: connections
-/// kept here are not available to other users of the pool.
+/// kept here are not available to other users of the pool. For the same reason, closing the
+/// pool (`Pool::close`, which waits for every connection to come back) waits for the kept
+/// ones: drop the holder first.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub struct WarmConnections<DB: sqlx::Database> {
     pool: sqlx::Pool<DB>,
