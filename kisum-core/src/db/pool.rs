@@ -280,11 +280,11 @@ impl<DB: sqlx::Database> WarmConnections<DB> {
     pub async fn take(&self) -> Result<sqlx::pool::PoolConnection<DB>, StoreError> {
         let stale: Vec<_> = {
             let mut state = self.state();
-            if let Some((conn, at)) = state.kept.pop() {
-                if at.elapsed() < CHECK_AFTER_IDLE {
-                    return Ok(conn);
-                }
-                state.kept.push((conn, at));
+            if let Some((_, at)) = state.kept.last()
+                && at.elapsed() < CHECK_AFTER_IDLE
+                && let Some((conn, _)) = state.kept.pop()
+            {
+                return Ok(conn);
             }
             // Counted under the same lock as `keep` looks: a statement finishing from now on
             // hands its connection to the pool, where this one waits.

@@ -18,6 +18,7 @@ use sqlx::{Database, Executor, IntoArguments, Pool, Transaction};
 use uuid::Uuid;
 
 use super::StoreError;
+use super::pool::WarmConnections;
 use super::row::SqlRow;
 use super::sql::store_error;
 
@@ -244,6 +245,13 @@ impl<'a> Stmt<'a> {
                     op(&mut conn, query).await
                 }
                 Db::Conn(conn) => op(conn, query).await,
+                Db::Warm(warm) => {
+                    let mut conn = warm.take().await?;
+                    let done = op(&mut conn, query).await.map_err(store_error)?;
+                    // Completed: the connection is between messages, ready for the next.
+                    warm.keep(conn);
+                    return Ok(done);
+                }
             }
             .map_err(store_error)
         }
@@ -253,14 +261,23 @@ impl<'a> Stmt<'a> {
 /// A query of dialect `D`, values bound.
 type DialectQuery<D> = Query<'static, D, <D as Database>::Arguments>;
 
-/// Where a [`Stmt`] runs: a pool (on any free connection) or one connection, such as a
-/// transaction's. Made from `&Pool<D>` and `&mut Transaction<D>`.
+/// Where a [`Stmt`] runs: a pool (on any free connection), one connection (such as a
+/// transaction's), or a pool's connections kept warm between statements. Made from
+/// `&Pool<D>`, `&mut Transaction<D>` and `&WarmConnections<D>`.
 #[derive(Debug)]
 pub enum Db<'c, D: Database> {
     /// A pool.
     Pool(&'c Pool<D>),
     /// One connection.
     Conn(&'c mut D::Connection),
+    /// The connection [`WarmConnections`] kept last, kept again once the statement completed.
+    Warm(&'c WarmConnections<D>),
+}
+
+impl<'c, D: Database> From<&'c WarmConnections<D>> for Db<'c, D> {
+    fn from(warm: &'c WarmConnections<D>) -> Self {
+        Self::Warm(warm)
+    }
 }
 
 impl<'c, D: Database> From<&'c Pool<D>> for Db<'c, D> {

@@ -95,6 +95,14 @@ impl<D: Dialect> SqlAuthStore<D> {
     pub fn sign_in_pool(&self) -> &Pool<D> {
         self.sign_in.as_ref().map_or(&self.pool, |warm| warm.pool())
     }
+
+    /// Where a sign-in's statements run: the sign-in pool's warm connections when the store has
+    /// them (decision 0056), else [`pool`](Self::pool).
+    pub(crate) fn sign_in_db(&self) -> kisum_core::db::sql::Db<'_, D> {
+        self.sign_in
+            .as_deref()
+            .map_or(kisum_core::db::sql::Db::Pool(&self.pool), Into::into)
+    }
 }
 
 impl<D: Dialect> Clone for SqlAuthStore<D> {

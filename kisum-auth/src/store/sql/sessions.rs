@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kisum_core::db::sql::{Db, Dialect, SqlRow, Stmt, store_error};
+use kisum_core::db::sql::{Dialect, SqlRow, Stmt, store_error};
 use kisum_core::db::{StoreError, StoreErrorKind};
 use kisum_guard::{SessionId, UserId};
 
@@ -195,15 +195,7 @@ impl<D: SessionSql + AuditSql> SessionStore for SqlAuthStore<D> {
             let statement = audit_values(statement, event)?
                 .text(RevokeReason::Evicted.as_str())
                 .int(start.others_kept());
-            let rows = match &self.sign_in {
-                Some(warm) => {
-                    let mut conn = warm.take().await?;
-                    let rows = statement.fetch_all(Db::<D>::Conn(&mut *conn)).await?;
-                    warm.keep(conn);
-                    rows
-                }
-                None => statement.fetch_all(&self.pool).await?,
-            };
+            let rows = statement.fetch_all(self.sign_in_db()).await?;
             return oldest_first(&rows).map(Some);
         }
         let mut tx = D::begin_write(&self.pool).await?;

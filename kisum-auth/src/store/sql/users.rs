@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use super::SqlAuthStore;
 use crate::identity::UserStore;
 use kisum_core::db::StoreError;
-use kisum_core::db::sql::{Db, Dialect, SqlRow, Stmt, store_error};
+use kisum_core::db::sql::{Dialect, SqlRow, Stmt, store_error};
 use kisum_guard::UserId;
 use sqlx::Pool;
 
@@ -55,20 +55,13 @@ impl<D: Dialect> UserStore for SqlAuthStore<D> {
         &self,
         email: &Email,
     ) -> Result<Option<(User, Option<bool>)>, StoreError> {
-        let statement = Stmt::new(queries::USER_SIGNING_IN).text(email.as_str());
-        let decode = |r: &D::Row| Ok((rows::user(r)?, Some(r.flag("totp_confirmed")?)));
-        match &self.sign_in {
-            // The sign-in's own connections, kept warm between its statements (decision 0056).
-            Some(warm) => {
-                let mut conn = warm.take().await?;
-                let found = statement
-                    .fetch_optional_as(Db::<D>::Conn(&mut *conn), decode)
-                    .await?;
-                warm.keep(conn);
-                Ok(found)
-            }
-            None => statement.fetch_optional_as(&self.pool, decode).await,
-        }
+        // On the sign-in's own connections when the store has them (decision 0056).
+        Stmt::new(queries::USER_SIGNING_IN)
+            .text(email.as_str())
+            .fetch_optional_as(self.sign_in_db(), |r| {
+                Ok((rows::user(r)?, Some(r.flag("totp_confirmed")?)))
+            })
+            .await
     }
 
     async fn update_user(&self, user: &User) -> Result<(), StoreError> {
